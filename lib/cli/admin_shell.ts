@@ -1,0 +1,19 @@
+import { Command } from "commander";
+import type { TrackerStore } from "../tracker/store.ts";
+import { runShell } from "./shell.ts";
+import { addAdminCommands } from "./tracker_program.ts";
+
+/** The running tracker's admin shell: ping, discover, peers, files, help, quit. */
+export async function runAdminShell(store: TrackerStore): Promise<void> {
+  console.log('admin shell: type "help" for commands, "quit" to stop the tracker');
+  await runShell({
+    prompt: () => "tracker> ",
+    run: async (words) => {
+      const program = addAdminCommands(
+        new Command("").exitOverride().addHelpText("after", "\n  quit  stop the tracker"),
+        (_, use) => use(store),
+      );
+      await program.parseAsync(words, { from: "user" });
+    },
+  });
+}

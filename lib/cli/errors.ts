@@ -1,0 +1,43 @@
+/**
+ * The one place where errors become what a user sees: one `error:` line,
+ * a hint where one helps, and an exit status (0 ok, 1 operational, 2 usage).
+ */
+import { CommanderError } from "commander";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+
+export const EXIT_OK = 0;
+export const EXIT_FAILURE = 1;
+export const EXIT_USAGE = 2;
+
+/** A mistake in how a command was called (exit status 2). */
+export class UsageError extends Error {}
+
+const HINTS: Partial<Record<ShoalError["code"], string>> = {
+  AUTH_REQUIRED: "run `peer.ts login <username>` first",
+  UNREACHABLE: "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
+  VERSION_MISMATCH: "upgrade the older of the two programs",
+};
+
+/** The hint shown under an error, if any. */
+export function hintFor(error: ShoalError): string | undefined {
+  // An unreachable peer is not the tracker: only hint when the tracker itself is the problem.
+  if (error.code === "UNREACHABLE" && !/tracker|cannot reach/.test(error.message)) return undefined;
+  return HINTS[error.code];
+}
+
+/** Prints an error as one line (plus an optional hint) and returns its exit status. */
+export function reportError(caught: unknown): number {
+  if (caught instanceof CommanderError) {
+    // Commander has already printed its message (or the help / version).
+    return caught.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  if (caught instanceof UsageError) {
+    console.error(`error: ${caught.message}`);
+    return EXIT_USAGE;
+  }
+  const error = toShoalError(caught);
+  console.error(`error: ${error.message}`);
+  const hint = hintFor(error);
+  if (hint) console.error(`hint: ${hint}`);
+  return EXIT_FAILURE;
+}

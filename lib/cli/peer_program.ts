@@ -1,0 +1,274 @@
+/**
+ * The peer's command line: every command, its options, and how its results
+ * are shown. The same program serves `peer.ts <command>` and each line typed
+ * into the interactive shell.
+ */
+import { Command, Option } from "commander";
+import { type Address, formatAddress, parseAddress } from "../protocol/address.ts";
+import type { Listing } from "../protocol/messages.ts";
+import { login, logout, register, unregister } from "../peer/account.ts";
+import type { DownloadSummary } from "../peer/downloader.ts";
+import { fetchFile, listOwners, pickSource } from "../peer/fetch.ts";
+import { defaultHome, PeerHome } from "../peer/home.ts";
+import { startServing } from "../peer/serve.ts";
+import { publish, unpublish, view } from "../peer/shares.ts";
+import { connectSession } from "../peer/tracker_link.ts";
+import { SHOAL_VERSION } from "../version.ts";
+import { PROTOCOL_VERSION } from "../protocol/messages.ts";
+import { UsageError } from "./errors.ts";
+import { formatSize, printJson, renderTable } from "./output.ts";
+import { canAsk, chooseNumber, readPassword } from "./prompt.ts";
+
+/** The options every peer command shares. */
+export interface GlobalOptions {
+  tracker: string;
+  home: string;
+}
+
+/** What the shell lends to the commands it runs. */
+export interface ShellHooks {
+  /** Called after login so the shell starts serving. */
+  onLogin(): Promise<void>;
+  /** Called before logout and unregister so the shell stops serving. */
+  onLogout(): Promise<void>;
+}
+
+/** The tracker and home a command works with. */
+export interface PeerContext {
+  tracker: Address;
+  home: PeerHome;
+}
+
+/** Turns parsed global options into an open home and a tracker address. */
+export function openContext(options: GlobalOptions): PeerContext {
+  let tracker: Address;
+  try {
+    tracker = parseAddress(options.tracker, 5050);
+  } catch (error) {
+    throw new UsageError(`--tracker: ${(error as Error).message}`);
+  }
+  return { tracker, home: PeerHome.open(options.home) };
+}
+
+function ownersTable(files: Listing[]): string {
+  return renderTable(
+    ["no.", "name", "type", "size", "owner", "status"],
+    files.map((file, i) => [
+      i + 1,
+      file.name,
+      file.type || "-",
+      formatSize(file.size),
+      file.owner,
+      file.online ? "online" : "offline",
+    ]),
+  );
+}
+
+function summaryLine(summary: DownloadSummary, name: string): string {
+  const rate = summary.seconds > 0 ? summary.size / summary.seconds : summary.size;
+  const from = summary.sources.map((s) => `${s.owner} (${s.pieces} pieces)`).join(", ");
+  return `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ` +
+    `${summary.seconds.toFixed(2)} s (${formatSize(rate)}/s) from ${from}`;
+}
+
+/**
+ * Builds the peer program. `withContext` runs a command with its context and
+ * closes the home afterwards; the shell passes hooks to serve while open.
+ */
+export function buildPeerProgram(hooks?: ShellHooks): Command {
+  const program = new Command("peer.ts")
+    .description("Shoal peer: share files with other peers on your network")
+    .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
+    .addOption(
+      new Option("--tracker <host:port>", "the tracker to use").env("SHOAL_TRACKER")
+        .default("127.0.0.1:5050"),
+    )
+    .addOption(
+      new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
+        .default(defaultHome(), "$XDG_DATA_HOME/shoal"),
+    )
+    .showSuggestionAfterError(true)
+    .exitOverride();
+
+  const run = <A extends unknown[]>(
+    action: (context: PeerContext, ...args: A) => Promise<void> | void,
+  ) =>
+  async (...args: unknown[]) => {
+    const command = args[args.length - 1] as Command;
+    const context = openContext(command.optsWithGlobals<GlobalOptions>());
+    try {
+      await action(context, ...args as A);
+    } finally {
+      context.home.close();
+    }
+  };
+
+  program.command("register <username>")
+    .description("create an account (asks for the password twice)")
+    .option("--password-stdin", "read the password from the first line of stdin")
+    .action(run(async ({ tracker }, username: string, options: { passwordStdin?: boolean }) => {
+      const password = await readPassword({ fromStdin: !!options.passwordStdin }, true);
+      await register(tracker, username, password);
+      console.log(`registered ${username}; now run: peer.ts login ${username}`);
+    }));
+
+  program.command("login <username>")
+    .description("log in and keep the session in the home")
+    .option("--password-stdin", "read the password from the first line of stdin")
+    .action(
+      run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
+        const password = await readPassword({ fromStdin: !!options.passwordStdin });
+        await login(home, tracker, username, password);
+        console.log(`logged in as ${username}`);
+        await hooks?.onLogin();
+      }),
+    );
+
+  program.command("logout")
+    .description("end the session here and on the tracker")
+    .action(run(async ({ tracker, home }) => {
+      await hooks?.onLogout();
+      console.log(`logged out ${await logout(home, tracker)}`);
+    }));
+
+  program.command("unregister")
+    .description("delete your account and its publications (asks for the password)")
+    .option("--password-stdin", "read the password from the first line of stdin")
+    .action(run(async ({ tracker, home }, options: { passwordStdin?: boolean }) => {
+      if (!home.session()) await connectSession(home, tracker);
+      const password = await readPassword({ fromStdin: !!options.passwordStdin });
+      await hooks?.onLogout();
+      console.log(`deleted the account ${await unregister(home, tracker, password)}`);
+    }));
+
+  program.command("publish <name-or-path> [path]")
+    .description("share a local file under a name (default: its file name); the file stays put")
+    .action(run(async ({ tracker, home }, first: string, second: string | undefined) => {
+      const [name, path] = second === undefined ? [undefined, first] : [first, second];
+      const { share, replaced } = await publish(home, tracker, path, name);
+      console.log(
+        `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
+          `content ${share.contentId.slice(0, 12)})`,
+      );
+    }));
+
+  program.command("unpublish <name>")
+    .description("stop sharing a file (it stays on disk)")
+    .action(run(async ({ tracker, home }, name: string) => {
+      await unpublish(home, tracker, name);
+      console.log(`unpublished "${name}"`);
+    }));
+
+  program.command("view")
+    .description("list your own shares")
+    .option("--json", "print JSON for scripts")
+    .action(run(({ home }, options: { json?: boolean }) => {
+      const shares = view(home);
+      if (options.json) {
+        return printJson(shares.map(({ manifest: _, ...share }) => share));
+      }
+      if (shares.length === 0) {
+        return console.log("no shares yet; add one with: peer.ts publish <path>");
+      }
+      console.log(renderTable(
+        ["no.", "name", "location", "type", "size"],
+        shares.map((s, i) => [i + 1, s.name, s.path, s.type || "-", formatSize(s.size)]),
+      ));
+    }));
+
+  program.command("search <text>")
+    .description("find files across the network by name")
+    .option("--json", "print JSON for scripts")
+    .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
+      const { tracker: client } = await connectSession(home, tracker);
+      using _ = client;
+      const { files } = await client.call("search", { text });
+      if (options.json) return printJson(files);
+      if (files.length === 0) return console.log(`nothing matches "${text}"`);
+      console.log(ownersTable(files));
+    }));
+
+  program.command("fetch <name>")
+    .description("download a file by name straight from a peer that shares it")
+    .option("--from <username>", "take it from this owner without asking")
+    .option("--output <path>", "where to save it (a file, or a folder)")
+    .option("--force", "overwrite an existing file at the output path")
+    .option("--json", "print the owners and the download summary as JSON")
+    .action(run(async ({ tracker, home }, name: string, options: FetchOptions) => {
+      const owners = await listOwners(home, tracker, name);
+      if (!options.json) console.log(ownersTable(owners));
+      let source: Listing;
+      if (options.from === undefined && !options.json && canAsk()) {
+        const preset = owners.findIndex((file) => file.online) + 1 || 1;
+        const chosen =
+          owners[await chooseNumber("Fetch from owner no.", owners.length, preset) - 1];
+        source = pickSource(owners, chosen.owner);
+      } else {
+        source = pickSource(owners, options.from);
+      }
+      const { summary, shared } = await fetchFile(home, tracker, source, {
+        output: options.output,
+        overwrite: options.force,
+      });
+      if (options.json) {
+        const { manifest: _, ...rest } = summary;
+        return printJson({ ...rest, name: source.name, shared, dropped: [], owners });
+      }
+      console.log(summaryLine(summary, source.name));
+      if (!shared) console.log(`not shared: you already share another file named "${name}"`);
+    }));
+
+  program.command("serve")
+    .description("serve your shares to other peers and stay online until Ctrl-C")
+    .option("--host <host>", "address to listen on", "0.0.0.0")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "0")
+    .option(
+      "--advertise <host>",
+      "address other peers should dial (default: as the tracker sees you)",
+    )
+    .action(run(async ({ tracker, home }, options: ServeFlags) => {
+      await serveUntilSignal(home, tracker, options);
+    }));
+
+  return program;
+}
+
+interface FetchOptions {
+  from?: string;
+  output?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+interface ServeFlags {
+  host: string;
+  port: string;
+  advertise?: string;
+}
+
+/** Parses `--port`, rejecting anything but 0–65535. */
+export function parsePort(text: string): number {
+  const port = Number(text);
+  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`invalid port "${text}"`);
+  return port;
+}
+
+async function serveUntilSignal(home: PeerHome, tracker: Address, flags: ServeFlags) {
+  const { promise: ended, resolve: end, reject: fail } = Promise.withResolvers<void>();
+  const serving = startServing(home, {
+    tracker,
+    listen: { host: flags.host, port: parsePort(flags.port) },
+    advertise: flags.advertise,
+    log: (line) => console.log(line),
+    onLoggedOut: (error) => fail(error),
+  });
+  console.log(`serving on ${formatAddress(serving.address)}`);
+  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, end);
+  try {
+    await ended;
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, end);
+    await serving.stop();
+  }
+}

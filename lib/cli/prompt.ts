@@ -1,0 +1,63 @@
+/** Questions to the person at the terminal: hidden passwords and numbered choices. */
+import { input, password } from "@inquirer/prompts";
+import { ShoalError } from "../protocol/errors.ts";
+import { UsageError } from "./errors.ts";
+
+/** Whether a person can be asked: stdin and stdout are a terminal. */
+export function canAsk(): boolean {
+  return Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+}
+
+/** Reads the first line of stdin, for `--password-stdin`. */
+export async function readStdinLine(): Promise<string> {
+  const decoder = new TextDecoder();
+  let text = "";
+  const reader = Deno.stdin.readable.getReader();
+  try {
+    while (!text.includes("\n")) {
+      const { value, done } = await reader.read();
+      if (done) break;
+      text += decoder.decode(value, { stream: true });
+    }
+  } finally {
+    reader.releaseLock();
+  }
+  return text.split(/\r?\n/)[0];
+}
+
+/** Where a password comes from: stdin (`--password-stdin`) or a hidden prompt. */
+export interface PasswordSource {
+  fromStdin: boolean;
+}
+
+/**
+ * Reads a password without echo, or from stdin; `confirm` asks twice, as
+ * registering does.
+ */
+export async function readPassword(source: PasswordSource, confirm = false): Promise<string> {
+  if (source.fromStdin) return await readStdinLine();
+  if (!canAsk()) {
+    throw new UsageError("no terminal to ask for the password on: pass --password-stdin");
+  }
+  const first = await password({ message: "Password:" });
+  if (confirm) {
+    const again = await password({ message: "Password again:" });
+    if (again !== first) throw new ShoalError("INVALID_INPUT", "the two passwords do not match");
+  }
+  return first;
+}
+
+/** Asks for a number from 1 to `count`; Enter takes `preset`. */
+export async function chooseNumber(message: string, count: number, preset = 1): Promise<number> {
+  const answer = await input({
+    message: `${message} [1-${count}]`,
+    default: String(preset),
+    validate: (text) => {
+      const n = Number(text);
+      return Number.isInteger(n) && n >= 1 && n <= count
+        ? true
+        : `enter a number from 1 to ${count}`;
+    },
+  });
+  return Number(answer);
+}

@@ -1,0 +1,38 @@
+import type { Address } from "../protocol/address.ts";
+import type { PeerHome } from "./home.ts";
+import { connectSession, connectTracker } from "./tracker_link.ts";
+
+/** Creates an account; the password is hashed by the tracker, never stored here. */
+export async function register(tracker: Address, username: string, password: string) {
+  using client = await connectTracker(tracker);
+  await client.call("register", { username, password });
+}
+
+/** Logs in and keeps the session token in the home for later commands. */
+export async function login(home: PeerHome, tracker: Address, username: string, password: string) {
+  using client = await connectTracker(tracker);
+  const { token } = await client.call("login", { username, password });
+  const previous = home.session();
+  // Shares published under another account are not this one's to serve.
+  if (previous && previous.username.toLowerCase() !== username.toLowerCase()) home.clearShares();
+  home.saveSession({ username, token });
+}
+
+/** Revokes the session on the tracker and forgets it here. */
+export async function logout(home: PeerHome, tracker: Address): Promise<string> {
+  const { tracker: client, username } = await connectSession(home, tracker);
+  using _ = client;
+  await client.call("logout", {});
+  home.clearSession();
+  return username;
+}
+
+/** Deletes the account and its publications, after checking the password again. */
+export async function unregister(home: PeerHome, tracker: Address, password: string) {
+  const { tracker: client, username } = await connectSession(home, tracker);
+  using _ = client;
+  await client.call("unregister", { password });
+  home.clearSession();
+  home.clearShares();
+  return username;
+}

@@ -1,0 +1,81 @@
+/**
+ * Manifests and content ids: a file is named by the SHA-256 of its manifest
+ * (size, piece size, SHA-256 of every piece), as BitTorrent names a torrent
+ * by its info hash. Nothing received is trusted until it matches.
+ */
+import { createHash } from "node:crypto";
+import { ShoalError } from "../protocol/errors.ts";
+import type { Manifest } from "../protocol/messages.ts";
+
+const KIB = 1024;
+const MIN_PIECE = 256 * KIB;
+const MAX_PIECE = 64 * KIB * KIB;
+/** Keeps a manifest small: at most this many pieces, above the minimum piece size. */
+const TARGET_PIECES = 2048;
+
+/** Picks a power-of-two piece size so a file has at most ~2048 pieces. */
+export function choosePieceSize(size: number): number {
+  let pieceSize = MIN_PIECE;
+  while (pieceSize < MAX_PIECE && size / pieceSize > TARGET_PIECES) pieceSize *= 2;
+  return pieceSize;
+}
+
+export function sha256Hex(bytes: Uint8Array | string): string {
+  return createHash("sha256").update(bytes).digest("hex");
+}
+
+/** The content id: SHA-256 of the manifest's canonical JSON (fixed key order). */
+export function contentIdOf(manifest: Manifest): string {
+  return sha256Hex(JSON.stringify({
+    version: manifest.version,
+    size: manifest.size,
+    pieceSize: manifest.pieceSize,
+    pieces: manifest.pieces,
+  }));
+}
+
+/** The byte length of piece `index`. */
+export function pieceLength(manifest: Manifest, index: number): number {
+  return Math.min(manifest.pieceSize, manifest.size - index * manifest.pieceSize);
+}
+
+/**
+ * Reads `buffer.length` bytes at `offset`, or fails with CONTENT_CHANGED if
+ * the file is shorter than it was.
+ */
+export async function readAt(file: Deno.FsFile, offset: number, buffer: Uint8Array): Promise<void> {
+  await file.seek(offset, Deno.SeekMode.Start);
+  let filled = 0;
+  while (filled < buffer.length) {
+    const read = await file.read(buffer.subarray(filled));
+    if (read === null) {
+      throw new ShoalError("CONTENT_CHANGED", "the file is shorter than when it was published");
+    }
+    filled += read;
+  }
+}
+
+/**
+ * Hashes a file piece by piece into its manifest, reading one piece at a
+ * time so no file is ever wholly in memory.
+ */
+export async function buildManifest(path: string): Promise<Manifest> {
+  using file = await Deno.open(path, { read: true });
+  const { size } = await file.stat();
+  const pieceSize = choosePieceSize(size);
+  const pieces: string[] = [];
+  const buffer = new Uint8Array(Math.min(pieceSize, size));
+  for (let offset = 0; offset < size; offset += pieceSize) {
+    const piece = buffer.subarray(0, Math.min(pieceSize, size - offset));
+    await readAt(file, offset, piece);
+    pieces.push(sha256Hex(piece));
+  }
+  return { version: 1, size, pieceSize, pieces };
+}
+
+/** Checks that `manifest` is the one `contentId` names. */
+export function verifyManifest(manifest: Manifest, contentId: string): void {
+  if (contentIdOf(manifest) !== contentId) {
+    throw new ShoalError("INTEGRITY", "the manifest does not match the content id");
+  }
+}

@@ -1,0 +1,105 @@
+import { type Address, formatAddress } from "../protocol/address.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import type { PeerHome } from "./home.ts";
+import { connectSession, type TrackerClient } from "./tracker_link.ts";
+
+/** Options of a {@link Presence}. */
+export interface PresenceOptions {
+  tracker: Address;
+  home: PeerHome;
+  /** The port this peer serves on. */
+  port: number;
+  /** The host to announce; unset, the tracker uses the address it sees. */
+  advertise?: string;
+  /** @default {10000} */
+  heartbeatMs?: number;
+  /** Status lines: online, lost, retrying. */
+  log: (line: string) => void;
+  /** Called when the session has ended; presence stops for good. */
+  onLoggedOut: (error: ShoalError) => void;
+}
+
+const FIRST_RETRY_MS = 500;
+const MAX_RETRY_MS = 15_000;
+
+/**
+ * Keeps a serving peer online: one control connection to the tracker with
+ * heartbeats, reconnecting with exponential backoff when the tracker goes away.
+ *
+ * @example
+ * ```ts
+ * const presence = new Presence({ tracker, home, port, log: console.log, onLoggedOut });
+ * presence.start();
+ * await presence.stop();
+ * ```
+ */
+export class Presence {
+  readonly #options: PresenceOptions;
+  readonly #stop = new AbortController();
+  #client: TrackerClient | null = null;
+  #running: Promise<void> | null = null;
+
+  constructor(options: PresenceOptions) {
+    this.#options = options;
+  }
+
+  start(): void {
+    this.#running ??= this.#run();
+  }
+
+  async stop(): Promise<void> {
+    this.#stop.abort();
+    this.#client?.close();
+    await this.#running;
+  }
+
+  async #run(): Promise<void> {
+    const { tracker, home, port, advertise, log } = this.#options;
+    const heartbeatMs = this.#options.heartbeatMs ?? 10_000;
+    let retryMs = FIRST_RETRY_MS;
+    let wasOnline = false;
+    while (!this.#stop.signal.aborted) {
+      try {
+        const { tracker: client, username } = await connectSession(home, tracker);
+        this.#client = client;
+        if (this.#stop.signal.aborted) break;
+        const { address } = await client.call("announce", { port, host: advertise });
+        log(`online as ${username} at tracker ${formatAddress(tracker)}; reachable at ${address}`);
+        wasOnline = true;
+        retryMs = FIRST_RETRY_MS;
+        while (await this.#sleep(heartbeatMs)) await client.call("heartbeat", {});
+      } catch (caught) {
+        const error = toShoalError(caught);
+        if (this.#stop.signal.aborted) break;
+        if (error.code === "AUTH_REQUIRED") {
+          this.#options.onLoggedOut(error);
+          break;
+        }
+        if (wasOnline) log(`lost the tracker (${error.message}); reconnecting`);
+        wasOnline = false;
+        await this.#sleep(retryMs);
+        retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
+      } finally {
+        this.#client?.close();
+        this.#client = null;
+      }
+    }
+  }
+
+  /** Waits, or returns false at once when stopped. */
+  #sleep(ms: number): Promise<boolean> {
+    const signal = this.#stop.signal;
+    if (signal.aborted) return Promise.resolve(false);
+    return new Promise((resolve) => {
+      const timer = setTimeout(() => {
+        signal.removeEventListener("abort", onAbort);
+        resolve(true);
+      }, ms);
+      const onAbort = () => {
+        clearTimeout(timer);
+        resolve(false);
+      };
+      signal.addEventListener("abort", onAbort, { once: true });
+    });
+  }
+}

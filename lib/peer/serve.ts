@@ -1,0 +1,56 @@
+import { type Address, isWildcard } from "../protocol/address.ts";
+import type { ShoalError } from "../protocol/errors.ts";
+import type { PeerHome } from "./home.ts";
+import { PieceServer } from "./piece_server.ts";
+import { Presence } from "./presence.ts";
+import { notLoggedIn } from "./tracker_link.ts";
+
+/** Options of {@link startServing}. */
+export interface ServeOptions {
+  tracker: Address;
+  /** Where to listen; port 0 picks a free one. */
+  listen: Address;
+  /** The host other peers should dial, when the tracker cannot tell. */
+  advertise?: string;
+  log: (line: string) => void;
+  onLoggedOut: (error: ShoalError) => void;
+}
+
+/** A running peer: its piece server and its presence at the tracker. */
+export interface Serving {
+  address: Address;
+  stop(): Promise<void>;
+}
+
+/**
+ * Serves this peer's shares and keeps it online at the tracker until stopped.
+ *
+ * @example
+ * ```ts
+ * const serving = await startServing(home, { tracker, listen: { host: "0.0.0.0", port: 0 }, log, onLoggedOut });
+ * await serving.stop();
+ * ```
+ */
+export function startServing(home: PeerHome, options: ServeOptions): Serving {
+  if (!home.session()) throw notLoggedIn();
+  const server = new PieceServer(home, { username: () => home.session()?.username ?? null });
+  const address = server.listen(options.listen);
+  const presence = new Presence({
+    tracker: options.tracker,
+    home,
+    port: address.port,
+    // A peer bound to one address is reached there; on a wildcard the tracker tells.
+    advertise: options.advertise ??
+      (isWildcard(options.listen.host) ? undefined : address.host),
+    log: options.log,
+    onLoggedOut: options.onLoggedOut,
+  });
+  presence.start();
+  return {
+    address,
+    stop: async () => {
+      await presence.stop();
+      await server.close();
+    },
+  };
+}

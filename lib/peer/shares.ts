@@ -1,0 +1,113 @@
+import { basename, extname, resolve } from "node:path";
+import type { Address } from "../protocol/address.ts";
+import { ShoalError } from "../protocol/errors.ts";
+import { FileName } from "../protocol/messages.ts";
+import type { PeerHome, Share } from "./home.ts";
+import { buildManifest, contentIdOf } from "./manifest.ts";
+import { connectSession, notLoggedIn } from "./tracker_link.ts";
+
+/** A file's type: its extension, lowercased, or empty when it has none usable. */
+export function fileTypeOf(path: string): string {
+  const type = extname(path).slice(1).toLowerCase();
+  return /^[a-z0-9]{1,16}$/.test(type) ? type : "";
+}
+
+/** Checks a name against the protocol's rules, with the rule as the message. */
+export function checkName(name: string): string {
+  const parsed = FileName.safeParse(name);
+  if (!parsed.success) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `invalid name "${name}": ${parsed.error.issues[0].message}`,
+    );
+  }
+  return parsed.data;
+}
+
+/** Stats a path that must be a readable regular file, with a one-line error otherwise. */
+export async function statRegularFile(path: string): Promise<Deno.FileInfo> {
+  let info: Deno.FileInfo;
+  try {
+    info = await Deno.stat(path);
+    (await Deno.open(path, { read: true })).close();
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ShoalError("IO", `no such file: ${path}`);
+    }
+    if (error instanceof Deno.errors.PermissionDenied) {
+      throw new ShoalError("IO", `cannot read ${path}: permission denied`);
+    }
+    throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
+  }
+  if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path}`);
+  return info;
+}
+
+/** Hashes a local file into a share record, checking it did not change while hashed. */
+export async function describeFile(name: string, path: string): Promise<Share> {
+  const absolute = resolve(path);
+  const before = await statRegularFile(absolute);
+  const manifest = await buildManifest(absolute);
+  const after = await statRegularFile(absolute);
+  if (after.size !== before.size || after.mtime?.getTime() !== before.mtime?.getTime()) {
+    throw new ShoalError("CONTENT_CHANGED", `${path} changed while it was being hashed; try again`);
+  }
+  return {
+    name,
+    path: absolute,
+    type: fileTypeOf(absolute),
+    size: manifest.size,
+    mtimeMs: after.mtime?.getTime() ?? 0,
+    contentId: contentIdOf(manifest),
+    manifest,
+    publishedAt: new Date().toISOString(),
+  };
+}
+
+/** Tells the tracker about a share and records it in the home. */
+export async function announceShare(home: PeerHome, tracker: Address, share: Share) {
+  const { tracker: client } = await connectSession(home, tracker);
+  using _ = client;
+  const { replaced } = await client.call("publish", {
+    name: share.name,
+    type: share.type,
+    size: share.size,
+    contentId: share.contentId,
+  });
+  home.addShare(share);
+  return { replaced };
+}
+
+/**
+ * Publishes a local file under a name (by default its file name). The file
+ * stays where it is; only its name, size, type and content id reach the tracker.
+ */
+export async function publish(
+  home: PeerHome,
+  tracker: Address,
+  path: string,
+  name = basename(path),
+): Promise<{ share: Share; replaced: boolean }> {
+  checkName(name);
+  if (!home.session()) throw notLoggedIn();
+  const share = await describeFile(name, path);
+  const { replaced } = await announceShare(home, tracker, share);
+  return { share, replaced };
+}
+
+/** Withdraws a publication; the local file is left alone. */
+export async function unpublish(home: PeerHome, tracker: Address, name: string): Promise<void> {
+  const { tracker: client } = await connectSession(home, tracker);
+  using _ = client;
+  try {
+    await client.call("unpublish", { name });
+  } finally {
+    home.removeShare(name);
+  }
+}
+
+/** This peer's shares, from its home (works with the tracker down). */
+export function view(home: PeerHome): Share[] {
+  if (!home.session()) throw notLoggedIn();
+  return home.shares();
+}

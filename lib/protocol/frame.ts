@@ -1,0 +1,162 @@
+import { ShoalError } from "./errors.ts";
+
+/** Largest control frame accepted by default: 1 MiB of JSON. */
+export const MAX_FRAME_BYTES = 1024 * 1024;
+
+const HEADER_BYTES = 4;
+const encoder = new TextEncoder();
+const decoder = new TextDecoder("utf-8", { fatal: true });
+
+/**
+ * Encodes one control message as a frame: a 4-byte big-endian length, then
+ * the message as UTF-8 JSON.
+ *
+ * @example
+ * ```ts
+ * await writer.write(encodeFrame({ id: 1, type: "ping" }));
+ * ```
+ */
+export function encodeFrame(
+  message: unknown,
+  maxBytes = MAX_FRAME_BYTES,
+): Uint8Array {
+  const body = encoder.encode(JSON.stringify(message));
+  if (body.byteLength > maxBytes) {
+    throw new ShoalError(
+      "FRAME_TOO_LARGE",
+      `message of ${body.byteLength} bytes exceeds the ${maxBytes}-byte frame limit`,
+    );
+  }
+  const frame = new Uint8Array(HEADER_BYTES + body.byteLength);
+  new DataView(frame.buffer).setUint32(0, body.byteLength);
+  frame.set(body, HEADER_BYTES);
+  return frame;
+}
+
+/** Options of a {@link FrameReader}. */
+export interface FrameReaderOptions {
+  /**
+   * Largest frame body accepted; a larger announced length fails before
+   * anything is allocated.
+   * @default {MAX_FRAME_BYTES}
+   */
+  maxFrameBytes?: number;
+}
+
+/**
+ * Reads frames and raw byte runs from a byte stream, however the stream
+ * happens to split or merge them into chunks.
+ *
+ * @example
+ * ```ts
+ * const frames = new FrameReader(conn.readable);
+ * const hello = await frames.readFrame(); // null at a clean end of stream
+ * const piece = await frames.readBytes(header.length);
+ * ```
+ */
+export class FrameReader {
+  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #chunks: Uint8Array[] = [];
+  #buffered = 0;
+  #ended = false;
+  #maxFrameBytes: number;
+
+  constructor(stream: ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
+    this.#reader = stream.getReader();
+    this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+  }
+
+  /**
+   * Reads the next frame and parses its JSON. Returns null when the stream
+   * ends cleanly between frames; throws BAD_MESSAGE when it ends inside one
+   * or the body is not UTF-8 JSON, FRAME_TOO_LARGE when the length is over
+   * the limit.
+   */
+  async readFrame(): Promise<unknown | null> {
+    if (!await this.#fill(1)) return null;
+    if (!await this.#fill(HEADER_BYTES)) {
+      throw new ShoalError("BAD_MESSAGE", "stream ended inside a frame header");
+    }
+    const header = this.#take(HEADER_BYTES);
+    const length = new DataView(header.buffer, header.byteOffset).getUint32(0);
+    if (length > this.#maxFrameBytes) {
+      throw new ShoalError(
+        "FRAME_TOO_LARGE",
+        `frame of ${length} bytes exceeds the ${this.#maxFrameBytes}-byte limit`,
+      );
+    }
+    if (!await this.#fill(length)) {
+      throw new ShoalError("BAD_MESSAGE", "stream ended inside a frame");
+    }
+    const body = this.#take(length);
+    try {
+      return JSON.parse(decoder.decode(body));
+    } catch {
+      throw new ShoalError("BAD_MESSAGE", "frame is not valid UTF-8 JSON");
+    }
+  }
+
+  /**
+   * Reads exactly `length` raw bytes, such as a piece that follows its
+   * header frame. Throws UNREACHABLE if the stream ends first.
+   */
+  async readBytes(length: number): Promise<Uint8Array> {
+    if (!await this.#fill(length)) {
+      throw new ShoalError(
+        "UNREACHABLE",
+        `connection closed after ${this.#buffered} of ${length} bytes`,
+      );
+    }
+    return this.#take(length);
+  }
+
+  /** Stops reading; pending reads end and the underlying stream is cancelled. */
+  async cancel(): Promise<void> {
+    this.#ended = true;
+    await this.#reader.cancel().catch(() => {});
+  }
+
+  async #fill(length: number): Promise<boolean> {
+    while (this.#buffered < length) {
+      if (this.#ended) return false;
+      const { value, done } = await this.#reader.read();
+      if (done) {
+        this.#ended = true;
+        return false;
+      }
+      if (value.byteLength === 0) continue;
+      this.#chunks.push(value);
+      this.#buffered += value.byteLength;
+    }
+    return true;
+  }
+
+  #take(length: number): Uint8Array {
+    const first = this.#chunks[0];
+    if (first !== undefined && first.byteLength >= length) {
+      // The common case for small frames and for large chunks: no copy.
+      const taken = first.subarray(0, length);
+      if (first.byteLength === length) this.#chunks.shift();
+      else this.#chunks[0] = first.subarray(length);
+      this.#buffered -= length;
+      return taken;
+    }
+    const out = new Uint8Array(length);
+    let filled = 0;
+    while (filled < length) {
+      const chunk = this.#chunks[0];
+      const needed = length - filled;
+      if (chunk.byteLength <= needed) {
+        out.set(chunk, filled);
+        filled += chunk.byteLength;
+        this.#chunks.shift();
+      } else {
+        out.set(chunk.subarray(0, needed), filled);
+        this.#chunks[0] = chunk.subarray(needed);
+        filled = length;
+      }
+    }
+    this.#buffered -= length;
+    return out;
+  }
+}

@@ -1,0 +1,201 @@
+/**
+ * Every message of the Shoal protocol, in one table per server: for each
+ * request type, the schema of its parameters and of its result. Both sides
+ * validate what they receive against these schemas before acting on it, so
+ * handlers only ever see typed, checked values. `README.md` beside this file
+ * documents the same table for people.
+ */
+import { z } from "zod";
+import { ShoalError } from "./errors.ts";
+
+/** Bumped on any incompatible change; both sides send it in `hello`. */
+export const PROTOCOL_VERSION = 1;
+
+// deno-lint-ignore no-control-regex -- control characters are exactly what a name may not hold
+const SAFE_NAME = /^[^/\\\x00-\x1f\x7f]+$/;
+
+/** Account names: 2–32 letters, digits, `_`, `.` or `-`, starting alphanumeric. */
+export const Username = z.string().regex(
+  /^[A-Za-z0-9][A-Za-z0-9_.-]{1,31}$/,
+  "a username is 2-32 letters, digits, '_', '.' or '-', starting with a letter or digit",
+);
+/** Passwords: 8 to 1024 characters. */
+export const Password = z.string()
+  .min(8, "a password needs at least 8 characters")
+  .max(1024, "a password may have at most 1024 characters");
+/**
+ * A published name. It may become a file name on the fetcher's disk, so it
+ * can never hold a path separator, a control character, or be `.` / `..`.
+ */
+export const FileName = z.string().min(1).max(255)
+  .regex(SAFE_NAME, "a name cannot contain '/', '\\' or control characters")
+  .refine((name) => name !== "." && name !== "..", "a name cannot be '.' or '..'");
+/** A file type: its lowercase extension, or empty. */
+export const FileType = z.string().max(16).regex(/^[a-z0-9]*$/);
+/** A SHA-256 digest in lowercase hex. */
+export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "expected a SHA-256 hex digest");
+export const ByteCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
+export const Port = z.number().int().min(1).max(65535);
+const Host = z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_%-]+$/, "invalid host");
+const Token = z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, "invalid session token");
+
+/** A file's manifest: what its content id is the SHA-256 of. */
+export const Manifest = z.object({
+  version: z.literal(1),
+  size: ByteCount,
+  pieceSize: z.number().int().min(1).max(64 * 1024 * 1024),
+  pieces: z.array(Sha256Hex),
+}).refine(
+  (m) => m.pieces.length === Math.ceil(m.size / m.pieceSize),
+  "the piece count does not match the size",
+);
+export type Manifest = z.infer<typeof Manifest>;
+
+/** One published file as the tracker lists it. */
+export const Listing = z.object({
+  owner: Username,
+  name: FileName,
+  type: FileType,
+  size: ByteCount,
+  contentId: Sha256Hex,
+  publishedAt: z.string(),
+  online: z.boolean(),
+  /** `host:port` the owner serves on, when online. */
+  address: z.string().nullable(),
+});
+export type Listing = z.infer<typeof Listing>;
+
+const Empty = z.object({});
+
+/** One row of the method table: what a request carries and what it returns. */
+export interface Method<P extends z.ZodType = z.ZodType, R extends z.ZodType = z.ZodType> {
+  params: P;
+  result: R;
+}
+
+function method<P extends z.ZodType, R extends z.ZodType>(params: P, result: R): Method<P, R> {
+  return { params, result };
+}
+
+const Hello = method(
+  z.object({ protocol: z.number().int(), agent: z.string().max(100) }),
+  z.object({ protocol: z.number().int(), server: z.enum(["tracker", "peer"]) }),
+);
+
+/** Requests a tracker answers. */
+export const TRACKER_METHODS = {
+  hello: Hello,
+  register: method(z.object({ username: Username, password: Password }), Empty),
+  login: method(
+    z.object({ username: Username, password: z.string().max(1024) }),
+    z.object({ token: Token }),
+  ),
+  resume: method(z.object({ token: Token }), z.object({ username: Username })),
+  logout: method(Empty, Empty),
+  unregister: method(z.object({ password: z.string().max(1024) }), Empty),
+  announce: method(
+    z.object({ host: Host.optional(), port: Port }),
+    z.object({ address: z.string() }),
+  ),
+  heartbeat: method(Empty, Empty),
+  publish: method(
+    z.object({ name: FileName, type: FileType, size: ByteCount, contentId: Sha256Hex }),
+    z.object({ replaced: z.boolean() }),
+  ),
+  unpublish: method(z.object({ name: FileName }), Empty),
+  lookup: method(z.object({ name: FileName }), z.object({ files: z.array(Listing) })),
+  search: method(z.object({ text: z.string().max(255) }), z.object({ files: z.array(Listing) })),
+} as const;
+
+/** Requests a peer answers on its serving port. */
+export const PEER_METHODS = {
+  hello: Hello,
+  ping: method(Empty, z.object({ username: Username.nullable(), time: z.number() })),
+  manifest: method(z.object({ contentId: Sha256Hex }), z.object({ manifest: Manifest })),
+  /** The reply frame is followed by `length` raw bytes of the piece. */
+  piece: method(
+    z.object({ contentId: Sha256Hex, index: z.number().int().min(0) }),
+    z.object({ index: z.number().int().min(0), length: ByteCount }),
+  ),
+} as const;
+
+/** Methods whose reply frame is followed by `result.length` raw bytes. */
+export const METHODS_WITH_BODY: ReadonlySet<string> = new Set(["piece"]);
+
+export type MethodTable = Record<string, Method>;
+export type TrackerMethods = typeof TRACKER_METHODS;
+export type PeerMethods = typeof PEER_METHODS;
+export type ParamsOf<T extends MethodTable, K extends keyof T> = z.infer<T[K]["params"]>;
+export type ResultOf<T extends MethodTable, K extends keyof T> = z.infer<T[K]["result"]>;
+
+/** The envelope of every request: an id the reply echoes, a type, and its parameters. */
+const RequestEnvelope = z.object({
+  id: z.number().int().min(0),
+  type: z.string().max(64),
+  params: z.unknown().optional(),
+});
+
+const ErrorBody = z.object({ code: z.string(), message: z.string() });
+/** The envelope of every reply. */
+export const ReplyEnvelope = z.discriminatedUnion("ok", [
+  z.object({ id: z.number().int(), ok: z.literal(true), result: z.unknown() }),
+  z.object({ id: z.number().int(), ok: z.literal(false), error: ErrorBody }),
+]);
+export type ReplyEnvelope = z.infer<typeof ReplyEnvelope>;
+
+/** A request that passed validation against its method's schema. */
+export interface ParsedRequest<T extends MethodTable> {
+  id: number;
+  type: keyof T & string;
+  params: unknown;
+}
+
+/**
+ * Validates a decoded frame as a request of `table`. Throws BAD_MESSAGE with
+ * the first problem found; the error keeps the request id when there is one,
+ * so the reply can still be matched.
+ */
+export function parseRequest<T extends MethodTable>(
+  table: T,
+  frame: unknown,
+): ParsedRequest<T> {
+  const envelope = RequestEnvelope.safeParse(frame);
+  if (!envelope.success) {
+    throw new ShoalError("BAD_MESSAGE", "a request needs a numeric id and a type");
+  }
+  const { id, type, params: raw = {} } = envelope.data;
+  if (!Object.hasOwn(table, type)) {
+    throw new RequestError(id, new ShoalError("BAD_MESSAGE", `unknown request type "${type}"`));
+  }
+  const params = table[type].params.safeParse(raw);
+  if (!params.success) {
+    throw new RequestError(id, new ShoalError("BAD_MESSAGE", describe(type, params.error)));
+  }
+  return { id, type, params: params.data };
+}
+
+/** Validates a result against its method's schema (the client side of parsing at the edge). */
+export function parseResult<T extends MethodTable, K extends keyof T & string>(
+  table: T,
+  type: K,
+  result: unknown,
+): ResultOf<T, K> {
+  const parsed = table[type].result.safeParse(result);
+  if (!parsed.success) {
+    throw new ShoalError("BAD_MESSAGE", describe(`${type} reply`, parsed.error));
+  }
+  return parsed.data as ResultOf<T, K>;
+}
+
+/** A validation failure that still knows which request it answers. */
+export class RequestError extends Error {
+  constructor(readonly id: number, readonly error: ShoalError) {
+    super(error.message);
+  }
+}
+
+function describe(what: string, error: z.ZodError): string {
+  const issue = error.issues[0];
+  const where = issue.path.length > 0 ? ` (${issue.path.join(".")})` : "";
+  return `invalid ${what}${where}: ${issue.message}`;
+}

@@ -1,0 +1,241 @@
+import { type Address, formatAddress } from "./address.ts";
+import { ShoalError, toShoalError } from "./errors.ts";
+import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from "./frame.ts";
+import {
+  type MethodTable,
+  type ParamsOf,
+  parseRequest,
+  PROTOCOL_VERSION,
+  RequestError,
+  type ResultOf,
+} from "./messages.ts";
+
+/** A result followed on the wire by raw bytes (see `METHODS_WITH_BODY`). */
+export class WithBody<R> {
+  constructor(
+    readonly result: R,
+    readonly body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+  ) {}
+}
+
+/** What a handler knows of the connection it serves. */
+export interface Connection<S> {
+  readonly remote: Address;
+  readonly local: Address;
+  /** Per-connection state, e.g. the logged-in user. */
+  state: S;
+  /** Closes the connection from the server side. */
+  close(): void;
+}
+
+/** One handler per request type except `hello`, which the server answers itself. */
+export type Handlers<T extends MethodTable, S> = {
+  [K in Exclude<keyof T & string, "hello">]: (
+    params: ParamsOf<T, K>,
+    connection: Connection<S>,
+  ) => Promise<ResultOf<T, K> | WithBody<ResultOf<T, K>>>;
+};
+
+/** Options of a {@link ProtocolServer}. */
+export interface ProtocolServerOptions<S> {
+  /** What this server answers `hello` with. */
+  kind: "tracker" | "peer";
+  /** Creates the state of a new connection. */
+  initialState: () => S;
+  /** Called once when a connection ends, however it ends. */
+  onClose?: (connection: Connection<S>) => void;
+  /** Where one-line warnings about bad clients go. @default {console.error} */
+  warn?: (line: string) => void;
+  /**
+   * A connection that sends no complete request for this long is dropped,
+   * which also ends slow-loris clients.
+   * @default {60000}
+   */
+  idleTimeoutMs?: number;
+  /** @default {MAX_FRAME_BYTES} */
+  maxFrameBytes?: number;
+}
+
+/**
+ * Serves one method table over TCP: says hello, validates every request at
+ * the edge, runs its handler, and answers in order. Every connection runs on
+ * its own, so a slow or broken client holds up nobody else.
+ *
+ * @example
+ * ```ts
+ * const server = new ProtocolServer(PEER_METHODS, handlers, { kind: "peer", initialState: () => ({}) });
+ * const bound = server.listen({ host: "0.0.0.0", port: 0 });
+ * // ... later
+ * await server.close();
+ * ```
+ */
+export class ProtocolServer<T extends MethodTable, S> {
+  readonly #table: T;
+  readonly #handlers: Handlers<T, S>;
+  readonly #options: ProtocolServerOptions<S>;
+  readonly #connections = new Set<Deno.Conn>();
+  readonly #served = new Set<Promise<void>>();
+  #listener: Deno.Listener | null = null;
+  #accepting: Promise<void> | null = null;
+
+  constructor(table: T, handlers: Handlers<T, S>, options: ProtocolServerOptions<S>) {
+    this.#table = table;
+    this.#handlers = handlers;
+    this.#options = options;
+  }
+
+  /** Starts listening and accepting; returns the bound address (useful with port 0). */
+  listen(address: Address): Address {
+    const listener = Deno.listen({ hostname: address.host, port: address.port });
+    this.#listener = listener;
+    this.#accepting = this.#accept(listener);
+    const bound = listener.addr as Deno.NetAddr;
+    return { host: bound.hostname, port: bound.port };
+  }
+
+  /** Stops accepting, closes every open connection, and waits for their handlers to end. */
+  async close(): Promise<void> {
+    try {
+      this.#listener?.close();
+    } catch {
+      // Already closed.
+    }
+    for (const conn of this.#connections) closeQuietly(conn);
+    await this.#accepting;
+    await Promise.allSettled(this.#served);
+  }
+
+  async #accept(listener: Deno.Listener): Promise<void> {
+    while (true) {
+      let conn: Deno.Conn;
+      try {
+        conn = await listener.accept();
+      } catch (error) {
+        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+          return;
+        }
+        this.#warn(`accept failed: ${toShoalError(error).message}`);
+        continue;
+      }
+      this.#connections.add(conn);
+      const served = this.#serve(conn).finally(() => {
+        this.#connections.delete(conn);
+        this.#served.delete(served);
+      });
+      this.#served.add(served);
+    }
+  }
+
+  async #serve(conn: Deno.Conn): Promise<void> {
+    const remoteAddr = conn.remoteAddr as Deno.NetAddr;
+    const localAddr = conn.localAddr as Deno.NetAddr;
+    const connection: Connection<S> = {
+      remote: { host: remoteAddr.hostname, port: remoteAddr.port },
+      local: { host: localAddr.hostname, port: localAddr.port },
+      state: this.#options.initialState(),
+      close: () => closeQuietly(conn),
+    };
+    const who = formatAddress(connection.remote);
+    const frames = new FrameReader(conn.readable, {
+      maxFrameBytes: this.#options.maxFrameBytes ?? MAX_FRAME_BYTES,
+    });
+    const writer = conn.writable.getWriter();
+    const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
+    let greeted = false;
+    try {
+      while (true) {
+        const idle = setTimeout(() => {
+          this.#warn(`${who}: idle for ${idleTimeoutMs} ms, dropped`);
+          closeQuietly(conn);
+        }, idleTimeoutMs);
+        let frame: unknown;
+        try {
+          frame = await frames.readFrame();
+        } finally {
+          clearTimeout(idle);
+        }
+        if (frame === null) return;
+        let id = -1;
+        let inBody = false;
+        try {
+          const request = parseRequest(this.#table, frame);
+          id = request.id;
+          if (!greeted) {
+            if (request.type !== "hello") {
+              throw new ShoalError("BAD_MESSAGE", "the first request must be hello");
+            }
+            greeted = true;
+            const { protocol } = request.params as { protocol: number };
+            if (protocol !== PROTOCOL_VERSION) {
+              throw new ShoalError(
+                "VERSION_MISMATCH",
+                `this ${this.#options.kind} speaks protocol ${PROTOCOL_VERSION}, the client ${protocol}`,
+              );
+            }
+            await writer.write(encodeFrame({
+              id,
+              ok: true,
+              result: { protocol: PROTOCOL_VERSION, server: this.#options.kind },
+            }));
+            continue;
+          }
+          const handler = this.#handlers[request.type as keyof Handlers<T, S>] as (
+            params: unknown,
+            connection: Connection<S>,
+          ) => Promise<unknown>;
+          if (request.type === "hello" || !handler) {
+            throw new ShoalError("BAD_MESSAGE", `unexpected ${request.type}`);
+          }
+          const reply = await handler(request.params, connection);
+          if (reply instanceof WithBody) {
+            await writer.write(encodeFrame({ id, ok: true, result: reply.result }));
+            inBody = true;
+            for await (const chunk of reply.body) await writer.write(chunk);
+            inBody = false;
+          } else {
+            await writer.write(encodeFrame({ id, ok: true, result: reply }));
+          }
+        } catch (caught) {
+          // The client is counting body bytes: an error frame now would be read as data.
+          if (inBody) throw caught;
+          const error = caught instanceof RequestError ? caught.error : toShoalError(caught);
+          if (caught instanceof RequestError) id = caught.id;
+          if (error.code === "INTERNAL") this.#warn(`${who}: ${error.message}`);
+          await writer.write(encodeFrame({
+            id,
+            ok: false,
+            error: { code: error.code, message: error.message },
+          }));
+          // Without a hello, or after a version mismatch, nothing else can be understood.
+          if (!greeted || error.code === "VERSION_MISMATCH") return;
+        }
+      }
+    } catch (caught) {
+      const error = toShoalError(caught);
+      if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
+        this.#warn(`${who}: ${error.message}; connection closed`);
+        await writer.write(encodeFrame({
+          id: -1,
+          ok: false,
+          error: { code: error.code, message: error.message },
+        })).catch(() => {});
+      }
+    } finally {
+      this.#options.onClose?.(connection);
+      await frames.cancel();
+      closeQuietly(conn);
+    }
+  }
+
+  #warn(line: string): void {
+    (this.#options.warn ?? console.error)(`warning: ${line}`);
+  }
+}
+
+function closeQuietly(conn: Deno.Conn): void {
+  try {
+    conn.close();
+  } catch {
+    // Already closed.
+  }
+}

@@ -1,0 +1,133 @@
+/** The operator's view of the network: find a peer, ping it, see what it shares. */
+import { formatAddress, parseAddress } from "../protocol/address.ts";
+import { ProtocolClient } from "../protocol/client.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { PEER_METHODS } from "../protocol/messages.ts";
+import { SHOAL_VERSION } from "../version.ts";
+import type { FileListing, PeerRecord, TrackerStore } from "./store.ts";
+
+/**
+ * Finds a peer by username, host, or host:port. A host shared by several
+ * peers is ambiguous; the message lists who is there.
+ */
+export function resolvePeer(store: TrackerStore, name: string): PeerRecord {
+  const byName = store.getPeer(name);
+  if (byName) return byName;
+  let address;
+  try {
+    address = parseAddress(name, 0);
+  } catch {
+    throw new ShoalError("NOT_FOUND", `no peer named "${name}"`);
+  }
+  const found = store.peersAt(address.host, address.port === 0 ? undefined : address.port);
+  if (found.length === 0) {
+    const user = store.getUser(name);
+    throw new ShoalError(
+      "NOT_FOUND",
+      user ? `${user.username} has never served files` : `no peer named or at "${name}"`,
+    );
+  }
+  if (found.length > 1) {
+    throw new ShoalError(
+      "AMBIGUOUS",
+      `${found.length} peers at ${name} (${found.map((p) => p.username).join(", ")}); name one`,
+    );
+  }
+  return found[0];
+}
+
+/** The outcome of the OS `ping`. */
+export interface OsPingResult {
+  /** False where the OS has no `ping` or it cannot run. */
+  available: boolean;
+  reachable: boolean;
+  rttMs: number | null;
+  detail: string;
+}
+
+/** Runs the OS `ping -c 1` through Deno.Command. */
+export async function osPing(host: string, timeoutSeconds = 2): Promise<OsPingResult> {
+  let output: Deno.CommandOutput;
+  try {
+    output = await new Deno.Command("ping", {
+      args: ["-c", "1", "-W", String(timeoutSeconds), host],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+  } catch (error) {
+    const why = error instanceof Deno.errors.NotFound
+      ? "no ping command on this system"
+      : toShoalError(error).message;
+    return { available: false, reachable: false, rttMs: null, detail: why };
+  }
+  const text = new TextDecoder().decode(output.stdout) + new TextDecoder().decode(output.stderr);
+  const rtt = /time[=<]([\d.]+)\s*ms/.exec(text);
+  const lastLine = text.trim().split("\n").at(-1) ?? "";
+  return {
+    available: true,
+    reachable: output.success,
+    rttMs: rtt ? Number(rtt[1]) : null,
+    detail: output.success ? "reply received" : lastLine || `ping exited ${output.code}`,
+  };
+}
+
+/** The outcome of the application-level probe of a peer's serving port. */
+export interface ProbeResult {
+  answered: boolean;
+  rttMs: number | null;
+  /** Who the peer process says it is. */
+  username: string | null;
+  detail: string;
+}
+
+/** Connects to a peer's serving port and times a protocol `ping`. */
+export async function probePeer(
+  host: string,
+  port: number,
+  timeoutMs = 3000,
+): Promise<ProbeResult> {
+  const started = performance.now();
+  try {
+    using peer = await ProtocolClient.connect({ host, port }, PEER_METHODS, {
+      agent: `shoal-tracker/${SHOAL_VERSION}`,
+      timeoutMs,
+    });
+    const pingStarted = performance.now();
+    const { username } = await peer.call("ping", {});
+    const rttMs = performance.now() - pingStarted;
+    return {
+      answered: true,
+      rttMs,
+      username,
+      detail: `answered in ${(performance.now() - started).toFixed(1)} ms including connect`,
+    };
+  } catch (error) {
+    return { answered: false, rttMs: null, username: null, detail: toShoalError(error).message };
+  }
+}
+
+/** Everything `ping <peer>` reports. */
+export interface PingReport {
+  peer: PeerRecord;
+  address: string;
+  os: OsPingResult;
+  probe: ProbeResult;
+}
+
+/** Pings a peer both ways: the OS `ping` to its host, and a protocol ping to its port. */
+export async function pingPeer(store: TrackerStore, name: string): Promise<PingReport> {
+  const peer = resolvePeer(store, name);
+  const [os, probe] = await Promise.all([osPing(peer.host), probePeer(peer.host, peer.port)]);
+  return { peer, address: formatAddress(peer), os, probe };
+}
+
+/** What a peer has published. */
+export function discover(
+  store: TrackerStore,
+  name: string,
+): { peer: PeerRecord | null; files: FileListing[] } {
+  const user = store.getUser(name);
+  if (user) return { peer: store.getPeer(user.username), files: store.filesOf(user.username) };
+  const peer = resolvePeer(store, name);
+  return { peer, files: store.filesOf(peer.username) };
+}

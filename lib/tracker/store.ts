@@ -1,0 +1,328 @@
+/**
+ * The tracker's persistent state and the only SQL in the tracker. Handlers
+ * talk to the {@link TrackerStore} interface, so another backend (say
+ * PostgreSQL) can be added without touching the protocol code.
+ */
+import { DatabaseSync } from "node:sqlite";
+import { ShoalError } from "../protocol/errors.ts";
+
+export interface UserRecord {
+  username: string;
+  passwordHash: string;
+  createdAt: string;
+}
+
+export interface PeerRecord {
+  username: string;
+  host: string;
+  port: number;
+  online: boolean;
+  lastSeen: string;
+}
+
+export interface FileRecord {
+  owner: string;
+  name: string;
+  type: string;
+  size: number;
+  contentId: string;
+  publishedAt: string;
+}
+
+/** A published file with its owner's serving state. */
+export interface FileListing extends FileRecord {
+  online: boolean;
+  host: string | null;
+  port: number | null;
+}
+
+export interface TrackerStore {
+  createUser(username: string, passwordHash: string): void;
+  getUser(username: string): UserRecord | null;
+  /** Deletes the account with its sessions, peer record and publications. */
+  deleteUser(username: string): void;
+
+  /** Stores a session under the SHA-256 of its token, never the token itself. */
+  createSession(tokenHash: string, username: string): void;
+  sessionUser(tokenHash: string): string | null;
+  deleteSession(tokenHash: string): void;
+
+  setPeerOnline(username: string, host: string, port: number): void;
+  setPeerOffline(username: string): void;
+  /** At start nobody is connected yet: every peer is offline until it reconnects. */
+  markAllPeersOffline(): void;
+  getPeer(username: string): PeerRecord | null;
+  peersAt(host: string, port?: number): PeerRecord[];
+  listPeers(): PeerRecord[];
+
+  /** Publishes or replaces (owner, name); returns whether it replaced one. */
+  publish(file: FileRecord): boolean;
+  /** Returns whether there was such a publication. */
+  unpublish(owner: string, name: string): boolean;
+  filesOf(owner: string): FileListing[];
+  filesNamed(name: string): FileListing[];
+  searchFiles(text: string): FileListing[];
+  allFiles(): FileListing[];
+
+  close(): void;
+}
+
+/** Each entry upgrades the schema by one version (`PRAGMA user_version`). */
+const MIGRATIONS = [
+  `CREATE TABLE users (
+     username TEXT PRIMARY KEY COLLATE NOCASE,
+     password_hash TEXT NOT NULL,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE sessions (
+     token_hash TEXT PRIMARY KEY,
+     username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     created_at TEXT NOT NULL
+   );
+   CREATE TABLE peers (
+     username TEXT PRIMARY KEY REFERENCES users(username) ON DELETE CASCADE,
+     host TEXT NOT NULL,
+     port INTEGER NOT NULL,
+     online INTEGER NOT NULL,
+     last_seen TEXT NOT NULL
+   );
+   CREATE INDEX peers_by_address ON peers(host, port);
+   CREATE TABLE files (
+     owner TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     content_id TEXT NOT NULL,
+     published_at TEXT NOT NULL,
+     PRIMARY KEY (owner, name)
+   );
+   CREATE INDEX files_by_name ON files(name);
+   CREATE INDEX files_by_content ON files(content_id);`,
+];
+
+const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
+  f.published_at AS publishedAt, COALESCE(p.online, 0) AS online, p.host, p.port
+  FROM files f LEFT JOIN peers p ON p.username = f.owner`;
+
+type Row = Record<string, unknown>;
+
+function toListing(row: Row): FileListing {
+  return {
+    owner: String(row.owner),
+    name: String(row.name),
+    type: String(row.type),
+    size: Number(row.size),
+    contentId: String(row.contentId),
+    publishedAt: String(row.publishedAt),
+    online: Number(row.online) === 1,
+    host: row.host === null ? null : String(row.host),
+    port: row.port === null ? null : Number(row.port),
+  };
+}
+
+function toPeer(row: Row): PeerRecord {
+  return {
+    username: String(row.username),
+    host: String(row.host),
+    port: Number(row.port),
+    online: Number(row.online) === 1,
+    lastSeen: String(row.last_seen),
+  };
+}
+
+const now = () => new Date().toISOString();
+
+/**
+ * The SQLite backend, through Deno's built-in `node:sqlite`. WAL mode lets the
+ * one-shot admin commands read while a tracker serves.
+ *
+ * @example
+ * ```ts
+ * using store = SqliteTrackerStore.open("tracker.db");
+ * store.createUser("alice", hash);
+ * ```
+ */
+export class SqliteTrackerStore implements TrackerStore, Disposable {
+  readonly #db: DatabaseSync;
+
+  private constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  /** Opens (creating and migrating as needed) the database at `path`. */
+  static open(path: string): SqliteTrackerStore {
+    let db: DatabaseSync;
+    try {
+      db = new DatabaseSync(path);
+      db.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
+      db.exec("PRAGMA synchronous = NORMAL;");
+    } catch (error) {
+      throw new ShoalError("IO", `cannot open database ${path}: ${(error as Error).message}`);
+    }
+    const store = new SqliteTrackerStore(db);
+    store.#migrate(path);
+    return store;
+  }
+
+  #migrate(path: string): void {
+    const { user_version: version } = this.#db.prepare("PRAGMA user_version").get() as {
+      user_version: number;
+    };
+    if (version > MIGRATIONS.length) {
+      throw new ShoalError(
+        "IO",
+        `${path} has schema version ${version}, newer than this tracker's ${MIGRATIONS.length}`,
+      );
+    }
+    for (let next = version; next < MIGRATIONS.length; next++) {
+      this.#transaction(() => {
+        this.#db.exec(MIGRATIONS[next]);
+        this.#db.exec(`PRAGMA user_version = ${next + 1}`);
+      });
+    }
+  }
+
+  #transaction<V>(work: () => V): V {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  createUser(username: string, passwordHash: string): void {
+    try {
+      this.#db.prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
+        .run(username, passwordHash, now());
+    } catch (error) {
+      if (/UNIQUE constraint/.test((error as Error).message)) {
+        throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
+      }
+      throw error;
+    }
+  }
+
+  getUser(username: string): UserRecord | null {
+    const row = this.#db.prepare(
+      "SELECT username, password_hash, created_at FROM users WHERE username = ?",
+    ).get(username) as Row | undefined;
+    return row
+      ? {
+        username: String(row.username),
+        passwordHash: String(row.password_hash),
+        createdAt: String(row.created_at),
+      }
+      : null;
+  }
+
+  deleteUser(username: string): void {
+    this.#db.prepare("DELETE FROM users WHERE username = ?").run(username);
+  }
+
+  createSession(tokenHash: string, username: string): void {
+    this.#db.prepare("INSERT INTO sessions (token_hash, username, created_at) VALUES (?, ?, ?)")
+      .run(tokenHash, username, now());
+  }
+
+  sessionUser(tokenHash: string): string | null {
+    const row = this.#db.prepare("SELECT username FROM sessions WHERE token_hash = ?")
+      .get(tokenHash) as Row | undefined;
+    return row ? String(row.username) : null;
+  }
+
+  deleteSession(tokenHash: string): void {
+    this.#db.prepare("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
+  }
+
+  setPeerOnline(username: string, host: string, port: number): void {
+    this.#db.prepare(
+      `INSERT INTO peers (username, host, port, online, last_seen) VALUES (?, ?, ?, 1, ?)
+       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+         online = 1, last_seen = excluded.last_seen`,
+    ).run(username, host, port, now());
+  }
+
+  setPeerOffline(username: string): void {
+    this.#db.prepare("UPDATE peers SET online = 0, last_seen = ? WHERE username = ?")
+      .run(now(), username);
+  }
+
+  markAllPeersOffline(): void {
+    this.#db.exec("UPDATE peers SET online = 0");
+  }
+
+  getPeer(username: string): PeerRecord | null {
+    const row = this.#db.prepare("SELECT * FROM peers WHERE username = ?").get(username) as
+      | Row
+      | undefined;
+    return row ? toPeer(row) : null;
+  }
+
+  peersAt(host: string, port?: number): PeerRecord[] {
+    const rows = port === undefined
+      ? this.#db.prepare("SELECT * FROM peers WHERE host = ? ORDER BY username").all(host)
+      : this.#db.prepare("SELECT * FROM peers WHERE host = ? AND port = ? ORDER BY username")
+        .all(host, port);
+    return (rows as Row[]).map(toPeer);
+  }
+
+  listPeers(): PeerRecord[] {
+    return (this.#db.prepare("SELECT * FROM peers ORDER BY username").all() as Row[]).map(toPeer);
+  }
+
+  publish(file: FileRecord): boolean {
+    return this.#transaction(() => {
+      const existing = this.#db.prepare("SELECT 1 FROM files WHERE owner = ? AND name = ?")
+        .get(file.owner, file.name);
+      this.#db.prepare(
+        `INSERT INTO files (owner, name, type, size, content_id, published_at)
+         VALUES (?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
+           content_id = excluded.content_id, published_at = excluded.published_at`,
+      ).run(file.owner, file.name, file.type, file.size, file.contentId, file.publishedAt);
+      return existing !== undefined;
+    });
+  }
+
+  unpublish(owner: string, name: string): boolean {
+    const { changes } = this.#db.prepare("DELETE FROM files WHERE owner = ? AND name = ?")
+      .run(owner, name);
+    return Number(changes) > 0;
+  }
+
+  filesOf(owner: string): FileListing[] {
+    return this.#listings(`${LISTING} WHERE f.owner = ? ORDER BY f.name`, owner);
+  }
+
+  filesNamed(name: string): FileListing[] {
+    return this.#listings(`${LISTING} WHERE f.name = ? ORDER BY p.online DESC, f.owner`, name);
+  }
+
+  searchFiles(text: string): FileListing[] {
+    const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+    return this.#listings(
+      `${LISTING} WHERE f.name LIKE ? ESCAPE '\\' ORDER BY f.name, p.online DESC, f.owner LIMIT 500`,
+      pattern,
+    );
+  }
+
+  allFiles(): FileListing[] {
+    return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
+  }
+
+  #listings(sql: string, ...params: string[]): FileListing[] {
+    return (this.#db.prepare(sql).all(...params) as Row[]).map(toListing);
+  }
+
+  close(): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}

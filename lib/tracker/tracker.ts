@@ -1,0 +1,211 @@
+import { createHash, randomBytes } from "node:crypto";
+import { type Address, formatAddress } from "../protocol/address.ts";
+import { ShoalError } from "../protocol/errors.ts";
+import { type Listing, TRACKER_METHODS } from "../protocol/messages.ts";
+import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
+import { dummyHash, hashPassword, verifyPassword } from "./passwords.ts";
+import type { FileListing, TrackerStore } from "./store.ts";
+
+/** What the tracker knows of one control connection. */
+interface Session {
+  username: string | null;
+  tokenHash: string | null;
+}
+
+/** Options of a {@link Tracker}. */
+export interface TrackerOptions {
+  /**
+   * A peer's control connection that sends nothing (not even a heartbeat)
+   * for this long counts as gone.
+   * @default {35000}
+   */
+  idleTimeoutMs?: number;
+  /** Where one-line warnings go. @default {console.error} */
+  warn?: (line: string) => void;
+}
+
+/** Peers send a heartbeat this often; the tracker's idle timeout is a few of them. */
+export const HEARTBEAT_MS = 10_000;
+
+const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+
+/** Formats a stored listing as the protocol's {@link Listing}. */
+export function toWireListing(file: FileListing): Listing {
+  return {
+    owner: file.owner,
+    name: file.name,
+    type: file.type,
+    size: file.size,
+    contentId: file.contentId,
+    publishedAt: file.publishedAt,
+    online: file.online,
+    address: file.online && file.host !== null && file.port !== null
+      ? formatAddress({ host: file.host, port: file.port })
+      : null,
+  };
+}
+
+/** IPv4 peers seen through a dual-stack socket appear as `::ffff:a.b.c.d`. */
+function plainHost(host: string): string {
+  return host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
+}
+
+/**
+ * The tracker: accounts, sessions, who is online where, and who shares what.
+ * It never sees file bytes or local paths.
+ *
+ * @example
+ * ```ts
+ * const tracker = new Tracker(SqliteTrackerStore.open("tracker.db"));
+ * const bound = tracker.listen({ host: "0.0.0.0", port: 5050 });
+ * // ...
+ * await tracker.close();
+ * ```
+ */
+export class Tracker {
+  readonly #store: TrackerStore;
+  readonly #server: ProtocolServer<typeof TRACKER_METHODS, Session>;
+  /** The connection each online user announced on; the newest wins. */
+  readonly #announced = new Map<string, Connection<Session>>();
+
+  constructor(store: TrackerStore, options: TrackerOptions = {}) {
+    this.#store = store;
+    store.markAllPeersOffline();
+    this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
+      TRACKER_METHODS,
+      this.#handlers(),
+      {
+        kind: "tracker",
+        initialState: () => ({ username: null, tokenHash: null }),
+        onClose: (connection) => this.#forget(connection),
+        idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
+        warn: options.warn,
+      },
+    );
+  }
+
+  /** Starts serving; returns the bound address. */
+  listen(address: Address): Address {
+    return this.#server.listen(address);
+  }
+
+  /** Stops serving and closes every connection; the store stays open. */
+  async close(): Promise<void> {
+    await this.#server.close();
+  }
+
+  #forget(connection: Connection<Session>): void {
+    const { username } = connection.state;
+    if (username !== null && this.#announced.get(username) === connection) {
+      this.#announced.delete(username);
+      this.#store.setPeerOffline(username);
+    }
+  }
+
+  #requireUser(connection: Connection<Session>): string {
+    const { username } = connection.state;
+    if (username === null || connection.state.tokenHash === null) {
+      throw new ShoalError("AUTH_REQUIRED", "not logged in");
+    }
+    // A session revoked elsewhere (logout, unregister) ends here too.
+    if (this.#store.sessionUser(connection.state.tokenHash) === null) {
+      connection.state = { username: null, tokenHash: null };
+      throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
+    }
+    return username;
+  }
+
+  async #checkPassword(username: string, password: string): Promise<string> {
+    const user = this.#store.getUser(username);
+    const valid = await verifyPassword(password, user?.passwordHash ?? await dummyHash());
+    if (!user || !valid) throw new ShoalError("AUTH_FAILED", "wrong username or password");
+    return user.username;
+  }
+
+  /** Ends every announced connection of a user whose sessions were revoked. */
+  #disconnect(username: string): void {
+    const connection = this.#announced.get(username);
+    if (connection) {
+      this.#forget(connection);
+      connection.close();
+    }
+  }
+
+  #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
+    const store = this.#store;
+    return {
+      register: async ({ username, password }) => {
+        if (store.getUser(username)) {
+          throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
+        }
+        store.createUser(username, await hashPassword(password));
+        return {};
+      },
+      login: async ({ username, password }, connection) => {
+        const canonical = await this.#checkPassword(username, password);
+        const token = randomBytes(32).toString("base64url");
+        const tokenHash = hashToken(token);
+        store.createSession(tokenHash, canonical);
+        connection.state = { username: canonical, tokenHash };
+        return { token };
+      },
+      resume: ({ token }, connection) => {
+        const tokenHash = hashToken(token);
+        const username = store.sessionUser(tokenHash);
+        if (username === null) {
+          throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
+        }
+        connection.state = { username, tokenHash };
+        return Promise.resolve({ username });
+      },
+      logout: (_, connection) => {
+        const username = this.#requireUser(connection);
+        store.deleteSession(connection.state.tokenHash!);
+        connection.state = { username: null, tokenHash: null };
+        this.#disconnect(username);
+        return Promise.resolve({});
+      },
+      unregister: async ({ password }, connection) => {
+        const username = await this.#checkPassword(this.#requireUser(connection), password);
+        store.deleteUser(username);
+        connection.state = { username: null, tokenHash: null };
+        this.#disconnect(username);
+        return {};
+      },
+      announce: ({ host, port }, connection) => {
+        const username = this.#requireUser(connection);
+        const advertised = host ?? plainHost(connection.remote.host);
+        const previous = this.#announced.get(username);
+        if (previous && previous !== connection) previous.close();
+        this.#announced.set(username, connection);
+        store.setPeerOnline(username, advertised, port);
+        return Promise.resolve({ address: formatAddress({ host: advertised, port }) });
+      },
+      heartbeat: (_, connection) => {
+        this.#requireUser(connection);
+        return Promise.resolve({});
+      },
+      publish: ({ name, type, size, contentId }, connection) => {
+        const owner = this.#requireUser(connection);
+        const publishedAt = new Date().toISOString();
+        const replaced = store.publish({ owner, name, type, size, contentId, publishedAt });
+        return Promise.resolve({ replaced });
+      },
+      unpublish: ({ name }, connection) => {
+        const owner = this.#requireUser(connection);
+        if (!store.unpublish(owner, name)) {
+          throw new ShoalError("NOT_FOUND", `you have not published a file named "${name}"`);
+        }
+        return Promise.resolve({});
+      },
+      lookup: ({ name }, connection) => {
+        this.#requireUser(connection);
+        return Promise.resolve({ files: store.filesNamed(name).map(toWireListing) });
+      },
+      search: ({ text }, connection) => {
+        this.#requireUser(connection);
+        return Promise.resolve({ files: store.searchFiles(text).map(toWireListing) });
+      },
+    };
+  }
+}

@@ -1,0 +1,8 @@
+/**
+ * Shoal tracker: accounts, sessions and the index of who shares what.
+ * Run `deno task tracker` to serve on 0.0.0.0:5050, or `tracker.ts --help`.
+ */
+import { runProgram } from "./lib/cli/run.ts";
+import { buildTrackerProgram } from "./lib/cli/tracker_program.ts";
+
+if (import.meta.main) await runProgram(buildTrackerProgram());
