@@ -1,0 +1,262 @@
+/**
+ * Real trackers and peers as subprocesses, for end-to-end tests. Each starts
+ * on port 0 and reports the port it bound; each peer has its own home.
+ */
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../../", import.meta.url));
+export const TRACKER_TS = `${ROOT}tracker.ts`;
+export const PEER_TS = `${ROOT}peer.ts`;
+
+/** The output of a finished command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+}
+
+/** Prefixes a command with `ip netns exec NS` when a namespace is given. */
+function commandFor(netns: string | undefined, args: string[]): [string, string[]] {
+  const deno = Deno.execPath();
+  return netns ? ["ip", ["netns", "exec", netns, deno, ...args]] : [deno, args];
+}
+
+/** A long-running child whose stdout is read line by line until a marker appears. */
+export class Daemon {
+  readonly lines: string[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #stderr: Promise<string>;
+  readonly #waiters: { pattern: RegExp; resolve: (match: RegExpExecArray) => void }[] = [];
+  readonly #done: Promise<void>;
+
+  constructor(command: string, args: string[], env: Record<string, string> = {}) {
+    this.#child = new Deno.Command(command, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1", ...env },
+    }).spawn();
+    this.#stderr = new Response(this.#child.stderr).text();
+    this.#done = this.#pump();
+  }
+
+  async #pump(): Promise<void> {
+    const decoder = new TextDecoderStream();
+    let pending = "";
+    for await (const text of this.#child.stdout.pipeThrough(decoder)) {
+      pending += text;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        this.lines.push(line);
+        for (const waiter of [...this.#waiters]) {
+          const match = waiter.pattern.exec(line);
+          if (match) {
+            this.#waiters.splice(this.#waiters.indexOf(waiter), 1);
+            waiter.resolve(match);
+          }
+        }
+      }
+    }
+  }
+
+  /** Waits for a stdout line matching `pattern` (seen before or after the call). */
+  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
+    for (const line of this.lines) {
+      const match = pattern.exec(line);
+      if (match) return match;
+    }
+    const { promise, resolve } = Promise.withResolvers<RegExpExecArray>();
+    this.#waiters.push({ pattern, resolve });
+    const timeout = new Promise<never>((_, reject) => {
+      const t = setTimeout(async () => {
+        reject(
+          new Error(
+            `no line matching ${pattern} within ${timeoutMs} ms; stdout:\n${
+              this.lines.join("\n")
+            }\nstderr:\n${await this.stderrSoFar()}`,
+          ),
+        );
+      }, timeoutMs);
+      promise.finally(() => clearTimeout(t));
+    });
+    return await Promise.race([promise, timeout]);
+  }
+
+  stderrSoFar(): Promise<string> {
+    return Promise.race([this.#stderr, Promise.resolve("(still running)")]);
+  }
+
+  /** Sends a signal and waits for the process to exit. */
+  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+    try {
+      this.#child.kill(signal);
+    } catch {
+      // Already exited.
+    }
+    const status = await this.#child.status;
+    await this.#done;
+    await this.#stderr;
+    return status;
+  }
+
+  get status(): Promise<Deno.CommandStatus> {
+    return this.#child.status;
+  }
+
+  stderr(): Promise<string> {
+    return this.#stderr;
+  }
+}
+
+/** Options of {@link startTracker}. */
+export interface TrackerStart {
+  db: string;
+  host?: string;
+  port?: number;
+  netns?: string;
+}
+
+/** A tracker subprocess and the address it bound. */
+export interface RunningTracker {
+  daemon: Daemon;
+  host: string;
+  port: number;
+  /** `host:port` for peers' `--tracker`. */
+  address: string;
+}
+
+/** Starts `tracker.ts serve` and waits for its `listening on HOST:PORT` line. */
+export async function startTracker(options: TrackerStart): Promise<RunningTracker> {
+  const host = options.host ?? "127.0.0.1";
+  const [command, args] = commandFor(options.netns, [
+    "run",
+    "--allow-all",
+    TRACKER_TS,
+    "serve",
+    "--host",
+    host,
+    "--port",
+    String(options.port ?? 0),
+    "--db",
+    options.db,
+  ]);
+  const daemon = new Daemon(command, args);
+  const match = await daemon.waitFor(/listening on (\S+):(\d+)/);
+  const port = Number(match[2]);
+  return { daemon, host, port, address: `${host}:${port}` };
+}
+
+/** A peer identity: its home and the tracker it talks to. */
+export class TestPeer {
+  constructor(
+    readonly home: string,
+    public tracker: string,
+    readonly netns?: string,
+  ) {}
+
+  /** Runs one `peer.ts` command to completion. */
+  async run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+    const [command, fullArgs] = commandFor(this.netns, [
+      "run",
+      "--allow-all",
+      PEER_TS,
+      "--tracker",
+      this.tracker,
+      "--home",
+      this.home,
+      ...args,
+    ]);
+    const child = new Deno.Command(command, {
+      args: fullArgs,
+      cwd: options.cwd,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
+    await writer.close().catch(() => {});
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+    };
+  }
+
+  /** Runs a command that must succeed, and returns its stdout. */
+  async ok(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<string> {
+    const result = await this.run(args, options);
+    if (result.code !== 0) {
+      throw new Error(
+        `peer.ts ${args.join(" ")} exited ${result.code}:\n${result.stderr}${result.stdout}`,
+      );
+    }
+    return result.stdout;
+  }
+
+  /** Registers and logs in with a password derived from the username. */
+  async signUp(username: string): Promise<void> {
+    const stdin = `${username}-password\n`;
+    await this.ok(["register", username, "--password-stdin"], { stdin });
+    await this.ok(["login", username, "--password-stdin"], { stdin });
+  }
+
+  /** Starts `peer.ts serve` and waits until the tracker has it online. */
+  async serve(extra: string[] = []): Promise<Daemon> {
+    const [command, args] = commandFor(this.netns, [
+      "run",
+      "--allow-all",
+      PEER_TS,
+      "--tracker",
+      this.tracker,
+      "--home",
+      this.home,
+      "serve",
+      "--host",
+      this.netns ? "0.0.0.0" : "127.0.0.1",
+      ...extra,
+    ]);
+    const daemon = new Daemon(command, args);
+    await daemon.waitFor(/serving on \S+/);
+    await daemon.waitFor(/^online as /);
+    return daemon;
+  }
+}
+
+/** A temporary folder removed when disposed. */
+export async function tempDir(prefix = "shoal-test-"): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix });
+  return {
+    path,
+    [Symbol.asyncDispose]: () => Deno.remove(path, { recursive: true }).catch(() => {}),
+  };
+}
+
+/** Writes `size` random bytes, starting with `marker` when given. */
+export async function writeRandomFile(path: string, size: number, marker = ""): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const block = new Uint8Array(1024 * 1024);
+  for (let written = 0; written < size;) {
+    // getRandomValues fills at most 64 KiB per call.
+    for (let i = 0; i < block.length; i += 65536) crypto.getRandomValues(block.subarray(i, i + 65536));
+    if (written === 0) block.set(new TextEncoder().encode(marker));
+    const chunk = block.subarray(0, Math.min(block.length, size - written));
+    for (let offset = 0; offset < chunk.length;) offset += await file.write(chunk.subarray(offset));
+    written += chunk.length;
+  }
+}
+
+/** SHA-256 of a file, hex. */
+export async function sha256File(path: string): Promise<string> {
+  const { createHash } = await import("node:crypto");
+  const hash = createHash("sha256");
+  using file = await Deno.open(path);
+  for await (const chunk of file.readable) hash.update(chunk);
+  return hash.digest("hex");
+}
