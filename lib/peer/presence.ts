@@ -20,7 +20,7 @@ export interface PresenceOptions {
 }
 
 const FIRST_RETRY_MS = 500;
-const MAX_RETRY_MS = 15_000;
+const MAX_RETRY_MS = 5_000;
 
 /**
  * Keeps a serving peer online: one control connection to the tracker with

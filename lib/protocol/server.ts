@@ -158,12 +158,12 @@ export class ProtocolServer<T extends MethodTable, S> {
         let id = -1;
         let inBody = false;
         try {
+          if (!greeted && (frame as { type?: unknown } | null)?.type !== "hello") {
+            throw new ShoalError("BAD_MESSAGE", "the first request must be hello");
+          }
           const request = parseRequest(this.#table, frame);
           id = request.id;
           if (!greeted) {
-            if (request.type !== "hello") {
-              throw new ShoalError("BAD_MESSAGE", "the first request must be hello");
-            }
             greeted = true;
             const { protocol } = request.params as { protocol: number };
             if (protocol !== PROTOCOL_VERSION) {

@@ -62,9 +62,12 @@ export class Daemon {
     }
   }
 
-  /** Waits for a stdout line matching `pattern` (seen before or after the call). */
-  async waitFor(pattern: RegExp, timeoutMs = 20_000): Promise<RegExpExecArray> {
-    for (const line of this.lines) {
+  /**
+   * Waits for a stdout line matching `pattern`, among lines from `fromLine`
+   * on (seen before or after the call).
+   */
+  async waitFor(pattern: RegExp, timeoutMs = 20_000, fromLine = 0): Promise<RegExpExecArray> {
+    for (const line of this.lines.slice(fromLine)) {
       const match = pattern.exec(line);
       if (match) return match;
     }
@@ -244,7 +247,9 @@ export async function writeRandomFile(path: string, size: number, marker = ""): 
   const block = new Uint8Array(1024 * 1024);
   for (let written = 0; written < size;) {
     // getRandomValues fills at most 64 KiB per call.
-    for (let i = 0; i < block.length; i += 65536) crypto.getRandomValues(block.subarray(i, i + 65536));
+    for (let i = 0; i < block.length; i += 65536) {
+      crypto.getRandomValues(block.subarray(i, i + 65536));
+    }
     if (written === 0) block.set(new TextEncoder().encode(marker));
     const chunk = block.subarray(0, Math.min(block.length, size - written));
     for (let offset = 0; offset < chunk.length;) offset += await file.write(chunk.subarray(offset));

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  sha256File,
+  startTracker,
+  tempDir,
+  TestPeer,
+  writeRandomFile,
+} from "../helpers/processes.ts";
+
+/** Sends raw bytes to a port and reads whatever comes back until the server closes or goes quiet. */
+async function sendRaw(port: number, bytes: Uint8Array): Promise<Uint8Array> {
+  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+  try {
+    await conn.write(bytes);
+    const received: number[] = [];
+    const buffer = new Uint8Array(4096);
+    const deadline = setTimeout(() => conn.close(), 3000);
+    try {
+      while (true) {
+        const n = await conn.read(buffer);
+        if (n === null) break;
+        received.push(...buffer.subarray(0, n));
+      }
+    } catch {
+      // Closed by our deadline: the server kept the connection open, which is fine too.
+    } finally {
+      clearTimeout(deadline);
+    }
+    return new Uint8Array(received);
+  } finally {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+function randomBytes(length: number): Uint8Array {
+  return crypto.getRandomValues(new Uint8Array(length));
+}
+
+/** A frame header announcing ~4 GiB, with no body. */
+const OVERSIZED = new Uint8Array([0xff, 0xff, 0xff, 0xf0]);
+
+Deno.test("bad input gets a clear one-line error and everyone keeps working", async (t) => {
+  await using dir = await tempDir();
+  const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  const source = join(dir.path, "paper.txt");
+  await writeRandomFile(source, 400_000);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  await alice.ok(["publish", source]);
+  const serving = await alice.serve();
+  const peerPort = Number((await serving.waitFor(/serving on \S+:(\d+)/))[1]);
+  let fetches = 0;
+  const fetchStillWorks = async () => {
+    const output = join(dir.path, `copy-${++fetches}.txt`);
+    await bob.ok(["fetch", "paper.txt", "--output", output]);
+    assert.equal(await sha256File(output), await sha256File(source));
+  };
+
+  try {
+    await t.step("a wrong password", async () => {
+      const result = await bob.run(["login", "bob", "--password-stdin"], {
+        stdin: "not-it-at-all\n",
+      });
+      assert.equal(result.code, 1);
+      assert.equal(result.stderr.trim(), "error: wrong username or password");
+    });
+
+    await t.step("a duplicate username, in any letter case", async () => {
+      const result = await bob.run(["register", "ALICE", "--password-stdin"], {
+        stdin: "whatever-pass\n",
+      });
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: the username "ALICE" is already taken$/m);
+    });
+
+    await t.step("a weak password and a bad username", async () => {
+      const weak = await bob.run(["register", "carol", "--password-stdin"], { stdin: "short\n" });
+      assert.equal(weak.code, 1);
+      assert.match(weak.stderr, /at least 8 characters/);
+      const spaced = await bob.run(["register", "c d", "--password-stdin"], {
+        stdin: "long-enough\n",
+      });
+      assert.equal(spaced.code, 1);
+      assert.match(spaced.stderr, /username is 2-32 letters/);
+    });
+
+    await t.step("publishing a missing path or a folder", async () => {
+      const missing = await alice.run(["publish", join(dir.path, "nope.pdf")]);
+      assert.equal(missing.code, 1);
+      assert.match(missing.stderr, /^error: no such file: .*nope\.pdf$/m);
+      const folder = await alice.run(["publish", dir.path]);
+      assert.equal(folder.code, 1);
+      assert.match(folder.stderr, /not a regular file/);
+    });
+
+    await t.step("fetching an unknown name", async () => {
+      const result = await bob.run(["fetch", "no-such-thing"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: no file named "no-such-thing" is published$/m);
+    });
+
+    await t.step("a usage error exits 2", async () => {
+      const result = await bob.run(["fetch"]);
+      assert.equal(result.code, 2);
+      const unknown = await bob.run(["fecth", "x"]);
+      assert.equal(unknown.code, 2);
+      assert.match(unknown.stderr, /did you mean fetch/i);
+    });
+
+    for (const [name, port] of [["tracker", tracker.port], ["peer", peerPort]] as const) {
+      await t.step(`random bytes and an oversized frame sent to the ${name}`, async () => {
+        for (let i = 0; i < 5; i++) await sendRaw(port, randomBytes(64 + i * 500));
+        const reply = await sendRaw(port, OVERSIZED);
+        assert.match(new TextDecoder().decode(reply), /FRAME_TOO_LARGE/);
+        // Valid framing, but not a hello: refused with a reason.
+        const json = new TextEncoder().encode(
+          JSON.stringify({ id: 1, type: "lookup", params: {} }),
+        );
+        const frame = new Uint8Array([0, 0, 0, json.length, ...json]);
+        assert.match(
+          new TextDecoder().decode(await sendRaw(port, frame)),
+          /first request must be hello/,
+        );
+        await fetchStillWorks();
+      });
+    }
+  } finally {
+    await serving.stop();
+    await tracker.daemon.stop();
+  }
+});
