@@ -18,6 +18,7 @@ import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { UsageError } from "./errors.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, chooseNumber, readPassword } from "./prompt.ts";
+import { runPeerShell } from "./peer_shell.ts";
 
 /** The options every peer command shares. */
 export interface GlobalOptions {
@@ -31,6 +32,8 @@ export interface ShellHooks {
   onLogin(): Promise<void>;
   /** Called before logout and unregister so the shell stops serving. */
   onLogout(): Promise<void>;
+  /** Where the shell serves, if it does. */
+  servingAddress(): string | null;
 }
 
 /** The tracker and home a command works with. */
@@ -218,17 +221,38 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
       if (!shared) console.log(`not shared: you already share another file named "${name}"`);
     }));
 
-  program.command("serve")
+  const serveOptions = (command: Command) =>
+    command
+      .option("--host <host>", "address to listen on", "0.0.0.0")
+      .option("--port <port>", "port to listen on (0 picks a free one)", "0")
+      .option(
+        "--advertise <host>",
+        "address other peers should dial (default: as the tracker sees you)",
+      );
+
+  serveOptions(program.command("serve"))
     .description("serve your shares to other peers and stay online until Ctrl-C")
-    .option("--host <host>", "address to listen on", "0.0.0.0")
-    .option("--port <port>", "port to listen on (0 picks a free one)", "0")
-    .option(
-      "--advertise <host>",
-      "address other peers should dial (default: as the tracker sees you)",
-    )
     .action(run(async ({ tracker, home }, options: ServeFlags) => {
+      if (hooks) {
+        const address = hooks.servingAddress();
+        console.log(address ? `this shell already serves on ${address}` : "log in to serve");
+        return;
+      }
       await serveUntilSignal(home, tracker, options);
     }));
+
+  if (!hooks) {
+    const shell = (flags: ServeFlags, command: Command) =>
+      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags);
+    serveOptions(program.command("shell"))
+      .description("an interactive session with every command, serving files while open")
+      .action(shell);
+    // `peer.ts` alone opens the shell on a terminal, and shows the help elsewhere.
+    program.action((_: unknown, command: Command) => {
+      if (!canAsk()) program.help({ error: true });
+      return shell({ host: "0.0.0.0", port: "0" }, command);
+    });
+  }
 
   return program;
 }
@@ -240,7 +264,7 @@ interface FetchOptions {
   json?: boolean;
 }
 
-interface ServeFlags {
+export interface ServeFlags {
   host: string;
   port: string;
   advertise?: string;

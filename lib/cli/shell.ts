@@ -36,6 +36,12 @@ export async function runShell(options: ShellOptions): Promise<void> {
       removeHistoryDuplicates: true,
     });
     let line: string | null;
+    let interrupted = false;
+    // Ctrl-C at the prompt abandons the line, as in a login shell; Ctrl-D leaves.
+    reader.on("SIGINT", () => {
+      interrupted = true;
+      reader.close();
+    });
     try {
       const closed = new Promise<null>((resolve) => reader.once("close", () => resolve(null)));
       line = await Promise.race([reader.question(options.prompt()), closed]);
@@ -43,6 +49,10 @@ export async function runShell(options: ShellOptions): Promise<void> {
       line = null;
     } finally {
       reader.close();
+    }
+    if (interrupted) {
+      console.log();
+      continue;
     }
     if (line === null) return;
     const trimmed = line.trim();

@@ -147,7 +147,10 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
     options.db,
   ]);
   const daemon = new Daemon(command, args);
-  const match = await daemon.waitFor(/listening on (\S+):(\d+)/);
+  const match = await daemon.waitFor(/listening on (\S+):(\d+)/).catch(async (error) => {
+    await daemon.stop();
+    throw error;
+  });
   const port = Number(match[2]);
   return { daemon, host, port, address: `${host}:${port}` };
 }
@@ -226,8 +229,13 @@ export class TestPeer {
       ...extra,
     ]);
     const daemon = new Daemon(command, args);
-    await daemon.waitFor(/serving on \S+/);
-    await daemon.waitFor(/^online as /);
+    try {
+      await daemon.waitFor(/serving on \S+/);
+      await daemon.waitFor(/^online as /);
+    } catch (error) {
+      await daemon.stop();
+      throw error;
+    }
     return daemon;
   }
 }

@@ -1,0 +1,67 @@
+import { formatAddress } from "../protocol/address.ts";
+import { type Serving, startServing } from "../peer/serve.ts";
+import {
+  buildPeerProgram,
+  type GlobalOptions,
+  openContext,
+  parsePort,
+  type ServeFlags,
+} from "./peer_program.ts";
+import { runShell } from "./shell.ts";
+
+/**
+ * The interactive peer: every command of the CLI, one per line, while the
+ * peer serves its files for as long as the shell is open and logged in.
+ */
+export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): Promise<void> {
+  const { tracker, home } = openContext(globals);
+  let serving: Serving | null = null;
+
+  const startIfLoggedIn = () => {
+    if (serving || !home.session()) return;
+    serving = startServing(home, {
+      tracker,
+      listen: { host: flags.host, port: parsePort(flags.port) },
+      advertise: flags.advertise,
+      log: (line) => console.log(`\n${line}`),
+      onLoggedOut: (error) => {
+        console.log(`\nstopped serving: ${error.message}`);
+        serving?.stop();
+        serving = null;
+      },
+    });
+    console.log(`serving your files on ${formatAddress(serving.address)}`);
+  };
+  const stop = async () => {
+    await serving?.stop();
+    serving = null;
+  };
+
+  console.log('Shoal peer shell: type "help" for commands, "quit" (or Ctrl-D) to leave.');
+  if (!home.session()) {
+    console.log("You are not logged in: register <username>, then login <username>.");
+  }
+  startIfLoggedIn();
+  try {
+    await runShell({
+      prompt: () => {
+        const session = home.session();
+        return session ? `shoal (${session.username})> ` : "shoal (not logged in)> ";
+      },
+      run: async (words) => {
+        const program = buildPeerProgram({
+          onLogin: () => Promise.resolve(startIfLoggedIn()),
+          onLogout: stop,
+          servingAddress: () => serving && formatAddress(serving.address),
+        });
+        await program.parseAsync(
+          ["--tracker", globals.tracker, "--home", globals.home, ...words],
+          { from: "user" },
+        );
+      },
+    });
+  } finally {
+    await stop();
+    home.close();
+  }
+}
