@@ -2,10 +2,11 @@
  * A peer's own state in its home folder: the session, and the share index
  * (name → local path, content id, manifest). All of the peer's SQL is here.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { Manifest } from "../protocol/messages.ts";
+import { openDatabase } from "../storage/sqlite.ts";
 
 export interface StoredSession {
   username: string;
@@ -88,23 +89,12 @@ export class PeerHome implements Disposable {
   }
 
   static open(dir: string): PeerHome {
-    let db: DatabaseSync;
     try {
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
-      db = new DatabaseSync(join(dir, "peer.db"));
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA busy_timeout = 5000;");
     } catch (error) {
-      throw new ShoalError("IO", `cannot open the peer home ${dir}: ${(error as Error).message}`);
+      throw new ShoalError("IO", `cannot create the peer home ${dir}: ${(error as Error).message}`);
     }
-    const { user_version: version } = db.prepare("PRAGMA user_version").get() as {
-      user_version: number;
-    };
-    for (let next = version; next < MIGRATIONS.length; next++) {
-      db.exec("BEGIN IMMEDIATE");
-      db.exec(MIGRATIONS[next]);
-      db.exec(`PRAGMA user_version = ${next + 1}; COMMIT`);
-    }
-    return new PeerHome(dir, db);
+    return new PeerHome(dir, openDatabase(join(dir, "peer.db"), MIGRATIONS));
   }
 
   session(): StoredSession | null {

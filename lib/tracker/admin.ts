@@ -11,7 +11,8 @@ import type { FileListing, PeerRecord, TrackerStore } from "./store.ts";
  * peers is ambiguous; the message lists who is there.
  */
 export function resolvePeer(store: TrackerStore, name: string): PeerRecord {
-  const byName = store.getPeer(name);
+  const user = store.getUser(name);
+  const byName = user && store.getPeer(user.username);
   if (byName) return byName;
   let address;
   try {
@@ -21,7 +22,6 @@ export function resolvePeer(store: TrackerStore, name: string): PeerRecord {
   }
   const found = store.peersAt(address.host, address.port === 0 ? undefined : address.port);
   if (found.length === 0) {
-    const user = store.getUser(name);
     throw new ShoalError(
       "NOT_FOUND",
       user ? `${user.username} has never served files` : `no peer named or at "${name}"`,

@@ -3,8 +3,9 @@
  * talk to the {@link TrackerStore} interface, so another backend (say
  * PostgreSQL) can be added without touching the protocol code.
  */
-import { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
+import { openDatabase } from "../storage/sqlite.ts";
 
 export interface UserRecord {
   username: string;
@@ -151,35 +152,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
 
   /** Opens (creating and migrating as needed) the database at `path`. */
   static open(path: string): SqliteTrackerStore {
-    let db: DatabaseSync;
-    try {
-      db = new DatabaseSync(path);
-      db.exec("PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000;");
-      db.exec("PRAGMA synchronous = NORMAL;");
-    } catch (error) {
-      throw new ShoalError("IO", `cannot open database ${path}: ${(error as Error).message}`);
-    }
-    const store = new SqliteTrackerStore(db);
-    store.#migrate(path);
-    return store;
-  }
-
-  #migrate(path: string): void {
-    const { user_version: version } = this.#db.prepare("PRAGMA user_version").get() as {
-      user_version: number;
-    };
-    if (version > MIGRATIONS.length) {
-      throw new ShoalError(
-        "IO",
-        `${path} has schema version ${version}, newer than this tracker's ${MIGRATIONS.length}`,
-      );
-    }
-    for (let next = version; next < MIGRATIONS.length; next++) {
-      this.#transaction(() => {
-        this.#db.exec(MIGRATIONS[next]);
-        this.#db.exec(`PRAGMA user_version = ${next + 1}`);
-      });
-    }
+    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS));
   }
 
   #transaction<V>(work: () => V): V {

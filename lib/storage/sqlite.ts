@@ -1,0 +1,53 @@
+/** What both SQLite databases (the tracker's and each peer's) share: opening and migrating. */
+import { DatabaseSync } from "node:sqlite";
+import { ShoalError } from "../protocol/errors.ts";
+
+/**
+ * Opens a database in WAL mode (so a running server and one-shot commands
+ * can use it at once) and brings its schema up to date. Each migration
+ * upgrades the schema by one `PRAGMA user_version`; the version is re-read
+ * inside each write transaction, so two processes opening a new file at once
+ * do not both apply a step.
+ *
+ * @example
+ * ```ts
+ * const db = openDatabase("tracker.db", ["CREATE TABLE users (...)"]);
+ * ```
+ */
+export function openDatabase(path: string, migrations: readonly string[]): DatabaseSync {
+  let db: DatabaseSync | undefined;
+  try {
+    db = new DatabaseSync(path);
+    db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
+    db.exec("PRAGMA synchronous = NORMAL;");
+    for (let step = 0; step < migrations.length; step++) {
+      db.exec("BEGIN IMMEDIATE");
+      try {
+        const version = schemaVersion(db);
+        if (version > migrations.length) {
+          throw new ShoalError(
+            "IO",
+            `${path} has schema version ${version}, newer than this program's ${migrations.length}`,
+          );
+        }
+        if (version === step) {
+          db.exec(migrations[step]);
+          db.exec(`PRAGMA user_version = ${step + 1}`);
+        }
+        db.exec("COMMIT");
+      } catch (error) {
+        db.exec("ROLLBACK");
+        throw error;
+      }
+    }
+    return db;
+  } catch (error) {
+    db?.close();
+    if (error instanceof ShoalError) throw error;
+    throw new ShoalError("IO", `cannot open database ${path}: ${(error as Error).message}`);
+  }
+}
+
+function schemaVersion(db: DatabaseSync): number {
+  return (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+}
