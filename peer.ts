@@ -2,7 +2,7 @@
  * Shoal peer: register, log in, publish, fetch and serve files.
  * Run `deno task peer --help` for the commands.
  */
-import { buildPeerProgram } from "./lib/cli/peer_program.ts";
+import { buildPeerProgram, defaultToShell } from "./lib/cli/peer_program.ts";
 import { runProgram } from "./lib/cli/run.ts";
 
-if (import.meta.main) await runProgram(buildPeerProgram());
+if (import.meta.main) await runProgram(buildPeerProgram(), defaultToShell(Deno.args));

@@ -242,19 +242,25 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     }));
 
   if (!hooks) {
-    const shell = (flags: ServeFlags, command: Command) =>
-      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags);
     serveOptions(program.command("shell"))
       .description("an interactive session with every command, serving files while open")
-      .action(shell);
-    // `peer.ts` alone opens the shell on a terminal, and shows the help elsewhere.
-    program.action((_: unknown, command: Command) => {
-      if (!canAsk()) program.help({ error: true });
-      return shell({ host: "0.0.0.0", port: "0" }, command);
-    });
+      .action((flags: ServeFlags, command: Command) =>
+        runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags)
+      );
   }
 
   return program;
+}
+
+/**
+ * `peer.ts` with no command (global options aside) opens the shell on a
+ * terminal; elsewhere the program shows its help.
+ */
+export function defaultToShell(args: string[]): string[] {
+  const rest = args.filter((arg, i) =>
+    !/^--(tracker|home)(=|$)/.test(arg) && !/^--(tracker|home)$/.test(args[i - 1] ?? "")
+  );
+  return rest.length === 0 && canAsk() ? [...args, "shell"] : args;
 }
 
 interface FetchOptions {
