@@ -17,7 +17,9 @@ export async function listOwners(
   const { tracker: client } = await connectSession(home, tracker);
   using _ = client;
   const { files } = await client.call("lookup", { name });
-  if (files.length === 0) throw new ShoalError("NOT_FOUND", `no file named "${name}" is published`);
+  if (files.length === 0) {
+    throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`);
+  }
   return files;
 }
 

@@ -103,7 +103,10 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
     await t.step("fetching an unknown name", async () => {
       const result = await bob.run(["fetch", "no-such-thing"]);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /^error: no file named "no-such-thing" is published$/m);
+      assert.match(
+        result.stderr,
+        /^error: "no-such-thing" not found: nobody publishes a file by that name$/m,
+      );
     });
 
     await t.step("a usage error exits 2", async () => {
