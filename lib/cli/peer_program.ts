@@ -5,10 +5,7 @@
  */
 import { Command, Option } from "commander";
 import { type Address, formatAddress, parseAddress } from "../protocol/address.ts";
-import type { Listing } from "../protocol/messages.ts";
 import { login, logout, register, unregister } from "../peer/account.ts";
-import type { DownloadSummary } from "../peer/downloader.ts";
-import { fetchFile, listOwners, pickSource } from "../peer/fetch.ts";
 import { defaultHome, PeerHome } from "../peer/home.ts";
 import { startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
@@ -17,7 +14,8 @@ import { SHOAL_VERSION } from "../version.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { UsageError } from "./errors.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
-import { canAsk, chooseNumber, readPassword } from "./prompt.ts";
+import { canAsk, readPassword } from "./prompt.ts";
+import { cancel, type FetchFlags, listDownloads, ownersTable, runFetch } from "./fetch_command.ts";
 import { runPeerShell } from "./peer_shell.ts";
 
 /** The options every peer command shares. */
@@ -51,27 +49,6 @@ export function openContext(options: GlobalOptions): PeerContext {
     throw new UsageError(`--tracker: ${(error as Error).message}`);
   }
   return { tracker, home: PeerHome.open(options.home) };
-}
-
-function ownersTable(files: Listing[]): string {
-  return renderTable(
-    ["no.", "name", "type", "size", "owner", "status"],
-    files.map((file, i) => [
-      i + 1,
-      file.name,
-      file.type || "-",
-      formatSize(file.size),
-      file.owner,
-      file.online ? "online" : "offline",
-    ]),
-  );
-}
-
-function summaryLine(summary: DownloadSummary, name: string): string {
-  const rate = summary.seconds > 0 ? summary.size / summary.seconds : summary.size;
-  const from = summary.sources.map((s) => `${s.owner} (${s.pieces} pieces)`).join(", ");
-  return `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ` +
-    `${summary.seconds.toFixed(2)} s (${formatSize(rate)}/s) from ${from}`;
 }
 
 /**
@@ -192,34 +169,21 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     }));
 
   program.command("fetch <name>")
-    .description("download a file by name straight from a peer that shares it")
-    .option("--from <username>", "take it from this owner without asking")
+    .description("download a file by name from every peer that shares it (or one, with --from)")
+    .option("--from <username>", "take it only from this owner, without asking")
     .option("--output <path>", "where to save it (a file, or a folder)")
     .option("--force", "overwrite an existing file at the output path")
-    .option("--json", "print the owners and the download summary as JSON")
-    .action(run(async ({ tracker, home }, name: string, options: FetchOptions) => {
-      const owners = await listOwners(home, tracker, name);
-      if (!options.json) console.log(ownersTable(owners));
-      let source: Listing;
-      if (options.from === undefined && !options.json && canAsk()) {
-        const preset = owners.findIndex((file) => file.online) + 1 || 1;
-        const chosen =
-          owners[await chooseNumber("Fetch from owner no.", owners.length, preset) - 1];
-        source = pickSource(owners, chosen.owner);
-      } else {
-        source = pickSource(owners, options.from);
-      }
-      const { summary, shared } = await fetchFile(home, tracker, source, {
-        output: options.output,
-        overwrite: options.force,
-      });
-      if (options.json) {
-        const { manifest: _, ...rest } = summary;
-        return printJson({ ...rest, name: source.name, shared, dropped: [], owners });
-      }
-      console.log(summaryLine(summary, source.name));
-      if (!shared) console.log(`not shared: you already share another file named "${name}"`);
-    }));
+    .option("--json", "print the owners and the download summary as one JSON object")
+    .action(run((context, name: string, options: FetchFlags) => runFetch(context, name, options)));
+
+  program.command("downloads")
+    .description("list unfinished downloads (run the same fetch again to resume one)")
+    .option("--json", "print JSON for scripts")
+    .action(run((context, options: { json?: boolean }) => listDownloads(context, options)));
+
+  program.command("cancel <name>")
+    .description("cancel an unfinished download and delete its partial file")
+    .action(run((context, name: string) => cancel(context, name)));
 
   const serveOptions = (command: Command) =>
     command
@@ -261,13 +225,6 @@ export function defaultToShell(args: string[]): string[] {
     !/^--(tracker|home)(=|$)/.test(arg) && !/^--(tracker|home)$/.test(args[i - 1] ?? "")
   );
   return rest.length === 0 && canAsk() ? [...args, "shell"] : args;
-}
-
-interface FetchOptions {
-  from?: string;
-  output?: string;
-  force?: boolean;
-  json?: boolean;
 }
 
 export interface ServeFlags {

@@ -47,16 +47,21 @@ export async function readPassword(source: PasswordSource, confirm = false): Pro
   return first;
 }
 
-/** Asks for a number from 1 to `count`; Enter takes `preset`. */
-export async function chooseNumber(message: string, count: number, preset = 1): Promise<number> {
+/** Asks for a whole number from `min` to `max`; Enter takes `preset`. */
+export async function chooseNumber(
+  message: string,
+  min: number,
+  max: number,
+  preset: number,
+): Promise<number> {
   const answer = await input({
-    message: `${message} [1-${count}]`,
+    message: `${message} [${min}-${max}]`,
     default: String(preset),
     validate: (text) => {
       const n = Number(text);
-      return Number.isInteger(n) && n >= 1 && n <= count
+      return Number.isInteger(n) && n >= min && n <= max
         ? true
-        : `enter a number from 1 to ${count}`;
+        : `enter a number from ${min} to ${max}`;
     },
   });
   return Number(answer);

@@ -1,23 +1,17 @@
-import { type Address, formatAddress, parseAddress } from "../protocol/address.ts";
+import { parseAddress } from "../protocol/address.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { type Listing, type Manifest, PEER_METHODS } from "../protocol/messages.ts";
-import { pieceLength, sha256Hex, verifyManifest } from "./manifest.ts";
+import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.ts";
+import { Bitfield } from "./bitfield.ts";
+import type { PeerHome } from "./home.ts";
+import { bytesHeld, verifyManifest } from "./manifest.ts";
+import { PartFile } from "./part_file.ts";
+import type { ServedContent } from "./piece_server.ts";
+import { type DroppedSource, type SourceReport, Swarm, type SwarmProgress } from "./swarm.ts";
 import { PEER_AGENT } from "./tracker_link.ts";
-
-/** Requests kept in flight on one source connection, so the pipe never idles. */
-const PIPELINE_DEPTH = 8;
 
 /** Suffix of a download in progress; never mistaken for the finished file. */
 export const PART_SUFFIX = ".shoal-part";
-
-/** What one source contributed to a download. */
-export interface SourceReport {
-  owner: string;
-  address: string;
-  pieces: number;
-  bytes: number;
-}
 
 /** The outcome of a finished download. */
 export interface DownloadSummary {
@@ -28,107 +22,154 @@ export interface DownloadSummary {
   seconds: number;
   /** Bytes received over the network in this run. */
   transferred: number;
+  /** Bytes already verified from an earlier, interrupted run. */
+  resumed: number;
   sources: SourceReport[];
+  dropped: DroppedSource[];
 }
 
 /** Options of {@link download}. */
 export interface DownloadOptions {
-  /** The chosen source, as the tracker listed it (online, with an address). */
-  source: Listing;
+  home: PeerHome;
+  contentId: string;
+  /** The published name and type, recorded so `downloads` can list it. */
+  name: string;
+  type: string;
   /** Where the finished file goes. */
   output: string;
-  /** Called after each verified piece. */
-  onProgress?: (received: number, total: number) => void;
+  /** Sources to start with (complete owners and partial ones). */
+  sources: Source[];
+  /** Asks the tracker again for sources, as sources come and go. */
+  findSources: () => Promise<Source[]>;
+  /** Called while downloading so this peer can serve the pieces it has verified. */
+  onPartial?: (content: ServedContent | null) => void;
+  onProgress?: (progress: SwarmProgress) => void;
+}
+
+/** Gets the manifest from the first source whose copy matches the content id. */
+async function fetchManifest(contentId: string, sources: Source[]): Promise<Manifest> {
+  const problems: string[] = [];
+  for (const source of sources) {
+    try {
+      using peer = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+        agent: PEER_AGENT,
+      });
+      const { manifest } = await peer.call("manifest", { contentId });
+      verifyManifest(manifest, contentId);
+      return manifest;
+    } catch (error) {
+      problems.push(`${source.owner}: ${toShoalError(error).message}`);
+    }
+  }
+  throw new ShoalError(
+    "UNREACHABLE",
+    problems.length
+      ? `no source gave the manifest (${problems.join("; ")})`
+      : "no source is online",
+  );
 }
 
 /**
- * Downloads a file from one peer: fetches and checks the manifest against the
- * content id, then pipelines piece requests, verifies each piece's SHA-256
- * before writing it, and renames the `.shoal-part` file into place only once
- * every piece has verified.
+ * Downloads a content into `output`, from every source at once. Verified
+ * pieces go into a `.shoal-part` file recorded in the home, so an interrupted
+ * download resumes where it stopped; the file is renamed into place only once
+ * every piece has verified and is on disk.
  *
  * @example
  * ```ts
- * const summary = await download({ source: listing, output: "plan.pdf" });
+ * const summary = await download({ home, contentId, name, type, output, sources, findSources });
  * ```
  */
 export async function download(options: DownloadOptions): Promise<DownloadSummary> {
-  const { source, output } = options;
-  if (!source.online || source.address === null) {
-    throw new ShoalError("UNREACHABLE", `${source.owner} is offline`);
-  }
+  const { home, contentId, output } = options;
   const started = performance.now();
-  const address: Address = parseAddress(source.address);
-  using peer = await ProtocolClient.connect(address, PEER_METHODS, { agent: PEER_AGENT });
-  const { manifest } = await peer.call("manifest", { contentId: source.contentId });
-  verifyManifest(manifest, source.contentId);
-
+  const record = home.download(contentId);
+  const manifest = record?.manifest ?? await fetchManifest(contentId, options.sources);
   const partPath = output + PART_SUFFIX;
-  const report: SourceReport = {
-    owner: source.owner,
-    address: formatAddress(address),
-    pieces: 0,
-    bytes: 0,
-  };
-  try {
-    await writeVerifiedPieces(peer, source.contentId, manifest, partPath, report, options);
-    await Deno.rename(partPath, output);
-  } catch (caught) {
-    await Deno.remove(partPath).catch(() => {});
-    const error = toShoalError(caught);
-    throw new ShoalError(error.code, `download from ${source.owner} failed: ${error.message}`, {
-      cause: error,
-    });
+  if (record && record.partPath !== partPath) {
+    // The same content fetched to another place: carry the earlier pieces over if possible.
+    await Deno.rename(record.partPath, partPath).catch(() => {});
   }
-  return {
-    path: output,
-    contentId: source.contentId,
-    manifest,
-    size: manifest.size,
-    seconds: (performance.now() - started) / 1000,
-    transferred: report.bytes,
-    sources: [report],
-  };
-}
 
-async function writeVerifiedPieces(
-  peer: ProtocolClient<typeof PEER_METHODS>,
-  contentId: string,
-  manifest: Manifest,
-  partPath: string,
-  report: SourceReport,
-  options: DownloadOptions,
-): Promise<void> {
-  using file = await Deno.open(partPath, { write: true, create: true, truncate: true });
+  const part = await PartFile.open(partPath, manifest);
   const count = manifest.pieces.length;
-  const inFlight: Promise<{ body: Uint8Array }>[] = [];
-  let requested = 0;
+  let have: Bitfield;
   try {
-    for (let index = 0; index < count; index++) {
-      while (requested < count && requested < index + PIPELINE_DEPTH) {
-        inFlight.push(peer.callWithBody("piece", { contentId, index: requested++ }));
-      }
-      const { body } = await inFlight.shift()!;
-      if (
-        body.length !== pieceLength(manifest, index) || sha256Hex(body) !== manifest.pieces[index]
-      ) {
-        throw new ShoalError("INTEGRITY", `piece ${index} failed its hash check`);
-      }
-      await file.seek(index * manifest.pieceSize, Deno.SeekMode.Start);
-      await writeAll(file, body);
-      report.pieces++;
-      report.bytes += body.length;
-      options.onProgress?.(report.bytes, manifest.size);
-    }
-  } finally {
-    // After a failure, requests still in flight fail with the connection: nobody awaits them.
-    for (const pending of inFlight) pending.catch(() => {});
+    have = record ? await part.verify(new Bitfield(count, record.have)) : new Bitfield(count);
+  } catch (error) {
+    await part.close();
+    throw toShoalError(error);
   }
-  // Nothing is renamed into place before it is on disk.
-  await file.sync();
+  const resumed = bytesHeld(manifest, have);
+  const now = new Date().toISOString();
+  home.saveDownload({
+    contentId,
+    name: options.name,
+    type: options.type,
+    partPath,
+    manifest,
+    have: have.bytes,
+    startedAt: record?.startedAt ?? now,
+    updatedAt: now,
+  });
+
+  options.onPartial?.({
+    manifest,
+    have,
+    read: async (index) => {
+      const bytes = await part.read(index);
+      if (!bytes) throw new ShoalError("NOT_FOUND", `piece ${index} is not here yet`);
+      return bytes;
+    },
+  });
+  const swarm = new Swarm({
+    contentId,
+    manifest,
+    have,
+    store: (index, bytes) => part.write(index, bytes),
+    findSources: options.findSources,
+    onProgress: (progress) => {
+      home.updateDownload(contentId, have.bytes);
+      options.onProgress?.(progress);
+    },
+  });
+  try {
+    const report = await swarm.run(options.sources);
+    await part.finish();
+    await part.close();
+    await Deno.rename(partPath, output);
+    home.removeDownload(contentId);
+    return {
+      path: output,
+      contentId,
+      manifest,
+      size: manifest.size,
+      seconds: (performance.now() - started) / 1000,
+      transferred: report.transferred,
+      resumed,
+      sources: report.sources,
+      dropped: report.dropped,
+    };
+  } catch (caught) {
+    await part.close();
+    const error = toShoalError(caught);
+    throw new ShoalError(
+      error.code,
+      `${error.message}; ${have.count} of ${count} pieces are kept in ${partPath}: ` +
+        `run the same fetch again to resume, or \`peer.ts cancel "${options.name}"\``,
+      { cause: error },
+    );
+  } finally {
+    options.onPartial?.(null);
+  }
 }
 
-async function writeAll(file: Deno.FsFile, bytes: Uint8Array): Promise<void> {
-  let written = 0;
-  while (written < bytes.length) written += await file.write(bytes.subarray(written));
+/** Forgets an unfinished download and deletes its partial file. */
+export async function cancelDownload(home: PeerHome, contentId: string): Promise<void> {
+  const record = home.download(contentId);
+  if (!record) throw new ShoalError("NOT_FOUND", "no such unfinished download");
+  await Deno.remove(record.partPath).catch((error) => {
+    if (!(error instanceof Deno.errors.NotFound)) throw toShoalError(error);
+  });
+  home.removeDownload(contentId);
 }

@@ -1,10 +1,12 @@
 import { join } from "node:path";
 import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
-import type { Listing } from "../protocol/messages.ts";
+import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary } from "./downloader.ts";
 import type { PeerHome } from "./home.ts";
-import { announceShare, checkName, fileTypeOf } from "./shares.ts";
+import { combineCatalogs, PartialCatalog, PieceServer, ShareCatalog } from "./piece_server.ts";
+import { checkName, fileTypeOf } from "./shares.ts";
+import type { SwarmProgress } from "./swarm.ts";
 import { connectSession } from "./tracker_link.ts";
 
 /** Every owner of a file with this name, online ones first. */
@@ -24,9 +26,9 @@ export async function listOwners(
 }
 
 /**
- * Picks a source without asking: the one `from` names, or the only online
- * content. Fails with AMBIGUOUS when online owners share different contents
- * under this name, since only a person can choose between them.
+ * Picks what to fetch without asking: the one `from` names, or the only
+ * online content. Fails with AMBIGUOUS when online owners share different
+ * contents under this name, since only a person can choose between them.
  */
 export function pickSource(owners: Listing[], from?: string): Listing {
   const name = owners[0]?.name ?? "";
@@ -63,37 +65,86 @@ export async function outputPathFor(listing: Listing, output?: string): Promise<
   return info?.isDirectory ? join(output, fileName) : output;
 }
 
+/** Options of {@link fetchFile}. */
+export interface FetchOptions {
+  /** Take the bytes only from this listing's owner, instead of from every source. */
+  onlyChosen?: boolean;
+  output?: string;
+  overwrite?: boolean;
+  onProgress?: (progress: SwarmProgress) => void;
+}
+
 /**
- * Downloads a chosen file and adds it to this peer's shares, so the fetcher
- * becomes a source too. Refuses to overwrite an existing file unless asked.
+ * Downloads a chosen file, from every online source of its content unless
+ * pinned to the chosen owner, serving its verified pieces to other
+ * downloaders meanwhile. The finished file joins this peer's shares, so the
+ * fetcher becomes a source too. Refuses to overwrite a file unless asked.
  */
 export async function fetchFile(
   home: PeerHome,
   tracker: Address,
-  source: Listing,
-  options: {
-    output?: string;
-    overwrite?: boolean;
-    onProgress?: (done: number, total: number) => void;
-  },
+  chosen: Listing,
+  options: FetchOptions = {},
 ): Promise<{ summary: DownloadSummary; shared: boolean }> {
-  const output = await outputPathFor(source, options.output);
+  const output = await outputPathFor(chosen, options.output);
   if (!options.overwrite && await Deno.lstat(output).then(() => true, () => false)) {
     throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
   }
-  const summary = await download({ source, output, onProgress: options.onProgress });
-  const existing = home.share(source.name);
-  if (existing && existing.contentId !== source.contentId) return { summary, shared: false };
-  const stat = await Deno.stat(output);
-  await announceShare(home, tracker, {
-    name: source.name,
-    path: await Deno.realPath(output),
-    type: source.type,
-    size: summary.size,
-    mtimeMs: stat.mtime?.getTime() ?? 0,
-    contentId: source.contentId,
-    manifest: summary.manifest,
-    publishedAt: new Date().toISOString(),
+  const { tracker: client, username } = await connectSession(home, tracker);
+  const contentId = chosen.contentId;
+  const isUsable = (source: Source) =>
+    source.owner.toLowerCase() !== username.toLowerCase() &&
+    (!options.onlyChosen || source.owner === chosen.owner);
+  const findSources = async () =>
+    (await client.call("sources", { contentId })).sources.filter(isUsable);
+
+  // While downloading, this peer serves the pieces it has verified (a partial source).
+  const partials = new PartialCatalog();
+  const server = new PieceServer(combineCatalogs(partials, new ShareCatalog(home)), {
+    username: () => username,
   });
-  return { summary, shared: true };
+  const heartbeat = setInterval(() => client.call("heartbeat", {}).catch(() => {}), HEARTBEAT_MS);
+  try {
+    const { port } = server.listen({ host: "0.0.0.0", port: 0 });
+    await client.call("downloading", { contentId, port });
+    const initial = options.onlyChosen && chosen.address
+      ? [{ owner: chosen.owner, address: chosen.address, partial: false }]
+      : await findSources();
+    const summary = await download({
+      home,
+      contentId,
+      name: chosen.name,
+      type: chosen.type,
+      output,
+      sources: initial,
+      findSources,
+      onPartial: (content) => partials.set(contentId, content),
+      onProgress: options.onProgress,
+    });
+    const existing = home.share(chosen.name);
+    if (existing && existing.contentId !== contentId) return { summary, shared: false };
+    const stat = await Deno.stat(output);
+    const share = {
+      name: chosen.name,
+      path: await Deno.realPath(output),
+      type: chosen.type,
+      size: summary.size,
+      mtimeMs: stat.mtime?.getTime() ?? 0,
+      contentId,
+      manifest: summary.manifest,
+      publishedAt: new Date().toISOString(),
+    };
+    await client.call("publish", {
+      name: share.name,
+      type: share.type,
+      size: share.size,
+      contentId,
+    });
+    home.addShare(share);
+    return { summary, shared: true };
+  } finally {
+    clearInterval(heartbeat);
+    await server.close();
+    client.close();
+  }
 }

@@ -43,9 +43,46 @@ const MIGRATIONS = [
      published_at TEXT NOT NULL
    );
    CREATE INDEX shares_by_content ON shares(content_id);`,
+  `CREATE TABLE downloads (
+     content_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     type TEXT NOT NULL,
+     part_path TEXT NOT NULL,
+     manifest TEXT NOT NULL,
+     have BLOB NOT NULL,
+     started_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
+   );`,
 ];
 
+/** An unfinished download: enough to resume it where it stopped. */
+export interface DownloadRecord {
+  contentId: string;
+  name: string;
+  type: string;
+  /** The `.shoal-part` file holding the pieces so far. */
+  partPath: string;
+  manifest: Manifest;
+  /** Pieces verified and written, as a bitfield. */
+  have: Uint8Array;
+  startedAt: string;
+  updatedAt: string;
+}
+
 type Row = Record<string, unknown>;
+
+function toDownload(row: Row): DownloadRecord {
+  return {
+    contentId: String(row.content_id),
+    name: String(row.name),
+    type: String(row.type),
+    partPath: String(row.part_path),
+    manifest: Manifest.parse(JSON.parse(String(row.manifest))),
+    have: new Uint8Array(row.have as Uint8Array),
+    startedAt: String(row.started_at),
+    updatedAt: String(row.updated_at),
+  };
+}
 
 function toShare(row: Row): Share {
   return {
@@ -160,6 +197,48 @@ export class PeerHome implements Disposable {
 
   shares(): Share[] {
     return (this.#db.prepare("SELECT * FROM shares ORDER BY name").all() as Row[]).map(toShare);
+  }
+
+  /** Starts or replaces the record of a download. */
+  saveDownload(record: DownloadRecord): void {
+    this.#db.prepare(
+      `INSERT INTO downloads (content_id, name, type, part_path, manifest, have, started_at, updated_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (content_id) DO UPDATE SET name = excluded.name, type = excluded.type,
+         part_path = excluded.part_path, manifest = excluded.manifest, have = excluded.have,
+         updated_at = excluded.updated_at`,
+    ).run(
+      record.contentId,
+      record.name,
+      record.type,
+      record.partPath,
+      JSON.stringify(record.manifest),
+      record.have,
+      record.startedAt,
+      record.updatedAt,
+    );
+  }
+
+  /** Records the verified pieces of a download so far. */
+  updateDownload(contentId: string, have: Uint8Array): void {
+    this.#db.prepare("UPDATE downloads SET have = ?, updated_at = ? WHERE content_id = ?")
+      .run(have, new Date().toISOString(), contentId);
+  }
+
+  download(contentId: string): DownloadRecord | null {
+    const row = this.#db.prepare("SELECT * FROM downloads WHERE content_id = ?").get(contentId) as
+      | Row
+      | undefined;
+    return row ? toDownload(row) : null;
+  }
+
+  downloads(): DownloadRecord[] {
+    return (this.#db.prepare("SELECT * FROM downloads ORDER BY started_at").all() as Row[])
+      .map(toDownload);
+  }
+
+  removeDownload(contentId: string): void {
+    this.#db.prepare("DELETE FROM downloads WHERE content_id = ?").run(contentId);
   }
 
   close(): void {

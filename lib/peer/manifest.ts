@@ -39,6 +39,18 @@ export function pieceLength(manifest: Manifest, index: number): number {
   return Math.min(manifest.pieceSize, manifest.size - index * manifest.pieceSize);
 }
 
+/** The bytes covered by the pieces in `have` (the last piece may be short). */
+export function bytesHeld(
+  manifest: Manifest,
+  have: { count: number; has(index: number): boolean },
+): number {
+  const last = manifest.pieces.length - 1;
+  const shortfall = last >= 0 && have.has(last)
+    ? manifest.pieceSize - pieceLength(manifest, last)
+    : 0;
+  return have.count * manifest.pieceSize - shortfall;
+}
+
 /**
  * Reads `buffer.length` bytes at `offset`, or fails with CONTENT_CHANGED if
  * the file is shorter than it was.

@@ -1,64 +1,39 @@
 import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
-import { PEER_METHODS } from "../protocol/messages.ts";
+import { type Manifest, PEER_METHODS } from "../protocol/messages.ts";
 import { ProtocolServer, WithBody } from "../protocol/server.ts";
-import type { PeerHome, Share } from "./home.ts";
+import { Bitfield } from "./bitfield.ts";
+import type { PeerHome } from "./home.ts";
 import { pieceLength, readAt } from "./manifest.ts";
 
-/** Options of a {@link PieceServer}. */
-export interface PieceServerOptions {
-  /** Who this peer is, as answered to `ping`. */
-  username: () => string | null;
-  /** Where one-line warnings go. @default {console.error} */
-  warn?: (line: string) => void;
+/** Content this peer can serve: a complete share, or a download still in progress. */
+export interface ServedContent {
+  manifest: Manifest;
+  /** The pieces that have been verified and can be served. */
+  have: Bitfield;
+  /** Reads one verified piece from disk. */
+  read(index: number): Promise<Uint8Array>;
+}
+
+/** Finds servable content by content id; never from a path received off the network. */
+export interface Catalog {
+  find(contentId: string): Promise<ServedContent | null>;
 }
 
 /**
- * Serves this peer's published files to other peers, piece by piece, each
- * connection on its own so several downloads run at once.
- *
- * @example
- * ```ts
- * const server = new PieceServer(home, { username: () => "alice" });
- * const bound = server.listen({ host: "0.0.0.0", port: 0 });
- * ```
+ * This peer's published shares. A share whose file changed on disk after
+ * publishing is refused rather than served.
  */
-export class PieceServer {
+export class ShareCatalog implements Catalog {
   readonly #home: PeerHome;
-  readonly #server: ProtocolServer<typeof PEER_METHODS, Record<never, never>>;
 
-  constructor(home: PeerHome, options: PieceServerOptions) {
+  constructor(home: PeerHome) {
     this.#home = home;
-    this.#server = new ProtocolServer(PEER_METHODS, {
-      ping: () => Promise.resolve({ username: options.username(), time: Date.now() }),
-      manifest: async ({ contentId }) => {
-        const share = await this.#currentShare(contentId);
-        return { manifest: share.manifest };
-      },
-      piece: async ({ contentId, index }) => {
-        const share = await this.#currentShare(contentId);
-        if (index >= share.manifest.pieces.length) {
-          throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
-        }
-        const length = pieceLength(share.manifest, index);
-        // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
-        return new WithBody({ index, length }, [await readPiece(share, index, length)]);
-      },
-    }, { kind: "peer", initialState: () => ({}), warn: options.warn });
   }
 
-  listen(address: Address): Address {
-    return this.#server.listen(address);
-  }
-
-  async close(): Promise<void> {
-    await this.#server.close();
-  }
-
-  /** The share holding this content, refusing one whose file changed after publishing. */
-  async #currentShare(contentId: string): Promise<Share> {
+  async find(contentId: string): Promise<ServedContent | null> {
     const share = this.#home.shareByContent(contentId);
-    if (!share) throw new ShoalError("NOT_FOUND", "this peer does not share that content");
+    if (!share) return null;
     let stat: Deno.FileInfo;
     try {
       stat = await Deno.stat(share.path);
@@ -71,14 +46,114 @@ export class PieceServer {
         `the owner's copy of "${share.name}" changed since it was published`,
       );
     }
-    return share;
+    const { manifest } = share;
+    return {
+      manifest,
+      have: Bitfield.full(manifest.pieces.length),
+      read: async (index) => {
+        using file = await Deno.open(share.path, { read: true });
+        const buffer = new Uint8Array(pieceLength(manifest, index));
+        await readAt(file, index * manifest.pieceSize, buffer);
+        return buffer;
+      },
+    };
   }
 }
 
-/** Reads one piece from disk as a single large chunk, the fast path for the socket. */
-async function readPiece(share: Share, index: number, length: number): Promise<Uint8Array> {
-  using file = await Deno.open(share.path, { read: true });
-  const buffer = new Uint8Array(length);
-  await readAt(file, index * share.manifest.pieceSize, buffer);
-  return buffer;
+/** Several catalogs, asked in order. */
+export function combineCatalogs(...catalogs: Catalog[]): Catalog {
+  return {
+    async find(contentId) {
+      for (const catalog of catalogs) {
+        const found = await catalog.find(contentId);
+        if (found) return found;
+      }
+      return null;
+    },
+  };
+}
+
+/** Options of a {@link PieceServer}. */
+export interface PieceServerOptions {
+  /** Who this peer is, as answered to `ping`. */
+  username: () => string | null;
+  /** Where one-line warnings go. @default {console.error} */
+  warn?: (line: string) => void;
+  /**
+   * Test-only fault injection: flip a byte of every piece served, to check
+   * that downloaders catch and drop a corrupting source.
+   * @default {false}
+   */
+  corruptPieces?: boolean;
+  /**
+   * Test-only: wait this long before each piece, to make a slow source.
+   * @default {0}
+   */
+  pieceDelayMs?: number;
+}
+
+/**
+ * Serves content to other peers, piece by piece, each connection on its own
+ * so several downloads run at once.
+ *
+ * @example
+ * ```ts
+ * const server = new PieceServer(new ShareCatalog(home), { username: () => "alice" });
+ * const bound = server.listen({ host: "0.0.0.0", port: 0 });
+ * ```
+ */
+export class PieceServer {
+  readonly #server: ProtocolServer<typeof PEER_METHODS, Record<never, never>>;
+
+  constructor(catalog: Catalog, options: PieceServerOptions) {
+    const find = async (contentId: string) => {
+      const content = await catalog.find(contentId);
+      if (!content) throw new ShoalError("NOT_FOUND", "this peer does not share that content");
+      return content;
+    };
+    this.#server = new ProtocolServer(PEER_METHODS, {
+      ping: () => Promise.resolve({ username: options.username(), time: Date.now() }),
+      manifest: async ({ contentId }) => ({ manifest: (await find(contentId)).manifest }),
+      have: async ({ contentId }) => {
+        const { have } = await find(contentId);
+        return { count: have.count, bitfield: have.toBase64() };
+      },
+      piece: async ({ contentId, index }) => {
+        const content = await find(contentId);
+        if (index >= content.manifest.pieces.length) {
+          throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
+        }
+        if (!content.have.has(index)) {
+          throw new ShoalError("NOT_FOUND", `piece ${index} is not here yet`);
+        }
+        // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
+        const bytes = await content.read(index);
+        if (options.pieceDelayMs) await new Promise((r) => setTimeout(r, options.pieceDelayMs));
+        if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
+        return new WithBody({ index, length: bytes.length }, [bytes]);
+      },
+    }, { kind: "peer", initialState: () => ({}), warn: options.warn });
+  }
+
+  listen(address: Address): Address {
+    return this.#server.listen(address);
+  }
+
+  async close(): Promise<void> {
+    await this.#server.close();
+  }
+}
+
+/** Downloads in progress in this process, served piece by piece as they verify. */
+export class PartialCatalog implements Catalog {
+  readonly #contents = new Map<string, ServedContent>();
+
+  set(contentId: string, content: ServedContent | null): void {
+    if (content) this.#contents.set(contentId, content);
+    else this.#contents.delete(contentId);
+  }
+
+  find(contentId: string): Promise<ServedContent | null> {
+    return Promise.resolve(this.#contents.get(contentId) ?? null);
+  }
 }

@@ -1,5 +1,6 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { HEARTBEAT_MS } from "../protocol/messages.ts";
 import type { PeerHome } from "./home.ts";
 import { connectSession, type TrackerClient } from "./tracker_link.ts";
 
@@ -11,7 +12,7 @@ export interface PresenceOptions {
   port: number;
   /** The host to announce; unset, the tracker uses the address it sees. */
   advertise?: string;
-  /** @default {10000} */
+  /** @default {HEARTBEAT_MS} */
   heartbeatMs?: number;
   /** Status lines: online, lost, retrying. */
   log: (line: string) => void;
@@ -55,7 +56,7 @@ export class Presence {
 
   async #run(): Promise<void> {
     const { tracker, home, port, advertise, log } = this.#options;
-    const heartbeatMs = this.#options.heartbeatMs ?? 10_000;
+    const heartbeatMs = this.#options.heartbeatMs ?? HEARTBEAT_MS;
     let retryMs = FIRST_RETRY_MS;
     let wasOnline = false;
     while (!this.#stop.signal.aborted) {

@@ -1,7 +1,7 @@
 import { type Address, isWildcard } from "../protocol/address.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
-import { PieceServer } from "./piece_server.ts";
+import { PieceServer, ShareCatalog } from "./piece_server.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn } from "./tracker_link.ts";
 
@@ -33,7 +33,12 @@ export interface Serving {
  */
 export function startServing(home: PeerHome, options: ServeOptions): Serving {
   if (!home.session()) throw notLoggedIn();
-  const server = new PieceServer(home, { username: () => home.session()?.username ?? null });
+  const server = new PieceServer(new ShareCatalog(home), {
+    username: () => home.session()?.username ?? null,
+    // Fault injection for the swarm tests; not a user feature, so not a flag.
+    corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
+    pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),
+  });
   const address = server.listen(options.listen);
   const presence = new Presence({
     tracker: options.tracker,

@@ -11,6 +11,9 @@ import { ShoalError } from "./errors.ts";
 /** Bumped on any incompatible change; both sides send it in `hello`. */
 export const PROTOCOL_VERSION = 1;
 
+/** How often a peer holding a tracker connection sends a heartbeat. */
+export const HEARTBEAT_MS = 10_000;
+
 // deno-lint-ignore no-control-regex -- control characters are exactly what a name may not hold
 const SAFE_NAME = /^[^/\\\x00-\x1f\x7f]+$/;
 
@@ -39,12 +42,16 @@ export const Port = z.number().int().min(1).max(65535);
 const Host = z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_%-]+$/, "invalid host");
 const Token = z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, "invalid session token");
 
+/** Most pieces a manifest may list, so it fits in one frame (about 67 bytes a piece). */
+export const MAX_PIECES = 12_288;
+const MAX_BITFIELD_BASE64 = Math.ceil(MAX_PIECES / 8 / 3) * 4;
+
 /** A file's manifest: what its content id is the SHA-256 of. */
 export const Manifest = z.object({
   version: z.literal(1),
   size: ByteCount,
   pieceSize: z.number().int().min(1).max(64 * 1024 * 1024),
-  pieces: z.array(Sha256Hex),
+  pieces: z.array(Sha256Hex).max(MAX_PIECES),
 }).refine(
   (m) => m.pieces.length === Math.ceil(m.size / m.pieceSize),
   "the piece count does not match the size",
@@ -64,6 +71,23 @@ export const Listing = z.object({
   address: z.string().nullable(),
 });
 export type Listing = z.infer<typeof Listing>;
+
+/** A peer that can serve some content: a complete owner, or a partial one still downloading. */
+export const Source = z.object({
+  owner: Username,
+  /** `host:port` of the peer's piece server. */
+  address: z.string(),
+  /** True for a peer still downloading: it serves only the pieces it has verified. */
+  partial: z.boolean(),
+});
+export type Source = z.infer<typeof Source>;
+
+/** Which pieces a peer holds: a bitfield (piece 0 is the high bit of byte 0), base64. */
+export const Have = z.object({
+  count: z.number().int().min(0),
+  bitfield: z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/),
+});
+export type Have = z.infer<typeof Have>;
 
 const Empty = z.object({});
 
@@ -105,6 +129,16 @@ export const TRACKER_METHODS = {
   unpublish: method(z.object({ name: FileName }), Empty),
   lookup: method(z.object({ name: FileName }), z.object({ files: z.array(Listing) })),
   search: method(z.object({ text: z.string().max(255) }), z.object({ files: z.array(Listing) })),
+  /** Every online peer that can serve this content, complete owners and partial ones. */
+  sources: method(z.object({ contentId: Sha256Hex }), z.object({ sources: z.array(Source) })),
+  /**
+   * Lists this connection as a partial source of the content, serving at
+   * `port` (and `host`, or the address the tracker sees), until it closes.
+   */
+  downloading: method(
+    z.object({ contentId: Sha256Hex, host: Host.optional(), port: Port }),
+    z.object({ address: z.string() }),
+  ),
 } as const;
 
 /** Requests a peer answers on its serving port. */
@@ -112,6 +146,7 @@ export const PEER_METHODS = {
   hello: Hello,
   ping: method(Empty, z.object({ username: Username.nullable(), time: z.number() })),
   manifest: method(z.object({ contentId: Sha256Hex }), z.object({ manifest: Manifest })),
+  have: method(z.object({ contentId: Sha256Hex }), Have),
   /** The reply frame is followed by `length` raw bytes of the piece. */
   piece: method(
     z.object({ contentId: Sha256Hex, index: z.number().int().min(0) }),

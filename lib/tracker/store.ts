@@ -62,6 +62,8 @@ export interface TrackerStore {
   unpublish(owner: string, name: string): boolean;
   filesOf(owner: string): FileListing[];
   filesNamed(name: string): FileListing[];
+  /** Online owners of this content, one row per owner. */
+  onlineOwnersOf(contentId: string): PeerRecord[];
   searchFiles(text: string): FileListing[];
   allFiles(): FileListing[];
 
@@ -273,6 +275,14 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
 
   filesNamed(name: string): FileListing[] {
     return this.#listings(`${LISTING} WHERE f.name = ? ORDER BY p.online DESC, f.owner`, name);
+  }
+
+  onlineOwnersOf(contentId: string): PeerRecord[] {
+    const rows = this.#db.prepare(
+      `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
+       WHERE f.content_id = ? AND p.online = 1 ORDER BY p.username`,
+    ).all(contentId) as Row[];
+    return rows.map(toPeer);
   }
 
   searchFiles(text: string): FileListing[] {

@@ -1,7 +1,7 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
-import { type Listing, TRACKER_METHODS } from "../protocol/messages.ts";
+import { HEARTBEAT_MS, type Listing, type Source, TRACKER_METHODS } from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import { dummyHash, hashPassword, verifyPassword } from "./passwords.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
@@ -23,9 +23,6 @@ export interface TrackerOptions {
   /** Where one-line warnings go. @default {console.error} */
   warn?: (line: string) => void;
 }
-
-/** Peers send a heartbeat this often; the tracker's idle timeout is a few of them. */
-export const HEARTBEAT_MS = 10_000;
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
@@ -67,6 +64,8 @@ export class Tracker {
   readonly #server: ProtocolServer<typeof TRACKER_METHODS, Session>;
   /** The connection each online user announced on; the newest wins. */
   readonly #announced = new Map<string, Connection<Session>>();
+  /** Peers still downloading a content, who serve the pieces they have: content id → them. */
+  readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
 
   constructor(store: TrackerStore, options: TrackerOptions = {}) {
     this.#store = store;
@@ -95,6 +94,9 @@ export class Tracker {
   }
 
   #forget(connection: Connection<Session>): void {
+    for (const [contentId, holders] of this.#partial) {
+      if (holders.delete(connection) && holders.size === 0) this.#partial.delete(contentId);
+    }
     const { username } = connection.state;
     if (username !== null && this.#announced.get(username) === connection) {
       this.#announced.delete(username);
@@ -205,6 +207,26 @@ export class Tracker {
       search: ({ text }, connection) => {
         this.#requireUser(connection);
         return Promise.resolve({ files: store.searchFiles(text).map(toWireListing) });
+      },
+      sources: ({ contentId }, connection) => {
+        this.#requireUser(connection);
+        const complete: Source[] = store.onlineOwnersOf(contentId).map((peer) => ({
+          owner: peer.username,
+          address: formatAddress(peer),
+          partial: false,
+        }));
+        const owners = new Set(complete.map((source) => source.owner));
+        const partial = [...this.#partial.get(contentId)?.values() ?? []]
+          .filter((source) => !owners.has(source.owner));
+        return Promise.resolve({ sources: [...complete, ...partial] });
+      },
+      downloading: ({ contentId, host, port }, connection) => {
+        const owner = this.#requireUser(connection);
+        const address = formatAddress({ host: host ?? plainHost(connection.remote.host), port });
+        const holders = this.#partial.get(contentId) ?? new Map();
+        holders.set(connection, { owner, address, partial: true });
+        this.#partial.set(contentId, holders);
+        return Promise.resolve({ address });
       },
     };
   }

@@ -1,0 +1,138 @@
+/** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
+import { ShoalError } from "../protocol/errors.ts";
+import type { Listing } from "../protocol/messages.ts";
+import { cancelDownload, type DownloadSummary } from "../peer/downloader.ts";
+import { fetchFile, listOwners, pickSource } from "../peer/fetch.ts";
+import { bytesHeld } from "../peer/manifest.ts";
+import { Bitfield } from "../peer/bitfield.ts";
+import { notLoggedIn } from "../peer/tracker_link.ts";
+import type { PeerContext } from "./peer_program.ts";
+import { formatSize, printJson, renderTable } from "./output.ts";
+import { DownloadProgress } from "./progress.ts";
+import { canAsk, chooseNumber } from "./prompt.ts";
+
+export interface FetchFlags {
+  from?: string;
+  output?: string;
+  force?: boolean;
+  json?: boolean;
+}
+
+/** The owners of a name, numbered for the chooser. */
+export function ownersTable(files: Listing[]): string {
+  return renderTable(
+    ["no.", "name", "type", "size", "owner", "status"],
+    files.map((file, i) => [
+      i + 1,
+      file.name,
+      file.type || "-",
+      formatSize(file.size),
+      file.owner,
+      file.online ? "online" : "offline",
+    ]),
+  );
+}
+
+/** One line for a finished download: size, time, rate, and what each source gave. */
+export function summaryLine(summary: DownloadSummary, name: string): string {
+  const rate = summary.seconds > 0 ? summary.transferred / summary.seconds : 0;
+  const sources = summary.sources.filter((s) => s.pieces > 0)
+    .map((s) => `${s.owner}${s.partial ? " (partial)" : ""} ${s.pieces} pieces`);
+  const dropped = summary.dropped.map((d) => `${d.owner} (${d.reason})`);
+  return [
+    `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ${
+      summary.seconds.toFixed(2)
+    } s (${formatSize(rate)}/s)`,
+    sources.length ? ` from ${sources.length} source(s): ${sources.join(", ")}` : "",
+    summary.resumed > 0 ? `; ${formatSize(summary.resumed)} resumed from before` : "",
+    dropped.length ? `; dropped ${dropped.join(", ")}` : "",
+  ].join("");
+}
+
+/**
+ * Asks which owner to fetch from, on a terminal. 0, the default, means every
+ * source of the content; it is offered only when the online owners agree on it.
+ */
+async function askForSource(owners: Listing[]): Promise<{ chosen: Listing; onlyChosen: boolean }> {
+  const online = owners.filter((file) => file.online);
+  const oneContent = online.length > 0 && new Set(online.map((f) => f.contentId)).size === 1;
+  if (oneContent) console.log("0 = every online source at once");
+  const preset = oneContent ? 0 : owners.indexOf(online[0] ?? owners[0]) + 1;
+  const number = await chooseNumber(
+    "Fetch from owner no.",
+    oneContent ? 0 : 1,
+    owners.length,
+    preset,
+  );
+  if (number === 0) return { chosen: pickSource(owners), onlyChosen: false };
+  return { chosen: pickSource(owners, owners[number - 1].owner), onlyChosen: true };
+}
+
+export async function runFetch({ tracker, home }: PeerContext, name: string, flags: FetchFlags) {
+  const owners = await listOwners(home, tracker, name);
+  if (!flags.json) console.log(ownersTable(owners));
+  const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
+    ? await askForSource(owners)
+    : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
+  const progress = new DownloadProgress(chosen.name, !flags.json && Deno.stderr.isTerminal());
+  let result;
+  try {
+    result = await fetchFile(home, tracker, chosen, {
+      onlyChosen,
+      output: flags.output,
+      overwrite: flags.force,
+      onProgress: (p) => progress.update(p),
+    });
+  } finally {
+    progress.stop();
+  }
+  const { summary, shared } = result;
+  if (flags.json) {
+    const { manifest: _, ...rest } = summary;
+    return printJson({ name: chosen.name, ...rest, shared, owners });
+  }
+  console.log(summaryLine(summary, chosen.name));
+  if (!shared) console.log(`not shared: you already share another file named "${name}"`);
+}
+
+export function listDownloads({ home }: PeerContext, flags: { json?: boolean }) {
+  if (!home.session()) throw notLoggedIn();
+  const rows = home.downloads().map((record) => {
+    const have = new Bitfield(record.manifest.pieces.length, record.have);
+    return {
+      name: record.name,
+      contentId: record.contentId,
+      size: record.manifest.size,
+      verified: bytesHeld(record.manifest, have),
+      partPath: record.partPath,
+      startedAt: record.startedAt,
+      updatedAt: record.updatedAt,
+    };
+  });
+  if (flags.json) return printJson(rows);
+  if (rows.length === 0) return console.log("no unfinished downloads");
+  console.log(renderTable(
+    ["no.", "name", "done", "size", "partial file", "last active"],
+    rows.map((row, i) => [
+      i + 1,
+      row.name,
+      `${row.size ? Math.floor((row.verified / row.size) * 100) : 100}%`,
+      formatSize(row.size),
+      row.partPath,
+      row.updatedAt,
+    ]),
+  ));
+}
+
+export async function cancel({ home }: PeerContext, name: string) {
+  if (!home.session()) throw notLoggedIn();
+  const matches = home.downloads().filter((record) => record.name === name);
+  if (matches.length === 0) {
+    throw new ShoalError(
+      "NOT_FOUND",
+      `no unfinished download named "${name}"; see peer.ts downloads`,
+    );
+  }
+  for (const record of matches) await cancelDownload(home, record.contentId);
+  console.log(`cancelled "${name}" and deleted its partial file`);
+}

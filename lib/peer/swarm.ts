@@ -1,0 +1,377 @@
+import { parseAddress } from "../protocol/address.ts";
+import { ProtocolClient } from "../protocol/client.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.ts";
+import { Bitfield } from "./bitfield.ts";
+import { bytesHeld, pieceLength, sha256Hex } from "./manifest.ts";
+import { PEER_AGENT } from "./tracker_link.ts";
+
+/** What one source contributed to a download. */
+export interface SourceReport {
+  owner: string;
+  address: string;
+  partial: boolean;
+  /** Verified pieces taken from this source. */
+  pieces: number;
+  bytes: number;
+}
+
+/** A source that was dropped from the download, and why. */
+export interface DroppedSource {
+  owner: string;
+  address: string;
+  reason: string;
+}
+
+/** The outcome of a swarm download. */
+export interface SwarmReport {
+  /** Bytes received over the network, duplicates and rejected pieces included. */
+  transferred: number;
+  sources: SourceReport[];
+  dropped: DroppedSource[];
+}
+
+/** Progress after each verified piece. */
+export interface SwarmProgress {
+  verifiedBytes: number;
+  totalBytes: number;
+  /** Sources connected right now. */
+  activeSources: number;
+}
+
+/** Options of a {@link Swarm}. */
+export interface SwarmOptions {
+  contentId: string;
+  manifest: Manifest;
+  /** Pieces already verified (e.g. from an earlier run); updated as pieces arrive. */
+  have: Bitfield;
+  /** Writes a verified piece into place; a failure (say, a full disk) stops the download. */
+  store: (index: number, bytes: Uint8Array) => Promise<void>;
+  /** Asks the tracker for the current sources of this content. */
+  findSources: () => Promise<Source[]>;
+  onProgress?: (progress: SwarmProgress) => void;
+  /** Requests kept in flight per source. @default {8} */
+  pipelineDepth?: number;
+  /** A source that takes longer than this for one piece is dropped as stalled. @default {15000} */
+  requestTimeoutMs?: number;
+  /** How often to look for new sources (e.g. peers that started downloading). @default {3000} */
+  refreshSourcesMs?: number;
+}
+
+/** How many sources may request the same piece in the endgame. */
+const ENDGAME_COPIES = 2;
+/** How long to keep looking for sources when none is left, before giving up. */
+const NO_SOURCE_RETRIES = 5;
+
+interface Link {
+  source: Source;
+  client: ProtocolClient<typeof PEER_METHODS> | null;
+  have: Bitfield | null;
+  inFlight: Set<number>;
+  pieces: number;
+  bytes: number;
+  dropped: string | null;
+  /** Sent a piece that failed its hash: its owner is not asked again. */
+  corrupt: boolean;
+  refreshing: boolean;
+  refreshSoon: boolean;
+}
+
+/**
+ * Downloads the missing pieces of one content from every source at once, the
+ * way BitTorrent does: rarest pieces first, several requests in flight per
+ * source (so faster sources get more work), every piece verified before it is
+ * stored, a source that lies or stalls dropped and its pieces given to others,
+ * the last pieces requested from two sources so one slow peer does not hold up
+ * the end, and partial sources asked again for what they have.
+ *
+ * @example
+ * ```ts
+ * const swarm = new Swarm({ contentId, manifest, have, store, findSources });
+ * const report = await swarm.run(await findSources());
+ * ```
+ */
+export class Swarm {
+  readonly #options: SwarmOptions;
+  readonly #have: Bitfield;
+  readonly #links: Link[] = [];
+  /** Sources currently holding each piece, for rarest-first. */
+  readonly #availability: Uint16Array;
+  /** Requests in flight for each piece. */
+  readonly #requested: Uint8Array;
+  readonly #storing = new Set<number>();
+  readonly #done = Promise.withResolvers<SwarmReport>();
+  #transferred = 0;
+  #finished = false;
+  #noSourceRetries = 0;
+  #refreshTimer: ReturnType<typeof setInterval> | undefined;
+  #looking = false;
+
+  constructor(options: SwarmOptions) {
+    this.#options = options;
+    this.#have = options.have;
+    const count = options.manifest.pieces.length;
+    this.#availability = new Uint16Array(count);
+    this.#requested = new Uint8Array(count);
+  }
+
+  /** Downloads until every piece is verified, or fails when no source is left. */
+  run(initial: Source[]): Promise<SwarmReport> {
+    if (this.#have.complete) return Promise.resolve(this.#report());
+    this.#addSources(initial);
+    this.#refreshTimer = setInterval(
+      () => this.#lookForSources(),
+      this.#options.refreshSourcesMs ?? 3000,
+    );
+    if (this.#liveLinks().length === 0) this.#lookForSources();
+    return this.#done.promise;
+  }
+
+  #report(): SwarmReport {
+    return {
+      transferred: this.#transferred,
+      sources: this.#links.filter((l) => l.pieces > 0 || !l.dropped).map((l) => ({
+        owner: l.source.owner,
+        address: l.source.address,
+        partial: l.source.partial,
+        pieces: l.pieces,
+        bytes: l.bytes,
+      })),
+      dropped: this.#links.filter((l) => l.dropped).map((l) => ({
+        owner: l.source.owner,
+        address: l.source.address,
+        reason: l.dropped!,
+      })),
+    };
+  }
+
+  #liveLinks(): Link[] {
+    return this.#links.filter((link) => !link.dropped);
+  }
+
+  /** Adds sources not seen before; a source dropped once is not tried again in this download. */
+  #addSources(sources: Source[]): void {
+    for (const source of sources) {
+      const seen = this.#links.some((link) =>
+        link.source.address === source.address ||
+        (link.corrupt && link.source.owner === source.owner)
+      );
+      if (seen) continue;
+      const link: Link = {
+        source,
+        client: null,
+        have: null,
+        inFlight: new Set(),
+        pieces: 0,
+        bytes: 0,
+        dropped: null,
+        corrupt: false,
+        refreshing: false,
+        refreshSoon: false,
+      };
+      this.#links.push(link);
+      this.#connect(link);
+    }
+  }
+
+  async #connect(link: Link): Promise<void> {
+    try {
+      link.client = await ProtocolClient.connect(parseAddress(link.source.address), PEER_METHODS, {
+        agent: PEER_AGENT,
+        timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
+      });
+      if (this.#finished) return link.client.close();
+      await this.#refreshHave(link);
+    } catch (error) {
+      this.#drop(link, `unreachable: ${toShoalError(error).message}`);
+    }
+  }
+
+  /** Learns (again) which pieces a source holds; partial sources gain pieces over time. */
+  async #refreshHave(link: Link): Promise<void> {
+    if (!link.client || link.dropped || link.refreshing) return;
+    link.refreshing = true;
+    try {
+      const reply = await link.client.call("have", { contentId: this.#options.contentId });
+      const have = Bitfield.fromBase64(reply.bitfield, this.#have.size);
+      if (link.dropped) return;
+      for (let i = 0; i < have.size; i++) {
+        if (have.has(i) && !link.have?.has(i)) this.#availability[i]++;
+      }
+      link.have = have;
+    } catch (error) {
+      this.#drop(link, toShoalError(error).message);
+    } finally {
+      link.refreshing = false;
+    }
+    this.#pump();
+  }
+
+  /** Gives every source with room in its pipeline more pieces to fetch. */
+  #pump(): void {
+    if (this.#finished) return;
+    const depth = this.#options.pipelineDepth ?? 8;
+    for (const link of this.#liveLinks()) {
+      if (!link.client || !link.have) continue;
+      while (link.inFlight.size < depth) {
+        const index = this.#pick(link);
+        if (index === null) break;
+        this.#request(link, index);
+      }
+      // A partial source may have nothing for us yet: ask it again shortly.
+      if (link.source.partial && link.inFlight.size === 0 && !link.refreshSoon) {
+        link.refreshSoon = true;
+        setTimeout(() => {
+          link.refreshSoon = false;
+          this.#refreshHave(link);
+        }, 500);
+      }
+    }
+  }
+
+  /** The rarest missing piece this source has; in the endgame, one already asked of another. */
+  #pick(link: Link): number | null {
+    let best: number | null = null;
+    let endgame: number | null = null;
+    for (let i = 0; i < this.#have.size; i++) {
+      if (this.#have.has(i) || this.#storing.has(i) || !link.have!.has(i)) continue;
+      if (link.inFlight.has(i)) continue;
+      if (this.#requested[i] === 0) {
+        if (best === null || this.#availability[i] < this.#availability[best]) best = i;
+      } else if (this.#requested[i] < ENDGAME_COPIES && endgame === null) {
+        endgame = i;
+      }
+    }
+    if (best !== null) return best;
+    // Endgame only once nothing is left unrequested anywhere.
+    return this.#unrequestedLeft() ? null : endgame;
+  }
+
+  #unrequestedLeft(): boolean {
+    for (let i = 0; i < this.#have.size; i++) {
+      if (!this.#have.has(i) && !this.#storing.has(i) && this.#requested[i] === 0) return true;
+    }
+    return false;
+  }
+
+  #request(link: Link, index: number): void {
+    link.inFlight.add(index);
+    this.#requested[index]++;
+    link.client!.callWithBody("piece", { contentId: this.#options.contentId, index }).then(
+      ({ body }) => this.#onPiece(link, index, body),
+      (error) => this.#onRequestFailed(link, index, toShoalError(error)),
+    );
+  }
+
+  #settle(link: Link, index: number): void {
+    link.inFlight.delete(index);
+    this.#requested[index]--;
+  }
+
+  async #onPiece(link: Link, index: number, body: Uint8Array): Promise<void> {
+    this.#settle(link, index);
+    this.#transferred += body.length;
+    if (this.#finished || link.dropped) return;
+    if (this.#have.has(index) || this.#storing.has(index)) return this.#pump();
+    const { manifest } = this.#options;
+    if (
+      body.length !== pieceLength(manifest, index) || sha256Hex(body) !== manifest.pieces[index]
+    ) {
+      link.corrupt = true;
+      this.#drop(link, `sent a corrupt piece (${index})`);
+      return;
+    }
+    this.#storing.add(index);
+    try {
+      await this.#options.store(index, body);
+    } catch (error) {
+      return this.#fail(toShoalError(error));
+    } finally {
+      this.#storing.delete(index);
+    }
+    this.#have.set(index);
+    link.pieces++;
+    link.bytes += body.length;
+    this.#options.onProgress?.({
+      verifiedBytes: bytesHeld(manifest, this.#have),
+      totalBytes: manifest.size,
+      activeSources: this.#liveLinks().length,
+    });
+    if (this.#have.complete) return this.#finish();
+    this.#pump();
+  }
+
+  #onRequestFailed(link: Link, index: number, error: ShoalError): void {
+    this.#settle(link, index);
+    if (this.#finished || link.dropped) return;
+    if (error.code === "NOT_FOUND" && link.have) {
+      // The source no longer has this piece (e.g. it restarted): forget it and go on.
+      if (link.have.has(index)) this.#availability[index]--;
+      link.have.clear(index);
+      this.#pump();
+      return;
+    }
+    this.#drop(link, error.code === "TIMEOUT" ? `stalled: ${error.message}` : error.message);
+  }
+
+  #drop(link: Link, reason: string): void {
+    if (link.dropped || this.#finished) return;
+    link.dropped = reason;
+    if (link.have) {
+      for (let i = 0; i < link.have.size; i++) if (link.have.has(i)) this.#availability[i]--;
+    }
+    // Its requests in flight fail now and return to the pool.
+    link.client?.close();
+    this.#pump();
+    if (this.#liveLinks().length === 0) this.#lookForSources();
+  }
+
+  /** Asks the tracker for sources not yet known; gives up after a while with none. */
+  async #lookForSources(): Promise<void> {
+    if (this.#finished || this.#looking) return;
+    this.#looking = true;
+    try {
+      this.#addSources(await this.#options.findSources());
+    } catch {
+      // The tracker may be down; the sources we have carry on.
+    } finally {
+      this.#looking = false;
+    }
+    if (this.#finished || this.#liveLinks().length > 0) {
+      this.#noSourceRetries = 0;
+      return;
+    }
+    if (++this.#noSourceRetries > NO_SOURCE_RETRIES) {
+      const reasons = [...new Set(this.#links.map((l) => `${l.source.owner}: ${l.dropped}`))];
+      return this.#fail(
+        new ShoalError(
+          "UNREACHABLE",
+          `no source left${reasons.length ? ` (${reasons.join("; ")})` : ""}`,
+        ),
+      );
+    }
+    setTimeout(() => this.#lookForSources(), 1000);
+  }
+
+  #finish(): void {
+    this.#stop();
+    this.#done.resolve(this.#report());
+  }
+
+  #fail(error: ShoalError): void {
+    if (this.#finished) return;
+    this.#stop();
+    this.#done.reject(error);
+  }
+
+  #stop(): void {
+    this.#finished = true;
+    clearInterval(this.#refreshTimer);
+    for (const link of this.#links) link.client?.close();
+  }
+
+  /** Dropped sources and per-source counts so far (also after a failure). */
+  get report(): SwarmReport {
+    return this.#report();
+  }
+}
