@@ -213,8 +213,32 @@ export class TestPeer {
     await this.ok(["login", username, "--password-stdin"], { stdin });
   }
 
-  /** Starts `peer.ts serve` and waits until the tracker has it online. */
-  async serve(extra: string[] = []): Promise<Daemon> {
+  /** Starts a `peer.ts` command without waiting for it, e.g. a fetch to kill halfway. */
+  spawn(args: string[]): Deno.ChildProcess {
+    const [command, fullArgs] = commandFor(this.netns, [
+      "run",
+      "--allow-all",
+      PEER_TS,
+      "--tracker",
+      this.tracker,
+      "--home",
+      this.home,
+      ...args,
+    ]);
+    return new Deno.Command(command, {
+      args: fullArgs,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { NO_COLOR: "1" },
+    }).spawn();
+  }
+
+  /**
+   * Starts `peer.ts serve` and waits until the tracker has it online. `env`
+   * can hold the test-only fault injections (SHOAL_TEST_*).
+   */
+  async serve(extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
     const [command, args] = commandFor(this.netns, [
       "run",
       "--allow-all",
@@ -228,7 +252,7 @@ export class TestPeer {
       this.netns ? "0.0.0.0" : "127.0.0.1",
       ...extra,
     ]);
-    const daemon = new Daemon(command, args);
+    const daemon = new Daemon(command, args, env);
     try {
       await daemon.waitFor(/serving on \S+/);
       await daemon.waitFor(/^online as /);

@@ -1,0 +1,47 @@
+/** Peeking at a peer's download record from a test, the way a second process would. */
+import { DatabaseSync } from "node:sqlite";
+import { join } from "node:path";
+import { Bitfield } from "../../lib/peer/bitfield.ts";
+import { Manifest } from "../../lib/protocol/messages.ts";
+
+/** Verified pieces, total pieces and piece size of a peer's only unfinished download. */
+export function downloadState(
+  home: string,
+): { have: number; total: number; pieceSize: number; size: number } | null {
+  let db: DatabaseSync;
+  try {
+    db = new DatabaseSync(join(home, "peer.db"), { readOnly: true });
+  } catch {
+    return null;
+  }
+  try {
+    const row = db.prepare("SELECT manifest, have FROM downloads LIMIT 1").get() as
+      | { manifest: string; have: Uint8Array }
+      | undefined;
+    if (!row) return null;
+    const manifest = Manifest.parse(JSON.parse(row.manifest));
+    const have = new Bitfield(manifest.pieces.length, new Uint8Array(row.have));
+    return {
+      have: have.count,
+      total: manifest.pieces.length,
+      pieceSize: manifest.pieceSize,
+      size: manifest.size,
+    };
+  } catch {
+    // The schema may not exist yet while the peer starts.
+    return null;
+  } finally {
+    db.close();
+  }
+}
+
+/** Polls until a peer's unfinished download holds at least `pieces` verified pieces. */
+export async function waitForPieces(home: string, pieces: number, timeoutMs = 60_000) {
+  const deadline = Date.now() + timeoutMs;
+  while (Date.now() < deadline) {
+    const state = downloadState(home);
+    if (state && state.have >= pieces) return state;
+    await new Promise((resolve) => setTimeout(resolve, 50));
+  }
+  throw new Error(`the download in ${home} did not reach ${pieces} pieces`);
+}
