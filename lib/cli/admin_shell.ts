@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import type { TrackerStore } from "../tracker/store.ts";
 import { runShell } from "./shell.ts";
-import { addAdminCommands } from "./tracker_program.ts";
+import { addAdminCommands } from "./admin_commands.ts";
 
 /** The running tracker's admin shell: ping, discover, peers, files, help, quit. */
 export async function runAdminShell(store: TrackerStore): Promise<void> {
@@ -11,7 +11,7 @@ export async function runAdminShell(store: TrackerStore): Promise<void> {
     run: async (words) => {
       const program = addAdminCommands(
         new Command("").exitOverride().addHelpText("after", "\n  quit  stop the tracker"),
-        (_, use) => use(store),
+        async (_, use) => await use(store),
       );
       await program.parseAsync(words, { from: "user" });
     },

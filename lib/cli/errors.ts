@@ -25,6 +25,15 @@ export function hintFor(error: ShoalError): string | undefined {
   return HINTS[error.code];
 }
 
+/**
+ * Makes text from the network safe to print: control and text-direction
+ * characters could otherwise rewrite the user's terminal.
+ */
+export function printable(text: string): string {
+  // deno-lint-ignore no-control-regex -- these are exactly what must not reach a terminal
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "?");
+}
+
 /** Prints an error as one line (plus an optional hint) and returns its exit status. */
 export function reportError(caught: unknown): number {
   if (caught instanceof CommanderError) {
@@ -32,11 +41,11 @@ export function reportError(caught: unknown): number {
     return caught.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
   }
   if (caught instanceof UsageError) {
-    console.error(`error: ${caught.message}`);
+    console.error(`error: ${printable(caught.message)}`);
     return EXIT_USAGE;
   }
   const error = toShoalError(caught);
-  console.error(`error: ${error.message}`);
+  console.error(`error: ${printable(error.message)}`);
   const hint = hintFor(error);
   if (hint) console.error(`hint: ${hint}`);
   return EXIT_FAILURE;

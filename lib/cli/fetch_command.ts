@@ -6,7 +6,7 @@ import { fetchFile, listOwners, pickSource } from "../peer/fetch.ts";
 import { bytesHeld } from "../peer/manifest.ts";
 import { Bitfield } from "../peer/bitfield.ts";
 import { notLoggedIn } from "../peer/tracker_link.ts";
-import type { PeerContext } from "./peer_program.ts";
+import type { PeerContext } from "./peer_context.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";

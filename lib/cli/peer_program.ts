@@ -4,25 +4,24 @@
  * into the interactive shell.
  */
 import { Command, Option } from "commander";
-import { type Address, formatAddress, parseAddress } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
 import { login, logout, register, unregister } from "../peer/account.ts";
-import { defaultHome, PeerHome } from "../peer/home.ts";
+import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
-import { connectSession } from "../peer/tracker_link.ts";
+import { connectSession, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
-import { UsageError } from "./errors.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
 import { cancel, type FetchFlags, listDownloads, ownersTable, runFetch } from "./fetch_command.ts";
-import { runPeerShell } from "./peer_shell.ts";
-
-/** The options every peer command shares. */
-export interface GlobalOptions {
-  tracker: string;
-  home: string;
-}
+import {
+  type GlobalOptions,
+  openContext,
+  parsePort,
+  type PeerContext,
+  type ServeFlags,
+} from "./peer_context.ts";
 
 /** What the shell lends to the commands it runs. */
 export interface ShellHooks {
@@ -34,21 +33,15 @@ export interface ShellHooks {
   servingAddress(): string | null;
 }
 
-/** The tracker and home a command works with. */
-export interface PeerContext {
-  tracker: Address;
-  home: PeerHome;
-}
-
-/** Turns parsed global options into an open home and a tracker address. */
-export function openContext(options: GlobalOptions): PeerContext {
-  let tracker: Address;
-  try {
-    tracker = parseAddress(options.tracker, 5050);
-  } catch (error) {
-    throw new UsageError(`--tracker: ${(error as Error).message}`);
-  }
-  return { tracker, home: PeerHome.open(options.home) };
+/** The options of `serve` (and of `shell`, which serves too). */
+export function serveOptions(command: Command): Command {
+  return command
+    .option("--host <host>", "address to listen on", "0.0.0.0")
+    .option("--port <port>", "port to listen on (0 picks a free one)", "0")
+    .option(
+      "--advertise <host>",
+      "address other peers should dial (default: as the tracker sees you)",
+    );
 }
 
 /**
@@ -160,9 +153,11 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     .description("find files across the network by name")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
-      const { tracker: client } = await connectSession(home, tracker);
-      using _ = client;
-      const { files } = await client.call("search", { text });
+      const { files } = await withSession(
+        home,
+        tracker,
+        (client) => client.call("search", { text }),
+      );
       if (options.json) return printJson(files);
       if (files.length === 0) return console.log(`nothing matches "${text}"`);
       console.log(ownersTable(files));
@@ -185,15 +180,6 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     .description("cancel an unfinished download and delete its partial file")
     .action(run((context, name: string) => cancel(context, name)));
 
-  const serveOptions = (command: Command) =>
-    command
-      .option("--host <host>", "address to listen on", "0.0.0.0")
-      .option("--port <port>", "port to listen on (0 picks a free one)", "0")
-      .option(
-        "--advertise <host>",
-        "address other peers should dial (default: as the tracker sees you)",
-      );
-
   serveOptions(program.command("serve"))
     .description("serve your shares to other peers and stay online until Ctrl-C")
     .action(run(async ({ tracker, home }, options: ServeFlags) => {
@@ -204,14 +190,6 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
       }
       await serveUntilSignal(home, tracker, options);
     }));
-
-  if (!hooks) {
-    serveOptions(program.command("shell"))
-      .description("an interactive session with every command, serving files while open")
-      .action((flags: ServeFlags, command: Command) =>
-        runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags)
-      );
-  }
 
   return program;
 }
@@ -225,19 +203,6 @@ export function defaultToShell(args: string[]): string[] {
     !/^--(tracker|home)(=|$)/.test(arg) && !/^--(tracker|home)$/.test(args[i - 1] ?? "")
   );
   return rest.length === 0 && canAsk() ? [...args, "shell"] : args;
-}
-
-export interface ServeFlags {
-  host: string;
-  port: string;
-  advertise?: string;
-}
-
-/** Parses `--port`, rejecting anything but 0–65535. */
-export function parsePort(text: string): number {
-  const port = Number(text);
-  if (!/^\d+$/.test(text) || port > 65535) throw new UsageError(`invalid port "${text}"`);
-  return port;
 }
 
 async function serveUntilSignal(home: PeerHome, tracker: Address, flags: ServeFlags) {

@@ -1,12 +1,8 @@
 import { formatAddress } from "../protocol/address.ts";
 import { type Serving, startServing } from "../peer/serve.ts";
-import {
-  buildPeerProgram,
-  type GlobalOptions,
-  openContext,
-  parsePort,
-  type ServeFlags,
-} from "./peer_program.ts";
+import type { Command } from "commander";
+import { buildPeerProgram, serveOptions } from "./peer_program.ts";
+import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 
 /**
@@ -50,7 +46,11 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
       },
       run: async (words) => {
         const program = buildPeerProgram({
-          onLogin: () => Promise.resolve(startIfLoggedIn()),
+          // A login (perhaps as someone else) restarts serving under the new session.
+          onLogin: async () => {
+            await stop();
+            startIfLoggedIn();
+          },
           onLogout: stop,
           servingAddress: () => serving && formatAddress(serving.address),
         });
@@ -64,4 +64,14 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
     await stop();
     home.close();
   }
+}
+
+/** Adds `shell` to the peer program (kept here so the program does not import its own shell). */
+export function addShellCommand(program: Command): Command {
+  serveOptions(program.command("shell"))
+    .description("an interactive session with every command, serving files while open")
+    .action((flags: ServeFlags, command: Command) =>
+      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags)
+    );
+  return program;
 }

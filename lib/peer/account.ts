@@ -1,6 +1,6 @@
 import type { Address } from "../protocol/address.ts";
 import type { PeerHome } from "./home.ts";
-import { connectSession, connectTracker } from "./tracker_link.ts";
+import { connectTracker, withSession } from "./tracker_link.ts";
 
 /** Creates an account; the password is hashed by the tracker, never stored here. */
 export async function register(tracker: Address, username: string, password: string) {
@@ -13,26 +13,32 @@ export async function login(home: PeerHome, tracker: Address, username: string, 
   using client = await connectTracker(tracker);
   const { token } = await client.call("login", { username, password });
   const previous = home.session();
-  // Shares published under another account are not this one's to serve.
-  if (previous && previous.username.toLowerCase() !== username.toLowerCase()) home.clearShares();
+  if (previous) {
+    // The session this one replaces is revoked, so it cannot linger on the tracker.
+    await client.call("resume", { token: previous.token })
+      .then(() => client.call("logout", {}))
+      .catch(() => {});
+    // Shares published under another account are not this one's to serve.
+    if (previous.username.toLowerCase() !== username.toLowerCase()) home.clearShares();
+  }
   home.saveSession({ username, token });
 }
 
 /** Revokes the session on the tracker and forgets it here. */
 export async function logout(home: PeerHome, tracker: Address): Promise<string> {
-  const { tracker: client, username } = await connectSession(home, tracker);
-  using _ = client;
-  await client.call("logout", {});
-  home.clearSession();
-  return username;
+  return await withSession(home, tracker, async (client, username) => {
+    await client.call("logout", {});
+    home.clearSession();
+    return username;
+  });
 }
 
 /** Deletes the account and its publications, after checking the password again. */
 export async function unregister(home: PeerHome, tracker: Address, password: string) {
-  const { tracker: client, username } = await connectSession(home, tracker);
-  using _ = client;
-  await client.call("unregister", { password });
-  home.clearSession();
-  home.clearShares();
-  return username;
+  return await withSession(home, tracker, async (client, username) => {
+    await client.call("unregister", { password });
+    home.clearSession();
+    home.clearShares();
+    return username;
+  });
 }

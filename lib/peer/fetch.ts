@@ -7,7 +7,7 @@ import type { PeerHome } from "./home.ts";
 import { combineCatalogs, PartialCatalog, PieceServer, ShareCatalog } from "./piece_server.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SwarmProgress } from "./swarm.ts";
-import { connectSession } from "./tracker_link.ts";
+import { connectSession, withSession } from "./tracker_link.ts";
 
 /** Every owner of a file with this name, online ones first. */
 export async function listOwners(
@@ -16,9 +16,7 @@ export async function listOwners(
   name: string,
 ): Promise<Listing[]> {
   checkName(name);
-  const { tracker: client } = await connectSession(home, tracker);
-  using _ = client;
-  const { files } = await client.call("lookup", { name });
+  const { files } = await withSession(home, tracker, (client) => client.call("lookup", { name }));
   if (files.length === 0) {
     throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`);
   }

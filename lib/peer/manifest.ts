@@ -5,18 +5,17 @@
  */
 import { createHash } from "node:crypto";
 import { ShoalError } from "../protocol/errors.ts";
-import type { Manifest } from "../protocol/messages.ts";
+import { type Manifest, MAX_PIECE_BYTES, MAX_PIECES } from "../protocol/messages.ts";
 
 const KIB = 1024;
 const MIN_PIECE = 256 * KIB;
-const MAX_PIECE = 64 * KIB * KIB;
 /** Keeps a manifest small: at most this many pieces, above the minimum piece size. */
 const TARGET_PIECES = 2048;
 
 /** Picks a power-of-two piece size so a file has at most ~2048 pieces. */
 export function choosePieceSize(size: number): number {
   let pieceSize = MIN_PIECE;
-  while (pieceSize < MAX_PIECE && size / pieceSize > TARGET_PIECES) pieceSize *= 2;
+  while (pieceSize < MAX_PIECE_BYTES && size / pieceSize > TARGET_PIECES) pieceSize *= 2;
   return pieceSize;
 }
 
@@ -75,6 +74,12 @@ export async function buildManifest(path: string): Promise<Manifest> {
   using file = await Deno.open(path, { read: true });
   const { size } = await file.stat();
   const pieceSize = choosePieceSize(size);
+  if (Math.ceil(size / pieceSize) > MAX_PIECES) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `${path} is too large to share (over ${MAX_PIECES} pieces)`,
+    );
+  }
   const pieces: string[] = [];
   const buffer = new Uint8Array(Math.min(pieceSize, size));
   for (let offset = 0; offset < size; offset += pieceSize) {

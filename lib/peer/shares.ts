@@ -4,7 +4,7 @@ import { ShoalError } from "../protocol/errors.ts";
 import { FileName } from "../protocol/messages.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { buildManifest, contentIdOf } from "./manifest.ts";
-import { connectSession, notLoggedIn } from "./tracker_link.ts";
+import { notLoggedIn, withSession } from "./tracker_link.ts";
 
 /** A file's type: its extension, lowercased, or empty when it has none usable. */
 export function fileTypeOf(path: string): string {
@@ -66,16 +66,16 @@ export async function describeFile(name: string, path: string): Promise<Share> {
 
 /** Tells the tracker about a share and records it in the home. */
 export async function announceShare(home: PeerHome, tracker: Address, share: Share) {
-  const { tracker: client } = await connectSession(home, tracker);
-  using _ = client;
-  const { replaced } = await client.call("publish", {
-    name: share.name,
-    type: share.type,
-    size: share.size,
-    contentId: share.contentId,
+  return await withSession(home, tracker, async (client) => {
+    const { replaced } = await client.call("publish", {
+      name: share.name,
+      type: share.type,
+      size: share.size,
+      contentId: share.contentId,
+    });
+    home.addShare(share);
+    return { replaced };
   });
-  home.addShare(share);
-  return { replaced };
 }
 
 /**
@@ -97,13 +97,16 @@ export async function publish(
 
 /** Withdraws a publication; the local file is left alone. */
 export async function unpublish(home: PeerHome, tracker: Address, name: string): Promise<void> {
-  const { tracker: client } = await connectSession(home, tracker);
-  using _ = client;
-  try {
-    await client.call("unpublish", { name });
-  } finally {
+  await withSession(home, tracker, async (client) => {
+    try {
+      await client.call("unpublish", { name });
+    } catch (error) {
+      // Not published there (any more): still stop serving it here. Otherwise keep both in step.
+      if (error instanceof ShoalError && error.code === "NOT_FOUND") home.removeShare(name);
+      throw error;
+    }
     home.removeShare(name);
-  }
+  });
 }
 
 /** This peer's shares, from its home (works with the tracker down). */

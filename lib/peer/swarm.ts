@@ -257,7 +257,8 @@ export class Swarm {
   #request(link: Link, index: number): void {
     link.inFlight.add(index);
     this.#requested[index]++;
-    link.client!.callWithBody("piece", { contentId: this.#options.contentId, index }).then(
+    const length = pieceLength(this.#options.manifest, index);
+    link.client!.callWithBody("piece", { contentId: this.#options.contentId, index }, length).then(
       ({ body }) => this.#onPiece(link, index, body),
       (error) => this.#onRequestFailed(link, index, toShoalError(error)),
     );

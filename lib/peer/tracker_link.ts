@@ -43,3 +43,25 @@ export async function connectSession(
     throw error;
   }
 }
+
+/**
+ * Runs `work` on a tracker connection with the stored session, and closes
+ * the connection afterwards, however `work` ends.
+ *
+ * @example
+ * ```ts
+ * const files = await withSession(home, tracker, (client) => client.call("search", { text }));
+ * ```
+ */
+export async function withSession<V>(
+  home: PeerHome,
+  address: Address,
+  work: (tracker: TrackerClient, username: string) => Promise<V>,
+): Promise<V> {
+  const { tracker, username } = await connectSession(home, address);
+  try {
+    return await work(tracker, username);
+  } finally {
+    tracker.close();
+  }
+}

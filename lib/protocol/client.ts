@@ -16,7 +16,8 @@ export interface ConnectOptions {
   /** Who is calling, sent in `hello` (e.g. `shoal-peer/0.1.0`). */
   agent: string;
   /**
-   * How long a connect or a single request may take, in milliseconds.
+   * How long a connect may take, and how long a connection with requests
+   * outstanding may stay silent before it fails with TIMEOUT, in milliseconds.
    * @default {15000}
    */
   timeoutMs?: number;
@@ -24,6 +25,7 @@ export interface ConnectOptions {
 
 interface Pending {
   type: string;
+  expectedLength?: number;
   resolve: (reply: { result: unknown; body?: Uint8Array }) => void;
   reject: (error: ShoalError) => void;
 }
@@ -50,13 +52,14 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   #nextId = 1;
   #closed: ShoalError | null = null;
   #reading = false;
+  #watchdog: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(conn: Deno.Conn, address: Address, table: T, timeoutMs: number) {
     this.#conn = conn;
     this.address = address;
     this.#table = table;
     this.#timeoutMs = timeoutMs;
-    this.#frames = new FrameReader(conn.readable);
+    this.#frames = new FrameReader(conn.readable, { onChunk: () => this.#touch() });
     this.#writer = conn.writable.getWriter();
   }
 
@@ -109,12 +112,17 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     return parseResult(this.#table, type, await this.#request(type, params));
   }
 
-  /** Sends a request whose reply carries raw bytes, and returns both. */
+  /**
+   * Sends a request whose reply carries raw bytes, and returns both. With
+   * `expectedLength`, a reply announcing any other length fails the
+   * connection before a byte of the body is buffered.
+   */
   async callWithBody<K extends keyof T & string>(
     type: K,
     params: ParamsOf<T, K>,
+    expectedLength?: number,
   ): Promise<{ result: ResultOf<T, K>; body: Uint8Array }> {
-    const reply = await this.#send(type, params);
+    const reply = await this.#send(type, params, expectedLength);
     return {
       result: parseResult(this.#table, type, reply.result),
       body: reply.body ?? new Uint8Array(),
@@ -141,24 +149,44 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     return (await this.#send(type, params)).result;
   }
 
-  #send(type: string, params: unknown): Promise<{ result: unknown; body?: Uint8Array }> {
+  #send(
+    type: string,
+    params: unknown,
+    expectedLength?: number,
+  ): Promise<{ result: unknown; body?: Uint8Array }> {
     if (this.#closed) return Promise.reject(this.#closed);
-    const id = this.#nextId++;
+    // Encode before queuing: a request too large to send must not shift later replies.
+    let frame: Uint8Array;
+    try {
+      frame = encodeFrame({ id: this.#nextId++, type, params });
+    } catch (error) {
+      return Promise.reject(toShoalError(error));
+    }
     const reply = new Promise<{ result: unknown; body?: Uint8Array }>((resolve, reject) => {
-      this.#pending.push({ type, resolve, reject });
+      this.#pending.push({ type, expectedLength, resolve, reject });
     });
-    this.#writer.write(encodeFrame({ id, type, params }))
-      .catch((error) => this.#fail(toShoalError(error)));
+    if (this.#pending.length === 1) this.#touch();
+    this.#writer.write(frame).catch((error) => this.#fail(toShoalError(error)));
     this.#readReplies();
-    const timer = setTimeout(() => {
+    return reply;
+  }
+
+  /**
+   * Restarts the inactivity clock. A connection with requests outstanding
+   * fails with TIMEOUT only when nothing at all arrives for `timeoutMs`, so a
+   * slow but steady source is never cut off because its queue is long.
+   */
+  #touch(): void {
+    clearTimeout(this.#watchdog);
+    if (this.#pending.length === 0 || this.#closed) return;
+    this.#watchdog = setTimeout(() => {
       this.#fail(
         new ShoalError(
           "TIMEOUT",
-          `${formatAddress(this.address)} did not answer "${type}" in time`,
+          `${formatAddress(this.address)} sent nothing for ${this.#timeoutMs} ms`,
         ),
       );
     }, this.#timeoutMs);
-    return reply.finally(() => clearTimeout(timer));
   }
 
   /** One loop drains replies in order while requests are pending. */
@@ -176,21 +204,33 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
         }
         const envelope = ReplyEnvelope.safeParse(frame);
         if (!envelope.success) throw new ShoalError("BAD_MESSAGE", "malformed reply");
-        const pending = this.#pending.shift()!;
+        // The head stays pending until its body is in, so a failure mid-body rejects it too.
+        const pending = this.#pending[0];
         const reply = envelope.data;
+        let settle: () => void;
         if (!reply.ok) {
           const code = isErrorCode(reply.error.code) ? reply.error.code : "INTERNAL";
-          pending.reject(new ShoalError(code, reply.error.message));
-          continue;
-        }
-        if (METHODS_WITH_BODY.has(pending.type)) {
+          settle = () => pending.reject(new ShoalError(code, reply.error.message));
+        } else if (METHODS_WITH_BODY.has(pending.type)) {
           const { length } = parseResult(this.#table, pending.type, reply.result) as {
             length: number;
           };
-          pending.resolve({ result: reply.result, body: await this.#frames.readBytes(length) });
+          if (pending.expectedLength !== undefined && length !== pending.expectedLength) {
+            throw new ShoalError(
+              "BAD_MESSAGE",
+              `${
+                formatAddress(this.address)
+              } announced ${length} bytes where ${pending.expectedLength} were expected`,
+            );
+          }
+          const body = await this.#frames.readBytes(length);
+          settle = () => pending.resolve({ result: reply.result, body });
         } else {
-          pending.resolve({ result: reply.result });
+          settle = () => pending.resolve({ result: reply.result });
         }
+        this.#pending.shift();
+        settle();
+        this.#touch();
       }
     } catch (error) {
       this.#fail(toShoalError(error));
@@ -202,6 +242,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   #fail(error: ShoalError): void {
     if (this.#closed) return;
     this.#closed = error;
+    clearTimeout(this.#watchdog);
     for (const pending of this.#pending.splice(0)) pending.reject(error);
     this.#frames.cancel();
     try {

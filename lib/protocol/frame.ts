@@ -41,6 +41,8 @@ export interface FrameReaderOptions {
    * @default {MAX_FRAME_BYTES}
    */
   maxFrameBytes?: number;
+  /** Called whenever bytes arrive, e.g. to reset an inactivity timer. */
+  onChunk?: () => void;
 }
 
 /**
@@ -60,10 +62,12 @@ export class FrameReader {
   #buffered = 0;
   #ended = false;
   #maxFrameBytes: number;
+  #onChunk: (() => void) | undefined;
 
   constructor(stream: ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
     this.#reader = stream.getReader();
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
+    this.#onChunk = options.onChunk;
   }
 
   /**
@@ -125,6 +129,7 @@ export class FrameReader {
         return false;
       }
       if (value.byteLength === 0) continue;
+      this.#onChunk?.();
       this.#chunks.push(value);
       this.#buffered += value.byteLength;
     }

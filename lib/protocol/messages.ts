@@ -15,7 +15,7 @@ export const PROTOCOL_VERSION = 1;
 export const HEARTBEAT_MS = 10_000;
 
 // deno-lint-ignore no-control-regex -- control characters are exactly what a name may not hold
-const SAFE_NAME = /^[^/\\\x00-\x1f\x7f]+$/;
+const SAFE_NAME = /^[^/\\\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/;
 
 /** Account names: 2–32 letters, digits, `_`, `.` or `-`, starting alphanumeric. */
 export const Username = z.string().regex(
@@ -31,7 +31,7 @@ export const Password = z.string()
  * can never hold a path separator, a control character, or be `.` / `..`.
  */
 export const FileName = z.string().min(1).max(255)
-  .regex(SAFE_NAME, "a name cannot contain '/', '\\' or control characters")
+  .regex(SAFE_NAME, "a name cannot contain '/', '\\', control or text-direction characters")
   .refine((name) => name !== "." && name !== "..", "a name cannot be '.' or '..'");
 /** A file type: its lowercase extension, or empty. */
 export const FileType = z.string().max(16).regex(/^[a-z0-9]*$/);
@@ -39,8 +39,12 @@ export const FileType = z.string().max(16).regex(/^[a-z0-9]*$/);
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "expected a SHA-256 hex digest");
 export const ByteCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const Port = z.number().int().min(1).max(65535);
-const Host = z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_%-]+$/, "invalid host");
+/** A host name or address; never starting with `-`, so it cannot pass for a command option. */
+const Host = z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_%][A-Za-z0-9.:_%-]*$/, "invalid host");
 const Token = z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, "invalid session token");
+
+/** Largest piece size; a piece is buffered whole, so this bounds a reply's memory. */
+export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
 
 /** Most pieces a manifest may list, so it fits in one frame (about 67 bytes a piece). */
 export const MAX_PIECES = 12_288;
@@ -50,7 +54,7 @@ const MAX_BITFIELD_BASE64 = Math.ceil(MAX_PIECES / 8 / 3) * 4;
 export const Manifest = z.object({
   version: z.literal(1),
   size: ByteCount,
-  pieceSize: z.number().int().min(1).max(64 * 1024 * 1024),
+  pieceSize: z.number().int().min(1).max(MAX_PIECE_BYTES),
   pieces: z.array(Sha256Hex).max(MAX_PIECES),
 }).refine(
   (m) => m.pieces.length === Math.ceil(m.size / m.pieceSize),
@@ -150,7 +154,10 @@ export const PEER_METHODS = {
   /** The reply frame is followed by `length` raw bytes of the piece. */
   piece: method(
     z.object({ contentId: Sha256Hex, index: z.number().int().min(0) }),
-    z.object({ index: z.number().int().min(0), length: ByteCount }),
+    z.object({
+      index: z.number().int().min(0),
+      length: z.number().int().min(0).max(MAX_PIECE_BYTES),
+    }),
   ),
 } as const;
 

@@ -221,7 +221,11 @@ export class ProtocolServer<T extends MethodTable, S> {
         })).catch(() => {});
       }
     } finally {
-      this.#options.onClose?.(connection);
+      try {
+        this.#options.onClose?.(connection);
+      } catch (error) {
+        this.#warn(`${who}: cleaning up failed: ${toShoalError(error).message}`);
+      }
       await frames.cancel();
       closeQuietly(conn);
     }

@@ -50,7 +50,8 @@ export async function osPing(host: string, timeoutSeconds = 2): Promise<OsPingRe
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command("ping", {
-      args: ["-c", "1", "-W", String(timeoutSeconds), host],
+      // "--": a host is never read as an option, whatever a peer announced.
+      args: ["-c", "1", "-W", String(timeoutSeconds), "--", host],
       stdout: "piped",
       stderr: "piped",
     }).output();

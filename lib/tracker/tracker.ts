@@ -10,6 +10,8 @@ import type { FileListing, TrackerStore } from "./store.ts";
 interface Session {
   username: string | null;
   tokenHash: string | null;
+  /** The user this connection made online with `announce`, kept apart from the session. */
+  announcedAs: string | null;
 }
 
 /** Options of a {@link Tracker}. */
@@ -75,7 +77,7 @@ export class Tracker {
       this.#handlers(),
       {
         kind: "tracker",
-        initialState: () => ({ username: null, tokenHash: null }),
+        initialState: () => ({ username: null, tokenHash: null, announcedAs: null }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
@@ -97,11 +99,25 @@ export class Tracker {
     for (const [contentId, holders] of this.#partial) {
       if (holders.delete(connection) && holders.size === 0) this.#partial.delete(contentId);
     }
-    const { username } = connection.state;
-    if (username !== null && this.#announced.get(username) === connection) {
-      this.#announced.delete(username);
-      this.#store.setPeerOffline(username);
+    const { announcedAs } = connection.state;
+    connection.state.announcedAs = null;
+    if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
+      this.#announced.delete(announcedAs);
+      this.#store.setPeerOffline(announcedAs);
     }
+  }
+
+  /** Attaches a session to a connection; an announcement by another user ends. */
+  #signIn(connection: Connection<Session>, username: string, tokenHash: string): void {
+    if (connection.state.announcedAs !== username) this.#forget(connection);
+    connection.state.username = username;
+    connection.state.tokenHash = tokenHash;
+  }
+
+  #signOut(connection: Connection<Session>): void {
+    this.#forget(connection);
+    connection.state.username = null;
+    connection.state.tokenHash = null;
   }
 
   #requireUser(connection: Connection<Session>): string {
@@ -111,7 +127,7 @@ export class Tracker {
     }
     // A session revoked elsewhere (logout, unregister) ends here too.
     if (this.#store.sessionUser(connection.state.tokenHash) === null) {
-      connection.state = { username: null, tokenHash: null };
+      this.#signOut(connection);
       throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
     }
     return username;
@@ -124,13 +140,13 @@ export class Tracker {
     return user.username;
   }
 
-  /** Ends every announced connection of a user whose sessions were revoked. */
-  #disconnect(username: string): void {
-    const connection = this.#announced.get(username);
-    if (connection) {
-      this.#forget(connection);
-      connection.close();
-    }
+  /** Takes a user offline whose sessions were revoked, closing their serving connection. */
+  #disconnect(username: string, requester: Connection<Session>): void {
+    const announced = this.#announced.get(username);
+    if (!announced) return;
+    this.#forget(announced);
+    // The requester still waits for its reply; any other connection of theirs ends now.
+    if (announced !== requester) announced.close();
   }
 
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
@@ -148,7 +164,7 @@ export class Tracker {
         const token = randomBytes(32).toString("base64url");
         const tokenHash = hashToken(token);
         store.createSession(tokenHash, canonical);
-        connection.state = { username: canonical, tokenHash };
+        this.#signIn(connection, canonical, tokenHash);
         return { token };
       },
       resume: ({ token }, connection) => {
@@ -157,29 +173,33 @@ export class Tracker {
         if (username === null) {
           throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
         }
-        connection.state = { username, tokenHash };
+        this.#signIn(connection, username, tokenHash);
         return Promise.resolve({ username });
       },
       logout: (_, connection) => {
         const username = this.#requireUser(connection);
         store.deleteSession(connection.state.tokenHash!);
-        connection.state = { username: null, tokenHash: null };
-        this.#disconnect(username);
+        this.#disconnect(username, connection);
+        this.#signOut(connection);
         return Promise.resolve({});
       },
       unregister: async ({ password }, connection) => {
         const username = await this.#checkPassword(this.#requireUser(connection), password);
         store.deleteUser(username);
-        connection.state = { username: null, tokenHash: null };
-        this.#disconnect(username);
+        this.#disconnect(username, connection);
+        this.#signOut(connection);
         return {};
       },
       announce: ({ host, port }, connection) => {
         const username = this.#requireUser(connection);
         const advertised = host ?? plainHost(connection.remote.host);
         const previous = this.#announced.get(username);
-        if (previous && previous !== connection) previous.close();
+        if (previous && previous !== connection) {
+          this.#forget(previous);
+          previous.close();
+        }
         this.#announced.set(username, connection);
+        connection.state.announcedAs = username;
         store.setPeerOnline(username, advertised, port);
         return Promise.resolve({ address: formatAddress({ host: advertised, port }) });
       },

@@ -161,11 +161,20 @@ Deno.test("parseRequest - a file name of '.' or '..' is rejected", () => {
   }
 });
 
-Deno.test("parseRequest - a file name with control characters is rejected", () => {
-  for (const name of ["bell\u0007.txt", "line\nbreak", "nul\u0000", "del\u007f", "tab\t"]) {
+Deno.test("parseRequest - a file name with control or text-direction characters is rejected", () => {
+  const names = [
+    "bell\u0007.txt",
+    "line\nbreak",
+    "nul\u0000",
+    "del\u007f",
+    "tab\t",
+    "csi\u009b",
+    "rtl\u202e.txt",
+  ];
+  for (const name of names) {
     assert.throws(
       () => trackerRequest("lookup", { name }, 15),
-      requestError(15, /\(name\)/, /control characters/),
+      requestError(15, /\(name\)/, /control or text-direction characters/),
       JSON.stringify(name),
     );
   }
