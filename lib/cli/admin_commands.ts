@@ -10,7 +10,7 @@ import { formatSize, printJson, renderTable } from "./output.ts";
 
 function pingLines(report: PingReport): string[] {
   const { peer, os, probe } = report;
-  const state = peer.online ? "online" : `offline since ${peer.lastSeen}`;
+  const state = peer.online ? "online" : `offline since ${peer.since}`;
   const osLine = !os.available
     ? `unavailable (${os.detail})`
     : os.reachable
@@ -81,10 +81,10 @@ export function addAdminCommands(
         if (options.json) return printJson(peers);
         if (peers.length === 0) return console.log("no peer has served yet");
         console.log(renderTable(
-          ["username", "address", "status", "last seen"],
+          ["username", "address", "status", "since"],
           peers.map((
             p,
-          ) => [p.username, formatAddress(p), p.online ? "online" : "offline", p.lastSeen]),
+          ) => [p.username, formatAddress(p), p.online ? "online" : "offline", p.since]),
         ));
       })
     );

@@ -5,12 +5,13 @@ import { addAdminCommands } from "./admin_commands.ts";
 
 /** The running tracker's admin shell: ping, discover, peers, files, help, quit. */
 export async function runAdminShell(store: TrackerStore): Promise<void> {
-  console.log('admin shell: type "help" for commands, "quit" to stop the tracker');
+  console.log('admin shell: type "help" for commands; "quit", "exit" or Ctrl-D stops the tracker');
   await runShell({
     prompt: () => "tracker> ",
     run: async (words) => {
       const program = addAdminCommands(
-        new Command("").exitOverride().addHelpText("after", "\n  quit  stop the tracker"),
+        new Command("tracker>").usage("<command> [options]").exitOverride()
+          .addHelpText("after", "\nquit, exit, Ctrl-D    stop the tracker"),
         async (_, use) => await use(store),
       );
       await program.parseAsync(words, { from: "user" });

@@ -8,6 +8,8 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
 export const EXIT_USAGE = 2;
+/** The shell's convention for a command ended by Ctrl-C. */
+export const EXIT_CANCELLED = 130;
 
 /** A mistake in how a command was called (exit status 2). */
 export class UsageError extends Error {}
@@ -39,6 +41,11 @@ export function reportError(caught: unknown): number {
   if (caught instanceof CommanderError) {
     // Commander has already printed its message (or the help / version).
     return caught.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+  }
+  // The prompt library's errors for Ctrl-C and Ctrl-D at a question.
+  if (caught instanceof Error && /^(ExitPromptError|AbortPromptError)$/.test(caught.name)) {
+    console.error("cancelled");
+    return EXIT_CANCELLED;
   }
   if (caught instanceof UsageError) {
     console.error(`error: ${printable(caught.message)}`);

@@ -2,7 +2,7 @@
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
 import { cancelDownload, type DownloadSummary } from "../peer/downloader.ts";
-import { fetchFile, listOwners, pickSource } from "../peer/fetch.ts";
+import { checkOutput, fetchFile, listOwners, outputPathFor, pickSource } from "../peer/fetch.ts";
 import { bytesHeld } from "../peer/manifest.ts";
 import { Bitfield } from "../peer/bitfield.ts";
 import { notLoggedIn } from "../peer/tracker_link.ts";
@@ -37,13 +37,17 @@ export function ownersTable(files: Listing[]): string {
 export function summaryLine(summary: DownloadSummary, name: string): string {
   const rate = summary.seconds > 0 ? summary.transferred / summary.seconds : 0;
   const sources = summary.sources.filter((s) => s.pieces > 0)
-    .map((s) => `${s.owner}${s.partial ? " (partial)" : ""} ${s.pieces} pieces`);
+    .map((s) =>
+      `${s.owner}${s.partial ? " (partial)" : ""} ${s.pieces} piece${s.pieces === 1 ? "" : "s"}`
+    );
   const dropped = summary.dropped.map((d) => `${d.owner} (${d.reason})`);
   return [
     `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ${
       summary.seconds.toFixed(2)
     } s (${formatSize(rate)}/s)`,
-    sources.length ? ` from ${sources.length} source(s): ${sources.join(", ")}` : "",
+    sources.length
+      ? ` from ${sources.length} source${sources.length === 1 ? "" : "s"}: ${sources.join(", ")}`
+      : "",
     summary.resumed > 0 ? `; ${formatSize(summary.resumed)} resumed from before` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join("");
@@ -69,7 +73,15 @@ async function askForSource(owners: Listing[]): Promise<{ chosen: Listing; onlyC
 }
 
 export async function runFetch({ tracker, home }: PeerContext, name: string, flags: FetchFlags) {
-  const owners = await listOwners(home, tracker, name);
+  const me = home.session()?.username.toLowerCase();
+  const everyone = await listOwners(home, tracker, name);
+  // Our own copy is no source: offer only the others.
+  const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
+  if (owners.length === 0) {
+    throw new ShoalError("NOT_FOUND", `you are the only one sharing "${name}"`);
+  }
+  // Say so now if the file is already here, before asking anything.
+  await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
   if (!flags.json) console.log(ownersTable(owners));
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
     ? await askForSource(owners)

@@ -16,7 +16,9 @@ export function formatSize(bytes: number): string {
     value /= 1024;
     unit++;
   }
-  return unit === 0 ? `${bytes} B` : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
+  return unit === 0
+    ? `${Math.round(bytes)} B`
+    : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
 }
 
 /** A table with a header row, drawn in box characters. */

@@ -11,7 +11,8 @@ import { startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { PROTOCOL_VERSION } from "../protocol/messages.ts";
+import { Password, PROTOCOL_VERSION, Username } from "../protocol/messages.ts";
+import { check } from "../protocol/validate.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
 import { cancel, type FetchFlags, listDownloads, ownersTable, runFetch } from "./fetch_command.ts";
@@ -80,7 +81,11 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     .description("create an account (asks for the password twice)")
     .option("--password-stdin", "read the password from the first line of stdin")
     .action(run(async ({ tracker }, username: string, options: { passwordStdin?: boolean }) => {
-      const password = await readPassword({ fromStdin: !!options.passwordStdin }, true);
+      check(Username, username);
+      const password = check(
+        Password,
+        await readPassword({ fromStdin: !!options.passwordStdin }, true),
+      );
       await register(tracker, username, password);
       console.log(`registered ${username}; now run: peer.ts login ${username}`);
     }));
@@ -91,8 +96,7 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     .action(
       run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
         const password = await readPassword({ fromStdin: !!options.passwordStdin });
-        await login(home, tracker, username, password);
-        console.log(`logged in as ${username}`);
+        console.log(`logged in as ${await login(home, tracker, username, password)}`);
         await hooks?.onLogin();
       }),
     );

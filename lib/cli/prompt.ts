@@ -1,4 +1,5 @@
 /** Questions to the person at the terminal: hidden passwords and numbered choices. */
+import process from "node:process";
 import { input, password } from "@inquirer/prompts";
 import { ShoalError } from "../protocol/errors.ts";
 import { UsageError } from "./errors.ts";
@@ -6,6 +7,23 @@ import { UsageError } from "./errors.ts";
 /** Whether a person can be asked: stdin and stdout are a terminal. */
 export function canAsk(): boolean {
   return Deno.stdin.isTerminal() && Deno.stdout.isTerminal();
+}
+
+/**
+ * Runs one prompt so that Ctrl-D cancels it like Ctrl-C (the prompt library
+ * otherwise ignores end-of-input and waits forever).
+ */
+async function ask<V>(prompt: (context: { signal: AbortSignal }) => Promise<V>): Promise<V> {
+  const controller = new AbortController();
+  const onData = (data: Uint8Array) => {
+    if (data.includes(0x04)) controller.abort();
+  };
+  process.stdin.on("data", onData);
+  try {
+    return await prompt({ signal: controller.signal });
+  } finally {
+    process.stdin.off("data", onData);
+  }
 }
 
 /** Reads the first line of stdin, for `--password-stdin`. */
@@ -39,9 +57,13 @@ export async function readPassword(source: PasswordSource, confirm = false): Pro
   if (!canAsk()) {
     throw new UsageError("no terminal to ask for the password on: pass --password-stdin");
   }
-  const first = await password({ message: "Password:" });
+  const first = await ask((context) =>
+    password({ message: "Password:", toggleMask: false }, context)
+  );
   if (confirm) {
-    const again = await password({ message: "Password again:" });
+    const again = await ask((context) =>
+      password({ message: "Password again:", toggleMask: false }, context)
+    );
     if (again !== first) throw new ShoalError("INVALID_INPUT", "the two passwords do not match");
   }
   return first;
@@ -54,15 +76,17 @@ export async function chooseNumber(
   max: number,
   preset: number,
 ): Promise<number> {
-  const answer = await input({
-    message: `${message} [${min}-${max}]`,
-    default: String(preset),
-    validate: (text) => {
-      const n = Number(text);
-      return Number.isInteger(n) && n >= min && n <= max
-        ? true
-        : `enter a number from ${min} to ${max}`;
-    },
-  });
+  const answer = await ask((context) =>
+    input({
+      message: `${message} [${min}-${max}]`,
+      default: String(preset),
+      validate: (text) => {
+        const n = Number(text);
+        return Number.isInteger(n) && n >= min && n <= max
+          ? true
+          : `enter a number from ${min} to ${max}`;
+      },
+    }, context)
+  );
   return Number(answer);
 }

@@ -1,9 +1,16 @@
 import type { Command } from "commander";
 import { reportError } from "./errors.ts";
 
-/** Runs a program on the process's arguments and exits with the right status. */
+/**
+ * Runs a program on the process's arguments and exits with the right status.
+ * Under `deno task`, which runs from the folder of deno.json, relative paths
+ * (files to publish, where to save, `./tracker.db`) still mean the folder the
+ * user typed the command in: deno task passes it as INIT_CWD.
+ */
 export async function runProgram(program: Command, args = Deno.args): Promise<never> {
   try {
+    const callerCwd = Deno.env.get("INIT_CWD");
+    if (callerCwd) Deno.chdir(callerCwd);
     await program.parseAsync(args, { from: "user" });
     Deno.exit(0);
   } catch (error) {

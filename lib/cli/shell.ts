@@ -54,7 +54,11 @@ export async function runShell(options: ShellOptions): Promise<void> {
       console.log();
       continue;
     }
-    if (line === null) return;
+    if (line === null) {
+      // Ctrl-D: end the prompt's line, so the next prompt starts on its own.
+      console.log();
+      return;
+    }
     const trimmed = line.trim();
     if (trimmed === "") continue;
     if (trimmed === "quit" || trimmed === "exit") return;

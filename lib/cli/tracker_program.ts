@@ -1,6 +1,7 @@
 /** The tracker's command line: `serve`, plus the admin commands of `admin_commands.ts`. */
 import { Command, Option } from "commander";
 import { formatAddress } from "../protocol/address.ts";
+import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
 import { Tracker } from "../tracker/tracker.ts";
@@ -40,11 +41,16 @@ export function buildTrackerProgram(): Command {
         await untilStopped(store);
       } finally {
         await tracker.close();
+        console.log("tracker stopped");
       }
     });
 
   return addAdminCommands(program, async (command, use) => {
     const { db } = command.opts<{ db: string }>();
+    // An admin command reads a tracker's database; it must not create an empty one.
+    if (!await Deno.stat(db).then((info) => info.isFile, () => false)) {
+      throw new ShoalError("NOT_FOUND", `no tracker database at ${db}; pass --db FILE`);
+    }
     using store = SqliteTrackerStore.open(db);
     await use(store);
   }, () => [DB_OPTION()]);

@@ -8,10 +8,18 @@ export async function register(tracker: Address, username: string, password: str
   await client.call("register", { username, password });
 }
 
-/** Logs in and keeps the session token in the home for later commands. */
-export async function login(home: PeerHome, tracker: Address, username: string, password: string) {
+/**
+ * Logs in and keeps the session token in the home for later commands;
+ * returns the username as registered.
+ */
+export async function login(
+  home: PeerHome,
+  tracker: Address,
+  name: string,
+  password: string,
+): Promise<string> {
   using client = await connectTracker(tracker);
-  const { token } = await client.call("login", { username, password });
+  const { token, username } = await client.call("login", { username: name, password });
   const previous = home.session();
   if (previous) {
     // The session this one replaces is revoked, so it cannot linger on the tracker.
@@ -22,6 +30,7 @@ export async function login(home: PeerHome, tracker: Address, username: string, 
     if (previous.username.toLowerCase() !== username.toLowerCase()) home.clearShares();
   }
   home.saveSession({ username, token });
+  return username;
 }
 
 /** Revokes the session on the tracker and forgets it here. */

@@ -52,6 +52,7 @@ async function fetchManifest(contentId: string, sources: Source[]): Promise<Mani
   for (const source of sources) {
     try {
       using peer = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+        expect: "peer",
         agent: PEER_AGENT,
       });
       const { manifest } = await peer.call("manifest", { contentId });

@@ -1,4 +1,4 @@
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
@@ -63,6 +63,20 @@ export async function outputPathFor(listing: Listing, output?: string): Promise<
   return info?.isDirectory ? join(output, fileName) : output;
 }
 
+/**
+ * Refuses an output path that exists (unless overwriting) or whose folder
+ * does not, before any byte is fetched.
+ */
+export async function checkOutput(output: string, overwrite = false): Promise<void> {
+  if (!overwrite && await Deno.lstat(output).then(() => true, () => false)) {
+    throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
+  }
+  const folder = dirname(output);
+  if (!await Deno.stat(folder).then((info) => info.isDirectory, () => false)) {
+    throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`);
+  }
+}
+
 /** Options of {@link fetchFile}. */
 export interface FetchOptions {
   /** Take the bytes only from this listing's owner, instead of from every source. */
@@ -85,9 +99,7 @@ export async function fetchFile(
   options: FetchOptions = {},
 ): Promise<{ summary: DownloadSummary; shared: boolean }> {
   const output = await outputPathFor(chosen, options.output);
-  if (!options.overwrite && await Deno.lstat(output).then(() => true, () => false)) {
-    throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
-  }
+  await checkOutput(output, options.overwrite);
   const { tracker: client, username } = await connectSession(home, tracker);
   const contentId = chosen.contentId;
   const isUsable = (source: Source) =>

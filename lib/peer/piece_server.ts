@@ -26,9 +26,21 @@ export interface Catalog {
  */
 export class ShareCatalog implements Catalog {
   readonly #home: PeerHome;
+  readonly #warn: (line: string) => void;
+  readonly #warned = new Set<string>();
 
-  constructor(home: PeerHome) {
+  /** `warn` tells the owner, once per file, that a share can no longer be served. */
+  constructor(home: PeerHome, warn: (line: string) => void = console.error) {
     this.#home = home;
+    this.#warn = warn;
+  }
+
+  #refuse(path: string, problem: string, error: ShoalError): never {
+    if (!this.#warned.has(path)) {
+      this.#warned.add(path);
+      this.#warn(`warning: ${path} ${problem}; publish it again to share it`);
+    }
+    throw error;
   }
 
   async find(contentId: string): Promise<ServedContent | null> {
@@ -38,12 +50,20 @@ export class ShareCatalog implements Catalog {
     try {
       stat = await Deno.stat(share.path);
     } catch {
-      throw new ShoalError("NOT_FOUND", `the owner's copy of "${share.name}" is gone`);
+      this.#refuse(
+        share.path,
+        "is gone",
+        new ShoalError("NOT_FOUND", "the owner's copy of this file is gone"),
+      );
     }
     if (stat.size !== share.size || (stat.mtime?.getTime() ?? 0) !== share.mtimeMs) {
-      throw new ShoalError(
-        "CONTENT_CHANGED",
-        `the owner's copy of "${share.name}" changed since it was published`,
+      this.#refuse(
+        share.path,
+        "changed since it was published",
+        new ShoalError(
+          "CONTENT_CHANGED",
+          "the owner's copy of this file changed since it was published; they need to publish it again",
+        ),
       );
     }
     const { manifest } = share;

@@ -37,6 +37,8 @@ const MAX_RETRY_MS = 5_000;
 export class Presence {
   readonly #options: PresenceOptions;
   readonly #stop = new AbortController();
+  /** Tells the tracker that a reconnection is this same process, not a second one. */
+  readonly #instance = crypto.randomUUID();
   #client: TrackerClient | null = null;
   #running: Promise<void> | null = null;
 
@@ -59,14 +61,21 @@ export class Presence {
     const heartbeatMs = this.#options.heartbeatMs ?? HEARTBEAT_MS;
     let retryMs = FIRST_RETRY_MS;
     let wasOnline = false;
+    let refused = false;
+    let firstAttempt = true;
     while (!this.#stop.signal.aborted) {
       try {
         const { tracker: client, username } = await connectSession(home, tracker);
         this.#client = client;
         if (this.#stop.signal.aborted) break;
-        const { address } = await client.call("announce", { port, host: advertise });
+        const { address } = await client.call("announce", {
+          port,
+          host: advertise,
+          instance: this.#instance,
+        });
         log(`online as ${username} at tracker ${formatAddress(tracker)}; reachable at ${address}`);
         wasOnline = true;
+        refused = false;
         retryMs = FIRST_RETRY_MS;
         while (await this.#sleep(heartbeatMs)) await client.call("heartbeat", {});
       } catch (caught) {
@@ -76,11 +85,19 @@ export class Presence {
           this.#options.onLoggedOut(error);
           break;
         }
-        if (wasOnline) log(`lost the tracker (${error.message}); reconnecting`);
+        if (error.code === "ALREADY_ONLINE") {
+          if (!refused) log(`${error.message}; retrying until it stops`);
+          refused = true;
+        } else if (wasOnline) {
+          log(`lost the tracker (${error.message}); reconnecting`);
+        } else if (firstAttempt) {
+          log(`cannot reach the tracker (${error.message}); retrying`);
+        }
         wasOnline = false;
         await this.#sleep(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
       } finally {
+        firstAttempt = false;
         this.#client?.close();
         this.#client = null;
       }

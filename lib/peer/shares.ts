@@ -2,6 +2,7 @@ import { basename, extname, resolve } from "node:path";
 import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { FileName } from "../protocol/messages.ts";
+import { check } from "../protocol/validate.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { buildManifest, contentIdOf } from "./manifest.ts";
 import { notLoggedIn, withSession } from "./tracker_link.ts";
@@ -14,14 +15,7 @@ export function fileTypeOf(path: string): string {
 
 /** Checks a name against the protocol's rules, with the rule as the message. */
 export function checkName(name: string): string {
-  const parsed = FileName.safeParse(name);
-  if (!parsed.success) {
-    throw new ShoalError(
-      "INVALID_INPUT",
-      `invalid name "${name}": ${parsed.error.issues[0].message}`,
-    );
-  }
-  return parsed.data;
+  return check(FileName, name);
 }
 
 /** Stats a path that must be a readable regular file, with a one-line error otherwise. */

@@ -177,6 +177,7 @@ export class Swarm {
   async #connect(link: Link): Promise<void> {
     try {
       link.client = await ProtocolClient.connect(parseAddress(link.source.address), PEER_METHODS, {
+        expect: "peer",
         agent: PEER_AGENT,
         timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
       });

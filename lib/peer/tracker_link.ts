@@ -12,7 +12,7 @@ export const PEER_AGENT = `shoal-peer/${SHOAL_VERSION}`;
 
 /** Connects to the tracker without logging in (register, login). */
 export function connectTracker(address: Address): Promise<TrackerClient> {
-  return ProtocolClient.connect(address, TRACKER_METHODS, { agent: PEER_AGENT });
+  return ProtocolClient.connect(address, TRACKER_METHODS, { agent: PEER_AGENT, expect: "tracker" });
 }
 
 /** The error every command but register and login gives without a session. */

@@ -15,6 +15,8 @@ import {
 export interface ConnectOptions {
   /** Who is calling, sent in `hello` (e.g. `shoal-peer/0.1.0`). */
   agent: string;
+  /** The kind of server expected there; another kind fails with INVALID_INPUT. */
+  expect?: "tracker" | "peer";
   /**
    * How long a connect may take, and how long a connection with requests
    * outstanding may stay silent before it fails with TIMEOUT, in milliseconds.
@@ -87,11 +89,32 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     }
     conn.setNoDelay(true);
     const client = new ProtocolClient(conn, address, table, timeoutMs);
+    const where = formatAddress(address);
     try {
-      const hello = await client.#request("hello", {
-        protocol: PROTOCOL_VERSION,
-        agent: options.agent,
-      }) as { protocol: number };
+      let hello: { protocol: number; server: string };
+      try {
+        hello = await client.#request("hello", {
+          protocol: PROTOCOL_VERSION,
+          agent: options.agent,
+        }) as { protocol: number; server: string };
+      } catch (error) {
+        const cause = toShoalError(error);
+        // Whatever answers there, it is not a Shoal server (say, a web server).
+        if (["BAD_MESSAGE", "FRAME_TOO_LARGE", "TIMEOUT"].includes(cause.code)) {
+          throw new ShoalError(
+            "UNREACHABLE",
+            `${where} does not answer as a Shoal ${options.expect ?? "server"} (${cause.message})`,
+            { cause },
+          );
+        }
+        throw cause;
+      }
+      if (options.expect && hello.server !== options.expect) {
+        throw new ShoalError(
+          "INVALID_INPUT",
+          `${where} is a Shoal ${hello.server}, not a ${options.expect}`,
+        );
+      }
       if (hello.protocol !== PROTOCOL_VERSION) {
         throw new ShoalError(
           "VERSION_MISMATCH",

@@ -27,6 +27,8 @@ export const ERROR_CODES = [
   "NOT_FOUND",
   /** More than one candidate matches and none was chosen. */
   "AMBIGUOUS",
+  /** The user is already online from another serving peer process. */
+  "ALREADY_ONLINE",
   /** The file on the serving peer changed after it was published. */
   "CONTENT_CHANGED",
   /** Received bytes do not match their hash. */

@@ -30,7 +30,8 @@ export const Password = z.string()
  * A published name. It may become a file name on the fetcher's disk, so it
  * can never hold a path separator, a control character, or be `.` / `..`.
  */
-export const FileName = z.string().min(1).max(255)
+export const FileName = z.string().min(1, "a name cannot be empty")
+  .max(255, "a name may have at most 255 characters")
   .regex(SAFE_NAME, "a name cannot contain '/', '\\', control or text-direction characters")
   .refine((name) => name !== "." && name !== "..", "a name cannot be '.' or '..'");
 /** A file type: its lowercase extension, or empty. */
@@ -116,13 +117,19 @@ export const TRACKER_METHODS = {
   register: method(z.object({ username: Username, password: Password }), Empty),
   login: method(
     z.object({ username: Username, password: z.string().max(1024) }),
-    z.object({ token: Token }),
+    /** `username` as registered, whatever letter case the login used. */
+    z.object({ token: Token, username: Username }),
   ),
   resume: method(z.object({ token: Token }), z.object({ username: Username })),
   logout: method(Empty, Empty),
   unregister: method(z.object({ password: z.string().max(1024) }), Empty),
   announce: method(
-    z.object({ host: Host.optional(), port: Port }),
+    z.object({
+      host: Host.optional(),
+      port: Port,
+      /** Random per serving process: the same process reconnecting replaces its old connection. */
+      instance: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
+    }),
     z.object({ address: z.string() }),
   ),
   heartbeat: method(Empty, Empty),

@@ -86,7 +86,15 @@ export class ProtocolServer<T extends MethodTable, S> {
 
   /** Starts listening and accepting; returns the bound address (useful with port 0). */
   listen(address: Address): Address {
-    const listener = Deno.listen({ hostname: address.host, port: address.port });
+    let listener: Deno.Listener;
+    try {
+      listener = Deno.listen({ hostname: address.host, port: address.port });
+    } catch (error) {
+      const why = error instanceof Deno.errors.AddrInUse
+        ? "the port is in use (is another tracker or peer running there?)"
+        : toShoalError(error).message;
+      throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`);
+    }
     this.#listener = listener;
     this.#accepting = this.#accept(listener);
     const bound = listener.addr as Deno.NetAddr;

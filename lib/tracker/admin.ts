@@ -90,6 +90,7 @@ export async function probePeer(
   const started = performance.now();
   try {
     using peer = await ProtocolClient.connect({ host, port }, PEER_METHODS, {
+      expect: "peer",
       agent: `shoal-tracker/${SHOAL_VERSION}`,
       timeoutMs,
     });

@@ -18,7 +18,8 @@ export interface PeerRecord {
   host: string;
   port: number;
   online: boolean;
-  lastSeen: string;
+  /** When the peer last came online or went offline. */
+  since: string;
 }
 
 export interface FileRecord {
@@ -129,7 +130,7 @@ function toPeer(row: Row): PeerRecord {
     host: String(row.host),
     port: Number(row.port),
     online: Number(row.online) === 1,
-    lastSeen: String(row.last_seen),
+    since: String(row.last_seen),
   };
 }
 

@@ -12,6 +12,8 @@ interface Session {
   tokenHash: string | null;
   /** The user this connection made online with `announce`, kept apart from the session. */
   announcedAs: string | null;
+  /** The serving process behind the announcement, if it said. */
+  instance: string | null;
 }
 
 /** Options of a {@link Tracker}. */
@@ -77,7 +79,12 @@ export class Tracker {
       this.#handlers(),
       {
         kind: "tracker",
-        initialState: () => ({ username: null, tokenHash: null, announcedAs: null }),
+        initialState: () => ({
+          username: null,
+          tokenHash: null,
+          announcedAs: null,
+          instance: null,
+        }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
@@ -165,7 +172,7 @@ export class Tracker {
         const tokenHash = hashToken(token);
         store.createSession(tokenHash, canonical);
         this.#signIn(connection, canonical, tokenHash);
-        return { token };
+        return { token, username: canonical };
       },
       resume: ({ token }, connection) => {
         const tokenHash = hashToken(token);
@@ -190,14 +197,25 @@ export class Tracker {
         this.#signOut(connection);
         return {};
       },
-      announce: ({ host, port }, connection) => {
+      announce: ({ host, port, instance }, connection) => {
         const username = this.#requireUser(connection);
         const advertised = host ?? plainHost(connection.remote.host);
         const previous = this.#announced.get(username);
         if (previous && previous !== connection) {
+          // Two serving processes of one account would take turns; the same one reconnecting
+          // (its old connection not yet timed out) replaces itself.
+          if (instance === undefined || previous.state.instance !== instance) {
+            const peer = store.getPeer(username);
+            throw new ShoalError(
+              "ALREADY_ONLINE",
+              `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
+                "from another serve or shell; stop that one first",
+            );
+          }
           this.#forget(previous);
           previous.close();
         }
+        connection.state.instance = instance ?? null;
         this.#announced.set(username, connection);
         connection.state.announcedAs = username;
         store.setPeerOnline(username, advertised, port);

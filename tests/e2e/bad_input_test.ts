@@ -1,10 +1,12 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  CHILD_ENV,
   sha256File,
   startTracker,
   tempDir,
   TestPeer,
+  TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
 
@@ -115,6 +117,46 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       const unknown = await bob.run(["fecth", "x"]);
       assert.equal(unknown.code, 2);
       assert.match(unknown.stderr, /did you mean fetch/i);
+    });
+
+    await t.step("a second serve of the same account waits instead of taking over", async () => {
+      const second = await alice.serveUnchecked();
+      try {
+        await second.waitFor(/alice is already online at 127\.0\.0\.1:\d+ from another serve/);
+        await fetchStillWorks();
+      } finally {
+        await second.stop();
+      }
+    });
+
+    await t.step("fetching a file only you share", async () => {
+      await alice.ok(["publish", "solo", source]);
+      const result = await alice.run(["fetch", "solo", "--output", join(dir.path, "own")]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: you are the only one sharing "solo"$/m);
+    });
+
+    await t.step("saving into a folder that does not exist", async () => {
+      const result = await bob.run(["fetch", "paper.txt", "--output", join(dir.path, "no", "x")]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /the folder .* does not exist/);
+    });
+
+    await t.step("an admin command on a database that does not exist", async () => {
+      const output = await new Deno.Command(Deno.execPath(), {
+        args: ["run", "--allow-all", TRACKER_TS, "peers", "--db", join(dir.path, "nope.db")],
+        env: CHILD_ENV,
+      }).output();
+      assert.equal(output.code, 1);
+      assert.match(new TextDecoder().decode(output.stderr), /no tracker database at .*nope\.db/);
+      await assert.rejects(Deno.stat(join(dir.path, "nope.db")), Deno.errors.NotFound);
+    });
+
+    await t.step("pointing the peer at a peer's port instead of the tracker's", async () => {
+      const confused = new TestPeer(bob.home, `127.0.0.1:${peerPort}`);
+      const result = await confused.run(["search", "x"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /is a Shoal peer, not a tracker/);
     });
 
     for (const [name, port] of [["tracker", tracker.port], ["peer", peerPort]] as const) {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  CHILD_ENV,
   sha256File,
   startTracker,
   tempDir,
@@ -12,7 +13,7 @@ import {
 async function trackerAdmin(args: string[]): Promise<{ code: number; stdout: string }> {
   const output = await new Deno.Command(Deno.execPath(), {
     args: ["run", "--allow-all", TRACKER_TS, ...args],
-    env: { NO_COLOR: "1" },
+    env: CHILD_ENV,
   }).output();
   return { code: output.code, stdout: new TextDecoder().decode(output.stdout) };
 }

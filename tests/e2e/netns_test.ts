@@ -6,6 +6,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
+  CHILD_ENV,
   type Daemon,
   type RunResult,
   sha256File,
@@ -26,7 +27,7 @@ async function runTracker(netns: string, args: string[]): Promise<RunResult> {
     stdin: "null",
     stdout: "piped",
     stderr: "piped",
-    env: { NO_COLOR: "1" },
+    env: CHILD_ENV,
   }).output();
   const decoder = new TextDecoder();
   return {

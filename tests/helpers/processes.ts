@@ -8,6 +8,13 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const TRACKER_TS = `${ROOT}tracker.ts`;
 export const PEER_TS = `${ROOT}peer.ts`;
 
+/**
+ * The environment children get on top of ours: no colours, and no INIT_CWD
+ * (set when the tests run under `deno task`), which would move them to the
+ * repo root instead of the folder a test gives them.
+ */
+export const CHILD_ENV: Record<string, string> = { NO_COLOR: "1", INIT_CWD: "" };
+
 /** The output of a finished command. */
 export interface RunResult {
   code: number;
@@ -35,7 +42,7 @@ export class Daemon {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1", ...env },
+      env: { ...CHILD_ENV, ...env },
     }).spawn();
     this.#stderr = new Response(this.#child.stderr).text();
     this.#done = this.#pump();
@@ -181,7 +188,7 @@ export class TestPeer {
       stdin: "piped",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: CHILD_ENV,
     }).spawn();
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
@@ -230,7 +237,7 @@ export class TestPeer {
       stdin: "null",
       stdout: "piped",
       stderr: "piped",
-      env: { NO_COLOR: "1" },
+      env: CHILD_ENV,
     }).spawn();
   }
 
@@ -239,6 +246,18 @@ export class TestPeer {
    * can hold the test-only fault injections (SHOAL_TEST_*).
    */
   async serve(extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
+    const daemon = await this.serveUnchecked(extra, env);
+    try {
+      await daemon.waitFor(/^online as /);
+    } catch (error) {
+      await daemon.stop();
+      throw error;
+    }
+    return daemon;
+  }
+
+  /** Starts `peer.ts serve` and waits only until it listens, not until it is online. */
+  async serveUnchecked(extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
     const [command, args] = commandFor(this.netns, [
       "run",
       "--allow-all",
@@ -255,7 +274,6 @@ export class TestPeer {
     const daemon = new Daemon(command, args, env);
     try {
       await daemon.waitFor(/serving on \S+/);
-      await daemon.waitFor(/^online as /);
     } catch (error) {
       await daemon.stop();
       throw error;

@@ -285,7 +285,10 @@ Deno.test("parseResult - a peer manifest reply with a mismatched piece count is 
 
 Deno.test("parseResult - a well-formed result is returned typed", () => {
   const token = "t".repeat(43);
-  assert.deepEqual(parseResult(TRACKER_METHODS, "login", { token }), { token });
+  assert.deepEqual(parseResult(TRACKER_METHODS, "login", { token, username: "alice" }), {
+    token,
+    username: "alice",
+  });
   assert.deepEqual(parseResult(TRACKER_METHODS, "publish", { replaced: true }), { replaced: true });
   assert.deepEqual(parseResult(PEER_METHODS, "piece", { index: 2, length: 4096 }), {
     index: 2,
