@@ -77,7 +77,11 @@ export class Presence {
         wasOnline = true;
         refused = false;
         retryMs = FIRST_RETRY_MS;
-        while (await this.#sleep(heartbeatMs)) await client.call("heartbeat", {});
+        // Heartbeats until stopped; a connection the tracker ends (say, a logout elsewhere)
+        // is noticed at once, not at the next heartbeat.
+        while (await this.#sleep(heartbeatMs, client.ended)) {
+          await client.call("heartbeat", {});
+        }
       } catch (caught) {
         const error = toShoalError(caught);
         if (this.#stop.signal.aborted) break;
@@ -104,20 +108,32 @@ export class Presence {
     }
   }
 
-  /** Waits, or returns false at once when stopped. */
-  #sleep(ms: number): Promise<boolean> {
+  /**
+   * Waits, or returns false at once when stopped; throws the connection's
+   * error at once if `ended` settles first.
+   */
+  #sleep(ms: number, ended?: Promise<ShoalError>): Promise<boolean> {
     const signal = this.#stop.signal;
     if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve) => {
-      const timer = setTimeout(() => {
+    return new Promise((resolve, reject) => {
+      const finish = () => {
+        clearTimeout(timer);
         signal.removeEventListener("abort", onAbort);
+      };
+      const timer = setTimeout(() => {
+        finish();
         resolve(true);
       }, ms);
       const onAbort = () => {
-        clearTimeout(timer);
+        finish();
         resolve(false);
       };
       signal.addEventListener("abort", onAbort, { once: true });
+      ended?.then((error) => {
+        finish();
+        if (signal.aborted) resolve(false);
+        else reject(error);
+      });
     });
   }
 }

@@ -53,7 +53,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   readonly #pending: Pending[] = [];
   #nextId = 1;
   #closed: ShoalError | null = null;
-  #reading = false;
+  readonly #ended = Promise.withResolvers<ShoalError>();
   #watchdog: ReturnType<typeof setTimeout> | undefined;
 
   private constructor(conn: Deno.Conn, address: Address, table: T, timeoutMs: number) {
@@ -63,6 +63,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     this.#timeoutMs = timeoutMs;
     this.#frames = new FrameReader(conn.readable, { onChunk: () => this.#touch() });
     this.#writer = conn.writable.getWriter();
+    this.#readReplies();
   }
 
   /** Connects, says hello, and checks that both sides speak the same protocol version. */
@@ -73,13 +74,16 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   ): Promise<ProtocolClient<T>> {
     const timeoutMs = options.timeoutMs ?? 15_000;
     let conn: Deno.TcpConn;
+    const connecting = Deno.connect({ hostname: address.host, port: address.port });
     try {
       conn = await withTimeout(
-        Deno.connect({ hostname: address.host, port: address.port }),
+        connecting,
         timeoutMs,
         `connecting to ${formatAddress(address)}`,
       );
     } catch (error) {
+      // A connection that completes after we gave up is closed, not leaked.
+      connecting.then((late) => late.close(), () => {});
       const cause = toShoalError(error);
       throw new ShoalError(
         cause.code === "TIMEOUT" ? "TIMEOUT" : "UNREACHABLE",
@@ -157,6 +161,14 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     return this.#closed !== null;
   }
 
+  /**
+   * Settles with the reason once the connection ends, even while no request
+   * is outstanding (the reader watches an idle connection too).
+   */
+  get ended(): Promise<ShoalError> {
+    return this.#ended.promise;
+  }
+
   /** Closes the connection; requests still in flight fail with UNREACHABLE. */
   close(): void {
     this.#fail(
@@ -190,7 +202,6 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     });
     if (this.#pending.length === 1) this.#touch();
     this.#writer.write(frame).catch((error) => this.#fail(toShoalError(error)));
-    this.#readReplies();
     return reply;
   }
 
@@ -212,18 +223,22 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     }, this.#timeoutMs);
   }
 
-  /** One loop drains replies in order while requests are pending. */
+  /**
+   * One loop reads replies in order for the life of the connection, so a
+   * server that goes away is noticed at once, not at the next request.
+   */
   async #readReplies(): Promise<void> {
-    if (this.#reading) return;
-    this.#reading = true;
     try {
-      while (this.#pending.length > 0 && !this.#closed) {
+      while (!this.#closed) {
         const frame = await this.#frames.readFrame();
         if (frame === null) {
           throw new ShoalError(
             "UNREACHABLE",
             `${formatAddress(this.address)} closed the connection`,
           );
+        }
+        if (this.#pending.length === 0) {
+          throw new ShoalError("BAD_MESSAGE", "a reply arrived with no request outstanding");
         }
         const envelope = ReplyEnvelope.safeParse(frame);
         if (!envelope.success) throw new ShoalError("BAD_MESSAGE", "malformed reply");
@@ -257,14 +272,13 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       }
     } catch (error) {
       this.#fail(toShoalError(error));
-    } finally {
-      this.#reading = false;
     }
   }
 
   #fail(error: ShoalError): void {
     if (this.#closed) return;
     this.#closed = error;
+    this.#ended.resolve(error);
     clearTimeout(this.#watchdog);
     for (const pending of this.#pending.splice(0)) pending.reject(error);
     this.#frames.cancel();

@@ -149,6 +149,18 @@ export class ProtocolServer<T extends MethodTable, S> {
     });
     const writer = conn.writable.getWriter();
     const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
+    // A client that stops reading replies (its window full) is dropped like an idle one.
+    const write = async (chunk: Uint8Array) => {
+      const stuck = setTimeout(() => {
+        this.#warn(`${who}: not reading replies for ${idleTimeoutMs} ms, dropped`);
+        closeQuietly(conn);
+      }, idleTimeoutMs);
+      try {
+        await writer.write(chunk);
+      } finally {
+        clearTimeout(stuck);
+      }
+    };
     let greeted = false;
     try {
       while (true) {
@@ -167,6 +179,8 @@ export class ProtocolServer<T extends MethodTable, S> {
         let inBody = false;
         try {
           if (!greeted && (frame as { type?: unknown } | null)?.type !== "hello") {
+            const sentId = (frame as { id?: unknown } | null)?.id;
+            if (Number.isInteger(sentId) && (sentId as number) >= 0) id = sentId as number;
             throw new ShoalError("BAD_MESSAGE", "the first request must be hello");
           }
           const request = parseRequest(this.#table, frame);
@@ -180,7 +194,7 @@ export class ProtocolServer<T extends MethodTable, S> {
                 `this ${this.#options.kind} speaks protocol ${PROTOCOL_VERSION}, the client ${protocol}`,
               );
             }
-            await writer.write(encodeFrame({
+            await write(encodeFrame({
               id,
               ok: true,
               result: { protocol: PROTOCOL_VERSION, server: this.#options.kind },
@@ -196,12 +210,12 @@ export class ProtocolServer<T extends MethodTable, S> {
           }
           const reply = await handler(request.params, connection);
           if (reply instanceof WithBody) {
-            await writer.write(encodeFrame({ id, ok: true, result: reply.result }));
+            await write(encodeFrame({ id, ok: true, result: reply.result }));
             inBody = true;
-            for await (const chunk of reply.body) await writer.write(chunk);
+            for await (const chunk of reply.body) await write(chunk);
             inBody = false;
           } else {
-            await writer.write(encodeFrame({ id, ok: true, result: reply }));
+            await write(encodeFrame({ id, ok: true, result: reply }));
           }
         } catch (caught) {
           // The client is counting body bytes: an error frame now would be read as data.
@@ -209,7 +223,7 @@ export class ProtocolServer<T extends MethodTable, S> {
           const error = caught instanceof RequestError ? caught.error : toShoalError(caught);
           if (caught instanceof RequestError) id = caught.id;
           if (error.code === "INTERNAL") this.#warn(`${who}: ${error.message}`);
-          await writer.write(encodeFrame({
+          await write(encodeFrame({
             id,
             ok: false,
             error: { code: error.code, message: error.message },
@@ -222,7 +236,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       const error = toShoalError(caught);
       if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
         this.#warn(`${who}: ${error.message}; connection closed`);
-        await writer.write(encodeFrame({
+        await write(encodeFrame({
           id: -1,
           ok: false,
           error: { code: error.code, message: error.message },

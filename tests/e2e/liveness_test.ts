@@ -1,0 +1,242 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CHILD_ENV,
+  type RunningTracker,
+  startTracker,
+  tempDir,
+  TestPeer,
+  TRACKER_TS,
+} from "../helpers/processes.ts";
+
+/** Runs a one-shot tracker admin command on the database file. */
+async function trackerAdmin(
+  args: string[],
+): Promise<{ code: number; stdout: string; stderr: string }> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", TRACKER_TS, ...args],
+    stdout: "piped",
+    stderr: "piped",
+    env: CHILD_ENV,
+  }).output();
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
+}
+
+interface PeerRow {
+  username: string;
+  online: boolean;
+}
+
+/** The tracker's peers list, from `tracker.ts peers --db DB --json`. */
+async function listPeers(db: string): Promise<PeerRow[]> {
+  const result = await trackerAdmin(["peers", "--db", db, "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
+}
+
+/**
+ * Polls the peers list until `done` holds, for up to `timeoutMs`; returns
+ * the last list seen. Only the eventual state is asserted, never the time.
+ */
+async function pollPeers(
+  db: string,
+  done: (peers: PeerRow[]) => boolean,
+  timeoutMs = 10_000,
+): Promise<PeerRow[]> {
+  const deadline = Date.now() + timeoutMs;
+  while (true) {
+    const peers = await listPeers(db);
+    if (done(peers) || Date.now() > deadline) return peers;
+    await new Promise((resolve) => setTimeout(resolve, 200));
+  }
+}
+
+const onlineOf = (peers: PeerRow[], username: string) =>
+  peers.find((peer) => peer.username === username)?.online;
+
+/** Waits for a promise, or fails after `ms` instead of hanging the suite. */
+async function within<V>(ms: number, what: string, promise: Promise<V>): Promise<V> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+/** A tracker on a fresh database in `dir`. */
+async function setUp(dir: string): Promise<{ tracker: RunningTracker; db: string }> {
+  const db = join(dir, "tracker.db");
+  return { tracker: await startTracker({ db }), db };
+}
+
+Deno.test("liveness - a serving peer killed with SIGKILL goes offline", async () => {
+  await using dir = await tempDir();
+  const { tracker, db } = await setUp(dir.path);
+  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  try {
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    const notes = join(dir.path, "notes.txt");
+    await Deno.writeTextFile(notes, "lecture notes\n");
+    await alice.ok(["publish", notes]);
+    const serving = await alice.serve();
+    try {
+      assert.equal(onlineOf(await listPeers(db), "alice"), true);
+    } finally {
+      await serving.stop("SIGKILL");
+    }
+    // No goodbye was sent: the tracker learns it from the closed connection.
+    const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
+    assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
+    const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
+    assert.deepEqual(
+      found.map((f: { owner: string; online: boolean; address: string | null }) => [
+        f.owner,
+        f.online,
+        f.address,
+      ]),
+      [["alice", false, null]],
+    );
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
+
+Deno.test("liveness - logout from another process takes a serving peer offline and ends its serve", async () => {
+  await using dir = await tempDir();
+  const { tracker, db } = await setUp(dir.path);
+  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+  try {
+    await alice.signUp("alice");
+    const serving = await alice.serve();
+    try {
+      assert.match(await alice.ok(["logout"]), /logged out alice/);
+      const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
+      assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
+      // The serve process notices at its next heartbeat at the latest (every 10 s).
+      const status = await within(30_000, "serve exiting after logout", serving.status);
+      assert.equal(status.code, 1);
+      assert.match(await serving.stderr(), /^error: not logged in/m);
+    } finally {
+      await serving.stop();
+    }
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
+
+Deno.test("liveness - unregister removes the user's publications and the user", async () => {
+  await using dir = await tempDir();
+  const { tracker, db } = await setUp(dir.path);
+  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  try {
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    const notes = join(dir.path, "notes.txt");
+    await Deno.writeTextFile(notes, "lecture notes\n");
+    await alice.ok(["publish", "alice-notes", notes]);
+    await alice.ok(["publish", "shared-notes", notes]);
+    await bob.ok(["publish", "bob-notes", notes]);
+    const serving = await alice.serve();
+    try {
+      const before = await trackerAdmin(["discover", "alice", "--db", db, "--json"]);
+      assert.equal(before.code, 0, before.stderr);
+      assert.deepEqual(
+        JSON.parse(before.stdout).files.map((f: { name: string }) => f.name),
+        ["alice-notes", "shared-notes"],
+      );
+
+      await alice.ok(["unregister", "--password-stdin"], { stdin: "alice-password\n" });
+
+      // The account is gone, so discover no longer knows the name at all.
+      const after = await trackerAdmin(["discover", "alice", "--db", db, "--json"]);
+      assert.equal(after.code, 1);
+      assert.equal(after.stdout, "");
+      assert.match(after.stderr, /^error: no peer named or at "alice"/m);
+
+      const files = await trackerAdmin(["files", "--db", db, "--json"]);
+      assert.equal(files.code, 0, files.stderr);
+      assert.deepEqual(
+        JSON.parse(files.stdout).map((f: { owner: string; name: string }) => [f.owner, f.name]),
+        [["bob", "bob-notes"]],
+      );
+      const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
+      assert.deepEqual(found.map((f: { owner: string }) => f.owner), ["bob"]);
+      assert.equal(onlineOf(await listPeers(db), "alice"), undefined);
+    } finally {
+      await serving.stop();
+    }
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
+
+Deno.test("liveness - a burst of 20 concurrent logins all succeed while another peer searches", async () => {
+  const COUNT = 20;
+  await using dir = await tempDir();
+  const { tracker } = await setUp(dir.path);
+  const searcher = new TestPeer(join(dir.path, "searcher"), tracker.address);
+  const peers = Array.from(
+    { length: COUNT },
+    (_, i) => new TestPeer(join(dir.path, `user${i}`), tracker.address),
+  );
+  try {
+    await searcher.signUp("searcher");
+    const notes = join(dir.path, "notes.txt");
+    await Deno.writeTextFile(notes, "lecture notes\n");
+    await searcher.ok(["publish", notes]);
+    // Registration is set-up, not the burst under test: five at a time.
+    for (let i = 0; i < COUNT; i += 5) {
+      await Promise.all(
+        peers.slice(i, i + 5).map((peer, j) =>
+          peer.ok(["register", `user${i + j}`, "--password-stdin"], {
+            stdin: `user${i + j}-password\n`,
+          })
+        ),
+      );
+    }
+
+    let burstDone = false;
+    const searches: { code: number; stdout: string; stderr: string }[] = [];
+    const searching = (async () => {
+      do {
+        searches.push(await searcher.run(["search", "notes", "--json"]));
+      } while (!burstDone);
+    })();
+    const logins = await Promise.all(
+      peers.map((peer, i) =>
+        peer.run(["login", `user${i}`, "--password-stdin"], { stdin: `user${i}-password\n` })
+      ),
+    ).finally(() => burstDone = true);
+    await searching;
+
+    for (const [i, login] of logins.entries()) {
+      assert.equal(login.code, 0, `user${i}: ${login.stderr}`);
+      assert.match(login.stdout, new RegExp(`logged in as user${i}\\b`));
+    }
+    assert.ok(searches.length > 0);
+    for (const search of searches) {
+      assert.equal(search.code, 0, search.stderr);
+      assert.deepEqual(
+        JSON.parse(search.stdout).map((f: { name: string; owner: string }) => [f.name, f.owner]),
+        [["notes.txt", "searcher"]],
+      );
+    }
+    // Every new session works.
+    const views = await Promise.all(peers.map((peer) => peer.run(["search", "notes"])));
+    for (const [i, view] of views.entries()) assert.equal(view.code, 0, `user${i}: ${view.stderr}`);
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
