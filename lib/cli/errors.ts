@@ -18,6 +18,8 @@ const HINTS: Partial<Record<ShoalError["code"], string>> = {
   AUTH_REQUIRED: "run `peer.ts login <username>` first",
   UNREACHABLE: "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
   VERSION_MISMATCH: "upgrade the older of the two programs",
+  CERTIFICATE_MISMATCH:
+    "if the tracker's operator confirms its certificate changed, run `peer.ts forget-tracker HOST:PORT`",
 };
 
 /** The hint shown under an error, if any. */

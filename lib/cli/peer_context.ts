@@ -1,29 +1,40 @@
 /** What every peer command works with: its tracker and its home. */
-import { type Address, parseAddress } from "../protocol/address.ts";
+import { parseAddress } from "../protocol/address.ts";
 import { PeerHome } from "../peer/home.ts";
+import type { TrackerEndpoint } from "../peer/tracker_link.ts";
 import { UsageError } from "./errors.ts";
+import { PLAINTEXT_WARNING } from "./plaintext.ts";
 
 /** The options every peer command shares. */
 export interface GlobalOptions {
   tracker: string;
   home: string;
+  insecurePlaintext?: boolean;
 }
 
 /** The tracker and home a command works with. */
 export interface PeerContext {
-  tracker: Address;
+  tracker: TrackerEndpoint;
   home: PeerHome;
 }
 
-/** Turns parsed global options into an open home and a tracker address. */
+/**
+ * Turns parsed global options into an open home and a tracker endpoint;
+ * warns, every time, when TLS is off.
+ */
 export function openContext(options: GlobalOptions): PeerContext {
-  let tracker: Address;
+  let address;
   try {
-    tracker = parseAddress(options.tracker, 5050);
+    address = parseAddress(options.tracker, 5050);
   } catch (error) {
     throw new UsageError(`--tracker: ${(error as Error).message}`);
   }
-  return { tracker, home: PeerHome.open(options.home) };
+  const plaintext = !!options.insecurePlaintext;
+  if (plaintext) console.error(PLAINTEXT_WARNING);
+  return {
+    tracker: { address, plaintext, notice: (line) => console.error(line) },
+    home: PeerHome.open(options.home),
+  };
 }
 
 export interface ServeFlags {

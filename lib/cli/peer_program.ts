@@ -4,12 +4,14 @@
  * into the interactive shell.
  */
 import { Command, Option } from "commander";
-import { type Address, formatAddress } from "../protocol/address.ts";
+import { formatAddress, parseAddress } from "../protocol/address.ts";
+import { ShoalError } from "../protocol/errors.ts";
+import { PLAINTEXT_OPTION } from "./plaintext.ts";
 import { login, logout, register, unregister } from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
-import { connectSession, withSession } from "../peer/tracker_link.ts";
+import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { Password, PROTOCOL_VERSION, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
@@ -61,6 +63,7 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
       new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
         .default(defaultHome(), "$XDG_DATA_HOME/shoal"),
     )
+    .addOption(PLAINTEXT_OPTION())
     .showSuggestionAfterError(true)
     .exitOverride();
 
@@ -80,15 +83,17 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
   program.command("register <username>")
     .description("create an account (asks for the password twice)")
     .option("--password-stdin", "read the password from the first line of stdin")
-    .action(run(async ({ tracker }, username: string, options: { passwordStdin?: boolean }) => {
-      check(Username, username);
-      const password = check(
-        Password,
-        await readPassword({ fromStdin: !!options.passwordStdin }, true),
-      );
-      await register(tracker, username, password);
-      console.log(`registered ${username}; now run: peer.ts login ${username}`);
-    }));
+    .action(
+      run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
+        check(Username, username);
+        const password = check(
+          Password,
+          await readPassword({ fromStdin: !!options.passwordStdin }, true),
+        );
+        await register(home, tracker, username, password);
+        console.log(`registered ${username}; now run: peer.ts login ${username}`);
+      }),
+    );
 
   program.command("login <username>")
     .description("log in and keep the session in the home")
@@ -116,6 +121,16 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
       const password = await readPassword({ fromStdin: !!options.passwordStdin });
       await hooks?.onLogout();
       console.log(`deleted the account ${await unregister(home, tracker, password)}`);
+    }));
+
+  program.command("forget-tracker <host:port>")
+    .description("unpin a tracker's certificate, after its operator confirms it really changed")
+    .action(run(({ home }, address: string) => {
+      const key = formatAddress(parseAddress(address, 5050));
+      if (!home.forgetTracker(key)) {
+        throw new ShoalError("NOT_FOUND", `no certificate is pinned for ${key}`);
+      }
+      console.log(`forgot the certificate pinned for ${key}; the next contact pins a new one`);
     }));
 
   program.command("publish <name-or-path> [path]")
@@ -209,9 +224,9 @@ export function defaultToShell(args: string[]): string[] {
   return rest.length === 0 && canAsk() ? [...args, "shell"] : args;
 }
 
-async function serveUntilSignal(home: PeerHome, tracker: Address, flags: ServeFlags) {
+async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags: ServeFlags) {
   const { promise: ended, resolve: end, reject: fail } = Promise.withResolvers<void>();
-  const serving = startServing(home, {
+  const serving = await startServing(home, {
     tracker,
     listen: { host: flags.host, port: parsePort(flags.port) },
     advertise: flags.advertise,

@@ -13,9 +13,9 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
   const { tracker, home } = openContext(globals);
   let serving: Serving | null = null;
 
-  const startIfLoggedIn = () => {
+  const startIfLoggedIn = async () => {
     if (serving || !home.session()) return;
-    serving = startServing(home, {
+    serving = await startServing(home, {
       tracker,
       listen: { host: flags.host, port: parsePort(flags.port) },
       advertise: flags.advertise,
@@ -37,7 +37,7 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
   if (!home.session()) {
     console.log("You are not logged in: register <username>, then login <username>.");
   }
-  startIfLoggedIn();
+  await startIfLoggedIn();
   try {
     await runShell({
       prompt: () => {
@@ -49,13 +49,14 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
           // A login (perhaps as someone else) restarts serving under the new session.
           onLogin: async () => {
             await stop();
-            startIfLoggedIn();
+            await startIfLoggedIn();
           },
           onLogout: stop,
           servingAddress: () => serving && formatAddress(serving.address),
         });
+        const plaintext = globals.insecurePlaintext ? ["--insecure-plaintext"] : [];
         await program.parseAsync(
-          ["--tracker", globals.tracker, "--home", globals.home, ...words],
+          ["--tracker", globals.tracker, "--home", globals.home, ...plaintext, ...words],
           { from: "user" },
         );
       },

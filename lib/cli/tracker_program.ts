@@ -9,6 +9,10 @@ import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 import { runAdminShell } from "./admin_shell.ts";
 import { parsePort } from "./peer_context.ts";
+import { PLAINTEXT_OPTION, PLAINTEXT_WARNING } from "./plaintext.ts";
+import { fingerprintOf, loadOrCreateIdentity } from "../protocol/certificate.ts";
+import { loadOrCreateTicketKey } from "../protocol/tickets.ts";
+import { basename, dirname } from "node:path";
 
 const DB_OPTION = () =>
   new Option("--db <file>", "the tracker's SQLite database").env("SHOAL_TRACKER_DB")
@@ -27,16 +31,30 @@ export function buildTrackerProgram(): Command {
     .option("--host <host>", "address to listen on", "0.0.0.0")
     .option("--port <port>", "port to listen on (0 picks a free one)", "5050")
     .addOption(DB_OPTION())
-    .action(async (options: { host: string; port: string; db: string }) => {
+    .addOption(PLAINTEXT_OPTION())
+    .action(async (options: ServeOptions) => {
       const port = parsePort(options.port);
       using store = SqliteTrackerStore.open(options.db);
-      const tracker = new Tracker(store);
+      // The TLS identity and the ticket key live next to the database, made on first start.
+      const dir = dirname(options.db);
+      const base = `${basename(options.db)}.`;
+      const tls = options.insecurePlaintext
+        ? undefined
+        : await loadOrCreateIdentity(dir, `${base}tls-`);
+      const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
+      const tracker = new Tracker(store, { tls, ticketKey });
       const bound = tracker.listen({ host: options.host, port });
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
           formatAddress(bound)
         } (database ${options.db})`,
       );
+      if (tls) {
+        console.log(`TLS certificate fingerprint: ${fingerprintOf(tls.certificate)}`);
+        console.log("peers print this fingerprint on first contact: tell them to compare");
+      } else {
+        console.log(PLAINTEXT_WARNING);
+      }
       try {
         await untilStopped(store);
       } finally {
@@ -54,6 +72,13 @@ export function buildTrackerProgram(): Command {
     using store = SqliteTrackerStore.open(db);
     await use(store);
   }, () => [DB_OPTION()]);
+}
+
+interface ServeOptions {
+  host: string;
+  port: string;
+  db: string;
+  insecurePlaintext?: boolean;
 }
 
 /** Runs until SIGINT/SIGTERM, or until the admin shell quits when stdin is a terminal. */

@@ -1,10 +1,14 @@
-import type { Address } from "../protocol/address.ts";
 import type { PeerHome } from "./home.ts";
-import { connectTracker, withSession } from "./tracker_link.ts";
+import { connectTracker, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** Creates an account; the password is hashed by the tracker, never stored here. */
-export async function register(tracker: Address, username: string, password: string) {
-  using client = await connectTracker(tracker);
+export async function register(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  username: string,
+  password: string,
+) {
+  using client = await connectTracker(home, tracker);
   await client.call("register", { username, password });
 }
 
@@ -14,11 +18,11 @@ export async function register(tracker: Address, username: string, password: str
  */
 export async function login(
   home: PeerHome,
-  tracker: Address,
+  tracker: TrackerEndpoint,
   name: string,
   password: string,
 ): Promise<string> {
-  using client = await connectTracker(tracker);
+  using client = await connectTracker(home, tracker);
   const { token, username } = await client.call("login", { username: name, password });
   const previous = home.session();
   if (previous) {
@@ -34,7 +38,7 @@ export async function login(
 }
 
 /** Revokes the session on the tracker and forgets it here. */
-export async function logout(home: PeerHome, tracker: Address): Promise<string> {
+export async function logout(home: PeerHome, tracker: TrackerEndpoint): Promise<string> {
   return await withSession(home, tracker, async (client, username) => {
     await client.call("logout", {});
     home.clearSession();
@@ -43,7 +47,7 @@ export async function logout(home: PeerHome, tracker: Address): Promise<string> 
 }
 
 /** Deletes the account and its publications, after checking the password again. */
-export async function unregister(home: PeerHome, tracker: Address, password: string) {
+export async function unregister(home: PeerHome, tracker: TrackerEndpoint, password: string) {
   return await withSession(home, tracker, async (client, username) => {
     await client.call("unregister", { password });
     home.clearSession();

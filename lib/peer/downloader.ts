@@ -1,13 +1,19 @@
 import { parseAddress } from "../protocol/address.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.ts";
+import { type Manifest, PEER_METHODS } from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
 import { bytesHeld, verifyManifest } from "./manifest.ts";
 import { PartFile } from "./part_file.ts";
 import type { ServedContent } from "./piece_server.ts";
-import { type DroppedSource, type SourceReport, Swarm, type SwarmProgress } from "./swarm.ts";
+import {
+  type DroppedSource,
+  type SourceList,
+  type SourceReport,
+  Swarm,
+  type SwarmProgress,
+} from "./swarm.ts";
 import { PEER_AGENT } from "./tracker_link.ts";
 
 /** Suffix of a download in progress; never mistaken for the finished file. */
@@ -37,25 +43,40 @@ export interface DownloadOptions {
   type: string;
   /** Where the finished file goes. */
   output: string;
-  /** Sources to start with (complete owners and partial ones). */
-  sources: Source[];
-  /** Asks the tracker again for sources, as sources come and go. */
-  findSources: () => Promise<Source[]>;
+  /** Sources to start with (complete owners and partial ones), with a ticket. */
+  sources: SourceList;
+  /** Asks the tracker again for sources (and a fresh ticket), as sources come and go. */
+  findSources: () => Promise<SourceList>;
+  /** True with --insecure-plaintext; otherwise sources are reached over TLS only. */
+  plaintext: boolean;
   /** Called while downloading so this peer can serve the pieces it has verified. */
   onPartial?: (content: ServedContent | null) => void;
   onProgress?: (progress: SwarmProgress) => void;
 }
 
 /** Gets the manifest from the first source whose copy matches the content id. */
-async function fetchManifest(contentId: string, sources: Source[]): Promise<Manifest> {
+async function fetchManifest(
+  contentId: string,
+  { sources, ticket }: SourceList,
+  plaintext: boolean,
+): Promise<Manifest> {
   const problems: string[] = [];
   for (const source of sources) {
     try {
+      if (!plaintext && !source.certificate) {
+        throw new ShoalError(
+          "CERTIFICATE_MISMATCH",
+          "no TLS certificate vouched for by the tracker",
+        );
+      }
       using peer = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
         expect: "peer",
         agent: PEER_AGENT,
+        tls: plaintext || !source.certificate
+          ? undefined
+          : { certificate: source.certificate, whose: "the one the tracker vouched for" },
       });
-      const { manifest } = await peer.call("manifest", { contentId });
+      const { manifest } = await peer.call("manifest", { contentId, ticket });
       verifyManifest(manifest, contentId);
       return manifest;
     } catch (error) {
@@ -85,7 +106,8 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
   const { home, contentId, output } = options;
   const started = performance.now();
   const record = home.download(contentId);
-  const manifest = record?.manifest ?? await fetchManifest(contentId, options.sources);
+  const manifest = record?.manifest ??
+    await fetchManifest(contentId, options.sources, options.plaintext);
   const partPath = output + PART_SUFFIX;
   if (record && record.partPath !== partPath) {
     // The same content fetched to another place: carry the earlier pieces over if possible.
@@ -129,6 +151,7 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     have,
     store: (index, bytes) => part.write(index, bytes),
     findSources: options.findSources,
+    plaintext: options.plaintext,
     onProgress: (progress) => {
       home.updateDownload(contentId, have.bytes);
       options.onProgress?.(progress);

@@ -1,18 +1,19 @@
 import { dirname, join } from "node:path";
-import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary } from "./downloader.ts";
 import type { PeerHome } from "./home.ts";
 import { combineCatalogs, PartialCatalog, PieceServer, ShareCatalog } from "./piece_server.ts";
+import { peerIdentity } from "./serve.ts";
+import type { SourceList } from "./swarm.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SwarmProgress } from "./swarm.ts";
-import { connectSession, withSession } from "./tracker_link.ts";
+import { connectSession, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** Every owner of a file with this name, online ones first. */
 export async function listOwners(
   home: PeerHome,
-  tracker: Address,
+  tracker: TrackerEndpoint,
   name: string,
 ): Promise<Listing[]> {
   checkName(name);
@@ -94,7 +95,7 @@ export interface FetchOptions {
  */
 export async function fetchFile(
   home: PeerHome,
-  tracker: Address,
+  tracker: TrackerEndpoint,
   chosen: Listing,
   options: FetchOptions = {},
 ): Promise<{ summary: DownloadSummary; shared: boolean }> {
@@ -105,29 +106,36 @@ export async function fetchFile(
   const isUsable = (source: Source) =>
     source.owner.toLowerCase() !== username.toLowerCase() &&
     (!options.onlyChosen || source.owner === chosen.owner);
-  const findSources = async () =>
-    (await client.call("sources", { contentId })).sources.filter(isUsable);
+  const findSources = async (): Promise<SourceList> => {
+    const { sources, ticket } = await client.call("sources", { contentId });
+    return { sources: sources.filter(isUsable), ticket };
+  };
 
   // While downloading, this peer serves the pieces it has verified (a partial source).
   const partials = new PartialCatalog();
+  const identity = await peerIdentity(home, tracker);
   const server = new PieceServer(combineCatalogs(partials, new ShareCatalog(home)), {
     username: () => username,
+    tls: identity,
   });
   const heartbeat = setInterval(() => client.call("heartbeat", {}).catch(() => {}), HEARTBEAT_MS);
   try {
     const { port } = server.listen({ host: "0.0.0.0", port: 0 });
-    await client.call("downloading", { contentId, port });
-    const initial = options.onlyChosen && chosen.address
-      ? [{ owner: chosen.owner, address: chosen.address, partial: false }]
-      : await findSources();
+    const { ticketKey } = await client.call("downloading", {
+      contentId,
+      port,
+      certificate: identity?.certificate,
+    });
+    await server.trustTicketKey(ticketKey);
     const summary = await download({
       home,
       contentId,
       name: chosen.name,
       type: chosen.type,
       output,
-      sources: initial,
+      sources: await findSources(),
       findSources,
+      plaintext: tracker.plaintext,
       onPartial: (content) => partials.set(contentId, content),
       onProgress: options.onProgress,
     });

@@ -53,6 +53,11 @@ const MIGRATIONS = [
      started_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  `CREATE TABLE known_trackers (
+     address TEXT PRIMARY KEY,
+     certificate TEXT NOT NULL,
+     first_seen TEXT NOT NULL
+   );`,
 ];
 
 /** An unfinished download: enough to resume it where it stopped. */
@@ -197,6 +202,26 @@ export class PeerHome implements Disposable {
 
   shares(): Share[] {
     return (this.#db.prepare("SELECT * FROM shares ORDER BY name").all() as Row[]).map(toShare);
+  }
+
+  /** The certificate pinned for a tracker on first contact, if any (trust on first use). */
+  pinnedTracker(address: string): string | null {
+    const row = this.#db.prepare("SELECT certificate FROM known_trackers WHERE address = ?")
+      .get(address) as Row | undefined;
+    return row ? String(row.certificate) : null;
+  }
+
+  pinTracker(address: string, certificate: string): void {
+    this.#db.prepare(
+      "INSERT OR REPLACE INTO known_trackers (address, certificate, first_seen) VALUES (?, ?, ?)",
+    ).run(address, certificate, new Date().toISOString());
+  }
+
+  /** Forgets a pinned tracker certificate; returns whether there was one. */
+  forgetTracker(address: string): boolean {
+    return Number(
+      this.#db.prepare("DELETE FROM known_trackers WHERE address = ?").run(address).changes,
+    ) > 0;
   }
 
   /** Starts or replaces the record of a download. */

@@ -2,6 +2,8 @@ import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { type Manifest, PEER_METHODS } from "../protocol/messages.ts";
 import { ProtocolServer, WithBody } from "../protocol/server.ts";
+import type { TlsIdentity } from "../protocol/certificate.ts";
+import { importTicketKey, verifyTicket } from "../protocol/tickets.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
 import { pieceLength, readAt } from "./manifest.ts";
@@ -110,6 +112,8 @@ export interface PieceServerOptions {
    * @default {0}
    */
   pieceDelayMs?: number;
+  /** Serve TLS with this identity (the certificate the tracker vouches for); without it, plaintext. */
+  tls?: TlsIdentity;
 }
 
 /**
@@ -124,22 +128,34 @@ export interface PieceServerOptions {
  */
 export class PieceServer {
   readonly #server: ProtocolServer<typeof PEER_METHODS, Record<never, never>>;
+  /** The tracker's public ticket key, learnt when this peer reaches the tracker. */
+  #ticketKey: CryptoKey | null = null;
 
   constructor(catalog: Catalog, options: PieceServerOptions) {
-    const find = async (contentId: string) => {
+    // Nothing is served without a ticket the tracker signed for this very content.
+    const find = async (contentId: string, ticket: string | undefined) => {
+      if (!this.#ticketKey) {
+        throw new ShoalError(
+          "TICKET_INVALID",
+          "this peer has not reached the tracker yet, so it cannot check tickets",
+        );
+      }
+      await verifyTicket(this.#ticketKey, ticket, contentId);
       const content = await catalog.find(contentId);
       if (!content) throw new ShoalError("NOT_FOUND", "this peer does not share that content");
       return content;
     };
     this.#server = new ProtocolServer(PEER_METHODS, {
       ping: () => Promise.resolve({ username: options.username(), time: Date.now() }),
-      manifest: async ({ contentId }) => ({ manifest: (await find(contentId)).manifest }),
-      have: async ({ contentId }) => {
-        const { have } = await find(contentId);
+      manifest: async ({ contentId, ticket }) => ({
+        manifest: (await find(contentId, ticket)).manifest,
+      }),
+      have: async ({ contentId, ticket }) => {
+        const { have } = await find(contentId, ticket);
         return { count: have.count, bitfield: have.toBase64() };
       },
-      piece: async ({ contentId, index }) => {
-        const content = await find(contentId);
+      piece: async ({ contentId, index, ticket }) => {
+        const content = await find(contentId, ticket);
         if (index >= content.manifest.pieces.length) {
           throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
         }
@@ -152,7 +168,12 @@ export class PieceServer {
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
         return new WithBody({ index, length: bytes.length }, [bytes]);
       },
-    }, { kind: "peer", initialState: () => ({}), warn: options.warn });
+    }, { kind: "peer", initialState: () => ({}), warn: options.warn, tls: options.tls });
+  }
+
+  /** Trusts tickets signed by this tracker key (raw Ed25519, base64). */
+  async trustTicketKey(base64: string): Promise<void> {
+    this.#ticketKey = await importTicketKey(base64);
   }
 
   listen(address: Address): Address {

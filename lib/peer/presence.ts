@@ -1,15 +1,19 @@
-import { type Address, formatAddress } from "../protocol/address.ts";
+import { formatAddress } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS } from "../protocol/messages.ts";
 import type { PeerHome } from "./home.ts";
-import { connectSession, type TrackerClient } from "./tracker_link.ts";
+import { connectSession, type TrackerClient, type TrackerEndpoint } from "./tracker_link.ts";
 
 /** Options of a {@link Presence}. */
 export interface PresenceOptions {
-  tracker: Address;
+  tracker: TrackerEndpoint;
   home: PeerHome;
   /** The port this peer serves on. */
   port: number;
+  /** The certificate this peer serves with, for the tracker to vouch for; none in plaintext. */
+  certificate?: string;
+  /** Hands over the tracker's ticket key, each time the tracker is reached. */
+  onTicketKey: (base64: string) => Promise<void>;
   /** The host to announce; unset, the tracker uses the address it sees. */
   advertise?: string;
   /** @default {HEARTBEAT_MS} */
@@ -68,12 +72,18 @@ export class Presence {
         const { tracker: client, username } = await connectSession(home, tracker);
         this.#client = client;
         if (this.#stop.signal.aborted) break;
-        const { address } = await client.call("announce", {
+        const { address, ticketKey } = await client.call("announce", {
           port,
           host: advertise,
           instance: this.#instance,
+          certificate: this.#options.certificate,
         });
-        log(`online as ${username} at tracker ${formatAddress(tracker)}; reachable at ${address}`);
+        await this.#options.onTicketKey(ticketKey);
+        log(
+          `online as ${username} at tracker ${
+            formatAddress(tracker.address)
+          }; reachable at ${address}`,
+        );
         wasOnline = true;
         refused = false;
         retryMs = FIRST_RETRY_MS;

@@ -1,13 +1,25 @@
 import { type Address, isWildcard } from "../protocol/address.ts";
+import { loadOrCreateIdentity, type TlsIdentity } from "../protocol/certificate.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import { PieceServer, ShareCatalog } from "./piece_server.ts";
 import { Presence } from "./presence.ts";
-import { notLoggedIn } from "./tracker_link.ts";
+import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
+
+/**
+ * The TLS identity a peer serves with, made in its home on first use; none
+ * with --insecure-plaintext.
+ */
+export function peerIdentity(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+): Promise<TlsIdentity | undefined> {
+  return tracker.plaintext ? Promise.resolve(undefined) : loadOrCreateIdentity(home.dir, "tls-");
+}
 
 /** Options of {@link startServing}. */
 export interface ServeOptions {
-  tracker: Address;
+  tracker: TrackerEndpoint;
   /** Where to listen; port 0 picks a free one. */
   listen: Address;
   /** The host other peers should dial, when the tracker cannot tell. */
@@ -31,9 +43,11 @@ export interface Serving {
  * await serving.stop();
  * ```
  */
-export function startServing(home: PeerHome, options: ServeOptions): Serving {
+export async function startServing(home: PeerHome, options: ServeOptions): Promise<Serving> {
   if (!home.session()) throw notLoggedIn();
+  const identity = await peerIdentity(home, options.tracker);
   const server = new PieceServer(new ShareCatalog(home), {
+    tls: identity,
     username: () => home.session()?.username ?? null,
     // Fault injection for the swarm tests; not a user feature, so not a flag.
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
@@ -44,6 +58,8 @@ export function startServing(home: PeerHome, options: ServeOptions): Serving {
     tracker: options.tracker,
     home,
     port: address.port,
+    certificate: identity?.certificate,
+    onTicketKey: (key) => server.trustTicketKey(key),
     // A peer bound to one address is reached there; on a wildcard the tracker tells.
     advertise: options.advertise ??
       (isWildcard(options.listen.host) ? undefined : address.host),

@@ -1,11 +1,10 @@
 import { basename, extname, resolve } from "node:path";
-import type { Address } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { FileName } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { buildManifest, contentIdOf } from "./manifest.ts";
-import { notLoggedIn, withSession } from "./tracker_link.ts";
+import { notLoggedIn, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** A file's type: its extension, lowercased, or empty when it has none usable. */
 export function fileTypeOf(path: string): string {
@@ -59,7 +58,7 @@ export async function describeFile(name: string, path: string): Promise<Share> {
 }
 
 /** Tells the tracker about a share and records it in the home. */
-export async function announceShare(home: PeerHome, tracker: Address, share: Share) {
+export async function announceShare(home: PeerHome, tracker: TrackerEndpoint, share: Share) {
   return await withSession(home, tracker, async (client) => {
     const { replaced } = await client.call("publish", {
       name: share.name,
@@ -78,7 +77,7 @@ export async function announceShare(home: PeerHome, tracker: Address, share: Sha
  */
 export async function publish(
   home: PeerHome,
-  tracker: Address,
+  tracker: TrackerEndpoint,
   path: string,
   name = basename(path),
 ): Promise<{ share: Share; replaced: boolean }> {
@@ -90,7 +89,11 @@ export async function publish(
 }
 
 /** Withdraws a publication; the local file is left alone. */
-export async function unpublish(home: PeerHome, tracker: Address, name: string): Promise<void> {
+export async function unpublish(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  name: string,
+): Promise<void> {
   await withSession(home, tracker, async (client) => {
     try {
       await client.call("unpublish", { name });

@@ -39,6 +39,13 @@ export interface SwarmProgress {
   activeSources: number;
 }
 
+/** Sources of a content, and a ticket they accept, as the tracker lists them. */
+export interface SourceList {
+  sources: Source[];
+  /** A download ticket for the content, signed by the tracker. */
+  ticket: string;
+}
+
 /** Options of a {@link Swarm}. */
 export interface SwarmOptions {
   contentId: string;
@@ -47,8 +54,10 @@ export interface SwarmOptions {
   have: Bitfield;
   /** Writes a verified piece into place; a failure (say, a full disk) stops the download. */
   store: (index: number, bytes: Uint8Array) => Promise<void>;
-  /** Asks the tracker for the current sources of this content. */
-  findSources: () => Promise<Source[]>;
+  /** Asks the tracker for the current sources of this content (and a fresh ticket). */
+  findSources: () => Promise<SourceList>;
+  /** True with --insecure-plaintext; otherwise only TLS sources the tracker vouched for. */
+  plaintext: boolean;
   onProgress?: (progress: SwarmProgress) => void;
   /** Requests kept in flight per source. @default {8} */
   pipelineDepth?: number;
@@ -106,6 +115,7 @@ export class Swarm {
   #noSourceRetries = 0;
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #looking = false;
+  #ticket = "";
 
   constructor(options: SwarmOptions) {
     this.#options = options;
@@ -116,9 +126,10 @@ export class Swarm {
   }
 
   /** Downloads until every piece is verified, or fails when no source is left. */
-  run(initial: Source[]): Promise<SwarmReport> {
+  run(initial: SourceList): Promise<SwarmReport> {
     if (this.#have.complete) return Promise.resolve(this.#report());
-    this.#addSources(initial);
+    this.#ticket = initial.ticket;
+    this.#addSources(initial.sources);
     this.#refreshTimer = setInterval(
       () => this.#lookForSources(),
       this.#options.refreshSourcesMs ?? 3000,
@@ -175,11 +186,18 @@ export class Swarm {
   }
 
   async #connect(link: Link): Promise<void> {
+    const { certificate } = link.source;
+    if (!this.#options.plaintext && !certificate) {
+      return this.#drop(link, "no TLS certificate vouched for by the tracker (a plaintext peer?)");
+    }
     try {
       link.client = await ProtocolClient.connect(parseAddress(link.source.address), PEER_METHODS, {
         expect: "peer",
         agent: PEER_AGENT,
         timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
+        tls: this.#options.plaintext || !certificate
+          ? undefined
+          : { certificate, whose: "the one the tracker vouched for" },
       });
       if (this.#finished) return link.client.close();
       await this.#refreshHave(link);
@@ -193,7 +211,10 @@ export class Swarm {
     if (!link.client || link.dropped || link.refreshing) return;
     link.refreshing = true;
     try {
-      const reply = await link.client.call("have", { contentId: this.#options.contentId });
+      const reply = await link.client.call("have", {
+        contentId: this.#options.contentId,
+        ticket: this.#ticket,
+      });
       const have = Bitfield.fromBase64(reply.bitfield, this.#have.size);
       if (link.dropped) return;
       for (let i = 0; i < have.size; i++) {
@@ -259,7 +280,8 @@ export class Swarm {
     link.inFlight.add(index);
     this.#requested[index]++;
     const length = pieceLength(this.#options.manifest, index);
-    link.client!.callWithBody("piece", { contentId: this.#options.contentId, index }, length).then(
+    const params = { contentId: this.#options.contentId, index, ticket: this.#ticket };
+    link.client!.callWithBody("piece", params, length).then(
       ({ body }) => this.#onPiece(link, index, body),
       (error) => this.#onRequestFailed(link, index, toShoalError(error)),
     );
@@ -333,7 +355,9 @@ export class Swarm {
     if (this.#finished || this.#looking) return;
     this.#looking = true;
     try {
-      this.#addSources(await this.#options.findSources());
+      const found = await this.#options.findSources();
+      this.#ticket = found.ticket;
+      this.#addSources(found.sources);
     } catch {
       // The tracker may be down; the sources we have carry on.
     } finally {

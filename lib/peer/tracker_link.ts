@@ -1,4 +1,5 @@
-import type { Address } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
+import { fetchCertificate, fingerprintOf } from "../protocol/certificate.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";
@@ -10,9 +11,65 @@ export type TrackerClient = ProtocolClient<TrackerMethods>;
 /** What a peer sends in `hello`. */
 export const PEER_AGENT = `shoal-peer/${SHOAL_VERSION}`;
 
-/** Connects to the tracker without logging in (register, login). */
-export function connectTracker(address: Address): Promise<TrackerClient> {
-  return ProtocolClient.connect(address, TRACKER_METHODS, { agent: PEER_AGENT, expect: "tracker" });
+/** Where the tracker is, and how to talk to it. */
+export interface TrackerEndpoint {
+  address: Address;
+  /** True with --insecure-plaintext: no TLS anywhere. */
+  plaintext: boolean;
+  /** Where to say what a person should know, e.g. a newly pinned fingerprint. */
+  notice: (line: string) => void;
+}
+
+/**
+ * The tracker's certificate as pinned in the home; on first contact it is
+ * read from the tracker, pinned, and its fingerprint shown so the user can
+ * compare it with the one the tracker printed at start.
+ */
+async function pinnedCertificate(home: PeerHome, tracker: TrackerEndpoint): Promise<string> {
+  const key = formatAddress(tracker.address);
+  const pinned = home.pinnedTracker(key);
+  if (pinned) return pinned;
+  const certificate = await fetchCertificate(tracker.address.host, tracker.address.port);
+  home.pinTracker(key, certificate);
+  tracker.notice(
+    `first contact with the tracker at ${key}: its certificate fingerprint is ` +
+      `${fingerprintOf(certificate)}; compare it with the one the tracker printed at start. ` +
+      "It is pinned from now on.",
+  );
+  return certificate;
+}
+
+/**
+ * Connects to the tracker without logging in (register, login), over TLS
+ * against the pinned certificate unless plaintext was asked for. A changed
+ * certificate is refused loudly: it is what an interceptor would present.
+ */
+export async function connectTracker(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+): Promise<TrackerClient> {
+  const options = { agent: PEER_AGENT, expect: "tracker" as const };
+  if (tracker.plaintext) {
+    return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, options);
+  }
+  const certificate = await pinnedCertificate(home, tracker);
+  try {
+    return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, {
+      ...options,
+      tls: { certificate, whose: "the one pinned on first contact" },
+    });
+  } catch (error) {
+    if (!(error instanceof ShoalError) || error.code !== "CERTIFICATE_MISMATCH") throw error;
+    const key = formatAddress(tracker.address);
+    const now = await fetchCertificate(tracker.address.host, tracker.address.port)
+      .then(fingerprintOf, () => "unknown");
+    throw new ShoalError(
+      "CERTIFICATE_MISMATCH",
+      `WARNING: the tracker at ${key} presented a DIFFERENT certificate (${now}) than the one ` +
+        `pinned on first contact (${fingerprintOf(certificate)}): someone may be intercepting ` +
+        "the connection. Nothing was sent.",
+    );
+  }
 }
 
 /** The error every command but register and login gives without a session. */
@@ -26,11 +83,11 @@ export function notLoggedIn(detail = ""): ShoalError {
  */
 export async function connectSession(
   home: PeerHome,
-  address: Address,
+  endpoint: TrackerEndpoint,
 ): Promise<{ tracker: TrackerClient; username: string }> {
   const session = home.session();
   if (!session) throw notLoggedIn();
-  const tracker = await connectTracker(address);
+  const tracker = await connectTracker(home, endpoint);
   try {
     const { username } = await tracker.call("resume", { token: session.token });
     return { tracker, username };
@@ -55,10 +112,10 @@ export async function connectSession(
  */
 export async function withSession<V>(
   home: PeerHome,
-  address: Address,
+  endpoint: TrackerEndpoint,
   work: (tracker: TrackerClient, username: string) => Promise<V>,
 ): Promise<V> {
-  const { tracker, username } = await connectSession(home, address);
+  const { tracker, username } = await connectSession(home, endpoint);
   try {
     return await work(tracker, username);
   } finally {

@@ -1,4 +1,5 @@
 import { type Address, formatAddress } from "./address.ts";
+import { TLS_SERVER_NAME } from "./certificate.ts";
 import { isErrorCode, ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader } from "./frame.ts";
 import {
@@ -17,6 +18,11 @@ export interface ConnectOptions {
   agent: string;
   /** The kind of server expected there; another kind fails with INVALID_INPUT. */
   expect?: "tracker" | "peer";
+  /**
+   * Speak TLS, accepting only this certificate (PEM): the one pinned for a
+   * tracker, or the one the tracker vouched for a peer. Without it, plaintext.
+   */
+  tls?: { certificate: string; whose: string };
   /**
    * How long a connect may take, and how long a connection with requests
    * outstanding may stay silent before it fails with TIMEOUT, in milliseconds.
@@ -73,10 +79,10 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     options: ConnectOptions,
   ): Promise<ProtocolClient<T>> {
     const timeoutMs = options.timeoutMs ?? 15_000;
-    let conn: Deno.TcpConn;
+    let tcp: Deno.TcpConn;
     const connecting = Deno.connect({ hostname: address.host, port: address.port });
     try {
-      conn = await withTimeout(
+      tcp = await withTimeout(
         connecting,
         timeoutMs,
         `connecting to ${formatAddress(address)}`,
@@ -91,9 +97,10 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
         { cause },
       );
     }
-    conn.setNoDelay(true);
-    const client = new ProtocolClient(conn, address, table, timeoutMs);
+    tcp.setNoDelay(true);
     const where = formatAddress(address);
+    const conn = options.tls ? await secure(tcp, where, options.tls, timeoutMs) : tcp;
+    const client = new ProtocolClient(conn, address, table, timeoutMs);
     try {
       let hello: { protocol: number; server: string };
       try {
@@ -287,6 +294,44 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     } catch {
       // Already closed by the other side.
     }
+  }
+}
+
+/**
+ * Upgrades a TCP connection to TLS, trusting exactly `expected.certificate`
+ * (self-signed, so it is its own trust anchor) for the name every Shoal
+ * certificate carries.
+ */
+async function secure(
+  tcp: Deno.TcpConn,
+  where: string,
+  expected: { certificate: string; whose: string },
+  timeoutMs: number,
+): Promise<Deno.Conn> {
+  try {
+    const conn = await Deno.startTls(tcp, {
+      hostname: TLS_SERVER_NAME,
+      caCerts: [expected.certificate],
+    });
+    await withTimeout(conn.handshake(), timeoutMs, `the TLS handshake with ${where}`);
+    return conn;
+  } catch (error) {
+    try {
+      tcp.close();
+    } catch {
+      // Closed with the failed handshake.
+    }
+    const message = (error as Error).message;
+    if (/certificate/i.test(message)) {
+      throw new ShoalError(
+        "CERTIFICATE_MISMATCH",
+        `${where} presented a certificate other than ${expected.whose} (${message})`,
+      );
+    }
+    throw new ShoalError(
+      error instanceof ShoalError && error.code === "TIMEOUT" ? "TIMEOUT" : "UNREACHABLE",
+      `no TLS from ${where} (${message}); is it running with --insecure-plaintext?`,
+    );
   }
 }
 

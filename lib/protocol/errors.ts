@@ -29,6 +29,18 @@ export const ERROR_CODES = [
   "AMBIGUOUS",
   /** The user is already online from another serving peer process. */
   "ALREADY_ONLINE",
+  /** Too many attempts (e.g. failed logins): try again after the time the message gives. */
+  "RATE_LIMITED",
+  /** The server refuses more connections from this address for now. */
+  "BUSY",
+  /** A server presented a certificate other than the pinned or vouched-for one. */
+  "CERTIFICATE_MISMATCH",
+  /** A peer was asked for content without a download ticket. */
+  "TICKET_REQUIRED",
+  /** A download ticket that is forged, malformed, or for another content. */
+  "TICKET_INVALID",
+  /** A download ticket past its expiry time. */
+  "TICKET_EXPIRED",
   /** The file on the serving peer changed after it was published. */
   "CONTENT_CHANGED",
   /** Received bytes do not match their hash. */

@@ -51,6 +51,14 @@ export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
 export const MAX_PIECES = 12_288;
 const MAX_BITFIELD_BASE64 = Math.ceil(MAX_PIECES / 8 / 3) * 4;
 
+/** A peer's self-signed TLS certificate, PEM, as the tracker vouches for it. */
+export const Certificate = z.string().max(4096).regex(
+  /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/,
+  "expected a PEM certificate",
+);
+/** A download ticket (see tickets.ts); absent, a peer answers TICKET_REQUIRED. */
+const Ticket = z.string().max(2048).optional();
+
 /** A file's manifest: what its content id is the SHA-256 of. */
 export const Manifest = z.object({
   version: z.literal(1),
@@ -74,6 +82,8 @@ export const Listing = z.object({
   online: z.boolean(),
   /** `host:port` the owner serves on, when online. */
   address: z.string().nullable(),
+  /** The owner's TLS certificate, when online over TLS: the only one to accept from it. */
+  certificate: Certificate.nullable(),
 });
 export type Listing = z.infer<typeof Listing>;
 
@@ -84,6 +94,8 @@ export const Source = z.object({
   address: z.string(),
   /** True for a peer still downloading: it serves only the pieces it has verified. */
   partial: z.boolean(),
+  /** Its TLS certificate as the tracker vouches for it; null for a plaintext peer. */
+  certificate: Certificate.nullable(),
 });
 export type Source = z.infer<typeof Source>;
 
@@ -129,8 +141,11 @@ export const TRACKER_METHODS = {
       port: Port,
       /** Random per serving process: the same process reconnecting replaces its old connection. */
       instance: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
+      /** The serving port's TLS certificate, for the tracker to vouch for; absent in plaintext. */
+      certificate: Certificate.optional(),
     }),
-    z.object({ address: z.string() }),
+    /** `ticketKey`: the tracker's Ed25519 public key (raw, base64), to check tickets with. */
+    z.object({ address: z.string(), ticketKey: z.string().max(64) }),
   ),
   heartbeat: method(Empty, Empty),
   publish: method(
@@ -141,14 +156,23 @@ export const TRACKER_METHODS = {
   lookup: method(z.object({ name: FileName }), z.object({ files: z.array(Listing) })),
   search: method(z.object({ text: z.string().max(255) }), z.object({ files: z.array(Listing) })),
   /** Every online peer that can serve this content, complete owners and partial ones. */
-  sources: method(z.object({ contentId: Sha256Hex }), z.object({ sources: z.array(Source) })),
+  /** With a fresh download ticket for the content, which every source asks for. */
+  sources: method(
+    z.object({ contentId: Sha256Hex }),
+    z.object({ sources: z.array(Source), ticket: z.string().max(2048) }),
+  ),
   /**
    * Lists this connection as a partial source of the content, serving at
    * `port` (and `host`, or the address the tracker sees), until it closes.
    */
   downloading: method(
-    z.object({ contentId: Sha256Hex, host: Host.optional(), port: Port }),
-    z.object({ address: z.string() }),
+    z.object({
+      contentId: Sha256Hex,
+      host: Host.optional(),
+      port: Port,
+      certificate: Certificate.optional(),
+    }),
+    z.object({ address: z.string(), ticketKey: z.string().max(64) }),
   ),
 } as const;
 
@@ -156,11 +180,14 @@ export const TRACKER_METHODS = {
 export const PEER_METHODS = {
   hello: Hello,
   ping: method(Empty, z.object({ username: Username.nullable(), time: z.number() })),
-  manifest: method(z.object({ contentId: Sha256Hex }), z.object({ manifest: Manifest })),
-  have: method(z.object({ contentId: Sha256Hex }), Have),
+  manifest: method(
+    z.object({ contentId: Sha256Hex, ticket: Ticket }),
+    z.object({ manifest: Manifest }),
+  ),
+  have: method(z.object({ contentId: Sha256Hex, ticket: Ticket }), Have),
   /** The reply frame is followed by `length` raw bytes of the piece. */
   piece: method(
-    z.object({ contentId: Sha256Hex, index: z.number().int().min(0) }),
+    z.object({ contentId: Sha256Hex, index: z.number().int().min(0), ticket: Ticket }),
     z.object({
       index: z.number().int().min(0),
       length: z.number().int().min(0).max(MAX_PIECE_BYTES),

@@ -1,4 +1,5 @@
 import { type Address, formatAddress } from "./address.ts";
+import type { TlsIdentity } from "./certificate.ts";
 import { ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from "./frame.ts";
 import {
@@ -54,6 +55,14 @@ export interface ProtocolServerOptions<S> {
   idleTimeoutMs?: number;
   /** @default {MAX_FRAME_BYTES} */
   maxFrameBytes?: number;
+  /** Serve TLS with this identity; without it, plaintext. */
+  tls?: TlsIdentity;
+  /**
+   * Connections one address may hold open at once; more are refused with
+   * BUSY, so one host cannot exhaust the server.
+   * @default {64}
+   */
+  maxConnectionsPerAddress?: number;
 }
 
 /**
@@ -75,6 +84,7 @@ export class ProtocolServer<T extends MethodTable, S> {
   readonly #options: ProtocolServerOptions<S>;
   readonly #connections = new Set<Deno.Conn>();
   readonly #served = new Set<Promise<void>>();
+  readonly #perAddress = new Map<string, number>();
   #listener: Deno.Listener | null = null;
   #accepting: Promise<void> | null = null;
 
@@ -88,7 +98,15 @@ export class ProtocolServer<T extends MethodTable, S> {
   listen(address: Address): Address {
     let listener: Deno.Listener;
     try {
-      listener = Deno.listen({ hostname: address.host, port: address.port });
+      const { tls } = this.#options;
+      listener = tls
+        ? Deno.listenTls({
+          hostname: address.host,
+          port: address.port,
+          cert: tls.certificate,
+          key: tls.key,
+        })
+        : Deno.listen({ hostname: address.host, port: address.port });
     } catch (error) {
       const why = error instanceof Deno.errors.AddrInUse
         ? "the port is in use (is another tracker or peer running there?)"
@@ -125,10 +143,20 @@ export class ProtocolServer<T extends MethodTable, S> {
         this.#warn(`accept failed: ${toShoalError(error).message}`);
         continue;
       }
+      const host = (conn.remoteAddr as Deno.NetAddr).hostname;
+      const open = this.#perAddress.get(host) ?? 0;
+      if (open >= (this.#options.maxConnectionsPerAddress ?? 64)) {
+        this.#refuse(conn, host);
+        continue;
+      }
+      this.#perAddress.set(host, open + 1);
       this.#connections.add(conn);
       const served = this.#serve(conn).finally(() => {
         this.#connections.delete(conn);
         this.#served.delete(served);
+        const left = (this.#perAddress.get(host) ?? 1) - 1;
+        if (left > 0) this.#perAddress.set(host, left);
+        else this.#perAddress.delete(host);
       });
       this.#served.add(served);
     }
@@ -251,6 +279,22 @@ export class ProtocolServer<T extends MethodTable, S> {
       await frames.cancel();
       closeQuietly(conn);
     }
+  }
+
+  /** Tells a connection over the per-address limit why it is closed, without waiting long. */
+  #refuse(conn: Deno.Conn, host: string): void {
+    this.#warn(`${host}: too many connections, refused one`);
+    const writer = conn.writable.getWriter();
+    const message = encodeFrame({
+      id: -1,
+      ok: false,
+      error: { code: "BUSY", message: "too many connections from your address; try again later" },
+    });
+    const timer = setTimeout(() => closeQuietly(conn), 1000);
+    writer.write(message).catch(() => {}).finally(() => {
+      clearTimeout(timer);
+      closeQuietly(conn);
+    });
   }
 
   #warn(line: string): void {

@@ -81,10 +81,14 @@ export interface ProbeResult {
   detail: string;
 }
 
-/** Connects to a peer's serving port and times a protocol `ping`. */
+/**
+ * Connects to a peer's serving port and times a protocol `ping`, over TLS
+ * with the certificate the peer announced when it has one.
+ */
 export async function probePeer(
   host: string,
   port: number,
+  certificate: string | null,
   timeoutMs = 3000,
 ): Promise<ProbeResult> {
   const started = performance.now();
@@ -93,6 +97,7 @@ export async function probePeer(
       expect: "peer",
       agent: `shoal-tracker/${SHOAL_VERSION}`,
       timeoutMs,
+      tls: certificate ? { certificate, whose: "the certificate it announced" } : undefined,
     });
     const pingStarted = performance.now();
     const { username } = await peer.call("ping", {});
@@ -119,7 +124,10 @@ export interface PingReport {
 /** Pings a peer both ways: the OS `ping` to its host, and a protocol ping to its port. */
 export async function pingPeer(store: TrackerStore, name: string): Promise<PingReport> {
   const peer = resolvePeer(store, name);
-  const [os, probe] = await Promise.all([osPing(peer.host), probePeer(peer.host, peer.port)]);
+  const [os, probe] = await Promise.all([
+    osPing(peer.host),
+    probePeer(peer.host, peer.port, peer.certificate),
+  ]);
   return { peer, address: formatAddress(peer), os, probe };
 }
 

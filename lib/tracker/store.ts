@@ -17,6 +17,8 @@ export interface PeerRecord {
   username: string;
   host: string;
   port: number;
+  /** The certificate the peer announced; null for a plaintext peer. */
+  certificate: string | null;
   online: boolean;
   /** When the peer last came online or went offline. */
   since: string;
@@ -36,6 +38,7 @@ export interface FileListing extends FileRecord {
   online: boolean;
   host: string | null;
   port: number | null;
+  certificate: string | null;
 }
 
 export interface TrackerStore {
@@ -49,7 +52,8 @@ export interface TrackerStore {
   sessionUser(tokenHash: string): string | null;
   deleteSession(tokenHash: string): void;
 
-  setPeerOnline(username: string, host: string, port: number): void;
+  /** Records where a peer serves and the TLS certificate (PEM) it serves with, if any. */
+  setPeerOnline(username: string, host: string, port: number, certificate: string | null): void;
   setPeerOffline(username: string): void;
   /** At start nobody is connected yet: every peer is offline until it reconnects. */
   markAllPeersOffline(): void;
@@ -102,10 +106,11 @@ const MIGRATIONS = [
    );
    CREATE INDEX files_by_name ON files(name);
    CREATE INDEX files_by_content ON files(content_id);`,
+  `ALTER TABLE peers ADD COLUMN certificate TEXT;`,
 ];
 
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
-  f.published_at AS publishedAt, COALESCE(p.online, 0) AS online, p.host, p.port
+  f.published_at AS publishedAt, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
   FROM files f LEFT JOIN peers p ON p.username = f.owner`;
 
 type Row = Record<string, unknown>;
@@ -121,6 +126,7 @@ function toListing(row: Row): FileListing {
     online: Number(row.online) === 1,
     host: row.host === null ? null : String(row.host),
     port: row.port === null ? null : Number(row.port),
+    certificate: row.certificate == null ? null : String(row.certificate),
   };
 }
 
@@ -129,6 +135,7 @@ function toPeer(row: Row): PeerRecord {
     username: String(row.username),
     host: String(row.host),
     port: Number(row.port),
+    certificate: row.certificate == null ? null : String(row.certificate),
     online: Number(row.online) === 1,
     since: String(row.last_seen),
   };
@@ -214,12 +221,13 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     this.#db.prepare("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
   }
 
-  setPeerOnline(username: string, host: string, port: number): void {
+  setPeerOnline(username: string, host: string, port: number, certificate: string | null): void {
     this.#db.prepare(
-      `INSERT INTO peers (username, host, port, online, last_seen) VALUES (?, ?, ?, 1, ?)
+      `INSERT INTO peers (username, host, port, certificate, online, last_seen)
+       VALUES (?, ?, ?, ?, 1, ?)
        ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         online = 1, last_seen = excluded.last_seen`,
-    ).run(username, host, port, now());
+         certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen`,
+    ).run(username, host, port, certificate, now());
   }
 
   setPeerOffline(username: string): void {

@@ -3,6 +3,9 @@ import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS, type Listing, type Source, TRACKER_METHODS } from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
+import type { TlsIdentity } from "../protocol/certificate.ts";
+import { signTicket } from "../protocol/tickets.ts";
+import { LoginLimiter } from "./login_limiter.ts";
 import { dummyHash, hashPassword, verifyPassword } from "./passwords.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
 
@@ -26,6 +29,14 @@ export interface TrackerOptions {
   idleTimeoutMs?: number;
   /** Where one-line warnings go. @default {console.error} */
   warn?: (line: string) => void;
+  /** The key download tickets are signed with, and its public half for peers. */
+  ticketKey: { privateKey: CryptoKey; publicKeyBase64: string };
+  /** Serve TLS with this identity; without it, plaintext. */
+  tls?: TlsIdentity;
+  /** Backoff on failed password checks. @default {new LoginLimiter()} */
+  loginLimiter?: LoginLimiter;
+  /** @default {64} */
+  maxConnectionsPerAddress?: number;
 }
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -43,6 +54,7 @@ export function toWireListing(file: FileListing): Listing {
     address: file.online && file.host !== null && file.port !== null
       ? formatAddress({ host: file.host, port: file.port })
       : null,
+    certificate: file.online ? file.certificate : null,
   };
 }
 
@@ -70,9 +82,13 @@ export class Tracker {
   readonly #announced = new Map<string, Connection<Session>>();
   /** Peers still downloading a content, who serve the pieces they have: content id → them. */
   readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
+  readonly #ticketKey: TrackerOptions["ticketKey"];
+  readonly #limiter: LoginLimiter;
 
-  constructor(store: TrackerStore, options: TrackerOptions = {}) {
+  constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
+    this.#ticketKey = options.ticketKey;
+    this.#limiter = options.loginLimiter ?? new LoginLimiter();
     store.markAllPeersOffline();
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
@@ -88,6 +104,8 @@ export class Tracker {
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
+        tls: options.tls,
+        maxConnectionsPerAddress: options.maxConnectionsPerAddress,
       },
     );
   }
@@ -140,10 +158,21 @@ export class Tracker {
     return username;
   }
 
-  async #checkPassword(username: string, password: string): Promise<string> {
+  /** Checks a password, with backoff after repeated failures for the name or the address. */
+  async #checkPassword(
+    username: string,
+    password: string,
+    connection: Connection<Session>,
+  ): Promise<string> {
+    const address = plainHost(connection.remote.host);
+    this.#limiter.check(username, address);
     const user = this.#store.getUser(username);
     const valid = await verifyPassword(password, user?.passwordHash ?? await dummyHash());
-    if (!user || !valid) throw new ShoalError("AUTH_FAILED", "wrong username or password");
+    if (!user || !valid) {
+      this.#limiter.failed(username, address);
+      throw new ShoalError("AUTH_FAILED", "wrong username or password");
+    }
+    this.#limiter.succeeded(username, address);
     return user.username;
   }
 
@@ -167,7 +196,7 @@ export class Tracker {
         return {};
       },
       login: async ({ username, password }, connection) => {
-        const canonical = await this.#checkPassword(username, password);
+        const canonical = await this.#checkPassword(username, password, connection);
         const token = randomBytes(32).toString("base64url");
         const tokenHash = hashToken(token);
         store.createSession(tokenHash, canonical);
@@ -191,13 +220,17 @@ export class Tracker {
         return Promise.resolve({});
       },
       unregister: async ({ password }, connection) => {
-        const username = await this.#checkPassword(this.#requireUser(connection), password);
+        const username = await this.#checkPassword(
+          this.#requireUser(connection),
+          password,
+          connection,
+        );
         store.deleteUser(username);
         this.#disconnect(username, connection);
         this.#signOut(connection);
         return {};
       },
-      announce: ({ host, port, instance }, connection) => {
+      announce: ({ host, port, instance, certificate }, connection) => {
         const username = this.#requireUser(connection);
         const advertised = host ?? plainHost(connection.remote.host);
         const previous = this.#announced.get(username);
@@ -218,8 +251,11 @@ export class Tracker {
         connection.state.instance = instance ?? null;
         this.#announced.set(username, connection);
         connection.state.announcedAs = username;
-        store.setPeerOnline(username, advertised, port);
-        return Promise.resolve({ address: formatAddress({ host: advertised, port }) });
+        store.setPeerOnline(username, advertised, port, certificate ?? null);
+        return Promise.resolve({
+          address: formatAddress({ host: advertised, port }),
+          ticketKey: this.#ticketKey.publicKeyBase64,
+        });
       },
       heartbeat: (_, connection) => {
         this.#requireUser(connection);
@@ -246,25 +282,32 @@ export class Tracker {
         this.#requireUser(connection);
         return Promise.resolve({ files: store.searchFiles(text).map(toWireListing) });
       },
-      sources: ({ contentId }, connection) => {
-        this.#requireUser(connection);
+      sources: async ({ contentId }, connection) => {
+        const user = this.#requireUser(connection);
         const complete: Source[] = store.onlineOwnersOf(contentId).map((peer) => ({
           owner: peer.username,
           address: formatAddress(peer),
           partial: false,
+          certificate: peer.certificate,
         }));
         const owners = new Set(complete.map((source) => source.owner));
         const partial = [...this.#partial.get(contentId)?.values() ?? []]
           .filter((source) => !owners.has(source.owner));
-        return Promise.resolve({ sources: [...complete, ...partial] });
+        const ticket = await signTicket(this.#ticketKey.privateKey, user, contentId);
+        return { sources: [...complete, ...partial], ticket };
       },
-      downloading: ({ contentId, host, port }, connection) => {
+      downloading: ({ contentId, host, port, certificate }, connection) => {
         const owner = this.#requireUser(connection);
         const address = formatAddress({ host: host ?? plainHost(connection.remote.host), port });
         const holders = this.#partial.get(contentId) ?? new Map();
-        holders.set(connection, { owner, address, partial: true });
+        holders.set(connection, {
+          owner,
+          address,
+          partial: true,
+          certificate: certificate ?? null,
+        });
         this.#partial.set(contentId, holders);
-        return Promise.resolve({ address });
+        return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
       },
     };
   }

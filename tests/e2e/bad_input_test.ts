@@ -9,10 +9,17 @@ import {
   TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
+import { TLS_SERVER_NAME } from "../../lib/protocol/certificate.ts";
 
-/** Sends raw bytes to a port and reads whatever comes back until the server closes or goes quiet. */
-async function sendRaw(port: number, bytes: Uint8Array): Promise<Uint8Array> {
-  const conn = await Deno.connect({ hostname: "127.0.0.1", port });
+/**
+ * Sends raw bytes to a port (inside TLS when given the server's certificate)
+ * and reads whatever comes back until the server closes or goes quiet.
+ */
+async function sendRaw(port: number, bytes: Uint8Array, certificate?: string): Promise<Uint8Array> {
+  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+  const conn = certificate
+    ? await Deno.startTls(tcp, { hostname: TLS_SERVER_NAME, caCerts: [certificate] })
+    : tcp;
   try {
     await conn.write(bytes);
     const received: number[] = [];
@@ -48,7 +55,8 @@ const OVERSIZED = new Uint8Array([0xff, 0xff, 0xff, 0xf0]);
 
 Deno.test("bad input gets a clear one-line error and everyone keeps working", async (t) => {
   await using dir = await tempDir();
-  const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+  const db = join(dir.path, "tracker.db");
+  const tracker = await startTracker({ db });
   const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
   const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
   const source = join(dir.path, "paper.txt");
@@ -159,10 +167,16 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /is a Shoal peer, not a tracker/);
     });
 
-    for (const [name, port] of [["tracker", tracker.port], ["peer", peerPort]] as const) {
+    const servers = [
+      ["tracker", tracker.port, await Deno.readTextFile(`${db}.tls-cert.pem`)],
+      ["peer", peerPort, await Deno.readTextFile(join(alice.home, "tls-cert.pem"))],
+    ] as const;
+    for (const [name, port, certificate] of servers) {
       await t.step(`random bytes and an oversized frame sent to the ${name}`, async () => {
+        // Garbage where a TLS handshake should be, then garbage inside TLS.
         for (let i = 0; i < 5; i++) await sendRaw(port, randomBytes(64 + i * 500));
-        const reply = await sendRaw(port, OVERSIZED);
+        for (let i = 0; i < 5; i++) await sendRaw(port, randomBytes(64 + i * 500), certificate);
+        const reply = await sendRaw(port, OVERSIZED, certificate);
         assert.match(new TextDecoder().decode(reply), /FRAME_TOO_LARGE/);
         // Valid framing, but not a hello: refused with a reason.
         const json = new TextEncoder().encode(
@@ -170,7 +184,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
         );
         const frame = new Uint8Array([0, 0, 0, json.length, ...json]);
         assert.match(
-          new TextDecoder().decode(await sendRaw(port, frame)),
+          new TextDecoder().decode(await sendRaw(port, frame, certificate)),
           /first request must be hello/,
         );
         await fetchStillWorks();

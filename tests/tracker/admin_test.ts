@@ -15,7 +15,7 @@ async function withPeers(work: (store: SqliteTrackerStore) => void): Promise<voi
       ]] as const
     ) {
       store.createUser(name, "scrypt$hash");
-      store.setPeerOnline(name, host, port);
+      store.setPeerOnline(name, host, port, null);
     }
     work(store);
   } finally {

@@ -5,6 +5,8 @@ import { type FileRecord, SqliteTrackerStore } from "../../lib/tracker/store.ts"
 
 const HASH_A = "a".repeat(64);
 const HASH_B = "b".repeat(64);
+/** Stands for a peer's PEM certificate; the store keeps it as given. */
+const CERTIFICATE = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
 
 /** A validator for `assert.throws`: a ShoalError with `code`. */
 function shoalError(code: ErrorCode) {
@@ -145,6 +147,7 @@ Deno.test("SqliteTrackerStore - a listing is offline with no address before its 
       online: false,
       host: null,
       port: null,
+      certificate: null,
     }]);
   }));
 
@@ -152,20 +155,21 @@ Deno.test("SqliteTrackerStore - listings carry online status and address after s
   withStore((store) => {
     store.createUser("alice", "h");
     store.publish(file("alice", "report.pdf"));
-    store.setPeerOnline("alice", "192.168.1.20", 7000);
+    store.setPeerOnline("alice", "192.168.1.20", 7000, CERTIFICATE);
 
     const expected = {
       ...file("alice", "report.pdf"),
       online: true,
       host: "192.168.1.20",
       port: 7000,
+      certificate: CERTIFICATE,
     };
     assert.deepEqual(store.filesNamed("report.pdf"), [expected]);
     assert.deepEqual(store.searchFiles("port"), [expected]);
     assert.deepEqual(store.filesOf("alice"), [expected]);
     assert.deepEqual(store.allFiles(), [expected]);
 
-    store.setPeerOnline("alice", "192.168.1.21", 7001);
+    store.setPeerOnline("alice", "192.168.1.21", 7001, null);
     assert.equal(store.filesNamed("report.pdf")[0].host, "192.168.1.21");
     assert.equal(store.filesNamed("report.pdf")[0].port, 7001);
   }));
@@ -174,7 +178,7 @@ Deno.test("SqliteTrackerStore - listings lose online status after setPeerOffline
   withStore((store) => {
     store.createUser("alice", "h");
     store.publish(file("alice", "report.pdf"));
-    store.setPeerOnline("alice", "10.0.0.5", 7000);
+    store.setPeerOnline("alice", "10.0.0.5", 7000, null);
     store.setPeerOffline("alice");
 
     assert.equal(store.filesNamed("report.pdf")[0].online, false);
@@ -192,8 +196,8 @@ Deno.test("SqliteTrackerStore - markAllPeersOffline takes every peer and listing
       store.createUser(name, "h");
       store.publish(file(name, `${name}.txt`));
     }
-    store.setPeerOnline("alice", "10.0.0.1", 7000);
-    store.setPeerOnline("bob", "10.0.0.2", 7000);
+    store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+    store.setPeerOnline("bob", "10.0.0.2", 7000, null);
     assert.deepEqual(store.allFiles().map((f) => f.online), [true, true]);
 
     store.markAllPeersOffline();
@@ -211,7 +215,7 @@ Deno.test("SqliteTrackerStore - filesNamed lists online owners first", () =>
       store.createUser(name, "h");
       store.publish(file(name, "shared.iso"));
     }
-    store.setPeerOnline("carol", "10.0.0.3", 7000);
+    store.setPeerOnline("carol", "10.0.0.3", 7000, null);
     assert.deepEqual(store.filesNamed("shared.iso").map((f) => [f.owner, f.online]), [
       ["carol", true],
       ["alice", false],
@@ -223,9 +227,9 @@ Deno.test("SqliteTrackerStore - filesNamed lists online owners first", () =>
 Deno.test("SqliteTrackerStore - peersAt finds peers by host, and by host and port", () =>
   withStore((store) => {
     for (const name of ["alice", "bob", "carol"]) store.createUser(name, "h");
-    store.setPeerOnline("alice", "10.0.0.1", 7000);
-    store.setPeerOnline("bob", "10.0.0.1", 7001);
-    store.setPeerOnline("carol", "10.0.0.2", 7000);
+    store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+    store.setPeerOnline("bob", "10.0.0.1", 7001, null);
+    store.setPeerOnline("carol", "10.0.0.2", 7000, null);
     assert.deepEqual(store.peersAt("10.0.0.1").map((p) => p.username), ["alice", "bob"]);
     assert.deepEqual(store.peersAt("10.0.0.1", 7001).map((p) => p.username), ["bob"]);
     assert.deepEqual(store.peersAt("10.0.0.9"), []);
@@ -264,7 +268,7 @@ Deno.test("SqliteTrackerStore - deleteUser removes the user's sessions, peer and
     for (const name of ["alice", "bob"]) {
       store.createUser(name, "h");
       store.createSession(`session-${name}`, name);
-      store.setPeerOnline(name, "10.0.0.1", name === "alice" ? 7000 : 7001);
+      store.setPeerOnline(name, "10.0.0.1", name === "alice" ? 7000 : 7001, null);
       store.publish(file(name, "shared.txt"));
       store.publish(file(name, `${name}.txt`));
     }
@@ -294,7 +298,7 @@ Deno.test("SqliteTrackerStore - data survives close and reopen", () =>
       using store = SqliteTrackerStore.open(path);
       store.createUser("alice", "hash-a");
       store.createSession("session-a", "alice");
-      store.setPeerOnline("alice", "10.0.0.1", 7000);
+      store.setPeerOnline("alice", "10.0.0.1", 7000, null);
       store.publish(file("alice", "keep.txt", { contentId: HASH_B, size: 42 }));
     }
     {
@@ -307,6 +311,7 @@ Deno.test("SqliteTrackerStore - data survives close and reopen", () =>
         online: true,
         host: "10.0.0.1",
         port: 7000,
+        certificate: null,
       }]);
       assert.throws(() => store.createUser("ALICE", "x"), shoalError("USERNAME_TAKEN"));
     }
@@ -326,7 +331,7 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     const db = new DatabaseSync(path);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 1);
+      assert.equal(user_version, 2);
       const tables = db.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
