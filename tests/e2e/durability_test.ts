@@ -1,0 +1,153 @@
+/** No data lost: a tracker killed mid-burst, and a download into a full disk. */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { TRACKER_METHODS } from "../../lib/protocol/messages.ts";
+import { downloadState } from "../helpers/downloads.ts";
+import {
+  CHILD_ENV,
+  startTracker,
+  tempDir,
+  TestPeer,
+  TRACKER_TS,
+  writeRandomFile,
+} from "../helpers/processes.ts";
+
+async function adminJson(args: string[]): Promise<unknown> {
+  const output = await new Deno.Command(Deno.execPath(), {
+    args: ["run", "--allow-all", TRACKER_TS, ...args, "--json"],
+    env: CHILD_ENV,
+  }).output();
+  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
+  return JSON.parse(new TextDecoder().decode(output.stdout));
+}
+
+function randomHex(bytes: number): string {
+  return Array.from(
+    crypto.getRandomValues(new Uint8Array(bytes)),
+    (b) => b.toString(16).padStart(2, "0"),
+  )
+    .join("");
+}
+
+Deno.test("a tracker killed with SIGKILL during a burst of publishes keeps every acknowledged one", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "tracker.db");
+  let tracker = await startTracker({ db });
+  const certificate = await Deno.readTextFile(`${db}.tls-cert.pem`);
+  const client = await ProtocolClient.connect(
+    { host: "127.0.0.1", port: tracker.port },
+    TRACKER_METHODS,
+    { agent: "durability-test", tls: { certificate, whose: "the test tracker's" } },
+  );
+  const acknowledged: string[] = [];
+  try {
+    await client.call("register", { username: "burst", password: "burst-password" });
+    await client.call("login", { username: "burst", password: "burst-password" });
+    // Eight publishes in flight at a time until the tracker dies under them.
+    let next = 0;
+    const publisher = async () => {
+      while (true) {
+        const name = `file-${next++}`;
+        try {
+          await client.call("publish", { name, type: "bin", size: next, contentId: randomHex(32) });
+        } catch {
+          return;
+        }
+        acknowledged.push(name);
+      }
+    };
+    const publishers = Array.from({ length: 8 }, publisher);
+    while (acknowledged.length < 300) await new Promise((resolve) => setTimeout(resolve, 5));
+    await tracker.daemon.stop("SIGKILL");
+    await Promise.all(publishers);
+  } finally {
+    client.close();
+  }
+
+  {
+    using check = new DatabaseSync(db);
+    const rows = check.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
+    assert.deepEqual(rows.map((row) => row.integrity_check), ["ok"]);
+  }
+  tracker = await startTracker({ db });
+  try {
+    const files = await adminJson(["files", "--db", db]) as { name: string }[];
+    const stored = new Set(files.map((file) => file.name));
+    const missing = acknowledged.filter((name) => !stored.has(name));
+    assert.deepEqual(
+      missing,
+      [],
+      `acknowledged but lost: ${missing.length} of ${acknowledged.length}`,
+    );
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
+
+/** Why a size-limited tmpfs cannot be mounted here, or null when it can. */
+async function tmpfsUnavailable(): Promise<string | null> {
+  if (Deno.build.os !== "linux") return "tmpfs mounts need Linux";
+  if (Deno.uid() !== 0) return "mounting a tmpfs needs root";
+  const probe = await Deno.makeTempDir({ prefix: "shoal-tmpfs-probe-" });
+  try {
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
+      stderr: "piped",
+    }).output();
+    if (!mount.success) return `mount failed: ${new TextDecoder().decode(mount.stderr).trim()}`;
+    await new Deno.Command("umount", { args: [probe] }).output();
+    return null;
+  } catch (error) {
+    return `cannot run mount: ${(error as Error).message}`;
+  } finally {
+    await Deno.remove(probe).catch(() => {});
+  }
+}
+
+const noTmpfs = await tmpfsUnavailable();
+if (noTmpfs) console.log(`skipped the full-disk test in tests/e2e/durability_test.ts: ${noTmpfs}`);
+
+Deno.test({
+  name: "a download into a full disk stops with a clear error and keeps its verified part",
+  ignore: noTmpfs !== null,
+  async fn() {
+    await using dir = await tempDir();
+    const small = join(dir.path, "small-disk");
+    await Deno.mkdir(small);
+    const mount = await new Deno.Command("mount", {
+      args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small],
+    }).output();
+    assert.ok(mount.success, "mounting the test tmpfs");
+    const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+    try {
+      const owner = new TestPeer(join(dir.path, "owner"), tracker.address);
+      const fetcher = new TestPeer(join(dir.path, "fetcher"), tracker.address);
+      await owner.signUp("owner");
+      await fetcher.signUp("fetcher");
+      const original = join(dir.path, "big.bin");
+      await writeRandomFile(original, 6 * 1024 * 1024);
+      await owner.ok(["publish", "big", original]);
+      const serving = await owner.serve();
+      try {
+        const output = join(small, "big.bin");
+        const result = await fetcher.run(["fetch", "big", "--output", output]);
+        assert.equal(result.code, 1);
+        assert.match(
+          result.stderr,
+          /^error: .*disk full.*pieces are kept in .*big\.bin\.shoal-part/m,
+        );
+        await assert.rejects(Deno.stat(output), Deno.errors.NotFound);
+        const kept = downloadState(fetcher.home);
+        assert.ok(kept && kept.have > 0 && kept.have < kept.total, JSON.stringify(kept));
+        assert.match(await fetcher.ok(["downloads"]), /big/);
+      } finally {
+        await serving.stop();
+      }
+    } finally {
+      await tracker.daemon.stop();
+      await new Deno.Command("umount", { args: [small] }).output();
+    }
+  },
+});
