@@ -16,6 +16,9 @@ import {
 } from "./swarm.ts";
 import { PEER_AGENT } from "./tracker_link.ts";
 
+/** How often the record of verified pieces is written while pieces arrive. */
+const RECORD_EVERY_MS = 100;
+
 /** Suffix of a download in progress; never mistaken for the finished file. */
 export const PART_SUFFIX = ".shoal-part";
 
@@ -145,6 +148,11 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
       return bytes;
     },
   });
+  let recordedAt = performance.now();
+  const saveProgress = () => {
+    home.updateDownload(contentId, have.bytes);
+    recordedAt = performance.now();
+  };
   const swarm = new Swarm({
     contentId,
     manifest,
@@ -153,7 +161,8 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     findSources: options.findSources,
     plaintext: options.plaintext,
     onProgress: (progress) => {
-      home.updateDownload(contentId, have.bytes);
+      // The record trails the disk by at most RECORD_EVERY_MS; a resume re-hashes what it claims.
+      if (performance.now() - recordedAt >= RECORD_EVERY_MS) saveProgress();
       options.onProgress?.(progress);
     },
   });
@@ -175,6 +184,7 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
       dropped: report.dropped,
     };
   } catch (caught) {
+    saveProgress();
     await part.close();
     const error = toShoalError(caught);
     throw new ShoalError(

@@ -2,7 +2,7 @@
  * A peer's own state in its home folder: the session, and the share index
  * (name → local path, content id, manifest). All of the peer's SQL is here.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { Manifest } from "../protocol/messages.ts";
@@ -76,13 +76,30 @@ export interface DownloadRecord {
 
 type Row = Record<string, unknown>;
 
+/**
+ * Manifests by content id. A content id is the hash of its manifest, so an
+ * entry never goes stale; parsing (and checking) each once keeps serving a
+ * piece from re-reading thousands of hashes.
+ */
+const manifests = new Map<string, Manifest>();
+
+function manifestOf(contentId: string, json: unknown): Manifest {
+  let manifest = manifests.get(contentId);
+  if (!manifest) {
+    manifest = Manifest.parse(JSON.parse(String(json)));
+    if (manifests.size >= 256) manifests.delete(manifests.keys().next().value!);
+    manifests.set(contentId, manifest);
+  }
+  return manifest;
+}
+
 function toDownload(row: Row): DownloadRecord {
   return {
     contentId: String(row.content_id),
     name: String(row.name),
     type: String(row.type),
     partPath: String(row.part_path),
-    manifest: Manifest.parse(JSON.parse(String(row.manifest))),
+    manifest: manifestOf(String(row.content_id), row.manifest),
     have: new Uint8Array(row.have as Uint8Array),
     startedAt: String(row.started_at),
     updatedAt: String(row.updated_at),
@@ -97,7 +114,7 @@ function toShare(row: Row): Share {
     size: Number(row.size),
     mtimeMs: Number(row.mtime_ms),
     contentId: String(row.content_id),
-    manifest: Manifest.parse(JSON.parse(String(row.manifest))),
+    manifest: manifestOf(String(row.content_id), row.manifest),
     publishedAt: String(row.published_at),
   };
 }
@@ -125,9 +142,21 @@ export class PeerHome implements Disposable {
   readonly dir: string;
   readonly #db: DatabaseSync;
 
+  readonly #statements = new Map<string, StatementSync>();
+
   private constructor(dir: string, db: DatabaseSync) {
     this.dir = dir;
     this.#db = db;
+  }
+
+  /** A prepared statement, prepared once: several run for every piece served or fetched. */
+  #sql(text: string): StatementSync {
+    let statement = this.#statements.get(text);
+    if (!statement) {
+      statement = this.#db.prepare(text);
+      this.#statements.set(text, statement);
+    }
+    return statement;
   }
 
   static open(dir: string): PeerHome {
@@ -140,14 +169,14 @@ export class PeerHome implements Disposable {
   }
 
   session(): StoredSession | null {
-    const row = this.#db.prepare("SELECT username, token FROM session WHERE id = 1").get() as
+    const row = this.#sql("SELECT username, token FROM session WHERE id = 1").get() as
       | Row
       | undefined;
     return row ? { username: String(row.username), token: String(row.token) } : null;
   }
 
   saveSession(session: StoredSession): void {
-    this.#db.prepare(
+    this.#sql(
       `INSERT INTO session (id, username, token) VALUES (1, ?, ?)
        ON CONFLICT (id) DO UPDATE SET username = excluded.username, token = excluded.token`,
     ).run(session.username, session.token);
@@ -159,7 +188,7 @@ export class PeerHome implements Disposable {
 
   /** Adds or replaces the share of that name. */
   addShare(share: Share): void {
-    this.#db.prepare(
+    this.#sql(
       `INSERT INTO shares (name, path, type, size, mtime_ms, content_id, manifest, published_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET path = excluded.path, type = excluded.type,
@@ -178,7 +207,7 @@ export class PeerHome implements Disposable {
   }
 
   removeShare(name: string): boolean {
-    return Number(this.#db.prepare("DELETE FROM shares WHERE name = ?").run(name).changes) > 0;
+    return Number(this.#sql("DELETE FROM shares WHERE name = ?").run(name).changes) > 0;
   }
 
   /** Forgets every share, e.g. after the account is deleted. */
@@ -187,7 +216,7 @@ export class PeerHome implements Disposable {
   }
 
   share(name: string): Share | null {
-    const row = this.#db.prepare("SELECT * FROM shares WHERE name = ?").get(name) as
+    const row = this.#sql("SELECT * FROM shares WHERE name = ?").get(name) as
       | Row
       | undefined;
     return row ? toShare(row) : null;
@@ -195,24 +224,24 @@ export class PeerHome implements Disposable {
 
   /** Any share with this content; several names may hold the same bytes. */
   shareByContent(contentId: string): Share | null {
-    const row = this.#db.prepare("SELECT * FROM shares WHERE content_id = ? LIMIT 1")
+    const row = this.#sql("SELECT * FROM shares WHERE content_id = ? LIMIT 1")
       .get(contentId) as Row | undefined;
     return row ? toShare(row) : null;
   }
 
   shares(): Share[] {
-    return (this.#db.prepare("SELECT * FROM shares ORDER BY name").all() as Row[]).map(toShare);
+    return (this.#sql("SELECT * FROM shares ORDER BY name").all() as Row[]).map(toShare);
   }
 
   /** The certificate pinned for a tracker on first contact, if any (trust on first use). */
   pinnedTracker(address: string): string | null {
-    const row = this.#db.prepare("SELECT certificate FROM known_trackers WHERE address = ?")
+    const row = this.#sql("SELECT certificate FROM known_trackers WHERE address = ?")
       .get(address) as Row | undefined;
     return row ? String(row.certificate) : null;
   }
 
   pinTracker(address: string, certificate: string): void {
-    this.#db.prepare(
+    this.#sql(
       "INSERT OR REPLACE INTO known_trackers (address, certificate, first_seen) VALUES (?, ?, ?)",
     ).run(address, certificate, new Date().toISOString());
   }
@@ -220,13 +249,13 @@ export class PeerHome implements Disposable {
   /** Forgets a pinned tracker certificate; returns whether there was one. */
   forgetTracker(address: string): boolean {
     return Number(
-      this.#db.prepare("DELETE FROM known_trackers WHERE address = ?").run(address).changes,
+      this.#sql("DELETE FROM known_trackers WHERE address = ?").run(address).changes,
     ) > 0;
   }
 
   /** Starts or replaces the record of a download. */
   saveDownload(record: DownloadRecord): void {
-    this.#db.prepare(
+    this.#sql(
       `INSERT INTO downloads (content_id, name, type, part_path, manifest, have, started_at, updated_at)
        VALUES (?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (content_id) DO UPDATE SET name = excluded.name, type = excluded.type,
@@ -246,24 +275,24 @@ export class PeerHome implements Disposable {
 
   /** Records the verified pieces of a download so far. */
   updateDownload(contentId: string, have: Uint8Array): void {
-    this.#db.prepare("UPDATE downloads SET have = ?, updated_at = ? WHERE content_id = ?")
+    this.#sql("UPDATE downloads SET have = ?, updated_at = ? WHERE content_id = ?")
       .run(have, new Date().toISOString(), contentId);
   }
 
   download(contentId: string): DownloadRecord | null {
-    const row = this.#db.prepare("SELECT * FROM downloads WHERE content_id = ?").get(contentId) as
+    const row = this.#sql("SELECT * FROM downloads WHERE content_id = ?").get(contentId) as
       | Row
       | undefined;
     return row ? toDownload(row) : null;
   }
 
   downloads(): DownloadRecord[] {
-    return (this.#db.prepare("SELECT * FROM downloads ORDER BY started_at").all() as Row[])
+    return (this.#sql("SELECT * FROM downloads ORDER BY started_at").all() as Row[])
       .map(toDownload);
   }
 
   removeDownload(contentId: string): void {
-    this.#db.prepare("DELETE FROM downloads WHERE content_id = ?").run(contentId);
+    this.#sql("DELETE FROM downloads WHERE content_id = ?").run(contentId);
   }
 
   close(): void {

@@ -3,7 +3,7 @@ import { ShoalError } from "../protocol/errors.ts";
 import { type Manifest, PEER_METHODS } from "../protocol/messages.ts";
 import { ProtocolServer, WithBody } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/certificate.ts";
-import { importTicketKey, verifyTicket } from "../protocol/tickets.ts";
+import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
 import { pieceLength, readAt } from "./manifest.ts";
@@ -128,19 +128,19 @@ export interface PieceServerOptions {
  */
 export class PieceServer {
   readonly #server: ProtocolServer<typeof PEER_METHODS, Record<never, never>>;
-  /** The tracker's public ticket key, learnt when this peer reaches the tracker. */
-  #ticketKey: CryptoKey | null = null;
+  /** Checks tickets with the tracker's public key, learnt when this peer reaches the tracker. */
+  #tickets: TicketVerifier | null = null;
 
   constructor(catalog: Catalog, options: PieceServerOptions) {
     // Nothing is served without a ticket the tracker signed for this very content.
     const find = async (contentId: string, ticket: string | undefined) => {
-      if (!this.#ticketKey) {
+      if (!this.#tickets) {
         throw new ShoalError(
           "TICKET_INVALID",
           "this peer has not reached the tracker yet, so it cannot check tickets",
         );
       }
-      await verifyTicket(this.#ticketKey, ticket, contentId);
+      await this.#tickets.verify(ticket, contentId);
       const content = await catalog.find(contentId);
       if (!content) throw new ShoalError("NOT_FOUND", "this peer does not share that content");
       return content;
@@ -173,7 +173,7 @@ export class PieceServer {
 
   /** Trusts tickets signed by this tracker key (raw Ed25519, base64). */
   async trustTicketKey(base64: string): Promise<void> {
-    this.#ticketKey = await importTicketKey(base64);
+    this.#tickets = new TicketVerifier(await importTicketKey(base64));
   }
 
   listen(address: Address): Address {

@@ -4,6 +4,8 @@ import { ShoalError } from "./errors.ts";
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
 const HEADER_BYTES = 4;
+/** How much one read of control frames asks for. */
+const CHUNK_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -57,7 +59,9 @@ export interface FrameReaderOptions {
  * ```
  */
 export class FrameReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array>;
+  #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
+  /** Set when the stream is a byte stream: bodies are then read straight into place. */
+  #byob: boolean;
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #ended = false;
@@ -65,7 +69,14 @@ export class FrameReader {
   #onChunk: (() => void) | undefined;
 
   constructor(stream: ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
-    this.#reader = stream.getReader();
+    try {
+      // Sockets are byte streams; reading into our own buffers saves a copy and the garbage.
+      this.#reader = stream.getReader({ mode: "byob" });
+      this.#byob = true;
+    } catch {
+      this.#reader = stream.getReader();
+      this.#byob = false;
+    }
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#onChunk = options.onChunk;
   }
@@ -105,6 +116,7 @@ export class FrameReader {
    * header frame. Throws UNREACHABLE if the stream ends first.
    */
   async readBytes(length: number): Promise<Uint8Array> {
+    if (this.#byob && this.#buffered < length) return await this.#readInto(length);
     if (!await this.#fill(length)) {
       throw new ShoalError(
         "UNREACHABLE",
@@ -112,6 +124,42 @@ export class FrameReader {
       );
     }
     return this.#take(length);
+  }
+
+  /** Reads a body straight into one buffer of its size, after whatever is buffered. */
+  async #readInto(length: number): Promise<Uint8Array> {
+    let buffer = new Uint8Array(length);
+    let filled = 0;
+    for (const chunk of this.#chunks.splice(0)) {
+      buffer.set(chunk, filled);
+      filled += chunk.byteLength;
+    }
+    this.#buffered = 0;
+    const reader = this.#reader as ReadableStreamBYOBReader;
+    while (filled < length) {
+      if (this.#ended) break;
+      // A BYOB read takes the buffer over and hands back a view of it.
+      const { value, done } = await reader.read(
+        new Uint8Array(buffer.buffer, filled, length - filled),
+      );
+      if (value) buffer = new Uint8Array(value.buffer, 0, length);
+      if (done) {
+        this.#ended = true;
+        break;
+      }
+      if (value.byteLength === 0) continue;
+      this.#onChunk?.();
+      filled += value.byteLength;
+    }
+    if (filled < length) {
+      throw new ShoalError("UNREACHABLE", `connection closed after ${filled} of ${length} bytes`);
+    }
+    return buffer;
+  }
+
+  async #readChunk(): Promise<ReadableStreamReadResult<Uint8Array>> {
+    if (!this.#byob) return await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
+    return await (this.#reader as ReadableStreamBYOBReader).read(new Uint8Array(CHUNK_BYTES));
   }
 
   /** Stops reading; pending reads end and the underlying stream is cancelled. */
@@ -123,7 +171,7 @@ export class FrameReader {
   async #fill(length: number): Promise<boolean> {
     while (this.#buffered < length) {
       if (this.#ended) return false;
-      const { value, done } = await this.#reader.read();
+      const { value, done } = await this.#readChunk();
       if (done) {
         this.#ended = true;
         return false;

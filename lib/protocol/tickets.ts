@@ -125,3 +125,38 @@ export function importTicketKey(base64: string): Promise<CryptoKey> {
     "verify",
   ]);
 }
+
+/**
+ * Checks tickets against one tracker key, remembering signatures already
+ * checked: a download presents the same ticket with every piece, and only
+ * the expiry and the content id need checking again.
+ */
+export class TicketVerifier {
+  readonly #key: CryptoKey;
+  readonly #verified = new Map<string, TicketGrant>();
+
+  constructor(key: CryptoKey) {
+    this.#key = key;
+  }
+
+  async verify(
+    ticket: string | undefined,
+    contentId: string,
+    now = Date.now(),
+  ): Promise<TicketGrant> {
+    const known = ticket === undefined ? undefined : this.#verified.get(ticket);
+    if (!known) {
+      const grant = await verifyTicket(this.#key, ticket, contentId, now);
+      if (this.#verified.size >= 1024) this.#verified.clear();
+      this.#verified.set(ticket!, grant);
+      return grant;
+    }
+    if (known.contentId !== contentId) {
+      throw new ShoalError("TICKET_INVALID", "the download ticket is for another content");
+    }
+    if (!(known.expiresAt > now)) {
+      throw new ShoalError("TICKET_EXPIRED", "the download ticket has expired; fetch again");
+    }
+    return known;
+  }
+}

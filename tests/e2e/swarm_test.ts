@@ -56,10 +56,11 @@ async function fetchJson(peer: TestPeer, name: string, output: string): Promise<
 
 Deno.test("swarm - four sources of one file all serve pieces, whatever name they used", async () => {
   await using dir = await tempDir();
-  const world = await swarmWorld(dir.path, 12 * MIB);
+  const world = await swarmWorld(dir.path, 16 * MIB);
   try {
+    // Slow enough that one source alone would take seconds: every source connects in time.
     for (const name of ["s1", "s2", "s3", "s4"]) {
-      await world.source(name, { SHOAL_TEST_PIECE_DELAY_MS: "20" });
+      await world.source(name, { SHOAL_TEST_PIECE_DELAY_MS: "50" });
     }
     const fetcher = await world.peer("fetcher");
     const output = join(dir.path, "fetched.bin");
