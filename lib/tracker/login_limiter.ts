@@ -18,6 +18,16 @@ interface Record {
   failures: number;
   blockedUntil: number;
   lastFailure: number;
+  /** Password checks under way: a burst in parallel counts before any of it fails. */
+  pending: number;
+}
+
+/** One password check under way; settle it exactly once. */
+export interface LoginAttempt {
+  failed(now?: number): void;
+  succeeded(): void;
+  /** Ends the attempt without counting it (the check itself broke). */
+  abandon(): void;
 }
 
 /**
@@ -27,8 +37,8 @@ interface Record {
  *
  * @example
  * ```ts
- * limiter.check(username, address);   // throws RATE_LIMITED while backing off
- * ok ? limiter.succeeded(username, address) : limiter.failed(username, address);
+ * const attempt = limiter.begin(username, address); // throws RATE_LIMITED while backing off
+ * ok ? attempt.succeeded() : attempt.failed();
  * ```
  */
 export class LoginLimiter {
@@ -48,21 +58,51 @@ export class LoginLimiter {
   /** Throws RATE_LIMITED, saying how long to wait, while either key is backing off. */
   check(username: string, address: string, now = Date.now()): void {
     this.#prune(now);
-    for (const [key, what] of this.#keys(username, address)) {
-      const record = this.#records.get(key);
-      if (record && record.blockedUntil > now) {
-        const seconds = Math.ceil((record.blockedUntil - now) / 1000);
+    for (const [key, what, free] of this.#keys(username, address)) {
+      const record = this.#live(key, now);
+      if (!record) continue;
+      let wait = record.blockedUntil - now;
+      // Attempts still being checked count too, so a parallel burst cannot all slip through.
+      if (wait <= 0 && record.failures + record.pending >= free && record.pending > 0) {
+        wait = this.#options.baseDelayMs;
+      }
+      if (wait > 0) {
         throw new ShoalError(
           "RATE_LIMITED",
-          `too many failed logins ${what}; try again in ${seconds} s`,
+          `too many failed logins ${what}; try again in ${Math.ceil(wait / 1000)} s`,
         );
       }
     }
   }
 
+  /** Checks, then counts a password check as under way until it is settled. */
+  begin(username: string, address: string, now = Date.now()): LoginAttempt {
+    this.check(username, address, now);
+    const records = this.#keys(username, address).map(([key]) => {
+      const record = this.#live(key, now) ??
+        { failures: 0, blockedUntil: 0, lastFailure: 0, pending: 0 };
+      record.pending++;
+      this.#records.set(key, record);
+      return record;
+    });
+    let settled = false;
+    const settle = () => {
+      if (settled) return false;
+      settled = true;
+      for (const record of records) record.pending--;
+      return true;
+    };
+    return {
+      failed: (at = Date.now()) => settle() && this.failed(username, address, at),
+      succeeded: () => settle() && this.succeeded(username),
+      abandon: () => void settle(),
+    };
+  }
+
   failed(username: string, address: string, now = Date.now()): void {
     for (const [key, , free] of this.#keys(username, address)) {
-      const record = this.#records.get(key) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
+      const record = this.#live(key, now) ??
+        { failures: 0, blockedUntil: 0, lastFailure: 0, pending: 0 };
       record.failures++;
       record.lastFailure = now;
       if (record.failures >= free) {
@@ -73,9 +113,26 @@ export class LoginLimiter {
     }
   }
 
-  succeeded(username: string, address: string): void {
-    this.#records.delete(`user:${username.toLowerCase()}`);
-    this.#records.delete(`address:${address}`);
+  /**
+   * Clears the user's failures. The address keeps its count: logging into
+   * one's own account must not wash away guesses at others.
+   */
+  succeeded(username: string): void {
+    const record = this.#records.get(`user:${username.toLowerCase()}`);
+    if (record) {
+      record.failures = 0;
+      record.blockedUntil = 0;
+    }
+  }
+
+  /** A record, unless its last failure is old enough to forget (then it is dropped). */
+  #live(key: string, now: number): Record | undefined {
+    const record = this.#records.get(key);
+    if (record && record.pending === 0 && now - record.lastFailure > this.#options.forgetAfterMs) {
+      this.#records.delete(key);
+      return undefined;
+    }
+    return record;
   }
 
   #keys(username: string, address: string): [string, string, number][] {
@@ -85,10 +142,9 @@ export class LoginLimiter {
     ];
   }
 
+  /** Drops forgotten records now and then, so the map stays small. */
   #prune(now: number): void {
     if (this.#records.size < 1000) return;
-    for (const [key, record] of this.#records) {
-      if (now - record.lastFailure > this.#options.forgetAfterMs) this.#records.delete(key);
-    }
+    for (const key of [...this.#records.keys()]) this.#live(key, now);
   }
 }

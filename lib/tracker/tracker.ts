@@ -164,16 +164,19 @@ export class Tracker {
     password: string,
     connection: Connection<Session>,
   ): Promise<string> {
-    const address = plainHost(connection.remote.host);
-    this.#limiter.check(username, address);
-    const user = this.#store.getUser(username);
-    const valid = await verifyPassword(password, user?.passwordHash ?? await dummyHash());
-    if (!user || !valid) {
-      this.#limiter.failed(username, address);
-      throw new ShoalError("AUTH_FAILED", "wrong username or password");
+    const attempt = this.#limiter.begin(username, plainHost(connection.remote.host));
+    try {
+      const user = this.#store.getUser(username);
+      const valid = await verifyPassword(password, user?.passwordHash ?? await dummyHash());
+      if (!user || !valid) {
+        attempt.failed();
+        throw new ShoalError("AUTH_FAILED", "wrong username or password");
+      }
+      attempt.succeeded();
+      return user.username;
+    } finally {
+      attempt.abandon();
     }
-    this.#limiter.succeeded(username, address);
-    return user.username;
   }
 
   /** Takes a user offline whose sessions were revoked, closing their serving connection. */
