@@ -14,19 +14,15 @@ export const EXIT_CANCELLED = 130;
 /** A mistake in how a command was called (exit status 2). */
 export class UsageError extends Error {}
 
+/** Hints that hold for a code wherever it comes from; others come with the error. */
 const HINTS: Partial<Record<ShoalError["code"], string>> = {
   AUTH_REQUIRED: "run `peer.ts login <username>` first",
-  UNREACHABLE: "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
   VERSION_MISMATCH: "upgrade the older of the two programs",
-  CERTIFICATE_MISMATCH:
-    "if the tracker's operator confirms its certificate changed, run `peer.ts forget-tracker HOST:PORT`",
 };
 
-/** The hint shown under an error, if any. */
+/** The hint shown under an error, if any: the error's own, else its code's. */
 export function hintFor(error: ShoalError): string | undefined {
-  // An unreachable peer is not the tracker: only hint when the tracker itself is the problem.
-  if (error.code === "UNREACHABLE" && !/tracker|cannot reach/.test(error.message)) return undefined;
-  return HINTS[error.code];
+  return error.hint ?? HINTS[error.code];
 }
 
 /**

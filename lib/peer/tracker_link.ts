@@ -1,7 +1,7 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { fetchCertificate, fingerprintOf } from "../protocol/certificate.ts";
 import { ProtocolClient } from "../protocol/client.ts";
-import { ShoalError } from "../protocol/errors.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import type { PeerHome } from "./home.ts";
@@ -48,6 +48,19 @@ export async function connectTracker(
   home: PeerHome,
   tracker: TrackerEndpoint,
 ): Promise<TrackerClient> {
+  try {
+    return await connectPinned(home, tracker);
+  } catch (caught) {
+    const error = toShoalError(caught);
+    if (error.code !== "UNREACHABLE" && error.code !== "TIMEOUT") throw error;
+    throw new ShoalError(error.code, error.message, {
+      cause: error,
+      hint: "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
+    });
+  }
+}
+
+async function connectPinned(home: PeerHome, tracker: TrackerEndpoint): Promise<TrackerClient> {
   const options = { agent: PEER_AGENT, expect: "tracker" as const };
   if (tracker.plaintext) {
     return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, options);
@@ -68,6 +81,10 @@ export async function connectTracker(
       `WARNING: the tracker at ${key} presented a DIFFERENT certificate (${now}) than the one ` +
         `pinned on first contact (${fingerprintOf(certificate)}): someone may be intercepting ` +
         "the connection. Nothing was sent.",
+      {
+        hint: `if the tracker's operator confirms its certificate changed, run ` +
+          `\`peer.ts forget-tracker ${key}\``,
+      },
     );
   }
 }

@@ -118,13 +118,18 @@ export function fetchCertificate(host: string, port: number, timeoutMs = 10_000)
       if (raw) resolve(pemOf(new Uint8Array(raw)));
       else reject(new ShoalError("UNREACHABLE", `${host}:${port} presented no certificate`));
     });
-    socket.once("error", (error: Error) => {
+    socket.once("error", (error: Error & { code?: string }) => {
       clearTimeout(timer);
       socket.destroy();
+      // Nothing listening (or no route) is not a TLS problem: say which it is.
+      const unreachable = /^E(CONNREFUSED|HOSTUNREACH|NETUNREACH|TIMEDOUT|CONNRESET)$/
+        .test(error.code ?? "");
       reject(
         new ShoalError(
           "UNREACHABLE",
-          `no TLS from ${host}:${port} (${error.message}); is it running with --insecure-plaintext?`,
+          unreachable
+            ? `cannot reach ${host}:${port}: ${error.message}`
+            : `no TLS from ${host}:${port} (${error.message}); is it running with --insecure-plaintext?`,
         ),
       );
     });

@@ -60,11 +60,14 @@ export type ErrorCode = typeof ERROR_CODES[number];
 /** An error with a stable machine-readable code; see {@link ERROR_CODES}. */
 export class ShoalError extends Error {
   readonly code: ErrorCode;
+  /** What to do next, set where that is known (e.g. "is the tracker running?"). */
+  readonly hint: string | undefined;
 
-  constructor(code: ErrorCode, message: string, options?: ErrorOptions) {
+  constructor(code: ErrorCode, message: string, options?: ErrorOptions & { hint?: string }) {
     super(message, options);
     this.name = "ShoalError";
     this.code = code;
+    this.hint = options?.hint;
   }
 }
 

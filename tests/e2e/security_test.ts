@@ -1,0 +1,334 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CHILD_ENV,
+  Daemon,
+  PEER_TS,
+  type RunningTracker,
+  sha256File,
+  startTracker,
+  tempDir,
+  TestPeer,
+  TRACKER_TS,
+} from "../helpers/processes.ts";
+import { RecordingProxy, startRecordingProxy } from "../helpers/proxy.ts";
+import { createIdentity, fingerprintOf } from "../../lib/protocol/certificate.ts";
+
+const PLAINTEXT = "--insecure-plaintext";
+/** A loopback address other than the one everything listens on, for the wiretaps. */
+const TAPPED_HOST = "127.0.0.2";
+
+/** Starts `tracker.ts serve` with extra options (e.g. --insecure-plaintext), on 127.0.0.1. */
+async function startTrackerWith(db: string, extra: string[]): Promise<RunningTracker> {
+  const daemon = new Daemon(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    TRACKER_TS,
+    "serve",
+    ...extra,
+    "--host",
+    "127.0.0.1",
+    "--port",
+    "0",
+    "--db",
+    db,
+  ]);
+  const match = await daemon.waitFor(/listening on (\S+):(\d+)/).catch(async (error) => {
+    await daemon.stop();
+    throw error;
+  });
+  const port = Number(match[2]);
+  return { daemon, host: "127.0.0.1", port, address: `127.0.0.1:${port}` };
+}
+
+/**
+ * Starts `peer.ts [global] serve --host 127.0.0.1 [extra]` and waits until it
+ * is online; returns the daemon and the port it serves on.
+ */
+async function serve(
+  peer: TestPeer,
+  global: string[],
+  extra: string[],
+): Promise<{ daemon: Daemon; port: number }> {
+  const daemon = new Daemon(Deno.execPath(), [
+    "run",
+    "--allow-all",
+    PEER_TS,
+    ...global,
+    "--tracker",
+    peer.tracker,
+    "--home",
+    peer.home,
+    "serve",
+    "--host",
+    "127.0.0.1",
+    ...extra,
+  ]);
+  try {
+    const port = Number((await daemon.waitFor(/serving on \S+:(\d+)/))[1]);
+    await daemon.waitFor(/^online as /);
+    return { daemon, port };
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+}
+
+/** Registers and logs in with the given password. */
+async function signUp(peer: TestPeer, global: string[], username: string, password: string) {
+  const stdin = `${password}\n`;
+  await peer.ok([...global, "register", username, "--password-stdin"], { stdin });
+  await peer.ok([...global, "login", username, "--password-stdin"], { stdin });
+}
+
+/** A file of `size` bytes that is `marker` over and over. */
+async function writeMarkerFile(path: string, marker: string, size: number): Promise<void> {
+  const text = marker.repeat(Math.ceil(size / marker.length)).slice(0, size);
+  await Deno.writeTextFile(path, text);
+}
+
+/** What one run of the wiretapped flow saw. */
+interface Capture {
+  tracker: RecordingProxy;
+  peer: RecordingProxy;
+  /** The --json output of the fetch. */
+  fetched: { sources: { owner: string; address: string; pieces: number }[] };
+  sourcePort: number;
+  fileSize: number;
+}
+
+const ALICE_PASSWORD = "Alice-Wiretap-Passw0rd-4f81c2";
+const BOB_PASSWORD = "Bob-Wiretap-Passw0rd-9d37e5";
+const MARKER = "SHOAL-CONFIDENTIAL-MARKER-b7e0a1|";
+
+/**
+ * Alice and Bob sign up and log in through a recording proxy in front of the
+ * tracker; Alice publishes a file of markers and serves it, advertised at
+ * 127.0.0.2 where a second recording proxy forwards to her; Bob fetches it
+ * through both. `check` sees both captures before everything is stopped.
+ */
+async function wiretappedFlow(
+  plaintext: boolean,
+  check: (capture: Capture) => void | Promise<void>,
+): Promise<void> {
+  await using dir = await tempDir();
+  const global = plaintext ? [PLAINTEXT] : [];
+  const tracker = plaintext
+    ? await startTrackerWith(join(dir.path, "tracker.db"), [PLAINTEXT])
+    : await startTracker({ db: join(dir.path, "tracker.db") });
+  const trackerProxy = startRecordingProxy({
+    listen: { hostname: "127.0.0.1", port: 0 },
+    target: { hostname: "127.0.0.1", port: tracker.port },
+  });
+  let peerProxy: RecordingProxy | undefined;
+  let serving: Daemon | undefined;
+  try {
+    const alice = new TestPeer(join(dir.path, "alice"), trackerProxy.address);
+    const bob = new TestPeer(join(dir.path, "bob"), trackerProxy.address);
+    const source = join(dir.path, "secret-plans.txt");
+    const fileSize = 600_000;
+    await writeMarkerFile(source, MARKER, fileSize);
+    await signUp(alice, global, "alice", ALICE_PASSWORD);
+    await signUp(bob, global, "bob", BOB_PASSWORD);
+    await alice.ok([...global, "publish", source]);
+
+    const started = await serve(alice, global, ["--advertise", TAPPED_HOST]);
+    serving = started.daemon;
+    peerProxy = startRecordingProxy({
+      listen: { hostname: TAPPED_HOST, port: started.port },
+      target: { hostname: "127.0.0.1", port: started.port },
+    });
+    const output = join(dir.path, "copy.txt");
+    const fetched = JSON.parse(
+      await bob.ok([...global, "fetch", "secret-plans.txt", "--output", output, "--json"]),
+    );
+    assert.equal(await sha256File(output), await sha256File(source));
+    await check({
+      tracker: trackerProxy,
+      peer: peerProxy,
+      fetched,
+      sourcePort: started.port,
+      fileSize,
+    });
+  } finally {
+    await serving?.stop();
+    await peerProxy?.close();
+    await trackerProxy.close();
+    await tracker.daemon.stop();
+  }
+}
+
+/** The checks both runs share: the traffic really went through both proxies. */
+function assertWentThroughProxies(capture: Capture): void {
+  const [source, ...others] = capture.fetched.sources;
+  assert.equal(others.length, 0, JSON.stringify(capture.fetched.sources));
+  assert.equal(source.owner, "alice");
+  assert.equal(source.address, `${TAPPED_HOST}:${capture.sourcePort}`);
+  assert.ok(source.pieces > 0);
+  assert.ok(capture.peer.connections > 0, "the fetch did not go through the peer's proxy");
+  assert.ok(capture.peer.bytes().length >= capture.fileSize);
+  // register, login ×2 each, publish, serve, fetch: every one through the tracker's proxy.
+  assert.ok(capture.tracker.connections >= 6);
+}
+
+Deno.test("passwords and file bytes never cross the wire in clear", async () => {
+  await wiretappedFlow(false, (capture) => {
+    assertWentThroughProxies(capture);
+    for (const [what, proxy] of [["tracker", capture.tracker], ["peer", capture.peer]] as const) {
+      for (const secret of [ALICE_PASSWORD, BOB_PASSWORD, MARKER]) {
+        assert.ok(!proxy.contains(secret), `"${secret}" crossed the ${what} connection in clear`);
+      }
+    }
+  });
+});
+
+Deno.test("with --insecure-plaintext the same wiretap does see them (control)", async () => {
+  await wiretappedFlow(true, (capture) => {
+    assertWentThroughProxies(capture);
+    assert.ok(capture.tracker.contains(ALICE_PASSWORD));
+    assert.ok(capture.tracker.contains(BOB_PASSWORD));
+    assert.ok(capture.peer.contains(MARKER));
+  });
+});
+
+Deno.test("a tracker whose certificate changed is refused until forgotten", async () => {
+  await using dir = await tempDir();
+  const db = join(dir.path, "tracker.db");
+  let tracker = await startTracker({ db });
+  try {
+    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    await alice.signUp("alice");
+    await alice.ok(["search", "x"]);
+
+    await tracker.daemon.stop();
+    await Deno.remove(`${db}.tls-cert.pem`);
+    await Deno.remove(`${db}.tls-key.pem`);
+    tracker = await startTracker({ db, port: tracker.port });
+    const fingerprint = fingerprintOf(await Deno.readTextFile(`${db}.tls-cert.pem`));
+    assert.ok((await tracker.daemon.waitFor(/fingerprint: (\S+)/))[1] === fingerprint);
+
+    const refused = await alice.run(["search", "x"]);
+    assert.equal(refused.code, 1, refused.stderr);
+    assert.match(refused.stderr, /^error: .*DIFFERENT certificate/m);
+    assert.ok(refused.stderr.includes(fingerprint), refused.stderr);
+    assert.match(refused.stderr, /^hint: .*forget-tracker/m);
+    assert.equal(refused.stdout, "");
+
+    const forgot = await alice.ok(["forget-tracker", tracker.address]);
+    assert.match(forgot, /forgot the certificate pinned for 127\.0\.0\.1:\d+/);
+    // Pinned again on this contact; the session lives in the tracker's database, so it holds.
+    const again = await alice.run(["search", "x"]);
+    assert.equal(again.code, 0, again.stderr);
+    assert.match(again.stdout, /nothing matches "x"/);
+    assert.ok(again.stderr.includes(fingerprint), again.stderr);
+    await alice.ok(["search", "x"]);
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
+
+Deno.test("a source whose certificate is not the one the tracker vouched for is refused", async () => {
+  await using dir = await tempDir();
+  const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+  let serving: Daemon | undefined;
+  let impostor: Deno.TlsListener | undefined;
+  const handshakes: Promise<void>[] = [];
+  let accepting: Promise<void> | undefined;
+  try {
+    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+    const source = join(dir.path, "report.txt");
+    await writeMarkerFile(source, MARKER, 300_000);
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    await alice.ok(["publish", source]);
+    const started = await serve(alice, [], ["--advertise", TAPPED_HOST]);
+    serving = started.daemon;
+
+    // Someone else answers at the address the tracker hands out, with a certificate of its own.
+    const { certificate, key } = await createIdentity();
+    const listener = Deno.listenTls({
+      hostname: TAPPED_HOST,
+      port: started.port,
+      cert: certificate,
+      key,
+    });
+    impostor = listener;
+    let connections = 0;
+    accepting = (async () => {
+      for await (const conn of listener) {
+        connections++;
+        handshakes.push(conn.handshake().then(() => {}, () => {}).finally(() => conn.close()));
+      }
+    })().catch(() => {});
+
+    const output = join(dir.path, "copy.txt");
+    const result = await bob.run(["fetch", "report.txt", "--output", output, "--json"]);
+    assert.equal(result.code, 1, result.stdout + result.stderr);
+    assert.match(result.stderr, /^error: .*certificate/m);
+    assert.match(result.stderr, /no source (left|gave the manifest)/);
+    assert.ok(connections > 0, "the fetch never reached the impostor");
+    await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+  } finally {
+    impostor?.close();
+    await accepting;
+    await Promise.all(handshakes);
+    await serving?.stop();
+    await tracker.daemon.stop();
+  }
+});
+
+Deno.test("five wrong passwords make the tracker back off, even for the right one", async () => {
+  await using dir = await tempDir();
+  const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+  try {
+    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    const password = "the-right-password";
+    await alice.ok(["register", "alice", "--password-stdin"], { stdin: `${password}\n` });
+    for (let attempt = 1; attempt <= 4; attempt++) {
+      const wrong = await alice.run(["login", "alice", "--password-stdin"], {
+        stdin: "a-wrong-password\n",
+      });
+      assert.equal(wrong.code, 1);
+      assert.match(wrong.stderr, /wrong username or password/);
+    }
+    // The first wait is only a second: start the right attempt now, so that it is up and
+    // waiting for its password by the time the fifth wrong one has failed.
+    const right = new Deno.Command(Deno.execPath(), {
+      args: [
+        "run",
+        "--allow-all",
+        PEER_TS,
+        "--tracker",
+        alice.tracker,
+        "--home",
+        alice.home,
+        "login",
+        "alice",
+        "--password-stdin",
+      ],
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: CHILD_ENV,
+    }).spawn();
+    const writer = right.stdin.getWriter();
+    let fifth;
+    try {
+      fifth = await alice.run(["login", "alice", "--password-stdin"], {
+        stdin: "a-wrong-password\n",
+      });
+      await writer.write(new TextEncoder().encode(`${password}\n`));
+    } finally {
+      await writer.close().catch(() => {});
+    }
+    const output = await right.output();
+    assert.equal(fifth.code, 1);
+    assert.match(fifth.stderr, /wrong username or password/);
+    const stderr = new TextDecoder().decode(output.stderr);
+    assert.equal(output.code, 1, stderr);
+    assert.match(stderr, /too many failed logins .* try again in \d+ s/);
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
