@@ -2,10 +2,20 @@
  * Shoal peer: register, log in, publish, fetch and serve files.
  * Run `deno task peer --help` for the commands.
  */
+import { addCompletionsCommand } from "./lib/cli/completions.ts";
+import { withPeerExamples } from "./lib/cli/help.ts";
 import { buildPeerProgram, defaultToShell } from "./lib/cli/peer_program.ts";
 import { addShellCommand } from "./lib/cli/peer_shell.ts";
 import { runProgram } from "./lib/cli/run.ts";
+import { homeFromArgs } from "./lib/cli/peer_context.ts";
+import { loadConfig } from "./lib/peer/config.ts";
 
 if (import.meta.main) {
-  await runProgram(addShellCommand(buildPeerProgram()), defaultToShell(Deno.args));
+  const args = defaultToShell(Deno.args);
+  await runProgram(() => {
+    const config = loadConfig(homeFromArgs(args));
+    const program = addShellCommand(buildPeerProgram(undefined, config), config);
+    addCompletionsCommand(program, ["peer.ts", "shoal-peer"]);
+    return withPeerExamples(program);
+  }, args);
 }

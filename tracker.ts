@@ -5,4 +5,4 @@
 import { runProgram } from "./lib/cli/run.ts";
 import { buildTrackerProgram } from "./lib/cli/tracker_program.ts";
 
-if (import.meta.main) await runProgram(buildTrackerProgram());
+if (import.meta.main) await runProgram(buildTrackerProgram);

@@ -21,14 +21,50 @@ export function formatSize(bytes: number): string {
     : `${value.toFixed(value < 10 ? 1 : 0)} ${UNITS[unit]}`;
 }
 
-/** A table with a header row, drawn in box characters. */
+/** The terminal's width, or null when stdout is not a terminal (then nothing wraps). */
+function terminalColumns(): number | null {
+  if (!Deno.stdout.isTerminal()) return null;
+  try {
+    return Deno.consoleSize().columns;
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * Column widths that fit `columns`: the widest column gives way first, down
+ * to a floor, and its cells wrap. Null when the natural widths already fit.
+ */
+export function fitColumns(natural: number[], columns: number): number[] | null {
+  const borders = natural.length + 1;
+  const widths = [...natural];
+  const total = () => widths.reduce((sum, width) => sum + width, 0) + borders;
+  if (total() <= columns) return null;
+  const floor = 8;
+  while (total() > columns) {
+    const widest = widths.indexOf(Math.max(...widths));
+    if (widths[widest] <= floor) break;
+    widths[widest]--;
+  }
+  return widths;
+}
+
+/** A table with a header row, drawn in box characters, as wide as the terminal at most. */
 export function renderTable(head: string[], rows: (string | number)[][]): string {
   const colour = useColour();
+  const cells = rows.map((row) => row.map(String));
+  const columns = terminalColumns();
+  // Each cell has one space of padding on either side.
+  const natural = head.map((title, i) =>
+    Math.max(title.length, ...cells.map((row) => row[i]?.length ?? 0)) + 2
+  );
+  const widths = columns === null ? null : fitColumns(natural, columns);
   const table = new Table({
     head,
     style: colour ? { head: ["cyan"], border: ["grey"] } : { head: [], border: [] },
+    ...(widths ? { colWidths: widths, wordWrap: true } : {}),
   });
-  for (const row of rows) table.push(row.map(String));
+  for (const row of cells) table.push(row);
   return table.toString();
 }
 

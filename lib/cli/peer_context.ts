@@ -1,6 +1,6 @@
 /** What every peer command works with: its tracker and its home. */
 import { parseAddress } from "../protocol/address.ts";
-import { PeerHome } from "../peer/home.ts";
+import { defaultHome, PeerHome } from "../peer/home.ts";
 import type { TrackerEndpoint } from "../peer/tracker_link.ts";
 import { UsageError } from "./errors.ts";
 import { PLAINTEXT_WARNING } from "./plaintext.ts";
@@ -10,6 +10,19 @@ export interface GlobalOptions {
   tracker: string;
   home: string;
   insecurePlaintext?: boolean;
+}
+
+/**
+ * The home a command line names (`--home`, then SHOAL_HOME, then the
+ * default), found before parsing because the home's config file supplies
+ * the defaults the parser needs.
+ */
+export function homeFromArgs(args: string[]): string {
+  for (const [i, arg] of args.entries()) {
+    if (arg === "--home" && args[i + 1] !== undefined) return args[i + 1];
+    if (arg.startsWith("--home=")) return arg.slice("--home=".length);
+  }
+  return Deno.env.get("SHOAL_HOME") || defaultHome();
 }
 
 /** The tracker and home a command works with. */

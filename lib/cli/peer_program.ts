@@ -7,6 +7,8 @@ import { Command, Option } from "commander";
 import { formatAddress, parseAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PLAINTEXT_OPTION } from "./plaintext.ts";
+import type { PeerConfig } from "../peer/config.ts";
+import { addConfigCommand } from "./config_command.ts";
 import { login, logout, register, unregister } from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { startServing } from "../peer/serve.ts";
@@ -37,13 +39,18 @@ export interface ShellHooks {
 }
 
 /** The options of `serve` (and of `shell`, which serves too). */
-export function serveOptions(command: Command): Command {
+export function serveOptions(command: Command, config: PeerConfig = {}): Command {
   return command
-    .option("--host <host>", "address to listen on", "0.0.0.0")
-    .option("--port <port>", "port to listen on (0 picks a free one)", "0")
+    .option("--host <host>", "address to listen on", String(config["serve.host"] ?? "0.0.0.0"))
+    .option(
+      "--port <port>",
+      "port to listen on (0 picks a free one)",
+      String(config["serve.port"] ?? "0"),
+    )
     .option(
       "--advertise <host>",
       "address other peers should dial (default: as the tracker sees you)",
+      config["serve.advertise"] === undefined ? undefined : String(config["serve.advertise"]),
     );
 }
 
@@ -51,19 +58,19 @@ export function serveOptions(command: Command): Command {
  * Builds the peer program. `withContext` runs a command with its context and
  * closes the home afterwards; the shell passes hooks to serve while open.
  */
-export function buildPeerProgram(hooks?: ShellHooks): Command {
+export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): Command {
   const program = new Command("peer.ts")
     .description("Shoal peer: share files with other peers on your network")
     .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
     .addOption(
       new Option("--tracker <host:port>", "the tracker to use").env("SHOAL_TRACKER")
-        .default("127.0.0.1:5050"),
+        .default(String(config.tracker ?? "127.0.0.1:5050")),
     )
     .addOption(
       new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
         .default(defaultHome(), "$XDG_DATA_HOME/shoal"),
     )
-    .addOption(PLAINTEXT_OPTION())
+    .addOption(PLAINTEXT_OPTION().default(config["insecure-plaintext"] === true))
     .showSuggestionAfterError(true)
     .exitOverride();
 
@@ -199,7 +206,9 @@ export function buildPeerProgram(hooks?: ShellHooks): Command {
     .description("cancel an unfinished download and delete its partial file")
     .action(run((context, name: string) => cancel(context, name)));
 
-  serveOptions(program.command("serve"))
+  addConfigCommand(program);
+
+  serveOptions(program.command("serve"), config)
     .description("serve your shares to other peers and stay online until Ctrl-C")
     .action(run(async ({ tracker, home }, options: ServeFlags) => {
       if (hooks) {

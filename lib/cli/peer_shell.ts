@@ -4,12 +4,17 @@ import type { Command } from "commander";
 import { buildPeerProgram, serveOptions } from "./peer_program.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
+import type { PeerConfig } from "../peer/config.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
  * peer serves its files for as long as the shell is open and logged in.
  */
-export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): Promise<void> {
+export async function runPeerShell(
+  globals: GlobalOptions,
+  flags: ServeFlags,
+  config: PeerConfig = {},
+): Promise<void> {
   const { tracker, home } = openContext(globals);
   let serving: Serving | null = null;
 
@@ -53,7 +58,7 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
           },
           onLogout: stop,
           servingAddress: () => serving && formatAddress(serving.address),
-        });
+        }, config);
         const plaintext = globals.insecurePlaintext ? ["--insecure-plaintext"] : [];
         await program.parseAsync(
           ["--tracker", globals.tracker, "--home", globals.home, ...plaintext, ...words],
@@ -68,11 +73,11 @@ export async function runPeerShell(globals: GlobalOptions, flags: ServeFlags): P
 }
 
 /** Adds `shell` to the peer program (kept here so the program does not import its own shell). */
-export function addShellCommand(program: Command): Command {
-  serveOptions(program.command("shell"))
+export function addShellCommand(program: Command, config: PeerConfig = {}): Command {
+  serveOptions(program.command("shell"), config)
     .description("an interactive session with every command, serving files while open")
     .action((flags: ServeFlags, command: Command) =>
-      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags)
+      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags, config)
     );
   return program;
 }

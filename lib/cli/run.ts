@@ -7,11 +7,12 @@ import { reportError } from "./errors.ts";
  * (files to publish, where to save, `./tracker.db`) still mean the folder the
  * user typed the command in: deno task passes it as INIT_CWD.
  */
-export async function runProgram(program: Command, args = Deno.args): Promise<never> {
+export async function runProgram(build: () => Command, args = Deno.args): Promise<never> {
   try {
     const callerCwd = Deno.env.get("INIT_CWD");
     if (callerCwd) Deno.chdir(callerCwd);
-    await program.parseAsync(args, { from: "user" });
+    // Built inside the try: reading a broken config file is an error like any other.
+    await build().parseAsync(args, { from: "user" });
     Deno.exit(0);
   } catch (error) {
     Deno.exit(reportError(error));

@@ -7,6 +7,8 @@ import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
 import { Tracker } from "../tracker/tracker.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
+import { addCompletionsCommand } from "./completions.ts";
+import { withTrackerExamples } from "./help.ts";
 import { runAdminShell } from "./admin_shell.ts";
 import { parsePort } from "./peer_context.ts";
 import { PLAINTEXT_OPTION, PLAINTEXT_WARNING } from "./plaintext.ts";
@@ -63,7 +65,7 @@ export function buildTrackerProgram(): Command {
       }
     });
 
-  return addAdminCommands(program, async (command, use) => {
+  addAdminCommands(program, async (command, use) => {
     const { db } = command.opts<{ db: string }>();
     // An admin command reads a tracker's database; it must not create an empty one.
     if (!await Deno.stat(db).then((info) => info.isFile, () => false)) {
@@ -72,6 +74,7 @@ export function buildTrackerProgram(): Command {
     using store = SqliteTrackerStore.open(db);
     await use(store);
   }, () => [DB_OPTION()]);
+  return withTrackerExamples(addCompletionsCommand(program, ["tracker.ts", "shoal-tracker"]));
 }
 
 interface ServeOptions {

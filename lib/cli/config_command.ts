@@ -1,0 +1,69 @@
+/** `peer.ts config get|set|unset|list`: the home's config.toml from the command line. */
+import type { Command } from "commander";
+import {
+  checkValue,
+  CONFIG_KEYS,
+  configPath,
+  isConfigKey,
+  loadConfig,
+  saveConfig,
+} from "../peer/config.ts";
+import { ShoalError } from "../protocol/errors.ts";
+import type { GlobalOptions } from "./peer_context.ts";
+import { renderTable } from "./output.ts";
+
+function keyOf(key: string) {
+  if (!isConfigKey(key)) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `unknown config key "${key}"; known keys: ${Object.keys(CONFIG_KEYS).join(", ")}`,
+    );
+  }
+  return key;
+}
+
+const homeOf = (command: Command) => command.optsWithGlobals<GlobalOptions>().home;
+
+export function addConfigCommand(program: Command): Command {
+  const config = program.command("config")
+    .description("read and change the defaults in the home's config.toml");
+  config.command("list")
+    .description("every key, its value in the file, and what it sets")
+    .action((_: unknown, command: Command) => {
+      const home = homeOf(command);
+      const values = loadConfig(home);
+      console.log(`# ${configPath(home)}`);
+      console.log(renderTable(
+        ["key", "value", "what it sets"],
+        Object.entries(CONFIG_KEYS).map(([key, { description }]) => [
+          key,
+          String(values[key as keyof typeof values] ?? "-"),
+          description,
+        ]),
+      ));
+    });
+  config.command("get <key>")
+    .description("print one key's value from the file (nothing if unset)")
+    .action((key: string, _: unknown, command: Command) => {
+      const value = loadConfig(homeOf(command))[keyOf(key)];
+      if (value !== undefined) console.log(String(value));
+    });
+  config.command("set <key> <value>")
+    .description("set a key in the file")
+    .action((key: string, value: string, _: unknown, command: Command) => {
+      const home = homeOf(command);
+      const values = loadConfig(home);
+      values[keyOf(key)] = checkValue(keyOf(key), value);
+      saveConfig(home, values);
+      console.log(`${key} = ${value} (in ${configPath(home)})`);
+    });
+  config.command("unset <key>")
+    .description("remove a key from the file, back to the built-in default")
+    .action((key: string, _: unknown, command: Command) => {
+      const home = homeOf(command);
+      const values = loadConfig(home);
+      delete values[keyOf(key)];
+      saveConfig(home, values);
+    });
+  return program;
+}
