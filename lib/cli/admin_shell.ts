@@ -4,10 +4,12 @@ import { runShell } from "./shell.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 
 /** The running tracker's admin shell: ping, discover, peers, files, help, quit. */
-export async function runAdminShell(store: TrackerStore): Promise<void> {
+export async function runAdminShell(store: TrackerStore, historyFile?: string): Promise<void> {
   console.log('admin shell: type "help" for commands; "quit", "exit" or Ctrl-D stops the tracker');
   await runShell({
     prompt: () => "tracker> ",
+    commands: ["ping", "discover", "peers", "files", "help", "quit"],
+    historyFile,
     run: async (words) => {
       const program = addAdminCommands(
         new Command("tracker>").usage("<command> [options]").exitOverride()

@@ -7,6 +7,8 @@ import { bytesHeld } from "../peer/manifest.ts";
 import { Bitfield } from "../peer/bitfield.ts";
 import { notLoggedIn } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
+import type { ShellHooks } from "./peer_program.ts";
+import { PeerHome } from "../peer/home.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
@@ -72,7 +74,16 @@ async function askForSource(owners: Listing[]): Promise<{ chosen: Listing; onlyC
   return { chosen: pickSource(owners, owners[number - 1].owner), onlyChosen: true };
 }
 
-export async function runFetch({ tracker, home }: PeerContext, name: string, flags: FetchFlags) {
+/**
+ * `fetch`: list the owners, choose (asking on a terminal), download with a
+ * progress bar, sum up. In the shell the download runs in the background.
+ */
+export async function runFetch(
+  { tracker, home }: PeerContext,
+  name: string,
+  flags: FetchFlags,
+  shell?: ShellHooks,
+) {
   const me = home.session()?.username.toLowerCase();
   const everyone = await listOwners(home, tracker, name);
   // Our own copy is no source: offer only the others.
@@ -86,13 +97,23 @@ export async function runFetch({ tracker, home }: PeerContext, name: string, fla
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
+  const options = { onlyChosen, output: flags.output, overwrite: flags.force };
+  if (shell && !flags.json) {
+    // The command's home closes when it returns: the background work opens its own.
+    const dir = home.dir;
+    shell.startBackground(chosen.name, async (signal) => {
+      using own = PeerHome.open(dir);
+      const { summary, shared } = await fetchFile(own, tracker, chosen, { ...options, signal });
+      return summaryLine(summary, chosen.name) + (shared ? "" : " (not shared: name taken)");
+    });
+    console.log(`fetching "${chosen.name}" in the background; \`downloads\` shows how far it got`);
+    return;
+  }
   const progress = new DownloadProgress(chosen.name, !flags.json && Deno.stderr.isTerminal());
   let result;
   try {
     result = await fetchFile(home, tracker, chosen, {
-      onlyChosen,
-      output: flags.output,
-      overwrite: flags.force,
+      ...options,
       onProgress: (p) => progress.update(p),
     });
   } finally {
@@ -107,7 +128,11 @@ export async function runFetch({ tracker, home }: PeerContext, name: string, fla
   if (!shared) console.log(`not shared: you already share another file named "${name}"`);
 }
 
-export function listDownloads({ home }: PeerContext, flags: { json?: boolean }) {
+export function listDownloads(
+  { home }: PeerContext,
+  flags: { json?: boolean },
+  running: string[] = [],
+) {
   if (!home.session()) throw notLoggedIn();
   const rows = home.downloads().map((record) => {
     const have = new Bitfield(record.manifest.pieces.length, record.have);
@@ -117,6 +142,7 @@ export function listDownloads({ home }: PeerContext, flags: { json?: boolean }) 
       size: record.manifest.size,
       verified: bytesHeld(record.manifest, have),
       partPath: record.partPath,
+      running: running.includes(record.name),
       startedAt: record.startedAt,
       updatedAt: record.updatedAt,
     };
@@ -127,7 +153,7 @@ export function listDownloads({ home }: PeerContext, flags: { json?: boolean }) 
     ["no.", "name", "done", "size", "partial file", "last active"],
     rows.map((row, i) => [
       i + 1,
-      row.name,
+      row.running ? `${row.name} (running)` : row.name,
       `${row.size ? Math.floor((row.verified / row.size) * 100) : 100}%`,
       formatSize(row.size),
       row.partPath,

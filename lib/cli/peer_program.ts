@@ -36,6 +36,14 @@ export interface ShellHooks {
   onLogout(): Promise<void>;
   /** Where the shell serves, if it does. */
   servingAddress(): string | null;
+  /** Aborts when the user presses Ctrl-C during the command. */
+  signal: AbortSignal;
+  /** Runs a download in the background; the shell announces how it ends. */
+  startBackground(name: string, work: (signal: AbortSignal) => Promise<string>): void;
+  /** Names of the downloads running in the background. */
+  activeDownloads(): string[];
+  /** Stops a background download, keeping its partial file; false if none runs by that name. */
+  pauseDownload(name: string): boolean;
 }
 
 /** The options of `serve` (and of `shell`, which serves too). */
@@ -144,7 +152,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .description("share a local file under a name (default: its file name); the file stays put")
     .action(run(async ({ tracker, home }, first: string, second: string | undefined) => {
       const [name, path] = second === undefined ? [undefined, first] : [first, second];
-      const { share, replaced } = await publish(home, tracker, path, name);
+      const { share, replaced } = await publish(home, tracker, path, name, hooks?.signal);
       console.log(
         `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
           `content ${share.contentId.slice(0, 12)})`,
@@ -195,16 +203,38 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option("--output <path>", "where to save it (a file, or a folder)")
     .option("--force", "overwrite an existing file at the output path")
     .option("--json", "print the owners and the download summary as one JSON object")
-    .action(run((context, name: string, options: FetchFlags) => runFetch(context, name, options)));
+    .action(
+      run((context, name: string, options: FetchFlags) => runFetch(context, name, options, hooks)),
+    );
 
   program.command("downloads")
     .description("list unfinished downloads (run the same fetch again to resume one)")
     .option("--json", "print JSON for scripts")
-    .action(run((context, options: { json?: boolean }) => listDownloads(context, options)));
+    .action(
+      run((context, options: { json?: boolean }) =>
+        listDownloads(context, options, hooks?.activeDownloads() ?? [])
+      ),
+    );
 
   program.command("cancel <name>")
     .description("cancel an unfinished download and delete its partial file")
-    .action(run((context, name: string) => cancel(context, name)));
+    .action(run((context, name: string) => {
+      hooks?.pauseDownload(name);
+      return cancel(context, name);
+    }));
+
+  if (hooks) {
+    program.command("pause <name>")
+      .description(
+        "stop a background download, keeping its partial file (fetch it again to resume)",
+      )
+      .action((name: string) => {
+        if (!hooks.pauseDownload(name)) {
+          throw new ShoalError("NOT_FOUND", `no download named "${name}" is running`);
+        }
+        console.log(`paused "${name}"; fetch it again to resume`);
+      });
+  }
 
   addConfigCommand(program);
 

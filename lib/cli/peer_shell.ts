@@ -1,7 +1,10 @@
 import { formatAddress } from "../protocol/address.ts";
 import { type Serving, startServing } from "../peer/serve.ts";
 import type { Command } from "commander";
-import { buildPeerProgram, serveOptions } from "./peer_program.ts";
+import { buildPeerProgram, serveOptions, type ShellHooks } from "./peer_program.ts";
+import { join } from "node:path";
+import { toShoalError } from "../protocol/errors.ts";
+import { printable } from "./errors.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
@@ -17,6 +20,37 @@ export async function runPeerShell(
 ): Promise<void> {
   const { tracker, home } = openContext(globals);
   let serving: Serving | null = null;
+  let notify = (line: string) => console.log(line);
+  /** Downloads running in the background, by name. */
+  const downloads = new Map<string, AbortController>();
+  const hooksFor = (signal: AbortSignal): ShellHooks => ({
+    // A login (perhaps as someone else) restarts serving under the new session.
+    onLogin: async () => {
+      await stop();
+      await startIfLoggedIn();
+    },
+    onLogout: stop,
+    servingAddress: () => serving && formatAddress(serving.address),
+    signal,
+    startBackground: (name, work) => {
+      const controller = new AbortController();
+      downloads.set(name, controller);
+      work(controller.signal).then(
+        (summary) => notify(`[done] ${summary}`),
+        (error) =>
+          notify(
+            `[${controller.signal.aborted ? "paused" : "failed"}] "${name}": ${
+              printable(toShoalError(error).message)
+            }`,
+          ),
+      ).finally(() => downloads.delete(name));
+    },
+    activeDownloads: () => [...downloads.keys()],
+    pauseDownload: (name) => {
+      downloads.get(name)?.abort();
+      return downloads.has(name);
+    },
+  });
 
   const startIfLoggedIn = async () => {
     if (serving || !home.session()) return;
@@ -24,9 +58,9 @@ export async function runPeerShell(
       tracker,
       listen: { host: flags.host, port: parsePort(flags.port) },
       advertise: flags.advertise,
-      log: (line) => console.log(`\n${line}`),
+      log: (line) => notify(line),
       onLoggedOut: (error) => {
-        console.log(`\nstopped serving: ${error.message}`);
+        notify(`stopped serving: ${error.message}`);
         serving?.stop();
         serving = null;
       },
@@ -49,24 +83,23 @@ export async function runPeerShell(
         const session = home.session();
         return session ? `shoal (${session.username})> ` : "shoal (not logged in)> ";
       },
-      run: async (words) => {
-        const program = buildPeerProgram({
-          // A login (perhaps as someone else) restarts serving under the new session.
-          onLogin: async () => {
-            await stop();
-            await startIfLoggedIn();
-          },
-          onLogout: stop,
-          servingAddress: () => serving && formatAddress(serving.address),
-        }, config);
+      commands: [
+        ...buildPeerProgram(hooksFor(new AbortController().signal)).commands.map((c) => c.name()),
+        "help",
+        "quit",
+      ],
+      historyFile: join(home.dir, "shell_history"),
+      run: async (words, signal) => {
+        const program = buildPeerProgram(hooksFor(signal), config);
         const plaintext = globals.insecurePlaintext ? ["--insecure-plaintext"] : [];
         await program.parseAsync(
           ["--tracker", globals.tracker, "--home", globals.home, ...plaintext, ...words],
           { from: "user" },
         );
       },
-    });
+    }, (handle) => notify = (line) => handle.notify(line));
   } finally {
+    for (const controller of downloads.values()) controller.abort();
     await stop();
     home.close();
   }

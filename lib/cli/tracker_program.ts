@@ -58,7 +58,7 @@ export function buildTrackerProgram(): Command {
         console.log(PLAINTEXT_WARNING);
       }
       try {
-        await untilStopped(store);
+        await untilStopped(store, `${options.db}.history`);
       } finally {
         await tracker.close();
         console.log("tracker stopped");
@@ -85,13 +85,13 @@ interface ServeOptions {
 }
 
 /** Runs until SIGINT/SIGTERM, or until the admin shell quits when stdin is a terminal. */
-async function untilStopped(store: TrackerStore): Promise<void> {
+async function untilStopped(store: TrackerStore, historyFile: string): Promise<void> {
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, stop);
   try {
     if (Deno.stdin.isTerminal()) {
-      await Promise.race([runAdminShell(store), stopped]);
+      await Promise.race([runAdminShell(store, historyFile), stopped]);
     } else {
       await stopped;
     }

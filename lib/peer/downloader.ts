@@ -55,6 +55,8 @@ export interface DownloadOptions {
   /** Called while downloading so this peer can serve the pieces it has verified. */
   onPartial?: (content: ServedContent | null) => void;
   onProgress?: (progress: SwarmProgress) => void;
+  /** Stops the download, keeping its verified pieces for a resume. */
+  signal?: AbortSignal;
 }
 
 /** Gets the manifest from the first source whose copy matches the content id. */
@@ -160,6 +162,7 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     store: (index, bytes) => part.write(index, bytes),
     findSources: options.findSources,
     plaintext: options.plaintext,
+    signal: options.signal,
     onProgress: (progress) => {
       // The record trails the disk by at most RECORD_EVERY_MS; a resume re-hashes what it claims.
       if (performance.now() - recordedAt >= RECORD_EVERY_MS) saveProgress();

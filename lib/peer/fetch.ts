@@ -85,6 +85,8 @@ export interface FetchOptions {
   output?: string;
   overwrite?: boolean;
   onProgress?: (progress: SwarmProgress) => void;
+  /** Stops the download, keeping its verified pieces for a resume. */
+  signal?: AbortSignal;
 }
 
 /**
@@ -138,6 +140,7 @@ export async function fetchFile(
       plaintext: tracker.plaintext,
       onPartial: (content) => partials.set(contentId, content),
       onProgress: options.onProgress,
+      signal: options.signal,
     });
     const existing = home.share(chosen.name);
     if (existing && existing.contentId !== contentId) return { summary, shared: false };

@@ -70,7 +70,7 @@ export async function readAt(file: Deno.FsFile, offset: number, buffer: Uint8Arr
  * Hashes a file piece by piece into its manifest, reading one piece at a
  * time so no file is ever wholly in memory.
  */
-export async function buildManifest(path: string): Promise<Manifest> {
+export async function buildManifest(path: string, signal?: AbortSignal): Promise<Manifest> {
   using file = await Deno.open(path, { read: true });
   const { size } = await file.stat();
   const pieceSize = choosePieceSize(size);
@@ -83,6 +83,7 @@ export async function buildManifest(path: string): Promise<Manifest> {
   const pieces: string[] = [];
   const buffer = new Uint8Array(Math.min(pieceSize, size));
   for (let offset = 0; offset < size; offset += pieceSize) {
+    if (signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${path}`);
     const piece = buffer.subarray(0, Math.min(pieceSize, size - offset));
     await readAt(file, offset, piece);
     pieces.push(sha256Hex(piece));

@@ -37,10 +37,14 @@ export async function statRegularFile(path: string): Promise<Deno.FileInfo> {
 }
 
 /** Hashes a local file into a share record, checking it did not change while hashed. */
-export async function describeFile(name: string, path: string): Promise<Share> {
+export async function describeFile(
+  name: string,
+  path: string,
+  signal?: AbortSignal,
+): Promise<Share> {
   const absolute = resolve(path);
   const before = await statRegularFile(absolute);
-  const manifest = await buildManifest(absolute);
+  const manifest = await buildManifest(absolute, signal);
   const after = await statRegularFile(absolute);
   if (after.size !== before.size || after.mtime?.getTime() !== before.mtime?.getTime()) {
     throw new ShoalError("CONTENT_CHANGED", `${path} changed while it was being hashed; try again`);
@@ -80,10 +84,11 @@ export async function publish(
   tracker: TrackerEndpoint,
   path: string,
   name = basename(path),
+  signal?: AbortSignal,
 ): Promise<{ share: Share; replaced: boolean }> {
   checkName(name);
   if (!home.session()) throw notLoggedIn();
-  const share = await describeFile(name, path);
+  const share = await describeFile(name, path, signal);
   const { replaced } = await announceShare(home, tracker, share);
   return { share, replaced };
 }

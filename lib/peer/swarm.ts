@@ -65,6 +65,8 @@ export interface SwarmOptions {
   requestTimeoutMs?: number;
   /** How often to look for new sources (e.g. peers that started downloading). @default {3000} */
   refreshSourcesMs?: number;
+  /** Stops the download (with CANCELLED), keeping what has been stored. */
+  signal?: AbortSignal;
 }
 
 /** How many sources may request the same piece in the endgame. */
@@ -129,6 +131,11 @@ export class Swarm {
   run(initial: SourceList): Promise<SwarmReport> {
     if (this.#have.complete) return Promise.resolve(this.#report());
     this.#ticket = initial.ticket;
+    this.#options.signal?.addEventListener(
+      "abort",
+      () => this.#fail(new ShoalError("CANCELLED", "stopped")),
+      { once: true },
+    );
     this.#addSources(initial.sources);
     this.#refreshTimer = setInterval(
       () => this.#lookForSources(),

@@ -51,6 +51,8 @@ export const ERROR_CODES = [
   "TIMEOUT",
   /** A local file-system problem (missing path, unreadable file, full disk). */
   "IO",
+  /** Stopped by the user (Ctrl-C, or `pause` in the shell); partial work is kept. */
+  "CANCELLED",
   /** A bug or an unexpected failure on the other side. */
   "INTERNAL",
 ] as const;
