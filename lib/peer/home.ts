@@ -6,7 +6,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { Manifest } from "../protocol/messages.ts";
-import { openDatabase } from "../storage/sqlite.ts";
+import { openDatabase, Statements } from "../storage/sqlite.ts";
 
 export interface StoredSession {
   username: string;
@@ -142,21 +142,16 @@ export class PeerHome implements Disposable {
   readonly dir: string;
   readonly #db: DatabaseSync;
 
-  readonly #statements = new Map<string, StatementSync>();
+  readonly #statements: Statements;
 
   private constructor(dir: string, db: DatabaseSync) {
     this.dir = dir;
     this.#db = db;
+    this.#statements = new Statements(db);
   }
 
-  /** A prepared statement, prepared once: several run for every piece served or fetched. */
   #sql(text: string): StatementSync {
-    let statement = this.#statements.get(text);
-    if (!statement) {
-      statement = this.#db.prepare(text);
-      this.#statements.set(text, statement);
-    }
-    return statement;
+    return this.#statements.get(text);
   }
 
   static open(dir: string): PeerHome {

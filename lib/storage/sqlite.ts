@@ -1,5 +1,5 @@
 /** What both SQLite databases (the tracker's and each peer's) share: opening and migrating. */
-import { DatabaseSync } from "node:sqlite";
+import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
 
 /**
@@ -50,4 +50,26 @@ export function openDatabase(path: string, migrations: readonly string[]): Datab
 
 function schemaVersion(db: DatabaseSync): number {
   return (db.prepare("PRAGMA user_version").get() as { user_version: number }).user_version;
+}
+
+/**
+ * Prepares each SQL text once per connection: preparing costs more than
+ * running, and some statements run for every piece served or every lookup.
+ */
+export class Statements {
+  readonly #db: DatabaseSync;
+  readonly #prepared = new Map<string, StatementSync>();
+
+  constructor(db: DatabaseSync) {
+    this.#db = db;
+  }
+
+  get(sql: string): StatementSync {
+    let statement = this.#prepared.get(sql);
+    if (!statement) {
+      statement = this.#db.prepare(sql);
+      this.#prepared.set(sql, statement);
+    }
+    return statement;
+  }
 }

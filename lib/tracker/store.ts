@@ -3,9 +3,9 @@
  * talk to the {@link TrackerStore} interface, so another backend (say
  * PostgreSQL) can be added without touching the protocol code.
  */
-import type { DatabaseSync } from "node:sqlite";
+import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
-import { openDatabase } from "../storage/sqlite.ts";
+import { openDatabase, Statements } from "../storage/sqlite.ts";
 
 export interface UserRecord {
   username: string;
@@ -155,9 +155,15 @@ const now = () => new Date().toISOString();
  */
 export class SqliteTrackerStore implements TrackerStore, Disposable {
   readonly #db: DatabaseSync;
+  readonly #statements: Statements;
 
   private constructor(db: DatabaseSync) {
     this.#db = db;
+    this.#statements = new Statements(db);
+  }
+
+  #sql(text: string): StatementSync {
+    return this.#statements.get(text);
   }
 
   /** Opens (creating and migrating as needed) the database at `path`. */
@@ -179,7 +185,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
 
   createUser(username: string, passwordHash: string): void {
     try {
-      this.#db.prepare("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
+      this.#sql("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
         .run(username, passwordHash, now());
     } catch (error) {
       if (/UNIQUE constraint/.test((error as Error).message)) {
@@ -190,7 +196,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   getUser(username: string): UserRecord | null {
-    const row = this.#db.prepare(
+    const row = this.#sql(
       "SELECT username, password_hash, created_at FROM users WHERE username = ?",
     ).get(username) as Row | undefined;
     return row
@@ -203,26 +209,26 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   deleteUser(username: string): void {
-    this.#db.prepare("DELETE FROM users WHERE username = ?").run(username);
+    this.#sql("DELETE FROM users WHERE username = ?").run(username);
   }
 
   createSession(tokenHash: string, username: string): void {
-    this.#db.prepare("INSERT INTO sessions (token_hash, username, created_at) VALUES (?, ?, ?)")
+    this.#sql("INSERT INTO sessions (token_hash, username, created_at) VALUES (?, ?, ?)")
       .run(tokenHash, username, now());
   }
 
   sessionUser(tokenHash: string): string | null {
-    const row = this.#db.prepare("SELECT username FROM sessions WHERE token_hash = ?")
+    const row = this.#sql("SELECT username FROM sessions WHERE token_hash = ?")
       .get(tokenHash) as Row | undefined;
     return row ? String(row.username) : null;
   }
 
   deleteSession(tokenHash: string): void {
-    this.#db.prepare("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
+    this.#sql("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
   }
 
   setPeerOnline(username: string, host: string, port: number, certificate: string | null): void {
-    this.#db.prepare(
+    this.#sql(
       `INSERT INTO peers (username, host, port, certificate, online, last_seen)
        VALUES (?, ?, ?, ?, 1, ?)
        ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
@@ -231,7 +237,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   setPeerOffline(username: string): void {
-    this.#db.prepare("UPDATE peers SET online = 0, last_seen = ? WHERE username = ?")
+    this.#sql("UPDATE peers SET online = 0, last_seen = ? WHERE username = ?")
       .run(now(), username);
   }
 
@@ -240,7 +246,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   getPeer(username: string): PeerRecord | null {
-    const row = this.#db.prepare("SELECT * FROM peers WHERE username = ?").get(username) as
+    const row = this.#sql("SELECT * FROM peers WHERE username = ?").get(username) as
       | Row
       | undefined;
     return row ? toPeer(row) : null;
@@ -248,21 +254,21 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
 
   peersAt(host: string, port?: number): PeerRecord[] {
     const rows = port === undefined
-      ? this.#db.prepare("SELECT * FROM peers WHERE host = ? ORDER BY username").all(host)
-      : this.#db.prepare("SELECT * FROM peers WHERE host = ? AND port = ? ORDER BY username")
+      ? this.#sql("SELECT * FROM peers WHERE host = ? ORDER BY username").all(host)
+      : this.#sql("SELECT * FROM peers WHERE host = ? AND port = ? ORDER BY username")
         .all(host, port);
     return (rows as Row[]).map(toPeer);
   }
 
   listPeers(): PeerRecord[] {
-    return (this.#db.prepare("SELECT * FROM peers ORDER BY username").all() as Row[]).map(toPeer);
+    return (this.#sql("SELECT * FROM peers ORDER BY username").all() as Row[]).map(toPeer);
   }
 
   publish(file: FileRecord): boolean {
     return this.#transaction(() => {
-      const existing = this.#db.prepare("SELECT 1 FROM files WHERE owner = ? AND name = ?")
+      const existing = this.#sql("SELECT 1 FROM files WHERE owner = ? AND name = ?")
         .get(file.owner, file.name);
-      this.#db.prepare(
+      this.#sql(
         `INSERT INTO files (owner, name, type, size, content_id, published_at)
          VALUES (?, ?, ?, ?, ?, ?)
          ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
@@ -273,7 +279,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   unpublish(owner: string, name: string): boolean {
-    const { changes } = this.#db.prepare("DELETE FROM files WHERE owner = ? AND name = ?")
+    const { changes } = this.#sql("DELETE FROM files WHERE owner = ? AND name = ?")
       .run(owner, name);
     return Number(changes) > 0;
   }
@@ -287,7 +293,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   onlineOwnersOf(contentId: string): PeerRecord[] {
-    const rows = this.#db.prepare(
+    const rows = this.#sql(
       `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
        WHERE f.content_id = ? AND p.online = 1 ORDER BY p.username`,
     ).all(contentId) as Row[];
@@ -307,7 +313,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   #listings(sql: string, ...params: string[]): FileListing[] {
-    return (this.#db.prepare(sql).all(...params) as Row[]).map(toListing);
+    return (this.#sql(sql).all(...params) as Row[]).map(toListing);
   }
 
   close(): void {
