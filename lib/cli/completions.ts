@@ -11,7 +11,8 @@ export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = typeof SHELLS[number];
 
 interface Spec {
-  commands: { name: string; summary: string; flags: string[] }[];
+  /** `words` are what a command completes: its options, or fixed arguments. */
+  commands: { name: string; summary: string; words: string[] }[];
   globalFlags: string[];
   /** Global flags that take a value: the word after them is not a command. */
   valueFlags: string[];
@@ -27,9 +28,14 @@ function specOf(program: Command): Spec {
     commands: program.commands.map((command) => ({
       name: command.name(),
       summary: command.summary() || command.description().split("\n")[0],
-      flags: [...longFlags(command.options), "--help"],
+      words: [
+        ...command.commands.map((sub) => sub.name()),
+        ...(command.name() === "completions" ? SHELLS : []),
+        ...longFlags(command.options),
+        "--help",
+      ],
     })),
-    globalFlags: [...longFlags(global), "--help", "--version"],
+    globalFlags: [...new Set([...longFlags(global), "--help", "--version"])],
     valueFlags: longFlags(global.filter((option) => option.required || option.optional)),
   };
 }
@@ -38,7 +44,7 @@ const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
 
 function bash(spec: Spec, names: string[], fn: string): string {
   const cases = spec.commands.map((command) =>
-    `    ${command.name}) COMPREPLY=($(compgen -W ${quote(command.flags.join(" "))} -- "$cur")) ;;`
+    `    ${command.name}) COMPREPLY=($(compgen -W ${quote(command.words.join(" "))} -- "$cur")) ;;`
   );
   const top = [...spec.commands.map((command) => command.name), ...spec.globalFlags].join(" ");
   const skip = spec.valueFlags.join("|") || "--";
@@ -50,7 +56,8 @@ function bash(spec: Spec, names: string[], fn: string): string {
     `  local cur="\${COMP_WORDS[COMP_CWORD]}" command="" i`,
     `  for ((i = 1; i < COMP_CWORD; i++)); do`,
     `    case "\${COMP_WORDS[i]}" in`,
-    `      ${skip}) ((i++)) ;;`,
+    // bash splits 'host:port' at ':' (COMP_WORDBREAKS): a ':' and the word after it are a value.
+    `      ${skip}|:|=) ((i++)) ;;`,
     `      -*) ;;`,
     `      *) command="\${COMP_WORDS[i]}"; break ;;`,
     `    esac`,
@@ -80,12 +87,9 @@ function fish(spec: Spec, names: string[]): string {
           quote(command.summary)
         }`,
       );
-      for (const flag of command.flags) {
-        lines.push(
-          `complete -c ${name} -n "__fish_seen_subcommand_from ${command.name}" -l ${
-            flag.slice(2)
-          }`,
-        );
+      for (const word of command.words) {
+        const what = word.startsWith("--") ? `-l ${word.slice(2)}` : `-a ${word}`;
+        lines.push(`complete -c ${name} -n "__fish_seen_subcommand_from ${command.name}" ${what}`);
       }
     }
     for (const flag of spec.globalFlags) lines.push(`complete -c ${name} -l ${flag.slice(2)}`);
@@ -111,10 +115,10 @@ export function completionScript(program: Command, shell: Shell, names: string[]
     case "zsh":
       // zsh runs bash completion functions through bashcompinit.
       return [
-        `# ${names[0]} completion for zsh. Install: ${names[0]} completions zsh > "\${fpath[1]}/_${
+        `# ${names[0]} completion for zsh. Install: add 'source <(${
           names[0]
-        }", or source it from ~/.zshrc`,
-        "autoload -U +X compinit && compinit",
+        } completions zsh)' to ~/.zshrc`,
+        "(( $+functions[compdef] )) || { autoload -U +X compinit && compinit; }",
         "autoload -U +X bashcompinit && bashcompinit",
         bash(spec, names, fn).split("\n").slice(1).join("\n"),
       ].join("\n");

@@ -25,6 +25,10 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   serve: ["peer.ts serve", "peer.ts serve --port 6000 --advertise 192.168.1.21"],
   shell: ["peer.ts shell"],
   config: ["peer.ts config set tracker 192.168.1.10:5050", "peer.ts config list"],
+  "config list": ["peer.ts config list"],
+  "config get": ["peer.ts config get tracker"],
+  "config set": ["peer.ts config set serve.port 6000"],
+  "config unset": ["peer.ts config unset serve.port"],
   completions: ["peer.ts completions bash > ~/.local/share/bash-completion/completions/peer.ts"],
 };
 
@@ -47,6 +51,10 @@ function withExamples(program: Command, examples: Record<string, string[]>): Com
   for (const command of program.commands) {
     const lines = examples[command.name()];
     if (lines) command.addHelpText("after", text(lines));
+    for (const sub of command.commands) {
+      const subLines = examples[`${command.name()} ${sub.name()}`];
+      if (subLines) sub.addHelpText("after", text(subLines));
+    }
   }
   return program;
 }

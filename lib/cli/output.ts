@@ -25,7 +25,9 @@ export function formatSize(bytes: number): string {
 function terminalColumns(): number | null {
   if (!Deno.stdout.isTerminal()) return null;
   try {
-    return Deno.consoleSize().columns;
+    // Some terminals (under `script`, a serial console) report no width at all.
+    const { columns } = Deno.consoleSize();
+    return columns > 0 ? columns : null;
   } catch {
     return null;
   }

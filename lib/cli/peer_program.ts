@@ -6,7 +6,7 @@
 import { Command, Option } from "commander";
 import { formatAddress, parseAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
-import { PLAINTEXT_OPTION } from "./plaintext.ts";
+import { addPlaintextOptions } from "./plaintext.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { addConfigCommand } from "./config_command.ts";
 import { login, logout, register, unregister } from "../peer/account.ts";
@@ -78,9 +78,10 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
       new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
         .default(defaultHome(), "$XDG_DATA_HOME/shoal"),
     )
-    .addOption(PLAINTEXT_OPTION().default(config["insecure-plaintext"] === true))
     .showSuggestionAfterError(true)
     .exitOverride();
+
+  addPlaintextOptions(program, config["insecure-plaintext"] === true);
 
   const run = <A extends unknown[]>(
     action: (context: PeerContext, ...args: A) => Promise<void> | void,

@@ -90,7 +90,8 @@ export async function runPeerShell(
       ],
       historyFile: join(home.dir, "shell_history"),
       run: async (words, signal) => {
-        const program = buildPeerProgram(hooksFor(signal), config);
+        const program = buildPeerProgram(hooksFor(signal), config)
+          .addHelpText("after", "\nquit, exit, Ctrl-D    leave the shell");
         const plaintext = globals.insecurePlaintext ? ["--insecure-plaintext"] : [];
         await program.parseAsync(
           ["--tracker", globals.tracker, "--home", globals.home, ...plaintext, ...words],

@@ -11,7 +11,7 @@ import { addCompletionsCommand } from "./completions.ts";
 import { withTrackerExamples } from "./help.ts";
 import { runAdminShell } from "./admin_shell.ts";
 import { parsePort } from "./peer_context.ts";
-import { PLAINTEXT_OPTION, PLAINTEXT_WARNING } from "./plaintext.ts";
+import { addPlaintextOptions, PLAINTEXT_WARNING } from "./plaintext.ts";
 import { fingerprintOf, loadOrCreateIdentity } from "../protocol/certificate.ts";
 import { loadOrCreateTicketKey } from "../protocol/tickets.ts";
 import { basename, dirname } from "node:path";
@@ -28,12 +28,11 @@ export function buildTrackerProgram(): Command {
     .showSuggestionAfterError(true)
     .exitOverride();
 
-  program.command("serve")
+  addPlaintextOptions(program.command("serve"))
     .description("run the tracker (with an admin shell when stdin is a terminal)")
     .option("--host <host>", "address to listen on", "0.0.0.0")
     .option("--port <port>", "port to listen on (0 picks a free one)", "5050")
     .addOption(DB_OPTION())
-    .addOption(PLAINTEXT_OPTION())
     .action(async (options: ServeOptions) => {
       const port = parsePort(options.port);
       using store = SqliteTrackerStore.open(options.db);

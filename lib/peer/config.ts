@@ -40,7 +40,7 @@ export type ConfigKey = keyof typeof CONFIG_KEYS;
 export type ConfigValue = string | number | boolean;
 export type PeerConfig = Partial<Record<ConfigKey, ConfigValue>>;
 
-function parseBoolean(text: string): boolean {
+export function parseBoolean(text: string): boolean {
   if (/^(true|yes|1|on)$/i.test(text)) return true;
   if (/^(false|no|0|off)$/i.test(text)) return false;
   throw new Error("not true or false");
@@ -67,7 +67,9 @@ export function loadConfig(home: string): PeerConfig {
   try {
     table = parse(text);
   } catch (error) {
-    throw new ShoalError("INVALID_INPUT", `${configPath(home)}: ${(error as Error).message}`);
+    // The parser's message draws the line over several; the first one says it.
+    const first = (error as Error).message.split("\n")[0];
+    throw new ShoalError("INVALID_INPUT", `${configPath(home)}: ${first}`);
   }
   const config: PeerConfig = {};
   const visit = (node: Record<string, unknown>, prefix: string) => {
@@ -76,7 +78,11 @@ export function loadConfig(home: string): PeerConfig {
       if (value !== null && typeof value === "object" && !Array.isArray(value)) {
         visit(value as Record<string, unknown>, `${path}.`);
       } else if (isConfigKey(path)) {
-        config[path] = checkValue(path, String(value));
+        try {
+          config[path] = checkValue(path, String(value));
+        } catch (error) {
+          throw new ShoalError("INVALID_INPUT", `${configPath(home)}: ${(error as Error).message}`);
+        }
       } else {
         throw new ShoalError("INVALID_INPUT", `${configPath(home)}: unknown key "${path}"`);
       }

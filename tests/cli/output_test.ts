@@ -1,0 +1,173 @@
+/**
+ * What the CLIs print: colours only on a terminal and never with NO_COLOR,
+ * tables no wider than the terminal, sizes human-readable in tables and
+ * exact in `--json`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CHILD_ENV,
+  PEER_TS,
+  startTracker,
+  tempDir,
+  TestPeer,
+  writeRandomFile,
+} from "../helpers/processes.ts";
+import {
+  baseEnv,
+  denoRun,
+  hasColour,
+  hasCommand,
+  runPeer,
+  runTracker,
+  TmuxPane,
+} from "./_terminal.ts";
+
+const HAS_SCRIPT = hasCommand("script");
+const HAS_TMUX = hasCommand("tmux");
+if (!HAS_SCRIPT) console.log("skipped the NO_COLOR test of tests/cli/output_test.ts: no `script`");
+if (!HAS_TMUX) console.log("skipped the width tests of tests/cli/output_test.ts: no tmux");
+
+const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
+
+/**
+ * Runs a command on a pseudo-terminal of 200 columns made by `script`, with
+ * NO_COLOR set to `noColor` or absent, and returns what the terminal got.
+ */
+async function onTerminal(argv: string[], noColor: string | null): Promise<string> {
+  const env: Record<string, string> = { ...baseEnv(), ...CHILD_ENV };
+  delete env.NO_COLOR;
+  if (noColor !== null) env.NO_COLOR = noColor;
+  const command = `stty cols 200 rows 50; exec ${argv.map(shellQuote).join(" ")}`;
+  const output = await new Deno.Command("script", {
+    args: ["-qec", command, "/dev/null"],
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: true,
+    env,
+  }).output();
+  const text = new TextDecoder().decode(output.stdout);
+  assert.equal(output.code, 0, text + new TextDecoder().decode(output.stderr));
+  return text;
+}
+
+/** The length of the longest line, in characters (box drawing included). */
+const widest = (text: string) =>
+  Math.max(...text.split("\n").map((line) => [...line.trimEnd()].length));
+
+Deno.test({
+  name:
+    "NO_COLOR - a table on a terminal has colours, none with NO_COLOR=1, none without a terminal",
+  ignore: !HAS_SCRIPT,
+  async fn() {
+    await using home = await tempDir("shoal-output-");
+    const argv = denoRun(PEER_TS, "--home", home.path, "config", "list");
+
+    const coloured = await onTerminal(argv, null);
+    assert.match(coloured, /serve\.port/);
+    assert.ok(hasColour(coloured), `colours on a terminal:\n${JSON.stringify(coloured)}`);
+
+    const plain = await onTerminal(argv, "1");
+    assert.match(plain, /serve\.port/);
+    assert.ok(!hasColour(plain), `no colours with NO_COLOR=1:\n${JSON.stringify(plain)}`);
+
+    const piped = await runPeer(["--home", home.path, "config", "list"], { unset: ["NO_COLOR"] });
+    assert.equal(piped.code, 0);
+    assert.match(piped.stdout, /serve\.port/);
+    assert.ok(!hasColour(piped.stdout + piped.stderr), "no colours without a terminal");
+  },
+});
+
+Deno.test({
+  name: "table width - config list fits a 60-column terminal, and is wider on a wide one",
+  ignore: !HAS_TMUX,
+  async fn() {
+    await using home = await tempDir("shoal-output-");
+    const argv = denoRun(PEER_TS, "--home", home.path, "config", "list");
+    const run = async (columns: number) => {
+      await using pane = await TmuxPane.start(argv, { columns, rows: 80 });
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+      const text = await pane.capture();
+      return text.slice(0, text.indexOf("[exited"));
+    };
+
+    const narrow = await run(60);
+    assert.ok(widest(narrow) <= 60, `every line fits 60 columns:\n${narrow}`);
+    for (const key of ["tracker", "insecure-plaintext", "serve.host", "serve.port"]) {
+      assert.match(narrow, new RegExp(`│ ${RegExp.escape(key)} +│`), `${key} stays whole`);
+    }
+    // The descriptions wrap instead of being cut.
+    assert.match(narrow.replace(/[│\s]+/g, " "), /SHOAL_INSECURE_PLAINTEXT\)/);
+
+    const wide = await run(200);
+    assert.ok(widest(wide) > 60, `the same table is wider when there is room:\n${wide}`);
+    assert.ok(widest(wide) <= 200);
+  },
+});
+
+Deno.test("sizes - human-readable in tables, exact bytes in --json", async () => {
+  await using dir = await tempDir("shoal-output-");
+  const db = join(dir.path, "tracker.db");
+  const tracker = await startTracker({ db });
+  try {
+    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    await alice.signUp("alice");
+    const size = 1_572_864 + 7;
+    const source = join(dir.path, "slides.bin");
+    await writeRandomFile(source, size);
+    assert.match(await alice.ok(["publish", "slides", source]), /published "slides" \(1\.5 MiB,/);
+
+    const table = await alice.ok(["view"]);
+    assert.match(table, /│ slides +│ .*slides\.bin +│ bin +│ 1\.5 MiB +│/);
+    assert.doesNotMatch(table, new RegExp(String(size)));
+    const json = JSON.parse(await alice.ok(["view", "--json"]));
+    assert.equal(json.length, 1);
+    assert.equal(json[0].size, size);
+    assert.equal(json[0].name, "slides");
+
+    assert.match(await alice.ok(["search", "slid"]), /│ slides +│ bin +│ 1\.5 MiB +│ alice +│/);
+    const found = JSON.parse(await alice.ok(["search", "slid", "--json"]));
+    assert.deepEqual(found.map((f: { name: string; size: number }) => [f.name, f.size]), [
+      ["slides", size],
+    ]);
+
+    const files = await runTracker(["files", "--db", db]);
+    assert.match(files.stdout, /│ alice +│ slides +│ bin +│ 1\.5 MiB +│/);
+    const filesJson = JSON.parse((await runTracker(["files", "--db", db, "--json"])).stdout);
+    assert.equal(filesJson[0].size, size);
+
+    if (!HAS_TMUX) return;
+    // A long location wraps inside its column instead of widening the table.
+    await using pane = await TmuxPane.start(
+      denoRun(PEER_TS, "--tracker", tracker.address, "--home", alice.home, "view"),
+      { columns: 60, rows: 40 },
+    );
+    assert.equal(await pane.exitCode(), 0, await pane.capture());
+    const text = await pane.capture();
+    const view = text.slice(0, text.indexOf("[exited"));
+    assert.ok(widest(view) <= 60, `the view table fits 60 columns:\n${view}`);
+    assert.match(view, /1\.5 MiB/);
+  } finally {
+    await tracker.daemon.stop();
+  }
+});
+
+Deno.test({
+  // lib bug (issue 6): on a terminal that reports 0 columns (a `script` or serial console with
+  // no size), lib/cli/output.ts squeezes every column to 8 characters; 0 should mean unknown.
+  name: "a terminal that reports no width gets the table at its natural width",
+
+  async fn() {
+    await using home = await tempDir("shoal-output-");
+    const argv = denoRun(PEER_TS, "--home", home.path, "config", "list");
+    const output = await new Deno.Command("script", {
+      args: ["-qec", argv.map(shellQuote).join(" "), "/dev/null"],
+      stdin: "null",
+      stdout: "piped",
+      env: { NO_COLOR: "1" },
+    }).output();
+    const text = new TextDecoder().decode(output.stdout);
+    assert.match(text, /│ insecure-plaintext +│/, text);
+  },
+});

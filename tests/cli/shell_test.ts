@@ -1,0 +1,186 @@
+/**
+ * The interactive shells, driven through a pseudo-terminal (a tmux pane) as a
+ * person would: the peer shell from register to view, with hidden password
+ * prompts, TAB completion and history across sessions; the tracker's admin
+ * shell from `peers` to `quit`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  PEER_TS,
+  startTracker,
+  tempDir,
+  TestPeer,
+  TRACKER_TS,
+  writeRandomFile,
+} from "../helpers/processes.ts";
+import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
+
+const HAS_TMUX = hasCommand("tmux");
+if (!HAS_TMUX) console.log("skipped tests/cli/shell_test.ts: tmux is not installed");
+
+const PEER_PROMPT = /^shoal \([^)]*\)> /m;
+const PASSWORD = "correct horse battery";
+
+/**
+ * Types a line at the shell's prompt, answers the questions it asks (each
+ * answer typed once its question shows), waits for `expect`, then for the
+ * next prompt.
+ */
+async function step(
+  pane: TmuxPane,
+  prompt: RegExp,
+  line: string,
+  expect: string | RegExp,
+  answers: [question: string, answer: string][] = [],
+): Promise<string> {
+  const before = await pane.capture();
+  const count = (text: string, what: string | RegExp) =>
+    typeof what === "string"
+      ? text.split(what).length - 1
+      : text.match(new RegExp(what.source, what.flags + "g"))?.length ?? 0;
+  await pane.type(line);
+  for (const [question, answer] of answers) {
+    await pane.waitFor(question, count(before, question) + 1);
+    await pane.type(answer);
+  }
+  await pane.waitFor(expect, count(before, expect) + 1);
+  return await pane.waitFor(prompt, count(before, prompt) + 1);
+}
+
+Deno.test({
+  name: "peer shell - register, login, publish and view on a terminal; the lines go to its history",
+  ignore: !HAS_TMUX,
+  async fn() {
+    await using dir = await tempDir("shoal-shell-");
+    const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+    const home = join(dir.path, "alice");
+    const source = join(dir.path, "week3.pdf");
+    await writeRandomFile(source, 200_000);
+    try {
+      await using pane = await TmuxPane.start(
+        denoRun(
+          PEER_TS,
+          "--tracker",
+          tracker.address,
+          "--home",
+          home,
+          "shell",
+          "--host",
+          "127.0.0.1",
+        ),
+        { cwd: dir.path },
+      );
+      await pane.waitFor("shoal (not logged in)> ");
+      await step(pane, PEER_PROMPT, "register alice", "registered alice", [
+        ["Password:", PASSWORD],
+        ["Password again:", PASSWORD],
+      ]);
+      await step(pane, PEER_PROMPT, "login alice", "logged in as alice", [["Password:", PASSWORD]]);
+      await pane.waitFor(/serving your files on 127\.0\.0\.1:\d+/);
+      await pane.waitFor("shoal (alice)> ");
+      await step(pane, PEER_PROMPT, `publish notes ${source}`, 'published "notes" (195 KiB');
+
+      // TAB completes the command name; Enter runs it.
+      await pane.keys("vi", "Tab");
+      await pane.waitFor("shoal (alice)> view");
+      const shown = await step(
+        pane,
+        PEER_PROMPT,
+        "",
+        /│ 1 +│ notes +│ .*week3\.pdf +│ pdf +│ 195 KiB +│/,
+      );
+      assert.match(shown, /│ no\. +│ name +│ location +│ type +│ size +│/);
+      assert.ok(!shown.includes(PASSWORD), "passwords are never echoed");
+
+      await pane.type("quit");
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+
+      const history = (await Deno.readTextFile(join(home, "shell_history"))).split("\n");
+      for (
+        const line of ["register alice", "login alice", `publish notes ${source}`, "view", "quit"]
+      ) {
+        assert.ok(history.includes(line), `"${line}" in the history: ${history}`);
+      }
+      assert.ok(!history.some((line) => line.includes(PASSWORD)), "no password in the history");
+    } finally {
+      await tracker.daemon.stop();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "peer shell - `peer.ts` alone on a terminal opens it; history and Ctrl-D work across sessions",
+  ignore: !HAS_TMUX,
+  async fn() {
+    await using dir = await tempDir("shoal-shell-");
+    const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    try {
+      await alice.signUp("alice");
+      // The shell serves while logged in; the config keeps it on loopback.
+      await Deno.writeTextFile(join(alice.home, "config.toml"), '[serve]\nhost = "127.0.0.1"\n');
+      await Deno.writeTextFile(join(alice.home, "shell_history"), "search nothing\nview\n");
+
+      await using pane = await TmuxPane.start(
+        denoRun(PEER_TS, "--tracker", tracker.address, "--home", alice.home),
+      );
+      await pane.waitFor(/serving your files on 127\.0\.0\.1:\d+/);
+      await pane.waitFor("shoal (alice)> ");
+      // Up recalls the last sessions' lines, newest first.
+      await pane.keys("Up");
+      await pane.waitFor("shoal (alice)> view");
+      await pane.keys("Up");
+      await pane.waitFor("shoal (alice)> search nothing");
+      await pane.keys("Down", "Enter");
+      await pane.waitFor("no shares yet");
+      await pane.waitFor("shoal (alice)> ", 2);
+      await pane.keys("C-d");
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+      const history = await Deno.readTextFile(join(alice.home, "shell_history"));
+      assert.equal(history, "search nothing\nview\nview\n");
+    } finally {
+      await tracker.daemon.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "admin shell - peers, help and quit on a serving tracker's terminal",
+  ignore: !HAS_TMUX,
+  async fn() {
+    await using dir = await tempDir("shoal-shell-");
+    const db = join(dir.path, "tracker.db");
+    await using pane = await TmuxPane.start(
+      denoRun(TRACKER_TS, "serve", "--host", "127.0.0.1", "--port", "0", "--db", db),
+    );
+    const started = await pane.waitFor("tracker> ");
+    const port = /listening on 127\.0\.0\.1:(\d+)/.exec(started)?.[1];
+    assert.ok(port, started);
+
+    const prompt = /^tracker> /m;
+    await step(pane, prompt, "peers", "no peer has served yet");
+    const bob = new TestPeer(join(dir.path, "bob"), `127.0.0.1:${port}`);
+    await bob.signUp("bob");
+    const serving = await bob.serve();
+    try {
+      await step(pane, prompt, "peers", /│ bob +│ 127\.0\.0\.1:\d+ +│ online +│/);
+      const help = await step(pane, prompt, "help", "quit, exit, Ctrl-D");
+      const helpText = help.slice(help.lastIndexOf("tracker> help"));
+      for (const command of ["ping", "discover", "peers", "files"]) {
+        assert.match(helpText, new RegExp(`^ {2}${command}\\b`, "m"), `${command} in help`);
+      }
+      await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
+    } finally {
+      await serving.stop();
+    }
+    await pane.type("quit");
+    await pane.waitFor("tracker stopped");
+    assert.equal(await pane.exitCode(), 0, await pane.capture());
+    assert.equal(
+      await Deno.readTextFile(`${db}.history`),
+      "peers\npeers\nhelp\ndiscovr bob\nquit\n",
+    );
+  },
+});
