@@ -170,9 +170,9 @@ export class TestPeer {
     readonly netns?: string,
   ) {}
 
-  /** Runs one `peer.ts` command to completion. */
-  async run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
-    const [command, fullArgs] = commandFor(this.netns, [
+  /** `peer.ts` with this peer's tracker and home, and `args`, inside its namespace if any. */
+  #command(args: string[]): [string, string[]] {
+    return commandFor(this.netns, [
       "run",
       "--allow-all",
       PEER_TS,
@@ -182,6 +182,11 @@ export class TestPeer {
       this.home,
       ...args,
     ]);
+  }
+
+  /** Runs one `peer.ts` command to completion. */
+  async run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+    const [command, fullArgs] = this.#command(args);
     const child = new Deno.Command(command, {
       args: fullArgs,
       cwd: options.cwd,
@@ -222,16 +227,7 @@ export class TestPeer {
 
   /** Starts a `peer.ts` command without waiting for it, e.g. a fetch to kill halfway. */
   spawn(args: string[]): Deno.ChildProcess {
-    const [command, fullArgs] = commandFor(this.netns, [
-      "run",
-      "--allow-all",
-      PEER_TS,
-      "--tracker",
-      this.tracker,
-      "--home",
-      this.home,
-      ...args,
-    ]);
+    const [command, fullArgs] = this.#command(args);
     return new Deno.Command(command, {
       args: fullArgs,
       stdin: "null",
@@ -258,14 +254,7 @@ export class TestPeer {
 
   /** Starts `peer.ts serve` and waits only until it listens, not until it is online. */
   async serveUnchecked(extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
-    const [command, args] = commandFor(this.netns, [
-      "run",
-      "--allow-all",
-      PEER_TS,
-      "--tracker",
-      this.tracker,
-      "--home",
-      this.home,
+    const [command, args] = this.#command([
       "serve",
       "--host",
       this.netns ? "0.0.0.0" : "127.0.0.1",
