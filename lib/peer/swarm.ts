@@ -261,12 +261,21 @@ export class Swarm {
   /** The rarest missing piece this source has; in the endgame, one already asked of another. */
   #pick(link: Link): number | null {
     let best: number | null = null;
+    let ties = 0;
     let endgame: number | null = null;
     for (let i = 0; i < this.#have.size; i++) {
       if (this.#have.has(i) || this.#storing.has(i) || !link.have!.has(i)) continue;
       if (link.inFlight.has(i)) continue;
       if (this.#requested[i] === 0) {
-        if (best === null || this.#availability[i] < this.#availability[best]) best = i;
+        const rarer = best === null || this.#availability[i] < this.#availability[best];
+        ties = rarer ? 1 : this.#availability[i] === this.#availability[best!] ? ties + 1 : ties;
+        // Among equally rare pieces pick one at random, so a crowd of downloaders
+        // fetches different pieces from the seed and can trade them (reservoir sampling).
+        if (
+          rarer || (this.#availability[i] === this.#availability[best!] && Math.random() * ties < 1)
+        ) {
+          best = i;
+        }
       } else if (this.#requested[i] < ENDGAME_COPIES && endgame === null) {
         endgame = i;
       }

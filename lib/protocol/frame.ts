@@ -4,8 +4,12 @@ import { ShoalError } from "./errors.ts";
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
 const HEADER_BYTES = 4;
-/** How much one read of control frames asks for. */
-const CHUNK_BYTES = 64 * 1024;
+/**
+ * How much one read of control frames asks for. Every idle connection keeps
+ * such a read pending, so this is per-connection memory on a busy tracker;
+ * piece bodies are read straight into their own buffer instead.
+ */
+const CHUNK_BYTES = 4 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
