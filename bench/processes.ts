@@ -1,0 +1,281 @@
+/**
+ * Real trackers and peers as subprocesses for the benchmarks, like the e2e
+ * helpers in `tests/helpers/processes.ts`, plus what a benchmark needs on
+ * top: process ids (to read memory), timings, plaintext, namespaces and a
+ * raised open-file limit.
+ */
+import { fileURLToPath } from "node:url";
+
+const ROOT = fileURLToPath(new URL("../", import.meta.url));
+export const TRACKER_TS = `${ROOT}tracker.ts`;
+export const PEER_TS = `${ROOT}peer.ts`;
+
+/** No colours, no INIT_CWD (set under `deno task`), no update check from inside namespaces. */
+const CHILD_ENV: Record<string, string> = {
+  NO_COLOR: "1",
+  INIT_CWD: "",
+  DENO_NO_UPDATE_CHECK: "1",
+};
+
+/** How a child is launched: inside a namespace, and/or with a raised open-file limit. */
+export interface Launch {
+  netns?: string;
+  /** Runs through `sh -c "ulimit -n N; exec ..."` (Deno has no setrlimit). */
+  openFiles?: number;
+}
+
+/** The command line for `deno ARGS` launched as asked; the process id stays Deno's (exec). */
+export function denoCommand(args: string[], launch: Launch = {}): [string, string[]] {
+  let command = Deno.execPath();
+  let full = args;
+  if (launch.openFiles) {
+    // Without the privilege to raise the hard limit, take the hard limit.
+    const raise = `ulimit -n ${launch.openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"`;
+    full = ["-c", `${raise}; exec "$0" "$@"`, command, ...full];
+    command = "sh";
+  }
+  if (launch.netns) {
+    full = ["netns", "exec", launch.netns, command, ...full];
+    command = "ip";
+  }
+  return [command, full];
+}
+
+/** A long-running child whose stdout is read line by line. */
+export class Daemon {
+  readonly lines: string[] = [];
+  readonly #child: Deno.ChildProcess;
+  readonly #stderr: Promise<string>;
+  readonly #done: Promise<void>;
+  #waiters: { pattern: RegExp; resolve: (match: RegExpExecArray) => void }[] = [];
+
+  constructor(command: string, args: string[], env: Record<string, string> = {}) {
+    this.#child = new Deno.Command(command, {
+      args,
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+      env: { ...CHILD_ENV, ...env },
+    }).spawn();
+    this.#stderr = new Response(this.#child.stderr).text();
+    this.#done = this.#pump();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
+  }
+
+  async #pump(): Promise<void> {
+    let pending = "";
+    for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
+      pending += text;
+      let newline;
+      while ((newline = pending.indexOf("\n")) >= 0) {
+        const line = pending.slice(0, newline);
+        pending = pending.slice(newline + 1);
+        this.lines.push(line);
+        this.#waiters = this.#waiters.filter((waiter) => {
+          const match = waiter.pattern.exec(line);
+          if (match) waiter.resolve(match);
+          return !match;
+        });
+      }
+    }
+  }
+
+  /** Waits for a stdout line matching `pattern` (seen before or after the call). */
+  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
+    for (const line of this.lines) {
+      const match = pattern.exec(line);
+      if (match) return match;
+    }
+    const { promise, resolve } = Promise.withResolvers<RegExpExecArray>();
+    this.#waiters.push({ pattern, resolve });
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(async () => {
+        const stderr = await Promise.race([this.#stderr, Promise.resolve("(still running)")]);
+        reject(
+          new Error(
+            `no line matching ${pattern} within ${timeoutMs} ms; stdout:\n${
+              this.lines.join("\n")
+            }\nstderr:\n${stderr}`,
+          ),
+        );
+      }, timeoutMs);
+    });
+    try {
+      return await Promise.race([promise, timeout, this.#exited(pattern)]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Rejects if the process exits before the line shows up. */
+  async #exited(pattern: RegExp): Promise<never> {
+    const status = await this.#child.status;
+    await this.#done;
+    const match = this.lines.map((line) => pattern.exec(line)).find((m) => m);
+    if (match) return await new Promise<never>(() => {});
+    throw new Error(
+      `exited ${status.code} before printing ${pattern}:\n${this.lines.join("\n")}\n${await this
+        .#stderr}`,
+    );
+  }
+
+  /** Sends SIGTERM, then SIGKILL after `graceMs`, and waits for the exit. */
+  async stop(graceMs = 5_000): Promise<Deno.CommandStatus> {
+    const kill = (signal: Deno.Signal) => {
+      try {
+        this.#child.kill(signal);
+      } catch {
+        // Already exited.
+      }
+    };
+    kill("SIGTERM");
+    const timer = setTimeout(() => kill("SIGKILL"), graceMs);
+    try {
+      const status = await this.#child.status;
+      await this.#done;
+      await this.#stderr;
+      return status;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  stderr(): Promise<string> {
+    return this.#stderr;
+  }
+}
+
+/** Options of {@link startTracker}. */
+export interface TrackerStart extends Launch {
+  db: string;
+  host?: string;
+  plaintext?: boolean;
+}
+
+/** A tracker subprocess and the address it bound. */
+export interface RunningTracker {
+  daemon: Daemon;
+  address: string;
+  /** Seconds from spawning to its `listening on` line. */
+  startSeconds: number;
+}
+
+/** Starts `tracker.ts serve` on port 0 and waits for its `listening on HOST:PORT` line. */
+export async function startTracker(options: TrackerStart): Promise<RunningTracker> {
+  const host = options.host ?? "127.0.0.1";
+  const args = ["run", "--allow-all", TRACKER_TS, "serve", "--host", host, "--port", "0"];
+  args.push("--db", options.db, ...(options.plaintext ? ["--insecure-plaintext"] : []));
+  const started = performance.now();
+  const daemon = new Daemon(...denoCommand(args, options));
+  try {
+    const match = await daemon.waitFor(/listening on (\S+):(\d+)/, 120_000);
+    return {
+      daemon,
+      address: `${host}:${match[2]}`,
+      startSeconds: (performance.now() - started) / 1000,
+    };
+  } catch (error) {
+    await daemon.stop();
+    throw error;
+  }
+}
+
+/** The output of a finished command. */
+export interface RunResult {
+  code: number;
+  stdout: string;
+  stderr: string;
+  seconds: number;
+}
+
+/** A peer identity: its home, its tracker, its namespace, and whether it speaks plaintext. */
+export class BenchPeer {
+  constructor(
+    readonly home: string,
+    readonly tracker: string,
+    readonly options: { netns?: string; plaintext?: boolean } = {},
+  ) {}
+
+  #command(args: string[]): [string, string[]] {
+    const global = ["--tracker", this.tracker, "--home", this.home];
+    if (this.options.plaintext) global.push("--insecure-plaintext");
+    return denoCommand(["run", "--allow-all", PEER_TS, ...global, ...args], this.options);
+  }
+
+  /** Runs one `peer.ts` command to completion, timing it. */
+  async run(args: string[], stdin = ""): Promise<RunResult> {
+    const [command, full] = this.#command(args);
+    const started = performance.now();
+    const child = new Deno.Command(command, {
+      args: full,
+      stdin: "piped",
+      stdout: "piped",
+      stderr: "piped",
+      env: CHILD_ENV,
+    }).spawn();
+    const writer = child.stdin.getWriter();
+    await writer.write(new TextEncoder().encode(stdin)).catch(() => {});
+    await writer.close().catch(() => {});
+    const output = await child.output();
+    const decoder = new TextDecoder();
+    return {
+      code: output.code,
+      stdout: decoder.decode(output.stdout),
+      stderr: decoder.decode(output.stderr),
+      seconds: (performance.now() - started) / 1000,
+    };
+  }
+
+  /** Runs a command that must succeed. */
+  async ok(args: string[], stdin = ""): Promise<RunResult> {
+    const result = await this.run(args, stdin);
+    if (result.code !== 0) {
+      throw new Error(
+        `peer.ts ${args.join(" ")} exited ${result.code}:\n${result.stderr}${result.stdout}`,
+      );
+    }
+    return result;
+  }
+
+  /** Registers and logs in with a password derived from the username. */
+  async signUp(username: string): Promise<void> {
+    const stdin = `${username}-password\n`;
+    await this.ok(["register", username, "--password-stdin"], stdin);
+    await this.ok(["login", username, "--password-stdin"], stdin);
+  }
+
+  /** Starts `peer.ts serve` and waits until the tracker has it online. */
+  async serve(): Promise<Daemon> {
+    const host = this.options.netns ? "0.0.0.0" : "127.0.0.1";
+    const daemon = new Daemon(...this.#command(["serve", "--host", host]));
+    try {
+      await daemon.waitFor(/^online as /);
+    } catch (error) {
+      await daemon.stop();
+      throw error;
+    }
+    return daemon;
+  }
+}
+
+/** A download summary as `peer.ts fetch --json` prints it (the fields the benchmarks use). */
+export interface FetchSummary {
+  size: number;
+  seconds: number;
+  transferred: number;
+  sources: { owner: string; pieces: number; partial: boolean }[];
+}
+
+/** Fetches `name` to `output` and returns the summary with the command's wall time. */
+export async function fetchJson(
+  peer: BenchPeer,
+  name: string,
+  output: string,
+): Promise<FetchSummary & { wallSeconds: number }> {
+  const result = await peer.ok(["fetch", name, "--json", "--output", output]);
+  return { ...JSON.parse(result.stdout) as FetchSummary, wallSeconds: result.seconds };
+}

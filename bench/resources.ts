@@ -1,0 +1,119 @@
+/**
+ * What the benchmarks use on the machine around the processes they run:
+ * temporary folders and other clean-ups (also run on Ctrl-C), large random
+ * files, a process's memory, the programs on the PATH, and a bounded pool
+ * for setting many peers up at once.
+ */
+import { randomFillSync } from "node:crypto";
+
+/** Clean-ups still owed, run by {@link runCleanups} if the run is interrupted. */
+const cleanups = new Set<() => Promise<void>>();
+
+/**
+ * Registers a clean-up to run if the benchmarks are interrupted (Ctrl-C)
+ * before the `finally` that normally runs it; disposing unregisters it.
+ */
+export function onInterrupt(cleanup: () => Promise<void>): Disposable {
+  cleanups.add(cleanup);
+  return { [Symbol.dispose]: () => void cleanups.delete(cleanup) };
+}
+
+/** Runs every clean-up still owed, newest first. */
+export async function runCleanups(): Promise<void> {
+  for (const cleanup of [...cleanups].reverse()) {
+    cleanups.delete(cleanup);
+    await cleanup().catch((error) => console.error(`clean-up failed: ${error.message}`));
+  }
+}
+
+/** A temporary folder removed when disposed, or when the run is interrupted. */
+export async function tempDir(prefix: string): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix });
+  const remove = () => Deno.remove(path, { recursive: true }).catch(() => {});
+  const registration = onInterrupt(remove);
+  return {
+    path,
+    [Symbol.asyncDispose]: async () => {
+      registration[Symbol.dispose]();
+      await remove();
+    },
+  };
+}
+
+/** Writes `size` random bytes in 1 MiB blocks. */
+export async function writeRandomFile(path: string, size: number): Promise<void> {
+  using file = await Deno.open(path, { write: true, create: true, truncate: true });
+  const block = new Uint8Array(1024 * 1024);
+  for (let written = 0; written < size;) {
+    randomFillSync(block);
+    const chunk = block.subarray(0, Math.min(block.length, size - written));
+    for (let offset = 0; offset < chunk.length;) offset += await file.write(chunk.subarray(offset));
+    written += chunk.length;
+  }
+}
+
+/** Resident memory of a process in KiB, from /proc; null where it cannot be read. */
+export function rssKiB(pid: number): number | null {
+  try {
+    const match = /VmRSS:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether a program is on the PATH. */
+export async function hasCommand(name: string): Promise<boolean> {
+  try {
+    const output = await new Deno.Command("sh", {
+      args: ["-c", `command -v "$0"`, name],
+      stdout: "null",
+      stderr: "null",
+    }).output();
+    return output.success;
+  } catch {
+    return false;
+  }
+}
+
+/** Whether this process runs as root (false where the user id cannot be told). */
+export function isRoot(): boolean {
+  try {
+    return Deno.uid() === 0;
+  } catch {
+    return false;
+  }
+}
+
+/** MB/s (10^6 bytes per second). */
+export function mbps(bytes: number, seconds: number): number {
+  return bytes / seconds / 1e6;
+}
+
+/**
+ * Runs `work` on every item, at most `limit` at a time, and returns the
+ * results in order. After a failure no new item starts, and the first error
+ * is thrown once the running ones have ended (so nothing runs on after).
+ */
+export async function inParallel<T, R>(
+  items: T[],
+  limit: number,
+  work: (item: T, index: number) => Promise<R>,
+): Promise<R[]> {
+  const results = new Array<R>(items.length);
+  const errors: unknown[] = [];
+  let next = 0;
+  const worker = async () => {
+    while (next < items.length && errors.length === 0) {
+      const index = next++;
+      try {
+        results[index] = await work(items[index], index);
+      } catch (error) {
+        errors.push(error);
+      }
+    }
+  };
+  await Promise.all(Array.from({ length: Math.min(limit, items.length) }, worker));
+  if (errors.length) throw errors[0];
+  return results;
+}

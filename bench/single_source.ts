@@ -1,0 +1,188 @@
+/**
+ * Single-source transfer over loopback: one owner serves a generated file,
+ * one fetcher downloads it, with TLS and with --insecure-plaintext. The
+ * baseline is a raw TCP copy of the same bytes between two `socat`
+ * processes in the same run (file → loopback → file, then fsync, since a
+ * fetch also writes its file and syncs it before renaming it into place).
+ */
+import { join } from "node:path";
+import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
+import { BenchPeer, type Daemon, fetchJson, startTracker } from "./processes.ts";
+import { hasCommand, isRoot, mbps, tempDir, writeRandomFile } from "./resources.ts";
+import { seedAccounts } from "./seed.ts";
+
+const MIB = 1024 * 1024;
+/** Each figure is the best of this many runs: the machines are shared and noisy. */
+const RUNS = 2;
+
+/** Makes sure `socat` is there, installing it with apt-get when running as root. */
+async function ensureSocat(log: (line: string) => void): Promise<string | null> {
+  if (await hasCommand("socat")) return null;
+  if (!isRoot() || !await hasCommand("apt-get")) {
+    return "socat is not installed (and installing it needs root and apt-get)";
+  }
+  log("installing socat with apt-get");
+  const output = await new Deno.Command("apt-get", {
+    args: ["install", "-y", "socat"],
+    stdout: "null",
+    stderr: "piped",
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  }).output();
+  if (!output.success || !await hasCommand("socat")) {
+    return `apt-get install socat failed: ${new TextDecoder().decode(output.stderr).trim()}`;
+  }
+  return null;
+}
+
+function freePort(): number {
+  using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  return (listener.addr as Deno.NetAddr).port;
+}
+
+async function run(command: string, args: string[]): Promise<void> {
+  const output = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
+    );
+  }
+}
+
+/**
+ * Copies `source` over loopback TCP with socat (1 MiB buffers) into
+ * `target` (or /dev/null), and returns the seconds from starting the sender
+ * until the receiver has written (and, for a file, synced) every byte.
+ */
+async function socatCopy(source: string, target: string | null): Promise<number> {
+  const port = freePort();
+  const sink = target === null ? "OPEN:/dev/null" : `CREATE:${target}`;
+  const receiver = new Deno.Command("socat", {
+    args: ["-u", "-b", "1048576", `TCP-LISTEN:${port},bind=127.0.0.1,reuseaddr`, sink],
+    stdout: "null",
+    stderr: "piped",
+  }).spawn();
+  try {
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    const started = performance.now();
+    await run("socat", [
+      "-u",
+      "-b",
+      "1048576",
+      `FILE:${source}`,
+      `TCP:127.0.0.1:${port},retry=50,interval=0.02`,
+    ]);
+    const status = await receiver.status;
+    if (!status.success) throw new Error(`the socat receiver exited ${status.code}`);
+    if (target !== null) await run("sync", [target]);
+    return (performance.now() - started) / 1000;
+  } finally {
+    try {
+      receiver.kill("SIGKILL");
+    } catch {
+      // Already exited.
+    }
+    await receiver.status;
+    await receiver.stderr.cancel().catch(() => {});
+    if (target !== null) await Deno.remove(target).catch(() => {});
+  }
+}
+
+/** Sets up a tracker, an owner serving `original` and a fetcher; fetches RUNS times. */
+async function shoalFetches(
+  dir: string,
+  original: string,
+  plaintext: boolean,
+  log: (line: string) => void,
+): Promise<{ seconds: number; wallSeconds: number }[]> {
+  const mode = plaintext ? "plaintext" : "tls";
+  const db = join(dir, `tracker-${mode}.db`);
+  const [ownerHome, fetcherHome] = [join(dir, `owner-${mode}`), join(dir, `fetcher-${mode}`)];
+  await seedAccounts(db, [
+    { username: "owner", home: ownerHome },
+    { username: "fetcher", home: fetcherHome },
+  ]);
+  const tracker = await startTracker({ db, plaintext });
+  const daemons: Daemon[] = [tracker.daemon];
+  try {
+    const owner = new BenchPeer(ownerHome, tracker.address, { plaintext });
+    await owner.ok(["publish", "data", original]);
+    daemons.push(await owner.serve());
+    const fetcher = new BenchPeer(fetcherHome, tracker.address, { plaintext });
+    const runs = [];
+    for (let i = 0; i < RUNS; i++) {
+      const output = join(dir, `fetched-${mode}-${i}.bin`);
+      const summary = await fetchJson(fetcher, "data", output);
+      const { size } = await Deno.stat(output);
+      await Deno.remove(output);
+      if (size !== summary.size) throw new Error(`fetched ${size} bytes, expected ${summary.size}`);
+      log(
+        `  ${mode} fetch: ${mbps(size, summary.seconds).toFixed(0)} MB/s ` +
+          `(${summary.seconds.toFixed(2)} s; command ${summary.wallSeconds.toFixed(2)} s)`,
+      );
+      runs.push(summary);
+    }
+    return runs;
+  } finally {
+    for (const daemon of daemons.reverse()) await daemon.stop().catch(() => {});
+  }
+}
+
+async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
+  const size = quick ? 64 * MIB : 1024 * MIB;
+  await using dir = await tempDir("shoal-bench-single-");
+  const original = join(dir.path, "data.bin");
+  log(`  generating ${size / MIB} MiB`);
+  await writeRandomFile(original, size);
+  // Let the generated file reach the disk, so its writeback does not slow the first run.
+  await run("sync", []);
+
+  const entries: Entry[] = [];
+  const missing = await ensureSocat(log);
+  let raw: number | null = null;
+  if (missing) {
+    log(`  skipping the raw TCP baseline: ${missing}`);
+  } else {
+    let best = Infinity;
+    let bestNull = Infinity;
+    for (let i = 0; i < RUNS; i++) {
+      best = Math.min(best, await socatCopy(original, join(dir.path, "raw.bin")));
+      bestNull = Math.min(bestNull, await socatCopy(original, null));
+    }
+    raw = mbps(size, best);
+    log(
+      `  socat file→file+fsync: ${raw.toFixed(0)} MB/s; to /dev/null ${
+        mbps(size, bestNull).toFixed(0)
+      } MB/s`,
+    );
+    entries.push(
+      entry("raw tcp socat (file→file, fsync)", raw, "MB/s", { note: `${size / MIB} MiB` }),
+      entry("raw tcp socat (file→/dev/null)", mbps(size, bestNull), "MB/s"),
+    );
+  }
+
+  for (const plaintext of [true, false]) {
+    const runs = await shoalFetches(dir.path, original, plaintext, log);
+    const best = Math.min(...runs.map((r) => r.seconds));
+    const bestWall = Math.min(...runs.map((r) => r.wallSeconds));
+    const mode = plaintext ? "plaintext" : "TLS";
+    entries.push(
+      entry(`single-source ${mode}`, mbps(size, best), "MB/s", {
+        baseline: raw,
+        target: raw === null ? null : { on: "ratio", min: plaintext ? 0.8 : 0.5 },
+        note: `fetch summary seconds, best of ${RUNS}, ${size / MIB} MiB`,
+      }),
+      entry(`single-source ${mode} (command wall)`, mbps(size, bestWall), "MB/s", {
+        baseline: raw,
+        note: "whole peer.ts fetch process, startup and tracker lookup included",
+      }),
+    );
+  }
+  return entries;
+}
+
+export const singleSourceBenchmark: Benchmark = {
+  name: "single-source",
+  description: "one owner, one fetcher over loopback, TLS and plaintext, vs a raw socat copy",
+  run: singleSource,
+};

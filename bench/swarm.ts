@@ -1,0 +1,163 @@
+/**
+ * Swarm speed-up on test hosts in network namespaces: 1, 2, 4 and 8
+ * sources, each on its own host with its uplink capped at the same rate by
+ * `tc`, and a fetcher on another host. The download rate is compared with
+ * the sum of the caps. Then a flash crowd: 8 downloaders on their own
+ * (equally capped) hosts fetch from 1 initial source at once, against one
+ * downloader alone. The namespaces are the benchmark's own and are removed
+ * however it ends; every address is one it assigned.
+ */
+import { join } from "node:path";
+import { TestLan } from "../tests/helpers/netns.ts";
+import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
+import { BenchPeer, type Daemon, fetchJson, type FetchSummary, startTracker } from "./processes.ts";
+import { inParallel, isRoot, mbps, onInterrupt, tempDir, writeRandomFile } from "./resources.ts";
+import { seedAccounts, seedShares } from "./seed.ts";
+
+const MIB = 1024 * 1024;
+const SOURCE_COUNTS = [1, 2, 4, 8];
+const SOURCES = SOURCE_COUNTS.at(-1)!;
+const CROWD = 8;
+/** Peer processes set up at once (each is a Deno start-up, on a machine with few cores). */
+const SETUP_PARALLEL = 4;
+
+interface Sizes {
+  /** Cap on every source's and downloader's uplink, in Mbit/s. */
+  rateMbit: number;
+  /** Bytes per source in the speed-up runs, so every run takes about as long. */
+  perSource: number;
+  crowdSize: number;
+}
+
+const QUICK: Sizes = { rateMbit: 40, perSource: 8 * MIB, crowdSize: 8 * MIB };
+const FULL: Sizes = { rateMbit: 100, perSource: 64 * MIB, crowdSize: 128 * MIB };
+
+/** Why namespaces cannot be made here, or null when they can. */
+async function unavailable(): Promise<string | null> {
+  if (!isRoot()) return "not running as root";
+  try {
+    await using _probe = await TestLan.create([]);
+  } catch (error) {
+    return `ip netns is not usable: ${(error as Error).message}`;
+  }
+  return null;
+}
+
+async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
+  const setupStarted = performance.now();
+  const why = await unavailable();
+  if (why) {
+    log(`  skipped: ${why}`);
+    return [];
+  }
+  const sizes = quick ? QUICK : FULL;
+  const sourceNames = Array.from({ length: SOURCES }, (_, i) => `s${i + 1}`);
+  const crowdNames = Array.from({ length: CROWD }, (_, i) => `d${i + 1}`);
+  await using lan = await TestLan.create(["t", "f", ...sourceNames, ...crowdNames]);
+  using _interrupted = onInterrupt(() => lan[Symbol.asyncDispose]());
+  await using dir = await tempDir("shoal-bench-swarm-");
+  const rate = `${sizes.rateMbit}mbit`;
+  for (const name of [...sourceNames, ...crowdNames]) await lan.limitRate(lan.hosts[name], rate);
+
+  const files = new Map<string, number>(
+    SOURCE_COUNTS.map((n) => [`swarm-${n}`, n * sizes.perSource]),
+  );
+  files.set("crowd", sizes.crowdSize);
+  for (const [name, size] of files) await writeRandomFile(join(dir.path, name), size);
+  log(`  ${SOURCES} sources and ${CROWD} downloaders capped at ${rate} each`);
+
+  const t = lan.hosts.t;
+  const db = join(dir.path, "tracker.db");
+  const peerNames = [...sourceNames, "f", ...crowdNames];
+  await seedAccounts(
+    db,
+    peerNames.map((name) => ({ username: `peer-${name}`, home: join(dir.path, name) })),
+  );
+  // Source i (1-based) takes part in every run with at least i sources; s1 also seeds the crowd.
+  const shares = sourceNames.flatMap((name, i) =>
+    [...SOURCE_COUNTS.filter((n) => n > i).map((n) => `swarm-${n}`), ...(i ? [] : ["crowd"])]
+      .map((file) => ({
+        owner: `peer-${name}`,
+        home: join(dir.path, name),
+        name: file,
+        path: join(dir.path, file),
+      }))
+  );
+  await seedShares(db, shares);
+  const tracker = await startTracker({ db, host: t.ip, netns: t.netns });
+  const daemons: Daemon[] = [tracker.daemon];
+  const peer = (name: string) =>
+    new BenchPeer(join(dir.path, name), tracker.address, { netns: lan.hosts[name].netns });
+  try {
+    const sources = sourceNames.map(peer);
+    const fetcher = peer("f");
+    const crowd = crowdNames.map(peer);
+    daemons.push(...await inParallel(sources, SETUP_PARALLEL, (source) => source.serve()));
+    log(`  set up in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
+
+    const entries: Entry[] = [];
+    const capMBps = sizes.rateMbit / 8;
+    let oneSource = 0;
+    for (const n of SOURCE_COUNTS) {
+      const summary = await fetchJson(fetcher, `swarm-${n}`, join(dir.path, `got-${n}`));
+      await Deno.remove(join(dir.path, `got-${n}`));
+      const rateMBps = mbps(summary.size, summary.seconds);
+      if (n === 1) oneSource = rateMBps;
+      const served = summary.sources.filter((s) => s.pieces > 0).length;
+      log(
+        `  ${n} source(s): ${rateMBps.toFixed(1)} MB/s (${summary.seconds.toFixed(2)} s; ` +
+          `${served} of ${n} served pieces)`,
+      );
+      entries.push(
+        entry(`swarm ${n} source${n > 1 ? "s" : ""}`, rateMBps, "MB/s", {
+          baseline: n * capMBps,
+          target: { on: "ratio", min: 0.9 },
+          note: `baseline = sum of ${n} caps of ${rate}; ${served} of ${n} sources served`,
+        }),
+      );
+      if (n > 1) {
+        entries.push(entry(`swarm ${n} speed-up`, rateMBps / oneSource, "× one source"));
+      }
+    }
+
+    const alone = await fetchJson(fetcher, "crowd", join(dir.path, "got-crowd"));
+    log(
+      `  crowd file alone: ${alone.seconds.toFixed(2)} s (command ${
+        alone.wallSeconds.toFixed(2)
+      } s)`,
+    );
+    const started = performance.now();
+    const results: FetchSummary[] = await Promise.all(
+      crowd.map((p, i) => fetchJson(p, "crowd", join(dir.path, `crowd-${i}`))),
+    );
+    const crowdWall = (performance.now() - started) / 1000;
+    const slowest = Math.max(...results.map((r) => r.seconds));
+    const fromPeers = results.reduce(
+      (sum, r) => sum + r.sources.filter((s) => s.partial).reduce((a, s) => a + s.pieces, 0),
+      0,
+    );
+    log(
+      `  flash crowd of ${CROWD}: all done in ${crowdWall.toFixed(2)} s, slowest download ` +
+        `${slowest.toFixed(2)} s; ${fromPeers} pieces came from other downloaders`,
+    );
+    entries.push(
+      entry(`flash crowd ${CROWD} (all done, wall)`, crowdWall, "s", {
+        baseline: alone.wallSeconds,
+        note: `vs one downloader alone; without sharing it would be about ${CROWD}×`,
+      }),
+      entry(`flash crowd ${CROWD} (slowest download)`, slowest, "s", {
+        baseline: alone.seconds,
+        note: "download's own seconds, process start-up excluded",
+      }),
+    );
+    return entries;
+  } finally {
+    for (const daemon of daemons.reverse()) await daemon.stop().catch(() => {});
+  }
+}
+
+export const swarmBenchmark: Benchmark = {
+  name: "swarm",
+  description: "1-8 rate-capped sources in network namespaces, and a flash crowd of 8",
+  run: swarm,
+};

@@ -1,0 +1,213 @@
+/**
+ * Tracker load: N simulated peers connected at once (each resuming a
+ * session and announcing, so it counts as online), files published across
+ * them, then lookups; the tracker's memory per connected peer; and the time
+ * and memory to start on the resulting database. Accounts and sessions are
+ * seeded straight into the database (N scrypt registrations would measure
+ * only scrypt). The main run is plaintext (--insecure-plaintext) so the
+ * figures are the tracker's own; a second, smaller run measures what TLS
+ * adds per connection.
+ */
+import { randomBytes } from "node:crypto";
+import { join } from "node:path";
+import { fileURLToPath } from "node:url";
+import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
+import { Daemon, denoCommand, startTracker } from "./processes.ts";
+import { rssKiB, tempDir } from "./resources.ts";
+import { seedAccounts } from "./seed.ts";
+import type { LoadFigures, LoadPlan } from "./wire.ts";
+
+const GENERATOR = fileURLToPath(new URL("./load_generator.ts", import.meta.url));
+const OPEN_FILES = 65_536;
+
+interface Sizes {
+  peers: number;
+  files: number;
+  tlsPeers: number;
+  lookupSeconds: number;
+  closedLoopConnections: number;
+}
+
+const QUICK: Sizes = {
+  peers: 500,
+  files: 5_000,
+  tlsPeers: 200,
+  lookupSeconds: 3,
+  closedLoopConnections: 32,
+};
+const FULL: Sizes = {
+  peers: 10_000,
+  files: 100_000,
+  tlsPeers: 2_000,
+  lookupSeconds: 10,
+  closedLoopConnections: 64,
+};
+/** In the latency phase each peer looks a name up every this many seconds, on average. */
+const LOOKUP_EVERY_S = 5;
+
+/** Seeds `count` accounts with a session each; returns the session tokens. */
+function seed(db: string, count: number): Promise<string[]> {
+  const usernames = Array.from({ length: count }, (_, i) => `peer${String(i).padStart(5, "0")}`);
+  return seedAccounts(db, usernames.map((username) => ({ username })));
+}
+
+/** Runs the generator with `plan` and returns its figures, passing its progress lines on. */
+async function generate(
+  dir: string,
+  plan: LoadPlan,
+  log: (line: string) => void,
+  timeoutMs: number,
+): Promise<LoadFigures> {
+  const planPath = join(dir, `plan-${plan.port}.json`);
+  await Deno.writeTextFile(planPath, JSON.stringify(plan));
+  const generator = new Daemon(
+    ...denoCommand(["run", "--allow-all", GENERATOR, planPath], { openFiles: OPEN_FILES }),
+  );
+  let seen = 0;
+  const relayLines = () => {
+    for (; seen < generator.lines.length; seen++) {
+      if (generator.lines[seen].startsWith("# ")) log(`  ${generator.lines[seen].slice(2)}`);
+    }
+  };
+  const relay = setInterval(relayLines, 200);
+  try {
+    const line = await generator.waitFor(/^\{.*\}$/, timeoutMs);
+    return JSON.parse(line[0]) as LoadFigures;
+  } finally {
+    clearInterval(relay);
+    relayLines();
+    const status = await generator.stop();
+    if (!status.success && status.signal !== "SIGTERM") log(`  ${await generator.stderr()}`);
+  }
+}
+
+async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
+  const sizes = quick ? QUICK : FULL;
+  const timeoutMs = quick ? 120_000 : 900_000;
+  await using dir = await tempDir("shoal-bench-tracker-");
+  const launch = { plaintext: true, openFiles: OPEN_FILES };
+
+  const empty = await startTracker({ db: join(dir.path, "empty.db"), ...launch });
+  const emptyRss = rssKiB(empty.daemon.pid);
+  await empty.daemon.stop();
+
+  log(`  seeding ${sizes.peers} accounts and sessions`);
+  const db = join(dir.path, "load.db");
+  const tokens = await seed(db, sizes.peers);
+  const contentIds = Array.from({ length: 1000 }, () => randomBytes(32).toString("hex"));
+  const tracker = await startTracker({ db, ...launch });
+  let figures: LoadFigures;
+  try {
+    const [host, port] = tracker.address.split(":");
+    figures = await generate(
+      dir.path,
+      {
+        host,
+        port: Number(port),
+        trackerPid: tracker.daemon.pid,
+        tokens,
+        connectOnly: false,
+        files: sizes.files,
+        contentIds,
+        lookupSeconds: sizes.lookupSeconds,
+        closedLoopConnections: sizes.closedLoopConnections,
+        maxLookupsPerConnection: 1_000_000,
+        openLoopRate: sizes.peers / LOOKUP_EVERY_S,
+      },
+      log,
+      timeoutMs,
+    );
+  } finally {
+    await tracker.daemon.stop();
+  }
+
+  const restart = await startTracker({ db, ...launch });
+  const restartRss = rssKiB(restart.daemon.pid);
+  await restart.daemon.stop();
+  log(`  restart on ${sizes.files} files: ${restart.startSeconds.toFixed(2)} s`);
+
+  log(`  TLS: ${sizes.tlsPeers} peers`);
+  const tlsDb = join(dir.path, "tls.db");
+  const tlsTokens = await seed(tlsDb, sizes.tlsPeers);
+  const tlsTracker = await startTracker({ db: tlsDb, openFiles: OPEN_FILES });
+  let tlsFigures: LoadFigures;
+  try {
+    const [host, port] = tlsTracker.address.split(":");
+    tlsFigures = await generate(
+      dir.path,
+      {
+        host,
+        port: Number(port),
+        certificate: await Deno.readTextFile(`${tlsDb}.tls-cert.pem`),
+        trackerPid: tlsTracker.daemon.pid,
+        tokens: tlsTokens,
+        connectOnly: true,
+        files: 0,
+        contentIds,
+        lookupSeconds: 0,
+        closedLoopConnections: 0,
+        maxLookupsPerConnection: 0,
+        openLoopRate: 0,
+      },
+      log,
+      timeoutMs,
+    );
+  } finally {
+    await tlsTracker.daemon.stop();
+  }
+
+  const perPeer = (f: LoadFigures, peers: number) => (f.rssConnectedKiB - f.rssIdleKiB) / peers;
+  const mib = (kib: number | null) => kib === null ? NaN : kib / 1024;
+  const n = sizes.peers;
+  const load = `${n} connected peers, ${sizes.files} files, plaintext`;
+  return [
+    entry("tracker connect+resume+announce", n / figures.connectSeconds, "peers/s", {
+      note: `${n} peers, 100 connecting at once`,
+    }),
+    entry("tracker publish", sizes.files / figures.publishSeconds, "files/s", {
+      note: `${sizes.files} files, 128 requests in flight`,
+    }),
+    entry("tracker lookups (saturated)", figures.throughputPerSecond, "lookups/s", {
+      note: `${sizes.closedLoopConnections} connections, one lookup outstanding each; ` +
+        `p50 ${figures.throughputLatency.p50.toFixed(2)} ms, p99 ${
+          figures.throughputLatency.p99.toFixed(2)
+        } ms`,
+    }),
+    entry("tracker lookup p50", figures.openLoopLatency.p50, "ms", {
+      note: `${figures.openLoopRate.toFixed(0)} lookups/s over ${load}`,
+    }),
+    entry("tracker lookup p99", figures.openLoopLatency.p99, "ms", {
+      target: { on: "value", max: 20 },
+      note: `${figures.openLoopRate.toFixed(0)} lookups/s over ${load}; ` +
+        `${figures.openLoopErrors} errors; generator timer lag p99 ` +
+        `${figures.generatorLag.p99.toFixed(1)} ms`,
+    }),
+    entry("tracker lookup max", figures.openLoopLatency.max, "ms", { note: load }),
+    entry("tracker RSS per peer (plaintext)", perPeer(figures, n), "KiB", {
+      target: { on: "value", max: 10 },
+      note: `RSS ${mib(figures.rssIdleKiB).toFixed(0)} → ${
+        mib(figures.rssConnectedKiB).toFixed(0)
+      } MiB for ${n} peers; ${mib(figures.rssAfterLookupsKiB).toFixed(0)} MiB after the lookups`,
+    }),
+    entry("tracker RSS per peer (TLS)", perPeer(tlsFigures, sizes.tlsPeers), "KiB", {
+      target: { on: "value", max: 10 },
+      note: `RSS ${mib(tlsFigures.rssIdleKiB).toFixed(0)} → ${
+        mib(tlsFigures.rssConnectedKiB).toFixed(0)
+      } MiB for ${sizes.tlsPeers} TLS peers`,
+    }),
+    entry(`tracker start (${sizes.files}-file db)`, restart.startSeconds, "s", {
+      baseline: empty.startSeconds,
+      note: "spawn to `listening on`, vs an empty database",
+    }),
+    entry(`tracker RSS at start (${sizes.files}-file db)`, mib(restartRss), "MiB", {
+      baseline: mib(emptyRss),
+      note: "vs an empty database",
+    }),
+  ];
+}
+
+export const trackerLoadBenchmark: Benchmark = {
+  name: "tracker-load",
+  description: "N connected peers, published files and lookups against one tracker",
+  run: trackerLoad,
+};
