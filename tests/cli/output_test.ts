@@ -37,6 +37,8 @@ const shellQuote = (word: string) => `'${word.replaceAll("'", `'\\''`)}'`;
 async function onTerminal(argv: string[], noColor: string | null): Promise<string> {
   const env: Record<string, string> = { ...baseEnv(), ...CHILD_ENV };
   delete env.NO_COLOR;
+  // The table library's colour support turns itself off under CI=true (as CI sets it).
+  delete env.CI;
   if (noColor !== null) env.NO_COLOR = noColor;
   const command = `stty cols 200 rows 50; exec ${argv.map(shellQuote).join(" ")}`;
   const output = await new Deno.Command("script", {
