@@ -1,12 +1,11 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  CHILD_ENV,
+  runTrackerCommand,
   sha256File,
   startTracker,
   tempDir,
   TestPeer,
-  TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
 import { TLS_SERVER_NAME } from "../../lib/protocol/certificate.ts";
@@ -151,12 +150,9 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
     });
 
     await t.step("an admin command on a database that does not exist", async () => {
-      const output = await new Deno.Command(Deno.execPath(), {
-        args: ["run", "--allow-all", TRACKER_TS, "peers", "--db", join(dir.path, "nope.db")],
-        env: CHILD_ENV,
-      }).output();
-      assert.equal(output.code, 1);
-      assert.match(new TextDecoder().decode(output.stderr), /no tracker database at .*nope\.db/);
+      const result = await runTrackerCommand(["peers", "--db", join(dir.path, "nope.db")]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /no tracker database at .*nope\.db/);
       await assert.rejects(Deno.stat(join(dir.path, "nope.db")), Deno.errors.NotFound);
     });
 

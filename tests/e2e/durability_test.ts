@@ -6,21 +6,17 @@ import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { TRACKER_METHODS } from "../../lib/protocol/messages.ts";
 import { downloadState } from "../helpers/downloads.ts";
 import {
-  CHILD_ENV,
+  runTrackerCommand,
   startTracker,
   tempDir,
   TestPeer,
-  TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
 
 async function adminJson(args: string[]): Promise<unknown> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", TRACKER_TS, ...args, "--json"],
-    env: CHILD_ENV,
-  }).output();
-  assert.equal(output.code, 0, new TextDecoder().decode(output.stderr));
-  return JSON.parse(new TextDecoder().decode(output.stdout));
+  const result = await runTrackerCommand([...args, "--json"]);
+  assert.equal(result.code, 0, result.stderr);
+  return JSON.parse(result.stdout);
 }
 
 function randomHex(bytes: number): string {

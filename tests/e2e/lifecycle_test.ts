@@ -1,22 +1,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  CHILD_ENV,
+  runTrackerCommand,
   sha256File,
   startTracker,
   tempDir,
   TestPeer,
-  TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
-
-async function trackerAdmin(args: string[]): Promise<{ code: number; stdout: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", TRACKER_TS, ...args],
-    env: CHILD_ENV,
-  }).output();
-  return { code: output.code, stdout: new TextDecoder().decode(output.stdout) };
-}
 
 Deno.test("a file travels from one peer to another, and every account step works", async () => {
   await using dir = await tempDir();
@@ -48,21 +39,23 @@ Deno.test("a file travels from one peer to another, and every account step works
       const aliceView = await alice.ok(["view"]);
       assert.match(aliceView, /plan.*report\.pdf.*pdf/);
 
-      const discovered = await trackerAdmin(["discover", "alice", "--db", db, "--json"]);
+      const discovered = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
       assert.equal(discovered.code, 0);
       const { files } = JSON.parse(discovered.stdout);
       assert.deepEqual(files.map((f: { name: string; size: number }) => [f.name, f.size]), [
         ["plan", 3_000_017],
       ]);
-      const table = await trackerAdmin(["discover", "alice", "--db", db]);
+      const table = await runTrackerCommand(["discover", "alice", "--db", db]);
       assert.match(table.stdout, /plan.*pdf.*2\.9 MiB/);
 
-      const ping = JSON.parse((await trackerAdmin(["ping", "alice", "--db", db, "--json"])).stdout);
+      const ping = JSON.parse(
+        (await runTrackerCommand(["ping", "alice", "--db", db, "--json"])).stdout,
+      );
       assert.equal(ping.probe.answered, true);
       assert.equal(ping.probe.username, "alice");
       if (ping.os.available) assert.equal(ping.os.reachable, true);
       // A peer can also be named by host:port.
-      const byAddress = await trackerAdmin(["ping", ping.address, "--db", db]);
+      const byAddress = await runTrackerCommand(["ping", ping.address, "--db", db]);
       assert.match(byAddress.stdout, /peer alice at .*app ping: peer process answered as alice/s);
 
       await alice.ok(["unpublish", "plan"]);

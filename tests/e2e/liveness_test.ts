@@ -1,31 +1,14 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  CHILD_ENV,
   type RunningTracker,
+  runTrackerCommand,
   startTracker,
   tempDir,
   TestPeer,
-  TRACKER_TS,
 } from "../helpers/processes.ts";
 
 /** Runs a one-shot tracker admin command on the database file. */
-async function trackerAdmin(
-  args: string[],
-): Promise<{ code: number; stdout: string; stderr: string }> {
-  const output = await new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", TRACKER_TS, ...args],
-    stdout: "piped",
-    stderr: "piped",
-    env: CHILD_ENV,
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
 
 interface PeerRow {
   username: string;
@@ -34,7 +17,7 @@ interface PeerRow {
 
 /** The tracker's peers list, from `tracker.ts peers --db DB --json`. */
 async function listPeers(db: string): Promise<PeerRow[]> {
-  const result = await trackerAdmin(["peers", "--db", db, "--json"]);
+  const result = await runTrackerCommand(["peers", "--db", db, "--json"]);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
@@ -150,7 +133,7 @@ Deno.test("liveness - unregister removes the user's publications and the user", 
     await bob.ok(["publish", "bob-notes", notes]);
     const serving = await alice.serve();
     try {
-      const before = await trackerAdmin(["discover", "alice", "--db", db, "--json"]);
+      const before = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
       assert.equal(before.code, 0, before.stderr);
       assert.deepEqual(
         JSON.parse(before.stdout).files.map((f: { name: string }) => f.name),
@@ -160,12 +143,12 @@ Deno.test("liveness - unregister removes the user's publications and the user", 
       await alice.ok(["unregister", "--password-stdin"], { stdin: "alice-password\n" });
 
       // The account is gone, so discover no longer knows the name at all.
-      const after = await trackerAdmin(["discover", "alice", "--db", db, "--json"]);
+      const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
       assert.equal(after.code, 1);
       assert.equal(after.stdout, "");
       assert.match(after.stderr, /^error: no peer named or at "alice"/m);
 
-      const files = await trackerAdmin(["files", "--db", db, "--json"]);
+      const files = await runTrackerCommand(["files", "--db", db, "--json"]);
       assert.equal(files.code, 0, files.stderr);
       assert.deepEqual(
         JSON.parse(files.stdout).map((f: { owner: string; name: string }) => [f.owner, f.name]),

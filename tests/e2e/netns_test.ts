@@ -6,36 +6,17 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import {
-  CHILD_ENV,
   type Daemon,
-  type RunResult,
+  runTrackerCommand,
   sha256File,
   startTracker,
   tempDir,
   TestPeer,
-  TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
 import { netnsSkipReason, TestLan } from "../helpers/netns.ts";
 
 const unavailable = await netnsSkipReason("tests/e2e/netns_test.ts");
-
-/** Runs `tracker.ts ARGS` to completion inside a namespace. */
-async function runTracker(netns: string, args: string[]): Promise<RunResult> {
-  const output = await new Deno.Command("ip", {
-    args: ["netns", "exec", netns, Deno.execPath(), "run", "--allow-all", TRACKER_TS, ...args],
-    stdin: "null",
-    stdout: "piped",
-    stderr: "piped",
-    env: CHILD_ENV,
-  }).output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
-}
 
 /** Stops a daemon; its exit status does not matter once the test is done with it. */
 async function stopQuietly(daemon: Daemon): Promise<void> {
@@ -100,13 +81,13 @@ Deno.test({
           [["alice", aliceAddress]],
         );
 
-        const ping = await runTracker(t.netns, [
+        const ping = await runTrackerCommand([
           "ping",
           "alice",
           "--db",
           join(dir.path, "tracker.db"),
           "--json",
-        ]);
+        ], t.netns);
         assert.equal(ping.code, 0, `tracker.ts ping failed:\n${ping.stderr}${ping.stdout}`);
         const report: PingJson = JSON.parse(ping.stdout);
         assert.equal(report.peer.host, a.ip);

@@ -4,12 +4,10 @@ import {
   CHILD_ENV,
   Daemon,
   PEER_TS,
-  type RunningTracker,
   sha256File,
   startTracker,
   tempDir,
   TestPeer,
-  TRACKER_TS,
 } from "../helpers/processes.ts";
 import { RecordingProxy, startRecordingProxy } from "../helpers/proxy.ts";
 import { createIdentity, fingerprintOf } from "../../lib/protocol/certificate.ts";
@@ -17,29 +15,6 @@ import { createIdentity, fingerprintOf } from "../../lib/protocol/certificate.ts
 const PLAINTEXT = "--insecure-plaintext";
 /** A loopback address other than the one everything listens on, for the wiretaps. */
 const TAPPED_HOST = "127.0.0.2";
-
-/** Starts `tracker.ts serve` with extra options (e.g. --insecure-plaintext), on 127.0.0.1. */
-async function startTrackerWith(db: string, extra: string[]): Promise<RunningTracker> {
-  const daemon = new Daemon(Deno.execPath(), [
-    "run",
-    "--allow-all",
-    TRACKER_TS,
-    "serve",
-    ...extra,
-    "--host",
-    "127.0.0.1",
-    "--port",
-    "0",
-    "--db",
-    db,
-  ]);
-  const match = await daemon.waitFor(/listening on (\S+):(\d+)/).catch(async (error) => {
-    await daemon.stop();
-    throw error;
-  });
-  const port = Number(match[2]);
-  return { daemon, host: "127.0.0.1", port, address: `127.0.0.1:${port}` };
-}
 
 /**
  * Starts `peer.ts [global] serve --host 127.0.0.1 [extra]` and waits until it
@@ -114,7 +89,7 @@ async function wiretappedFlow(
   await using dir = await tempDir();
   const global = plaintext ? [PLAINTEXT] : [];
   const tracker = plaintext
-    ? await startTrackerWith(join(dir.path, "tracker.db"), [PLAINTEXT])
+    ? await startTracker({ db: join(dir.path, "tracker.db"), extra: [PLAINTEXT] })
     : await startTracker({ db: join(dir.path, "tracker.db") });
   const trackerProxy = startRecordingProxy({
     listen: { hostname: "127.0.0.1", port: 0 },

@@ -127,6 +127,8 @@ export interface TrackerStart {
   host?: string;
   port?: number;
   netns?: string;
+  /** More `serve` options, e.g. `--insecure-plaintext`. */
+  extra?: string[];
 }
 
 /** A tracker subprocess and the address it bound. */
@@ -146,6 +148,7 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
     "--allow-all",
     TRACKER_TS,
     "serve",
+    ...options.extra ?? [],
     "--host",
     host,
     "--port",
@@ -160,6 +163,28 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
   });
   const port = Number(match[2]);
   return { daemon, host, port, address: `${host}:${port}` };
+}
+
+/** Runs `tracker.ts ARGS` (an admin command) to completion, inside `netns` if given. */
+export async function runTrackerCommand(args: string[], netns?: string): Promise<RunResult> {
+  const [command, fullArgs] = commandFor(netns, ["run", "--allow-all", TRACKER_TS, ...args]);
+  const output = await new Deno.Command(command, {
+    args: fullArgs,
+    stdin: "null",
+    stdout: "piped",
+    stderr: "piped",
+    env: CHILD_ENV,
+  }).output();
+  return decoded(output);
+}
+
+function decoded(output: Deno.CommandOutput): RunResult {
+  const decoder = new TextDecoder();
+  return {
+    code: output.code,
+    stdout: decoder.decode(output.stdout),
+    stderr: decoder.decode(output.stderr),
+  };
 }
 
 /** A peer identity: its home and the tracker it talks to. */
@@ -198,13 +223,7 @@ export class TestPeer {
     const writer = child.stdin.getWriter();
     await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
     await writer.close().catch(() => {});
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-    };
+    return decoded(await child.output());
   }
 
   /** Runs a command that must succeed, and returns its stdout. */
