@@ -1,4 +1,5 @@
 import { type Address, formatAddress } from "./address.ts";
+import type { BufferPool } from "./buffer_pool.ts";
 import { TLS_SERVER_NAME } from "./certificate.ts";
 import { isErrorCode, ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader } from "./frame.ts";
@@ -29,7 +30,14 @@ export interface ConnectOptions {
    * @default {15000}
    */
   timeoutMs?: number;
+  /**
+   * Reply bodies are read into buffers from this pool; whoever receives a
+   * body gives it back with `release` once done with it.
+   */
+  bodyPool?: BufferPool;
 }
+
+const DEFAULT_TIMEOUT_MS = 15_000;
 
 interface Pending {
   type: string;
@@ -56,17 +64,20 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   readonly #frames: FrameReader;
   readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
   readonly #timeoutMs: number;
+  readonly #bodyPool: BufferPool | undefined;
   readonly #pending: Pending[] = [];
   #nextId = 1;
   #closed: ShoalError | null = null;
   readonly #ended = Promise.withResolvers<ShoalError>();
   #watchdog: ReturnType<typeof setTimeout> | undefined;
+  #lastActivity = 0;
 
-  private constructor(conn: Deno.Conn, address: Address, table: T, timeoutMs: number) {
+  private constructor(conn: Deno.Conn, address: Address, table: T, options: ConnectOptions) {
     this.#conn = conn;
     this.address = address;
     this.#table = table;
-    this.#timeoutMs = timeoutMs;
+    this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    this.#bodyPool = options.bodyPool;
     this.#frames = new FrameReader(conn.readable, { onChunk: () => this.#touch() });
     this.#writer = conn.writable.getWriter();
     this.#readReplies();
@@ -78,7 +89,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     table: T,
     options: ConnectOptions,
   ): Promise<ProtocolClient<T>> {
-    const timeoutMs = options.timeoutMs ?? 15_000;
+    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let tcp: Deno.TcpConn;
     const connecting = Deno.connect({ hostname: address.host, port: address.port });
     try {
@@ -100,7 +111,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     tcp.setNoDelay(true);
     const where = formatAddress(address);
     const conn = options.tls ? await secure(tcp, where, options.tls, timeoutMs) : tcp;
-    const client = new ProtocolClient(conn, address, table, timeoutMs);
+    const client = new ProtocolClient(conn, address, table, options);
     try {
       let hello: { protocol: number; server: string };
       try {
@@ -215,19 +226,33 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   /**
    * Restarts the inactivity clock. A connection with requests outstanding
    * fails with TIMEOUT only when nothing at all arrives for `timeoutMs`, so a
-   * slow but steady source is never cut off because its queue is long.
+   * slow but steady source is never cut off because its queue is long. This
+   * runs for every chunk read, so it only notes the time; one timer checks it.
    */
   #touch(): void {
-    clearTimeout(this.#watchdog);
-    if (this.#pending.length === 0 || this.#closed) return;
+    this.#lastActivity = performance.now();
+    if (this.#pending.length === 0 || this.#closed) {
+      // Nothing to wait for: no timer either, so an idle client never holds its process open.
+      clearTimeout(this.#watchdog);
+      this.#watchdog = undefined;
+    } else if (this.#watchdog === undefined) {
+      this.#arm(this.#timeoutMs);
+    }
+  }
+
+  #arm(delayMs: number): void {
     this.#watchdog = setTimeout(() => {
+      this.#watchdog = undefined;
+      if (this.#pending.length === 0 || this.#closed) return;
+      const silentMs = performance.now() - this.#lastActivity;
+      if (silentMs < this.#timeoutMs) return this.#arm(this.#timeoutMs - silentMs);
       this.#fail(
         new ShoalError(
           "TIMEOUT",
           `${formatAddress(this.address)} sent nothing for ${this.#timeoutMs} ms`,
         ),
       );
-    }, this.#timeoutMs);
+    }, delayMs);
   }
 
   /**
@@ -268,7 +293,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
               } announced ${length} bytes where ${pending.expectedLength} were expected`,
             );
           }
-          const body = await this.#frames.readBytes(length);
+          const body = await this.#frames.readBytes(length, this.#bodyPool);
           settle = () => pending.resolve({ result: reply.result, body });
         } else {
           settle = () => pending.resolve({ result: reply.result });
@@ -287,6 +312,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     this.#closed = error;
     this.#ended.resolve(error);
     clearTimeout(this.#watchdog);
+    this.#watchdog = undefined;
     for (const pending of this.#pending.splice(0)) pending.reject(error);
     this.#frames.cancel();
     try {

@@ -1,3 +1,4 @@
+import type { BufferPool } from "./buffer_pool.ts";
 import { ShoalError } from "./errors.ts";
 
 /** Largest control frame accepted by default: 1 MiB of JSON. */
@@ -117,10 +118,16 @@ export class FrameReader {
 
   /**
    * Reads exactly `length` raw bytes, such as a piece that follows its
-   * header frame. Throws UNREACHABLE if the stream ends first.
+   * header frame, into a buffer from `pool` when given. Throws UNREACHABLE if
+   * the stream ends first.
    */
-  async readBytes(length: number): Promise<Uint8Array> {
-    if (this.#byob && this.#buffered < length) return await this.#readInto(length);
+  async readBytes(length: number, pool?: BufferPool): Promise<Uint8Array> {
+    if (this.#byob && this.#buffered < length) {
+      const taken = pool?.take(length) ?? new Uint8Array(length);
+      const body = await this.#readInto(taken);
+      pool?.moved(taken, body);
+      return body;
+    }
     if (!await this.#fill(length)) {
       throw new ShoalError(
         "UNREACHABLE",
@@ -130,9 +137,9 @@ export class FrameReader {
     return this.#take(length);
   }
 
-  /** Reads a body straight into one buffer of its size, after whatever is buffered. */
-  async #readInto(length: number): Promise<Uint8Array> {
-    let buffer = new Uint8Array(length);
+  /** Reads a body straight into `buffer` (offset 0), after whatever is buffered. */
+  async #readInto(buffer: Uint8Array): Promise<Uint8Array> {
+    const length = buffer.length;
     let filled = 0;
     for (const chunk of this.#chunks.splice(0)) {
       buffer.set(chunk, filled);

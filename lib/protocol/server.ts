@@ -16,6 +16,8 @@ export class WithBody<R> {
   constructor(
     readonly result: R,
     readonly body: AsyncIterable<Uint8Array> | Iterable<Uint8Array>,
+    /** Called once the body is on the wire or abandoned, e.g. to reuse its buffer. */
+    readonly written?: () => void,
   ) {}
 }
 
@@ -63,6 +65,14 @@ export interface ProtocolServerOptions<S> {
    * @default {64}
    */
   maxConnectionsPerAddress?: number;
+  /**
+   * Requests of one connection handled at once. Replies still go out in
+   * request order; more than one lets the next handler (say, a disk read)
+   * run while a reply is being written. Only for methods whose effects do
+   * not depend on each other's order.
+   * @default {1}
+   */
+  concurrency?: number;
 }
 
 /**
@@ -175,6 +185,126 @@ export class ProtocolServer<T extends MethodTable, S> {
     const frames = new FrameReader(conn.readable, {
       maxFrameBytes: this.#options.maxFrameBytes ?? MAX_FRAME_BYTES,
     });
+    const replies = new ReplyQueue(this.#options.concurrency ?? 1);
+    try {
+      await Promise.all([
+        this.#readRequests(conn, connection, frames, replies),
+        this.#writeReplies(conn, who, replies),
+      ]);
+    } finally {
+      try {
+        this.#options.onClose?.(connection);
+      } catch (error) {
+        this.#warn(`${who}: cleaning up failed: ${toShoalError(error).message}`);
+      }
+      await frames.cancel();
+      closeQuietly(conn);
+    }
+  }
+
+  /** Reads requests and starts their handlers, as far ahead as the reply queue allows. */
+  async #readRequests(
+    conn: Deno.Conn,
+    connection: Connection<S>,
+    frames: FrameReader,
+    replies: ReplyQueue,
+  ): Promise<void> {
+    const who = formatAddress(connection.remote);
+    const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
+    const session = { greeted: false };
+    try {
+      while (await replies.room()) {
+        // Silence while replies are still going out (a long body to a slow client) is not idleness.
+        const idle = setInterval(() => {
+          if (!replies.idle) return;
+          this.#warn(`${who}: idle for ${idleTimeoutMs} ms, dropped`);
+          closeQuietly(conn);
+        }, idleTimeoutMs);
+        let frame: unknown;
+        try {
+          frame = await frames.readFrame();
+        } finally {
+          clearInterval(idle);
+        }
+        if (frame === null) return;
+        replies.push(this.#answer(frame, session, connection));
+      }
+    } catch (caught) {
+      const error = toShoalError(caught);
+      if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
+        this.#warn(`${who}: ${error.message}; connection closed`);
+        replies.push(Promise.resolve({ frame: errorFrame(-1, error), last: true }));
+      }
+    } finally {
+      replies.end();
+    }
+  }
+
+  /**
+   * Validates one request and runs its handler. The checks are synchronous,
+   * so the greeting is settled before the next request is read; the promise
+   * never rejects: a failure becomes an error reply.
+   */
+  #answer(
+    frame: unknown,
+    session: { greeted: boolean },
+    connection: Connection<S>,
+  ): Promise<Reply> {
+    let id = -1;
+    const fail = (caught: unknown): Reply => {
+      const error = caught instanceof RequestError ? caught.error : toShoalError(caught);
+      if (caught instanceof RequestError) id = caught.id;
+      if (error.code === "INTERNAL") {
+        this.#warn(`${formatAddress(connection.remote)}: ${error.message}`);
+      }
+      // Without a hello, or after a version mismatch, nothing else can be understood.
+      return { frame: errorFrame(id, error), last: !session.greeted };
+    };
+    try {
+      if (!session.greeted && (frame as { type?: unknown } | null)?.type !== "hello") {
+        const sentId = (frame as { id?: unknown } | null)?.id;
+        if (Number.isInteger(sentId) && (sentId as number) >= 0) id = sentId as number;
+        throw new ShoalError("BAD_MESSAGE", "the first request must be hello");
+      }
+      const request = parseRequest(this.#table, frame);
+      id = request.id;
+      if (!session.greeted) {
+        const { protocol } = request.params as { protocol: number };
+        if (protocol !== PROTOCOL_VERSION) {
+          throw new ShoalError(
+            "VERSION_MISMATCH",
+            `this ${this.#options.kind} speaks protocol ${PROTOCOL_VERSION}, the client ${protocol}`,
+          );
+        }
+        session.greeted = true;
+        const result = { protocol: PROTOCOL_VERSION, server: this.#options.kind };
+        return Promise.resolve({ frame: encodeFrame({ id, ok: true, result }) });
+      }
+      const handler = this.#handlers[request.type as keyof Handlers<T, S>] as (
+        params: unknown,
+        connection: Connection<S>,
+      ) => Promise<unknown>;
+      if (request.type === "hello" || !handler) {
+        throw new ShoalError("BAD_MESSAGE", `unexpected ${request.type}`);
+      }
+      return handler(request.params, connection).then((reply) => {
+        if (!(reply instanceof WithBody)) {
+          return { frame: encodeFrame({ id, ok: true, result: reply }) };
+        }
+        try {
+          return { frame: encodeFrame({ id, ok: true, result: reply.result }), body: reply };
+        } catch (error) {
+          reply.written?.();
+          throw error;
+        }
+      }).catch(fail);
+    } catch (caught) {
+      return Promise.resolve(fail(caught));
+    }
+  }
+
+  /** Writes replies in request order; a body that fails halfway ends the connection. */
+  async #writeReplies(conn: Deno.Conn, who: string, replies: ReplyQueue): Promise<void> {
     const writer = conn.writable.getWriter();
     const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
     // A client that stops reading replies (its window full) is dropped like an idle one.
@@ -189,94 +319,23 @@ export class ProtocolServer<T extends MethodTable, S> {
         clearTimeout(stuck);
       }
     };
-    let greeted = false;
     try {
-      while (true) {
-        const idle = setTimeout(() => {
-          this.#warn(`${who}: idle for ${idleTimeoutMs} ms, dropped`);
-          closeQuietly(conn);
-        }, idleTimeoutMs);
-        let frame: unknown;
+      let reply: Reply | null;
+      while ((reply = await replies.next()) !== null) {
         try {
-          frame = await frames.readFrame();
-        } finally {
-          clearTimeout(idle);
-        }
-        if (frame === null) return;
-        let id = -1;
-        let inBody = false;
-        try {
-          if (!greeted && (frame as { type?: unknown } | null)?.type !== "hello") {
-            const sentId = (frame as { id?: unknown } | null)?.id;
-            if (Number.isInteger(sentId) && (sentId as number) >= 0) id = sentId as number;
-            throw new ShoalError("BAD_MESSAGE", "the first request must be hello");
-          }
-          const request = parseRequest(this.#table, frame);
-          id = request.id;
-          if (!greeted) {
-            greeted = true;
-            const { protocol } = request.params as { protocol: number };
-            if (protocol !== PROTOCOL_VERSION) {
-              throw new ShoalError(
-                "VERSION_MISMATCH",
-                `this ${this.#options.kind} speaks protocol ${PROTOCOL_VERSION}, the client ${protocol}`,
-              );
-            }
-            await write(encodeFrame({
-              id,
-              ok: true,
-              result: { protocol: PROTOCOL_VERSION, server: this.#options.kind },
-            }));
-            continue;
-          }
-          const handler = this.#handlers[request.type as keyof Handlers<T, S>] as (
-            params: unknown,
-            connection: Connection<S>,
-          ) => Promise<unknown>;
-          if (request.type === "hello" || !handler) {
-            throw new ShoalError("BAD_MESSAGE", `unexpected ${request.type}`);
-          }
-          const reply = await handler(request.params, connection);
-          if (reply instanceof WithBody) {
-            await write(encodeFrame({ id, ok: true, result: reply.result }));
-            inBody = true;
-            for await (const chunk of reply.body) await write(chunk);
-            inBody = false;
-          } else {
-            await write(encodeFrame({ id, ok: true, result: reply }));
-          }
-        } catch (caught) {
+          await write(reply.frame);
           // The client is counting body bytes: an error frame now would be read as data.
-          if (inBody) throw caught;
-          const error = caught instanceof RequestError ? caught.error : toShoalError(caught);
-          if (caught instanceof RequestError) id = caught.id;
-          if (error.code === "INTERNAL") this.#warn(`${who}: ${error.message}`);
-          await write(encodeFrame({
-            id,
-            ok: false,
-            error: { code: error.code, message: error.message },
-          }));
-          // Without a hello, or after a version mismatch, nothing else can be understood.
-          if (!greeted || error.code === "VERSION_MISMATCH") return;
+          if (reply.body) { for await (const chunk of reply.body.body) await write(chunk); }
+        } finally {
+          reply.body?.written?.();
         }
+        replies.written();
+        if (reply.last) return;
       }
-    } catch (caught) {
-      const error = toShoalError(caught);
-      if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
-        this.#warn(`${who}: ${error.message}; connection closed`);
-        await write(encodeFrame({
-          id: -1,
-          ok: false,
-          error: { code: error.code, message: error.message },
-        })).catch(() => {});
-      }
+    } catch {
+      // The connection is gone, or a body failed: either way nothing more can be sent.
     } finally {
-      try {
-        this.#options.onClose?.(connection);
-      } catch (error) {
-        this.#warn(`${who}: cleaning up failed: ${toShoalError(error).message}`);
-      }
-      await frames.cancel();
+      replies.close();
       closeQuietly(conn);
     }
   }
@@ -299,6 +358,91 @@ export class ProtocolServer<T extends MethodTable, S> {
 
   #warn(line: string): void {
     (this.#options.warn ?? console.error)(`warning: ${line}`);
+  }
+}
+
+/** A reply ready to go out: its frame, maybe a body, maybe the connection's last word. */
+interface Reply {
+  frame: Uint8Array;
+  body?: WithBody<unknown>;
+  /** Close the connection once this reply is written. */
+  last?: boolean;
+}
+
+function errorFrame(id: number, error: ShoalError): Uint8Array {
+  return encodeFrame({ id, ok: false, error: { code: error.code, message: error.message } });
+}
+
+/**
+ * The replies of one connection, in request order, with at most `limit` of
+ * them started and not yet written: the reader waits for room, the writer
+ * for the next reply.
+ */
+class ReplyQueue {
+  readonly #limit: number;
+  readonly #queued: Promise<Reply>[] = [];
+  #unwritten = 0;
+  #ended = false;
+  #closed = false;
+  #wakeReader: (() => void) | null = null;
+  #wakeWriter: (() => void) | null = null;
+
+  constructor(limit: number) {
+    this.#limit = Math.max(1, limit);
+  }
+
+  /** True when every reply so far has been written. */
+  get idle(): boolean {
+    return this.#unwritten === 0;
+  }
+
+  /** Waits until another request may start; false once the writer has stopped. */
+  async room(): Promise<boolean> {
+    while (!this.#closed && this.#unwritten >= this.#limit) {
+      await new Promise<void>((resolve) => this.#wakeReader = resolve);
+    }
+    return !this.#closed;
+  }
+
+  push(reply: Promise<Reply>): void {
+    this.#queued.push(reply);
+    this.#unwritten++;
+    this.#wake("writer");
+  }
+
+  /** No more requests will come. */
+  end(): void {
+    this.#ended = true;
+    this.#wake("writer");
+  }
+
+  /** The next reply in order once it is ready, or null once the reader has ended and all are taken. */
+  async next(): Promise<Reply | null> {
+    while (this.#queued.length === 0) {
+      if (this.#ended) return null;
+      await new Promise<void>((resolve) => this.#wakeWriter = resolve);
+    }
+    return await this.#queued.shift()!;
+  }
+
+  /** The reply taken last is on the wire. */
+  written(): void {
+    this.#unwritten--;
+    this.#wake("reader");
+  }
+
+  /** The writer has stopped; replies still coming are dropped, their buffers returned. */
+  close(): void {
+    this.#closed = true;
+    for (const reply of this.#queued.splice(0)) reply.then((r) => r.body?.written?.());
+    this.#wake("reader");
+  }
+
+  #wake(who: "reader" | "writer"): void {
+    const wake = who === "reader" ? this.#wakeReader : this.#wakeWriter;
+    if (who === "reader") this.#wakeReader = null;
+    else this.#wakeWriter = null;
+    wake?.();
   }
 }
 

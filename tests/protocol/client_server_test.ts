@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { z } from "zod";
 import type { Address } from "../../lib/protocol/address.ts";
+import { BufferPool } from "../../lib/protocol/buffer_pool.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame, FrameReader } from "../../lib/protocol/frame.ts";
@@ -196,6 +197,87 @@ Deno.test("ProtocolClient - pipelined requests are answered in order with their 
     );
     assert.deepEqual(results, delays.map((_, n) => ({ n })));
     assert.deepEqual(await client.call("find", { name: "here" }), { name: "here" });
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - with concurrency, handlers run together and replies keep request order", async () => {
+  let running = 0;
+  let mostAtOnce = 0;
+  const handlers: Handlers<TestMethods, null> = {
+    ...HANDLERS,
+    echo: async ({ n, delayMs }) => {
+      mostAtOnce = Math.max(mostAtOnce, ++running);
+      await sleep(delayMs ?? 0);
+      running--;
+      return { n };
+    },
+  };
+  const server = new ProtocolServer(TEST_METHODS, handlers, {
+    kind: "peer",
+    initialState: () => null,
+    concurrency: 3,
+  });
+  const address = server.listen(LOCALHOST);
+  const client = await connect(address);
+  try {
+    const delays = [60, 40, 20, 0, 30, 10];
+    const results = await Promise.all(
+      delays.map((delayMs, n) => client.call("echo", { n, delayMs })),
+    );
+    assert.deepEqual(results, delays.map((_, n) => ({ n })));
+    assert.equal(mostAtOnce, 3, "three handlers at once, never more");
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a body's written callback runs once it is sent, and when it cannot be", async () => {
+  const written: number[] = [];
+  const handlers: Handlers<TestMethods, null> = {
+    ...HANDLERS,
+    piece: ({ index }) => {
+      const bytes = pieceBytes(index, 100);
+      return Promise.resolve(
+        new WithBody({ index, length: bytes.length }, [bytes], () => written.push(index)),
+      );
+    },
+  };
+  const server = new ProtocolServer(TEST_METHODS, handlers, {
+    kind: "peer",
+    initialState: () => null,
+    concurrency: 2,
+  });
+  const address = server.listen(LOCALHOST);
+  const client = await connect(address);
+  try {
+    await client.callWithBody("piece", { contentId: CONTENT_ID, index: 1 });
+    assert.deepEqual(written, [1]);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolClient - reply bodies are read into buffers from the pool it was given", async () => {
+  const { server, address } = startServer();
+  const pool = new BufferPool();
+  const recycled = pool.take(4001);
+  pool.release(recycled);
+  const client = await ProtocolClient.connect(address, TEST_METHODS, {
+    agent: AGENT,
+    bodyPool: pool,
+  });
+  try {
+    const { body } = await client.callWithBody("piece", { contentId: CONTENT_ID, index: 4 });
+    assert.deepEqual(body, pieceBytes(4, 4001));
+    // The pool's free buffer held the body (moved into a new ArrayBuffer by the stream read).
+    assert.ok((recycled.buffer as ArrayBuffer).detached);
+    pool.release(body);
+    assert.equal(pool.take(4001).buffer, body.buffer);
   } finally {
     client.close();
     await server.close();
