@@ -6,7 +6,7 @@ import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
 import { bytesHeld, verifyManifest } from "./manifest.ts";
 import { PartFile } from "./part_file.ts";
-import type { ServedContent } from "./piece_server.ts";
+import type { ServedContent } from "./catalog.ts";
 import {
   type DroppedSource,
   type SourceList,
@@ -144,10 +144,10 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
   options.onPartial?.({
     manifest,
     have,
-    read: async (index) => {
-      const bytes = await part.read(index);
-      if (!bytes) throw new ShoalError("NOT_FOUND", `piece ${index} is not here yet`);
-      return bytes;
+    read: async (index, into) => {
+      if (!await part.read(index, into)) {
+        throw new ShoalError("NOT_FOUND", `piece ${index} is not here yet`);
+      }
     },
   });
   let recordedAt = performance.now();

@@ -6,6 +6,14 @@ import { Bitfield } from "./bitfield.ts";
 import { pieceLength, sha256Hex } from "./manifest.ts";
 
 /**
+ * How many bytes may be written before a flush to disk starts in the
+ * background. Without it every byte of a large download waits for the final
+ * fsync (a third of a second per 512 MiB here); with it the disk writes
+ * while the network transfers.
+ */
+const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+
+/**
  * A download in progress on disk: the `.shoal-part` file, written piece by
  * piece at each piece's offset (positional writes, so pieces from several
  * sources land in any order), and read back to serve verified pieces.
@@ -20,6 +28,9 @@ export class PartFile implements AsyncDisposable {
   readonly path: string;
   readonly #manifest: Manifest;
   readonly #handle: FileHandle;
+  #unflushed = 0;
+  #flushing: Promise<void> | null = null;
+  #flushError: unknown = null;
 
   private constructor(path: string, manifest: Manifest, handle: FileHandle) {
     this.path = path;
@@ -53,24 +64,35 @@ export class PartFile implements AsyncDisposable {
       );
       written += bytesWritten;
     }
+    this.#unflushed += bytes.length;
+    if (this.#unflushed >= FLUSH_EVERY_BYTES && !this.#flushing) this.#flush();
   }
 
-  /** Reads a piece back; returns null where the file is too short (never written). */
-  async read(index: number): Promise<Uint8Array | null> {
-    const length = pieceLength(this.#manifest, index);
-    const buffer = new Uint8Array(length);
+  /** Starts writing what is written so far to disk, without waiting for it. */
+  #flush(): void {
+    this.#unflushed = 0;
+    this.#flushing = this.#handle.datasync().catch((error) => {
+      this.#flushError ??= error;
+    }).finally(() => this.#flushing = null);
+  }
+
+  /**
+   * Reads a piece back into `into` (the piece's length); false where the
+   * file is too short (never written).
+   */
+  async read(index: number, into: Uint8Array): Promise<boolean> {
     let filled = 0;
-    while (filled < length) {
+    while (filled < into.length) {
       const { bytesRead } = await this.#handle.read(
-        buffer,
+        into,
         filled,
-        length - filled,
+        into.length - filled,
         index * this.#manifest.pieceSize + filled,
       );
-      if (bytesRead === 0) return null;
+      if (bytesRead === 0) return false;
       filled += bytesRead;
     }
-    return buffer;
+    return true;
   }
 
   /**
@@ -79,21 +101,27 @@ export class PartFile implements AsyncDisposable {
    */
   async verify(claimed: Bitfield): Promise<Bitfield> {
     const have = new Bitfield(claimed.size);
+    const buffer = new Uint8Array(this.#manifest.pieceSize);
     for (let index = 0; index < claimed.size; index++) {
       if (!claimed.has(index)) continue;
-      const bytes = await this.read(index);
-      if (bytes && sha256Hex(bytes) === this.#manifest.pieces[index]) have.set(index);
+      const bytes = buffer.subarray(0, pieceLength(this.#manifest, index));
+      if (await this.read(index, bytes) && sha256Hex(bytes) === this.#manifest.pieces[index]) {
+        have.set(index);
+      }
     }
     return have;
   }
 
   /** Trims or extends to the final size, and flushes to disk. */
   async finish(): Promise<void> {
+    await this.#flushing;
+    if (this.#flushError) throw toShoalError(this.#flushError);
     await this.#handle.truncate(this.#manifest.size);
     await this.#handle.sync();
   }
 
   async close(): Promise<void> {
+    await this.#flushing;
     await this.#handle.close().catch(() => {});
   }
 

@@ -2,7 +2,8 @@ import { type Address, isWildcard } from "../protocol/address.ts";
 import { loadOrCreateIdentity, type TlsIdentity } from "../protocol/certificate.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
-import { PieceServer, ShareCatalog } from "./piece_server.ts";
+import { PieceServer } from "./piece_server.ts";
+import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
 

@@ -1,4 +1,5 @@
 import { parseAddress } from "../protocol/address.ts";
+import { BufferPool } from "../protocol/buffer_pool.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.ts";
@@ -111,6 +112,8 @@ export class Swarm {
   /** Requests in flight for each piece. */
   readonly #requested: Uint8Array;
   readonly #storing = new Set<number>();
+  /** Piece bodies arrive in these buffers, and return once verified and stored (or rejected). */
+  readonly #buffers = new BufferPool(64);
   readonly #done = Promise.withResolvers<SwarmReport>();
   #transferred = 0;
   #finished = false;
@@ -202,6 +205,7 @@ export class Swarm {
         expect: "peer",
         agent: PEER_AGENT,
         timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
+        bodyPool: this.#buffers,
         tls: this.#options.plaintext || !certificate
           ? undefined
           : { certificate, whose: "the one the tracker vouched for" },
@@ -308,26 +312,35 @@ export class Swarm {
     this.#requested[index]--;
   }
 
+  /** Verifies a piece and stores it; its buffer goes back to the pool whatever happens. */
   async #onPiece(link: Link, index: number, body: Uint8Array): Promise<void> {
     this.#settle(link, index);
     this.#transferred += body.length;
-    if (this.#finished || link.dropped) return;
-    if (this.#have.has(index) || this.#storing.has(index)) return this.#pump();
-    const { manifest } = this.#options;
-    if (
-      body.length !== pieceLength(manifest, index) || sha256Hex(body) !== manifest.pieces[index]
-    ) {
-      link.corrupt = true;
-      this.#drop(link, `sent a corrupt piece (${index})`);
+    if (this.#finished || link.dropped || this.#have.has(index) || this.#storing.has(index)) {
+      this.#buffers.release(body);
+      if (!this.#finished && !link.dropped) this.#pump();
       return;
     }
+    const { manifest } = this.#options;
     this.#storing.add(index);
+    // Keep the source busy while this piece is written.
+    this.#pump();
+    let verified = false;
     try {
-      await this.#options.store(index, body);
+      verified = body.length === pieceLength(manifest, index) &&
+        sha256Hex(body) === manifest.pieces[index];
+      if (verified) await this.#options.store(index, body);
     } catch (error) {
       return this.#fail(toShoalError(error));
     } finally {
       this.#storing.delete(index);
+      this.#buffers.release(body);
+    }
+    if (this.#finished) return;
+    if (!verified) {
+      link.corrupt = true;
+      this.#drop(link, `sent a corrupt piece (${index})`);
+      return;
     }
     this.#have.set(index);
     link.pieces++;

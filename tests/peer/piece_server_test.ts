@@ -8,7 +8,8 @@ import { type Handlers, ProtocolServer } from "../../lib/protocol/server.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import { contentIdOf, pieceLength, sha256Hex } from "../../lib/peer/manifest.ts";
-import { type Catalog, PieceServer } from "../../lib/peer/piece_server.ts";
+import type { Catalog } from "../../lib/peer/catalog.ts";
+import { PieceServer } from "../../lib/peer/piece_server.ts";
 
 type PeerMethods = typeof PEER_METHODS;
 
@@ -37,11 +38,10 @@ const CATALOG: Catalog = {
         ? {
           manifest: MANIFEST,
           have: Bitfield.full(MANIFEST.pieces.length),
-          read: (index) => {
+          read: (index, into) => {
             const start = index * PIECE_SIZE;
-            return Promise.resolve(
-              CONTENT.slice(start, start + pieceLength(MANIFEST, index)),
-            );
+            into.set(CONTENT.subarray(start, start + pieceLength(MANIFEST, index)));
+            return Promise.resolve();
           },
         }
         : null,

@@ -1,0 +1,176 @@
+import { type FileHandle, open } from "node:fs/promises";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { Bitfield } from "./bitfield.ts";
+import type { Catalog, ServedContent } from "./catalog.ts";
+import type { PeerHome, Share } from "./home.ts";
+
+/** Shares kept open at most; the one used least recently is closed first. */
+const MAX_OPEN_SHARES = 32;
+
+/** Options of a {@link ShareCatalog}. */
+export interface ShareCatalogOptions {
+  /** Tells the owner, once per file, that a share can no longer be served. @default {console.error} */
+  warn?: (line: string) => void;
+  /**
+   * How long a share is served without asking the home whether it is still
+   * published and the disk whether its file changed. Downloaders verify
+   * every piece, so a change inside this window costs a retry, not a bad file.
+   * @default {1000}
+   */
+  recheckMs?: number;
+}
+
+interface OpenShare {
+  share: Share;
+  content: ServedContent;
+  checkedAt: number;
+  file: FileHandle;
+  /** Reads in progress: a retired file is closed once the last one ends. */
+  reads: number;
+  retired: boolean;
+}
+
+/**
+ * This peer's published shares, each served from one file handle kept open
+ * (a piece is one positional read, not an open, a stat and a lookup). A
+ * share whose file changed on disk after publishing is refused rather than
+ * served.
+ *
+ * @example
+ * ```ts
+ * const catalog = new ShareCatalog(home);
+ * const content = await catalog.find(contentId);
+ * await content?.read(0, new Uint8Array(pieceLength(content!.manifest, 0)));
+ * await catalog.close();
+ * ```
+ */
+export class ShareCatalog implements Catalog {
+  readonly #home: PeerHome;
+  readonly #warn: (line: string) => void;
+  readonly #recheckMs: number;
+  readonly #warned = new Set<string>();
+  /** By content id, least recently used first. */
+  readonly #open = new Map<string, OpenShare>();
+  readonly #checking = new Map<string, Promise<ServedContent | null>>();
+
+  constructor(home: PeerHome, options: ShareCatalogOptions = {}) {
+    this.#home = home;
+    this.#warn = options.warn ?? console.error;
+    this.#recheckMs = options.recheckMs ?? 1000;
+  }
+
+  find(contentId: string): Promise<ServedContent | null> {
+    const kept = this.#open.get(contentId);
+    if (kept && performance.now() - kept.checkedAt < this.#recheckMs) {
+      this.#open.delete(contentId);
+      this.#open.set(contentId, kept);
+      return Promise.resolve(kept.content);
+    }
+    // Requests arriving together share one check.
+    let checking = this.#checking.get(contentId);
+    if (!checking) {
+      checking = this.#check(contentId).finally(() => this.#checking.delete(contentId));
+      this.#checking.set(contentId, checking);
+    }
+    return checking;
+  }
+
+  async close(): Promise<void> {
+    for (const contentId of [...this.#open.keys()]) this.#retire(contentId);
+    await Promise.allSettled(this.#checking.values());
+  }
+
+  async #check(contentId: string): Promise<ServedContent | null> {
+    const share = this.#home.shareByContent(contentId);
+    if (!share) {
+      this.#retire(contentId);
+      return null;
+    }
+    let stat: Deno.FileInfo;
+    try {
+      stat = await Deno.stat(share.path);
+    } catch {
+      this.#retire(contentId);
+      this.#refuse(
+        share.path,
+        "is gone",
+        new ShoalError("NOT_FOUND", "the owner's copy of this file is gone"),
+      );
+    }
+    if (stat.size !== share.size || (stat.mtime?.getTime() ?? 0) !== share.mtimeMs) {
+      this.#retire(contentId);
+      this.#refuse(
+        share.path,
+        "changed since it was published",
+        new ShoalError(
+          "CONTENT_CHANGED",
+          "the owner's copy of this file changed since it was published; they need to publish it again",
+        ),
+      );
+    }
+    const kept = this.#open.get(contentId);
+    if (kept && kept.share.path === share.path && kept.share.mtimeMs === share.mtimeMs) {
+      kept.checkedAt = performance.now();
+      return kept.content;
+    }
+    this.#retire(contentId);
+    let file: FileHandle;
+    try {
+      file = await open(share.path, "r");
+    } catch (error) {
+      throw new ShoalError("IO", `cannot read the shared file: ${toShoalError(error).message}`);
+    }
+    const entry: OpenShare = {
+      share,
+      file,
+      checkedAt: performance.now(),
+      reads: 0,
+      retired: false,
+      content: {
+        manifest: share.manifest,
+        have: Bitfield.full(share.manifest.pieces.length),
+        read: async (index, into) => {
+          entry.reads++;
+          try {
+            await readPiece(file, share.manifest.pieceSize * index, into);
+          } finally {
+            entry.reads--;
+            if (entry.retired && entry.reads === 0) file.close().catch(() => {});
+          }
+        },
+      },
+    };
+    this.#open.set(contentId, entry);
+    if (this.#open.size > MAX_OPEN_SHARES) this.#retire(this.#open.keys().next().value!);
+    return entry.content;
+  }
+
+  /** Stops serving from a kept file; it closes once its last read ends. */
+  #retire(contentId: string): void {
+    const kept = this.#open.get(contentId);
+    if (!kept) return;
+    this.#open.delete(contentId);
+    kept.retired = true;
+    if (kept.reads === 0) kept.file.close().catch(() => {});
+  }
+
+  #refuse(path: string, problem: string, error: ShoalError): never {
+    if (!this.#warned.has(path)) {
+      this.#warned.add(path);
+      this.#warn(`warning: ${path} ${problem}; publish it again to share it`);
+    }
+    throw error;
+  }
+}
+
+/** Fills `into` from `position`, or fails with CONTENT_CHANGED if the file got shorter. */
+async function readPiece(file: FileHandle, position: number, into: Uint8Array): Promise<void> {
+  let filled = 0;
+  while (filled < into.length) {
+    const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled);
+    if (bytesRead === 0) {
+      throw new ShoalError("CONTENT_CHANGED", "the file is shorter than when it was published");
+    }
+    filled += bytesRead;
+  }
+}
