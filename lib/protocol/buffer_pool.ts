@@ -40,20 +40,10 @@ export class BufferPool {
     return new Uint8Array(buffer, 0, length);
   }
 
-  /**
-   * Records that a buffer from {@link take} now lives in `to`: a byte-stream
-   * read moves a buffer's memory into a new ArrayBuffer, detaching the old one.
-   */
-  moved(from: Uint8Array, to: Uint8Array): void {
-    if (from.buffer !== to.buffer && this.#own.has(from.buffer as ArrayBuffer)) {
-      this.#own.add(to.buffer as ArrayBuffer);
-    }
-  }
-
   /** Gives a buffer from {@link take} back; anything else is ignored. */
   release(bytes: Uint8Array): void {
     const buffer = bytes.buffer as ArrayBuffer;
-    if (!this.#own.has(buffer) || buffer.detached) return;
+    if (!this.#own.has(buffer)) return;
     const capacity = buffer.byteLength;
     let free = this.#free.get(capacity);
     if (!free) this.#free.set(capacity, free = []);

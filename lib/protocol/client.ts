@@ -2,7 +2,7 @@ import { type Address, formatAddress } from "./address.ts";
 import type { BufferPool } from "./buffer_pool.ts";
 import { TLS_SERVER_NAME } from "./certificate.ts";
 import { isErrorCode, ShoalError, toShoalError } from "./errors.ts";
-import { encodeFrame, FrameReader } from "./frame.ts";
+import { encodeFrame, FrameReader, writeAll } from "./frame.ts";
 import {
   METHODS_WITH_BODY,
   type MethodTable,
@@ -62,7 +62,8 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   readonly #conn: Deno.Conn;
   readonly #table: T;
   readonly #frames: FrameReader;
-  readonly #writer: WritableStreamDefaultWriter<Uint8Array>;
+  /** Requests go out one after another: interleaved partial writes would mix their bytes. */
+  #writing: Promise<void> = Promise.resolve();
   readonly #timeoutMs: number;
   readonly #bodyPool: BufferPool | undefined;
   readonly #pending: Pending[] = [];
@@ -78,8 +79,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     this.#table = table;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#bodyPool = options.bodyPool;
-    this.#frames = new FrameReader(conn.readable, { onChunk: () => this.#touch() });
-    this.#writer = conn.writable.getWriter();
+    this.#frames = new FrameReader(conn, { onChunk: () => this.#touch() });
     this.#readReplies();
   }
 
@@ -219,7 +219,9 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       this.#pending.push({ type, expectedLength, resolve, reject });
     });
     if (this.#pending.length === 1) this.#touch();
-    this.#writer.write(frame).catch((error) => this.#fail(toShoalError(error)));
+    this.#writing = this.#writing.then(() => writeAll(this.#conn, frame)).catch((error) =>
+      this.#fail(toShoalError(error))
+    );
     return reply;
   }
 

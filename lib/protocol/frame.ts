@@ -6,11 +6,12 @@ export const MAX_FRAME_BYTES = 1024 * 1024;
 
 const HEADER_BYTES = 4;
 /**
- * How much one read of control frames asks for. Every idle connection keeps
- * such a read pending, so this is per-connection memory on a busy tracker;
- * piece bodies are read straight into their own buffer instead.
+ * The size of a read while frames are small. Every idle connection keeps
+ * such a read pending, so this is per-connection memory on a busy tracker.
  */
-const CHUNK_BYTES = 4 * 1024;
+const MIN_READ_BYTES = 1024;
+/** The most one read asks for; piece bodies are read straight into their own buffer instead. */
+const MAX_READ_BYTES = 64 * 1024;
 const encoder = new TextEncoder();
 const decoder = new TextDecoder("utf-8", { fatal: true });
 
@@ -40,6 +41,20 @@ export function encodeFrame(
   return frame;
 }
 
+/** Writes all of `bytes`, however many writes the connection takes for them. */
+export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  let written = 0;
+  while (written < bytes.byteLength) written += await conn.write(bytes.subarray(written));
+}
+
+/**
+ * Anything bytes can be read from into the caller's buffer, as a `Deno.Conn`
+ * can: the number of bytes read, or null at the end.
+ */
+export interface ByteSource {
+  read(into: Uint8Array): Promise<number | null>;
+}
+
 /** Options of a {@link FrameReader}. */
 export interface FrameReaderOptions {
   /**
@@ -48,40 +63,36 @@ export interface FrameReaderOptions {
    * @default {MAX_FRAME_BYTES}
    */
   maxFrameBytes?: number;
-  /** Called whenever bytes arrive, e.g. to reset an inactivity timer. */
+  /** Called whenever bytes arrive, e.g. to note activity for an inactivity timer. */
   onChunk?: () => void;
 }
 
 /**
- * Reads frames and raw byte runs from a byte stream, however the stream
- * happens to split or merge them into chunks.
+ * Reads frames and raw byte runs from a connection (or a stream), however
+ * it happens to split or merge them into chunks.
+ *
+ * It reads the connection directly rather than through its web streams:
+ * the streams' state alone cost a tracker about 9 KiB per connected peer,
+ * and a body read straight into its final buffer needs no stream transfer.
  *
  * @example
  * ```ts
- * const frames = new FrameReader(conn.readable);
+ * const frames = new FrameReader(conn);
  * const hello = await frames.readFrame(); // null at a clean end of stream
  * const piece = await frames.readBytes(header.length);
  * ```
  */
 export class FrameReader {
-  #reader: ReadableStreamDefaultReader<Uint8Array> | ReadableStreamBYOBReader;
-  /** Set when the stream is a byte stream: bodies are then read straight into place. */
-  #byob: boolean;
+  readonly #source: ByteSource & { cancel?: () => Promise<void> };
   #chunks: Uint8Array[] = [];
   #buffered = 0;
   #ended = false;
-  #maxFrameBytes: number;
-  #onChunk: (() => void) | undefined;
+  #readBytes = MIN_READ_BYTES;
+  readonly #maxFrameBytes: number;
+  readonly #onChunk: (() => void) | undefined;
 
-  constructor(stream: ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
-    try {
-      // Sockets are byte streams; reading into our own buffers saves a copy and the garbage.
-      this.#reader = stream.getReader({ mode: "byob" });
-      this.#byob = true;
-    } catch {
-      this.#reader = stream.getReader();
-      this.#byob = false;
-    }
+  constructor(source: ByteSource | ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
+    this.#source = source instanceof ReadableStream ? streamSource(source) : source;
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#onChunk = options.onChunk;
   }
@@ -122,68 +133,58 @@ export class FrameReader {
    * the stream ends first.
    */
   async readBytes(length: number, pool?: BufferPool): Promise<Uint8Array> {
-    if (this.#byob && this.#buffered < length) {
-      const taken = pool?.take(length) ?? new Uint8Array(length);
-      const body = await this.#readInto(taken);
-      pool?.moved(taken, body);
-      return body;
-    }
-    if (!await this.#fill(length)) {
-      throw new ShoalError(
-        "UNREACHABLE",
-        `connection closed after ${this.#buffered} of ${length} bytes`,
-      );
-    }
-    return this.#take(length);
-  }
-
-  /** Reads a body straight into `buffer` (offset 0), after whatever is buffered. */
-  async #readInto(buffer: Uint8Array): Promise<Uint8Array> {
-    const length = buffer.length;
+    if (this.#buffered >= length) return this.#take(length);
+    const buffer = pool?.take(length) ?? new Uint8Array(length);
     let filled = 0;
     for (const chunk of this.#chunks.splice(0)) {
       buffer.set(chunk, filled);
       filled += chunk.byteLength;
     }
     this.#buffered = 0;
-    const reader = this.#reader as ReadableStreamBYOBReader;
-    while (filled < length) {
-      if (this.#ended) break;
-      // A BYOB read takes the buffer over and hands back a view of it.
-      const { value, done } = await reader.read(
-        new Uint8Array(buffer.buffer, filled, length - filled),
-      );
-      if (value) buffer = new Uint8Array(value.buffer, 0, length);
-      if (done) {
+    // The rest goes straight from the socket into its place.
+    while (filled < length && !this.#ended) {
+      const read = await this.#source.read(buffer.subarray(filled));
+      if (read === null) {
         this.#ended = true;
         break;
       }
-      if (value.byteLength === 0) continue;
+      if (read === 0) continue;
       this.#onChunk?.();
-      filled += value.byteLength;
+      filled += read;
     }
     if (filled < length) {
+      pool?.release(buffer);
       throw new ShoalError("UNREACHABLE", `connection closed after ${filled} of ${length} bytes`);
     }
     return buffer;
   }
 
-  async #readChunk(): Promise<ReadableStreamReadResult<Uint8Array>> {
-    if (!this.#byob) return await (this.#reader as ReadableStreamDefaultReader<Uint8Array>).read();
-    return await (this.#reader as ReadableStreamBYOBReader).read(new Uint8Array(CHUNK_BYTES));
-  }
-
-  /** Stops reading; pending reads end and the underlying stream is cancelled. */
+  /** Stops reading: later reads end at once. A stream source is cancelled; a connection is its owner's to close. */
   async cancel(): Promise<void> {
     this.#ended = true;
-    await this.#reader.cancel().catch(() => {});
+    await this.#source.cancel?.().catch(() => {});
+  }
+
+  /**
+   * Reads what has arrived, up to the current read size. An idle connection
+   * keeps one such read pending, so it starts small; a read that fills its
+   * buffer suggests more is waiting, and the next one is larger.
+   */
+  async #readChunk(): Promise<Uint8Array | null> {
+    const buffer = new Uint8Array(this.#readBytes);
+    const read = await this.#source.read(buffer);
+    if (read === null) return null;
+    this.#readBytes = read === buffer.length
+      ? Math.min(this.#readBytes * 2, MAX_READ_BYTES)
+      : MIN_READ_BYTES;
+    return buffer.subarray(0, read);
   }
 
   async #fill(length: number): Promise<boolean> {
     while (this.#buffered < length) {
       if (this.#ended) return false;
-      const { value, done } = await this.#readChunk();
-      if (done) {
+      const value = await this.#readChunk();
+      if (value === null) {
         this.#ended = true;
         return false;
       }
@@ -223,4 +224,26 @@ export class FrameReader {
     this.#buffered -= length;
     return out;
   }
+}
+
+/** Reads a web stream as a {@link ByteSource}, keeping what a chunk has beyond the caller's buffer. */
+function streamSource(
+  stream: ReadableStream<Uint8Array>,
+): ByteSource & { cancel: () => Promise<void> } {
+  const reader = stream.getReader();
+  let rest: Uint8Array = new Uint8Array(0);
+  return {
+    async read(into) {
+      if (rest.byteLength === 0) {
+        const { value, done } = await reader.read();
+        if (done) return null;
+        rest = value;
+      }
+      const count = Math.min(into.byteLength, rest.byteLength);
+      into.set(rest.subarray(0, count));
+      rest = rest.subarray(count);
+      return count;
+    },
+    cancel: () => reader.cancel(),
+  };
 }

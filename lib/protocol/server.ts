@@ -1,7 +1,7 @@
 import { type Address, formatAddress } from "./address.ts";
 import type { TlsIdentity } from "./certificate.ts";
 import { ShoalError, toShoalError } from "./errors.ts";
-import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from "./frame.ts";
+import { encodeFrame, FrameReader, MAX_FRAME_BYTES, writeAll } from "./frame.ts";
 import {
   type MethodTable,
   type ParamsOf,
@@ -95,6 +95,9 @@ export class ProtocolServer<T extends MethodTable, S> {
   readonly #connections = new Set<Deno.Conn>();
   readonly #served = new Set<Promise<void>>();
   readonly #perAddress = new Map<string, number>();
+  /** What the idle sweep needs to know of each open connection. */
+  readonly #activity = new Map<Deno.Conn, Activity>();
+  #sweeper: ReturnType<typeof setInterval> | undefined;
   #listener: Deno.Listener | null = null;
   #accepting: Promise<void> | null = null;
 
@@ -125,12 +128,19 @@ export class ProtocolServer<T extends MethodTable, S> {
     }
     this.#listener = listener;
     this.#accepting = this.#accept(listener);
+    // One timer for every connection, rather than one per request and per write.
+    const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
+    this.#sweeper = setInterval(
+      () => this.#sweep(idleTimeoutMs),
+      Math.min(idleTimeoutMs / 4, 1000),
+    );
     const bound = listener.addr as Deno.NetAddr;
     return { host: bound.hostname, port: bound.port };
   }
 
   /** Stops accepting, closes every open connection, and waits for their handlers to end. */
   async close(): Promise<void> {
+    clearInterval(this.#sweeper);
     try {
       this.#listener?.close();
     } catch {
@@ -172,6 +182,26 @@ export class ProtocolServer<T extends MethodTable, S> {
     }
   }
 
+  /**
+   * Drops connections that sent no request for the idle timeout while owed
+   * nothing (which also ends slow-loris clients), and those whose client
+   * has not taken a reply for as long (its receive window full).
+   */
+  #sweep(idleTimeoutMs: number): void {
+    const now = performance.now();
+    for (const [conn, activity] of this.#activity) {
+      if (activity.writingSince !== null && now - activity.writingSince > idleTimeoutMs) {
+        this.#warn(`${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped`);
+      } else if (activity.replies.idle && now - activity.lastRequestAt > idleTimeoutMs) {
+        this.#warn(`${activity.who}: idle for ${idleTimeoutMs} ms, dropped`);
+      } else {
+        continue;
+      }
+      this.#activity.delete(conn);
+      closeQuietly(conn);
+    }
+  }
+
   async #serve(conn: Deno.Conn): Promise<void> {
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
     const localAddr = conn.localAddr as Deno.NetAddr;
@@ -182,16 +212,24 @@ export class ProtocolServer<T extends MethodTable, S> {
       close: () => closeQuietly(conn),
     };
     const who = formatAddress(connection.remote);
-    const frames = new FrameReader(conn.readable, {
+    const frames = new FrameReader(conn, {
       maxFrameBytes: this.#options.maxFrameBytes ?? MAX_FRAME_BYTES,
     });
     const replies = new ReplyQueue(this.#options.concurrency ?? 1);
+    const activity: Activity = {
+      who,
+      replies,
+      lastRequestAt: performance.now(),
+      writingSince: null,
+    };
+    this.#activity.set(conn, activity);
     try {
       await Promise.all([
-        this.#readRequests(conn, connection, frames, replies),
-        this.#writeReplies(conn, who, replies),
+        this.#readRequests(connection, frames, activity),
+        this.#writeReplies(conn, activity),
       ]);
     } finally {
+      this.#activity.delete(conn);
       try {
         this.#options.onClose?.(connection);
       } catch (error) {
@@ -204,35 +242,23 @@ export class ProtocolServer<T extends MethodTable, S> {
 
   /** Reads requests and starts their handlers, as far ahead as the reply queue allows. */
   async #readRequests(
-    conn: Deno.Conn,
     connection: Connection<S>,
     frames: FrameReader,
-    replies: ReplyQueue,
+    activity: Activity,
   ): Promise<void> {
-    const who = formatAddress(connection.remote);
-    const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
+    const { replies } = activity;
     const session = { greeted: false };
     try {
       while (await replies.room()) {
-        // Silence while replies are still going out (a long body to a slow client) is not idleness.
-        const idle = setInterval(() => {
-          if (!replies.idle) return;
-          this.#warn(`${who}: idle for ${idleTimeoutMs} ms, dropped`);
-          closeQuietly(conn);
-        }, idleTimeoutMs);
-        let frame: unknown;
-        try {
-          frame = await frames.readFrame();
-        } finally {
-          clearInterval(idle);
-        }
+        const frame = await frames.readFrame();
         if (frame === null) return;
+        activity.lastRequestAt = performance.now();
         replies.push(this.#answer(frame, session, connection));
       }
     } catch (caught) {
       const error = toShoalError(caught);
       if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
-        this.#warn(`${who}: ${error.message}; connection closed`);
+        this.#warn(`${activity.who}: ${error.message}; connection closed`);
         replies.push(Promise.resolve({ frame: errorFrame(-1, error), last: true }));
       }
     } finally {
@@ -304,20 +330,12 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   /** Writes replies in request order; a body that fails halfway ends the connection. */
-  async #writeReplies(conn: Deno.Conn, who: string, replies: ReplyQueue): Promise<void> {
-    const writer = conn.writable.getWriter();
-    const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
-    // A client that stops reading replies (its window full) is dropped like an idle one.
+  async #writeReplies(conn: Deno.Conn, activity: Activity): Promise<void> {
+    const { replies } = activity;
     const write = async (chunk: Uint8Array) => {
-      const stuck = setTimeout(() => {
-        this.#warn(`${who}: not reading replies for ${idleTimeoutMs} ms, dropped`);
-        closeQuietly(conn);
-      }, idleTimeoutMs);
-      try {
-        await writer.write(chunk);
-      } finally {
-        clearTimeout(stuck);
-      }
+      activity.writingSince = performance.now();
+      await writeAll(conn, chunk);
+      activity.writingSince = null;
     };
     try {
       let reply: Reply | null;
@@ -343,14 +361,13 @@ export class ProtocolServer<T extends MethodTable, S> {
   /** Tells a connection over the per-address limit why it is closed, without waiting long. */
   #refuse(conn: Deno.Conn, host: string): void {
     this.#warn(`${host}: too many connections, refused one`);
-    const writer = conn.writable.getWriter();
     const message = encodeFrame({
       id: -1,
       ok: false,
       error: { code: "BUSY", message: "too many connections from your address; try again later" },
     });
     const timer = setTimeout(() => closeQuietly(conn), 1000);
-    writer.write(message).catch(() => {}).finally(() => {
+    writeAll(conn, message).catch(() => {}).finally(() => {
       clearTimeout(timer);
       closeQuietly(conn);
     });
@@ -359,6 +376,16 @@ export class ProtocolServer<T extends MethodTable, S> {
   #warn(line: string): void {
     (this.#options.warn ?? console.error)(`warning: ${line}`);
   }
+}
+
+/** One connection as the idle sweep sees it. */
+interface Activity {
+  who: string;
+  replies: ReplyQueue;
+  /** When the last complete request arrived (or the connection opened). */
+  lastRequestAt: number;
+  /** When the write in progress started, if one is. */
+  writingSince: number | null;
 }
 
 /** A reply ready to go out: its frame, maybe a body, maybe the connection's last word. */
