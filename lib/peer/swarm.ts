@@ -72,6 +72,8 @@ export interface SwarmOptions {
 
 /** How many sources may request the same piece in the endgame. */
 const ENDGAME_COPIES = 2;
+/** Pieces received and not yet written; more waits before requesting further. */
+const MAX_STORING = 8;
 /** How long to keep looking for sources when none is left, before giving up. */
 const NO_SOURCE_RETRIES = 5;
 
@@ -242,7 +244,8 @@ export class Swarm {
 
   /** Gives every source with room in its pipeline more pieces to fetch. */
   #pump(): void {
-    if (this.#finished) return;
+    // A disk slower than the network would otherwise pile received pieces up in memory.
+    if (this.#finished || this.#storing.size >= MAX_STORING) return;
     const depth = this.#options.pipelineDepth ?? 8;
     for (const link of this.#liveLinks()) {
       if (!link.client || !link.have) continue;
