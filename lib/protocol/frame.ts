@@ -41,8 +41,27 @@ export function encodeFrame(
   return frame;
 }
 
-/** Writes all of `bytes`, however many writes the connection takes for them. */
+/** From this size on, a write goes through the connection's writable stream. */
+const STREAM_WRITE_BYTES = 64 * 1024;
+
+/**
+ * Writes all of `bytes`. Small frames go through `conn.write`, so a
+ * connection that only ever sends them never builds its writable stream;
+ * piece bodies go through the stream, whose sink loops over partial writes
+ * inside the runtime: a TLS connection takes at most 64 KiB per
+ * `conn.write`, and looping in JavaScript cost a TLS transfer half its speed.
+ * Callers never write to one connection concurrently.
+ */
 export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
+  if (bytes.byteLength >= STREAM_WRITE_BYTES) {
+    const writer = conn.writable.getWriter();
+    try {
+      await writer.write(bytes);
+    } finally {
+      writer.releaseLock();
+    }
+    return;
+  }
   let written = 0;
   while (written < bytes.byteLength) written += await conn.write(bytes.subarray(written));
 }
