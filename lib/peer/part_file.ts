@@ -12,11 +12,18 @@ import { pieceLength, sha256Hex } from "./manifest.ts";
  * while the network transfers.
  */
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
+/** Pieces written at once, each on its own handle. */
+const WRITERS = 4;
 
 /**
  * A download in progress on disk: the `.shoal-part` file, written piece by
- * piece at each piece's offset (positional writes, so pieces from several
- * sources land in any order), and read back to serve verified pieces.
+ * piece at each piece's offset (so pieces from several sources land in any
+ * order), and read back to serve verified pieces.
+ *
+ * Writes go through a `Deno.FsFile`, whose operations run on the runtime's
+ * I/O threads: a `node:fs` write runs on the event loop itself, so a disk
+ * throttling its writers stalled every connection of the download. Reads
+ * are positional `node:fs` reads on a second handle, safe to run at once.
  *
  * @example
  * ```ts
@@ -27,42 +34,62 @@ const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
 export class PartFile implements AsyncDisposable {
   readonly path: string;
   readonly #manifest: Manifest;
-  readonly #handle: FileHandle;
+  readonly #reader: FileHandle;
+  /** Handles for writing: a write is a seek then a write, so each needs its own while it runs. */
+  readonly #writers: Deno.FsFile[];
+  readonly #idleWriters: Deno.FsFile[];
+  readonly #waiting: ((writer: Deno.FsFile) => void)[] = [];
+  readonly #writing = new Set<Promise<void>>();
   #unflushed = 0;
   #flushing: Promise<void> | null = null;
   #flushError: unknown = null;
 
-  private constructor(path: string, manifest: Manifest, handle: FileHandle) {
+  private constructor(
+    path: string,
+    manifest: Manifest,
+    reader: FileHandle,
+    writers: Deno.FsFile[],
+  ) {
     this.path = path;
     this.#manifest = manifest;
-    this.#handle = handle;
+    this.#reader = reader;
+    this.#writers = writers;
+    this.#idleWriters = [...writers];
   }
 
   /** Opens (creating if needed) a part file; an existing one keeps its bytes for resuming. */
   static async open(path: string, manifest: Manifest): Promise<PartFile> {
+    const writers: Deno.FsFile[] = [];
     try {
-      const handle = await open(path, "a+").then(async (probe) => {
-        // "a+" creates without truncating; reopen read-write for positional writes.
-        await probe.close();
-        return await open(path, "r+");
-      });
-      return new PartFile(path, manifest, handle);
+      for (let i = 0; i < WRITERS; i++) {
+        writers.push(await Deno.open(path, { read: true, write: true, create: true }));
+      }
+      return new PartFile(path, manifest, await open(path, "r"), writers);
     } catch (error) {
+      for (const writer of writers) writer.close();
       throw toShoalError(error);
     }
   }
 
-  async write(index: number, bytes: Uint8Array): Promise<void> {
-    const position = index * this.#manifest.pieceSize;
-    let written = 0;
-    while (written < bytes.length) {
-      const { bytesWritten } = await this.#handle.write(
-        bytes,
-        written,
-        bytes.length - written,
-        position + written,
-      );
-      written += bytesWritten;
+  /** Writes a piece at its offset. */
+  write(index: number, bytes: Uint8Array): Promise<void> {
+    const done = this.#writeAt(index * this.#manifest.pieceSize, bytes);
+    const tracked = done.catch(() => {}).finally(() => this.#writing.delete(tracked));
+    this.#writing.add(tracked);
+    return done;
+  }
+
+  async #writeAt(position: number, bytes: Uint8Array): Promise<void> {
+    const writer = this.#idleWriters.pop() ??
+      await new Promise<Deno.FsFile>((resolve) => this.#waiting.push(resolve));
+    try {
+      await writer.seek(position, Deno.SeekMode.Start);
+      let written = 0;
+      while (written < bytes.length) written += await writer.write(bytes.subarray(written));
+    } finally {
+      const next = this.#waiting.shift();
+      if (next) next(writer);
+      else this.#idleWriters.push(writer);
     }
     this.#unflushed += bytes.length;
     if (this.#unflushed >= FLUSH_EVERY_BYTES && !this.#flushing) this.#flush();
@@ -71,7 +98,7 @@ export class PartFile implements AsyncDisposable {
   /** Starts writing what is written so far to disk, without waiting for it. */
   #flush(): void {
     this.#unflushed = 0;
-    this.#flushing = this.#handle.datasync().catch((error) => {
+    this.#flushing = this.#writers[0].syncData().catch((error) => {
       this.#flushError ??= error;
     }).finally(() => this.#flushing = null);
   }
@@ -83,7 +110,7 @@ export class PartFile implements AsyncDisposable {
   async read(index: number, into: Uint8Array): Promise<boolean> {
     let filled = 0;
     while (filled < into.length) {
-      const { bytesRead } = await this.#handle.read(
+      const { bytesRead } = await this.#reader.read(
         into,
         filled,
         into.length - filled,
@@ -114,15 +141,28 @@ export class PartFile implements AsyncDisposable {
 
   /** Trims or extends to the final size, and flushes to disk. */
   async finish(): Promise<void> {
+    await Promise.all(this.#writing);
     await this.#flushing;
     if (this.#flushError) throw toShoalError(this.#flushError);
-    await this.#handle.truncate(this.#manifest.size);
-    await this.#handle.sync();
+    try {
+      await this.#writers[0].truncate(this.#manifest.size);
+      await this.#writers[0].sync();
+    } catch (error) {
+      throw toShoalError(error);
+    }
   }
 
   async close(): Promise<void> {
+    await Promise.all(this.#writing);
     await this.#flushing;
-    await this.#handle.close().catch(() => {});
+    await this.#reader.close().catch(() => {});
+    for (const writer of this.#writers) {
+      try {
+        writer.close();
+      } catch {
+        // Already closed.
+      }
+    }
   }
 
   [Symbol.asyncDispose](): Promise<void> {
