@@ -107,6 +107,7 @@ export class FrameReader {
   #buffered = 0;
   #ended = false;
   #readBytes = MIN_READ_BYTES;
+  #spare: Uint8Array | null = null;
   readonly #maxFrameBytes: number;
   readonly #onChunk: (() => void) | undefined;
 
@@ -152,7 +153,8 @@ export class FrameReader {
    * the stream ends first.
    */
   async readBytes(length: number, pool?: BufferPool): Promise<Uint8Array> {
-    if (this.#buffered >= length) return this.#take(length);
+    // A copy: the read buffer it lies in is reused once its bytes are consumed.
+    if (this.#buffered >= length) return this.#take(length).slice();
     const buffer = pool?.take(length) ?? new Uint8Array(length);
     let filled = 0;
     for (const chunk of this.#chunks.splice(0)) {
@@ -190,7 +192,11 @@ export class FrameReader {
    * buffer suggests more is waiting, and the next one is larger.
    */
   async #readChunk(): Promise<Uint8Array | null> {
-    const buffer = new Uint8Array(this.#readBytes);
+    // Frames are parsed (copied out) as soon as they are complete, so once every chunk is
+    // consumed the last read's buffer is free again: an idle connection's next read reuses it.
+    const reuse = this.#chunks.length === 0 && this.#spare?.length === this.#readBytes;
+    const buffer = reuse ? this.#spare! : new Uint8Array(this.#readBytes);
+    this.#spare = buffer;
     const read = await this.#source.read(buffer);
     if (read === null) return null;
     this.#readBytes = read === buffer.length

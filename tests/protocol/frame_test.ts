@@ -291,3 +291,28 @@ Deno.test("encodeFrame - the limit counts UTF-8 bytes, not characters", () => {
   assert.equal(encodeFrame(message, 42).byteLength, 46);
   assert.throws(() => encodeFrame(message, 41), shoalError("FRAME_TOO_LARGE"));
 });
+
+Deno.test("FrameReader - reads a connection-like source; a small body stays intact while later frames reuse the read buffer", async () => {
+  const body = Uint8Array.from({ length: 100 }, (_, i) => i + 1);
+  const deliveries = [
+    concat(encodeFrame({ length: 100 }), body),
+    encodeFrame({ n: 1, pad: "x".repeat(300) }),
+    encodeFrame({ n: 2, pad: "y".repeat(300) }),
+  ];
+  // Hands over one delivery per read, into the caller's buffer, as Deno.Conn does.
+  const source = {
+    read(into: Uint8Array): Promise<number | null> {
+      const next = deliveries.shift();
+      if (!next) return Promise.resolve(null);
+      into.set(next);
+      return Promise.resolve(next.length);
+    },
+  };
+  const frames = new FrameReader(source);
+  assert.deepEqual(await frames.readFrame(), { length: 100 });
+  const received = await frames.readBytes(100);
+  assert.equal((await frames.readFrame() as { n: number }).n, 1);
+  assert.equal((await frames.readFrame() as { n: number }).n, 2);
+  assert.deepEqual(received, body);
+  assert.equal(await frames.readFrame(), null);
+});
