@@ -63,6 +63,25 @@ export function rssKiB(pid: number): number | null {
 }
 
 /** Whether a program is on the PATH. */
+/** Clock ticks per second in /proc stat files (USER_HZ, 100 on Linux). */
+const TICKS_PER_SECOND = 100;
+
+/**
+ * CPU seconds (user + system) used so far by process `pid`, or by the
+ * children this process has waited for (`pid` "children"); null off Linux.
+ */
+export function cpuSeconds(pid: number | "children"): number | null {
+  try {
+    const path = pid === "children" ? "/proc/self/stat" : `/proc/${pid}/stat`;
+    // Fields after the command name, which is in parentheses and may hold spaces.
+    const fields = Deno.readTextFileSync(path).split(") ")[1].split(" ");
+    const [user, system] = pid === "children" ? [13, 14] : [11, 12];
+    return (Number(fields[user]) + Number(fields[system])) / TICKS_PER_SECOND;
+  } catch {
+    return null;
+  }
+}
+
 export async function hasCommand(name: string): Promise<boolean> {
   try {
     const output = await new Deno.Command("sh", {

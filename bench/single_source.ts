@@ -8,10 +8,11 @@
 import { join } from "node:path";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, startTracker } from "./processes.ts";
-import { hasCommand, isRoot, mbps, tempDir, writeRandomFile } from "./resources.ts";
+import { cpuSeconds, hasCommand, isRoot, mbps, tempDir, writeRandomFile } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
 
 const MIB = 1024 * 1024;
+const GIB = 1024 * MIB;
 /** Each figure is the best of this many runs: the machines are shared and noisy. */
 const RUNS = 2;
 
@@ -54,7 +55,11 @@ async function run(command: string, args: string[]): Promise<void> {
  * `target` (or /dev/null), and returns the seconds from starting the sender
  * until the receiver has written (and, for a file, synced) every byte.
  */
-async function socatCopy(source: string, target: string | null): Promise<number> {
+async function socatCopy(
+  source: string,
+  target: string | null,
+): Promise<{ seconds: number; cpu: number | null }> {
+  const cpuBefore = cpuSeconds("children");
   const port = freePort();
   const sink = target === null ? "OPEN:/dev/null" : `CREATE:${target}`;
   const receiver = new Deno.Command("socat", {
@@ -75,7 +80,9 @@ async function socatCopy(source: string, target: string | null): Promise<number>
     const status = await receiver.status;
     if (!status.success) throw new Error(`the socat receiver exited ${status.code}`);
     if (target !== null) await run("sync", [target]);
-    return (performance.now() - started) / 1000;
+    const seconds = (performance.now() - started) / 1000;
+    const cpuAfter = cpuSeconds("children");
+    return { seconds, cpu: cpuBefore === null || cpuAfter === null ? null : cpuAfter - cpuBefore };
   } finally {
     try {
       receiver.kill("SIGKILL");
@@ -88,13 +95,21 @@ async function socatCopy(source: string, target: string | null): Promise<number>
   }
 }
 
+/** One fetch: its own seconds, the command's, and the CPU seconds each side spent on it. */
+interface FetchRun {
+  seconds: number;
+  wallSeconds: number;
+  fetcherCpu: number | null;
+  ownerCpu: number | null;
+}
+
 /** Sets up a tracker, an owner serving `original` and a fetcher; fetches RUNS times. */
 async function shoalFetches(
   dir: string,
   original: string,
   plaintext: boolean,
   log: (line: string) => void,
-): Promise<{ seconds: number; wallSeconds: number }[]> {
+): Promise<FetchRun[]> {
   const mode = plaintext ? "plaintext" : "tls";
   const db = join(dir, `tracker-${mode}.db`);
   const [ownerHome, fetcherHome] = [join(dir, `owner-${mode}`), join(dir, `fetcher-${mode}`)];
@@ -107,20 +122,27 @@ async function shoalFetches(
   try {
     const owner = new BenchPeer(ownerHome, tracker.address, { plaintext });
     await owner.ok(["publish", "data", original]);
-    daemons.push(await owner.serve());
+    const serving = await owner.serve();
+    daemons.push(serving);
     const fetcher = new BenchPeer(fetcherHome, tracker.address, { plaintext });
-    const runs = [];
+    const runs: FetchRun[] = [];
     for (let i = 0; i < RUNS; i++) {
       const output = join(dir, `fetched-${mode}-${i}.bin`);
+      const before = { owner: cpuSeconds(serving.pid), fetcher: cpuSeconds("children") };
       const summary = await fetchJson(fetcher, "data", output);
+      const after = { owner: cpuSeconds(serving.pid), fetcher: cpuSeconds("children") };
+      const spent = (side: "owner" | "fetcher") =>
+        before[side] === null || after[side] === null ? null : after[side]! - before[side]!;
       const { size } = await Deno.stat(output);
       await Deno.remove(output);
       if (size !== summary.size) throw new Error(`fetched ${size} bytes, expected ${summary.size}`);
+      const run: FetchRun = { ...summary, fetcherCpu: spent("fetcher"), ownerCpu: spent("owner") };
       log(
         `  ${mode} fetch: ${mbps(size, summary.seconds).toFixed(0)} MB/s ` +
-          `(${summary.seconds.toFixed(2)} s; command ${summary.wallSeconds.toFixed(2)} s)`,
+          `(${summary.seconds.toFixed(2)} s; command ${summary.wallSeconds.toFixed(2)} s; ` +
+          `CPU ${run.fetcherCpu?.toFixed(2)} s fetcher, ${run.ownerCpu?.toFixed(2)} s owner)`,
       );
-      runs.push(summary);
+      runs.push(run);
     }
     return runs;
   } finally {
@@ -140,16 +162,20 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
   const entries: Entry[] = [];
   const missing = await ensureSocat(log);
   let raw: number | null = null;
+  let rawCpuPerGiB: number | null = null;
   if (missing) {
     log(`  skipping the raw TCP baseline: ${missing}`);
   } else {
     let best = Infinity;
     let bestNull = Infinity;
+    let rawCpu: number | null = null;
     for (let i = 0; i < RUNS; i++) {
-      best = Math.min(best, await socatCopy(original, join(dir.path, "raw.bin")));
-      bestNull = Math.min(bestNull, await socatCopy(original, null));
+      const copy = await socatCopy(original, join(dir.path, "raw.bin"));
+      if (copy.seconds < best) [best, rawCpu] = [copy.seconds, copy.cpu];
+      bestNull = Math.min(bestNull, (await socatCopy(original, null)).seconds);
     }
     raw = mbps(size, best);
+    rawCpuPerGiB = rawCpu === null ? null : rawCpu * GIB / size;
     log(
       `  socat file→file+fsync: ${raw.toFixed(0)} MB/s; to /dev/null ${
         mbps(size, bestNull).toFixed(0)
@@ -159,11 +185,17 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
       entry("raw tcp socat (file→file, fsync)", raw, "MB/s", { note: `${size / MIB} MiB` }),
       entry("raw tcp socat (file→/dev/null)", mbps(size, bestNull), "MB/s"),
     );
+    if (rawCpuPerGiB !== null) {
+      entries.push(entry("raw tcp socat CPU", rawCpuPerGiB, "CPU s/GiB", {
+        note: "both socat processes, user + system",
+      }));
+    }
   }
 
   for (const plaintext of [true, false]) {
     const runs = await shoalFetches(dir.path, original, plaintext, log);
     const best = Math.min(...runs.map((r) => r.seconds));
+    const fastest = runs.find((r) => r.seconds === best)!;
     const bestWall = Math.min(...runs.map((r) => r.wallSeconds));
     const mode = plaintext ? "plaintext" : "TLS";
     entries.push(
@@ -177,6 +209,22 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
         note: "whole peer.ts fetch process, startup and tracker lookup included",
       }),
     );
+    if (fastest.fetcherCpu !== null && fastest.ownerCpu !== null) {
+      entries.push(
+        entry(
+          `single-source ${mode} CPU`,
+          (fastest.fetcherCpu + fastest.ownerCpu) * GIB / size,
+          "CPU s/GiB",
+          {
+            baseline: rawCpuPerGiB,
+            note: `fetcher ${(fastest.fetcherCpu * GIB / size).toFixed(2)} (its start-up ` +
+              `included), owner ${
+                (fastest.ownerCpu * GIB / size).toFixed(2)
+              }; the machine has ${navigator.hardwareConcurrency} cores`,
+          },
+        ),
+      );
+    }
   }
   return entries;
 }
