@@ -136,3 +136,22 @@ export async function inParallel<T, R>(
   if (errors.length) throw errors[0];
   return results;
 }
+
+/** Makes sure `socat` is there, installing it with apt-get when running as root. */
+export async function ensureSocat(log: (line: string) => void): Promise<string | null> {
+  if (await hasCommand("socat")) return null;
+  if (!isRoot() || !await hasCommand("apt-get")) {
+    return "socat is not installed (and installing it needs root and apt-get)";
+  }
+  log("installing socat with apt-get");
+  const output = await new Deno.Command("apt-get", {
+    args: ["install", "-y", "socat"],
+    stdout: "null",
+    stderr: "piped",
+    env: { DEBIAN_FRONTEND: "noninteractive" },
+  }).output();
+  if (!output.success || !await hasCommand("socat")) {
+    return `apt-get install socat failed: ${new TextDecoder().decode(output.stderr).trim()}`;
+  }
+  return null;
+}

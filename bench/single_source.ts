@@ -8,32 +8,13 @@
 import { join } from "node:path";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, startTracker } from "./processes.ts";
-import { cpuSeconds, hasCommand, isRoot, mbps, tempDir, writeRandomFile } from "./resources.ts";
+import { cpuSeconds, ensureSocat, mbps, tempDir, writeRandomFile } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 /** Each figure is the best of this many runs: the machines are shared and noisy. */
 const RUNS = 2;
-
-/** Makes sure `socat` is there, installing it with apt-get when running as root. */
-async function ensureSocat(log: (line: string) => void): Promise<string | null> {
-  if (await hasCommand("socat")) return null;
-  if (!isRoot() || !await hasCommand("apt-get")) {
-    return "socat is not installed (and installing it needs root and apt-get)";
-  }
-  log("installing socat with apt-get");
-  const output = await new Deno.Command("apt-get", {
-    args: ["install", "-y", "socat"],
-    stdout: "null",
-    stderr: "piped",
-    env: { DEBIAN_FRONTEND: "noninteractive" },
-  }).output();
-  if (!output.success || !await hasCommand("socat")) {
-    return `apt-get install socat failed: ${new TextDecoder().decode(output.stderr).trim()}`;
-  }
-  return null;
-}
 
 function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });

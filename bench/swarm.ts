@@ -8,10 +8,18 @@
  * however it ends; every address is one it assigned.
  */
 import { join } from "node:path";
-import { TestLan } from "../tests/helpers/netns.ts";
+import { type Host, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, type FetchSummary, startTracker } from "./processes.ts";
-import { inParallel, isRoot, mbps, onInterrupt, tempDir, writeRandomFile } from "./resources.ts";
+import {
+  ensureSocat,
+  inParallel,
+  isRoot,
+  mbps,
+  onInterrupt,
+  tempDir,
+  writeRandomFile,
+} from "./resources.ts";
 import { seedAccounts, seedShares } from "./seed.ts";
 
 const MIB = 1024 * 1024;
@@ -31,6 +39,58 @@ interface Sizes {
 
 const QUICK: Sizes = { rateMbit: 40, perSource: 8 * MIB, crowdSize: 8 * MIB };
 const FULL: Sizes = { rateMbit: 100, perSource: 64 * MIB, crowdSize: 128 * MIB };
+
+/**
+ * Raw TCP with the same hosts and caps: every source host sends `file` to
+ * the fetcher host with socat at once. Returns the aggregate MB/s, what the
+ * machine itself manages through namespaces, veth, bridge and `tc`.
+ */
+async function rawSwarm(
+  lan: TestLan & { hosts: Record<string, Host> },
+  sources: string[],
+  file: string,
+): Promise<number> {
+  const fetcher = lan.hosts.f;
+  const receivers = sources.map((_, i) =>
+    new Deno.Command("ip", {
+      args: [
+        ...["netns", "exec", fetcher.netns, "socat", "-u", "-b", "1048576"],
+        `TCP-LISTEN:${7000 + i},reuseaddr`,
+        "OPEN:/dev/null",
+      ],
+      stdout: "null",
+      stderr: "null",
+    }).spawn()
+  );
+  try {
+    const { size } = await Deno.stat(file);
+    const started = performance.now();
+    const sent = await Promise.all(sources.map((name, i) =>
+      new Deno.Command("ip", {
+        args: [
+          ...["netns", "exec", lan.hosts[name].netns, "socat", "-u", "-b", "1048576"],
+          `FILE:${file}`,
+          `TCP:${fetcher.ip}:${7000 + i},retry=100,interval=0.05`,
+        ],
+        stdout: "null",
+        stderr: "piped",
+      }).output()
+    ));
+    await Promise.all(receivers.map((receiver) => receiver.status));
+    const seconds = (performance.now() - started) / 1000;
+    const failed = sent.find((output) => !output.success);
+    if (failed) throw new Error(`socat: ${new TextDecoder().decode(failed.stderr).trim()}`);
+    return mbps(sources.length * size, seconds);
+  } finally {
+    for (const receiver of receivers) {
+      try {
+        receiver.kill("SIGKILL");
+      } catch {
+        // Already exited.
+      }
+    }
+  }
+}
 
 /** Why namespaces cannot be made here, or null when they can. */
 async function unavailable(): Promise<string | null> {
@@ -118,6 +178,21 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
       if (n > 1) {
         entries.push(entry(`swarm ${n} speed-up`, rateMBps / oneSource, "× one source"));
       }
+    }
+
+    const missing = await ensureSocat(log);
+    if (missing) {
+      log(`  skipping the raw TCP swarm baseline: ${missing}`);
+    } else {
+      // Each source sends a file of the 1-source run's size, as in the swarm runs.
+      const raw = await rawSwarm(lan, sourceNames, join(dir.path, "swarm-1"));
+      log(`  raw TCP (socat) from ${SOURCES} sources at once: ${raw.toFixed(1)} MB/s`);
+      entries.push(
+        entry(`swarm ${SOURCES} sources, raw TCP (socat)`, raw, "MB/s", {
+          baseline: SOURCES * capMBps,
+          note: "what the machine moves through the same namespaces, veth, bridge and tc",
+        }),
+      );
     }
 
     const alone = await fetchJson(fetcher, "crowd", join(dir.path, "got-crowd"));
