@@ -62,7 +62,6 @@ export function rssKiB(pid: number): number | null {
   }
 }
 
-/** Whether a program is on the PATH. */
 /** Clock ticks per second in /proc stat files (USER_HZ, 100 on Linux). */
 const TICKS_PER_SECOND = 100;
 
@@ -82,6 +81,7 @@ export function cpuSeconds(pid: number | "children"): number | null {
   }
 }
 
+/** Whether a program is on the PATH. */
 export async function hasCommand(name: string): Promise<boolean> {
   try {
     const output = await new Deno.Command("sh", {

@@ -76,11 +76,19 @@ async function rawSwarm(
         stderr: "piped",
       }).output()
     ));
-    await Promise.all(receivers.map((receiver) => receiver.status));
-    const seconds = (performance.now() - started) / 1000;
+    // A sender that gave up leaves its receiver listening: fail (and kill it) rather than wait.
     const failed = sent.find((output) => !output.success);
     if (failed) throw new Error(`socat: ${new TextDecoder().decode(failed.stderr).trim()}`);
-    return mbps(sources.length * size, seconds);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const timeout = new Promise<never>((_, reject) => {
+      timer = setTimeout(() => reject(new Error("the socat receivers did not finish")), 60_000);
+    });
+    try {
+      await Promise.race([Promise.all(receivers.map((receiver) => receiver.status)), timeout]);
+    } finally {
+      clearTimeout(timer);
+    }
+    return mbps(sources.length * size, (performance.now() - started) / 1000);
   } finally {
     for (const receiver of receivers) {
       try {

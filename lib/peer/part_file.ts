@@ -38,6 +38,8 @@ export class PartFile implements AsyncDisposable {
   /** Handles for writing: a write is a seek then a write, so each needs its own while it runs. */
   readonly #writers: Deno.FsFile[];
   readonly #idleWriters: Deno.FsFile[];
+  /** A handle of its own for flushes, which would otherwise hold up a writer's next piece. */
+  readonly #syncer: Deno.FsFile;
   readonly #waiting: ((writer: Deno.FsFile) => void)[] = [];
   readonly #writing = new Set<Promise<void>>();
   #unflushed = 0;
@@ -48,11 +50,12 @@ export class PartFile implements AsyncDisposable {
     path: string,
     manifest: Manifest,
     reader: FileHandle,
-    writers: Deno.FsFile[],
+    [syncer, ...writers]: Deno.FsFile[],
   ) {
     this.path = path;
     this.#manifest = manifest;
     this.#reader = reader;
+    this.#syncer = syncer;
     this.#writers = writers;
     this.#idleWriters = [...writers];
   }
@@ -61,7 +64,7 @@ export class PartFile implements AsyncDisposable {
   static async open(path: string, manifest: Manifest): Promise<PartFile> {
     const writers: Deno.FsFile[] = [];
     try {
-      for (let i = 0; i < WRITERS; i++) {
+      for (let i = 0; i <= WRITERS; i++) {
         writers.push(await Deno.open(path, { read: true, write: true, create: true }));
       }
       return new PartFile(path, manifest, await open(path, "r"), writers);
@@ -98,7 +101,7 @@ export class PartFile implements AsyncDisposable {
   /** Starts writing what is written so far to disk, without waiting for it. */
   #flush(): void {
     this.#unflushed = 0;
-    this.#flushing = this.#writers[0].syncData().catch((error) => {
+    this.#flushing = this.#syncer.syncData().catch((error) => {
       this.#flushError ??= error;
     }).finally(() => this.#flushing = null);
   }
@@ -145,8 +148,8 @@ export class PartFile implements AsyncDisposable {
     await this.#flushing;
     if (this.#flushError) throw toShoalError(this.#flushError);
     try {
-      await this.#writers[0].truncate(this.#manifest.size);
-      await this.#writers[0].sync();
+      await this.#syncer.truncate(this.#manifest.size);
+      await this.#syncer.sync();
     } catch (error) {
       throw toShoalError(error);
     }
@@ -156,7 +159,7 @@ export class PartFile implements AsyncDisposable {
     await Promise.all(this.#writing);
     await this.#flushing;
     await this.#reader.close().catch(() => {});
-    for (const writer of this.#writers) {
+    for (const writer of [this.#syncer, ...this.#writers]) {
       try {
         writer.close();
       } catch {

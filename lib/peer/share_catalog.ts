@@ -52,6 +52,7 @@ export class ShareCatalog implements Catalog {
   /** By content id, least recently used first. */
   readonly #open = new Map<string, OpenShare>();
   readonly #checking = new Map<string, Promise<ServedContent | null>>();
+  #closed = false;
 
   constructor(home: PeerHome, options: ShareCatalogOptions = {}) {
     this.#home = home;
@@ -76,8 +77,9 @@ export class ShareCatalog implements Catalog {
   }
 
   async close(): Promise<void> {
-    for (const contentId of [...this.#open.keys()]) this.#retire(contentId);
+    this.#closed = true;
     await Promise.allSettled(this.#checking.values());
+    for (const contentId of [...this.#open.keys()]) this.#retire(contentId);
   }
 
   async #check(contentId: string): Promise<ServedContent | null> {
@@ -120,6 +122,10 @@ export class ShareCatalog implements Catalog {
     } catch (error) {
       throw new ShoalError("IO", `cannot read the shared file: ${toShoalError(error).message}`);
     }
+    if (this.#closed) {
+      await file.close();
+      return null;
+    }
     const entry: OpenShare = {
       share,
       file,
@@ -130,9 +136,19 @@ export class ShareCatalog implements Catalog {
         manifest: share.manifest,
         have: Bitfield.full(share.manifest.pieces.length),
         read: async (index, into) => {
+          const position = share.manifest.pieceSize * index;
+          if (entry.retired) {
+            // Handed out before it was retired (its file may be closed by now): read once, afresh.
+            const once = await open(share.path, "r");
+            try {
+              return await readPiece(once, position, into);
+            } finally {
+              await once.close();
+            }
+          }
           entry.reads++;
           try {
-            await readPiece(file, share.manifest.pieceSize * index, into);
+            await readPiece(file, position, into);
           } finally {
             entry.reads--;
             if (entry.retired && entry.reads === 0) file.close().catch(() => {});

@@ -57,6 +57,8 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
     const writer = conn.writable.getWriter();
     try {
       await writer.write(bytes);
+      // The sink reports a failed write by erroring the stream, not by rejecting the write.
+      await writer.ready;
     } finally {
       writer.releaseLock();
     }
@@ -164,7 +166,13 @@ export class FrameReader {
     this.#buffered = 0;
     // The rest goes straight from the socket into its place.
     while (filled < length && !this.#ended) {
-      const read = await this.#source.read(buffer.subarray(filled));
+      let read: number | null;
+      try {
+        read = await this.#source.read(buffer.subarray(filled));
+      } catch (error) {
+        pool?.release(buffer);
+        throw error;
+      }
       if (read === null) {
         this.#ended = true;
         break;

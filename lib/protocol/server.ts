@@ -192,7 +192,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     for (const [conn, activity] of this.#activity) {
       if (activity.writingSince !== null && now - activity.writingSince > idleTimeoutMs) {
         this.#warn(`${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped`);
-      } else if (activity.replies.idle && now - activity.lastRequestAt > idleTimeoutMs) {
+      } else if (activity.replies.idle && now - activity.quietSince > idleTimeoutMs) {
         this.#warn(`${activity.who}: idle for ${idleTimeoutMs} ms, dropped`);
       } else {
         continue;
@@ -219,7 +219,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     const activity: Activity = {
       who,
       replies,
-      lastRequestAt: performance.now(),
+      quietSince: performance.now(),
       writingSince: null,
     };
     this.#activity.set(conn, activity);
@@ -230,6 +230,8 @@ export class ProtocolServer<T extends MethodTable, S> {
       ]);
     } finally {
       this.#activity.delete(conn);
+      // Handlers still running for replies that will never go out end before the connection does.
+      await replies.settled();
       try {
         this.#options.onClose?.(connection);
       } catch (error) {
@@ -247,13 +249,17 @@ export class ProtocolServer<T extends MethodTable, S> {
     activity: Activity,
   ): Promise<void> {
     const { replies } = activity;
-    const session = { greeted: false };
+    const session = { greeted: false, refused: false };
     try {
       while (await replies.room()) {
         const frame = await frames.readFrame();
         if (frame === null) return;
-        activity.lastRequestAt = performance.now();
+        // The writer may have stopped while this frame was read: then nothing more may start.
+        if (replies.closed) return;
+        activity.quietSince = performance.now();
         replies.push(this.#answer(frame, session, connection));
+        // A refused greeting is the connection's last word: nothing after it is read, let alone run.
+        if (session.refused) return;
       }
     } catch (caught) {
       const error = toShoalError(caught);
@@ -273,7 +279,7 @@ export class ProtocolServer<T extends MethodTable, S> {
    */
   #answer(
     frame: unknown,
-    session: { greeted: boolean },
+    session: { greeted: boolean; refused: boolean },
     connection: Connection<S>,
   ): Promise<Reply> {
     let id = -1;
@@ -284,6 +290,7 @@ export class ProtocolServer<T extends MethodTable, S> {
         this.#warn(`${formatAddress(connection.remote)}: ${error.message}`);
       }
       // Without a hello, or after a version mismatch, nothing else can be understood.
+      if (!session.greeted) session.refused = true;
       return { frame: errorFrame(id, error), last: !session.greeted };
     };
     try {
@@ -348,6 +355,8 @@ export class ProtocolServer<T extends MethodTable, S> {
           reply.body?.written?.();
         }
         replies.written();
+        // Idleness counts from the last reply out as much as from the last request in.
+        if (replies.idle) activity.quietSince = performance.now();
         if (reply.last) return;
       }
     } catch {
@@ -382,8 +391,8 @@ export class ProtocolServer<T extends MethodTable, S> {
 interface Activity {
   who: string;
   replies: ReplyQueue;
-  /** When the last complete request arrived (or the connection opened). */
-  lastRequestAt: number;
+  /** When the last request arrived or the last reply went out (or the connection opened). */
+  quietSince: number;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
 }
@@ -408,6 +417,7 @@ function errorFrame(id: number, error: ShoalError): Uint8Array {
 class ReplyQueue {
   readonly #limit: number;
   readonly #queued: Promise<Reply>[] = [];
+  readonly #dropped: Promise<void>[] = [];
   #unwritten = 0;
   #ended = false;
   #closed = false;
@@ -416,6 +426,11 @@ class ReplyQueue {
 
   constructor(limit: number) {
     this.#limit = Math.max(1, limit);
+  }
+
+  /** True once the writer has stopped. */
+  get closed(): boolean {
+    return this.#closed;
   }
 
   /** True when every reply so far has been written. */
@@ -461,8 +476,15 @@ class ReplyQueue {
   /** The writer has stopped; replies still coming are dropped, their buffers returned. */
   close(): void {
     this.#closed = true;
-    for (const reply of this.#queued.splice(0)) reply.then((r) => r.body?.written?.());
+    for (const reply of this.#queued.splice(0)) {
+      this.#dropped.push(reply.then((r) => r.body?.written?.()));
+    }
     this.#wake("reader");
+  }
+
+  /** Waits for the handlers of replies dropped by {@link close} to end. */
+  async settled(): Promise<void> {
+    await Promise.allSettled(this.#dropped);
   }
 
   #wake(who: "reader" | "writer"): void {

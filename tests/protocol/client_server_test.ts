@@ -37,6 +37,16 @@ const LOCALHOST: Address = { host: "127.0.0.1", port: 0 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
 
+function concat(...parts: Uint8Array[]): Uint8Array {
+  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
+  let offset = 0;
+  for (const part of parts) {
+    out.set(part, offset);
+    offset += part.length;
+  }
+  return out;
+}
+
 /** Deterministic bytes, different for each piece index. */
 function pieceBytes(index: number, length: number): Uint8Array {
   return Uint8Array.from({ length }, (_, i) => (i * 7 + index * 31) & 0xff);
@@ -334,6 +344,55 @@ Deno.test("ProtocolServer - a hello with another protocol version gets VERSION_M
     assert.equal(await raw.frames.readFrame(), null);
   } finally {
     await raw.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - after a refused greeting nothing sent behind it runs, even with concurrency", async () => {
+  let echoed = 0;
+  const handlers: Handlers<TestMethods, null> = {
+    ...HANDLERS,
+    echo: ({ n }) => {
+      echoed++;
+      return Promise.resolve({ n });
+    },
+  };
+  const server = new ProtocolServer(TEST_METHODS, handlers, {
+    kind: "peer",
+    initialState: () => null,
+    concurrency: 4,
+    warn: () => {},
+  });
+  const address = server.listen(LOCALHOST);
+  const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
+  try {
+    // All three in one write: a refused first request, then a proper hello, then work.
+    await raw.send(concat(
+      encodeFrame({ id: 1, type: "echo", params: { n: 1 } }),
+      encodeFrame({ id: 2, type: "hello", params: { protocol: PROTOCOL_VERSION, agent: AGENT } }),
+      encodeFrame({ id: 3, type: "echo", params: { n: 3 } }),
+    ));
+    const reply = await raw.frames.readFrame() as { id: number; error: { code: string } };
+    assert.equal(reply.id, 1);
+    assert.equal(reply.error.code, "BAD_MESSAGE");
+    assert.equal(await raw.frames.readFrame(), null, "the connection closes after the refusal");
+    assert.equal(echoed, 0, "no handler ran");
+  } finally {
+    await raw.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - idleness counts from the last reply out, not only the last request in", async () => {
+  const { server, address } = startServer({ idleTimeoutMs: 300 });
+  const client = await connect(address);
+  try {
+    // The reply takes longer than the idle timeout; the connection must survive its going out.
+    assert.deepEqual(await client.call("echo", { n: 1, delayMs: 500 }), { n: 1 });
+    await sleep(100);
+    assert.deepEqual(await client.call("echo", { n: 2 }), { n: 2 });
+  } finally {
+    client.close();
     await server.close();
   }
 });
