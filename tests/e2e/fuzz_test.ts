@@ -17,6 +17,7 @@ import {
   TestPeer,
   writeRandomFile,
 } from "../helpers/processes.ts";
+import { concat } from "../helpers/bytes.ts";
 
 /** Payloads sent to each server; connections keep opening until they are all sent. */
 const PAYLOADS_PER_SERVER = 2000;
@@ -148,16 +149,6 @@ function header(length: number): Uint8Array {
   const bytes = new Uint8Array(4);
   new DataView(bytes.buffer).setUint32(0, length);
   return bytes;
-}
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
 }
 
 /** A correctly framed body of arbitrary bytes. */

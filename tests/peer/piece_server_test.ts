@@ -3,13 +3,12 @@ import type { Address } from "../../lib/protocol/address.ts";
 import { createIdentity, type TlsIdentity } from "../../lib/protocol/certificate.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
-import { type Manifest, PEER_METHODS } from "../../lib/protocol/messages.ts";
+import { PEER_METHODS } from "../../lib/protocol/messages.ts";
 import { type Handlers, ProtocolServer } from "../../lib/protocol/server.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
-import { Bitfield } from "../../lib/peer/bitfield.ts";
-import { contentIdOf, pieceLength, sha256Hex } from "../../lib/peer/manifest.ts";
-import type { Catalog } from "../../lib/peer/catalog.ts";
+import { pieceLength, sha256Hex } from "../../lib/peer/manifest.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 
 type PeerMethods = typeof PEER_METHODS;
 
@@ -20,33 +19,10 @@ const OTHER_CONTENT_ID = "cd".repeat(32);
 
 /** A small file in memory: two full pieces and a short last one. */
 const CONTENT = Uint8Array.from({ length: 2 * PIECE_SIZE + 1234 }, (_, i) => (i * 13 + 7) & 0xff);
-const MANIFEST: Manifest = {
-  version: 1,
-  size: CONTENT.length,
-  pieceSize: PIECE_SIZE,
-  pieces: [0, 1, 2].map((index) =>
-    sha256Hex(CONTENT.subarray(index * PIECE_SIZE, (index + 1) * PIECE_SIZE))
-  ),
-};
-const CONTENT_ID = contentIdOf(MANIFEST);
+const { manifest: MANIFEST, contentId: CONTENT_ID } = manifestOf(CONTENT, PIECE_SIZE);
 
 /** Serves {@link CONTENT} and nothing else. */
-const CATALOG: Catalog = {
-  find: (contentId) =>
-    Promise.resolve(
-      contentId === CONTENT_ID
-        ? {
-          manifest: MANIFEST,
-          have: Bitfield.full(MANIFEST.pieces.length),
-          read: (index, into) => {
-            const start = index * PIECE_SIZE;
-            into.set(CONTENT.subarray(start, start + pieceLength(MANIFEST, index)));
-            return Promise.resolve();
-          },
-        }
-        : null,
-    ),
-};
+const CATALOG = memoryCatalog(CONTENT, PIECE_SIZE);
 
 function newKeyPair(): Promise<CryptoKeyPair> {
   return crypto.subtle.generateKey({ name: "Ed25519" }, true, [

@@ -1,11 +1,10 @@
 import assert from "node:assert/strict";
-import type { Manifest } from "../../lib/protocol/messages.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
-import type { Catalog } from "../../lib/peer/catalog.ts";
-import { contentIdOf, pieceLength, sha256Hex } from "../../lib/peer/manifest.ts";
+import { pieceLength } from "../../lib/peer/manifest.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { Swarm } from "../../lib/peer/swarm.ts";
+import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 
 const PIECE_SIZE = 256 * 1024;
 const PIECES = 64;
@@ -13,32 +12,8 @@ const CONTENT = Uint8Array.from(
   { length: PIECES * PIECE_SIZE - 100 },
   (_, i) => (i * 17 + 5) & 0xff,
 );
-const MANIFEST: Manifest = {
-  version: 1,
-  size: CONTENT.length,
-  pieceSize: PIECE_SIZE,
-  pieces: Array.from(
-    { length: PIECES },
-    (_, i) => sha256Hex(CONTENT.subarray(i * PIECE_SIZE, (i + 1) * PIECE_SIZE)),
-  ),
-};
-const CONTENT_ID = contentIdOf(MANIFEST);
-
-const CATALOG: Catalog = {
-  find: (contentId) =>
-    Promise.resolve(
-      contentId === CONTENT_ID
-        ? {
-          manifest: MANIFEST,
-          have: Bitfield.full(PIECES),
-          read: (index, into) => {
-            into.set(CONTENT.subarray(index * PIECE_SIZE, index * PIECE_SIZE + into.length));
-            return Promise.resolve();
-          },
-        }
-        : null,
-    ),
-};
+const CATALOG = memoryCatalog(CONTENT, PIECE_SIZE);
+const { manifest: MANIFEST, contentId: CONTENT_ID } = manifestOf(CONTENT, PIECE_SIZE);
 
 /** A plaintext piece server for {@link CONTENT}, and a ticket it accepts. */
 async function startSource() {

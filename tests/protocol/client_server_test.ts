@@ -5,6 +5,7 @@ import { BufferPool } from "../../lib/protocol/buffer_pool.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame, FrameReader } from "../../lib/protocol/frame.ts";
+import { concat } from "../helpers/bytes.ts";
 import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import {
   type Handlers,
@@ -36,16 +37,6 @@ const CONTENT_ID = "ab".repeat(32);
 const LOCALHOST: Address = { host: "127.0.0.1", port: 0 };
 
 const sleep = (ms: number) => new Promise<void>((resolve) => setTimeout(resolve, ms));
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((sum, part) => sum + part.length, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.length;
-  }
-  return out;
-}
 
 /** Deterministic bytes, different for each piece index. */
 function pieceBytes(index: number, length: number): Uint8Array {
@@ -82,9 +73,10 @@ const HANDLERS: Handlers<TestMethods, null> = {
 /** A real ProtocolServer on 127.0.0.1 port 0, whose warnings are kept in `warnings`. */
 function startServer(
   options: Partial<ProtocolServerOptions<null>> = {},
+  handlers: Handlers<TestMethods, null> = HANDLERS,
 ): { server: ProtocolServer<TestMethods, null>; address: Address; warnings: string[] } {
   const warnings: string[] = [];
-  const server = new ProtocolServer(TEST_METHODS, HANDLERS, {
+  const server = new ProtocolServer(TEST_METHODS, handlers, {
     kind: "peer",
     initialState: () => null,
     warn: (line) => warnings.push(line),
@@ -196,16 +188,20 @@ class FakeServer {
   }
 }
 
+/** Pipelines echoes whose earlier requests take longer, so answering out of order would show. */
+async function assertEchoesInOrder(client: ProtocolClient<TestMethods>): Promise<void> {
+  const delays = [60, 40, 20, 0, 30, 10];
+  const results = await Promise.all(
+    delays.map((delayMs, n) => client.call("echo", { n, delayMs })),
+  );
+  assert.deepEqual(results, delays.map((_, n) => ({ n })));
+}
+
 Deno.test("ProtocolClient - pipelined requests are answered in order with their own results", async () => {
   const { server, address } = startServer();
   const client = await connect(address);
   try {
-    // Earlier requests take longer, so answering out of order would show.
-    const delays = [60, 40, 20, 0, 30, 10];
-    const results = await Promise.all(
-      delays.map((delayMs, n) => client.call("echo", { n, delayMs })),
-    );
-    assert.deepEqual(results, delays.map((_, n) => ({ n })));
+    await assertEchoesInOrder(client);
     assert.deepEqual(await client.call("find", { name: "here" }), { name: "here" });
   } finally {
     client.close();
@@ -225,19 +221,10 @@ Deno.test("ProtocolServer - with concurrency, handlers run together and replies 
       return { n };
     },
   };
-  const server = new ProtocolServer(TEST_METHODS, handlers, {
-    kind: "peer",
-    initialState: () => null,
-    concurrency: 3,
-  });
-  const address = server.listen(LOCALHOST);
+  const { server, address } = startServer({ concurrency: 3 }, handlers);
   const client = await connect(address);
   try {
-    const delays = [60, 40, 20, 0, 30, 10];
-    const results = await Promise.all(
-      delays.map((delayMs, n) => client.call("echo", { n, delayMs })),
-    );
-    assert.deepEqual(results, delays.map((_, n) => ({ n })));
+    await assertEchoesInOrder(client);
     assert.equal(mostAtOnce, 3, "three handlers at once, never more");
   } finally {
     client.close();
@@ -245,7 +232,7 @@ Deno.test("ProtocolServer - with concurrency, handlers run together and replies 
   }
 });
 
-Deno.test("ProtocolServer - a body's written callback runs once it is sent, and when it cannot be", async () => {
+Deno.test("ProtocolServer - a body's written callback runs once the body is sent", async () => {
   const written: number[] = [];
   const handlers: Handlers<TestMethods, null> = {
     ...HANDLERS,
@@ -256,12 +243,7 @@ Deno.test("ProtocolServer - a body's written callback runs once it is sent, and 
       );
     },
   };
-  const server = new ProtocolServer(TEST_METHODS, handlers, {
-    kind: "peer",
-    initialState: () => null,
-    concurrency: 2,
-  });
-  const address = server.listen(LOCALHOST);
+  const { server, address } = startServer({ concurrency: 2 }, handlers);
   const client = await connect(address);
   try {
     await client.callWithBody("piece", { contentId: CONTENT_ID, index: 1 });
@@ -357,13 +339,7 @@ Deno.test("ProtocolServer - after a refused greeting nothing sent behind it runs
       return Promise.resolve({ n });
     },
   };
-  const server = new ProtocolServer(TEST_METHODS, handlers, {
-    kind: "peer",
-    initialState: () => null,
-    concurrency: 4,
-    warn: () => {},
-  });
-  const address = server.listen(LOCALHOST);
+  const { server, address } = startServer({ concurrency: 4 }, handlers);
   const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   try {
     // All three in one write: a refused first request, then a proper hello, then work.

@@ -1,18 +1,9 @@
 import assert from "node:assert/strict";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from "../../lib/protocol/frame.ts";
+import { concat } from "../helpers/bytes.ts";
 
 const encoder = new TextEncoder();
-
-function concat(...parts: Uint8Array[]): Uint8Array {
-  const out = new Uint8Array(parts.reduce((total, part) => total + part.byteLength, 0));
-  let offset = 0;
-  for (const part of parts) {
-    out.set(part, offset);
-    offset += part.byteLength;
-  }
-  return out;
-}
 
 /** Every byte of `bytes` as its own chunk. */
 function oneByteChunks(bytes: Uint8Array): Uint8Array[] {
