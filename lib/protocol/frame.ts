@@ -126,20 +126,30 @@ export class FrameReader {
    * the limit.
    */
   async readFrame(): Promise<unknown | null> {
-    if (!await this.#fill(1)) return null;
-    if (!await this.#fill(HEADER_BYTES)) {
-      throw new ShoalError("BAD_MESSAGE", "stream ended inside a frame header");
-    }
-    const header = this.#take(HEADER_BYTES);
-    const length = new DataView(header.buffer, header.byteOffset).getUint32(0);
-    if (length > this.#maxFrameBytes) {
-      throw new ShoalError(
-        "FRAME_TOO_LARGE",
-        `frame of ${length} bytes exceeds the ${this.#maxFrameBytes}-byte limit`,
-      );
-    }
-    if (!await this.#fill(length)) {
-      throw new ShoalError("BAD_MESSAGE", "stream ended inside a frame");
+    // One loop reading the source itself: an idle connection waits in this one call, not in a
+    // chain of them (each suspended call is memory a tracker holds per connected peer).
+    let length: number | null = null;
+    while (length === null || this.#buffered < length) {
+      if (length === null && this.#buffered >= HEADER_BYTES) {
+        const header = this.#take(HEADER_BYTES);
+        length = new DataView(header.buffer, header.byteOffset).getUint32(0);
+        if (length > this.#maxFrameBytes) {
+          throw new ShoalError(
+            "FRAME_TOO_LARGE",
+            `frame of ${length} bytes exceeds the ${this.#maxFrameBytes}-byte limit`,
+          );
+        }
+        continue;
+      }
+      const buffer = this.#readBuffer();
+      const read = this.#ended ? null : await this.#source.read(buffer);
+      if (!this.#received(buffer, read)) {
+        if (length === null && this.#buffered === 0) return null;
+        throw new ShoalError(
+          "BAD_MESSAGE",
+          length === null ? "stream ended inside a frame header" : "stream ended inside a frame",
+        );
+      }
     }
     const body = this.#take(length);
     try {
@@ -195,37 +205,32 @@ export class FrameReader {
   }
 
   /**
-   * Reads what has arrived, up to the current read size. An idle connection
-   * keeps one such read pending, so it starts small; a read that fills its
-   * buffer suggests more is waiting, and the next one is larger.
+   * The buffer for the next read, of the current read size. An idle
+   * connection keeps one such read pending, so it starts small; a read that
+   * fills its buffer suggests more is waiting, and the next one is larger.
+   * Frames are parsed (copied out) as soon as they are complete, so once
+   * every chunk is consumed the last read's buffer is free again and reused.
    */
-  async #readChunk(): Promise<Uint8Array | null> {
-    // Frames are parsed (copied out) as soon as they are complete, so once every chunk is
-    // consumed the last read's buffer is free again: an idle connection's next read reuses it.
+  #readBuffer(): Uint8Array {
     const reuse = this.#chunks.length === 0 && this.#spare?.length === this.#readBytes;
     const buffer = reuse ? this.#spare! : new Uint8Array(this.#readBytes);
     this.#spare = buffer;
-    const read = await this.#source.read(buffer);
-    if (read === null) return null;
+    return buffer;
+  }
+
+  /** Keeps what a read brought; false at the end of the stream. */
+  #received(buffer: Uint8Array, read: number | null): boolean {
+    if (read === null) {
+      this.#ended = true;
+      return false;
+    }
+    if (read === 0) return true;
+    this.#onChunk?.();
     this.#readBytes = read === buffer.length
       ? Math.min(this.#readBytes * 2, MAX_READ_BYTES)
       : MIN_READ_BYTES;
-    return buffer.subarray(0, read);
-  }
-
-  async #fill(length: number): Promise<boolean> {
-    while (this.#buffered < length) {
-      if (this.#ended) return false;
-      const value = await this.#readChunk();
-      if (value === null) {
-        this.#ended = true;
-        return false;
-      }
-      if (value.byteLength === 0) continue;
-      this.#onChunk?.();
-      this.#chunks.push(value);
-      this.#buffered += value.byteLength;
-    }
+    this.#chunks.push(buffer.subarray(0, read));
+    this.#buffered += read;
     return true;
   }
 

@@ -221,13 +221,15 @@ export class ProtocolServer<T extends MethodTable, S> {
       replies,
       quietSince: performance.now(),
       writingSince: null,
+      writing: null,
     };
     this.#activity.set(conn, activity);
     try {
-      await Promise.all([
-        this.#readRequests(connection, frames, activity),
-        this.#writeReplies(conn, activity),
-      ]);
+      await this.#readRequests(connection, frames, activity, () => {
+        activity.writing ??= this.#writeReplies(conn, activity);
+      });
+      // Whatever was read is answered before the connection closes.
+      await activity.writing;
     } finally {
       this.#activity.delete(conn);
       // Handlers still running for replies that will never go out end before the connection does.
@@ -247,6 +249,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     connection: Connection<S>,
     frames: FrameReader,
     activity: Activity,
+    write: () => void,
   ): Promise<void> {
     const { replies } = activity;
     const session = { greeted: false, refused: false };
@@ -258,6 +261,7 @@ export class ProtocolServer<T extends MethodTable, S> {
         if (replies.closed) return;
         activity.quietSince = performance.now();
         replies.push(this.#answer(frame, session, connection));
+        write();
         // A refused greeting is the connection's last word: nothing after it is read, let alone run.
         if (session.refused) return;
       }
@@ -265,10 +269,11 @@ export class ProtocolServer<T extends MethodTable, S> {
       const error = toShoalError(caught);
       if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
         this.#warn(`${activity.who}: ${error.message}; connection closed`);
-        replies.push(Promise.resolve({ frame: errorFrame(-1, error), last: true }));
+        if (!replies.closed) {
+          replies.push(Promise.resolve({ frame: errorFrame(-1, error), last: true }));
+          write();
+        }
       }
-    } finally {
-      replies.end();
     }
   }
 
@@ -336,7 +341,11 @@ export class ProtocolServer<T extends MethodTable, S> {
     }
   }
 
-  /** Writes replies in request order; a body that fails halfway ends the connection. */
+  /**
+   * Writes the queued replies in request order, then stops until the reader
+   * starts it again. A body that fails halfway, or a reply that is the
+   * connection's last, ends the connection.
+   */
   async #writeReplies(conn: Deno.Conn, activity: Activity): Promise<void> {
     const { replies } = activity;
     const write = async (chunk: Uint8Array) => {
@@ -345,8 +354,9 @@ export class ProtocolServer<T extends MethodTable, S> {
       activity.writingSince = null;
     };
     try {
-      let reply: Reply | null;
-      while ((reply = await replies.next()) !== null) {
+      let next: Promise<Reply> | null;
+      while ((next = replies.shift()) !== null) {
+        const reply = await next;
         try {
           await write(reply.frame);
           // The client is counting body bytes: an error frame now would be read as data.
@@ -357,14 +367,19 @@ export class ProtocolServer<T extends MethodTable, S> {
         replies.written();
         // Idleness counts from the last reply out as much as from the last request in.
         if (replies.idle) activity.quietSince = performance.now();
-        if (reply.last) return;
+        if (reply.last) return this.#stopWriting(conn, activity);
       }
+      // Nothing queued: stop (synchronously, so a reply pushed from now on starts a new writer).
+      activity.writing = null;
     } catch {
       // The connection is gone, or a body failed: either way nothing more can be sent.
-    } finally {
-      replies.close();
-      closeQuietly(conn);
+      this.#stopWriting(conn, activity);
     }
+  }
+
+  #stopWriting(conn: Deno.Conn, activity: Activity): void {
+    activity.replies.close();
+    closeQuietly(conn);
   }
 
   /** Tells a connection over the per-address limit why it is closed, without waiting long. */
@@ -395,6 +410,8 @@ interface Activity {
   quietSince: number;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
+  /** The writer, while one runs. */
+  writing: Promise<void> | null;
 }
 
 /** A reply ready to go out: its frame, maybe a body, maybe the connection's last word. */
@@ -411,24 +428,23 @@ function errorFrame(id: number, error: ShoalError): Uint8Array {
 
 /**
  * The replies of one connection, in request order, with at most `limit` of
- * them started and not yet written: the reader waits for room, the writer
- * for the next reply.
+ * them started and not yet written: the reader waits for room; a writer
+ * runs only while there is something to write, so an idle connection holds
+ * no parked writer (memory, on a tracker with thousands of peers).
  */
 class ReplyQueue {
   readonly #limit: number;
   readonly #queued: Promise<Reply>[] = [];
   readonly #dropped: Promise<void>[] = [];
   #unwritten = 0;
-  #ended = false;
   #closed = false;
   #wakeReader: (() => void) | null = null;
-  #wakeWriter: (() => void) | null = null;
 
   constructor(limit: number) {
     this.#limit = Math.max(1, limit);
   }
 
-  /** True once the writer has stopped. */
+  /** True once the writer has stopped for good. */
   get closed(): boolean {
     return this.#closed;
   }
@@ -438,7 +454,7 @@ class ReplyQueue {
     return this.#unwritten === 0;
   }
 
-  /** Waits until another request may start; false once the writer has stopped. */
+  /** Waits until another request may start; false once the writer has stopped for good. */
   async room(): Promise<boolean> {
     while (!this.#closed && this.#unwritten >= this.#limit) {
       await new Promise<void>((resolve) => this.#wakeReader = resolve);
@@ -449,37 +465,26 @@ class ReplyQueue {
   push(reply: Promise<Reply>): void {
     this.#queued.push(reply);
     this.#unwritten++;
-    this.#wake("writer");
   }
 
-  /** No more requests will come. */
-  end(): void {
-    this.#ended = true;
-    this.#wake("writer");
-  }
-
-  /** The next reply in order once it is ready, or null once the reader has ended and all are taken. */
-  async next(): Promise<Reply | null> {
-    while (this.#queued.length === 0) {
-      if (this.#ended) return null;
-      await new Promise<void>((resolve) => this.#wakeWriter = resolve);
-    }
-    return await this.#queued.shift()!;
+  /** The next reply in order (settling when it is ready), or null when none is queued. */
+  shift(): Promise<Reply> | null {
+    return this.#queued.shift() ?? null;
   }
 
   /** The reply taken last is on the wire. */
   written(): void {
     this.#unwritten--;
-    this.#wake("reader");
+    this.#wakeUpReader();
   }
 
-  /** The writer has stopped; replies still coming are dropped, their buffers returned. */
+  /** The writer has stopped for good; replies still coming are dropped, their buffers returned. */
   close(): void {
     this.#closed = true;
     for (const reply of this.#queued.splice(0)) {
       this.#dropped.push(reply.then((r) => r.body?.written?.()));
     }
-    this.#wake("reader");
+    this.#wakeUpReader();
   }
 
   /** Waits for the handlers of replies dropped by {@link close} to end. */
@@ -487,10 +492,9 @@ class ReplyQueue {
     await Promise.allSettled(this.#dropped);
   }
 
-  #wake(who: "reader" | "writer"): void {
-    const wake = who === "reader" ? this.#wakeReader : this.#wakeWriter;
-    if (who === "reader") this.#wakeReader = null;
-    else this.#wakeWriter = null;
+  #wakeUpReader(): void {
+    const wake = this.#wakeReader;
+    this.#wakeReader = null;
     wake?.();
   }
 }
