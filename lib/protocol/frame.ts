@@ -141,15 +141,15 @@ export class FrameReader {
         }
         continue;
       }
-      const buffer = this.#readBuffer();
-      const read = this.#ended ? null : await this.#source.read(buffer);
-      if (!this.#received(buffer, read)) {
+      if (this.#ended) {
         if (length === null && this.#buffered === 0) return null;
         throw new ShoalError(
           "BAD_MESSAGE",
           length === null ? "stream ended inside a frame header" : "stream ended inside a frame",
         );
       }
+      const buffer = this.#readBuffer();
+      this.#received(buffer, await this.#source.read(buffer));
     }
     const body = this.#take(length);
     try {
@@ -218,20 +218,19 @@ export class FrameReader {
     return buffer;
   }
 
-  /** Keeps what a read brought; false at the end of the stream. */
-  #received(buffer: Uint8Array, read: number | null): boolean {
+  /** Keeps what a read brought, or notes the end of the stream. */
+  #received(buffer: Uint8Array, read: number | null): void {
     if (read === null) {
       this.#ended = true;
-      return false;
+      return;
     }
-    if (read === 0) return true;
+    if (read === 0) return;
     this.#onChunk?.();
     this.#readBytes = read === buffer.length
       ? Math.min(this.#readBytes * 2, MAX_READ_BYTES)
       : MIN_READ_BYTES;
     this.#chunks.push(buffer.subarray(0, read));
     this.#buffered += read;
-    return true;
   }
 
   #take(length: number): Uint8Array {

@@ -225,6 +225,8 @@ export class ProtocolServer<T extends MethodTable, S> {
     };
     this.#activity.set(conn, activity);
     try {
+      // Called right after each push, never on an empty queue: a writer always has a reply to
+      // await first, so it cannot finish (and clear `writing`) before being stored here.
       await this.#readRequests(connection, frames, activity, () => {
         activity.writing ??= this.#writeReplies(conn, activity);
       });
@@ -410,7 +412,11 @@ interface Activity {
   quietSince: number;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
-  /** The writer, while one runs. */
+  /**
+   * The writer while one runs; null while none is needed. After the writer
+   * has stopped for good it stays set (to its settled promise), so no other
+   * starts.
+   */
   writing: Promise<void> | null;
 }
 
