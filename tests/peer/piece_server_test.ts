@@ -62,6 +62,29 @@ async function startPieceServer(trust = true) {
   return { server, address, identity, tracker, warnings };
 }
 
+/**
+ * Runs `test` against a TLS piece server over {@link CATALOG} (trusting its
+ * tracker's key unless `trust` is false) and a client connected to it, then
+ * closes both.
+ */
+async function withPieceServer(
+  test: (
+    setup: Awaited<ReturnType<typeof startPieceServer>> & {
+      client: ProtocolClient<PeerMethods>;
+    },
+  ) => Promise<void>,
+  trust = true,
+): Promise<void> {
+  const setup = await startPieceServer(trust);
+  const client = await connect(setup.address, setup.identity.certificate);
+  try {
+    await test({ ...setup, client });
+  } finally {
+    client.close();
+    await setup.server.close();
+  }
+}
+
 function connect(
   address: Address,
   certificate: string,
@@ -82,10 +105,8 @@ function fetchPiece(
   return client.callWithBody("piece", { contentId, index, ticket });
 }
 
-Deno.test("PieceServer - the right ticket gets the piece bytes, the manifest and the bitfield", async () => {
-  const { server, address, identity, tracker } = await startPieceServer();
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - the right ticket gets the piece bytes, the manifest and the bitfield", () =>
+  withPieceServer(async ({ client, tracker }) => {
     const ticket = await signTicket(tracker.privateKey, "bob", CONTENT_ID);
     assert.equal((await client.call("ping", {})).username, "alice");
     const { manifest } = await client.call("manifest", { contentId: CONTENT_ID, ticket });
@@ -102,16 +123,10 @@ Deno.test("PieceServer - the right ticket gets the piece bytes, the manifest and
       );
       assert.equal(sha256Hex(body), MANIFEST.pieces[index]);
     }
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("PieceServer - a piece without a ticket is TICKET_REQUIRED", async () => {
-  const { server, address, identity, tracker } = await startPieceServer();
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - a piece without a ticket is TICKET_REQUIRED", () =>
+  withPieceServer(async ({ client, tracker }) => {
     await assert.rejects(fetchPiece(client, 0, undefined), shoalError("TICKET_REQUIRED"));
     await assert.rejects(
       client.call("manifest", { contentId: CONTENT_ID }),
@@ -124,16 +139,10 @@ Deno.test("PieceServer - a piece without a ticket is TICKET_REQUIRED", async () 
     // A refusal leaves the connection usable.
     const ticket = await signTicket(tracker.privateKey, "bob", CONTENT_ID);
     assert.equal((await fetchPiece(client, 0, ticket)).body.length, PIECE_SIZE);
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("PieceServer - an expired ticket is TICKET_EXPIRED", async () => {
-  const { server, address, identity, tracker } = await startPieceServer();
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - an expired ticket is TICKET_EXPIRED", () =>
+  withPieceServer(async ({ client, tracker }) => {
     const expired = await signTicket(
       tracker.privateKey,
       "bob",
@@ -146,16 +155,10 @@ Deno.test("PieceServer - an expired ticket is TICKET_EXPIRED", async () => {
       client.call("manifest", { contentId: CONTENT_ID, ticket: expired }),
       shoalError("TICKET_EXPIRED"),
     );
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("PieceServer - a forged ticket is TICKET_INVALID", async () => {
-  const { server, address, identity, tracker } = await startPieceServer();
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - a forged ticket is TICKET_INVALID", () =>
+  withPieceServer(async ({ client, tracker }) => {
     const forger = await newKeyPair();
     const forged = await signTicket(forger.privateKey, "mallory", CONTENT_ID);
     await assert.rejects(fetchPiece(client, 0, forged), shoalError("TICKET_INVALID"));
@@ -174,16 +177,10 @@ Deno.test("PieceServer - a forged ticket is TICKET_INVALID", async () => {
     for (const garbage of ["x", "a.b", "a.b.c", "..", "🦈".repeat(100)]) {
       await assert.rejects(fetchPiece(client, 0, garbage), shoalError("TICKET_INVALID"));
     }
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("PieceServer - a ticket for another content is TICKET_INVALID", async () => {
-  const { server, address, identity, tracker } = await startPieceServer();
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - a ticket for another content is TICKET_INVALID", () =>
+  withPieceServer(async ({ client, tracker }) => {
     const other = await signTicket(tracker.privateKey, "bob", OTHER_CONTENT_ID);
     await assert.rejects(fetchPiece(client, 0, other), shoalError("TICKET_INVALID"));
     // The other content's own ticket reaches the catalog, which does not have it.
@@ -191,29 +188,17 @@ Deno.test("PieceServer - a ticket for another content is TICKET_INVALID", async 
       fetchPiece(client, 0, other, OTHER_CONTENT_ID),
       shoalError("NOT_FOUND"),
     );
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("PieceServer - a piece beyond the end is NOT_FOUND", async () => {
-  const { server, address, identity, tracker } = await startPieceServer();
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - a piece beyond the end is NOT_FOUND", () =>
+  withPieceServer(async ({ client, tracker }) => {
     const ticket = await signTicket(tracker.privateKey, "bob", CONTENT_ID);
     await assert.rejects(fetchPiece(client, 3, ticket), shoalError("NOT_FOUND", /beyond the end/));
     assert.equal((await fetchPiece(client, 2, ticket)).body.length, 1234);
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }));
 
-Deno.test("PieceServer - before trustTicketKey every request for content is TICKET_INVALID", async () => {
-  const { server, address, identity, tracker } = await startPieceServer(false);
-  const client = await connect(address, identity.certificate);
-  try {
+Deno.test("PieceServer - before trustTicketKey every request for content is TICKET_INVALID", () =>
+  withPieceServer(async ({ client, tracker, server }) => {
     const ticket = await signTicket(tracker.privateKey, "bob", CONTENT_ID);
     for (const candidate of [ticket, undefined, "garbage"]) {
       await assert.rejects(
@@ -232,11 +217,7 @@ Deno.test("PieceServer - before trustTicketKey every request for content is TICK
     // Once the key is known, the same ticket works on the same connection.
     await server.trustTicketKey(await publicKeyBase64(tracker));
     assert.equal((await fetchPiece(client, 1, ticket)).body.length, PIECE_SIZE);
-  } finally {
-    client.close();
-    await server.close();
-  }
-});
+  }, false));
 
 Deno.test("PieceServer - a client expecting another certificate is CERTIFICATE_MISMATCH", async () => {
   const { server, address } = await startPieceServer();
