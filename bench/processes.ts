@@ -5,17 +5,13 @@
  * raised open-file limit.
  */
 import { fileURLToPath } from "node:url";
+import { CHILD_ENV, Daemon } from "../tests/helpers/processes.ts";
+
+export { Daemon };
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const TRACKER_TS = `${ROOT}tracker.ts`;
 export const PEER_TS = `${ROOT}peer.ts`;
-
-/** No colours, no INIT_CWD (set under `deno task`), no update check from inside namespaces. */
-const CHILD_ENV: Record<string, string> = {
-  NO_COLOR: "1",
-  INIT_CWD: "",
-  DENO_NO_UPDATE_CHECK: "1",
-};
 
 /** How a child is launched: inside a namespace, and/or with a raised open-file limit. */
 export interface Launch {
@@ -39,114 +35,6 @@ export function denoCommand(args: string[], launch: Launch = {}): [string, strin
     command = "ip";
   }
   return [command, full];
-}
-
-/** A long-running child whose stdout is read line by line. */
-export class Daemon {
-  readonly lines: string[] = [];
-  readonly #child: Deno.ChildProcess;
-  readonly #stderr: Promise<string>;
-  readonly #done: Promise<void>;
-  #waiters: { pattern: RegExp; resolve: (match: RegExpExecArray) => void }[] = [];
-
-  constructor(command: string, args: string[], env: Record<string, string> = {}) {
-    this.#child = new Deno.Command(command, {
-      args,
-      stdin: "null",
-      stdout: "piped",
-      stderr: "piped",
-      env: { ...CHILD_ENV, ...env },
-    }).spawn();
-    this.#stderr = new Response(this.#child.stderr).text();
-    this.#done = this.#pump();
-  }
-
-  get pid(): number {
-    return this.#child.pid;
-  }
-
-  async #pump(): Promise<void> {
-    let pending = "";
-    for await (const text of this.#child.stdout.pipeThrough(new TextDecoderStream())) {
-      pending += text;
-      let newline;
-      while ((newline = pending.indexOf("\n")) >= 0) {
-        const line = pending.slice(0, newline);
-        pending = pending.slice(newline + 1);
-        this.lines.push(line);
-        this.#waiters = this.#waiters.filter((waiter) => {
-          const match = waiter.pattern.exec(line);
-          if (match) waiter.resolve(match);
-          return !match;
-        });
-      }
-    }
-  }
-
-  /** Waits for a stdout line matching `pattern` (seen before or after the call). */
-  async waitFor(pattern: RegExp, timeoutMs = 30_000): Promise<RegExpExecArray> {
-    for (const line of this.lines) {
-      const match = pattern.exec(line);
-      if (match) return match;
-    }
-    const { promise, resolve } = Promise.withResolvers<RegExpExecArray>();
-    this.#waiters.push({ pattern, resolve });
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(async () => {
-        const stderr = await Promise.race([this.#stderr, Promise.resolve("(still running)")]);
-        reject(
-          new Error(
-            `no line matching ${pattern} within ${timeoutMs} ms; stdout:\n${
-              this.lines.join("\n")
-            }\nstderr:\n${stderr}`,
-          ),
-        );
-      }, timeoutMs);
-    });
-    try {
-      return await Promise.race([promise, timeout, this.#exited(pattern)]);
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  /** Rejects if the process exits before the line shows up. */
-  async #exited(pattern: RegExp): Promise<never> {
-    const status = await this.#child.status;
-    await this.#done;
-    const match = this.lines.map((line) => pattern.exec(line)).find((m) => m);
-    if (match) return await new Promise<never>(() => {});
-    throw new Error(
-      `exited ${status.code} before printing ${pattern}:\n${this.lines.join("\n")}\n${await this
-        .#stderr}`,
-    );
-  }
-
-  /** Sends SIGTERM, then SIGKILL after `graceMs`, and waits for the exit. */
-  async stop(graceMs = 5_000): Promise<Deno.CommandStatus> {
-    const kill = (signal: Deno.Signal) => {
-      try {
-        this.#child.kill(signal);
-      } catch {
-        // Already exited.
-      }
-    };
-    kill("SIGTERM");
-    const timer = setTimeout(() => kill("SIGKILL"), graceMs);
-    try {
-      const status = await this.#child.status;
-      await this.#done;
-      await this.#stderr;
-      return status;
-    } finally {
-      clearTimeout(timer);
-    }
-  }
-
-  stderr(): Promise<string> {
-    return this.#stderr;
-  }
 }
 
 /** Options of {@link startTracker}. */

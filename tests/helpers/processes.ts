@@ -13,7 +13,12 @@ export const PEER_TS = `${ROOT}peer.ts`;
  * (set when the tests run under `deno task`), which would move them to the
  * repo root instead of the folder a test gives them.
  */
-export const CHILD_ENV: Record<string, string> = { NO_COLOR: "1", INIT_CWD: "" };
+export const CHILD_ENV: Record<string, string> = {
+  NO_COLOR: "1",
+  INIT_CWD: "",
+  // Nor an update check, which would reach for the network (from inside namespaces, too).
+  DENO_NO_UPDATE_CHECK: "1",
+};
 
 /** The output of a finished command. */
 export interface RunResult {
@@ -28,7 +33,10 @@ function commandFor(netns: string | undefined, args: string[]): [string, string[
   return netns ? ["ip", ["netns", "exec", netns, deno, ...args]] : [deno, args];
 }
 
-/** A long-running child whose stdout is read line by line until a marker appears. */
+/**
+ * A long-running child whose stdout is read line by line until a marker
+ * appears. Used by the end-to-end tests and the benchmarks alike.
+ */
 export class Daemon {
   readonly lines: string[] = [];
   readonly #child: Deno.ChildProcess;
@@ -46,6 +54,10 @@ export class Daemon {
     }).spawn();
     this.#stderr = new Response(this.#child.stderr).text();
     this.#done = this.#pump();
+  }
+
+  get pid(): number {
+    return this.#child.pid;
   }
 
   async #pump(): Promise<void> {
@@ -71,7 +83,8 @@ export class Daemon {
 
   /**
    * Waits for a stdout line matching `pattern`, among lines from `fromLine`
-   * on (seen before or after the call).
+   * on (seen before or after the call). Fails at once if the process exits
+   * without printing it.
    */
   async waitFor(pattern: RegExp, timeoutMs = 20_000, fromLine = 0): Promise<RegExpExecArray> {
     for (const line of this.lines.slice(fromLine)) {
@@ -80,8 +93,9 @@ export class Daemon {
     }
     const { promise, resolve } = Promise.withResolvers<RegExpExecArray>();
     this.#waiters.push({ pattern, resolve });
+    let timer: ReturnType<typeof setTimeout> | undefined;
     const timeout = new Promise<never>((_, reject) => {
-      const t = setTimeout(async () => {
+      timer = setTimeout(async () => {
         reject(
           new Error(
             `no line matching ${pattern} within ${timeoutMs} ms; stdout:\n${
@@ -90,26 +104,53 @@ export class Daemon {
           ),
         );
       }, timeoutMs);
-      promise.finally(() => clearTimeout(t));
     });
-    return await Promise.race([promise, timeout]);
+    try {
+      return await Promise.race([promise, timeout, this.#exitedWithout(pattern, fromLine)]);
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  /** Rejects if the process exits and the line never showed up. */
+  async #exitedWithout(pattern: RegExp, fromLine: number): Promise<never> {
+    const status = await this.#child.status;
+    await this.#done;
+    if (this.lines.slice(fromLine).some((line) => pattern.test(line))) {
+      return await new Promise<never>(() => {});
+    }
+    throw new Error(
+      `exited ${status.code} before printing ${pattern}:\n${this.lines.join("\n")}\n${await this
+        .#stderr}`,
+    );
   }
 
   stderrSoFar(): Promise<string> {
     return Promise.race([this.#stderr, Promise.resolve("(still running)")]);
   }
 
-  /** Sends a signal and waits for the process to exit. */
-  async stop(signal: Deno.Signal = "SIGTERM"): Promise<Deno.CommandStatus> {
+  /**
+   * Sends `signal` and waits for the process to exit; one that has not
+   * exited after `graceMs` gets SIGKILL.
+   */
+  async stop(signal: Deno.Signal = "SIGTERM", graceMs = 5_000): Promise<Deno.CommandStatus> {
+    const kill = (which: Deno.Signal) => {
+      try {
+        this.#child.kill(which);
+      } catch {
+        // Already exited.
+      }
+    };
+    kill(signal);
+    const timer = setTimeout(() => kill("SIGKILL"), graceMs);
     try {
-      this.#child.kill(signal);
-    } catch {
-      // Already exited.
+      const status = await this.#child.status;
+      await this.#done;
+      await this.#stderr;
+      return status;
+    } finally {
+      clearTimeout(timer);
     }
-    const status = await this.#child.status;
-    await this.#done;
-    await this.#stderr;
-    return status;
   }
 
   get status(): Promise<Deno.CommandStatus> {
