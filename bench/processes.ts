@@ -13,6 +13,17 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
 export const TRACKER_TS = `${ROOT}tracker.ts`;
 export const PEER_TS = `${ROOT}peer.ts`;
 
+/**
+ * The V8 flags `deno task tracker` (and the compiled tracker) runs with,
+ * read from deno.json so the benchmarks measure the tracker as it is run.
+ */
+export function trackerV8Flags(): string[] {
+  const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)) as {
+    tasks: Record<string, string>;
+  };
+  return config.tasks.tracker.match(/--v8-flags=\S+/g) ?? [];
+}
+
 /** How a child is launched: inside a namespace, and/or with a raised open-file limit. */
 export interface Launch {
   netns?: string;
@@ -55,7 +66,8 @@ export interface RunningTracker {
 /** Starts `tracker.ts serve` on port 0 and waits for its `listening on HOST:PORT` line. */
 export async function startTracker(options: TrackerStart): Promise<RunningTracker> {
   const host = options.host ?? "127.0.0.1";
-  const args = ["run", "--allow-all", TRACKER_TS, "serve", "--host", host, "--port", "0"];
+  const args = ["run", "--allow-all", ...trackerV8Flags(), TRACKER_TS, "serve"];
+  args.push("--host", host, "--port", "0");
   args.push("--db", options.db, ...(options.plaintext ? ["--insecure-plaintext"] : []));
   const started = performance.now();
   const daemon = new Daemon(...denoCommand(args, options));
