@@ -5,7 +5,7 @@
  * raised open-file limit.
  */
 import { fileURLToPath } from "node:url";
-import { CHILD_ENV, Daemon } from "../tests/helpers/processes.ts";
+import { Daemon, runCommand } from "../tests/helpers/processes.ts";
 
 export { Daemon };
 
@@ -71,17 +71,12 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
   args.push("--db", options.db, ...(options.plaintext ? ["--insecure-plaintext"] : []));
   const started = performance.now();
   const daemon = new Daemon(...denoCommand(args, options));
-  try {
-    const match = await daemon.waitFor(/listening on (\S+):(\d+)/, 120_000);
-    return {
-      daemon,
-      address: `${host}:${match[2]}`,
-      startSeconds: (performance.now() - started) / 1000,
-    };
-  } catch (error) {
-    await daemon.stop();
-    throw error;
-  }
+  const match = await daemon.waitOrStop(/listening on (\S+):(\d+)/, 120_000);
+  return {
+    daemon,
+    address: `${host}:${match[2]}`,
+    startSeconds: (performance.now() - started) / 1000,
+  };
 }
 
 /** The output of a finished command. */
@@ -108,26 +103,9 @@ export class BenchPeer {
 
   /** Runs one `peer.ts` command to completion, timing it. */
   async run(args: string[], stdin = ""): Promise<RunResult> {
-    const [command, full] = this.#command(args);
     const started = performance.now();
-    const child = new Deno.Command(command, {
-      args: full,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: CHILD_ENV,
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(stdin)).catch(() => {});
-    await writer.close().catch(() => {});
-    const output = await child.output();
-    const decoder = new TextDecoder();
-    return {
-      code: output.code,
-      stdout: decoder.decode(output.stdout),
-      stderr: decoder.decode(output.stderr),
-      seconds: (performance.now() - started) / 1000,
-    };
+    const result = await runCommand(...this.#command(args), { stdin });
+    return { ...result, seconds: (performance.now() - started) / 1000 };
   }
 
   /** Runs a command that must succeed. */
@@ -152,12 +130,7 @@ export class BenchPeer {
   async serve(): Promise<Daemon> {
     const host = this.options.netns ? "0.0.0.0" : "127.0.0.1";
     const daemon = new Daemon(...this.#command(["serve", "--host", host]));
-    try {
-      await daemon.waitFor(/^online as /);
-    } catch (error) {
-      await daemon.stop();
-      throw error;
-    }
+    await daemon.waitOrStop(/^online as /);
     return daemon;
   }
 }

@@ -2,7 +2,13 @@
  * Terminals for CLI tests: a tmux pane to type into and read back, and the
  * plain subprocess runs the other CLI tests share.
  */
-import { CHILD_ENV, PEER_TS, type RunResult, TRACKER_TS } from "../helpers/processes.ts";
+import {
+  CHILD_ENV,
+  PEER_TS,
+  runCommand,
+  type RunResult,
+  TRACKER_TS,
+} from "../helpers/processes.ts";
 
 /** Whether a program is on PATH. */
 export function hasCommand(name: string): boolean {
@@ -41,24 +47,11 @@ export async function runDeno(
 ): Promise<RunResult> {
   const env = { ...baseEnv(), ...CHILD_ENV, ...options.env };
   for (const name of options.unset ?? []) delete env[name];
-  const child = new Deno.Command(Deno.execPath(), {
-    args: ["run", "--allow-all", script, ...args],
-    stdin: "piped",
-    stdout: "piped",
-    stderr: "piped",
+  return await runCommand(Deno.execPath(), ["run", "--allow-all", script, ...args], {
+    stdin: options.stdin,
     clearEnv: true,
     env,
-  }).spawn();
-  const writer = child.stdin.getWriter();
-  await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
-  await writer.close().catch(() => {});
-  const output = await child.output();
-  const decoder = new TextDecoder();
-  return {
-    code: output.code,
-    stdout: decoder.decode(output.stdout),
-    stderr: decoder.decode(output.stderr),
-  };
+  });
 }
 
 /** `peer.ts ...args`, without a terminal. */

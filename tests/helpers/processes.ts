@@ -112,6 +112,20 @@ export class Daemon {
     }
   }
 
+  /**
+   * Waits like {@link waitFor} for the line that says the process is up; if
+   * it never comes, stops the process before failing, so a failed start
+   * leaves nothing running.
+   */
+  async waitOrStop(pattern: RegExp, timeoutMs?: number): Promise<RegExpExecArray> {
+    try {
+      return await this.waitFor(pattern, timeoutMs);
+    } catch (error) {
+      await this.stop();
+      throw error;
+    }
+  }
+
   /** Rejects if the process exits and the line never showed up. */
   async #exitedWithout(pattern: RegExp, fromLine: number): Promise<never> {
     const status = await this.#child.status;
@@ -198,10 +212,7 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
     options.db,
   ]);
   const daemon = new Daemon(command, args);
-  const match = await daemon.waitFor(/listening on (\S+):(\d+)/).catch(async (error) => {
-    await daemon.stop();
-    throw error;
-  });
+  const match = await daemon.waitOrStop(/listening on (\S+):(\d+)/);
   const port = Number(match[2]);
   return { daemon, host, port, address: `${host}:${port}` };
 }
@@ -217,6 +228,38 @@ export async function runTrackerCommand(args: string[], netns?: string): Promise
     env: CHILD_ENV,
   }).output();
   return decoded(output);
+}
+
+/** Options of {@link runCommand}. */
+export interface CommandOptions {
+  /** What the command reads on stdin (then end of file). @default {""} */
+  stdin?: string;
+  cwd?: string;
+  /** The environment: on top of ours, or all of it with `clearEnv`. @default {CHILD_ENV} */
+  env?: Record<string, string>;
+  clearEnv?: boolean;
+}
+
+/** Runs a command to completion, feeding it `stdin`, and returns its decoded output. */
+export async function runCommand(
+  command: string,
+  args: string[],
+  options: CommandOptions = {},
+): Promise<RunResult> {
+  const child = new Deno.Command(command, {
+    args,
+    cwd: options.cwd,
+    stdin: "piped",
+    stdout: "piped",
+    stderr: "piped",
+    clearEnv: options.clearEnv,
+    env: options.env ?? CHILD_ENV,
+  }).spawn();
+  const writer = child.stdin.getWriter();
+  // A command that exits without reading its input is not an error here.
+  await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
+  await writer.close().catch(() => {});
+  return decoded(await child.output());
 }
 
 function decoded(output: Deno.CommandOutput): RunResult {
@@ -251,20 +294,9 @@ export class TestPeer {
   }
 
   /** Runs one `peer.ts` command to completion. */
-  async run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+  run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
     const [command, fullArgs] = this.#command(args);
-    const child = new Deno.Command(command, {
-      args: fullArgs,
-      cwd: options.cwd,
-      stdin: "piped",
-      stdout: "piped",
-      stderr: "piped",
-      env: CHILD_ENV,
-    }).spawn();
-    const writer = child.stdin.getWriter();
-    await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
-    await writer.close().catch(() => {});
-    return decoded(await child.output());
+    return runCommand(command, fullArgs, options);
   }
 
   /** Runs a command that must succeed, and returns its stdout. */
@@ -303,12 +335,7 @@ export class TestPeer {
    */
   async serve(extra: string[] = [], env: Record<string, string> = {}): Promise<Daemon> {
     const daemon = await this.serveUnchecked(extra, env);
-    try {
-      await daemon.waitFor(/^online as /);
-    } catch (error) {
-      await daemon.stop();
-      throw error;
-    }
+    await daemon.waitOrStop(/^online as /);
     return daemon;
   }
 
@@ -321,12 +348,7 @@ export class TestPeer {
       ...extra,
     ]);
     const daemon = new Daemon(command, args, env);
-    try {
-      await daemon.waitFor(/serving on \S+/);
-    } catch (error) {
-      await daemon.stop();
-      throw error;
-    }
+    await daemon.waitOrStop(/serving on \S+/);
     return daemon;
   }
 }
