@@ -4,6 +4,7 @@
  * by its info hash. Nothing received is trusted until it matches.
  */
 import { createHash } from "node:crypto";
+import type { FileHandle } from "node:fs/promises";
 import { ShoalError } from "../protocol/errors.ts";
 import { type Manifest, MAX_PIECE_BYTES, MAX_PIECES } from "../protocol/messages.ts";
 
@@ -48,6 +49,25 @@ export function bytesHeld(
     ? manifest.pieceSize - pieceLength(manifest, last)
     : 0;
   return have.count * manifest.pieceSize - shortfall;
+}
+
+/**
+ * Fills `buffer` from `offset` with positional reads, safe to run several at
+ * once on one handle (unlike {@link readAt}, which seeks); false if the file
+ * ends first.
+ */
+export async function readFullyAt(
+  file: FileHandle,
+  offset: number,
+  buffer: Uint8Array,
+): Promise<boolean> {
+  let filled = 0;
+  while (filled < buffer.length) {
+    const { bytesRead } = await file.read(buffer, filled, buffer.length - filled, offset + filled);
+    if (bytesRead === 0) return false;
+    filled += bytesRead;
+  }
+  return true;
 }
 
 /**

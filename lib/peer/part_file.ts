@@ -3,7 +3,7 @@ import type { FileHandle } from "node:fs/promises";
 import type { Manifest } from "../protocol/messages.ts";
 import { toShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
-import { pieceLength, sha256Hex } from "./manifest.ts";
+import { pieceLength, readFullyAt, sha256Hex } from "./manifest.ts";
 
 /**
  * How many bytes may be written before a flush to disk starts in the
@@ -110,19 +110,8 @@ export class PartFile implements AsyncDisposable {
    * Reads a piece back into `into` (the piece's length); false where the
    * file is too short (never written).
    */
-  async read(index: number, into: Uint8Array): Promise<boolean> {
-    let filled = 0;
-    while (filled < into.length) {
-      const { bytesRead } = await this.#reader.read(
-        into,
-        filled,
-        into.length - filled,
-        index * this.#manifest.pieceSize + filled,
-      );
-      if (bytesRead === 0) return false;
-      filled += bytesRead;
-    }
-    return true;
+  read(index: number, into: Uint8Array): Promise<boolean> {
+    return readFullyAt(this.#reader, index * this.#manifest.pieceSize, into);
   }
 
   /**

@@ -3,6 +3,7 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { Catalog, ServedContent } from "./catalog.ts";
 import type { PeerHome, Share } from "./home.ts";
+import { readFullyAt } from "./manifest.ts";
 
 /** Shares kept open at most; the one used least recently is closed first. */
 const MAX_OPEN_SHARES = 32;
@@ -181,12 +182,7 @@ export class ShareCatalog implements Catalog {
 
 /** Fills `into` from `position`, or fails with CONTENT_CHANGED if the file got shorter. */
 async function readPiece(file: FileHandle, position: number, into: Uint8Array): Promise<void> {
-  let filled = 0;
-  while (filled < into.length) {
-    const { bytesRead } = await file.read(into, filled, into.length - filled, position + filled);
-    if (bytesRead === 0) {
-      throw new ShoalError("CONTENT_CHANGED", "the file is shorter than when it was published");
-    }
-    filled += bytesRead;
+  if (!await readFullyAt(file, position, into)) {
+    throw new ShoalError("CONTENT_CHANGED", "the file is shorter than when it was published");
   }
 }
