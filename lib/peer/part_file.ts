@@ -1,3 +1,4 @@
+import { writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { Manifest } from "../protocol/messages.ts";
@@ -12,18 +13,40 @@ import { pieceLength, readFullyAt, sha256Hex } from "./manifest.ts";
  * while the network transfers.
  */
 const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
-/** Pieces written at once, each on its own handle. */
+/**
+ * A write on the event loop slower than this means the disk is pushing
+ * back: the kernel holds writers up once too much waits to reach the disk.
+ */
+const SLOW_WRITE_MS = 50;
+/** After such a write, writes go to the runtime's I/O threads for this long. */
+const OFFLOAD_MS = 10_000;
+/** Pieces written at once on the I/O threads, each on its own handle. */
 const WRITERS = 4;
+
+/** Options of {@link PartFile.open}. */
+export interface PartFileOptions {
+  /**
+   * A write on the event loop taking longer moves writes to the I/O threads
+   * for a while (tests force that with -1).
+   * @default {SLOW_WRITE_MS}
+   */
+  slowWriteMs?: number;
+}
 
 /**
  * A download in progress on disk: the `.shoal-part` file, written piece by
  * piece at each piece's offset (so pieces from several sources land in any
  * order), and read back to serve verified pieces.
  *
- * Writes go through a `Deno.FsFile`, whose operations run on the runtime's
- * I/O threads: a `node:fs` write runs on the event loop itself, so a disk
- * throttling its writers stalled every connection of the download. Reads
- * are positional `node:fs` reads on a second handle, safe to run at once.
+ * A piece is written with one positional write on the event loop: into the
+ * page cache that takes tens of microseconds. A `Deno.FsFile` write is a
+ * seek and a write, each handed to an I/O thread, and on a busy machine
+ * every hand-off cost the event loop its core for a while: a quarter of the
+ * downloader's time in the 8-source swarm benchmark. Once the disk pushes
+ * back, though, a write on the event loop would stall every connection of
+ * the download, so after a slow write the pieces go through four
+ * `Deno.FsFile` handles on the I/O threads for a while. Reads are
+ * positional `node:fs` reads.
  *
  * @example
  * ```ts
@@ -34,12 +57,15 @@ const WRITERS = 4;
 export class PartFile implements AsyncDisposable {
   readonly path: string;
   readonly #manifest: Manifest;
-  readonly #reader: FileHandle;
-  /** Handles for writing: a write is a seek then a write, so each needs its own while it runs. */
+  /** For positional reads, and writes on the event loop. */
+  readonly #file: FileHandle;
+  /** A handle of its own for flushes, which run on an I/O thread. */
+  readonly #syncer: Deno.FsFile;
+  readonly #slowWriteMs: number;
+  #offloadUntil = 0;
+  /** Handles for writes on the I/O threads: such a write is a seek then a write, so each needs its own. */
   readonly #writers: Deno.FsFile[];
   readonly #idleWriters: Deno.FsFile[];
-  /** A handle of its own for flushes, which would otherwise hold up a writer's next piece. */
-  readonly #syncer: Deno.FsFile;
   readonly #waiting: ((writer: Deno.FsFile) => void)[] = [];
   readonly #writing = new Set<Promise<void>>();
   #unflushed = 0;
@@ -49,27 +75,33 @@ export class PartFile implements AsyncDisposable {
   private constructor(
     path: string,
     manifest: Manifest,
-    reader: FileHandle,
+    file: FileHandle,
     [syncer, ...writers]: Deno.FsFile[],
+    options: PartFileOptions,
   ) {
     this.path = path;
     this.#manifest = manifest;
-    this.#reader = reader;
+    this.#file = file;
     this.#syncer = syncer;
     this.#writers = writers;
     this.#idleWriters = [...writers];
+    this.#slowWriteMs = options.slowWriteMs ?? SLOW_WRITE_MS;
   }
 
   /** Opens (creating if needed) a part file; an existing one keeps its bytes for resuming. */
-  static async open(path: string, manifest: Manifest): Promise<PartFile> {
-    const writers: Deno.FsFile[] = [];
+  static async open(
+    path: string,
+    manifest: Manifest,
+    options: PartFileOptions = {},
+  ): Promise<PartFile> {
+    const handles: Deno.FsFile[] = [];
     try {
       for (let i = 0; i <= WRITERS; i++) {
-        writers.push(await Deno.open(path, { read: true, write: true, create: true }));
+        handles.push(await Deno.open(path, { read: true, write: true, create: true }));
       }
-      return new PartFile(path, manifest, await open(path, "r"), writers);
+      return new PartFile(path, manifest, await open(path, "r+"), handles, options);
     } catch (error) {
-      for (const writer of writers) writer.close();
+      for (const handle of handles) handle.close();
       throw toShoalError(error);
     }
   }
@@ -83,6 +115,30 @@ export class PartFile implements AsyncDisposable {
   }
 
   async #writeAt(position: number, bytes: Uint8Array): Promise<void> {
+    if (performance.now() < this.#offloadUntil) await this.#writeOffloaded(position, bytes);
+    else this.#writeHere(position, bytes);
+    this.#unflushed += bytes.length;
+    if (this.#unflushed >= FLUSH_EVERY_BYTES && !this.#flushing) this.#flush();
+  }
+
+  /** One positional write on the event loop, noting when the disk makes it wait. */
+  #writeHere(position: number, bytes: Uint8Array): void {
+    const started = performance.now();
+    let written = 0;
+    while (written < bytes.length) {
+      written += writeSync(
+        this.#file.fd,
+        bytes,
+        written,
+        bytes.length - written,
+        position + written,
+      );
+    }
+    const now = performance.now();
+    if (now - started > this.#slowWriteMs) this.#offloadUntil = now + OFFLOAD_MS;
+  }
+
+  async #writeOffloaded(position: number, bytes: Uint8Array): Promise<void> {
     const writer = this.#idleWriters.pop() ??
       await new Promise<Deno.FsFile>((resolve) => this.#waiting.push(resolve));
     try {
@@ -94,8 +150,6 @@ export class PartFile implements AsyncDisposable {
       if (next) next(writer);
       else this.#idleWriters.push(writer);
     }
-    this.#unflushed += bytes.length;
-    if (this.#unflushed >= FLUSH_EVERY_BYTES && !this.#flushing) this.#flush();
   }
 
   /** Starts writing what is written so far to disk, without waiting for it. */
@@ -111,7 +165,7 @@ export class PartFile implements AsyncDisposable {
    * file is too short (never written).
    */
   read(index: number, into: Uint8Array): Promise<boolean> {
-    return readFullyAt(this.#reader, index * this.#manifest.pieceSize, into);
+    return readFullyAt(this.#file, index * this.#manifest.pieceSize, into);
   }
 
   /**
@@ -147,7 +201,7 @@ export class PartFile implements AsyncDisposable {
   async close(): Promise<void> {
     await Promise.all(this.#writing);
     await this.#flushing;
-    await this.#reader.close().catch(() => {});
+    await this.#file.close().catch(() => {});
     for (const writer of [this.#syncer, ...this.#writers]) {
       try {
         writer.close();
