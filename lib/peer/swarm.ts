@@ -89,6 +89,8 @@ interface Link {
   corrupt: boolean;
   refreshing: boolean;
   refreshSoon: boolean;
+  /** Where the search for this source's next piece starts: after the last one asked of it. */
+  cursor: number;
 }
 
 /**
@@ -191,6 +193,7 @@ export class Swarm {
         corrupt: false,
         refreshing: false,
         refreshSoon: false,
+        cursor: Math.floor(Math.random() * this.#have.size),
       };
       this.#links.push(link);
       this.#connect(link);
@@ -265,38 +268,44 @@ export class Swarm {
     }
   }
 
-  /** The rarest missing piece this source has; in the endgame, one already asked of another. */
+  /**
+   * The next piece to ask `link` for: the rarest of those it has that nobody
+   * has been asked for, and of equally rare ones the first after the last
+   * piece asked of this source. Each source starts at a random piece, so a
+   * crowd of downloaders fetches different pieces from the seed and can trade
+   * them, and then goes on in order: the disks on both ends see long runs
+   * rather than scattered pieces, and a search stops at the first piece no
+   * other source has. Once nothing is left unrequested anywhere, it is a
+   * piece already asked of another source (the endgame).
+   */
   #pick(link: Link): number | null {
+    const size = this.#have.size;
     let best: number | null = null;
-    let ties = 0;
     let endgame: number | null = null;
-    for (let i = 0; i < this.#have.size; i++) {
-      if (this.#have.has(i) || this.#storing.has(i) || !link.have!.has(i)) continue;
-      if (link.inFlight.has(i)) continue;
+    let unrequestedLeft = false;
+    for (let step = 0; step < size; step++) {
+      const i = (link.cursor + step) % size;
+      if (this.#have.has(i) || this.#storing.has(i)) continue;
       if (this.#requested[i] === 0) {
-        const rarer = best === null || this.#availability[i] < this.#availability[best];
-        ties = rarer ? 1 : this.#availability[i] === this.#availability[best!] ? ties + 1 : ties;
-        // Among equally rare pieces pick one at random, so a crowd of downloaders
-        // fetches different pieces from the seed and can trade them (reservoir sampling).
-        if (
-          rarer || (this.#availability[i] === this.#availability[best!] && Math.random() * ties < 1)
-        ) {
+        unrequestedLeft = true;
+        if (!link.have!.has(i)) continue;
+        if (best === null || this.#availability[i] < this.#availability[best]) {
           best = i;
+          // No piece this source has can be rarer than one only it has.
+          if (this.#availability[i] <= 1) break;
         }
-      } else if (this.#requested[i] < ENDGAME_COPIES && endgame === null) {
+      } else if (
+        endgame === null && this.#requested[i] < ENDGAME_COPIES && link.have!.has(i) &&
+        !link.inFlight.has(i)
+      ) {
         endgame = i;
       }
     }
-    if (best !== null) return best;
-    // Endgame only once nothing is left unrequested anywhere.
-    return this.#unrequestedLeft() ? null : endgame;
-  }
-
-  #unrequestedLeft(): boolean {
-    for (let i = 0; i < this.#have.size; i++) {
-      if (!this.#have.has(i) && !this.#storing.has(i) && this.#requested[i] === 0) return true;
+    if (best !== null) {
+      link.cursor = (best + 1) % size;
+      return best;
     }
-    return false;
+    return unrequestedLeft ? null : endgame;
   }
 
   #request(link: Link, index: number): void {

@@ -65,3 +65,27 @@ Deno.test("Swarm - a disk slower than the network holds back requests instead of
     await server.close();
   }
 });
+
+Deno.test("Swarm - asks one source for its pieces in order, from a random first piece round to it", async () => {
+  const { server, list } = await startSource();
+  const order: number[] = [];
+  try {
+    const swarm = new Swarm({
+      contentId: CONTENT_ID,
+      manifest: MANIFEST,
+      have: new Bitfield(PIECES),
+      plaintext: true,
+      findSources: () => Promise.resolve(list),
+      store: (index) => {
+        order.push(index);
+        return Promise.resolve();
+      },
+    });
+    await swarm.run(list);
+    assert.deepEqual(order.toSorted((a, b) => a - b), [...Array(PIECES).keys()]);
+    const first = order[0];
+    assert.deepEqual(order, order.map((_, i) => (first + i) % PIECES));
+  } finally {
+    await server.close();
+  }
+});
