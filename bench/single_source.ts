@@ -4,17 +4,23 @@
  * baseline is a raw TCP copy of the same bytes between two `socat`
  * processes in the same run (file → loopback → file, then fsync, since a
  * fetch also writes its file and syncs it before renaming it into place).
+ * A second baseline is the runtime's own floor: the plainest Deno program
+ * making the same copy (bench/deno_copy.ts), plaintext and TLS, with and
+ * without SHA-256 of what it receives.
  */
 import { join } from "node:path";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
-import { BenchPeer, type Daemon, fetchJson, startTracker } from "./processes.ts";
+import { createIdentity } from "../lib/protocol/certificate.ts";
+import { runCommand } from "../tests/helpers/processes.ts";
+import { BenchPeer, Daemon, denoCommand, fetchJson, startTracker } from "./processes.ts";
 import { cpuSeconds, ensureSocat, mbps, tempDir, writeRandomFile } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
 
 const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 /** Each figure is the best of this many runs: the machines are shared and noisy. */
-const RUNS = 2;
+const RUNS = 3;
+const DENO_COPY_TS = new URL("./deno_copy.ts", import.meta.url).pathname;
 
 function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -73,6 +79,54 @@ async function socatCopy(
     await receiver.status;
     await receiver.stderr.cancel().catch(() => {});
     if (target !== null) await Deno.remove(target).catch(() => {});
+  }
+}
+
+/**
+ * Copies `source` over loopback with bench/deno_copy.ts, TLS when `tls` is
+ * given and hashing what arrives when `sha256`, into `target`, and returns the receiver's seconds from connecting
+ * until the file is synced (start-up excluded, as in a fetch's own seconds).
+ */
+async function denoCopy(
+  source: string,
+  target: string,
+  tls: { certFile: string; keyFile: string } | null,
+  sha256: boolean,
+): Promise<number> {
+  const sender = new Daemon(
+    ...denoCommand([
+      "run",
+      "--allow-all",
+      DENO_COPY_TS,
+      "send",
+      source,
+      ...(tls ? ["--tls", tls.certFile, tls.keyFile] : []),
+    ]),
+  );
+  try {
+    const [, port] = await sender.waitOrStop(/^port (\d+)$/);
+    const [command, args] = denoCommand([
+      "run",
+      "--allow-all",
+      DENO_COPY_TS,
+      "receive",
+      target,
+      port,
+      ...(sha256 ? ["--sha256"] : []),
+      ...(tls ? ["--tls", tls.certFile] : []),
+    ]);
+    const result = await runCommand(command, args);
+    if (result.code !== 0) {
+      throw new Error(`deno_copy.ts receive exited ${result.code}: ${result.stderr}`);
+    }
+    const { bytes, seconds } = JSON.parse(result.stdout) as { bytes: number; seconds: number };
+    if (bytes !== (await Deno.stat(source)).size) {
+      throw new Error(`deno_copy.ts received ${bytes} bytes`);
+    }
+    return seconds;
+  } finally {
+    await sender.stop().catch(() => {});
+    await Deno.remove(target).catch(() => {});
   }
 }
 
@@ -173,6 +227,34 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
     }
   }
 
+  // The runtime's floor, plaintext and TLS, bare and hashing, against the same baseline.
+  const identity = await createIdentity();
+  const tls = { certFile: join(dir.path, "copy.crt"), keyFile: join(dir.path, "copy.key") };
+  await Deno.writeTextFile(tls.certFile, identity.certificate);
+  await Deno.writeTextFile(tls.keyFile, identity.key);
+  /** The hashing copy's MB/s, by plaintext. */
+  const hashingFloor = new Map<boolean, number>();
+  for (const plaintext of [true, false]) {
+    for (const sha256 of [false, true]) {
+      let best = Infinity;
+      for (let i = 0; i < RUNS; i++) {
+        const target = join(dir.path, "copy.bin");
+        best = Math.min(best, await denoCopy(original, target, plaintext ? null : tls, sha256));
+      }
+      const name = `plainest Deno copy ${plaintext ? "plaintext" : "TLS"}${
+        sha256 ? " + SHA-256" : ""
+      }`;
+      log(`  ${name}: ${mbps(size, best).toFixed(0)} MB/s`);
+      if (sha256) hashingFloor.set(plaintext, mbps(size, best));
+      entries.push(
+        entry(name, mbps(size, best), "MB/s", {
+          baseline: raw,
+          note: `bench/deno_copy.ts, no protocol${sha256 ? "; hashes what it receives" : ""}`,
+        }),
+      );
+    }
+  }
+
   for (const plaintext of [true, false]) {
     const runs = await shoalFetches(dir.path, original, plaintext, log);
     const best = Math.min(...runs.map((r) => r.seconds));
@@ -184,6 +266,10 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
         baseline: raw,
         target: raw === null ? null : { on: "ratio", min: plaintext ? 0.8 : 0.5 },
         note: `fetch summary seconds, best of ${RUNS}, ${size / MIB} MiB`,
+      }),
+      entry(`single-source ${mode} vs the hashing Deno copy`, mbps(size, best), "MB/s", {
+        baseline: hashingFloor.get(plaintext)!,
+        note: "how much of the runtime's own floor Shoal keeps",
       }),
       entry(`single-source ${mode} (command wall)`, mbps(size, bestWall), "MB/s", {
         baseline: raw,
