@@ -6,7 +6,8 @@
  * seeded straight into the database (N scrypt registrations would measure
  * only scrypt). The main run is plaintext (--insecure-plaintext) so the
  * figures are the tracker's own; a second, smaller run measures what TLS
- * adds per connection.
+ * adds per connection. Under both memory figures lies the runtime's own: a
+ * bare Deno server holding as many idle connections (bench/idle_connections.ts).
  */
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
@@ -15,9 +16,11 @@ import { type BenchContext, type Benchmark, type Entry, entry } from "./results.
 import { Daemon, denoCommand, startTracker } from "./processes.ts";
 import { rssKiB, tempDir } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
+import { createIdentity } from "../lib/protocol/certificate.ts";
 import type { LoadFigures, LoadPlan } from "./wire.ts";
 
 const GENERATOR = fileURLToPath(new URL("./load_generator.ts", import.meta.url));
+const IDLE_CONNECTIONS = fileURLToPath(new URL("./idle_connections.ts", import.meta.url));
 const OPEN_FILES = 65_536;
 
 interface Sizes {
@@ -78,6 +81,48 @@ async function generate(
     relayLines();
     const status = await generator.stop();
     if (!status.success && status.signal !== "SIGTERM") log(`  ${await generator.stderr()}`);
+  }
+}
+
+/**
+ * The RSS per connection of a bare Deno server holding `count` idle
+ * connections, TLS when `tls` is given: the floor under the tracker's figure.
+ */
+async function bareServerKiBPerConnection(
+  count: number,
+  tls: { certFile: string; keyFile: string } | null,
+): Promise<number | null> {
+  const launch = { openFiles: OPEN_FILES };
+  const tlsArgs = (...files: string[]) => tls ? ["--tls", ...files] : [];
+  const server = new Daemon(...denoCommand([
+    "run",
+    "--allow-all",
+    IDLE_CONNECTIONS,
+    "serve",
+    ...tlsArgs(tls?.certFile ?? "", tls?.keyFile ?? ""),
+  ], launch));
+  let client: Daemon | undefined;
+  try {
+    const [, port] = await server.waitOrStop(/^port (\d+)$/);
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const before = rssKiB(server.pid);
+    client = new Daemon(...denoCommand([
+      "run",
+      "--allow-all",
+      IDLE_CONNECTIONS,
+      "hold",
+      port,
+      String(count),
+      ...tlsArgs(tls?.certFile ?? ""),
+    ], launch));
+    await client.waitOrStop(/^held \d+$/, 120_000);
+    // Let the last accepted connections reach their pending read.
+    await new Promise((resolve) => setTimeout(resolve, 1000));
+    const after = rssKiB(server.pid);
+    return before === null || after === null ? null : (after - before) / count;
+  } finally {
+    await client?.stop();
+    await server.stop();
   }
 }
 
@@ -156,6 +201,14 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
     await tlsTracker.daemon.stop();
   }
 
+  log(`  a bare Deno server holding ${sizes.tlsPeers} idle connections, plaintext and TLS`);
+  const identity = await createIdentity();
+  const tls = { certFile: join(dir.path, "bare.crt"), keyFile: join(dir.path, "bare.key") };
+  await Deno.writeTextFile(tls.certFile, identity.certificate);
+  await Deno.writeTextFile(tls.keyFile, identity.key);
+  const barePlaintext = await bareServerKiBPerConnection(sizes.tlsPeers, null);
+  const bareTls = await bareServerKiBPerConnection(sizes.tlsPeers, tls);
+
   const perPeer = (f: LoadFigures, peers: number) => (f.rssConnectedKiB - f.rssIdleKiB) / peers;
   const mib = (kib: number | null) => kib === null ? NaN : kib / 1024;
   const n = sizes.peers;
@@ -183,13 +236,21 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
         `${figures.generatorLag.p99.toFixed(1)} ms`,
     }),
     entry("tracker lookup max", figures.openLoopLatency.max, "ms", { note: load }),
+    entry("bare Deno server RSS per idle connection (plaintext)", barePlaintext ?? NaN, "KiB", {
+      note: `bench/idle_connections.ts: ${sizes.tlsPeers} connections, one pending 1 KiB read each`,
+    }),
+    entry("bare Deno server RSS per idle connection (TLS)", bareTls ?? NaN, "KiB", {
+      note: `the same over TLS: the runtime's floor under the tracker's TLS figure`,
+    }),
     entry("tracker RSS per peer (plaintext)", perPeer(figures, n), "KiB", {
+      baseline: barePlaintext,
       target: { on: "value", max: 10 },
       note: `RSS ${mib(figures.rssIdleKiB).toFixed(0)} → ${
         mib(figures.rssConnectedKiB).toFixed(0)
       } MiB for ${n} peers; ${mib(figures.rssAfterLookupsKiB).toFixed(0)} MiB after the lookups`,
     }),
     entry("tracker RSS per peer (TLS)", perPeer(tlsFigures, sizes.tlsPeers), "KiB", {
+      baseline: bareTls,
       target: { on: "value", max: 10 },
       note: `RSS ${mib(tlsFigures.rssIdleKiB).toFixed(0)} → ${
         mib(tlsFigures.rssConnectedKiB).toFixed(0)
