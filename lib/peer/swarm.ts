@@ -89,8 +89,6 @@ interface Link {
   corrupt: boolean;
   refreshing: boolean;
   refreshSoon: boolean;
-  /** Where the search for this source's next piece starts: after the last one asked of it. */
-  cursor: number;
 }
 
 /**
@@ -193,7 +191,6 @@ export class Swarm {
         corrupt: false,
         refreshing: false,
         refreshSoon: false,
-        cursor: Math.floor(Math.random() * this.#have.size),
       };
       this.#links.push(link);
       this.#connect(link);
@@ -270,21 +267,22 @@ export class Swarm {
 
   /**
    * The next piece to ask `link` for: the rarest of those it has that nobody
-   * has been asked for, and of equally rare ones the first after the last
-   * piece asked of this source. Each source starts at a random piece, so a
-   * crowd of downloaders fetches different pieces from the seed and can trade
-   * them, and then goes on in order: the disks on both ends see long runs
-   * rather than scattered pieces, and a search stops at the first piece no
-   * other source has. Once nothing is left unrequested anywhere, it is a
-   * piece already asked of another source (the endgame).
+   * has been asked for, and of equally rare ones the first after a random
+   * piece. Random, so a crowd of downloaders fetches different pieces from
+   * the seed and can trade them (the availability they see lags behind);
+   * the first after a random piece rather than a random draw among all of
+   * them, so a search stops at the first piece no other source has. Once
+   * nothing is left unrequested anywhere, it is a piece already asked of
+   * another source (the endgame).
    */
   #pick(link: Link): number | null {
     const size = this.#have.size;
+    const start = Math.floor(Math.random() * size);
     let best: number | null = null;
     let endgame: number | null = null;
     let unrequestedLeft = false;
     for (let step = 0; step < size; step++) {
-      const i = (link.cursor + step) % size;
+      const i = (start + step) % size;
       if (this.#have.has(i) || this.#storing.has(i)) continue;
       if (this.#requested[i] === 0) {
         unrequestedLeft = true;
@@ -301,10 +299,7 @@ export class Swarm {
         endgame = i;
       }
     }
-    if (best !== null) {
-      link.cursor = (best + 1) % size;
-      return best;
-    }
+    if (best !== null) return best;
     return unrequestedLeft ? null : endgame;
   }
 
