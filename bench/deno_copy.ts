@@ -1,25 +1,31 @@
 /**
- * The runtime's own floor for a single-source transfer: the plainest Deno
- * program that copies a file over one loopback connection, plaintext or
- * TLS, in 512 KiB reads and writes, with none of Shoal's protocol or checks
- * (and, when asked, SHA-256 of every byte received, as a fetch verifies its
- * pieces). The single-source benchmark runs it as two processes, the way it
- * runs socat, to tell what Shoal costs from what the runtime costs.
+ * The runtime's own floor for a transfer: the plainest Deno program that
+ * copies a file over TCP, plaintext or TLS, in 512 KiB reads and writes,
+ * with none of Shoal's protocol or checks (and, when asked, SHA-256 of every
+ * byte received, as a fetch verifies its pieces). The benchmarks run it as
+ * separate processes, the way they run socat, to tell what Shoal costs from
+ * what the runtime costs.
  *
- *   deno run -A bench/deno_copy.ts send SOURCE [--tls CERT KEY]
- *     listens on a loopback port, prints it, and sends SOURCE to the first connection
- *   deno run -A bench/deno_copy.ts receive TARGET PORT [--sha256] [--tls CERT]
- *     connects, writes everything into TARGET, fsyncs it, and prints {"bytes", "seconds"}
+ *   deno run -A bench/deno_copy.ts send SOURCE [--host HOST] [--tls CERT --key KEY]
+ *     listens (on 127.0.0.1 unless told), prints "port N", sends SOURCE to the first connection
+ *   deno run -A bench/deno_copy.ts receive TARGET HOST:PORT... [--sha256] [--tls CERT]
+ *     connects to every sender at once, writes what the i-th sends into TARGET.i (one sender:
+ *     TARGET), fsyncs, and prints {"bytes", "seconds"} for all of it
  *
  * As in Shoal, the sender is the TLS server and the receiver its client.
  */
 import { createHash } from "node:crypto";
+import { parseArgs } from "node:util";
 import { TLS_SERVER_NAME } from "../lib/protocol/certificate.ts";
 
 const CHUNK = 512 * 1024;
 
-async function send(source: string, tls: { cert: string; key: string } | null): Promise<void> {
-  const address = { hostname: "127.0.0.1", port: 0 };
+async function send(
+  source: string,
+  hostname: string,
+  tls: { cert: string; key: string } | null,
+): Promise<void> {
+  const address = { hostname, port: 0 };
   using listener = tls ? Deno.listenTls({ ...address, ...tls }) : Deno.listen(address);
   console.log(`port ${(listener.addr as Deno.NetAddr).port}`);
   const conn = await listener.accept();
@@ -35,14 +41,18 @@ async function send(source: string, tls: { cert: string; key: string } | null): 
   await writer.close();
 }
 
-async function receive(
+/** Copies one sender's bytes into `target`; returns how many. */
+async function receiveOne(
   target: string,
-  port: number,
+  address: string,
   cert: string | null,
   sha256: boolean,
-): Promise<void> {
-  const started = performance.now();
-  const tcp = await Deno.connect({ hostname: "127.0.0.1", port });
+): Promise<number> {
+  const at = address.lastIndexOf(":");
+  const tcp = await Deno.connect({
+    hostname: address.slice(0, at),
+    port: Number(address.slice(at + 1)),
+  });
   const conn = cert
     ? await Deno.startTls(tcp, { hostname: TLS_SERVER_NAME, caCerts: [cert] })
     : tcp;
@@ -61,21 +71,47 @@ async function receive(
   file.syncSync();
   hash?.digest();
   conn.close();
+  return bytes;
+}
+
+async function receive(
+  target: string,
+  addresses: string[],
+  cert: string | null,
+  sha256: boolean,
+): Promise<void> {
+  const started = performance.now();
+  const counts = await Promise.all(
+    addresses.map((address, i) =>
+      receiveOne(addresses.length === 1 ? target : `${target}.${i}`, address, cert, sha256)
+    ),
+  );
+  const bytes = counts.reduce((sum, count) => sum + count, 0);
   console.log(JSON.stringify({ bytes, seconds: (performance.now() - started) / 1000 }));
 }
 
 if (import.meta.main) {
-  const [role, path, ...rest] = Deno.args;
-  const tlsAt = rest.indexOf("--tls");
-  const tlsFiles = tlsAt === -1 ? [] : rest.slice(tlsAt + 1);
-  const cert = tlsFiles[0] ? await Deno.readTextFile(tlsFiles[0]) : null;
-  if (role === "send" && path) {
-    await send(path, cert ? { cert, key: await Deno.readTextFile(tlsFiles[1]) } : null);
-  } else if (role === "receive" && path && Number(rest[0]) > 0) {
-    await receive(path, Number(rest[0]), cert, rest.includes("--sha256"));
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: {
+      host: { type: "string", default: "127.0.0.1" },
+      tls: { type: "string" },
+      key: { type: "string" },
+      sha256: { type: "boolean", default: false },
+    },
+  });
+  const [role, path, ...addresses] = positionals;
+  const cert = values.tls ? await Deno.readTextFile(values.tls) : null;
+  if (role === "send" && path && !addresses.length && (!cert || values.key)) {
+    const tls = cert ? { cert, key: await Deno.readTextFile(values.key!) } : null;
+    await send(path, values.host, tls);
+  } else if (role === "receive" && path && addresses.length) {
+    await receive(path, addresses, cert, values.sha256);
   } else {
     console.error(
-      "usage: deno_copy.ts send SOURCE [--tls CERT KEY] | receive TARGET PORT [--sha256] [--tls CERT]",
+      "usage: deno_copy.ts send SOURCE [--host HOST] [--tls CERT --key KEY]\n" +
+        "       deno_copy.ts receive TARGET HOST:PORT... [--sha256] [--tls CERT]",
     );
     Deno.exit(2);
   }

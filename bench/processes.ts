@@ -152,3 +152,66 @@ export async function fetchJson(
   const result = await peer.ok(["fetch", name, "--json", "--output", output]);
   return { ...JSON.parse(result.stdout) as FetchSummary, wallSeconds: result.seconds };
 }
+
+const DENO_COPY_TS = `${ROOT}bench/deno_copy.ts`;
+
+/** One run of bench/deno_copy.ts: its senders, its receiver, and what they do. */
+export interface DenoCopyPlan {
+  source: string;
+  /** Where the receiver writes; with several senders, TARGET.0, TARGET.1, ... */
+  target: string;
+  /** One sender per entry, each sending all of `source` from `ip` (127.0.0.1 unless given). */
+  senders: { netns?: string; ip?: string }[];
+  receiver?: { netns?: string };
+  tls: { certFile: string; keyFile: string } | null;
+  /** Whether the receiver hashes what it receives, as a fetch verifies its pieces. */
+  sha256: boolean;
+}
+
+/**
+ * Runs the plainest Deno copy as planned and returns the receiver's seconds
+ * from connecting to every sender until every byte is written and synced
+ * (start-up excluded, as in a fetch's own seconds). Removes what it wrote.
+ */
+export async function runDenoCopy(plan: DenoCopyPlan): Promise<number> {
+  const tlsSend = plan.tls ? ["--tls", plan.tls.certFile, "--key", plan.tls.keyFile] : [];
+  const senders = plan.senders.map(({ netns, ip = "127.0.0.1" }) => ({
+    ip,
+    daemon: new Daemon(
+      ...denoCommand(
+        ["run", "--allow-all", DENO_COPY_TS, "send", plan.source, "--host", ip, ...tlsSend],
+        { netns },
+      ),
+    ),
+  }));
+  const targets = plan.senders.length === 1
+    ? [plan.target]
+    : plan.senders.map((_, i) => `${plan.target}.${i}`);
+  try {
+    const addresses = await Promise.all(
+      senders.map(async ({ ip, daemon }) =>
+        `${ip}:${(await daemon.waitOrStop(/^port (\d+)$/))[1]}`
+      ),
+    );
+    const result = await runCommand(...denoCommand([
+      "run",
+      "--allow-all",
+      DENO_COPY_TS,
+      "receive",
+      plan.target,
+      ...addresses,
+      ...(plan.sha256 ? ["--sha256"] : []),
+      ...(plan.tls ? ["--tls", plan.tls.certFile] : []),
+    ], plan.receiver));
+    if (result.code !== 0) {
+      throw new Error(`deno_copy.ts receive exited ${result.code}: ${result.stderr}`);
+    }
+    const { bytes, seconds } = JSON.parse(result.stdout) as { bytes: number; seconds: number };
+    const expected = senders.length * (await Deno.stat(plan.source)).size;
+    if (bytes !== expected) throw new Error(`deno_copy.ts received ${bytes} of ${expected} bytes`);
+    return seconds;
+  } finally {
+    for (const { daemon } of senders) await daemon.stop().catch(() => {});
+    for (const target of targets) await Deno.remove(target).catch(() => {});
+  }
+}

@@ -11,8 +11,7 @@
 import { join } from "node:path";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { createIdentity } from "../lib/protocol/certificate.ts";
-import { runCommand } from "../tests/helpers/processes.ts";
-import { BenchPeer, Daemon, denoCommand, fetchJson, startTracker } from "./processes.ts";
+import { BenchPeer, type Daemon, fetchJson, runDenoCopy, startTracker } from "./processes.ts";
 import { cpuSeconds, ensureSocat, mbps, tempDir, writeRandomFile } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
 
@@ -20,7 +19,6 @@ const MIB = 1024 * 1024;
 const GIB = 1024 * MIB;
 /** Each figure is the best of this many runs: the machines are shared and noisy. */
 const RUNS = 3;
-const DENO_COPY_TS = new URL("./deno_copy.ts", import.meta.url).pathname;
 
 function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
@@ -79,54 +77,6 @@ async function socatCopy(
     await receiver.status;
     await receiver.stderr.cancel().catch(() => {});
     if (target !== null) await Deno.remove(target).catch(() => {});
-  }
-}
-
-/**
- * Copies `source` over loopback with bench/deno_copy.ts, TLS when `tls` is
- * given and hashing what arrives when `sha256`, into `target`, and returns the receiver's seconds from connecting
- * until the file is synced (start-up excluded, as in a fetch's own seconds).
- */
-async function denoCopy(
-  source: string,
-  target: string,
-  tls: { certFile: string; keyFile: string } | null,
-  sha256: boolean,
-): Promise<number> {
-  const sender = new Daemon(
-    ...denoCommand([
-      "run",
-      "--allow-all",
-      DENO_COPY_TS,
-      "send",
-      source,
-      ...(tls ? ["--tls", tls.certFile, tls.keyFile] : []),
-    ]),
-  );
-  try {
-    const [, port] = await sender.waitOrStop(/^port (\d+)$/);
-    const [command, args] = denoCommand([
-      "run",
-      "--allow-all",
-      DENO_COPY_TS,
-      "receive",
-      target,
-      port,
-      ...(sha256 ? ["--sha256"] : []),
-      ...(tls ? ["--tls", tls.certFile] : []),
-    ]);
-    const result = await runCommand(command, args);
-    if (result.code !== 0) {
-      throw new Error(`deno_copy.ts receive exited ${result.code}: ${result.stderr}`);
-    }
-    const { bytes, seconds } = JSON.parse(result.stdout) as { bytes: number; seconds: number };
-    if (bytes !== (await Deno.stat(source)).size) {
-      throw new Error(`deno_copy.ts received ${bytes} bytes`);
-    }
-    return seconds;
-  } finally {
-    await sender.stop().catch(() => {});
-    await Deno.remove(target).catch(() => {});
   }
 }
 
@@ -239,7 +189,14 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
       let best = Infinity;
       for (let i = 0; i < RUNS; i++) {
         const target = join(dir.path, "copy.bin");
-        best = Math.min(best, await denoCopy(original, target, plaintext ? null : tls, sha256));
+        const seconds = await runDenoCopy({
+          source: original,
+          target,
+          senders: [{}],
+          tls: plaintext ? null : tls,
+          sha256,
+        });
+        best = Math.min(best, seconds);
       }
       const name = `plainest Deno copy ${plaintext ? "plaintext" : "TLS"}${
         sha256 ? " + SHA-256" : ""

@@ -10,7 +10,15 @@
 import { join } from "node:path";
 import { type Host, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
-import { BenchPeer, type Daemon, fetchJson, type FetchSummary, startTracker } from "./processes.ts";
+import { createIdentity } from "../lib/protocol/certificate.ts";
+import {
+  BenchPeer,
+  type Daemon,
+  fetchJson,
+  type FetchSummary,
+  runDenoCopy,
+  startTracker,
+} from "./processes.ts";
 import {
   ensureSocat,
   inParallel,
@@ -202,6 +210,36 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
         }),
       );
     }
+
+    // The runtime's floor on the same links: one Deno process receiving from eight over TLS,
+    // hashing what arrives, as a fetch does, with none of Shoal's protocol.
+    const identity = await createIdentity();
+    const tls = { certFile: join(dir.path, "copy.crt"), keyFile: join(dir.path, "copy.key") };
+    await Deno.writeTextFile(tls.certFile, identity.certificate);
+    await Deno.writeTextFile(tls.keyFile, identity.key);
+    const seconds = await runDenoCopy({
+      source: join(dir.path, "swarm-1"),
+      target: join(dir.path, "deno-copy"),
+      senders: sourceNames.map((name) => ({
+        netns: lan.hosts[name].netns,
+        ip: lan.hosts[name].ip,
+      })),
+      receiver: { netns: lan.hosts.f.netns },
+      tls,
+      sha256: true,
+    });
+    const denoRate = mbps(SOURCES * sizes.perSource, seconds);
+    log(
+      `  plainest Deno copy from ${SOURCES} sources at once (TLS + SHA-256): ${
+        denoRate.toFixed(1)
+      } MB/s`,
+    );
+    entries.push(
+      entry(`swarm ${SOURCES} sources, plainest Deno copy (TLS + SHA-256)`, denoRate, "MB/s", {
+        baseline: SOURCES * capMBps,
+        note: "bench/deno_copy.ts: one receiving process, as a fetch is, and no protocol",
+      }),
+    );
 
     const alone = await fetchJson(fetcher, "crowd", join(dir.path, "got-crowd"));
     log(
