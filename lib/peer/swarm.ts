@@ -266,40 +266,44 @@ export class Swarm {
   }
 
   /**
-   * The next piece to ask `link` for: the rarest of those it has that nobody
-   * has been asked for, and of equally rare ones the first after a random
-   * piece. Random, so a crowd of downloaders fetches different pieces from
-   * the seed and can trade them (the availability they see lags behind);
-   * the first after a random piece rather than a random draw among all of
-   * them, so a search stops at the first piece no other source has. Once
-   * nothing is left unrequested anywhere, it is a piece already asked of
-   * another source (the endgame).
+   * The next piece to ask `link` for: one of the rarest it has that nobody
+   * has been asked for, drawn at random, so a crowd of downloaders fetches
+   * different pieces from the seed and can trade them (the availability
+   * each sees lags behind the others' progress, and a crowd fed in a shared
+   * order took longer). Once nothing is left unrequested anywhere, a piece
+   * already asked of another source (the endgame).
    */
   #pick(link: Link): number | null {
     const size = this.#have.size;
-    const start = Math.floor(Math.random() * size);
-    let best: number | null = null;
+    const unwanted = (i: number) => this.#have.has(i) || this.#storing.has(i);
+    let rarest = Infinity;
+    let ties = 0;
     let endgame: number | null = null;
     let unrequestedLeft = false;
-    for (let step = 0; step < size; step++) {
-      const i = (start + step) % size;
-      if (this.#have.has(i) || this.#storing.has(i)) continue;
-      if (this.#requested[i] === 0) {
-        unrequestedLeft = true;
-        if (!link.have!.has(i)) continue;
-        if (best === null || this.#availability[i] < this.#availability[best]) {
-          best = i;
-          // No piece this source has can be rarer than one only it has.
-          if (this.#availability[i] <= 1) break;
+    // One pass finds the rarest availability and how many pieces share it, a second draws one of
+    // them: cheaper than a random number for every candidate.
+    for (let i = 0; i < size; i++) {
+      if (this.#requested[i] > 0) {
+        if (
+          endgame === null && this.#requested[i] < ENDGAME_COPIES && !unwanted(i) &&
+          link.have!.has(i) && !link.inFlight.has(i)
+        ) {
+          endgame = i;
         }
-      } else if (
-        endgame === null && this.#requested[i] < ENDGAME_COPIES && link.have!.has(i) &&
-        !link.inFlight.has(i)
-      ) {
-        endgame = i;
+        continue;
       }
+      if (unwanted(i)) continue;
+      unrequestedLeft = true;
+      if (!link.have!.has(i)) continue;
+      const availability = this.#availability[i];
+      if (availability < rarest) [rarest, ties] = [availability, 1];
+      else if (availability === rarest) ties++;
     }
-    if (best !== null) return best;
+    let draw = Math.floor(Math.random() * ties);
+    for (let i = 0; i < size && ties > 0; i++) {
+      if (this.#requested[i] > 0 || unwanted(i) || !link.have!.has(i)) continue;
+      if (this.#availability[i] === rarest && draw-- === 0) return i;
+    }
     return unrequestedLeft ? null : endgame;
   }
 
