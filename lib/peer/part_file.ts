@@ -2,7 +2,7 @@ import { writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { Manifest } from "../protocol/messages.ts";
-import { toShoalError } from "../protocol/errors.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
 import { pieceLength, readFullyAt, sha256Hex } from "./manifest.ts";
 
@@ -18,7 +18,7 @@ const FLUSH_EVERY_BYTES = 64 * 1024 * 1024;
  * back: the kernel holds writers up once too much waits to reach the disk.
  */
 const SLOW_WRITE_MS = 50;
-/** After such a write, writes go to the runtime's I/O threads for this long. */
+/** After such a write, writes go to the runtime's I/O threads for at least this long. */
 const OFFLOAD_MS = 10_000;
 /** Pieces written at once on the I/O threads, each on its own handle. */
 const WRITERS = 4;
@@ -26,9 +26,9 @@ const WRITERS = 4;
 /** Options of {@link PartFile.open}. */
 export interface PartFileOptions {
   /**
-   * A write on the event loop taking longer moves writes to the I/O threads
-   * for a while (tests force that with -1).
-   * @default {SLOW_WRITE_MS}
+   * A write on the event loop taking longer (in ms) moves writes to the I/O
+   * threads for a while (tests force that with -1).
+   * @default {50}
    */
   slowWriteMs?: number;
 }
@@ -38,15 +38,16 @@ export interface PartFileOptions {
  * piece at each piece's offset (so pieces from several sources land in any
  * order), and read back to serve verified pieces.
  *
- * A piece is written with one positional write on the event loop: into the
- * page cache that takes tens of microseconds. A `Deno.FsFile` write is a
- * seek and a write, each handed to an I/O thread, and on a busy machine
- * every hand-off cost the event loop its core for a while: a quarter of the
- * downloader's time in the 8-source swarm benchmark. Once the disk pushes
- * back, though, a write on the event loop would stall every connection of
- * the download, so after a slow write the pieces go through four
- * `Deno.FsFile` handles on the I/O threads for a while. Reads are
- * positional `node:fs` reads.
+ * A piece is written with one positional write (`pwrite`) on the event
+ * loop: into the page cache that takes tens of microseconds. A
+ * `Deno.FsFile` write is a seek and a write, each handed to an I/O thread,
+ * and on a busy machine every hand-off cost the event loop its core for a
+ * while: a quarter of the downloader's time in the 8-source swarm
+ * benchmark. Once the disk pushes back, though, a write on the event loop
+ * would stall every connection of the download, so after a slow write the
+ * pieces go through `WRITERS` `Deno.FsFile` handles on the I/O threads,
+ * until they have been fast again for a while. Reads are positional
+ * `node:fs` reads.
  *
  * @example
  * ```ts
@@ -121,30 +122,39 @@ export class PartFile implements AsyncDisposable {
     if (this.#unflushed >= FLUSH_EVERY_BYTES && !this.#flushing) this.#flush();
   }
 
-  /** One positional write on the event loop, noting when the disk makes it wait. */
+  /** A slow write, here or on an I/O thread, keeps the writes off the event loop for a while. */
+  #timed(started: number): void {
+    const now = performance.now();
+    if (now - started > this.#slowWriteMs) this.#offloadUntil = now + OFFLOAD_MS;
+  }
+
+  /** Positional writes on the event loop. */
   #writeHere(position: number, bytes: Uint8Array): void {
     const started = performance.now();
     let written = 0;
     while (written < bytes.length) {
-      written += writeSync(
+      const count = writeSync(
         this.#file.fd,
         bytes,
         written,
         bytes.length - written,
         position + written,
       );
+      if (count === 0) throw new ShoalError("IO", `no progress writing ${this.path}`);
+      written += count;
     }
-    const now = performance.now();
-    if (now - started > this.#slowWriteMs) this.#offloadUntil = now + OFFLOAD_MS;
+    this.#timed(started);
   }
 
   async #writeOffloaded(position: number, bytes: Uint8Array): Promise<void> {
     const writer = this.#idleWriters.pop() ??
       await new Promise<Deno.FsFile>((resolve) => this.#waiting.push(resolve));
+    const started = performance.now();
     try {
       await writer.seek(position, Deno.SeekMode.Start);
       let written = 0;
       while (written < bytes.length) written += await writer.write(bytes.subarray(written));
+      this.#timed(started);
     } finally {
       const next = this.#waiting.shift();
       if (next) next(writer);
