@@ -10,12 +10,14 @@
  *     listens (on 127.0.0.1 unless told), prints "port N", sends SOURCE to the first connection
  *   deno run -A bench/deno_copy.ts receive TARGET HOST:PORT... [--sha256] [--tls CERT]
  *     connects to every sender at once, writes what the i-th sends into TARGET.i (one sender:
- *     TARGET), fsyncs, and prints {"bytes", "seconds"} for all of it
+ *     TARGET), fsyncs, and prints {"bytes", "seconds", "sha256"} for all of it (with
+ *     --sha256, the digest of what each sender sent; otherwise an empty list)
  *
  * As in Shoal, the sender is the TLS server and the receiver its client.
  */
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
+import { parseAddress } from "../lib/protocol/address.ts";
 import { TLS_SERVER_NAME } from "../lib/protocol/certificate.ts";
 
 const CHUNK = 512 * 1024;
@@ -41,18 +43,15 @@ async function send(
   await writer.close();
 }
 
-/** Copies one sender's bytes into `target`; returns how many. */
+/** Copies one sender's bytes into `target`; returns how many, and their digest if asked. */
 async function receiveOne(
   target: string,
   address: string,
   cert: string | null,
   sha256: boolean,
-): Promise<number> {
-  const at = address.lastIndexOf(":");
-  const tcp = await Deno.connect({
-    hostname: address.slice(0, at),
-    port: Number(address.slice(at + 1)),
-  });
+): Promise<{ bytes: number; sha256: string | null }> {
+  const { host, port } = parseAddress(address);
+  const tcp = await Deno.connect({ hostname: host, port });
   const conn = cert
     ? await Deno.startTls(tcp, { hostname: TLS_SERVER_NAME, caCerts: [cert] })
     : tcp;
@@ -69,9 +68,8 @@ async function receiveOne(
     bytes += read;
   }
   file.syncSync();
-  hash?.digest();
   conn.close();
-  return bytes;
+  return { bytes, sha256: hash?.digest("hex") ?? null };
 }
 
 async function receive(
@@ -81,13 +79,15 @@ async function receive(
   sha256: boolean,
 ): Promise<void> {
   const started = performance.now();
-  const counts = await Promise.all(
+  const copies = await Promise.all(
     addresses.map((address, i) =>
       receiveOne(addresses.length === 1 ? target : `${target}.${i}`, address, cert, sha256)
     ),
   );
-  const bytes = counts.reduce((sum, count) => sum + count, 0);
-  console.log(JSON.stringify({ bytes, seconds: (performance.now() - started) / 1000 }));
+  const seconds = (performance.now() - started) / 1000;
+  const bytes = copies.reduce((sum, copy) => sum + copy.bytes, 0);
+  const digests = copies.flatMap((copy) => copy.sha256 ?? []);
+  console.log(JSON.stringify({ bytes, seconds, sha256: digests }));
 }
 
 if (import.meta.main) {

@@ -5,11 +5,12 @@
  * does nothing else. The tracker-load benchmark runs both halves as their
  * own processes and reads the server's RSS from /proc.
  *
- *   deno run -A bench/idle_connections.ts serve [--tls CERT KEY]
+ *   deno run -A bench/idle_connections.ts serve [--tls CERT --key KEY]
  *     listens on 127.0.0.1, prints "port N", and holds what connects
  *   deno run -A bench/idle_connections.ts hold PORT COUNT [--tls CERT]
  *     opens COUNT connections, prints "held COUNT" once every one is up, and keeps them
  */
+import { parseArgs } from "node:util";
 import { TLS_SERVER_NAME } from "../lib/protocol/certificate.ts";
 
 const CONNECTING_AT_ONCE = 100;
@@ -54,17 +55,20 @@ async function hold(port: number, count: number, cert: string | null): Promise<v
 }
 
 if (import.meta.main) {
-  const [role, ...rest] = Deno.args;
-  const tlsAt = rest.indexOf("--tls");
-  const tlsFiles = tlsAt === -1 ? [] : rest.slice(tlsAt + 1);
-  const cert = tlsFiles[0] ? await Deno.readTextFile(tlsFiles[0]) : null;
-  if (role === "serve") {
-    await serve(cert ? { cert, key: await Deno.readTextFile(tlsFiles[1]) } : null);
-  } else if (role === "hold" && Number(rest[0]) > 0 && Number(rest[1]) > 0) {
-    await hold(Number(rest[0]), Number(rest[1]), cert);
+  const { values, positionals } = parseArgs({
+    args: Deno.args,
+    allowPositionals: true,
+    options: { tls: { type: "string" }, key: { type: "string" } },
+  });
+  const [role, port, count] = positionals;
+  const cert = values.tls ? await Deno.readTextFile(values.tls) : null;
+  if (role === "serve" && !port && (!cert || values.key)) {
+    await serve(cert ? { cert, key: await Deno.readTextFile(values.key!) } : null);
+  } else if (role === "hold" && Number(port) > 0 && Number(count) > 0) {
+    await hold(Number(port), Number(count), cert);
   } else {
     console.error(
-      "usage: idle_connections.ts serve [--tls CERT KEY] | hold PORT COUNT [--tls CERT]",
+      "usage: idle_connections.ts serve [--tls CERT --key KEY] | hold PORT COUNT [--tls CERT]",
     );
     Deno.exit(2);
   }

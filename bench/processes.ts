@@ -4,7 +4,9 @@
  * top: process ids (to read memory), timings, plaintext, namespaces and a
  * raised open-file limit.
  */
+import { createHash } from "node:crypto";
 import { fileURLToPath } from "node:url";
+import type { TlsFiles } from "./resources.ts";
 import { Daemon, runCommand } from "../tests/helpers/processes.ts";
 
 export { Daemon };
@@ -154,6 +156,9 @@ export async function fetchJson(
 }
 
 const DENO_COPY_TS = `${ROOT}bench/deno_copy.ts`;
+/** Eight Deno start-ups at once in namespaces, on two cores, take a while. */
+const COPY_START_MS = 120_000;
+const COPY_MS = 300_000;
 
 /** One run of bench/deno_copy.ts: its senders, its receiver, and what they do. */
 export interface DenoCopyPlan {
@@ -163,55 +168,79 @@ export interface DenoCopyPlan {
   /** One sender per entry, each sending all of `source` from `ip` (127.0.0.1 unless given). */
   senders: { netns?: string; ip?: string }[];
   receiver?: { netns?: string };
-  tls: { certFile: string; keyFile: string } | null;
-  /** Whether the receiver hashes what it receives, as a fetch verifies its pieces. */
+  tls: TlsFiles | null;
+  /**
+   * Whether the receiver hashes what it receives, as a fetch verifies its
+   * pieces; the digests are then checked against `source`'s.
+   */
   sha256: boolean;
+}
+
+/** SHA-256 of each file hashed so far, so a source is hashed once however often it is sent. */
+const sourceDigests = new Map<string, string>();
+
+async function fileSha256(path: string): Promise<string> {
+  let digest = sourceDigests.get(path);
+  if (!digest) {
+    const hash = createHash("sha256");
+    for await (const chunk of (await Deno.open(path)).readable) hash.update(chunk);
+    sourceDigests.set(path, digest = hash.digest("hex"));
+  }
+  return digest;
 }
 
 /**
  * Runs the plainest Deno copy as planned and returns the receiver's seconds
  * from connecting to every sender until every byte is written and synced
- * (start-up excluded, as in a fetch's own seconds). Removes what it wrote.
+ * (start-up excluded, as in a fetch's own seconds). Checks the byte count
+ * and, when hashing, the digests; removes what it wrote.
  */
 export async function runDenoCopy(plan: DenoCopyPlan): Promise<number> {
   const tlsSend = plan.tls ? ["--tls", plan.tls.certFile, "--key", plan.tls.keyFile] : [];
-  const senders = plan.senders.map(({ netns, ip = "127.0.0.1" }) => ({
-    ip,
-    daemon: new Daemon(
-      ...denoCommand(
-        ["run", "--allow-all", DENO_COPY_TS, "send", plan.source, "--host", ip, ...tlsSend],
-        { netns },
-      ),
-    ),
-  }));
   const targets = plan.senders.length === 1
     ? [plan.target]
     : plan.senders.map((_, i) => `${plan.target}.${i}`);
+  const daemons: Daemon[] = [];
   try {
-    const addresses = await Promise.all(
-      senders.map(async ({ ip, daemon }) =>
-        `${ip}:${(await daemon.waitOrStop(/^port (\d+)$/))[1]}`
-      ),
-    );
-    const result = await runCommand(...denoCommand([
+    const addresses: Promise<string>[] = [];
+    for (const { netns, ip = "127.0.0.1" } of plan.senders) {
+      const sender = new Daemon(...denoCommand(
+        ["run", "--allow-all", DENO_COPY_TS, "send", plan.source, "--host", ip, ...tlsSend],
+        { netns },
+      ));
+      daemons.push(sender);
+      addresses.push(
+        sender.waitFor(/^port (\d+)$/, COPY_START_MS).then(([, port]) => `${ip}:${port}`),
+      );
+    }
+    const receiver = new Daemon(...denoCommand([
       "run",
       "--allow-all",
       DENO_COPY_TS,
       "receive",
       plan.target,
-      ...addresses,
+      ...await Promise.all(addresses),
       ...(plan.sha256 ? ["--sha256"] : []),
       ...(plan.tls ? ["--tls", plan.tls.certFile] : []),
     ], plan.receiver));
-    if (result.code !== 0) {
-      throw new Error(`deno_copy.ts receive exited ${result.code}: ${result.stderr}`);
-    }
-    const { bytes, seconds } = JSON.parse(result.stdout) as { bytes: number; seconds: number };
-    const expected = senders.length * (await Deno.stat(plan.source)).size;
+    daemons.push(receiver);
+    const [line] = await receiver.waitFor(/^\{.*\}$/, COPY_MS);
+    const { bytes, seconds, sha256 } = JSON.parse(line) as {
+      bytes: number;
+      seconds: number;
+      sha256: string[];
+    };
+    const expected = plan.senders.length * (await Deno.stat(plan.source)).size;
     if (bytes !== expected) throw new Error(`deno_copy.ts received ${bytes} of ${expected} bytes`);
+    if (plan.sha256) {
+      const digest = await fileSha256(plan.source);
+      if (sha256.length !== plan.senders.length || sha256.some((hex) => hex !== digest)) {
+        throw new Error("deno_copy.ts received bytes other than the source's");
+      }
+    }
     return seconds;
   } finally {
-    for (const { daemon } of senders) await daemon.stop().catch(() => {});
+    for (const daemon of daemons) await daemon.stop().catch(() => {});
     for (const target of targets) await Deno.remove(target).catch(() => {});
   }
 }

@@ -1,10 +1,12 @@
 /**
  * What the benchmarks use on the machine around the processes they run:
  * temporary folders and other clean-ups (also run on Ctrl-C), large random
- * files, a process's memory, the programs on the PATH, and a bounded pool
- * for setting many peers up at once.
+ * files, TLS certificates, a process's memory, the programs on the PATH,
+ * and a bounded pool for setting many peers up at once.
  */
 import { randomFillSync } from "node:crypto";
+import { join } from "node:path";
+import { createIdentity } from "../lib/protocol/certificate.ts";
 
 /** Clean-ups still owed, run by {@link runCleanups} if the run is interrupted. */
 const cleanups = new Set<() => Promise<void>>();
@@ -50,6 +52,21 @@ export async function writeRandomFile(path: string, size: number): Promise<void>
     for (let offset = 0; offset < chunk.length;) offset += await file.write(chunk.subarray(offset));
     written += chunk.length;
   }
+}
+
+/** A certificate and key (PEM files) for a baseline's own TLS server. */
+export interface TlsFiles {
+  certFile: string;
+  keyFile: string;
+}
+
+/** Makes a self-signed certificate like a peer's and writes it and its key into `dir`. */
+export async function writeTlsFiles(dir: string): Promise<TlsFiles> {
+  const identity = await createIdentity();
+  const files = { certFile: join(dir, "baseline.crt"), keyFile: join(dir, "baseline.key") };
+  await Deno.writeTextFile(files.certFile, identity.certificate);
+  await Deno.writeTextFile(files.keyFile, identity.key);
+  return files;
 }
 
 /** Resident memory of a process in KiB, from /proc; null where it cannot be read. */

@@ -10,9 +10,15 @@
  */
 import { join } from "node:path";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
-import { createIdentity } from "../lib/protocol/certificate.ts";
 import { BenchPeer, type Daemon, fetchJson, runDenoCopy, startTracker } from "./processes.ts";
-import { cpuSeconds, ensureSocat, mbps, tempDir, writeRandomFile } from "./resources.ts";
+import {
+  cpuSeconds,
+  ensureSocat,
+  mbps,
+  tempDir,
+  writeRandomFile,
+  writeTlsFiles,
+} from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
 
 const MIB = 1024 * 1024;
@@ -178,10 +184,7 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
   }
 
   // The runtime's floor, plaintext and TLS, bare and hashing, against the same baseline.
-  const identity = await createIdentity();
-  const tls = { certFile: join(dir.path, "copy.crt"), keyFile: join(dir.path, "copy.key") };
-  await Deno.writeTextFile(tls.certFile, identity.certificate);
-  await Deno.writeTextFile(tls.keyFile, identity.key);
+  const tls = await writeTlsFiles(dir.path);
   /** The hashing copy's MB/s, by plaintext. */
   const hashingFloor = new Map<boolean, number>();
   for (const plaintext of [true, false]) {

@@ -10,7 +10,6 @@
 import { join } from "node:path";
 import { type Host, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
-import { createIdentity } from "../lib/protocol/certificate.ts";
 import {
   BenchPeer,
   type Daemon,
@@ -27,6 +26,7 @@ import {
   onInterrupt,
   tempDir,
   writeRandomFile,
+  writeTlsFiles,
 } from "./resources.ts";
 import { seedAccounts, seedShares } from "./seed.ts";
 
@@ -213,10 +213,7 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
 
     // The runtime's floor on the same links: one Deno process receiving from eight over TLS,
     // hashing what arrives, as a fetch does, with none of Shoal's protocol.
-    const identity = await createIdentity();
-    const tls = { certFile: join(dir.path, "copy.crt"), keyFile: join(dir.path, "copy.key") };
-    await Deno.writeTextFile(tls.certFile, identity.certificate);
-    await Deno.writeTextFile(tls.keyFile, identity.key);
+    const tls = await writeTlsFiles(dir.path);
     const seconds = await runDenoCopy({
       source: join(dir.path, "swarm-1"),
       target: join(dir.path, "deno-copy"),

@@ -14,9 +14,8 @@ import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { Daemon, denoCommand, startTracker } from "./processes.ts";
-import { rssKiB, tempDir } from "./resources.ts";
+import { rssKiB, tempDir, type TlsFiles, writeTlsFiles } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
-import { createIdentity } from "../lib/protocol/certificate.ts";
 import type { LoadFigures, LoadPlan } from "./wire.ts";
 
 const GENERATOR = fileURLToPath(new URL("./load_generator.ts", import.meta.url));
@@ -90,32 +89,19 @@ async function generate(
  */
 async function bareServerKiBPerConnection(
   count: number,
-  tls: { certFile: string; keyFile: string } | null,
+  tls: TlsFiles | null,
 ): Promise<number | null> {
   const launch = { openFiles: OPEN_FILES };
-  const tlsArgs = (...files: string[]) => tls ? ["--tls", ...files] : [];
-  const server = new Daemon(...denoCommand([
-    "run",
-    "--allow-all",
-    IDLE_CONNECTIONS,
-    "serve",
-    ...tlsArgs(tls?.certFile ?? "", tls?.keyFile ?? ""),
-  ], launch));
+  const run = (...args: string[]) =>
+    new Daemon(...denoCommand(["run", "--allow-all", IDLE_CONNECTIONS, ...args], launch));
+  const server = run("serve", ...(tls ? ["--tls", tls.certFile, "--key", tls.keyFile] : []));
   let client: Daemon | undefined;
   try {
     const [, port] = await server.waitOrStop(/^port (\d+)$/);
     await new Promise((resolve) => setTimeout(resolve, 500));
     const before = rssKiB(server.pid);
-    client = new Daemon(...denoCommand([
-      "run",
-      "--allow-all",
-      IDLE_CONNECTIONS,
-      "hold",
-      port,
-      String(count),
-      ...tlsArgs(tls?.certFile ?? ""),
-    ], launch));
-    await client.waitOrStop(/^held \d+$/, 120_000);
+    client = run("hold", port, String(count), ...(tls ? ["--tls", tls.certFile] : []));
+    await client.waitFor(/^held \d+$/, 120_000);
     // Let the last accepted connections reach their pending read.
     await new Promise((resolve) => setTimeout(resolve, 1000));
     const after = rssKiB(server.pid);
@@ -201,13 +187,11 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
     await tlsTracker.daemon.stop();
   }
 
-  log(`  a bare Deno server holding ${sizes.tlsPeers} idle connections, plaintext and TLS`);
-  const identity = await createIdentity();
-  const tls = { certFile: join(dir.path, "bare.crt"), keyFile: join(dir.path, "bare.key") };
-  await Deno.writeTextFile(tls.certFile, identity.certificate);
-  await Deno.writeTextFile(tls.keyFile, identity.key);
-  const barePlaintext = await bareServerKiBPerConnection(sizes.tlsPeers, null);
-  const bareTls = await bareServerKiBPerConnection(sizes.tlsPeers, tls);
+  log(
+    `  a bare Deno server holding ${sizes.peers} idle connections, and ${sizes.tlsPeers} over TLS`,
+  );
+  const barePlaintext = await bareServerKiBPerConnection(sizes.peers, null);
+  const bareTls = await bareServerKiBPerConnection(sizes.tlsPeers, await writeTlsFiles(dir.path));
 
   const perPeer = (f: LoadFigures, peers: number) => (f.rssConnectedKiB - f.rssIdleKiB) / peers;
   const mib = (kib: number | null) => kib === null ? NaN : kib / 1024;
@@ -237,10 +221,11 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
     }),
     entry("tracker lookup max", figures.openLoopLatency.max, "ms", { note: load }),
     entry("bare Deno server RSS per idle connection (plaintext)", barePlaintext ?? NaN, "KiB", {
-      note: `bench/idle_connections.ts: ${sizes.tlsPeers} connections, one pending 1 KiB read each`,
+      note: `bench/idle_connections.ts: ${sizes.peers} connections, one pending 1 KiB read each`,
     }),
     entry("bare Deno server RSS per idle connection (TLS)", bareTls ?? NaN, "KiB", {
-      note: `the same over TLS: the runtime's floor under the tracker's TLS figure`,
+      note:
+        `the same with ${sizes.tlsPeers} TLS connections: the floor under the tracker's TLS figure`,
     }),
     entry("tracker RSS per peer (plaintext)", perPeer(figures, n), "KiB", {
       baseline: barePlaintext,
