@@ -3,9 +3,9 @@ import { join } from "node:path";
 import {
   runTrackerCommand,
   sha256File,
-  startTracker,
   tempDir,
   TestPeer,
+  trackerWithAliceAndBob,
   writeRandomFile,
 } from "../helpers/processes.ts";
 import { TLS_SERVER_NAME } from "../../lib/protocol/certificate.ts";
@@ -54,14 +54,10 @@ const OVERSIZED = new Uint8Array([0xff, 0xff, 0xff, 0xf0]);
 
 Deno.test("bad input gets a clear one-line error and everyone keeps working", async (t) => {
   await using dir = await tempDir();
-  const db = join(dir.path, "tracker.db");
-  const tracker = await startTracker({ db });
-  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  await using network = await trackerWithAliceAndBob(dir.path);
+  const { db, tracker, alice, bob } = network;
   const source = join(dir.path, "paper.txt");
   await writeRandomFile(source, 400_000);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
   await alice.ok(["publish", source]);
   const serving = await alice.serve();
   const peerPort = Number((await serving.waitFor(/serving on \S+:(\d+)/))[1]);
@@ -188,6 +184,5 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
     }
   } finally {
     await serving.stop();
-    await tracker.daemon.stop();
   }
 });

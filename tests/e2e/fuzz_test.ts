@@ -12,9 +12,8 @@ import { PEER_METHODS, PROTOCOL_VERSION, TRACKER_METHODS } from "../../lib/proto
 import {
   type Daemon,
   sha256File,
-  startTracker,
   tempDir,
-  TestPeer,
+  trackerWithAliceAndBob,
   writeRandomFile,
 } from "../helpers/processes.ts";
 import { concat } from "../helpers/bytes.ts";
@@ -373,16 +372,12 @@ Deno.test("fuzz - thousands of random and mutated frames leave the tracker and a
   );
   console.log(`fuzz seed ${seed} (replay with SHOAL_FUZZ_SEED=${seed})`);
   await using dir = await tempDir();
-  const db = join(dir.path, "tracker.db");
-  const tracker = await startTracker({ db });
-  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  await using network = await trackerWithAliceAndBob(dir.path);
+  const { db, tracker, alice, bob } = network;
   const source = join(dir.path, "fuzz-target.bin");
   await writeRandomFile(source, 300_000);
   let serving: Daemon | null = null;
   try {
-    await alice.signUp("alice");
-    await bob.signUp("bob");
     await alice.ok(["publish", source]);
     serving = await alice.serve();
     const peerPort = Number((await serving.waitFor(/serving on \S+:(\d+)/))[1]);
@@ -470,6 +465,5 @@ Deno.test("fuzz - thousands of random and mutated frames leave the tracker and a
     await assertRunning(tracker.daemon, "tracker");
   } finally {
     await serving?.stop();
-    await tracker.daemon.stop();
   }
 });

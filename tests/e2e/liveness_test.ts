@@ -6,6 +6,7 @@ import {
   startTracker,
   tempDir,
   TestPeer,
+  trackerWithAliceAndBob,
 } from "../helpers/processes.ts";
 
 /** Runs a one-shot tracker admin command on the database file. */
@@ -63,36 +64,29 @@ async function setUp(dir: string): Promise<{ tracker: RunningTracker; db: string
 
 Deno.test("liveness - a serving peer killed with SIGKILL goes offline", async () => {
   await using dir = await tempDir();
-  const { tracker, db } = await setUp(dir.path);
-  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  await using network = await trackerWithAliceAndBob(dir.path);
+  const { db, alice, bob } = network;
+  const notes = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(notes, "lecture notes\n");
+  await alice.ok(["publish", notes]);
+  const serving = await alice.serve();
   try {
-    await alice.signUp("alice");
-    await bob.signUp("bob");
-    const notes = join(dir.path, "notes.txt");
-    await Deno.writeTextFile(notes, "lecture notes\n");
-    await alice.ok(["publish", notes]);
-    const serving = await alice.serve();
-    try {
-      assert.equal(onlineOf(await listPeers(db), "alice"), true);
-    } finally {
-      await serving.stop("SIGKILL");
-    }
-    // No goodbye was sent: the tracker learns it from the closed connection.
-    const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
-    assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
-    const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
-    assert.deepEqual(
-      found.map((f: { owner: string; online: boolean; address: string | null }) => [
-        f.owner,
-        f.online,
-        f.address,
-      ]),
-      [["alice", false, null]],
-    );
+    assert.equal(onlineOf(await listPeers(db), "alice"), true);
   } finally {
-    await tracker.daemon.stop();
+    await serving.stop("SIGKILL");
   }
+  // No goodbye was sent: the tracker learns it from the closed connection.
+  const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
+  assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
+  const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
+  assert.deepEqual(
+    found.map((f: { owner: string; online: boolean; address: string | null }) => [
+      f.owner,
+      f.online,
+      f.address,
+    ]),
+    [["alice", false, null]],
+  );
 });
 
 Deno.test("liveness - logout from another process takes a serving peer offline and ends its serve", async () => {
@@ -120,48 +114,41 @@ Deno.test("liveness - logout from another process takes a serving peer offline a
 
 Deno.test("liveness - unregister removes the user's publications and the user", async () => {
   await using dir = await tempDir();
-  const { tracker, db } = await setUp(dir.path);
-  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+  await using network = await trackerWithAliceAndBob(dir.path);
+  const { db, alice, bob } = network;
+  const notes = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(notes, "lecture notes\n");
+  await alice.ok(["publish", "alice-notes", notes]);
+  await alice.ok(["publish", "shared-notes", notes]);
+  await bob.ok(["publish", "bob-notes", notes]);
+  const serving = await alice.serve();
   try {
-    await alice.signUp("alice");
-    await bob.signUp("bob");
-    const notes = join(dir.path, "notes.txt");
-    await Deno.writeTextFile(notes, "lecture notes\n");
-    await alice.ok(["publish", "alice-notes", notes]);
-    await alice.ok(["publish", "shared-notes", notes]);
-    await bob.ok(["publish", "bob-notes", notes]);
-    const serving = await alice.serve();
-    try {
-      const before = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
-      assert.equal(before.code, 0, before.stderr);
-      assert.deepEqual(
-        JSON.parse(before.stdout).files.map((f: { name: string }) => f.name),
-        ["alice-notes", "shared-notes"],
-      );
+    const before = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
+    assert.equal(before.code, 0, before.stderr);
+    assert.deepEqual(
+      JSON.parse(before.stdout).files.map((f: { name: string }) => f.name),
+      ["alice-notes", "shared-notes"],
+    );
 
-      await alice.ok(["unregister", "--password-stdin"], { stdin: "alice-password\n" });
+    await alice.ok(["unregister", "--password-stdin"], { stdin: "alice-password\n" });
 
-      // The account is gone, so discover no longer knows the name at all.
-      const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
-      assert.equal(after.code, 1);
-      assert.equal(after.stdout, "");
-      assert.match(after.stderr, /^error: no peer named or at "alice"/m);
+    // The account is gone, so discover no longer knows the name at all.
+    const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
+    assert.equal(after.code, 1);
+    assert.equal(after.stdout, "");
+    assert.match(after.stderr, /^error: no peer named or at "alice"/m);
 
-      const files = await runTrackerCommand(["files", "--db", db, "--json"]);
-      assert.equal(files.code, 0, files.stderr);
-      assert.deepEqual(
-        JSON.parse(files.stdout).map((f: { owner: string; name: string }) => [f.owner, f.name]),
-        [["bob", "bob-notes"]],
-      );
-      const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
-      assert.deepEqual(found.map((f: { owner: string }) => f.owner), ["bob"]);
-      assert.equal(onlineOf(await listPeers(db), "alice"), undefined);
-    } finally {
-      await serving.stop();
-    }
+    const files = await runTrackerCommand(["files", "--db", db, "--json"]);
+    assert.equal(files.code, 0, files.stderr);
+    assert.deepEqual(
+      JSON.parse(files.stdout).map((f: { owner: string; name: string }) => [f.owner, f.name]),
+      [["bob", "bob-notes"]],
+    );
+    const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
+    assert.deepEqual(found.map((f: { owner: string }) => f.owner), ["bob"]);
+    assert.equal(onlineOf(await listPeers(db), "alice"), undefined);
   } finally {
-    await tracker.daemon.stop();
+    await serving.stop();
   }
 });
 

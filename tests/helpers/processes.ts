@@ -2,6 +2,7 @@
  * Real trackers and peers as subprocesses, for end-to-end tests. Each starts
  * on port 0 and reports the port it bound; each peer has its own home.
  */
+import { join } from "node:path";
 import { fileURLToPath } from "node:url";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
@@ -269,6 +270,41 @@ function decoded(output: Deno.CommandOutput): RunResult {
     stdout: decoder.decode(output.stdout),
     stderr: decoder.decode(output.stderr),
   };
+}
+
+/** A tracker on a fresh database, and two peers signed up with it. */
+export interface TwoPeerNetwork extends AsyncDisposable {
+  db: string;
+  tracker: RunningTracker;
+  alice: TestPeer;
+  bob: TestPeer;
+}
+
+/**
+ * Starts a tracker on `dir`/tracker.db and signs alice and bob up (homes in
+ * `dir`), the set-up most end-to-end tests share; disposing stops the tracker.
+ */
+export async function trackerWithAliceAndBob(dir: string): Promise<TwoPeerNetwork> {
+  const db = join(dir, "tracker.db");
+  const tracker = await startTracker({ db });
+  try {
+    const alice = new TestPeer(join(dir, "alice"), tracker.address);
+    const bob = new TestPeer(join(dir, "bob"), tracker.address);
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    return {
+      db,
+      tracker,
+      alice,
+      bob,
+      async [Symbol.asyncDispose]() {
+        await tracker.daemon.stop();
+      },
+    };
+  } catch (error) {
+    await tracker.daemon.stop();
+    throw error;
+  }
 }
 
 /** A peer identity: its home and the tracker it talks to. */
