@@ -1,17 +1,26 @@
 /**
  * A hand-written SVG bar chart of every entry that has a target: one bar per
  * entry, scaled so that 1.0 is exactly the target (longer is better), with
- * the measured figure and the target written beside it.
+ * the measured figure and the target written beside it, and a black tick
+ * where the runtime's own floor for the same work lies, where measured.
  */
-import { type Entry, formatNumber, formatTarget, type Machine } from "./results.ts";
+import { type Entry, formatNumber, formatTarget, type Machine, type Target } from "./results.ts";
 
 const ROW = 26;
 const LABEL_WIDTH = 230;
 const BAR_WIDTH = 420;
-const TEXT_WIDTH = 330;
+const TEXT_WIDTH = 400;
 const TOP = 56;
 /** Bars are drawn up to this many times the target; longer ones are clipped and marked. */
 const SCALE_MAX = 2;
+
+/** How far `figure` is towards `target`: 1.0 or more always means met. */
+function towards(target: Target, figure: number | null): number | null {
+  if (figure === null || !Number.isFinite(figure)) return null;
+  if (target.min !== undefined) return figure / target.min;
+  if (target.max !== undefined) return figure > 0 ? target.max / figure : SCALE_MAX;
+  return null;
+}
 
 /**
  * How far an entry got towards its target: figure / target for a minimum,
@@ -19,11 +28,14 @@ const SCALE_MAX = 2;
  */
 export function progress(e: Entry): number | null {
   if (!e.target) return null;
-  const figure = e.target.on === "ratio" ? e.ratio : e.value;
-  if (figure === null || !Number.isFinite(figure)) return null;
-  if (e.target.min !== undefined) return figure / e.target.min;
-  if (e.target.max !== undefined) return figure > 0 ? e.target.max / figure : SCALE_MAX;
-  return null;
+  return towards(e.target, e.target.on === "ratio" ? e.ratio : e.value);
+}
+
+/** How far the runtime's own floor for the same work got towards the entry's target. */
+export function floorProgress(e: Entry): number | null {
+  if (!e.target || e.floor === undefined) return null;
+  if (e.target.on === "value") return towards(e.target, e.floor);
+  return towards(e.target, e.baseline ? e.floor / e.baseline : null);
 }
 
 function escape(text: string): string {
@@ -31,10 +43,17 @@ function escape(text: string): string {
 }
 
 function describe(e: Entry): string {
-  const figure = e.target?.on === "ratio"
+  const ratio = e.target?.on === "ratio";
+  const figure = ratio
     ? `${formatNumber(e.ratio)}× (${formatNumber(e.value)} ${e.unit})`
     : `${formatNumber(e.value)} ${e.unit}`;
-  return `${figure}; target ${formatTarget(e.target, e.unit)}`;
+  let floor = "";
+  if (e.floor !== undefined) {
+    floor = ratio && e.baseline
+      ? `; Deno ${formatNumber(e.floor / e.baseline)}×`
+      : `; Deno ${formatNumber(e.floor)} ${e.unit}`;
+  }
+  return `${figure}; target ${formatTarget(e.target, e.unit)}${floor}`;
 }
 
 /** The chart as an SVG document. */
@@ -53,7 +72,8 @@ export function renderChart(entries: Entry[], machine: Machine): string {
     `<text x="10" y="38" fill="#555">${
       escape(
         `${machine.cpu}, ${machine.cores} cores, Deno ${machine.deno}, ${machine.date}` +
-          (machine.quick ? " (quick run)" : ""),
+          (machine.quick ? " (quick run)" : "") +
+          "; black tick: the plainest Deno program doing the same work, same run",
       )
     }</text>`,
   ];
@@ -78,6 +98,14 @@ export function renderChart(entries: Entry[], machine: Machine): string {
         ROW - 8
       }" fill="${colour}"/>`,
     );
+    const floor = floorProgress(e);
+    if (floor !== null) {
+      const x = (x0 + Math.min(floor, SCALE_MAX) * unit).toFixed(1);
+      parts.push(
+        `<line x1="${x}" y1="${y + 1}" x2="${x}" y2="${y + ROW - 1}" stroke="black" ` +
+          `stroke-width="3"/>`,
+      );
+    }
     if (p !== null && p > SCALE_MAX) {
       parts.push(
         `<text x="${x0 + BAR_WIDTH - 4}" y="${y + 16}" text-anchor="end" fill="white">»</text>`,

@@ -28,6 +28,12 @@ export interface Entry {
   met: boolean | null;
   /** How it was measured, or why it is missing, in a few words. */
   note?: string;
+  /**
+   * The runtime's own figure for the same work (the plainest Deno program
+   * doing it), in the same unit and against the same baseline, where one was
+   * measured in the same run: how far the target is within reach.
+   */
+  floor?: number;
 }
 
 /** The machine a run was taken on. */
@@ -55,7 +61,12 @@ export function entry(
   name: string,
   value: number,
   unit: string,
-  options: { baseline?: number | null; target?: Target | null; note?: string } = {},
+  options: {
+    baseline?: number | null;
+    target?: Target | null;
+    note?: string;
+    floor?: number | null;
+  } = {},
 ): Entry {
   const baseline = options.baseline ?? null;
   const ratio = baseline !== null && baseline > 0 ? value / baseline : null;
@@ -67,7 +78,18 @@ export function entry(
       (target.min === undefined || figure >= target.min) &&
       (target.max === undefined || figure < target.max);
   }
-  return { name, value, unit, baseline, ratio, target, met, note: options.note };
+  const floor = options.floor ?? undefined;
+  return {
+    name,
+    value,
+    unit,
+    baseline,
+    ratio,
+    target,
+    met,
+    note: options.note,
+    ...(floor !== undefined && Number.isFinite(floor) ? { floor } : {}),
+  };
 }
 
 /** Describes this machine from /proc and Deno, with a fallback where /proc is missing. */

@@ -225,6 +225,7 @@ async function singleSource({ quick, log }: BenchContext): Promise<Entry[]> {
       entry(`single-source ${mode}`, mbps(size, best), "MB/s", {
         baseline: raw,
         target: raw === null ? null : { on: "ratio", min: plaintext ? 0.8 : 0.5 },
+        floor: hashingFloor.get(plaintext),
         note: `fetch summary seconds, best of ${RUNS}, ${size / MIB} MiB`,
       }),
       entry(`single-source ${mode} vs the hashing Deno copy`, mbps(size, best), "MB/s", {

@@ -229,6 +229,7 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
     }),
     entry("tracker RSS per peer (plaintext)", perPeer(figures, n), "KiB", {
       baseline: barePlaintext,
+      floor: barePlaintext,
       target: { on: "value", max: 10 },
       note: `RSS ${mib(figures.rssIdleKiB).toFixed(0)} → ${
         mib(figures.rssConnectedKiB).toFixed(0)
@@ -236,6 +237,7 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
     }),
     entry("tracker RSS per peer (TLS)", perPeer(tlsFigures, sizes.tlsPeers), "KiB", {
       baseline: bareTls,
+      floor: bareTls,
       target: { on: "value", max: 10 },
       note: `RSS ${mib(tlsFigures.rssIdleKiB).toFixed(0)} → ${
         mib(tlsFigures.rssConnectedKiB).toFixed(0)

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { progress, renderChart } from "../../bench/chart.ts";
+import { floorProgress, progress, renderChart } from "../../bench/chart.ts";
 import { describeMachine, entry, formatTarget } from "../../bench/results.ts";
 
 Deno.test("bench entry - a ratio target is judged on the figure over its same-run baseline", () => {
@@ -40,4 +40,23 @@ Deno.test("bench chart - shows every targeted figure as its progress towards the
   assert.match(svg, /swarm 8 sources/);
   assert.match(svg, /tracker lookup p99/);
   assert.doesNotMatch(svg, /plainest Deno copy/, "figures without a target are not charted");
+});
+
+Deno.test("bench chart - marks where the runtime's own floor for the same work lies", () => {
+  const fetch = entry("single-source TLS", 300, "MB/s", {
+    baseline: 1000,
+    target: { on: "ratio", min: 0.5 },
+    floor: 350,
+  });
+  const memory = entry("tracker RSS per peer (TLS)", 19, "KiB", {
+    target: { on: "value", max: 10 },
+    floor: 15,
+  });
+  assert.ok(Math.abs(floorProgress(fetch)! - 0.7) < 1e-9, "0.35 of the baseline, of 0.5 wanted");
+  assert.ok(Math.abs(floorProgress(memory)! - 10 / 15) < 1e-9);
+  assert.equal(entry("unmeasured floor", 1, "KiB", { floor: NaN }).floor, undefined);
+  const svg = renderChart([fetch, memory], describeMachine(true));
+  assert.equal(svg.match(/stroke="black"/g)?.length, 2, "one tick per entry with a floor");
+  assert.match(svg, /Deno 0\.350×/);
+  assert.match(svg, /Deno 15\.0 KiB/);
 });
