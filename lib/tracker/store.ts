@@ -199,9 +199,13 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     return this.#statements.get(text);
   }
 
-  /** Opens (creating and migrating as needed) the database at `path`. */
-  static open(path: string): SqliteTrackerStore {
-    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS));
+  /**
+   * Opens (creating and migrating as needed) the database at `path`, private
+   * to its owner: it holds password hashes and session token hashes.
+   */
+  static open(path: string, options: { warn?: (line: string) => void } = {}): SqliteTrackerStore {
+    const holds = "the tracker's password hashes and sessions";
+    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS, { ...options, holds }));
   }
 
   #transaction<V>(work: () => V): V {
