@@ -61,6 +61,8 @@ interface Key {
  */
 export class LoginLimiter {
   readonly #records = new Map<string, Record>();
+  /** Checks under way per key, and who waits for one of them to end. */
+  readonly #inFlight = new Map<string, { count: number; waiters: (() => void)[] }>();
   readonly #options: Required<LoginLimiterOptions>;
 
   constructor(options: LoginLimiterOptions = {}) {
@@ -97,6 +99,72 @@ export class LoginLimiter {
       failed: (at = Date.now()) => settle() && this.failed(username, address, at),
       succeeded: () => settle() && this.succeeded(username, address),
       abandon: () => void settle(),
+    };
+  }
+
+  /**
+   * Like {@link begin}, but first waits until few enough checks for this
+   * username and address are under way: at most as many as the failures
+   * still free before backing off (at least one). A burst of correct logins
+   * waits its turn instead of being refused, and a burst of guesses fired in
+   * parallel cannot all be checked before the first of them fails.
+   */
+  async acquire(
+    username: string,
+    address: string,
+    clock: () => number = Date.now,
+  ): Promise<LoginAttempt> {
+    const gated = this.#keys(username, address).slice(0, 2);
+    while (true) {
+      const now = clock();
+      this.check(username, address, now);
+      const full = gated.find(({ key, free }) => {
+        const failures = this.#live(key, now)?.failures ?? 0;
+        return (this.#inFlight.get(key)?.count ?? 0) >= Math.max(1, free - failures);
+      });
+      if (!full) break;
+      await new Promise<void>((resolve) => this.#inFlight.get(full.key)!.waiters.push(resolve));
+    }
+    for (const { key } of gated) {
+      const entry = this.#inFlight.get(key) ?? { count: 0, waiters: [] };
+      entry.count++;
+      this.#inFlight.set(key, entry);
+    }
+    const attempt = this.begin(username, address, clock());
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      for (const { key } of gated) {
+        const entry = this.#inFlight.get(key)!;
+        entry.count--;
+        // Everyone waiting looks again: the check that ended may have been a failure.
+        for (const wake of entry.waiters.splice(0)) wake();
+        if (entry.count === 0) this.#inFlight.delete(key);
+      }
+    };
+    return {
+      failed: (at = clock()) => {
+        attempt.failed(at);
+        release();
+      },
+      succeeded: () => {
+        attempt.succeeded();
+        release();
+      },
+      abandon: () => {
+        attempt.abandon();
+        release();
+      },
+    };
+  }
+
+  /** Checks under way for a username from an address, and from the address (for tests). */
+  inFlight(username: string, address: string): { user: number; address: number } {
+    const [pair, from] = this.#keys(username, address);
+    return {
+      user: this.#inFlight.get(pair.key)?.count ?? 0,
+      address: this.#inFlight.get(from.key)?.count ?? 0,
     };
   }
 

@@ -210,7 +210,11 @@ export class Tracker {
     password: string,
     connection: Connection<Session>,
   ): Promise<string> {
-    const attempt = this.#limiter.begin(username, plainHost(connection.remote.host), this.#now());
+    const attempt = await this.#limiter.acquire(
+      username,
+      plainHost(connection.remote.host),
+      this.#now,
+    );
     try {
       const user = this.#store.getUser(username);
       const valid = user

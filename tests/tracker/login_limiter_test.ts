@@ -216,3 +216,44 @@ Deno.test("LoginLimiter - an attempt counts once however often it is settled", (
   fail(limiter, "alice", ADDRESS, 3, T0);
   limiter.check("alice", ADDRESS, T0);
 });
+
+Deno.test("LoginLimiter - a parallel burst of guesses waits its turn, and stops at the fifth failure", async () => {
+  const limiter = new LoginLimiter();
+  const clock = () => T0;
+  const attempts = Array.from({ length: 12 }, () => limiter.acquire("alice", ADDRESS, clock));
+  // Five may be checked at once (the failures still free); the others wait, refused by nobody yet.
+  const first = await Promise.all(attempts.slice(0, 5));
+  assert.deepEqual(limiter.inFlight("alice", ADDRESS), { user: 5, address: 5 });
+  for (const attempt of first) attempt.failed(T0);
+  for (const waiting of attempts.slice(5)) {
+    await assert.rejects(waiting, (error: unknown) => {
+      assert.ok(error instanceof ShoalError && error.code === "RATE_LIMITED", String(error));
+      return true;
+    });
+  }
+  assert.deepEqual(limiter.inFlight("alice", ADDRESS), { user: 0, address: 0 });
+});
+
+Deno.test("LoginLimiter - thirty correct logins acquired at once all go through", async () => {
+  const limiter = new LoginLimiter();
+  let peak = 0;
+  await Promise.all(Array.from({ length: 30 }, async () => {
+    const attempt = await limiter.acquire("alice", ADDRESS, () => T0);
+    peak = Math.max(peak, limiter.inFlight("alice", ADDRESS).user);
+    await Promise.resolve();
+    attempt.succeeded();
+  }));
+  assert.equal(peak, 5);
+  limiter.check("alice", ADDRESS, T0);
+});
+
+Deno.test("LoginLimiter - another address is never held behind a burst from one", async () => {
+  const limiter = new LoginLimiter();
+  const clock = () => T0;
+  const burst = await Promise.all(
+    Array.from({ length: 5 }, () => limiter.acquire("alice", ADDRESS, clock)),
+  );
+  const owner = await limiter.acquire("alice", "198.51.100.1", clock);
+  owner.succeeded();
+  for (const attempt of burst) attempt.abandon();
+});
