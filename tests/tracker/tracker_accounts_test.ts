@@ -138,3 +138,22 @@ Deno.test("Tracker - sessions and revoke need a login", async () => {
     shoalError("AUTH_REQUIRED"),
   );
 });
+
+Deno.test("Tracker - revoking the session a serving process uses takes it offline at once", async () => {
+  await using server = await startTracker();
+  const phone = await server.connect();
+  await phone.call("register", { username: "alice", password: PASSWORD });
+  await phone.call("login", { username: "alice", password: PASSWORD });
+  const serving = await server.connect();
+  await serving.call("login", { username: "alice", password: PASSWORD });
+  await serving.call("announce", { port: 7000 });
+  assert.equal(server.store.getPeer("alice")?.online, true);
+
+  const { sessions } = await phone.call("sessions", {});
+  const servingSession = sessions.find((session) => !session.current)!;
+  await phone.call("revoke", { id: servingSession.id });
+  assert.equal(server.store.getPeer("alice")?.online, false);
+  await assert.rejects(serving.call("heartbeat", {}), shoalError("UNREACHABLE"));
+  // The phone's own session is untouched.
+  assert.equal((await phone.call("sessions", {})).sessions.length, 1);
+});
