@@ -282,7 +282,11 @@ export class Tracker {
       },
       sessions: (_, connection) => {
         const username = this.#requireUser(connection);
-        const sessions = store.sessionsOf(username).map((session) => ({
+        const cutoff = this.#now() - this.#sessionIdleMs;
+        // Sessions past the idle limit are already dead (resume refuses them) even before pruning.
+        const live = store.sessionsOf(username)
+          .filter((session) => Date.parse(session.lastSeen) >= cutoff);
+        const sessions = live.map((session) => ({
           id: sessionId(session.tokenHash),
           created: session.createdAt,
           lastSeen: session.lastSeen,
