@@ -10,6 +10,8 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   login: ["peer.ts login alice"],
   logout: ["peer.ts logout"],
   unregister: ["peer.ts unregister"],
+  sessions: ["peer.ts sessions", "peer.ts sessions --json"],
+  "sessions revoke": ["peer.ts sessions revoke 3f9a0c1b2d4e5f60"],
   "forget-tracker": ["peer.ts forget-tracker 192.168.1.10:5050"],
   publish: ["peer.ts publish ~/lectures/week3.pdf", "peer.ts publish notes ~/lectures/week3.pdf"],
   unpublish: ["peer.ts unpublish notes"],

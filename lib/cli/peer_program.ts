@@ -9,13 +9,20 @@ import { ShoalError } from "../protocol/errors.ts";
 import { addPlaintextOptions } from "./plaintext.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { addConfigCommand } from "./config_command.ts";
-import { login, logout, register, unregister } from "../peer/account.ts";
+import {
+  listSessions,
+  login,
+  logout,
+  register,
+  revokeSession,
+  unregister,
+} from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { Password, PROTOCOL_VERSION, Username } from "../protocol/messages.ts";
+import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
@@ -127,6 +134,35 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(async ({ tracker, home }) => {
       await hooks?.onLogout();
       console.log(`logged out ${await logout(home, tracker)}`);
+    }));
+
+  const sessions = program.command("sessions")
+    .description("list your login sessions (end one with: sessions revoke <id>)")
+    .option("--json", "print JSON for scripts")
+    .action(run(async ({ tracker, home }, options: { json?: boolean }) => {
+      const list = await listSessions(home, tracker);
+      if (options.json) return printJson(list);
+      console.log(renderTable(
+        ["id", "created", "last used", "address", "this one"],
+        list.map((s) => [s.id, s.created, s.lastSeen, s.address ?? "-", s.current ? "yes" : ""]),
+      ));
+    }));
+
+  sessions.command("revoke <id>")
+    .description("end one of your sessions, say on a lost machine (ids from: peer.ts sessions)")
+    .option("--json", "print JSON for scripts")
+    .action(run(async ({ tracker, home }, id: string, _: unknown, command: Command) => {
+      // `--json` after `revoke` is parsed as the parent's option, so read it from either.
+      const options = command.optsWithGlobals<{ json?: boolean }>();
+      check(SessionId, id);
+      const current = await revokeSession(home, tracker, id);
+      if (current) await hooks?.onLogout();
+      if (options.json) return printJson({ id, current });
+      console.log(
+        current
+          ? `revoked the session ${id}, the one used here: you are logged out`
+          : `revoked the session ${id}`,
+      );
     }));
 
   program.command("unregister")

@@ -4,7 +4,9 @@ import { formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
-import { Tracker } from "../tracker/tracker.ts";
+import { RegisterLimiter } from "../tracker/register_limiter.ts";
+import { DEFAULT_SESSION_IDLE_MS, Tracker } from "../tracker/tracker.ts";
+import { UsageError } from "./errors.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 import { addCompletionsCommand } from "./completions.ts";
@@ -33,8 +35,24 @@ export function buildTrackerProgram(): Command {
     .option("--host <host>", "address to listen on", "0.0.0.0")
     .option("--port <port>", "port to listen on (0 picks a free one)", "5050")
     .addOption(DB_OPTION())
+    .option(
+      "--session-idle-days <days>",
+      "end a login session unused this many days",
+      String(DEFAULT_SESSION_IDLE_MS / 86_400_000),
+    )
+    .option(
+      "--registrations-per-address <count>",
+      "new accounts one address may create at once (then one a minute)",
+      "10",
+    )
     .action(async (options: ServeOptions) => {
       const port = parsePort(options.port);
+      const sessionIdleMs = positive("--session-idle-days", options.sessionIdleDays) * 86_400_000;
+      const registerLimiter = new RegisterLimiter({
+        burstPerAddress: Math.floor(
+          positive("--registrations-per-address", options.registrationsPerAddress),
+        ),
+      });
       using store = SqliteTrackerStore.open(options.db);
       // The TLS identity and the ticket key live next to the database, made on first start.
       const dir = dirname(options.db);
@@ -43,7 +61,7 @@ export function buildTrackerProgram(): Command {
         ? undefined
         : await loadOrCreateIdentity(dir, `${base}tls-`);
       const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
-      const tracker = new Tracker(store, { tls, ticketKey });
+      const tracker = new Tracker(store, { tls, ticketKey, sessionIdleMs, registerLimiter });
       const bound = tracker.listen({ host: options.host, port });
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
@@ -80,7 +98,18 @@ interface ServeOptions {
   host: string;
   port: string;
   db: string;
+  sessionIdleDays: string;
+  registrationsPerAddress: string;
   insecurePlaintext?: boolean;
+}
+
+/** Parses a number option that must be above zero. */
+function positive(option: string, text: string): number {
+  const value = Number(text);
+  if (!/^\d+(\.\d+)?$/.test(text) || !(value > 0)) {
+    throw new UsageError(`${option}: expected a number above 0, got "${text}"`);
+  }
+  return value;
 }
 
 /** Runs until SIGINT/SIGTERM, or until the admin shell quits when stdin is a terminal. */

@@ -55,3 +55,40 @@ export async function unregister(home: PeerHome, tracker: TrackerEndpoint, passw
     return username;
   });
 }
+
+/** One of the user's login sessions, as the tracker lists it. */
+export interface SessionInfo {
+  id: string;
+  created: string;
+  lastSeen: string;
+  address: string | null;
+  /** The session this home uses. */
+  current: boolean;
+}
+
+/** The user's sessions on the tracker, this home's among them. */
+export async function listSessions(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+): Promise<SessionInfo[]> {
+  return await withSession(home, tracker, async (client) => {
+    const { sessions } = await client.call("sessions", {});
+    return sessions;
+  });
+}
+
+/**
+ * Ends one of the user's sessions (say, on a lost machine). Revoking this
+ * home's own session logs out here too; returns whether it was that one.
+ */
+export async function revokeSession(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  id: string,
+): Promise<boolean> {
+  return await withSession(home, tracker, async (client) => {
+    const { current } = await client.call("revoke", { id });
+    if (current) home.clearSession();
+    return current;
+  });
+}

@@ -6,7 +6,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { Manifest } from "../protocol/messages.ts";
-import { openDatabase, Statements } from "../storage/sqlite.ts";
+import { makePrivate, openDatabase, Statements } from "../storage/sqlite.ts";
 
 export interface StoredSession {
   username: string;
@@ -154,13 +154,25 @@ export class PeerHome implements Disposable {
     return this.#statements.get(text);
   }
 
-  static open(dir: string): PeerHome {
+  /**
+   * Opens the home, creating it private to its owner (0700, its database
+   * 0600): the session token in it is as good as the password. A home made
+   * readable by others is tightened, and `warn` says what changed.
+   */
+  static open(dir: string, options: { warn?: (line: string) => void } = {}): PeerHome {
+    let changed: string | null = null;
     try {
       Deno.mkdirSync(dir, { recursive: true, mode: 0o700 });
+      changed = makePrivate(dir, 0o700);
     } catch (error) {
       throw new ShoalError("IO", `cannot create the peer home ${dir}: ${(error as Error).message}`);
     }
-    return new PeerHome(dir, openDatabase(join(dir, "peer.db"), MIGRATIONS));
+    const warn = options.warn ?? console.error;
+    if (changed) {
+      warn(`warning: other users could enter the peer home: changed the permissions of ${changed}`);
+    }
+    const holds = "your session token";
+    return new PeerHome(dir, openDatabase(join(dir, "peer.db"), MIGRATIONS, { warn, holds }));
   }
 
   session(): StoredSession | null {

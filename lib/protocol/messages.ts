@@ -43,6 +43,8 @@ export const Port = z.number().int().min(1).max(65535);
 /** A host name or address; never starting with `-`, so it cannot pass for a command option. */
 const Host = z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_%][A-Za-z0-9.:_%-]*$/, "invalid host");
 const Token = z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, "invalid session token");
+/** A session's public id, as `sessions` lists it: 16 lowercase hex digits. */
+export const SessionId = z.string().regex(/^[0-9a-f]{16}$/, "a session id is 16 hex digits");
 
 /** Largest piece size; a piece is buffered whole, so this bounds a reply's memory. */
 export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
@@ -134,6 +136,21 @@ export const TRACKER_METHODS = {
   ),
   resume: method(z.object({ token: Token }), z.object({ username: Username })),
   logout: method(Empty, Empty),
+  /** The caller's own sessions; `current` marks the one this connection uses. */
+  sessions: method(
+    Empty,
+    z.object({
+      sessions: z.array(z.object({
+        id: SessionId,
+        created: z.string(),
+        lastSeen: z.string(),
+        address: z.string().nullable(),
+        current: z.boolean(),
+      })),
+    }),
+  ),
+  /** Ends one of the caller's sessions; `current` says whether it was this connection's. */
+  revoke: method(z.object({ id: SessionId }), z.object({ current: z.boolean() })),
   unregister: method(z.object({ password: z.string().max(1024) }), Empty),
   announce: method(
     z.object({

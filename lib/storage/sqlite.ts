@@ -1,10 +1,73 @@
-/** What both SQLite databases (the tracker's and each peer's) share: opening and migrating. */
+/**
+ * What both SQLite databases (the tracker's and each peer's) share: opening,
+ * keeping them private, and migrating.
+ */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
 
+/** Options of {@link openDatabase}. */
+export interface OpenDatabaseOptions {
+  /** Where to say that existing files were made private. @default {console.error} */
+  warn?: (line: string) => void;
+  /** What the database holds, for that warning. @default {"secrets"} */
+  holds?: string;
+}
+
+/** Modes are POSIX only; elsewhere (Windows) files keep what the system gives them. */
+const POSIX = Deno.build.os !== "windows";
+
+/** The mode of `path` if it exists (permission bits only), else null. */
+export function modeOf(path: string): number | null {
+  try {
+    return (Deno.statSync(path).mode ?? 0) & 0o777;
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) return null;
+    throw error;
+  }
+}
+
+/**
+ * Makes `path` accessible to its owner only (`private` is 0600 for a file,
+ * 0700 for a folder) if others could reach it; returns what changed, for a
+ * warning, or null if nothing needed to.
+ */
+export function makePrivate(path: string, mode: number): string | null {
+  if (!POSIX) return null;
+  const before = modeOf(path);
+  if (before === null || (before & 0o077) === 0) return null;
+  Deno.chmodSync(path, mode);
+  return `${path} from ${before.toString(8).padStart(4, "0")} to ${
+    mode.toString(8).padStart(4, "0")
+  }`;
+}
+
+/**
+ * Creates the database file readable by its owner only before SQLite opens
+ * it (SQLite gives its -wal and -shm files the same mode), and tightens an
+ * existing one and its -wal and -shm files, saying so in one line.
+ */
+function keepPrivate(path: string, options: OpenDatabaseOptions): void {
+  if (!POSIX || path === ":memory:") return;
+  try {
+    Deno.openSync(path, { createNew: true, write: true, mode: 0o600 }).close();
+  } catch (error) {
+    if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+  }
+  const changed = [path, `${path}-wal`, `${path}-shm`]
+    .map((file) => makePrivate(file, 0o600))
+    .filter((change) => change !== null);
+  if (changed.length > 0) {
+    (options.warn ?? console.error)(
+      `warning: other users could read ${options.holds ?? "secrets"}: changed the permissions of ` +
+        `${changed.join(", ")}`,
+    );
+  }
+}
+
 /**
  * Opens a database in WAL mode (so a running server and one-shot commands
- * can use it at once) and brings its schema up to date. Each migration
+ * can use it at once), readable by its owner only (mode 0600, tightened with
+ * a warning if it was not), and brings its schema up to date. Each migration
  * upgrades the schema by one `PRAGMA user_version`; the version is re-read
  * inside each write transaction, so two processes opening a new file at once
  * do not both apply a step.
@@ -14,9 +77,14 @@ import { ShoalError } from "../protocol/errors.ts";
  * const db = openDatabase("tracker.db", ["CREATE TABLE users (...)"]);
  * ```
  */
-export function openDatabase(path: string, migrations: readonly string[]): DatabaseSync {
+export function openDatabase(
+  path: string,
+  migrations: readonly string[],
+  options: OpenDatabaseOptions = {},
+): DatabaseSync {
   let db: DatabaseSync | undefined;
   try {
+    keepPrivate(path, options);
     db = new DatabaseSync(path);
     db.exec("PRAGMA busy_timeout = 5000; PRAGMA journal_mode = WAL; PRAGMA foreign_keys = ON;");
     db.exec("PRAGMA synchronous = NORMAL;");

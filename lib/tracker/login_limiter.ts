@@ -2,10 +2,17 @@ import { ShoalError } from "../protocol/errors.ts";
 
 /** Options of a {@link LoginLimiter}. */
 export interface LoginLimiterOptions {
-  /** Failures allowed for one username before backing off. @default {5} */
+  /** Failures allowed for one username from one address before backing off. @default {5} */
   freePerUser?: number;
-  /** Failures allowed from one address (several users may share it). @default {20} */
+  /** Failures allowed from one address, whatever the usernames. @default {20} */
   freePerAddress?: number;
+  /**
+   * Addresses that may fail for one username before that username backs off
+   * from everywhere: a guesser spread over many addresses. One address alone
+   * never locks an account for anyone else.
+   * @default {10}
+   */
+  freeAddressesPerUser?: number;
   /** The first wait; each further failure doubles it. @default {1000} */
   baseDelayMs?: number;
   /** The longest wait. @default {300000} */
@@ -15,11 +22,12 @@ export interface LoginLimiterOptions {
 }
 
 interface Record {
+  /** Failures, or for a username from everywhere, the addresses that failed. */
   failures: number;
   blockedUntil: number;
   lastFailure: number;
-  /** Password checks under way: a burst in parallel counts before any of it fails. */
-  pending: number;
+  /** For a username from everywhere: which addresses have failed for it. */
+  addresses?: Set<string>;
 }
 
 /** One password check under way; settle it exactly once. */
@@ -30,10 +38,20 @@ export interface LoginAttempt {
   abandon(): void;
 }
 
+/** The three counts a failure adds to: what they are called, and what is free of each. */
+interface Key {
+  key: string;
+  what: string;
+  free: number;
+}
+
 /**
- * Exponential backoff on failed password checks, per username and per
- * address, so guessing is slow however it is spread. Kept in memory: a
- * restart forgets, which only ever helps the legitimate user.
+ * Exponential backoff on failed password checks, per (username, address),
+ * per address, and per username across many addresses, so guessing is slow
+ * however it is spread, while an owner logging in from their own machine is
+ * not locked out by someone guessing from another. Only failures count: a
+ * burst of correct logins is never held back. Kept in memory: a restart
+ * forgets, which only ever helps the legitimate user.
  *
  * @example
  * ```ts
@@ -43,29 +61,26 @@ export interface LoginAttempt {
  */
 export class LoginLimiter {
   readonly #records = new Map<string, Record>();
+  /** Checks under way per key, and who waits for one of them to end. */
+  readonly #inFlight = new Map<string, { count: number; waiters: (() => void)[] }>();
   readonly #options: Required<LoginLimiterOptions>;
 
   constructor(options: LoginLimiterOptions = {}) {
     this.#options = {
       freePerUser: options.freePerUser ?? 5,
       freePerAddress: options.freePerAddress ?? 20,
+      freeAddressesPerUser: options.freeAddressesPerUser ?? 10,
       baseDelayMs: options.baseDelayMs ?? 1000,
       maxDelayMs: options.maxDelayMs ?? 300_000,
       forgetAfterMs: options.forgetAfterMs ?? 900_000,
     };
   }
 
-  /** Throws RATE_LIMITED, saying how long to wait, while either key is backing off. */
+  /** Throws RATE_LIMITED, saying how long to wait, while any of the counts is backing off. */
   check(username: string, address: string, now = Date.now()): void {
     this.#prune(now);
-    for (const [key, what, free] of this.#keys(username, address)) {
-      const record = this.#live(key, now);
-      if (!record) continue;
-      let wait = record.blockedUntil - now;
-      // Attempts still being checked count too, so a parallel burst cannot all slip through.
-      if (wait <= 0 && record.failures + record.pending >= free && record.pending > 0) {
-        wait = this.#options.baseDelayMs;
-      }
+    for (const { key, what } of this.#keys(username, address)) {
+      const wait = (this.#live(key, now)?.blockedUntil ?? 0) - now;
       if (wait > 0) {
         throw new ShoalError(
           "RATE_LIMITED",
@@ -75,38 +90,98 @@ export class LoginLimiter {
     }
   }
 
-  /** Checks, then counts a password check as under way until it is settled. */
+  /** Checks, then hands out the attempt to settle once the password has been checked. */
   begin(username: string, address: string, now = Date.now()): LoginAttempt {
     this.check(username, address, now);
-    const records = this.#keys(username, address).map(([key]) => {
-      const record = this.#live(key, now) ??
-        { failures: 0, blockedUntil: 0, lastFailure: 0, pending: 0 };
-      record.pending++;
-      this.#records.set(key, record);
-      return record;
-    });
     let settled = false;
-    const settle = () => {
-      if (settled) return false;
-      settled = true;
-      for (const record of records) record.pending--;
-      return true;
-    };
+    const settle = () => !settled && (settled = true);
     return {
       failed: (at = Date.now()) => settle() && this.failed(username, address, at),
-      succeeded: () => settle() && this.succeeded(username),
+      succeeded: () => settle() && this.succeeded(username, address),
       abandon: () => void settle(),
     };
   }
 
+  /**
+   * Like {@link begin}, but first waits until few enough checks for this
+   * username and address are under way: at most as many as the failures
+   * still free before backing off (at least one). A burst of correct logins
+   * waits its turn instead of being refused, and a burst of guesses fired in
+   * parallel cannot all be checked before the first of them fails.
+   */
+  async acquire(
+    username: string,
+    address: string,
+    clock: () => number = Date.now,
+  ): Promise<LoginAttempt> {
+    const gated = this.#keys(username, address).slice(0, 2);
+    while (true) {
+      const now = clock();
+      this.check(username, address, now);
+      const full = gated.find(({ key, free }) => {
+        const failures = this.#live(key, now)?.failures ?? 0;
+        return (this.#inFlight.get(key)?.count ?? 0) >= Math.max(1, free - failures);
+      });
+      if (!full) break;
+      await new Promise<void>((resolve) => this.#inFlight.get(full.key)!.waiters.push(resolve));
+    }
+    for (const { key } of gated) {
+      const entry = this.#inFlight.get(key) ?? { count: 0, waiters: [] };
+      entry.count++;
+      this.#inFlight.set(key, entry);
+    }
+    const attempt = this.begin(username, address, clock());
+    let done = false;
+    const release = () => {
+      if (done) return;
+      done = true;
+      for (const { key } of gated) {
+        const entry = this.#inFlight.get(key)!;
+        entry.count--;
+        // Everyone waiting looks again: the check that ended may have been a failure.
+        for (const wake of entry.waiters.splice(0)) wake();
+        if (entry.count === 0) this.#inFlight.delete(key);
+      }
+    };
+    return {
+      failed: (at = clock()) => {
+        attempt.failed(at);
+        release();
+      },
+      succeeded: () => {
+        attempt.succeeded();
+        release();
+      },
+      abandon: () => {
+        attempt.abandon();
+        release();
+      },
+    };
+  }
+
+  /** Checks under way for a username from an address, and from the address (for tests). */
+  inFlight(username: string, address: string): { user: number; address: number } {
+    const [pair, from] = this.#keys(username, address);
+    return {
+      user: this.#inFlight.get(pair.key)?.count ?? 0,
+      address: this.#inFlight.get(from.key)?.count ?? 0,
+    };
+  }
+
   failed(username: string, address: string, now = Date.now()): void {
-    for (const [key, , free] of this.#keys(username, address)) {
-      const record = this.#live(key, now) ??
-        { failures: 0, blockedUntil: 0, lastFailure: 0, pending: 0 };
+    for (const { key, free } of this.#keys(username, address)) {
+      const record = this.#live(key, now) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
+      if (key.startsWith("user:")) {
+        // Counted in addresses: one address failing again and again adds nothing here.
+        record.addresses ??= new Set();
+        if (record.addresses.has(address)) continue;
+        // Enough to know the threshold is passed; a flood of addresses cannot grow it further.
+        if (record.addresses.size <= 4 * free) record.addresses.add(address);
+      }
       record.failures++;
       record.lastFailure = now;
       if (record.failures >= free) {
-        const delay = this.#options.baseDelayMs * 2 ** (record.failures - free);
+        const delay = this.#options.baseDelayMs * 2 ** Math.min(30, record.failures - free);
         record.blockedUntil = now + Math.min(delay, this.#options.maxDelayMs);
       }
       this.#records.set(key, record);
@@ -114,31 +189,39 @@ export class LoginLimiter {
   }
 
   /**
-   * Clears the user's failures. The address keeps its count: logging into
-   * one's own account must not wash away guesses at others.
+   * Clears the failures for this username from this address. The address
+   * keeps its count (logging into one's own account must not wash away
+   * guesses at others), and so does the username's count of addresses.
    */
-  succeeded(username: string): void {
-    const record = this.#records.get(`user:${username.toLowerCase()}`);
-    if (record) {
-      record.failures = 0;
-      record.blockedUntil = 0;
-    }
+  succeeded(username: string, address: string): void {
+    this.#records.delete(this.#keys(username, address)[0].key);
   }
 
   /** A record, unless its last failure is old enough to forget (then it is dropped). */
   #live(key: string, now: number): Record | undefined {
     const record = this.#records.get(key);
-    if (record && record.pending === 0 && now - record.lastFailure > this.#options.forgetAfterMs) {
+    if (record && now - record.lastFailure > this.#options.forgetAfterMs) {
       this.#records.delete(key);
       return undefined;
     }
     return record;
   }
 
-  #keys(username: string, address: string): [string, string, number][] {
+  #keys(username: string, address: string): Key[] {
+    const user = username.toLowerCase();
+    const { freePerUser, freePerAddress, freeAddressesPerUser } = this.#options;
     return [
-      [`user:${username.toLowerCase()}`, `for ${username}`, this.#options.freePerUser],
-      [`address:${address}`, `from ${address}`, this.#options.freePerAddress],
+      {
+        key: `pair:${user}@${address}`,
+        what: `for ${username} from ${address}`,
+        free: freePerUser,
+      },
+      { key: `address:${address}`, what: `from ${address}`, free: freePerAddress },
+      {
+        key: `user:${user}`,
+        what: `for ${username} from many addresses`,
+        free: freeAddressesPerUser,
+      },
     ];
   }
 

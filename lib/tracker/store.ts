@@ -13,6 +13,18 @@ export interface UserRecord {
   createdAt: string;
 }
 
+/** A login session, as its owner may list it. The token itself is never stored. */
+export interface SessionRecord {
+  /** SHA-256 of the token, hex: the key it is stored under. */
+  tokenHash: string;
+  username: string;
+  createdAt: string;
+  /** When the session was last used to log in or resume (kept to within an hour). */
+  lastSeen: string;
+  /** The address it logged in from, if known. */
+  address: string | null;
+}
+
 export interface PeerRecord {
   username: string;
   host: string;
@@ -48,9 +60,16 @@ export interface TrackerStore {
   deleteUser(username: string): void;
 
   /** Stores a session under the SHA-256 of its token, never the token itself. */
-  createSession(tokenHash: string, username: string): void;
+  createSession(tokenHash: string, username: string, address?: string | null, at?: string): void;
   sessionUser(tokenHash: string): string | null;
+  getSession(tokenHash: string): SessionRecord | null;
+  /** Records that the session was used at `at`. */
+  touchSession(tokenHash: string, at: string): void;
+  /** The user's sessions (username as registered), newest first. */
+  sessionsOf(username: string): SessionRecord[];
   deleteSession(tokenHash: string): void;
+  /** Deletes the sessions last used before `before`; returns how many. */
+  deleteIdleSessions(before: string): number;
 
   /** Records where a peer serves and the TLS certificate (PEM) it serves with, if any. */
   setPeerOnline(username: string, host: string, port: number, certificate: string | null): void;
@@ -107,6 +126,10 @@ const MIGRATIONS = [
    CREATE INDEX files_by_name ON files(name);
    CREATE INDEX files_by_content ON files(content_id);`,
   `ALTER TABLE peers ADD COLUMN certificate TEXT;`,
+  `ALTER TABLE sessions ADD COLUMN last_seen_at TEXT;
+   ALTER TABLE sessions ADD COLUMN address TEXT;
+   UPDATE sessions SET last_seen_at = created_at;
+   CREATE INDEX sessions_by_user ON sessions(username);`,
 ];
 
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
@@ -127,6 +150,16 @@ function toListing(row: Row): FileListing {
     host: row.host === null ? null : String(row.host),
     port: row.port === null ? null : Number(row.port),
     certificate: row.certificate == null ? null : String(row.certificate),
+  };
+}
+
+function toSession(row: Row): SessionRecord {
+  return {
+    tokenHash: String(row.token_hash),
+    username: String(row.username),
+    createdAt: String(row.created_at),
+    lastSeen: String(row.last_seen_at ?? row.created_at),
+    address: row.address == null ? null : String(row.address),
   };
 }
 
@@ -166,9 +199,13 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     return this.#statements.get(text);
   }
 
-  /** Opens (creating and migrating as needed) the database at `path`. */
-  static open(path: string): SqliteTrackerStore {
-    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS));
+  /**
+   * Opens (creating and migrating as needed) the database at `path`, private
+   * to its owner: it holds password hashes and session token hashes.
+   */
+  static open(path: string, options: { warn?: (line: string) => void } = {}): SqliteTrackerStore {
+    const holds = "the tracker's password hashes and sessions";
+    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS, { ...options, holds }));
   }
 
   #transaction<V>(work: () => V): V {
@@ -212,9 +249,32 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     this.#sql("DELETE FROM users WHERE username = ?").run(username);
   }
 
-  createSession(tokenHash: string, username: string): void {
-    this.#sql("INSERT INTO sessions (token_hash, username, created_at) VALUES (?, ?, ?)")
-      .run(tokenHash, username, now());
+  createSession(tokenHash: string, username: string, address: string | null = null, at = now()) {
+    this.#sql(
+      `INSERT INTO sessions (token_hash, username, created_at, last_seen_at, address)
+       VALUES (?, ?, ?, ?, ?)`,
+    ).run(tokenHash, username, at, at, address);
+  }
+
+  getSession(tokenHash: string): SessionRecord | null {
+    const row = this.#sql("SELECT * FROM sessions WHERE token_hash = ?").get(tokenHash) as
+      | Row
+      | undefined;
+    return row ? toSession(row) : null;
+  }
+
+  touchSession(tokenHash: string, at: string): void {
+    this.#sql("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?").run(at, tokenHash);
+  }
+
+  sessionsOf(username: string): SessionRecord[] {
+    return (this.#sql(
+      "SELECT * FROM sessions WHERE username = ? ORDER BY created_at DESC, token_hash",
+    ).all(username) as Row[]).map(toSession);
+  }
+
+  deleteIdleSessions(before: string): number {
+    return Number(this.#sql("DELETE FROM sessions WHERE last_seen_at < ?").run(before).changes);
   }
 
   sessionUser(tokenHash: string): string | null {

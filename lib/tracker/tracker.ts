@@ -6,7 +6,8 @@ import { type Connection, type Handlers, ProtocolServer } from "../protocol/serv
 import type { TlsIdentity } from "../protocol/certificate.ts";
 import { signTicket } from "../protocol/tickets.ts";
 import { LoginLimiter } from "./login_limiter.ts";
-import { dummyHash, hashPassword, verifyPassword } from "./passwords.ts";
+import { PasswordHasher } from "./passwords.ts";
+import { RegisterLimiter } from "./register_limiter.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
 
 /** What the tracker knows of one control connection. */
@@ -17,6 +18,8 @@ interface Session {
   announcedAs: string | null;
   /** The serving process behind the announcement, if it said. */
   instance: string | null;
+  /** When this connection last recorded its session as used (ms). */
+  touchedAt: number;
 }
 
 /** Options of a {@link Tracker}. */
@@ -37,7 +40,24 @@ export interface TrackerOptions {
   loginLimiter?: LoginLimiter;
   /** @default {64} */
   maxConnectionsPerAddress?: number;
+  /** Bounds on scrypt work in flight; tests pass a cheap cost. @default {new PasswordHasher()} */
+  passwords?: PasswordHasher;
+  /** Bounds on account creation. @default {new RegisterLimiter()} */
+  registerLimiter?: RegisterLimiter;
+  /** A session unused this long ends. @default {30 days} */
+  sessionIdleMs?: number;
+  /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
+  now?: () => number;
 }
+
+/** The default of {@link TrackerOptions.sessionIdleMs}. */
+export const DEFAULT_SESSION_IDLE_MS = 30 * 24 * 3600_000;
+
+/** A session's last use is recorded at most this often, not on every request. */
+const TOUCH_EVERY_MS = 3600_000;
+
+/** A session's public id: the start of its token's hash, which reveals nothing of the token. */
+const sessionId = (tokenHash: string) => tokenHash.slice(0, 16);
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
@@ -84,12 +104,22 @@ export class Tracker {
   readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #limiter: LoginLimiter;
+  readonly #passwords: PasswordHasher;
+  readonly #registrations: RegisterLimiter;
+  readonly #sessionIdleMs: number;
+  readonly #now: () => number;
+  #prunedAt = 0;
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
     this.#ticketKey = options.ticketKey;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
+    this.#passwords = options.passwords ?? new PasswordHasher();
+    this.#registrations = options.registerLimiter ?? new RegisterLimiter();
+    this.#sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    this.#now = options.now ?? Date.now;
     store.markAllPeersOffline();
+    this.#pruneSessions();
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -100,6 +130,7 @@ export class Tracker {
           tokenHash: null,
           announcedAs: null,
           instance: null,
+          touchedAt: 0,
         }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
@@ -120,6 +151,14 @@ export class Tracker {
     await this.#server.close();
   }
 
+  /** Deletes sessions idle past the limit, at start and then at most hourly. */
+  #pruneSessions(): void {
+    const now = this.#now();
+    if (now - this.#prunedAt < TOUCH_EVERY_MS) return;
+    this.#prunedAt = now;
+    this.#store.deleteIdleSessions(new Date(now - this.#sessionIdleMs).toISOString());
+  }
+
   #forget(connection: Connection<Session>): void {
     for (const [contentId, holders] of this.#partial) {
       if (holders.delete(connection) && holders.size === 0) this.#partial.delete(contentId);
@@ -137,6 +176,7 @@ export class Tracker {
     if (connection.state.announcedAs !== username) this.#forget(connection);
     connection.state.username = username;
     connection.state.tokenHash = tokenHash;
+    connection.state.touchedAt = this.#now();
   }
 
   #signOut(connection: Connection<Session>): void {
@@ -155,6 +195,12 @@ export class Tracker {
       this.#signOut(connection);
       throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
     }
+    // A connection kept open (a serving peer) keeps its session alive, recorded hourly.
+    const now = this.#now();
+    if (now - connection.state.touchedAt >= TOUCH_EVERY_MS) {
+      connection.state.touchedAt = now;
+      this.#store.touchSession(connection.state.tokenHash, new Date(now).toISOString());
+    }
     return username;
   }
 
@@ -164,12 +210,18 @@ export class Tracker {
     password: string,
     connection: Connection<Session>,
   ): Promise<string> {
-    const attempt = this.#limiter.begin(username, plainHost(connection.remote.host));
+    const attempt = await this.#limiter.acquire(
+      username,
+      plainHost(connection.remote.host),
+      this.#now,
+    );
     try {
       const user = this.#store.getUser(username);
-      const valid = await verifyPassword(password, user?.passwordHash ?? await dummyHash());
+      const valid = user
+        ? await this.#passwords.verify(password, user.passwordHash)
+        : await this.#passwords.verifyDummy(password).then(() => false);
       if (!user || !valid) {
-        attempt.failed();
+        attempt.failed(this.#now());
         throw new ShoalError("AUTH_FAILED", "wrong username or password");
       }
       attempt.succeeded();
@@ -191,29 +243,79 @@ export class Tracker {
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
     const store = this.#store;
     return {
-      register: async ({ username, password }) => {
+      register: async ({ username, password }, connection) => {
         if (store.getUser(username)) {
           throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
         }
-        store.createUser(username, await hashPassword(password));
+        this.#registrations.take(plainHost(connection.remote.host), this.#now());
+        store.createUser(username, await this.#passwords.hash(password));
         return {};
       },
       login: async ({ username, password }, connection) => {
         const canonical = await this.#checkPassword(username, password, connection);
         const token = randomBytes(32).toString("base64url");
         const tokenHash = hashToken(token);
-        store.createSession(tokenHash, canonical);
+        this.#pruneSessions();
+        const at = new Date(this.#now()).toISOString();
+        store.createSession(tokenHash, canonical, plainHost(connection.remote.host), at);
         this.#signIn(connection, canonical, tokenHash);
         return { token, username: canonical };
       },
       resume: ({ token }, connection) => {
         const tokenHash = hashToken(token);
-        const username = store.sessionUser(tokenHash);
-        if (username === null) {
+        const session = store.getSession(tokenHash);
+        if (session === null) {
           throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
         }
-        this.#signIn(connection, username, tokenHash);
-        return Promise.resolve({ username });
+        const now = this.#now();
+        if (now - Date.parse(session.lastSeen) > this.#sessionIdleMs) {
+          store.deleteSession(tokenHash);
+          const days = Math.round(this.#sessionIdleMs / 86_400_000 * 10) / 10;
+          throw new ShoalError(
+            "AUTH_REQUIRED",
+            `not logged in (the session expired after ${days} days unused)`,
+          );
+        }
+        store.touchSession(tokenHash, new Date(now).toISOString());
+        this.#signIn(connection, session.username, tokenHash);
+        return Promise.resolve({ username: session.username });
+      },
+      sessions: (_, connection) => {
+        const username = this.#requireUser(connection);
+        const cutoff = this.#now() - this.#sessionIdleMs;
+        // Sessions past the idle limit are already dead (resume refuses them) even before pruning.
+        const live = store.sessionsOf(username)
+          .filter((session) => Date.parse(session.lastSeen) >= cutoff);
+        const sessions = live.map((session) => ({
+          id: sessionId(session.tokenHash),
+          created: session.createdAt,
+          lastSeen: session.lastSeen,
+          address: session.address,
+          current: session.tokenHash === connection.state.tokenHash,
+        }));
+        return Promise.resolve({ sessions });
+      },
+      revoke: ({ id }, connection) => {
+        const username = this.#requireUser(connection);
+        const session = store.sessionsOf(username)
+          .find((candidate) => sessionId(candidate.tokenHash) === id);
+        if (!session) {
+          throw new ShoalError(
+            "NOT_FOUND",
+            `you have no session ${id}; list yours with: peer.ts sessions`,
+          );
+        }
+        store.deleteSession(session.tokenHash);
+        const announced = this.#announced.get(username);
+        const current = session.tokenHash === connection.state.tokenHash;
+        if (current) {
+          this.#disconnect(username, connection);
+          this.#signOut(connection);
+        } else if (announced && announced.state.tokenHash === session.tokenHash) {
+          // The serving process of the revoked session goes offline now, not at its next request.
+          this.#disconnect(username, connection);
+        }
+        return Promise.resolve({ current });
       },
       logout: (_, connection) => {
         const username = this.#requireUser(connection);

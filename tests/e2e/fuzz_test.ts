@@ -410,6 +410,9 @@ Deno.test("fuzz - thousands of random and mutated frames leave the tracker and a
       { type: "announce", params: { port: 9, host: "127.0.0.1", instance: "fuzzfuzz" } },
       { type: "announce", params: { port: 9, certificate } },
       { type: "heartbeat", params: {} },
+      { type: "sessions", params: {} },
+      // No session has this id: revoking it can never end the fuzzer's own.
+      { type: "revoke", params: { id: "0123456789abcdef" } },
       { type: "publish", params: { name: "plan", type: "", size: 3, contentId } },
       { type: "unpublish", params: { name: "plan" } },
       { type: "lookup", params: { name: "fuzz-target.bin" } },

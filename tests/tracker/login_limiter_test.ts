@@ -44,18 +44,44 @@ Deno.test("LoginLimiter - the first four failures for a user cost nothing", () =
   limiter.check("alice", ADDRESS, T0);
 });
 
-Deno.test("LoginLimiter - after five failures for a user the check is RATE_LIMITED", () => {
+Deno.test("LoginLimiter - after five failures for a user from an address the check is RATE_LIMITED", () => {
   const limiter = new LoginLimiter();
   fail(limiter, "alice", ADDRESS, 5, T0);
-  assertLimited(limiter, "alice", ADDRESS, T0, 1, /for alice/);
-  // Another address does not help: the username itself is backing off.
-  assertLimited(limiter, "alice", "198.51.100.1", T0, 1, /for alice/);
-  // Letter case does not help either.
-  assertLimited(limiter, "ALICE", "198.51.100.1", T0, 1);
+  assertLimited(limiter, "alice", ADDRESS, T0, 1, new RegExp(`for alice from ${ADDRESS}`));
+  // Letter case does not help.
+  assertLimited(limiter, "ALICE", ADDRESS, T0, 1);
   // Another user from the same address is not affected.
   limiter.check("bob", ADDRESS, T0);
   // Once the wait is over, the next attempt may go ahead.
   limiter.check("alice", ADDRESS, T0 + 1000);
+});
+
+Deno.test("LoginLimiter - one address guessing does not lock the owner out from another", () => {
+  const limiter = new LoginLimiter();
+  // Thirty failures recorded without waiting, as from checks in parallel: 2^25 s, capped.
+  for (let i = 0; i < 30; i++) limiter.failed("alice", ADDRESS, T0);
+  assertLimited(limiter, "alice", ADDRESS, T0, 300);
+  limiter.check("alice", "198.51.100.1", T0);
+  limiter.begin("alice", "198.51.100.1", T0).succeeded();
+  // Hours of slow guessing from the one address change nothing for the others.
+  for (let minutes = 5; minutes <= 24 * 60; minutes += 5) {
+    limiter.failed("alice", ADDRESS, T0 + minutes * 60_000);
+  }
+  limiter.check("alice", "198.51.100.1", T0 + 24 * 3600_000);
+});
+
+Deno.test("LoginLimiter - failures from ten addresses back a user off everywhere", () => {
+  const limiter = new LoginLimiter();
+  for (let i = 0; i < 9; i++) fail(limiter, "alice", `192.0.2.${i}`, 3, T0);
+  limiter.check("alice", "198.51.100.1", T0);
+  fail(limiter, "alice", "192.0.2.9", 1, T0);
+  assertLimited(limiter, "alice", "198.51.100.1", T0, 1, /for alice from many addresses/);
+  limiter.check("bob", "198.51.100.1", T0);
+  // The limit on addresses can be set.
+  const strict = new LoginLimiter({ freeAddressesPerUser: 2 });
+  fail(strict, "alice", "192.0.2.1", 1, T0);
+  fail(strict, "alice", "192.0.2.2", 1, T0);
+  assertLimited(strict, "alice", "198.51.100.1", T0, 1, /many addresses/);
 });
 
 Deno.test("LoginLimiter - the message counts the seconds still to wait, rounded up", () => {
@@ -86,7 +112,7 @@ Deno.test("LoginLimiter - a success resets the user's backoff", () => {
   // Seven failures recorded at once (say, checked in parallel): a wait of 2^2 s.
   for (let i = 0; i < 7; i++) limiter.failed("alice", ADDRESS, T0);
   assertLimited(limiter, "alice", ADDRESS, T0, 4);
-  limiter.succeeded("alice");
+  limiter.succeeded("alice", ADDRESS);
   limiter.check("alice", ADDRESS, T0);
   // The count starts again: four more failures are free, the fifth waits one second.
   fail(limiter, "alice", ADDRESS, 4, T0);
@@ -99,7 +125,7 @@ Deno.test("LoginLimiter - a success in another letter case resets the user too",
   const limiter = new LoginLimiter();
   fail(limiter, "Alice", ADDRESS, 5, T0);
   assertLimited(limiter, "alice", ADDRESS, T0, 1);
-  limiter.succeeded("ALICE");
+  limiter.succeeded("ALICE", ADDRESS);
   limiter.check("alice", ADDRESS, T0);
 });
 
@@ -119,7 +145,7 @@ Deno.test("LoginLimiter - twenty failures from one address back off across usern
 Deno.test("LoginLimiter - the per-user and per-address limits can be set", () => {
   const limiter = new LoginLimiter({ freePerUser: 2, freePerAddress: 3 });
   fail(limiter, "alice", ADDRESS, 2, T0);
-  assertLimited(limiter, "alice", "198.51.100.1", T0, 1, /for alice/);
+  assertLimited(limiter, "alice", ADDRESS, T0, 1, /for alice/);
   limiter.check("bob", ADDRESS, T0);
   limiter.failed("bob", ADDRESS, T0);
   assertLimited(limiter, "carol", ADDRESS, T0, 1, new RegExp(`from ${ADDRESS}`));
@@ -175,10 +201,59 @@ Deno.test("LoginLimiter - failures older than forgetAfterMs are forgotten", () =
   limiter.check("alice", ADDRESS, T0 + 3_600_000);
 });
 
-Deno.test("LoginLimiter - password checks under way count, so a parallel burst is held back", () => {
+Deno.test("LoginLimiter - checks under way are not failures, so a burst of correct logins passes", () => {
   const limiter = new LoginLimiter();
-  const attempts = Array.from({ length: 5 }, () => limiter.begin("alice", ADDRESS, T0));
-  assertLimited(limiter, "alice", ADDRESS, T0, 1, /for alice/);
-  for (const attempt of attempts) attempt.abandon();
+  const attempts = Array.from({ length: 30 }, () => limiter.begin("alice", ADDRESS, T0));
+  for (const attempt of attempts) attempt.succeeded();
   limiter.check("alice", ADDRESS, T0);
+});
+
+Deno.test("LoginLimiter - an attempt counts once however often it is settled", () => {
+  const limiter = new LoginLimiter();
+  const attempt = limiter.begin("alice", ADDRESS, T0);
+  for (let i = 0; i < 10; i++) attempt.failed(T0);
+  attempt.abandon();
+  fail(limiter, "alice", ADDRESS, 3, T0);
+  limiter.check("alice", ADDRESS, T0);
+});
+
+Deno.test("LoginLimiter - a parallel burst of guesses waits its turn, and stops at the fifth failure", async () => {
+  const limiter = new LoginLimiter();
+  const clock = () => T0;
+  const attempts = Array.from({ length: 12 }, () => limiter.acquire("alice", ADDRESS, clock));
+  // Five may be checked at once (the failures still free); the others wait, refused by nobody yet.
+  const first = await Promise.all(attempts.slice(0, 5));
+  assert.deepEqual(limiter.inFlight("alice", ADDRESS), { user: 5, address: 5 });
+  for (const attempt of first) attempt.failed(T0);
+  for (const waiting of attempts.slice(5)) {
+    await assert.rejects(waiting, (error: unknown) => {
+      assert.ok(error instanceof ShoalError && error.code === "RATE_LIMITED", String(error));
+      return true;
+    });
+  }
+  assert.deepEqual(limiter.inFlight("alice", ADDRESS), { user: 0, address: 0 });
+});
+
+Deno.test("LoginLimiter - thirty correct logins acquired at once all go through", async () => {
+  const limiter = new LoginLimiter();
+  let peak = 0;
+  await Promise.all(Array.from({ length: 30 }, async () => {
+    const attempt = await limiter.acquire("alice", ADDRESS, () => T0);
+    peak = Math.max(peak, limiter.inFlight("alice", ADDRESS).user);
+    await Promise.resolve();
+    attempt.succeeded();
+  }));
+  assert.equal(peak, 5);
+  limiter.check("alice", ADDRESS, T0);
+});
+
+Deno.test("LoginLimiter - another address is never held behind a burst from one", async () => {
+  const limiter = new LoginLimiter();
+  const clock = () => T0;
+  const burst = await Promise.all(
+    Array.from({ length: 5 }, () => limiter.acquire("alice", ADDRESS, clock)),
+  );
+  const owner = await limiter.acquire("alice", "198.51.100.1", clock);
+  owner.succeeded();
+  for (const attempt of burst) attempt.abandon();
 });

@@ -97,6 +97,45 @@ Deno.test("SqliteTrackerStore - sessions are created, looked up and deleted", ()
     store.deleteSession("token-hash-1");
   }));
 
+Deno.test("SqliteTrackerStore - sessions keep when they were made and last used, and where from", () =>
+  withStore((store) => {
+    store.createUser("alice", "h");
+    store.createUser("bob", "h");
+    store.createSession("hash-old", "alice", "192.0.2.1", "2026-01-01T00:00:00.000Z");
+    store.createSession("hash-new", "alice", null, "2026-02-01T00:00:00.000Z");
+    store.createSession("hash-bob", "bob", "192.0.2.2", "2026-01-15T00:00:00.000Z");
+    store.touchSession("hash-old", "2026-03-01T00:00:00.000Z");
+    assert.deepEqual(store.sessionsOf("alice"), [
+      {
+        tokenHash: "hash-new",
+        username: "alice",
+        createdAt: "2026-02-01T00:00:00.000Z",
+        lastSeen: "2026-02-01T00:00:00.000Z",
+        address: null,
+      },
+      {
+        tokenHash: "hash-old",
+        username: "alice",
+        createdAt: "2026-01-01T00:00:00.000Z",
+        lastSeen: "2026-03-01T00:00:00.000Z",
+        address: "192.0.2.1",
+      },
+    ]);
+    assert.equal(store.getSession("hash-bob")?.address, "192.0.2.2");
+    assert.equal(store.getSession("unknown"), null);
+  }));
+
+Deno.test("SqliteTrackerStore - deleteIdleSessions deletes those last used before the cutoff", () =>
+  withStore((store) => {
+    store.createUser("alice", "h");
+    store.createSession("hash-idle", "alice", null, "2026-01-01T00:00:00.000Z");
+    store.createSession("hash-used", "alice", null, "2026-01-01T00:00:00.000Z");
+    store.touchSession("hash-used", "2026-02-10T00:00:00.000Z");
+    assert.equal(store.deleteIdleSessions("2026-02-01T00:00:00.000Z"), 1);
+    assert.equal(store.sessionUser("hash-idle"), null);
+    assert.equal(store.sessionUser("hash-used"), "alice");
+  }));
+
 Deno.test("SqliteTrackerStore - a session for an unknown user is refused", () =>
   withStore((store) => {
     assert.throws(() => store.createSession("token-hash", "ghost"));
@@ -331,7 +370,7 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     const db = new DatabaseSync(path);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 2);
+      assert.equal(user_version, 3);
       const tables = db.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
