@@ -9,7 +9,7 @@ import { notLoggedIn } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./peer_program.ts";
 import { PeerHome } from "../peer/home.ts";
-import { formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
 
@@ -43,7 +43,8 @@ export function summaryLine(summary: DownloadSummary, name: string): string {
       `${s.owner}${s.partial ? " (partial)" : ""} ${s.pieces} piece${s.pieces === 1 ? "" : "s"}`
     );
   const dropped = summary.dropped.map((d) => `${d.owner} (${d.reason})`);
-  return [
+  // A dropped source's reason is its own error text: escaped, like all the line.
+  return escapeForTerminal([
     `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ${
       summary.seconds.toFixed(2)
     } s (${formatSize(rate)}/s)`,
@@ -52,7 +53,7 @@ export function summaryLine(summary: DownloadSummary, name: string): string {
       : "",
     summary.resumed > 0 ? `; ${formatSize(summary.resumed)} resumed from before` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
-  ].join("");
+  ].join(""));
 }
 
 /**

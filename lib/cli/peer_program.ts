@@ -17,7 +17,7 @@ import { connectSession, type TrackerEndpoint, withSession } from "../peer/track
 import { SHOAL_VERSION } from "../version.ts";
 import { Password, PROTOCOL_VERSION, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
-import { formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
 import { cancel, type FetchFlags, listDownloads, ownersTable, runFetch } from "./fetch_command.ts";
 import {
@@ -270,7 +270,9 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     tracker,
     listen: { host: flags.host, port: parsePort(flags.port) },
     advertise: flags.advertise,
-    log: (line) => console.log(line),
+    // Lines about the tracker quote its error messages.
+    log: (line) => console.log(escapeForTerminal(line)),
+    warn: (line) => console.error(escapeForTerminal(line)),
     onLoggedOut: (error) => fail(error),
   });
   console.log(`serving on ${formatAddress(serving.address)}`);

@@ -26,6 +26,8 @@ export interface ServeOptions {
   /** The host other peers should dial, when the tracker cannot tell. */
   advertise?: string;
   log: (line: string) => void;
+  /** Where the piece server's warnings go (they quote what clients sent). @default {console.error} */
+  warn?: (line: string) => void;
   onLoggedOut: (error: ShoalError) => void;
 }
 
@@ -50,6 +52,7 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
   const server = new PieceServer(new ShareCatalog(home), {
     tls: identity,
     username: () => home.session()?.username ?? null,
+    warn: options.warn,
     // Fault injection for the swarm tests; not a user feature, so not a flag.
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
     pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),
