@@ -4,6 +4,7 @@ import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts
 import { download, type DownloadSummary } from "./downloader.ts";
 import type { PeerHome } from "./home.ts";
 import { combineCatalogs, PartialCatalog } from "./catalog.ts";
+import { identityOf } from "./manifest.ts";
 import { PieceServer } from "./piece_server.ts";
 import { ShareCatalog } from "./share_catalog.ts";
 import { peerIdentity } from "./serve.ts";
@@ -146,13 +147,15 @@ export async function fetchFile(
     });
     const existing = home.share(chosen.name);
     if (existing && existing.contentId !== contentId) return { summary, shared: false };
-    const stat = await Deno.stat(output);
+    const path = await Deno.realPath(output);
+    const { mtimeMs, fileId } = identityOf(await Deno.lstat(path));
     const share = {
       name: chosen.name,
-      path: await Deno.realPath(output),
+      path,
       type: chosen.type,
       size: summary.size,
-      mtimeMs: stat.mtime?.getTime() ?? 0,
+      mtimeMs,
+      fileId,
       contentId,
       manifest: summary.manifest,
       publishedAt: new Date().toISOString(),
