@@ -1,4 +1,5 @@
 /** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
+import { formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
 import { cancelDownload, type DownloadSummary } from "../peer/downloader.ts";
@@ -116,6 +117,13 @@ export async function runFetch(
     result = await fetchFile(home, tracker, chosen, {
       ...options,
       onProgress: (p) => progress.update(p),
+      onServing: (address) =>
+        console.error(
+          `serving the pieces you have to other downloaders on ${
+            formatAddress(address)
+          } while this fetch runs`,
+        ),
+      warn: (line) => console.error(escapeForTerminal(line)),
     });
   } finally {
     progress.stop();

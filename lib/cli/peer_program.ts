@@ -11,7 +11,7 @@ import type { PeerConfig } from "../peer/config.ts";
 import { addConfigCommand } from "./config_command.ts";
 import { login, logout, register, unregister } from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
-import { startServing } from "../peer/serve.ts";
+import { DEFAULT_SERVE_HOST, startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
@@ -49,7 +49,11 @@ export interface ShellHooks {
 /** The options of `serve` (and of `shell`, which serves too). */
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
   return command
-    .option("--host <host>", "address to listen on", String(config["serve.host"] ?? "0.0.0.0"))
+    .option(
+      "--host <host>",
+      "address to listen on",
+      String(config["serve.host"] ?? DEFAULT_SERVE_HOST),
+    )
     .option(
       "--port <port>",
       "port to listen on (0 picks a free one)",
