@@ -108,10 +108,18 @@ export async function runFetch(
       const { summary, shared } = await fetchFile(own, tracker, chosen, { ...options, signal });
       return summaryLine(summary, chosen.name) + (shared ? "" : " (not shared: name taken)");
     });
-    console.log(`fetching "${chosen.name}" in the background; \`downloads\` shows how far it got`);
+    console.log(
+      `fetching "${
+        escapeForTerminal(chosen.name)
+      }" in the background; \`downloads\` shows how far it got`,
+    );
     return;
   }
-  const progress = new DownloadProgress(chosen.name, !flags.json && Deno.stderr.isTerminal());
+  // The name is the tracker's: escaped, as it is drawn over and over.
+  const progress = new DownloadProgress(
+    escapeForTerminal(chosen.name),
+    !flags.json && Deno.stderr.isTerminal(),
+  );
   let result;
   try {
     result = await fetchFile(home, tracker, chosen, {
