@@ -105,7 +105,11 @@ export async function runFetch(
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      const { summary, shared } = await fetchFile(own, tracker, chosen, { ...options, signal });
+      const { summary, shared } = await fetchFile(own, tracker, chosen, {
+        ...options,
+        signal,
+        warn: (line) => console.error(escapeForTerminal(line)),
+      });
       return summaryLine(summary, chosen.name) + (shared ? "" : " (not shared: name taken)");
     });
     console.log(
