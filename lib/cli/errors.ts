@@ -4,6 +4,7 @@
  */
 import { CommanderError } from "commander";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { escapeForTerminal } from "./output.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -30,8 +31,7 @@ export function hintFor(error: ShoalError): string | undefined {
  * characters could otherwise rewrite the user's terminal.
  */
 export function printable(text: string): string {
-  // deno-lint-ignore no-control-regex -- these are exactly what must not reach a terminal
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "?");
+  return escapeForTerminal(text);
 }
 
 /** Prints an error as one line (plus an optional hint) and returns its exit status. */

@@ -1,4 +1,5 @@
 /** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
+import { formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
 import { cancelDownload, type DownloadSummary } from "../peer/downloader.ts";
@@ -9,7 +10,7 @@ import { notLoggedIn } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./peer_program.ts";
 import { PeerHome } from "../peer/home.ts";
-import { formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
 
@@ -43,7 +44,8 @@ export function summaryLine(summary: DownloadSummary, name: string): string {
       `${s.owner}${s.partial ? " (partial)" : ""} ${s.pieces} piece${s.pieces === 1 ? "" : "s"}`
     );
   const dropped = summary.dropped.map((d) => `${d.owner} (${d.reason})`);
-  return [
+  // A dropped source's reason is its own error text: escaped, like all the line.
+  return escapeForTerminal([
     `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ${
       summary.seconds.toFixed(2)
     } s (${formatSize(rate)}/s)`,
@@ -52,7 +54,7 @@ export function summaryLine(summary: DownloadSummary, name: string): string {
       : "",
     summary.resumed > 0 ? `; ${formatSize(summary.resumed)} resumed from before` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
-  ].join("");
+  ].join(""));
 }
 
 /**
@@ -103,18 +105,37 @@ export async function runFetch(
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      const { summary, shared } = await fetchFile(own, tracker, chosen, { ...options, signal });
+      const { summary, shared } = await fetchFile(own, tracker, chosen, {
+        ...options,
+        signal,
+        warn: (line) => console.error(escapeForTerminal(line)),
+      });
       return summaryLine(summary, chosen.name) + (shared ? "" : " (not shared: name taken)");
     });
-    console.log(`fetching "${chosen.name}" in the background; \`downloads\` shows how far it got`);
+    console.log(
+      `fetching "${
+        escapeForTerminal(chosen.name)
+      }" in the background; \`downloads\` shows how far it got`,
+    );
     return;
   }
-  const progress = new DownloadProgress(chosen.name, !flags.json && Deno.stderr.isTerminal());
+  // The name is the tracker's: escaped, as it is drawn over and over.
+  const progress = new DownloadProgress(
+    escapeForTerminal(chosen.name),
+    !flags.json && Deno.stderr.isTerminal(),
+  );
   let result;
   try {
     result = await fetchFile(home, tracker, chosen, {
       ...options,
       onProgress: (p) => progress.update(p),
+      onServing: (address) =>
+        console.error(
+          `serving the pieces you have to other downloaders on ${
+            formatAddress(address)
+          } while this fetch runs`,
+        ),
+      warn: (line) => console.error(escapeForTerminal(line)),
     });
   } finally {
     progress.stop();

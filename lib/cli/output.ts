@@ -1,5 +1,26 @@
-/** Everything the CLIs print: tables, sizes, JSON. */
+/** Everything the CLIs print: tables, sizes, JSON, and text from the network made safe. */
 import Table from "cli-table3";
+import { HIDDEN_CHARACTER } from "../protocol/validate.ts";
+
+const HIDDEN = new RegExp(HIDDEN_CHARACTER.source, "gu");
+
+/**
+ * Text from the network made safe for a terminal: every character that
+ * would not show as itself ({@link HIDDEN_CHARACTER}: C0 and C1 controls,
+ * ESC, DEL, newlines, bidi and other format characters) is shown as a
+ * `\u{..}` escape, so a hostile peer's error message or file name can
+ * neither drive the terminal (colours, cursor moves, titles) nor disguise
+ * itself (`report\u{200b}.pdf`, a reversed `\u{202e}` ending). Apply it to
+ * anything a tracker or a peer sent before it is printed.
+ *
+ * @example
+ * ```ts
+ * escapeForTerminal("bad\x1b[2Jpiece"); // "bad\\u{1b}[2Jpiece"
+ * ```
+ */
+export function escapeForTerminal(text: string): string {
+  return text.replace(HIDDEN, (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`);
+}
 
 /** Colours only on a terminal, and never with NO_COLOR set. */
 export function useColour(): boolean {
@@ -54,7 +75,8 @@ export function fitColumns(natural: number[], columns: number): number[] | null 
 /** A table with a header row, drawn in box characters, as wide as the terminal at most. */
 export function renderTable(head: string[], rows: (string | number)[][]): string {
   const colour = useColour();
-  const cells = rows.map((row) => row.map(String));
+  // Names and owners come from the network.
+  const cells = rows.map((row) => row.map((cell) => escapeForTerminal(String(cell))));
   const columns = terminalColumns();
   // Each cell has one space of padding on either side.
   const natural = head.map((title, i) =>
@@ -70,7 +92,15 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
   return table.toString();
 }
 
-/** Prints a value as indented JSON, for scripts. */
+/**
+ * Prints a value as indented JSON, for scripts. JSON escapes C0 controls
+ * itself; the other hidden characters are escaped as `\uXXXX` too, which
+ * parses back to the same string but cannot act on a terminal.
+ */
 export function printJson(value: unknown): void {
-  console.log(JSON.stringify(value, null, 2));
+  const escape = (char: string) =>
+    // A raw newline can only be the indentation's: JSON escapes those in strings.
+    char === "\n" ? char : [...Array(char.length).keys()]
+      .map((i) => `\\u${char.charCodeAt(i).toString(16).padStart(4, "0")}`).join("");
+  console.log(JSON.stringify(value, null, 2).replace(HIDDEN, escape));
 }

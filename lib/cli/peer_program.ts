@@ -18,13 +18,13 @@ import {
   unregister,
 } from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
-import { startServing } from "../peer/serve.ts";
+import { DEFAULT_SERVE_HOST, startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
-import { formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
 import { cancel, type FetchFlags, listDownloads, ownersTable, runFetch } from "./fetch_command.ts";
 import {
@@ -56,7 +56,11 @@ export interface ShellHooks {
 /** The options of `serve` (and of `shell`, which serves too). */
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
   return command
-    .option("--host <host>", "address to listen on", String(config["serve.host"] ?? "0.0.0.0"))
+    .option(
+      "--host <host>",
+      "address to listen on",
+      String(config["serve.host"] ?? DEFAULT_SERVE_HOST),
+    )
     .option(
       "--port <port>",
       "port to listen on (0 picks a free one)",
@@ -306,7 +310,9 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     tracker,
     listen: { host: flags.host, port: parsePort(flags.port) },
     advertise: flags.advertise,
-    log: (line) => console.log(line),
+    // Lines about the tracker quote its error messages.
+    log: (line) => console.log(escapeForTerminal(line)),
+    warn: (line) => console.error(escapeForTerminal(line)),
     onLoggedOut: (error) => fail(error),
   });
   console.log(`serving on ${formatAddress(serving.address)}`);

@@ -5,6 +5,7 @@ import { buildPeerProgram, serveOptions, type ShellHooks } from "./peer_program.
 import { join } from "node:path";
 import { toShoalError } from "../protocol/errors.ts";
 import { printable } from "./errors.ts";
+import { escapeForTerminal } from "./output.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
@@ -20,7 +21,8 @@ export async function runPeerShell(
 ): Promise<void> {
   const { tracker, home } = openContext(globals);
   let serving: Serving | null = null;
-  let notify = (line: string) => console.log(line);
+  // Notices carry text from the tracker and from sources (error messages): escaped.
+  let notify = (line: string) => console.log(escapeForTerminal(line));
   /** Downloads running in the background, by name. */
   const downloads = new Map<string, AbortController>();
   const hooksFor = (signal: AbortSignal): ShellHooks => ({
@@ -59,6 +61,7 @@ export async function runPeerShell(
       listen: { host: flags.host, port: parsePort(flags.port) },
       advertise: flags.advertise,
       log: (line) => notify(line),
+      warn: (line) => console.error(escapeForTerminal(line)),
       onLoggedOut: (error) => {
         notify(`stopped serving: ${error.message}`);
         serving?.stop();
@@ -98,7 +101,7 @@ export async function runPeerShell(
           { from: "user" },
         );
       },
-    }, (handle) => notify = (line) => handle.notify(line));
+    }, (handle) => notify = (line) => handle.notify(escapeForTerminal(line)));
   } finally {
     for (const controller of downloads.values()) controller.abort();
     await stop();

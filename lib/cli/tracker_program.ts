@@ -14,6 +14,7 @@ import { withTrackerExamples } from "./help.ts";
 import { runAdminShell } from "./admin_shell.ts";
 import { parsePort } from "./peer_context.ts";
 import { addPlaintextOptions, PLAINTEXT_WARNING } from "./plaintext.ts";
+import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf, loadOrCreateIdentity } from "../protocol/certificate.ts";
 import { loadOrCreateTicketKey } from "../protocol/tickets.ts";
 import { basename, dirname } from "node:path";
@@ -61,7 +62,9 @@ export function buildTrackerProgram(): Command {
         ? undefined
         : await loadOrCreateIdentity(dir, `${base}tls-`);
       const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
-      const tracker = new Tracker(store, { tls, ticketKey, sessionIdleMs, registerLimiter });
+      // Warnings quote what clients sent (a request type, say): escaped.
+      const warn = (line: string) => console.error(escapeForTerminal(line));
+      const tracker = new Tracker(store, { tls, ticketKey, sessionIdleMs, registerLimiter, warn });
       const bound = tracker.listen({ host: options.host, port });
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${

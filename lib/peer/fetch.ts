@@ -1,12 +1,14 @@
 import { dirname, join } from "node:path";
+import { type Address, isWildcard } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary } from "./downloader.ts";
 import type { PeerHome } from "./home.ts";
-import { combineCatalogs, PartialCatalog } from "./catalog.ts";
+import { PartialCatalog } from "./catalog.ts";
+import { loadConfig } from "./config.ts";
+import { identityOf } from "./manifest.ts";
 import { PieceServer } from "./piece_server.ts";
-import { ShareCatalog } from "./share_catalog.ts";
-import { peerIdentity } from "./serve.ts";
+import { DEFAULT_SERVE_HOST, peerIdentity } from "./serve.ts";
 import type { SourceList } from "./swarm.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SwarmProgress } from "./swarm.ts";
@@ -89,6 +91,15 @@ export interface FetchOptions {
   onProgress?: (progress: SwarmProgress) => void;
   /** Stops the download, keeping its verified pieces for a resume. */
   signal?: AbortSignal;
+  /**
+   * Where this fetch serves the pieces it has verified to other
+   * downloaders, while it runs. @default {config `serve.host`, else serve's default}
+   */
+  serveHost?: string;
+  /** Told once, when this fetch starts serving its verified pieces, where it does. */
+  onServing?: (address: Address) => void;
+  /** Where the piece server's warnings go. @default {console.error} */
+  warn?: (line: string) => void;
 }
 
 /**
@@ -115,22 +126,29 @@ export async function fetchFile(
     return { sources: sources.filter(isUsable), ticket };
   };
 
-  // While downloading, this peer serves the pieces it has verified (a partial source).
+  // While downloading, this peer serves the pieces of this content it has verified (a partial
+  // source): only those, only while the fetch runs, and only where `serve` would listen.
   const partials = new PartialCatalog();
   const identity = await peerIdentity(home, tracker);
-  const server = new PieceServer(combineCatalogs(partials, new ShareCatalog(home)), {
+  const server = new PieceServer(partials, {
     username: () => username,
     tls: identity,
+    warn: options.warn,
   });
   const heartbeat = setInterval(() => client.call("heartbeat", {}).catch(() => {}), HEARTBEAT_MS);
   try {
-    const { port } = server.listen({ host: "0.0.0.0", port: 0 });
+    const config = loadConfig(home.dir);
+    const host = options.serveHost ?? String(config["serve.host"] ?? DEFAULT_SERVE_HOST);
+    const address = server.listen({ host, port: 0 });
+    const advertise = config["serve.advertise"] ?? (isWildcard(host) ? undefined : address.host);
     const { ticketKey } = await client.call("downloading", {
       contentId,
-      port,
+      host: advertise === undefined ? undefined : String(advertise),
+      port: address.port,
       certificate: identity?.certificate,
     });
     await server.trustTicketKey(ticketKey);
+    options.onServing?.(address);
     const summary = await download({
       home,
       contentId,
@@ -146,13 +164,15 @@ export async function fetchFile(
     });
     const existing = home.share(chosen.name);
     if (existing && existing.contentId !== contentId) return { summary, shared: false };
-    const stat = await Deno.stat(output);
+    const path = await Deno.realPath(output);
+    const { mtimeMs, fileId } = identityOf(await Deno.lstat(path));
     const share = {
       name: chosen.name,
-      path: await Deno.realPath(output),
+      path,
       type: chosen.type,
       size: summary.size,
-      mtimeMs: stat.mtime?.getTime() ?? 0,
+      mtimeMs,
+      fileId,
       contentId,
       manifest: summary.manifest,
       publishedAt: new Date().toISOString(),

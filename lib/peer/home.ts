@@ -21,6 +21,12 @@ export interface Share {
   size: number;
   /** Modification time (ms) when hashed; a change means the bytes may have changed. */
   mtimeMs: number;
+  /**
+   * Which file was hashed, `device:inode`: another file at the path (a link
+   * swapped in, a decoy renamed over) is refused. Null for shares recorded
+   * before identities were, until their content is verified again.
+   */
+  fileId: string | null;
   contentId: string;
   manifest: Manifest;
   publishedAt: string;
@@ -58,6 +64,8 @@ const MIGRATIONS = [
      certificate TEXT NOT NULL,
      first_seen TEXT NOT NULL
    );`,
+  // Existing shares get NULL: the share catalog re-hashes each once before serving it.
+  `ALTER TABLE shares ADD COLUMN file_id TEXT;`,
 ];
 
 /** An unfinished download: enough to resume it where it stopped. */
@@ -113,6 +121,7 @@ function toShare(row: Row): Share {
     type: String(row.type),
     size: Number(row.size),
     mtimeMs: Number(row.mtime_ms),
+    fileId: row.file_id === null || row.file_id === undefined ? null : String(row.file_id),
     contentId: String(row.content_id),
     manifest: manifestOf(String(row.content_id), row.manifest),
     publishedAt: String(row.published_at),
@@ -196,21 +205,35 @@ export class PeerHome implements Disposable {
   /** Adds or replaces the share of that name. */
   addShare(share: Share): void {
     this.#sql(
-      `INSERT INTO shares (name, path, type, size, mtime_ms, content_id, manifest, published_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+      `INSERT INTO shares (name, path, type, size, mtime_ms, file_id, content_id, manifest,
+         published_at)
+       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (name) DO UPDATE SET path = excluded.path, type = excluded.type,
-         size = excluded.size, mtime_ms = excluded.mtime_ms, content_id = excluded.content_id,
-         manifest = excluded.manifest, published_at = excluded.published_at`,
+         size = excluded.size, mtime_ms = excluded.mtime_ms, file_id = excluded.file_id,
+         content_id = excluded.content_id, manifest = excluded.manifest,
+         published_at = excluded.published_at`,
     ).run(
       share.name,
       share.path,
       share.type,
       share.size,
       share.mtimeMs,
+      share.fileId,
       share.contentId,
       JSON.stringify(share.manifest),
       share.publishedAt,
     );
+  }
+
+  /**
+   * Records which file a share's path holds, once its content was verified
+   * again; only while the share is still the one verified.
+   */
+  setShareFileId(share: Share, fileId: string): void {
+    this.#sql(
+      `UPDATE shares SET file_id = ?
+       WHERE name = ? AND path = ? AND content_id = ? AND mtime_ms = ? AND file_id IS NULL`,
+    ).run(fileId, share.name, share.path, share.contentId, share.mtimeMs);
   }
 
   removeShare(name: string): boolean {

@@ -4,7 +4,8 @@
  * by its info hash. Nothing received is trusted until it matches.
  */
 import { createHash } from "node:crypto";
-import type { FileHandle } from "node:fs/promises";
+import { constants } from "node:fs";
+import { type FileHandle, open } from "node:fs/promises";
 import { ShoalError } from "../protocol/errors.ts";
 import { type Manifest, MAX_PIECE_BYTES, MAX_PIECES } from "../protocol/messages.ts";
 
@@ -87,28 +88,116 @@ export async function readAt(file: Deno.FsFile, offset: number, buffer: Uint8Arr
 }
 
 /**
- * Hashes a file piece by piece into its manifest, reading one piece at a
- * time so no file is ever wholly in memory.
+ * What says a file on disk is still the one that was hashed: which file it
+ * is (`device:inode`, null where the system has no inode numbers), its size
+ * and modification time. A symbolic link swapped in, or another file renamed
+ * over it with the same size and time, changes `fileId`.
  */
-export async function buildManifest(path: string, signal?: AbortSignal): Promise<Manifest> {
-  using file = await Deno.open(path, { read: true });
-  const { size } = await file.stat();
+export interface FileIdentity {
+  fileId: string | null;
+  size: number;
+  mtimeMs: number;
+}
+
+/** The identity of a file as `Deno.lstat` (or `stat`) sees it. */
+export function identityOf(info: Deno.FileInfo): FileIdentity {
+  return {
+    fileId: info.ino === null ? null : `${info.dev}:${info.ino}`,
+    size: info.size,
+    mtimeMs: info.mtime?.getTime() ?? 0,
+  };
+}
+
+/**
+ * Opens a regular file for reading without following a symbolic link at
+ * its end (`O_NOFOLLOW`, which `node:fs` passes through under Deno), and
+ * checks that the file opened is the one `lstat` saw: so a link or another
+ * file swapped in between the two is refused, not read. Fails with IO and a
+ * one-line message naming `path`.
+ *
+ * @example
+ * ```ts
+ * const { file, identity } = await openRegularFile("/home/alice/plan.pdf");
+ * await file.close();
+ * ```
+ */
+export async function openRegularFile(
+  path: string,
+): Promise<{ file: FileHandle; identity: FileIdentity }> {
+  let info: Deno.FileInfo;
+  let file: FileHandle;
+  try {
+    info = await Deno.lstat(path);
+    if (info.isSymlink) throw new ShoalError("IO", `${path} is a symbolic link`);
+    if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path}`);
+    file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw openError(path, error);
+  }
+  const identity = identityOf(info);
+  const opened = await file.stat().catch(() => null);
+  if (!opened || (identity.fileId !== null && `${opened.dev}:${opened.ino}` !== identity.fileId)) {
+    await file.close();
+    throw new ShoalError("IO", `${path} was replaced while it was being opened`);
+  }
+  return { file, identity };
+}
+
+function openError(path: string, error: unknown): ShoalError {
+  if (error instanceof ShoalError) return error;
+  const code = (error as { code?: string }).code;
+  if (error instanceof Deno.errors.NotFound || code === "ENOENT") {
+    return new ShoalError("IO", `no such file: ${path}`);
+  }
+  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
+    return new ShoalError("IO", `cannot read ${path}: permission denied`);
+  }
+  if (code === "ELOOP") return new ShoalError("IO", `${path} is a symbolic link`);
+  return new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
+}
+
+/**
+ * Hashes the first `size` bytes of an open file piece by piece into a
+ * manifest, one piece in memory at a time; CONTENT_CHANGED if the file is
+ * shorter. `label` names the file in errors.
+ */
+export async function hashFile(
+  file: FileHandle,
+  size: number,
+  label: string,
+  signal?: AbortSignal,
+): Promise<Manifest> {
   const pieceSize = choosePieceSize(size);
   if (Math.ceil(size / pieceSize) > MAX_PIECES) {
     throw new ShoalError(
       "INVALID_INPUT",
-      `${path} is too large to share (over ${MAX_PIECES} pieces)`,
+      `${label} is too large to share (over ${MAX_PIECES} pieces)`,
     );
   }
   const pieces: string[] = [];
   const buffer = new Uint8Array(Math.min(pieceSize, size));
   for (let offset = 0; offset < size; offset += pieceSize) {
-    if (signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${path}`);
+    if (signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${label}`);
     const piece = buffer.subarray(0, Math.min(pieceSize, size - offset));
-    await readAt(file, offset, piece);
+    if (!await readFullyAt(file, offset, piece)) {
+      throw new ShoalError("CONTENT_CHANGED", `${label} got shorter while it was being hashed`);
+    }
     pieces.push(sha256Hex(piece));
   }
   return { version: 1, size, pieceSize, pieces };
+}
+
+/**
+ * Hashes a regular file (never through a symbolic link) piece by piece into
+ * its manifest, reading one piece at a time so no file is ever wholly in memory.
+ */
+export async function buildManifest(path: string, signal?: AbortSignal): Promise<Manifest> {
+  const { file, identity } = await openRegularFile(path);
+  try {
+    return await hashFile(file, identity.size, path, signal);
+  } finally {
+    await file.close();
+  }
 }
 
 /** Checks that `manifest` is the one `contentId` names. */

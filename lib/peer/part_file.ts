@@ -1,4 +1,4 @@
-import { writeSync } from "node:fs";
+import { constants, writeSync } from "node:fs";
 import { open } from "node:fs/promises";
 import type { FileHandle } from "node:fs/promises";
 import type { Manifest } from "../protocol/messages.ts";
@@ -31,6 +31,57 @@ export interface PartFileOptions {
    * @default {50}
    */
   slowWriteMs?: number;
+}
+
+function replacedError(path: string): ShoalError {
+  return new ShoalError("IO", `${path} was replaced while it was being opened; fetch again`);
+}
+
+/**
+ * Opens a part file for reading and writing without ever writing through a
+ * link someone planted at its path: created with `O_CREAT | O_EXCL |
+ * O_NOFOLLOW` when absent; when present (a download to resume), `lstat`ed to
+ * be a regular file with no other hard links, opened with `O_NOFOLLOW`, and
+ * checked to be the file `lstat` saw and ours (changing its mode, to what
+ * it is, works only for its owner; this needs no permission to ask for our
+ * user id).
+ */
+async function openExclusively(path: string): Promise<FileHandle> {
+  const { O_RDWR, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  try {
+    return await open(path, O_RDWR | O_CREAT | O_EXCL | O_NOFOLLOW, 0o666);
+  } catch (error) {
+    if ((error as { code?: string }).code !== "EEXIST") throw toShoalError(error);
+  }
+  const refuse = (what: string) =>
+    new ShoalError(
+      "IO",
+      `${path} ${what}, not a partial download of ours; remove it or fetch with another --output`,
+    );
+  const info = await Deno.lstat(path).catch((error) => {
+    throw toShoalError(error);
+  });
+  if (info.isSymlink) throw refuse("is a symbolic link");
+  if (!info.isFile) throw refuse("is not a regular file");
+  if ((info.nlink ?? 1) > 1) throw refuse("has other hard links");
+  let file: FileHandle;
+  try {
+    file = await open(path, O_RDWR | O_NOFOLLOW);
+  } catch (error) {
+    if ((error as { code?: string }).code === "ELOOP") throw refuse("is a symbolic link");
+    throw toShoalError(error);
+  }
+  try {
+    const opened = await file.stat();
+    if (opened.dev !== info.dev || opened.ino !== info.ino) throw replacedError(path);
+    await file.chmod(opened.mode & 0o7777).catch(() => {
+      throw refuse("belongs to another user");
+    });
+    return file;
+  } catch (error) {
+    await file.close();
+    throw error;
+  }
 }
 
 /**
@@ -89,20 +140,31 @@ export class PartFile implements AsyncDisposable {
     this.#slowWriteMs = options.slowWriteMs ?? SLOW_WRITE_MS;
   }
 
-  /** Opens (creating if needed) a part file; an existing one keeps its bytes for resuming. */
+  /**
+   * Opens a part file: a new one is created exclusively, never through a
+   * symbolic link; an existing one keeps its bytes for resuming, but only if
+   * it is a regular file of ours ({@link openExclusively}). Every further
+   * handle is checked to be the same file.
+   */
   static async open(
     path: string,
     manifest: Manifest,
     options: PartFileOptions = {},
   ): Promise<PartFile> {
+    const file = await openExclusively(path);
     const handles: Deno.FsFile[] = [];
     try {
+      const { dev, ino } = await file.stat();
       for (let i = 0; i <= WRITERS; i++) {
-        handles.push(await Deno.open(path, { read: true, write: true, create: true }));
+        const handle = await Deno.open(path, { read: true, write: true });
+        handles.push(handle);
+        const info = await handle.stat();
+        if (info.dev !== dev || info.ino !== ino) throw replacedError(path);
       }
-      return new PartFile(path, manifest, await open(path, "r+"), handles, options);
+      return new PartFile(path, manifest, file, handles, options);
     } catch (error) {
       for (const handle of handles) handle.close();
+      await file.close();
       throw toShoalError(error);
     }
   }

@@ -7,6 +7,9 @@ import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
 
+/** Where `serve` listens unless told otherwise (flag `--host`, config `serve.host`). */
+export const DEFAULT_SERVE_HOST = "0.0.0.0";
+
 /**
  * The TLS identity a peer serves with, made in its home on first use; none
  * with --insecure-plaintext.
@@ -26,6 +29,8 @@ export interface ServeOptions {
   /** The host other peers should dial, when the tracker cannot tell. */
   advertise?: string;
   log: (line: string) => void;
+  /** Where the piece server's warnings go (they quote what clients sent). @default {console.error} */
+  warn?: (line: string) => void;
   onLoggedOut: (error: ShoalError) => void;
 }
 
@@ -50,6 +55,7 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
   const server = new PieceServer(new ShareCatalog(home), {
     tls: identity,
     username: () => home.session()?.username ?? null,
+    warn: options.warn,
     // Fault injection for the swarm tests; not a user feature, so not a flag.
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
     pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),

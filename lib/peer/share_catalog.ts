@@ -1,9 +1,9 @@
-import { type FileHandle, open } from "node:fs/promises";
+import type { FileHandle } from "node:fs/promises";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { Catalog, ServedContent } from "./catalog.ts";
 import type { PeerHome, Share } from "./home.ts";
-import { readFullyAt } from "./manifest.ts";
+import { contentIdOf, hashFile, identityOf, openRegularFile, readFullyAt } from "./manifest.ts";
 
 /** Shares kept open at most; the one used least recently is closed first. */
 const MAX_OPEN_SHARES = 32;
@@ -23,6 +23,8 @@ export interface ShareCatalogOptions {
 
 interface OpenShare {
   share: Share;
+  /** The `device:inode` of the open file, checked against the share's record. */
+  fileId: string | null;
   content: ServedContent;
   checkedAt: number;
   file: FileHandle;
@@ -35,7 +37,10 @@ interface OpenShare {
  * This peer's published shares, each served from one file handle kept open
  * (a piece is one positional read, not an open, a stat and a lookup). A
  * share whose file changed on disk after publishing is refused rather than
- * served.
+ * served, and so is one whose path now holds a symbolic link or another
+ * file (another `device:inode`), even with the same size and time: files
+ * are opened with `O_NOFOLLOW` and checked against what was published
+ * before any byte is read, in every process and after every restart.
  *
  * @example
  * ```ts
@@ -89,9 +94,10 @@ export class ShareCatalog implements Catalog {
       this.#retire(contentId);
       return null;
     }
-    let stat: Deno.FileInfo;
+    let info: Deno.FileInfo;
     try {
-      stat = await Deno.stat(share.path);
+      // lstat: a symbolic link at the path is never followed, whatever it points to.
+      info = await Deno.lstat(share.path);
     } catch {
       this.#retire(contentId);
       this.#refuse(
@@ -100,29 +106,28 @@ export class ShareCatalog implements Catalog {
         new ShoalError("NOT_FOUND", "the owner's copy of this file is gone"),
       );
     }
-    if (stat.size !== share.size || (stat.mtime?.getTime() ?? 0) !== share.mtimeMs) {
+    const now = identityOf(info);
+    const problem = !info.isFile
+      ? "is no longer a regular file (a symbolic link?)"
+      : now.size !== share.size || now.mtimeMs !== share.mtimeMs
+      ? "changed since it was published"
+      : share.fileId !== null && now.fileId !== share.fileId
+      ? "was replaced by another file since it was published"
+      : null;
+    if (problem) {
       this.#retire(contentId);
-      this.#refuse(
-        share.path,
-        "changed since it was published",
-        new ShoalError(
-          "CONTENT_CHANGED",
-          "the owner's copy of this file changed since it was published; they need to publish it again",
-        ),
-      );
+      this.#refuse(share.path, problem, changed());
     }
     const kept = this.#open.get(contentId);
-    if (kept && kept.share.path === share.path && kept.share.mtimeMs === share.mtimeMs) {
+    if (
+      kept && kept.share.path === share.path && kept.share.mtimeMs === share.mtimeMs &&
+      kept.fileId === now.fileId
+    ) {
       kept.checkedAt = performance.now();
       return kept.content;
     }
     this.#retire(contentId);
-    let file: FileHandle;
-    try {
-      file = await open(share.path, "r");
-    } catch (error) {
-      throw new ShoalError("IO", `cannot read the shared file: ${toShoalError(error).message}`);
-    }
+    const { file, fileId } = await this.#openShare(share);
     if (this.#closed) {
       await file.close();
       return null;
@@ -130,6 +135,7 @@ export class ShareCatalog implements Catalog {
     const entry: OpenShare = {
       share,
       file,
+      fileId,
       checkedAt: performance.now(),
       reads: 0,
       retired: false,
@@ -139,12 +145,16 @@ export class ShareCatalog implements Catalog {
         read: async (index, into) => {
           const position = share.manifest.pieceSize * index;
           if (entry.retired) {
-            // Handed out before it was retired (its file may be closed by now): read once, afresh.
-            const once = await open(share.path, "r");
+            // Handed out before it was retired (its file may be closed by now): read once,
+            // afresh, and only from the very file that was checked.
+            const once = await openRegularFile(share.path).catch(() => {
+              throw changed();
+            });
             try {
-              return await readPiece(once, position, into);
+              if (once.identity.fileId !== fileId) throw changed();
+              return await readPiece(once.file, position, into);
             } finally {
-              await once.close();
+              await once.file.close();
             }
           }
           entry.reads++;
@@ -160,6 +170,48 @@ export class ShareCatalog implements Catalog {
     this.#open.set(contentId, entry);
     if (this.#open.size > MAX_OPEN_SHARES) this.#retire(this.#open.keys().next().value!);
     return entry.content;
+  }
+
+  /**
+   * Opens a share's file without following a link, and makes sure it is the
+   * file that was published: the same `device:inode` as recorded, or, for a
+   * share recorded before identities were, the same content, hashed through
+   * this very handle before a byte of it is served.
+   */
+  async #openShare(share: Share): Promise<{ file: FileHandle; fileId: string | null }> {
+    let opened;
+    try {
+      opened = await openRegularFile(share.path);
+    } catch (error) {
+      const { message } = toShoalError(error);
+      if (!this.#warned.has(share.path)) {
+        this.#warned.add(share.path);
+        this.#warn(`warning: cannot serve ${share.path}: ${message}`);
+      }
+      // The local path and its problem stay here; the downloader learns only that it changed.
+      throw changed();
+    }
+    const { file, identity } = opened;
+    const replaced = share.fileId !== null
+      ? identity.fileId !== share.fileId
+      : !await this.#sameContent(file, share);
+    if (replaced || identity.size !== share.size || identity.mtimeMs !== share.mtimeMs) {
+      await file.close();
+      this.#refuse(share.path, "is not the file that was published", changed());
+    }
+    if (share.fileId === null && identity.fileId !== null) {
+      this.#home.setShareFileId(share, identity.fileId);
+    }
+    return { file, fileId: identity.fileId };
+  }
+
+  /** Whether an open file still hashes to a share's content id. */
+  async #sameContent(file: FileHandle, share: Share): Promise<boolean> {
+    try {
+      return contentIdOf(await hashFile(file, share.size, share.path)) === share.contentId;
+    } catch {
+      return false;
+    }
   }
 
   /** Stops serving from a kept file; it closes once its last read ends. */
@@ -178,6 +230,14 @@ export class ShareCatalog implements Catalog {
     }
     throw error;
   }
+}
+
+/** The error a downloader gets for a share whose file is not the one published. */
+function changed(): ShoalError {
+  return new ShoalError(
+    "CONTENT_CHANGED",
+    "the owner's copy of this file changed since it was published; they need to publish it again",
+  );
 }
 
 /** Fills `into` from `position`, or fails with CONTENT_CHANGED if the file got shorter. */

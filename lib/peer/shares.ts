@@ -3,7 +3,7 @@ import { ShoalError } from "../protocol/errors.ts";
 import { FileName } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import type { PeerHome, Share } from "./home.ts";
-import { buildManifest, contentIdOf } from "./manifest.ts";
+import { contentIdOf, hashFile, identityOf, openRegularFile } from "./manifest.ts";
 import { notLoggedIn, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** A file's type: its extension, lowercased, or empty when it has none usable. */
@@ -17,44 +17,49 @@ export function checkName(name: string): string {
   return check(FileName, name);
 }
 
-/** Stats a path that must be a readable regular file, with a one-line error otherwise. */
-export async function statRegularFile(path: string): Promise<Deno.FileInfo> {
-  let info: Deno.FileInfo;
-  try {
-    info = await Deno.stat(path);
-    (await Deno.open(path, { read: true })).close();
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) {
-      throw new ShoalError("IO", `no such file: ${path}`);
-    }
-    if (error instanceof Deno.errors.PermissionDenied) {
-      throw new ShoalError("IO", `cannot read ${path}: permission denied`);
-    }
-    throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
-  }
-  if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path}`);
-  return info;
-}
-
-/** Hashes a local file into a share record, checking it did not change while hashed. */
+/**
+ * Hashes a local file into a share record, checking it did not change while
+ * hashed. A symbolic link is published as the file it points to now: the
+ * record holds that file's real path and identity, and serving never follows
+ * a link (see `ShareCatalog`).
+ */
 export async function describeFile(
   name: string,
   path: string,
   signal?: AbortSignal,
 ): Promise<Share> {
-  const absolute = resolve(path);
-  const before = await statRegularFile(absolute);
-  const manifest = await buildManifest(absolute, signal);
-  const after = await statRegularFile(absolute);
-  if (after.size !== before.size || after.mtime?.getTime() !== before.mtime?.getTime()) {
+  let real: string;
+  try {
+    real = await Deno.realPath(resolve(path));
+  } catch (error) {
+    if (error instanceof Deno.errors.NotFound) throw new ShoalError("IO", `no such file: ${path}`);
+    throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
+  }
+  const { file, identity: before } = await openRegularFile(real);
+  let manifest;
+  try {
+    manifest = await hashFile(file, before.size, path, signal);
+  } finally {
+    await file.close();
+  }
+  const after = identityOf(
+    await Deno.lstat(real).catch(() => {
+      throw new ShoalError("CONTENT_CHANGED", `${path} was removed while it was being hashed`);
+    }),
+  );
+  if (
+    after.size !== before.size || after.mtimeMs !== before.mtimeMs ||
+    after.fileId !== before.fileId
+  ) {
     throw new ShoalError("CONTENT_CHANGED", `${path} changed while it was being hashed; try again`);
   }
   return {
     name,
-    path: absolute,
-    type: fileTypeOf(absolute),
+    path: real,
+    type: fileTypeOf(path),
     size: manifest.size,
-    mtimeMs: after.mtime?.getTime() ?? 0,
+    mtimeMs: after.mtimeMs,
+    fileId: after.fileId,
     contentId: contentIdOf(manifest),
     manifest,
     publishedAt: new Date().toISOString(),

@@ -7,15 +7,13 @@
  */
 import { z } from "zod";
 import { ShoalError } from "./errors.ts";
+import { fileNameProblem } from "./validate.ts";
 
 /** Bumped on any incompatible change; both sides send it in `hello`. */
 export const PROTOCOL_VERSION = 1;
 
 /** How often a peer holding a tracker connection sends a heartbeat. */
 export const HEARTBEAT_MS = 10_000;
-
-// deno-lint-ignore no-control-regex -- control characters are exactly what a name may not hold
-const SAFE_NAME = /^[^/\\\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]+$/;
 
 /** Account names: 2–32 letters, digits, `_`, `.` or `-`, starting alphanumeric. */
 export const Username = z.string().regex(
@@ -26,14 +24,27 @@ export const Username = z.string().regex(
 export const Password = z.string()
   .min(8, "a password needs at least 8 characters")
   .max(1024, "a password may have at most 1024 characters");
+/** Marks a schema rule about what a person typed: broken, it answers INVALID_INPUT, not BAD_MESSAGE. */
+const INVALID_INPUT = { shoalCode: "INVALID_INPUT" } as const;
+
 /**
- * A published name. It may become a file name on the fetcher's disk, so it
- * can never hold a path separator, a control character, or be `.` / `..`.
+ * A published name. It may become a file name on the fetcher's disk, on any
+ * system, and is shown in tables: the rules are {@link fileNameProblem}'s,
+ * the same on the tracker and on every peer.
  */
 export const FileName = z.string().min(1, "a name cannot be empty")
   .max(255, "a name may have at most 255 characters")
-  .regex(SAFE_NAME, "a name cannot contain '/', '\\', control or text-direction characters")
-  .refine((name) => name !== "." && name !== "..", "a name cannot be '.' or '..'");
+  .superRefine((name, context) => {
+    const problem = fileNameProblem(name);
+    if (problem) context.addIssue({ code: "custom", message: problem, params: INVALID_INPUT });
+  });
+/**
+ * A name as a tracker lists it. Looser than {@link FileName}, so that one
+ * name published under older rules does not fail a whole search: a listed
+ * name is escaped when shown and checked as a {@link FileName} before it
+ * becomes a file name.
+ */
+const ListedName = z.string().min(1).max(255);
 /** A file type: its lowercase extension, or empty. */
 export const FileType = z.string().max(16).regex(/^[a-z0-9]*$/);
 /** A SHA-256 digest in lowercase hex. */
@@ -76,7 +87,7 @@ export type Manifest = z.infer<typeof Manifest>;
 /** One published file as the tracker lists it. */
 export const Listing = z.object({
   owner: Username,
-  name: FileName,
+  name: ListedName,
   type: FileType,
   size: ByteCount,
   contentId: Sha256Hex,
@@ -262,7 +273,11 @@ export function parseRequest<T extends MethodTable>(
   }
   const params = table[type].params.safeParse(raw);
   if (!params.success) {
-    throw new RequestError(id, new ShoalError("BAD_MESSAGE", describe(type, params.error)));
+    const issue = params.error.issues[0];
+    const code = issue.code === "custom" && issue.params?.shoalCode === INVALID_INPUT.shoalCode
+      ? "INVALID_INPUT"
+      : "BAD_MESSAGE";
+    throw new RequestError(id, new ShoalError(code, describe(type, params.error)));
   }
   return { id, type, params: params.data };
 }

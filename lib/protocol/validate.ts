@@ -11,3 +11,53 @@ export function check<S extends z.ZodType>(schema: S, value: unknown): z.infer<S
   if (!parsed.success) throw new ShoalError("INVALID_INPUT", parsed.error.issues[0].message);
   return parsed.data;
 }
+
+/**
+ * Characters that do not show as themselves: controls (C0, DEL, C1), format
+ * characters (Unicode category Cf: zero-width spaces and joiners, bidi marks
+ * and overrides, U+061C, the BOM, soft hyphen, ...), lone surrogates, line
+ * and paragraph separators, and the Hangul fillers, which render blank.
+ * `report\u200b.pdf` would look like `report.pdf`, and U+202E turns
+ * `exe.pdf` around on screen.
+ */
+export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0]/u;
+
+/** What Windows forbids in a file name, besides controls. */
+const WINDOWS_FORBIDDEN = /[<>:"/\\|?*]/;
+/** Device names Windows reserves, with any extension (`CON.txt`, `com1.tar.gz`). */
+const WINDOWS_RESERVED = /^(CON|PRN|AUX|NUL|COM[1-9¹²³]|LPT[1-9¹²³])(\.|$)/i;
+
+/** `U+200B`: how a message names a character that may not show. */
+export function codePointOf(char: string): string {
+  return `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * The rule a published name breaks, or null if it keeps them all. A name may
+ * become a file name on any fetcher's disk and is shown in tables, so it holds
+ * no path separator or character Windows forbids, nothing that does not show
+ * as itself ({@link HIDDEN_CHARACTER}), does not end with a dot or a space
+ * (Windows drops them), and is not a reserved device name such as `CON` or
+ * `LPT1.txt`. Names are refused rather than changed: a fetched file keeps
+ * the name its owner published, the same on every system.
+ */
+export function fileNameProblem(name: string): string | null {
+  if (name === "." || name === "..") return "a name cannot be '.' or '..'";
+  const hidden = HIDDEN_CHARACTER.exec(name);
+  if (hidden) {
+    return `a name cannot contain ${
+      codePointOf(hidden[0])
+    } (control, invisible and text-direction characters can disguise a name)`;
+  }
+  const forbidden = WINDOWS_FORBIDDEN.exec(name);
+  if (forbidden) {
+    return `a name cannot contain '${forbidden[0]}' (nor any of / \\ < > : " | ? *)`;
+  }
+  if (/[. ]$/.test(name)) return "a name cannot end with '.' or a space";
+  const reserved = WINDOWS_RESERVED.exec(name);
+  if (reserved) {
+    return `a name cannot be ${reserved[1].toUpperCase()}, with or without an extension ` +
+      "(Windows reserves CON, PRN, AUX, NUL, COM1-9 and LPT1-9)";
+  }
+  return null;
+}

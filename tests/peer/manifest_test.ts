@@ -6,6 +6,7 @@ import {
   buildManifest,
   choosePieceSize,
   contentIdOf,
+  openRegularFile,
   pieceLength,
   readAt,
   verifyManifest,
@@ -16,10 +17,11 @@ const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
 
 /** A validator for `assert.throws` / `assert.rejects`: a ShoalError with `code`. */
-function shoalError(code: ErrorCode) {
+function shoalError(code: ErrorCode, message?: RegExp) {
   return (error: unknown): boolean => {
     assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
     assert.equal(error.code, code, error.message);
+    if (message) assert.match(error.message, message);
     return true;
   };
 }
@@ -174,6 +176,28 @@ Deno.test("buildManifest - a missing file is rejected", async () => {
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+});
+
+Deno.test("openRegularFile - a symbolic link is refused, even to a regular file", async () => {
+  await withFile(noise(100), async (path) => {
+    const link = `${path}.link`;
+    await Deno.symlink(path, link);
+    await assert.rejects(openRegularFile(link), shoalError("IO", /is a symbolic link/));
+    await assert.rejects(buildManifest(link), shoalError("IO", /is a symbolic link/));
+  });
+});
+
+Deno.test("openRegularFile - opens a regular file and says which one it is", async () => {
+  await withFile(noise(100), async (path) => {
+    const { file, identity } = await openRegularFile(path);
+    await file.close();
+    const info = await Deno.lstat(path);
+    assert.deepEqual(identity, {
+      fileId: `${info.dev}:${info.ino}`,
+      size: 100,
+      mtimeMs: info.mtime!.getTime(),
+    });
+  });
 });
 
 Deno.test("readAt - reads at the offset, and throws CONTENT_CHANGED past the end of the file", async () => {

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import { pieceLength } from "../../lib/peer/manifest.ts";
 import { PartFile, type PartFileOptions } from "../../lib/peer/part_file.ts";
@@ -71,4 +72,48 @@ Deno.test("PartFile - on reopening keeps the pieces whose bytes still match thei
   for (const index of [0, 1, 3]) claimed.set(index);
   const have = await part.verify(claimed);
   assert.deepEqual([0, 1, 2, 3].map((index) => have.has(index)), [true, false, false, true]);
+});
+
+Deno.test("PartFile - a symbolic link planted at the part file's path is refused, its target untouched", async () => {
+  await using temp = await tempPath();
+  const target = join(temp.path, "..", "victim.txt");
+  await Deno.writeTextFile(target, "precious");
+  await Deno.symlink(target, temp.path);
+  await assert.rejects(PartFile.open(temp.path, manifest), (error: unknown) => {
+    assert.ok(error instanceof ShoalError);
+    assert.equal(error.code, "IO");
+    assert.match(error.message, /is a symbolic link, not a partial download of ours/);
+    assert.doesNotMatch(error.message, /\n/);
+    return true;
+  });
+  assert.equal(await Deno.readTextFile(target), "precious");
+  assert.ok((await Deno.lstat(temp.path)).isSymlink, "the link is left for the user to look at");
+});
+
+Deno.test("PartFile - a dangling symbolic link is not created through either", async () => {
+  await using temp = await tempPath();
+  const target = join(temp.path, "..", "created-elsewhere");
+  await Deno.symlink(target, temp.path);
+  await assert.rejects(PartFile.open(temp.path, manifest), /symbolic link/);
+  await assert.rejects(Deno.lstat(target), Deno.errors.NotFound);
+});
+
+Deno.test("PartFile - a part file with another hard link is refused", async () => {
+  await using temp = await tempPath();
+  const other = join(temp.path, "..", "elsewhere");
+  await Deno.writeTextFile(other, "precious");
+  await Deno.link(other, temp.path);
+  await assert.rejects(PartFile.open(temp.path, manifest), /has other hard links/);
+  assert.equal(await Deno.readTextFile(other), "precious");
+});
+
+Deno.test("PartFile - an existing regular part file of ours is resumed with its bytes", async () => {
+  await using temp = await tempPath();
+  {
+    await using part = await PartFile.open(temp.path, manifest);
+    await part.write(3, pieceOf(3));
+  }
+  await using again = await PartFile.open(temp.path, manifest);
+  const have = await again.verify(Bitfield.full(COUNT));
+  assert.deepEqual([...Array(COUNT).keys()].filter((i) => have.has(i)), [3]);
 });

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { join } from "node:path";
+import { DatabaseSync } from "node:sqlite";
+import { dirname, join } from "node:path";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { pieceLength } from "../../lib/peer/manifest.ts";
@@ -98,5 +99,131 @@ Deno.test("ShareCatalog - a file deleted after publishing is refused with NOT_FO
     );
   } finally {
     await catalog.close();
+  }
+});
+
+/** CONTENT_CHANGED, the refusal a downloader gets. */
+const contentChanged = (error: unknown) =>
+  error instanceof ShoalError && error.code === "CONTENT_CHANGED";
+
+/** A file outside the shares with the same size as `like`, standing in for /etc/shadow. */
+async function secretBeside(fixture: { path: string; bytes: Uint8Array }) {
+  const secret = join(dirname(fixture.path), "shadow");
+  await Deno.writeFile(secret, fixture.bytes.map((byte) => byte ^ 0x5a));
+  const { mtime } = await Deno.stat(fixture.path);
+  await Deno.utime(secret, mtime!, mtime!);
+  return secret;
+}
+
+Deno.test("ShareCatalog - a share swapped for a symbolic link after publishing is refused, and after a restart too", async () => {
+  await using fixture = await homeWithShare(PIECE + 10);
+  const secret = await secretBeside(fixture);
+  const warnings: string[] = [];
+  const catalog = new ShareCatalog(fixture.home, {
+    warn: (line) => warnings.push(line),
+    recheckMs: 0,
+  });
+  try {
+    await readPiece(catalog, fixture.share.contentId, 0);
+    // The decoy had the secret's size and time; now its path leads to the secret.
+    await Deno.remove(fixture.path);
+    await Deno.symlink(secret, fixture.path);
+    await assert.rejects(catalog.find(fixture.share.contentId), contentChanged);
+    assert.match(warnings[0], /no longer a regular file/);
+  } finally {
+    await catalog.close();
+  }
+  // A restart: a new process opens the same home.
+  using home = PeerHome.open(join(dirname(fixture.path), "home"));
+  const restarted = new ShareCatalog(home, { warn: () => {} });
+  try {
+    await assert.rejects(restarted.find(fixture.share.contentId), contentChanged);
+  } finally {
+    await restarted.close();
+  }
+});
+
+Deno.test("ShareCatalog - another file renamed over a share with the same size and time is refused", async () => {
+  await using fixture = await homeWithShare(PIECE + 10);
+  const secret = await secretBeside(fixture);
+  const catalog = new ShareCatalog(fixture.home, { warn: () => {}, recheckMs: 0 });
+  try {
+    await Deno.rename(secret, fixture.path);
+    const now = await Deno.lstat(fixture.path);
+    assert.equal(now.size, fixture.share.size, "the same size");
+    assert.equal(now.mtime?.getTime(), fixture.share.mtimeMs, "the same time");
+    await assert.rejects(catalog.find(fixture.share.contentId), contentChanged);
+  } finally {
+    await catalog.close();
+  }
+});
+
+Deno.test("ShareCatalog - a share published through a link is served from the file it named, never through the link", async () => {
+  await using fixture = await homeWithShare(1000);
+  const link = join(dirname(fixture.path), "link.bin");
+  await Deno.symlink(fixture.path, link);
+  const share = await describeFile("linked", link);
+  assert.equal(share.path, await Deno.realPath(fixture.path), "the record holds the real path");
+  assert.ok(share.fileId, "and which file it is");
+});
+
+/** Turns the fixture's share into one recorded before identities were, as an old home holds it. */
+function forgetFileIds(fixture: { path: string }) {
+  const db = new DatabaseSync(join(dirname(fixture.path), "home", "peer.db"));
+  try {
+    db.exec("UPDATE shares SET file_id = NULL");
+  } finally {
+    db.close();
+  }
+}
+
+Deno.test("ShareCatalog - a share recorded before identities is re-hashed once, then served and recorded", async () => {
+  await using fixture = await homeWithShare(2 * PIECE + 3);
+  forgetFileIds(fixture);
+  assert.equal(fixture.home.share("data")?.fileId, null);
+  const catalog = new ShareCatalog(fixture.home);
+  try {
+    assert.deepEqual(
+      await readPiece(catalog, fixture.share.contentId, 2),
+      fixture.bytes.subarray(2 * PIECE),
+    );
+    assert.equal(fixture.home.share("data")?.fileId, fixture.share.fileId);
+  } finally {
+    await catalog.close();
+  }
+});
+
+Deno.test("ShareCatalog - a share recorded before identities whose bytes changed under the same size and time is refused", async () => {
+  await using fixture = await homeWithShare(PIECE + 10);
+  forgetFileIds(fixture);
+  const secret = await secretBeside(fixture);
+  await Deno.rename(secret, fixture.path);
+  const catalog = new ShareCatalog(fixture.home, { warn: () => {} });
+  try {
+    await assert.rejects(catalog.find(fixture.share.contentId), contentChanged);
+    assert.equal(fixture.home.share("data")?.fileId, null, "nothing is recorded for it");
+  } finally {
+    await catalog.close();
+  }
+});
+
+Deno.test("PeerHome - a home from before file identities keeps its shares, with no identity yet", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-share-catalog-" });
+  try {
+    const db = new DatabaseSync(join(dir, "peer.db"));
+    db.exec(`CREATE TABLE shares (
+       name TEXT PRIMARY KEY, path TEXT NOT NULL, type TEXT NOT NULL, size INTEGER NOT NULL,
+       mtime_ms INTEGER NOT NULL, content_id TEXT NOT NULL, manifest TEXT NOT NULL,
+       published_at TEXT NOT NULL);
+     INSERT INTO shares VALUES ('old', '/srv/old.txt', 'txt', 0, 1, '${"e".repeat(64)}',
+       '{"version":1,"size":0,"pieceSize":262144,"pieces":[]}', '2026-01-01T00:00:00.000Z');
+     PRAGMA user_version = 3;`);
+    db.close();
+    using home = PeerHome.open(dir);
+    const [old] = home.shares();
+    assert.equal(old.name, "old");
+    assert.equal(old.fileId, null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -11,6 +11,7 @@ import {
   TRACKER_METHODS,
   Username,
 } from "../../lib/protocol/messages.ts";
+import { checkName } from "../../lib/peer/shares.ts";
 
 const HASH = "a".repeat(64);
 const OTHER_HASH = "0123456789abcdef".repeat(4);
@@ -35,6 +36,17 @@ function requestError(id: number, ...mentions: RegExp[]) {
     assert.ok(error.error instanceof ShoalError);
     assert.equal(error.error.code, "BAD_MESSAGE");
     assert.equal(error.message, error.error.message);
+    for (const mention of mentions) assert.match(error.error.message, mention);
+    return true;
+  };
+}
+
+/** Like {@link requestError}, for a rule about what a person typed: INVALID_INPUT. */
+function inputError(id: number, ...mentions: RegExp[]) {
+  return (error: unknown): boolean => {
+    assert.ok(error instanceof RequestError, `expected a RequestError, got ${error}`);
+    assert.equal(error.id, id);
+    assert.equal(error.error.code, "INVALID_INPUT", error.message);
     for (const mention of mentions) assert.match(error.error.message, mention);
     return true;
   };
@@ -141,11 +153,13 @@ Deno.test("parseRequest - a username with spaces names the username rule", () =>
   );
 });
 
-Deno.test("parseRequest - a file name containing '/' or '\\' names the name rule", () => {
-  for (const name of ["dir/file.txt", "/etc/passwd", "..\\boot.ini", "a\\b"]) {
+Deno.test("parseRequest - a file name containing '/' or '\\' answers INVALID_INPUT naming the character", () => {
+  for (
+    const [name, char] of [["dir/file.txt", "/"], ["/etc/passwd", "/"], ["..\\boot.ini", "\\"]]
+  ) {
     assert.throws(
       () => trackerRequest("lookup", { name }, 13),
-      requestError(13, /invalid lookup/, /\(name\)/, /cannot contain '\/'/),
+      inputError(13, /invalid lookup/, /\(name\)/, new RegExp(`cannot contain '\\${char}'`)),
       name,
     );
   }
@@ -155,28 +169,86 @@ Deno.test("parseRequest - a file name of '.' or '..' is rejected", () => {
   for (const name of [".", ".."]) {
     assert.throws(
       () => trackerRequest("unpublish", { name }, 14),
-      requestError(14, /\(name\)/, /cannot be '\.' or '\.\.'/),
+      inputError(14, /\(name\)/, /cannot be '\.' or '\.\.'/),
       name,
     );
   }
 });
 
-Deno.test("parseRequest - a file name with control or text-direction characters is rejected", () => {
-  const names = [
-    "bell\u0007.txt",
-    "line\nbreak",
-    "nul\u0000",
-    "del\u007f",
-    "tab\t",
-    "csi\u009b",
-    "rtl\u202e.txt",
+Deno.test("parseRequest - a file name with control or text-direction characters names the code point", () => {
+  const names: [string, string][] = [
+    ["bell\u0007.txt", "U\\+0007"],
+    ["line\nbreak", "U\\+000A"],
+    ["nul\u0000", "U\\+0000"],
+    ["del\u007f", "U\\+007F"],
+    ["tab\t", "U\\+0009"],
+    ["csi\u009b", "U\\+009B"],
+    ["rtl\u202e.txt", "U\\+202E"],
   ];
-  for (const name of names) {
+  for (const [name, codePoint] of names) {
     assert.throws(
       () => trackerRequest("lookup", { name }, 15),
-      requestError(15, /\(name\)/, /control or text-direction characters/),
+      inputError(15, /\(name\)/, new RegExp(`cannot contain ${codePoint}`)),
       JSON.stringify(name),
     );
+  }
+});
+
+/**
+ * Names that look like another name, hide their end, or cannot be a file
+ * on Windows, with the part of the rule each one breaks.
+ */
+const HOSTILE_NAMES: [string, RegExp][] = [
+  ["report\u200b.pdf", /U\+200B/],
+  ["report\u061c.pdf", /U\+061C/],
+  ["invoice\u202efdp.exe", /U\+202E/],
+  ["zero\u200dwidth", /U\+200D/],
+  ["bom\ufeff", /U\+FEFF/],
+  ["soft\u00adhyphen", /U\+00AD/],
+  ["isolate\u2066x", /U\+2066/],
+  ["line\u2028sep", /U\+2028/],
+  ["filler\u3164", /U\+3164/],
+  ["esc\u001b[31m", /U\+001B/],
+  ["CON", /cannot be CON/],
+  ["con.txt", /cannot be CON/],
+  ["Aux.tar.gz", /cannot be AUX/],
+  ["nul", /cannot be NUL/],
+  ["PRN.", /end with '\.'/],
+  ["COM1", /cannot be COM1/],
+  ["lpt9.log", /cannot be LPT9/],
+  ["a:b", /cannot contain ':'/],
+  ["what?", /cannot contain '\?'/],
+  ["x<y>", /cannot contain '<'/],
+  ['say "hi"', /cannot contain '"'/],
+  ["a|b", /cannot contain '\|'/],
+  ["star*", /cannot contain '\*'/],
+  ["x.", /end with '\.'/],
+  ["x ", /end with '\.' or a space/],
+];
+
+Deno.test("FileName - hostile names are refused by the tracker's and the peer's validation alike", () => {
+  for (const [name, rule] of HOSTILE_NAMES) {
+    assert.throws(
+      () => trackerRequest("publish", { name, type: "", size: 1, contentId: HASH }, 19),
+      inputError(19, /\(name\)/, rule),
+      JSON.stringify(name),
+    );
+    assert.throws(
+      () => checkName(name),
+      (error: unknown) => {
+        assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
+        assert.equal(error.code, "INVALID_INPUT");
+        assert.match(error.message, rule);
+        return true;
+      },
+      JSON.stringify(name),
+    );
+  }
+});
+
+Deno.test("FileName - names that only look like reserved ones are accepted", () => {
+  for (const name of ["CONSOLE", "icon.png", "COM10", "LPT", "nul-result.txt", "a.b.c", " lead"]) {
+    assert.equal(checkName(name), name);
   }
 });
 
@@ -217,13 +289,13 @@ Deno.test("Password - accepts 8 to 1024 characters", () => {
 });
 
 Deno.test("FileName - accepts ordinary names, including dots inside and non-ASCII", () => {
-  for (const name of ["notes..txt", "...", ".hidden", "a b c.pdf", "été 🐟.mp3", "x".repeat(255)]) {
+  for (const name of ["notes..txt", ".hidden", "a b c.pdf", "été 🐟.mp3", "x".repeat(255)]) {
     assert.ok(FileName.safeParse(name).success, name);
   }
 });
 
 Deno.test("FileName - rejects empty, over-long, separators, control characters, '.' and '..'", () => {
-  for (const name of ["", "x".repeat(256), "a/b", "a\\b", "a\u001fb", ".", ".."]) {
+  for (const name of ["", "x".repeat(256), "a/b", "a\\b", "a\u001fb", ".", "..", "..."]) {
     assert.ok(!FileName.safeParse(name).success, JSON.stringify(name));
   }
 });
