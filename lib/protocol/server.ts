@@ -293,6 +293,17 @@ export class ProtocolServer<T extends MethodTable, S> {
       if (activity.greetBy !== null && now > activity.greetBy) {
         this.#warn("hello", `${activity.who}: no hello within ${handshakeTimeoutMs} ms, dropped`);
       } else if (activity.writingSince !== null && now - activity.writingSince > idleTimeoutMs) {
+        if (this.#options.tls) {
+          // Deno closes a TLS socket only once its unsent bytes are out: closing it now would free
+          // its slot, not its socket. It keeps both until the client reads or leaves.
+          this.#warn(
+            "unread",
+            `${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped once it reads or leaves`,
+          );
+          activity.held = true;
+          this.#activity.delete(conn);
+          continue;
+        }
         this.#warn(
           "unread",
           `${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped`,
@@ -333,6 +344,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       quietSince: performance.now(),
       greetBy,
       writingSince: null,
+      held: false,
       writing: null,
     };
     this.#activity.set(conn, activity);
@@ -467,6 +479,8 @@ export class ProtocolServer<T extends MethodTable, S> {
     const write = async (chunk: Uint8Array) => {
       activity.writingSince = performance.now();
       await writeAll(conn, chunk);
+      // Dropped while this write was stuck: now that it is out, the connection ends.
+      if (activity.held) throw new ShoalError("TIMEOUT", `${activity.who} was dropped`);
       activity.writingSince = null;
     };
     try {
@@ -540,6 +554,8 @@ interface Activity {
   greetBy: number | null;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
+  /** Dropped while a write was stuck (TLS): closed as soon as that write ends. */
+  held: boolean;
   /**
    * The writer while one runs; null while none is needed. After the writer
    * has stopped for good it stays set (to its settled promise), so no other

@@ -10,17 +10,26 @@ import type { Address } from "../../lib/protocol/address.ts";
 import { createIdentity, type TlsIdentity } from "../../lib/protocol/certificate.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-import { type MethodTable, PEER_METHODS } from "../../lib/protocol/messages.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import {
   type Handlers,
   ProtocolServer,
   type ProtocolServerOptions,
+  WithBody,
 } from "../../lib/protocol/server.ts";
 
-const METHODS = { hello: PEER_METHODS.hello, ping: PEER_METHODS.ping } satisfies MethodTable;
+const METHODS = {
+  hello: PEER_METHODS.hello,
+  ping: PEER_METHODS.ping,
+  piece: PEER_METHODS.piece,
+} satisfies MethodTable;
 type Methods = typeof METHODS;
+/** Far more than any socket buffer holds. */
+const BIG = new Uint8Array(32 * 1024 * 1024);
 const HANDLERS: Handlers<Methods, null> = {
   ping: () => Promise.resolve({ username: null, time: Date.now() }),
+  piece: ({ index }) => Promise.resolve(new WithBody({ index, length: BIG.length }, [BIG])),
 };
 const LOCALHOST: Address = { host: "127.0.0.1", port: 0 };
 const DEADLINE_MS = 200;
@@ -222,6 +231,54 @@ Deno.test("ProtocolServer - TLS sockets that never handshake keep their slots un
     });
     closeAll(hostile);
     await descriptorsBecome(baseline, "the server released every socket once the client let go");
+    await assertServesAnHonestClient(address, identity);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a TLS client that stops reading replies keeps its slot until it leaves, then its socket is released", async () => {
+  const identity = await createIdentity();
+  const { server, address, warnings } = startServer({
+    tls: identity,
+    maxConnectionsPerAddress: 2,
+    idleTimeoutMs: 300,
+  });
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address, identity);
+    const [tcp] = await openRaw(address, 1);
+    const tls = await Deno.startTls(tcp, { hostname: "shoal", caCerts: [identity.certificate] });
+    hostile.push(tls);
+    await tls.write(encodeFrame({
+      id: 1,
+      type: "hello",
+      params: { protocol: PROTOCOL_VERSION, agent: "hostile" },
+    }));
+    for (let index = 0; index < 2; index++) {
+      await tls.write(encodeFrame({
+        id: 2 + index,
+        type: "piece",
+        params: { contentId: "ab".repeat(32), index },
+      }));
+    }
+    await waitUntil(
+      () => warnings.some((line) => /not reading replies for 300 ms, dropped once/.test(line)),
+      () => `the stuck writer to be noticed:\n${warnings.join("\n")}`,
+    );
+    // Its slot still counts: with one honest connection open, a third is refused.
+    const honest = await connect(address, identity);
+    try {
+      await assert.rejects(connect(address, identity), (error: unknown) => {
+        assert.ok(error instanceof ShoalError && error.code === "BUSY", String(error));
+        return true;
+      });
+    } finally {
+      honest.close();
+    }
+    closeAll(hostile);
+    await descriptorsBecome(baseline, "the server released every socket once the client left");
     await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
