@@ -1,3 +1,4 @@
+import { AcceptBackoff } from "./accept_backoff.ts";
 import { type Address, formatAddress } from "./address.ts";
 import type { TlsIdentity } from "./certificate.ts";
 import { ShoalError, toShoalError } from "./errors.ts";
@@ -10,6 +11,7 @@ import {
   RequestError,
   type ResultOf,
 } from "./messages.ts";
+import { WarningLimiter } from "./warning_limiter.ts";
 
 /** A result followed on the wire by raw bytes (see `METHODS_WITH_BODY`). */
 export class WithBody<R> {
@@ -47,8 +49,30 @@ export interface ProtocolServerOptions<S> {
   initialState: () => S;
   /** Called once when a connection ends, however it ends. */
   onClose?: (connection: Connection<S>) => void;
-  /** Where one-line warnings about bad clients go. @default {console.error} */
+  /**
+   * Where one-line warnings about bad clients go. At most five of each kind
+   * (refused, idle, no handshake, failed accept, ...) are written a minute;
+   * the next one says how many were held back.
+   * @default {console.error}
+   */
   warn?: (line: string) => void;
+  /**
+   * A connection must finish its TLS handshake and send its `hello` within
+   * this long, or it is closed. A TLS socket whose client never finishes the
+   * handshake cannot be closed by Deno before the client lets go of it: it
+   * keeps its slot (under `maxConnectionsPerAddress` and
+   * `maxPendingHandshakes`) until then.
+   * @default {10000}
+   */
+  handshakeTimeoutMs?: number;
+  /**
+   * TLS handshakes in progress at once, stalled ones included. At the limit
+   * the server stops accepting (new connections wait in the kernel's queue)
+   * until one ends, so clients that never handshake cannot use up the
+   * process's file descriptors.
+   * @default {256}
+   */
+  maxPendingHandshakes?: number;
   /**
    * A connection that sends no complete request for this long is dropped,
    * which also ends slow-loris clients.
@@ -93,6 +117,12 @@ export class ProtocolServer<T extends MethodTable, S> {
   readonly #handlers: Handlers<T, S>;
   readonly #options: ProtocolServerOptions<S>;
   readonly #connections = new Set<Deno.Conn>();
+  readonly #warnings: WarningLimiter;
+  /** TLS handshakes not yet settled, and the accept loop waiting for one to settle. */
+  #handshaking = 0;
+  #handshakeSettled: (() => void) | null = null;
+  /** Ends the accept loop's wait after a failed accept early, on close. */
+  readonly #closing = new AbortController();
   readonly #served = new Set<Promise<void>>();
   readonly #perAddress = new Map<string, number>();
   /** What the idle sweep needs to know of each open connection. */
@@ -105,6 +135,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     this.#table = table;
     this.#handlers = handlers;
     this.#options = options;
+    this.#warnings = new WarningLimiter((line) => (options.warn ?? console.error)(line));
   }
 
   /** Starts listening and accepting; returns the bound address (useful with port 0). */
@@ -126,13 +157,22 @@ export class ProtocolServer<T extends MethodTable, S> {
         : toShoalError(error).message;
       throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`);
     }
+    return this.serve(listener);
+  }
+
+  /**
+   * Serves the connections `listener` accepts (a TLS listener when `tls` is
+   * set); returns its address. {@link listen} makes the listener itself.
+   */
+  serve(listener: Deno.Listener): Address {
     this.#listener = listener;
     this.#accepting = this.#accept(listener);
     // One timer for every connection, rather than one per request and per write.
     const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
+    const handshakeTimeoutMs = this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.#sweeper = setInterval(
-      () => this.#sweep(idleTimeoutMs),
-      Math.min(idleTimeoutMs / 4, 1000),
+      () => this.#sweep(idleTimeoutMs, handshakeTimeoutMs),
+      Math.min(idleTimeoutMs / 4, handshakeTimeoutMs / 4, 1000),
     );
     const bound = listener.addr as Deno.NetAddr;
     return { host: bound.hostname, port: bound.port };
@@ -141,6 +181,8 @@ export class ProtocolServer<T extends MethodTable, S> {
   /** Stops accepting, closes every open connection, and waits for their handlers to end. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
+    this.#closing.abort();
+    this.#wakeAccept();
     try {
       this.#listener?.close();
     } catch {
@@ -152,7 +194,16 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   async #accept(listener: Deno.Listener): Promise<void> {
-    while (true) {
+    const backoff = new AcceptBackoff();
+    const maxPending = this.#options.maxPendingHandshakes ?? 256;
+    while (!this.#closing.signal.aborted) {
+      if (this.#handshaking >= maxPending) {
+        this.#warn("handshakes", `${this.#handshaking} TLS handshakes pending, not accepting`);
+        while (this.#handshaking >= maxPending && !this.#closing.signal.aborted) {
+          await new Promise<void>((resolve) => this.#handshakeSettled = resolve);
+        }
+        continue;
+      }
       let conn: Deno.Conn;
       try {
         conn = await listener.accept();
@@ -160,40 +211,105 @@ export class ProtocolServer<T extends MethodTable, S> {
         if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
           return;
         }
-        this.#warn(`accept failed: ${toShoalError(error).message}`);
+        // Say, EMFILE: retrying at once would spin, and warn, for as long as it lasts.
+        const waitMs = backoff.fail();
+        this.#warn(
+          "accept",
+          `accept failed: ${toShoalError(error).message}; next try in ${waitMs} ms`,
+        );
+        await pause(waitMs, this.#closing.signal);
         continue;
       }
-      const host = (conn.remoteAddr as Deno.NetAddr).hostname;
-      const open = this.#perAddress.get(host) ?? 0;
-      if (open >= (this.#options.maxConnectionsPerAddress ?? 64)) {
-        this.#refuse(conn, host);
-        continue;
-      }
-      this.#perAddress.set(host, open + 1);
-      this.#connections.add(conn);
-      const served = this.#serve(conn).finally(() => {
-        this.#connections.delete(conn);
-        this.#served.delete(served);
-        const left = (this.#perAddress.get(host) ?? 1) - 1;
-        if (left > 0) this.#perAddress.set(host, left);
-        else this.#perAddress.delete(host);
-      });
-      this.#served.add(served);
+      backoff.succeed();
+      this.#admit(conn);
     }
   }
 
   /**
-   * Drops connections that sent no request for the idle timeout while owed
-   * nothing (which also ends slow-loris clients), and those whose client
-   * has not taken a reply for as long (its receive window full).
+   * Serves a new connection, or refuses it if its address holds too many.
+   * Either way it keeps its address's slot until its socket is really gone.
    */
-  #sweep(idleTimeoutMs: number): void {
+  #admit(conn: Deno.Conn): void {
+    const host = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const open = this.#perAddress.get(host) ?? 0;
+    this.#perAddress.set(host, open + 1);
+    this.#connections.add(conn);
+    const over = open >= (this.#options.maxConnectionsPerAddress ?? 64);
+    const served = (over ? this.#refuse(conn, host) : this.#serve(conn)).finally(() => {
+      this.#connections.delete(conn);
+      this.#served.delete(served);
+      const left = (this.#perAddress.get(host) ?? 1) - 1;
+      if (left > 0) this.#perAddress.set(host, left);
+      else this.#perAddress.delete(host);
+    });
+    this.#served.add(served);
+  }
+
+  /**
+   * Completes a TLS connection's handshake within the handshake deadline;
+   * true when it did. Deno keeps a TLS socket closed before its handshake
+   * open until the client finishes or drops it, so a client past the
+   * deadline is not closed (that would free its slot, not its socket): this
+   * waits until the runtime lets go of the socket, then answers false.
+   */
+  async #secure(conn: Deno.Conn, who: string): Promise<boolean> {
+    if (!this.#options.tls) return true;
+    const timeoutMs = this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    this.#handshaking++;
+    const handshake = (conn as Deno.TlsConn).handshake().then(() => true, () => false);
+    let timer: ReturnType<typeof setTimeout> | undefined;
+    const expired = new Promise<null>((resolve) => timer = setTimeout(resolve, timeoutMs, null));
+    try {
+      const done = await Promise.race([handshake, expired]);
+      if (done !== null) return done;
+      this.#warn(
+        "handshake",
+        `${who}: no TLS handshake within ${timeoutMs} ms; its socket is held until it lets go`,
+      );
+      await handshake;
+      return false;
+    } finally {
+      clearTimeout(timer);
+      this.#handshaking--;
+      this.#wakeAccept();
+    }
+  }
+
+  #wakeAccept(): void {
+    const wake = this.#handshakeSettled;
+    this.#handshakeSettled = null;
+    wake?.();
+  }
+
+  /**
+   * Drops connections that sent no `hello` within the handshake deadline,
+   * those that sent no request for the idle timeout while owed nothing
+   * (which also ends slow-loris clients), and those whose client has not
+   * taken a reply for as long (its receive window full).
+   */
+  #sweep(idleTimeoutMs: number, handshakeTimeoutMs: number): void {
     const now = performance.now();
     for (const [conn, activity] of this.#activity) {
-      if (activity.writingSince !== null && now - activity.writingSince > idleTimeoutMs) {
-        this.#warn(`${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped`);
+      if (activity.greetBy !== null && now > activity.greetBy) {
+        this.#warn("hello", `${activity.who}: no hello within ${handshakeTimeoutMs} ms, dropped`);
+      } else if (activity.writingSince !== null && now - activity.writingSince > idleTimeoutMs) {
+        if (this.#options.tls) {
+          // Deno closes a TLS socket only once its unsent bytes are out: closing it now would free
+          // its slot, not its socket. It keeps both until the client reads or leaves.
+          this.#warn(
+            "unread",
+            `${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped once it reads or leaves`,
+          );
+          activity.held = true;
+          this.#activity.delete(conn);
+          continue;
+        }
+        this.#warn(
+          "unread",
+          `${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped`,
+        );
       } else if (activity.replies.idle && now - activity.quietSince > idleTimeoutMs) {
-        this.#warn(`${activity.who}: idle for ${idleTimeoutMs} ms, dropped`);
+        this.#warn("idle", `${activity.who}: idle for ${idleTimeoutMs} ms, dropped`);
       } else {
         continue;
       }
@@ -203,6 +319,12 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   async #serve(conn: Deno.Conn): Promise<void> {
+    const greetBy = performance.now() +
+      (this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
+    if (!await this.#secure(conn, formatAddress(addressOf(conn.remoteAddr)))) {
+      closeQuietly(conn);
+      return;
+    }
     const remoteAddr = conn.remoteAddr as Deno.NetAddr;
     const localAddr = conn.localAddr as Deno.NetAddr;
     const connection: Connection<S> = {
@@ -220,7 +342,9 @@ export class ProtocolServer<T extends MethodTable, S> {
       who,
       replies,
       quietSince: performance.now(),
+      greetBy,
       writingSince: null,
+      held: false,
       writing: null,
     };
     this.#activity.set(conn, activity);
@@ -239,7 +363,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       try {
         this.#options.onClose?.(connection);
       } catch (error) {
-        this.#warn(`${who}: cleaning up failed: ${toShoalError(error).message}`);
+        this.#warn("cleanup", `${who}: cleaning up failed: ${toShoalError(error).message}`);
       }
       await frames.cancel();
       closeQuietly(conn);
@@ -263,6 +387,8 @@ export class ProtocolServer<T extends MethodTable, S> {
         if (replies.closed) return;
         activity.quietSince = performance.now();
         replies.push(this.#answer(frame, session, connection));
+        // The greeting is settled synchronously, so the deadline for it ends here.
+        if (session.greeted) activity.greetBy = null;
         write();
         // A refused greeting is the connection's last word: nothing after it is read, let alone run.
         if (session.refused) return;
@@ -270,7 +396,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     } catch (caught) {
       const error = toShoalError(caught);
       if (error.code === "FRAME_TOO_LARGE" || error.code === "BAD_MESSAGE") {
-        this.#warn(`${activity.who}: ${error.message}; connection closed`);
+        this.#warn("frame", `${activity.who}: ${error.message}; connection closed`);
         if (!replies.closed) {
           replies.push(Promise.resolve({ frame: errorFrame(-1, error), last: true }));
           write();
@@ -294,7 +420,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       const error = caught instanceof RequestError ? caught.error : toShoalError(caught);
       if (caught instanceof RequestError) id = caught.id;
       if (error.code === "INTERNAL") {
-        this.#warn(`${formatAddress(connection.remote)}: ${error.message}`);
+        this.#warn("internal", `${formatAddress(connection.remote)}: ${error.message}`);
       }
       // Without a hello, or after a version mismatch, nothing else can be understood.
       if (!session.greeted) session.refused = true;
@@ -353,6 +479,8 @@ export class ProtocolServer<T extends MethodTable, S> {
     const write = async (chunk: Uint8Array) => {
       activity.writingSince = performance.now();
       await writeAll(conn, chunk);
+      // Dropped while this write was stuck: now that it is out, the connection ends.
+      if (activity.held) throw new ShoalError("TIMEOUT", `${activity.who} was dropped`);
       activity.writingSince = null;
     };
     try {
@@ -384,23 +512,35 @@ export class ProtocolServer<T extends MethodTable, S> {
     closeQuietly(conn);
   }
 
-  /** Tells a connection over the per-address limit why it is closed, without waiting long. */
-  #refuse(conn: Deno.Conn, host: string): void {
-    this.#warn(`${host}: too many connections, refused one`);
+  /**
+   * Tells a connection over the per-address limit why it is closed, without
+   * waiting long; resolves once it is closed.
+   */
+  async #refuse(conn: Deno.Conn, host: string): Promise<void> {
+    this.#warn("refused", `${host}: too many connections, refused one`);
+    // The refusal goes out encrypted, so it too waits for the handshake, within its deadline.
+    if (!await this.#secure(conn, host)) {
+      closeQuietly(conn);
+      return;
+    }
     const message = encodeFrame({
       id: -1,
       ok: false,
       error: { code: "BUSY", message: "too many connections from your address; try again later" },
     });
     const timer = setTimeout(() => closeQuietly(conn), 1000);
-    writeAll(conn, message).catch(() => {}).finally(() => {
+    try {
+      await writeAll(conn, message);
+    } catch {
+      // Gone already: closed below all the same.
+    } finally {
       clearTimeout(timer);
       closeQuietly(conn);
-    });
+    }
   }
 
-  #warn(line: string): void {
-    (this.#options.warn ?? console.error)(`warning: ${line}`);
+  #warn(kind: string, line: string): void {
+    this.#warnings.warn(kind, `warning: ${line}`);
   }
 }
 
@@ -410,8 +550,12 @@ interface Activity {
   replies: ReplyQueue;
   /** When the last request arrived or the last reply went out (or the connection opened). */
   quietSince: number;
+  /** When the connection is dropped if no `hello` has come by then; null once greeted. */
+  greetBy: number | null;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
+  /** Dropped while a write was stuck (TLS): closed as soon as that write ends. */
+  held: boolean;
   /**
    * The writer while one runs; null while none is needed. After the writer
    * has stopped for good it stays set (to its settled promise), so no other
@@ -426,6 +570,26 @@ interface Reply {
   body?: WithBody<unknown>;
   /** Close the connection once this reply is written. */
   last?: boolean;
+}
+
+const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+
+function addressOf(addr: Deno.Addr): Address {
+  const { hostname, port } = addr as Deno.NetAddr;
+  return { host: hostname, port };
+}
+
+/** Waits `ms`, or less if `signal` aborts first. */
+function pause(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve) => {
+    const done = () => {
+      clearTimeout(timer);
+      signal.removeEventListener("abort", done);
+      resolve();
+    };
+    const timer = setTimeout(done, ms);
+    signal.addEventListener("abort", done);
+  });
 }
 
 function errorFrame(id: number, error: ShoalError): Uint8Array {

@@ -1,0 +1,48 @@
+/** Options of an {@link AcceptBackoff}. */
+export interface AcceptBackoffOptions {
+  /** The wait after the first failure in a row, in milliseconds. @default {5} */
+  firstMs?: number;
+  /** The longest wait, in milliseconds. @default {1000} */
+  maxMs?: number;
+}
+
+/**
+ * How long an accept loop waits after a failing `accept` (say, EMFILE: no
+ * descriptor left) before trying again: a wait that doubles with each
+ * failure in a row up to a ceiling, and starts over after a success. A loop
+ * that retried at once would spin on a CPU, and write a warning each time,
+ * for as long as the cause lasts (Syncthing's and Go's accept loops do the
+ * same).
+ *
+ * @example
+ * ```ts
+ * const backoff = new AcceptBackoff();
+ * backoff.fail(); // 5
+ * backoff.fail(); // 10
+ * backoff.succeed();
+ * backoff.fail(); // 5 again
+ * ```
+ */
+export class AcceptBackoff {
+  readonly #firstMs: number;
+  readonly #maxMs: number;
+  #nextMs: number;
+
+  constructor(options: AcceptBackoffOptions = {}) {
+    this.#firstMs = options.firstMs ?? 5;
+    this.#maxMs = options.maxMs ?? 1000;
+    this.#nextMs = this.#firstMs;
+  }
+
+  /** Notes a failed accept; returns how long to wait before the next one, in milliseconds. */
+  fail(): number {
+    const waitMs = Math.min(this.#nextMs, this.#maxMs);
+    this.#nextMs = Math.min(this.#nextMs * 2, this.#maxMs);
+    return waitMs;
+  }
+
+  /** Notes a successful accept: the next failure waits the shortest time again. */
+  succeed(): void {
+    this.#nextMs = this.#firstMs;
+  }
+}

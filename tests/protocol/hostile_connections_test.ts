@@ -1,0 +1,399 @@
+/**
+ * Clients that open connections and never finish them: the server must
+ * close what it can for real, keep counting what the runtime holds open,
+ * and stay available to honest clients. Descriptors are counted in
+ * /proc/self/fd, which holds the test's client sockets as well as the
+ * server's: every count below adds the client sockets still open.
+ */
+import assert from "node:assert/strict";
+import type { Address } from "../../lib/protocol/address.ts";
+import { createIdentity, type TlsIdentity } from "../../lib/protocol/certificate.ts";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
+import {
+  type Handlers,
+  ProtocolServer,
+  type ProtocolServerOptions,
+  WithBody,
+} from "../../lib/protocol/server.ts";
+
+const METHODS = {
+  hello: PEER_METHODS.hello,
+  ping: PEER_METHODS.ping,
+  piece: PEER_METHODS.piece,
+} satisfies MethodTable;
+type Methods = typeof METHODS;
+/** Far more than any socket buffer holds. */
+const BIG = new Uint8Array(32 * 1024 * 1024);
+const HANDLERS: Handlers<Methods, null> = {
+  ping: () => Promise.resolve({ username: null, time: Date.now() }),
+  piece: ({ index }) => Promise.resolve(new WithBody({ index, length: BIG.length }, [BIG])),
+};
+const LOCALHOST: Address = { host: "127.0.0.1", port: 0 };
+const DEADLINE_MS = 200;
+
+/** A record header announcing a 200-byte ClientHello, and only the first bytes of it. */
+const PARTIAL_CLIENT_HELLO = new Uint8Array([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01, 0x00, 0x00]);
+/** What a web browser pointed at the port would send instead of a ClientHello. */
+const NOT_TLS = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: shoal\r\n\r\n");
+
+function openDescriptors(): number {
+  let count = 0;
+  for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+  return count;
+}
+
+/** Polls `condition` every 20 ms, failing with `what` after `tries` polls (about 10 s). */
+async function waitUntil(condition: () => boolean, what: () => string, tries = 500) {
+  for (let i = 0; i < tries; i++) {
+    if (condition()) return;
+    await new Promise((resolve) => setTimeout(resolve, 20));
+  }
+  assert.fail(`gave up waiting: ${what()}`);
+}
+
+/** Waits until the descriptors open in this process are `expected`. */
+function descriptorsBecome(expected: number, why: string): Promise<void> {
+  return waitUntil(
+    () => openDescriptors() === expected,
+    () => `${why}: ${openDescriptors()} descriptors open, expected ${expected}`,
+  );
+}
+
+function startServer(
+  options: Partial<ProtocolServerOptions<null>> = {},
+): { server: ProtocolServer<Methods, null>; address: Address; warnings: string[] } {
+  const warnings: string[] = [];
+  const server = new ProtocolServer(METHODS, HANDLERS, {
+    kind: "peer",
+    initialState: () => null,
+    warn: (line) => warnings.push(line),
+    handshakeTimeoutMs: DEADLINE_MS,
+    ...options,
+  });
+  return { server, address: server.listen(LOCALHOST), warnings };
+}
+
+function connect(address: Address, identity?: TlsIdentity): Promise<ProtocolClient<Methods>> {
+  return ProtocolClient.connect(address, METHODS, {
+    agent: "shoal-test/0",
+    timeoutMs: 5000,
+    tls: identity && { certificate: identity.certificate, whose: "the test server" },
+  });
+}
+
+/** An honest client says hello (inside `connect`) and gets a ping answered, then leaves. */
+async function assertServesAnHonestClient(address: Address, identity?: TlsIdentity) {
+  const client = await connect(address, identity);
+  try {
+    assert.equal((await client.call("ping", {})).username, null);
+  } finally {
+    client.close();
+  }
+}
+
+/** Raw TCP connections to `address`, each sent `bytes` if given, then left as they are. */
+async function openRaw(address: Address, count: number, bytes?: Uint8Array) {
+  const conns: Deno.TcpConn[] = [];
+  for (let i = 0; i < count; i++) {
+    const conn = await Deno.connect({ hostname: address.host, port: address.port });
+    if (bytes) await conn.write(bytes);
+    conns.push(conn);
+  }
+  return conns;
+}
+
+/** Reads until the server closes `conn` (or resets it); fails if that takes over 10 s. */
+async function assertClosedByServer(conn: Deno.Conn): Promise<void> {
+  const buffer = new Uint8Array(4096);
+  let gaveUp = false;
+  const timer = setTimeout(() => {
+    gaveUp = true;
+    conn.close();
+  }, 10_000);
+  try {
+    while (await conn.read(buffer) !== null);
+  } catch (error) {
+    if (gaveUp) assert.fail("the server never closed the connection");
+    // A reset or a TLS alert is a close too.
+    assert.ok(!(error instanceof Deno.errors.BadResource), String(error));
+  } finally {
+    clearTimeout(timer);
+  }
+  assert.ok(!gaveUp, "the server never closed the connection");
+}
+
+function closeAll(conns: Deno.Conn[]): void {
+  for (const conn of conns.splice(0)) {
+    try {
+      conn.close();
+    } catch {
+      // Already closed.
+    }
+  }
+}
+
+/**
+ * The baseline: descriptors open once the server runs, has served one
+ * client, and the count has settled (sockets close a moment after `close`).
+ */
+async function warmBaseline(address: Address, identity?: TlsIdentity): Promise<number> {
+  await assertServesAnHonestClient(address, identity);
+  const counts: number[] = [];
+  await waitUntil(
+    () => {
+      counts.push(openDescriptors());
+      return counts.length >= 10 && counts.slice(-10).every((count) => count === counts.at(-1));
+    },
+    () => `the descriptor count to settle: ${counts.slice(-10).join(", ")}`,
+  );
+  return counts.at(-1)!;
+}
+
+Deno.test("ProtocolServer - plaintext connections that never say hello are really closed at the handshake deadline", async () => {
+  const { server, address, warnings } = startServer();
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address);
+    hostile.push(...await openRaw(address, 6));
+    // Half a frame header: a slow-loris start.
+    hostile.push(...await openRaw(address, 6, new Uint8Array([0, 0])));
+    for (const conn of hostile) await assertClosedByServer(conn);
+    // The clients still hold their 12 sockets; the server holds none of its own.
+    await descriptorsBecome(baseline + hostile.length, "the server released every socket");
+    assert.ok(
+      warnings.some((line) => /no hello within 200 ms, dropped/.test(line)),
+      warnings.join("\n"),
+    );
+    await assertServesAnHonestClient(address);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a TLS client that handshakes but never says hello is really closed at the deadline", async () => {
+  const identity = await createIdentity();
+  const { server, address } = startServer({ tls: identity });
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address, identity);
+    for (const tcp of await openRaw(address, 5)) {
+      const tls = await Deno.startTls(tcp, { hostname: "shoal", caCerts: [identity.certificate] });
+      await tls.handshake();
+      hostile.push(tls);
+    }
+    for (const conn of hostile) await assertClosedByServer(conn);
+    await descriptorsBecome(baseline + hostile.length, "the server released every socket");
+    await assertServesAnHonestClient(address, identity);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - bytes that are not TLS end the connection and release its socket", async () => {
+  const identity = await createIdentity();
+  const { server, address } = startServer({ tls: identity });
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address, identity);
+    hostile.push(...await openRaw(address, 8, NOT_TLS));
+    for (const conn of hostile) await assertClosedByServer(conn);
+    await descriptorsBecome(baseline + hostile.length, "the server released every socket");
+    await assertServesAnHonestClient(address, identity);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - TLS sockets that never handshake keep their slots until the client lets go, then every descriptor is released", async () => {
+  const identity = await createIdentity();
+  const { server, address, warnings } = startServer({ tls: identity, maxConnectionsPerAddress: 4 });
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address, identity);
+    hostile.push(...await openRaw(address, 2));
+    hostile.push(...await openRaw(address, 2, PARTIAL_CLIENT_HELLO));
+    await waitUntil(
+      () => warnings.filter((line) => /no TLS handshake within 200 ms/.test(line)).length === 4,
+      () => `four handshake deadlines to pass:\n${warnings.join("\n")}`,
+    );
+    // Deno cannot close a TLS socket before its handshake: the server's four stay open...
+    assert.equal(openDescriptors(), baseline + 2 * hostile.length);
+    // ...and still count under the per-address cap, so one address cannot open more.
+    await assert.rejects(connect(address, identity), (error: unknown) => {
+      assert.ok(error instanceof ShoalError && error.code === "BUSY", String(error));
+      return true;
+    });
+    closeAll(hostile);
+    await descriptorsBecome(baseline, "the server released every socket once the client let go");
+    await assertServesAnHonestClient(address, identity);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a TLS client that stops reading replies keeps its slot until it leaves, then its socket is released", async () => {
+  const identity = await createIdentity();
+  const { server, address, warnings } = startServer({
+    tls: identity,
+    maxConnectionsPerAddress: 2,
+    idleTimeoutMs: 300,
+  });
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address, identity);
+    const [tcp] = await openRaw(address, 1);
+    const tls = await Deno.startTls(tcp, { hostname: "shoal", caCerts: [identity.certificate] });
+    hostile.push(tls);
+    await tls.write(encodeFrame({
+      id: 1,
+      type: "hello",
+      params: { protocol: PROTOCOL_VERSION, agent: "hostile" },
+    }));
+    for (let index = 0; index < 2; index++) {
+      await tls.write(encodeFrame({
+        id: 2 + index,
+        type: "piece",
+        params: { contentId: "ab".repeat(32), index },
+      }));
+    }
+    await waitUntil(
+      () => warnings.some((line) => /not reading replies for 300 ms, dropped once/.test(line)),
+      () => `the stuck writer to be noticed:\n${warnings.join("\n")}`,
+    );
+    // Its slot still counts: with one honest connection open, a third is refused.
+    const honest = await connect(address, identity);
+    try {
+      await assert.rejects(connect(address, identity), (error: unknown) => {
+        assert.ok(error instanceof ShoalError && error.code === "BUSY", String(error));
+        return true;
+      });
+    } finally {
+      honest.close();
+    }
+    closeAll(hostile);
+    await descriptorsBecome(baseline, "the server released every socket once the client left");
+    await assertServesAnHonestClient(address, identity);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - at maxPendingHandshakes the server stops accepting, so stalled handshakes cannot use up its descriptors", async () => {
+  const identity = await createIdentity();
+  const { server, address, warnings } = startServer({ tls: identity, maxPendingHandshakes: 3 });
+  const hostile: Deno.Conn[] = [];
+  try {
+    const baseline = await warmBaseline(address, identity);
+    hostile.push(...await openRaw(address, 10, PARTIAL_CLIENT_HELLO));
+    await waitUntil(
+      () => warnings.some((line) => /3 TLS handshakes pending, not accepting/.test(line)),
+      () => `the accept loop to stop:\n${warnings.join("\n")}`,
+    );
+    await waitUntil(
+      () => warnings.filter((line) => /no TLS handshake within/.test(line)).length === 3,
+      () => `three handshake deadlines to pass:\n${warnings.join("\n")}`,
+    );
+    // Ten client sockets, and only three on the server's side: the rest wait in the kernel's queue.
+    assert.equal(openDescriptors(), baseline + hostile.length + 3);
+    closeAll(hostile);
+    await descriptorsBecome(baseline, "the server released every socket once the client let go");
+    await assertServesAnHonestClient(address, identity);
+  } finally {
+    closeAll(hostile);
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a warning repeated by one client is written five times, not once per event", async () => {
+  const { server, address, warnings } = startServer({ maxConnectionsPerAddress: 1 });
+  const honest = await connect(address);
+  const refused: Deno.Conn[] = [];
+  try {
+    refused.push(...await openRaw(address, 30));
+    for (const conn of refused) await assertClosedByServer(conn);
+    const lines = warnings.filter((line) => /too many connections, refused one/.test(line));
+    assert.equal(lines.length, 5, warnings.join("\n"));
+    assert.equal((await honest.call("ping", {})).username, null);
+  } finally {
+    closeAll(refused);
+    honest.close();
+    await server.close();
+  }
+});
+
+/** A listener whose first `failures` accepts fail as on a process out of descriptors. */
+class FailingListener implements Deno.Listener {
+  failed = 0;
+  readonly #real: Deno.Listener;
+  #failures: number;
+
+  constructor(real: Deno.Listener, failures: number) {
+    this.#real = real;
+    this.#failures = failures;
+  }
+
+  get addr(): Deno.Addr {
+    return this.#real.addr;
+  }
+
+  accept(): Promise<Deno.Conn> {
+    if (this.failed < this.#failures) {
+      this.failed++;
+      return Promise.reject(new Error("Too many open files (os error 24)"));
+    }
+    return this.#real.accept();
+  }
+
+  close(): void {
+    this.#failures = 0;
+    this.#real.close();
+  }
+
+  ref(): void {
+    this.#real.ref();
+  }
+
+  unref(): void {
+    this.#real.unref();
+  }
+
+  [Symbol.asyncIterator](): AsyncIterableIterator<Deno.Conn> {
+    return this.#real[Symbol.asyncIterator]();
+  }
+
+  [Symbol.dispose](): void {
+    this.close();
+  }
+}
+
+Deno.test("ProtocolServer - after failing accepts the loop backs off, warns a few times, and serves again", async () => {
+  const warnings: string[] = [];
+  const server = new ProtocolServer(METHODS, HANDLERS, {
+    kind: "peer",
+    initialState: () => null,
+    warn: (line) => warnings.push(line),
+  });
+  const listener = new FailingListener(Deno.listen({ hostname: LOCALHOST.host, port: 0 }), 8);
+  const address = server.serve(listener);
+  try {
+    await assertServesAnHonestClient(address);
+    assert.equal(listener.failed, 8);
+    const lines = warnings.filter((line) => /accept failed/.test(line));
+    assert.deepEqual(
+      lines.map((line) => line.match(/next try in (\d+) ms/)?.[1]),
+      ["5", "10", "20", "40", "80"],
+      "five lines, each announcing a wait twice as long as the one before",
+    );
+    assert.match(lines[0], /Too many open files/);
+  } finally {
+    await server.close();
+  }
+});
