@@ -4,6 +4,7 @@ import { formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
+import { DatabaseLock } from "../tracker/database_lock.ts";
 import { Tracker } from "../tracker/tracker.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
@@ -35,6 +36,8 @@ export function buildTrackerProgram(): Command {
     .addOption(DB_OPTION())
     .action(async (options: ServeOptions) => {
       const port = parsePort(options.port);
+      // Before anything touches the database: a second tracker on it stops here.
+      using lock = DatabaseLock.acquire(options.db);
       using store = SqliteTrackerStore.open(options.db);
       // The TLS identity and the ticket key live next to the database, made on first start.
       const dir = dirname(options.db);
@@ -45,6 +48,7 @@ export function buildTrackerProgram(): Command {
       const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
       const tracker = new Tracker(store, { tls, ticketKey });
       const bound = tracker.listen({ host: options.host, port });
+      lock.record(bound);
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
           formatAddress(bound)

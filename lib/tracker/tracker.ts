@@ -17,6 +17,8 @@ interface Session {
   announcedAs: string | null;
   /** The serving process behind the announcement, if it said. */
   instance: string | null;
+  /** Where the announcement said it serves, to restore it if the store lost it. */
+  serving: { host: string; port: number; certificate: string | null } | null;
 }
 
 /** Options of a {@link Tracker}. */
@@ -89,7 +91,6 @@ export class Tracker {
     this.#store = store;
     this.#ticketKey = options.ticketKey;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
-    store.markAllPeersOffline();
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -100,6 +101,7 @@ export class Tracker {
           tokenHash: null,
           announcedAs: null,
           instance: null,
+          serving: null,
         }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
@@ -110,9 +112,16 @@ export class Tracker {
     );
   }
 
-  /** Starts serving; returns the bound address. */
+  /**
+   * Starts serving; returns the bound address. Only a tracker that has bound
+   * its port writes to the store: at start nobody is connected yet, so every
+   * peer is offline until it reconnects. (No connection can be handled before
+   * this returns, so nobody is marked offline after announcing.)
+   */
   listen(address: Address): Address {
-    return this.#server.listen(address);
+    const bound = this.#server.listen(address);
+    this.#store.markAllPeersOffline();
+    return bound;
   }
 
   /** Stops serving and closes every connection; the store stays open. */
@@ -126,10 +135,26 @@ export class Tracker {
     }
     const { announcedAs } = connection.state;
     connection.state.announcedAs = null;
+    connection.state.serving = null;
     if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
       this.#announced.delete(announcedAs);
       this.#store.setPeerOffline(announcedAs);
     }
+  }
+
+  /**
+   * Puts a serving connection's user back online if the store lost it (an
+   * operator's edit, a restored backup): the connection is up, so the peer is.
+   */
+  #restorePresence(username: string, connection: Connection<Session>): void {
+    const { serving } = connection.state;
+    if (serving === null || this.#announced.get(username) !== connection) return;
+    const peer = this.#store.getPeer(username);
+    if (
+      peer?.online && peer.host === serving.host && peer.port === serving.port &&
+      peer.certificate === serving.certificate
+    ) return;
+    this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
   }
 
   /** Attaches a session to a connection; an announcement by another user ends. */
@@ -254,6 +279,7 @@ export class Tracker {
         connection.state.instance = instance ?? null;
         this.#announced.set(username, connection);
         connection.state.announcedAs = username;
+        connection.state.serving = { host: advertised, port, certificate: certificate ?? null };
         store.setPeerOnline(username, advertised, port, certificate ?? null);
         return Promise.resolve({
           address: formatAddress({ host: advertised, port }),
@@ -261,7 +287,8 @@ export class Tracker {
         });
       },
       heartbeat: (_, connection) => {
-        this.#requireUser(connection);
+        const username = this.#requireUser(connection);
+        this.#restorePresence(username, connection);
         return Promise.resolve({});
       },
       publish: ({ name, type, size, contentId }, connection) => {
