@@ -19,7 +19,17 @@ interface Session {
   instance: string | null;
   /** Where the announcement said it serves, to restore it if the store lost it. */
   serving: { host: string; port: number; certificate: string | null } | null;
+  /** The contents this connection said it is `downloading`; null until the first. */
+  downloading: Set<string> | null;
 }
+
+/** Most contents one connection may list itself as a partial source of at once. */
+export const MAX_DOWNLOADING_PER_CONNECTION = 32;
+/**
+ * Most partial sources the tracker keeps in all; past it, `downloading` still
+ * answers, but the peer is not offered as a source.
+ */
+export const MAX_PARTIAL_SOURCES = 20_000;
 
 /** Options of a {@link Tracker}. */
 export interface TrackerOptions {
@@ -39,6 +49,8 @@ export interface TrackerOptions {
   loginLimiter?: LoginLimiter;
   /** @default {64} */
   maxConnectionsPerAddress?: number;
+  /** Most partial sources kept in all. @default {MAX_PARTIAL_SOURCES} */
+  maxPartialSources?: number;
 }
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -84,6 +96,8 @@ export class Tracker {
   readonly #announced = new Map<string, Connection<Session>>();
   /** Peers still downloading a content, who serve the pieces they have: content id → them. */
   readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
+  #partialCount = 0;
+  readonly #maxPartialSources: number;
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #limiter: LoginLimiter;
 
@@ -91,6 +105,7 @@ export class Tracker {
     this.#store = store;
     this.#ticketKey = options.ticketKey;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
+    this.#maxPartialSources = options.maxPartialSources ?? MAX_PARTIAL_SOURCES;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -102,6 +117,7 @@ export class Tracker {
           announcedAs: null,
           instance: null,
           serving: null,
+          downloading: null,
         }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
@@ -129,10 +145,18 @@ export class Tracker {
     await this.#server.close();
   }
 
+  /** How many partial sources (connection, content) the tracker holds now. */
+  get partialSourceCount(): number {
+    return this.#partialCount;
+  }
+
   #forget(connection: Connection<Session>): void {
-    for (const [contentId, holders] of this.#partial) {
-      if (holders.delete(connection) && holders.size === 0) this.#partial.delete(contentId);
+    for (const contentId of connection.state.downloading ?? []) {
+      const holders = this.#partial.get(contentId);
+      if (holders?.delete(connection)) this.#partialCount--;
+      if (holders?.size === 0) this.#partial.delete(contentId);
     }
+    connection.state.downloading = null;
     const { announcedAs } = connection.state;
     connection.state.announcedAs = null;
     connection.state.serving = null;
@@ -329,7 +353,25 @@ export class Tracker {
       downloading: ({ contentId, host, port, certificate }, connection) => {
         const owner = this.#requireUser(connection);
         const address = formatAddress({ host: host ?? plainHost(connection.remote.host), port });
-        const holders = this.#partial.get(contentId) ?? new Map();
+        const mine = connection.state.downloading ??= new Set();
+        const holders = this.#partial.get(contentId) ?? new Map<Connection<Session>, Source>();
+        if (!holders.has(connection)) {
+          // Each entry costs memory until the connection closes: bound them per connection and
+          // in all, so no client can grow the tracker without limit.
+          if (mine.size >= MAX_DOWNLOADING_PER_CONNECTION) {
+            throw new ShoalError(
+              "BUSY",
+              `this connection already downloads ${MAX_DOWNLOADING_PER_CONNECTION} contents; ` +
+                "finish one first",
+            );
+          }
+          if (this.#partialCount >= this.#maxPartialSources) {
+            // Full: the download goes on, only without this peer offered as a source.
+            return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
+          }
+          this.#partialCount++;
+        }
+        mine.add(contentId);
         holders.set(connection, {
           owner,
           address,
