@@ -33,6 +33,10 @@ export function buildTrackerProgram(): Command {
     .description("run the tracker (with an admin shell when stdin is a terminal)")
     .option("--host <host>", "address to listen on", "0.0.0.0")
     .option("--port <port>", "port to listen on (0 picks a free one)", "5050")
+    .option(
+      "--allow-advertise",
+      "hand out the host a peer names (its serve --advertise), not only the address it connects from",
+    )
     .addOption(DB_OPTION())
     .action(async (options: ServeOptions) => {
       const port = parsePort(options.port);
@@ -46,7 +50,11 @@ export function buildTrackerProgram(): Command {
         ? undefined
         : await loadOrCreateIdentity(dir, `${base}tls-`);
       const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
-      const tracker = new Tracker(store, { tls, ticketKey });
+      const tracker = new Tracker(store, {
+        tls,
+        ticketKey,
+        allowAdvertisedHosts: options.allowAdvertise ?? false,
+      });
       const bound = tracker.listen({ host: options.host, port });
       lock.record(bound);
       console.log(
@@ -84,6 +92,7 @@ interface ServeOptions {
   host: string;
   port: string;
   db: string;
+  allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
 }
 

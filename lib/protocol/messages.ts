@@ -5,6 +5,7 @@
  * handlers only ever see typed, checked values. `README.md` beside this file
  * documents the same table for people.
  */
+import { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { ShoalError } from "./errors.ts";
 
@@ -51,11 +52,36 @@ export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
 export const MAX_PIECES = 12_288;
 const MAX_BITFIELD_BASE64 = Math.ceil(MAX_PIECES / 8 / 3) * 4;
 
+/**
+ * Longest certificate PEM the tracker accepts and hands out. A P-256
+ * certificate as Shoal makes them is about 500 characters.
+ */
+export const MAX_CERTIFICATE_CHARS = 2048;
+
 /** A peer's self-signed TLS certificate, PEM, as the tracker vouches for it. */
-export const Certificate = z.string().max(4096).regex(
+export const Certificate = z.string().max(MAX_CERTIFICATE_CHARS).regex(
   /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/,
   "expected a PEM certificate",
 );
+
+/**
+ * A certificate a peer announces: it must parse as X.509, and is kept in its
+ * canonical PEM form (so one certificate is one string, whatever its line ends).
+ */
+const AnnouncedCertificate = Certificate.transform((pem, context) => {
+  let canonical: string;
+  try {
+    canonical = new X509Certificate(pem).toString();
+  } catch {
+    context.addIssue({ code: "custom", message: "not an X.509 certificate" });
+    return z.NEVER;
+  }
+  if (canonical.length > MAX_CERTIFICATE_CHARS) {
+    context.addIssue({ code: "custom", message: "the certificate is too large" });
+    return z.NEVER;
+  }
+  return canonical;
+});
 /** A download ticket (see tickets.ts); absent, a peer answers TICKET_REQUIRED. */
 const Ticket = z.string().max(2048).optional();
 
@@ -142,7 +168,7 @@ export const TRACKER_METHODS = {
       /** Random per serving process: the same process reconnecting replaces its old connection. */
       instance: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
       /** The serving port's TLS certificate, for the tracker to vouch for; absent in plaintext. */
-      certificate: Certificate.optional(),
+      certificate: AnnouncedCertificate.optional(),
     }),
     /** `ticketKey`: the tracker's Ed25519 public key (raw, base64), to check tickets with. */
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
@@ -170,7 +196,7 @@ export const TRACKER_METHODS = {
       contentId: Sha256Hex,
       host: Host.optional(),
       port: Port,
-      certificate: Certificate.optional(),
+      certificate: AnnouncedCertificate.optional(),
     }),
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
   ),

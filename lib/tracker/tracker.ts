@@ -5,6 +5,7 @@ import { HEARTBEAT_MS, type Listing, type Source, TRACKER_METHODS } from "../pro
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/certificate.ts";
 import { signTicket } from "../protocol/tickets.ts";
+import { CertificateOwners } from "./certificate_owners.ts";
 import { LoginLimiter } from "./login_limiter.ts";
 import { dummyHash, hashPassword, verifyPassword } from "./passwords.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
@@ -51,6 +52,13 @@ export interface TrackerOptions {
   maxConnectionsPerAddress?: number;
   /** Most partial sources kept in all. @default {MAX_PARTIAL_SOURCES} */
   maxPartialSources?: number;
+  /**
+   * Let peers announce a host other than the one they connect from (their
+   * `serve --advertise`). Off, the tracker hands out only a connection's own
+   * source address, so nobody can point fetchers at another host.
+   * @default {false}
+   */
+  allowAdvertisedHosts?: boolean;
 }
 
 const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
@@ -98,6 +106,9 @@ export class Tracker {
   readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
   #partialCount = 0;
   readonly #maxPartialSources: number;
+  readonly #allowAdvertisedHosts: boolean;
+  /** Whose each certificate handed out is, so one account cannot pass for another. */
+  readonly #certificates = new CertificateOwners();
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #limiter: LoginLimiter;
 
@@ -106,6 +117,7 @@ export class Tracker {
     this.#ticketKey = options.ticketKey;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
     this.#maxPartialSources = options.maxPartialSources ?? MAX_PARTIAL_SOURCES;
+    this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -153,17 +165,65 @@ export class Tracker {
   #forget(connection: Connection<Session>): void {
     for (const contentId of connection.state.downloading ?? []) {
       const holders = this.#partial.get(contentId);
-      if (holders?.delete(connection)) this.#partialCount--;
+      const source = holders?.get(connection);
+      if (source) {
+        holders!.delete(connection);
+        this.#partialCount--;
+        if (source.certificate !== null) this.#certificates.release(source.certificate);
+      }
       if (holders?.size === 0) this.#partial.delete(contentId);
     }
     connection.state.downloading = null;
-    const { announcedAs } = connection.state;
+    const { announcedAs, serving } = connection.state;
+    if (serving?.certificate) this.#certificates.release(serving.certificate);
     connection.state.announcedAs = null;
     connection.state.serving = null;
     if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
       this.#announced.delete(announcedAs);
       this.#store.setPeerOffline(announcedAs);
     }
+  }
+
+  /**
+   * The host a connection may be handed out at: the address it comes from,
+   * or, when the operator allows it, the host it names.
+   */
+  #servingHost(host: string | undefined, connection: Connection<Session>): string {
+    const seen = plainHost(connection.remote.host);
+    if (host === undefined || this.#allowAdvertisedHosts) return host ?? seen;
+    if (plainHost(host.toLowerCase().replace(/^\[(.*)\]$/, "$1")) === seen.toLowerCase()) {
+      return seen;
+    }
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `this tracker hands out only the address a peer connects from (${seen}), not "${host}"; ` +
+        "serve without --advertise, or ask the operator to run the tracker with --allow-advertise",
+    );
+  }
+
+  /** Refuses an address another online account serves at. */
+  #checkAddressFree(username: string, host: string, port: number): void {
+    const other = this.#store.peersAt(host, port)
+      .find((peer) => peer.online && peer.username.toLowerCase() !== username.toLowerCase());
+    if (other) {
+      throw new ShoalError(
+        "INVALID_INPUT",
+        `${formatAddress({ host, port })} is where another online account serves`,
+      );
+    }
+  }
+
+  /** Counts a use of a certificate by `username`; refuses one another online account holds. */
+  #claimCertificate(certificate: string | undefined, username: string): string | null {
+    if (certificate === undefined) return null;
+    if (!this.#certificates.claim(certificate, username)) {
+      throw new ShoalError(
+        "INVALID_INPUT",
+        "this certificate is already announced by another online account; " +
+          "a peer must serve with its own (each home makes one)",
+      );
+    }
+    return certificate;
   }
 
   /**
@@ -284,7 +344,8 @@ export class Tracker {
       },
       announce: ({ host, port, instance, certificate }, connection) => {
         const username = this.#requireUser(connection);
-        const advertised = host ?? plainHost(connection.remote.host);
+        const advertised = this.#servingHost(host, connection);
+        this.#checkAddressFree(username, advertised, port);
         const previous = this.#announced.get(username);
         if (previous && previous !== connection) {
           // Two serving processes of one account would take turns; the same one reconnecting
@@ -300,11 +361,14 @@ export class Tracker {
           this.#forget(previous);
           previous.close();
         }
+        const claimed = this.#claimCertificate(certificate, username);
+        const earlier = connection.state.serving?.certificate;
+        if (earlier) this.#certificates.release(earlier);
         connection.state.instance = instance ?? null;
         this.#announced.set(username, connection);
         connection.state.announcedAs = username;
-        connection.state.serving = { host: advertised, port, certificate: certificate ?? null };
-        store.setPeerOnline(username, advertised, port, certificate ?? null);
+        connection.state.serving = { host: advertised, port, certificate: claimed };
+        store.setPeerOnline(username, advertised, port, claimed);
         return Promise.resolve({
           address: formatAddress({ host: advertised, port }),
           ticketKey: this.#ticketKey.publicKeyBase64,
@@ -352,7 +416,9 @@ export class Tracker {
       },
       downloading: ({ contentId, host, port, certificate }, connection) => {
         const owner = this.#requireUser(connection);
-        const address = formatAddress({ host: host ?? plainHost(connection.remote.host), port });
+        const servingHost = this.#servingHost(host, connection);
+        this.#checkAddressFree(owner, servingHost, port);
+        const address = formatAddress({ host: servingHost, port });
         const mine = connection.state.downloading ??= new Set();
         const holders = this.#partial.get(contentId) ?? new Map<Connection<Session>, Source>();
         if (!holders.has(connection)) {
@@ -369,15 +435,13 @@ export class Tracker {
             // Full: the download goes on, only without this peer offered as a source.
             return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
           }
-          this.#partialCount++;
         }
+        const claimed = this.#claimCertificate(certificate, owner);
+        const existing = holders.get(connection);
+        if (existing?.certificate) this.#certificates.release(existing.certificate);
+        if (!existing) this.#partialCount++;
         mine.add(contentId);
-        holders.set(connection, {
-          owner,
-          address,
-          partial: true,
-          certificate: certificate ?? null,
-        });
+        holders.set(connection, { owner, address, partial: true, certificate: claimed });
         this.#partial.set(contentId, holders);
         return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
       },
