@@ -1,7 +1,14 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
-import { HEARTBEAT_MS, type Listing, type Source, TRACKER_METHODS } from "../protocol/messages.ts";
+import {
+  HEARTBEAT_MS,
+  type Listing,
+  MAX_LISTINGS,
+  MAX_SOURCES,
+  type Source,
+  TRACKER_METHODS,
+} from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/certificate.ts";
 import { signTicket } from "../protocol/tickets.ts";
@@ -76,7 +83,6 @@ export function toWireListing(file: FileListing): Listing {
     address: file.online && file.host !== null && file.port !== null
       ? formatAddress({ host: file.host, port: file.port })
       : null,
-    certificate: file.online ? file.certificate : null,
   };
 }
 
@@ -182,6 +188,28 @@ export class Tracker {
       this.#announced.delete(announcedAs);
       this.#store.setPeerOffline(announcedAs);
     }
+  }
+
+  /**
+   * The partial sources of a content not already among `complete`, one per
+   * account (only `owner`, if given): as many as fit beside `complete` in a
+   * reply, and how many there are in all.
+   */
+  #partialSources(
+    contentId: string,
+    owner: string | undefined,
+    complete: Source[],
+  ): { sources: Source[]; total: number } {
+    const seen = new Set(complete.map((source) => source.owner.toLowerCase()));
+    const sources: Source[] = [];
+    for (const source of this.#partial.get(contentId)?.values() ?? []) {
+      const account = source.owner.toLowerCase();
+      if (seen.has(account) || (owner !== undefined && account !== owner.toLowerCase())) continue;
+      seen.add(account);
+      sources.push(source);
+    }
+    const room = Math.max(0, MAX_SOURCES - complete.length);
+    return { sources: sources.slice(0, room), total: sources.length };
   }
 
   /**
@@ -392,27 +420,44 @@ export class Tracker {
         }
         return Promise.resolve({});
       },
-      lookup: ({ name }, connection) => {
+      lookup: ({ name, owner }, connection) => {
         this.#requireUser(connection);
-        return Promise.resolve({ files: store.filesNamed(name).map(toWireListing) });
+        // One row more than a reply carries says whether counting them all is needed.
+        const rows = store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
+        const total = rows.length > MAX_LISTINGS ? store.countFilesNamed(name, owner) : rows.length;
+        return Promise.resolve({
+          files: rows.slice(0, MAX_LISTINGS).map(toWireListing),
+          total,
+        });
       },
       search: ({ text }, connection) => {
         this.#requireUser(connection);
-        return Promise.resolve({ files: store.searchFiles(text).map(toWireListing) });
+        const rows = store.searchFiles(text, MAX_LISTINGS + 1);
+        const total = rows.length > MAX_LISTINGS ? store.countSearch(text) : rows.length;
+        return Promise.resolve({
+          files: rows.slice(0, MAX_LISTINGS).map(toWireListing),
+          total,
+        });
       },
-      sources: async ({ contentId }, connection) => {
+      sources: async ({ contentId, owner }, connection) => {
         const user = this.#requireUser(connection);
-        const complete: Source[] = store.onlineOwnersOf(contentId).map((peer) => ({
-          owner: peer.username,
-          address: formatAddress(peer),
-          partial: false,
-          certificate: peer.certificate,
-        }));
-        const owners = new Set(complete.map((source) => source.owner));
-        const partial = [...this.#partial.get(contentId)?.values() ?? []]
-          .filter((source) => !owners.has(source.owner));
+        const complete: Source[] = store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES })
+          .map((peer) => ({
+            owner: peer.username,
+            address: formatAddress(peer),
+            partial: false,
+            certificate: peer.certificate,
+          }));
+        const partial = this.#partialSources(contentId, owner, complete);
+        const total = complete.length < MAX_SOURCES
+          ? complete.length + partial.total
+          : store.countOnlineOwnersOf(contentId, owner) + partial.total;
         const ticket = await signTicket(this.#ticketKey.privateKey, user, contentId);
-        return { sources: [...complete, ...partial], ticket };
+        return {
+          sources: [...complete, ...partial.sources].slice(0, MAX_SOURCES),
+          total,
+          ticket,
+        };
       },
       downloading: ({ contentId, host, port, certificate }, connection) => {
         const owner = this.#requireUser(connection);
