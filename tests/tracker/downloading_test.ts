@@ -2,18 +2,10 @@ import assert from "node:assert/strict";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { MAX_DOWNLOADING_PER_CONNECTION } from "../../lib/tracker/tracker.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /** The n-th of many distinct content ids. */
 const contentId = (n: number) => n.toString(16).padStart(64, "0");
-
-/** Waits until `check` holds, failing with `what` after a bounded number of tries. */
-async function eventually(check: () => boolean, what: string): Promise<void> {
-  for (let tries = 0; tries < 500; tries++) {
-    if (check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-  assert.fail(`still not true after 500 tries: ${what}`);
-}
 
 Deno.test("50,000 downloading on one connection are refused past the cap, and forgotten on close", async () => {
   await using running = await startTestTracker();
