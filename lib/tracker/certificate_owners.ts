@@ -5,6 +5,8 @@
  * another's.
  */
 
+import { ShoalError } from "../protocol/errors.ts";
+
 /**
  * Counts the uses (an announcement, a partial source) of each certificate,
  * with the account that holds them.
@@ -12,8 +14,8 @@
  * @example
  * ```ts
  * const owners = new CertificateOwners();
- * owners.claim(pem, "alice"); // true
- * owners.claim(pem, "mallory"); // false: alice holds it
+ * owners.claim(pem, "alice");
+ * owners.claim(pem, "mallory"); // throws INVALID_INPUT: alice holds it
  * owners.release(pem);
  * ```
  */
@@ -25,16 +27,24 @@ export class CertificateOwners {
     return this.#holders.get(certificate)?.owner;
   }
 
-  /** Counts one more use by `owner`; false (and nothing counted) if another account holds it. */
-  claim(certificate: string, owner: string): boolean {
+  /**
+   * Counts one more use by `owner`; throws INVALID_INPUT (counting nothing)
+   * if another account holds the certificate.
+   */
+  claim(certificate: string, owner: string): void {
     const holder = this.#holders.get(certificate);
     if (holder === undefined) {
       this.#holders.set(certificate, { owner, uses: 1 });
-      return true;
+      return;
     }
-    if (holder.owner.toLowerCase() !== owner.toLowerCase()) return false;
+    if (holder.owner.toLowerCase() !== owner.toLowerCase()) {
+      throw new ShoalError(
+        "INVALID_INPUT",
+        "this certificate is already announced by another online account; " +
+          "a peer must serve with its own (each home makes one)",
+      );
+    }
     holder.uses++;
-    return true;
   }
 
   /** Ends one use; the certificate is free again after its last. */

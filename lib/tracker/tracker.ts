@@ -14,6 +14,7 @@ import type { TlsIdentity } from "../protocol/certificate.ts";
 import { signTicket } from "../protocol/tickets.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { LoginLimiter } from "./login_limiter.ts";
+import { PartialSources } from "./partial_sources.ts";
 import { dummyHash, hashPassword, verifyPassword } from "./passwords.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
 
@@ -27,17 +28,7 @@ interface Session {
   instance: string | null;
   /** Where the announcement said it serves, to restore it if the store lost it. */
   serving: { host: string; port: number; certificate: string | null } | null;
-  /** The contents this connection said it is `downloading`; null until the first. */
-  downloading: Set<string> | null;
 }
-
-/** Most contents one connection may list itself as a partial source of at once. */
-export const MAX_DOWNLOADING_PER_CONNECTION = 32;
-/**
- * Most partial sources the tracker keeps in all; past it, `downloading` still
- * answers, but the peer is not offered as a source.
- */
-export const MAX_PARTIAL_SOURCES = 20_000;
 
 /** Options of a {@link Tracker}. */
 export interface TrackerOptions {
@@ -57,7 +48,7 @@ export interface TrackerOptions {
   loginLimiter?: LoginLimiter;
   /** @default {64} */
   maxConnectionsPerAddress?: number;
-  /** Most partial sources kept in all. @default {MAX_PARTIAL_SOURCES} */
+  /** Most partial sources kept in all. @default {20000} */
   maxPartialSources?: number;
   /**
    * Let peers announce a host other than the one they connect from (their
@@ -108,21 +99,19 @@ export class Tracker {
   readonly #server: ProtocolServer<typeof TRACKER_METHODS, Session>;
   /** The connection each online user announced on; the newest wins. */
   readonly #announced = new Map<string, Connection<Session>>();
-  /** Peers still downloading a content, who serve the pieces they have: content id → them. */
-  readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
-  #partialCount = 0;
-  readonly #maxPartialSources: number;
-  readonly #allowAdvertisedHosts: boolean;
   /** Whose each certificate handed out is, so one account cannot pass for another. */
   readonly #certificates = new CertificateOwners();
+  /** Peers still downloading a content, who serve the pieces they have verified. */
+  readonly #partial: PartialSources<Connection<Session>>;
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #limiter: LoginLimiter;
+  readonly #allowAdvertisedHosts: boolean;
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
     this.#ticketKey = options.ticketKey;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
-    this.#maxPartialSources = options.maxPartialSources ?? MAX_PARTIAL_SOURCES;
+    this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
@@ -135,7 +124,6 @@ export class Tracker {
           announcedAs: null,
           instance: null,
           serving: null,
-          downloading: null,
         }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
@@ -165,21 +153,11 @@ export class Tracker {
 
   /** How many partial sources (connection, content) the tracker holds now. */
   get partialSourceCount(): number {
-    return this.#partialCount;
+    return this.#partial.size;
   }
 
   #forget(connection: Connection<Session>): void {
-    for (const contentId of connection.state.downloading ?? []) {
-      const holders = this.#partial.get(contentId);
-      const source = holders?.get(connection);
-      if (source) {
-        holders!.delete(connection);
-        this.#partialCount--;
-        if (source.certificate !== null) this.#certificates.release(source.certificate);
-      }
-      if (holders?.size === 0) this.#partial.delete(contentId);
-    }
-    connection.state.downloading = null;
+    this.#partial.forget(connection);
     const { announcedAs, serving } = connection.state;
     if (serving?.certificate) this.#certificates.release(serving.certificate);
     connection.state.announcedAs = null;
@@ -188,28 +166,6 @@ export class Tracker {
       this.#announced.delete(announcedAs);
       this.#store.setPeerOffline(announcedAs);
     }
-  }
-
-  /**
-   * The partial sources of a content not already among `complete`, one per
-   * account (only `owner`, if given): as many as fit beside `complete` in a
-   * reply, and how many there are in all.
-   */
-  #partialSources(
-    contentId: string,
-    owner: string | undefined,
-    complete: Source[],
-  ): { sources: Source[]; total: number } {
-    const seen = new Set(complete.map((source) => source.owner.toLowerCase()));
-    const sources: Source[] = [];
-    for (const source of this.#partial.get(contentId)?.values() ?? []) {
-      const account = source.owner.toLowerCase();
-      if (seen.has(account) || (owner !== undefined && account !== owner.toLowerCase())) continue;
-      seen.add(account);
-      sources.push(source);
-    }
-    const room = Math.max(0, MAX_SOURCES - complete.length);
-    return { sources: sources.slice(0, room), total: sources.length };
   }
 
   /**
@@ -239,19 +195,6 @@ export class Tracker {
         `${formatAddress({ host, port })} is where another online account serves`,
       );
     }
-  }
-
-  /** Counts a use of a certificate by `username`; refuses one another online account holds. */
-  #claimCertificate(certificate: string | undefined, username: string): string | null {
-    if (certificate === undefined) return null;
-    if (!this.#certificates.claim(certificate, username)) {
-      throw new ShoalError(
-        "INVALID_INPUT",
-        "this certificate is already announced by another online account; " +
-          "a peer must serve with its own (each home makes one)",
-      );
-    }
-    return certificate;
   }
 
   /**
@@ -375,21 +318,24 @@ export class Tracker {
         const advertised = this.#servingHost(host, connection);
         this.#checkAddressFree(username, advertised, port);
         const previous = this.#announced.get(username);
-        if (previous && previous !== connection) {
-          // Two serving processes of one account would take turns; the same one reconnecting
-          // (its old connection not yet timed out) replaces itself.
-          if (instance === undefined || previous.state.instance !== instance) {
-            const peer = store.getPeer(username);
-            throw new ShoalError(
-              "ALREADY_ONLINE",
-              `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
-                "from another serve or shell; stop that one first",
-            );
-          }
-          this.#forget(previous);
-          previous.close();
+        const replaced = previous !== undefined && previous !== connection ? previous : null;
+        // Two serving processes of one account would take turns; the same one reconnecting
+        // (its old connection not yet timed out) replaces itself.
+        if (replaced && (instance === undefined || replaced.state.instance !== instance)) {
+          const peer = store.getPeer(username);
+          throw new ShoalError(
+            "ALREADY_ONLINE",
+            `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
+              "from another serve or shell; stop that one first",
+          );
         }
-        const claimed = this.#claimCertificate(certificate, username);
+        // Claimed before anything changes, so a refused certificate leaves all as it was.
+        const claimed = certificate ?? null;
+        if (claimed !== null) this.#certificates.claim(claimed, username);
+        if (replaced) {
+          this.#forget(replaced);
+          replaced.close();
+        }
         const earlier = connection.state.serving?.certificate;
         if (earlier) this.#certificates.release(earlier);
         connection.state.instance = instance ?? null;
@@ -448,7 +394,11 @@ export class Tracker {
             partial: false,
             certificate: peer.certificate,
           }));
-        const partial = this.#partialSources(contentId, owner, complete);
+        const partial = this.#partial.of(contentId, {
+          owner,
+          skip: new Set(complete.map((source) => source.owner.toLowerCase())),
+          room: MAX_SOURCES - complete.length,
+        });
         const total = complete.length < MAX_SOURCES
           ? complete.length + partial.total
           : store.countOnlineOwnersOf(contentId, owner) + partial.total;
@@ -464,30 +414,13 @@ export class Tracker {
         const servingHost = this.#servingHost(host, connection);
         this.#checkAddressFree(owner, servingHost, port);
         const address = formatAddress({ host: servingHost, port });
-        const mine = connection.state.downloading ??= new Set();
-        const holders = this.#partial.get(contentId) ?? new Map<Connection<Session>, Source>();
-        if (!holders.has(connection)) {
-          // Each entry costs memory until the connection closes: bound them per connection and
-          // in all, so no client can grow the tracker without limit.
-          if (mine.size >= MAX_DOWNLOADING_PER_CONNECTION) {
-            throw new ShoalError(
-              "BUSY",
-              `this connection already downloads ${MAX_DOWNLOADING_PER_CONNECTION} contents; ` +
-                "finish one first",
-            );
-          }
-          if (this.#partialCount >= this.#maxPartialSources) {
-            // Full: the download goes on, only without this peer offered as a source.
-            return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
-          }
-        }
-        const claimed = this.#claimCertificate(certificate, owner);
-        const existing = holders.get(connection);
-        if (existing?.certificate) this.#certificates.release(existing.certificate);
-        if (!existing) this.#partialCount++;
-        mine.add(contentId);
-        holders.set(connection, { owner, address, partial: true, certificate: claimed });
-        this.#partial.set(contentId, holders);
+        // When the tracker holds as many as it may, the download goes on unlisted.
+        this.#partial.add(connection, contentId, {
+          owner,
+          address,
+          partial: true,
+          certificate: certificate ?? null,
+        });
         return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
       },
     };

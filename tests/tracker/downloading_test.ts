@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-import { MAX_DOWNLOADING_PER_CONNECTION } from "../../lib/tracker/tracker.ts";
+import { MAX_DOWNLOADING_PER_CONNECTION } from "../../lib/tracker/partial_sources.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
 import { eventually } from "../helpers/eventually.ts";
 
