@@ -36,6 +36,12 @@ export function ownersTable(files: Listing[]): string {
   );
 }
 
+/** What to say under a list the tracker cut short, or null if it is whole. */
+export function truncationNote(shown: number, total: number, advice: string): string | null {
+  if (total <= shown) return null;
+  return `showing ${shown.toLocaleString("en-US")} of ${total.toLocaleString("en-US")}; ${advice}`;
+}
+
 /** One line for a finished download: size, time, rate, and what each source gave. */
 export function summaryLine(summary: DownloadSummary, name: string): string {
   const rate = summary.seconds > 0 ? summary.transferred / summary.seconds : 0;
@@ -87,7 +93,8 @@ export async function runFetch(
   shell?: ShellHooks,
 ) {
   const me = home.session()?.username.toLowerCase();
-  const everyone = await listOwners(home, tracker, name);
+  // With --from, ask for that owner only: a long list may not reach it.
+  const { owners: everyone, total } = await listOwners(home, tracker, name, flags.from);
   // Our own copy is no source: offer only the others.
   const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
   if (owners.length === 0) {
@@ -95,7 +102,11 @@ export async function runFetch(
   }
   // Say so now if the file is already here, before asking anything.
   await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
-  if (!flags.json) console.log(ownersTable(owners));
+  if (!flags.json) {
+    console.log(ownersTable(owners));
+    const note = truncationNote(everyone.length, total, "choose one with --from <username>");
+    if (note) console.log(note);
+  }
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };

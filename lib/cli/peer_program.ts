@@ -26,7 +26,14 @@ import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/mes
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
-import { cancel, type FetchFlags, listDownloads, ownersTable, runFetch } from "./fetch_command.ts";
+import {
+  cancel,
+  type FetchFlags,
+  listDownloads,
+  ownersTable,
+  runFetch,
+  truncationNote,
+} from "./fetch_command.ts";
 import {
   type GlobalOptions,
   openContext,
@@ -228,14 +235,20 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .description("find files across the network by name")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
-      const { files } = await withSession(
+      const { files, total } = await withSession(
         home,
         tracker,
         (client) => client.call("search", { text }),
       );
-      if (options.json) return printJson(files);
+      const note = truncationNote(files.length, total, "narrow the search");
+      if (options.json) {
+        // stdout stays the JSON array scripts read; the note goes beside it.
+        if (note) console.error(note);
+        return printJson(files);
+      }
       if (files.length === 0) return console.log(`nothing matches "${text}"`);
       console.log(ownersTable(files));
+      if (note) console.log(note);
     }));
 
   program.command("fetch <name>")

@@ -7,6 +7,7 @@ import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
 import { RegisterLimiter } from "../tracker/register_limiter.ts";
 import { DEFAULT_SESSION_IDLE_MS, Tracker } from "../tracker/tracker.ts";
 import { UsageError } from "./errors.ts";
+import { DatabaseLock } from "../tracker/database_lock.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 import { addCompletionsCommand } from "./completions.ts";
@@ -35,6 +36,10 @@ export function buildTrackerProgram(): Command {
     .description("run the tracker (with an admin shell when stdin is a terminal)")
     .option("--host <host>", "address to listen on", "0.0.0.0")
     .option("--port <port>", "port to listen on (0 picks a free one)", "5050")
+    .option(
+      "--allow-advertise",
+      "hand out the host a peer names (its serve --advertise), not only the address it connects from",
+    )
     .addOption(DB_OPTION())
     .option(
       "--session-idle-days <days>",
@@ -54,6 +59,8 @@ export function buildTrackerProgram(): Command {
           positive("--registrations-per-address", options.registrationsPerAddress),
         ),
       });
+      // Before anything touches the database: a second tracker on it stops here.
+      using lock = DatabaseLock.acquire(options.db);
       using store = SqliteTrackerStore.open(options.db);
       // The TLS identity and the ticket key live next to the database, made on first start.
       const dir = dirname(options.db);
@@ -64,8 +71,16 @@ export function buildTrackerProgram(): Command {
       const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
       // Warnings quote what clients sent (a request type, say): escaped.
       const warn = (line: string) => console.error(escapeForTerminal(line));
-      const tracker = new Tracker(store, { tls, ticketKey, sessionIdleMs, registerLimiter, warn });
+      const tracker = new Tracker(store, {
+        tls,
+        ticketKey,
+        sessionIdleMs,
+        registerLimiter,
+        warn,
+        allowAdvertisedHosts: options.allowAdvertise ?? false,
+      });
       const bound = tracker.listen({ host: options.host, port });
+      lock.record(bound);
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
           formatAddress(bound)
@@ -103,6 +118,7 @@ interface ServeOptions {
   db: string;
   sessionIdleDays: string;
   registrationsPerAddress: string;
+  allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
 }
 

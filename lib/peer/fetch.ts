@@ -14,18 +14,29 @@ import { checkName, fileTypeOf } from "./shares.ts";
 import type { SwarmProgress } from "./swarm.ts";
 import { connectSession, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
-/** Every owner of a file with this name, online ones first. */
+/**
+ * The owners of a file with this name (only `owner`, if given), online ones
+ * first: as many as the tracker's reply carries, and how many there are in all.
+ */
 export async function listOwners(
   home: PeerHome,
   tracker: TrackerEndpoint,
   name: string,
-): Promise<Listing[]> {
+  owner?: string,
+): Promise<{ owners: Listing[]; total: number }> {
   checkName(name);
-  const { files } = await withSession(home, tracker, (client) => client.call("lookup", { name }));
+  const { files, total } = await withSession(
+    home,
+    tracker,
+    (client) => client.call("lookup", { name, owner }),
+  );
+  if (files.length === 0 && owner !== undefined) {
+    throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`);
+  }
   if (files.length === 0) {
     throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`);
   }
-  return files;
+  return { owners: files, total };
 }
 
 /**
@@ -122,7 +133,9 @@ export async function fetchFile(
     source.owner.toLowerCase() !== username.toLowerCase() &&
     (!options.onlyChosen || source.owner === chosen.owner);
   const findSources = async (): Promise<SourceList> => {
-    const { sources, ticket } = await client.call("sources", { contentId });
+    // Pinned to one owner, ask for that owner only: a long list may not reach it.
+    const owner = options.onlyChosen ? chosen.owner : undefined;
+    const { sources, ticket } = await client.call("sources", { contentId, owner });
     return { sources: sources.filter(isUsable), ticket };
   };
 

@@ -20,7 +20,7 @@ export interface PresenceOptions {
   heartbeatMs?: number;
   /** Status lines: online, lost, retrying. */
   log: (line: string) => void;
-  /** Called when the session has ended; presence stops for good. */
+  /** Called when the session has ended or the tracker refused the announcement; presence stops for good. */
   onLoggedOut: (error: ShoalError) => void;
 }
 
@@ -95,7 +95,9 @@ export class Presence {
       } catch (caught) {
         const error = toShoalError(caught);
         if (this.#stop.signal.aborted) break;
-        if (error.code === "AUTH_REQUIRED") {
+        // A refused announcement (say, an --advertise host the tracker does not allow) would be
+        // refused again: stop and say why, as for an ended session.
+        if (error.code === "AUTH_REQUIRED" || error.code === "INVALID_INPUT") {
           this.#options.onLoggedOut(error);
           break;
         }

@@ -5,6 +5,7 @@
  * handlers only ever see typed, checked values. `README.md` beside this file
  * documents the same table for people.
  */
+import { X509Certificate } from "node:crypto";
 import { z } from "zod";
 import { ShoalError } from "./errors.ts";
 import { fileNameProblem } from "./validate.ts";
@@ -51,6 +52,8 @@ export const FileType = z.string().max(16).regex(/^[a-z0-9]*$/);
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "expected a SHA-256 hex digest");
 export const ByteCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
 export const Port = z.number().int().min(1).max(65535);
+/** How many rows a list reply found in all, of which it may carry fewer. */
+const Count = z.number().int().min(0);
 /** A host name or address; never starting with `-`, so it cannot pass for a command option. */
 const Host = z.string().min(1).max(255).regex(/^[A-Za-z0-9.:_%][A-Za-z0-9.:_%-]*$/, "invalid host");
 const Token = z.string().regex(/^[A-Za-z0-9_-]{20,100}$/, "invalid session token");
@@ -64,11 +67,36 @@ export const MAX_PIECE_BYTES = 64 * 1024 * 1024;
 export const MAX_PIECES = 12_288;
 const MAX_BITFIELD_BASE64 = Math.ceil(MAX_PIECES / 8 / 3) * 4;
 
+/**
+ * Longest certificate PEM the tracker accepts and hands out. A P-256
+ * certificate as Shoal makes them is about 500 characters.
+ */
+export const MAX_CERTIFICATE_CHARS = 2048;
+
 /** A peer's self-signed TLS certificate, PEM, as the tracker vouches for it. */
-export const Certificate = z.string().max(4096).regex(
+export const Certificate = z.string().max(MAX_CERTIFICATE_CHARS).regex(
   /^-----BEGIN CERTIFICATE-----\r?\n[A-Za-z0-9+/=\r\n]+-----END CERTIFICATE-----\s*$/,
   "expected a PEM certificate",
 );
+
+/**
+ * A certificate a peer announces: it must parse as X.509, and is kept in its
+ * canonical PEM form (so one certificate is one string, whatever its line ends).
+ */
+const AnnouncedCertificate = Certificate.transform((pem, context) => {
+  let canonical: string;
+  try {
+    canonical = new X509Certificate(pem).toString();
+  } catch {
+    context.addIssue({ code: "custom", message: "not an X.509 certificate" });
+    return z.NEVER;
+  }
+  if (canonical.length > MAX_CERTIFICATE_CHARS) {
+    context.addIssue({ code: "custom", message: "the certificate is too large" });
+    return z.NEVER;
+  }
+  return canonical;
+});
 /** A download ticket (see tickets.ts); absent, a peer answers TICKET_REQUIRED. */
 const Ticket = z.string().max(2048).optional();
 
@@ -84,6 +112,9 @@ export const Manifest = z.object({
 );
 export type Manifest = z.infer<typeof Manifest>;
 
+/** `host:port`: a host of at most 255 characters, a colon, a port. */
+const MAX_ADDRESS_CHARS = 255 + 6;
+
 /** One published file as the tracker lists it. */
 export const Listing = z.object({
   owner: Username,
@@ -94,17 +125,27 @@ export const Listing = z.object({
   publishedAt: z.string(),
   online: z.boolean(),
   /** `host:port` the owner serves on, when online. */
-  address: z.string().nullable(),
-  /** The owner's TLS certificate, when online over TLS: the only one to accept from it. */
-  certificate: Certificate.nullable(),
+  address: z.string().max(MAX_ADDRESS_CHARS).nullable(),
 });
 export type Listing = z.infer<typeof Listing>;
+
+/**
+ * Most rows a `lookup` or `search` reply carries. With every field at its
+ * longest (a 255-unit name of 6-byte escapes, a 255-character host) a row is
+ * under 2,100 bytes of JSON, so 400 rows stay far below MAX_FRAME_BYTES.
+ */
+export const MAX_LISTINGS = 400;
+/**
+ * Most sources a `sources` reply carries: each under 2,500 bytes with a
+ * certificate at its longest, so the reply stays far below MAX_FRAME_BYTES.
+ */
+export const MAX_SOURCES = 200;
 
 /** A peer that can serve some content: a complete owner, or a partial one still downloading. */
 export const Source = z.object({
   owner: Username,
   /** `host:port` of the peer's piece server. */
-  address: z.string(),
+  address: z.string().max(MAX_ADDRESS_CHARS),
   /** True for a peer still downloading: it serves only the pieces it has verified. */
   partial: z.boolean(),
   /** Its TLS certificate as the tracker vouches for it; null for a plaintext peer. */
@@ -170,7 +211,7 @@ export const TRACKER_METHODS = {
       /** Random per serving process: the same process reconnecting replaces its old connection. */
       instance: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
       /** The serving port's TLS certificate, for the tracker to vouch for; absent in plaintext. */
-      certificate: Certificate.optional(),
+      certificate: AnnouncedCertificate.optional(),
     }),
     /** `ticketKey`: the tracker's Ed25519 public key (raw, base64), to check tickets with. */
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
@@ -181,13 +222,30 @@ export const TRACKER_METHODS = {
     z.object({ replaced: z.boolean() }),
   ),
   unpublish: method(z.object({ name: FileName }), Empty),
-  lookup: method(z.object({ name: FileName }), z.object({ files: z.array(Listing) })),
-  search: method(z.object({ text: z.string().max(255) }), z.object({ files: z.array(Listing) })),
-  /** Every online peer that can serve this content, complete owners and partial ones. */
-  /** With a fresh download ticket for the content, which every source asks for. */
+  /**
+   * The owners of a name (only `owner`'s, if given), online first: at most
+   * MAX_LISTINGS rows, and how many there are in all.
+   */
+  lookup: method(
+    z.object({ name: FileName, owner: Username.optional() }),
+    z.object({ files: z.array(Listing).max(MAX_LISTINGS), total: Count }),
+  ),
+  search: method(
+    z.object({ text: z.string().max(255) }),
+    z.object({ files: z.array(Listing).max(MAX_LISTINGS), total: Count }),
+  ),
+  /**
+   * The online peers that can serve this content (only `owner`, if given),
+   * complete owners first, one row per account: at most MAX_SOURCES, and how
+   * many there are in all; with a fresh download ticket, which every source asks for.
+   */
   sources: method(
-    z.object({ contentId: Sha256Hex }),
-    z.object({ sources: z.array(Source), ticket: z.string().max(2048) }),
+    z.object({ contentId: Sha256Hex, owner: Username.optional() }),
+    z.object({
+      sources: z.array(Source).max(MAX_SOURCES),
+      total: Count,
+      ticket: z.string().max(2048),
+    }),
   ),
   /**
    * Lists this connection as a partial source of the content, serving at
@@ -198,7 +256,7 @@ export const TRACKER_METHODS = {
       contentId: Sha256Hex,
       host: Host.optional(),
       port: Port,
-      certificate: Certificate.optional(),
+      certificate: AnnouncedCertificate.optional(),
     }),
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
   ),

@@ -53,6 +53,12 @@ export interface FileListing extends FileRecord {
   certificate: string | null;
 }
 
+/** Which rows of a list to return: at most `limit` of them, only `owner`'s if given. */
+export interface Page {
+  owner?: string;
+  limit?: number;
+}
+
 export interface TrackerStore {
   createUser(username: string, passwordHash: string): void;
   getUser(username: string): UserRecord | null;
@@ -85,10 +91,15 @@ export interface TrackerStore {
   /** Returns whether there was such a publication. */
   unpublish(owner: string, name: string): boolean;
   filesOf(owner: string): FileListing[];
-  filesNamed(name: string): FileListing[];
-  /** Online owners of this content, one row per owner. */
-  onlineOwnersOf(contentId: string): PeerRecord[];
-  searchFiles(text: string): FileListing[];
+  /** Owners of files with this name (only `owner`'s, if given), online first. */
+  filesNamed(name: string, page?: Page): FileListing[];
+  countFilesNamed(name: string, owner?: string): number;
+  /** Online owners of this content (only `owner`, if given), one row per owner. */
+  onlineOwnersOf(contentId: string, page?: Page): PeerRecord[];
+  countOnlineOwnersOf(contentId: string, owner?: string): number;
+  /** Files whose name holds `text` (ASCII case ignored), by name. @default limit 500 */
+  searchFiles(text: string, limit?: number): FileListing[];
+  countSearch(text: string): number;
   allFiles(): FileListing[];
 
   close(): void;
@@ -175,6 +186,14 @@ function toPeer(row: Row): PeerRecord {
 }
 
 const now = () => new Date().toISOString();
+
+/** A `LIKE` pattern matching names that contain `text`, its wildcards taken literally. */
+const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+
+/** An SQL condition (with its parameters) keeping only `owner`'s rows, or none. */
+function ownerClause(column: string, owner?: string): [string, string[]] {
+  return owner === undefined ? ["", []] : [` AND ${column} = ? COLLATE NOCASE`, [owner]];
+}
 
 /**
  * The SQLite backend, through Deno's built-in `node:sqlite`. WAL mode lets the
@@ -348,31 +367,64 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     return this.#listings(`${LISTING} WHERE f.owner = ? ORDER BY f.name`, owner);
   }
 
-  filesNamed(name: string): FileListing[] {
-    return this.#listings(`${LISTING} WHERE f.name = ? ORDER BY p.online DESC, f.owner`, name);
+  filesNamed(name: string, page: Page = {}): FileListing[] {
+    const [where, params] = ownerClause("f.owner", page.owner);
+    return this.#listings(
+      `${LISTING} WHERE f.name = ?${where} ORDER BY p.online DESC, f.owner LIMIT ?`,
+      name,
+      ...params,
+      page.limit ?? -1,
+    );
   }
 
-  onlineOwnersOf(contentId: string): PeerRecord[] {
+  countFilesNamed(name: string, owner?: string): number {
+    const [where, params] = ownerClause("owner", owner);
+    return this.#count(`SELECT COUNT(*) AS n FROM files WHERE name = ?${where}`, name, ...params);
+  }
+
+  onlineOwnersOf(contentId: string, page: Page = {}): PeerRecord[] {
+    const [where, params] = ownerClause("p.username", page.owner);
     const rows = this.#sql(
       `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
-       WHERE f.content_id = ? AND p.online = 1 ORDER BY p.username`,
-    ).all(contentId) as Row[];
+       WHERE f.content_id = ? AND p.online = 1${where} ORDER BY p.username LIMIT ?`,
+    ).all(contentId, ...params, page.limit ?? -1) as Row[];
     return rows.map(toPeer);
   }
 
-  searchFiles(text: string): FileListing[] {
-    const pattern = `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
-    return this.#listings(
-      `${LISTING} WHERE f.name LIKE ? ESCAPE '\\' ORDER BY f.name, p.online DESC, f.owner LIMIT 500`,
-      pattern,
+  countOnlineOwnersOf(contentId: string, owner?: string): number {
+    const [where, params] = ownerClause("p.username", owner);
+    return this.#count(
+      `SELECT COUNT(DISTINCT p.username) AS n FROM files f JOIN peers p ON p.username = f.owner
+       WHERE f.content_id = ? AND p.online = 1${where}`,
+      contentId,
+      ...params,
     );
+  }
+
+  searchFiles(text: string, limit = 500): FileListing[] {
+    return this.#listings(
+      `${LISTING} WHERE f.name LIKE ? ESCAPE '\\' ORDER BY f.name, p.online DESC, f.owner LIMIT ?`,
+      likePattern(text),
+      limit,
+    );
+  }
+
+  countSearch(text: string): number {
+    return this.#count(
+      "SELECT COUNT(*) AS n FROM files WHERE name LIKE ? ESCAPE '\\'",
+      likePattern(text),
+    );
+  }
+
+  #count(sql: string, ...params: string[]): number {
+    return Number((this.#sql(sql).get(...params) as Row).n);
   }
 
   allFiles(): FileListing[] {
     return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
   }
 
-  #listings(sql: string, ...params: string[]): FileListing[] {
+  #listings(sql: string, ...params: (string | number)[]): FileListing[] {
     return (this.#sql(sql).all(...params) as Row[]).map(toListing);
   }
 

@@ -1,13 +1,22 @@
 import { createHash, randomBytes } from "node:crypto";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
-import { HEARTBEAT_MS, type Listing, type Source, TRACKER_METHODS } from "../protocol/messages.ts";
+import {
+  HEARTBEAT_MS,
+  type Listing,
+  MAX_LISTINGS,
+  MAX_SOURCES,
+  type Source,
+  TRACKER_METHODS,
+} from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/certificate.ts";
 import { signTicket } from "../protocol/tickets.ts";
+import { CertificateOwners } from "./certificate_owners.ts";
 import { LoginLimiter } from "./login_limiter.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { RegisterLimiter } from "./register_limiter.ts";
+import { PartialSources } from "./partial_sources.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
 
 /** What the tracker knows of one control connection. */
@@ -20,6 +29,8 @@ interface Session {
   instance: string | null;
   /** When this connection last recorded its session as used (ms). */
   touchedAt: number;
+  /** Where the announcement said it serves, to restore it if the store lost it. */
+  serving: { host: string; port: number; certificate: string | null } | null;
 }
 
 /** Options of a {@link Tracker}. */
@@ -48,6 +59,15 @@ export interface TrackerOptions {
   sessionIdleMs?: number;
   /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
   now?: () => number;
+  /** Most partial sources kept in all. @default {20000} */
+  maxPartialSources?: number;
+  /**
+   * Let peers announce a host other than the one they connect from (their
+   * `serve --advertise`). Off, the tracker hands out only a connection's own
+   * source address, so nobody can point fetchers at another host.
+   * @default {false}
+   */
+  allowAdvertisedHosts?: boolean;
 }
 
 /** The default of {@link TrackerOptions.sessionIdleMs}. */
@@ -74,7 +94,6 @@ export function toWireListing(file: FileListing): Listing {
     address: file.online && file.host !== null && file.port !== null
       ? formatAddress({ host: file.host, port: file.port })
       : null,
-    certificate: file.online ? file.certificate : null,
   };
 }
 
@@ -100,8 +119,10 @@ export class Tracker {
   readonly #server: ProtocolServer<typeof TRACKER_METHODS, Session>;
   /** The connection each online user announced on; the newest wins. */
   readonly #announced = new Map<string, Connection<Session>>();
-  /** Peers still downloading a content, who serve the pieces they have: content id → them. */
-  readonly #partial = new Map<string, Map<Connection<Session>, Source>>();
+  /** Whose each certificate handed out is, so one account cannot pass for another. */
+  readonly #certificates = new CertificateOwners();
+  /** Peers still downloading a content, who serve the pieces they have verified. */
+  readonly #partial: PartialSources<Connection<Session>>;
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #limiter: LoginLimiter;
   readonly #passwords: PasswordHasher;
@@ -109,6 +130,7 @@ export class Tracker {
   readonly #sessionIdleMs: number;
   readonly #now: () => number;
   #prunedAt = 0;
+  readonly #allowAdvertisedHosts: boolean;
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
@@ -118,8 +140,8 @@ export class Tracker {
     this.#registrations = options.registerLimiter ?? new RegisterLimiter();
     this.#sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
     this.#now = options.now ?? Date.now;
-    store.markAllPeersOffline();
-    this.#pruneSessions();
+    this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
+    this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -131,6 +153,7 @@ export class Tracker {
           announcedAs: null,
           instance: null,
           touchedAt: 0,
+          serving: null,
         }),
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
@@ -141,9 +164,17 @@ export class Tracker {
     );
   }
 
-  /** Starts serving; returns the bound address. */
+  /**
+   * Starts serving; returns the bound address. Only a tracker that has bound
+   * its port writes to the store: at start nobody is connected yet, so every
+   * peer is offline until it reconnects. (No connection can be handled before
+   * this returns, so nobody is marked offline after announcing.)
+   */
   listen(address: Address): Address {
-    return this.#server.listen(address);
+    const bound = this.#server.listen(address);
+    this.#store.markAllPeersOffline();
+    this.#pruneSessions();
+    return bound;
   }
 
   /** Stops serving and closes every connection; the store stays open. */
@@ -159,16 +190,65 @@ export class Tracker {
     this.#store.deleteIdleSessions(new Date(now - this.#sessionIdleMs).toISOString());
   }
 
+  /** How many partial sources (connection, content) the tracker holds now. */
+  get partialSourceCount(): number {
+    return this.#partial.size;
+  }
+
   #forget(connection: Connection<Session>): void {
-    for (const [contentId, holders] of this.#partial) {
-      if (holders.delete(connection) && holders.size === 0) this.#partial.delete(contentId);
-    }
-    const { announcedAs } = connection.state;
+    this.#partial.forget(connection);
+    const { announcedAs, serving } = connection.state;
+    if (serving?.certificate) this.#certificates.release(serving.certificate);
     connection.state.announcedAs = null;
+    connection.state.serving = null;
     if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
       this.#announced.delete(announcedAs);
       this.#store.setPeerOffline(announcedAs);
     }
+  }
+
+  /**
+   * The host a connection may be handed out at: the address it comes from,
+   * or, when the operator allows it, the host it names.
+   */
+  #servingHost(host: string | undefined, connection: Connection<Session>): string {
+    const seen = plainHost(connection.remote.host);
+    if (host === undefined || this.#allowAdvertisedHosts) return host ?? seen;
+    if (plainHost(host.toLowerCase().replace(/^\[(.*)\]$/, "$1")) === seen.toLowerCase()) {
+      return seen;
+    }
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `this tracker hands out only the address a peer connects from (${seen}), not "${host}"; ` +
+        "serve without --advertise, or ask the operator to run the tracker with --allow-advertise",
+    );
+  }
+
+  /** Refuses an address another online account serves at. */
+  #checkAddressFree(username: string, host: string, port: number): void {
+    const other = this.#store.peersAt(host, port)
+      .find((peer) => peer.online && peer.username.toLowerCase() !== username.toLowerCase());
+    if (other) {
+      throw new ShoalError(
+        "INVALID_INPUT",
+        `${formatAddress({ host, port })} is where another online account serves`,
+      );
+    }
+  }
+
+  /**
+   * Puts a serving connection's user back online if the store lost it (an
+   * operator's edit, a restored backup): the connection is up, so the peer is.
+   */
+  #restorePresence(username: string, connection: Connection<Session>): void {
+    const { serving } = connection.state;
+    if (serving === null || this.#announced.get(username) !== connection) return;
+    const peer = this.#store.getPeer(username);
+    if (
+      peer?.online && peer.host === serving.host && peer.port === serving.port &&
+      peer.certificate === serving.certificate
+    ) return;
+    this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
   }
 
   /** Attaches a session to a connection; an announcement by another user ends. */
@@ -337,33 +417,42 @@ export class Tracker {
       },
       announce: ({ host, port, instance, certificate }, connection) => {
         const username = this.#requireUser(connection);
-        const advertised = host ?? plainHost(connection.remote.host);
+        const advertised = this.#servingHost(host, connection);
+        this.#checkAddressFree(username, advertised, port);
         const previous = this.#announced.get(username);
-        if (previous && previous !== connection) {
-          // Two serving processes of one account would take turns; the same one reconnecting
-          // (its old connection not yet timed out) replaces itself.
-          if (instance === undefined || previous.state.instance !== instance) {
-            const peer = store.getPeer(username);
-            throw new ShoalError(
-              "ALREADY_ONLINE",
-              `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
-                "from another serve or shell; stop that one first",
-            );
-          }
-          this.#forget(previous);
-          previous.close();
+        const replaced = previous !== undefined && previous !== connection ? previous : null;
+        // Two serving processes of one account would take turns; the same one reconnecting
+        // (its old connection not yet timed out) replaces itself.
+        if (replaced && (instance === undefined || replaced.state.instance !== instance)) {
+          const peer = store.getPeer(username);
+          throw new ShoalError(
+            "ALREADY_ONLINE",
+            `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
+              "from another serve or shell; stop that one first",
+          );
         }
+        // Claimed before anything changes, so a refused certificate leaves all as it was.
+        const claimed = certificate ?? null;
+        if (claimed !== null) this.#certificates.claim(claimed, username);
+        if (replaced) {
+          this.#forget(replaced);
+          replaced.close();
+        }
+        const earlier = connection.state.serving?.certificate;
+        if (earlier) this.#certificates.release(earlier);
         connection.state.instance = instance ?? null;
         this.#announced.set(username, connection);
         connection.state.announcedAs = username;
-        store.setPeerOnline(username, advertised, port, certificate ?? null);
+        connection.state.serving = { host: advertised, port, certificate: claimed };
+        store.setPeerOnline(username, advertised, port, claimed);
         return Promise.resolve({
           address: formatAddress({ host: advertised, port }),
           ticketKey: this.#ticketKey.publicKeyBase64,
         });
       },
       heartbeat: (_, connection) => {
-        this.#requireUser(connection);
+        const username = this.#requireUser(connection);
+        this.#restorePresence(username, connection);
         return Promise.resolve({});
       },
       publish: ({ name, type, size, contentId }, connection) => {
@@ -379,39 +468,61 @@ export class Tracker {
         }
         return Promise.resolve({});
       },
-      lookup: ({ name }, connection) => {
+      lookup: ({ name, owner }, connection) => {
         this.#requireUser(connection);
-        return Promise.resolve({ files: store.filesNamed(name).map(toWireListing) });
+        // One row more than a reply carries says whether counting them all is needed.
+        const rows = store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
+        const total = rows.length > MAX_LISTINGS ? store.countFilesNamed(name, owner) : rows.length;
+        return Promise.resolve({
+          files: rows.slice(0, MAX_LISTINGS).map(toWireListing),
+          total,
+        });
       },
       search: ({ text }, connection) => {
         this.#requireUser(connection);
-        return Promise.resolve({ files: store.searchFiles(text).map(toWireListing) });
+        const rows = store.searchFiles(text, MAX_LISTINGS + 1);
+        const total = rows.length > MAX_LISTINGS ? store.countSearch(text) : rows.length;
+        return Promise.resolve({
+          files: rows.slice(0, MAX_LISTINGS).map(toWireListing),
+          total,
+        });
       },
-      sources: async ({ contentId }, connection) => {
+      sources: async ({ contentId, owner }, connection) => {
         const user = this.#requireUser(connection);
-        const complete: Source[] = store.onlineOwnersOf(contentId).map((peer) => ({
-          owner: peer.username,
-          address: formatAddress(peer),
-          partial: false,
-          certificate: peer.certificate,
-        }));
-        const owners = new Set(complete.map((source) => source.owner));
-        const partial = [...this.#partial.get(contentId)?.values() ?? []]
-          .filter((source) => !owners.has(source.owner));
+        const complete: Source[] = store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES })
+          .map((peer) => ({
+            owner: peer.username,
+            address: formatAddress(peer),
+            partial: false,
+            certificate: peer.certificate,
+          }));
+        const partial = this.#partial.of(contentId, {
+          owner,
+          skip: new Set(complete.map((source) => source.owner.toLowerCase())),
+          room: MAX_SOURCES - complete.length,
+        });
+        const total = complete.length < MAX_SOURCES
+          ? complete.length + partial.total
+          : store.countOnlineOwnersOf(contentId, owner) + partial.total;
         const ticket = await signTicket(this.#ticketKey.privateKey, user, contentId);
-        return { sources: [...complete, ...partial], ticket };
+        return {
+          sources: [...complete, ...partial.sources].slice(0, MAX_SOURCES),
+          total,
+          ticket,
+        };
       },
       downloading: ({ contentId, host, port, certificate }, connection) => {
         const owner = this.#requireUser(connection);
-        const address = formatAddress({ host: host ?? plainHost(connection.remote.host), port });
-        const holders = this.#partial.get(contentId) ?? new Map();
-        holders.set(connection, {
+        const servingHost = this.#servingHost(host, connection);
+        this.#checkAddressFree(owner, servingHost, port);
+        const address = formatAddress({ host: servingHost, port });
+        // When the tracker holds as many as it may, the download goes on unlisted.
+        this.#partial.add(connection, contentId, {
           owner,
           address,
           partial: true,
           certificate: certificate ?? null,
         });
-        this.#partial.set(contentId, holders);
         return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
       },
     };

@@ -88,9 +88,9 @@ async function wiretappedFlow(
 ): Promise<void> {
   await using dir = await tempDir();
   const global = plaintext ? [PLAINTEXT] : [];
-  const tracker = plaintext
-    ? await startTracker({ db: join(dir.path, "tracker.db"), extra: [PLAINTEXT] })
-    : await startTracker({ db: join(dir.path, "tracker.db") });
+  // Alice advertises the proxy's address, so the tracker must accept advertised hosts.
+  const extra = plaintext ? [PLAINTEXT, "--allow-advertise"] : ["--allow-advertise"];
+  const tracker = await startTracker({ db: join(dir.path, "tracker.db"), extra });
   const trackerProxy = startRecordingProxy({
     listen: { hostname: "127.0.0.1", port: 0 },
     target: { hostname: "127.0.0.1", port: tracker.port },
@@ -204,7 +204,10 @@ Deno.test("a tracker whose certificate changed is refused until forgotten", asyn
 
 Deno.test("a source whose certificate is not the one the tracker vouched for is refused", async () => {
   await using dir = await tempDir();
-  const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+  const tracker = await startTracker({
+    db: join(dir.path, "tracker.db"),
+    extra: ["--allow-advertise"],
+  });
   let serving: Daemon | undefined;
   let impostor: Deno.TlsListener | undefined;
   const handshakes: Promise<void>[] = [];

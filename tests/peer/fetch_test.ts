@@ -123,7 +123,7 @@ Deno.test("fetch - serves only the content being fetched, only on the configured
   saveConfig(bob.dir, { "serve.host": "127.0.0.1" });
 
   const served: string[] = [];
-  const chosen = pickSource(await listOwners(bob, network.endpoint, "plan"));
+  const chosen = pickSource((await listOwners(bob, network.endpoint, "plan")).owners);
   const fetching = fetchFile(bob, network.endpoint, chosen, {
     output: join(network.dir, "plan.pdf"),
     onServing: (address) => served.push(formatAddress(address)),
@@ -180,7 +180,7 @@ Deno.test("fetch - a hostile source's error text reaches the summary escaped", a
       throw new ShoalError("IO", HOSTILE);
     },
   });
-  const chosen = pickSource(await listOwners(bob, network.endpoint, "plan"));
+  const chosen = pickSource((await listOwners(bob, network.endpoint, "plan")).owners);
   const { summary } = await fetchFile(bob, network.endpoint, chosen, {
     output: join(network.dir, "plan.pdf"),
   });
@@ -206,7 +206,7 @@ Deno.test("fetch - a symbolic link planted as the part file fails the fetch in o
   const output = join(network.dir, "plan.pdf");
   await Deno.symlink(victim, `${output}.shoal-part`);
 
-  const chosen = pickSource(await listOwners(bob, network.endpoint, "plan"));
+  const chosen = pickSource((await listOwners(bob, network.endpoint, "plan")).owners);
   await assert.rejects(fetchFile(bob, network.endpoint, chosen, { output }), (error) => {
     assert.ok(error instanceof ShoalError);
     assert.equal(error.code, "IO");

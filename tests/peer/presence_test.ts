@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+import { Presence } from "../../lib/peer/presence.ts";
+import { startTestTracker, type TestTracker } from "../helpers/tracker.ts";
+import { eventually } from "../helpers/eventually.ts";
+
+/** A peer home logged in as `username` on `running`, in a temporary folder. */
+async function loggedInHome(running: TestTracker, username: string) {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-presence-" });
+  const home = PeerHome.open(dir);
+  const client = await running.login(username);
+  const { token } = await client.call("login", { username, password: "correct horse battery" });
+  home.saveSession({ username, token });
+  return {
+    home,
+    async [Symbol.asyncDispose]() {
+      home.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+Deno.test("a serving peer the tracker's database lost is online again after its next heartbeat", async () => {
+  await using running = await startTestTracker();
+  await using alice = await loggedInHome(running, "alice");
+  const lines: string[] = [];
+  const presence = new Presence({
+    tracker: { address: running.address, plaintext: true, notice: () => {} },
+    home: alice.home,
+    port: 4000,
+    heartbeatMs: 20,
+    onTicketKey: () => Promise.resolve(),
+    log: (line) => lines.push(line),
+    onLoggedOut: (error) => assert.fail(`logged out: ${error.message}`),
+  });
+  presence.start();
+  try {
+    await eventually(() => running.store.getPeer("alice")?.online === true, "alice is online");
+    running.store.markAllPeersOffline();
+    await eventually(() => running.store.getPeer("alice")?.online === true, "alice is back");
+    assert.equal(lines.filter((line) => line.startsWith("online as alice")).length, 1);
+  } finally {
+    await presence.stop();
+  }
+});
+
+Deno.test("a serving peer whose advertised host the tracker refuses stops and says why", async () => {
+  await using running = await startTestTracker();
+  await using mallory = await loggedInHome(running, "mallory");
+  let stoppedWith: ShoalError | null = null;
+  const presence = new Presence({
+    tracker: { address: running.address, plaintext: true, notice: () => {} },
+    home: mallory.home,
+    port: 4000,
+    advertise: "10.9.8.7",
+    onTicketKey: () => Promise.resolve(),
+    log: () => {},
+    onLoggedOut: (error) => stoppedWith = error,
+  });
+  presence.start();
+  try {
+    await eventually(() => stoppedWith !== null, "presence stops");
+    const error = stoppedWith as ShoalError | null;
+    assert.equal(error?.code, "INVALID_INPUT");
+    assert.match(error?.message ?? "", /--allow-advertise/);
+    assert.equal(running.store.getPeer("mallory"), null);
+  } finally {
+    await presence.stop();
+  }
+});

@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import { formatAddress } from "../../lib/protocol/address.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { DatabaseLock } from "../../lib/tracker/database_lock.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { Tracker } from "../../lib/tracker/tracker.ts";
+import { startTestTracker, testTicketKey } from "../helpers/tracker.ts";
+
+Deno.test("a tracker that cannot bind its port leaves every peer's presence as it was", async () => {
+  await using running = await startTestTracker();
+  const alice = await running.login("alice");
+  await alice.call("announce", { port: 4000 });
+  using second = SqliteTrackerStore.open(running.db);
+  const intruder = new Tracker(second, { ticketKey: await testTicketKey(), warn: () => {} });
+  assert.throws(() => intruder.listen(running.address));
+  await intruder.close();
+  assert.equal(running.store.getPeer("alice")?.online, true);
+});
+
+Deno.test("a second tracker on the same database refuses to start, naming the first", async () => {
+  await using running = await startTestTracker();
+  using lock = DatabaseLock.acquire(running.db);
+  lock.record(running.address);
+  const alice = await running.login("alice");
+  await alice.call("announce", { port: 4000 });
+
+  assert.throws(
+    () => DatabaseLock.acquire(running.db),
+    (error: unknown) => {
+      assert.ok(error instanceof ShoalError);
+      assert.equal(error.code, "BUSY");
+      assert.match(error.message, new RegExp(`pid ${Deno.pid}`));
+      assert.match(error.message, new RegExp(`listening on ${formatAddress(running.address)}`));
+      assert.match(error.message, /stop it first, or pass --db FILE/);
+      return true;
+    },
+  );
+  assert.equal(running.store.getPeer("alice")?.online, true);
+});
+
+Deno.test("the database lock is free again once its tracker stops", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-lock-" });
+  try {
+    DatabaseLock.acquire(`${dir}/tracker.db`).release();
+    using again = DatabaseLock.acquire(`${dir}/tracker.db`);
+    assert.equal(again.path, `${dir}/tracker.db.lock`);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a heartbeat restores a serving peer's presence the store lost", async () => {
+  await using running = await startTestTracker();
+  const alice = await running.login("alice");
+  await alice.call("announce", { port: 4000 });
+  running.store.markAllPeersOffline();
+  assert.equal(running.store.getPeer("alice")?.online, false);
+
+  await alice.call("heartbeat", {});
+  const peer = running.store.getPeer("alice");
+  assert.equal(peer?.online, true);
+  assert.equal(peer?.host, "127.0.0.1");
+  assert.equal(peer?.port, 4000);
+});
+
+Deno.test("a heartbeat of a connection that never announced puts nobody online", async () => {
+  await using running = await startTestTracker();
+  const bob = await running.login("bob");
+  await bob.call("heartbeat", {});
+  assert.equal(running.store.getPeer("bob"), null);
+});

@@ -1,0 +1,113 @@
+import assert from "node:assert/strict";
+import { X509Certificate } from "node:crypto";
+import { createIdentity } from "../../lib/protocol/certificate.ts";
+import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { startTestTracker } from "../helpers/tracker.ts";
+
+const CONTENT_ID = "cd".repeat(32);
+
+/** Matches a ShoalError with this code and message. */
+function refused(code: ErrorCode, message: RegExp) {
+  return (error: unknown) => {
+    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
+    assert.equal(error.code, code);
+    assert.match(error.message, message);
+    return true;
+  };
+}
+
+Deno.test("a peer naming another host than the one it connects from is refused", async () => {
+  await using running = await startTestTracker();
+  const mallory = await running.login("mallory");
+  await assert.rejects(
+    mallory.call("announce", { port: 4000, host: "10.9.8.7" }),
+    refused("INVALID_INPUT", /connects from \(127\.0\.0\.1\).*--allow-advertise/),
+  );
+  await assert.rejects(
+    mallory.call("downloading", { contentId: CONTENT_ID, port: 4000, host: "10.9.8.7" }),
+    refused("INVALID_INPUT", /--allow-advertise/),
+  );
+  assert.equal(running.store.getPeer("mallory"), null);
+  assert.equal(running.tracker.partialSourceCount, 0);
+
+  const { address } = await mallory.call("announce", { port: 4000, host: "127.0.0.1" });
+  assert.equal(address, "127.0.0.1:4000");
+});
+
+Deno.test("with --allow-advertise a peer is handed out at the host it names", async () => {
+  await using running = await startTestTracker({ allowAdvertisedHosts: true });
+  const alice = await running.login("alice");
+  const { address } = await alice.call("announce", { port: 4000, host: "127.0.0.2" });
+  assert.equal(address, "127.0.0.2:4000");
+});
+
+Deno.test("an address another online account serves at is refused", async () => {
+  await using running = await startTestTracker();
+  const alice = await running.login("alice");
+  await alice.call("announce", { port: 4000 });
+  const mallory = await running.login("mallory");
+  await assert.rejects(
+    mallory.call("announce", { port: 4000 }),
+    refused("INVALID_INPUT", /127\.0\.0\.1:4000 is where another online account serves/),
+  );
+  await assert.rejects(
+    mallory.call("downloading", { contentId: CONTENT_ID, port: 4000 }),
+    refused("INVALID_INPUT", /another online account/),
+  );
+  assert.equal(running.store.getPeer("mallory"), null);
+});
+
+Deno.test("a certificate another online account announced is refused, until that account goes", async () => {
+  await using running = await startTestTracker();
+  const { certificate } = await createIdentity();
+  const alice = await running.login("alice");
+  await alice.call("announce", { port: 4000, certificate });
+  const mallory = await running.login("mallory");
+  await assert.rejects(
+    mallory.call("announce", { port: 4001, certificate }),
+    refused("INVALID_INPUT", /already announced by another online account/),
+  );
+  await assert.rejects(
+    mallory.call("downloading", { contentId: CONTENT_ID, port: 4001, certificate }),
+    refused("INVALID_INPUT", /already announced by another online account/),
+  );
+  assert.equal(running.store.getPeer("mallory"), null);
+  // The same account may use its certificate again: serving and downloading at once.
+  await alice.call("downloading", { contentId: CONTENT_ID, port: 4000, certificate });
+
+  await alice.call("logout", {});
+  const { address } = await mallory.call("announce", { port: 4001, certificate });
+  assert.equal(address, "127.0.0.1:4001");
+});
+
+Deno.test("a certificate of line breaks, or of 4 KiB, is refused before any handler runs", async () => {
+  await using running = await startTestTracker();
+  const mallory = await running.login("mallory");
+  const lineBreaks = `-----BEGIN CERTIFICATE-----\r\n${
+    "\r\n".repeat(1000)
+  }-----END CERTIFICATE-----`;
+  await assert.rejects(
+    mallory.call("announce", { port: 4000, certificate: lineBreaks }),
+    refused("BAD_MESSAGE", /certificate/),
+  );
+  const { certificate } = await createIdentity();
+  const body = certificate.replace(/-----[A-Z ]+-----|\s/g, "");
+  const padded = `-----BEGIN CERTIFICATE-----\n${
+    body.padEnd(4000, "A")
+  }\n-----END CERTIFICATE-----\n`;
+  await assert.rejects(
+    mallory.call("downloading", { contentId: CONTENT_ID, port: 4000, certificate: padded }),
+    refused("BAD_MESSAGE", /certificate/),
+  );
+  assert.equal(running.store.getPeer("mallory"), null);
+  assert.equal(running.tracker.partialSourceCount, 0);
+});
+
+Deno.test("a certificate with CRLF line ends is kept and handed out in canonical PEM", async () => {
+  await using running = await startTestTracker();
+  const { certificate } = await createIdentity();
+  const alice = await running.login("alice");
+  await alice.call("announce", { port: 4000, certificate: certificate.replaceAll("\n", "\r\n") });
+  const canonical = new X509Certificate(certificate).toString();
+  assert.equal(running.store.getPeer("alice")?.certificate, canonical);
+});
