@@ -1,6 +1,5 @@
 /** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
 import { isAbsolute, relative } from "node:path";
-import { quote } from "shell-quote";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
 import type { DownloadSummary } from "../peer/downloader.ts";
@@ -83,8 +82,15 @@ function unpublishedNote({ tracker, reason, pending }: Unpublished): string {
   if (!pending) {
     return `the tracker at ${tracker} did not take it (${reason}), so it is not published`;
   }
-  return `the tracker at ${tracker} is unreachable (${reason}), so it will be published there ` +
+  return `the tracker at ${tracker} is unreachable, so it will be published there ` +
     "when `peer.ts serve` (or any other command) next connects";
+}
+
+/** Words as a POSIX shell reads them back: quoted only where needed. */
+function shellLine(words: string[]): string {
+  return words.map((word) =>
+    /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
+  ).join(" ");
 }
 
 /** One line for an earlier partial file a fetch took over, or found gone. */
@@ -100,8 +106,8 @@ function partialNote(partial: AdoptedPartial, name: string): string {
  * typed on the command line; rebuilt from the options in the shell.
  */
 function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
-  if (!shell) return quote(["peer.ts", ...Deno.args]);
-  return quote([
+  if (!shell) return shellLine(["peer.ts", ...Deno.args]);
+  return shellLine([
     "fetch",
     name,
     ...(from === undefined ? [] : ["--from", from]),
@@ -125,7 +131,7 @@ function interruption(home: PeerHome, chosen: Listing, command: string): ShoalEr
     "CANCELLED",
     `interrupted: ${pieces} of ${total} pieces kept in ${record.partPath}; ` +
       `run \`${command}\` to resume`,
-    { hint: `\`peer.ts cancel ${quote([record.name])}\` deletes them` },
+    { hint: `\`peer.ts cancel ${shellLine([record.name])}\` deletes them` },
   );
 }
 
@@ -286,7 +292,7 @@ export async function listDownloads(
   ));
   for (const row of rows.filter((row) => row.onDisk === false)) {
     console.log(
-      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${quote([row.name])}\` ` +
+      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${shellLine([row.name])}\` ` +
         "forgets it, or fetch it again to start over",
     );
   }
