@@ -54,11 +54,11 @@ async function untilAPieceIsIn(partPath: string, child: Deno.ChildProcess): Prom
   throw new Error(`no piece was written into ${partPath}`);
 }
 
-/** Starts `fetch notes` in `cwd`, stops it with SIGINT once a piece is kept, and returns what it said. */
-async function fetchThenInterrupt(bob: TestPeer, cwd: string) {
+/** Starts `fetch notes` in `cwd`, stops it with `signal` once a piece is kept, and returns what it said. */
+async function fetchThenInterrupt(bob: TestPeer, cwd: string, signal: Deno.Signal = "SIGINT") {
   const child = bob.spawn(["fetch", "notes"], { cwd });
   await untilAPieceIsIn(join(cwd, "notes.bin.shoal-part"), child);
-  child.kill("SIGINT");
+  child.kill(signal);
   const result = await withTimeout(child.output(), 30_000, "the interrupted fetch");
   const stderr = new TextDecoder().decode(result.stderr);
   const kept = /interrupted: (\d+) of (\d+) pieces kept in (\S+); run `([^`]+)` to resume/.exec(
@@ -103,11 +103,14 @@ Deno.test("fetch - interrupted in one folder, typed again in another: it resumes
   assert.match(await w.bob.ok(["downloads"], { cwd: a }), /no unfinished downloads/);
 });
 
-Deno.test("fetch - cancel from another folder deletes the real partial file, not a namesake there", async () => {
+Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder: cancel deletes the real partial file, not a namesake there", async () => {
   await using dir = await tempDir();
   await using w = await world(dir.path);
   const [a, b] = [await w.folder("a"), await w.folder("b")];
-  await fetchThenInterrupt(w.bob, a);
+  // SIGTERM (a service manager, `kill`) stops a fetch as Ctrl-C does.
+  const stopped = await fetchThenInterrupt(w.bob, a, "SIGTERM");
+  assert.equal(stopped.code, 130);
+  assert.ok(stopped.pieces > 0, stopped.stderr);
   await Deno.writeTextFile(join(b, "notes.bin.shoal-part"), "not shoal's");
 
   const cancelled = await w.bob.ok(["cancel", "notes"], { cwd: b });
