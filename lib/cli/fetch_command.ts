@@ -201,6 +201,7 @@ export async function runFetch(
       }),
     () => interruption(home, chosen, command),
     progress,
+    shell?.signal,
   );
   const { summary, shared, unpublished } = result;
   if (flags.json) {
@@ -222,12 +223,14 @@ export async function runFetch(
  * SIGTERM stops it: then the verified pieces stay for a resume and the error
  * says how many and how to resume. A second Ctrl-C leaves at once. The
  * terminal is given back as it was (cursor shown, raw mode off) on every
- * path.
+ * path. In the shell, which owns Ctrl-C, its `signal` stops the download
+ * instead, and the shell stays.
  */
 async function untilInterrupted<V>(
   work: (signal: AbortSignal) => Promise<V>,
   interrupted: () => ShoalError,
   progress: DownloadProgress,
+  shellSignal?: AbortSignal,
 ): Promise<V> {
   const stop = new AbortController();
   const onSignal = () => {
@@ -235,8 +238,10 @@ async function untilInterrupted<V>(
     progress.stop();
     Deno.exit(reportError(interrupted()));
   };
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
+  const signals: Deno.Signal[] = shellSignal ? [] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  shellSignal?.addEventListener("abort", () => stop.abort(), { once: true });
+  if (shellSignal?.aborted) stop.abort();
   try {
     return await work(stop.signal);
   } catch (error) {

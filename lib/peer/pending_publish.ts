@@ -28,31 +28,28 @@ export async function publishPending(
   client: TrackerClient,
 ): Promise<void> {
   const tracker = formatAddress(endpoint.address);
-  let pending;
   try {
-    pending = home.pendingPublishes(tracker);
+    for (const { name, contentId } of home.pendingPublishes(tracker)) {
+      const share = home.share(name);
+      if (!share || share.contentId !== contentId) {
+        home.removePendingPublish(tracker, name);
+        continue;
+      }
+      try {
+        await client.call("publish", { name, type: share.type, size: share.size, contentId });
+      } catch (caught) {
+        const error = toShoalError(caught);
+        if (TRY_AGAIN_LATER.has(error.code)) return;
+        home.removePendingPublish(tracker, name);
+        endpoint.notice(`the tracker at ${tracker} refused to publish "${name}": ${error.message}`);
+        continue;
+      }
+      home.removePendingPublish(tracker, name);
+      endpoint.notice(
+        `published "${name}" at the tracker ${tracker} (fetched while it was unreachable)`,
+      );
+    }
   } catch {
-    // The home is busy or closing: the next connection tries again.
-    return;
-  }
-  for (const { name, contentId } of pending) {
-    const share = home.share(name);
-    if (!share || share.contentId !== contentId) {
-      home.removePendingPublish(tracker, name);
-      continue;
-    }
-    try {
-      await client.call("publish", { name, type: share.type, size: share.size, contentId });
-    } catch (caught) {
-      const error = toShoalError(caught);
-      if (TRY_AGAIN_LATER.has(error.code)) return;
-      home.removePendingPublish(tracker, name);
-      endpoint.notice(`the tracker at ${tracker} refused to publish "${name}": ${error.message}`);
-      continue;
-    }
-    home.removePendingPublish(tracker, name);
-    endpoint.notice(
-      `published "${name}" at the tracker ${tracker} (fetched while it was unreachable)`,
-    );
+    // The home is busy or closing: what is left waits for the next connection.
   }
 }
