@@ -42,7 +42,11 @@ export async function adoptPartial(
   // A relative path from an older version names no folder we know: the download starts afresh.
   if (!record || record.partPath === partPath || !isAbsolute(record.partPath)) return null;
   const from = record.partPath;
-  if (!await partialExists(record)) return { kind: "vanished", from };
+  if (!await partialExists(record)) {
+    // Start afresh at the new place; whatever is at the old path (if anything) is not ours.
+    home.movePartial(contentId, partPath);
+    return { kind: "vanished", from };
+  }
   const { pieces, total } = piecesOf(record);
   const cannot = (why: string) =>
     new ShoalError(

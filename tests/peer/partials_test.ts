@@ -78,6 +78,7 @@ Deno.test("partials - a partial file that vanished is reported, and the fetch st
     kind: "vanished",
     from: join(a, "notes.pdf.shoal-part"),
   });
+  assert.equal(home.download(contentId)?.partPath, join(b, "notes.pdf.shoal-part"));
 });
 
 Deno.test("partials - a file in the way is not overwritten: the error says where the partial is", async () => {
