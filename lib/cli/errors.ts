@@ -53,5 +53,5 @@ export function reportError(caught: unknown): number {
   console.error(`error: ${printable(error.message)}`);
   const hint = hintFor(error);
   if (hint) console.error(`hint: ${hint}`);
-  return EXIT_FAILURE;
+  return error.code === "CANCELLED" ? EXIT_CANCELLED : EXIT_FAILURE;
 }

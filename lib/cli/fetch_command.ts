@@ -1,16 +1,27 @@
 /** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
 import { formatAddress } from "../protocol/address.ts";
+import { isAbsolute, relative } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
-import { cancelDownload, type DownloadSummary } from "../peer/downloader.ts";
-import { checkOutput, fetchFile, listOwners, outputPathFor, pickSource } from "../peer/fetch.ts";
+import type { DownloadSummary } from "../peer/downloader.ts";
+import {
+  checkOutput,
+  fetchFile,
+  type FetchResult,
+  listOwners,
+  outputPathFor,
+  pickSource,
+  type Unpublished,
+} from "../peer/fetch.ts";
 import { bytesHeld } from "../peer/manifest.ts";
 import { Bitfield } from "../peer/bitfield.ts";
+import { type AdoptedPartial, cancelDownload, partialExists, piecesOf } from "../peer/partials.ts";
 import { notLoggedIn } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./peer_program.ts";
 import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
+import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
 
@@ -42,6 +53,12 @@ export function truncationNote(shown: number, total: number, advice: string): st
   return `showing ${shown.toLocaleString("en-US")} of ${total.toLocaleString("en-US")}; ${advice}`;
 }
 
+/** A path as a person reads it: relative when under the current folder, else absolute. */
+function shownPath(path: string): string {
+  const inside = relative(Deno.cwd(), path);
+  return inside && !inside.startsWith("..") && !isAbsolute(inside) ? inside : path;
+}
+
 /** One line for a finished download: size, time, rate, and what each source gave. */
 export function summaryLine(summary: DownloadSummary, name: string): string {
   const rate = summary.seconds > 0 ? summary.transferred / summary.seconds : 0;
@@ -52,7 +69,7 @@ export function summaryLine(summary: DownloadSummary, name: string): string {
   const dropped = summary.dropped.map((d) => `${d.owner} (${d.reason})`);
   // A dropped source's reason is its own error text: escaped, like all the line.
   return escapeForTerminal([
-    `fetched "${name}" to ${summary.path}: ${formatSize(summary.size)} in ${
+    `fetched "${name}" to ${shownPath(summary.path)}: ${formatSize(summary.size)} in ${
       summary.seconds.toFixed(2)
     } s (${formatSize(rate)}/s)`,
     sources.length
@@ -61,6 +78,69 @@ export function summaryLine(summary: DownloadSummary, name: string): string {
     summary.resumed > 0 ? `; ${formatSize(summary.resumed)} resumed from before` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join(""));
+}
+
+/** What a finished fetch adds about sharing: nothing when shared and published. */
+export function sharingNote({ shared, unpublished }: FetchResult, name: string): string {
+  if (!shared) return `; not shared: you already share another file named "${name}"`;
+  return unpublished ? `; ${unpublishedNote(unpublished)}` : "";
+}
+
+function unpublishedNote({ tracker, reason, pending }: Unpublished): string {
+  if (!pending) {
+    return `the tracker at ${tracker} did not take it (${reason}), so it is not published`;
+  }
+  return `the tracker at ${tracker} is unreachable, so it will be published there ` +
+    "when `peer.ts serve` (or any other command) next connects";
+}
+
+/** Words as a POSIX shell reads them back: quoted only where needed. */
+function shellLine(words: string[]): string {
+  return words.map((word) =>
+    /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
+  ).join(" ");
+}
+
+/** One line for an earlier partial file a fetch took over, or found gone. */
+function partialNote(partial: AdoptedPartial, name: string): string {
+  return partial.kind === "moved"
+    ? `resuming "${name}" from ${partial.from} (${partial.pieces} of ${partial.total} pieces), ` +
+      `moved to ${partial.to}`
+    : `the partial file of "${name}" (${partial.from}) is gone; starting over`;
+}
+
+/**
+ * The command that resumes an interrupted fetch: the one typed, when it was
+ * typed on the command line; rebuilt from the options in the shell.
+ */
+function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
+  if (!shell) return shellLine(["peer.ts", ...Deno.args]);
+  return shellLine([
+    "fetch",
+    name,
+    ...(from === undefined ? [] : ["--from", from]),
+    ...(flags.output === undefined ? [] : ["--output", flags.output]),
+    ...(flags.force ? ["--force"] : []),
+    ...(flags.json ? ["--json"] : []),
+  ]);
+}
+
+/** The error a fetch stopped by Ctrl-C (or SIGTERM) ends with: what is kept, how to resume. */
+function interruption(home: PeerHome, chosen: Listing, command: string): ShoalError {
+  const record = home.download(chosen.contentId);
+  if (!record) {
+    return new ShoalError(
+      "CANCELLED",
+      `interrupted before any piece was kept; run \`${command}\` to start again`,
+    );
+  }
+  const { pieces, total } = piecesOf(record);
+  return new ShoalError(
+    "CANCELLED",
+    `interrupted: ${pieces} of ${total} pieces kept in ${record.partPath}; ` +
+      `run \`${command}\` to resume`,
+    { hint: `\`peer.ts cancel ${shellLine([record.name])}\` deletes them` },
+  );
 }
 
 /**
@@ -110,18 +190,19 @@ export async function runFetch(
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
-  const options = { onlyChosen, output: flags.output, overwrite: flags.force };
+  const onPartial = (partial: AdoptedPartial) => console.error(partialNote(partial, chosen.name));
+  const options = { onlyChosen, output: flags.output, overwrite: flags.force, onPartial };
   if (shell && !flags.json) {
     // The command's home closes when it returns: the background work opens its own.
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      const { summary, shared } = await fetchFile(own, tracker, chosen, {
+      const result = await fetchFile(own, tracker, chosen, {
         ...options,
         signal,
         warn: (line) => console.error(escapeForTerminal(line)),
       });
-      return summaryLine(summary, chosen.name) + (shared ? "" : " (not shared: name taken)");
+      return summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name);
     });
     console.log(
       `fetching "${
@@ -130,57 +211,111 @@ export async function runFetch(
     );
     return;
   }
+  const command = resumeCommand(chosen.name, flags, onlyChosen ? chosen.owner : undefined, !!shell);
   // The name is the tracker's: escaped, as it is drawn over and over.
   const progress = new DownloadProgress(
     escapeForTerminal(chosen.name),
     !flags.json && Deno.stderr.isTerminal(),
   );
-  let result;
-  try {
-    result = await fetchFile(home, tracker, chosen, {
-      ...options,
-      onProgress: (p) => progress.update(p),
-      onServing: (address) =>
-        console.error(
-          `serving the pieces you have to other downloaders on ${
-            formatAddress(address)
-          } while this fetch runs`,
-        ),
-      warn: (line) => console.error(escapeForTerminal(line)),
-    });
-  } finally {
-    progress.stop();
-  }
-  const { summary, shared } = result;
+  const result = await untilInterrupted(
+    (signal) =>
+      fetchFile(home, tracker, chosen, {
+        ...options,
+        signal,
+        onProgress: (p) => progress.update(p),
+        onServing: (address) =>
+          console.error(
+            `serving the pieces you have to other downloaders on ${
+              formatAddress(address)
+            } while this fetch runs`,
+          ),
+        warn: (line) => console.error(escapeForTerminal(line)),
+      }),
+    () => interruption(home, chosen, command),
+    progress,
+    shell?.signal,
+  );
+  const { summary, shared, unpublished } = result;
   if (flags.json) {
     const { manifest: _, ...rest } = summary;
-    return printJson({ name: chosen.name, ...rest, shared, owners });
+    return printJson({
+      name: chosen.name,
+      ...rest,
+      shared,
+      published: shared && !unpublished,
+      publishPending: unpublished?.pending ?? false,
+      owners,
+    });
   }
-  console.log(summaryLine(summary, chosen.name));
-  if (!shared) console.log(`not shared: you already share another file named "${name}"`);
+  console.log(summaryLine(summary, chosen.name) + sharingNote(result, chosen.name));
 }
 
-export function listDownloads(
+/**
+ * Runs a download with a progress bar until it ends, or until Ctrl-C or
+ * SIGTERM stops it: then the verified pieces stay for a resume and the error
+ * says how many and how to resume. A second Ctrl-C leaves at once. The
+ * terminal is given back as it was (cursor shown, raw mode off) on every
+ * path. In the shell, which owns Ctrl-C, its `signal` stops the download
+ * instead, and the shell stays.
+ */
+async function untilInterrupted<V>(
+  work: (signal: AbortSignal) => Promise<V>,
+  interrupted: () => ShoalError,
+  progress: DownloadProgress,
+  shellSignal?: AbortSignal,
+): Promise<V> {
+  const stop = new AbortController();
+  const onSignal = () => {
+    if (!stop.signal.aborted) return stop.abort();
+    progress.stop();
+    Deno.exit(reportError(interrupted()));
+  };
+  const signals: Deno.Signal[] = shellSignal ? [] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  shellSignal?.addEventListener("abort", () => stop.abort(), { once: true });
+  if (shellSignal?.aborted) stop.abort();
+  try {
+    return await work(stop.signal);
+  } catch (error) {
+    if (stop.signal.aborted) throw interrupted();
+    throw error;
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    progress.stop();
+  }
+}
+
+/**
+ * `downloads`: the unfinished downloads, each with the absolute path of its
+ * partial file and whether that file is still on disk.
+ */
+export async function listDownloads(
   { home }: PeerContext,
   flags: { json?: boolean },
   running: string[] = [],
 ) {
   if (!home.session()) throw notLoggedIn();
-  const rows = home.downloads().map((record) => {
-    const have = new Bitfield(record.manifest.pieces.length, record.have);
-    return {
-      name: record.name,
-      contentId: record.contentId,
-      size: record.manifest.size,
-      verified: bytesHeld(record.manifest, have),
-      partPath: record.partPath,
-      running: running.includes(record.name),
-      startedAt: record.startedAt,
-      updatedAt: record.updatedAt,
-    };
-  });
+  const rows = await Promise.all(
+    home.downloads().map(async (record) => {
+      const have = new Bitfield(record.manifest.pieces.length, record.have);
+      return {
+        name: record.name,
+        contentId: record.contentId,
+        size: record.manifest.size,
+        verified: bytesHeld(record.manifest, have),
+        partPath: record.partPath,
+        /** False when the partial file is gone; null when the record names no folder. */
+        onDisk: await partialExists(record),
+        running: running.includes(record.name),
+        startedAt: record.startedAt,
+        updatedAt: record.updatedAt,
+      };
+    }),
+  );
   if (flags.json) return printJson(rows);
   if (rows.length === 0) return console.log("no unfinished downloads");
+  const where = (onDisk: boolean | null) =>
+    onDisk ? "" : onDisk === false ? " (missing)" : " (folder unknown)";
   console.log(renderTable(
     ["no.", "name", "done", "size", "partial file", "last active"],
     rows.map((row, i) => [
@@ -188,12 +323,19 @@ export function listDownloads(
       row.running ? `${row.name} (running)` : row.name,
       `${row.size ? Math.floor((row.verified / row.size) * 100) : 100}%`,
       formatSize(row.size),
-      row.partPath,
+      row.partPath + where(row.onDisk),
       row.updatedAt,
     ]),
   ));
+  for (const row of rows.filter((row) => row.onDisk === false)) {
+    console.log(
+      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${shellLine([row.name])}\` ` +
+        "forgets it, or fetch it again to start over",
+    );
+  }
 }
 
+/** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
 export async function cancel({ home }: PeerContext, name: string) {
   if (!home.session()) throw notLoggedIn();
   const matches = home.downloads().filter((record) => record.name === name);
@@ -203,6 +345,15 @@ export async function cancel({ home }: PeerContext, name: string) {
       `no unfinished download named "${name}"; see peer.ts downloads`,
     );
   }
-  for (const record of matches) await cancelDownload(home, record.contentId);
-  console.log(`cancelled "${name}" and deleted its partial file`);
+  for (const record of matches) {
+    const { partPath, file } = await cancelDownload(home, record.contentId);
+    console.log(
+      file === "deleted"
+        ? `cancelled "${name}" and deleted its partial file ${partPath}`
+        : file === "missing"
+        ? `cancelled "${name}"; its partial file ${partPath} was already gone`
+        : `cancelled "${name}"; its partial file ${partPath} was recorded without its folder ` +
+          "by an older version: delete it yourself in the folder where you fetched",
+    );
+  }
 }

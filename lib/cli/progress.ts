@@ -4,7 +4,29 @@ import cliProgress from "cli-progress";
 import type { SwarmProgress } from "../peer/swarm.ts";
 import { formatSize } from "./output.ts";
 
-/** Draws a download's progress on stderr; a no-op where stderr is not a terminal. */
+/** The escape that shows the cursor again (DECTCEM). */
+const SHOW_CURSOR = "\x1b[?25h";
+
+/**
+ * Gives the terminal back as a shell expects it: cursor shown, stdin out of
+ * raw mode. Safe to call when neither was changed, and more than once.
+ */
+export function restoreTerminal(): void {
+  if (Deno.stderr.isTerminal()) Deno.stderr.writeSync(new TextEncoder().encode(SHOW_CURSOR));
+  if (Deno.stdin.isTerminal()) {
+    try {
+      Deno.stdin.setRaw(false);
+    } catch {
+      // Not a terminal we may change (e.g. already closed): nothing to give back.
+    }
+  }
+}
+
+/**
+ * Draws a download's progress on stderr; a no-op where stderr is not a
+ * terminal. {@link DownloadProgress.stop} restores the terminal, so call it
+ * on every way out (success, error, Ctrl-C).
+ */
 export class DownloadProgress {
   readonly #bar: cliProgress.SingleBar | null;
   readonly #started = performance.now();
@@ -39,8 +61,10 @@ export class DownloadProgress {
     this.#running = true;
   }
 
+  /** Clears the bar and restores the terminal; safe to call more than once. */
   stop(): void {
     if (this.#running) this.#bar?.stop();
     this.#running = false;
+    if (this.#bar) restoreTerminal();
   }
 }

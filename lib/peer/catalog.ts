@@ -17,22 +17,6 @@ export interface Catalog {
   close?(): Promise<void>;
 }
 
-/** Several catalogs, asked in order. */
-export function combineCatalogs(...catalogs: Catalog[]): Catalog {
-  return {
-    async find(contentId) {
-      for (const catalog of catalogs) {
-        const found = await catalog.find(contentId);
-        if (found) return found;
-      }
-      return null;
-    },
-    async close() {
-      for (const catalog of catalogs) await catalog.close?.();
-    },
-  };
-}
-
 /** Downloads in progress in this process, served piece by piece as they verify. */
 export class PartialCatalog implements Catalog {
   readonly #contents = new Map<string, ServedContent>();

@@ -200,13 +200,3 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     options.onPartial?.(null);
   }
 }
-
-/** Forgets an unfinished download and deletes its partial file. */
-export async function cancelDownload(home: PeerHome, contentId: string): Promise<void> {
-  const record = home.download(contentId);
-  if (!record) throw new ShoalError("NOT_FOUND", "no such unfinished download");
-  await Deno.remove(record.partPath).catch((error) => {
-    if (!(error instanceof Deno.errors.NotFound)) throw toShoalError(error);
-  });
-  home.removeDownload(contentId);
-}

@@ -1,9 +1,10 @@
-import { dirname, join } from "node:path";
-import { type Address, isWildcard } from "../protocol/address.ts";
-import { ShoalError } from "../protocol/errors.ts";
+import { dirname, join, resolve } from "node:path";
+import { type Address, formatAddress, isWildcard } from "../protocol/address.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
-import { download, type DownloadSummary } from "./downloader.ts";
-import type { PeerHome } from "./home.ts";
+import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
+import type { PeerHome, Share } from "./home.ts";
+import { type AdoptedPartial, adoptPartial } from "./partials.ts";
 import { PartialCatalog } from "./catalog.ts";
 import { loadConfig } from "./config.ts";
 import { identityOf } from "./manifest.ts";
@@ -12,7 +13,12 @@ import { DEFAULT_SERVE_HOST, peerIdentity } from "./serve.ts";
 import type { SourceList } from "./swarm.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SwarmProgress } from "./swarm.ts";
-import { connectSession, type TrackerEndpoint, withSession } from "./tracker_link.ts";
+import {
+  connectSession,
+  type TrackerClient,
+  type TrackerEndpoint,
+  withSession,
+} from "./tracker_link.ts";
 
 /**
  * The owners of a file with this name (only `owner`, if given), online ones
@@ -111,6 +117,26 @@ export interface FetchOptions {
   onServing?: (address: Address) => void;
   /** Where the piece server's warnings go. @default {console.error} */
   warn?: (line: string) => void;
+  /** Told when an earlier partial file of this content is taken over (or found gone). */
+  onPartial?: (partial: AdoptedPartial) => void;
+}
+
+/** Why a fetched share is not (yet) published on the tracker. */
+export interface Unpublished {
+  /** The tracker, `host:port`. */
+  tracker: string;
+  reason: string;
+  /** True when it is published once the tracker is reachable (by `serve` or any command). */
+  pending: boolean;
+}
+
+/** The outcome of {@link fetchFile}. */
+export interface FetchResult {
+  summary: DownloadSummary;
+  /** Whether the file joined this peer's shares (not when another file has its name). */
+  shared: boolean;
+  /** Set when the tracker could not be told about the new share. */
+  unpublished: Unpublished | null;
 }
 
 /**
@@ -124,8 +150,9 @@ export async function fetchFile(
   tracker: TrackerEndpoint,
   chosen: Listing,
   options: FetchOptions = {},
-): Promise<{ summary: DownloadSummary; shared: boolean }> {
-  const output = await outputPathFor(chosen, options.output);
+): Promise<FetchResult> {
+  // Absolute, so the download record means this file from any folder.
+  const output = resolve(await outputPathFor(chosen, options.output));
   await checkOutput(output, options.overwrite);
   const { tracker: client, username } = await connectSession(home, tracker);
   const contentId = chosen.contentId;
@@ -154,21 +181,24 @@ export async function fetchFile(
     const host = options.serveHost ?? String(config["serve.host"] ?? DEFAULT_SERVE_HOST);
     const address = server.listen({ host, port: 0 });
     const advertise = config["serve.advertise"] ?? (isWildcard(host) ? undefined : address.host);
-    const { ticketKey } = await client.call("downloading", {
+    // Serving our pieces to others is a favour: without the tracker the download goes on alone.
+    await client.call("downloading", {
       contentId,
       host: advertise === undefined ? undefined : String(advertise),
       port: address.port,
       certificate: identity?.certificate,
-    });
-    await server.trustTicketKey(ticketKey);
+    }).then(({ ticketKey }) => server.trustTicketKey(ticketKey), () => {});
     options.onServing?.(address);
+    const sources = await findSources();
+    const adopted = await adoptPartial(home, contentId, output + PART_SUFFIX);
+    if (adopted) options.onPartial?.(adopted);
     const summary = await download({
       home,
       contentId,
       name: chosen.name,
       type: chosen.type,
       output,
-      sources: await findSources(),
+      sources,
       findSources,
       plaintext: tracker.plaintext,
       onPartial: (content) => partials.set(contentId, content),
@@ -176,10 +206,12 @@ export async function fetchFile(
       signal: options.signal,
     });
     const existing = home.share(chosen.name);
-    if (existing && existing.contentId !== contentId) return { summary, shared: false };
+    if (existing && existing.contentId !== contentId) {
+      return { summary, shared: false, unpublished: null };
+    }
     const path = await Deno.realPath(output);
     const { mtimeMs, fileId } = identityOf(await Deno.lstat(path));
-    const share = {
+    const share: Share = {
       name: chosen.name,
       path,
       type: chosen.type,
@@ -190,17 +222,61 @@ export async function fetchFile(
       manifest: summary.manifest,
       publishedAt: new Date().toISOString(),
     };
-    await client.call("publish", {
-      name: share.name,
-      type: share.type,
-      size: share.size,
-      contentId,
-    });
+    // Shared here first: the download is done and verified whatever the tracker says.
     home.addShare(share);
-    return { summary, shared: true };
+    return {
+      summary,
+      shared: true,
+      unpublished: await publishFetched(home, tracker, client, share),
+    };
   } finally {
     clearInterval(heartbeat);
     await server.close();
     client.close();
+  }
+}
+
+/**
+ * Tells the tracker about a fetched share. The tracker may have gone away
+ * during the download: then once more on a fresh connection, and if it is
+ * still unreachable (or the session needs a new login) the share is kept
+ * pending in the home, to be published when `serve` or any command next
+ * reaches it.
+ */
+async function publishFetched(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  client: TrackerClient,
+  share: Share,
+): Promise<Unpublished | null> {
+  const params = {
+    name: share.name,
+    type: share.type,
+    size: share.size,
+    contentId: share.contentId,
+  };
+  try {
+    await client.call("publish", params);
+    return null;
+  } catch {
+    // The download's connection may be gone with the tracker that held it: try a fresh one.
+  }
+  const address = formatAddress(tracker.address);
+  try {
+    await withSession(home, tracker, (fresh) => fresh.call("publish", params));
+    return null;
+  } catch (caught) {
+    const error = toShoalError(caught);
+    const pending = ["UNREACHABLE", "TIMEOUT", "AUTH_REQUIRED", "BUSY"].includes(error.code);
+    if (pending) {
+      home.addPendingPublish({
+        tracker: address,
+        name: share.name,
+        contentId: share.contentId,
+        since: new Date().toISOString(),
+        reason: error.message,
+      });
+    }
+    return { tracker: address, reason: error.message, pending };
   }
 }

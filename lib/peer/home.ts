@@ -3,7 +3,7 @@
  * (name → local path, content id, manifest). All of the peer's SQL is here.
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
-import { join } from "node:path";
+import { isAbsolute, join, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { Manifest } from "../protocol/messages.ts";
 import { makePrivate, openDatabase, Statements } from "../storage/sqlite.ts";
@@ -66,6 +66,14 @@ const MIGRATIONS = [
    );`,
   // Existing shares get NULL: the share catalog re-hashes each once before serving it.
   `ALTER TABLE shares ADD COLUMN file_id TEXT;`,
+  `CREATE TABLE pending_publishes (
+     tracker TEXT NOT NULL,
+     name TEXT NOT NULL,
+     content_id TEXT NOT NULL,
+     since TEXT NOT NULL,
+     reason TEXT NOT NULL,
+     PRIMARY KEY (tracker, name)
+   );`,
 ];
 
 /** An unfinished download: enough to resume it where it stopped. */
@@ -73,13 +81,28 @@ export interface DownloadRecord {
   contentId: string;
   name: string;
   type: string;
-  /** The `.shoal-part` file holding the pieces so far. */
+  /**
+   * The `.shoal-part` file holding the pieces so far: an absolute path, so
+   * every command means the same file wherever it is typed (records from
+   * before paths were absolute may hold a relative one).
+   */
   partPath: string;
   manifest: Manifest;
   /** Pieces verified and written, as a bitfield. */
   have: Uint8Array;
   startedAt: string;
   updatedAt: string;
+}
+
+/** A share fetched while the tracker was unreachable: it still has to be told. */
+export interface PendingPublish {
+  /** The tracker (`host:port`) to tell. */
+  tracker: string;
+  name: string;
+  contentId: string;
+  since: string;
+  /** Why it could not be told at the time. */
+  reason: string;
 }
 
 type Row = Record<string, unknown>;
@@ -283,7 +306,7 @@ export class PeerHome implements Disposable {
     ) > 0;
   }
 
-  /** Starts or replaces the record of a download. */
+  /** Starts or replaces the record of a download; a relative part path is made absolute. */
   saveDownload(record: DownloadRecord): void {
     this.#sql(
       `INSERT INTO downloads (content_id, name, type, part_path, manifest, have, started_at, updated_at)
@@ -295,7 +318,7 @@ export class PeerHome implements Disposable {
       record.contentId,
       record.name,
       record.type,
-      record.partPath,
+      resolve(record.partPath),
       JSON.stringify(record.manifest),
       record.have,
       record.startedAt,
@@ -307,6 +330,13 @@ export class PeerHome implements Disposable {
   updateDownload(contentId: string, have: Uint8Array): void {
     this.#sql("UPDATE downloads SET have = ?, updated_at = ? WHERE content_id = ?")
       .run(have, new Date().toISOString(), contentId);
+  }
+
+  /** Records that a download's partial file moved (to an absolute path). */
+  movePartial(contentId: string, partPath: string): void {
+    if (!isAbsolute(partPath)) throw new Error(`not an absolute path: ${partPath}`);
+    this.#sql("UPDATE downloads SET part_path = ?, updated_at = ? WHERE content_id = ?")
+      .run(partPath, new Date().toISOString(), contentId);
   }
 
   download(contentId: string): DownloadRecord | null {
@@ -323,6 +353,32 @@ export class PeerHome implements Disposable {
 
   removeDownload(contentId: string): void {
     this.#sql("DELETE FROM downloads WHERE content_id = ?").run(contentId);
+  }
+
+  /** Remembers to publish a share on a tracker once it is reachable again. */
+  addPendingPublish(pending: PendingPublish): void {
+    this.#sql(
+      `INSERT OR REPLACE INTO pending_publishes (tracker, name, content_id, since, reason)
+       VALUES (?, ?, ?, ?, ?)`,
+    ).run(pending.tracker, pending.name, pending.contentId, pending.since, pending.reason);
+  }
+
+  /** The shares still to publish on this tracker (`host:port`), oldest first. */
+  pendingPublishes(tracker: string): PendingPublish[] {
+    const rows = this.#sql(
+      "SELECT * FROM pending_publishes WHERE tracker = ? ORDER BY since, name",
+    ).all(tracker) as Row[];
+    return rows.map((row) => ({
+      tracker: String(row.tracker),
+      name: String(row.name),
+      contentId: String(row.content_id),
+      since: String(row.since),
+      reason: String(row.reason),
+    }));
+  }
+
+  removePendingPublish(tracker: string, name: string): void {
+    this.#sql("DELETE FROM pending_publishes WHERE tracker = ? AND name = ?").run(tracker, name);
   }
 
   close(): void {

@@ -135,6 +135,10 @@ export class Swarm {
   /** Downloads until every piece is verified, or fails when no source is left. */
   run(initial: SourceList): Promise<SwarmReport> {
     if (this.#have.complete) return Promise.resolve(this.#report());
+    // An abort before the run (say, Ctrl-C while the manifest came) fires no event later.
+    if (this.#options.signal?.aborted) {
+      return Promise.reject(new ShoalError("CANCELLED", "stopped"));
+    }
     this.#ticket = initial.ticket;
     this.#options.signal?.addEventListener(
       "abort",

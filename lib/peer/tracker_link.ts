@@ -5,6 +5,7 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import type { PeerHome } from "./home.ts";
+import { publishPending } from "./pending_publish.ts";
 
 export type TrackerClient = ProtocolClient<TrackerMethods>;
 
@@ -97,6 +98,7 @@ export function notLoggedIn(detail = ""): ShoalError {
 /**
  * Connects and resumes the session stored in the home. A session the tracker
  * no longer knows is forgotten locally, so the next command says so at once.
+ * Shares fetched while the tracker was unreachable are published first.
  */
 export async function connectSession(
   home: PeerHome,
@@ -107,6 +109,7 @@ export async function connectSession(
   const tracker = await connectTracker(home, endpoint);
   try {
     const { username } = await tracker.call("resume", { token: session.token });
+    await publishPending(home, endpoint, tracker);
     return { tracker, username };
   } catch (error) {
     tracker.close();

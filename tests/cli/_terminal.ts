@@ -189,6 +189,12 @@ export class TmuxPane implements AsyncDisposable {
     }
   }
 
+  /** Whether the terminal shows its cursor (a program may hide it, and must show it again). */
+  async cursorVisible(): Promise<boolean> {
+    return (await this.#tmux(["display-message", "-p", "-t", "test", "#{cursor_flag}"])).trim() ===
+      "1";
+  }
+
   /** Waits for the command to end and returns its exit status. */
   async exitCode(timeoutMs = 30_000): Promise<number> {
     const text = await this.waitFor(/\[exited \d+\]/, 1, timeoutMs);

@@ -354,10 +354,11 @@ export class TestPeer {
   }
 
   /** Starts a `peer.ts` command without waiting for it, e.g. a fetch to kill halfway. */
-  spawn(args: string[]): Deno.ChildProcess {
+  spawn(args: string[], options: { cwd?: string } = {}): Deno.ChildProcess {
     const [command, fullArgs] = this.#command(args);
     return new Deno.Command(command, {
       args: fullArgs,
+      cwd: options.cwd,
       stdin: "null",
       stdout: "piped",
       stderr: "piped",

@@ -1,0 +1,155 @@
+/**
+ * A tracker and peers in the test's own process, on loopback port 0, over
+ * TLS as in real use: the tracker can be stopped and started again on its
+ * port, and a source can hold its pieces back until the test lets them go,
+ * so a test decides exactly when a download is "in the middle".
+ */
+import { join } from "node:path";
+import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
+import { loadOrCreateIdentity } from "../../lib/protocol/certificate.ts";
+import { withTimeout } from "../../lib/protocol/client.ts";
+import { loadOrCreateTicketKey } from "../../lib/protocol/tickets.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { Tracker } from "../../lib/tracker/tracker.ts";
+import { login, register } from "../../lib/peer/account.ts";
+import type { Catalog } from "../../lib/peer/catalog.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { Presence } from "../../lib/peer/presence.ts";
+import { peerIdentity } from "../../lib/peer/serve.ts";
+import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
+import { publish } from "../../lib/peer/shares.ts";
+import type { TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
+
+/** A tracker running in this process, on its database in `dir`. */
+export interface LocalTracker {
+  /** `127.0.0.1:PORT`, for `--tracker` and endpoints. */
+  address: string;
+  port: number;
+  /** Stops listening and closes every connection, as a dying tracker would; the data stays. */
+  stop(): Promise<void>;
+}
+
+/** Starts a tracker on `dir`/tracker.db (its key and certificate beside it), on `port` or a free one. */
+export async function startLocalTracker(dir: string, port = 0): Promise<LocalTracker> {
+  const store = SqliteTrackerStore.open(join(dir, "tracker.db"));
+  const tls = await loadOrCreateIdentity(dir, "tracker.db.tls-");
+  const ticketKey = await loadOrCreateTicketKey(dir, "tracker.db.ticket-key.pem");
+  const tracker = new Tracker(store, { tls, ticketKey, warn: () => {} });
+  const bound = tracker.listen({ host: "127.0.0.1", port });
+  let stopped = false;
+  return {
+    address: formatAddress(bound),
+    port: bound.port,
+    async stop() {
+      if (stopped) return;
+      stopped = true;
+      await tracker.close();
+      store.close();
+    },
+  };
+}
+
+/** A peer in this process: its home, its tracker endpoint, and the notices it was given. */
+export interface LocalPeer extends Disposable {
+  username: string;
+  home: PeerHome;
+  endpoint: TrackerEndpoint;
+  notices: string[];
+}
+
+/** Opens a peer home in `dir`/`username` pointed at `tracker`; registers and logs in unless told not to. */
+export async function localPeer(
+  dir: string,
+  username: string,
+  tracker: string,
+  signUp = true,
+): Promise<LocalPeer> {
+  const home = PeerHome.open(join(dir, username));
+  const notices: string[] = [];
+  const endpoint: TrackerEndpoint = {
+    address: parseAddress(tracker),
+    plaintext: false,
+    notice: (line) => notices.push(line),
+  };
+  if (signUp) {
+    await register(home, endpoint, username, `${username}-password`);
+    await login(home, endpoint, username, `${username}-password`);
+  }
+  return { username, home, endpoint, notices, [Symbol.dispose]: () => home.close() };
+}
+
+/** A source that serves a few pieces, then holds the rest until {@link HeldSource.release}. */
+export interface HeldSource extends AsyncDisposable {
+  /** Pieces read for downloaders so far. */
+  readonly served: number;
+  /** Lets every held and later piece go. */
+  release(): void;
+}
+
+/**
+ * Publishes `file` as `name` from `peer` and serves it like `peer.ts serve`,
+ * online at the tracker, except that after `allow` pieces every piece waits
+ * for {@link HeldSource.release}.
+ */
+export async function heldSource(
+  peer: LocalPeer,
+  file: string,
+  name: string,
+  allow: number,
+): Promise<HeldSource> {
+  await publish(peer.home, peer.endpoint, file, name);
+  const shares = new ShareCatalog(peer.home);
+  const gate = Promise.withResolvers<void>();
+  let served = 0;
+  const held: Catalog = {
+    async find(contentId) {
+      const content = await shares.find(contentId);
+      if (!content) return null;
+      return {
+        manifest: content.manifest,
+        have: content.have,
+        read: async (index, into) => {
+          if (++served > allow) await gate.promise;
+          await content.read(index, into);
+        },
+      };
+    },
+    close: () => shares.close(),
+  };
+  const identity = await peerIdentity(peer.home, peer.endpoint);
+  const server = new PieceServer(held, { username: () => peer.username, tls: identity });
+  const { port } = server.listen({ host: "127.0.0.1", port: 0 });
+  const online = Promise.withResolvers<void>();
+  const presence = new Presence({
+    tracker: peer.endpoint,
+    home: peer.home,
+    port,
+    certificate: identity?.certificate,
+    onTicketKey: (key) => server.trustTicketKey(key),
+    advertise: "127.0.0.1",
+    log: (line) => {
+      if (line.startsWith("online as")) online.resolve();
+    },
+    onLoggedOut: (error) => online.reject(error),
+  });
+  presence.start();
+  try {
+    await withTimeout(online.promise, 20_000, `${peer.username} coming online`);
+  } catch (error) {
+    await presence.stop();
+    await server.close();
+    throw error;
+  }
+  return {
+    get served() {
+      return served;
+    },
+    release: () => gate.resolve(),
+    async [Symbol.asyncDispose]() {
+      gate.resolve();
+      await presence.stop();
+      await server.close();
+    },
+  };
+}
