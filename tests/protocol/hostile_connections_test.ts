@@ -2,8 +2,10 @@
  * Clients that open connections and never finish them: the server must
  * close what it can for real, keep counting what the runtime holds open,
  * and stay available to honest clients. Descriptors are counted in
- * /proc/self/fd, which holds the test's client sockets as well as the
- * server's: every count below adds the client sockets still open.
+ * /proc/self/fd, keeping only the TCP sockets to or from the server's port
+ * (other test files may run in this process at the same time): the count
+ * holds the test's client sockets as well as the server's, so every count
+ * below adds the client sockets still open.
  */
 import assert from "node:assert/strict";
 import type { Address } from "../../lib/protocol/address.ts";
@@ -39,9 +41,34 @@ const PARTIAL_CLIENT_HELLO = new Uint8Array([0x16, 0x03, 0x01, 0x00, 0xc8, 0x01,
 /** What a web browser pointed at the port would send instead of a ClientHello. */
 const NOT_TLS = new TextEncoder().encode("GET / HTTP/1.1\r\nHost: shoal\r\n\r\n");
 
-function openDescriptors(): number {
+/** The socket inodes of every TCP socket whose local or remote port is `port`. */
+function socketInodesOnPort(port: number): Set<string> {
+  const inodes = new Set<string>();
+  for (const table of ["/proc/self/net/tcp", "/proc/self/net/tcp6"]) {
+    for (const line of Deno.readTextFileSync(table).split("\n").slice(1)) {
+      const fields = line.trim().split(/\s+/);
+      if (fields.length < 10) continue;
+      const portOf = (endpoint: string) => parseInt(endpoint.split(":")[1], 16);
+      if (portOf(fields[1]) === port || portOf(fields[2]) === port) inodes.add(fields[9]);
+    }
+  }
+  return inodes;
+}
+
+/** Descriptors this process holds on sockets to or from the server at `address`. */
+function openDescriptors({ port }: Address): number {
+  const inodes = socketInodesOnPort(port);
   let count = 0;
-  for (const _ of Deno.readDirSync("/proc/self/fd")) count++;
+  for (const entry of Deno.readDirSync("/proc/self/fd")) {
+    let target: string;
+    try {
+      target = Deno.readLinkSync(`/proc/self/fd/${entry.name}`);
+    } catch {
+      continue; // closed between listing and reading
+    }
+    const inode = /^socket:\[(\d+)\]$/.exec(target)?.[1];
+    if (inode !== undefined && inodes.has(inode)) count++;
+  }
   return count;
 }
 
@@ -55,10 +82,10 @@ async function waitUntil(condition: () => boolean, what: () => string, tries = 5
 }
 
 /** Waits until the descriptors open in this process are `expected`. */
-function descriptorsBecome(expected: number, why: string): Promise<void> {
+function descriptorsBecome(address: Address, expected: number, why: string): Promise<void> {
   return waitUntil(
-    () => openDescriptors() === expected,
-    () => `${why}: ${openDescriptors()} descriptors open, expected ${expected}`,
+    () => openDescriptors(address) === expected,
+    () => `${why}: ${openDescriptors(address)} descriptors open, expected ${expected}`,
   );
 }
 
@@ -144,7 +171,7 @@ async function warmBaseline(address: Address, identity?: TlsIdentity): Promise<n
   const counts: number[] = [];
   await waitUntil(
     () => {
-      counts.push(openDescriptors());
+      counts.push(openDescriptors(address));
       return counts.length >= 10 && counts.slice(-10).every((count) => count === counts.at(-1));
     },
     () => `the descriptor count to settle: ${counts.slice(-10).join(", ")}`,
@@ -162,7 +189,7 @@ Deno.test("ProtocolServer - plaintext connections that never say hello are reall
     hostile.push(...await openRaw(address, 6, new Uint8Array([0, 0])));
     for (const conn of hostile) await assertClosedByServer(conn);
     // The clients still hold their 12 sockets; the server holds none of its own.
-    await descriptorsBecome(baseline + hostile.length, "the server released every socket");
+    await descriptorsBecome(address, baseline + hostile.length, "the server released every socket");
     assert.ok(
       warnings.some((line) => /no hello within 200 ms, dropped/.test(line)),
       warnings.join("\n"),
@@ -186,7 +213,7 @@ Deno.test("ProtocolServer - a TLS client that handshakes but never says hello is
       hostile.push(tls);
     }
     for (const conn of hostile) await assertClosedByServer(conn);
-    await descriptorsBecome(baseline + hostile.length, "the server released every socket");
+    await descriptorsBecome(address, baseline + hostile.length, "the server released every socket");
     await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
@@ -202,7 +229,7 @@ Deno.test("ProtocolServer - bytes that are not TLS end the connection and releas
     const baseline = await warmBaseline(address, identity);
     hostile.push(...await openRaw(address, 8, NOT_TLS));
     for (const conn of hostile) await assertClosedByServer(conn);
-    await descriptorsBecome(baseline + hostile.length, "the server released every socket");
+    await descriptorsBecome(address, baseline + hostile.length, "the server released every socket");
     await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
@@ -223,14 +250,18 @@ Deno.test("ProtocolServer - TLS sockets that never handshake keep their slots un
       () => `four handshake deadlines to pass:\n${warnings.join("\n")}`,
     );
     // Deno cannot close a TLS socket before its handshake: the server's four stay open...
-    assert.equal(openDescriptors(), baseline + 2 * hostile.length);
+    assert.equal(openDescriptors(address), baseline + 2 * hostile.length);
     // ...and still count under the per-address cap, so one address cannot open more.
     await assert.rejects(connect(address, identity), (error: unknown) => {
       assert.ok(error instanceof ShoalError && error.code === "BUSY", String(error));
       return true;
     });
     closeAll(hostile);
-    await descriptorsBecome(baseline, "the server released every socket once the client let go");
+    await descriptorsBecome(
+      address,
+      baseline,
+      "the server released every socket once the client let go",
+    );
     await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
@@ -278,7 +309,11 @@ Deno.test("ProtocolServer - a TLS client that stops reading replies keeps its sl
       honest.close();
     }
     closeAll(hostile);
-    await descriptorsBecome(baseline, "the server released every socket once the client left");
+    await descriptorsBecome(
+      address,
+      baseline,
+      "the server released every socket once the client left",
+    );
     await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
@@ -302,9 +337,13 @@ Deno.test("ProtocolServer - at maxPendingHandshakes the server stops accepting, 
       () => `three handshake deadlines to pass:\n${warnings.join("\n")}`,
     );
     // Ten client sockets, and only three on the server's side: the rest wait in the kernel's queue.
-    assert.equal(openDescriptors(), baseline + hostile.length + 3);
+    assert.equal(openDescriptors(address), baseline + hostile.length + 3);
     closeAll(hostile);
-    await descriptorsBecome(baseline, "the server released every socket once the client let go");
+    await descriptorsBecome(
+      address,
+      baseline,
+      "the server released every socket once the client let go",
+    );
     await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
