@@ -14,6 +14,9 @@ export const EXIT_CANCELLED = 130;
 /** A mistake in how a command was called (exit status 2). */
 export class UsageError extends Error {}
 
+/** A failure the command has already reported in its output: exit 1, print nothing more. */
+export class ReportedFailure extends Error {}
+
 /** Hints that hold for a code wherever it comes from; others come with the error. */
 const HINTS: Partial<Record<ShoalError["code"], string>> = {
   AUTH_REQUIRED: "run `peer.ts login <username>` first",
@@ -45,6 +48,7 @@ export function reportError(caught: unknown): number {
     console.error("cancelled");
     return EXIT_CANCELLED;
   }
+  if (caught instanceof ReportedFailure) return EXIT_FAILURE;
   if (caught instanceof UsageError) {
     console.error(`error: ${printable(caught.message)}`);
     return EXIT_USAGE;
