@@ -66,6 +66,10 @@ export interface TrackerStore {
   /** Returns whether there was such a publication. */
   unpublish(owner: string, name: string): boolean;
   filesOf(owner: string): FileListing[];
+  /**
+   * Publications of a name, found without regard to case; when names differ
+   * only in case, the exact spelling wins, else AMBIGUOUS lists them.
+   */
   filesNamed(name: string): FileListing[];
   /** Online owners of this content, one row per owner. */
   onlineOwnersOf(contentId: string): PeerRecord[];
@@ -289,7 +293,22 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
   }
 
   filesNamed(name: string): FileListing[] {
-    return this.#listings(`${LISTING} WHERE f.name = ? ORDER BY p.online DESC, f.owner`, name);
+    const order = "ORDER BY p.online DESC, f.owner";
+    // The exact spelling wins, through the index on names.
+    const exact = this.#listings(`${LISTING} WHERE f.name = ? ${order}`, name);
+    if (exact.length > 0) return exact;
+    // Else any case, as search finds names; several spellings are for the user to pick.
+    const found = this.#listings(`${LISTING} WHERE f.name = ? COLLATE NOCASE ${order}`, name);
+    const names = [...new Set(found.map((file) => file.name))].sort();
+    if (names.length > 1) {
+      throw new ShoalError(
+        "AMBIGUOUS",
+        `${names.length} files are named "${name}" but for case: ${
+          names.map((n) => `"${n}"`).join(", ")
+        }; give the name exactly`,
+      );
+    }
+    return found;
   }
 
   onlineOwnersOf(contentId: string): PeerRecord[] {
