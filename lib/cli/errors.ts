@@ -37,25 +37,53 @@ export function printable(text: string): string {
   return text.replace(/[\x00-\x1f\x7f-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, "?");
 }
 
-/** Prints an error as one line (plus an optional hint) and returns its exit status. */
-export function reportError(caught: unknown): number {
+/** Options of {@link reportError}. */
+export interface ReportOptions {
+  /** The command was given `--json`: the error is one JSON object on stdout. */
+  json?: boolean;
+}
+
+/** An error as `--json` prints it. */
+export interface JsonError {
+  error: { code: string; message: string; hint?: string };
+}
+
+/** Whether a command line asks for JSON (`--json` before any `--`). */
+export function wantsJson(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end === -1 ? args : args.slice(0, end)).includes("--json");
+}
+
+/**
+ * Prints an error as one line (plus an optional hint), or with `json` as one
+ * `{"error": {code, message, hint}}` object on stdout, and returns its exit status.
+ */
+export function reportError(caught: unknown, options: ReportOptions = {}): number {
+  const print = (status: number, code: string, message: string, hint?: string): number => {
+    if (options.json) {
+      const error: JsonError["error"] = { code, message };
+      if (hint) error.hint = hint;
+      console.log(JSON.stringify({ error } satisfies JsonError));
+    } else {
+      console.error(`error: ${printable(message)}`);
+      if (hint) console.error(`hint: ${hint}`);
+    }
+    return status;
+  };
   if (caught instanceof CommanderError) {
-    // Commander has already printed its message (or the help / version).
-    return caught.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    // Commander has already printed its message (or the help / version) on stderr.
+    if (caught.exitCode === 0) return EXIT_OK;
+    if (options.json) print(EXIT_USAGE, "USAGE", caught.message.replace(/^error: /, ""));
+    return EXIT_USAGE;
   }
   // The prompt library's errors for Ctrl-C and Ctrl-D at a question.
   if (caught instanceof Error && /^(ExitPromptError|AbortPromptError)$/.test(caught.name)) {
+    if (options.json) return print(EXIT_CANCELLED, "CANCELLED", "cancelled");
     console.error("cancelled");
     return EXIT_CANCELLED;
   }
   if (caught instanceof ReportedFailure) return EXIT_FAILURE;
-  if (caught instanceof UsageError) {
-    console.error(`error: ${printable(caught.message)}`);
-    return EXIT_USAGE;
-  }
+  if (caught instanceof UsageError) return print(EXIT_USAGE, "USAGE", caught.message);
   const error = toShoalError(caught);
-  console.error(`error: ${printable(error.message)}`);
-  const hint = hintFor(error);
-  if (hint) console.error(`hint: ${hint}`);
-  return EXIT_FAILURE;
+  return print(EXIT_FAILURE, error.code, error.message, hintFor(error));
 }

@@ -3,7 +3,7 @@ import { createInterface, type Interface } from "node:readline/promises";
 import { clearLine, cursorTo } from "node:readline";
 import process from "node:process";
 import { parse } from "shell-quote";
-import { reportError } from "./errors.ts";
+import { reportError, wantsJson } from "./errors.ts";
 
 /** Options of {@link runShell}. */
 export interface ShellOptions {
@@ -234,6 +234,7 @@ class LineSource {
 async function runOne(options: ShellOptions, line: string): Promise<void> {
   const controller = new AbortController();
   const interrupt = () => controller.abort();
+  let words: string[] = [];
   Deno.addSignalListener("SIGINT", interrupt);
   try {
     const aborted = new Promise<never>((_, reject) =>
@@ -241,13 +242,14 @@ async function runOne(options: ShellOptions, line: string): Promise<void> {
         once: true,
       })
     );
-    const running = options.run(splitLine(line), controller.signal);
+    words = splitLine(line);
+    const running = options.run(words, controller.signal);
     // A command that ignores the signal finishes unobserved; its failure must not go unhandled.
     running.catch(() => {});
     await Promise.race([running, aborted]);
   } catch (error) {
     if (error instanceof CancelledError) console.error("cancelled");
-    else reportError(error);
+    else reportError(error, { json: wantsJson(words) });
   } finally {
     Deno.removeSignalListener("SIGINT", interrupt);
   }
