@@ -22,8 +22,11 @@ export async function statRegularFile(path: string): Promise<Deno.FileInfo> {
   let info: Deno.FileInfo;
   try {
     info = await Deno.stat(path);
+    // Checked before opening: opening a FIFO waits for a writer, forever.
+    if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path} is ${kindOf(info)}`);
     (await Deno.open(path, { read: true })).close();
   } catch (error) {
+    if (error instanceof ShoalError) throw error;
     if (error instanceof Deno.errors.NotFound) {
       throw new ShoalError("IO", `no such file: ${path}`);
     }
@@ -32,8 +35,16 @@ export async function statRegularFile(path: string): Promise<Deno.FileInfo> {
     }
     throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
   }
-  if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path}`);
   return info;
+}
+
+/** What a path that is not a regular file is, for the message that refuses it. */
+function kindOf(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a folder";
+  if (info.isFifo) return "a named pipe (FIFO)";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice || info.isBlockDevice) return "a device";
+  return "not a file";
 }
 
 /** Hashes a local file into a share record, checking it did not change while hashed. */
