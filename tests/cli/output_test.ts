@@ -22,8 +22,8 @@ import {
   runTracker,
   TmuxPane,
 } from "./_terminal.ts";
-
 import { plural } from "../../lib/cli/output.ts";
+
 const HAS_SCRIPT = hasCommand("script");
 const HAS_TMUX = hasCommand("tmux");
 if (!HAS_SCRIPT) console.log("skipped the NO_COLOR test of tests/cli/output_test.ts: no `script`");
