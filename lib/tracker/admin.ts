@@ -46,8 +46,7 @@ export interface OsPingResult {
 }
 
 /** What `ping` reports where the OS has no `ping` command. */
-export const OS_PING_MISSING =
-  "OS ping not found; install iputils-ping (or your system's ping) for ping's OS half";
+export const OS_PING_MISSING = "OS ping not found; install iputils-ping for ping's OS half";
 
 /** Whether the OS has a `ping` command to run. */
 export async function hasOsPing(): Promise<boolean> {
