@@ -1,10 +1,14 @@
 /**
  * The shells' line loop in process, fed by a stream as by a pipe: every line
- * runs, in order, including those that arrive together or while a command runs.
+ * runs, in order, including those that arrive together or while a command
+ * runs; and the real peer shell with its stdin piped.
  */
 import assert from "node:assert/strict";
 import { PassThrough, Readable, Writable } from "node:stream";
+import { join } from "node:path";
 import { runShell } from "../../lib/cli/shell.ts";
+import { tempDir } from "../helpers/processes.ts";
+import { runPeer } from "./_terminal.ts";
 
 /** An output that keeps what the shell prints. */
 function transcript(): { stream: Writable; text: () => string } {
@@ -84,4 +88,21 @@ Deno.test("runShell - lines that arrive while a command runs run after it, in or
     "start third",
     "end third",
   ]);
+});
+
+Deno.test("peer shell - `printf 'view\\ndownloads\\nsearch x\\n' | peer.ts shell` runs all three", async () => {
+  await using dir = await tempDir("shoal-shell-lines-");
+  const { code, stdout, stderr } = await runPeer(
+    ["--home", join(dir.path, "home"), "--tracker", "127.0.0.1:1", "shell"],
+    { stdin: "view\ndownloads\nsearch x\n" },
+  );
+  assert.equal(code, 0, stderr);
+  const ran = stdout.split("\n").filter((line) => line.startsWith("shoal (not logged in)> "));
+  assert.deepEqual(ran, [
+    "shoal (not logged in)> view",
+    "shoal (not logged in)> downloads",
+    "shoal (not logged in)> search x",
+  ]);
+  // None of them can work without a login: each says so, so each ran.
+  assert.equal(stderr.match(/^error: not logged in$/gm)?.length, 3, stderr);
 });
