@@ -168,3 +168,20 @@ Deno.test("first contact - a host name that does not resolve is a DNS error, not
     },
   );
 });
+
+Deno.test("first contact - a foreign certificate pinned by an older version is named as such, not as interception", async () => {
+  const nas = await foreignIdentity("nas.local");
+  await using server = otherTlsServer(nas, "HTTP/1.1 400 Bad Request\r\n\r\n");
+  await using context = await tempHome();
+  const key = `127.0.0.1:${server.port}`;
+  context.home.pinTracker(key, nas.certificate);
+  await assert.rejects(connectTracker(context.home, endpoint(server.port)), (error) => {
+    assert.ok(error instanceof ShoalError);
+    assert.equal(error.code, "CERTIFICATE_MISMATCH");
+    assert.match(error.message, /^the certificate pinned for 127\.0\.0\.1:\d+ \(CN=nas\.local/);
+    assert.match(error.message, /is not a Shoal tracker's/);
+    assert.doesNotMatch(error.message, /DIFFERENT|intercept/);
+    assert.match(error.hint ?? "", new RegExp(`peer\\.ts forget-tracker ${RegExp.escape(key)}`));
+    return true;
+  });
+});
