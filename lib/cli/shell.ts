@@ -102,8 +102,8 @@ export async function runShell(
   while (true) {
     const line = await lines.next();
     if (line === null) {
-      // End of input: end the prompt's line, so what follows starts on its own.
-      output.write("\n");
+      // Ctrl-D: end the prompt's line, so what follows starts on its own.
+      if (lines.onTerminal) output.write("\n");
       return;
     }
     const trimmed = line.trim();
@@ -145,6 +145,11 @@ class LineSource {
     const tty = (stream: unknown) => (stream as { isTTY?: boolean }).isTTY === true;
     this.#terminal = tty(input) && tty(output);
     this.#history = loadHistory(options.historyFile);
+  }
+
+  /** Whether the lines come from a person at a terminal (else from a pipe or a file). */
+  get onTerminal(): boolean {
+    return this.#terminal;
   }
 
   /** The reader showing a prompt on a terminal, if one does now. */
