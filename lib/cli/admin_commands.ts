@@ -6,6 +6,7 @@ import { type Command, Option } from "commander";
 import { formatAddress } from "../protocol/address.ts";
 import { discover, pingPeer, type PingReport } from "../tracker/admin.ts";
 import type { TrackerStore } from "../tracker/store.ts";
+import { ReportedFailure } from "./errors.ts";
 import { formatSize, printJson, renderTable } from "./output.ts";
 
 function pingLines(report: PingReport): string[] {
@@ -34,7 +35,7 @@ export function addAdminCommands(
   program: Command,
   withStore: (
     command: Command,
-    use: (store: TrackerStore) => void | Promise<void>,
+    use: (store: TrackerStore, signal?: AbortSignal) => void | Promise<void>,
   ) => Promise<void>,
   extraOptions: () => Option[] = () => [],
 ): Command {
@@ -49,10 +50,14 @@ export function addAdminCommands(
     .description("ping a peer (username, host or host:port): OS ping and a protocol probe")
     .addOption(json())
     .action((name: string, options: { json?: boolean }, command: Command) =>
-      withStore(command, async (store) => {
-        const report = await pingPeer(store, name);
-        if (options.json) return printJson(report);
-        for (const line of pingLines(report)) console.log(line);
+      withStore(command, async (store, signal) => {
+        const report = await pingPeer(store, name, signal);
+        // Cancelled with Ctrl-C in the admin shell: the prompt has moved on, print nothing.
+        signal?.throwIfAborted();
+        if (options.json) printJson(report);
+        else for (const line of pingLines(report)) console.log(line);
+        // The report said it: exit 1 for scripts, without a second message.
+        if (!report.probe.answered) throw new ReportedFailure();
       })
     );
 

@@ -2,19 +2,21 @@ import { Command } from "commander";
 import type { TrackerStore } from "../tracker/store.ts";
 import { runShell } from "./shell.ts";
 import { addAdminCommands } from "./admin_commands.ts";
+import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
 
 /** The running tracker's admin shell: ping, discover, peers, files, help, quit. */
 export async function runAdminShell(store: TrackerStore, historyFile?: string): Promise<void> {
   console.log('admin shell: type "help" for commands; "quit", "exit" or Ctrl-D stops the tracker');
+  if (!await hasOsPing()) console.log(`note: ${OS_PING_MISSING}`);
   await runShell({
     prompt: () => "tracker> ",
     commands: ["ping", "discover", "peers", "files", "help", "quit"],
     historyFile,
-    run: async (words) => {
+    run: async (words, signal) => {
       const program = addAdminCommands(
         new Command("tracker>").usage("<command> [options]").exitOverride()
           .addHelpText("after", "\nquit, exit, Ctrl-D    stop the tracker"),
-        async (_, use) => await use(store),
+        async (_, use) => await use(store, signal),
       );
       await program.parseAsync(words, { from: "user" });
     },

@@ -6,6 +6,7 @@ import {
   configPath,
   isConfigKey,
   loadConfig,
+  readConfigFile,
   saveConfig,
 } from "../peer/config.ts";
 import { ShoalError } from "../protocol/errors.ts";
@@ -52,18 +53,20 @@ export function addConfigCommand(program: Command): Command {
     .description("set a key in the file")
     .action((key: string, value: string, _: unknown, command: Command) => {
       const home = homeOf(command);
-      const values = loadConfig(home);
+      const { config: values, unknown } = readConfigFile(home);
       values[keyOf(key)] = checkValue(keyOf(key), value);
-      saveConfig(home, values);
+      saveConfig(home, values, unknown);
       console.log(`${key} = ${value} (in ${configPath(home)})`);
     });
   config.command("unset <key>")
     .description("remove a key from the file, back to the built-in default")
     .action((key: string, _: unknown, command: Command) => {
       const home = homeOf(command);
-      const values = loadConfig(home);
-      delete values[keyOf(key)];
-      saveConfig(home, values);
+      const { config: values, unknown } = readConfigFile(home);
+      // A key this version does not know can still be removed: that is how a typo goes.
+      if (Object.hasOwn(unknown, key)) delete unknown[key];
+      else delete values[keyOf(key)];
+      saveConfig(home, values, unknown);
     });
   return program;
 }

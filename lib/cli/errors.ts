@@ -15,6 +15,9 @@ export const EXIT_CANCELLED = 130;
 /** A mistake in how a command was called (exit status 2). */
 export class UsageError extends Error {}
 
+/** A failure the command has already reported in its output: exit 1, print nothing more. */
+export class ReportedFailure extends Error {}
+
 /** Hints that hold for a code wherever it comes from; others come with the error. */
 const HINTS: Partial<Record<ShoalError["code"], string>> = {
   AUTH_REQUIRED: "run `peer.ts login <username>` first",
@@ -34,24 +37,54 @@ export function printable(text: string): string {
   return escapeForTerminal(text);
 }
 
-/** Prints an error as one line (plus an optional hint) and returns its exit status. */
-export function reportError(caught: unknown): number {
+/** Options of {@link reportError}. */
+export interface ReportOptions {
+  /** The command was given `--json`: the error is one JSON object on stdout. */
+  json?: boolean;
+}
+
+/** An error as `--json` prints it. */
+export interface JsonError {
+  error: { code: string; message: string; hint?: string };
+}
+
+/** Whether a command line asks for JSON (`--json` before any `--`). */
+export function wantsJson(args: string[]): boolean {
+  const end = args.indexOf("--");
+  return (end === -1 ? args : args.slice(0, end)).includes("--json");
+}
+
+/**
+ * Prints an error as one line (plus an optional hint), or with `json` as one
+ * `{"error": {code, message, hint}}` object on stdout, and returns its exit status.
+ */
+export function reportError(caught: unknown, options: ReportOptions = {}): number {
+  const print = (status: number, code: string, message: string, hint?: string): number => {
+    if (options.json) {
+      const error: JsonError["error"] = { code, message };
+      if (hint) error.hint = hint;
+      console.log(JSON.stringify({ error } satisfies JsonError));
+    } else {
+      console.error(`error: ${printable(message)}`);
+      if (hint) console.error(`hint: ${hint}`);
+    }
+    return status;
+  };
   if (caught instanceof CommanderError) {
-    // Commander has already printed its message (or the help / version).
-    return caught.exitCode === 0 ? EXIT_OK : EXIT_USAGE;
+    // Commander has already printed its message (or the help / version) on stderr.
+    if (caught.exitCode === 0) return EXIT_OK;
+    if (options.json) print(EXIT_USAGE, "USAGE", caught.message.replace(/^error: /, ""));
+    return EXIT_USAGE;
   }
   // The prompt library's errors for Ctrl-C and Ctrl-D at a question.
   if (caught instanceof Error && /^(ExitPromptError|AbortPromptError)$/.test(caught.name)) {
+    if (options.json) return print(EXIT_CANCELLED, "CANCELLED", "cancelled");
     console.error("cancelled");
     return EXIT_CANCELLED;
   }
-  if (caught instanceof UsageError) {
-    console.error(`error: ${printable(caught.message)}`);
-    return EXIT_USAGE;
-  }
+  if (caught instanceof ReportedFailure) return EXIT_FAILURE;
+  if (caught instanceof UsageError) return print(EXIT_USAGE, "USAGE", caught.message);
   const error = toShoalError(caught);
-  console.error(`error: ${printable(error.message)}`);
-  const hint = hintFor(error);
-  if (hint) console.error(`hint: ${hint}`);
-  return error.code === "CANCELLED" ? EXIT_CANCELLED : EXIT_FAILURE;
+  const status = error.code === "CANCELLED" ? EXIT_CANCELLED : EXIT_FAILURE;
+  return print(status, error.code, error.message, hintFor(error));
 }

@@ -144,22 +144,31 @@ function interruption(home: PeerHome, chosen: Listing, command: string): ShoalEr
 }
 
 /**
- * Asks which owner to fetch from, on a terminal. 0, the default, means every
- * source of the content; it is offered only when the online owners agree on it.
+ * Asks which owner to fetch from, on a terminal. Only online owners are
+ * offered: they come first in the table (the tracker lists them first), so
+ * their numbers are 1 to the count of them. 0, the default, means every
+ * source of the content; it is offered only when the online owners agree on
+ * it. With nobody online there is nothing to ask: it says so.
  */
-async function askForSource(owners: Listing[]): Promise<{ chosen: Listing; onlyChosen: boolean }> {
+export async function askForSource(
+  owners: Listing[],
+  choose: typeof chooseNumber = chooseNumber,
+): Promise<{ chosen: Listing; onlyChosen: boolean }> {
   const online = owners.filter((file) => file.online);
-  const oneContent = online.length > 0 && new Set(online.map((f) => f.contentId)).size === 1;
+  if (online.length === 0 || owners.slice(0, online.length).some((file) => !file.online)) {
+    // Nobody to offer (or a table not in the tracker's order): no question, the usual choice.
+    return { chosen: pickSource(owners), onlyChosen: false };
+  }
+  const oneContent = new Set(online.map((f) => f.contentId)).size === 1;
   if (oneContent) console.log("0 = every online source at once");
-  const preset = oneContent ? 0 : owners.indexOf(online[0] ?? owners[0]) + 1;
-  const number = await chooseNumber(
+  const number = await choose(
     "Fetch from owner no.",
     oneContent ? 0 : 1,
-    owners.length,
-    preset,
+    online.length,
+    oneContent ? 0 : 1,
   );
   if (number === 0) return { chosen: pickSource(owners), onlyChosen: false };
-  return { chosen: pickSource(owners, owners[number - 1].owner), onlyChosen: true };
+  return { chosen: pickSource(owners, online[number - 1].owner), onlyChosen: true };
 }
 
 /**

@@ -92,6 +92,11 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
   return table.toString();
 }
 
+/** A count and its noun, singular for one: `1 source`, `3 sources`. */
+export function plural(count: number, noun: string, nouns = `${noun}s`): string {
+  return `${count} ${count === 1 ? noun : nouns}`;
+}
+
 /**
  * Prints a value as indented JSON, for scripts. JSON escapes C0 controls
  * itself; the other hidden characters are escaped as `\uXXXX` too, which

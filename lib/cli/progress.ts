@@ -2,7 +2,7 @@
 import process from "node:process";
 import cliProgress from "cli-progress";
 import type { SwarmProgress } from "../peer/swarm.ts";
-import { formatSize } from "./output.ts";
+import { formatSize, plural } from "./output.ts";
 
 /** The escape that shows the cursor again (DECTCEM). */
 const SHOW_CURSOR = "\x1b[?25h";
@@ -37,7 +37,7 @@ export class DownloadProgress {
     this.#bar = enabled
       ? new cliProgress.SingleBar({
         format:
-          `${label} {bar} {percentage}% | {done} of {size} | {rate}/s | ETA {eta_formatted} | {sources} sources`,
+          `${label} {bar} {percentage}% | {done} of {size} | {rate}/s | ETA {eta_formatted} | {sources}`,
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -54,7 +54,7 @@ export class DownloadProgress {
       done: formatSize(verifiedBytes),
       size: formatSize(totalBytes),
       rate: formatSize(seconds > 0 ? (verifiedBytes - this.#startBytes) / seconds : 0),
-      sources: activeSources,
+      sources: plural(activeSources, "source"),
     };
     if (this.#running) return this.#bar.update(verifiedBytes, payload);
     this.#bar.start(totalBytes, verifiedBytes, payload);

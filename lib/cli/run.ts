@@ -1,5 +1,5 @@
 import type { Command } from "commander";
-import { reportError } from "./errors.ts";
+import { reportError, wantsJson } from "./errors.ts";
 
 /**
  * Runs a program on the process's arguments and exits with the right status.
@@ -11,10 +11,14 @@ export async function runProgram(build: () => Command, args = Deno.args): Promis
   try {
     const callerCwd = Deno.env.get("INIT_CWD");
     if (callerCwd) Deno.chdir(callerCwd);
+    // An empty variable (`SHOAL_TRACKER=`) means unset, as in most programs, not "".
+    for (const [name, value] of Object.entries(Deno.env.toObject())) {
+      if (name.startsWith("SHOAL_") && value === "") Deno.env.delete(name);
+    }
     // Built inside the try: reading a broken config file is an error like any other.
     await build().parseAsync(args, { from: "user" });
     Deno.exit(0);
   } catch (error) {
-    Deno.exit(reportError(error));
+    Deno.exit(reportError(error, { json: wantsJson(args) }));
   }
 }

@@ -3,7 +3,7 @@ import { createInterface, type Interface } from "node:readline/promises";
 import { clearLine, cursorTo } from "node:readline";
 import process from "node:process";
 import { parse } from "shell-quote";
-import { reportError } from "./errors.ts";
+import { reportError, wantsJson } from "./errors.ts";
 
 /** Options of {@link runShell}. */
 export interface ShellOptions {
@@ -18,6 +18,16 @@ export interface ShellOptions {
   commands: string[];
   /** Where the history is kept across sessions; none if unset. */
   historyFile?: string;
+  /**
+   * Where lines come from.
+   * @default {process.stdin}
+   */
+  input?: NodeJS.ReadableStream;
+  /**
+   * Where prompts go.
+   * @default {process.stdout}
+   */
+  output?: NodeJS.WritableStream;
 }
 
 /** What a running shell lends its commands. */
@@ -56,11 +66,13 @@ function appendHistory(path: string | undefined, line: string): void {
 }
 
 /**
- * Reads commands until `quit`, `exit` or Ctrl-D, with history (kept across
- * sessions in `historyFile`) and TAB completion of command names. The line
- * reader is closed while a command runs, so the command's own prompts
- * (passwords, choices) own the terminal; Ctrl-C then aborts the command, not
- * the shell.
+ * Reads commands until `quit`, `exit` or the end of input (Ctrl-D), with
+ * history (kept across sessions in `historyFile`) and TAB completion of
+ * command names. Every line runs, in order: lines that arrive together (a
+ * paste, a pipe) or while a command runs wait their turn instead of being
+ * dropped. On a terminal the line reader is closed while a command runs, so
+ * the command's own prompts (passwords, choices) own the terminal and Ctrl-C
+ * aborts the command, not the shell.
  *
  * @example
  * ```ts
@@ -71,65 +83,155 @@ export async function runShell(
   options: ShellOptions,
   started?: (handle: ShellHandle) => void,
 ): Promise<void> {
-  const history = loadHistory(options.historyFile);
-  let current: Interface | null = null;
+  const input = options.input ?? process.stdin;
+  const output = options.output ?? process.stdout;
+  const lines = new LineSource(input, output, options);
   started?.({
     notify(line) {
-      if (current) {
-        clearLine(process.stdout, 0);
-        cursorTo(process.stdout, 0);
-        console.log(line);
-        current.prompt(true);
+      const reader = lines.prompting;
+      if (reader) {
+        clearLine(output, 0);
+        cursorTo(output, 0);
+        output.write(`${line}\n`);
+        reader.prompt(true);
       } else {
-        console.log(line);
+        output.write(`${line}\n`);
       }
     },
   });
-  const completer = (line: string): [string[], string] => {
-    if (line.includes(" ")) return [[], line];
-    const hits = options.commands.filter((name) => name.startsWith(line));
-    return [hits.length ? hits : options.commands, line];
-  };
   while (true) {
-    const reader = createInterface({
-      input: process.stdin,
-      output: process.stdout,
-      history,
-      historySize: HISTORY_SIZE,
-      removeHistoryDuplicates: true,
-      completer,
-    });
-    current = reader;
-    let line: string | null;
-    let interrupted = false;
-    // Ctrl-C at the prompt abandons the line, as in a login shell; Ctrl-D leaves.
-    reader.on("SIGINT", () => {
-      interrupted = true;
-      reader.close();
-    });
-    try {
-      const closed = new Promise<null>((resolve) => reader.once("close", () => resolve(null)));
-      line = await Promise.race([reader.question(options.prompt()), closed]);
-    } catch {
-      line = null;
-    } finally {
-      current = null;
-      reader.close();
-    }
-    if (interrupted) {
-      console.log();
-      continue;
-    }
+    const line = await lines.next();
     if (line === null) {
-      // Ctrl-D: end the prompt's line, so the next prompt starts on its own.
-      console.log();
+      // Ctrl-D: end the prompt's line, so what follows starts on its own.
+      if (lines.onTerminal) output.write("\n");
       return;
     }
     const trimmed = line.trim();
     if (trimmed === "") continue;
     appendHistory(options.historyFile, trimmed);
-    if (trimmed === "quit" || trimmed === "exit") return;
+    if (trimmed === "quit" || trimmed === "exit") {
+      lines.close();
+      return;
+    }
     await runOne(options, trimmed);
+  }
+}
+
+/**
+ * The lines a person gives the shell, handed out one at a time. A reader may
+ * deliver several at once (a paste, a pipe, lines typed while a command ran):
+ * they queue, and each runs in turn.
+ */
+class LineSource {
+  readonly #input: NodeJS.ReadableStream;
+  readonly #output: NodeJS.WritableStream;
+  readonly #options: ShellOptions;
+  readonly #terminal: boolean;
+  readonly #history: string[];
+  readonly #queue: string[] = [];
+  #reader: Interface | null = null;
+  #ended = false;
+  #interrupted = false;
+  /** The head of the queue was typed at a prompt on screen, so it shows already. */
+  #headShown = false;
+  /** What was typed of the next line when the reader closed for a command. */
+  #draft = "";
+  #wake: (() => void) | null = null;
+
+  constructor(input: NodeJS.ReadableStream, output: NodeJS.WritableStream, options: ShellOptions) {
+    this.#input = input;
+    this.#output = output;
+    this.#options = options;
+    const tty = (stream: unknown) => (stream as { isTTY?: boolean }).isTTY === true;
+    this.#terminal = tty(input) && tty(output);
+    this.#history = loadHistory(options.historyFile);
+  }
+
+  /** Whether the lines come from a person at a terminal (else from a pipe or a file). */
+  get onTerminal(): boolean {
+    return this.#terminal;
+  }
+
+  /** The reader showing a prompt on a terminal, if one does now. */
+  get prompting(): Interface | null {
+    return this.#terminal ? this.#reader : null;
+  }
+
+  /** The next line to run, or null at the end of input (Ctrl-D, the end of a pipe). */
+  async next(): Promise<string | null> {
+    while (this.#queue.length === 0) {
+      if (this.#ended) return null;
+      const reader = this.#reader ?? this.#open();
+      if (this.#terminal) {
+        reader.setPrompt(this.#options.prompt());
+        reader.prompt();
+        if (this.#draft) reader.write(this.#draft);
+        this.#draft = "";
+      }
+      await new Promise<void>((resolve) => this.#wake = resolve);
+      this.#wake = null;
+      this.#headShown = this.#terminal && this.#queue.length > 0;
+      if (this.#interrupted) {
+        this.#interrupted = false;
+        this.#output.write("\n");
+      }
+    }
+    const line = this.#queue.shift()!;
+    // A line nobody saw at a prompt is shown with one, so the transcript reads in order.
+    if (!this.#headShown) this.#output.write(`${this.#options.prompt()}${line}\n`);
+    this.#headShown = false;
+    // On a terminal the command owns it until it returns; a pipe keeps being read.
+    if (this.#terminal) this.#release(true);
+    return line;
+  }
+
+  /** Stops reading, for good. */
+  close(): void {
+    this.#release(false);
+  }
+
+  #open(): Interface {
+    const reader = createInterface({
+      input: this.#input,
+      output: this.#output,
+      terminal: this.#terminal,
+      history: this.#history,
+      historySize: HISTORY_SIZE,
+      removeHistoryDuplicates: true,
+      completer: (line: string): [string[], string] => {
+        if (line.includes(" ")) return [[], line];
+        const hits = this.#options.commands.filter((name) => name.startsWith(line));
+        return [hits.length ? hits : this.#options.commands, line];
+      },
+    });
+    reader.on("line", (line: string) => {
+      this.#queue.push(line);
+      this.#wake?.();
+    });
+    // Ctrl-C at the prompt abandons the line, as in a login shell.
+    reader.on("SIGINT", () => {
+      this.#interrupted = true;
+      this.#release(false);
+      this.#wake?.();
+    });
+    // Closed by anyone but us: the input ended (Ctrl-D, or the end of a pipe).
+    reader.on("close", () => {
+      if (this.#reader === reader) {
+        this.#reader = null;
+        this.#ended = true;
+      }
+      this.#wake?.();
+    });
+    this.#reader = reader;
+    return reader;
+  }
+
+  #release(keepDraft: boolean): void {
+    const reader = this.#reader;
+    if (!reader) return;
+    this.#reader = null;
+    if (keepDraft) this.#draft = reader.line;
+    reader.close();
   }
 }
 
@@ -137,6 +239,7 @@ export async function runShell(
 async function runOne(options: ShellOptions, line: string): Promise<void> {
   const controller = new AbortController();
   const interrupt = () => controller.abort();
+  let words: string[] = [];
   Deno.addSignalListener("SIGINT", interrupt);
   try {
     const aborted = new Promise<never>((_, reject) =>
@@ -144,13 +247,14 @@ async function runOne(options: ShellOptions, line: string): Promise<void> {
         once: true,
       })
     );
-    const running = options.run(splitLine(line), controller.signal);
+    words = splitLine(line);
+    const running = options.run(words, controller.signal);
     // A command that ignores the signal finishes unobserved; its failure must not go unhandled.
     running.catch(() => {});
     await Promise.race([running, aborted]);
   } catch (error) {
     if (error instanceof CancelledError) console.error("cancelled");
-    else reportError(error);
+    else reportError(error, { json: wantsJson(words) });
   } finally {
     Deno.removeSignalListener("SIGINT", interrupt);
   }

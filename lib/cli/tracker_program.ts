@@ -134,15 +134,22 @@ function positive(option: string, text: string): number {
 /** Runs until SIGINT/SIGTERM, or until the admin shell quits when stdin is a terminal. */
 async function untilStopped(store: TrackerStore, historyFile: string): Promise<void> {
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
-  const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, stop);
+  const shell = Deno.stdin.isTerminal();
+  // With the admin shell, Ctrl-C cancels the running command (the shell's own
+  // listener) or the line being typed; the tracker stops with quit or Ctrl-D.
+  const ignore = () => {};
+  const handlers: [Deno.Signal, () => void][] = [["SIGTERM", stop], [
+    "SIGINT",
+    shell ? ignore : stop,
+  ]];
+  for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   try {
-    if (Deno.stdin.isTerminal()) {
+    if (shell) {
       await Promise.race([runAdminShell(store, historyFile), stopped]);
     } else {
       await stopped;
     }
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, stop);
+    for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   }
 }

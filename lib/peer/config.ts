@@ -54,13 +54,41 @@ export function isConfigKey(key: string): key is ConfigKey {
   return Object.hasOwn(CONFIG_KEYS, key);
 }
 
-/** Reads the config file, flattened to dotted keys; a missing file is an empty config. */
+/** The config file as read: the keys this version knows, and the others, kept as they are. */
+export interface ConfigFile {
+  config: PeerConfig;
+  /** Keys this version does not know (a typo, or a newer version's), dotted, with their values. */
+  unknown: Record<string, unknown>;
+}
+
+/** Files already warned about in this process, so a key is reported once. */
+const warned = new Set<string>();
+
+/**
+ * Reads the config file; unknown keys are warned about once on stderr and
+ * otherwise ignored, so one typo never stops a command (nor the `config
+ * unset` that removes it). A missing file is an empty config.
+ */
 export function loadConfig(home: string): PeerConfig {
+  const { config, unknown } = readConfigFile(home);
+  const path = configPath(home);
+  for (const key of Object.keys(unknown)) {
+    if (warned.has(`${path}\0${key}`)) continue;
+    warned.add(`${path}\0${key}`);
+    console.error(
+      `warning: ${path}: unknown key "${key}" ignored; remove it with: peer.ts config unset ${key}`,
+    );
+  }
+  return config;
+}
+
+/** Reads the config file, flattened to dotted keys, without warning. */
+export function readConfigFile(home: string): ConfigFile {
   let text: string;
   try {
     text = Deno.readTextFileSync(configPath(home));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return {};
+    if (error instanceof Deno.errors.NotFound) return { config: {}, unknown: {} };
     throw new ShoalError("IO", `cannot read ${configPath(home)}: ${(error as Error).message}`);
   }
   let table: Record<string, unknown>;
@@ -72,6 +100,7 @@ export function loadConfig(home: string): PeerConfig {
     throw new ShoalError("INVALID_INPUT", `${configPath(home)}: ${first}`);
   }
   const config: PeerConfig = {};
+  const unknown: Record<string, unknown> = {};
   const visit = (node: Record<string, unknown>, prefix: string) => {
     for (const [key, value] of Object.entries(node)) {
       const path = prefix + key;
@@ -84,12 +113,12 @@ export function loadConfig(home: string): PeerConfig {
           throw new ShoalError("INVALID_INPUT", `${configPath(home)}: ${(error as Error).message}`);
         }
       } else {
-        throw new ShoalError("INVALID_INPUT", `${configPath(home)}: unknown key "${path}"`);
+        unknown[path] = value;
       }
     }
   };
   visit(table, "");
-  return config;
+  return { config, unknown };
 }
 
 /** Checks a value for a key, as `config set` takes it from the command line. */
@@ -101,14 +130,23 @@ export function checkValue(key: ConfigKey, text: string): ConfigValue {
   }
 }
 
-/** Writes the config back as TOML, nesting dotted keys into tables. */
-export function saveConfig(home: string, config: PeerConfig): void {
-  const table: Record<string, Record<string, ConfigValue> | ConfigValue> = {};
-  for (const [key, value] of Object.entries(config) as [ConfigKey, ConfigValue][]) {
-    const [section, name] = key.includes(".") ? key.split(".") : [null, key];
-    if (section) {
-      table[section] = { ...(table[section] as Record<string, ConfigValue> ?? {}), [name]: value };
-    } else table[name] = value;
+/** Writes the config back as TOML, nesting dotted keys into tables; `unknown` keys are kept. */
+export function saveConfig(
+  home: string,
+  config: PeerConfig,
+  unknown: Record<string, unknown> = {},
+): void {
+  const table: Record<string, unknown> = {};
+  for (const [key, value] of [...Object.entries(unknown), ...Object.entries(config)]) {
+    const parts = key.split(".");
+    let node = table;
+    for (const part of parts.slice(0, -1)) {
+      const next = node[part];
+      node = (next !== null && typeof next === "object" && !Array.isArray(next))
+        ? next as Record<string, unknown>
+        : (node[part] = {}) as Record<string, unknown>;
+    }
+    node[parts.at(-1)!] = value;
   }
   Deno.mkdirSync(home, { recursive: true, mode: 0o700 });
   Deno.writeTextFileSync(configPath(home), stringify(table) + "\n");

@@ -82,7 +82,14 @@ export async function outputPathFor(listing: Listing, output?: string): Promise<
   if (fileTypeOf(fileName) === "" && listing.type !== "") fileName += `.${listing.type}`;
   if (output === undefined) return fileName;
   const info = await Deno.stat(output).catch(() => null);
-  return info?.isDirectory ? join(output, fileName) : output;
+  if (info?.isDirectory) return join(output, fileName);
+  // A trailing slash names a folder: one that is missing is a mistake, not a file name.
+  if (/[\\/]$/.test(output)) {
+    throw new ShoalError("IO", `cannot save to ${output}: no such folder`, {
+      hint: `create it first (mkdir -p ${output}), or give --output a file name`,
+    });
+  }
+  return output;
 }
 
 /**

@@ -129,7 +129,8 @@ export async function openRegularFile(
   try {
     info = await Deno.lstat(path);
     if (info.isSymlink) throw new ShoalError("IO", `${path} is a symbolic link`);
-    if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path}`);
+    // Checked before opening: opening a FIFO waits for a writer, forever.
+    if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path} is ${kindOf(info)}`);
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
     throw openError(path, error);
@@ -141,6 +142,15 @@ export async function openRegularFile(
     throw new ShoalError("IO", `${path} was replaced while it was being opened`);
   }
   return { file, identity };
+}
+
+/** What a path that is not a regular file is, for the message that refuses it. */
+function kindOf(info: Deno.FileInfo): string {
+  if (info.isDirectory) return "a folder";
+  if (info.isFifo) return "a named pipe (FIFO)";
+  if (info.isSocket) return "a socket";
+  if (info.isCharDevice || info.isBlockDevice) return "a device";
+  return "not a file";
 }
 
 function openError(path: string, error: unknown): ShoalError {

@@ -1,5 +1,5 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
-import { fetchCertificate, fingerprintOf } from "../protocol/certificate.ts";
+import { describeCertificate, fetchCertificate, fingerprintOf } from "../protocol/certificate.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";
@@ -22,25 +22,6 @@ export interface TrackerEndpoint {
 }
 
 /**
- * The tracker's certificate as pinned in the home; on first contact it is
- * read from the tracker, pinned, and its fingerprint shown so the user can
- * compare it with the one the tracker printed at start.
- */
-async function pinnedCertificate(home: PeerHome, tracker: TrackerEndpoint): Promise<string> {
-  const key = formatAddress(tracker.address);
-  const pinned = home.pinnedTracker(key);
-  if (pinned) return pinned;
-  const certificate = await fetchCertificate(tracker.address.host, tracker.address.port);
-  home.pinTracker(key, certificate);
-  tracker.notice(
-    `first contact with the tracker at ${key}: its certificate fingerprint is ` +
-      `${fingerprintOf(certificate)}; compare it with the one the tracker printed at start. ` +
-      "It is pinned from now on.",
-  );
-  return certificate;
-}
-
-/**
  * Connects to the tracker without logging in (register, login), over TLS
  * against the pinned certificate unless plaintext was asked for. A changed
  * certificate is refused loudly: it is what an interceptor would present.
@@ -56,38 +37,91 @@ export async function connectTracker(
     if (error.code !== "UNREACHABLE" && error.code !== "TIMEOUT") throw error;
     throw new ShoalError(error.code, error.message, {
       cause: error,
-      hint: "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
+      hint: error.hint ?? "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
     });
   }
 }
 
 async function connectPinned(home: PeerHome, tracker: TrackerEndpoint): Promise<TrackerClient> {
-  const options = { agent: PEER_AGENT, expect: "tracker" as const };
   if (tracker.plaintext) {
-    return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, options);
+    return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, HELLO);
   }
-  const certificate = await pinnedCertificate(home, tracker);
+  const key = formatAddress(tracker.address);
+  const certificate = home.pinnedTracker(key);
+  if (!certificate) return await firstContact(home, tracker);
   try {
     return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, {
-      ...options,
+      ...HELLO,
       tls: { certificate, whose: "the one pinned on first contact" },
     });
   } catch (error) {
     if (!(error instanceof ShoalError) || error.code !== "CERTIFICATE_MISMATCH") throw error;
-    const key = formatAddress(tracker.address);
+    const pinned = fingerprintOf(certificate);
     const now = await fetchCertificate(tracker.address.host, tracker.address.port)
       .then(fingerprintOf, () => "unknown");
+    const hint = `if the tracker's operator confirms its certificate changed, run ` +
+      `\`peer.ts forget-tracker ${key}\``;
+    if (now === pinned) {
+      // Pinned by an older version that pinned whatever answered: it never was a tracker's.
+      throw new ShoalError(
+        "CERTIFICATE_MISMATCH",
+        `the certificate pinned for ${key} (${describeCertificate(certificate)}) is not a ` +
+          "Shoal tracker's. Nothing was sent.",
+        { hint: `run \`peer.ts forget-tracker ${key}\`, then check --tracker HOST:PORT` },
+      );
+    }
     throw new ShoalError(
       "CERTIFICATE_MISMATCH",
       `WARNING: the tracker at ${key} presented a DIFFERENT certificate (${now}) than the one ` +
-        `pinned on first contact (${fingerprintOf(certificate)}): someone may be intercepting ` +
+        `pinned on first contact (${pinned}): someone may be intercepting ` +
         "the connection. Nothing was sent.",
-      {
-        hint: `if the tracker's operator confirms its certificate changed, run ` +
-          `\`peer.ts forget-tracker ${key}\``,
-      },
+      { hint },
     );
   }
+}
+
+const HELLO = { agent: PEER_AGENT, expect: "tracker" as const };
+
+/** Errors a Shoal server answers with: it spoke the protocol, so it is one. */
+const SHOAL_ANSWERS = new Set(["VERSION_MISMATCH", "BUSY", "RATE_LIMITED", "INVALID_INPUT"]);
+
+/**
+ * The first contact with a tracker (trust on first use): read its
+ * certificate without trust, then say hello over TLS with exactly that
+ * certificate. Only a Shoal tracker that completes the hello is pinned, and
+ * its fingerprint shown so the user can compare it with the one the tracker
+ * printed at start; anything else (a NAS, a router, a proxy) is "not a Shoal
+ * tracker", with what was found there, and nothing is pinned.
+ */
+async function firstContact(home: PeerHome, tracker: TrackerEndpoint): Promise<TrackerClient> {
+  const key = formatAddress(tracker.address);
+  const certificate = await fetchCertificate(tracker.address.host, tracker.address.port);
+  let client: TrackerClient;
+  try {
+    client = await ProtocolClient.connect(tracker.address, TRACKER_METHODS, {
+      ...HELLO,
+      tls: { certificate, whose: "its own" },
+    });
+  } catch (caught) {
+    const error = toShoalError(caught);
+    if (SHOAL_ANSWERS.has(error.code)) throw error;
+    const why = error.code === "CERTIFICATE_MISMATCH"
+      ? "its certificate is not for a Shoal server"
+      : `it does not complete a Shoal hello (${error.message})`;
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `${key} is not a Shoal tracker: ${why}; it presented ${describeCertificate(certificate)}. ` +
+        "Nothing was pinned.",
+      { cause: error, hint: "check --tracker HOST:PORT (or SHOAL_TRACKER): the tracker prints it" },
+    );
+  }
+  home.pinTracker(key, certificate);
+  tracker.notice(
+    `first contact with the tracker at ${key}: its certificate fingerprint is ` +
+      `${fingerprintOf(certificate)}; compare it with the one the tracker printed at start. ` +
+      "It is pinned from now on.",
+  );
+  return client;
 }
 
 /** The error every command but register and login gives without a session. */

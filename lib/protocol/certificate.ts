@@ -94,23 +94,52 @@ export function pemOf(der: Uint8Array): string {
   return x509.PemConverter.encode(new Uint8Array(der).buffer, "CERTIFICATE");
 }
 
+/** Who a certificate says it is and its fingerprint, for messages: `CN=nas.local (SHA256:…)`. */
+export function describeCertificate(pem: string): string {
+  let subject: string;
+  try {
+    subject = new x509.X509Certificate(pem).subject || "no subject";
+  } catch {
+    subject = "an unreadable certificate";
+  }
+  return `${subject} (${fingerprintOf(pem)})`;
+}
+
+/** Options of {@link fetchCertificate}. */
+export interface FetchCertificateOptions {
+  /** @default {10000} */
+  timeoutMs?: number;
+  /** How host names are resolved (tests inject a failing resolver); the system's by default. */
+  lookup?: tls.ConnectionOptions["lookup"];
+}
+
+/** What node reports when a name does not resolve (no such name, or no answer from DNS). */
+const DNS_FAILURE = /^(ENOTFOUND|EAI_AGAIN|EAI_NONAME|EAI_FAIL|EAI_NODATA)$/;
+/** Nothing listening, or no route: not a TLS problem. */
+const NO_CONNECTION = /^E(CONNREFUSED|HOSTUNREACH|NETUNREACH|TIMEDOUT|CONNRESET)$/;
+
 /**
  * Reads the certificate a TLS server presents, without trusting it: the
- * first contact of trust-on-first-use. What it returns must be pinned, and
- * every later connection verified against it.
+ * first contact of trust-on-first-use. The caller pins it only once a Shoal
+ * hello over it succeeds, and verifies every later connection against it.
  */
-export function fetchCertificate(host: string, port: number, timeoutMs = 10_000): Promise<string> {
+export function fetchCertificate(
+  host: string,
+  port: number,
+  options: FetchCertificateOptions = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
     const socket = tls.connect({
       host,
       port,
       servername: TLS_SERVER_NAME,
       rejectUnauthorized: false,
+      ...(options.lookup ? { lookup: options.lookup } : {}),
     });
     const timer = setTimeout(() => {
       socket.destroy();
       reject(new ShoalError("TIMEOUT", `${host}:${port} did not complete a TLS handshake`));
-    }, timeoutMs);
+    }, options.timeoutMs ?? 10_000);
     socket.once("secureConnect", () => {
       clearTimeout(timer);
       const raw = socket.getPeerCertificate(true)?.raw;
@@ -121,16 +150,18 @@ export function fetchCertificate(host: string, port: number, timeoutMs = 10_000)
     socket.once("error", (error: Error & { code?: string }) => {
       clearTimeout(timer);
       socket.destroy();
-      // Nothing listening (or no route) is not a TLS problem: say which it is.
-      const unreachable = /^E(CONNREFUSED|HOSTUNREACH|NETUNREACH|TIMEDOUT|CONNRESET)$/
-        .test(error.code ?? "");
+      const code = error.code ?? "";
       reject(
-        new ShoalError(
-          "UNREACHABLE",
-          unreachable
-            ? `cannot reach ${host}:${port}: ${error.message}`
-            : `no TLS from ${host}:${port} (${error.message}); is it running with --insecure-plaintext?`,
-        ),
+        DNS_FAILURE.test(code)
+          ? new ShoalError("UNREACHABLE", `cannot resolve the host name "${host}" (DNS: ${code})`, {
+            hint: "check the host name in --tracker HOST:PORT (or SHOAL_TRACKER)",
+          })
+          : NO_CONNECTION.test(code)
+          ? new ShoalError("UNREACHABLE", `cannot reach ${host}:${port}: ${error.message}`)
+          : new ShoalError(
+            "UNREACHABLE",
+            `no TLS from ${host}:${port} (${error.message}); is it running with --insecure-plaintext?`,
+          ),
       );
     });
   });

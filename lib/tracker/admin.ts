@@ -45,19 +45,39 @@ export interface OsPingResult {
   detail: string;
 }
 
+/** What `ping` reports where the OS has no `ping` command. */
+export const OS_PING_MISSING = "OS ping not found; install iputils-ping for ping's OS half";
+
+/** Whether the OS has a `ping` command to run. */
+export async function hasOsPing(): Promise<boolean> {
+  try {
+    await new Deno.Command("ping", { args: ["-V"], stdin: "null", stdout: "null", stderr: "null" })
+      .output();
+    return true;
+  } catch (error) {
+    return !(error instanceof Deno.errors.NotFound);
+  }
+}
+
 /** Runs the OS `ping -c 1` through Deno.Command. */
-export async function osPing(host: string, timeoutSeconds = 2): Promise<OsPingResult> {
+export async function osPing(
+  host: string,
+  timeoutSeconds = 2,
+  signal?: AbortSignal,
+): Promise<OsPingResult> {
   let output: Deno.CommandOutput;
   try {
     output = await new Deno.Command("ping", {
       // "--": a host is never read as an option, whatever a peer announced.
       args: ["-c", "1", "-W", String(timeoutSeconds), "--", host],
+      stdin: "null",
       stdout: "piped",
       stderr: "piped",
+      signal,
     }).output();
   } catch (error) {
     const why = error instanceof Deno.errors.NotFound
-      ? "no ping command on this system"
+      ? OS_PING_MISSING
       : toShoalError(error).message;
     return { available: false, reachable: false, rttMs: null, detail: why };
   }
@@ -90,17 +110,29 @@ export async function probePeer(
   port: number,
   certificate: string | null,
   timeoutMs = 3000,
+  signal?: AbortSignal,
 ): Promise<ProbeResult> {
   const started = performance.now();
+  // Ctrl-C in the admin shell ends the probe at once, whichever step it is at.
+  const cancelled = new Promise<never>((_, reject) => {
+    if (signal?.aborted) reject(new ShoalError("CANCELLED", "cancelled"));
+    signal?.addEventListener("abort", () => reject(new ShoalError("CANCELLED", "cancelled")), {
+      once: true,
+    });
+  });
+  cancelled.catch(() => {});
   try {
-    using peer = await ProtocolClient.connect({ host, port }, PEER_METHODS, {
+    const connecting = ProtocolClient.connect({ host, port }, PEER_METHODS, {
       expect: "peer",
       agent: `shoal-tracker/${SHOAL_VERSION}`,
       timeoutMs,
       tls: certificate ? { certificate, whose: "the certificate it announced" } : undefined,
     });
+    // A connection made after a cancel is closed, not leaked.
+    connecting.then((late) => signal?.aborted && late.close(), () => {});
+    using peer = await Promise.race([connecting, cancelled]);
     const pingStarted = performance.now();
-    const { username } = await peer.call("ping", {});
+    const { username } = await Promise.race([peer.call("ping", {}), cancelled]);
     const rttMs = performance.now() - pingStarted;
     return {
       answered: true,
@@ -122,12 +154,17 @@ export interface PingReport {
 }
 
 /** Pings a peer both ways: the OS `ping` to its host, and a protocol ping to its port. */
-export async function pingPeer(store: TrackerStore, name: string): Promise<PingReport> {
+export async function pingPeer(
+  store: TrackerStore,
+  name: string,
+  signal?: AbortSignal,
+): Promise<PingReport> {
   const peer = resolvePeer(store, name);
   const [os, probe] = await Promise.all([
-    osPing(peer.host),
-    probePeer(peer.host, peer.port, peer.certificate),
+    osPing(peer.host, 2, signal),
+    probePeer(peer.host, peer.port, peer.certificate, 3000, signal),
   ]);
+  signal?.throwIfAborted();
   return { peer, address: formatAddress(peer), os, probe };
 }
 

@@ -91,7 +91,11 @@ export interface TrackerStore {
   /** Returns whether there was such a publication. */
   unpublish(owner: string, name: string): boolean;
   filesOf(owner: string): FileListing[];
-  /** Owners of files with this name (only `owner`'s, if given), online first. */
+  /**
+   * Owners of files with this name (only `owner`'s, if given), online first.
+   * The name is found without regard to case: the exact spelling wins, else
+   * the one spelling that differs only in case; several such are AMBIGUOUS.
+   */
   filesNamed(name: string, page?: Page): FileListing[];
   countFilesNamed(name: string, owner?: string): number;
   /** Online owners of this content (only `owner`, if given), one row per owner. */
@@ -371,15 +375,40 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     const [where, params] = ownerClause("f.owner", page.owner);
     return this.#listings(
       `${LISTING} WHERE f.name = ?${where} ORDER BY p.online DESC, f.owner LIMIT ?`,
-      name,
+      this.#spellingOf(name),
       ...params,
       page.limit ?? -1,
     );
   }
 
+  /**
+   * The published spelling a name means: itself when published so (found
+   * through the index on names), else the only spelling that differs from it
+   * only in case, as search finds names; several are for the user to pick.
+   */
+  #spellingOf(name: string): string {
+    if (this.#sql("SELECT 1 FROM files WHERE name = ? LIMIT 1").get(name)) return name;
+    const rows = this.#sql(
+      "SELECT DISTINCT name FROM files WHERE name = ? COLLATE NOCASE ORDER BY name LIMIT 10",
+    ).all(name) as { name: string }[];
+    if (rows.length > 1) {
+      throw new ShoalError(
+        "AMBIGUOUS",
+        `${rows.length} files are named "${name}" but for case: ${
+          rows.map((row) => `"${row.name}"`).join(", ")
+        }; give the name exactly`,
+      );
+    }
+    return rows[0]?.name ?? name;
+  }
+
   countFilesNamed(name: string, owner?: string): number {
     const [where, params] = ownerClause("owner", owner);
-    return this.#count(`SELECT COUNT(*) AS n FROM files WHERE name = ?${where}`, name, ...params);
+    return this.#count(
+      `SELECT COUNT(*) AS n FROM files WHERE name = ?${where}`,
+      this.#spellingOf(name),
+      ...params,
+    );
   }
 
   onlineOwnersOf(contentId: string, page: Page = {}): PeerRecord[] {

@@ -109,7 +109,9 @@ export class TmuxPane implements AsyncDisposable {
       ...Object.entries(env).map(([name, value]) => `${name}=${value}`),
       "sh",
       "-c",
-      '"$@"; echo "[exited $?]"; exec sleep 3600',
+      // The trap keeps this sh alive after a Ctrl-C typed to the command (a trap,
+      // unlike an ignored signal, is not inherited, so the command sees Ctrl-C).
+      'trap : INT; "$@"; echo "[exited $?]"; exec sleep 3600',
       "sh",
       ...command,
     ];

@@ -172,7 +172,48 @@ async function assertBrokenConfig(text: string, detail: RegExp): Promise<void> {
 Deno.test("config - a broken config.toml gives a one-line error naming the file", async () => {
   await assertBrokenConfig('tracker = "127.0.0.1:1\n', /TOML/);
   await assertBrokenConfig("tracker = [\n", /TOML/);
-  await assertBrokenConfig('colour = "red"\n', /unknown key "colour"/);
+});
+
+Deno.test("config - an unknown key in config.toml is warned about once; every command still works", async () => {
+  await using home = await tempDir("shoal-config-");
+  const path = join(home.path, "config.toml");
+  await Deno.writeTextFile(path, 'colour = "red"\ntracker = "127.0.0.1:2"\n');
+  const warning =
+    `warning: ${path}: unknown key "colour" ignored; remove it with: peer.ts config unset colour`;
+  for (const args of [["--help"], ["config", "list"], ["config", "get", "tracker"]]) {
+    const { code, stdout, stderr } = await runPeer(["--home", home.path, ...args]);
+    assert.equal(code, 0, `${args.join(" ")}: ${stderr}`);
+    assert.equal(stderr, `${warning}\n`, `${args.join(" ")} warns once`);
+    assert.ok(stdout.length > 0, args.join(" "));
+  }
+  assert.equal(await helpDefault(home.path), "127.0.0.1:2", "the known keys still apply");
+
+  // Setting a known key keeps the unknown one; unsetting the unknown one removes it.
+  assert.equal(
+    (await runPeer(["--home", home.path, "config", "set", "serve.port", "7000"])).code,
+    0,
+  );
+  assert.match(await Deno.readTextFile(path), /colour = "red"/);
+  const unset = await runPeer(["--home", home.path, "config", "unset", "colour"]);
+  assert.equal(unset.code, 0, unset.stderr);
+  const text = await Deno.readTextFile(path);
+  assert.doesNotMatch(text, /colour/);
+  assert.match(text, /tracker = "127\.0\.0\.1:2"/);
+  assert.match(text, /port = 7000/);
+  const after = await runPeer(["--home", home.path, "config", "list"]);
+  assert.equal(after.stderr, "", "no warning once the key is gone");
+});
+
+Deno.test("config precedence - an empty SHOAL_TRACKER means unset: the file's, else the default", async () => {
+  await using home = await tempDir("shoal-config-");
+  const { code, stdout, stderr } = await runPeer(["--home", home.path, "--help"], {
+    env: { SHOAL_TRACKER: "" },
+  });
+  assert.equal(code, 0, stderr);
+  assert.match(stdout, /the tracker to use \(default:\s+"127\.0\.0\.1:5050"/);
+  assert.equal(await trackerTried(home.path, [], { SHOAL_TRACKER: "" }), "127.0.0.1:5050");
+  await Deno.writeTextFile(join(home.path, "config.toml"), 'tracker = "127.0.0.1:3"\n');
+  assert.equal(await trackerTried(home.path, [], { SHOAL_TRACKER: "" }), "127.0.0.1:3");
 });
 
 Deno.test({

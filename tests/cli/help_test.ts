@@ -1,6 +1,6 @@
 /**
  * `--help` and `--version` of both programs: every command has a summary, its
- * options and an example; every command the README documents is listed; a
+ * options and an example; the README's tables and the help list the same commands; a
  * mistyped command or flag is a usage error (exit 2) with a suggestion.
  */
 import assert from "node:assert/strict";
@@ -145,8 +145,11 @@ for (
   Deno.test(`${program} --help - lists every command README.md's ${heading} table documents`, async () => {
     const documented = await readmeCommands(heading);
     const listed = listedCommands((await run(program, ["--help"])).stdout);
-    const missing = documented.filter((name) => !listed.includes(name));
+    // `pause` exists only inside the shell, which has no --help of its own.
+    const missing = documented.filter((name) => !listed.includes(name) && name !== "pause");
     assert.deepEqual(missing, [], `documented in README.md but not in ${program} --help`);
+    const undocumented = listed.filter((name) => !documented.includes(name) && name !== "help");
+    assert.deepEqual(undocumented, [], `in ${program} --help but not in README.md's table`);
   });
 }
 
@@ -186,4 +189,23 @@ Deno.test("a missing argument - exits 2 and names it", async () => {
   const { code, stderr } = await run("peer.ts", ["fetch"]);
   assert.equal(code, 2);
   assert.match(stderr, /missing required argument 'name'/);
+});
+
+Deno.test("README.md - every `deno task NAME` it shows is a task of deno.json, used as it runs", async () => {
+  const readme = await Deno.readTextFile(new URL("../../README.md", import.meta.url));
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  const tasks = config.tasks as Record<string, string | { dependencies: string[] }>;
+  const used = [...readme.matchAll(/deno task ([\w-]+(?::[\w-]+)*)((?: [\w<>\[\].-]+)?)/g)];
+  assert.ok(used.length > 5, "the README shows deno tasks");
+  for (const [whole, name, next] of used) {
+    assert.ok(Object.hasOwn(tasks, name), `"${whole}": no task "${name}" in deno.json`);
+    // `deno task tracker` always runs `serve`: an admin command after it would be an argument.
+    const command = next.trim();
+    if (name === "tracker") {
+      assert.ok(
+        !["ping", "discover", "peers", "files", "serve"].includes(command),
+        `"${whole}": use deno task admin`,
+      );
+    }
+  }
 });

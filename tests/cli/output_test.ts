@@ -22,6 +22,7 @@ import {
   runTracker,
   TmuxPane,
 } from "./_terminal.ts";
+import { plural } from "../../lib/cli/output.ts";
 
 const HAS_SCRIPT = hasCommand("script");
 const HAS_TMUX = hasCommand("tmux");
@@ -172,4 +173,11 @@ Deno.test({
     const text = new TextDecoder().decode(output.stdout);
     assert.match(text, /│ insecure-plaintext +│/, text);
   },
+});
+
+Deno.test("plural - one source, two sources, zero sources", () => {
+  assert.equal(plural(1, "source"), "1 source");
+  assert.equal(plural(2, "source"), "2 sources");
+  assert.equal(plural(0, "source"), "0 sources");
+  assert.equal(plural(1, "match", "matches"), "1 match");
 });

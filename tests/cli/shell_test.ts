@@ -15,6 +15,7 @@ import {
   writeRandomFile,
 } from "../helpers/processes.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 
 const HAS_TMUX = hasCommand("tmux");
 if (!HAS_TMUX) console.log("skipped tests/cli/shell_test.ts: tmux is not installed");
@@ -182,5 +183,92 @@ Deno.test({
       await Deno.readTextFile(`${db}.history`),
       "peers\npeers\nhelp\ndiscovr bob\nquit\n",
     );
+  },
+});
+
+/** A port that accepts connections and never answers: a probe of it runs until cancelled. */
+function silentListener() {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const closed: Promise<void>[] = [];
+  let next = Promise.withResolvers<void>();
+  (async () => {
+    for await (const conn of listener) {
+      // Settles when the other side closes the connection.
+      closed.push(conn.readable.pipeTo(new WritableStream()).catch(() => {}));
+      next.resolve();
+      next = Promise.withResolvers<void>();
+    }
+  })().catch(() => {});
+  return {
+    port: (listener.addr as Deno.NetAddr).port,
+    /** Settles at the next connection accepted from now on. */
+    nextConnection: () => next.promise,
+    closedAll: () => Promise.all(closed),
+    close: () => listener.close(),
+  };
+}
+
+/** Waits for `promise`, failing with `what` after `ms` so a hang is a message. */
+async function within<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not happen in ${ms} ms`)), ms);
+  });
+  try {
+    return await Promise.race([promise, timeout]);
+  } finally {
+    clearTimeout(timer);
+  }
+}
+
+Deno.test({
+  name: "admin shell - Ctrl-C cancels a running ping, which prints nothing later; " +
+    "lines typed while a command runs run after it, in order",
+  ignore: !HAS_TMUX,
+  async fn() {
+    await using dir = await tempDir("shoal-shell-");
+    const db = join(dir.path, "tracker.db");
+    const silent = silentListener();
+    try {
+      {
+        using store = SqliteTrackerStore.open(db);
+        store.createUser("quiet", "not a real hash");
+        store.setPeerOnline("quiet", "127.0.0.1", silent.port, null);
+      }
+      await using pane = await TmuxPane.start(
+        denoRun(TRACKER_TS, "serve", "--host", "127.0.0.1", "--port", "0", "--db", db),
+      );
+      await pane.waitFor("tracker> ");
+      let connected = silent.nextConnection();
+      await pane.type("ping quiet");
+      await within(connected, 30_000, "the probe's connection");
+      await pane.keys("C-c");
+      await pane.waitFor("cancelled");
+      await pane.waitFor("tracker> ", 2);
+      // The cancelled probe let go of its connection: it has nothing left to print.
+      await within(silent.closedAll(), 30_000, "the cancelled probe closing its connection");
+      await step(pane, /^tracker> /m, "files", "nothing is published yet");
+      let shown = await pane.capture();
+      assert.ok(!shown.includes("app ping:"), `the cancelled ping printed later:\n${shown}`);
+      assert.ok(shown.includes("tracker> files"), "the tracker still runs after Ctrl-C");
+
+      // Typed while ping waits for its silent peer: both run once it is done, in order.
+      connected = silent.nextConnection();
+      await pane.type("ping quiet");
+      await within(connected, 30_000, "the second probe's connection");
+      await pane.type("peers");
+      await pane.type("files");
+      shown = await pane.waitFor("nothing is published yet", 2);
+      const report = shown.lastIndexOf("app ping: no answer");
+      const peers = shown.lastIndexOf("│ quiet ");
+      const files = shown.lastIndexOf("nothing is published yet");
+      assert.ok(report > 0 && report < peers && peers < files, shown);
+
+      await pane.keys("C-d");
+      await pane.waitFor("tracker stopped");
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+    } finally {
+      silent.close();
+    }
   },
 });
