@@ -137,8 +137,10 @@ Deno.test("liveness - unregister removes the user's publications and the user", 
     // The account is gone, so discover no longer knows the name at all.
     const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
     assert.equal(after.code, 1);
-    assert.equal(after.stdout, "");
-    assert.match(after.stderr, /^error: no peer named or at "alice"/m);
+    // With --json the error is one JSON object on stdout.
+    assert.deepEqual(JSON.parse(after.stdout), {
+      error: { code: "NOT_FOUND", message: 'no peer named or at "alice"' },
+    });
 
     const files = await runTrackerCommand(["files", "--db", db, "--json"]);
     assert.equal(files.code, 0, files.stderr);
