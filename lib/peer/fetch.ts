@@ -137,6 +137,7 @@ export async function fetchFile(
       name: chosen.name,
       type: chosen.type,
       output,
+      listing: chosen,
       sources: await findSources(),
       findSources,
       plaintext: tracker.plaintext,
