@@ -660,15 +660,15 @@ Deno.test("ProtocolClient - a reply dripped a byte at a time fails at its deadli
   const fake = new FakeServer(async (peer) => {
     await peer.answerHello();
     const request = await peer.readRequest();
-    await drip(peer, encodeFrame({ id: request!.id, ok: true, result: { n: 1 } }), 40);
+    await drip(peer, encodeFrame({ id: request!.id, ok: true, result: { n: 1 } }), 60);
     await peer.drain();
   });
-  // Silence alone would never end it: a byte comes every 40 ms, the silence limit is 5 s.
+  // Silence alone would never end it: a byte comes every 60 ms, the silence limit is 5 s.
   const client = await connect(fake.address, 5_000);
   try {
     await assert.rejects(
-      client.call("echo", { n: 1 }, { deadlineMs: 300 }),
-      shoalError("TIMEOUT", /took over 300 ms to answer a echo request/),
+      client.call("echo", { n: 1 }, { deadlineMs: 1_000 }),
+      shoalError("TIMEOUT", /took over 1000 ms to answer a echo request/),
     );
     assert.equal(client.closed, true);
   } finally {
@@ -681,9 +681,9 @@ Deno.test("ProtocolClient - a deadline counts from the reply before it, so a lon
   const fake = new FakeServer(async (peer) => {
     await peer.answerHello();
     const requests = [];
-    for (let i = 0; i < 6; i++) requests.push(await peer.readRequest());
+    for (let i = 0; i < 10; i++) requests.push(await peer.readRequest());
     for (const request of requests) {
-      await sleep(150);
+      await sleep(250);
       const { n } = request!.params as { n: number };
       await peer.sendFrame({ id: request!.id, ok: true, result: { n } });
     }
@@ -691,11 +691,11 @@ Deno.test("ProtocolClient - a deadline counts from the reply before it, so a lon
   });
   const client = await connect(fake.address);
   try {
-    // About 0.9 s for the last reply from its sending, but 150 ms from the reply before it.
+    // About 2.5 s for the last reply from its sending, but 250 ms from the reply before it.
     const results = await Promise.all(
-      Array.from({ length: 6 }, (_, n) => client.call("echo", { n }, { deadlineMs: 750 })),
+      Array.from({ length: 10 }, (_, n) => client.call("echo", { n }, { deadlineMs: 1500 })),
     );
-    assert.deepEqual(results, Array.from({ length: 6 }, (_, n) => ({ n })));
+    assert.deepEqual(results, Array.from({ length: 10 }, (_, n) => ({ n })));
   } finally {
     client.close();
     await fake.close();
@@ -710,13 +710,13 @@ Deno.test("ProtocolClient - a hello dripped a byte at a time fails the connect",
       ok: true,
       result: { protocol: PROTOCOL_VERSION, server: "peer" },
     };
-    await drip(peer, encodeFrame(reply), 40);
+    await drip(peer, encodeFrame(reply), 60);
     await peer.drain();
   });
   try {
     await assert.rejects(
-      connect(fake.address, 300),
-      shoalError("UNREACHABLE", /does not answer as a Shoal server \(.*took over 300 ms/),
+      connect(fake.address, 1_000),
+      shoalError("UNREACHABLE", /does not answer as a Shoal server \(.*took over 1000 ms/),
     );
   } finally {
     await fake.close();
