@@ -69,7 +69,9 @@ export interface SwarmLimits {
   /**
    * A source whose next piece is this many times later than the fastest
    * source's usual time per piece (and at least `lagFloorMs` late) is lagging:
-   * in the endgame, its pieces count as unrequested, so others take them.
+   * in the endgame, its pieces count as unrequested, so others take them, and
+   * while lagging sources fill `maxInFlightBytes` and another source has
+   * nothing to do, the one late longest is dropped.
    * @default {4}
    */
   lagFactor?: number;
@@ -304,16 +306,13 @@ export class Swarm {
     // A disk slower than the network would otherwise pile received pieces up in memory.
     if (this.#finished || this.#storing.size >= MAX_STORING) return;
     const depth = this.#options.pipelineDepth ?? 8;
-    const cap = this.#options.maxInFlightBytes ?? 64 * 1024 * 1024;
-    const { pieceSize } = this.#options.manifest;
     const ready = this.#liveLinks().filter((link) => link.client && link.have);
     let wanting = ready;
     fill: while (wanting.length > 0) {
       const again: Link[] = [];
       for (const link of wanting) {
         if (link.inFlight.size >= depth) continue;
-        // The cap counts whole pieces, the longest one, so it is never overshot.
-        if (this.#heldBytes > 0 && this.#heldBytes + pieceSize > cap) break fill;
+        if (this.#capFull()) break fill;
         const index = this.#pick(link);
         if (index === null) continue;
         this.#request(link, index);
@@ -404,7 +403,34 @@ export class Swarm {
     );
     const newlyLagging = [...lagging].some((link) => !this.#lagging.has(link));
     this.#lagging = lagging;
+    if (lagging.size > 0 && this.#capFull() && this.#someoneWaits()) {
+      // Lagging sources fill the byte cap while a faster one has nothing to do: the one late
+      // longest loses its pieces (its bytes go back once its requests fail), else hostile
+      // sources could hold a download by filling the cap until their deadlines.
+      const worst = [...lagging].reduce((a, b) => (b.lastReplyAt < a.lastReplyAt ? b : a));
+      const seconds = ((now - worst.lastReplyAt) / 1000).toFixed(1);
+      return this.#drop(
+        worst,
+        `too slow: held ${worst.inFlight.size} pieces, the next for ${seconds} s, while faster sources waited`,
+      );
+    }
     if (newlyLagging) this.#pump();
+  }
+
+  /** Whether requesting one more piece could take the bytes held over the cap. */
+  #capFull(): boolean {
+    const cap = this.#options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    // The cap counts whole pieces, the longest one, so it is never overshot.
+    return this.#heldBytes > 0 && this.#heldBytes + this.#options.manifest.pieceSize > cap;
+  }
+
+  /** Whether a source that is not lagging has room in its pipeline and a piece to ask for. */
+  #someoneWaits(): boolean {
+    const depth = this.#options.pipelineDepth ?? 8;
+    return this.#liveLinks().some((link) =>
+      link.client && link.have && !this.#lagging.has(link) && link.inFlight.size < depth &&
+      this.#pick(link) !== null
+    );
   }
 
   #request(link: Link, index: number): void {
@@ -451,7 +477,8 @@ export class Swarm {
     link.lastReplyAt = now;
     if (this.#finished || link.dropped || this.#have.has(index) || this.#storing.has(index)) {
       this.#releasePiece(index, body);
-      if (!this.#finished && !link.dropped) this.#pump();
+      // A dropped source's piece frees its bytes for the others too.
+      if (!this.#finished) this.#pump();
       return;
     }
     const { manifest } = this.#options;
@@ -491,7 +518,9 @@ export class Swarm {
     this.#settle(link, index);
     this.#heldBytes -= pieceLength(this.#options.manifest, index);
     link.lastReplyAt = performance.now();
-    if (this.#finished || link.dropped) return;
+    if (this.#finished) return;
+    // The requests of a dropped source fail one by one: each frees bytes for the others.
+    if (link.dropped) return this.#pump();
     if (error.code === "NOT_FOUND" && link.have) {
       // The source no longer has this piece (e.g. it restarted): forget it and go on.
       if (link.have.has(index)) this.#availability[index]--;

@@ -310,3 +310,67 @@ Deno.test("Swarm - a cap below one piece still lets one piece through at a time"
     for (const { server } of servers) await server.close();
   }
 });
+
+Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a source waiting for work", async () => {
+  const authority = await TicketAuthority.create();
+  const stalls = gate();
+  let stalledReads = 0;
+  const stalling = {
+    find: (contentId: string) =>
+      Promise.resolve(
+        contentId === CONTENT_ID
+          ? {
+            manifest: MANIFEST,
+            have: Bitfield.full(PIECES),
+            read: () => {
+              stalledReads++;
+              return stalls.wait();
+            },
+          }
+          : null,
+      ),
+  };
+  const staller = await authority.serve(stalling, "staller");
+  const honest = await authority.serve(CATALOG, "honest");
+  const ticket = await authority.ticket(CONTENT_ID);
+  const { stored, store } = memoryStore();
+  try {
+    const swarm = new Swarm({
+      contentId: CONTENT_ID,
+      manifest: MANIFEST,
+      have: new Bitfield(PIECES),
+      plaintext: true,
+      store,
+      // The honest source shows up once the staller holds the whole cap: four pieces.
+      findSources: () =>
+        Promise.resolve({
+          sources: stalledReads >= 4 ? [staller.source, honest.source] : [staller.source],
+          ticket,
+        }),
+      refreshSourcesMs: 50,
+      pipelineDepth: 4,
+      maxInFlightBytes: 4 * PIECE_SIZE,
+      // Neither silence nor the piece deadline ends the staller during this test: lagging must.
+      requestTimeoutMs: 600_000,
+      pieceGraceMs: 600_000,
+      lagFloorMs: 100,
+    });
+    const report = await within(
+      swarm.run({ sources: [staller.source], ticket }),
+      60_000,
+      "the stalling source held the byte cap",
+    );
+    assert.deepEqual(stored, CONTENT);
+    assert.equal(report.sources.find((s) => s.owner === "honest")?.pieces, PIECES);
+    assert.deepEqual(report.dropped.map((d) => d.owner), ["staller"]);
+    assert.match(
+      report.dropped[0].reason,
+      /^too slow: held 4 pieces, .* while faster sources waited$/,
+    );
+    assert.ok(swarm.peakHeldBytes <= 4 * PIECE_SIZE);
+  } finally {
+    stalls.open();
+    await staller.server.close();
+    await honest.server.close();
+  }
+});
