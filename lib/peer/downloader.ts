@@ -1,10 +1,9 @@
-import { parseAddress } from "../protocol/address.ts";
-import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { type Manifest, PEER_METHODS } from "../protocol/messages.ts";
+import type { Manifest } from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
-import { bytesHeld, verifyManifest } from "./manifest.ts";
+import { bytesHeld, checkPieceLayout } from "./manifest.ts";
+import { fetchManifest } from "./manifest_fetch.ts";
 import { PartFile } from "./part_file.ts";
 import type { ServedContent } from "./catalog.ts";
 import {
@@ -12,9 +11,9 @@ import {
   type SourceList,
   type SourceReport,
   Swarm,
+  type SwarmLimits,
   type SwarmProgress,
 } from "./swarm.ts";
-import { PEER_AGENT } from "./tracker_link.ts";
 
 /** How often the record of verified pieces is written while pieces arrive. */
 const RECORD_EVERY_MS = 100;
@@ -37,6 +36,19 @@ export interface DownloadSummary {
   dropped: DroppedSource[];
 }
 
+/**
+ * Bounds against hostile sources, beyond the swarm's own; each has a default
+ * (tests use small values).
+ */
+export interface DownloadLimits extends SwarmLimits {
+  /** Largest piece size accepted from a manifest. @default {MAX_PIECE_BYTES} (64 MiB) */
+  maxPieceBytes?: number;
+  /** Sources asked for the manifest at once. @default {4} */
+  manifestConcurrency?: number;
+  /** Time one source has to send the manifest, in milliseconds. @default {30000} */
+  manifestDeadlineMs?: number;
+}
+
 /** Options of {@link download}. */
 export interface DownloadOptions {
   home: PeerHome;
@@ -46,6 +58,8 @@ export interface DownloadOptions {
   type: string;
   /** Where the finished file goes. */
   output: string;
+  /** The listing the fetch was chosen from: the content's size must be the size it lists. */
+  listing: { owner: string; size: number };
   /** Sources to start with (complete owners and partial ones), with a ticket. */
   sources: SourceList;
   /** Asks the tracker again for sources (and a fresh ticket), as sources come and go. */
@@ -57,43 +71,35 @@ export interface DownloadOptions {
   onProgress?: (progress: SwarmProgress) => void;
   /** Stops the download, keeping its verified pieces for a resume. */
   signal?: AbortSignal;
+  limits?: DownloadLimits;
 }
 
-/** Gets the manifest from the first source whose copy matches the content id. */
-async function fetchManifest(
-  contentId: string,
-  { sources, ticket }: SourceList,
-  plaintext: boolean,
-): Promise<Manifest> {
-  const problems: string[] = [];
-  for (const source of sources) {
-    try {
-      if (!plaintext && !source.certificate) {
-        throw new ShoalError(
-          "CERTIFICATE_MISMATCH",
-          "no TLS certificate vouched for by the tracker",
-        );
-      }
-      using peer = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-        expect: "peer",
-        agent: PEER_AGENT,
-        tls: plaintext || !source.certificate
-          ? undefined
-          : { certificate: source.certificate, whose: "the one the tracker vouched for" },
-      });
-      const { manifest } = await peer.call("manifest", { contentId, ticket });
-      verifyManifest(manifest, contentId);
-      return manifest;
-    } catch (error) {
-      problems.push(`${source.owner}: ${toShoalError(error).message}`);
-    }
+/**
+ * Refuses, before anything is written, a content whose manifest no honest
+ * publisher makes or whose size is not the one its listing shows (say, a
+ * "1000 B" file that is 512 MiB). The manifest matches its content id, so
+ * every source would give the same one: the fault is the content's.
+ */
+function checkContent(
+  manifest: Manifest,
+  { name, listing, limits }: DownloadOptions,
+  from: string,
+): void {
+  const hint = `fetch another owner's copy: \`peer.ts fetch "${name}" --from <username>\``;
+  try {
+    checkPieceLayout(manifest, limits?.maxPieceBytes);
+  } catch (error) {
+    const problem = toShoalError(error).message;
+    throw new ShoalError("INTEGRITY", `refusing "${name}": ${problem} (${from})`, { hint });
   }
-  throw new ShoalError(
-    "UNREACHABLE",
-    problems.length
-      ? `no source gave the manifest (${problems.join("; ")})`
-      : "no source is online",
-  );
+  if (manifest.size !== listing.size) {
+    throw new ShoalError(
+      "INTEGRITY",
+      `refusing "${name}": ${listing.owner} lists it as ${listing.size} B, but its content is ` +
+        `${manifest.size} B (${from})`,
+      { hint },
+    );
+  }
 }
 
 /**
@@ -111,8 +117,20 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
   const { home, contentId, output } = options;
   const started = performance.now();
   const record = home.download(contentId);
-  const manifest = record?.manifest ??
-    await fetchManifest(contentId, options.sources, options.plaintext);
+  const { limits } = options;
+  let manifest: Manifest;
+  if (record) {
+    manifest = record.manifest;
+    checkContent(manifest, options, "manifest kept from an earlier run");
+  } else {
+    const fetched = await fetchManifest(contentId, options.sources, {
+      plaintext: options.plaintext,
+      concurrency: limits?.manifestConcurrency,
+      deadlineMs: limits?.manifestDeadlineMs,
+    });
+    manifest = fetched.manifest;
+    checkContent(manifest, options, `manifest from ${fetched.source.owner}`);
+  }
   const partPath = output + PART_SUFFIX;
   if (record && record.partPath !== partPath) {
     // The same content fetched to another place: carry the earlier pieces over if possible.
@@ -163,6 +181,7 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     findSources: options.findSources,
     plaintext: options.plaintext,
     signal: options.signal,
+    ...limits,
     onProgress: (progress) => {
       // The record trails the disk by at most RECORD_EVERY_MS; a resume re-hashes what it claims.
       if (performance.now() - recordedAt >= RECORD_EVERY_MS) saveProgress();

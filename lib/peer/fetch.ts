@@ -205,6 +205,7 @@ export async function fetchFile(
       name: chosen.name,
       type: chosen.type,
       output,
+      listing: chosen,
       sources,
       findSources,
       plaintext: tracker.plaintext,

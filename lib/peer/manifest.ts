@@ -216,3 +216,33 @@ export function verifyManifest(manifest: Manifest, contentId: string): void {
     throw new ShoalError("INTEGRITY", "the manifest does not match the content id");
   }
 }
+
+/**
+ * Refuses a manifest no honest publisher makes, whatever content id names it:
+ * a piece size other than the one {@link choosePieceSize} picks for its size,
+ * or over `maxPieceBytes`, or a piece count that does not cover the size. A
+ * fetcher buffers whole pieces, so a 1 MiB file cut into 64 MiB "pieces"
+ * would otherwise cost it 64 MiB a request.
+ */
+export function checkPieceLayout(manifest: Manifest, maxPieceBytes = MAX_PIECE_BYTES): void {
+  const { size, pieceSize, pieces } = manifest;
+  const expected = choosePieceSize(size);
+  if (pieceSize !== expected) {
+    throw new ShoalError(
+      "INTEGRITY",
+      `the manifest cuts ${size} B into pieces of ${pieceSize} B, where a publisher uses ${expected} B`,
+    );
+  }
+  if (pieceSize > maxPieceBytes) {
+    throw new ShoalError(
+      "INTEGRITY",
+      `the manifest's pieces of ${pieceSize} B are over the ${maxPieceBytes} B this fetch accepts`,
+    );
+  }
+  if (pieces.length !== Math.ceil(size / pieceSize)) {
+    throw new ShoalError(
+      "INTEGRITY",
+      `the manifest lists ${pieces.length} pieces for ${size} B in pieces of ${pieceSize} B`,
+    );
+  }
+}

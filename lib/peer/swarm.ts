@@ -47,8 +47,47 @@ export interface SourceList {
   ticket: string;
 }
 
+/**
+ * Bounds that keep hostile (or merely slow) sources from holding a download
+ * or bloating its memory; each has a default, tests use small values.
+ */
+export interface SwarmLimits {
+  /** Requests kept in flight per source. @default {8} */
+  pipelineDepth?: number;
+  /** A source silent this long with requests outstanding is dropped. @default {15000} */
+  requestTimeoutMs?: number;
+  /**
+   * A piece must arrive within `pieceGraceMs` plus its length at
+   * `minPieceBytesPerSecond` from the piece before it on the same connection
+   * (a source dripping bytes is never silent), or its source is dropped and
+   * the piece goes elsewhere. `have` gets the grace alone.
+   * @default {10000}
+   */
+  pieceGraceMs?: number;
+  /** The slowest rate a piece may arrive at, after the grace. @default {65536} (64 KiB/s) */
+  minPieceBytesPerSecond?: number;
+  /**
+   * A source whose next piece is this many times later than the fastest
+   * source's usual time per piece (and at least `lagFloorMs` late) is lagging:
+   * in the endgame, its pieces count as unrequested, so others take them, and
+   * while lagging sources fill `maxInFlightBytes` and another source has
+   * nothing to do, the one late longest is dropped.
+   * @default {4}
+   */
+  lagFactor?: number;
+  /** However fast the fastest source, a source is lagging only this late. @default {2000} */
+  lagFloorMs?: number;
+  /**
+   * Bytes of pieces requested and not yet verified and written, across all
+   * sources; more waits. At least one piece is always allowed, and pieces are
+   * at most 64 MiB, so memory stays bounded whatever sources claim.
+   * @default {67108864} (64 MiB)
+   */
+  maxInFlightBytes?: number;
+}
+
 /** Options of a {@link Swarm}. */
-export interface SwarmOptions {
+export interface SwarmOptions extends SwarmLimits {
   contentId: string;
   manifest: Manifest;
   /** Pieces already verified (e.g. from an earlier run); updated as pieces arrive. */
@@ -60,10 +99,6 @@ export interface SwarmOptions {
   /** True with --insecure-plaintext; otherwise only TLS sources the tracker vouched for. */
   plaintext: boolean;
   onProgress?: (progress: SwarmProgress) => void;
-  /** Requests kept in flight per source. @default {8} */
-  pipelineDepth?: number;
-  /** A source that takes longer than this for one piece is dropped as stalled. @default {15000} */
-  requestTimeoutMs?: number;
   /** How often to look for new sources (e.g. peers that started downloading). @default {3000} */
   refreshSourcesMs?: number;
   /** Stops the download (with CANCELLED), keeping what has been stored. */
@@ -76,12 +111,21 @@ const ENDGAME_COPIES = 2;
 const MAX_STORING = 8;
 /** How long to keep looking for sources when none is left, before giving up. */
 const NO_SOURCE_RETRIES = 5;
+/** How often sources are checked for lagging (their pieces then go to others in the endgame). */
+const LAG_CHECK_MS = 250;
+/** Weight of the newest piece in a source's usual time per piece. */
+const PIECE_TIME_WEIGHT = 0.25;
 
 interface Link {
   source: Source;
   client: ProtocolClient<typeof PEER_METHODS> | null;
   have: Bitfield | null;
+  /** Pieces requested, in the order they were (and will be answered). */
   inFlight: Set<number>;
+  /** The source's usual time per piece, from its reply before to its reply (ms); NaN until known. */
+  pieceMs: number;
+  /** When its last piece arrived, or its pipeline last started from empty. */
+  lastReplyAt: number;
   pieces: number;
   bytes: number;
   dropped: string | null;
@@ -95,9 +139,12 @@ interface Link {
  * Downloads the missing pieces of one content from every source at once, the
  * way BitTorrent does: rarest pieces first, several requests in flight per
  * source (so faster sources get more work), every piece verified before it is
- * stored, a source that lies or stalls dropped and its pieces given to others,
- * the last pieces requested from two sources so one slow peer does not hold up
- * the end, and partial sources asked again for what they have.
+ * stored, a source that lies, stalls or sends a piece slower than the minimum
+ * rate dropped and its pieces given to others, the last pieces requested from
+ * a second source so one slow peer does not hold up the end (and from others
+ * again while their sources lag far behind the fastest), the bytes of pieces
+ * held at once capped whatever sources claim, and partial sources asked again
+ * for what they have.
  *
  * @example
  * ```ts
@@ -123,6 +170,11 @@ export class Swarm {
   #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #looking = false;
   #ticket = "";
+  #heldBytes = 0;
+  #peakHeldBytes = 0;
+  #lagTimer: ReturnType<typeof setInterval> | undefined;
+  /** Sources lagging as of the last check, whose requests do not count in the endgame. */
+  #lagging = new Set<Link>();
 
   constructor(options: SwarmOptions) {
     this.#options = options;
@@ -150,6 +202,7 @@ export class Swarm {
       () => this.#lookForSources(),
       this.#options.refreshSourcesMs ?? 3000,
     );
+    this.#lagTimer = setInterval(() => this.#checkLagging(), LAG_CHECK_MS);
     if (this.#liveLinks().length === 0) this.#lookForSources();
     return this.#done.promise;
   }
@@ -189,6 +242,8 @@ export class Swarm {
         client: null,
         have: null,
         inFlight: new Set(),
+        pieceMs: NaN,
+        lastReplyAt: 0,
         pieces: 0,
         bytes: 0,
         dropped: null,
@@ -231,7 +286,7 @@ export class Swarm {
       const reply = await link.client.call("have", {
         contentId: this.#options.contentId,
         ticket: this.#ticket,
-      });
+      }, { deadlineMs: this.#options.pieceGraceMs ?? 10_000 });
       const have = Bitfield.fromBase64(reply.bitfield, this.#have.size);
       if (link.dropped) return;
       for (let i = 0; i < have.size; i++) {
@@ -246,18 +301,30 @@ export class Swarm {
     this.#pump();
   }
 
-  /** Gives every source with room in its pipeline more pieces to fetch. */
+  /**
+   * Gives every source with room in its pipeline more pieces to fetch, one
+   * piece a source a round, so that when the byte cap is what limits, the
+   * sources share it.
+   */
   #pump(): void {
     // A disk slower than the network would otherwise pile received pieces up in memory.
     if (this.#finished || this.#storing.size >= MAX_STORING) return;
     const depth = this.#options.pipelineDepth ?? 8;
-    for (const link of this.#liveLinks()) {
-      if (!link.client || !link.have) continue;
-      while (link.inFlight.size < depth) {
+    const ready = this.#liveLinks().filter((link) => link.client && link.have);
+    let wanting = ready;
+    fill: while (wanting.length > 0) {
+      const again: Link[] = [];
+      for (const link of wanting) {
+        if (link.inFlight.size >= depth) continue;
+        if (this.#capFull()) break fill;
         const index = this.#pick(link);
-        if (index === null) break;
+        if (index === null) continue;
         this.#request(link, index);
+        again.push(link);
       }
+      wanting = again;
+    }
+    for (const link of ready) {
       // A partial source may have nothing for us yet: ask it again shortly.
       if (link.source.partial && link.inFlight.size === 0 && !link.refreshSoon) {
         link.refreshSoon = true;
@@ -275,7 +342,8 @@ export class Swarm {
    * different pieces from the seed and can trade them (the availability
    * each sees lags behind the others' progress, and a crowd fed in a shared
    * order took longer). Once nothing is left unrequested anywhere, a piece
-   * already asked of another source (the endgame).
+   * already asked of another source (the endgame): first one that only
+   * lagging sources hold, then one that a single other source has.
    */
   #pick(link: Link): number | null {
     const size = this.#have.size;
@@ -283,16 +351,20 @@ export class Swarm {
     let rarest = Infinity;
     let ties = 0;
     let endgame: number | null = null;
+    let endgameCopies = ENDGAME_COPIES;
     let unrequestedLeft = false;
+    // A lagging source gets no copies: they would count for nothing.
+    const copying = !this.#lagging.has(link);
     // One pass finds the rarest availability and how many pieces share it, a second draws one of
     // them: cheaper than a random number for every candidate.
     for (let i = 0; i < size; i++) {
       if (this.#requested[i] > 0) {
         if (
-          endgame === null && this.#requested[i] < ENDGAME_COPIES && !unwanted(i) &&
-          link.have!.has(i) && !link.inFlight.has(i)
+          copying && endgameCopies > 0 && !unwanted(i) && link.have!.has(i) &&
+          !link.inFlight.has(i)
         ) {
-          endgame = i;
+          const copies = this.#activeCopies(i);
+          if (copies < endgameCopies) [endgame, endgameCopies] = [i, copies];
         }
         continue;
       }
@@ -311,15 +383,79 @@ export class Swarm {
     return unrequestedLeft ? null : endgame;
   }
 
+  /** Requests of piece `index` from sources that are not lagging. */
+  #activeCopies(index: number): number {
+    let copies = this.#requested[index];
+    for (const lagging of this.#lagging) if (lagging.inFlight.has(index)) copies--;
+    return copies;
+  }
+
+  /**
+   * Marks the sources whose next piece is late against the fastest source,
+   * and lets the others take their pieces if that frees any.
+   */
+  #checkLagging(): void {
+    if (this.#finished) return;
+    const { lagFactor = 4, lagFloorMs = 2_000 } = this.#options;
+    const live = this.#liveLinks();
+    // Before any piece has arrived there is nothing to compare with: the floor alone counts.
+    const fastest = Math.min(...live.filter((l) => l.pieceMs >= 0).map((l) => l.pieceMs));
+    const lateAfter = Math.max(lagFloorMs, Number.isFinite(fastest) ? lagFactor * fastest : 0);
+    const now = performance.now();
+    const lagging = new Set(
+      live.filter((link) => link.inFlight.size > 0 && now - link.lastReplyAt > lateAfter),
+    );
+    const newlyLagging = [...lagging].some((link) => !this.#lagging.has(link));
+    this.#lagging = lagging;
+    if (lagging.size > 0 && this.#capFull() && this.#someoneWaits()) {
+      // Lagging sources fill the byte cap while a faster one has nothing to do: the one late
+      // longest loses its pieces (its bytes go back once its requests fail), else hostile
+      // sources could hold a download by filling the cap until their deadlines.
+      const worst = [...lagging].reduce((a, b) => (b.lastReplyAt < a.lastReplyAt ? b : a));
+      const seconds = ((now - worst.lastReplyAt) / 1000).toFixed(1);
+      return this.#drop(
+        worst,
+        `too slow: held ${worst.inFlight.size} pieces, the next for ${seconds} s, while faster sources waited`,
+      );
+    }
+    if (newlyLagging) this.#pump();
+  }
+
+  /** Whether requesting one more piece could take the bytes held over the cap. */
+  #capFull(): boolean {
+    const cap = this.#options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    // The cap counts whole pieces, the longest one, so it is never overshot.
+    return this.#heldBytes > 0 && this.#heldBytes + this.#options.manifest.pieceSize > cap;
+  }
+
+  /** Whether a source that is not lagging has room in its pipeline and a piece to ask for. */
+  #someoneWaits(): boolean {
+    const depth = this.#options.pipelineDepth ?? 8;
+    return this.#liveLinks().some((link) =>
+      link.client && link.have && !this.#lagging.has(link) && link.inFlight.size < depth &&
+      this.#pick(link) !== null
+    );
+  }
+
   #request(link: Link, index: number): void {
+    const { manifest, pieceGraceMs = 10_000, minPieceBytesPerSecond = 64 * 1024 } = this.#options;
+    if (link.inFlight.size === 0) link.lastReplyAt = performance.now();
     link.inFlight.add(index);
     this.#requested[index]++;
-    const length = pieceLength(this.#options.manifest, index);
+    const length = pieceLength(manifest, index);
+    this.#hold(length);
     const params = { contentId: this.#options.contentId, index, ticket: this.#ticket };
-    link.client!.callWithBody("piece", params, length).then(
+    const deadlineMs = pieceGraceMs + Math.ceil(length / minPieceBytesPerSecond * 1000);
+    link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
       ({ body }) => this.#onPiece(link, index, body),
       (error) => this.#onRequestFailed(link, index, toShoalError(error)),
     );
+  }
+
+  /** Counts bytes of a requested piece until its buffer is given back (or the request fails). */
+  #hold(bytes: number): void {
+    this.#heldBytes += bytes;
+    this.#peakHeldBytes = Math.max(this.#peakHeldBytes, this.#heldBytes);
   }
 
   #settle(link: Link, index: number): void {
@@ -327,13 +463,26 @@ export class Swarm {
     this.#requested[index]--;
   }
 
+  /** Gives a piece's buffer back to the pool, and its bytes back to the cap. */
+  #releasePiece(index: number, body: Uint8Array): void {
+    this.#buffers.release(body);
+    this.#heldBytes -= pieceLength(this.#options.manifest, index);
+  }
+
   /** Verifies a piece and stores it; its buffer goes back to the pool whatever happens. */
   async #onPiece(link: Link, index: number, body: Uint8Array): Promise<void> {
     this.#settle(link, index);
     this.#transferred += body.length;
+    const now = performance.now();
+    const took = now - link.lastReplyAt;
+    link.pieceMs = Number.isNaN(link.pieceMs)
+      ? took
+      : link.pieceMs + PIECE_TIME_WEIGHT * (took - link.pieceMs);
+    link.lastReplyAt = now;
     if (this.#finished || link.dropped || this.#have.has(index) || this.#storing.has(index)) {
-      this.#buffers.release(body);
-      if (!this.#finished && !link.dropped) this.#pump();
+      this.#releasePiece(index, body);
+      // A dropped source's piece frees its bytes for the others too.
+      if (!this.#finished) this.#pump();
       return;
     }
     const { manifest } = this.#options;
@@ -349,7 +498,7 @@ export class Swarm {
       return this.#fail(toShoalError(error));
     } finally {
       this.#storing.delete(index);
-      this.#buffers.release(body);
+      this.#releasePiece(index, body);
     }
     if (this.#finished) return;
     if (!verified) {
@@ -371,7 +520,11 @@ export class Swarm {
 
   #onRequestFailed(link: Link, index: number, error: ShoalError): void {
     this.#settle(link, index);
-    if (this.#finished || link.dropped) return;
+    this.#heldBytes -= pieceLength(this.#options.manifest, index);
+    link.lastReplyAt = performance.now();
+    if (this.#finished) return;
+    // The requests of a dropped source fail one by one: each frees bytes for the others.
+    if (link.dropped) return this.#pump();
     if (error.code === "NOT_FOUND" && link.have) {
       // The source no longer has this piece (e.g. it restarted): forget it and go on.
       if (link.have.has(index)) this.#availability[index]--;
@@ -379,12 +532,13 @@ export class Swarm {
       this.#pump();
       return;
     }
-    this.#drop(link, error.code === "TIMEOUT" ? `stalled: ${error.message}` : error.message);
+    this.#drop(link, error.code === "TIMEOUT" ? `too slow: ${error.message}` : error.message);
   }
 
   #drop(link: Link, reason: string): void {
     if (link.dropped || this.#finished) return;
     link.dropped = reason;
+    this.#lagging.delete(link);
     if (link.have) {
       for (let i = 0; i < link.have.size; i++) if (link.have.has(i)) this.#availability[i]--;
     }
@@ -437,7 +591,21 @@ export class Swarm {
   #stop(): void {
     this.#finished = true;
     clearInterval(this.#refreshTimer);
+    clearInterval(this.#lagTimer);
     for (const link of this.#links) link.client?.close();
+  }
+
+  /**
+   * Bytes of pieces requested and not yet verified and written (or given
+   * up): what the pieces of this download may hold in memory at most.
+   */
+  get heldBytes(): number {
+    return this.#heldBytes;
+  }
+
+  /** The most {@link heldBytes} has been; never over `maxInFlightBytes` (or one piece). */
+  get peakHeldBytes(): number {
+    return this.#peakHeldBytes;
   }
 
   /** Dropped sources and per-source counts so far (also after a failure). */

@@ -25,8 +25,9 @@ export interface ConnectOptions {
    */
   tls?: { certificate: string; whose: string };
   /**
-   * How long a connect may take, and how long a connection with requests
-   * outstanding may stay silent before it fails with TIMEOUT, in milliseconds.
+   * How long a connect may take (and the `hello` after it), and how long a
+   * connection with requests outstanding may stay silent before it fails with
+   * TIMEOUT, in milliseconds.
    * @default {15000}
    */
   timeoutMs?: number;
@@ -39,9 +40,24 @@ export interface ConnectOptions {
 
 const DEFAULT_TIMEOUT_MS = 15_000;
 
+/** Options of one request. */
+export interface CallOptions {
+  /**
+   * The whole reply (and its body) must be in within this many milliseconds
+   * of the request reaching the head of the queue, that is of the reply
+   * before it being in: a server that drips bytes just often enough to
+   * never be silent still fails the connection with TIMEOUT. Without it,
+   * only silence counts.
+   */
+  deadlineMs?: number;
+}
+
 interface Pending {
   type: string;
   expectedLength?: number;
+  deadlineMs?: number;
+  /** When this request became the head of the queue (its reply is the next to come). */
+  headSince: number;
   resolve: (reply: { result: unknown; body?: Uint8Array }) => void;
   reject: (error: ShoalError) => void;
 }
@@ -71,6 +87,8 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   #closed: ShoalError | null = null;
   readonly #ended = Promise.withResolvers<ShoalError>();
   #watchdog: ReturnType<typeof setTimeout> | undefined;
+  /** When the armed watchdog fires, so a nearer deadline can re-arm it sooner. */
+  #watchdogDue = Infinity;
   #lastActivity = 0;
 
   private constructor(conn: Deno.Conn, address: Address, table: T, options: ConnectOptions) {
@@ -115,10 +133,17 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     try {
       let hello: { protocol: number; server: string };
       try {
-        hello = await client.#request("hello", {
-          protocol: PROTOCOL_VERSION,
-          agent: options.agent,
-        }) as { protocol: number; server: string };
+        // A server that drips its hello holds no one up longer than a silent one.
+        const reply = await client.#send(
+          "hello",
+          {
+            protocol: PROTOCOL_VERSION,
+            agent: options.agent,
+          },
+          undefined,
+          { deadlineMs: timeoutMs },
+        );
+        hello = reply.result as { protocol: number; server: string };
       } catch (error) {
         const cause = toShoalError(error);
         // Whatever answers there, it is not a Shoal server (say, a web server).
@@ -153,8 +178,16 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   }
 
   /** Sends one request and waits for its validated result. */
-  async call<K extends keyof T & string>(type: K, params: ParamsOf<T, K>): Promise<ResultOf<T, K>> {
-    return parseResult(this.#table, type, await this.#request(type, params));
+  async call<K extends keyof T & string>(
+    type: K,
+    params: ParamsOf<T, K>,
+    options?: CallOptions,
+  ): Promise<ResultOf<T, K>> {
+    return parseResult(
+      this.#table,
+      type,
+      (await this.#send(type, params, undefined, options)).result,
+    );
   }
 
   /**
@@ -166,8 +199,9 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     type: K,
     params: ParamsOf<T, K>,
     expectedLength?: number,
+    options?: CallOptions,
   ): Promise<{ result: ResultOf<T, K>; body: Uint8Array }> {
-    const reply = await this.#send(type, params, expectedLength);
+    const reply = await this.#send(type, params, expectedLength, options);
     return {
       result: parseResult(this.#table, type, reply.result),
       body: reply.body ?? new Uint8Array(),
@@ -177,6 +211,16 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   /** Whether the connection has failed or been closed. */
   get closed(): boolean {
     return this.#closed !== null;
+  }
+
+  /**
+   * How long the oldest outstanding request has waited at the head of the
+   * queue, in milliseconds (0 with none outstanding): how late the next
+   * reply is.
+   */
+  get waitingMs(): number {
+    const head = this.#pending[0];
+    return head ? performance.now() - head.headSince : 0;
   }
 
   /**
@@ -198,14 +242,11 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     this.close();
   }
 
-  async #request(type: string, params: unknown): Promise<unknown> {
-    return (await this.#send(type, params)).result;
-  }
-
   #send(
     type: string,
     params: unknown,
     expectedLength?: number,
+    options?: CallOptions,
   ): Promise<{ result: unknown; body?: Uint8Array }> {
     if (this.#closed) return Promise.reject(this.#closed);
     // Encode before queuing: a request too large to send must not shift later replies.
@@ -216,9 +257,19 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       return Promise.reject(toShoalError(error));
     }
     const reply = new Promise<{ result: unknown; body?: Uint8Array }>((resolve, reject) => {
-      this.#pending.push({ type, expectedLength, resolve, reject });
+      this.#pending.push({
+        type,
+        expectedLength,
+        deadlineMs: options?.deadlineMs,
+        headSince: performance.now(),
+        resolve,
+        reject,
+      });
     });
-    if (this.#pending.length === 1) this.#touch();
+    if (this.#pending.length === 1) {
+      this.#touch();
+      this.#armForHead();
+    }
     this.#writing = this.#writing.then(() => writeAll(this.#conn, frame)).catch((error) =>
       this.#fail(toShoalError(error))
     );
@@ -237,24 +288,58 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       // Nothing to wait for: no timer either, so an idle client never holds its process open.
       clearTimeout(this.#watchdog);
       this.#watchdog = undefined;
+      this.#watchdogDue = Infinity;
     } else if (this.#watchdog === undefined) {
       this.#arm(this.#timeoutMs);
     }
   }
 
+  /**
+   * A new head of the queue may have a deadline nearer than the armed
+   * watchdog: re-arm only then, so a reply costs no timer in the common case.
+   */
+  #armForHead(): void {
+    const head = this.#pending[0];
+    if (!head || head.deadlineMs === undefined || this.#closed) return;
+    const due = head.headSince + head.deadlineMs;
+    if (due >= this.#watchdogDue) return;
+    clearTimeout(this.#watchdog);
+    this.#arm(due - performance.now());
+  }
+
   #arm(delayMs: number): void {
+    this.#watchdogDue = performance.now() + delayMs;
     this.#watchdog = setTimeout(() => {
       this.#watchdog = undefined;
+      this.#watchdogDue = Infinity;
       if (this.#pending.length === 0 || this.#closed) return;
-      const silentMs = performance.now() - this.#lastActivity;
-      if (silentMs < this.#timeoutMs) return this.#arm(this.#timeoutMs - silentMs);
-      this.#fail(
-        new ShoalError(
-          "TIMEOUT",
-          `${formatAddress(this.address)} sent nothing for ${this.#timeoutMs} ms`,
-        ),
-      );
-    }, delayMs);
+      const now = performance.now();
+      const silentMs = now - this.#lastActivity;
+      if (silentMs >= this.#timeoutMs) {
+        return this.#fail(
+          new ShoalError(
+            "TIMEOUT",
+            `${formatAddress(this.address)} sent nothing for ${this.#timeoutMs} ms`,
+          ),
+        );
+      }
+      const head = this.#pending[0];
+      const headLeftMs = head.deadlineMs === undefined
+        ? Infinity
+        : head.headSince + head.deadlineMs - now;
+      if (headLeftMs <= 0) {
+        // Replies come in order: the late one cannot be skipped, so the connection goes.
+        return this.#fail(
+          new ShoalError(
+            "TIMEOUT",
+            `${
+              formatAddress(this.address)
+            } took over ${head.deadlineMs} ms to answer a ${head.type} request`,
+          ),
+        );
+      }
+      this.#arm(Math.min(this.#timeoutMs - silentMs, headLeftMs));
+    }, Math.max(0, delayMs));
   }
 
   /**
@@ -303,6 +388,10 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
         this.#pending.shift();
         settle();
         this.#touch();
+        if (this.#pending.length > 0) {
+          this.#pending[0].headSince = performance.now();
+          this.#armForHead();
+        }
       }
     } catch (error) {
       this.#fail(toShoalError(error));
@@ -315,6 +404,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     this.#ended.resolve(error);
     clearTimeout(this.#watchdog);
     this.#watchdog = undefined;
+    this.#watchdogDue = Infinity;
     for (const pending of this.#pending.splice(0)) pending.reject(error);
     this.#frames.cancel();
     try {

@@ -4,6 +4,7 @@ import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { Manifest } from "../../lib/protocol/messages.ts";
 import {
   buildManifest,
+  checkPieceLayout,
   choosePieceSize,
   contentIdOf,
   openRegularFile,
@@ -253,4 +254,49 @@ Deno.test("verifyManifest - throws INTEGRITY when the manifest does not match th
   assert.throws(() => verifyManifest(tampered, id), shoalError("INTEGRITY"));
   assert.throws(() => verifyManifest(SAMPLE, "0".repeat(64)), shoalError("INTEGRITY"));
   assert.throws(() => verifyManifest(SAMPLE, id.toUpperCase()), shoalError("INTEGRITY"));
+});
+
+Deno.test("checkPieceLayout - accepts what buildManifest makes, empty files included", async () => {
+  for (const length of [0, 1, 300 * KIB]) {
+    await withFile(noise(length), async (path) => checkPieceLayout(await buildManifest(path)));
+  }
+  // A 2 GiB file as a publisher would cut it: 1 MiB pieces.
+  const pieces = Array.from({ length: 2048 }, () => "a".repeat(64));
+  checkPieceLayout({ version: 1, size: 2 * GIB, pieceSize: MIB, pieces });
+});
+
+Deno.test("checkPieceLayout - refuses pieces larger than a publisher picks for the size", () => {
+  const oversized = {
+    version: 1 as const,
+    size: MIB,
+    pieceSize: 64 * MIB,
+    pieces: ["a".repeat(64)],
+  };
+  assert.throws(
+    () => checkPieceLayout(oversized),
+    (error: unknown) =>
+      shoalError("INTEGRITY")(error) &&
+      /pieces of 67108864 B, where a publisher uses 262144 B/.test((error as Error).message),
+  );
+  // Smaller than the rule gives is refused too: no publisher makes it.
+  const pieces = Array.from({ length: 8 }, () => "a".repeat(64));
+  assert.throws(
+    () => checkPieceLayout({ version: 1, size: 4 * 128 * KIB, pieceSize: 64 * KIB, pieces }),
+    shoalError("INTEGRITY"),
+  );
+});
+
+Deno.test("checkPieceLayout - refuses pieces over the fetcher's own maximum", () => {
+  const pieces = Array.from({ length: 2048 }, () => "a".repeat(64));
+  const manifest = { version: 1 as const, size: 2 * GIB, pieceSize: MIB, pieces };
+  checkPieceLayout(manifest, MIB);
+  assert.throws(() => checkPieceLayout(manifest, 512 * KIB), shoalError("INTEGRITY"));
+});
+
+Deno.test("checkPieceLayout - refuses a piece count that does not cover the size", () => {
+  const pieces = Array.from({ length: 3 }, () => "a".repeat(64));
+  assert.throws(
+    () => checkPieceLayout({ version: 1, size: 5 * 256 * KIB, pieceSize: 256 * KIB, pieces }),
+    shoalError("INTEGRITY"),
+  );
 });

@@ -647,3 +647,78 @@ Deno.test("ProtocolServer - a client that stops reading replies is dropped, not 
     await server.close();
   }
 });
+
+/** Sends `bytes` one at a time, `everyMs` apart, until done or the other side goes. */
+async function drip(peer: RawPeer, bytes: Uint8Array, everyMs: number): Promise<void> {
+  for (let i = 0; i < bytes.length; i++) {
+    await sleep(everyMs);
+    await peer.send(bytes.subarray(i, i + 1));
+  }
+}
+
+Deno.test("ProtocolClient - a reply dripped a byte at a time fails at its deadline, though never silent", async () => {
+  const fake = new FakeServer(async (peer) => {
+    await peer.answerHello();
+    const request = await peer.readRequest();
+    await drip(peer, encodeFrame({ id: request!.id, ok: true, result: { n: 1 } }), 60);
+    await peer.drain();
+  });
+  // Silence alone would never end it: a byte comes every 60 ms, the silence limit is 5 s.
+  const client = await connect(fake.address, 5_000);
+  try {
+    await assert.rejects(
+      client.call("echo", { n: 1 }, { deadlineMs: 1_000 }),
+      shoalError("TIMEOUT", /took over 1000 ms to answer a echo request/),
+    );
+    assert.equal(client.closed, true);
+  } finally {
+    client.close();
+    await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - a deadline counts from the reply before it, so a long pipeline of prompt replies is fine", async () => {
+  const fake = new FakeServer(async (peer) => {
+    await peer.answerHello();
+    const requests = [];
+    for (let i = 0; i < 10; i++) requests.push(await peer.readRequest());
+    for (const request of requests) {
+      await sleep(250);
+      const { n } = request!.params as { n: number };
+      await peer.sendFrame({ id: request!.id, ok: true, result: { n } });
+    }
+    await peer.drain();
+  });
+  const client = await connect(fake.address);
+  try {
+    // About 2.5 s for the last reply from its sending, but 250 ms from the reply before it.
+    const results = await Promise.all(
+      Array.from({ length: 10 }, (_, n) => client.call("echo", { n }, { deadlineMs: 1500 })),
+    );
+    assert.deepEqual(results, Array.from({ length: 10 }, (_, n) => ({ n })));
+  } finally {
+    client.close();
+    await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - a hello dripped a byte at a time fails the connect", async () => {
+  const fake = new FakeServer(async (peer) => {
+    const hello = await peer.readRequest();
+    const reply = {
+      id: hello!.id,
+      ok: true,
+      result: { protocol: PROTOCOL_VERSION, server: "peer" },
+    };
+    await drip(peer, encodeFrame(reply), 60);
+    await peer.drain();
+  });
+  try {
+    await assert.rejects(
+      connect(fake.address, 1_000),
+      shoalError("UNREACHABLE", /does not answer as a Shoal server \(.*took over 1000 ms/),
+    );
+  } finally {
+    await fake.close();
+  }
+});

@@ -1,0 +1,46 @@
+/** In-process piece servers that stand in for a content's sources, and the tickets they accept. */
+import type { Source } from "../../lib/protocol/messages.ts";
+import { signTicket } from "../../lib/protocol/tickets.ts";
+import type { Catalog } from "../../lib/peer/catalog.ts";
+import { PieceServer } from "../../lib/peer/piece_server.ts";
+
+/** A tracker's ticket key, as far as sources and a downloader named "bob" need one. */
+export class TicketAuthority {
+  readonly #keys: CryptoKeyPair;
+  readonly publicKey: string;
+
+  private constructor(keys: CryptoKeyPair, publicKey: string) {
+    this.#keys = keys;
+    this.publicKey = publicKey;
+  }
+
+  static async create(): Promise<TicketAuthority> {
+    const keys = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
+      "sign",
+      "verify",
+    ]) as CryptoKeyPair;
+    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", keys.publicKey));
+    return new TicketAuthority(keys, btoa(String.fromCharCode(...raw)));
+  }
+
+  /** A ticket for "bob" to fetch `contentId`. */
+  ticket(contentId: string): Promise<string> {
+    return signTicket(this.#keys.privateKey, "bob", contentId);
+  }
+
+  /** A plaintext piece server on 127.0.0.1 for `catalog`, owned by `owner`, as a listed source. */
+  async serve(catalog: Catalog, owner: string): Promise<{ server: PieceServer; source: Source }> {
+    const server = new PieceServer(catalog, { username: () => owner, warn: () => {} });
+    await server.trustTicketKey(this.publicKey);
+    const { host, port } = server.listen({ host: "127.0.0.1", port: 0 });
+    return {
+      server,
+      source: { owner, address: `${host}:${port}`, partial: false, certificate: null },
+    };
+  }
+}
+
+/** `source` as reached through another address (say, a hostile proxy in front of it). */
+export function via(source: Source, owner: string, address: string): Source {
+  return { ...source, owner, address };
+}
