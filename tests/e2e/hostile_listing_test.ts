@@ -41,7 +41,7 @@ Deno.test("a file listed at a size other than its content's is refused, and noth
     assert.equal(fetched.code, 1, fetched.stderr);
     assert.match(
       fetched.stderr,
-      /^error: refusing "tiny": alice lists it as 1000 B, but its content is 1048576 B \(manifest from alice\)/,
+      /^error: refusing "tiny": alice lists it as 1000 B, but its content is 1048576 B \(manifest from alice\)$/m,
     );
     assert.match(fetched.stderr, /hint: .*--from <username>/);
     assert.deepEqual([...Deno.readDirSync(downloads)], [], "nothing written, not even a part file");
