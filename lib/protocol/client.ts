@@ -53,6 +53,8 @@ export interface CallOptions {
 }
 
 interface Pending {
+  /** The id the request carried, which its reply must echo. */
+  id: number;
   type: string;
   expectedLength?: number;
   deadlineMs?: number;
@@ -250,14 +252,16 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   ): Promise<{ result: unknown; body?: Uint8Array }> {
     if (this.#closed) return Promise.reject(this.#closed);
     // Encode before queuing: a request too large to send must not shift later replies.
+    const id = this.#nextId++;
     let frame: Uint8Array;
     try {
-      frame = encodeFrame({ id: this.#nextId++, type, params });
+      frame = encodeFrame({ id, type, params });
     } catch (error) {
       return Promise.reject(toShoalError(error));
     }
     const reply = new Promise<{ result: unknown; body?: Uint8Array }>((resolve, reject) => {
       this.#pending.push({
+        id,
         type,
         expectedLength,
         deadlineMs: options?.deadlineMs,
@@ -361,9 +365,9 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
         }
         const envelope = ReplyEnvelope.safeParse(frame);
         if (!envelope.success) throw new ShoalError("BAD_MESSAGE", "malformed reply");
-        // The head stays pending until its body is in, so a failure mid-body rejects it too.
-        const pending = this.#pending[0];
         const reply = envelope.data;
+        // The head stays pending until its body is in, so a failure mid-body rejects it too.
+        const pending = this.#awaiting(reply);
         let settle: () => void;
         if (!reply.ok) {
           const code = isErrorCode(reply.error.code) ? reply.error.code : "INTERNAL";
@@ -396,6 +400,31 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     } catch (error) {
       this.#fail(toShoalError(error));
     }
+  }
+
+  /**
+   * The request a reply answers: the oldest one outstanding, whose id it must
+   * carry, since a server answers in order. A reply with id -1 is the
+   * server's last word on a request it could not read (or a connection it
+   * refuses): the connection fails with the error it carries. Any other id
+   * means the two sides no longer agree on what answers what, and nothing
+   * later on the stream can be trusted: the connection fails with BAD_MESSAGE.
+   */
+  #awaiting(reply: ReplyEnvelope): Pending {
+    const head = this.#pending[0];
+    if (reply.id === head.id) return head;
+    const where = formatAddress(this.address);
+    if (reply.id === -1 && !reply.ok) {
+      const code = isErrorCode(reply.error.code) ? reply.error.code : "INTERNAL";
+      throw new ShoalError(code, reply.error.message);
+    }
+    const known = this.#pending.some((pending) => pending.id === reply.id);
+    throw new ShoalError(
+      "BAD_MESSAGE",
+      known
+        ? `${where} answered request ${reply.id} before request ${head.id}, out of order`
+        : `${where} answered with id ${reply.id}, which no request outstanding carries (expected ${head.id})`,
+    );
   }
 
   #fail(error: ShoalError): void {

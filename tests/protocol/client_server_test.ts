@@ -722,3 +722,101 @@ Deno.test("ProtocolClient - a hello dripped a byte at a time fails the connect",
     await fake.close();
   }
 });
+
+Deno.test("ProtocolClient - a reply with an id no request carries fails the connection with BAD_MESSAGE", async () => {
+  const fake = new FakeServer(async (peer) => {
+    await peer.answerHello();
+    const request = await peer.readRequest();
+    await peer.sendFrame({ id: request!.id + 100, ok: true, result: { n: 1 } });
+    await peer.drain();
+  });
+  const client = await connect(fake.address, 10_000);
+  try {
+    const first = client.call("echo", { n: 1 });
+    const second = client.call("echo", { n: 2 });
+    await assert.rejects(first, shoalError("BAD_MESSAGE", /id 102, which no request/));
+    await assert.rejects(second, shoalError("BAD_MESSAGE", /id 102, which no request/));
+    assert.equal(client.closed, true);
+  } finally {
+    client.close();
+    await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - a reply to a later request before an earlier one fails the connection with BAD_MESSAGE", async () => {
+  const fake = new FakeServer(async (peer) => {
+    await peer.answerHello();
+    const first = await peer.readRequest();
+    const second = await peer.readRequest();
+    // The right result for the second request, but sent first: the protocol answers in order.
+    await peer.sendFrame({ id: second!.id, ok: true, result: { n: 2 } });
+    await peer.sendFrame({ id: first!.id, ok: true, result: { n: 1 } });
+    await peer.drain();
+  });
+  const client = await connect(fake.address, 10_000);
+  try {
+    const first = client.call("echo", { n: 1 });
+    const second = client.call("echo", { n: 2 });
+    await assert.rejects(first, shoalError("BAD_MESSAGE", /answered request 3 before request 2/));
+    await assert.rejects(second, shoalError("BAD_MESSAGE"));
+    assert.equal(client.closed, true);
+  } finally {
+    client.close();
+    await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - a hello answered with another id fails the connect", async () => {
+  const fake = new FakeServer(async (peer) => {
+    const hello = await peer.readRequest();
+    const result = { protocol: PROTOCOL_VERSION, server: "peer" };
+    await peer.sendFrame({ id: hello!.id + 1, ok: true, result });
+    await peer.drain();
+  });
+  try {
+    await assert.rejects(
+      connect(fake.address, 10_000),
+      shoalError("UNREACHABLE", /does not answer as a Shoal server \(.*id 2, which no request/),
+    );
+  } finally {
+    await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - an error reply with id -1 fails the connection with the error it carries", async () => {
+  const fake = new FakeServer(async (peer) => {
+    await peer.answerHello();
+    await peer.readRequest();
+    const error = { code: "FRAME_TOO_LARGE", message: "frame of 2000000 bytes exceeds the limit" };
+    await peer.sendFrame({ id: -1, ok: false, error });
+    await peer.drain();
+  });
+  const client = await connect(fake.address, 10_000);
+  try {
+    const first = client.call("echo", { n: 1 });
+    const second = client.call("echo", { n: 2 });
+    await assert.rejects(first, shoalError("FRAME_TOO_LARGE", /2000000 bytes/));
+    await assert.rejects(second, shoalError("FRAME_TOO_LARGE"));
+    assert.equal(client.closed, true);
+  } finally {
+    client.close();
+    await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - a success reply with id -1 fails the connection with BAD_MESSAGE", async () => {
+  const fake = new FakeServer(async (peer) => {
+    await peer.answerHello();
+    await peer.readRequest();
+    await peer.sendFrame({ id: -1, ok: true, result: { n: 1 } });
+    await peer.drain();
+  });
+  const client = await connect(fake.address, 10_000);
+  try {
+    await assert.rejects(client.call("echo", { n: 1 }), shoalError("BAD_MESSAGE", /id -1/));
+    assert.equal(client.closed, true);
+  } finally {
+    client.close();
+    await fake.close();
+  }
+});
