@@ -16,8 +16,8 @@ import { runAdminShell } from "./admin_shell.ts";
 import { parsePort } from "./peer_context.ts";
 import { addPlaintextOptions, PLAINTEXT_WARNING } from "./plaintext.ts";
 import { escapeForTerminal } from "./output.ts";
-import { fingerprintOf, loadOrCreateIdentity } from "../protocol/certificate.ts";
-import { loadOrCreateTicketKey } from "../protocol/tickets.ts";
+import { fingerprintOf } from "../identity/certificate.ts";
+import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
 
 const DB_OPTION = () =>

@@ -1,5 +1,6 @@
 import { type Address, isWildcard } from "../protocol/address.ts";
-import { loadOrCreateIdentity, type TlsIdentity } from "../protocol/certificate.ts";
+import { loadOrCreateIdentity } from "../identity/key_files.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import { PieceServer } from "./piece_server.ts";
