@@ -18,7 +18,8 @@ import {
   unregister,
 } from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
-import { DEFAULT_SERVE_HOST, startServing } from "../peer/serve.ts";
+import { DEFAULT_SERVE_HOST, DEFAULT_TRACKER, DEFAULT_TRACKER_PORT } from "../defaults.ts";
+import { startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
@@ -90,7 +91,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
     .addOption(
       new Option("--tracker <host:port>", "the tracker to use").env("SHOAL_TRACKER")
-        .default(String(config.tracker ?? "127.0.0.1:5050")),
+        .default(String(config.tracker ?? DEFAULT_TRACKER)),
     )
     .addOption(
       new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
@@ -189,7 +190,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("forget-tracker <host:port>")
     .description("unpin a tracker's certificate, after its operator confirms it really changed")
     .action(run(({ home }, address: string) => {
-      const key = formatAddress(parseAddress(address, 5050));
+      const key = formatAddress(parseAddress(address, DEFAULT_TRACKER_PORT));
       if (!home.forgetTracker(key)) {
         throw new ShoalError("NOT_FOUND", `no certificate is pinned for ${key}`);
       }

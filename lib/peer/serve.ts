@@ -8,9 +8,6 @@ import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
 
-/** Where `serve` listens unless told otherwise (flag `--host`, config `serve.host`). */
-export const DEFAULT_SERVE_HOST = "0.0.0.0";
-
 /**
  * The TLS identity a peer serves with, made in its home on first use; none
  * with --insecure-plaintext.
