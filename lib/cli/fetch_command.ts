@@ -18,7 +18,7 @@ import { Bitfield } from "../peer/bitfield.ts";
 import { type AdoptedPartial, cancelDownload, partialExists, piecesOf } from "../peer/partials.ts";
 import { notLoggedIn } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
-import type { ShellHooks } from "./peer_program.ts";
+import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { reportError } from "./errors.ts";

@@ -27,6 +27,7 @@ import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/mes
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
+import type { ShellHooks } from "./shell_hooks.ts";
 import {
   cancel,
   type FetchFlags,
@@ -42,24 +43,6 @@ import {
   type PeerContext,
   type ServeFlags,
 } from "./peer_context.ts";
-
-/** What the shell lends to the commands it runs. */
-export interface ShellHooks {
-  /** Called after login so the shell starts serving. */
-  onLogin(): Promise<void>;
-  /** Called before logout and unregister so the shell stops serving. */
-  onLogout(): Promise<void>;
-  /** Where the shell serves, if it does. */
-  servingAddress(): string | null;
-  /** Aborts when the user presses Ctrl-C during the command. */
-  signal: AbortSignal;
-  /** Runs a download in the background; the shell announces how it ends. */
-  startBackground(name: string, work: (signal: AbortSignal) => Promise<string>): void;
-  /** Names of the downloads running in the background. */
-  activeDownloads(): string[];
-  /** Stops a background download, keeping its partial file; false if none runs by that name. */
-  pauseDownload(name: string): boolean;
-}
 
 /** The options of `serve` (and of `shell`, which serves too). */
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
