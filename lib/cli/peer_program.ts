@@ -20,8 +20,9 @@ import {
 import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { DEFAULT_SERVE_HOST, DEFAULT_TRACKER, DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { startServing } from "../peer/serve.ts";
+import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
-import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
+import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
@@ -219,11 +220,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .description("find files across the network by name")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
-      const { files, total } = await withSession(
-        home,
-        tracker,
-        (client) => client.call("search", { text }),
-      );
+      const { files, total } = await search(home, tracker, text);
       const note = truncationNote(files.length, total, "narrow the search");
       if (options.json) {
         // stdout stays the JSON array scripts read; the note goes beside it.

@@ -47,6 +47,26 @@ export async function listOwners(
 }
 
 /**
+ * The owners of a name other than the user logged in here (our own copy is
+ * no source), as {@link listOwners} finds them; `listed` is how many the
+ * tracker's reply carried, ours included. NOT_FOUND when only we share it.
+ */
+export async function otherOwners(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  name: string,
+  owner?: string,
+): Promise<{ owners: Listing[]; listed: number; total: number }> {
+  const me = home.session()?.username.toLowerCase();
+  const { owners: everyone, total } = await listOwners(home, tracker, name, owner);
+  const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
+  if (owners.length === 0) {
+    throw new ShoalError("NOT_FOUND", `you are the only one sharing "${name}"`);
+  }
+  return { owners, listed: everyone.length, total };
+}
+
+/**
  * Picks what to fetch without asking: the one `from` names, or the only
  * online content. Fails with AMBIGUOUS when online owners share different
  * contents under this name, since only a person can choose between them.
