@@ -18,7 +18,7 @@
 import { createHash } from "node:crypto";
 import { parseArgs } from "node:util";
 import { parseAddress } from "../lib/protocol/address.ts";
-import { TLS_SERVER_NAME } from "../lib/protocol/certificate.ts";
+import { TLS_SERVER_NAME } from "../lib/protocol/tls.ts";
 
 const CHUNK = 512 * 1024;
 

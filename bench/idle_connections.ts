@@ -11,7 +11,7 @@
  *     opens COUNT connections, prints "held COUNT" once every one is up, and keeps them
  */
 import { parseArgs } from "node:util";
-import { TLS_SERVER_NAME } from "../lib/protocol/certificate.ts";
+import { TLS_SERVER_NAME } from "../lib/protocol/tls.ts";
 
 const CONNECTING_AT_ONCE = 100;
 const READ_BYTES = 1024;

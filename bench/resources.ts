@@ -6,7 +6,7 @@
  */
 import { randomFillSync } from "node:crypto";
 import { join } from "node:path";
-import { createIdentity } from "../lib/protocol/certificate.ts";
+import { createIdentity } from "../lib/identity/certificate.ts";
 
 /** Clean-ups still owed, run by {@link runCleanups} if the run is interrupted. */
 const cleanups = new Set<() => Promise<void>>();

@@ -8,17 +8,15 @@ import {
   checkOutput,
   fetchFile,
   type FetchResult,
-  listOwners,
+  otherOwners,
   outputPathFor,
   pickSource,
   type Unpublished,
 } from "../peer/fetch.ts";
-import { bytesHeld } from "../peer/manifest.ts";
-import { Bitfield } from "../peer/bitfield.ts";
-import { type AdoptedPartial, cancelDownload, partialExists, piecesOf } from "../peer/partials.ts";
-import { notLoggedIn } from "../peer/tracker_link.ts";
+import { cancelByName, unfinishedDownloads } from "../peer/downloads.ts";
+import { type AdoptedPartial, piecesOf } from "../peer/partials.ts";
 import type { PeerContext } from "./peer_context.ts";
-import type { ShellHooks } from "./peer_program.ts";
+import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { reportError } from "./errors.ts";
@@ -181,19 +179,13 @@ export async function runFetch(
   flags: FetchFlags,
   shell?: ShellHooks,
 ) {
-  const me = home.session()?.username.toLowerCase();
   // With --from, ask for that owner only: a long list may not reach it.
-  const { owners: everyone, total } = await listOwners(home, tracker, name, flags.from);
-  // Our own copy is no source: offer only the others.
-  const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
-  if (owners.length === 0) {
-    throw new ShoalError("NOT_FOUND", `you are the only one sharing "${name}"`);
-  }
+  const { owners, listed, total } = await otherOwners(home, tracker, name, flags.from);
   // Say so now if the file is already here, before asking anything.
   await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
   if (!flags.json) {
     console.log(ownersTable(owners));
-    const note = truncationNote(everyone.length, total, "choose one with --from <username>");
+    const note = truncationNote(listed, total, "choose one with --from <username>");
     if (note) console.log(note);
   }
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
@@ -303,24 +295,7 @@ export async function listDownloads(
   flags: { json?: boolean },
   running: string[] = [],
 ) {
-  if (!home.session()) throw notLoggedIn();
-  const rows = await Promise.all(
-    home.downloads().map(async (record) => {
-      const have = new Bitfield(record.manifest.pieces.length, record.have);
-      return {
-        name: record.name,
-        contentId: record.contentId,
-        size: record.manifest.size,
-        verified: bytesHeld(record.manifest, have),
-        partPath: record.partPath,
-        /** False when the partial file is gone; null when the record names no folder. */
-        onDisk: await partialExists(record),
-        running: running.includes(record.name),
-        startedAt: record.startedAt,
-        updatedAt: record.updatedAt,
-      };
-    }),
-  );
+  const rows = await unfinishedDownloads(home, running);
   if (flags.json) return printJson(rows);
   if (rows.length === 0) return console.log("no unfinished downloads");
   const where = (onDisk: boolean | null) =>
@@ -346,16 +321,7 @@ export async function listDownloads(
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
 export async function cancel({ home }: PeerContext, name: string) {
-  if (!home.session()) throw notLoggedIn();
-  const matches = home.downloads().filter((record) => record.name === name);
-  if (matches.length === 0) {
-    throw new ShoalError(
-      "NOT_FOUND",
-      `no unfinished download named "${name}"; see peer.ts downloads`,
-    );
-  }
-  for (const record of matches) {
-    const { partPath, file } = await cancelDownload(home, record.contentId);
+  for (const { partPath, file } of await cancelByName(home, name)) {
     console.log(
       file === "deleted"
         ? `cancelled "${name}" and deleted its partial file ${partPath}`

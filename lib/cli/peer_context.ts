@@ -1,4 +1,5 @@
 /** What every peer command works with: its tracker and its home. */
+import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { parseAddress } from "../protocol/address.ts";
 import { defaultHome, PeerHome } from "../peer/home.ts";
 import type { TrackerEndpoint } from "../peer/tracker_link.ts";
@@ -38,7 +39,7 @@ export interface PeerContext {
 export function openContext(options: GlobalOptions): PeerContext {
   let address;
   try {
-    address = parseAddress(options.tracker, 5050);
+    address = parseAddress(options.tracker, DEFAULT_TRACKER_PORT);
   } catch (error) {
     throw new UsageError(`--tracker: ${(error as Error).message}`);
   }

@@ -18,14 +18,17 @@ import {
   unregister,
 } from "../peer/account.ts";
 import { defaultHome, type PeerHome } from "../peer/home.ts";
-import { DEFAULT_SERVE_HOST, startServing } from "../peer/serve.ts";
+import { DEFAULT_SERVE_HOST, DEFAULT_TRACKER, DEFAULT_TRACKER_PORT } from "../defaults.ts";
+import { startServing } from "../peer/serve.ts";
+import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
-import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
+import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
+import type { ShellHooks } from "./shell_hooks.ts";
 import {
   cancel,
   type FetchFlags,
@@ -41,24 +44,6 @@ import {
   type PeerContext,
   type ServeFlags,
 } from "./peer_context.ts";
-
-/** What the shell lends to the commands it runs. */
-export interface ShellHooks {
-  /** Called after login so the shell starts serving. */
-  onLogin(): Promise<void>;
-  /** Called before logout and unregister so the shell stops serving. */
-  onLogout(): Promise<void>;
-  /** Where the shell serves, if it does. */
-  servingAddress(): string | null;
-  /** Aborts when the user presses Ctrl-C during the command. */
-  signal: AbortSignal;
-  /** Runs a download in the background; the shell announces how it ends. */
-  startBackground(name: string, work: (signal: AbortSignal) => Promise<string>): void;
-  /** Names of the downloads running in the background. */
-  activeDownloads(): string[];
-  /** Stops a background download, keeping its partial file; false if none runs by that name. */
-  pauseDownload(name: string): boolean;
-}
 
 /** The options of `serve` (and of `shell`, which serves too). */
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
@@ -90,7 +75,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
     .addOption(
       new Option("--tracker <host:port>", "the tracker to use").env("SHOAL_TRACKER")
-        .default(String(config.tracker ?? "127.0.0.1:5050")),
+        .default(String(config.tracker ?? DEFAULT_TRACKER)),
     )
     .addOption(
       new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
@@ -189,7 +174,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("forget-tracker <host:port>")
     .description("unpin a tracker's certificate, after its operator confirms it really changed")
     .action(run(({ home }, address: string) => {
-      const key = formatAddress(parseAddress(address, 5050));
+      const key = formatAddress(parseAddress(address, DEFAULT_TRACKER_PORT));
       if (!home.forgetTracker(key)) {
         throw new ShoalError("NOT_FOUND", `no certificate is pinned for ${key}`);
       }
@@ -235,11 +220,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .description("find files across the network by name")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
-      const { files, total } = await withSession(
-        home,
-        tracker,
-        (client) => client.call("search", { text }),
-      );
+      const { files, total } = await search(home, tracker, text);
       const note = truncationNote(files.length, total, "narrow the search");
       if (options.json) {
         // stdout stays the JSON array scripts read; the note goes beside it.

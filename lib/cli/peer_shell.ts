@@ -1,7 +1,8 @@
 import { formatAddress } from "../protocol/address.ts";
 import { type Serving, startServing } from "../peer/serve.ts";
 import type { Command } from "commander";
-import { buildPeerProgram, serveOptions, type ShellHooks } from "./peer_program.ts";
+import { buildPeerProgram, serveOptions } from "./peer_program.ts";
+import type { ShellHooks } from "./shell_hooks.ts";
 import { join } from "node:path";
 import { toShoalError } from "../protocol/errors.ts";
 import { printable } from "./errors.ts";

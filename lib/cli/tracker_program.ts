@@ -1,5 +1,6 @@
 /** The tracker's command line: `serve`, plus the admin commands of `admin_commands.ts`. */
 import { Command, Option } from "commander";
+import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
@@ -16,8 +17,8 @@ import { runAdminShell } from "./admin_shell.ts";
 import { parsePort } from "./peer_context.ts";
 import { addPlaintextOptions, PLAINTEXT_WARNING } from "./plaintext.ts";
 import { escapeForTerminal } from "./output.ts";
-import { fingerprintOf, loadOrCreateIdentity } from "../protocol/certificate.ts";
-import { loadOrCreateTicketKey } from "../protocol/tickets.ts";
+import { fingerprintOf } from "../identity/certificate.ts";
+import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
 
 const DB_OPTION = () =>
@@ -35,7 +36,7 @@ export function buildTrackerProgram(): Command {
   addPlaintextOptions(program.command("serve"))
     .description("run the tracker (with an admin shell when stdin is a terminal)")
     .option("--host <host>", "address to listen on", "0.0.0.0")
-    .option("--port <port>", "port to listen on (0 picks a free one)", "5050")
+    .option("--port <port>", "port to listen on (0 picks a free one)", String(DEFAULT_TRACKER_PORT))
     .option(
       "--allow-advertise",
       "hand out the host a peer names (its serve --advertise), not only the address it connects from",

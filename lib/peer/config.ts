@@ -5,6 +5,7 @@
  */
 import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
+import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { parseAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 
@@ -12,7 +13,7 @@ import { ShoalError } from "../protocol/errors.ts";
 export const CONFIG_KEYS = {
   tracker: {
     description: "the tracker, HOST:PORT (flag --tracker, env SHOAL_TRACKER)",
-    parse: (text: string) => (parseAddress(text, 5050), text),
+    parse: (text: string) => (parseAddress(text, DEFAULT_TRACKER_PORT), text),
   },
   "insecure-plaintext": {
     description: "true to turn TLS off (flag --insecure-plaintext, env SHOAL_INSECURE_PLAINTEXT)",

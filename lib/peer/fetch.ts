@@ -9,7 +9,8 @@ import { PartialCatalog } from "./catalog.ts";
 import { loadConfig } from "./config.ts";
 import { identityOf } from "./manifest.ts";
 import { PieceServer } from "./piece_server.ts";
-import { DEFAULT_SERVE_HOST, peerIdentity } from "./serve.ts";
+import { DEFAULT_SERVE_HOST } from "../defaults.ts";
+import { peerIdentity } from "./serve.ts";
 import type { SourceList } from "./swarm.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SwarmProgress } from "./swarm.ts";
@@ -43,6 +44,26 @@ export async function listOwners(
     throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`);
   }
   return { owners: files, total };
+}
+
+/**
+ * The owners of a name other than the user logged in here (our own copy is
+ * no source), as {@link listOwners} finds them; `listed` is how many the
+ * tracker's reply carried, ours included. NOT_FOUND when only we share it.
+ */
+export async function otherOwners(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  name: string,
+  owner?: string,
+): Promise<{ owners: Listing[]; listed: number; total: number }> {
+  const me = home.session()?.username.toLowerCase();
+  const { owners: everyone, total } = await listOwners(home, tracker, name, owner);
+  const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
+  if (owners.length === 0) {
+    throw new ShoalError("NOT_FOUND", `you are the only one sharing "${name}"`);
+  }
+  return { owners, listed: everyone.length, total };
 }
 
 /**

@@ -1,6 +1,6 @@
 import type { Address } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
-import type { TlsIdentity } from "../protocol/certificate.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PEER_METHODS } from "../protocol/messages.ts";
 import { ProtocolServer, WithBody } from "../protocol/server.ts";

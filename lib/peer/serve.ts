@@ -1,14 +1,12 @@
 import { type Address, isWildcard } from "../protocol/address.ts";
-import { loadOrCreateIdentity, type TlsIdentity } from "../protocol/certificate.ts";
+import { loadOrCreateIdentity } from "../identity/key_files.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import { PieceServer } from "./piece_server.ts";
 import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
-
-/** Where `serve` listens unless told otherwise (flag `--host`, config `serve.host`). */
-export const DEFAULT_SERVE_HOST = "0.0.0.0";
 
 /**
  * The TLS identity a peer serves with, made in its home on first use; none

@@ -1,5 +1,6 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
-import { describeCertificate, fetchCertificate, fingerprintOf } from "../protocol/certificate.ts";
+import { describeCertificate, fetchCertificate, fingerprintOf } from "../identity/certificate.ts";
+
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";

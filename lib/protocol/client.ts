@@ -1,6 +1,6 @@
 import { type Address, formatAddress } from "./address.ts";
 import type { BufferPool } from "./buffer_pool.ts";
-import { TLS_SERVER_NAME } from "./certificate.ts";
+import { TLS_SERVER_NAME } from "./tls.ts";
 import { isErrorCode, ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader, writeAll } from "./frame.ts";
 import {

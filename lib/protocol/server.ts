@@ -1,6 +1,6 @@
 import { AcceptBackoff } from "./accept_backoff.ts";
 import { type Address, formatAddress } from "./address.ts";
-import type { TlsIdentity } from "./certificate.ts";
+import type { TlsIdentity } from "./tls.ts";
 import { ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES, writeAll } from "./frame.ts";
 import {

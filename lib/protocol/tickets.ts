@@ -6,7 +6,6 @@
  * A ticket is `base64url(JSON payload) + "." + base64url(signature)`.
  */
 import { Buffer } from "node:buffer";
-import { join } from "node:path";
 import { ShoalError } from "./errors.ts";
 
 /** How long a ticket is good for; downloaders fetch fresh ones as they go. */
@@ -76,47 +75,6 @@ export async function verifyTicket(
     throw new ShoalError("TICKET_EXPIRED", "the download ticket has expired; fetch again");
   }
   return grant;
-}
-
-/** The tracker's signing key pair, kept at `path` (PKCS#8 PEM) and made on first start. */
-export async function loadOrCreateTicketKey(
-  dir: string,
-  file: string,
-): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey; publicKeyBase64: string }> {
-  const path = join(dir, file);
-  let pkcs8: Uint8Array<ArrayBuffer>;
-  try {
-    const pem = await Deno.readTextFile(path);
-    pkcs8 = new Uint8Array(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"));
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new ShoalError("IO", `cannot read the ticket key ${path}: ${(error as Error).message}`);
-    }
-    const pair = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
-      "sign",
-      "verify",
-    ]) as CryptoKeyPair;
-    pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
-    const body = Buffer.from(pkcs8).toString("base64").match(/.{1,64}/g)!.join("\n");
-    await Deno.writeTextFile(
-      path,
-      `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`,
-      {
-        mode: 0o600,
-      },
-    );
-  }
-  const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, [
-    "sign",
-  ]);
-  // The public half, from the private key's JWK (x is the public point).
-  const jwk = await crypto.subtle.exportKey("jwk", privateKey);
-  const publicKey = await importTicketKey(Buffer.from(jwk.x!, "base64url").toString("base64"));
-  return {
-    privateKey,
-    publicKey,
-    publicKeyBase64: Buffer.from(jwk.x!, "base64url").toString("base64"),
-  };
 }
 
 /** Imports the tracker's public ticket key as peers receive it: 32 raw bytes, base64. */

@@ -10,7 +10,7 @@ import {
   TRACKER_METHODS,
 } from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
-import type { TlsIdentity } from "../protocol/certificate.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import { signTicket } from "../protocol/tickets.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { LoginLimiter } from "./login_limiter.ts";

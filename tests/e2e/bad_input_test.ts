@@ -8,7 +8,7 @@ import {
   trackerWithAliceAndBob,
   writeRandomFile,
 } from "../helpers/processes.ts";
-import { TLS_SERVER_NAME } from "../../lib/protocol/certificate.ts";
+import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
 
 /**
  * Sends raw bytes to a port (inside TLS when given the server's certificate)

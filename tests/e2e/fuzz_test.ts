@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { TLS_SERVER_NAME } from "../../lib/protocol/certificate.ts";
+import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { encodeFrame } from "../../lib/protocol/frame.ts";
 import { PEER_METHODS, PROTOCOL_VERSION, TRACKER_METHODS } from "../../lib/protocol/messages.ts";

@@ -10,7 +10,7 @@ import {
   TestPeer,
 } from "../helpers/processes.ts";
 import { RecordingProxy, startRecordingProxy } from "../helpers/proxy.ts";
-import { createIdentity, fingerprintOf } from "../../lib/protocol/certificate.ts";
+import { createIdentity, fingerprintOf } from "../../lib/identity/certificate.ts";
 
 const PLAINTEXT = "--insecure-plaintext";
 /** A loopback address other than the one everything listens on, for the wiretaps. */

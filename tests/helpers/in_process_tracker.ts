@@ -5,7 +5,7 @@
 import { type Address, formatAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../../lib/protocol/messages.ts";
-import { loadOrCreateTicketKey } from "../../lib/protocol/tickets.ts";
+import { loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { Tracker, type TrackerOptions } from "../../lib/tracker/tracker.ts";

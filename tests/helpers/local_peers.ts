@@ -6,9 +6,8 @@
  */
 import { join } from "node:path";
 import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
-import { loadOrCreateIdentity } from "../../lib/protocol/certificate.ts";
+import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import { withTimeout } from "../../lib/protocol/client.ts";
-import { loadOrCreateTicketKey } from "../../lib/protocol/tickets.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 import { login, register } from "../../lib/peer/account.ts";

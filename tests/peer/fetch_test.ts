@@ -9,7 +9,7 @@ import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PEER_METHODS } from "../../lib/protocol/messages.ts";
-import { loadOrCreateTicketKey } from "../../lib/protocol/tickets.ts";
+import { loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { login, register } from "../../lib/peer/account.ts";

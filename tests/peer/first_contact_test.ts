@@ -8,14 +8,10 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  createIdentity,
-  fetchCertificate,
-  loadOrCreateIdentity,
-  type TlsIdentity,
-} from "../../lib/protocol/certificate.ts";
+import { createIdentity, fetchCertificate } from "../../lib/identity/certificate.ts";
+import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
+import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-import { loadOrCreateTicketKey } from "../../lib/protocol/tickets.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { connectTracker, type TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import type { Address } from "../../lib/protocol/address.ts";
-import { createIdentity, type TlsIdentity } from "../../lib/protocol/certificate.ts";
+import { createIdentity } from "../../lib/identity/certificate.ts";
+import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { PEER_METHODS } from "../../lib/protocol/messages.ts";

@@ -2,9 +2,9 @@ import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import {
   importTicketKey,
-  loadOrCreateTicketKey,
   signTicket,
   TICKET_TTL_MS,
   verifyTicket,

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { createIdentity } from "../../lib/protocol/certificate.ts";
+import { createIdentity } from "../../lib/identity/certificate.ts";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
 

@@ -2,23 +2,16 @@
  * Self-signed TLS identities, made on first start so encryption needs no
  * setup. Nobody trusts them through a CA: a tracker's is pinned by its peers
  * on first contact (as SSH pins host keys), and a peer's is vouched for by the
- * tracker, which hands it out with the peer's address.
+ * tracker, which hands it out with the peer's address. Here: making them,
+ * naming them for people, and reading the one a server presents on first
+ * contact. Keeping them in files is key_files.ts's work.
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import { createHash } from "node:crypto";
 import tls from "node:tls";
-import { join } from "node:path";
-import { ShoalError } from "./errors.ts";
-
-/** The name every Shoal certificate carries; connections verify it, not the IP. */
-export const TLS_SERVER_NAME = "shoal";
-
-/** A certificate and its private key, both PEM. */
-export interface TlsIdentity {
-  certificate: string;
-  key: string;
-}
+import { ShoalError } from "../protocol/errors.ts";
+import { TLS_SERVER_NAME, type TlsIdentity } from "../protocol/tls.ts";
 
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
@@ -46,36 +39,6 @@ export async function createIdentity(): Promise<TlsIdentity> {
     certificate: certificate.toString("pem"),
     key: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
   };
-}
-
-/**
- * Loads the identity kept at `prefix` + `cert.pem` / `key.pem`, creating it
- * on first use. The key file is readable by its owner only.
- */
-export async function loadOrCreateIdentity(dir: string, prefix: string): Promise<TlsIdentity> {
-  const certPath = join(dir, `${prefix}cert.pem`);
-  const keyPath = join(dir, `${prefix}key.pem`);
-  try {
-    return {
-      certificate: await Deno.readTextFile(certPath),
-      key: await Deno.readTextFile(keyPath),
-    };
-  } catch (error) {
-    if (!(error instanceof Deno.errors.NotFound)) {
-      throw new ShoalError(
-        "IO",
-        `cannot read the TLS identity in ${dir}: ${(error as Error).message}`,
-      );
-    }
-  }
-  const identity = await createIdentity();
-  try {
-    await Deno.writeTextFile(keyPath, identity.key, { mode: 0o600 });
-    await Deno.writeTextFile(certPath, identity.certificate);
-  } catch (error) {
-    throw new ShoalError("IO", `cannot save a TLS identity in ${dir}: ${(error as Error).message}`);
-  }
-  return identity;
 }
 
 /** The DER bytes inside a PEM certificate. */
