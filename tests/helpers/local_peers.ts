@@ -7,7 +7,7 @@
 import { join } from "node:path";
 import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
 import { loadOrCreateIdentity } from "../../lib/protocol/certificate.ts";
-import { withTimeout } from "../../lib/protocol/client.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { loadOrCreateTicketKey } from "../../lib/protocol/tickets.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
@@ -135,7 +135,7 @@ export async function heldSource(
   });
   presence.start();
   try {
-    await withTimeout(online.promise, 20_000, `${peer.username} coming online`);
+    await deadline(online.promise, 20_000, { what: `${peer.username} coming online` });
   } catch (error) {
     await presence.stop();
     await server.close();
