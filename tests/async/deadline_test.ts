@@ -2,20 +2,22 @@ import assert from "node:assert/strict";
 import { abortable } from "../../lib/async/abortable.ts";
 import { deadline } from "../../lib/async/deadline.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-
-// Deno's test sanitizers fail a test that leaves a timer running: a test that ends while a
-// 60-second deadline is pending shows that the deadline's timer was cleared.
+import { trackTimers } from "../helpers/timers.ts";
 
 /** A promise that never settles. */
 const never = <T>() => new Promise<T>(() => {});
 
 Deno.test("deadline - a promise settled in time gives its value, and the timer is cleared", async () => {
+  using timers = trackTimers();
   assert.equal(await deadline(Promise.resolve(42), 60_000), 42);
+  assert.equal(timers.pending, 0);
 });
 
 Deno.test("deadline - a promise that fails in time fails with its own error", async () => {
+  using timers = trackTimers();
   const failure = new Error("refused");
   await assert.rejects(deadline(Promise.reject(failure), 60_000), (e) => e === failure);
+  assert.equal(timers.pending, 0);
 });
 
 Deno.test("deadline - a promise past its time rejects with TIMEOUT, naming what took too long", async () => {
@@ -28,11 +30,13 @@ Deno.test("deadline - a promise past its time rejects with TIMEOUT, naming what 
 });
 
 Deno.test("deadline - an abort stops the wait at once with the signal's reason", async () => {
+  using timers = trackTimers();
   const stop = new AbortController();
   const waiting = deadline(never(), 60_000, { signal: stop.signal });
   const reason = new ShoalError("CANCELLED", "stopped");
   stop.abort(reason);
   await assert.rejects(waiting, (error) => error === reason);
+  assert.equal(timers.pending, 0);
 });
 
 Deno.test("abortable - without an abort, settles as the promise does", async () => {
