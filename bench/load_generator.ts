@@ -15,6 +15,8 @@
  */
 import net from "node:net";
 import tls from "node:tls";
+import { deadline } from "../lib/async/deadline.ts";
+import { delay } from "../lib/async/delay.ts";
 import { rssKiB } from "./resources.ts";
 import { type LoadFigures, type LoadPlan, Wire } from "./wire.ts";
 
@@ -31,27 +33,25 @@ function localAddress(index: number): string {
   return `127.77.${Math.floor(block / 250)}.${1 + (block % 250)}`;
 }
 
-function open(plan: LoadPlan, index: number): Promise<Wire> {
-  return new Promise((resolve, reject) => {
-    const options = { host: plan.host, port: plan.port, localAddress: localAddress(index) };
-    const raw = net.connect(options);
-    const socket = plan.certificate
-      ? tls.connect({ socket: raw, ca: [plan.certificate], servername: "shoal" })
-      : raw;
-    const timer = setTimeout(() => {
-      socket.destroy();
-      reject(new Error(`connection ${index} took over 30 s`));
-    }, 30_000);
+async function open(plan: LoadPlan, index: number): Promise<Wire> {
+  const options = { host: plan.host, port: plan.port, localAddress: localAddress(index) };
+  const raw = net.connect(options);
+  const socket = plan.certificate
+    ? tls.connect({ socket: raw, ca: [plan.certificate], servername: "shoal" })
+    : raw;
+  const connected = new Promise<Wire>((resolve, reject) => {
     socket.once(plan.certificate ? "secureConnect" : "connect", () => {
-      clearTimeout(timer);
       raw.setNoDelay(true);
       resolve(new Wire(socket));
     });
-    socket.once("error", (error) => {
-      clearTimeout(timer);
-      reject(error);
-    });
+    socket.once("error", reject);
   });
+  try {
+    return await deadline(connected, 30_000, { what: `connection ${index}` });
+  } catch (error) {
+    socket.destroy();
+    throw error;
+  }
 }
 
 async function pool(count: number, limit: number, work: (i: number) => Promise<void>) {
@@ -72,8 +72,6 @@ function latencies(samples: number[]) {
   const list = Array.from(sorted);
   return { p50: percentile(list, 0.5), p99: percentile(list, 0.99), max: list.at(-1) ?? NaN };
 }
-
-const settle = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
 async function main(planPath: string): Promise<LoadFigures> {
   const plan = JSON.parse(await Deno.readTextFile(planPath)) as LoadPlan;
@@ -102,7 +100,7 @@ async function main(planPath: string): Promise<LoadFigures> {
     });
     figures.connectSeconds = (performance.now() - started) / 1000;
     say(`${wires.length} peers connected and announced in ${figures.connectSeconds.toFixed(1)} s`);
-    await settle(2000);
+    await delay(2000);
     figures.rssConnectedKiB = rss();
     if (plan.connectOnly) return figures;
 
@@ -166,7 +164,7 @@ async function main(planPath: string): Promise<LoadFigures> {
         const p = lookup(wire, open_).catch(() => void errors++).finally(() => inFlight.delete(p));
         inFlight.add(p);
       }
-      await settle(5);
+      await delay(5);
     }
     await Promise.all(inFlight);
     clearInterval(lagMonitor);

@@ -9,6 +9,7 @@
  * without SHA-256 of what it receives.
  */
 import { join } from "node:path";
+import { delay } from "../lib/async/delay.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, runDenoCopy, startTracker } from "./processes.ts";
 import {
@@ -59,7 +60,7 @@ async function socatCopy(
     stderr: "piped",
   }).spawn();
   try {
-    await new Promise((resolve) => setTimeout(resolve, 100));
+    await delay(100);
     const started = performance.now();
     await run("socat", [
       "-u",

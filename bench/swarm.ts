@@ -8,6 +8,7 @@
  * however it ends; every address is one it assigned.
  */
 import { join } from "node:path";
+import { deadline } from "../lib/async/deadline.ts";
 import { type Host, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import {
@@ -87,15 +88,9 @@ async function rawSwarm(
     // A sender that gave up leaves its receiver listening: fail (and kill it) rather than wait.
     const failed = sent.find((output) => !output.success);
     if (failed) throw new Error(`socat: ${new TextDecoder().decode(failed.stderr).trim()}`);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const timeout = new Promise<never>((_, reject) => {
-      timer = setTimeout(() => reject(new Error("the socat receivers did not finish")), 60_000);
+    await deadline(Promise.all(receivers.map((receiver) => receiver.status)), 60_000, {
+      what: "the socat receivers",
     });
-    try {
-      await Promise.race([Promise.all(receivers.map((receiver) => receiver.status)), timeout]);
-    } finally {
-      clearTimeout(timer);
-    }
     return mbps(sources.length * size, (performance.now() - started) / 1000);
   } finally {
     for (const receiver of receivers) {

@@ -12,6 +12,7 @@
 import { randomBytes } from "node:crypto";
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { delay } from "../lib/async/delay.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { Daemon, denoCommand, startTracker } from "./processes.ts";
 import { rssKiB, tempDir, type TlsFiles, writeTlsFiles } from "./resources.ts";
@@ -98,12 +99,12 @@ async function bareServerKiBPerConnection(
   let client: Daemon | undefined;
   try {
     const [, port] = await server.waitOrStop(/^port (\d+)$/);
-    await new Promise((resolve) => setTimeout(resolve, 500));
+    await delay(500);
     const before = rssKiB(server.pid);
     client = run("hold", port, String(count), ...(tls ? ["--tls", tls.certFile] : []));
     await client.waitFor(/^held \d+$/, 120_000);
     // Let the last accepted connections reach their pending read.
-    await new Promise((resolve) => setTimeout(resolve, 1000));
+    await delay(1000);
     const after = rssKiB(server.pid);
     return before === null || after === null ? null : (after - before) / count;
   } finally {

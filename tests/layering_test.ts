@@ -1,8 +1,9 @@
 /**
  * The layers of lib/ depend downwards only: entry points → lib/cli →
- * lib/tracker | lib/peer → lib/identity, lib/storage → lib/protocol. The
- * protocol package holds only the wire (STYLE.md 14), so it imports nothing
- * of ours from outside it; nothing below the CLI imports the CLI.
+ * lib/tracker | lib/peer → lib/identity, lib/storage → lib/protocol → lib/async.
+ * The protocol package holds only the wire (STYLE.md 14), so it imports
+ * nothing of ours from outside it but the async toolkit, which imports
+ * nothing at all; nothing below the CLI imports the CLI.
  */
 import assert from "node:assert/strict";
 import { dirname, join, relative, resolve } from "node:path";
@@ -11,12 +12,23 @@ const ROOT = resolve(import.meta.dirname!, "..");
 
 /** What each layer of lib/ may import from lib/, besides npm packages and node: builtins. */
 const MAY_IMPORT: Record<string, string[]> = {
-  protocol: ["protocol"],
-  identity: ["identity", "protocol"],
+  protocol: ["protocol", "async"],
+  identity: ["identity", "protocol", "async"],
   storage: ["storage", "protocol"],
-  peer: ["peer", "identity", "storage", "protocol", "defaults", "version"],
-  tracker: ["tracker", "identity", "storage", "protocol", "defaults", "version"],
-  cli: ["cli", "peer", "tracker", "identity", "storage", "protocol", "defaults", "version"],
+  peer: ["peer", "identity", "storage", "protocol", "async", "defaults", "version"],
+  tracker: ["tracker", "identity", "storage", "protocol", "async", "defaults", "version"],
+  cli: [
+    "cli",
+    "peer",
+    "tracker",
+    "identity",
+    "storage",
+    "protocol",
+    "async",
+    "defaults",
+    "version",
+  ],
+  async: ["async"],
   defaults: [],
   version: [],
 };

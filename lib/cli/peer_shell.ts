@@ -65,7 +65,10 @@ export async function runPeerShell(
       warn: (line) => console.error(escapeForTerminal(line)),
       onLoggedOut: (error) => {
         notify(`stopped serving: ${error.message}`);
-        serving?.stop();
+        // Not awaited: presence calls this from its own loop, which stop() waits for.
+        serving?.stop().catch((failure) =>
+          notify(`could not close the piece server: ${printable(toShoalError(failure).message)}`)
+        );
         serving = null;
       },
     });

@@ -3,6 +3,7 @@ import { createInterface, type Interface } from "node:readline/promises";
 import { clearLine, cursorTo } from "node:readline";
 import process from "node:process";
 import { parse } from "shell-quote";
+import { abortable } from "../async/abortable.ts";
 import { reportError, wantsJson } from "./errors.ts";
 
 /** Options of {@link runShell}. */
@@ -238,20 +239,13 @@ class LineSource {
 /** Runs one command line; Ctrl-C meanwhile aborts it and comes back to the prompt. */
 async function runOne(options: ShellOptions, line: string): Promise<void> {
   const controller = new AbortController();
-  const interrupt = () => controller.abort();
+  const interrupt = () => controller.abort(new CancelledError());
   let words: string[] = [];
   Deno.addSignalListener("SIGINT", interrupt);
   try {
-    const aborted = new Promise<never>((_, reject) =>
-      controller.signal.addEventListener("abort", () => reject(new CancelledError()), {
-        once: true,
-      })
-    );
     words = splitLine(line);
-    const running = options.run(words, controller.signal);
-    // A command that ignores the signal finishes unobserved; its failure must not go unhandled.
-    running.catch(() => {});
-    await Promise.race([running, aborted]);
+    // A command that ignores the signal finishes unobserved; abortable catches its failure.
+    await abortable(options.run(words, controller.signal), controller.signal);
   } catch (error) {
     if (error instanceof CancelledError) console.error("cancelled");
     else reportError(error, { json: wantsJson(words) });

@@ -1,3 +1,4 @@
+import { delay } from "../async/delay.ts";
 import type { Address } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
@@ -92,7 +93,7 @@ export class PieceServer {
           this.#buffers.release(bytes);
           throw error;
         }
-        if (options.pieceDelayMs) await new Promise((r) => setTimeout(r, options.pieceDelayMs));
+        if (options.pieceDelayMs) await delay(options.pieceDelayMs);
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
         return new WithBody(
           { index, length: bytes.length },

@@ -1,3 +1,4 @@
+import { delay } from "../async/delay.ts";
 import { formatAddress } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS } from "../protocol/messages.ts";
@@ -124,28 +125,16 @@ export class Presence {
    * Waits, or returns false at once when stopped; throws the connection's
    * error at once if `ended` settles first.
    */
-  #sleep(ms: number, ended?: Promise<ShoalError>): Promise<boolean> {
-    const signal = this.#stop.signal;
-    if (signal.aborted) return Promise.resolve(false);
-    return new Promise((resolve, reject) => {
-      const finish = () => {
-        clearTimeout(timer);
-        signal.removeEventListener("abort", onAbort);
-      };
-      const timer = setTimeout(() => {
-        finish();
-        resolve(true);
-      }, ms);
-      const onAbort = () => {
-        finish();
-        resolve(false);
-      };
-      signal.addEventListener("abort", onAbort, { once: true });
-      ended?.then((error) => {
-        finish();
-        if (signal.aborted) resolve(false);
-        else reject(error);
-      });
-    });
+  async #sleep(ms: number, ended?: Promise<ShoalError>): Promise<boolean> {
+    const stop = this.#stop.signal;
+    const lost = new AbortController();
+    ended?.then((error) => lost.abort(error));
+    try {
+      await delay(ms, { signal: AbortSignal.any([stop, lost.signal]) });
+      return true;
+    } catch (error) {
+      if (stop.aborted) return false;
+      throw error;
+    }
   }
 }

@@ -1,3 +1,4 @@
+import { delay } from "../async/delay.ts";
 import { parseAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import { ProtocolClient } from "../protocol/client.ts";
@@ -173,6 +174,10 @@ export class Swarm {
   #heldBytes = 0;
   #peakHeldBytes = 0;
   #lagTimer: ReturnType<typeof setInterval> | undefined;
+  /** Aborted when the swarm stops: its one-off timers are cleared with it. */
+  readonly #stopped = new AbortController();
+  /** The caller's stop signal's listener, removed when the swarm stops. */
+  readonly #onAbort = () => this.#fail(new ShoalError("CANCELLED", "stopped"));
   /** Sources lagging as of the last check, whose requests do not count in the endgame. */
   #lagging = new Set<Link>();
 
@@ -192,19 +197,31 @@ export class Swarm {
       return Promise.reject(new ShoalError("CANCELLED", "stopped"));
     }
     this.#ticket = initial.ticket;
-    this.#options.signal?.addEventListener(
-      "abort",
-      () => this.#fail(new ShoalError("CANCELLED", "stopped")),
-      { once: true },
-    );
+    this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#addSources(initial.sources);
     this.#refreshTimer = setInterval(
-      () => this.#lookForSources(),
+      () => this.#background(this.#lookForSources()),
       this.#options.refreshSourcesMs ?? 3000,
     );
     this.#lagTimer = setInterval(() => this.#checkLagging(), LAG_CHECK_MS);
-    if (this.#liveLinks().length === 0) this.#lookForSources();
+    if (this.#liveLinks().length === 0) this.#background(this.#lookForSources());
     return this.#done.promise;
+  }
+
+  /**
+   * Lets `task` run on without waiting for it. Each task handles the
+   * failures it expects; anything else it throws (a bug) fails the download
+   * instead of going unhandled.
+   */
+  #background(task: Promise<void>): void {
+    task.catch((error) => this.#fail(toShoalError(error)));
+  }
+
+  /** Runs `task` after `ms`, unless the swarm stops first: its timer goes with the swarm. */
+  #after(ms: number, task: () => void): void {
+    delay(ms, { signal: this.#stopped.signal }).then(task, () => {
+      // Stopped: nothing left to do.
+    });
   }
 
   #report(): SwarmReport {
@@ -252,7 +269,7 @@ export class Swarm {
         refreshSoon: false,
       };
       this.#links.push(link);
-      this.#connect(link);
+      this.#background(this.#connect(link));
     }
   }
 
@@ -328,10 +345,10 @@ export class Swarm {
       // A partial source may have nothing for us yet: ask it again shortly.
       if (link.source.partial && link.inFlight.size === 0 && !link.refreshSoon) {
         link.refreshSoon = true;
-        setTimeout(() => {
+        this.#after(500, () => {
           link.refreshSoon = false;
-          this.#refreshHave(link);
-        }, 500);
+          this.#background(this.#refreshHave(link));
+        });
       }
     }
   }
@@ -446,9 +463,11 @@ export class Swarm {
     this.#hold(length);
     const params = { contentId: this.#options.contentId, index, ticket: this.#ticket };
     const deadlineMs = pieceGraceMs + Math.ceil(length / minPieceBytesPerSecond * 1000);
-    link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
-      ({ body }) => this.#onPiece(link, index, body),
-      (error) => this.#onRequestFailed(link, index, toShoalError(error)),
+    this.#background(
+      link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
+        ({ body }) => this.#onPiece(link, index, body),
+        (error) => this.#onRequestFailed(link, index, toShoalError(error)),
+      ),
     );
   }
 
@@ -545,7 +564,7 @@ export class Swarm {
     // Its requests in flight fail now and return to the pool.
     link.client?.close();
     this.#pump();
-    if (this.#liveLinks().length === 0) this.#lookForSources();
+    if (this.#liveLinks().length === 0) this.#background(this.#lookForSources());
   }
 
   /** Asks the tracker for sources not yet known; gives up after a while with none. */
@@ -574,7 +593,7 @@ export class Swarm {
         ),
       );
     }
-    setTimeout(() => this.#lookForSources(), 1000);
+    this.#after(1000, () => this.#background(this.#lookForSources()));
   }
 
   #finish(): void {
@@ -592,6 +611,8 @@ export class Swarm {
     this.#finished = true;
     clearInterval(this.#refreshTimer);
     clearInterval(this.#lagTimer);
+    this.#stopped.abort();
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
     for (const link of this.#links) link.client?.close();
   }
 

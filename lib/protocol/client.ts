@@ -1,3 +1,4 @@
+import { deadline } from "../async/deadline.ts";
 import { type Address, formatAddress } from "./address.ts";
 import type { BufferPool } from "./buffer_pool.ts";
 import { TLS_SERVER_NAME } from "./tls.ts";
@@ -113,11 +114,9 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     let tcp: Deno.TcpConn;
     const connecting = Deno.connect({ hostname: address.host, port: address.port });
     try {
-      tcp = await withTimeout(
-        connecting,
-        timeoutMs,
-        `connecting to ${formatAddress(address)}`,
-      );
+      tcp = await deadline(connecting, timeoutMs, {
+        what: `connecting to ${formatAddress(address)}`,
+      });
     } catch (error) {
       // A connection that completes after we gave up is closed, not leaked.
       connecting.then((late) => late.close(), () => {});
@@ -460,7 +459,7 @@ async function secure(
       hostname: TLS_SERVER_NAME,
       caCerts: [expected.certificate],
     });
-    await withTimeout(conn.handshake(), timeoutMs, `the TLS handshake with ${where}`);
+    await deadline(conn.handshake(), timeoutMs, { what: `the TLS handshake with ${where}` });
     return conn;
   } catch (error) {
     try {
@@ -479,18 +478,5 @@ async function secure(
       error instanceof ShoalError && error.code === "TIMEOUT" ? "TIMEOUT" : "UNREACHABLE",
       `no TLS from ${where} (${message}); is it running with --insecure-plaintext?`,
     );
-  }
-}
-
-/** Rejects with TIMEOUT when `promise` takes longer than `ms`. */
-export async function withTimeout<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new ShoalError("TIMEOUT", `${what} took over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
   }
 }

@@ -1,3 +1,4 @@
+import { DeadlineError } from "../async/deadline.ts";
 /**
  * The one error type that crosses the wire. Every failure a tracker or a
  * peer reports carries a stable {@link ErrorCode}, which scripts and the CLI
@@ -96,7 +97,7 @@ export function toShoalError(error: unknown): ShoalError {
   ) {
     return new ShoalError("UNREACHABLE", error.message, { cause: error });
   }
-  if (error instanceof Deno.errors.TimedOut) {
+  if (error instanceof Deno.errors.TimedOut || error instanceof DeadlineError) {
     return new ShoalError("TIMEOUT", error.message, { cause: error });
   }
   if (error instanceof Deno.errors.NotFound) {

@@ -1,3 +1,4 @@
+import { sleep } from "../async/delay.ts";
 import { AcceptBackoff } from "./accept_backoff.ts";
 import { type Address, formatAddress } from "./address.ts";
 import type { TlsIdentity } from "./tls.ts";
@@ -217,7 +218,7 @@ export class ProtocolServer<T extends MethodTable, S> {
           "accept",
           `accept failed: ${toShoalError(error).message}; next try in ${waitMs} ms`,
         );
-        await pause(waitMs, this.#closing.signal);
+        await sleep(waitMs, this.#closing.signal);
         continue;
       }
       backoff.succeed();
@@ -577,19 +578,6 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
 function addressOf(addr: Deno.Addr): Address {
   const { hostname, port } = addr as Deno.NetAddr;
   return { host: hostname, port };
-}
-
-/** Waits `ms`, or less if `signal` aborts first. */
-function pause(ms: number, signal: AbortSignal): Promise<void> {
-  return new Promise((resolve) => {
-    const done = () => {
-      clearTimeout(timer);
-      signal.removeEventListener("abort", done);
-      resolve();
-    };
-    const timer = setTimeout(done, ms);
-    signal.addEventListener("abort", done);
-  });
 }
 
 function errorFrame(id: number, error: ShoalError): Uint8Array {

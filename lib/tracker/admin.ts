@@ -1,3 +1,4 @@
+import { abortable } from "../async/abortable.ts";
 /** The operator's view of the network: find a peer, ping it, see what it shares. */
 import { formatAddress, parseAddress } from "../protocol/address.ts";
 import { ProtocolClient } from "../protocol/client.ts";
@@ -113,14 +114,6 @@ export async function probePeer(
   signal?: AbortSignal,
 ): Promise<ProbeResult> {
   const started = performance.now();
-  // Ctrl-C in the admin shell ends the probe at once, whichever step it is at.
-  const cancelled = new Promise<never>((_, reject) => {
-    if (signal?.aborted) reject(new ShoalError("CANCELLED", "cancelled"));
-    signal?.addEventListener("abort", () => reject(new ShoalError("CANCELLED", "cancelled")), {
-      once: true,
-    });
-  });
-  cancelled.catch(() => {});
   try {
     const connecting = ProtocolClient.connect({ host, port }, PEER_METHODS, {
       expect: "peer",
@@ -130,9 +123,10 @@ export async function probePeer(
     });
     // A connection made after a cancel is closed, not leaked.
     connecting.then((late) => signal?.aborted && late.close(), () => {});
-    using peer = await Promise.race([connecting, cancelled]);
+    // Ctrl-C in the admin shell ends the probe at once, whichever step it is at.
+    using peer = await abortable(connecting, signal);
     const pingStarted = performance.now();
-    const { username } = await Promise.race([peer.call("ping", {}), cancelled]);
+    const { username } = await abortable(peer.call("ping", {}), signal);
     const rttMs = performance.now() - pingStarted;
     return {
       answered: true,
@@ -141,7 +135,8 @@ export async function probePeer(
       detail: `answered in ${(performance.now() - started).toFixed(1)} ms including connect`,
     };
   } catch (error) {
-    return { answered: false, rttMs: null, username: null, detail: toShoalError(error).message };
+    const detail = signal?.aborted ? "cancelled" : toShoalError(error).message;
+    return { answered: false, rttMs: null, username: null, detail };
   }
 }
 

@@ -8,7 +8,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { withTimeout } from "../../lib/protocol/client.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { heldSource, localPeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { sha256File, tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
 
@@ -59,7 +59,7 @@ async function fetchThenInterrupt(bob: TestPeer, cwd: string, signal: Deno.Signa
   const child = bob.spawn(["fetch", "notes"], { cwd });
   await untilAPieceIsIn(join(cwd, "notes.bin.shoal-part"), child);
   child.kill(signal);
-  const result = await withTimeout(child.output(), 30_000, "the interrupted fetch");
+  const result = await deadline(child.output(), 30_000, { what: "the interrupted fetch" });
   const stderr = new TextDecoder().decode(result.stderr);
   const kept = /interrupted: (\d+) of (\d+) pieces kept in (\S+); run `([^`]+)` to resume/.exec(
     stderr,
@@ -143,7 +143,7 @@ Deno.test("fetch - the tracker dying mid-download: exit 0, the file is whole, an
   await untilAPieceIsIn(join(folder, "notes.bin.shoal-part"), child);
   await w.tracker.stop();
   w.source.release();
-  const result = await withTimeout(child.output(), 60_000, "the fetch");
+  const result = await deadline(child.output(), 60_000, { what: "the fetch" });
   const [stdout, stderr] = [result.stdout, result.stderr].map((b) => new TextDecoder().decode(b));
 
   assert.equal(result.code, 0, stderr);

@@ -6,8 +6,8 @@
  */
 import { join } from "node:path";
 import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
-import { withTimeout } from "../../lib/protocol/client.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 import { login, register } from "../../lib/peer/account.ts";
@@ -134,7 +134,7 @@ export async function heldSource(
   });
   presence.start();
   try {
-    await withTimeout(online.promise, 20_000, `${peer.username} coming online`);
+    await deadline(online.promise, 20_000, { what: `${peer.username} coming online` });
   } catch (error) {
     await presence.stop();
     await server.close();

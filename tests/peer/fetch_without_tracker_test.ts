@@ -5,7 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { withTimeout } from "../../lib/protocol/client.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { fetchFile, listOwners } from "../../lib/peer/fetch.ts";
 import { startServing } from "../../lib/peer/serve.ts";
 import { withSession } from "../../lib/peer/tracker_link.ts";
@@ -32,7 +32,7 @@ async function midway(fetching: Promise<unknown>, moment: Promise<void>): Promis
   const ended = fetching.then(() => {
     throw new Error("the fetch ended before the moment the test waits for");
   });
-  await withTimeout(Promise.race([moment, ended]), 30_000, "the first piece");
+  await deadline(Promise.race([moment, ended]), 30_000, { what: "the first piece" });
   ended.catch(() => {});
 }
 
@@ -57,7 +57,9 @@ Deno.test("fetch - the tracker dying mid-download: the file completes, is shared
     await midway(fetching, firstPiece.promise);
     await tracker.stop();
     source.release();
-    const { summary, shared, unpublished } = await withTimeout(fetching, 60_000, "the fetch");
+    const { summary, shared, unpublished } = await deadline(fetching, 60_000, {
+      what: "the fetch",
+    });
 
     assert.equal(await sha256File(output), await sha256File(original));
     assert.equal(summary.size, 2 * MIB);
@@ -111,7 +113,10 @@ Deno.test("fetch - a share pending for a tracker is published by the next comman
     await midway(fetching, firstPiece.promise);
     await tracker.stop();
     source.release();
-    assert.equal((await withTimeout(fetching, 60_000, "the fetch")).unpublished?.pending, true);
+    assert.equal(
+      (await deadline(fetching, 60_000, { what: "the fetch" })).unpublished?.pending,
+      true,
+    );
 
     tracker = await startLocalTracker(dir.path, tracker.port);
     // Any command with a session: here the lookup a `search` makes.

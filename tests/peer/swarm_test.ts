@@ -4,9 +4,11 @@ import { Bitfield } from "../../lib/peer/bitfield.ts";
 import { pieceLength } from "../../lib/peer/manifest.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { Swarm } from "../../lib/peer/swarm.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { DripProxy } from "../helpers/drip_proxy.ts";
 import { TicketAuthority, via } from "../helpers/sources.ts";
+import { trackTimers } from "../helpers/timers.ts";
 
 const PIECE_SIZE = 256 * 1024;
 const PIECES = 64;
@@ -373,4 +375,81 @@ Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a s
     await staller.server.close();
     await honest.server.close();
   }
+});
+
+Deno.test("Swarm - a download stopped while it waits to look for sources again leaves no timer behind", async () => {
+  using timers = trackTimers();
+  const stop = new AbortController();
+  let looked = 0;
+  const swarm = new Swarm({
+    contentId: CONTENT_ID,
+    manifest: MANIFEST,
+    have: new Bitfield(PIECES),
+    plaintext: true,
+    // No source yet: the swarm asks again in a second. The stop comes while it waits (after the
+    // tasks this answer starts, which set that timer).
+    findSources: () => {
+      if (++looked === 1) setTimeout(() => stop.abort(), 0);
+      return Promise.resolve({ sources: [], ticket: "none" });
+    },
+    store: () => Promise.resolve(),
+    signal: stop.signal,
+  });
+  await assert.rejects(
+    swarm.run({ sources: [], ticket: "none" }),
+    (error) => error instanceof ShoalError && error.code === "CANCELLED",
+  );
+  assert.equal(looked, 1);
+  assert.equal(timers.pending, 0, "the swarm's timers are cleared when it stops");
+});
+
+Deno.test("Swarm - a download completed from a partial source leaves no timer behind", async () => {
+  using timers = trackTimers();
+  const { server, list } = await startSource();
+  const partial = { ...list, sources: list.sources.map((s) => ({ ...s, partial: true })) };
+  const { stored, store } = memoryStore();
+  try {
+    // A partial source with nothing in flight is asked again shortly: the download may end first.
+    const swarm = new Swarm({
+      contentId: CONTENT_ID,
+      manifest: MANIFEST,
+      have: new Bitfield(PIECES),
+      plaintext: true,
+      findSources: () => Promise.resolve(partial),
+      store,
+    });
+    await swarm.run(partial);
+    assert.deepEqual(stored, CONTENT);
+  } finally {
+    await server.close();
+  }
+  assert.equal(timers.pending, 0, "the swarm's timers are cleared when it completes");
+});
+
+Deno.test("Swarm - a download failing on its last piece from a partial source leaves no timer behind", async () => {
+  using timers = trackTimers();
+  const { server, list } = await startSource();
+  const partial = { ...list, sources: list.sources.map((s) => ({ ...s, partial: true })) };
+  let stores = 0;
+  try {
+    const swarm = new Swarm({
+      contentId: CONTENT_ID,
+      manifest: MANIFEST,
+      have: new Bitfield(PIECES),
+      plaintext: true,
+      findSources: () => Promise.resolve(partial),
+      // The disk fills up on the last piece, once the source has nothing left in flight.
+      store: () =>
+        ++stores === PIECES
+          ? Promise.reject(new Deno.errors.PermissionDenied("read-only"))
+          : Promise.resolve(),
+    });
+    await assert.rejects(
+      swarm.run(partial),
+      (error) => error instanceof ShoalError && error.code === "IO",
+    );
+  } finally {
+    await server.close();
+  }
+  assert.equal(timers.pending, 0, "the swarm's timers are cleared when it fails");
 });
