@@ -1,23 +1,15 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { download, PART_SUFFIX } from "../../lib/peer/downloader.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { TicketAuthority } from "../helpers/sources.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const CONTENT = Uint8Array.from({ length: MIB + 300 * KIB }, (_, i) => (i * 11 + 1) & 0xff);
-
-function shoalError(code: ErrorCode, pattern?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  };
-}
 
 /**
  * A fresh home, and "alice" serving CONTENT cut into `pieceSize` pieces;

@@ -1,26 +1,17 @@
 import assert from "node:assert/strict";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import type { Source } from "../../lib/protocol/messages.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { fetchManifest } from "../../lib/peer/manifest_fetch.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { DripProxy } from "../helpers/drip_proxy.ts";
 import { TicketAuthority, via } from "../helpers/sources.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const PIECE_SIZE = 256 * 1024;
 /** Enough pieces that the manifest is a few KiB: a byte at a time, it would take minutes. */
 const CONTENT = Uint8Array.from({ length: 40 * PIECE_SIZE + 5 }, (_, i) => (i * 29 + 3) & 0xff);
 const { manifest: MANIFEST, contentId: CONTENT_ID } = manifestOf(CONTENT, PIECE_SIZE);
 const OTHER = Uint8Array.from({ length: PIECE_SIZE }, (_, i) => i & 0xff);
-
-function shoalError(code: ErrorCode, pattern?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  };
-}
 
 /** Answers for CONTENT_ID with another content's manifest, as a lying source would. */
 const LYING_CATALOG: Catalog = {

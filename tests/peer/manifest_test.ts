@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { Manifest } from "../../lib/protocol/messages.ts";
 import {
   buildManifest,
@@ -12,20 +12,11 @@ import {
   readAt,
   verifyManifest,
 } from "../../lib/peer/manifest.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const KIB = 1024;
 const MIB = 1024 * KIB;
 const GIB = 1024 * MIB;
-
-/** A validator for `assert.throws` / `assert.rejects`: a ShoalError with `code`. */
-function shoalError(code: ErrorCode, message?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (message) assert.match(error.message, message);
-    return true;
-  };
-}
 
 function isPowerOfTwo(n: number): boolean {
   return Number.isInteger(n) && n > 0 && Number.isInteger(Math.log2(n));

@@ -3,13 +3,14 @@ import type { Address } from "../../lib/protocol/address.ts";
 import { createIdentity } from "../../lib/identity/certificate.ts";
 import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PEER_METHODS } from "../../lib/protocol/messages.ts";
 import { type Handlers, ProtocolServer } from "../../lib/protocol/server.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import { pieceLength, sha256Hex } from "../../lib/peer/manifest.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 type PeerMethods = typeof PEER_METHODS;
 
@@ -36,16 +37,6 @@ function newKeyPair(): Promise<CryptoKeyPair> {
 async function publicKeyBase64(keys: CryptoKeyPair): Promise<string> {
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", keys.publicKey));
   return btoa(String.fromCharCode(...raw));
-}
-
-/** A validator for `assert.rejects`: a ShoalError with `code`. */
-function shoalError(code: ErrorCode, pattern?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  };
 }
 
 /** A tracker key pair and a TLS piece server over {@link CATALOG} that trusts it (if asked to). */

@@ -3,7 +3,7 @@ import { z } from "zod";
 import type { Address } from "../../lib/protocol/address.ts";
 import { BufferPool } from "../../lib/protocol/buffer_pool.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame, FrameReader } from "../../lib/protocol/frame.ts";
 import { concat } from "../helpers/bytes.ts";
 import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
@@ -13,6 +13,7 @@ import {
   type ProtocolServerOptions,
   WithBody,
 } from "../../lib/protocol/server.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 /**
  * A small method table for these tests. Its body method must be called
@@ -87,16 +88,6 @@ function startServer(
 
 function connect(address: Address, timeoutMs?: number): Promise<ProtocolClient<TestMethods>> {
   return ProtocolClient.connect(address, TEST_METHODS, { agent: AGENT, timeoutMs });
-}
-
-/** A validator for `assert.rejects`: a ShoalError with `code` whose message matches `pattern`. */
-function shoalError(code: ErrorCode, pattern?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (pattern) assert.match(error.message, pattern);
-    return true;
-  };
 }
 
 function closeQuietly(conn: Deno.Conn): void {

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES } from "../../lib/protocol/frame.ts";
 import { concat } from "../helpers/bytes.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const encoder = new TextEncoder();
 
@@ -24,15 +24,6 @@ function rawFrame(body: Uint8Array): Uint8Array {
 
 function readerOf(chunks: Uint8Array[]): FrameReader {
   return new FrameReader(ReadableStream.from(chunks));
-}
-
-/** A validator for `assert.rejects` / `assert.throws`: a ShoalError with `code`. */
-function shoalError(code: ErrorCode) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  };
 }
 
 /**

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import {
   FileName,
   Manifest,
@@ -12,18 +12,10 @@ import {
   Username,
 } from "../../lib/protocol/messages.ts";
 import { checkName } from "../../lib/peer/shares.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const HASH = "a".repeat(64);
 const OTHER_HASH = "0123456789abcdef".repeat(4);
-
-/** A validator for `assert.throws`: a plain ShoalError with `code`, not a RequestError. */
-function shoalError(code: ErrorCode) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  };
-}
 
 /**
  * A validator for `assert.throws`: a RequestError answering request `id`

@@ -1,7 +1,6 @@
 import assert from "node:assert/strict";
 import { Buffer } from "node:buffer";
 import { join } from "node:path";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import {
   importTicketKey,
@@ -10,6 +9,7 @@ import {
   verifyTicket,
 } from "../../lib/protocol/tickets.ts";
 import { tempDir } from "../helpers/processes.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const CONTENT_ID = "ab".repeat(32);
 const OTHER_CONTENT_ID = "cd".repeat(32);
@@ -20,15 +20,6 @@ function newKeyPair(): Promise<CryptoKeyPair> {
     "sign",
     "verify",
   ]) as Promise<CryptoKeyPair>;
-}
-
-/** A validator for `assert.rejects`: a ShoalError with `code`. */
-function shoalError(code: ErrorCode) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  };
 }
 
 /** The ticket with its JSON payload replaced by `edit(payload)`, keeping the old signature. */

@@ -1,21 +1,12 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { type FileRecord, SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const HASH_A = "a".repeat(64);
 const HASH_B = "b".repeat(64);
 /** Stands for a peer's PEM certificate; the store keeps it as given. */
 const CERTIFICATE = "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n";
-
-/** A validator for `assert.throws`: a ShoalError with `code`. */
-function shoalError(code: ErrorCode) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    return true;
-  };
-}
 
 /** Runs `work` with a fresh temp directory, removed afterwards. */
 async function inTempDir(work: (dir: string) => void | Promise<void>): Promise<void> {

@@ -1,21 +1,11 @@
 /** Accounts and sessions through a real tracker in this process: limits, expiry, revocation. */
 import assert from "node:assert/strict";
-import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
 import { CHEAP_COST, startTracker } from "../helpers/in_process_tracker.ts";
+import { shoalError } from "../helpers/errors.ts";
 
 const PASSWORD = "correct horse battery";
 const DAY = 86_400_000;
-
-/** A validator for `assert.rejects`: a ShoalError with `code`, its message matching `message`. */
-function shoalError(code: ErrorCode, message?: RegExp) {
-  return (error: unknown): boolean => {
-    assert.ok(error instanceof ShoalError, `expected a ShoalError, got ${error}`);
-    assert.equal(error.code, code, error.message);
-    if (message) assert.match(error.message, message);
-    return true;
-  };
-}
 
 Deno.test("Tracker - thirty simultaneous correct logins from one address all succeed", async () => {
   await using server = await startTracker({
