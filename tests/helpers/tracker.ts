@@ -1,19 +1,33 @@
-/** An in-process tracker on 127.0.0.1 port 0, and logged-in clients of it. */
-import type { Address } from "../../lib/protocol/address.ts";
+/**
+ * A tracker in the test's own process, plaintext, on port 0, with a cheap
+ * password cost so tests can log in by the dozen; and clients for it.
+ */
+import { type Address, formatAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../../lib/protocol/messages.ts";
+import { PasswordHasher } from "../../lib/tracker/passwords.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { Tracker, type TrackerOptions } from "../../lib/tracker/tracker.ts";
-import { hashPassword } from "../../lib/tracker/passwords.ts";
+
+/** scrypt's smallest sensible N: a hash in well under a millisecond. */
+export const CHEAP_COST = 1024;
 
 export type TrackerTestClient = ProtocolClient<TrackerMethods>;
 
-/** A running in-process tracker over a database in a temporary folder. */
+/** A running in-process tracker; disposing it closes its clients, tracker and store. */
 export interface TestTracker extends AsyncDisposable {
   tracker: Tracker;
   store: SqliteTrackerStore;
+  passwords: PasswordHasher;
+  /** Where it listens; with `host: "::"`, reachable at 127.0.0.1 and at ::1. */
   address: Address;
+  port: number;
+  /** Its database file. */
   db: string;
+  /** The warnings the tracker printed. */
+  warnings: string[];
+  /** A client from `host` (127.0.0.1 unless given), not logged in; closed with the tracker at the latest. */
+  connect(host?: string): Promise<TrackerTestClient>;
   /** Creates the account (if new) and returns a client logged in as it. */
   login(username: string): Promise<TrackerTestClient>;
 }
@@ -31,36 +45,56 @@ export async function testTicketKey(): Promise<TrackerOptions["ticketKey"]> {
 const PASSWORD = "correct horse battery";
 
 /**
- * Starts a plaintext tracker on 127.0.0.1:0 over `db` (a new database in a
- * temporary folder by default). Disposing it closes clients, tracker, store.
+ * Starts a plaintext tracker on `host` (127.0.0.1 by default) port 0, over
+ * `db` (a new database in a temporary folder, removed afterwards, by
+ * default). Listening on `::` (dual stack) lets a test connect from two
+ * loopback addresses, 127.0.0.1 and ::1, as two hosts.
+ *
+ * @example
+ * ```ts
+ * await using running = await startTestTracker();
+ * const alice = await running.login("alice");
+ * ```
  */
 export async function startTestTracker(
-  options: Partial<TrackerOptions> & { db?: string } = {},
+  options: Partial<TrackerOptions> & { db?: string; host?: string } = {},
 ): Promise<TestTracker> {
   const dir = options.db === undefined
     ? await Deno.makeTempDir({ prefix: "shoal-tracker-" })
     : null;
   const db = options.db ?? `${dir}/tracker.db`;
   const store = SqliteTrackerStore.open(db);
+  const warnings: string[] = [];
+  const passwords = options.passwords ?? new PasswordHasher({ cost: CHEAP_COST });
   const tracker = new Tracker(store, {
-    warn: () => {},
+    warn: (line) => warnings.push(line),
     ...options,
     ticketKey: options.ticketKey ?? await testTicketKey(),
+    passwords,
   });
-  const address = tracker.listen({ host: "127.0.0.1", port: 0 });
+  const address = tracker.listen({ host: options.host ?? "127.0.0.1", port: 0 });
   const clients: TrackerTestClient[] = [];
-  const passwordHash = await hashPassword(PASSWORD);
+  const connect = async (host = "127.0.0.1") => {
+    const from: Address = { host, port: address.port };
+    const client = await ProtocolClient.connect(from, TRACKER_METHODS, {
+      agent: `test-client (${formatAddress(from)})`,
+      expect: "tracker",
+    });
+    clients.push(client);
+    return client;
+  };
   return {
     tracker,
     store,
+    passwords,
     address,
+    port: address.port,
     db,
+    warnings,
+    connect,
     async login(username: string) {
-      if (!store.getUser(username)) store.createUser(username, passwordHash);
-      const client = await ProtocolClient.connect(address, TRACKER_METHODS, {
-        agent: "shoal-test/0",
-      });
-      clients.push(client);
+      if (!store.getUser(username)) store.createUser(username, await passwords.hash(PASSWORD));
+      const client = await connect();
       await client.call("login", { username, password: PASSWORD });
       return client;
     },

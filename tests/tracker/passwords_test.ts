@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
-import { CHEAP_COST } from "../helpers/in_process_tracker.ts";
+import { CHEAP_COST } from "../helpers/tracker.ts";
 
 Deno.test("PasswordHasher - a hash verifies its own password and no other", async () => {
   const hasher = new PasswordHasher({ cost: CHEAP_COST });

@@ -1,14 +1,14 @@
 /** Accounts and sessions through a real tracker in this process: limits, expiry, revocation. */
 import assert from "node:assert/strict";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
-import { CHEAP_COST, startTracker } from "../helpers/in_process_tracker.ts";
+import { CHEAP_COST, startTestTracker } from "../helpers/tracker.ts";
 import { shoalError } from "../helpers/errors.ts";
 
 const PASSWORD = "correct horse battery";
 const DAY = 86_400_000;
 
 Deno.test("Tracker - thirty simultaneous correct logins from one address all succeed", async () => {
-  await using server = await startTracker({
+  await using server = await startTestTracker({
     passwords: new PasswordHasher({ cost: CHEAP_COST, maxRunning: 2 }),
   });
   const first = await server.connect();
@@ -26,7 +26,7 @@ Deno.test("Tracker - thirty simultaneous correct logins from one address all suc
 
 Deno.test("Tracker - five wrong passwords from one address leave the owner free to log in from another", async () => {
   // Dual stack: 127.0.0.1 and ::1 are two hosts to the tracker.
-  await using server = await startTracker({ host: "::" });
+  await using server = await startTestTracker({ host: "::" });
   const owner = await server.connect("::1");
   await owner.call("register", { username: "alice", password: PASSWORD });
   const attacker = await server.connect("127.0.0.1");
@@ -45,7 +45,7 @@ Deno.test("Tracker - five wrong passwords from one address leave the owner free 
 });
 
 Deno.test("Tracker - a register flood from one address is RATE_LIMITED; other addresses still register", async () => {
-  await using server = await startTracker({ host: "::" });
+  await using server = await startTestTracker({ host: "::" });
   const flooder = await server.connect("127.0.0.1");
   for (let i = 0; i < 10; i++) {
     await flooder.call("register", { username: `bot${i}`, password: PASSWORD });
@@ -62,7 +62,7 @@ Deno.test("Tracker - a register flood from one address is RATE_LIMITED; other ad
 
 Deno.test("Tracker - a session unused past the idle limit is refused on resume", async () => {
   let now = Date.parse("2026-01-01T00:00:00Z");
-  await using server = await startTracker({ sessionIdleMs: 30 * DAY, now: () => now });
+  await using server = await startTestTracker({ sessionIdleMs: 30 * DAY, now: () => now });
   const client = await server.connect();
   await client.call("register", { username: "alice", password: PASSWORD });
   const { token } = await client.call("login", { username: "alice", password: PASSWORD });
@@ -81,7 +81,7 @@ Deno.test("Tracker - a session unused past the idle limit is refused on resume",
 });
 
 Deno.test("Tracker - sessions are listed for their owner and a revoked one cannot resume", async () => {
-  await using server = await startTracker();
+  await using server = await startTestTracker();
   const laptop = await server.connect();
   await laptop.call("register", { username: "alice", password: PASSWORD });
   await laptop.call("login", { username: "alice", password: PASSWORD });
@@ -120,7 +120,7 @@ Deno.test("Tracker - sessions are listed for their owner and a revoked one canno
 });
 
 Deno.test("Tracker - sessions and revoke need a login", async () => {
-  await using server = await startTracker();
+  await using server = await startTestTracker();
   const client = await server.connect();
   await assert.rejects(client.call("sessions", {}), shoalError("AUTH_REQUIRED"));
   await assert.rejects(
@@ -130,7 +130,7 @@ Deno.test("Tracker - sessions and revoke need a login", async () => {
 });
 
 Deno.test("Tracker - revoking the session a serving process uses takes it offline at once", async () => {
-  await using server = await startTracker();
+  await using server = await startTestTracker();
   const phone = await server.connect();
   await phone.call("register", { username: "alice", password: PASSWORD });
   await phone.call("login", { username: "alice", password: PASSWORD });
