@@ -5,6 +5,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { eventually } from "../helpers/eventually.ts";
 import { heldSource, localPeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { PEER_TS, tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
@@ -12,14 +13,8 @@ import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
 const HAS_TMUX = hasCommand("tmux");
 if (!HAS_TMUX) console.log("skipped tests/cli/fetch_terminal_test.ts: tmux is not installed");
 
-/** Polls `check` until it holds; fails with `what` after about 30 s. */
-async function until(what: string, check: () => Promise<boolean>): Promise<void> {
-  for (let tries = 0; tries < 600; tries++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`never: ${what}`);
-}
+/** A wait on the terminal polls every 50 ms for about 30 s. */
+const TERMINAL_WAIT = { tries: 600, everyMs: 50 };
 
 Deno.test({
   name:
@@ -58,12 +53,17 @@ Deno.test({
       ).map((word) => `'${word}'`).join(" ");
       await pane.type(`${command}; echo "[fetch exited $?]"`);
       const partPath = join(downloads, "notes.bin.shoal-part");
-      await until(
-        "a piece in the partial file",
+      await eventually(
         () => Deno.stat(partPath).then((info) => info.size > 0, () => false),
+        "a piece in the partial file",
+        TERMINAL_WAIT,
       );
       // The progress bar hides the cursor while it draws.
-      await until("the progress bar hiding the cursor", async () => !await pane.cursorVisible());
+      await eventually(
+        async () => !await pane.cursorVisible(),
+        "the progress bar hiding the cursor",
+        TERMINAL_WAIT,
+      );
 
       await pane.keys("C-c");
 

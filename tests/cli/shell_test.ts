@@ -6,6 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { deadline } from "../../lib/async/deadline.ts";
 import {
   PEER_TS,
   startTracker,
@@ -208,19 +209,6 @@ function silentListener() {
   };
 }
 
-/** Waits for `promise`, failing with `what` after `ms` so a hang is a message. */
-async function within<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} did not happen in ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 Deno.test({
   name: "admin shell - Ctrl-C cancels a running ping, which prints nothing later; " +
     "lines typed while a command runs run after it, in order",
@@ -241,12 +229,14 @@ Deno.test({
       await pane.waitFor("tracker> ");
       let connected = silent.nextConnection();
       await pane.type("ping quiet");
-      await within(connected, 30_000, "the probe's connection");
+      await deadline(connected, 30_000, { what: "the probe's connection" });
       await pane.keys("C-c");
       await pane.waitFor("cancelled");
       await pane.waitFor("tracker> ", 2);
       // The cancelled probe let go of its connection: it has nothing left to print.
-      await within(silent.closedAll(), 30_000, "the cancelled probe closing its connection");
+      await deadline(silent.closedAll(), 30_000, {
+        what: "the cancelled probe closing its connection",
+      });
       await step(pane, /^tracker> /m, "files", "nothing is published yet");
       let shown = await pane.capture();
       assert.ok(!shown.includes("app ping:"), `the cancelled ping printed later:\n${shown}`);
@@ -255,7 +245,7 @@ Deno.test({
       // Typed while ping waits for its silent peer: both run once it is done, in order.
       connected = silent.nextConnection();
       await pane.type("ping quiet");
-      await within(connected, 30_000, "the second probe's connection");
+      await deadline(connected, 30_000, { what: "the second probe's connection" });
       await pane.type("peers");
       await pane.type("files");
       shown = await pane.waitFor("nothing is published yet", 2);

@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { deadline } from "../../lib/async/deadline.ts";
 import {
   type RunningTracker,
   runTrackerCommand,
@@ -32,29 +33,16 @@ async function pollPeers(
   done: (peers: PeerRow[]) => boolean,
   timeoutMs = 10_000,
 ): Promise<PeerRow[]> {
-  const deadline = Date.now() + timeoutMs;
+  const giveUpAt = Date.now() + timeoutMs;
   while (true) {
     const peers = await listPeers(db);
-    if (done(peers) || Date.now() > deadline) return peers;
+    if (done(peers) || Date.now() > giveUpAt) return peers;
     await new Promise((resolve) => setTimeout(resolve, 200));
   }
 }
 
 const onlineOf = (peers: PeerRow[], username: string) =>
   peers.find((peer) => peer.username === username)?.online;
-
-/** Waits for a promise, or fails after `ms` instead of hanging the suite. */
-async function within<V>(ms: number, what: string, promise: Promise<V>): Promise<V> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const timeout = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(`${what} took over ${ms} ms`)), ms);
-  });
-  try {
-    return await Promise.race([promise, timeout]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
 
 /** A tracker on a fresh database in `dir`. */
 async function setUp(dir: string): Promise<{ tracker: RunningTracker; db: string }> {
@@ -103,7 +91,7 @@ Deno.test("liveness - logout from another process takes a serving peer offline a
       const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
       assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
       // The serve process notices at its next heartbeat at the latest (every 10 s).
-      const status = await within(30_000, "serve exiting after logout", serving.status);
+      const status = await deadline(serving.status, 30_000, { what: "serve exiting after logout" });
       assert.equal(status.code, 1);
       assert.match(await serving.stderr(), /^error: not logged in/m);
     } finally {

@@ -21,6 +21,7 @@ import {
   type ProtocolServerOptions,
   WithBody,
 } from "../../lib/protocol/server.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const METHODS = {
   hello: PEER_METHODS.hello,
@@ -73,13 +74,9 @@ function openDescriptors({ port }: Address): number {
   return count;
 }
 
-/** Polls `condition` every 20 ms, failing with `what` after `tries` polls (about 10 s). */
-async function waitUntil(condition: () => boolean, what: () => string, tries = 500) {
-  for (let i = 0; i < tries; i++) {
-    if (condition()) return;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-  assert.fail(`gave up waiting: ${what()}`);
+/** Waits until `condition` holds, polling every 20 ms for about 10 s. */
+function waitUntil(condition: () => boolean, what: () => string): Promise<void> {
+  return eventually(condition, what, { everyMs: 20 });
 }
 
 /** Waits until the descriptors open in this process are `expected`. */
