@@ -29,14 +29,6 @@ export function hintFor(error: ShoalError): string | undefined {
   return error.hint ?? HINTS[error.code];
 }
 
-/**
- * Makes text from the network safe to print: control and text-direction
- * characters could otherwise rewrite the user's terminal.
- */
-export function printable(text: string): string {
-  return escapeForTerminal(text);
-}
-
 /** Options of {@link reportError}. */
 export interface ReportOptions {
   /** The command was given `--json`: the error is one JSON object on stdout. */
@@ -65,7 +57,7 @@ export function reportError(caught: unknown, options: ReportOptions = {}): numbe
       if (hint) error.hint = hint;
       console.log(JSON.stringify({ error } satisfies JsonError));
     } else {
-      console.error(`error: ${printable(message)}`);
+      console.error(`error: ${escapeForTerminal(message)}`);
       if (hint) console.error(`hint: ${hint}`);
     }
     return status;

@@ -5,7 +5,6 @@ import { buildPeerProgram, serveOptions } from "./peer_program.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import { join } from "node:path";
 import { toShoalError } from "../protocol/errors.ts";
-import { printable } from "./errors.ts";
 import { escapeForTerminal } from "./output.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
@@ -43,7 +42,7 @@ export async function runPeerShell(
         (error) =>
           notify(
             `[${controller.signal.aborted ? "paused" : "failed"}] "${name}": ${
-              printable(toShoalError(error).message)
+              escapeForTerminal(toShoalError(error).message)
             }`,
           ),
       ).finally(() => downloads.delete(name));

@@ -5,7 +5,8 @@
  */
 import assert from "node:assert/strict";
 import { escapeForTerminal, printJson, renderTable } from "../../lib/cli/output.ts";
-import { printable } from "../../lib/cli/errors.ts";
+import { reportError } from "../../lib/cli/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { summaryLine } from "../../lib/cli/fetch_command.ts";
 import type { DownloadSummary } from "../../lib/peer/downloader.ts";
 import { HIDDEN_CHARACTER } from "../../lib/protocol/validate.ts";
@@ -41,8 +42,16 @@ Deno.test("escapeForTerminal - ordinary text, accents and emoji pass unchanged",
   }
 });
 
-Deno.test("printable - error messages are escaped with the same helper", () => {
-  assert.equal(printable("disk \x1b[31mfull\u202e"), "disk \\u{1b}[31mfull\\u{202e}");
+Deno.test("reportError - an error message is escaped with the same helper", () => {
+  const printed: string[] = [];
+  const error = console.error;
+  console.error = (line: string) => printed.push(line);
+  try {
+    reportError(new ShoalError("IO", "disk \x1b[31mfull\u202e"));
+  } finally {
+    console.error = error;
+  }
+  assert.equal(printed[0], "error: disk \\u{1b}[31mfull\\u{202e}");
 });
 
 Deno.test("renderTable - names and owners from the network are escaped in their cells", () => {
