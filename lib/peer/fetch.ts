@@ -11,9 +11,8 @@ import { identityOf } from "./manifest.ts";
 import { PieceServer } from "./piece_server.ts";
 import { DEFAULT_SERVE_HOST } from "../defaults.ts";
 import { peerIdentity } from "./serve.ts";
-import type { SourceList } from "./swarm.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
-import type { SwarmProgress } from "./swarm.ts";
+import type { SourceList, SwarmProgress } from "./swarm.ts";
 import {
   connectSession,
   type TrackerClient,
@@ -123,7 +122,9 @@ export async function checkOutput(output: string, overwrite = false): Promise<vo
   }
   const folder = dirname(output);
   if (!await Deno.stat(folder).then((info) => info.isDirectory, () => false)) {
-    throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`);
+    throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`, {
+      hint: `create it first (mkdir -p ${folder}), or give --output another path`,
+    });
   }
 }
 

@@ -84,7 +84,9 @@ export async function cancelDownload(
   contentId: string,
 ): Promise<CancelledDownload> {
   const record = home.download(contentId);
-  if (!record) throw new ShoalError("NOT_FOUND", "no such unfinished download");
+  if (!record) {
+    throw new ShoalError("NOT_FOUND", "no such unfinished download; see peer.ts downloads");
+  }
   let file: CancelledDownload["file"] = "unknown";
   // A relative path would be resolved against the folder `cancel` runs in: the wrong file.
   if (isAbsolute(record.partPath)) {
