@@ -1,4 +1,3 @@
-import { createHash, randomBytes } from "node:crypto";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import {
@@ -12,29 +11,14 @@ import {
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { signTicket } from "../protocol/tickets.ts";
+import { Accounts, type AccountsOptions } from "./accounts.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
-import { LoginLimiter } from "./login_limiter.ts";
-import { PasswordHasher } from "./passwords.ts";
-import { RegisterLimiter } from "./register_limiter.ts";
 import { PartialSources } from "./partial_sources.ts";
+import { newSession, plainHost, type Session } from "./session.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
 
-/** What the tracker knows of one control connection. */
-interface Session {
-  username: string | null;
-  tokenHash: string | null;
-  /** The user this connection made online with `announce`, kept apart from the session. */
-  announcedAs: string | null;
-  /** The serving process behind the announcement, if it said. */
-  instance: string | null;
-  /** When this connection last recorded its session as used (ms). */
-  touchedAt: number;
-  /** Where the announcement said it serves, to restore it if the store lost it. */
-  serving: { host: string; port: number; certificate: string | null } | null;
-}
-
-/** Options of a {@link Tracker}. */
-export interface TrackerOptions {
+/** Options of a {@link Tracker}; those of its {@link Accounts} too. */
+export interface TrackerOptions extends AccountsOptions {
   /**
    * A peer's control connection that sends nothing (not even a heartbeat)
    * for this long counts as gone.
@@ -47,18 +31,8 @@ export interface TrackerOptions {
   ticketKey: { privateKey: CryptoKey; publicKeyBase64: string };
   /** Serve TLS with this identity; without it, plaintext. */
   tls?: TlsIdentity;
-  /** Backoff on failed password checks. @default {new LoginLimiter()} */
-  loginLimiter?: LoginLimiter;
   /** @default {64} */
   maxConnectionsPerAddress?: number;
-  /** Bounds on scrypt work in flight; tests pass a cheap cost. @default {new PasswordHasher()} */
-  passwords?: PasswordHasher;
-  /** Bounds on account creation. @default {new RegisterLimiter()} */
-  registerLimiter?: RegisterLimiter;
-  /** A session unused this long ends. @default {30 days} */
-  sessionIdleMs?: number;
-  /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
-  now?: () => number;
   /** Most partial sources kept in all. @default {20000} */
   maxPartialSources?: number;
   /**
@@ -69,17 +43,6 @@ export interface TrackerOptions {
    */
   allowAdvertisedHosts?: boolean;
 }
-
-/** The default of {@link TrackerOptions.sessionIdleMs}. */
-export const DEFAULT_SESSION_IDLE_MS = 30 * 24 * 3600_000;
-
-/** A session's last use is recorded at most this often, not on every request. */
-const TOUCH_EVERY_MS = 3600_000;
-
-/** A session's public id: the start of its token's hash, which reveals nothing of the token. */
-const sessionId = (tokenHash: string) => tokenHash.slice(0, 16);
-
-const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
 /** Formats a stored listing as the protocol's {@link Listing}. */
 export function toWireListing(file: FileListing): Listing {
@@ -97,14 +60,10 @@ export function toWireListing(file: FileListing): Listing {
   };
 }
 
-/** IPv4 peers seen through a dual-stack socket appear as `::ffff:a.b.c.d`. */
-function plainHost(host: string): string {
-  return host.startsWith("::ffff:") && host.includes(".") ? host.slice(7) : host;
-}
-
 /**
- * The tracker: accounts, sessions, who is online where, and who shares what.
- * It never sees file bytes or local paths.
+ * The tracker: who is online where, and who shares what, behind the
+ * accounts and sessions of {@link Accounts}. It never sees file bytes or
+ * local paths.
  *
  * @example
  * ```ts
@@ -124,22 +83,16 @@ export class Tracker {
   /** Peers still downloading a content, who serve the pieces they have verified. */
   readonly #partial: PartialSources<Connection<Session>>;
   readonly #ticketKey: TrackerOptions["ticketKey"];
-  readonly #limiter: LoginLimiter;
-  readonly #passwords: PasswordHasher;
-  readonly #registrations: RegisterLimiter;
-  readonly #sessionIdleMs: number;
-  readonly #now: () => number;
-  #prunedAt = 0;
+  readonly #accounts: Accounts;
   readonly #allowAdvertisedHosts: boolean;
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
     this.#ticketKey = options.ticketKey;
-    this.#limiter = options.loginLimiter ?? new LoginLimiter();
-    this.#passwords = options.passwords ?? new PasswordHasher();
-    this.#registrations = options.registerLimiter ?? new RegisterLimiter();
-    this.#sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
-    this.#now = options.now ?? Date.now;
+    this.#accounts = new Accounts(store, {
+      announced: (username) => this.#announced.get(username),
+      forget: (connection) => this.#forget(connection),
+    }, options);
     this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
@@ -147,14 +100,7 @@ export class Tracker {
       this.#handlers(),
       {
         kind: "tracker",
-        initialState: () => ({
-          username: null,
-          tokenHash: null,
-          announcedAs: null,
-          instance: null,
-          touchedAt: 0,
-          serving: null,
-        }),
+        initialState: newSession,
         onClose: (connection) => this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
@@ -173,21 +119,13 @@ export class Tracker {
   listen(address: Address): Address {
     const bound = this.#server.listen(address);
     this.#store.markAllPeersOffline();
-    this.#pruneSessions();
+    this.#accounts.pruneSessions();
     return bound;
   }
 
   /** Stops serving and closes every connection; the store stays open. */
   async close(): Promise<void> {
     await this.#server.close();
-  }
-
-  /** Deletes sessions idle past the limit, at start and then at most hourly. */
-  #pruneSessions(): void {
-    const now = this.#now();
-    if (now - this.#prunedAt < TOUCH_EVERY_MS) return;
-    this.#prunedAt = now;
-    this.#store.deleteIdleSessions(new Date(now - this.#sessionIdleMs).toISOString());
   }
 
   /** How many partial sources (connection, content) the tracker holds now. */
@@ -251,172 +189,12 @@ export class Tracker {
     this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
   }
 
-  /** Attaches a session to a connection; an announcement by another user ends. */
-  #signIn(connection: Connection<Session>, username: string, tokenHash: string): void {
-    if (connection.state.announcedAs !== username) this.#forget(connection);
-    connection.state.username = username;
-    connection.state.tokenHash = tokenHash;
-    connection.state.touchedAt = this.#now();
-  }
-
-  #signOut(connection: Connection<Session>): void {
-    this.#forget(connection);
-    connection.state.username = null;
-    connection.state.tokenHash = null;
-  }
-
-  #requireUser(connection: Connection<Session>): string {
-    const { username } = connection.state;
-    if (username === null || connection.state.tokenHash === null) {
-      throw new ShoalError("AUTH_REQUIRED", "not logged in");
-    }
-    // A session revoked elsewhere (logout, unregister) ends here too.
-    if (this.#store.sessionUser(connection.state.tokenHash) === null) {
-      this.#signOut(connection);
-      throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
-    }
-    // A connection kept open (a serving peer) keeps its session alive, recorded hourly.
-    const now = this.#now();
-    if (now - connection.state.touchedAt >= TOUCH_EVERY_MS) {
-      connection.state.touchedAt = now;
-      this.#store.touchSession(connection.state.tokenHash, new Date(now).toISOString());
-    }
-    return username;
-  }
-
-  /** Checks a password, with backoff after repeated failures for the name or the address. */
-  async #checkPassword(
-    username: string,
-    password: string,
-    connection: Connection<Session>,
-  ): Promise<string> {
-    const attempt = await this.#limiter.acquire(
-      username,
-      plainHost(connection.remote.host),
-      this.#now,
-    );
-    try {
-      const user = this.#store.getUser(username);
-      const valid = user
-        ? await this.#passwords.verify(password, user.passwordHash)
-        : await this.#passwords.verifyDummy(password).then(() => false);
-      if (!user || !valid) {
-        attempt.failed(this.#now());
-        throw new ShoalError("AUTH_FAILED", "wrong username or password");
-      }
-      attempt.succeeded();
-      return user.username;
-    } finally {
-      attempt.abandon();
-    }
-  }
-
-  /** Takes a user offline whose sessions were revoked, closing their serving connection. */
-  #disconnect(username: string, requester: Connection<Session>): void {
-    const announced = this.#announced.get(username);
-    if (!announced) return;
-    this.#forget(announced);
-    // The requester still waits for its reply; any other connection of theirs ends now.
-    if (announced !== requester) announced.close();
-  }
-
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
     const store = this.#store;
     return {
-      register: async ({ username, password }, connection) => {
-        if (store.getUser(username)) {
-          throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
-        }
-        this.#registrations.take(plainHost(connection.remote.host), this.#now());
-        store.createUser(username, await this.#passwords.hash(password));
-        return {};
-      },
-      login: async ({ username, password }, connection) => {
-        const canonical = await this.#checkPassword(username, password, connection);
-        const token = randomBytes(32).toString("base64url");
-        const tokenHash = hashToken(token);
-        this.#pruneSessions();
-        const at = new Date(this.#now()).toISOString();
-        store.createSession(tokenHash, canonical, plainHost(connection.remote.host), at);
-        this.#signIn(connection, canonical, tokenHash);
-        return { token, username: canonical };
-      },
-      resume: ({ token }, connection) => {
-        const tokenHash = hashToken(token);
-        const session = store.getSession(tokenHash);
-        if (session === null) {
-          throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
-        }
-        const now = this.#now();
-        if (now - Date.parse(session.lastSeen) > this.#sessionIdleMs) {
-          store.deleteSession(tokenHash);
-          const days = Math.round(this.#sessionIdleMs / 86_400_000 * 10) / 10;
-          throw new ShoalError(
-            "AUTH_REQUIRED",
-            `not logged in (the session expired after ${days} days unused)`,
-          );
-        }
-        store.touchSession(tokenHash, new Date(now).toISOString());
-        this.#signIn(connection, session.username, tokenHash);
-        return Promise.resolve({ username: session.username });
-      },
-      sessions: (_, connection) => {
-        const username = this.#requireUser(connection);
-        const cutoff = this.#now() - this.#sessionIdleMs;
-        // Sessions past the idle limit are already dead (resume refuses them) even before pruning.
-        const live = store.sessionsOf(username)
-          .filter((session) => Date.parse(session.lastSeen) >= cutoff);
-        const sessions = live.map((session) => ({
-          id: sessionId(session.tokenHash),
-          created: session.createdAt,
-          lastSeen: session.lastSeen,
-          address: session.address,
-          current: session.tokenHash === connection.state.tokenHash,
-        }));
-        return Promise.resolve({ sessions });
-      },
-      revoke: ({ id }, connection) => {
-        const username = this.#requireUser(connection);
-        const session = store.sessionsOf(username)
-          .find((candidate) => sessionId(candidate.tokenHash) === id);
-        if (!session) {
-          throw new ShoalError(
-            "NOT_FOUND",
-            `you have no session ${id}; list yours with: peer.ts sessions`,
-          );
-        }
-        store.deleteSession(session.tokenHash);
-        const announced = this.#announced.get(username);
-        const current = session.tokenHash === connection.state.tokenHash;
-        if (current) {
-          this.#disconnect(username, connection);
-          this.#signOut(connection);
-        } else if (announced && announced.state.tokenHash === session.tokenHash) {
-          // The serving process of the revoked session goes offline now, not at its next request.
-          this.#disconnect(username, connection);
-        }
-        return Promise.resolve({ current });
-      },
-      logout: (_, connection) => {
-        const username = this.#requireUser(connection);
-        store.deleteSession(connection.state.tokenHash!);
-        this.#disconnect(username, connection);
-        this.#signOut(connection);
-        return Promise.resolve({});
-      },
-      unregister: async ({ password }, connection) => {
-        const username = await this.#checkPassword(
-          this.#requireUser(connection),
-          password,
-          connection,
-        );
-        store.deleteUser(username);
-        this.#disconnect(username, connection);
-        this.#signOut(connection);
-        return {};
-      },
+      ...this.#accounts.handlers(),
       announce: ({ host, port, instance, certificate }, connection) => {
-        const username = this.#requireUser(connection);
+        const username = this.#accounts.requireUser(connection);
         const advertised = this.#servingHost(host, connection);
         this.#checkAddressFree(username, advertised, port);
         const previous = this.#announced.get(username);
@@ -451,25 +229,25 @@ export class Tracker {
         });
       },
       heartbeat: (_, connection) => {
-        const username = this.#requireUser(connection);
+        const username = this.#accounts.requireUser(connection);
         this.#restorePresence(username, connection);
         return Promise.resolve({});
       },
       publish: ({ name, type, size, contentId }, connection) => {
-        const owner = this.#requireUser(connection);
+        const owner = this.#accounts.requireUser(connection);
         const publishedAt = new Date().toISOString();
         const replaced = store.publish({ owner, name, type, size, contentId, publishedAt });
         return Promise.resolve({ replaced });
       },
       unpublish: ({ name }, connection) => {
-        const owner = this.#requireUser(connection);
+        const owner = this.#accounts.requireUser(connection);
         if (!store.unpublish(owner, name)) {
           throw new ShoalError("NOT_FOUND", `you have not published a file named "${name}"`);
         }
         return Promise.resolve({});
       },
       lookup: ({ name, owner }, connection) => {
-        this.#requireUser(connection);
+        this.#accounts.requireUser(connection);
         // One row more than a reply carries says whether counting them all is needed.
         const rows = store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
         const total = rows.length > MAX_LISTINGS ? store.countFilesNamed(name, owner) : rows.length;
@@ -479,7 +257,7 @@ export class Tracker {
         });
       },
       search: ({ text }, connection) => {
-        this.#requireUser(connection);
+        this.#accounts.requireUser(connection);
         const rows = store.searchFiles(text, MAX_LISTINGS + 1);
         const total = rows.length > MAX_LISTINGS ? store.countSearch(text) : rows.length;
         return Promise.resolve({
@@ -488,7 +266,7 @@ export class Tracker {
         });
       },
       sources: async ({ contentId, owner }, connection) => {
-        const user = this.#requireUser(connection);
+        const user = this.#accounts.requireUser(connection);
         const complete: Source[] = store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES })
           .map((peer) => ({
             owner: peer.username,
@@ -512,7 +290,7 @@ export class Tracker {
         };
       },
       downloading: ({ contentId, host, port, certificate }, connection) => {
-        const owner = this.#requireUser(connection);
+        const owner = this.#accounts.requireUser(connection);
         const servingHost = this.#servingHost(host, connection);
         this.#checkAddressFree(owner, servingHost, port);
         const address = formatAddress({ host: servingHost, port });

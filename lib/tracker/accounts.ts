@@ -1,0 +1,269 @@
+/**
+ * The tracker's account and session requests: `register`, `login`,
+ * `resume`, `sessions`, `revoke`, `logout` and `unregister`, with the bounds
+ * on password work, account creation and failed logins, and session expiry.
+ */
+import { createHash, randomBytes } from "node:crypto";
+import { ShoalError } from "../protocol/errors.ts";
+import type { TRACKER_METHODS } from "../protocol/messages.ts";
+import type { Connection, Handlers } from "../protocol/server.ts";
+import { LoginLimiter } from "./login_limiter.ts";
+import { PasswordHasher } from "./passwords.ts";
+import { RegisterLimiter } from "./register_limiter.ts";
+import { plainHost, type Session } from "./session.ts";
+import type { TrackerStore } from "./store.ts";
+
+/** The default of {@link AccountsOptions.sessionIdleMs}. */
+export const DEFAULT_SESSION_IDLE_MS = 30 * 24 * 3600_000;
+
+/** A session's last use is recorded at most this often, not on every request. */
+const TOUCH_EVERY_MS = 3600_000;
+
+/** A session's public id: the start of its token's hash, which reveals nothing of the token. */
+const sessionId = (tokenHash: string) => tokenHash.slice(0, 16);
+
+const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+
+/** Options of {@link Accounts}; the tracker passes its own through. */
+export interface AccountsOptions {
+  /** Backoff on failed password checks. @default {new LoginLimiter()} */
+  loginLimiter?: LoginLimiter;
+  /** Bounds on scrypt work in flight; tests pass a cheap cost. @default {new PasswordHasher()} */
+  passwords?: PasswordHasher;
+  /** Bounds on account creation. @default {new RegisterLimiter()} */
+  registerLimiter?: RegisterLimiter;
+  /** A session unused this long ends. @default {30 days} */
+  sessionIdleMs?: number;
+  /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
+  now?: () => number;
+}
+
+/** What accounts need of the tracker's presence: who is online where, and forgetting it. */
+export interface PresenceOf {
+  /** The connection `username` announced on, if online. */
+  announced(username: string): Connection<Session> | undefined;
+  /** Takes back whatever `connection` announced or registered. */
+  forget(connection: Connection<Session>): void;
+}
+
+/** The requests {@link Accounts} answers. */
+export type AccountMethod =
+  | "register"
+  | "login"
+  | "resume"
+  | "sessions"
+  | "revoke"
+  | "logout"
+  | "unregister";
+
+/**
+ * Accounts and sessions, over the tracker's store. Which connection is
+ * logged in as whom lives in each connection's {@link Session}; a session
+ * that ends takes its user's announcement with it, through `presence`.
+ *
+ * @example
+ * ```ts
+ * const accounts = new Accounts(store, presence, { sessionIdleMs: DAY });
+ * const handlers = { ...accounts.handlers(), heartbeat: (_, c) => { accounts.requireUser(c); ... } };
+ * ```
+ */
+export class Accounts {
+  readonly #store: TrackerStore;
+  readonly #presence: PresenceOf;
+  readonly #limiter: LoginLimiter;
+  readonly #passwords: PasswordHasher;
+  readonly #registrations: RegisterLimiter;
+  readonly #sessionIdleMs: number;
+  readonly #now: () => number;
+  #prunedAt = 0;
+
+  constructor(store: TrackerStore, presence: PresenceOf, options: AccountsOptions = {}) {
+    this.#store = store;
+    this.#presence = presence;
+    this.#limiter = options.loginLimiter ?? new LoginLimiter();
+    this.#passwords = options.passwords ?? new PasswordHasher();
+    this.#registrations = options.registerLimiter ?? new RegisterLimiter();
+    this.#sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Deletes sessions idle past the limit, at start and then at most hourly. */
+  pruneSessions(): void {
+    const now = this.#now();
+    if (now - this.#prunedAt < TOUCH_EVERY_MS) return;
+    this.#prunedAt = now;
+    this.#store.deleteIdleSessions(new Date(now - this.#sessionIdleMs).toISOString());
+  }
+
+  /**
+   * The user `connection` is logged in as, or AUTH_REQUIRED; a session
+   * revoked elsewhere ends here too, and one in use is recorded as used.
+   */
+  requireUser(connection: Connection<Session>): string {
+    const { username } = connection.state;
+    if (username === null || connection.state.tokenHash === null) {
+      throw new ShoalError("AUTH_REQUIRED", "not logged in");
+    }
+    // A session revoked elsewhere (logout, unregister) ends here too.
+    if (this.#store.sessionUser(connection.state.tokenHash) === null) {
+      this.#signOut(connection);
+      throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
+    }
+    // A connection kept open (a serving peer) keeps its session alive, recorded hourly.
+    const now = this.#now();
+    if (now - connection.state.touchedAt >= TOUCH_EVERY_MS) {
+      connection.state.touchedAt = now;
+      this.#store.touchSession(connection.state.tokenHash, new Date(now).toISOString());
+    }
+    return username;
+  }
+
+  /** Attaches a session to a connection; an announcement by another user ends. */
+  #signIn(connection: Connection<Session>, username: string, tokenHash: string): void {
+    if (connection.state.announcedAs !== username) this.#presence.forget(connection);
+    connection.state.username = username;
+    connection.state.tokenHash = tokenHash;
+    connection.state.touchedAt = this.#now();
+  }
+
+  #signOut(connection: Connection<Session>): void {
+    this.#presence.forget(connection);
+    connection.state.username = null;
+    connection.state.tokenHash = null;
+  }
+
+  /** Checks a password, with backoff after repeated failures for the name or the address. */
+  async #checkPassword(
+    username: string,
+    password: string,
+    connection: Connection<Session>,
+  ): Promise<string> {
+    const attempt = await this.#limiter.acquire(
+      username,
+      plainHost(connection.remote.host),
+      this.#now,
+    );
+    try {
+      const user = this.#store.getUser(username);
+      const valid = user
+        ? await this.#passwords.verify(password, user.passwordHash)
+        : await this.#passwords.verifyDummy(password).then(() => false);
+      if (!user || !valid) {
+        attempt.failed(this.#now());
+        throw new ShoalError("AUTH_FAILED", "wrong username or password");
+      }
+      attempt.succeeded();
+      return user.username;
+    } finally {
+      attempt.abandon();
+    }
+  }
+
+  /** Takes a user offline whose sessions were revoked, closing their serving connection. */
+  #disconnect(username: string, requester: Connection<Session>): void {
+    const announced = this.#presence.announced(username);
+    if (!announced) return;
+    this.#presence.forget(announced);
+    // The requester still waits for its reply; any other connection of theirs ends now.
+    if (announced !== requester) announced.close();
+  }
+
+  /** The handlers of the account and session requests. */
+  handlers(): Pick<Handlers<typeof TRACKER_METHODS, Session>, AccountMethod> {
+    const store = this.#store;
+    return {
+      register: async ({ username, password }, connection) => {
+        if (store.getUser(username)) {
+          throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
+        }
+        this.#registrations.take(plainHost(connection.remote.host), this.#now());
+        store.createUser(username, await this.#passwords.hash(password));
+        return {};
+      },
+      login: async ({ username, password }, connection) => {
+        const canonical = await this.#checkPassword(username, password, connection);
+        const token = randomBytes(32).toString("base64url");
+        const tokenHash = hashToken(token);
+        this.pruneSessions();
+        const at = new Date(this.#now()).toISOString();
+        store.createSession(tokenHash, canonical, plainHost(connection.remote.host), at);
+        this.#signIn(connection, canonical, tokenHash);
+        return { token, username: canonical };
+      },
+      resume: ({ token }, connection) => {
+        const tokenHash = hashToken(token);
+        const session = store.getSession(tokenHash);
+        if (session === null) {
+          throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
+        }
+        const now = this.#now();
+        if (now - Date.parse(session.lastSeen) > this.#sessionIdleMs) {
+          store.deleteSession(tokenHash);
+          const days = Math.round(this.#sessionIdleMs / 86_400_000 * 10) / 10;
+          throw new ShoalError(
+            "AUTH_REQUIRED",
+            `not logged in (the session expired after ${days} days unused)`,
+          );
+        }
+        store.touchSession(tokenHash, new Date(now).toISOString());
+        this.#signIn(connection, session.username, tokenHash);
+        return Promise.resolve({ username: session.username });
+      },
+      sessions: (_, connection) => {
+        const username = this.requireUser(connection);
+        const cutoff = this.#now() - this.#sessionIdleMs;
+        // Sessions past the idle limit are already dead (resume refuses them) even before pruning.
+        const live = store.sessionsOf(username)
+          .filter((session) => Date.parse(session.lastSeen) >= cutoff);
+        const sessions = live.map((session) => ({
+          id: sessionId(session.tokenHash),
+          created: session.createdAt,
+          lastSeen: session.lastSeen,
+          address: session.address,
+          current: session.tokenHash === connection.state.tokenHash,
+        }));
+        return Promise.resolve({ sessions });
+      },
+      revoke: ({ id }, connection) => {
+        const username = this.requireUser(connection);
+        const session = store.sessionsOf(username)
+          .find((candidate) => sessionId(candidate.tokenHash) === id);
+        if (!session) {
+          throw new ShoalError(
+            "NOT_FOUND",
+            `you have no session ${id}; list yours with: peer.ts sessions`,
+          );
+        }
+        store.deleteSession(session.tokenHash);
+        const announced = this.#presence.announced(username);
+        const current = session.tokenHash === connection.state.tokenHash;
+        if (current) {
+          this.#disconnect(username, connection);
+          this.#signOut(connection);
+        } else if (announced && announced.state.tokenHash === session.tokenHash) {
+          // The serving process of the revoked session goes offline now, not at its next request.
+          this.#disconnect(username, connection);
+        }
+        return Promise.resolve({ current });
+      },
+      logout: (_, connection) => {
+        const username = this.requireUser(connection);
+        store.deleteSession(connection.state.tokenHash!);
+        this.#disconnect(username, connection);
+        this.#signOut(connection);
+        return Promise.resolve({});
+      },
+      unregister: async ({ password }, connection) => {
+        const username = await this.#checkPassword(
+          this.requireUser(connection),
+          password,
+          connection,
+        );
+        store.deleteUser(username);
+        this.#disconnect(username, connection);
+        this.#signOut(connection);
+        return {};
+      },
+    };
+  }
+}
