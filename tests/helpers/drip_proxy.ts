@@ -4,6 +4,7 @@
  * and then drips what the server sends one byte at a time, never silent for
  * long, so only a deadline can tell it from a slow but honest source.
  */
+import { TcpForwarder, writeAll } from "./proxy.ts";
 
 /** Options of {@link DripProxy}. */
 export interface DripProxyOptions {
@@ -26,62 +27,27 @@ export interface DripProxyOptions {
  * ```
  */
 export class DripProxy implements AsyncDisposable {
-  readonly #listener: Deno.TcpListener;
   readonly #options: DripProxyOptions;
-  readonly #conns = new Set<Deno.TcpConn>();
-  readonly #pipes = new Set<Promise<void>>();
-  readonly #accepting: Promise<void>;
-  #closed = false;
+  readonly #forwarder: TcpForwarder;
   #dripped = 0;
 
   constructor(options: DripProxyOptions) {
     this.#options = options;
-    this.#listener = Deno.listen({ hostname: "127.0.0.1", port: 0, transport: "tcp" });
-    this.#accepting = this.#accept();
+    this.#forwarder = new TcpForwarder(
+      { listen: { hostname: "127.0.0.1", port: 0 }, target: options.target },
+      (client, server) =>
+        Promise.all([this.#copy(client, server), this.#drip(server, client)]).then(() => {}),
+    );
   }
 
   /** `host:port` to list it as a source at. */
   get address(): string {
-    return `127.0.0.1:${this.#listener.addr.port}`;
+    return `127.0.0.1:${this.#forwarder.addr.port}`;
   }
 
   /** Bytes dripped so far, over every connection. */
   get dripped(): number {
     return this.#dripped;
-  }
-
-  async #accept(): Promise<void> {
-    while (!this.#closed) {
-      let client: Deno.TcpConn;
-      try {
-        client = await this.#listener.accept();
-      } catch {
-        return; // The listener was closed.
-      }
-      const pipe = this.#forward(client);
-      this.#pipes.add(pipe);
-      pipe.finally(() => this.#pipes.delete(pipe));
-    }
-  }
-
-  async #forward(client: Deno.TcpConn): Promise<void> {
-    this.#conns.add(client);
-    let server: Deno.TcpConn;
-    try {
-      server = await Deno.connect({ ...this.#options.target, transport: "tcp" });
-    } catch {
-      this.#drop(client);
-      return;
-    }
-    this.#conns.add(server);
-    if (this.#closed) {
-      this.#drop(client);
-      this.#drop(server);
-      return;
-    }
-    await Promise.all([this.#copy(client, server), this.#drip(server, client)]);
-    this.#drop(client);
-    this.#drop(server);
   }
 
   /** Client to server: untouched. */
@@ -96,8 +62,8 @@ export class DripProxy implements AsyncDisposable {
     } catch {
       // Reset, or closed by close().
     }
-    this.#drop(from);
-    this.#drop(to);
+    this.#forwarder.drop(from);
+    this.#forwarder.drop(to);
   }
 
   /** Server to client: the first frames whole, then a byte at a time. */
@@ -107,7 +73,7 @@ export class DripProxy implements AsyncDisposable {
     let framesLeft = this.#options.passFrames;
     let reading: Promise<number | null> | null = null;
     try {
-      while (!this.#closed) {
+      while (!this.#forwarder.closed) {
         if (!reading) {
           reading = from.read(buffer);
           // It may fail while a byte is being dripped, before anyone awaits it.
@@ -129,7 +95,7 @@ export class DripProxy implements AsyncDisposable {
         }
         if (framesLeft > 0 || queued.length === 0) continue;
         await new Promise((resolve) => setTimeout(resolve, this.#options.everyMs));
-        if (this.#closed) return;
+        if (this.#forwarder.closed) return;
         await writeAll(to, queued.subarray(0, 1));
         queued = queued.slice(1);
         this.#dripped++;
@@ -137,39 +103,19 @@ export class DripProxy implements AsyncDisposable {
     } catch {
       // Reset, or closed by close().
     } finally {
-      this.#drop(from);
-      this.#drop(to);
+      this.#forwarder.drop(from);
+      this.#forwarder.drop(to);
       await reading?.catch(() => null);
     }
   }
 
-  #drop(conn: Deno.TcpConn): void {
-    if (!this.#conns.delete(conn)) return;
-    try {
-      conn.close();
-    } catch {
-      // Already closed.
-    }
-  }
-
   /** Stops listening, cuts every connection, and waits for every drip to end. */
-  async close(): Promise<void> {
-    if (this.#closed) return;
-    this.#closed = true;
-    this.#listener.close();
-    await this.#accepting;
-    for (const conn of [...this.#conns]) this.#drop(conn);
-    await Promise.all([...this.#pipes]);
+  close(): Promise<void> {
+    return this.#forwarder.close();
   }
 
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
-  }
-}
-
-async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  for (let written = 0; written < bytes.length;) {
-    written += await conn.write(bytes.subarray(written));
   }
 }
 
