@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { withTimeout } from "../../lib/protocol/client.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import { pieceLength } from "../../lib/peer/manifest.ts";
@@ -102,19 +103,6 @@ Deno.test("Swarm - downloads fetch a seed's pieces in orders of their own, so a 
   }
 });
 
-/** Resolves with `promise`, or fails the test with `what` if it takes over `ms`. */
-async function within<V>(promise: Promise<V>, ms: number, what: string): Promise<V> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const hung = new Promise<never>((_, reject) => {
-    timer = setTimeout(() => reject(new Error(what)), ms);
-  });
-  try {
-    return await Promise.race([promise, hung]);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
 /** A store that keeps what it is given in a copy of {@link CONTENT}. */
 function memoryStore() {
   const stored = new Uint8Array(CONTENT.length);
@@ -131,6 +119,37 @@ function memoryStore() {
 function gate() {
   const { promise, resolve } = Promise.withResolvers<void>();
   return { wait: () => promise, open: () => resolve() };
+}
+
+/**
+ * A catalog that claims the pieces in `have` of the content and never sends
+ * a byte of them until `open`; `reads` counts the pieces asked of it.
+ */
+function stallingCatalog(have: Bitfield) {
+  const stalls = gate();
+  let reads = 0;
+  const catalog = {
+    find: (contentId: string) =>
+      Promise.resolve(
+        contentId === CONTENT_ID
+          ? {
+            manifest: MANIFEST,
+            have,
+            read: () => {
+              reads++;
+              return stalls.wait();
+            },
+          }
+          : null,
+      ),
+  };
+  return {
+    catalog,
+    get reads() {
+      return reads;
+    },
+    open: stalls.open,
+  };
 }
 
 Deno.test("Swarm - a source dripping its pieces is dropped at the piece deadline, and another takes them", async () => {
@@ -164,10 +183,10 @@ Deno.test("Swarm - a source dripping its pieces is dropped at the piece deadline
       pieceGraceMs: 2_000,
       minPieceBytesPerSecond: 1024 * 1024,
     });
-    const report = await within(
+    const report = await withTimeout(
       swarm.run({ sources: [dripper], ticket }),
       60_000,
-      "the dripping source held the download",
+      "the download past a dripping source",
     );
     assert.deepEqual(stored, CONTENT);
     assert.equal(report.dropped.length, 1);
@@ -188,25 +207,9 @@ Deno.test("Swarm - colluding sources that stall on the same last pieces lose the
   // Both colluders claim pieces 0 to 3 only, and never send a byte of them.
   const claimed = new Bitfield(PIECES);
   for (let i = 0; i < 4; i++) claimed.set(i);
-  const stalls = gate();
-  let stalledReads = 0;
-  const colluding = {
-    find: (contentId: string) =>
-      Promise.resolve(
-        contentId === CONTENT_ID
-          ? {
-            manifest: MANIFEST,
-            have: claimed,
-            read: () => {
-              stalledReads++;
-              return stalls.wait();
-            },
-          }
-          : null,
-      ),
-  };
-  const first = await authority.serve(colluding, "first");
-  const second = await authority.serve(colluding, "second");
+  const colluding = stallingCatalog(claimed);
+  const first = await authority.serve(colluding.catalog, "first");
+  const second = await authority.serve(colluding.catalog, "second");
   const honest = await authority.serve(CATALOG, "honest");
   const ticket = await authority.ticket(CONTENT_ID);
   const { stored, store } = memoryStore();
@@ -221,7 +224,7 @@ Deno.test("Swarm - colluding sources that stall on the same last pieces lose the
       // idle colluder asks for them too, and under a cap of two copies nobody else could.
       findSources: () =>
         Promise.resolve({
-          sources: stalledReads >= 4
+          sources: colluding.reads >= 4
             ? [first.source, second.source, honest.source]
             : [first.source, second.source],
           ticket,
@@ -232,16 +235,16 @@ Deno.test("Swarm - colluding sources that stall on the same last pieces lose the
       pieceGraceMs: 600_000,
       lagFloorMs: 100,
     });
-    const report = await within(
+    const report = await withTimeout(
       swarm.run({ sources: [first.source, second.source], ticket }),
       60_000,
-      "the colluding sources held the last pieces",
+      "the download past colluding sources holding the last pieces",
     );
     assert.deepEqual(stored, CONTENT);
     assert.equal(report.sources.find((s) => s.owner === "honest")?.pieces, PIECES);
     assert.equal(report.dropped.length, 0, "nobody was dropped: the pieces went elsewhere");
   } finally {
-    stalls.open();
+    colluding.open();
     await first.server.close();
     await second.server.close();
     await honest.server.close();
@@ -315,24 +318,8 @@ Deno.test("Swarm - a cap below one piece still lets one piece through at a time"
 
 Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a source waiting for work", async () => {
   const authority = await TicketAuthority.create();
-  const stalls = gate();
-  let stalledReads = 0;
-  const stalling = {
-    find: (contentId: string) =>
-      Promise.resolve(
-        contentId === CONTENT_ID
-          ? {
-            manifest: MANIFEST,
-            have: Bitfield.full(PIECES),
-            read: () => {
-              stalledReads++;
-              return stalls.wait();
-            },
-          }
-          : null,
-      ),
-  };
-  const staller = await authority.serve(stalling, "staller");
+  const stalling = stallingCatalog(Bitfield.full(PIECES));
+  const staller = await authority.serve(stalling.catalog, "staller");
   const honest = await authority.serve(CATALOG, "honest");
   const ticket = await authority.ticket(CONTENT_ID);
   const { stored, store } = memoryStore();
@@ -346,7 +333,7 @@ Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a s
       // The honest source shows up once the staller holds the whole cap: four pieces.
       findSources: () =>
         Promise.resolve({
-          sources: stalledReads >= 4 ? [staller.source, honest.source] : [staller.source],
+          sources: stalling.reads >= 4 ? [staller.source, honest.source] : [staller.source],
           ticket,
         }),
       refreshSourcesMs: 50,
@@ -357,10 +344,10 @@ Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a s
       pieceGraceMs: 600_000,
       lagFloorMs: 100,
     });
-    const report = await within(
+    const report = await withTimeout(
       swarm.run({ sources: [staller.source], ticket }),
       60_000,
-      "the stalling source held the byte cap",
+      "the download past a source stalling on the byte cap",
     );
     assert.deepEqual(stored, CONTENT);
     assert.equal(report.sources.find((s) => s.owner === "honest")?.pieces, PIECES);
@@ -371,7 +358,7 @@ Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a s
     );
     assert.ok(swarm.peakHeldBytes <= 4 * PIECE_SIZE);
   } finally {
-    stalls.open();
+    stalling.open();
     await staller.server.close();
     await honest.server.close();
   }
