@@ -66,7 +66,9 @@ export async function runPeerShell(
         notify(`stopped serving: ${error.message}`);
         // Not awaited: presence calls this from its own loop, which stop() waits for.
         serving?.stop().catch((failure) =>
-          notify(`could not close the piece server: ${printable(toShoalError(failure).message)}`)
+          notify(
+            `could not close the piece server: ${escapeForTerminal(toShoalError(failure).message)}`,
+          )
         );
         serving = null;
       },

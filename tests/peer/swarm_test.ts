@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { withTimeout } from "../../lib/protocol/client.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import { pieceLength } from "../../lib/peer/manifest.ts";
@@ -183,10 +183,10 @@ Deno.test("Swarm - a source dripping its pieces is dropped at the piece deadline
       pieceGraceMs: 2_000,
       minPieceBytesPerSecond: 1024 * 1024,
     });
-    const report = await withTimeout(
+    const report = await deadline(
       swarm.run({ sources: [dripper], ticket }),
       60_000,
-      "the download past a dripping source",
+      { what: "the download past a dripping source" },
     );
     assert.deepEqual(stored, CONTENT);
     assert.equal(report.dropped.length, 1);
@@ -235,10 +235,10 @@ Deno.test("Swarm - colluding sources that stall on the same last pieces lose the
       pieceGraceMs: 600_000,
       lagFloorMs: 100,
     });
-    const report = await withTimeout(
+    const report = await deadline(
       swarm.run({ sources: [first.source, second.source], ticket }),
       60_000,
-      "the download past colluding sources holding the last pieces",
+      { what: "the download past colluding sources holding the last pieces" },
     );
     assert.deepEqual(stored, CONTENT);
     assert.equal(report.sources.find((s) => s.owner === "honest")?.pieces, PIECES);
@@ -344,10 +344,10 @@ Deno.test("Swarm - a lagging source filling the byte cap loses its pieces to a s
       pieceGraceMs: 600_000,
       lagFloorMs: 100,
     });
-    const report = await withTimeout(
+    const report = await deadline(
       swarm.run({ sources: [staller.source], ticket }),
       60_000,
-      "the download past a source stalling on the byte cap",
+      { what: "the download past a source stalling on the byte cap" },
     );
     assert.deepEqual(stored, CONTENT);
     assert.equal(report.sources.find((s) => s.owner === "honest")?.pieces, PIECES);
