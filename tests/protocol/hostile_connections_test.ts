@@ -12,7 +12,6 @@ import type { Address } from "../../lib/protocol/address.ts";
 import { createIdentity } from "../../lib/identity/certificate.ts";
 import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame } from "../../lib/protocol/frame.ts";
 import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import {
@@ -21,6 +20,7 @@ import {
   type ProtocolServerOptions,
   WithBody,
 } from "../../lib/protocol/server.ts";
+import { shoalError } from "../helpers/errors.ts";
 import { eventually } from "../helpers/eventually.ts";
 
 const METHODS = {
@@ -85,6 +85,22 @@ function descriptorsBecome(address: Address, expected: number, why: string): Pro
     () => openDescriptors(address) === expected,
     () => `${why}: ${openDescriptors(address)} descriptors open, expected ${expected}`,
   );
+}
+
+/**
+ * Closes the hostile sockets, then waits until the server's descriptors are
+ * back at `baseline` (failing with `why`) and checks it still serves.
+ */
+async function hostileLeave(
+  hostile: Deno.Conn[],
+  address: Address,
+  baseline: number,
+  why: string,
+  identity?: TlsIdentity,
+): Promise<void> {
+  closeAll(hostile);
+  await descriptorsBecome(address, baseline, why);
+  await assertServesAnHonestClient(address, identity);
 }
 
 function startServer(
@@ -250,17 +266,14 @@ Deno.test("ProtocolServer - TLS sockets that never handshake keep their slots un
     // Deno cannot close a TLS socket before its handshake: the server's four stay open...
     assert.equal(openDescriptors(address), baseline + 2 * hostile.length);
     // ...and still count under the per-address cap, so one address cannot open more.
-    await assert.rejects(connect(address, identity), (error: unknown) => {
-      assert.ok(error instanceof ShoalError && error.code === "BUSY", String(error));
-      return true;
-    });
-    closeAll(hostile);
-    await descriptorsBecome(
+    await assert.rejects(connect(address, identity), shoalError("BUSY"));
+    await hostileLeave(
+      hostile,
       address,
       baseline,
       "the server released every socket once the client let go",
+      identity,
     );
-    await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
     await server.close();
@@ -299,20 +312,17 @@ Deno.test("ProtocolServer - a TLS client that stops reading replies keeps its sl
     // Its slot still counts: with one honest connection open, a third is refused.
     const honest = await connect(address, identity);
     try {
-      await assert.rejects(connect(address, identity), (error: unknown) => {
-        assert.ok(error instanceof ShoalError && error.code === "BUSY", String(error));
-        return true;
-      });
+      await assert.rejects(connect(address, identity), shoalError("BUSY"));
     } finally {
       honest.close();
     }
-    closeAll(hostile);
-    await descriptorsBecome(
+    await hostileLeave(
+      hostile,
       address,
       baseline,
       "the server released every socket once the client left",
+      identity,
     );
-    await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
     await server.close();
@@ -336,13 +346,13 @@ Deno.test("ProtocolServer - at maxPendingHandshakes the server stops accepting, 
     );
     // Ten client sockets, and only three on the server's side: the rest wait in the kernel's queue.
     assert.equal(openDescriptors(address), baseline + hostile.length + 3);
-    closeAll(hostile);
-    await descriptorsBecome(
+    await hostileLeave(
+      hostile,
       address,
       baseline,
       "the server released every socket once the client let go",
+      identity,
     );
-    await assertServesAnHonestClient(address, identity);
   } finally {
     closeAll(hostile);
     await server.close();
