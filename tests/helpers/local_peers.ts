@@ -8,8 +8,6 @@ import { join } from "node:path";
 import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
 import { deadline } from "../../lib/async/deadline.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
-import { Tracker } from "../../lib/tracker/tracker.ts";
 import { login, register } from "../../lib/peer/account.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
@@ -19,6 +17,7 @@ import { peerIdentity } from "../../lib/peer/serve.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { publish } from "../../lib/peer/shares.ts";
 import type { TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
+import { startTestTracker } from "./tracker.ts";
 
 /** A tracker running in this process, on its database in `dir`. */
 export interface LocalTracker {
@@ -29,23 +28,21 @@ export interface LocalTracker {
   stop(): Promise<void>;
 }
 
-/** Starts a tracker on `dir`/tracker.db (its key and certificate beside it), on `port` or a free one. */
+/**
+ * Starts a TLS tracker on `dir`/tracker.db (its key and certificate beside
+ * it, so a restart on the same `dir` keeps them), on `port` or a free one.
+ */
 export async function startLocalTracker(dir: string, port = 0): Promise<LocalTracker> {
-  const store = SqliteTrackerStore.open(join(dir, "tracker.db"));
-  const tls = await loadOrCreateIdentity(dir, "tracker.db.tls-");
-  const ticketKey = await loadOrCreateTicketKey(dir, "tracker.db.ticket-key.pem");
-  const tracker = new Tracker(store, { tls, ticketKey, warn: () => {} });
-  const bound = tracker.listen({ host: "127.0.0.1", port });
-  let stopped = false;
+  const running = await startTestTracker({
+    db: join(dir, "tracker.db"),
+    port,
+    tls: await loadOrCreateIdentity(dir, "tracker.db.tls-"),
+    ticketKey: await loadOrCreateTicketKey(dir, "tracker.db.ticket-key.pem"),
+  });
   return {
-    address: formatAddress(bound),
-    port: bound.port,
-    async stop() {
-      if (stopped) return;
-      stopped = true;
-      await tracker.close();
-      store.close();
-    },
+    address: formatAddress(running.address),
+    port: running.port,
+    stop: async () => await running[Symbol.asyncDispose](),
   };
 }
 

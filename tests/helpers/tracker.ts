@@ -45,10 +45,12 @@ export async function testTicketKey(): Promise<TrackerOptions["ticketKey"]> {
 const PASSWORD = "correct horse battery";
 
 /**
- * Starts a plaintext tracker on `host` (127.0.0.1 by default) port 0, over
+ * Starts a tracker (plaintext unless given `tls`) on `host` (127.0.0.1 by
+ * default) and `port` (0 by default), over
  * `db` (a new database in a temporary folder, removed afterwards, by
  * default). Listening on `::` (dual stack) lets a test connect from two
- * loopback addresses, 127.0.0.1 and ::1, as two hosts.
+ * loopback addresses, 127.0.0.1 and ::1, as two hosts. Disposing it twice
+ * is harmless.
  *
  * @example
  * ```ts
@@ -57,7 +59,7 @@ const PASSWORD = "correct horse battery";
  * ```
  */
 export async function startTestTracker(
-  options: Partial<TrackerOptions> & { db?: string; host?: string } = {},
+  options: Partial<TrackerOptions> & { db?: string; host?: string; port?: number } = {},
 ): Promise<TestTracker> {
   const dir = options.db === undefined
     ? await Deno.makeTempDir({ prefix: "shoal-tracker-" })
@@ -72,13 +74,15 @@ export async function startTestTracker(
     ticketKey: options.ticketKey ?? await testTicketKey(),
     passwords,
   });
-  const address = tracker.listen({ host: options.host ?? "127.0.0.1", port: 0 });
+  const address = tracker.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
   const clients: TrackerTestClient[] = [];
+  let disposed = false;
   const connect = async (host = "127.0.0.1") => {
     const from: Address = { host, port: address.port };
     const client = await ProtocolClient.connect(from, TRACKER_METHODS, {
       agent: `test-client (${formatAddress(from)})`,
       expect: "tracker",
+      tls: options.tls && { certificate: options.tls.certificate, whose: "the test tracker's" },
     });
     clients.push(client);
     return client;
@@ -99,6 +103,8 @@ export async function startTestTracker(
       return client;
     },
     async [Symbol.asyncDispose]() {
+      if (disposed) return;
+      disposed = true;
       for (const client of clients) client.close();
       await tracker.close();
       store.close();
