@@ -3,29 +3,26 @@ import type { Source } from "../../lib/protocol/messages.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { testTicketKey } from "./tracker.ts";
 
 /** A tracker's ticket key, as far as sources and a downloader named "bob" need one. */
 export class TicketAuthority {
-  readonly #keys: CryptoKeyPair;
+  readonly #privateKey: CryptoKey;
   readonly publicKey: string;
 
-  private constructor(keys: CryptoKeyPair, publicKey: string) {
-    this.#keys = keys;
+  private constructor(privateKey: CryptoKey, publicKey: string) {
+    this.#privateKey = privateKey;
     this.publicKey = publicKey;
   }
 
   static async create(): Promise<TicketAuthority> {
-    const keys = await crypto.subtle.generateKey({ name: "Ed25519" }, true, [
-      "sign",
-      "verify",
-    ]) as CryptoKeyPair;
-    const raw = new Uint8Array(await crypto.subtle.exportKey("raw", keys.publicKey));
-    return new TicketAuthority(keys, btoa(String.fromCharCode(...raw)));
+    const { privateKey, publicKeyBase64 } = await testTicketKey();
+    return new TicketAuthority(privateKey, publicKeyBase64);
   }
 
   /** A ticket for "bob" to fetch `contentId`. */
   ticket(contentId: string): Promise<string> {
-    return signTicket(this.#keys.privateKey, "bob", contentId);
+    return signTicket(this.#privateKey, "bob", contentId);
   }
 
   /** A plaintext piece server on 127.0.0.1 for `catalog`, owned by `owner`, as a listed source. */
