@@ -9,6 +9,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { heldSource, localPeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { sha256File, tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
 
@@ -45,13 +46,16 @@ async function world(dir: string) {
 async function untilAPieceIsIn(partPath: string, child: Deno.ChildProcess): Promise<void> {
   let exited = false;
   child.status.then(() => exited = true);
-  for (let tries = 0; tries < 600; tries++) {
-    const size = await Deno.stat(partPath).then((info) => info.size, () => 0);
-    if (size > 0) return;
-    if (exited) throw new Error("the fetch ended before any piece arrived");
-    await new Promise((resolve) => setTimeout(resolve, 50));
-  }
-  throw new Error(`no piece was written into ${partPath}`);
+  await eventually(
+    async () => {
+      const size = await Deno.stat(partPath).then((info) => info.size, () => 0);
+      if (size > 0) return true;
+      if (exited) throw new Error("the fetch ended before any piece arrived");
+      return false;
+    },
+    `a piece written into ${partPath}`,
+    { tries: 600, everyMs: 50 },
+  );
 }
 
 /** Starts `fetch notes` in `cwd`, stops it with `signal` once a piece is kept, and returns what it said. */
