@@ -63,8 +63,11 @@ export type AccountMethod =
  *
  * @example
  * ```ts
- * const accounts = new Accounts(store, presence, { sessionIdleMs: DAY });
- * const handlers = { ...accounts.handlers(), heartbeat: (_, c) => { accounts.requireUser(c); ... } };
+ * const accounts = new Accounts(store, {
+ *   announced: (username) => online.get(username),
+ *   forget: (connection) => online.delete(connection.state.announcedAs ?? ""),
+ * });
+ * const handlers = { ...accounts.handlers(), ...presenceHandlers };
  * ```
  */
 export class Accounts {
