@@ -114,7 +114,7 @@ export class PieceServer {
     this.#tickets = new TicketVerifier(await importTicketKey(base64));
   }
 
-  listen(address: Address): Address {
+  listen(address: Address): Promise<Address> {
     return this.#server.listen(address);
   }
 

@@ -170,8 +170,8 @@ export class Tracker {
    * peer is offline until it reconnects. (No connection can be handled before
    * this returns, so nobody is marked offline after announcing.)
    */
-  listen(address: Address): Address {
-    const bound = this.#server.listen(address);
+  async listen(address: Address): Promise<Address> {
+    const bound = await this.#server.listen(address);
     this.#store.markAllPeersOffline();
     this.#pruneSessions();
     return bound;

@@ -49,7 +49,7 @@ export async function startTracker(
     ...options,
     passwords,
   });
-  const { port } = tracker.listen({ host: options.host ?? "127.0.0.1", port: 0 });
+  const { port } = await tracker.listen({ host: options.host ?? "127.0.0.1", port: 0 });
   const clients: ProtocolClient<TrackerMethods>[] = [];
   return {
     tracker,

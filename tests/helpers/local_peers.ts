@@ -36,7 +36,7 @@ export async function startLocalTracker(dir: string, port = 0): Promise<LocalTra
   const tls = await loadOrCreateIdentity(dir, "tracker.db.tls-");
   const ticketKey = await loadOrCreateTicketKey(dir, "tracker.db.ticket-key.pem");
   const tracker = new Tracker(store, { tls, ticketKey, warn: () => {} });
-  const bound = tracker.listen({ host: "127.0.0.1", port });
+  const bound = await tracker.listen({ host: "127.0.0.1", port });
   let stopped = false;
   return {
     address: formatAddress(bound),
@@ -119,7 +119,7 @@ export async function heldSource(
   };
   const identity = await peerIdentity(peer.home, peer.endpoint);
   const server = new PieceServer(held, { username: () => peer.username, tls: identity });
-  const { port } = server.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = await server.listen({ host: "127.0.0.1", port: 0 });
   const online = Promise.withResolvers<void>();
   const presence = new Presence({
     tracker: peer.endpoint,

@@ -47,7 +47,7 @@ export async function startTestTracker(
     ...options,
     ticketKey: options.ticketKey ?? await testTicketKey(),
   });
-  const address = tracker.listen({ host: "127.0.0.1", port: 0 });
+  const address = await tracker.listen({ host: "127.0.0.1", port: 0 });
   const clients: TrackerTestClient[] = [];
   const passwordHash = await hashPassword(PASSWORD);
   return {
