@@ -42,7 +42,7 @@ export interface PieceServerOptions {
  * @example
  * ```ts
  * const server = new PieceServer(new ShareCatalog(home), { username: () => "alice" });
- * const bound = server.listen({ host: "0.0.0.0", port: 0 });
+ * const bound = await server.listen({ host: "0.0.0.0", port: 0 });
  * ```
  */
 export class PieceServer {

@@ -105,7 +105,7 @@ export interface ProtocolServerOptions<S> {
  * @example
  * ```ts
  * const server = new ProtocolServer(PEER_METHODS, handlers, { kind: "peer", initialState: () => ({}) });
- * const bound = server.listen({ host: "0.0.0.0", port: 0 });
+ * const bound = await server.listen({ host: "0.0.0.0", port: 0 });
  * // ... later
  * await server.close();
  * ```
@@ -158,8 +158,9 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   /**
-   * Serves the connections `listener` accepts (a TLS listener when `tls` is
-   * set); returns its address. {@link listen} makes the listener itself.
+   * Serves the connections `listener` accepts (from {@link listenTls} when
+   * `tls` is set: a connection with a `handshake` is served over TLS);
+   * returns its address. {@link listen} makes the listener itself.
    */
   serve(listener: ServerListener): Address {
     this.#listener = listener;

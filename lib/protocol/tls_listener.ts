@@ -156,6 +156,8 @@ class NodeTlsConn implements ServerConn {
     });
     socket.on("end", () => this.#end());
     socket.on("close", () => this.close());
+    // A reset, or bytes that are not TLS: the connection is over, and no error goes uncaught.
+    socket.on("error", () => this.close());
     return new Promise((resolve, reject) => {
       socket.once("secure", () => {
         this.#secure = true;
@@ -222,7 +224,7 @@ class NodeTlsConn implements ServerConn {
       socket?.destroy();
       this.#raw.destroy();
     };
-    if (!socket || socket.writableLength > 0 || !this.#secure) return destroy();
+    if (!socket || !this.#secure || socket.destroyed || socket.writableLength > 0) return destroy();
     const timer = setTimeout(destroy, CLOSE_NOTIFY_MS);
     socket.end(() => {
       clearTimeout(timer);

@@ -109,7 +109,7 @@ function plainHost(host: string): string {
  * @example
  * ```ts
  * const tracker = new Tracker(SqliteTrackerStore.open("tracker.db"));
- * const bound = tracker.listen({ host: "0.0.0.0", port: 5050 });
+ * const bound = await tracker.listen({ host: "0.0.0.0", port: 5050 });
  * // ...
  * await tracker.close();
  * ```
@@ -167,8 +167,9 @@ export class Tracker {
   /**
    * Starts serving; returns the bound address. Only a tracker that has bound
    * its port writes to the store: at start nobody is connected yet, so every
-   * peer is offline until it reconnects. (No connection can be handled before
-   * this returns, so nobody is marked offline after announcing.)
+   * peer is offline until it reconnects. (The store is written as soon as the
+   * port is bound, before any connection can be handled, so nobody is marked
+   * offline after announcing.)
    */
   async listen(address: Address): Promise<Address> {
     const bound = await this.#server.listen(address);
