@@ -199,7 +199,7 @@ class NodeTlsConn implements ServerConn {
         reject(error);
       };
       this.#failWrites.add(fail);
-      // Settles once the bytes are handed to the kernel, so the caller may then reuse its buffer.
+      // Settles once the bytes are taken (encrypted, queued): the caller may then reuse its buffer.
       socket.write(bytes, (error?: Error | null) => {
         if (!this.#failWrites.delete(fail)) return;
         if (error) reject(error);
