@@ -149,7 +149,7 @@ export class ProtocolServer<T extends MethodTable, S> {
         : Deno.listen({ hostname: address.host, port: address.port });
     } catch (error) {
       const why = error instanceof Deno.errors.AddrInUse ||
-          (error as { code?: unknown }).code === "EADDRINUSE"
+          (error as { code?: unknown } | null)?.code === "EADDRINUSE"
         ? "the port is in use (is another tracker or peer running there?)"
         : toShoalError(error).message;
       throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`);

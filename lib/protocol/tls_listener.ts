@@ -89,7 +89,13 @@ class NodeTlsListener implements ServerListener {
       if (waiting) waiting.resolve(new NodeTlsConn(socket, this.#context));
       else this.#queue.push(socket);
     });
-    server.on("error", () => {});
+    // A failed accept (say, out of descriptors) reaches the caller's accept, which backs off and
+    // warns; node keeps listening.
+    server.on("error", (error: Error) => {
+      const waiting = this.#waiting;
+      this.#waiting = null;
+      waiting?.reject(error);
+    });
   }
 
   accept(): Promise<ServerConn> {

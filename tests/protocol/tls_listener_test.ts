@@ -1,5 +1,8 @@
 import assert from "node:assert/strict";
 import { createIdentity, type TlsIdentity } from "../../lib/protocol/certificate.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { PEER_METHODS } from "../../lib/protocol/messages.ts";
+import { ProtocolServer } from "../../lib/protocol/server.ts";
 import { listenTls, type ServerListener } from "../../lib/protocol/tls_listener.ts";
 
 /** Connects over TCP, and over TLS too when `identity` is given. */
@@ -87,4 +90,22 @@ Deno.test("listenTls - a closed listener rejects accept with BadResource", async
   const accepting = listener.accept();
   listener.close();
   await assert.rejects(accepting, Deno.errors.BadResource);
+});
+
+Deno.test("ProtocolServer - a TLS server on a port in use says the port is in use", async () => {
+  const identity = await createIdentity();
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const server = new ProtocolServer({ hello: PEER_METHODS.hello }, {}, {
+    kind: "peer",
+    initialState: () => null,
+    tls: identity,
+  });
+  await assert.rejects(
+    server.listen({ host: "127.0.0.1", port: (taken.addr as Deno.NetAddr).port }),
+    (error: unknown) => {
+      assert.ok(error instanceof ShoalError && error.code === "IO", String(error));
+      assert.match(error.message, /the port is in use/);
+      return true;
+    },
+  );
 });
