@@ -81,7 +81,7 @@ export function buildTrackerProgram(): Command {
         warn,
         allowAdvertisedHosts: options.allowAdvertise ?? false,
       });
-      const bound = tracker.listen({ host: options.host, port });
+      const bound = await tracker.listen({ host: options.host, port });
       lock.record(bound);
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${

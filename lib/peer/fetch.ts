@@ -208,7 +208,7 @@ export async function fetchFile(
   try {
     const config = loadConfig(home.dir);
     const host = options.serveHost ?? String(config["serve.host"] ?? DEFAULT_SERVE_HOST);
-    const address = server.listen({ host, port: 0 });
+    const address = await server.listen({ host, port: 0 });
     const advertise = config["serve.advertise"] ?? (isWildcard(host) ? undefined : address.host);
     // Serving our pieces to others is a favour: without the tracker the download goes on alone.
     await client.call("downloading", {

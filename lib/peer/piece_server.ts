@@ -43,7 +43,7 @@ export interface PieceServerOptions {
  * @example
  * ```ts
  * const server = new PieceServer(new ShareCatalog(home), { username: () => "alice" });
- * const bound = server.listen({ host: "0.0.0.0", port: 0 });
+ * const bound = await server.listen({ host: "0.0.0.0", port: 0 });
  * ```
  */
 export class PieceServer {
@@ -115,7 +115,7 @@ export class PieceServer {
     this.#tickets = new TicketVerifier(await importTicketKey(base64));
   }
 
-  listen(address: Address): Address {
+  listen(address: Address): Promise<Address> {
     return this.#server.listen(address);
   }
 

@@ -58,7 +58,7 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
     pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),
   });
-  const address = server.listen(options.listen);
+  const address = await server.listen(options.listen);
   const presence = new Presence({
     tracker: options.tracker,
     home,

@@ -52,8 +52,8 @@ const STREAM_WRITE_BYTES = 64 * 1024;
  * `conn.write`, and looping in JavaScript cost a TLS transfer half its speed.
  * Callers never write to one connection concurrently.
  */
-export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void> {
-  if (bytes.byteLength >= STREAM_WRITE_BYTES) {
+export async function writeAll(conn: ByteSink, bytes: Uint8Array): Promise<void> {
+  if (bytes.byteLength >= STREAM_WRITE_BYTES && conn.writable) {
     const writer = conn.writable.getWriter();
     try {
       await writer.write(bytes);
@@ -66,6 +66,15 @@ export async function writeAll(conn: Deno.Conn, bytes: Uint8Array): Promise<void
   }
   let written = 0;
   while (written < bytes.byteLength) written += await conn.write(bytes.subarray(written));
+}
+
+/**
+ * Anything bytes can be written to as to a `Deno.Conn`: `write` takes some
+ * of them; `writable`, when there is one, takes large writes whole.
+ */
+export interface ByteSink {
+  write(bytes: Uint8Array): Promise<number>;
+  readonly writable?: WritableStream<Uint8Array>;
 }
 
 /**

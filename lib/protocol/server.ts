@@ -12,6 +12,7 @@ import {
   RequestError,
   type ResultOf,
 } from "./messages.ts";
+import { listenTls, type ServerConn, type ServerListener } from "./tls_listener.ts";
 import { WarningLimiter } from "./warning_limiter.ts";
 
 /** A result followed on the wire by raw bytes (see `METHODS_WITH_BODY`). */
@@ -59,18 +60,14 @@ export interface ProtocolServerOptions<S> {
   warn?: (line: string) => void;
   /**
    * A connection must finish its TLS handshake and send its `hello` within
-   * this long, or it is closed. A TLS socket whose client never finishes the
-   * handshake cannot be closed by Deno before the client lets go of it: it
-   * keeps its slot (under `maxConnectionsPerAddress` and
-   * `maxPendingHandshakes`) until then.
+   * this long, or it is closed (its socket really gone).
    * @default {10000}
    */
   handshakeTimeoutMs?: number;
   /**
-   * TLS handshakes in progress at once, stalled ones included. At the limit
-   * the server stops accepting (new connections wait in the kernel's queue)
-   * until one ends, so clients that never handshake cannot use up the
-   * process's file descriptors.
+   * TLS handshakes in progress at once. One more closes the oldest pending
+   * one, so clients from many addresses that never handshake cannot use up
+   * the process's file descriptors; the server never stops accepting.
    * @default {256}
    */
   maxPendingHandshakes?: number;
@@ -85,8 +82,9 @@ export interface ProtocolServerOptions<S> {
   /** Serve TLS with this identity; without it, plaintext. */
   tls?: TlsIdentity;
   /**
-   * Connections one address may hold open at once; more are refused with
-   * BUSY, so one host cannot exhaust the server.
+   * Connections one address may hold open at once; the next few are refused
+   * with BUSY, and past those a new connection is closed as soon as it is
+   * accepted (before any TLS), so one host cannot exhaust the server.
    * @default {64}
    */
   maxConnectionsPerAddress?: number;
@@ -108,7 +106,7 @@ export interface ProtocolServerOptions<S> {
  * @example
  * ```ts
  * const server = new ProtocolServer(PEER_METHODS, handlers, { kind: "peer", initialState: () => ({}) });
- * const bound = server.listen({ host: "0.0.0.0", port: 0 });
+ * const bound = await server.listen({ host: "0.0.0.0", port: 0 });
  * // ... later
  * await server.close();
  * ```
@@ -117,19 +115,18 @@ export class ProtocolServer<T extends MethodTable, S> {
   readonly #table: T;
   readonly #handlers: Handlers<T, S>;
   readonly #options: ProtocolServerOptions<S>;
-  readonly #connections = new Set<Deno.Conn>();
+  readonly #connections = new Set<ServerConn>();
   readonly #warnings: WarningLimiter;
-  /** TLS handshakes not yet settled, and the accept loop waiting for one to settle. */
-  #handshaking = 0;
-  #handshakeSettled: (() => void) | null = null;
+  /** TLS handshakes not yet settled, oldest first. */
+  readonly #handshaking = new Set<ServerConn>();
   /** Ends the accept loop's wait after a failed accept early, on close. */
   readonly #closing = new AbortController();
   readonly #served = new Set<Promise<void>>();
   readonly #perAddress = new Map<string, number>();
   /** What the idle sweep needs to know of each open connection. */
-  readonly #activity = new Map<Deno.Conn, Activity>();
+  readonly #activity = new Map<ServerConn, Activity>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
-  #listener: Deno.Listener | null = null;
+  #listener: ServerListener | null = null;
   #accepting: Promise<void> | null = null;
 
   constructor(table: T, handlers: Handlers<T, S>, options: ProtocolServerOptions<S>) {
@@ -139,21 +136,21 @@ export class ProtocolServer<T extends MethodTable, S> {
     this.#warnings = new WarningLimiter((line) => (options.warn ?? console.error)(line));
   }
 
-  /** Starts listening and accepting; returns the bound address (useful with port 0). */
-  listen(address: Address): Address {
-    let listener: Deno.Listener;
+  /**
+   * Starts listening and accepting; returns the bound address (useful with
+   * port 0). TLS is served by {@link listenTls}, whose sockets close at any
+   * stage; plaintext by `Deno.listen`.
+   */
+  async listen(address: Address): Promise<Address> {
+    let listener: ServerListener;
     try {
       const { tls } = this.#options;
       listener = tls
-        ? Deno.listenTls({
-          hostname: address.host,
-          port: address.port,
-          cert: tls.certificate,
-          key: tls.key,
-        })
+        ? await listenTls(address, tls)
         : Deno.listen({ hostname: address.host, port: address.port });
     } catch (error) {
-      const why = error instanceof Deno.errors.AddrInUse
+      const why = error instanceof Deno.errors.AddrInUse ||
+          (error as { code?: unknown } | null)?.code === "EADDRINUSE"
         ? "the port is in use (is another tracker or peer running there?)"
         : toShoalError(error).message;
       throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`);
@@ -162,10 +159,11 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   /**
-   * Serves the connections `listener` accepts (a TLS listener when `tls` is
-   * set); returns its address. {@link listen} makes the listener itself.
+   * Serves the connections `listener` accepts (from {@link listenTls} when
+   * `tls` is set: a connection with a `handshake` is served over TLS);
+   * returns its address. {@link listen} makes the listener itself.
    */
-  serve(listener: Deno.Listener): Address {
+  serve(listener: ServerListener): Address {
     this.#listener = listener;
     this.#accepting = this.#accept(listener);
     // One timer for every connection, rather than one per request and per write.
@@ -183,7 +181,6 @@ export class ProtocolServer<T extends MethodTable, S> {
   async close(): Promise<void> {
     clearInterval(this.#sweeper);
     this.#closing.abort();
-    this.#wakeAccept();
     try {
       this.#listener?.close();
     } catch {
@@ -194,18 +191,10 @@ export class ProtocolServer<T extends MethodTable, S> {
     await Promise.allSettled(this.#served);
   }
 
-  async #accept(listener: Deno.Listener): Promise<void> {
+  async #accept(listener: ServerListener): Promise<void> {
     const backoff = new AcceptBackoff();
-    const maxPending = this.#options.maxPendingHandshakes ?? 256;
     while (!this.#closing.signal.aborted) {
-      if (this.#handshaking >= maxPending) {
-        this.#warn("handshakes", `${this.#handshaking} TLS handshakes pending, not accepting`);
-        while (this.#handshaking >= maxPending && !this.#closing.signal.aborted) {
-          await new Promise<void>((resolve) => this.#handshakeSettled = resolve);
-        }
-        continue;
-      }
-      let conn: Deno.Conn;
+      let conn: ServerConn;
       try {
         conn = await listener.accept();
       } catch (error) {
@@ -227,15 +216,22 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   /**
-   * Serves a new connection, or refuses it if its address holds too many.
-   * Either way it keeps its address's slot until its socket is really gone.
+   * Serves a new connection, or refuses it if its address holds too many:
+   * with BUSY for the first few over the limit, at once (before any TLS)
+   * past those. Either way it keeps its address's slot until it is closed.
    */
-  #admit(conn: Deno.Conn): void {
+  #admit(conn: ServerConn): void {
     const host = (conn.remoteAddr as Deno.NetAddr).hostname;
     const open = this.#perAddress.get(host) ?? 0;
+    const limit = this.#options.maxConnectionsPerAddress ?? 64;
+    if (open >= limit + REFUSALS_PER_ADDRESS) {
+      this.#warn("refused", `${host}: too many connections, refused one`);
+      closeQuietly(conn);
+      return;
+    }
     this.#perAddress.set(host, open + 1);
     this.#connections.add(conn);
-    const over = open >= (this.#options.maxConnectionsPerAddress ?? 64);
+    const over = open >= limit;
     const served = (over ? this.#refuse(conn, host) : this.#serve(conn)).finally(() => {
       this.#connections.delete(conn);
       this.#served.delete(served);
@@ -248,38 +244,35 @@ export class ProtocolServer<T extends MethodTable, S> {
 
   /**
    * Completes a TLS connection's handshake within the handshake deadline;
-   * true when it did. Deno keeps a TLS socket closed before its handshake
-   * open until the client finishes or drops it, so a client past the
-   * deadline is not closed (that would free its slot, not its socket): this
-   * waits until the runtime lets go of the socket, then answers false.
+   * true when it did. Past the deadline, or when `maxPendingHandshakes`
+   * newer ones are pending, the socket is closed.
    */
-  async #secure(conn: Deno.Conn, who: string): Promise<boolean> {
-    if (!this.#options.tls) return true;
+  async #secure(conn: ServerConn, who: string): Promise<boolean> {
+    if (!conn.handshake) return true;
     const timeoutMs = this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
-    this.#handshaking++;
-    const handshake = (conn as Deno.TlsConn).handshake().then(() => true, () => false);
-    let timer: ReturnType<typeof setTimeout> | undefined;
-    const expired = new Promise<null>((resolve) => timer = setTimeout(resolve, timeoutMs, null));
-    try {
-      const done = await Promise.race([handshake, expired]);
-      if (done !== null) return done;
+    this.#handshaking.add(conn);
+    if (this.#handshaking.size > (this.#options.maxPendingHandshakes ?? 256)) {
+      const [oldest] = this.#handshaking;
+      this.#handshaking.delete(oldest);
       this.#warn(
-        "handshake",
-        `${who}: no TLS handshake within ${timeoutMs} ms; its socket is held until it lets go`,
+        "handshakes",
+        `${this.#handshaking.size} TLS handshakes pending, closed the oldest`,
       );
-      await handshake;
+      closeQuietly(oldest);
+    }
+    const timer = setTimeout(() => {
+      this.#warn("handshake", `${who}: no TLS handshake within ${timeoutMs} ms, closed`);
+      closeQuietly(conn);
+    }, timeoutMs);
+    try {
+      await conn.handshake();
+      return true;
+    } catch {
       return false;
     } finally {
       clearTimeout(timer);
-      this.#handshaking--;
-      this.#wakeAccept();
+      this.#handshaking.delete(conn);
     }
-  }
-
-  #wakeAccept(): void {
-    const wake = this.#handshakeSettled;
-    this.#handshakeSettled = null;
-    wake?.();
   }
 
   /**
@@ -294,17 +287,6 @@ export class ProtocolServer<T extends MethodTable, S> {
       if (activity.greetBy !== null && now > activity.greetBy) {
         this.#warn("hello", `${activity.who}: no hello within ${handshakeTimeoutMs} ms, dropped`);
       } else if (activity.writingSince !== null && now - activity.writingSince > idleTimeoutMs) {
-        if (this.#options.tls) {
-          // Deno closes a TLS socket only once its unsent bytes are out: closing it now would free
-          // its slot, not its socket. It keeps both until the client reads or leaves.
-          this.#warn(
-            "unread",
-            `${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped once it reads or leaves`,
-          );
-          activity.held = true;
-          this.#activity.delete(conn);
-          continue;
-        }
         this.#warn(
           "unread",
           `${activity.who}: not reading replies for ${idleTimeoutMs} ms, dropped`,
@@ -319,7 +301,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     }
   }
 
-  async #serve(conn: Deno.Conn): Promise<void> {
+  async #serve(conn: ServerConn): Promise<void> {
     const greetBy = performance.now() +
       (this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
     if (!await this.#secure(conn, formatAddress(addressOf(conn.remoteAddr)))) {
@@ -345,7 +327,6 @@ export class ProtocolServer<T extends MethodTable, S> {
       quietSince: performance.now(),
       greetBy,
       writingSince: null,
-      held: false,
       writing: null,
     };
     this.#activity.set(conn, activity);
@@ -475,13 +456,11 @@ export class ProtocolServer<T extends MethodTable, S> {
    * starts it again. A body that fails halfway, or a reply that is the
    * connection's last, ends the connection.
    */
-  async #writeReplies(conn: Deno.Conn, activity: Activity): Promise<void> {
+  async #writeReplies(conn: ServerConn, activity: Activity): Promise<void> {
     const { replies } = activity;
     const write = async (chunk: Uint8Array) => {
       activity.writingSince = performance.now();
       await writeAll(conn, chunk);
-      // Dropped while this write was stuck: now that it is out, the connection ends.
-      if (activity.held) throw new ShoalError("TIMEOUT", `${activity.who} was dropped`);
       activity.writingSince = null;
     };
     try {
@@ -508,7 +487,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     }
   }
 
-  #stopWriting(conn: Deno.Conn, activity: Activity): void {
+  #stopWriting(conn: ServerConn, activity: Activity): void {
     activity.replies.close();
     closeQuietly(conn);
   }
@@ -517,7 +496,7 @@ export class ProtocolServer<T extends MethodTable, S> {
    * Tells a connection over the per-address limit why it is closed, without
    * waiting long; resolves once it is closed.
    */
-  async #refuse(conn: Deno.Conn, host: string): Promise<void> {
+  async #refuse(conn: ServerConn, host: string): Promise<void> {
     this.#warn("refused", `${host}: too many connections, refused one`);
     // The refusal goes out encrypted, so it too waits for the handshake, within its deadline.
     if (!await this.#secure(conn, host)) {
@@ -555,8 +534,6 @@ interface Activity {
   greetBy: number | null;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
-  /** Dropped while a write was stuck (TLS): closed as soon as that write ends. */
-  held: boolean;
   /**
    * The writer while one runs; null while none is needed. After the writer
    * has stopped for good it stays set (to its settled promise), so no other
@@ -574,6 +551,12 @@ interface Reply {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * Connections over its limit one address may have at once while they are
+ * told BUSY (which, over TLS, waits for the handshake); more are closed at
+ * once, so the refusals too hold a bounded number of sockets.
+ */
+const REFUSALS_PER_ADDRESS = 4;
 
 function addressOf(addr: Deno.Addr): Address {
   const { hostname, port } = addr as Deno.NetAddr;
@@ -657,7 +640,7 @@ class ReplyQueue {
   }
 }
 
-function closeQuietly(conn: Deno.Conn): void {
+function closeQuietly(conn: ServerConn): void {
   try {
     conn.close();
   } catch {

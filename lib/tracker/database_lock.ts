@@ -14,7 +14,7 @@ import { ShoalError } from "../protocol/errors.ts";
  * @example
  * ```ts
  * using lock = DatabaseLock.acquire("tracker.db");
- * const bound = tracker.listen({ host: "0.0.0.0", port: 5050 });
+ * const bound = await tracker.listen({ host: "0.0.0.0", port: 5050 });
  * lock.record(bound);
  * ```
  */

@@ -68,7 +68,7 @@ export function toWireListing(file: FileListing): Listing {
  * @example
  * ```ts
  * const tracker = new Tracker(SqliteTrackerStore.open("tracker.db"));
- * const bound = tracker.listen({ host: "0.0.0.0", port: 5050 });
+ * const bound = await tracker.listen({ host: "0.0.0.0", port: 5050 });
  * // ...
  * await tracker.close();
  * ```
@@ -113,11 +113,12 @@ export class Tracker {
   /**
    * Starts serving; returns the bound address. Only a tracker that has bound
    * its port writes to the store: at start nobody is connected yet, so every
-   * peer is offline until it reconnects. (No connection can be handled before
-   * this returns, so nobody is marked offline after announcing.)
+   * peer is offline until it reconnects. (The store is written as soon as the
+   * port is bound, before any connection can be handled, so nobody is marked
+   * offline after announcing.)
    */
-  listen(address: Address): Address {
-    const bound = this.#server.listen(address);
+  async listen(address: Address): Promise<Address> {
+    const bound = await this.#server.listen(address);
     this.#store.markAllPeersOffline();
     this.#accounts.pruneSessions();
     return bound;

@@ -115,7 +115,7 @@ export async function heldSource(
   };
   const identity = await peerIdentity(peer.home, peer.endpoint);
   const server = new PieceServer(held, { username: () => peer.username, tls: identity });
-  const { port } = server.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = await server.listen({ host: "127.0.0.1", port: 0 });
   const online = Promise.withResolvers<void>();
   const presence = new Presence({
     tracker: peer.endpoint,

@@ -29,7 +29,7 @@ export class TicketAuthority {
   async serve(catalog: Catalog, owner: string): Promise<{ server: PieceServer; source: Source }> {
     const server = new PieceServer(catalog, { username: () => owner, warn: () => {} });
     await server.trustTicketKey(this.publicKey);
-    const { host, port } = server.listen({ host: "127.0.0.1", port: 0 });
+    const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
     return {
       server,
       source: { owner, address: `${host}:${port}`, partial: false, certificate: null },

@@ -74,7 +74,10 @@ export async function startTestTracker(
     ticketKey: options.ticketKey ?? await testTicketKey(),
     passwords,
   });
-  const address = tracker.listen({ host: options.host ?? "127.0.0.1", port: options.port ?? 0 });
+  const address = await tracker.listen({
+    host: options.host ?? "127.0.0.1",
+    port: options.port ?? 0,
+  });
   const clients: TrackerTestClient[] = [];
   let disposed = false;
   const connect = async (host = "127.0.0.1") => {

@@ -36,7 +36,7 @@ async function startNetwork() {
   const store = SqliteTrackerStore.open(join(dir, "tracker.db"));
   const ticketKey = await loadOrCreateTicketKey(dir, "ticket-key.pem");
   const tracker = new Tracker(store, { ticketKey, warn: () => {} });
-  const address = tracker.listen({ host: "127.0.0.1", port: 0 });
+  const address = await tracker.listen({ host: "127.0.0.1", port: 0 });
   const endpoint: TrackerEndpoint = { address, plaintext: true, notice: () => {} };
   const homes: PeerHome[] = [];
   const stops: (() => Promise<void>)[] = [];
@@ -59,7 +59,7 @@ async function startNetwork() {
         client.close();
         await server.close();
       });
-      const { port } = server.listen({ host: "127.0.0.1", port: 0 });
+      const { port } = await server.listen({ host: "127.0.0.1", port: 0 });
       await client.call("publish", {
         name: "plan",
         type: "pdf",

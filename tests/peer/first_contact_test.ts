@@ -128,7 +128,7 @@ Deno.test("first contact - a Shoal tracker that completes the hello is pinned, i
   const tls = await loadOrCreateIdentity(context.dir, "tracker.db.tls-");
   const ticketKey = await loadOrCreateTicketKey(context.dir, "tracker.db.ticket-key.pem");
   const tracker = new Tracker(store, { tls, ticketKey });
-  const { port } = tracker.listen({ host: "127.0.0.1", port: 0 });
+  const { port } = await tracker.listen({ host: "127.0.0.1", port: 0 });
   try {
     const notices: string[] = [];
     const client = await connectTracker(context.home, endpoint(port, notices));

@@ -50,7 +50,7 @@ async function startPieceServer(trust = true) {
     warn: (line) => warnings.push(line),
   });
   if (trust) await server.trustTicketKey(await publicKeyBase64(tracker));
-  const address = server.listen(LOCALHOST);
+  const address = await server.listen(LOCALHOST);
   return { server, address, identity, tracker, warnings };
 }
 
@@ -232,7 +232,7 @@ const PING_ONLY: Handlers<PeerMethods, null> = {
   piece: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
 };
 
-function startLimitedServer(identity: TlsIdentity, warnings: string[]) {
+async function startLimitedServer(identity: TlsIdentity, warnings: string[]) {
   const server = new ProtocolServer(PEER_METHODS, PING_ONLY, {
     kind: "peer",
     initialState: () => null,
@@ -240,13 +240,13 @@ function startLimitedServer(identity: TlsIdentity, warnings: string[]) {
     tls: identity,
     maxConnectionsPerAddress: 3,
   });
-  return { server, address: server.listen(LOCALHOST) };
+  return { server, address: await server.listen(LOCALHOST) };
 }
 
 Deno.test("ProtocolServer - maxConnectionsPerAddress refuses one too many with BUSY, then frees a slot on close", async () => {
   const identity = await createIdentity();
   const warnings: string[] = [];
-  const { server, address } = startLimitedServer(identity, warnings);
+  const { server, address } = await startLimitedServer(identity, warnings);
   const clients: ProtocolClient<PeerMethods>[] = [];
   try {
     for (let i = 0; i < 3; i++) clients.push(await connect(address, identity.certificate));
@@ -290,7 +290,7 @@ Deno.test("ProtocolServer - maxConnectionsPerAddress refuses one too many with B
 Deno.test("ProtocolServer - a refused connection gets one BUSY frame with id -1 and is closed", async () => {
   const identity = await createIdentity();
   const warnings: string[] = [];
-  const { server, address } = startLimitedServer(identity, warnings);
+  const { server, address } = await startLimitedServer(identity, warnings);
   const clients: ProtocolClient<PeerMethods>[] = [];
   try {
     for (let i = 0; i < 3; i++) clients.push(await connect(address, identity.certificate));

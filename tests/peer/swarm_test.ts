@@ -29,7 +29,7 @@ async function startSource() {
   const server = new PieceServer(CATALOG, { username: () => "alice" });
   const raw = new Uint8Array(await crypto.subtle.exportKey("raw", keys.publicKey));
   await server.trustTicketKey(btoa(String.fromCharCode(...raw)));
-  const { host, port } = server.listen({ host: "127.0.0.1", port: 0 });
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
   const ticket = await signTicket(keys.privateKey, "bob", CONTENT_ID);
   const sources = [{
     owner: "alice",

@@ -72,10 +72,10 @@ const HANDLERS: Handlers<TestMethods, null> = {
 };
 
 /** A real ProtocolServer on 127.0.0.1 port 0, whose warnings are kept in `warnings`. */
-function startServer(
+async function startServer(
   options: Partial<ProtocolServerOptions<null>> = {},
   handlers: Handlers<TestMethods, null> = HANDLERS,
-): { server: ProtocolServer<TestMethods, null>; address: Address; warnings: string[] } {
+): Promise<{ server: ProtocolServer<TestMethods, null>; address: Address; warnings: string[] }> {
   const warnings: string[] = [];
   const server = new ProtocolServer(TEST_METHODS, handlers, {
     kind: "peer",
@@ -83,7 +83,7 @@ function startServer(
     warn: (line) => warnings.push(line),
     ...options,
   });
-  return { server, address: server.listen(LOCALHOST), warnings };
+  return { server, address: await server.listen(LOCALHOST), warnings };
 }
 
 function connect(address: Address, timeoutMs?: number): Promise<ProtocolClient<TestMethods>> {
@@ -189,7 +189,7 @@ async function assertEchoesInOrder(client: ProtocolClient<TestMethods>): Promise
 }
 
 Deno.test("ProtocolClient - pipelined requests are answered in order with their own results", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const client = await connect(address);
   try {
     await assertEchoesInOrder(client);
@@ -212,7 +212,7 @@ Deno.test("ProtocolServer - with concurrency, handlers run together and replies 
       return { n };
     },
   };
-  const { server, address } = startServer({ concurrency: 3 }, handlers);
+  const { server, address } = await startServer({ concurrency: 3 }, handlers);
   const client = await connect(address);
   try {
     await assertEchoesInOrder(client);
@@ -234,7 +234,7 @@ Deno.test("ProtocolServer - a body's written callback runs once the body is sent
       );
     },
   };
-  const { server, address } = startServer({ concurrency: 2 }, handlers);
+  const { server, address } = await startServer({ concurrency: 2 }, handlers);
   const client = await connect(address);
   try {
     await client.callWithBody("piece", { contentId: CONTENT_ID, index: 1 });
@@ -246,7 +246,7 @@ Deno.test("ProtocolServer - a body's written callback runs once the body is sent
 });
 
 Deno.test("ProtocolClient - reply bodies are read into buffers from the pool it was given", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const pool = new BufferPool();
   const recycled = pool.take(4001);
   pool.release(recycled);
@@ -265,7 +265,7 @@ Deno.test("ProtocolClient - reply bodies are read into buffers from the pool it 
 });
 
 Deno.test("ProtocolClient - an error reply rejects only its request and the connection stays usable", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const client = await connect(address);
   try {
     const [before, missing, after] = await Promise.allSettled([
@@ -286,7 +286,7 @@ Deno.test("ProtocolClient - an error reply rejects only its request and the conn
 });
 
 Deno.test("ProtocolServer - a request with invalid params gets BAD_MESSAGE naming the field, and the connection stays usable", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const client = await connect(address);
   try {
     await assert.rejects(client.call("echo", { n: -1 }), shoalError("BAD_MESSAGE", /echo.*\(n\)/));
@@ -299,7 +299,7 @@ Deno.test("ProtocolServer - a request with invalid params gets BAD_MESSAGE namin
 });
 
 Deno.test("ProtocolServer - a hello with another protocol version gets VERSION_MISMATCH naming both, then the connection closes", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   try {
     const other = PROTOCOL_VERSION + 1;
@@ -330,7 +330,7 @@ Deno.test("ProtocolServer - after a refused greeting nothing sent behind it runs
       return Promise.resolve({ n });
     },
   };
-  const { server, address } = startServer({ concurrency: 4 }, handlers);
+  const { server, address } = await startServer({ concurrency: 4 }, handlers);
   const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   try {
     // All three in one write: a refused first request, then a proper hello, then work.
@@ -351,7 +351,7 @@ Deno.test("ProtocolServer - after a refused greeting nothing sent behind it runs
 });
 
 Deno.test("ProtocolServer - idleness counts from the last reply out, not only the last request in", async () => {
-  const { server, address } = startServer({ idleTimeoutMs: 300 });
+  const { server, address } = await startServer({ idleTimeoutMs: 300 });
   const client = await connect(address);
   try {
     // The reply takes longer than the idle timeout; the connection must survive its going out.
@@ -380,7 +380,7 @@ Deno.test("ProtocolClient - a server speaking another protocol version fails the
 });
 
 Deno.test("ProtocolClient - body replies arrive intact when pipelined and written in many chunks", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const client = await connect(address);
   try {
     const indexes = [0, 3, 1, 7, 2];
@@ -497,7 +497,7 @@ Deno.test("ProtocolClient - a server that goes silent with a request outstanding
 });
 
 Deno.test("ProtocolClient - a connection idle with nothing outstanding does not time out", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const client = await connect(address, 300);
   try {
     await sleep(600);
@@ -536,7 +536,7 @@ Deno.test("ProtocolClient - a slow but steady server never times out: each reply
 });
 
 Deno.test("ProtocolServer - a client stalled mid-frame holds up nobody else and is dropped when idle", async () => {
-  const { server, address, warnings } = startServer({ idleTimeoutMs: 500 });
+  const { server, address, warnings } = await startServer({ idleTimeoutMs: 500 });
   const stalled = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   try {
     await stalled.sendFrame({
@@ -573,7 +573,7 @@ Deno.test("ProtocolServer - a client stalled mid-frame holds up nobody else and 
 });
 
 Deno.test("ProtocolServer - close() ends open connections and resolves", async () => {
-  const { server, address } = startServer();
+  const { server, address } = await startServer();
   const client = await connect(address);
   const idle = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   let closed = false;
@@ -614,7 +614,7 @@ Deno.test("ProtocolServer - a client that stops reading replies is dropped, not 
     ...HANDLERS,
     piece: ({ index }) => Promise.resolve(new WithBody({ index, length: big.length }, [big])),
   }, { kind: "peer", initialState: () => null, idleTimeoutMs: 500, warn: (l) => warnings.push(l) });
-  const address = server.listen(LOCALHOST);
+  const address = await server.listen(LOCALHOST);
   const reader = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   try {
     await reader.sendFrame({

@@ -147,7 +147,9 @@ async function readExactly(frames: FrameReader, length: number, what: string): P
 const TABLE = { hello: PEER_METHODS.hello, piece: PEER_METHODS.piece };
 
 /** A real peer-kind server whose `piece` handler serves piece 1 as `hello\n` and nothing else. */
-function startPieceServer(): { server: ProtocolServer<typeof TABLE, null>; address: Address } {
+async function startPieceServer(): Promise<
+  { server: ProtocolServer<typeof TABLE, null>; address: Address }
+> {
   const server = new ProtocolServer(TABLE, {
     piece: ({ index }) => {
       if (index !== 1) throw new ShoalError("NOT_FOUND", `no piece ${index}`);
@@ -156,7 +158,7 @@ function startPieceServer(): { server: ProtocolServer<typeof TABLE, null>; addre
       );
     },
   }, { kind: "peer", initialState: () => null, warn: () => {} });
-  return { server, address: server.listen(LOCALHOST) };
+  return { server, address: await server.listen(LOCALHOST) };
 }
 Deno.test("Wire fixtures - encodeFrame writes exactly the pinned bytes of each message", () => {
   for (const { name, hex, message } of FIXTURES) {
@@ -191,7 +193,7 @@ Deno.test("Wire fixtures - a header announcing 1 MiB + 1 fails with FRAME_TOO_LA
 });
 
 Deno.test("Wire fixtures - a real server answers the pinned requests with the pinned replies, byte for byte", async () => {
-  const { server, address } = startPieceServer();
+  const { server, address } = await startPieceServer();
   const conn = await Deno.connect({ hostname: address.host, port: address.port });
   const frames = new FrameReader(conn);
   try {
@@ -209,7 +211,7 @@ Deno.test("Wire fixtures - a real server answers the pinned requests with the pi
 });
 
 Deno.test("Wire fixtures - a real server answers a frame over the limit with FRAME_TOO_LARGE, id -1, and closes", async () => {
-  const { server, address } = startPieceServer();
+  const { server, address } = await startPieceServer();
   const conn = await Deno.connect({ hostname: address.host, port: address.port });
   const frames = new FrameReader(conn);
   try {

@@ -12,7 +12,7 @@ Deno.test("a tracker that cannot bind its port leaves every peer's presence as i
   await alice.call("announce", { port: 4000 });
   using second = SqliteTrackerStore.open(running.db);
   const intruder = new Tracker(second, { ticketKey: await testTicketKey(), warn: () => {} });
-  assert.throws(() => intruder.listen(running.address));
+  await assert.rejects(intruder.listen(running.address));
   await intruder.close();
   assert.equal(running.store.getPeer("alice")?.online, true);
 });
