@@ -13,7 +13,7 @@ const ROOT = resolve(import.meta.dirname!, "..");
 /** What each layer of lib/ may import from lib/, besides npm packages and node: builtins. */
 const MAY_IMPORT: Record<string, string[]> = {
   protocol: ["protocol", "async"],
-  identity: ["identity", "protocol", "async"],
+  identity: ["identity", "storage", "protocol", "async"],
   storage: ["storage", "protocol"],
   peer: ["peer", "identity", "storage", "protocol", "async", "defaults", "version"],
   tracker: ["tracker", "identity", "storage", "protocol", "async", "defaults", "version"],

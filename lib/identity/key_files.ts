@@ -9,16 +9,24 @@ import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { importTicketKey } from "../protocol/tickets.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
+import { keepKeyPrivate } from "../storage/private_files.ts";
 import { createIdentity } from "./certificate.ts";
 
 /**
  * Loads the identity kept at `prefix` + `cert.pem` / `key.pem`, creating it
- * on first use. The key file is readable by its owner only.
+ * on first use. The key file is readable by its owner only: created so
+ * (never through a link planted at its path), and tightened if others could
+ * read it, with a line to `warn` (default `console.error`).
  */
-export async function loadOrCreateIdentity(dir: string, prefix: string): Promise<TlsIdentity> {
+export async function loadOrCreateIdentity(
+  dir: string,
+  prefix: string,
+  options: { warn?: (line: string) => void } = {},
+): Promise<TlsIdentity> {
   const certPath = join(dir, `${prefix}cert.pem`);
   const keyPath = join(dir, `${prefix}key.pem`);
   try {
+    keepKeyPrivate(keyPath, "the TLS key", options.warn ?? console.error);
     return {
       certificate: await Deno.readTextFile(certPath),
       key: await Deno.readTextFile(keyPath),
@@ -33,7 +41,7 @@ export async function loadOrCreateIdentity(dir: string, prefix: string): Promise
   }
   const identity = await createIdentity();
   try {
-    await Deno.writeTextFile(keyPath, identity.key, { mode: 0o600 });
+    await Deno.writeTextFile(keyPath, identity.key, { mode: 0o600, createNew: true });
     await Deno.writeTextFile(certPath, identity.certificate);
   } catch (error) {
     throw new ShoalError("IO", `cannot save a TLS identity in ${dir}: ${(error as Error).message}`);
@@ -41,14 +49,21 @@ export async function loadOrCreateIdentity(dir: string, prefix: string): Promise
   return identity;
 }
 
-/** The tracker's signing key pair, kept at `path` (PKCS#8 PEM) and made on first start. */
+/**
+ * The tracker's signing key pair, kept at `path` (PKCS#8 PEM) and made on
+ * first start, readable by its owner only: whoever reads it can sign
+ * tickets. An existing key file others could read is tightened, with a line
+ * to `warn` (default `console.error`).
+ */
 export async function loadOrCreateTicketKey(
   dir: string,
   file: string,
+  options: { warn?: (line: string) => void } = {},
 ): Promise<{ privateKey: CryptoKey; publicKey: CryptoKey; publicKeyBase64: string }> {
   const path = join(dir, file);
   let pkcs8: Uint8Array<ArrayBuffer>;
   try {
+    keepKeyPrivate(path, "the ticket key", options.warn ?? console.error);
     const pem = await Deno.readTextFile(path);
     pkcs8 = new Uint8Array(Buffer.from(pem.replace(/-----[A-Z ]+-----|\s/g, ""), "base64"));
   } catch (error) {
@@ -61,13 +76,16 @@ export async function loadOrCreateTicketKey(
     ]) as CryptoKeyPair;
     pkcs8 = new Uint8Array(await crypto.subtle.exportKey("pkcs8", pair.privateKey));
     const body = Buffer.from(pkcs8).toString("base64").match(/.{1,64}/g)!.join("\n");
-    await Deno.writeTextFile(
-      path,
-      `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`,
-      {
-        mode: 0o600,
-      },
-    );
+    try {
+      await Deno.writeTextFile(
+        path,
+        `-----BEGIN PRIVATE KEY-----\n${body}\n-----END PRIVATE KEY-----\n`,
+        { mode: 0o600, createNew: true },
+      );
+    } catch (error) {
+      // Say, a link planted at the path: it is not written through.
+      throw new ShoalError("IO", `cannot save the ticket key ${path}: ${(error as Error).message}`);
+    }
   }
   const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, [
     "sign",

@@ -4,6 +4,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
+import { makePrivate } from "./private_files.ts";
 
 /** Options of {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -16,30 +17,7 @@ export interface OpenDatabaseOptions {
 /** Modes are POSIX only; elsewhere (Windows) files keep what the system gives them. */
 const POSIX = Deno.build.os !== "windows";
 
-/** The mode of `path` if it exists (permission bits only), else null. */
-export function modeOf(path: string): number | null {
-  try {
-    return (Deno.statSync(path).mode ?? 0) & 0o777;
-  } catch (error) {
-    if (error instanceof Deno.errors.NotFound) return null;
-    throw error;
-  }
-}
-
-/**
- * Makes `path` accessible to its owner only (`private` is 0600 for a file,
- * 0700 for a folder) if others could reach it; returns what changed, for a
- * warning, or null if nothing needed to.
- */
-export function makePrivate(path: string, mode: number): string | null {
-  if (!POSIX) return null;
-  const before = modeOf(path);
-  if (before === null || (before & 0o077) === 0) return null;
-  Deno.chmodSync(path, mode);
-  return `${path} from ${before.toString(8).padStart(4, "0")} to ${
-    mode.toString(8).padStart(4, "0")
-  }`;
-}
+export { makePrivate, modeOf } from "./private_files.ts";
 
 /**
  * Creates the database file readable by its owner only before SQLite opens

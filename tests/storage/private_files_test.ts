@@ -3,6 +3,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
+import type { ShoalError } from "../../lib/protocol/errors.ts";
 
 const POSIX = Deno.build.os !== "windows";
 
@@ -110,5 +112,49 @@ Deno.test({
       assert.equal(modeOf(`${path}-wal`), 0o600);
       assert.equal(warnings.length, 1, warnings.join("\n"));
       assert.ok(warnings[0].endsWith(`${path}-wal from 0644 to 0600`), warnings[0]);
+    }),
+});
+
+Deno.test({
+  name:
+    "the tracker's TLS and ticket keys are created 0600, and tightened with a warning if copied 0644",
+  ignore: !POSIX,
+  fn: () =>
+    inTempDir(async (dir) => {
+      const warnings: string[] = [];
+      const warn = (line: string) => warnings.push(line);
+      const first = await loadOrCreateIdentity(dir, "tls-", { warn });
+      const ticketKey = await loadOrCreateTicketKey(dir, "ticket-key.pem", { warn });
+      const keys = [join(dir, "tls-key.pem"), join(dir, "ticket-key.pem")];
+      for (const key of keys) assert.equal(modeOf(key), 0o600, `${key} is new`);
+      assert.deepEqual(warnings, []);
+
+      for (const key of keys) Deno.chmodSync(key, 0o644);
+      const again = await loadOrCreateIdentity(dir, "tls-", { warn });
+      const ticketKeyAgain = await loadOrCreateTicketKey(dir, "ticket-key.pem", { warn });
+      assert.equal(again.key, first.key, "the same TLS key, only tightened");
+      assert.equal(ticketKeyAgain.publicKeyBase64, ticketKey.publicKeyBase64);
+      for (const key of keys) assert.equal(modeOf(key), 0o600, `${key} was tightened`);
+      assert.equal(warnings.length, 2, warnings.join("\n"));
+      assert.match(
+        warnings[0],
+        /other users could read the TLS key: .*tls-key\.pem from 0644 to 0600/,
+      );
+      assert.match(warnings[1], /other users could read the ticket key: .*from 0644 to 0600/);
+    }),
+});
+
+Deno.test({
+  name: "a key is never written through a link planted where it will be created",
+  ignore: !POSIX,
+  fn: () =>
+    inTempDir(async (dir) => {
+      const stolen = join(dir, "attacker-readable.pem");
+      Deno.symlinkSync(stolen, join(dir, "ticket-key.pem"));
+      await assert.rejects(
+        loadOrCreateTicketKey(dir, "ticket-key.pem", { warn: () => {} }),
+        (error: ShoalError) => error.code === "IO",
+      );
+      assert.throws(() => Deno.statSync(stolen), Deno.errors.NotFound, "nothing written there");
     }),
 });
