@@ -16,11 +16,20 @@ export function check<S extends z.ZodType>(schema: S, value: unknown): z.infer<S
  * Characters that do not show as themselves: controls (C0, DEL, C1), format
  * characters (Unicode category Cf: zero-width spaces and joiners, bidi marks
  * and overrides, U+061C, the BOM, soft hyphen, ...), lone surrogates, line
- * and paragraph separators, and the Hangul fillers, which render blank.
- * `report\u200b.pdf` would look like `report.pdf`, and U+202E turns
- * `exe.pdf` around on screen.
+ * and paragraph separators, the Hangul fillers, which render blank, and
+ * every other default-ignorable code point (the combining grapheme joiner
+ * U+034F, variation selectors, Khmer's invisible vowels, ...), which
+ * terminals draw as nothing. `report\u200b.pdf` would look like `report.pdf`,
+ * and U+202E turns `exe.pdf` around on screen.
  */
-export const HIDDEN_CHARACTER = /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\u115f\u1160\u3164\uffa0]/u;
+export const HIDDEN_CHARACTER =
+  /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u115f\u1160\u3164\uffa0]/u;
+
+/**
+ * The most UTF-8 bytes a name may have: most disks hold 255 bytes per file
+ * name, and a download in progress adds `.shoal-part` (11 bytes) to it.
+ */
+export const MAX_NAME_BYTES = 244;
 
 /** What Windows forbids in a file name, besides controls. */
 const WINDOWS_FORBIDDEN = /[<>:"/\\|?*]/;
@@ -36,8 +45,9 @@ export function codePointOf(char: string): string {
  * The rule a published name breaks, or null if it keeps them all. A name may
  * become a file name on any fetcher's disk and is shown in tables, so it holds
  * no path separator or character Windows forbids, nothing that does not show
- * as itself ({@link HIDDEN_CHARACTER}), does not end with a dot or a space
- * (Windows drops them), and is not a reserved device name such as `CON` or
+ * as itself ({@link HIDDEN_CHARACTER}), does not end with a dot or any
+ * space (Windows drops them, terminals hide them), fits a disk with
+ * `.shoal-part` added ({@link MAX_NAME_BYTES}), and is not a reserved device name such as `CON` or
  * `LPT1.txt`. Names are refused rather than changed: a fetched file keeps
  * the name its owner published, the same on every system.
  */
@@ -53,7 +63,12 @@ export function fileNameProblem(name: string): string | null {
   if (forbidden) {
     return `a name cannot contain '${forbidden[0]}' (nor any of / \\ < > : " | ? *)`;
   }
-  if (/[. ]$/.test(name)) return "a name cannot end with '.' or a space";
+  // Any space at the end hides it (`report.pdf\u00a0` shows as `report.pdf`); Windows drops dots.
+  if (/[.\s]$/u.test(name)) return "a name cannot end with '.' or a space";
+  if (new TextEncoder().encode(name).length > MAX_NAME_BYTES) {
+    return `a name may have at most ${MAX_NAME_BYTES} bytes of UTF-8 (a disk holds 255 per name, ` +
+      "and a download adds .shoal-part)";
+  }
   const reserved = WINDOWS_RESERVED.exec(name);
   if (reserved) {
     return `a name cannot be ${reserved[1].toUpperCase()}, with or without an extension ` +

@@ -216,6 +216,15 @@ const HOSTILE_NAMES: [string, RegExp][] = [
   ["star*", /cannot contain '\*'/],
   ["x.", /end with '\.'/],
   ["x ", /end with '\.' or a space/],
+  ["report\u034f.pdf", /U\+034F/],
+  ["report\ufe0f.pdf", /U\+FE0F/],
+  ["khmer\u17b4.pdf", /U\+17B4/],
+  ["mongolian\u180b.pdf", /U\+180B/],
+  ["report.pdf\u00a0", /end with '\.' or a space/],
+  ["report.pdf\u3000", /end with '\.' or a space/],
+  ["report.pdf\u2003", /end with '\.' or a space/],
+  ["\u00e9".repeat(123), /at most 244 bytes of UTF-8/],
+  ["x".repeat(245), /at most 244 bytes of UTF-8/],
 ];
 
 Deno.test("FileName - hostile names are refused by the tracker's and the peer's validation alike", () => {
@@ -239,7 +248,20 @@ Deno.test("FileName - hostile names are refused by the tracker's and the peer's 
 });
 
 Deno.test("FileName - names that only look like reserved ones are accepted", () => {
-  for (const name of ["CONSOLE", "icon.png", "COM10", "LPT", "nul-result.txt", "a.b.c", " lead"]) {
+  for (
+    const name of [
+      "CONSOLE",
+      "icon.png",
+      "COM10",
+      "LPT",
+      "nul-result.txt",
+      "a.b.c",
+      " lead",
+      "x".repeat(244),
+      "\u00e9".repeat(122),
+      "r\u00e9sum\u00e9 \u65e5\u672c.pdf",
+    ]
+  ) {
     assert.equal(checkName(name), name);
   }
 });
@@ -281,7 +303,7 @@ Deno.test("Password - accepts 8 to 1024 characters", () => {
 });
 
 Deno.test("FileName - accepts ordinary names, including dots inside and non-ASCII", () => {
-  for (const name of ["notes..txt", ".hidden", "a b c.pdf", "été 🐟.mp3", "x".repeat(255)]) {
+  for (const name of ["notes..txt", ".hidden", "a b c.pdf", "été 🐟.mp3", "x".repeat(244)]) {
     assert.ok(FileName.safeParse(name).success, name);
   }
 });

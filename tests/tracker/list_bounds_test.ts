@@ -13,8 +13,8 @@ import type { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
 
 const CONTENT_ID = "ef".repeat(32);
-/** The longest name a client may publish, of two-byte characters. */
-const LONG_NAME = "ü".repeat(255);
+/** The longest name a client may publish, of two-byte characters (244 bytes of UTF-8). */
+const LONG_NAME = "ü".repeat(122);
 /** A host of the longest length the protocol allows. */
 const LONG_HOST = `${"h".repeat(250)}.test`;
 /** A certificate-shaped string of the longest length the protocol hands out. */
