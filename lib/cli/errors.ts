@@ -58,7 +58,7 @@ export function reportError(caught: unknown, options: ReportOptions = {}): numbe
       console.log(JSON.stringify({ error } satisfies JsonError));
     } else {
       console.error(`error: ${escapeForTerminal(message)}`);
-      if (hint) console.error(`hint: ${hint}`);
+      if (hint) console.error(`hint: ${escapeForTerminal(hint)}`);
     }
     return status;
   };

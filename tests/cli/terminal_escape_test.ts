@@ -54,6 +54,22 @@ Deno.test("reportError - an error message is escaped with the same helper", () =
   assert.equal(printed[0], "error: disk \\u{1b}[31mfull\\u{202e}");
 });
 
+Deno.test("reportError - a hint quoting a listed name is escaped like the message", () => {
+  const lines: string[] = [];
+  const write = console.error;
+  console.error = (line: string) => lines.push(line);
+  try {
+    const hint =
+      'fetch another owner\'s copy: `peer.ts fetch "x\x1b]0;owned\x07" --from <username>`';
+    reportError(new ShoalError("INTEGRITY", 'refusing "x\x1b[2J"', { hint }));
+  } finally {
+    console.error = write;
+  }
+  assert.equal(lines.length, 2);
+  assert.ok(lines.every((line) => !/[\x00-\x1f\x7f]/.test(line)), JSON.stringify(lines));
+  assert.match(lines[1], /^hint: .*x\\u\{1b\}\]0;owned\\u\{7\}/);
+});
+
 Deno.test("renderTable - names and owners from the network are escaped in their cells", () => {
   const table = renderTable(["name", "owner"], [["report\u200b.pdf", "eve\x1b[8m"]]);
   assert.match(table, /report\\u\{200b\}\.pdf/);
