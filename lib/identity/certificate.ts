@@ -8,8 +8,9 @@
  */
 import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
-import { createHash } from "node:crypto";
+import { createHash, createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
 import tls from "node:tls";
+import { Buffer } from "node:buffer";
 import { ShoalError } from "../protocol/errors.ts";
 import { TLS_SERVER_NAME, type TlsIdentity } from "../protocol/tls.ts";
 
@@ -39,6 +40,41 @@ export async function createIdentity(): Promise<TlsIdentity> {
     certificate: certificate.toString("pem"),
     key: x509.PemConverter.encode(pkcs8, "PRIVATE KEY"),
   };
+}
+
+/** What a peer signs to show the tracker it holds the key of the certificate it announces. */
+function proofMessage(username: string): Uint8Array {
+  return new TextEncoder().encode(`shoal: this certificate serves ${username.toLowerCase()}`);
+}
+
+/**
+ * Signs, with the identity's private key, that its certificate serves
+ * `username` (base64): announced with the certificate, it shows the tracker
+ * that the account holds the key, so no account can announce (and so block)
+ * another's certificate, which `sources` hands to anyone.
+ *
+ * @example
+ * ```ts
+ * const proof = proveCertificate(identity.key, "alice");
+ * certificateProofHolds(identity.certificate, "alice", proof); // true
+ * ```
+ */
+export function proveCertificate(key: string, username: string): string {
+  return sign("sha256", proofMessage(username), createPrivateKey(key)).toString("base64");
+}
+
+/** True when `proof` is {@link proveCertificate}'s signature for `username` by the certificate's key. */
+export function certificateProofHolds(
+  certificate: string,
+  username: string,
+  proof: string,
+): boolean {
+  try {
+    const { publicKey } = new X509Certificate(certificate);
+    return verify("sha256", proofMessage(username), publicKey, Buffer.from(proof, "base64"));
+  } catch {
+    return false;
+  }
 }
 
 /** The DER bytes inside a PEM certificate. */

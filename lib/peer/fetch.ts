@@ -1,6 +1,7 @@
 import { dirname, join, resolve } from "node:path";
 import { type Address, formatAddress, isWildcard } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { proveCertificate } from "../identity/certificate.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
 import type { PeerHome, Share } from "./home.ts";
@@ -216,6 +217,7 @@ export async function fetchFile(
       host: advertise === undefined ? undefined : String(advertise),
       port: address.port,
       certificate: identity?.certificate,
+      proof: identity && proveCertificate(identity.key, username),
     }).then(({ ticketKey }) => server.trustTicketKey(ticketKey), () => {});
     options.onServing?.(address);
     const sources = await findSources();

@@ -2,6 +2,8 @@ import { delay } from "../async/delay.ts";
 import { formatAddress } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS } from "../protocol/messages.ts";
+import { proveCertificate } from "../identity/certificate.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import type { PeerHome } from "./home.ts";
 import { connectSession, type TrackerClient, type TrackerEndpoint } from "./tracker_link.ts";
 
@@ -11,8 +13,11 @@ export interface PresenceOptions {
   home: PeerHome;
   /** The port this peer serves on. */
   port: number;
-  /** The certificate this peer serves with, for the tracker to vouch for; none in plaintext. */
-  certificate?: string;
+  /**
+   * The identity this peer serves with: its certificate, for the tracker to
+   * vouch for, with its key's signature for the account; none in plaintext.
+   */
+  identity?: TlsIdentity;
   /** Hands over the tracker's ticket key, each time the tracker is reached. */
   onTicketKey: (base64: string) => Promise<void>;
   /** The host to announce; unset, the tracker uses the address it sees. */
@@ -77,7 +82,8 @@ export class Presence {
           port,
           host: advertise,
           instance: this.#instance,
-          certificate: this.#options.certificate,
+          certificate: this.#options.identity?.certificate,
+          proof: this.#options.identity && proveCertificate(this.#options.identity.key, username),
         });
         await this.#options.onTicketKey(ticketKey);
         log(

@@ -63,7 +63,7 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
     tracker: options.tracker,
     home,
     port: address.port,
-    certificate: identity?.certificate,
+    identity,
     onTicketKey: (key) => server.trustTicketKey(key),
     // A peer bound to one address is reached there; on a wildcard the tracker tells.
     advertise: options.advertise ??

@@ -79,6 +79,9 @@ export const Certificate = z.string().max(MAX_CERTIFICATE_CHARS).regex(
   "expected a PEM certificate",
 );
 
+/** A signature by a certificate's key, base64 (about 96 characters for P-256). */
+const CertificateProof = z.string().max(1024).regex(/^[A-Za-z0-9+/]*={0,2}$/);
+
 /**
  * A certificate a peer announces: it must parse as X.509, and is kept in its
  * canonical PEM form (so one certificate is one string, whatever its line ends).
@@ -212,6 +215,8 @@ export const TRACKER_METHODS = {
       instance: z.string().regex(/^[A-Za-z0-9_-]{8,64}$/).optional(),
       /** The serving port's TLS certificate, for the tracker to vouch for; absent in plaintext. */
       certificate: AnnouncedCertificate.optional(),
+      /** With a certificate: its key's signature that it serves this account (`proveCertificate`). */
+      proof: CertificateProof.optional(),
     }),
     /** `ticketKey`: the tracker's Ed25519 public key (raw, base64), to check tickets with. */
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
@@ -257,6 +262,7 @@ export const TRACKER_METHODS = {
       host: Host.optional(),
       port: Port,
       certificate: AnnouncedCertificate.optional(),
+      proof: CertificateProof.optional(),
     }),
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
   ),

@@ -12,6 +12,7 @@ import { type Connection, type Handlers, ProtocolServer } from "../protocol/serv
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { signTicket } from "../protocol/tickets.ts";
 import { Accounts, type AccountsOptions } from "./accounts.ts";
+import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
@@ -194,8 +195,9 @@ export class Tracker {
     const store = this.#store;
     return {
       ...this.#accounts.handlers(),
-      announce: ({ host, port, instance, certificate }, connection) => {
+      announce: ({ host, port, instance, certificate, proof }, connection) => {
         const username = this.#accounts.requireUser(connection);
+        checkCertificateProof(certificate, proof, username);
         const advertised = this.#servingHost(host, connection);
         this.#checkAddressFree(username, advertised, port);
         const previous = this.#announced.get(username);
@@ -290,8 +292,9 @@ export class Tracker {
           ticket,
         };
       },
-      downloading: ({ contentId, host, port, certificate }, connection) => {
+      downloading: ({ contentId, host, port, certificate, proof }, connection) => {
         const owner = this.#accounts.requireUser(connection);
+        checkCertificateProof(certificate, proof, owner);
         const servingHost = this.#servingHost(host, connection);
         this.#checkAddressFree(owner, servingHost, port);
         const address = formatAddress({ host: servingHost, port });
@@ -305,5 +308,25 @@ export class Tracker {
         return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
       },
     };
+  }
+}
+
+/**
+ * A certificate is vouched for only with its key's signature that it serves
+ * this account: anyone may read another peer's certificate in `sources`, and
+ * announcing it first would keep its owner from serving.
+ */
+function checkCertificateProof(
+  certificate: string | undefined,
+  proof: string | undefined,
+  username: string,
+): void {
+  if (certificate === undefined) return;
+  if (proof === undefined || !certificateProofHolds(certificate, username, proof)) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      "the certificate comes without its key's signature for this account; " +
+        "a peer must serve with its own (each home makes one)",
+    );
   }
 }

@@ -121,7 +121,7 @@ export async function heldSource(
     tracker: peer.endpoint,
     home: peer.home,
     port,
-    certificate: identity?.certificate,
+    identity,
     onTicketKey: (key) => server.trustTicketKey(key),
     advertise: "127.0.0.1",
     log: (line) => {

@@ -1,6 +1,6 @@
 import assert from "node:assert/strict";
 import { X509Certificate } from "node:crypto";
-import { createIdentity } from "../../lib/identity/certificate.ts";
+import { createIdentity, proveCertificate } from "../../lib/identity/certificate.ts";
 import { type ErrorCode, ShoalError } from "../../lib/protocol/errors.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
 
@@ -57,27 +57,70 @@ Deno.test("an address another online account serves at is refused", async () => 
   assert.equal(running.store.getPeer("mallory"), null);
 });
 
-Deno.test("a certificate another online account announced is refused, until that account goes", async () => {
+Deno.test("a certificate another online account announced is refused", async () => {
   await using running = await startTestTracker();
-  const { certificate } = await createIdentity();
+  const identity = await createIdentity();
+  const { certificate } = identity;
   const alice = await running.login("alice");
-  await alice.call("announce", { port: 4000, certificate });
-  const mallory = await running.login("mallory");
+  await alice.call("announce", {
+    port: 4000,
+    certificate,
+    proof: proveCertificate(identity.key, "alice"),
+  });
+  // Even holding the key (say, one home shared by two accounts), a second online account is refused.
+  const bob = await running.login("bob");
   await assert.rejects(
-    mallory.call("announce", { port: 4001, certificate }),
+    bob.call("announce", { port: 4001, certificate, proof: proveCertificate(identity.key, "bob") }),
     refused("INVALID_INPUT", /already announced by another online account/),
   );
-  await assert.rejects(
-    mallory.call("downloading", { contentId: CONTENT_ID, port: 4001, certificate }),
-    refused("INVALID_INPUT", /already announced by another online account/),
-  );
-  assert.equal(running.store.getPeer("mallory"), null);
   // The same account may use its certificate again: serving and downloading at once.
-  await alice.call("downloading", { contentId: CONTENT_ID, port: 4000, certificate });
-
+  await alice.call("downloading", {
+    contentId: CONTENT_ID,
+    port: 4000,
+    certificate,
+    proof: proveCertificate(identity.key, "alice"),
+  });
   await alice.call("logout", {});
-  const { address } = await mallory.call("announce", { port: 4001, certificate });
+  const { address } = await bob.call("announce", {
+    port: 4001,
+    certificate,
+    proof: proveCertificate(identity.key, "bob"),
+  });
   assert.equal(address, "127.0.0.1:4001");
+});
+
+Deno.test("an account cannot announce a certificate whose key it does not hold, so it cannot keep its owner from serving", async () => {
+  await using running = await startTestTracker();
+  const identity = await createIdentity();
+  const { certificate } = identity;
+  const alice = await running.login("alice");
+  const aliceProof = proveCertificate(identity.key, "alice");
+  await alice.call("announce", { port: 4000, certificate, proof: aliceProof });
+  // Alice goes offline; mallory read her certificate in a `sources` reply and squats it.
+  await alice.call("logout", {});
+  const mallory = await running.login("mallory");
+  const { key: malloryKey } = await createIdentity();
+  for (
+    const proof of [undefined, aliceProof, proveCertificate(malloryKey, "mallory"), "AAAA"]
+  ) {
+    await assert.rejects(
+      mallory.call("announce", { port: 4001, certificate, proof }),
+      refused("INVALID_INPUT", /without its key's signature for this account/),
+    );
+    await assert.rejects(
+      mallory.call("downloading", { contentId: CONTENT_ID, port: 4001, certificate, proof }),
+      refused("INVALID_INPUT", /without its key's signature/),
+    );
+  }
+  assert.equal(running.tracker.partialSourceCount, 0);
+
+  const back = await running.login("alice");
+  const { address } = await back.call("announce", { port: 4000, certificate, proof: aliceProof });
+  assert.equal(address, "127.0.0.1:4000");
+  assert.equal(
+    running.store.getPeer("alice")?.certificate,
+    new X509Certificate(certificate).toString(),
+  );
 });
 
 Deno.test("a certificate of line breaks, or of 4 KiB, is refused before any handler runs", async () => {
@@ -105,9 +148,13 @@ Deno.test("a certificate of line breaks, or of 4 KiB, is refused before any hand
 
 Deno.test("a certificate with CRLF line ends is kept and handed out in canonical PEM", async () => {
   await using running = await startTestTracker();
-  const { certificate } = await createIdentity();
+  const { certificate, key } = await createIdentity();
   const alice = await running.login("alice");
-  await alice.call("announce", { port: 4000, certificate: certificate.replaceAll("\n", "\r\n") });
+  await alice.call("announce", {
+    port: 4000,
+    certificate: certificate.replaceAll("\n", "\r\n"),
+    proof: proveCertificate(key, "alice"),
+  });
   const canonical = new X509Certificate(certificate).toString();
   assert.equal(running.store.getPeer("alice")?.certificate, canonical);
 });
