@@ -19,6 +19,13 @@ export interface LoginLimiterOptions {
   maxDelayMs?: number;
   /** Failures older than this are forgotten. @default {900000} */
   forgetAfterMs?: number;
+  /**
+   * Addresses remembered per username as its owner's, from a correct login:
+   * a guesser spread over many addresses backs the username off everywhere
+   * except there, so nobody can lock the owner out of their own machines.
+   * @default {16}
+   */
+  knownAddressesPerUser?: number;
 }
 
 interface Record {
@@ -61,6 +68,8 @@ interface Key {
  */
 export class LoginLimiter {
   readonly #records = new Map<string, Record>();
+  /** Per username (lowercase), the addresses it last logged in from, oldest first. */
+  readonly #known = new Map<string, Set<string>>();
   /** Checks under way per key, and who waits for one of them to end. */
   readonly #inFlight = new Map<string, { count: number; waiters: (() => void)[] }>();
   readonly #options: Required<LoginLimiterOptions>;
@@ -73,6 +82,7 @@ export class LoginLimiter {
       baseDelayMs: options.baseDelayMs ?? 1000,
       maxDelayMs: options.maxDelayMs ?? 300_000,
       forgetAfterMs: options.forgetAfterMs ?? 900_000,
+      knownAddressesPerUser: options.knownAddressesPerUser ?? 16,
     };
   }
 
@@ -195,6 +205,14 @@ export class LoginLimiter {
    */
   succeeded(username: string, address: string): void {
     this.#records.delete(this.#keys(username, address)[0].key);
+    const user = username.toLowerCase();
+    const known = this.#known.get(user) ?? new Set<string>();
+    known.delete(address);
+    known.add(address);
+    if (known.size > this.#options.knownAddressesPerUser) {
+      known.delete(known.values().next().value!);
+    }
+    this.#known.set(user, known);
   }
 
   /** A record, unless its last failure is old enough to forget (then it is dropped). */
@@ -207,22 +225,28 @@ export class LoginLimiter {
     return record;
   }
 
+  /**
+   * The counts an attempt answers to: the username from this address, the
+   * address, and (except from an address the username logged in from
+   * before) the username from everywhere.
+   */
   #keys(username: string, address: string): Key[] {
     const user = username.toLowerCase();
     const { freePerUser, freePerAddress, freeAddressesPerUser } = this.#options;
-    return [
+    const keys = [
       {
         key: `pair:${user}@${address}`,
         what: `for ${username} from ${address}`,
         free: freePerUser,
       },
       { key: `address:${address}`, what: `from ${address}`, free: freePerAddress },
-      {
-        key: `user:${user}`,
-        what: `for ${username} from many addresses`,
-        free: freeAddressesPerUser,
-      },
     ];
+    if (this.#known.get(user)?.has(address)) return keys;
+    return [...keys, {
+      key: `user:${user}`,
+      what: `for ${username} from many addresses`,
+      free: freeAddressesPerUser,
+    }];
   }
 
   /** Drops forgotten records now and then, so the map stays small. */

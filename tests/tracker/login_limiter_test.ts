@@ -84,6 +84,30 @@ Deno.test("LoginLimiter - failures from ten addresses back a user off everywhere
   assertLimited(strict, "alice", "198.51.100.1", T0, 1, /many addresses/);
 });
 
+Deno.test("LoginLimiter - guessers on many addresses never lock the owner out of an address they logged in from", () => {
+  const limiter = new LoginLimiter();
+  const home = "198.51.100.1";
+  limiter.begin("alice", home, T0).succeeded();
+  for (let i = 0; i < 10; i++) fail(limiter, "Alice", `192.0.2.${i}`, 1, T0);
+  assertLimited(limiter, "alice", "198.51.100.2", T0, 1, /for alice from many addresses/);
+  limiter.check("alice", home, T0);
+  limiter.check("ALICE", home, T0);
+  // From there, alice's own mistakes still back off, as anyone's.
+  fail(limiter, "alice", home, 5, T0);
+  assertLimited(limiter, "alice", home, T0, 1, /for alice from 198\.51\.100\.1/);
+});
+
+Deno.test("LoginLimiter - only the last knownAddressesPerUser addresses of a user are remembered", () => {
+  const limiter = new LoginLimiter({ knownAddressesPerUser: 2 });
+  for (const address of ["198.51.100.1", "198.51.100.2", "198.51.100.3"]) {
+    limiter.begin("alice", address, T0).succeeded();
+  }
+  for (let i = 0; i < 10; i++) fail(limiter, "alice", `192.0.2.${i}`, 1, T0);
+  assertLimited(limiter, "alice", "198.51.100.1", T0, 1, /many addresses/);
+  limiter.check("alice", "198.51.100.2", T0);
+  limiter.check("alice", "198.51.100.3", T0);
+});
+
 Deno.test("LoginLimiter - the message counts the seconds still to wait, rounded up", () => {
   const limiter = new LoginLimiter({ baseDelayMs: 10_000 });
   fail(limiter, "alice", ADDRESS, 5, T0);
