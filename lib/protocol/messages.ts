@@ -11,7 +11,7 @@ import { ShoalError } from "./errors.ts";
 import { fileNameProblem } from "./validate.ts";
 
 /** Bumped on any incompatible change; both sides send it in `hello`. */
-export const PROTOCOL_VERSION = 1;
+export const PROTOCOL_VERSION = 2;
 
 /** How often a peer holding a tracker connection sends a heartbeat. */
 export const HEARTBEAT_MS = 10_000;
