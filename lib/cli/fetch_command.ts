@@ -24,6 +24,7 @@ import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
+import { asTyped, quoteWord, splitGlobals } from "../invocation.ts";
 
 export interface FetchFlags {
   from?: string;
@@ -96,9 +97,7 @@ function unpublishedNote({ tracker, reason, pending }: Unpublished): string {
 
 /** Words as a POSIX shell reads them back: quoted only where needed. */
 function shellLine(words: string[]): string {
-  return words.map((word) =>
-    /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
-  ).join(" ");
+  return words.map(quoteWord).join(" ");
 }
 
 /** One line for an earlier partial file a fetch took over, or found gone. */
@@ -114,7 +113,7 @@ function partialNote(partial: AdoptedPartial, name: string): string {
  * typed on the command line; rebuilt from the options in the shell.
  */
 function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
-  if (!shell) return shellLine(["peer.ts", ...Deno.args]);
+  if (!shell) return `peer.ts ${shellLine(splitGlobals(Deno.args).rest)}`;
   return shellLine([
     "fetch",
     name,
@@ -211,7 +210,7 @@ export async function runFetch(
         signal,
         warn: (line) => console.error(escapeForTerminal(line)),
       });
-      return summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name);
+      return asTyped(summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name));
     });
     console.log(
       `fetching "${
@@ -256,7 +255,7 @@ export async function runFetch(
       owners,
     });
   }
-  console.log(summaryLine(summary, chosen.name) + sharingNote(result, chosen.name));
+  console.log(asTyped(summaryLine(summary, chosen.name) + sharingNote(result, chosen.name)));
 }
 
 /**
@@ -351,7 +350,7 @@ export async function cancel({ home }: PeerContext, name: string) {
   if (matches.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
-      `no unfinished download named "${name}"; see peer.ts downloads`,
+      `no unfinished download named "${name}"; list them with \`peer.ts downloads\``,
     );
   }
   for (const record of matches) {

@@ -22,6 +22,7 @@ import { DEFAULT_SERVE_HOST, startServing } from "../peer/serve.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint, withSession } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
+import { asTyped } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
@@ -125,7 +126,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
           await readPassword({ fromStdin: !!options.passwordStdin }, true),
         );
         await register(home, tracker, username, password);
-        console.log(`registered ${username}; now run: peer.ts login ${username}`);
+        console.log(asTyped(`registered ${username}; now run: peer.ts login ${username}`));
       }),
     );
 
@@ -223,7 +224,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         return printJson(shares.map(({ manifest: _, ...share }) => share));
       }
       if (shares.length === 0) {
-        return console.log("no shares yet; add one with: peer.ts publish <path>");
+        return console.log(asTyped("no shares yet; add one with: peer.ts publish <path>"));
       }
       console.log(renderTable(
         ["no.", "name", "location", "type", "size"],

@@ -9,6 +9,7 @@ import { escapeForTerminal } from "./output.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
+import { setInvocation } from "../invocation.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -20,6 +21,8 @@ export async function runPeerShell(
   config: PeerConfig = {},
 ): Promise<void> {
   const { tracker, home } = openContext(globals);
+  // Inside the shell a command is typed bare: hints say `login`, not `peer.ts login`.
+  setInvocation("peer", [], "");
   let serving: Serving | null = null;
   // Notices carry text from the tracker and from sources (error messages): escaped.
   let notify = (line: string) => console.log(escapeForTerminal(line));

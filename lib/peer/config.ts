@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { parseAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
+import { asTyped } from "../invocation.ts";
 
 /** Every key the file may hold, what it means, and how its value is checked. */
 export const CONFIG_KEYS = {
@@ -76,7 +77,9 @@ export function loadConfig(home: string): PeerConfig {
     if (warned.has(`${path}\0${key}`)) continue;
     warned.add(`${path}\0${key}`);
     console.error(
-      `warning: ${path}: unknown key "${key}" ignored; remove it with: peer.ts config unset ${key}`,
+      asTyped(
+        `warning: ${path}: unknown key "${key}" ignored; remove it with: peer.ts config unset ${key}`,
+      ),
     );
   }
   return config;
