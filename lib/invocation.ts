@@ -32,9 +32,14 @@ export function launcher(program: Program): string {
   const exe = basename(Deno.execPath()).replace(/\.exe$/, "");
   if (exe !== "deno") return exe;
   if (Deno.env.get("INIT_CWD")) return program === "peer" ? "deno task peer" : "deno task admin";
-  // The script as typed: relative to the folder the user is in, like `../peer.ts`.
+  // The script from the folder the user is in: `../peer.ts`, or its absolute path if shorter.
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
-  const script = basename(main) === `${program}.ts` ? relative(Deno.cwd(), main) : `${program}.ts`;
+  const near = relative(Deno.cwd(), main);
+  const script = basename(main) !== `${program}.ts`
+    ? `${program}.ts`
+    : near.length <= main.length
+    ? near
+    : main;
   return `deno run -A ${quoteWord(script)}`;
 }
 

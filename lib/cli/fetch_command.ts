@@ -25,6 +25,7 @@ import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
 import { asTyped, quoteWord, splitGlobals } from "../invocation.ts";
+import { matchingNames, spellings } from "../peer/name_match.ts";
 
 export interface FetchFlags {
   from?: string;
@@ -321,7 +322,15 @@ export async function listDownloads(
     }),
   );
   if (flags.json) return printJson(rows);
-  if (rows.length === 0) return console.log("no unfinished downloads");
+  // A background fetch has no record until its manifest arrives: it is running all the same.
+  const starting = running.filter((name) => !rows.some((row) => row.name === name));
+  for (const name of starting) {
+    console.log(`"${escapeForTerminal(name)}" is starting (no piece yet); \`pause\` stops it`);
+  }
+  if (rows.length === 0) {
+    if (starting.length === 0) console.log("no unfinished downloads");
+    return;
+  }
   const where = (onDisk: boolean | null) =>
     onDisk ? "" : onDisk === false ? " (missing)" : " (folder unknown)";
   console.log(renderTable(
@@ -336,25 +345,34 @@ export async function listDownloads(
     ]),
   ));
   for (const row of rows.filter((row) => row.onDisk === false)) {
-    console.log(
+    console.log(asTyped(
       `the partial file of "${row.name}" is gone: \`peer.ts cancel ${shellLine([row.name])}\` ` +
         "forgets it, or fetch it again to start over",
-    );
+    ));
   }
 }
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
-export async function cancel({ home }: PeerContext, name: string) {
+export async function cancel({ home }: PeerContext, typed: string) {
   if (!home.session()) throw notLoggedIn();
-  const matches = home.downloads().filter((record) => record.name === name);
+  const matches = matchingNames(home.downloads(), typed, (record) => record.name);
+  const names = spellings(matches, (record) => record.name);
+  if (names.length > 1) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `"${typed}" matches downloads named ${names.map((n) => `"${n}"`).join(", ")}`,
+      { hint: "cancel one by its exact spelling" },
+    );
+  }
   if (matches.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
-      `no unfinished download named "${name}"; list them with \`peer.ts downloads\``,
+      `no unfinished download named "${typed}"; list them with \`peer.ts downloads\``,
     );
   }
   for (const record of matches) {
     const { partPath, file } = await cancelDownload(home, record.contentId);
+    const name = record.name;
     console.log(
       file === "deleted"
         ? `cancelled "${name}" and deleted its partial file ${partPath}`

@@ -57,8 +57,11 @@ export interface ShellHooks {
   startBackground(name: string, work: (signal: AbortSignal) => Promise<string>): void;
   /** Names of the downloads running in the background. */
   activeDownloads(): string[];
-  /** Stops a background download, keeping its partial file; false if none runs by that name. */
-  pauseDownload(name: string): boolean;
+  /**
+   * Stops a background download (its name in any case), keeping its partial
+   * file; returns its name, or undefined if none (or several) run by that name.
+   */
+  pauseDownload(name: string): string | undefined;
 }
 
 /** The options of `serve` (and of `shell`, which serves too). */
@@ -284,10 +287,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         "stop a background download, keeping its partial file (fetch it again to resume)",
       )
       .action((name: string) => {
-        if (!hooks.pauseDownload(name)) {
-          throw new ShoalError("NOT_FOUND", `no download named "${name}" is running`);
+        const paused = hooks.pauseDownload(name);
+        if (paused === undefined) {
+          throw new ShoalError("NOT_FOUND", `no download named "${name}" is running`, {
+            hint: "`downloads` lists them, running ones marked",
+          });
         }
-        console.log(`paused "${name}"; fetch it again to resume`);
+        console.log(`paused "${paused}"; fetch it again to resume`);
       });
   }
 

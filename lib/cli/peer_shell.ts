@@ -10,6 +10,7 @@ import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./p
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { setInvocation } from "../invocation.ts";
+import { matchingNames } from "../peer/name_match.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -52,8 +53,10 @@ export async function runPeerShell(
     },
     activeDownloads: () => [...downloads.keys()],
     pauseDownload: (name) => {
-      downloads.get(name)?.abort();
-      return downloads.has(name);
+      const [running, ...others] = matchingNames([...downloads.keys()], name, (key) => key);
+      if (running === undefined || others.length > 0) return undefined;
+      downloads.get(running)?.abort();
+      return running;
     },
   });
 
