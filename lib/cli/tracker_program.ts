@@ -104,7 +104,9 @@ export function buildTrackerProgram(): Command {
     const { db } = command.opts<{ db: string }>();
     // An admin command reads a tracker's database; it must not create an empty one.
     if (!await Deno.stat(db).then((info) => info.isFile, () => false)) {
-      throw new ShoalError("NOT_FOUND", `no tracker database at ${db}; pass --db FILE`);
+      throw new ShoalError("NOT_FOUND", `no tracker database at ${db}`, {
+        hint: "run it in the tracker's folder, or pass --db FILE (or set SHOAL_TRACKER_DB)",
+      });
     }
     using store = SqliteTrackerStore.open(db);
     await use(store);

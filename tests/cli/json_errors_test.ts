@@ -64,5 +64,6 @@ Deno.test("--json errors - the tracker's admin commands too: NOT_FOUND for a mis
   assert.equal(result.stderr, "");
   const { error } = JSON.parse(result.stdout);
   assert.equal(error.code, "NOT_FOUND");
-  assert.match(error.message, /^no tracker database at .*none\.db; pass --db FILE$/);
+  assert.match(error.message, /^no tracker database at .*none\.db$/);
+  assert.match(error.hint, /pass --db FILE/);
 });

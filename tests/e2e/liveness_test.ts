@@ -138,9 +138,9 @@ Deno.test("liveness - unregister removes the user's publications and the user", 
     const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
     assert.equal(after.code, 1);
     // With --json the error is one JSON object on stdout.
-    assert.deepEqual(JSON.parse(after.stdout), {
-      error: { code: "NOT_FOUND", message: 'no peer named or at "alice"' },
-    });
+    const { error } = JSON.parse(after.stdout);
+    assert.deepEqual([error.code, error.message], ["NOT_FOUND", 'no peer named or at "alice"']);
+    assert.match(error.hint, /tracker\.ts peers` lists the peers/);
 
     const files = await runTrackerCommand(["files", "--db", db, "--json"]);
     assert.equal(files.code, 0, files.stderr);
