@@ -9,7 +9,7 @@ import { escapeForTerminal } from "./output.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
-import { setInvocation } from "../invocation.ts";
+import { asTyped, setInvocation } from "../invocation.ts";
 import { matchingNames } from "../peer/name_match.ts";
 
 /**
@@ -26,7 +26,7 @@ export async function runPeerShell(
   setInvocation("peer", [], "");
   let serving: Serving | null = null;
   // Notices carry text from the tracker and from sources (error messages): escaped.
-  let notify = (line: string) => console.log(escapeForTerminal(line));
+  let notify = (line: string) => console.log(asTyped(escapeForTerminal(line)));
   /** Downloads running in the background, by name. */
   const downloads = new Map<string, AbortController>();
   const hooksFor = (signal: AbortSignal): ShellHooks => ({
@@ -51,7 +51,9 @@ export async function runPeerShell(
           ),
       ).finally(() => downloads.delete(name));
     },
-    activeDownloads: () => [...downloads.keys()],
+    // A paused download lingers in the map until it has stopped: it is no longer running.
+    activeDownloads: () =>
+      [...downloads].filter(([, controller]) => !controller.signal.aborted).map(([name]) => name),
     pauseDownload: (name) => {
       const [running, ...others] = matchingNames([...downloads.keys()], name, (key) => key);
       if (running === undefined || others.length > 0) return undefined;
@@ -107,7 +109,7 @@ export async function runPeerShell(
           { from: "user" },
         );
       },
-    }, (handle) => notify = (line) => handle.notify(escapeForTerminal(line)));
+    }, (handle) => notify = (line) => handle.notify(asTyped(escapeForTerminal(line))));
   } finally {
     for (const controller of downloads.values()) controller.abort();
     await stop();
