@@ -214,8 +214,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("unpublish <name>")
     .description("stop sharing a file (it stays on disk)")
     .action(run(async ({ tracker, home }, name: string) => {
-      await unpublish(home, tracker, name);
-      console.log(`unpublished "${name}"`);
+      console.log(`unpublished "${escapeForTerminal(await unpublish(home, tracker, name))}"`);
     }));
 
   program.command("view")

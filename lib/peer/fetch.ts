@@ -102,7 +102,9 @@ export async function checkOutput(output: string, overwrite = false): Promise<vo
   }
   const folder = dirname(output);
   if (!await Deno.stat(folder).then((info) => info.isDirectory, () => false)) {
-    throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`);
+    throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`, {
+      hint: `create it first (mkdir -p ${folder}), or give --output an existing folder`,
+    });
   }
 }
 
