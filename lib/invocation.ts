@@ -81,7 +81,11 @@ export function commandPrefix(program: Program): string {
  * file that happens to be called `peer.ts`.
  */
 export function asTyped(text: string): string {
-  return text.replace(/(^|[\s`(:])(peer|tracker)\.ts (?=[\w-])/g, (_, before, name: Program) => {
+  // `deno task tracker` is serve (with its V8 flag); `deno task admin` runs the other commands.
+  const served = commandPrefix("tracker").startsWith("deno task admin")
+    ? text.replace(/(^|[\s`(:])tracker\.ts serve\b/g, "$1deno task tracker")
+    : text;
+  return served.replace(/(^|[\s`(:])(peer|tracker)\.ts (?=[\w-])/g, (_, before, name: Program) => {
     const prefix = commandPrefix(name);
     return prefix === "" ? before : `${before}${prefix} `;
   });

@@ -59,3 +59,13 @@ Deno.test("invocation - a file called peer.ts is not a command", () => {
     setInvocation("peer", [], "peer.ts");
   }
 });
+
+Deno.test("invocation - under deno task, serve is `deno task tracker` and the rest `deno task admin`", () => {
+  try {
+    setInvocation("tracker", [], "deno task admin");
+    assert.equal(asTyped("$ tracker.ts serve --port 0"), "$ deno task tracker --port 0");
+    assert.equal(asTyped("$ tracker.ts ping alice"), "$ deno task admin ping alice");
+  } finally {
+    setInvocation("tracker", [], "tracker.ts");
+  }
+});
