@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import { type Address, formatAddress, isWildcard } from "../protocol/address.ts";
+import { quoteWord } from "../invocation.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
@@ -54,13 +55,25 @@ export function pickSource(owners: Listing[], from?: string): Listing {
   const name = owners[0]?.name ?? "";
   if (from !== undefined) {
     const chosen = owners.find((file) => file.owner.toLowerCase() === from.toLowerCase());
-    if (!chosen) throw new ShoalError("NOT_FOUND", `${from} does not share "${name}"`);
-    if (!chosen.online) throw new ShoalError("UNREACHABLE", `${chosen.owner} is offline`);
+    if (!chosen) {
+      throw new ShoalError("NOT_FOUND", `${from} does not share "${name}"`, {
+        hint: `drop --from to fetch from whoever shares it`,
+      });
+    }
+    if (!chosen.online) {
+      throw new ShoalError("UNREACHABLE", `${chosen.owner} is offline`, {
+        hint: `fetch again once they serve (\`peer.ts search ${quoteWord(name)}\` shows who is ` +
+          "online), or drop --from",
+      });
+    }
     return chosen;
   }
   const online = owners.filter((file) => file.online);
   if (online.length === 0) {
-    throw new ShoalError("UNREACHABLE", `every owner of "${name}" is offline`);
+    throw new ShoalError("UNREACHABLE", `every owner of "${name}" is offline`, {
+      hint: `fetch again once one of them serves (\`peer.ts search ${quoteWord(name)}\` shows ` +
+        "who is online)",
+    });
   }
   const contents = new Set(online.map((file) => file.contentId));
   if (contents.size > 1) {
