@@ -11,7 +11,7 @@
  * console.error(asTyped("run `peer.ts login <username>` first"));
  * ```
  */
-import { basename, relative } from "node:path";
+import { basename, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The programs whose commands messages name. */
@@ -29,18 +29,32 @@ const typed: Record<Program, string | undefined> = { peer: undefined, tracker: u
  * `deno run -A` and the script's path from the current folder.
  */
 export function launcher(program: Program): string {
-  const exe = basename(Deno.execPath()).replace(/\.exe$/, "");
-  if (exe !== "deno") return exe;
+  const exe = Deno.execPath();
+  const name = basename(exe).replace(/\.exe$/, "");
+  // A compiled binary: its bare name where PATH finds it, else its path.
+  if (name !== "deno") return onPath(basename(exe)) ? name : quoteWord(nearest(exe));
   if (Deno.env.get("INIT_CWD")) return program === "peer" ? "deno task peer" : "deno task admin";
-  // The script from the folder the user is in: `../peer.ts`, or its absolute path if shorter.
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
-  const near = relative(Deno.cwd(), main);
-  const script = basename(main) !== `${program}.ts`
-    ? `${program}.ts`
-    : near.length <= main.length
-    ? near
-    : main;
+  const script = basename(main) === `${program}.ts` ? nearest(main) : `${program}.ts`;
   return `deno run -A ${quoteWord(script)}`;
+}
+
+/** A path from the folder the user is in (`../peer.ts`), or the absolute one if shorter. */
+function nearest(path: string): string {
+  const near = relative(Deno.cwd(), path);
+  return near.length <= path.length ? near : path;
+}
+
+/** Whether a command of that file name is found on PATH (then the user can type it bare). */
+function onPath(file: string): boolean {
+  const separator = Deno.build.os === "windows" ? ";" : ":";
+  return (Deno.env.get("PATH") ?? "").split(separator).some((dir) => {
+    try {
+      return dir !== "" && Deno.statSync(join(dir, file)).isFile;
+    } catch {
+      return false;
+    }
+  });
 }
 
 /** Splits a command line into its global options (home, tracker, plaintext) and the rest. */
