@@ -343,4 +343,6 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     for (const signal of signals) Deno.removeSignalListener(signal, end);
     await serving.stop();
   }
+  // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
+  console.log("stopped serving; your files are offline until you serve again");
 }

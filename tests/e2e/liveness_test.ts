@@ -214,3 +214,18 @@ Deno.test("liveness - a burst of 20 concurrent logins all succeed while another 
     await tracker.daemon.stop();
   }
 });
+
+Deno.test("liveness - serve stopped with Ctrl-C (SIGINT) says the files are offline, and they are", async () => {
+  await using dir = await tempDir();
+  await using network = await trackerWithAliceAndBob(dir.path);
+  const { db, alice } = network;
+  const serving = await alice.serve();
+  const status = await serving.stop("SIGINT");
+  assert.equal(status.code, 0);
+  assert.ok(
+    serving.lines.includes("stopped serving; your files are offline until you serve again"),
+    serving.lines.join("\n"),
+  );
+  const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
+  assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
+});
