@@ -9,8 +9,10 @@ import { addShellCommand } from "./lib/cli/peer_shell.ts";
 import { runProgram } from "./lib/cli/run.ts";
 import { homeFromArgs } from "./lib/cli/peer_context.ts";
 import { loadConfig } from "./lib/peer/config.ts";
+import { setInvocation } from "./lib/invocation.ts";
 
 if (import.meta.main) {
+  setInvocation("peer", Deno.args);
   const args = defaultToShell(Deno.args);
   await runProgram(() => {
     const config = loadConfig(homeFromArgs(args));

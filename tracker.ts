@@ -4,5 +4,9 @@
  */
 import { runProgram } from "./lib/cli/run.ts";
 import { buildTrackerProgram } from "./lib/cli/tracker_program.ts";
+import { setInvocation } from "./lib/invocation.ts";
 
-if (import.meta.main) await runProgram(buildTrackerProgram);
+if (import.meta.main) {
+  setInvocation("tracker", Deno.args);
+  await runProgram(buildTrackerProgram);
+}

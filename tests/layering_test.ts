@@ -15,8 +15,17 @@ const MAY_IMPORT: Record<string, string[]> = {
   protocol: ["protocol", "async"],
   identity: ["identity", "storage", "protocol", "async"],
   storage: ["storage", "protocol"],
-  peer: ["peer", "identity", "storage", "protocol", "async", "defaults", "version"],
-  tracker: ["tracker", "identity", "storage", "protocol", "async", "defaults", "version"],
+  peer: ["peer", "identity", "storage", "protocol", "async", "defaults", "invocation", "version"],
+  tracker: [
+    "tracker",
+    "identity",
+    "storage",
+    "protocol",
+    "async",
+    "defaults",
+    "invocation",
+    "version",
+  ],
   cli: [
     "cli",
     "peer",
@@ -26,10 +35,12 @@ const MAY_IMPORT: Record<string, string[]> = {
     "protocol",
     "async",
     "defaults",
+    "invocation",
     "version",
   ],
   async: ["async"],
   defaults: [],
+  invocation: [],
   version: [],
 };
 

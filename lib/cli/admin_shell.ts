@@ -1,6 +1,7 @@
 import { Command } from "commander";
 import type { TrackerStore } from "../tracker/store.ts";
 import { runShell } from "./shell.ts";
+import { setInvocation } from "../invocation.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
 
@@ -8,6 +9,8 @@ import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
 export async function runAdminShell(store: TrackerStore, historyFile?: string): Promise<void> {
   console.log('admin shell: type "help" for commands; "quit", "exit" or Ctrl-D stops the tracker');
   if (!await hasOsPing()) console.log(`note: ${OS_PING_MISSING}`);
+  // Inside the shell a command is typed bare: hints say `ping`, not `tracker.ts ping`.
+  setInvocation("tracker", [], "");
   await runShell({
     prompt: () => "tracker> ",
     commands: ["ping", "discover", "peers", "files", "help", "quit"],

@@ -5,6 +5,7 @@
 import { CommanderError } from "commander";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { escapeForTerminal } from "./output.ts";
+import { asTyped } from "../invocation.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -21,6 +22,7 @@ export class ReportedFailure extends Error {}
 /** Hints that hold for a code wherever it comes from; others come with the error. */
 const HINTS: Partial<Record<ShoalError["code"], string>> = {
   AUTH_REQUIRED: "run `peer.ts login <username>` first",
+  USERNAME_TAKEN: "choose another name, or run `peer.ts login <username>` if it is yours",
   VERSION_MISMATCH: "upgrade the older of the two programs",
 };
 
@@ -51,7 +53,10 @@ export function wantsJson(args: string[]): boolean {
  * `{"error": {code, message, hint}}` object on stdout, and returns its exit status.
  */
 export function reportError(caught: unknown, options: ReportOptions = {}): number {
-  const print = (status: number, code: string, message: string, hint?: string): number => {
+  const print = (status: number, code: string, said: string, hinted?: string): number => {
+    // Hints name commands as `peer.ts ...`: say them the way this user runs them.
+    const message = asTyped(said);
+    const hint = hinted && asTyped(hinted);
     if (options.json) {
       const error: JsonError["error"] = { code, message };
       if (hint) error.hint = hint;

@@ -22,6 +22,7 @@ import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
+import { asTyped, quoteWord, splitGlobals } from "../invocation.ts";
 
 export interface FetchFlags {
   from?: string;
@@ -94,9 +95,7 @@ function unpublishedNote({ tracker, reason, pending }: Unpublished): string {
 
 /** Words as a POSIX shell reads them back: quoted only where needed. */
 function shellLine(words: string[]): string {
-  return words.map((word) =>
-    /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`
-  ).join(" ");
+  return words.map(quoteWord).join(" ");
 }
 
 /** One line for an earlier partial file a fetch took over, or found gone. */
@@ -112,7 +111,7 @@ function partialNote(partial: AdoptedPartial, name: string): string {
  * typed on the command line; rebuilt from the options in the shell.
  */
 function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
-  if (!shell) return shellLine(["peer.ts", ...Deno.args]);
+  if (!shell) return `peer.ts ${shellLine(splitGlobals(Deno.args).rest)}`;
   return shellLine([
     "fetch",
     name,
@@ -203,7 +202,7 @@ export async function runFetch(
         signal,
         warn: (line) => console.error(escapeForTerminal(line)),
       });
-      return summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name);
+      return asTyped(summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name));
     });
     console.log(
       `fetching "${
@@ -248,7 +247,7 @@ export async function runFetch(
       owners,
     });
   }
-  console.log(summaryLine(summary, chosen.name) + sharingNote(result, chosen.name));
+  console.log(asTyped(summaryLine(summary, chosen.name) + sharingNote(result, chosen.name)));
 }
 
 /**
@@ -297,7 +296,15 @@ export async function listDownloads(
 ) {
   const rows = await unfinishedDownloads(home, running);
   if (flags.json) return printJson(rows);
-  if (rows.length === 0) return console.log("no unfinished downloads");
+  // A background fetch has no record until its manifest arrives: it is running all the same.
+  const starting = running.filter((name) => !rows.some((row) => row.name === name));
+  for (const name of starting) {
+    console.log(`"${escapeForTerminal(name)}" is starting (no piece yet); \`pause\` stops it`);
+  }
+  if (rows.length === 0) {
+    if (starting.length === 0) console.log("no unfinished downloads");
+    return;
+  }
   const where = (onDisk: boolean | null) =>
     onDisk ? "" : onDisk === false ? " (missing)" : " (folder unknown)";
   console.log(renderTable(
@@ -312,16 +319,16 @@ export async function listDownloads(
     ]),
   ));
   for (const row of rows.filter((row) => row.onDisk === false)) {
-    console.log(
+    console.log(asTyped(
       `the partial file of "${row.name}" is gone: \`peer.ts cancel ${shellLine([row.name])}\` ` +
         "forgets it, or fetch it again to start over",
-    );
+    ));
   }
 }
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
-export async function cancel({ home }: PeerContext, name: string) {
-  for (const { partPath, file } of await cancelByName(home, name)) {
+export async function cancel({ home }: PeerContext, typed: string) {
+  for (const { name, partPath, file } of await cancelByName(home, typed)) {
     console.log(
       file === "deleted"
         ? `cancelled "${name}" and deleted its partial file ${partPath}`

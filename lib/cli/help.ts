@@ -1,5 +1,6 @@
 /** Examples under every command's help, kept in one place so they read as a set. */
 import type { Command } from "commander";
+import { asTyped } from "../invocation.ts";
 
 const PEER_EXAMPLES: Record<string, string[]> = {
   "": ["peer.ts --tracker 192.168.1.10:5050 login alice", "peer.ts fetch notes"],
@@ -47,8 +48,11 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
 };
 
 function withExamples(program: Command, examples: Record<string, string[]>): Command {
+  // Examples are written with `peer.ts`: shown the way the user runs the program, they paste.
   const text = (lines: string[]) =>
-    `\nExample${lines.length > 1 ? "s" : ""}:\n${lines.map((line) => `  $ ${line}`).join("\n")}`;
+    `\nExample${lines.length > 1 ? "s" : ""}:\n${
+      lines.map((line) => `  $ ${asTyped(line)}`).join("\n")
+    }`;
   if (examples[""]) program.addHelpText("after", text(examples[""]));
   for (const command of program.commands) {
     const lines = examples[command.name()];

@@ -24,6 +24,7 @@ import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
+import { asTyped } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
@@ -110,7 +111,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
           await readPassword({ fromStdin: !!options.passwordStdin }, true),
         );
         await register(home, tracker, username, password);
-        console.log(`registered ${username}; now run: peer.ts login ${username}`);
+        console.log(asTyped(`registered ${username}; now run: peer.ts login ${username}`));
       }),
     );
 
@@ -195,8 +196,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("unpublish <name>")
     .description("stop sharing a file (it stays on disk)")
     .action(run(async ({ tracker, home }, name: string) => {
-      await unpublish(home, tracker, name);
-      console.log(`unpublished "${name}"`);
+      console.log(`unpublished "${escapeForTerminal(await unpublish(home, tracker, name))}"`);
     }));
 
   program.command("view")
@@ -208,7 +208,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         return printJson(shares.map(({ manifest: _, ...share }) => share));
       }
       if (shares.length === 0) {
-        return console.log("no shares yet; add one with: peer.ts publish <path>");
+        return console.log(asTyped("no shares yet; add one with: peer.ts publish <path>"));
       }
       console.log(renderTable(
         ["no.", "name", "location", "type", "size"],
@@ -264,10 +264,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         "stop a background download, keeping its partial file (fetch it again to resume)",
       )
       .action((name: string) => {
-        if (!hooks.pauseDownload(name)) {
-          throw new ShoalError("NOT_FOUND", `no download named "${name}" is running`);
+        const paused = hooks.pauseDownload(name);
+        if (paused === undefined) {
+          throw new ShoalError("NOT_FOUND", `no download named "${name}" is running`, {
+            hint: "`downloads` lists them, running ones marked",
+          });
         }
-        console.log(`paused "${name}"; fetch it again to resume`);
+        console.log(`paused "${paused}"; fetch it again to resume`);
       });
   }
 
@@ -318,4 +321,6 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     for (const signal of signals) Deno.removeSignalListener(signal, end);
     await serving.stop();
   }
+  // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
+  console.log("stopped serving; your files are offline until you serve again");
 }

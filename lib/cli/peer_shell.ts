@@ -9,6 +9,8 @@ import { escapeForTerminal } from "./output.ts";
 import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
+import { asTyped, setInvocation } from "../invocation.ts";
+import { matchingNames } from "../peer/name_match.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -20,9 +22,11 @@ export async function runPeerShell(
   config: PeerConfig = {},
 ): Promise<void> {
   const { tracker, home } = openContext(globals);
+  // Inside the shell a command is typed bare: hints say `login`, not `peer.ts login`.
+  setInvocation("peer", [], "");
   let serving: Serving | null = null;
   // Notices carry text from the tracker and from sources (error messages): escaped.
-  let notify = (line: string) => console.log(escapeForTerminal(line));
+  let notify = (line: string) => console.log(asTyped(escapeForTerminal(line)));
   /** Downloads running in the background, by name. */
   const downloads = new Map<string, AbortController>();
   const hooksFor = (signal: AbortSignal): ShellHooks => ({
@@ -47,10 +51,14 @@ export async function runPeerShell(
           ),
       ).finally(() => downloads.delete(name));
     },
-    activeDownloads: () => [...downloads.keys()],
+    // A paused download lingers in the map until it has stopped: it is no longer running.
+    activeDownloads: () =>
+      [...downloads].filter(([, controller]) => !controller.signal.aborted).map(([name]) => name),
     pauseDownload: (name) => {
-      downloads.get(name)?.abort();
-      return downloads.has(name);
+      const [running, ...others] = matchingNames([...downloads.keys()], name, (key) => key);
+      if (running === undefined || others.length > 0) return undefined;
+      downloads.get(running)?.abort();
+      return running;
     },
   });
 
@@ -106,7 +114,7 @@ export async function runPeerShell(
           { from: "user" },
         );
       },
-    }, (handle) => notify = (line) => handle.notify(escapeForTerminal(line)));
+    }, (handle) => notify = (line) => handle.notify(asTyped(escapeForTerminal(line))));
   } finally {
     for (const controller of downloads.values()) controller.abort();
     await stop();

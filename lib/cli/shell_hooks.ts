@@ -18,6 +18,9 @@ export interface ShellHooks {
   startBackground(name: string, work: (signal: AbortSignal) => Promise<string>): void;
   /** Names of the downloads running in the background. */
   activeDownloads(): string[];
-  /** Stops a background download, keeping its partial file; false if none runs by that name. */
-  pauseDownload(name: string): boolean;
+  /**
+   * Stops a background download (its name in any case), keeping its partial
+   * file; returns its name, or undefined if none (or several) run by that name.
+   */
+  pauseDownload(name: string): string | undefined;
 }

@@ -21,6 +21,7 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
+import { quoteWord } from "../invocation.ts";
 
 const DB_OPTION = () =>
   new Option("--db <file>", "the tracker's SQLite database").env("SHOAL_TRACKER_DB")
@@ -53,7 +54,10 @@ export function buildTrackerProgram(): Command {
       "new accounts one address may create at once (then one a minute)",
       "10",
     )
-    .action(async (options: ServeOptions) => {
+    // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
+    .allowExcessArguments(true)
+    .action(async (options: ServeOptions, command: Command) => {
+      if (command.args.length > 0) throw strayServeArguments(command.args);
       const port = parsePort(options.port);
       const sessionIdleMs = positive("--session-idle-days", options.sessionIdleDays) * 86_400_000;
       const registerLimiter = new RegisterLimiter({
@@ -106,7 +110,9 @@ export function buildTrackerProgram(): Command {
     const { db } = command.opts<{ db: string }>();
     // An admin command reads a tracker's database; it must not create an empty one.
     if (!await Deno.stat(db).then((info) => info.isFile, () => false)) {
-      throw new ShoalError("NOT_FOUND", `no tracker database at ${db}; pass --db FILE`);
+      throw new ShoalError("NOT_FOUND", `no tracker database at ${db}`, {
+        hint: "run it in the tracker's folder, or pass --db FILE (or set SHOAL_TRACKER_DB)",
+      });
     }
     using store = SqliteTrackerStore.open(db);
     await use(store);
@@ -154,4 +160,16 @@ async function untilStopped(store: TrackerStore, historyFile: string): Promise<v
   } finally {
     for (const [signal, handler] of handlers) Deno.removeSignalListener(signal, handler);
   }
+}
+
+/** Words after `serve`, likely an admin command typed as `deno task tracker ping alice`. */
+function strayServeArguments(args: string[]): UsageError {
+  const admin = ["ping", "discover", "peers", "files", "completions"].includes(args[0]);
+  return new UsageError(
+    admin
+      ? `serve takes no arguments; run the admin command on its own: \`tracker.ts ${
+        args.map(quoteWord).join(" ")
+      }\``
+      : `serve takes no arguments (got ${args.map(quoteWord).join(" ")})`,
+  );
 }

@@ -8,6 +8,7 @@ import { parse, stringify } from "smol-toml";
 import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { parseAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
+import { asTyped } from "../invocation.ts";
 
 /** Every key the file may hold, what it means, and how its value is checked. */
 export const CONFIG_KEYS = {
@@ -77,7 +78,9 @@ export function loadConfig(home: string): PeerConfig {
     if (warned.has(`${path}\0${key}`)) continue;
     warned.add(`${path}\0${key}`);
     console.error(
-      `warning: ${path}: unknown key "${key}" ignored; remove it with: peer.ts config unset ${key}`,
+      asTyped(
+        `warning: ${path}: unknown key "${key}" ignored; remove it with: peer.ts config unset ${key}`,
+      ),
     );
   }
   return config;

@@ -7,6 +7,7 @@ import { ShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
 import { bytesHeld } from "./manifest.ts";
+import { matchingNames, spellings } from "./name_match.ts";
 import { cancelDownload, type CancelledDownload, partialExists } from "./partials.ts";
 import { notLoggedIn } from "./tracker_link.ts";
 
@@ -56,16 +57,25 @@ export async function unfinishedDownloads(
 }
 
 /**
- * Forgets every unfinished download named `name` and deletes its partial
- * file, wherever it is; NOT_FOUND when there is none.
+ * Forgets every unfinished download named `typed` (the exact spelling, else
+ * in any case, as fetch finds names) and deletes its partial file, wherever
+ * it is; NOT_FOUND when there is none, INVALID_INPUT when several spellings match.
  */
-export async function cancelByName(home: PeerHome, name: string): Promise<CancelledDownload[]> {
+export async function cancelByName(home: PeerHome, typed: string): Promise<CancelledDownload[]> {
   if (!home.session()) throw notLoggedIn();
-  const matches = home.downloads().filter((record) => record.name === name);
+  const matches = matchingNames(home.downloads(), typed, (record) => record.name);
+  const names = spellings(matches, (record) => record.name);
+  if (names.length > 1) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `"${typed}" matches downloads named ${names.map((n) => `"${n}"`).join(", ")}`,
+      { hint: "cancel one by its exact spelling" },
+    );
+  }
   if (matches.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
-      `no unfinished download named "${name}"; see peer.ts downloads`,
+      `no unfinished download named "${typed}"; list them with \`peer.ts downloads\``,
     );
   }
   const cancelled: CancelledDownload[] = [];

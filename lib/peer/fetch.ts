@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import { type Address, formatAddress, isWildcard } from "../protocol/address.ts";
+import { quoteWord } from "../invocation.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { proveCertificate } from "../identity/certificate.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
@@ -75,13 +76,25 @@ export function pickSource(owners: Listing[], from?: string): Listing {
   const name = owners[0]?.name ?? "";
   if (from !== undefined) {
     const chosen = owners.find((file) => file.owner.toLowerCase() === from.toLowerCase());
-    if (!chosen) throw new ShoalError("NOT_FOUND", `${from} does not share "${name}"`);
-    if (!chosen.online) throw new ShoalError("UNREACHABLE", `${chosen.owner} is offline`);
+    if (!chosen) {
+      throw new ShoalError("NOT_FOUND", `${from} does not share "${name}"`, {
+        hint: `drop --from to fetch from whoever shares it`,
+      });
+    }
+    if (!chosen.online) {
+      throw new ShoalError("UNREACHABLE", `${chosen.owner} is offline`, {
+        hint: `fetch again once they serve (\`peer.ts search ${quoteWord(name)}\` shows who is ` +
+          "online), or drop --from",
+      });
+    }
     return chosen;
   }
   const online = owners.filter((file) => file.online);
   if (online.length === 0) {
-    throw new ShoalError("UNREACHABLE", `every owner of "${name}" is offline`);
+    throw new ShoalError("UNREACHABLE", `every owner of "${name}" is offline`, {
+      hint: `fetch again once one of them serves (\`peer.ts search ${quoteWord(name)}\` shows ` +
+        "who is online)",
+    });
   }
   const contents = new Set(online.map((file) => file.contentId));
   if (contents.size > 1) {
@@ -124,7 +137,7 @@ export async function checkOutput(output: string, overwrite = false): Promise<vo
   const folder = dirname(output);
   if (!await Deno.stat(folder).then((info) => info.isDirectory, () => false)) {
     throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`, {
-      hint: `create it first (mkdir -p ${folder}), or give --output another path`,
+      hint: `create it first (mkdir -p ${folder}), or give --output an existing folder`,
     });
   }
 }

@@ -5,6 +5,7 @@ import { check } from "../protocol/validate.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { contentIdOf, hashFile, identityOf, openRegularFile } from "./manifest.ts";
 import { notLoggedIn, type TrackerEndpoint, withSession } from "./tracker_link.ts";
+import { matchingNames, spellings } from "./name_match.ts";
 
 /** A file's type: its extension, lowercased, or empty when it has none usable. */
 export function fileTypeOf(path: string): string {
@@ -98,22 +99,34 @@ export async function publish(
   return { share, replaced };
 }
 
-/** Withdraws a publication; the local file is left alone. */
+/**
+ * Withdraws a publication (its name in any case, the exact spelling first);
+ * the local file is left alone. Returns the name as it was published.
+ */
 export async function unpublish(
   home: PeerHome,
   tracker: TrackerEndpoint,
-  name: string,
-): Promise<void> {
+  typed: string,
+): Promise<string> {
+  // Names match as in fetch: the exact spelling, else the one share of that name in any case.
+  const mine = spellings(matchingNames(home.shares(), typed, (share) => share.name), (s) => s.name);
+  const name = mine.length === 1 ? mine[0] : typed;
   await withSession(home, tracker, async (client) => {
     try {
       await client.call("unpublish", { name });
     } catch (error) {
       // Not published there (any more): still stop serving it here. Otherwise keep both in step.
-      if (error instanceof ShoalError && error.code === "NOT_FOUND") home.removeShare(name);
+      if (error instanceof ShoalError && error.code === "NOT_FOUND") {
+        home.removeShare(name);
+        throw new ShoalError("NOT_FOUND", error.message, {
+          hint: "`peer.ts view` lists what you share",
+        });
+      }
       throw error;
     }
     home.removeShare(name);
   });
+  return name;
 }
 
 /** This peer's shares, from its home (works with the tracker down). */

@@ -474,8 +474,13 @@ async function secure(
         `${where} presented a certificate other than ${expected.whose} (${message})`,
       );
     }
+    // A process that accepts but never answers (stopped, hung, overloaded) is not a
+    // plaintext one: only a handshake that failed suggests --insecure-plaintext.
+    if (toShoalError(error).code === "TIMEOUT") {
+      throw new ShoalError("TIMEOUT", `no answer from ${where}: ${message}`);
+    }
     throw new ShoalError(
-      error instanceof ShoalError && error.code === "TIMEOUT" ? "TIMEOUT" : "UNREACHABLE",
+      "UNREACHABLE",
       `no TLS from ${where} (${message}); is it running with --insecure-plaintext?`,
     );
   }

@@ -7,6 +7,9 @@ import { PEER_METHODS } from "../protocol/messages.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import type { FileListing, PeerRecord, TrackerStore } from "./store.ts";
 
+/** Where to look when a peer is not found (`tracker.ts` becomes the command as run). */
+const LIST_PEERS = "`tracker.ts peers` lists the peers that have served";
+
 /**
  * Finds a peer by username, host, or host:port. A host shared by several
  * peers is ambiguous; the message lists who is there.
@@ -19,13 +22,14 @@ export function resolvePeer(store: TrackerStore, name: string): PeerRecord {
   try {
     address = parseAddress(name, 0);
   } catch {
-    throw new ShoalError("NOT_FOUND", `no peer named "${name}"`);
+    throw new ShoalError("NOT_FOUND", `no peer named "${name}"`, { hint: LIST_PEERS });
   }
   const found = store.peersAt(address.host, address.port === 0 ? undefined : address.port);
   if (found.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
       user ? `${user.username} has never served files` : `no peer named or at "${name}"`,
+      { hint: LIST_PEERS },
     );
   }
   if (found.length > 1) {

@@ -51,6 +51,10 @@ Deno.test("chooser - with every owner offline it says so and asks nothing", asyn
       assert.ok(error instanceof ShoalError);
       assert.equal(error.code, "UNREACHABLE");
       assert.match(error.message, /every owner of "week3\.pdf" is offline/);
+      assert.equal(
+        error.hint,
+        "fetch again once one of them serves (`peer.ts search week3.pdf` shows who is online)",
+      );
       return true;
     },
   );

@@ -6,8 +6,8 @@
  * are loopback ports nothing listens on (1–3).
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { tempDir } from "../helpers/processes.ts";
+import { join, relative } from "node:path";
+import { PEER_TS, tempDir } from "../helpers/processes.ts";
 import { runPeer } from "./_terminal.ts";
 
 /** The address `register` tried, from its "cannot reach HOST:PORT" error. */
@@ -178,8 +178,9 @@ Deno.test("config - an unknown key in config.toml is warned about once; every co
   await using home = await tempDir("shoal-config-");
   const path = join(home.path, "config.toml");
   await Deno.writeTextFile(path, 'colour = "red"\ntracker = "127.0.0.1:2"\n');
-  const warning =
-    `warning: ${path}: unknown key "colour" ignored; remove it with: peer.ts config unset colour`;
+  // The hint is the command as these tests run it: `deno run -A`, the script, the same --home.
+  const warning = `warning: ${path}: unknown key "colour" ignored; remove it with: ` +
+    `deno run -A ${relative(Deno.cwd(), PEER_TS)} --home ${home.path} config unset colour`;
   for (const args of [["--help"], ["config", "list"], ["config", "get", "tracker"]]) {
     const { code, stdout, stderr } = await runPeer(["--home", home.path, ...args]);
     assert.equal(code, 0, `${args.join(" ")}: ${stderr}`);

@@ -74,7 +74,8 @@ Deno.test({
       assert.ok(kept, text);
       assert.ok(Number(kept[1]) > 0 && Number(kept[1]) < Number(kept[2]), text);
       assert.equal(kept[3], partPath);
-      assert.match(kept[4], /^peer\.ts .*fetch notes --from alice$/);
+      // The command as it was typed, so that pasting it resumes.
+      assert.match(kept[4], /^deno run -A \S*peer\.ts .*fetch notes --from alice$/);
       assert.ok(await pane.cursorVisible(), "the cursor is still hidden after the fetch ended");
     } finally {
       await tracker.stop();

@@ -3,8 +3,8 @@
  * `{"error": {"code", "message", "hint"}}`, with the exit status it has without.
  */
 import assert from "node:assert/strict";
-import { join } from "node:path";
-import { tempDir } from "../helpers/processes.ts";
+import { join, relative } from "node:path";
+import { PEER_TS, tempDir } from "../helpers/processes.ts";
 import { runPeer, runTracker } from "./_terminal.ts";
 
 /** Runs a peer command and parses the one JSON error object it prints. */
@@ -19,12 +19,14 @@ async function jsonError(args: string[], home: string) {
 
 Deno.test("--json errors - not logged in: AUTH_REQUIRED with its hint, exit 1", async () => {
   await using dir = await tempDir("shoal-json-");
-  const { code, error } = await jsonError(["search", "x", "--json"], join(dir.path, "home"));
+  const home = join(dir.path, "home");
+  const { code, error } = await jsonError(["search", "x", "--json"], home);
   assert.equal(code, 1);
   assert.deepEqual(error, {
     code: "AUTH_REQUIRED",
     message: "not logged in",
-    hint: "run `peer.ts login <username>` first",
+    hint: `run \`deno run -A ${relative(Deno.cwd(), PEER_TS)} --home ${home} --tracker ` +
+      "127.0.0.1:1 login <username>` first",
   });
 });
 
@@ -62,5 +64,6 @@ Deno.test("--json errors - the tracker's admin commands too: NOT_FOUND for a mis
   assert.equal(result.stderr, "");
   const { error } = JSON.parse(result.stdout);
   assert.equal(error.code, "NOT_FOUND");
-  assert.match(error.message, /^no tracker database at .*none\.db; pass --db FILE$/);
+  assert.match(error.message, /^no tracker database at .*none\.db$/);
+  assert.match(error.hint, /pass --db FILE/);
 });

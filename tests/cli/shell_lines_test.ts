@@ -106,3 +106,13 @@ Deno.test("peer shell - `printf 'view\\ndownloads\\nsearch x\\n' | peer.ts shell
   // None of them can work without a login: each says so, so each ran.
   assert.equal(stderr.match(/^error: not logged in$/gm)?.length, 3, stderr);
 });
+
+Deno.test("peer shell - hints name commands as typed in the shell, without `peer.ts`", async () => {
+  await using dir = await tempDir("shoal-shell-lines-");
+  const { code, stderr } = await runPeer(
+    ["--home", join(dir.path, "home"), "--tracker", "127.0.0.1:1", "shell"],
+    { stdin: "search x\n" },
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^hint: run `login <username>` first$/m);
+});

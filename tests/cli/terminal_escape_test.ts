@@ -66,6 +66,7 @@ Deno.test("reportError - a hint quoting a listed name is escaped like the messag
     console.error = write;
   }
   assert.equal(lines.length, 2);
+  // deno-lint-ignore no-control-regex -- the raw controls that must not reach a terminal
   assert.ok(lines.every((line) => !/[\x00-\x1f\x7f]/.test(line)), JSON.stringify(lines));
   assert.match(lines[1], /^hint: .*x\\u\{1b\}\]0;owned\\u\{7\}/);
 });

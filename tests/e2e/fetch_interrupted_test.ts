@@ -81,7 +81,7 @@ Deno.test("fetch - interrupted in one folder, typed again in another: it resumes
   assert.equal(stopped.code, 130);
   assert.ok(stopped.pieces > 0 && stopped.pieces < stopped.total, stopped.stderr);
   assert.equal(stopped.kept[3], join(a, "notes.bin.shoal-part"));
-  assert.match(stopped.kept[4], /^peer\.ts .*fetch notes$/);
+  assert.match(stopped.kept[4], /^deno run -A \S*peer\.ts .*fetch notes$/);
 
   // `downloads`, from a third folder, names the real file by its absolute path.
   const listed = JSON.parse(await w.bob.ok(["downloads", "--json"], { cwd: elsewhere }));
@@ -107,7 +107,7 @@ Deno.test("fetch - interrupted in one folder, typed again in another: it resumes
   assert.match(await w.bob.ok(["downloads"], { cwd: a }), /no unfinished downloads/);
 });
 
-Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder: cancel deletes the real partial file, not a namesake there", async () => {
+Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder (the name in another case): cancel deletes the real partial file, not a namesake there", async () => {
   await using dir = await tempDir();
   await using w = await world(dir.path);
   const [a, b] = [await w.folder("a"), await w.folder("b")];
@@ -117,9 +117,12 @@ Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder: cance
   assert.ok(stopped.pieces > 0, stopped.stderr);
   await Deno.writeTextFile(join(b, "notes.bin.shoal-part"), "not shoal's");
 
-  const cancelled = await w.bob.ok(["cancel", "notes"], { cwd: b });
+  const cancelled = await w.bob.ok(["cancel", "NOTES"], { cwd: b });
 
-  assert.match(cancelled, /deleted its partial file .*\/a\/notes\.bin\.shoal-part/);
+  assert.match(
+    cancelled,
+    /^cancelled "notes" and deleted its partial file .*\/a\/notes\.bin\.shoal-part/,
+  );
   await assert.rejects(Deno.stat(join(a, "notes.bin.shoal-part")), Deno.errors.NotFound);
   assert.equal(await Deno.readTextFile(join(b, "notes.bin.shoal-part")), "not shoal's");
   assert.match(await w.bob.ok(["downloads"]), /no unfinished downloads/);
@@ -135,7 +138,10 @@ Deno.test("fetch - downloads notices a partial file that vanished from disk", as
   const listed = await w.bob.ok(["downloads"]);
 
   assert.match(listed, /notes\.bin\.shoal-part \(missing\)/);
-  assert.match(listed, /the partial file of "notes" is gone: `peer\.ts cancel notes` forgets it/);
+  assert.match(
+    listed,
+    /the partial file of "notes" is gone: `deno run -A \S*peer\.ts .*cancel notes` forgets it/,
+  );
   assert.equal(JSON.parse(await w.bob.ok(["downloads", "--json"]))[0].onDisk, false);
 });
 
@@ -157,7 +163,7 @@ Deno.test("fetch - the tracker dying mid-download: exit 0, the file is whole, an
     new RegExp(
       `^fetched "notes" to notes\\.bin: .*; the tracker at ${
         RegExp.escape(w.tracker.address)
-      } is unreachable, so it will be published there when \`peer\\.ts serve\``,
+      } is unreachable, so it will be published there when \`deno run -A \\S*peer\\.ts .*serve\``,
       "m",
     ),
   );

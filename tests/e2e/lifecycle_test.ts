@@ -58,8 +58,12 @@ Deno.test("a file travels from one peer to another, and every account step works
       const byAddress = await runTrackerCommand(["ping", ping.address, "--db", db]);
       assert.match(byAddress.stdout, /peer alice at .*app ping: peer process answered as alice/s);
 
-      await alice.ok(["unpublish", "plan"]);
+      // A name matches in any case, as in fetch.
+      assert.equal(await alice.ok(["unpublish", "PLAN"]), 'unpublished "plan"\n');
       await bob.ok(["unpublish", "plan"]);
+      const twice = await bob.run(["unpublish", "plan"]);
+      assert.equal(twice.code, 1);
+      assert.match(twice.stderr, /^hint: `.*peer\.ts .*view` lists what you share$/m);
       const gone = await bob.run(["fetch", "plan", "--output", join(dir.path, "again")]);
       assert.equal(gone.code, 1);
       assert.match(gone.stderr, /^error: "plan" not found/m);

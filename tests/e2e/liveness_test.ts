@@ -126,9 +126,9 @@ Deno.test("liveness - unregister removes the user's publications and the user", 
     const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
     assert.equal(after.code, 1);
     // With --json the error is one JSON object on stdout.
-    assert.deepEqual(JSON.parse(after.stdout), {
-      error: { code: "NOT_FOUND", message: 'no peer named or at "alice"' },
-    });
+    const { error } = JSON.parse(after.stdout);
+    assert.deepEqual([error.code, error.message], ["NOT_FOUND", 'no peer named or at "alice"']);
+    assert.match(error.hint, /tracker\.ts peers` lists the peers/);
 
     const files = await runTrackerCommand(["files", "--db", db, "--json"]);
     assert.equal(files.code, 0, files.stderr);
@@ -201,4 +201,19 @@ Deno.test("liveness - a burst of 20 concurrent logins all succeed while another 
   } finally {
     await tracker.daemon.stop();
   }
+});
+
+Deno.test("liveness - serve stopped with Ctrl-C (SIGINT) says the files are offline, and they are", async () => {
+  await using dir = await tempDir();
+  await using network = await trackerWithAliceAndBob(dir.path);
+  const { db, alice } = network;
+  const serving = await alice.serve();
+  const status = await serving.stop("SIGINT");
+  assert.equal(status.code, 0);
+  assert.ok(
+    serving.lines.includes("stopped serving; your files are offline until you serve again"),
+    serving.lines.join("\n"),
+  );
+  const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
+  assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
 });

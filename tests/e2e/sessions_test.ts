@@ -34,11 +34,15 @@ Deno.test("peer.ts sessions lists alice's sessions, and one revoked elsewhere is
   const refused = await laptop.run(["sessions"]);
   assert.equal(refused.code, 1, refused.stdout);
   assert.match(refused.stderr, /not logged in/);
-  assert.match(refused.stderr, /hint: run `peer\.ts login <username>` first/);
+  // The hint is the command as run, with the same --home: it logs this home back in.
+  assert.match(
+    refused.stderr,
+    /hint: run `deno run -A \S*peer\.ts .*--home \S+ login <username>` first/,
+  );
 
   const unknown = await alice.run(["sessions", "revoke", theirs.id]);
   assert.equal(unknown.code, 1);
-  assert.match(unknown.stderr, /no session .*peer\.ts sessions/);
+  assert.match(unknown.stderr, /no session .*peer\.ts .*sessions$/m);
   const malformed = await alice.run(["sessions", "revoke", "not-an-id"]);
   assert.equal(malformed.code, 1);
   assert.match(malformed.stderr, /a session id is 16 hex digits/);

@@ -6,6 +6,7 @@ import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { encodeFrame, FrameReader } from "../../lib/protocol/frame.ts";
 import { concat } from "../helpers/bytes.ts";
+import { createIdentity } from "../../lib/identity/certificate.ts";
 import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import {
   type Handlers,
@@ -809,5 +810,32 @@ Deno.test("ProtocolClient - a success reply with id -1 fails the connection with
   } finally {
     client.close();
     await fake.close();
+  }
+});
+
+Deno.test("ProtocolClient - a server that accepts but never answers TLS is TIMEOUT, not a plaintext server", async () => {
+  let release = () => {};
+  const held = new Promise<void>((resolve) => release = resolve);
+  // Accepts the connection (as a stopped process's kernel does) and never says a word.
+  const silent = new FakeServer(() => held);
+  const { certificate } = await createIdentity();
+  try {
+    await assert.rejects(
+      ProtocolClient.connect(silent.address, TEST_METHODS, {
+        agent: AGENT,
+        timeoutMs: 300,
+        tls: { certificate, whose: "the pinned one" },
+      }),
+      (error: unknown) => {
+        assert.ok(error instanceof ShoalError);
+        assert.equal(error.code, "TIMEOUT");
+        assert.match(error.message, /^no answer from .*the TLS handshake .* took over 300 ms$/);
+        assert.doesNotMatch(error.message, /insecure-plaintext/);
+        return true;
+      },
+    );
+  } finally {
+    release();
+    await silent.close();
   }
 });

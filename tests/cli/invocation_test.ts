@@ -1,0 +1,71 @@
+import assert from "node:assert/strict";
+import {
+  asTyped,
+  commandPrefix,
+  launcher,
+  setInvocation,
+  splitGlobals,
+} from "../../lib/invocation.ts";
+
+Deno.test("invocation - global options are split from the command, wherever they are", () => {
+  assert.deepEqual(splitGlobals(["--home", "alice", "fetch", "notes", "--tracker=h:1", "--json"]), {
+    globals: ["--home", "alice", "--tracker=h:1"],
+    rest: ["fetch", "notes", "--json"],
+  });
+  assert.deepEqual(splitGlobals(["--insecure-plaintext", "publish", "--", "--home"]), {
+    globals: ["--insecure-plaintext"],
+    rest: ["publish", "--", "--home"],
+  });
+});
+
+Deno.test("invocation - under deno task, hints name the task and repeat --home", () => {
+  const before = Deno.env.get("INIT_CWD");
+  Deno.env.set("INIT_CWD", Deno.cwd());
+  try {
+    assert.equal(launcher("peer"), "deno task peer");
+    assert.equal(launcher("tracker"), "deno task admin");
+    setInvocation("peer", ["--home", "my home", "cancel", "x"]);
+    assert.equal(commandPrefix("peer"), "deno task peer --home 'my home'");
+    assert.equal(
+      asTyped("run `peer.ts login <username>` first"),
+      "run `deno task peer --home 'my home' login <username>` first",
+    );
+    assert.equal(
+      asTyped("registered bob; now run: peer.ts login bob"),
+      "registered bob; now run: deno task peer --home 'my home' login bob",
+    );
+  } finally {
+    if (before === undefined) Deno.env.delete("INIT_CWD");
+    else Deno.env.set("INIT_CWD", before);
+    setInvocation("peer", [], "peer.ts");
+  }
+});
+
+Deno.test("invocation - inside a shell, commands are named bare", () => {
+  try {
+    setInvocation("peer", [], "");
+    assert.equal(asTyped("run `peer.ts login <username>` first"), "run `login <username>` first");
+  } finally {
+    setInvocation("peer", [], "peer.ts");
+  }
+});
+
+Deno.test("invocation - a file called peer.ts is not a command", () => {
+  try {
+    setInvocation("peer", [], "deno task peer");
+    assert.equal(asTyped('published "peer.ts" (1 KiB)'), 'published "peer.ts" (1 KiB)');
+    assert.equal(asTyped("/src/peer.ts is a file"), "/src/peer.ts is a file");
+  } finally {
+    setInvocation("peer", [], "peer.ts");
+  }
+});
+
+Deno.test("invocation - under deno task, serve is `deno task tracker` and the rest `deno task admin`", () => {
+  try {
+    setInvocation("tracker", [], "deno task admin");
+    assert.equal(asTyped("$ tracker.ts serve --port 0"), "$ deno task tracker --port 0");
+    assert.equal(asTyped("$ tracker.ts ping alice"), "$ deno task admin ping alice");
+  } finally {
+    setInvocation("tracker", [], "tracker.ts");
+  }
+});
