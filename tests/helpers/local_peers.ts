@@ -11,7 +11,7 @@ import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/
 import { login, register } from "../../lib/peer/account.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
 import { Presence } from "../../lib/peer/presence.ts";
 import { peerIdentity } from "../../lib/peer/serve.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
@@ -86,13 +86,15 @@ export interface HeldSource extends AsyncDisposable {
 /**
  * Publishes `file` as `name` from `peer` and serves it like `peer.ts serve`,
  * online at the tracker, except that after `allow` pieces every piece waits
- * for {@link HeldSource.release}.
+ * for {@link HeldSource.release} (`Infinity` holds nothing back). `faults`
+ * are the piece server's test-only ones: a slow or a corrupting source.
  */
 export async function heldSource(
   peer: LocalPeer,
   file: string,
   name: string,
   allow: number,
+  faults: Pick<PieceServerOptions, "corruptPieces" | "pieceDelayMs"> = {},
 ): Promise<HeldSource> {
   await publish(peer.home, peer.endpoint, file, name);
   const shares = new ShareCatalog(peer.home);
@@ -114,7 +116,11 @@ export async function heldSource(
     close: () => shares.close(),
   };
   const identity = await peerIdentity(peer.home, peer.endpoint);
-  const server = new PieceServer(held, { username: () => peer.username, tls: identity });
+  const server = new PieceServer(held, {
+    username: () => peer.username,
+    tls: identity,
+    ...faults,
+  });
   const { port } = await server.listen({ host: "127.0.0.1", port: 0 });
   const online = Promise.withResolvers<void>();
   const presence = new Presence({
