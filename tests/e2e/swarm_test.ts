@@ -122,29 +122,3 @@ Deno.test("swarm - a cancelled download loses its partial file and its record", 
     await world.close();
   }
 });
-
-Deno.test("swarm - a peer still downloading serves the pieces it has to a second downloader", async () => {
-  await using dir = await tempDir();
-  const world = await swarmWorld(dir.path, 16 * MIB);
-  try {
-    await world.source("origin", { SHOAL_TEST_PIECE_DELAY_MS: "80" });
-    const early = await world.peer("early");
-    const late = await world.peer("late");
-    const earlyRun = early.spawn([
-      "fetch",
-      "data-origin",
-      "--json",
-      "--output",
-      join(dir.path, "early.bin"),
-    ]);
-    await waitForPieces(early.home, 16);
-    const summary = await fetchJson(late, "data-origin", join(dir.path, "late.bin"));
-    const fromEarly = summary.sources.find((s) => s.owner === "early");
-    assert.ok(fromEarly && fromEarly.pieces > 0, JSON.stringify(summary.sources));
-    assert.equal(await sha256File(join(dir.path, "late.bin")), await sha256File(world.file));
-    assert.equal((await earlyRun.output()).code, 0);
-    assert.equal(await sha256File(join(dir.path, "early.bin")), await sha256File(world.file));
-  } finally {
-    await world.close();
-  }
-});

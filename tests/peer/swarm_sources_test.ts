@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
+import { waitForPieces } from "../helpers/downloads.ts";
 import type { DownloadSummary } from "../../lib/peer/downloader.ts";
 import { fetchFile, otherOwners, pickSource } from "../../lib/peer/fetch.ts";
 import type { PieceServerOptions } from "../../lib/peer/piece_server.ts";
@@ -88,6 +89,28 @@ Deno.test("swarm - a source that corrupts pieces is dropped and named; the file 
   assert.match(summary.dropped[0].reason, /corrupt/);
   const liar = summary.sources.find((s) => s.owner === "liar");
   assert.equal(liar?.pieces ?? 0, 0);
+});
+
+Deno.test("swarm - a peer still downloading serves the pieces it has to a second downloader", async () => {
+  await using dir = await tempDir();
+  await using world = await swarmWorld(dir.path, 16 * MIB);
+  await world.source("origin", { pieceDelayMs: 80 });
+  const early = await world.peer("early");
+  const late = await world.peer("late");
+  const earlyRun = world.fetch(early, "data-origin", join(dir.path, "early.bin"));
+  try {
+    await waitForPieces(early.home.dir, 16);
+  } catch (error) {
+    await earlyRun.catch(() => {});
+    throw error;
+  }
+  const summary = await world.fetch(late, "data-origin", join(dir.path, "late.bin"));
+  const fromEarly = summary.sources.find((s) => s.owner === "early");
+  assert.ok(fromEarly && fromEarly.pieces > 0, JSON.stringify(summary.sources));
+  assert.equal(await sha256File(join(dir.path, "late.bin")), await sha256File(world.file));
+  // `peer.ts fetch` exits 0 when the fetch resolves.
+  await earlyRun;
+  assert.equal(await sha256File(join(dir.path, "early.bin")), await sha256File(world.file));
 });
 
 Deno.test("swarm - an empty file can be published and fetched", async () => {
