@@ -13,7 +13,7 @@ import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
 import { Presence } from "../../lib/peer/presence.ts";
-import { peerIdentity } from "../../lib/peer/serve.ts";
+import { peerIdentity, startServing } from "../../lib/peer/serve.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { publish } from "../../lib/peer/shares.ts";
 import type { TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
@@ -152,6 +152,51 @@ export async function heldSource(
       gate.resolve();
       await presence.stop();
       await server.close();
+    },
+  };
+}
+
+/** A peer serving its shares in this process, like `peer.ts serve`; dispose to stop. */
+export interface ServingPeer extends AsyncDisposable {
+  port: number;
+  /** The lines serve printed (`online as ...`). */
+  lines: string[];
+}
+
+/**
+ * Serves the shares of the home in `homeDir` (logged in at `tracker`) on
+ * 127.0.0.1, as `peer.ts serve --host 127.0.0.1` does, and waits until the
+ * tracker has it online.
+ */
+export async function servePeer(homeDir: string, tracker: string): Promise<ServingPeer> {
+  const home = PeerHome.open(homeDir);
+  const lines: string[] = [];
+  const online = Promise.withResolvers<void>();
+  let serving;
+  try {
+    serving = await startServing(home, {
+      tracker: { address: parseAddress(tracker), plaintext: false, notice: (l) => lines.push(l) },
+      listen: { host: "127.0.0.1", port: 0 },
+      log: (line) => {
+        lines.push(line);
+        if (line.startsWith("online as")) online.resolve();
+      },
+      warn: (line) => lines.push(line),
+      onLoggedOut: (error) => online.reject(error),
+    });
+    await deadline(online.promise, 20_000, { what: `${homeDir} coming online` });
+  } catch (error) {
+    await serving?.stop();
+    home.close();
+    throw error;
+  }
+  const running = serving;
+  return {
+    port: running.address.port,
+    lines,
+    async [Symbol.asyncDispose]() {
+      await running.stop();
+      home.close();
     },
   };
 }

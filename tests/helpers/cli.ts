@@ -1,0 +1,142 @@
+/**
+ * The peer and tracker programs run in the test's own process, as `peer.ts`
+ * and `tracker.ts` run them (the same commander program, the same error
+ * report and exit status), with what they print captured and stdin given as
+ * a string. Runs are one at a time: the console is shared.
+ */
+import process from "node:process";
+import { format } from "node:util";
+import type { Command } from "commander";
+import { addCompletionsCommand } from "../../lib/cli/completions.ts";
+import { reportError, wantsJson } from "../../lib/cli/errors.ts";
+import { withPeerExamples } from "../../lib/cli/help.ts";
+import { homeFromArgs } from "../../lib/cli/peer_context.ts";
+import { buildPeerProgram } from "../../lib/cli/peer_program.ts";
+import { addShellCommand } from "../../lib/cli/peer_shell.ts";
+import { buildTrackerProgram } from "../../lib/cli/tracker_program.ts";
+import { type Program, setInvocation } from "../../lib/invocation.ts";
+import { loadConfig } from "../../lib/peer/config.ts";
+import type { RunResult } from "./processes.ts";
+
+/** Options of {@link runPeerCli} and {@link runTrackerCli}. */
+export interface CliOptions {
+  /** What the command reads on stdin (then end of file). @default {""} */
+  stdin?: string;
+}
+
+let queue: Promise<unknown> = Promise.resolve();
+
+/** A stdin that reads `text`, then ends, and is no terminal. */
+function stdinOf(text: string): typeof Deno.stdin {
+  const readable = ReadableStream.from([new TextEncoder().encode(text)]);
+  return { readable, isTerminal: () => false } as unknown as typeof Deno.stdin;
+}
+
+/** Deno.stdin is typed read-only, but is a plain writable property: swapped for a run. */
+function setStdin(stdin: typeof Deno.stdin): void {
+  Object.defineProperty(Deno, "stdin", { value: stdin, writable: true, configurable: true });
+}
+
+async function runInProcess(
+  program: Program,
+  build: (args: string[]) => Command,
+  args: string[],
+  options: CliOptions,
+): Promise<RunResult> {
+  const stdout: string[] = [];
+  const stderr: string[] = [];
+  const saved = {
+    log: console.log,
+    info: console.info,
+    error: console.error,
+    warn: console.warn,
+    stdin: Deno.stdin,
+    stdoutWrite: process.stdout.write,
+    stderrWrite: process.stderr.write,
+  };
+  const to = (lines: string[]) => (...data: unknown[]) => void lines.push(`${format(...data)}\n`);
+  const writeTo = (lines: string[]) => (chunk: string | Uint8Array) => {
+    lines.push(typeof chunk === "string" ? chunk : new TextDecoder().decode(chunk));
+    return true;
+  };
+  console.log = console.info = to(stdout);
+  console.error = console.warn = to(stderr);
+  process.stdout.write = writeTo(stdout) as typeof process.stdout.write;
+  process.stderr.write = writeTo(stderr) as typeof process.stderr.write;
+  setStdin(stdinOf(options.stdin ?? ""));
+  let code: number;
+  try {
+    setInvocation(program, args);
+    await build(args).parseAsync(args, { from: "user" });
+    code = 0;
+  } catch (error) {
+    code = reportError(error, { json: wantsJson(args) });
+  } finally {
+    Object.assign(console, {
+      log: saved.log,
+      info: saved.info,
+      error: saved.error,
+      warn: saved.warn,
+    });
+    process.stdout.write = saved.stdoutWrite;
+    process.stderr.write = saved.stderrWrite;
+    setStdin(saved.stdin);
+  }
+  return { code, stdout: stdout.join(""), stderr: stderr.join("") };
+}
+
+function queued(run: () => Promise<RunResult>): Promise<RunResult> {
+  const result = queue.then(run);
+  queue = result.catch(() => {});
+  return result;
+}
+
+/** Runs `peer.ts ARGS` to completion in this process; the exit status is `code`. */
+export function runPeerCli(args: string[], options: CliOptions = {}): Promise<RunResult> {
+  return queued(() =>
+    runInProcess(
+      "peer",
+      (args) => {
+        const config = loadConfig(homeFromArgs(args));
+        const program = addShellCommand(buildPeerProgram(undefined, config), config);
+        addCompletionsCommand(program, ["peer.ts", "shoal-peer"]);
+        return withPeerExamples(program);
+      },
+      args,
+      options,
+    )
+  );
+}
+
+/** Runs `tracker.ts ARGS` (an admin command) to completion in this process. */
+export function runTrackerCli(args: string[], options: CliOptions = {}): Promise<RunResult> {
+  return queued(() => runInProcess("tracker", buildTrackerProgram, args, options));
+}
+
+/** A peer home and its tracker, for {@link runPeerCli} runs as that peer. */
+export class CliPeer {
+  constructor(readonly home: string, readonly tracker: string) {}
+
+  /** Runs `peer.ts --tracker T --home H ARGS` in this process. */
+  run(args: string[], options: CliOptions = {}): Promise<RunResult> {
+    return runPeerCli(["--tracker", this.tracker, "--home", this.home, ...args], options);
+  }
+
+  /** Runs a command that must succeed, and returns its stdout. */
+  async ok(args: string[], options: CliOptions = {}): Promise<string> {
+    const result = await this.run(args, options);
+    if (result.code !== 0) {
+      throw new Error(
+        `peer.ts ${args.join(" ")} exited ${result.code}:\n${result.stderr}${result.stdout}`,
+      );
+    }
+    return result.stdout;
+  }
+
+  /** Registers and logs in with a password derived from the username. */
+  async signUp(username: string): Promise<void> {
+    const stdin = `${username}-password\n`;
+    await this.ok(["register", username, "--password-stdin"], { stdin });
+    await this.ok(["login", username, "--password-stdin"], { stdin });
+  }
+}
