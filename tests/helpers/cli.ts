@@ -14,7 +14,7 @@ import { homeFromArgs } from "../../lib/cli/peer_context.ts";
 import { buildPeerProgram } from "../../lib/cli/peer_program.ts";
 import { addShellCommand } from "../../lib/cli/peer_shell.ts";
 import { buildTrackerProgram } from "../../lib/cli/tracker_program.ts";
-import { type Program, setInvocation } from "../../lib/invocation.ts";
+import { type Program, quoteWord, setInvocation, splitGlobals } from "../../lib/invocation.ts";
 import { loadConfig } from "../../lib/peer/config.ts";
 import type { RunResult } from "./processes.ts";
 
@@ -66,7 +66,10 @@ async function runInProcess(
   setStdin(stdinOf(options.stdin ?? ""));
   let code: number;
   try {
-    setInvocation(program, args);
+    // Hints name the command as a child started by tests/helpers/processes.ts would
+    // (`deno run -A peer.ts` and the globals), whatever launched the test runner.
+    const globals = splitGlobals(args).globals.map(quoteWord);
+    setInvocation(program, args, [`deno run -A ${program}.ts`, ...globals].join(" "));
     await build(args).parseAsync(args, { from: "user" });
     code = 0;
   } catch (error) {
