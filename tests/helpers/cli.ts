@@ -2,7 +2,8 @@
  * The peer and tracker programs run in the test's own process, as `peer.ts`
  * and `tracker.ts` run them (the same commander program, the same error
  * report and exit status), with what they print captured and stdin given as
- * a string. Runs are one at a time: the console is shared.
+ * a string, and no terminal on any side (as for a child with piped output).
+ * Runs are one at a time: the console is shared.
  */
 import process from "node:process";
 import { format } from "node:util";
@@ -32,9 +33,24 @@ function stdinOf(text: string): typeof Deno.stdin {
   return { readable, isTerminal: () => false } as unknown as typeof Deno.stdin;
 }
 
-/** Deno.stdin is typed read-only, but is a plain writable property: swapped for a run. */
-function setStdin(stdin: typeof Deno.stdin): void {
-  Object.defineProperty(Deno, "stdin", { value: stdin, writable: true, configurable: true });
+/**
+ * Deno.stdin/stdout/stderr are typed read-only but are plain writable
+ * properties: swapped for a run.
+ */
+function setStdio(name: "stdin" | "stdout" | "stderr", value: unknown): void {
+  Object.defineProperty(Deno, name, { value, writable: true, configurable: true });
+}
+
+/** `stream` as a run sees it: no terminal, as for a child with piped output. */
+function notTerminal<T extends { isTerminal(): boolean }>(stream: T): T {
+  return new Proxy(stream, {
+    get: (target, key) => key === "isTerminal" ? () => false : Reflect.get(target, key, target),
+  });
+}
+
+/** Node's `isTTY` of a stream, set for a run (commander colours and wraps help on a TTY). */
+function setTty(stream: NodeJS.WriteStream, isTTY: boolean | undefined): void {
+  Object.defineProperty(stream, "isTTY", { value: isTTY, writable: true, configurable: true });
 }
 
 async function runInProcess(
@@ -51,6 +67,10 @@ async function runInProcess(
     error: console.error,
     warn: console.warn,
     stdin: Deno.stdin,
+    stdout: Deno.stdout,
+    stderr: Deno.stderr,
+    stdoutTty: process.stdout.isTTY,
+    stderrTty: process.stderr.isTTY,
     stdoutWrite: process.stdout.write,
     stderrWrite: process.stderr.write,
   };
@@ -63,7 +83,11 @@ async function runInProcess(
   console.error = console.warn = to(stderr);
   process.stdout.write = writeTo(stdout) as typeof process.stdout.write;
   process.stderr.write = writeTo(stderr) as typeof process.stderr.write;
-  setStdin(stdinOf(options.stdin ?? ""));
+  setStdio("stdin", stdinOf(options.stdin ?? ""));
+  setStdio("stdout", notTerminal(saved.stdout));
+  setStdio("stderr", notTerminal(saved.stderr));
+  setTty(process.stdout, false);
+  setTty(process.stderr, false);
   let code: number;
   try {
     // Hints name the command as a child started by tests/helpers/processes.ts would
@@ -83,7 +107,11 @@ async function runInProcess(
     });
     process.stdout.write = saved.stdoutWrite;
     process.stderr.write = saved.stderrWrite;
-    setStdin(saved.stdin);
+    setStdio("stdin", saved.stdin);
+    setStdio("stdout", saved.stdout);
+    setStdio("stderr", saved.stderr);
+    setTty(process.stdout, saved.stdoutTty);
+    setTty(process.stderr, saved.stderrTty);
   }
   return { code, stdout: stdout.join(""), stderr: stderr.join("") };
 }
