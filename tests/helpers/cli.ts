@@ -5,6 +5,7 @@
  * a string, and no terminal on any side (as for a child with piped output).
  * Runs are one at a time: the console is shared.
  */
+import { relative } from "node:path";
 import process from "node:process";
 import { format } from "node:util";
 import type { Command } from "commander";
@@ -17,7 +18,7 @@ import { addShellCommand } from "../../lib/cli/peer_shell.ts";
 import { buildTrackerProgram } from "../../lib/cli/tracker_program.ts";
 import { type Program, quoteWord, setInvocation, splitGlobals } from "../../lib/invocation.ts";
 import { loadConfig } from "../../lib/peer/config.ts";
-import type { RunResult } from "./processes.ts";
+import { PEER_TS, type RunResult, TRACKER_TS } from "./processes.ts";
 
 /** Options of {@link runPeerCli} and {@link runTrackerCli}. */
 export interface CliOptions {
@@ -91,9 +92,12 @@ async function runInProcess(
   let code: number;
   try {
     // Hints name the command as a child started by tests/helpers/processes.ts would
-    // (`deno run -A peer.ts` and the globals), whatever launched the test runner.
+    // (`deno run -A PATH/peer.ts` and the globals), whatever launched the test runner.
+    const script = program === "peer" ? PEER_TS : TRACKER_TS;
+    const near = relative(Deno.cwd(), script);
+    const launcher = `deno run -A ${quoteWord(near.length <= script.length ? near : script)}`;
     const globals = splitGlobals(args).globals.map(quoteWord);
-    setInvocation(program, args, [`deno run -A ${program}.ts`, ...globals].join(" "));
+    setInvocation(program, args, [launcher, ...globals].join(" "));
     await build(args).parseAsync(args, { from: "user" });
     code = 0;
   } catch (error) {
