@@ -98,48 +98,6 @@ Deno.test("liveness - logout from another process takes a serving peer offline a
   }
 });
 
-Deno.test("liveness - unregister removes the user's publications and the user", async () => {
-  await using dir = await tempDir();
-  await using network = await trackerWithAliceAndBob(dir.path);
-  const { db, alice, bob } = network;
-  const notes = join(dir.path, "notes.txt");
-  await Deno.writeTextFile(notes, "lecture notes\n");
-  await alice.ok(["publish", "alice-notes", notes]);
-  await alice.ok(["publish", "shared-notes", notes]);
-  await bob.ok(["publish", "bob-notes", notes]);
-  const serving = await alice.serve();
-  try {
-    const before = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
-    assert.equal(before.code, 0, before.stderr);
-    assert.deepEqual(
-      JSON.parse(before.stdout).files.map((f: { name: string }) => f.name),
-      ["alice-notes", "shared-notes"],
-    );
-
-    await alice.ok(["unregister", "--password-stdin"], { stdin: "alice-password\n" });
-
-    // The account is gone, so discover no longer knows the name at all.
-    const after = await runTrackerCommand(["discover", "alice", "--db", db, "--json"]);
-    assert.equal(after.code, 1);
-    // With --json the error is one JSON object on stdout.
-    const { error } = JSON.parse(after.stdout);
-    assert.deepEqual([error.code, error.message], ["NOT_FOUND", 'no peer named or at "alice"']);
-    assert.match(error.hint, /tracker\.ts peers` lists the peers/);
-
-    const files = await runTrackerCommand(["files", "--db", db, "--json"]);
-    assert.equal(files.code, 0, files.stderr);
-    assert.deepEqual(
-      JSON.parse(files.stdout).map((f: { owner: string; name: string }) => [f.owner, f.name]),
-      [["bob", "bob-notes"]],
-    );
-    const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));
-    assert.deepEqual(found.map((f: { owner: string }) => f.owner), ["bob"]);
-    assert.equal(onlineOf(await listPeers(db), "alice"), undefined);
-  } finally {
-    await serving.stop();
-  }
-});
-
 Deno.test("liveness - serve stopped with Ctrl-C (SIGINT) says the files are offline, and they are", async () => {
   await using dir = await tempDir();
   await using network = await trackerWithAliceAndBob(dir.path);
