@@ -1,18 +1,25 @@
 /**
- * Real trackers and peers as subprocesses for the benchmarks, like the e2e
- * helpers in `tests/helpers/processes.ts`, plus what a benchmark needs on
- * top: process ids (to read memory), timings, plaintext, namespaces and a
- * raised open-file limit.
+ * Real trackers and peers as subprocesses for the benchmarks: the e2e
+ * helpers of `tests/helpers/processes.ts` (which launch in namespaces, with
+ * a raised open-file limit, in plaintext), plus what a benchmark needs on
+ * top: the tracker's V8 flags, timings, and Deno copies as a floor.
  */
 import { fileURLToPath } from "node:url";
 import type { TlsFiles } from "./resources.ts";
-import { Daemon, runCommand, sha256File } from "../tests/helpers/processes.ts";
+import {
+  Daemon,
+  denoCommand,
+  type Launch,
+  PEER_TS,
+  sha256File,
+  startTracker as startTestTracker,
+  TestPeer,
+  TRACKER_TS,
+} from "../tests/helpers/processes.ts";
 
-export { Daemon };
+export { Daemon, denoCommand, type Launch, PEER_TS, TRACKER_TS };
 
 const ROOT = fileURLToPath(new URL("../", import.meta.url));
-export const TRACKER_TS = `${ROOT}tracker.ts`;
-export const PEER_TS = `${ROOT}peer.ts`;
 
 /**
  * The V8 flags `deno task tracker` (and the compiled tracker) runs with,
@@ -23,30 +30,6 @@ export function trackerV8Flags(): string[] {
     tasks: Record<string, string>;
   };
   return config.tasks.tracker.match(/--v8-flags=\S+/g) ?? [];
-}
-
-/** How a child is launched: inside a namespace, and/or with a raised open-file limit. */
-export interface Launch {
-  netns?: string;
-  /** Runs through `sh -c "ulimit -n N; exec ..."` (Deno has no setrlimit). */
-  openFiles?: number;
-}
-
-/** The command line for `deno ARGS` launched as asked; the process id stays Deno's (exec). */
-export function denoCommand(args: string[], launch: Launch = {}): [string, string[]] {
-  let command = Deno.execPath();
-  let full = args;
-  if (launch.openFiles) {
-    // Without the privilege to raise the hard limit, take the hard limit.
-    const raise = `ulimit -n ${launch.openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"`;
-    full = ["-c", `${raise}; exec "$0" "$@"`, command, ...full];
-    command = "sh";
-  }
-  if (launch.netns) {
-    full = ["netns", "exec", launch.netns, command, ...full];
-    command = "ip";
-  }
-  return [command, full];
 }
 
 /** Options of {@link startTracker}. */
@@ -64,20 +47,23 @@ export interface RunningTracker {
   startSeconds: number;
 }
 
-/** Starts `tracker.ts serve` on port 0 and waits for its `listening on HOST:PORT` line. */
+/**
+ * Starts `tracker.ts serve` on port 0 as the tests do, with the V8 flags it
+ * runs with, and times it until its `listening on HOST:PORT` line.
+ */
 export async function startTracker(options: TrackerStart): Promise<RunningTracker> {
-  const host = options.host ?? "127.0.0.1";
-  const args = ["run", "--allow-all", ...trackerV8Flags(), TRACKER_TS, "serve"];
-  args.push("--host", host, "--port", "0");
-  args.push("--db", options.db, ...(options.plaintext ? ["--insecure-plaintext"] : []));
   const started = performance.now();
-  const daemon = new Daemon(...denoCommand(args, options));
-  const match = await daemon.waitOrStop(/listening on (\S+):(\d+)/, 120_000);
-  return {
-    daemon,
-    address: `${host}:${match[2]}`,
-    startSeconds: (performance.now() - started) / 1000,
-  };
+  const { daemon, address } = await startTestTracker({
+    db: options.db,
+    host: options.host,
+    netns: options.netns,
+    openFiles: options.openFiles,
+    v8Flags: trackerV8Flags(),
+    extra: options.plaintext ? ["--insecure-plaintext"] : [],
+    // Benchmarks start trackers beside busy processes on a small machine.
+    timeoutMs: 120_000,
+  });
+  return { daemon, address, startSeconds: (performance.now() - started) / 1000 };
 }
 
 /** The output of a finished command. */
@@ -88,24 +74,25 @@ export interface RunResult {
   seconds: number;
 }
 
-/** A peer identity: its home, its tracker, its namespace, and whether it speaks plaintext. */
+/**
+ * A peer identity for the benchmarks: the tests' {@link TestPeer} (its
+ * home, tracker, namespace, plaintext), with each command timed.
+ */
 export class BenchPeer {
+  readonly #peer: TestPeer;
+
   constructor(
     readonly home: string,
     readonly tracker: string,
     readonly options: { netns?: string; plaintext?: boolean } = {},
-  ) {}
-
-  #command(args: string[]): [string, string[]] {
-    const global = ["--tracker", this.tracker, "--home", this.home];
-    if (this.options.plaintext) global.push("--insecure-plaintext");
-    return denoCommand(["run", "--allow-all", PEER_TS, ...global, ...args], this.options);
+  ) {
+    this.#peer = new TestPeer(home, tracker, options.netns, options.plaintext);
   }
 
   /** Runs one `peer.ts` command to completion, timing it. */
   async run(args: string[], stdin = ""): Promise<RunResult> {
     const started = performance.now();
-    const result = await runCommand(...this.#command(args), { stdin });
+    const result = await this.#peer.run(args, { stdin });
     return { ...result, seconds: (performance.now() - started) / 1000 };
   }
 
@@ -121,18 +108,13 @@ export class BenchPeer {
   }
 
   /** Registers and logs in with a password derived from the username. */
-  async signUp(username: string): Promise<void> {
-    const stdin = `${username}-password\n`;
-    await this.ok(["register", username, "--password-stdin"], stdin);
-    await this.ok(["login", username, "--password-stdin"], stdin);
+  signUp(username: string): Promise<void> {
+    return this.#peer.signUp(username);
   }
 
   /** Starts `peer.ts serve` and waits until the tracker has it online. */
-  async serve(): Promise<Daemon> {
-    const host = this.options.netns ? "0.0.0.0" : "127.0.0.1";
-    const daemon = new Daemon(...this.#command(["serve", "--host", host]));
-    await daemon.waitOrStop(/^online as /);
-    return daemon;
+  serve(): Promise<Daemon> {
+    return this.#peer.serve();
   }
 }
 

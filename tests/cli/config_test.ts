@@ -3,11 +3,14 @@
  * < flags, and `config set/get/list/unset` on that file. The tracker address
  * in effect is observed without a tracker: in the `--help` default, and in
  * the "cannot reach HOST:PORT" error of a command that connects. The ports
- * are loopback ports nothing listens on (1–3).
+ * are loopback ports nothing listens on (1–3). What does not depend on the
+ * environment runs the program in this process; the environment's part runs
+ * it as a child with its own variables.
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { PEER_TS, tempDir } from "../helpers/processes.ts";
+import { runPeerCli } from "../helpers/cli.ts";
 import { runPeer } from "./_terminal.ts";
 
 /** The address `register` tried, from its "cannot reach HOST:PORT" error. */
@@ -28,7 +31,7 @@ async function trackerTried(
 
 /** The `--tracker` default `peer.ts --help` shows for this home. */
 async function helpDefault(home: string): Promise<string> {
-  const { stdout } = await runPeer(["--home", home, "--help"]);
+  const { stdout } = await runPeerCli(["--home", home, "--help"]);
   const match = /--tracker <host:port>\s+the tracker to use \(default:\s+"([^"]+)"/.exec(stdout);
   assert.ok(match, stdout);
   return match[1];
@@ -71,7 +74,7 @@ Deno.test("config precedence - serve.port and serve.host in the file become serv
     join(home.path, "config.toml"),
     '[serve]\nhost = "127.0.0.1"\nport = 6123\n',
   );
-  const { code, stdout } = await runPeer(["--home", home.path, "serve", "--help"]);
+  const { code, stdout } = await runPeerCli(["--home", home.path, "serve", "--help"]);
   assert.equal(code, 0);
   const text = stdout.replace(/\s+/g, " ");
   assert.match(text, /--host <host> .*\(default: "127\.0\.0\.1"\)/);
@@ -81,7 +84,7 @@ Deno.test("config precedence - serve.port and serve.host in the file become serv
 Deno.test("config set/get/list/unset - round-trip through the home's config.toml", async () => {
   await using dir = await tempDir("shoal-config-");
   const home = join(dir.path, "home");
-  const peer = (...args: string[]) => runPeer(["--home", home, "config", ...args]);
+  const peer = (...args: string[]) => runPeerCli(["--home", home, "config", ...args]);
 
   const set = await peer("set", "tracker", "127.0.0.1:1");
   assert.equal(set.code, 0, set.stderr);
@@ -119,7 +122,7 @@ Deno.test("config set/get/list/unset - round-trip through the home's config.toml
 
 Deno.test("config set - an invalid value exits 1 with a clear message and leaves the file alone", async () => {
   await using home = await tempDir("shoal-config-");
-  const peer = (...args: string[]) => runPeer(["--home", home.path, "config", ...args]);
+  const peer = (...args: string[]) => runPeerCli(["--home", home.path, "config", ...args]);
   assert.equal((await peer("set", "serve.port", "6123")).code, 0);
   for (
     const [key, value] of [
@@ -141,7 +144,7 @@ Deno.test("config set - an invalid value exits 1 with a clear message and leaves
 Deno.test("config - an unknown key exits 1 and lists the known ones", async () => {
   await using home = await tempDir("shoal-config-");
   for (const args of [["set", "colour", "red"], ["get", "colour"], ["unset", "colour"]]) {
-    const { code, stderr } = await runPeer(["--home", home.path, "config", ...args]);
+    const { code, stderr } = await runPeerCli(["--home", home.path, "config", ...args]);
     assert.equal(code, 1, `config ${args.join(" ")}: ${stderr}`);
     assert.match(stderr, /^error: unknown config key "colour"; known keys: .*tracker.*serve\.port/);
   }
@@ -158,7 +161,7 @@ async function assertBrokenConfig(text: string, detail: RegExp): Promise<void> {
   const path = join(home.path, "config.toml");
   await Deno.writeTextFile(path, text);
   for (const args of [["view"], ["config", "list"], ["--help"]]) {
-    const { code, stdout, stderr } = await runPeer(["--home", home.path, ...args]);
+    const { code, stdout, stderr } = await runPeerCli(["--home", home.path, ...args]);
     const label = `${JSON.stringify(text)} with ${args.join(" ")}`;
     assert.equal(code, 1, `${label}: ${stderr}`);
     assert.equal(stdout, "", label);

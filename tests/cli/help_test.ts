@@ -7,15 +7,18 @@ import assert from "node:assert/strict";
 import { PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import { SHOAL_VERSION } from "../../lib/version.ts";
 import { tempDir } from "../helpers/processes.ts";
-import { runPeer, runTracker } from "./_terminal.ts";
+import { runPeerCli, runTrackerCli } from "../helpers/cli.ts";
 
 type Program = "peer.ts" | "tracker.ts";
 
-/** Runs a program with a fresh home, so no config file of the machine's user leaks in. */
+/**
+ * Runs a program in this process with a fresh home, so no config file of the
+ * machine's user leaks in.
+ */
 async function run(program: Program, args: string[]) {
-  if (program === "tracker.ts") return await runTracker(args);
+  if (program === "tracker.ts") return await runTrackerCli(args);
   await using home = await tempDir("shoal-help-");
-  return await runPeer(["--home", home.path, ...args]);
+  return await runPeerCli(["--home", home.path, ...args]);
 }
 
 /** The lines of one section ("Options:", "Commands:", …) of commander's help. */

@@ -1,11 +1,11 @@
 /**
- * With `--json`, an error is one JSON object on stdout,
+ * With `--json`, an error is one JSON object on stdout (the programs run in this process),
  * `{"error": {"code", "message", "hint"}}`, with the exit status it has without.
  */
 import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { PEER_TS, tempDir } from "../helpers/processes.ts";
-import { runPeer, runTracker } from "./_terminal.ts";
+import { runPeerCli as runPeer, runTrackerCli as runTracker } from "../helpers/cli.ts";
 
 /** Runs a peer command and parses the one JSON error object it prints. */
 async function jsonError(args: string[], home: string) {

@@ -1,9 +1,9 @@
-/** `tracker.ts ping`: its exit status says whether the peer process answered. */
+/** `tracker.ts ping` (run in this process): its exit status says whether the peer process answered. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 import { tempDir } from "../helpers/processes.ts";
-import { runTracker } from "./_terminal.ts";
+import { runTrackerCli as runTracker } from "../helpers/cli.ts";
 
 Deno.test("tracker.ts ping - exits 1 when the peer does not answer, with the report printed", async () => {
   await using dir = await tempDir("shoal-ping-");

@@ -11,9 +11,9 @@ import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/
 import { login, register } from "../../lib/peer/account.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
 import { Presence } from "../../lib/peer/presence.ts";
-import { peerIdentity } from "../../lib/peer/serve.ts";
+import { peerIdentity, startServing } from "../../lib/peer/serve.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { publish } from "../../lib/peer/shares.ts";
 import type { TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
@@ -86,13 +86,15 @@ export interface HeldSource extends AsyncDisposable {
 /**
  * Publishes `file` as `name` from `peer` and serves it like `peer.ts serve`,
  * online at the tracker, except that after `allow` pieces every piece waits
- * for {@link HeldSource.release}.
+ * for {@link HeldSource.release} (`Infinity` holds nothing back). `faults`
+ * are the piece server's test-only ones: a slow or a corrupting source.
  */
 export async function heldSource(
   peer: LocalPeer,
   file: string,
   name: string,
   allow: number,
+  faults: Pick<PieceServerOptions, "corruptPieces" | "pieceDelayMs"> = {},
 ): Promise<HeldSource> {
   await publish(peer.home, peer.endpoint, file, name);
   const shares = new ShareCatalog(peer.home);
@@ -114,7 +116,11 @@ export async function heldSource(
     close: () => shares.close(),
   };
   const identity = await peerIdentity(peer.home, peer.endpoint);
-  const server = new PieceServer(held, { username: () => peer.username, tls: identity });
+  const server = new PieceServer(held, {
+    username: () => peer.username,
+    tls: identity,
+    ...faults,
+  });
   const { port } = await server.listen({ host: "127.0.0.1", port: 0 });
   const online = Promise.withResolvers<void>();
   const presence = new Presence({
@@ -146,6 +152,51 @@ export async function heldSource(
       gate.resolve();
       await presence.stop();
       await server.close();
+    },
+  };
+}
+
+/** A peer serving its shares in this process, like `peer.ts serve`; dispose to stop. */
+export interface ServingPeer extends AsyncDisposable {
+  port: number;
+  /** The lines serve printed (`online as ...`). */
+  lines: string[];
+}
+
+/**
+ * Serves the shares of the home in `homeDir` (logged in at `tracker`) on
+ * 127.0.0.1, as `peer.ts serve --host 127.0.0.1` does, and waits until the
+ * tracker has it online.
+ */
+export async function servePeer(homeDir: string, tracker: string): Promise<ServingPeer> {
+  const home = PeerHome.open(homeDir);
+  const lines: string[] = [];
+  const online = Promise.withResolvers<void>();
+  let serving;
+  try {
+    serving = await startServing(home, {
+      tracker: { address: parseAddress(tracker), plaintext: false, notice: (l) => lines.push(l) },
+      listen: { host: "127.0.0.1", port: 0 },
+      log: (line) => {
+        lines.push(line);
+        if (line.startsWith("online as")) online.resolve();
+      },
+      warn: (line) => lines.push(line),
+      onLoggedOut: (error) => online.reject(error),
+    });
+    await deadline(online.promise, 20_000, { what: `${homeDir} coming online` });
+  } catch (error) {
+    await serving?.stop();
+    home.close();
+    throw error;
+  }
+  const running = serving;
+  return {
+    port: running.address.port,
+    lines,
+    async [Symbol.asyncDispose]() {
+      await running.stop();
+      home.close();
     },
   };
 }

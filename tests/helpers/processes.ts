@@ -28,10 +28,32 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Prefixes a command with `ip netns exec NS` when a namespace is given. */
-function commandFor(netns: string | undefined, args: string[]): [string, string[]] {
-  const deno = Deno.execPath();
-  return netns ? ["ip", ["netns", "exec", netns, deno, ...args]] : [deno, args];
+/** How a child is launched: inside a namespace, and/or with a raised open-file limit. */
+export interface Launch {
+  /** Runs through `ip netns exec NETNS`. */
+  netns?: string;
+  /** Runs through `sh -c "ulimit -n N; exec ..."` (Deno has no setrlimit). */
+  openFiles?: number;
+}
+
+/**
+ * The command line for `deno ARGS` launched as asked; the process id stays
+ * Deno's (exec). Used by the end-to-end tests and the benchmarks alike.
+ */
+export function denoCommand(args: string[], launch: Launch = {}): [string, string[]] {
+  let command = Deno.execPath();
+  let full = args;
+  if (launch.openFiles) {
+    // Without the privilege to raise the hard limit, take the hard limit.
+    const raise = `ulimit -n ${launch.openFiles} 2>/dev/null || ulimit -n "$(ulimit -Hn)"`;
+    full = ["-c", `${raise}; exec "$0" "$@"`, command, ...full];
+    command = "sh";
+  }
+  if (launch.netns) {
+    full = ["netns", "exec", launch.netns, command, ...full];
+    command = "ip";
+  }
+  return [command, full];
 }
 
 /**
@@ -178,13 +200,16 @@ export class Daemon {
 }
 
 /** Options of {@link startTracker}. */
-export interface TrackerStart {
+export interface TrackerStart extends Launch {
   db: string;
   host?: string;
   port?: number;
-  netns?: string;
   /** More `serve` options, e.g. `--insecure-plaintext`. */
   extra?: string[];
+  /** V8 flags for Deno (`--v8-flags=...`), e.g. the ones `deno task tracker` runs with. */
+  v8Flags?: string[];
+  /** How long it may take to say it listens. @default {20_000} */
+  timeoutMs?: number;
 }
 
 /** A tracker subprocess and the address it bound. */
@@ -199,9 +224,10 @@ export interface RunningTracker {
 /** Starts `tracker.ts serve` and waits for its `listening on HOST:PORT` line. */
 export async function startTracker(options: TrackerStart): Promise<RunningTracker> {
   const host = options.host ?? "127.0.0.1";
-  const [command, args] = commandFor(options.netns, [
+  const [command, args] = denoCommand([
     "run",
     "--allow-all",
+    ...options.v8Flags ?? [],
     TRACKER_TS,
     "serve",
     ...options.extra ?? [],
@@ -211,16 +237,16 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
     String(options.port ?? 0),
     "--db",
     options.db,
-  ]);
+  ], options);
   const daemon = new Daemon(command, args);
-  const match = await daemon.waitOrStop(/listening on (\S+):(\d+)/);
+  const match = await daemon.waitOrStop(/listening on (\S+):(\d+)/, options.timeoutMs);
   const port = Number(match[2]);
   return { daemon, host, port, address: `${host}:${port}` };
 }
 
 /** Runs `tracker.ts ARGS` (an admin command) to completion, inside `netns` if given. */
 export async function runTrackerCommand(args: string[], netns?: string): Promise<RunResult> {
-  const [command, fullArgs] = commandFor(netns, ["run", "--allow-all", TRACKER_TS, ...args]);
+  const [command, fullArgs] = denoCommand(["run", "--allow-all", TRACKER_TS, ...args], { netns });
   const output = await new Deno.Command(command, {
     args: fullArgs,
     stdin: "null",
@@ -307,26 +333,22 @@ export async function trackerWithAliceAndBob(dir: string): Promise<TwoPeerNetwor
   }
 }
 
-/** A peer identity: its home and the tracker it talks to. */
+/** A peer identity: its home and the tracker it talks to (in plaintext if told). */
 export class TestPeer {
   constructor(
     readonly home: string,
     public tracker: string,
     readonly netns?: string,
+    readonly plaintext = false,
   ) {}
 
   /** `peer.ts` with this peer's tracker and home, and `args`, inside its namespace if any. */
   #command(args: string[]): [string, string[]] {
-    return commandFor(this.netns, [
-      "run",
-      "--allow-all",
-      PEER_TS,
-      "--tracker",
-      this.tracker,
-      "--home",
-      this.home,
-      ...args,
-    ]);
+    const global = ["--tracker", this.tracker, "--home", this.home];
+    if (this.plaintext) global.push("--insecure-plaintext");
+    return denoCommand(["run", "--allow-all", PEER_TS, ...global, ...args], {
+      netns: this.netns,
+    });
   }
 
   /** Runs one `peer.ts` command to completion. */

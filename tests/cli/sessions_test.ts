@@ -1,7 +1,12 @@
-/** `peer.ts sessions`: a user lists their sessions and ends one left on another machine. */
+/**
+ * `peer.ts sessions`: a user lists their sessions and ends one left on
+ * another machine; the peer program runs in this process.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { tempDir, TestPeer, trackerWithAliceAndBob } from "../helpers/processes.ts";
+import { CliPeer } from "../helpers/cli.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir } from "../helpers/processes.ts";
 
 interface SessionRow {
   id: string;
@@ -13,10 +18,12 @@ interface SessionRow {
 
 Deno.test("peer.ts sessions lists alice's sessions, and one revoked elsewhere is logged out", async () => {
   await using dir = await tempDir();
-  await using network = await trackerWithAliceAndBob(dir.path);
-  const { alice } = network;
+  const tracker = await startLocalTracker(dir.path);
+  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  await alice.signUp("alice");
   // Alice's second machine: another home, the same account.
-  const laptop = new TestPeer(join(dir.path, "alice-laptop"), network.tracker.address);
+  const laptop = new CliPeer(join(dir.path, "alice-laptop"), tracker.address);
   await laptop.ok(["login", "alice", "--password-stdin"], { stdin: "alice-password\n" });
 
   const sessions: SessionRow[] = JSON.parse(await alice.ok(["sessions", "--json"]));

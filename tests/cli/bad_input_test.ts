@@ -1,14 +1,17 @@
+/**
+ * Bad input from users and from the network, through the peer and tracker
+ * programs run in this process against an in-process tracker and serve.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  runTrackerCommand,
-  sha256File,
-  tempDir,
-  TestPeer,
-  trackerWithAliceAndBob,
-  writeRandomFile,
-} from "../helpers/processes.ts";
+import { parseAddress } from "../../lib/protocol/address.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+import { startServing } from "../../lib/peer/serve.ts";
 import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
+import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
 
 /**
  * Sends raw bytes to a port (inside TLS when given the server's certificate)
@@ -54,13 +57,17 @@ const OVERSIZED = new Uint8Array([0xff, 0xff, 0xff, 0xf0]);
 
 Deno.test("bad input gets a clear one-line error and everyone keeps working", async (t) => {
   await using dir = await tempDir();
-  await using network = await trackerWithAliceAndBob(dir.path);
-  const { db, tracker, alice, bob } = network;
+  const db = join(dir.path, "tracker.db");
+  const tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
   const source = join(dir.path, "paper.txt");
   await writeRandomFile(source, 400_000);
   await alice.ok(["publish", source]);
-  const serving = await alice.serve();
-  const peerPort = Number((await serving.waitFor(/serving on \S+:(\d+)/))[1]);
+  const serving = await servePeer(alice.home, tracker.address);
+  const peerPort = serving.port;
   let fetches = 0;
   const fetchStillWorks = async () => {
     const output = join(dir.path, `copy-${++fetches}.txt`);
@@ -123,9 +130,22 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
     });
 
     await t.step("a second serve of the same account waits instead of taking over", async () => {
-      const second = await alice.serveUnchecked();
+      // A second `peer.ts serve` of alice's home, in this process.
+      using home = PeerHome.open(alice.home);
+      const lines: string[] = [];
+      const second = await startServing(home, {
+        tracker: { address: parseAddress(tracker.address), plaintext: false, notice: () => {} },
+        listen: { host: "127.0.0.1", port: 0 },
+        log: (line) => lines.push(line),
+        warn: (line) => lines.push(line),
+        onLoggedOut: (error) => lines.push(`logged out: ${error.message}`),
+      });
       try {
-        await second.waitFor(/alice is already online at 127\.0\.0\.1:\d+ from another serve/);
+        const waiting = /alice is already online at 127\.0\.0\.1:\d+ from another serve/;
+        await eventually(
+          () => lines.some((line) => waiting.test(line)),
+          () => `the second serve saying it waits; it said:\n${lines.join("\n")}`,
+        );
         await fetchStillWorks();
       } finally {
         await second.stop();
@@ -146,14 +166,14 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
     });
 
     await t.step("an admin command on a database that does not exist", async () => {
-      const result = await runTrackerCommand(["peers", "--db", join(dir.path, "nope.db")]);
+      const result = await runTrackerCli(["peers", "--db", join(dir.path, "nope.db")]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, /no tracker database at .*nope\.db/);
       await assert.rejects(Deno.stat(join(dir.path, "nope.db")), Deno.errors.NotFound);
     });
 
     await t.step("pointing the peer at a peer's port instead of the tracker's", async () => {
-      const confused = new TestPeer(bob.home, `127.0.0.1:${peerPort}`);
+      const confused = new CliPeer(bob.home, `127.0.0.1:${peerPort}`);
       const result = await confused.run(["search", "x"]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, /is a Shoal peer, not a tracker/);
@@ -183,6 +203,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       });
     }
   } finally {
-    await serving.stop();
+    await serving[Symbol.asyncDispose]();
+    await tracker.stop();
   }
 });

@@ -1,0 +1,40 @@
+/**
+ * What a newcomer hits in the first hour, in process: a name fetched in
+ * another case than published, a missing --output folder.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CliPeer } from "../helpers/cli.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
+
+Deno.test("newcomer - case-insensitive fetch, missing --output folder", async (t) => {
+  await using dir = await tempDir();
+  const tracker = await startLocalTracker(dir.path);
+  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const source = join(dir.path, "Week3-Notes.pdf");
+  await writeRandomFile(source, 100_000);
+  await alice.ok(["publish", source]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  await t.step("fetch finds a name in any case, as search does", async () => {
+    const found = await bob.ok(["search", "week3-notes"]);
+    assert.match(found, /Week3-Notes\.pdf/);
+    const out = join(dir.path, "got.pdf");
+    await bob.ok(["fetch", "week3-notes.PDF", "--output", out]);
+    assert.equal(await sha256File(out), await sha256File(source));
+  });
+
+  await t.step("--output into a missing folder is one line with a hint", async () => {
+    const missing = join(dir.path, "nowhere") + "/";
+    const result = await bob.run(["fetch", "Week3-Notes.pdf", "--output", missing]);
+    assert.equal(result.code, 1);
+    assert.deepEqual(result.stderr.trim().split("\n"), [
+      `error: cannot save to ${missing}: no such folder`,
+      `hint: create it first (mkdir -p ${missing}), or give --output a file name`,
+    ]);
+  });
+});
