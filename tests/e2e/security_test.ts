@@ -3,11 +3,11 @@
  * and the impostor run the tracker, the peers' programs and the serving peer
  * in this process (the same code the binaries run); the pinned tracker
  * certificate keeps a real tracker process, whose printed fingerprint is
- * part of the check.
+ * part of the check, with the peer's program in this process.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { sha256File, startTracker, tempDir, TestPeer } from "../helpers/processes.ts";
+import { sha256File, startTracker, tempDir } from "../helpers/processes.ts";
 import { CliPeer } from "../helpers/cli.ts";
 import { servePeer } from "../helpers/local_peers.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
@@ -152,7 +152,8 @@ Deno.test("a tracker whose certificate changed is refused until forgotten", asyn
   const db = join(dir.path, "tracker.db");
   let tracker = await startTracker({ db });
   try {
-    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    // Alice's commands run in this process, against the real tracker.
+    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
     await alice.signUp("alice");
     await alice.ok(["search", "x"]);
 
