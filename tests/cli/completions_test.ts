@@ -2,11 +2,14 @@
  * `completions bash|zsh|fish` print scripts that parse and really complete:
  * bash is driven both through its completion variables and by pressing TAB
  * in a terminal; zsh and fish run where installed and are skipped elsewhere.
+ * The scripts are printed by the programs run in this process; the shells
+ * that load them are real.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { tempDir } from "../helpers/processes.ts";
-import { hasCommand, runPeer, runTracker, TmuxPane } from "./_terminal.ts";
+import { runPeerCli as runPeer, runTrackerCli as runTracker } from "../helpers/cli.ts";
+import { hasCommand, TmuxPane } from "./_terminal.ts";
 
 const HAS_TMUX = hasCommand("tmux");
 const HAS_ZSH = hasCommand("zsh");

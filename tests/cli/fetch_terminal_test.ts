@@ -7,7 +7,8 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { eventually } from "../helpers/eventually.ts";
 import { heldSource, localPeer, startLocalTracker } from "../helpers/local_peers.ts";
-import { PEER_TS, tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+import { PEER_TS, tempDir, writeRandomFile } from "../helpers/processes.ts";
+import { CliPeer } from "../helpers/cli.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
 
 const HAS_TMUX = hasCommand("tmux");
@@ -29,7 +30,7 @@ Deno.test({
       using alice = await localPeer(dir.path, "alice", tracker.address);
       // Two pieces, then nothing until the test ends: the download is stuck in its middle.
       await using _source = await heldSource(alice, original, "notes", 2);
-      const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+      const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
       await bob.signUp("bob");
       const downloads = join(dir.path, "downloads");
       await Deno.mkdir(downloads);

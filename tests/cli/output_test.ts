@@ -1,27 +1,16 @@
 /**
  * What the CLIs print: colours only on a terminal and never with NO_COLOR,
  * tables no wider than the terminal, sizes human-readable in tables and
- * exact in `--json`.
+ * exact in `--json`. What needs a terminal or its own environment runs a
+ * child; the sizes run tracker and programs in this process (but the view
+ * on a terminal).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  CHILD_ENV,
-  PEER_TS,
-  startTracker,
-  tempDir,
-  TestPeer,
-  writeRandomFile,
-} from "../helpers/processes.ts";
-import {
-  baseEnv,
-  denoRun,
-  hasColour,
-  hasCommand,
-  runPeer,
-  runTracker,
-  TmuxPane,
-} from "./_terminal.ts";
+import { CHILD_ENV, PEER_TS, tempDir, writeRandomFile } from "../helpers/processes.ts";
+import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
+import { baseEnv, denoRun, hasColour, hasCommand, runPeer, TmuxPane } from "./_terminal.ts";
 import { plural } from "../../lib/cli/output.ts";
 
 const HAS_SCRIPT = hasCommand("script");
@@ -112,9 +101,9 @@ Deno.test({
 Deno.test("sizes - human-readable in tables, exact bytes in --json", async () => {
   await using dir = await tempDir("shoal-output-");
   const db = join(dir.path, "tracker.db");
-  const tracker = await startTracker({ db });
+  const tracker = await startLocalTracker(dir.path);
   try {
-    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
     await alice.signUp("alice");
     const size = 1_572_864 + 7;
     const source = join(dir.path, "slides.bin");
@@ -135,9 +124,9 @@ Deno.test("sizes - human-readable in tables, exact bytes in --json", async () =>
       ["slides", size],
     ]);
 
-    const files = await runTracker(["files", "--db", db]);
+    const files = await runTrackerCli(["files", "--db", db]);
     assert.match(files.stdout, /│ alice +│ slides +│ bin +│ 1\.5 MiB +│/);
-    const filesJson = JSON.parse((await runTracker(["files", "--db", db, "--json"])).stdout);
+    const filesJson = JSON.parse((await runTrackerCli(["files", "--db", db, "--json"])).stdout);
     assert.equal(filesJson[0].size, size);
 
     if (!HAS_TMUX) return;
@@ -152,7 +141,7 @@ Deno.test("sizes - human-readable in tables, exact bytes in --json", async () =>
     assert.ok(widest(view) <= 60, `the view table fits 60 columns:\n${view}`);
     assert.match(view, /1\.5 MiB/);
   } finally {
-    await tracker.daemon.stop();
+    await tracker.stop();
   }
 });
 

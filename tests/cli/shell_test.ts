@@ -2,19 +2,16 @@
  * The interactive shells, driven through a pseudo-terminal (a tmux pane) as a
  * person would: the peer shell from register to view, with hidden password
  * prompts, TAB completion and history across sessions; the tracker's admin
- * shell from `peers` to `quit`.
+ * shell from `peers` to `quit`. The shells are real processes on the pane;
+ * the trackers and peers they talk to run in this process (but the admin
+ * shell's own tracker).
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
-import {
-  PEER_TS,
-  startTracker,
-  tempDir,
-  TestPeer,
-  TRACKER_TS,
-  writeRandomFile,
-} from "../helpers/processes.ts";
+import { PEER_TS, tempDir, TRACKER_TS, writeRandomFile } from "../helpers/processes.ts";
+import { CliPeer } from "../helpers/cli.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
 
@@ -55,7 +52,7 @@ Deno.test({
   ignore: !HAS_TMUX,
   async fn() {
     await using dir = await tempDir("shoal-shell-");
-    const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+    const tracker = await startLocalTracker(dir.path);
     const home = join(dir.path, "alice");
     const source = join(dir.path, "week3.pdf");
     await writeRandomFile(source, 200_000);
@@ -106,7 +103,7 @@ Deno.test({
       }
       assert.ok(!history.some((line) => line.includes(PASSWORD)), "no password in the history");
     } finally {
-      await tracker.daemon.stop();
+      await tracker.stop();
     }
   },
 });
@@ -117,8 +114,8 @@ Deno.test({
   ignore: !HAS_TMUX,
   async fn() {
     await using dir = await tempDir("shoal-shell-");
-    const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
-    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    const tracker = await startLocalTracker(dir.path);
+    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
     try {
       await alice.signUp("alice");
       // The shell serves while logged in; the config keeps it on loopback.
@@ -143,7 +140,7 @@ Deno.test({
       const history = await Deno.readTextFile(join(alice.home, "shell_history"));
       assert.equal(history, "search nothing\nview\nview\n");
     } finally {
-      await tracker.daemon.stop();
+      await tracker.stop();
     }
   },
 });
@@ -163,9 +160,9 @@ Deno.test({
 
     const prompt = /^tracker> /m;
     await step(pane, prompt, "peers", "no peer has served yet");
-    const bob = new TestPeer(join(dir.path, "bob"), `127.0.0.1:${port}`);
+    const bob = new CliPeer(join(dir.path, "bob"), `127.0.0.1:${port}`);
     await bob.signUp("bob");
-    const serving = await bob.serve();
+    const serving = await servePeer(bob.home, bob.tracker);
     try {
       await step(pane, prompt, "peers", /│ bob +│ 127\.0\.0\.1:\d+ +│ online +│/);
       const help = await step(pane, prompt, "help", "quit, exit, Ctrl-D");
@@ -175,7 +172,7 @@ Deno.test({
       }
       await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
     } finally {
-      await serving.stop();
+      await serving[Symbol.asyncDispose]();
     }
     await pane.type("quit");
     await pane.waitFor("tracker stopped");

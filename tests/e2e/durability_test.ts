@@ -1,20 +1,21 @@
-/** No data lost: a tracker killed mid-burst, and a download into a full disk. */
+/**
+ * No data lost: a tracker killed mid-burst (a real tracker process, for the
+ * SIGKILL), and a download into a full disk (tracker, peers and fetch in
+ * this process).
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { DatabaseSync } from "node:sqlite";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { TRACKER_METHODS } from "../../lib/protocol/messages.ts";
+import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
 import { downloadState } from "../helpers/downloads.ts";
-import {
-  runTrackerCommand,
-  startTracker,
-  tempDir,
-  TestPeer,
-  writeRandomFile,
-} from "../helpers/processes.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { startTracker, tempDir, writeRandomFile } from "../helpers/processes.ts";
+import { startTestTracker } from "../helpers/tracker.ts";
 
 async function adminJson(args: string[]): Promise<unknown> {
-  const result = await runTrackerCommand([...args, "--json"]);
+  const result = await runTrackerCli([...args, "--json"]);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
@@ -30,7 +31,7 @@ function randomHex(bytes: number): string {
 Deno.test("a tracker killed with SIGKILL during a burst of publishes keeps every acknowledged one", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "tracker.db");
-  let tracker = await startTracker({ db });
+  const tracker = await startTracker({ db });
   const certificate = await Deno.readTextFile(`${db}.tls-cert.pem`);
   const client = await ProtocolClient.connect(
     { host: "127.0.0.1", port: tracker.port },
@@ -67,19 +68,16 @@ Deno.test("a tracker killed with SIGKILL during a burst of publishes keeps every
     const rows = check.prepare("PRAGMA integrity_check").all() as { integrity_check: string }[];
     assert.deepEqual(rows.map((row) => row.integrity_check), ["ok"]);
   }
-  tracker = await startTracker({ db });
-  try {
-    const files = await adminJson(["files", "--db", db]) as { name: string }[];
-    const stored = new Set(files.map((file) => file.name));
-    const missing = acknowledged.filter((name) => !stored.has(name));
-    assert.deepEqual(
-      missing,
-      [],
-      `acknowledged but lost: ${missing.length} of ${acknowledged.length}`,
-    );
-  } finally {
-    await tracker.daemon.stop();
-  }
+  // The tracker starts again on the database it died on (in this process), and keeps them all.
+  await using _restarted = await startTestTracker({ db });
+  const files = await adminJson(["files", "--db", db]) as { name: string }[];
+  const stored = new Set(files.map((file) => file.name));
+  const missing = acknowledged.filter((name) => !stored.has(name));
+  assert.deepEqual(
+    missing,
+    [],
+    `acknowledged but lost: ${missing.length} of ${acknowledged.length}`,
+  );
 });
 
 /** Why a size-limited tmpfs cannot be mounted here, or null when it can. */
@@ -116,16 +114,16 @@ Deno.test({
       args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small],
     }).output();
     assert.ok(mount.success, "mounting the test tmpfs");
-    const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
+    const tracker = await startLocalTracker(dir.path);
     try {
-      const owner = new TestPeer(join(dir.path, "owner"), tracker.address);
-      const fetcher = new TestPeer(join(dir.path, "fetcher"), tracker.address);
+      const owner = new CliPeer(join(dir.path, "owner"), tracker.address);
+      const fetcher = new CliPeer(join(dir.path, "fetcher"), tracker.address);
       await owner.signUp("owner");
       await fetcher.signUp("fetcher");
       const original = join(dir.path, "big.bin");
       await writeRandomFile(original, 6 * 1024 * 1024);
       await owner.ok(["publish", "big", original]);
-      const serving = await owner.serve();
+      const serving = await servePeer(owner.home, tracker.address);
       try {
         const output = join(small, "big.bin");
         const result = await fetcher.run(["fetch", "big", "--output", output]);
@@ -139,10 +137,10 @@ Deno.test({
         assert.ok(kept && kept.have > 0 && kept.have < kept.total, JSON.stringify(kept));
         assert.match(await fetcher.ok(["downloads"]), /big/);
       } finally {
-        await serving.stop();
+        await serving[Symbol.asyncDispose]();
       }
     } finally {
-      await tracker.daemon.stop();
+      await tracker.stop();
       await new Deno.Command("umount", { args: [small] }).output();
     }
   },

@@ -2,13 +2,15 @@
  * `peer.ts fetch` as a newcomer meets it: stopped with Ctrl-C and typed
  * again in another folder, its partial file listed and cancelled from
  * anywhere, and a tracker that dies before the download ends. The fetcher is
- * a real subprocess (signals, exit codes, what it prints); the tracker and
- * the source run in the test, the source holding its pieces back until the
+ * a real subprocess (signals, exit codes, what it prints, the folder it runs
+ * in); bob's other commands, where the folder does not matter, run the peer's
+ * program in this process (`bobCli`); the tracker and the source run in the test, the source holding its pieces back until the
  * test lets them go, so "mid-download" is a state, not a moment.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
+import { CliPeer } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { heldSource, localPeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { sha256File, tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
@@ -23,7 +25,8 @@ async function world(dir: string) {
   const alice = await localPeer(dir, "alice", tracker.address);
   const source = await heldSource(alice, original, "notes", 2);
   const bob = new TestPeer(join(dir, "bob"), tracker.address);
-  await bob.signUp("bob");
+  const bobCli = new CliPeer(bob.home, tracker.address);
+  await bobCli.signUp("bob");
   const folder = async (name: string) => {
     await Deno.mkdir(join(dir, name));
     return join(dir, name);
@@ -33,6 +36,7 @@ async function world(dir: string) {
     source,
     original,
     bob,
+    bobCli,
     folder,
     async [Symbol.asyncDispose]() {
       await source[Symbol.asyncDispose]();
@@ -75,7 +79,7 @@ async function fetchThenInterrupt(bob: TestPeer, cwd: string, signal: Deno.Signa
 Deno.test("fetch - interrupted in one folder, typed again in another: it resumes there from the kept pieces", async () => {
   await using dir = await tempDir();
   await using w = await world(dir.path);
-  const [a, b, elsewhere] = [await w.folder("a"), await w.folder("b"), await w.folder("c")];
+  const [a, b] = [await w.folder("a"), await w.folder("b")];
 
   const stopped = await fetchThenInterrupt(w.bob, a);
   assert.equal(stopped.code, 130);
@@ -83,12 +87,12 @@ Deno.test("fetch - interrupted in one folder, typed again in another: it resumes
   assert.equal(stopped.kept[3], join(a, "notes.bin.shoal-part"));
   assert.match(stopped.kept[4], /^deno run -A \S*peer\.ts .*fetch notes$/);
 
-  // `downloads`, from a third folder, names the real file by its absolute path.
-  const listed = JSON.parse(await w.bob.ok(["downloads", "--json"], { cwd: elsewhere }));
+  // `downloads`, from another folder (this process's), names the real file by its absolute path.
+  const listed = JSON.parse(await w.bobCli.ok(["downloads", "--json"]));
   assert.equal(listed.length, 1);
   assert.equal(listed[0].partPath, join(a, "notes.bin.shoal-part"));
   assert.equal(listed[0].onDisk, true);
-  assert.match(await w.bob.ok(["downloads"], { cwd: elsewhere }), /\/a\/notes\.bin\.shoal-part/);
+  assert.match(await w.bobCli.ok(["downloads"]), /\/a\/notes\.bin\.shoal-part/);
 
   w.source.release();
   const resumed = await w.bob.run(["fetch", "notes", "--json"], { cwd: b });
@@ -104,7 +108,7 @@ Deno.test("fetch - interrupted in one folder, typed again in another: it resumes
   assert.equal(summary.path, join(b, "notes.bin"));
   assert.equal(await sha256File(join(b, "notes.bin")), await sha256File(w.original));
   await assert.rejects(Deno.stat(join(a, "notes.bin.shoal-part")), Deno.errors.NotFound);
-  assert.match(await w.bob.ok(["downloads"], { cwd: a }), /no unfinished downloads/);
+  assert.match(await w.bobCli.ok(["downloads"]), /no unfinished downloads/);
 });
 
 Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder (the name in another case): cancel deletes the real partial file, not a namesake there", async () => {
@@ -125,7 +129,7 @@ Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder (the n
   );
   await assert.rejects(Deno.stat(join(a, "notes.bin.shoal-part")), Deno.errors.NotFound);
   assert.equal(await Deno.readTextFile(join(b, "notes.bin.shoal-part")), "not shoal's");
-  assert.match(await w.bob.ok(["downloads"]), /no unfinished downloads/);
+  assert.match(await w.bobCli.ok(["downloads"]), /no unfinished downloads/);
 });
 
 Deno.test("fetch - downloads notices a partial file that vanished from disk", async () => {
@@ -135,14 +139,14 @@ Deno.test("fetch - downloads notices a partial file that vanished from disk", as
   await fetchThenInterrupt(w.bob, a);
   await Deno.remove(join(a, "notes.bin.shoal-part"));
 
-  const listed = await w.bob.ok(["downloads"]);
+  const listed = await w.bobCli.ok(["downloads"]);
 
   assert.match(listed, /notes\.bin\.shoal-part \(missing\)/);
   assert.match(
     listed,
     /the partial file of "notes" is gone: `deno run -A \S*peer\.ts .*cancel notes` forgets it/,
   );
-  assert.equal(JSON.parse(await w.bob.ok(["downloads", "--json"]))[0].onDisk, false);
+  assert.equal(JSON.parse(await w.bobCli.ok(["downloads", "--json"]))[0].onDisk, false);
 });
 
 Deno.test("fetch - the tracker dying mid-download: exit 0, the file is whole, and it is published once the tracker is back", async () => {
@@ -167,12 +171,12 @@ Deno.test("fetch - the tracker dying mid-download: exit 0, the file is whole, an
       "m",
     ),
   );
-  assert.match(await w.bob.ok(["view"]), /notes/);
+  assert.match(await w.bobCli.ok(["view"]), /notes/);
 
   // The tracker comes back on its address; bob's next command publishes the share.
   const back = await startLocalTracker(dir.path, w.tracker.port);
   try {
-    const search = await w.bob.run(["search", "notes"]);
+    const search = await w.bobCli.run(["search", "notes"]);
     assert.equal(search.code, 0, search.stderr);
     assert.match(search.stderr, /published "notes" at the tracker/);
     assert.match(search.stdout, /│ bob /);

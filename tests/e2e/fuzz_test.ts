@@ -2,6 +2,8 @@
  * Fuzzing a real tracker and a real serving peer with thousands of random and
  * mutated frames inside TLS, then checking that both still serve real peers.
  * Every run prints its seed; `SHOAL_FUZZ_SEED=<seed>` replays the same frames.
+ * The tracker and the serving peer are real processes (a crash is an exit);
+ * the peers' other commands run the peer's program in this process.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -9,11 +11,13 @@ import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { encodeFrame } from "../../lib/protocol/frame.ts";
 import { PEER_METHODS, PROTOCOL_VERSION, TRACKER_METHODS } from "../../lib/protocol/messages.ts";
+import { CliPeer } from "../helpers/cli.ts";
 import {
   type Daemon,
   sha256File,
+  startTracker,
   tempDir,
-  trackerWithAliceAndBob,
+  TestPeer,
   writeRandomFile,
 } from "../helpers/processes.ts";
 import { concat } from "../helpers/bytes.ts";
@@ -372,14 +376,18 @@ Deno.test("fuzz - thousands of random and mutated frames leave the tracker and a
   );
   console.log(`fuzz seed ${seed} (replay with SHOAL_FUZZ_SEED=${seed})`);
   await using dir = await tempDir();
-  await using network = await trackerWithAliceAndBob(dir.path);
-  const { db, tracker, alice, bob } = network;
+  const db = join(dir.path, "tracker.db");
+  const tracker = await startTracker({ db });
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
   const source = join(dir.path, "fuzz-target.bin");
   await writeRandomFile(source, 300_000);
   let serving: Daemon | null = null;
   try {
+    await alice.signUp("alice");
+    await bob.signUp("bob");
     await alice.ok(["publish", source]);
-    serving = await alice.serve();
+    serving = await new TestPeer(alice.home, tracker.address).serve();
     const peerPort = Number((await serving.waitFor(/serving on \S+:(\d+)/))[1]);
     const trackerCertificate = await Deno.readTextFile(`${db}.tls-cert.pem`);
     const peerCertificate = await Deno.readTextFile(join(alice.home, "tls-cert.pem"));
@@ -468,5 +476,6 @@ Deno.test("fuzz - thousands of random and mutated frames leave the tracker and a
     await assertRunning(tracker.daemon, "tracker");
   } finally {
     await serving?.stop();
+    await tracker.daemon.stop();
   }
 });

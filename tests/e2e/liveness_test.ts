@@ -1,14 +1,14 @@
+/**
+ * A serving peer going away, three ways. The serve is a real `peer.ts serve`
+ * child (SIGKILL, its own exit on logout, SIGINT); the tracker, the admin
+ * listing and the peers' other commands run in this process.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
-import {
-  type RunningTracker,
-  runTrackerCommand,
-  startTracker,
-  tempDir,
-  TestPeer,
-  trackerWithAliceAndBob,
-} from "../helpers/processes.ts";
+import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir, TestPeer } from "../helpers/processes.ts";
 
 interface PeerRow {
   username: string;
@@ -17,7 +17,7 @@ interface PeerRow {
 
 /** The tracker's peers list, from `tracker.ts peers --db DB --json`. */
 async function listPeers(db: string): Promise<PeerRow[]> {
-  const result = await runTrackerCommand(["peers", "--db", db, "--json"]);
+  const result = await runTrackerCli(["peers", "--db", db, "--json"]);
   assert.equal(result.code, 0, result.stderr);
   return JSON.parse(result.stdout);
 }
@@ -42,15 +42,38 @@ async function pollPeers(
 const onlineOf = (peers: PeerRow[], username: string) =>
   peers.find((peer) => peer.username === username)?.online;
 
-/** A tracker on a fresh database in `dir`. */
-async function setUp(dir: string): Promise<{ tracker: RunningTracker; db: string }> {
-  const db = join(dir, "tracker.db");
-  return { tracker: await startTracker({ db }), db };
+/** A peer `name` with a home in `dir`: its commands in this process, its serve a real child. */
+class Peer extends CliPeer {
+  /** Starts `peer.ts serve` in a child and waits until it is online. */
+  serve() {
+    return new TestPeer(this.home, this.tracker).serve();
+  }
+}
+
+/** A tracker on a fresh database in `dir`, and alice and bob signed up with it. */
+async function setUp(dir: string) {
+  const tracker = await startLocalTracker(dir);
+  try {
+    const alice = new Peer(join(dir, "alice"), tracker.address);
+    const bob = new Peer(join(dir, "bob"), tracker.address);
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    return {
+      tracker,
+      db: join(dir, "tracker.db"),
+      alice,
+      bob,
+      [Symbol.asyncDispose]: () => tracker.stop(),
+    };
+  } catch (error) {
+    await tracker.stop();
+    throw error;
+  }
 }
 
 Deno.test("liveness - a serving peer killed with SIGKILL goes offline", async () => {
   await using dir = await tempDir();
-  await using network = await trackerWithAliceAndBob(dir.path);
+  await using network = await setUp(dir.path);
   const { db, alice, bob } = network;
   const notes = join(dir.path, "notes.txt");
   await Deno.writeTextFile(notes, "lecture notes\n");
@@ -77,30 +100,25 @@ Deno.test("liveness - a serving peer killed with SIGKILL goes offline", async ()
 
 Deno.test("liveness - logout from another process takes a serving peer offline and ends its serve", async () => {
   await using dir = await tempDir();
-  const { tracker, db } = await setUp(dir.path);
-  const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+  await using network = await setUp(dir.path);
+  const { db, alice } = network;
+  const serving = await alice.serve();
   try {
-    await alice.signUp("alice");
-    const serving = await alice.serve();
-    try {
-      assert.match(await alice.ok(["logout"]), /logged out alice/);
-      const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
-      assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
-      // The serve process notices at its next heartbeat at the latest (every 10 s).
-      const status = await deadline(serving.status, 30_000, { what: "serve exiting after logout" });
-      assert.equal(status.code, 1);
-      assert.match(await serving.stderr(), /^error: not logged in/m);
-    } finally {
-      await serving.stop();
-    }
+    assert.match(await alice.ok(["logout"]), /logged out alice/);
+    const peers = await pollPeers(db, (peers) => onlineOf(peers, "alice") === false);
+    assert.equal(onlineOf(peers, "alice"), false, JSON.stringify(peers));
+    // The serve process notices at its next heartbeat at the latest (every 10 s).
+    const status = await deadline(serving.status, 30_000, { what: "serve exiting after logout" });
+    assert.equal(status.code, 1);
+    assert.match(await serving.stderr(), /^error: not logged in/m);
   } finally {
-    await tracker.daemon.stop();
+    await serving.stop();
   }
 });
 
 Deno.test("liveness - serve stopped with Ctrl-C (SIGINT) says the files are offline, and they are", async () => {
   await using dir = await tempDir();
-  await using network = await trackerWithAliceAndBob(dir.path);
+  await using network = await setUp(dir.path);
   const { db, alice } = network;
   const serving = await alice.serve();
   const status = await serving.stop("SIGINT");

@@ -1,21 +1,20 @@
 /**
  * What a newcomer hits in the first hour, end to end: a FIFO to publish,
  * which would hang a process that opened it (the rest is in tests/cli/newcomer_test.ts).
+ * The publish is a child, killed if it hangs; the tracker and the sign-up run in process.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { startTracker, tempDir, TestPeer } from "../helpers/processes.ts";
+import { CliPeer } from "../helpers/cli.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir, TestPeer } from "../helpers/processes.ts";
 
 Deno.test("newcomer - publishing a FIFO is refused at once", async (t) => {
   await using dir = await tempDir();
-  const tracker = await startTracker({ db: join(dir.path, "tracker.db") });
-  await using _tracker = {
-    async [Symbol.asyncDispose]() {
-      await tracker.daemon.stop();
-    },
-  };
+  const tracker = await startLocalTracker(dir.path);
+  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
   const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
-  await alice.signUp("alice");
+  await new CliPeer(alice.home, tracker.address).signUp("alice");
   await t.step("publishing a FIFO is refused at once, in one line", async () => {
     const fifo = join(dir.path, "pipe");
     const made = await new Deno.Command("mkfifo", { args: [fifo] }).output();

@@ -1,55 +1,39 @@
+/**
+ * What a wiretap and an impostor can get out of Shoal. The wiretapped flows
+ * and the impostor run the tracker, the peers' programs and the serving peer
+ * in this process (the same code the binaries run); the pinned tracker
+ * certificate keeps a real tracker process, whose printed fingerprint is
+ * part of the check, with the peer's program in this process.
+ */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import {
-  Daemon,
-  PEER_TS,
-  sha256File,
-  startTracker,
-  tempDir,
-  TestPeer,
-} from "../helpers/processes.ts";
+import { sha256File, startTracker, tempDir } from "../helpers/processes.ts";
+import { CliPeer } from "../helpers/cli.ts";
+import { servePeer } from "../helpers/local_peers.ts";
+import { startTestTracker } from "../helpers/tracker.ts";
 import { RecordingProxy, startRecordingProxy } from "../helpers/proxy.ts";
 import { createIdentity, fingerprintOf } from "../../lib/identity/certificate.ts";
+import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 
 const PLAINTEXT = "--insecure-plaintext";
 /** A loopback address other than the one everything listens on, for the wiretaps. */
 const TAPPED_HOST = "127.0.0.2";
 
 /**
- * Starts `peer.ts [global] serve --host 127.0.0.1 [extra]` and waits until it
- * is online; returns the daemon and the port it serves on.
+ * A tracker in this process on `dir`/tracker.db, as `tracker.ts serve
+ * --allow-advertise [--insecure-plaintext]` runs it.
  */
-async function serve(
-  peer: TestPeer,
-  global: string[],
-  extra: string[],
-): Promise<{ daemon: Daemon; port: number }> {
-  const daemon = new Daemon(Deno.execPath(), [
-    "run",
-    "--allow-all",
-    PEER_TS,
-    ...global,
-    "--tracker",
-    peer.tracker,
-    "--home",
-    peer.home,
-    "serve",
-    "--host",
-    "127.0.0.1",
-    ...extra,
-  ]);
-  try {
-    const port = Number((await daemon.waitFor(/serving on \S+:(\d+)/))[1]);
-    await daemon.waitFor(/^online as /);
-    return { daemon, port };
-  } catch (error) {
-    await daemon.stop();
-    throw error;
-  }
+async function advertisingTracker(dir: string, plaintext: boolean) {
+  return await startTestTracker({
+    db: join(dir, "tracker.db"),
+    tls: plaintext ? undefined : await loadOrCreateIdentity(dir, "tracker.db.tls-"),
+    ticketKey: await loadOrCreateTicketKey(dir, "tracker.db.ticket-key.pem"),
+    allowAdvertisedHosts: true,
+  });
 }
 
 /** Registers and logs in with the given password. */
-async function signUp(peer: TestPeer, global: string[], username: string, password: string) {
+async function signUp(peer: CliPeer, global: string[], username: string, password: string) {
   const stdin = `${password}\n`;
   await peer.ok([...global, "register", username, "--password-stdin"], { stdin });
   await peer.ok([...global, "login", username, "--password-stdin"], { stdin });
@@ -88,17 +72,15 @@ async function wiretappedFlow(
   await using dir = await tempDir();
   const global = plaintext ? [PLAINTEXT] : [];
   // Alice advertises the proxy's address, so the tracker must accept advertised hosts.
-  const extra = plaintext ? [PLAINTEXT, "--allow-advertise"] : ["--allow-advertise"];
-  const tracker = await startTracker({ db: join(dir.path, "tracker.db"), extra });
+  await using tracker = await advertisingTracker(dir.path, plaintext);
   const trackerProxy = startRecordingProxy({
     listen: { hostname: "127.0.0.1", port: 0 },
     target: { hostname: "127.0.0.1", port: tracker.port },
   });
   let peerProxy: RecordingProxy | undefined;
-  let serving: Daemon | undefined;
   try {
-    const alice = new TestPeer(join(dir.path, "alice"), trackerProxy.address);
-    const bob = new TestPeer(join(dir.path, "bob"), trackerProxy.address);
+    const alice = new CliPeer(join(dir.path, "alice"), trackerProxy.address);
+    const bob = new CliPeer(join(dir.path, "bob"), trackerProxy.address);
     const source = join(dir.path, "secret-plans.txt");
     const fileSize = 600_000;
     await writeMarkerFile(source, MARKER, fileSize);
@@ -106,11 +88,13 @@ async function wiretappedFlow(
     await signUp(bob, global, "bob", BOB_PASSWORD);
     await alice.ok([...global, "publish", source]);
 
-    const started = await serve(alice, global, ["--advertise", TAPPED_HOST]);
-    serving = started.daemon;
+    await using serving = await servePeer(alice.home, trackerProxy.address, {
+      plaintext,
+      advertise: TAPPED_HOST,
+    });
     peerProxy = startRecordingProxy({
-      listen: { hostname: TAPPED_HOST, port: started.port },
-      target: { hostname: "127.0.0.1", port: started.port },
+      listen: { hostname: TAPPED_HOST, port: serving.port },
+      target: { hostname: "127.0.0.1", port: serving.port },
     });
     const output = join(dir.path, "copy.txt");
     const fetched = JSON.parse(
@@ -121,14 +105,12 @@ async function wiretappedFlow(
       tracker: trackerProxy,
       peer: peerProxy,
       fetched,
-      sourcePort: started.port,
+      sourcePort: serving.port,
       fileSize,
     });
   } finally {
-    await serving?.stop();
     await peerProxy?.close();
     await trackerProxy.close();
-    await tracker.daemon.stop();
   }
 }
 
@@ -170,7 +152,8 @@ Deno.test("a tracker whose certificate changed is refused until forgotten", asyn
   const db = join(dir.path, "tracker.db");
   let tracker = await startTracker({ db });
   try {
-    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
+    // Alice's commands run in this process, against the real tracker.
+    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
     await alice.signUp("alice");
     await alice.ok(["search", "x"]);
 
@@ -203,30 +186,26 @@ Deno.test("a tracker whose certificate changed is refused until forgotten", asyn
 
 Deno.test("a source whose certificate is not the one the tracker vouched for is refused", async () => {
   await using dir = await tempDir();
-  const tracker = await startTracker({
-    db: join(dir.path, "tracker.db"),
-    extra: ["--allow-advertise"],
-  });
-  let serving: Daemon | undefined;
+  await using tracker = await advertisingTracker(dir.path, false);
+  const address = `127.0.0.1:${tracker.port}`;
   let impostor: Deno.TlsListener | undefined;
   const handshakes: Promise<void>[] = [];
   let accepting: Promise<void> | undefined;
   try {
-    const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
-    const bob = new TestPeer(join(dir.path, "bob"), tracker.address);
+    const alice = new CliPeer(join(dir.path, "alice"), address);
+    const bob = new CliPeer(join(dir.path, "bob"), address);
     const source = join(dir.path, "report.txt");
     await writeMarkerFile(source, MARKER, 300_000);
     await alice.signUp("alice");
     await bob.signUp("bob");
     await alice.ok(["publish", source]);
-    const started = await serve(alice, [], ["--advertise", TAPPED_HOST]);
-    serving = started.daemon;
+    await using serving = await servePeer(alice.home, address, { advertise: TAPPED_HOST });
 
     // Someone else answers at the address the tracker hands out, with a certificate of its own.
     const { certificate, key } = await createIdentity();
     const listener = Deno.listenTls({
       hostname: TAPPED_HOST,
-      port: started.port,
+      port: serving.port,
       cert: certificate,
       key,
     });
@@ -252,7 +231,5 @@ Deno.test("a source whose certificate is not the one the tracker vouched for is 
     impostor?.close();
     await accepting;
     await Promise.all(handshakes);
-    await serving?.stop();
-    await tracker.daemon.stop();
   }
 });

@@ -163,20 +163,37 @@ export interface ServingPeer extends AsyncDisposable {
   lines: string[];
 }
 
+/** Options of {@link servePeer}: the flags of `peer.ts serve` it can stand for. */
+export interface ServePeerOptions {
+  /** As `--insecure-plaintext`: no TLS to the tracker nor for the piece server. */
+  plaintext?: boolean;
+  /** As `serve --advertise HOST`. */
+  advertise?: string;
+}
+
 /**
  * Serves the shares of the home in `homeDir` (logged in at `tracker`) on
  * 127.0.0.1, as `peer.ts serve --host 127.0.0.1` does, and waits until the
  * tracker has it online.
  */
-export async function servePeer(homeDir: string, tracker: string): Promise<ServingPeer> {
+export async function servePeer(
+  homeDir: string,
+  tracker: string,
+  options: ServePeerOptions = {},
+): Promise<ServingPeer> {
   const home = PeerHome.open(homeDir);
   const lines: string[] = [];
   const online = Promise.withResolvers<void>();
   let serving;
   try {
     serving = await startServing(home, {
-      tracker: { address: parseAddress(tracker), plaintext: false, notice: (l) => lines.push(l) },
+      tracker: {
+        address: parseAddress(tracker),
+        plaintext: options.plaintext ?? false,
+        notice: (l) => lines.push(l),
+      },
       listen: { host: "127.0.0.1", port: 0 },
+      advertise: options.advertise,
       log: (line) => {
         lines.push(line);
         if (line.startsWith("online as")) online.resolve();
