@@ -18,7 +18,7 @@ import { addShellCommand } from "../../lib/cli/peer_shell.ts";
 import { buildTrackerProgram } from "../../lib/cli/tracker_program.ts";
 import { type Program, quoteWord, setInvocation, splitGlobals } from "../../lib/invocation.ts";
 import { loadConfig } from "../../lib/peer/config.ts";
-import { PEER_TS, type RunResult, TRACKER_TS } from "./processes.ts";
+import { PEER_TS, PeerCommands, type RunResult, TRACKER_TS } from "./processes.ts";
 
 /** Options of {@link runPeerCli} and {@link runTrackerCli}. */
 export interface CliOptions {
@@ -149,29 +149,13 @@ export function runTrackerCli(args: string[], options: CliOptions = {}): Promise
 }
 
 /** A peer home and its tracker, for {@link runPeerCli} runs as that peer. */
-export class CliPeer {
-  constructor(readonly home: string, readonly tracker: string) {}
+export class CliPeer extends PeerCommands<CliOptions> {
+  constructor(readonly home: string, readonly tracker: string) {
+    super();
+  }
 
   /** Runs `peer.ts --tracker T --home H ARGS` in this process. */
   run(args: string[], options: CliOptions = {}): Promise<RunResult> {
     return runPeerCli(["--tracker", this.tracker, "--home", this.home, ...args], options);
-  }
-
-  /** Runs a command that must succeed, and returns its stdout. */
-  async ok(args: string[], options: CliOptions = {}): Promise<string> {
-    const result = await this.run(args, options);
-    if (result.code !== 0) {
-      throw new Error(
-        `peer.ts ${args.join(" ")} exited ${result.code}:\n${result.stderr}${result.stdout}`,
-      );
-    }
-    return result.stdout;
-  }
-
-  /** Registers and logs in with a password derived from the username. */
-  async signUp(username: string): Promise<void> {
-    const stdin = `${username}-password\n`;
-    await this.ok(["register", username, "--password-stdin"], { stdin });
-    await this.ok(["login", username, "--password-stdin"], { stdin });
   }
 }

@@ -334,13 +334,43 @@ export async function trackerWithAliceAndBob(dir: string): Promise<TwoPeerNetwor
 }
 
 /** A peer identity: its home and the tracker it talks to (in plaintext if told). */
-export class TestPeer {
+/**
+ * What every test peer can do with `peer.ts`, however it runs it (a child
+ * process here, the same program in the test's process in cli.ts): run a
+ * command, run one that must succeed, sign up.
+ */
+export abstract class PeerCommands<Options extends { stdin?: string }> {
+  /** Runs `peer.ts` with this peer's tracker and home, and `args`. */
+  abstract run(args: string[], options?: Options): Promise<RunResult>;
+
+  /** Runs a command that must succeed, and returns its stdout. */
+  async ok(args: string[], options?: Options): Promise<string> {
+    const result = await this.run(args, options);
+    if (result.code !== 0) {
+      throw new Error(
+        `peer.ts ${args.join(" ")} exited ${result.code}:\n${result.stderr}${result.stdout}`,
+      );
+    }
+    return result.stdout;
+  }
+
+  /** Registers and logs in with a password derived from the username. */
+  async signUp(username: string): Promise<void> {
+    const stdin = `${username}-password\n`;
+    await this.ok(["register", username, "--password-stdin"], { stdin } as Options);
+    await this.ok(["login", username, "--password-stdin"], { stdin } as Options);
+  }
+}
+
+export class TestPeer extends PeerCommands<{ stdin?: string; cwd?: string }> {
   constructor(
     readonly home: string,
     public tracker: string,
     readonly netns?: string,
     readonly plaintext = false,
-  ) {}
+  ) {
+    super();
+  }
 
   /** `peer.ts` with this peer's tracker and home, and `args`, inside its namespace if any. */
   #command(args: string[]): [string, string[]] {
@@ -355,24 +385,6 @@ export class TestPeer {
   run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
     const [command, fullArgs] = this.#command(args);
     return runCommand(command, fullArgs, options);
-  }
-
-  /** Runs a command that must succeed, and returns its stdout. */
-  async ok(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<string> {
-    const result = await this.run(args, options);
-    if (result.code !== 0) {
-      throw new Error(
-        `peer.ts ${args.join(" ")} exited ${result.code}:\n${result.stderr}${result.stdout}`,
-      );
-    }
-    return result.stdout;
-  }
-
-  /** Registers and logs in with a password derived from the username. */
-  async signUp(username: string): Promise<void> {
-    const stdin = `${username}-password\n`;
-    await this.ok(["register", username, "--password-stdin"], { stdin });
-    await this.ok(["login", username, "--password-stdin"], { stdin });
   }
 
   /** Starts a `peer.ts` command without waiting for it, e.g. a fetch to kill halfway. */
