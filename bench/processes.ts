@@ -92,7 +92,8 @@ export class BenchPeer {
   /** Runs one `peer.ts` command to completion, timing it. */
   async run(args: string[], stdin = ""): Promise<RunResult> {
     const started = performance.now();
-    const result = await this.#peer.run(args, { stdin });
+    // A benchmark's transfer may take longer than a test's command is allowed to.
+    const result = await this.#peer.run(args, { stdin, timeoutMs: 30 * 60_000 });
     return { ...result, seconds: (performance.now() - started) / 1000 };
   }
 

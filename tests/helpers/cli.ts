@@ -18,6 +18,7 @@ import { addShellCommand } from "../../lib/cli/peer_shell.ts";
 import { buildTrackerProgram } from "../../lib/cli/tracker_program.ts";
 import { type Program, quoteWord, setInvocation, splitGlobals } from "../../lib/invocation.ts";
 import { loadConfig } from "../../lib/peer/config.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { PEER_TS, PeerCommands, type RunResult, TRACKER_TS } from "./processes.ts";
 
 /** Options of {@link runPeerCli} and {@link runTrackerCli}. */
@@ -120,8 +121,15 @@ async function runInProcess(
   return { code, stdout: stdout.join(""), stderr: stderr.join("") };
 }
 
-function queued(run: () => Promise<RunResult>): Promise<RunResult> {
-  const result = queue.then(run);
+/** How long an in-process command may take before its test fails as hung. */
+const RUN_TIMEOUT_MS = 120_000;
+
+/**
+ * Runs one command after those before it (they share the console), failing
+ * with a message if it hangs rather than hanging the suite.
+ */
+function queued(run: () => Promise<RunResult>, what: string): Promise<RunResult> {
+  const result = queue.then(() => deadline(run(), RUN_TIMEOUT_MS, { what: `${what} (hung?)` }));
   queue = result.catch(() => {});
   return result;
 }
@@ -139,13 +147,15 @@ export function runPeerCli(args: string[], options: CliOptions = {}): Promise<Ru
       },
       args,
       options,
-    )
-  );
+    ), `peer.ts ${args.join(" ")}`);
 }
 
 /** Runs `tracker.ts ARGS` (an admin command) to completion in this process. */
 export function runTrackerCli(args: string[], options: CliOptions = {}): Promise<RunResult> {
-  return queued(() => runInProcess("tracker", buildTrackerProgram, args, options));
+  return queued(
+    () => runInProcess("tracker", buildTrackerProgram, args, options),
+    `tracker.ts ${args.join(" ")}`,
+  );
 }
 
 /** A peer home and its tracker, for {@link runPeerCli} runs as that peer. */

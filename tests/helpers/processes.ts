@@ -4,6 +4,7 @@
  */
 import { join } from "node:path";
 import { fileURLToPath } from "node:url";
+import { deadline } from "../../lib/async/deadline.ts";
 
 const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const TRACKER_TS = `${ROOT}tracker.ts`;
@@ -265,7 +266,15 @@ export interface CommandOptions {
   /** The environment: on top of ours, or all of it with `clearEnv`. @default {CHILD_ENV} */
   env?: Record<string, string>;
   clearEnv?: boolean;
+  /**
+   * A command still running this long is killed and the test fails, naming
+   * it, instead of hanging the suite. @default {120000}
+   */
+  timeoutMs?: number;
 }
+
+/** How long a command a test runs may take before it is killed as hung. */
+const COMMAND_TIMEOUT_MS = 120_000;
 
 /** Runs a command to completion, feeding it `stdin`, and returns its decoded output. */
 export async function runCommand(
@@ -286,7 +295,21 @@ export async function runCommand(
   // A command that exits without reading its input is not an error here.
   await writer.write(new TextEncoder().encode(options.stdin ?? "")).catch(() => {});
   await writer.close().catch(() => {});
-  return decoded(await child.output());
+  const timeoutMs = options.timeoutMs ?? COMMAND_TIMEOUT_MS;
+  try {
+    return decoded(
+      await deadline(child.output(), timeoutMs, {
+        what: `${command} ${args.join(" ")} (hung? killed)`,
+      }),
+    );
+  } catch (error) {
+    try {
+      child.kill("SIGKILL");
+    } catch {
+      // It ended meanwhile.
+    }
+    throw error;
+  }
 }
 
 function decoded(output: Deno.CommandOutput): RunResult {
@@ -334,6 +357,9 @@ export async function trackerWithAliceAndBob(dir: string): Promise<TwoPeerNetwor
 }
 
 /** A peer identity: its home and the tracker it talks to (in plaintext if told). */
+/** How a {@link TestPeer} runs one command. */
+export type PeerRunOptions = Pick<CommandOptions, "stdin" | "cwd" | "timeoutMs">;
+
 /**
  * What every test peer can do with `peer.ts`, however it runs it (a child
  * process here, the same program in the test's process in cli.ts): run a
@@ -362,7 +388,7 @@ export abstract class PeerCommands<Options extends { stdin?: string }> {
   }
 }
 
-export class TestPeer extends PeerCommands<{ stdin?: string; cwd?: string }> {
+export class TestPeer extends PeerCommands<PeerRunOptions> {
   constructor(
     readonly home: string,
     public tracker: string,
@@ -382,7 +408,7 @@ export class TestPeer extends PeerCommands<{ stdin?: string; cwd?: string }> {
   }
 
   /** Runs one `peer.ts` command to completion. */
-  run(args: string[], options: { stdin?: string; cwd?: string } = {}): Promise<RunResult> {
+  run(args: string[], options: PeerRunOptions = {}): Promise<RunResult> {
     const [command, fullArgs] = this.#command(args);
     return runCommand(command, fullArgs, options);
   }
