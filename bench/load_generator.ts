@@ -17,6 +17,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { deadline } from "../lib/async/deadline.ts";
 import { delay } from "../lib/async/delay.ts";
+import { PROTOCOL_VERSION } from "../lib/protocol/messages.ts";
 import { rssKiB } from "./resources.ts";
 import { type LoadFigures, type LoadPlan, Wire } from "./wire.ts";
 
@@ -94,7 +95,7 @@ async function main(planPath: string): Promise<LoadFigures> {
     await pool(plan.tokens.length, CONNECTING_AT_ONCE, async (i) => {
       const wire = await open(plan, i);
       wires[i] = wire;
-      await wire.request("hello", { protocol: 1, agent: "shoal-bench/load" });
+      await wire.request("hello", { protocol: PROTOCOL_VERSION, agent: "shoal-bench/load" });
       await wire.request("resume", { token: plan.tokens[i] });
       await wire.request("announce", { port: 10_000 + (i % 50_000) });
     });
