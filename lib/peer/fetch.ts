@@ -42,7 +42,9 @@ export async function listOwners(
     throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`);
   }
   if (files.length === 0) {
-    throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`);
+    throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`, {
+      hint: "`peer.ts search <part of the name>` lists the files shared under names like it",
+    });
   }
   return { owners: files, total };
 }

@@ -119,6 +119,8 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
         result.stderr,
         /^error: "no-such-thing" not found: nobody publishes a file by that name$/m,
       );
+      // The hint names a command that runs as the user would type it.
+      assert.match(result.stderr, /^hint: `.*peer\.ts.* search <part of the name>` lists /m);
     });
 
     await t.step("a usage error exits 2", async () => {
