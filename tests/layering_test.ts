@@ -10,34 +10,20 @@ import { dirname, join, relative, resolve } from "node:path";
 
 const ROOT = resolve(import.meta.dirname!, "..");
 
+/** Modules of lib/ that import nothing of ours outside themselves: any layer above may use them. */
+const LEAVES = ["async", "defaults", "invocation", "version"];
+/** What the tracker and the peer stand on. */
+const BELOW_DOMAIN = ["identity", "storage", "protocol", ...LEAVES];
+
 /** What each layer of lib/ may import from lib/, besides npm packages and node: builtins. */
 const MAY_IMPORT: Record<string, string[]> = {
   protocol: ["protocol", "async"],
   identity: ["identity", "storage", "protocol", "async"],
   storage: ["storage", "protocol"],
-  peer: ["peer", "identity", "storage", "protocol", "async", "defaults", "invocation", "version"],
-  tracker: [
-    "tracker",
-    "identity",
-    "storage",
-    "protocol",
-    "async",
-    "defaults",
-    "invocation",
-    "version",
-  ],
-  cli: [
-    "cli",
-    "peer",
-    "tracker",
-    "identity",
-    "storage",
-    "protocol",
-    "async",
-    "defaults",
-    "invocation",
-    "version",
-  ],
+  peer: ["peer", ...BELOW_DOMAIN],
+  tracker: ["tracker", ...BELOW_DOMAIN],
+  cli: ["cli", "peer", "tracker", ...BELOW_DOMAIN],
+  // The leaves: the toolkit's modules import each other, and nothing else.
   async: ["async"],
   defaults: [],
   invocation: [],

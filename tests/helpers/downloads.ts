@@ -2,7 +2,9 @@
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 import { Manifest } from "../../lib/protocol/messages.ts";
+import { manifestOf } from "./catalog.ts";
 
 /** Verified pieces, total pieces and piece size of a peer's only unfinished download. */
 export function downloadState(
@@ -44,4 +46,33 @@ export async function waitForPieces(home: string, pieces: number, timeoutMs = 60
     await new Promise((resolve) => setTimeout(resolve, 50));
   }
   throw new Error(`the download in ${home} did not reach ${pieces} pieces`);
+}
+
+/**
+ * A home in `dir`/home with one unfinished download of "notes" (4 pieces of
+ * 16 bytes, 3 verified) whose partial file is `partPath`; logged in as alice
+ * when `loggedIn`, as the commands that list downloads require.
+ */
+export function homeWithPartial(
+  dir: string,
+  partPath: string,
+  { loggedIn = false }: { loggedIn?: boolean } = {},
+): { home: PeerHome; contentId: string } {
+  const home = PeerHome.open(join(dir, "home"));
+  if (loggedIn) home.saveSession({ username: "alice", token: "t".repeat(32) });
+  const { manifest, contentId } = manifestOf(new Uint8Array(4 * 16).fill(7), 16);
+  const have = new Bitfield(4);
+  for (const index of [0, 1, 3]) have.set(index);
+  const now = new Date().toISOString();
+  home.saveDownload({
+    contentId,
+    name: "notes",
+    type: "pdf",
+    partPath,
+    manifest,
+    have: have.bytes,
+    startedAt: now,
+    updatedAt: now,
+  });
+  return { home, contentId };
 }

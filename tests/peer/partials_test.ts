@@ -5,32 +5,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-import { Bitfield } from "../../lib/peer/bitfield.ts";
-import { type DownloadRecord, PeerHome } from "../../lib/peer/home.ts";
 import { adoptPartial, cancelDownload, partialExists } from "../../lib/peer/partials.ts";
-import { manifestOf } from "../helpers/catalog.ts";
+import { homeWithPartial } from "../helpers/downloads.ts";
 import { tempDir } from "../helpers/processes.ts";
-
-/** A home in `dir` with one unfinished download of 4 pieces, 3 verified, in `partPath`. */
-function homeWithPartial(dir: string, partPath: string) {
-  const home = PeerHome.open(join(dir, "home"));
-  const { manifest, contentId } = manifestOf(new Uint8Array(4 * 16).fill(7), 16);
-  const have = new Bitfield(4);
-  for (const index of [0, 1, 3]) have.set(index);
-  const now = new Date().toISOString();
-  const record: DownloadRecord = {
-    contentId,
-    name: "notes",
-    type: "pdf",
-    partPath,
-    manifest,
-    have: have.bytes,
-    startedAt: now,
-    updatedAt: now,
-  };
-  home.saveDownload(record);
-  return { home, contentId };
-}
 
 async function folders(root: string, ...names: string[]): Promise<string[]> {
   return await Promise.all(names.map(async (name) => {
