@@ -7,8 +7,7 @@ import { tempDir } from "../helpers/processes.ts";
 
 Deno.test("five wrong passwords make the tracker back off, even for the right one", async () => {
   await using dir = await tempDir();
-  const tracker = await startLocalTracker(dir.path);
-  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  await using tracker = await startLocalTracker(dir.path);
   const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
   const password = "the-right-password";
   await alice.ok(["register", "alice", "--password-stdin"], { stdin: `${password}\n` });

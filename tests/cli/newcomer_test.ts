@@ -10,8 +10,7 @@ import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
 
 Deno.test("newcomer - case-insensitive fetch, missing --output folder", async (t) => {
   await using dir = await tempDir();
-  const tracker = await startLocalTracker(dir.path);
-  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  await using tracker = await startLocalTracker(dir.path);
   const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
   const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
   await alice.signUp("alice");

@@ -18,8 +18,7 @@ interface SessionRow {
 
 Deno.test("peer.ts sessions lists alice's sessions, and one revoked elsewhere is logged out", async () => {
   await using dir = await tempDir();
-  const tracker = await startLocalTracker(dir.path);
-  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  await using tracker = await startLocalTracker(dir.path);
   const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
   await alice.signUp("alice");
   // Alice's second machine: another home, the same account.

@@ -8,8 +8,7 @@ import { tempDir } from "../helpers/processes.ts";
 Deno.test("liveness - unregister removes the user's publications and the user", async () => {
   await using dir = await tempDir();
   const db = join(dir.path, "tracker.db");
-  const tracker = await startLocalTracker(dir.path);
-  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  await using tracker = await startLocalTracker(dir.path);
   const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
   const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
   await alice.signUp("alice");

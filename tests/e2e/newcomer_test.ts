@@ -11,8 +11,7 @@ import { tempDir, TestPeer } from "../helpers/processes.ts";
 
 Deno.test("newcomer - publishing a FIFO is refused at once", async (t) => {
   await using dir = await tempDir();
-  const tracker = await startLocalTracker(dir.path);
-  await using _tracker = { [Symbol.asyncDispose]: () => tracker.stop() };
+  await using tracker = await startLocalTracker(dir.path);
   const alice = new TestPeer(join(dir.path, "alice"), tracker.address);
   await new CliPeer(alice.home, tracker.address).signUp("alice");
   await t.step("publishing a FIFO is refused at once, in one line", async () => {

@@ -20,7 +20,7 @@ import type { TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
 import { startTestTracker } from "./tracker.ts";
 
 /** A tracker running in this process, on its database in `dir`. */
-export interface LocalTracker {
+export interface LocalTracker extends AsyncDisposable {
   /** `127.0.0.1:PORT`, for `--tracker` and endpoints. */
   address: string;
   port: number;
@@ -43,6 +43,8 @@ export async function startLocalTracker(dir: string, port = 0): Promise<LocalTra
     address: formatAddress(running.address),
     port: running.port,
     stop: async () => await running[Symbol.asyncDispose](),
+    // `await using` stops it too; stopping twice is harmless.
+    [Symbol.asyncDispose]: async () => await running[Symbol.asyncDispose](),
   };
 }
 
