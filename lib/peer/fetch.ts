@@ -7,6 +7,7 @@ import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { type AdoptedPartial, adoptPartial } from "./partials.ts";
+import { publishCanWait } from "./pending_publish.ts";
 import { PartialCatalog } from "./catalog.ts";
 import { loadConfig } from "./config.ts";
 import { identityOf } from "./manifest.ts";
@@ -314,7 +315,7 @@ async function publishFetched(
     return null;
   } catch (caught) {
     const error = toShoalError(caught);
-    const pending = ["UNREACHABLE", "TIMEOUT", "AUTH_REQUIRED", "BUSY"].includes(error.code);
+    const pending = publishCanWait(error.code);
     if (pending) {
       home.addPendingPublish({
         tracker: address,

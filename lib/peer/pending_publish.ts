@@ -8,8 +8,16 @@ import { toShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import type { TrackerClient, TrackerEndpoint } from "./tracker_link.ts";
 
-/** Errors after which a pending share waits for the next connection instead of being dropped. */
 const TRY_AGAIN_LATER = new Set(["UNREACHABLE", "TIMEOUT", "AUTH_REQUIRED", "BUSY"]);
+
+/**
+ * Whether a publish that failed with `code` may succeed on a later
+ * connection (the tracker away, busy, or wanting a new login): then the share
+ * waits as pending instead of being given up.
+ */
+export function publishCanWait(code: string): boolean {
+  return TRY_AGAIN_LATER.has(code);
+}
 
 /**
  * Publishes the shares pending for this tracker, on a connection that has a
@@ -39,7 +47,7 @@ export async function publishPending(
         await client.call("publish", { name, type: share.type, size: share.size, contentId });
       } catch (caught) {
         const error = toShoalError(caught);
-        if (TRY_AGAIN_LATER.has(error.code)) return;
+        if (publishCanWait(error.code)) return;
         home.removePendingPublish(tracker, name);
         endpoint.notice(`the tracker at ${tracker} refused to publish "${name}": ${error.message}`);
         continue;
