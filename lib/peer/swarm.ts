@@ -367,25 +367,11 @@ export class Swarm {
     const unwanted = (i: number) => this.#have.has(i) || this.#storing.has(i);
     let rarest = Infinity;
     let ties = 0;
-    let endgame: number | null = null;
-    let endgameCopies = ENDGAME_COPIES;
     let unrequestedLeft = false;
-    // A lagging source gets no copies: they would count for nothing.
-    const copying = !this.#lagging.has(link);
     // One pass finds the rarest availability and how many pieces share it, a second draws one of
     // them: cheaper than a random number for every candidate.
     for (let i = 0; i < size; i++) {
-      if (this.#requested[i] > 0) {
-        if (
-          copying && endgameCopies > 0 && !unwanted(i) && link.have!.has(i) &&
-          !link.inFlight.has(i)
-        ) {
-          const copies = this.#activeCopies(i);
-          if (copies < endgameCopies) [endgame, endgameCopies] = [i, copies];
-        }
-        continue;
-      }
-      if (unwanted(i)) continue;
+      if (this.#requested[i] > 0 || unwanted(i)) continue;
       unrequestedLeft = true;
       if (!link.have!.has(i)) continue;
       const availability = this.#availability[i];
@@ -397,7 +383,29 @@ export class Swarm {
       if (this.#requested[i] > 0 || unwanted(i) || !link.have!.has(i)) continue;
       if (this.#availability[i] === rarest && draw-- === 0) return i;
     }
-    return unrequestedLeft ? null : endgame;
+    // The endgame is looked for only once nothing is left unrequested, not on every pick.
+    return unrequestedLeft ? null : this.#pickEndgame(link, unwanted);
+  }
+
+  /**
+   * In the endgame, a piece `link` has that is already asked of another
+   * source: the one with the fewest copies asked of sources that are not
+   * lagging (first one only lagging sources hold), under the cap of copies.
+   */
+  #pickEndgame(link: Link, unwanted: (i: number) => boolean): number | null {
+    // A lagging source gets no copies: they would count for nothing.
+    if (this.#lagging.has(link)) return null;
+    let endgame: number | null = null;
+    let endgameCopies = ENDGAME_COPIES;
+    for (let i = 0; i < this.#have.size && endgameCopies > 0; i++) {
+      if (
+        this.#requested[i] > 0 && !unwanted(i) && link.have!.has(i) && !link.inFlight.has(i)
+      ) {
+        const copies = this.#activeCopies(i);
+        if (copies < endgameCopies) [endgame, endgameCopies] = [i, copies];
+      }
+    }
+    return endgame;
   }
 
   /** Requests of piece `index` from sources that are not lagging. */
