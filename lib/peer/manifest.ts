@@ -54,8 +54,7 @@ export function bytesHeld(
 
 /**
  * Fills `buffer` from `offset` with positional reads, safe to run several at
- * once on one handle (unlike {@link readAt}, which seeks); false if the file
- * ends first.
+ * once on one handle (no seek); false if the file ends first.
  */
 export async function readFullyAt(
   file: FileHandle,
@@ -69,22 +68,6 @@ export async function readFullyAt(
     filled += bytesRead;
   }
   return true;
-}
-
-/**
- * Reads `buffer.length` bytes at `offset`, or fails with CONTENT_CHANGED if
- * the file is shorter than it was.
- */
-export async function readAt(file: Deno.FsFile, offset: number, buffer: Uint8Array): Promise<void> {
-  await file.seek(offset, Deno.SeekMode.Start);
-  let filled = 0;
-  while (filled < buffer.length) {
-    const read = await file.read(buffer.subarray(filled));
-    if (read === null) {
-      throw new ShoalError("CONTENT_CHANGED", "the file is shorter than when it was published");
-    }
-    filled += read;
-  }
 }
 
 /**

@@ -625,14 +625,10 @@ export class Swarm {
   }
 
   /**
-   * Bytes of pieces requested and not yet verified and written (or given
-   * up): what the pieces of this download may hold in memory at most.
+   * The most bytes of pieces requested and not yet verified and written (or
+   * given up) at once: what the pieces of this download held in memory at
+   * most; never over `maxInFlightBytes` (or one piece).
    */
-  get heldBytes(): number {
-    return this.#heldBytes;
-  }
-
-  /** The most {@link heldBytes} has been; never over `maxInFlightBytes` (or one piece). */
   get peakHeldBytes(): number {
     return this.#peakHeldBytes;
   }

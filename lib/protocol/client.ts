@@ -215,16 +215,6 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   }
 
   /**
-   * How long the oldest outstanding request has waited at the head of the
-   * queue, in milliseconds (0 with none outstanding): how late the next
-   * reply is.
-   */
-  get waitingMs(): number {
-    const head = this.#pending[0];
-    return head ? performance.now() - head.headSince : 0;
-  }
-
-  /**
    * Settles with the reason once the connection ends, even while no request
    * is outstanding (the reader watches an idle connection too).
    */

@@ -37,7 +37,7 @@ const WINDOWS_FORBIDDEN = /[<>:"/\\|?*]/;
 const WINDOWS_RESERVED = /^(CON|PRN|AUX|NUL|COM[1-9¹²³]|LPT[1-9¹²³])(\.|$)/i;
 
 /** `U+200B`: how a message names a character that may not show. */
-export function codePointOf(char: string): string {
+function codePointOf(char: string): string {
   return `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
 }
 

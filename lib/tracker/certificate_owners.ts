@@ -22,11 +22,6 @@ import { ShoalError } from "../protocol/errors.ts";
 export class CertificateOwners {
   readonly #holders = new Map<string, { owner: string; uses: number }>();
 
-  /** The account holding this certificate now, if any. */
-  ownerOf(certificate: string): string | undefined {
-    return this.#holders.get(certificate)?.owner;
-  }
-
   /**
    * Counts one more use by `owner`; throws INVALID_INPUT (counting nothing)
    * if another account holds the certificate.
@@ -51,10 +46,5 @@ export class CertificateOwners {
   release(certificate: string): void {
     const holder = this.#holders.get(certificate);
     if (holder !== undefined && --holder.uses === 0) this.#holders.delete(certificate);
-  }
-
-  /** How many certificates are held. */
-  get size(): number {
-    return this.#holders.size;
   }
 }

@@ -9,7 +9,6 @@ import {
   contentIdOf,
   openRegularFile,
   pieceLength,
-  readAt,
   verifyManifest,
 } from "../../lib/peer/manifest.ts";
 import { shoalError } from "../helpers/errors.ts";
@@ -189,17 +188,6 @@ Deno.test("openRegularFile - opens a regular file and says which one it is", asy
       size: 100,
       mtimeMs: info.mtime!.getTime(),
     });
-  });
-});
-
-Deno.test("readAt - reads at the offset, and throws CONTENT_CHANGED past the end of the file", async () => {
-  const bytes = noise(100);
-  await withFile(bytes, async (path) => {
-    using file = await Deno.open(path, { read: true });
-    const tail = new Uint8Array(40);
-    await readAt(file, 60, tail);
-    assert.deepEqual(tail, bytes.subarray(60));
-    await assert.rejects(readAt(file, 80, new Uint8Array(40)), shoalError("CONTENT_CHANGED"));
   });
 });
 
