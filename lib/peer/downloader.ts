@@ -131,11 +131,9 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     manifest = fetched.manifest;
     checkContent(manifest, options, `manifest from ${fetched.source.owner}`);
   }
+  // An earlier partial file elsewhere was moved here beforehand (adoptPartial), or names no
+  // folder we know (an older version's relative path): then what it held is verified afresh here.
   const partPath = output + PART_SUFFIX;
-  if (record && record.partPath !== partPath) {
-    // The same content fetched to another place: carry the earlier pieces over if possible.
-    await Deno.rename(record.partPath, partPath).catch(() => {});
-  }
 
   const part = await PartFile.open(partPath, manifest);
   const count = manifest.pieces.length;
