@@ -105,7 +105,17 @@ export function asTyped(text: string): string {
   });
 }
 
+/** A word in single quotes, as a POSIX shell reads it back whatever it holds. */
+export function singleQuote(word: string): string {
+  return `'${word.replaceAll("'", `'\\''`)}'`;
+}
+
 /** A word as a POSIX shell reads it back: quoted only when it must be. */
 export function quoteWord(word: string): string {
-  return /^[\w@%+=:,./-]+$/.test(word) ? word : `'${word.replaceAll("'", `'\\''`)}'`;
+  return /^[\w@%+=:,./-]+$/.test(word) ? word : singleQuote(word);
+}
+
+/** Words as a POSIX shell reads them back, each quoted only when it must be. */
+export function quoteWords(words: readonly string[]): string {
+  return words.map(quoteWord).join(" ");
 }

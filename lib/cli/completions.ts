@@ -5,6 +5,7 @@
  * npm completion libraries call the program back on every TAB, by a name on
  * PATH, which a Deno script is not.)
  */
+import { singleQuote } from "../invocation.ts";
 import type { Command, Option } from "commander";
 
 export const SHELLS = ["bash", "zsh", "fish"] as const;
@@ -40,11 +41,11 @@ function specOf(program: Command): Spec {
   };
 }
 
-const quote = (text: string) => `'${text.replaceAll("'", `'\\''`)}'`;
-
 function bash(spec: Spec, names: string[], fn: string): string {
   const cases = spec.commands.map((command) =>
-    `    ${command.name}) COMPREPLY=($(compgen -W ${quote(command.words.join(" "))} -- "$cur")) ;;`
+    `    ${command.name}) COMPREPLY=($(compgen -W ${
+      singleQuote(command.words.join(" "))
+    } -- "$cur")) ;;`
   );
   const top = [...spec.commands.map((command) => command.name), ...spec.globalFlags].join(" ");
   const skip = spec.valueFlags.join("|") || "--";
@@ -63,7 +64,7 @@ function bash(spec: Spec, names: string[], fn: string): string {
     `    esac`,
     `  done`,
     `  case "$command" in`,
-    `    "") COMPREPLY=($(compgen -W ${quote(top)} -- "$cur")) ;;`,
+    `    "") COMPREPLY=($(compgen -W ${singleQuote(top)} -- "$cur")) ;;`,
     ...cases,
     `  esac`,
     `}`,
@@ -84,7 +85,7 @@ function fish(spec: Spec, names: string[]): string {
     for (const command of spec.commands) {
       lines.push(
         `complete -c ${name} -n "not __fish_seen_subcommand_from ${all}" -a ${command.name} -d ${
-          quote(command.summary)
+          singleQuote(command.summary)
         }`,
       );
       for (const word of command.words) {

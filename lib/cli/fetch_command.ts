@@ -22,7 +22,7 @@ import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
-import { asTyped, quoteWord, splitGlobals } from "../invocation.ts";
+import { asTyped, quoteWord, quoteWords, splitGlobals } from "../invocation.ts";
 
 export interface FetchFlags {
   from?: string;
@@ -93,11 +93,6 @@ function unpublishedNote({ tracker, reason, pending }: Unpublished): string {
     "when `peer.ts serve` (or any other command) next connects";
 }
 
-/** Words as a POSIX shell reads them back: quoted only where needed. */
-function shellLine(words: string[]): string {
-  return words.map(quoteWord).join(" ");
-}
-
 /** One line for an earlier partial file a fetch took over, or found gone. */
 function partialNote(partial: AdoptedPartial, name: string): string {
   return partial.kind === "moved"
@@ -111,8 +106,8 @@ function partialNote(partial: AdoptedPartial, name: string): string {
  * typed on the command line; rebuilt from the options in the shell.
  */
 function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
-  if (!shell) return `peer.ts ${shellLine(splitGlobals(Deno.args).rest)}`;
-  return shellLine([
+  if (!shell) return `peer.ts ${quoteWords(splitGlobals(Deno.args).rest)}`;
+  return quoteWords([
     "fetch",
     name,
     ...(from === undefined ? [] : ["--from", from]),
@@ -136,7 +131,7 @@ function interruption(home: PeerHome, chosen: Listing, command: string): ShoalEr
     "CANCELLED",
     `interrupted: ${pieces} of ${total} pieces kept in ${record.partPath}; ` +
       `run \`${command}\` to resume`,
-    { hint: `\`peer.ts cancel ${shellLine([record.name])}\` deletes them` },
+    { hint: `\`peer.ts cancel ${quoteWord(record.name)}\` deletes them` },
   );
 }
 
@@ -320,7 +315,7 @@ export async function listDownloads(
   ));
   for (const row of rows.filter((row) => row.onDisk === false)) {
     console.log(asTyped(
-      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${shellLine([row.name])}\` ` +
+      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${quoteWord(row.name)}\` ` +
         "forgets it, or fetch it again to start over",
     ));
   }

@@ -21,7 +21,7 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
-import { quoteWord } from "../invocation.ts";
+import { quoteWords } from "../invocation.ts";
 
 const DB_OPTION = () =>
   new Option("--db <file>", "the tracker's SQLite database").env("SHOAL_TRACKER_DB")
@@ -168,8 +168,8 @@ function strayServeArguments(args: string[]): UsageError {
   return new UsageError(
     admin
       ? `serve takes no arguments; run the admin command on its own: \`tracker.ts ${
-        args.map(quoteWord).join(" ")
+        quoteWords(args)
       }\``
-      : `serve takes no arguments (got ${args.map(quoteWord).join(" ")})`,
+      : `serve takes no arguments (got ${quoteWords(args)})`,
   );
 }

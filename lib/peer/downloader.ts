@@ -1,4 +1,5 @@
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { quoteWord } from "../invocation.ts";
 import type { Manifest } from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { PeerHome } from "./home.ts";
@@ -210,7 +211,7 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     throw new ShoalError(
       error.code,
       `${error.message}; ${have.count} of ${count} pieces are kept in ${partPath}: ` +
-        `run the same fetch again to resume, or \`peer.ts cancel "${options.name}"\``,
+        `run the same fetch again to resume, or \`peer.ts cancel ${quoteWord(options.name)}\``,
       { cause: error },
     );
   } finally {

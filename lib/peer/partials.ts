@@ -4,6 +4,7 @@
  * fetch that started it. The home records each partial file by its absolute
  * path; these functions keep that record and the disk in step.
  */
+import { quoteWord } from "../invocation.ts";
 import { dirname, isAbsolute } from "node:path";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
@@ -55,7 +56,7 @@ export async function adoptPartial(
         `and ${why}`,
       {
         hint: `resume it there with --output ${dirname(from)}, or delete it with ` +
-          `\`peer.ts cancel "${record.name}"\``,
+          `\`peer.ts cancel ${quoteWord(record.name)}\``,
       },
     );
   if (await Deno.lstat(partPath).then(() => true, () => false)) {
