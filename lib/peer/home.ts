@@ -6,7 +6,8 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { isAbsolute, join, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { Manifest } from "../protocol/messages.ts";
-import { makePrivate, openDatabase, Statements } from "../storage/sqlite.ts";
+import { openDatabase, Statements } from "../storage/sqlite.ts";
+import { makePrivate } from "../storage/private_files.ts";
 
 export interface StoredSession {
   username: string;

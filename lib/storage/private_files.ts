@@ -4,7 +4,7 @@
  */
 
 /** Modes are POSIX only; elsewhere (Windows) files keep what the system gives them. */
-const POSIX = Deno.build.os !== "windows";
+export const POSIX = Deno.build.os !== "windows";
 
 /** The mode of `path` if it exists (permission bits only), else null. */
 export function modeOf(path: string): number | null {
@@ -32,12 +32,26 @@ export function makePrivate(path: string, mode: number): string | null {
 }
 
 /**
+ * Tightens existing files that hold `holds` to 0600 if others could read
+ * them, saying what changed in one line through `warn`.
+ */
+export function keepFilesPrivate(
+  paths: readonly string[],
+  holds: string,
+  warn: (line: string) => void,
+): void {
+  const changed = paths.map((path) => makePrivate(path, 0o600)).filter((change) => change !== null);
+  if (changed.length > 0) {
+    warn(
+      `warning: other users could read ${holds}: changed the permissions of ${changed.join(", ")}`,
+    );
+  }
+}
+
+/**
  * Tightens an existing private key file to 0600 if others could read it
  * (copied from a backup, say), saying so in one line through `warn`.
  */
 export function keepKeyPrivate(path: string, holds: string, warn: (line: string) => void): void {
-  const changed = makePrivate(path, 0o600);
-  if (changed) {
-    warn(`warning: other users could read ${holds}: changed the permissions of ${changed}`);
-  }
+  keepFilesPrivate([path], holds, warn);
 }

@@ -4,7 +4,7 @@
  */
 import { DatabaseSync, type StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
-import { makePrivate } from "./private_files.ts";
+import { keepFilesPrivate, POSIX } from "./private_files.ts";
 
 /** Options of {@link openDatabase}. */
 export interface OpenDatabaseOptions {
@@ -13,11 +13,6 @@ export interface OpenDatabaseOptions {
   /** What the database holds, for that warning. @default {"secrets"} */
   holds?: string;
 }
-
-/** Modes are POSIX only; elsewhere (Windows) files keep what the system gives them. */
-const POSIX = Deno.build.os !== "windows";
-
-export { makePrivate, modeOf } from "./private_files.ts";
 
 /**
  * Creates the database file readable by its owner only before SQLite opens
@@ -31,15 +26,11 @@ function keepPrivate(path: string, options: OpenDatabaseOptions): void {
   } catch (error) {
     if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
   }
-  const changed = [path, `${path}-wal`, `${path}-shm`]
-    .map((file) => makePrivate(file, 0o600))
-    .filter((change) => change !== null);
-  if (changed.length > 0) {
-    (options.warn ?? console.error)(
-      `warning: other users could read ${options.holds ?? "secrets"}: changed the permissions of ` +
-        `${changed.join(", ")}`,
-    );
-  }
+  keepFilesPrivate(
+    [path, `${path}-wal`, `${path}-shm`],
+    options.holds ?? "secrets",
+    options.warn ?? console.error,
+  );
 }
 
 /**
