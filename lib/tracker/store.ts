@@ -79,6 +79,11 @@ export interface TrackerStore {
 
   /** Records where a peer serves and the TLS certificate (PEM) it serves with, if any. */
   setPeerOnline(username: string, host: string, port: number, certificate: string | null): void;
+  /**
+   * Puts a peer back online at that address and certificate if the store has
+   * it otherwise (offline, say); writes nothing when it already has it so.
+   */
+  restorePeer(username: string, host: string, port: number, certificate: string | null): void;
   setPeerOffline(username: string): void;
   /** At start nobody is connected yet: every peer is offline until it reconnects. */
   markAllPeersOffline(): void;
@@ -316,6 +321,18 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
        VALUES (?, ?, ?, ?, 1, ?)
        ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
          certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen`,
+    ).run(username, host, port, certificate, now());
+  }
+
+  restorePeer(username: string, host: string, port: number, certificate: string | null): void {
+    // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
+    this.#sql(
+      `INSERT INTO peers (username, host, port, certificate, online, last_seen)
+       VALUES (?, ?, ?, ?, 1, ?)
+       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+         certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen
+       WHERE NOT (online = 1 AND host = excluded.host AND port = excluded.port
+         AND certificate IS excluded.certificate)`,
     ).run(username, host, port, certificate, now());
   }
 

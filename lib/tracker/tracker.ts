@@ -183,12 +183,7 @@ export class Tracker {
   #restorePresence(username: string, connection: Connection<Session>): void {
     const { serving } = connection.state;
     if (serving === null || this.#announced.get(username) !== connection) return;
-    const peer = this.#store.getPeer(username);
-    if (
-      peer?.online && peer.host === serving.host && peer.port === serving.port &&
-      peer.certificate === serving.certificate
-    ) return;
-    this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
+    this.#store.restorePeer(username, serving.host, serving.port, serving.certificate);
   }
 
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {

@@ -391,3 +391,26 @@ Deno.test("SqliteTrackerStore - close is idempotent", () =>
     store.close();
     store.close();
   }));
+
+Deno.test("SqliteTrackerStore - restorePeer puts a peer back online as it serves, and writes nothing when the store already has it so", () =>
+  withStore((store) => {
+    store.createUser("alice", "h");
+    store.setPeerOnline("alice", "192.168.1.20", 7000, CERTIFICATE);
+    const seen = store.getPeer("alice")!.since;
+    store.restorePeer("alice", "192.168.1.20", 7000, CERTIFICATE);
+    assert.equal(store.getPeer("alice")!.since, seen, "nothing written");
+
+    store.markAllPeersOffline();
+    store.restorePeer("alice", "192.168.1.20", 7000, CERTIFICATE);
+    const restored = store.getPeer("alice")!;
+    assert.equal(restored.online, true);
+    assert.deepEqual([restored.host, restored.port, restored.certificate], [
+      "192.168.1.20",
+      7000,
+      CERTIFICATE,
+    ]);
+
+    store.createUser("bob", "h");
+    store.restorePeer("bob", "192.168.1.30", 7001, null);
+    assert.equal(store.getPeer("bob")?.online, true);
+  }));
