@@ -115,6 +115,8 @@ export class ProtocolServer<T extends MethodTable, S> {
   readonly #table: T;
   readonly #handlers: Handlers<T, S>;
   readonly #options: ProtocolServerOptions<S>;
+  /** How long a connection has to finish its handshake and say hello. */
+  readonly #handshakeTimeoutMs: number;
   readonly #connections = new Set<ServerConn>();
   readonly #warnings: WarningLimiter;
   /** TLS handshakes not yet settled, oldest first. */
@@ -133,6 +135,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     this.#table = table;
     this.#handlers = handlers;
     this.#options = options;
+    this.#handshakeTimeoutMs = options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
     this.#warnings = new WarningLimiter((line) => (options.warn ?? console.error)(line));
   }
 
@@ -168,7 +171,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     this.#accepting = this.#accept(listener);
     // One timer for every connection, rather than one per request and per write.
     const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
-    const handshakeTimeoutMs = this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const handshakeTimeoutMs = this.#handshakeTimeoutMs;
     this.#sweeper = setInterval(
       () => this.#sweep(idleTimeoutMs, handshakeTimeoutMs),
       Math.min(idleTimeoutMs / 4, handshakeTimeoutMs / 4, 1000),
@@ -249,7 +252,7 @@ export class ProtocolServer<T extends MethodTable, S> {
    */
   async #secure(conn: ServerConn, who: string): Promise<boolean> {
     if (!conn.handshake) return true;
-    const timeoutMs = this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS;
+    const timeoutMs = this.#handshakeTimeoutMs;
     this.#handshaking.add(conn);
     if (this.#handshaking.size > (this.#options.maxPendingHandshakes ?? 256)) {
       const [oldest] = this.#handshaking;
@@ -302,21 +305,19 @@ export class ProtocolServer<T extends MethodTable, S> {
   }
 
   async #serve(conn: ServerConn): Promise<void> {
-    const greetBy = performance.now() +
-      (this.#options.handshakeTimeoutMs ?? DEFAULT_HANDSHAKE_TIMEOUT_MS);
-    if (!await this.#secure(conn, formatAddress(addressOf(conn.remoteAddr)))) {
+    const greetBy = performance.now() + this.#handshakeTimeoutMs;
+    const remote = addressOf(conn.remoteAddr);
+    const who = formatAddress(remote);
+    if (!await this.#secure(conn, who)) {
       closeQuietly(conn);
       return;
     }
-    const remoteAddr = conn.remoteAddr as Deno.NetAddr;
-    const localAddr = conn.localAddr as Deno.NetAddr;
     const connection: Connection<S> = {
-      remote: { host: remoteAddr.hostname, port: remoteAddr.port },
-      local: { host: localAddr.hostname, port: localAddr.port },
+      remote,
+      local: addressOf(conn.localAddr),
       state: this.#options.initialState(),
       close: () => closeQuietly(conn),
     };
-    const who = formatAddress(connection.remote);
     const frames = new FrameReader(conn, {
       maxFrameBytes: this.#options.maxFrameBytes ?? MAX_FRAME_BYTES,
     });
