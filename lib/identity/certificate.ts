@@ -63,6 +63,19 @@ export function proveCertificate(key: string, username: string): string {
   return sign("sha256", proofMessage(username), createPrivateKey(key)).toString("base64");
 }
 
+/**
+ * What a peer sends with `announce` and `downloading` to be vouched for:
+ * its certificate and {@link proveCertificate}'s proof for `username`;
+ * nothing for a plaintext peer, which has no identity.
+ */
+export function certificateClaim(
+  identity: TlsIdentity | undefined,
+  username: string,
+): { certificate?: string; proof?: string } {
+  if (!identity) return {};
+  return { certificate: identity.certificate, proof: proveCertificate(identity.key, username) };
+}
+
 /** True when `proof` is {@link proveCertificate}'s signature for `username` by the certificate's key. */
 export function certificateProofHolds(
   certificate: string,

@@ -1,8 +1,8 @@
 import { dirname, join, resolve } from "node:path";
-import { type Address, formatAddress, isWildcard } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
 import { quoteWord } from "../invocation.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { proveCertificate } from "../identity/certificate.ts";
+import { certificateClaim } from "../identity/certificate.ts";
 import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
 import type { PeerHome, Share } from "./home.ts";
@@ -13,7 +13,7 @@ import { loadConfig } from "./config.ts";
 import { identityOf } from "./manifest.ts";
 import { PieceServer } from "./piece_server.ts";
 import { DEFAULT_SERVE_HOST } from "../defaults.ts";
-import { peerIdentity } from "./serve.ts";
+import { advertisedHost, peerIdentity } from "./serve.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SourceList, SwarmProgress } from "./swarm.ts";
 import {
@@ -226,14 +226,18 @@ export async function fetchFile(
     const config = loadConfig(home.dir);
     const host = options.serveHost ?? String(config["serve.host"] ?? DEFAULT_SERVE_HOST);
     const address = await server.listen({ host, port: 0 });
-    const advertise = config["serve.advertise"] ?? (isWildcard(host) ? undefined : address.host);
+    const configured = config["serve.advertise"];
+    const advertise = advertisedHost(
+      configured === undefined ? undefined : String(configured),
+      host,
+      address,
+    );
     // Serving our pieces to others is a favour: without the tracker the download goes on alone.
     await client.call("downloading", {
       contentId,
-      host: advertise === undefined ? undefined : String(advertise),
+      host: advertise,
       port: address.port,
-      certificate: identity?.certificate,
-      proof: identity && proveCertificate(identity.key, username),
+      ...certificateClaim(identity, username),
     }).then(({ ticketKey }) => server.trustTicketKey(ticketKey), () => {});
     options.onServing?.(address);
     const sources = await findSources();

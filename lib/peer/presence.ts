@@ -2,7 +2,7 @@ import { delay } from "../async/delay.ts";
 import { formatAddress } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS } from "../protocol/messages.ts";
-import { proveCertificate } from "../identity/certificate.ts";
+import { certificateClaim } from "../identity/certificate.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import type { PeerHome } from "./home.ts";
 import { connectSession, type TrackerClient, type TrackerEndpoint } from "./tracker_link.ts";
@@ -82,8 +82,7 @@ export class Presence {
           port,
           host: advertise,
           instance: this.#instance,
-          certificate: this.#options.identity?.certificate,
-          proof: this.#options.identity && proveCertificate(this.#options.identity.key, username),
+          ...certificateClaim(this.#options.identity, username),
         });
         await this.#options.onTicketKey(ticketKey);
         log(

@@ -9,6 +9,19 @@ import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
 
 /**
+ * The host a serving peer names to the tracker: the one it was told to
+ * advertise, else the address it is bound to, unless that is a wildcard
+ * (then the tracker hands out the address the peer connects from).
+ */
+export function advertisedHost(
+  advertise: string | undefined,
+  listenHost: string,
+  bound: Address,
+): string | undefined {
+  return advertise ?? (isWildcard(listenHost) ? undefined : bound.host);
+}
+
+/**
  * The TLS identity a peer serves with, made in its home on first use; none
  * with --insecure-plaintext.
  */
@@ -65,9 +78,7 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
     port: address.port,
     identity,
     onTicketKey: (key) => server.trustTicketKey(key),
-    // A peer bound to one address is reached there; on a wildcard the tracker tells.
-    advertise: options.advertise ??
-      (isWildcard(options.listen.host) ? undefined : address.host),
+    advertise: advertisedHost(options.advertise, options.listen.host, address),
     log: options.log,
     onLoggedOut: options.onLoggedOut,
   });
