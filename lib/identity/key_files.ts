@@ -92,10 +92,6 @@ export async function loadOrCreateTicketKey(
   ]);
   // The public half, from the private key's JWK (x is the public point).
   const jwk = await crypto.subtle.exportKey("jwk", privateKey);
-  const publicKey = await importTicketKey(Buffer.from(jwk.x!, "base64url").toString("base64"));
-  return {
-    privateKey,
-    publicKey,
-    publicKeyBase64: Buffer.from(jwk.x!, "base64url").toString("base64"),
-  };
+  const publicKeyBase64 = Buffer.from(jwk.x!, "base64url").toString("base64");
+  return { privateKey, publicKey: await importTicketKey(publicKeyBase64), publicKeyBase64 };
 }
