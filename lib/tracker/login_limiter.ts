@@ -140,11 +140,10 @@ export class LoginLimiter {
       entry.count++;
       this.#inFlight.set(key, entry);
     }
-    const attempt = this.begin(username, address, clock());
+    // Checked above with nothing awaited since: settled here under one flag, never twice.
     let done = false;
+    const settle = () => !done && (done = true);
     const release = () => {
-      if (done) return;
-      done = true;
       for (const { key } of gated) {
         const entry = this.#inFlight.get(key)!;
         entry.count--;
@@ -155,16 +154,17 @@ export class LoginLimiter {
     };
     return {
       failed: (at = clock()) => {
-        attempt.failed(at);
+        if (!settle()) return;
+        this.failed(username, address, at);
         release();
       },
       succeeded: () => {
-        attempt.succeeded();
+        if (!settle()) return;
+        this.succeeded(username, address);
         release();
       },
       abandon: () => {
-        attempt.abandon();
-        release();
+        if (settle()) release();
       },
     };
   }
