@@ -26,7 +26,7 @@ Deno.test("a serving peer the tracker's database lost is online again after its 
   await using alice = await loggedInHome(running, "alice");
   const lines: string[] = [];
   const presence = new Presence({
-    tracker: { address: running.address, plaintext: true, notice: () => {} },
+    tracker: { addresses: [running.address], plaintext: true, notice: () => {} },
     home: alice.home,
     port: 4000,
     heartbeatMs: 20,
@@ -50,7 +50,7 @@ Deno.test("a serving peer whose advertised host the tracker refuses stops and sa
   await using mallory = await loggedInHome(running, "mallory");
   let stoppedWith: ShoalError | null = null;
   const presence = new Presence({
-    tracker: { address: running.address, plaintext: true, notice: () => {} },
+    tracker: { addresses: [running.address], plaintext: true, notice: () => {} },
     home: mallory.home,
     port: 4000,
     advertise: "10.9.8.7",
