@@ -121,7 +121,8 @@ function noneAnswers(
   const each = failures.map(({ address, error }) => {
     const where = formatAddress(address);
     // "cannot reach a:5050: Connection refused" reads as "a:5050 (Connection refused)".
-    const why = error.message.replace(`cannot reach ${where}: `, "");
+    const why = error.message.replace(`cannot reach ${where}: `, "")
+      .replace(/^connect ECONNREFUSED \S+$/, "connection refused");
     return `${where} (${why})`;
   });
   return new ShoalError(
