@@ -124,7 +124,7 @@ Deno.test("failover - with every address down, one error names each and what to 
     assert.ok(error.message.includes(`${pair.a.address} (`), error.message);
     assert.ok(error.message.includes(`${pair.b.address} (`), error.message);
     assert.doesNotMatch(error.message, /\n/);
-    assert.ok(error.hint?.includes(`--tracker ${pair.both}`), error.hint);
+    assert.ok(error.hint?.includes(`--tracker ${pair.both}`), error.hint ?? "no hint");
     return true;
   });
   // Unreachable is not logged out: the session waits for the tracker.
