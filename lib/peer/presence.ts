@@ -131,7 +131,7 @@ export class Presence {
           if (!refused) log(`${error.message}; retrying until it stops`);
           refused = true;
         } else if (lost && !saidLost) {
-          log(`lost the tracker (${error.message}); reconnecting`);
+          log(`lost the tracker at ${formatAddress(lost)} (${error.message}); reconnecting`);
           saidLost = true;
         } else if (firstAttempt) {
           log(`cannot reach the tracker (${error.message}); retrying`);

@@ -122,7 +122,10 @@ function noneAnswers(
     const where = formatAddress(address);
     // "cannot reach a:5050: Connection refused" reads as "a:5050 (Connection refused)".
     const why = error.message.replace(`cannot reach ${where}: `, "")
-      .replace(/^connect ECONNREFUSED \S+$/, "connection refused");
+      .replace(
+        /^(connect ECONNREFUSED \S+|Connection refused \(os error \d+\))$/,
+        "connection refused",
+      );
     return `${where} (${why})`;
   });
   return new ShoalError(

@@ -17,7 +17,8 @@ import { connectSession, type TrackerEndpoint } from "../../lib/peer/tracker_lin
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { localPeer, servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { heldSource, localPeer, servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { deadline } from "../../lib/async/deadline.ts";
 import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
 import { startTrackerPair } from "../helpers/tracker_pair.ts";
 
@@ -190,4 +191,31 @@ Deno.test("failover - serve moves its control connection to the next address, sa
   const output = join(dir.path, "copy.ogg");
   await fetchFile(bob.home, bob.endpoint, owners[0], { output });
   assert.equal(await sha256File(output), await sha256File(song));
+});
+
+Deno.test("failover - a fetch whose tracker address dies midway finishes from its source and is published at the next address", async () => {
+  await using dir = await tempDir();
+  await using pair = await startTrackerPair(dir.path);
+  const original = join(dir.path, "notes.bin");
+  await writeRandomFile(original, 2 * 1024 * 1024);
+  using alice = await localPeer(dir.path, "alice", pair.both);
+  using bob = await localPeer(dir.path, "bob", pair.both);
+  await using source = await heldSource(alice, original, "notes", 2);
+  const { owners: [listing] } = await listOwners(bob.home, bob.endpoint, "notes");
+
+  const output = join(dir.path, "fetched.bin");
+  const firstPiece = Promise.withResolvers<void>();
+  const fetching = fetchFile(bob.home, bob.endpoint, listing, {
+    output,
+    onProgress: () => firstPiece.resolve(),
+  });
+  await deadline(firstPiece.promise, 30_000, { what: "the first piece" });
+  await pair.a.stop();
+  source.release();
+  const { shared, unpublished } = await deadline(fetching, 60_000, { what: "the fetch" });
+  assert.equal(await sha256File(output), await sha256File(original));
+  assert.ok(shared);
+  assert.equal(unpublished, null, "published at B, nothing pending");
+  const { owners } = await listOwners(alice.home, at(alice.endpoint, pair.b.address), "notes");
+  assert.deepEqual(owners.map((o) => o.owner).sort(), ["alice", "bob"]);
 });
