@@ -99,9 +99,8 @@ export interface TrackerStore {
     port: number,
     certificate: string | null,
   ): Promise<void>;
+  /** Takes a peer offline; on a store shared by several processes, only if this one holds it. */
   setPeerOffline(username: string): Promise<void>;
-  /** At start nobody is connected yet: every peer is offline until it reconnects. */
-  markAllPeersOffline(): Promise<void>;
   getPeer(username: string): Promise<PeerRecord | null>;
   peersAt(host: string, port?: number): Promise<PeerRecord[]>;
   listPeers(): Promise<PeerRecord[]>;
@@ -125,6 +124,26 @@ export interface TrackerStore {
   searchFiles(text: string, limit?: number): Promise<FileListing[]>;
   countSearch(text: string): Promise<number>;
   allFiles(): Promise<FileListing[]>;
+
+  /**
+   * A tracker process starts serving: it records itself and takes offline
+   * the peers no live process holds. On SQLite (one process per database)
+   * that is every peer; on a shared store only those of dead processes, so
+   * starting never changes another process's peers.
+   */
+  joinPresence(): Promise<void>;
+  /**
+   * Says this process is alive, and takes offline the peers of processes
+   * silent past the liveness window. Resolves to whether this process had
+   * itself been taken for dead (its peers then need writing again).
+   */
+  presenceHeartbeat(): Promise<{ rejoined: boolean }>;
+  /** This process stops serving: its peers go offline and its record goes. */
+  leavePresence(): Promise<void>;
+  /** A cheap check that the store answers (for health checks); rejects with STORE_UNAVAILABLE if not. */
+  ping(): Promise<void>;
+  /** What the store is, for one line at start: "database tracker.db", "PostgreSQL at host:port/db". */
+  readonly description: string;
 
   close(): Promise<void>;
 }
@@ -171,9 +190,10 @@ const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS content
   f.published_at AS publishedAt, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
   FROM files f LEFT JOIN peers p ON p.username = f.owner`;
 
-type Row = Record<string, unknown>;
+/** A row as a driver returns it. */
+export type Row = Record<string, unknown>;
 
-function toListing(row: Row): FileListing {
+export function toListing(row: Row): FileListing {
   return {
     owner: String(row.owner),
     name: String(row.name),
@@ -188,7 +208,7 @@ function toListing(row: Row): FileListing {
   };
 }
 
-function toSession(row: Row): SessionRecord {
+export function toSession(row: Row): SessionRecord {
   return {
     tokenHash: String(row.token_hash),
     username: String(row.username),
@@ -198,7 +218,7 @@ function toSession(row: Row): SessionRecord {
   };
 }
 
-function toPeer(row: Row): PeerRecord {
+export function toPeer(row: Row): PeerRecord {
   return {
     username: String(row.username),
     host: String(row.host),
@@ -209,10 +229,10 @@ function toPeer(row: Row): PeerRecord {
   };
 }
 
-const now = () => new Date().toISOString();
+export const now = () => new Date().toISOString();
 
 /** A `LIKE` pattern matching names that contain `text`, its wildcards taken literally. */
-const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+export const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** An SQL condition (with its parameters) keeping only `owner`'s rows, or none. */
 function ownerClause(column: string, owner?: string): [string, string[]] {
@@ -255,10 +275,12 @@ function settle<V>(work: () => V): Promise<V> {
 export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDisposable {
   readonly #db: DatabaseSync;
   readonly #statements: Statements;
+  readonly description: string;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, path: string) {
     this.#db = db;
     this.#statements = new Statements(db);
+    this.description = `database ${path}`;
   }
 
   #sql(text: string): StatementSync {
@@ -284,7 +306,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
    */
   static open(path: string, options: { warn?: (line: string) => void } = {}): SqliteTrackerStore {
     const holds = "the tracker's password hashes and sessions";
-    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS, { ...options, holds }));
+    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS, { ...options, holds }), path);
   }
 
   /** Runs `work` in one write transaction; synchronous, so nothing else runs inside it. */
@@ -430,8 +452,28 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
     );
   }
 
+  /** At start nobody is connected yet: every peer is offline until it reconnects. */
   async markAllPeersOffline(): Promise<void> {
     await this.#run("UPDATE peers SET online = 0");
+  }
+
+  /** One process per SQLite database (its lock file): at start, every peer is offline. */
+  joinPresence(): Promise<void> {
+    return this.markAllPeersOffline();
+  }
+
+  /** Nothing to say: no other process shares the database. */
+  presenceHeartbeat(): Promise<{ rejoined: boolean }> {
+    return Promise.resolve({ rejoined: false });
+  }
+
+  /** Each connection takes its peer offline as it closes; nothing is left to do. */
+  leavePresence(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async ping(): Promise<void> {
+    await this.#get("SELECT 1");
   }
 
   async getPeer(username: string): Promise<PeerRecord | null> {

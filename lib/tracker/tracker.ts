@@ -43,6 +43,13 @@ export interface TrackerOptions extends AccountsOptions {
    * @default {false}
    */
   allowAdvertisedHosts?: boolean;
+  /**
+   * How often this process tells the store it is alive, and takes offline
+   * the peers of tracker processes that stopped saying so (on a store that
+   * several processes share).
+   * @default {5000}
+   */
+  presenceEveryMs?: number;
 }
 
 /** Formats a stored listing as the protocol's {@link Listing}. */
@@ -87,6 +94,11 @@ export class Tracker {
   readonly #accounts: Accounts;
   readonly #allowAdvertisedHosts: boolean;
   readonly #warn: (line: string) => void;
+  readonly #presenceEveryMs: number;
+  #presenceTimer: ReturnType<typeof setInterval> | undefined;
+  #beating = false;
+  /** Going-offline writes under way, waited for by {@link close}. */
+  readonly #forgetting = new Set<Promise<void>>();
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
@@ -98,6 +110,7 @@ export class Tracker {
     this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#warn = options.warn ?? console.error;
+    this.#presenceEveryMs = options.presenceEveryMs ?? 5_000;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -115,21 +128,66 @@ export class Tracker {
 
   /**
    * Starts serving; returns the bound address. Only a tracker that has bound
-   * its port writes to the store: at start nobody is connected yet, so every
-   * peer is offline until it reconnects. (The store is written as soon as the
-   * port is bound, before any connection can be handled, so nobody is marked
-   * offline after announcing.)
+   * its port writes to the store: at start nobody is connected to this
+   * process yet, so the peers no live process holds go offline until they
+   * reconnect (on SQLite, every peer; on a shared store, never another live
+   * process's). (The store is written as soon as the port is bound, before
+   * any connection can be handled, so nobody is marked offline after
+   * announcing.)
    */
   async listen(address: Address): Promise<Address> {
     const bound = await this.#server.listen(address);
-    await this.#store.markAllPeersOffline();
-    await this.#accounts.pruneSessions();
+    try {
+      await this.#store.joinPresence();
+      await this.#accounts.pruneSessions();
+    } catch (error) {
+      await this.#server.close();
+      throw error;
+    }
+    this.#presenceTimer = setInterval(() => void this.#presenceBeat(), this.#presenceEveryMs);
     return bound;
   }
 
-  /** Stops serving and closes every connection; the store stays open. */
+  /**
+   * Tells the store this process is alive (so the others do not take its
+   * peers offline) and lets it take offline the peers of dead processes. A
+   * process the others took for dead (the database away for longer than the
+   * window) writes its peers back.
+   */
+  async #presenceBeat(): Promise<void> {
+    if (this.#beating) return;
+    this.#beating = true;
+    try {
+      const { rejoined } = await this.#store.presenceHeartbeat();
+      if (!rejoined) return;
+      for (const [username, connection] of this.#announced) {
+        const { serving } = connection.state;
+        if (serving === null) continue;
+        await this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
+      }
+    } catch (error) {
+      // The store says in one line when it goes away; anything else is worth a line too.
+      const failure = toShoalError(error);
+      if (failure.code !== "STORE_UNAVAILABLE") {
+        this.#warn(`presence heartbeat failed: ${failure.message}`);
+      }
+    } finally {
+      this.#beating = false;
+    }
+  }
+
+  /**
+   * Stops serving and closes every connection, taking this process's peers
+   * offline; the store stays open.
+   */
   async close(): Promise<void> {
+    clearInterval(this.#presenceTimer);
+    this.#presenceTimer = undefined;
     await this.#server.close();
+    await Promise.allSettled(this.#forgetting);
+    await this.#store.leavePresence().catch((error) =>
+      this.#warn(`could not record this tracker's stop: ${toShoalError(error).message}`)
+    );
   }
 
   /** How many partial sources (connection, content) the tracker holds now. */
@@ -150,9 +208,11 @@ export class Tracker {
     connection.state.serving = null;
     if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
       this.#announced.delete(announcedAs);
-      return this.#store.setPeerOffline(announcedAs).catch((error) =>
+      const written = this.#store.setPeerOffline(announcedAs).catch((error) =>
         this.#warn(`${announcedAs}: could not record going offline: ${toShoalError(error).message}`)
-      );
+      ).finally(() => this.#forgetting.delete(written));
+      this.#forgetting.add(written);
+      return written;
     }
     return Promise.resolve();
   }
