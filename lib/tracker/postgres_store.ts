@@ -159,6 +159,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   /** Whether the last statement reached the database: a change is said in one line. */
   #reachable = true;
   #closed = false;
+  #opened = false;
 
   private constructor(sql: postgres.Sql, options: PostgresStoreOptions, description: string) {
     this.#sql = sql;
@@ -192,8 +193,17 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
       await store.#migrate();
     } catch (error) {
       await sql.end({ timeout: 1 }).catch(() => {});
+      if (error instanceof ShoalError && error.code === "STORE_UNAVAILABLE") {
+        throw new ShoalError(
+          "STORE_UNAVAILABLE",
+          `cannot reach ${where}: ${(error.cause as Error)?.message ?? error.message}`,
+          { hint: "start PostgreSQL, or check --db (SHOAL_TRACKER_DB) and the PG* variables" },
+        );
+      }
       throw error;
     }
+    // From now on, the guard says when the database goes away and comes back.
+    store.#opened = true;
     return store;
   }
 
@@ -237,7 +247,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
       result = await work();
     } catch (error) {
       if (!unreachable(error) || this.#closed) throw error;
-      if (this.#reachable) {
+      if (this.#reachable && this.#opened) {
         this.#reachable = false;
         this.#warn(
           `${this.description} is unreachable (${(error as Error).message}): logins and ` +
@@ -252,7 +262,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     }
     if (!this.#reachable) {
       this.#reachable = true;
-      this.#warn(`${this.description} is reachable again`);
+      if (this.#opened) this.#warn(`${this.description} is reachable again`);
     }
     return result;
   }
