@@ -299,8 +299,15 @@ export class Tracker {
         };
       },
       heartbeat: async (_, connection) => {
-        const username = await this.#accounts.requireUser(connection);
-        await this.#restorePresence(username, connection);
+        try {
+          const username = await this.#accounts.requireUser(connection);
+          await this.#restorePresence(username, connection);
+        } catch (error) {
+          // With the database away, a connection that logged in before stays up: its peer
+          // keeps serving (tickets are checked offline), and is written back when it returns.
+          const unavailable = toShoalError(error).code === "STORE_UNAVAILABLE";
+          if (!unavailable || connection.state.username === null) throw error;
+        }
         return {};
       },
       publish: async ({ name, type, size, contentId }, connection) => {
