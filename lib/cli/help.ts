@@ -43,11 +43,17 @@ const PEER_EXAMPLES: Record<string, string[]> = {
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
   "": ["tracker.ts serve", "tracker.ts ping alice"],
-  serve: ["tracker.ts serve", "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db"],
+  serve: [
+    "tracker.ts serve",
+    "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
+    "tracker.ts serve --db postgres://shoal@db.example:5432/shoal --identity /etc/shoal/tracker-identity",
+  ],
   ping: ["tracker.ts ping alice", "tracker.ts ping 192.168.1.21:6000 --json"],
   discover: ["tracker.ts discover alice", "tracker.ts discover alice --json"],
   peers: ["tracker.ts peers"],
-  files: ["tracker.ts files --json"],
+  files: ["tracker.ts files --json", "tracker.ts files --db postgres://shoal@db.example/shoal"],
+  identity: ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
+  "identity init": ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   completions: [
     "tracker.ts completions bash > ~/.local/share/bash-completion/completions/tracker.ts",
   ],

@@ -8,7 +8,13 @@ import { toShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import type { TrackerClient, TrackerEndpoint } from "./tracker_link.ts";
 
-const TRY_AGAIN_LATER = new Set(["UNREACHABLE", "TIMEOUT", "AUTH_REQUIRED", "BUSY"]);
+const TRY_AGAIN_LATER = new Set([
+  "UNREACHABLE",
+  "TIMEOUT",
+  "AUTH_REQUIRED",
+  "BUSY",
+  "STORE_UNAVAILABLE",
+]);
 
 /**
  * Whether a publish that failed with `code` may succeed on a later

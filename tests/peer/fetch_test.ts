@@ -73,7 +73,7 @@ async function startNetwork() {
       for (const stop of stops) await stop();
       await tracker.close();
       for (const home of homes) home.close();
-      store.close();
+      await store.close();
       await Deno.remove(dir, { recursive: true });
     },
   };

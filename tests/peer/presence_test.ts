@@ -36,9 +36,15 @@ Deno.test("a serving peer the tracker's database lost is online again after its 
   });
   presence.start();
   try {
-    await eventually(() => running.store.getPeer("alice")?.online === true, "alice is online");
-    running.store.markAllPeersOffline();
-    await eventually(() => running.store.getPeer("alice")?.online === true, "alice is back");
+    await eventually(
+      async () => (await running.store.getPeer("alice"))?.online === true,
+      "alice is online",
+    );
+    await running.store.markAllPeersOffline();
+    await eventually(
+      async () => (await running.store.getPeer("alice"))?.online === true,
+      "alice is back",
+    );
     assert.equal(lines.filter((line) => line.startsWith("online as alice")).length, 1);
   } finally {
     await presence.stop();
@@ -64,7 +70,7 @@ Deno.test("a serving peer whose advertised host the tracker refuses stops and sa
     const error = stoppedWith as ShoalError | null;
     assert.equal(error?.code, "INVALID_INPUT");
     assert.match(error?.message ?? "", /--allow-advertise/);
-    assert.equal(running.store.getPeer("mallory"), null);
+    assert.equal(await running.store.getPeer("mallory"), null);
   } finally {
     await presence.stop();
   }
