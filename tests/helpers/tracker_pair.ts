@@ -56,12 +56,12 @@ export async function startTrackerPair(dir: string): Promise<TrackerPair> {
       async [Symbol.asyncDispose]() {
         await a.stop();
         await b.stop();
-        store.close();
+        await store.close();
       },
     };
   } catch (error) {
     for (const tracker of started) await tracker.close();
-    store.close();
+    await store.close();
     throw error;
   }
 }
