@@ -5,7 +5,12 @@ import { HEARTBEAT_MS } from "../protocol/messages.ts";
 import { certificateClaim } from "../identity/certificate.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import type { PeerHome } from "./home.ts";
-import { connectSession, type TrackerClient, type TrackerEndpoint } from "./tracker_link.ts";
+import {
+  connectSession,
+  isDown,
+  type TrackerClient,
+  type TrackerEndpoint,
+} from "./tracker_link.ts";
 
 /** Options of a {@link Presence}. */
 export interface PresenceOptions {
@@ -84,7 +89,7 @@ export class Presence {
     while (!this.#stop.signal.aborted) {
       try {
         const { tracker: client, username } = await connectSession(home, tracker, {
-          lost: lost ?? undefined,
+          lost: lost && !saidLost ? lost : undefined,
         });
         this.#client = client;
         if (this.#stop.signal.aborted) break;
@@ -122,11 +127,12 @@ export class Presence {
           this.#options.onLoggedOut(error);
           break;
         }
-        const wasOnline = online !== null;
+        // A connection that drops moves to the tracker's other addresses at once (the loss is
+        // said only if none answers); an error the tracker answers with is retried where it is.
+        const dropped = online !== null && isDown(error);
         if (online) lost = online;
         online = null;
-        // The tracker's other addresses are tried at once; the loss is said only if none answers.
-        if (wasOnline && several) continue;
+        if (dropped && several) continue;
         if (error.code === "ALREADY_ONLINE") {
           if (!refused) log(`${error.message}; retrying until it stops`);
           refused = true;

@@ -43,8 +43,12 @@ export function trackerName(endpoint: TrackerEndpoint): string {
   return formatTrackerAddresses(endpoint.addresses);
 }
 
-/** Whether an error says nobody answered there (then the next address is tried), not an answer. */
-function isDown(error: ShoalError): boolean {
+/**
+ * Whether an error says nobody answers at an address (refused, timed out,
+ * connection lost): then the tracker's next address is tried. Any other
+ * error is the tracker's answer.
+ */
+export function isDown(error: ShoalError): boolean {
   return error.code === "UNREACHABLE" || error.code === "TIMEOUT";
 }
 
