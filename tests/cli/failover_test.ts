@@ -25,6 +25,17 @@ Deno.test("failover CLI - config set tracker takes a list; a bad entry is named 
   assert.match(bad.stderr, /^error: invalid tracker .*empty tracker address \(address 2 of 3/m);
   const still = await runPeerCli([...home, "config", "get", "tracker"]);
   assert.equal(still.stdout.trim(), "10.0.0.1:5050,10.0.0.2");
+
+  // The file's list is the one a command uses.
+  await runPeerCli([...home, "config", "set", "tracker", "127.0.0.1:1,127.0.0.1:2"]);
+  const login = await runPeerCli([...home, "login", "carol", "--password-stdin"], {
+    stdin: "carol-password\n",
+  });
+  assert.equal(login.code, 1, login.stderr);
+  assert.match(
+    login.stderr,
+    /^error: cannot reach the tracker at any of its 2 addresses: 127\.0\.0\.1:1 \(connection refused\); 127\.0\.0\.1:2 \(connection refused\)$/m,
+  );
 });
 
 Deno.test("failover CLI - a bad --tracker list is a usage error naming the entry", async () => {
