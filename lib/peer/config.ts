@@ -14,7 +14,7 @@ import { asTyped } from "../invocation.ts";
 export const CONFIG_KEYS = {
   tracker: {
     description:
-      "the tracker, HOST:PORT, or its processes' HOST:PORT,HOST:PORT,... to fail over between " +
+      "the tracker, HOST:PORT, or HOST:PORT,HOST:PORT,... for its several processes " +
       "(flag --tracker, env SHOAL_TRACKER)",
     parse: (text: string) => (parseTrackerAddresses(text, DEFAULT_TRACKER_PORT), text),
   },
