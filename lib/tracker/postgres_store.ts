@@ -509,14 +509,17 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     );
   }
 
-  /** As the SQLite store's: the exact spelling if published so, else the one differing in case. */
+  /**
+   * As the SQLite store's: the exact spelling if published so, else the one
+   * differing in case; in one round trip (the exact spelling sorts first).
+   */
   async #spellingOf(name: string): Promise<string> {
-    if (await this.#one("SELECT 1 FROM files WHERE name = $1 LIMIT 1", [name])) return name;
     const rows = await this.#query(
-      `SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)
-       ORDER BY name LIMIT 10`,
+      `SELECT name FROM (SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)) n
+       ORDER BY name = $1 DESC, name LIMIT 10`,
       [name],
     );
+    if (rows.length > 0 && rows[0].name === name) return name;
     if (rows.length > 1) throw ambiguousName(name, rows.map((row) => String(row.name)));
     return rows.length === 1 ? String(rows[0].name) : name;
   }
