@@ -25,7 +25,7 @@ import { PostgresTrackerStore } from "../lib/tracker/postgres_store.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../lib/tracker/store.ts";
 import { startTestPostgres, type TestPostgres } from "../tests/helpers/postgres.ts";
 import { Daemon, denoCommand, type RunningTracker, startTracker } from "./processes.ts";
-import { rssKiB, tempDir } from "./resources.ts";
+import { onInterrupt, rssKiB, tempDir } from "./resources.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import type { LoadFigures, LoadPlan } from "./wire.ts";
 
@@ -226,6 +226,8 @@ async function trackerPostgres({ quick, log }: BenchContext): Promise<Entry[]> {
     return [entry("tracker on PostgreSQL", NaN, "-", { note: `skipped: ${cluster}` })];
   }
   await using pg: TestPostgres = cluster;
+  // Ctrl-C stops the cluster too: its server runs detached from this process.
+  using _stopOnInterrupt = onInterrupt(async () => await cluster[Symbol.asyncDispose]());
   await using dir = await tempDir("shoal-bench-postgres-");
   const identity = join(dir.path, "identity");
   await createTrackerIdentity(identity);
