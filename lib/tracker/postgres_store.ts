@@ -129,6 +129,11 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** How long to wait for a connection before STORE_UNAVAILABLE. @default {5} */
   connectTimeoutSeconds?: number;
+  /**
+   * Refuse (NOT_FOUND) a database no tracker has set up, instead of setting
+   * it up: for the admin commands, which read a tracker's database.
+   */
+  mustExist?: boolean;
 }
 
 /** Whether `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL). */
@@ -190,7 +195,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     const where = `PostgreSQL at ${host.join(",")}:${port.join(",")}/${database}`;
     const store = new PostgresTrackerStore(sql, options, where);
     try {
-      await store.#migrate();
+      await store.#migrate(options.mustExist ?? false);
     } catch (error) {
       await sql.end({ timeout: 1 }).catch(() => {});
       if (error instanceof ShoalError && error.code === "STORE_UNAVAILABLE") {
@@ -208,7 +213,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   /** Applies the migrations not yet applied, under a lock so that two starting processes do not both. */
-  async #migrate(): Promise<void> {
+  async #migrate(mustExist: boolean): Promise<void> {
     await this.#guard(() =>
       this.#sql.begin(async (tx) => {
         await tx.unsafe("SELECT pg_advisory_xact_lock(hashtext('shoal-tracker-schema'))");
@@ -221,6 +226,11 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
         const [{ version }] = await tx.unsafe(
           "SELECT COALESCE(MAX(version), 0) AS version FROM shoal_schema",
         );
+        if (mustExist && Number(version) === 0) {
+          throw new ShoalError("NOT_FOUND", `no tracker database at ${this.description}`, {
+            hint: "start a tracker on it first (tracker.ts serve --db URL), or check --db",
+          });
+        }
         if (Number(version) > POSTGRES_MIGRATIONS.length) {
           throw new ShoalError(
             "IO",
