@@ -189,12 +189,16 @@ async function measure(
         generator.waitFor(/^\{.*\}$/, 1_800_000).then((line) => JSON.parse(line[0]) as LoadFigures),
       );
     }
-    // Every peer connected (each generator says so), then the trackers' memory.
-    await Promise.all(
-      generators.map((generator) => generator.waitFor(/peers connected/, 1_800_000)),
-    );
+    // Every peer connected (each generator says so), then the trackers' memory; a generator
+    // that fails first fails the run.
+    const finished = Promise.all(runs);
+    finished.catch(() => {});
+    await Promise.race([
+      Promise.all(generators.map((generator) => generator.waitFor(/peers connected/, 1_800_000))),
+      finished,
+    ]);
     const rssConnectedKiB = rss();
-    const figures = await Promise.all(runs);
+    const figures = await finished;
     for (const f of figures) {
       log(
         `    ${f.openLoopLookups} lookups at ${f.openLoopRate.toFixed(0)}/s: p99 ${
