@@ -45,6 +45,7 @@ async function openStore(
     return await PostgresTrackerStore.open(db, {
       warn: options.warn,
       deadAfterMs: options.deadAfterMs,
+      mustExist: options.mustExist,
     });
   }
   // An admin command reads a tracker's database; it must not create an empty one.

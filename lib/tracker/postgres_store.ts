@@ -129,6 +129,11 @@ export interface PostgresStoreOptions {
   maxConnections?: number;
   /** How long to wait for a connection before STORE_UNAVAILABLE. @default {5} */
   connectTimeoutSeconds?: number;
+  /**
+   * Refuse (NOT_FOUND) a database no tracker has set up, instead of setting
+   * it up: for the admin commands, which read a tracker's database.
+   */
+  mustExist?: boolean;
 }
 
 /** Whether `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL). */
@@ -190,7 +195,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     const where = `PostgreSQL at ${host.join(",")}:${port.join(",")}/${database}`;
     const store = new PostgresTrackerStore(sql, options, where);
     try {
-      await store.#migrate();
+      await store.#migrate(options.mustExist ?? false);
     } catch (error) {
       await sql.end({ timeout: 1 }).catch(() => {});
       if (error instanceof ShoalError && error.code === "STORE_UNAVAILABLE") {
@@ -208,7 +213,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   /** Applies the migrations not yet applied, under a lock so that two starting processes do not both. */
-  async #migrate(): Promise<void> {
+  async #migrate(mustExist: boolean): Promise<void> {
     await this.#guard(() =>
       this.#sql.begin(async (tx) => {
         await tx.unsafe("SELECT pg_advisory_xact_lock(hashtext('shoal-tracker-schema'))");
@@ -221,6 +226,11 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
         const [{ version }] = await tx.unsafe(
           "SELECT COALESCE(MAX(version), 0) AS version FROM shoal_schema",
         );
+        if (mustExist && Number(version) === 0) {
+          throw new ShoalError("NOT_FOUND", `no tracker database at ${this.description}`, {
+            hint: "start a tracker on it first (tracker.ts serve --db URL), or check --db",
+          });
+        }
         if (Number(version) > POSTGRES_MIGRATIONS.length) {
           throw new ShoalError(
             "IO",
@@ -509,14 +519,17 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     );
   }
 
-  /** As the SQLite store's: the exact spelling if published so, else the one differing in case. */
+  /**
+   * As the SQLite store's: the exact spelling if published so, else the one
+   * differing in case; in one round trip (the exact spelling sorts first).
+   */
   async #spellingOf(name: string): Promise<string> {
-    if (await this.#one("SELECT 1 FROM files WHERE name = $1 LIMIT 1", [name])) return name;
     const rows = await this.#query(
-      `SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)
-       ORDER BY name LIMIT 10`,
+      `SELECT name FROM (SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)) n
+       ORDER BY name = $1 DESC, name LIMIT 10`,
       [name],
     );
+    if (rows.length > 0 && rows[0].name === name) return name;
     if (rows.length > 1) throw ambiguousName(name, rows.map((row) => String(row.name)));
     return rows.length === 1 ? String(rows[0].name) : name;
   }

@@ -11,12 +11,15 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import {
+  CHILD_ENV,
+  runCommand,
   type RunningTracker,
   runTrackerCommand,
   sha256File,
   startTracker,
   tempDir,
   TestPeer,
+  TRACKER_TS,
   writeRandomFile,
 } from "../helpers/processes.ts";
 
@@ -63,6 +66,20 @@ Deno.test("two tracker processes on one PostgreSQL are one tracker, and the surv
   const init = await runTrackerCommand(["identity", "init", "--out", identity]);
   assert.equal(init.code, 0, init.stderr);
   const fingerprint = /fingerprint: (\S+)/.exec(init.stdout)![1];
+  // An admin command finds no tracker there yet, through SHOAL_TRACKER_DB and the PG* variables.
+  const { port, pathname } = new URL(url);
+  const empty = await runCommand(Deno.execPath(), ["run", "-A", TRACKER_TS, "peers"], {
+    env: {
+      ...CHILD_ENV,
+      SHOAL_TRACKER_DB: "postgres://",
+      PGHOST: "127.0.0.1",
+      PGPORT: port,
+      PGUSER: "postgres",
+      PGDATABASE: pathname.slice(1),
+    },
+  });
+  assert.equal(empty.code, 1);
+  assert.match(empty.stderr, /no tracker database at PostgreSQL at 127\.0\.0\.1:\d+\/shoal_test_1/);
 
   // A short liveness window: a process silent 2 s is dead.
   const extra = ["--identity", identity, "--dead-after", "2"];
@@ -72,9 +89,8 @@ Deno.test("two tracker processes on one PostgreSQL are one tracker, and the surv
     trackers.push(a);
     const b = await startTracker({ db: url, extra });
     trackers.push(b);
-    for (const tracker of [a, b]) {
-      assert.ok(tracker.daemon.lines.some((line) => line.includes(fingerprint)), "one identity");
-    }
+    // One identity: both print the fingerprint identity init printed.
+    for (const tracker of [a, b]) await tracker.daemon.waitFor(new RegExp(fingerprint));
 
     // alice registers through A, logs in and serves through B; bob is on A.
     const aliceOnA = new TestPeer(join(dir.path, "alice"), a.address);

@@ -31,19 +31,26 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
     "a starting process leaves a live one's peers online; a dead one's go offline",
     async () => {
       const url = await pg.newDatabase();
-      await using a = await PostgresTrackerStore.open(url, { deadAfterMs: 400 });
+      await using a = await PostgresTrackerStore.open(url);
       await a.joinPresence();
       await a.createUser("alice", "h");
       await a.createUser("bob", "h");
       await a.setPeerOnline("alice", "10.0.0.1", 7000, null);
 
-      await using b = await PostgresTrackerStore.open(url, { deadAfterMs: 400 });
+      await using b = await PostgresTrackerStore.open(url);
       await b.joinPresence();
       assert.equal((await b.getPeer("alice"))?.online, true, "a live process's peer stays online");
       await b.setPeerOnline("bob", "10.0.0.2", 7000, null);
 
-      // a stops beating; b's next beat, past the window, takes a's peers offline, not its own.
-      await pause(600);
+      // a falls silent: its last beat an hour ago, far past the 20 s window.
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await sql`UPDATE tracker_processes SET heartbeat_at = now() - interval '1 hour'
+                WHERE id = ${a.processId}`;
+      } finally {
+        await sql.end();
+      }
+      // b's next beat takes a's peers offline, not its own.
       assert.deepEqual(await b.presenceHeartbeat(), { rejoined: false });
       assert.equal((await b.getPeer("alice"))?.online, false);
       assert.equal((await b.getPeer("bob"))?.online, true);
@@ -91,6 +98,16 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
       await sql.end();
     }
     await assert.rejects(() => PostgresTrackerStore.open(url), shoalError("IO", /newer/));
+  });
+
+  await t.step("an admin command's store refuses a database no tracker has set up", async () => {
+    const url = await pg.newDatabase();
+    await assert.rejects(
+      () => PostgresTrackerStore.open(url, { mustExist: true }),
+      shoalError("NOT_FOUND", /no tracker database at PostgreSQL/),
+    );
+    await (await PostgresTrackerStore.open(url)).close();
+    await (await PostgresTrackerStore.open(url, { mustExist: true })).close();
   });
 
   await t.step("an unreachable database is one clear STORE_UNAVAILABLE error at open", async () => {
