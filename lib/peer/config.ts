@@ -13,8 +13,7 @@ import { asTyped } from "../invocation.ts";
 /** Every key the file may hold, what it means, and how its value is checked. */
 export const CONFIG_KEYS = {
   tracker: {
-    description:
-      "the tracker, HOST:PORT, or HOST:PORT,HOST:PORT,... for its several processes " +
+    description: "the tracker, HOST:PORT, or HOST:PORT,HOST:PORT,... for its several processes " +
       "(flag --tracker, env SHOAL_TRACKER)",
     parse: (text: string) => (parseTrackerAddresses(text, DEFAULT_TRACKER_PORT), text),
   },
