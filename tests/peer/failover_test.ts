@@ -13,7 +13,7 @@ import { login } from "../../lib/peer/account.ts";
 import { search } from "../../lib/peer/search.ts";
 import { publish } from "../../lib/peer/shares.ts";
 import { fetchFile, listOwners } from "../../lib/peer/fetch.ts";
-import { connectSession, type TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
+import { connectSession, type TrackerEndpoint, withSession } from "../../lib/peer/tracker_link.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -211,6 +211,20 @@ Deno.test("failover - a fetch whose tracker address dies midway finishes from it
   });
   await deadline(firstPiece.promise, 30_000, { what: "the first piece" });
   await pair.a.stop();
+  // At its next look for sources the fetch moves to B and lists itself there as a partial source.
+  using carol = await localPeer(dir.path, "carol", pair.b.address);
+  await eventually(
+    async () => {
+      const { sources } = await withSession(
+        carol.home,
+        carol.endpoint,
+        (client) => client.call("sources", { contentId: listing.contentId }),
+      );
+      return sources.some((s) => s.owner === "bob" && s.partial);
+    },
+    "bob listed at B as a partial source",
+    { tries: 100, everyMs: 200 },
+  );
   source.release();
   const { shared, unpublished } = await deadline(fetching, 60_000, { what: "the fetch" });
   assert.equal(await sha256File(output), await sha256File(original));
