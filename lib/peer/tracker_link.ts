@@ -93,7 +93,7 @@ async function acrossAddresses<V>(
           (several ? FAILOVER_CONNECT_TIMEOUT_MS : undefined),
       });
       const result = await use(client);
-      if (several) home.setLastTrackerAddress(formatAddress(address));
+      if (several) remember(home, address);
       return result;
     } catch (caught) {
       const error = toShoalError(caught);
@@ -102,6 +102,15 @@ async function acrossAddresses<V>(
     }
   }
   throw noneAnswers(endpoint, failures);
+}
+
+/** Notes the address that answered; a home too busy to note it only costs the next command a detour. */
+function remember(home: PeerHome, address: Address): void {
+  try {
+    home.setLastTrackerAddress(formatAddress(address));
+  } catch {
+    // The order is a convenience: the next command tries the others if this one is down.
+  }
 }
 
 /** The address that answered last, if it is still one of the tracker's. */
