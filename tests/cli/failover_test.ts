@@ -81,6 +81,13 @@ Deno.test("failover CLI - a one-shot command with --tracker A,B goes on at B whe
   const sessions = JSON.parse(await alice.ok(["sessions", "--json"]));
   assert.equal(sessions.length, 1, "still the one session of the login");
 
+  // B was pinned as A's certificate on the way; forget-tracker takes the list to unpin both.
+  const forgot = await alice.ok(["forget-tracker", pair.both]);
+  assert.match(
+    forgot,
+    new RegExp(`forgot the certificate pinned for ${pair.a.address}, ${pair.b.address};`),
+  );
+
   await pair.b.stop();
   const down = await alice.run(["search", "notes"]);
   assert.equal(down.code, 1);
