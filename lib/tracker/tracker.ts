@@ -96,7 +96,8 @@ export class Tracker {
   readonly #warn: (line: string) => void;
   readonly #presenceEveryMs: number;
   #presenceTimer: ReturnType<typeof setInterval> | undefined;
-  #beating = false;
+  /** The presence beat under way, if any: one at a time, and waited for by {@link close}. */
+  #beat: Promise<void> | null = null;
   /** Going-offline writes under way, waited for by {@link close}. */
   readonly #forgetting = new Set<Promise<void>>();
 
@@ -144,7 +145,9 @@ export class Tracker {
       await this.#server.close();
       throw error;
     }
-    this.#presenceTimer = setInterval(() => void this.#presenceBeat(), this.#presenceEveryMs);
+    this.#presenceTimer = setInterval(() => {
+      this.#beat ??= this.#presenceBeat().finally(() => this.#beat = null);
+    }, this.#presenceEveryMs);
     return bound;
   }
 
@@ -155,8 +158,6 @@ export class Tracker {
    * window) writes its peers back.
    */
   async #presenceBeat(): Promise<void> {
-    if (this.#beating) return;
-    this.#beating = true;
     try {
       const { rejoined } = await this.#store.presenceHeartbeat();
       if (!rejoined) return;
@@ -171,8 +172,6 @@ export class Tracker {
       if (failure.code !== "STORE_UNAVAILABLE") {
         this.#warn(`presence heartbeat failed: ${failure.message}`);
       }
-    } finally {
-      this.#beating = false;
     }
   }
 
@@ -183,6 +182,7 @@ export class Tracker {
   async close(): Promise<void> {
     clearInterval(this.#presenceTimer);
     this.#presenceTimer = undefined;
+    await this.#beat;
     await this.#server.close();
     await Promise.allSettled(this.#forgetting);
     await this.#store.leavePresence().catch((error) =>
