@@ -31,11 +31,16 @@ const say = (line: string) => console.log(`# ${line}`);
 
 function localAddress(index: number): string {
   const block = Math.floor(index / PER_ADDRESS);
+  if (block >= 250 * 250) {
+    throw new Error(`no loopback source address left for connection ${index}`);
+  }
   return `127.77.${Math.floor(block / 250)}.${1 + (block % 250)}`;
 }
 
 async function open(plan: LoadPlan, index: number): Promise<Wire> {
-  const options = { host: plan.host, port: plan.port, localAddress: localAddress(index) };
+  const target = plan.targets?.[index % plan.targets.length] ?? plan;
+  const source = localAddress(index + (plan.addressOffset ?? 0));
+  const options = { host: target.host, port: target.port, localAddress: source };
   const raw = net.connect(options);
   const socket = plan.certificate
     ? tls.connect({ socket: raw, ca: [plan.certificate], servername: "shoal" })
@@ -76,7 +81,8 @@ function latencies(samples: number[]) {
 
 async function main(planPath: string): Promise<LoadFigures> {
   const plan = JSON.parse(await Deno.readTextFile(planPath)) as LoadPlan;
-  const rss = () => rssKiB(plan.trackerPid) ?? NaN;
+  const pids = plan.targets?.map((target) => target.pid) ?? [plan.trackerPid];
+  const rss = () => pids.reduce((sum, pid) => sum + (rssKiB(pid) ?? NaN), 0);
   const figures: LoadFigures = { rssIdleKiB: rss() } as LoadFigures;
   const wires: Wire[] = new Array(plan.tokens.length);
 
@@ -106,7 +112,7 @@ async function main(planPath: string): Promise<LoadFigures> {
     if (plan.connectOnly) return figures;
 
     started = performance.now();
-    await pool(plan.files, PUBLISHING_AT_ONCE, async (j) => {
+    await pool(plan.skipPublish ? 0 : plan.files, PUBLISHING_AT_ONCE, async (j) => {
       await wires[j % wires.length].request("publish", {
         name: `file-${j}`,
         type: "bin",

@@ -37,6 +37,8 @@ export interface TrackerStart extends Launch {
   db: string;
   host?: string;
   plaintext?: boolean;
+  /** More `serve` options, e.g. `--identity DIR`. */
+  extra?: string[];
 }
 
 /** A tracker subprocess and the address it bound. */
@@ -59,7 +61,7 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
     netns: options.netns,
     openFiles: options.openFiles,
     v8Flags: trackerV8Flags(),
-    extra: options.plaintext ? ["--insecure-plaintext"] : [],
+    extra: [...options.plaintext ? ["--insecure-plaintext"] : [], ...options.extra ?? []],
     // Benchmarks start trackers beside busy processes on a small machine.
     timeoutMs: 120_000,
   });

@@ -20,11 +20,13 @@ import { runCleanups } from "./resources.ts";
 import { singleSourceBenchmark } from "./single_source.ts";
 import { swarmBenchmark } from "./swarm.ts";
 import { trackerLoadBenchmark } from "./tracker_load.ts";
+import { trackerPostgresBenchmark } from "./tracker_postgres.ts";
 
 const BENCHMARKS: Benchmark[] = [
   singleSourceBenchmark,
   swarmBenchmark,
   trackerLoadBenchmark,
+  trackerPostgresBenchmark,
   hashingBenchmark,
 ];
 

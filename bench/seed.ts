@@ -24,16 +24,18 @@ export async function seedAccounts(
   // One hash for every account: the benchmarks never log in with a password.
   const passwordHash = await hashPassword("bench-password");
   using store = SqliteTrackerStore.open(trackerDb);
-  return accounts.map(({ username, home }) => {
+  const tokens: string[] = [];
+  for (const { username, home } of accounts) {
     const token = randomBytes(24).toString("base64url");
-    store.createUser(username, passwordHash);
-    store.createSession(createHash("sha256").update(token).digest("hex"), username);
+    await store.createUser(username, passwordHash);
+    await store.createSession(createHash("sha256").update(token).digest("hex"), username);
     if (home) {
       using peerHome = PeerHome.open(home);
       peerHome.saveSession({ username, token });
     }
-    return token;
-  });
+    tokens.push(token);
+  }
+  return tokens;
 }
 
 /**
@@ -54,7 +56,7 @@ export async function seedShares(
       described.set(`${name}\0${path}`, share);
     }
     const { type, size, contentId, publishedAt } = share;
-    store.publish({ owner, name, type, size, contentId, publishedAt });
+    await store.publish({ owner, name, type, size, contentId, publishedAt });
     using peerHome = PeerHome.open(home);
     peerHome.addShare(share);
   }

@@ -25,6 +25,16 @@ export interface LoadPlan {
   maxLookupsPerConnection: number;
   /** Lookups per second offered in the latency phase. */
   openLoopRate: number;
+  /**
+   * Several tracker processes of one tracker: connection i goes to
+   * `targets[i % targets.length]` (instead of host:port), and the memory
+   * read is the sum of their RSS (instead of trackerPid's).
+   */
+  targets?: { host: string; port: number; pid: number }[];
+  /** The files are already in the store: look up `files` names without publishing them. */
+  skipPublish?: boolean;
+  /** Where this generator's loopback source addresses start (several generators run at once). */
+  addressOffset?: number;
 }
 
 export interface Latencies {

@@ -65,8 +65,8 @@ export function addAdminCommands(
     .description("list what a peer has published")
     .addOption(json())
     .action((name: string, options: { json?: boolean }, command: Command) =>
-      withStore(command, (store) => {
-        const { peer, files } = discover(store, name);
+      withStore(command, async (store) => {
+        const { peer, files } = await discover(store, name);
         if (options.json) return printJson({ peer, files });
         const owner = files[0]?.owner ?? peer?.username ?? name;
         if (files.length === 0) return console.log(`${owner} has published nothing`);
@@ -81,8 +81,8 @@ export function addAdminCommands(
     .description("list known peers and whether they are online")
     .addOption(json())
     .action((options: { json?: boolean }, command: Command) =>
-      withStore(command, (store) => {
-        const peers = store.listPeers();
+      withStore(command, async (store) => {
+        const peers = await store.listPeers();
         if (options.json) return printJson(peers);
         if (peers.length === 0) return console.log("no peer has served yet");
         console.log(renderTable(
@@ -98,8 +98,8 @@ export function addAdminCommands(
     .description("list every published file")
     .addOption(json())
     .action((options: { json?: boolean }, command: Command) =>
-      withStore(command, (store) => {
-        const files = store.allFiles();
+      withStore(command, async (store) => {
+        const files = await store.allFiles();
         if (options.json) return printJson(files);
         if (files.length === 0) return console.log("nothing is published yet");
         console.log(renderTable(

@@ -13,7 +13,10 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   unregister: ["peer.ts unregister"],
   sessions: ["peer.ts sessions", "peer.ts sessions --json"],
   "sessions revoke": ["peer.ts sessions revoke 3f9a0c1b2d4e5f60"],
-  "forget-tracker": ["peer.ts forget-tracker 192.168.1.10:5050"],
+  "forget-tracker": [
+    "peer.ts forget-tracker 192.168.1.10:5050",
+    "peer.ts forget-tracker 192.168.1.10:5050,192.168.1.11:5050",
+  ],
   publish: ["peer.ts publish ~/lectures/week3.pdf", "peer.ts publish notes ~/lectures/week3.pdf"],
   unpublish: ["peer.ts unpublish notes"],
   view: ["peer.ts view", "peer.ts view --json"],
@@ -30,18 +33,27 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   config: ["peer.ts config set tracker 192.168.1.10:5050", "peer.ts config list"],
   "config list": ["peer.ts config list"],
   "config get": ["peer.ts config get tracker"],
-  "config set": ["peer.ts config set serve.port 6000"],
+  "config set": [
+    "peer.ts config set serve.port 6000",
+    "peer.ts config set tracker 192.168.1.10:5050,192.168.1.11:5050",
+  ],
   "config unset": ["peer.ts config unset serve.port"],
   completions: ["peer.ts completions bash > ~/.local/share/bash-completion/completions/peer.ts"],
 };
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
   "": ["tracker.ts serve", "tracker.ts ping alice"],
-  serve: ["tracker.ts serve", "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db"],
+  serve: [
+    "tracker.ts serve",
+    "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
+    "tracker.ts serve --db postgres://shoal@db.example:5432/shoal --identity /etc/shoal/tracker-identity",
+  ],
   ping: ["tracker.ts ping alice", "tracker.ts ping 192.168.1.21:6000 --json"],
   discover: ["tracker.ts discover alice", "tracker.ts discover alice --json"],
   peers: ["tracker.ts peers"],
-  files: ["tracker.ts files --json"],
+  files: ["tracker.ts files --json", "tracker.ts files --db postgres://shoal@db.example/shoal"],
+  identity: ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
+  "identity init": ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   completions: [
     "tracker.ts completions bash > ~/.local/share/bash-completion/completions/tracker.ts",
   ],

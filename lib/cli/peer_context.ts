@@ -1,6 +1,6 @@
 /** What every peer command works with: its tracker and its home. */
 import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
-import { parseAddress } from "../protocol/address.ts";
+import { parseTrackerAddresses } from "../peer/tracker_addresses.ts";
 import { defaultHome, PeerHome } from "../peer/home.ts";
 import type { TrackerEndpoint } from "../peer/tracker_link.ts";
 import { UsageError } from "./errors.ts";
@@ -37,16 +37,16 @@ export interface PeerContext {
  * warns, every time, when TLS is off.
  */
 export function openContext(options: GlobalOptions): PeerContext {
-  let address;
+  let addresses;
   try {
-    address = parseAddress(options.tracker, DEFAULT_TRACKER_PORT);
+    addresses = parseTrackerAddresses(options.tracker, DEFAULT_TRACKER_PORT);
   } catch (error) {
     throw new UsageError(`--tracker: ${(error as Error).message}`);
   }
   const plaintext = !!options.insecurePlaintext;
   if (plaintext) console.error(PLAINTEXT_WARNING);
   return {
-    tracker: { address, plaintext, notice: (line) => console.error(line) },
+    tracker: { addresses, plaintext, notice: (line) => console.error(line) },
     home: PeerHome.open(options.home),
   };
 }

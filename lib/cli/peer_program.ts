@@ -4,7 +4,8 @@
  * into the interactive shell.
  */
 import { Command, Option } from "commander";
-import { formatAddress, parseAddress } from "../protocol/address.ts";
+import { formatAddress } from "../protocol/address.ts";
+import { parseTrackerAddresses } from "../peer/tracker_addresses.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { addPlaintextOptions } from "./plaintext.ts";
 import type { PeerConfig } from "../peer/config.ts";
@@ -75,7 +76,11 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .description("Shoal peer: share files with other peers on your network")
     .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
     .addOption(
-      new Option("--tracker <host:port>", "the tracker to use").env("SHOAL_TRACKER")
+      new Option(
+        "--tracker <host:port>",
+        "the tracker to use; one tracker's several processes as HOST:PORT,HOST:PORT " +
+          "(the next is tried when one is down)",
+      ).env("SHOAL_TRACKER")
         .default(String(config.tracker ?? DEFAULT_TRACKER)),
     )
     .addOption(
@@ -173,13 +178,21 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     }));
 
   program.command("forget-tracker <host:port>")
-    .description("unpin a tracker's certificate, after its operator confirms it really changed")
-    .action(run(({ home }, address: string) => {
-      const key = formatAddress(parseAddress(address, DEFAULT_TRACKER_PORT));
-      if (!home.forgetTracker(key)) {
-        throw new ShoalError("NOT_FOUND", `no certificate is pinned for ${key}`);
+    .description(
+      "unpin a tracker's certificate, after its operator confirms it really changed " +
+        "(HOST:PORT,HOST:PORT for each of its addresses)",
+    )
+    .action(run(({ home }, text: string) => {
+      const keys = parseTrackerAddresses(text, DEFAULT_TRACKER_PORT).map(formatAddress);
+      const forgotten = keys.filter((key) => home.forgetTracker(key));
+      if (forgotten.length === 0) {
+        throw new ShoalError("NOT_FOUND", `no certificate is pinned for ${keys.join(", ")}`);
       }
-      console.log(`forgot the certificate pinned for ${key}; the next contact pins a new one`);
+      console.log(
+        `forgot the certificate pinned for ${
+          forgotten.join(", ")
+        }; the next contact pins a new one`,
+      );
     }));
 
   program.command("publish <name-or-path> [path]")

@@ -7,7 +7,10 @@ import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
 import { RegisterLimiter } from "../tracker/register_limiter.ts";
 import { DEFAULT_SESSION_IDLE_MS } from "../tracker/accounts.ts";
-import { Tracker } from "../tracker/tracker.ts";
+import { Tracker, type TrackerOptions } from "../tracker/tracker.ts";
+import { isPostgresUrl, PostgresTrackerStore } from "../tracker/postgres_store.ts";
+import { createTrackerIdentity, loadTrackerIdentity } from "../identity/tracker_identity.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import { UsageError } from "./errors.ts";
 import { DatabaseLock } from "../tracker/database_lock.ts";
 import { SHOAL_VERSION } from "../version.ts";
@@ -24,8 +27,35 @@ import { basename, dirname } from "node:path";
 import { quoteWords } from "../invocation.ts";
 
 const DB_OPTION = () =>
-  new Option("--db <file>", "the tracker's SQLite database").env("SHOAL_TRACKER_DB")
-    .default("tracker.db");
+  new Option(
+    "--db <file|url>",
+    "the tracker's SQLite database file, or a PostgreSQL URL (postgres://user@host:port/db; " +
+      "parts left out come from PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE)",
+  ).env("SHOAL_TRACKER_DB").default("tracker.db");
+
+/**
+ * Opens the store `db` names: a PostgreSQL URL, or else a SQLite file (which
+ * an admin command must find, not create).
+ */
+async function openStore(
+  db: string,
+  options: { mustExist?: boolean; warn?: (line: string) => void; deadAfterMs?: number } = {},
+): Promise<TrackerStore & AsyncDisposable> {
+  if (isPostgresUrl(db)) {
+    return await PostgresTrackerStore.open(db, {
+      warn: options.warn,
+      deadAfterMs: options.deadAfterMs,
+      mustExist: options.mustExist,
+    });
+  }
+  // An admin command reads a tracker's database; it must not create an empty one.
+  if (options.mustExist && !await Deno.stat(db).then((info) => info.isFile, () => false)) {
+    throw new ShoalError("NOT_FOUND", `no tracker database at ${db}`, {
+      hint: "run it in the tracker's folder, or pass --db FILE (or set SHOAL_TRACKER_DB)",
+    });
+  }
+  return SqliteTrackerStore.open(db, { warn: options.warn });
+}
 
 /** Builds the tracker program. */
 export function buildTrackerProgram(): Command {
@@ -44,6 +74,16 @@ export function buildTrackerProgram(): Command {
       "hand out the host a peer names (its serve --advertise), not only the address it connects from",
     )
     .addOption(DB_OPTION())
+    .option(
+      "--identity <dir>",
+      "serve with the identity in DIR (made by `identity init`), as every process of one tracker must",
+    )
+    .option(
+      "--dead-after <seconds>",
+      "with PostgreSQL: a tracker process silent this long counts as dead, and the others take " +
+        "its peers offline (each process says it is alive four times as often)",
+      "20",
+    )
     .option(
       "--session-idle-days <days>",
       "end a login session unused this many days",
@@ -65,18 +105,15 @@ export function buildTrackerProgram(): Command {
           positive("--registrations-per-address", options.registrationsPerAddress),
         ),
       });
-      // Before anything touches the database: a second tracker on it stops here.
-      using lock = DatabaseLock.acquire(options.db);
-      using store = SqliteTrackerStore.open(options.db);
-      // The TLS identity and the ticket key live next to the database, made on first start.
-      const dir = dirname(options.db);
-      const base = `${basename(options.db)}.`;
-      const tls = options.insecurePlaintext
-        ? undefined
-        : await loadOrCreateIdentity(dir, `${base}tls-`);
-      const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
+      const postgres = isPostgresUrl(options.db);
+      // Before anything touches a SQLite database: a second tracker on it stops here. Several
+      // processes on one PostgreSQL are the point, so there is no lock there.
+      using lock = postgres ? null : DatabaseLock.acquire(options.db);
       // Warnings quote what clients sent (a request type, say): escaped.
       const warn = (line: string) => console.error(escapeForTerminal(line));
+      const deadAfterMs = positive("--dead-after", options.deadAfter) * 1000;
+      await using store = await openStore(options.db, { warn, deadAfterMs: deadAfterMs });
+      const { tls, ticketKey } = await serveIdentity(options, postgres);
       const tracker = new Tracker(store, {
         tls,
         ticketKey,
@@ -84,13 +121,14 @@ export function buildTrackerProgram(): Command {
         registerLimiter,
         warn,
         allowAdvertisedHosts: options.allowAdvertise ?? false,
+        presenceEveryMs: deadAfterMs / 4,
       });
       const bound = await tracker.listen({ host: options.host, port });
-      lock.record(bound);
+      lock?.record(bound);
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
           formatAddress(bound)
-        } (database ${options.db})`,
+        } (${store.description})`,
       );
       if (tls) {
         console.log(`TLS certificate fingerprint: ${fingerprintOf(tls.certificate)}`);
@@ -99,7 +137,7 @@ export function buildTrackerProgram(): Command {
         console.log(PLAINTEXT_WARNING);
       }
       try {
-        await untilStopped(store, `${options.db}.history`);
+        await untilStopped(store, postgres ? ".shoal-tracker.history" : `${options.db}.history`);
       } finally {
         await tracker.close();
         console.log("tracker stopped");
@@ -108,15 +146,25 @@ export function buildTrackerProgram(): Command {
 
   addAdminCommands(program, async (command, use) => {
     const { db } = command.opts<{ db: string }>();
-    // An admin command reads a tracker's database; it must not create an empty one.
-    if (!await Deno.stat(db).then((info) => info.isFile, () => false)) {
-      throw new ShoalError("NOT_FOUND", `no tracker database at ${db}`, {
-        hint: "run it in the tracker's folder, or pass --db FILE (or set SHOAL_TRACKER_DB)",
-      });
-    }
-    using store = SqliteTrackerStore.open(db);
+    await using store = await openStore(db, { mustExist: true });
     await use(store);
   }, () => [DB_OPTION()]);
+
+  const identity = program.command("identity")
+    .description("the keys every process of one tracker shares");
+  identity.command("init")
+    .description("make a TLS certificate and key and a ticket-signing key in a new folder")
+    .requiredOption("--out <dir>", "the folder to make them in (created; must not hold one yet)")
+    .action(async (options: { out: string }) => {
+      const made = await createTrackerIdentity(options.out);
+      console.log(`tracker identity made in ${options.out}`);
+      console.log(`TLS certificate fingerprint: ${fingerprintOf(made.tls.certificate)}`);
+      console.log(
+        `copy the folder to every tracker machine and start each with: tracker.ts serve --identity ${
+          quoteWords([options.out])
+        }`,
+      );
+    });
   return withTrackerExamples(addCompletionsCommand(program, ["tracker.ts", "shoal-tracker"]));
 }
 
@@ -124,10 +172,41 @@ interface ServeOptions {
   host: string;
   port: string;
   db: string;
+  identity?: string;
+  deadAfter: string;
   sessionIdleDays: string;
   registrationsPerAddress: string;
   allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
+}
+
+/**
+ * The identity a serving process uses: the one in `--identity DIR`; else,
+ * for SQLite, the one beside the database file (made on first start); for
+ * PostgreSQL, one in the current folder, with a note that several processes
+ * must share one.
+ */
+async function serveIdentity(
+  options: ServeOptions,
+  postgres: boolean,
+): Promise<{ tls: TlsIdentity | undefined; ticketKey: TrackerOptions["ticketKey"] }> {
+  if (options.identity !== undefined) {
+    const { tls, ticketKey } = await loadTrackerIdentity(options.identity);
+    return { tls: options.insecurePlaintext ? undefined : tls, ticketKey };
+  }
+  const dir = postgres ? "." : dirname(options.db);
+  const base = postgres ? "shoal-tracker." : `${basename(options.db)}.`;
+  if (postgres) {
+    console.error(
+      "note: without --identity, this process keeps its keys in the current folder; several " +
+        "processes of one tracker must share one identity: tracker.ts identity init --out DIR",
+    );
+  }
+  const tls = options.insecurePlaintext
+    ? undefined
+    : await loadOrCreateIdentity(dir, `${base}tls-`);
+  const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
+  return { tls, ticketKey };
 }
 
 /** Parses a number option that must be above zero. */

@@ -6,15 +6,16 @@
 import { join } from "node:path";
 import { parse, stringify } from "smol-toml";
 import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
-import { parseAddress } from "../protocol/address.ts";
+import { parseTrackerAddresses } from "./tracker_addresses.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { asTyped } from "../invocation.ts";
 
 /** Every key the file may hold, what it means, and how its value is checked. */
 export const CONFIG_KEYS = {
   tracker: {
-    description: "the tracker, HOST:PORT (flag --tracker, env SHOAL_TRACKER)",
-    parse: (text: string) => (parseAddress(text, DEFAULT_TRACKER_PORT), text),
+    description: "the tracker, HOST:PORT, or HOST:PORT,HOST:PORT,... for its several processes " +
+      "(flag --tracker, env SHOAL_TRACKER)",
+    parse: (text: string) => (parseTrackerAddresses(text, DEFAULT_TRACKER_PORT), text),
   },
   "insecure-plaintext": {
     description: "true to turn TLS off (flag --insecure-plaintext, env SHOAL_INSECURE_PLAINTEXT)",

@@ -20,6 +20,7 @@ import {
   connectSession,
   type TrackerClient,
   type TrackerEndpoint,
+  trackerName,
   withSession,
 } from "./tracker_link.ts";
 
@@ -169,7 +170,7 @@ export interface FetchOptions {
 
 /** Why a fetched share is not (yet) published on the tracker. */
 export interface Unpublished {
-  /** The tracker, `host:port`. */
+  /** The tracker, `host:port` (its addresses, comma-separated, when it has several). */
   tracker: string;
   reason: string;
   /** True when it is published once the tracker is reachable (by `serve` or any command). */
@@ -200,16 +201,31 @@ export async function fetchFile(
   // Absolute, so the download record means this file from any folder.
   const output = resolve(await outputPathFor(chosen, options.output));
   await checkOutput(output, options.overwrite);
-  const { tracker: client, username } = await connectSession(home, tracker);
+  let { tracker: client, username } = await connectSession(home, tracker);
   const contentId = chosen.contentId;
   const isUsable = (source: Source) =>
     source.owner.toLowerCase() !== username.toLowerCase() &&
     (!options.onlyChosen || source.owner === chosen.owner);
-  const findSources = async (): Promise<SourceList> => {
+  /** Lists this download as a partial source on the connection; set once it serves. */
+  let relist = (_: TrackerClient) => Promise.resolve();
+  const askSources = async (): Promise<SourceList> => {
     // Pinned to one owner, ask for that owner only: a long list may not reach it.
     const owner = options.onlyChosen ? chosen.owner : undefined;
     const { sources, ticket } = await client.call("sources", { contentId, owner });
     return { sources: sources.filter(isUsable), ticket };
+  };
+  const findSources = async (): Promise<SourceList> => {
+    try {
+      return await askSources();
+    } catch (caught) {
+      if (!client.closed) throw caught;
+      // The tracker went away: its other addresses (or it, back), with the same session.
+      const fresh = await connectSession(home, tracker, { lost: client.address });
+      client.close();
+      client = fresh.tracker;
+      await relist(client);
+      return await askSources();
+    }
   };
 
   // While downloading, this peer serves the pieces of this content it has verified (a partial
@@ -233,12 +249,14 @@ export async function fetchFile(
       address,
     );
     // Serving our pieces to others is a favour: without the tracker the download goes on alone.
-    await client.call("downloading", {
-      contentId,
-      host: advertise,
-      port: address.port,
-      ...certificateClaim(identity, username),
-    }).then(({ ticketKey }) => server.trustTicketKey(ticketKey), () => {});
+    relist = (on) =>
+      on.call("downloading", {
+        contentId,
+        host: advertise,
+        port: address.port,
+        ...certificateClaim(identity, username),
+      }).then(({ ticketKey }) => server.trustTicketKey(ticketKey), () => {});
+    await relist(client);
     options.onServing?.(address);
     const sources = await findSources();
     const adopted = await adoptPartial(home, contentId, output + PART_SUFFIX);
@@ -313,7 +331,6 @@ async function publishFetched(
   } catch {
     // The download's connection may be gone with the tracker that held it: try a fresh one.
   }
-  const address = formatAddress(tracker.address);
   try {
     await withSession(home, tracker, (fresh) => fresh.call("publish", params));
     return null;
@@ -322,13 +339,14 @@ async function publishFetched(
     const pending = publishCanWait(error.code);
     if (pending) {
       home.addPendingPublish({
-        tracker: address,
+        // Under the first address: any of the tracker's addresses publishes it (publishPending).
+        tracker: formatAddress(tracker.addresses[0]),
         name: share.name,
         contentId: share.contentId,
         since: new Date().toISOString(),
         reason: error.message,
       });
     }
-    return { tracker: address, reason: error.message, pending };
+    return { tracker: trackerName(tracker), reason: error.message, pending };
   }
 }

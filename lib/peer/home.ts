@@ -75,6 +75,12 @@ const MIGRATIONS = [
      reason TEXT NOT NULL,
      PRIMARY KEY (tracker, name)
    );`,
+  // Of a tracker listed at several addresses, the one that answered last: the next command starts there.
+  `CREATE TABLE tracker_answered (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     address TEXT NOT NULL,
+     at TEXT NOT NULL
+   );`,
 ];
 
 /** An unfinished download: enough to resume it where it stopped. */
@@ -305,6 +311,23 @@ export class PeerHome implements Disposable {
     return Number(
       this.#sql("DELETE FROM known_trackers WHERE address = ?").run(address).changes,
     ) > 0;
+  }
+
+  /** The tracker address (`host:port`) that answered last, if one was recorded. */
+  lastTrackerAddress(): string | null {
+    const row = this.#sql("SELECT address FROM tracker_answered WHERE id = 1").get() as
+      | Row
+      | undefined;
+    return row ? String(row.address) : null;
+  }
+
+  /** Records the tracker address that answered, for the next command to try first. */
+  setLastTrackerAddress(address: string): void {
+    if (this.lastTrackerAddress() === address) return;
+    this.#sql(
+      `INSERT INTO tracker_answered (id, address, at) VALUES (1, ?, ?)
+       ON CONFLICT (id) DO UPDATE SET address = excluded.address, at = excluded.at`,
+    ).run(address, new Date().toISOString());
   }
 
   /** Starts or replaces the record of a download; a relative part path is made absolute. */

@@ -8,7 +8,13 @@ import { toShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import type { TrackerClient, TrackerEndpoint } from "./tracker_link.ts";
 
-const TRY_AGAIN_LATER = new Set(["UNREACHABLE", "TIMEOUT", "AUTH_REQUIRED", "BUSY"]);
+const TRY_AGAIN_LATER = new Set([
+  "UNREACHABLE",
+  "TIMEOUT",
+  "AUTH_REQUIRED",
+  "BUSY",
+  "STORE_UNAVAILABLE",
+]);
 
 /**
  * Whether a publish that failed with `code` may succeed on a later
@@ -35,7 +41,19 @@ export async function publishPending(
   endpoint: TrackerEndpoint,
   client: TrackerClient,
 ): Promise<void> {
-  const tracker = formatAddress(endpoint.address);
+  // Kept under the address the tracker was named by then; any of its addresses is the tracker.
+  for (const address of endpoint.addresses) {
+    if (!await publishPendingAt(home, formatAddress(address), endpoint, client)) return;
+  }
+}
+
+/** Publishes what is pending under `tracker`; false when the tracker went away meanwhile. */
+async function publishPendingAt(
+  home: PeerHome,
+  tracker: string,
+  endpoint: TrackerEndpoint,
+  client: TrackerClient,
+): Promise<boolean> {
   try {
     for (const { name, contentId } of home.pendingPublishes(tracker)) {
       const share = home.share(name);
@@ -47,7 +65,7 @@ export async function publishPending(
         await client.call("publish", { name, type: share.type, size: share.size, contentId });
       } catch (caught) {
         const error = toShoalError(caught);
-        if (publishCanWait(error.code)) return;
+        if (publishCanWait(error.code)) return false;
         home.removePendingPublish(tracker, name);
         endpoint.notice(`the tracker at ${tracker} refused to publish "${name}": ${error.message}`);
         continue;
@@ -57,7 +75,9 @@ export async function publishPending(
         `published "${name}" at the tracker ${tracker} (fetched while it was unreachable)`,
       );
     }
+    return true;
   } catch {
     // The home is busy or closing: what is left waits for the next connection.
+    return false;
   }
 }

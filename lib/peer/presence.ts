@@ -1,11 +1,16 @@
 import { delay } from "../async/delay.ts";
-import { formatAddress } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { HEARTBEAT_MS } from "../protocol/messages.ts";
 import { certificateClaim } from "../identity/certificate.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import type { PeerHome } from "./home.ts";
-import { connectSession, type TrackerClient, type TrackerEndpoint } from "./tracker_link.ts";
+import {
+  connectSession,
+  isDown,
+  type TrackerClient,
+  type TrackerEndpoint,
+} from "./tracker_link.ts";
 
 /** Options of a {@link Presence}. */
 export interface PresenceOptions {
@@ -35,7 +40,9 @@ const MAX_RETRY_MS = 5_000;
 
 /**
  * Keeps a serving peer online: one control connection to the tracker with
- * heartbeats, reconnecting with exponential backoff when the tracker goes away.
+ * heartbeats. When the connection is lost it moves to the tracker's other
+ * addresses at once (its processes share the session: no new login), and
+ * with none answering retries all of them with exponential backoff.
  *
  * @example
  * ```ts
@@ -69,13 +76,21 @@ export class Presence {
   async #run(): Promise<void> {
     const { tracker, home, port, advertise, log } = this.#options;
     const heartbeatMs = this.#options.heartbeatMs ?? HEARTBEAT_MS;
+    const several = tracker.addresses.length > 1;
     let retryMs = FIRST_RETRY_MS;
-    let wasOnline = false;
+    /** Where the announced connection is, while it is up. */
+    let online: Address | null = null;
+    /** Where the last announced connection was, until the peer is online again. */
+    let lost: Address | null = null;
+    /** Whether the loss was said (with several addresses, only once the others fail too). */
+    let saidLost = false;
     let refused = false;
     let firstAttempt = true;
     while (!this.#stop.signal.aborted) {
       try {
-        const { tracker: client, username } = await connectSession(home, tracker);
+        const { tracker: client, username } = await connectSession(home, tracker, {
+          lost: lost && !saidLost ? lost : undefined,
+        });
         this.#client = client;
         if (this.#stop.signal.aborted) break;
         const { address, ticketKey } = await client.call("announce", {
@@ -85,12 +100,17 @@ export class Presence {
           ...certificateClaim(this.#options.identity, username),
         });
         await this.#options.onTicketKey(ticketKey);
+        const at = formatAddress(client.address);
+        const state = `online as ${username} at tracker ${at}; reachable at ${address}`;
+        // A move to another of the tracker's addresses is said once, in one line.
         log(
-          `online as ${username} at tracker ${
-            formatAddress(tracker.address)
-          }; reachable at ${address}`,
+          lost && formatAddress(lost) !== at
+            ? `tracker ${formatAddress(lost)} lost; now connected to ${at} (${state})`
+            : state,
         );
-        wasOnline = true;
+        online = client.address;
+        lost = null;
+        saidLost = false;
         refused = false;
         retryMs = FIRST_RETRY_MS;
         // Heartbeats until stopped; a connection the tracker ends (say, a logout elsewhere)
@@ -107,15 +127,21 @@ export class Presence {
           this.#options.onLoggedOut(error);
           break;
         }
+        // A connection that drops moves to the tracker's other addresses at once (the loss is
+        // said only if none answers); an error the tracker answers with is retried where it is.
+        const dropped = online !== null && isDown(error);
+        if (online) lost = online;
+        online = null;
+        if (dropped && several) continue;
         if (error.code === "ALREADY_ONLINE") {
           if (!refused) log(`${error.message}; retrying until it stops`);
           refused = true;
-        } else if (wasOnline) {
-          log(`lost the tracker (${error.message}); reconnecting`);
+        } else if (lost && !saidLost) {
+          log(`lost the tracker at ${formatAddress(lost)} (${error.message}); reconnecting`);
+          saidLost = true;
         } else if (firstAttempt) {
           log(`cannot reach the tracker (${error.message}); retrying`);
         }
-        wasOnline = false;
         await this.#sleep(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
       } finally {

@@ -1,128 +1,157 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
-import { describeCertificate, fetchCertificate, fingerprintOf } from "../identity/certificate.ts";
-
-import { ProtocolClient } from "../protocol/client.ts";
+import type { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";
-import { SHOAL_VERSION } from "../version.ts";
+import type { TrackerMethods } from "../protocol/messages.ts";
 import type { PeerHome } from "./home.ts";
 import { publishPending } from "./pending_publish.ts";
+import { connectOrder, formatTrackerAddresses, sameAddress } from "./tracker_addresses.ts";
+import { connectPinned } from "./tracker_pinning.ts";
+
+export { PEER_AGENT } from "./tracker_pinning.ts";
 
 export type TrackerClient = ProtocolClient<TrackerMethods>;
 
-/** What a peer sends in `hello`. */
-export const PEER_AGENT = `shoal-peer/${SHOAL_VERSION}`;
+/** How long a connect to one of several tracker addresses may take before the next is tried. */
+export const FAILOVER_CONNECT_TIMEOUT_MS = 5_000;
 
 /** Where the tracker is, and how to talk to it. */
 export interface TrackerEndpoint {
-  address: Address;
+  /**
+   * The tracker's addresses: one, or those of its several processes (which
+   * share one store and one identity), tried in order when one is down.
+   */
+  addresses: Address[];
   /** True with --insecure-plaintext: no TLS anywhere. */
   plaintext: boolean;
   /** Where to say what a person should know, e.g. a newly pinned fingerprint. */
   notice: (line: string) => void;
+  /**
+   * How long a connect to one address may take before the next is tried.
+   * @default {FAILOVER_CONNECT_TIMEOUT_MS} with several addresses; the client's (15 s) with one
+   */
+  connectTimeoutMs?: number;
+}
+
+/** Options of {@link connectTracker} and {@link connectSession}. */
+export interface ConnectOptions {
+  /** The address whose connection was just lost: tried after the others. */
+  lost?: Address;
+}
+
+/** The tracker named as the flag names it, for messages: `a:5050` or `a:5050,b:5050`. */
+export function trackerName(endpoint: TrackerEndpoint): string {
+  return formatTrackerAddresses(endpoint.addresses);
 }
 
 /**
- * Connects to the tracker without logging in (register, login), over TLS
- * against the pinned certificate unless plaintext was asked for. A changed
- * certificate is refused loudly: it is what an interceptor would present.
+ * Whether an error says nobody answers at an address (refused, timed out,
+ * connection lost): then the tracker's next address is tried. Any other
+ * error is the tracker's answer.
+ */
+export function isDown(error: ShoalError): boolean {
+  return error.code === "UNREACHABLE" || error.code === "TIMEOUT";
+}
+
+/**
+ * Connects to the tracker without logging in (register, login): to the
+ * address that answered last, then the others in order, moving on only when
+ * nobody answers at one (refused, timed out); an error a live tracker
+ * answers with is the tracker's answer. The address that answers is
+ * remembered in the home for the next command.
  */
 export async function connectTracker(
   home: PeerHome,
-  tracker: TrackerEndpoint,
+  endpoint: TrackerEndpoint,
+  options: ConnectOptions = {},
 ): Promise<TrackerClient> {
+  return await acrossAddresses(home, endpoint, options, (client) => Promise.resolve(client));
+}
+
+/**
+ * Runs `use` on a connection to each address in turn until one answers:
+ * an address is skipped when nobody answers there, during the connect or
+ * during `use` (its process died meanwhile). `use` owns the client once
+ * called and closes it when it throws.
+ */
+async function acrossAddresses<V>(
+  home: PeerHome,
+  endpoint: TrackerEndpoint,
+  options: ConnectOptions,
+  use: (client: TrackerClient) => Promise<V>,
+): Promise<V> {
+  const { addresses } = endpoint;
+  const several = addresses.length > 1;
+  const last = several ? lastAnswered(home, addresses) : null;
+  const failures: { address: Address; error: ShoalError }[] = [];
+  for (const address of connectOrder(addresses, last, options.lost)) {
+    try {
+      const client = await connectPinned(home, address, {
+        plaintext: endpoint.plaintext,
+        siblings: addresses.filter((other) => !sameAddress(other, address)),
+        notice: endpoint.notice,
+        connectTimeoutMs: endpoint.connectTimeoutMs ??
+          (several ? FAILOVER_CONNECT_TIMEOUT_MS : undefined),
+      });
+      const result = await use(client);
+      if (several) remember(home, address);
+      return result;
+    } catch (caught) {
+      const error = toShoalError(caught);
+      if (!isDown(error)) throw error;
+      failures.push({ address, error });
+    }
+  }
+  throw noneAnswers(endpoint, failures);
+}
+
+/** Notes the address that answered; a home too busy to note it only costs the next command a detour. */
+function remember(home: PeerHome, address: Address): void {
   try {
-    return await connectPinned(home, tracker);
-  } catch (caught) {
-    const error = toShoalError(caught);
-    if (error.code !== "UNREACHABLE" && error.code !== "TIMEOUT") throw error;
-    throw new ShoalError(error.code, error.message, {
+    home.setLastTrackerAddress(formatAddress(address));
+  } catch {
+    // The order is a convenience: the next command tries the others if this one is down.
+  }
+}
+
+/** The address that answered last, if it is still one of the tracker's. */
+function lastAnswered(home: PeerHome, addresses: Address[]): Address | null {
+  const last = home.lastTrackerAddress();
+  return addresses.find((address) => formatAddress(address) === last) ?? null;
+}
+
+/** The error when no address of the tracker answers: each, and why. */
+function noneAnswers(
+  endpoint: TrackerEndpoint,
+  failures: { address: Address; error: ShoalError }[],
+): ShoalError {
+  if (failures.length === 1) {
+    const [{ error }] = failures;
+    return new ShoalError(error.code, error.message, {
       cause: error,
       hint: error.hint ?? "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
     });
   }
-}
-
-async function connectPinned(home: PeerHome, tracker: TrackerEndpoint): Promise<TrackerClient> {
-  if (tracker.plaintext) {
-    return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, HELLO);
-  }
-  const key = formatAddress(tracker.address);
-  const certificate = home.pinnedTracker(key);
-  if (!certificate) return await firstContact(home, tracker);
-  try {
-    return await ProtocolClient.connect(tracker.address, TRACKER_METHODS, {
-      ...HELLO,
-      tls: { certificate, whose: "the one pinned on first contact" },
-    });
-  } catch (error) {
-    if (!(error instanceof ShoalError) || error.code !== "CERTIFICATE_MISMATCH") throw error;
-    const pinned = fingerprintOf(certificate);
-    const now = await fetchCertificate(tracker.address.host, tracker.address.port)
-      .then(fingerprintOf, () => "unknown");
-    const hint = `if the tracker's operator confirms its certificate changed, run ` +
-      `\`peer.ts forget-tracker ${key}\``;
-    if (now === pinned) {
-      // Pinned by an older version that pinned whatever answered: it never was a tracker's.
-      throw new ShoalError(
-        "CERTIFICATE_MISMATCH",
-        `the certificate pinned for ${key} (${describeCertificate(certificate)}) is not a ` +
-          "Shoal tracker's. Nothing was sent.",
-        { hint: `run \`peer.ts forget-tracker ${key}\`, then check --tracker HOST:PORT` },
+  const each = failures.map(({ address, error }) => {
+    const where = formatAddress(address);
+    // "cannot reach a:5050: Connection refused" reads as "a:5050 (Connection refused)".
+    const why = error.message.replace(`cannot reach ${where}: `, "")
+      .replace(
+        /^(connect ECONNREFUSED \S+|Connection refused \(os error \d+\))$/,
+        "connection refused",
       );
-    }
-    throw new ShoalError(
-      "CERTIFICATE_MISMATCH",
-      `WARNING: the tracker at ${key} presented a DIFFERENT certificate (${now}) than the one ` +
-        `pinned on first contact (${pinned}): someone may be intercepting ` +
-        "the connection. Nothing was sent.",
-      { hint },
-    );
-  }
-}
-
-const HELLO = { agent: PEER_AGENT, expect: "tracker" as const };
-
-/** Errors a Shoal server answers with: it spoke the protocol, so it is one. */
-const SHOAL_ANSWERS = new Set(["VERSION_MISMATCH", "BUSY", "RATE_LIMITED", "INVALID_INPUT"]);
-
-/**
- * The first contact with a tracker (trust on first use): read its
- * certificate without trust, then say hello over TLS with exactly that
- * certificate. Only a Shoal tracker that completes the hello is pinned, and
- * its fingerprint shown so the user can compare it with the one the tracker
- * printed at start; anything else (a NAS, a router, a proxy) is "not a Shoal
- * tracker", with what was found there, and nothing is pinned.
- */
-async function firstContact(home: PeerHome, tracker: TrackerEndpoint): Promise<TrackerClient> {
-  const key = formatAddress(tracker.address);
-  const certificate = await fetchCertificate(tracker.address.host, tracker.address.port);
-  let client: TrackerClient;
-  try {
-    client = await ProtocolClient.connect(tracker.address, TRACKER_METHODS, {
-      ...HELLO,
-      tls: { certificate, whose: "its own" },
-    });
-  } catch (caught) {
-    const error = toShoalError(caught);
-    if (SHOAL_ANSWERS.has(error.code)) throw error;
-    const why = error.code === "CERTIFICATE_MISMATCH"
-      ? "its certificate is not for a Shoal server"
-      : `it does not complete a Shoal hello (${error.message})`;
-    throw new ShoalError(
-      "INVALID_INPUT",
-      `${key} is not a Shoal tracker: ${why}; it presented ${describeCertificate(certificate)}. ` +
-        "Nothing was pinned.",
-      { cause: error, hint: "check --tracker HOST:PORT (or SHOAL_TRACKER): the tracker prints it" },
-    );
-  }
-  home.pinTracker(key, certificate);
-  tracker.notice(
-    `first contact with the tracker at ${key}: its certificate fingerprint is ` +
-      `${fingerprintOf(certificate)}; compare it with the one the tracker printed at start. ` +
-      "It is pinned from now on.",
+    return `${where} (${why})`;
+  });
+  return new ShoalError(
+    failures.every(({ error }) => error.code === "TIMEOUT") ? "TIMEOUT" : "UNREACHABLE",
+    `cannot reach the tracker at any of its ${failures.length} addresses: ${each.join("; ")}`,
+    {
+      cause: failures[0].error,
+      hint: `are the tracker's processes running, and reachable from here? check each address ` +
+        `in --tracker ${
+          trackerName(endpoint)
+        } (or SHOAL_TRACKER, or \`peer.ts config get tracker\`)`,
+    },
   );
-  return client;
 }
 
 /** The error every command but register and login gives without a session. */
@@ -131,34 +160,42 @@ export function notLoggedIn(detail = ""): ShoalError {
 }
 
 /**
- * Connects and resumes the session stored in the home. A session the tracker
- * no longer knows is forgotten locally, so the next command says so at once.
- * Shares fetched while the tracker was unreachable are published first.
+ * Connects and resumes the session stored in the home, at whichever of the
+ * tracker's addresses answers (its processes share the sessions: no new
+ * login). A session the tracker no longer knows is forgotten locally, so the
+ * next command says so at once. Shares fetched while the tracker was
+ * unreachable are published first.
  */
 export async function connectSession(
   home: PeerHome,
   endpoint: TrackerEndpoint,
+  options: ConnectOptions = {},
 ): Promise<{ tracker: TrackerClient; username: string }> {
   const session = home.session();
   if (!session) throw notLoggedIn();
-  const tracker = await connectTracker(home, endpoint);
-  try {
-    const { username } = await tracker.call("resume", { token: session.token });
-    await publishPending(home, endpoint, tracker);
-    return { tracker, username };
-  } catch (error) {
-    tracker.close();
+  const connected = await acrossAddresses(home, endpoint, options, async (tracker) => {
+    try {
+      const { username } = await tracker.call("resume", { token: session.token });
+      return { tracker, username };
+    } catch (error) {
+      tracker.close();
+      throw error;
+    }
+  }).catch((error) => {
     if (error instanceof ShoalError && error.code === "AUTH_REQUIRED") {
       home.clearSession();
       throw notLoggedIn(" (the session has ended)");
     }
     throw error;
-  }
+  });
+  await publishPending(home, endpoint, connected.tracker);
+  return connected;
 }
 
 /**
  * Runs `work` on a tracker connection with the stored session, and closes
- * the connection afterwards, however `work` ends.
+ * the connection afterwards, however `work` ends. Only the connection fails
+ * over to another address: `work` runs once.
  *
  * @example
  * ```ts

@@ -33,6 +33,13 @@ export interface ConnectOptions {
    */
   timeoutMs?: number;
   /**
+   * How long the connect, the TLS handshake and the `hello` may take, when
+   * that should be shorter than `timeoutMs` (say, with another address of
+   * the same server to try next), in milliseconds.
+   * @default {timeoutMs}
+   */
+  connectTimeoutMs?: number;
+  /**
    * Reply bodies are read into buffers from this pool; whoever receives a
    * body gives it back with `release` once done with it.
    */
@@ -110,7 +117,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     table: T,
     options: ConnectOptions,
   ): Promise<ProtocolClient<T>> {
-    const timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
+    const timeoutMs = options.connectTimeoutMs ?? options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     let tcp: Deno.TcpConn;
     const connecting = Deno.connect({ hostname: address.host, port: address.port });
     try {

@@ -34,6 +34,8 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   /** The server refuses more connections from this address for now. */
   "BUSY",
+  /** The tracker's database (say, its PostgreSQL) cannot be reached: try again shortly. */
+  "STORE_UNAVAILABLE",
   /** A server presented a certificate other than the pinned or vouched-for one. */
   "CERTIFICATE_MISMATCH",
   /** A peer was asked for content without a download ticket. */

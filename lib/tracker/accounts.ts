@@ -42,8 +42,8 @@ export interface AccountsOptions {
 export interface PresenceOf {
   /** The connection `username` announced on, if online. */
   announced(username: string): Connection<Session> | undefined;
-  /** Takes back whatever `connection` announced or registered. */
-  forget(connection: Connection<Session>): void;
+  /** Takes back whatever `connection` announced or registered; settles once the store has it. */
+  forget(connection: Connection<Session>): Promise<void>;
 }
 
 /** The requests {@link Accounts} answers. */
@@ -65,7 +65,7 @@ export type AccountMethod =
  * ```ts
  * const accounts = new Accounts(store, {
  *   announced: (username) => online.get(username),
- *   forget: (connection) => online.delete(connection.state.announcedAs ?? ""),
+ *   forget: async (connection) => void online.delete(connection.state.announcedAs ?? ""),
  * });
  * const handlers = { ...accounts.handlers(), ...presenceHandlers };
  * ```
@@ -91,46 +91,46 @@ export class Accounts {
   }
 
   /** Deletes sessions idle past the limit, at start and then at most hourly. */
-  pruneSessions(): void {
+  async pruneSessions(): Promise<void> {
     const now = this.#now();
     if (now - this.#prunedAt < TOUCH_EVERY_MS) return;
     this.#prunedAt = now;
-    this.#store.deleteIdleSessions(new Date(now - this.#sessionIdleMs).toISOString());
+    await this.#store.deleteIdleSessions(new Date(now - this.#sessionIdleMs).toISOString());
   }
 
   /**
    * The user `connection` is logged in as, or AUTH_REQUIRED; a session
    * revoked elsewhere ends here too, and one in use is recorded as used.
    */
-  requireUser(connection: Connection<Session>): string {
+  async requireUser(connection: Connection<Session>): Promise<string> {
     const { username } = connection.state;
     if (username === null || connection.state.tokenHash === null) {
       throw new ShoalError("AUTH_REQUIRED", "not logged in");
     }
     // A session revoked elsewhere (logout, unregister) ends here too.
-    if (this.#store.sessionUser(connection.state.tokenHash) === null) {
-      this.#signOut(connection);
+    if (await this.#store.sessionUser(connection.state.tokenHash) === null) {
+      await this.#signOut(connection);
       throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
     }
     // A connection kept open (a serving peer) keeps its session alive, recorded hourly.
     const now = this.#now();
     if (now - connection.state.touchedAt >= TOUCH_EVERY_MS) {
       connection.state.touchedAt = now;
-      this.#store.touchSession(connection.state.tokenHash, new Date(now).toISOString());
+      await this.#store.touchSession(connection.state.tokenHash, new Date(now).toISOString());
     }
     return username;
   }
 
   /** Attaches a session to a connection; an announcement by another user ends. */
-  #signIn(connection: Connection<Session>, username: string, tokenHash: string): void {
-    if (connection.state.announcedAs !== username) this.#presence.forget(connection);
+  async #signIn(connection: Connection<Session>, username: string, tokenHash: string) {
+    if (connection.state.announcedAs !== username) await this.#presence.forget(connection);
     connection.state.username = username;
     connection.state.tokenHash = tokenHash;
     connection.state.touchedAt = this.#now();
   }
 
-  #signOut(connection: Connection<Session>): void {
-    this.#presence.forget(connection);
+  async #signOut(connection: Connection<Session>): Promise<void> {
+    await this.#presence.forget(connection);
     connection.state.username = null;
     connection.state.tokenHash = null;
   }
@@ -147,7 +147,7 @@ export class Accounts {
       this.#now,
     );
     try {
-      const user = this.#store.getUser(username);
+      const user = await this.#store.getUser(username);
       const valid = user
         ? await this.#passwords.verify(password, user.passwordHash)
         : await this.#passwords.verifyDummy(password).then(() => false);
@@ -163,10 +163,10 @@ export class Accounts {
   }
 
   /** Takes a user offline whose sessions were revoked, closing their serving connection. */
-  #disconnect(username: string, requester: Connection<Session>): void {
+  async #disconnect(username: string, requester: Connection<Session>): Promise<void> {
     const announced = this.#presence.announced(username);
     if (!announced) return;
-    this.#presence.forget(announced);
+    await this.#presence.forget(announced);
     // The requester still waits for its reply; any other connection of theirs ends now.
     if (announced !== requester) announced.close();
   }
@@ -176,47 +176,47 @@ export class Accounts {
     const store = this.#store;
     return {
       register: async ({ username, password }, connection) => {
-        if (store.getUser(username)) {
+        if (await store.getUser(username)) {
           throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
         }
         this.#registrations.take(plainHost(connection.remote.host), this.#now());
-        store.createUser(username, await this.#passwords.hash(password));
+        await store.createUser(username, await this.#passwords.hash(password));
         return {};
       },
       login: async ({ username, password }, connection) => {
         const canonical = await this.#checkPassword(username, password, connection);
         const token = randomBytes(32).toString("base64url");
         const tokenHash = hashToken(token);
-        this.pruneSessions();
+        await this.pruneSessions();
         const at = new Date(this.#now()).toISOString();
-        store.createSession(tokenHash, canonical, plainHost(connection.remote.host), at);
-        this.#signIn(connection, canonical, tokenHash);
+        await store.createSession(tokenHash, canonical, plainHost(connection.remote.host), at);
+        await this.#signIn(connection, canonical, tokenHash);
         return { token, username: canonical };
       },
-      resume: ({ token }, connection) => {
+      resume: async ({ token }, connection) => {
         const tokenHash = hashToken(token);
-        const session = store.getSession(tokenHash);
+        const session = await store.getSession(tokenHash);
         if (session === null) {
           throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
         }
         const now = this.#now();
         if (now - Date.parse(session.lastSeen) > this.#sessionIdleMs) {
-          store.deleteSession(tokenHash);
+          await store.deleteSession(tokenHash);
           const days = Math.round(this.#sessionIdleMs / 86_400_000 * 10) / 10;
           throw new ShoalError(
             "AUTH_REQUIRED",
             `not logged in (the session expired after ${days} days unused)`,
           );
         }
-        store.touchSession(tokenHash, new Date(now).toISOString());
-        this.#signIn(connection, session.username, tokenHash);
-        return Promise.resolve({ username: session.username });
+        await store.touchSession(tokenHash, new Date(now).toISOString());
+        await this.#signIn(connection, session.username, tokenHash);
+        return { username: session.username };
       },
-      sessions: (_, connection) => {
-        const username = this.requireUser(connection);
+      sessions: async (_, connection) => {
+        const username = await this.requireUser(connection);
         const cutoff = this.#now() - this.#sessionIdleMs;
         // Sessions past the idle limit are already dead (resume refuses them) even before pruning.
-        const live = store.sessionsOf(username)
+        const live = (await store.sessionsOf(username))
           .filter((session) => Date.parse(session.lastSeen) >= cutoff);
         const sessions = live.map((session) => ({
           id: sessionId(session.tokenHash),
@@ -225,11 +225,11 @@ export class Accounts {
           address: session.address,
           current: session.tokenHash === connection.state.tokenHash,
         }));
-        return Promise.resolve({ sessions });
+        return { sessions };
       },
-      revoke: ({ id }, connection) => {
-        const username = this.requireUser(connection);
-        const session = store.sessionsOf(username)
+      revoke: async ({ id }, connection) => {
+        const username = await this.requireUser(connection);
+        const session = (await store.sessionsOf(username))
           .find((candidate) => sessionId(candidate.tokenHash) === id);
         if (!session) {
           throw new ShoalError(
@@ -237,34 +237,34 @@ export class Accounts {
             `you have no session ${id}; list yours with: peer.ts sessions`,
           );
         }
-        store.deleteSession(session.tokenHash);
+        await store.deleteSession(session.tokenHash);
         const announced = this.#presence.announced(username);
         const current = session.tokenHash === connection.state.tokenHash;
         if (current) {
-          this.#disconnect(username, connection);
-          this.#signOut(connection);
+          await this.#disconnect(username, connection);
+          await this.#signOut(connection);
         } else if (announced && announced.state.tokenHash === session.tokenHash) {
           // The serving process of the revoked session goes offline now, not at its next request.
-          this.#disconnect(username, connection);
+          await this.#disconnect(username, connection);
         }
-        return Promise.resolve({ current });
+        return { current };
       },
-      logout: (_, connection) => {
-        const username = this.requireUser(connection);
-        store.deleteSession(connection.state.tokenHash!);
-        this.#disconnect(username, connection);
-        this.#signOut(connection);
-        return Promise.resolve({});
+      logout: async (_, connection) => {
+        const username = await this.requireUser(connection);
+        await store.deleteSession(connection.state.tokenHash!);
+        await this.#disconnect(username, connection);
+        await this.#signOut(connection);
+        return {};
       },
       unregister: async ({ password }, connection) => {
         const username = await this.#checkPassword(
-          this.requireUser(connection),
+          await this.requireUser(connection),
           password,
           connection,
         );
-        store.deleteUser(username);
-        this.#disconnect(username, connection);
-        this.#signOut(connection);
+        await store.deleteUser(username);
+        await this.#disconnect(username, connection);
+        await this.#signOut(connection);
         return {};
       },
     };

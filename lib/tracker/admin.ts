@@ -14,9 +14,9 @@ const LIST_PEERS = "`tracker.ts peers` lists the peers that have served";
  * Finds a peer by username, host, or host:port. A host shared by several
  * peers is ambiguous; the message lists who is there.
  */
-export function resolvePeer(store: TrackerStore, name: string): PeerRecord {
-  const user = store.getUser(name);
-  const byName = user && store.getPeer(user.username);
+export async function resolvePeer(store: TrackerStore, name: string): Promise<PeerRecord> {
+  const user = await store.getUser(name);
+  const byName = user && await store.getPeer(user.username);
   if (byName) return byName;
   let address;
   try {
@@ -24,7 +24,7 @@ export function resolvePeer(store: TrackerStore, name: string): PeerRecord {
   } catch {
     throw new ShoalError("NOT_FOUND", `no peer named "${name}"`, { hint: LIST_PEERS });
   }
-  const found = store.peersAt(address.host, address.port === 0 ? undefined : address.port);
+  const found = await store.peersAt(address.host, address.port === 0 ? undefined : address.port);
   if (found.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
@@ -158,7 +158,7 @@ export async function pingPeer(
   name: string,
   signal?: AbortSignal,
 ): Promise<PingReport> {
-  const peer = resolvePeer(store, name);
+  const peer = await resolvePeer(store, name);
   const [os, probe] = await Promise.all([
     osPing(peer.host, 2, signal),
     probePeer(peer.host, peer.port, peer.certificate, 3000, signal),
@@ -168,12 +168,14 @@ export async function pingPeer(
 }
 
 /** What a peer has published. */
-export function discover(
+export async function discover(
   store: TrackerStore,
   name: string,
-): { peer: PeerRecord | null; files: FileListing[] } {
-  const user = store.getUser(name);
-  if (user) return { peer: store.getPeer(user.username), files: store.filesOf(user.username) };
-  const peer = resolvePeer(store, name);
-  return { peer, files: store.filesOf(peer.username) };
+): Promise<{ peer: PeerRecord | null; files: FileListing[] }> {
+  const user = await store.getUser(name);
+  if (user) {
+    return { peer: await store.getPeer(user.username), files: await store.filesOf(user.username) };
+  }
+  const peer = await resolvePeer(store, name);
+  return { peer, files: await store.filesOf(peer.username) };
 }

@@ -60,58 +60,92 @@ export interface Page {
 }
 
 export interface TrackerStore {
-  createUser(username: string, passwordHash: string): void;
-  getUser(username: string): UserRecord | null;
+  createUser(username: string, passwordHash: string): Promise<void>;
+  getUser(username: string): Promise<UserRecord | null>;
   /** Deletes the account with its sessions, peer record and publications. */
-  deleteUser(username: string): void;
+  deleteUser(username: string): Promise<void>;
 
   /** Stores a session under the SHA-256 of its token, never the token itself. */
-  createSession(tokenHash: string, username: string, address?: string | null, at?: string): void;
-  sessionUser(tokenHash: string): string | null;
-  getSession(tokenHash: string): SessionRecord | null;
+  createSession(
+    tokenHash: string,
+    username: string,
+    address?: string | null,
+    at?: string,
+  ): Promise<void>;
+  sessionUser(tokenHash: string): Promise<string | null>;
+  getSession(tokenHash: string): Promise<SessionRecord | null>;
   /** Records that the session was used at `at`. */
-  touchSession(tokenHash: string, at: string): void;
+  touchSession(tokenHash: string, at: string): Promise<void>;
   /** The user's sessions (username as registered), newest first. */
-  sessionsOf(username: string): SessionRecord[];
-  deleteSession(tokenHash: string): void;
+  sessionsOf(username: string): Promise<SessionRecord[]>;
+  deleteSession(tokenHash: string): Promise<void>;
   /** Deletes the sessions last used before `before`; returns how many. */
-  deleteIdleSessions(before: string): number;
+  deleteIdleSessions(before: string): Promise<number>;
 
   /** Records where a peer serves and the TLS certificate (PEM) it serves with, if any. */
-  setPeerOnline(username: string, host: string, port: number, certificate: string | null): void;
+  setPeerOnline(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void>;
   /**
    * Puts a peer back online at that address and certificate if the store has
    * it otherwise (offline, say); writes nothing when it already has it so.
    */
-  restorePeer(username: string, host: string, port: number, certificate: string | null): void;
-  setPeerOffline(username: string): void;
-  /** At start nobody is connected yet: every peer is offline until it reconnects. */
-  markAllPeersOffline(): void;
-  getPeer(username: string): PeerRecord | null;
-  peersAt(host: string, port?: number): PeerRecord[];
-  listPeers(): PeerRecord[];
+  restorePeer(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void>;
+  /** Takes a peer offline; on a store shared by several processes, only if this one holds it. */
+  setPeerOffline(username: string): Promise<void>;
+  getPeer(username: string): Promise<PeerRecord | null>;
+  peersAt(host: string, port?: number): Promise<PeerRecord[]>;
+  listPeers(): Promise<PeerRecord[]>;
 
   /** Publishes or replaces (owner, name); returns whether it replaced one. */
-  publish(file: FileRecord): boolean;
+  publish(file: FileRecord): Promise<boolean>;
   /** Returns whether there was such a publication. */
-  unpublish(owner: string, name: string): boolean;
-  filesOf(owner: string): FileListing[];
+  unpublish(owner: string, name: string): Promise<boolean>;
+  filesOf(owner: string): Promise<FileListing[]>;
   /**
    * Owners of files with this name (only `owner`'s, if given), online first.
    * The name is found without regard to case: the exact spelling wins, else
    * the one spelling that differs only in case; several such are AMBIGUOUS.
    */
-  filesNamed(name: string, page?: Page): FileListing[];
-  countFilesNamed(name: string, owner?: string): number;
+  filesNamed(name: string, page?: Page): Promise<FileListing[]>;
+  countFilesNamed(name: string, owner?: string): Promise<number>;
   /** Online owners of this content (only `owner`, if given), one row per owner. */
-  onlineOwnersOf(contentId: string, page?: Page): PeerRecord[];
-  countOnlineOwnersOf(contentId: string, owner?: string): number;
+  onlineOwnersOf(contentId: string, page?: Page): Promise<PeerRecord[]>;
+  countOnlineOwnersOf(contentId: string, owner?: string): Promise<number>;
   /** Files whose name holds `text` (ASCII case ignored), by name. @default limit 500 */
-  searchFiles(text: string, limit?: number): FileListing[];
-  countSearch(text: string): number;
-  allFiles(): FileListing[];
+  searchFiles(text: string, limit?: number): Promise<FileListing[]>;
+  countSearch(text: string): Promise<number>;
+  allFiles(): Promise<FileListing[]>;
 
-  close(): void;
+  /**
+   * A tracker process starts serving: it records itself and takes offline
+   * the peers no live process holds. On SQLite (one process per database)
+   * that is every peer; on a shared store only those of dead processes, so
+   * starting never changes another process's peers.
+   */
+  joinPresence(): Promise<void>;
+  /**
+   * Says this process is alive, and takes offline the peers of processes
+   * silent past the liveness window. Resolves to whether this process had
+   * itself been taken for dead (its peers then need writing again).
+   */
+  presenceHeartbeat(): Promise<{ rejoined: boolean }>;
+  /** This process stops serving: its peers go offline and its record goes. */
+  leavePresence(): Promise<void>;
+  /** A cheap check that the store answers (for health checks); rejects with STORE_UNAVAILABLE if not. */
+  ping(): Promise<void>;
+  /** What the store is, for one line at start: "database tracker.db", "PostgreSQL at host:port/db". */
+  readonly description: string;
+
+  close(): Promise<void>;
 }
 
 /** Each entry upgrades the schema by one version (`PRAGMA user_version`). */
@@ -156,9 +190,10 @@ const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS content
   f.published_at AS publishedAt, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
   FROM files f LEFT JOIN peers p ON p.username = f.owner`;
 
-type Row = Record<string, unknown>;
+/** A row as a driver returns it. */
+export type Row = Record<string, unknown>;
 
-function toListing(row: Row): FileListing {
+export function toListing(row: Row): FileListing {
   return {
     owner: String(row.owner),
     name: String(row.name),
@@ -173,7 +208,7 @@ function toListing(row: Row): FileListing {
   };
 }
 
-function toSession(row: Row): SessionRecord {
+export function toSession(row: Row): SessionRecord {
   return {
     tokenHash: String(row.token_hash),
     username: String(row.username),
@@ -183,7 +218,7 @@ function toSession(row: Row): SessionRecord {
   };
 }
 
-function toPeer(row: Row): PeerRecord {
+export function toPeer(row: Row): PeerRecord {
   return {
     username: String(row.username),
     host: String(row.host),
@@ -194,37 +229,75 @@ function toPeer(row: Row): PeerRecord {
   };
 }
 
-const now = () => new Date().toISOString();
+export const now = () => new Date().toISOString();
 
 /** A `LIKE` pattern matching names that contain `text`, its wildcards taken literally. */
-const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
+export const likePattern = (text: string) => `%${text.replace(/[\\%_]/g, (c) => `\\${c}`)}%`;
 
 /** An SQL condition (with its parameters) keeping only `owner`'s rows, or none. */
 function ownerClause(column: string, owner?: string): [string, string[]] {
   return owner === undefined ? ["", []] : [` AND ${column} = ? COLLATE NOCASE`, [owner]];
 }
 
+/** The AMBIGUOUS error of a name that several published spellings differ from only in case. */
+export function ambiguousName(name: string, spellings: string[]): ShoalError {
+  return new ShoalError(
+    "AMBIGUOUS",
+    `${spellings.length} files are named "${name}" but for case: ${
+      spellings.map((spelling) => `"${spelling}"`).join(", ")
+    }; give the name exactly`,
+  );
+}
+
+/** A SQLite parameter. */
+type Param = string | number | null;
+
+/** Runs synchronous work as the interface's Promise: a throw becomes a rejection. */
+function settle<V>(work: () => V): Promise<V> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
 /**
  * The SQLite backend, through Deno's built-in `node:sqlite`. WAL mode lets the
- * one-shot admin commands read while a tracker serves.
+ * one-shot admin commands read while a tracker serves. Its work is synchronous
+ * underneath; it answers with Promises as {@link TrackerStore} does.
  *
  * @example
  * ```ts
  * using store = SqliteTrackerStore.open("tracker.db");
- * store.createUser("alice", hash);
+ * await store.createUser("alice", hash);
  * ```
  */
-export class SqliteTrackerStore implements TrackerStore, Disposable {
+export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDisposable {
   readonly #db: DatabaseSync;
   readonly #statements: Statements;
+  readonly description: string;
 
-  private constructor(db: DatabaseSync) {
+  private constructor(db: DatabaseSync, path: string) {
     this.#db = db;
     this.#statements = new Statements(db);
+    this.description = `database ${path}`;
   }
 
   #sql(text: string): StatementSync {
     return this.#statements.get(text);
+  }
+
+  #get(sql: string, ...params: Param[]): Promise<Row | undefined> {
+    return settle(() => this.#sql(sql).get(...params) as Row | undefined);
+  }
+
+  #all(sql: string, ...params: Param[]): Promise<Row[]> {
+    return settle(() => this.#sql(sql).all(...params) as Row[]);
+  }
+
+  /** Runs a statement; resolves to how many rows it changed. */
+  #run(sql: string, ...params: Param[]): Promise<number> {
+    return settle(() => Number(this.#sql(sql).run(...params).changes));
   }
 
   /**
@@ -233,9 +306,10 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
    */
   static open(path: string, options: { warn?: (line: string) => void } = {}): SqliteTrackerStore {
     const holds = "the tracker's password hashes and sessions";
-    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS, { ...options, holds }));
+    return new SqliteTrackerStore(openDatabase(path, MIGRATIONS, { ...options, holds }), path);
   }
 
+  /** Runs `work` in one write transaction; synchronous, so nothing else runs inside it. */
   #transaction<V>(work: () => V): V {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
@@ -248,10 +322,14 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     }
   }
 
-  createUser(username: string, passwordHash: string): void {
+  async createUser(username: string, passwordHash: string): Promise<void> {
     try {
-      this.#sql("INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)")
-        .run(username, passwordHash, now());
+      await this.#run(
+        "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
+        username,
+        passwordHash,
+        now(),
+      );
     } catch (error) {
       if (/UNIQUE constraint/.test((error as Error).message)) {
         throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
@@ -260,10 +338,11 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     }
   }
 
-  getUser(username: string): UserRecord | null {
-    const row = this.#sql(
+  async getUser(username: string): Promise<UserRecord | null> {
+    const row = await this.#get(
       "SELECT username, password_hash, created_at FROM users WHERE username = ?",
-    ).get(username) as Row | undefined;
+      username,
+    );
     return row
       ? {
         username: String(row.username),
@@ -273,126 +352,179 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
       : null;
   }
 
-  deleteUser(username: string): void {
-    this.#sql("DELETE FROM users WHERE username = ?").run(username);
+  async deleteUser(username: string): Promise<void> {
+    await this.#run("DELETE FROM users WHERE username = ?", username);
   }
 
-  createSession(tokenHash: string, username: string, address: string | null = null, at = now()) {
-    this.#sql(
+  async createSession(
+    tokenHash: string,
+    username: string,
+    address: string | null = null,
+    at = now(),
+  ): Promise<void> {
+    await this.#run(
       `INSERT INTO sessions (token_hash, username, created_at, last_seen_at, address)
        VALUES (?, ?, ?, ?, ?)`,
-    ).run(tokenHash, username, at, at, address);
+      tokenHash,
+      username,
+      at,
+      at,
+      address,
+    );
   }
 
-  getSession(tokenHash: string): SessionRecord | null {
-    const row = this.#sql("SELECT * FROM sessions WHERE token_hash = ?").get(tokenHash) as
-      | Row
-      | undefined;
+  async getSession(tokenHash: string): Promise<SessionRecord | null> {
+    const row = await this.#get("SELECT * FROM sessions WHERE token_hash = ?", tokenHash);
     return row ? toSession(row) : null;
   }
 
-  touchSession(tokenHash: string, at: string): void {
-    this.#sql("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?").run(at, tokenHash);
+  async touchSession(tokenHash: string, at: string): Promise<void> {
+    await this.#run("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?", at, tokenHash);
   }
 
-  sessionsOf(username: string): SessionRecord[] {
-    return (this.#sql(
+  async sessionsOf(username: string): Promise<SessionRecord[]> {
+    const rows = await this.#all(
       "SELECT * FROM sessions WHERE username = ? ORDER BY created_at DESC, token_hash",
-    ).all(username) as Row[]).map(toSession);
+      username,
+    );
+    return rows.map(toSession);
   }
 
-  deleteIdleSessions(before: string): number {
-    return Number(this.#sql("DELETE FROM sessions WHERE last_seen_at < ?").run(before).changes);
+  deleteIdleSessions(before: string): Promise<number> {
+    return this.#run("DELETE FROM sessions WHERE last_seen_at < ?", before);
   }
 
-  sessionUser(tokenHash: string): string | null {
-    const row = this.#sql("SELECT username FROM sessions WHERE token_hash = ?")
-      .get(tokenHash) as Row | undefined;
+  async sessionUser(tokenHash: string): Promise<string | null> {
+    const row = await this.#get("SELECT username FROM sessions WHERE token_hash = ?", tokenHash);
     return row ? String(row.username) : null;
   }
 
-  deleteSession(tokenHash: string): void {
-    this.#sql("DELETE FROM sessions WHERE token_hash = ?").run(tokenHash);
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.#run("DELETE FROM sessions WHERE token_hash = ?", tokenHash);
   }
 
-  setPeerOnline(username: string, host: string, port: number, certificate: string | null): void {
-    this.#sql(
+  async setPeerOnline(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void> {
+    await this.#run(
       `INSERT INTO peers (username, host, port, certificate, online, last_seen)
        VALUES (?, ?, ?, ?, 1, ?)
        ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
          certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen`,
-    ).run(username, host, port, certificate, now());
+      username,
+      host,
+      port,
+      certificate,
+      now(),
+    );
   }
 
-  restorePeer(username: string, host: string, port: number, certificate: string | null): void {
+  async restorePeer(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void> {
     // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
-    this.#sql(
+    await this.#run(
       `INSERT INTO peers (username, host, port, certificate, online, last_seen)
        VALUES (?, ?, ?, ?, 1, ?)
        ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
          certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen
        WHERE NOT (online = 1 AND host = excluded.host AND port = excluded.port
          AND certificate IS excluded.certificate)`,
-    ).run(username, host, port, certificate, now());
+      username,
+      host,
+      port,
+      certificate,
+      now(),
+    );
   }
 
-  setPeerOffline(username: string): void {
-    this.#sql("UPDATE peers SET online = 0, last_seen = ? WHERE username = ?")
-      .run(now(), username);
+  async setPeerOffline(username: string): Promise<void> {
+    await this.#run(
+      "UPDATE peers SET online = 0, last_seen = ? WHERE username = ?",
+      now(),
+      username,
+    );
   }
 
-  markAllPeersOffline(): void {
-    this.#db.exec("UPDATE peers SET online = 0");
+  /** At start nobody is connected yet: every peer is offline until it reconnects. */
+  async markAllPeersOffline(): Promise<void> {
+    await this.#run("UPDATE peers SET online = 0");
   }
 
-  getPeer(username: string): PeerRecord | null {
-    const row = this.#sql("SELECT * FROM peers WHERE username = ?").get(username) as
-      | Row
-      | undefined;
+  /** One process per SQLite database (its lock file): at start, every peer is offline. */
+  joinPresence(): Promise<void> {
+    return this.markAllPeersOffline();
+  }
+
+  /** Nothing to say: no other process shares the database. */
+  presenceHeartbeat(): Promise<{ rejoined: boolean }> {
+    return Promise.resolve({ rejoined: false });
+  }
+
+  /** Each connection takes its peer offline as it closes; nothing is left to do. */
+  leavePresence(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async ping(): Promise<void> {
+    await this.#get("SELECT 1");
+  }
+
+  async getPeer(username: string): Promise<PeerRecord | null> {
+    const row = await this.#get("SELECT * FROM peers WHERE username = ?", username);
     return row ? toPeer(row) : null;
   }
 
-  peersAt(host: string, port?: number): PeerRecord[] {
+  async peersAt(host: string, port?: number): Promise<PeerRecord[]> {
     const rows = port === undefined
-      ? this.#sql("SELECT * FROM peers WHERE host = ? ORDER BY username").all(host)
-      : this.#sql("SELECT * FROM peers WHERE host = ? AND port = ? ORDER BY username")
-        .all(host, port);
-    return (rows as Row[]).map(toPeer);
+      ? await this.#all("SELECT * FROM peers WHERE host = ? ORDER BY username", host)
+      : await this.#all(
+        "SELECT * FROM peers WHERE host = ? AND port = ? ORDER BY username",
+        host,
+        port,
+      );
+    return rows.map(toPeer);
   }
 
-  listPeers(): PeerRecord[] {
-    return (this.#sql("SELECT * FROM peers ORDER BY username").all() as Row[]).map(toPeer);
+  async listPeers(): Promise<PeerRecord[]> {
+    return (await this.#all("SELECT * FROM peers ORDER BY username")).map(toPeer);
   }
 
-  publish(file: FileRecord): boolean {
-    return this.#transaction(() => {
-      const existing = this.#sql("SELECT 1 FROM files WHERE owner = ? AND name = ?")
-        .get(file.owner, file.name);
-      this.#sql(
-        `INSERT INTO files (owner, name, type, size, content_id, published_at)
-         VALUES (?, ?, ?, ?, ?, ?)
-         ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
-           content_id = excluded.content_id, published_at = excluded.published_at`,
-      ).run(file.owner, file.name, file.type, file.size, file.contentId, file.publishedAt);
-      return existing !== undefined;
-    });
+  publish(file: FileRecord): Promise<boolean> {
+    return settle(() =>
+      this.#transaction(() => {
+        const existing = this.#sql("SELECT 1 FROM files WHERE owner = ? AND name = ?")
+          .get(file.owner, file.name);
+        this.#sql(
+          `INSERT INTO files (owner, name, type, size, content_id, published_at)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
+             content_id = excluded.content_id, published_at = excluded.published_at`,
+        ).run(file.owner, file.name, file.type, file.size, file.contentId, file.publishedAt);
+        return existing !== undefined;
+      })
+    );
   }
 
-  unpublish(owner: string, name: string): boolean {
-    const { changes } = this.#sql("DELETE FROM files WHERE owner = ? AND name = ?")
-      .run(owner, name);
-    return Number(changes) > 0;
+  async unpublish(owner: string, name: string): Promise<boolean> {
+    return await this.#run("DELETE FROM files WHERE owner = ? AND name = ?", owner, name) > 0;
   }
 
-  filesOf(owner: string): FileListing[] {
+  filesOf(owner: string): Promise<FileListing[]> {
     return this.#listings(`${LISTING} WHERE f.owner = ? ORDER BY f.name`, owner);
   }
 
-  filesNamed(name: string, page: Page = {}): FileListing[] {
+  async filesNamed(name: string, page: Page = {}): Promise<FileListing[]> {
     const [where, params] = ownerClause("f.owner", page.owner);
-    return this.#listings(
+    return await this.#listings(
       `${LISTING} WHERE f.name = ?${where} ORDER BY p.online DESC, f.owner LIMIT ?`,
-      this.#spellingOf(name),
+      await this.#spellingOf(name),
       ...params,
       page.limit ?? -1,
     );
@@ -403,41 +535,38 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
    * through the index on names), else the only spelling that differs from it
    * only in case, as search finds names; several are for the user to pick.
    */
-  #spellingOf(name: string): string {
-    if (this.#sql("SELECT 1 FROM files WHERE name = ? LIMIT 1").get(name)) return name;
-    const rows = this.#sql(
+  async #spellingOf(name: string): Promise<string> {
+    if (await this.#get("SELECT 1 FROM files WHERE name = ? LIMIT 1", name)) return name;
+    const rows = await this.#all(
       "SELECT DISTINCT name FROM files WHERE name = ? COLLATE NOCASE ORDER BY name LIMIT 10",
-    ).all(name) as { name: string }[];
-    if (rows.length > 1) {
-      throw new ShoalError(
-        "AMBIGUOUS",
-        `${rows.length} files are named "${name}" but for case: ${
-          rows.map((row) => `"${row.name}"`).join(", ")
-        }; give the name exactly`,
-      );
-    }
-    return rows[0]?.name ?? name;
+      name,
+    );
+    if (rows.length > 1) throw ambiguousName(name, rows.map((row) => String(row.name)));
+    return rows.length === 1 ? String(rows[0].name) : name;
   }
 
-  countFilesNamed(name: string, owner?: string): number {
+  async countFilesNamed(name: string, owner?: string): Promise<number> {
     const [where, params] = ownerClause("owner", owner);
-    return this.#count(
+    return await this.#count(
       `SELECT COUNT(*) AS n FROM files WHERE name = ?${where}`,
-      this.#spellingOf(name),
+      await this.#spellingOf(name),
       ...params,
     );
   }
 
-  onlineOwnersOf(contentId: string, page: Page = {}): PeerRecord[] {
+  async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
     const [where, params] = ownerClause("p.username", page.owner);
-    const rows = this.#sql(
+    const rows = await this.#all(
       `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
        WHERE f.content_id = ? AND p.online = 1${where} ORDER BY p.username LIMIT ?`,
-    ).all(contentId, ...params, page.limit ?? -1) as Row[];
+      contentId,
+      ...params,
+      page.limit ?? -1,
+    );
     return rows.map(toPeer);
   }
 
-  countOnlineOwnersOf(contentId: string, owner?: string): number {
+  countOnlineOwnersOf(contentId: string, owner?: string): Promise<number> {
     const [where, params] = ownerClause("p.username", owner);
     return this.#count(
       `SELECT COUNT(DISTINCT p.username) AS n FROM files f JOIN peers p ON p.username = f.owner
@@ -447,7 +576,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     );
   }
 
-  searchFiles(text: string, limit = 500): FileListing[] {
+  searchFiles(text: string, limit = 500): Promise<FileListing[]> {
     return this.#listings(
       `${LISTING} WHERE f.name LIKE ? ESCAPE '\\' ORDER BY f.name, p.online DESC, f.owner LIMIT ?`,
       likePattern(text),
@@ -455,30 +584,34 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
     );
   }
 
-  countSearch(text: string): number {
+  countSearch(text: string): Promise<number> {
     return this.#count(
       "SELECT COUNT(*) AS n FROM files WHERE name LIKE ? ESCAPE '\\'",
       likePattern(text),
     );
   }
 
-  #count(sql: string, ...params: string[]): number {
-    return Number((this.#sql(sql).get(...params) as Row).n);
+  async #count(sql: string, ...params: Param[]): Promise<number> {
+    return Number((await this.#get(sql, ...params))!.n);
   }
 
-  allFiles(): FileListing[] {
+  allFiles(): Promise<FileListing[]> {
     return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
   }
 
-  #listings(sql: string, ...params: (string | number)[]): FileListing[] {
-    return (this.#sql(sql).all(...params) as Row[]).map(toListing);
+  async #listings(sql: string, ...params: Param[]): Promise<FileListing[]> {
+    return (await this.#all(sql, ...params)).map(toListing);
   }
 
-  close(): void {
-    if (this.#db.isOpen) this.#db.close();
+  close(): Promise<void> {
+    return settle(() => this[Symbol.dispose]());
   }
 
   [Symbol.dispose](): void {
-    this.close();
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
   }
 }

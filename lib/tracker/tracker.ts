@@ -1,5 +1,5 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
-import { ShoalError } from "../protocol/errors.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import {
   HEARTBEAT_MS,
   type Listing,
@@ -43,6 +43,13 @@ export interface TrackerOptions extends AccountsOptions {
    * @default {false}
    */
   allowAdvertisedHosts?: boolean;
+  /**
+   * How often this process tells the store it is alive, and takes offline
+   * the peers of tracker processes that stopped saying so (on a store that
+   * several processes share).
+   * @default {5000}
+   */
+  presenceEveryMs?: number;
 }
 
 /** Formats a stored listing as the protocol's {@link Listing}. */
@@ -86,6 +93,13 @@ export class Tracker {
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #accounts: Accounts;
   readonly #allowAdvertisedHosts: boolean;
+  readonly #warn: (line: string) => void;
+  readonly #presenceEveryMs: number;
+  #presenceTimer: ReturnType<typeof setInterval> | undefined;
+  /** The presence beat under way, if any: one at a time, and waited for by {@link close}. */
+  #beat: Promise<void> | null = null;
+  /** Going-offline writes under way, waited for by {@link close}. */
+  readonly #forgetting = new Set<Promise<void>>();
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
@@ -96,13 +110,15 @@ export class Tracker {
     }, options);
     this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
+    this.#warn = options.warn ?? console.error;
+    this.#presenceEveryMs = options.presenceEveryMs ?? 5_000;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
       {
         kind: "tracker",
         initialState: newSession,
-        onClose: (connection) => this.#forget(connection),
+        onClose: (connection) => void this.#forget(connection),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
         tls: options.tls,
@@ -113,21 +129,65 @@ export class Tracker {
 
   /**
    * Starts serving; returns the bound address. Only a tracker that has bound
-   * its port writes to the store: at start nobody is connected yet, so every
-   * peer is offline until it reconnects. (The store is written as soon as the
-   * port is bound, before any connection can be handled, so nobody is marked
-   * offline after announcing.)
+   * its port writes to the store: at start nobody is connected to this
+   * process yet, so the peers no live process holds go offline until they
+   * reconnect (on SQLite, every peer; on a shared store, never another live
+   * process's). (The store is written as soon as the port is bound, before
+   * any connection can be handled, so nobody is marked offline after
+   * announcing.)
    */
   async listen(address: Address): Promise<Address> {
     const bound = await this.#server.listen(address);
-    this.#store.markAllPeersOffline();
-    this.#accounts.pruneSessions();
+    try {
+      await this.#store.joinPresence();
+      await this.#accounts.pruneSessions();
+    } catch (error) {
+      await this.#server.close();
+      throw error;
+    }
+    this.#presenceTimer = setInterval(() => {
+      this.#beat ??= this.#presenceBeat().finally(() => this.#beat = null);
+    }, this.#presenceEveryMs);
     return bound;
   }
 
-  /** Stops serving and closes every connection; the store stays open. */
+  /**
+   * Tells the store this process is alive (so the others do not take its
+   * peers offline) and lets it take offline the peers of dead processes. A
+   * process the others took for dead (the database away for longer than the
+   * window) writes its peers back.
+   */
+  async #presenceBeat(): Promise<void> {
+    try {
+      const { rejoined } = await this.#store.presenceHeartbeat();
+      if (!rejoined) return;
+      for (const [username, connection] of this.#announced) {
+        const { serving } = connection.state;
+        if (serving === null) continue;
+        await this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
+      }
+    } catch (error) {
+      // The store says in one line when it goes away; anything else is worth a line too.
+      const failure = toShoalError(error);
+      if (failure.code !== "STORE_UNAVAILABLE") {
+        this.#warn(`presence heartbeat failed: ${failure.message}`);
+      }
+    }
+  }
+
+  /**
+   * Stops serving and closes every connection, taking this process's peers
+   * offline; the store stays open.
+   */
   async close(): Promise<void> {
+    clearInterval(this.#presenceTimer);
+    this.#presenceTimer = undefined;
+    await this.#beat;
     await this.#server.close();
+    await Promise.allSettled(this.#forgetting);
+    await this.#store.leavePresence().catch((error) =>
+      this.#warn(`could not record this tracker's stop: ${toShoalError(error).message}`)
+    );
   }
 
   /** How many partial sources (connection, content) the tracker holds now. */
@@ -135,7 +195,12 @@ export class Tracker {
     return this.#partial.size;
   }
 
-  #forget(connection: Connection<Session>): void {
+  /**
+   * Takes back what `connection` announced; settles once the store has it
+   * (a failure to write it is warned of, not thrown: the connection is gone
+   * either way).
+   */
+  #forget(connection: Connection<Session>): Promise<void> {
     this.#partial.forget(connection);
     const { announcedAs, serving } = connection.state;
     if (serving?.certificate) this.#certificates.release(serving.certificate);
@@ -143,8 +208,13 @@ export class Tracker {
     connection.state.serving = null;
     if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
       this.#announced.delete(announcedAs);
-      this.#store.setPeerOffline(announcedAs);
+      const written = this.#store.setPeerOffline(announcedAs).catch((error) =>
+        this.#warn(`${announcedAs}: could not record going offline: ${toShoalError(error).message}`)
+      ).finally(() => this.#forgetting.delete(written));
+      this.#forgetting.add(written);
+      return written;
     }
+    return Promise.resolve();
   }
 
   /**
@@ -165,8 +235,8 @@ export class Tracker {
   }
 
   /** Refuses an address another online account serves at. */
-  #checkAddressFree(username: string, host: string, port: number): void {
-    const other = this.#store.peersAt(host, port)
+  async #checkAddressFree(username: string, host: string, port: number): Promise<void> {
+    const other = (await this.#store.peersAt(host, port))
       .find((peer) => peer.online && peer.username.toLowerCase() !== username.toLowerCase());
     if (other) {
       throw new ShoalError(
@@ -180,27 +250,27 @@ export class Tracker {
    * Puts a serving connection's user back online if the store lost it (an
    * operator's edit, a restored backup): the connection is up, so the peer is.
    */
-  #restorePresence(username: string, connection: Connection<Session>): void {
+  async #restorePresence(username: string, connection: Connection<Session>): Promise<void> {
     const { serving } = connection.state;
     if (serving === null || this.#announced.get(username) !== connection) return;
-    this.#store.restorePeer(username, serving.host, serving.port, serving.certificate);
+    await this.#store.restorePeer(username, serving.host, serving.port, serving.certificate);
   }
 
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
     const store = this.#store;
     return {
       ...this.#accounts.handlers(),
-      announce: ({ host, port, instance, certificate, proof }, connection) => {
-        const username = this.#accounts.requireUser(connection);
+      announce: async ({ host, port, instance, certificate, proof }, connection) => {
+        const username = await this.#accounts.requireUser(connection);
         checkCertificateProof(certificate, proof, username);
         const advertised = this.#servingHost(host, connection);
-        this.#checkAddressFree(username, advertised, port);
+        await this.#checkAddressFree(username, advertised, port);
         const previous = this.#announced.get(username);
         const replaced = previous !== undefined && previous !== connection ? previous : null;
         // Two serving processes of one account would take turns; the same one reconnecting
         // (its old connection not yet timed out) replaces itself.
         if (replaced && (instance === undefined || replaced.state.instance !== instance)) {
-          const peer = store.getPeer(username);
+          const peer = await store.getPeer(username);
           throw new ShoalError(
             "ALREADY_ONLINE",
             `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
@@ -211,8 +281,10 @@ export class Tracker {
         const claimed = certificate ?? null;
         if (claimed !== null) this.#certificates.claim(claimed, username);
         if (replaced) {
-          this.#forget(replaced);
+          // Its going offline is written before this one's coming online.
+          const forgotten = this.#forget(replaced);
           replaced.close();
+          await forgotten;
         }
         const earlier = connection.state.serving?.certificate;
         if (earlier) this.#certificates.release(earlier);
@@ -220,52 +292,56 @@ export class Tracker {
         this.#announced.set(username, connection);
         connection.state.announcedAs = username;
         connection.state.serving = { host: advertised, port, certificate: claimed };
-        store.setPeerOnline(username, advertised, port, claimed);
-        return Promise.resolve({
+        await store.setPeerOnline(username, advertised, port, claimed);
+        return {
           address: formatAddress({ host: advertised, port }),
           ticketKey: this.#ticketKey.publicKeyBase64,
-        });
+        };
       },
-      heartbeat: (_, connection) => {
-        const username = this.#accounts.requireUser(connection);
-        this.#restorePresence(username, connection);
-        return Promise.resolve({});
+      heartbeat: async (_, connection) => {
+        try {
+          const username = await this.#accounts.requireUser(connection);
+          await this.#restorePresence(username, connection);
+        } catch (error) {
+          // With the database away, a connection that logged in before stays up: its peer
+          // keeps serving (tickets are checked offline), and is written back when it returns.
+          const unavailable = toShoalError(error).code === "STORE_UNAVAILABLE";
+          if (!unavailable || connection.state.username === null) throw error;
+        }
+        return {};
       },
-      publish: ({ name, type, size, contentId }, connection) => {
-        const owner = this.#accounts.requireUser(connection);
+      publish: async ({ name, type, size, contentId }, connection) => {
+        const owner = await this.#accounts.requireUser(connection);
         const publishedAt = new Date().toISOString();
-        const replaced = store.publish({ owner, name, type, size, contentId, publishedAt });
-        return Promise.resolve({ replaced });
+        const replaced = await store.publish({ owner, name, type, size, contentId, publishedAt });
+        return { replaced };
       },
-      unpublish: ({ name }, connection) => {
-        const owner = this.#accounts.requireUser(connection);
-        if (!store.unpublish(owner, name)) {
+      unpublish: async ({ name }, connection) => {
+        const owner = await this.#accounts.requireUser(connection);
+        if (!await store.unpublish(owner, name)) {
           throw new ShoalError("NOT_FOUND", `you have not published a file named "${name}"`);
         }
-        return Promise.resolve({});
+        return {};
       },
-      lookup: ({ name, owner }, connection) => {
-        this.#accounts.requireUser(connection);
+      lookup: async ({ name, owner }, connection) => {
+        await this.#accounts.requireUser(connection);
         // One row more than a reply carries says whether counting them all is needed.
-        const rows = store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
-        const total = rows.length > MAX_LISTINGS ? store.countFilesNamed(name, owner) : rows.length;
-        return Promise.resolve({
-          files: rows.slice(0, MAX_LISTINGS).map(toWireListing),
-          total,
-        });
+        const rows = await store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
+        const total = rows.length > MAX_LISTINGS
+          ? await store.countFilesNamed(name, owner)
+          : rows.length;
+        return { files: rows.slice(0, MAX_LISTINGS).map(toWireListing), total };
       },
-      search: ({ text }, connection) => {
-        this.#accounts.requireUser(connection);
-        const rows = store.searchFiles(text, MAX_LISTINGS + 1);
-        const total = rows.length > MAX_LISTINGS ? store.countSearch(text) : rows.length;
-        return Promise.resolve({
-          files: rows.slice(0, MAX_LISTINGS).map(toWireListing),
-          total,
-        });
+      search: async ({ text }, connection) => {
+        await this.#accounts.requireUser(connection);
+        const rows = await store.searchFiles(text, MAX_LISTINGS + 1);
+        const total = rows.length > MAX_LISTINGS ? await store.countSearch(text) : rows.length;
+        return { files: rows.slice(0, MAX_LISTINGS).map(toWireListing), total };
       },
       sources: async ({ contentId, owner }, connection) => {
-        const user = this.#accounts.requireUser(connection);
-        const complete: Source[] = store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES })
+        const user = await this.#accounts.requireUser(connection);
+        const online = await store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES });
+        const complete: Source[] = online
           .map((peer) => ({
             owner: peer.username,
             address: formatAddress(peer),
@@ -279,7 +355,7 @@ export class Tracker {
         });
         const total = complete.length < MAX_SOURCES
           ? complete.length + partial.total
-          : store.countOnlineOwnersOf(contentId, owner) + partial.total;
+          : await store.countOnlineOwnersOf(contentId, owner) + partial.total;
         const ticket = await signTicket(this.#ticketKey.privateKey, user, contentId);
         return {
           sources: [...complete, ...partial.sources].slice(0, MAX_SOURCES),
@@ -287,11 +363,11 @@ export class Tracker {
           ticket,
         };
       },
-      downloading: ({ contentId, host, port, certificate, proof }, connection) => {
-        const owner = this.#accounts.requireUser(connection);
+      downloading: async ({ contentId, host, port, certificate, proof }, connection) => {
+        const owner = await this.#accounts.requireUser(connection);
         checkCertificateProof(certificate, proof, owner);
         const servingHost = this.#servingHost(host, connection);
-        this.#checkAddressFree(owner, servingHost, port);
+        await this.#checkAddressFree(owner, servingHost, port);
         const address = formatAddress({ host: servingHost, port });
         // When the tracker holds as many as it may, the download goes on unlisted.
         this.#partial.add(connection, contentId, {
@@ -300,7 +376,7 @@ export class Tracker {
           partial: true,
           certificate: certificate ?? null,
         });
-        return Promise.resolve({ address, ticketKey: this.#ticketKey.publicKeyBase64 });
+        return { address, ticketKey: this.#ticketKey.publicKeyBase64 };
       },
     };
   }

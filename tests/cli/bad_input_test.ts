@@ -136,7 +136,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       using home = PeerHome.open(alice.home);
       const lines: string[] = [];
       const second = await startServing(home, {
-        tracker: { address: parseAddress(tracker.address), plaintext: false, notice: () => {} },
+        tracker: { addresses: [parseAddress(tracker.address)], plaintext: false, notice: () => {} },
         listen: { host: "127.0.0.1", port: 0 },
         log: (line) => lines.push(line),
         warn: (line) => lines.push(line),

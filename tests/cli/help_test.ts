@@ -129,7 +129,7 @@ Deno.test("peer.ts serve --help and tracker.ts serve --help - options show their
   assert.match(peer, /--port <port> .*\(default: "0"\)/);
   const tracker = (await run("tracker.ts", ["serve", "--help"])).stdout.replace(/\s+/g, " ");
   assert.match(tracker, /--port <port> .*\(default: "5050"\)/);
-  assert.match(tracker, /--db <file> .*\(default: "tracker\.db", env: SHOAL_TRACKER_DB\)/);
+  assert.match(tracker, /--db <file\|url> .*\(default: "tracker\.db", env: SHOAL_TRACKER_DB\)/);
 });
 
 Deno.test("--version - prints the program, its version and the protocol version", async () => {

@@ -217,8 +217,8 @@ Deno.test({
     try {
       {
         using store = SqliteTrackerStore.open(db);
-        store.createUser("quiet", "not a real hash");
-        store.setPeerOnline("quiet", "127.0.0.1", silent.port, null);
+        await store.createUser("quiet", "not a real hash");
+        await store.setPeerOnline("quiet", "127.0.0.1", silent.port, null);
       }
       await using pane = await TmuxPane.start(
         denoRun(TRACKER_TS, "serve", "--host", "127.0.0.1", "--port", "0", "--db", db),

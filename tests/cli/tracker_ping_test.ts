@@ -14,8 +14,8 @@ Deno.test("tracker.ts ping - exits 1 when the peer does not answer, with the rep
   probe.close();
   {
     using store = SqliteTrackerStore.open(db);
-    store.createUser("gone", "not a real hash");
-    store.setPeerOnline("gone", "127.0.0.1", port, null);
+    await store.createUser("gone", "not a real hash");
+    await store.setPeerOnline("gone", "127.0.0.1", port, null);
   }
   const plain = await runTracker(["ping", "gone", "--db", db]);
   assert.equal(plain.code, 1, plain.stderr);

@@ -29,7 +29,7 @@ Deno.test("a file listed at a size other than its content's is refused, and noth
       using home = PeerHome.open(alice.home);
       const share = home.share("tiny")!;
       const endpoint = {
-        address: parseAddress(tracker.address),
+        addresses: [parseAddress(tracker.address)],
         plaintext: false,
         notice: () => {},
       };

@@ -5,7 +5,8 @@
  * so a test decides exactly when a download is "in the middle".
  */
 import { join } from "node:path";
-import { formatAddress, parseAddress } from "../../lib/protocol/address.ts";
+import { formatAddress } from "../../lib/protocol/address.ts";
+import { parseTrackerAddresses } from "../../lib/peer/tracker_addresses.ts";
 import { deadline } from "../../lib/async/deadline.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import { login, register } from "../../lib/peer/account.ts";
@@ -66,7 +67,7 @@ export async function localPeer(
   const home = PeerHome.open(join(dir, username));
   const notices: string[] = [];
   const endpoint: TrackerEndpoint = {
-    address: parseAddress(tracker),
+    addresses: parseTrackerAddresses(tracker),
     plaintext: false,
     notice: (line) => notices.push(line),
   };
@@ -190,7 +191,7 @@ export async function servePeer(
   try {
     serving = await startServing(home, {
       tracker: {
-        address: parseAddress(tracker),
+        addresses: parseTrackerAddresses(tracker),
         plaintext: options.plaintext ?? false,
         notice: (l) => lines.push(l),
       },

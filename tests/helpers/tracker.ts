@@ -100,7 +100,9 @@ export async function startTestTracker(
     warnings,
     connect,
     async login(username: string) {
-      if (!store.getUser(username)) store.createUser(username, await passwords.hash(PASSWORD));
+      if (!await store.getUser(username)) {
+        await store.createUser(username, await passwords.hash(PASSWORD));
+      }
       const client = await connect();
       await client.call("login", { username, password: PASSWORD });
       return client;
@@ -110,7 +112,7 @@ export async function startTestTracker(
       disposed = true;
       for (const client of clients) client.close();
       await tracker.close();
-      store.close();
+      await store.close();
       if (dir !== null) await Deno.remove(dir, { recursive: true });
     },
   };

@@ -37,7 +37,7 @@ async function startNetwork() {
   const ticketKey = await loadOrCreateTicketKey(dir, "ticket-key.pem");
   const tracker = new Tracker(store, { ticketKey, warn: () => {} });
   const address = await tracker.listen({ host: "127.0.0.1", port: 0 });
-  const endpoint: TrackerEndpoint = { address, plaintext: true, notice: () => {} };
+  const endpoint: TrackerEndpoint = { addresses: [address], plaintext: true, notice: () => {} };
   const homes: PeerHome[] = [];
   const stops: (() => Promise<void>)[] = [];
   return {
@@ -73,7 +73,7 @@ async function startNetwork() {
       for (const stop of stops) await stop();
       await tracker.close();
       for (const home of homes) home.close();
-      store.close();
+      await store.close();
       await Deno.remove(dir, { recursive: true });
     },
   };

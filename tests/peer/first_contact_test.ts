@@ -82,7 +82,7 @@ async function tempHome() {
 }
 
 const endpoint = (port: number, notices: string[] = []): TrackerEndpoint => ({
-  address: { host: "127.0.0.1", port },
+  addresses: [{ host: "127.0.0.1", port }],
   plaintext: false,
   notice: (line) => notices.push(line),
 });

@@ -26,7 +26,7 @@ Deno.test("a serving peer the tracker's database lost is online again after its 
   await using alice = await loggedInHome(running, "alice");
   const lines: string[] = [];
   const presence = new Presence({
-    tracker: { address: running.address, plaintext: true, notice: () => {} },
+    tracker: { addresses: [running.address], plaintext: true, notice: () => {} },
     home: alice.home,
     port: 4000,
     heartbeatMs: 20,
@@ -36,9 +36,15 @@ Deno.test("a serving peer the tracker's database lost is online again after its 
   });
   presence.start();
   try {
-    await eventually(() => running.store.getPeer("alice")?.online === true, "alice is online");
-    running.store.markAllPeersOffline();
-    await eventually(() => running.store.getPeer("alice")?.online === true, "alice is back");
+    await eventually(
+      async () => (await running.store.getPeer("alice"))?.online === true,
+      "alice is online",
+    );
+    await running.store.markAllPeersOffline();
+    await eventually(
+      async () => (await running.store.getPeer("alice"))?.online === true,
+      "alice is back",
+    );
     assert.equal(lines.filter((line) => line.startsWith("online as alice")).length, 1);
   } finally {
     await presence.stop();
@@ -50,7 +56,7 @@ Deno.test("a serving peer whose advertised host the tracker refuses stops and sa
   await using mallory = await loggedInHome(running, "mallory");
   let stoppedWith: ShoalError | null = null;
   const presence = new Presence({
-    tracker: { address: running.address, plaintext: true, notice: () => {} },
+    tracker: { addresses: [running.address], plaintext: true, notice: () => {} },
     home: mallory.home,
     port: 4000,
     advertise: "10.9.8.7",
@@ -64,7 +70,7 @@ Deno.test("a serving peer whose advertised host the tracker refuses stops and sa
     const error = stoppedWith as ShoalError | null;
     assert.equal(error?.code, "INVALID_INPUT");
     assert.match(error?.message ?? "", /--allow-advertise/);
-    assert.equal(running.store.getPeer("mallory"), null);
+    assert.equal(await running.store.getPeer("mallory"), null);
   } finally {
     await presence.stop();
   }

@@ -24,11 +24,11 @@ Deno.test({
   name: "a new tracker database and its WAL files are readable by their owner only",
   ignore: !POSIX,
   fn: () =>
-    inTempDir((dir) => {
+    inTempDir(async (dir) => {
       const path = join(dir, "tracker.db");
       const warnings: string[] = [];
       using store = SqliteTrackerStore.open(path, { warn: (line) => warnings.push(line) });
-      store.createUser("alice", "scrypt$hash");
+      await store.createUser("alice", "scrypt$hash");
       for (const file of [path, `${path}-wal`, `${path}-shm`]) {
         assert.equal(modeOf(file), 0o600, `${file} is ${modeOf(file).toString(8)}`);
       }
@@ -101,14 +101,14 @@ Deno.test({
   name: "a WAL file left readable by others is tightened when another process opens the database",
   ignore: !POSIX,
   fn: () =>
-    inTempDir((dir) => {
+    inTempDir(async (dir) => {
       const path = join(dir, "tracker.db");
       using running = SqliteTrackerStore.open(path);
-      running.createUser("alice", "scrypt$hash");
+      await running.createUser("alice", "scrypt$hash");
       Deno.chmodSync(`${path}-wal`, 0o644);
       const warnings: string[] = [];
       using admin = SqliteTrackerStore.open(path, { warn: (line) => warnings.push(line) });
-      assert.equal(admin.getUser("alice")?.username, "alice");
+      assert.equal((await admin.getUser("alice"))?.username, "alice");
       assert.equal(modeOf(`${path}-wal`), 0o600);
       assert.equal(warnings.length, 1, warnings.join("\n"));
       assert.ok(warnings[0].endsWith(`${path}-wal from 0644 to 0600`), warnings[0]);

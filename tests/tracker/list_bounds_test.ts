@@ -25,20 +25,20 @@ const LONG_CERTIFICATE = (() => {
 })();
 
 /** `count` accounts (u0000, u0001, ...), each online with the longest host and certificate. */
-function manyOnlineAccounts(store: SqliteTrackerStore, count: number): string[] {
+async function manyOnlineAccounts(store: SqliteTrackerStore, count: number): Promise<string[]> {
   const names = Array.from({ length: count }, (_, i) => `u${String(i).padStart(4, "0")}`);
   for (const [i, username] of names.entries()) {
-    store.createUser(username, "not-a-real-hash");
-    store.setPeerOnline(username, LONG_HOST, 1000 + i, LONG_CERTIFICATE);
+    await store.createUser(username, "not-a-real-hash");
+    await store.setPeerOnline(username, LONG_HOST, 1000 + i, LONG_CERTIFICATE);
   }
   return names;
 }
 
 Deno.test("4,400 owners of one name: lookup carries the first 400 and says how many there are", async () => {
   await using running = await startTestTracker();
-  const owners = manyOnlineAccounts(running.store, 4_400);
+  const owners = await manyOnlineAccounts(running.store, 4_400);
   for (const owner of owners) {
-    running.store.publish({
+    await running.store.publish({
       owner,
       name: LONG_NAME,
       type: "bin",
@@ -68,9 +68,9 @@ Deno.test("4,400 owners of one name: lookup carries the first 400 and says how m
 
 Deno.test("300 online owners of one content with the longest certificates: sources fit, and one owner can be asked for", async () => {
   await using running = await startTestTracker();
-  const owners = manyOnlineAccounts(running.store, 300);
+  const owners = await manyOnlineAccounts(running.store, 300);
   for (const owner of owners) {
-    running.store.publish({
+    await running.store.publish({
       owner,
       name: "big.iso",
       type: "iso",
@@ -93,8 +93,8 @@ Deno.test("300 online owners of one content with the longest certificates: sourc
 
 Deno.test("a partial source is offered once per account, after the complete ones", async () => {
   await using running = await startTestTracker();
-  manyOnlineAccounts(running.store, 1);
-  running.store.publish({
+  await manyOnlineAccounts(running.store, 1);
+  await running.store.publish({
     owner: "u0000",
     name: "big.iso",
     type: "iso",

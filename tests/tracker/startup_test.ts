@@ -14,7 +14,7 @@ Deno.test("a tracker that cannot bind its port leaves every peer's presence as i
   const intruder = new Tracker(second, { ticketKey: await testTicketKey(), warn: () => {} });
   await assert.rejects(intruder.listen(running.address));
   await intruder.close();
-  assert.equal(running.store.getPeer("alice")?.online, true);
+  assert.equal((await running.store.getPeer("alice"))?.online, true);
 });
 
 Deno.test("a second tracker on the same database refuses to start, naming the first", async () => {
@@ -35,7 +35,7 @@ Deno.test("a second tracker on the same database refuses to start, naming the fi
       return true;
     },
   );
-  assert.equal(running.store.getPeer("alice")?.online, true);
+  assert.equal((await running.store.getPeer("alice"))?.online, true);
 });
 
 Deno.test("the database lock is free again once its tracker stops", async () => {
@@ -53,11 +53,11 @@ Deno.test("a heartbeat restores a serving peer's presence the store lost", async
   await using running = await startTestTracker();
   const alice = await running.login("alice");
   await alice.call("announce", { port: 4000 });
-  running.store.markAllPeersOffline();
-  assert.equal(running.store.getPeer("alice")?.online, false);
+  await running.store.markAllPeersOffline();
+  assert.equal((await running.store.getPeer("alice"))?.online, false);
 
   await alice.call("heartbeat", {});
-  const peer = running.store.getPeer("alice");
+  const peer = await running.store.getPeer("alice");
   assert.equal(peer?.online, true);
   assert.equal(peer?.host, "127.0.0.1");
   assert.equal(peer?.port, 4000);
@@ -67,5 +67,5 @@ Deno.test("a heartbeat of a connection that never announced puts nobody online",
   await using running = await startTestTracker();
   const bob = await running.login("bob");
   await bob.call("heartbeat", {});
-  assert.equal(running.store.getPeer("bob"), null);
+  assert.equal(await running.store.getPeer("bob"), null);
 });

@@ -13,34 +13,34 @@ const file = (owner: string, name: string): FileRecord => ({
   publishedAt: "2026-01-01T00:00:00.000Z",
 });
 
-async function withStore(work: (store: SqliteTrackerStore) => void): Promise<void> {
+async function withStore(work: (store: SqliteTrackerStore) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "shoal-store-names-" });
   try {
     using store = SqliteTrackerStore.open(join(dir, "tracker.db"));
-    for (const name of ["alice", "bob", "carol"]) store.createUser(name, "h");
-    work(store);
+    for (const name of ["alice", "bob", "carol"]) await store.createUser(name, "h");
+    await work(store);
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
 }
 
 Deno.test("SqliteTrackerStore - filesNamed finds a name in any case, as search does", () =>
-  withStore((store) => {
-    store.publish(file("alice", "Week3.PDF"));
-    assert.deepEqual(store.filesNamed("week3.pdf").map((f) => [f.owner, f.name]), [
+  withStore(async (store) => {
+    await store.publish(file("alice", "Week3.PDF"));
+    assert.deepEqual((await store.filesNamed("week3.pdf")).map((f) => [f.owner, f.name]), [
       ["alice", "Week3.PDF"],
     ]);
     assert.deepEqual(
-      store.searchFiles("week3").map((f) => f.name),
-      store.filesNamed("WEEK3.pdf").map((f) => f.name),
+      (await store.searchFiles("week3")).map((f) => f.name),
+      (await store.filesNamed("WEEK3.pdf")).map((f) => f.name),
     );
   }));
 
 Deno.test("SqliteTrackerStore - filesNamed: names that differ only in case are AMBIGUOUS, listed", () =>
-  withStore((store) => {
-    store.publish(file("alice", "Notes.pdf"));
-    store.publish(file("bob", "NOTES.pdf"));
-    assert.throws(() => store.filesNamed("notes.pdf"), (error) => {
+  withStore(async (store) => {
+    await store.publish(file("alice", "Notes.pdf"));
+    await store.publish(file("bob", "NOTES.pdf"));
+    await assert.rejects(() => store.filesNamed("notes.pdf"), (error) => {
       assert.ok(error instanceof ShoalError);
       assert.equal(error.code, "AMBIGUOUS");
       assert.match(error.message, /"NOTES\.pdf", "Notes\.pdf"/);
@@ -49,10 +49,10 @@ Deno.test("SqliteTrackerStore - filesNamed: names that differ only in case are A
   }));
 
 Deno.test("SqliteTrackerStore - filesNamed: the exact spelling wins over other cases", () =>
-  withStore((store) => {
-    store.publish(file("alice", "Notes.pdf"));
-    store.publish(file("bob", "NOTES.pdf"));
-    store.publish(file("carol", "Notes.pdf"));
-    assert.deepEqual(store.filesNamed("Notes.pdf").map((f) => f.owner), ["alice", "carol"]);
-    assert.deepEqual(store.filesNamed("NOTES.pdf").map((f) => f.owner), ["bob"]);
+  withStore(async (store) => {
+    await store.publish(file("alice", "Notes.pdf"));
+    await store.publish(file("bob", "NOTES.pdf"));
+    await store.publish(file("carol", "Notes.pdf"));
+    assert.deepEqual((await store.filesNamed("Notes.pdf")).map((f) => f.owner), ["alice", "carol"]);
+    assert.deepEqual((await store.filesNamed("NOTES.pdf")).map((f) => f.owner), ["bob"]);
   }));

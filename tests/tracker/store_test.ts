@@ -1,6 +1,16 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
-import { type FileRecord, SqliteTrackerStore } from "../../lib/tracker/store.ts";
+/**
+ * The store's contract: one set of tests of the TrackerStore interface, run
+ * against SQLite and against a real PostgreSQL (a throwaway cluster this file
+ * starts and stops; skipped with a message where PostgreSQL is not
+ * installed). Below them, the SQLite store's own tests (its file, its
+ * migrations).
+ */
+import postgres from "postgres";
+import { PostgresTrackerStore } from "../../lib/tracker/postgres_store.ts";
+import { type FileRecord, SqliteTrackerStore, type TrackerStore } from "../../lib/tracker/store.ts";
+import { startTestPostgres } from "../helpers/postgres.ts";
 import { shoalError } from "../helpers/errors.ts";
 
 const HASH_A = "a".repeat(64);
@@ -18,13 +28,38 @@ async function inTempDir(work: (dir: string) => void | Promise<void>): Promise<v
   }
 }
 
-/** Runs `work` against a store on a fresh SQLite file, closed and removed afterwards. */
-function withStore(work: (store: SqliteTrackerStore, path: string) => void): Promise<void> {
-  return inTempDir((dir) => {
-    const path = `${dir}/tracker.db`;
-    using store = SqliteTrackerStore.open(path);
-    work(store, path);
-  });
+/**
+ * A test of the {@link TrackerStore} interface: `work` gets a fresh store,
+ * and `another` opens a second store on the same database, as another
+ * tracker process (or an admin command) would.
+ */
+type ContractTest = (store: TrackerStore, another: () => Promise<TrackerStore>) => Promise<void>;
+
+const CONTRACT: [string, ContractTest][] = [];
+
+/**
+ * Registers a test of the store interface. Each runs against SQLite (a test
+ * of its own) and against a real PostgreSQL (the steps of one test that
+ * starts a throwaway cluster, below the last).
+ */
+function contract(name: string, work: ContractTest): void {
+  CONTRACT.push([name, work]);
+  Deno.test(`TrackerStore on SQLite - ${name}`, () =>
+    inTempDir(async (dir) => {
+      const path = `${dir}/tracker.db`;
+      const opened: TrackerStore[] = [];
+      try {
+        const store = SqliteTrackerStore.open(path);
+        opened.push(store);
+        await work(store, () => {
+          const next = SqliteTrackerStore.open(path);
+          opened.push(next);
+          return Promise.resolve(next);
+        });
+      } finally {
+        for (const store of opened) await store.close();
+      }
+    }));
 }
 
 function file(owner: string, name: string, overrides: Partial<FileRecord> = {}): FileRecord {
@@ -44,319 +79,307 @@ function names(listings: { name: string }[]): string[] {
   return listings.map((listing) => listing.name);
 }
 
-Deno.test("SqliteTrackerStore - a created user can be read back", () =>
-  withStore((store) => {
-    const before = Date.now();
-    store.createUser("alice", "hash-of-alice");
-    const user = store.getUser("alice");
-    assert.ok(user);
-    assert.equal(user.username, "alice");
-    assert.equal(user.passwordHash, "hash-of-alice");
-    assert.ok(Date.parse(user.createdAt) >= before - 1000, user.createdAt);
-    assert.equal(store.getUser("bob"), null);
-  }));
+contract("a created user can be read back", async (store) => {
+  const before = Date.now();
+  await store.createUser("alice", "hash-of-alice");
+  const user = await store.getUser("alice");
+  assert.ok(user);
+  assert.equal(user.username, "alice");
+  assert.equal(user.passwordHash, "hash-of-alice");
+  assert.ok(Date.parse(user.createdAt) >= before - 1000, user.createdAt);
+  assert.equal(await store.getUser("bob"), null);
+});
 
-Deno.test("SqliteTrackerStore - usernames are looked up case-insensitively, spelled as registered", () =>
-  withStore((store) => {
-    store.createUser("Alice", "h");
-    assert.equal(store.getUser("alice")?.username, "Alice");
-    assert.equal(store.getUser("ALICE")?.username, "Alice");
-  }));
+contract("usernames are looked up case-insensitively, spelled as registered", async (store) => {
+  await store.createUser("Alice", "h");
+  assert.equal((await store.getUser("alice"))?.username, "Alice");
+  assert.equal((await store.getUser("ALICE"))?.username, "Alice");
+});
 
-Deno.test("SqliteTrackerStore - a duplicate username throws USERNAME_TAKEN, whatever its case", () =>
-  withStore((store) => {
-    store.createUser("Alice", "first");
-    assert.throws(() => store.createUser("Alice", "second"), shoalError("USERNAME_TAKEN"));
-    assert.throws(() => store.createUser("alice", "second"), shoalError("USERNAME_TAKEN"));
-    assert.equal(store.getUser("alice")?.passwordHash, "first");
-  }));
+contract("a duplicate username throws USERNAME_TAKEN, whatever its case", async (store) => {
+  await store.createUser("Alice", "first");
+  await assert.rejects(() => store.createUser("Alice", "second"), shoalError("USERNAME_TAKEN"));
+  await assert.rejects(() => store.createUser("alice", "second"), shoalError("USERNAME_TAKEN"));
+  assert.equal((await store.getUser("alice"))?.passwordHash, "first");
+});
 
-Deno.test("SqliteTrackerStore - sessions are created, looked up and deleted", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.createUser("bob", "h");
-    store.createSession("token-hash-1", "alice");
-    store.createSession("token-hash-2", "alice");
-    store.createSession("token-hash-3", "bob");
-    assert.equal(store.sessionUser("token-hash-1"), "alice");
-    assert.equal(store.sessionUser("token-hash-3"), "bob");
-    assert.equal(store.sessionUser("unknown"), null);
+contract("sessions are created, looked up and deleted", async (store) => {
+  await store.createUser("alice", "h");
+  await store.createUser("bob", "h");
+  await store.createSession("token-hash-1", "alice");
+  await store.createSession("token-hash-2", "alice");
+  await store.createSession("token-hash-3", "bob");
+  assert.equal(await store.sessionUser("token-hash-1"), "alice");
+  assert.equal(await store.sessionUser("token-hash-3"), "bob");
+  assert.equal(await store.sessionUser("unknown"), null);
 
-    store.deleteSession("token-hash-1");
-    assert.equal(store.sessionUser("token-hash-1"), null);
-    assert.equal(store.sessionUser("token-hash-2"), "alice");
-    store.deleteSession("token-hash-1");
-  }));
+  await store.deleteSession("token-hash-1");
+  assert.equal(await store.sessionUser("token-hash-1"), null);
+  assert.equal(await store.sessionUser("token-hash-2"), "alice");
+  await store.deleteSession("token-hash-1");
+});
 
-Deno.test("SqliteTrackerStore - sessions keep when they were made and last used, and where from", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.createUser("bob", "h");
-    store.createSession("hash-old", "alice", "192.0.2.1", "2026-01-01T00:00:00.000Z");
-    store.createSession("hash-new", "alice", null, "2026-02-01T00:00:00.000Z");
-    store.createSession("hash-bob", "bob", "192.0.2.2", "2026-01-15T00:00:00.000Z");
-    store.touchSession("hash-old", "2026-03-01T00:00:00.000Z");
-    assert.deepEqual(store.sessionsOf("alice"), [
-      {
-        tokenHash: "hash-new",
-        username: "alice",
-        createdAt: "2026-02-01T00:00:00.000Z",
-        lastSeen: "2026-02-01T00:00:00.000Z",
-        address: null,
-      },
-      {
-        tokenHash: "hash-old",
-        username: "alice",
-        createdAt: "2026-01-01T00:00:00.000Z",
-        lastSeen: "2026-03-01T00:00:00.000Z",
-        address: "192.0.2.1",
-      },
-    ]);
-    assert.equal(store.getSession("hash-bob")?.address, "192.0.2.2");
-    assert.equal(store.getSession("unknown"), null);
-  }));
+contract("sessions keep when they were made and last used, and where from", async (store) => {
+  await store.createUser("alice", "h");
+  await store.createUser("bob", "h");
+  await store.createSession("hash-old", "alice", "192.0.2.1", "2026-01-01T00:00:00.000Z");
+  await store.createSession("hash-new", "alice", null, "2026-02-01T00:00:00.000Z");
+  await store.createSession("hash-bob", "bob", "192.0.2.2", "2026-01-15T00:00:00.000Z");
+  await store.touchSession("hash-old", "2026-03-01T00:00:00.000Z");
+  assert.deepEqual(await store.sessionsOf("alice"), [
+    {
+      tokenHash: "hash-new",
+      username: "alice",
+      createdAt: "2026-02-01T00:00:00.000Z",
+      lastSeen: "2026-02-01T00:00:00.000Z",
+      address: null,
+    },
+    {
+      tokenHash: "hash-old",
+      username: "alice",
+      createdAt: "2026-01-01T00:00:00.000Z",
+      lastSeen: "2026-03-01T00:00:00.000Z",
+      address: "192.0.2.1",
+    },
+  ]);
+  assert.equal((await store.getSession("hash-bob"))?.address, "192.0.2.2");
+  assert.equal(await store.getSession("unknown"), null);
+});
 
-Deno.test("SqliteTrackerStore - deleteIdleSessions deletes those last used before the cutoff", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.createSession("hash-idle", "alice", null, "2026-01-01T00:00:00.000Z");
-    store.createSession("hash-used", "alice", null, "2026-01-01T00:00:00.000Z");
-    store.touchSession("hash-used", "2026-02-10T00:00:00.000Z");
-    assert.equal(store.deleteIdleSessions("2026-02-01T00:00:00.000Z"), 1);
-    assert.equal(store.sessionUser("hash-idle"), null);
-    assert.equal(store.sessionUser("hash-used"), "alice");
-  }));
+contract("deleteIdleSessions deletes those last used before the cutoff", async (store) => {
+  await store.createUser("alice", "h");
+  await store.createSession("hash-idle", "alice", null, "2026-01-01T00:00:00.000Z");
+  await store.createSession("hash-used", "alice", null, "2026-01-01T00:00:00.000Z");
+  await store.touchSession("hash-used", "2026-02-10T00:00:00.000Z");
+  assert.equal(await store.deleteIdleSessions("2026-02-01T00:00:00.000Z"), 1);
+  assert.equal(await store.sessionUser("hash-idle"), null);
+  assert.equal(await store.sessionUser("hash-used"), "alice");
+});
 
-Deno.test("SqliteTrackerStore - a session for an unknown user is refused", () =>
-  withStore((store) => {
-    assert.throws(() => store.createSession("token-hash", "ghost"));
-    assert.equal(store.sessionUser("token-hash"), null);
-  }));
+contract("a session for an unknown user is refused", async (store) => {
+  await assert.rejects(() => store.createSession("token-hash", "ghost"));
+  assert.equal(await store.sessionUser("token-hash"), null);
+});
 
-Deno.test("SqliteTrackerStore - publish returns replaced=false first, then true, and keeps the latest", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    assert.equal(store.publish(file("alice", "song.mp3")), false);
-    assert.equal(
-      store.publish(file("alice", "song.mp3", { size: 2000, contentId: HASH_B })),
-      true,
-    );
-    const files = store.filesOf("alice");
-    assert.equal(files.length, 1);
-    assert.equal(files[0].size, 2000);
-    assert.equal(files[0].contentId, HASH_B);
-    assert.equal(files[0].type, "mp3");
-  }));
+contract("publish returns replaced=false first, then true, and keeps the latest", async (store) => {
+  await store.createUser("alice", "h");
+  assert.equal(await store.publish(file("alice", "song.mp3")), false);
+  assert.equal(
+    await store.publish(file("alice", "song.mp3", { size: 2000, contentId: HASH_B })),
+    true,
+  );
+  const files = await store.filesOf("alice");
+  assert.equal(files.length, 1);
+  assert.equal(files[0].size, 2000);
+  assert.equal(files[0].contentId, HASH_B);
+  assert.equal(files[0].type, "mp3");
+});
 
-Deno.test("SqliteTrackerStore - the same name from two owners is two publications", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.createUser("bob", "h");
-    assert.equal(store.publish(file("alice", "notes.txt")), false);
-    assert.equal(store.publish(file("bob", "notes.txt")), false);
-    assert.deepEqual(store.filesNamed("notes.txt").map((f) => f.owner), ["alice", "bob"]);
-  }));
+contract("the same name from two owners is two publications", async (store) => {
+  await store.createUser("alice", "h");
+  await store.createUser("bob", "h");
+  assert.equal(await store.publish(file("alice", "notes.txt")), false);
+  assert.equal(await store.publish(file("bob", "notes.txt")), false);
+  assert.deepEqual((await store.filesNamed("notes.txt")).map((f) => f.owner), ["alice", "bob"]);
+});
 
-Deno.test("SqliteTrackerStore - unpublish returns whether there was such a publication", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.createUser("bob", "h");
-    store.publish(file("alice", "a.txt"));
-    assert.equal(store.unpublish("bob", "a.txt"), false);
-    assert.equal(store.unpublish("alice", "a.txt"), true);
-    assert.equal(store.unpublish("alice", "a.txt"), false);
-    assert.deepEqual(store.filesOf("alice"), []);
-  }));
+contract("unpublish returns whether there was such a publication", async (store) => {
+  await store.createUser("alice", "h");
+  await store.createUser("bob", "h");
+  await store.publish(file("alice", "a.txt"));
+  assert.equal(await store.unpublish("bob", "a.txt"), false);
+  assert.equal(await store.unpublish("alice", "a.txt"), true);
+  assert.equal(await store.unpublish("alice", "a.txt"), false);
+  assert.deepEqual(await store.filesOf("alice"), []);
+});
 
-Deno.test("SqliteTrackerStore - a listing is offline with no address before its owner announces", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.publish(file("alice", "a.txt"));
-    assert.deepEqual(store.filesNamed("a.txt"), [{
-      ...file("alice", "a.txt"),
-      online: false,
-      host: null,
-      port: null,
-      certificate: null,
-    }]);
-  }));
+contract("a listing is offline with no address before its owner announces", async (store) => {
+  await store.createUser("alice", "h");
+  await store.publish(file("alice", "a.txt"));
+  assert.deepEqual(await store.filesNamed("a.txt"), [{
+    ...file("alice", "a.txt"),
+    online: false,
+    host: null,
+    port: null,
+    certificate: null,
+  }]);
+});
 
-Deno.test("SqliteTrackerStore - listings carry online status and address after setPeerOnline", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.publish(file("alice", "report.pdf"));
-    store.setPeerOnline("alice", "192.168.1.20", 7000, CERTIFICATE);
+contract("listings carry online status and address after setPeerOnline", async (store) => {
+  await store.createUser("alice", "h");
+  await store.publish(file("alice", "report.pdf"));
+  await store.setPeerOnline("alice", "192.168.1.20", 7000, CERTIFICATE);
 
-    const expected = {
-      ...file("alice", "report.pdf"),
-      online: true,
-      host: "192.168.1.20",
-      port: 7000,
-      certificate: CERTIFICATE,
-    };
-    assert.deepEqual(store.filesNamed("report.pdf"), [expected]);
-    assert.deepEqual(store.searchFiles("port"), [expected]);
-    assert.deepEqual(store.filesOf("alice"), [expected]);
-    assert.deepEqual(store.allFiles(), [expected]);
+  const expected = {
+    ...file("alice", "report.pdf"),
+    online: true,
+    host: "192.168.1.20",
+    port: 7000,
+    certificate: CERTIFICATE,
+  };
+  assert.deepEqual(await store.filesNamed("report.pdf"), [expected]);
+  assert.deepEqual(await store.searchFiles("port"), [expected]);
+  assert.deepEqual(await store.filesOf("alice"), [expected]);
+  assert.deepEqual(await store.allFiles(), [expected]);
 
-    store.setPeerOnline("alice", "192.168.1.21", 7001, null);
-    assert.equal(store.filesNamed("report.pdf")[0].host, "192.168.1.21");
-    assert.equal(store.filesNamed("report.pdf")[0].port, 7001);
-  }));
+  await store.setPeerOnline("alice", "192.168.1.21", 7001, null);
+  assert.equal((await store.filesNamed("report.pdf"))[0].host, "192.168.1.21");
+  assert.equal((await store.filesNamed("report.pdf"))[0].port, 7001);
+});
 
-Deno.test("SqliteTrackerStore - listings lose online status after setPeerOffline", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.publish(file("alice", "report.pdf"));
-    store.setPeerOnline("alice", "10.0.0.5", 7000, null);
-    store.setPeerOffline("alice");
+contract("listings lose online status after setPeerOffline", async (store) => {
+  await store.createUser("alice", "h");
+  await store.publish(file("alice", "report.pdf"));
+  await store.setPeerOnline("alice", "10.0.0.5", 7000, null);
+  await store.setPeerOffline("alice");
 
-    assert.equal(store.filesNamed("report.pdf")[0].online, false);
-    assert.equal(store.searchFiles("report")[0].online, false);
-    const peer = store.getPeer("alice");
-    assert.ok(peer);
-    assert.equal(peer.online, false);
-    assert.equal(peer.host, "10.0.0.5");
-    assert.equal(peer.port, 7000);
-  }));
+  assert.equal((await store.filesNamed("report.pdf"))[0].online, false);
+  assert.equal((await store.searchFiles("report"))[0].online, false);
+  const peer = await store.getPeer("alice");
+  assert.ok(peer);
+  assert.equal(peer.online, false);
+  assert.equal(peer.host, "10.0.0.5");
+  assert.equal(peer.port, 7000);
+});
 
-Deno.test("SqliteTrackerStore - markAllPeersOffline takes every peer and listing offline", () =>
-  withStore((store) => {
+contract(
+  "a starting tracker process takes offline the peers no live process holds",
+  async (store, another) => {
     for (const name of ["alice", "bob"]) {
-      store.createUser(name, "h");
-      store.publish(file(name, `${name}.txt`));
+      await store.createUser(name, "h");
+      await store.publish(file(name, `${name}.txt`));
     }
-    store.setPeerOnline("alice", "10.0.0.1", 7000, null);
-    store.setPeerOnline("bob", "10.0.0.2", 7000, null);
-    assert.deepEqual(store.allFiles().map((f) => f.online), [true, true]);
+    await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+    await store.setPeerOnline("bob", "10.0.0.2", 7000, null);
+    assert.deepEqual((await store.allFiles()).map((f) => f.online), [true, true]);
 
-    store.markAllPeersOffline();
-    assert.deepEqual(store.allFiles().map((f) => f.online), [false, false]);
-    assert.deepEqual(store.searchFiles(".txt").map((f) => f.online), [false, false]);
-    assert.deepEqual(store.listPeers().map((p) => [p.username, p.online]), [
+    // The store that set them never joined as a live process (as a tracker that died before).
+    await (await another()).joinPresence();
+    assert.deepEqual((await store.allFiles()).map((f) => f.online), [false, false]);
+    assert.deepEqual((await store.searchFiles(".txt")).map((f) => f.online), [false, false]);
+    assert.deepEqual((await store.listPeers()).map((p) => [p.username, p.online]), [
       ["alice", false],
       ["bob", false],
     ]);
-  }));
+  },
+);
 
-Deno.test("SqliteTrackerStore - filesNamed lists online owners first", () =>
-  withStore((store) => {
-    for (const name of ["alice", "bob", "carol"]) {
-      store.createUser(name, "h");
-      store.publish(file(name, "shared.iso"));
-    }
-    store.setPeerOnline("carol", "10.0.0.3", 7000, null);
-    assert.deepEqual(store.filesNamed("shared.iso").map((f) => [f.owner, f.online]), [
-      ["carol", true],
-      ["alice", false],
-      ["bob", false],
-    ]);
-    assert.deepEqual(store.filesNamed("missing.iso"), []);
-  }));
+contract("filesNamed lists online owners first", async (store) => {
+  for (const name of ["alice", "bob", "carol"]) {
+    await store.createUser(name, "h");
+    await store.publish(file(name, "shared.iso"));
+  }
+  await store.setPeerOnline("carol", "10.0.0.3", 7000, null);
+  assert.deepEqual((await store.filesNamed("shared.iso")).map((f) => [f.owner, f.online]), [
+    ["carol", true],
+    ["alice", false],
+    ["bob", false],
+  ]);
+  assert.deepEqual(await store.filesNamed("missing.iso"), []);
+});
 
-Deno.test("SqliteTrackerStore - peersAt finds peers by host, and by host and port", () =>
-  withStore((store) => {
-    for (const name of ["alice", "bob", "carol"]) store.createUser(name, "h");
-    store.setPeerOnline("alice", "10.0.0.1", 7000, null);
-    store.setPeerOnline("bob", "10.0.0.1", 7001, null);
-    store.setPeerOnline("carol", "10.0.0.2", 7000, null);
-    assert.deepEqual(store.peersAt("10.0.0.1").map((p) => p.username), ["alice", "bob"]);
-    assert.deepEqual(store.peersAt("10.0.0.1", 7001).map((p) => p.username), ["bob"]);
-    assert.deepEqual(store.peersAt("10.0.0.9"), []);
-  }));
+contract("peersAt finds peers by host, and by host and port", async (store) => {
+  for (const name of ["alice", "bob", "carol"]) await store.createUser(name, "h");
+  await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+  await store.setPeerOnline("bob", "10.0.0.1", 7001, null);
+  await store.setPeerOnline("carol", "10.0.0.2", 7000, null);
+  assert.deepEqual((await store.peersAt("10.0.0.1")).map((p) => p.username), ["alice", "bob"]);
+  assert.deepEqual((await store.peersAt("10.0.0.1", 7001)).map((p) => p.username), ["bob"]);
+  assert.deepEqual(await store.peersAt("10.0.0.9"), []);
+});
 
-Deno.test("SqliteTrackerStore - searchFiles matches a substring, ignoring ASCII case", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    for (const name of ["Annual Report.pdf", "report-2024.xlsx", "photo.jpg"]) {
-      store.publish(file("alice", name));
-    }
-    assert.deepEqual(names(store.searchFiles("REPORT")), ["Annual Report.pdf", "report-2024.xlsx"]);
-    assert.deepEqual(names(store.searchFiles("")), [
-      "Annual Report.pdf",
-      "photo.jpg",
-      "report-2024.xlsx",
-    ]);
-    assert.deepEqual(store.searchFiles("nothing like it"), []);
-  }));
+contract("searchFiles matches a substring, ignoring ASCII case", async (store) => {
+  await store.createUser("alice", "h");
+  for (const name of ["Annual Report.pdf", "report-2024.xlsx", "photo.jpg"]) {
+    await store.publish(file("alice", name));
+  }
+  assert.deepEqual(names(await store.searchFiles("REPORT")), [
+    "Annual Report.pdf",
+    "report-2024.xlsx",
+  ]);
+  assert.deepEqual(names(await store.searchFiles("")), [
+    "Annual Report.pdf",
+    "photo.jpg",
+    "report-2024.xlsx",
+  ]);
+  assert.deepEqual(await store.searchFiles("nothing like it"), []);
+});
 
-Deno.test("SqliteTrackerStore - searchFiles treats '%', '_' and '\\' as literal characters", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    for (const name of ["100%_done.txt", "100 done.txt", "a_b.txt", "axb.txt", "back\\slash"]) {
-      store.publish(file("alice", name));
-    }
-    assert.deepEqual(names(store.searchFiles("%")), ["100%_done.txt"]);
-    assert.deepEqual(names(store.searchFiles("_")), ["100%_done.txt", "a_b.txt"]);
-    assert.deepEqual(names(store.searchFiles("a_b")), ["a_b.txt"]);
-    assert.deepEqual(names(store.searchFiles("100%")), ["100%_done.txt"]);
-    assert.deepEqual(names(store.searchFiles("\\")), ["back\\slash"]);
-  }));
+contract("searchFiles treats '%', '_' and '\\' as literal characters", async (store) => {
+  await store.createUser("alice", "h");
+  for (const name of ["100%_done.txt", "100 done.txt", "a_b.txt", "axb.txt", "back\\slash"]) {
+    await store.publish(file("alice", name));
+  }
+  assert.deepEqual(names(await store.searchFiles("%")), ["100%_done.txt"]);
+  assert.deepEqual(names(await store.searchFiles("_")), ["100%_done.txt", "a_b.txt"]);
+  assert.deepEqual(names(await store.searchFiles("a_b")), ["a_b.txt"]);
+  assert.deepEqual(names(await store.searchFiles("100%")), ["100%_done.txt"]);
+  assert.deepEqual(names(await store.searchFiles("\\")), ["back\\slash"]);
+});
 
-Deno.test("SqliteTrackerStore - deleteUser removes the user's sessions, peer and files only", () =>
-  withStore((store) => {
-    for (const name of ["alice", "bob"]) {
-      store.createUser(name, "h");
-      store.createSession(`session-${name}`, name);
-      store.setPeerOnline(name, "10.0.0.1", name === "alice" ? 7000 : 7001, null);
-      store.publish(file(name, "shared.txt"));
-      store.publish(file(name, `${name}.txt`));
-    }
+contract("deleteUser removes the user's sessions, peer and files only", async (store) => {
+  for (const name of ["alice", "bob"]) {
+    await store.createUser(name, "h");
+    await store.createSession(`session-${name}`, name);
+    await store.setPeerOnline(name, "10.0.0.1", name === "alice" ? 7000 : 7001, null);
+    await store.publish(file(name, "shared.txt"));
+    await store.publish(file(name, `${name}.txt`));
+  }
 
-    store.deleteUser("alice");
+  await store.deleteUser("alice");
 
-    assert.equal(store.getUser("alice"), null);
-    assert.equal(store.sessionUser("session-alice"), null);
-    assert.equal(store.getPeer("alice"), null);
-    assert.deepEqual(store.filesOf("alice"), []);
-    assert.deepEqual(store.allFiles().map((f) => [f.owner, f.name]), [
-      ["bob", "bob.txt"],
-      ["bob", "shared.txt"],
-    ]);
-    assert.equal(store.sessionUser("session-bob"), "bob");
-    assert.equal(store.getPeer("bob")?.port, 7001);
+  assert.equal(await store.getUser("alice"), null);
+  assert.equal(await store.sessionUser("session-alice"), null);
+  assert.equal(await store.getPeer("alice"), null);
+  assert.deepEqual(await store.filesOf("alice"), []);
+  assert.deepEqual((await store.allFiles()).map((f) => [f.owner, f.name]), [
+    ["bob", "bob.txt"],
+    ["bob", "shared.txt"],
+  ]);
+  assert.equal(await store.sessionUser("session-bob"), "bob");
+  assert.equal((await store.getPeer("bob"))?.port, 7001);
 
-    // The name is free again.
-    store.createUser("alice", "new");
-    assert.deepEqual(store.filesOf("alice"), []);
-  }));
+  // The name is free again.
+  await store.createUser("alice", "new");
+  assert.deepEqual(await store.filesOf("alice"), []);
+});
 
 Deno.test("SqliteTrackerStore - data survives close and reopen", () =>
-  inTempDir((dir) => {
+  inTempDir(async (dir) => {
     const path = `${dir}/tracker.db`;
     {
       using store = SqliteTrackerStore.open(path);
-      store.createUser("alice", "hash-a");
-      store.createSession("session-a", "alice");
-      store.setPeerOnline("alice", "10.0.0.1", 7000, null);
-      store.publish(file("alice", "keep.txt", { contentId: HASH_B, size: 42 }));
+      await store.createUser("alice", "hash-a");
+      await store.createSession("session-a", "alice");
+      await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+      await store.publish(file("alice", "keep.txt", { contentId: HASH_B, size: 42 }));
     }
     {
       using store = SqliteTrackerStore.open(path);
-      assert.equal(store.getUser("alice")?.passwordHash, "hash-a");
-      assert.equal(store.sessionUser("session-a"), "alice");
-      assert.equal(store.getPeer("alice")?.port, 7000);
-      assert.deepEqual(store.filesOf("alice"), [{
+      assert.equal((await store.getUser("alice"))?.passwordHash, "hash-a");
+      assert.equal(await store.sessionUser("session-a"), "alice");
+      assert.equal((await store.getPeer("alice"))?.port, 7000);
+      assert.deepEqual(await store.filesOf("alice"), [{
         ...file("alice", "keep.txt", { contentId: HASH_B, size: 42 }),
         online: true,
         host: "10.0.0.1",
         port: 7000,
         certificate: null,
       }]);
-      assert.throws(() => store.createUser("ALICE", "x"), shoalError("USERNAME_TAKEN"));
+      await assert.rejects(() => store.createUser("ALICE", "x"), shoalError("USERNAME_TAKEN"));
     }
   }));
 
 Deno.test("SqliteTrackerStore - reopening an existing database runs no migration twice", () =>
-  inTempDir((dir) => {
+  inTempDir(async (dir) => {
     const path = `${dir}/tracker.db`;
-    SqliteTrackerStore.open(path).close();
+    await SqliteTrackerStore.open(path).close();
     {
       using first = SqliteTrackerStore.open(path);
       // A second store on the same file while the first is open, as an admin command does.
       using second = SqliteTrackerStore.open(path);
-      first.createUser("alice", "h");
-      assert.equal(second.getUser("alice")?.username, "alice");
+      await first.createUser("alice", "h");
+      assert.equal((await second.getUser("alice"))?.username, "alice");
     }
     const db = new DatabaseSync(path);
     try {
@@ -386,23 +409,24 @@ Deno.test("SqliteTrackerStore - a database that cannot be created throws IO", ()
   }));
 
 Deno.test("SqliteTrackerStore - close is idempotent", () =>
-  inTempDir((dir) => {
+  inTempDir(async (dir) => {
     const store = SqliteTrackerStore.open(`${dir}/tracker.db`);
-    store.close();
-    store.close();
+    await store.close();
+    await store.close();
   }));
 
-Deno.test("SqliteTrackerStore - restorePeer puts a peer back online as it serves, and writes nothing when the store already has it so", () =>
-  withStore((store) => {
-    store.createUser("alice", "h");
-    store.setPeerOnline("alice", "192.168.1.20", 7000, CERTIFICATE);
-    const seen = store.getPeer("alice")!.since;
-    store.restorePeer("alice", "192.168.1.20", 7000, CERTIFICATE);
-    assert.equal(store.getPeer("alice")!.since, seen, "nothing written");
+contract(
+  "restorePeer puts a peer back online as it serves, and writes nothing when the store already has it so",
+  async (store) => {
+    await store.createUser("alice", "h");
+    await store.setPeerOnline("alice", "192.168.1.20", 7000, CERTIFICATE);
+    const seen = (await store.getPeer("alice"))!.since;
+    await store.restorePeer("alice", "192.168.1.20", 7000, CERTIFICATE);
+    assert.equal((await store.getPeer("alice"))!.since, seen, "nothing written");
 
-    store.markAllPeersOffline();
-    store.restorePeer("alice", "192.168.1.20", 7000, CERTIFICATE);
-    const restored = store.getPeer("alice")!;
+    await store.setPeerOffline("alice");
+    await store.restorePeer("alice", "192.168.1.20", 7000, CERTIFICATE);
+    const restored = (await store.getPeer("alice"))!;
     assert.equal(restored.online, true);
     assert.deepEqual([restored.host, restored.port, restored.certificate], [
       "192.168.1.20",
@@ -410,7 +434,113 @@ Deno.test("SqliteTrackerStore - restorePeer puts a peer back online as it serves
       CERTIFICATE,
     ]);
 
-    store.createUser("bob", "h");
-    store.restorePeer("bob", "192.168.1.30", 7001, null);
-    assert.equal(store.getPeer("bob")?.online, true);
-  }));
+    await store.createUser("bob", "h");
+    await store.restorePeer("bob", "192.168.1.30", 7001, null);
+    assert.equal((await store.getPeer("bob"))?.online, true);
+  },
+);
+
+contract("ping answers, and leavePresence takes this process's peers offline", async (store) => {
+  await store.ping();
+  await store.joinPresence();
+  await store.createUser("alice", "h");
+  await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+  assert.deepEqual(await store.presenceHeartbeat(), { rejoined: false });
+  assert.equal((await store.getPeer("alice"))?.online, true, "a heartbeat keeps its own peers");
+  await store.setPeerOffline("alice");
+  await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+  await store.leavePresence();
+  // SQLite leaves that to each connection's close; on PostgreSQL the process's peers go with it.
+  await store.setPeerOffline("alice");
+  assert.equal((await store.getPeer("alice"))?.online, false);
+});
+
+contract(
+  "a name published in two spellings that differ only in case is AMBIGUOUS",
+  async (store) => {
+    await store.createUser("alice", "h");
+    await store.createUser("bob", "h");
+    await store.publish(file("alice", "Notes.pdf"));
+    await store.publish(file("bob", "NOTES.pdf"));
+    await assert.rejects(() => store.filesNamed("notes.pdf"), shoalError("AMBIGUOUS"));
+    assert.deepEqual((await store.filesNamed("Notes.pdf")).map((f) => f.owner), ["alice"]);
+    assert.equal(await store.countFilesNamed("NOTES.pdf", "BOB"), 1);
+    assert.deepEqual((await store.filesNamed("NOTES.pdf", { owner: "Bob" })).map((f) => f.owner), [
+      "bob",
+    ]);
+  },
+);
+
+contract(
+  "onlineOwnersOf lists online owners of a content once each, within the page",
+  async (store) => {
+    for (const name of ["alice", "bob", "carol"]) {
+      await store.createUser(name, "h");
+      await store.publish(file(name, "a.txt"));
+      await store.publish(file(name, "copy.txt"));
+    }
+    await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+    await store.setPeerOnline("carol", "10.0.0.3", 7000, CERTIFICATE);
+    const owners = await store.onlineOwnersOf(HASH_A);
+    assert.deepEqual(owners.map((p) => [p.username, p.certificate]), [
+      ["alice", null],
+      ["carol", CERTIFICATE],
+    ]);
+    assert.deepEqual((await store.onlineOwnersOf(HASH_A, { limit: 1 })).map((p) => p.username), [
+      "alice",
+    ]);
+    assert.deepEqual(
+      (await store.onlineOwnersOf(HASH_A, { owner: "CAROL" })).map((p) => p.username),
+      ["carol"],
+    );
+    assert.equal(await store.countOnlineOwnersOf(HASH_A), 2);
+    assert.equal(await store.countOnlineOwnersOf(HASH_A, "bob"), 0);
+    assert.equal(await store.countSearch("TXT"), 6);
+  },
+);
+
+contract(
+  "a second store on the same database sees what the first wrote",
+  async (store, another) => {
+    await store.createUser("alice", "h");
+    await store.createSession("s", "alice");
+    await store.publish(file("alice", "x.txt", { size: Number.MAX_SAFE_INTEGER }));
+    const second = await another();
+    assert.equal(await second.sessionUser("s"), "alice");
+    assert.equal((await second.allFiles())[0].size, Number.MAX_SAFE_INTEGER);
+  },
+);
+
+Deno.test("TrackerStore on PostgreSQL - every contract test, on a throwaway cluster", async (t) => {
+  const cluster = await startTestPostgres();
+  if (typeof cluster === "string") {
+    console.log(`skipped: no PostgreSQL to test against: ${cluster}`);
+    return;
+  }
+  await using pg = cluster;
+  const url = await pg.newDatabase();
+  const admin = postgres(url, { max: 1, onnotice: () => {} });
+  try {
+    for (const [name, work] of CONTRACT) {
+      await t.step(name, async () => {
+        const opened: TrackerStore[] = [];
+        try {
+          const store = await PostgresTrackerStore.open(url, { maxConnections: 2 });
+          opened.push(store);
+          await admin.unsafe(
+            "TRUNCATE users, sessions, peers, files, tracker_processes CASCADE",
+          );
+          await work(store, async () => {
+            const next = await PostgresTrackerStore.open(url, { maxConnections: 2 });
+            opened.push(next);
+            return next;
+          });
+        } finally {
+          for (const store of opened) await store.close();
+        }
+      });
+    }
+  } finally {
+    await admin.end();
+  }
+});

@@ -54,10 +54,10 @@ Deno.test("Tracker - a register flood from one address is RATE_LIMITED; other ad
     flooder.call("register", { username: "bot10", password: PASSWORD }),
     shoalError("RATE_LIMITED", /too many new accounts from your address; try again in \d+ s/),
   );
-  assert.equal(server.store.getUser("bot10"), null);
+  assert.equal(await server.store.getUser("bot10"), null);
   const other = await server.connect("::1");
   await other.call("register", { username: "carol", password: PASSWORD });
-  assert.equal(server.store.getUser("carol")?.username, "carol");
+  assert.equal((await server.store.getUser("carol"))?.username, "carol");
 });
 
 Deno.test("Tracker - a session unused past the idle limit is refused on resume", async () => {
@@ -77,7 +77,7 @@ Deno.test("Tracker - a session unused past the idle limit is refused on resume",
     shoalError("AUTH_REQUIRED", /expired after 30 days unused/),
   );
   // It is gone for good, not just refused once.
-  assert.equal(server.store.sessionsOf("alice").length, 0);
+  assert.equal((await server.store.sessionsOf("alice")).length, 0);
 });
 
 Deno.test("Tracker - sessions are listed for their owner and a revoked one cannot resume", async () => {
@@ -137,12 +137,12 @@ Deno.test("Tracker - revoking the session a serving process uses takes it offlin
   const serving = await server.connect();
   await serving.call("login", { username: "alice", password: PASSWORD });
   await serving.call("announce", { port: 7000 });
-  assert.equal(server.store.getPeer("alice")?.online, true);
+  assert.equal((await server.store.getPeer("alice"))?.online, true);
 
   const { sessions } = await phone.call("sessions", {});
   const servingSession = sessions.find((session) => !session.current)!;
   await phone.call("revoke", { id: servingSession.id });
-  assert.equal(server.store.getPeer("alice")?.online, false);
+  assert.equal((await server.store.getPeer("alice"))?.online, false);
   await assert.rejects(serving.call("heartbeat", {}), shoalError("UNREACHABLE"));
   // The phone's own session is untouched.
   assert.equal((await phone.call("sessions", {})).sessions.length, 1);

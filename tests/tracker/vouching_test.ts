@@ -27,7 +27,7 @@ Deno.test("a peer naming another host than the one it connects from is refused",
     mallory.call("downloading", { contentId: CONTENT_ID, port: 4000, host: "10.9.8.7" }),
     refused("INVALID_INPUT", /--allow-advertise/),
   );
-  assert.equal(running.store.getPeer("mallory"), null);
+  assert.equal(await running.store.getPeer("mallory"), null);
   assert.equal(running.tracker.partialSourceCount, 0);
 
   const { address } = await mallory.call("announce", { port: 4000, host: "127.0.0.1" });
@@ -54,7 +54,7 @@ Deno.test("an address another online account serves at is refused", async () => 
     mallory.call("downloading", { contentId: CONTENT_ID, port: 4000 }),
     refused("INVALID_INPUT", /another online account/),
   );
-  assert.equal(running.store.getPeer("mallory"), null);
+  assert.equal(await running.store.getPeer("mallory"), null);
 });
 
 Deno.test("a certificate another online account announced is refused", async () => {
@@ -118,7 +118,7 @@ Deno.test("an account cannot announce a certificate whose key it does not hold, 
   const { address } = await back.call("announce", { port: 4000, certificate, proof: aliceProof });
   assert.equal(address, "127.0.0.1:4000");
   assert.equal(
-    running.store.getPeer("alice")?.certificate,
+    (await running.store.getPeer("alice"))?.certificate,
     new X509Certificate(certificate).toString(),
   );
 });
@@ -142,7 +142,7 @@ Deno.test("a certificate of line breaks, or of 4 KiB, is refused before any hand
     mallory.call("downloading", { contentId: CONTENT_ID, port: 4000, certificate: padded }),
     refused("BAD_MESSAGE", /certificate/),
   );
-  assert.equal(running.store.getPeer("mallory"), null);
+  assert.equal(await running.store.getPeer("mallory"), null);
   assert.equal(running.tracker.partialSourceCount, 0);
 });
 
@@ -156,5 +156,5 @@ Deno.test("a certificate with CRLF line ends is kept and handed out in canonical
     proof: proveCertificate(key, "alice"),
   });
   const canonical = new X509Certificate(certificate).toString();
-  assert.equal(running.store.getPeer("alice")?.certificate, canonical);
+  assert.equal((await running.store.getPeer("alice"))?.certificate, canonical);
 });

@@ -1,0 +1,601 @@
+/**
+ * The PostgreSQL backend of {@link TrackerStore}: several tracker processes
+ * (on several machines) share one database and so form one tracker. Besides
+ * the SQLite store's tables it keeps which process holds each online peer
+ * and a heartbeat per process, so the others take a dead process's peers
+ * offline. One method per interface method, its SQL beside it; the schema
+ * is a list of migrations, as the SQLite store's is.
+ */
+import postgres from "postgres";
+import { ShoalError } from "../protocol/errors.ts";
+import {
+  ambiguousName,
+  type FileListing,
+  type FileRecord,
+  likePattern,
+  now,
+  type Page,
+  type PeerRecord,
+  type Row,
+  type SessionRecord,
+  toListing,
+  toPeer,
+  toSession,
+  type TrackerStore,
+  type UserRecord,
+} from "./store.ts";
+
+/**
+ * Each entry upgrades the schema by one version (rows of `shoal_schema`).
+ * Text is compared and sorted bytewise (`COLLATE "C"`), as SQLite does;
+ * names are matched without regard to ASCII case through `shoal_fold`, as
+ * SQLite's NOCASE and LIKE do.
+ */
+export const POSTGRES_MIGRATIONS = [
+  `CREATE FUNCTION shoal_fold(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
+     AS $$ SELECT translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') $$;
+   CREATE TABLE users (
+     username TEXT COLLATE "C" PRIMARY KEY,
+     password_hash TEXT NOT NULL,
+     created_at TEXT COLLATE "C" NOT NULL
+   );
+   CREATE UNIQUE INDEX users_by_folded_name ON users (shoal_fold(username));
+   CREATE TABLE sessions (
+     token_hash TEXT COLLATE "C" PRIMARY KEY,
+     username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     created_at TEXT COLLATE "C" NOT NULL,
+     last_seen_at TEXT COLLATE "C" NOT NULL,
+     address TEXT
+   );
+   CREATE INDEX sessions_by_user ON sessions (username);
+   CREATE INDEX sessions_by_last_seen ON sessions (last_seen_at);
+   CREATE TABLE tracker_processes (
+     id TEXT PRIMARY KEY,
+     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
+     heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );
+   CREATE TABLE peers (
+     username TEXT COLLATE "C" PRIMARY KEY REFERENCES users(username) ON DELETE CASCADE,
+     host TEXT COLLATE "C" NOT NULL,
+     port INTEGER NOT NULL,
+     certificate TEXT,
+     online BOOLEAN NOT NULL,
+     last_seen TEXT COLLATE "C" NOT NULL,
+     process_id TEXT
+   );
+   CREATE INDEX peers_by_address ON peers (host, port);
+   CREATE INDEX peers_by_process ON peers (process_id) WHERE online;
+   CREATE TABLE files (
+     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     name TEXT COLLATE "C" NOT NULL,
+     type TEXT NOT NULL,
+     size BIGINT NOT NULL,
+     content_id TEXT COLLATE "C" NOT NULL,
+     published_at TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (owner, name)
+   );
+   CREATE INDEX files_by_name ON files (name);
+   CREATE INDEX files_by_folded_name ON files (shoal_fold(name));
+   CREATE INDEX files_by_content ON files (content_id);`,
+];
+
+const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS "contentId",
+  f.published_at AS "publishedAt", COALESCE(p.online, false) AS online, p.host, p.port,
+  p.certificate
+  FROM files f LEFT JOIN peers p ON p.username = f.owner`;
+
+/** The canonical spelling of an account name given in any ASCII case (NULL if none). */
+const CANONICAL = (param: string) =>
+  `(SELECT username FROM users WHERE shoal_fold(username) = shoal_fold(${param}))`;
+
+/** Driver errors that mean the database cannot be reached (not that a statement is wrong). */
+const UNREACHABLE_CODES = new Set([
+  "ECONNREFUSED",
+  "ECONNRESET",
+  "ENOTFOUND",
+  "EHOSTUNREACH",
+  "ENETUNREACH",
+  "ETIMEDOUT",
+  "EPIPE",
+  "CONNECT_TIMEOUT",
+  "CONNECTION_CLOSED",
+  "CONNECTION_ENDED",
+  "CONNECTION_DESTROYED",
+  // SQLSTATE: admin shutdown, crash shutdown, cannot connect now, too many connections.
+  "57P01",
+  "57P02",
+  "57P03",
+  "53300",
+]);
+
+function unreachable(error: unknown): boolean {
+  const code = (error as { code?: unknown })?.code;
+  return typeof code === "string" && (UNREACHABLE_CODES.has(code) || code.startsWith("08"));
+}
+
+/** Options of {@link PostgresTrackerStore.open}. */
+export interface PostgresStoreOptions {
+  /** Where the one-line notices go (unreachable, reachable again). @default {console.error} */
+  warn?: (line: string) => void;
+  /**
+   * A process whose heartbeat is older than this counts as dead, and its
+   * peers are taken offline by the others.
+   * @default {20000}
+   */
+  deadAfterMs?: number;
+  /** This process's id in the store. @default {a random UUID} */
+  processId?: string;
+  /** Connections in the pool. @default {10} */
+  maxConnections?: number;
+  /** How long to wait for a connection before STORE_UNAVAILABLE. @default {5} */
+  connectTimeoutSeconds?: number;
+  /**
+   * Refuse (NOT_FOUND) a database no tracker has set up, instead of setting
+   * it up: for the admin commands, which read a tracker's database.
+   */
+  mustExist?: boolean;
+}
+
+/** Whether `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL). */
+export function isPostgresUrl(db: string): boolean {
+  return /^postgres(ql)?:\/\//i.test(db);
+}
+
+/** The URL without its password, to print. */
+export function redactUrl(url: string): string {
+  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/i, "$1:***@");
+}
+
+/**
+ * Tracker state in PostgreSQL, shared by any number of tracker processes.
+ *
+ * @example
+ * ```ts
+ * const store = await PostgresTrackerStore.open("postgres://shoal@db.example/shoal");
+ * await store.joinPresence();
+ * ```
+ */
+export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
+  readonly #sql: postgres.Sql;
+  readonly #warn: (line: string) => void;
+  readonly #deadAfterMs: number;
+  readonly processId: string;
+  readonly description: string;
+  /** Whether the last statement reached the database: a change is said in one line. */
+  #reachable = true;
+  #closed = false;
+  #opened = false;
+
+  private constructor(sql: postgres.Sql, options: PostgresStoreOptions, description: string) {
+    this.#sql = sql;
+    this.#warn = options.warn ?? console.error;
+    this.#deadAfterMs = options.deadAfterMs ?? 20_000;
+    this.processId = options.processId ?? crypto.randomUUID();
+    this.description = description;
+  }
+
+  /**
+   * Connects to the database at `url` (missing parts come from the libpq
+   * variables PGHOST, PGPORT, PGUSER, PGPASSWORD, PGDATABASE) and brings its
+   * schema up to date. Fails with STORE_UNAVAILABLE, in one line, when the
+   * database cannot be reached.
+   */
+  static async open(
+    url: string,
+    options: PostgresStoreOptions = {},
+  ): Promise<PostgresTrackerStore> {
+    const sql = postgres(url, {
+      max: options.maxConnections ?? 10,
+      connect_timeout: options.connectTimeoutSeconds ?? 5,
+      onnotice: () => {},
+      // Integer columns come back as numbers (BIGINT as text, turned into numbers by the mappers).
+      connection: { application_name: "shoal-tracker" },
+    });
+    const { host, port, database } = sql.options;
+    const where = `PostgreSQL at ${host.join(",")}:${port.join(",")}/${database}`;
+    const store = new PostgresTrackerStore(sql, options, where);
+    try {
+      await store.#migrate(options.mustExist ?? false);
+    } catch (error) {
+      await sql.end({ timeout: 1 }).catch(() => {});
+      if (error instanceof ShoalError && error.code === "STORE_UNAVAILABLE") {
+        throw new ShoalError(
+          "STORE_UNAVAILABLE",
+          `cannot reach ${where}: ${(error.cause as Error)?.message ?? error.message}`,
+          { hint: "start PostgreSQL, or check --db (SHOAL_TRACKER_DB) and the PG* variables" },
+        );
+      }
+      throw error;
+    }
+    // From now on, the guard says when the database goes away and comes back.
+    store.#opened = true;
+    return store;
+  }
+
+  /** Applies the migrations not yet applied, under a lock so that two starting processes do not both. */
+  async #migrate(mustExist: boolean): Promise<void> {
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx.unsafe("SELECT pg_advisory_xact_lock(hashtext('shoal-tracker-schema'))");
+        await tx.unsafe(
+          `CREATE TABLE IF NOT EXISTS shoal_schema (
+             version INTEGER PRIMARY KEY,
+             applied_at TIMESTAMPTZ NOT NULL DEFAULT now()
+           )`,
+        );
+        const [{ version }] = await tx.unsafe(
+          "SELECT COALESCE(MAX(version), 0) AS version FROM shoal_schema",
+        );
+        if (mustExist && Number(version) === 0) {
+          throw new ShoalError("NOT_FOUND", `no tracker database at ${this.description}`, {
+            hint: "start a tracker on it first (tracker.ts serve --db URL), or check --db",
+          });
+        }
+        if (Number(version) > POSTGRES_MIGRATIONS.length) {
+          throw new ShoalError(
+            "IO",
+            `${this.description} has schema version ${version}, newer than this program's ` +
+              `${POSTGRES_MIGRATIONS.length}`,
+          );
+        }
+        for (let step = Number(version); step < POSTGRES_MIGRATIONS.length; step++) {
+          await tx.unsafe(POSTGRES_MIGRATIONS[step]);
+          await tx.unsafe("INSERT INTO shoal_schema (version) VALUES ($1)", [step + 1]);
+        }
+      })
+    );
+  }
+
+  /**
+   * Runs database work, turning "cannot reach the database" into
+   * STORE_UNAVAILABLE and saying once, in one line, when it goes away and
+   * when it is back.
+   */
+  async #guard<V>(work: () => Promise<V>): Promise<V> {
+    let result: V;
+    try {
+      result = await work();
+    } catch (error) {
+      if (!unreachable(error) || this.#closed) throw error;
+      if (this.#reachable && this.#opened) {
+        this.#reachable = false;
+        this.#warn(
+          `${this.description} is unreachable (${(error as Error).message}): logins and ` +
+            "publishes are refused with STORE_UNAVAILABLE until it is back; downloads go on",
+        );
+      }
+      throw new ShoalError(
+        "STORE_UNAVAILABLE",
+        "the tracker cannot reach its database right now; try again in a little while",
+        { cause: error },
+      );
+    }
+    if (!this.#reachable) {
+      this.#reachable = true;
+      if (this.#opened) this.#warn(`${this.description} is reachable again`);
+    }
+    return result;
+  }
+
+  #query(text: string, params: unknown[] = []): Promise<Row[]> {
+    return this.#guard(async () =>
+      // deno-lint-ignore no-explicit-any
+      [...await this.#sql.unsafe(text, params as any[], { prepare: true })] as Row[]
+    );
+  }
+
+  async #one(text: string, params: unknown[] = []): Promise<Row | undefined> {
+    return (await this.#query(text, params))[0];
+  }
+
+  /** Runs a statement; resolves to how many rows it changed. */
+  #run(text: string, params: unknown[] = []): Promise<number> {
+    return this.#guard(async () => {
+      // deno-lint-ignore no-explicit-any
+      const result = await this.#sql.unsafe(text, params as any[], { prepare: true });
+      return result.count;
+    });
+  }
+
+  async createUser(username: string, passwordHash: string): Promise<void> {
+    try {
+      await this.#run(
+        "INSERT INTO users (username, password_hash, created_at) VALUES ($1, $2, $3)",
+        [username, passwordHash, now()],
+      );
+    } catch (error) {
+      if ((error as { code?: string }).code === "23505") {
+        throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
+      }
+      throw error;
+    }
+  }
+
+  async getUser(username: string): Promise<UserRecord | null> {
+    const row = await this.#one(
+      "SELECT username, password_hash, created_at FROM users WHERE shoal_fold(username) = shoal_fold($1)",
+      [username],
+    );
+    return row
+      ? {
+        username: String(row.username),
+        passwordHash: String(row.password_hash),
+        createdAt: String(row.created_at),
+      }
+      : null;
+  }
+
+  async deleteUser(username: string): Promise<void> {
+    await this.#run("DELETE FROM users WHERE shoal_fold(username) = shoal_fold($1)", [username]);
+  }
+
+  async createSession(
+    tokenHash: string,
+    username: string,
+    address: string | null = null,
+    at = now(),
+  ): Promise<void> {
+    await this.#run(
+      `INSERT INTO sessions (token_hash, username, created_at, last_seen_at, address)
+       VALUES ($1, ${CANONICAL("$2")}, $3, $3, $4)`,
+      [tokenHash, username, at, address],
+    );
+  }
+
+  async sessionUser(tokenHash: string): Promise<string | null> {
+    const row = await this.#one("SELECT username FROM sessions WHERE token_hash = $1", [tokenHash]);
+    return row ? String(row.username) : null;
+  }
+
+  async getSession(tokenHash: string): Promise<SessionRecord | null> {
+    const row = await this.#one("SELECT * FROM sessions WHERE token_hash = $1", [tokenHash]);
+    return row ? toSession(row) : null;
+  }
+
+  async touchSession(tokenHash: string, at: string): Promise<void> {
+    await this.#run("UPDATE sessions SET last_seen_at = $1 WHERE token_hash = $2", [at, tokenHash]);
+  }
+
+  async sessionsOf(username: string): Promise<SessionRecord[]> {
+    const rows = await this.#query(
+      "SELECT * FROM sessions WHERE username = $1 ORDER BY created_at DESC, token_hash",
+      [username],
+    );
+    return rows.map(toSession);
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.#run("DELETE FROM sessions WHERE token_hash = $1", [tokenHash]);
+  }
+
+  deleteIdleSessions(before: string): Promise<number> {
+    return this.#run("DELETE FROM sessions WHERE last_seen_at < $1", [before]);
+  }
+
+  async setPeerOnline(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void> {
+    await this.#run(
+      `INSERT INTO peers (username, host, port, certificate, online, last_seen, process_id)
+       VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
+       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+         certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
+         process_id = excluded.process_id`,
+      [username, host, port, certificate, now(), this.processId],
+    );
+  }
+
+  async restorePeer(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void> {
+    // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
+    await this.#run(
+      `INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
+       VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
+       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+         certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
+         process_id = excluded.process_id
+       WHERE NOT (p.online AND p.host = excluded.host AND p.port = excluded.port
+         AND p.certificate IS NOT DISTINCT FROM excluded.certificate
+         AND p.process_id IS NOT DISTINCT FROM excluded.process_id)`,
+      [username, host, port, certificate, now(), this.processId],
+    );
+  }
+
+  async setPeerOffline(username: string): Promise<void> {
+    // Only this process's: the peer may have reconnected through another since.
+    await this.#run(
+      `UPDATE peers SET online = false, last_seen = $1, process_id = NULL
+       WHERE username = $2 AND process_id = $3`,
+      [now(), username, this.processId],
+    );
+  }
+
+  async joinPresence(): Promise<void> {
+    await this.#run(
+      `INSERT INTO tracker_processes (id) VALUES ($1)
+       ON CONFLICT (id) DO UPDATE SET heartbeat_at = now()`,
+      [this.processId],
+    );
+    await this.#sweep();
+  }
+
+  /**
+   * Takes offline the peers of processes silent past the window (deleting
+   * those processes' records), and any online peer whose process has no
+   * record left (one that stopped, or a store written before presence was).
+   */
+  async #sweep(): Promise<void> {
+    await this.#run(
+      `WITH dead AS (
+         DELETE FROM tracker_processes
+         WHERE heartbeat_at < now() - $1 * interval '1 millisecond' AND id <> $2
+         RETURNING id
+       )
+       UPDATE peers SET online = false, last_seen = $3, process_id = NULL
+       WHERE online AND process_id IS DISTINCT FROM $2
+         AND (process_id IS NULL OR process_id IN (SELECT id FROM dead)
+         OR NOT EXISTS (SELECT 1 FROM tracker_processes t WHERE t.id = peers.process_id))`,
+      [this.#deadAfterMs, this.processId, now()],
+    );
+  }
+
+  async presenceHeartbeat(): Promise<{ rejoined: boolean }> {
+    const beat = await this.#run(
+      "UPDATE tracker_processes SET heartbeat_at = now() WHERE id = $1",
+      [this.processId],
+    );
+    // Taken for dead (the database was away longer than the window): back, with no peers.
+    if (beat === 0) await this.joinPresence();
+    else await this.#sweep();
+    return { rejoined: beat === 0 };
+  }
+
+  async leavePresence(): Promise<void> {
+    await this.#run(
+      `UPDATE peers SET online = false, last_seen = $1, process_id = NULL
+       WHERE online AND process_id = $2`,
+      [now(), this.processId],
+    );
+    await this.#run("DELETE FROM tracker_processes WHERE id = $1", [this.processId]);
+  }
+
+  async ping(): Promise<void> {
+    await this.#query("SELECT 1");
+  }
+
+  async getPeer(username: string): Promise<PeerRecord | null> {
+    const row = await this.#one("SELECT * FROM peers WHERE username = $1", [username]);
+    return row ? toPeer(row) : null;
+  }
+
+  async peersAt(host: string, port?: number): Promise<PeerRecord[]> {
+    const rows = port === undefined
+      ? await this.#query("SELECT * FROM peers WHERE host = $1 ORDER BY username", [host])
+      : await this.#query(
+        "SELECT * FROM peers WHERE host = $1 AND port = $2 ORDER BY username",
+        [host, port],
+      );
+    return rows.map(toPeer);
+  }
+
+  async listPeers(): Promise<PeerRecord[]> {
+    return (await this.#query("SELECT * FROM peers ORDER BY username")).map(toPeer);
+  }
+
+  async publish(file: FileRecord): Promise<boolean> {
+    // xmax is set on a row an upsert updated, and 0 on one it inserted.
+    const row = await this.#one(
+      `INSERT INTO files (owner, name, type, size, content_id, published_at)
+       VALUES ($1, $2, $3, $4, $5, $6)
+       ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
+         content_id = excluded.content_id, published_at = excluded.published_at
+       RETURNING (xmax <> 0) AS replaced`,
+      [file.owner, file.name, file.type, file.size, file.contentId, file.publishedAt],
+    );
+    return row?.replaced === true;
+  }
+
+  async unpublish(owner: string, name: string): Promise<boolean> {
+    return await this.#run("DELETE FROM files WHERE owner = $1 AND name = $2", [owner, name]) > 0;
+  }
+
+  filesOf(owner: string): Promise<FileListing[]> {
+    return this.#listings(`${LISTING} WHERE f.owner = $1 ORDER BY f.name`, [owner]);
+  }
+
+  async filesNamed(name: string, page: Page = {}): Promise<FileListing[]> {
+    return await this.#listings(
+      `${LISTING} WHERE f.name = $1
+         AND ($2::text IS NULL OR shoal_fold(f.owner) = shoal_fold($2::text))
+       ORDER BY p.online DESC NULLS LAST, f.owner LIMIT $3`,
+      [await this.#spellingOf(name), page.owner ?? null, page.limit ?? null],
+    );
+  }
+
+  /**
+   * As the SQLite store's: the exact spelling if published so, else the one
+   * differing in case; in one round trip (the exact spelling sorts first).
+   */
+  async #spellingOf(name: string): Promise<string> {
+    const rows = await this.#query(
+      `SELECT name FROM (SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)) n
+       ORDER BY name = $1 DESC, name LIMIT 10`,
+      [name],
+    );
+    if (rows.length > 0 && rows[0].name === name) return name;
+    if (rows.length > 1) throw ambiguousName(name, rows.map((row) => String(row.name)));
+    return rows.length === 1 ? String(rows[0].name) : name;
+  }
+
+  async countFilesNamed(name: string, owner?: string): Promise<number> {
+    return await this.#count(
+      `SELECT COUNT(*) AS n FROM files WHERE name = $1
+         AND ($2::text IS NULL OR shoal_fold(owner) = shoal_fold($2::text))`,
+      [await this.#spellingOf(name), owner ?? null],
+    );
+  }
+
+  async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
+    const rows = await this.#query(
+      `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
+       WHERE f.content_id = $1 AND p.online
+         AND ($2::text IS NULL OR shoal_fold(p.username) = shoal_fold($2::text))
+       ORDER BY p.username LIMIT $3`,
+      [contentId, page.owner ?? null, page.limit ?? null],
+    );
+    return rows.map(toPeer);
+  }
+
+  countOnlineOwnersOf(contentId: string, owner?: string): Promise<number> {
+    return this.#count(
+      `SELECT COUNT(DISTINCT p.username) AS n FROM files f JOIN peers p ON p.username = f.owner
+       WHERE f.content_id = $1 AND p.online
+         AND ($2::text IS NULL OR shoal_fold(p.username) = shoal_fold($2::text))`,
+      [contentId, owner ?? null],
+    );
+  }
+
+  searchFiles(text: string, limit = 500): Promise<FileListing[]> {
+    return this.#listings(
+      `${LISTING} WHERE shoal_fold(f.name) LIKE shoal_fold($1) ESCAPE '\\'
+       ORDER BY f.name, p.online DESC NULLS LAST, f.owner LIMIT $2`,
+      [likePattern(text), limit],
+    );
+  }
+
+  countSearch(text: string): Promise<number> {
+    return this.#count(
+      "SELECT COUNT(*) AS n FROM files WHERE shoal_fold(name) LIKE shoal_fold($1) ESCAPE '\\'",
+      [likePattern(text)],
+    );
+  }
+
+  allFiles(): Promise<FileListing[]> {
+    return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
+  }
+
+  async #count(text: string, params: unknown[]): Promise<number> {
+    return Number((await this.#one(text, params))!.n);
+  }
+
+  async #listings(text: string, params: unknown[] = []): Promise<FileListing[]> {
+    return (await this.#query(text, params)).map(toListing);
+  }
+
+  async close(): Promise<void> {
+    if (this.#closed) return;
+    this.#closed = true;
+    await this.#sql.end({ timeout: 2 });
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}

@@ -1,0 +1,199 @@
+/**
+ * What only the PostgreSQL store does: presence shared by several tracker
+ * processes, migrations run by several at once, and an outage of the
+ * database, which refuses logins and publishes with STORE_UNAVAILABLE (said
+ * once, in one line) while connections already logged in stay up. One
+ * throwaway cluster for the file; skipped with a message where PostgreSQL is
+ * not installed.
+ */
+import assert from "node:assert/strict";
+import postgres from "postgres";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { TRACKER_METHODS } from "../../lib/protocol/messages.ts";
+import { PasswordHasher } from "../../lib/tracker/passwords.ts";
+import { POSTGRES_MIGRATIONS, PostgresTrackerStore } from "../../lib/tracker/postgres_store.ts";
+import { Tracker } from "../../lib/tracker/tracker.ts";
+import { shoalError } from "../helpers/errors.ts";
+import { startTestPostgres } from "../helpers/postgres.ts";
+import { CHEAP_COST, testTicketKey } from "../helpers/tracker.ts";
+
+const pause = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
+
+Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) => {
+  const cluster = await startTestPostgres();
+  if (typeof cluster === "string") {
+    console.log(`skipped: no PostgreSQL to test against: ${cluster}`);
+    return;
+  }
+  await using pg = cluster;
+
+  await t.step(
+    "a starting process leaves a live one's peers online; a dead one's go offline",
+    async () => {
+      const url = await pg.newDatabase();
+      await using a = await PostgresTrackerStore.open(url);
+      await a.joinPresence();
+      await a.createUser("alice", "h");
+      await a.createUser("bob", "h");
+      await a.setPeerOnline("alice", "10.0.0.1", 7000, null);
+
+      await using b = await PostgresTrackerStore.open(url);
+      await b.joinPresence();
+      assert.equal((await b.getPeer("alice"))?.online, true, "a live process's peer stays online");
+      await b.setPeerOnline("bob", "10.0.0.2", 7000, null);
+
+      // a falls silent: its last beat an hour ago, far past the 20 s window.
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await sql`UPDATE tracker_processes SET heartbeat_at = now() - interval '1 hour'
+                WHERE id = ${a.processId}`;
+      } finally {
+        await sql.end();
+      }
+      // b's next beat takes a's peers offline, not its own.
+      assert.deepEqual(await b.presenceHeartbeat(), { rejoined: false });
+      assert.equal((await b.getPeer("alice"))?.online, false);
+      assert.equal((await b.getPeer("bob"))?.online, true);
+
+      // a was only slow: its next beat finds itself taken for dead, and says so.
+      assert.deepEqual(await a.presenceHeartbeat(), { rejoined: true });
+      assert.equal((await a.getPeer("bob"))?.online, true, "rejoining takes nobody offline");
+    },
+  );
+
+  await t.step(
+    "a peer that moved to another process is not taken offline by the old one",
+    async () => {
+      const url = await pg.newDatabase();
+      await using a = await PostgresTrackerStore.open(url);
+      await using b = await PostgresTrackerStore.open(url);
+      await a.joinPresence();
+      await b.joinPresence();
+      await a.createUser("alice", "h");
+      await a.setPeerOnline("alice", "10.0.0.1", 7000, null);
+      await b.setPeerOnline("alice", "10.0.0.1", 7001, null);
+      // a notices its old connection closing only now.
+      await a.setPeerOffline("alice");
+      assert.equal((await a.getPeer("alice"))?.online, true);
+      assert.equal((await a.getPeer("alice"))?.port, 7001);
+      await a.leavePresence();
+      assert.equal((await b.getPeer("alice"))?.online, true, "a stopping leaves b's peers alone");
+      await b.leavePresence();
+      assert.equal((await a.getPeer("alice"))?.online, false);
+    },
+  );
+
+  await t.step("processes opening a new database at once apply each migration once", async () => {
+    const url = await pg.newDatabase();
+    const stores = await Promise.all(
+      Array.from({ length: 4 }, () => PostgresTrackerStore.open(url, { maxConnections: 1 })),
+    );
+    for (const store of stores) await store.close();
+    const sql = postgres(url, { max: 1, onnotice: () => {} });
+    try {
+      const rows = await sql`SELECT version FROM shoal_schema ORDER BY version`;
+      assert.deepEqual(rows.map((row) => row.version), POSTGRES_MIGRATIONS.map((_, i) => i + 1));
+      await sql`INSERT INTO shoal_schema (version) VALUES (99)`;
+    } finally {
+      await sql.end();
+    }
+    await assert.rejects(() => PostgresTrackerStore.open(url), shoalError("IO", /newer/));
+  });
+
+  await t.step("an admin command's store refuses a database no tracker has set up", async () => {
+    const url = await pg.newDatabase();
+    await assert.rejects(
+      () => PostgresTrackerStore.open(url, { mustExist: true }),
+      shoalError("NOT_FOUND", /no tracker database at PostgreSQL/),
+    );
+    await (await PostgresTrackerStore.open(url)).close();
+    await (await PostgresTrackerStore.open(url, { mustExist: true })).close();
+  });
+
+  await t.step("an unreachable database is one clear STORE_UNAVAILABLE error at open", async () => {
+    const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+    const { port } = listener.addr as Deno.NetAddr;
+    listener.close();
+    await assert.rejects(
+      () => PostgresTrackerStore.open(`postgres://postgres@127.0.0.1:${port}/none`),
+      shoalError("STORE_UNAVAILABLE", /cannot reach PostgreSQL at 127\.0\.0\.1:\d+\/none/),
+    );
+  });
+
+  await t.step(
+    "with the database down, logins and publishes are refused with STORE_UNAVAILABLE and heartbeats go on",
+    async () => {
+      const url = await pg.newDatabase();
+      const warnings: string[] = [];
+      await using store = await PostgresTrackerStore.open(url, {
+        warn: (line) => warnings.push(line),
+        connectTimeoutSeconds: 2,
+      });
+      const passwords = new PasswordHasher({ cost: CHEAP_COST });
+      const tracker = new Tracker(store, {
+        ticketKey: await testTicketKey(),
+        passwords,
+        warn: (line) => warnings.push(line),
+      });
+      const address = await tracker.listen({ host: "127.0.0.1", port: 0 });
+      const connect = () =>
+        ProtocolClient.connect(address, TRACKER_METHODS, { agent: "test", expect: "tracker" });
+      const alice = await connect();
+      const late = await connect();
+      try {
+        await alice.call("register", { username: "alice", password: "correct horse" });
+        await alice.call("login", { username: "alice", password: "correct horse" });
+        await alice.call("announce", { port: 7000 });
+        await alice.call("publish", {
+          name: "notes.txt",
+          type: "txt",
+          size: 5,
+          contentId: "c".repeat(64),
+        });
+
+        await pg.stop();
+        await assert.rejects(
+          () => late.call("login", { username: "alice", password: "correct horse" }),
+          shoalError("STORE_UNAVAILABLE"),
+        );
+        await assert.rejects(
+          () =>
+            alice.call("publish", {
+              name: "b.txt",
+              type: "txt",
+              size: 1,
+              contentId: "d".repeat(64),
+            }),
+          shoalError("STORE_UNAVAILABLE"),
+        );
+        await alice.call("heartbeat", {});
+        await assert.rejects(
+          () => late.call("register", { username: "bob", password: "correct horse" }),
+          shoalError("STORE_UNAVAILABLE"),
+        );
+        const down = warnings.filter((line) => line.includes("is unreachable"));
+        assert.equal(down.length, 1, warnings.join("\n"));
+        assert.match(down[0], /^PostgreSQL at 127\.0\.0\.1:\d+\/shoal_test_\d+ is unreachable/);
+
+        await pg.start();
+        // The pool reconnects on its own; the first statements may still meet closed connections.
+        let loggedIn = false;
+        for (let tried = 0; tried < 50 && !loggedIn; tried++) {
+          loggedIn = await late.call("login", { username: "alice", password: "correct horse" })
+            .then(() => true, () => false);
+          if (!loggedIn) await pause(100);
+        }
+        assert.ok(loggedIn, warnings.join("\n"));
+        assert.ok(
+          warnings.some((line) => line.endsWith("is reachable again")),
+          warnings.join("\n"),
+        );
+        assert.equal((await store.getPeer("alice"))?.online, true);
+      } finally {
+        alice.close();
+        late.close();
+        await tracker.close();
+      }
+    },
+  );
+});
