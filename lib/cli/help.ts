@@ -14,6 +14,7 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   sessions: ["peer.ts sessions", "peer.ts sessions --json"],
   "sessions revoke": ["peer.ts sessions revoke 3f9a0c1b2d4e5f60"],
   "forget-tracker": ["peer.ts forget-tracker 192.168.1.10:5050"],
+  trackers: ["peer.ts trackers", "peer.ts trackers --json"],
   publish: ["peer.ts publish ~/lectures/week3.pdf", "peer.ts publish notes ~/lectures/week3.pdf"],
   unpublish: ["peer.ts unpublish notes"],
   view: ["peer.ts view", "peer.ts view --json"],
@@ -37,7 +38,11 @@ const PEER_EXAMPLES: Record<string, string[]> = {
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
   "": ["tracker.ts serve", "tracker.ts ping alice"],
-  serve: ["tracker.ts serve", "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db"],
+  serve: [
+    "tracker.ts serve",
+    "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
+    "tracker.ts serve --name lab-1",
+  ],
   ping: ["tracker.ts ping alice", "tracker.ts ping 192.168.1.21:6000 --json"],
   discover: ["tracker.ts discover alice", "tracker.ts discover alice --json"],
   peers: ["tracker.ts peers"],

@@ -29,6 +29,7 @@ import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/mes
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
+import { addTrackersCommand, withDiscoveredTracker } from "./tracker_discovery.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import {
   cancel,
@@ -45,6 +46,16 @@ import {
   type PeerContext,
   type ServeFlags,
 } from "./peer_context.ts";
+
+/** Commands that never talk to a tracker: they need none found on the network. */
+const LOCAL_COMMANDS = new Set([
+  "view",
+  "downloads",
+  "cancel",
+  "pause",
+  "forget-tracker",
+  "trackers",
+]);
 
 /** The options of `serve` (and of `shell`, which serves too). */
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
@@ -93,8 +104,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const context = openContext(command.optsWithGlobals<GlobalOptions>());
+    // With no tracker named anywhere, a command that talks to one looks for one on the LAN.
+    const configured = LOCAL_COMMANDS.has(command.name()) || config.tracker !== undefined ||
+      program.getOptionValueSource("tracker") !== "default";
     try {
-      await action(context, ...args as A);
+      await withDiscoveredTracker(context, configured, async () => {
+        await action(context, ...args as A);
+      });
     } finally {
       context.home.close();
     }
@@ -275,6 +291,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   }
 
   addConfigCommand(program);
+  addTrackersCommand(program, run);
 
   serveOptions(program.command("serve"), config)
     .description("serve your shares to other peers and stay online until Ctrl-C")

@@ -11,6 +11,7 @@ import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { asTyped, setInvocation } from "../invocation.ts";
 import { matchingNames } from "../peer/name_match.ts";
+import { discoverTracker, useFound } from "./tracker_discovery.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -20,8 +21,17 @@ export async function runPeerShell(
   globals: GlobalOptions,
   flags: ServeFlags,
   config: PeerConfig = {},
+  trackerConfigured = true,
 ): Promise<void> {
   const { tracker, home } = openContext(globals);
+  const found = trackerConfigured
+    ? undefined
+    : await discoverTracker(home, tracker.plaintext, tracker.notice);
+  if (found) {
+    useFound(tracker, found);
+    // Every line names it with --tracker from now on.
+    globals = { ...globals, tracker: found.address };
+  }
   // Inside the shell a command is typed bare: hints say `login`, not `peer.ts login`.
   setInvocation("peer", [], "");
   let serving: Serving | null = null;
@@ -127,7 +137,12 @@ export function addShellCommand(program: Command, config: PeerConfig = {}): Comm
   serveOptions(program.command("shell"), config)
     .description("an interactive session with every command, serving files while open")
     .action((flags: ServeFlags, command: Command) =>
-      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags, config)
+      runPeerShell(
+        command.optsWithGlobals<GlobalOptions>(),
+        flags,
+        config,
+        config.tracker !== undefined || program.getOptionValueSource("tracker") !== "default",
+      )
     );
   return program;
 }

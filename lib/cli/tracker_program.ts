@@ -1,7 +1,8 @@
 /** The tracker's command line: `serve`, plus the admin commands of `admin_commands.ts`. */
 import { Command, Option } from "commander";
 import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
-import { formatAddress } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
+import { type Announcement, announceTracker, reachableFromNetwork } from "../tracker/announce.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
@@ -54,6 +55,8 @@ export function buildTrackerProgram(): Command {
       "new accounts one address may create at once (then one a minute)",
       "10",
     )
+    .option("--name <name>", "the name peers see when they find it on the local network", "")
+    .option("--no-announce", "do not announce the tracker on the local network (DNS-SD, mDNS)")
     // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
     .allowExcessArguments(true)
     .action(async (options: ServeOptions, command: Command) => {
@@ -98,9 +101,11 @@ export function buildTrackerProgram(): Command {
       } else {
         console.log(PLAINTEXT_WARNING);
       }
+      const announcement = startAnnouncing(options, bound, tls?.certificate, warn);
       try {
         await untilStopped(store, `${options.db}.history`);
       } finally {
+        await announcement?.stop();
         await tracker.close();
         console.log("tracker stopped");
       }
@@ -128,6 +133,34 @@ interface ServeOptions {
   registrationsPerAddress: string;
   allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
+  name: string;
+  announce: boolean;
+}
+
+/**
+ * Announces the tracker on the local network (unless `--no-announce`, or it
+ * listens on loopback, where nobody else could reach it) and says so.
+ */
+function startAnnouncing(
+  options: ServeOptions,
+  bound: Address,
+  certificate: string | undefined,
+  warn: (line: string) => void,
+): Announcement | undefined {
+  if (!options.announce || !reachableFromNetwork(options.host)) return undefined;
+  const announcement = announceTracker({
+    name: options.name || undefined,
+    port: bound.port,
+    host: options.host,
+    fingerprint: certificate === undefined ? undefined : fingerprintOf(certificate),
+    version: PROTOCOL_VERSION,
+    warn,
+  });
+  console.log(
+    `announced on the local network as "${announcement.name}" (DNS-SD _shoal._tcp; ` +
+      "--no-announce turns it off)",
+  );
+  return announcement;
 }
 
 /** Parses a number option that must be above zero. */

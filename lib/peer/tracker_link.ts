@@ -20,6 +20,11 @@ export interface TrackerEndpoint {
   plaintext: boolean;
   /** Where to say what a person should know, e.g. a newly pinned fingerprint. */
   notice: (line: string) => void;
+  /**
+   * The fingerprint the tracker announced on the local network, when it was
+   * found there: a first contact pins only a certificate that has it.
+   */
+  announcedFingerprint?: string;
 }
 
 /**
@@ -97,6 +102,7 @@ const SHOAL_ANSWERS = new Set(["VERSION_MISMATCH", "BUSY", "RATE_LIMITED", "INVA
 async function firstContact(home: PeerHome, tracker: TrackerEndpoint): Promise<TrackerClient> {
   const key = formatAddress(tracker.address);
   const certificate = await fetchCertificate(tracker.address.host, tracker.address.port);
+  checkAnnounced(tracker, certificate);
   let client: TrackerClient;
   try {
     client = await ProtocolClient.connect(tracker.address, TRACKER_METHODS, {
@@ -123,6 +129,22 @@ async function firstContact(home: PeerHome, tracker: TrackerEndpoint): Promise<T
       "It is pinned from now on.",
   );
   return client;
+}
+
+/** Refuses a tracker found on the network whose certificate is not the one it announced. */
+function checkAnnounced(tracker: TrackerEndpoint, certificate: string): void {
+  const announced = tracker.announcedFingerprint;
+  const presented = fingerprintOf(certificate);
+  if (announced === undefined || announced === presented) return;
+  throw new ShoalError(
+    "CERTIFICATE_MISMATCH",
+    `the tracker at ${formatAddress(tracker.address)} presented a certificate (${presented}) ` +
+      `other than the one announced for it on the local network (${announced}): something ` +
+      "else may be answering at that address. Nothing was pinned or sent.",
+    {
+      hint: "ask the tracker's operator for its address and fingerprint; pass --tracker HOST:PORT",
+    },
+  );
 }
 
 /** The error every command but register and login gives without a session. */

@@ -1,0 +1,137 @@
+/**
+ * Zero-config discovery across hosts: a tracker announces itself by DNS-SD
+ * over multicast DNS in one network namespace, and a peer in another, with
+ * no tracker configured, finds it, pins it and signs up. Multicast stays on
+ * the test's own bridge: every namespace is made here, with a multicast route
+ * to its own eth0, and removed afterwards.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CHILD_ENV,
+  denoCommand,
+  PEER_TS,
+  runCommand,
+  startTracker,
+  tempDir,
+} from "../helpers/processes.ts";
+import { ip, netnsSkipReason, TestLan } from "../helpers/netns.ts";
+
+const unavailable = await netnsSkipReason("tests/e2e/discovery_netns_test.ts");
+
+/** Runs `peer.ts ARGS` in `netns` with no tracker configured and discovery on. */
+function peerIn(netns: string, home: string, args: string[], stdin = "") {
+  const [command, full] = denoCommand(["run", "--allow-all", PEER_TS, "--home", home, ...args], {
+    netns,
+  });
+  // An empty SHOAL_NO_DISCOVERY counts as unset: the peer looks on this LAN.
+  return runCommand(command, full, { stdin, env: { ...CHILD_ENV, SHOAL_NO_DISCOVERY: "" } });
+}
+
+interface TrackerJson {
+  name: string;
+  address: string;
+  tls: boolean;
+  fingerprint?: string;
+  usedHere: boolean;
+}
+
+Deno.test({
+  name: "discovery - a peer with no tracker configured finds the one announced on its LAN",
+  ignore: unavailable !== null,
+  async fn() {
+    await using lan = await TestLan.create(["t", "p"]);
+    const { t, p } = lan.hosts;
+    for (const host of [t, p]) {
+      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    }
+    await using dir = await tempDir("shoal-discovery-");
+    const tracker = await startTracker({
+      db: join(dir.path, "tracker.db"),
+      host: "0.0.0.0",
+      netns: t.netns,
+      announce: true,
+      extra: ["--name", "lab-1"],
+    });
+    try {
+      await tracker.daemon.waitFor(/^announced on the local network as "lab-1"/);
+      const fingerprint = (await tracker.daemon.waitFor(/fingerprint: (SHA256:\S+)/))[1];
+      const home = join(dir.path, "alice");
+
+      const listed = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const trackers: TrackerJson[] = JSON.parse(listed.stdout);
+      assert.deepEqual(
+        trackers.map((x) => [x.name, x.address, x.tls, x.fingerprint, x.usedHere]),
+        [["lab-1", `${t.ip}:${tracker.port}`, true, fingerprint, false]],
+      );
+
+      const table = await peerIn(p.netns, home, ["trackers"]);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /lab-1/);
+      assert.ok(table.stdout.includes(`${t.ip}:${tracker.port}`), table.stdout);
+
+      const stdin = "alice-password\n";
+      const registered = await peerIn(
+        p.netns,
+        home,
+        ["register", "alice", "--password-stdin"],
+        stdin,
+      );
+      assert.equal(registered.code, 0, registered.stderr);
+      assert.ok(
+        registered.stderr.includes(
+          `found tracker lab-1 at ${t.ip}:${tracker.port}, fingerprint ${fingerprint}`,
+        ),
+        registered.stderr,
+      );
+      assert.match(
+        registered.stderr,
+        /first contact with the tracker at .*It is pinned from now on/,
+      );
+
+      // Now pinned here: found again (without waiting for others) and used as it is.
+      const loggedIn = await peerIn(p.netns, home, ["login", "alice", "--password-stdin"], stdin);
+      assert.equal(loggedIn.code, 0, loggedIn.stderr);
+      assert.match(loggedIn.stdout, /logged in as alice/);
+      assert.doesNotMatch(loggedIn.stderr, /first contact/);
+
+      const again = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.equal(JSON.parse(again.stdout)[0].usedHere, true, again.stdout);
+
+      // An explicit --tracker wins: no search, the address given is the one tried.
+      const explicit = await peerIn(p.netns, home, ["--tracker", `${t.ip}:1`, "search", "x"]);
+      assert.equal(explicit.code, 1);
+      assert.doesNotMatch(explicit.stderr, /found tracker/);
+      assert.ok(explicit.stderr.includes(`${t.ip}:1`), explicit.stderr);
+    } finally {
+      await tracker.daemon.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "discovery - with none announced, a peer tries the default and says none was found",
+  ignore: unavailable !== null,
+  async fn() {
+    await using lan = await TestLan.create(["p"]);
+    const { p } = lan.hosts;
+    await ip("-n", p.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    await using dir = await tempDir("shoal-discovery-");
+    const home = join(dir.path, "bob");
+    const listed = await peerIn(p.netns, home, ["trackers"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /no tracker announced itself on the local network/);
+
+    const result = await peerIn(
+      p.netns,
+      home,
+      ["register", "bob", "--password-stdin"],
+      "bob-pw-123\n",
+    );
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: cannot reach 127\.0\.0\.1:5050/m);
+    assert.match(result.stderr, /hint: no tracker is configured, and none announced itself/);
+    assert.match(result.stderr, /--tracker HOST:PORT/);
+  },
+});
