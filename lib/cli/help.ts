@@ -1,6 +1,6 @@
 /** Examples under every command's help, kept in one place so they read as a set. */
 import type { Command } from "commander";
-import { asTyped } from "../invocation.ts";
+import { asTyped, commandName } from "../invocation.ts";
 
 const PEER_EXAMPLES: Record<string, string[]> = {
   "": ["peer.ts --tracker 192.168.1.10:5050 login alice", "peer.ts fetch notes"],
@@ -33,7 +33,9 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   "config get": ["peer.ts config get tracker"],
   "config set": ["peer.ts config set serve.port 6000"],
   "config unset": ["peer.ts config unset serve.port"],
-  completions: ["peer.ts completions bash > ~/.local/share/bash-completion/completions/peer.ts"],
+  completions: [
+    "peer.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
+  ],
 };
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
@@ -48,15 +50,20 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
   peers: ["tracker.ts peers"],
   files: ["tracker.ts files --json"],
   completions: [
-    "tracker.ts completions bash > ~/.local/share/bash-completion/completions/tracker.ts",
+    "tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],
 };
 
-function withExamples(program: Command, examples: Record<string, string[]>): Command {
+function withExamples(
+  program: Command,
+  examples: Record<string, string[]>,
+  name: string,
+): Command {
   // Examples are written with `peer.ts`: shown the way the user runs the program, they paste.
+  // A completion script is saved under the name the command is typed as.
   const text = (lines: string[]) =>
     `\nExample${lines.length > 1 ? "s" : ""}:\n${
-      lines.map((line) => `  $ ${asTyped(line)}`).join("\n")
+      lines.map((line) => `  $ ${asTyped(line.replace("COMMAND_NAME", name))}`).join("\n")
     }`;
   if (examples[""]) program.addHelpText("after", text(examples[""]));
   for (const command of program.commands) {
@@ -71,7 +78,9 @@ function withExamples(program: Command, examples: Record<string, string[]>): Com
 }
 
 /** Adds an example to the help of the peer program and each of its commands. */
-export const withPeerExamples = (program: Command) => withExamples(program, PEER_EXAMPLES);
+export const withPeerExamples = (program: Command) =>
+  withExamples(program, PEER_EXAMPLES, commandName("peer"));
 
 /** Adds an example to the help of the tracker program and each of its commands. */
-export const withTrackerExamples = (program: Command) => withExamples(program, TRACKER_EXAMPLES);
+export const withTrackerExamples = (program: Command) =>
+  withExamples(program, TRACKER_EXAMPLES, commandName("tracker"));

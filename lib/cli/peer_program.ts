@@ -24,7 +24,7 @@ import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { asTyped } from "../invocation.ts";
+import { asTyped, commandName } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
@@ -82,7 +82,7 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
  * closes the home afterwards; the shell passes hooks to serve while open.
  */
 export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): Command {
-  const program = new Command("peer.ts")
+  const program = new Command(commandName("peer"))
     .description("Shoal peer: share files with other peers on your network")
     .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
     .addOption(

@@ -22,7 +22,7 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
-import { quoteWords } from "../invocation.ts";
+import { commandName, completionNames, quoteWords } from "../invocation.ts";
 
 const DB_OPTION = () =>
   new Option("--db <file>", "the tracker's SQLite database").env("SHOAL_TRACKER_DB")
@@ -30,7 +30,7 @@ const DB_OPTION = () =>
 
 /** Builds the tracker program. */
 export function buildTrackerProgram(): Command {
-  const program = new Command("tracker.ts")
+  const program = new Command(commandName("tracker"))
     .description("Shoal tracker: accounts and the index of who shares what")
     .version(`shoal-tracker ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
     .showSuggestionAfterError(true)
@@ -122,7 +122,7 @@ export function buildTrackerProgram(): Command {
     using store = SqliteTrackerStore.open(db);
     await use(store);
   }, () => [DB_OPTION()]);
-  return withTrackerExamples(addCompletionsCommand(program, ["tracker.ts", "shoal-tracker"]));
+  return withTrackerExamples(addCompletionsCommand(program, completionNames("tracker")));
 }
 
 interface ServeOptions {
@@ -156,6 +156,7 @@ function startAnnouncing(
     version: PROTOCOL_VERSION,
     warn,
   });
+  if (!announcement) return undefined;
   console.log(
     `announced on the local network as "${announcement.name}" (DNS-SD _shoal._tcp; ` +
       "--no-announce turns it off)",

@@ -90,6 +90,12 @@ export interface BrowseOptions {
  * address; one entry per address.
  */
 export async function browseTrackers(options: BrowseOptions = {}): Promise<FoundTracker[]> {
+  // The mDNS library lists the interfaces from a socket callback, where a refusal would crash.
+  if (Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" }).state !== "granted") {
+    throw new Error(
+      "cannot look for trackers on the local network without --allow-sys=networkInterfaces",
+    );
+  }
   const found = new Map<string, FoundTracker>();
   let failure: unknown;
   const bonjour = new Bonjour({}, (error: unknown) => failure ??= error);

@@ -52,8 +52,24 @@ export function reachableFromNetwork(host: string): boolean {
   return isWildcard(host) || !(host === "localhost" || /^127\./.test(host) || host === "::1");
 }
 
-/** Starts announcing; failures (a socket that cannot join the group) go to `warn`. */
-export function announceTracker(options: AnnounceOptions): Announcement {
+/**
+ * Starts announcing; failures (a socket that cannot join the group, no
+ * permission to list the interfaces) go to `warn`, and then undefined when
+ * nothing could be started.
+ */
+export function announceTracker(options: AnnounceOptions): Announcement | undefined {
+  // The mDNS library reads these from socket callbacks, where a refusal would crash.
+  const missing = ["hostname", "networkInterfaces"].filter((kind) =>
+    Deno.permissions.querySync({ name: "sys", kind: kind as "hostname" }).state !== "granted"
+  );
+  if (missing.length > 0) {
+    options.warn(
+      `warning: not announcing the tracker on the local network: it needs --allow-sys=${
+        missing.join(",")
+      }; peers must be given its address (--tracker)`,
+    );
+    return undefined;
+  }
   const name = options.name ?? defaultTrackerName();
   const txt = encodeTrackerTxt({
     name,
