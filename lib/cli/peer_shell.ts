@@ -12,6 +12,7 @@ import type { PeerConfig } from "../peer/config.ts";
 import { asTyped, setInvocation } from "../invocation.ts";
 import { matchingNames } from "../peer/name_match.ts";
 import { discoverTracker, useFound } from "./tracker_discovery.ts";
+import { connectTracker } from "../peer/tracker_link.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -29,8 +30,17 @@ export async function runPeerShell(
     : await discoverTracker(home, tracker.plaintext, tracker.notice);
   if (found) {
     useFound(tracker, found);
-    // Every line names it with --tracker from now on.
+    // Every line names it with --tracker from now on, so its announced fingerprint is
+    // checked (and the certificate pinned) now, by a first contact, or the shell stops.
     globals = { ...globals, tracker: found.address };
+    if (!tracker.plaintext && home.pinnedTracker(found.address) === null) {
+      try {
+        (await connectTracker(home, tracker)).close();
+      } catch (error) {
+        home.close();
+        throw error;
+      }
+    }
   }
   // Inside the shell a command is typed bare: hints say `login`, not `peer.ts login`.
   setInvocation("peer", [], "");

@@ -99,6 +99,15 @@ Deno.test({
       const again = await peerIn(p.netns, home, ["trackers", "--json"]);
       assert.equal(JSON.parse(again.stdout)[0].usedHere, true, again.stdout);
 
+      // The shell looks once, at start, and checks and pins what it found before any line.
+      const carol = join(dir.path, "carol");
+      const shell = await peerIn(p.netns, carol, ["shell"], "quit\n");
+      assert.equal(shell.code, 0, shell.stderr);
+      assert.match(shell.stderr, /found tracker lab-1 at /);
+      assert.match(shell.stderr, /first contact with the tracker at /);
+      const pinned = await peerIn(p.netns, carol, ["trackers", "--json"]);
+      assert.equal(JSON.parse(pinned.stdout)[0].usedHere, true, pinned.stdout);
+
       // An explicit --tracker wins: no search, the address given is the one tried.
       const explicit = await peerIn(p.netns, home, ["--tracker", `${t.ip}:1`, "search", "x"]);
       assert.equal(explicit.code, 1);
