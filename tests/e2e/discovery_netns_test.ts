@@ -16,8 +16,16 @@ import {
   tempDir,
 } from "../helpers/processes.ts";
 import { ip, netnsSkipReason, TestLan } from "../helpers/netns.ts";
+import { denoRun, hasCommand, TmuxPane } from "../cli/_terminal.ts";
 
 const unavailable = await netnsSkipReason("tests/e2e/discovery_netns_test.ts");
+
+const HAS_TMUX = hasCommand("tmux");
+if (unavailable === null && !HAS_TMUX) {
+  console.log(
+    "skipped the terminal test of tests/e2e/discovery_netns_test.ts: tmux is not installed",
+  );
+}
 
 /** Runs `peer.ts ARGS` in `netns` with no tracker configured and discovery on. */
 function peerIn(netns: string, home: string, args: string[], stdin = "") {
@@ -142,5 +150,77 @@ Deno.test({
     assert.match(result.stderr, /^error: cannot reach 127\.0\.0\.1:5050/m);
     assert.match(result.stderr, /hint: no tracker is configured, and none announced itself/);
     assert.match(result.stderr, /--tracker HOST:PORT/);
+  },
+});
+
+Deno.test({
+  name:
+    "discovery - with two trackers announced, a terminal is asked which; without one, both are named",
+  ignore: unavailable !== null || !HAS_TMUX,
+  async fn() {
+    await using lan = await TestLan.create(["t1", "t2", "p"]);
+    const { t1, t2, p } = lan.hosts;
+    for (const host of [t1, t2, p]) {
+      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    }
+    await using dir = await tempDir("shoal-discovery-");
+    const trackers = [];
+    try {
+      for (const [host, name] of [[t1, "lab-1"], [t2, "lab-2"]] as const) {
+        const tracker = await startTracker({
+          db: join(dir.path, `${name}.db`),
+          host: "0.0.0.0",
+          netns: host.netns,
+          announce: true,
+          extra: ["--name", name],
+        });
+        trackers.push(tracker);
+        await tracker.daemon.waitFor(/^announced on the local network/);
+      }
+      const [one, two] = trackers;
+      const home = join(dir.path, "dave");
+      const listed = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.deepEqual(
+        JSON.parse(listed.stdout).map((x: TrackerJson) => [x.name, x.address]),
+        [["lab-1", `${t1.ip}:${one.port}`], ["lab-2", `${t2.ip}:${two.port}`]],
+      );
+
+      const piped = await peerIn(p.netns, home, ["register", "dave", "--password-stdin"], "x\n");
+      assert.equal(piped.code, 1);
+      assert.match(piped.stderr, /^error: 2 trackers found on the local network: lab-1 at /m);
+      assert.ok(piped.stderr.includes(`lab-2 at ${t2.ip}:${two.port}`), piped.stderr);
+      assert.match(piped.stderr, /^hint: choose one with --tracker/m);
+
+      // On a terminal: the list, a question, and the one chosen is used and pinned.
+      const [deno, ...args] = denoRun(PEER_TS, "--home", home, "register", "dave");
+      await using pane = await TmuxPane.start(["ip", "netns", "exec", p.netns, deno, ...args], {
+        env: { SHOAL_NO_DISCOVERY: "" },
+      });
+      await pane.waitFor("Use tracker no. [1-2]");
+      await pane.type("2");
+      await pane.waitFor(`found tracker lab-2 at ${t2.ip}:${two.port}`);
+      await pane.waitFor("Password:");
+      await pane.type("dave-password");
+      await pane.waitFor("Password again:");
+      await pane.type("dave-password");
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+      assert.match(await pane.capture(), /registered dave/);
+      const after = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.deepEqual(
+        JSON.parse(after.stdout).map((x: TrackerJson) => [x.name, x.usedHere]),
+        [["lab-1", false], ["lab-2", true]],
+      );
+      // Used before, it is taken from then on without asking, even with both announced.
+      const again = await peerIn(
+        p.netns,
+        home,
+        ["login", "dave", "--password-stdin"],
+        "dave-password\n",
+      );
+      assert.equal(again.code, 0, again.stderr);
+      assert.ok(again.stderr.includes(`found tracker lab-2 at ${t2.ip}:${two.port}`), again.stderr);
+    } finally {
+      for (const tracker of trackers) await tracker.daemon.stop();
+    }
   },
 });
