@@ -14,7 +14,7 @@ import { browseTrackers, DEFAULT_BROWSE_MS, type FoundTracker } from "../peer/di
 import type { PeerHome } from "../peer/home.ts";
 import type { TrackerEndpoint } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
-import { printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, printJson, renderTable } from "./output.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
 
 /** Set (to anything but empty) to never look for a tracker: the built-in default is used. */
@@ -27,7 +27,8 @@ export function discoveryEnabled(): boolean {
 
 /** One tracker as a line: `lab-1 at 192.168.1.10:5050, fingerprint SHA256:...`. */
 export function describeFound(tracker: FoundTracker): string {
-  return `${tracker.name} at ${tracker.address}, ` +
+  // The name is whatever someone on the LAN announced: no escape sequences reach the terminal.
+  return `${escapeForTerminal(tracker.name)} at ${tracker.address}, ` +
     (tracker.tls ? `fingerprint ${tracker.fingerprint}` : "without TLS (plaintext)");
 }
 

@@ -55,12 +55,16 @@ export function buildTrackerProgram(): Command {
       "new accounts one address may create at once (then one a minute)",
       "10",
     )
-    .option("--name <name>", "the name peers see when they find it on the local network", "")
+    .option(
+      "--name <name>",
+      "the name peers see when they find it on the local network (default: the host name)",
+    )
     .option("--no-announce", "do not announce the tracker on the local network (DNS-SD, mDNS)")
     // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
     .allowExcessArguments(true)
     .action(async (options: ServeOptions, command: Command) => {
       if (command.args.length > 0) throw strayServeArguments(command.args);
+      if (options.name !== undefined) checkTrackerName(options.name);
       const port = parsePort(options.port);
       const sessionIdleMs = positive("--session-idle-days", options.sessionIdleDays) * 86_400_000;
       const registerLimiter = new RegisterLimiter({
@@ -133,7 +137,7 @@ interface ServeOptions {
   registrationsPerAddress: string;
   allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
-  name: string;
+  name?: string;
   announce: boolean;
 }
 
@@ -149,7 +153,7 @@ function startAnnouncing(
 ): Announcement | undefined {
   if (!options.announce || !reachableFromNetwork(options.host)) return undefined;
   const announcement = announceTracker({
-    name: options.name || undefined,
+    name: options.name,
     port: bound.port,
     host: options.host,
     fingerprint: certificate === undefined ? undefined : fingerprintOf(certificate),
@@ -162,6 +166,16 @@ function startAnnouncing(
       "--no-announce turns it off)",
   );
   return announcement;
+}
+
+/** A DNS-SD instance name is one DNS label: 1 to 63 bytes. */
+function checkTrackerName(name: string): void {
+  const bytes = new TextEncoder().encode(name).length;
+  if (bytes === 0 || bytes > 63 || /[\u0000-\u001f\u007f]/.test(name)) {
+    throw new UsageError(
+      `--name: expected 1 to 63 bytes without control characters, got ${JSON.stringify(name)}`,
+    );
+  }
 }
 
 /** Parses a number option that must be above zero. */

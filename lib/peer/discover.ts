@@ -15,6 +15,7 @@ import { Bonjour, type Service } from "bonjour-service";
 import { delay } from "../async/delay.ts";
 import { decodeTrackerTxt, TRACKER_SERVICE_TYPE } from "../protocol/discovery.ts";
 import { formatAddress } from "../protocol/address.ts";
+import { ShoalError } from "../protocol/errors.ts";
 
 /** A tracker seen on the network. */
 export interface FoundTracker {
@@ -92,7 +93,8 @@ export interface BrowseOptions {
 export async function browseTrackers(options: BrowseOptions = {}): Promise<FoundTracker[]> {
   // The mDNS library lists the interfaces from a socket callback, where a refusal would crash.
   if (Deno.permissions.querySync({ name: "sys", kind: "networkInterfaces" }).state !== "granted") {
-    throw new Error(
+    throw new ShoalError(
+      "UNREACHABLE",
       "cannot look for trackers on the local network without --allow-sys=networkInterfaces",
     );
   }
@@ -120,7 +122,10 @@ export async function browseTrackers(options: BrowseOptions = {}): Promise<Found
     await new Promise<void>((resolve) => bonjour.destroy(() => resolve()));
   }
   if (failure && found.size === 0) {
-    throw new Error(`cannot browse the local network: ${(failure as Error)?.message ?? failure}`);
+    throw new ShoalError(
+      "UNREACHABLE",
+      `cannot look for trackers on the local network: ${(failure as Error)?.message ?? failure}`,
+    );
   }
   return [...found.values()].sort((a, b) =>
     a.name.localeCompare(b.name) || a.address.localeCompare(b.address)

@@ -40,6 +40,8 @@ export interface TrackerTxt {
 /** The longest string DNS-SD allows in one TXT entry (`key=value`), in bytes. */
 const MAX_ENTRY_BYTES = 255;
 const FINGERPRINT = /^SHA256(:[0-9A-F]{2}){32}$/;
+/** An IPv4 or IPv6 address or a host name: what a peer will dial. */
+const HOST = /^[0-9A-Za-z.:-]{1,253}$/;
 
 /** The TXT record a tracker announces. Throws if an entry would not fit. */
 export function encodeTrackerTxt(info: TrackerTxt): Record<string, string> {
@@ -83,6 +85,7 @@ export function decodeTrackerTxt(
   const fingerprint = text("fp")?.toUpperCase();
   if (tls === "1" && (!fingerprint || !FINGERPRINT.test(fingerprint))) return undefined;
   const host = text("host") || undefined;
+  if (host !== undefined && !HOST.test(host)) return undefined;
   return {
     name,
     version,

@@ -119,3 +119,11 @@ Deno.test("discover - a tracker found that speaks otherwise (TLS or not) is refu
   });
   assert.throws(() => checkMode(found("lab-1", "10.0.0.3:5050"), true), /uses TLS/);
 });
+
+Deno.test("discover - a name announced with escape sequences is shown escaped", () => {
+  const tracker = { ...found("lab-1", "10.0.0.3:5050"), name: "lab\u001b[2J-1" };
+  assert.equal(
+    describeFound(tracker),
+    `lab\\u{1b}[2J-1 at 10.0.0.3:5050, fingerprint ${FINGERPRINT}`,
+  );
+});

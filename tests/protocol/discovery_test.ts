@@ -47,3 +47,11 @@ Deno.test("discovery TXT - an entry over 255 bytes is refused when encoding", ()
     /the TXT entry "name" is over 255 bytes/,
   );
 });
+
+Deno.test("discovery TXT - a host that is not an address or a host name drops the record", () => {
+  const txt = { v: "2", name: "lab-1", tls: "0" };
+  assert.equal(decodeTrackerTxt({ ...txt, host: "10.0.0.5" })?.host, "10.0.0.5");
+  assert.equal(decodeTrackerTxt({ ...txt, host: "fe80::1" })?.host, "fe80::1");
+  assert.equal(decodeTrackerTxt({ ...txt, host: "a b" }), undefined);
+  assert.equal(decodeTrackerTxt({ ...txt, host: "x\u001b[2J" }), undefined);
+});
