@@ -24,7 +24,7 @@ import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { asTyped, commandName } from "../invocation.ts";
+import { asTyped, commandName, isInstalled } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
@@ -84,7 +84,11 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
 export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): Command {
   const program = new Command(commandName("peer"))
     .description("Shoal peer: share files with other peers on your network")
-    .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
+    .version(
+      `${
+        isInstalled() ? commandName("peer") : "shoal-peer"
+      } ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`,
+    )
     .addOption(
       new Option("--tracker <host:port>", "the tracker to use").env("SHOAL_TRACKER")
         .default(String(config.tracker ?? DEFAULT_TRACKER)),
@@ -162,7 +166,9 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     }));
 
   sessions.command("revoke <id>")
-    .description("end one of your sessions, say on a lost machine (ids from: peer.ts sessions)")
+    .description(
+      asTyped("end one of your sessions, say on a lost machine (ids from: peer.ts sessions)"),
+    )
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, id: string, _: unknown, command: Command) => {
       // `--json` after `revoke` is parsed as the parent's option, so read it from either.

@@ -60,11 +60,9 @@ export async function chooseFound(
       found.map((tracker) => describeFound(tracker)).join("; ")
     }`,
     {
-      hint:
-        `choose one with --tracker, e.g. \`${
-          asTyped(`peer.ts --tracker ${found[0].address}`)
-        } ...\`` +
-        asTyped(", or keep it: `peer.ts config set tracker ADDRESS`"),
+      // Said the way the user runs the program when reported (reportError).
+      hint: `choose one with --tracker, e.g. \`peer.ts --tracker ${found[0].address} ...\`, ` +
+        "or keep it: `peer.ts config set tracker ADDRESS`",
     },
   );
 }
@@ -157,9 +155,8 @@ async function noneFound<V>(work: () => Promise<V>): Promise<V> {
         `no tracker is configured, and none announced itself on the local network in ${
           DEFAULT_BROWSE_MS / 1000
         } s, so ${DEFAULT_TRACKER} was tried; ` +
-        asTyped(
-          "name one with --tracker HOST:PORT (or SHOAL_TRACKER, or `peer.ts config set tracker HOST:PORT`)",
-        ),
+        "name one with --tracker HOST:PORT (or SHOAL_TRACKER, or " +
+        "`peer.ts config set tracker HOST:PORT`)",
     });
   }
 }

@@ -22,7 +22,7 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
-import { commandName, completionNames, quoteWords } from "../invocation.ts";
+import { commandName, completionNames, isInstalled, quoteWords } from "../invocation.ts";
 
 const DB_OPTION = () =>
   new Option("--db <file>", "the tracker's SQLite database").env("SHOAL_TRACKER_DB")
@@ -32,7 +32,11 @@ const DB_OPTION = () =>
 export function buildTrackerProgram(): Command {
   const program = new Command(commandName("tracker"))
     .description("Shoal tracker: accounts and the index of who shares what")
-    .version(`shoal-tracker ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
+    .version(
+      `${
+        isInstalled() ? commandName("tracker") : "shoal-tracker"
+      } ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`,
+    )
     .showSuggestionAfterError(true)
     .exitOverride();
 
