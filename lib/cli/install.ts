@@ -4,8 +4,9 @@
  * offline (unlike `deno compile`, which downloads its runtime). Each command
  * gets exactly the Deno flags of its task in deno.json (`peer`, `tracker`),
  * read from there so the two never drift, and the repository's deno.json for
- * its imports; the script runs from the repository, so an update there is
- * the installed command's too. The first argument of each installed script
+ * its imports. The script runs from the repository, so a change to the code
+ * reaches the command at once; deno install keeps a copy of deno.json, so a
+ * change there (a dependency) needs another install. The first argument of each installed script
  * (`--installed-as=PATH`) tells the program the name it is run by, for its
  * hints, help and completions.
  */
