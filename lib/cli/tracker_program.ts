@@ -175,9 +175,10 @@ function startAnnouncing(
 /** A DNS-SD instance name is one DNS label: 1 to 63 bytes. */
 function checkTrackerName(name: string): void {
   const bytes = new TextEncoder().encode(name).length;
-  if (bytes === 0 || bytes > 63 || /[\u0000-\u001f\u007f]/.test(name)) {
+  // Nothing a terminal would hide or act on: peers print the name.
+  if (bytes === 0 || bytes > 63 || escapeForTerminal(name) !== name) {
     throw new UsageError(
-      `--name: expected 1 to 63 bytes without control characters, got ${JSON.stringify(name)}`,
+      `--name: expected 1 to 63 bytes without control or invisible characters, got ${JSON.stringify(name)}`,
     );
   }
 }
