@@ -178,7 +178,9 @@ function checkTrackerName(name: string): void {
   // Nothing a terminal would hide or act on: peers print the name.
   if (bytes === 0 || bytes > 63 || escapeForTerminal(name) !== name) {
     throw new UsageError(
-      `--name: expected 1 to 63 bytes without control or invisible characters, got ${JSON.stringify(name)}`,
+      `--name: expected 1 to 63 bytes without control or invisible characters, got ${
+        JSON.stringify(name)
+      }`,
     );
   }
 }
