@@ -74,6 +74,7 @@ Deno.test("invocation - under deno task, serve is `deno task tracker` and the re
   }
 });
 
+// Last in this file: once taken, the installed marker stays for the rest of the process.
 Deno.test("invocation - an installed command is named as typed: bare on PATH, else by its path", async () => {
   const dir = await Deno.makeTempDir({ prefix: "shoal-invocation-" });
   const script = `${dir}/shoal`;
