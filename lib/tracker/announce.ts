@@ -98,7 +98,8 @@ export function announceTracker(options: AnnounceOptions): Announcement | undefi
     port: options.port,
     txt,
     disableIPv6: true,
-    // Probing for a name in use only logs to the console; two trackers of one name both show.
+    // The library's probe for a name in use only logs a conflict to the console (README,
+    // known limits: give each tracker its own --name).
     probe: false,
   });
   service.on("error", warn);
