@@ -9,15 +9,16 @@ import { addShellCommand } from "./lib/cli/peer_shell.ts";
 import { runProgram } from "./lib/cli/run.ts";
 import { homeFromArgs } from "./lib/cli/peer_context.ts";
 import { loadConfig } from "./lib/peer/config.ts";
-import { setInvocation } from "./lib/invocation.ts";
+import { completionNames, setInvocation, takeInstalledAs } from "./lib/invocation.ts";
 
 if (import.meta.main) {
-  setInvocation("peer", Deno.args);
-  const args = defaultToShell(Deno.args);
+  const typed = takeInstalledAs(Deno.args);
+  setInvocation("peer", typed);
+  const args = defaultToShell(typed);
   await runProgram(() => {
     const config = loadConfig(homeFromArgs(args));
     const program = addShellCommand(buildPeerProgram(undefined, config), config);
-    addCompletionsCommand(program, ["peer.ts", "shoal-peer"]);
+    addCompletionsCommand(program, completionNames("peer"));
     return withPeerExamples(program);
   }, args);
 }

@@ -4,9 +4,10 @@
  */
 import { runProgram } from "./lib/cli/run.ts";
 import { buildTrackerProgram } from "./lib/cli/tracker_program.ts";
-import { setInvocation } from "./lib/invocation.ts";
+import { setInvocation, takeInstalledAs } from "./lib/invocation.ts";
 
 if (import.meta.main) {
-  setInvocation("tracker", Deno.args);
-  await runProgram(buildTrackerProgram);
+  const args = takeInstalledAs(Deno.args);
+  setInvocation("tracker", args);
+  await runProgram(buildTrackerProgram, args);
 }

@@ -2,8 +2,9 @@
  * How the user started this program, so that a hint names a command they can
  * run as typed. Messages are written with the canonical `peer.ts` and
  * `tracker.ts`; {@link asTyped} turns those into what the user really ran:
- * `deno task peer --home alice`, `shoal-peer`, or nothing inside the shell,
- * where commands are typed bare.
+ * `deno task peer --home alice`, the installed `shoal` (see
+ * {@link takeInstalledAs}), `shoal-peer`, or nothing inside the shell, where
+ * commands are typed bare.
  *
  * @example
  * ```ts
@@ -24,11 +25,60 @@ const GLOBAL_FLAGS = new Set(["--insecure-plaintext"]);
 const typed: Record<Program, string | undefined> = { peer: undefined, tracker: undefined };
 
 /**
+ * The flag `deno task install` puts first in an installed command's script
+ * (`shoal`, `shoal-tracker`), with the script's path: how the program knows
+ * the name it was run by.
+ */
+export const INSTALLED_AS_FLAG = "--installed-as";
+
+/** The installed command's script this process runs as, if it is one. */
+let installedScript: string | undefined;
+
+/**
+ * Takes the installed command's marker off a command line (it is always
+ * first) and remembers it; returns the user's arguments.
+ */
+export function takeInstalledAs(args: readonly string[]): string[] {
+  const first = args[0] ?? "";
+  if (!first.startsWith(`${INSTALLED_AS_FLAG}=`)) return [...args];
+  installedScript = first.slice(INSTALLED_AS_FLAG.length + 1);
+  return args.slice(1);
+}
+
+/** Whether this process is an installed command (`shoal`), not `deno task` or `deno run`. */
+export function isInstalled(): boolean {
+  return installedScript !== undefined;
+}
+
+/**
+ * The name a program goes by for the user, as completions and `--help` show
+ * it: the installed command's (`shoal`), else the compiled binary's, else the
+ * script's (`peer.ts`).
+ */
+export function commandName(program: Program): string {
+  if (installedScript !== undefined) return basename(installedScript);
+  const name = basename(Deno.execPath()).replace(/\.exe$/, "");
+  return name === "deno" ? `${program}.ts` : name;
+}
+
+/** The names completions are written for: the installed command's, else the script's and binary's. */
+export function completionNames(program: Program): string[] {
+  return installedScript !== undefined
+    ? [basename(installedScript)]
+    : [`${program}.ts`, `shoal-${program}`];
+}
+
+/**
  * The words that start a program the way the user started it: the compiled
  * binary's name, `deno task NAME` under deno task (which sets INIT_CWD), or
  * `deno run -A` and the script's path from the current folder.
  */
 export function launcher(program: Program): string {
+  // An installed command: its bare name where PATH finds that script, else its path.
+  if (installedScript !== undefined) {
+    const name = basename(installedScript);
+    return onPath(name) === installedScript ? name : quoteWord(nearest(installedScript));
+  }
   const exe = Deno.execPath();
   const name = basename(exe).replace(/\.exe$/, "");
   // A compiled binary: its bare name where PATH finds it, else its path.
@@ -45,16 +95,20 @@ function nearest(path: string): string {
   return near.length <= path.length ? near : path;
 }
 
-/** Whether a command of that file name is found on PATH (then the user can type it bare). */
-function onPath(file: string): boolean {
+/**
+ * Where PATH finds a command of that file name (then the user can type it
+ * bare), or undefined.
+ */
+function onPath(file: string): string | undefined {
   const separator = Deno.build.os === "windows" ? ";" : ":";
-  return (Deno.env.get("PATH") ?? "").split(separator).some((dir) => {
+  for (const dir of (Deno.env.get("PATH") ?? "").split(separator)) {
     try {
-      return dir !== "" && Deno.statSync(join(dir, file)).isFile;
+      if (dir !== "" && Deno.statSync(join(dir, file)).isFile) return join(dir, file);
     } catch {
-      return false;
+      // Not in this folder, or a folder we may not read.
     }
-  });
+  }
+  return undefined;
 }
 
 /** Splits a command line into its global options (home, tracker, plaintext) and the rest. */

@@ -81,7 +81,30 @@ export function reportError(caught: unknown, options: ReportOptions = {}): numbe
   }
   if (caught instanceof ReportedFailure) return EXIT_FAILURE;
   if (caught instanceof UsageError) return print(EXIT_USAGE, "USAGE", caught.message);
-  const error = toShoalError(caught);
+  const error = specialPathError(caught) ?? toShoalError(caught);
   const status = error.code === "CANCELLED" ? EXIT_CANCELLED : EXIT_FAILURE;
   return print(status, error.code, error.message, hintFor(error));
+}
+
+/**
+ * Deno opens nothing under /dev, /proc or /sys (a RAM disk such as /dev/shm,
+ * say) without `--allow-all`, whatever paths --allow-read and --allow-write
+ * name, and any --deny flag or revocation takes that away again: the tasks'
+ * and installed commands' narrow flags cannot allow it. Said as what it is,
+ * with the ways round it.
+ */
+export function specialPathError(caught: unknown): ShoalError | undefined {
+  const message = caught instanceof Error ? caught.message : String(caught);
+  const path = /Requires all access to "([^"]+)"/.exec(message)?.[1];
+  if (path === undefined) return undefined;
+  return new ShoalError(
+    "IO",
+    `cannot use ${path}: Deno opens files under /dev, /proc and /sys only for a program run ` +
+      "with --allow-all, and this one runs with narrower permissions",
+    {
+      cause: caught,
+      hint: "use a file elsewhere (a tmpfs such as /tmp or $XDG_RUNTIME_DIR works), or run it " +
+        "with `deno run --allow-all`, or install the commands with `deno task install --allow-all`",
+    },
+  );
 }

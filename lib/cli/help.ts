@@ -1,6 +1,6 @@
 /** Examples under every command's help, kept in one place so they read as a set. */
 import type { Command } from "commander";
-import { asTyped } from "../invocation.ts";
+import { asTyped, commandName } from "../invocation.ts";
 
 const PEER_EXAMPLES: Record<string, string[]> = {
   "": ["peer.ts --tracker 192.168.1.10:5050 login alice", "peer.ts fetch notes"],
@@ -17,6 +17,7 @@ const PEER_EXAMPLES: Record<string, string[]> = {
     "peer.ts forget-tracker 192.168.1.10:5050",
     "peer.ts forget-tracker 192.168.1.10:5050,192.168.1.11:5050",
   ],
+  trackers: ["peer.ts trackers", "peer.ts trackers --json"],
   publish: ["peer.ts publish ~/lectures/week3.pdf", "peer.ts publish notes ~/lectures/week3.pdf"],
   unpublish: ["peer.ts unpublish notes"],
   view: ["peer.ts view", "peer.ts view --json"],
@@ -38,7 +39,9 @@ const PEER_EXAMPLES: Record<string, string[]> = {
     "peer.ts config set tracker 192.168.1.10:5050,192.168.1.11:5050",
   ],
   "config unset": ["peer.ts config unset serve.port"],
-  completions: ["peer.ts completions bash > ~/.local/share/bash-completion/completions/peer.ts"],
+  completions: [
+    "peer.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
+  ],
 };
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
@@ -47,6 +50,7 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
     "tracker.ts serve",
     "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
     "tracker.ts serve --db postgres://shoal@db.example:5432/shoal --identity /etc/shoal/tracker-identity",
+    "tracker.ts serve --name lab-1",
   ],
   ping: ["tracker.ts ping alice", "tracker.ts ping 192.168.1.21:6000 --json"],
   discover: ["tracker.ts discover alice", "tracker.ts discover alice --json"],
@@ -55,15 +59,20 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
   identity: ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   "identity init": ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   completions: [
-    "tracker.ts completions bash > ~/.local/share/bash-completion/completions/tracker.ts",
+    "tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],
 };
 
-function withExamples(program: Command, examples: Record<string, string[]>): Command {
+function withExamples(
+  program: Command,
+  examples: Record<string, string[]>,
+  name: string,
+): Command {
   // Examples are written with `peer.ts`: shown the way the user runs the program, they paste.
+  // A completion script is saved under the name the command is typed as.
   const text = (lines: string[]) =>
     `\nExample${lines.length > 1 ? "s" : ""}:\n${
-      lines.map((line) => `  $ ${asTyped(line)}`).join("\n")
+      lines.map((line) => `  $ ${asTyped(line.replace("COMMAND_NAME", name))}`).join("\n")
     }`;
   if (examples[""]) program.addHelpText("after", text(examples[""]));
   for (const command of program.commands) {
@@ -78,7 +87,9 @@ function withExamples(program: Command, examples: Record<string, string[]>): Com
 }
 
 /** Adds an example to the help of the peer program and each of its commands. */
-export const withPeerExamples = (program: Command) => withExamples(program, PEER_EXAMPLES);
+export const withPeerExamples = (program: Command) =>
+  withExamples(program, PEER_EXAMPLES, commandName("peer"));
 
 /** Adds an example to the help of the tracker program and each of its commands. */
-export const withTrackerExamples = (program: Command) => withExamples(program, TRACKER_EXAMPLES);
+export const withTrackerExamples = (program: Command) =>
+  withExamples(program, TRACKER_EXAMPLES, commandName("tracker"));

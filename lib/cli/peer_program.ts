@@ -25,11 +25,12 @@ import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { asTyped } from "../invocation.ts";
+import { asTyped, commandName, isInstalled } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
+import { addTrackersCommand, withDiscoveredTracker } from "./tracker_discovery.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import {
   cancel,
@@ -46,6 +47,16 @@ import {
   type PeerContext,
   type ServeFlags,
 } from "./peer_context.ts";
+
+/** Commands that never talk to a tracker: they need none found on the network. */
+const LOCAL_COMMANDS = new Set([
+  "view",
+  "downloads",
+  "cancel",
+  "pause",
+  "forget-tracker",
+  "trackers",
+]);
 
 /** The options of `serve` (and of `shell`, which serves too). */
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
@@ -72,9 +83,13 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
  * closes the home afterwards; the shell passes hooks to serve while open.
  */
 export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): Command {
-  const program = new Command("peer.ts")
+  const program = new Command(commandName("peer"))
     .description("Shoal peer: share files with other peers on your network")
-    .version(`shoal-peer ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
+    .version(
+      `${
+        isInstalled() ? commandName("peer") : "shoal-peer"
+      } ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`,
+    )
     .addOption(
       new Option(
         "--tracker <host:port>",
@@ -98,8 +113,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
     const context = openContext(command.optsWithGlobals<GlobalOptions>());
+    // With no tracker named anywhere, a command that talks to one looks for one on the LAN.
+    const configured = LOCAL_COMMANDS.has(command.name()) || config.tracker !== undefined ||
+      program.getOptionValueSource("tracker") !== "default";
     try {
-      await action(context, ...args as A);
+      await withDiscoveredTracker(context, configured, async () => {
+        await action(context, ...args as A);
+      });
     } finally {
       context.home.close();
     }
@@ -151,7 +171,9 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     }));
 
   sessions.command("revoke <id>")
-    .description("end one of your sessions, say on a lost machine (ids from: peer.ts sessions)")
+    .description(
+      asTyped("end one of your sessions, say on a lost machine (ids from: peer.ts sessions)"),
+    )
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, id: string, _: unknown, command: Command) => {
       // `--json` after `revoke` is parsed as the parent's option, so read it from either.
@@ -288,6 +310,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   }
 
   addConfigCommand(program);
+  addTrackersCommand(program, run);
 
   serveOptions(program.command("serve"), config)
     .description("serve your shares to other peers and stay online until Ctrl-C")

@@ -11,6 +11,8 @@ import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { asTyped, setInvocation } from "../invocation.ts";
 import { matchingNames } from "../peer/name_match.ts";
+import { discoverTracker, useFound } from "./tracker_discovery.ts";
+import { connectTracker } from "../peer/tracker_link.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -20,8 +22,26 @@ export async function runPeerShell(
   globals: GlobalOptions,
   flags: ServeFlags,
   config: PeerConfig = {},
+  trackerConfigured = true,
 ): Promise<void> {
   const { tracker, home } = openContext(globals);
+  const found = trackerConfigured
+    ? undefined
+    : await discoverTracker(home, tracker.plaintext, tracker.notice);
+  if (found) {
+    useFound(tracker, found);
+    // Every line names it with --tracker from now on, so its announced fingerprint is
+    // checked (and the certificate pinned) now, by a first contact, or the shell stops.
+    globals = { ...globals, tracker: found.address };
+    if (!tracker.plaintext && home.pinnedTracker(found.address) === null) {
+      try {
+        (await connectTracker(home, tracker)).close();
+      } catch (error) {
+        home.close();
+        throw error;
+      }
+    }
+  }
   // Inside the shell a command is typed bare: hints say `login`, not `peer.ts login`.
   setInvocation("peer", [], "");
   let serving: Serving | null = null;
@@ -127,7 +147,12 @@ export function addShellCommand(program: Command, config: PeerConfig = {}): Comm
   serveOptions(program.command("shell"), config)
     .description("an interactive session with every command, serving files while open")
     .action((flags: ServeFlags, command: Command) =>
-      runPeerShell(command.optsWithGlobals<GlobalOptions>(), flags, config)
+      runPeerShell(
+        command.optsWithGlobals<GlobalOptions>(),
+        flags,
+        config,
+        config.tracker !== undefined || program.getOptionValueSource("tracker") !== "default",
+      )
     );
   return program;
 }

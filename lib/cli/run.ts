@@ -1,5 +1,6 @@
 import type { Command } from "commander";
 import { reportError, wantsJson } from "./errors.ts";
+import { isInstalled } from "../invocation.ts";
 
 /**
  * Runs a program on the process's arguments and exits with the right status.
@@ -9,7 +10,8 @@ import { reportError, wantsJson } from "./errors.ts";
  */
 export async function runProgram(build: () => Command, args = Deno.args): Promise<never> {
   try {
-    const callerCwd = Deno.env.get("INIT_CWD");
+    // An installed command runs where it is typed, even from inside some other task.
+    const callerCwd = isInstalled() ? undefined : Deno.env.get("INIT_CWD");
     if (callerCwd) Deno.chdir(callerCwd);
     // An empty variable (`SHOAL_TRACKER=`) means unset, as in most programs, not "".
     for (const [name, value] of Object.entries(Deno.env.toObject())) {

@@ -1,7 +1,8 @@
 /** The tracker's command line: `serve`, plus the admin commands of `admin_commands.ts`. */
 import { Command, Option } from "commander";
 import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
-import { formatAddress } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
+import { type Announcement, announceTracker, reachableFromNetwork } from "../tracker/announce.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
@@ -24,7 +25,7 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
-import { quoteWords } from "../invocation.ts";
+import { asTyped, commandName, completionNames, isInstalled, quoteWords } from "../invocation.ts";
 
 const DB_OPTION = () =>
   new Option(
@@ -59,9 +60,13 @@ async function openStore(
 
 /** Builds the tracker program. */
 export function buildTrackerProgram(): Command {
-  const program = new Command("tracker.ts")
+  const program = new Command(commandName("tracker"))
     .description("Shoal tracker: accounts and the index of who shares what")
-    .version(`shoal-tracker ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`)
+    .version(
+      `${
+        isInstalled() ? commandName("tracker") : "shoal-tracker"
+      } ${SHOAL_VERSION} (protocol ${PROTOCOL_VERSION})`,
+    )
     .showSuggestionAfterError(true)
     .exitOverride();
 
@@ -94,10 +99,16 @@ export function buildTrackerProgram(): Command {
       "new accounts one address may create at once (then one a minute)",
       "10",
     )
+    .option(
+      "--name <name>",
+      "the name peers see when they find it on the local network (default: the host name)",
+    )
+    .option("--no-announce", "do not announce the tracker on the local network (DNS-SD, mDNS)")
     // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
     .allowExcessArguments(true)
     .action(async (options: ServeOptions, command: Command) => {
       if (command.args.length > 0) throw strayServeArguments(command.args);
+      if (options.name !== undefined) checkTrackerName(options.name);
       const port = parsePort(options.port);
       const sessionIdleMs = positive("--session-idle-days", options.sessionIdleDays) * 86_400_000;
       const registerLimiter = new RegisterLimiter({
@@ -136,9 +147,11 @@ export function buildTrackerProgram(): Command {
       } else {
         console.log(PLAINTEXT_WARNING);
       }
+      const announcement = startAnnouncing(options, bound, tls?.certificate, warn);
       try {
         await untilStopped(store, postgres ? ".shoal-tracker.history" : `${options.db}.history`);
       } finally {
+        await announcement?.stop();
         await tracker.close();
         console.log("tracker stopped");
       }
@@ -160,12 +173,14 @@ export function buildTrackerProgram(): Command {
       console.log(`tracker identity made in ${options.out}`);
       console.log(`TLS certificate fingerprint: ${fingerprintOf(made.tls.certificate)}`);
       console.log(
-        `copy the folder to every tracker machine and start each with: tracker.ts serve --identity ${
-          quoteWords([options.out])
-        }`,
+        asTyped(
+          `copy the folder to every tracker machine and start each with: tracker.ts serve --identity ${
+            quoteWords([options.out])
+          }`,
+        ),
       );
     });
-  return withTrackerExamples(addCompletionsCommand(program, ["tracker.ts", "shoal-tracker"]));
+  return withTrackerExamples(addCompletionsCommand(program, completionNames("tracker")));
 }
 
 interface ServeOptions {
@@ -178,6 +193,48 @@ interface ServeOptions {
   registrationsPerAddress: string;
   allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
+  name?: string;
+  announce: boolean;
+}
+
+/**
+ * Announces the tracker on the local network (unless `--no-announce`, or it
+ * listens on loopback, where nobody else could reach it) and says so.
+ */
+function startAnnouncing(
+  options: ServeOptions,
+  bound: Address,
+  certificate: string | undefined,
+  warn: (line: string) => void,
+): Announcement | undefined {
+  if (!options.announce || !reachableFromNetwork(options.host)) return undefined;
+  const announcement = announceTracker({
+    name: options.name,
+    port: bound.port,
+    host: options.host,
+    fingerprint: certificate === undefined ? undefined : fingerprintOf(certificate),
+    version: PROTOCOL_VERSION,
+    warn,
+  });
+  if (!announcement) return undefined;
+  console.log(
+    `announced on the local network as "${announcement.name}" (DNS-SD _shoal._tcp; ` +
+      "--no-announce turns it off)",
+  );
+  return announcement;
+}
+
+/** A DNS-SD instance name is one DNS label: 1 to 63 bytes. */
+function checkTrackerName(name: string): void {
+  const bytes = new TextEncoder().encode(name).length;
+  // Nothing a terminal would hide or act on: peers print the name.
+  if (bytes === 0 || bytes > 63 || escapeForTerminal(name) !== name) {
+    throw new UsageError(
+      `--name: expected 1 to 63 bytes without control or invisible characters, got ${
+        JSON.stringify(name)
+      }`,
+    );
+  }
 }
 
 /**

@@ -30,6 +30,11 @@ export interface TrackerEndpoint {
    * @default {FAILOVER_CONNECT_TIMEOUT_MS} with several addresses; the client's (15 s) with one
    */
   connectTimeoutMs?: number;
+  /**
+   * The fingerprint the tracker announced on the local network, when it was
+   * found there: a first contact pins only a certificate that has it.
+   */
+  announcedFingerprint?: string;
 }
 
 /** Options of {@link connectTracker} and {@link connectSession}. */
@@ -89,6 +94,7 @@ async function acrossAddresses<V>(
         plaintext: endpoint.plaintext,
         siblings: addresses.filter((other) => !sameAddress(other, address)),
         notice: endpoint.notice,
+        announcedFingerprint: endpoint.announcedFingerprint,
         connectTimeoutMs: endpoint.connectTimeoutMs ??
           (several ? FAILOVER_CONNECT_TIMEOUT_MS : undefined),
       });

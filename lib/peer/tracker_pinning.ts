@@ -31,6 +31,8 @@ export interface PinnedConnect {
   notice: (line: string) => void;
   /** How long the connect and hello may take. @default the client's */
   connectTimeoutMs?: number;
+  /** The fingerprint announced on the local network, when found there: first contact must match it. */
+  announcedFingerprint?: string;
 }
 
 /**
@@ -154,6 +156,7 @@ async function firstContact(
   const certificate = await fetchCertificate(address.host, address.port, {
     timeoutMs: options.connectTimeoutMs,
   });
+  checkAnnounced(address, certificate, options.announcedFingerprint);
   let client: ProtocolClient<TrackerMethods>;
   try {
     client = await ProtocolClient.connect(address, TRACKER_METHODS, {
@@ -181,4 +184,23 @@ async function firstContact(
       "It is pinned from now on.",
   );
   return client;
+}
+
+/** Refuses a tracker found on the network whose certificate is not the one it announced. */
+function checkAnnounced(
+  address: Address,
+  certificate: string,
+  announced: string | undefined,
+): void {
+  const presented = fingerprintOf(certificate);
+  if (announced === undefined || announced === presented) return;
+  throw new ShoalError(
+    "CERTIFICATE_MISMATCH",
+    `the tracker at ${formatAddress(address)} presented a certificate (${presented}) ` +
+      `other than the one announced for it on the local network (${announced}): something ` +
+      "else may be answering at that address. Nothing was pinned or sent.",
+    {
+      hint: "ask the tracker's operator for its address and fingerprint; pass --tracker HOST:PORT",
+    },
+  );
 }

@@ -1,10 +1,14 @@
 import assert from "node:assert/strict";
 import {
   asTyped,
+  commandName,
   commandPrefix,
+  completionNames,
+  isInstalled,
   launcher,
   setInvocation,
   splitGlobals,
+  takeInstalledAs,
 } from "../../lib/invocation.ts";
 
 Deno.test("invocation - global options are split from the command, wherever they are", () => {
@@ -67,5 +71,38 @@ Deno.test("invocation - under deno task, serve is `deno task tracker` and the re
     assert.equal(asTyped("$ tracker.ts ping alice"), "$ deno task admin ping alice");
   } finally {
     setInvocation("tracker", [], "tracker.ts");
+  }
+});
+
+// Last in this file: once taken, the installed marker stays for the rest of the process.
+Deno.test("invocation - an installed command is named as typed: bare on PATH, else by its path", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-invocation-" });
+  const script = `${dir}/shoal`;
+  await Deno.writeTextFile(script, "#!/bin/sh\n");
+  const path = Deno.env.get("PATH") ?? "";
+  try {
+    const args = takeInstalledAs([`--installed-as=${script}`, "--home", "h", "login", "a"]);
+    assert.deepEqual(args, ["--home", "h", "login", "a"], "the marker is taken off");
+    assert.equal(isInstalled(), true);
+    assert.equal(commandName("peer"), "shoal");
+    assert.deepEqual(completionNames("peer"), ["shoal"]);
+
+    Deno.env.set("PATH", `${dir}:${path}`);
+    setInvocation("peer", args);
+    assert.equal(
+      asTyped("run `peer.ts login <username>` first"),
+      "run `shoal --home h login <username>` first",
+    );
+
+    Deno.env.set("PATH", "/nonexistent");
+    assert.equal(launcher("peer"), script, "not on PATH: its path");
+    assert.deepEqual(takeInstalledAs(["login", "--installed-as=/x"]), [
+      "login",
+      "--installed-as=/x",
+    ]);
+  } finally {
+    Deno.env.set("PATH", path);
+    setInvocation("peer", [], "peer.ts");
+    await Deno.remove(dir, { recursive: true });
   }
 });

@@ -23,3 +23,16 @@ Deno.test("tracker serve - other stray words are a usage error that names them",
     new UsageError("serve takes no arguments (got now)"),
   );
 });
+
+Deno.test("tracker serve --name - a name that cannot be one DNS label is a usage error", async () => {
+  for (const name of ["", "x".repeat(64), "lab\u0007"]) {
+    await assert.rejects(
+      buildTrackerProgram().parseAsync(["serve", "--name", name], { from: "user" }),
+      (error) => {
+        assert.ok(error instanceof UsageError, String(error));
+        assert.match(error.message, /^--name: expected 1 to 63 bytes/);
+        return true;
+      },
+    );
+  }
+});

@@ -27,6 +27,9 @@ export interface CliOptions {
   stdin?: string;
 }
 
+// A peer run here never looks for trackers by multicast: that would reach the host's network.
+Deno.env.set("SHOAL_NO_DISCOVERY", "1");
+
 let queue: Promise<unknown> = Promise.resolve();
 
 /** A stdin that reads `text`, then ends, and is no terminal. */

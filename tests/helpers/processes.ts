@@ -10,6 +10,10 @@ const ROOT = fileURLToPath(new URL("../../", import.meta.url));
 export const TRACKER_TS = `${ROOT}tracker.ts`;
 export const PEER_TS = `${ROOT}peer.ts`;
 
+// No child of a test looks for trackers by multicast on the host's network, whatever
+// environment it is given; a test in its own namespaces sets SHOAL_NO_DISCOVERY="" (unset).
+Deno.env.set("SHOAL_NO_DISCOVERY", "1");
+
 /**
  * The environment children get on top of ours: no colours, and no INIT_CWD
  * (set when the tests run under `deno task`), which would move them to the
@@ -20,6 +24,8 @@ export const CHILD_ENV: Record<string, string> = {
   INIT_CWD: "",
   // Nor an update check, which would reach for the network (from inside namespaces, too).
   DENO_NO_UPDATE_CHECK: "1",
+  // Nor a look for trackers by multicast on the host's network: only inside a test's namespaces.
+  SHOAL_NO_DISCOVERY: "1",
 };
 
 /** The output of a finished command. */
@@ -211,6 +217,11 @@ export interface TrackerStart extends Launch {
   v8Flags?: string[];
   /** How long it may take to say it listens. @default {20_000} */
   timeoutMs?: number;
+  /**
+   * Announce it on the network (mDNS): only inside a namespace the test made.
+   * @default {false}
+   */
+  announce?: boolean;
 }
 
 /** A tracker subprocess and the address it bound. */
@@ -231,6 +242,7 @@ export async function startTracker(options: TrackerStart): Promise<RunningTracke
     ...options.v8Flags ?? [],
     TRACKER_TS,
     "serve",
+    ...options.announce ? [] : ["--no-announce"],
     ...options.extra ?? [],
     "--host",
     host,

@@ -8,7 +8,7 @@ import "reflect-metadata";
 import * as x509 from "@peculiar/x509";
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { createIdentity, fetchCertificate } from "../../lib/identity/certificate.ts";
+import { createIdentity, fetchCertificate, fingerprintOf } from "../../lib/identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
@@ -180,4 +180,43 @@ Deno.test("first contact - a foreign certificate pinned by an older version is n
     assert.match(error.hint ?? "", new RegExp(`peer\\.ts forget-tracker ${RegExp.escape(key)}`));
     return true;
   });
+});
+
+Deno.test("first contact - a tracker found on the network is pinned only if it presents the fingerprint it announced", async () => {
+  await using context = await tempHome();
+  using store = SqliteTrackerStore.open(join(context.dir, "tracker.db"));
+  const tls = await loadOrCreateIdentity(context.dir, "tracker.db.tls-");
+  const ticketKey = await loadOrCreateTicketKey(context.dir, "tracker.db.ticket-key.pem");
+  const tracker = new Tracker(store, { tls, ticketKey });
+  const { port } = await tracker.listen({ host: "127.0.0.1", port: 0 });
+  try {
+    const announced = `SHA256:${Array(32).fill("AB").join(":")}`;
+    const notices: string[] = [];
+    await assert.rejects(
+      connectTracker(context.home, {
+        ...endpoint(port, notices),
+        announcedFingerprint: announced,
+      }),
+      (error) => {
+        assert.ok(error instanceof ShoalError);
+        assert.equal(error.code, "CERTIFICATE_MISMATCH");
+        assert.match(error.message, /other than the one announced for it on the local network/);
+        assert.ok(error.message.includes(announced), error.message);
+        assert.ok(error.message.includes(fingerprintOf(tls.certificate)), error.message);
+        assert.match(error.message, /Nothing was pinned or sent/);
+        return true;
+      },
+    );
+    assert.equal(context.home.pinnedTracker(`127.0.0.1:${port}`), null);
+    assert.deepEqual(notices, []);
+
+    const client = await connectTracker(context.home, {
+      ...endpoint(port, notices),
+      announcedFingerprint: fingerprintOf(tls.certificate),
+    });
+    client.close();
+    assert.equal(context.home.pinnedTracker(`127.0.0.1:${port}`), tls.certificate);
+  } finally {
+    await tracker.close();
+  }
 });

@@ -1,0 +1,226 @@
+/**
+ * Zero-config discovery across hosts: a tracker announces itself by DNS-SD
+ * over multicast DNS in one network namespace, and a peer in another, with
+ * no tracker configured, finds it, pins it and signs up. Multicast stays on
+ * the test's own bridge: every namespace is made here, with a multicast route
+ * to its own eth0, and removed afterwards.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import {
+  CHILD_ENV,
+  denoCommand,
+  PEER_TS,
+  runCommand,
+  startTracker,
+  tempDir,
+} from "../helpers/processes.ts";
+import { ip, netnsSkipReason, TestLan } from "../helpers/netns.ts";
+import { denoRun, hasCommand, TmuxPane } from "../cli/_terminal.ts";
+
+const unavailable = await netnsSkipReason("tests/e2e/discovery_netns_test.ts");
+
+const HAS_TMUX = hasCommand("tmux");
+if (unavailable === null && !HAS_TMUX) {
+  console.log(
+    "skipped the terminal test of tests/e2e/discovery_netns_test.ts: tmux is not installed",
+  );
+}
+
+/** Runs `peer.ts ARGS` in `netns` with no tracker configured and discovery on. */
+function peerIn(netns: string, home: string, args: string[], stdin = "") {
+  const [command, full] = denoCommand(["run", "--allow-all", PEER_TS, "--home", home, ...args], {
+    netns,
+  });
+  // An empty SHOAL_NO_DISCOVERY counts as unset: the peer looks on this LAN.
+  return runCommand(command, full, { stdin, env: { ...CHILD_ENV, SHOAL_NO_DISCOVERY: "" } });
+}
+
+interface TrackerJson {
+  name: string;
+  address: string;
+  tls: boolean;
+  fingerprint?: string;
+  usedHere: boolean;
+}
+
+Deno.test({
+  name: "discovery - a peer with no tracker configured finds the one announced on its LAN",
+  ignore: unavailable !== null,
+  async fn() {
+    await using lan = await TestLan.create(["t", "p"]);
+    const { t, p } = lan.hosts;
+    for (const host of [t, p]) {
+      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    }
+    await using dir = await tempDir("shoal-discovery-");
+    const tracker = await startTracker({
+      db: join(dir.path, "tracker.db"),
+      host: "0.0.0.0",
+      netns: t.netns,
+      announce: true,
+      extra: ["--name", "lab-1"],
+    });
+    try {
+      await tracker.daemon.waitFor(/^announced on the local network as "lab-1"/);
+      const fingerprint = (await tracker.daemon.waitFor(/fingerprint: (SHA256:\S+)/))[1];
+      const home = join(dir.path, "alice");
+
+      const listed = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.equal(listed.code, 0, listed.stderr);
+      const trackers: TrackerJson[] = JSON.parse(listed.stdout);
+      assert.deepEqual(
+        trackers.map((x) => [x.name, x.address, x.tls, x.fingerprint, x.usedHere]),
+        [["lab-1", `${t.ip}:${tracker.port}`, true, fingerprint, false]],
+      );
+
+      const table = await peerIn(p.netns, home, ["trackers"]);
+      assert.equal(table.code, 0, table.stderr);
+      assert.match(table.stdout, /lab-1/);
+      assert.ok(table.stdout.includes(`${t.ip}:${tracker.port}`), table.stdout);
+
+      const stdin = "alice-password\n";
+      const registered = await peerIn(
+        p.netns,
+        home,
+        ["register", "alice", "--password-stdin"],
+        stdin,
+      );
+      assert.equal(registered.code, 0, registered.stderr);
+      assert.ok(
+        registered.stderr.includes(
+          `found tracker lab-1 at ${t.ip}:${tracker.port}, fingerprint ${fingerprint}`,
+        ),
+        registered.stderr,
+      );
+      assert.match(
+        registered.stderr,
+        /first contact with the tracker at .*It is pinned from now on/,
+      );
+
+      // Now pinned here: found again (without waiting for others) and used as it is.
+      const loggedIn = await peerIn(p.netns, home, ["login", "alice", "--password-stdin"], stdin);
+      assert.equal(loggedIn.code, 0, loggedIn.stderr);
+      assert.match(loggedIn.stdout, /logged in as alice/);
+      assert.doesNotMatch(loggedIn.stderr, /first contact/);
+
+      const again = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.equal(JSON.parse(again.stdout)[0].usedHere, true, again.stdout);
+
+      // The shell looks once, at start, and checks and pins what it found before any line.
+      const carol = join(dir.path, "carol");
+      const shell = await peerIn(p.netns, carol, ["shell"], "quit\n");
+      assert.equal(shell.code, 0, shell.stderr);
+      assert.match(shell.stderr, /found tracker lab-1 at /);
+      assert.match(shell.stderr, /first contact with the tracker at /);
+      const pinned = await peerIn(p.netns, carol, ["trackers", "--json"]);
+      assert.equal(JSON.parse(pinned.stdout)[0].usedHere, true, pinned.stdout);
+
+      // An explicit --tracker wins: no search, the address given is the one tried.
+      const explicit = await peerIn(p.netns, home, ["--tracker", `${t.ip}:1`, "search", "x"]);
+      assert.equal(explicit.code, 1);
+      assert.doesNotMatch(explicit.stderr, /found tracker/);
+      assert.ok(explicit.stderr.includes(`${t.ip}:1`), explicit.stderr);
+    } finally {
+      await tracker.daemon.stop();
+    }
+  },
+});
+
+Deno.test({
+  name: "discovery - with none announced, a peer tries the default and says none was found",
+  ignore: unavailable !== null,
+  async fn() {
+    await using lan = await TestLan.create(["p"]);
+    const { p } = lan.hosts;
+    await ip("-n", p.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    await using dir = await tempDir("shoal-discovery-");
+    const home = join(dir.path, "bob");
+    const listed = await peerIn(p.netns, home, ["trackers"]);
+    assert.equal(listed.code, 0, listed.stderr);
+    assert.match(listed.stdout, /no tracker announced itself on the local network/);
+
+    const result = await peerIn(
+      p.netns,
+      home,
+      ["register", "bob", "--password-stdin"],
+      "bob-pw-123\n",
+    );
+    assert.equal(result.code, 1);
+    assert.match(result.stderr, /^error: cannot reach 127\.0\.0\.1:5050/m);
+    assert.match(result.stderr, /hint: no tracker is configured, and none announced itself/);
+    assert.match(result.stderr, /--tracker HOST:PORT/);
+  },
+});
+
+Deno.test({
+  name:
+    "discovery - with two trackers announced, a terminal is asked which; without one, both are named",
+  ignore: unavailable !== null || !HAS_TMUX,
+  async fn() {
+    await using lan = await TestLan.create(["t1", "t2", "p"]);
+    const { t1, t2, p } = lan.hosts;
+    for (const host of [t1, t2, p]) {
+      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    }
+    await using dir = await tempDir("shoal-discovery-");
+    const trackers = [];
+    try {
+      for (const [host, name] of [[t1, "lab-1"], [t2, "lab-2"]] as const) {
+        const tracker = await startTracker({
+          db: join(dir.path, `${name}.db`),
+          host: "0.0.0.0",
+          netns: host.netns,
+          announce: true,
+          extra: ["--name", name],
+        });
+        trackers.push(tracker);
+        await tracker.daemon.waitFor(/^announced on the local network/);
+      }
+      const [one, two] = trackers;
+      const home = join(dir.path, "dave");
+      const listed = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.deepEqual(
+        JSON.parse(listed.stdout).map((x: TrackerJson) => [x.name, x.address]),
+        [["lab-1", `${t1.ip}:${one.port}`], ["lab-2", `${t2.ip}:${two.port}`]],
+      );
+
+      const piped = await peerIn(p.netns, home, ["register", "dave", "--password-stdin"], "x\n");
+      assert.equal(piped.code, 1);
+      assert.match(piped.stderr, /^error: 2 trackers found on the local network: lab-1 at /m);
+      assert.ok(piped.stderr.includes(`lab-2 at ${t2.ip}:${two.port}`), piped.stderr);
+      assert.match(piped.stderr, /^hint: choose one with --tracker/m);
+
+      // On a terminal: the list, a question, and the one chosen is used and pinned.
+      const [deno, ...args] = denoRun(PEER_TS, "--home", home, "register", "dave");
+      await using pane = await TmuxPane.start(["ip", "netns", "exec", p.netns, deno, ...args], {
+        env: { SHOAL_NO_DISCOVERY: "" },
+      });
+      await pane.waitFor("Use tracker no. [1-2]");
+      await pane.type("2");
+      await pane.waitFor(`found tracker lab-2 at ${t2.ip}:${two.port}`);
+      await pane.waitFor("Password:");
+      await pane.type("dave-password");
+      await pane.waitFor("Password again:");
+      await pane.type("dave-password");
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+      assert.match(await pane.capture(), /registered dave/);
+      const after = await peerIn(p.netns, home, ["trackers", "--json"]);
+      assert.deepEqual(
+        JSON.parse(after.stdout).map((x: TrackerJson) => [x.name, x.usedHere]),
+        [["lab-1", false], ["lab-2", true]],
+      );
+      // Used before, it is taken from then on without asking, even with both announced.
+      const again = await peerIn(
+        p.netns,
+        home,
+        ["login", "dave", "--password-stdin"],
+        "dave-password\n",
+      );
+      assert.equal(again.code, 0, again.stderr);
+      assert.ok(again.stderr.includes(`found tracker lab-2 at ${t2.ip}:${two.port}`), again.stderr);
+    } finally {
+      for (const tracker of trackers) await tracker.daemon.stop();
+    }
+  },
+});
