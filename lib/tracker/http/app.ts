@@ -4,6 +4,7 @@
  * dashboard's pages through {@link addPages}.
  */
 import { Hono } from "hono";
+import { bodyLimit } from "hono/body-limit";
 import { toShoalError } from "../../protocol/errors.ts";
 import type { TrackerMetrics } from "../metrics.ts";
 import { apiRoutes } from "./api.ts";
@@ -14,6 +15,9 @@ import { addLoginRoutes } from "./login.ts";
 import { addPages } from "./pages.ts";
 import { securityHeaders } from "./security_headers.ts";
 
+/** The largest request body taken. */
+export const MAX_BODY_BYTES = 16 * 1024;
+
 /** Builds the app over the tracker's parts. */
 export function buildHttpApp(
   deps: HttpDeps,
@@ -21,6 +25,15 @@ export function buildHttpApp(
 ): Hono<HttpEnv> {
   const app = new Hono<HttpEnv>();
   app.use("*", securityHeaders());
+  // Nothing the tracker takes by POST (a login form, a ping) is bigger than a few hundred bytes.
+  app.use(
+    "*",
+    bodyLimit({
+      maxSize: MAX_BODY_BYTES,
+      onError: (c) =>
+        apiError(c, 413, "INVALID_INPUT", `a request body is at most ${MAX_BODY_BYTES} bytes`),
+    }),
+  );
 
   app.get("/healthz", async (c) => {
     try {

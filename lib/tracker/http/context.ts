@@ -35,7 +35,7 @@ export interface HttpDeps {
 /** The JSON error body of the API: `{"error":{"code","message"}}`. */
 export function apiError(
   c: Context<HttpEnv>,
-  status: 400 | 401 | 403 | 404 | 429 | 500 | 503,
+  status: 400 | 401 | 403 | 404 | 413 | 429 | 500 | 503,
   code: string,
   message: string,
 ): Response {

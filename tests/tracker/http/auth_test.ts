@@ -157,3 +157,14 @@ Deno.test("HTTP - every answer carries a strict CSP, nosniff and no referrer", a
     assert.equal(response.headers.get("Referrer-Policy"), "no-referrer", path);
   }
 });
+
+Deno.test("HTTP - a request body over 16 KiB is refused with 413 before anyone reads it", async () => {
+  await using op = await startTestOperator();
+  const response = await op.browser().fetch("/login", {
+    method: "POST",
+    headers: { "Content-Type": "application/x-www-form-urlencoded" },
+    body: `username=${"a".repeat(20_000)}`,
+  });
+  assert.equal(response.status, 413);
+  assert.equal((await response.json()).error.code, "INVALID_INPUT");
+});
