@@ -49,7 +49,9 @@ export class EventLog implements Disposable {
   event(event: TrackerEvent): void {
     const level = levelOf(event);
     if (!this.#enabled(level)) return;
-    const { seq: _seq, time, type, ...fields } = event;
+    const { seq: _seq, time, type, user, ...rest } = event;
+    // Events of nobody in particular (start, the console's admin commands) name no user as text.
+    const fields = user === null && this.#format === "text" ? rest : { user, ...rest };
     this.#write(formatLogLine(this.#format, level, time, type, fields));
   }
 
