@@ -37,7 +37,7 @@ export interface AccountsOptions {
   sessionIdleMs?: number;
   /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
   now?: () => number;
-  /** Where logins, registrations and unregistrations are told. @default {a feed of its own} */
+  /** Where logins, registrations and unregistrations are told (a Tracker makes its own). @default {none} */
   events?: EventFeed;
 }
 
