@@ -11,6 +11,13 @@ import { apiError, type HttpDeps, type HttpEnv } from "./context.ts";
 /** How often an idle stream sends a comment. */
 export const STREAM_PING_MS = 15_000;
 
+/** The most events one write to a stream carries. */
+const MAX_EVENTS_PER_WRITE = 256;
+
+/** One event as a server-sent message (its JSON holds no line break). */
+const sseMessage = (event: TrackerEvent) =>
+  `event: shoal\nid: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`;
+
 /** Adds /events and /events/stream to the API router. */
 export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
   api.get("/events", (c) => {
@@ -44,17 +51,15 @@ export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
       }, STREAM_PING_MS);
       try {
         while (!ended.signal.aborted) {
-          const event = queue.shift();
-          if (event === undefined) {
+          if (queue.length === 0) {
             await new Promise<void>((resolve) => wake = resolve);
             wake = null;
             continue;
           }
-          await stream.writeSSE({
-            event: "shoal",
-            id: String(event.seq),
-            data: JSON.stringify(event),
-          });
+          // What piled up goes out in one write: a chunk per event cost the tracker more
+          // than the events themselves during a burst of publishes.
+          const batch = queue.splice(0, MAX_EVENTS_PER_WRITE);
+          await stream.write(batch.map(sseMessage).join(""));
         }
       } finally {
         clearInterval(pinger);
