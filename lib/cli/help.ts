@@ -51,6 +51,7 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
     "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
     "tracker.ts serve --db postgres://shoal@db.example:5432/shoal --identity /etc/shoal/tracker-identity",
     "tracker.ts serve --name lab-1",
+    "tracker.ts serve --http-port 8443 --log-format json",
   ],
   ping: ["tracker.ts ping alice", "tracker.ts ping 192.168.1.21:6000 --json"],
   discover: ["tracker.ts discover alice", "tracker.ts discover alice --json"],
@@ -58,6 +59,10 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
   files: ["tracker.ts files --json", "tracker.ts files --db postgres://shoal@db.example/shoal"],
   identity: ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   "identity init": ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
+  admin: ["tracker.ts admin grant alice", "tracker.ts admin token alice"],
+  "admin grant": ["tracker.ts admin grant alice"],
+  "admin revoke": ["tracker.ts admin revoke alice"],
+  "admin token": ["tracker.ts admin token alice > alice.token"],
   completions: [
     "tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],

@@ -1,6 +1,6 @@
 /** The tracker's command line: `serve`, plus the admin commands of `admin_commands.ts`. */
 import { Command, Option } from "commander";
-import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
+import { DEFAULT_HTTP_PORT, DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { type Announcement, announceTracker, reachableFromNetwork } from "../tracker/announce.ts";
 import { ShoalError } from "../protocol/errors.ts";
@@ -11,11 +11,22 @@ import { DEFAULT_SESSION_IDLE_MS } from "../tracker/accounts.ts";
 import { Tracker, type TrackerOptions } from "../tracker/tracker.ts";
 import { isPostgresUrl, PostgresTrackerStore } from "../tracker/postgres_store.ts";
 import { createTrackerIdentity, loadTrackerIdentity } from "../identity/tracker_identity.ts";
+import { EventFeed } from "../tracker/events.ts";
+import {
+  EventLog,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from "../tracker/event_log.ts";
+import { TrackerMetrics } from "../tracker/metrics.ts";
+import { startHttpServer } from "../tracker/http/server.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { UsageError } from "./errors.ts";
 import { DatabaseLock } from "../tracker/database_lock.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
+import { addAdminRoleCommands } from "./admin_role_commands.ts";
 import { addCompletionsCommand } from "./completions.ts";
 import { withTrackerExamples } from "./help.ts";
 import { runAdminShell } from "./admin_shell.ts";
@@ -104,6 +115,26 @@ export function buildTrackerProgram(): Command {
       "the name peers see when they find it on the local network (default: the host name)",
     )
     .option("--no-announce", "do not announce the tracker on the local network (DNS-SD, mDNS)")
+    .addOption(
+      new Option(
+        "--http-port <port>",
+        "port of the HTTP side: dashboard, /metrics, /healthz, /api/v1 (0 picks a free one, off turns it off)",
+      ).env("SHOAL_TRACKER_HTTP_PORT").default(String(DEFAULT_HTTP_PORT)),
+    )
+    .option("--http-host <host>", "address the HTTP side listens on (default: --host)")
+    .option(
+      "--tls-cert <file>",
+      "serve both ports with this certificate (PEM) instead of the tracker's own",
+    )
+    .option("--tls-key <file>", "the private key (PEM) of --tls-cert")
+    .addOption(
+      new Option("--log-format <format>", "how the log on stderr is written").choices(LOG_FORMATS)
+        .default("text"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "the least severe log lines written").choices(LOG_LEVELS)
+        .default("info"),
+    )
     // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
     .allowExcessArguments(true)
     .action(async (options: ServeOptions, command: Command) => {
@@ -116,31 +147,69 @@ export function buildTrackerProgram(): Command {
           positive("--registrations-per-address", options.registrationsPerAddress),
         ),
       });
+      const httpPort = options.httpPort === "off" ? null : parsePort(options.httpPort);
+      if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+        throw new UsageError("--tls-cert and --tls-key go together: pass both, or neither");
+      }
+      if (options.insecurePlaintext && options.tlsCert !== undefined) {
+        throw new UsageError("--tls-cert makes no sense with --insecure-plaintext; drop one");
+      }
       const postgres = isPostgresUrl(options.db);
       // Before anything touches a SQLite database: a second tracker on it stops here. Several
       // processes on one PostgreSQL are the point, so there is no lock there.
       using lock = postgres ? null : DatabaseLock.acquire(options.db);
+      const events = new EventFeed();
+      using log = new EventLog(events, {
+        format: options.logFormat as LogFormat,
+        level: options.logLevel as LogLevel,
+      });
       // Warnings quote what clients sent (a request type, say): escaped.
-      const warn = (line: string) => console.error(escapeForTerminal(line));
+      const warn = (line: string) => log.warn(escapeForTerminal(line));
       const deadAfterMs = positive("--dead-after", options.deadAfter) * 1000;
       await using store = await openStore(options.db, { warn, deadAfterMs: deadAfterMs });
-      const { tls, ticketKey } = await serveIdentity(options, postgres);
+      const identity = await serveIdentity(options, postgres);
+      const tls = options.insecurePlaintext || options.tlsCert === undefined
+        ? identity.tls
+        : await readTlsFiles(options.tlsCert, options.tlsKey!);
+      const { ticketKey } = identity;
+      let connections = () => 0;
+      using metrics = new TrackerMetrics(store, events, () => connections());
       const tracker = new Tracker(store, {
         tls,
         ticketKey,
         sessionIdleMs,
         registerLimiter,
         warn,
+        events,
+        onQuery: metrics.observeQuery,
         allowAdvertisedHosts: options.allowAdvertise ?? false,
         presenceEveryMs: deadAfterMs / 4,
       });
+      connections = () => tracker.connectionCount;
       const bound = await tracker.listen({ host: options.host, port });
       lock?.record(bound);
+      let http;
+      try {
+        http = httpPort === null ? null : await startHttpServer({
+          store,
+          events,
+          metrics,
+          checkPassword: (username, password, address) =>
+            tracker.checkPassword(username, password, address),
+          address: { host: options.httpHost ?? options.host, port: httpPort },
+          tls,
+          warn,
+        });
+      } catch (error) {
+        await tracker.close();
+        throw error;
+      }
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
           formatAddress(bound)
         } (${store.description})`,
       );
+      if (http) console.log(`dashboard on ${http.url}`);
       if (tls) {
         console.log(`TLS certificate fingerprint: ${fingerprintOf(tls.certificate)}`);
         console.log("peers print this fingerprint on first contact: tell them to compare");
@@ -149,19 +218,29 @@ export function buildTrackerProgram(): Command {
       }
       const announcement = startAnnouncing(options, bound, tls?.certificate, warn);
       try {
-        await untilStopped(store, postgres ? ".shoal-tracker.history" : `${options.db}.history`);
+        await untilStopped(
+          store,
+          postgres ? ".shoal-tracker.history" : `${options.db}.history`,
+          events,
+        );
       } finally {
         await announcement?.stop();
+        await http?.close();
         await tracker.close();
         console.log("tracker stopped");
       }
     });
 
-  addAdminCommands(program, async (command, use) => {
+  const withDatabase = async (
+    command: Command,
+    use: (store: TrackerStore) => void | Promise<void>,
+  ) => {
     const { db } = command.opts<{ db: string }>();
     await using store = await openStore(db, { mustExist: true });
     await use(store);
-  }, () => [DB_OPTION()]);
+  };
+  addAdminCommands(program, withDatabase, () => [DB_OPTION()]);
+  addAdminRoleCommands(program, withDatabase, () => [DB_OPTION()]);
 
   const identity = program.command("identity")
     .description("the keys every process of one tracker shares");
@@ -195,6 +274,31 @@ interface ServeOptions {
   insecurePlaintext?: boolean;
   name?: string;
   announce: boolean;
+  httpPort: string;
+  httpHost?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  logFormat: string;
+  logLevel: string;
+}
+
+/** Reads an operator's certificate and key (PEM) for both ports. */
+async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsIdentity> {
+  const read = async (file: string, what: string) => {
+    try {
+      const text = await Deno.readTextFile(file);
+      if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
+      return text;
+    } catch (error) {
+      throw new ShoalError("IO", `cannot read ${what} ${file}: ${(error as Error).message}`, {
+        hint: "pass a PEM file, or drop --tls-cert/--tls-key to use the tracker's own certificate",
+      });
+    }
+  };
+  return {
+    certificate: await read(certFile, "the certificate (--tls-cert)"),
+    key: await read(keyFile, "the key (--tls-key)"),
+  };
 }
 
 /**
@@ -276,7 +380,11 @@ function positive(option: string, text: string): number {
 }
 
 /** Runs until SIGINT/SIGTERM, or until the admin shell quits when stdin is a terminal. */
-async function untilStopped(store: TrackerStore, historyFile: string): Promise<void> {
+async function untilStopped(
+  store: TrackerStore,
+  historyFile: string,
+  events: EventFeed,
+): Promise<void> {
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const shell = Deno.stdin.isTerminal();
   // With the admin shell, Ctrl-C cancels the running command (the shell's own
@@ -289,7 +397,7 @@ async function untilStopped(store: TrackerStore, historyFile: string): Promise<v
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   try {
     if (shell) {
-      await Promise.race([runAdminShell(store, historyFile), stopped]);
+      await Promise.race([runAdminShell(store, historyFile, events), stopped]);
     } else {
       await stopped;
     }

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TRACKER_METHODS } from "../protocol/messages.ts";
 import type { Connection, Handlers } from "../protocol/server.ts";
+import type { EventFeed, OfflineReason } from "./events.ts";
 import { LoginLimiter } from "./login_limiter.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { RegisterLimiter } from "./register_limiter.ts";
@@ -36,14 +37,16 @@ export interface AccountsOptions {
   sessionIdleMs?: number;
   /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
   now?: () => number;
+  /** Where logins, registrations and unregistrations are told (a Tracker makes its own). @default {none} */
+  events?: EventFeed;
 }
 
 /** What accounts need of the tracker's presence: who is online where, and forgetting it. */
 export interface PresenceOf {
   /** The connection `username` announced on, if online. */
   announced(username: string): Connection<Session> | undefined;
-  /** Takes back whatever `connection` announced or registered; settles once the store has it. */
-  forget(connection: Connection<Session>): Promise<void>;
+  /** Takes back whatever `connection` announced or registered; `reason` says why for the log; settles once the store has it. */
+  forget(connection: Connection<Session>, reason?: OfflineReason): Promise<void>;
 }
 
 /** The requests {@link Accounts} answers. */
@@ -78,9 +81,11 @@ export class Accounts {
   readonly #registrations: RegisterLimiter;
   readonly #sessionIdleMs: number;
   readonly #now: () => number;
+  readonly #events: EventFeed | null;
   #prunedAt = 0;
 
   constructor(store: TrackerStore, presence: PresenceOf, options: AccountsOptions = {}) {
+    this.#events = options.events ?? null;
     this.#store = store;
     this.#presence = presence;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
@@ -129,23 +134,33 @@ export class Accounts {
     connection.state.touchedAt = this.#now();
   }
 
-  async #signOut(connection: Connection<Session>): Promise<void> {
-    await this.#presence.forget(connection);
+  async #signOut(connection: Connection<Session>, reason: OfflineReason = "logout"): Promise<void> {
+    await this.#presence.forget(connection, reason);
     connection.state.username = null;
     connection.state.tokenHash = null;
   }
 
-  /** Checks a password, with backoff after repeated failures for the name or the address. */
-  async #checkPassword(
+  /**
+   * Checks a password, with backoff after repeated failures for the name or
+   * the address (`address`, the caller's plain host); returns the username as
+   * registered, or throws AUTH_FAILED or RATE_LIMITED. The protocol's login
+   * and the dashboard's share it, and its back-off. Tells the event feed
+   * (never the password).
+   */
+  async checkPassword(
     username: string,
     password: string,
-    connection: Connection<Session>,
+    address: string,
+    via: "protocol" | "dashboard" = "protocol",
   ): Promise<string> {
-    const attempt = await this.#limiter.acquire(
-      username,
-      plainHost(connection.remote.host),
-      this.#now,
-    );
+    let attempt;
+    try {
+      attempt = await this.#limiter.acquire(username, address, this.#now);
+    } catch (error) {
+      const reason = error instanceof ShoalError ? error.code : "error";
+      this.#events?.emit("login.failed", username, { address, via, reason });
+      throw error;
+    }
     try {
       const user = await this.#store.getUser(username);
       const valid = user
@@ -153,20 +168,38 @@ export class Accounts {
         : await this.#passwords.verifyDummy(password).then(() => false);
       if (!user || !valid) {
         attempt.failed(this.#now());
+        this.#events?.emit("login.failed", username, {
+          address,
+          via,
+          reason: user ? "wrong password" : "no such account",
+        });
         throw new ShoalError("AUTH_FAILED", "wrong username or password");
       }
       attempt.succeeded();
+      this.#events?.emit("login.ok", user.username, { address, via });
       return user.username;
     } finally {
       attempt.abandon();
     }
   }
 
+  #checkConnectionPassword(
+    username: string,
+    password: string,
+    connection: Connection<Session>,
+  ): Promise<string> {
+    return this.checkPassword(username, password, plainHost(connection.remote.host));
+  }
+
   /** Takes a user offline whose sessions were revoked, closing their serving connection. */
-  async #disconnect(username: string, requester: Connection<Session>): Promise<void> {
+  async #disconnect(
+    username: string,
+    requester: Connection<Session>,
+    reason: OfflineReason = "logout",
+  ): Promise<void> {
     const announced = this.#presence.announced(username);
     if (!announced) return;
-    await this.#presence.forget(announced);
+    await this.#presence.forget(announced, reason);
     // The requester still waits for its reply; any other connection of theirs ends now.
     if (announced !== requester) announced.close();
   }
@@ -181,10 +214,11 @@ export class Accounts {
         }
         this.#registrations.take(plainHost(connection.remote.host), this.#now());
         await store.createUser(username, await this.#passwords.hash(password));
+        this.#events?.emit("register", username, { address: plainHost(connection.remote.host) });
         return {};
       },
       login: async ({ username, password }, connection) => {
-        const canonical = await this.#checkPassword(username, password, connection);
+        const canonical = await this.#checkConnectionPassword(username, password, connection);
         const token = randomBytes(32).toString("base64url");
         const tokenHash = hashToken(token);
         await this.pruneSessions();
@@ -245,7 +279,7 @@ export class Accounts {
           await this.#signOut(connection);
         } else if (announced && announced.state.tokenHash === session.tokenHash) {
           // The serving process of the revoked session goes offline now, not at its next request.
-          await this.#disconnect(username, connection);
+          await this.#disconnect(username, connection, "session revoked");
         }
         return { current };
       },
@@ -257,14 +291,15 @@ export class Accounts {
         return {};
       },
       unregister: async ({ password }, connection) => {
-        const username = await this.#checkPassword(
+        const username = await this.#checkConnectionPassword(
           await this.requireUser(connection),
           password,
           connection,
         );
         await store.deleteUser(username);
-        await this.#disconnect(username, connection);
-        await this.#signOut(connection);
+        await this.#disconnect(username, connection, "unregistered");
+        await this.#signOut(connection, "unregistered");
+        this.#events?.emit("unregister", username, {});
         return {};
       },
     };

@@ -9,6 +9,7 @@
 import postgres from "postgres";
 import { ShoalError } from "../protocol/errors.ts";
 import {
+  type AccountSummary,
   ambiguousName,
   type FileListing,
   type FileRecord,
@@ -18,9 +19,11 @@ import {
   type PeerRecord,
   type Row,
   type SessionRecord,
+  toAccountSummary,
   toListing,
   toPeer,
   toSession,
+  type TrackerStats,
   type TrackerStore,
   type UserRecord,
 } from "./store.ts";
@@ -77,6 +80,12 @@ export const POSTGRES_MIGRATIONS = [
    CREATE INDEX files_by_name ON files (name);
    CREATE INDEX files_by_folded_name ON files (shoal_fold(name));
    CREATE INDEX files_by_content ON files (content_id);`,
+  `ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
+   CREATE TABLE api_tokens (
+     token_hash TEXT COLLATE "C" PRIMARY KEY,
+     username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     created_at TEXT COLLATE "C" NOT NULL
+   );`,
 ];
 
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS "contentId",
@@ -487,6 +496,68 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
 
   async listPeers(): Promise<PeerRecord[]> {
     return (await this.#query("SELECT * FROM peers ORDER BY username")).map(toPeer);
+  }
+
+  async setAdmin(username: string, admin: boolean): Promise<boolean> {
+    return await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const changed = await tx`UPDATE users SET admin = ${admin} WHERE username = ${username}`;
+        if (!admin) await tx`DELETE FROM api_tokens WHERE username = ${username}`;
+        return changed.count > 0;
+      })
+    );
+  }
+
+  async isAdmin(username: string): Promise<boolean> {
+    const row = await this.#one("SELECT admin FROM users WHERE username = $1", [username]);
+    return row?.admin === true;
+  }
+
+  async createApiToken(tokenHash: string, username: string): Promise<void> {
+    await this.#run(
+      "INSERT INTO api_tokens (token_hash, username, created_at) VALUES ($1, $2, $3)",
+      [tokenHash, username, now()],
+    );
+  }
+
+  async apiTokenUser(tokenHash: string): Promise<string | null> {
+    const row = await this.#one(
+      `SELECT u.username FROM api_tokens t JOIN users u ON u.username = t.username
+       WHERE t.token_hash = $1`,
+      [tokenHash],
+    );
+    return row ? String(row.username) : null;
+  }
+
+  /** Counted on each call: PostgreSQL counts an index in a few ms, and no trigger taxes writes. */
+  async stats(): Promise<TrackerStats> {
+    const row = (await this.#one(
+      `SELECT (SELECT COUNT(*) FROM users) AS accounts, (SELECT COUNT(*) FROM peers) AS peers,
+         (SELECT COUNT(*) FROM peers WHERE online) AS "peersOnline",
+         (SELECT COUNT(*) FROM files) AS shares,
+         (SELECT COALESCE(SUM(size), 0) FROM files) AS "bytesPublished"`,
+    ))!;
+    return {
+      accounts: Number(row.accounts),
+      peers: Number(row.peers),
+      peersOnline: Number(row.peersOnline),
+      shares: Number(row.shares),
+      bytesPublished: Number(row.bytesPublished),
+    };
+  }
+
+  async listAccounts(): Promise<AccountSummary[]> {
+    const rows = await this.#query(
+      `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
+         (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
+       FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
+    );
+    return rows.map(toAccountSummary);
+  }
+
+  async databaseBytes(): Promise<number | null> {
+    const row = await this.#one("SELECT pg_database_size(current_database()) AS bytes");
+    return row ? Number(row.bytes) : null;
   }
 
   async publish(file: FileRecord): Promise<boolean> {

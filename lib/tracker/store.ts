@@ -59,6 +59,28 @@ export interface Page {
   limit?: number;
 }
 
+/** Counts for the operator's view (`/metrics`, `/api/v1/summary`). */
+export interface TrackerStats {
+  accounts: number;
+  /** Accounts that have served at some time. */
+  peers: number;
+  peersOnline: number;
+  shares: number;
+  /** The sum of the published sizes. */
+  bytesPublished: number;
+}
+
+/** An account as the operator's view lists it: where it serves, if it has, and how much. */
+export interface AccountSummary {
+  username: string;
+  online: boolean;
+  host: string | null;
+  port: number | null;
+  /** When it last came online or went offline; its creation if it never served. */
+  lastSeen: string;
+  shares: number;
+}
+
 export interface TrackerStore {
   createUser(username: string, passwordHash: string): Promise<void>;
   getUser(username: string): Promise<UserRecord | null>;
@@ -145,6 +167,19 @@ export interface TrackerStore {
   /** What the store is, for one line at start: "database tracker.db", "PostgreSQL at host:port/db". */
   readonly description: string;
 
+  /** Makes an account an admin of the operator's view, or not; false when there is no such account. Revoking deletes its API tokens. */
+  setAdmin(username: string, admin: boolean): Promise<boolean>;
+  isAdmin(username: string): Promise<boolean>;
+  /** Stores an API token under the SHA-256 of the token, never the token itself. */
+  createApiToken(tokenHash: string, username: string): Promise<void>;
+  /** Whose API token this is (username as registered), or null. */
+  apiTokenUser(tokenHash: string): Promise<string | null>;
+  stats(): Promise<TrackerStats>;
+  /** Every account with where it serves and how many files it publishes, by username. */
+  listAccounts(): Promise<AccountSummary[]>;
+  /** The database's size in bytes, or null where the backend cannot say. */
+  databaseBytes(): Promise<number | null>;
+
   close(): Promise<void>;
 }
 
@@ -184,6 +219,41 @@ const MIGRATIONS = [
    ALTER TABLE sessions ADD COLUMN address TEXT;
    UPDATE sessions SET last_seen_at = created_at;
    CREATE INDEX sessions_by_user ON sessions(username);`,
+  `ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE api_tokens (
+     token_hash TEXT PRIMARY KEY,
+     username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     created_at TEXT NOT NULL
+   );
+   -- The counts /metrics reads every scrape, kept by triggers: counting 100,000 files there
+   -- blocked the tracker for 20 ms a scrape.
+   CREATE TABLE totals (
+     id INTEGER PRIMARY KEY CHECK (id = 1),
+     accounts INTEGER NOT NULL,
+     peers INTEGER NOT NULL,
+     peers_online INTEGER NOT NULL,
+     shares INTEGER NOT NULL,
+     bytes INTEGER NOT NULL
+   );
+   INSERT INTO totals VALUES (1, (SELECT COUNT(*) FROM users), (SELECT COUNT(*) FROM peers),
+     (SELECT COUNT(*) FROM peers WHERE online = 1), (SELECT COUNT(*) FROM files),
+     (SELECT COALESCE(SUM(size), 0) FROM files));
+   CREATE TRIGGER totals_user_in AFTER INSERT ON users BEGIN
+     UPDATE totals SET accounts = accounts + 1 WHERE id = 1; END;
+   CREATE TRIGGER totals_user_out AFTER DELETE ON users BEGIN
+     UPDATE totals SET accounts = accounts - 1 WHERE id = 1; END;
+   CREATE TRIGGER totals_peer_in AFTER INSERT ON peers BEGIN
+     UPDATE totals SET peers = peers + 1, peers_online = peers_online + NEW.online WHERE id = 1; END;
+   CREATE TRIGGER totals_peer_out AFTER DELETE ON peers BEGIN
+     UPDATE totals SET peers = peers - 1, peers_online = peers_online - OLD.online WHERE id = 1; END;
+   CREATE TRIGGER totals_peer_online AFTER UPDATE OF online ON peers WHEN NEW.online != OLD.online
+   BEGIN UPDATE totals SET peers_online = peers_online + NEW.online - OLD.online WHERE id = 1; END;
+   CREATE TRIGGER totals_file_in AFTER INSERT ON files BEGIN
+     UPDATE totals SET shares = shares + 1, bytes = bytes + NEW.size WHERE id = 1; END;
+   CREATE TRIGGER totals_file_out AFTER DELETE ON files BEGIN
+     UPDATE totals SET shares = shares - 1, bytes = bytes - OLD.size WHERE id = 1; END;
+   CREATE TRIGGER totals_file_size AFTER UPDATE OF size ON files WHEN NEW.size != OLD.size
+   BEGIN UPDATE totals SET bytes = bytes + NEW.size - OLD.size WHERE id = 1; END;`,
 ];
 
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
@@ -192,6 +262,18 @@ const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS content
 
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;
+
+/** An account row of {@link TrackerStore.listAccounts}, on either backend. */
+export function toAccountSummary(row: Row): AccountSummary {
+  return {
+    username: String(row.username),
+    online: Number(row.online) === 1 || row.online === true,
+    host: row.host == null ? null : String(row.host),
+    port: row.port == null ? null : Number(row.port),
+    lastSeen: String(row.last_seen ?? row.created_at),
+    shares: Number(row.shares),
+  };
+}
 
 export function toListing(row: Row): FileListing {
   return {
@@ -597,6 +679,69 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
 
   allFiles(): Promise<FileListing[]> {
     return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
+  }
+
+  setAdmin(username: string, admin: boolean): Promise<boolean> {
+    return settle(() =>
+      this.#transaction(() => {
+        const { changes } = this.#sql("UPDATE users SET admin = ? WHERE username = ?")
+          .run(admin ? 1 : 0, username);
+        if (!admin) this.#sql("DELETE FROM api_tokens WHERE username = ?").run(username);
+        return Number(changes) > 0;
+      })
+    );
+  }
+
+  async isAdmin(username: string): Promise<boolean> {
+    const row = await this.#get("SELECT admin FROM users WHERE username = ?", username);
+    return row !== undefined && Number(row.admin) === 1;
+  }
+
+  async createApiToken(tokenHash: string, username: string): Promise<void> {
+    await this.#run(
+      "INSERT INTO api_tokens (token_hash, username, created_at) VALUES (?, ?, ?)",
+      tokenHash,
+      username,
+      now(),
+    );
+  }
+
+  async apiTokenUser(tokenHash: string): Promise<string | null> {
+    const row = await this.#get(
+      `SELECT u.username FROM api_tokens t JOIN users u ON u.username = t.username
+       WHERE t.token_hash = ?`,
+      tokenHash,
+    );
+    return row ? String(row.username) : null;
+  }
+
+  async stats(): Promise<TrackerStats> {
+    const row = (await this.#get(
+      `SELECT accounts, peers, peers_online AS peersOnline, shares, bytes AS bytesPublished
+       FROM totals WHERE id = 1`,
+    ))!;
+    return {
+      accounts: Number(row.accounts),
+      peers: Number(row.peers),
+      peersOnline: Number(row.peersOnline),
+      shares: Number(row.shares),
+      bytesPublished: Number(row.bytesPublished),
+    };
+  }
+
+  async listAccounts(): Promise<AccountSummary[]> {
+    const rows = await this.#all(
+      `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
+         (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
+       FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
+    );
+    return rows.map(toAccountSummary);
+  }
+
+  async databaseBytes(): Promise<number | null> {
+    const pages = (await this.#get("PRAGMA page_count"))!;
+    const size = (await this.#get("PRAGMA page_size"))!;
+    return Number(pages.page_count) * Number(size.page_size);
   }
 
   async #listings(sql: string, ...params: Param[]): Promise<FileListing[]> {

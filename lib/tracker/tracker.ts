@@ -14,6 +14,8 @@ import { signTicket } from "../protocol/tickets.ts";
 import { Accounts, type AccountsOptions } from "./accounts.ts";
 import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
+import { EventFeed, type OfflineReason } from "./events.ts";
+import { SHOAL_VERSION } from "../version.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
@@ -50,6 +52,11 @@ export interface TrackerOptions extends AccountsOptions {
    * @default {5000}
    */
   presenceEveryMs?: number;
+  /**
+   * Told how long each index query (`lookup`, `search`, `sources`) took, in
+   * seconds, for the operator's metrics.
+   */
+  onQuery?: (method: "lookup" | "search" | "sources", seconds: number) => void;
 }
 
 /** Formats a stored listing as the protocol's {@link Listing}. */
@@ -100,14 +107,18 @@ export class Tracker {
   #beat: Promise<void> | null = null;
   /** Going-offline writes under way, waited for by {@link close}. */
   readonly #forgetting = new Set<Promise<void>>();
+  readonly #events: EventFeed;
+  readonly #onQuery: TrackerOptions["onQuery"];
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
+    this.#events = options.events ?? new EventFeed();
+    this.#onQuery = options.onQuery;
     this.#ticketKey = options.ticketKey;
     this.#accounts = new Accounts(store, {
       announced: (username) => this.#announced.get(username),
-      forget: (connection) => this.#forget(connection),
-    }, options);
+      forget: (connection, reason) => this.#forget(connection, reason),
+    }, { ...options, events: this.#events });
     this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#warn = options.warn ?? console.error;
@@ -118,7 +129,7 @@ export class Tracker {
       {
         kind: "tracker",
         initialState: newSession,
-        onClose: (connection) => void this.#forget(connection),
+        onClose: (connection) => void this.#forget(connection, "disconnected"),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
         tls: options.tls,
@@ -148,6 +159,7 @@ export class Tracker {
     this.#presenceTimer = setInterval(() => {
       this.#beat ??= this.#presenceBeat().finally(() => this.#beat = null);
     }, this.#presenceEveryMs);
+    this.#events.emit("start", null, { version: SHOAL_VERSION, address: formatAddress(bound) });
     return bound;
   }
 
@@ -175,6 +187,24 @@ export class Tracker {
     }
   }
 
+  /** What happens on this tracker, as it happens: logins, presence, publications, tickets. */
+  get events(): EventFeed {
+    return this.#events;
+  }
+
+  /** How many control connections are open now. */
+  get connectionCount(): number {
+    return this.#server.connectionCount;
+  }
+
+  /**
+   * The protocol login's password check and back-off, for the dashboard's
+   * login: `address` is the caller's host. Returns the username as registered.
+   */
+  checkPassword(username: string, password: string, address: string): Promise<string> {
+    return this.#accounts.checkPassword(username, password, plainHost(address), "dashboard");
+  }
+
   /**
    * Stops serving and closes every connection, taking this process's peers
    * offline; the store stays open.
@@ -200,7 +230,10 @@ export class Tracker {
    * (a failure to write it is warned of, not thrown: the connection is gone
    * either way).
    */
-  #forget(connection: Connection<Session>): Promise<void> {
+  #forget(
+    connection: Connection<Session>,
+    reason: OfflineReason = "disconnected",
+  ): Promise<void> {
     this.#partial.forget(connection);
     const { announcedAs, serving } = connection.state;
     if (serving?.certificate) this.#certificates.release(serving.certificate);
@@ -212,6 +245,7 @@ export class Tracker {
         this.#warn(`${announcedAs}: could not record going offline: ${toShoalError(error).message}`)
       ).finally(() => this.#forgetting.delete(written));
       this.#forgetting.add(written);
+      this.#events.emit("peer.offline", announcedAs, { reason });
       return written;
     }
     return Promise.resolve();
@@ -256,6 +290,14 @@ export class Tracker {
     await this.#store.restorePeer(username, serving.host, serving.port, serving.certificate);
   }
 
+  /** Times an index query for {@link TrackerOptions.onQuery} until disposed. */
+  #timed(method: "lookup" | "search" | "sources"): Disposable {
+    const report = this.#onQuery;
+    if (!report) return { [Symbol.dispose]: () => {} };
+    const started = performance.now();
+    return { [Symbol.dispose]: () => report(method, (performance.now() - started) / 1000) };
+  }
+
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
     const store = this.#store;
     return {
@@ -282,7 +324,7 @@ export class Tracker {
         if (claimed !== null) this.#certificates.claim(claimed, username);
         if (replaced) {
           // Its going offline is written before this one's coming online.
-          const forgotten = this.#forget(replaced);
+          const forgotten = this.#forget(replaced, "replaced");
           replaced.close();
           await forgotten;
         }
@@ -293,6 +335,9 @@ export class Tracker {
         connection.state.announcedAs = username;
         connection.state.serving = { host: advertised, port, certificate: claimed };
         await store.setPeerOnline(username, advertised, port, claimed);
+        this.#events.emit("peer.online", username, {
+          address: formatAddress({ host: advertised, port }),
+        });
         return {
           address: formatAddress({ host: advertised, port }),
           ticketKey: this.#ticketKey.publicKeyBase64,
@@ -314,6 +359,7 @@ export class Tracker {
         const owner = await this.#accounts.requireUser(connection);
         const publishedAt = new Date().toISOString();
         const replaced = await store.publish({ owner, name, type, size, contentId, publishedAt });
+        this.#events.emit("publish", owner, { name, contentId, size, replaced });
         return { replaced };
       },
       unpublish: async ({ name }, connection) => {
@@ -321,10 +367,12 @@ export class Tracker {
         if (!await store.unpublish(owner, name)) {
           throw new ShoalError("NOT_FOUND", `you have not published a file named "${name}"`);
         }
+        this.#events.emit("unpublish", owner, { name });
         return {};
       },
       lookup: async ({ name, owner }, connection) => {
         await this.#accounts.requireUser(connection);
+        using _timed = this.#timed("lookup");
         // One row more than a reply carries says whether counting them all is needed.
         const rows = await store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
         const total = rows.length > MAX_LISTINGS
@@ -334,12 +382,14 @@ export class Tracker {
       },
       search: async ({ text }, connection) => {
         await this.#accounts.requireUser(connection);
+        using _timed = this.#timed("search");
         const rows = await store.searchFiles(text, MAX_LISTINGS + 1);
         const total = rows.length > MAX_LISTINGS ? await store.countSearch(text) : rows.length;
         return { files: rows.slice(0, MAX_LISTINGS).map(toWireListing), total };
       },
       sources: async ({ contentId, owner }, connection) => {
         const user = await this.#accounts.requireUser(connection);
+        const timed = this.#timed("sources");
         const online = await store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES });
         const complete: Source[] = online
           .map((peer) => ({
@@ -356,7 +406,13 @@ export class Tracker {
         const total = complete.length < MAX_SOURCES
           ? complete.length + partial.total
           : await store.countOnlineOwnersOf(contentId, owner) + partial.total;
+        timed[Symbol.dispose]();
         const ticket = await signTicket(this.#ticketKey.privateKey, user, contentId);
+        this.#events.emit("ticket", user, {
+          contentId,
+          for: owner ?? "any owner",
+          sources: Math.min(total, MAX_SOURCES),
+        });
         return {
           sources: [...complete, ...partial.sources].slice(0, MAX_SOURCES),
           total,

@@ -26,6 +26,8 @@ export const CHILD_ENV: Record<string, string> = {
   DENO_NO_UPDATE_CHECK: "1",
   // Nor a look for trackers by multicast on the host's network: only inside a test's namespaces.
   SHOAL_NO_DISCOVERY: "1",
+  // Trackers serve their HTTP side on a free port, never the fixed default, side by side.
+  SHOAL_TRACKER_HTTP_PORT: "0",
 };
 
 /** The output of a finished command. */

@@ -344,6 +344,51 @@ contract("deleteUser removes the user's sessions, peer and files only", async (s
   assert.deepEqual(await store.filesOf("alice"), []);
 });
 
+contract(
+  "admin role and API tokens: granted, checked, and revoked with the tokens",
+  async (store) => {
+    await store.createUser("alice", "h");
+    assert.equal(await store.isAdmin("alice"), false);
+    assert.equal(await store.setAdmin("nobody", true), false);
+    assert.equal(await store.setAdmin("alice", true), true);
+    assert.equal(await store.isAdmin("alice"), true);
+    await store.createApiToken("token-a", "alice");
+    assert.equal(await store.apiTokenUser("token-a"), "alice");
+    assert.equal(await store.apiTokenUser("token-b"), null);
+
+    await store.setAdmin("alice", false);
+    assert.equal(await store.isAdmin("alice"), false);
+    assert.equal(await store.apiTokenUser("token-a"), null);
+  },
+);
+
+contract("stats and listAccounts count accounts, presence and shares", async (store) => {
+  for (const name of ["alice", "bob", "carl"]) await store.createUser(name, "h");
+  await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+  await store.setPeerOnline("bob", "10.0.0.2", 7000, null);
+  await store.setPeerOffline("bob");
+  await store.publish(file("alice", "a.txt", { size: 100 }));
+  await store.publish(file("alice", "b.txt", { size: 23 }));
+  await store.publish(file("bob", "c.txt", { size: 7 }));
+
+  assert.deepEqual(await store.stats(), {
+    accounts: 3,
+    peers: 2,
+    peersOnline: 1,
+    shares: 3,
+    bytesPublished: 130,
+  });
+  const accounts = await store.listAccounts();
+  assert.deepEqual(accounts.map((a) => [a.username, a.online, a.host, a.port, a.shares]), [
+    ["alice", true, "10.0.0.1", 7000, 2],
+    ["bob", false, "10.0.0.2", 7000, 1],
+    ["carl", false, null, null, 0],
+  ]);
+  assert.ok(accounts.every((a) => typeof a.lastSeen === "string" && a.lastSeen !== ""));
+  const bytes = await store.databaseBytes();
+  assert.ok(bytes === null || bytes > 0);
+});
+
 Deno.test("SqliteTrackerStore - data survives close and reopen", () =>
   inTempDir(async (dir) => {
     const path = `${dir}/tracker.db`;
@@ -384,11 +429,18 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     const db = new DatabaseSync(path);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 3);
+      assert.equal(user_version, 4);
       const tables = db.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
-      assert.deepEqual(tables.map((t) => t.name), ["files", "peers", "sessions", "users"]);
+      assert.deepEqual(tables.map((t) => t.name), [
+        "api_tokens",
+        "files",
+        "peers",
+        "sessions",
+        "totals",
+        "users",
+      ]);
     } finally {
       db.close();
     }
