@@ -1,0 +1,76 @@
+// A peer's page: its status, a Ping button, and its shares. Its events make it load again.
+import {
+  agoElement,
+  api,
+  cell,
+  el,
+  fillTable,
+  formatBytes,
+  live,
+  reloader,
+  startPage,
+  statusElement,
+} from "./common.js";
+import { pingControl } from "./ping.js";
+import { typeText } from "./shares_table.js";
+
+startPage();
+
+const username = decodeURIComponent(location.pathname.replace(/^\/peers\//, ""));
+document.getElementById("peer-name").textContent = username;
+document.title = `${username} · Shoal tracker`;
+const ping = pingControl(username);
+document.getElementById("peer-ping").replaceChildren(ping);
+
+async function load() {
+  let answer;
+  try {
+    answer = await api(`/api/v1/peers/${encodeURIComponent(username)}`);
+  } catch (error) {
+    if (error?.status === 404) {
+      document.getElementById("peer-facts").hidden = true;
+      fillTable(document.getElementById("shares"), [], "no shares");
+      throw new Error(`No peer is named ${username}.`);
+    }
+    throw error;
+  }
+  const { peer, shares } = answer;
+  document.getElementById("peer-facts").hidden = false;
+  document.getElementById("peer-status").replaceChildren(statusElement(peer.online));
+  document.getElementById("peer-address").replaceChildren(
+    el("span", { className: "mono", text: peer.address ?? "–" }),
+  );
+  document.getElementById("peer-lastSeen").replaceChildren(
+    peer.lastSeen ? agoElement(peer.lastSeen) : "–",
+  );
+  const count = document.getElementById("peer-shares");
+  count.textContent = String(peer.shares);
+  count.dataset.value = String(peer.shares);
+  ping.refresh();
+  fillTable(
+    document.getElementById("shares"),
+    shares.map((share) =>
+      el(
+        "tr",
+        { data: { name: share.name } },
+        cell("Name", share.name),
+        cell("Type", typeText(share)),
+        cell("Size", el("span", { title: `${share.size} bytes`, text: formatBytes(share.size) })),
+        cell(
+          "Content",
+          el("span", {
+            className: "mono",
+            title: share.contentId,
+            text: share.contentId.slice(0, 12),
+          }),
+        ),
+        cell("Published", agoElement(share.publishedAt)),
+      )
+    ),
+    "no shares",
+  );
+}
+
+const reload = reloader(load);
+live(reload);
+setInterval(reload, 30_000);
