@@ -11,3 +11,6 @@ export const DEFAULT_TRACKER = `127.0.0.1:${DEFAULT_TRACKER_PORT}`;
 
 /** Where a peer's `serve` listens unless told otherwise (flag `--host`, config `serve.host`). */
 export const DEFAULT_SERVE_HOST = "0.0.0.0";
+
+/** The port a tracker serves its HTTP side (dashboard, /metrics, /api/v1) on. */
+export const DEFAULT_HTTP_PORT = 5080;

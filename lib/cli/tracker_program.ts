@@ -1,6 +1,6 @@
 /** The tracker's command line: `serve`, plus the admin commands of `admin_commands.ts`. */
 import { Command, Option } from "commander";
-import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
+import { DEFAULT_HTTP_PORT, DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
@@ -8,10 +8,22 @@ import { SqliteTrackerStore, type TrackerStore } from "../tracker/store.ts";
 import { RegisterLimiter } from "../tracker/register_limiter.ts";
 import { DEFAULT_SESSION_IDLE_MS } from "../tracker/accounts.ts";
 import { Tracker } from "../tracker/tracker.ts";
+import { EventFeed } from "../tracker/events.ts";
+import {
+  EventLog,
+  LOG_FORMATS,
+  LOG_LEVELS,
+  type LogFormat,
+  type LogLevel,
+} from "../tracker/event_log.ts";
+import { TrackerMetrics } from "../tracker/metrics.ts";
+import { startHttpServer } from "../tracker/http/server.ts";
+import type { TlsIdentity } from "../protocol/tls.ts";
 import { UsageError } from "./errors.ts";
 import { DatabaseLock } from "../tracker/database_lock.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { addAdminCommands } from "./admin_commands.ts";
+import { addAdminRoleCommands } from "./admin_role_commands.ts";
 import { addCompletionsCommand } from "./completions.ts";
 import { withTrackerExamples } from "./help.ts";
 import { runAdminShell } from "./admin_shell.ts";
@@ -54,6 +66,25 @@ export function buildTrackerProgram(): Command {
       "new accounts one address may create at once (then one a minute)",
       "10",
     )
+    .option(
+      "--http-port <port>",
+      "port of the HTTP side: dashboard, /metrics, /healthz, /api/v1 (0 picks a free one, off turns it off)",
+      String(DEFAULT_HTTP_PORT),
+    )
+    .option("--http-host <host>", "address the HTTP side listens on (default: --host)")
+    .option(
+      "--tls-cert <file>",
+      "serve both ports with this certificate (PEM) instead of the tracker's own",
+    )
+    .option("--tls-key <file>", "the private key (PEM) of --tls-cert")
+    .addOption(
+      new Option("--log-format <format>", "how the log on stderr is written").choices(LOG_FORMATS)
+        .default("text"),
+    )
+    .addOption(
+      new Option("--log-level <level>", "the least severe log lines written").choices(LOG_LEVELS)
+        .default("info"),
+    )
     // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
     .allowExcessArguments(true)
     .action(async (options: ServeOptions, command: Command) => {
@@ -65,6 +96,13 @@ export function buildTrackerProgram(): Command {
           positive("--registrations-per-address", options.registrationsPerAddress),
         ),
       });
+      const httpPort = options.httpPort === "off" ? null : parsePort(options.httpPort);
+      if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
+        throw new UsageError("--tls-cert and --tls-key go together: pass both, or neither");
+      }
+      if (options.insecurePlaintext && options.tlsCert !== undefined) {
+        throw new UsageError("--tls-cert makes no sense with --insecure-plaintext; drop one");
+      }
       // Before anything touches the database: a second tracker on it stops here.
       using lock = DatabaseLock.acquire(options.db);
       using store = SqliteTrackerStore.open(options.db);
@@ -73,25 +111,54 @@ export function buildTrackerProgram(): Command {
       const base = `${basename(options.db)}.`;
       const tls = options.insecurePlaintext
         ? undefined
+        : options.tlsCert !== undefined
+        ? await readTlsFiles(options.tlsCert, options.tlsKey!)
         : await loadOrCreateIdentity(dir, `${base}tls-`);
       const ticketKey = await loadOrCreateTicketKey(dir, `${base}ticket-key.pem`);
+      const events = new EventFeed();
+      using log = new EventLog(events, {
+        format: options.logFormat as LogFormat,
+        level: options.logLevel as LogLevel,
+      });
       // Warnings quote what clients sent (a request type, say): escaped.
-      const warn = (line: string) => console.error(escapeForTerminal(line));
+      const warn = (line: string) => log.warn(escapeForTerminal(line));
+      let connections = () => 0;
+      using metrics = new TrackerMetrics(store, events, () => connections());
       const tracker = new Tracker(store, {
         tls,
         ticketKey,
         sessionIdleMs,
         registerLimiter,
         warn,
+        events,
+        onQuery: metrics.observeQuery,
         allowAdvertisedHosts: options.allowAdvertise ?? false,
       });
+      connections = () => tracker.connectionCount;
       const bound = await tracker.listen({ host: options.host, port });
       lock.record(bound);
+      let http;
+      try {
+        http = httpPort === null ? null : await startHttpServer({
+          store,
+          events,
+          metrics,
+          checkPassword: (username, password, address) =>
+            tracker.checkPassword(username, password, address),
+          address: { host: options.httpHost ?? options.host, port: httpPort },
+          tls,
+          warn,
+        });
+      } catch (error) {
+        await tracker.close();
+        throw error;
+      }
       console.log(
         `shoal tracker ${SHOAL_VERSION} listening on ${
           formatAddress(bound)
         } (database ${options.db})`,
       );
+      if (http) console.log(`dashboard on ${http.url}`);
       if (tls) {
         console.log(`TLS certificate fingerprint: ${fingerprintOf(tls.certificate)}`);
         console.log("peers print this fingerprint on first contact: tell them to compare");
@@ -101,12 +168,16 @@ export function buildTrackerProgram(): Command {
       try {
         await untilStopped(store, `${options.db}.history`);
       } finally {
+        await http?.close();
         await tracker.close();
         console.log("tracker stopped");
       }
     });
 
-  addAdminCommands(program, async (command, use) => {
+  const withDatabase = async (
+    command: Command,
+    use: (store: TrackerStore) => void | Promise<void>,
+  ) => {
     const { db } = command.opts<{ db: string }>();
     // An admin command reads a tracker's database; it must not create an empty one.
     if (!await Deno.stat(db).then((info) => info.isFile, () => false)) {
@@ -116,7 +187,9 @@ export function buildTrackerProgram(): Command {
     }
     using store = SqliteTrackerStore.open(db);
     await use(store);
-  }, () => [DB_OPTION()]);
+  };
+  addAdminCommands(program, withDatabase, () => [DB_OPTION()]);
+  addAdminRoleCommands(program, withDatabase, () => [DB_OPTION()]);
   return withTrackerExamples(addCompletionsCommand(program, ["tracker.ts", "shoal-tracker"]));
 }
 
@@ -128,6 +201,31 @@ interface ServeOptions {
   registrationsPerAddress: string;
   allowAdvertise?: boolean;
   insecurePlaintext?: boolean;
+  httpPort: string;
+  httpHost?: string;
+  tlsCert?: string;
+  tlsKey?: string;
+  logFormat: string;
+  logLevel: string;
+}
+
+/** Reads an operator's certificate and key (PEM) for both ports. */
+async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsIdentity> {
+  const read = async (file: string, what: string) => {
+    try {
+      const text = await Deno.readTextFile(file);
+      if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
+      return text;
+    } catch (error) {
+      throw new ShoalError("IO", `cannot read ${what} ${file}: ${(error as Error).message}`, {
+        hint: "pass a PEM file, or drop --tls-cert/--tls-key to use the tracker's own certificate",
+      });
+    }
+  };
+  return {
+    certificate: await read(certFile, "the certificate (--tls-cert)"),
+    key: await read(keyFile, "the key (--tls-key)"),
+  };
 }
 
 /** Parses a number option that must be above zero. */

@@ -180,6 +180,11 @@ export class ProtocolServer<T extends MethodTable, S> {
     return { host: bound.hostname, port: bound.port };
   }
 
+  /** How many connections are open now (handshakes included). */
+  get connectionCount(): number {
+    return this.#connections.size;
+  }
+
   /** Stops accepting, closes every open connection, and waits for their handlers to end. */
   async close(): Promise<void> {
     clearInterval(this.#sweeper);

@@ -7,6 +7,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TRACKER_METHODS } from "../protocol/messages.ts";
 import type { Connection, Handlers } from "../protocol/server.ts";
+import type { EventFeed, OfflineReason } from "./events.ts";
 import { LoginLimiter } from "./login_limiter.ts";
 import { PasswordHasher } from "./passwords.ts";
 import { RegisterLimiter } from "./register_limiter.ts";
@@ -36,14 +37,16 @@ export interface AccountsOptions {
   sessionIdleMs?: number;
   /** The clock, in ms since the epoch; tests move it. @default {Date.now} */
   now?: () => number;
+  /** Where logins, registrations and unregistrations are told. @default {a feed of its own} */
+  events?: EventFeed;
 }
 
 /** What accounts need of the tracker's presence: who is online where, and forgetting it. */
 export interface PresenceOf {
   /** The connection `username` announced on, if online. */
   announced(username: string): Connection<Session> | undefined;
-  /** Takes back whatever `connection` announced or registered. */
-  forget(connection: Connection<Session>): void;
+  /** Takes back whatever `connection` announced or registered; `reason` says why for the log. */
+  forget(connection: Connection<Session>, reason?: OfflineReason): void;
 }
 
 /** The requests {@link Accounts} answers. */
@@ -78,9 +81,11 @@ export class Accounts {
   readonly #registrations: RegisterLimiter;
   readonly #sessionIdleMs: number;
   readonly #now: () => number;
+  readonly #events: EventFeed | null;
   #prunedAt = 0;
 
   constructor(store: TrackerStore, presence: PresenceOf, options: AccountsOptions = {}) {
+    this.#events = options.events ?? null;
     this.#store = store;
     this.#presence = presence;
     this.#limiter = options.loginLimiter ?? new LoginLimiter();
@@ -129,44 +134,72 @@ export class Accounts {
     connection.state.touchedAt = this.#now();
   }
 
-  #signOut(connection: Connection<Session>): void {
-    this.#presence.forget(connection);
+  #signOut(connection: Connection<Session>, reason: OfflineReason = "logout"): void {
+    this.#presence.forget(connection, reason);
     connection.state.username = null;
     connection.state.tokenHash = null;
   }
 
-  /** Checks a password, with backoff after repeated failures for the name or the address. */
-  async #checkPassword(
+  /**
+   * Checks a password, with backoff after repeated failures for the name or
+   * the address (`address`, the caller's plain host); returns the username as
+   * registered, or throws AUTH_FAILED or RATE_LIMITED. The protocol's login
+   * and the dashboard's share it, and its back-off. Tells the event feed
+   * (never the password).
+   */
+  async checkPassword(
     username: string,
     password: string,
-    connection: Connection<Session>,
+    address: string,
+    via: "protocol" | "dashboard" = "protocol",
   ): Promise<string> {
-    const attempt = await this.#limiter.acquire(
-      username,
-      plainHost(connection.remote.host),
-      this.#now,
-    );
+    let attempt;
     try {
-      const user = this.#store.getUser(username);
+      attempt = await this.#limiter.acquire(username, address, this.#now);
+    } catch (error) {
+      const reason = error instanceof ShoalError ? error.code : "error";
+      this.#events?.emit("login.failed", username, { address, via, reason });
+      throw error;
+    }
+    try {
+      const user = await this.#store.getUser(username);
       const valid = user
         ? await this.#passwords.verify(password, user.passwordHash)
         : await this.#passwords.verifyDummy(password).then(() => false);
       if (!user || !valid) {
         attempt.failed(this.#now());
+        this.#events?.emit("login.failed", username, {
+          address,
+          via,
+          reason: user ? "wrong password" : "no such account",
+        });
         throw new ShoalError("AUTH_FAILED", "wrong username or password");
       }
       attempt.succeeded();
+      this.#events?.emit("login.ok", user.username, { address, via });
       return user.username;
     } finally {
       attempt.abandon();
     }
   }
 
+  #checkConnectionPassword(
+    username: string,
+    password: string,
+    connection: Connection<Session>,
+  ): Promise<string> {
+    return this.checkPassword(username, password, plainHost(connection.remote.host));
+  }
+
   /** Takes a user offline whose sessions were revoked, closing their serving connection. */
-  #disconnect(username: string, requester: Connection<Session>): void {
+  #disconnect(
+    username: string,
+    requester: Connection<Session>,
+    reason: OfflineReason = "logout",
+  ): void {
     const announced = this.#presence.announced(username);
     if (!announced) return;
-    this.#presence.forget(announced);
+    this.#presence.forget(announced, reason);
     // The requester still waits for its reply; any other connection of theirs ends now.
     if (announced !== requester) announced.close();
   }
@@ -181,10 +214,11 @@ export class Accounts {
         }
         this.#registrations.take(plainHost(connection.remote.host), this.#now());
         store.createUser(username, await this.#passwords.hash(password));
+        this.#events?.emit("register", username, { address: plainHost(connection.remote.host) });
         return {};
       },
       login: async ({ username, password }, connection) => {
-        const canonical = await this.#checkPassword(username, password, connection);
+        const canonical = await this.#checkConnectionPassword(username, password, connection);
         const token = randomBytes(32).toString("base64url");
         const tokenHash = hashToken(token);
         this.pruneSessions();
@@ -245,7 +279,7 @@ export class Accounts {
           this.#signOut(connection);
         } else if (announced && announced.state.tokenHash === session.tokenHash) {
           // The serving process of the revoked session goes offline now, not at its next request.
-          this.#disconnect(username, connection);
+          this.#disconnect(username, connection, "session revoked");
         }
         return Promise.resolve({ current });
       },
@@ -257,14 +291,15 @@ export class Accounts {
         return Promise.resolve({});
       },
       unregister: async ({ password }, connection) => {
-        const username = await this.#checkPassword(
+        const username = await this.#checkConnectionPassword(
           this.requireUser(connection),
           password,
           connection,
         );
         store.deleteUser(username);
-        this.#disconnect(username, connection);
-        this.#signOut(connection);
+        this.#disconnect(username, connection, "unregistered");
+        this.#signOut(connection, "unregistered");
+        this.#events?.emit("unregister", username, {});
         return {};
       },
     };

@@ -59,6 +59,28 @@ export interface Page {
   limit?: number;
 }
 
+/** Counts for the operator's view (`/metrics`, `/api/v1/summary`). */
+export interface TrackerStats {
+  accounts: number;
+  /** Accounts that have served at some time. */
+  peers: number;
+  peersOnline: number;
+  shares: number;
+  /** The sum of the published sizes. */
+  bytesPublished: number;
+}
+
+/** An account as the operator's view lists it: where it serves, if it has, and how much. */
+export interface AccountSummary {
+  username: string;
+  online: boolean;
+  host: string | null;
+  port: number | null;
+  /** When it last came online or went offline; its creation if it never served. */
+  lastSeen: string;
+  shares: number;
+}
+
 export interface TrackerStore {
   createUser(username: string, passwordHash: string): void;
   getUser(username: string): UserRecord | null;
@@ -111,6 +133,21 @@ export interface TrackerStore {
   countSearch(text: string): number;
   allFiles(): FileListing[];
 
+  /** Makes an account an admin of the operator's view, or not; false when there is no such account. Revoking deletes its API tokens. */
+  setAdmin(username: string, admin: boolean): Promise<boolean>;
+  isAdmin(username: string): Promise<boolean>;
+  /** Stores an API token under the SHA-256 of the token, never the token itself. */
+  createApiToken(tokenHash: string, username: string): Promise<void>;
+  /** Whose API token this is (username as registered), or null. */
+  apiTokenUser(tokenHash: string): Promise<string | null>;
+  stats(): Promise<TrackerStats>;
+  /** Every account with where it serves and how many files it publishes, by username. */
+  listAccounts(): Promise<AccountSummary[]>;
+  /** The database's size in bytes, or null where the backend cannot say. */
+  databaseBytes(): Promise<number | null>;
+  /** Resolves when the database answers a trivial query; rejects otherwise. */
+  checkHealth(): Promise<void>;
+
   close(): void;
 }
 
@@ -150,6 +187,12 @@ const MIGRATIONS = [
    ALTER TABLE sessions ADD COLUMN address TEXT;
    UPDATE sessions SET last_seen_at = created_at;
    CREATE INDEX sessions_by_user ON sessions(username);`,
+  `ALTER TABLE users ADD COLUMN admin INTEGER NOT NULL DEFAULT 0;
+   CREATE TABLE api_tokens (
+     token_hash TEXT PRIMARY KEY,
+     username TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     created_at TEXT NOT NULL
+   );`,
 ];
 
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
@@ -468,6 +511,83 @@ export class SqliteTrackerStore implements TrackerStore, Disposable {
 
   allFiles(): FileListing[] {
     return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
+  }
+
+  setAdmin(username: string, admin: boolean): Promise<boolean> {
+    return Promise.resolve(this.#transaction(() => {
+      const { changes } = this.#sql("UPDATE users SET admin = ? WHERE username = ?")
+        .run(admin ? 1 : 0, username);
+      if (!admin) this.#sql("DELETE FROM api_tokens WHERE username = ?").run(username);
+      return Number(changes) > 0;
+    }));
+  }
+
+  isAdmin(username: string): Promise<boolean> {
+    const row = this.#sql("SELECT admin FROM users WHERE username = ?").get(username) as
+      | Row
+      | undefined;
+    return Promise.resolve(row !== undefined && Number(row.admin) === 1);
+  }
+
+  createApiToken(tokenHash: string, username: string): Promise<void> {
+    this.#sql("INSERT INTO api_tokens (token_hash, username, created_at) VALUES (?, ?, ?)")
+      .run(tokenHash, username, now());
+    return Promise.resolve();
+  }
+
+  apiTokenUser(tokenHash: string): Promise<string | null> {
+    const row = this.#sql(
+      `SELECT u.username FROM api_tokens t JOIN users u ON u.username = t.username
+       WHERE t.token_hash = ?`,
+    ).get(tokenHash) as Row | undefined;
+    return Promise.resolve(row ? String(row.username) : null);
+  }
+
+  stats(): Promise<TrackerStats> {
+    const row = this.#sql(
+      `SELECT (SELECT COUNT(*) FROM users) AS accounts, (SELECT COUNT(*) FROM peers) AS peers,
+         (SELECT COUNT(*) FROM peers WHERE online = 1) AS peersOnline,
+         (SELECT COUNT(*) FROM files) AS shares,
+         (SELECT COALESCE(SUM(size), 0) FROM files) AS bytesPublished`,
+    ).get() as Row;
+    return Promise.resolve({
+      accounts: Number(row.accounts),
+      peers: Number(row.peers),
+      peersOnline: Number(row.peersOnline),
+      shares: Number(row.shares),
+      bytesPublished: Number(row.bytesPublished),
+    });
+  }
+
+  listAccounts(): Promise<AccountSummary[]> {
+    const rows = this.#sql(
+      `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
+         (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
+       FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
+    ).all() as Row[];
+    return Promise.resolve(rows.map((row) => ({
+      username: String(row.username),
+      online: Number(row.online) === 1,
+      host: row.host == null ? null : String(row.host),
+      port: row.port == null ? null : Number(row.port),
+      lastSeen: String(row.last_seen ?? row.created_at),
+      shares: Number(row.shares),
+    })));
+  }
+
+  databaseBytes(): Promise<number | null> {
+    const pages = this.#sql("PRAGMA page_count").get() as Row;
+    const size = this.#sql("PRAGMA page_size").get() as Row;
+    return Promise.resolve(Number(pages.page_count) * Number(size.page_size));
+  }
+
+  checkHealth(): Promise<void> {
+    try {
+      this.#sql("SELECT 1").get();
+      return Promise.resolve();
+    } catch (error) {
+      return Promise.reject(error);
+    }
   }
 
   #listings(sql: string, ...params: (string | number)[]): FileListing[] {

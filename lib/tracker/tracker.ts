@@ -14,6 +14,8 @@ import { signTicket } from "../protocol/tickets.ts";
 import { Accounts, type AccountsOptions } from "./accounts.ts";
 import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
+import { EventFeed, type OfflineReason } from "./events.ts";
+import { SHOAL_VERSION } from "../version.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
 import type { FileListing, TrackerStore } from "./store.ts";
@@ -43,6 +45,11 @@ export interface TrackerOptions extends AccountsOptions {
    * @default {false}
    */
   allowAdvertisedHosts?: boolean;
+  /**
+   * Told how long each index query (`lookup`, `search`, `sources`) took, in
+   * seconds, for the operator's metrics.
+   */
+  onQuery?: (method: "lookup" | "search" | "sources", seconds: number) => void;
 }
 
 /** Formats a stored listing as the protocol's {@link Listing}. */
@@ -86,14 +93,18 @@ export class Tracker {
   readonly #ticketKey: TrackerOptions["ticketKey"];
   readonly #accounts: Accounts;
   readonly #allowAdvertisedHosts: boolean;
+  readonly #events: EventFeed;
+  readonly #onQuery: TrackerOptions["onQuery"];
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
+    this.#events = options.events ?? new EventFeed();
+    this.#onQuery = options.onQuery;
     this.#ticketKey = options.ticketKey;
     this.#accounts = new Accounts(store, {
       announced: (username) => this.#announced.get(username),
-      forget: (connection) => this.#forget(connection),
-    }, options);
+      forget: (connection, reason) => this.#forget(connection, reason),
+    }, { ...options, events: this.#events });
     this.#partial = new PartialSources(this.#certificates, options.maxPartialSources);
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
@@ -102,7 +113,7 @@ export class Tracker {
       {
         kind: "tracker",
         initialState: newSession,
-        onClose: (connection) => this.#forget(connection),
+        onClose: (connection) => this.#forget(connection, "disconnected"),
         idleTimeoutMs: options.idleTimeoutMs ?? 3.5 * HEARTBEAT_MS,
         warn: options.warn,
         tls: options.tls,
@@ -122,7 +133,26 @@ export class Tracker {
     const bound = await this.#server.listen(address);
     this.#store.markAllPeersOffline();
     this.#accounts.pruneSessions();
+    this.#events.emit("start", null, { version: SHOAL_VERSION, address: formatAddress(bound) });
     return bound;
+  }
+
+  /** What happens on this tracker, as it happens: logins, presence, publications, tickets. */
+  get events(): EventFeed {
+    return this.#events;
+  }
+
+  /** How many control connections are open now. */
+  get connectionCount(): number {
+    return this.#server.connectionCount;
+  }
+
+  /**
+   * The protocol login's password check and back-off, for the dashboard's
+   * login: `address` is the caller's host. Returns the username as registered.
+   */
+  checkPassword(username: string, password: string, address: string): Promise<string> {
+    return this.#accounts.checkPassword(username, password, plainHost(address), "dashboard");
   }
 
   /** Stops serving and closes every connection; the store stays open. */
@@ -135,7 +165,7 @@ export class Tracker {
     return this.#partial.size;
   }
 
-  #forget(connection: Connection<Session>): void {
+  #forget(connection: Connection<Session>, reason: OfflineReason = "disconnected"): void {
     this.#partial.forget(connection);
     const { announcedAs, serving } = connection.state;
     if (serving?.certificate) this.#certificates.release(serving.certificate);
@@ -144,6 +174,7 @@ export class Tracker {
     if (announcedAs !== null && this.#announced.get(announcedAs) === connection) {
       this.#announced.delete(announcedAs);
       this.#store.setPeerOffline(announcedAs);
+      this.#events.emit("peer.offline", announcedAs, { reason });
     }
   }
 
@@ -186,6 +217,14 @@ export class Tracker {
     this.#store.restorePeer(username, serving.host, serving.port, serving.certificate);
   }
 
+  /** Times an index query for {@link TrackerOptions.onQuery} until disposed. */
+  #timed(method: "lookup" | "search" | "sources"): Disposable {
+    const report = this.#onQuery;
+    if (!report) return { [Symbol.dispose]: () => {} };
+    const started = performance.now();
+    return { [Symbol.dispose]: () => report(method, (performance.now() - started) / 1000) };
+  }
+
   #handlers(): Handlers<typeof TRACKER_METHODS, Session> {
     const store = this.#store;
     return {
@@ -211,7 +250,7 @@ export class Tracker {
         const claimed = certificate ?? null;
         if (claimed !== null) this.#certificates.claim(claimed, username);
         if (replaced) {
-          this.#forget(replaced);
+          this.#forget(replaced, "replaced");
           replaced.close();
         }
         const earlier = connection.state.serving?.certificate;
@@ -221,6 +260,9 @@ export class Tracker {
         connection.state.announcedAs = username;
         connection.state.serving = { host: advertised, port, certificate: claimed };
         store.setPeerOnline(username, advertised, port, claimed);
+        this.#events.emit("peer.online", username, {
+          address: formatAddress({ host: advertised, port }),
+        });
         return Promise.resolve({
           address: formatAddress({ host: advertised, port }),
           ticketKey: this.#ticketKey.publicKeyBase64,
@@ -235,6 +277,7 @@ export class Tracker {
         const owner = this.#accounts.requireUser(connection);
         const publishedAt = new Date().toISOString();
         const replaced = store.publish({ owner, name, type, size, contentId, publishedAt });
+        this.#events.emit("publish", owner, { name, contentId, size, replaced });
         return Promise.resolve({ replaced });
       },
       unpublish: ({ name }, connection) => {
@@ -242,10 +285,12 @@ export class Tracker {
         if (!store.unpublish(owner, name)) {
           throw new ShoalError("NOT_FOUND", `you have not published a file named "${name}"`);
         }
+        this.#events.emit("unpublish", owner, { name });
         return Promise.resolve({});
       },
       lookup: ({ name, owner }, connection) => {
         this.#accounts.requireUser(connection);
+        using _timed = this.#timed("lookup");
         // One row more than a reply carries says whether counting them all is needed.
         const rows = store.filesNamed(name, { owner, limit: MAX_LISTINGS + 1 });
         const total = rows.length > MAX_LISTINGS ? store.countFilesNamed(name, owner) : rows.length;
@@ -256,6 +301,7 @@ export class Tracker {
       },
       search: ({ text }, connection) => {
         this.#accounts.requireUser(connection);
+        using _timed = this.#timed("search");
         const rows = store.searchFiles(text, MAX_LISTINGS + 1);
         const total = rows.length > MAX_LISTINGS ? store.countSearch(text) : rows.length;
         return Promise.resolve({
@@ -265,6 +311,7 @@ export class Tracker {
       },
       sources: async ({ contentId, owner }, connection) => {
         const user = this.#accounts.requireUser(connection);
+        const timed = this.#timed("sources");
         const complete: Source[] = store.onlineOwnersOf(contentId, { owner, limit: MAX_SOURCES })
           .map((peer) => ({
             owner: peer.username,
@@ -280,7 +327,13 @@ export class Tracker {
         const total = complete.length < MAX_SOURCES
           ? complete.length + partial.total
           : store.countOnlineOwnersOf(contentId, owner) + partial.total;
+        timed[Symbol.dispose]();
         const ticket = await signTicket(this.#ticketKey.privateKey, user, contentId);
+        this.#events.emit("ticket", user, {
+          contentId,
+          for: owner ?? "any owner",
+          sources: Math.min(total, MAX_SOURCES),
+        });
         return {
           sources: [...complete, ...partial.sources].slice(0, MAX_SOURCES),
           total,

@@ -361,11 +361,17 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     const db = new DatabaseSync(path);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 3);
+      assert.equal(user_version, 4);
       const tables = db.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
-      assert.deepEqual(tables.map((t) => t.name), ["files", "peers", "sessions", "users"]);
+      assert.deepEqual(tables.map((t) => t.name), [
+        "api_tokens",
+        "files",
+        "peers",
+        "sessions",
+        "users",
+      ]);
     } finally {
       db.close();
     }

@@ -1,0 +1,65 @@
+/**
+ * Who calls the tracker's HTTP side, and whether they may: a dashboard
+ * session cookie (with a CSRF token on every POST) or an admin's API token
+ * (`Authorization: Bearer`). Admin is a role on an account, checked on every
+ * request, so a revoked admin loses access at once.
+ */
+import type { Context, MiddlewareHandler } from "hono";
+import { getCookie } from "hono/cookie";
+import { apiError, type Caller, type HttpDeps, type HttpEnv } from "./context.ts";
+import { hashToken, sameSecret, SESSION_COOKIE } from "./web_sessions.ts";
+
+/** The header a cookie session's POST carries its CSRF token in. */
+export const CSRF_HEADER = "X-CSRF-Token";
+
+/** Finds the caller (session cookie or bearer token) and sets `caller`; never refuses. */
+export function identifyCaller(deps: HttpDeps): MiddlewareHandler<HttpEnv> {
+  return async (c, next) => {
+    c.set("caller", await callerOf(c, deps));
+    await next();
+  };
+}
+
+async function callerOf(c: Context<HttpEnv>, deps: HttpDeps): Promise<Caller | null> {
+  const authorization = c.req.header("Authorization");
+  const bearer = authorization && /^Bearer\s+(\S+)$/i.exec(authorization)?.[1];
+  if (bearer) {
+    const username = await deps.store.apiTokenUser(hashToken(bearer));
+    return username === null ? null : { username, via: "token", session: null };
+  }
+  const session = deps.sessions.get(getCookie(c, SESSION_COOKIE));
+  return session ? { username: session.username, via: "session", session } : null;
+}
+
+/**
+ * Lets only admins through: 401 UNAUTHORIZED without a caller, 403 FORBIDDEN
+ * for a non-admin, 403 CSRF for a cookie session's POST without its token.
+ */
+export function requireAdmin(deps: HttpDeps): MiddlewareHandler<HttpEnv> {
+  return async (c, next) => {
+    const caller = c.get("caller");
+    if (!caller) {
+      return apiError(c, 401, "UNAUTHORIZED", "log in on the dashboard, or send an API token");
+    }
+    if (!await deps.store.isAdmin(caller.username)) {
+      return apiError(
+        c,
+        403,
+        "FORBIDDEN",
+        `${caller.username} is not an admin; the operator runs: tracker.ts admin grant ${caller.username}`,
+      );
+    }
+    if (c.req.method !== "GET" && c.req.method !== "HEAD" && !csrfHolds(c, caller)) {
+      return apiError(c, 403, "CSRF", `missing or wrong ${CSRF_HEADER} header`);
+    }
+    await next();
+  };
+}
+
+/** A cookie session's unsafe request carries the session's CSRF token; a token call needs none. */
+export function csrfHolds(c: Context<HttpEnv>, caller: Caller, sent?: string): boolean {
+  if (caller.via === "token") return true;
+  const token = sent ?? c.req.header(CSRF_HEADER);
+  return caller.session !== null && token !== undefined &&
+    sameSecret(token, caller.session.csrfToken);
+}

@@ -1,0 +1,101 @@
+/**
+ * The tracker's HTTP side on `Deno.serve`: HTTPS with the tracker's own
+ * certificate (or the operator's), or plain HTTP under --insecure-plaintext.
+ */
+import { type Address, formatAddress } from "../../protocol/address.ts";
+import { ShoalError, toShoalError } from "../../protocol/errors.ts";
+import type { TlsIdentity } from "../../protocol/tls.ts";
+import type { EventFeed } from "../events.ts";
+import type { TrackerMetrics } from "../metrics.ts";
+import type { TrackerStore } from "../store.ts";
+import { buildHttpApp } from "./app.ts";
+import { History } from "./history.ts";
+import { WebSessions } from "./web_sessions.ts";
+
+/** Options of {@link startHttpServer}. */
+export interface HttpServerOptions {
+  store: TrackerStore;
+  events: EventFeed;
+  metrics: TrackerMetrics;
+  /** The protocol login's password check (the tracker's `checkPassword`). */
+  checkPassword(username: string, password: string, address: string): Promise<string>;
+  /** Where to listen; port 0 picks a free one. */
+  address: Address;
+  /** HTTPS with this certificate and key; without it, plain HTTP. */
+  tls?: TlsIdentity;
+  /** Where request errors go. @default {console.error} */
+  warn?: (line: string) => void;
+  /** Dashboard sessions; tests pass their own clock. @default {new WebSessions()} */
+  sessions?: WebSessions;
+}
+
+/** A running HTTP side. */
+export interface HttpServer extends AsyncDisposable {
+  address: Address;
+  /** `https://host:port` or `http://host:port`. */
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Starts the HTTP side.
+ *
+ * @example
+ * ```ts
+ * await using http = await startHttpServer({ store, events, metrics, checkPassword, address });
+ * console.log(`dashboard on ${http.url}`);
+ * ```
+ */
+export async function startHttpServer(options: HttpServerOptions): Promise<HttpServer> {
+  const closing = new AbortController();
+  const warn = options.warn ?? ((line: string) => console.error(line));
+  const history = new History(options.events);
+  const app = buildHttpApp({
+    store: options.store,
+    events: options.events,
+    sessions: options.sessions ?? new WebSessions(),
+    checkPassword: options.checkPassword,
+    secureCookies: options.tls !== undefined,
+    startedAt: new Date(),
+    closing: closing.signal,
+  }, { metrics: options.metrics, history, warn });
+  const { promise: listening, resolve, reject } = Promise.withResolvers<Deno.NetAddr>();
+  let server: Deno.HttpServer<Deno.NetAddr>;
+  try {
+    const base = {
+      hostname: options.address.host,
+      port: options.address.port,
+      signal: closing.signal,
+      onListen: (addr: Deno.NetAddr) => resolve(addr),
+      onError: (error: unknown) => {
+        warn(`http: ${toShoalError(error).message}`);
+        return new Response("internal error", { status: 500 });
+      },
+    };
+    const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
+      app.fetch(request, info);
+    server = options.tls
+      ? Deno.serve({ ...base, cert: options.tls.certificate, key: options.tls.key }, handler)
+      : Deno.serve(base, handler);
+  } catch (error) {
+    history[Symbol.dispose]();
+    const why = error instanceof Deno.errors.AddrInUse
+      ? "the port is in use (pass another --http-port, 0 for a free one, or off)"
+      : toShoalError(error).message;
+    reject(error);
+    throw new ShoalError("IO", `cannot serve HTTP on ${formatAddress(options.address)}: ${why}`);
+  }
+  const bound = await listening;
+  const address = { host: bound.hostname, port: bound.port };
+  const close = async () => {
+    if (!closing.signal.aborted) closing.abort();
+    await server.finished;
+    history[Symbol.dispose]();
+  };
+  return {
+    address,
+    url: `${options.tls ? "https" : "http"}://${formatAddress(address)}`,
+    close,
+    [Symbol.asyncDispose]: close,
+  };
+}

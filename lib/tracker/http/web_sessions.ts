@@ -1,0 +1,98 @@
+/**
+ * The dashboard's login sessions, kept in the tracker's memory: a browser
+ * holds a random token in an HttpOnly cookie, the tracker only its SHA-256,
+ * with the session's CSRF token. A restart logs every browser out, which
+ * costs an operator one login.
+ */
+import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+
+/** The cookie a dashboard session travels in. */
+export const SESSION_COOKIE = "shoal_session";
+
+/** A dashboard session unused this long ends. */
+export const WEB_SESSION_IDLE_MS = 12 * 3600_000;
+
+/** One dashboard session. */
+export interface WebSession {
+  username: string;
+  csrfToken: string;
+  lastUsed: number;
+}
+
+/** SHA-256 of a token, hex: what is kept of a session or API token. */
+export const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
+
+/** A new random token, URL-safe. */
+export const newToken = (bytes = 32) => randomBytes(bytes).toString("base64url");
+
+/** Compares two secrets in constant time. */
+export function sameSecret(a: string, b: string): boolean {
+  const left = new TextEncoder().encode(a);
+  const right = new TextEncoder().encode(b);
+  return left.length === right.length && timingSafeEqual(left, right);
+}
+
+/**
+ * The open dashboard sessions, at most `capacity` (the least recently used
+ * ends first).
+ *
+ * @example
+ * ```ts
+ * const sessions = new WebSessions();
+ * const { token } = sessions.create("alice");
+ * sessions.get(token)?.username; // "alice"
+ * ```
+ */
+export class WebSessions {
+  readonly #byHash = new Map<string, WebSession>();
+  readonly #capacity: number;
+  readonly #idleMs: number;
+  readonly #now: () => number;
+
+  constructor(
+    options: {
+      /** @default {10000} */ capacity?: number;
+      /** @default {12 hours} */ idleMs?: number;
+      /** @default {Date.now} */ now?: () => number;
+    } = {},
+  ) {
+    this.#capacity = options.capacity ?? 10_000;
+    this.#idleMs = options.idleMs ?? WEB_SESSION_IDLE_MS;
+    this.#now = options.now ?? Date.now;
+  }
+
+  /** Opens a session for `username`; returns its token (for the cookie) and the session. */
+  create(username: string): { token: string; session: WebSession } {
+    const token = newToken();
+    const session = { username, csrfToken: newToken(24), lastUsed: this.#now() };
+    if (this.#byHash.size >= this.#capacity) {
+      const oldest = this.#byHash.keys().next().value;
+      if (oldest !== undefined) this.#byHash.delete(oldest);
+    }
+    this.#byHash.set(hashToken(token), session);
+    return { token, session };
+  }
+
+  /** The live session of `token`, marked as used; null if none or idle too long. */
+  get(token: string | undefined): WebSession | null {
+    if (!token) return null;
+    const key = hashToken(token);
+    const session = this.#byHash.get(key);
+    if (!session) return null;
+    const now = this.#now();
+    if (now - session.lastUsed > this.#idleMs) {
+      this.#byHash.delete(key);
+      return null;
+    }
+    session.lastUsed = now;
+    // Re-inserted: the map's order is the order of last use.
+    this.#byHash.delete(key);
+    this.#byHash.set(key, session);
+    return session;
+  }
+
+  /** Ends the session of `token`, if any. */
+  end(token: string | undefined): void {
+    if (token) this.#byHash.delete(hashToken(token));
+  }
+}
