@@ -41,7 +41,7 @@ export interface TestBrowser extends AsyncDisposable {
   page(): Promise<TestPage>;
 }
 
-/** A page and what it reported: uncaught errors, console errors and failed requests. */
+/** A page and what it reported: uncaught errors, console errors, failed requests and error answers. */
 export interface TestPage {
   page: Page;
   problems: string[];
@@ -81,7 +81,13 @@ export async function startBrowser(dir: string): Promise<TestBrowser> {
       const problems: string[] = [];
       page.on("pageerror", (error) => problems.push(`page error: ${error}`));
       page.on("console", (message) => {
-        if (message.type() === "error") problems.push(`console error: ${message.text()}`);
+        // A failed load is reported below, with its address.
+        if (message.type() === "error" && !message.text().startsWith("Failed to load resource")) {
+          problems.push(`console error: ${message.text()}`);
+        }
+      });
+      page.on("response", (response) => {
+        if (response.status() >= 400) problems.push(`${response.status()}: ${response.url()}`);
       });
       page.on("requestfailed", (request) => {
         // An event stream is cut when the page goes away; that is no fault.

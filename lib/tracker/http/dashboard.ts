@@ -11,7 +11,7 @@
  * @example
  * ```ts
  * app.get("/assets/*", async (c) => (await dashboardAsset(c.req.path.slice(8))) ?? c.notFound());
- * app.get("/peers", async () => await dashboardPage("peers"));
+ * app.get("/peers", async (c) => c.html(await dashboardPage("peers")));
  * ```
  */
 // Puts uPlot into the module graph, so Deno fetches the package that
@@ -85,21 +85,14 @@ function fill(template: string, values: Record<string, string>): string {
   return template.replace(/\{\{\s*(\w+)\s*\}\}/g, (_, name: string) => values[name] ?? "");
 }
 
-function html(body: string, status = 200): Response {
-  return new Response(body, {
-    status,
-    headers: { "content-type": TYPES.html, "cache-control": "no-store" },
-  });
-}
-
 /**
- * A dashboard page: the layout with the page's fragment and its module. The
+ * A dashboard page's HTML: the layout with the page's fragment and its module. The
  * page fetches its data from /api/v1 itself, so the HTML holds nothing
  * from the network (a peer page reads its name from the address).
  */
-export async function dashboardPage(page: DashboardPage): Promise<Response> {
+export async function dashboardPage(page: DashboardPage): Promise<string> {
   const [layout, main] = await Promise.all([readText("layout.html"), readText(`${page}.html`)]);
-  return html(fill(layout, { title: TITLES[page], page, main }));
+  return fill(layout, { title: TITLES[page], page, main });
 }
 
 /** What the login page shows besides the form. */
@@ -110,24 +103,19 @@ export interface LoginPageOptions {
   error?: string;
   /** The name to fill in again after a failed attempt. */
   username?: string;
-  /** The HTTP status (e.g. 401 after a failed attempt, 429 while backing off). @default 200 */
-  status?: number;
 }
 
-/** The login page: a plain form posting `username`, `password` and `csrf` to /login. */
-export async function loginPage(options: LoginPageOptions): Promise<Response> {
+/** The login page's HTML: a plain form posting `username`, `password` and `csrf` to /login. */
+export async function loginPage(options: LoginPageOptions): Promise<string> {
   const template = await readText("login.html");
   const error = options.error
     ? `<p class="error" role="alert">${escapeHtml(options.error)}</p>`
     : "";
-  return html(
-    fill(template, {
-      csrf: escapeHtml(options.csrfToken),
-      username: escapeHtml(options.username ?? ""),
-      error,
-    }),
-    options.status ?? 200,
-  );
+  return fill(template, {
+    csrf: escapeHtml(options.csrfToken),
+    username: escapeHtml(options.username ?? ""),
+    error,
+  });
 }
 
 /**

@@ -108,8 +108,15 @@ function drawCharts(minutes) {
     { label: "failed logins", stroke: cssColor("--bad", "#cf222e"), width: 2 },
     { label: "tickets", stroke: "#b35900", width: 2 },
   ]);
+  // Each minute's count holds until the next minute: one more point, a minute after the last,
+  // draws the current minute's step instead of a bare edge.
   const times = minutes.map((minute) => Date.parse(minute.time) / 1000);
-  const column = (name) => minutes.map((minute) => minute[name]);
+  if (times.length > 0) times.push(times[times.length - 1] + 60);
+  const column = (name) => {
+    const values = minutes.map((minute) => minute[name]);
+    if (values.length > 0) values.push(values[values.length - 1]);
+    return values;
+  };
   onlineChart.setData([times, column("peersOnline")]);
   activityChart.setData([
     times,
