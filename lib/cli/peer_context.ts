@@ -55,6 +55,8 @@ export interface ServeFlags {
   host: string;
   port: string;
   advertise?: string;
+  /** How `serve` writes its upload log: text or json. */
+  logFormat?: string;
 }
 
 /** Parses `--port`, rejecting anything but 0–65535. */

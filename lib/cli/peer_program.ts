@@ -20,6 +20,8 @@ import {
 import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { DEFAULT_SERVE_HOST, DEFAULT_TRACKER, DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { startServing } from "../peer/serve.ts";
+import { UploadLog } from "../peer/upload_log.ts";
+import { LOG_FORMATS, type LogFormat } from "../log_line.ts";
 import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
@@ -63,6 +65,10 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
       "--advertise <host>",
       "address other peers should dial (default: as the tracker sees you)",
       config["serve.advertise"] === undefined ? undefined : String(config["serve.advertise"]),
+    )
+    .addOption(
+      new Option("--log-format <format>", "how upload and refusal lines on stderr are written")
+        .choices(LOG_FORMATS).default("text"),
     );
 }
 
@@ -311,6 +317,7 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     log: (line) => console.log(escapeForTerminal(line)),
     warn: (line) => console.error(escapeForTerminal(line)),
     onLoggedOut: (error) => fail(error),
+    uploads: new UploadLog({ format: (flags.logFormat ?? "text") as LogFormat }),
   });
   console.log(`serving on ${formatAddress(serving.address)}`);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];

@@ -66,10 +66,11 @@ export function buildTrackerProgram(): Command {
       "new accounts one address may create at once (then one a minute)",
       "10",
     )
-    .option(
-      "--http-port <port>",
-      "port of the HTTP side: dashboard, /metrics, /healthz, /api/v1 (0 picks a free one, off turns it off)",
-      String(DEFAULT_HTTP_PORT),
+    .addOption(
+      new Option(
+        "--http-port <port>",
+        "port of the HTTP side: dashboard, /metrics, /healthz, /api/v1 (0 picks a free one, off turns it off)",
+      ).env("SHOAL_TRACKER_HTTP_PORT").default(String(DEFAULT_HTTP_PORT)),
     )
     .option("--http-host <host>", "address the HTTP side listens on (default: --host)")
     .option(

@@ -4,6 +4,8 @@ import type { Bitfield } from "./bitfield.ts";
 /** Content this peer can serve: a complete share, or a download still in progress. */
 export interface ServedContent {
   manifest: Manifest;
+  /** The share's name, for the log; none for a download still in progress. */
+  name?: string;
   /** The pieces that have been verified and can be served. */
   have: Bitfield;
   /** Reads one verified piece from disk into `into`, which is exactly the piece's length. */

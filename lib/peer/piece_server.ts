@@ -1,13 +1,14 @@
 import { delay } from "../async/delay.ts";
-import type { Address } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
-import { ShoalError } from "../protocol/errors.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { PEER_METHODS } from "../protocol/messages.ts";
 import { ProtocolServer, WithBody } from "../protocol/server.ts";
 import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
 import { pieceLength } from "./manifest.ts";
+import type { UploadLog } from "./upload_log.ts";
 
 /**
  * Requests of one connection handled at once: the next piece is read from
@@ -34,6 +35,8 @@ export interface PieceServerOptions {
   pieceDelayMs?: number;
   /** Serve TLS with this identity (the certificate the tracker vouches for); without it, plaintext. */
   tls?: TlsIdentity;
+  /** Where each upload and each refusal is logged. @default {none} */
+  uploads?: UploadLog;
 }
 
 /**
@@ -56,29 +59,47 @@ export class PieceServer {
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
     // Nothing is served without a ticket the tracker signed for this very content.
-    const find = async (contentId: string, ticket: string | undefined) => {
-      if (!this.#tickets) {
-        throw new ShoalError(
-          "TICKET_INVALID",
-          "this peer has not reached the tracker yet, so it cannot check tickets",
-        );
+    const uploads = options.uploads;
+    const find = async (
+      contentId: string,
+      ticket: string | undefined,
+      connection: { remote: Address },
+    ) => {
+      let grant;
+      try {
+        if (!this.#tickets) {
+          throw new ShoalError(
+            "TICKET_INVALID",
+            "this peer has not reached the tracker yet, so it cannot check tickets",
+          );
+        }
+        grant = await this.#tickets.verify(ticket, contentId);
+      } catch (error) {
+        uploads?.refusal({
+          user: null,
+          address: formatAddress(connection.remote),
+          contentId,
+          code: toShoalError(error).code,
+          reason: "bad ticket",
+        });
+        throw error;
       }
-      await this.#tickets.verify(ticket, contentId);
       const content = await catalog.find(contentId);
       if (!content) throw new ShoalError("NOT_FOUND", "this peer does not share that content");
-      return content;
+      return { ...content, user: grant.user };
     };
     this.#server = new ProtocolServer(PEER_METHODS, {
       ping: () => Promise.resolve({ username: options.username(), time: Date.now() }),
-      manifest: async ({ contentId, ticket }) => ({
-        manifest: (await find(contentId, ticket)).manifest,
+      manifest: async ({ contentId, ticket }, connection) => ({
+        manifest: (await find(contentId, ticket, connection)).manifest,
       }),
-      have: async ({ contentId, ticket }) => {
-        const { have } = await find(contentId, ticket);
+      have: async ({ contentId, ticket }, connection) => {
+        const { have } = await find(contentId, ticket, connection);
         return { count: have.count, bitfield: have.toBase64() };
       },
-      piece: async ({ contentId, index, ticket }) => {
-        const content = await find(contentId, ticket);
+      piece: async ({ contentId, index, ticket }, connection) => {
+        const startedAt = uploads?.now();
+        const content = await find(contentId, ticket, connection);
         if (index >= content.manifest.pieces.length) {
           throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
         }
@@ -95,6 +116,14 @@ export class PieceServer {
         }
         if (options.pieceDelayMs) await delay(options.pieceDelayMs);
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
+        uploads?.served(connection, {
+          user: content.user,
+          address: formatAddress(connection.remote),
+          contentId,
+          share: content.name ?? null,
+          bytes: bytes.length,
+          startedAt,
+        });
         return new WithBody(
           { index, length: bytes.length },
           [bytes],
@@ -104,6 +133,7 @@ export class PieceServer {
     }, {
       kind: "peer",
       initialState: () => ({}),
+      onClose: uploads && ((connection) => uploads.closed(connection)),
       warn: options.warn,
       tls: options.tls,
       concurrency: PIECES_IN_FLIGHT,

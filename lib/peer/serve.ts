@@ -4,6 +4,7 @@ import type { TlsIdentity } from "../protocol/tls.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import { PieceServer } from "./piece_server.ts";
+import type { UploadLog } from "./upload_log.ts";
 import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
@@ -43,6 +44,8 @@ export interface ServeOptions {
   /** Where the piece server's warnings go (they quote what clients sent). @default {console.error} */
   warn?: (line: string) => void;
   onLoggedOut: (error: ShoalError) => void;
+  /** Where each upload and refusal is logged. @default {none} */
+  uploads?: UploadLog;
 }
 
 /** A running peer: its piece server and its presence at the tracker. */
@@ -67,6 +70,7 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
     tls: identity,
     username: () => home.session()?.username ?? null,
     warn: options.warn,
+    uploads: options.uploads,
     // Fault injection for the swarm tests; not a user feature, so not a flag.
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
     pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),

@@ -141,6 +141,7 @@ export class ShareCatalog implements Catalog {
       retired: false,
       content: {
         manifest: share.manifest,
+        name: share.name,
         have: Bitfield.full(share.manifest.pieces.length),
         read: async (index, into) => {
           const position = share.manifest.pieceSize * index;

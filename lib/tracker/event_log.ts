@@ -3,43 +3,13 @@
  * stderr, as text for people or JSON lines for log shippers, filtered by level.
  */
 import type { EventFeed, TrackerEvent } from "./events.ts";
+import { formatLogLine, LOG_LEVELS, type LogFormat, type LogLevel } from "../log_line.ts";
 
-/** The log levels, least severe first. */
-export const LOG_LEVELS = ["debug", "info", "warn", "error"] as const;
-export type LogLevel = typeof LOG_LEVELS[number];
-
-/** The log formats. */
-export const LOG_FORMATS = ["text", "json"] as const;
-export type LogFormat = typeof LOG_FORMATS[number];
+export { LOG_FORMATS, LOG_LEVELS, type LogFormat, type LogLevel } from "../log_line.ts";
 
 /** How severe each event is: failures to log in are warnings, the rest information. */
 export function levelOf(event: TrackerEvent): LogLevel {
   return event.type === "login.failed" ? "warn" : "info";
-}
-
-/** A value as a text line shows it: bare when plain, else quoted with its escapes. */
-function textValue(value: unknown): string {
-  const text = typeof value === "string" ? value : JSON.stringify(value);
-  return /^[\w.:/@+\-\[\]]+$/.test(text) ? text : JSON.stringify(text);
-}
-
-/**
- * One log line: `TIME LEVEL TYPE key=value ...` as text, or the record as
- * one JSON object (`time`, `level`, `msg` = the event type, the fields).
- * Control characters never reach the terminal raw: text quotes them, JSON escapes them.
- */
-export function formatLogLine(
-  format: LogFormat,
-  level: LogLevel,
-  time: string,
-  msg: string,
-  fields: Record<string, unknown>,
-): string {
-  if (format === "json") return JSON.stringify({ time, level, msg, ...fields });
-  const pairs = Object.entries(fields)
-    .filter(([, value]) => value !== undefined)
-    .map(([key, value]) => `${key}=${value === null ? "-" : textValue(value)}`);
-  return [time, level.toUpperCase().padEnd(5), textValue(msg), ...pairs].join(" ");
 }
 
 /**

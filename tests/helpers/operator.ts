@@ -103,13 +103,19 @@ export async function startTestOperator(
   options: { tls?: TlsIdentity; capacity?: number } = {},
 ): Promise<TestOperator> {
   const events = new EventFeed({ capacity: options.capacity });
-  let metrics: TrackerMetrics | undefined;
+  // The tracker reports queries to the metrics, which need the tracker's store: made after it.
+  const late: { metrics?: TrackerMetrics } = {};
   const running = await startTestTracker({
     events,
     tls: options.tls,
-    onQuery: (method, seconds) => metrics?.observeQuery(method, seconds),
+    onQuery: (method, seconds) => late.metrics?.observeQuery(method, seconds),
   });
-  metrics = new TrackerMetrics(running.store, events, () => running.tracker.connectionCount);
+  const metrics = new TrackerMetrics(
+    running.store,
+    events,
+    () => running.tracker.connectionCount,
+  );
+  late.metrics = metrics;
   const http = await startHttpServer({
     store: running.store,
     events,
@@ -150,7 +156,7 @@ export async function startTestOperator(
     },
     async [Symbol.asyncDispose]() {
       await http.close();
-      metrics![Symbol.dispose]();
+      metrics[Symbol.dispose]();
       await running[Symbol.asyncDispose]();
     },
   };

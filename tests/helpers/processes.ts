@@ -20,6 +20,8 @@ export const CHILD_ENV: Record<string, string> = {
   INIT_CWD: "",
   // Nor an update check, which would reach for the network (from inside namespaces, too).
   DENO_NO_UPDATE_CHECK: "1",
+  // Trackers serve their HTTP side on a free port, never the fixed default, side by side.
+  SHOAL_TRACKER_HTTP_PORT: "0",
 };
 
 /** The output of a finished command. */
