@@ -5,6 +5,8 @@ import { agoElement, api, el, formatBytes, live, reloader, startPage } from "./c
 startPage();
 
 const FEED_LIMIT = 200;
+/** The y axes count whole things: ticks at whole steps only. */
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000];
 /** Events by sequence number, newest last once sorted. */
 const events = new Map();
 
@@ -79,7 +81,7 @@ function chart(container, series) {
       width: Math.max(container.clientWidth, 200),
       height: 220,
       series: [{}, ...series],
-      axes: [axis, { ...axis, size: 40 }],
+      axes: [axis, { ...axis, size: 40, incrs: COUNT_STEPS }],
       scales: { y: { range: (_, __, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
       legend: { live: false },
     },
