@@ -180,6 +180,9 @@ Deno.test({
               assert.equal(osPing, "true", text);
               assert.match(text, /^OS ping \d+(\.\d+)? ms · /, text);
             } else assert.match(text, /^OS ping /, text);
+            // An account that never served has no address to ping: the row says so.
+            await page.click('tr[data-user="root"] button.ping');
+            await page.waitForSelector('tr[data-user="root"] .ping-result.failed');
             await shot("peers.png");
           },
         );
@@ -257,7 +260,9 @@ Deno.test({
       });
 
       await t.step("no script error, console error or failed request on any page", () => {
-        assert.deepEqual(problems, []);
+        // The one error answer asked for: the ping of an account that never served.
+        const rootPing = `404: ${op.url}/api/v1/peers/root/ping`;
+        assert.deepEqual(problems.filter((problem) => problem !== rootPing), []);
       });
       passed = true;
     } finally {

@@ -82,7 +82,8 @@ export function showError(error) {
 
 /**
  * Runs `load` now and again whenever asked, at most one at a time: asks
- * that come while it runs, or within `delayMs`, are one more run.
+ * that come while it runs, or within `delayMs`, are one more run. Events
+ * come in bursts; this keeps a busy tracker from being asked once per event.
  */
 export function reloader(load, delayMs = 250) {
   let running = false;
@@ -108,8 +109,9 @@ export function reloader(load, delayMs = 250) {
       }
     }
   };
-  const schedule = () => {
-    timer ??= setTimeout(run, delayMs);
+  /** Asks for a run in `ms` (the reloader's delay unless given), or with the one already asked. */
+  const schedule = (ms = delayMs) => {
+    timer ??= setTimeout(run, ms);
   };
   run();
   return schedule;
@@ -147,6 +149,16 @@ export function live(onEvent) {
   });
   return source;
 }
+
+/** What changes the list of peers, their presence, addresses or share counts. */
+export const PEER_EVENTS = new Set([
+  "peer.online",
+  "peer.offline",
+  "register",
+  "unregister",
+  "publish",
+  "unpublish",
+]);
 
 /** Sets up the header: the current page in the menu, who is logged in, and the log-out button. */
 export function startPage() {

@@ -149,7 +149,7 @@ async function loadTotals() {
   drawCharts(minutes);
 }
 
-const reloadTotals = reloader(loadTotals, 300);
+const reloadTotals = reloader(loadTotals, 1000);
 live((event) => {
   if (addEvent(event)) drawFeed();
   reloadTotals();
@@ -159,7 +159,7 @@ api("/api/v1/events?limit=100").then(({ events: list }) => {
   drawFeed();
 }).catch(() => {});
 // Minutes roll over and "ago" grows without any event.
-setInterval(reloadTotals, 30_000);
-setInterval(drawFeed, 15_000);
+setInterval(() => reloadTotals(), 30_000);
+setInterval(() => drawFeed(), 15_000);
 // uPlot loads as a deferred classic script; draw once it is there if totals came first.
-addEventListener("load", reloadTotals);
+addEventListener("load", () => reloadTotals());

@@ -7,6 +7,7 @@ import {
   fillTable,
   formatBytes,
   live,
+  PEER_EVENTS,
   reloader,
   startPage,
   statusElement,
@@ -71,6 +72,10 @@ async function load() {
   );
 }
 
-const reload = reloader(load);
-live(reload);
-setInterval(reload, 30_000);
+const reload = reloader(load, 500);
+live((event) => {
+  if (PEER_EVENTS.has(event.type) && event.user?.toLowerCase() === username.toLowerCase()) {
+    reload();
+  }
+});
+setInterval(() => reload(), 30_000);

@@ -7,6 +7,7 @@ import {
   el,
   fillTable,
   live,
+  PEER_EVENTS,
   peerLink,
   reloader,
   startPage,
@@ -42,6 +43,8 @@ async function load() {
   );
 }
 
-const reload = reloader(load);
-live(reload);
-setInterval(reload, 30_000);
+const reload = reloader(load, 1000);
+live((event) => {
+  if (PEER_EVENTS.has(event.type)) reload();
+});
+setInterval(() => reload(), 30_000);

@@ -8,6 +8,7 @@ import {
   fillTable,
   formatBytes,
   live,
+  PEER_EVENTS,
   peerLink,
   reloader,
   startPage,
@@ -66,17 +67,20 @@ async function load() {
   );
 }
 
-const reload = reloader(load, 200);
+const reload = reloader(load, 500);
 input.addEventListener("input", () => {
   const url = new URL(location.href);
   if (input.value.trim() === "") url.searchParams.delete("q");
   else url.searchParams.set("q", input.value.trim());
   history.replaceState(null, "", url);
-  reload();
+  // Typing is answered sooner than events are.
+  reload(150);
 });
 document.getElementById("search-form").addEventListener("submit", (event) => {
   event.preventDefault();
-  reload();
+  reload(0);
 });
-live(reload);
-setInterval(reload, 30_000);
+live((event) => {
+  if (PEER_EVENTS.has(event.type)) reload();
+});
+setInterval(() => reload(), 30_000);
