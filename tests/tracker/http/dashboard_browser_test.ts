@@ -110,7 +110,7 @@ Deno.test({
         await shot("login.png");
         await page.type("#username", "root");
         await page.type("#password", OPERATOR_TEST_PASSWORD);
-        await Promise.all([page.waitForNavigation(), page.click("#login")]);
+        await Promise.all([page.waitForNavigation(), page.locator("#login").click()]);
         assert.equal(new URL(page.url()).pathname, "/");
         await page.waitForSelector("#stat-accounts[data-value]");
         await page.waitForSelector("#who:not(:empty)");
@@ -170,7 +170,7 @@ Deno.test({
         await t.step(
           "Ping shows both round-trip times: the OS ping and the protocol probe",
           async () => {
-            await page.click('tr[data-user="bob"] button.ping');
+            await page.locator('tr[data-user="bob"] button.ping').click();
             const result = 'tr[data-user="bob"] .ping-result[data-probe-ok]';
             await page.waitForSelector(result);
             const text = await page.$eval(result, (node) => node.textContent ?? "");
@@ -181,7 +181,7 @@ Deno.test({
               assert.match(text, /^OS ping \d+(\.\d+)? ms · /, text);
             } else assert.match(text, /^OS ping /, text);
             // An account that never served has no address to ping: the row says so.
-            await page.click('tr[data-user="root"] button.ping');
+            await page.locator('tr[data-user="root"] button.ping').click();
             await page.waitForSelector('tr[data-user="root"] .ping-result.failed');
             await shot("peers.png");
           },
@@ -211,7 +211,7 @@ Deno.test({
         await t.step("a peer's page lists its shares", async () => {
           await Promise.all([
             page.waitForNavigation(),
-            page.click('#shares tbody tr[data-name="holiday-photos.txt"] a'),
+            page.locator('#shares tbody tr[data-name="holiday-photos.txt"] a').click(),
           ]);
           assert.equal(new URL(page.url()).pathname, "/peers/bob");
           await page.waitForSelector('#shares tbody tr[data-name="holiday-photos.txt"]');

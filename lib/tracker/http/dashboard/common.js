@@ -162,6 +162,7 @@ export const PEER_EVENTS = new Set([
 
 /** Sets up the header: the current page in the menu, who is logged in, and the log-out button. */
 export function startPage() {
+  setInterval(tickTimes, 10_000);
   const page = document.body.dataset.page;
   for (const link of document.querySelectorAll("[data-nav]")) {
     const current = link.dataset.nav === page || (page === "peer" && link.dataset.nav === "peers");
@@ -248,13 +249,30 @@ export function cell(label, content, className) {
   return el("td", { "data-label": label, className }, content);
 }
 
-/** Replaces a table body's rows, or shows `empty` across the table when there are none. */
-export function fillTable(table, rows, empty) {
+/** What each table shows now, so that the same answer again leaves its rows alone. */
+const shown = new WeakMap();
+
+/**
+ * Shows one row per item (built by `row`) in a table's body, or `empty`
+ * across the table when there are none. An answer the same as the last one
+ * changes nothing: a row being clicked, hovered or read stays where it is.
+ */
+export function fillTable(table, items, row, empty) {
+  const signature = JSON.stringify([items, empty]);
+  if (shown.get(table) === signature) return;
+  shown.set(table, signature);
   const body = table.tBodies[0];
-  if (rows.length === 0) {
+  if (items.length === 0) {
     const columns = table.tHead?.rows[0]?.cells.length ?? 1;
     body.replaceChildren(
       el("tr", {}, el("td", { className: "empty", colspan: columns, text: empty })),
     );
-  } else body.replaceChildren(...rows);
+  } else body.replaceChildren(...items.map(row));
+}
+
+/** Brings every "… ago" on the page up to date, in place. */
+function tickTimes() {
+  for (const node of document.querySelectorAll("time[datetime]")) {
+    node.textContent = formatAgo(node.getAttribute("datetime"));
+  }
 }

@@ -158,8 +158,7 @@ api("/api/v1/events?limit=100").then(({ events: list }) => {
   for (const event of list ?? []) addEvent(event);
   drawFeed();
 }).catch(() => {});
-// Minutes roll over and "ago" grows without any event.
+// Minutes roll over without any event.
 setInterval(() => reloadTotals(), 30_000);
-setInterval(() => drawFeed(), 15_000);
 // uPlot loads as a deferred classic script; draw once it is there if totals came first.
 addEventListener("load", () => reloadTotals());

@@ -30,7 +30,7 @@ async function load() {
   } catch (error) {
     if (error?.status === 404) {
       document.getElementById("peer-facts").hidden = true;
-      fillTable(document.getElementById("shares"), [], "no shares");
+      fillTable(document.getElementById("shares"), [], () => null, "no shares");
       throw new Error(`No peer is named ${username}.`);
     }
     throw error;
@@ -50,7 +50,8 @@ async function load() {
   ping.refresh();
   fillTable(
     document.getElementById("shares"),
-    shares.map((share) =>
+    shares,
+    (share) =>
       el(
         "tr",
         { data: { name: share.name } },
@@ -66,8 +67,7 @@ async function load() {
           }),
         ),
         cell("Published", agoElement(share.publishedAt)),
-      )
-    ),
+      ),
     "no shares",
   );
 }

@@ -27,7 +27,8 @@ async function load() {
   count.dataset.total = String(peers.length);
   fillTable(
     document.getElementById("peers"),
-    peers.map((peer) =>
+    peers,
+    (peer) =>
       el(
         "tr",
         { data: { user: peer.username, online: peer.online } },
@@ -37,8 +38,7 @@ async function load() {
         cell("Last seen", peer.lastSeen ? agoElement(peer.lastSeen) : "–"),
         cell("Shares", String(peer.shares), "num shares"),
         cell("Ping", pingControl(peer.username)),
-      )
-    ),
+      ),
     "no peer has served yet",
   );
 }

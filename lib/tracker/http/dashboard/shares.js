@@ -41,7 +41,8 @@ async function load() {
   count.dataset.shown = String(shares.length);
   fillTable(
     document.getElementById("shares"),
-    shares.map((share) =>
+    shares,
+    (share) =>
       el(
         "tr",
         { data: { name: share.name, owner: share.owner } },
@@ -61,8 +62,7 @@ async function load() {
           ),
         ),
         cell("Published", agoElement(share.publishedAt)),
-      )
-    ),
+      ),
     q === "" ? "nothing is published yet" : "no share matches",
   );
 }
