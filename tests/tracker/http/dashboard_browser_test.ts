@@ -259,10 +259,28 @@ Deno.test({
         }
       });
 
+      await t.step(
+        "Log out ends the session: back to the login page, and the API says 401",
+        async () => {
+          await Promise.all([page.waitForNavigation(), page.locator("#logout").click()]);
+          assert.equal(new URL(page.url()).pathname, "/login");
+          const status = await page.evaluate(
+            async (url) => (await fetch(url)).status,
+            "/api/v1/session",
+          );
+          assert.equal(status, 401);
+        },
+      );
+
       await t.step("no script error, console error or failed request on any page", () => {
-        // The one error answer asked for: the ping of an account that never served.
+        // The error answers asked for: the ping of an account that never served,
         const rootPing = `404: ${op.url}/api/v1/peers/root/ping`;
-        assert.deepEqual(problems.filter((problem) => problem !== rootPing), []);
+        // And the 401 the logged-out check asked for.
+        const loggedOut = `401: ${op.url}/api/v1/session`;
+        assert.deepEqual(
+          problems.filter((problem) => problem !== rootPing && problem !== loggedOut),
+          [],
+        );
       });
       passed = true;
     } finally {
