@@ -17,6 +17,7 @@ import { type BenchContext, type Benchmark, type Entry, entry } from "./results.
 import { Daemon, denoCommand, startTracker } from "./processes.ts";
 import { rssKiB, tempDir, type TlsFiles, writeTlsFiles } from "./resources.ts";
 import { seedAccounts } from "./seed.ts";
+import { seedAdminToken, watchDashboard, type WatchFigures } from "./dashboard_watch.ts";
 import type { LoadFigures, LoadPlan } from "./wire.ts";
 
 const GENERATOR = fileURLToPath(new URL("./load_generator.ts", import.meta.url));
@@ -153,6 +154,41 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
     await tracker.daemon.stop();
   }
 
+  // The same load again on a tracker with its dashboard open: one subscriber on the event
+  // stream and /metrics scraped every second. The files are published again (replacing).
+  log("  the same load with a dashboard open (SSE subscriber, /metrics every second)");
+  const adminToken = await seedAdminToken(db, "peer00000");
+  const watched = await startTracker({ db, ...launch });
+  let watchedFigures: LoadFigures;
+  let watch: WatchFigures;
+  try {
+    const [host, port] = watched.address.split(":");
+    const [, url] = await watched.daemon.waitFor(/^dashboard on (\S+)$/);
+    await using dashboard = await watchDashboard(url, adminToken);
+    watch = dashboard.figures;
+    watchedFigures = await generate(
+      dir.path,
+      {
+        host,
+        port: Number(port),
+        trackerPid: watched.daemon.pid,
+        tokens,
+        connectOnly: false,
+        files: sizes.files,
+        contentIds,
+        lookupSeconds: sizes.lookupSeconds,
+        closedLoopConnections: sizes.closedLoopConnections,
+        maxLookupsPerConnection: 1_000_000,
+        openLoopRate: sizes.peers / LOOKUP_EVERY_S,
+      },
+      log,
+      timeoutMs,
+    );
+  } finally {
+    await watched.daemon.stop();
+  }
+  log(`  dashboard saw ${watch.events} events, ${watch.scrapes} scrapes`);
+
   const restart = await startTracker({ db, ...launch });
   const restartRss = rssKiB(restart.daemon.pid);
   await restart.daemon.stop();
@@ -221,6 +257,15 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
         `${figures.generatorLag.p99.toFixed(1)} ms`,
     }),
     entry("tracker lookup max", figures.openLoopLatency.max, "ms", { note: load }),
+    entry("tracker lookup p99, dashboard open", watchedFigures.openLoopLatency.p99, "ms", {
+      baseline: figures.openLoopLatency.p99,
+      target: { on: "ratio", max: 1.1 },
+      note: `the same load with one SSE subscriber (${watch.events} events) and /metrics ` +
+        `scraped every second (${watch.scrapes} scrapes, ${watch.scrapeErrors} failed); ` +
+        `baseline: the run without; p50 ${watchedFigures.openLoopLatency.p50.toFixed(2)} ms vs ${
+          figures.openLoopLatency.p50.toFixed(2)
+        } ms`,
+    }),
     entry("bare Deno server RSS per idle connection (plaintext)", barePlaintext ?? NaN, "KiB", {
       note: `bench/idle_connections.ts: ${sizes.peers} connections, one pending 1 KiB read each`,
     }),

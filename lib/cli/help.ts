@@ -37,11 +37,19 @@ const PEER_EXAMPLES: Record<string, string[]> = {
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
   "": ["tracker.ts serve", "tracker.ts ping alice"],
-  serve: ["tracker.ts serve", "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db"],
+  serve: [
+    "tracker.ts serve",
+    "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
+    "tracker.ts serve --http-port 8443 --log-format json",
+  ],
   ping: ["tracker.ts ping alice", "tracker.ts ping 192.168.1.21:6000 --json"],
   discover: ["tracker.ts discover alice", "tracker.ts discover alice --json"],
   peers: ["tracker.ts peers"],
   files: ["tracker.ts files --json"],
+  admin: ["tracker.ts admin grant alice", "tracker.ts admin token alice"],
+  "admin grant": ["tracker.ts admin grant alice"],
+  "admin revoke": ["tracker.ts admin revoke alice"],
+  "admin token": ["tracker.ts admin token alice > alice.token"],
   completions: [
     "tracker.ts completions bash > ~/.local/share/bash-completion/completions/tracker.ts",
   ],

@@ -167,7 +167,7 @@ export function buildTrackerProgram(): Command {
         console.log(PLAINTEXT_WARNING);
       }
       try {
-        await untilStopped(store, `${options.db}.history`);
+        await untilStopped(store, `${options.db}.history`, events);
       } finally {
         await http?.close();
         await tracker.close();
@@ -239,7 +239,11 @@ function positive(option: string, text: string): number {
 }
 
 /** Runs until SIGINT/SIGTERM, or until the admin shell quits when stdin is a terminal. */
-async function untilStopped(store: TrackerStore, historyFile: string): Promise<void> {
+async function untilStopped(
+  store: TrackerStore,
+  historyFile: string,
+  events: EventFeed,
+): Promise<void> {
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const shell = Deno.stdin.isTerminal();
   // With the admin shell, Ctrl-C cancels the running command (the shell's own
@@ -252,7 +256,7 @@ async function untilStopped(store: TrackerStore, historyFile: string): Promise<v
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   try {
     if (shell) {
-      await Promise.race([runAdminShell(store, historyFile), stopped]);
+      await Promise.race([runAdminShell(store, historyFile, events), stopped]);
     } else {
       await stopped;
     }

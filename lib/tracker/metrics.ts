@@ -35,6 +35,7 @@ const QUERY_BUCKETS = [
 export class TrackerMetrics implements Disposable {
   readonly registry = new Registry();
   readonly #store: TrackerStore;
+  readonly #events: EventFeed;
   readonly #unsubscribe: () => void;
   readonly #connections: () => number;
   readonly #gauges;
@@ -46,6 +47,7 @@ export class TrackerMetrics implements Disposable {
 
   constructor(store: TrackerStore, events: EventFeed, connections: () => number = () => 0) {
     this.#store = store;
+    this.#events = events;
     this.#connections = connections;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "shoal_" });
@@ -92,11 +94,7 @@ export class TrackerMetrics implements Disposable {
       for (const via of ["protocol", "dashboard"]) this.#logins.inc({ result, via }, 0);
     }
     this.#unsubscribe = events.subscribe((event) => this.#count(event));
-    this.#gauges.subscribers.set(0);
-    this.#events = events;
   }
-
-  readonly #events: EventFeed;
 
   /** Records an index query's time; the tracker's `onQuery`. */
   readonly observeQuery = (method: "lookup" | "search" | "sources", seconds: number): void => {

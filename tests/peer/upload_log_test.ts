@@ -114,9 +114,9 @@ Deno.test("UploadLog - text lines give the share's name, duration and rate in th
   log.closed(connection);
   log.closed(connection);
   assert.equal(lines.length, 2);
-  assert.match(lines[0], /WARN  refused user=carl .* code=BUSY reason="over limits"$/);
+  assert.match(lines[0], /WARN {2}refused user=carl .* code=BUSY reason="over limits"$/);
   assert.match(
     lines[1],
-    /INFO  upload user=bob address=10\.0\.0\.2:5000 share="big file\.iso" contentId=(ab)+ bytes=4000000 pieces=2 duration=1\.00s rate=4\.00MB\/s$/,
+    /INFO {2}upload user=bob address=10\.0\.0\.2:5000 share="big file\.iso" contentId=(ab)+ bytes=4000000 pieces=2 duration=1\.00s rate=4\.00MB\/s$/,
   );
 });

@@ -370,6 +370,7 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
         "files",
         "peers",
         "sessions",
+        "totals",
         "users",
       ]);
     } finally {
