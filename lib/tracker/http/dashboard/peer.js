@@ -17,7 +17,16 @@ import { typeText } from "./shares_table.js";
 
 startPage();
 
-const username = decodeURIComponent(location.pathname.replace(/^\/peers\//, ""));
+const username = nameFromPath(location.pathname.replace(/^\/peers\//, ""));
+
+/** The peer's name from the address; a malformed escape is taken as typed. */
+function nameFromPath(text) {
+  try {
+    return decodeURIComponent(text);
+  } catch {
+    return text;
+  }
+}
 document.getElementById("peer-name").textContent = username;
 document.title = `${username} · Shoal tracker`;
 const ping = pingControl(username);
