@@ -10,7 +10,7 @@
  *
  * @example
  * ```ts
- * app.get("/assets/*", async (c) => (await dashboardAsset(c.req.path.slice(8))) ?? c.notFound());
+ * app.get("/assets/:name", async (c) => (await dashboardAsset(c.req.param("name"))) ?? c.notFound());
  * app.get("/peers", async (c) => c.html(await dashboardPage("peers")));
  * ```
  */
@@ -62,6 +62,8 @@ function readOnce(name: string, url: URL): Promise<Uint8Array | null> {
   if (!bytes) {
     bytes = Deno.readFile(url).catch((error) => {
       if (error instanceof Deno.errors.NotFound) return null;
+      // Another failure may pass (a permission fixed, a disk back): try again next time.
+      cache.delete(name);
       throw error;
     });
     cache.set(name, bytes);
