@@ -1,30 +1,51 @@
 /**
- * The dashboard's pages and assets: the hook where they join the tracker's
- * HTTP app. This minimal version serves only a plain login form (no script);
- * the dashboard replaces it with its pages (/login, /, /peers, /peers/:user,
- * /shares) and /assets/*. Routes added here come after /metrics, /healthz,
+ * The dashboard's pages and assets joined to the tracker's HTTP app: the
+ * login page (with the form's CSRF token and why the last attempt failed),
+ * the pages an admin session sees (/, /peers, /peers/:user, /shares; others
+ * are sent to /login) and /assets/*. The pages and assets themselves are
+ * `dashboard.ts`'s; routes added here come after /metrics, /healthz,
  * /api/v1, POST /login and POST /logout, and before the 404.
  */
-import type { Hono } from "hono";
+import type { Context, Hono } from "hono";
 import type { HttpDeps, HttpEnv } from "./context.ts";
-import { CSRF_FIELD, loginCsrfToken } from "./login.ts";
+import { DASHBOARD_PATHS, dashboardAsset, dashboardPage, loginPage } from "./dashboard.ts";
+import { loginCsrfToken } from "./login.ts";
 
-const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
+/** What the login page says for each reason POST /login sends back (`?error=CODE`). */
+const LOGIN_ERRORS: Record<string, string> = {
+  AUTH_FAILED: "Wrong username or password.",
+  RATE_LIMITED: "Too many failed logins from here: wait a minute, then try again.",
+  CSRF: "The login form had expired: please log in again.",
+  FORBIDDEN: "That account is no admin: the operator runs `tracker.ts admin grant NAME`.",
+};
 
 /** Adds the dashboard's page and asset routes to `app`. */
 export function addPages(app: Hono<HttpEnv>, deps: HttpDeps): void {
-  app.get("/login", (c) => {
-    const csrf = loginCsrfToken(c, deps);
-    const error = c.req.query("error");
-    return c.html(`<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>Shoal tracker: log in</title>
-<meta name="viewport" content="width=device-width, initial-scale=1"></head>
-<body><h1>Shoal tracker</h1>${error ? `<p role="alert">Login failed: ${escapeHtml(error)}</p>` : ""}
-<form method="post" action="/login">
-<input type="hidden" name="${CSRF_FIELD}" value="${escapeHtml(csrf)}">
-<label>Username <input name="username" autocomplete="username" required></label>
-<label>Password <input name="password" type="password" autocomplete="current-password" required></label>
-<button type="submit">Log in</button></form></body></html>`);
+  app.get("/login", async (c) => {
+    const code = c.req.query("error");
+    const error = code === undefined
+      ? undefined
+      : LOGIN_ERRORS[code] ?? `Login failed (${code.slice(0, 40)}).`;
+    return c.html(await loginPage({ csrfToken: loginCsrfToken(c, deps), error }));
   });
-  app.get("/", (c) => c.get("caller") ? c.text("Shoal tracker") : c.redirect("/login", 303));
+
+  for (const [path, page] of Object.entries(DASHBOARD_PATHS)) {
+    app.get(path, async (c) => {
+      const refused = await refusal(c, deps);
+      return refused ?? c.html(await dashboardPage(page));
+    });
+  }
+
+  app.get(
+    "/assets/:name",
+    async (c) => (await dashboardAsset(c.req.param("name"))) ?? c.notFound(),
+  );
+}
+
+/** Where a page request without an admin session goes instead: the login page. */
+async function refusal(c: Context<HttpEnv>, deps: HttpDeps): Promise<Response | null> {
+  const caller = c.get("caller");
+  if (!caller) return c.redirect("/login", 303);
+  if (!await deps.store.isAdmin(caller.username)) return c.redirect("/login?error=FORBIDDEN", 303);
+  return null;
 }

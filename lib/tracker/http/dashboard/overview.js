@@ -1,0 +1,164 @@
+// The overview: totals, peers online and activity per minute over the last hour (uPlot, served by
+// the tracker), and the live event feed. Every event makes the totals and charts load again.
+import { agoElement, api, el, formatBytes, live, reloader, startPage } from "./common.js";
+
+startPage();
+
+const FEED_LIMIT = 200;
+/** The y axes count whole things: ticks at whole steps only. */
+const COUNT_STEPS = [1, 2, 5, 10, 20, 50, 100, 200, 500, 1000, 2000, 5000, 10000, 20000, 50000];
+/** Events by sequence number, newest last once sorted. */
+const events = new Map();
+
+function cssColor(name, fallback) {
+  return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
+}
+
+/** Fields of an event besides the ones every event has, as "key value" text. */
+function details(event) {
+  const parts = [];
+  for (const [key, value] of Object.entries(event)) {
+    if (["seq", "time", "type", "user"].includes(key) || value === null || value === undefined) {
+      continue;
+    }
+    let text = typeof value === "object" ? JSON.stringify(value) : String(value);
+    if (key === "contentId" && text.length > 12) text = text.slice(0, 12);
+    parts.push(`${key} ${text}`);
+  }
+  return parts.join(" · ");
+}
+
+function drawFeed() {
+  const list = document.getElementById("feed");
+  const newest = [...events.values()].sort((a, b) => b.seq - a.seq).slice(0, FEED_LIMIT);
+  for (const event of events.values()) {
+    if (!newest.includes(event)) events.delete(event.seq);
+  }
+  if (newest.length === 0) {
+    list.replaceChildren(el("li", { className: "meta", text: "no events yet" }));
+    return;
+  }
+  list.replaceChildren(
+    ...newest.map((event) =>
+      el(
+        "li",
+        { data: { seq: event.seq, type: event.type } },
+        agoElement(event.time),
+        el("span", { className: "type", data: { type: event.type }, text: event.type }),
+        event.user === null || event.user === undefined
+          ? null
+          : el("span", { className: "user", text: event.user }),
+        el("span", { className: "details", text: details(event) }),
+      )
+    ),
+  );
+}
+
+function addEvent(event) {
+  if (typeof event?.seq !== "number" || events.has(event.seq)) return false;
+  events.set(event.seq, event);
+  return true;
+}
+
+function setStat(name, value, text = String(value)) {
+  const node = document.getElementById(`stat-${name}`);
+  node.textContent = text;
+  node.dataset.value = String(value);
+  node.title = String(value);
+}
+
+/** A uPlot chart of the last hour in `container`, resized with it. */
+function chart(container, series) {
+  // Counts per minute: a step per minute reads truer than lines between the points.
+  const stepped = globalThis.uPlot.paths.stepped({ align: 1 });
+  series = series.map((line) => ({ paths: stepped, points: { show: false }, ...line }));
+  const axis = {
+    stroke: cssColor("--muted", "#666"),
+    grid: { stroke: cssColor("--line", "#ddd") },
+  };
+  const plot = new globalThis.uPlot(
+    {
+      width: Math.max(container.clientWidth, 200),
+      height: 220,
+      series: [{}, ...series],
+      axes: [axis, { ...axis, size: 40, incrs: COUNT_STEPS }],
+      scales: { y: { range: (_, __, max) => [0, Math.max(1, Math.ceil(max * 1.1))] } },
+      legend: { live: false },
+    },
+    [[], ...series.map(() => [])],
+    container,
+  );
+  new ResizeObserver(() =>
+    plot.setSize({ width: Math.max(container.clientWidth, 200), height: 220 })
+  )
+    .observe(container);
+  return plot;
+}
+
+let onlineChart = null;
+let activityChart = null;
+
+function drawCharts(minutes) {
+  if (!globalThis.uPlot) return;
+  const ok = cssColor("--ok", "#1a7f37");
+  onlineChart ??= chart(document.getElementById("chart-online"), [
+    { label: "peers online", stroke: ok, fill: `${ok}22`, width: 2 },
+  ]);
+  activityChart ??= chart(document.getElementById("chart-activity"), [
+    { label: "publishes", stroke: cssColor("--accent", "#1f6feb"), width: 2 },
+    { label: "logins", stroke: ok, width: 2 },
+    { label: "failed logins", stroke: cssColor("--bad", "#cf222e"), width: 2 },
+    { label: "tickets", stroke: "#b35900", width: 2 },
+  ]);
+  // Each minute's count holds until the next minute: one more point, a minute after the last,
+  // draws the current minute's step instead of a bare edge.
+  const times = minutes.map((minute) => Date.parse(minute.time) / 1000);
+  if (times.length > 0) times.push(times[times.length - 1] + 60);
+  const column = (name) => {
+    const values = minutes.map((minute) => minute[name]);
+    if (values.length > 0) values.push(values[values.length - 1]);
+    return values;
+  };
+  onlineChart.setData([times, column("peersOnline")]);
+  activityChart.setData([
+    times,
+    column("publishes"),
+    column("logins"),
+    column("loginsFailed"),
+    column("tickets"),
+  ]);
+}
+
+async function loadTotals() {
+  const [summary, history] = await Promise.all([
+    api("/api/v1/summary"),
+    api("/api/v1/history"),
+  ]);
+  for (const name of ["peersOnline", "peers", "accounts", "shares"]) setStat(name, summary[name]);
+  setStat("bytesPublished", summary.bytesPublished, formatBytes(summary.bytesPublished));
+  const started = document.getElementById("started");
+  started.replaceChildren(`tracker ${summary.version}, started `, agoElement(summary.startedAt));
+  const minutes = history.minutes ?? [];
+  const sum = (name) => minutes.reduce((total, minute) => total + minute[name], 0);
+  const totals = document.getElementById("activity-totals");
+  totals.textContent = `last hour: ${sum("publishes")} publishes, ${sum("logins")} logins ` +
+    `(${sum("loginsFailed")} failed), ${sum("tickets")} tickets`;
+  for (const name of ["publishes", "logins", "loginsFailed", "tickets"]) {
+    totals.dataset[name] = String(sum(name));
+  }
+  drawCharts(minutes);
+}
+
+const reloadTotals = reloader(loadTotals, 1000);
+live((event) => {
+  if (addEvent(event)) drawFeed();
+  reloadTotals();
+});
+api("/api/v1/events?limit=100").then(({ events: list }) => {
+  for (const event of list ?? []) addEvent(event);
+  drawFeed();
+}).catch(() => {});
+// Minutes roll over without any event.
+setInterval(() => reloadTotals(), 30_000);
+// uPlot loads as a deferred classic script; draw once it is there if totals came first.
+addEventListener("load", () => reloadTotals());
