@@ -20,6 +20,7 @@ import {
 import { defaultHome, type PeerHome } from "../peer/home.ts";
 import { DEFAULT_SERVE_HOST, DEFAULT_TRACKER, DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { startServing } from "../peer/serve.ts";
+import { DEFAULT_UPLOAD_SLOTS } from "../peer/upload_slots.ts";
 import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
@@ -42,6 +43,8 @@ import {
   type GlobalOptions,
   openContext,
   parsePort,
+  parseRateFlag,
+  parseSlotsFlag,
   type PeerContext,
   type ServeFlags,
 } from "./peer_context.ts";
@@ -63,6 +66,18 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
       "--advertise <host>",
       "address other peers should dial (default: as the tracker sees you)",
       config["serve.advertise"] === undefined ? undefined : String(config["serve.advertise"]),
+    )
+    .option(
+      "--max-upload-rate <rate>",
+      "upload budget of this process, e.g. 20MB/s, 500KiB/s, 100Mbit/s (default: no limit)",
+      config["serve.max-upload-rate"] === undefined
+        ? undefined
+        : String(config["serve.max-upload-rate"]),
+    )
+    .option(
+      "--upload-slots <n>",
+      "downloaders sent pieces at once; the others queue",
+      String(config["serve.upload-slots"] ?? DEFAULT_UPLOAD_SLOTS),
     );
 }
 
@@ -238,6 +253,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option("--output <path>", "where to save it (a file, or a folder)")
     .option("--force", "overwrite an existing file at the output path")
     .option("--json", "print the owners and the download summary as one JSON object")
+    .option(
+      "--max-download-rate <rate>",
+      "download budget of this process, e.g. 5MB/s (default: no limit)",
+      config["fetch.max-download-rate"] === undefined
+        ? undefined
+        : String(config["fetch.max-download-rate"]),
+    )
     .action(
       run((context, name: string, options: FetchFlags) => runFetch(context, name, options, hooks)),
     );
@@ -307,6 +329,8 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     tracker,
     listen: { host: flags.host, port: parsePort(flags.port) },
     advertise: flags.advertise,
+    maxUploadRate: parseRateFlag("max-upload-rate", flags.maxUploadRate),
+    uploadSlots: parseSlotsFlag(flags.uploadSlots),
     // Lines about the tracker quote its error messages.
     log: (line) => console.log(escapeForTerminal(line)),
     warn: (line) => console.error(escapeForTerminal(line)),

@@ -1,8 +1,20 @@
 /** A live progress bar for a download, on a terminal only. */
 import process from "node:process";
 import cliProgress from "cli-progress";
-import type { SwarmProgress } from "../peer/swarm.ts";
+import type { QueuedAt, SwarmProgress } from "../peer/swarm.ts";
 import { formatSize, plural } from "./output.ts";
+
+/** "queued: 3rd at alice": this download's place in a source's queue for an upload slot. */
+export function queueNote({ owner, place }: QueuedAt): string {
+  return `queued: ${ordinal(place)} at ${owner}`;
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
+export function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
+}
 
 /** The escape that shows the cursor again (DECTCEM). */
 const SHOW_CURSOR = "\x1b[?25h";
@@ -46,7 +58,7 @@ export class DownloadProgress {
       : null;
   }
 
-  update({ verifiedBytes, totalBytes, activeSources }: SwarmProgress): void {
+  update({ verifiedBytes, totalBytes, activeSources, queued }: SwarmProgress): void {
     if (!this.#bar) return;
     this.#startBytes ??= verifiedBytes;
     const seconds = (performance.now() - this.#started) / 1000;
@@ -54,7 +66,7 @@ export class DownloadProgress {
       done: formatSize(verifiedBytes),
       size: formatSize(totalBytes),
       rate: formatSize(seconds > 0 ? (verifiedBytes - this.#startBytes) / seconds : 0),
-      sources: plural(activeSources, "source"),
+      sources: [plural(activeSources, "source"), ...queued.map(queueNote)].join(" | "),
     };
     if (this.#running) return this.#bar.update(verifiedBytes, payload);
     this.#bar.start(totalBytes, verifiedBytes, payload);

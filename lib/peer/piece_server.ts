@@ -1,13 +1,26 @@
 import { delay } from "../async/delay.ts";
-import type { Address } from "../protocol/address.ts";
+import { type Address, formatAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { PEER_METHODS } from "../protocol/messages.ts";
-import { ProtocolServer, WithBody } from "../protocol/server.ts";
+import { type Connection, ProtocolServer, WithBody } from "../protocol/server.ts";
 import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
 import { pieceLength } from "./manifest.ts";
+import { paced, type RateLimiter } from "./rate.ts";
+import { QUEUE_POLL_MS, UploadSlots } from "./upload_slots.ts";
+
+/** Shares smaller than this are served without waiting for an upload slot. */
+export const SLOTLESS_BELOW_BYTES = 64 * 1024;
+
+/** A request refused over this peer's limits, for the upload log. */
+export interface Refusal {
+  remote: string;
+  contentId: string;
+  code: "QUEUED" | "BUSY";
+  message: string;
+}
 
 /**
  * Requests of one connection handled at once: the next piece is read from
@@ -34,7 +47,19 @@ export interface PieceServerOptions {
   pieceDelayMs?: number;
   /** Serve TLS with this identity (the certificate the tracker vouches for); without it, plaintext. */
   tls?: TlsIdentity;
+  /** One budget for every upload of this process (`serve --max-upload-rate`). @default {null} */
+  uploadLimiter?: RateLimiter | null;
+  /** Downloaders sent piece data at once (`serve --upload-slots`). @default {4} */
+  uploadSlots?: number;
+  /**
+   * Hook for the upload log: called for each request refused over this
+   * peer's limits (queued for a slot, or the queue full).
+   */
+  onRefused?: (refusal: Refusal) => void;
 }
+
+/** A connection's state: the connection itself is the downloader that holds or waits for a slot. */
+type Downloader = Record<never, never>;
 
 /**
  * Serves content to other peers, piece by piece, each connection on its own
@@ -47,7 +72,8 @@ export interface PieceServerOptions {
  * ```
  */
 export class PieceServer {
-  readonly #server: ProtocolServer<typeof PEER_METHODS, Record<never, never>>;
+  readonly #server: ProtocolServer<typeof PEER_METHODS, Downloader>;
+  readonly #slots: UploadSlots<Downloader>;
   readonly #catalog: Catalog;
   readonly #buffers = new BufferPool();
   /** Checks tickets with the tracker's public key, learnt when this peer reaches the tracker. */
@@ -55,7 +81,24 @@ export class PieceServer {
 
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
-    // Nothing is served without a ticket the tracker signed for this very content.
+    const slots = this.#slots = new UploadSlots({ slots: options.uploadSlots });
+    /** A downloader's place for a slot (0: served); small shares need none. */
+    const place = (content: { manifest: { size: number } }, connection: Connection<Downloader>) => {
+      if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
+      try {
+        return slots.ask(connection.state);
+      } catch (error) {
+        refused(connection, "", error as ShoalError);
+        throw error;
+      }
+    };
+    const refused = (connection: Connection<Downloader>, contentId: string, error: ShoalError) =>
+      options.onRefused?.({
+        remote: formatAddress(connection.remote),
+        contentId,
+        code: error.code as Refusal["code"],
+        message: error.message,
+      }); // Nothing is served without a ticket the tracker signed for this very content.
     const find = async (contentId: string, ticket: string | undefined) => {
       if (!this.#tickets) {
         throw new ShoalError(
@@ -77,8 +120,22 @@ export class PieceServer {
         const { have } = await find(contentId, ticket);
         return { count: have.count, bitfield: have.toBase64() };
       },
-      piece: async ({ contentId, index, ticket }) => {
+      queue: async ({ contentId, ticket }, connection) => ({
+        place: place(await find(contentId, ticket), connection),
+        slots: slots.slots,
+        retryMs: QUEUE_POLL_MS,
+      }),
+      piece: async ({ contentId, index, ticket }, connection) => {
         const content = await find(contentId, ticket);
+        const waiting = place(content, connection);
+        if (waiting > 0) {
+          const error = new ShoalError(
+            "QUEUED",
+            `queued: place ${waiting} for one of ${slots.slots} upload slots`,
+          );
+          refused(connection, contentId, error);
+          throw error;
+        }
         if (index >= content.manifest.pieces.length) {
           throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
         }
@@ -87,23 +144,29 @@ export class PieceServer {
         }
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(pieceLength(content.manifest, index));
+        slots.sending(connection.state, 1);
+        const sent = () => {
+          slots.sending(connection.state, -1);
+          this.#buffers.release(bytes);
+        };
         try {
           await content.read(index, bytes);
         } catch (error) {
-          this.#buffers.release(bytes);
+          sent();
           throw error;
         }
         if (options.pieceDelayMs) await delay(options.pieceDelayMs);
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
         return new WithBody(
           { index, length: bytes.length },
-          [bytes],
-          () => this.#buffers.release(bytes),
+          paced(bytes, options.uploadLimiter ?? null),
+          sent,
         );
       },
     }, {
       kind: "peer",
-      initialState: () => ({}),
+      initialState: (): Downloader => ({}),
+      onClose: (connection) => slots.leave(connection.state),
       warn: options.warn,
       tls: options.tls,
       concurrency: PIECES_IN_FLIGHT,
@@ -113,6 +176,11 @@ export class PieceServer {
   /** Trusts tickets signed by this tracker key (raw Ed25519, base64). */
   async trustTicketKey(base64: string): Promise<void> {
     this.#tickets = new TicketVerifier(await importTicketKey(base64));
+  }
+
+  /** Downloaders being sent pieces, and waiting for a slot. */
+  get uploads(): { serving: number; waiting: number } {
+    return this.#slots.counts;
   }
 
   listen(address: Address): Promise<Address> {

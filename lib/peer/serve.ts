@@ -4,6 +4,7 @@ import type { TlsIdentity } from "../protocol/tls.ts";
 import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import { PieceServer } from "./piece_server.ts";
+import { processBudget } from "./rate.ts";
 import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
@@ -43,6 +44,10 @@ export interface ServeOptions {
   /** Where the piece server's warnings go (they quote what clients sent). @default {console.error} */
   warn?: (line: string) => void;
   onLoggedOut: (error: ShoalError) => void;
+  /** Upload budget of the process, bytes a second (shared with its fetches). @default {none} */
+  maxUploadRate?: number | null;
+  /** Downloaders sent pieces at once. @default {4} */
+  uploadSlots?: number;
 }
 
 /** A running peer: its piece server and its presence at the tracker. */
@@ -67,6 +72,8 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
     tls: identity,
     username: () => home.session()?.username ?? null,
     warn: options.warn,
+    uploadLimiter: processBudget("upload", options.maxUploadRate),
+    uploadSlots: options.uploadSlots,
     // Fault injection for the swarm tests; not a user feature, so not a flag.
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
     pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),

@@ -34,6 +34,11 @@ export const ERROR_CODES = [
   "RATE_LIMITED",
   /** The server refuses more connections from this address for now. */
   "BUSY",
+  /**
+   * Every upload slot of the peer is taken: the downloader is now in its
+   * queue, and asks `queue` for its place until it is served.
+   */
+  "QUEUED",
   /** A server presented a certificate other than the pinned or vouched-for one. */
   "CERTIFICATE_MISMATCH",
   /** A peer was asked for content without a download ticket. */

@@ -11,7 +11,7 @@ import { ShoalError } from "./errors.ts";
 import { fileNameProblem } from "./validate.ts";
 
 /** Bumped on any incompatible change; both sides send it in `hello`. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** How often a peer holding a tracker connection sends a heartbeat. */
 export const HEARTBEAT_MS = 10_000;
@@ -283,6 +283,18 @@ export const PEER_METHODS = {
     z.object({
       index: z.number().int().min(0),
       length: z.number().int().min(0).max(MAX_PIECE_BYTES),
+    }),
+  ),
+  /**
+   * A downloader's place for an upload slot: 0 when it holds one (or needs
+   * none), else its place in line (1 is next); asking keeps it in line.
+   */
+  queue: method(
+    z.object({ contentId: Sha256Hex, ticket: Ticket }),
+    z.object({
+      place: z.number().int().min(0),
+      slots: z.number().int().min(1),
+      retryMs: z.number().int().min(0).max(60_000),
     }),
   ),
 } as const;
