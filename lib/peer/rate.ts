@@ -164,7 +164,8 @@ export class RateLimiter {
     for (;;) {
       this.#refill();
       const need = Math.min(bytes, this.#capacity);
-      if (this.#tokens >= need) break;
+      // A hair of slack: refills are floating point, and a wait for a millionth of a byte is a bug.
+      if (this.#tokens + 1e-6 >= need) break;
       await this.#sleep(Math.max(1, (need - this.#tokens) / this.bytesPerSecond * 1000));
     }
     this.#tokens -= bytes;
