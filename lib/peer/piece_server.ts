@@ -9,7 +9,7 @@ import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
 import { pieceLength } from "./manifest.ts";
 import { paced, type RateLimiter } from "./rate.ts";
-import { QUEUE_POLL_MS, UploadSlots } from "./upload_slots.ts";
+import { QUEUE_POLL_MS, UploadSlots, type UploadSlotsOptions } from "./upload_slots.ts";
 
 /** Shares smaller than this are served without waiting for an upload slot. */
 export const SLOTLESS_BELOW_BYTES = 64 * 1024;
@@ -49,8 +49,12 @@ export interface PieceServerOptions {
   tls?: TlsIdentity;
   /** One budget for every upload of this process (`serve --max-upload-rate`). @default {null} */
   uploadLimiter?: RateLimiter | null;
-  /** Downloaders sent piece data at once (`serve --upload-slots`). @default {4} */
-  uploadSlots?: number;
+  /**
+   * Downloaders sent piece data at once (`serve --upload-slots`), or the
+   * slots' whole options (tests shorten or lengthen their bounds).
+   * @default {4}
+   */
+  uploadSlots?: number | UploadSlotsOptions;
   /**
    * Hook for the upload log: called for each request refused over this
    * peer's limits (queued for a slot, or the queue full).
@@ -81,7 +85,11 @@ export class PieceServer {
 
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
-    const slots = this.#slots = new UploadSlots({ slots: options.uploadSlots });
+    const slots = this.#slots = new UploadSlots(
+      typeof options.uploadSlots === "number"
+        ? { slots: options.uploadSlots }
+        : options.uploadSlots,
+    );
     /** A downloader's place for a slot (0: served); small shares need none. */
     const place = (content: { manifest: { size: number } }, connection: Connection<Downloader>) => {
       if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;

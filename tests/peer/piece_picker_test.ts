@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { PiecePicker, type PickSource } from "../../lib/peer/piece_picker.ts";
+import { type PickSource, PiecePicker } from "../../lib/peer/piece_picker.ts";
 
 /** A source holding `pieces`. */
 function source(pieces: number[], complete = false, inFlight: number[] = []): PickSource {

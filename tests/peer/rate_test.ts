@@ -1,8 +1,8 @@
 import assert from "node:assert/strict";
 import {
   formatRate,
-  paced,
   PACE_CHUNK_BYTES,
+  paced,
   parseRate,
   processBudget,
   RateLimiter,
