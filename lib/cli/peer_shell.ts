@@ -28,6 +28,9 @@ export async function runPeerShell(
   flags: ServeFlags,
   config: PeerConfig = {},
 ): Promise<void> {
+  // Checked before the shell starts: serving starts only at a login, and a typo should not wait.
+  const maxUploadRate = parseRateFlag("max-upload-rate", flags.maxUploadRate);
+  const uploadSlots = parseSlotsFlag(flags.uploadSlots);
   const { tracker, home } = openContext(globals);
   // Inside the shell a command is typed bare: hints say `login`, not `peer.ts login`.
   setInvocation("peer", [], "");
@@ -75,8 +78,8 @@ export async function runPeerShell(
       tracker,
       listen: { host: flags.host, port: parsePort(flags.port) },
       advertise: flags.advertise,
-      maxUploadRate: parseRateFlag("max-upload-rate", flags.maxUploadRate),
-      uploadSlots: parseSlotsFlag(flags.uploadSlots),
+      maxUploadRate,
+      uploadSlots,
       log: (line) => notify(line),
       warn: (line) => console.error(escapeForTerminal(line)),
       onLoggedOut: (error) => {
