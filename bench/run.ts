@@ -19,11 +19,15 @@ import {
 import { runCleanups } from "./resources.ts";
 import { singleSourceBenchmark } from "./single_source.ts";
 import { swarmBenchmark } from "./swarm.ts";
+import { flashCrowdBenchmark } from "./flash_crowd.ts";
+import { rateLimitBenchmark } from "./rate_limit.ts";
 import { trackerLoadBenchmark } from "./tracker_load.ts";
 
 const BENCHMARKS: Benchmark[] = [
   singleSourceBenchmark,
   swarmBenchmark,
+  flashCrowdBenchmark,
+  rateLimitBenchmark,
   trackerLoadBenchmark,
   hashingBenchmark,
 ];

@@ -14,6 +14,11 @@ export interface PickSource {
    * downloader): in a flash crowd it is the one many downloaders share.
    */
   complete: boolean;
+  /**
+   * The pieces the source says it has sent (or is sending) to anyone, when
+   * it says: they are on their way to fellow downloaders, who can pass them on.
+   */
+  sentElsewhere?: (index: number) => boolean;
 }
 
 /** Options of {@link PiecePicker}. */
@@ -30,9 +35,10 @@ export interface PiecePickerOptions {
  * sources hold, drawn at random among equals, so a crowd of downloaders
  * fetches different pieces from one seed and trades them (each sees the
  * others' progress late, and a crowd fed in a shared order took longer).
- * A complete source is asked first for what no partial source has yet
- * (its upload is what a crowd waits on: a piece a fellow downloader holds
- * comes from that downloader instead). Once nothing is left unrequested,
+ * A complete source is asked first for what no partial source has yet and
+ * what it says it has sent nobody (its upload is what a crowd waits on: a
+ * piece a fellow downloader holds, or is being sent, comes from that
+ * downloader instead). Once nothing is left unrequested,
  * the endgame: a piece already asked of another source, the one with the
  * fewest copies asked of sources that are not lagging, up to a cap.
  *
@@ -100,10 +106,14 @@ export class PiecePicker {
     endgame: { lagging: (source: PickSource) => boolean; sources: () => Iterable<PickSource> },
   ): number | null {
     const size = this.#availability.length;
-    // Lower is better: for a complete source, pieces no fellow downloader holds come first.
+    // Lower is better: for a complete source, pieces no fellow downloader holds, and that it has
+    // sent nobody, come first.
+    const { sentElsewhere } = source;
     const rank = (i: number) =>
-      source.complete ? (this.#partialCopies[i] > 0 ? 1 << 16 : 0) + this.#availability[i] : this
-        .#availability[i];
+      !source.complete
+        ? this.#availability[i]
+        : (this.#partialCopies[i] > 0 || sentElsewhere?.(i) ? 1 << 16 : 0) +
+          this.#availability[i];
     let best = Infinity;
     let ties = 0;
     let unrequestedLeft = false;

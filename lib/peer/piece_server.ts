@@ -9,6 +9,7 @@ import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
 import { pieceLength } from "./manifest.ts";
 import { paced, type RateLimiter } from "./rate.ts";
+import { SentPieces } from "./sent_pieces.ts";
 import { QUEUE_POLL_MS, UploadSlots, type UploadSlotsOptions } from "./upload_slots.ts";
 
 /** Shares smaller than this are served without waiting for an upload slot. */
@@ -85,6 +86,7 @@ export class PieceServer {
 
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
+    const sentPieces = new SentPieces();
     const slots = this.#slots = new UploadSlots(
       typeof options.uploadSlots === "number"
         ? { slots: options.uploadSlots }
@@ -126,7 +128,11 @@ export class PieceServer {
       }),
       have: async ({ contentId, ticket }) => {
         const { have } = await find(contentId, ticket);
-        return { count: have.count, bitfield: have.toBase64() };
+        return {
+          count: have.count,
+          bitfield: have.toBase64(),
+          sent: sentPieces.toBase64(contentId),
+        };
       },
       queue: async ({ contentId, ticket }, connection) => ({
         place: place(await find(contentId, ticket), connection),
@@ -153,6 +159,7 @@ export class PieceServer {
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(pieceLength(content.manifest, index));
         slots.sending(connection.state, 1);
+        sentPieces.mark(contentId, index, content.manifest.pieces.length);
         const sent = () => {
           slots.sending(connection.state, -1);
           this.#buffers.release(bytes);

@@ -122,6 +122,12 @@ export interface SwarmOptions extends SwarmLimits {
   pace?: (bytes: number) => Promise<void>;
 }
 
+/** The first look for more sources after a download starts; then twice as long each time. */
+const FIRST_LOOK_MS = 500;
+/** How much of a source's sending its requests in flight cover (see `#depthOf`). */
+const PIPELINE_MS = 500;
+/** How soon a partial source with nothing more for us is asked again what it has. */
+const PARTIAL_REFRESH_MS = 250;
 /** Pieces received and not yet written; more waits before requesting further. */
 const MAX_STORING = 8;
 /** How long to keep looking for sources when none is left, before giving up. */
@@ -155,6 +161,8 @@ interface Link {
   refreshSoon: boolean;
   /** Its place in the source's queue for an upload slot while it has none (1 is next), else null. */
   queuedPlace: number | null;
+  /** The pieces the source says it has sent to anyone (a seed's hint), as of its last `have`. */
+  sent: Bitfield | null;
   /** The first place it was told, when it was ever queued. */
   firstPlace: number | null;
   /** When its current wait began, and how long its earlier waits took (ms). */
@@ -192,7 +200,6 @@ export class Swarm {
   #transferred = 0;
   #finished = false;
   #noSourceRetries = 0;
-  #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #looking = false;
   #ticket = "";
   #heldBytes = 0;
@@ -221,13 +228,22 @@ export class Swarm {
     this.#ticket = initial.ticket;
     this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#addSources(initial.sources);
-    this.#refreshTimer = setInterval(
-      () => this.#background(this.#lookForSources()),
-      this.#options.refreshSourcesMs ?? 3000,
-    );
+    this.#lookAgainAfter(Math.min(FIRST_LOOK_MS, this.#options.refreshSourcesMs ?? 3000));
     this.#lagTimer = setInterval(() => this.#checkLagging(), LAG_CHECK_MS);
     if (this.#liveLinks().length === 0) this.#background(this.#lookForSources());
     return this.#done.promise;
+  }
+
+  /**
+   * Asks the tracker for sources after `ms`, then again and again, twice as
+   * long each time up to `refreshSourcesMs`: in a flash crowd the fellow
+   * downloaders that started a moment later are sources within a second.
+   */
+  #lookAgainAfter(ms: number): void {
+    this.#after(ms, () => {
+      this.#background(this.#lookForSources());
+      this.#lookAgainAfter(Math.min(ms * 2, this.#options.refreshSourcesMs ?? 3000));
+    });
   }
 
   /**
@@ -295,6 +311,7 @@ export class Swarm {
         refreshing: false,
         refreshSoon: false,
         queuedPlace: null,
+        sent: null,
         firstPlace: null,
         queuedSince: 0,
         queuedMs: 0,
@@ -338,6 +355,9 @@ export class Swarm {
       }, { deadlineMs: this.#options.pieceGraceMs ?? 10_000 });
       const have = Bitfield.fromBase64(reply.bitfield, this.#have.size);
       if (link.dropped) return;
+      link.sent = reply.sent === undefined
+        ? null
+        : Bitfield.fromBase64(reply.sent, this.#have.size);
       for (let i = 0; i < have.size; i++) {
         if (have.has(i) && !link.have?.has(i)) this.#picker.gained(i, link.source.partial);
       }
@@ -358,7 +378,6 @@ export class Swarm {
   #pump(): void {
     // A disk slower than the network would otherwise pile received pieces up in memory.
     if (this.#finished || this.#storing.size >= MAX_STORING) return;
-    const depth = this.#options.pipelineDepth ?? 8;
     const ready = this.#liveLinks().filter((link) =>
       link.client && link.have && link.queuedPlace === null
     );
@@ -366,7 +385,7 @@ export class Swarm {
     fill: while (wanting.length > 0) {
       const again: Link[] = [];
       for (const link of wanting) {
-        if (link.inFlight.size >= depth) continue;
+        if (link.inFlight.size >= this.#depthOf(link)) continue;
         if (this.#capFull()) break fill;
         const index = this.#pick(link);
         if (index === null) continue;
@@ -376,15 +395,33 @@ export class Swarm {
       wanting = again;
     }
     for (const link of ready) {
-      // A partial source may have nothing for us yet: ask it again shortly.
-      if (link.source.partial && link.inFlight.size === 0 && !link.refreshSoon) {
+      // A partial source with room left in its pipeline has nothing more for us that we know
+      // of: ask it again shortly what it has (it gains pieces all the time). A source that says
+      // what it has sent others is asked again too, so its pieces are chosen with that known.
+      const stale = (link.source.partial && link.inFlight.size < this.#depthOf(link)) ||
+        link.sent !== null;
+      if (stale && !link.refreshSoon) {
         link.refreshSoon = true;
-        this.#after(500, () => {
+        this.#after(PARTIAL_REFRESH_MS, () => {
           link.refreshSoon = false;
           this.#background(this.#refreshHave(link));
         });
       }
     }
+  }
+
+  /**
+   * Requests to keep in flight to `link`: about {@link PIPELINE_MS} of its
+   * pieces at the pace it has been sending them, at least two, at most
+   * `pipelineDepth`. A slow source shared by a crowd is asked for few pieces
+   * at a time, so each choice is made late, with what fellow downloaders
+   * hold known by then (a deep queue of early choices made a crowd ask a seed
+   * for the same pieces); a fast one keeps a deep pipeline.
+   */
+  #depthOf(link: Link): number {
+    const most = this.#options.pipelineDepth ?? 8;
+    const paced = Number.isNaN(link.pieceMs) ? most : Math.ceil(PIPELINE_MS / link.pieceMs);
+    return Math.max(Math.min(2, most), Math.min(most, paced));
   }
 
   /** The next piece to ask `link` for (see {@link PiecePicker}). */
@@ -402,6 +439,7 @@ export class Swarm {
       has: (i) => link.have!.has(i),
       inFlight: link.inFlight,
       complete: !link.source.partial,
+      sentElsewhere: link.sent ? (i) => link.sent!.has(i) : undefined,
     };
   }
 
@@ -445,10 +483,9 @@ export class Swarm {
 
   /** Whether a source that is not lagging has room in its pipeline and a piece to ask for. */
   #someoneWaits(): boolean {
-    const depth = this.#options.pipelineDepth ?? 8;
     return this.#liveLinks().some((link) =>
       link.client && link.have && link.queuedPlace === null && !this.#lagging.has(link) &&
-      link.inFlight.size < depth && this.#pick(link) !== null
+      link.inFlight.size < this.#depthOf(link) && this.#pick(link) !== null
     );
   }
 
@@ -657,7 +694,6 @@ export class Swarm {
 
   #stop(): void {
     this.#finished = true;
-    clearInterval(this.#refreshTimer);
     clearInterval(this.#lagTimer);
     this.#stopped.abort();
     this.#options.signal?.removeEventListener("abort", this.#onAbort);

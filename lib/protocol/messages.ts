@@ -157,9 +157,12 @@ export const Source = z.object({
 export type Source = z.infer<typeof Source>;
 
 /** Which pieces a peer holds: a bitfield (piece 0 is the high bit of byte 0), base64. */
+const BitfieldBase64 = z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
 export const Have = z.object({
   count: z.number().int().min(0),
-  bitfield: z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/),
+  bitfield: BitfieldBase64,
+  /** Pieces this peer has sent (or is sending) to any downloader, a hint for the piece choice. */
+  sent: BitfieldBase64.optional(),
 });
 export type Have = z.infer<typeof Have>;
 

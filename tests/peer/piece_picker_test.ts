@@ -107,3 +107,14 @@ Deno.test("PiecePicker - no endgame while a piece is left that nobody was asked 
     null,
   );
 });
+
+Deno.test("PiecePicker - a seed that says what it has sent others is asked for what it has sent nobody", () => {
+  const picker = new PiecePicker(4, { random: draws(0) });
+  for (const i of all(4)) picker.gained(i, false);
+  const sentAlready = new Set([0, 1, 3]);
+  const seed = { ...source(all(4), true), sentElsewhere: (i: number) => sentAlready.has(i) };
+  assert.equal(picker.pick(seed, nothingHeld, noEndgame), 2);
+  // Once it has sent everything, any piece will do: nothing is left waiting for nothing.
+  sentAlready.add(2);
+  assert.equal(picker.pick(seed, nothingHeld, noEndgame), 0);
+});

@@ -212,6 +212,24 @@ Deno.test("Upload queue - manifests, piece maps and shares under 64 KiB never wa
   }
 });
 
+Deno.test("Upload queue - a source's piece map says which pieces it has sent to anyone", async () => {
+  const authority = await TicketAuthority.create();
+  const ticket = await authority.ticket(CONTENT_ID);
+  const alice = await oneSlotSource(authority, "alice");
+  const [first, second] = await Promise.all([connect(alice.source), connect(alice.source)]);
+  try {
+    assert.equal((await second.call("have", { contentId: CONTENT_ID, ticket })).sent, undefined);
+    await first.callWithBody("piece", { contentId: CONTENT_ID, index: 2, ticket }, PIECE_SIZE);
+    const { sent } = await second.call("have", { contentId: CONTENT_ID, ticket });
+    const marked = Bitfield.fromBase64(sent!, PIECES);
+    assert.deepEqual([...Array(PIECES).keys()].filter((i) => marked.has(i)), [2]);
+  } finally {
+    first.close();
+    second.close();
+    await alice.server.close();
+  }
+});
+
 /** Retries `check` (bounded) until it holds: the server notices a closed connection on its own time. */
 async function waitFor(check: () => Promise<boolean>): Promise<void> {
   for (let i = 0; i < 200; i++) {
