@@ -127,12 +127,9 @@ export class PieceServer {
         manifest: (await find(contentId, ticket)).manifest,
       }),
       have: async ({ contentId, ticket }) => {
-        const { have } = await find(contentId, ticket);
-        return {
-          count: have.count,
-          bitfield: have.toBase64(),
-          sent: sentPieces.toBase64(contentId),
-        };
+        const { have, manifest } = await find(contentId, ticket);
+        const sent = sentPieces.toBase64(contentId, manifest.pieces.length);
+        return { count: have.count, bitfield: have.toBase64(), sent };
       },
       queue: async ({ contentId, ticket }, connection) => ({
         place: place(await find(contentId, ticket), connection),

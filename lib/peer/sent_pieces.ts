@@ -14,7 +14,7 @@ const MAX_CONTENTS = 64;
  * ```ts
  * const sent = new SentPieces();
  * sent.mark(contentId, 3, manifest.pieces.length);
- * sent.toBase64(contentId); // for the `have` reply
+ * sent.toBase64(contentId, manifest.pieces.length); // for the `have` reply
  * ```
  */
 export class SentPieces {
@@ -36,8 +36,8 @@ export class SentPieces {
     if (index < sent.size) sent.set(index);
   }
 
-  /** The pieces of a content sent so far, base64 as `have`'s bitfield, or undefined for none. */
-  toBase64(contentId: string): string | undefined {
-    return this.#contents.get(contentId)?.toBase64();
+  /** The pieces of a content of `count` pieces sent so far, base64 as `have`'s bitfield. */
+  toBase64(contentId: string, count: number): string {
+    return (this.#contents.get(contentId) ?? new Bitfield(count)).toBase64();
   }
 }
