@@ -12,7 +12,7 @@ export const DEFAULT_UPLOAD_SLOTS = 4;
 /** Most downloaders waiting for a slot; the next is answered BUSY. */
 export const MAX_QUEUE = 64;
 /** A slot whose holder asks for nothing this long is given to the next in line. */
-export const SLOT_IDLE_MS = 5_000;
+export const SLOT_IDLE_MS = 1_000;
 /**
  * A queued downloader that does not ask about its place this long is
  * removed from the queue (it polls every {@link QUEUE_POLL_MS}).
