@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { ordinal, queueNote } from "../../lib/cli/progress.ts";
+import { formatSeconds, ordinal, queueNote } from "../../lib/cli/progress.ts";
 import { tempDir } from "../helpers/processes.ts";
 import { runPeerCli } from "../helpers/cli.ts";
 import { runPeer } from "./_terminal.ts";
@@ -115,4 +115,10 @@ Deno.test("queue note - the progress line's words for a place in a source's queu
     [111, "111th"],
   ];
   for (const [n, text] of table) assert.equal(ordinal(n), text);
+});
+
+Deno.test("progress - the time left reads as seconds, minutes or hours", () => {
+  assert.equal(formatSeconds(6.2), "7s");
+  assert.equal(formatSeconds(125), "2m05s");
+  assert.equal(formatSeconds(3720), "1h02m");
 });
