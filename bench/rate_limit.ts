@@ -207,6 +207,7 @@ async function rateLimits({ quick, log }: BenchContext): Promise<Entry[]> {
   const limit = quick ? 20 * MB : 40 * MB;
   const downloaders = await shareSlots(crowd, slots, size, limit);
   const fairness = jainIndex(downloaders.map((d) => d.servedRate));
+  const overall = jainIndex(downloaders.map((d) => size / d.finishedAt));
   const slack = (QUEUE_POLL_MS + 500) / 1000;
   const excess = worstExcessWait(downloaders, slack);
   const queued = downloaders.filter((d) => d.place !== null);
@@ -227,6 +228,9 @@ async function rateLimits({ quick, log }: BenchContext): Promise<Entry[]> {
     entry(`fairness: ${crowd} downloaders, ${slots} slots (Jain's index)`, fairness, "index", {
       target: { on: "value", min: 0.9 },
       note: "rates while holding a slot; all finished",
+    }),
+    entry(`fairness: Jain's index of whole-download rates`, overall, "index", {
+      note: `waits included: with ${crowd} on ${slots} slots, half wait one turn (0.9 at best)`,
     }),
     entry(`fairness: longest wait beyond the queue place`, excess, "s", {
       target: { on: "value", max: 0.001 },

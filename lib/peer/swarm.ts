@@ -124,8 +124,6 @@ export interface SwarmOptions extends SwarmLimits {
 
 /** The first look for more sources after a download starts; then twice as long each time. */
 const FIRST_LOOK_MS = 500;
-/** How much of a source's sending its requests in flight cover (see `#depthOf`). */
-const PIPELINE_MS = 500;
 /** How soon a partial source with nothing more for us is asked again what it has. */
 const PARTIAL_REFRESH_MS = 250;
 /** Pieces received and not yet written; more waits before requesting further. */
@@ -378,6 +376,7 @@ export class Swarm {
   #pump(): void {
     // A disk slower than the network would otherwise pile received pieces up in memory.
     if (this.#finished || this.#storing.size >= MAX_STORING) return;
+    const depth = this.#options.pipelineDepth ?? 8;
     const ready = this.#liveLinks().filter((link) =>
       link.client && link.have && link.queuedPlace === null
     );
@@ -385,7 +384,7 @@ export class Swarm {
     fill: while (wanting.length > 0) {
       const again: Link[] = [];
       for (const link of wanting) {
-        if (link.inFlight.size >= this.#depthOf(link)) continue;
+        if (link.inFlight.size >= depth) continue;
         if (this.#capFull()) break fill;
         const index = this.#pick(link);
         if (index === null) continue;
@@ -398,7 +397,7 @@ export class Swarm {
       // A partial source with room left in its pipeline has nothing more for us that we know
       // of: ask it again shortly what it has (it gains pieces all the time). A source that says
       // what it has sent others is asked again too, so its pieces are chosen with that known.
-      const stale = (link.source.partial && link.inFlight.size < this.#depthOf(link)) ||
+      const stale = (link.source.partial && link.inFlight.size < depth) ||
         link.sent !== null;
       if (stale && !link.refreshSoon) {
         link.refreshSoon = true;
@@ -408,20 +407,6 @@ export class Swarm {
         });
       }
     }
-  }
-
-  /**
-   * Requests to keep in flight to `link`: about {@link PIPELINE_MS} of its
-   * pieces at the pace it has been sending them, at least two, at most
-   * `pipelineDepth`. A slow source shared by a crowd is asked for few pieces
-   * at a time, so each choice is made late, with what fellow downloaders
-   * hold known by then (a deep queue of early choices made a crowd ask a seed
-   * for the same pieces); a fast one keeps a deep pipeline.
-   */
-  #depthOf(link: Link): number {
-    const most = this.#options.pipelineDepth ?? 8;
-    const paced = Number.isNaN(link.pieceMs) ? most : Math.ceil(PIPELINE_MS / link.pieceMs);
-    return Math.max(Math.min(2, most), Math.min(most, paced));
   }
 
   /** The next piece to ask `link` for (see {@link PiecePicker}). */
@@ -483,9 +468,10 @@ export class Swarm {
 
   /** Whether a source that is not lagging has room in its pipeline and a piece to ask for. */
   #someoneWaits(): boolean {
+    const depth = this.#options.pipelineDepth ?? 8;
     return this.#liveLinks().some((link) =>
       link.client && link.have && link.queuedPlace === null && !this.#lagging.has(link) &&
-      link.inFlight.size < this.#depthOf(link) && this.#pick(link) !== null
+      link.inFlight.size < depth && this.#pick(link) !== null
     );
   }
 
