@@ -70,9 +70,7 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
     .option(
       "--max-upload-rate <rate>",
       "upload budget of this process, e.g. 20MB/s, 500KiB/s, 100Mbit/s (default: no limit)",
-      config["serve.max-upload-rate"] === undefined
-        ? undefined
-        : String(config["serve.max-upload-rate"]),
+      config["serve.upload-rate"] === undefined ? undefined : String(config["serve.upload-rate"]),
     )
     .option(
       "--upload-slots <n>",
@@ -256,9 +254,9 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option(
       "--max-download-rate <rate>",
       "download budget of this process, e.g. 5MB/s (default: no limit)",
-      config["fetch.max-download-rate"] === undefined
+      config["fetch.download-rate"] === undefined
         ? undefined
-        : String(config["fetch.max-download-rate"]),
+        : String(config["fetch.download-rate"]),
     )
     .action(
       run((context, name: string, options: FetchFlags) => runFetch(context, name, options, hooks)),

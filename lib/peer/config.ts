@@ -37,7 +37,7 @@ export const CONFIG_KEYS = {
     description: "address other peers should dial (flag serve --advertise)",
     parse: (text: string) => text,
   },
-  "serve.max-upload-rate": {
+  "serve.upload-rate": {
     description:
       "upload budget of the whole process, e.g. 20MB/s, 500KiB/s, 100Mbit/s (flag serve --max-upload-rate)",
     parse: (text: string) => (parseRate(text), text),
@@ -46,7 +46,7 @@ export const CONFIG_KEYS = {
     description: "downloaders sent pieces at once; others queue (flag serve --upload-slots)",
     parse: (text: string) => parseSlots(text),
   },
-  "fetch.max-download-rate": {
+  "fetch.download-rate": {
     description:
       "download budget of the whole process, e.g. 5MB/s (flag fetch --max-download-rate)",
     parse: (text: string) => (parseRate(text), text),

@@ -220,7 +220,7 @@ export async function fetchFile(
   const partials = new PartialCatalog();
   const identity = await peerIdentity(home, tracker);
   const config = loadConfig(home.dir);
-  const uploadRate = config["serve.max-upload-rate"];
+  const uploadRate = config["serve.upload-rate"];
   const server = new PieceServer(partials, {
     username: () => username,
     tls: identity,

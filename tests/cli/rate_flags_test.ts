@@ -14,9 +14,9 @@ Deno.test("rate options - config keys become the defaults of serve, shell and fe
   const peer = (...args: string[]) => runPeerCli(["--home", home.path, ...args]);
   for (
     const [key, value] of [
-      ["serve.max-upload-rate", "20MB/s"],
+      ["serve.upload-rate", "20MB/s"],
       ["serve.upload-slots", "2"],
-      ["fetch.max-download-rate", "500KiB/s"],
+      ["fetch.download-rate", "500KiB/s"],
     ]
   ) {
     const set = await peer("config", "set", key, value);
@@ -25,7 +25,7 @@ Deno.test("rate options - config keys become the defaults of serve, shell and fe
   }
   assert.match(
     await Deno.readTextFile(join(home.path, "config.toml")),
-    /\[serve\]\nmax-upload-rate = "20MB\/s"\nupload-slots = 2/,
+    /\[serve\]\nupload-rate = "20MB\/s"\nupload-slots = 2/,
   );
   for (const command of ["serve", "shell"]) {
     const help = (await peer(command, "--help")).stdout.replace(/\s+/g, " ");
@@ -67,8 +67,8 @@ Deno.test("rate options - a bad rate or slot count is one line naming what to wr
       /--max-download-rate: unknown rate unit "parsecs"/,
     ],
     [
-      ["config", "set", "serve.max-upload-rate", "20XB/s"],
-      /invalid serve\.max-upload-rate "20XB\/s": unknown rate unit "XB"/,
+      ["config", "set", "serve.upload-rate", "20XB/s"],
+      /invalid serve\.upload-rate "20XB\/s": unknown rate unit "XB"/,
     ],
     [["config", "set", "serve.upload-slots", "many"], /invalid serve\.upload-slots "many"/],
   ];
@@ -78,7 +78,7 @@ Deno.test("rate options - a bad rate or slot count is one line naming what to wr
     assert.match(stderr, message, args.join(" "));
     assert.equal(stderr.trim().split("\n").filter((l) => l.startsWith("error")).length, 1);
   }
-  assert.equal((await peer("config", "get", "serve.max-upload-rate")).stdout, "");
+  assert.equal((await peer("config", "get", "serve.upload-rate")).stdout, "");
 });
 
 Deno.test("rate options - the shell refuses a bad rate at its start, and its fetch takes --max-download-rate", async () => {
