@@ -395,10 +395,10 @@ export class Swarm {
     }
     for (const link of ready) {
       // A partial source with room left in its pipeline has nothing more for us that we know
-      // of: ask it again shortly what it has (it gains pieces all the time). A source that says
-      // what it has sent others is asked again too, so its pieces are chosen with that known.
-      const stale = (link.source.partial && link.inFlight.size < depth) ||
-        link.sent !== null;
+      // of: ask it again shortly what it has (it gains pieces all the time). A complete source
+      // that says what it has sent others is asked again too, so its pieces are chosen with that
+      // known.
+      const stale = link.source.partial ? link.inFlight.size < depth : link.sent !== null;
       if (stale && !link.refreshSoon) {
         link.refreshSoon = true;
         this.#after(PARTIAL_REFRESH_MS, () => {
