@@ -123,8 +123,9 @@ export interface RateLimiterOptions {
  * ```
  */
 export class RateLimiter {
-  readonly bytesPerSecond: number;
-  readonly #capacity: number;
+  #bytesPerSecond: number;
+  #capacity: number;
+  readonly #burstMs: number;
   readonly #now: () => number;
   readonly #sleep: (ms: number) => Promise<void>;
   #tokens: number;
@@ -133,16 +134,32 @@ export class RateLimiter {
   #tail: Promise<void> = Promise.resolve();
 
   constructor(options: RateLimiterOptions) {
-    if (!(options.bytesPerSecond > 0)) throw new RangeError("bytesPerSecond must be positive");
-    this.bytesPerSecond = options.bytesPerSecond;
-    this.#capacity = Math.max(
-      PACE_CHUNK_BYTES,
-      options.bytesPerSecond * (options.burstMs ?? 100) / 1000,
-    );
+    this.#burstMs = options.burstMs ?? 100;
+    this.#bytesPerSecond = 0;
+    this.#capacity = 0;
+    this.#setRate(options.bytesPerSecond);
     this.#now = options.now ?? (() => performance.now());
     this.#sleep = options.sleep ?? ((ms) => new Promise((resolve) => setTimeout(resolve, ms)));
     this.#tokens = this.#capacity;
     this.#updatedAt = this.#now();
+  }
+
+  /** The budget, bytes a second. */
+  get bytesPerSecond(): number {
+    return this.#bytesPerSecond;
+  }
+
+  /** Changes the budget from now on; what is already owed or saved stays. */
+  set bytesPerSecond(bytesPerSecond: number) {
+    this.#refill();
+    this.#setRate(bytesPerSecond);
+    this.#tokens = Math.min(this.#tokens, this.#capacity);
+  }
+
+  #setRate(bytesPerSecond: number): void {
+    if (!(bytesPerSecond > 0)) throw new RangeError("bytesPerSecond must be positive");
+    this.#bytesPerSecond = bytesPerSecond;
+    this.#capacity = Math.max(PACE_CHUNK_BYTES, bytesPerSecond * this.#burstMs / 1000);
   }
 
   /** Bytes that may go out right now (negative while in debt). */
@@ -166,7 +183,7 @@ export class RateLimiter {
       const need = Math.min(bytes, this.#capacity);
       // A hair of slack: refills are floating point, and a wait for a millionth of a byte is a bug.
       if (this.#tokens + 1e-6 >= need) break;
-      await this.#sleep(Math.max(1, (need - this.#tokens) / this.bytesPerSecond * 1000));
+      await this.#sleep(Math.max(1, (need - this.#tokens) / this.#bytesPerSecond * 1000));
     }
     this.#tokens -= bytes;
   }
@@ -175,7 +192,7 @@ export class RateLimiter {
     const now = this.#now();
     const elapsed = Math.max(0, now - this.#updatedAt);
     this.#updatedAt = now;
-    this.#tokens = Math.min(this.#capacity, this.#tokens + elapsed * this.bytesPerSecond / 1000);
+    this.#tokens = Math.min(this.#capacity, this.#tokens + elapsed * this.#bytesPerSecond / 1000);
   }
 }
 
@@ -203,8 +220,9 @@ const budgets = new Map<"upload" | "download", RateLimiter>();
 
 /**
  * The process-wide limiter for `direction` at `bytesPerSecond`, or null for
- * no limit. Every caller asking for the same rate shares one bucket (the
- * shell's `serve` and the fetches it runs); a new rate starts a new one.
+ * no limit. There is one bucket per direction in a process, shared by every
+ * caller (the shell's `serve` and the fetches it runs); a caller giving
+ * another rate changes it for all, the last rate given applying.
  */
 export function processBudget(
   direction: "upload" | "download",
@@ -212,7 +230,10 @@ export function processBudget(
 ): RateLimiter | null {
   if (!bytesPerSecond) return null;
   const current = budgets.get(direction);
-  if (current?.bytesPerSecond === bytesPerSecond) return current;
+  if (current) {
+    if (current.bytesPerSecond !== bytesPerSecond) current.bytesPerSecond = bytesPerSecond;
+    return current;
+  }
   const limiter = new RateLimiter({ bytesPerSecond });
   budgets.set(direction, limiter);
   return limiter;

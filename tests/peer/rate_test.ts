@@ -146,10 +146,25 @@ Deno.test("paced - yields a piece in chunks of at most 64 KiB, each taken from t
   assert.equal(whole.length, 1);
 });
 
-Deno.test("processBudget - one limiter per direction for a process, none without a rate", () => {
+Deno.test("processBudget - one limiter per direction for a process, none without a rate; a new rate changes it for all", () => {
   assert.equal(processBudget("upload", null), null);
   const first = processBudget("upload", 1_000_000);
   assert.equal(processBudget("upload", 1_000_000), first);
   assert.notEqual(processBudget("download", 1_000_000), first);
-  assert.notEqual(processBudget("upload", 2_000_000), first);
+  assert.equal(processBudget("upload", 2_000_000), first);
+  assert.equal(first?.bytesPerSecond, 2_000_000);
+});
+
+Deno.test("RateLimiter - a new rate applies from now on, and a smaller bucket keeps no more than it holds", async () => {
+  const time = fakeTime();
+  const limiter = new RateLimiter({ bytesPerSecond: 10_000_000, now: time.now, sleep: time.sleep });
+  limiter.bytesPerSecond = 1_000_000;
+  // The bucket held 1 MB (100 ms at 10 MB/s); at 1 MB/s it holds 100 KB.
+  assert.equal(limiter.available, 100_000);
+  await limiter.take(100_000);
+  // 500 KB more at 1 MB/s: the next take waits until they are paid for.
+  await limiter.take(500_000);
+  await limiter.take(1);
+  assert.ok(Math.abs(time.elapsed - 500) < 1, `${time.elapsed}`);
+  assert.throws(() => (limiter.bytesPerSecond = 0), RangeError);
 });
