@@ -93,12 +93,16 @@ export class PieceServer {
         : options.uploadSlots,
     );
     /** A downloader's place for a slot (0: served); small shares need none. */
-    const place = (content: { manifest: { size: number } }, connection: Connection<Downloader>) => {
+    const place = (
+      contentId: string,
+      content: { manifest: { size: number } },
+      connection: Connection<Downloader>,
+    ) => {
       if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
       try {
         return slots.ask(connection.state);
       } catch (error) {
-        refused(connection, "", error as ShoalError);
+        refused(connection, contentId, error as ShoalError);
         throw error;
       }
     };
@@ -108,7 +112,8 @@ export class PieceServer {
         contentId,
         code: error.code as Refusal["code"],
         message: error.message,
-      }); // Nothing is served without a ticket the tracker signed for this very content.
+      });
+    // Nothing is served without a ticket the tracker signed for this very content.
     const find = async (contentId: string, ticket: string | undefined) => {
       if (!this.#tickets) {
         throw new ShoalError(
@@ -132,13 +137,13 @@ export class PieceServer {
         return { count: have.count, bitfield: have.toBase64(), sent };
       },
       queue: async ({ contentId, ticket }, connection) => ({
-        place: place(await find(contentId, ticket), connection),
+        place: place(contentId, await find(contentId, ticket), connection),
         slots: slots.slots,
         retryMs: QUEUE_POLL_MS,
       }),
       piece: async ({ contentId, index, ticket }, connection) => {
         const content = await find(contentId, ticket);
-        const waiting = place(content, connection);
+        const waiting = place(contentId, content, connection);
         if (waiting > 0) {
           const error = new ShoalError(
             "QUEUED",
