@@ -115,9 +115,9 @@ export class BenchPeer {
     return this.#peer.signUp(username);
   }
 
-  /** Starts `peer.ts serve` and waits until the tracker has it online. */
-  serve(): Promise<Daemon> {
-    return this.#peer.serve();
+  /** Starts `peer.ts serve` (with `extra` flags) and waits until the tracker has it online. */
+  serve(extra: string[] = []): Promise<Daemon> {
+    return this.#peer.serve(extra);
   }
 }
 
@@ -126,7 +126,12 @@ export interface FetchSummary {
   size: number;
   seconds: number;
   transferred: number;
-  sources: { owner: string; pieces: number; partial: boolean }[];
+  sources: {
+    owner: string;
+    pieces: number;
+    partial: boolean;
+    queued: { place: number; seconds: number } | null;
+  }[];
 }
 
 /** Fetches `name` to `output` and returns the summary with the command's wall time. */
@@ -134,8 +139,9 @@ export async function fetchJson(
   peer: BenchPeer,
   name: string,
   output: string,
+  extra: string[] = [],
 ): Promise<FetchSummary & { wallSeconds: number }> {
-  const result = await peer.ok(["fetch", name, "--json", "--output", output]);
+  const result = await peer.ok(["fetch", name, "--json", "--output", output, ...extra]);
   return { ...JSON.parse(result.stdout) as FetchSummary, wallSeconds: result.seconds };
 }
 

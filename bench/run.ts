@@ -19,12 +19,16 @@ import {
 import { runCleanups } from "./resources.ts";
 import { singleSourceBenchmark } from "./single_source.ts";
 import { swarmBenchmark } from "./swarm.ts";
+import { flashCrowdBenchmark } from "./flash_crowd.ts";
+import { rateLimitBenchmark } from "./rate_limit.ts";
 import { trackerLoadBenchmark } from "./tracker_load.ts";
 import { trackerPostgresBenchmark } from "./tracker_postgres.ts";
 
 const BENCHMARKS: Benchmark[] = [
   singleSourceBenchmark,
   swarmBenchmark,
+  flashCrowdBenchmark,
+  rateLimitBenchmark,
   trackerLoadBenchmark,
   trackerPostgresBenchmark,
   hashingBenchmark,

@@ -2,23 +2,14 @@
  * Swarm speed-up on test hosts in network namespaces: 1, 2, 4 and 8
  * sources, each on its own host with its uplink capped at the same rate by
  * `tc`, and a fetcher on another host. The download rate is compared with
- * the sum of the caps. Then a flash crowd: 8 downloaders on their own
- * (equally capped) hosts fetch from 1 initial source at once, against one
- * downloader alone. The namespaces are the benchmark's own and are removed
+ * the sum of the caps (the flash crowd is `flash_crowd.ts`). The namespaces are the benchmark's own and are removed
  * however it ends; every address is one it assigned.
  */
 import { join } from "node:path";
 import { deadline } from "../lib/async/deadline.ts";
 import { type Host, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
-import {
-  BenchPeer,
-  type Daemon,
-  fetchJson,
-  type FetchSummary,
-  runDenoCopy,
-  startTracker,
-} from "./processes.ts";
+import { BenchPeer, type Daemon, fetchJson, runDenoCopy, startTracker } from "./processes.ts";
 import {
   ensureSocat,
   inParallel,
@@ -34,7 +25,6 @@ import { seedAccounts, seedShares } from "./seed.ts";
 const MIB = 1024 * 1024;
 const SOURCE_COUNTS = [1, 2, 4, 8];
 const SOURCES = SOURCE_COUNTS.at(-1)!;
-const CROWD = 8;
 /** Peer processes set up at once (each is a Deno start-up, on a machine with few cores). */
 const SETUP_PARALLEL = 4;
 
@@ -43,11 +33,10 @@ interface Sizes {
   rateMbit: number;
   /** Bytes per source in the speed-up runs, so every run takes about as long. */
   perSource: number;
-  crowdSize: number;
 }
 
-const QUICK: Sizes = { rateMbit: 40, perSource: 8 * MIB, crowdSize: 8 * MIB };
-const FULL: Sizes = { rateMbit: 100, perSource: 64 * MIB, crowdSize: 128 * MIB };
+const QUICK: Sizes = { rateMbit: 40, perSource: 8 * MIB };
+const FULL: Sizes = { rateMbit: 100, perSource: 64 * MIB };
 
 /**
  * Raw TCP with the same hosts and caps: every source host sends `file` to
@@ -145,30 +134,28 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
   }
   const sizes = quick ? QUICK : FULL;
   const sourceNames = Array.from({ length: SOURCES }, (_, i) => `s${i + 1}`);
-  const crowdNames = Array.from({ length: CROWD }, (_, i) => `d${i + 1}`);
-  await using lan = await TestLan.create(["t", "f", ...sourceNames, ...crowdNames]);
+  await using lan = await TestLan.create(["t", "f", ...sourceNames]);
   using _interrupted = onInterrupt(() => lan[Symbol.asyncDispose]());
   await using dir = await tempDir("shoal-bench-swarm-");
   const rate = `${sizes.rateMbit}mbit`;
-  for (const name of [...sourceNames, ...crowdNames]) await lan.limitRate(lan.hosts[name], rate);
+  for (const name of sourceNames) await lan.limitRate(lan.hosts[name], rate);
 
   const files = new Map<string, number>(
     SOURCE_COUNTS.map((n) => [`swarm-${n}`, n * sizes.perSource]),
   );
-  files.set("crowd", sizes.crowdSize);
   for (const [name, size] of files) await writeRandomFile(join(dir.path, name), size);
-  log(`  ${SOURCES} sources and ${CROWD} downloaders capped at ${rate} each`);
+  log(`  ${SOURCES} sources capped at ${rate} each`);
 
   const t = lan.hosts.t;
   const db = join(dir.path, "tracker.db");
-  const peerNames = [...sourceNames, "f", ...crowdNames];
+  const peerNames = [...sourceNames, "f"];
   await seedAccounts(
     db,
     peerNames.map((name) => ({ username: `peer-${name}`, home: join(dir.path, name) })),
   );
-  // Source i (1-based) takes part in every run with at least i sources; s1 also seeds the crowd.
+  // Source i (1-based) takes part in every run with at least i sources.
   const shares = sourceNames.flatMap((name, i) =>
-    [...SOURCE_COUNTS.filter((n) => n > i).map((n) => `swarm-${n}`), ...(i ? [] : ["crowd"])]
+    SOURCE_COUNTS.filter((n) => n > i).map((n) => `swarm-${n}`)
       .map((file) => ({
         owner: `peer-${name}`,
         home: join(dir.path, name),
@@ -184,7 +171,6 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
   try {
     const sources = sourceNames.map(peer);
     const fetcher = peer("f");
-    const crowd = crowdNames.map(peer);
     daemons.push(...await inParallel(sources, SETUP_PARALLEL, (source) => source.serve()));
     log(`  set up in ${((performance.now() - setupStarted) / 1000).toFixed(1)} s`);
 
@@ -244,36 +230,6 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
       }),
     );
 
-    const alone = await fetchJson(fetcher, "crowd", join(dir.path, "got-crowd"));
-    log(
-      `  crowd file alone: ${alone.seconds.toFixed(2)} s (command ${
-        alone.wallSeconds.toFixed(2)
-      } s)`,
-    );
-    const started = performance.now();
-    const results: FetchSummary[] = await Promise.all(
-      crowd.map((p, i) => fetchJson(p, "crowd", join(dir.path, `crowd-${i}`))),
-    );
-    const crowdWall = (performance.now() - started) / 1000;
-    const slowest = Math.max(...results.map((r) => r.seconds));
-    const fromPeers = results.reduce(
-      (sum, r) => sum + r.sources.filter((s) => s.partial).reduce((a, s) => a + s.pieces, 0),
-      0,
-    );
-    log(
-      `  flash crowd of ${CROWD}: all done in ${crowdWall.toFixed(2)} s, slowest download ` +
-        `${slowest.toFixed(2)} s; ${fromPeers} pieces came from other downloaders`,
-    );
-    entries.push(
-      entry(`flash crowd ${CROWD} (all done, wall)`, crowdWall, "s", {
-        baseline: alone.wallSeconds,
-        note: `vs one downloader alone; without sharing it would be about ${CROWD}×`,
-      }),
-      entry(`flash crowd ${CROWD} (slowest download)`, slowest, "s", {
-        baseline: alone.seconds,
-        note: "download's own seconds, process start-up excluded",
-      }),
-    );
     return entries;
   } finally {
     for (const daemon of daemons.reverse()) await daemon.stop().catch(() => {});
@@ -282,6 +238,6 @@ async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
 
 export const swarmBenchmark: Benchmark = {
   name: "swarm",
-  description: "1-8 rate-capped sources in network namespaces, and a flash crowd of 8",
+  description: "1-8 rate-capped sources in network namespaces",
   run: swarm,
 };

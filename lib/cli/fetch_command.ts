@@ -15,7 +15,7 @@ import {
 } from "../peer/fetch.ts";
 import { cancelByName, unfinishedDownloads } from "../peer/downloads.ts";
 import { type AdoptedPartial, piecesOf } from "../peer/partials.ts";
-import type { PeerContext } from "./peer_context.ts";
+import { parseRateFlag, type PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
@@ -29,6 +29,7 @@ export interface FetchFlags {
   output?: string;
   force?: boolean;
   json?: boolean;
+  maxDownloadRate?: string;
 }
 
 /** The owners of a name, numbered for the chooser. */
@@ -173,6 +174,7 @@ export async function runFetch(
   flags: FetchFlags,
   shell?: ShellHooks,
 ) {
+  const maxDownloadRate = parseRateFlag("max-download-rate", flags.maxDownloadRate);
   // With --from, ask for that owner only: a long list may not reach it.
   const { owners, listed, total } = await otherOwners(home, tracker, name, flags.from);
   // Say so now if the file is already here, before asking anything.
@@ -186,7 +188,13 @@ export async function runFetch(
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
   const onPartial = (partial: AdoptedPartial) => console.error(partialNote(partial, chosen.name));
-  const options = { onlyChosen, output: flags.output, overwrite: flags.force, onPartial };
+  const options = {
+    onlyChosen,
+    output: flags.output,
+    overwrite: flags.force,
+    onPartial,
+    maxDownloadRate,
+  };
   if (shell && !flags.json) {
     // The command's home closes when it returns: the background work opens its own.
     const dir = home.dir;

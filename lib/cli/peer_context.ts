@@ -4,6 +4,8 @@ import { parseTrackerAddresses } from "../peer/tracker_addresses.ts";
 import { defaultHome, PeerHome } from "../peer/home.ts";
 import type { TrackerEndpoint } from "../peer/tracker_link.ts";
 import { UsageError } from "./errors.ts";
+import { parseRate, RATE_EXAMPLES } from "../peer/rate.ts";
+import { parseSlots } from "../peer/config.ts";
 import { PLAINTEXT_WARNING } from "./plaintext.ts";
 
 /** The options every peer command shares. */
@@ -57,6 +59,27 @@ export interface ServeFlags {
   advertise?: string;
   /** How `serve` writes its upload log: text or json. */
   logFormat?: string;
+  maxUploadRate?: string;
+  uploadSlots: string;
+}
+
+/** Parses a rate flag (`--max-upload-rate 20MB/s`) into bytes a second. */
+export function parseRateFlag(flag: string, text: string | undefined): number | null {
+  if (text === undefined) return null;
+  try {
+    return parseRate(text);
+  } catch (error) {
+    throw new UsageError(`--${flag}: ${(error as Error).message}; ${RATE_EXAMPLES}`);
+  }
+}
+
+/** Parses `--upload-slots`. */
+export function parseSlotsFlag(text: string): number {
+  try {
+    return parseSlots(text);
+  } catch (error) {
+    throw new UsageError(`--upload-slots "${text}": ${(error as Error).message}`);
+  }
 }
 
 /** Parses `--port`, rejecting anything but 0–65535. */

@@ -23,6 +23,7 @@ import { DEFAULT_SERVE_HOST, DEFAULT_TRACKER, DEFAULT_TRACKER_PORT } from "../de
 import { startServing } from "../peer/serve.ts";
 import { UploadLog } from "../peer/upload_log.ts";
 import { LOG_FORMATS, type LogFormat } from "../log_line.ts";
+import { DEFAULT_UPLOAD_SLOTS } from "../peer/upload_slots.ts";
 import { search } from "../peer/search.ts";
 import { publish, unpublish, view } from "../peer/shares.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
@@ -46,6 +47,8 @@ import {
   type GlobalOptions,
   openContext,
   parsePort,
+  parseRateFlag,
+  parseSlotsFlag,
   type PeerContext,
   type ServeFlags,
 } from "./peer_context.ts";
@@ -81,6 +84,16 @@ export function serveOptions(command: Command, config: PeerConfig = {}): Command
     .addOption(
       new Option("--log-format <format>", "how upload and refusal lines on stderr are written")
         .choices(LOG_FORMATS).default("text"),
+    )
+    .option(
+      "--max-upload-rate <rate>",
+      "upload budget of this process, e.g. 20MB/s, 500KiB/s, 100Mbit/s (default: no limit)",
+      config["serve.upload-rate"] === undefined ? undefined : String(config["serve.upload-rate"]),
+    )
+    .option(
+      "--upload-slots <n>",
+      "downloaders sent pieces at once; the others queue",
+      String(config["serve.upload-slots"] ?? DEFAULT_UPLOAD_SLOTS),
     );
 }
 
@@ -279,6 +292,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option("--output <path>", "where to save it (a file, or a folder)")
     .option("--force", "overwrite an existing file at the output path")
     .option("--json", "print the owners and the download summary as one JSON object")
+    .option(
+      "--max-download-rate <rate>",
+      "download budget of this process, e.g. 5MB/s (default: no limit)",
+      config["fetch.download-rate"] === undefined
+        ? undefined
+        : String(config["fetch.download-rate"]),
+    )
     .action(
       run((context, name: string, options: FetchFlags) => runFetch(context, name, options, hooks)),
     );
@@ -349,6 +369,8 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
     tracker,
     listen: { host: flags.host, port: parsePort(flags.port) },
     advertise: flags.advertise,
+    maxUploadRate: parseRateFlag("max-upload-rate", flags.maxUploadRate),
+    uploadSlots: parseSlotsFlag(flags.uploadSlots),
     // Lines about the tracker quote its error messages.
     log: (line) => console.log(escapeForTerminal(line)),
     warn: (line) => console.error(escapeForTerminal(line)),

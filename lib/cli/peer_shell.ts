@@ -6,7 +6,14 @@ import type { ShellHooks } from "./shell_hooks.ts";
 import { join } from "node:path";
 import { toShoalError } from "../protocol/errors.ts";
 import { escapeForTerminal } from "./output.ts";
-import { type GlobalOptions, openContext, parsePort, type ServeFlags } from "./peer_context.ts";
+import {
+  type GlobalOptions,
+  openContext,
+  parsePort,
+  parseRateFlag,
+  parseSlotsFlag,
+  type ServeFlags,
+} from "./peer_context.ts";
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { asTyped, setInvocation } from "../invocation.ts";
@@ -24,6 +31,9 @@ export async function runPeerShell(
   config: PeerConfig = {},
   trackerConfigured = true,
 ): Promise<void> {
+  // Checked before the shell starts: serving starts only at a login, and a typo should not wait.
+  const maxUploadRate = parseRateFlag("max-upload-rate", flags.maxUploadRate);
+  const uploadSlots = parseSlotsFlag(flags.uploadSlots);
   const { tracker, home } = openContext(globals);
   const found = trackerConfigured
     ? undefined
@@ -88,6 +98,8 @@ export async function runPeerShell(
       tracker,
       listen: { host: flags.host, port: parsePort(flags.port) },
       advertise: flags.advertise,
+      maxUploadRate,
+      uploadSlots,
       log: (line) => notify(line),
       warn: (line) => console.error(escapeForTerminal(line)),
       onLoggedOut: (error) => {

@@ -1,8 +1,28 @@
 /** A live progress bar for a download, on a terminal only. */
 import process from "node:process";
 import cliProgress from "cli-progress";
-import type { SwarmProgress } from "../peer/swarm.ts";
+import type { QueuedAt, SwarmProgress } from "../peer/swarm.ts";
 import { formatSize, plural } from "./output.ts";
+
+/** "queued: 3rd at alice": this download's place in a source's queue for an upload slot. */
+export function queueNote({ owner, place }: QueuedAt): string {
+  return `queued: ${ordinal(place)} at ${owner}`;
+}
+
+/** 7s, 2m05s, 1h02m: a time left, as the bar shows it. */
+export function formatSeconds(seconds: number): string {
+  const s = Math.ceil(seconds);
+  if (s < 60) return `${s}s`;
+  if (s < 3600) return `${Math.floor(s / 60)}m${String(s % 60).padStart(2, "0")}s`;
+  return `${Math.floor(s / 3600)}h${String(Math.floor(s / 60) % 60).padStart(2, "0")}m`;
+}
+
+/** 1st, 2nd, 3rd, 4th, ..., 11th, 12th, 13th, 21st. */
+export function ordinal(n: number): string {
+  const teen = n % 100 >= 11 && n % 100 <= 13;
+  const suffix = teen ? "th" : ["th", "st", "nd", "rd"][n % 10] ?? "th";
+  return `${n}${suffix}`;
+}
 
 /** The escape that shows the cursor again (DECTCEM). */
 const SHOW_CURSOR = "\x1b[?25h";
@@ -37,7 +57,7 @@ export class DownloadProgress {
     this.#bar = enabled
       ? new cliProgress.SingleBar({
         format:
-          `${label} {bar} {percentage}% | {done} of {size} | {rate}/s | ETA {eta_formatted} | {sources}`,
+          `${label} {bar} {percentage}% | {done} of {size} | {rate}/s | ETA {left} | {sources}`,
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -46,15 +66,18 @@ export class DownloadProgress {
       : null;
   }
 
-  update({ verifiedBytes, totalBytes, activeSources }: SwarmProgress): void {
+  update({ verifiedBytes, totalBytes, activeSources, queued }: SwarmProgress): void {
     if (!this.#bar) return;
     this.#startBytes ??= verifiedBytes;
     const seconds = (performance.now() - this.#started) / 1000;
+    const rate = seconds > 0 ? (verifiedBytes - this.#startBytes) / seconds : 0;
     const payload = {
+      // Worked out here: the bar's own estimate shows "NFs" while a queued download gains nothing.
+      left: rate > 0 ? formatSeconds((totalBytes - verifiedBytes) / rate) : "-",
       done: formatSize(verifiedBytes),
       size: formatSize(totalBytes),
-      rate: formatSize(seconds > 0 ? (verifiedBytes - this.#startBytes) / seconds : 0),
-      sources: plural(activeSources, "source"),
+      rate: formatSize(rate),
+      sources: [plural(activeSources, "source"), ...queued.map(queueNote)].join(" | "),
     };
     if (this.#running) return this.#bar.update(verifiedBytes, payload);
     this.#bar.start(totalBytes, verifiedBytes, payload);

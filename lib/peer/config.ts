@@ -9,6 +9,7 @@ import { DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { parseTrackerAddresses } from "./tracker_addresses.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { asTyped } from "../invocation.ts";
+import { parseRate } from "./rate.ts";
 
 /** Every key the file may hold, what it means, and how its value is checked. */
 export const CONFIG_KEYS = {
@@ -37,7 +38,30 @@ export const CONFIG_KEYS = {
     description: "address other peers should dial (flag serve --advertise)",
     parse: (text: string) => text,
   },
+  "serve.upload-rate": {
+    description:
+      "upload budget of the whole process, e.g. 20MB/s, 500KiB/s, 100Mbit/s (flag serve --max-upload-rate)",
+    parse: (text: string) => (parseRate(text), text),
+  },
+  "serve.upload-slots": {
+    description: "downloaders sent pieces at once; others queue (flag serve --upload-slots)",
+    parse: (text: string) => parseSlots(text),
+  },
+  "fetch.download-rate": {
+    description:
+      "download budget of the whole process, e.g. 5MB/s (flag fetch --max-download-rate)",
+    parse: (text: string) => (parseRate(text), text),
+  },
 } as const;
+
+/** An upload slot count: a whole number from 1 to 1,000. */
+export function parseSlots(text: string): number {
+  const slots = Number(text);
+  if (!/^\d+$/.test(text.trim()) || slots < 1 || slots > 1000) {
+    throw new Error("upload slots are a whole number from 1 to 1000");
+  }
+  return slots;
+}
 
 export type ConfigKey = keyof typeof CONFIG_KEYS;
 export type ConfigValue = string | number | boolean;

@@ -13,8 +13,10 @@ import {
   type SourceReport,
   Swarm,
   type SwarmLimits,
+  type SwarmOptions,
   type SwarmProgress,
 } from "./swarm.ts";
+import type { RateLimiter } from "./rate.ts";
 
 /** How often the record of verified pieces is written while pieces arrive. */
 const RECORD_EVERY_MS = 100;
@@ -73,6 +75,26 @@ export interface DownloadOptions {
   /** Stops the download, keeping its verified pieces for a resume. */
   signal?: AbortSignal;
   limits?: DownloadLimits;
+  /** The process's download budget, shared by every source's connection. @default {none} */
+  downloadLimiter?: RateLimiter | null;
+}
+
+/**
+ * Reads piece bodies through the process's download budget. A budget below
+ * the rate a source must keep up lowers that floor (to a 64th of the budget,
+ * as many sources may share it), so that a limit this peer set itself does
+ * not make its sources look too slow.
+ */
+function paceFor(
+  limiter: RateLimiter | null,
+  limits: DownloadLimits,
+): Pick<SwarmOptions, "pace" | "minPieceBytesPerSecond"> {
+  if (!limiter) return {};
+  const floor = limits.minPieceBytesPerSecond ?? 64 * 1024;
+  return {
+    pace: (bytes) => limiter.take(bytes),
+    minPieceBytesPerSecond: Math.max(1, Math.min(floor, Math.floor(limiter.bytesPerSecond / 64))),
+  };
 }
 
 /**
@@ -181,6 +203,7 @@ export async function download(options: DownloadOptions): Promise<DownloadSummar
     plaintext: options.plaintext,
     signal: options.signal,
     ...limits,
+    ...paceFor(options.downloadLimiter ?? null, limits ?? {}),
     onProgress: (progress) => {
       // The record trails the disk by at most RECORD_EVERY_MS; a resume re-hashes what it claims.
       if (performance.now() - recordedAt >= RECORD_EVERY_MS) saveProgress();

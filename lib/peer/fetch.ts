@@ -16,6 +16,7 @@ import { DEFAULT_SERVE_HOST } from "../defaults.ts";
 import { advertisedHost, peerIdentity } from "./serve.ts";
 import { checkName, fileTypeOf } from "./shares.ts";
 import type { SourceList, SwarmProgress } from "./swarm.ts";
+import { parseRate, processBudget } from "./rate.ts";
 import {
   connectSession,
   type TrackerClient,
@@ -166,6 +167,8 @@ export interface FetchOptions {
   warn?: (line: string) => void;
   /** Told when an earlier partial file of this content is taken over (or found gone). */
   onPartial?: (partial: AdoptedPartial) => void;
+  /** Download budget of the process, bytes a second (`fetch --max-download-rate`). @default {none} */
+  maxDownloadRate?: number | null;
 }
 
 /** Why a fetched share is not (yet) published on the tracker. */
@@ -232,14 +235,20 @@ export async function fetchFile(
   // source): only those, only while the fetch runs, and only where `serve` would listen.
   const partials = new PartialCatalog();
   const identity = await peerIdentity(home, tracker);
+  const config = loadConfig(home.dir);
+  const uploadRate = config["serve.upload-rate"];
   const server = new PieceServer(partials, {
     username: () => username,
     tls: identity,
     warn: options.warn,
+    // The process's uploads share serve's budget and slots, as set in the config.
+    uploadLimiter: processBudget("upload", uploadRate ? parseRate(String(uploadRate)) : null),
+    uploadSlots: config["serve.upload-slots"] === undefined
+      ? undefined
+      : Number(config["serve.upload-slots"]),
   });
   const heartbeat = setInterval(() => client.call("heartbeat", {}).catch(() => {}), HEARTBEAT_MS);
   try {
-    const config = loadConfig(home.dir);
     const host = options.serveHost ?? String(config["serve.host"] ?? DEFAULT_SERVE_HOST);
     const address = await server.listen({ host, port: 0 });
     const configured = config["serve.advertise"];
@@ -274,6 +283,7 @@ export async function fetchFile(
       onPartial: (content) => partials.set(contentId, content),
       onProgress: options.onProgress,
       signal: options.signal,
+      downloadLimiter: processBudget("download", options.maxDownloadRate),
     });
     const existing = home.share(chosen.name);
     if (existing && existing.contentId !== contentId) {

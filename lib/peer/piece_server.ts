@@ -4,11 +4,25 @@ import { BufferPool } from "../protocol/buffer_pool.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { PEER_METHODS } from "../protocol/messages.ts";
-import { ProtocolServer, WithBody } from "../protocol/server.ts";
+import { type Connection, ProtocolServer, WithBody } from "../protocol/server.ts";
 import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
 import { pieceLength } from "./manifest.ts";
 import type { UploadLog } from "./upload_log.ts";
+import { paced, type RateLimiter } from "./rate.ts";
+import { SentPieces } from "./sent_pieces.ts";
+import { QUEUE_POLL_MS, UploadSlots, type UploadSlotsOptions } from "./upload_slots.ts";
+
+/** Shares smaller than this are served without waiting for an upload slot. */
+export const SLOTLESS_BELOW_BYTES = 64 * 1024;
+
+/** A request refused over this peer's limits, for the upload log. */
+export interface Refusal {
+  remote: string;
+  contentId: string;
+  code: "QUEUED" | "BUSY";
+  message: string;
+}
 
 /**
  * Requests of one connection handled at once: the next piece is read from
@@ -37,7 +51,23 @@ export interface PieceServerOptions {
   tls?: TlsIdentity;
   /** Where each upload and each refusal is logged. @default {none} */
   uploads?: UploadLog;
+  /** One budget for every upload of this process (`serve --max-upload-rate`). @default {null} */
+  uploadLimiter?: RateLimiter | null;
+  /**
+   * Downloaders sent piece data at once (`serve --upload-slots`), or the
+   * slots' whole options (tests shorten or lengthen their bounds).
+   * @default {4}
+   */
+  uploadSlots?: number | UploadSlotsOptions;
+  /**
+   * Hook for the upload log: called for each request refused over this
+   * peer's limits (queued for a slot, or the queue full).
+   */
+  onRefused?: (refusal: Refusal) => void;
 }
+
+/** A connection's state: the connection itself is the downloader that holds or waits for a slot. */
+type Downloader = Record<never, never>;
 
 /**
  * Serves content to other peers, piece by piece, each connection on its own
@@ -50,7 +80,8 @@ export interface PieceServerOptions {
  * ```
  */
 export class PieceServer {
-  readonly #server: ProtocolServer<typeof PEER_METHODS, Record<never, never>>;
+  readonly #server: ProtocolServer<typeof PEER_METHODS, Downloader>;
+  readonly #slots: UploadSlots<Downloader>;
   readonly #catalog: Catalog;
   readonly #buffers = new BufferPool();
   /** Checks tickets with the tracker's public key, learnt when this peer reaches the tracker. */
@@ -58,6 +89,38 @@ export class PieceServer {
 
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
+    const sentPieces = new SentPieces();
+    const slots = this.#slots = new UploadSlots(
+      typeof options.uploadSlots === "number"
+        ? { slots: options.uploadSlots }
+        : options.uploadSlots,
+    );
+    /** A downloader's place for a slot (0: served); small shares need none. */
+    const place = (
+      contentId: string,
+      content: { manifest: { size: number } },
+      connection: Connection<Downloader>,
+    ) => {
+      if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
+      try {
+        return slots.ask(connection.state);
+      } catch (error) {
+        refused(connection, contentId, error as ShoalError);
+        throw error;
+      }
+    };
+    const refused = (connection: Connection<Downloader>, contentId: string, error: ShoalError) => {
+      const remote = formatAddress(connection.remote);
+      const code = error.code as Refusal["code"];
+      options.onRefused?.({ remote, contentId, code, message: error.message });
+      options.uploads?.refusal({
+        user: null,
+        address: remote,
+        contentId,
+        code,
+        reason: code === "QUEUED" ? "every upload slot taken" : "upload queue full",
+      });
+    };
     // Nothing is served without a ticket the tracker signed for this very content.
     const uploads = options.uploads;
     const find = async (
@@ -94,12 +157,27 @@ export class PieceServer {
         manifest: (await find(contentId, ticket, connection)).manifest,
       }),
       have: async ({ contentId, ticket }, connection) => {
-        const { have } = await find(contentId, ticket, connection);
-        return { count: have.count, bitfield: have.toBase64() };
+        const { have, manifest } = await find(contentId, ticket, connection);
+        const sent = sentPieces.toBase64(contentId, manifest.pieces.length);
+        return { count: have.count, bitfield: have.toBase64(), sent };
       },
+      queue: async ({ contentId, ticket }, connection) => ({
+        place: place(contentId, await find(contentId, ticket, connection), connection),
+        slots: slots.slots,
+        retryMs: QUEUE_POLL_MS,
+      }),
       piece: async ({ contentId, index, ticket }, connection) => {
         const startedAt = uploads?.now();
         const content = await find(contentId, ticket, connection);
+        const waiting = place(contentId, content, connection);
+        if (waiting > 0) {
+          const error = new ShoalError(
+            "QUEUED",
+            `queued: place ${waiting} for one of ${slots.slots} upload slots`,
+          );
+          refused(connection, contentId, error);
+          throw error;
+        }
         if (index >= content.manifest.pieces.length) {
           throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
         }
@@ -108,10 +186,16 @@ export class PieceServer {
         }
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(pieceLength(content.manifest, index));
+        slots.sending(connection.state, 1);
+        sentPieces.mark(contentId, index, content.manifest.pieces.length);
+        const sent = () => {
+          slots.sending(connection.state, -1);
+          this.#buffers.release(bytes);
+        };
         try {
           await content.read(index, bytes);
         } catch (error) {
-          this.#buffers.release(bytes);
+          sent();
           throw error;
         }
         if (options.pieceDelayMs) await delay(options.pieceDelayMs);
@@ -126,14 +210,17 @@ export class PieceServer {
         });
         return new WithBody(
           { index, length: bytes.length },
-          [bytes],
-          () => this.#buffers.release(bytes),
+          paced(bytes, options.uploadLimiter ?? null),
+          sent,
         );
       },
     }, {
       kind: "peer",
-      initialState: () => ({}),
-      onClose: uploads && ((connection) => uploads.closed(connection)),
+      initialState: (): Downloader => ({}),
+      onClose: (connection) => {
+        slots.leave(connection.state);
+        uploads?.closed(connection);
+      },
       warn: options.warn,
       tls: options.tls,
       concurrency: PIECES_IN_FLIGHT,
@@ -143,6 +230,11 @@ export class PieceServer {
   /** Trusts tickets signed by this tracker key (raw Ed25519, base64). */
   async trustTicketKey(base64: string): Promise<void> {
     this.#tickets = new TicketVerifier(await importTicketKey(base64));
+  }
+
+  /** Downloaders being sent pieces, and waiting for a slot. */
+  get uploads(): { serving: number; waiting: number } {
+    return this.#slots.counts;
   }
 
   listen(address: Address): Promise<Address> {

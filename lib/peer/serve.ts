@@ -5,6 +5,7 @@ import type { ShoalError } from "../protocol/errors.ts";
 import type { PeerHome } from "./home.ts";
 import { PieceServer } from "./piece_server.ts";
 import type { UploadLog } from "./upload_log.ts";
+import { processBudget } from "./rate.ts";
 import { ShareCatalog } from "./share_catalog.ts";
 import { Presence } from "./presence.ts";
 import { notLoggedIn, type TrackerEndpoint } from "./tracker_link.ts";
@@ -46,6 +47,10 @@ export interface ServeOptions {
   onLoggedOut: (error: ShoalError) => void;
   /** Where each upload and refusal is logged. @default {none} */
   uploads?: UploadLog;
+  /** Upload budget of the process, bytes a second (shared with its fetches). @default {none} */
+  maxUploadRate?: number | null;
+  /** Downloaders sent pieces at once. @default {4} */
+  uploadSlots?: number;
 }
 
 /** A running peer: its piece server and its presence at the tracker. */
@@ -71,6 +76,8 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
     username: () => home.session()?.username ?? null,
     warn: options.warn,
     uploads: options.uploads,
+    uploadLimiter: processBudget("upload", options.maxUploadRate),
+    uploadSlots: options.uploadSlots,
     // Fault injection for the swarm tests; not a user feature, so not a flag.
     corruptPieces: Deno.env.get("SHOAL_TEST_CORRUPT_PIECES") === "1",
     pieceDelayMs: Number(Deno.env.get("SHOAL_TEST_PIECE_DELAY_MS") ?? 0),

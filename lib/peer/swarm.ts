@@ -6,6 +6,7 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
 import { bytesHeld, pieceLength, sha256Hex } from "./manifest.ts";
+import { type PickSource, PiecePicker } from "./piece_picker.ts";
 import { PEER_AGENT } from "./tracker_link.ts";
 
 /** What one source contributed to a download. */
@@ -16,6 +17,11 @@ export interface SourceReport {
   /** Verified pieces taken from this source. */
   pieces: number;
   bytes: number;
+  /**
+   * Set when its upload slots were all taken: the first place in its queue
+   * this download was told (1 is next) and how long it waited in all.
+   */
+  queued: { place: number; seconds: number } | null;
 }
 
 /** A source that was dropped from the download, and why. */
@@ -39,6 +45,14 @@ export interface SwarmProgress {
   totalBytes: number;
   /** Sources connected right now. */
   activeSources: number;
+  /** Sources whose upload slots are all taken, with this download's place in their queue. */
+  queued: QueuedAt[];
+}
+
+/** A place in a source's queue for an upload slot (1 is next). */
+export interface QueuedAt {
+  owner: string;
+  place: number;
 }
 
 /** Sources of a content, and a ticket they accept, as the tracker lists them. */
@@ -104,10 +118,14 @@ export interface SwarmOptions extends SwarmLimits {
   refreshSourcesMs?: number;
   /** Stops the download (with CANCELLED), keeping what has been stored. */
   signal?: AbortSignal;
+  /** Paces the reading of piece bodies from every source (a download rate limit). */
+  pace?: (bytes: number) => Promise<void>;
 }
 
-/** How many sources may request the same piece in the endgame. */
-const ENDGAME_COPIES = 2;
+/** The first look for more sources after a download starts; then twice as long each time. */
+const FIRST_LOOK_MS = 500;
+/** How soon a partial source with nothing more for us is asked again what it has. */
+const PARTIAL_REFRESH_MS = 250;
 /** Pieces received and not yet written; more waits before requesting further. */
 const MAX_STORING = 8;
 /** How long to keep looking for sources when none is left, before giving up. */
@@ -116,6 +134,11 @@ const NO_SOURCE_RETRIES = 5;
 const LAG_CHECK_MS = 250;
 /** Weight of the newest piece in a source's usual time per piece. */
 const PIECE_TIME_WEIGHT = 0.25;
+
+/** A link as the picker sees it. */
+interface PickLink extends PickSource {
+  link: Link;
+}
 
 interface Link {
   source: Source;
@@ -134,6 +157,15 @@ interface Link {
   corrupt: boolean;
   refreshing: boolean;
   refreshSoon: boolean;
+  /** Its place in the source's queue for an upload slot while it has none (1 is next), else null. */
+  queuedPlace: number | null;
+  /** The pieces the source says it has sent to anyone (a seed's hint), as of its last `have`. */
+  sent: Bitfield | null;
+  /** The first place it was told, when it was ever queued. */
+  firstPlace: number | null;
+  /** When its current wait began, and how long its earlier waits took (ms). */
+  queuedSince: number;
+  queuedMs: number;
 }
 
 /**
@@ -157,10 +189,8 @@ export class Swarm {
   readonly #options: SwarmOptions;
   readonly #have: Bitfield;
   readonly #links: Link[] = [];
-  /** Sources currently holding each piece, for rarest-first. */
-  readonly #availability: Uint16Array;
-  /** Requests in flight for each piece. */
-  readonly #requested: Uint8Array;
+  /** Which piece to ask each source for; knows who holds and who was asked for each piece. */
+  readonly #picker: PiecePicker;
   readonly #storing = new Set<number>();
   /** Piece bodies arrive in these buffers, and return once verified and stored (or rejected). */
   readonly #buffers = new BufferPool(64);
@@ -168,7 +198,6 @@ export class Swarm {
   #transferred = 0;
   #finished = false;
   #noSourceRetries = 0;
-  #refreshTimer: ReturnType<typeof setInterval> | undefined;
   #looking = false;
   #ticket = "";
   #heldBytes = 0;
@@ -184,9 +213,7 @@ export class Swarm {
   constructor(options: SwarmOptions) {
     this.#options = options;
     this.#have = options.have;
-    const count = options.manifest.pieces.length;
-    this.#availability = new Uint16Array(count);
-    this.#requested = new Uint8Array(count);
+    this.#picker = new PiecePicker(options.manifest.pieces.length);
   }
 
   /** Downloads until every piece is verified, or fails when no source is left. */
@@ -199,13 +226,22 @@ export class Swarm {
     this.#ticket = initial.ticket;
     this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
     this.#addSources(initial.sources);
-    this.#refreshTimer = setInterval(
-      () => this.#background(this.#lookForSources()),
-      this.#options.refreshSourcesMs ?? 3000,
-    );
+    this.#lookAgainAfter(Math.min(FIRST_LOOK_MS, this.#options.refreshSourcesMs ?? 3000));
     this.#lagTimer = setInterval(() => this.#checkLagging(), LAG_CHECK_MS);
     if (this.#liveLinks().length === 0) this.#background(this.#lookForSources());
     return this.#done.promise;
+  }
+
+  /**
+   * Asks the tracker for sources after `ms`, then again and again, twice as
+   * long each time up to `refreshSourcesMs`: in a flash crowd the fellow
+   * downloaders that started a moment later are sources within a second.
+   */
+  #lookAgainAfter(ms: number): void {
+    this.#after(ms, () => {
+      this.#background(this.#lookForSources());
+      this.#lookAgainAfter(Math.min(ms * 2, this.#options.refreshSourcesMs ?? 3000));
+    });
   }
 
   /**
@@ -233,6 +269,11 @@ export class Swarm {
         partial: l.source.partial,
         pieces: l.pieces,
         bytes: l.bytes,
+        queued: l.firstPlace === null ? null : {
+          place: l.firstPlace,
+          seconds: (l.queuedMs +
+            (l.queuedPlace === null ? 0 : performance.now() - l.queuedSince)) / 1000,
+        },
       })),
       dropped: this.#links.filter((l) => l.dropped).map((l) => ({
         owner: l.source.owner,
@@ -267,6 +308,11 @@ export class Swarm {
         corrupt: false,
         refreshing: false,
         refreshSoon: false,
+        queuedPlace: null,
+        sent: null,
+        firstPlace: null,
+        queuedSince: 0,
+        queuedMs: 0,
       };
       this.#links.push(link);
       this.#background(this.#connect(link));
@@ -284,6 +330,7 @@ export class Swarm {
         agent: PEER_AGENT,
         timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
         bodyPool: this.#buffers,
+        pace: this.#options.pace,
         tls: this.#options.plaintext || !certificate
           ? undefined
           : { certificate, whose: "the one the tracker vouched for" },
@@ -306,8 +353,11 @@ export class Swarm {
       }, { deadlineMs: this.#options.pieceGraceMs ?? 10_000 });
       const have = Bitfield.fromBase64(reply.bitfield, this.#have.size);
       if (link.dropped) return;
+      link.sent = reply.sent === undefined
+        ? null
+        : Bitfield.fromBase64(reply.sent, this.#have.size);
       for (let i = 0; i < have.size; i++) {
-        if (have.has(i) && !link.have?.has(i)) this.#availability[i]++;
+        if (have.has(i) && !link.have?.has(i)) this.#picker.gained(i, link.source.partial);
       }
       link.have = have;
     } catch (error) {
@@ -327,7 +377,9 @@ export class Swarm {
     // A disk slower than the network would otherwise pile received pieces up in memory.
     if (this.#finished || this.#storing.size >= MAX_STORING) return;
     const depth = this.#options.pipelineDepth ?? 8;
-    const ready = this.#liveLinks().filter((link) => link.client && link.have);
+    const ready = this.#liveLinks().filter((link) =>
+      link.client && link.have && link.queuedPlace === null
+    );
     let wanting = ready;
     fill: while (wanting.length > 0) {
       const again: Link[] = [];
@@ -342,10 +394,14 @@ export class Swarm {
       wanting = again;
     }
     for (const link of ready) {
-      // A partial source may have nothing for us yet: ask it again shortly.
-      if (link.source.partial && link.inFlight.size === 0 && !link.refreshSoon) {
+      // A partial source with room left in its pipeline has nothing more for us that we know
+      // of: ask it again shortly what it has (it gains pieces all the time). A complete source
+      // that says what it has sent others is asked again too, so its pieces are chosen with that
+      // known.
+      const stale = link.source.partial ? link.inFlight.size < depth : link.sent !== null;
+      if (stale && !link.refreshSoon) {
         link.refreshSoon = true;
-        this.#after(500, () => {
+        this.#after(PARTIAL_REFRESH_MS, () => {
           link.refreshSoon = false;
           this.#background(this.#refreshHave(link));
         });
@@ -353,66 +409,23 @@ export class Swarm {
     }
   }
 
-  /**
-   * The next piece to ask `link` for: one of the rarest it has that nobody
-   * has been asked for, drawn at random, so a crowd of downloaders fetches
-   * different pieces from the seed and can trade them (the availability
-   * each sees lags behind the others' progress, and a crowd fed in a shared
-   * order took longer). Once nothing is left unrequested anywhere, a piece
-   * already asked of another source (the endgame): first one that only
-   * lagging sources hold, then one that a single other source has.
-   */
+  /** The next piece to ask `link` for (see {@link PiecePicker}). */
   #pick(link: Link): number | null {
-    const size = this.#have.size;
     const unwanted = (i: number) => this.#have.has(i) || this.#storing.has(i);
-    let rarest = Infinity;
-    let ties = 0;
-    let unrequestedLeft = false;
-    // One pass finds the rarest availability and how many pieces share it, a second draws one of
-    // them: cheaper than a random number for every candidate.
-    for (let i = 0; i < size; i++) {
-      if (this.#requested[i] > 0 || unwanted(i)) continue;
-      unrequestedLeft = true;
-      if (!link.have!.has(i)) continue;
-      const availability = this.#availability[i];
-      if (availability < rarest) [rarest, ties] = [availability, 1];
-      else if (availability === rarest) ties++;
-    }
-    let draw = Math.floor(Math.random() * ties);
-    for (let i = 0; i < size && ties > 0; i++) {
-      if (this.#requested[i] > 0 || unwanted(i) || !link.have!.has(i)) continue;
-      if (this.#availability[i] === rarest && draw-- === 0) return i;
-    }
-    // The endgame is looked for only once nothing is left unrequested, not on every pick.
-    return unrequestedLeft ? null : this.#pickEndgame(link, unwanted);
+    return this.#picker.pick(this.#pickSource(link), unwanted, {
+      lagging: (source) => this.#lagging.has((source as PickLink).link),
+      sources: () => [...this.#lagging].map((l) => this.#pickSource(l)),
+    });
   }
 
-  /**
-   * In the endgame, a piece `link` has that is already asked of another
-   * source: the one with the fewest copies asked of sources that are not
-   * lagging (first one only lagging sources hold), under the cap of copies.
-   */
-  #pickEndgame(link: Link, unwanted: (i: number) => boolean): number | null {
-    // A lagging source gets no copies: they would count for nothing.
-    if (this.#lagging.has(link)) return null;
-    let endgame: number | null = null;
-    let endgameCopies = ENDGAME_COPIES;
-    for (let i = 0; i < this.#have.size && endgameCopies > 0; i++) {
-      if (
-        this.#requested[i] > 0 && !unwanted(i) && link.have!.has(i) && !link.inFlight.has(i)
-      ) {
-        const copies = this.#activeCopies(i);
-        if (copies < endgameCopies) [endgame, endgameCopies] = [i, copies];
-      }
-    }
-    return endgame;
-  }
-
-  /** Requests of piece `index` from sources that are not lagging. */
-  #activeCopies(index: number): number {
-    let copies = this.#requested[index];
-    for (const lagging of this.#lagging) if (lagging.inFlight.has(index)) copies--;
-    return copies;
+  #pickSource(link: Link): PickLink {
+    return {
+      link,
+      has: (i) => link.have!.has(i),
+      inFlight: link.inFlight,
+      complete: !link.source.partial,
+      sentElsewhere: link.sent ? (i) => link.sent!.has(i) : undefined,
+    };
   }
 
   /**
@@ -457,8 +470,8 @@ export class Swarm {
   #someoneWaits(): boolean {
     const depth = this.#options.pipelineDepth ?? 8;
     return this.#liveLinks().some((link) =>
-      link.client && link.have && !this.#lagging.has(link) && link.inFlight.size < depth &&
-      this.#pick(link) !== null
+      link.client && link.have && link.queuedPlace === null && !this.#lagging.has(link) &&
+      link.inFlight.size < depth && this.#pick(link) !== null
     );
   }
 
@@ -466,7 +479,7 @@ export class Swarm {
     const { manifest, pieceGraceMs = 10_000, minPieceBytesPerSecond = 64 * 1024 } = this.#options;
     if (link.inFlight.size === 0) link.lastReplyAt = performance.now();
     link.inFlight.add(index);
-    this.#requested[index]++;
+    this.#picker.requested(index, 1);
     const length = pieceLength(manifest, index);
     this.#hold(length);
     const params = { contentId: this.#options.contentId, index, ticket: this.#ticket };
@@ -487,7 +500,7 @@ export class Swarm {
 
   #settle(link: Link, index: number): void {
     link.inFlight.delete(index);
-    this.#requested[index]--;
+    this.#picker.requested(index, -1);
   }
 
   /** Gives a piece's buffer back to the pool, and its bytes back to the cap. */
@@ -536,11 +549,7 @@ export class Swarm {
     this.#have.set(index);
     link.pieces++;
     link.bytes += body.length;
-    this.#options.onProgress?.({
-      verifiedBytes: bytesHeld(manifest, this.#have),
-      totalBytes: manifest.size,
-      activeSources: this.#liveLinks().length,
-    });
+    this.#progress();
     if (this.#have.complete) return this.#finish();
     this.#pump();
   }
@@ -552,9 +561,10 @@ export class Swarm {
     if (this.#finished) return;
     // The requests of a dropped source fail one by one: each frees bytes for the others.
     if (link.dropped) return this.#pump();
+    if (error.code === "QUEUED") return this.#queued(link);
     if (error.code === "NOT_FOUND" && link.have) {
       // The source no longer has this piece (e.g. it restarted): forget it and go on.
-      if (link.have.has(index)) this.#availability[index]--;
+      if (link.have.has(index)) this.#picker.lost(index, link.source.partial);
       link.have.clear(index);
       this.#pump();
       return;
@@ -567,12 +577,53 @@ export class Swarm {
     link.dropped = reason;
     this.#lagging.delete(link);
     if (link.have) {
-      for (let i = 0; i < link.have.size; i++) if (link.have.has(i)) this.#availability[i]--;
+      for (let i = 0; i < link.have.size; i++) {
+        if (link.have.has(i)) this.#picker.lost(i, link.source.partial);
+      }
     }
     // Its requests in flight fail now and return to the pool.
     link.client?.close();
     this.#pump();
     if (this.#liveLinks().length === 0) this.#background(this.#lookForSources());
+  }
+
+  /**
+   * The source has no upload slot for us: its pieces go to others while we
+   * wait our turn, asking it our place (which keeps us in its queue) until
+   * it serves us.
+   */
+  #queued(link: Link): void {
+    this.#pump();
+    if (link.queuedPlace !== null) return;
+    link.queuedPlace = Infinity;
+    link.queuedSince = performance.now();
+    this.#background(this.#askPlace(link));
+  }
+
+  async #askPlace(link: Link): Promise<void> {
+    if (this.#finished || link.dropped || !link.client) return;
+    let retryMs: number;
+    try {
+      const reply = await link.client.call("queue", {
+        contentId: this.#options.contentId,
+        ticket: this.#ticket,
+      }, { deadlineMs: this.#options.pieceGraceMs ?? 10_000 });
+      retryMs = reply.retryMs;
+      if (reply.place === 0) {
+        link.queuedMs += performance.now() - link.queuedSince;
+        link.queuedPlace = null;
+      } else {
+        link.firstPlace ??= reply.place;
+        link.queuedPlace = reply.place;
+      }
+    } catch (error) {
+      // BUSY: its queue is full. Either way this source is of no use to this download now.
+      return this.#drop(link, toShoalError(error).message);
+    }
+    if (this.#finished || link.dropped) return;
+    this.#progress();
+    if (link.queuedPlace === null) return this.#pump();
+    this.#after(retryMs, () => this.#background(this.#askPlace(link)));
   }
 
   /** Asks the tracker for sources not yet known; gives up after a while with none. */
@@ -604,6 +655,18 @@ export class Swarm {
     this.#after(1000, () => this.#background(this.#lookForSources()));
   }
 
+  #progress(): void {
+    const live = this.#liveLinks();
+    this.#options.onProgress?.({
+      verifiedBytes: bytesHeld(this.#options.manifest, this.#have),
+      totalBytes: this.#options.manifest.size,
+      activeSources: live.length,
+      queued: live.filter((l) => l.queuedPlace !== null && Number.isFinite(l.queuedPlace)).map((
+        l,
+      ) => ({ owner: l.source.owner, place: l.queuedPlace! })),
+    });
+  }
+
   #finish(): void {
     this.#stop();
     this.#done.resolve(this.#report());
@@ -617,7 +680,6 @@ export class Swarm {
 
   #stop(): void {
     this.#finished = true;
-    clearInterval(this.#refreshTimer);
     clearInterval(this.#lagTimer);
     this.#stopped.abort();
     this.#options.signal?.removeEventListener("abort", this.#onAbort);

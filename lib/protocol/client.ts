@@ -44,6 +44,8 @@ export interface ConnectOptions {
    * body gives it back with `release` once done with it.
    */
   bodyPool?: BufferPool;
+  /** Paces the reading of reply bodies (a download rate limit); see `FrameReaderOptions.pace`. */
+  pace?: (bytes: number) => Promise<void>;
 }
 
 const DEFAULT_TIMEOUT_MS = 15_000;
@@ -107,7 +109,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     this.#table = table;
     this.#timeoutMs = options.timeoutMs ?? DEFAULT_TIMEOUT_MS;
     this.#bodyPool = options.bodyPool;
-    this.#frames = new FrameReader(conn, { onChunk: () => this.#touch() });
+    this.#frames = new FrameReader(conn, { onChunk: () => this.#touch(), pace: options.pace });
     this.#readReplies();
   }
 

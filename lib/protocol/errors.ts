@@ -36,6 +36,11 @@ export const ERROR_CODES = [
   "BUSY",
   /** The tracker's database (say, its PostgreSQL) cannot be reached: try again shortly. */
   "STORE_UNAVAILABLE",
+  /**
+   * Every upload slot of the peer is taken: the downloader is now in its
+   * queue, and asks `queue` for its place until it is served.
+   */
+  "QUEUED",
   /** A server presented a certificate other than the pinned or vouched-for one. */
   "CERTIFICATE_MISMATCH",
   /** A peer was asked for content without a download ticket. */

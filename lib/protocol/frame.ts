@@ -95,7 +95,16 @@ export interface FrameReaderOptions {
   maxFrameBytes?: number;
   /** Called whenever bytes arrive, e.g. to note activity for an inactivity timer. */
   onChunk?: () => void;
+  /**
+   * Paces the reading of raw byte runs (piece bodies): awaited after each
+   * read, of at most {@link PACED_READ_BYTES}, with its size, e.g. a rate
+   * limiter's `take`. The sender then slows down to match, through TCP.
+   */
+  pace?: (bytes: number) => Promise<void>;
 }
+
+/** Largest read of a paced body, so a rate limit is smooth. */
+export const PACED_READ_BYTES = 64 * 1024;
 
 /**
  * Reads frames and raw byte runs from a connection (or a stream), however
@@ -121,11 +130,13 @@ export class FrameReader {
   #spare: Uint8Array | null = null;
   readonly #maxFrameBytes: number;
   readonly #onChunk: (() => void) | undefined;
+  readonly #pace: ((bytes: number) => Promise<void>) | undefined;
 
   constructor(source: ByteSource | ReadableStream<Uint8Array>, options: FrameReaderOptions = {}) {
     this.#source = source instanceof ReadableStream ? streamSource(source) : source;
     this.#maxFrameBytes = options.maxFrameBytes ?? MAX_FRAME_BYTES;
     this.#onChunk = options.onChunk;
+    this.#pace = options.pace;
   }
 
   /**
@@ -187,7 +198,9 @@ export class FrameReader {
     while (filled < length && !this.#ended) {
       let read: number | null;
       try {
-        read = await this.#source.read(buffer.subarray(filled));
+        const end = this.#pace ? Math.min(length, filled + PACED_READ_BYTES) : length;
+        read = await this.#source.read(buffer.subarray(filled, end));
+        if (read) await this.#pace?.(read);
       } catch (error) {
         pool?.release(buffer);
         throw error;

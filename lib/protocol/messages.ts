@@ -11,7 +11,7 @@ import { ShoalError } from "./errors.ts";
 import { fileNameProblem } from "./validate.ts";
 
 /** Bumped on any incompatible change; both sides send it in `hello`. */
-export const PROTOCOL_VERSION = 2;
+export const PROTOCOL_VERSION = 3;
 
 /** How often a peer holding a tracker connection sends a heartbeat. */
 export const HEARTBEAT_MS = 10_000;
@@ -157,9 +157,12 @@ export const Source = z.object({
 export type Source = z.infer<typeof Source>;
 
 /** Which pieces a peer holds: a bitfield (piece 0 is the high bit of byte 0), base64. */
+const BitfieldBase64 = z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
 export const Have = z.object({
   count: z.number().int().min(0),
-  bitfield: z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/),
+  bitfield: BitfieldBase64,
+  /** Pieces this peer has sent (or is sending) to any downloader, a hint for the piece choice. */
+  sent: BitfieldBase64.optional(),
 });
 export type Have = z.infer<typeof Have>;
 
@@ -283,6 +286,18 @@ export const PEER_METHODS = {
     z.object({
       index: z.number().int().min(0),
       length: z.number().int().min(0).max(MAX_PIECE_BYTES),
+    }),
+  ),
+  /**
+   * A downloader's place for an upload slot: 0 when it holds one (or needs
+   * none), else its place in line (1 is next); asking keeps it in line.
+   */
+  queue: method(
+    z.object({ contentId: Sha256Hex, ticket: Ticket }),
+    z.object({
+      place: z.number().int().min(0),
+      slots: z.number().int().min(1),
+      retryMs: z.number().int().min(0).max(60_000),
     }),
   ),
 } as const;

@@ -29,12 +29,12 @@ const AGENT = "shoal-peer/0.1.0";
 /** The content id of the two-piece manifest below, used as the pieces' content. */
 const CONTENT_ID = "9ddff530dbfeb59293ada8faf699fb39ce77c773e0211898502e40524c3b518a";
 
-// {"id":1,"type":"hello","params":{"protocol":2,"agent":"shoal-peer/0.1.0"}}
+// {"id":1,"type":"hello","params":{"protocol":3,"agent":"shoal-peer/0.1.0"}}
 const HELLO_REQUEST =
-  "0000004a7b226964223a312c2274797065223a2268656c6c6f222c22706172616d73223a7b2270726f746f636f6c223a322c226167656e74223a2273686f616c2d706565722f302e312e30227d7d";
-// {"id":1,"ok":true,"result":{"protocol":2,"server":"peer"}}
+  "0000004a7b226964223a312c2274797065223a2268656c6c6f222c22706172616d73223a7b2270726f746f636f6c223a332c226167656e74223a2273686f616c2d706565722f302e312e30227d7d";
+// {"id":1,"ok":true,"result":{"protocol":3,"server":"peer"}}
 const HELLO_REPLY =
-  "0000003a7b226964223a312c226f6b223a747275652c22726573756c74223a7b2270726f746f636f6c223a322c22736572766572223a2270656572227d7d";
+  "0000003a7b226964223a312c226f6b223a747275652c22726573756c74223a7b2270726f746f636f6c223a332c22736572766572223a2270656572227d7d";
 // {"id":2,"type":"piece","params":{"contentId":"9ddf…518a","index":1}}
 const PIECE_REQUEST =
   "0000007b7b226964223a322c2274797065223a227069656365222c22706172616d73223a7b22636f6e74656e744964223a2239646466663533306462666562353932393361646138666166363939666233396365373763373733653032313138393835303265343035323463336235313861222c22696e646578223a317d7d";
@@ -49,6 +49,15 @@ const MISSING_PIECE_REQUEST =
 // {"id":3,"ok":false,"error":{"code":"NOT_FOUND","message":"no piece 2"}}
 const ERROR_REPLY =
   "000000477b226964223a332c226f6b223a66616c73652c226572726f72223a7b22636f6465223a224e4f545f464f554e44222c226d657373616765223a226e6f2070696563652032227d7d";
+// {"id":4,"type":"queue","params":{"contentId":"9ddf…518a"}}
+const QUEUE_REQUEST =
+  "000000717b226964223a342c2274797065223a227175657565222c22706172616d73223a7b22636f6e74656e744964223a2239646466663533306462666562353932393361646138666166363939666233396365373763373733653032313138393835303265343035323463336235313861227d7d";
+// {"id":4,"ok":true,"result":{"place":3,"slots":4,"retryMs":500}}
+const QUEUE_REPLY =
+  "0000003f7b226964223a342c226f6b223a747275652c22726573756c74223a7b22706c616365223a332c22736c6f7473223a342c2272657472794d73223a3530307d7d";
+// {"id":5,"ok":false,"error":{"code":"QUEUED","message":"queued: place 3 for one of 4 upload slots"}}
+const QUEUED_REPLY =
+  "000000637b226964223a352c226f6b223a66616c73652c226572726f72223a7b22636f6465223a22515545554544222c226d657373616765223a227175657565643a20706c616365203320666f72206f6e65206f6620342075706c6f616420736c6f7473227d7d";
 /** A frame header announcing one byte more than MAX_FRAME_BYTES (1 MiB). */
 const OVERSIZED_HEADER = "00100001";
 
@@ -57,12 +66,12 @@ const FIXTURES: { name: string; hex: string; message: unknown }[] = [
   {
     name: "hello request",
     hex: HELLO_REQUEST,
-    message: { id: 1, type: "hello", params: { protocol: 2, agent: AGENT } },
+    message: { id: 1, type: "hello", params: { protocol: 3, agent: AGENT } },
   },
   {
     name: "hello reply",
     hex: HELLO_REPLY,
-    message: { id: 1, ok: true, result: { protocol: 2, server: "peer" } },
+    message: { id: 1, ok: true, result: { protocol: 3, server: "peer" } },
   },
   {
     name: "piece request",
@@ -78,6 +87,25 @@ const FIXTURES: { name: string; hex: string; message: unknown }[] = [
     name: "error reply",
     hex: ERROR_REPLY,
     message: { id: 3, ok: false, error: { code: "NOT_FOUND", message: "no piece 2" } },
+  },
+  {
+    name: "queue request",
+    hex: QUEUE_REQUEST,
+    message: { id: 4, type: "queue", params: { contentId: CONTENT_ID } },
+  },
+  {
+    name: "queue reply",
+    hex: QUEUE_REPLY,
+    message: { id: 4, ok: true, result: { place: 3, slots: 4, retryMs: 500 } },
+  },
+  {
+    name: "queued error reply",
+    hex: QUEUED_REPLY,
+    message: {
+      id: 5,
+      ok: false,
+      error: { code: "QUEUED", message: "queued: place 3 for one of 4 upload slots" },
+    },
   },
 ];
 

@@ -1,0 +1,135 @@
+/**
+ * Flash crowd (issue 17): 8 downloaders on their own hosts, each uplink
+ * capped by `tc`, fetch one file from one equally capped source at once,
+ * against one downloader alone from the same source. Pieces must spread so
+ * the downloaders serve each other: the target is all done within 1.2× the
+ * time one alone takes. Network namespaces of its own, removed however it
+ * ends; needs root.
+ */
+import { join } from "node:path";
+import { TestLan } from "../tests/helpers/netns.ts";
+import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
+import { BenchPeer, type Daemon, fetchJson, type FetchSummary, startTracker } from "./processes.ts";
+import { inParallel, isRoot, onInterrupt, tempDir, writeRandomFile } from "./resources.ts";
+import { seedAccounts, seedShares } from "./seed.ts";
+
+const MIB = 1024 * 1024;
+const CROWD = 8;
+
+interface Sizes {
+  rateMbit: number;
+  size: number;
+}
+const QUICK: Sizes = { rateMbit: 40, size: 16 * MIB };
+const FULL: Sizes = { rateMbit: 100, size: 128 * MIB };
+
+/** Why namespaces cannot be made here, or null when they can. */
+async function unavailable(): Promise<string | null> {
+  if (!isRoot()) return "not running as root";
+  try {
+    await using _probe = await TestLan.create([]);
+  } catch (error) {
+    return `ip netns is not usable: ${(error as Error).message}`;
+  }
+  return null;
+}
+
+async function flashCrowd({ quick, log }: BenchContext): Promise<Entry[]> {
+  const why = await unavailable();
+  if (why) {
+    log(`  skipped: ${why}`);
+    return [];
+  }
+  const { rateMbit, size } = quick ? QUICK : FULL;
+  const crowdNames = Array.from({ length: CROWD }, (_, i) => `d${i + 1}`);
+  await using lan = await TestLan.create(["t", "s1", "f", ...crowdNames]);
+  using _interrupted = onInterrupt(() => lan[Symbol.asyncDispose]());
+  await using dir = await tempDir("shoal-bench-crowd-");
+  const rate = `${rateMbit}mbit`;
+  for (const name of ["s1", "f", ...crowdNames]) await lan.limitRate(lan.hosts[name], rate);
+  await writeRandomFile(join(dir.path, "crowd"), size);
+  const db = join(dir.path, "tracker.db");
+  await seedAccounts(
+    db,
+    ["s1", "f", ...crowdNames].map((name) => ({
+      username: `peer-${name}`,
+      home: join(dir.path, name),
+    })),
+  );
+  await seedShares(db, [{
+    owner: "peer-s1",
+    home: join(dir.path, "s1"),
+    name: "crowd",
+    path: join(dir.path, "crowd"),
+  }]);
+  const t = lan.hosts.t;
+  const tracker = await startTracker({ db, host: t.ip, netns: t.netns });
+  const daemons: Daemon[] = [tracker.daemon];
+  const peer = (name: string) =>
+    new BenchPeer(join(dir.path, name), tracker.address, { netns: lan.hosts[name].netns });
+  try {
+    daemons.push(await peer("s1").serve());
+    log(`  1 source and ${CROWD} downloaders capped at ${rate} each, ${size / MIB} MiB`);
+    const alone = await fetchJson(peer("f"), "crowd", join(dir.path, "got-alone"));
+    log(
+      `  one downloader alone: ${alone.seconds.toFixed(2)} s (command ${
+        alone.wallSeconds.toFixed(2)
+      } s)`,
+    );
+    const started = performance.now();
+    const results: FetchSummary[] = await inParallel(
+      crowdNames.map((name, i) => ({ name, i })),
+      CROWD,
+      ({ name, i }) => fetchJson(peer(name), "crowd", join(dir.path, `crowd-${i}`)),
+    );
+    const wall = (performance.now() - started) / 1000;
+    for (const [i, r] of results.entries()) {
+      const seed = r.sources.find((s) => !s.partial);
+      log(
+        `    d${i + 1}: ${r.seconds.toFixed(2)} s, ${seed?.pieces ?? 0} pieces from the source` +
+          `${
+            seed?.queued
+              ? ` (queued ${ordinalPlace(seed.queued.place)}, ${seed.queued.seconds.toFixed(1)} s)`
+              : ""
+          }, ` +
+          `${(r.transferred / r.size).toFixed(2)} × its size received`,
+      );
+    }
+    const slowest = Math.max(...results.map((r) => r.seconds));
+    const fromPeers = results.reduce(
+      (sum, r) => sum + r.sources.filter((s) => s.partial).reduce((a, s) => a + s.pieces, 0),
+      0,
+    );
+    const pieces = results.reduce((sum, r) => sum + r.sources.reduce((a, s) => a + s.pieces, 0), 0);
+    const queued = results.filter((r) => r.sources.some((s) => s.queued)).length;
+    log(
+      `  crowd of ${CROWD}: all done in ${wall.toFixed(2)} s, slowest download ` +
+        `${slowest.toFixed(2)} s = ${(slowest / alone.seconds).toFixed(2)} × alone; ` +
+        `${fromPeers} of ${pieces} pieces came from other downloaders; ` +
+        `${queued} waited for a slot at the source`,
+    );
+    return [
+      entry(`flash crowd ${CROWD} (slowest download)`, slowest, "s", {
+        baseline: alone.seconds,
+        target: { on: "ratio", max: 1.2 },
+        note: "each download's own seconds (process start-up excluded) vs one alone",
+      }),
+      entry(`flash crowd ${CROWD} (all done, wall)`, wall, "s", {
+        baseline: alone.wallSeconds,
+        note: `${CROWD} Deno start-ups at once included; without sharing about ${CROWD}×`,
+      }),
+    ];
+  } finally {
+    for (const daemon of daemons.reverse()) await daemon.stop().catch(() => {});
+  }
+}
+
+function ordinalPlace(place: number): string {
+  return `place ${place}`;
+}
+
+export const flashCrowdBenchmark: Benchmark = {
+  name: "flash-crowd",
+  description: "8 downloaders from 1 rate-capped source in network namespaces, against 1 alone",
+  run: flashCrowd,
+};

@@ -1,0 +1,161 @@
+/**
+ * Upload slots: at most N downloaders are sent piece data at once, the rest
+ * wait in a first-come queue and are told their place. A downloader is one
+ * connection to the piece server (a fetch opens one connection to each of
+ * its sources, and a swarm one per content, so a connection is one
+ * download from this peer).
+ */
+import { ShoalError } from "../protocol/errors.ts";
+
+/** Default number of downloaders served piece data at once (`serve --upload-slots`). */
+export const DEFAULT_UPLOAD_SLOTS = 4;
+/** Most downloaders waiting for a slot; the next is answered BUSY. */
+export const MAX_QUEUE = 64;
+/** A slot whose holder asks for nothing this long is given to the next in line. */
+export const SLOT_IDLE_MS = 1_000;
+/**
+ * A queued downloader that does not ask about its place this long is
+ * removed from the queue (it polls every {@link QUEUE_POLL_MS}).
+ */
+export const QUEUE_IDLE_MS = 10_000;
+/** How often a queued downloader asks about its place (the `queue` reply's `retryMs`). */
+export const QUEUE_POLL_MS = 500;
+
+/** Options of {@link UploadSlots}. */
+export interface UploadSlotsOptions {
+  /** Downloaders served at once. @default {4} */
+  slots?: number;
+  /** Downloaders waiting at most. @default {64} */
+  maxQueue?: number;
+  /** @default {5000} */
+  slotIdleMs?: number;
+  /** @default {10000} */
+  queueIdleMs?: number;
+  /** The clock, in milliseconds (tests inject one). @default {performance.now} */
+  now?: () => number;
+}
+
+/**
+ * Who holds the slots and who waits, in order. Holders are any objects (the
+ * piece server uses its per-connection state). Nothing runs on a timer: idle
+ * holders and vanished waiters are let go whenever anyone asks, which
+ * queued downloaders do every {@link QUEUE_POLL_MS}.
+ *
+ * @example
+ * ```ts
+ * const slots = new UploadSlots({ slots: 4 });
+ * const place = slots.ask(connection); // 0: send it data; n: n-th in line
+ * slots.leave(connection); // when the connection closes
+ * ```
+ */
+export class UploadSlots<H extends object = object> {
+  readonly slots: number;
+  readonly #maxQueue: number;
+  readonly #slotIdleMs: number;
+  readonly #queueIdleMs: number;
+  readonly #now: () => number;
+  /** Holders, with when they last asked for data or were sent some (or were promoted). */
+  readonly #holders = new Map<H, Holder>();
+  /** Waiters in order, with when they last asked. */
+  readonly #queue = new Map<H, number>();
+
+  constructor(options: UploadSlotsOptions = {}) {
+    this.slots = options.slots ?? DEFAULT_UPLOAD_SLOTS;
+    if (!Number.isInteger(this.slots) || this.slots < 1) {
+      throw new RangeError("upload slots must be a whole number, at least 1");
+    }
+    this.#maxQueue = options.maxQueue ?? MAX_QUEUE;
+    this.#slotIdleMs = options.slotIdleMs ?? SLOT_IDLE_MS;
+    this.#queueIdleMs = options.queueIdleMs ?? QUEUE_IDLE_MS;
+    this.#now = options.now ?? (() => performance.now());
+  }
+
+  /**
+   * Asks for a slot for `holder`: 0 when it holds one (now or already), else
+   * its place in line, 1 being next. Joins the queue if not in it; throws
+   * BUSY when the queue is full.
+   */
+  ask(holder: H): number {
+    const now = this.#now();
+    this.#expire(now);
+    const held = this.#holders.get(holder);
+    if (held) {
+      held.at = now;
+      return 0;
+    }
+    if (!this.#queue.has(holder)) {
+      if (this.#queue.size >= this.#maxQueue) {
+        throw new ShoalError(
+          "BUSY",
+          `all ${this.slots} upload slots are taken and ${this.#queue.size} downloaders wait`,
+          { hint: "try again later" },
+        );
+      }
+      this.#queue.set(holder, now);
+      this.#promote(now);
+      if (this.#holders.has(holder)) return 0;
+    } else {
+      this.#queue.set(holder, now);
+    }
+    return this.place(holder)!;
+  }
+
+  /** `holder`'s place in line (1 is next), 0 when it holds a slot, null when it is neither. */
+  place(holder: H): number | null {
+    if (this.#holders.has(holder)) return 0;
+    let place = 1;
+    for (const waiting of this.#queue.keys()) {
+      if (waiting === holder) return place;
+      place++;
+    }
+    return null;
+  }
+
+  /**
+   * Marks a piece being sent to `holder` (+1) or sent (-1): a holder never
+   * idles out while pieces are on their way to it, however slowly they go.
+   */
+  sending(holder: H, change: 1 | -1): void {
+    const held = this.#holders.get(holder);
+    if (!held) return;
+    held.sending += change;
+    held.at = this.#now();
+  }
+
+  /** `holder` is done (its connection closed): its slot goes to the next in line. */
+  leave(holder: H): void {
+    this.#queue.delete(holder);
+    if (this.#holders.delete(holder)) this.#promote(this.#now());
+  }
+
+  /** Downloaders holding a slot, and waiting. */
+  get counts(): { serving: number; waiting: number } {
+    this.#expire(this.#now());
+    return { serving: this.#holders.size, waiting: this.#queue.size };
+  }
+
+  #expire(now: number): void {
+    for (const [holder, { at, sending }] of this.#holders) {
+      if (sending <= 0 && now - at > this.#slotIdleMs) this.#holders.delete(holder);
+    }
+    for (const [waiter, at] of this.#queue) {
+      if (now - at > this.#queueIdleMs) this.#queue.delete(waiter);
+    }
+    this.#promote(now);
+  }
+
+  /** Gives free slots to the first in line; they learn it when they next ask. */
+  #promote(now: number): void {
+    for (const waiter of this.#queue.keys()) {
+      if (this.#holders.size >= this.slots) return;
+      this.#queue.delete(waiter);
+      this.#holders.set(waiter, { at: now, sending: 0 });
+    }
+  }
+}
+
+interface Holder {
+  at: number;
+  /** Pieces on their way to it. */
+  sending: number;
+}

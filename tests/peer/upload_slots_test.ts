@@ -1,0 +1,96 @@
+import assert from "node:assert/strict";
+import { UploadSlots } from "../../lib/peer/upload_slots.ts";
+import { shoalError } from "../helpers/errors.ts";
+
+/** Slots on a clock the test moves. */
+function slotsAt(options: { slots?: number; maxQueue?: number } = {}) {
+  let now = 0;
+  const slots = new UploadSlots<{ name: string }>({
+    ...options,
+    slotIdleMs: 5_000,
+    queueIdleMs: 10_000,
+    now: () => now,
+  });
+  return { slots, advance: (ms: number) => (now += ms) };
+}
+const downloader = (name: string) => ({ name });
+
+Deno.test("UploadSlots - the first N downloaders get a slot, the next are told their place in arrival order", () => {
+  const { slots } = slotsAt({ slots: 2 });
+  const [a, b, c, d, e] = ["a", "b", "c", "d", "e"].map(downloader);
+  assert.equal(slots.ask(a), 0);
+  assert.equal(slots.ask(b), 0);
+  assert.equal(slots.ask(c), 1);
+  assert.equal(slots.ask(d), 2);
+  assert.equal(slots.ask(e), 3);
+  // Asking again keeps the place; a holder asking again keeps its slot.
+  assert.equal(slots.ask(d), 2);
+  assert.equal(slots.ask(a), 0);
+  assert.deepEqual(slots.counts, { serving: 2, waiting: 3 });
+});
+
+Deno.test("UploadSlots - a slot released is promoted to the first in line, and the rest move up", () => {
+  const { slots } = slotsAt({ slots: 1 });
+  const [a, b, c] = ["a", "b", "c"].map(downloader);
+  slots.ask(a);
+  assert.equal(slots.ask(b), 1);
+  assert.equal(slots.ask(c), 2);
+  slots.leave(a);
+  assert.equal(slots.place(b), 0);
+  assert.equal(slots.ask(c), 1);
+  slots.leave(b);
+  assert.equal(slots.ask(c), 0);
+});
+
+Deno.test("UploadSlots - a queued downloader that vanishes is removed, whether it closed or stopped asking", () => {
+  const { slots, advance } = slotsAt({ slots: 1 });
+  const [a, b, c, d] = ["a", "b", "c", "d"].map(downloader);
+  slots.ask(a);
+  slots.ask(b);
+  slots.ask(c);
+  slots.ask(d);
+  // b closes its connection: gone from the queue at once.
+  slots.leave(b);
+  assert.equal(slots.place(b), null);
+  assert.equal(slots.ask(c), 1);
+  // d stops asking for over 10 s while c and a keep asking: d is dropped, not served later.
+  for (let i = 0; i < 3; i++) {
+    advance(4_000);
+    slots.ask(a);
+    slots.ask(c);
+  }
+  assert.equal(slots.place(d), null);
+  assert.deepEqual(slots.counts, { serving: 1, waiting: 1 });
+});
+
+Deno.test("UploadSlots - a holder idle past the bound loses its slot to the next in line, unless pieces are on their way to it", () => {
+  const { slots, advance } = slotsAt({ slots: 1 });
+  const [a, b] = ["a", "b"].map(downloader);
+  slots.ask(a);
+  slots.sending(a, 1);
+  assert.equal(slots.ask(b), 1);
+  // A slow piece: a keeps its slot however long it takes.
+  advance(8_000);
+  assert.equal(slots.ask(b), 1);
+  slots.sending(a, -1);
+  advance(5_001);
+  assert.equal(slots.ask(b), 0);
+  // a comes back: it queues like anyone else.
+  assert.equal(slots.ask(a), 1);
+});
+
+Deno.test("UploadSlots - past the longest queue the next downloader is told BUSY, and the queue is unchanged", () => {
+  const { slots } = slotsAt({ slots: 1, maxQueue: 2 });
+  const [a, b, c, d] = ["a", "b", "c", "d"].map(downloader);
+  slots.ask(a);
+  slots.ask(b);
+  slots.ask(c);
+  assert.throws(() => slots.ask(d), shoalError("BUSY", /all 1 upload slots are taken and 2/));
+  assert.equal(slots.place(d), null);
+  slots.leave(a);
+  assert.equal(slots.ask(d), 2);
+});
+
+Deno.test("UploadSlots - refuses a slot count below one", () => {
+  assert.throws(() => new UploadSlots({ slots: 0 }), RangeError);
+});
