@@ -114,7 +114,7 @@ Deno.test("two tracker processes on one PostgreSQL are one tracker, and the surv
       assert.equal(await sha256File(join(first, "notes.bin")), await sha256File(notes));
 
       // Nor does one failing to start (its port taken): it writes nothing.
-      await assert.rejects(() => startTracker({ db: url, extra, port: a.port }), /exited 1/);
+      await assert.rejects(() => startTracker({ db: url, extra, port: a.port }), /port is in use/);
       assert.equal(onlineOf(await listPeers(url), "alice"), true);
 
       // A stopping tracker changes nobody else's peers: a third process starting and
