@@ -113,6 +113,10 @@ Deno.test("two tracker processes on one PostgreSQL are one tracker, and the surv
       await bob.ok(["fetch", "notes.bin"], { cwd: first });
       assert.equal(await sha256File(join(first, "notes.bin")), await sha256File(notes));
 
+      // Nor does one failing to start (its port taken): it writes nothing.
+      await assert.rejects(() => startTracker({ db: url, extra, port: a.port }), /port is in use/);
+      assert.equal(onlineOf(await listPeers(url), "alice"), true);
+
       // A stopping tracker changes nobody else's peers: a third process starting and
       // stopping leaves alice online.
       const c = await startTracker({ db: url, extra });
