@@ -41,6 +41,9 @@ export interface TreeWalkOptions {
   maxDepth?: number;
 }
 
+/** Entries looked at between two turns of the event loop. */
+const YIELD_EVERY = 512;
+
 /** No skips: the start of every count. */
 export function noneSkipped(): SkippedCounts {
   return { symlinks: 0, fifos: 0, sockets: 0, devices: 0, badNames: 0, vanished: 0 };
@@ -100,6 +103,7 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
   readonly #maxEntries: number;
   readonly #maxDepth: number;
   #entries = 0;
+  #looked = 0;
 
   constructor(root: string, options: TreeWalkOptions = {}) {
     this.#root = resolve(root);
@@ -183,7 +187,11 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
   async #look(path: string, depth: number): Promise<TreeEntry | null> {
     let info: Deno.FileInfo;
     try {
-      info = await Deno.lstat(join(this.#root, path));
+      // lstatSync is three to four times faster than lstat here (no hand-off to
+      // another thread per entry); every few hundred the event loop gets a turn,
+      // for a progress bar and Ctrl-C.
+      if (++this.#looked % YIELD_EVERY === 0) await new Promise((next) => setTimeout(next, 0));
+      info = Deno.lstatSync(join(this.#root, path));
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw toShoalError(error);
       // Deno lists a name that is not UTF-8 with U+FFFD, which then names nothing.
