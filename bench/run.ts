@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { renderChart } from "./chart.ts";
+import { folderBenchmark } from "./folder.ts";
 import { hashingBenchmark } from "./hashing.ts";
 import {
   type Benchmark,
@@ -26,6 +27,7 @@ const BENCHMARKS: Benchmark[] = [
   swarmBenchmark,
   trackerLoadBenchmark,
   hashingBenchmark,
+  folderBenchmark,
 ];
 
 const USAGE = `Usage: deno task bench [--quick] [--only NAME[,NAME]]

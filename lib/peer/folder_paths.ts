@@ -1,0 +1,227 @@
+/**
+ * The paths of a folder share, checked as untrusted input: a folder manifest
+ * comes from the network, and every path in it becomes a file or a folder on
+ * the fetcher's disk. {@link checkFolderPaths} refuses a list that breaks any
+ * rule before anything is written; {@link resolveInside} turns one checked
+ * path into an absolute path under the output folder, refusing to go through
+ * a symlink or a file that is already there.
+ */
+import { join, resolve } from "node:path";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { escapeHidden, HIDDEN_CHARACTER } from "../protocol/validate.ts";
+
+/** Most UTF-8 bytes in one component (a file or folder name): what most disks hold. */
+export const MAX_COMPONENT_BYTES = 255;
+/** Most UTF-8 bytes in a whole relative path (Linux's PATH_MAX). */
+export const MAX_PATH_BYTES = 4096;
+/** Most components in one path: `a/b/c` has depth 3. */
+export const MAX_DEPTH = 64;
+/** Most entries (files and folders) in one folder share. */
+export const MAX_FOLDER_ENTRIES = 1_000_000;
+
+/** Characters that reorder text on screen: bidi marks, embeddings, overrides and isolates. */
+const TEXT_DIRECTION = /[\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/u;
+/** C0 controls (but NUL, named on its own), DEL and C1 controls. */
+const CONTROL = /\p{Cc}/u;
+/** A first component Windows reads as a drive (`C:`, `c:notes`), which makes the path absolute there. */
+const DRIVE = /^[A-Za-z]:/;
+
+const encoder = new TextEncoder();
+
+/** `U+202E`: how a rule names a character that may not show. */
+function codePointOf(char: string): string {
+  return `U+${char.codePointAt(0)!.toString(16).toUpperCase().padStart(4, "0")}`;
+}
+
+/**
+ * The rule one relative path breaks, or null if it keeps them all: not
+ * absolute (`/x`, or a drive `C:` as Windows reads it), no `\` (a separator on
+ * Windows), no empty, `.` or `..` component, no NUL, control, text-direction
+ * or other invisible character ({@link HIDDEN_CHARACTER}), no component over
+ * {@link MAX_COMPONENT_BYTES}, no path over {@link MAX_PATH_BYTES} bytes of
+ * UTF-8, no more than {@link MAX_DEPTH} components. Rules that need the whole
+ * list (duplicates, case collisions, file-and-folder) are in
+ * {@link checkFolderPaths}.
+ */
+export function folderPathProblem(path: string): string | null {
+  if (path === "") return "is empty";
+  if (path.includes("\0")) return "contains a NUL character";
+  const control = CONTROL.exec(path);
+  if (control) return `contains the control character ${codePointOf(control[0])}`;
+  const direction = TEXT_DIRECTION.exec(path);
+  if (direction) {
+    return `contains the text-direction character ${
+      codePointOf(direction[0])
+    } (it can show a name reversed)`;
+  }
+  const hidden = HIDDEN_CHARACTER.exec(path);
+  if (hidden) {
+    return `contains the invisible character ${codePointOf(hidden[0])} (it can disguise a name)`;
+  }
+  if (path.startsWith("/")) return "is absolute (paths in a folder are relative to it)";
+  if (DRIVE.test(path)) return "starts with a drive letter, which Windows reads as absolute";
+  if (path.includes("\\")) return "contains '\\', which Windows reads as a folder separator";
+  const components = path.split("/");
+  for (const component of components) {
+    if (component === "") return "has an empty component ('//', or '/' at the end)";
+    if (component === ".") return "has a '.' component";
+    if (component === "..") return "has a '..' component (it would climb out of the folder)";
+    if (encoder.encode(component).length > MAX_COMPONENT_BYTES) {
+      return `has a name over ${MAX_COMPONENT_BYTES} bytes of UTF-8`;
+    }
+  }
+  if (encoder.encode(path).length > MAX_PATH_BYTES) {
+    return `is over ${MAX_PATH_BYTES} bytes of UTF-8`;
+  }
+  if (components.length > MAX_DEPTH) return `is more than ${MAX_DEPTH} folders deep`;
+  return null;
+}
+
+/**
+ * How a path is spelled on a disk that ignores letter case and Unicode
+ * normalisation (macOS, Windows): two paths with the same key are one file there.
+ */
+export function collisionKey(path: string): string {
+  return path.normalize("NFC").toLowerCase().normalize("NFC");
+}
+
+/** Options of {@link checkFolderPaths}. */
+export interface FolderPathOptions {
+  /**
+   * Paths of the list that are folders (a manifest's empty folders); every
+   * other path is a file. A folder may hold other paths; a file may not.
+   * @default {[]}
+   */
+  folders?: Iterable<string>;
+  /** Who sent the list, named in the error (`alice at 10.0.0.5:7000`). */
+  source?: string;
+}
+
+/**
+ * The error for a refused path: code UNSAFE_PATH, the rule and the path (its
+ * hidden characters escaped), and the source when known.
+ */
+export function unsafePath(path: string, rule: string, source?: string): ShoalError {
+  const from = source ? ` from ${escapeHidden(source)}` : "";
+  return new ShoalError(
+    "UNSAFE_PATH",
+    `refused a folder${from}: the path "${escapeHidden(path)}" ${rule}`,
+    { hint: "nothing was written; the folder cannot be fetched safely as its owner published it" },
+  );
+}
+
+/**
+ * Checks every path of a folder before anything is written: each keeps the
+ * rules of {@link folderPathProblem}; no path appears twice; no two differ
+ * only in letter case or Unicode normalisation (NFC/NFD), as they would be
+ * one file on macOS and Windows ({@link collisionKey}); no file is also a
+ * folder of another path (`a` and `a/b`, in any case); at most
+ * {@link MAX_FOLDER_ENTRIES} entries. Throws UNSAFE_PATH naming the first
+ * path that breaks a rule, and the rule.
+ *
+ * @example
+ * ```ts
+ * checkFolderPaths(["notes/a.txt", "notes/b.txt"], { folders: ["empty"] });
+ * checkFolderPaths(["../etc/passwd"]); // throws UNSAFE_PATH: has a '..' component
+ * ```
+ */
+export function checkFolderPaths(
+  paths: readonly string[],
+  options: FolderPathOptions = {},
+): void {
+  const { source } = options;
+  if (paths.length > MAX_FOLDER_ENTRIES) {
+    throw new ShoalError(
+      "UNSAFE_PATH",
+      `refused a folder${source ? ` from ${escapeHidden(source)}` : ""}: it has ${paths.length} ` +
+        `entries, more than the ${MAX_FOLDER_ENTRIES} a folder share may have`,
+    );
+  }
+  const folders = new Set(options.folders ?? []);
+  const byKey = new Map<string, string>();
+  for (const path of paths) {
+    const problem = folderPathProblem(path);
+    if (problem) throw unsafePath(path, problem, source);
+    const key = collisionKey(path);
+    const other = byKey.get(key);
+    if (other === path) throw unsafePath(path, "appears twice", source);
+    if (other !== undefined) {
+      throw unsafePath(
+        path,
+        `differs from "${
+          escapeHidden(other)
+        }" only in letter case or Unicode normalisation (they would be one file on macOS and Windows)`,
+        source,
+      );
+    }
+    byKey.set(key, path);
+  }
+  // Every folder that holds a path, by key, with one path inside it. Each
+  // folder is added once, so a deep list costs its length, not its depth squared.
+  const holders = new Map<string, string>();
+  for (const [key, path] of byKey) {
+    let end = key.lastIndexOf("/");
+    while (end > 0) {
+      const folder = key.slice(0, end);
+      if (holders.has(folder)) break;
+      holders.set(folder, path);
+      end = folder.lastIndexOf("/");
+    }
+  }
+  for (const path of paths) {
+    if (folders.has(path)) continue;
+    const inside = holders.get(collisionKey(path));
+    if (inside !== undefined) {
+      throw unsafePath(
+        path,
+        `is a file and also a folder of "${escapeHidden(inside)}"`,
+        source,
+      );
+    }
+  }
+}
+
+/**
+ * The absolute path where `relativePath` (a path {@link checkFolderPaths}
+ * accepted) is written under `outputDir`. Refuses with UNSAFE_PATH when a
+ * part of it that already exists inside `outputDir` is a symlink (a file or
+ * folder could land outside, wherever the link points) or, above the last
+ * component, is not a folder. `outputDir` itself is the user's choice and
+ * may be a symlink.
+ *
+ * @example
+ * ```ts
+ * const target = await resolveInside("./course", "slides/week 1.pdf");
+ * ```
+ */
+export async function resolveInside(outputDir: string, relativePath: string): Promise<string> {
+  const problem = folderPathProblem(relativePath);
+  if (problem) throw unsafePath(relativePath, problem);
+  const root = resolve(outputDir);
+  const components = relativePath.split("/");
+  let current = root;
+  for (let depth = 0; depth < components.length; depth++) {
+    current = join(current, components[depth]);
+    let info: Deno.FileInfo;
+    try {
+      info = await Deno.lstat(current);
+    } catch (error) {
+      if (error instanceof Deno.errors.NotFound) break;
+      throw toShoalError(error);
+    }
+    const here = components.slice(0, depth + 1).join("/");
+    if (info.isSymlink) {
+      throw unsafePath(
+        relativePath,
+        `would be written through "${escapeHidden(here)}", a symlink already in ${root}`,
+      );
+    }
+    if (depth < components.length - 1 && !info.isDirectory) {
+      throw unsafePath(
+        relativePath,
+        `needs "${escapeHidden(here)}" to be a folder, but a file is already there in ${root}`,
+      );
+    }
+  }
+  return join(root, ...components);
+}
