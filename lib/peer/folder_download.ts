@@ -357,8 +357,8 @@ export class FolderDownload {
     if (this.#finished) return;
     this.#retry.push([file, piece]);
     if (link.dropped) return this.#pump();
-    if (error.code === "NOT_FOUND") {
-      // It does not have that file after all (say, it changed it): others may.
+    if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") {
+      // It does not have that file after all (say, its owner changed it): others may.
       link.lacks.add(file);
       return this.#pump();
     }
