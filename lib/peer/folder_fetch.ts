@@ -240,14 +240,23 @@ export async function fetchFolder(
         folders.add(file.path.slice(0, at));
       }
     }
+    // Each folder is resolved once, refusing a link already there; its files go inside it.
+    const placed = new Map<string, string>([["", output]]);
     for (const folder of [...folders].sort()) {
-      await Deno.mkdir(await resolveInside(output, folder), { recursive: true });
+      const path = await resolveInside(output, folder);
+      await Deno.mkdir(path, { recursive: true });
+      placed.set(folder, path);
     }
+    const placeOf = (relative: string) => {
+      const at = relative.lastIndexOf("/");
+      // A link at the file's own name is never followed: it is replaced by the rename.
+      return join(placed.get(at < 0 ? "" : relative.slice(0, at))!, relative.slice(at + 1));
+    };
     await checkFreeSpace(output, total);
     const planned: PlannedFile[] = [];
     let resumedBytes = 0;
     for (const file of chosenFiles) {
-      const path = await resolveInside(output, file.path);
+      const path = placeOf(file.path);
       if (resuming) {
         const there = await Deno.lstat(path).catch(() => null);
         // Renamed into place only once verified: a file of its size there is done.
@@ -282,7 +291,8 @@ export async function fetchFolder(
       findSources: (remaining) =>
         findHolders(client, contentId, planned, remaining, usable, options.onlyChosen),
     });
-    for (let i = 0; i < planned.length; i++) await resumePart(download, i);
+    // Partial files are left only where this fetch (or one killed) wrote before.
+    if (existing) { for (let i = 0; i < planned.length; i++) await resumePart(download, i); }
     let sources: SourceReport[];
     try {
       const everyone = planned.map((_, i) => i);
