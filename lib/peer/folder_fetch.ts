@@ -427,21 +427,23 @@ async function shareFetched(
 ): Promise<void> {
   const mine = home.share(chosen.name);
   if (mine && mine.contentId !== chosen.contentId) return;
-  const files: FolderFileRecord[] = [];
-  for (const file of manifest.files) {
-    const path = join(output, file.path);
-    const info = identityOf(await Deno.lstat(path));
-    const fileManifest = fileManifestOf(file);
-    files.push({
-      relative: file.path,
-      path,
-      size: file.size,
-      mtimeMs: info.mtimeMs,
-      fileId: info.fileId,
-      contentId: fileContentId(file),
-      manifest: fileManifest,
-    });
+  // Made one at a time as the home stores them: a folder of 100,000 files holds no list of them.
+  function* files(): Generator<FolderFileRecord> {
+    for (const file of manifest.files) {
+      const path = join(output, file.path);
+      const info = identityOf(Deno.lstatSync(path));
+      yield {
+        relative: file.path,
+        path,
+        size: file.size,
+        mtimeMs: info.mtimeMs,
+        fileId: info.fileId,
+        contentId: fileContentId(file),
+        manifest: fileManifestOf(file),
+      };
+    }
   }
+  const ids = [...new Set(manifest.files.map(fileContentId))];
   const root = identityOf(await Deno.lstat(output));
   const share: Share = {
     name: chosen.name,
@@ -454,13 +456,19 @@ async function shareFetched(
     manifest: { version: 1, size: 0, pieceSize: 262144, pieces: [] },
     publishedAt: new Date().toISOString(),
     kind: "folder",
-    files: files.length,
+    files: manifest.files.length,
   };
-  const folder = { share, files, text: new TextDecoder().decode(text), skipped: null };
+  const folder = {
+    share,
+    files: files(),
+    ids,
+    text: new TextDecoder().decode(text),
+    skipped: null,
+  };
   try {
     await announceFolder(home, tracker, folder);
   } catch {
     // Unpublished: still shared from this home, and served once published again.
-    home.addShare(share, files);
+    home.addShare(share, files());
   }
 }

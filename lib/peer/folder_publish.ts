@@ -28,7 +28,10 @@ export interface FolderHashProgress {
 /** A folder described for publishing. */
 export interface DescribedFolder {
   share: Share;
-  files: FolderFileRecord[];
+  /** Its files, once each: a fetched folder's are made as they are stored, not held. */
+  files: Iterable<FolderFileRecord>;
+  /** The distinct content ids of its files. */
+  ids: string[];
   /** The folder manifest's canonical text. */
   text: string;
   /** What was left out, as one line ("skipped 2 symlinks, 1 FIFO"), or null. */
@@ -138,7 +141,8 @@ export async function describeFolder(
     kind: "folder",
     files: records.length,
   };
-  return { share, files: records, text, skipped };
+  const ids = [...new Set(records.map((record) => record.contentId))];
+  return { share, files: records, ids, text, skipped };
 }
 
 /**
@@ -152,7 +156,7 @@ export async function announceFolder(
   folder: DescribedFolder,
 ): Promise<{ replaced: boolean }> {
   const { share } = folder;
-  const ids = [...new Set(folder.files.map((file) => file.contentId))];
+  const { ids } = folder;
   return await withSession(home, tracker, async (client) => {
     const batches: Promise<unknown>[] = [];
     for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {
