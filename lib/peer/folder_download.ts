@@ -16,17 +16,19 @@ import { PEER_METHODS, type Source } from "../protocol/messages.ts";
 import { closeSync, constants, openSync, writeSync } from "node:fs";
 import { Bitfield } from "./bitfield.ts";
 import { PART_SUFFIX } from "./downloader.ts";
-import { fileManifestOf } from "./folder_manifest.ts";
+import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
 import { pieceLength, sha256Hex } from "./manifest.ts";
 import { PartFile } from "./part_file.ts";
 import type { SourceReport } from "./swarm.ts";
 import { PEER_AGENT } from "./tracker_link.ts";
 
-/** One file to fetch. */
+/**
+ * One file to fetch: a folder manifest's entry itself (no copy per file), its
+ * content id following from it (`fileContentId`).
+ */
 export interface PlannedFile {
-  /** Where it goes once verified: an absolute path whose folder exists and was checked. */
+  /** Relative to the folder; {@link FolderDownloadOptions.place} says where it goes. */
   path: string;
-  contentId: string;
   size: number;
   pieces: string[];
 }
@@ -55,6 +57,8 @@ export interface FolderProgress {
 /** Options of {@link FolderDownload}. */
 export interface FolderDownloadOptions {
   files: PlannedFile[];
+  /** Where a file goes once verified: an absolute path whose folder exists and was checked. */
+  place: (relative: string) => string;
   /** Asks the tracker for the sources of the files not yet done (and a fresh ticket). */
   findSources: (remaining: number[]) => Promise<PlannedSources>;
   plaintext: boolean;
@@ -146,7 +150,7 @@ export class FolderDownload {
   async resumeFrom(index: number): Promise<void> {
     const file = this.#files[index];
     if (file.pieces.length < 2) return;
-    const partPath = file.path + PART_SUFFIX;
+    const partPath = this.#options.place(file.path) + PART_SUFFIX;
     if (!await Deno.lstat(partPath).then((info) => info.isFile, () => false)) return;
     const part = await PartFile.open(partPath, fileManifestOf(file));
     const have = await part.verify(Bitfield.full(file.pieces.length));
@@ -306,7 +310,7 @@ export class FolderDownload {
     link.inFlight++;
     this.#heldBytes += length;
     const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(length / 65536 * 1000);
-    const params = { contentId: planned.contentId, index: piece, ticket: this.#ticket };
+    const params = { contentId: fileContentId(planned), index: piece, ticket: this.#ticket };
     this.#background(
       link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
         ({ body }) => this.#onPiece(link, file, piece, body),
@@ -367,11 +371,12 @@ export class FolderDownload {
   /** Writes a verified piece: a one-piece file whole, else into its part file. */
   async #store(file: number, piece: number, bytes: Uint8Array): Promise<void> {
     const planned = this.#files[file];
-    if (planned.pieces.length === 1) return await writeWhole(planned.path + PART_SUFFIX, bytes);
+    const path = this.#options.place(planned.path);
+    if (planned.pieces.length === 1) return await writeWhole(path + PART_SUFFIX, bytes);
     let entry = this.#open.get(file);
     if (!entry) {
       entry = {
-        part: PartFile.open(planned.path + PART_SUFFIX, fileManifestOf(planned)),
+        part: PartFile.open(path + PART_SUFFIX, fileManifestOf(planned)),
         have: new Bitfield(planned.pieces.length),
       };
       this.#open.set(file, entry);
@@ -383,7 +388,8 @@ export class FolderDownload {
   /** Renames a file whose every piece verified into place. */
   async #complete(file: number): Promise<void> {
     const planned = this.#files[file];
-    const partPath = planned.path + PART_SUFFIX;
+    const path = this.#options.place(planned.path);
+    const partPath = path + PART_SUFFIX;
     const entry = this.#open.get(file);
     this.#open.delete(file);
     try {
@@ -393,8 +399,8 @@ export class FolderDownload {
         await part.finish();
         await part.close();
       }
-      if (planned.pieces.length <= 1) Deno.renameSync(partPath, planned.path);
-      else await Deno.rename(partPath, planned.path);
+      if (planned.pieces.length <= 1) Deno.renameSync(partPath, path);
+      else await Deno.rename(partPath, path);
     } catch (error) {
       return this.#fail(toShoalError(error));
     }

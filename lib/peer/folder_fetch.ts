@@ -256,21 +256,21 @@ export async function fetchFolder(
     const planned: PlannedFile[] = [];
     let resumedBytes = 0;
     for (const file of chosenFiles) {
-      const path = placeOf(file.path);
       if (resuming) {
-        const there = await Deno.lstat(path).catch(() => null);
+        const there = await Deno.lstat(placeOf(file.path)).catch(() => null);
         // Renamed into place only once verified: a file of its size there is done.
         if (there?.isFile && there.size === file.size) {
           resumedBytes += file.size;
           continue;
         }
       }
-      planned.push({ path, contentId: fileContentId(file), size: file.size, pieces: file.pieces });
+      planned.push(file);
     }
     let doneBytes = resumedBytes;
     let recordedAt = 0;
     const download = new FolderDownload({
       files: planned,
+      place: placeOf,
       plaintext: tracker.plaintext,
       signal: options.signal,
       onProgress: (progress) =>
@@ -368,7 +368,7 @@ async function cachedManifest(
 async function findHolders(
   client: Awaited<ReturnType<typeof connectSession>>["tracker"],
   folderId: string,
-  planned: { contentId: string }[],
+  planned: PlannedFile[],
   remaining: number[],
   usable: (source: Source) => boolean,
   onlyChosen?: boolean,
@@ -382,13 +382,16 @@ async function findHolders(
   }
   ticket = owners.ticket;
   if (!onlyChosen) {
-    const ids = [...new Set(remaining.map((i) => planned[i].contentId))];
-    const filesOf = new Map<string, number[]>();
+    // The planned files of each content id: one, but for identical files in one folder.
+    const filesOf = new Map<string, number | number[]>();
     for (const i of remaining) {
-      const list = filesOf.get(planned[i].contentId);
-      if (list) list.push(i);
-      else filesOf.set(planned[i].contentId, [i]);
+      const id = fileContentId(planned[i]);
+      const known = filesOf.get(id);
+      if (known === undefined) filesOf.set(id, i);
+      else if (typeof known === "number") filesOf.set(id, [known, i]);
+      else known.push(i);
     }
+    const ids = [...filesOf.keys()];
     const batches = [];
     for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {
       const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
@@ -405,7 +408,8 @@ async function findHolders(
             entry = { source, holds: new Set() };
             byAddress.set(source.address, entry);
           }
-          if (entry.holds) { for (const i of filesOf.get(contentIds[k]) ?? []) entry.holds.add(i); }
+          const files = filesOf.get(contentIds[k]) ?? [];
+          if (entry.holds) { for (const i of [files].flat()) entry.holds.add(i); }
         }
       });
     }
@@ -462,7 +466,7 @@ async function shareFetched(
     share,
     files: files(),
     ids,
-    text: new TextDecoder().decode(text),
+    text,
     skipped: null,
   };
   try {

@@ -102,7 +102,7 @@ export function parseFolderManifest(
   ) {
     throw refuse("it is not a version 1 folder manifest");
   }
-  const files: FolderFile[] = [];
+  // Checked in place, not copied: a folder of 100,000 files is parsed once.
   for (const entry of value.files as unknown[]) {
     const file = entry as Partial<FolderFile> | null;
     if (
@@ -114,13 +114,11 @@ export function parseFolderManifest(
     ) {
       throw refuse(`a file entry is malformed (${JSON.stringify(file).slice(0, 80)})`);
     }
-    files.push({ path: file.path, size: file.size!, pieces: file.pieces });
   }
-  const folders: string[] = [];
   for (const folder of value.folders as unknown[]) {
     if (typeof folder !== "string") throw refuse("a folder entry is not a path");
-    folders.push(folder);
   }
+  const { files, folders } = value as FolderManifest;
   checkFolderPaths([...files.map((file) => file.path), ...folders], { folders, source });
   return { version: 1, files, folders };
 }

@@ -104,8 +104,8 @@ export interface DescribedFolder {
   files: Iterable<FolderFileRecord>;
   /** The distinct content ids of its files. */
   ids: string[];
-  /** The folder manifest's canonical text. */
-  text: string;
+  /** The folder manifest's canonical text (as received, for a fetched folder). */
+  text: string | Uint8Array;
   /** What was left out, as one line ("skipped 2 symlinks, 1 FIFO"), or null. */
   skipped: string | null;
 }
@@ -264,7 +264,8 @@ export async function announceFolder(
     const path = home.folderManifestPath(share.contentId);
     await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
     const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-    await Deno.writeTextFile(temporary, folder.text);
+    if (typeof folder.text === "string") await Deno.writeTextFile(temporary, folder.text);
+    else await Deno.writeFile(temporary, folder.text);
     await Deno.rename(temporary, path);
     const { replaced } = await client.call("publish", {
       name: share.name,
