@@ -8,7 +8,7 @@
  */
 import { join, resolve } from "node:path";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { escapeHidden, HIDDEN_CHARACTER } from "../protocol/validate.ts";
+import { escapeHidden, HIDDEN_CHARACTER, MAX_NAME_BYTES } from "../protocol/validate.ts";
 
 /** Most UTF-8 bytes in one component (a file or folder name): what most disks hold. */
 export const MAX_COMPONENT_BYTES = 255;
@@ -97,6 +97,17 @@ export interface FolderPathOptions {
   source?: string;
 }
 
+/** Characters of a path a message shows before and after an ellipsis. */
+const SHOWN_HEAD = 100;
+const SHOWN_TAIL = 60;
+
+/** A path as a message quotes it: hidden characters escaped, a very long one shortened in the middle. */
+function shown(path: string): string {
+  const escaped = escapeHidden(path);
+  if (escaped.length <= SHOWN_HEAD + SHOWN_TAIL + 1) return escaped;
+  return `${escaped.slice(0, SHOWN_HEAD)}…${escaped.slice(-SHOWN_TAIL)}`;
+}
+
 /**
  * The error for a refused path: code UNSAFE_PATH, the rule and the path (its
  * hidden characters escaped), and the source when known.
@@ -105,7 +116,7 @@ export function unsafePath(path: string, rule: string, source?: string): ShoalEr
   const from = source ? ` from ${escapeHidden(source)}` : "";
   return new ShoalError(
     "UNSAFE_PATH",
-    `refused a folder${from}: the path "${escapeHidden(path)}" ${rule}`,
+    `refused a folder${from}: the path "${shown(path)}" ${rule}`,
     { hint: "nothing was written; the folder cannot be fetched safely as its owner published it" },
   );
 }
@@ -114,7 +125,9 @@ export function unsafePath(path: string, rule: string, source?: string): ShoalEr
  * Checks every path of a folder before anything is written: each keeps the
  * rules of {@link folderPathProblem}; no path appears twice; no two differ
  * only in letter case or Unicode normalisation (NFC/NFD), as they would be
- * one file on macOS and Windows ({@link collisionKey}); no file is also a
+ * one file on macOS and Windows ({@link collisionKey}); no file name over
+ * `MAX_NAME_BYTES` (244: a file is fetched beside itself as `NAME.shoal-part`,
+ * which must fit in 255, as for a single-file share); no file is also a
  * folder of another path (`a` and `a/b`, in any case); at most
  * {@link MAX_FOLDER_ENTRIES} entries. Throws UNSAFE_PATH naming the first
  * path that breaks a rule, and the rule.
@@ -149,12 +162,23 @@ export function checkFolderPaths(
       throw unsafePath(
         path,
         `differs from "${
-          escapeHidden(other)
+          shown(other)
         }" only in letter case or Unicode normalisation (they would be one file on macOS and Windows)`,
         source,
       );
     }
     byKey.set(key, path);
+    if (!folders.has(path)) {
+      const name = path.slice(path.lastIndexOf("/") + 1);
+      if (encoder.encode(name).length > MAX_NAME_BYTES) {
+        throw unsafePath(
+          path,
+          `has a file name over ${MAX_NAME_BYTES} bytes of UTF-8 (a download in progress adds ` +
+            ".shoal-part to it, and a disk holds 255)",
+          source,
+        );
+      }
+    }
   }
   // Every folder that holds a path, by key, with one path inside it. Each
   // folder is added once, so a deep list costs its length, not its depth squared.
@@ -174,7 +198,7 @@ export function checkFolderPaths(
     if (inside !== undefined) {
       throw unsafePath(
         path,
-        `is a file and also a folder of "${escapeHidden(inside)}"`,
+        `is a file and also a folder of "${shown(inside)}"`,
         source,
       );
     }
@@ -213,13 +237,13 @@ export async function resolveInside(outputDir: string, relativePath: string): Pr
     if (info.isSymlink) {
       throw unsafePath(
         relativePath,
-        `would be written through "${escapeHidden(here)}", a symlink already in ${root}`,
+        `would be written through "${shown(here)}", a symlink already in ${root}`,
       );
     }
     if (depth < components.length - 1 && !info.isDirectory) {
       throw unsafePath(
         relativePath,
-        `needs "${escapeHidden(here)}" to be a folder, but a file is already there in ${root}`,
+        `needs "${shown(here)}" to be a folder, but a file is already there in ${root}`,
       );
     }
   }

@@ -33,7 +33,12 @@ const HOSTILE: { rule: string; paths: string[]; says: RegExp }[] = [
   { rule: "bidi mark", paths: ["a\u200Fb"], says: /text-direction .*U\+200F/ },
   { rule: "zero-width space", paths: ["report\u200B.pdf"], says: /invisible .*U\+200B/ },
   { rule: "lone surrogate", paths: ["a\uD800b"], says: /invisible .*U\+D800/ },
-  { rule: "component over 255 bytes", paths: [`${"é".repeat(128)}`], says: /over 255 bytes/ },
+  { rule: "component over 255 bytes", paths: [`${"é".repeat(128)}/a`], says: /over 255 bytes/ },
+  {
+    rule: "file name over 244 bytes (its .shoal-part would not fit)",
+    paths: [`${"é".repeat(120)}.txtx`],
+    says: /file name over 244 bytes .*\.shoal-part/,
+  },
   {
     rule: "path over 4096 bytes",
     paths: [Array.from({ length: 20 }, () => "x".repeat(250)).join("/")],
@@ -110,8 +115,9 @@ Deno.test("checkFolderPaths - accepts unicode names, deep-but-legal paths, empty
     "empty-file",
     "empty folder",
     deepest,
-    `${"é".repeat(125)}x.txt`, // 255 bytes of UTF-8, the most a name may have
-    Array.from({ length: 16 }, () => "x".repeat(250)).join("/"), // 4015 bytes
+    `${"é".repeat(125)}x.txt/a`, // 255 bytes of UTF-8, the most a folder's name may have
+    `${"é".repeat(120)}.txt`, // 244 bytes, the most a file's name may have
+    [...Array(15).fill("x".repeat(250)), "x".repeat(240)].join("/"), // 4005 bytes
   ];
   checkFolderPaths(paths, { folders: ["empty folder"] });
 });
@@ -129,6 +135,19 @@ Deno.test("checkFolderPaths - a folder share of more than the entry limit is ref
   assert.throws(
     () => checkFolderPaths(tooMany),
     shoalError("UNSAFE_PATH", /more than the 1000000/),
+  );
+});
+
+Deno.test("checkFolderPaths - a very long path is shortened in the message, keeping both ends", () => {
+  const long = [...Array(20).fill("x".repeat(250)), "end.txt"].join("/");
+  assert.throws(
+    () => checkFolderPaths([long]),
+    (error: unknown) => {
+      assert.ok(error instanceof ShoalError);
+      assert.ok(error.message.length < 400, error.message);
+      assert.match(error.message, /"xxxx.*….*x\/end\.txt" is over 4096 bytes/);
+      return true;
+    },
   );
 });
 
