@@ -9,6 +9,7 @@ import {
   fetchFile,
   type FetchResult,
   otherOwners,
+  otherOwnersOfContent,
   outputPathFor,
   pickSource,
   type Unpublished,
@@ -18,7 +19,9 @@ import { type AdoptedPartial, piecesOf } from "../peer/partials.ts";
 import type { PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
-import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
+import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
+import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
@@ -29,6 +32,8 @@ export interface FetchFlags {
   output?: string;
   force?: boolean;
   json?: boolean;
+  /** Globs of a folder's paths to fetch (repeatable). */
+  only?: string[];
 }
 
 /** The owners of a name, numbered for the chooser. */
@@ -39,7 +44,9 @@ export function ownersTable(files: Listing[]): string {
       i + 1,
       file.name,
       file.type || "-",
-      formatSize(file.size),
+      file.type === FOLDER_TYPE
+        ? `${formatSize(file.size)} (${plural(file.files, "file")})`
+        : formatSize(file.size),
       file.owner,
       file.online ? "online" : "offline",
     ]),
@@ -174,9 +181,16 @@ export async function runFetch(
   shell?: ShellHooks,
 ) {
   // With --from, ask for that owner only: a long list may not reach it.
-  const { owners, listed, total } = await otherOwners(home, tracker, name, flags.from);
+  const link = contentIdOfLink(name);
+  const { owners, listed, total } = link
+    ? await otherOwnersOfContent(home, tracker, link, flags.from)
+    : await otherOwners(home, tracker, name, flags.from);
+  const folder = owners[0].type === FOLDER_TYPE;
+  if (!folder && flags.only?.length) {
+    throw new ShoalError("INVALID_INPUT", `"${owners[0].name}" is a file: --only is for folders`);
+  }
   // Say so now if the file is already here, before asking anything.
-  await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+  if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
   if (!flags.json) {
     console.log(ownersTable(owners));
     const note = truncationNote(listed, total, "choose one with --from <username>");
@@ -185,6 +199,9 @@ export async function runFetch(
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
+  if (chosen.type === FOLDER_TYPE) {
+    return await runFolderFetch({ tracker, home }, chosen, onlyChosen, flags, shell);
+  }
   const onPartial = (partial: AdoptedPartial) => console.error(partialNote(partial, chosen.name));
   const options = { onlyChosen, output: flags.output, overwrite: flags.force, onPartial };
   if (shell && !flags.json) {

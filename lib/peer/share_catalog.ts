@@ -82,6 +82,11 @@ export class ShareCatalog implements Catalog {
     return checking;
   }
 
+  folderManifest(contentId: string): Promise<string | null> {
+    const share = this.#home.folderByContent(contentId);
+    return Promise.resolve(share ? this.#home.folderManifestPath(contentId) : null);
+  }
+
   async close(): Promise<void> {
     this.#closed = true;
     await Promise.allSettled(this.#checking.values());

@@ -3,6 +3,7 @@ import { ShoalError } from "../protocol/errors.ts";
 import {
   HEARTBEAT_MS,
   type Listing,
+  MAX_HOLDERS_PER_ID,
   MAX_LISTINGS,
   MAX_SOURCES,
   type Source,
@@ -10,13 +11,13 @@ import {
 } from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
-import { signTicket } from "../protocol/tickets.ts";
+import { ANY_CONTENT, signTicket } from "../protocol/tickets.ts";
 import { Accounts, type AccountsOptions } from "./accounts.ts";
 import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
-import type { FileListing, TrackerStore } from "./store.ts";
+import type { FileListing, PeerRecord, TrackerStore } from "./store.ts";
 
 /** Options of a {@link Tracker}; those of its {@link Accounts} too. */
 export interface TrackerOptions extends AccountsOptions {
@@ -58,6 +59,7 @@ export function toWireListing(file: FileListing): Listing {
     address: file.online && file.host !== null && file.port !== null
       ? formatAddress({ host: file.host, port: file.port })
       : null,
+    files: file.files ?? 1,
   };
 }
 
@@ -231,11 +233,56 @@ export class Tracker {
         this.#restorePresence(username, connection);
         return Promise.resolve({});
       },
-      publish: ({ name, type, size, contentId }, connection) => {
+      publish: ({ name, type, size, contentId, files }, connection) => {
         const owner = this.#accounts.requireUser(connection);
         const publishedAt = new Date().toISOString();
-        const replaced = store.publish({ owner, name, type, size, contentId, publishedAt });
+        const replaced = store.publish({
+          owner,
+          name,
+          type,
+          size,
+          contentId,
+          publishedAt,
+          files: files ?? 1,
+        });
         return Promise.resolve({ replaced });
+      },
+      members: async ({ contentId, files }, connection) => {
+        const owner = this.#accounts.requireUser(connection);
+        await store.addFolderMembers(owner, contentId, files);
+        return {};
+      },
+      holders: async ({ contentIds }, connection) => {
+        const user = this.#accounts.requireUser(connection);
+        const found = await store.holdersOf(contentIds, MAX_HOLDERS_PER_ID);
+        const sources: Source[] = [];
+        const index = new Map<string, number>();
+        const indexOf = (peer: PeerRecord): number | null => {
+          const key = peer.username.toLowerCase();
+          let at = index.get(key);
+          if (at === undefined) {
+            // Past MAX_SOURCES distinct accounts a batch names nobody new.
+            if (sources.length >= MAX_SOURCES) return null;
+            at = sources.push({
+              owner: peer.username,
+              address: formatAddress(peer),
+              partial: false,
+              certificate: peer.certificate,
+            }) - 1;
+            index.set(key, at);
+          }
+          return at;
+        };
+        const holds = contentIds.map((contentId) =>
+          (found.get(contentId) ?? []).map(indexOf).filter((at) => at !== null)
+        );
+        const ticket = await signTicket(this.#ticketKey.privateKey, user, ANY_CONTENT);
+        return { sources, holds, ticket };
+      },
+      lookupContent: async ({ contentId }, connection) => {
+        this.#accounts.requireUser(connection);
+        const rows = await store.filesWithContent(contentId, MAX_LISTINGS);
+        return { files: rows.map(toWireListing), total: rows.length };
       },
       unpublish: ({ name }, connection) => {
         const owner = this.#accounts.requireUser(connection);

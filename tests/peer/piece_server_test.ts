@@ -230,6 +230,7 @@ const PING_ONLY: Handlers<PeerMethods, null> = {
   manifest: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
   have: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
   piece: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
+  folder: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
 };
 
 async function startLimitedServer(identity: TlsIdentity, warnings: string[]) {

@@ -2,7 +2,7 @@
  * The wire, pinned as fixed bytes. Every hex string and digest below was
  * computed once by hand, outside this code, e.g.
  *
- *     J='{"id":1,"ok":true,"result":{"protocol":2,"server":"peer"}}'
+ *     J='{"id":1,"ok":true,"result":{"protocol":3,"server":"peer"}}'
  *     printf '%08x' "$(printf %s "$J" | wc -c)"; printf %s "$J" | xxd -p
  *     printf %s '{"version":1,"size":0,"pieceSize":262144,"pieces":[]}' | sha256sum
  *
@@ -29,12 +29,12 @@ const AGENT = "shoal-peer/0.1.0";
 /** The content id of the two-piece manifest below, used as the pieces' content. */
 const CONTENT_ID = "9ddff530dbfeb59293ada8faf699fb39ce77c773e0211898502e40524c3b518a";
 
-// {"id":1,"type":"hello","params":{"protocol":2,"agent":"shoal-peer/0.1.0"}}
+// {"id":1,"type":"hello","params":{"protocol":3,"agent":"shoal-peer/0.1.0"}}
 const HELLO_REQUEST =
-  "0000004a7b226964223a312c2274797065223a2268656c6c6f222c22706172616d73223a7b2270726f746f636f6c223a322c226167656e74223a2273686f616c2d706565722f302e312e30227d7d";
-// {"id":1,"ok":true,"result":{"protocol":2,"server":"peer"}}
+  "0000004a7b226964223a312c2274797065223a2268656c6c6f222c22706172616d73223a7b2270726f746f636f6c223a332c226167656e74223a2273686f616c2d706565722f302e312e30227d7d";
+// {"id":1,"ok":true,"result":{"protocol":3,"server":"peer"}}
 const HELLO_REPLY =
-  "0000003a7b226964223a312c226f6b223a747275652c22726573756c74223a7b2270726f746f636f6c223a322c22736572766572223a2270656572227d7d";
+  "0000003a7b226964223a312c226f6b223a747275652c22726573756c74223a7b2270726f746f636f6c223a332c22736572766572223a2270656572227d7d";
 // {"id":2,"type":"piece","params":{"contentId":"9ddf…518a","index":1}}
 const PIECE_REQUEST =
   "0000007b7b226964223a322c2274797065223a227069656365222c22706172616d73223a7b22636f6e74656e744964223a2239646466663533306462666562353932393361646138666166363939666233396365373763373733653032313138393835303265343035323463336235313861222c22696e646578223a317d7d";
@@ -57,12 +57,12 @@ const FIXTURES: { name: string; hex: string; message: unknown }[] = [
   {
     name: "hello request",
     hex: HELLO_REQUEST,
-    message: { id: 1, type: "hello", params: { protocol: 2, agent: AGENT } },
+    message: { id: 1, type: "hello", params: { protocol: 3, agent: AGENT } },
   },
   {
     name: "hello reply",
     hex: HELLO_REPLY,
-    message: { id: 1, ok: true, result: { protocol: 2, server: "peer" } },
+    message: { id: 1, ok: true, result: { protocol: 3, server: "peer" } },
   },
   {
     name: "piece request",

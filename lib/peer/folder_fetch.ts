@@ -1,0 +1,466 @@
+/**
+ * Fetching a folder share: its manifest (in chunks, verified against the
+ * folder's content id, every path checked before anything is written), the
+ * sources of each of its files (owners of the folder, and owners of each
+ * file however they share it), then the files themselves, a whole folder or
+ * the part `--only` names, resumable.
+ */
+import { statfs } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import { parseAddress } from "../protocol/address.ts";
+import { ProtocolClient } from "../protocol/client.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import {
+  type Listing,
+  MAX_BATCH_IDS,
+  MAX_FOLDER_MANIFEST_BYTES,
+  PEER_METHODS,
+  type Source,
+} from "../protocol/messages.ts";
+import {
+  FolderDownload,
+  type FolderProgress,
+  type PlannedFile,
+  type PlannedSource,
+} from "./folder_download.ts";
+import {
+  fileContentId,
+  fileManifestOf,
+  type FolderManifest,
+  parseFolderManifest,
+} from "./folder_manifest.ts";
+import { resolveInside } from "./folder_paths.ts";
+import { announceFolder } from "./folder_publish.ts";
+import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
+import { identityOf } from "./manifest.ts";
+import type { SourceList, SourceReport } from "./swarm.ts";
+import { checkName } from "./shares.ts";
+import { connectSession, PEER_AGENT, type TrackerEndpoint } from "./tracker_link.ts";
+
+/**
+ * Gets a folder's manifest from the first source that gives one matching
+ * its content id, in chunks (a big folder's manifest is many frames);
+ * UNREACHABLE naming each source's problem when none does. The manifest's
+ * paths are checked (`parseFolderManifest`) before it is returned.
+ */
+export async function fetchFolderManifest(
+  contentId: string,
+  { sources, ticket }: SourceList,
+  plaintext: boolean,
+): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
+  const problems: string[] = [];
+  for (const source of sources) {
+    try {
+      const text = await readManifest(source, contentId, ticket, plaintext);
+      return { manifest: parseFolderManifest(text, contentId, describe(source)), text };
+    } catch (error) {
+      const shoal = toShoalError(error);
+      // A manifest that matches its content id but breaks the rules is the folder's fault:
+      // every source would send the same.
+      if (shoal.code !== "UNREACHABLE" && /^refused a folder/.test(shoal.message)) throw shoal;
+      problems.push(`${source.owner}: ${shoal.message}`);
+    }
+  }
+  throw new ShoalError(
+    "UNREACHABLE",
+    problems.length
+      ? `no source gave the folder's manifest (${problems.join("; ")})`
+      : "no source is online",
+  );
+}
+
+function describe(source: Source): string {
+  return `${source.owner} at ${source.address}`;
+}
+
+async function readManifest(
+  source: Source,
+  contentId: string,
+  ticket: string,
+  plaintext: boolean,
+): Promise<Uint8Array> {
+  if (!plaintext && !source.certificate) {
+    throw new ShoalError("CERTIFICATE_MISMATCH", "no TLS certificate vouched for by the tracker");
+  }
+  using peer = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+    expect: "peer",
+    agent: PEER_AGENT,
+    tls: plaintext || !source.certificate
+      ? undefined
+      : { certificate: source.certificate, whose: "the one the tracker vouched for" },
+  });
+  let text: Uint8Array | null = null;
+  let offset = 0;
+  // Bounded: each round moves on by a non-empty chunk, up to a total fixed by the first reply.
+  for (let round = 0; round < MAX_FOLDER_MANIFEST_BYTES; round++) {
+    const { result, body } = await peer.callWithBody(
+      "folder",
+      { contentId, offset, ticket },
+      undefined,
+      { deadlineMs: 30_000 },
+    );
+    text ??= new Uint8Array(result.total);
+    if (result.total !== text.length || body.length !== result.length) {
+      throw new ShoalError("INTEGRITY", `${describe(source)} changed the manifest's length`);
+    }
+    if (offset + body.length > text.length) {
+      throw new ShoalError("INTEGRITY", `${describe(source)} sent more than the manifest's length`);
+    }
+    text.set(body, offset);
+    offset += body.length;
+    if (offset === text.length) return text;
+    if (body.length === 0) throw new ShoalError("INTEGRITY", `${describe(source)} sent nothing`);
+  }
+  throw new ShoalError("INTEGRITY", `${describe(source)} never finished the manifest`);
+}
+
+/** Turns a `--only` glob into a test: `*` within a name, `**` across folders, `?` one character. */
+export function globMatcher(patterns: string[]): (path: string) => boolean {
+  if (patterns.length === 0) return () => true;
+  const expressions = patterns.map((pattern) => {
+    let source = "";
+    const cleaned = pattern.replace(/^\.?\/+/, "").replace(/\/+$/, "");
+    for (let i = 0; i < cleaned.length; i++) {
+      const c = cleaned[i];
+      if (c === "*" && cleaned[i + 1] === "*") {
+        source += ".*";
+        i++;
+        if (cleaned[i + 1] === "/") i++;
+      } else if (c === "*") source += "[^/]*";
+      else if (c === "?") source += "[^/]";
+      else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+    }
+    // A pattern naming a folder takes everything in it.
+    return new RegExp(`^${source}(/.*)?$`, "u");
+  });
+  return (path) => expressions.some((expression) => expression.test(path));
+}
+
+/** Options of {@link fetchFolder}. */
+export interface FolderFetchOptions {
+  /** The folder to write the tree under. @default {./<name>} */
+  output?: string;
+  /** Write into an existing folder, replacing files of the same paths. */
+  overwrite?: boolean;
+  /** Globs of paths to fetch; all of them when empty. */
+  only?: string[];
+  /** Take the files only from the chosen listing's owner. */
+  onlyChosen?: boolean;
+  onProgress?: (progress: FolderProgress) => void;
+  signal?: AbortSignal;
+}
+
+/** The outcome of {@link fetchFolder}. */
+export interface FolderFetchResult {
+  output: string;
+  files: number;
+  size: number;
+  seconds: number;
+  /** Bytes verified from an earlier run. */
+  resumed: number;
+  sources: SourceReport[];
+  dropped: { owner: string; address: string; reason: string }[];
+  /** Whether the whole folder joined this peer's shares. */
+  shared: boolean;
+}
+
+/** Where a folder fetch writes: `--output`, else `./<name>`; absolute. */
+export function folderOutput(listing: Listing, output?: string): string {
+  return resolve(output ?? checkName(listing.name));
+}
+
+/**
+ * Fetches a folder (all of it, or the files `only` names) under its output
+ * folder from every online source of each file. Resumes an interrupted
+ * fetch of the same folder to the same place: files already renamed into
+ * place are kept, partial files re-verified.
+ */
+export async function fetchFolder(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  chosen: Listing,
+  options: FolderFetchOptions = {},
+): Promise<FolderFetchResult> {
+  const started = performance.now();
+  const contentId = chosen.contentId;
+  const output = folderOutput(chosen, options.output);
+  const record = home.folderDownload(contentId);
+  const resuming = record !== null && record.output === output;
+  const existing = await Deno.lstat(output).catch(() => null);
+  if (existing && !resuming && !options.overwrite) {
+    throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
+  }
+  if (existing && !existing.isDirectory) {
+    throw new ShoalError("IO", `${output} is not a folder; use --output PATH`);
+  }
+  const { tracker: client, username } = await connectSession(home, tracker);
+  try {
+    const usable = (source: Source) =>
+      source.owner.toLowerCase() !== username.toLowerCase() &&
+      (!options.onlyChosen || source.owner === chosen.owner);
+    const owners = await client.call("sources", {
+      contentId,
+      owner: options.onlyChosen ? chosen.owner : undefined,
+    });
+    const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
+    const { manifest, text } = await cachedManifest(home, contentId, folderSources, tracker);
+    const wanted = globMatcher(options.only ?? []);
+    const chosenFiles = manifest.files.filter((file) => wanted(file.path));
+    if (chosenFiles.length === 0) {
+      throw new ShoalError("NOT_FOUND", `nothing in "${chosen.name}" matches --only`, {
+        hint: `\`peer.ts ls ${chosen.name}\` lists its files`,
+      });
+    }
+    const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
+    const now = new Date().toISOString();
+    home.saveFolderDownload({
+      contentId,
+      name: chosen.name,
+      output,
+      only: options.only ?? [],
+      size: total,
+      files: chosenFiles.length,
+      doneBytes: record?.doneBytes ?? 0,
+      startedAt: resuming ? record.startedAt : now,
+      updatedAt: now,
+    });
+    await Deno.mkdir(output, { recursive: true });
+    // Folders first (empty ones too), each checked not to pass through a link already there.
+    const folders = new Set<string>();
+    const wantedFolders = options.only?.length
+      ? manifest.folders.filter((folder) => wanted(folder))
+      : manifest.folders;
+    for (const folder of wantedFolders) folders.add(folder);
+    for (const file of chosenFiles) {
+      for (let at = file.path.indexOf("/"); at > 0; at = file.path.indexOf("/", at + 1)) {
+        folders.add(file.path.slice(0, at));
+      }
+    }
+    for (const folder of [...folders].sort()) {
+      await Deno.mkdir(await resolveInside(output, folder), { recursive: true });
+    }
+    await checkFreeSpace(output, total);
+    const planned: PlannedFile[] = [];
+    let resumedBytes = 0;
+    for (const file of chosenFiles) {
+      const path = await resolveInside(output, file.path);
+      if (resuming) {
+        const there = await Deno.lstat(path).catch(() => null);
+        // Renamed into place only once verified: a file of its size there is done.
+        if (there?.isFile && there.size === file.size) {
+          resumedBytes += file.size;
+          continue;
+        }
+      }
+      planned.push({ path, contentId: fileContentId(file), size: file.size, pieces: file.pieces });
+    }
+    let doneBytes = resumedBytes;
+    let recordedAt = 0;
+    const download = new FolderDownload({
+      files: planned,
+      plaintext: tracker.plaintext,
+      signal: options.signal,
+      onProgress: (progress) =>
+        options.onProgress?.({
+          ...progress,
+          verifiedBytes: progress.verifiedBytes + resumedBytes,
+          totalBytes: total,
+          filesDone: progress.filesDone + (chosenFiles.length - planned.length),
+          totalFiles: chosenFiles.length,
+        }),
+      onFileDone: (index) => {
+        doneBytes += planned[index].size;
+        if (performance.now() - recordedAt > 200) {
+          home.updateFolderDownload(contentId, doneBytes);
+          recordedAt = performance.now();
+        }
+      },
+      findSources: (remaining) =>
+        findHolders(client, contentId, planned, remaining, usable, options.onlyChosen),
+    });
+    for (let i = 0; i < planned.length; i++) await resumePart(download, i);
+    let sources: SourceReport[];
+    try {
+      const everyone = planned.map((_, i) => i);
+      sources = await download.run(
+        await findHolders(client, contentId, planned, everyone, usable, options.onlyChosen),
+      );
+    } catch (caught) {
+      home.updateFolderDownload(contentId, doneBytes);
+      const error = toShoalError(caught);
+      throw new ShoalError(
+        error.code,
+        `${error.message}; the files fetched so far are kept in ${output}: run the same fetch ` +
+          `again to resume, or \`peer.ts cancel ${chosen.name}\``,
+        { cause: error },
+      );
+    }
+    home.removeFolderDownload(contentId);
+    const whole = !options.only?.length;
+    if (whole) await shareFetched(home, tracker, chosen, output, manifest, text);
+    return {
+      output,
+      files: chosenFiles.length,
+      size: total,
+      seconds: (performance.now() - started) / 1000,
+      resumed: resumedBytes,
+      sources,
+      dropped: download.dropped,
+      shared: whole,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+/** Takes over a file's partial download from an earlier run, if it left one. */
+async function resumePart(download: FolderDownload, index: number): Promise<void> {
+  try {
+    await download.resumeFrom(index);
+  } catch {
+    // An unusable partial file is fetched afresh.
+  }
+}
+
+/** The folder's manifest from the home (kept by an earlier run or share), else from a source. */
+async function cachedManifest(
+  home: PeerHome,
+  contentId: string,
+  sources: SourceList,
+  tracker: TrackerEndpoint,
+): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
+  const path = home.folderManifestPath(contentId);
+  const kept = await Deno.readFile(path).catch(() => null);
+  if (kept) {
+    try {
+      return { manifest: parseFolderManifest(kept, contentId, "this peer's home"), text: kept };
+    } catch {
+      // Damaged: fetched again.
+    }
+  }
+  const fetched = await fetchFolderManifest(contentId, sources, tracker.plaintext);
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(temporary, fetched.text);
+  await Deno.rename(temporary, path);
+  return fetched;
+}
+
+/** Refuses a fetch that cannot fit on the output's disk, before the first byte. */
+async function checkFreeSpace(output: string, bytes: number): Promise<void> {
+  const info = await statfs(output).catch(() => null);
+  if (!info) return;
+  const free = Number(info.bavail) * Number(info.bsize);
+  if (bytes > free) {
+    throw new ShoalError(
+      "IO",
+      `${output} has ${free} B free, and the files to fetch need ${bytes} B`,
+      { hint: "free some space, or fetch part of it with --only GLOB" },
+    );
+  }
+}
+
+/**
+ * The sources of the planned files still to fetch: batches of content ids
+ * to `holders`, pipelined on the tracker connection; each source with the
+ * files it holds.
+ */
+async function findHolders(
+  client: Awaited<ReturnType<typeof connectSession>>["tracker"],
+  folderId: string,
+  planned: { contentId: string }[],
+  remaining: number[],
+  usable: (source: Source) => boolean,
+  onlyChosen?: boolean,
+): Promise<{ sources: PlannedSource[]; ticket: string }> {
+  const byAddress = new Map<string, PlannedSource>();
+  let ticket = "";
+  // The folder's own owners hold every file; pinned to one owner, only it counts.
+  const owners = await client.call("sources", { contentId: folderId });
+  for (const source of owners.sources.filter((s) => usable(s) && !s.partial)) {
+    byAddress.set(source.address, { source, holds: null });
+  }
+  ticket = owners.ticket;
+  if (!onlyChosen) {
+    const ids = [...new Set(remaining.map((i) => planned[i].contentId))];
+    const filesOf = new Map<string, number[]>();
+    for (const i of remaining) {
+      const list = filesOf.get(planned[i].contentId);
+      if (list) list.push(i);
+      else filesOf.set(planned[i].contentId, [i]);
+    }
+    const batches = [];
+    for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {
+      const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
+      batches.push(client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply })));
+    }
+    for (const { contentIds, reply } of await Promise.all(batches)) {
+      ticket = reply.ticket;
+      reply.holds.forEach((holders, k) => {
+        for (const at of holders) {
+          const source = reply.sources[at];
+          if (!source || !usable(source)) continue;
+          let entry = byAddress.get(source.address);
+          if (!entry) {
+            entry = { source, holds: new Set() };
+            byAddress.set(source.address, entry);
+          }
+          if (entry.holds) { for (const i of filesOf.get(contentIds[k]) ?? []) entry.holds.add(i); }
+        }
+      });
+    }
+  }
+  return { sources: [...byAddress.values()], ticket };
+}
+
+/**
+ * Records a whole fetched folder as this peer's share, so it serves it too,
+ * and tells the tracker; a tracker that cannot be told leaves it shared here.
+ */
+async function shareFetched(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  chosen: Listing,
+  output: string,
+  manifest: FolderManifest,
+  text: Uint8Array,
+): Promise<void> {
+  const mine = home.share(chosen.name);
+  if (mine && mine.contentId !== chosen.contentId) return;
+  const files: FolderFileRecord[] = [];
+  for (const file of manifest.files) {
+    const path = join(output, file.path);
+    const info = identityOf(await Deno.lstat(path));
+    const fileManifest = fileManifestOf(file);
+    files.push({
+      relative: file.path,
+      path,
+      size: file.size,
+      mtimeMs: info.mtimeMs,
+      fileId: info.fileId,
+      contentId: fileContentId(file),
+      manifest: fileManifest,
+    });
+  }
+  const root = identityOf(await Deno.lstat(output));
+  const share: Share = {
+    name: chosen.name,
+    path: await Deno.realPath(output),
+    type: chosen.type,
+    size: chosen.size,
+    mtimeMs: root.mtimeMs,
+    fileId: root.fileId,
+    contentId: chosen.contentId,
+    manifest: { version: 1, size: 0, pieceSize: 262144, pieces: [] },
+    publishedAt: new Date().toISOString(),
+    kind: "folder",
+    files: files.length,
+  };
+  const folder = { share, files, text: new TextDecoder().decode(text), skipped: null };
+  try {
+    await announceFolder(home, tracker, folder);
+  } catch {
+    // Unpublished: still shared from this home, and served once published again.
+    home.addShare(share, files);
+  }
+}

@@ -1,0 +1,232 @@
+/**
+ * Publishing a folder: its tree is walked without following links, every
+ * file hashed into its own manifest (the content it has when shared alone),
+ * the folder manifest built from them, the files' content ids sent to the
+ * tracker in bounded batches, then the folder published as one share.
+ */
+import { basename, join, resolve } from "node:path";
+import { ShoalError } from "../protocol/errors.ts";
+import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
+import { checkFolderPaths } from "./folder_paths.ts";
+import { encodeFolderManifest, folderContentId, type FolderFile } from "./folder_manifest.ts";
+import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
+import { contentIdOf, hashFile, identityOf, openRegularFile } from "./manifest.ts";
+import { type TrackerEndpoint, withSession } from "./tracker_link.ts";
+
+/** Files hashed at once: one reads while another hashes. */
+const HASHING = 4;
+
+/** Progress while a folder is hashed. */
+export interface FolderHashProgress {
+  files: number;
+  totalFiles: number;
+  bytes: number;
+  totalBytes: number;
+}
+
+/** A folder described for publishing. */
+export interface DescribedFolder {
+  share: Share;
+  files: FolderFileRecord[];
+  /** The folder manifest's canonical text. */
+  text: string;
+  /** What was left out, as one line ("skipped 2 symlinks, 1 FIFO"), or null. */
+  skipped: string | null;
+}
+
+/** Options of {@link describeFolder} and {@link publishFolder}. */
+export interface FolderPublishOptions {
+  signal?: AbortSignal;
+  onProgress?: (progress: FolderHashProgress) => void;
+}
+
+/**
+ * Walks and hashes a local folder into a share record and the files it
+ * serves. A file unchanged since the folder was last published under this
+ * name (same path, size, time and `device:inode`) keeps its hashes, so a
+ * re-publish hashes only what changed.
+ */
+export async function describeFolder(
+  name: string,
+  dir: string,
+  previous: FolderFileRecord[],
+  options: FolderPublishOptions = {},
+): Promise<DescribedFolder> {
+  const root = await Deno.realPath(resolve(dir)).catch(() => {
+    throw new ShoalError("IO", `no such folder: ${dir}`);
+  });
+  const { files: found, folders, skipped } = await walkTree(root, options.signal);
+  // A local name another system could not hold is refused here, not by every fetcher.
+  checkFolderPaths([...found.map((file) => file.relative), ...folders], {
+    folders,
+    source: root,
+  });
+  const known = new Map(previous.map((file) => [file.relative, file]));
+  const totalBytes = found.reduce((sum, file) => sum + file.size, 0);
+  const records: FolderFileRecord[] = new Array(found.length);
+  let done = 0;
+  let bytes = 0;
+  let next = 0;
+  const hashOne = async (at: number) => {
+    const { relative } = found[at];
+    const path = join(root, relative);
+    if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
+    const { file, identity } = await openRegularFile(path);
+    try {
+      const before = known.get(relative);
+      let manifest;
+      if (
+        before && before.path === path && before.size === identity.size &&
+        before.mtimeMs === identity.mtimeMs && before.fileId === identity.fileId
+      ) {
+        manifest = before.manifest;
+      } else {
+        manifest = await hashFile(file, identity.size, path, options.signal);
+        const after = await file.stat();
+        if (after.size !== identity.size || after.mtime.getTime() !== identity.mtimeMs) {
+          throw new ShoalError(
+            "CONTENT_CHANGED",
+            `${path} changed while it was being hashed; try again`,
+          );
+        }
+      }
+      records[at] = {
+        relative,
+        path,
+        size: identity.size,
+        mtimeMs: identity.mtimeMs,
+        fileId: identity.fileId,
+        contentId: contentIdOf(manifest),
+        manifest,
+      };
+      done++;
+      bytes += identity.size;
+      options.onProgress?.({ files: done, totalFiles: found.length, bytes, totalBytes });
+    } finally {
+      await file.close();
+    }
+  };
+  const worker = async () => {
+    while (next < found.length) await hashOne(next++);
+  };
+  await Promise.all(Array.from({ length: HASHING }, worker));
+  const entries: FolderFile[] = records.map((record) => ({
+    path: record.relative,
+    size: record.size,
+    pieces: record.manifest.pieces,
+  }));
+  const text = encodeFolderManifest({ version: 1, files: entries, folders });
+  const info = await Deno.lstat(root);
+  const share: Share = {
+    name,
+    path: root,
+    type: FOLDER_TYPE,
+    size: totalBytes,
+    mtimeMs: identityOf(info).mtimeMs,
+    fileId: identityOf(info).fileId,
+    contentId: folderContentId(text),
+    manifest: { version: 1, size: 0, pieceSize: 262144, pieces: [] },
+    publishedAt: new Date().toISOString(),
+    kind: "folder",
+    files: records.length,
+  };
+  return { share, files: records, text, skipped };
+}
+
+/**
+ * Tells the tracker which files a folder holds (in batches of at most
+ * MAX_BATCH_IDS content ids, pipelined on one connection), then publishes
+ * it, and records it in the home with its manifest.
+ */
+export async function announceFolder(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  folder: DescribedFolder,
+): Promise<{ replaced: boolean }> {
+  const { share } = folder;
+  const ids = [...new Set(folder.files.map((file) => file.contentId))];
+  return await withSession(home, tracker, async (client) => {
+    const batches: Promise<unknown>[] = [];
+    for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {
+      batches.push(
+        client.call("members", {
+          contentId: share.contentId,
+          files: ids.slice(at, at + MAX_BATCH_IDS),
+        }),
+      );
+    }
+    await Promise.all(batches);
+    const path = home.folderManifestPath(share.contentId);
+    await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
+    const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+    await Deno.writeTextFile(temporary, folder.text);
+    await Deno.rename(temporary, path);
+    const { replaced } = await client.call("publish", {
+      name: share.name,
+      type: share.type,
+      size: share.size,
+      contentId: share.contentId,
+      files: share.files,
+    });
+    home.addShare(share, folder.files);
+    return { replaced };
+  });
+}
+
+/** Publishes a local folder under a name (by default its own name). */
+export async function publishFolder(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  dir: string,
+  name = basename(resolve(dir)),
+  options: FolderPublishOptions = {},
+): Promise<{ share: Share; replaced: boolean; skipped: string | null }> {
+  const previous = home.share(name)?.kind === "folder" ? home.folderFiles(name) : [];
+  const folder = await describeFolder(name, dir, previous, options);
+  const { replaced } = await announceFolder(home, tracker, folder);
+  return { share: folder.share, replaced, skipped: folder.skipped };
+}
+
+interface WalkedTree {
+  files: { relative: string; size: number }[];
+  folders: string[];
+  skipped: string | null;
+}
+
+/**
+ * Lists a tree without following symbolic links, skipping special files.
+ * A stand-in until `tree_walk.ts` (branch folder-parts) is merged.
+ */
+async function walkTree(root: string, signal?: AbortSignal): Promise<WalkedTree> {
+  const files: WalkedTree["files"] = [];
+  const folders: string[] = [];
+  const counts = new Map<string, number>();
+  const pending: string[] = [""];
+  while (pending.length > 0) {
+    if (signal?.aborted) throw new ShoalError("CANCELLED", `stopped reading ${root}`);
+    const folder = pending.pop()!;
+    for await (const entry of Deno.readDir(join(root, folder))) {
+      const relative = folder === "" ? entry.name : `${folder}/${entry.name}`;
+      if (entry.isDirectory) {
+        folders.push(relative);
+        pending.push(relative);
+      } else if (entry.isFile) {
+        const info = await Deno.lstat(join(root, relative));
+        files.push({ relative, size: info.size });
+      } else {
+        const info = await Deno.lstat(join(root, relative)).catch(() => null);
+        const kind = entry.isSymlink
+          ? "symlink"
+          : info?.isFifo
+          ? "FIFO"
+          : info?.isSocket
+          ? "socket"
+          : "device";
+        counts.set(kind, (counts.get(kind) ?? 0) + 1);
+      }
+    }
+  }
+  const skipped = counts.size === 0 ? null : "skipped " +
+    [...counts].map(([kind, n]) => `${n} ${kind}${n === 1 ? "" : "s"}`).join(", ");
+  return { files, folders, skipped };
+}
