@@ -123,7 +123,8 @@ export class FolderDownload {
   #filesLeft: number;
   #finished = false;
   #looking = false;
-  #noSourceRetries = 0;
+  /** Pieces verified and being written. */
+  #storing = 0;
   readonly #stopped = new AbortController();
   readonly #onAbort = () => this.#fail(new ShoalError("CANCELLED", "stopped"));
 
@@ -291,11 +292,13 @@ export class FolderDownload {
         progressed = true;
       }
     }
-    if (this.#filesLeft > 0 && this.#live().every((link) => link.inFlight === 0)) {
-      // Nobody has anything left to do: what remains, no live source holds.
-      if (this.#live().some((link) => !link.client)) return;
-      this.#background(this.#lookForSources());
-    }
+    // Nobody has anything left to do: what remains, no live source holds.
+    if (this.#filesLeft > 0 && !this.#busy()) this.#background(this.#lookForSources());
+  }
+
+  /** Whether anything is under way: a source connecting, a request out, a piece being stored. */
+  #busy(): boolean {
+    return this.#storing > 0 || this.#live().some((link) => link.inFlight > 0 || !link.client);
   }
 
   #request(link: Link, file: number, piece: number): void {
@@ -324,7 +327,8 @@ export class FolderDownload {
         this.#drop(link, `sent a corrupt piece (of ${planned.path})`);
         return;
       }
-      await this.#store(file, piece, body);
+      this.#storing++;
+      await this.#store(file, piece, body).finally(() => this.#storing--);
     } catch (error) {
       return this.#fail(toShoalError(error));
     } finally {
@@ -353,8 +357,8 @@ export class FolderDownload {
     if (this.#finished) return;
     this.#retry.push([file, piece]);
     if (link.dropped) return this.#pump();
-    if (error.code === "NOT_FOUND") {
-      // It does not have that file after all (say, it changed it): others may.
+    if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") {
+      // It does not have that file after all (say, its owner changed it): others may.
       link.lacks.add(file);
       return this.#pump();
     }
@@ -405,45 +409,49 @@ export class FolderDownload {
     this.#pump();
   }
 
+  /**
+   * Asks the tracker again for the sources of what is left, while nothing is
+   * under way; gives up after a while with none that has it.
+   */
   async #lookForSources(): Promise<void> {
     if (this.#finished || this.#looking) return;
     this.#looking = true;
     try {
-      const remaining: number[] = [];
-      for (let i = 0; i < this.#files.length; i++) if (this.#remaining[i] > 0) remaining.push(i);
-      const found = await this.#options.findSources(remaining);
-      this.#ticket = found.ticket;
-      // A source that lacked a file may have it now; the ones dropped stay dropped.
-      for (const link of this.#live()) {
-        link.lacks.clear();
-        link.cursor = 0;
+      for (let round = 0; round <= NO_SOURCE_RETRIES; round++) {
+        try {
+          const remaining: number[] = [];
+          for (let i = 0; i < this.#files.length; i++) {
+            if (this.#remaining[i] > 0) remaining.push(i);
+          }
+          const found = await this.#options.findSources(remaining);
+          this.#ticket = found.ticket;
+          // A source that lacked a file may have it now; the ones dropped stay dropped.
+          for (const link of this.#live()) {
+            link.lacks.clear();
+            link.cursor = 0;
+          }
+          this.#addSources(found.sources);
+        } catch {
+          // The tracker may be down; the sources we have carry on.
+        }
+        if (this.#finished) return;
+        this.#pump();
+        if (this.#busy() || this.#filesLeft === 0) return;
+        await delay(1000, { signal: this.#stopped.signal }).catch(() => {});
+        if (this.#finished) return;
       }
-      this.#addSources(found.sources);
-    } catch {
-      // The tracker may be down; the sources we have carry on.
     } finally {
       this.#looking = false;
     }
-    if (this.#finished) return;
-    const working = this.#live().some((link) => link.inFlight > 0 || !link.client);
-    this.#pump();
-    if (working || this.#live().some((link) => link.inFlight > 0)) {
-      this.#noSourceRetries = 0;
-      return;
-    }
-    if (++this.#noSourceRetries > NO_SOURCE_RETRIES) {
-      const reasons = [...new Set(this.dropped.map((d) => `${d.owner}: ${d.reason}`))];
-      return this.#fail(
-        new ShoalError(
-          "UNREACHABLE",
-          `no source left for ${this.#filesLeft} file(s)${
-            reasons.length ? ` (${reasons.join("; ")})` : ""
-          }`,
-        ),
-      );
-    }
-    await delay(1000, { signal: this.#stopped.signal }).catch(() => {});
-    if (!this.#finished) this.#background(this.#lookForSources());
+    const reasons = [...new Set(this.dropped.map((d) => `${d.owner}: ${d.reason}`))];
+    this.#fail(
+      new ShoalError(
+        "UNREACHABLE",
+        `no source left for ${this.#filesLeft} file(s)${
+          reasons.length ? ` (${reasons.join("; ")})` : ""
+        }`,
+      ),
+    );
   }
 
   #finish(): void {

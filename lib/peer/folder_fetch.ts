@@ -5,7 +5,6 @@
  * file however they share it), then the files themselves, a whole folder or
  * the part `--only` names, resumable.
  */
-import { statfs } from "node:fs/promises";
 import { dirname, join, resolve } from "node:path";
 import { parseAddress } from "../protocol/address.ts";
 import { ProtocolClient } from "../protocol/client.ts";
@@ -26,10 +25,12 @@ import {
 import {
   fileContentId,
   fileManifestOf,
+  folderContentId,
   type FolderManifest,
   parseFolderManifest,
 } from "./folder_manifest.ts";
 import { resolveInside } from "./folder_paths.ts";
+import { checkFreeSpace } from "./disk_space.ts";
 import { announceFolder } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { identityOf } from "./manifest.ts";
@@ -50,16 +51,19 @@ export async function fetchFolderManifest(
 ): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
   const problems: string[] = [];
   for (const source of sources) {
+    let text: Uint8Array;
     try {
-      const text = await readManifest(source, contentId, ticket, plaintext);
-      return { manifest: parseFolderManifest(text, contentId, describe(source)), text };
+      text = await readManifest(source, contentId, ticket, plaintext);
+      if (folderContentId(text) !== contentId) {
+        throw new ShoalError("INTEGRITY", "its manifest does not match the content id");
+      }
     } catch (error) {
-      const shoal = toShoalError(error);
-      // A manifest that matches its content id but breaks the rules is the folder's fault:
-      // every source would send the same.
-      if (shoal.code !== "UNREACHABLE" && /^refused a folder/.test(shoal.message)) throw shoal;
-      problems.push(`${source.owner}: ${shoal.message}`);
+      problems.push(`${source.owner}: ${toShoalError(error).message}`);
+      continue;
     }
+    // A manifest that matches its content id but breaks a rule is the folder's own fault:
+    // every source would send the same, so it is refused at once.
+    return { manifest: parseFolderManifest(text, contentId, describe(source)), text };
   }
   throw new ShoalError(
     "UNREACHABLE",
@@ -344,20 +348,6 @@ async function cachedManifest(
   await Deno.writeFile(temporary, fetched.text);
   await Deno.rename(temporary, path);
   return fetched;
-}
-
-/** Refuses a fetch that cannot fit on the output's disk, before the first byte. */
-async function checkFreeSpace(output: string, bytes: number): Promise<void> {
-  const info = await statfs(output).catch(() => null);
-  if (!info) return;
-  const free = Number(info.bavail) * Number(info.bsize);
-  if (bytes > free) {
-    throw new ShoalError(
-      "IO",
-      `${output} has ${free} B free, and the files to fetch need ${bytes} B`,
-      { hint: "free some space, or fetch part of it with --only GLOB" },
-    );
-  }
 }
 
 /**

@@ -11,6 +11,7 @@ import { checkFolderPaths } from "./folder_paths.ts";
 import { encodeFolderManifest, folderContentId, type FolderFile } from "./folder_manifest.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { contentIdOf, hashFile, identityOf, openRegularFile } from "./manifest.ts";
+import { describeSkipped, TreeWalk } from "./tree_walk.ts";
 import { type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** Files hashed at once: one reads while another hashes. */
@@ -55,7 +56,14 @@ export async function describeFolder(
   const root = await Deno.realPath(resolve(dir)).catch(() => {
     throw new ShoalError("IO", `no such folder: ${dir}`);
   });
-  const { files: found, folders, skipped } = await walkTree(root, options.signal);
+  const walk = new TreeWalk(root, { signal: options.signal });
+  const found: { relative: string; size: number }[] = [];
+  const folders: string[] = [];
+  for await (const entry of walk) {
+    if (entry.kind === "folder") folders.push(entry.path);
+    else found.push({ relative: entry.path, size: entry.size });
+  }
+  const skipped = describeSkipped(walk.skipped) || null;
   // A local name another system could not hold is refused here, not by every fetcher.
   checkFolderPaths([...found.map((file) => file.relative), ...folders], {
     folders,
@@ -185,48 +193,4 @@ export async function publishFolder(
   const folder = await describeFolder(name, dir, previous, options);
   const { replaced } = await announceFolder(home, tracker, folder);
   return { share: folder.share, replaced, skipped: folder.skipped };
-}
-
-interface WalkedTree {
-  files: { relative: string; size: number }[];
-  folders: string[];
-  skipped: string | null;
-}
-
-/**
- * Lists a tree without following symbolic links, skipping special files.
- * A stand-in until `tree_walk.ts` (branch folder-parts) is merged.
- */
-async function walkTree(root: string, signal?: AbortSignal): Promise<WalkedTree> {
-  const files: WalkedTree["files"] = [];
-  const folders: string[] = [];
-  const counts = new Map<string, number>();
-  const pending: string[] = [""];
-  while (pending.length > 0) {
-    if (signal?.aborted) throw new ShoalError("CANCELLED", `stopped reading ${root}`);
-    const folder = pending.pop()!;
-    for await (const entry of Deno.readDir(join(root, folder))) {
-      const relative = folder === "" ? entry.name : `${folder}/${entry.name}`;
-      if (entry.isDirectory) {
-        folders.push(relative);
-        pending.push(relative);
-      } else if (entry.isFile) {
-        const info = await Deno.lstat(join(root, relative));
-        files.push({ relative, size: info.size });
-      } else {
-        const info = await Deno.lstat(join(root, relative)).catch(() => null);
-        const kind = entry.isSymlink
-          ? "symlink"
-          : info?.isFifo
-          ? "FIFO"
-          : info?.isSocket
-          ? "socket"
-          : "device";
-        counts.set(kind, (counts.get(kind) ?? 0) + 1);
-      }
-    }
-  }
-  const skipped = counts.size === 0 ? null : "skipped " +
-    [...counts].map(([kind, n]) => `${n} ${kind}${n === 1 ? "" : "s"}`).join(", ");
-  return { files, folders, skipped };
 }
