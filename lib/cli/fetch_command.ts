@@ -340,7 +340,15 @@ export async function listDownloads(
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
 export async function cancel({ home }: PeerContext, typed: string) {
-  for (const { name, partPath, file } of await cancelByName(home, typed)) {
+  for (const { name, partPath, file, folder } of await cancelByName(home, typed)) {
+    if (folder) {
+      console.log(
+        `cancelled "${name}"` +
+          (file === "deleted" ? ` and deleted its partial files in ${partPath}` : "") +
+          `; the files it finished stay in ${partPath}`,
+      );
+      continue;
+    }
     console.log(
       file === "deleted"
         ? `cancelled "${name}" and deleted its partial file ${partPath}`

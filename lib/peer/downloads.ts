@@ -129,5 +129,10 @@ async function cancelFolderDownload(
   if (!home.folderByContent(record.contentId)) {
     await Deno.remove(home.folderManifestPath(record.contentId)).catch(() => {});
   }
-  return { name: record.name, partPath: record.output, file: found ? "deleted" : "missing" };
+  return {
+    name: record.name,
+    partPath: record.output,
+    file: found ? "deleted" : "missing",
+    folder: true,
+  };
 }

@@ -240,14 +240,23 @@ export async function fetchFolder(
         folders.add(file.path.slice(0, at));
       }
     }
+    // Each folder is resolved once, refusing a link already there; its files go inside it.
+    const placed = new Map<string, string>([["", output]]);
     for (const folder of [...folders].sort()) {
-      await Deno.mkdir(await resolveInside(output, folder), { recursive: true });
+      const path = await resolveInside(output, folder);
+      await Deno.mkdir(path, { recursive: true });
+      placed.set(folder, path);
     }
+    const placeOf = (relative: string) => {
+      const at = relative.lastIndexOf("/");
+      // A link at the file's own name is never followed: it is replaced by the rename.
+      return join(placed.get(at < 0 ? "" : relative.slice(0, at))!, relative.slice(at + 1));
+    };
     await checkFreeSpace(output, total);
     const planned: PlannedFile[] = [];
     let resumedBytes = 0;
     for (const file of chosenFiles) {
-      const path = await resolveInside(output, file.path);
+      const path = placeOf(file.path);
       if (resuming) {
         const there = await Deno.lstat(path).catch(() => null);
         // Renamed into place only once verified: a file of its size there is done.
@@ -282,7 +291,8 @@ export async function fetchFolder(
       findSources: (remaining) =>
         findHolders(client, contentId, planned, remaining, usable, options.onlyChosen),
     });
-    for (let i = 0; i < planned.length; i++) await resumePart(download, i);
+    // Partial files are left only where this fetch (or one killed) wrote before.
+    if (existing) { for (let i = 0; i < planned.length; i++) await resumePart(download, i); }
     let sources: SourceReport[];
     try {
       const everyone = planned.map((_, i) => i);
@@ -417,21 +427,23 @@ async function shareFetched(
 ): Promise<void> {
   const mine = home.share(chosen.name);
   if (mine && mine.contentId !== chosen.contentId) return;
-  const files: FolderFileRecord[] = [];
-  for (const file of manifest.files) {
-    const path = join(output, file.path);
-    const info = identityOf(await Deno.lstat(path));
-    const fileManifest = fileManifestOf(file);
-    files.push({
-      relative: file.path,
-      path,
-      size: file.size,
-      mtimeMs: info.mtimeMs,
-      fileId: info.fileId,
-      contentId: fileContentId(file),
-      manifest: fileManifest,
-    });
+  // Made one at a time as the home stores them: a folder of 100,000 files holds no list of them.
+  function* files(): Generator<FolderFileRecord> {
+    for (const file of manifest.files) {
+      const path = join(output, file.path);
+      const info = identityOf(Deno.lstatSync(path));
+      yield {
+        relative: file.path,
+        path,
+        size: file.size,
+        mtimeMs: info.mtimeMs,
+        fileId: info.fileId,
+        contentId: fileContentId(file),
+        manifest: fileManifestOf(file),
+      };
+    }
   }
+  const ids = [...new Set(manifest.files.map(fileContentId))];
   const root = identityOf(await Deno.lstat(output));
   const share: Share = {
     name: chosen.name,
@@ -444,13 +456,19 @@ async function shareFetched(
     manifest: { version: 1, size: 0, pieceSize: 262144, pieces: [] },
     publishedAt: new Date().toISOString(),
     kind: "folder",
-    files: files.length,
+    files: manifest.files.length,
   };
-  const folder = { share, files, text: new TextDecoder().decode(text), skipped: null };
+  const folder = {
+    share,
+    files: files(),
+    ids,
+    text: new TextDecoder().decode(text),
+    skipped: null,
+  };
   try {
     await announceFolder(home, tracker, folder);
   } catch {
     // Unpublished: still shared from this home, and served once published again.
-    home.addShare(share, files);
+    home.addShare(share, files());
   }
 }

@@ -5,17 +5,89 @@
  * tracker in bounded batches, then the folder published as one share.
  */
 import { basename, join, resolve } from "node:path";
-import { ShoalError } from "../protocol/errors.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
 import { encodeFolderManifest, folderContentId, type FolderFile } from "./folder_manifest.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
-import { contentIdOf, hashFile, identityOf, openRegularFile } from "./manifest.ts";
+import {
+  choosePieceSize,
+  contentIdOf,
+  type FileIdentity,
+  hashFile,
+  identityOf,
+  openRegularFile,
+  sha256Hex,
+} from "./manifest.ts";
+import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import type { Manifest } from "../protocol/messages.ts";
 import { describeSkipped, TreeWalk } from "./tree_walk.ts";
 import { type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** Files hashed at once: one reads while another hashes. */
 const HASHING = 4;
+/** Files of at most one piece are read whole, with synchronous calls. */
+const SMALL_FILE_BYTES = choosePieceSize(0);
+
+/**
+ * Hashes a file of at most one piece with synchronous calls (a folder holds
+ * thousands; each hand-off to an I/O thread costs more than the read):
+ * `lstat`, opened with `O_NOFOLLOW` and checked to be the file `lstat` saw,
+ * read whole, and checked unchanged after. A file unchanged since `before`
+ * (same size, time and `device:inode`) keeps its manifest unread.
+ */
+function hashSmallFile(
+  path: string,
+  before: FolderFileRecord | null,
+): { manifest: Manifest; identity: FileIdentity } {
+  let fd: number;
+  let identity: FileIdentity;
+  try {
+    const info = Deno.lstatSync(path);
+    if (!info.isFile) throw new ShoalError("IO", `${path} is no longer a regular file`);
+    identity = identityOf(info);
+    if (identity.size > SMALL_FILE_BYTES) {
+      throw new ShoalError("CONTENT_CHANGED", `${path} grew while it was being read; try again`);
+    }
+    if (
+      before && before.size === identity.size && before.mtimeMs === identity.mtimeMs &&
+      before.fileId === identity.fileId
+    ) {
+      return { manifest: before.manifest, identity };
+    }
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+  } catch (error) {
+    throw toShoalError(error);
+  }
+  try {
+    const opened = fstatSync(fd);
+    if (identity.fileId !== null && `${opened.dev}:${opened.ino}` !== identity.fileId) {
+      throw new ShoalError("IO", `${path} was replaced while it was being opened`);
+    }
+    const bytes = new Uint8Array(identity.size);
+    let filled = 0;
+    while (filled < bytes.length) {
+      const read = readSync(fd, bytes, filled, bytes.length - filled, filled);
+      if (read === 0) break;
+      filled += read;
+    }
+    const after = fstatSync(fd);
+    if (
+      filled !== identity.size || after.size !== identity.size ||
+      after.mtime.getTime() !== identity.mtimeMs
+    ) {
+      throw new ShoalError(
+        "CONTENT_CHANGED",
+        `${path} changed while it was being hashed; try again`,
+      );
+    }
+    const pieceSize = choosePieceSize(identity.size);
+    const pieces = identity.size === 0 ? [] : [sha256Hex(bytes)];
+    return { manifest: { version: 1, size: identity.size, pieceSize, pieces }, identity };
+  } finally {
+    closeSync(fd);
+  }
+}
 
 /** Progress while a folder is hashed. */
 export interface FolderHashProgress {
@@ -28,7 +100,10 @@ export interface FolderHashProgress {
 /** A folder described for publishing. */
 export interface DescribedFolder {
   share: Share;
-  files: FolderFileRecord[];
+  /** Its files, once each: a fetched folder's are made as they are stored, not held. */
+  files: Iterable<FolderFileRecord>;
+  /** The distinct content ids of its files. */
+  ids: string[];
   /** The folder manifest's canonical text. */
   text: string;
   /** What was left out, as one line ("skipped 2 symlinks, 1 FIFO"), or null. */
@@ -76,9 +151,30 @@ export async function describeFolder(
   let bytes = 0;
   let next = 0;
   const hashOne = async (at: number) => {
-    const { relative } = found[at];
+    const { relative, size } = found[at];
     const path = join(root, relative);
     if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
+    if (size <= SMALL_FILE_BYTES) {
+      const before = known.get(relative);
+      const { manifest, identity } = hashSmallFile(path, before?.path === path ? before : null);
+      records[at] = {
+        relative,
+        path,
+        size: identity.size,
+        mtimeMs: identity.mtimeMs,
+        fileId: identity.fileId,
+        contentId: contentIdOf(manifest),
+        manifest,
+      };
+      done++;
+      bytes += identity.size;
+      // Synchronous work: let Ctrl-C and the progress bar in now and then.
+      if (done % 256 === 0) {
+        options.onProgress?.({ files: done, totalFiles: found.length, bytes, totalBytes });
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      return;
+    }
     const { file, identity } = await openRegularFile(path);
     try {
       const before = known.get(relative);
@@ -138,7 +234,8 @@ export async function describeFolder(
     kind: "folder",
     files: records.length,
   };
-  return { share, files: records, text, skipped };
+  const ids = [...new Set(records.map((record) => record.contentId))];
+  return { share, files: records, ids, text, skipped };
 }
 
 /**
@@ -152,7 +249,7 @@ export async function announceFolder(
   folder: DescribedFolder,
 ): Promise<{ replaced: boolean }> {
   const { share } = folder;
-  const ids = [...new Set(folder.files.map((file) => file.contentId))];
+  const { ids } = folder;
   return await withSession(home, tracker, async (client) => {
     const batches: Promise<unknown>[] = [];
     for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {

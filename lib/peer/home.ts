@@ -338,7 +338,7 @@ export class PeerHome implements Disposable {
    * Adds or replaces the share of that name; a folder share with its files
    * (which replace any the name held), in one transaction.
    */
-  addShare(share: Share, folderFiles: FolderFileRecord[] = []): void {
+  addShare(share: Share, folderFiles: Iterable<FolderFileRecord> = []): void {
     this.#db.exec("BEGIN IMMEDIATE");
     try {
       this.#sql(

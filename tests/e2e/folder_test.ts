@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { CliPeer } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, writeRandomFile } from "../helpers/processes.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 
 /** A tree with nested and empty folders, empty files, unicode names, and one multi-piece file. */
 export async function makeTree(root: string): Promise<void> {
@@ -76,3 +77,42 @@ Deno.test("a folder fetched from its owner is the same tree (diff -r), its files
   await bob.ok(["fetch", link, "--output", linked]);
   assert.equal(await diff(tree, linked), "");
 });
+
+Deno.test("re-publishing a changed folder updates the share; unchanged files keep their ids", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await makeTree(tree);
+  const first = await alice.ok(["publish", tree]);
+  const idsBefore = new Map(
+    (await fileIds(alice.home, "course")).map(({ relative, contentId }) => [relative, contentId]),
+  );
+  await Deno.writeTextFile(join(tree, "readme.md"), "changed\n");
+  await writeRandomFile(join(tree, "slides", "new.pdf"), 2_000);
+  await Deno.remove(join(tree, "big.bin"));
+  const second = await alice.ok(["publish", tree]);
+  assert.match(second, /republished the folder "course" \(6 files/);
+  assert.notEqual(/shoal:\w+/.exec(first)![0], /shoal:\w+/.exec(second)![0]);
+  const idsAfter = new Map(
+    (await fileIds(alice.home, "course")).map(({ relative, contentId }) => [relative, contentId]),
+  );
+  assert.equal(idsAfter.get("slides/overview.pdf"), idsBefore.get("slides/overview.pdf"));
+  assert.notEqual(idsAfter.get("readme.md"), idsBefore.get("readme.md"));
+  assert.equal(idsAfter.has("big.bin"), false);
+
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const [listing] = JSON.parse(await bob.ok(["search", "course", "--json"]));
+  assert.equal(listing.files, 6);
+  const output = join(dir.path, "fetched");
+  await bob.ok(["fetch", "course", "--output", output]);
+  assert.equal(await diff(tree, output), "");
+});
+
+async function fileIds(home: string, share: string) {
+  using opened = PeerHome.open(home);
+  return opened.folderFiles(share);
+}
