@@ -25,7 +25,7 @@ import {
 import { seedAccounts } from "./seed.ts";
 
 const KIB = 1024;
-/** The longest the 100,000-file fetch may take before it is killed as hung. */
+/** The longest a fetch watched for its memory may take before it is killed as hung. */
 const FETCH_LIMIT_MS = 30 * 60_000;
 const MIB = 1024 * KIB;
 
@@ -113,6 +113,35 @@ async function fetchTimed(peer: BenchPeer, name: string, output: string): Promis
     // No summary to read: the wall time stands.
   }
   return { seconds, wallSeconds: result.seconds };
+}
+
+/**
+ * Fetches `name` into `output` in a child process and returns its peak
+ * resident memory (VmHWM, read every 50 ms while it runs) in KiB.
+ */
+async function fetchPeakRssKiB(peer: BenchPeer, name: string, output: string): Promise<number> {
+  const child = peer.spawn(["fetch", name, "--json", "--output", output]);
+  const finishing = child.output();
+  let done = false;
+  finishing.finally(() => done = true).catch(() => {});
+  let peakKiB = 0;
+  const giveUp = performance.now() + FETCH_LIMIT_MS;
+  while (!done) {
+    peakKiB = Math.max(peakKiB, peakRssKiB(child.pid) ?? 0);
+    if (performance.now() > giveUp) {
+      child.kill("SIGKILL");
+      await finishing.catch(() => {});
+      throw new Error(`fetch ${name} took over ${FETCH_LIMIT_MS / 60_000} minutes: killed`);
+    }
+    await delay(50);
+  }
+  const finished = await finishing;
+  if (!finished.success) {
+    throw new Error(
+      `fetch ${name} exited ${finished.code}: ${new TextDecoder().decode(finished.stderr)}`,
+    );
+  }
+  return peakKiB;
 }
 
 const best = (runs: number[]) => Math.min(...runs);
@@ -268,32 +297,22 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
       }),
     );
 
-    // Memory: the downloader's peak resident set, sampled until it exits.
+    // Memory: the downloader's peak resident set, beside a single file's fetch for scale.
+    const fileTarget = at("got-big-rss.bin");
+    const filePeakKiB = await fetchPeakRssKiB(fetcher, "big-0", fileTarget);
+    await Deno.remove(fileTarget);
     const manyTarget = at("got-many");
-    const child = fetcher.spawn(["fetch", "many", "--json", "--output", manyTarget]);
-    const output = child.output();
-    let done = false;
-    output.finally(() => done = true).catch(() => {});
-    let peakKiB = 0;
-    const giveUp = performance.now() + FETCH_LIMIT_MS;
-    while (!done) {
-      peakKiB = Math.max(peakKiB, peakRssKiB(child.pid) ?? 0);
-      if (performance.now() > giveUp) {
-        child.kill("SIGKILL");
-        await output.catch(() => {});
-        throw new Error(`fetch many took over ${FETCH_LIMIT_MS / 60_000} minutes: killed`);
-      }
-      await delay(50);
-    }
-    const finished = await output;
-    if (!finished.success) {
-      throw new Error(
-        `fetch many exited ${finished.code}: ${new TextDecoder().decode(finished.stderr)}`,
-      );
-    }
+    const peakKiB = await fetchPeakRssKiB(fetcher, "many", manyTarget);
     await checkSameTree(at("many"), manyTarget);
-    log(`  fetch of ${manyLabel}: peak RSS ${(peakKiB / KIB).toFixed(0)} MiB`);
+    log(
+      `  fetch of ${manyLabel}: peak RSS ${(peakKiB / KIB).toFixed(0)} MiB (one ${
+        sizes.bigFile / MIB
+      } MiB file: ${(filePeakKiB / KIB).toFixed(0)} MiB)`,
+    );
     entries.push(
+      entry(`downloader peak RSS, one ${sizes.bigFile / MIB} MiB file`, filePeakKiB / KIB, "MiB", {
+        note: "for scale: the same fetcher, one file",
+      }),
       entry(`downloader peak RSS, ${manyLabel}`, peakKiB / KIB, "MiB", {
         target: { on: "value", max: 256 },
         note: `${(manyBytes / MIB).toFixed(0)} MiB in ${sizes.many.folders} folders; VmHWM ` +

@@ -117,6 +117,9 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
     try {
       info = await Deno.stat(this.#root);
     } catch (error) {
+      if (error instanceof Deno.errors.NotFound) {
+        throw new ShoalError("IO", `no such folder: ${this.#root}`, { cause: error });
+      }
       throw toShoalError(error);
     }
     if (!info.isDirectory) {

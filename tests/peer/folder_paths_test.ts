@@ -6,7 +6,9 @@ import {
   folderPathProblem,
   MAX_DEPTH,
   MAX_FOLDER_ENTRIES,
+  resolveAllInside,
   resolveInside,
+  utf8Length,
 } from "../../lib/peer/folder_paths.ts";
 import { checkFreeSpace, freeBytes } from "../../lib/peer/disk_space.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
@@ -33,7 +35,12 @@ const HOSTILE: { rule: string; paths: string[]; says: RegExp }[] = [
   { rule: "bidi mark", paths: ["a\u200Fb"], says: /text-direction .*U\+200F/ },
   { rule: "zero-width space", paths: ["report\u200B.pdf"], says: /invisible .*U\+200B/ },
   { rule: "lone surrogate", paths: ["a\uD800b"], says: /invisible .*U\+D800/ },
-  { rule: "component over 255 bytes", paths: [`${"é".repeat(128)}`], says: /over 255 bytes/ },
+  { rule: "component over 255 bytes", paths: [`${"é".repeat(128)}/a`], says: /over 255 bytes/ },
+  {
+    rule: "file name over 244 bytes (its .shoal-part would not fit)",
+    paths: [`${"é".repeat(120)}.txtx`],
+    says: /file name over 244 bytes .*\.shoal-part/,
+  },
   {
     rule: "path over 4096 bytes",
     paths: [Array.from({ length: 20 }, () => "x".repeat(250)).join("/")],
@@ -110,8 +117,9 @@ Deno.test("checkFolderPaths - accepts unicode names, deep-but-legal paths, empty
     "empty-file",
     "empty folder",
     deepest,
-    `${"é".repeat(125)}x.txt`, // 255 bytes of UTF-8, the most a name may have
-    Array.from({ length: 16 }, () => "x".repeat(250)).join("/"), // 4015 bytes
+    `${"é".repeat(125)}x.txt/a`, // 255 bytes of UTF-8, the most a folder's name may have
+    `${"é".repeat(120)}.txt`, // 244 bytes, the most a file's name may have
+    [...Array(15).fill("x".repeat(250)), "x".repeat(240)].join("/"), // 4005 bytes
   ];
   checkFolderPaths(paths, { folders: ["empty folder"] });
 });
@@ -129,6 +137,19 @@ Deno.test("checkFolderPaths - a folder share of more than the entry limit is ref
   assert.throws(
     () => checkFolderPaths(tooMany),
     shoalError("UNSAFE_PATH", /more than the 1000000/),
+  );
+});
+
+Deno.test("checkFolderPaths - a very long path is shortened in the message, keeping both ends", () => {
+  const long = [...Array(20).fill("x".repeat(250)), "end.txt"].join("/");
+  assert.throws(
+    () => checkFolderPaths([long]),
+    (error: unknown) => {
+      assert.ok(error instanceof ShoalError);
+      assert.ok(error.message.length < 400, error.message);
+      assert.match(error.message, /"xxxx.*….*x\/end\.txt" is over 4096 bytes/);
+      return true;
+    },
   );
 });
 
@@ -151,61 +172,101 @@ async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> 
   }
 }
 
-Deno.test("resolveInside - a path in a fresh or existing tree resolves under the output folder", async () => {
+/** The two ways to resolve: one path at a time, and a folder's paths at once. */
+const RESOLVERS: [string, (out: string, path: string) => Promise<string>][] = [
+  ["resolveInside", resolveInside],
+  ["resolveAllInside", async (out, path) => (await resolveAllInside(out, [path]))[0]],
+];
+
+for (const [label, resolver] of RESOLVERS) {
+  Deno.test(`${label} - a path in a fresh or existing tree resolves under the output folder`, async () => {
+    await withTempDir(async (dir) => {
+      const out = join(dir, "out");
+      assert.equal(await resolver(out, "a/b/c.txt"), join(out, "a", "b", "c.txt"));
+      await Deno.mkdir(join(out, "a"), { recursive: true });
+      await Deno.writeTextFile(join(out, "a", "c.txt"), "kept");
+      assert.equal(await resolver(out, "a/c.txt"), join(out, "a", "c.txt"));
+    });
+  });
+
+  Deno.test(`${label} - a symlinked folder inside the output folder cannot carry a file outside it`, async () => {
+    await withTempDir(async (dir) => {
+      const out = join(dir, "out");
+      const outside = join(dir, "outside");
+      await Deno.mkdir(out);
+      await Deno.mkdir(outside);
+      await Deno.symlink(outside, join(out, "docs"));
+      await assert.rejects(
+        resolver(out, "docs/evil.txt"),
+        shoalError("UNSAFE_PATH", /"docs", a symlink already in/),
+      );
+      // A symlink as the file itself: writing it would follow the link.
+      await Deno.symlink(join(outside, "target"), join(out, "file.txt"));
+      await assert.rejects(resolver(out, "file.txt"), shoalError("UNSAFE_PATH", /symlink/));
+      // A dangling symlink is refused as well.
+      await Deno.symlink(join(dir, "nowhere"), join(out, "gone"));
+      await assert.rejects(resolver(out, "gone/x"), shoalError("UNSAFE_PATH", /symlink/));
+      assert.deepEqual([...Deno.readDirSync(outside)], []);
+    });
+  });
+
+  Deno.test(`${label} - a file where a folder must go is refused; the output folder itself may be a symlink`, async () => {
+    await withTempDir(async (dir) => {
+      const real = join(dir, "real");
+      await Deno.mkdir(real);
+      await Deno.writeTextFile(join(real, "a"), "a file");
+      await assert.rejects(
+        resolver(real, "a/b.txt"),
+        shoalError("UNSAFE_PATH", /needs "a" to be a folder/),
+      );
+      const link = join(dir, "link");
+      await Deno.symlink(real, link);
+      assert.equal(await resolver(link, "b.txt"), join(link, "b.txt"));
+    });
+  });
+
+  Deno.test(`${label} - refuses a path that breaks a rule, without touching the disk`, async () => {
+    await assert.rejects(
+      resolver("/nonexistent-out", "../x"),
+      shoalError("UNSAFE_PATH", /'\.\.'/),
+    );
+    await assert.rejects(
+      resolver("/nonexistent-out", "/etc/x"),
+      shoalError("UNSAFE_PATH", /absolute/),
+    );
+  });
+}
+
+Deno.test("resolveAllInside - resolves a folder's paths in order, and refuses the one through a symlink", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "out");
-    assert.equal(await resolveInside(out, "a/b/c.txt"), join(out, "a", "b", "c.txt"));
     await Deno.mkdir(join(out, "a"), { recursive: true });
-    await Deno.writeTextFile(join(out, "a", "c.txt"), "kept");
-    assert.equal(await resolveInside(out, "a/c.txt"), join(out, "a", "c.txt"));
+    await Deno.writeTextFile(join(out, "a", "half.txt"), "from an earlier run");
+    const paths = ["a", "a/half.txt", "a/new/deep.txt", "b/c.txt", "top.txt"];
+    assert.deepEqual(
+      await resolveAllInside(out, paths),
+      paths.map((path) => join(out, ...path.split("/"))),
+    );
+    await Deno.mkdir(join(dir, "elsewhere"));
+    await Deno.symlink(join(dir, "elsewhere"), join(out, "a", "new"));
+    await assert.rejects(
+      resolveAllInside(out, paths),
+      shoalError("UNSAFE_PATH", /"a\/new\/deep\.txt" would be written through "a\/new", a symlink/),
+    );
   });
 });
 
-Deno.test("resolveInside - a symlinked folder inside the output folder cannot carry a file outside it", async () => {
+Deno.test("resolveAllInside - a symlink in another case or normalisation is refused too, as macOS would follow it", async () => {
   await withTempDir(async (dir) => {
     const out = join(dir, "out");
-    const outside = join(dir, "outside");
     await Deno.mkdir(out);
-    await Deno.mkdir(outside);
-    await Deno.symlink(outside, join(out, "docs"));
+    await Deno.mkdir(join(dir, "elsewhere"));
+    await Deno.symlink(join(dir, "elsewhere"), join(out, "Cafe\u0301"));
     await assert.rejects(
-      resolveInside(out, "docs/evil.txt"),
-      shoalError("UNSAFE_PATH", /"docs", a symlink already in/),
+      resolveAllInside(out, ["caf\u00e9/x.txt"]),
+      shoalError("UNSAFE_PATH", /symlink/),
     );
-    // A symlink as the file itself: writing it would follow the link.
-    await Deno.symlink(join(outside, "target"), join(out, "file.txt"));
-    await assert.rejects(resolveInside(out, "file.txt"), shoalError("UNSAFE_PATH", /symlink/));
-    // A dangling symlink is refused as well.
-    await Deno.symlink(join(dir, "nowhere"), join(out, "gone"));
-    await assert.rejects(resolveInside(out, "gone/x"), shoalError("UNSAFE_PATH", /symlink/));
-    assert.deepEqual([...Deno.readDirSync(outside)], []);
   });
-});
-
-Deno.test("resolveInside - a file where a folder must go is refused; the output folder itself may be a symlink", async () => {
-  await withTempDir(async (dir) => {
-    const real = join(dir, "real");
-    await Deno.mkdir(real);
-    await Deno.writeTextFile(join(real, "a"), "a file");
-    await assert.rejects(
-      resolveInside(real, "a/b.txt"),
-      shoalError("UNSAFE_PATH", /needs "a" to be a folder/),
-    );
-    const link = join(dir, "link");
-    await Deno.symlink(real, link);
-    assert.equal(await resolveInside(link, "b.txt"), join(link, "b.txt"));
-  });
-});
-
-Deno.test("resolveInside - refuses a path that breaks a rule, without touching the disk", async () => {
-  await assert.rejects(
-    resolveInside("/nonexistent-out", "../x"),
-    shoalError("UNSAFE_PATH", /'\.\.'/),
-  );
-  await assert.rejects(
-    resolveInside("/nonexistent-out", "/etc/x"),
-    shoalError("UNSAFE_PATH", /absolute/),
-  );
 });
 
 Deno.test("freeBytes - agrees with df, and looks at the nearest existing parent of a new folder", async () => {
@@ -233,4 +294,11 @@ Deno.test("checkFreeSpace - a total that does not fit says how much is needed an
       ),
     );
   });
+});
+
+Deno.test("utf8Length - counts as TextEncoder does, surrogate pairs and lone surrogates included", () => {
+  const encoder = new TextEncoder();
+  for (const text of ["", "abc", "é", "日本語", "🐟", "a\uD800b", "\uDC00", "x🐟é日"]) {
+    assert.equal(utf8Length(text), encoder.encode(text).length, JSON.stringify(text));
+  }
 });
