@@ -29,7 +29,7 @@ import {
   type FolderManifest,
   parseFolderManifest,
 } from "./folder_manifest.ts";
-import { resolveInside } from "./folder_paths.ts";
+import { resolveAllInside } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { announceFolder } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
@@ -242,10 +242,11 @@ export async function fetchFolder(
     }
     // Each folder is resolved once, refusing a link already there; its files go inside it.
     const placed = new Map<string, string>([["", output]]);
-    for (const folder of [...folders].sort()) {
-      const path = await resolveInside(output, folder);
-      await Deno.mkdir(path, { recursive: true });
-      placed.set(folder, path);
+    const sorted = [...folders].sort();
+    const resolved = await resolveAllInside(output, sorted);
+    for (const [i, folder] of sorted.entries()) {
+      await Deno.mkdir(resolved[i], { recursive: true });
+      placed.set(folder, resolved[i]);
     }
     const placeOf = (relative: string) => {
       const at = relative.lastIndexOf("/");
