@@ -89,7 +89,7 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   await makeTree(tree);
   const first = await alice.ok(["publish", tree]);
   const idsBefore = new Map(
-    (await fileIds(alice.home, "course")).map(({ relative, contentId }) => [relative, contentId]),
+    fileIds(alice.home, "course").map(({ relative, contentId }) => [relative, contentId]),
   );
   await Deno.writeTextFile(join(tree, "readme.md"), "changed\n");
   await writeRandomFile(join(tree, "slides", "new.pdf"), 2_000);
@@ -98,7 +98,7 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   assert.match(second, /republished the folder "course" \(6 files/);
   assert.notEqual(/shoal:\w+/.exec(first)![0], /shoal:\w+/.exec(second)![0]);
   const idsAfter = new Map(
-    (await fileIds(alice.home, "course")).map(({ relative, contentId }) => [relative, contentId]),
+    fileIds(alice.home, "course").map(({ relative, contentId }) => [relative, contentId]),
   );
   assert.equal(idsAfter.get("slides/overview.pdf"), idsBefore.get("slides/overview.pdf"));
   assert.notEqual(idsAfter.get("readme.md"), idsBefore.get("readme.md"));
@@ -112,7 +112,7 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   assert.equal(await diff(tree, output), "");
 });
 
-async function fileIds(home: string, share: string) {
+function fileIds(home: string, share: string) {
   using opened = PeerHome.open(home);
   return opened.folderFiles(share);
 }
