@@ -393,16 +393,20 @@ async function findHolders(
       else known.push(i);
     }
     const ids = [...filesOf.keys()];
-    const batches = [];
-    for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {
+    // Two batches in flight at a time: pipelined, without 25 replies of a big folder held at once.
+    const ask = (at: number) => {
       const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
-      batches.push(client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply })));
-    }
-    for (const { contentIds, reply } of await Promise.all(batches)) {
+      return client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
+    };
+    let next = ids.length > 0 ? ask(0) : null;
+    for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
+      const current = next;
+      next = at + MAX_BATCH_IDS < ids.length ? ask(at + MAX_BATCH_IDS) : null;
+      const { contentIds, reply } = await current;
       ticket = reply.ticket;
       reply.holds.forEach((holders, k) => {
-        for (const at of holders) {
-          const source = reply.sources[at];
+        for (const index of holders) {
+          const source = reply.sources[index];
           if (!source || !usable(source)) continue;
           let entry = byAddress.get(source.address);
           if (!entry) {

@@ -251,16 +251,18 @@ export async function announceFolder(
   const { share } = folder;
   const { ids } = folder;
   return await withSession(home, tracker, async (client) => {
-    const batches: Promise<unknown>[] = [];
-    for (let at = 0; at < ids.length; at += MAX_BATCH_IDS) {
-      batches.push(
-        client.call("members", {
-          contentId: share.contentId,
-          files: ids.slice(at, at + MAX_BATCH_IDS),
-        }),
-      );
+    // Two batches in flight at a time: pipelined, without every request of a big folder at once.
+    const send = (at: number) =>
+      client.call("members", {
+        contentId: share.contentId,
+        files: ids.slice(at, at + MAX_BATCH_IDS),
+      });
+    let next = ids.length > 0 ? send(0) : null;
+    for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
+      const sent = next;
+      next = at + MAX_BATCH_IDS < ids.length ? send(at + MAX_BATCH_IDS) : null;
+      await sent;
     }
-    await Promise.all(batches);
     const path = home.folderManifestPath(share.contentId);
     await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
     const temporary = `${path}.${crypto.randomUUID()}.tmp`;

@@ -9,7 +9,13 @@ import { join } from "node:path";
 import { CliPeer } from "../helpers/cli.ts";
 import { localPeer, servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, writeRandomFile } from "../helpers/processes.ts";
-import { encodeFolderManifest, folderContentId } from "../../lib/peer/folder_manifest.ts";
+import {
+  encodeFolderManifest,
+  fileContentId,
+  folderContentId,
+} from "../../lib/peer/folder_manifest.ts";
+import { sha256Hex } from "../../lib/peer/manifest.ts";
+import { MAX_BATCH_IDS } from "../../lib/protocol/messages.ts";
 import { NO_PIECES } from "../../lib/peer/home.ts";
 import { withSession } from "../../lib/peer/tracker_link.ts";
 import { makeTree } from "./folder_test.ts";
@@ -147,4 +153,31 @@ Deno.test("a folder fetched into a folder holding a symlink never writes through
   assert.notEqual(result.code, 0);
   assert.match(result.stderr, /symlink/);
   assert.deepEqual([...Deno.readDirSync(outside)], []);
+});
+
+Deno.test("a folder of more files than one batch carries: every file's owner is found, and it fetches whole", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  await alice.signUp("alice");
+  using bob = await localPeer(dir.path, "bob", tracker.address);
+  const tree = join(dir.path, "many");
+  const count = MAX_BATCH_IDS + 100;
+  for (let d = 0; d < 10; d++) await Deno.mkdir(join(tree, `d${d}`), { recursive: true });
+  for (let i = 0; i < count; i++) {
+    Deno.writeTextFileSync(join(tree, `d${i % 10}`, `f${i}`), `${i}\n`);
+  }
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  // The last file's content id went in the second `members` batch.
+  const last = fileContentId({ size: 5, pieces: [sha256Hex(`${count - 1}\n`)] });
+  const reply = await withSession(
+    bob.home,
+    bob.endpoint,
+    (client) => client.call("holders", { contentIds: [last] }),
+  );
+  assert.deepEqual(reply.holds[0].map((i) => reply.sources[i].owner), ["alice"]);
+  const output = join(dir.path, "fetched");
+  await new CliPeer(bob.home.dir, tracker.address).ok(["fetch", "many", "--output", output]);
+  assert.equal(await diff(tree, output), "");
 });
