@@ -9,7 +9,7 @@ import { PeerHome } from "../peer/home.ts";
 import { otherOwners, pickSource } from "../peer/fetch.ts";
 import { connectSession } from "../peer/tracker_link.ts";
 import { quoteWord } from "../invocation.ts";
-import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { DownloadProgress, HashProgress } from "./progress.ts";
 import type { PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
@@ -158,7 +158,9 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
   const sources = result.sources.map((s) => `${s.owner} ${s.pieces} pieces`);
   const dropped = result.dropped.map((d) => `${d.owner} (${d.reason})`);
   return escapeForTerminal([
-    `fetched the folder "${name}" to ${shownPath(result.output)}: ${result.files} files, ` +
+    `fetched the folder "${name}" to ${shownPath(result.output)}: ${
+      plural(result.files, "file")
+    }, ` +
     `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s (${formatSize(rate)}/s)`,
     sources.length ? ` from ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
