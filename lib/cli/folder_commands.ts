@@ -143,7 +143,7 @@ export async function runLs(
     manifest.files.map((file) => [file.path, formatSize(file.size)]),
   ));
   const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  console.log(`${manifest.files.length} files, ${formatSize(total)}`);
+  console.log(`${plural(manifest.files.length, "file")}, ${formatSize(total)}`);
 }
 
 /** A path as a person reads it: relative when under the current folder. */
