@@ -207,7 +207,8 @@ export async function fetchFolder(
       owner: options.onlyChosen ? chosen.owner : undefined,
     });
     const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
-    const { manifest, text } = await cachedManifest(home, contentId, folderSources, tracker);
+    // Its text stays in the home only: a big folder's is not held through the download.
+    const manifest = await cachedManifest(home, contentId, folderSources, tracker);
     const wanted = globMatcher(options.only ?? []);
     const chosenFiles = manifest.files.filter((file) => wanted(file.path));
     if (chosenFiles.length === 0) {
@@ -312,7 +313,7 @@ export async function fetchFolder(
     }
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
-    if (whole) await shareFetched(home, tracker, chosen, output, manifest, text);
+    if (whole) await shareFetched(home, tracker, chosen, output, manifest);
     return {
       output,
       files: chosenFiles.length,
@@ -343,12 +344,12 @@ async function cachedManifest(
   contentId: string,
   sources: SourceList,
   tracker: TrackerEndpoint,
-): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
+): Promise<FolderManifest> {
   const path = home.folderManifestPath(contentId);
   const kept = await Deno.readFile(path).catch(() => null);
   if (kept) {
     try {
-      return { manifest: parseFolderManifest(kept, contentId, "this peer's home"), text: kept };
+      return parseFolderManifest(kept, contentId, "this peer's home");
     } catch {
       // Damaged: fetched again.
     }
@@ -358,7 +359,7 @@ async function cachedManifest(
   const temporary = `${path}.${crypto.randomUUID()}.tmp`;
   await Deno.writeFile(temporary, fetched.text);
   await Deno.rename(temporary, path);
-  return fetched;
+  return fetched.manifest;
 }
 
 /**
@@ -432,7 +433,6 @@ async function shareFetched(
   chosen: Listing,
   output: string,
   manifest: FolderManifest,
-  text: Uint8Array,
 ): Promise<void> {
   const mine = home.share(chosen.name);
   if (mine && mine.contentId !== chosen.contentId) return;
@@ -471,7 +471,7 @@ async function shareFetched(
     share,
     files: files(),
     ids,
-    text,
+    text: null,
     skipped: null,
   };
   try {

@@ -104,8 +104,11 @@ export interface DescribedFolder {
   files: Iterable<FolderFileRecord>;
   /** The distinct content ids of its files. */
   ids: string[];
-  /** The folder manifest's canonical text (as received, for a fetched folder). */
-  text: string | Uint8Array;
+  /**
+   * The folder manifest's canonical text; null when the home keeps it already
+   * (a fetched folder's, stored as it arrived).
+   */
+  text: string | null;
   /** What was left out, as one line ("skipped 2 symlinks, 1 FIFO"), or null. */
   skipped: string | null;
 }
@@ -263,12 +266,13 @@ export async function announceFolder(
       next = at + MAX_BATCH_IDS < ids.length ? send(at + MAX_BATCH_IDS) : null;
       await sent;
     }
-    const path = home.folderManifestPath(share.contentId);
-    await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
-    const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-    if (typeof folder.text === "string") await Deno.writeTextFile(temporary, folder.text);
-    else await Deno.writeFile(temporary, folder.text);
-    await Deno.rename(temporary, path);
+    if (folder.text !== null) {
+      const path = home.folderManifestPath(share.contentId);
+      await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
+      const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+      await Deno.writeTextFile(temporary, folder.text);
+      await Deno.rename(temporary, path);
+    }
     const { replaced } = await client.call("publish", {
       name: share.name,
       type: share.type,
