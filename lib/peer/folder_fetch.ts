@@ -437,8 +437,10 @@ async function shareFetched(
   const mine = home.share(chosen.name);
   if (mine && mine.contentId !== chosen.contentId) return;
   // Made one at a time as the home stores them: a folder of 100,000 files holds no list of them.
+  // Each file's content id is worked out once, for the tracker and the home alike.
+  const contentIds = manifest.files.map(fileContentId);
   function* files(): Generator<FolderFileRecord> {
-    for (const file of manifest.files) {
+    for (const [i, file] of manifest.files.entries()) {
       const path = join(output, file.path);
       const info = identityOf(Deno.lstatSync(path));
       yield {
@@ -447,12 +449,12 @@ async function shareFetched(
         size: file.size,
         mtimeMs: info.mtimeMs,
         fileId: info.fileId,
-        contentId: fileContentId(file),
+        contentId: contentIds[i],
         manifest: fileManifestOf(file),
       };
     }
   }
-  const ids = [...new Set(manifest.files.map(fileContentId))];
+  const ids = [...new Set(contentIds)];
   const root = identityOf(await Deno.lstat(output));
   const share: Share = {
     name: chosen.name,
