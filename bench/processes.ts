@@ -110,6 +110,11 @@ export class BenchPeer {
     return result;
   }
 
+  /** Starts one `peer.ts` command without waiting for it (to watch its memory, say). */
+  spawn(args: string[]): Deno.ChildProcess {
+    return this.#peer.spawn(args);
+  }
+
   /** Registers and logs in with a password derived from the username. */
   signUp(username: string): Promise<void> {
     return this.#peer.signUp(username);

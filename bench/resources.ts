@@ -154,21 +154,55 @@ export async function inParallel<T, R>(
   return results;
 }
 
-/** Makes sure `socat` is there, installing it with apt-get when running as root. */
-export async function ensureSocat(log: (line: string) => void): Promise<string | null> {
-  if (await hasCommand("socat")) return null;
-  if (!isRoot() || !await hasCommand("apt-get")) {
-    return "socat is not installed (and installing it needs root and apt-get)";
-  }
-  log("installing socat with apt-get");
+/** Runs `apt-get ARGS` quietly; the error text when it fails, else null. */
+async function aptGet(args: string[]): Promise<string | null> {
   const output = await new Deno.Command("apt-get", {
-    args: ["install", "-y", "socat"],
+    args,
     stdout: "null",
     stderr: "piped",
     env: { DEBIAN_FRONTEND: "noninteractive" },
   }).output();
-  if (!output.success || !await hasCommand("socat")) {
-    return `apt-get install socat failed: ${new TextDecoder().decode(output.stderr).trim()}`;
+  return output.success ? null : new TextDecoder().decode(output.stderr).trim();
+}
+
+/**
+ * Makes sure each program of `programs` (program → the Debian package that
+ * has it) is there, installing the missing packages with apt-get when
+ * running as root, after an `apt-get update` if the first try fails (the
+ * package lists may be missing or old). Returns why not, or null when all are there.
+ */
+export async function ensurePrograms(
+  programs: Record<string, string>,
+  log: (line: string) => void,
+): Promise<string | null> {
+  const missing: string[] = [];
+  for (const [program, pkg] of Object.entries(programs)) {
+    if (!await hasCommand(program) && !missing.includes(pkg)) missing.push(pkg);
+  }
+  if (missing.length === 0) return null;
+  const names = missing.join(" ");
+  if (!isRoot() || !await hasCommand("apt-get")) {
+    return `${names} not installed (and installing needs root and apt-get)`;
+  }
+  log(`installing ${names} with apt-get`);
+  let failed = await aptGet(["install", "-y", ...missing]);
+  if (failed !== null) {
+    log("  apt-get install failed; updating the package lists and trying again");
+    failed = await aptGet(["update"]) ?? await aptGet(["install", "-y", ...missing]);
+  }
+  const still = [];
+  for (const program of Object.keys(programs)) {
+    if (!await hasCommand(program)) still.push(program);
+  }
+  if (failed !== null || still.length > 0) {
+    return `apt-get install ${names} failed${
+      still.length ? ` (${still.join(", ")} missing)` : ""
+    }: ${failed ?? "no error printed"}`;
   }
   return null;
+}
+
+/** Makes sure `socat` is there, installing it with apt-get when running as root. */
+export function ensureSocat(log: (line: string) => void): Promise<string | null> {
+  return ensurePrograms({ socat: "socat" }, log);
 }

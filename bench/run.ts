@@ -7,6 +7,7 @@
 import { parseArgs } from "node:util";
 import { fileURLToPath } from "node:url";
 import { renderChart } from "./chart.ts";
+import { folderBenchmark } from "./folder.ts";
 import { hashingBenchmark } from "./hashing.ts";
 import {
   type Benchmark,
@@ -32,6 +33,7 @@ const BENCHMARKS: Benchmark[] = [
   trackerLoadBenchmark,
   trackerPostgresBenchmark,
   hashingBenchmark,
+  folderBenchmark,
 ];
 
 const USAGE = `Usage: deno task bench [--quick] [--only NAME[,NAME]]

@@ -7,7 +7,7 @@ import { formatAddress } from "../protocol/address.ts";
 import { discover, pingPeer, type PingReport } from "../tracker/admin.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { ReportedFailure } from "./errors.ts";
-import { formatSize, printJson, renderTable } from "./output.ts";
+import { formatSize, plural, printJson, renderTable } from "./output.ts";
 
 function pingLines(report: PingReport): string[] {
   const { peer, os, probe } = report;
@@ -72,7 +72,7 @@ export function addAdminCommands(
         if (files.length === 0) return console.log(`${owner} has published nothing`);
         console.log(renderTable(
           ["no.", "name", "type", "size", "published at"],
-          files.map((f, i) => [i + 1, f.name, f.type || "-", formatSize(f.size), f.publishedAt]),
+          files.map((f, i) => [i + 1, f.name, f.type || "-", sizeOf(f), f.publishedAt]),
         ));
       })
     );
@@ -110,11 +110,18 @@ export function addAdminCommands(
             f.owner,
             f.name,
             f.type || "-",
-            formatSize(f.size),
+            sizeOf(f),
             f.online ? "online" : "offline",
           ]),
         ));
       })
     );
   return program;
+}
+
+/** A listing's size, and a folder's file count beside it. */
+function sizeOf(file: { size: number; type: string; files?: number }): string {
+  return file.type === "folder"
+    ? `${formatSize(file.size)} (${plural(file.files ?? 0, "file")})`
+    : formatSize(file.size);
 }

@@ -9,6 +9,7 @@ import {
   fetchFile,
   type FetchResult,
   otherOwners,
+  otherOwnersOfContent,
   outputPathFor,
   pickSource,
   type Unpublished,
@@ -18,7 +19,9 @@ import { type AdoptedPartial, piecesOf } from "../peer/partials.ts";
 import { parseRateFlag, type PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
-import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
+import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
+import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
@@ -30,6 +33,8 @@ export interface FetchFlags {
   force?: boolean;
   json?: boolean;
   maxDownloadRate?: string;
+  /** Globs of a folder's paths to fetch (repeatable). */
+  only?: string[];
 }
 
 /** The owners of a name, numbered for the chooser. */
@@ -40,7 +45,9 @@ export function ownersTable(files: Listing[]): string {
       i + 1,
       file.name,
       file.type || "-",
-      formatSize(file.size),
+      file.type === FOLDER_TYPE
+        ? `${formatSize(file.size)} (${plural(file.files, "file")})`
+        : formatSize(file.size),
       file.owner,
       file.online ? "online" : "offline",
     ]),
@@ -176,9 +183,16 @@ export async function runFetch(
 ) {
   const maxDownloadRate = parseRateFlag("max-download-rate", flags.maxDownloadRate);
   // With --from, ask for that owner only: a long list may not reach it.
-  const { owners, listed, total } = await otherOwners(home, tracker, name, flags.from);
+  const link = contentIdOfLink(name);
+  const { owners, listed, total } = link
+    ? await otherOwnersOfContent(home, tracker, link, flags.from)
+    : await otherOwners(home, tracker, name, flags.from);
+  const folder = owners[0].type === FOLDER_TYPE;
+  if (!folder && flags.only?.length) {
+    throw new ShoalError("INVALID_INPUT", `"${owners[0].name}" is a file: --only is for folders`);
+  }
   // Say so now if the file is already here, before asking anything.
-  await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+  if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
   if (!flags.json) {
     console.log(ownersTable(owners));
     const note = truncationNote(listed, total, "choose one with --from <username>");
@@ -187,6 +201,9 @@ export async function runFetch(
   const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
+  if (chosen.type === FOLDER_TYPE) {
+    return await runFolderFetch({ tracker, home }, chosen, onlyChosen, flags, shell);
+  }
   const onPartial = (partial: AdoptedPartial) => console.error(partialNote(partial, chosen.name));
   const options = {
     onlyChosen,
@@ -331,7 +348,15 @@ export async function listDownloads(
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
 export async function cancel({ home }: PeerContext, typed: string) {
-  for (const { name, partPath, file } of await cancelByName(home, typed)) {
+  for (const { name, partPath, file, folder } of await cancelByName(home, typed)) {
+    if (folder) {
+      console.log(
+        `cancelled "${name}"` +
+          (file === "deleted" ? ` and deleted its partial files in ${partPath}` : "") +
+          `; the files it finished stay in ${partPath}`,
+      );
+      continue;
+    }
     console.log(
       file === "deleted"
         ? `cancelled "${name}" and deleted its partial file ${partPath}`

@@ -1,6 +1,6 @@
 /** Everything the CLIs print: tables, sizes, JSON, and text from the network made safe. */
 import Table from "cli-table3";
-import { HIDDEN_CHARACTER } from "../protocol/validate.ts";
+import { escapeHidden, HIDDEN_CHARACTER } from "../protocol/validate.ts";
 
 const HIDDEN = new RegExp(HIDDEN_CHARACTER.source, "gu");
 
@@ -19,7 +19,7 @@ const HIDDEN = new RegExp(HIDDEN_CHARACTER.source, "gu");
  * ```
  */
 export function escapeForTerminal(text: string): string {
-  return text.replace(HIDDEN, (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`);
+  return escapeHidden(text);
 }
 
 /** Colours only on a terminal, and never with NO_COLOR set. */

@@ -25,13 +25,14 @@ import { UploadLog } from "../peer/upload_log.ts";
 import { LOG_FORMATS, type LogFormat } from "../log_line.ts";
 import { DEFAULT_UPLOAD_SLOTS } from "../peer/upload_slots.ts";
 import { search } from "../peer/search.ts";
-import { publish, unpublish, view } from "../peer/shares.ts";
+import { checkName, publish, unpublish, view } from "../peer/shares.ts";
+import { linkOf, runLs, runPublishFolder } from "./folder_commands.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { asTyped, commandName, isInstalled } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
-import { escapeForTerminal, formatSize, printJson, renderTable } from "./output.ts";
+import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
 import { addTrackersCommand, withDiscoveredTracker } from "./tracker_discovery.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
@@ -238,12 +239,17 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
 
   program.command("publish <name-or-path> [path]")
     .description("share a local file under a name (default: its file name); the file stays put")
-    .action(run(async ({ tracker, home }, first: string, second: string | undefined) => {
+    .action(run(async (context, first: string, second: string | undefined) => {
+      const { tracker, home } = context;
       const [name, path] = second === undefined ? [undefined, first] : [first, second];
+      if (await Deno.lstat(path).then((info) => info.isDirectory, () => false)) {
+        if (name !== undefined) checkName(name);
+        return await runPublishFolder(context, path, name, hooks);
+      }
       const { share, replaced } = await publish(home, tracker, path, name, hooks?.signal);
       console.log(
         `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
-          `content ${share.contentId.slice(0, 12)})`,
+          `content ${share.contentId.slice(0, 12)}): ${linkOf(share.contentId)}`,
       );
     }));
 
@@ -259,14 +265,27 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(({ home }, options: { json?: boolean }) => {
       const shares = view(home);
       if (options.json) {
-        return printJson(shares.map(({ manifest: _, ...share }) => share));
+        return printJson(shares.map(({ manifest: _, kind, files, ...share }) => ({
+          ...share,
+          files: files ?? 1,
+          folder: kind === "folder",
+          link: linkOf(share.contentId),
+        })));
       }
       if (shares.length === 0) {
         return console.log(asTyped("no shares yet; add one with: peer.ts publish <path>"));
       }
       console.log(renderTable(
         ["no.", "name", "location", "type", "size"],
-        shares.map((s, i) => [i + 1, s.name, s.path, s.type || "-", formatSize(s.size)]),
+        shares.map((s, i) => [
+          i + 1,
+          s.name,
+          s.path,
+          s.type || "-",
+          s.kind === "folder"
+            ? `${formatSize(s.size)} (${plural(s.files ?? 0, "file")})`
+            : formatSize(s.size),
+        ]),
       ));
     }));
 
@@ -286,10 +305,28 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
       if (note) console.log(note);
     }));
 
+  program.command("ls <name>")
+    .description("list the files of a shared folder (path, size) without fetching them")
+    .option("--from <username>", "the folder of this owner")
+    .option("--json", "print JSON for scripts")
+    .action(
+      run((context, name: string, options: { json?: boolean; from?: string }) =>
+        runLs(context, name, options)
+      ),
+    );
+
   program.command("fetch <name>")
-    .description("download a file by name from every peer that shares it (or one, with --from)")
+    .description(
+      "download a file or folder by name (or shoal:<content id> link) from every peer that " +
+        "shares it (or one, with --from)",
+    )
     .option("--from <username>", "take it only from this owner, without asking")
-    .option("--output <path>", "where to save it (a file, or a folder)")
+    .option(
+      "--only <glob>",
+      "of a folder, fetch only the paths matching (repeatable; * ** ?)",
+      (value: string, previous: string[] = []) => [...previous, value],
+    )
+    .option("--output <path>", "where to save it (a file, or a folder; a folder's own folder)")
     .option("--force", "overwrite an existing file at the output path")
     .option("--json", "print the owners and the download summary as one JSON object")
     .option(

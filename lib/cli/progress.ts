@@ -91,3 +91,42 @@ export class DownloadProgress {
     if (this.#bar) restoreTerminal();
   }
 }
+
+/** Draws the hashing of a folder being published (files, bytes, rate) on stderr's terminal. */
+export class HashProgress {
+  readonly #bar: cliProgress.SingleBar | null;
+  readonly #started = performance.now();
+  #running = false;
+
+  constructor(label: string, enabled = Deno.stderr.isTerminal()) {
+    this.#bar = enabled
+      ? new cliProgress.SingleBar({
+        format:
+          `hashing ${label} {bar} {percentage}% | {files} files | {done} of {size} | {rate}/s`,
+        stream: process.stderr,
+        hideCursor: true,
+        clearOnComplete: true,
+      }, cliProgress.Presets.shades_classic)
+      : null;
+  }
+
+  update(progress: { files: number; totalFiles: number; bytes: number; totalBytes: number }) {
+    if (!this.#bar) return;
+    const seconds = (performance.now() - this.#started) / 1000;
+    const payload = {
+      files: `${progress.files} of ${progress.totalFiles}`,
+      done: formatSize(progress.bytes),
+      size: formatSize(progress.totalBytes),
+      rate: formatSize(seconds > 0 ? progress.bytes / seconds : 0),
+    };
+    if (this.#running) return this.#bar.update(progress.bytes, payload);
+    this.#bar.start(Math.max(1, progress.totalBytes), progress.bytes, payload);
+    this.#running = true;
+  }
+
+  stop(): void {
+    if (this.#running) this.#bar?.stop();
+    this.#running = false;
+    if (this.#bar) restoreTerminal();
+  }
+}

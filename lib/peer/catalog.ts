@@ -15,6 +15,8 @@ export interface ServedContent {
 /** Finds servable content by content id; never from a path received off the network. */
 export interface Catalog {
   find(contentId: string): Promise<ServedContent | null>;
+  /** Where the manifest text of a folder shared here is kept, by the folder's content id. */
+  folderManifest?(contentId: string): Promise<string | null>;
   /** Lets go of whatever the catalog holds open. */
   close?(): Promise<void>;
 }

@@ -5,7 +5,10 @@
  */
 import { ShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
-import type { PeerHome } from "./home.ts";
+import type { FolderDownloadRecord, PeerHome } from "./home.ts";
+import { PART_SUFFIX } from "./downloader.ts";
+import { parseFolderManifest } from "./folder_manifest.ts";
+import { resolveInside } from "./folder_paths.ts";
 import { bytesHeld } from "./manifest.ts";
 import { matchingNames, spellings } from "./name_match.ts";
 import { cancelDownload, type CancelledDownload, partialExists } from "./partials.ts";
@@ -24,6 +27,8 @@ export interface UnfinishedDownload {
   onDisk: boolean | null;
   /** Whether it is running now (in the shell's background). */
   running: boolean;
+  /** A folder download: `partPath` is the folder the tree is written under. */
+  folder: boolean;
   startedAt: string;
   updatedAt: string;
 }
@@ -38,7 +43,21 @@ export async function unfinishedDownloads(
   running: string[] = [],
 ): Promise<UnfinishedDownload[]> {
   if (!home.session()) throw notLoggedIn();
-  return await Promise.all(
+  const folders = await Promise.all(
+    home.folderDownloads().map(async (record) => ({
+      name: record.name,
+      contentId: record.contentId,
+      size: record.size,
+      verified: Math.min(record.doneBytes, record.size),
+      partPath: record.output,
+      onDisk: await Deno.stat(record.output).then((info) => info.isDirectory, () => false),
+      running: running.includes(record.name),
+      startedAt: record.startedAt,
+      updatedAt: record.updatedAt,
+      folder: true,
+    })),
+  );
+  const files = await Promise.all(
     home.downloads().map(async (record) => ({
       name: record.name,
       contentId: record.contentId,
@@ -52,8 +71,10 @@ export async function unfinishedDownloads(
       running: running.includes(record.name),
       startedAt: record.startedAt,
       updatedAt: record.updatedAt,
+      folder: false,
     })),
   );
+  return [...files, ...folders];
 }
 
 /**
@@ -64,7 +85,8 @@ export async function unfinishedDownloads(
 export async function cancelByName(home: PeerHome, typed: string): Promise<CancelledDownload[]> {
   if (!home.session()) throw notLoggedIn();
   const matches = matchingNames(home.downloads(), typed, (record) => record.name);
-  const names = spellings(matches, (record) => record.name);
+  const folders = matchingNames(home.folderDownloads(), typed, (record) => record.name);
+  const names = spellings([...matches, ...folders], (record) => record.name);
   if (names.length > 1) {
     throw new ShoalError(
       "INVALID_INPUT",
@@ -72,7 +94,7 @@ export async function cancelByName(home: PeerHome, typed: string): Promise<Cance
       { hint: "cancel one by its exact spelling" },
     );
   }
-  if (matches.length === 0) {
+  if (matches.length === 0 && folders.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
       `no unfinished download named "${typed}"; list them with \`peer.ts downloads\``,
@@ -80,5 +102,37 @@ export async function cancelByName(home: PeerHome, typed: string): Promise<Cance
   }
   const cancelled: CancelledDownload[] = [];
   for (const record of matches) cancelled.push(await cancelDownload(home, record.contentId));
+  for (const record of folders) cancelled.push(await cancelFolderDownload(home, record));
   return cancelled;
+}
+
+/**
+ * Forgets a folder download and deletes its partial files (the `.shoal-part`
+ * of each file not yet complete); the files already complete stay.
+ */
+async function cancelFolderDownload(
+  home: PeerHome,
+  record: FolderDownloadRecord,
+): Promise<CancelledDownload> {
+  const text = await Deno.readFile(home.folderManifestPath(record.contentId)).catch(() => null);
+  let found = false;
+  if (text) {
+    const manifest = parseFolderManifest(text, record.contentId, "this peer's home");
+    for (const file of manifest.files) {
+      // Only under the recorded output, through no link: resolveInside refuses any.
+      const path = await resolveInside(record.output, file.path).catch(() => null);
+      if (!path) continue;
+      await Deno.remove(path + PART_SUFFIX).then(() => found = true, () => {});
+    }
+  }
+  home.removeFolderDownload(record.contentId);
+  if (!home.folderByContent(record.contentId)) {
+    await Deno.remove(home.folderManifestPath(record.contentId)).catch(() => {});
+  }
+  return {
+    name: record.name,
+    partPath: record.output,
+    file: found ? "deleted" : "missing",
+    folder: true,
+  };
 }

@@ -73,6 +73,34 @@ export async function otherOwners(
 }
 
 /**
+ * The other owners of a content id (a `shoal:` link), as {@link otherOwners}
+ * finds them for a name.
+ */
+export async function otherOwnersOfContent(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  contentId: string,
+  owner?: string,
+): Promise<{ owners: Listing[]; listed: number; total: number }> {
+  const me = home.session()?.username.toLowerCase();
+  const { files, total } = await withSession(
+    home,
+    tracker,
+    (client) => client.call("lookupContent", { contentId }),
+  );
+  const owners = files.filter((file) =>
+    file.owner.toLowerCase() !== me &&
+    (owner === undefined || file.owner.toLowerCase() === owner.toLowerCase())
+  );
+  if (owners.length === 0) {
+    throw new ShoalError("NOT_FOUND", `nobody else publishes shoal:${contentId}`, {
+      hint: "check the link, or ask its owner to serve",
+    });
+  }
+  return { owners, listed: files.length, total };
+}
+
+/**
  * Picks what to fetch without asking: the one `from` names, or the only
  * online content. Fails with AMBIGUOUS when online owners share different
  * contents under this name, since only a person can choose between them.

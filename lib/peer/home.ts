@@ -29,8 +29,48 @@ export interface Share {
    */
   fileId: string | null;
   contentId: string;
+  /**
+   * The file's manifest. A folder share's files have their own (in
+   * {@link PeerHome.folderFiles}); its own is {@link NO_PIECES}, never served.
+   */
   manifest: Manifest;
   publishedAt: string;
+  /** A folder share (its `path` a directory, `type` "folder"); a file otherwise. */
+  kind?: "file" | "folder";
+  /** How many files a folder share holds. @default {1} */
+  files?: number;
+}
+
+/** The manifest a folder share's row carries: a folder's own is its folder manifest. */
+export const NO_PIECES: Manifest = { version: 1, size: 0, pieceSize: 262144, pieces: [] };
+
+/** One file of a published folder, as served: by its own content id. */
+export interface FolderFileRecord {
+  /** Path inside the folder, `/`-separated. */
+  relative: string;
+  /** Its real local path. */
+  path: string;
+  size: number;
+  mtimeMs: number;
+  fileId: string | null;
+  contentId: string;
+  manifest: Manifest;
+}
+
+/** An unfinished folder download: enough to resume it, and for `downloads`/`cancel`. */
+export interface FolderDownloadRecord {
+  contentId: string;
+  name: string;
+  /** The absolute folder the tree is written under. */
+  output: string;
+  /** The `--only` patterns, empty for the whole folder. */
+  only: string[];
+  size: number;
+  files: number;
+  /** Bytes of files already renamed into place (a lower bound). */
+  doneBytes: number;
+  startedAt: string;
+  updatedAt: string;
 }
 
 const MIGRATIONS = [
@@ -80,6 +120,33 @@ const MIGRATIONS = [
      id INTEGER PRIMARY KEY CHECK (id = 1),
      address TEXT NOT NULL,
      at TEXT NOT NULL
+   );`,
+  // Folders (issue 14): folder shares, each of their files served by its own content id, and
+  // unfinished folder downloads.
+  `ALTER TABLE shares ADD COLUMN kind TEXT NOT NULL DEFAULT 'file';
+   ALTER TABLE shares ADD COLUMN files INTEGER NOT NULL DEFAULT 1;
+   CREATE TABLE folder_files (
+     share TEXT NOT NULL,
+     relative TEXT NOT NULL,
+     path TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     mtime_ms INTEGER NOT NULL,
+     file_id TEXT,
+     content_id TEXT NOT NULL,
+     manifest TEXT NOT NULL,
+     PRIMARY KEY (share, relative)
+   );
+   CREATE INDEX folder_files_by_content ON folder_files(content_id);
+   CREATE TABLE folder_downloads (
+     content_id TEXT PRIMARY KEY,
+     name TEXT NOT NULL,
+     output TEXT NOT NULL,
+     only TEXT NOT NULL,
+     size INTEGER NOT NULL,
+     files INTEGER NOT NULL,
+     done_bytes INTEGER NOT NULL,
+     started_at TEXT NOT NULL,
+     updated_at TEXT NOT NULL
    );`,
 ];
 
@@ -144,7 +211,48 @@ function toDownload(row: Row): DownloadRecord {
   };
 }
 
+function toFolderFile(row: Row): FolderFileRecord {
+  return {
+    relative: String(row.relative),
+    path: String(row.path),
+    size: Number(row.size),
+    mtimeMs: Number(row.mtime_ms),
+    fileId: row.file_id == null ? null : String(row.file_id),
+    contentId: String(row.content_id),
+    manifest: manifestOf(String(row.content_id), row.manifest),
+  };
+}
+
+function toFolderDownload(row: Row): FolderDownloadRecord {
+  return {
+    contentId: String(row.content_id),
+    name: String(row.name),
+    output: String(row.output),
+    only: JSON.parse(String(row.only)),
+    size: Number(row.size),
+    files: Number(row.files),
+    doneBytes: Number(row.done_bytes),
+    startedAt: String(row.started_at),
+    updatedAt: String(row.updated_at),
+  };
+}
+
 function toShare(row: Row): Share {
+  if (row.kind === "folder") {
+    return {
+      name: String(row.name),
+      path: String(row.path),
+      type: String(row.type),
+      size: Number(row.size),
+      mtimeMs: Number(row.mtime_ms),
+      fileId: row.file_id == null ? null : String(row.file_id),
+      contentId: String(row.content_id),
+      manifest: NO_PIECES,
+      publishedAt: String(row.published_at),
+      kind: "folder",
+      files: Number(row.files),
+    };
+  }
   return {
     name: String(row.name),
     path: String(row.path),
@@ -232,27 +340,108 @@ export class PeerHome implements Disposable {
     this.#db.exec("DELETE FROM session");
   }
 
-  /** Adds or replaces the share of that name. */
-  addShare(share: Share): void {
+  /**
+   * Adds or replaces the share of that name; a folder share with its files
+   * (which replace any the name held), in one transaction.
+   */
+  addShare(share: Share, folderFiles: Iterable<FolderFileRecord> = []): void {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      this.#sql(
+        `INSERT INTO shares (name, path, type, size, mtime_ms, file_id, content_id, manifest,
+           published_at, kind, files)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (name) DO UPDATE SET path = excluded.path, type = excluded.type,
+           size = excluded.size, mtime_ms = excluded.mtime_ms, file_id = excluded.file_id,
+           content_id = excluded.content_id, manifest = excluded.manifest,
+           published_at = excluded.published_at, kind = excluded.kind, files = excluded.files`,
+      ).run(
+        share.name,
+        share.path,
+        share.type,
+        share.size,
+        share.mtimeMs,
+        share.fileId,
+        share.contentId,
+        JSON.stringify(share.manifest),
+        share.publishedAt,
+        share.kind ?? "file",
+        share.files ?? 1,
+      );
+      this.#sql("DELETE FROM folder_files WHERE share = ?").run(share.name);
+      const insert = this.#sql(
+        `INSERT INTO folder_files (share, relative, path, size, mtime_ms, file_id, content_id,
+           manifest) VALUES (?, ?, ?, ?, ?, ?, ?, ?)`,
+      );
+      for (const file of folderFiles) {
+        insert.run(
+          share.name,
+          file.relative,
+          file.path,
+          file.size,
+          file.mtimeMs,
+          file.fileId,
+          file.contentId,
+          JSON.stringify(file.manifest),
+        );
+      }
+      this.#db.exec("COMMIT");
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  /** The files of a folder share, by relative path. */
+  folderFiles(share: string): FolderFileRecord[] {
+    return (this.#sql("SELECT * FROM folder_files WHERE share = ? ORDER BY relative")
+      .all(share) as Row[]).map(toFolderFile);
+  }
+
+  /** Where a folder share's manifest text is kept. */
+  folderManifestPath(contentId: string): string {
+    return join(this.dir, "folders", `${contentId}.json`);
+  }
+
+  /** Starts or replaces the record of a folder download. */
+  saveFolderDownload(record: FolderDownloadRecord): void {
     this.#sql(
-      `INSERT INTO shares (name, path, type, size, mtime_ms, file_id, content_id, manifest,
-         published_at)
-       VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
-       ON CONFLICT (name) DO UPDATE SET path = excluded.path, type = excluded.type,
-         size = excluded.size, mtime_ms = excluded.mtime_ms, file_id = excluded.file_id,
-         content_id = excluded.content_id, manifest = excluded.manifest,
-         published_at = excluded.published_at`,
+      `INSERT INTO folder_downloads (content_id, name, output, only, size, files, done_bytes,
+         started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+       ON CONFLICT (content_id) DO UPDATE SET name = excluded.name, output = excluded.output,
+         only = excluded.only, size = excluded.size, files = excluded.files,
+         done_bytes = excluded.done_bytes, updated_at = excluded.updated_at`,
     ).run(
-      share.name,
-      share.path,
-      share.type,
-      share.size,
-      share.mtimeMs,
-      share.fileId,
-      share.contentId,
-      JSON.stringify(share.manifest),
-      share.publishedAt,
+      record.contentId,
+      record.name,
+      resolve(record.output),
+      JSON.stringify(record.only),
+      record.size,
+      record.files,
+      record.doneBytes,
+      record.startedAt,
+      record.updatedAt,
     );
+  }
+
+  updateFolderDownload(contentId: string, doneBytes: number): void {
+    this.#sql("UPDATE folder_downloads SET done_bytes = ?, updated_at = ? WHERE content_id = ?")
+      .run(doneBytes, new Date().toISOString(), contentId);
+  }
+
+  folderDownload(contentId: string): FolderDownloadRecord | null {
+    const row = this.#sql("SELECT * FROM folder_downloads WHERE content_id = ?")
+      .get(contentId) as Row | undefined;
+    return row ? toFolderDownload(row) : null;
+  }
+
+  folderDownloads(): FolderDownloadRecord[] {
+    return (this.#sql("SELECT * FROM folder_downloads ORDER BY started_at").all() as Row[])
+      .map(toFolderDownload);
+  }
+
+  removeFolderDownload(contentId: string): void {
+    this.#sql("DELETE FROM folder_downloads WHERE content_id = ?").run(contentId);
   }
 
   /**
@@ -267,12 +456,13 @@ export class PeerHome implements Disposable {
   }
 
   removeShare(name: string): boolean {
+    this.#sql("DELETE FROM folder_files WHERE share = ?").run(name);
     return Number(this.#sql("DELETE FROM shares WHERE name = ?").run(name).changes) > 0;
   }
 
   /** Forgets every share, e.g. after the account is deleted. */
   clearShares(): void {
-    this.#db.exec("DELETE FROM shares");
+    this.#db.exec("DELETE FROM shares; DELETE FROM folder_files;");
   }
 
   share(name: string): Share | null {
@@ -282,9 +472,35 @@ export class PeerHome implements Disposable {
     return row ? toShare(row) : null;
   }
 
-  /** Any share with this content; several names may hold the same bytes. */
+  /**
+   * Any file share with this content, shared alone or in a folder (then
+   * named `folder/relative path`); several names may hold the same bytes.
+   */
   shareByContent(contentId: string): Share | null {
-    const row = this.#sql("SELECT * FROM shares WHERE content_id = ? LIMIT 1")
+    const row = this.#sql("SELECT * FROM shares WHERE content_id = ? AND kind = 'file' LIMIT 1")
+      .get(contentId) as Row | undefined;
+    if (row) return toShare(row);
+    const member = this.#sql(
+      "SELECT * FROM folder_files WHERE content_id = ? LIMIT 1",
+    ).get(contentId) as Row | undefined;
+    if (!member) return null;
+    const file = toFolderFile(member);
+    return {
+      name: `${String(member.share)}/${file.relative}`,
+      path: file.path,
+      type: "",
+      size: file.size,
+      mtimeMs: file.mtimeMs,
+      fileId: file.fileId,
+      contentId,
+      manifest: file.manifest,
+      publishedAt: "",
+    };
+  }
+
+  /** The folder share with this content id, if any. */
+  folderByContent(contentId: string): Share | null {
+    const row = this.#sql("SELECT * FROM shares WHERE content_id = ? AND kind = 'folder' LIMIT 1")
       .get(contentId) as Row | undefined;
     return row ? toShare(row) : null;
   }

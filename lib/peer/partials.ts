@@ -77,6 +77,8 @@ export interface CancelledDownload {
   partPath: string;
   /** "deleted", "missing" (already gone), or "unknown" (a record that names no folder). */
   file: "deleted" | "missing" | "unknown";
+  /** A folder download: `partPath` is its output folder, whose finished files stay. */
+  folder?: boolean;
 }
 
 /** Forgets an unfinished download and deletes its partial file, wherever it is. */

@@ -3,11 +3,12 @@ import { type Address, formatAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { PEER_METHODS } from "../protocol/messages.ts";
+import { FOLDER_CHUNK_BYTES, PEER_METHODS } from "../protocol/messages.ts";
+import { open } from "node:fs/promises";
 import { type Connection, ProtocolServer, WithBody } from "../protocol/server.ts";
 import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
-import { pieceLength } from "./manifest.ts";
+import { pieceLength, readFullyAt } from "./manifest.ts";
 import type { UploadLog } from "./upload_log.ts";
 import { paced, type RateLimiter } from "./rate.ts";
 import { SentPieces } from "./sent_pieces.ts";
@@ -156,6 +157,30 @@ export class PieceServer {
       manifest: async ({ contentId, ticket }, connection) => ({
         manifest: (await find(contentId, ticket, connection)).manifest,
       }),
+      folder: async ({ contentId, offset, ticket }) => {
+        if (!this.#tickets) {
+          throw new ShoalError("TICKET_INVALID", "this peer has not reached the tracker yet");
+        }
+        await this.#tickets.verify(ticket, contentId);
+        const path = await catalog.folderManifest?.(contentId);
+        if (!path) throw new ShoalError("NOT_FOUND", "this peer does not share that folder");
+        // The manifest is a file in this peer's own home, named by content id: nothing received
+        // builds its path beyond a checked SHA-256 hex.
+        const file = await open(path).catch(() => {
+          throw new ShoalError("NOT_FOUND", "this peer's copy of that folder's manifest is gone");
+        });
+        try {
+          const total = (await file.stat()).size;
+          const length = Math.max(0, Math.min(FOLDER_CHUNK_BYTES, total - offset));
+          const bytes = new Uint8Array(length);
+          if (!await readFullyAt(file, offset, bytes)) {
+            throw new ShoalError("CONTENT_CHANGED", "the folder's manifest got shorter");
+          }
+          return new WithBody({ total, length }, [bytes]);
+        } finally {
+          await file.close();
+        }
+      },
       have: async ({ contentId, ticket }, connection) => {
         const { have, manifest } = await find(contentId, ticket, connection);
         const sent = sentPieces.toBase64(contentId, manifest.pieces.length);

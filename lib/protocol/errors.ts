@@ -53,6 +53,12 @@ export const ERROR_CODES = [
   "CONTENT_CHANGED",
   /** Received bytes do not match their hash. */
   "INTEGRITY",
+  /**
+   * A folder manifest names a path that cannot be written safely (absolute,
+   * `..`, hidden characters, too long or deep, colliding with another path,
+   * or reaching outside the output folder); nothing of the folder is written.
+   */
+  "UNSAFE_PATH",
   /** The other side could not be reached or went away. */
   "UNREACHABLE",
   /** The other side did not answer in time. */

@@ -46,8 +46,10 @@ export const FileName = z.string().min(1, "a name cannot be empty")
  * becomes a file name.
  */
 const ListedName = z.string().min(1).max(255);
-/** A file type: its lowercase extension, or empty. */
+/** A file type: its lowercase extension, or empty; `folder` is a folder's (FOLDER_TYPE). */
 export const FileType = z.string().max(16).regex(/^[a-z0-9]*$/);
+/** The type of a folder share; a file's extension never maps to it. */
+export const FOLDER_TYPE = "folder";
 /** A SHA-256 digest in lowercase hex. */
 export const Sha256Hex = z.string().regex(/^[0-9a-f]{64}$/, "expected a SHA-256 hex digest");
 export const ByteCount = z.number().int().min(0).max(Number.MAX_SAFE_INTEGER);
@@ -129,6 +131,8 @@ export const Listing = z.object({
   online: z.boolean(),
   /** `host:port` the owner serves on, when online. */
   address: z.string().max(MAX_ADDRESS_CHARS).nullable(),
+  /** How many files it holds: 1 for a file, the file count of a folder (type `folder`). */
+  files: z.number().int().min(0),
 });
 export type Listing = z.infer<typeof Listing>;
 
@@ -155,6 +159,21 @@ export const Source = z.object({
   certificate: Certificate.nullable(),
 });
 export type Source = z.infer<typeof Source>;
+
+/**
+ * Most content ids one `members` or `holders` request carries: 67 bytes of
+ * JSON each, so a request stays far below MAX_FRAME_BYTES.
+ */
+export const MAX_BATCH_IDS = 4096;
+/**
+ * Most holders a `holders` reply names for one content id; with MAX_SOURCES
+ * distinct sources in all, the reply stays under MAX_FRAME_BYTES.
+ */
+export const MAX_HOLDERS_PER_ID = 8;
+/** Largest chunk of a folder manifest one `folder` reply carries. */
+export const FOLDER_CHUNK_BYTES = 4 * 1024 * 1024;
+/** Largest folder manifest a peer makes or accepts (about 500,000 files). */
+export const MAX_FOLDER_MANIFEST_BYTES = 256 * 1024 * 1024;
 
 /** Which pieces a peer holds: a bitfield (piece 0 is the high bit of byte 0), base64. */
 const BitfieldBase64 = z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
@@ -225,9 +244,39 @@ export const TRACKER_METHODS = {
     z.object({ address: z.string(), ticketKey: z.string().max(64) }),
   ),
   heartbeat: method(Empty, Empty),
+  /** `files`: a folder's file count (type `folder`, its members sent first); 1 for a file. */
   publish: method(
-    z.object({ name: FileName, type: FileType, size: ByteCount, contentId: Sha256Hex }),
+    z.object({
+      name: FileName,
+      type: FileType,
+      size: ByteCount,
+      contentId: Sha256Hex,
+      files: z.number().int().min(0).optional(),
+    }),
     z.object({ replaced: z.boolean() }),
+  ),
+  /**
+   * Records, for the caller, which files' content ids the folder `contentId`
+   * holds, in batches before its `publish`; `sources` of such a file then
+   * lists the folder's online owners too.
+   */
+  members: method(
+    z.object({ contentId: Sha256Hex, files: z.array(Sha256Hex).max(MAX_BATCH_IDS) }),
+    Empty,
+  ),
+  /**
+   * For each content id, which online accounts hold it (published alone or in
+   * a folder), as indexes into `sources`: at most MAX_HOLDERS_PER_ID per
+   * id, MAX_SOURCES in all; with a ticket good for every content.
+   */
+  holders: method(
+    z.object({ contentIds: z.array(Sha256Hex).max(MAX_BATCH_IDS) }),
+    z.object({
+      sources: z.array(Source).max(MAX_SOURCES),
+      holds: z.array(z.array(z.number().int().min(0)).max(MAX_HOLDERS_PER_ID))
+        .max(MAX_BATCH_IDS),
+      ticket: z.string().max(2048),
+    }),
   ),
   unpublish: method(z.object({ name: FileName }), Empty),
   /**
@@ -236,6 +285,11 @@ export const TRACKER_METHODS = {
    */
   lookup: method(
     z.object({ name: FileName, owner: Username.optional() }),
+    z.object({ files: z.array(Listing).max(MAX_LISTINGS), total: Count }),
+  ),
+  /** The publications of one content id (a `shoal:` link), online owners first. */
+  lookupContent: method(
+    z.object({ contentId: Sha256Hex }),
     z.object({ files: z.array(Listing).max(MAX_LISTINGS), total: Count }),
   ),
   search: method(
@@ -280,6 +334,17 @@ export const PEER_METHODS = {
     z.object({ manifest: Manifest }),
   ),
   have: method(z.object({ contentId: Sha256Hex, ticket: Ticket }), Have),
+  /**
+   * A chunk of a folder's manifest from byte `offset`: `total` bytes in all,
+   * `length` (at most FOLDER_CHUNK_BYTES) follow the reply frame.
+   */
+  folder: method(
+    z.object({ contentId: Sha256Hex, offset: ByteCount, ticket: Ticket }),
+    z.object({
+      total: z.number().int().min(0).max(MAX_FOLDER_MANIFEST_BYTES),
+      length: z.number().int().min(0).max(FOLDER_CHUNK_BYTES),
+    }),
+  ),
   /** The reply frame is followed by `length` raw bytes of the piece. */
   piece: method(
     z.object({ contentId: Sha256Hex, index: z.number().int().min(0), ticket: Ticket }),
@@ -303,7 +368,7 @@ export const PEER_METHODS = {
 } as const;
 
 /** Methods whose reply frame is followed by `result.length` raw bytes. */
-export const METHODS_WITH_BODY: ReadonlySet<string> = new Set(["piece"]);
+export const METHODS_WITH_BODY: ReadonlySet<string> = new Set(["piece", "folder"]);
 
 export type MethodTable = Record<string, Method>;
 export type TrackerMethods = typeof TRACKER_METHODS;

@@ -11,6 +11,14 @@ import { ShoalError } from "./errors.ts";
 /** How long a ticket is good for; downloaders fetch fresh ones as they go. */
 export const TICKET_TTL_MS = 10 * 60 * 1000;
 
+/**
+ * The content id of a ticket good for every content: what `holders` hands
+ * out, since a folder fetch asks thousands of files' sources at once. It
+ * grants no more than any logged-in user gets anyway, a ticket per content
+ * on request; the user and the expiry still bind it.
+ */
+export const ANY_CONTENT = "*";
+
 /** What a ticket grants. */
 export interface TicketGrant {
   user: string;
@@ -68,7 +76,7 @@ export async function verifyTicket(
   } catch {
     throw new ShoalError("TICKET_INVALID", "malformed download ticket");
   }
-  if (grant.contentId !== contentId) {
+  if (grant.contentId !== contentId && grant.contentId !== ANY_CONTENT) {
     throw new ShoalError("TICKET_INVALID", "the download ticket is for another content");
   }
   if (!(grant.expiresAt > now)) {
@@ -109,7 +117,7 @@ export class TicketVerifier {
       this.#verified.set(ticket!, grant);
       return grant;
     }
-    if (known.contentId !== contentId) {
+    if (known.contentId !== contentId && known.contentId !== ANY_CONTENT) {
       throw new ShoalError("TICKET_INVALID", "the download ticket is for another content");
     }
     if (!(known.expiresAt > now)) {

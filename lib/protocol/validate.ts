@@ -25,6 +25,23 @@ export function check<S extends z.ZodType>(schema: S, value: unknown): z.infer<S
 export const HIDDEN_CHARACTER =
   /[\p{Cc}\p{Cf}\p{Cs}\p{Zl}\p{Zp}\p{Default_Ignorable_Code_Point}\u115f\u1160\u3164\uffa0]/u;
 
+const HIDDEN_CHARACTERS = new RegExp(HIDDEN_CHARACTER.source, "gu");
+
+/**
+ * `text` with every {@link HIDDEN_CHARACTER} shown as a `\u{..}` escape, so
+ * a name from the network can neither drive a terminal nor disguise itself.
+ * The CLI's `escapeForTerminal` is this; it lives here so that messages
+ * built below the CLI (a refused path in lib/peer) can quote such names too.
+ *
+ * @example
+ * ```ts
+ * escapeHidden("bad\x1b[2Jpiece"); // "bad\\u{1b}[2Jpiece"
+ * ```
+ */
+export function escapeHidden(text: string): string {
+  return text.replace(HIDDEN_CHARACTERS, (char) => `\\u{${char.codePointAt(0)!.toString(16)}}`);
+}
+
 /**
  * The most UTF-8 bytes a name may have: most disks hold 255 bytes per file
  * name, and a download in progress adds `.shoal-part` (11 bytes) to it.

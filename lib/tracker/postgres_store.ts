@@ -86,10 +86,27 @@ export const POSTGRES_MIGRATIONS = [
      username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
      created_at TEXT COLLATE "C" NOT NULL
    );`,
+  // Folders: a folder's file count, and which files' content ids each owner's folder holds.
+  `ALTER TABLE files ADD COLUMN files INTEGER NOT NULL DEFAULT 1;
+   CREATE TABLE folder_members (
+     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     folder_id TEXT COLLATE "C" NOT NULL,
+     content_id TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (owner, folder_id, content_id)
+   );
+   CREATE INDEX folder_members_by_content ON folder_members (content_id);`,
 ];
 
+/**
+ * The owners holding a content id (parameter $1): those publishing it,
+ * and those publishing a folder whose members list it.
+ */
+const HOLDERS = `SELECT owner FROM files WHERE content_id = $1
+  UNION SELECT m.owner FROM folder_members m
+  JOIN files f ON f.owner = m.owner AND f.content_id = m.folder_id WHERE m.content_id = $1`;
+
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS "contentId",
-  f.published_at AS "publishedAt", COALESCE(p.online, false) AS online, p.host, p.port,
+  f.published_at AS "publishedAt", f.files, COALESCE(p.online, false) AS online, p.host, p.port,
   p.certificate
   FROM files f LEFT JOIN peers p ON p.username = f.owner`;
 
@@ -561,20 +578,61 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async publish(file: FileRecord): Promise<boolean> {
-    // xmax is set on a row an upsert updated, and 0 on one it inserted.
-    const row = await this.#one(
-      `INSERT INTO files (owner, name, type, size, content_id, published_at)
-       VALUES ($1, $2, $3, $4, $5, $6)
-       ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
-         content_id = excluded.content_id, published_at = excluded.published_at
-       RETURNING (xmax <> 0) AS replaced`,
-      [file.owner, file.name, file.type, file.size, file.contentId, file.publishedAt],
+    return await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const [existing] = await tx`SELECT content_id FROM files
+          WHERE owner = ${file.owner} AND name = ${file.name}`;
+        await tx`INSERT INTO files (owner, name, type, size, content_id, published_at, files)
+          VALUES (${file.owner}, ${file.name}, ${file.type}, ${file.size}, ${file.contentId},
+            ${file.publishedAt}, ${file.files ?? 1})
+          ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
+            content_id = excluded.content_id, published_at = excluded.published_at,
+            files = excluded.files`;
+        if (existing) await dropStaleMembers(tx, file.owner, String(existing.content_id));
+        return existing !== undefined;
+      })
     );
-    return row?.replaced === true;
   }
 
   async unpublish(owner: string, name: string): Promise<boolean> {
-    return await this.#run("DELETE FROM files WHERE owner = $1 AND name = $2", [owner, name]) > 0;
+    return await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        const [existing] = await tx`DELETE FROM files WHERE owner = ${owner} AND name = ${name}
+          RETURNING content_id`;
+        if (!existing) return false;
+        await dropStaleMembers(tx, owner, String(existing.content_id));
+        return true;
+      })
+    );
+  }
+
+  async addFolderMembers(owner: string, folderId: string, contentIds: string[]): Promise<void> {
+    await this.#run(
+      `INSERT INTO folder_members (owner, folder_id, content_id)
+       SELECT $1, $2, unnest($3::text[]) ON CONFLICT DO NOTHING`,
+      [owner, folderId, contentIds],
+    );
+  }
+
+  async holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>> {
+    const holders = new Map<string, PeerRecord[]>();
+    for (const contentId of new Set(contentIds)) {
+      const rows = await this.#query(
+        `SELECT p.* FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
+         ORDER BY p.username LIMIT $2`,
+        [contentId, perId],
+      );
+      holders.set(contentId, rows.map(toPeer));
+    }
+    return holders;
+  }
+
+  filesWithContent(contentId: string, limit: number): Promise<FileListing[]> {
+    return this.#listings(
+      `${LISTING} WHERE f.content_id = $1 ORDER BY p.online DESC NULLS LAST, f.owner, f.name
+       LIMIT $2`,
+      [contentId, limit],
+    );
   }
 
   filesOf(owner: string): Promise<FileListing[]> {
@@ -615,8 +673,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
 
   async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
     const rows = await this.#query(
-      `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
-       WHERE f.content_id = $1 AND p.online
+      `SELECT p.* FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
          AND ($2::text IS NULL OR shoal_fold(p.username) = shoal_fold($2::text))
        ORDER BY p.username LIMIT $3`,
       [contentId, page.owner ?? null, page.limit ?? null],
@@ -626,8 +683,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
 
   countOnlineOwnersOf(contentId: string, owner?: string): Promise<number> {
     return this.#count(
-      `SELECT COUNT(DISTINCT p.username) AS n FROM files f JOIN peers p ON p.username = f.owner
-       WHERE f.content_id = $1 AND p.online
+      `SELECT COUNT(*) AS n FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
          AND ($2::text IS NULL OR shoal_fold(p.username) = shoal_fold($2::text))`,
       [contentId, owner ?? null],
     );
@@ -669,4 +725,10 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   [Symbol.asyncDispose](): Promise<void> {
     return this.close();
   }
+}
+
+/** Forgets the members of `owner`'s folder `folderId` once no publication of theirs holds it. */
+async function dropStaleMembers(tx: postgres.TransactionSql, owner: string, folderId: string) {
+  await tx`DELETE FROM folder_members WHERE owner = ${owner} AND folder_id = ${folderId}
+    AND NOT EXISTS (SELECT 1 FROM files WHERE owner = ${owner} AND content_id = ${folderId})`;
 }

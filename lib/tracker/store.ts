@@ -43,6 +43,8 @@ export interface FileRecord {
   size: number;
   contentId: string;
   publishedAt: string;
+  /** How many files it holds: a folder's file count (type `folder`), else 1. @default {1} */
+  files?: number;
 }
 
 /** A published file with its owner's serving state. */
@@ -180,6 +182,16 @@ export interface TrackerStore {
   /** The database's size in bytes, or null where the backend cannot say. */
   databaseBytes(): Promise<number | null>;
 
+  /** Records that `owner`'s folder `folderId` holds files with these content ids. */
+  addFolderMembers(owner: string, folderId: string, contentIds: string[]): Promise<void>;
+  /**
+   * For each content id, the online peers holding it, published alone or in
+   * a folder they publish: at most `perId` each, by username.
+   */
+  holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>>;
+  /** The publications of this content id, online first. */
+  filesWithContent(contentId: string, limit: number): Promise<FileListing[]>;
+
   close(): Promise<void>;
 }
 
@@ -254,10 +266,28 @@ const MIGRATIONS = [
      UPDATE totals SET shares = shares - 1, bytes = bytes - OLD.size WHERE id = 1; END;
    CREATE TRIGGER totals_file_size AFTER UPDATE OF size ON files WHEN NEW.size != OLD.size
    BEGIN UPDATE totals SET bytes = bytes + NEW.size - OLD.size WHERE id = 1; END;`,
+  // Folders (issue 14): a folder's file count, and which files' content ids each owner's
+  // folder holds, so every owner of a file is a source of it whichever share holds it.
+  `ALTER TABLE files ADD COLUMN files INTEGER NOT NULL DEFAULT 1;
+   CREATE TABLE folder_members (
+     owner TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     folder_id TEXT NOT NULL,
+     content_id TEXT NOT NULL,
+     PRIMARY KEY (owner, folder_id, content_id)
+   );
+   CREATE INDEX folder_members_by_content ON folder_members(content_id);`,
 ];
 
+/**
+ * The owners holding a content id: those publishing it, and those publishing
+ * a folder whose members list it (two parameters: the content id twice).
+ */
+const HOLDERS = `SELECT owner FROM files WHERE content_id = ?
+  UNION SELECT m.owner FROM folder_members m
+  JOIN files f ON f.owner = m.owner AND f.content_id = m.folder_id WHERE m.content_id = ?`;
+
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
-  f.published_at AS publishedAt, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
+  f.published_at AS publishedAt, f.files, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
   FROM files f LEFT JOIN peers p ON p.username = f.owner`;
 
 /** A row as a driver returns it. */
@@ -283,6 +313,7 @@ export function toListing(row: Row): FileListing {
     size: Number(row.size),
     contentId: String(row.contentId),
     publishedAt: String(row.publishedAt),
+    files: row.files == null ? 1 : Number(row.files),
     online: Number(row.online) === 1,
     host: row.host === null ? null : String(row.host),
     port: row.port === null ? null : Number(row.port),
@@ -581,21 +612,82 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   publish(file: FileRecord): Promise<boolean> {
     return settle(() =>
       this.#transaction(() => {
-        const existing = this.#sql("SELECT 1 FROM files WHERE owner = ? AND name = ?")
-          .get(file.owner, file.name);
+        const existing = this.#sql("SELECT content_id FROM files WHERE owner = ? AND name = ?")
+          .get(file.owner, file.name) as Row | undefined;
         this.#sql(
-          `INSERT INTO files (owner, name, type, size, content_id, published_at)
-           VALUES (?, ?, ?, ?, ?, ?)
-           ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
-             content_id = excluded.content_id, published_at = excluded.published_at`,
-        ).run(file.owner, file.name, file.type, file.size, file.contentId, file.publishedAt);
+          `INSERT INTO files (owner, name, type, size, content_id, published_at, files)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
+           content_id = excluded.content_id, published_at = excluded.published_at,
+           files = excluded.files`,
+        ).run(
+          file.owner,
+          file.name,
+          file.type,
+          file.size,
+          file.contentId,
+          file.publishedAt,
+          file.files ?? 1,
+        );
+        if (existing) this.#dropStaleMembers(file.owner, String(existing.content_id));
         return existing !== undefined;
       })
     );
   }
 
-  async unpublish(owner: string, name: string): Promise<boolean> {
-    return await this.#run("DELETE FROM files WHERE owner = ? AND name = ?", owner, name) > 0;
+  unpublish(owner: string, name: string): Promise<boolean> {
+    return settle(() =>
+      this.#transaction(() => {
+        const existing = this.#sql("SELECT content_id FROM files WHERE owner = ? AND name = ?")
+          .get(owner, name) as Row | undefined;
+        if (!existing) return false;
+        this.#sql("DELETE FROM files WHERE owner = ? AND name = ?").run(owner, name);
+        this.#dropStaleMembers(owner, String(existing.content_id));
+        return true;
+      })
+    );
+  }
+
+  /** Forgets the members of `owner`'s folder `folderId` once no publication of theirs holds it. */
+  #dropStaleMembers(owner: string, folderId: string): void {
+    this.#sql(
+      `DELETE FROM folder_members WHERE owner = ? AND folder_id = ?
+         AND NOT EXISTS (SELECT 1 FROM files WHERE owner = ? AND content_id = ?)`,
+    ).run(owner, folderId, owner, folderId);
+  }
+
+  addFolderMembers(owner: string, folderId: string, contentIds: string[]): Promise<void> {
+    return settle(() =>
+      this.#transaction(() => {
+        const insert = this.#sql(
+          `INSERT INTO folder_members (owner, folder_id, content_id) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+        );
+        for (const contentId of contentIds) insert.run(owner, folderId, contentId);
+      })
+    );
+  }
+
+  holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>> {
+    return settle(() => {
+      const query = this.#sql(
+        `SELECT p.* FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})
+       ORDER BY p.username LIMIT ?`,
+      );
+      const holders = new Map<string, PeerRecord[]>();
+      for (const contentId of new Set(contentIds)) {
+        holders.set(contentId, (query.all(contentId, contentId, perId) as Row[]).map(toPeer));
+      }
+      return holders;
+    });
+  }
+
+  filesWithContent(contentId: string, limit: number): Promise<FileListing[]> {
+    return this.#listings(
+      `${LISTING} WHERE f.content_id = ? ORDER BY p.online DESC, f.owner, f.name LIMIT ?`,
+      contentId,
+      limit,
+    );
   }
 
   filesOf(owner: string): Promise<FileListing[]> {
@@ -639,8 +731,9 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
     const [where, params] = ownerClause("p.username", page.owner);
     const rows = await this.#all(
-      `SELECT DISTINCT p.* FROM files f JOIN peers p ON p.username = f.owner
-       WHERE f.content_id = ? AND p.online = 1${where} ORDER BY p.username LIMIT ?`,
+      `SELECT p.* FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})${where}
+       ORDER BY p.username LIMIT ?`,
+      contentId,
       contentId,
       ...params,
       page.limit ?? -1,
@@ -651,8 +744,8 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   countOnlineOwnersOf(contentId: string, owner?: string): Promise<number> {
     const [where, params] = ownerClause("p.username", owner);
     return this.#count(
-      `SELECT COUNT(DISTINCT p.username) AS n FROM files f JOIN peers p ON p.username = f.owner
-       WHERE f.content_id = ? AND p.online = 1${where}`,
+      `SELECT COUNT(*) AS n FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})${where}`,
+      contentId,
       contentId,
       ...params,
     );

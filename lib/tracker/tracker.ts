@@ -3,6 +3,7 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import {
   HEARTBEAT_MS,
   type Listing,
+  MAX_HOLDERS_PER_ID,
   MAX_LISTINGS,
   MAX_SOURCES,
   type Source,
@@ -10,7 +11,7 @@ import {
 } from "../protocol/messages.ts";
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
-import { signTicket } from "../protocol/tickets.ts";
+import { ANY_CONTENT, signTicket } from "../protocol/tickets.ts";
 import { Accounts, type AccountsOptions } from "./accounts.ts";
 import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
@@ -18,7 +19,7 @@ import { EventFeed, type OfflineReason } from "./events.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
-import type { FileListing, TrackerStore } from "./store.ts";
+import type { FileListing, PeerRecord, TrackerStore } from "./store.ts";
 
 /** Options of a {@link Tracker}; those of its {@link Accounts} too. */
 export interface TrackerOptions extends AccountsOptions {
@@ -72,6 +73,7 @@ export function toWireListing(file: FileListing): Listing {
     address: file.online && file.host !== null && file.port !== null
       ? formatAddress({ host: file.host, port: file.port })
       : null,
+    files: file.files ?? 1,
   };
 }
 
@@ -355,12 +357,63 @@ export class Tracker {
         }
         return {};
       },
-      publish: async ({ name, type, size, contentId }, connection) => {
+      publish: async ({ name, type, size, contentId, files }, connection) => {
         const owner = await this.#accounts.requireUser(connection);
         const publishedAt = new Date().toISOString();
-        const replaced = await store.publish({ owner, name, type, size, contentId, publishedAt });
+        const replaced = await store.publish({
+          owner,
+          name,
+          type,
+          size,
+          contentId,
+          publishedAt,
+          files: files ?? 1,
+        });
         this.#events.emit("publish", owner, { name, contentId, size, replaced });
         return { replaced };
+      },
+      members: async ({ contentId, files }, connection) => {
+        const owner = await this.#accounts.requireUser(connection);
+        await store.addFolderMembers(owner, contentId, files);
+        return {};
+      },
+      holders: async ({ contentIds }, connection) => {
+        const user = await this.#accounts.requireUser(connection);
+        const found = await store.holdersOf(contentIds, MAX_HOLDERS_PER_ID);
+        const sources: Source[] = [];
+        const index = new Map<string, number>();
+        const indexOf = (peer: PeerRecord): number | null => {
+          const key = peer.username.toLowerCase();
+          let at = index.get(key);
+          if (at === undefined) {
+            // Past MAX_SOURCES distinct accounts a batch names nobody new.
+            if (sources.length >= MAX_SOURCES) return null;
+            at = sources.push({
+              owner: peer.username,
+              address: formatAddress(peer),
+              partial: false,
+              certificate: peer.certificate,
+            }) - 1;
+            index.set(key, at);
+          }
+          return at;
+        };
+        const holds = contentIds.map((contentId) =>
+          (found.get(contentId) ?? []).map(indexOf).filter((at) => at !== null)
+        );
+        const ticket = await signTicket(this.#ticketKey.privateKey, user, ANY_CONTENT);
+        // A folder's files: one ticket for them all (content "*"), to whichever holds each.
+        this.#events.emit("ticket", user, {
+          contentId: ANY_CONTENT,
+          for: `the holders of ${contentIds.length} files`,
+          sources: sources.length,
+        });
+        return { sources, holds, ticket };
+      },
+      lookupContent: async ({ contentId }, connection) => {
+        await this.#accounts.requireUser(connection);
+        const rows = await store.filesWithContent(contentId, MAX_LISTINGS);
+        return { files: rows.map(toWireListing), total: rows.length };
       },
       unpublish: async ({ name }, connection) => {
         const owner = await this.#accounts.requireUser(connection);

@@ -103,13 +103,15 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(spaced.stderr, /username is 2-32 letters/);
     });
 
-    await t.step("publishing a missing path or a folder", async () => {
+    await t.step("publishing a missing path or a named pipe", async () => {
       const missing = await alice.run(["publish", join(dir.path, "nope.pdf")]);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /^error: no such file: .*nope\.pdf$/m);
-      const folder = await alice.run(["publish", dir.path]);
-      assert.equal(folder.code, 1);
-      assert.match(folder.stderr, /not a regular file/);
+      const fifo = join(dir.path, "pipe");
+      await new Deno.Command("mkfifo", { args: [fifo] }).output();
+      const piped = await alice.run(["publish", fifo]);
+      assert.equal(piped.code, 1);
+      assert.match(piped.stderr, /not a regular file/);
     });
 
     await t.step("fetching an unknown name", async () => {

@@ -13,6 +13,7 @@ const owner = (name: string, online: boolean, content = "a"): Listing => ({
   publishedAt: "2026-01-01T00:00:00.000Z",
   online,
   address: online ? "127.0.0.1:7000" : null,
+  files: 1,
 });
 
 /** A chooser that records its question and answers `answer`. */

@@ -84,7 +84,10 @@ Deno.test("peer.ts completions bash - completes commands, their options, and ski
   }
   assert.deepEqual(await bashComplete(path, ["peer.ts", "pu"]), ["publish"]);
   assert.deepEqual(await bashComplete(path, ["peer.ts", "fetch", "--f"]), ["--force", "--from"]);
-  assert.deepEqual(await bashComplete(path, ["peer.ts", "fetch", "notes", "--o"]), ["--output"]);
+  assert.deepEqual(await bashComplete(path, ["peer.ts", "fetch", "notes", "--o"]), [
+    "--only",
+    "--output",
+  ]);
   assert.deepEqual(await bashComplete(path, ["peer.ts", "--tracker", "h:1", "fe"]), ["fetch"]);
   assert.deepEqual(await bashComplete(path, ["peer.ts", "--home", "/tmp/x", "vi"]), ["view"]);
   assert.deepEqual(await bashComplete(path, ["peer.ts", "--tracker", "h:1", "view", "--"]), [

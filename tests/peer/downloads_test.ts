@@ -29,6 +29,7 @@ Deno.test("unfinishedDownloads - says what each download verified, where its par
       partPath,
       onDisk: true,
       running: true,
+      folder: false,
       startedAt: undefined,
       updatedAt: undefined,
     },

@@ -231,6 +231,7 @@ const PING_ONLY: Handlers<PeerMethods, null> = {
   have: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
   piece: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
   queue: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
+  folder: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
 };
 
 async function startLimitedServer(identity: TlsIdentity, warnings: string[]) {

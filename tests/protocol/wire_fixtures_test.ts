@@ -2,7 +2,7 @@
  * The wire, pinned as fixed bytes. Every hex string and digest below was
  * computed once by hand, outside this code, e.g.
  *
- *     J='{"id":1,"ok":true,"result":{"protocol":2,"server":"peer"}}'
+ *     J='{"id":1,"ok":true,"result":{"protocol":3,"server":"peer"}}'
  *     printf '%08x' "$(printf %s "$J" | wc -c)"; printf %s "$J" | xxd -p
  *     printf %s '{"version":1,"size":0,"pieceSize":262144,"pieces":[]}' | sha256sum
  *

@@ -123,6 +123,7 @@ Deno.test("the largest lookup, search and sources replies the protocol allows fi
     publishedAt: new Date(8.64e15).toISOString(),
     online: true,
     address: `${"h".repeat(255)}:65535`,
+    files: Number.MAX_SAFE_INTEGER,
   };
   const files = Array.from({ length: MAX_LISTINGS }, () => listing);
   const lookup = { files, total: Number.MAX_SAFE_INTEGER };

@@ -70,6 +70,7 @@ function file(owner: string, name: string, overrides: Partial<FileRecord> = {}):
     size: 1000,
     contentId: HASH_A,
     publishedAt: "2025-01-02T03:04:05.000Z",
+    files: 1,
     ...overrides,
   };
 }
@@ -429,13 +430,14 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     const db = new DatabaseSync(path);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 4);
+      assert.equal(user_version, 5);
       const tables = db.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
       assert.deepEqual(tables.map((t) => t.name), [
         "api_tokens",
         "files",
+        "folder_members",
         "peers",
         "sessions",
         "totals",

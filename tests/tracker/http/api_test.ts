@@ -71,6 +71,7 @@ Deno.test("API - one peer with its shares, and 404 NOT_FOUND for nobody", async 
   assert.deepEqual(Object.keys(share).sort(), [
     "address",
     "contentId",
+    "files",
     "name",
     "online",
     "owner",

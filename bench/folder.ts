@@ -1,0 +1,334 @@
+/**
+ * Folder shares (issue 14), against baselines taken in the same run:
+ * - a folder of 10,000 files of 16 KiB in 100 subfolders fetched from one
+ *   source, against a single 1 GiB file fetched the same way (≥ 0.5 of its
+ *   rate) and against `rsync -a` and `scp -r` over ssh on loopback (faster);
+ * - publishing that folder against publishing the single file (≥ 0.5 of its
+ *   hashing rate), each net of a one-byte publish (start-up and tracker);
+ * - the 1 GiB file inside a folder against the same file alone (≥ 0.95);
+ * - the downloader's peak resident memory fetching a 100,000-file folder (< 256 MiB).
+ * Every fetched tree is compared with its original (`diff -r`).
+ */
+import { randomFillSync } from "node:crypto";
+import { join } from "node:path";
+import { delay } from "../lib/async/delay.ts";
+import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
+import { BenchPeer, type Daemon, startTracker } from "./processes.ts";
+import { ensurePrograms, inParallel, mbps, tempDir, writeRandomFile } from "./resources.ts";
+import {
+  rsyncCopy,
+  scpCopy,
+  SSH_PROGRAMS,
+  type SshServer,
+  startSshServer,
+} from "./ssh_baselines.ts";
+import { seedAccounts } from "./seed.ts";
+
+const KIB = 1024;
+/** The longest a fetch watched for its memory may take before it is killed as hung. */
+const FETCH_LIMIT_MS = 30 * 60_000;
+const MIB = 1024 * KIB;
+
+/** A generated tree: `files` files of `fileSize` random bytes, spread over `folders` subfolders. */
+export interface TreeShape {
+  files: number;
+  fileSize: number;
+  folders: number;
+}
+
+/** The sizes of a run: the issue's, or small ones for `--quick`. */
+export function folderSizes(quick: boolean) {
+  return {
+    runs: quick ? 2 : 3,
+    small: { files: quick ? 1_000 : 10_000, fileSize: 16 * KIB, folders: quick ? 10 : 100 },
+    bigFile: quick ? 64 * MIB : 1024 * MIB,
+    many: { files: quick ? 10_000 : 100_000, fileSize: 1 * KIB, folders: quick ? 100 : 1_000 },
+  };
+}
+
+/**
+ * Writes a tree of `shape` under the new folder `root`: `dir-000/file-00000.bin`,
+ * ..., each file its own random bytes (so no two share a content id). Returns
+ * the bytes written.
+ */
+export async function writeFolderTree(root: string, shape: TreeShape): Promise<number> {
+  const width = String(Math.max(shape.folders - 1, 0)).length;
+  const folderOf = (i: number) => `dir-${String(i % shape.folders).padStart(width, "0")}`;
+  for (let i = 0; i < shape.folders; i++) {
+    await Deno.mkdir(join(root, folderOf(i)), { recursive: true });
+  }
+  const indexes = Array.from({ length: shape.files }, (_, i) => i);
+  await inParallel(indexes, 16, async (i) => {
+    const bytes = randomFillSync(new Uint8Array(shape.fileSize));
+    const name = `file-${String(i).padStart(String(shape.files).length, "0")}.bin`;
+    await Deno.writeFile(join(root, folderOf(i), name), bytes);
+  });
+  return shape.files * shape.fileSize;
+}
+
+/** Peak resident memory (VmHWM) of a live process in KiB; null once it is gone. */
+function peakRssKiB(pid: number): number | null {
+  try {
+    const match = /VmHWM:\s+(\d+) kB/.exec(Deno.readTextFileSync(`/proc/${pid}/status`));
+    return match ? Number(match[1]) : null;
+  } catch {
+    return null;
+  }
+}
+
+async function run(command: string, args: string[]): Promise<void> {
+  const output = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
+    );
+  }
+}
+
+/** Fails unless `copy` is the same tree as `original`, byte for byte. */
+async function checkSameTree(original: string, copy: string): Promise<void> {
+  const output = await new Deno.Command("diff", { args: ["-rq", original, copy], stdout: "piped" })
+    .output();
+  if (!output.success) {
+    const lines = new TextDecoder().decode(output.stdout).split("\n").slice(0, 5).join("\n");
+    throw new Error(`${copy} differs from ${original}:\n${lines}`);
+  }
+}
+
+/** One timed command: the command's own seconds (from its `--json` summary where it has them) and its wall time. */
+interface Timed {
+  seconds: number;
+  wallSeconds: number;
+}
+
+/** Fetches `name` into `output` (a file, or a folder for a folder share), timed. */
+async function fetchTimed(peer: BenchPeer, name: string, output: string): Promise<Timed> {
+  const result = await peer.ok(["fetch", name, "--json", "--output", output]);
+  let seconds = result.seconds;
+  try {
+    const summary = JSON.parse(result.stdout) as { seconds?: unknown };
+    if (typeof summary.seconds === "number") seconds = summary.seconds;
+  } catch {
+    // No summary to read: the wall time stands.
+  }
+  return { seconds, wallSeconds: result.seconds };
+}
+
+/**
+ * Fetches `name` into `output` in a child process and returns its peak
+ * resident memory (VmHWM, read every 50 ms while it runs) in KiB.
+ */
+async function fetchPeakRssKiB(peer: BenchPeer, name: string, output: string): Promise<number> {
+  const child = peer.spawn(["fetch", name, "--json", "--output", output]);
+  const finishing = child.output();
+  let done = false;
+  finishing.finally(() => done = true).catch(() => {});
+  let peakKiB = 0;
+  const giveUp = performance.now() + FETCH_LIMIT_MS;
+  while (!done) {
+    peakKiB = Math.max(peakKiB, peakRssKiB(child.pid) ?? 0);
+    if (performance.now() > giveUp) {
+      child.kill("SIGKILL");
+      await finishing.catch(() => {});
+      throw new Error(`fetch ${name} took over ${FETCH_LIMIT_MS / 60_000} minutes: killed`);
+    }
+    await delay(50);
+  }
+  const finished = await finishing;
+  if (!finished.success) {
+    throw new Error(
+      `fetch ${name} exited ${finished.code}: ${new TextDecoder().decode(finished.stderr)}`,
+    );
+  }
+  return peakKiB;
+}
+
+const best = (runs: number[]) => Math.min(...runs);
+
+async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
+  const sizes = folderSizes(quick);
+  const { runs } = sizes;
+  await using dir = await tempDir("shoal-bench-folder-");
+  const at = (name: string) => join(dir.path, name);
+  const smallLabel = `${sizes.small.files.toLocaleString("en")} × ${
+    sizes.small.fileSize / KIB
+  } KiB`;
+  const manyLabel = `${sizes.many.files.toLocaleString("en")} files`;
+
+  log(`  generating ${smallLabel} in ${sizes.small.folders} folders`);
+  const smallBytes = await writeFolderTree(at("small"), sizes.small);
+  log(`  generating one ${sizes.bigFile / MIB} MiB file, and a folder holding it`);
+  await writeRandomFile(at("big.bin"), sizes.bigFile);
+  await Deno.mkdir(at("big-tree"));
+  await Deno.link(at("big.bin"), at("big-tree/big.bin"));
+  log(`  generating ${manyLabel} of ${sizes.many.fileSize} B in ${sizes.many.folders} folders`);
+  const manyBytes = await writeFolderTree(at("many"), sizes.many);
+  await Deno.writeTextFile(at("tiny.txt"), "x");
+  await run("sync", []);
+
+  const entries: Entry[] = [];
+
+  // Baselines first: they do not need Shoal, and they say whether ssh works here.
+  const missing = await ensurePrograms(SSH_PROGRAMS, log);
+  const baselines = new Map<string, number>();
+  if (missing) {
+    log(`  skipping the rsync and scp baselines: ${missing}`);
+  } else {
+    await Deno.mkdir(at("ssh"));
+    await using server: SshServer = await startSshServer(at("ssh"));
+    for (const [name, copy] of [["rsync -a", rsyncCopy], ["scp -r", scpCopy]] as const) {
+      const seconds: number[] = [];
+      for (let i = 0; i < runs; i++) {
+        const target = at(`${name.split(" ")[0]}-${i}`);
+        seconds.push(await copy(server, at("small"), target));
+        if (i === 0) await checkSameTree(at("small"), target);
+        await Deno.remove(target, { recursive: true });
+      }
+      const rate = mbps(smallBytes, best(seconds));
+      baselines.set(name, rate);
+      log(`  ${name} over ssh: ${rate.toFixed(0)} MB/s (${best(seconds).toFixed(2)} s)`);
+      entries.push(
+        entry(`${name} over ssh, ${smallLabel}`, rate, "MB/s", {
+          note: `loopback, best of ${runs}, final sync included`,
+        }),
+      );
+    }
+  }
+
+  const db = at("tracker.db");
+  const [ownerHome, fetcherHome] = [at("owner"), at("fetcher")];
+  await seedAccounts(db, [{ username: "owner", home: ownerHome }, {
+    username: "fetcher",
+    home: fetcherHome,
+  }]);
+  const tracker = await startTracker({ db });
+  const daemons: Daemon[] = [tracker.daemon];
+  try {
+    const owner = new BenchPeer(ownerHome, tracker.address);
+    const fetcher = new BenchPeer(fetcherHome, tracker.address);
+
+    const tryFolder = await owner.run(["publish", "small-probe", at("small")]);
+    if (tryFolder.code !== 0) {
+      log(
+        "  skipping the Shoal scenarios: this peer.ts cannot publish a folder: " +
+          (tryFolder.stderr.trim().split("\n")[0] ?? ""),
+      );
+      return entries;
+    }
+    // Publishing: each figure net of a one-byte publish (start-up and the tracker's reply).
+    const publishes = { tiny: [] as number[], file: [] as number[], folder: [] as number[] };
+    for (let i = 0; i < runs; i++) {
+      publishes.tiny.push((await owner.ok(["publish", `tiny-${i}`, at("tiny.txt")])).seconds);
+      publishes.file.push((await owner.ok(["publish", `big-${i}`, at("big.bin")])).seconds);
+      publishes.folder.push((await owner.ok(["publish", `small-${i}`, at("small")])).seconds);
+    }
+    const overhead = best(publishes.tiny);
+    const fileHashing = mbps(sizes.bigFile, Math.max(best(publishes.file) - overhead, 1e-3));
+    const folderHashing = mbps(smallBytes, Math.max(best(publishes.folder) - overhead, 1e-3));
+    log(
+      `  publish: one file ${fileHashing.toFixed(0)} MB/s, the folder ${
+        folderHashing.toFixed(0)
+      } MB/s (net of a ${overhead.toFixed(2)} s one-byte publish)`,
+    );
+    entries.push(
+      entry(`folder publish hashing, ${smallLabel}`, folderHashing, "MB/s", {
+        baseline: fileHashing,
+        target: { on: "ratio", min: 0.5 },
+        note: `vs publishing one ${sizes.bigFile / MIB} MiB file; \`peer.ts publish\` wall, ` +
+          `net of a one-byte publish, best of ${runs}`,
+      }),
+    );
+    await owner.ok(["publish", "big-tree", at("big-tree")]);
+    await owner.ok(["publish", "many", at("many")]);
+    daemons.push(await owner.serve());
+
+    // Fetching, alternating the kinds so that each sees the same state of a noisy machine.
+    const fetches = { file: [] as Timed[], folder: [] as Timed[], bigTree: [] as Timed[] };
+    for (let i = 0; i < runs; i++) {
+      const file = at(`got-big-${i}.bin`);
+      fetches.file.push(await fetchTimed(fetcher, "big-0", file));
+      await Deno.remove(file);
+      const tree = at(`got-small-${i}`);
+      fetches.folder.push(await fetchTimed(fetcher, "small-0", tree));
+      if (i === 0) await checkSameTree(at("small"), tree);
+      await Deno.remove(tree, { recursive: true });
+      const bigTree = at(`got-big-tree-${i}`);
+      fetches.bigTree.push(await fetchTimed(fetcher, "big-tree", bigTree));
+      if (i === 0) await checkSameTree(at("big-tree"), bigTree);
+      await Deno.remove(bigTree, { recursive: true });
+    }
+    const rate = (bytes: number, timed: Timed[], key: keyof Timed) =>
+      mbps(bytes, best(timed.map((t) => t[key])));
+    const fileRate = rate(sizes.bigFile, fetches.file, "seconds");
+    const folderRate = rate(smallBytes, fetches.folder, "seconds");
+    const folderWallRate = rate(smallBytes, fetches.folder, "wallSeconds");
+    const bigTreeRate = rate(sizes.bigFile, fetches.bigTree, "seconds");
+    log(
+      `  fetch: one file ${fileRate.toFixed(0)} MB/s; the folder ${folderRate.toFixed(0)} MB/s ` +
+        `(command wall ${folderWallRate.toFixed(0)} MB/s); the file inside a folder ${
+          bigTreeRate.toFixed(0)
+        } MB/s`,
+    );
+    entries.push(
+      entry(`single file fetch, ${sizes.bigFile / MIB} MiB (TLS)`, fileRate, "MB/s", {
+        note: `the fetch's own seconds, best of ${runs}`,
+      }),
+      entry(`folder fetch ${smallLabel} vs one file`, folderRate, "MB/s", {
+        baseline: fileRate,
+        target: { on: "ratio", min: 0.5 },
+        note: `one source, TLS, the fetch's own seconds, best of ${runs}`,
+      }),
+    );
+    for (const [name, baseline] of baselines) {
+      entries.push(
+        entry(`folder fetch ${smallLabel} vs ${name}`, folderWallRate, "MB/s", {
+          baseline,
+          target: { on: "ratio", min: 1 },
+          note: "whole `peer.ts fetch` command (start-up included) vs the whole copy",
+        }),
+      );
+    }
+    entries.push(
+      entry(`${sizes.bigFile / MIB} MiB file inside a folder vs alone`, bigTreeRate, "MB/s", {
+        baseline: fileRate,
+        target: { on: "ratio", min: 0.95 },
+        note: `the fetch's own seconds, best of ${runs}`,
+      }),
+    );
+
+    // Memory: the downloader's peak resident set, beside a single file's fetch for scale.
+    const fileTarget = at("got-big-rss.bin");
+    const filePeakKiB = await fetchPeakRssKiB(fetcher, "big-0", fileTarget);
+    await Deno.remove(fileTarget);
+    const manyTarget = at("got-many");
+    const peakKiB = await fetchPeakRssKiB(fetcher, "many", manyTarget);
+    await checkSameTree(at("many"), manyTarget);
+    log(
+      `  fetch of ${manyLabel}: peak RSS ${(peakKiB / KIB).toFixed(0)} MiB (one ${
+        sizes.bigFile / MIB
+      } MiB file: ${(filePeakKiB / KIB).toFixed(0)} MiB)`,
+    );
+    entries.push(
+      entry(`downloader peak RSS, one ${sizes.bigFile / MIB} MiB file`, filePeakKiB / KIB, "MiB", {
+        note: "for scale: the same fetcher, one file",
+      }),
+      entry(`downloader peak RSS, ${manyLabel}`, peakKiB / KIB, "MiB", {
+        target: { on: "value", max: 256 },
+        note: `${(manyBytes / MIB).toFixed(0)} MiB in ${sizes.many.folders} folders; VmHWM ` +
+          "sampled every 50 ms",
+      }),
+    );
+  } finally {
+    for (const daemon of daemons.reverse()) await daemon.stop().catch(() => {});
+  }
+  return entries;
+}
+
+export const folderBenchmark: Benchmark = {
+  name: "folder",
+  description:
+    "folder shares: 10,000 × 16 KiB fetched vs one 1 GiB file, rsync -a and scp -r over ssh; " +
+    "publish hashing; a 1 GiB file inside a folder; downloader RSS for 100,000 files",
+  run: folder,
+};

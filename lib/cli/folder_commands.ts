@@ -1,0 +1,237 @@
+/** Folder shares on the command line: publishing a folder, `ls`, fetching a folder. */
+import { isAbsolute, relative } from "node:path";
+import { ShoalError } from "../protocol/errors.ts";
+import type { Listing } from "../protocol/messages.ts";
+import { fetchFolder, fetchFolderManifest, type FolderFetchResult } from "../peer/folder_fetch.ts";
+import { publishFolder } from "../peer/folder_publish.ts";
+import { parseFolderManifest } from "../peer/folder_manifest.ts";
+import { PeerHome } from "../peer/home.ts";
+import { otherOwners, pickSource } from "../peer/fetch.ts";
+import { connectSession } from "../peer/tracker_link.ts";
+import { quoteWord } from "../invocation.ts";
+import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
+import { DownloadProgress, HashProgress } from "./progress.ts";
+import { parseRateFlag, type PeerContext } from "./peer_context.ts";
+import type { ShellHooks } from "./shell_hooks.ts";
+
+/** The link `fetch` takes instead of a name: `shoal:<content id>`. */
+export function linkOf(contentId: string): string {
+  return `shoal:${contentId}`;
+}
+
+/** The content id a `shoal:` link names, or null for a plain name. */
+export function contentIdOfLink(text: string): string | null {
+  const match = /^shoal:([0-9a-f]{64})$/i.exec(text.trim());
+  return match ? match[1].toLowerCase() : null;
+}
+
+/**
+ * Runs `work` with an abort signal that Ctrl-C (or SIGTERM) fires, or the
+ * shell's signal there.
+ */
+async function untilCtrlC<V>(work: (signal: AbortSignal) => Promise<V>, shell?: AbortSignal) {
+  const stop = new AbortController();
+  const onSignal = () => stop.abort();
+  const signals: Deno.Signal[] = shell ? [] : ["SIGINT", "SIGTERM"];
+  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
+  shell?.addEventListener("abort", onSignal, { once: true });
+  try {
+    return await work(stop.signal);
+  } finally {
+    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+  }
+}
+
+/** `publish` of a directory: hashes it with a progress bar, then publishes it. */
+export async function runPublishFolder(
+  { tracker, home }: PeerContext,
+  path: string,
+  name: string | undefined,
+  shell?: ShellHooks,
+) {
+  const progress = new HashProgress(escapeForTerminal(name ?? path));
+  try {
+    const { share, replaced, skipped } = await untilCtrlC(
+      (signal) =>
+        publishFolder(home, tracker, path, name, {
+          signal,
+          onProgress: (p) => progress.update(p),
+        }).catch((error) => {
+          if (signal.aborted) {
+            throw new ShoalError("CANCELLED", "stopped hashing; nothing was published");
+          }
+          throw error;
+        }),
+      shell?.signal,
+    );
+    progress.stop();
+    if (skipped) console.error(skipped);
+    console.log(escapeForTerminal(
+      `${replaced ? "republished" : "published"} the folder "${share.name}" (${share.files} ` +
+        `files, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
+        linkOf(share.contentId),
+    ));
+  } finally {
+    progress.stop();
+  }
+}
+
+/** Finds a folder listing by name or `shoal:` link, as fetch does. */
+async function chooseListing(
+  { tracker, home }: PeerContext,
+  name: string,
+  from?: string,
+): Promise<Listing> {
+  const contentId = contentIdOfLink(name);
+  if (contentId) {
+    const { tracker: client, username } = await connectSession(home, tracker);
+    try {
+      const { files } = await client.call("lookupContent", { contentId });
+      const others = files.filter((file) => file.owner.toLowerCase() !== username.toLowerCase());
+      if (others.length === 0) {
+        throw new ShoalError("NOT_FOUND", `nobody else publishes ${linkOf(contentId)}`);
+      }
+      return pickSource(others, from);
+    } finally {
+      client.close();
+    }
+  }
+  const { owners } = await otherOwners(home, tracker, name, from);
+  return pickSource(owners, from);
+}
+
+/** `ls <name>`: a remote folder's files (path, size), without fetching them. */
+export async function runLs(
+  context: PeerContext,
+  name: string,
+  flags: { json?: boolean; from?: string },
+) {
+  const listing = await chooseListing(context, name, flags.from);
+  if (listing.type !== "folder") {
+    throw new ShoalError("INVALID_INPUT", `"${listing.name}" is a file, not a folder`, {
+      hint: `\`peer.ts fetch ${quoteWord(listing.name)}\` fetches it`,
+    });
+  }
+  const { tracker, home } = context;
+  const kept = await Deno.readFile(home.folderManifestPath(listing.contentId)).catch(() => null);
+  let manifest;
+  if (kept) manifest = parseFolderManifest(kept, listing.contentId, "this peer's home");
+  else {
+    const { tracker: client, username } = await connectSession(home, tracker);
+    try {
+      const { sources, ticket } = await client.call("sources", { contentId: listing.contentId });
+      const usable = sources.filter((s) => s.owner.toLowerCase() !== username.toLowerCase());
+      ({ manifest } = await fetchFolderManifest(
+        listing.contentId,
+        { sources: usable, ticket },
+        tracker.plaintext,
+      ));
+    } finally {
+      client.close();
+    }
+  }
+  if (flags.json) {
+    return printJson({
+      name: listing.name,
+      contentId: listing.contentId,
+      files: manifest.files.map((file) => ({ path: file.path, size: file.size })),
+      folders: manifest.folders,
+    });
+  }
+  console.log(renderTable(
+    ["path", "size"],
+    manifest.files.map((file) => [file.path, formatSize(file.size)]),
+  ));
+  const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
+  console.log(`${plural(manifest.files.length, "file")}, ${formatSize(total)}`);
+}
+
+/** A path as a person reads it: relative when under the current folder. */
+function shownPath(path: string): string {
+  const inside = relative(Deno.cwd(), path);
+  return inside && !inside.startsWith("..") && !isAbsolute(inside) ? inside : path;
+}
+
+/** One line for a fetched folder. */
+export function folderSummaryLine(result: FolderFetchResult, name: string): string {
+  const rate = result.seconds > 0 ? (result.size - result.resumed) / result.seconds : 0;
+  const sources = result.sources.map((s) => `${s.owner} ${s.pieces} pieces`);
+  const dropped = result.dropped.map((d) => `${d.owner} (${d.reason})`);
+  return escapeForTerminal([
+    `fetched the folder "${name}" to ${shownPath(result.output)}: ${
+      plural(result.files, "file")
+    }, ` +
+    `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s (${formatSize(rate)}/s)`,
+    sources.length ? ` from ${sources.join(", ")}` : "",
+    result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
+    dropped.length ? `; dropped ${dropped.join(", ")}` : "",
+  ].join(""));
+}
+
+/** The options of a folder fetch. */
+export interface FolderFetchFlags {
+  from?: string;
+  output?: string;
+  force?: boolean;
+  json?: boolean;
+  only?: string[];
+  maxDownloadRate?: string;
+}
+
+/** Fetches a chosen folder listing with a progress bar; in the shell, in the background. */
+export async function runFolderFetch(
+  { tracker, home }: PeerContext,
+  chosen: Listing,
+  onlyChosen: boolean,
+  flags: FolderFetchFlags,
+  shell?: ShellHooks,
+) {
+  const options = {
+    output: flags.output,
+    overwrite: flags.force,
+    only: flags.only,
+    onlyChosen,
+    maxDownloadRate: parseRateFlag("max-download-rate", flags.maxDownloadRate),
+  };
+  if (shell && !flags.json) {
+    const dir = home.dir;
+    shell.startBackground(chosen.name, async (signal) => {
+      using own = PeerHome.open(dir);
+      return folderSummaryLine(
+        await fetchFolder(own, tracker, chosen, { ...options, signal }),
+        chosen.name,
+      );
+    });
+    console.log(`fetching the folder "${escapeForTerminal(chosen.name)}" in the background`);
+    return;
+  }
+  const progress = new DownloadProgress(
+    escapeForTerminal(chosen.name),
+    !flags.json && Deno.stderr.isTerminal(),
+  );
+  try {
+    const result = await untilCtrlC(
+      (signal) =>
+        fetchFolder(home, tracker, chosen, {
+          ...options,
+          signal,
+          onProgress: (p) => progress.update(p),
+        }).catch((error) => {
+          if (signal.aborted) {
+            throw new ShoalError(
+              "CANCELLED",
+              "interrupted: the files fetched so far are kept; run the same fetch to resume",
+              { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
+            );
+          }
+          throw error;
+        }),
+      shell?.signal,
+    );
+    progress.stop();
+    if (flags.json) return printJson({ name: chosen.name, type: "folder", ...result });
+    console.log(folderSummaryLine(result, chosen.name));
+  } finally {
+    progress.stop();
+  }
+}

@@ -1,0 +1,578 @@
+/**
+ * Downloading many files at once, each by its own content id, from every
+ * source that holds it: the plan behind a folder fetch. One connection per
+ * source carries every file (requests pipelined, so a folder of small files
+ * costs no round trip per file), pieces are verified before they are
+ * written, and each file is renamed into place only once all its pieces
+ * have verified. Memory holds the pieces in flight and a few numbers per
+ * file, never a file's data.
+ */
+import { delay } from "../async/delay.ts";
+import { parseAddress } from "../protocol/address.ts";
+import { BufferPool } from "../protocol/buffer_pool.ts";
+import { ProtocolClient } from "../protocol/client.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { PEER_METHODS, type Source } from "../protocol/messages.ts";
+import { closeSync, constants, openSync, writeSync } from "node:fs";
+import { Bitfield } from "./bitfield.ts";
+import { PART_SUFFIX } from "./downloader.ts";
+import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
+import { pieceLength, sha256Hex } from "./manifest.ts";
+import { PartFile } from "./part_file.ts";
+import type { QueuedAt, SourceReport } from "./swarm.ts";
+import { PEER_AGENT } from "./tracker_link.ts";
+
+/**
+ * One file to fetch: a folder manifest's entry itself (no copy per file), its
+ * content id following from it (`fileContentId`).
+ */
+export interface PlannedFile {
+  /** Relative to the folder; {@link FolderDownloadOptions.place} says where it goes. */
+  path: string;
+  size: number;
+  pieces: string[];
+}
+
+/** A source and which of the planned files it holds (null: all of them). */
+export interface PlannedSource {
+  source: Source;
+  holds: Set<number> | null;
+}
+
+/** Sources (again) and a ticket they accept, as the tracker lists them. */
+export interface PlannedSources {
+  sources: PlannedSource[];
+  ticket: string;
+}
+
+/** Progress after each verified piece. */
+export interface FolderProgress {
+  verifiedBytes: number;
+  totalBytes: number;
+  filesDone: number;
+  totalFiles: number;
+  activeSources: number;
+  /** Sources whose upload slots are all taken, with this download's place in their queue. */
+  queued: QueuedAt[];
+}
+
+/** Options of {@link FolderDownload}. */
+export interface FolderDownloadOptions {
+  files: PlannedFile[];
+  /** Where a file goes once verified: an absolute path whose folder exists and was checked. */
+  place: (relative: string) => string;
+  /** Asks the tracker for the sources of the files not yet done (and a fresh ticket). */
+  findSources: (remaining: number[]) => Promise<PlannedSources>;
+  plaintext: boolean;
+  signal?: AbortSignal;
+  onProgress?: (progress: FolderProgress) => void;
+  /** Told when a file is renamed into place. */
+  onFileDone?: (index: number) => void;
+  /** Requests in flight per source. @default {32} */
+  pipelineDepth?: number;
+  /** Bytes of pieces requested and not yet stored, across sources. @default {64 MiB} */
+  maxInFlightBytes?: number;
+  /** Time a piece has before its source is dropped, plus its length at 64 KiB/s. @default {10000} */
+  pieceGraceMs?: number;
+  /** Waits until `bytes` more may be read (`fetch --max-download-rate`). @default {no limit} */
+  pace?: (bytes: number) => Promise<void>;
+}
+
+interface Link {
+  source: Source;
+  holds: Set<number> | null;
+  /** Files it turned out not to have. */
+  lacks: Set<number>;
+  client: ProtocolClient<typeof PEER_METHODS> | null;
+  inFlight: number;
+  /** Next file to look at for this source. */
+  cursor: number;
+  pieces: number;
+  bytes: number;
+  dropped: string | null;
+  /** Its place in the source's queue for an upload slot while it has none (1 is next), else null. */
+  queuedPlace: number | null;
+  /** The first place it was told, and how long it waited in all. */
+  firstPlace: number | null;
+  queuedMs: number;
+  queuedSince: number;
+}
+
+/** A file being written: its part file (several pieces) and what it still needs. */
+interface Open {
+  /** Opened once, by the first piece to arrive (pieces of one file arrive together). */
+  part: Promise<PartFile>;
+  have: Bitfield;
+}
+
+const NO_SOURCE_RETRIES = 5;
+
+/**
+ * Fetches the planned files; each lands under its final name only when
+ * complete and verified.
+ *
+ * @example
+ * ```ts
+ * const report = await new FolderDownload({ files, findSources, plaintext: false }).run(first);
+ * ```
+ */
+export class FolderDownload {
+  readonly #options: FolderDownloadOptions;
+  readonly #files: PlannedFile[];
+  /** Next piece to request, per file; pieces.length once all are requested. */
+  readonly #nextPiece: Int32Array;
+  /** Pieces still to verify, per file; 0 once done. */
+  readonly #remaining: Int32Array;
+  readonly #open = new Map<number, Open>();
+  /** Pieces to ask again (their request failed), as [file, piece]. */
+  readonly #retry: [number, number][] = [];
+  readonly #links: Link[] = [];
+  readonly #buffers = new BufferPool(64);
+  readonly #done = Promise.withResolvers<SourceReport[]>();
+  #ticket = "";
+  #heldBytes = 0;
+  #verifiedBytes = 0;
+  #totalBytes = 0;
+  #filesLeft: number;
+  #finished = false;
+  #looking = false;
+  /** Pieces verified and being written. */
+  #storing = 0;
+  readonly #stopped = new AbortController();
+  readonly #onAbort = () => this.#fail(new ShoalError("CANCELLED", "stopped"));
+
+  constructor(options: FolderDownloadOptions) {
+    this.#options = options;
+    this.#files = options.files;
+    this.#nextPiece = new Int32Array(this.#files.length);
+    this.#remaining = new Int32Array(this.#files.length);
+    for (let i = 0; i < this.#files.length; i++) {
+      this.#remaining[i] = this.#files[i].pieces.length;
+      this.#totalBytes += this.#files[i].size;
+    }
+    this.#filesLeft = this.#files.length;
+  }
+
+  /**
+   * Resumes a file from its `.shoal-part` left by an earlier run: the pieces
+   * that still verify are kept. Call before {@link run}.
+   */
+  async resumeFrom(index: number): Promise<void> {
+    const file = this.#files[index];
+    if (file.pieces.length < 2) return;
+    const partPath = this.#options.place(file.path) + PART_SUFFIX;
+    if (!await Deno.lstat(partPath).then((info) => info.isFile, () => false)) return;
+    const part = await PartFile.open(partPath, fileManifestOf(file));
+    const have = await part.verify(Bitfield.full(file.pieces.length));
+    this.#open.set(index, { part: Promise.resolve(part), have });
+    this.#remaining[index] -= have.count;
+    const manifest = fileManifestOf(file);
+    for (let p = 0; p < file.pieces.length; p++) {
+      if (have.has(p)) this.#verifiedBytes += pieceLength(manifest, p);
+    }
+  }
+
+  /** Downloads until every file is in place; fails when no source is left. */
+  async run(initial: PlannedSources): Promise<SourceReport[]> {
+    // Files with nothing left to fetch (empty ones, or resumed whole) are finished first.
+    for (let i = 0; i < this.#files.length; i++) {
+      if (this.#remaining[i] === 0) await this.#complete(i);
+    }
+    if (this.#filesLeft === 0) return this.#report();
+    if (this.#options.signal?.aborted) throw new ShoalError("CANCELLED", "stopped");
+    this.#options.signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#ticket = initial.ticket;
+    this.#addSources(initial.sources);
+    if (this.#live().length === 0) this.#background(this.#lookForSources());
+    try {
+      return await this.#done.promise;
+    } finally {
+      for (const { part } of this.#open.values()) await (await part.catch(() => null))?.close();
+      this.#open.clear();
+    }
+  }
+
+  #report(): SourceReport[] {
+    return this.#links.filter((link) => link.pieces > 0).map((link) => ({
+      owner: link.source.owner,
+      address: link.source.address,
+      partial: false,
+      pieces: link.pieces,
+      bytes: link.bytes,
+      queued: link.firstPlace === null
+        ? null
+        : { place: link.firstPlace, seconds: Math.round(link.queuedMs / 100) / 10 },
+    }));
+  }
+
+  /** Sources dropped, and why. */
+  get dropped(): { owner: string; address: string; reason: string }[] {
+    return this.#links.filter((link) => link.dropped).map((link) => ({
+      owner: link.source.owner,
+      address: link.source.address,
+      reason: link.dropped!,
+    }));
+  }
+
+  #background(task: Promise<void>): void {
+    task.catch((error) => this.#fail(toShoalError(error)));
+  }
+
+  #live(): Link[] {
+    return this.#links.filter((link) => !link.dropped);
+  }
+
+  #addSources(sources: PlannedSource[]): void {
+    for (const { source, holds } of sources) {
+      const known = this.#links.find((link) => link.source.address === source.address);
+      if (known) {
+        if (!known.dropped && known.holds && holds) { for (const i of holds) known.holds.add(i); }
+        if (!known.dropped && holds === null) known.holds = null;
+        if (!known.dropped) known.cursor = 0;
+        continue;
+      }
+      const link: Link = {
+        source,
+        holds,
+        lacks: new Set(),
+        client: null,
+        inFlight: 0,
+        cursor: 0,
+        pieces: 0,
+        bytes: 0,
+        dropped: null,
+        queuedPlace: null,
+        firstPlace: null,
+        queuedMs: 0,
+        queuedSince: 0,
+      };
+      this.#links.push(link);
+      this.#background(this.#connect(link));
+    }
+  }
+
+  async #connect(link: Link): Promise<void> {
+    const { certificate } = link.source;
+    if (!this.#options.plaintext && !certificate) {
+      return this.#drop(link, "no TLS certificate vouched for by the tracker (a plaintext peer?)");
+    }
+    try {
+      link.client = await ProtocolClient.connect(parseAddress(link.source.address), PEER_METHODS, {
+        expect: "peer",
+        agent: PEER_AGENT,
+        bodyPool: this.#buffers,
+        pace: this.#options.pace,
+        tls: this.#options.plaintext || !certificate
+          ? undefined
+          : { certificate, whose: "the one the tracker vouched for" },
+      });
+    } catch (error) {
+      return this.#drop(link, `unreachable: ${toShoalError(error).message}`);
+    }
+    if (this.#finished) return link.client.close();
+    this.#pump();
+  }
+
+  #holds(link: Link, index: number): boolean {
+    return (link.holds === null || link.holds.has(index)) && !link.lacks.has(index);
+  }
+
+  /** The next piece `link` should fetch, or null. */
+  #pick(link: Link): [number, number] | null {
+    for (let r = 0; r < this.#retry.length; r++) {
+      const [file] = this.#retry[r];
+      if (this.#holds(link, file)) return this.#retry.splice(r, 1)[0];
+    }
+    const files = this.#files;
+    while (link.cursor < files.length) {
+      const i = link.cursor;
+      const pieces = files[i].pieces.length;
+      if (this.#remaining[i] > 0 && this.#holds(link, i)) {
+        const have = this.#open.get(i)?.have;
+        while (this.#nextPiece[i] < pieces && have?.has(this.#nextPiece[i])) this.#nextPiece[i]++;
+        if (this.#nextPiece[i] < pieces) return [i, this.#nextPiece[i]++];
+      }
+      link.cursor++;
+    }
+    return null;
+  }
+
+  #pump(): void {
+    if (this.#finished) return;
+    const depth = this.#options.pipelineDepth ?? 32;
+    const cap = this.#options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    let progressed = true;
+    while (progressed) {
+      progressed = false;
+      for (const link of this.#live()) {
+        if (!link.client || link.inFlight >= depth || link.queuedPlace !== null) continue;
+        if (this.#heldBytes > 0 && this.#heldBytes >= cap) return;
+        const unit = this.#pick(link);
+        if (!unit) continue;
+        this.#request(link, unit[0], unit[1]);
+        progressed = true;
+      }
+    }
+    // Nobody has anything left to do: what remains, no live source holds.
+    if (this.#filesLeft > 0 && !this.#busy()) this.#background(this.#lookForSources());
+  }
+
+  /** Whether anything is under way: a source connecting, a request out, a piece being stored. */
+  #busy(): boolean {
+    return this.#storing > 0 ||
+      this.#live().some((link) => link.inFlight > 0 || !link.client || link.queuedPlace !== null);
+  }
+
+  #request(link: Link, file: number, piece: number): void {
+    const planned = this.#files[file];
+    const length = pieceLength(fileManifestOf(planned), piece);
+    link.inFlight++;
+    this.#heldBytes += length;
+    const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(length / 65536 * 1000);
+    const params = { contentId: fileContentId(planned), index: piece, ticket: this.#ticket };
+    this.#background(
+      link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
+        ({ body }) => this.#onPiece(link, file, piece, body),
+        (error) => this.#onFailed(link, file, piece, length, toShoalError(error)),
+      ),
+    );
+  }
+
+  async #onPiece(link: Link, file: number, piece: number, body: Uint8Array): Promise<void> {
+    link.inFlight--;
+    const planned = this.#files[file];
+    const length = body.length;
+    try {
+      if (this.#finished) return;
+      if (sha256Hex(body) !== planned.pieces[piece]) {
+        this.#retry.push([file, piece]);
+        this.#drop(link, `sent a corrupt piece (of ${planned.path})`);
+        return;
+      }
+      this.#storing++;
+      await this.#store(file, piece, body).finally(() => this.#storing--);
+    } catch (error) {
+      return this.#fail(toShoalError(error));
+    } finally {
+      this.#heldBytes -= length;
+      this.#buffers.release(body);
+    }
+    link.pieces++;
+    link.bytes += length;
+    this.#verifiedBytes += length;
+    if (--this.#remaining[file] === 0) await this.#complete(file);
+    if (this.#finished) return;
+    this.#options.onProgress?.({
+      verifiedBytes: this.#verifiedBytes,
+      totalBytes: this.#totalBytes,
+      filesDone: this.#files.length - this.#filesLeft,
+      totalFiles: this.#files.length,
+      activeSources: this.#live().length,
+      queued: this.queuedAt,
+    });
+    if (this.#filesLeft === 0) return this.#finish();
+    this.#pump();
+  }
+
+  #onFailed(link: Link, file: number, piece: number, length: number, error: ShoalError): void {
+    link.inFlight--;
+    this.#heldBytes -= length;
+    if (this.#finished) return;
+    this.#retry.push([file, piece]);
+    if (link.dropped) return this.#pump();
+    if (error.code === "QUEUED") return this.#queued(link, fileContentId(this.#files[file]));
+    if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") {
+      // It does not have that file after all (say, its owner changed it): others may.
+      link.lacks.add(file);
+      return this.#pump();
+    }
+    this.#drop(link, error.code === "TIMEOUT" ? `too slow: ${error.message}` : error.message);
+  }
+
+  /** Writes a verified piece: a one-piece file whole, else into its part file. */
+  async #store(file: number, piece: number, bytes: Uint8Array): Promise<void> {
+    const planned = this.#files[file];
+    const path = this.#options.place(planned.path);
+    if (planned.pieces.length === 1) return await writeWhole(path + PART_SUFFIX, bytes);
+    let entry = this.#open.get(file);
+    if (!entry) {
+      entry = {
+        part: PartFile.open(path + PART_SUFFIX, fileManifestOf(planned)),
+        have: new Bitfield(planned.pieces.length),
+      };
+      this.#open.set(file, entry);
+    }
+    await (await entry.part).write(piece, bytes);
+    entry.have.set(piece);
+  }
+
+  /** Renames a file whose every piece verified into place. */
+  async #complete(file: number): Promise<void> {
+    const planned = this.#files[file];
+    const path = this.#options.place(planned.path);
+    const partPath = path + PART_SUFFIX;
+    const entry = this.#open.get(file);
+    this.#open.delete(file);
+    try {
+      if (planned.size === 0) await writeWhole(partPath, new Uint8Array());
+      if (entry) {
+        const part = await entry.part;
+        await part.finish();
+        await part.close();
+      }
+      if (planned.pieces.length <= 1) Deno.renameSync(partPath, path);
+      else await Deno.rename(partPath, path);
+    } catch (error) {
+      return this.#fail(toShoalError(error));
+    }
+    this.#filesLeft--;
+    this.#options.onFileDone?.(file);
+  }
+
+  /** Where this download waits in sources' queues for an upload slot. */
+  get queuedAt(): QueuedAt[] {
+    return this.#live().filter((link) => link.queuedPlace !== null && link.queuedPlace !== Infinity)
+      .map((link) => ({ owner: link.source.owner, place: link.queuedPlace! }));
+  }
+
+  /**
+   * The source has no upload slot for us (as in a file's swarm): its files go
+   * to other sources while we wait our turn, asking our place (which keeps us
+   * in its queue) until it serves us.
+   */
+  #queued(link: Link, contentId: string): void {
+    if (link.queuedPlace === null) {
+      link.queuedPlace = Infinity;
+      link.queuedSince = performance.now();
+      this.#background(this.#askPlace(link, contentId));
+    }
+    this.#pump();
+  }
+
+  async #askPlace(link: Link, contentId: string): Promise<void> {
+    // Bounded: each turn waits the source's retryMs, and ends with the download or the source.
+    while (!this.#finished && !link.dropped && link.client) {
+      let retryMs: number;
+      try {
+        const reply = await link.client.call("queue", { contentId, ticket: this.#ticket }, {
+          deadlineMs: this.#options.pieceGraceMs ?? 10_000,
+        });
+        retryMs = reply.retryMs;
+        if (reply.place === 0) {
+          link.queuedMs += performance.now() - link.queuedSince;
+          link.queuedPlace = null;
+          return this.#pump();
+        }
+        link.firstPlace ??= reply.place;
+        link.queuedPlace = reply.place;
+      } catch (error) {
+        // BUSY: its queue is full. Either way this source is of no use to this download now.
+        return this.#drop(link, toShoalError(error).message);
+      }
+      await delay(Math.max(100, retryMs), { signal: this.#stopped.signal }).catch(() => {});
+    }
+  }
+
+  #drop(link: Link, reason: string): void {
+    if (link.dropped || this.#finished) return;
+    link.dropped = reason;
+    link.client?.close();
+    this.#pump();
+  }
+
+  /**
+   * Asks the tracker again for the sources of what is left, while nothing is
+   * under way; gives up after a while with none that has it.
+   */
+  async #lookForSources(): Promise<void> {
+    if (this.#finished || this.#looking) return;
+    this.#looking = true;
+    try {
+      for (let round = 0; round <= NO_SOURCE_RETRIES; round++) {
+        try {
+          const remaining: number[] = [];
+          for (let i = 0; i < this.#files.length; i++) {
+            if (this.#remaining[i] > 0) remaining.push(i);
+          }
+          const found = await this.#options.findSources(remaining);
+          this.#ticket = found.ticket;
+          // A source that lacked a file may have it now; the ones dropped stay dropped.
+          for (const link of this.#live()) {
+            link.lacks.clear();
+            link.cursor = 0;
+          }
+          this.#addSources(found.sources);
+        } catch {
+          // The tracker may be down; the sources we have carry on.
+        }
+        if (this.#finished) return;
+        this.#pump();
+        if (this.#busy() || this.#filesLeft === 0) return;
+        await delay(1000, { signal: this.#stopped.signal }).catch(() => {});
+        if (this.#finished) return;
+      }
+    } finally {
+      this.#looking = false;
+    }
+    const reasons = [...new Set(this.dropped.map((d) => `${d.owner}: ${d.reason}`))];
+    this.#fail(
+      new ShoalError(
+        "UNREACHABLE",
+        `no source left for ${this.#filesLeft} file(s)${
+          reasons.length ? ` (${reasons.join("; ")})` : ""
+        }`,
+      ),
+    );
+  }
+
+  #finish(): void {
+    this.#stop();
+    this.#done.resolve(this.#report());
+  }
+
+  #fail(error: ShoalError): void {
+    if (this.#finished) return;
+    this.#stop();
+    this.#done.reject(error);
+  }
+
+  #stop(): void {
+    this.#finished = true;
+    this.#stopped.abort();
+    this.#options.signal?.removeEventListener("abort", this.#onAbort);
+    for (const link of this.#links) link.client?.close();
+  }
+}
+
+/**
+ * Writes a whole small file at `path` without following a link planted there:
+ * it is created exclusively, and whatever was at the path (a leftover of an
+ * earlier run) is removed first. Synchronous: into the page cache these calls
+ * take microseconds, where each hand-off to an I/O thread costs more than
+ * the write (a folder of small files is thousands of them).
+ */
+function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
+  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
+  const flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+  try {
+    let fd: number;
+    try {
+      fd = openSync(path, flags, 0o666);
+    } catch (error) {
+      if ((error as { code?: string }).code !== "EEXIST") throw error;
+      Deno.removeSync(path);
+      fd = openSync(path, flags, 0o666);
+    }
+    try {
+      let written = 0;
+      while (written < bytes.length) {
+        written += writeSync(fd, bytes, written, bytes.length - written, written);
+      }
+    } finally {
+      closeSync(fd);
+    }
+    return Promise.resolve();
+  } catch (error) {
+    return Promise.reject(toShoalError(error));
+  }
+}

@@ -1,0 +1,503 @@
+/**
+ * Fetching a folder share: its manifest (in chunks, verified against the
+ * folder's content id, every path checked before anything is written), the
+ * sources of each of its files (owners of the folder, and owners of each
+ * file however they share it), then the files themselves, a whole folder or
+ * the part `--only` names, resumable.
+ */
+import { processBudget, type RateLimiter } from "./rate.ts";
+import { dirname, join, resolve } from "node:path";
+import { parseAddress } from "../protocol/address.ts";
+import { ProtocolClient } from "../protocol/client.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import {
+  type Listing,
+  MAX_BATCH_IDS,
+  MAX_FOLDER_MANIFEST_BYTES,
+  PEER_METHODS,
+  type Source,
+} from "../protocol/messages.ts";
+import {
+  FolderDownload,
+  type FolderProgress,
+  type PlannedFile,
+  type PlannedSource,
+} from "./folder_download.ts";
+import {
+  fileContentId,
+  fileManifestOf,
+  folderContentId,
+  type FolderManifest,
+  parseFolderManifest,
+} from "./folder_manifest.ts";
+import { resolveAllInside } from "./folder_paths.ts";
+import { checkFreeSpace } from "./disk_space.ts";
+import { announceFolder } from "./folder_publish.ts";
+import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
+import { identityOf } from "./manifest.ts";
+import type { SourceList, SourceReport } from "./swarm.ts";
+import { checkName } from "./shares.ts";
+import { connectSession, PEER_AGENT, type TrackerEndpoint } from "./tracker_link.ts";
+
+/**
+ * Gets a folder's manifest from the first source that gives one matching
+ * its content id, in chunks (a big folder's manifest is many frames);
+ * UNREACHABLE naming each source's problem when none does. The manifest's
+ * paths are checked (`parseFolderManifest`) before it is returned.
+ */
+export async function fetchFolderManifest(
+  contentId: string,
+  { sources, ticket }: SourceList,
+  plaintext: boolean,
+): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
+  const problems: string[] = [];
+  for (const source of sources) {
+    let text: Uint8Array;
+    try {
+      text = await readManifest(source, contentId, ticket, plaintext);
+      if (folderContentId(text) !== contentId) {
+        throw new ShoalError("INTEGRITY", "its manifest does not match the content id");
+      }
+    } catch (error) {
+      problems.push(`${source.owner}: ${toShoalError(error).message}`);
+      continue;
+    }
+    // A manifest that matches its content id but breaks a rule is the folder's own fault:
+    // every source would send the same, so it is refused at once.
+    return { manifest: parseFolderManifest(text, contentId, describe(source)), text };
+  }
+  throw new ShoalError(
+    "UNREACHABLE",
+    problems.length
+      ? `no source gave the folder's manifest (${problems.join("; ")})`
+      : "no source is online",
+  );
+}
+
+function describe(source: Source): string {
+  return `${source.owner} at ${source.address}`;
+}
+
+async function readManifest(
+  source: Source,
+  contentId: string,
+  ticket: string,
+  plaintext: boolean,
+): Promise<Uint8Array> {
+  if (!plaintext && !source.certificate) {
+    throw new ShoalError("CERTIFICATE_MISMATCH", "no TLS certificate vouched for by the tracker");
+  }
+  using peer = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+    expect: "peer",
+    agent: PEER_AGENT,
+    tls: plaintext || !source.certificate
+      ? undefined
+      : { certificate: source.certificate, whose: "the one the tracker vouched for" },
+  });
+  let text: Uint8Array | null = null;
+  let offset = 0;
+  // Bounded: each round moves on by a non-empty chunk, up to a total fixed by the first reply.
+  for (let round = 0; round < MAX_FOLDER_MANIFEST_BYTES; round++) {
+    const { result, body } = await peer.callWithBody(
+      "folder",
+      { contentId, offset, ticket },
+      undefined,
+      { deadlineMs: 30_000 },
+    );
+    text ??= new Uint8Array(result.total);
+    if (result.total !== text.length || body.length !== result.length) {
+      throw new ShoalError("INTEGRITY", `${describe(source)} changed the manifest's length`);
+    }
+    if (offset + body.length > text.length) {
+      throw new ShoalError("INTEGRITY", `${describe(source)} sent more than the manifest's length`);
+    }
+    text.set(body, offset);
+    offset += body.length;
+    if (offset === text.length) return text;
+    if (body.length === 0) throw new ShoalError("INTEGRITY", `${describe(source)} sent nothing`);
+  }
+  throw new ShoalError("INTEGRITY", `${describe(source)} never finished the manifest`);
+}
+
+/** Turns a `--only` glob into a test: `*` within a name, `**` across folders, `?` one character. */
+export function globMatcher(patterns: string[]): (path: string) => boolean {
+  if (patterns.length === 0) return () => true;
+  const expressions = patterns.map((pattern) => {
+    let source = "";
+    const cleaned = pattern.replace(/^\.?\/+/, "").replace(/\/+$/, "");
+    for (let i = 0; i < cleaned.length; i++) {
+      const c = cleaned[i];
+      if (c === "*" && cleaned[i + 1] === "*") {
+        source += ".*";
+        i++;
+        if (cleaned[i + 1] === "/") i++;
+      } else if (c === "*") source += "[^/]*";
+      else if (c === "?") source += "[^/]";
+      else source += c.replace(/[.+^${}()|[\]\\]/g, "\\$&");
+    }
+    // A pattern naming a folder takes everything in it.
+    return new RegExp(`^${source}(/.*)?$`, "u");
+  });
+  return (path) => expressions.some((expression) => expression.test(path));
+}
+
+/** Options of {@link fetchFolder}. */
+export interface FolderFetchOptions {
+  /** The folder to write the tree under. @default {./<name>} */
+  output?: string;
+  /** Write into an existing folder, replacing files of the same paths. */
+  overwrite?: boolean;
+  /** Globs of paths to fetch; all of them when empty. */
+  only?: string[];
+  /** Take the files only from the chosen listing's owner. */
+  onlyChosen?: boolean;
+  onProgress?: (progress: FolderProgress) => void;
+  signal?: AbortSignal;
+  /** The process's download budget, bytes a second (`--max-download-rate`). @default {none} */
+  maxDownloadRate?: number | null;
+}
+
+/** The outcome of {@link fetchFolder}. */
+export interface FolderFetchResult {
+  output: string;
+  files: number;
+  size: number;
+  seconds: number;
+  /** Bytes verified from an earlier run. */
+  resumed: number;
+  sources: SourceReport[];
+  dropped: { owner: string; address: string; reason: string }[];
+  /** Whether the whole folder joined this peer's shares. */
+  shared: boolean;
+}
+
+/** Where a folder fetch writes: `--output`, else `./<name>`; absolute. */
+export function folderOutput(listing: Listing, output?: string): string {
+  return resolve(output ?? checkName(listing.name));
+}
+
+/**
+ * Fetches a folder (all of it, or the files `only` names) under its output
+ * folder from every online source of each file. Resumes an interrupted
+ * fetch of the same folder to the same place: files already renamed into
+ * place are kept, partial files re-verified.
+ */
+export async function fetchFolder(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  chosen: Listing,
+  options: FolderFetchOptions = {},
+): Promise<FolderFetchResult> {
+  const started = performance.now();
+  const contentId = chosen.contentId;
+  const output = folderOutput(chosen, options.output);
+  const record = home.folderDownload(contentId);
+  const resuming = record !== null && record.output === output;
+  const existing = await Deno.lstat(output).catch(() => null);
+  if (existing && !resuming && !options.overwrite) {
+    throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
+  }
+  if (existing && !existing.isDirectory) {
+    throw new ShoalError("IO", `${output} is not a folder; use --output PATH`);
+  }
+  const { tracker: client, username } = await connectSession(home, tracker);
+  try {
+    const usable = (source: Source) =>
+      source.owner.toLowerCase() !== username.toLowerCase() &&
+      (!options.onlyChosen || source.owner === chosen.owner);
+    const owners = await client.call("sources", {
+      contentId,
+      owner: options.onlyChosen ? chosen.owner : undefined,
+    });
+    const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
+    // Its text stays in the home only: a big folder's is not held through the download.
+    const manifest = await cachedManifest(home, contentId, folderSources, tracker);
+    const wanted = globMatcher(options.only ?? []);
+    const chosenFiles = manifest.files.filter((file) => wanted(file.path));
+    if (chosenFiles.length === 0) {
+      throw new ShoalError("NOT_FOUND", `nothing in "${chosen.name}" matches --only`, {
+        hint: `\`peer.ts ls ${chosen.name}\` lists its files`,
+      });
+    }
+    const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
+    const now = new Date().toISOString();
+    home.saveFolderDownload({
+      contentId,
+      name: chosen.name,
+      output,
+      only: options.only ?? [],
+      size: total,
+      files: chosenFiles.length,
+      doneBytes: record?.doneBytes ?? 0,
+      startedAt: resuming ? record.startedAt : now,
+      updatedAt: now,
+    });
+    await Deno.mkdir(output, { recursive: true });
+    // Folders first (empty ones too), each checked not to pass through a link already there.
+    const folders = new Set<string>();
+    const wantedFolders = options.only?.length
+      ? manifest.folders.filter((folder) => wanted(folder))
+      : manifest.folders;
+    for (const folder of wantedFolders) folders.add(folder);
+    for (const file of chosenFiles) {
+      for (let at = file.path.indexOf("/"); at > 0; at = file.path.indexOf("/", at + 1)) {
+        folders.add(file.path.slice(0, at));
+      }
+    }
+    // Each folder is resolved once, refusing a link already there; its files go inside it.
+    const placed = new Map<string, string>([["", output]]);
+    const sorted = [...folders].sort();
+    const resolved = await resolveAllInside(output, sorted);
+    for (const [i, folder] of sorted.entries()) {
+      await Deno.mkdir(resolved[i], { recursive: true });
+      placed.set(folder, resolved[i]);
+    }
+    const placeOf = (relative: string) => {
+      const at = relative.lastIndexOf("/");
+      // A link at the file's own name is never followed: it is replaced by the rename.
+      return join(placed.get(at < 0 ? "" : relative.slice(0, at))!, relative.slice(at + 1));
+    };
+    await checkFreeSpace(output, total);
+    const planned: PlannedFile[] = [];
+    let resumedBytes = 0;
+    for (const file of chosenFiles) {
+      if (resuming) {
+        const there = await Deno.lstat(placeOf(file.path)).catch(() => null);
+        // Renamed into place only once verified: a file of its size there is done.
+        if (there?.isFile && there.size === file.size) {
+          resumedBytes += file.size;
+          continue;
+        }
+      }
+      planned.push(file);
+    }
+    let doneBytes = resumedBytes;
+    let recordedAt = 0;
+    const download = new FolderDownload({
+      files: planned,
+      place: placeOf,
+      plaintext: tracker.plaintext,
+      signal: options.signal,
+      ...paced(processBudget("download", options.maxDownloadRate)),
+      onProgress: (progress) =>
+        options.onProgress?.({
+          ...progress,
+          verifiedBytes: progress.verifiedBytes + resumedBytes,
+          totalBytes: total,
+          filesDone: progress.filesDone + (chosenFiles.length - planned.length),
+          totalFiles: chosenFiles.length,
+        }),
+      onFileDone: (index) => {
+        doneBytes += planned[index].size;
+        if (performance.now() - recordedAt > 200) {
+          home.updateFolderDownload(contentId, doneBytes);
+          recordedAt = performance.now();
+        }
+      },
+      findSources: (remaining) =>
+        findHolders(client, contentId, planned, remaining, usable, options.onlyChosen),
+    });
+    // Partial files are left only where this fetch (or one killed) wrote before.
+    if (existing) { for (let i = 0; i < planned.length; i++) await resumePart(download, i); }
+    let sources: SourceReport[];
+    try {
+      const everyone = planned.map((_, i) => i);
+      sources = await download.run(
+        await findHolders(client, contentId, planned, everyone, usable, options.onlyChosen),
+      );
+    } catch (caught) {
+      home.updateFolderDownload(contentId, doneBytes);
+      const error = toShoalError(caught);
+      throw new ShoalError(
+        error.code,
+        `${error.message}; the files fetched so far are kept in ${output}: run the same fetch ` +
+          `again to resume, or \`peer.ts cancel ${chosen.name}\``,
+        { cause: error },
+      );
+    }
+    home.removeFolderDownload(contentId);
+    const whole = !options.only?.length;
+    if (whole) await shareFetched(home, tracker, chosen, output, manifest);
+    return {
+      output,
+      files: chosenFiles.length,
+      size: total,
+      seconds: (performance.now() - started) / 1000,
+      resumed: resumedBytes,
+      sources,
+      dropped: download.dropped,
+      shared: whole,
+    };
+  } finally {
+    client.close();
+  }
+}
+
+/** Takes over a file's partial download from an earlier run, if it left one. */
+async function resumePart(download: FolderDownload, index: number): Promise<void> {
+  try {
+    await download.resumeFrom(index);
+  } catch {
+    // An unusable partial file is fetched afresh.
+  }
+}
+
+/** The folder's manifest from the home (kept by an earlier run or share), else from a source. */
+async function cachedManifest(
+  home: PeerHome,
+  contentId: string,
+  sources: SourceList,
+  tracker: TrackerEndpoint,
+): Promise<FolderManifest> {
+  const path = home.folderManifestPath(contentId);
+  const kept = await Deno.readFile(path).catch(() => null);
+  if (kept) {
+    try {
+      return parseFolderManifest(kept, contentId, "this peer's home");
+    } catch {
+      // Damaged: fetched again.
+    }
+  }
+  const fetched = await fetchFolderManifest(contentId, sources, tracker.plaintext);
+  await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+  await Deno.writeFile(temporary, fetched.text);
+  await Deno.rename(temporary, path);
+  return fetched.manifest;
+}
+
+/**
+ * The sources of the planned files still to fetch: batches of content ids
+ * to `holders`, pipelined on the tracker connection; each source with the
+ * files it holds.
+ */
+async function findHolders(
+  client: Awaited<ReturnType<typeof connectSession>>["tracker"],
+  folderId: string,
+  planned: PlannedFile[],
+  remaining: number[],
+  usable: (source: Source) => boolean,
+  onlyChosen?: boolean,
+): Promise<{ sources: PlannedSource[]; ticket: string }> {
+  const byAddress = new Map<string, PlannedSource>();
+  let ticket = "";
+  // The folder's own owners hold every file; pinned to one owner, only it counts.
+  const owners = await client.call("sources", { contentId: folderId });
+  for (const source of owners.sources.filter((s) => usable(s) && !s.partial)) {
+    byAddress.set(source.address, { source, holds: null });
+  }
+  ticket = owners.ticket;
+  if (!onlyChosen) {
+    // The planned files of each content id: one, but for identical files in one folder.
+    const filesOf = new Map<string, number | number[]>();
+    for (const i of remaining) {
+      const id = fileContentId(planned[i]);
+      const known = filesOf.get(id);
+      if (known === undefined) filesOf.set(id, i);
+      else if (typeof known === "number") filesOf.set(id, [known, i]);
+      else known.push(i);
+    }
+    const ids = [...filesOf.keys()];
+    // Two batches in flight at a time: pipelined, without 25 replies of a big folder held at once.
+    const ask = (at: number) => {
+      const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
+      return client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
+    };
+    let next = ids.length > 0 ? ask(0) : null;
+    for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
+      const current = next;
+      next = at + MAX_BATCH_IDS < ids.length ? ask(at + MAX_BATCH_IDS) : null;
+      const { contentIds, reply } = await current;
+      ticket = reply.ticket;
+      reply.holds.forEach((holders, k) => {
+        for (const index of holders) {
+          const source = reply.sources[index];
+          if (!source || !usable(source)) continue;
+          let entry = byAddress.get(source.address);
+          if (!entry) {
+            entry = { source, holds: new Set() };
+            byAddress.set(source.address, entry);
+          }
+          const files = filesOf.get(contentIds[k]) ?? [];
+          if (entry.holds) { for (const i of [files].flat()) entry.holds.add(i); }
+        }
+      });
+    }
+  }
+  return { sources: [...byAddress.values()], ticket };
+}
+
+/**
+ * Records a whole fetched folder as this peer's share, so it serves it too,
+ * and tells the tracker; a tracker that cannot be told leaves it shared here.
+ */
+async function shareFetched(
+  home: PeerHome,
+  tracker: TrackerEndpoint,
+  chosen: Listing,
+  output: string,
+  manifest: FolderManifest,
+): Promise<void> {
+  const mine = home.share(chosen.name);
+  if (mine && mine.contentId !== chosen.contentId) return;
+  // Made one at a time as the home stores them: a folder of 100,000 files holds no list of them.
+  // Each file's content id is worked out once, for the tracker and the home alike.
+  const contentIds = manifest.files.map(fileContentId);
+  function* files(): Generator<FolderFileRecord> {
+    for (const [i, file] of manifest.files.entries()) {
+      const path = join(output, file.path);
+      const info = identityOf(Deno.lstatSync(path));
+      yield {
+        relative: file.path,
+        path,
+        size: file.size,
+        mtimeMs: info.mtimeMs,
+        fileId: info.fileId,
+        contentId: contentIds[i],
+        manifest: fileManifestOf(file),
+      };
+    }
+  }
+  const ids = [...new Set(contentIds)];
+  const root = identityOf(await Deno.lstat(output));
+  const share: Share = {
+    name: chosen.name,
+    path: await Deno.realPath(output),
+    type: chosen.type,
+    size: chosen.size,
+    mtimeMs: root.mtimeMs,
+    fileId: root.fileId,
+    contentId: chosen.contentId,
+    manifest: { version: 1, size: 0, pieceSize: 262144, pieces: [] },
+    publishedAt: new Date().toISOString(),
+    kind: "folder",
+    files: manifest.files.length,
+  };
+  const folder = {
+    share,
+    files: files(),
+    ids,
+    text: null,
+    skipped: null,
+  };
+  try {
+    await announceFolder(home, tracker, folder);
+  } catch {
+    // Unpublished: still shared from this home, and served once published again.
+    home.addShare(share, files());
+  }
+}
+
+/**
+ * Reads paced by the download budget, with a longer grace per piece: a limit
+ * this peer set itself must not make its sources look too slow.
+ */
+function paced(
+  limiter: RateLimiter | null,
+): { pace?: (bytes: number) => Promise<void>; pieceGraceMs?: number } {
+  if (!limiter) return {};
+  return {
+    pace: (bytes) => limiter.take(bytes),
+    pieceGraceMs: 10_000 + Math.ceil(64 * 1024 * 1024 / limiter.bytesPerSecond * 1000),
+  };
+}

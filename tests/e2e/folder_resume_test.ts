@@ -1,0 +1,126 @@
+/**
+ * A folder fetch killed with SIGKILL in the middle resumes: the files that
+ * were renamed into place are whole, none appears half-written under its
+ * final name, `downloads` lists the folder, and the same fetch finishes it.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CliPeer } from "../helpers/cli.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+
+const FILES = 60;
+
+async function diff(a: string, b: string): Promise<string> {
+  const out = await new Deno.Command("diff", { args: ["-r", a, b] }).output();
+  return new TextDecoder().decode(out.stdout) + (out.code === 0 ? "" : `exit ${out.code}`);
+}
+
+/** The files directly under `folder`/sub, by name, without the partial ones. */
+function finished(folder: string): string[] {
+  try {
+    return [...Deno.readDirSync(join(folder, "sub"))].map((e) => e.name)
+      .filter((name) => !name.endsWith(".shoal-part"));
+  } catch {
+    return [];
+  }
+}
+
+Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await aliceCli.signUp("alice");
+  await bobCli.signUp("bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(join(tree, "sub"), { recursive: true });
+  for (let i = 0; i < FILES; i++) {
+    await writeRandomFile(join(tree, "sub", `f${String(i).padStart(2, "0")}.bin`), 20_000);
+  }
+  await aliceCli.ok(["publish", tree]);
+  // A slow source, so the fetch is in the middle for a while.
+  const alice = new TestPeer(aliceCli.home, tracker.address);
+  const serving = await alice.serve([], { SHOAL_TEST_PIECE_DELAY_MS: "150" });
+  try {
+    const output = join(dir.path, "out");
+    const bob = new TestPeer(bobCli.home, tracker.address);
+    const child = bob.spawn(["fetch", "data", "--output", output]);
+    let exited = false;
+    child.status.then(() => exited = true);
+    await eventually(
+      () => {
+        if (exited) throw new Error("the fetch ended before it was killed");
+        return finished(output).length >= 5;
+      },
+      "five files in place",
+      { tries: 3000 },
+    );
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel();
+    await child.stderr.cancel();
+
+    const landed = finished(output);
+    assert.ok(landed.length < FILES, "killed in the middle");
+    for (const name of landed) {
+      const [a, b] = await Promise.all([
+        Deno.readFile(join(output, "sub", name)),
+        Deno.readFile(join(tree, "sub", name)),
+      ]);
+      assert.deepEqual(a, b, `${name} is whole under its final name`);
+    }
+    const downloads = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+    assert.equal(downloads.length, 1);
+    assert.equal(downloads[0].name, "data");
+    assert.equal(downloads[0].folder, true);
+
+    const resumed = JSON.parse(await bobCli.ok(["fetch", "data", "--output", output, "--json"]));
+    assert.ok(resumed.resumed > 0, "the files already in place were kept");
+    assert.equal(await diff(tree, output), "");
+    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
+  } finally {
+    await serving.stop();
+  }
+});
+
+Deno.test("cancel forgets an unfinished folder download and deletes its partial files", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await aliceCli.signUp("alice");
+  await bobCli.signUp("bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(join(tree, "sub"), { recursive: true });
+  await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const alice = new TestPeer(aliceCli.home, tracker.address);
+  const serving = await alice.serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
+  try {
+    const output = join(dir.path, "out");
+    const child = new TestPeer(bobCli.home, tracker.address).spawn([
+      "fetch",
+      "data",
+      "--output",
+      output,
+    ]);
+    const part = join(output, "sub", "big.bin.shoal-part");
+    await eventually(
+      async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+      "a piece of big.bin written",
+      { tries: 3000 },
+    );
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel();
+    await child.stderr.cancel();
+    const said = await bobCli.ok(["cancel", "data"]);
+    assert.match(said, /cancelled "data"/);
+    await assert.rejects(Deno.lstat(part));
+    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
+  } finally {
+    await serving.stop();
+  }
+});

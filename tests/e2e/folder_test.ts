@@ -1,0 +1,118 @@
+/**
+ * Folder shares end to end: publish a tree, list it, fetch all of it or
+ * part of it, and compare with `diff -r`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CliPeer } from "../helpers/cli.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir, writeRandomFile } from "../helpers/processes.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+
+/** A tree with nested and empty folders, empty files, unicode names, and one multi-piece file. */
+export async function makeTree(root: string): Promise<void> {
+  await Deno.mkdir(join(root, "slides", "week 1"), { recursive: true });
+  await Deno.mkdir(join(root, "empty", "deeper"), { recursive: true });
+  await Deno.mkdir(join(root, "données"), { recursive: true });
+  await writeRandomFile(join(root, "slides", "week 1", "intro.pdf"), 40_000);
+  await writeRandomFile(join(root, "slides", "overview.pdf"), 3_000);
+  await writeRandomFile(join(root, "données", "résumé ü.txt"), 1_000);
+  await writeRandomFile(join(root, "big.bin"), 1_200_000);
+  await Deno.writeFile(join(root, "empty file"), new Uint8Array());
+  await Deno.writeTextFile(join(root, "readme.md"), "hello\n");
+}
+
+async function diff(a: string, b: string): Promise<string> {
+  const out = await new Deno.Command("diff", { args: ["-r", a, b] }).output();
+  return new TextDecoder().decode(out.stdout) + (out.code === 0 ? "" : `exit ${out.code}`);
+}
+
+Deno.test("a folder fetched from its owner is the same tree (diff -r), its files and folders", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await makeTree(tree);
+  const published = await alice.ok(["publish", tree]);
+  assert.match(published, /published the folder "course" \(6 files, .*shoal:[0-9a-f]{64}/);
+  await using _serving = await servePeer(alice.home, tracker.address);
+
+  const found = await bob.ok(["search", "cour", "--json"]);
+  const [listing] = JSON.parse(found);
+  assert.equal(listing.type, "folder");
+  assert.equal(listing.files, 6);
+  assert.equal(listing.size, 40_000 + 3_000 + 1_000 + 1_200_000 + 6);
+
+  const ls = JSON.parse(await bob.ok(["ls", "course", "--json"]));
+  assert.deepEqual(
+    ls.files.map((f: { path: string }) => f.path).sort(),
+    [
+      "big.bin",
+      "données/résumé ü.txt",
+      "empty file",
+      "readme.md",
+      "slides/overview.pdf",
+      "slides/week 1/intro.pdf",
+    ].sort(),
+  );
+
+  const output = join(dir.path, "fetched");
+  const fetched = await bob.ok(["fetch", "course", "--output", output]);
+  assert.match(fetched, /fetched the folder "course"/);
+  assert.equal(await diff(tree, output), "");
+
+  // Part of it: only the slides.
+  const part = join(dir.path, "part");
+  await bob.ok(["fetch", "course", "--output", part, "--only", "slides/**", "--only", "*.md"]);
+  assert.equal(await diff(join(tree, "slides"), join(part, "slides")), "");
+  assert.equal(await Deno.readTextFile(join(part, "readme.md")), "hello\n");
+  await assert.rejects(Deno.lstat(join(part, "big.bin")));
+
+  // A content-id link fetches it too.
+  const link = /shoal:[0-9a-f]{64}/.exec(published)![0];
+  const linked = join(dir.path, "linked");
+  await bob.ok(["fetch", link, "--output", linked]);
+  assert.equal(await diff(tree, linked), "");
+});
+
+Deno.test("re-publishing a changed folder updates the share; unchanged files keep their ids", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await makeTree(tree);
+  const first = await alice.ok(["publish", tree]);
+  const idsBefore = new Map(
+    fileIds(alice.home, "course").map(({ relative, contentId }) => [relative, contentId]),
+  );
+  await Deno.writeTextFile(join(tree, "readme.md"), "changed\n");
+  await writeRandomFile(join(tree, "slides", "new.pdf"), 2_000);
+  await Deno.remove(join(tree, "big.bin"));
+  const second = await alice.ok(["publish", tree]);
+  assert.match(second, /republished the folder "course" \(6 files/);
+  assert.notEqual(/shoal:\w+/.exec(first)![0], /shoal:\w+/.exec(second)![0]);
+  const idsAfter = new Map(
+    fileIds(alice.home, "course").map(({ relative, contentId }) => [relative, contentId]),
+  );
+  assert.equal(idsAfter.get("slides/overview.pdf"), idsBefore.get("slides/overview.pdf"));
+  assert.notEqual(idsAfter.get("readme.md"), idsBefore.get("readme.md"));
+  assert.equal(idsAfter.has("big.bin"), false);
+
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const [listing] = JSON.parse(await bob.ok(["search", "course", "--json"]));
+  assert.equal(listing.files, 6);
+  const output = join(dir.path, "fetched");
+  await bob.ok(["fetch", "course", "--output", output]);
+  assert.equal(await diff(tree, output), "");
+});
+
+function fileIds(home: string, share: string) {
+  using opened = PeerHome.open(home);
+  return opened.folderFiles(share);
+}

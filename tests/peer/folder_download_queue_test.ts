@@ -1,0 +1,70 @@
+/**
+ * A folder's files from a source whose upload slots are all taken: the
+ * download waits in its queue, shows its place, and completes once served.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { deadline } from "../../lib/async/deadline.ts";
+import { FolderDownload } from "../../lib/peer/folder_download.ts";
+import { choosePieceSize } from "../../lib/peer/manifest.ts";
+import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
+import { parseAddress } from "../../lib/protocol/address.ts";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
+import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
+import { TicketAuthority } from "../helpers/sources.ts";
+
+const SIZE = 3 * 1024 * 1024 + 5;
+const CONTENT = Uint8Array.from({ length: SIZE }, (_, i) => (i * 17 + 1) & 0xff);
+const PIECE_SIZE = choosePieceSize(SIZE);
+const { manifest: MANIFEST, contentId: CONTENT_ID } = manifestOf(CONTENT, PIECE_SIZE);
+
+Deno.test("Folder download - a source with every upload slot taken queues the folder, which completes once promoted", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-folder-queue-" });
+  const authority = await TicketAuthority.create();
+  const ticket = await authority.ticket(CONTENT_ID);
+  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
+    username: () => "alice",
+    warn: () => {},
+    uploadSlots: { slots: 1, slotIdleMs: 600_000, queueIdleMs: 600_000 },
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  const alice: Source = {
+    owner: "alice",
+    address: `${host}:${port}`,
+    partial: false,
+    certificate: null,
+  };
+  const holder = await ProtocolClient.connect(parseAddress(alice.address), PEER_METHODS, {
+    expect: "peer",
+    agent: PEER_AGENT,
+  });
+  try {
+    // Another downloader takes alice's only slot and keeps its connection open.
+    await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);
+    const planned = { sources: [{ source: alice, holds: null }], ticket };
+    const download = new FolderDownload({
+      files: [{ path: "big.bin", size: SIZE, pieces: MANIFEST.pieces }],
+      place: (relative) => join(dir, relative),
+      findSources: () => Promise.resolve(planned),
+      plaintext: true,
+    });
+    const running = deadline(download.run(planned), 60_000, { what: "the folder download" });
+    // Bounded wait until the download has been told its place, then let the other one go.
+    for (let i = 0; i < 400 && download.queuedAt.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual(download.queuedAt, [{ owner: "alice", place: 1 }]);
+    holder.close();
+    const report = await running;
+    assert.deepEqual(await Deno.readFile(join(dir, "big.bin")), CONTENT);
+    assert.deepEqual(report[0].queued?.place, 1);
+    assert.equal(download.dropped.length, 0, "a queued source is not dropped");
+  } finally {
+    holder.close();
+    await server.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
