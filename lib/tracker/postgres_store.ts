@@ -91,6 +91,8 @@ const CANONICAL = (param: string) =>
 /** Driver errors that mean the database cannot be reached (not that a statement is wrong). */
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",
+  // A Unix socket (PGHOST=/run/postgresql) whose file is gone: the server is not running.
+  "ENOENT",
   "ECONNRESET",
   "ENOTFOUND",
   "EHOSTUNREACH",
@@ -107,6 +109,22 @@ const UNREACHABLE_CODES = new Set([
   "57P03",
   "53300",
 ]);
+
+/**
+ * Takes libpq's `host` parameter off a URL (`postgres:///shoal?host=/run/postgresql`,
+ * a Unix socket's folder or a list of hosts), which postgres.js would otherwise
+ * ignore and send to the server as a setting it refuses.
+ */
+function takeHostParameter(url: string): { url: string; host?: string } {
+  const at = url.indexOf("?");
+  if (at < 0) return { url };
+  const query = new URLSearchParams(url.slice(at + 1));
+  const host = query.get("host");
+  if (host === null || host === "") return { url };
+  query.delete("host");
+  const rest = query.toString();
+  return { url: url.slice(0, at) + (rest === "" ? "" : `?${rest}`), host };
+}
 
 function unreachable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
@@ -184,7 +202,9 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     url: string,
     options: PostgresStoreOptions = {},
   ): Promise<PostgresTrackerStore> {
-    const sql = postgres(url, {
+    const { url: rest, host: hostParameter } = takeHostParameter(url);
+    const sql = postgres(rest, {
+      ...(hostParameter === undefined ? {} : { host: hostParameter }),
       max: options.maxConnections ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 5,
       onnotice: () => {},
