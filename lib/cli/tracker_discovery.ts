@@ -186,6 +186,15 @@ export function addTrackersCommand(
     .description("list the trackers announced on the local network (DNS-SD)")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ home }, options) => {
+      // Off means nothing is sent on the network, even when asked: saying "none found" would
+      // hide why.
+      if (!discoveryEnabled()) {
+        throw new ShoalError(
+          "INVALID_INPUT",
+          `discovery is turned off (${NO_DISCOVERY_ENV} is set): nothing was looked for`,
+          { hint: `to look, run it without: ${NO_DISCOVERY_ENV}= peer.ts trackers` },
+        );
+      }
       const found = await browseTrackers();
       const pinned = (address: string) => isPinned(home, address);
       if (options.json) {
