@@ -40,7 +40,7 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   ],
   "config unset": ["peer.ts config unset serve.port"],
   completions: [
-    "peer.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
+    "mkdir -p ~/.local/share/bash-completion/completions && peer.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],
 };
 
@@ -59,7 +59,7 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
   identity: ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   "identity init": ["tracker.ts identity init --out /etc/shoal/tracker-identity"],
   completions: [
-    "tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
+    "mkdir -p ~/.local/share/bash-completion/completions && tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],
 };
 
