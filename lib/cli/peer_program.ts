@@ -112,7 +112,10 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   ) =>
   async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
-    const context = openContext(command.optsWithGlobals<GlobalOptions>());
+    const context = openContext(
+      command.optsWithGlobals<GlobalOptions>(),
+      program.getOptionValueSource("tracker") === "env" ? "SHOAL_TRACKER" : "--tracker",
+    );
     // With no tracker named anywhere, a command that talks to one looks for one on the LAN.
     const configured = LOCAL_COMMANDS.has(command.name()) || config.tracker !== undefined ||
       program.getOptionValueSource("tracker") !== "default";

@@ -64,6 +64,13 @@ Deno.test("failover CLI - SHOAL_TRACKER takes the list: every address is tried, 
     /^error: cannot reach the tracker at any of its 2 addresses: 127\.0\.0\.1:1 \(.*\); 127\.0\.0\.1:2 \(/m,
   );
   assert.match(login.stderr, /^hint: .*--tracker 127\.0\.0\.1:1,127\.0\.0\.1:2/m);
+
+  // A bad list is named after where it came from: the user typed no --tracker.
+  const bad = await runPeer(["search", "x"], {
+    env: { SHOAL_HOME: dir.path, SHOAL_TRACKER: "127.0.0.1:1,,127.0.0.1:2" },
+  });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^error: SHOAL_TRACKER: empty tracker address \(address 2 of 3 in /m);
 });
 
 Deno.test("failover CLI - a one-shot command with --tracker A,B goes on at B when A is down, without a new login", async () => {
