@@ -192,7 +192,8 @@ export function addTrackersCommand(
         throw new ShoalError(
           "INVALID_INPUT",
           `discovery is turned off (${NO_DISCOVERY_ENV} is set): nothing was looked for`,
-          { hint: `to look, run it without: ${NO_DISCOVERY_ENV}= peer.ts trackers` },
+          // No command line to show: in the shell there is no environment to change.
+          { hint: `to look, unset ${NO_DISCOVERY_ENV} (or set it empty) and run trackers again` },
         );
       }
       const found = await browseTrackers();

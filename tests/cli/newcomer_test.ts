@@ -50,7 +50,7 @@ Deno.test("newcomer - trackers with discovery turned off says so instead of look
   );
   assert.match(
     listed.stderr,
-    /^hint: to look, run it without: SHOAL_NO_DISCOVERY= \S.* trackers$/m,
+    /^hint: to look, unset SHOAL_NO_DISCOVERY \(or set it empty\) and run trackers again$/m,
   );
   const json = await runPeerCli(["--home", dir.path, "trackers", "--json"]);
   assert.equal(json.code, 1);
