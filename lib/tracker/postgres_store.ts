@@ -126,6 +126,18 @@ function takeHostParameter(url: string): { url: string; host?: string } {
   return { url: url.slice(0, at) + (rest === "" ? "" : `?${rest}`), host };
 }
 
+/** What to do when PostgreSQL refuses the connection, by its SQLSTATE. */
+function refusalHint(code: unknown): string {
+  if (code === "3D000") {
+    return "create the database first (createdb, as a PostgreSQL superuser), or check --db";
+  }
+  if (code === "28000" || code === "28P01") {
+    return "check the user and password in --db (or PGUSER, PGPASSWORD) and the server's " +
+      "pg_hba.conf";
+  }
+  return "check --db (SHOAL_TRACKER_DB) and the PG* variables";
+}
+
 function unreachable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
   return typeof code === "string" && (UNREACHABLE_CODES.has(code) || code.startsWith("08"));
@@ -225,7 +237,12 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
           { hint: "start PostgreSQL, or check --db (SHOAL_TRACKER_DB) and the PG* variables" },
         );
       }
-      throw error;
+      if (error instanceof ShoalError) throw error;
+      // The server refused us (no such database or role, a wrong password): say which server.
+      throw new ShoalError("INVALID_INPUT", `${where}: ${(error as Error).message}`, {
+        cause: error,
+        hint: refusalHint((error as { code?: unknown }).code),
+      });
     }
     // From now on, the guard says when the database goes away and comes back.
     store.#opened = true;

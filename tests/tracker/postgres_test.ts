@@ -120,6 +120,21 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
     );
   });
 
+  await t.step("a database or role the server does not have is named with the server", async () => {
+    const server = new URL(pg.url);
+    await assert.rejects(
+      () => PostgresTrackerStore.open(`postgres://postgres@${server.host}/no_such_db`),
+      shoalError(
+        "INVALID_INPUT",
+        /^PostgreSQL at 127\.0\.0\.1:\d+\/no_such_db: database "no_such_db" does not exist$/,
+      ),
+    );
+    await assert.rejects(
+      () => PostgresTrackerStore.open(`postgres://no_such_role@${server.host}/postgres`),
+      shoalError("INVALID_INPUT", /^PostgreSQL at .*: role "no_such_role" does not exist$/),
+    );
+  });
+
   await t.step(
     "with the database down, logins and publishes are refused with STORE_UNAVAILABLE and heartbeats go on",
     async () => {
