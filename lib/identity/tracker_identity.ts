@@ -8,6 +8,7 @@
 import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "./key_files.ts";
 
 /** The files of an identity folder. */
@@ -51,6 +52,33 @@ export async function createTrackerIdentity(dir: string): Promise<TrackerIdentit
 }
 
 /**
+ * Checks that the certificate and key read from `dir` are one pair: a
+ * damaged or mixed-up file would otherwise be found only after listening,
+ * or at every peer's TLS handshake.
+ */
+function checkTlsPair(dir: string, tls: TlsIdentity): void {
+  const broken = (what: string) =>
+    new ShoalError("IO", `${what} (in ${dir})`, {
+      hint: "restore the identity's files from a backup or another of the tracker's machines",
+    });
+  let certificate: X509Certificate;
+  try {
+    certificate = new X509Certificate(tls.certificate);
+  } catch {
+    throw broken("tls-cert.pem is not a PEM certificate");
+  }
+  let key;
+  try {
+    key = createPrivateKey(tls.key);
+  } catch {
+    throw broken("tls-key.pem is not a PEM private key");
+  }
+  if (!certificate.checkPrivateKey(key)) {
+    throw broken("tls-key.pem is not the key of tls-cert.pem: the files come from two identities");
+  }
+}
+
+/**
  * Loads the identity in `dir`; all three files must be there (unless
  * `create`), since a process that made its own would not be the same
  * tracker as the others.
@@ -71,6 +99,7 @@ export async function loadTrackerIdentity(
     );
   }
   const tls = await loadOrCreateIdentity(dir, "tls-", options);
+  checkTlsPair(dir, tls);
   const ticketKey = await loadOrCreateTicketKey(dir, "ticket-key.pem", options);
   return { tls, ticketKey };
 }
