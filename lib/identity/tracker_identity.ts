@@ -29,12 +29,28 @@ function exists(path: string): boolean {
   }
 }
 
+/** An identity is a folder: a file given instead is named as such, not "missing" files. */
+function refuseNonFolder(dir: string, flag: string): void {
+  let info: Deno.FileInfo;
+  try {
+    info = Deno.statSync(dir);
+  } catch {
+    return;
+  }
+  if (!info.isDirectory) {
+    throw new ShoalError("INVALID_INPUT", `${flag} ${dir}: not a folder`, {
+      hint: "an identity is a folder of its own (made by tracker.ts identity init --out DIR)",
+    });
+  }
+}
+
 /**
  * Makes a new identity in `dir` (created, private to its owner); refuses a
  * folder that already holds one, so that an identity in use is never
  * replaced by accident.
  */
 export async function createTrackerIdentity(dir: string): Promise<TrackerIdentity> {
+  refuseNonFolder(dir, "--out");
   const present = IDENTITY_FILES.filter((file) => exists(join(dir, file)));
   if (present.length > 0) {
     throw new ShoalError(
@@ -87,6 +103,7 @@ export async function loadTrackerIdentity(
   dir: string,
   options: { create?: boolean; warn?: (line: string) => void } = {},
 ): Promise<TrackerIdentity> {
+  refuseNonFolder(dir, "--identity");
   const missing = IDENTITY_FILES.filter((file) => !exists(join(dir, file)));
   if (!options.create && missing.length > 0) {
     throw new ShoalError(

@@ -53,3 +53,17 @@ Deno.test("tracker identity - a made identity loads; a damaged or mixed-up file 
     shoalError("IO", /^the ticket key .*ticket-key\.pem is not an Ed25519 private key/),
   );
 });
+
+Deno.test("tracker identity - a file given as the folder is named as one", async () => {
+  await using dir = await tempDir();
+  const file = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(file, "notes\n");
+  await assert.rejects(
+    () => createTrackerIdentity(file),
+    shoalError("INVALID_INPUT", /^--out .*notes\.txt: not a folder$/),
+  );
+  await assert.rejects(
+    () => loadTrackerIdentity(file),
+    shoalError("INVALID_INPUT", /^--identity .*notes\.txt: not a folder$/),
+  );
+});
