@@ -136,6 +136,10 @@ export class Presence {
         if (error.code === "ALREADY_ONLINE") {
           if (!refused) log(`${error.message}; retrying until it stops`);
           refused = true;
+        } else if (error.code === "STORE_UNAVAILABLE") {
+          // The tracker answered: it is its database that is away, said once until online.
+          if (!refused) log("not online yet: the tracker cannot reach its database; retrying");
+          refused = true;
         } else if (lost && !saidLost) {
           log(`lost the tracker at ${formatAddress(lost)} (${error.message}); reconnecting`);
           saidLost = true;

@@ -75,3 +75,40 @@ Deno.test("a serving peer whose advertised host the tracker refuses stops and sa
     await presence.stop();
   }
 });
+
+Deno.test("a serving peer whose tracker cannot reach its database says so once, not 'cannot reach the tracker', and comes online when it is back", async () => {
+  await using running = await startTestTracker();
+  await using alice = await loggedInHome(running, "alice");
+  const store = running.store;
+  const setPeerOnline = store.setPeerOnline.bind(store);
+  let down = true;
+  store.setPeerOnline = (...args) =>
+    down
+      ? Promise.reject(new ShoalError("STORE_UNAVAILABLE", "the database is away"))
+      : setPeerOnline(...args);
+  const lines: string[] = [];
+  const presence = new Presence({
+    tracker: { addresses: [running.address], plaintext: true, notice: () => {} },
+    home: alice.home,
+    port: 4000,
+    onTicketKey: () => Promise.resolve(),
+    log: (line) => lines.push(line),
+    onLoggedOut: (error) => assert.fail(`logged out: ${error.message}`),
+  });
+  presence.start();
+  try {
+    await eventually(() => lines.length > 0, "a first line");
+    down = false;
+    await eventually(
+      () => lines.some((line) => line.startsWith("online as alice")),
+      () => lines.join("\n"),
+      { tries: 200, everyMs: 100 },
+    );
+    assert.deepEqual(
+      lines.filter((line) => !line.startsWith("online as")),
+      ["not online yet: the tracker cannot reach its database; retrying"],
+    );
+  } finally {
+    await presence.stop();
+  }
+});
