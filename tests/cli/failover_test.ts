@@ -38,6 +38,16 @@ Deno.test("failover CLI - config set tracker takes a list; a bad entry is named 
   );
 });
 
+Deno.test("failover CLI - one address where nobody listens: 'connection refused', the address said once", async () => {
+  await using dir = await tempDir();
+  const home = ["--home", dir.path, "--tracker", "127.0.0.1:1"];
+  // A first contact (nothing pinned) connects through node:tls to read the certificate first.
+  const first = await runPeerCli([...home, "login", "carol", "--password-stdin"], {
+    stdin: "carol-password\n",
+  });
+  assert.match(first.stderr, /^error: cannot reach 127\.0\.0\.1:1: connection refused$/m);
+});
+
 Deno.test("failover CLI - a bad --tracker list is a usage error naming the entry", async () => {
   await using dir = await tempDir();
   const result = await runPeerCli([
