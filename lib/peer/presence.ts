@@ -144,7 +144,12 @@ export class Presence {
           log(`lost the tracker at ${formatAddress(lost)} (${error.message}); reconnecting`);
           saidLost = true;
         } else if (firstAttempt) {
-          log(`cannot reach the tracker (${error.message}); retrying`);
+          // "cannot reach the tracker at any of its 2 addresses: ..." needs no second "cannot reach".
+          log(
+            error.message.startsWith("cannot reach ")
+              ? `${error.message}; retrying`
+              : `cannot reach the tracker (${error.message}); retrying`,
+          );
         }
         await this.#sleep(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);
