@@ -128,7 +128,7 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       // A connection that completes after we gave up is closed, not leaked.
       connecting.then((late) => late.close(), () => {});
       const cause = toShoalError(error);
-      // Deno says "connect ECONNREFUSED 127.0.0.1:5050", repeating the address.
+      // Deno says "Connection refused (os error 111)": plainly, as the several-address error does.
       const why = error instanceof Deno.errors.ConnectionRefused
         ? "connection refused"
         : cause.message;
