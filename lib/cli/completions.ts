@@ -41,6 +41,10 @@ function specOf(program: Command): Spec {
   };
 }
 
+/** Where bash-completion and fish look for a user's completion scripts. */
+const BASH_DIR = "~/.local/share/bash-completion/completions";
+const FISH_DIR = "~/.config/fish/completions";
+
 function bash(spec: Spec, names: string[], fn: string): string {
   const cases = spec.commands.map((command) =>
     `    ${command.name}) COMPREPLY=($(compgen -W ${
@@ -50,9 +54,10 @@ function bash(spec: Spec, names: string[], fn: string): string {
   const top = [...spec.commands.map((command) => command.name), ...spec.globalFlags].join(" ");
   const skip = spec.valueFlags.join("|") || "--";
   return [
-    `# ${names[0]} completion for bash. Install: ${
+    // The folder is missing on a fresh account, and a shell's `>` does not create it.
+    `# ${names[0]} completion for bash. Install: mkdir -p ${BASH_DIR} && ${
       names[0]
-    } completions bash > ~/.local/share/bash-completion/completions/${names[0]}`,
+    } completions bash > ${BASH_DIR}/${names[0]}`,
     `${fn}() {`,
     `  local cur="\${COMP_WORDS[COMP_CWORD]}" command="" i`,
     `  for ((i = 1; i < COMP_CWORD; i++)); do`,
@@ -75,9 +80,9 @@ function bash(spec: Spec, names: string[], fn: string): string {
 
 function fish(spec: Spec, names: string[]): string {
   const lines = [
-    `# ${names[0]} completion for fish. Install: ${
+    `# ${names[0]} completion for fish. Install: mkdir -p ${FISH_DIR} && ${
       names[0]
-    } completions fish > ~/.config/fish/completions/${names[0]}.fish`,
+    } completions fish > ${FISH_DIR}/${names[0]}.fish`,
   ];
   const all = spec.commands.map((command) => command.name).join(" ");
   for (const name of names) {

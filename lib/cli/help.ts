@@ -47,7 +47,7 @@ const PEER_EXAMPLES: Record<string, string[]> = {
   ],
   "config unset": ["peer.ts config unset serve.port"],
   completions: [
-    "peer.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
+    "mkdir -p ~/.local/share/bash-completion/completions && peer.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],
 };
 
@@ -71,7 +71,7 @@ const TRACKER_EXAMPLES: Record<string, string[]> = {
   "admin revoke": ["tracker.ts admin revoke alice"],
   "admin token": ["tracker.ts admin token alice > alice.token"],
   completions: [
-    "tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
+    "mkdir -p ~/.local/share/bash-completion/completions && tracker.ts completions bash > ~/.local/share/bash-completion/completions/COMMAND_NAME",
   ],
 };
 

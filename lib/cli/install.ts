@@ -109,7 +109,8 @@ async function install(repo: string, options: InstallOptions): Promise<void> {
     console.log(`${bin} is not on PATH; add it, e.g. in ~/.profile: export PATH="${bin}:$PATH"`);
   }
   console.log(
-    "completions: shoal completions bash > ~/.local/share/bash-completion/completions/shoal " +
+    "completions: mkdir -p ~/.local/share/bash-completion/completions && " +
+      "shoal completions bash > ~/.local/share/bash-completion/completions/shoal " +
       "(zsh and fish too; the same for shoal-tracker)",
   );
 }

@@ -36,14 +36,15 @@ export interface PeerContext {
 
 /**
  * Turns parsed global options into an open home and a tracker endpoint;
- * warns, every time, when TLS is off.
+ * warns, every time, when TLS is off. A bad tracker list is named after
+ * where it came from (`--tracker`, or `SHOAL_TRACKER`).
  */
-export function openContext(options: GlobalOptions): PeerContext {
+export function openContext(options: GlobalOptions, trackerFrom = "--tracker"): PeerContext {
   let addresses;
   try {
     addresses = parseTrackerAddresses(options.tracker, DEFAULT_TRACKER_PORT);
   } catch (error) {
-    throw new UsageError(`--tracker: ${(error as Error).message}`);
+    throw new UsageError(`${trackerFrom}: ${(error as Error).message}`);
   }
   const plaintext = !!options.insecurePlaintext;
   if (plaintext) console.error(PLAINTEXT_WARNING);

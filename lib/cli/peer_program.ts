@@ -34,7 +34,11 @@ import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/mes
 import { check } from "../protocol/validate.ts";
 import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
-import { addTrackersCommand, withDiscoveredTracker } from "./tracker_discovery.ts";
+import {
+  addTrackersCommand,
+  discoveryEnabled,
+  withDiscoveredTracker,
+} from "./tracker_discovery.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import {
   cancel,
@@ -116,7 +120,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         "the tracker to use; one tracker's several processes as HOST:PORT,HOST:PORT " +
           "(the next is tried when one is down)",
       ).env("SHOAL_TRACKER")
-        .default(String(config.tracker ?? DEFAULT_TRACKER)),
+        // Unset anywhere, a command looks on the local network first (README: Finding the tracker).
+        .default(
+          String(config.tracker ?? DEFAULT_TRACKER),
+          config.tracker === undefined && discoveryEnabled()
+            ? `one announced on the local network, else ${DEFAULT_TRACKER}`
+            : undefined,
+        ),
     )
     .addOption(
       new Option("--home <dir>", "this peer's state folder").env("SHOAL_HOME")
@@ -132,7 +142,10 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   ) =>
   async (...args: unknown[]) => {
     const command = args[args.length - 1] as Command;
-    const context = openContext(command.optsWithGlobals<GlobalOptions>());
+    const context = openContext(
+      command.optsWithGlobals<GlobalOptions>(),
+      program.getOptionValueSource("tracker") === "env" ? "SHOAL_TRACKER" : "--tracker",
+    );
     // With no tracker named anywhere, a command that talks to one looks for one on the LAN.
     const configured = LOCAL_COMMANDS.has(command.name()) || config.tracker !== undefined ||
       program.getOptionValueSource("tracker") !== "default";

@@ -186,6 +186,16 @@ export function addTrackersCommand(
     .description("list the trackers announced on the local network (DNS-SD)")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ home }, options) => {
+      // Off means nothing is sent on the network, even when asked: saying "none found" would
+      // hide why.
+      if (!discoveryEnabled()) {
+        throw new ShoalError(
+          "INVALID_INPUT",
+          `discovery is turned off (${NO_DISCOVERY_ENV} is set): nothing was looked for`,
+          // No command line to show: in the shell there is no environment to change.
+          { hint: `to look, unset ${NO_DISCOVERY_ENV} (or set it empty) and run trackers again` },
+        );
+      }
       const found = await browseTrackers();
       const pinned = (address: string) => isPinned(home, address);
       if (options.json) {

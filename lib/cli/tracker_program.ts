@@ -358,10 +358,10 @@ async function serveIdentity(
   const dir = postgres ? "." : dirname(options.db);
   const base = postgres ? "shoal-tracker." : `${basename(options.db)}.`;
   if (postgres) {
-    console.error(
+    console.error(asTyped(
       "note: without --identity, this process keeps its keys in the current folder; several " +
         "processes of one tracker must share one identity: tracker.ts identity init --out DIR",
-    );
+    ));
   }
   const tls = options.insecurePlaintext
     ? undefined

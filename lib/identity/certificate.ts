@@ -169,7 +169,13 @@ export function fetchCertificate(
             hint: "check the host name in --tracker HOST:PORT (or SHOAL_TRACKER)",
           })
           : NO_CONNECTION.test(code)
-          ? new ShoalError("UNREACHABLE", `cannot reach ${host}:${port}: ${error.message}`)
+          ? new ShoalError(
+            "UNREACHABLE",
+            // Node says "connect ECONNREFUSED 127.0.0.1:5050", repeating the address.
+            `cannot reach ${host}:${port}: ${
+              code === "ECONNREFUSED" ? "connection refused" : error.message
+            }`,
+          )
           : new ShoalError(
             "UNREACHABLE",
             `no TLS from ${host}:${port} (${error.message}); is it running with --insecure-plaintext?`,

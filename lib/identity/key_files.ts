@@ -87,9 +87,19 @@ export async function loadOrCreateTicketKey(
       throw new ShoalError("IO", `cannot save the ticket key ${path}: ${(error as Error).message}`);
     }
   }
-  const privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, [
-    "sign",
-  ]);
+  let privateKey: CryptoKey;
+  try {
+    privateKey = await crypto.subtle.importKey("pkcs8", pkcs8, { name: "Ed25519" }, true, [
+      "sign",
+    ]);
+  } catch (error) {
+    // WebCrypto says only "Invalid key data": name the file.
+    throw new ShoalError(
+      "IO",
+      `the ticket key ${path} is not an Ed25519 private key in PEM (${(error as Error).message})`,
+      { hint: "restore the file from a backup or another of the tracker's machines" },
+    );
+  }
   // The public half, from the private key's JWK (x is the public point).
   const jwk = await crypto.subtle.exportKey("jwk", privateKey);
   const publicKeyBase64 = Buffer.from(jwk.x!, "base64url").toString("base64");

@@ -136,11 +136,20 @@ export class Presence {
         if (error.code === "ALREADY_ONLINE") {
           if (!refused) log(`${error.message}; retrying until it stops`);
           refused = true;
+        } else if (error.code === "STORE_UNAVAILABLE") {
+          // The tracker answered: it is its database that is away, said once until online.
+          if (!refused) log("not online yet: the tracker cannot reach its database; retrying");
+          refused = true;
         } else if (lost && !saidLost) {
           log(`lost the tracker at ${formatAddress(lost)} (${error.message}); reconnecting`);
           saidLost = true;
         } else if (firstAttempt) {
-          log(`cannot reach the tracker (${error.message}); retrying`);
+          // "cannot reach the tracker at any of its 2 addresses: ..." needs no second "cannot reach".
+          log(
+            error.message.startsWith("cannot reach ")
+              ? `${error.message}; retrying`
+              : `cannot reach the tracker (${error.message}); retrying`,
+          );
         }
         await this.#sleep(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);

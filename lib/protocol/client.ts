@@ -130,9 +130,13 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       // A connection that completes after we gave up is closed, not leaked.
       connecting.then((late) => late.close(), () => {});
       const cause = toShoalError(error);
+      // Deno says "Connection refused (os error 111)": plainly, as the several-address error does.
+      const why = error instanceof Deno.errors.ConnectionRefused
+        ? "connection refused"
+        : cause.message;
       throw new ShoalError(
         cause.code === "TIMEOUT" ? "TIMEOUT" : "UNREACHABLE",
-        `cannot reach ${formatAddress(address)}: ${cause.message}`,
+        `cannot reach ${formatAddress(address)}: ${why}`,
         { cause },
       );
     }

@@ -110,6 +110,11 @@ export function toShoalError(error: unknown): ShoalError {
   ) {
     return new ShoalError("UNREACHABLE", error.message, { cause: error });
   }
+  // A TLS peer that vanished (killed, rebooted) without a close_notify: rustls's message links
+  // to its manual, which tells a user nothing; the connection simply closed.
+  if (error instanceof Deno.errors.UnexpectedEof) {
+    return new ShoalError("UNREACHABLE", "the connection closed unexpectedly", { cause: error });
+  }
   if (error instanceof Deno.errors.TimedOut || error instanceof DeadlineError) {
     return new ShoalError("TIMEOUT", error.message, { cause: error });
   }

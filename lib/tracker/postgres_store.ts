@@ -117,6 +117,8 @@ const CANONICAL = (param: string) =>
 /** Driver errors that mean the database cannot be reached (not that a statement is wrong). */
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",
+  // A Unix socket (PGHOST=/run/postgresql) whose file is gone: the server is not running.
+  "ENOENT",
   "ECONNRESET",
   "ENOTFOUND",
   "EHOSTUNREACH",
@@ -133,6 +135,34 @@ const UNREACHABLE_CODES = new Set([
   "57P03",
   "53300",
 ]);
+
+/**
+ * Takes libpq's `host` parameter off a URL (`postgres:///shoal?host=/run/postgresql`,
+ * a Unix socket's folder or a list of hosts), which postgres.js would otherwise
+ * ignore and send to the server as a setting it refuses.
+ */
+function takeHostParameter(url: string): { url: string; host?: string } {
+  const at = url.indexOf("?");
+  if (at < 0) return { url };
+  const query = new URLSearchParams(url.slice(at + 1));
+  const host = query.get("host");
+  if (host === null || host === "") return { url };
+  query.delete("host");
+  const rest = query.toString();
+  return { url: url.slice(0, at) + (rest === "" ? "" : `?${rest}`), host };
+}
+
+/** What to do when PostgreSQL refuses the connection, by its SQLSTATE. */
+function refusalHint(code: unknown): string {
+  if (code === "3D000") {
+    return "create the database first (createdb, as a PostgreSQL superuser), or check --db";
+  }
+  if (code === "28000" || code === "28P01") {
+    return "check the user and password in --db (or PGUSER, PGPASSWORD) and the server's " +
+      "pg_hba.conf";
+  }
+  return "check --db (SHOAL_TRACKER_DB) and the PG* variables";
+}
 
 function unreachable(error: unknown): boolean {
   const code = (error as { code?: unknown })?.code;
@@ -210,7 +240,9 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     url: string,
     options: PostgresStoreOptions = {},
   ): Promise<PostgresTrackerStore> {
-    const sql = postgres(url, {
+    const { url: rest, host: hostParameter } = takeHostParameter(url);
+    const sql = postgres(rest, {
+      ...(hostParameter === undefined ? {} : { host: hostParameter }),
       max: options.maxConnections ?? 10,
       connect_timeout: options.connectTimeoutSeconds ?? 5,
       onnotice: () => {},
@@ -231,7 +263,12 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
           { hint: "start PostgreSQL, or check --db (SHOAL_TRACKER_DB) and the PG* variables" },
         );
       }
-      throw error;
+      if (error instanceof ShoalError) throw error;
+      // The server refused us (no such database or role, a wrong password): say which server.
+      throw new ShoalError("INVALID_INPUT", `${where}: ${(error as Error).message}`, {
+        cause: error,
+        hint: refusalHint((error as { code?: unknown }).code),
+      });
     }
     // From now on, the guard says when the database goes away and comes back.
     store.#opened = true;

@@ -38,6 +38,16 @@ Deno.test("failover CLI - config set tracker takes a list; a bad entry is named 
   );
 });
 
+Deno.test("failover CLI - one address where nobody listens: 'connection refused', the address said once", async () => {
+  await using dir = await tempDir();
+  const home = ["--home", dir.path, "--tracker", "127.0.0.1:1"];
+  // A first contact (nothing pinned) connects through node:tls to read the certificate first.
+  const first = await runPeerCli([...home, "login", "carol", "--password-stdin"], {
+    stdin: "carol-password\n",
+  });
+  assert.match(first.stderr, /^error: cannot reach 127\.0\.0\.1:1: connection refused$/m);
+});
+
 Deno.test("failover CLI - a bad --tracker list is a usage error naming the entry", async () => {
   await using dir = await tempDir();
   const result = await runPeerCli([
@@ -64,6 +74,13 @@ Deno.test("failover CLI - SHOAL_TRACKER takes the list: every address is tried, 
     /^error: cannot reach the tracker at any of its 2 addresses: 127\.0\.0\.1:1 \(.*\); 127\.0\.0\.1:2 \(/m,
   );
   assert.match(login.stderr, /^hint: .*--tracker 127\.0\.0\.1:1,127\.0\.0\.1:2/m);
+
+  // A bad list is named after where it came from: the user typed no --tracker.
+  const bad = await runPeer(["search", "x"], {
+    env: { SHOAL_HOME: dir.path, SHOAL_TRACKER: "127.0.0.1:1,,127.0.0.1:2" },
+  });
+  assert.equal(bad.code, 2, bad.stderr);
+  assert.match(bad.stderr, /^error: SHOAL_TRACKER: empty tracker address \(address 2 of 3 in /m);
 });
 
 Deno.test("failover CLI - a one-shot command with --tracker A,B goes on at B when A is down, without a new login", async () => {

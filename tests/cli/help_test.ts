@@ -8,6 +8,7 @@ import { PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import { SHOAL_VERSION } from "../../lib/version.ts";
 import { tempDir } from "../helpers/processes.ts";
 import { runPeerCli, runTrackerCli } from "../helpers/cli.ts";
+import { runPeer } from "./_terminal.ts";
 
 type Program = "peer.ts" | "tracker.ts";
 
@@ -118,6 +119,12 @@ Deno.test("peer.ts --help - the global options show their defaults and environme
   assert.match(
     options,
     /--tracker <host:port> .*\(default: "127\.0\.0\.1:5050", env: SHOAL_TRACKER\)/,
+  );
+  // With discovery on (SHOAL_NO_DISCOVERY empty counts as unset), the default says it looks first.
+  const looking = await runPeer(["--help"], { env: { SHOAL_NO_DISCOVERY: "" } });
+  assert.match(
+    looking.stdout.replace(/\s+/g, " "),
+    /--tracker <host:port> .*\(default: one announced on the local network, else 127\.0\.0\.1:5050, env: SHOAL_TRACKER\)/,
   );
   assert.match(options, /--home <dir> .*\(default: \$XDG_DATA_HOME\/shoal, env: SHOAL_HOME\)/);
   assert.match(options, /--insecure-plaintext .*env: SHOAL_INSECURE_PLAINTEXT\)/);

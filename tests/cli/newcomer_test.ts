@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer } from "../helpers/cli.ts";
+import { CliPeer, runPeerCli } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
 
@@ -36,4 +36,23 @@ Deno.test("newcomer - case-insensitive fetch, missing --output folder", async (t
       `hint: create it first (mkdir -p ${missing}), or give --output a file name`,
     ]);
   });
+});
+
+Deno.test("newcomer - trackers with discovery turned off says so instead of looking", async () => {
+  await using dir = await tempDir();
+  // tests/helpers/cli.ts sets SHOAL_NO_DISCOVERY=1 for every command it runs.
+  const listed = await runPeerCli(["--home", dir.path, "trackers"]);
+  assert.equal(listed.code, 1, listed.stderr);
+  assert.equal(listed.stdout, "");
+  assert.match(
+    listed.stderr,
+    /^error: discovery is turned off \(SHOAL_NO_DISCOVERY is set\): nothing was looked for$/m,
+  );
+  assert.match(
+    listed.stderr,
+    /^hint: to look, unset SHOAL_NO_DISCOVERY \(or set it empty\) and run trackers again$/m,
+  );
+  const json = await runPeerCli(["--home", dir.path, "trackers", "--json"]);
+  assert.equal(json.code, 1);
+  assert.equal(JSON.parse(json.stdout).error.code, "INVALID_INPUT");
 });

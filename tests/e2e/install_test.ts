@@ -87,7 +87,10 @@ Deno.test("install - shoal and shoal-tracker run as typed, share a file, and uni
   assert.match(trackerHelp.stdout, /\$ shoal-tracker ping alice/);
 
   const completion = await installed(bin, "shoal", ["completions", "bash"]);
-  assert.match(completion.stdout, /^# shoal completion for bash\. Install: shoal completions bash/);
+  assert.match(
+    completion.stdout,
+    /^# shoal completion for bash\. Install: mkdir -p \S+ && shoal completions bash/,
+  );
   assert.match(completion.stdout, /complete -o default -F _shoal shoal\n/);
   const trackerCompletion = await installed(bin, "shoal-tracker", ["completions", "fish"]);
   assert.match(trackerCompletion.stdout, /complete -c shoal-tracker /);

@@ -12,6 +12,8 @@ export interface TestPostgres extends AsyncDisposable {
   /** `postgres://postgres@127.0.0.1:PORT/postgres` */
   url: string;
   port: number;
+  /** The folder of its Unix socket (`.s.PGSQL.PORT`), for libpq's `?host=DIR`. */
+  socketDir: string;
   /** Creates a new empty database and returns its URL: one per test keeps tests apart. */
   newDatabase(): Promise<string>;
   /** Stops the server (as a crash would: immediate), keeping its files; `start` brings it back. */
@@ -135,6 +137,7 @@ export async function startTestPostgres(): Promise<TestPostgres | string> {
   return {
     url,
     port,
+    socketDir: dir,
     async newDatabase() {
       const name = `shoal_test_${++databases}`;
       const sql = postgres(url, { max: 1, onnotice: () => {} });

@@ -45,6 +45,38 @@ function silentListener(port = 0) {
   };
 }
 
+/**
+ * A TCP relay on 127.0.0.1 to `target`; `kill()` drops every connection and
+ * the listener without a TLS close_notify, as a tracker process killed with
+ * SIGKILL does (its peers read an unexpected end of the TLS stream).
+ */
+function killableRelay(target: string) {
+  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const conns: Deno.Conn[] = [];
+  const port = Number(target.split(":")[1]);
+  (async () => {
+    for await (const conn of listener) {
+      const upstream = await Deno.connect({ hostname: "127.0.0.1", port });
+      conns.push(conn, upstream);
+      conn.readable.pipeTo(upstream.writable).catch(() => {});
+      upstream.readable.pipeTo(conn.writable).catch(() => {});
+    }
+  })().catch(() => {});
+  return {
+    address: `127.0.0.1:${(listener.addr as Deno.NetAddr).port}`,
+    kill() {
+      listener.close();
+      for (const conn of conns) {
+        try {
+          conn.close();
+        } catch {
+          // Already closed by its pipe.
+        }
+      }
+    },
+  };
+}
+
 /** The endpoint of `peer`, pointed at `tracker` (`A` or `A,B`). */
 function at(endpoint: TrackerEndpoint, tracker: string, connectTimeoutMs?: number) {
   return {
@@ -191,6 +223,29 @@ Deno.test("failover - serve moves its control connection to the next address, sa
   const output = join(dir.path, "copy.ogg");
   await fetchFile(bob.home, bob.endpoint, owners[0], { output });
   assert.equal(await sha256File(output), await sha256File(song));
+});
+
+Deno.test("failover - serve moves in one line when its tracker is killed outright (no TLS close_notify)", async () => {
+  await using dir = await tempDir();
+  await using pair = await startTrackerPair(dir.path);
+  const relay = killableRelay(pair.a.address);
+  const list = `${relay.address},${pair.b.address}`;
+  using alice = await localPeer(dir.path, "alice", list);
+  const notes = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(notes, "lecture notes\n");
+  await publish(alice.home, alice.endpoint, notes, "notes");
+  await using serving = await servePeer(join(dir.path, "alice"), list);
+  assert.ok(serving.lines.some((l) => l.includes(`at tracker ${relay.address}`)));
+
+  relay.kill();
+  const moved = `tracker ${relay.address} lost; now connected to ${pair.b.address}`;
+  await eventually(
+    () => serving.lines.some((line) => line.startsWith(moved)),
+    () => `serve said:\n${serving.lines.join("\n")}`,
+    { tries: 2000 },
+  );
+  assert.ok(!serving.lines.some((l) => l.startsWith("lost the tracker")), serving.lines.join("\n"));
+  assert.ok(!serving.lines.some((l) => l.includes("close_notify")), serving.lines.join("\n"));
 });
 
 Deno.test("failover - a fetch whose tracker address dies midway finishes from its source and is published at the next address", async () => {

@@ -1,6 +1,7 @@
 import assert from "node:assert/strict";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
+import { parseAddress } from "../../lib/protocol/address.ts";
 import { Presence } from "../../lib/peer/presence.ts";
 import { startTestTracker, type TestTracker } from "../helpers/tracker.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -71,6 +72,71 @@ Deno.test("a serving peer whose advertised host the tracker refuses stops and sa
     assert.equal(error?.code, "INVALID_INPUT");
     assert.match(error?.message ?? "", /--allow-advertise/);
     assert.equal(await running.store.getPeer("mallory"), null);
+  } finally {
+    await presence.stop();
+  }
+});
+
+Deno.test("a serving peer whose tracker cannot reach its database says so once, not 'cannot reach the tracker', and comes online when it is back", async () => {
+  await using running = await startTestTracker();
+  await using alice = await loggedInHome(running, "alice");
+  const store = running.store;
+  const setPeerOnline = store.setPeerOnline.bind(store);
+  let down = true;
+  store.setPeerOnline = (...args) =>
+    down
+      ? Promise.reject(new ShoalError("STORE_UNAVAILABLE", "the database is away"))
+      : setPeerOnline(...args);
+  const lines: string[] = [];
+  const presence = new Presence({
+    tracker: { addresses: [running.address], plaintext: true, notice: () => {} },
+    home: alice.home,
+    port: 4000,
+    onTicketKey: () => Promise.resolve(),
+    log: (line) => lines.push(line),
+    onLoggedOut: (error) => assert.fail(`logged out: ${error.message}`),
+  });
+  presence.start();
+  try {
+    await eventually(() => lines.length > 0, "a first line");
+    down = false;
+    await eventually(
+      () => lines.some((line) => line.startsWith("online as alice")),
+      () => lines.join("\n"),
+      { tries: 200, everyMs: 100 },
+    );
+    assert.deepEqual(
+      lines.filter((line) => !line.startsWith("online as")),
+      ["not online yet: the tracker cannot reach its database; retrying"],
+    );
+  } finally {
+    await presence.stop();
+  }
+});
+
+Deno.test("a serving peer with no tracker address answering says so once, without saying 'cannot reach' twice", async () => {
+  await using running = await startTestTracker();
+  await using alice = await loggedInHome(running, "alice");
+  const lines: string[] = [];
+  const presence = new Presence({
+    tracker: {
+      addresses: [parseAddress("127.0.0.1:1"), parseAddress("127.0.0.1:2")],
+      plaintext: true,
+      notice: () => {},
+    },
+    home: alice.home,
+    port: 4000,
+    onTicketKey: () => Promise.resolve(),
+    log: (line) => lines.push(line),
+    onLoggedOut: (error) => assert.fail(`logged out: ${error.message}`),
+  });
+  presence.start();
+  try {
+    await eventually(() => lines.length > 0, "a first line");
+    assert.match(
+      lines[0],
+      /^cannot reach the tracker at any of its 2 addresses: 127\.0\.0\.1:1 \(connection refused\); 127\.0\.0\.1:2 \(connection refused\); retrying$/,
+    );
   } finally {
     await presence.stop();
   }

@@ -120,6 +120,21 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
     );
   });
 
+  await t.step("a database or role the server does not have is named with the server", async () => {
+    const server = new URL(pg.url);
+    await assert.rejects(
+      () => PostgresTrackerStore.open(`postgres://postgres@${server.host}/no_such_db`),
+      shoalError(
+        "INVALID_INPUT",
+        /^PostgreSQL at 127\.0\.0\.1:\d+\/no_such_db: database "no_such_db" does not exist$/,
+      ),
+    );
+    await assert.rejects(
+      () => PostgresTrackerStore.open(`postgres://no_such_role@${server.host}/postgres`),
+      shoalError("INVALID_INPUT", /^PostgreSQL at .*: role "no_such_role" does not exist$/),
+    );
+  });
+
   await t.step(
     "with the database down, logins and publishes are refused with STORE_UNAVAILABLE and heartbeats go on",
     async () => {
@@ -193,6 +208,37 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
         alice.close();
         late.close();
         await tracker.close();
+      }
+    },
+  );
+
+  await t.step(
+    "over a Unix socket (libpq's ?host=DIR) it opens, and a stopped server is STORE_UNAVAILABLE said in one line",
+    async () => {
+      const url = await pg.newDatabase();
+      const database = new URL(url).pathname.slice(1);
+      const overSocket =
+        `postgres://postgres@localhost:${pg.port}/${database}?host=${pg.socketDir}`;
+      const warnings: string[] = [];
+      await using store = await PostgresTrackerStore.open(overSocket, {
+        warn: (line) => warnings.push(line),
+        connectTimeoutSeconds: 2,
+      });
+      assert.equal(store.description, `PostgreSQL at ${pg.socketDir}:${pg.port}/${database}`);
+      await store.ping();
+
+      await pg.stop();
+      try {
+        await assert.rejects(() => store.ping(), shoalError("STORE_UNAVAILABLE"));
+        await assert.rejects(() => store.getPeer("alice"), shoalError("STORE_UNAVAILABLE"));
+        const down = warnings.filter((line) => line.includes("is unreachable"));
+        assert.equal(down.length, 1, warnings.join("\n"));
+        await assert.rejects(
+          () => PostgresTrackerStore.open(overSocket),
+          shoalError("STORE_UNAVAILABLE", /cannot reach PostgreSQL at \//),
+        );
+      } finally {
+        await pg.start();
       }
     },
   );
