@@ -41,7 +41,7 @@ Deno.test("two sources: one has the folder, one the single file; each serves wha
   const single = join(dir.path, "carol-big.bin");
   await Deno.copyFile(join(tree, "big.bin"), single);
   await carol.ok(["publish", "lecture.bin", single]);
-  await using _alice = await servePeer(alice.home, tracker.address);
+  const aliceServing = await servePeer(alice.home, tracker.address);
   await using _carol = await servePeer(carol.home, tracker.address);
 
   // The single file's sources include the folder's owner.
@@ -54,8 +54,11 @@ Deno.test("two sources: one has the folder, one the single file; each serves wha
     ["alice", "carol"],
   );
 
-  // Alice's copy of big.bin changes after she published: only carol can serve it now.
+  // Alice's copy of big.bin changes after she published: only carol can serve it now. Alice
+  // serves again, so that no check of the file she made for the first fetch stands.
+  await aliceServing[Symbol.asyncDispose]();
   await Deno.utime(join(tree, "big.bin"), new Date(), new Date(2001, 1, 1));
+  await using _alice = await servePeer(alice.home, tracker.address);
   const output = join(dir.path, "fetched");
   const fetched = JSON.parse(await bob.ok(["fetch", "course", "--output", output, "--json"]));
   const byOwner = Object.fromEntries(
