@@ -3,9 +3,10 @@
  * performs one attack (in process, loopback, port 0) and checks it fails.
  */
 import assert from "node:assert/strict";
-import { startTestOperator, type WebClient } from "../../helpers/operator.ts";
+import { startTestOperator, WebClient } from "../../helpers/operator.ts";
+import { startHttpServer } from "../../../lib/tracker/http/server.ts";
 import { runTrackerCli } from "../../helpers/cli.ts";
-import { SESSION_COOKIE } from "../../../lib/tracker/http/web_sessions.ts";
+import { SESSION_COOKIE, WebSessions } from "../../../lib/tracker/http/web_sessions.ts";
 import { LOGIN_CSRF_COOKIE } from "../../../lib/tracker/http/login.ts";
 import { MAX_EVENT_STREAMS } from "../../../lib/tracker/http/event_stream.ts";
 
@@ -118,9 +119,37 @@ Deno.test("attack - logout as a form post with a wrong or missing token keeps th
   assert.equal((await alice.json("/api/v1/session")).status, 200);
 });
 
-Deno.test("attack - a non-admin's session sees no page, no API, no stream", async () => {
+Deno.test("attack - any account's logins open no session, so they cannot push an admin's session out", async () => {
   await using op = await startTestOperator();
-  const bob = await op.loggedIn("bob", { admin: false });
+  const sessions = new WebSessions({ capacity: 3 });
+  await using http = await startHttpServer({
+    store: op.running.store,
+    events: op.events,
+    metrics: op.metrics,
+    checkPassword: (username, password, address) =>
+      op.running.tracker.checkPassword(username, password, address),
+    address: { host: "127.0.0.1", port: 0 },
+    sessions,
+    warn: () => {},
+  });
+  await op.account("alice", { admin: true });
+  const alice = new WebClient(http.url);
+  assert.equal(await alice.login("alice"), "/");
+  // Mallory registers an ordinary account (anyone on the LAN can) and logs in again and again.
+  for (let i = 0; i < 6; i++) {
+    await op.account(`mallory${i}`);
+    const mallory = new WebClient(http.url);
+    assert.equal(await mallory.login(`mallory${i}`), "/login?error=FORBIDDEN");
+    assert.equal(mallory.cookies.has(SESSION_COOKIE), false);
+  }
+  // Before: the sixth login had pushed alice's session out; 401.
+  assert.equal((await alice.json("/api/v1/session")).status, 200);
+});
+
+Deno.test("attack - a demoted admin's session sees no page, no API, no stream", async () => {
+  await using op = await startTestOperator();
+  const bob = await op.loggedIn("bob");
+  await op.running.store.setAdmin("bob", false);
   for (const path of ["/", "/peers", "/shares", "/peers/bob"]) {
     const response = await bob.fetch(path);
     await response.body?.cancel();
