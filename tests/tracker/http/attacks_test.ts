@@ -247,6 +247,16 @@ Deno.test("attack - names with HTML and line breaks stay inside one SSE message 
   await response.body?.cancel();
 });
 
+Deno.test("attack - a login error code with HTML in it is shown escaped, never as markup", async () => {
+  await using op = await startTestOperator();
+  const code = encodeURIComponent(`"><script>alert(1)</script><img src=x onerror=alert(1)>`);
+  const response = await op.browser().fetch(`/login?error=${code}`);
+  const html = await response.text();
+  assert.equal(response.status, 200);
+  assert.doesNotMatch(html, /<script>alert|<img src=x/);
+  assert.match(html, /&#60;script&#62;/);
+});
+
 Deno.test("attack - path traversal under /assets/ finds nothing outside the dashboard folder", async () => {
   await using op = await startTestOperator();
   const browser = op.browser();
