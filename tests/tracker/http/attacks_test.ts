@@ -5,6 +5,8 @@
 import assert from "node:assert/strict";
 import { startTestOperator, WebClient } from "../../helpers/operator.ts";
 import { startHttpServer } from "../../../lib/tracker/http/server.ts";
+import { buildHttpApp } from "../../../lib/tracker/http/app.ts";
+import type { History } from "../../../lib/tracker/http/history.ts";
 import { runTrackerCli } from "../../helpers/cli.ts";
 import { SESSION_COOKIE, WebSessions } from "../../../lib/tracker/http/web_sessions.ts";
 import { LOGIN_CSRF_COOKIE } from "../../../lib/tracker/http/login.ts";
@@ -407,6 +409,43 @@ Deno.test("attack - slowloris, huge headers and huge bodies on the HTTP port: bo
       try {
         connection.close();
       } catch { /* closed by the server already */ }
+    }
+  }
+});
+
+Deno.test("attack - under TLS every cookie the tracker sets is Secure, HttpOnly and SameSite=Strict", async () => {
+  await using op = await startTestOperator();
+  await op.account("alice", { admin: true });
+  const app = buildHttpApp({
+    store: op.running.store,
+    events: op.events,
+    sessions: new WebSessions(),
+    checkPassword: (username, password, address) =>
+      op.running.tracker.checkPassword(username, password, address),
+    secureCookies: true,
+    startedAt: new Date(),
+    closing: new AbortController().signal,
+  }, { metrics: op.metrics, history: { minutes: () => [] } as unknown as History });
+  const page = await app.request("https://tracker.lan/login");
+  await page.body?.cancel();
+  const formCookie = page.headers.getSetCookie().find((line) =>
+    line.startsWith(`${LOGIN_CSRF_COOKIE}=`)
+  )!;
+  const csrf = /^[^=]+=([^;]+)/.exec(formCookie)![1];
+  const login = await app.request("https://tracker.lan/login", {
+    method: "POST",
+    headers: { Cookie: `${LOGIN_CSRF_COOKIE}=${csrf}` },
+    body: new URLSearchParams({ username: "alice", password: "correct horse battery", csrf }),
+  });
+  await login.body?.cancel();
+  assert.equal(login.headers.get("Location"), "/");
+  const cookies = [formCookie, ...login.headers.getSetCookie()];
+  assert.ok(cookies.some((line) => line.startsWith(`${SESSION_COOKIE}=`)));
+  for (const line of cookies) {
+    assert.match(line, /; Secure/, line);
+    if (!/Max-Age=0/i.test(line)) {
+      assert.match(line, /; HttpOnly/, line);
+      assert.match(line, /; SameSite=Strict/, line);
     }
   }
 });
