@@ -99,12 +99,13 @@ export class PieceServer {
     /** A downloader's place for a slot (0: served); small shares need none. */
     const place = (
       contentId: string,
-      content: { manifest: { size: number } },
+      content: { manifest: { size: number }; user: string },
       connection: Connection<Downloader>,
     ) => {
       if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
       try {
-        return slots.ask(connection.state);
+        // Counted per ticket user: one account's many connections share its bound.
+        return slots.ask(connection.state, content.user.toLowerCase());
       } catch (error) {
         refused(connection, contentId, error as ShoalError);
         throw error;

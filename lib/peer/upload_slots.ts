@@ -3,7 +3,9 @@
  * wait in a first-come queue and are told their place. A downloader is one
  * connection to the piece server (a fetch opens one connection to each of
  * its sources, and a swarm one per content, so a connection is one
- * download from this peer).
+ * download from this peer). Connections are counted per user too (the user
+ * its ticket names): one user holds at most half the slots and waits in at
+ * most 4 places, however many connections it opens.
  */
 import { ShoalError } from "../protocol/errors.ts";
 
@@ -20,6 +22,18 @@ export const SLOT_IDLE_MS = 1_000;
 export const QUEUE_IDLE_MS = 10_000;
 /** How often a queued downloader asks about its place (the `queue` reply's `retryMs`). */
 export const QUEUE_POLL_MS = 500;
+/**
+ * Places in the queue one user (the user a ticket names) may take; its next
+ * connection is answered BUSY, so one account cannot fill the queue.
+ */
+export const MAX_QUEUED_PER_USER = 4;
+
+/**
+ * Slots one user's connections may hold at once: half the slots, at least
+ * one. Its further connections wait even while a slot is free, so one
+ * account opening many connections cannot take every slot.
+ */
+export const slotsPerUser = (slots: number): number => Math.max(1, Math.floor(slots / 2));
 
 /** Options of {@link UploadSlots}. */
 export interface UploadSlotsOptions {
@@ -27,6 +41,10 @@ export interface UploadSlotsOptions {
   slots?: number;
   /** Downloaders waiting at most. @default {64} */
   maxQueue?: number;
+  /** Slots one user holds at most. @default {half the slots, at least 1} */
+  perUser?: number;
+  /** Places one user takes in the queue at most. @default {4} */
+  maxQueuedPerUser?: number;
   /** @default {5000} */
   slotIdleMs?: number;
   /** @default {10000} */
@@ -58,6 +76,10 @@ export class UploadSlots<H extends object = object> {
   readonly #holders = new Map<H, Holder>();
   /** Waiters in order, with when they last asked. */
   readonly #queue = new Map<H, number>();
+  /** Whose each holder and waiter is (the ticket's user; "" when unknown). */
+  readonly #owners = new Map<H, string>();
+  readonly #perUser: number;
+  readonly #maxQueuedPerUser: number;
 
   constructor(options: UploadSlotsOptions = {}) {
     this.slots = options.slots ?? DEFAULT_UPLOAD_SLOTS;
@@ -65,17 +87,20 @@ export class UploadSlots<H extends object = object> {
       throw new RangeError("upload slots must be a whole number, at least 1");
     }
     this.#maxQueue = options.maxQueue ?? MAX_QUEUE;
+    this.#perUser = options.perUser ?? slotsPerUser(this.slots);
+    this.#maxQueuedPerUser = options.maxQueuedPerUser ?? MAX_QUEUED_PER_USER;
     this.#slotIdleMs = options.slotIdleMs ?? SLOT_IDLE_MS;
     this.#queueIdleMs = options.queueIdleMs ?? QUEUE_IDLE_MS;
     this.#now = options.now ?? (() => performance.now());
   }
 
   /**
-   * Asks for a slot for `holder`: 0 when it holds one (now or already), else
-   * its place in line, 1 being next. Joins the queue if not in it; throws
-   * BUSY when the queue is full.
+   * Asks for a slot for `holder`, a connection of `owner` (the user its
+   * ticket names): 0 when it holds one (now or already), else its place in
+   * line, 1 being next. Joins the queue if not in it; throws BUSY when the
+   * queue is full, or `owner` waits in too many places already.
    */
-  ask(holder: H): number {
+  ask(holder: H, owner = ""): number {
     const now = this.#now();
     this.#expire(now);
     const held = this.#holders.get(holder);
@@ -91,6 +116,14 @@ export class UploadSlots<H extends object = object> {
           { hint: "try again later" },
         );
       }
+      if (owner !== "" && this.#count(this.#queue.keys(), owner) >= this.#maxQueuedPerUser) {
+        throw new ShoalError(
+          "BUSY",
+          `${owner} already waits for ${this.#maxQueuedPerUser} upload slots here`,
+          { hint: "close other downloads from this peer, or try again later" },
+        );
+      }
+      this.#owners.set(holder, owner);
       this.#queue.set(holder, now);
       this.#promote(now);
       if (this.#holders.has(holder)) return 0;
@@ -125,6 +158,7 @@ export class UploadSlots<H extends object = object> {
   /** `holder` is done (its connection closed): its slot goes to the next in line. */
   leave(holder: H): void {
     this.#queue.delete(holder);
+    this.#owners.delete(holder);
     if (this.#holders.delete(holder)) this.#promote(this.#now());
   }
 
@@ -136,18 +170,36 @@ export class UploadSlots<H extends object = object> {
 
   #expire(now: number): void {
     for (const [holder, { at, sending }] of this.#holders) {
-      if (sending <= 0 && now - at > this.#slotIdleMs) this.#holders.delete(holder);
+      if (sending <= 0 && now - at > this.#slotIdleMs) {
+        this.#holders.delete(holder);
+        this.#owners.delete(holder);
+      }
     }
     for (const [waiter, at] of this.#queue) {
-      if (now - at > this.#queueIdleMs) this.#queue.delete(waiter);
+      if (now - at > this.#queueIdleMs) {
+        this.#queue.delete(waiter);
+        this.#owners.delete(waiter);
+      }
     }
     this.#promote(now);
   }
 
-  /** Gives free slots to the first in line; they learn it when they next ask. */
+  /** How many of `holders` belong to `owner`. */
+  #count(holders: Iterable<H>, owner: string): number {
+    let count = 0;
+    for (const holder of holders) if (this.#owners.get(holder) === owner) count++;
+    return count;
+  }
+
+  /**
+   * Gives free slots to the first in line whose user holds fewer than its
+   * share; they learn it when they next ask.
+   */
   #promote(now: number): void {
     for (const waiter of this.#queue.keys()) {
       if (this.#holders.size >= this.slots) return;
+      const owner = this.#owners.get(waiter) ?? "";
+      if (owner !== "" && this.#count(this.#holders.keys(), owner) >= this.#perUser) continue;
       this.#queue.delete(waiter);
       this.#holders.set(waiter, { at: now, sending: 0 });
     }

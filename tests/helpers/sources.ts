@@ -25,6 +25,11 @@ export class TicketAuthority {
     return signTicket(this.#privateKey, "bob", contentId);
   }
 
+  /** A ticket for `user` to fetch `contentId`. */
+  ticketFor(user: string, contentId: string): Promise<string> {
+    return signTicket(this.#privateKey, user, contentId);
+  }
+
   /** A plaintext piece server on 127.0.0.1 for `catalog`, owned by `owner`, as a listed source. */
   async serve(catalog: Catalog, owner: string): Promise<{ server: PieceServer; source: Source }> {
     const server = new PieceServer(catalog, { username: () => owner, warn: () => {} });

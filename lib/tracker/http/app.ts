@@ -8,7 +8,7 @@ import { bodyLimit } from "hono/body-limit";
 import { toShoalError } from "../../protocol/errors.ts";
 import type { TrackerMetrics } from "../metrics.ts";
 import { apiRoutes } from "./api.ts";
-import { identifyCaller } from "./auth.ts";
+import { identifyCaller, refuseCrossSite } from "./auth.ts";
 import { apiError, type HttpDeps, type HttpEnv } from "./context.ts";
 import type { History } from "./history.ts";
 import { addLoginRoutes } from "./login.ts";
@@ -49,6 +49,7 @@ export function buildHttpApp(
     return c.body(text, 200, { "Content-Type": parts.metrics.contentType });
   });
 
+  app.use("*", refuseCrossSite());
   app.use("*", identifyCaller(deps));
   addLoginRoutes(app, deps);
   app.route("/api/v1", apiRoutes(deps, parts.history));

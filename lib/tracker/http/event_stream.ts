@@ -14,12 +14,23 @@ export const STREAM_PING_MS = 15_000;
 /** The most events one write to a stream carries. */
 const MAX_EVENTS_PER_WRITE = 256;
 
+/** Event streams open at once; the next is answered 503 BUSY. */
+export const MAX_EVENT_STREAMS = 32;
+
+/**
+ * Events waiting for a stream whose client stopped reading; past this the
+ * stream ends (the browser reconnects with Last-Event-ID and catches up).
+ */
+export const MAX_EVENTS_BEHIND = 4096;
+
 /** One event as a server-sent message (its JSON holds no line break). */
 const sseMessage = (event: TrackerEvent) =>
   `event: shoal\nid: ${event.seq}\ndata: ${JSON.stringify(event)}\n\n`;
 
 /** Adds /events and /events/stream to the API router. */
 export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
+  /** Streams open now. */
+  let openStreams = 0;
   api.get("/events", (c) => {
     const text = c.req.query("limit");
     if (text !== undefined && !/^\d+$/.test(text)) {
@@ -30,24 +41,47 @@ export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
   });
 
   api.get("/events/stream", (c) => {
+    if (openStreams >= MAX_EVENT_STREAMS) {
+      return apiError(
+        c,
+        503,
+        "BUSY",
+        `${MAX_EVENT_STREAMS} event streams are open already; close a dashboard tab or try later`,
+      );
+    }
+    const caller = c.get("caller")!;
+    // The role (and a session's logout) is checked again before every write, so a revoked
+    // admin's open stream ends at the next event or ping, not when the browser closes.
+    const stillAllowed = async () =>
+      !deps.closing.aborted && !(caller.session?.ended ?? false) &&
+      await deps.store.isAdmin(caller.username).catch(() => false);
     const lastId = Number(c.req.header("Last-Event-ID") ?? "");
     const after = Number.isSafeInteger(lastId) && lastId > 0 ? lastId : deps.events.lastSeq;
+    openStreams++;
     return streamSSE(c, async (stream) => {
+      // Counted from before the stream starts to after it ends, whatever ends it.
+      using _open = { [Symbol.dispose]: () => openStreams-- };
       const queue: TrackerEvent[] = deps.events.recent({ afterSeq: after });
       let wake: (() => void) | null = null;
-      const unsubscribe = deps.events.subscribe((event) => {
-        queue.push(event);
-        wake?.();
-      });
       const ended = new AbortController();
       const end = () => {
         ended.abort();
         wake?.();
       };
+      const unsubscribe = deps.events.subscribe((event) => {
+        queue.push(event);
+        if (queue.length > MAX_EVENTS_BEHIND) end();
+        wake?.();
+      });
       stream.onAbort(end);
       deps.closing.addEventListener("abort", end, { once: true });
-      const pinger = setInterval(() => {
-        stream.write(": ping\n\n").catch(end);
+      const pinger = setInterval(async () => {
+        try {
+          if (!await stillAllowed()) return end();
+          await stream.write(": ping\n\n");
+        } catch {
+          end();
+        }
       }, STREAM_PING_MS);
       try {
         while (!ended.signal.aborted) {
@@ -59,6 +93,7 @@ export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
           // What piled up goes out in one write: a chunk per event cost the tracker more
           // than the events themselves during a burst of publishes.
           const batch = queue.splice(0, MAX_EVENTS_PER_WRITE);
+          if (!await stillAllowed()) break;
           await stream.write(batch.map(sseMessage).join(""));
         }
       } finally {

@@ -53,6 +53,9 @@ export function addLoginRoutes(app: Hono<HttpEnv>, deps: HttpDeps): void {
       const code = error instanceof ShoalError ? error.code : "AUTH_FAILED";
       return c.redirect(backToLogin(code), 303);
     }
+    // Only admins get a session: the dashboard shows others nothing, and any account's logins
+    // would otherwise fill the session table and push the admins' sessions out.
+    if (!await deps.store.isAdmin(username)) return c.redirect(backToLogin("FORBIDDEN"), 303);
     const { token } = deps.sessions.create(username);
     setCookie(c, SESSION_COOKIE, token, {
       httpOnly: true,

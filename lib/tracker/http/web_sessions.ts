@@ -17,6 +17,8 @@ export interface WebSession {
   username: string;
   csrfToken: string;
   lastUsed: number;
+  /** Set once the session is logged out, idled out or evicted (open event streams end). */
+  ended?: boolean;
 }
 
 /** SHA-256 of a token, hex: what is kept of a session or API token. */
@@ -67,7 +69,7 @@ export class WebSessions {
     const session = { username, csrfToken: newToken(24), lastUsed: this.#now() };
     if (this.#byHash.size >= this.#capacity) {
       const oldest = this.#byHash.keys().next().value;
-      if (oldest !== undefined) this.#byHash.delete(oldest);
+      if (oldest !== undefined) this.#remove(oldest);
     }
     this.#byHash.set(hashToken(token), session);
     return { token, session };
@@ -81,7 +83,7 @@ export class WebSessions {
     if (!session) return null;
     const now = this.#now();
     if (now - session.lastUsed > this.#idleMs) {
-      this.#byHash.delete(key);
+      this.#remove(key);
       return null;
     }
     session.lastUsed = now;
@@ -93,6 +95,12 @@ export class WebSessions {
 
   /** Ends the session of `token`, if any. */
   end(token: string | undefined): void {
-    if (token) this.#byHash.delete(hashToken(token));
+    if (token) this.#remove(hashToken(token));
+  }
+
+  #remove(key: string): void {
+    const session = this.#byHash.get(key);
+    if (session) session.ended = true;
+    this.#byHash.delete(key);
   }
 }

@@ -31,9 +31,14 @@ Deno.test("HTTP auth - no session or token is 401 UNAUTHORIZED on every API rout
   assert.equal(forged.status, 401);
 });
 
-Deno.test("HTTP auth - an account that is no admin logs in but gets 403 FORBIDDEN", async () => {
+Deno.test("HTTP auth - an account that is no admin gets no session, and a revoked admin's session 403 FORBIDDEN", async () => {
   await using op = await startTestOperator();
-  const bob = await op.loggedIn("bob", { admin: false });
+  await op.account("carol");
+  const carol = op.browser();
+  assert.equal(await carol.login("carol"), "/login?error=FORBIDDEN");
+  assert.equal(carol.cookies.has(SESSION_COOKIE), false);
+  const bob = await op.loggedIn("bob");
+  await op.running.store.setAdmin("bob", false);
   const { status, body } = await bob.json("/api/v1/peers");
   assert.equal(status, 403);
   assert.equal(body.error.code, "FORBIDDEN");

@@ -112,7 +112,8 @@ Deno.test("dashboard - pages need an admin session; the login form carries the C
   assert.ok(html.includes(`name="csrf" value="${token}"`), "the form carries the same token");
   assert.match(html, /Wrong username or password/);
 
-  const bob = await op.loggedIn("bob", { admin: false });
+  const bob = await op.loggedIn("bob");
+  await op.running.store.setAdmin("bob", false);
   const refused = await bob.fetch("/peers");
   await refused.body?.cancel();
   assert.equal(refused.headers.get("Location"), "/login?error=FORBIDDEN");
