@@ -83,6 +83,23 @@ Deno.test("UploadLog - a bad ticket is logged as a refusal, as text", async () =
   );
 });
 
+Deno.test("UploadLog - a bad ticket for a folder's manifest is logged as a refusal too", async () => {
+  const { server, client, lines } = await serving("json");
+  try {
+    await assert.rejects(
+      client.callWithBody("folder", { contentId: CONTENT_ID, offset: 0, ticket: "forged.ticket" }),
+    );
+  } finally {
+    client.close();
+    await server.close();
+  }
+  assert.equal(lines.length, 1, lines.join("\n"));
+  const record = JSON.parse(lines[0]);
+  assert.equal(record.msg, "refused");
+  assert.equal(record.code, "TICKET_INVALID");
+  assert.equal(record.reason, "bad ticket");
+});
+
 Deno.test("UploadLog - text lines give the share's name, duration and rate in their units", () => {
   const lines: string[] = [];
   let now = 1000;

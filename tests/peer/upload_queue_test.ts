@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { deadline } from "../../lib/async/deadline.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
-import { PieceServer, type Refusal } from "../../lib/peer/piece_server.ts";
+import { PieceServer, type SlotRefusal } from "../../lib/peer/piece_server.ts";
 import { type QueuedAt, Swarm } from "../../lib/peer/swarm.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
@@ -32,7 +32,11 @@ function bothContents(): Catalog {
 }
 
 /** A source with one upload slot that is never let go for idling during a test. */
-async function oneSlotSource(authority: TicketAuthority, owner: string, refusals: Refusal[] = []) {
+async function oneSlotSource(
+  authority: TicketAuthority,
+  owner: string,
+  refusals: SlotRefusal[] = [],
+) {
   const server = new PieceServer(bothContents(), {
     username: () => owner,
     warn: () => {},
@@ -91,7 +95,7 @@ function download(sources: Source[], ticket: string, onQueued = () => {}) {
 Deno.test("Upload queue - with one slot taken, a second downloader is told place 1 and completes from another source meanwhile", async () => {
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
-  const refusals: Refusal[] = [];
+  const refusals: SlotRefusal[] = [];
   const alice = await oneSlotSource(authority, "alice", refusals);
   // Carol sends nothing until the download has been told its place at alice, so it cannot be
   // over before then.
