@@ -23,12 +23,24 @@ export const COMMANDS = [
   { name: "shoal-tracker", task: "tracker", script: "tracker.ts" },
 ] as const;
 
-/** The Deno flags a task runs its script with: the words between `deno run` and the script. */
-export function taskFlags(task: string, script: string): string[] {
-  const words = task.trim().split(/\s+/);
+/**
+ * The Deno flags a task runs its script with: the words between `deno run`
+ * and the script. A task of another shape (or none) is INVALID_INPUT.
+ */
+export function taskFlags(task: string | undefined, script: string): string[] {
+  const words = (task ?? "").trim().split(/\s+/);
   const at = words.indexOf(script);
   if (words[0] !== "deno" || words[1] !== "run" || at < 0) {
-    throw new Error(`the task "${task}" is not \`deno run FLAGS ${script}\``);
+    throw new ShoalError(
+      "INVALID_INPUT",
+      task === undefined
+        ? `deno.json has no task that runs ${script}`
+        : `the task "${task}" is not \`deno run FLAGS ${script}\``,
+      {
+        hint:
+          "restore the repository's deno.json tasks (git checkout deno.json), then install again",
+      },
+    );
   }
   return words.slice(2, at);
 }
