@@ -138,7 +138,7 @@ export function buildTrackerProgram(): Command {
     // `deno task tracker` always means serve: `deno task tracker ping alice` lands here.
     .allowExcessArguments(true)
     .action(async (options: ServeOptions, command: Command) => {
-      if (command.args.length > 0) throw strayServeArguments(command.args);
+      if (command.args.length > 0) throw strayServeArguments(command.args, program);
       if (options.name !== undefined) checkTrackerName(options.name);
       const port = parsePort(options.port);
       const sessionIdleMs = positive("--session-idle-days", options.sessionIdleDays) * 86_400_000;
@@ -406,9 +406,14 @@ async function untilStopped(
   }
 }
 
-/** Words after `serve`, likely an admin command typed as `deno task tracker ping alice`. */
-function strayServeArguments(args: string[]): UsageError {
-  const admin = ["ping", "discover", "peers", "files", "completions"].includes(args[0]);
+/**
+ * Words after `serve`, likely another of the program's commands typed as
+ * `deno task tracker ping alice` (or `admin grant alice`, `identity init`).
+ */
+function strayServeArguments(args: string[], program: Command): UsageError {
+  const admin = program.commands.some((command) =>
+    command.name() !== "serve" && command.name() === args[0]
+  );
   return new UsageError(
     admin
       ? `serve takes no arguments; run the admin command on its own: \`tracker.ts ${
