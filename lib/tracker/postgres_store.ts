@@ -23,6 +23,7 @@ import {
   toListing,
   toPeer,
   toSession,
+  toStats,
   type TrackerStats,
   type TrackerStore,
   type UserRecord,
@@ -340,15 +341,17 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     return result;
   }
 
-  #query(text: string, params: unknown[] = []): Promise<Row[]> {
+  /** Every row of a query. */
+  #all(text: string, params: unknown[] = []): Promise<Row[]> {
     return this.#guard(async () =>
       // deno-lint-ignore no-explicit-any
       [...await this.#sql.unsafe(text, params as any[], { prepare: true })] as Row[]
     );
   }
 
+  /** The first row of a query, if any. */
   async #one(text: string, params: unknown[] = []): Promise<Row | undefined> {
-    return (await this.#query(text, params))[0];
+    return (await this.#all(text, params))[0];
   }
 
   /** Runs a statement; resolves to how many rows it changed. */
@@ -420,7 +423,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async sessionsOf(username: string): Promise<SessionRecord[]> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       "SELECT * FROM sessions WHERE username = $1 ORDER BY created_at DESC, token_hash",
       [username],
     );
@@ -530,7 +533,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async ping(): Promise<void> {
-    await this.#query("SELECT 1");
+    await this.#all("SELECT 1");
   }
 
   async getPeer(username: string): Promise<PeerRecord | null> {
@@ -540,8 +543,8 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
 
   async peersAt(host: string, port?: number): Promise<PeerRecord[]> {
     const rows = port === undefined
-      ? await this.#query("SELECT * FROM peers WHERE host = $1 ORDER BY username", [host])
-      : await this.#query(
+      ? await this.#all("SELECT * FROM peers WHERE host = $1 ORDER BY username", [host])
+      : await this.#all(
         "SELECT * FROM peers WHERE host = $1 AND port = $2 ORDER BY username",
         [host, port],
       );
@@ -549,7 +552,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async listPeers(): Promise<PeerRecord[]> {
-    return (await this.#query("SELECT * FROM peers ORDER BY username")).map(toPeer);
+    return (await this.#all("SELECT * FROM peers ORDER BY username")).map(toPeer);
   }
 
   async setAdmin(username: string, admin: boolean): Promise<boolean> {
@@ -591,17 +594,11 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
          (SELECT COUNT(*) FROM files) AS shares,
          (SELECT COALESCE(SUM(size), 0) FROM files) AS "bytesPublished"`,
     ))!;
-    return {
-      accounts: Number(row.accounts),
-      peers: Number(row.peers),
-      peersOnline: Number(row.peersOnline),
-      shares: Number(row.shares),
-      bytesPublished: Number(row.bytesPublished),
-    };
+    return toStats(row);
   }
 
   async listAccounts(): Promise<AccountSummary[]> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
          (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
        FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
@@ -654,7 +651,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   async holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>> {
     const holders = new Map<string, PeerRecord[]>();
     for (const contentId of new Set(contentIds)) {
-      const rows = await this.#query(
+      const rows = await this.#all(
         `SELECT p.* FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
          ORDER BY p.username LIMIT $2`,
         [contentId, perId],
@@ -690,7 +687,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
    * differing in case; in one round trip (the exact spelling sorts first).
    */
   async #spellingOf(name: string): Promise<string> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT name FROM (SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)) n
        ORDER BY name = $1 DESC, name LIMIT 10`,
       [name],
@@ -709,7 +706,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT p.* FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
          AND ($2::text IS NULL OR shoal_fold(p.username) = shoal_fold($2::text))
        ORDER BY p.username LIMIT $3`,
@@ -750,7 +747,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async #listings(text: string, params: unknown[] = []): Promise<FileListing[]> {
-    return (await this.#query(text, params)).map(toListing);
+    return (await this.#all(text, params)).map(toListing);
   }
 
   async close(): Promise<void> {

@@ -293,6 +293,17 @@ const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS content
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;
 
+/** A row of `accounts`, `peers`, `peersOnline`, `shares` and `bytesPublished` counts. */
+export function toStats(row: Row): TrackerStats {
+  return {
+    accounts: Number(row.accounts),
+    peers: Number(row.peers),
+    peersOnline: Number(row.peersOnline),
+    shares: Number(row.shares),
+    bytesPublished: Number(row.bytesPublished),
+  };
+}
+
 /** An account row of {@link TrackerStore.listAccounts}, on either backend. */
 export function toAccountSummary(row: Row): AccountSummary {
   return {
@@ -400,10 +411,12 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
     return this.#statements.get(text);
   }
 
-  #get(sql: string, ...params: Param[]): Promise<Row | undefined> {
+  /** The first row of a query, if any. */
+  #one(sql: string, ...params: Param[]): Promise<Row | undefined> {
     return settle(() => this.#sql(sql).get(...params) as Row | undefined);
   }
 
+  /** Every row of a query. */
   #all(sql: string, ...params: Param[]): Promise<Row[]> {
     return settle(() => this.#sql(sql).all(...params) as Row[]);
   }
@@ -452,7 +465,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async getUser(username: string): Promise<UserRecord | null> {
-    const row = await this.#get(
+    const row = await this.#one(
       "SELECT username, password_hash, created_at FROM users WHERE username = ?",
       username,
     );
@@ -487,7 +500,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async getSession(tokenHash: string): Promise<SessionRecord | null> {
-    const row = await this.#get("SELECT * FROM sessions WHERE token_hash = ?", tokenHash);
+    const row = await this.#one("SELECT * FROM sessions WHERE token_hash = ?", tokenHash);
     return row ? toSession(row) : null;
   }
 
@@ -508,7 +521,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async sessionUser(tokenHash: string): Promise<string | null> {
-    const row = await this.#get("SELECT username FROM sessions WHERE token_hash = ?", tokenHash);
+    const row = await this.#one("SELECT username FROM sessions WHERE token_hash = ?", tokenHash);
     return row ? String(row.username) : null;
   }
 
@@ -586,11 +599,11 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async ping(): Promise<void> {
-    await this.#get("SELECT 1");
+    await this.#one("SELECT 1");
   }
 
   async getPeer(username: string): Promise<PeerRecord | null> {
-    const row = await this.#get("SELECT * FROM peers WHERE username = ?", username);
+    const row = await this.#one("SELECT * FROM peers WHERE username = ?", username);
     return row ? toPeer(row) : null;
   }
 
@@ -710,7 +723,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
    * only in case, as search finds names; several are for the user to pick.
    */
   async #spellingOf(name: string): Promise<string> {
-    if (await this.#get("SELECT 1 FROM files WHERE name = ? LIMIT 1", name)) return name;
+    if (await this.#one("SELECT 1 FROM files WHERE name = ? LIMIT 1", name)) return name;
     const rows = await this.#all(
       "SELECT DISTINCT name FROM files WHERE name = ? COLLATE NOCASE ORDER BY name LIMIT 10",
       name,
@@ -767,7 +780,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async #count(sql: string, ...params: Param[]): Promise<number> {
-    return Number((await this.#get(sql, ...params))!.n);
+    return Number((await this.#one(sql, ...params))!.n);
   }
 
   allFiles(): Promise<FileListing[]> {
@@ -786,7 +799,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async isAdmin(username: string): Promise<boolean> {
-    const row = await this.#get("SELECT admin FROM users WHERE username = ?", username);
+    const row = await this.#one("SELECT admin FROM users WHERE username = ?", username);
     return row !== undefined && Number(row.admin) === 1;
   }
 
@@ -800,7 +813,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async apiTokenUser(tokenHash: string): Promise<string | null> {
-    const row = await this.#get(
+    const row = await this.#one(
       `SELECT u.username FROM api_tokens t JOIN users u ON u.username = t.username
        WHERE t.token_hash = ?`,
       tokenHash,
@@ -809,17 +822,11 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async stats(): Promise<TrackerStats> {
-    const row = (await this.#get(
+    const row = (await this.#one(
       `SELECT accounts, peers, peers_online AS peersOnline, shares, bytes AS bytesPublished
        FROM totals WHERE id = 1`,
     ))!;
-    return {
-      accounts: Number(row.accounts),
-      peers: Number(row.peers),
-      peersOnline: Number(row.peersOnline),
-      shares: Number(row.shares),
-      bytesPublished: Number(row.bytesPublished),
-    };
+    return toStats(row);
   }
 
   async listAccounts(): Promise<AccountSummary[]> {
@@ -832,8 +839,8 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async databaseBytes(): Promise<number | null> {
-    const pages = (await this.#get("PRAGMA page_count"))!;
-    const size = (await this.#get("PRAGMA page_size"))!;
+    const pages = (await this.#one("PRAGMA page_count"))!;
+    const size = (await this.#one("PRAGMA page_size"))!;
     return Number(pages.page_count) * Number(size.page_size);
   }
 
