@@ -8,7 +8,8 @@ import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { ShoalError } from "../../protocol/errors.ts";
 import { CSRF_HEADER, csrfHolds } from "./auth.ts";
 import { apiError, type HttpDeps, type HttpEnv, remoteHost } from "./context.ts";
-import { newToken, sameSecret, SESSION_COOKIE, WEB_SESSION_IDLE_MS } from "./web_sessions.ts";
+import { newToken } from "../tokens.ts";
+import { sameSecret, SESSION_COOKIE, WEB_SESSION_IDLE_MS } from "./web_sessions.ts";
 
 /** The cookie the login form's CSRF token is bound to. */
 export const LOGIN_CSRF_COOKIE = "shoal_login_csrf";
