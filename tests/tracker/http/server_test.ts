@@ -3,7 +3,7 @@ import { ShoalError } from "../../../lib/protocol/errors.ts";
 import { EventFeed } from "../../../lib/tracker/events.ts";
 import { TrackerMetrics } from "../../../lib/tracker/metrics.ts";
 import { startHttpServer } from "../../../lib/tracker/http/server.ts";
-import { SqliteTrackerStore } from "../../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../../lib/tracker/sqlite_store.ts";
 
 Deno.test("startHttpServer - a port in use is one IO error that names what to pass, and nothing left dangling", async () => {
   const dir = await Deno.makeTempDir();
