@@ -300,6 +300,10 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
             "IO",
             `${this.description} has schema version ${version}, newer than this program's ` +
               `${POSTGRES_MIGRATIONS.length}`,
+            {
+              hint: "a newer Shoal tracker set this database up: run that version here too " +
+                "(every process on one database must)",
+            },
           );
         }
         for (let step = Number(version); step < POSTGRES_MIGRATIONS.length; step++) {
