@@ -205,20 +205,22 @@ export function buildTrackerProgram(): Command {
         await tracker.close();
         throw error;
       }
-      console.log(
-        `shoal tracker ${SHOAL_VERSION} listening on ${
-          formatAddress(bound)
-        } (${store.description})`,
-      );
-      if (http) console.log(`dashboard on ${http.url}`);
-      if (tls) {
-        console.log(`TLS certificate fingerprint: ${fingerprintOf(tls.certificate)}`);
-        console.log("peers print this fingerprint on first contact: tell them to compare");
-      } else {
-        console.log(PLAINTEXT_WARNING);
-      }
-      const announcement = startAnnouncing(options, bound, tls?.certificate, warn);
+      let announcement: Announcement | undefined;
+      // Whatever fails from here on (a closed stdout, the announcement), the ports are closed.
       try {
+        console.log(
+          `shoal tracker ${SHOAL_VERSION} listening on ${
+            formatAddress(bound)
+          } (${store.description})`,
+        );
+        if (http) console.log(`dashboard on ${http.url}`);
+        if (tls) {
+          console.log(`TLS certificate fingerprint: ${fingerprintOf(tls.certificate)}`);
+          console.log("peers print this fingerprint on first contact: tell them to compare");
+        } else {
+          console.log(PLAINTEXT_WARNING);
+        }
+        announcement = startAnnouncing(options, bound, tls?.certificate, warn);
         await untilStopped(
           store,
           postgres ? ".shoal-tracker.history" : `${options.db}.history`,
