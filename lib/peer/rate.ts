@@ -1,7 +1,7 @@
 /**
  * Transfer rates: parsing what a person types (`500KiB/s`, `20MB/s`,
- * `100Mbit/s`, or plain bytes a second), formatting them back, and the
- * limiter that holds a process's uploads (or downloads) to one budget.
+ * `100Mbit/s`, or plain bytes a second), and the limiter that holds a
+ * process's uploads (or downloads) to one budget.
  */
 import { ShoalError } from "../protocol/errors.ts";
 
@@ -72,18 +72,6 @@ export function parseRate(text: string): number {
     );
   }
   return bytes;
-}
-
-/** A rate for people: `512.0 KiB/s`, `19.1 MiB/s`, `800 B/s`. */
-export function formatRate(bytesPerSecond: number): string {
-  const units = ["B/s", "KiB/s", "MiB/s", "GiB/s"];
-  let value = bytesPerSecond;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${Math.round(value)} B/s` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Largest piece of a write (or read) paced at once: pieces are paced in chunks, not whole. */

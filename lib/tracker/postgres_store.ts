@@ -198,11 +198,6 @@ export function isPostgresUrl(db: string): boolean {
   return /^postgres(ql)?:\/\//i.test(db);
 }
 
-/** The URL without its password, to print. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/i, "$1:***@");
-}
-
 /**
  * Tracker state in PostgreSQL, shared by any number of tracker processes.
  *
