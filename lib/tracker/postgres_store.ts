@@ -115,6 +115,17 @@ const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS "conten
 const CANONICAL = (param: string) =>
   `(SELECT username FROM users WHERE shoal_fold(username) = shoal_fold(${param}))`;
 
+/**
+ * Puts a peer online at an address, for this process ($1 the username in any
+ * case, $2 host, $3 port, $4 certificate, $5 the time, $6 the process id).
+ */
+const PEER_ONLINE =
+  `INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
+  VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
+  ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+    certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
+    process_id = excluded.process_id`;
+
 /** Driver errors that mean the database cannot be reached (not that a statement is wrong). */
 const UNREACHABLE_CODES = new Set([
   "ECONNREFUSED",
@@ -443,14 +454,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     port: number,
     certificate: string | null,
   ): Promise<void> {
-    await this.#run(
-      `INSERT INTO peers (username, host, port, certificate, online, last_seen, process_id)
-       VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
-       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
-         process_id = excluded.process_id`,
-      [username, host, port, certificate, now(), this.processId],
-    );
+    await this.#run(PEER_ONLINE, [username, host, port, certificate, now(), this.processId]);
   }
 
   async restorePeer(
@@ -461,11 +465,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   ): Promise<void> {
     // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
     await this.#run(
-      `INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
-       VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
-       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
-         process_id = excluded.process_id
+      `${PEER_ONLINE}
        WHERE NOT (p.online AND p.host = excluded.host AND p.port = excluded.port
          AND p.certificate IS NOT DISTINCT FROM excluded.certificate
          AND p.process_id IS NOT DISTINCT FROM excluded.process_id)`,

@@ -119,6 +119,12 @@ const HOLDERS = `SELECT owner FROM files WHERE content_id = ?
   UNION SELECT m.owner FROM folder_members m
   JOIN files f ON f.owner = m.owner AND f.content_id = m.folder_id WHERE m.content_id = ?`;
 
+/** Puts a peer online at an address (username, host, port, certificate, the time). */
+const PEER_ONLINE = `INSERT INTO peers (username, host, port, certificate, online, last_seen)
+  VALUES (?, ?, ?, ?, 1, ?)
+  ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+    certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen`;
+
 const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
   f.published_at AS publishedAt, f.files, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
   FROM files f LEFT JOIN peers p ON p.username = f.owner`;
@@ -290,17 +296,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
     port: number,
     certificate: string | null,
   ): Promise<void> {
-    await this.#run(
-      `INSERT INTO peers (username, host, port, certificate, online, last_seen)
-       VALUES (?, ?, ?, ?, 1, ?)
-       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen`,
-      username,
-      host,
-      port,
-      certificate,
-      now(),
-    );
+    await this.#run(PEER_ONLINE, username, host, port, certificate, now());
   }
 
   async restorePeer(
@@ -311,10 +307,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   ): Promise<void> {
     // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
     await this.#run(
-      `INSERT INTO peers (username, host, port, certificate, online, last_seen)
-       VALUES (?, ?, ?, ?, 1, ?)
-       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen
+      `${PEER_ONLINE}
        WHERE NOT (online = 1 AND host = excluded.host AND port = excluded.port
          AND certificate IS excluded.certificate)`,
       username,
