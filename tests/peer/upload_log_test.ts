@@ -5,7 +5,7 @@ import { signTicket } from "../../lib/protocol/tickets.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { UploadLog } from "../../lib/peer/upload_log.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
-import { delay } from "../../lib/async/delay.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const PIECE_SIZE = 64 * 1024;
 const CONTENT = Uint8Array.from({ length: 3 * PIECE_SIZE }, (_, i) => i & 0xff);
@@ -33,11 +33,6 @@ async function serving(format: "text" | "json") {
   return { server, client, lines, keys };
 }
 
-/** Waits (bounded) until `lines` has `count` lines: the log is written when the server sees the close. */
-async function untilLines(lines: string[], count: number): Promise<void> {
-  for (let i = 0; i < 200 && lines.length < count; i++) await delay(10);
-}
-
 Deno.test("UploadLog - serve logs one JSON line per upload: who, which content, bytes, rate, duration", async () => {
   const { server, client, lines, keys } = await serving("json");
   try {
@@ -46,7 +41,8 @@ Deno.test("UploadLog - serve logs one JSON line per upload: who, which content, 
       await client.callWithBody("piece", { contentId: CONTENT_ID, index, ticket });
     }
     client.close();
-    await untilLines(lines, 1);
+    // The log is written when the server sees the close.
+    await eventually(() => lines.length >= 1, "the upload was logged");
   } finally {
     client.close();
     await server.close();
