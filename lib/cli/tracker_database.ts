@@ -6,7 +6,8 @@ import { Option } from "commander";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { SqliteTrackerStore } from "../tracker/sqlite_store.ts";
-import { isPostgresUrl, PostgresTrackerStore } from "../tracker/postgres_store.ts";
+import { isPostgresUrl } from "../tracker/postgres_connection.ts";
+import { PostgresTrackerStore } from "../tracker/postgres_store.ts";
 
 /** `--db <file|url>` (SHOAL_TRACKER_DB), a new Option each call: commander takes one per command. */
 export const DB_OPTION = (): Option =>

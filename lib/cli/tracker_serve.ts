@@ -13,7 +13,7 @@ import type { TrackerStore } from "../tracker/store.ts";
 import { RegisterLimiter } from "../tracker/register_limiter.ts";
 import { DEFAULT_SESSION_IDLE_MS } from "../tracker/accounts.ts";
 import { Tracker, type TrackerOptions } from "../tracker/tracker.ts";
-import { isPostgresUrl } from "../tracker/postgres_store.ts";
+import { isPostgresUrl } from "../tracker/postgres_connection.ts";
 import { loadTrackerIdentity } from "../identity/tracker_identity.ts";
 import { EventFeed } from "../tracker/events.ts";
 import {

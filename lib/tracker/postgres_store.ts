@@ -28,75 +28,8 @@ import {
   type TrackerStore,
   type UserRecord,
 } from "./store.ts";
-
-/**
- * Each entry upgrades the schema by one version (rows of `shoal_schema`).
- * Text is compared and sorted bytewise (`COLLATE "C"`), as SQLite does;
- * names are matched without regard to ASCII case through `shoal_fold`, as
- * SQLite's NOCASE and LIKE do.
- */
-export const POSTGRES_MIGRATIONS = [
-  `CREATE FUNCTION shoal_fold(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-     AS $$ SELECT translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') $$;
-   CREATE TABLE users (
-     username TEXT COLLATE "C" PRIMARY KEY,
-     password_hash TEXT NOT NULL,
-     created_at TEXT COLLATE "C" NOT NULL
-   );
-   CREATE UNIQUE INDEX users_by_folded_name ON users (shoal_fold(username));
-   CREATE TABLE sessions (
-     token_hash TEXT COLLATE "C" PRIMARY KEY,
-     username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     created_at TEXT COLLATE "C" NOT NULL,
-     last_seen_at TEXT COLLATE "C" NOT NULL,
-     address TEXT
-   );
-   CREATE INDEX sessions_by_user ON sessions (username);
-   CREATE INDEX sessions_by_last_seen ON sessions (last_seen_at);
-   CREATE TABLE tracker_processes (
-     id TEXT PRIMARY KEY,
-     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-     heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
-   );
-   CREATE TABLE peers (
-     username TEXT COLLATE "C" PRIMARY KEY REFERENCES users(username) ON DELETE CASCADE,
-     host TEXT COLLATE "C" NOT NULL,
-     port INTEGER NOT NULL,
-     certificate TEXT,
-     online BOOLEAN NOT NULL,
-     last_seen TEXT COLLATE "C" NOT NULL,
-     process_id TEXT
-   );
-   CREATE INDEX peers_by_address ON peers (host, port);
-   CREATE INDEX peers_by_process ON peers (process_id) WHERE online;
-   CREATE TABLE files (
-     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     name TEXT COLLATE "C" NOT NULL,
-     type TEXT NOT NULL,
-     size BIGINT NOT NULL,
-     content_id TEXT COLLATE "C" NOT NULL,
-     published_at TEXT COLLATE "C" NOT NULL,
-     PRIMARY KEY (owner, name)
-   );
-   CREATE INDEX files_by_name ON files (name);
-   CREATE INDEX files_by_folded_name ON files (shoal_fold(name));
-   CREATE INDEX files_by_content ON files (content_id);`,
-  `ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
-   CREATE TABLE api_tokens (
-     token_hash TEXT COLLATE "C" PRIMARY KEY,
-     username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     created_at TEXT COLLATE "C" NOT NULL
-   );`,
-  // Folders: a folder's file count, and which files' content ids each owner's folder holds.
-  `ALTER TABLE files ADD COLUMN files INTEGER NOT NULL DEFAULT 1;
-   CREATE TABLE folder_members (
-     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     folder_id TEXT COLLATE "C" NOT NULL,
-     content_id TEXT COLLATE "C" NOT NULL,
-     PRIMARY KEY (owner, folder_id, content_id)
-   );
-   CREATE INDEX folder_members_by_content ON folder_members (content_id);`,
-];
+import { isUnreachable, refusalHint, takeHostParameter } from "./postgres_connection.ts";
+import { POSTGRES_MIGRATIONS } from "./postgres_schema.ts";
 
 /**
  * The owners holding a content id (parameter $1): those publishing it,
@@ -126,61 +59,6 @@ const PEER_ONLINE =
     certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
     process_id = excluded.process_id`;
 
-/** Driver errors that mean the database cannot be reached (not that a statement is wrong). */
-const UNREACHABLE_CODES = new Set([
-  "ECONNREFUSED",
-  // A Unix socket (PGHOST=/run/postgresql) whose file is gone: the server is not running.
-  "ENOENT",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ETIMEDOUT",
-  "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  // SQLSTATE: admin shutdown, crash shutdown, cannot connect now, too many connections.
-  "57P01",
-  "57P02",
-  "57P03",
-  "53300",
-]);
-
-/**
- * Takes libpq's `host` parameter off a URL (`postgres:///shoal?host=/run/postgresql`,
- * a Unix socket's folder or a list of hosts), which postgres.js would otherwise
- * ignore and send to the server as a setting it refuses.
- */
-function takeHostParameter(url: string): { url: string; host?: string } {
-  const at = url.indexOf("?");
-  if (at < 0) return { url };
-  const query = new URLSearchParams(url.slice(at + 1));
-  const host = query.get("host");
-  if (host === null || host === "") return { url };
-  query.delete("host");
-  const rest = query.toString();
-  return { url: url.slice(0, at) + (rest === "" ? "" : `?${rest}`), host };
-}
-
-/** What to do when PostgreSQL refuses the connection, by its SQLSTATE. */
-function refusalHint(code: unknown): string {
-  if (code === "3D000") {
-    return "create the database first (createdb, as a PostgreSQL superuser), or check --db";
-  }
-  if (code === "28000" || code === "28P01") {
-    return "check the user and password in --db (or PGUSER, PGPASSWORD) and the server's " +
-      "pg_hba.conf";
-  }
-  return "check --db (SHOAL_TRACKER_DB) and the PG* variables";
-}
-
-function unreachable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "string" && (UNREACHABLE_CODES.has(code) || code.startsWith("08"));
-}
-
 /** Options of {@link PostgresTrackerStore.open}. */
 export interface PostgresStoreOptions {
   /** Where the one-line notices go (unreachable, reachable again). @default {console.error} */
@@ -202,11 +80,6 @@ export interface PostgresStoreOptions {
    * it up: for the admin commands, which read a tracker's database.
    */
   mustExist?: boolean;
-}
-
-/** Whether `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL). */
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
 }
 
 /**
@@ -330,7 +203,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     try {
       result = await work();
     } catch (error) {
-      if (!unreachable(error) || this.#closed) throw error;
+      if (!isUnreachable(error) || this.#closed) throw error;
       if (this.#reachable && this.#opened) {
         this.#reachable = false;
         this.#warn(
