@@ -78,7 +78,7 @@ export function installArgs(
 }
 
 /** Runs `deno ARGS`, its output kept and shown only if it fails. */
-async function deno(args: string[]): Promise<{ ok: boolean; output: string }> {
+async function runDeno(args: string[]): Promise<{ ok: boolean; output: string }> {
   const result = await new Deno.Command(Deno.execPath(), {
     args,
     stdin: "null",
@@ -108,7 +108,7 @@ async function install(repo: string, options: InstallOptions): Promise<void> {
   for (const command of COMMANDS) {
     const taken = taskFlags(tasks[command.task], command.script);
     const flags = options.allowAll ? allowAll(taken) : taken;
-    const { ok, output } = await deno(installArgs(repo, root, command, flags));
+    const { ok, output } = await runDeno(installArgs(repo, root, command, flags));
     if (!ok) {
       throw new ShoalError("IO", `deno install of ${command.name} failed:\n${output.trim()}`);
     }
@@ -131,7 +131,7 @@ async function uninstall(rootFlag: string | undefined): Promise<void> {
   const root = installRoot(rootFlag);
   let removed = 0;
   for (const command of COMMANDS) {
-    const { ok, output } = await deno(["uninstall", "--global", "--root", root, command.name]);
+    const { ok, output } = await runDeno(["uninstall", "--global", "--root", root, command.name]);
     if (ok) {
       removed++;
       console.log(`removed ${command.name} from ${join(root, "bin")}`);
