@@ -224,7 +224,6 @@ export class PieceServer {
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(pieceLength(content.manifest, index));
         slots.sending(connection.state, 1);
-        sentPieces.mark(contentId, index, content.manifest.pieces.length);
         const sent = () => {
           slots.sending(connection.state, -1);
           this.#buffers.release(bytes);
@@ -235,6 +234,8 @@ export class PieceServer {
           sent();
           throw error;
         }
+        // Only a piece on its way counts as sent: one this peer could not read went to nobody.
+        sentPieces.mark(contentId, index, content.manifest.pieces.length);
         if (options.pieceDelayMs) await delay(options.pieceDelayMs);
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
         uploads?.served(connection, {
