@@ -36,6 +36,7 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
+import { createPrivateKey, X509Certificate } from "node:crypto";
 import { asTyped, commandName, completionNames, isInstalled, quoteWords } from "../invocation.ts";
 
 const DB_OPTION = () =>
@@ -295,10 +296,55 @@ async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsIdent
       });
     }
   };
-  return {
-    certificate: await read(certFile, "the certificate (--tls-cert)"),
-    key: await read(keyFile, "the key (--tls-key)"),
-  };
+  const certificate = await read(certFile, "the certificate (--tls-cert)");
+  const key = await read(keyFile, "the key (--tls-key)");
+  // Checked here, so that a wrong file is one clear line before anything listens, rather than
+  // the TLS library's "KeyMismatch" from the HTTP side after the protocol port is up.
+  const swapped = "swapped --tls-cert and --tls-key?";
+  if (!certificate.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the certificate (--tls-cert) ${certFile}: it holds no certificate` +
+        (certificate.includes("PRIVATE KEY-----") ? ` but a private key (${swapped})` : ""),
+      { hint: "pass an X.509 certificate in PEM (-----BEGIN CERTIFICATE-----)" },
+    );
+  }
+  if (!key.includes("PRIVATE KEY-----")) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the key (--tls-key) ${keyFile}: it holds no private key` +
+        (key.includes("-----BEGIN CERTIFICATE-----") ? ` but a certificate (${swapped})` : ""),
+      { hint: "pass the certificate's private key in PEM, unencrypted" },
+    );
+  }
+  let parsed: X509Certificate;
+  try {
+    parsed = new X509Certificate(certificate);
+  } catch (error) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the certificate (--tls-cert) ${certFile}: ${(error as Error).message}`,
+      { hint: "pass an X.509 certificate in PEM (-----BEGIN CERTIFICATE-----)" },
+    );
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the key (--tls-key) ${keyFile}: ${(error as Error).message}`,
+      { hint: "pass the certificate's private key in PEM, unencrypted" },
+    );
+  }
+  if (!parsed.checkPrivateKey(privateKey)) {
+    throw new ShoalError(
+      "IO",
+      `the key (--tls-key) ${keyFile} is not the key of the certificate (--tls-cert) ${certFile}`,
+      { hint: "pass the key the certificate was made with" },
+    );
+  }
+  return { certificate, key };
 }
 
 /**
