@@ -14,16 +14,55 @@ function cssColor(name, fallback) {
   return getComputedStyle(document.documentElement).getPropertyValue(name).trim() || fallback;
 }
 
-/** Fields of an event besides the ones every event has, as "key value" text. */
+/** Share names by content id, from the publish events seen, to name a ticket's content. */
+const names = new Map();
+
+/** A content id as its first 12 hex digits, after the share's name when one is known. */
+function content(contentId) {
+  const short = String(contentId ?? "").slice(0, 12);
+  const name = names.get(contentId);
+  return name === undefined ? short : `"${name}" (${short})`;
+}
+
+/** What an event says, in words, after its type and user: "published "notes" (2.9 MiB, …)". */
 function details(event) {
+  switch (event.type) {
+    case "start":
+      return `version ${event.version}, listening on ${event.address}`;
+    case "peer.online":
+      return `serving at ${event.address}`;
+    case "peer.offline":
+      return `reason: ${event.reason}`;
+    case "login.ok":
+      return `from ${event.address} (${event.via})`;
+    case "login.failed":
+      return `from ${event.address} (${event.via}): ${event.reason}`;
+    case "register":
+      return `new account, from ${event.address}`;
+    case "unregister":
+      return "deleted the account and its shares";
+    case "publish":
+      return `published "${event.name}" (${formatBytes(event.size)}, ${
+        String(event.contentId).slice(0, 12)
+      })${event.replaced ? ", replacing what was under that name" : ""}`;
+    case "unpublish":
+      return `unpublished "${event.name}"`;
+    case "ticket":
+      return `may download ${content(event.contentId)} from ${event.for}; ${event.sources} ${
+        event.sources === 1 ? "source" : "sources"
+      } online`;
+    case "admin":
+      if (event.action === "ping") {
+        return `pinged ${event.target}${event.detail ? `: ${event.detail}` : ""}`;
+      }
+      return [event.action, event.target, event.detail].filter((part) => part).join(" · ");
+  }
   const parts = [];
   for (const [key, value] of Object.entries(event)) {
     if (["seq", "time", "type", "user"].includes(key) || value === null || value === undefined) {
       continue;
     }
-    let text = typeof value === "object" ? JSON.stringify(value) : String(value);
-    if (key === "contentId" && text.length > 12) text = text.slice(0, 12);
-    parts.push(`${key} ${text}`);
+    parts.push(`${key} ${typeof value === "object" ? JSON.stringify(value) : String(value)}`);
   }
   return parts.join(" · ");
 }
@@ -35,7 +74,13 @@ function drawFeed() {
     if (!newest.includes(event)) events.delete(event.seq);
   }
   if (newest.length === 0) {
-    list.replaceChildren(el("li", { className: "meta", text: "no events yet" }));
+    list.replaceChildren(
+      el("li", {
+        className: "meta",
+        text: "No events yet. Logins, peers coming online and going offline, publishes and " +
+          "download tickets show here as they happen.",
+      }),
+    );
     return;
   }
   list.replaceChildren(
@@ -57,6 +102,7 @@ function drawFeed() {
 function addEvent(event) {
   if (typeof event?.seq !== "number" || events.has(event.seq)) return false;
   events.set(event.seq, event);
+  if (event.type === "publish") names.set(event.contentId, event.name);
   return true;
 }
 
@@ -141,23 +187,35 @@ async function loadTotals() {
   const minutes = history.minutes ?? [];
   const sum = (name) => minutes.reduce((total, minute) => total + minute[name], 0);
   const totals = document.getElementById("activity-totals");
-  totals.textContent = `last hour: ${sum("publishes")} publishes, ${sum("logins")} logins ` +
-    `(${sum("loginsFailed")} failed), ${sum("tickets")} tickets`;
+  const count = (n, one, many) => `${n} ${n === 1 ? one : many}`;
+  totals.textContent = `last hour: ${count(sum("publishes"), "publish", "publishes")}, ` +
+    `${count(sum("logins"), "login", "logins")} and ` +
+    `${count(sum("loginsFailed"), "failed login", "failed logins")}, ` +
+    `${count(sum("tickets"), "download ticket", "download tickets")}`;
   for (const name of ["publishes", "logins", "loginsFailed", "tickets"]) {
     totals.dataset[name] = String(sum(name));
   }
   drawCharts(minutes);
 }
 
+/** The tracker's last 100 events; `fresh` forgets the ones shown (a restarted tracker counts anew). */
+function loadEvents(fresh = false) {
+  api("/api/v1/events?limit=100").then(({ events: list }) => {
+    if (fresh) events.clear();
+    for (const event of list ?? []) addEvent(event);
+    drawFeed();
+  }).catch(() => {});
+}
+
 const reloadTotals = reloader(loadTotals, 1000);
 live((event) => {
   if (addEvent(event)) drawFeed();
   reloadTotals();
+}, () => {
+  reloadTotals();
+  loadEvents(true);
 });
-api("/api/v1/events?limit=100").then(({ events: list }) => {
-  for (const event of list ?? []) addEvent(event);
-  drawFeed();
-}).catch(() => {});
+loadEvents();
 // Minutes roll over without any event.
 setInterval(() => reloadTotals(), 30_000);
 // uPlot loads as a deferred classic script; draw once it is there if totals came first.
