@@ -168,13 +168,13 @@ Deno.test({
         });
 
         await t.step(
-          "Ping shows both round-trip times: the OS ping and the protocol probe",
+          "Ping shows both round-trip times: the OS ping and the protocol probe of the peer process",
           async () => {
             await page.locator('tr[data-user="bob"] button.ping').click();
             const result = 'tr[data-user="bob"] .ping-result[data-probe-ok]';
             await page.waitForSelector(result);
             const text = await page.$eval(result, (node) => node.textContent ?? "");
-            assert.match(text, /probe \d+(\.\d+)? ms/, text);
+            assert.match(text, /peer process \d+(\.\d+)? ms/, text);
             const osPing = await page.$eval(result, (node) => node.getAttribute("data-os-ok"));
             if (PING_INSTALLED) {
               assert.equal(osPing, "true", text);
