@@ -182,6 +182,16 @@ async function loadTotals() {
   ]);
   for (const name of ["peersOnline", "peers", "accounts", "shares"]) setStat(name, summary[name]);
   setStat("bytesPublished", summary.bytesPublished, formatBytes(summary.bytesPublished));
+  const next = document.getElementById("next-step");
+  next.hidden = summary.peersOnline > 0;
+  next.textContent = summary.peersOnline > 0
+    ? ""
+    : summary.shares === 0
+    ? "No peer is online and nothing is published yet. On each machine: " +
+      "`deno task peer register NAME`, `login NAME`, `publish NAME FILE`, then `serve` " +
+      "(a peer is online while it serves)."
+    : "No peer is online: a peer is online while it runs `deno task peer serve` or the " +
+      "interactive shell. The Peers page says when each was last seen.";
   const started = document.getElementById("started");
   started.replaceChildren(`tracker ${summary.version}, started `, agoElement(summary.startedAt));
   const minutes = history.minutes ?? [];
