@@ -40,8 +40,8 @@ async function load() {
   } catch (error) {
     if (error?.status === 404) {
       document.getElementById("peer-facts").hidden = true;
-      fillTable(document.getElementById("shares"), [], () => null, "no shares");
-      throw new Error(`No peer is named ${username}.`);
+      fillTable(document.getElementById("shares"), [], () => null, "–");
+      throw new Error(`No account is named ${username}: the Peers page lists every account.`);
     }
     throw error;
   }
