@@ -290,3 +290,37 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "dashboard - when the tracker stops answering, a banner says so across the page (not only the header's dot)",
+  ignore: NO_BROWSER !== null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "shoal-dashboard-gone-" });
+    try {
+      await using op = await startTestOperator();
+      await op.account("root");
+      await grantAdmin(op.running.store, "root");
+      await using browser = await startBrowser(dir);
+      const { page } = await browser.page();
+      await page.goto(`${op.url}/login`);
+      await page.type("#username", "root");
+      await page.type("#password", OPERATOR_TEST_PASSWORD);
+      await Promise.all([page.waitForNavigation(), page.locator("#login").click()]);
+      await page.waitForSelector('#live[data-state="live"]');
+      assert.equal(await page.$eval("#connection", (node) => node.hidden), true);
+      await op.http.close();
+      await page.waitForSelector("#connection:not([hidden])");
+      const text = await page.$eval("#connection", (node) => node.textContent ?? "");
+      assert.match(
+        text,
+        /^The tracker is not answering since .+: what this page shows is from then/,
+      );
+      await page.screenshot({ path: join(dir, "tracker-gone.png"), fullPage: true });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
