@@ -151,10 +151,12 @@ function drawCharts(minutes) {
     { label: "peers online", stroke: ok, fill: `${ok}22`, width: 2 },
   ]);
   activityChart ??= chart(document.getElementById("chart-activity"), [
+    // Several counts are often equal (one login, one ticket): dashes keep a line drawn over
+    // another visible, and the legend gives each one's total over the hour.
     { label: "publishes", stroke: cssColor("--accent", "#1f6feb"), width: 2 },
-    { label: "logins", stroke: ok, width: 2 },
-    { label: "failed logins", stroke: cssColor("--bad", "#cf222e"), width: 2 },
-    { label: "tickets", stroke: "#b35900", width: 2 },
+    { label: "logins", stroke: ok, width: 2, dash: [8, 4] },
+    { label: "failed logins", stroke: cssColor("--bad", "#cf222e"), width: 2, dash: [3, 3] },
+    { label: "tickets", stroke: "#b35900", width: 2, dash: [12, 3, 2, 3] },
   ]);
   // Each minute's count holds until the next minute: one more point, a minute after the last,
   // draws the current minute's step instead of a bare edge.
@@ -166,6 +168,18 @@ function drawCharts(minutes) {
     return values;
   };
   onlineChart.setData([times, column("peersOnline")]);
+  // The legend says each series' total over the hour: "logins 2".
+  const columns = { publishes: "publishes", logins: "logins" };
+  Object.assign(columns, { "failed logins": "loginsFailed", tickets: "tickets" });
+  for (const label of activityChart.root.querySelectorAll(".u-legend .u-label")) {
+    label.dataset.title ??= label.textContent;
+    const name = columns[label.dataset.title];
+    if (name) {
+      label.textContent = `${label.dataset.title} ${
+        minutes.reduce((sum, minute) => sum + minute[name], 0)
+      }`;
+    }
+  }
   activityChart.setData([
     times,
     column("publishes"),
