@@ -148,7 +148,7 @@ export function buildTrackerProgram(): Command {
           positive("--registrations-per-address", options.registrationsPerAddress),
         ),
       });
-      const httpPort = options.httpPort === "off" ? null : parsePort(options.httpPort);
+      const httpPort = options.httpPort === "off" ? null : httpPortOf(options.httpPort);
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         throw new UsageError("--tls-cert and --tls-key go together: pass both, or neither");
       }
@@ -281,6 +281,14 @@ interface ServeOptions {
   tlsKey?: string;
   logFormat: string;
   logLevel: string;
+}
+
+/** `--http-port`'s value: a port, 0 for a free one (`off` is handled before). */
+function httpPortOf(text: string): number {
+  if (/^\d+$/.test(text) && Number(text) <= 65535) return Number(text);
+  throw new UsageError(
+    `--http-port: invalid port "${text}"; give a number up to 65535, 0 for a free one, or off`,
+  );
 }
 
 /** Reads an operator's certificate and key (PEM) for both ports. */

@@ -15,7 +15,9 @@ Deno.test("tracker serve - a bad --http-port, or --tls-cert without --tls-key, i
   const db = `${dir.path}/tracker.db`;
   await assert.rejects(
     serve("--db", db, "--http-port", "web"),
-    new UsageError('invalid port "web"'),
+    new UsageError(
+      '--http-port: invalid port "web"; give a number up to 65535, 0 for a free one, or off',
+    ),
   );
   await assert.rejects(
     serve("--db", db, "--tls-cert", `${dir.path}/cert.pem`),
