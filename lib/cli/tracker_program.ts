@@ -299,7 +299,12 @@ async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsIdent
       if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
       return text;
     } catch (error) {
-      throw new ShoalError("IO", `cannot read ${what} ${file}: ${(error as Error).message}`, {
+      const why = error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : error instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : (error as Error).message;
+      throw new ShoalError("IO", `cannot read ${what} ${file}: ${why}`, {
         hint: "pass a PEM file, or drop --tls-cert/--tls-key to use the tracker's own certificate",
       });
     }
