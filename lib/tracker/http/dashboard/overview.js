@@ -144,7 +144,8 @@ function chart(container, series) {
 let onlineChart = null;
 let activityChart = null;
 
-function drawCharts(minutes) {
+/** Draws the charts; minutes that ended before `startedAt` (this tracker was not running) are gaps. */
+function drawCharts(minutes, startedAt) {
   if (!globalThis.uPlot) return;
   const ok = cssColor("--ok", "#1a7f37");
   onlineChart ??= chart(document.getElementById("chart-online"), [
@@ -162,8 +163,11 @@ function drawCharts(minutes) {
   // draws the current minute's step instead of a bare edge.
   const times = minutes.map((minute) => Date.parse(minute.time) / 1000);
   if (times.length > 0) times.push(times[times.length - 1] + 60);
+  // Not zero: nobody counted then. A restarted tracker must not claim nobody was online.
+  const started = Date.parse(startedAt);
+  const before = (minute) => Date.parse(minute.time) + 60_000 <= started;
   const column = (name) => {
-    const values = minutes.map((minute) => minute[name]);
+    const values = minutes.map((minute) => before(minute) ? null : minute[name]);
     if (values.length > 0) values.push(values[values.length - 1]);
     return values;
   };
@@ -219,7 +223,7 @@ async function loadTotals() {
   for (const name of ["publishes", "logins", "loginsFailed", "tickets"]) {
     totals.dataset[name] = String(sum(name));
   }
-  drawCharts(minutes);
+  drawCharts(minutes, summary.startedAt);
 }
 
 /** The tracker's last 100 events; `fresh` forgets the ones shown (a restarted tracker counts anew). */
