@@ -95,7 +95,28 @@ export const POSTGRES_MIGRATIONS = [
      PRIMARY KEY (owner, folder_id, content_id)
    );
    CREATE INDEX folder_members_by_content ON folder_members (content_id);`,
+  // One tracker, one identity: what the first serving process served with (one row), and the
+  // serving process (its random instance id) each online peer announced from.
+  `CREATE TABLE tracker_identity (
+     one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+     certificate_fingerprint TEXT,
+     ticket_key TEXT NOT NULL,
+     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );
+   ALTER TABLE peers ADD COLUMN instance TEXT;`,
 ];
+
+/** The identity a tracker process serves with, as recorded in a shared store. */
+export interface RecordedIdentity {
+  /** The TLS certificate's fingerprint; null for a plaintext process. */
+  certificateFingerprint: string | null;
+  /** The ticket-signing key's public half (base64). */
+  ticketKey: string;
+}
+
+/** What to do when a process's identity is not the tracker's, in one sentence. */
+const SHARE_IDENTITY = "make one identity once (tracker.ts identity init --out DIR), copy DIR " +
+  "to every tracker machine, and start every process with --identity DIR";
 
 /**
  * The owners holding a content id (parameter $1): those publishing it,
@@ -527,6 +548,121 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
       [now(), this.processId],
     );
     await this.#run("DELETE FROM tracker_processes WHERE id = $1", [this.processId]);
+  }
+
+  /**
+   * Records the identity this process serves with as the tracker's, if none
+   * is yet (a plaintext process records only its ticket key; the first TLS
+   * process then adds its certificate), and refuses (CERTIFICATE_MISMATCH)
+   * one that differs from the recorded: peers would see another fingerprint,
+   * and tickets would fail, depending on which process they reach.
+   */
+  async claimIdentity(mine: RecordedIdentity): Promise<void> {
+    await this.#run(
+      `INSERT INTO tracker_identity (certificate_fingerprint, ticket_key) VALUES ($1, $2)
+       ON CONFLICT (one) DO UPDATE SET certificate_fingerprint = excluded.certificate_fingerprint
+       WHERE tracker_identity.certificate_fingerprint IS NULL
+         AND tracker_identity.ticket_key = excluded.ticket_key`,
+      [mine.certificateFingerprint, mine.ticketKey],
+    );
+    const theirs = (await this.recordedIdentity())!;
+    const differs: string[] = [];
+    if (
+      mine.certificateFingerprint !== null && theirs.certificateFingerprint !== null &&
+      mine.certificateFingerprint !== theirs.certificateFingerprint
+    ) {
+      differs.push(
+        `TLS certificate ${mine.certificateFingerprint}, the tracker's is ` +
+          theirs.certificateFingerprint,
+      );
+    }
+    if (mine.ticketKey !== theirs.ticketKey) {
+      differs.push(`ticket key ${mine.ticketKey}, the tracker's is ${theirs.ticketKey}`);
+    }
+    if (differs.length === 0) return;
+    throw new ShoalError(
+      "CERTIFICATE_MISMATCH",
+      `this process's identity is not the one the tracker's processes on ${this.description} ` +
+        `serve with (${differs.join("; ")}): ${SHARE_IDENTITY}`,
+      {
+        hint: "a deliberate change of identity: stop every process, then run " +
+          "tracker.ts identity forget --db URL and start them all with the new --identity DIR",
+      },
+    );
+  }
+
+  /** The identity recorded by the first serving process, or null. */
+  async recordedIdentity(): Promise<RecordedIdentity | null> {
+    const row = await this.#one(
+      "SELECT certificate_fingerprint, ticket_key FROM tracker_identity",
+    );
+    return row
+      ? {
+        certificateFingerprint: row.certificate_fingerprint === null
+          ? null
+          : String(row.certificate_fingerprint),
+        ticketKey: String(row.ticket_key),
+      }
+      : null;
+  }
+
+  /** Forgets the recorded identity (the next serving process records its own); whether there was one. */
+  async forgetIdentity(): Promise<boolean> {
+    return await this.#run("DELETE FROM tracker_identity") > 0;
+  }
+
+  /**
+   * The serving instance holding `username` online through another live
+   * process (one with a presence record), or null: an announcement through
+   * this process from another instance is then a second serving process.
+   */
+  async peerHeldElsewhere(username: string): Promise<{ instance: string | null } | null> {
+    const row = await this.#one(
+      `SELECT p.instance FROM peers p JOIN tracker_processes t ON t.id = p.process_id
+       WHERE shoal_fold(p.username) = shoal_fold($1) AND p.online AND p.process_id <> $2`,
+      [username, this.processId],
+    );
+    return row ? { instance: row.instance === null ? null : String(row.instance) } : null;
+  }
+
+  /** Records which serving instance the peer announced from (after {@link setPeerOnline}). */
+  async setPeerInstance(username: string, instance: string | null): Promise<void> {
+    await this.#run(
+      "UPDATE peers SET instance = $1 WHERE username = $2 AND process_id = $3",
+      [instance, username, this.processId],
+    );
+  }
+
+  /**
+   * As {@link restorePeer}, unless another live process holds the peer now
+   * (it announced there since): then writes nothing and resolves to false,
+   * for this process to end its now stale connection.
+   */
+  async keepPeer(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<boolean> {
+    const [row] = await this.#query(
+      `WITH held AS (
+         SELECT 1 FROM peers p JOIN tracker_processes t ON t.id = p.process_id
+         WHERE p.username = ${CANONICAL("$1")} AND p.online AND p.process_id <> $6
+       ), kept AS (
+         INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
+         SELECT ${CANONICAL("$1")}, $2, $3, $4, true, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM held)
+         ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+           certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
+           process_id = excluded.process_id
+         WHERE NOT (p.online AND p.host = excluded.host AND p.port = excluded.port
+           AND p.certificate IS NOT DISTINCT FROM excluded.certificate
+           AND p.process_id IS NOT DISTINCT FROM excluded.process_id)
+         RETURNING 1
+       )
+       SELECT NOT EXISTS (SELECT 1 FROM held) AS kept`,
+      [username, host, port, certificate, now(), this.processId],
+    );
+    return row.kept === true;
   }
 
   async ping(): Promise<void> {

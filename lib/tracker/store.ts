@@ -123,6 +123,24 @@ export interface TrackerStore {
     port: number,
     certificate: string | null,
   ): Promise<void>;
+  /**
+   * Shared stores only: which serving instance holds `username` online
+   * through another live process, or null.
+   */
+  peerHeldElsewhere?(username: string): Promise<{ instance: string | null } | null>;
+  /** Shared stores only: records the serving instance a peer announced from through this process. */
+  setPeerInstance?(username: string, instance: string | null): Promise<void>;
+  /**
+   * Shared stores only: {@link restorePeer}, unless another live process
+   * holds the peer now; resolves to false then (this process's connection
+   * was replaced there).
+   */
+  keepPeer?(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<boolean>;
   /** Takes a peer offline; on a store shared by several processes, only if this one holds it. */
   setPeerOffline(username: string): Promise<void>;
   getPeer(username: string): Promise<PeerRecord | null>;
