@@ -8,6 +8,7 @@
  */
 import postgres from "postgres";
 import { ShoalError } from "../protocol/errors.ts";
+import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
 import {
   type AccountSummary,
   ambiguousName,
@@ -104,6 +105,26 @@ export const POSTGRES_MIGRATIONS = [
      recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
    );
    ALTER TABLE peers ADD COLUMN instance TEXT;`,
+  // The login back-off's counts, shared by the processes (times in ms since the epoch): failures
+  // per key (a name from an address, an address, a name from many addresses), the addresses that
+  // failed for a name, and the addresses each name last logged in from.
+  `CREATE TABLE login_failures (
+     key TEXT COLLATE "C" PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     last_failure BIGINT NOT NULL
+   );
+   CREATE INDEX login_failures_by_time ON login_failures (last_failure);
+   CREATE TABLE login_failure_addresses (
+     key TEXT COLLATE "C" NOT NULL,
+     address TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (key, address)
+   );
+   CREATE TABLE login_known_addresses (
+     username TEXT COLLATE "C" NOT NULL,
+     address TEXT COLLATE "C" NOT NULL,
+     at BIGINT NOT NULL,
+     PRIMARY KEY (username, address)
+   );`,
 ];
 
 /** The identity a tracker process serves with, as recorded in a shared store. */
@@ -663,6 +684,97 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
       [username, host, port, certificate, now(), this.processId],
     );
     return row.kept === true;
+  }
+
+  /**
+   * The login back-off's counts for these keys, as every process has
+   * recorded them, without those whose last failure is older than
+   * `forgetAfterMs`; and whether `address` is one `username` logged in from.
+   */
+  async loginFailures(
+    keys: string[],
+    username: string,
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<{ counts: Map<string, LoginFailureCount>; known: boolean }> {
+    const rows = await this.#query(
+      `SELECT key, failures, last_failure, NULL AS known FROM login_failures
+       WHERE key = ANY($1::text[]) AND last_failure >= $2
+       UNION ALL SELECT NULL, NULL, NULL, true FROM login_known_addresses
+       WHERE username = $3 AND address = $4`,
+      [keys, at - forgetAfterMs, username.toLowerCase(), address],
+    );
+    const counts = new Map<string, LoginFailureCount>();
+    for (const row of rows) {
+      if (row.key === null) continue;
+      counts.set(String(row.key), {
+        failures: Number(row.failures),
+        lastFailure: Number(row.last_failure),
+      });
+    }
+    return { counts, known: rows.some((row) => row.known === true) };
+  }
+
+  /**
+   * Records one failed login under each key (a key counted in addresses
+   * counts `address` once, and remembers at most `maxAddresses`), first
+   * forgetting every count whose last failure is older than `forgetAfterMs`.
+   */
+  async addLoginFailure(
+    keys: LoginFailureKey[],
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<void> {
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx`WITH gone AS (DELETE FROM login_failures WHERE last_failure < ${at - forgetAfterMs}
+            RETURNING key)
+          DELETE FROM login_failure_addresses WHERE key IN (SELECT key FROM gone)`;
+        for (const { key, byAddress, maxAddresses } of keys) {
+          if (byAddress) {
+            const [seen] = await tx`SELECT 1 FROM login_failure_addresses
+              WHERE key = ${key} AND address = ${address}`;
+            if (seen) continue;
+            await tx`INSERT INTO login_failure_addresses (key, address)
+              SELECT ${key}, ${address}
+              WHERE (SELECT COUNT(*) FROM login_failure_addresses WHERE key = ${key})
+                < ${maxAddresses ?? 2 ** 31 - 1}
+              ON CONFLICT DO NOTHING`;
+          }
+          await tx`INSERT INTO login_failures (key, failures, last_failure) VALUES (${key}, 1, ${at})
+            ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1,
+              last_failure = GREATEST(login_failures.last_failure, excluded.last_failure)`;
+        }
+      })
+    );
+  }
+
+  /**
+   * A correct login: forgets the count under `key` (the name from this
+   * address), and remembers `address` as one `username` logs in from (its
+   * `keep` newest only).
+   */
+  async loginSucceeded(
+    key: string,
+    username: string,
+    address: string,
+    at: number,
+    keep: number,
+  ): Promise<void> {
+    const user = username.toLowerCase();
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx`DELETE FROM login_failures WHERE key = ${key}`;
+        await tx`INSERT INTO login_known_addresses (username, address, at)
+          VALUES (${user}, ${address}, ${at})
+          ON CONFLICT (username, address) DO UPDATE SET at = excluded.at`;
+        await tx`DELETE FROM login_known_addresses WHERE username = ${user} AND address NOT IN
+          (SELECT address FROM login_known_addresses WHERE username = ${user}
+           ORDER BY at DESC, address LIMIT ${keep})`;
+      })
+    );
   }
 
   async ping(): Promise<void> {

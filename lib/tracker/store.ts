@@ -5,6 +5,7 @@
  */
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
+import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
 import { openDatabase, Statements } from "../storage/sqlite.ts";
 
 export interface UserRecord {
@@ -141,6 +142,33 @@ export interface TrackerStore {
     port: number,
     certificate: string | null,
   ): Promise<boolean>;
+  /**
+   * Shared stores only: the login back-off's counts recorded by every
+   * process (see LoginLimiter.adopt), so spreading guesses over the
+   * processes gains nothing.
+   */
+  loginFailures?(
+    keys: string[],
+    username: string,
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<{ counts: Map<string, LoginFailureCount>; known: boolean }>;
+  /** Shared stores only: records a failed login under each key. */
+  addLoginFailure?(
+    keys: LoginFailureKey[],
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<void>;
+  /** Shared stores only: a correct login clears `key` and remembers the address as the name's. */
+  loginSucceeded?(
+    key: string,
+    username: string,
+    address: string,
+    at: number,
+    keep: number,
+  ): Promise<void>;
   /** Takes a peer offline; on a store shared by several processes, only if this one holds it. */
   setPeerOffline(username: string): Promise<void>;
   getPeer(username: string): Promise<PeerRecord | null>;
