@@ -243,7 +243,19 @@ export class Accounts {
         if (await store.getUser(username)) {
           throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
         }
-        this.#registrations.take(plainHost(connection.remote.host), this.#now());
+        const address = plainHost(connection.remote.host);
+        const now = this.#now();
+        if (store.takeRegistration) {
+          // Several processes of one tracker: the limits hold for all of them together.
+          const limiter = this.#registrations;
+          await store.takeRegistration(
+            address,
+            (own, total) => limiter.takeFrom(own, total, now),
+            now - limiter.fullAfterMs,
+          );
+        } else {
+          this.#registrations.take(address, now);
+        }
         await store.createUser(username, await this.#passwords.hash(password));
         this.#events?.emit("register", username, { address: plainHost(connection.remote.host) });
         return {};

@@ -9,6 +9,7 @@
 import postgres from "postgres";
 import { ShoalError } from "../protocol/errors.ts";
 import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
+import type { RegistrationBucket } from "./register_limiter.ts";
 import {
   type AccountSummary,
   ambiguousName,
@@ -107,7 +108,8 @@ export const POSTGRES_MIGRATIONS = [
    ALTER TABLE peers ADD COLUMN instance TEXT;`,
   // The login back-off's counts, shared by the processes (times in ms since the epoch): failures
   // per key (a name from an address, an address, a name from many addresses), the addresses that
-  // failed for a name, and the addresses each name last logged in from.
+  // failed for a name, and the addresses each name last logged in from; and the registration
+  // limits' token buckets ("address:HOST" and "total"; no tokens: full).
   `CREATE TABLE login_failures (
      key TEXT COLLATE "C" PRIMARY KEY,
      failures INTEGER NOT NULL,
@@ -124,7 +126,13 @@ export const POSTGRES_MIGRATIONS = [
      address TEXT COLLATE "C" NOT NULL,
      at BIGINT NOT NULL,
      PRIMARY KEY (username, address)
-   );`,
+   );
+   CREATE TABLE register_buckets (
+     key TEXT COLLATE "C" PRIMARY KEY,
+     tokens DOUBLE PRECISION,
+     at BIGINT NOT NULL
+   );
+   CREATE INDEX register_buckets_by_time ON register_buckets (at);`,
 ];
 
 /** The identity a tracker process serves with, as recorded in a shared store. */
@@ -773,6 +781,41 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
         await tx`DELETE FROM login_known_addresses WHERE username = ${user} AND address NOT IN
           (SELECT address FROM login_known_addresses WHERE username = ${user}
            ORDER BY at DESC, address LIMIT ${keep})`;
+      })
+    );
+  }
+
+  async takeRegistration(
+    address: string,
+    decide: (
+      own: RegistrationBucket | null,
+      total: RegistrationBucket | null,
+    ) => { own: RegistrationBucket; total: RegistrationBucket },
+    fullBefore: number,
+  ): Promise<void> {
+    const key = `address:${address}`;
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx`INSERT INTO register_buckets (key, tokens, at)
+          VALUES (${key}, NULL, 0), ('total', NULL, 0) ON CONFLICT DO NOTHING`;
+        // Locked in one order (by key) by every process: two registrations never deadlock.
+        const rows = await tx`SELECT key, tokens, at FROM register_buckets
+          WHERE key IN (${key}, 'total') ORDER BY key FOR UPDATE`;
+        const bucket = (name: string) => {
+          const row = rows.find((row) => row.key === name);
+          return row && row.tokens !== null
+            ? { tokens: Number(row.tokens), at: Number(row.at) }
+            : null;
+        };
+        // Throws RATE_LIMITED to take none: the transaction then changes nothing.
+        const { own, total } = decide(bucket(key), bucket("total"));
+        await tx`UPDATE register_buckets SET tokens = ${own.tokens}, at = ${own.at}
+          WHERE key = ${key}`;
+        await tx`UPDATE register_buckets SET tokens = ${total.tokens}, at = ${total.at}
+          WHERE key = 'total'`;
+        // Full buckets hold nothing; one another registration holds locked is left to it.
+        await tx`DELETE FROM register_buckets WHERE key IN (SELECT key FROM register_buckets
+          WHERE key <> 'total' AND at < ${fullBefore} LIMIT 100 FOR UPDATE SKIP LOCKED)`;
       })
     );
   }

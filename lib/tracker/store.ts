@@ -6,6 +6,7 @@
 import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
 import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
+import type { RegistrationBucket } from "./register_limiter.ts";
 import { openDatabase, Statements } from "../storage/sqlite.ts";
 
 export interface UserRecord {
@@ -168,6 +169,20 @@ export interface TrackerStore {
     address: string,
     at: number,
     keep: number,
+  ): Promise<void>;
+  /**
+   * Shared stores only: takes one registration from `address`'s bucket and
+   * the whole tracker's, as `decide` says (it throws RATE_LIMITED to take
+   * none), with both locked meanwhile; forgets address buckets last taken
+   * from before `fullBefore`.
+   */
+  takeRegistration?(
+    address: string,
+    decide: (
+      own: RegistrationBucket | null,
+      total: RegistrationBucket | null,
+    ) => { own: RegistrationBucket; total: RegistrationBucket },
+    fullBefore: number,
   ): Promise<void>;
   /** Takes a peer offline; on a store shared by several processes, only if this one holds it. */
   setPeerOffline(username: string): Promise<void>;

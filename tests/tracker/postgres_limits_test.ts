@@ -1,6 +1,7 @@
 /**
- * The login back-off of several tracker processes on one PostgreSQL counts
- * what all of them saw: guesses spread over the processes back off as they
+ * The login back-off and the registration limits of several tracker
+ * processes on one PostgreSQL count what all of them saw. Registrations
+ * spread over the processes, or fired at both at once, get the one burst; guesses spread over the processes back off as they
  * would on one, an address the owner logged in from through one process is
  * the owner's through every other, and counts past the forgetting time are
  * pruned. Driven through `Tracker.checkPassword` (the dashboard's and the
@@ -9,7 +10,10 @@
  */
 import assert from "node:assert/strict";
 import postgres from "postgres";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { TRACKER_METHODS } from "../../lib/protocol/messages.ts";
 import { LoginLimiter } from "../../lib/tracker/login_limiter.ts";
+import { RegisterLimiter } from "../../lib/tracker/register_limiter.ts";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
 import { PostgresTrackerStore } from "../../lib/tracker/postgres_store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
@@ -19,7 +23,7 @@ import { CHEAP_COST, testTicketKey } from "../helpers/tracker.ts";
 
 const PASSWORD = "correct horse";
 
-Deno.test("PostgreSQL - the login back-off is shared by the tracker's processes", async (t) => {
+Deno.test("PostgreSQL - the login back-off and the registration limits are shared by the tracker's processes", async (t) => {
   const cluster = await startTestPostgres();
   if (typeof cluster === "string") {
     console.log(`skipped: no PostgreSQL to test against: ${cluster}`);
@@ -45,8 +49,18 @@ Deno.test("PostgreSQL - the login back-off is shared by the tracker's processes"
         forgetAfterMs: 900_000,
       });
     const options = { ticketKey, passwords, now, warn: () => {} };
-    const a = new Tracker(storeA, { ...options, loginLimiter: limiter() });
-    const b = new Tracker(storeB, { ...options, loginLimiter: limiter() });
+    const registrations = () =>
+      new RegisterLimiter({ burstPerAddress: 3, intervalPerAddressMs: 60_000 });
+    const a = new Tracker(storeA, {
+      ...options,
+      loginLimiter: limiter(),
+      registerLimiter: registrations(),
+    });
+    const b = new Tracker(storeB, {
+      ...options,
+      loginLimiter: limiter(),
+      registerLimiter: registrations(),
+    });
     await storeA.createUser("alice", await passwords.hash(PASSWORD));
     await storeA.createUser("bob", await passwords.hash(PASSWORD));
     return {
@@ -54,6 +68,8 @@ Deno.test("PostgreSQL - the login back-off is shared by the tracker's processes"
       a,
       b,
       [Symbol.asyncDispose]: async () => {
+        await a.close();
+        await b.close();
         await storeA.close();
         await storeB.close();
       },
@@ -145,4 +161,55 @@ Deno.test("PostgreSQL - the login back-off is shared by the tracker's processes"
       await sql.end();
     }
   });
+
+  await t.step(
+    "registrations from one address spread over two processes, or fired at both at once, get one burst",
+    async () => {
+      await using pair = await twoTrackers();
+      const addresses = [
+        await pair.a.listen({ host: "127.0.0.1", port: 0 }),
+        await pair.b.listen({ host: "127.0.0.1", port: 0 }),
+      ];
+      const clients: ProtocolClient<typeof TRACKER_METHODS>[] = [];
+      const register = async (which: number, username: string) => {
+        const client = await ProtocolClient.connect(addresses[which], TRACKER_METHODS, {
+          agent: "test",
+          expect: "tracker",
+        });
+        clients.push(client);
+        return await client.call("register", { username, password: PASSWORD });
+      };
+      try {
+        await register(0, "carol");
+        await register(1, "dave");
+        await register(0, "erin");
+        // Three in all from 127.0.0.1: the burst is spent on both processes.
+        for (const which of [0, 1]) {
+          await assert.rejects(
+            () => register(which, `frank${which}`),
+            shoalError(
+              "RATE_LIMITED",
+              /too many new accounts from your address; try again in 60 s/,
+            ),
+          );
+        }
+        // A minute on, one more, through whichever process; then none again.
+        clock += 60_000;
+        const raced = await Promise.allSettled(
+          ["g0", "g1", "g2", "g3"].map((name, i) => register(i % 2, name)),
+        );
+        assert.deepEqual(
+          raced.map((result) => result.status).sort(),
+          ["fulfilled", "rejected", "rejected", "rejected"],
+        );
+        for (const result of raced) {
+          if (result.status === "rejected") {
+            assert.equal(result.reason.code, "RATE_LIMITED", String(result.reason));
+          }
+        }
+      } finally {
+        for (const client of clients) client.close();
+      }
+    },
+  );
 });
