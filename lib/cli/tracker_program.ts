@@ -173,6 +173,14 @@ export function buildTrackerProgram(): Command {
         ? identity.tls
         : await readTlsFiles(options.tlsCert, options.tlsKey!);
       const { ticketKey } = identity;
+      // Several processes on one PostgreSQL are one tracker only with one identity: the first to
+      // serve records its own, and one with another is refused here, before it binds a port.
+      if (store instanceof PostgresTrackerStore) {
+        await store.claimIdentity({
+          certificateFingerprint: tls ? fingerprintOf(tls.certificate) : null,
+          ticketKey: ticketKey.publicKeyBase64,
+        });
+      }
       let connections = () => 0;
       using metrics = new TrackerMetrics(store, events, () => connections());
       const tracker = new Tracker(store, {
@@ -258,6 +266,25 @@ export function buildTrackerProgram(): Command {
             quoteWords([options.out])
           }`,
         ),
+      );
+    });
+  identity.command("forget")
+    .description(
+      "with PostgreSQL: forget the identity the tracker's processes serve with, so that the next " +
+        "process to serve records its own (a deliberate change of identity: stop them all first)",
+    )
+    .addOption(DB_OPTION())
+    .action(async (options: { db: string }) => {
+      if (!isPostgresUrl(options.db)) {
+        throw new UsageError(
+          "identity forget is for a PostgreSQL --db: a SQLite tracker's identity is its key files",
+        );
+      }
+      await using store = await PostgresTrackerStore.open(options.db, { mustExist: true });
+      console.log(
+        await store.forgetIdentity()
+          ? "identity forgotten: the next tracker process to serve records its own"
+          : "no identity was recorded",
       );
     });
   return withTrackerExamples(addCompletionsCommand(program, completionNames("tracker")));
