@@ -134,8 +134,9 @@ export function splitGlobals(args: readonly string[]): { globals: string[]; rest
  * `prefix`, what to write instead of `peer.ts` (the shell passes "").
  */
 export function setInvocation(program: Program, args: readonly string[], prefix?: string): void {
-  typed[program] = prefix ??
-    [launcher(program), ...splitGlobals(args).globals.map(quoteWord)].join(" ");
+  // The tracker has no global options: its --insecure-plaintext is serve's, not every command's.
+  const globals = program === "peer" ? splitGlobals(args).globals : [];
+  typed[program] = prefix ?? [launcher(program), ...globals.map(quoteWord)].join(" ");
 }
 
 /** What `peer.ts` (or `tracker.ts`) stands for in a message: the command as the user runs it. */

@@ -12,6 +12,9 @@ import { fingerprintOf } from "../identity/certificate.ts";
 import { asTyped, commandName, completionNames, isInstalled, quoteWords } from "../invocation.ts";
 import { DB_OPTION, openTrackerStore } from "./tracker_database.ts";
 import { addServeCommand } from "./tracker_serve.ts";
+import { UsageError } from "./errors.ts";
+import { isPostgresUrl } from "../tracker/postgres_connection.ts";
+import { PostgresTrackerStore } from "../tracker/postgres_store.ts";
 
 /** Builds the tracker program. */
 export function buildTrackerProgram(): Command {
@@ -53,6 +56,25 @@ export function buildTrackerProgram(): Command {
             quoteWords([options.out])
           }`,
         ),
+      );
+    });
+  identity.command("forget")
+    .description(
+      "with PostgreSQL: forget the identity the tracker's processes serve with, so that the next " +
+        "process to serve records its own (a deliberate change of identity: stop them all first)",
+    )
+    .addOption(DB_OPTION())
+    .action(async (options: { db: string }) => {
+      if (!isPostgresUrl(options.db)) {
+        throw new UsageError(
+          "identity forget is for a PostgreSQL --db: a SQLite tracker's identity is its key files",
+        );
+      }
+      await using store = await PostgresTrackerStore.open(options.db, { mustExist: true });
+      console.log(
+        await store.forgetIdentity()
+          ? "identity forgotten: the next tracker process to serve records its own"
+          : "no identity was recorded",
       );
     });
   return withTrackerExamples(addCompletionsCommand(program, completionNames("tracker")));

@@ -36,6 +36,8 @@ import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
 import { basename, dirname } from "node:path";
+import { createPrivateKey, X509Certificate } from "node:crypto";
+import { PostgresTrackerStore } from "../tracker/postgres_store.ts";
 import { asTyped, quoteWords } from "../invocation.ts";
 import { DB_OPTION, openTrackerStore } from "./tracker_database.ts";
 
@@ -107,7 +109,7 @@ export function addServeCommand(program: Command): void {
           positive("--registrations-per-address", options.registrationsPerAddress),
         ),
       });
-      const httpPort = options.httpPort === "off" ? null : parsePort(options.httpPort);
+      const httpPort = options.httpPort === "off" ? null : httpPortOf(options.httpPort);
       if ((options.tlsCert === undefined) !== (options.tlsKey === undefined)) {
         throw new UsageError("--tls-cert and --tls-key go together: pass both, or neither");
       }
@@ -132,6 +134,14 @@ export function addServeCommand(program: Command): void {
         ? identity.tls
         : await readTlsFiles(options.tlsCert, options.tlsKey!);
       const { ticketKey } = identity;
+      // Several processes on one PostgreSQL are one tracker only with one identity: the first to
+      // serve records its own, and one with another is refused here, before it binds a port.
+      if (store instanceof PostgresTrackerStore) {
+        await store.claimIdentity({
+          certificateFingerprint: tls ? fingerprintOf(tls.certificate) : null,
+          ticketKey: ticketKey.publicKeyBase64,
+        });
+      }
       let connections = () => 0;
       using metrics = new TrackerMetrics(store, events, () => connections());
       const tracker = new Tracker(store, {
@@ -214,6 +224,14 @@ interface ServeOptions {
   logLevel: string;
 }
 
+/** `--http-port`'s value: a port, 0 for a free one (`off` is handled before). */
+function httpPortOf(text: string): number {
+  if (/^\d+$/.test(text) && Number(text) <= 65535) return Number(text);
+  throw new UsageError(
+    `--http-port: invalid port "${text}"; give a number up to 65535, 0 for a free one, or off`,
+  );
+}
+
 /** Reads an operator's certificate and key (PEM) for both ports. */
 async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsIdentity> {
   const read = async (file: string, what: string) => {
@@ -222,15 +240,65 @@ async function readTlsFiles(certFile: string, keyFile: string): Promise<TlsIdent
       if (!text.includes("-----BEGIN ")) throw new Error("not a PEM file");
       return text;
     } catch (error) {
-      throw new ShoalError("IO", `cannot read ${what} ${file}: ${(error as Error).message}`, {
+      const why = error instanceof Deno.errors.NotFound
+        ? "no such file"
+        : error instanceof Deno.errors.PermissionDenied
+        ? "permission denied"
+        : (error as Error).message;
+      throw new ShoalError("IO", `cannot read ${what} ${file}: ${why}`, {
         hint: "pass a PEM file, or drop --tls-cert/--tls-key to use the tracker's own certificate",
       });
     }
   };
-  return {
-    certificate: await read(certFile, "the certificate (--tls-cert)"),
-    key: await read(keyFile, "the key (--tls-key)"),
-  };
+  const certificate = await read(certFile, "the certificate (--tls-cert)");
+  const key = await read(keyFile, "the key (--tls-key)");
+  // Checked here, so that a wrong file is one clear line before anything listens, rather than
+  // the TLS library's "KeyMismatch" from the HTTP side after the protocol port is up.
+  const swapped = "swapped --tls-cert and --tls-key?";
+  if (!certificate.includes("-----BEGIN CERTIFICATE-----")) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the certificate (--tls-cert) ${certFile}: it holds no certificate` +
+        (certificate.includes("PRIVATE KEY-----") ? ` but a private key (${swapped})` : ""),
+      { hint: "pass an X.509 certificate in PEM (-----BEGIN CERTIFICATE-----)" },
+    );
+  }
+  if (!key.includes("PRIVATE KEY-----")) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the key (--tls-key) ${keyFile}: it holds no private key` +
+        (key.includes("-----BEGIN CERTIFICATE-----") ? ` but a certificate (${swapped})` : ""),
+      { hint: "pass the certificate's private key in PEM, unencrypted" },
+    );
+  }
+  let parsed: X509Certificate;
+  try {
+    parsed = new X509Certificate(certificate);
+  } catch (error) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the certificate (--tls-cert) ${certFile}: ${(error as Error).message}`,
+      { hint: "pass an X.509 certificate in PEM (-----BEGIN CERTIFICATE-----)" },
+    );
+  }
+  let privateKey;
+  try {
+    privateKey = createPrivateKey(key);
+  } catch (error) {
+    throw new ShoalError(
+      "IO",
+      `cannot read the key (--tls-key) ${keyFile}: ${(error as Error).message}`,
+      { hint: "pass the certificate's private key in PEM, unencrypted" },
+    );
+  }
+  if (!parsed.checkPrivateKey(privateKey)) {
+    throw new ShoalError(
+      "IO",
+      `the key (--tls-key) ${keyFile} is not the key of the certificate (--tls-cert) ${certFile}`,
+      { hint: "pass the key the certificate was made with" },
+    );
+  }
+  return { certificate, key };
 }
 
 /**

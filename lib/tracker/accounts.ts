@@ -152,7 +152,24 @@ export class Accounts {
     via: "protocol" | "dashboard" = "protocol",
   ): Promise<string> {
     let attempt;
+    const store = this.#store;
+    const shared = store.loginFailures && store.addLoginFailure && store.loginSucceeded;
     try {
+      if (shared) {
+        // Several processes of one tracker: the back-off counts what every one of them saw.
+        const limiter = this.#limiter;
+        limiter.adopt(
+          username,
+          address,
+          await store.loginFailures!(
+            limiter.sharedKeys(username, address),
+            username,
+            address,
+            this.#now(),
+            limiter.forgetAfterMs,
+          ),
+        );
+      }
       attempt = await this.#limiter.acquire(username, address, this.#now);
     } catch (error) {
       const reason = error instanceof ShoalError ? error.code : "error";
@@ -165,7 +182,12 @@ export class Accounts {
         ? await this.#passwords.verify(password, user.passwordHash)
         : await this.#passwords.verifyDummy(password).then(() => false);
       if (!user || !valid) {
-        attempt.failed(this.#now());
+        const at = this.#now();
+        const keys = this.#limiter.failureKeys(username, address);
+        attempt.failed(at);
+        if (shared) {
+          await store.addLoginFailure!(keys, address, at, this.#limiter.forgetAfterMs);
+        }
         this.#events?.emit("login.failed", username, {
           address,
           via,
@@ -174,6 +196,15 @@ export class Accounts {
         throw new ShoalError("AUTH_FAILED", "wrong username or password");
       }
       attempt.succeeded();
+      if (shared) {
+        await store.loginSucceeded!(
+          this.#limiter.successKey(username, address),
+          username,
+          address,
+          this.#now(),
+          this.#limiter.knownAddressesPerUser,
+        );
+      }
       this.#events?.emit("login.ok", user.username, { address, via });
       return user.username;
     } finally {
@@ -210,7 +241,19 @@ export class Accounts {
         if (await store.getUser(username)) {
           throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
         }
-        this.#registrations.take(plainHost(connection.remote.host), this.#now());
+        const address = plainHost(connection.remote.host);
+        const now = this.#now();
+        if (store.takeRegistration) {
+          // Several processes of one tracker: the limits hold for all of them together.
+          const limiter = this.#registrations;
+          await store.takeRegistration(
+            address,
+            (own, total) => limiter.takeFrom(own, total, now),
+            now - limiter.fullAfterMs,
+          );
+        } else {
+          this.#registrations.take(address, now);
+        }
         await store.createUser(username, await this.#passwords.hash(password));
         this.#events?.emit("register", username, { address: plainHost(connection.remote.host) });
         return {};

@@ -14,7 +14,8 @@ async function accountNamed(store: TrackerStore, name: string): Promise<string> 
   const user = await store.getUser(name);
   if (!user) {
     throw new ShoalError("NOT_FOUND", `no account named "${name}"`, {
-      hint: "the user registers first (peer.ts register), then the operator grants admin",
+      hint:
+        `check the spelling; or they register first (peer.ts register ${name}), then run this again`,
     });
   }
   return user.username;

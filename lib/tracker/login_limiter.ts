@@ -37,6 +37,22 @@ interface Record {
   addresses?: Set<string>;
 }
 
+/** A count of failed logins under one key, as a store shared by several processes keeps it. */
+export interface LoginFailureCount {
+  failures: number;
+  /** When the last failure was (ms since the epoch). */
+  lastFailure: number;
+}
+
+/** A count a failed login adds to, for a shared store to record. */
+export interface LoginFailureKey {
+  key: string;
+  /** Counted once per address that failed (a name from many addresses), not per failure. */
+  byAddress: boolean;
+  /** For a count by address: how many addresses to remember at most. */
+  maxAddresses?: number;
+}
+
 /** One password check under way; settle it exactly once. */
 export interface LoginAttempt {
   failed(now?: number): void;
@@ -167,6 +183,80 @@ export class LoginLimiter {
         if (settle()) release();
       },
     };
+  }
+
+  /** Failures older than this are forgotten (ms). */
+  get forgetAfterMs(): number {
+    return this.#options.forgetAfterMs;
+  }
+
+  /** How many addresses each username's correct logins are remembered from. */
+  get knownAddressesPerUser(): number {
+    return this.#options.knownAddressesPerUser;
+  }
+
+  /**
+   * Every count an attempt for `username` from `address` may answer to
+   * (the name from many addresses too, known address or not): what to load
+   * from a shared store before {@link adopt}.
+   */
+  sharedKeys(username: string, address: string): string[] {
+    const [pair, from] = this.#keys(username, address);
+    return [pair.key, from.key, `user:${username.toLowerCase()}`];
+  }
+
+  /** The counts a failure of `username` from `address` adds to now, for a shared store to record. */
+  failureKeys(username: string, address: string): LoginFailureKey[] {
+    return this.#keys(username, address).map(({ key, free }) =>
+      key.startsWith("user:")
+        ? { key, byAddress: true, maxAddresses: 4 * free + 1 }
+        : { key, byAddress: false }
+    );
+  }
+
+  /** The key a correct login of `username` from `address` clears. */
+  successKey(username: string, address: string): string {
+    return this.#keys(username, address)[0].key;
+  }
+
+  /**
+   * Takes a shared store's counts (of every process of one tracker) as this
+   * limiter's own for `username` from `address`: a count the store does not
+   * have is forgotten here too, and an address the store knows the username
+   * logged in from is known here too.
+   */
+  adopt(
+    username: string,
+    address: string,
+    shared: { counts: Map<string, LoginFailureCount>; known: boolean },
+  ): void {
+    const user = username.toLowerCase();
+    if (shared.known && !this.#known.get(user)?.has(address)) {
+      const known = this.#known.get(user) ?? new Set<string>();
+      known.add(address);
+      if (known.size > this.#options.knownAddressesPerUser) {
+        known.delete(known.values().next().value!);
+      }
+      this.#known.set(user, known);
+    }
+    for (const { key, free } of this.#keys(username, address)) {
+      const count = shared.counts.get(key);
+      if (!count) {
+        this.#records.delete(key);
+        continue;
+      }
+      const record = this.#records.get(key) ?? { failures: 0, blockedUntil: 0, lastFailure: 0 };
+      record.failures = count.failures;
+      record.lastFailure = count.lastFailure;
+      record.blockedUntil = count.failures >= free
+        ? count.lastFailure +
+          Math.min(
+            this.#options.baseDelayMs * 2 ** Math.min(30, count.failures - free),
+            this.#options.maxDelayMs,
+          )
+        : 0;
+      this.#records.set(key, record);
+    }
   }
 
   /** Checks under way for a username from an address, and from the address (for tests). */

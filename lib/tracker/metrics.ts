@@ -51,6 +51,11 @@ export class TrackerMetrics implements Disposable {
     this.#connections = connections;
     const registers = [this.registry];
     collectDefaultMetrics({ register: this.registry, prefix: "shoal_" });
+    // prom-client's totals of active handles, requests and resources are gauges named `_total`,
+    // which Prometheus reserves for counters (and they only sum the per-type gauges beside them).
+    for (const kind of ["resources", "handles", "requests"]) {
+      this.registry.removeSingleMetric(`shoal_nodejs_active_${kind}_total`);
+    }
     const gauge = (name: string, help: string) => new Gauge({ name, help, registers });
     this.#gauges = {
       peersOnline: gauge("shoal_peers_online", "Peers online now (serving, announced)"),

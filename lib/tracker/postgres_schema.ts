@@ -71,4 +71,40 @@ export const POSTGRES_MIGRATIONS = [
      PRIMARY KEY (owner, folder_id, content_id)
    );
    CREATE INDEX folder_members_by_content ON folder_members (content_id);`,
+  // One tracker, one identity: what the first serving process served with (one row), and the
+  // serving process (its random instance id) each online peer announced from.
+  `CREATE TABLE tracker_identity (
+     one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
+     certificate_fingerprint TEXT,
+     ticket_key TEXT NOT NULL,
+     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
+   );
+   ALTER TABLE peers ADD COLUMN instance TEXT;`,
+  // The login back-off's counts, shared by the processes (times in ms since the epoch): failures
+  // per key (a name from an address, an address, a name from many addresses), the addresses that
+  // failed for a name, and the addresses each name last logged in from; and the registration
+  // limits' token buckets ("address:HOST" and "total"; no tokens: full).
+  `CREATE TABLE login_failures (
+     key TEXT COLLATE "C" PRIMARY KEY,
+     failures INTEGER NOT NULL,
+     last_failure BIGINT NOT NULL
+   );
+   CREATE INDEX login_failures_by_time ON login_failures (last_failure);
+   CREATE TABLE login_failure_addresses (
+     key TEXT COLLATE "C" NOT NULL,
+     address TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (key, address)
+   );
+   CREATE TABLE login_known_addresses (
+     username TEXT COLLATE "C" NOT NULL,
+     address TEXT COLLATE "C" NOT NULL,
+     at BIGINT NOT NULL,
+     PRIMARY KEY (username, address)
+   );
+   CREATE TABLE register_buckets (
+     key TEXT COLLATE "C" PRIMARY KEY,
+     tokens DOUBLE PRECISION,
+     at BIGINT NOT NULL
+   );
+   CREATE INDEX register_buckets_by_time ON register_buckets (at);`,
 ];

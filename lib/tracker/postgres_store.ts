@@ -8,6 +8,8 @@
  */
 import postgres from "postgres";
 import { ShoalError } from "../protocol/errors.ts";
+import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
+import type { RegistrationBucket } from "./register_limiter.ts";
 import {
   type AccountSummary,
   ambiguousName,
@@ -30,6 +32,18 @@ import {
 } from "./store.ts";
 import { isUnreachable, refusalHint, takeHostParameter } from "./postgres_connection.ts";
 import { POSTGRES_MIGRATIONS } from "./postgres_schema.ts";
+
+/** The identity a tracker process serves with, as recorded in a shared store. */
+export interface RecordedIdentity {
+  /** The TLS certificate's fingerprint; null for a plaintext process. */
+  certificateFingerprint: string | null;
+  /** The ticket-signing key's public half (base64). */
+  ticketKey: string;
+}
+
+/** What to do when a process's identity is not the tracker's, in one sentence. */
+const SHARE_IDENTITY = "make one identity once (tracker.ts identity init --out DIR), copy DIR " +
+  "to every tracker machine, and start every process with --identity DIR";
 
 /**
  * The owners holding a content id (parameter $1): those publishing it,
@@ -402,6 +416,247 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
       [now(), this.processId],
     );
     await this.#run("DELETE FROM tracker_processes WHERE id = $1", [this.processId]);
+  }
+
+  /**
+   * Records the identity this process serves with as the tracker's, if none
+   * is yet (a plaintext process records only its ticket key; the first TLS
+   * process then adds its certificate), and refuses (CERTIFICATE_MISMATCH)
+   * one that differs from the recorded: peers would see another fingerprint,
+   * and tickets would fail, depending on which process they reach.
+   */
+  async claimIdentity(mine: RecordedIdentity): Promise<void> {
+    await this.#run(
+      `INSERT INTO tracker_identity (certificate_fingerprint, ticket_key) VALUES ($1, $2)
+       ON CONFLICT (one) DO UPDATE SET certificate_fingerprint = excluded.certificate_fingerprint
+       WHERE tracker_identity.certificate_fingerprint IS NULL
+         AND tracker_identity.ticket_key = excluded.ticket_key`,
+      [mine.certificateFingerprint, mine.ticketKey],
+    );
+    const theirs = (await this.recordedIdentity())!;
+    const differs: string[] = [];
+    if (
+      mine.certificateFingerprint !== null && theirs.certificateFingerprint !== null &&
+      mine.certificateFingerprint !== theirs.certificateFingerprint
+    ) {
+      differs.push(
+        `TLS certificate ${mine.certificateFingerprint}, the tracker's is ` +
+          theirs.certificateFingerprint,
+      );
+    }
+    if (mine.ticketKey !== theirs.ticketKey) {
+      differs.push(`ticket key ${mine.ticketKey}, the tracker's is ${theirs.ticketKey}`);
+    }
+    if (differs.length === 0) return;
+    throw new ShoalError(
+      "CERTIFICATE_MISMATCH",
+      `this process's identity is not the one the tracker's processes on ${this.description} ` +
+        `serve with (${differs.join("; ")}): ${SHARE_IDENTITY}`,
+      {
+        hint: "a deliberate change of identity: stop every process, then run " +
+          "tracker.ts identity forget --db URL and start them all with the new --identity DIR",
+      },
+    );
+  }
+
+  /** The identity recorded by the first serving process, or null. */
+  async recordedIdentity(): Promise<RecordedIdentity | null> {
+    const row = await this.#one(
+      "SELECT certificate_fingerprint, ticket_key FROM tracker_identity",
+    );
+    return row
+      ? {
+        certificateFingerprint: row.certificate_fingerprint === null
+          ? null
+          : String(row.certificate_fingerprint),
+        ticketKey: String(row.ticket_key),
+      }
+      : null;
+  }
+
+  /** Forgets the recorded identity (the next serving process records its own); whether there was one. */
+  async forgetIdentity(): Promise<boolean> {
+    return await this.#run("DELETE FROM tracker_identity") > 0;
+  }
+
+  /**
+   * The serving instance holding `username` online through another live
+   * process (one with a presence record), or null: an announcement through
+   * this process from another instance is then a second serving process.
+   */
+  async peerHeldElsewhere(username: string): Promise<{ instance: string | null } | null> {
+    const row = await this.#one(
+      `SELECT p.instance FROM peers p JOIN tracker_processes t ON t.id = p.process_id
+       WHERE shoal_fold(p.username) = shoal_fold($1) AND p.online AND p.process_id <> $2`,
+      [username, this.processId],
+    );
+    return row ? { instance: row.instance === null ? null : String(row.instance) } : null;
+  }
+
+  /** Records which serving instance the peer announced from (after {@link setPeerOnline}). */
+  async setPeerInstance(username: string, instance: string | null): Promise<void> {
+    await this.#run(
+      "UPDATE peers SET instance = $1 WHERE username = $2 AND process_id = $3",
+      [instance, username, this.processId],
+    );
+  }
+
+  /**
+   * As {@link restorePeer}, unless another live process holds the peer now
+   * (it announced there since): then writes nothing and resolves to false,
+   * for this process to end its now stale connection.
+   */
+  async keepPeer(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<boolean> {
+    const [row] = await this.#all(
+      `WITH held AS (
+         SELECT 1 FROM peers p JOIN tracker_processes t ON t.id = p.process_id
+         WHERE p.username = ${CANONICAL("$1")} AND p.online AND p.process_id <> $6
+       ), kept AS (
+         INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
+         SELECT ${CANONICAL("$1")}, $2, $3, $4, true, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM held)
+         ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+           certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
+           process_id = excluded.process_id
+         WHERE NOT (p.online AND p.host = excluded.host AND p.port = excluded.port
+           AND p.certificate IS NOT DISTINCT FROM excluded.certificate
+           AND p.process_id IS NOT DISTINCT FROM excluded.process_id)
+         RETURNING 1
+       )
+       SELECT NOT EXISTS (SELECT 1 FROM held) AS kept`,
+      [username, host, port, certificate, now(), this.processId],
+    );
+    return row.kept === true;
+  }
+
+  /**
+   * The login back-off's counts for these keys, as every process has
+   * recorded them, without those whose last failure is older than
+   * `forgetAfterMs`; and whether `address` is one `username` logged in from.
+   */
+  async loginFailures(
+    keys: string[],
+    username: string,
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<{ counts: Map<string, LoginFailureCount>; known: boolean }> {
+    const rows = await this.#all(
+      `SELECT key, failures, last_failure, NULL AS known FROM login_failures
+       WHERE key = ANY($1::text[]) AND last_failure >= $2
+       UNION ALL SELECT NULL, NULL, NULL, true FROM login_known_addresses
+       WHERE username = $3 AND address = $4`,
+      [keys, at - forgetAfterMs, username.toLowerCase(), address],
+    );
+    const counts = new Map<string, LoginFailureCount>();
+    for (const row of rows) {
+      if (row.key === null) continue;
+      counts.set(String(row.key), {
+        failures: Number(row.failures),
+        lastFailure: Number(row.last_failure),
+      });
+    }
+    return { counts, known: rows.some((row) => row.known === true) };
+  }
+
+  /**
+   * Records one failed login under each key (a key counted in addresses
+   * counts `address` once, and remembers at most `maxAddresses`), first
+   * forgetting every count whose last failure is older than `forgetAfterMs`.
+   */
+  async addLoginFailure(
+    keys: LoginFailureKey[],
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<void> {
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx`WITH gone AS (DELETE FROM login_failures WHERE last_failure < ${at - forgetAfterMs}
+            RETURNING key)
+          DELETE FROM login_failure_addresses WHERE key IN (SELECT key FROM gone)`;
+        for (const { key, byAddress, maxAddresses } of keys) {
+          if (byAddress) {
+            const [seen] = await tx`SELECT 1 FROM login_failure_addresses
+              WHERE key = ${key} AND address = ${address}`;
+            if (seen) continue;
+            await tx`INSERT INTO login_failure_addresses (key, address)
+              SELECT ${key}, ${address}
+              WHERE (SELECT COUNT(*) FROM login_failure_addresses WHERE key = ${key})
+                < ${maxAddresses ?? 2 ** 31 - 1}
+              ON CONFLICT DO NOTHING`;
+          }
+          await tx`INSERT INTO login_failures (key, failures, last_failure) VALUES (${key}, 1, ${at})
+            ON CONFLICT (key) DO UPDATE SET failures = login_failures.failures + 1,
+              last_failure = GREATEST(login_failures.last_failure, excluded.last_failure)`;
+        }
+      })
+    );
+  }
+
+  /**
+   * A correct login: forgets the count under `key` (the name from this
+   * address), and remembers `address` as one `username` logs in from (its
+   * `keep` newest only).
+   */
+  async loginSucceeded(
+    key: string,
+    username: string,
+    address: string,
+    at: number,
+    keep: number,
+  ): Promise<void> {
+    const user = username.toLowerCase();
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx`DELETE FROM login_failures WHERE key = ${key}`;
+        await tx`INSERT INTO login_known_addresses (username, address, at)
+          VALUES (${user}, ${address}, ${at})
+          ON CONFLICT (username, address) DO UPDATE SET at = excluded.at`;
+        await tx`DELETE FROM login_known_addresses WHERE username = ${user} AND address NOT IN
+          (SELECT address FROM login_known_addresses WHERE username = ${user}
+           ORDER BY at DESC, address LIMIT ${keep})`;
+      })
+    );
+  }
+
+  async takeRegistration(
+    address: string,
+    decide: (
+      own: RegistrationBucket | null,
+      total: RegistrationBucket | null,
+    ) => { own: RegistrationBucket; total: RegistrationBucket },
+    fullBefore: number,
+  ): Promise<void> {
+    const key = `address:${address}`;
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        await tx`INSERT INTO register_buckets (key, tokens, at)
+          VALUES (${key}, NULL, 0), ('total', NULL, 0) ON CONFLICT DO NOTHING`;
+        // Locked in one order (by key) by every process: two registrations never deadlock.
+        const rows = await tx`SELECT key, tokens, at FROM register_buckets
+          WHERE key IN (${key}, 'total') ORDER BY key FOR UPDATE`;
+        const bucket = (name: string) => {
+          const row = rows.find((row) => row.key === name);
+          return row && row.tokens !== null
+            ? { tokens: Number(row.tokens), at: Number(row.at) }
+            : null;
+        };
+        // Throws RATE_LIMITED to take none: the transaction then changes nothing.
+        const { own, total } = decide(bucket(key), bucket("total"));
+        await tx`UPDATE register_buckets SET tokens = ${own.tokens}, at = ${own.at}
+          WHERE key = ${key}`;
+        await tx`UPDATE register_buckets SET tokens = ${total.tokens}, at = ${total.at}
+          WHERE key = 'total'`;
+        // Full buckets hold nothing; one another registration holds locked is left to it.
+        await tx`DELETE FROM register_buckets WHERE key IN (SELECT key FROM register_buckets
+          WHERE key <> 'total' AND at < ${fullBefore} LIMIT 100 FOR UPDATE SKIP LOCKED)`;
+      })
+    );
   }
 
   async ping(): Promise<void> {

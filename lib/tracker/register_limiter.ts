@@ -13,7 +13,7 @@ export interface RegisterLimiterOptions {
 }
 
 /** A token bucket: `tokens` left as of `at`. */
-interface Bucket {
+export interface RegistrationBucket {
   tokens: number;
   at: number;
 }
@@ -30,8 +30,8 @@ interface Bucket {
  */
 export class RegisterLimiter {
   readonly #options: Required<RegisterLimiterOptions>;
-  readonly #perAddress = new Map<string, Bucket>();
-  readonly #total: Bucket;
+  readonly #perAddress = new Map<string, RegistrationBucket>();
+  readonly #total: RegistrationBucket;
 
   constructor(options: RegisterLimiterOptions = {}) {
     this.#options = {
@@ -61,6 +61,36 @@ export class RegisterLimiter {
     this.#prune(now);
   }
 
+  /**
+   * As {@link take}, on buckets a store shared by several processes keeps:
+   * given the address's and the whole tracker's buckets as stored (null for
+   * one never taken from: full), returns both after taking one, or throws
+   * RATE_LIMITED.
+   */
+  takeFrom(
+    own: RegistrationBucket | null,
+    total: RegistrationBucket | null,
+    now = Date.now(),
+  ): { own: RegistrationBucket; total: RegistrationBucket } {
+    const { burstPerAddress, intervalPerAddressMs, burstTotal, intervalTotalMs } = this.#options;
+    const mine = own ? { ...own } : { tokens: burstPerAddress, at: now };
+    const all = total ? { ...total } : { tokens: burstTotal, at: now };
+    refill(mine, now, burstPerAddress, intervalPerAddressMs);
+    refill(all, now, burstTotal, intervalTotalMs);
+    if (mine.tokens < 1) {
+      throw limited("from your address", (1 - mine.tokens) * intervalPerAddressMs);
+    }
+    if (all.tokens < 1) throw limited("on this tracker", (1 - all.tokens) * intervalTotalMs);
+    mine.tokens--;
+    all.tokens--;
+    return { own: mine, total: all };
+  }
+
+  /** An address's bucket untouched this long is full again (and holds no state). */
+  get fullAfterMs(): number {
+    return this.#options.burstPerAddress * this.#options.intervalPerAddressMs;
+  }
+
   /** Drops full buckets now and then (they hold no state), so the map stays small. */
   #prune(now: number): void {
     if (this.#perAddress.size < 1000) return;
@@ -72,7 +102,7 @@ export class RegisterLimiter {
   }
 }
 
-function refill(bucket: Bucket, now: number, burst: number, intervalMs: number): void {
+function refill(bucket: RegistrationBucket, now: number, burst: number, intervalMs: number): void {
   bucket.tokens = Math.min(burst, bucket.tokens + Math.max(0, now - bucket.at) / intervalMs);
   bucket.at = now;
 }

@@ -5,6 +5,8 @@
  * database file) and postgres_store.ts (several processes on one database).
  */
 import { ShoalError } from "../protocol/errors.ts";
+import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
+import type { RegistrationBucket } from "./register_limiter.ts";
 
 export interface UserRecord {
   username: string;
@@ -121,6 +123,65 @@ export interface TrackerStore {
     host: string,
     port: number,
     certificate: string | null,
+  ): Promise<void>;
+  /**
+   * Shared stores only: which serving instance holds `username` online
+   * through another live process, or null.
+   */
+  peerHeldElsewhere?(username: string): Promise<{ instance: string | null } | null>;
+  /** Shared stores only: records the serving instance a peer announced from through this process. */
+  setPeerInstance?(username: string, instance: string | null): Promise<void>;
+  /**
+   * Shared stores only: {@link restorePeer}, unless another live process
+   * holds the peer now; resolves to false then (this process's connection
+   * was replaced there).
+   */
+  keepPeer?(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<boolean>;
+  /**
+   * Shared stores only: the login back-off's counts recorded by every
+   * process (see LoginLimiter.adopt), so spreading guesses over the
+   * processes gains nothing.
+   */
+  loginFailures?(
+    keys: string[],
+    username: string,
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<{ counts: Map<string, LoginFailureCount>; known: boolean }>;
+  /** Shared stores only: records a failed login under each key. */
+  addLoginFailure?(
+    keys: LoginFailureKey[],
+    address: string,
+    at: number,
+    forgetAfterMs: number,
+  ): Promise<void>;
+  /** Shared stores only: a correct login clears `key` and remembers the address as the name's. */
+  loginSucceeded?(
+    key: string,
+    username: string,
+    address: string,
+    at: number,
+    keep: number,
+  ): Promise<void>;
+  /**
+   * Shared stores only: takes one registration from `address`'s bucket and
+   * the whole tracker's, as `decide` says (it throws RATE_LIMITED to take
+   * none), with both locked meanwhile; forgets address buckets last taken
+   * from before `fullBefore`.
+   */
+  takeRegistration?(
+    address: string,
+    decide: (
+      own: RegistrationBucket | null,
+      total: RegistrationBucket | null,
+    ) => { own: RegistrationBucket; total: RegistrationBucket },
+    fullBefore: number,
   ): Promise<void>;
   /** Takes a peer offline; on a store shared by several processes, only if this one holds it. */
   setPeerOffline(username: string): Promise<void>;

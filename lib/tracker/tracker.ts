@@ -178,6 +178,14 @@ export class Tracker {
       for (const [username, connection] of this.#announced) {
         const { serving } = connection.state;
         if (serving === null) continue;
+        if (this.#store.keepPeer) {
+          // Announced through another process while this one was taken for dead: that one holds it.
+          const { host, port, certificate } = serving;
+          if (!await this.#store.keepPeer(username, host, port, certificate)) {
+            await this.#forget(connection, "replaced");
+          }
+          continue;
+        }
         await this.#store.setPeerOnline(username, serving.host, serving.port, serving.certificate);
       }
     } catch (error) {
@@ -289,7 +297,20 @@ export class Tracker {
   async #restorePresence(username: string, connection: Connection<Session>): Promise<void> {
     const { serving } = connection.state;
     if (serving === null || this.#announced.get(username) !== connection) return;
-    await this.#store.restorePeer(username, serving.host, serving.port, serving.certificate);
+    const { host, port, certificate } = serving;
+    if (!this.#store.keepPeer) {
+      await this.#store.restorePeer(username, host, port, certificate);
+      return;
+    }
+    if (await this.#store.keepPeer(username, host, port, certificate)) return;
+    // On a shared store: announced since through another tracker process, which now holds it.
+    // This connection is no longer its serving one; its peer hears why and stops (or retries).
+    await this.#forget(connection, "replaced");
+    throw new ShoalError(
+      "ALREADY_ONLINE",
+      `${username} is now online through another of the tracker's processes, from another ` +
+        "serve or shell; this connection no longer serves it",
+    );
   }
 
   /** Times an index query for {@link TrackerOptions.onQuery} until disposed. */
@@ -321,6 +342,18 @@ export class Tracker {
               "from another serve or shell; stop that one first",
           );
         }
+        // On a shared store, a serving connection through another live process counts too; the
+        // same instance there is this process failing over (its old connection not yet gone).
+        const elsewhere = replaced ? null : await store.peerHeldElsewhere?.(username);
+        if (elsewhere && (instance === undefined || elsewhere.instance !== instance)) {
+          const peer = await store.getPeer(username);
+          throw new ShoalError(
+            "ALREADY_ONLINE",
+            `${username} is already online${peer ? ` at ${formatAddress(peer)}` : ""} ` +
+              "from another serve or shell (through another of the tracker's processes); " +
+              "stop that one first",
+          );
+        }
         // Claimed before anything changes, so a refused certificate leaves all as it was.
         const claimed = certificate ?? null;
         if (claimed !== null) this.#certificates.claim(claimed, username);
@@ -337,6 +370,7 @@ export class Tracker {
         connection.state.announcedAs = username;
         connection.state.serving = { host: advertised, port, certificate: claimed };
         await store.setPeerOnline(username, advertised, port, claimed);
+        await store.setPeerInstance?.(username, instance ?? null);
         this.#events.emit("peer.online", username, {
           address: formatAddress({ host: advertised, port }),
         });

@@ -1,4 +1,5 @@
 import assert from "node:assert/strict";
+import { relative } from "node:path";
 import {
   asTyped,
   commandName,
@@ -95,7 +96,9 @@ Deno.test("invocation - an installed command is named as typed: bare on PATH, el
     );
 
     Deno.env.set("PATH", "/nonexistent");
-    assert.equal(launcher("peer"), script, "not on PATH: its path");
+    // Its path from the current folder, or the absolute one where that is shorter.
+    const near = relative(Deno.cwd(), script);
+    assert.equal(launcher("peer"), near.length <= script.length ? near : script, "its path");
     assert.deepEqual(takeInstalledAs(["login", "--installed-as=/x"]), [
       "login",
       "--installed-as=/x",

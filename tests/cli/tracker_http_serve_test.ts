@@ -1,6 +1,7 @@
 /** `tracker.ts serve`'s HTTP side as the operator starts it: flags, the dashboard line, the certificate. */
 import assert from "node:assert/strict";
 import { UsageError } from "../../lib/cli/errors.ts";
+import type { ShoalError } from "../../lib/protocol/errors.ts";
 import { buildTrackerProgram } from "../../lib/cli/tracker_program.ts";
 import { createIdentity, fingerprintOf } from "../../lib/identity/certificate.ts";
 import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
@@ -14,7 +15,9 @@ Deno.test("tracker serve - a bad --http-port, or --tls-cert without --tls-key, i
   const db = `${dir.path}/tracker.db`;
   await assert.rejects(
     serve("--db", db, "--http-port", "web"),
-    new UsageError('invalid port "web"'),
+    new UsageError(
+      '--http-port: invalid port "web"; give a number up to 65535, 0 for a free one, or off',
+    ),
   );
   await assert.rejects(
     serve("--db", db, "--tls-cert", `${dir.path}/cert.pem`),
@@ -70,4 +73,30 @@ Deno.test("tracker serve --http-port off - no dashboard line, and the log goes t
   assert.equal(start.msg, "start");
   assert.equal(start.level, "info");
   assert.equal(start.address, tracker.address);
+});
+
+Deno.test("tracker serve --tls-cert/--tls-key - a key of another certificate, or the two files swapped, is one clear line before anything listens", async () => {
+  await using dir = await tempDir("shoal-http-tls-bad-");
+  const [mine, other] = [await createIdentity(), await createIdentity()];
+  const cert = `${dir.path}/cert.pem`;
+  const key = `${dir.path}/key.pem`;
+  const otherKey = `${dir.path}/other-key.pem`;
+  await Deno.writeTextFile(cert, mine.certificate);
+  await Deno.writeTextFile(key, mine.key, { mode: 0o600 });
+  await Deno.writeTextFile(otherKey, other.key, { mode: 0o600 });
+  const db = `${dir.path}/tracker.db`;
+  await assert.rejects(
+    serve("--db", db, "--no-announce", "--tls-cert", cert, "--tls-key", otherKey),
+    (error: ShoalError) => {
+      assert.equal(
+        error.message,
+        `the key (--tls-key) ${otherKey} is not the key of the certificate (--tls-cert) ${cert}`,
+      );
+      return true;
+    },
+  );
+  await assert.rejects(
+    serve("--db", db, "--no-announce", "--tls-cert", key, "--tls-key", cert),
+    /it holds no certificate but a private key \(swapped --tls-cert and --tls-key\?\)/,
+  );
 });

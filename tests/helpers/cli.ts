@@ -100,7 +100,8 @@ async function runInProcess(
     const script = program === "peer" ? PEER_TS : TRACKER_TS;
     const near = relative(Deno.cwd(), script);
     const launcher = `deno run -A ${quoteWord(near.length <= script.length ? near : script)}`;
-    const globals = splitGlobals(args).globals.map(quoteWord);
+    // The tracker has no global options (its --insecure-plaintext is serve's).
+    const globals = program === "peer" ? splitGlobals(args).globals.map(quoteWord) : [];
     setInvocation(program, args, [launcher, ...globals].join(" "));
     await build(args).parseAsync(args, { from: "user" });
     code = 0;

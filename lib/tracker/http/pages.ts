@@ -17,6 +17,8 @@ const LOGIN_ERRORS: Record<string, string> = {
   RATE_LIMITED: "Too many failed logins from here: wait a minute, then try again.",
   CSRF: "The login form had expired: please log in again.",
   FORBIDDEN: "That account is no admin: the operator runs `tracker.ts admin grant NAME`.",
+  SESSION_ENDED:
+    "Your session ended (the tracker restarted, or it was idle too long): log in again.",
 };
 
 /** Adds the dashboard's page and asset routes to `app`. */

@@ -168,13 +168,13 @@ Deno.test({
         });
 
         await t.step(
-          "Ping shows both round-trip times: the OS ping and the protocol probe",
+          "Ping shows both round-trip times: the OS ping and the protocol probe of the peer process",
           async () => {
             await page.locator('tr[data-user="bob"] button.ping').click();
             const result = 'tr[data-user="bob"] .ping-result[data-probe-ok]';
             await page.waitForSelector(result);
             const text = await page.$eval(result, (node) => node.textContent ?? "");
-            assert.match(text, /probe \d+(\.\d+)? ms/, text);
+            assert.match(text, /peer process \d+(\.\d+)? ms/, text);
             const osPing = await page.$eval(result, (node) => node.getAttribute("data-os-ok"));
             if (PING_INSTALLED) {
               assert.equal(osPing, "true", text);
@@ -287,6 +287,40 @@ Deno.test({
       if (!passed || Deno.env.get("SHOAL_KEEP_SCREENSHOTS")) {
         console.log(`dashboard screenshots kept in ${shots}`);
       } else await Deno.remove(dir, { recursive: true });
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "dashboard - when the tracker stops answering, a banner says so across the page (not only the header's dot)",
+  ignore: NO_BROWSER !== null,
+  sanitizeOps: false,
+  sanitizeResources: false,
+  async fn() {
+    const dir = await Deno.makeTempDir({ prefix: "shoal-dashboard-gone-" });
+    try {
+      await using op = await startTestOperator();
+      await op.account("root");
+      await grantAdmin(op.running.store, "root");
+      await using browser = await startBrowser(dir);
+      const { page } = await browser.page();
+      await page.goto(`${op.url}/login`);
+      await page.type("#username", "root");
+      await page.type("#password", OPERATOR_TEST_PASSWORD);
+      await Promise.all([page.waitForNavigation(), page.locator("#login").click()]);
+      await page.waitForSelector('#live[data-state="live"]');
+      assert.equal(await page.$eval("#connection", (node) => node.hidden), true);
+      await op.http.close();
+      await page.waitForSelector("#connection:not([hidden])");
+      const text = await page.$eval("#connection", (node) => node.textContent ?? "");
+      assert.match(
+        text,
+        /^The tracker is not answering since .+: what this page shows is from then/,
+      );
+      await page.screenshot({ path: join(dir, "tracker-gone.png"), fullPage: true });
+    } finally {
+      await Deno.remove(dir, { recursive: true });
     }
   },
 });

@@ -111,6 +111,9 @@ Deno.test("dashboard - pages need an admin session; the login form carries the C
   assert.ok(token, "the login page sets its CSRF cookie");
   assert.ok(html.includes(`name="csrf" value="${token}"`), "the form carries the same token");
   assert.match(html, /Wrong username or password/);
+  // Where a page sends a session the tracker no longer knows (it restarted): it says why.
+  const ended = await anonymous.fetch("/login?error=SESSION_ENDED");
+  assert.match(await ended.text(), /Your session ended \(the tracker restarted/);
 
   const bob = await op.loggedIn("bob");
   await op.running.store.setAdmin("bob", false);

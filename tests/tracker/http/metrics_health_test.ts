@@ -20,6 +20,10 @@ function parseMetrics(text: string): Map<string, number> {
     samples.set(`${sample[1]}${sample[2] ?? ""}`, Number(sample[3]));
   }
   assert.ok(types.size > 0, "no # TYPE lines");
+  // Prometheus's naming: `_total` is a counter's and only a counter's suffix.
+  for (const [name, type] of types) {
+    assert.equal(name.endsWith("_total"), type === "counter", `${name} is a ${type}`);
+  }
   return samples;
 }
 

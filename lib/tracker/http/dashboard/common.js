@@ -38,7 +38,8 @@ export async function api(path, init = {}) {
     headers: { accept: "application/json", ...init.headers },
   });
   if (response.status === 401) {
-    location.assign("/login");
+    // A session that ended (the tracker restarted, or it idled out) says so on the login page.
+    location.assign("/login?error=SESSION_ENDED");
     throw new ApiError(401, "UNAUTHORIZED", "not logged in");
   }
   let body = null;
@@ -117,26 +118,62 @@ export function reloader(load, delayMs = 250) {
   return schedule;
 }
 
+/** Says across the top of the page that the tracker is not answering (null: it is again). */
+function showConnection(since) {
+  const banner = document.getElementById("connection");
+  if (!banner) return;
+  banner.hidden = since === null;
+  banner.textContent = since === null
+    ? ""
+    : `The tracker is not answering since ${since.toLocaleTimeString()}: what this page shows is from then. It reconnects by itself and brings the page up to date.`;
+}
+
 /**
- * Calls `onEvent` with every event of the tracker's live feed; the header
- * shows whether the stream is up. EventSource reconnects by itself and
- * sends the last id it saw, so nothing is missed across a short drop.
+ * Calls `onEvent` with every event of the tracker's live feed, and
+ * `onReconnect` when the stream is back after a drop (the page loads its data
+ * again: events may have been missed while the tracker was away). The header
+ * shows whether the stream is up, and a banner says when the tracker is gone.
+ * EventSource reconnects by itself and sends the last id it saw.
  */
-export function live(onEvent) {
+export function live(onEvent, onReconnect = () => {}) {
   const badge = document.getElementById("live");
   const state = (name, text) => {
     if (!badge) return;
     badge.dataset.state = name;
     badge.textContent = text;
   };
+  let downSince = null;
+  let bannerTimer = null;
   const source = new EventSource("/api/v1/events/stream");
   // A browser allows six connections to a host: a page left behind must not keep its stream.
   addEventListener("pagehide", () => source.close());
-  source.addEventListener("open", () => state("live", "live"));
+  source.addEventListener("open", () => {
+    state("live", "live");
+    clearTimeout(bannerTimer);
+    bannerTimer = null;
+    if (downSince !== null) {
+      downSince = null;
+      showConnection(null);
+      onReconnect();
+    }
+  });
   source.addEventListener("error", () => {
     state("down", source.readyState === EventSource.CLOSED ? "offline" : "reconnecting…");
-    // A stream refused for want of a session ends here: check it, which sends us to /login.
-    if (source.readyState === EventSource.CLOSED) api("/api/v1/session").catch(() => {});
+    if (downSince === null) {
+      downSince = new Date();
+      // A blip (the stream's own reconnect) is not worth a banner; a tracker gone for 3 s is.
+      bannerTimer = setTimeout(() => showConnection(downSince), 3000);
+    }
+    // A stream refused ends here for good. For want of a session: checking it sends us to /login.
+    // For anything else (a proxy's 502, say): try the whole page again in a while.
+    if (source.readyState === EventSource.CLOSED) {
+      api("/api/v1/session").then(
+        () => setTimeout(() => location.reload(), 10_000),
+        (error) => {
+          if (error?.status !== 401) setTimeout(() => location.reload(), 10_000);
+        },
+      );
+    }
   });
   source.addEventListener("shoal", (message) => {
     let event;
@@ -222,6 +259,20 @@ export function agoElement(iso) {
     datetime: iso,
     title: Number.isNaN(then) ? undefined : new Date(then).toLocaleString(),
     text: formatAgo(iso),
+  });
+}
+
+/**
+ * When a peer was last seen: "now" while it is online (its online-since time on hover), else how
+ * long ago.
+ */
+export function lastSeenElement(peer) {
+  if (!peer.lastSeen) return "–";
+  if (!peer.online) return agoElement(peer.lastSeen);
+  const since = Date.parse(peer.lastSeen);
+  return el("time", {
+    title: Number.isNaN(since) ? undefined : `online since ${new Date(since).toLocaleString()}`,
+    text: "now",
   });
 }
 

@@ -6,6 +6,7 @@ import {
   el,
   fillTable,
   formatBytes,
+  lastSeenElement,
   live,
   PEER_EVENTS,
   reloader,
@@ -39,8 +40,8 @@ async function load() {
   } catch (error) {
     if (error?.status === 404) {
       document.getElementById("peer-facts").hidden = true;
-      fillTable(document.getElementById("shares"), [], () => null, "no shares");
-      throw new Error(`No peer is named ${username}.`);
+      fillTable(document.getElementById("shares"), [], () => null, "–");
+      throw new Error(`No account is named ${username}: the Peers page lists every account.`);
     }
     throw error;
   }
@@ -51,7 +52,7 @@ async function load() {
     el("span", { className: "mono", text: peer.address ?? "–" }),
   );
   document.getElementById("peer-lastSeen").replaceChildren(
-    peer.lastSeen ? agoElement(peer.lastSeen) : "–",
+    lastSeenElement(peer),
   );
   const count = document.getElementById("peer-shares");
   count.textContent = String(peer.shares);
@@ -77,7 +78,7 @@ async function load() {
         ),
         cell("Published", agoElement(share.publishedAt)),
       ),
-    "no shares",
+    `${username} has published nothing (on their machine: deno task peer publish NAME FILE).`,
   );
 }
 
@@ -86,5 +87,5 @@ live((event) => {
   if (PEER_EVENTS.has(event.type) && event.user?.toLowerCase() === username.toLowerCase()) {
     reload();
   }
-});
+}, () => reload());
 setInterval(() => reload(), 30_000);

@@ -6,14 +6,17 @@ import { el, formatRtt, post } from "./common.js";
 const results = new Map();
 const pending = new Set();
 
-function half(label, result) {
+function half(label, title, result) {
   if (result?.ok && typeof result.rttMs === "number") {
-    return el("span", { className: "ok" }, `${label} ${formatRtt(result.rttMs)}`);
+    return el("span", { className: "ok", title }, `${label} ${formatRtt(result.rttMs)}`);
   }
-  return el("span", { className: "failed" }, `${label} ${result?.error ?? "failed"}`);
+  return el("span", { className: "failed", title }, `${label}: ${result?.error ?? "failed"}`);
 }
 
-/** What a ping answered, as one line: "OS ping 0.05 ms · probe 1.20 ms". */
+/**
+ * What a ping answered, as one line: "OS ping 0.05 ms · peer process 1.20 ms" (the host answers;
+ * the Shoal peer on it answers on its serving port).
+ */
 export function pingResult(result) {
   return el(
     "span",
@@ -21,9 +24,13 @@ export function pingResult(result) {
       className: "ping-result",
       data: { osOk: result.os?.ok === true, probeOk: result.probe?.ok === true },
     },
-    half("OS ping", result.os),
+    half("OS ping", "the OS ping of the peer's host, run by the tracker", result.os),
     " · ",
-    half("probe", result.probe),
+    half(
+      "peer process",
+      "a protocol probe of the peer's serving port: the Shoal peer itself answers",
+      result.probe,
+    ),
   );
 }
 

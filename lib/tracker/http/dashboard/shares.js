@@ -63,7 +63,9 @@ async function load() {
         ),
         cell("Published", agoElement(share.publishedAt)),
       ),
-    q === "" ? "nothing is published yet" : "no share matches",
+    q === ""
+      ? "Nothing is published yet: a peer shares a file with `deno task peer publish NAME FILE`."
+      : `No share's name contains "${q}".`,
   );
 }
 
@@ -82,5 +84,5 @@ document.getElementById("search-form").addEventListener("submit", (event) => {
 });
 live((event) => {
   if (PEER_EVENTS.has(event.type)) reload();
-});
+}, () => reload());
 setInterval(() => reload(), 30_000);
