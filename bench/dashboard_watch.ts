@@ -4,7 +4,7 @@
  * kept up while a load runs against it.
  */
 import { createHash, randomBytes } from "node:crypto";
-import { SqliteTrackerStore } from "../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../lib/tracker/sqlite_store.ts";
 
 /** What a watch saw. */
 export interface WatchFigures {

@@ -9,7 +9,7 @@ import { createHash, randomBytes } from "node:crypto";
 import { PeerHome, type Share } from "../lib/peer/home.ts";
 import { describeFile } from "../lib/peer/shares.ts";
 import { hashPassword } from "../lib/tracker/passwords.ts";
-import { SqliteTrackerStore } from "../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../lib/tracker/sqlite_store.ts";
 
 /**
  * Creates accounts with a logged-in session each, straight in the tracker's

@@ -23,12 +23,24 @@ export const COMMANDS = [
   { name: "shoal-tracker", task: "tracker", script: "tracker.ts" },
 ] as const;
 
-/** The Deno flags a task runs its script with: the words between `deno run` and the script. */
-export function taskFlags(task: string, script: string): string[] {
-  const words = task.trim().split(/\s+/);
+/**
+ * The Deno flags a task runs its script with: the words between `deno run`
+ * and the script. A task of another shape (or none) is INVALID_INPUT.
+ */
+export function taskFlags(task: string | undefined, script: string): string[] {
+  const words = (task ?? "").trim().split(/\s+/);
   const at = words.indexOf(script);
   if (words[0] !== "deno" || words[1] !== "run" || at < 0) {
-    throw new Error(`the task "${task}" is not \`deno run FLAGS ${script}\``);
+    throw new ShoalError(
+      "INVALID_INPUT",
+      task === undefined
+        ? `deno.json has no task that runs ${script}`
+        : `the task "${task}" is not \`deno run FLAGS ${script}\``,
+      {
+        hint:
+          "restore the repository's deno.json tasks (git checkout deno.json), then install again",
+      },
+    );
   }
   return words.slice(2, at);
 }
@@ -66,7 +78,7 @@ export function installArgs(
 }
 
 /** Runs `deno ARGS`, its output kept and shown only if it fails. */
-async function deno(args: string[]): Promise<{ ok: boolean; output: string }> {
+async function runDeno(args: string[]): Promise<{ ok: boolean; output: string }> {
   const result = await new Deno.Command(Deno.execPath(), {
     args,
     stdin: "null",
@@ -96,7 +108,7 @@ async function install(repo: string, options: InstallOptions): Promise<void> {
   for (const command of COMMANDS) {
     const taken = taskFlags(tasks[command.task], command.script);
     const flags = options.allowAll ? allowAll(taken) : taken;
-    const { ok, output } = await deno(installArgs(repo, root, command, flags));
+    const { ok, output } = await runDeno(installArgs(repo, root, command, flags));
     if (!ok) {
       throw new ShoalError("IO", `deno install of ${command.name} failed:\n${output.trim()}`);
     }
@@ -119,7 +131,7 @@ async function uninstall(rootFlag: string | undefined): Promise<void> {
   const root = installRoot(rootFlag);
   let removed = 0;
   for (const command of COMMANDS) {
-    const { ok, output } = await deno(["uninstall", "--global", "--root", root, command.name]);
+    const { ok, output } = await runDeno(["uninstall", "--global", "--root", root, command.name]);
     if (ok) {
       removed++;
       console.log(`removed ${command.name} from ${join(root, "bin")}`);

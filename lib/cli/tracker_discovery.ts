@@ -12,7 +12,7 @@ import { parseAddress } from "../protocol/address.ts";
 import { DEFAULT_TRACKER } from "../defaults.ts";
 import { browseTrackers, DEFAULT_BROWSE_MS, type FoundTracker } from "../peer/discover.ts";
 import type { PeerHome } from "../peer/home.ts";
-import type { TrackerEndpoint } from "../peer/tracker_link.ts";
+import { isDown, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import type { PeerContext } from "./peer_context.ts";
 import { escapeForTerminal, printJson, renderTable } from "./output.ts";
 import { canAsk, chooseNumber } from "./prompt.ts";
@@ -86,8 +86,11 @@ export function checkMode(tracker: FoundTracker, plaintext: boolean): void {
 }
 
 /** Asks on the terminal which tracker to use, after a numbered table of them. */
-async function askWhich(found: FoundTracker[]): Promise<number> {
-  console.error(trackersTable(found, () => false));
+async function askWhich(
+  found: FoundTracker[],
+  pinned: (address: string) => boolean,
+): Promise<number> {
+  console.error(trackersTable(found, pinned));
   return await chooseNumber("Use tracker no.", 1, found.length, 1);
 }
 
@@ -108,10 +111,12 @@ export async function discoverTracker(
   try {
     found = await browseTrackers({ until: (seen) => seen.some((t) => pinned(t.address)) });
   } catch (error) {
-    notice(`warning: ${(error as Error).message}`);
+    notice(`warning: ${toShoalError(error).message}`);
     return undefined;
   }
-  const chosen = await chooseFound(found, { pinned, ask: canAsk() ? askWhich : undefined });
+  // The table asked from says which trackers this home used: several may have been.
+  const ask = canAsk() ? (list: FoundTracker[]) => askWhich(list, pinned) : undefined;
+  const chosen = await chooseFound(found, { pinned, ask });
   if (!chosen) return undefined;
   checkMode(chosen, plaintext);
   notice(`found tracker ${describeFound(chosen)}`);
@@ -148,7 +153,7 @@ async function noneFound<V>(work: () => Promise<V>): Promise<V> {
     return await work();
   } catch (caught) {
     const error = toShoalError(caught);
-    if (error.code !== "UNREACHABLE" && error.code !== "TIMEOUT") throw caught;
+    if (!isDown(error)) throw caught;
     throw new ShoalError(error.code, error.message, {
       cause: error,
       hint:

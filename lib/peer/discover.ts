@@ -96,6 +96,7 @@ export async function browseTrackers(options: BrowseOptions = {}): Promise<Found
     throw new ShoalError(
       "UNREACHABLE",
       "cannot look for trackers on the local network without --allow-sys=networkInterfaces",
+      { hint: "run with that permission (deno task peer has it), or name the tracker: --tracker" },
     );
   }
   const found = new Map<string, FoundTracker>();
@@ -125,6 +126,7 @@ export async function browseTrackers(options: BrowseOptions = {}): Promise<Found
     throw new ShoalError(
       "UNREACHABLE",
       `cannot look for trackers on the local network: ${(failure as Error)?.message ?? failure}`,
+      { hint: "name the tracker instead: --tracker HOST:PORT (or SHOAL_TRACKER)" },
     );
   }
   return [...found.values()].sort((a, b) =>

@@ -29,6 +29,14 @@ export interface PiecePickerOptions {
   random?: () => number;
 }
 
+/** What the endgame needs to know of every source of the download. */
+export interface EndgameView {
+  /** Whether a source's requests do not count in the endgame (they may lie with a slow one). */
+  lagging: (source: PickSource) => boolean;
+  /** Every source of the download. */
+  sources: () => Iterable<PickSource>;
+}
+
 /**
  * Rarest first, per source: of the pieces a source holds that this download
  * still needs and has asked nobody for, one of those the fewest known
@@ -45,8 +53,11 @@ export interface PiecePickerOptions {
  * @example
  * ```ts
  * const picker = new PiecePicker(manifest.pieces.length);
- * picker.gained(sourceHave);
- * const index = picker.pick(source, (i) => have.has(i));
+ * for (const index of sourceHave) picker.gained(index, !source.complete);
+ * const index = picker.pick(source, (i) => have.has(i), {
+ *   lagging: (other) => other.slow,
+ *   sources: () => sources.values(),
+ * });
  * if (index !== null) picker.requested(index, 1);
  * ```
  */
@@ -97,13 +108,13 @@ export class PiecePicker {
 
   /**
    * The next piece to ask `source` for, or null. `unwanted` marks pieces
-   * this download holds or is storing; `lagging` says whether a source's
-   * requests do not count in the endgame (they may lie with a slow one).
+   * this download holds or is storing; `endgame` is read only once nothing
+   * is left unrequested.
    */
   pick(
     source: PickSource,
     unwanted: (index: number) => boolean,
-    endgame: { lagging: (source: PickSource) => boolean; sources: () => Iterable<PickSource> },
+    endgame: EndgameView,
   ): number | null {
     const size = this.#availability.length;
     // Lower is better: for a complete source, pieces no fellow downloader holds, and that it has
@@ -145,10 +156,7 @@ export class PiecePicker {
   #pickEndgame(
     source: PickSource,
     unwanted: (index: number) => boolean,
-    { lagging, sources }: {
-      lagging: (source: PickSource) => boolean;
-      sources: () => Iterable<PickSource>;
-    },
+    { lagging, sources }: EndgameView,
   ): number | null {
     const slow = [...sources()].filter(lagging);
     let chosen: number | null = null;

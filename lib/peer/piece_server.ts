@@ -1,3 +1,9 @@
+/**
+ * The peer's piece server: answers other peers' `manifest`, `folder`, `have`,
+ * `queue` and `piece` requests for what this peer shares, each only with a
+ * ticket the tracker signed for that content, within the upload slots and
+ * the process's upload budget.
+ */
 import { delay } from "../async/delay.ts";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
@@ -17,8 +23,8 @@ import { QUEUE_POLL_MS, UploadSlots, type UploadSlotsOptions } from "./upload_sl
 /** Shares smaller than this are served without waiting for an upload slot. */
 export const SLOTLESS_BELOW_BYTES = 64 * 1024;
 
-/** A request refused over this peer's limits, for the upload log. */
-export interface Refusal {
+/** A request refused over this peer's upload slots (see {@link PieceServerOptions.onRefused}). */
+export interface SlotRefusal {
   remote: string;
   contentId: string;
   code: "QUEUED" | "BUSY";
@@ -61,10 +67,11 @@ export interface PieceServerOptions {
    */
   uploadSlots?: number | UploadSlotsOptions;
   /**
-   * Hook for the upload log: called for each request refused over this
-   * peer's limits (queued for a slot, or the queue full).
+   * Called for each request refused over this peer's upload slots (queued
+   * for a slot, or the queue full), besides the line in `uploads`; tests
+   * watch the slots through it.
    */
-  onRefused?: (refusal: Refusal) => void;
+  onRefused?: (refusal: SlotRefusal) => void;
 }
 
 /** A connection's state: the connection itself is the downloader that holds or waits for a slot. */
@@ -113,7 +120,7 @@ export class PieceServer {
     };
     const refused = (connection: Connection<Downloader>, contentId: string, error: ShoalError) => {
       const remote = formatAddress(connection.remote);
-      const code = error.code as Refusal["code"];
+      const code = error.code as SlotRefusal["code"];
       options.onRefused?.({ remote, contentId, code, message: error.message });
       options.uploads?.refusal({
         user: null,
@@ -125,12 +132,12 @@ export class PieceServer {
     };
     // Nothing is served without a ticket the tracker signed for this very content.
     const uploads = options.uploads;
-    const find = async (
+    /** The ticket's grant for `contentId`; a bad ticket is logged as a refusal, then thrown. */
+    const verify = async (
       contentId: string,
       ticket: string | undefined,
       connection: { remote: Address },
     ) => {
-      let grant;
       try {
         if (!this.#tickets) {
           throw new ShoalError(
@@ -138,7 +145,7 @@ export class PieceServer {
             "this peer has not reached the tracker yet, so it cannot check tickets",
           );
         }
-        grant = await this.#tickets.verify(ticket, contentId);
+        return await this.#tickets.verify(ticket, contentId);
       } catch (error) {
         uploads?.refusal({
           user: null,
@@ -149,6 +156,13 @@ export class PieceServer {
         });
         throw error;
       }
+    };
+    const find = async (
+      contentId: string,
+      ticket: string | undefined,
+      connection: { remote: Address },
+    ) => {
+      const grant = await verify(contentId, ticket, connection);
       const content = await catalog.find(contentId);
       if (!content) throw new ShoalError("NOT_FOUND", "this peer does not share that content");
       return { ...content, user: grant.user };
@@ -158,11 +172,8 @@ export class PieceServer {
       manifest: async ({ contentId, ticket }, connection) => ({
         manifest: (await find(contentId, ticket, connection)).manifest,
       }),
-      folder: async ({ contentId, offset, ticket }) => {
-        if (!this.#tickets) {
-          throw new ShoalError("TICKET_INVALID", "this peer has not reached the tracker yet");
-        }
-        await this.#tickets.verify(ticket, contentId);
+      folder: async ({ contentId, offset, ticket }, connection) => {
+        await verify(contentId, ticket, connection);
         const path = await catalog.folderManifest?.(contentId);
         if (!path) throw new ShoalError("NOT_FOUND", "this peer does not share that folder");
         // The manifest is a file in this peer's own home, named by content id: nothing received
@@ -213,7 +224,6 @@ export class PieceServer {
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(pieceLength(content.manifest, index));
         slots.sending(connection.state, 1);
-        sentPieces.mark(contentId, index, content.manifest.pieces.length);
         const sent = () => {
           slots.sending(connection.state, -1);
           this.#buffers.release(bytes);
@@ -224,6 +234,8 @@ export class PieceServer {
           sent();
           throw error;
         }
+        // Only a piece on its way counts as sent: one this peer could not read went to nobody.
+        sentPieces.mark(contentId, index, content.manifest.pieces.length);
         if (options.pieceDelayMs) await delay(options.pieceDelayMs);
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
         uploads?.served(connection, {

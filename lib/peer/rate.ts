@@ -1,7 +1,7 @@
 /**
  * Transfer rates: parsing what a person types (`500KiB/s`, `20MB/s`,
- * `100Mbit/s`, or plain bytes a second), formatting them back, and the
- * limiter that holds a process's uploads (or downloads) to one budget.
+ * `100Mbit/s`, or plain bytes a second), and the limiter that holds a
+ * process's uploads (or downloads) to one budget.
  */
 import { ShoalError } from "../protocol/errors.ts";
 
@@ -27,7 +27,6 @@ const UNITS: Record<string, number> = {
 /** How a rate is written, for messages. */
 export const RATE_EXAMPLES =
   "write a rate like 500KiB/s, 20MB/s, 100Mbit/s or a number of bytes a second";
-const RATE_HINT = RATE_EXAMPLES;
 
 /**
  * Parses a rate into bytes a second. Units: B, kB/KB, MB, GB (powers of
@@ -44,7 +43,7 @@ const RATE_HINT = RATE_EXAMPLES;
 export function parseRate(text: string): number {
   const match = /^\s*(\d+(?:\.\d+)?)\s*([A-Za-z]*)(\/s)?\s*$/.exec(text);
   if (!match) {
-    throw new ShoalError("INVALID_INPUT", `not a rate: "${text}"`, { hint: RATE_HINT });
+    throw new ShoalError("INVALID_INPUT", `not a rate: "${text}"`, { hint: RATE_EXAMPLES });
   }
   const [, number, unit] = match;
   if (/^[kmg]?b$/i.test(unit) && unit.endsWith("b")) {
@@ -53,7 +52,7 @@ export function parseRate(text: string): number {
       `"${unit}" could mean bits or bytes in "${text}": write ${
         unit.slice(0, -1).toUpperCase()
       }B/s for bytes or ${unit.slice(0, -1).toUpperCase()}bit/s for bits`,
-      { hint: RATE_HINT },
+      { hint: RATE_EXAMPLES },
     );
   }
   const perUnit = UNITS[unit.toLowerCase()];
@@ -61,7 +60,7 @@ export function parseRate(text: string): number {
     throw new ShoalError(
       "INVALID_INPUT",
       `unknown rate unit "${unit}" in "${text}" (use B, kB, MB, GB, KiB, MiB, GiB, kbit, Mbit, Gbit)`,
-      { hint: RATE_HINT },
+      { hint: RATE_EXAMPLES },
     );
   }
   const bytes = Math.floor(Number(number) * perUnit);
@@ -69,24 +68,10 @@ export function parseRate(text: string): number {
     throw new ShoalError(
       "INVALID_INPUT",
       `a rate must be at least 1 byte a second, not "${text}"`,
-      {
-        hint: RATE_HINT,
-      },
+      { hint: RATE_EXAMPLES },
     );
   }
   return bytes;
-}
-
-/** A rate for people: `512.0 KiB/s`, `19.1 MiB/s`, `800 B/s`. */
-export function formatRate(bytesPerSecond: number): string {
-  const units = ["B/s", "KiB/s", "MiB/s", "GiB/s"];
-  let value = bytesPerSecond;
-  let unit = 0;
-  while (value >= 1024 && unit < units.length - 1) {
-    value /= 1024;
-    unit++;
-  }
-  return unit === 0 ? `${Math.round(value)} B/s` : `${value.toFixed(1)} ${units[unit]}`;
 }
 
 /** Largest piece of a write (or read) paced at once: pieces are paced in chunks, not whole. */

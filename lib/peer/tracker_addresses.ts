@@ -29,6 +29,7 @@ export function parseTrackerAddresses(text: string, defaultPort?: number): Addre
     throw new ShoalError(
       "INVALID_INPUT",
       `${entries.length} tracker addresses given; at most ${MAX_TRACKER_ADDRESSES}`,
+      { hint: "list only the addresses of one tracker's processes, comma-separated" },
     );
   }
   const several = entries.length > 1;

@@ -1,3 +1,9 @@
+/**
+ * The peer's link to its tracker: connecting (over the tracker's several
+ * addresses, failing over when nobody answers at one), resuming the stored
+ * session, and the errors that say none answered. Certificate pinning per
+ * address is tracker_pinning.ts's.
+ */
 import { type Address, formatAddress } from "../protocol/address.ts";
 import type { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";

@@ -69,8 +69,9 @@ export async function connectPinned(
   } catch (error) {
     if (!(error instanceof ShoalError) || error.code !== "CERTIFICATE_MISMATCH") throw error;
     const pinned = fingerprintOf(certificate);
-    const now = await fetchCertificate(address.host, address.port)
-      .then(fingerprintOf, () => "unknown");
+    const now = await fetchCertificate(address.host, address.port, {
+      timeoutMs: options.connectTimeoutMs,
+    }).then(fingerprintOf, () => "unknown");
     const hint = `if the tracker's operator confirms its certificate changed, run ` +
       `\`peer.ts forget-tracker ${key}\``;
     if (now === pinned) {
@@ -131,7 +132,7 @@ async function sameTrackerContact(
     connectTimeoutMs: options.connectTimeoutMs,
     tls: { certificate: match.certificate, whose: `the one pinned for ${match.key}` },
   });
-  home.pinTracker(key, match.certificate);
+  pinOrClose(home, key, match.certificate, client);
   options.notice(
     `the tracker's address ${key} presents the certificate pinned for ${match.key} ` +
       `(${fingerprintOf(match.certificate)}): pinned for ${key} too.`,
@@ -177,13 +178,28 @@ async function firstContact(
       { cause: error, hint: "check --tracker HOST:PORT (or SHOAL_TRACKER): the tracker prints it" },
     );
   }
-  home.pinTracker(key, certificate);
+  pinOrClose(home, key, certificate, client);
   options.notice(
     `first contact with the tracker at ${key}: its certificate fingerprint is ` +
       `${fingerprintOf(certificate)}; compare it with the one the tracker printed at start. ` +
       "It is pinned from now on.",
   );
   return client;
+}
+
+/** Pins `certificate` for `key`; a home that cannot take it (busy, closing) closes the client first. */
+function pinOrClose(
+  home: PeerHome,
+  key: string,
+  certificate: string,
+  client: ProtocolClient<TrackerMethods>,
+): void {
+  try {
+    home.pinTracker(key, certificate);
+  } catch (error) {
+    client.close();
+    throw error;
+  }
 }
 
 /** Refuses a tracker found on the network whose certificate is not the one it announced. */

@@ -4,6 +4,7 @@
  * one per refusal (a bad ticket, over a limit), as text or JSON lines.
  */
 import { formatLogLine, type LogFormat } from "../log_line.ts";
+import type { ErrorCode } from "../protocol/errors.ts";
 
 /** What a refusal line tells. */
 export interface Refusal {
@@ -15,8 +16,8 @@ export interface Refusal {
   contentId: string;
   /** The share's name, when known. */
   share?: string | null;
-  /** The error code answered: TICKET_INVALID, TICKET_EXPIRED, BUSY, RATE_LIMITED, ... */
-  code: string;
+  /** The error code answered: TICKET_INVALID, TICKET_EXPIRED, QUEUED, BUSY, ... */
+  code: ErrorCode;
   /** Why, in words: "bad ticket", "over limits", ... */
   reason: string;
 }

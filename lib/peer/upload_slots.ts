@@ -45,9 +45,9 @@ export interface UploadSlotsOptions {
   perUser?: number;
   /** Places one user takes in the queue at most. @default {4} */
   maxQueuedPerUser?: number;
-  /** @default {5000} */
+  /** A holder that asks for nothing this long loses its slot. @default {1000} */
   slotIdleMs?: number;
-  /** @default {10000} */
+  /** A waiter that does not ask about its place this long leaves the queue. @default {10000} */
   queueIdleMs?: number;
   /** The clock, in milliseconds (tests inject one). @default {performance.now} */
   now?: () => number;

@@ -3,7 +3,6 @@
  * `resume`, `sessions`, `revoke`, `logout` and `unregister`, with the bounds
  * on password work, account creation and failed logins, and session expiry.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TRACKER_METHODS } from "../protocol/messages.ts";
 import type { Connection, Handlers } from "../protocol/server.ts";
@@ -13,6 +12,7 @@ import { PasswordHasher } from "./passwords.ts";
 import { RegisterLimiter } from "./register_limiter.ts";
 import { plainHost, type Session } from "./session.ts";
 import type { TrackerStore } from "./store.ts";
+import { hashToken, newToken } from "./tokens.ts";
 
 /** The default of {@link AccountsOptions.sessionIdleMs}. */
 export const DEFAULT_SESSION_IDLE_MS = 30 * 24 * 3600_000;
@@ -22,8 +22,6 @@ const TOUCH_EVERY_MS = 3600_000;
 
 /** A session's public id: the start of its token's hash, which reveals nothing of the token. */
 const sessionId = (tokenHash: string) => tokenHash.slice(0, 16);
-
-const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
 
 /** Options of {@link Accounts}; the tracker passes its own through. */
 export interface AccountsOptions {
@@ -262,7 +260,7 @@ export class Accounts {
       },
       login: async ({ username, password }, connection) => {
         const canonical = await this.#checkConnectionPassword(username, password, connection);
-        const token = randomBytes(32).toString("base64url");
+        const token = newToken();
         const tokenHash = hashToken(token);
         await this.pruneSessions();
         const at = new Date(this.#now()).toISOString();

@@ -3,9 +3,9 @@
  * dashboard and /api/v1, by logging in there or with an API token. Tokens are
  * shown once and kept only as their SHA-256.
  */
-import { createHash, randomBytes } from "node:crypto";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TrackerStore } from "./store.ts";
+import { hashToken, newToken } from "./tokens.ts";
 
 /** Every API token starts so, to be recognisable in a secret scanner or a config file. */
 export const API_TOKEN_PREFIX = "shoal_api_";
@@ -46,7 +46,7 @@ export async function issueApiToken(
       hint: `grant it first: tracker.ts admin grant ${username}`,
     });
   }
-  const token = API_TOKEN_PREFIX + randomBytes(32).toString("base64url");
-  await store.createApiToken(createHash("sha256").update(token).digest("hex"), username);
+  const token = API_TOKEN_PREFIX + newToken();
+  await store.createApiToken(hashToken(token), username);
   return { username, token };
 }

@@ -25,115 +25,13 @@ import {
   toListing,
   toPeer,
   toSession,
+  toStats,
   type TrackerStats,
   type TrackerStore,
   type UserRecord,
 } from "./store.ts";
-
-/**
- * Each entry upgrades the schema by one version (rows of `shoal_schema`).
- * Text is compared and sorted bytewise (`COLLATE "C"`), as SQLite does;
- * names are matched without regard to ASCII case through `shoal_fold`, as
- * SQLite's NOCASE and LIKE do.
- */
-export const POSTGRES_MIGRATIONS = [
-  `CREATE FUNCTION shoal_fold(text) RETURNS text LANGUAGE sql IMMUTABLE STRICT PARALLEL SAFE
-     AS $$ SELECT translate($1, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ', 'abcdefghijklmnopqrstuvwxyz') $$;
-   CREATE TABLE users (
-     username TEXT COLLATE "C" PRIMARY KEY,
-     password_hash TEXT NOT NULL,
-     created_at TEXT COLLATE "C" NOT NULL
-   );
-   CREATE UNIQUE INDEX users_by_folded_name ON users (shoal_fold(username));
-   CREATE TABLE sessions (
-     token_hash TEXT COLLATE "C" PRIMARY KEY,
-     username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     created_at TEXT COLLATE "C" NOT NULL,
-     last_seen_at TEXT COLLATE "C" NOT NULL,
-     address TEXT
-   );
-   CREATE INDEX sessions_by_user ON sessions (username);
-   CREATE INDEX sessions_by_last_seen ON sessions (last_seen_at);
-   CREATE TABLE tracker_processes (
-     id TEXT PRIMARY KEY,
-     started_at TIMESTAMPTZ NOT NULL DEFAULT now(),
-     heartbeat_at TIMESTAMPTZ NOT NULL DEFAULT now()
-   );
-   CREATE TABLE peers (
-     username TEXT COLLATE "C" PRIMARY KEY REFERENCES users(username) ON DELETE CASCADE,
-     host TEXT COLLATE "C" NOT NULL,
-     port INTEGER NOT NULL,
-     certificate TEXT,
-     online BOOLEAN NOT NULL,
-     last_seen TEXT COLLATE "C" NOT NULL,
-     process_id TEXT
-   );
-   CREATE INDEX peers_by_address ON peers (host, port);
-   CREATE INDEX peers_by_process ON peers (process_id) WHERE online;
-   CREATE TABLE files (
-     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     name TEXT COLLATE "C" NOT NULL,
-     type TEXT NOT NULL,
-     size BIGINT NOT NULL,
-     content_id TEXT COLLATE "C" NOT NULL,
-     published_at TEXT COLLATE "C" NOT NULL,
-     PRIMARY KEY (owner, name)
-   );
-   CREATE INDEX files_by_name ON files (name);
-   CREATE INDEX files_by_folded_name ON files (shoal_fold(name));
-   CREATE INDEX files_by_content ON files (content_id);`,
-  `ALTER TABLE users ADD COLUMN admin BOOLEAN NOT NULL DEFAULT false;
-   CREATE TABLE api_tokens (
-     token_hash TEXT COLLATE "C" PRIMARY KEY,
-     username TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     created_at TEXT COLLATE "C" NOT NULL
-   );`,
-  // Folders: a folder's file count, and which files' content ids each owner's folder holds.
-  `ALTER TABLE files ADD COLUMN files INTEGER NOT NULL DEFAULT 1;
-   CREATE TABLE folder_members (
-     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
-     folder_id TEXT COLLATE "C" NOT NULL,
-     content_id TEXT COLLATE "C" NOT NULL,
-     PRIMARY KEY (owner, folder_id, content_id)
-   );
-   CREATE INDEX folder_members_by_content ON folder_members (content_id);`,
-  // One tracker, one identity: what the first serving process served with (one row), and the
-  // serving process (its random instance id) each online peer announced from.
-  `CREATE TABLE tracker_identity (
-     one BOOLEAN PRIMARY KEY DEFAULT true CHECK (one),
-     certificate_fingerprint TEXT,
-     ticket_key TEXT NOT NULL,
-     recorded_at TIMESTAMPTZ NOT NULL DEFAULT now()
-   );
-   ALTER TABLE peers ADD COLUMN instance TEXT;`,
-  // The login back-off's counts, shared by the processes (times in ms since the epoch): failures
-  // per key (a name from an address, an address, a name from many addresses), the addresses that
-  // failed for a name, and the addresses each name last logged in from; and the registration
-  // limits' token buckets ("address:HOST" and "total"; no tokens: full).
-  `CREATE TABLE login_failures (
-     key TEXT COLLATE "C" PRIMARY KEY,
-     failures INTEGER NOT NULL,
-     last_failure BIGINT NOT NULL
-   );
-   CREATE INDEX login_failures_by_time ON login_failures (last_failure);
-   CREATE TABLE login_failure_addresses (
-     key TEXT COLLATE "C" NOT NULL,
-     address TEXT COLLATE "C" NOT NULL,
-     PRIMARY KEY (key, address)
-   );
-   CREATE TABLE login_known_addresses (
-     username TEXT COLLATE "C" NOT NULL,
-     address TEXT COLLATE "C" NOT NULL,
-     at BIGINT NOT NULL,
-     PRIMARY KEY (username, address)
-   );
-   CREATE TABLE register_buckets (
-     key TEXT COLLATE "C" PRIMARY KEY,
-     tokens DOUBLE PRECISION,
-     at BIGINT NOT NULL
-   );
-   CREATE INDEX register_buckets_by_time ON register_buckets (at);`,
-];
+import { isUnreachable, refusalHint, takeHostParameter } from "./postgres_connection.ts";
+import { POSTGRES_MIGRATIONS } from "./postgres_schema.ts";
 
 /** The identity a tracker process serves with, as recorded in a shared store. */
 export interface RecordedIdentity {
@@ -164,60 +62,16 @@ const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS "conten
 const CANONICAL = (param: string) =>
   `(SELECT username FROM users WHERE shoal_fold(username) = shoal_fold(${param}))`;
 
-/** Driver errors that mean the database cannot be reached (not that a statement is wrong). */
-const UNREACHABLE_CODES = new Set([
-  "ECONNREFUSED",
-  // A Unix socket (PGHOST=/run/postgresql) whose file is gone: the server is not running.
-  "ENOENT",
-  "ECONNRESET",
-  "ENOTFOUND",
-  "EHOSTUNREACH",
-  "ENETUNREACH",
-  "ETIMEDOUT",
-  "EPIPE",
-  "CONNECT_TIMEOUT",
-  "CONNECTION_CLOSED",
-  "CONNECTION_ENDED",
-  "CONNECTION_DESTROYED",
-  // SQLSTATE: admin shutdown, crash shutdown, cannot connect now, too many connections.
-  "57P01",
-  "57P02",
-  "57P03",
-  "53300",
-]);
-
 /**
- * Takes libpq's `host` parameter off a URL (`postgres:///shoal?host=/run/postgresql`,
- * a Unix socket's folder or a list of hosts), which postgres.js would otherwise
- * ignore and send to the server as a setting it refuses.
+ * Puts a peer online at an address, for this process ($1 the username in any
+ * case, $2 host, $3 port, $4 certificate, $5 the time, $6 the process id).
  */
-function takeHostParameter(url: string): { url: string; host?: string } {
-  const at = url.indexOf("?");
-  if (at < 0) return { url };
-  const query = new URLSearchParams(url.slice(at + 1));
-  const host = query.get("host");
-  if (host === null || host === "") return { url };
-  query.delete("host");
-  const rest = query.toString();
-  return { url: url.slice(0, at) + (rest === "" ? "" : `?${rest}`), host };
-}
-
-/** What to do when PostgreSQL refuses the connection, by its SQLSTATE. */
-function refusalHint(code: unknown): string {
-  if (code === "3D000") {
-    return "create the database first (createdb, as a PostgreSQL superuser), or check --db";
-  }
-  if (code === "28000" || code === "28P01") {
-    return "check the user and password in --db (or PGUSER, PGPASSWORD) and the server's " +
-      "pg_hba.conf";
-  }
-  return "check --db (SHOAL_TRACKER_DB) and the PG* variables";
-}
-
-function unreachable(error: unknown): boolean {
-  const code = (error as { code?: unknown })?.code;
-  return typeof code === "string" && (UNREACHABLE_CODES.has(code) || code.startsWith("08"));
-}
+const PEER_ONLINE =
+  `INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
+  VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
+  ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+    certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
+    process_id = excluded.process_id`;
 
 /** Options of {@link PostgresTrackerStore.open}. */
 export interface PostgresStoreOptions {
@@ -240,16 +94,6 @@ export interface PostgresStoreOptions {
    * it up: for the admin commands, which read a tracker's database.
    */
   mustExist?: boolean;
-}
-
-/** Whether `db` names a PostgreSQL database (a `postgres://` or `postgresql://` URL). */
-export function isPostgresUrl(db: string): boolean {
-  return /^postgres(ql)?:\/\//i.test(db);
-}
-
-/** The URL without its password, to print. */
-export function redactUrl(url: string): string {
-  return url.replace(/^(postgres(?:ql)?:\/\/[^:@/]*):[^@/]*@/i, "$1:***@");
 }
 
 /**
@@ -349,6 +193,10 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
             "IO",
             `${this.description} has schema version ${version}, newer than this program's ` +
               `${POSTGRES_MIGRATIONS.length}`,
+            {
+              hint: "a newer Shoal tracker set this database up: run that version here too " +
+                "(every process on one database must)",
+            },
           );
         }
         for (let step = Number(version); step < POSTGRES_MIGRATIONS.length; step++) {
@@ -369,7 +217,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     try {
       result = await work();
     } catch (error) {
-      if (!unreachable(error) || this.#closed) throw error;
+      if (!isUnreachable(error) || this.#closed) throw error;
       if (this.#reachable && this.#opened) {
         this.#reachable = false;
         this.#warn(
@@ -390,15 +238,17 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     return result;
   }
 
-  #query(text: string, params: unknown[] = []): Promise<Row[]> {
+  /** Every row of a query. */
+  #all(text: string, params: unknown[] = []): Promise<Row[]> {
     return this.#guard(async () =>
       // deno-lint-ignore no-explicit-any
       [...await this.#sql.unsafe(text, params as any[], { prepare: true })] as Row[]
     );
   }
 
+  /** The first row of a query, if any. */
   async #one(text: string, params: unknown[] = []): Promise<Row | undefined> {
-    return (await this.#query(text, params))[0];
+    return (await this.#all(text, params))[0];
   }
 
   /** Runs a statement; resolves to how many rows it changed. */
@@ -470,7 +320,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async sessionsOf(username: string): Promise<SessionRecord[]> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       "SELECT * FROM sessions WHERE username = $1 ORDER BY created_at DESC, token_hash",
       [username],
     );
@@ -491,14 +341,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     port: number,
     certificate: string | null,
   ): Promise<void> {
-    await this.#run(
-      `INSERT INTO peers (username, host, port, certificate, online, last_seen, process_id)
-       VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
-       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
-         process_id = excluded.process_id`,
-      [username, host, port, certificate, now(), this.processId],
-    );
+    await this.#run(PEER_ONLINE, [username, host, port, certificate, now(), this.processId]);
   }
 
   async restorePeer(
@@ -509,11 +352,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   ): Promise<void> {
     // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
     await this.#run(
-      `INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
-       VALUES (${CANONICAL("$1")}, $2, $3, $4, true, $5, $6)
-       ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
-         certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
-         process_id = excluded.process_id
+      `${PEER_ONLINE}
        WHERE NOT (p.online AND p.host = excluded.host AND p.port = excluded.port
          AND p.certificate IS NOT DISTINCT FROM excluded.certificate
          AND p.process_id IS NOT DISTINCT FROM excluded.process_id)`,
@@ -673,7 +512,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     port: number,
     certificate: string | null,
   ): Promise<boolean> {
-    const [row] = await this.#query(
+    const [row] = await this.#all(
       `WITH held AS (
          SELECT 1 FROM peers p JOIN tracker_processes t ON t.id = p.process_id
          WHERE p.username = ${CANONICAL("$1")} AND p.online AND p.process_id <> $6
@@ -706,7 +545,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     at: number,
     forgetAfterMs: number,
   ): Promise<{ counts: Map<string, LoginFailureCount>; known: boolean }> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT key, failures, last_failure, NULL AS known FROM login_failures
        WHERE key = ANY($1::text[]) AND last_failure >= $2
        UNION ALL SELECT NULL, NULL, NULL, true FROM login_known_addresses
@@ -821,7 +660,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async ping(): Promise<void> {
-    await this.#query("SELECT 1");
+    await this.#all("SELECT 1");
   }
 
   async getPeer(username: string): Promise<PeerRecord | null> {
@@ -831,8 +670,8 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
 
   async peersAt(host: string, port?: number): Promise<PeerRecord[]> {
     const rows = port === undefined
-      ? await this.#query("SELECT * FROM peers WHERE host = $1 ORDER BY username", [host])
-      : await this.#query(
+      ? await this.#all("SELECT * FROM peers WHERE host = $1 ORDER BY username", [host])
+      : await this.#all(
         "SELECT * FROM peers WHERE host = $1 AND port = $2 ORDER BY username",
         [host, port],
       );
@@ -840,7 +679,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async listPeers(): Promise<PeerRecord[]> {
-    return (await this.#query("SELECT * FROM peers ORDER BY username")).map(toPeer);
+    return (await this.#all("SELECT * FROM peers ORDER BY username")).map(toPeer);
   }
 
   async setAdmin(username: string, admin: boolean): Promise<boolean> {
@@ -882,17 +721,11 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
          (SELECT COUNT(*) FROM files) AS shares,
          (SELECT COALESCE(SUM(size), 0) FROM files) AS "bytesPublished"`,
     ))!;
-    return {
-      accounts: Number(row.accounts),
-      peers: Number(row.peers),
-      peersOnline: Number(row.peersOnline),
-      shares: Number(row.shares),
-      bytesPublished: Number(row.bytesPublished),
-    };
+    return toStats(row);
   }
 
   async listAccounts(): Promise<AccountSummary[]> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
          (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
        FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
@@ -945,7 +778,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   async holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>> {
     const holders = new Map<string, PeerRecord[]>();
     for (const contentId of new Set(contentIds)) {
-      const rows = await this.#query(
+      const rows = await this.#all(
         `SELECT p.* FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
          ORDER BY p.username LIMIT $2`,
         [contentId, perId],
@@ -981,7 +814,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
    * differing in case; in one round trip (the exact spelling sorts first).
    */
   async #spellingOf(name: string): Promise<string> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT name FROM (SELECT DISTINCT name FROM files WHERE shoal_fold(name) = shoal_fold($1)) n
        ORDER BY name = $1 DESC, name LIMIT 10`,
       [name],
@@ -1000,7 +833,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
-    const rows = await this.#query(
+    const rows = await this.#all(
       `SELECT p.* FROM peers p WHERE p.online AND p.username IN (${HOLDERS})
          AND ($2::text IS NULL OR shoal_fold(p.username) = shoal_fold($2::text))
        ORDER BY p.username LIMIT $3`,
@@ -1041,7 +874,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async #listings(text: string, params: unknown[] = []): Promise<FileListing[]> {
-    return (await this.#query(text, params)).map(toListing);
+    return (await this.#all(text, params)).map(toListing);
   }
 
   async close(): Promise<void> {

@@ -19,6 +19,7 @@ Deno.test("install - each command takes its task's flags, never -A", () => {
   assert.ok(tracker.includes("--allow-run=ping"));
   assert.ok(tracker.some((flag) => flag.startsWith("--v8-flags=")), "the tracker's V8 flag");
   assert.throws(() => taskFlags("deno test tests/", "peer.ts"), /is not `deno run FLAGS peer\.ts`/);
+  assert.throws(() => taskFlags(undefined, "peer.ts"), /deno\.json has no task that runs peer\.ts/);
 });
 
 Deno.test("install - --allow-all replaces the permission flags and keeps the others", () => {

@@ -13,7 +13,7 @@ import { PEER_TS, tempDir, TRACKER_TS, writeRandomFile } from "../helpers/proces
 import { CliPeer } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 
 const HAS_TMUX = hasCommand("tmux");
 if (!HAS_TMUX) console.log("skipped tests/cli/shell_test.ts: tmux is not installed");

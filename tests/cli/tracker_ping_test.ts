@@ -1,7 +1,7 @@
 /** `tracker.ts ping` (run in this process): its exit status says whether the peer process answered. */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { tempDir } from "../helpers/processes.ts";
 import { runTrackerCli as runTracker } from "../helpers/cli.ts";
 

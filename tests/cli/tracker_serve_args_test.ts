@@ -17,6 +17,15 @@ Deno.test("tracker serve - `serve ping alice` (deno task tracker ping alice) nam
   );
 });
 
+Deno.test("tracker serve - `serve admin grant alice` (deno task tracker admin ...) names the command to run", async () => {
+  await assert.rejects(
+    buildTrackerProgram().parseAsync(["serve", "admin", "grant", "alice"], { from: "user" }),
+    new UsageError(
+      "serve takes no arguments; run the admin command on its own: `tracker.ts admin grant alice`",
+    ),
+  );
+});
+
 Deno.test("tracker serve - other stray words are a usage error that names them", async () => {
   await assert.rejects(
     buildTrackerProgram().parseAsync(["serve", "now"], { from: "user" }),

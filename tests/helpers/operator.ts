@@ -116,16 +116,24 @@ export async function startTestOperator(
     () => running.tracker.connectionCount,
   );
   late.metrics = metrics;
-  const http = await startHttpServer({
-    store: running.store,
-    events,
-    metrics,
-    checkPassword: (username, password, address) =>
-      running.tracker.checkPassword(username, password, address),
-    address: { host: "127.0.0.1", port: 0 },
-    tls: options.tls,
-    warn: () => {},
-  });
+  let http: HttpServer;
+  try {
+    http = await startHttpServer({
+      store: running.store,
+      events,
+      metrics,
+      checkPassword: (username, password, address) =>
+        running.tracker.checkPassword(username, password, address),
+      address: { host: "127.0.0.1", port: 0 },
+      tls: options.tls,
+      warn: () => {},
+    });
+  } catch (error) {
+    // The tracker is stopped too: a test that fails here leaves no port or store open.
+    metrics[Symbol.dispose]();
+    await running[Symbol.asyncDispose]();
+    throw error;
+  }
   const account = async (username: string, { admin = false } = {}) => {
     if (!await running.store.getUser(username)) {
       await running.store.createUser(

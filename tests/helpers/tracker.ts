@@ -6,7 +6,7 @@ import { type Address, formatAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../../lib/protocol/messages.ts";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { Tracker, type TrackerOptions } from "../../lib/tracker/tracker.ts";
 
 /** scrypt's smallest sensible N: a hash in well under a millisecond. */

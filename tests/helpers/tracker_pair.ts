@@ -9,7 +9,7 @@ import { join } from "node:path";
 import { formatAddress } from "../../lib/protocol/address.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import { PasswordHasher } from "../../lib/tracker/passwords.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 import { CHEAP_COST } from "./tracker.ts";
 

@@ -11,7 +11,7 @@ import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PEER_METHODS } from "../../lib/protocol/messages.ts";
 import { loadOrCreateTicketKey } from "../../lib/identity/key_files.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { login, register } from "../../lib/peer/account.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { saveConfig } from "../../lib/peer/config.ts";

@@ -14,7 +14,7 @@ import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { connectTracker, type TrackerEndpoint } from "../../lib/peer/tracker_link.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 
 /** A self-signed certificate for some other device, as a NAS or a router has. */

@@ -1,6 +1,5 @@
 import assert from "node:assert/strict";
 import {
-  formatRate,
   PACE_CHUNK_BYTES,
   paced,
   parseRate,
@@ -50,13 +49,6 @@ Deno.test("parseRate - refuses what is not a rate, naming the forms it takes", (
       assert.match((error as { hint?: string }).hint ?? "", /500KiB\/s, 20MB\/s, 100Mbit\/s/);
     }
   }
-});
-
-Deno.test("formatRate - binary units with one decimal, whole bytes below a KiB", () => {
-  assert.equal(formatRate(800), "800 B/s");
-  assert.equal(formatRate(512_000), "500.0 KiB/s");
-  assert.equal(formatRate(20_000_000), "19.1 MiB/s");
-  assert.equal(formatRate(parseRate("2GiB/s")), "2.0 GiB/s");
 });
 
 /** A clock the test moves, and a sleep that moves it (and records each wait). */

@@ -5,7 +5,7 @@ import { signTicket } from "../../lib/protocol/tickets.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { UploadLog } from "../../lib/peer/upload_log.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
-import { delay } from "../../lib/async/delay.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 const PIECE_SIZE = 64 * 1024;
 const CONTENT = Uint8Array.from({ length: 3 * PIECE_SIZE }, (_, i) => i & 0xff);
@@ -33,11 +33,6 @@ async function serving(format: "text" | "json") {
   return { server, client, lines, keys };
 }
 
-/** Waits (bounded) until `lines` has `count` lines: the log is written when the server sees the close. */
-async function untilLines(lines: string[], count: number): Promise<void> {
-  for (let i = 0; i < 200 && lines.length < count; i++) await delay(10);
-}
-
 Deno.test("UploadLog - serve logs one JSON line per upload: who, which content, bytes, rate, duration", async () => {
   const { server, client, lines, keys } = await serving("json");
   try {
@@ -46,7 +41,8 @@ Deno.test("UploadLog - serve logs one JSON line per upload: who, which content, 
       await client.callWithBody("piece", { contentId: CONTENT_ID, index, ticket });
     }
     client.close();
-    await untilLines(lines, 1);
+    // The log is written when the server sees the close.
+    await eventually(() => lines.length >= 1, "the upload was logged");
   } finally {
     client.close();
     await server.close();
@@ -81,6 +77,23 @@ Deno.test("UploadLog - a bad ticket is logged as a refusal, as text", async () =
       `^\\S+Z WARN  refused user=- address=127\\.0\\.0\\.1:\\d+ share=- contentId=${CONTENT_ID} code=TICKET_INVALID reason="bad ticket"$`,
     ),
   );
+});
+
+Deno.test("UploadLog - a bad ticket for a folder's manifest is logged as a refusal too", async () => {
+  const { server, client, lines } = await serving("json");
+  try {
+    await assert.rejects(
+      client.callWithBody("folder", { contentId: CONTENT_ID, offset: 0, ticket: "forged.ticket" }),
+    );
+  } finally {
+    client.close();
+    await server.close();
+  }
+  assert.equal(lines.length, 1, lines.join("\n"));
+  const record = JSON.parse(lines[0]);
+  assert.equal(record.msg, "refused");
+  assert.equal(record.code, "TICKET_INVALID");
+  assert.equal(record.reason, "bad ticket");
 });
 
 Deno.test("UploadLog - text lines give the share's name, duration and rate in their units", () => {

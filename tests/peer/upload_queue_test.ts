@@ -6,7 +6,7 @@ import assert from "node:assert/strict";
 import { deadline } from "../../lib/async/deadline.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
-import { PieceServer, type Refusal } from "../../lib/peer/piece_server.ts";
+import { PieceServer, type SlotRefusal } from "../../lib/peer/piece_server.ts";
 import { type QueuedAt, Swarm } from "../../lib/peer/swarm.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
@@ -14,6 +14,7 @@ import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { TicketAuthority } from "../helpers/sources.ts";
 
 const PIECE_SIZE = 256 * 1024;
@@ -32,7 +33,11 @@ function bothContents(): Catalog {
 }
 
 /** A source with one upload slot that is never let go for idling during a test. */
-async function oneSlotSource(authority: TicketAuthority, owner: string, refusals: Refusal[] = []) {
+async function oneSlotSource(
+  authority: TicketAuthority,
+  owner: string,
+  refusals: SlotRefusal[] = [],
+) {
   const server = new PieceServer(bothContents(), {
     username: () => owner,
     warn: () => {},
@@ -91,7 +96,7 @@ function download(sources: Source[], ticket: string, onQueued = () => {}) {
 Deno.test("Upload queue - with one slot taken, a second downloader is told place 1 and completes from another source meanwhile", async () => {
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
-  const refusals: Refusal[] = [];
+  const refusals: SlotRefusal[] = [];
   const alice = await oneSlotSource(authority, "alice", refusals);
   // Carol sends nothing until the download has been told its place at alice, so it cannot be
   // over before then.
@@ -132,10 +137,11 @@ Deno.test("Upload queue - a queued downloader is promoted when the one served fi
   try {
     await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);
     const second = download([alice.source], ticket);
-    // Wait (bounded) until the second downloader has been told its place, then finish the first.
-    for (let i = 0; i < 200 && !second.shown.length; i++) {
-      await new Promise((resolve) => setTimeout(resolve, 25));
-    }
+    // Wait until the second downloader has been told its place, then finish the first.
+    await eventually(() => second.shown.length > 0, "the second downloader was told its place", {
+      tries: 200,
+      everyMs: 25,
+    });
     assert.deepEqual(second.shown[0], { owner: "alice", place: 1 });
     holder.close();
     const report = await second.report;
@@ -166,14 +172,18 @@ Deno.test("Upload queue - places follow arrival, a downloader that disconnects l
     }
     // The first in line vanishes: the others move up.
     first.close();
-    await waitFor(async () =>
-      (await second.call("queue", { contentId: CONTENT_ID, ticket })).place === 1
+    await eventually(
+      async () => (await second.call("queue", { contentId: CONTENT_ID, ticket })).place === 1,
+      "the second downloader moved up to place 1",
+      { tries: 200, everyMs: 25 },
     );
     assert.equal((await third.call("queue", { contentId: CONTENT_ID, ticket })).place, 2);
     // The holder goes: the next in line is served.
     holder.close();
-    await waitFor(async () =>
-      (await second.call("queue", { contentId: CONTENT_ID, ticket })).place === 0
+    await eventually(
+      async () => (await second.call("queue", { contentId: CONTENT_ID, ticket })).place === 0,
+      "the second downloader holds the slot",
+      { tries: 200, everyMs: 25 },
     );
     const { body } = await second.callWithBody("piece", piece, PIECE_SIZE);
     assert.deepEqual(body, CONTENT.subarray(PIECE_SIZE, 2 * PIECE_SIZE));
@@ -230,12 +240,3 @@ Deno.test("Upload queue - a source's piece map says which pieces it has sent to 
     await alice.server.close();
   }
 });
-
-/** Retries `check` (bounded) until it holds: the server notices a closed connection on its own time. */
-async function waitFor(check: () => Promise<boolean>): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    if (await check()) return;
-    await new Promise((resolve) => setTimeout(resolve, 25));
-  }
-  assert.fail("the condition never held");
-}

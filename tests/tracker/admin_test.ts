@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { discover, resolvePeer } from "../../lib/tracker/admin.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 
 async function withPeers(work: (store: SqliteTrackerStore) => Promise<void>): Promise<void> {
   const dir = await Deno.makeTempDir({ prefix: "shoal-admin-test-" });

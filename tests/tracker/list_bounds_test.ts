@@ -9,7 +9,7 @@ import {
   type Source,
   TRACKER_METHODS,
 } from "../../lib/protocol/messages.ts";
-import type { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import type { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
 
 const CONTENT_ID = "ef".repeat(32);

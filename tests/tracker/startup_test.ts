@@ -2,7 +2,7 @@ import assert from "node:assert/strict";
 import { formatAddress } from "../../lib/protocol/address.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { DatabaseLock } from "../../lib/tracker/database_lock.ts";
-import { SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 import { startTestTracker, testTicketKey } from "../helpers/tracker.ts";
 

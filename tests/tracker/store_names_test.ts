@@ -2,7 +2,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-import { type FileRecord, SqliteTrackerStore } from "../../lib/tracker/store.ts";
+import { type FileRecord } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 
 const file = (owner: string, name: string): FileRecord => ({
   owner,

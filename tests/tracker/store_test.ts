@@ -9,7 +9,8 @@ import { DatabaseSync } from "node:sqlite";
  */
 import postgres from "postgres";
 import { PostgresTrackerStore } from "../../lib/tracker/postgres_store.ts";
-import { type FileRecord, SqliteTrackerStore, type TrackerStore } from "../../lib/tracker/store.ts";
+import { type FileRecord, type TrackerStore } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import { shoalError } from "../helpers/errors.ts";
 

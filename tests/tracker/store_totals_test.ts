@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { SqliteTrackerStore, type TrackerStats } from "../../lib/tracker/store.ts";
+import { type TrackerStats } from "../../lib/tracker/store.ts";
+import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 
 /** What stats() must say: counted the slow way, straight from the rows. */
 async function counted(store: SqliteTrackerStore): Promise<TrackerStats> {

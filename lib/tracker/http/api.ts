@@ -1,5 +1,5 @@
 /**
- * The JSON API under /api/v1 (see /work/api_contract.md and the README):
+ * The JSON API under /api/v1 (its routes are listed in the README's HTTP section):
  * read-only views of the store and the event feed, and a peer's ping. Every
  * route needs an admin (`requireAdmin`).
  */

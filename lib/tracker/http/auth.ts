@@ -7,7 +7,8 @@
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { apiError, type Caller, type HttpDeps, type HttpEnv } from "./context.ts";
-import { hashToken, sameSecret, SESSION_COOKIE } from "./web_sessions.ts";
+import { hashToken } from "../tokens.ts";
+import { sameSecret, SESSION_COOKIE } from "./web_sessions.ts";
 
 /** The header a cookie session's POST carries its CSRF token in. */
 export const CSRF_HEADER = "X-CSRF-Token";

@@ -1,5 +1,6 @@
 /** What every route of the tracker's HTTP side shares: its hono environment and its parts. */
 import type { Context } from "hono";
+import type { ErrorCode } from "../../protocol/errors.ts";
 import type { EventFeed } from "../events.ts";
 import type { TrackerStore } from "../store.ts";
 import type { WebSession, WebSessions } from "./web_sessions.ts";
@@ -32,11 +33,22 @@ export interface HttpDeps {
   closing: AbortSignal;
 }
 
+/**
+ * The codes the HTTP side answers errors with: the protocol's where they
+ * mean the same, and three of its own for who may call (no caller, no
+ * admin, a request without its CSRF token or from another site).
+ */
+export type ApiErrorCode =
+  | Extract<ErrorCode, "INVALID_INPUT" | "NOT_FOUND" | "BUSY" | "INTERNAL">
+  | "UNAUTHORIZED"
+  | "FORBIDDEN"
+  | "CSRF";
+
 /** The JSON error body of the API: `{"error":{"code","message"}}`. */
 export function apiError(
   c: Context<HttpEnv>,
   status: 400 | 401 | 403 | 404 | 413 | 429 | 500 | 503,
-  code: string,
+  code: ApiErrorCode,
   message: string,
 ): Response {
   return c.json({ error: { code, message } }, status);

@@ -6,9 +6,10 @@
 import type { Context, Hono } from "hono";
 import { deleteCookie, getCookie, setCookie } from "hono/cookie";
 import { ShoalError } from "../../protocol/errors.ts";
-import { csrfHolds } from "./auth.ts";
-import { type HttpDeps, type HttpEnv, remoteHost } from "./context.ts";
-import { newToken, sameSecret, SESSION_COOKIE, WEB_SESSION_IDLE_MS } from "./web_sessions.ts";
+import { CSRF_HEADER, csrfHolds } from "./auth.ts";
+import { apiError, type HttpDeps, type HttpEnv, remoteHost } from "./context.ts";
+import { newToken } from "../tokens.ts";
+import { sameSecret, SESSION_COOKIE, WEB_SESSION_IDLE_MS } from "./web_sessions.ts";
 
 /** The cookie the login form's CSRF token is bound to. */
 export const LOGIN_CSRF_COOKIE = "shoal_login_csrf";
@@ -72,10 +73,15 @@ export function addLoginRoutes(app: Hono<HttpEnv>, deps: HttpDeps): void {
     const caller = c.get("caller");
     if (caller?.via === "session") {
       const form = await c.req.parseBody().catch(() => ({} as Record<string, unknown>));
-      const sent = c.req.header("X-CSRF-Token") ??
+      const sent = c.req.header(CSRF_HEADER) ??
         (typeof form[CSRF_FIELD] === "string" ? form[CSRF_FIELD] as string : undefined);
       if (!csrfHolds(c, caller, sent)) {
-        return c.json({ error: { code: "CSRF", message: "missing or wrong CSRF token" } }, 403);
+        return apiError(
+          c,
+          403,
+          "CSRF",
+          `missing or wrong CSRF token (${CSRF_HEADER} or the form's ${CSRF_FIELD})`,
+        );
       }
       deps.sessions.end(getCookie(c, SESSION_COOKIE));
     }

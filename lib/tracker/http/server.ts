@@ -59,7 +59,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     startedAt: new Date(),
     closing: closing.signal,
   }, { metrics: options.metrics, history, warn });
-  const { promise: listening, resolve, reject } = Promise.withResolvers<Deno.NetAddr>();
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   let server: Deno.HttpServer<Deno.NetAddr>;
   try {
     const base = {
@@ -82,7 +82,6 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     const why = error instanceof Deno.errors.AddrInUse
       ? "the port is in use (pass another --http-port, 0 for a free one, or off)"
       : toShoalError(error).message;
-    reject(error);
     throw new ShoalError("IO", `cannot serve HTTP on ${formatAddress(options.address)}: ${why}`);
   }
   const bound = await listening;

@@ -4,7 +4,8 @@
  * with the session's CSRF token. A restart logs every browser out, which
  * costs an operator one login.
  */
-import { createHash, randomBytes, timingSafeEqual } from "node:crypto";
+import { timingSafeEqual } from "node:crypto";
+import { hashToken, newToken } from "../tokens.ts";
 
 /** The cookie a dashboard session travels in. */
 export const SESSION_COOKIE = "shoal_session";
@@ -20,12 +21,6 @@ export interface WebSession {
   /** Set once the session is logged out, idled out or evicted (open event streams end). */
   ended?: boolean;
 }
-
-/** SHA-256 of a token, hex: what is kept of a session or API token. */
-export const hashToken = (token: string) => createHash("sha256").update(token).digest("hex");
-
-/** A new random token, URL-safe. */
-export const newToken = (bytes = 32) => randomBytes(bytes).toString("base64url");
 
 /** Compares two secrets in constant time. */
 export function sameSecret(a: string, b: string): boolean {

@@ -1,0 +1,531 @@
+/**
+ * The tracker's store on SQLite (one process per database file), through
+ * Deno's built-in `node:sqlite`: its SQL (the schema is sqlite_schema.ts).
+ * PostgreSQL's is postgres_store.ts; both implement store.ts's
+ * {@link TrackerStore}.
+ */
+import type { DatabaseSync, StatementSync } from "node:sqlite";
+import { ShoalError } from "../protocol/errors.ts";
+import { openDatabase, Statements } from "../storage/sqlite.ts";
+import {
+  type AccountSummary,
+  ambiguousName,
+  type FileListing,
+  type FileRecord,
+  likePattern,
+  now,
+  type Page,
+  type PeerRecord,
+  type Row,
+  type SessionRecord,
+  toAccountSummary,
+  toListing,
+  toPeer,
+  toSession,
+  toStats,
+  type TrackerStats,
+  type TrackerStore,
+  type UserRecord,
+} from "./store.ts";
+import { SQLITE_MIGRATIONS } from "./sqlite_schema.ts";
+
+/**
+ * The owners holding a content id: those publishing it, and those publishing
+ * a folder whose members list it (two parameters: the content id twice).
+ */
+const HOLDERS = `SELECT owner FROM files WHERE content_id = ?
+  UNION SELECT m.owner FROM folder_members m
+  JOIN files f ON f.owner = m.owner AND f.content_id = m.folder_id WHERE m.content_id = ?`;
+
+/** Puts a peer online at an address (username, host, port, certificate, the time). */
+const PEER_ONLINE = `INSERT INTO peers (username, host, port, certificate, online, last_seen)
+  VALUES (?, ?, ?, ?, 1, ?)
+  ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
+    certificate = excluded.certificate, online = 1, last_seen = excluded.last_seen`;
+
+const LISTING = `SELECT f.owner, f.name, f.type, f.size, f.content_id AS contentId,
+  f.published_at AS publishedAt, f.files, COALESCE(p.online, 0) AS online, p.host, p.port, p.certificate
+  FROM files f LEFT JOIN peers p ON p.username = f.owner`;
+
+/** An SQL condition (with its parameters) keeping only `owner`'s rows, or none. */
+function ownerClause(column: string, owner?: string): [string, string[]] {
+  return owner === undefined ? ["", []] : [` AND ${column} = ? COLLATE NOCASE`, [owner]];
+}
+
+/** A SQLite parameter. */
+type Param = string | number | null;
+
+/** Runs synchronous work as the interface's Promise: a throw becomes a rejection. */
+function settle<V>(work: () => V): Promise<V> {
+  try {
+    return Promise.resolve(work());
+  } catch (error) {
+    return Promise.reject(error);
+  }
+}
+
+/**
+ * The SQLite backend, through Deno's built-in `node:sqlite`. WAL mode lets the
+ * one-shot admin commands read while a tracker serves. Its work is synchronous
+ * underneath; it answers with Promises as {@link TrackerStore} does.
+ *
+ * @example
+ * ```ts
+ * using store = SqliteTrackerStore.open("tracker.db");
+ * await store.createUser("alice", hash);
+ * ```
+ */
+export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDisposable {
+  readonly #db: DatabaseSync;
+  readonly #statements: Statements;
+  readonly description: string;
+
+  private constructor(db: DatabaseSync, path: string) {
+    this.#db = db;
+    this.#statements = new Statements(db);
+    this.description = `database ${path}`;
+  }
+
+  #sql(text: string): StatementSync {
+    return this.#statements.get(text);
+  }
+
+  /** The first row of a query, if any. */
+  #one(sql: string, ...params: Param[]): Promise<Row | undefined> {
+    return settle(() => this.#sql(sql).get(...params) as Row | undefined);
+  }
+
+  /** Every row of a query. */
+  #all(sql: string, ...params: Param[]): Promise<Row[]> {
+    return settle(() => this.#sql(sql).all(...params) as Row[]);
+  }
+
+  /** Runs a statement; resolves to how many rows it changed. */
+  #run(sql: string, ...params: Param[]): Promise<number> {
+    return settle(() => Number(this.#sql(sql).run(...params).changes));
+  }
+
+  /**
+   * Opens (creating and migrating as needed) the database at `path`, private
+   * to its owner: it holds password hashes and session token hashes.
+   */
+  static open(path: string, options: { warn?: (line: string) => void } = {}): SqliteTrackerStore {
+    const holds = "the tracker's password hashes and sessions";
+    return new SqliteTrackerStore(
+      openDatabase(path, SQLITE_MIGRATIONS, { ...options, holds }),
+      path,
+    );
+  }
+
+  /** Runs `work` in one write transaction; synchronous, so nothing else runs inside it. */
+  #transaction<V>(work: () => V): V {
+    this.#db.exec("BEGIN IMMEDIATE");
+    try {
+      const result = work();
+      this.#db.exec("COMMIT");
+      return result;
+    } catch (error) {
+      this.#db.exec("ROLLBACK");
+      throw error;
+    }
+  }
+
+  async createUser(username: string, passwordHash: string): Promise<void> {
+    try {
+      await this.#run(
+        "INSERT INTO users (username, password_hash, created_at) VALUES (?, ?, ?)",
+        username,
+        passwordHash,
+        now(),
+      );
+    } catch (error) {
+      if (/UNIQUE constraint/.test((error as Error).message)) {
+        throw new ShoalError("USERNAME_TAKEN", `the username "${username}" is already taken`);
+      }
+      throw error;
+    }
+  }
+
+  async getUser(username: string): Promise<UserRecord | null> {
+    const row = await this.#one(
+      "SELECT username, password_hash, created_at FROM users WHERE username = ?",
+      username,
+    );
+    return row
+      ? {
+        username: String(row.username),
+        passwordHash: String(row.password_hash),
+        createdAt: String(row.created_at),
+      }
+      : null;
+  }
+
+  async deleteUser(username: string): Promise<void> {
+    await this.#run("DELETE FROM users WHERE username = ?", username);
+  }
+
+  async createSession(
+    tokenHash: string,
+    username: string,
+    address: string | null = null,
+    at = now(),
+  ): Promise<void> {
+    await this.#run(
+      `INSERT INTO sessions (token_hash, username, created_at, last_seen_at, address)
+       VALUES (?, ?, ?, ?, ?)`,
+      tokenHash,
+      username,
+      at,
+      at,
+      address,
+    );
+  }
+
+  async getSession(tokenHash: string): Promise<SessionRecord | null> {
+    const row = await this.#one("SELECT * FROM sessions WHERE token_hash = ?", tokenHash);
+    return row ? toSession(row) : null;
+  }
+
+  async touchSession(tokenHash: string, at: string): Promise<void> {
+    await this.#run("UPDATE sessions SET last_seen_at = ? WHERE token_hash = ?", at, tokenHash);
+  }
+
+  async sessionsOf(username: string): Promise<SessionRecord[]> {
+    const rows = await this.#all(
+      "SELECT * FROM sessions WHERE username = ? ORDER BY created_at DESC, token_hash",
+      username,
+    );
+    return rows.map(toSession);
+  }
+
+  deleteIdleSessions(before: string): Promise<number> {
+    return this.#run("DELETE FROM sessions WHERE last_seen_at < ?", before);
+  }
+
+  async sessionUser(tokenHash: string): Promise<string | null> {
+    const row = await this.#one("SELECT username FROM sessions WHERE token_hash = ?", tokenHash);
+    return row ? String(row.username) : null;
+  }
+
+  async deleteSession(tokenHash: string): Promise<void> {
+    await this.#run("DELETE FROM sessions WHERE token_hash = ?", tokenHash);
+  }
+
+  async setPeerOnline(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void> {
+    await this.#run(PEER_ONLINE, username, host, port, certificate, now());
+  }
+
+  async restorePeer(
+    username: string,
+    host: string,
+    port: number,
+    certificate: string | null,
+  ): Promise<void> {
+    // One statement on a heartbeat's path: it matches (and changes) no row when all is as it was.
+    await this.#run(
+      `${PEER_ONLINE}
+       WHERE NOT (online = 1 AND host = excluded.host AND port = excluded.port
+         AND certificate IS excluded.certificate)`,
+      username,
+      host,
+      port,
+      certificate,
+      now(),
+    );
+  }
+
+  async setPeerOffline(username: string): Promise<void> {
+    await this.#run(
+      "UPDATE peers SET online = 0, last_seen = ? WHERE username = ?",
+      now(),
+      username,
+    );
+  }
+
+  /** At start nobody is connected yet: every peer is offline until it reconnects. */
+  async markAllPeersOffline(): Promise<void> {
+    await this.#run("UPDATE peers SET online = 0");
+  }
+
+  /** One process per SQLite database (its lock file): at start, every peer is offline. */
+  joinPresence(): Promise<void> {
+    return this.markAllPeersOffline();
+  }
+
+  /** Nothing to say: no other process shares the database. */
+  presenceHeartbeat(): Promise<{ rejoined: boolean }> {
+    return Promise.resolve({ rejoined: false });
+  }
+
+  /** Each connection takes its peer offline as it closes; nothing is left to do. */
+  leavePresence(): Promise<void> {
+    return Promise.resolve();
+  }
+
+  async ping(): Promise<void> {
+    await this.#one("SELECT 1");
+  }
+
+  async getPeer(username: string): Promise<PeerRecord | null> {
+    const row = await this.#one("SELECT * FROM peers WHERE username = ?", username);
+    return row ? toPeer(row) : null;
+  }
+
+  async peersAt(host: string, port?: number): Promise<PeerRecord[]> {
+    const rows = port === undefined
+      ? await this.#all("SELECT * FROM peers WHERE host = ? ORDER BY username", host)
+      : await this.#all(
+        "SELECT * FROM peers WHERE host = ? AND port = ? ORDER BY username",
+        host,
+        port,
+      );
+    return rows.map(toPeer);
+  }
+
+  async listPeers(): Promise<PeerRecord[]> {
+    return (await this.#all("SELECT * FROM peers ORDER BY username")).map(toPeer);
+  }
+
+  publish(file: FileRecord): Promise<boolean> {
+    return settle(() =>
+      this.#transaction(() => {
+        const existing = this.#sql("SELECT content_id FROM files WHERE owner = ? AND name = ?")
+          .get(file.owner, file.name) as Row | undefined;
+        this.#sql(
+          `INSERT INTO files (owner, name, type, size, content_id, published_at, files)
+         VALUES (?, ?, ?, ?, ?, ?, ?)
+         ON CONFLICT (owner, name) DO UPDATE SET type = excluded.type, size = excluded.size,
+           content_id = excluded.content_id, published_at = excluded.published_at,
+           files = excluded.files`,
+        ).run(
+          file.owner,
+          file.name,
+          file.type,
+          file.size,
+          file.contentId,
+          file.publishedAt,
+          file.files ?? 1,
+        );
+        if (existing) this.#dropStaleMembers(file.owner, String(existing.content_id));
+        return existing !== undefined;
+      })
+    );
+  }
+
+  unpublish(owner: string, name: string): Promise<boolean> {
+    return settle(() =>
+      this.#transaction(() => {
+        const existing = this.#sql("SELECT content_id FROM files WHERE owner = ? AND name = ?")
+          .get(owner, name) as Row | undefined;
+        if (!existing) return false;
+        this.#sql("DELETE FROM files WHERE owner = ? AND name = ?").run(owner, name);
+        this.#dropStaleMembers(owner, String(existing.content_id));
+        return true;
+      })
+    );
+  }
+
+  /** Forgets the members of `owner`'s folder `folderId` once no publication of theirs holds it. */
+  #dropStaleMembers(owner: string, folderId: string): void {
+    this.#sql(
+      `DELETE FROM folder_members WHERE owner = ? AND folder_id = ?
+         AND NOT EXISTS (SELECT 1 FROM files WHERE owner = ? AND content_id = ?)`,
+    ).run(owner, folderId, owner, folderId);
+  }
+
+  addFolderMembers(owner: string, folderId: string, contentIds: string[]): Promise<void> {
+    return settle(() =>
+      this.#transaction(() => {
+        const insert = this.#sql(
+          `INSERT INTO folder_members (owner, folder_id, content_id) VALUES (?, ?, ?)
+         ON CONFLICT DO NOTHING`,
+        );
+        for (const contentId of contentIds) insert.run(owner, folderId, contentId);
+      })
+    );
+  }
+
+  holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>> {
+    return settle(() => {
+      const query = this.#sql(
+        `SELECT p.* FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})
+       ORDER BY p.username LIMIT ?`,
+      );
+      const holders = new Map<string, PeerRecord[]>();
+      for (const contentId of new Set(contentIds)) {
+        holders.set(contentId, (query.all(contentId, contentId, perId) as Row[]).map(toPeer));
+      }
+      return holders;
+    });
+  }
+
+  filesWithContent(contentId: string, limit: number): Promise<FileListing[]> {
+    return this.#listings(
+      `${LISTING} WHERE f.content_id = ? ORDER BY p.online DESC, f.owner, f.name LIMIT ?`,
+      contentId,
+      limit,
+    );
+  }
+
+  filesOf(owner: string): Promise<FileListing[]> {
+    return this.#listings(`${LISTING} WHERE f.owner = ? ORDER BY f.name`, owner);
+  }
+
+  async filesNamed(name: string, page: Page = {}): Promise<FileListing[]> {
+    const [where, params] = ownerClause("f.owner", page.owner);
+    return await this.#listings(
+      `${LISTING} WHERE f.name = ?${where} ORDER BY p.online DESC, f.owner LIMIT ?`,
+      await this.#spellingOf(name),
+      ...params,
+      page.limit ?? -1,
+    );
+  }
+
+  /**
+   * The published spelling a name means: itself when published so (found
+   * through the index on names), else the only spelling that differs from it
+   * only in case, as search finds names; several are for the user to pick.
+   */
+  async #spellingOf(name: string): Promise<string> {
+    if (await this.#one("SELECT 1 FROM files WHERE name = ? LIMIT 1", name)) return name;
+    const rows = await this.#all(
+      "SELECT DISTINCT name FROM files WHERE name = ? COLLATE NOCASE ORDER BY name LIMIT 10",
+      name,
+    );
+    if (rows.length > 1) throw ambiguousName(name, rows.map((row) => String(row.name)));
+    return rows.length === 1 ? String(rows[0].name) : name;
+  }
+
+  async countFilesNamed(name: string, owner?: string): Promise<number> {
+    const [where, params] = ownerClause("owner", owner);
+    return await this.#count(
+      `SELECT COUNT(*) AS n FROM files WHERE name = ?${where}`,
+      await this.#spellingOf(name),
+      ...params,
+    );
+  }
+
+  async onlineOwnersOf(contentId: string, page: Page = {}): Promise<PeerRecord[]> {
+    const [where, params] = ownerClause("p.username", page.owner);
+    const rows = await this.#all(
+      `SELECT p.* FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})${where}
+       ORDER BY p.username LIMIT ?`,
+      contentId,
+      contentId,
+      ...params,
+      page.limit ?? -1,
+    );
+    return rows.map(toPeer);
+  }
+
+  countOnlineOwnersOf(contentId: string, owner?: string): Promise<number> {
+    const [where, params] = ownerClause("p.username", owner);
+    return this.#count(
+      `SELECT COUNT(*) AS n FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})${where}`,
+      contentId,
+      contentId,
+      ...params,
+    );
+  }
+
+  searchFiles(text: string, limit = 500): Promise<FileListing[]> {
+    return this.#listings(
+      `${LISTING} WHERE f.name LIKE ? ESCAPE '\\' ORDER BY f.name, p.online DESC, f.owner LIMIT ?`,
+      likePattern(text),
+      limit,
+    );
+  }
+
+  countSearch(text: string): Promise<number> {
+    return this.#count(
+      "SELECT COUNT(*) AS n FROM files WHERE name LIKE ? ESCAPE '\\'",
+      likePattern(text),
+    );
+  }
+
+  async #count(sql: string, ...params: Param[]): Promise<number> {
+    return Number((await this.#one(sql, ...params))!.n);
+  }
+
+  allFiles(): Promise<FileListing[]> {
+    return this.#listings(`${LISTING} ORDER BY f.owner, f.name`);
+  }
+
+  setAdmin(username: string, admin: boolean): Promise<boolean> {
+    return settle(() =>
+      this.#transaction(() => {
+        const { changes } = this.#sql("UPDATE users SET admin = ? WHERE username = ?")
+          .run(admin ? 1 : 0, username);
+        if (!admin) this.#sql("DELETE FROM api_tokens WHERE username = ?").run(username);
+        return Number(changes) > 0;
+      })
+    );
+  }
+
+  async isAdmin(username: string): Promise<boolean> {
+    const row = await this.#one("SELECT admin FROM users WHERE username = ?", username);
+    return row !== undefined && Number(row.admin) === 1;
+  }
+
+  async createApiToken(tokenHash: string, username: string): Promise<void> {
+    await this.#run(
+      "INSERT INTO api_tokens (token_hash, username, created_at) VALUES (?, ?, ?)",
+      tokenHash,
+      username,
+      now(),
+    );
+  }
+
+  async apiTokenUser(tokenHash: string): Promise<string | null> {
+    const row = await this.#one(
+      `SELECT u.username FROM api_tokens t JOIN users u ON u.username = t.username
+       WHERE t.token_hash = ?`,
+      tokenHash,
+    );
+    return row ? String(row.username) : null;
+  }
+
+  async stats(): Promise<TrackerStats> {
+    const row = (await this.#one(
+      `SELECT accounts, peers, peers_online AS peersOnline, shares, bytes AS bytesPublished
+       FROM totals WHERE id = 1`,
+    ))!;
+    return toStats(row);
+  }
+
+  async listAccounts(): Promise<AccountSummary[]> {
+    const rows = await this.#all(
+      `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
+         (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
+       FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
+    );
+    return rows.map(toAccountSummary);
+  }
+
+  async databaseBytes(): Promise<number | null> {
+    const pages = (await this.#one("PRAGMA page_count"))!;
+    const size = (await this.#one("PRAGMA page_size"))!;
+    return Number(pages.page_count) * Number(size.page_size);
+  }
+
+  async #listings(sql: string, ...params: Param[]): Promise<FileListing[]> {
+    return (await this.#all(sql, ...params)).map(toListing);
+  }
+
+  close(): Promise<void> {
+    return settle(() => this[Symbol.dispose]());
+  }
+
+  [Symbol.dispose](): void {
+    if (this.#db.isOpen) this.#db.close();
+  }
+
+  [Symbol.asyncDispose](): Promise<void> {
+    return this.close();
+  }
+}
