@@ -32,6 +32,7 @@ import {
 } from "./folder_manifest.ts";
 import { resolveAllInside } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
+import { quoteWord } from "../invocation.ts";
 import { announceFolder } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { identityOf } from "./manifest.ts";
@@ -214,12 +215,23 @@ export async function fetchFolder(
     const manifest = await cachedManifest(home, contentId, folderSources, tracker);
     const wanted = globMatcher(options.only ?? []);
     const chosenFiles = manifest.files.filter((file) => wanted(file.path));
-    if (chosenFiles.length === 0) {
-      throw new ShoalError("NOT_FOUND", `nothing in "${chosen.name}" matches --only`, {
-        hint: `\`peer.ts ls ${chosen.name}\` lists its files`,
-      });
+    // A glob that takes nothing is a typo more often than not: say which, before any byte.
+    const idle = (options.only ?? []).filter((glob) => {
+      const takes = globMatcher([glob]);
+      return !manifest.files.some((file) => takes(file.path));
+    });
+    if (idle.length > 0 || chosenFiles.length === 0) {
+      throw new ShoalError(
+        "NOT_FOUND",
+        `no file in "${chosen.name}" matches ${
+          idle.map((glob) => `--only ${quoteWord(glob)}`).join(", ")
+        }`,
+        { hint: `\`peer.ts ls ${quoteWord(chosen.name)}\` lists its files` },
+      );
     }
     const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
+    // Refused before anything is made or recorded; a resume is checked below, net of what it holds.
+    if (!resuming) await checkFreeSpace(output, total);
     const now = new Date().toISOString();
     home.saveFolderDownload({
       contentId,
@@ -257,7 +269,6 @@ export async function fetchFolder(
       // A link at the file's own name is never followed: it is replaced by the rename.
       return join(placed.get(at < 0 ? "" : relative.slice(0, at))!, relative.slice(at + 1));
     };
-    await checkFreeSpace(output, total);
     const planned: PlannedFile[] = [];
     let resumedBytes = 0;
     for (const file of chosenFiles) {
@@ -271,7 +282,12 @@ export async function fetchFolder(
       }
       planned.push(file);
     }
+    if (resuming) await checkFreeSpace(output, total - resumedBytes);
     let doneBytes = resumedBytes;
+    // Verified bytes, partial files' pieces too: what `downloads` shows as done.
+    let verifiedBytes = resumedBytes;
+    const recordProgress = () =>
+      home.updateFolderDownload(contentId, Math.max(doneBytes, verifiedBytes));
     let recordedAt = 0;
     const download = new FolderDownload({
       files: planned,
@@ -279,18 +295,24 @@ export async function fetchFolder(
       plaintext: tracker.plaintext,
       signal: options.signal,
       ...paced(processBudget("download", options.maxDownloadRate)),
-      onProgress: (progress) =>
+      onProgress: (progress) => {
+        verifiedBytes = progress.verifiedBytes + resumedBytes;
         options.onProgress?.({
           ...progress,
-          verifiedBytes: progress.verifiedBytes + resumedBytes,
+          verifiedBytes,
           totalBytes: total,
           filesDone: progress.filesDone + (chosenFiles.length - planned.length),
           totalFiles: chosenFiles.length,
-        }),
+        });
+        if (performance.now() - recordedAt > 1000) {
+          recordProgress();
+          recordedAt = performance.now();
+        }
+      },
       onFileDone: (index) => {
         doneBytes += planned[index].size;
         if (performance.now() - recordedAt > 200) {
-          home.updateFolderDownload(contentId, doneBytes);
+          recordProgress();
           recordedAt = performance.now();
         }
       },
@@ -299,6 +321,8 @@ export async function fetchFolder(
     });
     // Partial files are left only where this fetch (or one killed) wrote before.
     if (existing) { for (let i = 0; i < planned.length; i++) await resumePart(download, i); }
+    // Pieces of partial files that verified again: resumed, not fetched now.
+    const resumedPieceBytes = download.verifiedBytes;
     let sources: SourceReport[];
     try {
       const everyone = planned.map((_, i) => i);
@@ -306,7 +330,7 @@ export async function fetchFolder(
         await findHolders(client, contentId, planned, everyone, usable, options.onlyChosen),
       );
     } catch (caught) {
-      home.updateFolderDownload(contentId, doneBytes);
+      recordProgress();
       const error = toShoalError(caught);
       throw new ShoalError(
         error.code,
@@ -323,7 +347,7 @@ export async function fetchFolder(
       files: chosenFiles.length,
       size: total,
       seconds: (performance.now() - started) / 1000,
-      resumed: resumedBytes,
+      resumed: resumedBytes + resumedPieceBytes,
       sources,
       dropped: download.dropped,
       shared: whole,

@@ -1,0 +1,134 @@
+/**
+ * Folder fetches as a user meets them: a `--only` glob that takes nothing,
+ * Ctrl-C in the middle (what is kept, the command that resumes, how far
+ * `downloads` says it got), and a disk too small, each refused or stopped
+ * with one line that says what to do, nothing written that should not be.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CliPeer } from "../helpers/cli.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+
+Deno.test("fetch --only: a glob that matches nothing is named, and nothing is written", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "slides"), { recursive: true });
+  await writeRandomFile(join(tree, "slides", "a.pdf"), 1_000);
+  await Deno.writeTextFile(join(tree, "readme.md"), "hi\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+
+  const output = join(dir.path, "out");
+  // One glob takes files, the other (a typo) takes nothing: refused, not half done.
+  const typo = await bob.run([
+    "fetch",
+    "course",
+    "--output",
+    output,
+    "--only",
+    "slides/**",
+    "--only",
+    "*.mdd",
+  ]);
+  assert.notEqual(typo.code, 0);
+  assert.match(typo.stderr, /no file in "course" matches --only '\*\.mdd'/);
+  assert.match(typo.stderr, /ls course` lists its files/);
+  assert.doesNotMatch(typo.stderr, /slides/);
+  await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+
+  const none = await bob.run(["fetch", "course", "--output", output, "--only", "nope/**"]);
+  assert.match(none.stderr, /no file in "course" matches --only 'nope\/\*\*'/);
+  await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+});
+
+Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resumes; downloads counts its verified pieces", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await aliceCli.signUp("alice");
+  await bobCli.signUp("bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
+  try {
+    const output = join(dir.path, "out");
+    const child = new TestPeer(bobCli.home, tracker.address)
+      .spawn(["fetch", "data", "--output", output]);
+    const part = join(output, "big.bin.shoal-part");
+    await eventually(
+      async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+      "a piece of big.bin written",
+      { tries: 3000 },
+    );
+    child.kill("SIGINT");
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+      child.stdout.cancel(),
+    ]);
+    assert.equal(status.code, 130, stderr);
+    assert.match(
+      stderr,
+      /interrupted: 0 of 1 file done, .* verified, kept in .*out; run `.*fetch data --output .*out` to resume/,
+    );
+    assert.match(stderr, /cancel data` deletes the partial files/);
+    const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+    assert.equal(row.folder, true);
+    // The one file is unfinished: what is done is its verified pieces, not 0.
+    assert.ok(row.verified > 0, `verified ${row.verified}`);
+  } finally {
+    await serving.stop();
+  }
+});
+
+Deno.test("a folder larger than the disk is refused before anything is made (tmpfs)", async () => {
+  if (Deno.uid() !== 0) {
+    console.log("skipped: mounting a tmpfs needs root");
+    return;
+  }
+  await using dir = await tempDir();
+  const small = join(dir.path, "small");
+  await Deno.mkdir(small);
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
+    stderr: "null",
+  }).output();
+  if (!mount.success) {
+    console.log("skipped: cannot mount a tmpfs here");
+    return;
+  }
+  try {
+    await using tracker = await startLocalTracker(dir.path);
+    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+    const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    const tree = join(dir.path, "data");
+    await Deno.mkdir(join(tree, "sub", "deeper"), { recursive: true });
+    await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
+    await Deno.writeFile(join(tree, "empty"), new Uint8Array());
+    await alice.ok(["publish", tree]);
+    await using _serving = await servePeer(alice.home, tracker.address);
+    const output = join(small, "data");
+    const refused = await bob.run(["fetch", "data", "--output", output]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /not enough disk space in .*small\/data: 2\.9 MiB needed/);
+    assert.match(refused.stderr, /fetch to another disk with --output/);
+    // Nothing made: not the output folder, not its empty folders or files.
+    assert.deepEqual([...Deno.readDirSync(small)], []);
+    assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
+  } finally {
+    await new Deno.Command("umount", { args: [small] }).output();
+  }
+});
