@@ -122,6 +122,8 @@ function resumeCommand(name: string, flags: FetchFlags, from: string | undefined
     ...(flags.output === undefined ? [] : ["--output", flags.output]),
     ...(flags.force ? ["--force"] : []),
     ...(flags.json ? ["--json"] : []),
+    ...(flags.only ?? []).flatMap((glob) => ["--only", glob]),
+    ...(flags.maxDownloadRate === undefined ? [] : ["--max-download-rate", flags.maxDownloadRate]),
   ]);
 }
 
@@ -202,7 +204,13 @@ export async function runFetch(
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
   if (chosen.type === FOLDER_TYPE) {
-    return await runFolderFetch({ tracker, home }, chosen, onlyChosen, flags, shell);
+    const resume = resumeCommand(
+      chosen.name,
+      flags,
+      onlyChosen ? chosen.owner : undefined,
+      !!shell,
+    );
+    return await runFolderFetch({ tracker, home }, chosen, onlyChosen, flags, resume, shell);
   }
   const onPartial = (partial: AdoptedPartial) => console.error(partialNote(partial, chosen.name));
   const options = {

@@ -2,7 +2,13 @@
 import { isAbsolute, relative } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
-import { fetchFolder, fetchFolderManifest, type FolderFetchResult } from "../peer/folder_fetch.ts";
+import {
+  fetchFolder,
+  fetchFolderManifest,
+  type FolderFetchResult,
+  folderOutput,
+} from "../peer/folder_fetch.ts";
+import type { FolderProgress } from "../peer/folder_download.ts";
 import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { PeerHome } from "../peer/home.ts";
@@ -184,6 +190,7 @@ export async function runFolderFetch(
   chosen: Listing,
   onlyChosen: boolean,
   flags: FolderFetchFlags,
+  resumeCommand: string,
   shell?: ShellHooks,
 ) {
   const options = {
@@ -209,18 +216,27 @@ export async function runFolderFetch(
     escapeForTerminal(chosen.name),
     !flags.json && Deno.stderr.isTerminal(),
   );
+  let last: FolderProgress | undefined;
   try {
     const result = await untilCtrlC(
       (signal) =>
         fetchFolder(home, tracker, chosen, {
           ...options,
           signal,
-          onProgress: (p) => progress.update(p),
+          onProgress: (p) => {
+            last = p;
+            progress.update(p);
+          },
         }).catch((error) => {
           if (signal.aborted) {
+            const kept = last
+              ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
+                `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
+              : "";
             throw new ShoalError(
               "CANCELLED",
-              "interrupted: the files fetched so far are kept; run the same fetch to resume",
+              `interrupted: ${kept}kept in ${folderOutput(chosen, flags.output)}; ` +
+                `run \`${resumeCommand}\` to resume`,
               { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
             );
           }

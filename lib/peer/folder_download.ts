@@ -172,6 +172,11 @@ export class FolderDownload {
     }
   }
 
+  /** Bytes verified so far, resumed pieces included. */
+  get verifiedBytes(): number {
+    return this.#verifiedBytes;
+  }
+
   /** Downloads until every file is in place; fails when no source is left. */
   async run(initial: PlannedSources): Promise<SourceReport[]> {
     // Files with nothing left to fetch (empty ones, or resumed whole) are finished first.
