@@ -21,6 +21,7 @@ import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
+import { checkFolderOutput, folderOutput } from "../peer/folder_fetch.ts";
 import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
@@ -195,6 +196,11 @@ export async function runFetch(
   }
   // Say so now if the file is already here, before asking anything.
   if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+  else {
+    const output = folderOutput(owners[0], flags.output);
+    const resuming = home.folderDownloads().some((record) => record.output === output);
+    await checkFolderOutput(output, resuming, flags.force);
+  }
   if (!flags.json) {
     console.log(ownersTable(owners));
     const note = truncationNote(listed, total, "choose one with --from <username>");

@@ -178,6 +178,33 @@ export function folderOutput(listing: Listing, output?: string): string {
 }
 
 /**
+ * Refuses an output folder that cannot be written: a file (or anything not
+ * a folder) there, or a folder not left by an interrupted fetch of the
+ * same folder without `overwrite`. Returns what is there, if anything.
+ */
+export async function checkFolderOutput(
+  output: string,
+  resuming: boolean,
+  overwrite?: boolean,
+): Promise<Deno.FileInfo | null> {
+  const existing = await Deno.lstat(output).catch(() => null);
+  if (existing && !existing.isDirectory) {
+    throw new ShoalError(
+      "IO",
+      `${output} is not a folder; fetch to another place with --output PATH`,
+    );
+  }
+  if (existing && !resuming && !overwrite) {
+    throw new ShoalError(
+      "IO",
+      `${output} already exists; fetch to another folder with --output PATH, or into this one ` +
+        "with --force (files of the same paths are replaced)",
+    );
+  }
+  return existing;
+}
+
+/**
  * Fetches a folder (all of it, or the files `only` names) under its output
  * folder from every online source of each file. Resumes an interrupted
  * fetch of the same folder to the same place: files already renamed into
@@ -194,13 +221,7 @@ export async function fetchFolder(
   const output = folderOutput(chosen, options.output);
   const record = home.folderDownload(contentId);
   const resuming = record !== null && record.output === output;
-  const existing = await Deno.lstat(output).catch(() => null);
-  if (existing && !resuming && !options.overwrite) {
-    throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
-  }
-  if (existing && !existing.isDirectory) {
-    throw new ShoalError("IO", `${output} is not a folder; use --output PATH`);
-  }
+  const existing = await checkFolderOutput(output, resuming, options.overwrite);
   const { tracker: client, username } = await connectSession(home, tracker);
   try {
     const usable = (source: Source) =>

@@ -46,6 +46,21 @@ Deno.test("fetch --only: a glob that matches nothing is named, and nothing is wr
   const none = await bob.run(["fetch", "course", "--output", output, "--only", "nope/**"]);
   assert.match(none.stderr, /no file in "course" matches --only 'nope\/\*\*'/);
   await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+
+  // An output in the way is refused before the owners are listed (or asked for).
+  const file = join(dir.path, "a file");
+  await Deno.writeTextFile(file, "mine\n");
+  const onFile = await bob.run(["fetch", "course", "--output", file, "--force"]);
+  assert.match(onFile.stderr, /a file is not a folder; fetch to another place with --output PATH/);
+  assert.equal(onFile.stdout, "");
+  assert.equal(await Deno.readTextFile(file), "mine\n");
+  await Deno.mkdir(output);
+  const there = await bob.run(["fetch", "course", "--output", output]);
+  assert.match(
+    there.stderr,
+    /out already exists; fetch to another folder with --output PATH, or into/,
+  );
+  assert.equal(there.stdout, "");
 });
 
 Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resumes; downloads counts its verified pieces", async () => {
