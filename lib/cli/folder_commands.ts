@@ -73,8 +73,9 @@ export async function runPublishFolder(
     progress.stop();
     if (skipped) console.error(skipped);
     console.log(escapeForTerminal(
-      `${replaced ? "republished" : "published"} the folder "${share.name}" (${share.files} ` +
-        `files, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
+      `${replaced ? "republished" : "published"} the folder "${share.name}" (${
+        plural(share.files ?? 0, "file")
+      }, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
         linkOf(share.contentId),
     ));
   } finally {
@@ -144,12 +145,26 @@ export async function runLs(
       folders: manifest.folders,
     });
   }
+  // Empty folders are part of the tree a fetch makes: listed too, after the files.
+  const holding = new Set<string>();
+  for (const path of [...manifest.files.map((file) => file.path), ...manifest.folders]) {
+    for (let at = path.lastIndexOf("/"); at > 0; at = path.lastIndexOf("/", at - 1)) {
+      holding.add(path.slice(0, at));
+    }
+  }
+  const empty = manifest.folders.filter((folder) => !holding.has(folder));
   console.log(renderTable(
     ["path", "size"],
-    manifest.files.map((file) => [file.path, formatSize(file.size)]),
+    [
+      ...manifest.files.map((file) => [file.path, formatSize(file.size)]),
+      ...empty.map((folder) => [`${folder}/`, "empty folder"]),
+    ],
   ));
   const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  console.log(`${plural(manifest.files.length, "file")}, ${formatSize(total)}`);
+  console.log(
+    `${plural(manifest.files.length, "file")}, ${formatSize(total)}` +
+      (empty.length ? `; ${plural(empty.length, "empty folder")}` : ""),
+  );
 }
 
 /** A path as a person reads it: relative when under the current folder. */

@@ -116,7 +116,7 @@ export function pickSource(owners: Listing[], from?: string): Listing {
     }
     if (!chosen.online) {
       throw new ShoalError("UNREACHABLE", `${chosen.owner} is offline`, {
-        hint: `fetch again once they serve (\`peer.ts search ${quoteWord(name)}\` shows who is ` +
+        hint: `run it again once they serve (\`peer.ts search ${quoteWord(name)}\` shows who is ` +
           "online), or drop --from",
       });
     }
@@ -125,7 +125,7 @@ export function pickSource(owners: Listing[], from?: string): Listing {
   const online = owners.filter((file) => file.online);
   if (online.length === 0) {
     throw new ShoalError("UNREACHABLE", `every owner of "${name}" is offline`, {
-      hint: `fetch again once one of them serves (\`peer.ts search ${quoteWord(name)}\` shows ` +
+      hint: `run it again once one of them serves (\`peer.ts search ${quoteWord(name)}\` shows ` +
         "who is online)",
     });
   }

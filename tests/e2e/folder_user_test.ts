@@ -22,8 +22,19 @@ Deno.test("fetch --only: a glob that matches nothing is named, and nothing is wr
   await Deno.mkdir(join(tree, "slides"), { recursive: true });
   await writeRandomFile(join(tree, "slides", "a.pdf"), 1_000);
   await Deno.writeTextFile(join(tree, "readme.md"), "hi\n");
+  await Deno.mkdir(join(tree, "later", "still empty"), { recursive: true });
   await alice.ok(["publish", tree]);
+  const single = join(dir.path, "single");
+  await Deno.mkdir(single);
+  await Deno.writeTextFile(join(single, "only.txt"), "one\n");
+  assert.match(await alice.ok(["publish", single]), /published the folder "single" \(1 file, /);
   await using _serving = await servePeer(alice.home, tracker.address);
+
+  // ls shows the empty folders a fetch makes, not only the files.
+  const listed = await bob.ok(["ls", "course"]);
+  assert.match(listed, /later\/still empty\/ +│ empty folder/);
+  assert.doesNotMatch(listed, /│ later\/ /);
+  assert.match(listed, /2 files, .*; 1 empty folder/);
 
   const output = join(dir.path, "out");
   // One glob takes files, the other (a typo) takes nothing: refused, not half done.
