@@ -214,6 +214,7 @@ export async function runFolderFetch(
     only: flags.only,
     onlyChosen,
     maxDownloadRate: parseRateFlag("max-download-rate", flags.maxDownloadRate),
+    resumeCommand,
   };
   if (shell && !flags.json) {
     const dir = home.dir;

@@ -523,7 +523,7 @@ export class FolderDownload {
     this.#fail(
       new ShoalError(
         "UNREACHABLE",
-        `no source left for ${this.#filesLeft} file(s)${
+        `no source left for ${this.#filesLeft} ${this.#filesLeft === 1 ? "file" : "files"}${
           reasons.length ? ` (${reasons.join("; ")})` : ""
         }`,
       ),

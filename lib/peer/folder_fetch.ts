@@ -156,6 +156,8 @@ export interface FolderFetchOptions {
   signal?: AbortSignal;
   /** The process's download budget, bytes a second (`--max-download-rate`). @default {none} */
   maxDownloadRate?: number | null;
+  /** The command that resumes this fetch, for the error that stops it. @default {none} */
+  resumeCommand?: string;
 }
 
 /** The outcome of {@link fetchFolder}. */
@@ -353,11 +355,16 @@ export async function fetchFolder(
     } catch (caught) {
       recordProgress();
       const error = toShoalError(caught);
+      const resume = options.resumeCommand ? `\`${options.resumeCommand}\`` : "the same fetch";
       throw new ShoalError(
         error.code,
-        `${error.message}; the files fetched so far are kept in ${output}: run the same fetch ` +
-          `again to resume, or \`peer.ts cancel ${chosen.name}\``,
-        { cause: error },
+        `${error.message}; the files fetched so far are kept in ${output}`,
+        {
+          cause: error,
+          hint: `run ${resume} again to resume, or \`peer.ts cancel ${
+            quoteWord(chosen.name)
+          }\` to delete the partial files`,
+        },
       );
     }
     home.removeFolderDownload(contentId);
@@ -432,6 +439,11 @@ async function findHolders(
     byAddress.set(source.address, { source, holds: null });
   }
   ticket = owners.ticket;
+  if (onlyChosen && remaining.length > 0) {
+    // That ticket is the folder's; its files' pieces need the one `holders` hands out.
+    const contentIds = [fileContentId(planned[remaining[0]])];
+    ticket = (await client.call("holders", { contentIds })).ticket;
+  }
   if (!onlyChosen) {
     // The planned files of each content id: one, but for identical files in one folder.
     const filesOf = new Map<string, number | number[]>();

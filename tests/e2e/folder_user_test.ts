@@ -11,7 +11,7 @@ import { eventually } from "../helpers/eventually.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
 
-Deno.test("fetch --only: a glob that matches nothing is named, and nothing is written", async () => {
+Deno.test("folder fetch: --only naming a glob that takes nothing, --from one owner, an output in the way, ls", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
@@ -29,6 +29,15 @@ Deno.test("fetch --only: a glob that matches nothing is named, and nothing is wr
   await Deno.writeTextFile(join(single, "only.txt"), "one\n");
   assert.match(await alice.ok(["publish", single]), /published the folder "single" \(1 file, /);
   await using _serving = await servePeer(alice.home, tracker.address);
+
+  // Pinned to one owner (--from), each file's pieces come with a ticket that lets them.
+  const pinned = join(dir.path, "pinned");
+  await bob.ok(["fetch", "course", "--from", "alice", "--output", pinned]);
+  assert.equal(await Deno.readTextFile(join(pinned, "readme.md")), "hi\n");
+  assert.deepEqual(
+    await Deno.readFile(join(pinned, "slides", "a.pdf")),
+    await Deno.readFile(join(tree, "slides", "a.pdf")),
+  );
 
   // ls shows the empty folders a fetch makes, not only the files.
   const listed = await bob.ok(["ls", "course"]);
