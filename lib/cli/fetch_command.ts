@@ -115,8 +115,11 @@ function partialNote(partial: AdoptedPartial, name: string): string {
  * typed on the command line; rebuilt from the options in the shell.
  */
 function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
-  if (!shell) return `peer.ts ${quoteWords(splitGlobals(Deno.args).rest)}`;
-  return quoteWords([
+  // As typed on the command line; rebuilt in the shell (and where the arguments are not this
+  // process's, as when a test runs the program in process), `peer.ts` only outside the shell.
+  const typed = splitGlobals(Deno.args).rest;
+  if (!shell && typed[0] === "fetch") return `peer.ts ${quoteWords(typed)}`;
+  return (shell ? "" : "peer.ts ") + quoteWords([
     "fetch",
     name,
     ...(from === undefined ? [] : ["--from", from]),

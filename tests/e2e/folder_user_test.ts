@@ -167,3 +167,30 @@ Deno.test("a folder larger than the disk is refused before anything is made (tmp
     await new Deno.Command("umount", { args: [small] }).output();
   }
 });
+
+Deno.test("a file its owner deleted after publishing: the fetch ends naming it, and does not hang", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "kept.bin"), 5_000);
+  await writeRandomFile(join(tree, "gone.bin"), 5_000);
+  await alice.ok(["publish", tree]);
+  await Deno.remove(join(tree, "gone.bin"));
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(dir.path, "out");
+  // The source answers at once that it lacks the file: that used to start the looking over
+  // and over, and the fetch never ended.
+  const result = await bob.run(["fetch", "course", "--output", output]);
+  assert.notEqual(result.code, 0);
+  assert.match(
+    result.stderr,
+    /no source left for 1 file: gone\.bin; their online owners no longer have them/,
+  );
+  assert.match(result.stderr, /run `.*fetch course --output .*out` again to resume/);
+  assert.equal(await Deno.readTextFile(join(output, "kept.bin")).then((t) => t.length > 0), true);
+});
