@@ -190,9 +190,13 @@ export async function runFetch(
   const maxDownloadRate = parseRateFlag("max-download-rate", flags.maxDownloadRate);
   // With --from, ask for that owner only: a long list may not reach it.
   const link = contentIdOfLink(name);
-  const { owners, listed, total } = link
+  const found = link
     ? await otherOwnersOfContent(home, tracker, link, flags.from)
     : await otherOwners(home, tracker, name, flags.from);
+  const { listed, total } = found;
+  // --only is for folders: a file of the same name by someone else is not a choice.
+  const folders = found.owners.filter((file) => file.type === FOLDER_TYPE);
+  const owners = flags.only?.length && folders.length > 0 ? folders : found.owners;
   const folder = owners[0].type === FOLDER_TYPE;
   if (!folder && flags.only?.length) {
     throw new ShoalError("INVALID_INPUT", `"${owners[0].name}" is a file: --only is for folders`);

@@ -1,7 +1,7 @@
 /** Folder shares on the command line: publishing a folder, `ls`, fetching a folder. */
 import { isAbsolute, relative } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
-import type { Listing } from "../protocol/messages.ts";
+import { FOLDER_TYPE, type Listing } from "../protocol/messages.ts";
 import {
   fetchFolder,
   fetchFolderManifest,
@@ -104,7 +104,9 @@ async function chooseListing(
     }
   }
   const { owners } = await otherOwners(home, tracker, name, from);
-  return pickSource(owners, from);
+  // Only a folder can be listed: a file of the same name by someone else is not a choice.
+  const folders = owners.filter((file) => file.type === FOLDER_TYPE);
+  return pickSource(folders.length > 0 ? folders : owners, from);
 }
 
 /** `ls <name>`: a remote folder's files (path, size), without fetching them. */
@@ -116,7 +118,8 @@ export async function runLs(
   const listing = await chooseListing(context, name, flags.from);
   if (listing.type !== "folder") {
     throw new ShoalError("INVALID_INPUT", `"${listing.name}" is a file, not a folder`, {
-      hint: `\`peer.ts fetch ${quoteWord(listing.name)}\` fetches it`,
+      hint: `\`peer.ts fetch ${quoteWord(listing.name)} --from ${quoteWord(listing.owner)}\` ` +
+        "fetches it",
     });
   }
   const { tracker, home } = context;
@@ -176,7 +179,7 @@ function shownPath(path: string): string {
 /** One line for a fetched folder. */
 export function folderSummaryLine(result: FolderFetchResult, name: string): string {
   const rate = result.seconds > 0 ? (result.size - result.resumed) / result.seconds : 0;
-  const sources = result.sources.map((s) => `${s.owner} ${s.pieces} pieces`);
+  const sources = result.sources.map((s) => `${s.owner} ${plural(s.pieces, "piece")}`);
   const dropped = result.dropped.map((d) => `${d.owner} (${d.reason})`);
   return escapeForTerminal([
     `fetched the folder "${name}" to ${shownPath(result.output)}: ${

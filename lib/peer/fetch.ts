@@ -3,7 +3,7 @@ import { type Address, formatAddress } from "../protocol/address.ts";
 import { quoteWord } from "../invocation.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { certificateClaim } from "../identity/certificate.ts";
-import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
+import { FOLDER_TYPE, HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { type AdoptedPartial, adoptPartial } from "./partials.ts";
@@ -131,9 +131,14 @@ export function pickSource(owners: Listing[], from?: string): Listing {
   }
   const contents = new Set(online.map((file) => file.contentId));
   if (contents.size > 1) {
+    const kinds = online.slice(0, 5).map((file) =>
+      `${file.owner} (${file.type === FOLDER_TYPE ? "folder" : file.type || "file"})`
+    );
     throw new ShoalError(
       "AMBIGUOUS",
-      `${online.length} owners share different files named "${name}"; choose one with --from <username>`,
+      `${online.length} owners share different contents named "${name}": ${kinds.join(", ")}${
+        online.length > 5 ? ", ..." : ""
+      }; choose one with --from <username>`,
     );
   }
   return online[0];

@@ -194,3 +194,37 @@ Deno.test("a file its owner deleted after publishing: the fetch ends naming it, 
   assert.match(result.stderr, /run `.*fetch course --output .*out` again to resume/);
   assert.equal(await Deno.readTextFile(join(output, "kept.bin")).then((t) => t.length > 0), true);
 });
+
+Deno.test("one name, a folder by one owner and a file by another: ls and --only take the folder, fetch names both", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const carol = new CliPeer(join(dir.path, "carol"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  for (const [peer, name] of [[alice, "alice"], [carol, "carol"], [bob, "bob"]] as const) {
+    await peer.signUp(name);
+  }
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "slides"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "slides", "one.txt"), "one\n");
+  await alice.ok(["publish", tree]);
+  const file = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(file, "a file\n");
+  await carol.ok(["publish", "course", file]);
+  await using _alice = await servePeer(alice.home, tracker.address);
+  await using _carol = await servePeer(carol.home, tracker.address);
+
+  const ambiguous = await bob.run(["fetch", "course", "--output", join(dir.path, "x")]);
+  assert.match(
+    ambiguous.stderr,
+    /2 owners share different contents named "course": (alice \(folder\), carol \(txt\)|carol \(txt\), alice \(folder\)); choose one with --from/,
+  );
+  assert.match(await bob.ok(["ls", "course"]), /slides\/one\.txt/);
+  const onFile = await bob.run(["ls", "course", "--from", "carol"]);
+  assert.match(onFile.stderr, /"course" is a file, not a folder/);
+  assert.match(onFile.stderr, /fetch course --from carol` fetches it/);
+  const part = join(dir.path, "part");
+  const fetched = await bob.ok(["fetch", "course", "--only", "slides/**", "--output", part]);
+  assert.match(fetched, /fetched the folder "course" .*: 1 file, .* from alice 1 piece$/m);
+  assert.equal(await Deno.readTextFile(join(part, "slides", "one.txt")), "one\n");
+});
