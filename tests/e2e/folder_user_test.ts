@@ -228,3 +228,19 @@ Deno.test("one name, a folder by one owner and a file by another: ls and --only 
   assert.match(fetched, /fetched the folder "course" .*: 1 file, .* from alice 1 piece$/m);
   assert.equal(await Deno.readTextFile(join(part, "slides", "one.txt")), "one\n");
 });
+
+Deno.test("publish of a tree no fetcher could write (two names one on macOS) says what to change here", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  await alice.signUp("alice");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await Deno.writeTextFile(join(tree, "caf\u00e9.txt"), "nfc\n");
+  await Deno.writeTextFile(join(tree, "cafe\u0301.txt"), "nfd\n");
+  const refused = await alice.run(["publish", tree]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /cannot publish .*course: the path "caf.*\.txt" differs from /);
+  assert.match(refused.stderr, /hint: rename or move it, then publish again/);
+  assert.doesNotMatch(refused.stderr, /its owner published/);
+});
