@@ -45,9 +45,14 @@ export async function listOwners(
     throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`);
   }
   if (files.length === 0) {
-    throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`, {
-      hint: "`peer.ts search <part of the name>` lists the files shared under names like it",
-    });
+    throw new ShoalError(
+      "NOT_FOUND",
+      `"${name}" not found: nobody publishes a file or folder by that name`,
+      {
+        hint:
+          "`peer.ts search <part of the name>` lists the files and folders shared under names like it",
+      },
+    );
   }
   return { owners: files, total };
 }

@@ -119,7 +119,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.equal(result.code, 1);
       assert.match(
         result.stderr,
-        /^error: "no-such-thing" not found: nobody publishes a file by that name$/m,
+        /^error: "no-such-thing" not found: nobody publishes a file or folder by that name$/m,
       );
       // The hint names a command that runs as the user would type it.
       assert.match(result.stderr, /^hint: `.*peer\.ts.* search <part of the name>` lists /m);
