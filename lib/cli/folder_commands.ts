@@ -228,7 +228,11 @@ export async function runFolderFetch(
         chosen.name,
       );
     });
-    console.log(`fetching the folder "${escapeForTerminal(chosen.name)}" in the background`);
+    console.log(
+      `fetching the folder "${
+        escapeForTerminal(chosen.name)
+      }" in the background; \`downloads\` shows how far it got`,
+    );
     return;
   }
   const progress = new DownloadProgress(
