@@ -361,7 +361,8 @@ export async function listDownloads(
   ));
   for (const row of rows.filter((row) => row.onDisk === false)) {
     console.log(asTyped(
-      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${quoteWord(row.name)}\` ` +
+      `${row.folder ? "the folder" : "the partial file"} of "${row.name}" is gone: ` +
+        `\`peer.ts cancel ${quoteWord(row.name)}\` ` +
         "forgets it, or fetch it again to start over",
     ));
   }
