@@ -17,6 +17,7 @@ import { connectSession } from "../peer/tracker_link.ts";
 import { quoteWord } from "../invocation.ts";
 import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { DownloadProgress, HashProgress } from "./progress.ts";
+import { reportError } from "./errors.ts";
 import { parseRateFlag, type PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 
@@ -33,11 +34,19 @@ export function contentIdOfLink(text: string): string | null {
 
 /**
  * Runs `work` with an abort signal that Ctrl-C (or SIGTERM) fires, or the
- * shell's signal there.
+ * shell's signal there. A second Ctrl-C runs `again` (which leaves at once),
+ * when given.
  */
-async function untilCtrlC<V>(work: (signal: AbortSignal) => Promise<V>, shell?: AbortSignal) {
+async function untilCtrlC<V>(
+  work: (signal: AbortSignal) => Promise<V>,
+  shell?: AbortSignal,
+  again?: () => void,
+) {
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  const onSignal = () => {
+    if (stop.signal.aborted && again) again();
+    stop.abort();
+  };
   const signals: Deno.Signal[] = shell ? [] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   shell?.addEventListener("abort", onSignal, { once: true });
@@ -240,6 +249,18 @@ export async function runFolderFetch(
     !flags.json && Deno.stderr.isTerminal(),
   );
   let last: FolderProgress | undefined;
+  const interruption = () => {
+    const kept = last
+      ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
+        `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
+      : "";
+    return new ShoalError(
+      "CANCELLED",
+      `interrupted: ${kept}kept in ${folderOutput(chosen, flags.output)}; ` +
+        `run \`${resumeCommand}\` to resume`,
+      { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
+    );
+  };
   try {
     const result = await untilCtrlC(
       (signal) =>
@@ -251,21 +272,15 @@ export async function runFolderFetch(
             progress.update(p);
           },
         }).catch((error) => {
-          if (signal.aborted) {
-            const kept = last
-              ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
-                `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
-              : "";
-            throw new ShoalError(
-              "CANCELLED",
-              `interrupted: ${kept}kept in ${folderOutput(chosen, flags.output)}; ` +
-                `run \`${resumeCommand}\` to resume`,
-              { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
-            );
-          }
+          if (signal.aborted) throw interruption();
           throw error;
         }),
       shell?.signal,
+      // A second Ctrl-C leaves at once, as a file's fetch does: verified pieces are on disk.
+      shell ? undefined : () => {
+        progress.stop();
+        Deno.exit(reportError(interruption()));
+      },
     );
     progress.stop();
     if (flags.json) return printJson({ name: chosen.name, type: "folder", ...result });
