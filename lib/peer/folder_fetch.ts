@@ -241,15 +241,15 @@ export async function fetchFolder(
     // A glob that takes nothing is a typo more often than not: say which, before any byte.
     const idle = (options.only ?? []).filter((glob) => {
       const takes = globMatcher([glob]);
-      return !manifest.files.some((file) => takes(file.path));
+      return !manifest.files.some((file) => takes(file.path)) && !manifest.folders.some(takes);
     });
-    if (idle.length > 0 || chosenFiles.length === 0) {
+    if (idle.length > 0) {
       throw new ShoalError(
         "NOT_FOUND",
-        `no file in "${chosen.name}" matches ${
+        `nothing in "${chosen.name}" matches ${
           idle.map((glob) => `--only ${quoteWord(glob)}`).join(", ")
         }`,
-        { hint: `\`peer.ts ls ${quoteWord(chosen.name)}\` lists its files` },
+        { hint: `\`peer.ts ls ${quoteWord(chosen.name)}\` lists its files and empty folders` },
       );
     }
     const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);

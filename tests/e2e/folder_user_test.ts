@@ -58,13 +58,13 @@ Deno.test("folder fetch: --only naming a glob that takes nothing, --from one own
     "*.mdd",
   ]);
   assert.notEqual(typo.code, 0);
-  assert.match(typo.stderr, /no file in "course" matches --only '\*\.mdd'/);
-  assert.match(typo.stderr, /ls course` lists its files/);
+  assert.match(typo.stderr, /nothing in "course" matches --only '\*\.mdd'/);
+  assert.match(typo.stderr, /ls course` lists its files and empty folders/);
   assert.doesNotMatch(typo.stderr, /slides/);
   await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
 
   const none = await bob.run(["fetch", "course", "--output", output, "--only", "nope/**"]);
-  assert.match(none.stderr, /no file in "course" matches --only 'nope\/\*\*'/);
+  assert.match(none.stderr, /nothing in "course" matches --only 'nope\/\*\*'/);
   await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
 
   // An output in the way is refused before the owners are listed (or asked for).
@@ -243,4 +243,26 @@ Deno.test("publish of a tree no fetcher could write (two names one on macOS) say
   assert.match(refused.stderr, /cannot publish .*course: the path "caf.*\.txt" differs from /);
   assert.match(refused.stderr, /hint: rename or move it, then publish again/);
   assert.doesNotMatch(refused.stderr, /its owner published/);
+});
+
+Deno.test("a folder of empty folders only is fetched (its tree made), whole or by --only", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "skeleton");
+  await Deno.mkdir(join(tree, "week 1", "labs"), { recursive: true });
+  await Deno.mkdir(join(tree, "week 2"));
+  assert.match(await alice.ok(["publish", tree]), /\(0 files, 0 B, /);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const whole = join(dir.path, "whole");
+  assert.match(await bob.ok(["fetch", "skeleton", "--output", whole]), /: 0 files, 0 B in /);
+  assert.ok((await Deno.stat(join(whole, "week 1", "labs"))).isDirectory);
+  assert.ok((await Deno.stat(join(whole, "week 2"))).isDirectory);
+  const part = join(dir.path, "part");
+  await bob.ok(["fetch", "skeleton", "--output", part, "--only", "week 2"]);
+  assert.ok((await Deno.stat(join(part, "week 2"))).isDirectory);
+  await assert.rejects(Deno.stat(join(part, "week 1")), Deno.errors.NotFound);
 });
