@@ -205,8 +205,7 @@ export async function runFetch(
   if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
   else {
     const output = folderOutput(owners[0], flags.output);
-    const resuming = home.folderDownloads().some((record) => record.output === output);
-    await checkFolderOutput(output, resuming, flags.force);
+    await checkFolderOutput(home, owners[0].contentId, output, flags.force);
   }
   if (!flags.json) {
     console.log(ownersTable(owners));

@@ -181,14 +181,18 @@ export function folderOutput(listing: Listing, output?: string): string {
 
 /**
  * Refuses an output folder that cannot be written: a file (or anything not
- * a folder) there, or a folder not left by an interrupted fetch of the
- * same folder without `overwrite`. Returns what is there, if anything.
+ * a folder) there, or a folder not left by an interrupted fetch of this
+ * very content without `overwrite` (one left by a fetch of another version
+ * of the folder is named as such). Says what is there and whether this
+ * fetch resumes one.
  */
 export async function checkFolderOutput(
+  home: PeerHome,
+  contentId: string,
   output: string,
-  resuming: boolean,
   overwrite?: boolean,
-): Promise<Deno.FileInfo | null> {
+): Promise<{ existing: Deno.FileInfo | null; resuming: boolean }> {
+  const resuming = home.folderDownload(contentId)?.output === output;
   const existing = await Deno.lstat(output).catch(() => null);
   if (existing && !existing.isDirectory) {
     throw new ShoalError(
@@ -197,13 +201,16 @@ export async function checkFolderOutput(
     );
   }
   if (existing && !resuming && !overwrite) {
+    const other = home.folderDownloads().find((record) => record.output === output);
     throw new ShoalError(
       "IO",
-      `${output} already exists; fetch to another folder with --output PATH, or into this one ` +
-        "with --force (files of the same paths are replaced)",
+      `${output} already exists` +
+        (other ? `, with an unfinished fetch of another version of "${other.name}" in it` : "") +
+        "; fetch to another folder with --output PATH, or into this one with --force " +
+        "(files of the same paths are replaced)",
     );
   }
-  return existing;
+  return { existing, resuming };
 }
 
 /**
@@ -222,8 +229,12 @@ export async function fetchFolder(
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
   const record = home.folderDownload(contentId);
-  const resuming = record !== null && record.output === output;
-  const existing = await checkFolderOutput(output, resuming, options.overwrite);
+  const { existing, resuming } = await checkFolderOutput(
+    home,
+    contentId,
+    output,
+    options.overwrite,
+  );
   const { tracker: client, username } = await connectSession(home, tracker);
   try {
     const usable = (source: Source) =>
@@ -255,6 +266,12 @@ export async function fetchFolder(
     const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
     // Refused before anything is made or recorded; a resume is checked below, net of what it holds.
     if (!resuming) await checkFreeSpace(output, total);
+    // Written over (--force): an unfinished fetch of another version there is this one now.
+    for (const stale of home.folderDownloads()) {
+      if (stale.output === output && stale.contentId !== contentId) {
+        home.removeFolderDownload(stale.contentId);
+      }
+    }
     const now = new Date().toISOString();
     home.saveFolderDownload({
       contentId,
@@ -264,7 +281,7 @@ export async function fetchFolder(
       size: total,
       files: chosenFiles.length,
       doneBytes: record?.doneBytes ?? 0,
-      startedAt: resuming ? record.startedAt : now,
+      startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
     await Deno.mkdir(output, { recursive: true });

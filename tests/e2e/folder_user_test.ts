@@ -122,6 +122,22 @@ Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resum
     assert.equal(row.folder, true);
     // The one file is unfinished: what is done is its verified pieces, not 0.
     assert.ok(row.verified > 0, `verified ${row.verified}`);
+    await serving.stop();
+
+    // Meanwhile its owner changes the folder: the unfinished fetch there is of another version.
+    await Deno.writeTextFile(join(tree, "added.txt"), "new\n");
+    await aliceCli.ok(["publish", tree]);
+    await using _again = await servePeer(aliceCli.home, tracker.address);
+    const other = await bobCli.run(["fetch", "data", "--output", output]);
+    assert.match(
+      other.stderr,
+      /out already exists, with an unfinished fetch of another version of "data" in it; .*--force/,
+    );
+    assert.equal(other.stdout, "", "refused before the owners are listed");
+    const forced = await bobCli.ok(["fetch", "data", "--output", output, "--force"]);
+    assert.match(forced, /fetched the folder "data" .*: 2 files, .* resumed from before/);
+    assert.equal(await Deno.readTextFile(join(output, "added.txt")), "new\n");
+    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
   } finally {
     await serving.stop();
   }
