@@ -125,7 +125,9 @@ export function globMatcher(patterns: string[]): (path: string) => boolean {
   if (patterns.length === 0) return () => true;
   const expressions = patterns.map((pattern) => {
     let source = "";
-    const cleaned = pattern.replace(/^\.?\/+/, "").replace(/\/+$/, "");
+    // Compared in NFC: a glob typed on a keyboard (NFC) matches a name stored in NFD. No two
+    // paths of a manifest differ only in normalisation, so none is taken for another.
+    const cleaned = pattern.normalize("NFC").replace(/^\.?\/+/, "").replace(/\/+$/, "");
     for (let i = 0; i < cleaned.length; i++) {
       const c = cleaned[i];
       if (c === "*" && cleaned[i + 1] === "*") {
@@ -139,7 +141,10 @@ export function globMatcher(patterns: string[]): (path: string) => boolean {
     // A pattern naming a folder takes everything in it.
     return new RegExp(`^${source}(/.*)?$`, "u");
   });
-  return (path) => expressions.some((expression) => expression.test(path));
+  return (path) => {
+    const nfc = path.normalize("NFC");
+    return expressions.some((expression) => expression.test(nfc));
+  };
 }
 
 /** Options of {@link fetchFolder}. */
