@@ -72,6 +72,7 @@ export async function fetchFolderManifest(
     problems.length
       ? `no source gave the folder's manifest (${problems.join("; ")})`
       : "no source is online",
+    { hint: "run it again once one of its owners serves it (`search` shows who is online)" },
   );
 }
 
