@@ -95,7 +95,7 @@ export function addAdminCommands(
     );
 
   admin("files")
-    .description("list every published file")
+    .description("list every published file and folder (a folder with its file count)")
     .addOption(json())
     .action((options: { json?: boolean }, command: Command) =>
       withStore(command, async (store) => {

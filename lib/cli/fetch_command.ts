@@ -21,6 +21,7 @@ import type { ShellHooks } from "./shell_hooks.ts";
 import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
+import { checkFolderOutput, folderOutput } from "../peer/folder_fetch.ts";
 import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
@@ -114,14 +115,19 @@ function partialNote(partial: AdoptedPartial, name: string): string {
  * typed on the command line; rebuilt from the options in the shell.
  */
 function resumeCommand(name: string, flags: FetchFlags, from: string | undefined, shell: boolean) {
-  if (!shell) return `peer.ts ${quoteWords(splitGlobals(Deno.args).rest)}`;
-  return quoteWords([
+  // As typed on the command line; rebuilt in the shell (and where the arguments are not this
+  // process's, as when a test runs the program in process), `peer.ts` only outside the shell.
+  const typed = splitGlobals(Deno.args).rest;
+  if (!shell && typed[0] === "fetch") return `peer.ts ${quoteWords(typed)}`;
+  return (shell ? "" : "peer.ts ") + quoteWords([
     "fetch",
     name,
     ...(from === undefined ? [] : ["--from", from]),
     ...(flags.output === undefined ? [] : ["--output", flags.output]),
     ...(flags.force ? ["--force"] : []),
     ...(flags.json ? ["--json"] : []),
+    ...(flags.only ?? []).flatMap((glob) => ["--only", glob]),
+    ...(flags.maxDownloadRate === undefined ? [] : ["--max-download-rate", flags.maxDownloadRate]),
   ]);
 }
 
@@ -184,15 +190,23 @@ export async function runFetch(
   const maxDownloadRate = parseRateFlag("max-download-rate", flags.maxDownloadRate);
   // With --from, ask for that owner only: a long list may not reach it.
   const link = contentIdOfLink(name);
-  const { owners, listed, total } = link
+  const found = link
     ? await otherOwnersOfContent(home, tracker, link, flags.from)
     : await otherOwners(home, tracker, name, flags.from);
+  const { listed, total } = found;
+  // --only is for folders: a file of the same name by someone else is not a choice.
+  const folders = found.owners.filter((file) => file.type === FOLDER_TYPE);
+  const owners = flags.only?.length && folders.length > 0 ? folders : found.owners;
   const folder = owners[0].type === FOLDER_TYPE;
   if (!folder && flags.only?.length) {
     throw new ShoalError("INVALID_INPUT", `"${owners[0].name}" is a file: --only is for folders`);
   }
   // Say so now if the file is already here, before asking anything.
   if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+  else {
+    const output = folderOutput(owners[0], flags.output);
+    await checkFolderOutput(home, owners[0].contentId, output, flags.force);
+  }
   if (!flags.json) {
     console.log(ownersTable(owners));
     const note = truncationNote(listed, total, "choose one with --from <username>");
@@ -202,7 +216,13 @@ export async function runFetch(
     ? await askForSource(owners)
     : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
   if (chosen.type === FOLDER_TYPE) {
-    return await runFolderFetch({ tracker, home }, chosen, onlyChosen, flags, shell);
+    const resume = resumeCommand(
+      chosen.name,
+      flags,
+      onlyChosen ? chosen.owner : undefined,
+      !!shell,
+    );
+    return await runFolderFetch({ tracker, home }, chosen, onlyChosen, flags, resume, shell);
   }
   const onPartial = (partial: AdoptedPartial) => console.error(partialNote(partial, chosen.name));
   const options = {
@@ -340,7 +360,8 @@ export async function listDownloads(
   ));
   for (const row of rows.filter((row) => row.onDisk === false)) {
     console.log(asTyped(
-      `the partial file of "${row.name}" is gone: \`peer.ts cancel ${quoteWord(row.name)}\` ` +
+      `${row.folder ? "the folder" : "the partial file"} of "${row.name}" is gone: ` +
+        `\`peer.ts cancel ${quoteWord(row.name)}\` ` +
         "forgets it, or fetch it again to start over",
     ));
   }

@@ -1,8 +1,14 @@
 /** Folder shares on the command line: publishing a folder, `ls`, fetching a folder. */
 import { isAbsolute, relative } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
-import type { Listing } from "../protocol/messages.ts";
-import { fetchFolder, fetchFolderManifest, type FolderFetchResult } from "../peer/folder_fetch.ts";
+import { FOLDER_TYPE, type Listing } from "../protocol/messages.ts";
+import {
+  fetchFolder,
+  fetchFolderManifest,
+  type FolderFetchResult,
+  folderOutput,
+} from "../peer/folder_fetch.ts";
+import type { FolderProgress } from "../peer/folder_download.ts";
 import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { PeerHome } from "../peer/home.ts";
@@ -11,6 +17,7 @@ import { connectSession } from "../peer/tracker_link.ts";
 import { quoteWord } from "../invocation.ts";
 import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { DownloadProgress, HashProgress } from "./progress.ts";
+import { reportError } from "./errors.ts";
 import { parseRateFlag, type PeerContext } from "./peer_context.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 
@@ -27,11 +34,19 @@ export function contentIdOfLink(text: string): string | null {
 
 /**
  * Runs `work` with an abort signal that Ctrl-C (or SIGTERM) fires, or the
- * shell's signal there.
+ * shell's signal there. A second Ctrl-C runs `again` (which leaves at once),
+ * when given.
  */
-async function untilCtrlC<V>(work: (signal: AbortSignal) => Promise<V>, shell?: AbortSignal) {
+async function untilCtrlC<V>(
+  work: (signal: AbortSignal) => Promise<V>,
+  shell?: AbortSignal,
+  again?: () => void,
+) {
   const stop = new AbortController();
-  const onSignal = () => stop.abort();
+  const onSignal = () => {
+    if (stop.signal.aborted && again) again();
+    stop.abort();
+  };
   const signals: Deno.Signal[] = shell ? [] : ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, onSignal);
   shell?.addEventListener("abort", onSignal, { once: true });
@@ -67,8 +82,9 @@ export async function runPublishFolder(
     progress.stop();
     if (skipped) console.error(skipped);
     console.log(escapeForTerminal(
-      `${replaced ? "republished" : "published"} the folder "${share.name}" (${share.files} ` +
-        `files, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
+      `${replaced ? "republished" : "published"} the folder "${share.name}" (${
+        plural(share.files ?? 0, "file")
+      }, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
         linkOf(share.contentId),
     ));
   } finally {
@@ -97,7 +113,9 @@ async function chooseListing(
     }
   }
   const { owners } = await otherOwners(home, tracker, name, from);
-  return pickSource(owners, from);
+  // Only a folder can be listed: a file of the same name by someone else is not a choice.
+  const folders = owners.filter((file) => file.type === FOLDER_TYPE);
+  return pickSource(folders.length > 0 ? folders : owners, from);
 }
 
 /** `ls <name>`: a remote folder's files (path, size), without fetching them. */
@@ -109,7 +127,8 @@ export async function runLs(
   const listing = await chooseListing(context, name, flags.from);
   if (listing.type !== "folder") {
     throw new ShoalError("INVALID_INPUT", `"${listing.name}" is a file, not a folder`, {
-      hint: `\`peer.ts fetch ${quoteWord(listing.name)}\` fetches it`,
+      hint: `\`peer.ts fetch ${quoteWord(listing.name)} --from ${quoteWord(listing.owner)}\` ` +
+        "fetches it",
     });
   }
   const { tracker, home } = context;
@@ -138,12 +157,26 @@ export async function runLs(
       folders: manifest.folders,
     });
   }
+  // Empty folders are part of the tree a fetch makes: listed too, after the files.
+  const holding = new Set<string>();
+  for (const path of [...manifest.files.map((file) => file.path), ...manifest.folders]) {
+    for (let at = path.lastIndexOf("/"); at > 0; at = path.lastIndexOf("/", at - 1)) {
+      holding.add(path.slice(0, at));
+    }
+  }
+  const empty = manifest.folders.filter((folder) => !holding.has(folder));
   console.log(renderTable(
     ["path", "size"],
-    manifest.files.map((file) => [file.path, formatSize(file.size)]),
+    [
+      ...manifest.files.map((file) => [file.path, formatSize(file.size)]),
+      ...empty.map((folder) => [`${folder}/`, "empty folder"]),
+    ],
   ));
   const total = manifest.files.reduce((sum, file) => sum + file.size, 0);
-  console.log(`${plural(manifest.files.length, "file")}, ${formatSize(total)}`);
+  console.log(
+    `${plural(manifest.files.length, "file")}, ${formatSize(total)}` +
+      (empty.length ? `; ${plural(empty.length, "empty folder")}` : ""),
+  );
 }
 
 /** A path as a person reads it: relative when under the current folder. */
@@ -155,7 +188,7 @@ function shownPath(path: string): string {
 /** One line for a fetched folder. */
 export function folderSummaryLine(result: FolderFetchResult, name: string): string {
   const rate = result.seconds > 0 ? (result.size - result.resumed) / result.seconds : 0;
-  const sources = result.sources.map((s) => `${s.owner} ${s.pieces} pieces`);
+  const sources = result.sources.map((s) => `${s.owner} ${plural(s.pieces, "piece")}`);
   const dropped = result.dropped.map((d) => `${d.owner} (${d.reason})`);
   return escapeForTerminal([
     `fetched the folder "${name}" to ${shownPath(result.output)}: ${
@@ -184,6 +217,7 @@ export async function runFolderFetch(
   chosen: Listing,
   onlyChosen: boolean,
   flags: FolderFetchFlags,
+  resumeCommand: string,
   shell?: ShellHooks,
 ) {
   const options = {
@@ -192,6 +226,7 @@ export async function runFolderFetch(
     only: flags.only,
     onlyChosen,
     maxDownloadRate: parseRateFlag("max-download-rate", flags.maxDownloadRate),
+    resumeCommand,
   };
   if (shell && !flags.json) {
     const dir = home.dir;
@@ -202,31 +237,50 @@ export async function runFolderFetch(
         chosen.name,
       );
     });
-    console.log(`fetching the folder "${escapeForTerminal(chosen.name)}" in the background`);
+    console.log(
+      `fetching the folder "${
+        escapeForTerminal(chosen.name)
+      }" in the background; \`downloads\` shows how far it got`,
+    );
     return;
   }
   const progress = new DownloadProgress(
     escapeForTerminal(chosen.name),
     !flags.json && Deno.stderr.isTerminal(),
   );
+  let last: FolderProgress | undefined;
+  const interruption = () => {
+    const kept = last
+      ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
+        `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
+      : "";
+    return new ShoalError(
+      "CANCELLED",
+      `interrupted: ${kept}kept in ${folderOutput(chosen, flags.output)}; ` +
+        `run \`${resumeCommand}\` to resume`,
+      { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
+    );
+  };
   try {
     const result = await untilCtrlC(
       (signal) =>
         fetchFolder(home, tracker, chosen, {
           ...options,
           signal,
-          onProgress: (p) => progress.update(p),
+          onProgress: (p) => {
+            last = p;
+            progress.update(p);
+          },
         }).catch((error) => {
-          if (signal.aborted) {
-            throw new ShoalError(
-              "CANCELLED",
-              "interrupted: the files fetched so far are kept; run the same fetch to resume",
-              { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
-            );
-          }
+          if (signal.aborted) throw interruption();
           throw error;
         }),
       shell?.signal,
+      // A second Ctrl-C leaves at once, as a file's fetch does: verified pieces are on disk.
+      shell ? undefined : () => {
+        progress.stop();
+        Deno.exit(reportError(interruption()));
+      },
     );
     progress.stop();
     if (flags.json) return printJson({ name: chosen.name, type: "folder", ...result });

@@ -251,7 +251,10 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     }));
 
   program.command("publish <name-or-path> [path]")
-    .description("share a local file under a name (default: its file name); the file stays put")
+    .description(
+      "share a local file or folder under a name (default: its own name); it stays put, " +
+        "and a folder is shared whole (its symlinks and special files skipped)",
+    )
     .action(run(async (context, first: string, second: string | undefined) => {
       const { tracker, home } = context;
       const [name, path] = second === undefined ? [undefined, first] : [first, second];

@@ -57,7 +57,7 @@ export class DownloadProgress {
     this.#bar = enabled
       ? new cliProgress.SingleBar({
         format:
-          `${label} {bar} {percentage}% | {done} of {size} | {rate}/s | ETA {left} | {sources}`,
+          `${label} {bar} {percentage}% | {done} of {size}{files} | {rate}/s | ETA {left} | {sources}`,
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -66,7 +66,12 @@ export class DownloadProgress {
       : null;
   }
 
-  update({ verifiedBytes, totalBytes, activeSources, queued }: SwarmProgress): void {
+  /** A folder's progress has its files too: `3 of 57 files` beside the bytes. */
+  update(
+    { verifiedBytes, totalBytes, activeSources, queued, filesDone, totalFiles }:
+      & SwarmProgress
+      & { filesDone?: number; totalFiles?: number },
+  ): void {
     if (!this.#bar) return;
     this.#startBytes ??= verifiedBytes;
     const seconds = (performance.now() - this.#started) / 1000;
@@ -76,6 +81,9 @@ export class DownloadProgress {
       left: rate > 0 ? formatSeconds((totalBytes - verifiedBytes) / rate) : "-",
       done: formatSize(verifiedBytes),
       size: formatSize(totalBytes),
+      files: totalFiles === undefined
+        ? ""
+        : ` | ${filesDone ?? 0} of ${plural(totalFiles, "file")}`,
       rate: formatSize(rate),
       sources: [plural(activeSources, "source"), ...queued.map(queueNote)].join(" | "),
     };

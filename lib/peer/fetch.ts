@@ -3,7 +3,7 @@ import { type Address, formatAddress } from "../protocol/address.ts";
 import { quoteWord } from "../invocation.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { certificateClaim } from "../identity/certificate.ts";
-import { HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
+import { FOLDER_TYPE, HEARTBEAT_MS, type Listing, type Source } from "../protocol/messages.ts";
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { type AdoptedPartial, adoptPartial } from "./partials.ts";
@@ -45,9 +45,14 @@ export async function listOwners(
     throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`);
   }
   if (files.length === 0) {
-    throw new ShoalError("NOT_FOUND", `"${name}" not found: nobody publishes a file by that name`, {
-      hint: "`peer.ts search <part of the name>` lists the files shared under names like it",
-    });
+    throw new ShoalError(
+      "NOT_FOUND",
+      `"${name}" not found: nobody publishes a file or folder by that name`,
+      {
+        hint:
+          "`peer.ts search <part of the name>` lists the files and folders shared under names like it",
+      },
+    );
   }
   return { owners: files, total };
 }
@@ -116,7 +121,7 @@ export function pickSource(owners: Listing[], from?: string): Listing {
     }
     if (!chosen.online) {
       throw new ShoalError("UNREACHABLE", `${chosen.owner} is offline`, {
-        hint: `fetch again once they serve (\`peer.ts search ${quoteWord(name)}\` shows who is ` +
+        hint: `run it again once they serve (\`peer.ts search ${quoteWord(name)}\` shows who is ` +
           "online), or drop --from",
       });
     }
@@ -125,15 +130,20 @@ export function pickSource(owners: Listing[], from?: string): Listing {
   const online = owners.filter((file) => file.online);
   if (online.length === 0) {
     throw new ShoalError("UNREACHABLE", `every owner of "${name}" is offline`, {
-      hint: `fetch again once one of them serves (\`peer.ts search ${quoteWord(name)}\` shows ` +
+      hint: `run it again once one of them serves (\`peer.ts search ${quoteWord(name)}\` shows ` +
         "who is online)",
     });
   }
   const contents = new Set(online.map((file) => file.contentId));
   if (contents.size > 1) {
+    const kinds = online.slice(0, 5).map((file) =>
+      `${file.owner} (${file.type === FOLDER_TYPE ? "folder" : file.type || "file"})`
+    );
     throw new ShoalError(
       "AMBIGUOUS",
-      `${online.length} owners share different files named "${name}"; choose one with --from <username>`,
+      `${online.length} owners share different contents named "${name}": ${kinds.join(", ")}${
+        online.length > 5 ? ", ..." : ""
+      }; choose one with --from <username>`,
     );
   }
   return online[0];

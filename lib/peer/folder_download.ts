@@ -136,6 +136,8 @@ export class FolderDownload {
   #filesLeft: number;
   #finished = false;
   #looking = false;
+  /** Looks for sources since the last piece arrived. */
+  #fruitlessLooks = 0;
   /** Pieces verified and being written. */
   #storing = 0;
   readonly #stopped = new AbortController();
@@ -170,6 +172,11 @@ export class FolderDownload {
     for (let p = 0; p < file.pieces.length; p++) {
       if (have.has(p)) this.#verifiedBytes += pieceLength(manifest, p);
     }
+  }
+
+  /** Bytes verified so far, resumed pieces included. */
+  get verifiedBytes(): number {
+    return this.#verifiedBytes;
   }
 
   /** Downloads until every file is in place; fails when no source is left. */
@@ -359,6 +366,7 @@ export class FolderDownload {
     }
     link.pieces++;
     link.bytes += length;
+    this.#fruitlessLooks = 0;
     this.#verifiedBytes += length;
     if (--this.#remaining[file] === 0) await this.#complete(file);
     if (this.#finished) return;
@@ -488,7 +496,13 @@ export class FolderDownload {
     if (this.#finished || this.#looking) return;
     this.#looking = true;
     try {
-      for (let round = 0; round <= NO_SOURCE_RETRIES; round++) {
+      // Counted across calls until a piece arrives: a source that answers at once that it
+      // lacks a file ends each look busy, and must not make the looking start over for ever.
+      for (; this.#fruitlessLooks <= NO_SOURCE_RETRIES; this.#fruitlessLooks++) {
+        if (this.#fruitlessLooks > 0) {
+          await delay(1000, { signal: this.#stopped.signal }).catch(() => {});
+          if (this.#finished) return;
+        }
         try {
           const remaining: number[] = [];
           for (let i = 0; i < this.#files.length; i++) {
@@ -507,20 +521,33 @@ export class FolderDownload {
         }
         if (this.#finished) return;
         this.#pump();
-        if (this.#busy() || this.#filesLeft === 0) return;
-        await delay(1000, { signal: this.#stopped.signal }).catch(() => {});
-        if (this.#finished) return;
+        if (this.#filesLeft === 0) return;
+        if (this.#busy()) {
+          this.#fruitlessLooks++;
+          return;
+        }
       }
     } finally {
       this.#looking = false;
     }
     const reasons = [...new Set(this.dropped.map((d) => `${d.owner}: ${d.reason}`))];
+    // The files left, by name when a few: an owner may have removed or changed them.
+    const left: string[] = [];
+    for (let i = 0; i < this.#files.length && left.length < 4; i++) {
+      if (this.#remaining[i] > 0) left.push(this.#files[i].path);
+    }
+    const named = this.#filesLeft <= 3
+      ? `: ${left.join(", ")}`
+      : `: ${left.slice(0, 3).join(", ")}, ...`;
+    const lacking = this.#live().some((link) => link.lacks.size > 0)
+      ? "; their online owners no longer have them as they published them"
+      : "";
     this.#fail(
       new ShoalError(
         "UNREACHABLE",
-        `no source left for ${this.#filesLeft} file(s)${
-          reasons.length ? ` (${reasons.join("; ")})` : ""
-        }`,
+        `no source left for ${this.#filesLeft} ${
+          this.#filesLeft === 1 ? "file" : "files"
+        }${named}${lacking}${reasons.length ? ` (${reasons.join("; ")})` : ""}`,
       ),
     );
   }

@@ -32,6 +32,7 @@ import {
 } from "./folder_manifest.ts";
 import { resolveAllInside } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
+import { quoteWord } from "../invocation.ts";
 import { announceFolder } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { identityOf } from "./manifest.ts";
@@ -71,6 +72,7 @@ export async function fetchFolderManifest(
     problems.length
       ? `no source gave the folder's manifest (${problems.join("; ")})`
       : "no source is online",
+    { hint: "run it again once one of its owners serves it (`search` shows who is online)" },
   );
 }
 
@@ -124,7 +126,9 @@ export function globMatcher(patterns: string[]): (path: string) => boolean {
   if (patterns.length === 0) return () => true;
   const expressions = patterns.map((pattern) => {
     let source = "";
-    const cleaned = pattern.replace(/^\.?\/+/, "").replace(/\/+$/, "");
+    // Compared in NFC: a glob typed on a keyboard (NFC) matches a name stored in NFD. No two
+    // paths of a manifest differ only in normalisation, so none is taken for another.
+    const cleaned = pattern.normalize("NFC").replace(/^\.?\/+/, "").replace(/\/+$/, "");
     for (let i = 0; i < cleaned.length; i++) {
       const c = cleaned[i];
       if (c === "*" && cleaned[i + 1] === "*") {
@@ -138,7 +142,10 @@ export function globMatcher(patterns: string[]): (path: string) => boolean {
     // A pattern naming a folder takes everything in it.
     return new RegExp(`^${source}(/.*)?$`, "u");
   });
-  return (path) => expressions.some((expression) => expression.test(path));
+  return (path) => {
+    const nfc = path.normalize("NFC");
+    return expressions.some((expression) => expression.test(nfc));
+  };
 }
 
 /** Options of {@link fetchFolder}. */
@@ -155,6 +162,8 @@ export interface FolderFetchOptions {
   signal?: AbortSignal;
   /** The process's download budget, bytes a second (`--max-download-rate`). @default {none} */
   maxDownloadRate?: number | null;
+  /** The command that resumes this fetch, for the error that stops it. @default {none} */
+  resumeCommand?: string;
 }
 
 /** The outcome of {@link fetchFolder}. */
@@ -177,6 +186,40 @@ export function folderOutput(listing: Listing, output?: string): string {
 }
 
 /**
+ * Refuses an output folder that cannot be written: a file (or anything not
+ * a folder) there, or a folder not left by an interrupted fetch of this
+ * very content without `overwrite` (one left by a fetch of another version
+ * of the folder is named as such). Says what is there and whether this
+ * fetch resumes one.
+ */
+export async function checkFolderOutput(
+  home: PeerHome,
+  contentId: string,
+  output: string,
+  overwrite?: boolean,
+): Promise<{ existing: Deno.FileInfo | null; resuming: boolean }> {
+  const resuming = home.folderDownload(contentId)?.output === output;
+  const existing = await Deno.lstat(output).catch(() => null);
+  if (existing && !existing.isDirectory) {
+    throw new ShoalError(
+      "IO",
+      `${output} is not a folder; fetch to another place with --output PATH`,
+    );
+  }
+  if (existing && !resuming && !overwrite) {
+    const other = home.folderDownloads().find((record) => record.output === output);
+    throw new ShoalError(
+      "IO",
+      `${output} already exists` +
+        (other ? `, with an unfinished fetch of another version of "${other.name}" in it` : "") +
+        "; fetch to another folder with --output PATH, or into this one with --force " +
+        "(files of the same paths are replaced)",
+    );
+  }
+  return { existing, resuming };
+}
+
+/**
  * Fetches a folder (all of it, or the files `only` names) under its output
  * folder from every online source of each file. Resumes an interrupted
  * fetch of the same folder to the same place: files already renamed into
@@ -192,14 +235,12 @@ export async function fetchFolder(
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
   const record = home.folderDownload(contentId);
-  const resuming = record !== null && record.output === output;
-  const existing = await Deno.lstat(output).catch(() => null);
-  if (existing && !resuming && !options.overwrite) {
-    throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
-  }
-  if (existing && !existing.isDirectory) {
-    throw new ShoalError("IO", `${output} is not a folder; use --output PATH`);
-  }
+  const { existing, resuming } = await checkFolderOutput(
+    home,
+    contentId,
+    output,
+    options.overwrite,
+  );
   const { tracker: client, username } = await connectSession(home, tracker);
   try {
     const usable = (source: Source) =>
@@ -214,12 +255,29 @@ export async function fetchFolder(
     const manifest = await cachedManifest(home, contentId, folderSources, tracker);
     const wanted = globMatcher(options.only ?? []);
     const chosenFiles = manifest.files.filter((file) => wanted(file.path));
-    if (chosenFiles.length === 0) {
-      throw new ShoalError("NOT_FOUND", `nothing in "${chosen.name}" matches --only`, {
-        hint: `\`peer.ts ls ${chosen.name}\` lists its files`,
-      });
+    // A glob that takes nothing is a typo more often than not: say which, before any byte.
+    const idle = (options.only ?? []).filter((glob) => {
+      const takes = globMatcher([glob]);
+      return !manifest.files.some((file) => takes(file.path)) && !manifest.folders.some(takes);
+    });
+    if (idle.length > 0) {
+      throw new ShoalError(
+        "NOT_FOUND",
+        `nothing in "${chosen.name}" matches ${
+          idle.map((glob) => `--only ${quoteWord(glob)}`).join(", ")
+        }`,
+        { hint: `\`peer.ts ls ${quoteWord(chosen.name)}\` lists its files and empty folders` },
+      );
     }
     const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
+    // Refused before anything is made or recorded; a resume is checked below, net of what it holds.
+    if (!resuming) await checkFreeSpace(output, total);
+    // Written over (--force): an unfinished fetch of another version there is this one now.
+    for (const stale of home.folderDownloads()) {
+      if (stale.output === output && stale.contentId !== contentId) {
+        home.removeFolderDownload(stale.contentId);
+      }
+    }
     const now = new Date().toISOString();
     home.saveFolderDownload({
       contentId,
@@ -229,7 +287,7 @@ export async function fetchFolder(
       size: total,
       files: chosenFiles.length,
       doneBytes: record?.doneBytes ?? 0,
-      startedAt: resuming ? record.startedAt : now,
+      startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
     await Deno.mkdir(output, { recursive: true });
@@ -257,7 +315,6 @@ export async function fetchFolder(
       // A link at the file's own name is never followed: it is replaced by the rename.
       return join(placed.get(at < 0 ? "" : relative.slice(0, at))!, relative.slice(at + 1));
     };
-    await checkFreeSpace(output, total);
     const planned: PlannedFile[] = [];
     let resumedBytes = 0;
     for (const file of chosenFiles) {
@@ -271,7 +328,12 @@ export async function fetchFolder(
       }
       planned.push(file);
     }
+    if (resuming) await checkFreeSpace(output, total - resumedBytes);
     let doneBytes = resumedBytes;
+    // Verified bytes, partial files' pieces too: what `downloads` shows as done.
+    let verifiedBytes = resumedBytes;
+    const recordProgress = () =>
+      home.updateFolderDownload(contentId, Math.max(doneBytes, verifiedBytes));
     let recordedAt = 0;
     const download = new FolderDownload({
       files: planned,
@@ -279,18 +341,24 @@ export async function fetchFolder(
       plaintext: tracker.plaintext,
       signal: options.signal,
       ...paced(processBudget("download", options.maxDownloadRate)),
-      onProgress: (progress) =>
+      onProgress: (progress) => {
+        verifiedBytes = progress.verifiedBytes + resumedBytes;
         options.onProgress?.({
           ...progress,
-          verifiedBytes: progress.verifiedBytes + resumedBytes,
+          verifiedBytes,
           totalBytes: total,
           filesDone: progress.filesDone + (chosenFiles.length - planned.length),
           totalFiles: chosenFiles.length,
-        }),
+        });
+        if (performance.now() - recordedAt > 1000) {
+          recordProgress();
+          recordedAt = performance.now();
+        }
+      },
       onFileDone: (index) => {
         doneBytes += planned[index].size;
         if (performance.now() - recordedAt > 200) {
-          home.updateFolderDownload(contentId, doneBytes);
+          recordProgress();
           recordedAt = performance.now();
         }
       },
@@ -299,6 +367,8 @@ export async function fetchFolder(
     });
     // Partial files are left only where this fetch (or one killed) wrote before.
     if (existing) { for (let i = 0; i < planned.length; i++) await resumePart(download, i); }
+    // Pieces of partial files that verified again: resumed, not fetched now.
+    const resumedPieceBytes = download.verifiedBytes;
     let sources: SourceReport[];
     try {
       const everyone = planned.map((_, i) => i);
@@ -306,13 +376,18 @@ export async function fetchFolder(
         await findHolders(client, contentId, planned, everyone, usable, options.onlyChosen),
       );
     } catch (caught) {
-      home.updateFolderDownload(contentId, doneBytes);
+      recordProgress();
       const error = toShoalError(caught);
+      const resume = options.resumeCommand ? `\`${options.resumeCommand}\`` : "the same fetch";
       throw new ShoalError(
         error.code,
-        `${error.message}; the files fetched so far are kept in ${output}: run the same fetch ` +
-          `again to resume, or \`peer.ts cancel ${chosen.name}\``,
-        { cause: error },
+        `${error.message}; the files fetched so far are kept in ${output}`,
+        {
+          cause: error,
+          hint: `run ${resume} again to resume, or \`peer.ts cancel ${
+            quoteWord(chosen.name)
+          }\` to delete the partial files`,
+        },
       );
     }
     home.removeFolderDownload(contentId);
@@ -323,7 +398,7 @@ export async function fetchFolder(
       files: chosenFiles.length,
       size: total,
       seconds: (performance.now() - started) / 1000,
-      resumed: resumedBytes,
+      resumed: resumedBytes + resumedPieceBytes,
       sources,
       dropped: download.dropped,
       shared: whole,
@@ -387,6 +462,11 @@ async function findHolders(
     byAddress.set(source.address, { source, holds: null });
   }
   ticket = owners.ticket;
+  if (onlyChosen && remaining.length > 0) {
+    // That ticket is the folder's; its files' pieces need the one `holders` hands out.
+    const contentIds = [fileContentId(planned[remaining[0]])];
+    ticket = (await client.call("holders", { contentIds })).ticket;
+  }
   if (!onlyChosen) {
     // The planned files of each content id: one, but for identical files in one folder.
     const filesOf = new Map<string, number | number[]>();

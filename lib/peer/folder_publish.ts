@@ -143,10 +143,19 @@ export async function describeFolder(
   }
   const skipped = describeSkipped(walk.skipped) || null;
   // A local name another system could not hold is refused here, not by every fetcher.
-  checkFolderPaths([...found.map((file) => file.relative), ...folders], {
-    folders,
-    source: root,
-  });
+  try {
+    checkFolderPaths([...found.map((file) => file.relative), ...folders], { folders });
+  } catch (error) {
+    // Said to the publisher, not to a fetcher: what to change here.
+    if (!(error instanceof ShoalError) || error.code !== "UNSAFE_PATH") throw error;
+    throw new ShoalError(
+      "UNSAFE_PATH",
+      error.message.replace(/^refused a folder: /, `cannot publish ${root}: `),
+      {
+        hint: "rename or move it, then publish again: every fetcher must be able to write the tree",
+      },
+    );
+  }
   const known = new Map(previous.map((file) => [file.relative, file]));
   const totalBytes = found.reduce((sum, file) => sum + file.size, 0);
   const records: FolderFileRecord[] = new Array(found.length);

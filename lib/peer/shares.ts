@@ -33,7 +33,9 @@ export async function describeFile(
   try {
     real = await Deno.realPath(resolve(path));
   } catch (error) {
-    if (error instanceof Deno.errors.NotFound) throw new ShoalError("IO", `no such file: ${path}`);
+    if (error instanceof Deno.errors.NotFound) {
+      throw new ShoalError("IO", `no such file or folder: ${path}`);
+    }
     throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
   }
   const { file, identity: before } = await openRegularFile(real);

@@ -29,6 +29,8 @@ export interface SkippedCounts {
   badNames: number;
   /** Entries removed between being listed and being looked at. */
   vanished: number;
+  /** Partial files of unfinished downloads (`NAME.shoal-part`): not the file they will be. */
+  partials: number;
 }
 
 /** Options of {@link TreeWalk}. */
@@ -41,12 +43,18 @@ export interface TreeWalkOptions {
   maxDepth?: number;
 }
 
+/**
+ * The suffix of a download's partial file (`PART_SUFFIX` of downloader.ts, which this
+ * module does not import: it stays free of the protocol's dependencies).
+ */
+const PART_SUFFIX = ".shoal-part";
+
 /** Entries looked at between two turns of the event loop. */
 const YIELD_EVERY = 512;
 
 /** No skips: the start of every count. */
 export function noneSkipped(): SkippedCounts {
-  return { symlinks: 0, fifos: 0, sockets: 0, devices: 0, badNames: 0, vanished: 0 };
+  return { symlinks: 0, fifos: 0, sockets: 0, devices: 0, badNames: 0, vanished: 0, partials: 0 };
 }
 
 const SKIP_NOUNS: [keyof SkippedCounts, string, string][] = [
@@ -56,6 +64,7 @@ const SKIP_NOUNS: [keyof SkippedCounts, string, string][] = [
   ["devices", "device", "devices"],
   ["badNames", "name that is not UTF-8", "names that are not UTF-8"],
   ["vanished", "entry that vanished during the walk", "entries that vanished during the walk"],
+  ["partials", "unfinished download (.shoal-part)", "unfinished downloads (.shoal-part)"],
 ];
 
 /**
@@ -216,6 +225,11 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
     }
     if (info.isBlockDevice || info.isCharDevice || (!info.isFile && !info.isDirectory)) {
       this.skipped.devices++;
+      return null;
+    }
+    if (info.isFile && path.endsWith(PART_SUFFIX)) {
+      // A fetch still writing here (or one stopped): its pieces are not yet the file.
+      this.skipped.partials++;
       return null;
     }
     if (depth > this.#maxDepth) {

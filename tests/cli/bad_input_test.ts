@@ -106,7 +106,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
     await t.step("publishing a missing path or a named pipe", async () => {
       const missing = await alice.run(["publish", join(dir.path, "nope.pdf")]);
       assert.equal(missing.code, 1);
-      assert.match(missing.stderr, /^error: no such file: .*nope\.pdf$/m);
+      assert.match(missing.stderr, /^error: no such file or folder: .*nope\.pdf$/m);
       const fifo = join(dir.path, "pipe");
       await new Deno.Command("mkfifo", { args: [fifo] }).output();
       const piped = await alice.run(["publish", fifo]);
@@ -119,7 +119,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.equal(result.code, 1);
       assert.match(
         result.stderr,
-        /^error: "no-such-thing" not found: nobody publishes a file by that name$/m,
+        /^error: "no-such-thing" not found: nobody publishes a file or folder by that name$/m,
       );
       // The hint names a command that runs as the user would type it.
       assert.match(result.stderr, /^hint: `.*peer\.ts.* search <part of the name>` lists /m);

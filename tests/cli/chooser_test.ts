@@ -54,7 +54,7 @@ Deno.test("chooser - with every owner offline it says so and asks nothing", asyn
       assert.match(error.message, /every owner of "week3\.pdf" is offline/);
       assert.equal(
         error.hint,
-        "fetch again once one of them serves (`peer.ts search week3.pdf` shows who is online)",
+        "run it again once one of them serves (`peer.ts search week3.pdf` shows who is online)",
       );
       return true;
     },

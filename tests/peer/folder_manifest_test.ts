@@ -115,3 +115,9 @@ Deno.test("--only globs: * within a name, ** across folders, a folder takes what
   assert.ok(!match("database.csv"));
   assert.ok(globMatcher([])("anything"));
 });
+
+Deno.test("--only globs: a glob typed in NFC takes a name stored in NFD, and the other way", () => {
+  assert.ok(globMatcher(["caf\u00e9/*.txt"])("cafe\u0301/menu.txt"));
+  assert.ok(globMatcher(["cafe\u0301*"])("caf\u00e9.txt"));
+  assert.ok(!globMatcher(["cafe*"])("caf\u00e9.txt"));
+});

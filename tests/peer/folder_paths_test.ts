@@ -11,6 +11,7 @@ import {
   utf8Length,
 } from "../../lib/peer/folder_paths.ts";
 import { checkFreeSpace, freeBytes } from "../../lib/peer/disk_space.ts";
+import { taskFlags } from "../../lib/cli/install.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { HIDDEN_CHARACTER } from "../../lib/protocol/validate.ts";
 import { shoalError } from "../helpers/errors.ts";
@@ -279,6 +280,31 @@ Deno.test("freeBytes - agrees with df, and looks at the nearest existing parent 
       // Other processes write meanwhile: within 1 GiB of each other.
       assert.ok(Math.abs(dfFree - free!) < 2 ** 30, `statfs ${free}, df ${dfFree}`);
     }
+  });
+});
+
+Deno.test("freeBytes - the peer's task permissions let it read the free space, without a prompt", async () => {
+  // Without --allow-sys=statfs, Deno asks on a terminal and refuses elsewhere, and the
+  // folder fetch's free-space check before the first byte silently did nothing.
+  const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
+  const flags = taskFlags(config.tasks.peer, "peer.ts");
+  const module = new URL("../../lib/peer/disk_space.ts", import.meta.url).href;
+  await withTempDir(async (dir) => {
+    const script = join(dir, "free.ts");
+    await Deno.writeTextFile(
+      script,
+      `import { freeBytes } from ${JSON.stringify(module)};\n` +
+        `console.log(JSON.stringify(await freeBytes(${JSON.stringify(dir)})));\n`,
+    );
+    const run = await new Deno.Command(Deno.execPath(), {
+      args: ["run", ...flags, script],
+      stdin: "null",
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    const out = new TextDecoder().decode(run.stdout).trim();
+    assert.ok(run.success, new TextDecoder().decode(run.stderr));
+    assert.ok(Number(out) > 0, `freeBytes under the peer task's flags: ${out}`);
   });
 });
 

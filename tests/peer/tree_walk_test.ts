@@ -97,6 +97,18 @@ Deno.test("TreeWalk - skips symlinks, a FIFO, a socket and a device without open
   });
 });
 
+Deno.test("TreeWalk - the partial file of an unfinished download is skipped and counted", async () => {
+  await withTempDir(async (root) => {
+    await Deno.writeTextFile(join(root, "notes.pdf.shoal-part"), "half");
+    await Deno.mkdir(join(root, "more.shoal-part"));
+    const walk = new TreeWalk(root);
+    // A folder of that name is a folder like any other: only a fetch's partial file is left out.
+    assert.deepEqual(lines(await entriesOf(walk)), ["folder more.shoal-part 0"]);
+    assert.deepEqual(walk.skipped, { ...noneSkipped(), partials: 1 });
+    assert.equal(describeSkipped(walk.skipped), "skipped 1 unfinished download (.shoal-part)");
+  });
+});
+
 Deno.test("TreeWalk - a name that is not UTF-8 is skipped and counted, not fatal", async () => {
   await withTempDir(async (root) => {
     await Deno.writeTextFile(join(root, "good.txt"), "ok");

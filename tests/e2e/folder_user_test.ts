@@ -1,0 +1,284 @@
+/**
+ * Folder fetches as a user meets them: a `--only` glob that takes nothing,
+ * Ctrl-C in the middle (what is kept, the command that resumes, how far
+ * `downloads` says it got), and a disk too small, each refused or stopped
+ * with one line that says what to do, nothing written that should not be.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { CliPeer } from "../helpers/cli.ts";
+import { eventually } from "../helpers/eventually.ts";
+import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+
+Deno.test("folder fetch: --only naming a glob that takes nothing, --from one owner, an output in the way, ls", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "slides"), { recursive: true });
+  await writeRandomFile(join(tree, "slides", "a.pdf"), 1_000);
+  await Deno.writeTextFile(join(tree, "readme.md"), "hi\n");
+  await Deno.mkdir(join(tree, "later", "still empty"), { recursive: true });
+  await alice.ok(["publish", tree]);
+  const single = join(dir.path, "single");
+  await Deno.mkdir(single);
+  await Deno.writeTextFile(join(single, "only.txt"), "one\n");
+  assert.match(await alice.ok(["publish", single]), /published the folder "single" \(1 file, /);
+  await using _serving = await servePeer(alice.home, tracker.address);
+
+  // Pinned to one owner (--from), each file's pieces come with a ticket that lets them.
+  const pinned = join(dir.path, "pinned");
+  await bob.ok(["fetch", "course", "--from", "alice", "--output", pinned]);
+  assert.equal(await Deno.readTextFile(join(pinned, "readme.md")), "hi\n");
+  assert.deepEqual(
+    await Deno.readFile(join(pinned, "slides", "a.pdf")),
+    await Deno.readFile(join(tree, "slides", "a.pdf")),
+  );
+
+  // ls shows the empty folders a fetch makes, not only the files.
+  const listed = await bob.ok(["ls", "course"]);
+  assert.match(listed, /later\/still empty\/ +│ empty folder/);
+  assert.doesNotMatch(listed, /│ later\/ /);
+  assert.match(listed, /2 files, .*; 1 empty folder/);
+
+  const output = join(dir.path, "out");
+  // One glob takes files, the other (a typo) takes nothing: refused, not half done.
+  const typo = await bob.run([
+    "fetch",
+    "course",
+    "--output",
+    output,
+    "--only",
+    "slides/**",
+    "--only",
+    "*.mdd",
+  ]);
+  assert.notEqual(typo.code, 0);
+  assert.match(typo.stderr, /nothing in "course" matches --only '\*\.mdd'/);
+  assert.match(typo.stderr, /ls course` lists its files and empty folders/);
+  assert.doesNotMatch(typo.stderr, /slides/);
+  await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+
+  const none = await bob.run(["fetch", "course", "--output", output, "--only", "nope/**"]);
+  assert.match(none.stderr, /nothing in "course" matches --only 'nope\/\*\*'/);
+  await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+
+  // An output in the way is refused before the owners are listed (or asked for).
+  const file = join(dir.path, "a file");
+  await Deno.writeTextFile(file, "mine\n");
+  const onFile = await bob.run(["fetch", "course", "--output", file, "--force"]);
+  assert.match(onFile.stderr, /a file is not a folder; fetch to another place with --output PATH/);
+  assert.equal(onFile.stdout, "");
+  assert.equal(await Deno.readTextFile(file), "mine\n");
+  await Deno.mkdir(output);
+  const there = await bob.run(["fetch", "course", "--output", output]);
+  assert.match(
+    there.stderr,
+    /out already exists; fetch to another folder with --output PATH, or into/,
+  );
+  assert.equal(there.stdout, "");
+});
+
+Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resumes; downloads counts its verified pieces", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await aliceCli.signUp("alice");
+  await bobCli.signUp("bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
+  try {
+    const output = join(dir.path, "out");
+    const child = new TestPeer(bobCli.home, tracker.address)
+      .spawn(["fetch", "data", "--output", output]);
+    const part = join(output, "big.bin.shoal-part");
+    await eventually(
+      async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+      "a piece of big.bin written",
+      { tries: 3000 },
+    );
+    child.kill("SIGINT");
+    const [status, stderr] = await Promise.all([
+      child.status,
+      new Response(child.stderr).text(),
+      child.stdout.cancel(),
+    ]);
+    assert.equal(status.code, 130, stderr);
+    assert.match(
+      stderr,
+      /interrupted: 0 of 1 file done, .* verified, kept in .*out; run `.*fetch data --output .*out` to resume/,
+    );
+    assert.match(stderr, /cancel data` deletes the partial files/);
+    const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+    assert.equal(row.folder, true);
+    // The one file is unfinished: what is done is its verified pieces, not 0.
+    assert.ok(row.verified > 0, `verified ${row.verified}`);
+    await serving.stop();
+
+    // Meanwhile its owner changes the folder: the unfinished fetch there is of another version.
+    await Deno.writeTextFile(join(tree, "added.txt"), "new\n");
+    await aliceCli.ok(["publish", tree]);
+    await using _again = await servePeer(aliceCli.home, tracker.address);
+    const other = await bobCli.run(["fetch", "data", "--output", output]);
+    assert.match(
+      other.stderr,
+      /out already exists, with an unfinished fetch of another version of "data" in it; .*--force/,
+    );
+    assert.equal(other.stdout, "", "refused before the owners are listed");
+    const forced = await bobCli.ok(["fetch", "data", "--output", output, "--force"]);
+    assert.match(forced, /fetched the folder "data" .*: 2 files, .* resumed from before/);
+    assert.equal(await Deno.readTextFile(join(output, "added.txt")), "new\n");
+    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
+  } finally {
+    await serving.stop();
+  }
+});
+
+Deno.test("a folder larger than the disk is refused before anything is made (tmpfs)", async () => {
+  if (Deno.uid() !== 0) {
+    console.log("skipped: mounting a tmpfs needs root");
+    return;
+  }
+  await using dir = await tempDir();
+  const small = join(dir.path, "small");
+  await Deno.mkdir(small);
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
+    stderr: "null",
+  }).output();
+  if (!mount.success) {
+    console.log("skipped: cannot mount a tmpfs here");
+    return;
+  }
+  try {
+    await using tracker = await startLocalTracker(dir.path);
+    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+    const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+    await alice.signUp("alice");
+    await bob.signUp("bob");
+    const tree = join(dir.path, "data");
+    await Deno.mkdir(join(tree, "sub", "deeper"), { recursive: true });
+    await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
+    await Deno.writeFile(join(tree, "empty"), new Uint8Array());
+    await alice.ok(["publish", tree]);
+    await using _serving = await servePeer(alice.home, tracker.address);
+    const output = join(small, "data");
+    const refused = await bob.run(["fetch", "data", "--output", output]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /not enough disk space in .*small\/data: 2\.9 MiB needed/);
+    assert.match(refused.stderr, /fetch to another disk with --output/);
+    // Nothing made: not the output folder, not its empty folders or files.
+    assert.deepEqual([...Deno.readDirSync(small)], []);
+    assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
+  } finally {
+    await new Deno.Command("umount", { args: [small] }).output();
+  }
+});
+
+Deno.test("a file its owner deleted after publishing: the fetch ends naming it, and does not hang", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "kept.bin"), 5_000);
+  await writeRandomFile(join(tree, "gone.bin"), 5_000);
+  await alice.ok(["publish", tree]);
+  await Deno.remove(join(tree, "gone.bin"));
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(dir.path, "out");
+  // The source answers at once that it lacks the file: that used to start the looking over
+  // and over, and the fetch never ended.
+  const result = await bob.run(["fetch", "course", "--output", output]);
+  assert.notEqual(result.code, 0);
+  assert.match(
+    result.stderr,
+    /no source left for 1 file: gone\.bin; their online owners no longer have them/,
+  );
+  assert.match(result.stderr, /run `.*fetch course --output .*out` again to resume/);
+  assert.equal(await Deno.readTextFile(join(output, "kept.bin")).then((t) => t.length > 0), true);
+});
+
+Deno.test("one name, a folder by one owner and a file by another: ls and --only take the folder, fetch names both", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const carol = new CliPeer(join(dir.path, "carol"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  for (const [peer, name] of [[alice, "alice"], [carol, "carol"], [bob, "bob"]] as const) {
+    await peer.signUp(name);
+  }
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "slides"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "slides", "one.txt"), "one\n");
+  await alice.ok(["publish", tree]);
+  const file = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(file, "a file\n");
+  await carol.ok(["publish", "course", file]);
+  await using _alice = await servePeer(alice.home, tracker.address);
+  await using _carol = await servePeer(carol.home, tracker.address);
+
+  const ambiguous = await bob.run(["fetch", "course", "--output", join(dir.path, "x")]);
+  assert.match(
+    ambiguous.stderr,
+    /2 owners share different contents named "course": (alice \(folder\), carol \(txt\)|carol \(txt\), alice \(folder\)); choose one with --from/,
+  );
+  assert.match(await bob.ok(["ls", "course"]), /slides\/one\.txt/);
+  const onFile = await bob.run(["ls", "course", "--from", "carol"]);
+  assert.match(onFile.stderr, /"course" is a file, not a folder/);
+  assert.match(onFile.stderr, /fetch course --from carol` fetches it/);
+  const part = join(dir.path, "part");
+  const fetched = await bob.ok(["fetch", "course", "--only", "slides/**", "--output", part]);
+  assert.match(fetched, /fetched the folder "course" .*: 1 file, .* from alice 1 piece$/m);
+  assert.equal(await Deno.readTextFile(join(part, "slides", "one.txt")), "one\n");
+});
+
+Deno.test("publish of a tree no fetcher could write (two names one on macOS) says what to change here", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  await alice.signUp("alice");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await Deno.writeTextFile(join(tree, "caf\u00e9.txt"), "nfc\n");
+  await Deno.writeTextFile(join(tree, "cafe\u0301.txt"), "nfd\n");
+  const refused = await alice.run(["publish", tree]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /cannot publish .*course: the path "caf.*\.txt" differs from /);
+  assert.match(refused.stderr, /hint: rename or move it, then publish again/);
+  assert.doesNotMatch(refused.stderr, /its owner published/);
+});
+
+Deno.test("a folder of empty folders only is fetched (its tree made), whole or by --only", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
+  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
+  await alice.signUp("alice");
+  await bob.signUp("bob");
+  const tree = join(dir.path, "skeleton");
+  await Deno.mkdir(join(tree, "week 1", "labs"), { recursive: true });
+  await Deno.mkdir(join(tree, "week 2"));
+  assert.match(await alice.ok(["publish", tree]), /\(0 files, 0 B, /);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const whole = join(dir.path, "whole");
+  assert.match(await bob.ok(["fetch", "skeleton", "--output", whole]), /: 0 files, 0 B in /);
+  assert.ok((await Deno.stat(join(whole, "week 1", "labs"))).isDirectory);
+  assert.ok((await Deno.stat(join(whole, "week 2"))).isDirectory);
+  const part = join(dir.path, "part");
+  await bob.ok(["fetch", "skeleton", "--output", part, "--only", "week 2"]);
+  assert.ok((await Deno.stat(join(part, "week 2"))).isDirectory);
+  await assert.rejects(Deno.stat(join(part, "week 1")), Deno.errors.NotFound);
+});
