@@ -129,6 +129,8 @@ export class FolderDownload {
   /** Pieces still to verify, per file; 0 once done. */
   readonly #remaining: Int32Array;
   readonly #open = new Map<number, Open>();
+  /** Content ids of the files of several pieces being fetched. */
+  readonly #ids = new Map<number, string>();
   /** Pieces to ask again (their request failed), as [file, piece]. */
   readonly #retry: [number, number][] = [];
   readonly #links: Link[] = [];
@@ -341,13 +343,25 @@ export class FolderDownload {
     link.inFlight++;
     this.#heldBytes += length;
     const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(length / 65536 * 1000);
-    const params = { contentId: fileContentId(planned), index: piece, ticket: this.#ticket };
+    const params = { contentId: this.#contentId(file), index: piece, ticket: this.#ticket };
     this.#background(
       link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
         ({ body }) => this.#onPiece(link, file, piece, body),
         (error) => this.#onFailed(link, file, piece, length, toShoalError(error)),
       ),
     );
+  }
+
+  /**
+   * A file's content id, kept while a file of several pieces is fetched:
+   * working it out hashes its whole piece list, once per request otherwise.
+   */
+  #contentId(file: number): string {
+    const planned = this.#files[file];
+    if (planned.pieces.length < 2) return fileContentId(planned);
+    let id = this.#ids.get(file);
+    if (id === undefined) this.#ids.set(file, id = fileContentId(planned));
+    return id;
   }
 
   async #onPiece(link: Link, file: number, piece: number, body: Uint8Array): Promise<void> {
@@ -427,6 +441,7 @@ export class FolderDownload {
     const partPath = path + PART_SUFFIX;
     const entry = this.#open.get(file);
     this.#open.delete(file);
+    this.#ids.delete(file);
     // Counted as storing: renames wait on the disk as writes do.
     this.#storing++;
     try {
