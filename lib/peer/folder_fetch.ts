@@ -37,7 +37,12 @@ import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { identityOf } from "./manifest.ts";
 import type { SourceList, SourceReport } from "./swarm.ts";
 import { checkName } from "./shares.ts";
-import { connectSession, PEER_AGENT, type TrackerEndpoint } from "./tracker_link.ts";
+import {
+  connectSession,
+  PEER_AGENT,
+  type TrackerClient,
+  type TrackerEndpoint,
+} from "./tracker_link.ts";
 
 /**
  * Gets a folder's manifest from the first source that gives one matching
@@ -317,7 +322,7 @@ export async function fetchFolder(
     }
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
-    if (whole) await shareFetched(home, tracker, chosen, output, manifest);
+    if (whole) await shareFetched(home, tracker, client, chosen, output, manifest);
     return {
       output,
       files: chosenFiles.length,
@@ -434,6 +439,7 @@ async function findHolders(
 async function shareFetched(
   home: PeerHome,
   tracker: TrackerEndpoint,
+  session: TrackerClient,
   chosen: Listing,
   output: string,
   manifest: FolderManifest,
@@ -481,7 +487,13 @@ async function shareFetched(
     skipped: null,
   };
   try {
-    await announceFolder(home, tracker, folder);
+    try {
+      // On the fetch's own session; one the tracker closed while the files came gets a new one.
+      await announceFolder(home, session, folder);
+    } catch (error) {
+      if (!session.closed) throw error;
+      await announceFolder(home, tracker, { ...folder, files: files() });
+    }
   } catch {
     // Unpublished: still shared from this home, and served once published again.
     home.addShare(share, files());

@@ -22,7 +22,7 @@ import {
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Manifest } from "../protocol/messages.ts";
 import { describeSkipped, TreeWalk } from "./tree_walk.ts";
-import { type TrackerEndpoint, withSession } from "./tracker_link.ts";
+import { type TrackerClient, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** Files hashed at once: one reads while another hashes. */
 const HASHING = 4;
@@ -248,12 +248,12 @@ export async function describeFolder(
  */
 export async function announceFolder(
   home: PeerHome,
-  tracker: TrackerEndpoint,
+  tracker: TrackerEndpoint | TrackerClient,
   folder: DescribedFolder,
 ): Promise<{ replaced: boolean }> {
   const { share } = folder;
   const { ids } = folder;
-  return await withSession(home, tracker, async (client) => {
+  const announce = async (client: TrackerClient) => {
     // Two batches in flight at a time: pipelined, without every request of a big folder at once.
     const send = (at: number) =>
       client.call("members", {
@@ -282,7 +282,9 @@ export async function announceFolder(
     });
     home.addShare(share, folder.files);
     return { replaced };
-  });
+  };
+  // A fetch that has a session open already (a fetched folder) says so on it: no new connection.
+  return "call" in tracker ? await announce(tracker) : await withSession(home, tracker, announce);
 }
 
 /** Publishes a local folder under a name (by default its own name). */
