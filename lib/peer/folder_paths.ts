@@ -96,12 +96,12 @@ export function folderPathProblem(path: string): string | null {
  * normalisation (macOS, Windows): two paths with the same key are one file there.
  */
 export function collisionKey(path: string): string {
-  // ASCII is its own normal form: lower case is all there is to do (most paths, without copies).
-  if (ASCII.test(path)) return path.toLowerCase();
+  // Printable ASCII is its own normal form: lower case is all there is to do (most paths).
+  if (PRINTABLE_ASCII.test(path)) return path.toLowerCase();
   return path.normalize("NFC").toLowerCase().normalize("NFC");
 }
 
-const ASCII = /^[\x00-\x7f]*$/;
+const PRINTABLE_ASCII = /^[ -~]*$/;
 
 /** Options of {@link checkFolderPaths}. */
 export interface FolderPathOptions {
