@@ -406,7 +406,10 @@ async function findHolders(
     // Two batches in flight at a time: pipelined, without 25 replies of a big folder held at once.
     const ask = (at: number) => {
       const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
-      return client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
+      const asked = client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
+      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
+      asked.catch(() => {});
+      return asked;
     };
     let next = ids.length > 0 ? ask(0) : null;
     for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
@@ -487,12 +490,15 @@ async function shareFetched(
     skipped: null,
   };
   try {
-    try {
-      // On the fetch's own session; one the tracker closed while the files came gets a new one.
-      await announceFolder(home, session, folder);
-    } catch (error) {
-      if (!session.closed) throw error;
-      await announceFolder(home, tracker, { ...folder, files: files() });
+    // On the fetch's own session; one the tracker closed while the files came gets a new one.
+    if (session.closed) await announceFolder(home, tracker, folder);
+    else {
+      try {
+        await announceFolder(home, session, folder);
+      } catch (error) {
+        if (!session.closed) throw error;
+        await announceFolder(home, tracker, { ...folder, files: files() });
+      }
     }
   } catch {
     // Unpublished: still shared from this home, and served once published again.
