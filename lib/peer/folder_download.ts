@@ -71,6 +71,12 @@ export interface FolderDownloadOptions {
   pipelineDepth?: number;
   /** Bytes of pieces requested and not yet stored, across sources. @default {64 MiB} */
   maxInFlightBytes?: number;
+  /**
+   * Bytes requested from one source and not yet arrived (but always one
+   * piece): a big file's pieces, as a file's swarm asks them, 8 or so at a
+   * time, while small files fill the pipeline. @default {4 MiB}
+   */
+  maxSourceBytes?: number;
   /** Time a piece has before its source is dropped, plus its length at 64 KiB/s. @default {10000} */
   pieceGraceMs?: number;
   /** Waits until `bytes` more may be read (`fetch --max-download-rate`). @default {no limit} */
@@ -84,6 +90,8 @@ interface Link {
   lacks: Set<number>;
   client: ProtocolClient<typeof PEER_METHODS> | null;
   inFlight: number;
+  /** Bytes of the requests in flight. */
+  inFlightBytes: number;
   /** Next file to look at for this source. */
   cursor: number;
   pieces: number;
@@ -244,6 +252,7 @@ export class FolderDownload {
         lacks: new Set(),
         client: null,
         inFlight: 0,
+        inFlightBytes: 0,
         cursor: 0,
         pieces: 0,
         bytes: 0,
@@ -312,11 +321,13 @@ export class FolderDownload {
     // the requests of one top-up leave in one write (`ProtocolClient` joins them).
     const refill = depth - Math.max(1, depth >> 2);
     const ready = this.#live().filter((link) => link.inFlight <= refill);
+    const perSource = this.#options.maxSourceBytes ?? 4 * 1024 * 1024;
     let progressed = true;
     while (progressed) {
       progressed = false;
       for (const link of ready) {
         if (link.dropped || !link.client || link.inFlight >= depth) continue;
+        if (link.inFlight > 0 && link.inFlightBytes >= perSource) continue;
         if (link.queuedPlace !== null) continue;
         if (this.#heldBytes > 0 && this.#heldBytes >= cap) return;
         // Writes queued on I/O threads hold their pieces (and a thread each): a few at a time.
@@ -341,6 +352,7 @@ export class FolderDownload {
     const planned = this.#files[file];
     const length = pieceLength(fileManifestOf(planned), piece);
     link.inFlight++;
+    link.inFlightBytes += length;
     this.#heldBytes += length;
     const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(length / 65536 * 1000);
     const params = { contentId: this.#contentId(file), index: piece, ticket: this.#ticket };
@@ -366,6 +378,7 @@ export class FolderDownload {
 
   async #onPiece(link: Link, file: number, piece: number, body: Uint8Array): Promise<void> {
     link.inFlight--;
+    link.inFlightBytes -= body.length;
     const planned = this.#files[file];
     const length = body.length;
     try {
@@ -404,6 +417,7 @@ export class FolderDownload {
 
   #onFailed(link: Link, file: number, piece: number, length: number, error: ShoalError): void {
     link.inFlight--;
+    link.inFlightBytes -= length;
     this.#heldBytes -= length;
     if (this.#finished) return;
     this.#retry.push([file, piece]);
