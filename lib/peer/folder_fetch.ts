@@ -167,6 +167,11 @@ export interface FolderFetchResult {
   output: string;
   files: number;
   size: number;
+  /**
+   * From the folder's sources known to its files in place, as a file's
+   * download counts (its manifest included; the tracker's login and the
+   * share recorded after it not).
+   */
   seconds: number;
   /** Bytes verified from an earlier run. */
   resumed: number;
@@ -193,7 +198,7 @@ export async function fetchFolder(
   chosen: Listing,
   options: FolderFetchOptions = {},
 ): Promise<FolderFetchResult> {
-  const started = performance.now();
+  let started = performance.now();
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
   const record = home.folderDownload(contentId);
@@ -214,6 +219,8 @@ export async function fetchFolder(
       contentId,
       owner: options.onlyChosen ? chosen.owner : undefined,
     });
+    // Timed from here, as a file's download is: from its sources known to its files in place.
+    started = performance.now();
     const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
     // Its text stays in the home only: a big folder's is not held through the download.
     const manifest = await cachedManifest(home, contentId, folderSources, tracker);
@@ -320,6 +327,7 @@ export async function fetchFolder(
         { cause: error },
       );
     }
+    const seconds = (performance.now() - started) / 1000;
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
     if (whole) await shareFetched(home, tracker, client, chosen, output, manifest);
@@ -327,7 +335,7 @@ export async function fetchFolder(
       output,
       files: chosenFiles.length,
       size: total,
-      seconds: (performance.now() - started) / 1000,
+      seconds,
       resumed: resumedBytes,
       sources,
       dropped: download.dropped,
