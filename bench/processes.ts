@@ -26,10 +26,19 @@ const ROOT = fileURLToPath(new URL("../", import.meta.url));
  * read from deno.json so the benchmarks measure the tracker as it is run.
  */
 export function trackerV8Flags(): string[] {
+  return taskV8Flags("tracker");
+}
+
+/** The V8 flags `deno task peer` (and the installed `shoal`) runs with, likewise. */
+export function peerV8Flags(): string[] {
+  return taskV8Flags("peer");
+}
+
+function taskV8Flags(task: string): string[] {
   const config = JSON.parse(Deno.readTextFileSync(`${ROOT}deno.json`)) as {
     tasks: Record<string, string>;
   };
-  return config.tasks.tracker.match(/--v8-flags=\S+/g) ?? [];
+  return config.tasks[task].match(/--v8-flags=\S+/g) ?? [];
 }
 
 /** Options of {@link startTracker}. */
@@ -89,6 +98,8 @@ export class BenchPeer {
     readonly options: { netns?: string; plaintext?: boolean } = {},
   ) {
     this.#peer = new TestPeer(home, tracker, options.netns, options.plaintext);
+    // Measured as it is run.
+    this.#peer.v8Flags = peerV8Flags();
   }
 
   /** Runs one `peer.ts` command to completion, timing it. */

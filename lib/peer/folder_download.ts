@@ -13,7 +13,6 @@ import { BufferPool } from "../protocol/buffer_pool.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { PEER_METHODS, type Source } from "../protocol/messages.ts";
-import { closeSync, constants, openSync, writeSync } from "node:fs";
 import { Bitfield } from "./bitfield.ts";
 import { PART_SUFFIX } from "./downloader.ts";
 import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
@@ -72,6 +71,12 @@ export interface FolderDownloadOptions {
   pipelineDepth?: number;
   /** Bytes of pieces requested and not yet stored, across sources. @default {64 MiB} */
   maxInFlightBytes?: number;
+  /**
+   * Bytes requested from one source and not yet arrived (but always one
+   * piece): a big file's pieces, as a file's swarm asks them, 8 or so at a
+   * time, while small files fill the pipeline. @default {4 MiB}
+   */
+  maxSourceBytes?: number;
   /** Time a piece has before its source is dropped, plus its length at 64 KiB/s. @default {10000} */
   pieceGraceMs?: number;
   /** Waits until `bytes` more may be read (`fetch --max-download-rate`). @default {no limit} */
@@ -85,6 +90,8 @@ interface Link {
   lacks: Set<number>;
   client: ProtocolClient<typeof PEER_METHODS> | null;
   inFlight: number;
+  /** Bytes of the requests in flight. */
+  inFlightBytes: number;
   /** Next file to look at for this source. */
   cursor: number;
   pieces: number;
@@ -106,6 +113,12 @@ interface Open {
 }
 
 const NO_SOURCE_RETRIES = 5;
+/**
+ * Pieces being written at once, at most. Creating a small file can take this
+ * disk a millisecond of kernel time; a few at a time keep both cores busy
+ * without a backlog of pieces (and I/O threads) piling up behind the disk.
+ */
+const MAX_STORING = 16;
 
 /**
  * Fetches the planned files; each lands under its final name only when
@@ -124,6 +137,8 @@ export class FolderDownload {
   /** Pieces still to verify, per file; 0 once done. */
   readonly #remaining: Int32Array;
   readonly #open = new Map<number, Open>();
+  /** Content ids of the files of several pieces being fetched. */
+  readonly #ids = new Map<number, string>();
   /** Pieces to ask again (their request failed), as [file, piece]. */
   readonly #retry: [number, number][] = [];
   readonly #links: Link[] = [];
@@ -244,6 +259,7 @@ export class FolderDownload {
         lacks: new Set(),
         client: null,
         inFlight: 0,
+        inFlightBytes: 0,
         cursor: 0,
         pieces: 0,
         bytes: 0,
@@ -308,12 +324,21 @@ export class FolderDownload {
     if (this.#finished) return;
     const depth = this.#options.pipelineDepth ?? 32;
     const cap = this.#options.maxInFlightBytes ?? 64 * 1024 * 1024;
+    // A source's pipeline is topped up once a quarter of it came back, not after each piece:
+    // the requests of one top-up leave in one write (`ProtocolClient` joins them).
+    const refill = depth - Math.max(1, depth >> 2);
+    const ready = this.#live().filter((link) => link.inFlight <= refill);
+    const perSource = this.#options.maxSourceBytes ?? 4 * 1024 * 1024;
     let progressed = true;
     while (progressed) {
       progressed = false;
-      for (const link of this.#live()) {
-        if (!link.client || link.inFlight >= depth || link.queuedPlace !== null) continue;
+      for (const link of ready) {
+        if (link.dropped || !link.client || link.inFlight >= depth) continue;
+        if (link.inFlight > 0 && link.inFlightBytes >= perSource) continue;
+        if (link.queuedPlace !== null) continue;
         if (this.#heldBytes > 0 && this.#heldBytes >= cap) return;
+        // Writes queued on I/O threads hold their pieces (and a thread each): a few at a time.
+        if (this.#storing >= MAX_STORING) return;
         const unit = this.#pick(link);
         if (!unit) continue;
         this.#request(link, unit[0], unit[1]);
@@ -334,9 +359,10 @@ export class FolderDownload {
     const planned = this.#files[file];
     const length = pieceLength(fileManifestOf(planned), piece);
     link.inFlight++;
+    link.inFlightBytes += length;
     this.#heldBytes += length;
     const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(length / 65536 * 1000);
-    const params = { contentId: fileContentId(planned), index: piece, ticket: this.#ticket };
+    const params = { contentId: this.#contentId(file), index: piece, ticket: this.#ticket };
     this.#background(
       link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
         ({ body }) => this.#onPiece(link, file, piece, body),
@@ -345,8 +371,21 @@ export class FolderDownload {
     );
   }
 
+  /**
+   * A file's content id, kept while a file of several pieces is fetched:
+   * working it out hashes its whole piece list, once per request otherwise.
+   */
+  #contentId(file: number): string {
+    const planned = this.#files[file];
+    if (planned.pieces.length < 2) return fileContentId(planned);
+    let id = this.#ids.get(file);
+    if (id === undefined) this.#ids.set(file, id = fileContentId(planned));
+    return id;
+  }
+
   async #onPiece(link: Link, file: number, piece: number, body: Uint8Array): Promise<void> {
     link.inFlight--;
+    link.inFlightBytes -= body.length;
     const planned = this.#files[file];
     const length = body.length;
     try {
@@ -357,6 +396,8 @@ export class FolderDownload {
         return;
       }
       this.#storing++;
+      // Keep the source busy while this piece is written (as a file's swarm does).
+      this.#pump();
       await this.#store(file, piece, body).finally(() => this.#storing--);
     } catch (error) {
       return this.#fail(toShoalError(error));
@@ -384,6 +425,7 @@ export class FolderDownload {
 
   #onFailed(link: Link, file: number, piece: number, length: number, error: ShoalError): void {
     link.inFlight--;
+    link.inFlightBytes -= length;
     this.#heldBytes -= length;
     if (this.#finished) return;
     this.#retry.push([file, piece]);
@@ -421,6 +463,9 @@ export class FolderDownload {
     const partPath = path + PART_SUFFIX;
     const entry = this.#open.get(file);
     this.#open.delete(file);
+    this.#ids.delete(file);
+    // Counted as storing: renames wait on the disk as writes do.
+    this.#storing++;
     try {
       if (planned.size === 0) await writeWhole(partPath, new Uint8Array());
       if (entry) {
@@ -428,10 +473,11 @@ export class FolderDownload {
         await part.finish();
         await part.close();
       }
-      if (planned.pieces.length <= 1) Deno.renameSync(partPath, path);
-      else await Deno.rename(partPath, path);
+      await Deno.rename(partPath, path);
     } catch (error) {
       return this.#fail(toShoalError(error));
+    } finally {
+      this.#storing--;
     }
     this.#filesLeft--;
     this.#options.onFileDone?.(file);
@@ -573,33 +619,23 @@ export class FolderDownload {
 
 /**
  * Writes a whole small file at `path` without following a link planted there:
- * it is created exclusively, and whatever was at the path (a leftover of an
- * earlier run) is removed first. Synchronous: into the page cache these calls
- * take microseconds, where each hand-off to an I/O thread costs more than
- * the write (a folder of small files is thousands of them).
+ * it is created exclusively (`O_CREAT|O_EXCL` never follows a link at the
+ * path), and whatever was at the path (a leftover of an earlier run) is
+ * removed first. One asynchronous call (open, write, close together on an
+ * I/O thread): creating a file costs this disk hundreds of microseconds of
+ * kernel time (ext4's inode allocation), which then runs beside the
+ * transfer and on the other core, and many files are created at once.
  */
-function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
-  const { O_WRONLY, O_CREAT, O_EXCL, O_NOFOLLOW } = constants;
-  const flags = O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW;
+async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
   try {
-    let fd: number;
     try {
-      fd = openSync(path, flags, 0o666);
+      await Deno.writeFile(path, bytes, { createNew: true });
     } catch (error) {
-      if ((error as { code?: string }).code !== "EEXIST") throw error;
-      Deno.removeSync(path);
-      fd = openSync(path, flags, 0o666);
+      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
+      await Deno.remove(path);
+      await Deno.writeFile(path, bytes, { createNew: true });
     }
-    try {
-      let written = 0;
-      while (written < bytes.length) {
-        written += writeSync(fd, bytes, written, bytes.length - written, written);
-      }
-    } finally {
-      closeSync(fd);
-    }
-    return Promise.resolve();
   } catch (error) {
-    return Promise.reject(toShoalError(error));
+    throw toShoalError(error);
   }
 }

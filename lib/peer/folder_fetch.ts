@@ -38,7 +38,12 @@ import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { identityOf } from "./manifest.ts";
 import type { SourceList, SourceReport } from "./swarm.ts";
 import { checkName } from "./shares.ts";
-import { connectSession, PEER_AGENT, type TrackerEndpoint } from "./tracker_link.ts";
+import {
+  connectSession,
+  PEER_AGENT,
+  type TrackerClient,
+  type TrackerEndpoint,
+} from "./tracker_link.ts";
 
 /**
  * Gets a folder's manifest from the first source that gives one matching
@@ -171,6 +176,11 @@ export interface FolderFetchResult {
   output: string;
   files: number;
   size: number;
+  /**
+   * From the folder's sources known to its files in place, as a file's
+   * download counts (its manifest included; the tracker's login and the
+   * share recorded after it not).
+   */
   seconds: number;
   /** Bytes verified from an earlier run. */
   resumed: number;
@@ -231,7 +241,7 @@ export async function fetchFolder(
   chosen: Listing,
   options: FolderFetchOptions = {},
 ): Promise<FolderFetchResult> {
-  const started = performance.now();
+  let started = performance.now();
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
   const record = home.folderDownload(contentId);
@@ -250,6 +260,8 @@ export async function fetchFolder(
       contentId,
       owner: options.onlyChosen ? chosen.owner : undefined,
     });
+    // Timed from here, as a file's download is: from its sources known to its files in place.
+    started = performance.now();
     const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
     // Its text stays in the home only: a big folder's is not held through the download.
     const manifest = await cachedManifest(home, contentId, folderSources, tracker);
@@ -390,14 +402,15 @@ export async function fetchFolder(
         },
       );
     }
+    const seconds = (performance.now() - started) / 1000;
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
-    if (whole) await shareFetched(home, tracker, chosen, output, manifest);
+    if (whole) await shareFetched(home, tracker, client, chosen, output, manifest);
     return {
       output,
       files: chosenFiles.length,
       size: total,
-      seconds: (performance.now() - started) / 1000,
+      seconds,
       resumed: resumedBytes + resumedPieceBytes,
       sources,
       dropped: download.dropped,
@@ -481,7 +494,10 @@ async function findHolders(
     // Two batches in flight at a time: pipelined, without 25 replies of a big folder held at once.
     const ask = (at: number) => {
       const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
-      return client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
+      const asked = client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
+      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
+      asked.catch(() => {});
+      return asked;
     };
     let next = ids.length > 0 ? ask(0) : null;
     for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
@@ -514,6 +530,7 @@ async function findHolders(
 async function shareFetched(
   home: PeerHome,
   tracker: TrackerEndpoint,
+  session: TrackerClient,
   chosen: Listing,
   output: string,
   manifest: FolderManifest,
@@ -561,7 +578,16 @@ async function shareFetched(
     skipped: null,
   };
   try {
-    await announceFolder(home, tracker, folder);
+    // On the fetch's own session; one the tracker closed while the files came gets a new one.
+    if (session.closed) await announceFolder(home, tracker, folder);
+    else {
+      try {
+        await announceFolder(home, session, folder);
+      } catch (error) {
+        if (!session.closed) throw error;
+        await announceFolder(home, tracker, { ...folder, files: files() });
+      }
+    }
   } catch {
     // Unpublished: still shared from this home, and served once published again.
     home.addShare(share, files());

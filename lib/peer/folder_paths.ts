@@ -96,8 +96,12 @@ export function folderPathProblem(path: string): string | null {
  * normalisation (macOS, Windows): two paths with the same key are one file there.
  */
 export function collisionKey(path: string): string {
+  // Printable ASCII is its own normal form: lower case is all there is to do (most paths).
+  if (PRINTABLE_ASCII.test(path)) return path.toLowerCase();
   return path.normalize("NFC").toLowerCase().normalize("NFC");
 }
+
+const PRINTABLE_ASCII = /^[ -~]*$/;
 
 /** Options of {@link checkFolderPaths}. */
 export interface FolderPathOptions {
@@ -206,9 +210,9 @@ export function checkFolderPaths(
       end = folder.lastIndexOf("/");
     }
   }
-  for (const path of paths) {
+  for (const [key, path] of byKey) {
     if (folders.has(path)) continue;
-    const inside = holders.get(collisionKey(path));
+    const inside = holders.get(key);
     if (inside !== undefined) {
       throw unsafePath(
         path,

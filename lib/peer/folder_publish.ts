@@ -22,7 +22,7 @@ import {
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import type { Manifest } from "../protocol/messages.ts";
 import { describeSkipped, TreeWalk } from "./tree_walk.ts";
-import { type TrackerEndpoint, withSession } from "./tracker_link.ts";
+import { type TrackerClient, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 
 /** Files hashed at once: one reads while another hashes. */
 const HASHING = 4;
@@ -31,39 +31,40 @@ const SMALL_FILE_BYTES = choosePieceSize(0);
 
 /**
  * Hashes a file of at most one piece with synchronous calls (a folder holds
- * thousands; each hand-off to an I/O thread costs more than the read):
- * `lstat`, opened with `O_NOFOLLOW` and checked to be the file `lstat` saw,
- * read whole, and checked unchanged after. A file unchanged since `before`
+ * thousands; each hand-off to an I/O thread costs more than the read), from
+ * what the walk's `lstat` saw (`seen`): opened with `O_NOFOLLOW` and
+ * `O_NONBLOCK` (a FIFO swapped in cannot hang it), read whole, then one
+ * `fstat` checks that it is the very file `lstat` saw (same `device:inode`)
+ * and unchanged since (size and time). A file unchanged since `before`
  * (same size, time and `device:inode`) keeps its manifest unread.
  */
 function hashSmallFile(
   path: string,
+  seen: FileIdentity,
   before: FolderFileRecord | null,
+  again = false,
 ): { manifest: Manifest; identity: FileIdentity } {
+  const identity = seen;
+  if (identity.size > SMALL_FILE_BYTES) {
+    throw new ShoalError("CONTENT_CHANGED", `${path} grew while it was being read; try again`);
+  }
+  if (
+    before && before.size === identity.size && before.mtimeMs === identity.mtimeMs &&
+    before.fileId === identity.fileId
+  ) {
+    return { manifest: before.manifest, identity };
+  }
   let fd: number;
-  let identity: FileIdentity;
+  let changedSinceWalk = false;
   try {
-    const info = Deno.lstatSync(path);
-    if (!info.isFile) throw new ShoalError("IO", `${path} is no longer a regular file`);
-    identity = identityOf(info);
-    if (identity.size > SMALL_FILE_BYTES) {
-      throw new ShoalError("CONTENT_CHANGED", `${path} grew while it was being read; try again`);
-    }
-    if (
-      before && before.size === identity.size && before.mtimeMs === identity.mtimeMs &&
-      before.fileId === identity.fileId
-    ) {
-      return { manifest: before.manifest, identity };
-    }
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW);
+    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
+    if ((error as { code?: string }).code === "ELOOP") {
+      throw new ShoalError("IO", `${path} is no longer a regular file`);
+    }
     throw toShoalError(error);
   }
   try {
-    const opened = fstatSync(fd);
-    if (identity.fileId !== null && `${opened.dev}:${opened.ino}` !== identity.fileId) {
-      throw new ShoalError("IO", `${path} was replaced while it was being opened`);
-    }
     const bytes = new Uint8Array(identity.size);
     let filled = 0;
     while (filled < bytes.length) {
@@ -72,21 +73,36 @@ function hashSmallFile(
       filled += read;
     }
     const after = fstatSync(fd);
-    if (
-      filled !== identity.size || after.size !== identity.size ||
-      after.mtime.getTime() !== identity.mtimeMs
-    ) {
+    const replaced = identity.fileId !== null && `${after.dev}:${after.ino}` !== identity.fileId;
+    const changed = !after.isFile() || filled !== identity.size ||
+      after.size !== identity.size || after.mtime.getTime() !== identity.mtimeMs;
+    if ((replaced || changed) && !again) {
+      // Changed since the walk saw it: looked at afresh, as it is now (once).
+      changedSinceWalk = true;
+    } else if (replaced) {
+      throw new ShoalError("IO", `${path} was replaced while it was being opened`);
+    } else if (changed) {
       throw new ShoalError(
         "CONTENT_CHANGED",
         `${path} changed while it was being hashed; try again`,
       );
     }
-    const pieceSize = choosePieceSize(identity.size);
-    const pieces = identity.size === 0 ? [] : [sha256Hex(bytes)];
-    return { manifest: { version: 1, size: identity.size, pieceSize, pieces }, identity };
+    if (!changedSinceWalk) {
+      const pieceSize = choosePieceSize(identity.size);
+      const pieces = identity.size === 0 ? [] : [sha256Hex(bytes)];
+      return { manifest: { version: 1, size: identity.size, pieceSize, pieces }, identity };
+    }
   } finally {
     closeSync(fd);
   }
+  let now: Deno.FileInfo;
+  try {
+    now = Deno.lstatSync(path);
+  } catch (error) {
+    throw toShoalError(error);
+  }
+  if (!now.isFile) throw new ShoalError("IO", `${path} is no longer a regular file`);
+  return hashSmallFile(path, identityOf(now), before, true);
 }
 
 /** Progress while a folder is hashed. */
@@ -135,11 +151,17 @@ export async function describeFolder(
     throw new ShoalError("IO", `no such folder: ${dir}`);
   });
   const walk = new TreeWalk(root, { signal: options.signal });
-  const found: { relative: string; size: number }[] = [];
+  const found: { relative: string; size: number; seen: FileIdentity }[] = [];
   const folders: string[] = [];
   for await (const entry of walk) {
     if (entry.kind === "folder") folders.push(entry.path);
-    else found.push({ relative: entry.path, size: entry.size });
+    else {
+      found.push({
+        relative: entry.path,
+        size: entry.size,
+        seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
+      });
+    }
   }
   const skipped = describeSkipped(walk.skipped) || null;
   // A local name another system could not hold is refused here, not by every fetcher.
@@ -163,12 +185,16 @@ export async function describeFolder(
   let bytes = 0;
   let next = 0;
   const hashOne = async (at: number) => {
-    const { relative, size } = found[at];
+    const { relative, size, seen } = found[at];
     const path = join(root, relative);
     if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
     if (size <= SMALL_FILE_BYTES) {
       const before = known.get(relative);
-      const { manifest, identity } = hashSmallFile(path, before?.path === path ? before : null);
+      const { manifest, identity } = hashSmallFile(
+        path,
+        seen,
+        before?.path === path ? before : null,
+      );
       records[at] = {
         relative,
         path,
@@ -257,18 +283,22 @@ export async function describeFolder(
  */
 export async function announceFolder(
   home: PeerHome,
-  tracker: TrackerEndpoint,
+  tracker: TrackerEndpoint | TrackerClient,
   folder: DescribedFolder,
 ): Promise<{ replaced: boolean }> {
   const { share } = folder;
   const { ids } = folder;
-  return await withSession(home, tracker, async (client) => {
+  const announce = async (client: TrackerClient) => {
     // Two batches in flight at a time: pipelined, without every request of a big folder at once.
-    const send = (at: number) =>
-      client.call("members", {
+    const send = (at: number) => {
+      const sent = client.call("members", {
         contentId: share.contentId,
         files: ids.slice(at, at + MAX_BATCH_IDS),
       });
+      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
+      sent.catch(() => {});
+      return sent;
+    };
     let next = ids.length > 0 ? send(0) : null;
     for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
       const sent = next;
@@ -291,7 +321,9 @@ export async function announceFolder(
     });
     home.addShare(share, folder.files);
     return { replaced };
-  });
+  };
+  // A fetch that has a session open already (a fetched folder) says so on it: no new connection.
+  return "call" in tracker ? await announce(tracker) : await withSession(home, tracker, announce);
 }
 
 /** Publishes a local folder under a name (by default its own name). */

@@ -16,6 +16,8 @@ export interface TreeEntry {
   size: number;
   /** Last modification, in ms since the epoch, where the system keeps one; null otherwise. */
   mtimeMs: number | null;
+  /** `device:inode` as `lstat` saw it, where the system has inodes; null otherwise. */
+  fileId: string | null;
 }
 
 /** What a walk left out, by kind; see {@link describeSkipped}. */
@@ -246,6 +248,7 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
       kind: info.isDirectory ? "folder" : "file",
       size: info.isDirectory ? 0 : info.size,
       mtimeMs: info.mtime?.getTime() ?? null,
+      fileId: info.ino === null ? null : `${info.dev}:${info.ino}`,
     };
   }
 }

@@ -92,6 +92,12 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
   readonly #frames: FrameReader;
   /** Requests go out one after another: interleaved partial writes would mix their bytes. */
   #writing: Promise<void> = Promise.resolve();
+  /**
+   * Frames waiting for the writer: those queued while a write is under way
+   * (or in one turn of the event loop, as a folder fetch asks for many
+   * pieces at once) go out together in one write, not one TLS record each.
+   */
+  #outbox: Uint8Array[] = [];
   readonly #timeoutMs: number;
   readonly #bodyPool: BufferPool | undefined;
   readonly #pending: Pending[] = [];
@@ -276,10 +282,29 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
       this.#touch();
       this.#armForHead();
     }
-    this.#writing = this.#writing.then(() => writeAll(this.#conn, frame)).catch((error) =>
-      this.#fail(toShoalError(error))
-    );
+    this.#outbox.push(frame);
+    if (this.#outbox.length === 1) {
+      this.#writing = this.#writing.then(() => this.#flush()).catch((error) =>
+        this.#fail(toShoalError(error))
+      );
+    }
     return reply;
+  }
+
+  /** Writes every frame queued so far, small ones joined into one write. */
+  #flush(): Promise<void> {
+    const frames = this.#outbox;
+    this.#outbox = [];
+    if (frames.length === 1) return writeAll(this.#conn, frames[0]);
+    let total = 0;
+    for (const frame of frames) total += frame.byteLength;
+    const joined = new Uint8Array(total);
+    let at = 0;
+    for (const frame of frames) {
+      joined.set(frame, at);
+      at += frame.byteLength;
+    }
+    return writeAll(this.#conn, joined);
   }
 
   /**

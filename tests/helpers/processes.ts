@@ -403,6 +403,9 @@ export abstract class PeerCommands<Options extends { stdin?: string }> {
 }
 
 export class TestPeer extends PeerCommands<PeerRunOptions> {
+  /** `--v8-flags=...` to run `peer.ts` with (the benchmarks take `deno task peer`'s). */
+  v8Flags: string[] = [];
+
   constructor(
     readonly home: string,
     public tracker: string,
@@ -416,7 +419,7 @@ export class TestPeer extends PeerCommands<PeerRunOptions> {
   #command(args: string[]): [string, string[]] {
     const global = ["--tracker", this.tracker, "--home", this.home];
     if (this.plaintext) global.push("--insecure-plaintext");
-    return denoCommand(["run", "--allow-all", PEER_TS, ...global, ...args], {
+    return denoCommand(["run", "--allow-all", ...this.v8Flags, PEER_TS, ...global, ...args], {
       netns: this.netns,
     });
   }
