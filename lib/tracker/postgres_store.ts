@@ -26,6 +26,7 @@ import {
   toPeer,
   toSession,
   toStats,
+  toUser,
   type TrackerStats,
   type TrackerStore,
   type UserRecord,
@@ -279,13 +280,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
       "SELECT username, password_hash, created_at FROM users WHERE shoal_fold(username) = shoal_fold($1)",
       [username],
     );
-    return row
-      ? {
-        username: String(row.username),
-        passwordHash: String(row.password_hash),
-        createdAt: String(row.created_at),
-      }
-      : null;
+    return row ? toUser(row) : null;
   }
 
   async deleteUser(username: string): Promise<void> {

@@ -23,6 +23,7 @@ import {
   toPeer,
   toSession,
   toStats,
+  toUser,
   type TrackerStats,
   type TrackerStore,
   type UserRecord,
@@ -151,13 +152,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
       "SELECT username, password_hash, created_at FROM users WHERE username = ?",
       username,
     );
-    return row
-      ? {
-        username: String(row.username),
-        passwordHash: String(row.password_hash),
-        createdAt: String(row.created_at),
-      }
-      : null;
+    return row ? toUser(row) : null;
   }
 
   async deleteUser(username: string): Promise<void> {

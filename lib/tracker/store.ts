@@ -298,6 +298,15 @@ export function toListing(row: Row): FileListing {
   };
 }
 
+/** A row of `users` (username, password_hash, created_at). */
+export function toUser(row: Row): UserRecord {
+  return {
+    username: String(row.username),
+    passwordHash: String(row.password_hash),
+    createdAt: String(row.created_at),
+  };
+}
+
 /** A row of `sessions`. */
 export function toSession(row: Row): SessionRecord {
   return {
