@@ -110,21 +110,16 @@ Deno.test("UploadLog - text lines give the share's name, duration and rate in th
   let now = 1000;
   const log = new UploadLog({ write: (line) => lines.push(line), now: () => now });
   const connection = {};
-  log.served(connection, {
+  const piece = {
     user: "bob",
     address: "10.0.0.2:5000",
     contentId: "ab".repeat(32),
     share: "big file.iso",
     bytes: 2_000_000,
-  });
+  };
+  log.served(connection, piece);
   now = 2000;
-  log.served(connection, {
-    user: "bob",
-    address: "10.0.0.2:5000",
-    contentId: "ab".repeat(32),
-    share: "big file.iso",
-    bytes: 2_000_000,
-  });
+  log.served(connection, piece);
   log.refusal({
     user: "carl",
     address: "10.0.0.3:5000",
