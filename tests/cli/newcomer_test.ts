@@ -4,17 +4,14 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer, runPeerCli } from "../helpers/cli.ts";
+import { runPeerCli, signedUpCliPeers } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
 
 Deno.test("newcomer - case-insensitive fetch, missing --output folder", async (t) => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const source = join(dir.path, "Week3-Notes.pdf");
   await writeRandomFile(source, 100_000);
   await alice.ok(["publish", source]);

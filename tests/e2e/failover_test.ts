@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { DatabaseSync } from "node:sqlite";
 import { join } from "node:path";
+import { killTrackerAndWaitForMove } from "../helpers/failover.ts";
 import {
   sha256File,
   startTracker,
@@ -53,18 +54,7 @@ Deno.test("failover e2e - a tracker process killed with SIGKILL: the serving pee
     alice.tracker = bob.tracker = `${a.address},${b.address}`;
 
     serving = await alice.serve();
-    assert.ok(
-      serving.lines.some((l) => l.includes(`at tracker ${a.address}`)),
-      serving.lines.join("\n"),
-    );
-    await a.daemon.stop("SIGKILL");
-    await serving.waitFor(
-      new RegExp(
-        `^tracker ${RegExp.escape(a.address)} lost; now connected to ${
-          RegExp.escape(b.address)
-        } \\(online as alice`,
-      ),
-    );
+    await killTrackerAndWaitForMove(serving, a, b, "alice");
 
     // Bob's commands move on too; B lists alice online and hands out her address.
     const found = JSON.parse(await bob.ok(["search", "song", "--json"]));

@@ -5,17 +5,13 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer } from "../helpers/cli.ts";
+import { signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+import { diffTree } from "../helpers/folders.ts";
 
 const FILES = 60;
-
-async function diff(a: string, b: string): Promise<string> {
-  const out = await new Deno.Command("diff", { args: ["-r", a, b] }).output();
-  return new TextDecoder().decode(out.stdout) + (out.code === 0 ? "" : `exit ${out.code}`);
-}
 
 /** The files directly under `folder`/sub, by name, without the partial ones. */
 function finished(folder: string): string[] {
@@ -30,10 +26,7 @@ function finished(folder: string): string[] {
 Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await aliceCli.signUp("alice");
-  await bobCli.signUp("bob");
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "data");
   await Deno.mkdir(join(tree, "sub"), { recursive: true });
   for (let i = 0; i < FILES; i++) {
@@ -78,7 +71,7 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
 
     const resumed = JSON.parse(await bobCli.ok(["fetch", "data", "--output", output, "--json"]));
     assert.ok(resumed.resumed > 0, "the files already in place were kept");
-    assert.equal(await diff(tree, output), "");
+    assert.equal(await diffTree(tree, output), "");
     assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
   } finally {
     await serving.stop();
@@ -88,10 +81,7 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
 Deno.test("cancel forgets an unfinished folder download and deletes its partial files", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await aliceCli.signUp("alice");
-  await bobCli.signUp("bob");
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "data");
   await Deno.mkdir(join(tree, "sub"), { recursive: true });
   await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);

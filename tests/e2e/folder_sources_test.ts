@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer } from "../helpers/cli.ts";
+import { CliPeer, signedUpCliPeers } from "../helpers/cli.ts";
 import { localPeer, servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, writeRandomFile } from "../helpers/processes.ts";
 import {
@@ -18,22 +18,18 @@ import { sha256Hex } from "../../lib/peer/manifest.ts";
 import { MAX_BATCH_IDS } from "../../lib/protocol/messages.ts";
 import { NO_PIECES } from "../../lib/peer/home.ts";
 import { withSession } from "../../lib/peer/tracker_link.ts";
-import { makeTree } from "./folder_test.ts";
-
-async function diff(a: string, b: string): Promise<string> {
-  const out = await new Deno.Command("diff", { args: ["-r", a, b] }).output();
-  return new TextDecoder().decode(out.stdout) + (out.code === 0 ? "" : `exit ${out.code}`);
-}
+import { diffTree, makeTree } from "../helpers/folders.ts";
 
 Deno.test("two sources: one has the folder, one the single file; each serves what it has", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const carol = new CliPeer(join(dir.path, "carol"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  for (const [peer, name] of [[alice, "alice"], [carol, "carol"], [bob, "bob"]] as const) {
-    await peer.signUp(name);
-  }
+  const [alice, carol, bob] = await signedUpCliPeers(
+    dir.path,
+    tracker.address,
+    "alice",
+    "carol",
+    "bob",
+  );
   const tree = join(dir.path, "course");
   await makeTree(tree);
   await alice.ok(["publish", tree]);
@@ -66,7 +62,7 @@ Deno.test("two sources: one has the folder, one the single file; each serves wha
   );
   assert.ok(byOwner.carol >= 5, `carol served big.bin's 5 pieces: ${JSON.stringify(byOwner)}`);
   assert.ok(byOwner.alice >= 4, `alice served the 4 other pieces: ${JSON.stringify(byOwner)}`);
-  assert.equal(await diff(tree, output), "");
+  assert.equal(await diffTree(tree, output), "");
 });
 
 /** Paths that break each rule of issue 14, each as the one file of a folder manifest. */
@@ -90,8 +86,7 @@ Deno.test("a source serving a hostile folder manifest: each rule refuses it, nam
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   using mallory = await localPeer(dir.path, "mallory", tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await bob.signUp("bob");
+  const [bob] = await signedUpCliPeers(dir.path, tracker.address, "bob");
   // Mallory's home serves crafted manifests: built by hand, published as folders.
   for (const [i, [, paths]] of HOSTILE.entries()) {
     const text = encodeFolderManifest({
@@ -138,10 +133,7 @@ Deno.test("a source serving a hostile folder manifest: each rule refuses it, nam
 Deno.test("a folder fetched into a folder holding a symlink never writes through it", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "course");
   await Deno.mkdir(join(tree, "slides"), { recursive: true });
   await writeRandomFile(join(tree, "slides", "a.pdf"), 1000);
@@ -161,8 +153,7 @@ Deno.test("a folder fetched into a folder holding a symlink never writes through
 Deno.test("a folder of more files than one batch carries: every file's owner is found, and it fetches whole", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  await alice.signUp("alice");
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
   using bob = await localPeer(dir.path, "bob", tracker.address);
   const tree = join(dir.path, "many");
   const count = MAX_BATCH_IDS + 100;
@@ -182,5 +173,5 @@ Deno.test("a folder of more files than one batch carries: every file's owner is 
   assert.deepEqual(reply.holds[0].map((i) => reply.sources[i].owner), ["alice"]);
   const output = join(dir.path, "fetched");
   await new CliPeer(bob.home.dir, tracker.address).ok(["fetch", "many", "--output", output]);
-  assert.equal(await diff(tree, output), "");
+  assert.equal(await diffTree(tree, output), "");
 });

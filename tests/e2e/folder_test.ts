@@ -4,36 +4,16 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer } from "../helpers/cli.ts";
+import { signedUpCliPeers } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, writeRandomFile } from "../helpers/processes.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
-
-/** A tree with nested and empty folders, empty files, unicode names, and one multi-piece file. */
-export async function makeTree(root: string): Promise<void> {
-  await Deno.mkdir(join(root, "slides", "week 1"), { recursive: true });
-  await Deno.mkdir(join(root, "empty", "deeper"), { recursive: true });
-  await Deno.mkdir(join(root, "données"), { recursive: true });
-  await writeRandomFile(join(root, "slides", "week 1", "intro.pdf"), 40_000);
-  await writeRandomFile(join(root, "slides", "overview.pdf"), 3_000);
-  await writeRandomFile(join(root, "données", "résumé ü.txt"), 1_000);
-  await writeRandomFile(join(root, "big.bin"), 1_200_000);
-  await Deno.writeFile(join(root, "empty file"), new Uint8Array());
-  await Deno.writeTextFile(join(root, "readme.md"), "hello\n");
-}
-
-async function diff(a: string, b: string): Promise<string> {
-  const out = await new Deno.Command("diff", { args: ["-r", a, b] }).output();
-  return new TextDecoder().decode(out.stdout) + (out.code === 0 ? "" : `exit ${out.code}`);
-}
+import { diffTree, makeTree } from "../helpers/folders.ts";
 
 Deno.test("a folder fetched from its owner is the same tree (diff -r), its files and folders", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "course");
   await makeTree(tree);
   const published = await alice.ok(["publish", tree]);
@@ -62,12 +42,12 @@ Deno.test("a folder fetched from its owner is the same tree (diff -r), its files
   const output = join(dir.path, "fetched");
   const fetched = await bob.ok(["fetch", "course", "--output", output]);
   assert.match(fetched, /fetched the folder "course"/);
-  assert.equal(await diff(tree, output), "");
+  assert.equal(await diffTree(tree, output), "");
 
   // Part of it: only the slides.
   const part = join(dir.path, "part");
   await bob.ok(["fetch", "course", "--output", part, "--only", "slides/**", "--only", "*.md"]);
-  assert.equal(await diff(join(tree, "slides"), join(part, "slides")), "");
+  assert.equal(await diffTree(join(tree, "slides"), join(part, "slides")), "");
   assert.equal(await Deno.readTextFile(join(part, "readme.md")), "hello\n");
   await assert.rejects(Deno.lstat(join(part, "big.bin")));
 
@@ -75,16 +55,13 @@ Deno.test("a folder fetched from its owner is the same tree (diff -r), its files
   const link = /shoal:[0-9a-f]{64}/.exec(published)![0];
   const linked = join(dir.path, "linked");
   await bob.ok(["fetch", link, "--output", linked]);
-  assert.equal(await diff(tree, linked), "");
+  assert.equal(await diffTree(tree, linked), "");
 });
 
 Deno.test("re-publishing a changed folder updates the share; unchanged files keep their ids", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "course");
   await makeTree(tree);
   const first = await alice.ok(["publish", tree]);
@@ -109,7 +86,7 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   assert.equal(listing.files, 6);
   const output = join(dir.path, "fetched");
   await bob.ok(["fetch", "course", "--output", output]);
-  assert.equal(await diff(tree, output), "");
+  assert.equal(await diffTree(tree, output), "");
 });
 
 function fileIds(home: string, share: string) {

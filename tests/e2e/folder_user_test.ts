@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer } from "../helpers/cli.ts";
+import { signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
@@ -14,10 +14,7 @@ import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
 Deno.test("folder fetch: --only naming a glob that takes nothing, --from one owner, an output in the way, ls", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "course");
   await Deno.mkdir(join(tree, "slides"), { recursive: true });
   await writeRandomFile(join(tree, "slides", "a.pdf"), 1_000);
@@ -86,10 +83,7 @@ Deno.test("folder fetch: --only naming a glob that takes nothing, --from one own
 Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resumes; downloads counts its verified pieces", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const aliceCli = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bobCli = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await aliceCli.signUp("alice");
-  await bobCli.signUp("bob");
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "data");
   await Deno.mkdir(tree);
   await writeRandomFile(join(tree, "big.bin"), 3_000_000);
@@ -161,10 +155,7 @@ Deno.test("a folder larger than the disk is refused before anything is made (tmp
   }
   try {
     await using tracker = await startLocalTracker(dir.path);
-    const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-    const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-    await alice.signUp("alice");
-    await bob.signUp("bob");
+    const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
     const tree = join(dir.path, "data");
     await Deno.mkdir(join(tree, "sub", "deeper"), { recursive: true });
     await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
@@ -187,10 +178,7 @@ Deno.test("a folder larger than the disk is refused before anything is made (tmp
 Deno.test("a file its owner deleted after publishing: the fetch ends naming it, and does not hang", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "course");
   await Deno.mkdir(tree);
   await writeRandomFile(join(tree, "kept.bin"), 5_000);
@@ -214,12 +202,13 @@ Deno.test("a file its owner deleted after publishing: the fetch ends naming it, 
 Deno.test("one name, a folder by one owner and a file by another: ls and --only take the folder, fetch names both", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const carol = new CliPeer(join(dir.path, "carol"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  for (const [peer, name] of [[alice, "alice"], [carol, "carol"], [bob, "bob"]] as const) {
-    await peer.signUp(name);
-  }
+  const [alice, carol, bob] = await signedUpCliPeers(
+    dir.path,
+    tracker.address,
+    "alice",
+    "carol",
+    "bob",
+  );
   const tree = join(dir.path, "course");
   await Deno.mkdir(join(tree, "slides"), { recursive: true });
   await Deno.writeTextFile(join(tree, "slides", "one.txt"), "one\n");
@@ -248,8 +237,7 @@ Deno.test("one name, a folder by one owner and a file by another: ls and --only 
 Deno.test("publish of a tree no fetcher could write (two names one on macOS) says what to change here", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  await alice.signUp("alice");
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
   const tree = join(dir.path, "course");
   await Deno.mkdir(tree);
   await Deno.writeTextFile(join(tree, "caf\u00e9.txt"), "nfc\n");
@@ -264,10 +252,7 @@ Deno.test("publish of a tree no fetcher could write (two names one on macOS) say
 Deno.test("a folder of empty folders only is fetched (its tree made), whole or by --only", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
-  const alice = new CliPeer(join(dir.path, "alice"), tracker.address);
-  const bob = new CliPeer(join(dir.path, "bob"), tracker.address);
-  await alice.signUp("alice");
-  await bob.signUp("bob");
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   const tree = join(dir.path, "skeleton");
   await Deno.mkdir(join(tree, "week 1", "labs"), { recursive: true });
   await Deno.mkdir(join(tree, "week 2"));

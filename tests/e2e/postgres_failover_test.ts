@@ -9,10 +9,10 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { initTrackerIdentity, killTrackerAndWaitForMove } from "../helpers/failover.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import {
   type RunningTracker,
-  runTrackerCommand,
   sha256File,
   startTracker,
   tempDir,
@@ -29,10 +29,8 @@ Deno.test("failover e2e on PostgreSQL - the tracker process a peer serves throug
   await using pg = cluster;
   await using dir = await tempDir();
   const url = await pg.newDatabase();
-  const identity = join(dir.path, "identity");
-  const init = await runTrackerCommand(["identity", "init", "--out", identity]);
-  assert.equal(init.code, 0, init.stderr);
-  const extra = ["--identity", identity];
+  const identity = await initTrackerIdentity(dir.path);
+  const extra = ["--identity", identity.path];
   const trackers: RunningTracker[] = [];
   let serving;
   try {
@@ -49,15 +47,7 @@ Deno.test("failover e2e on PostgreSQL - the tracker process a peer serves throug
     await alice.ok(["publish", notes]);
 
     serving = await alice.serve();
-    assert.ok(serving.lines.some((l) => l.includes(`at tracker ${a.address}`)));
-    await a.daemon.stop("SIGKILL");
-    await serving.waitFor(
-      new RegExp(
-        `^tracker ${RegExp.escape(a.address)} lost; now connected to ${
-          RegExp.escape(b.address)
-        } \\(online as alice`,
-      ),
-    );
+    await killTrackerAndWaitForMove(serving, a, b, "alice");
 
     // bob's home remembers A, which is dead: his commands go on at B, without a new login.
     const found = JSON.parse(await bob.ok(["search", "notes", "--json"]));

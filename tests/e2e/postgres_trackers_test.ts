@@ -9,6 +9,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
+import { initTrackerIdentity } from "../helpers/failover.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import {
   CHILD_ENV,
@@ -62,10 +63,8 @@ Deno.test("two tracker processes on one PostgreSQL are one tracker, and the surv
   await using pg = cluster;
   await using dir = await tempDir();
   const url = await pg.newDatabase();
-  const identity = join(dir.path, "identity");
-  const init = await runTrackerCommand(["identity", "init", "--out", identity]);
-  assert.equal(init.code, 0, init.stderr);
-  const fingerprint = /fingerprint: (\S+)/.exec(init.stdout)![1];
+  const identity = await initTrackerIdentity(dir.path);
+  const fingerprint = /fingerprint: (\S+)/.exec(identity.stdout)![1];
   // An admin command finds no tracker there yet, through SHOAL_TRACKER_DB and the PG* variables.
   const { port, pathname } = new URL(url);
   const empty = await runCommand(Deno.execPath(), ["run", "-A", TRACKER_TS, "peers"], {
@@ -82,7 +81,7 @@ Deno.test("two tracker processes on one PostgreSQL are one tracker, and the surv
   assert.match(empty.stderr, /no tracker database at PostgreSQL at 127\.0\.0\.1:\d+\/shoal_test_1/);
 
   // A short liveness window: a process silent 2 s is dead.
-  const extra = ["--identity", identity, "--dead-after", "2"];
+  const extra = ["--identity", identity.path, "--dead-after", "2"];
   const trackers: RunningTracker[] = [];
   try {
     const a = await startTracker({ db: url, extra });

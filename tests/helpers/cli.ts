@@ -5,7 +5,7 @@
  * a string, and no terminal on any side (as for a child with piped output).
  * Runs are one at a time: the console is shared.
  */
-import { relative } from "node:path";
+import { join, relative } from "node:path";
 import process from "node:process";
 import { format } from "node:util";
 import type { Command } from "commander";
@@ -172,4 +172,22 @@ export class CliPeer extends PeerCommands<CliOptions> {
   run(args: string[], options: CliOptions = {}): Promise<RunResult> {
     return runPeerCli(["--tracker", this.tracker, "--home", this.home, ...args], options);
   }
+}
+
+/**
+ * One {@link CliPeer} per name, its home `dir`/name, each signed up with
+ * `tracker` under that name, in order.
+ */
+export async function signedUpCliPeers(
+  dir: string,
+  tracker: string,
+  ...names: string[]
+): Promise<CliPeer[]> {
+  const peers: CliPeer[] = [];
+  for (const name of names) {
+    const peer = new CliPeer(join(dir, name), tracker);
+    await peer.signUp(name);
+    peers.push(peer);
+  }
+  return peers;
 }

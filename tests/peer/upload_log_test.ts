@@ -33,6 +33,25 @@ async function serving(format: "text" | "json") {
   return { server, client, lines, keys };
 }
 
+/**
+ * Makes the request `call` sends to a {@link serving} server logging in
+ * `format`, which must refuse it; returns the one line the server logged.
+ */
+async function refusalLogged(
+  format: "text" | "json",
+  call: (client: Awaited<ReturnType<typeof serving>>["client"]) => Promise<unknown>,
+): Promise<string> {
+  const { server, client, lines } = await serving(format);
+  try {
+    await assert.rejects(call(client));
+  } finally {
+    client.close();
+    await server.close();
+  }
+  assert.equal(lines.length, 1, lines.join("\n"));
+  return lines[0];
+}
+
 Deno.test("UploadLog - serve logs one JSON line per upload: who, which content, bytes, rate, duration", async () => {
   const { server, client, lines, keys } = await serving("json");
   try {
@@ -61,18 +80,13 @@ Deno.test("UploadLog - serve logs one JSON line per upload: who, which content, 
 });
 
 Deno.test("UploadLog - a bad ticket is logged as a refusal, as text", async () => {
-  const { server, client, lines } = await serving("text");
-  try {
-    await assert.rejects(
+  const line = await refusalLogged(
+    "text",
+    (client) =>
       client.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket: "forged.ticket" }),
-    );
-  } finally {
-    client.close();
-    await server.close();
-  }
-  assert.equal(lines.length, 1, lines.join("\n"));
+  );
   assert.match(
-    lines[0],
+    line,
     new RegExp(
       `^\\S+Z WARN  refused user=- address=127\\.0\\.0\\.1:\\d+ share=- contentId=${CONTENT_ID} code=TICKET_INVALID reason="bad ticket"$`,
     ),
@@ -80,17 +94,12 @@ Deno.test("UploadLog - a bad ticket is logged as a refusal, as text", async () =
 });
 
 Deno.test("UploadLog - a bad ticket for a folder's manifest is logged as a refusal too", async () => {
-  const { server, client, lines } = await serving("json");
-  try {
-    await assert.rejects(
+  const line = await refusalLogged(
+    "json",
+    (client) =>
       client.callWithBody("folder", { contentId: CONTENT_ID, offset: 0, ticket: "forged.ticket" }),
-    );
-  } finally {
-    client.close();
-    await server.close();
-  }
-  assert.equal(lines.length, 1, lines.join("\n"));
-  const record = JSON.parse(lines[0]);
+  );
+  const record = JSON.parse(line);
   assert.equal(record.msg, "refused");
   assert.equal(record.code, "TICKET_INVALID");
   assert.equal(record.reason, "bad ticket");
@@ -101,21 +110,16 @@ Deno.test("UploadLog - text lines give the share's name, duration and rate in th
   let now = 1000;
   const log = new UploadLog({ write: (line) => lines.push(line), now: () => now });
   const connection = {};
-  log.served(connection, {
+  const piece = {
     user: "bob",
     address: "10.0.0.2:5000",
     contentId: "ab".repeat(32),
     share: "big file.iso",
     bytes: 2_000_000,
-  });
+  };
+  log.served(connection, piece);
   now = 2000;
-  log.served(connection, {
-    user: "bob",
-    address: "10.0.0.2:5000",
-    contentId: "ab".repeat(32),
-    share: "big file.iso",
-    bytes: 2_000_000,
-  });
+  log.served(connection, piece);
   log.refusal({
     user: "carl",
     address: "10.0.0.3:5000",
