@@ -8,7 +8,6 @@
  * file, never a file's data.
  */
 import { delay } from "../async/delay.ts";
-import { parseAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
@@ -18,8 +17,8 @@ import { PART_SUFFIX } from "./downloader.ts";
 import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
 import { pieceLength, sha256Hex } from "./manifest.ts";
 import { PartFile } from "./part_file.ts";
+import { askQueuePlace, connectSource, startWaiting } from "./source_connection.ts";
 import type { QueuedAt, SourceReport } from "./swarm.ts";
-import { PEER_AGENT } from "./tracker_link.ts";
 
 /**
  * One file to fetch: a folder manifest's entry itself (no copy per file), its
@@ -275,22 +274,14 @@ export class FolderDownload {
   }
 
   async #connect(link: Link): Promise<void> {
-    const { certificate } = link.source;
-    if (!this.#options.plaintext && !certificate) {
-      return this.#drop(link, "no TLS certificate vouched for by the tracker (a plaintext peer?)");
-    }
     try {
-      link.client = await ProtocolClient.connect(parseAddress(link.source.address), PEER_METHODS, {
-        expect: "peer",
-        agent: PEER_AGENT,
+      link.client = await connectSource(link.source, {
+        plaintext: this.#options.plaintext,
         bodyPool: this.#buffers,
         pace: this.#options.pace,
-        tls: this.#options.plaintext || !certificate
-          ? undefined
-          : { certificate, whose: "the one the tracker vouched for" },
       });
     } catch (error) {
-      return this.#drop(link, `unreachable: ${toShoalError(error).message}`);
+      return this.#drop(link, toShoalError(error).message);
     }
     if (this.#finished) return link.client.close();
     this.#pump();
@@ -495,11 +486,7 @@ export class FolderDownload {
    * in its queue) until it serves us.
    */
   #queued(link: Link, contentId: string): void {
-    if (link.queuedPlace === null) {
-      link.queuedPlace = Infinity;
-      link.queuedSince = performance.now();
-      this.#background(this.#askPlace(link, contentId));
-    }
+    if (startWaiting(link)) this.#background(this.#askPlace(link, contentId));
     this.#pump();
   }
 
@@ -508,21 +495,17 @@ export class FolderDownload {
     while (!this.#finished && !link.dropped && link.client) {
       let retryMs: number;
       try {
-        const reply = await link.client.call("queue", { contentId, ticket: this.#ticket }, {
-          deadlineMs: this.#options.pieceGraceMs ?? 10_000,
-        });
-        retryMs = reply.retryMs;
-        if (reply.place === 0) {
-          link.queuedMs += performance.now() - link.queuedSince;
-          link.queuedPlace = null;
-          return this.#pump();
-        }
-        link.firstPlace ??= reply.place;
-        link.queuedPlace = reply.place;
+        retryMs = await askQueuePlace(
+          link.client,
+          link,
+          { contentId, ticket: this.#ticket },
+          this.#options.pieceGraceMs ?? 10_000,
+        );
       } catch (error) {
         // BUSY: its queue is full. Either way this source is of no use to this download now.
         return this.#drop(link, toShoalError(error).message);
       }
+      if (link.queuedPlace === null) return this.#pump();
       await delay(Math.max(100, retryMs), { signal: this.#stopped.signal }).catch(() => {});
     }
   }

@@ -184,6 +184,20 @@ export async function describeFolder(
   let done = 0;
   let bytes = 0;
   let next = 0;
+  /** Records the file `at` once hashed (or its earlier hash is still good). */
+  const hashed = (at: number, path: string, identity: FileIdentity, manifest: Manifest) => {
+    records[at] = {
+      relative: found[at].relative,
+      path,
+      size: identity.size,
+      mtimeMs: identity.mtimeMs,
+      fileId: identity.fileId,
+      contentId: contentIdOf(manifest),
+      manifest,
+    };
+    done++;
+    bytes += identity.size;
+  };
   const hashOne = async (at: number) => {
     const { relative, size, seen } = found[at];
     const path = join(root, relative);
@@ -195,17 +209,7 @@ export async function describeFolder(
         seen,
         before?.path === path ? before : null,
       );
-      records[at] = {
-        relative,
-        path,
-        size: identity.size,
-        mtimeMs: identity.mtimeMs,
-        fileId: identity.fileId,
-        contentId: contentIdOf(manifest),
-        manifest,
-      };
-      done++;
-      bytes += identity.size;
+      hashed(at, path, identity, manifest);
       // Synchronous work: let Ctrl-C and the progress bar in now and then.
       if (done % 256 === 0) {
         options.onProgress?.({ files: done, totalFiles: found.length, bytes, totalBytes });
@@ -232,17 +236,7 @@ export async function describeFolder(
           );
         }
       }
-      records[at] = {
-        relative,
-        path,
-        size: identity.size,
-        mtimeMs: identity.mtimeMs,
-        fileId: identity.fileId,
-        contentId: contentIdOf(manifest),
-        manifest,
-      };
-      done++;
-      bytes += identity.size;
+      hashed(at, path, identity, manifest);
       options.onProgress?.({ files: done, totalFiles: found.length, bytes, totalBytes });
     } finally {
       await file.close();

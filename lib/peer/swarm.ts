@@ -1,5 +1,4 @@
 import { delay } from "../async/delay.ts";
-import { parseAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
@@ -7,7 +6,7 @@ import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.t
 import { Bitfield } from "./bitfield.ts";
 import { bytesHeld, pieceLength, sha256Hex } from "./manifest.ts";
 import { type PickSource, PiecePicker } from "./piece_picker.ts";
-import { PEER_AGENT } from "./tracker_link.ts";
+import { askQueuePlace, connectSource, startWaiting } from "./source_connection.ts";
 
 /** What one source contributed to a download. */
 export interface SourceReport {
@@ -320,22 +319,18 @@ export class Swarm {
   }
 
   async #connect(link: Link): Promise<void> {
-    const { certificate } = link.source;
-    if (!this.#options.plaintext && !certificate) {
-      return this.#drop(link, "no TLS certificate vouched for by the tracker (a plaintext peer?)");
-    }
     try {
-      link.client = await ProtocolClient.connect(parseAddress(link.source.address), PEER_METHODS, {
-        expect: "peer",
-        agent: PEER_AGENT,
-        timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
+      link.client = await connectSource(link.source, {
+        plaintext: this.#options.plaintext,
         bodyPool: this.#buffers,
         pace: this.#options.pace,
-        tls: this.#options.plaintext || !certificate
-          ? undefined
-          : { certificate, whose: "the one the tracker vouched for" },
+        timeoutMs: this.#options.requestTimeoutMs ?? 15_000,
       });
-      if (this.#finished) return link.client.close();
+    } catch (error) {
+      return this.#drop(link, toShoalError(error).message);
+    }
+    if (this.#finished) return link.client.close();
+    try {
       await this.#refreshHave(link);
     } catch (error) {
       this.#drop(link, `unreachable: ${toShoalError(error).message}`);
@@ -594,28 +589,19 @@ export class Swarm {
    */
   #queued(link: Link): void {
     this.#pump();
-    if (link.queuedPlace !== null) return;
-    link.queuedPlace = Infinity;
-    link.queuedSince = performance.now();
-    this.#background(this.#askPlace(link));
+    if (startWaiting(link)) this.#background(this.#askPlace(link));
   }
 
   async #askPlace(link: Link): Promise<void> {
     if (this.#finished || link.dropped || !link.client) return;
     let retryMs: number;
     try {
-      const reply = await link.client.call("queue", {
-        contentId: this.#options.contentId,
-        ticket: this.#ticket,
-      }, { deadlineMs: this.#options.pieceGraceMs ?? 10_000 });
-      retryMs = reply.retryMs;
-      if (reply.place === 0) {
-        link.queuedMs += performance.now() - link.queuedSince;
-        link.queuedPlace = null;
-      } else {
-        link.firstPlace ??= reply.place;
-        link.queuedPlace = reply.place;
-      }
+      retryMs = await askQueuePlace(
+        link.client,
+        link,
+        { contentId: this.#options.contentId, ticket: this.#ticket },
+        this.#options.pieceGraceMs ?? 10_000,
+      );
     } catch (error) {
       // BUSY: its queue is full. Either way this source is of no use to this download now.
       return this.#drop(link, toShoalError(error).message);

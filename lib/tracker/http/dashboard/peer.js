@@ -5,7 +5,6 @@ import {
   cell,
   el,
   fillTable,
-  formatBytes,
   lastSeenElement,
   live,
   PEER_EVENTS,
@@ -14,7 +13,7 @@ import {
   statusElement,
 } from "./common.js";
 import { pingControl } from "./ping.js";
-import { typeText } from "./shares_table.js";
+import { sizeCell, typeText } from "./shares_table.js";
 
 startPage();
 
@@ -67,7 +66,7 @@ async function load() {
         { data: { name: share.name } },
         cell("Name", share.name),
         cell("Type", typeText(share)),
-        cell("Size", el("span", { title: `${share.size} bytes`, text: formatBytes(share.size) })),
+        sizeCell(share),
         cell(
           "Content",
           el("span", {

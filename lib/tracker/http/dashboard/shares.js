@@ -6,7 +6,6 @@ import {
   cell,
   el,
   fillTable,
-  formatBytes,
   live,
   PEER_EVENTS,
   peerLink,
@@ -14,7 +13,7 @@ import {
   startPage,
   statusElement,
 } from "./common.js";
-import { typeText } from "./shares_table.js";
+import { sizeCell, typeText } from "./shares_table.js";
 
 startPage();
 
@@ -49,7 +48,7 @@ async function load() {
         cell("Name", share.name),
         cell("Owner", peerLink(share.owner)),
         cell("Type", typeText(share)),
-        cell("Size", el("span", { title: `${share.size} bytes`, text: formatBytes(share.size) })),
+        sizeCell(share),
         cell(
           "Status",
           el(
