@@ -206,19 +206,24 @@ Deno.test("TreeWalk - an aborted walk stops with CANCELLED", async () => {
 });
 
 /**
- * The walk of `root` as an unprivileged user, in a child process: root reads
- * every folder whatever its mode, so only another user meets an unreadable one.
+ * The walk of `root` in a child process that is still root but holds no
+ * capabilities: root reads every folder whatever its mode, a root without
+ * CAP_DAC_OVERRIDE meets an unreadable one. It stays root so that it can read
+ * the repository wherever it was cloned (another user cannot read a clone in
+ * a private folder, say one `mktemp -d` made).
  */
-async function walkAsNobody(root: string): Promise<{ success: boolean; stderr: string }> {
+async function walkWithoutCapabilities(
+  root: string,
+): Promise<{ success: boolean; stderr: string }> {
   const module = resolve(import.meta.dirname!, "../../lib/peer/tree_walk.ts");
   const script = `import { TreeWalk } from ${JSON.stringify(`file://${module}`)};
 try { for await (const _ of new TreeWalk(${JSON.stringify(root)})) {} }
 catch (error) { console.error(error.code, error.message); Deno.exit(1); }`;
   const output = await new Deno.Command("setpriv", {
     args: [
-      "--reuid=65534",
-      "--regid=65534",
-      "--clear-groups",
+      "--inh-caps=-all",
+      "--ambient-caps=-all",
+      "--bounding-set=-all",
       Deno.execPath(),
       "eval",
       "--no-config",
@@ -246,10 +251,10 @@ Deno.test("TreeWalk - an unreadable folder fails the walk with one error naming 
         return;
       }
       await Deno.chmod(dir, 0o777);
-      const walked = await walkAsNobody(root);
+      const walked = await walkWithoutCapabilities(root);
       if (walked.stderr.startsWith("setpriv:")) {
         console.log(
-          `cannot run as another user here, unreadable folder not exercised: ${walked.stderr}`,
+          `cannot drop capabilities here, unreadable folder not exercised: ${walked.stderr}`,
         );
         return;
       }
