@@ -84,4 +84,15 @@ export const SQLITE_MIGRATIONS = [
      PRIMARY KEY (owner, folder_id, content_id)
    );
    CREATE INDEX folder_members_by_content ON folder_members(content_id);`,
+  // How many members each owner's folder has, and when some were last added: the limits on
+  // members are checked on these counts, not by counting the rows of a big folder every batch.
+  `CREATE TABLE folder_member_counts (
+     owner TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     folder_id TEXT NOT NULL,
+     members INTEGER NOT NULL,
+     touched_at TEXT NOT NULL,
+     PRIMARY KEY (owner, folder_id)
+   );
+   INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)
+     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;`,
 ];
