@@ -344,6 +344,13 @@ export function membersPastCount(contentId: string, members: number, files: numb
   );
 }
 
+/**
+ * Whether several tracker processes may share `store` (PostgreSQL): it has
+ * the shared stores' methods. Then what one process counts in memory (its
+ * event feed) is that process's only.
+ */
+export const isSharedStore = (store: TrackerStore): boolean => store.keepPeer !== undefined;
+
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;
 

@@ -8,7 +8,7 @@ import { formatAddress } from "../../protocol/address.ts";
 import { ShoalError } from "../../protocol/errors.ts";
 import { SHOAL_VERSION } from "../../version.ts";
 import { pingPeer } from "../admin.ts";
-import type { AccountSummary, FileListing } from "../store.ts";
+import { type AccountSummary, type FileListing, isSharedStore } from "../store.ts";
 import { toWireListing } from "../tracker.ts";
 import { requireAdmin } from "./auth.ts";
 import { apiError, type HttpDeps, type HttpEnv } from "./context.ts";
@@ -66,7 +66,14 @@ export function apiRoutes(deps: HttpDeps, history: History): Hono<HttpEnv> {
     });
   });
 
-  api.get("/history", (c) => c.json({ minutes: history.minutes() }));
+  api.get("/history", async (c) => {
+    // Peers online as the store has them (every process's), not only this process's events.
+    history.observePeersOnline((await store.stats()).peersOnline);
+    return c.json({
+      minutes: history.minutes(),
+      scope: isSharedStore(store) ? "process" : "tracker",
+    });
+  });
 
   api.get("/peers", async (c) => {
     const accounts = await store.listAccounts();

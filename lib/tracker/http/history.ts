@@ -1,7 +1,10 @@
 /**
  * The last hour, minute by minute, for the dashboard's charts: peers online
  * and how many publishes, logins, failed logins and tickets each minute saw,
- * counted from the event feed as it happens.
+ * counted from the event feed as it happens. The feed is this process's: on
+ * a store several tracker processes share, the counts are this process's,
+ * while peers online follows the store (every process's peers), which the
+ * HTTP side reads into it each minute and on each request.
  */
 import type { EventFeed, TrackerEvent } from "../events.ts";
 
@@ -102,6 +105,17 @@ export class History implements Disposable {
         break;
     }
     bucket.peersOnline = this.#peersOnline;
+  }
+
+  /**
+   * Takes the store's count of peers online (every tracker process's) as
+   * now's: this process's own peers coming and going move it until the next.
+   */
+  observePeersOnline(count: number): void {
+    const bucket = this.#bucket(this.#now());
+    this.#online.clear();
+    this.#baseline = count;
+    bucket.peersOnline = count;
   }
 
   /** The last {@link HISTORY_MINUTES} minutes, oldest first, the current one last. */

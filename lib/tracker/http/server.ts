@@ -51,7 +51,18 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const warn = options.warn ?? ((line: string) => console.error(line));
   const history = new History(options.events);
   const sessions = options.sessions ?? new WebSessions();
-  const sweeper = setInterval(() => sessions.endIdle(), WEB_SESSION_SWEEP_MS);
+  // Once a minute: idle sessions end, and the history takes the store's count of peers online
+  // (on a shared store, every process's).
+  const sample = () =>
+    options.store.stats().then(
+      (stats) => history.observePeersOnline(stats.peersOnline),
+      () => {},
+    );
+  let sampling = sample();
+  const sweeper = setInterval(() => {
+    sessions.endIdle();
+    sampling = sample();
+  }, WEB_SESSION_SWEEP_MS);
   const app = buildHttpApp({
     store: options.store,
     events: options.events,
@@ -81,6 +92,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       : Deno.serve(base, handler);
   } catch (error) {
     clearInterval(sweeper);
+    await sampling;
     history[Symbol.dispose]();
     const why = error instanceof Deno.errors.AddrInUse
       ? "the port is in use (pass another --http-port, 0 for a free one, or off)"
@@ -93,6 +105,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     if (!closing.signal.aborted) closing.abort();
     clearInterval(sweeper);
     await server.finished;
+    await sampling;
     history[Symbol.dispose]();
   };
   return {

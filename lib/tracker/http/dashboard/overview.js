@@ -223,6 +223,7 @@ async function loadTotals() {
   for (const name of ["publishes", "logins", "loginsFailed", "tickets"]) {
     totals.dataset[name] = String(sum(name));
   }
+  document.getElementById("activity-scope").hidden = history.scope !== "process";
   drawCharts(minutes, summary.startedAt);
 }
 
