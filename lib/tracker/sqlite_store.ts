@@ -61,14 +61,15 @@ function ownerClause(column: string, owner?: string): [string, string[]] {
 const randomSalt = () => crypto.getRandomValues(new Uint32Array(1))[0];
 
 /**
- * A username's place in the random order `salt` picks (SQL `shoal_rank`):
+ * A username's place in the random order `salt` picks:
  * FNV-1a seeded with the salt, then murmur3's finaliser, so every salt
  * orders the accounts differently and evenly.
  */
-function rank(salt: unknown, username: unknown): number {
-  let hash = (0x811c9dc5 ^ Number(salt)) >>> 0;
-  const text = String(username);
-  for (let i = 0; i < text.length; i++) hash = Math.imul(hash ^ text.charCodeAt(i), 16777619);
+function rank(salt: number, username: string): number {
+  let hash = (0x811c9dc5 ^ salt) >>> 0;
+  for (let i = 0; i < username.length; i++) {
+    hash = Math.imul(hash ^ username.charCodeAt(i), 16777619);
+  }
   hash ^= hash >>> 16;
   hash = Math.imul(hash, 0x85ebca6b);
   hash ^= hash >>> 13;
@@ -105,7 +106,6 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   readonly description: string;
 
   private constructor(db: DatabaseSync, path: string) {
-    db.function("shoal_rank", { deterministic: true }, rank);
     this.#db = db;
     this.#statements = new Statements(db);
     this.description = `database ${path}`;
@@ -433,18 +433,33 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
       // A random sample of each id's holders, as a BitTorrent tracker hands out peers (in
       // username order the same few were named to every downloader, the rest never). One
       // random order of the accounts for the whole batch, so the ids of one folder share
-      // their holders and the batch stays within MAX_SOURCES distinct accounts.
+      // their holders and the batch stays within MAX_SOURCES distinct accounts. Ranked here
+      // rather than in SQL: only names come back per id, each peer's row is read once a batch
+      // (4,096 ids of 20 holders each: 0.18 s, against 0.30 s ranked by an SQL function).
       const query = this.#sql(
-        `SELECT p.* FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})
-       ORDER BY shoal_rank(?, p.username) LIMIT ?`,
+        `SELECT p.username FROM peers p WHERE p.online = 1 AND p.username IN (${HOLDERS})`,
       );
+      const peer = this.#sql("SELECT * FROM peers WHERE username = ?");
       const salt = randomSalt();
+      const ranks = new Map<string, number>();
+      const rankOf = (username: string) => {
+        let at = ranks.get(username);
+        if (at === undefined) ranks.set(username, at = rank(salt, username));
+        return at;
+      };
+      const records = new Map<string, PeerRecord>();
+      const recordOf = (username: string) => {
+        let record = records.get(username);
+        if (record === undefined) {
+          records.set(username, record = toPeer(peer.get(username) as Row));
+        }
+        return record;
+      };
       const holders = new Map<string, PeerRecord[]>();
       for (const contentId of new Set(contentIds)) {
-        holders.set(
-          contentId,
-          (query.all(contentId, contentId, salt, perId) as Row[]).map(toPeer),
-        );
+        const names = (query.all(contentId, contentId) as Row[]).map((row) => String(row.username));
+        names.sort((a, b) => rankOf(a) - rankOf(b));
+        holders.set(contentId, names.slice(0, perId).map(recordOf));
       }
       return holders;
     });
