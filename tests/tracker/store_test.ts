@@ -756,6 +756,34 @@ contract(
 );
 
 contract(
+  "members sent at once through two processes are counted once each",
+  async (store, another) => {
+    await onlineAccounts(store, 1);
+    const second = await another();
+    const batch = (from: number) => Array.from({ length: 50 }, (_, i) => idOf(from + i));
+    // Four batches, two through each process, overlapping: 0..49, 25..74, 50..99, 75..124.
+    await Promise.all([
+      store.addFolderMembers("h00", HASH_B, batch(0)),
+      second.addFolderMembers("h00", HASH_B, batch(25)),
+      store.addFolderMembers("h00", HASH_B, batch(50)),
+      second.addFolderMembers("h00", HASH_B, batch(75)),
+    ]);
+    // 125 distinct ids: at most 125 counted (a known one passes a limit of 125)...
+    await store.addFolderMembers(
+      "h00",
+      HASH_B,
+      [idOf(0)],
+      limits({ perFolder: 125, perAccount: 125 }),
+    );
+    // ...and at least 125 (a publication of 124 files is refused).
+    await assert.rejects(
+      store.publish(folder("h00", "course", HASH_B, 124)),
+      shoalError("LIMIT_EXCEEDED", /125 member files/),
+    );
+  },
+);
+
+contract(
   "onlineOwnersOf past its limit names a random sample: repeated calls name every owner",
   async (store) => {
     const users = await onlineAccounts(store, 10);
