@@ -117,5 +117,16 @@ export const POSTGRES_MIGRATIONS = [
      PRIMARY KEY (owner, folder_id)
    );
    INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)
-     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;`,
+     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;
+   -- The dashboard's per-minute counts, each process's under its own id, kept for the last
+   -- hour: every process's dashboard sums them, so its history is the whole tracker's.
+   CREATE TABLE activity (
+     process TEXT COLLATE "C" NOT NULL,
+     minute TEXT COLLATE "C" NOT NULL,
+     publishes INTEGER NOT NULL,
+     logins INTEGER NOT NULL,
+     logins_failed INTEGER NOT NULL,
+     tickets INTEGER NOT NULL,
+     PRIMARY KEY (minute, process)
+   );`,
 ];

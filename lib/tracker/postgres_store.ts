@@ -20,12 +20,14 @@ import {
   MEMBER_LIMITS,
   type MemberLimits,
   membersPastCount,
+  type MinuteActivity,
   now,
   type Page,
   type PeerRecord,
   type Row,
   type SessionRecord,
   toAccountSummary,
+  toActivity,
   toListing,
   toPeer,
   toSession,
@@ -841,6 +843,36 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     const holders = new Map<string, PeerRecord[]>(ids.map((id) => [id, []]));
     for (const row of rows) holders.get(String(row.held))!.push(toPeer(row));
     return holders;
+  }
+
+  async recordActivity(minutes: MinuteActivity[], forgetBefore: string): Promise<void> {
+    await this.#guard(() =>
+      this.#sql.begin(async (tx) => {
+        if (minutes.length > 0) {
+          await tx`INSERT INTO activity (process, minute, publishes, logins, logins_failed, tickets)
+            SELECT ${this.processId}, * FROM unnest(
+              ${minutes.map((minute) => minute.time)}::text[],
+              ${minutes.map((minute) => minute.publishes)}::int[],
+              ${minutes.map((minute) => minute.logins)}::int[],
+              ${minutes.map((minute) => minute.loginsFailed)}::int[],
+              ${minutes.map((minute) => minute.tickets)}::int[])
+            ON CONFLICT (minute, process) DO UPDATE SET publishes = excluded.publishes,
+              logins = excluded.logins, logins_failed = excluded.logins_failed,
+              tickets = excluded.tickets`;
+        }
+        await tx`DELETE FROM activity WHERE minute < ${forgetBefore}`;
+      })
+    );
+  }
+
+  async activitySince(since: string): Promise<MinuteActivity[]> {
+    const rows = await this.#all(
+      `SELECT minute, SUM(publishes) AS publishes, SUM(logins) AS logins,
+         SUM(logins_failed) AS logins_failed, SUM(tickets) AS tickets
+       FROM activity WHERE minute >= $1 GROUP BY minute ORDER BY minute`,
+      [since],
+    );
+    return rows.map(toActivity);
   }
 
   filesWithContent(contentId: string, limit: number): Promise<FileListing[]> {

@@ -94,5 +94,16 @@ export const SQLITE_MIGRATIONS = [
      PRIMARY KEY (owner, folder_id)
    );
    INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)
-     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;`,
+     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;
+   -- The dashboard's per-minute counts, each process's under its own id (one process here,
+   -- but the store interface is PostgreSQL's too), kept for the last hour.
+   CREATE TABLE activity (
+     process TEXT NOT NULL,
+     minute TEXT NOT NULL,
+     publishes INTEGER NOT NULL,
+     logins INTEGER NOT NULL,
+     logins_failed INTEGER NOT NULL,
+     tickets INTEGER NOT NULL,
+     PRIMARY KEY (minute, process)
+   );`,
 ];

@@ -17,12 +17,14 @@ import {
   MEMBER_LIMITS,
   type MemberLimits,
   membersPastCount,
+  type MinuteActivity,
   now,
   type Page,
   type PeerRecord,
   type Row,
   type SessionRecord,
   toAccountSummary,
+  toActivity,
   toListing,
   toPeer,
   toSession,
@@ -104,6 +106,8 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   readonly #db: DatabaseSync;
   readonly #statements: Statements;
   readonly description: string;
+  /** This store's id in `activity`: an admin command's store beside the tracker's writes none. */
+  readonly #process = crypto.randomUUID();
 
   private constructor(db: DatabaseSync, path: string) {
     this.#db = db;
@@ -463,6 +467,41 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
       }
       return holders;
     });
+  }
+
+  recordActivity(minutes: MinuteActivity[], forgetBefore: string): Promise<void> {
+    return settle(() =>
+      this.#transaction(() => {
+        const record = this.#sql(
+          `INSERT INTO activity (process, minute, publishes, logins, logins_failed, tickets)
+           VALUES (?, ?, ?, ?, ?, ?)
+           ON CONFLICT (minute, process) DO UPDATE SET publishes = excluded.publishes,
+             logins = excluded.logins, logins_failed = excluded.logins_failed,
+             tickets = excluded.tickets`,
+        );
+        for (const minute of minutes) {
+          record.run(
+            this.#process,
+            minute.time,
+            minute.publishes,
+            minute.logins,
+            minute.loginsFailed,
+            minute.tickets,
+          );
+        }
+        this.#sql("DELETE FROM activity WHERE minute < ?").run(forgetBefore);
+      })
+    );
+  }
+
+  async activitySince(since: string): Promise<MinuteActivity[]> {
+    const rows = await this.#all(
+      `SELECT minute, SUM(publishes) AS publishes, SUM(logins) AS logins,
+         SUM(logins_failed) AS logins_failed, SUM(tickets) AS tickets
+       FROM activity WHERE minute >= ? GROUP BY minute ORDER BY minute`,
+      since,
+    );
+    return rows.map(toActivity);
   }
 
   filesWithContent(contentId: string, limit: number): Promise<FileListing[]> {

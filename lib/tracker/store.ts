@@ -62,6 +62,27 @@ export interface Page {
   limit?: number;
 }
 
+/** What one minute saw, as the dashboard's history counts it. */
+export interface MinuteActivity {
+  /** The minute's start, ISO. */
+  time: string;
+  publishes: number;
+  logins: number;
+  loginsFailed: number;
+  tickets: number;
+}
+
+/** A row of `activity` sums (time, publishes, logins, logins_failed, tickets). */
+export function toActivity(row: Row): MinuteActivity {
+  return {
+    time: String(row.minute),
+    publishes: Number(row.publishes),
+    logins: Number(row.logins),
+    loginsFailed: Number(row.logins_failed),
+    tickets: Number(row.tickets),
+  };
+}
+
 /** Counts for the operator's view (`/metrics`, `/api/v1/summary`). */
 export interface TrackerStats {
   accounts: number;
@@ -267,6 +288,15 @@ export interface TrackerStore {
    * same accounts (one folder's files) get the same sample.
    */
   holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>>;
+  /**
+   * Records this process's activity for these minutes (replacing what it
+   * recorded for them before), and forgets every process's minutes before
+   * `forgetBefore` (ISO).
+   */
+  recordActivity(minutes: MinuteActivity[], forgetBefore: string): Promise<void>;
+  /** Every process's activity summed per minute, from `since` (ISO) on, oldest first. */
+  activitySince(since: string): Promise<MinuteActivity[]>;
+
   /** The publications of this content id, online first. */
   filesWithContent(contentId: string, limit: number): Promise<FileListing[]>;
 

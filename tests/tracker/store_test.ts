@@ -9,7 +9,12 @@ import { DatabaseSync } from "node:sqlite";
  */
 import postgres from "postgres";
 import { PostgresTrackerStore } from "../../lib/tracker/postgres_store.ts";
-import { type FileRecord, type MemberLimits, type TrackerStore } from "../../lib/tracker/store.ts";
+import {
+  type FileRecord,
+  type MemberLimits,
+  type MinuteActivity,
+  type TrackerStore,
+} from "../../lib/tracker/store.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import { shoalError } from "../helpers/errors.ts";
@@ -436,6 +441,7 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
       assert.deepEqual(tables.map((t) => t.name), [
+        "activity",
         "api_tokens",
         "files",
         "folder_member_counts",
@@ -784,6 +790,33 @@ contract(
 );
 
 contract(
+  "each process's activity per minute is summed, replaced when recorded again, and forgotten",
+  async (store, another) => {
+    const minute = (time: string, counts: Partial<MinuteActivity> = {}): MinuteActivity => ({
+      time,
+      publishes: 0,
+      logins: 0,
+      loginsFailed: 0,
+      tickets: 0,
+      ...counts,
+    });
+    const [t1, t2] = ["2026-11-30T08:01:00.000Z", "2026-11-30T08:02:00.000Z"];
+    const second = await another();
+    await store.recordActivity([minute(t1, { publishes: 1, tickets: 2 })], t1);
+    await second.recordActivity([minute(t1, { logins: 2 }), minute(t2, { loginsFailed: 1 })], t1);
+    // Recorded again by the first process: its own count for t1 is replaced, not added to.
+    await store.recordActivity([minute(t1, { publishes: 3, tickets: 2 })], t1);
+    assert.deepEqual(await store.activitySince(t1), [
+      minute(t1, { publishes: 3, logins: 2, tickets: 2 }),
+      minute(t2, { loginsFailed: 1 }),
+    ]);
+    assert.deepEqual(await second.activitySince(t2), [minute(t2, { loginsFailed: 1 })]);
+    await store.recordActivity([], t2);
+    assert.deepEqual(await second.activitySince(t1), [minute(t2, { loginsFailed: 1 })]);
+  },
+);
+
+contract(
   "onlineOwnersOf past its limit names a random sample: repeated calls name every owner",
   async (store) => {
     const users = await onlineAccounts(store, 10);
@@ -814,7 +847,7 @@ Deno.test("TrackerStore on PostgreSQL - every contract test, on a throwaway clus
           const store = await PostgresTrackerStore.open(url, { maxConnections: 2 });
           opened.push(store);
           await admin.unsafe(
-            "TRUNCATE users, sessions, peers, files, tracker_processes CASCADE",
+            "TRUNCATE users, sessions, peers, files, tracker_processes, activity CASCADE",
           );
           await work(store, async () => {
             const next = await PostgresTrackerStore.open(url, { maxConnections: 2 });

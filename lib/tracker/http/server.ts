@@ -9,7 +9,7 @@ import type { EventFeed } from "../events.ts";
 import type { TrackerMetrics } from "../metrics.ts";
 import type { TrackerStore } from "../store.ts";
 import { buildHttpApp } from "./app.ts";
-import { History } from "./history.ts";
+import { History, recordHistory } from "./history.ts";
 import { WEB_SESSION_SWEEP_MS, WebSessions } from "./web_sessions.ts";
 
 /** Options of {@link startHttpServer}. */
@@ -51,13 +51,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const warn = options.warn ?? ((line: string) => console.error(line));
   const history = new History(options.events);
   const sessions = options.sessions ?? new WebSessions();
-  // Once a minute: idle sessions end, and the history takes the store's count of peers online
-  // (on a shared store, every process's).
-  const sample = () =>
-    options.store.stats().then(
-      (stats) => history.observePeersOnline(stats.peersOnline),
-      () => {},
-    );
+  // Once a minute: idle sessions end, and this process records its history's counts in the
+  // store and takes the store's count of peers online (on a shared store, every process's).
+  const sample = () => recordHistory(history, options.store).catch(() => {});
   let sampling = sample();
   const sweeper = setInterval(() => {
     sessions.endIdle();
