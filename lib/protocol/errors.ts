@@ -59,6 +59,12 @@ export const ERROR_CODES = [
    * or reaching outside the output folder); nothing of the folder is written.
    */
   "UNSAFE_PATH",
+  /**
+   * A request would pass a limit the tracker keeps per account or per folder
+   * (a folder's member files past its file count, or past the account's
+   * limit); nothing of it was recorded. The message names the limit.
+   */
+  "LIMIT_EXCEEDED",
   /** The other side could not be reached or went away. */
   "UNREACHABLE",
   /** The other side did not answer in time. */

@@ -107,4 +107,26 @@ export const POSTGRES_MIGRATIONS = [
      at BIGINT NOT NULL
    );
    CREATE INDEX register_buckets_by_time ON register_buckets (at);`,
+  // How many members each owner's folder has, and when some were last added: the limits on
+  // members are checked on these counts, not by counting the rows of a big folder every batch.
+  `CREATE TABLE folder_member_counts (
+     owner TEXT COLLATE "C" NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     folder_id TEXT COLLATE "C" NOT NULL,
+     members INTEGER NOT NULL,
+     touched_at TEXT COLLATE "C" NOT NULL,
+     PRIMARY KEY (owner, folder_id)
+   );
+   INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)
+     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;
+   -- The dashboard's per-minute counts, each process's under its own id, kept for the last
+   -- hour: every process's dashboard sums them, so its history is the whole tracker's.
+   CREATE TABLE activity (
+     process TEXT COLLATE "C" NOT NULL,
+     minute TEXT COLLATE "C" NOT NULL,
+     publishes INTEGER NOT NULL,
+     logins INTEGER NOT NULL,
+     logins_failed INTEGER NOT NULL,
+     tickets INTEGER NOT NULL,
+     PRIMARY KEY (minute, process)
+   );`,
 ];

@@ -84,4 +84,26 @@ export const SQLITE_MIGRATIONS = [
      PRIMARY KEY (owner, folder_id, content_id)
    );
    CREATE INDEX folder_members_by_content ON folder_members(content_id);`,
+  // How many members each owner's folder has, and when some were last added: the limits on
+  // members are checked on these counts, not by counting the rows of a big folder every batch.
+  `CREATE TABLE folder_member_counts (
+     owner TEXT NOT NULL REFERENCES users(username) ON DELETE CASCADE,
+     folder_id TEXT NOT NULL,
+     members INTEGER NOT NULL,
+     touched_at TEXT NOT NULL,
+     PRIMARY KEY (owner, folder_id)
+   );
+   INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)
+     SELECT owner, folder_id, COUNT(*), '' FROM folder_members GROUP BY owner, folder_id;
+   -- The dashboard's per-minute counts, each process's under its own id (one process here,
+   -- but the store interface is PostgreSQL's too), kept for the last hour.
+   CREATE TABLE activity (
+     process TEXT NOT NULL,
+     minute TEXT NOT NULL,
+     publishes INTEGER NOT NULL,
+     logins INTEGER NOT NULL,
+     logins_failed INTEGER NOT NULL,
+     tickets INTEGER NOT NULL,
+     PRIMARY KEY (minute, process)
+   );`,
 ];

@@ -62,6 +62,27 @@ export interface Page {
   limit?: number;
 }
 
+/** What one minute saw, as the dashboard's history counts it. */
+export interface MinuteActivity {
+  /** The minute's start, ISO. */
+  time: string;
+  publishes: number;
+  logins: number;
+  loginsFailed: number;
+  tickets: number;
+}
+
+/** A row of `activity` sums (time, publishes, logins, logins_failed, tickets). */
+export function toActivity(row: Row): MinuteActivity {
+  return {
+    time: String(row.minute),
+    publishes: Number(row.publishes),
+    logins: Number(row.logins),
+    loginsFailed: Number(row.logins_failed),
+    tickets: Number(row.tickets),
+  };
+}
+
 /** Counts for the operator's view (`/metrics`, `/api/v1/summary`). */
 export interface TrackerStats {
   accounts: number;
@@ -201,7 +222,11 @@ export interface TrackerStore {
    */
   filesNamed(name: string, page?: Page): Promise<FileListing[]>;
   countFilesNamed(name: string, owner?: string): Promise<number>;
-  /** Online owners of this content (only `owner`, if given), one row per owner. */
+  /**
+   * Online owners of this content (only `owner`, if given), one row per
+   * owner, in random order: a page of them is a random sample, so past the
+   * limit every owner is named in turn, not always the same few.
+   */
   onlineOwnersOf(contentId: string, page?: Page): Promise<PeerRecord[]>;
   countOnlineOwnersOf(contentId: string, owner?: string): Promise<number>;
   /** Files whose name holds `text` (ASCII case ignored), by name. @default limit 500 */
@@ -242,18 +267,119 @@ export interface TrackerStore {
   /** The database's size in bytes, or null where the backend cannot say. */
   databaseBytes(): Promise<number | null>;
 
-  /** Records that `owner`'s folder `folderId` holds files with these content ids. */
-  addFolderMembers(owner: string, folderId: string, contentIds: string[]): Promise<void>;
+  /**
+   * Records that `owner`'s folder `folderId` holds files with these content
+   * ids, within `limits` (see {@link MemberLimits}); past one it changes
+   * nothing and throws LIMIT_EXCEEDED. A peer sends a folder's members before
+   * its `publish`: members of a folder not (yet) published are kept for at
+   * most `pendingFolders` such folders per account, the least recently
+   * added to forgotten first, and name nobody a holder until it is.
+   */
+  addFolderMembers(
+    owner: string,
+    folderId: string,
+    contentIds: string[],
+    limits?: MemberLimits,
+  ): Promise<void>;
   /**
    * For each content id, the online peers holding it, published alone or in
-   * a folder they publish: at most `perId` each, by username.
+   * a folder they publish: a random sample of at most `perId` each. One
+   * random order of the accounts serves the whole call, so ids held by the
+   * same accounts (one folder's files) get the same sample.
    */
   holdersOf(contentIds: string[], perId: number): Promise<Map<string, PeerRecord[]>>;
+  /**
+   * Records this process's activity for these minutes (replacing what it
+   * recorded for them before), and forgets every process's minutes before
+   * `forgetBefore` (ISO).
+   */
+  recordActivity(minutes: MinuteActivity[], forgetBefore: string): Promise<void>;
+  /** Every process's activity summed per minute, from `since` (ISO) on, oldest first. */
+  activitySince(since: string): Promise<MinuteActivity[]>;
+
   /** The publications of this content id, online first. */
   filesWithContent(contentId: string, limit: number): Promise<FileListing[]>;
 
   close(): Promise<void>;
 }
+
+/**
+ * How many folder members (file content ids) the tracker keeps, so that a
+ * hostile account's `members` cannot fill its database.
+ */
+export interface MemberLimits {
+  /** Most members of one folder, published or not; a published folder's own file count bounds it too. */
+  perFolder: number;
+  /** Most member rows one account keeps over all its folders. */
+  perAccount: number;
+  /** Most folders one account has sent members for without publishing them. */
+  pendingFolders: number;
+}
+
+/**
+ * The limits the tracker keeps: a folder share has at most 1,000,000
+ * entries (the peer's MAX_FOLDER_ENTRIES), an account four such folders'
+ * worth of files, and four folders on their way to being published.
+ */
+export const MEMBER_LIMITS: MemberLimits = {
+  perFolder: 1_000_000,
+  perAccount: 4_000_000,
+  pendingFolders: 4,
+};
+
+/** The LIMIT_EXCEEDED of a `members` batch past one of {@link MemberLimits}. */
+export function tooManyMembers(what: string): ShoalError {
+  return new ShoalError(
+    "LIMIT_EXCEEDED",
+    `${what}; nothing of this batch was recorded (publish the folder again; ` +
+      "unpublish folders you no longer share)",
+  );
+}
+
+/**
+ * Throws LIMIT_EXCEEDED when a folder would have `members` members (its
+ * owner `others` in their other folders), past `limits` or past the file
+ * count it is published with (`published`; null for a folder not published).
+ */
+export function checkMembers(
+  members: number,
+  others: number,
+  published: unknown,
+  limits: MemberLimits,
+): void {
+  const files = published === null || published === undefined ? null : Number(published);
+  if (files !== null && members > files) {
+    throw tooManyMembers(`the folder is published with ${files} files, not ${members}`);
+  }
+  if (members > limits.perFolder) {
+    throw tooManyMembers(`a folder may have at most ${limits.perFolder} files, not ${members}`);
+  }
+  if (members + others > limits.perAccount) {
+    throw tooManyMembers(
+      `an account may have at most ${limits.perAccount} files in its folders, not ` +
+        `${members + others}`,
+    );
+  }
+}
+
+/**
+ * The LIMIT_EXCEEDED of a publication whose content id has more members
+ * recorded than the file count it publishes (they are forgotten).
+ */
+export function membersPastCount(contentId: string, members: number, files: number): ShoalError {
+  return new ShoalError(
+    "LIMIT_EXCEEDED",
+    `${members} member files were sent for ${contentId.slice(0, 12)}…, more than the ${files} ` +
+      "it is published with; they are forgotten: publish the folder again",
+  );
+}
+
+/**
+ * Whether several tracker processes may share `store` (PostgreSQL): it has
+ * the shared stores' methods. Then what one process counts in memory (its
+ * event feed) is that process's only.
+ */
+export const isSharedStore = (store: TrackerStore): boolean => store.keepPeer !== undefined;
 
 /** A row as a driver returns it. */
 export type Row = Record<string, unknown>;

@@ -7,6 +7,7 @@ import { EventFeed } from "../../lib/tracker/events.ts";
 import { TrackerMetrics } from "../../lib/tracker/metrics.ts";
 import { type HttpServer, startHttpServer } from "../../lib/tracker/http/server.ts";
 import { LOGIN_CSRF_COOKIE } from "../../lib/tracker/http/login.ts";
+import type { WebSessions } from "../../lib/tracker/http/web_sessions.ts";
 import { issueApiToken } from "../../lib/tracker/admins.ts";
 import type { TlsIdentity } from "../../lib/protocol/tls.ts";
 import { startTestTracker, type TestTracker } from "./tracker.ts";
@@ -100,7 +101,7 @@ export class WebClient {
  * ```
  */
 export async function startTestOperator(
-  options: { tls?: TlsIdentity; capacity?: number } = {},
+  options: { tls?: TlsIdentity; capacity?: number; sessions?: WebSessions } = {},
 ): Promise<TestOperator> {
   const events = new EventFeed({ capacity: options.capacity });
   // The tracker reports queries to the metrics, which need the tracker's store: made after it.
@@ -127,6 +128,7 @@ export async function startTestOperator(
       address: { host: "127.0.0.1", port: 0 },
       tls: options.tls,
       warn: () => {},
+      sessions: options.sessions,
     });
   } catch (error) {
     // The tracker is stopped too: a test that fails here leaves no port or store open.

@@ -9,7 +9,12 @@ import { DatabaseSync } from "node:sqlite";
  */
 import postgres from "postgres";
 import { PostgresTrackerStore } from "../../lib/tracker/postgres_store.ts";
-import { type FileRecord, type TrackerStore } from "../../lib/tracker/store.ts";
+import {
+  type FileRecord,
+  type MemberLimits,
+  type MinuteActivity,
+  type TrackerStore,
+} from "../../lib/tracker/store.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import { shoalError } from "../helpers/errors.ts";
@@ -431,13 +436,15 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     const db = new DatabaseSync(path);
     try {
       const { user_version } = db.prepare("PRAGMA user_version").get() as { user_version: number };
-      assert.equal(user_version, 5);
+      assert.equal(user_version, 6);
       const tables = db.prepare(
         "SELECT name FROM sqlite_master WHERE type = 'table' ORDER BY name",
       ).all() as { name: string }[];
       assert.deepEqual(tables.map((t) => t.name), [
+        "activity",
         "api_tokens",
         "files",
+        "folder_member_counts",
         "folder_members",
         "peers",
         "sessions",
@@ -537,13 +544,11 @@ contract(
     await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
     await store.setPeerOnline("carol", "10.0.0.3", 7000, CERTIFICATE);
     const owners = await store.onlineOwnersOf(HASH_A);
-    assert.deepEqual(owners.map((p) => [p.username, p.certificate]), [
-      ["alice", null],
-      ["carol", CERTIFICATE],
-    ]);
-    assert.deepEqual((await store.onlineOwnersOf(HASH_A, { limit: 1 })).map((p) => p.username), [
-      "alice",
-    ]);
+    assert.deepEqual(
+      owners.map((p) => [p.username, p.certificate]).sort(),
+      [["alice", null], ["carol", CERTIFICATE]],
+    );
+    assert.equal((await store.onlineOwnersOf(HASH_A, { limit: 1 })).length, 1);
     assert.deepEqual(
       (await store.onlineOwnersOf(HASH_A, { owner: "CAROL" })).map((p) => p.username),
       ["carol"],
@@ -566,6 +571,265 @@ contract(
   },
 );
 
+/** The content id of a test's `n`th file. */
+const idOf = (n: number) => n.toString(16).padStart(64, "0");
+
+/** A folder record of `owner`'s, with `files` files. */
+const folder = (owner: string, name: string, contentId: string, files: number) =>
+  file(owner, name, { type: "folder", contentId, files });
+
+/** Creates `count` online accounts h00, h01, ...; returns their names. */
+async function onlineAccounts(store: TrackerStore, count: number): Promise<string[]> {
+  const users = Array.from({ length: count }, (_, i) => `h${String(i).padStart(2, "0")}`);
+  for (const [i, user] of users.entries()) {
+    await store.createUser(user, "h");
+    await store.setPeerOnline(user, "10.0.0.1", 7000 + i, null);
+  }
+  return users;
+}
+
+/** How many calls of `sample` it takes until every one of `all` was named; at most `rounds`. */
+async function callsToNameAll(
+  all: string[],
+  rounds: number,
+  sample: () => Promise<string[]>,
+): Promise<number> {
+  const seen = new Set<string>();
+  for (let round = 1; round <= rounds; round++) {
+    for (const name of await sample()) seen.add(name);
+    if (seen.size === all.length) return round;
+  }
+  assert.deepEqual([...seen].sort(), all, `after ${rounds} calls`);
+  return rounds;
+}
+
+contract(
+  "holdersOf names a random sample of a file's holders: repeated calls name every one",
+  async (store) => {
+    const users = await onlineAccounts(store, 20);
+    for (const user of users) await store.publish(file(user, "popular.iso", { contentId: HASH_A }));
+    // 8 of 20 a call: each is missed by one call with probability 0.6, by 200 with 1e-44.
+    await callsToNameAll(users, 200, async () => {
+      const holders = (await store.holdersOf([HASH_A], 8)).get(HASH_A)!;
+      assert.equal(holders.length, 8);
+      assert.equal(new Set(holders.map((peer) => peer.username)).size, 8);
+      return holders.map((peer) => peer.username);
+    });
+  },
+);
+
+contract(
+  "holdersOf gives the files of one folder the same holders in one call, and only online ones",
+  async (store) => {
+    const users = await onlineAccounts(store, 20);
+    const files = [idOf(1), idOf(2), idOf(3)];
+    for (const user of users) {
+      await store.addFolderMembers(user, HASH_B, files);
+      await store.publish(folder(user, "course", HASH_B, 3));
+    }
+    await store.setPeerOffline("h03");
+    const found = await store.holdersOf([...files, idOf(99)], 8);
+    const first = found.get(files[0])!.map((peer) => peer.username);
+    assert.equal(first.length, 8);
+    assert.ok(!first.includes("h03"));
+    for (const id of files) assert.deepEqual(found.get(id)!.map((peer) => peer.username), first);
+    assert.deepEqual(found.get(idOf(99)), []);
+  },
+);
+
+contract(
+  "members of a folder not published name no holder until it is; unpublishing forgets them",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    await store.addFolderMembers("h00", HASH_B, [idOf(1), idOf(2)]);
+    assert.deepEqual((await store.holdersOf([idOf(1)], 8)).get(idOf(1)), []);
+    await store.publish(folder("h00", "course", HASH_B, 2));
+    assert.deepEqual(
+      (await store.holdersOf([idOf(1)], 8)).get(idOf(1))!.map((peer) => peer.username),
+      ["h00"],
+    );
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 1);
+    await store.unpublish("h00", "course");
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 0);
+    // Published again without its members: they were forgotten, and are not back.
+    await store.publish(folder("h00", "course", HASH_B, 2));
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 0);
+  },
+);
+
+contract(
+  "a folder re-published with other content forgets the old members; deleting the account all",
+  async (store, another) => {
+    await onlineAccounts(store, 1);
+    await store.addFolderMembers("h00", HASH_A, [idOf(1)]);
+    await store.publish(folder("h00", "course", HASH_A, 1));
+    await store.addFolderMembers("h00", HASH_B, [idOf(2)]);
+    await store.publish(folder("h00", "course", HASH_B, 1));
+    assert.equal(await store.countOnlineOwnersOf(idOf(1)), 0);
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 1);
+    // The count went with the rows: the old folder's content may be sent again in full.
+    await store.addFolderMembers("h00", HASH_A, [idOf(3)], limits({ perAccount: 2 }));
+    await store.deleteUser("h00");
+    await store.createUser("h00", "h");
+    await store.setPeerOnline("h00", "10.0.0.1", 7000, null);
+    await store.publish(folder("h00", "course", HASH_B, 1));
+    const second = await another();
+    assert.equal(await second.countOnlineOwnersOf(idOf(2)), 0);
+    await store.addFolderMembers("h00", HASH_B, [idOf(2)], limits({ perAccount: 1 }));
+  },
+);
+
+/** {@link MemberLimits} small enough to reach in a test. */
+function limits(overrides: Partial<MemberLimits>): MemberLimits {
+  return { perFolder: 10, perAccount: 100, pendingFolders: 2, ...overrides };
+}
+
+contract(
+  "members past a folder's file count, the folder limit or the account's are LIMIT_EXCEEDED",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    const ids = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => idOf(from + i));
+    // Published with 3 files: a 4th member is refused, and nothing of that batch is kept.
+    await store.addFolderMembers("h00", HASH_A, ids(0, 2));
+    await store.publish(folder("h00", "three", HASH_A, 3));
+    await assert.rejects(
+      store.addFolderMembers("h00", HASH_A, ids(1, 3), limits({})),
+      shoalError("LIMIT_EXCEEDED", /published with 3 files/),
+    );
+    assert.equal(await store.countOnlineOwnersOf(idOf(3)), 0);
+    await store.addFolderMembers("h00", HASH_A, ids(1, 2), limits({}));
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 1);
+    // Sent again (a re-publish of the same folder), the same ids count once.
+    await store.addFolderMembers("h00", HASH_A, ids(0, 3), limits({}));
+    // A folder not yet published: at most perFolder.
+    await assert.rejects(
+      store.addFolderMembers("h00", HASH_B, ids(100, 11), limits({})),
+      shoalError("LIMIT_EXCEEDED", /at most 10 files/),
+    );
+    // The account: 3 members already, so 8 more pass a limit of 10.
+    await assert.rejects(
+      store.addFolderMembers("h00", HASH_B, ids(100, 8), limits({ perAccount: 10 })),
+      shoalError("LIMIT_EXCEEDED", /at most 10 files in its folders/),
+    );
+    await store.addFolderMembers("h00", HASH_B, ids(100, 7), limits({ perAccount: 10 }));
+  },
+);
+
+contract(
+  "a publication with fewer files than its members is LIMIT_EXCEEDED and forgets them",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    await store.addFolderMembers("h00", HASH_B, [idOf(1), idOf(2), idOf(3)]);
+    // A single file, or a folder claiming fewer files, with the members' folder id.
+    await assert.rejects(
+      store.publish(file("h00", "lie.txt", { contentId: HASH_B })),
+      shoalError("LIMIT_EXCEEDED", /3 member files/),
+    );
+    assert.deepEqual(await store.filesOf("h00"), []);
+    // Forgotten: published now, the folder names none of them.
+    await store.publish(folder("h00", "course", HASH_B, 2));
+    assert.equal(await store.countOnlineOwnersOf(idOf(1)), 0);
+  },
+);
+
+contract(
+  "members of folders never published are kept for a few folders, the oldest forgotten first",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    const small = limits({ pendingFolders: 2 });
+    // A published folder does not count as pending.
+    await store.addFolderMembers("h00", HASH_A, [idOf(9)], small);
+    await store.publish(folder("h00", "kept", HASH_A, 1));
+    await store.addFolderMembers("h00", idOf(1001), [idOf(1)], small);
+    await store.addFolderMembers("h00", idOf(1002), [idOf(2)], small);
+    await store.addFolderMembers("h00", idOf(1003), [idOf(3)], small);
+    // 1001 went: published now, it names no holder of its file; 1002 and 1003 do.
+    for (const [folderId, member, held] of [[1001, 1, 0], [1002, 2, 1], [1003, 3, 1]]) {
+      await store.publish(folder("h00", `f${folderId}`, idOf(folderId), 1));
+      assert.equal(await store.countOnlineOwnersOf(idOf(member)), held, `folder ${folderId}`);
+    }
+    assert.equal(await store.countOnlineOwnersOf(idOf(9)), 1);
+    // A hostile account sending members of ever new folders never holds more than two.
+    for (let i = 0; i < 20; i++) {
+      await store.addFolderMembers("h00", idOf(2000 + i), [idOf(3000 + i)], small);
+    }
+    await store.publish(folder("h00", "late", idOf(2000), 1));
+    await store.publish(folder("h00", "latest", idOf(2019), 1));
+    assert.equal(await store.countOnlineOwnersOf(idOf(3000)), 0);
+    assert.equal(await store.countOnlineOwnersOf(idOf(3019)), 1);
+  },
+);
+
+contract(
+  "members sent at once through two processes are counted once each",
+  async (store, another) => {
+    await onlineAccounts(store, 1);
+    const second = await another();
+    const batch = (from: number) => Array.from({ length: 50 }, (_, i) => idOf(from + i));
+    // Four batches, two through each process, overlapping: 0..49, 25..74, 50..99, 75..124.
+    await Promise.all([
+      store.addFolderMembers("h00", HASH_B, batch(0)),
+      second.addFolderMembers("h00", HASH_B, batch(25)),
+      store.addFolderMembers("h00", HASH_B, batch(50)),
+      second.addFolderMembers("h00", HASH_B, batch(75)),
+    ]);
+    // 125 distinct ids: at most 125 counted (a known one passes a limit of 125)...
+    await store.addFolderMembers(
+      "h00",
+      HASH_B,
+      [idOf(0)],
+      limits({ perFolder: 125, perAccount: 125 }),
+    );
+    // ...and at least 125 (a publication of 124 files is refused).
+    await assert.rejects(
+      store.publish(folder("h00", "course", HASH_B, 124)),
+      shoalError("LIMIT_EXCEEDED", /125 member files/),
+    );
+  },
+);
+
+contract(
+  "each process's activity per minute is summed, replaced when recorded again, and forgotten",
+  async (store, another) => {
+    const minute = (time: string, counts: Partial<MinuteActivity> = {}): MinuteActivity => ({
+      time,
+      publishes: 0,
+      logins: 0,
+      loginsFailed: 0,
+      tickets: 0,
+      ...counts,
+    });
+    const [t1, t2] = ["2026-11-30T08:01:00.000Z", "2026-11-30T08:02:00.000Z"];
+    const second = await another();
+    await store.recordActivity([minute(t1, { publishes: 1, tickets: 2 })], t1);
+    await second.recordActivity([minute(t1, { logins: 2 }), minute(t2, { loginsFailed: 1 })], t1);
+    // Recorded again by the first process: its own count for t1 is replaced, not added to.
+    await store.recordActivity([minute(t1, { publishes: 3, tickets: 2 })], t1);
+    assert.deepEqual(await store.activitySince(t1), [
+      minute(t1, { publishes: 3, logins: 2, tickets: 2 }),
+      minute(t2, { loginsFailed: 1 }),
+    ]);
+    assert.deepEqual(await second.activitySince(t2), [minute(t2, { loginsFailed: 1 })]);
+    await store.recordActivity([], t2);
+    assert.deepEqual(await second.activitySince(t1), [minute(t2, { loginsFailed: 1 })]);
+  },
+);
+
+contract(
+  "onlineOwnersOf past its limit names a random sample: repeated calls name every owner",
+  async (store) => {
+    const users = await onlineAccounts(store, 10);
+    for (const user of users) await store.publish(file(user, "a.txt"));
+    // 3 of 10 a call: each is missed by 200 calls with probability 0.7^200, about 1e-31.
+    await callsToNameAll(users, 200, async () => {
+      const owners = await store.onlineOwnersOf(HASH_A, { limit: 3 });
+      assert.equal(owners.length, 3);
+      return owners.map((peer) => peer.username);
+    });
+  },
+);
+
 Deno.test("TrackerStore on PostgreSQL - every contract test, on a throwaway cluster", async (t) => {
   const cluster = await startTestPostgres();
   if (typeof cluster === "string") {
@@ -583,7 +847,7 @@ Deno.test("TrackerStore on PostgreSQL - every contract test, on a throwaway clus
           const store = await PostgresTrackerStore.open(url, { maxConnections: 2 });
           opened.push(store);
           await admin.unsafe(
-            "TRUNCATE users, sessions, peers, files, tracker_processes CASCADE",
+            "TRUNCATE users, sessions, peers, files, tracker_processes, activity CASCADE",
           );
           await work(store, async () => {
             const next = await PostgresTrackerStore.open(url, { maxConnections: 2 });

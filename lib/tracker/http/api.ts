@@ -8,12 +8,12 @@ import { formatAddress } from "../../protocol/address.ts";
 import { ShoalError } from "../../protocol/errors.ts";
 import { SHOAL_VERSION } from "../../version.ts";
 import { pingPeer } from "../admin.ts";
-import type { AccountSummary, FileListing } from "../store.ts";
+import { type AccountSummary, type FileListing, isSharedStore } from "../store.ts";
 import { toWireListing } from "../tracker.ts";
 import { requireAdmin } from "./auth.ts";
 import { apiError, type HttpDeps, type HttpEnv } from "./context.ts";
 import { addEventRoutes } from "./event_stream.ts";
-import type { History } from "./history.ts";
+import { type History, trackerHistory } from "./history.ts";
 
 /** The most shares one /api/v1/shares answer lists. */
 export const MAX_SHARES_PER_PAGE = 1000;
@@ -63,10 +63,12 @@ export function apiRoutes(deps: HttpDeps, history: History): Hono<HttpEnv> {
       bytesPublished: stats.bytesPublished,
       startedAt: deps.startedAt.toISOString(),
       version: SHOAL_VERSION,
+      // Several processes share the store: the event feed (in memory) is this process's.
+      sharedStore: isSharedStore(store),
     });
   });
 
-  api.get("/history", (c) => c.json({ minutes: history.minutes() }));
+  api.get("/history", async (c) => c.json({ minutes: await trackerHistory(history, store) }));
 
   api.get("/peers", async (c) => {
     const accounts = await store.listAccounts();

@@ -50,8 +50,9 @@ export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
       );
     }
     const caller = c.get("caller")!;
-    // The role (and a session's logout) is checked again before every write, so a revoked
-    // admin's open stream ends at the next event or ping, not when the browser closes.
+    // The role is checked again before every write, so a revoked admin's open stream ends at
+    // the next event or ping (15 s), not when the browser closes. The stream is no use of the
+    // session: it ends with it (see WEB_SESSION_IDLE_MS).
     const stillAllowed = async () =>
       !deps.closing.aborted && !(caller.session?.ended ?? false) &&
       await deps.store.isAdmin(caller.username).catch(() => false);
@@ -75,6 +76,9 @@ export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
       });
       stream.onAbort(end);
       deps.closing.addEventListener("abort", end, { once: true });
+      // A session's end (logout, idle, evicted) ends its stream at once, not at the next write.
+      caller.session?.closed.addEventListener("abort", end, { once: true });
+      if (caller.session?.closed.aborted) end();
       const pinger = setInterval(async () => {
         try {
           if (!await stillAllowed()) return end();
@@ -100,6 +104,7 @@ export function addEventRoutes(api: Hono<HttpEnv>, deps: HttpDeps): void {
         clearInterval(pinger);
         unsubscribe();
         deps.closing.removeEventListener("abort", end);
+        caller.session?.closed.removeEventListener("abort", end);
       }
     });
   });

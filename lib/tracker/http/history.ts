@@ -1,9 +1,13 @@
 /**
  * The last hour, minute by minute, for the dashboard's charts: peers online
  * and how many publishes, logins, failed logins and tickets each minute saw,
- * counted from the event feed as it happens.
+ * counted from this process's event feed as it happens. On a store several
+ * tracker processes share, {@link trackerHistory} makes it the whole
+ * tracker's: each process records its counts in the store, which sums them,
+ * and peers online are the store's count.
  */
 import type { EventFeed, TrackerEvent } from "../events.ts";
+import type { MinuteActivity, TrackerStore } from "../store.ts";
 
 /** One minute of {@link History}. */
 export interface MinuteCounts {
@@ -104,6 +108,17 @@ export class History implements Disposable {
     bucket.peersOnline = this.#peersOnline;
   }
 
+  /**
+   * Takes the store's count of peers online (every tracker process's) as
+   * now's: this process's own peers coming and going move it until the next.
+   */
+  observePeersOnline(count: number): void {
+    const bucket = this.#bucket(this.#now());
+    this.#online.clear();
+    this.#baseline = count;
+    bucket.peersOnline = count;
+  }
+
   /** The last {@link HISTORY_MINUTES} minutes, oldest first, the current one last. */
   minutes(): MinuteCounts[] {
     const current = Math.floor(this.#now() / MINUTE_MS) * MINUTE_MS;
@@ -131,4 +146,48 @@ export class History implements Disposable {
   [Symbol.dispose](): void {
     this.#unsubscribe();
   }
+}
+
+/** Whether a minute saw anything to record. */
+const active = (minute: MinuteCounts) =>
+  minute.publishes + minute.logins + minute.loginsFailed + minute.tickets > 0;
+
+/** A minute's counts without its peers online. */
+const activityOf = ({ time, publishes, logins, loginsFailed, tickets }: MinuteActivity) => ({
+  time,
+  publishes,
+  logins,
+  loginsFailed,
+  tickets,
+});
+
+/**
+ * Records this process's minutes that saw activity in the store, and takes
+ * the store's count of peers online into `history`: what the HTTP side does
+ * every minute, so that every process's dashboard sums every process's.
+ */
+export async function recordHistory(history: History, store: TrackerStore): Promise<void> {
+  history.observePeersOnline((await store.stats()).peersOnline);
+  const own = history.minutes();
+  await store.recordActivity(own.filter(active).map(activityOf), own[0].time);
+}
+
+/**
+ * The whole tracker's last hour: this process's minutes recorded first,
+ * then every process's counts as the store sums them, with peers online as
+ * the store counts them.
+ */
+export async function trackerHistory(
+  history: History,
+  store: TrackerStore,
+): Promise<MinuteCounts[]> {
+  await recordHistory(history, store);
+  const own = history.minutes();
+  const sums = new Map(
+    (await store.activitySince(own[0].time)).map((minute) => [minute.time, minute]),
+  );
+  return own.map((minute) => {
+    const sum = sums.get(minute.time);
+    return sum ? { ...minute, ...activityOf(sum) } : minute;
+  });
 }

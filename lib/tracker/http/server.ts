@@ -9,8 +9,8 @@ import type { EventFeed } from "../events.ts";
 import type { TrackerMetrics } from "../metrics.ts";
 import type { TrackerStore } from "../store.ts";
 import { buildHttpApp } from "./app.ts";
-import { History } from "./history.ts";
-import { WebSessions } from "./web_sessions.ts";
+import { History, recordHistory } from "./history.ts";
+import { WEB_SESSION_SWEEP_MS, WebSessions } from "./web_sessions.ts";
 
 /** Options of {@link startHttpServer}. */
 export interface HttpServerOptions {
@@ -50,10 +50,19 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const closing = new AbortController();
   const warn = options.warn ?? ((line: string) => console.error(line));
   const history = new History(options.events);
+  const sessions = options.sessions ?? new WebSessions();
+  // Once a minute: idle sessions end, and this process records its history's counts in the
+  // store and takes the store's count of peers online (on a shared store, every process's).
+  const sample = () => recordHistory(history, options.store).catch(() => {});
+  let sampling = sample();
+  const sweeper = setInterval(() => {
+    sessions.endIdle();
+    sampling = sample();
+  }, WEB_SESSION_SWEEP_MS);
   const app = buildHttpApp({
     store: options.store,
     events: options.events,
-    sessions: options.sessions ?? new WebSessions(),
+    sessions,
     checkPassword: options.checkPassword,
     secureCookies: options.tls !== undefined,
     startedAt: new Date(),
@@ -78,6 +87,8 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       ? Deno.serve({ ...base, cert: options.tls.certificate, key: options.tls.key }, handler)
       : Deno.serve(base, handler);
   } catch (error) {
+    clearInterval(sweeper);
+    await sampling;
     history[Symbol.dispose]();
     const why = error instanceof Deno.errors.AddrInUse
       ? "the port is in use (pass another --http-port, 0 for a free one, or off)"
@@ -88,7 +99,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   const address = { host: bound.hostname, port: bound.port };
   const close = async () => {
     if (!closing.signal.aborted) closing.abort();
+    clearInterval(sweeper);
     await server.finished;
+    await sampling;
     history[Symbol.dispose]();
   };
   return {

@@ -10,8 +10,16 @@ import { hashToken, newToken } from "../tokens.ts";
 /** The cookie a dashboard session travels in. */
 export const SESSION_COOKIE = "shoal_session";
 
-/** A dashboard session unused this long ends. */
+/**
+ * A dashboard session unused this long ends. Requests count as use (the
+ * dashboard's pages reload their numbers every 30 s, so an open tab stays
+ * logged in, as a wall display should); an open event stream does not, so
+ * a stream held by a client that asks nothing else ends with its session.
+ */
 export const WEB_SESSION_IDLE_MS = 12 * 3600_000;
+
+/** How often the tracker ends idle sessions (and the event streams on them). */
+export const WEB_SESSION_SWEEP_MS = 60_000;
 
 /** One dashboard session. */
 export interface WebSession {
@@ -20,6 +28,8 @@ export interface WebSession {
   lastUsed: number;
   /** Set once the session is logged out, idled out or evicted (open event streams end). */
   ended?: boolean;
+  /** Aborted as the session ends: an event stream on it ends at once. */
+  readonly closed: AbortSignal;
 }
 
 /** Compares two secrets in constant time. */
@@ -42,6 +52,7 @@ export function sameSecret(a: string, b: string): boolean {
  */
 export class WebSessions {
   readonly #byHash = new Map<string, WebSession>();
+  readonly #closers = new WeakMap<WebSession, AbortController>();
   readonly #capacity: number;
   readonly #idleMs: number;
   readonly #now: () => number;
@@ -61,7 +72,14 @@ export class WebSessions {
   /** Opens a session for `username`; returns its token (for the cookie) and the session. */
   create(username: string): { token: string; session: WebSession } {
     const token = newToken();
-    const session = { username, csrfToken: newToken(24), lastUsed: this.#now() };
+    const closer = new AbortController();
+    const session = {
+      username,
+      csrfToken: newToken(24),
+      lastUsed: this.#now(),
+      closed: closer.signal,
+    };
+    this.#closers.set(session, closer);
     if (this.#byHash.size >= this.#capacity) {
       const oldest = this.#byHash.keys().next().value;
       if (oldest !== undefined) this.#remove(oldest);
@@ -93,9 +111,28 @@ export class WebSessions {
     if (token) this.#remove(hashToken(token));
   }
 
+  /**
+   * Ends every session unused for longer than the idle time (the server
+   * calls this every {@link WEB_SESSION_SWEEP_MS}); returns how many.
+   */
+  endIdle(): number {
+    const now = this.#now();
+    let ended = 0;
+    // The map's order is the order of last use: the idle ones come first.
+    for (const [key, session] of this.#byHash) {
+      if (now - session.lastUsed <= this.#idleMs) break;
+      this.#remove(key);
+      ended++;
+    }
+    return ended;
+  }
+
   #remove(key: string): void {
     const session = this.#byHash.get(key);
-    if (session) session.ended = true;
+    if (session) {
+      session.ended = true;
+      this.#closers.get(session)?.abort();
+    }
     this.#byHash.delete(key);
   }
 }

@@ -223,6 +223,7 @@ async function loadTotals() {
   for (const name of ["publishes", "logins", "loginsFailed", "tickets"]) {
     totals.dataset[name] = String(sum(name));
   }
+  document.getElementById("feed-scope").hidden = !summary.sharedStore;
   drawCharts(minutes, summary.startedAt);
 }
 
