@@ -110,6 +110,13 @@ async function flashCrowd({ quick, log }: BenchContext): Promise<Entry[]> {
     log(`  crowd: ${describeUse(watch, size, cap, before, cpu(), CROWD)}`);
     const lastBusy = watch.use("s1", cap).lastBusy;
     const crowdSent = crowdNames.reduce((sum, name) => sum + watch.use(name, cap).bytes, 0);
+    const crowdRates = crowdNames.map((name) => watch.use(name, cap).rates);
+    log(
+      `  the crowd's links, MB/s by second, all together: ${
+        crowdRates[0].map((_, s) => crowdRates.reduce((sum, r) => sum + (r[s] ?? 0), 0).toFixed(0))
+          .join(" ")
+      }`,
+    );
     log(
       `  the crowd uploaded ${(crowdSent / size).toFixed(2)} × the file to each other; ` +
         `downloads ended at ${endedAt.map((t) => t.toFixed(1)).join(", ")} s, the last ` +
