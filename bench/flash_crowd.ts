@@ -84,15 +84,15 @@ async function flashCrowd({ quick, log }: BenchContext): Promise<Entry[]> {
       source: cpuSeconds(source.pid) ?? 0,
       fetches: cpuSeconds("children") ?? 0,
     });
-    let watch = await LinkWatch.start(lan);
+    using aloneWatch = await LinkWatch.start(lan);
     let before = cpu();
     const alone = await fetchJson(peer("f"), "crowd", join(dir.path, "got-alone"));
     log(
       `  one downloader alone: ${alone.seconds.toFixed(2)} s (command ${
         alone.wallSeconds.toFixed(2)
-      } s); ${describeUse(await watch.stop(), size, cap, before, cpu(), 1)}`,
+      } s); ${describeUse(await aloneWatch.stop(), size, cap, before, cpu(), 1)}`,
     );
-    watch = await LinkWatch.start(lan);
+    using watch = await LinkWatch.start(lan);
     before = cpu();
     const started = performance.now();
     const endedAt: number[] = [];

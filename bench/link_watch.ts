@@ -33,12 +33,12 @@ const SAMPLE_MS = 100;
 /**
  * @example
  * ```ts
- * const watch = await LinkWatch.start(lan);
+ * using watch = await LinkWatch.start(lan);
  * // ... run the crowd ...
  * const use = (await watch.stop()).use("s1", 12.5e6);
  * ```
  */
-export class LinkWatch {
+export class LinkWatch implements Disposable {
   readonly #lan: SentCounters;
   readonly #samples: Sample[] = [];
   readonly #started = performance.now();
@@ -72,6 +72,11 @@ export class LinkWatch {
     await this.#sampling;
     await this.#sample();
     return this;
+  }
+
+  /** Stops sampling without a last sample (say, when the run failed). */
+  [Symbol.dispose](): void {
+    clearInterval(this.#timer);
   }
 
   /** `host`'s link over the watch; busy means at least half of `capBytesPerSecond`. */
