@@ -10,7 +10,15 @@ import { join } from "node:path";
 import { TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, type FetchSummary, startTracker } from "./processes.ts";
-import { inParallel, isRoot, onInterrupt, tempDir, writeRandomFile } from "./resources.ts";
+import { LinkWatch } from "./link_watch.ts";
+import {
+  cpuSeconds,
+  inParallel,
+  isRoot,
+  onInterrupt,
+  tempDir,
+  writeRandomFile,
+} from "./resources.ts";
 import { seedAccounts, seedShares } from "./seed.ts";
 
 const MIB = 1024 * 1024;
@@ -68,21 +76,52 @@ async function flashCrowd({ quick, log }: BenchContext): Promise<Entry[]> {
   const peer = (name: string) =>
     new BenchPeer(join(dir.path, name), tracker.address, { netns: lan.hosts[name].netns });
   try {
-    daemons.push(await peer("s1").serve());
+    const source = await peer("s1").serve();
+    daemons.push(source);
     log(`  1 source and ${CROWD} downloaders capped at ${rate} each, ${size / MIB} MiB`);
+    const cap = rateMbit * 1e6 / 8;
+    const cpu = () => ({
+      source: cpuSeconds(source.pid) ?? 0,
+      fetches: cpuSeconds("children") ?? 0,
+    });
+    using aloneWatch = await LinkWatch.start(lan);
+    let before = cpu();
     const alone = await fetchJson(peer("f"), "crowd", join(dir.path, "got-alone"));
     log(
       `  one downloader alone: ${alone.seconds.toFixed(2)} s (command ${
         alone.wallSeconds.toFixed(2)
-      } s)`,
+      } s); ${describeUse(await aloneWatch.stop(), size, cap, before, cpu(), 1)}`,
     );
+    using watch = await LinkWatch.start(lan);
+    before = cpu();
     const started = performance.now();
+    const endedAt: number[] = [];
     const results: FetchSummary[] = await inParallel(
       crowdNames.map((name, i) => ({ name, i })),
       CROWD,
-      ({ name, i }) => fetchJson(peer(name), "crowd", join(dir.path, `crowd-${i}`)),
+      async ({ name, i }) => {
+        const result = await fetchJson(peer(name), "crowd", join(dir.path, `crowd-${i}`));
+        endedAt[i] = (performance.now() - started) / 1000;
+        return result;
+      },
     );
     const wall = (performance.now() - started) / 1000;
+    await watch.stop();
+    log(`  crowd: ${describeUse(watch, size, cap, before, cpu(), CROWD)}`);
+    const lastBusy = watch.use("s1", cap).lastBusy;
+    const crowdSent = crowdNames.reduce((sum, name) => sum + watch.use(name, cap).bytes, 0);
+    const crowdRates = crowdNames.map((name) => watch.use(name, cap).rates);
+    log(
+      `  the crowd's links, MB/s by second, all together: ${
+        crowdRates[0].map((_, s) => crowdRates.reduce((sum, r) => sum + (r[s] ?? 0), 0).toFixed(0))
+          .join(" ")
+      }`,
+    );
+    log(
+      `  the crowd uploaded ${(crowdSent / size).toFixed(2)} × the file to each other; ` +
+        `downloads ended at ${endedAt.map((t) => t.toFixed(1)).join(", ")} s, the last ` +
+        `${(Math.max(...endedAt) - lastBusy).toFixed(1)} s after the source's link was last busy`,
+    );
     for (const [i, r] of results.entries()) {
       const seed = r.sources.find((s) => !s.partial);
       log(
@@ -122,6 +161,25 @@ async function flashCrowd({ quick, log }: BenchContext): Promise<Entry[]> {
   } finally {
     for (const daemon of daemons.reverse()) await daemon.stop().catch(() => {});
   }
+}
+
+/** The source's link and the CPU used over one run, as a line. */
+function describeUse(
+  watch: LinkWatch,
+  size: number,
+  cap: number,
+  before: { source: number; fetches: number },
+  after: { source: number; fetches: number },
+  downloads: number,
+): string {
+  const use = watch.use("s1", cap);
+  const mib = downloads * size / MIB;
+  const perMiB = (seconds: number) => (seconds * 1000 / mib).toFixed(1);
+  return `the source sent ${(use.bytes / size).toFixed(3)} × the file, its link last busy at ` +
+    `${use.lastBusy.toFixed(1)} s and under half its cap for ${use.idle.toFixed(1)} s before ` +
+    `(MB/s by second: ${use.rates.map((r) => r.toFixed(1)).join(" ")}); CPU per MiB received: ` +
+    `source ${perMiB(after.source - before.source)} ms, downloaders ` +
+    `${perMiB(after.fetches - before.fetches)} ms`;
 }
 
 function ordinalPlace(place: number): string {

@@ -14,6 +14,7 @@ import { open } from "node:fs/promises";
 import { type Connection, ProtocolServer, WithBody } from "../protocol/server.ts";
 import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
+import { Bitfield } from "./bitfield.ts";
 import { pieceLength, readFullyAt } from "./manifest.ts";
 import type { UploadLog } from "./upload_log.ts";
 import { paced, type RateLimiter } from "./rate.ts";
@@ -203,7 +204,7 @@ export class PieceServer {
         slots: slots.slots,
         retryMs: QUEUE_POLL_MS,
       }),
-      piece: async ({ contentId, index, ticket }, connection) => {
+      piece: async ({ contentId, index: asked, ticket, alternatives }, connection) => {
         const startedAt = uploads?.now();
         const content = await find(contentId, ticket, connection);
         const waiting = place(contentId, content, connection);
@@ -215,27 +216,38 @@ export class PieceServer {
           refused(connection, contentId, error);
           throw error;
         }
-        if (index >= content.manifest.pieces.length) {
-          throw new ShoalError("NOT_FOUND", `piece ${index} is beyond the end of the file`);
+        const { manifest } = content;
+        const count = manifest.pieces.length;
+        if (asked >= count) {
+          throw new ShoalError("NOT_FOUND", `piece ${asked} is beyond the end of the file`);
         }
+        const length = pieceLength(manifest, asked);
+        const index = sentPieces.choose(
+          contentId,
+          asked,
+          alternatives === undefined ? null : Bitfield.fromBase64(alternatives, count),
+          (i) => content.have.has(i) && pieceLength(manifest, i) === length,
+        );
         if (!content.have.has(index)) {
           throw new ShoalError("NOT_FOUND", `piece ${index} is not here yet`);
         }
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
-        const bytes = this.#buffers.take(pieceLength(content.manifest, index));
+        const bytes = this.#buffers.take(length);
         slots.sending(connection.state, 1);
         const sent = () => {
           slots.sending(connection.state, -1);
           this.#buffers.release(bytes);
         };
+        // Marked before the read, so requests handled meanwhile choose other pieces; but only a
+        // piece on its way counts as sent: one this peer could not read went to nobody.
+        sentPieces.mark(contentId, index, count);
         try {
           await content.read(index, bytes);
         } catch (error) {
+          sentPieces.unmark(contentId, index);
           sent();
           throw error;
         }
-        // Only a piece on its way counts as sent: one this peer could not read went to nobody.
-        sentPieces.mark(contentId, index, content.manifest.pieces.length);
         if (options.pieceDelayMs) await delay(options.pieceDelayMs);
         if (options.corruptPieces && bytes.length > 0) bytes[0] ^= 0xff;
         uploads?.served(connection, {

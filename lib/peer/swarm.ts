@@ -176,7 +176,11 @@ interface Link {
  * a second source so one slow peer does not hold up the end (and from others
  * again while their sources lag far behind the fastest), the bytes of pieces
  * held at once capped whatever sources claim, and partial sources asked again
- * for what they have.
+ * for what they have. A seed that says what it has sent is also offered,
+ * with each request, the other pieces this download would take instead
+ * (`alternatives`): the seed alone knows what it is sending the rest of a
+ * crowd, so it sends each piece once before any twice, and the crowd trades
+ * the rest.
  *
  * @example
  * ```ts
@@ -477,14 +481,55 @@ export class Swarm {
     this.#picker.requested(index, 1);
     const length = pieceLength(manifest, index);
     this.#hold(length);
-    const params = { contentId: this.#options.contentId, index, ticket: this.#ticket };
+    const alternatives = this.#alternatives(link, index);
+    const params = {
+      contentId: this.#options.contentId,
+      index,
+      ticket: this.#ticket,
+      alternatives: alternatives?.toBase64(),
+    };
     const deadlineMs = pieceGraceMs + Math.ceil(length / minPieceBytesPerSecond * 1000);
     this.#background(
       link.client!.callWithBody("piece", params, length, { deadlineMs }).then(
-        ({ body }) => this.#onPiece(link, index, body),
+        ({ result, body }) => {
+          if (result.index === index || alternatives?.has(result.index)) {
+            return this.#onPiece(link, index, result.index, body);
+          }
+          this.#settle(link, index);
+          this.#releasePiece(index, body);
+          this.#drop(link, `sent piece ${result.index} when asked for ${index}`);
+        },
         (error) => this.#onRequestFailed(link, index, toShoalError(error)),
       ),
     );
+  }
+
+  /**
+   * The pieces a seed may send instead of `index` (see {@link SentPieces}):
+   * for a complete source that says what it has sent, every piece of the
+   * same length that it holds, that this download needs and has asked nobody
+   * for. The seed alone knows what it is sending the rest of a crowd, so it
+   * chooses; null for other sources, and when there is no other piece.
+   */
+  #alternatives(link: Link, index: number): Bitfield | null {
+    const { have } = link;
+    if (link.source.partial || !link.sent || !have) return null;
+    const { manifest } = this.#options;
+    // Every piece but the last has the same length; the last may be shorter.
+    const last = manifest.pieces.length - 1;
+    const alike = pieceLength(manifest, last) === manifest.pieceSize;
+    if (index === last && !alike) return null;
+    const field = new Bitfield(this.#have.size);
+    const end = alike ? last + 1 : last;
+    for (let i = 0; i < end; i++) {
+      if (
+        this.#picker.requestsOf(i) === 0 && !this.#have.has(i) && have.has(i) &&
+        !this.#storing.has(i) && i !== index
+      ) {
+        field.set(i);
+      }
+    }
+    return field.count > 0 ? field : null;
   }
 
   /** Counts bytes of a requested piece until its buffer is given back (or the request fails). */
@@ -504,9 +549,13 @@ export class Swarm {
     this.#heldBytes -= pieceLength(this.#options.manifest, index);
   }
 
-  /** Verifies a piece and stores it; its buffer goes back to the pool whatever happens. */
-  async #onPiece(link: Link, index: number, body: Uint8Array): Promise<void> {
-    this.#settle(link, index);
+  /**
+   * Verifies piece `index`, sent for a request of `asked` (the same but when
+   * a seed chose an alternative), and stores it; its buffer goes back to the
+   * pool whatever happens.
+   */
+  async #onPiece(link: Link, asked: number, index: number, body: Uint8Array): Promise<void> {
+    this.#settle(link, asked);
     this.#transferred += body.length;
     const now = performance.now();
     const took = now - link.lastReplyAt;

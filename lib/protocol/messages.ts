@@ -347,7 +347,17 @@ export const PEER_METHODS = {
   ),
   /** The reply frame is followed by `length` raw bytes of the piece. */
   piece: method(
-    z.object({ contentId: Sha256Hex, index: z.number().int().min(0), ticket: Ticket }),
+    z.object({
+      contentId: Sha256Hex,
+      index: z.number().int().min(0),
+      ticket: Ticket,
+      /**
+       * Pieces of the same length the downloader would take instead of
+       * `index` (a bitfield): the server may send one of them, and says which
+       * in the reply's `index`.
+       */
+      alternatives: BitfieldBase64.optional(),
+    }),
     z.object({
       index: z.number().int().min(0),
       length: z.number().int().min(0).max(MAX_PIECE_BYTES),

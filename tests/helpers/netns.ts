@@ -60,6 +60,8 @@ export class TestLan implements AsyncDisposable {
   readonly #hub: string;
   readonly #subnet: string;
   readonly #suffix = randomSuffix();
+  /** Each host's number, which names its veth pair. */
+  readonly #indexes = new Map<string, number>();
 
   private constructor() {
     this.#hub = `shoal-hub-${this.#suffix}`;
@@ -91,6 +93,7 @@ export class TestLan implements AsyncDisposable {
   async #addHost(name: string, index: number): Promise<Host> {
     const netns = `shoal-${name}-${this.#suffix}`;
     const address = `${this.#subnet}.${index}`;
+    this.#indexes.set(name, index);
     await this.#addNamespace(netns);
     // Both ends are born in the hub, and one moves straight to the host.
     const hubEnd = `veth-${index}`;
@@ -128,6 +131,31 @@ export class TestLan implements AsyncDisposable {
     if (!output.success) {
       throw new Error(`tc failed: ${new TextDecoder().decode(output.stderr).trim()}`);
     }
+  }
+
+  /**
+   * Bytes each host has sent so far, by name, read in one `ip` call from the
+   * hub's ends of the veth pairs (what a host sends, its hub end receives).
+   */
+  async sentBytes(): Promise<Record<string, number>> {
+    const output = await new Deno.Command("ip", {
+      args: ["-n", this.#hub, "-s", "-j", "link", "show"],
+      stdout: "piped",
+      stderr: "piped",
+    }).output();
+    if (!output.success) {
+      throw new Error(`ip -s link failed: ${new TextDecoder().decode(output.stderr).trim()}`);
+    }
+    const links = JSON.parse(new TextDecoder().decode(output.stdout)) as {
+      ifname: string;
+      stats64?: { rx: { bytes: number } };
+    }[];
+    const sent: Record<string, number> = {};
+    for (const [name, index] of this.#indexes) {
+      const link = links.find((l) => l.ifname === `veth-${index}`);
+      if (link?.stats64) sent[name] = link.stats64.rx.bytes;
+    }
+    return sent;
   }
 
   async [Symbol.asyncDispose](): Promise<void> {

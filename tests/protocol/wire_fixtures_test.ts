@@ -58,6 +58,10 @@ const QUEUE_REPLY =
 // {"id":5,"ok":false,"error":{"code":"QUEUED","message":"queued: place 3 for one of 4 upload slots"}}
 const QUEUED_REPLY =
   "000000637b226964223a352c226f6b223a66616c73652c226572726f72223a7b22636f6465223a22515545554544222c226d657373616765223a227175657565643a20706c616365203320666f72206f6e65206f6620342075706c6f616420736c6f7473227d7d";
+// {"id":6,"type":"piece","params":{"contentId":"9ddf…518a","index":0,"alternatives":"QA=="}}:
+// piece 0, or piece 1 instead (bitfield 0x40), as a downloader asks a seed
+const PIECE_OR_ALTERNATIVE_REQUEST =
+  "000000917b226964223a362c2274797065223a227069656365222c22706172616d73223a7b22636f6e74656e744964223a2239646466663533306462666562353932393361646138666166363939666233396365373763373733653032313138393835303265343035323463336235313861222c22696e646578223a302c22616c7465726e617469766573223a2251413d3d227d7d";
 /** A frame header announcing one byte more than MAX_FRAME_BYTES (1 MiB). */
 const OVERSIZED_HEADER = "00100001";
 
@@ -105,6 +109,15 @@ const FIXTURES: { name: string; hex: string; message: unknown }[] = [
       id: 5,
       ok: false,
       error: { code: "QUEUED", message: "queued: place 3 for one of 4 upload slots" },
+    },
+  },
+  {
+    name: "piece request with alternatives",
+    hex: PIECE_OR_ALTERNATIVE_REQUEST,
+    message: {
+      id: 6,
+      type: "piece",
+      params: { contentId: CONTENT_ID, index: 0, alternatives: "QA==" },
     },
   },
 ];
