@@ -119,6 +119,9 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
       assert.equal((await a.getPeer("dave"))?.online, true);
       assert.equal(await a.getPeer("nobody"), null);
       assert.equal(await a.keepPeer("bob", "10.0.0.2", 7001, null), false);
+      assert.deepEqual(await a.peerHeldElsewhere("BOB"), { instance: null }, "in any case");
+      assert.equal(await a.peerHeldElsewhere("alice"), null, "a's own peer");
+      assert.deepEqual(await b.peerHeldElsewhere("Alice"), { instance: null }, "a's, seen from b");
       assert.deepEqual(await a.keepPeers([]), new Map());
     },
   );
