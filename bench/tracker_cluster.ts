@@ -23,7 +23,7 @@ import { PostgresTrackerStore } from "../lib/tracker/postgres_store.ts";
 import type { TrackerStore } from "../lib/tracker/store.ts";
 import { startTestPostgres } from "../tests/helpers/postgres.ts";
 import { Daemon, denoCommand, type RunningTracker, startTracker } from "./processes.ts";
-import { rssKiB, tempDir } from "./resources.ts";
+import { cpuSeconds, rssKiB, tempDir } from "./resources.ts";
 import { loadAverage } from "./results.ts";
 import type { LoadFigures, LoadPlan } from "./wire.ts";
 
@@ -122,6 +122,14 @@ export interface ClusterRun {
   load: number;
   /** Each tracker process's warnings (the first few), for a run that went wrong. */
   warnings: string[];
+  /**
+   * CPU seconds the trackers and the generators used while the peers were
+   * set up, and while they looked names up; and the seconds each took.
+   */
+  cpu: {
+    setUp: { trackers: number; generators: number; seconds: number };
+    lookups: { trackers: number; generators: number; seconds: number };
+  };
 }
 
 /**
@@ -165,6 +173,7 @@ export async function measureCluster(
     const rssEach = () => targets.map((target) => rssKiB(target.pid) ?? NaN);
     const total = (values: number[]) => values.reduce((sum, value) => sum + value, 0);
     const rssIdleKiB = total(rssEach());
+    const cpuAtStart = cpuOf(trackers, generators);
     const count = Math.ceil(tokens.length / PEERS_PER_PROCESS);
     const gate = join(dir, `gate-${crypto.randomUUID()}`);
     const share = Math.ceil(tokens.length / count);
@@ -215,6 +224,7 @@ export async function measureCluster(
     }
     const connectedRss = rssEach();
     const loadNow = loadAverage()[0];
+    const cpuAtConnected = cpuOf(trackers, generators);
     // Lookups start together, and the open loops once the first generator's closed loop is done.
     await Deno.writeTextFile(`${gate}-lookups`, "");
     try {
@@ -229,6 +239,7 @@ export async function measureCluster(
     } catch (error) {
       throw await failure(error, trackers);
     }
+    const cpuAtEnd = cpuOf(trackers, generators);
     relayLines(generators, log);
     const failures: Record<string, number> = {};
     for (const f of figures) {
@@ -261,12 +272,34 @@ export async function measureCluster(
       rssLargestKiB: Math.max(...connectedRss),
       load: loadNow,
       warnings,
+      cpu: {
+        setUp: difference(cpuAtStart, cpuAtConnected),
+        lookups: difference(cpuAtConnected, cpuAtEnd),
+      },
     };
   } finally {
     clearInterval(relay);
     for (const generator of generators) await generator.stop();
     for (const tracker of trackers) await tracker.daemon.stop();
   }
+}
+
+/** CPU seconds used so far by the trackers and by the generators, and when. */
+function cpuOf(trackers: RunningTracker[], generators: Daemon[]) {
+  const sum = (pids: number[]) => pids.reduce((total, pid) => total + (cpuSeconds(pid) ?? NaN), 0);
+  return {
+    trackers: sum(trackers.map((tracker) => tracker.daemon.pid)),
+    generators: sum(generators.map((generator) => generator.pid)),
+    at: performance.now() / 1000,
+  };
+}
+
+function difference(from: ReturnType<typeof cpuOf>, to: ReturnType<typeof cpuOf>) {
+  return {
+    trackers: to.trackers - from.trackers,
+    generators: to.generators - from.generators,
+    seconds: to.at - from.at,
+  };
 }
 
 /** Passes the generators' progress lines (`# ...`) on, each once. */

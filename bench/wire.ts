@@ -67,6 +67,8 @@ export interface LoadFigures {
   publishSeconds: number;
   rssPublishedKiB: number;
   throughputLookups: number;
+  /** Closed-loop lookups that failed (a connection lost, say). */
+  throughputErrors: number;
   throughputPerSecond: number;
   throughputLatency: Latencies;
   openLoopRate: number;

@@ -542,6 +542,10 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
          INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
          SELECT g.username, g.host, g.port, g.certificate, true, $5, $6 FROM given g
          WHERE g.username IS NOT NULL AND g.name NOT IN (SELECT name FROM held)
+           -- Mostly all is as it was: then not even a row lock (a write) per heartbeat.
+           AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.username = g.username AND p.online
+             AND p.host = g.host AND p.port = g.port
+             AND p.certificate IS NOT DISTINCT FROM g.certificate AND p.process_id = $6)
          ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
            certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
            process_id = excluded.process_id
