@@ -18,6 +18,7 @@ import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { EventFeed, type OfflineReason } from "./events.ts";
 import { SHOAL_VERSION } from "../version.ts";
+import { defaultMaxConnections } from "./open_files.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
 import type { FileListing, PeerAddress, PeerRecord, TrackerStore } from "./store.ts";
@@ -38,6 +39,12 @@ export interface TrackerOptions extends AccountsOptions {
   tls?: TlsIdentity;
   /** @default {64} */
   maxConnectionsPerAddress?: number;
+  /**
+   * Peers' connections kept at once; one more is closed at accept, so the
+   * process keeps descriptors for its database and files.
+   * @default {the soft open-file limit less 1,024 (see open_files.ts)}
+   */
+  maxConnections?: number;
   /** Most partial sources kept in all. @default {20000} */
   maxPartialSources?: number;
   /**
@@ -154,6 +161,7 @@ export class Tracker {
         warn: options.warn,
         tls: options.tls,
         maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+        maxConnections: options.maxConnections ?? defaultMaxConnections(),
       },
     );
   }
