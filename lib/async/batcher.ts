@@ -1,20 +1,10 @@
-/** Options of a {@link Batcher}. */
-export interface BatcherOptions {
-  /** Keys in one call at most. @default {1000} */
-  maxBatch?: number;
-  /** How long a key asked while no call is under way waits for others. @default {0} */
-  lingerMs?: number;
-}
-
 /**
  * Answers many single-key questions with few calls: a key asked while no
  * call is under way goes out at once, alone; keys asked while one is under
  * way wait and go out together in the next call (at most `maxBatch` a call).
  * So a quiet caller pays no delay, and a busy one pays one call per round
- * trip instead of one per key. With `lingerMs`, a key asked while no call is
- * under way waits that long for company first: for questions whose answer
- * may come a little late. Used by the tracker so that thousands of peers'
- * heartbeats cost a few database round trips, not thousands.
+ * trip instead of one per key. Used by the tracker so that thousands of
+ * peers' heartbeats cost a few database round trips, not thousands.
  *
  * @example
  * ```ts
@@ -25,7 +15,6 @@ export interface BatcherOptions {
 export class Batcher<K, V> {
   readonly #fetch: (keys: K[]) => Promise<Map<K, V>>;
   readonly #maxBatch: number;
-  readonly #lingerMs: number;
   /** Keys waiting for the next call, each with everyone waiting for it. */
   #waiting = new Map<K, PromiseWithResolvers<V | undefined>>();
   #busy = false;
@@ -33,11 +22,11 @@ export class Batcher<K, V> {
   /**
    * @param fetch answers a batch of distinct keys; a key missing from its map
    *   is answered `undefined`; a rejection rejects everyone in the batch.
+   * @param maxBatch keys in one call at most. @default {1000}
    */
-  constructor(fetch: (keys: K[]) => Promise<Map<K, V>>, options: BatcherOptions = {}) {
+  constructor(fetch: (keys: K[]) => Promise<Map<K, V>>, maxBatch = 1000) {
     this.#fetch = fetch;
-    this.#maxBatch = Math.max(1, options.maxBatch ?? 1000);
-    this.#lingerMs = options.lingerMs ?? 0;
+    this.#maxBatch = Math.max(1, maxBatch);
   }
 
   /** The value for `key`, from the call under way next (asked twice at once: asked once). */
@@ -47,11 +36,7 @@ export class Batcher<K, V> {
       waiter = Promise.withResolvers<V | undefined>();
       this.#waiting.set(key, waiter);
     }
-    if (!this.#busy) {
-      this.#busy = true;
-      if (this.#lingerMs > 0) setTimeout(() => void this.#drain(), this.#lingerMs);
-      else void this.#drain();
-    }
+    if (!this.#busy) void this.#drain();
     return waiter.promise;
   }
 

@@ -21,13 +21,6 @@ export const DEFAULT_SESSION_IDLE_MS = 30 * 24 * 3600_000;
 /** A session's last use is recorded at most this often, not on every request. */
 const TOUCH_EVERY_MS = 3600_000;
 
-/**
- * A heartbeat's checks wait this long for other heartbeats' before going to
- * the store: a heartbeat's answer may come late (peers send one every 10 s),
- * and 18,000 peers' heartbeats then cost tens of queries a second, not 1,800.
- */
-export const HEARTBEAT_LINGER_MS = 20;
-
 /** A session's public id: the start of its token's hash, which reveals nothing of the token. */
 const sessionId = (tokenHash: string) => tokenHash.slice(0, 16);
 
@@ -94,8 +87,6 @@ export class Accounts {
    * round trips, not thousands); one alone goes out at once.
    */
   readonly #sessionUsers: Batcher<string, string>;
-  /** The same for heartbeats, which wait {@link HEARTBEAT_LINGER_MS} for each other. */
-  readonly #heartbeatSessionUsers: Batcher<string, string>;
   #prunedAt = 0;
 
   constructor(store: TrackerStore, presence: PresenceOf, options: AccountsOptions = {}) {
@@ -107,13 +98,11 @@ export class Accounts {
     this.#registrations = options.registerLimiter ?? new RegisterLimiter();
     this.#sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
     this.#now = options.now ?? Date.now;
-    const sessionUsers = async (tokenHashes: string[]) => {
+    this.#sessionUsers = new Batcher(async (tokenHashes) => {
       if (tokenHashes.length > 1) return await store.sessionUsers(tokenHashes);
       const username = await store.sessionUser(tokenHashes[0]);
       return new Map(username === null ? [] : [[tokenHashes[0], username]]);
-    };
-    this.#sessionUsers = new Batcher(sessionUsers);
-    this.#heartbeatSessionUsers = new Batcher(sessionUsers, { lingerMs: HEARTBEAT_LINGER_MS });
+    });
   }
 
   /** Deletes sessions idle past the limit, at start and then at most hourly. */
@@ -128,17 +117,13 @@ export class Accounts {
    * The user `connection` is logged in as, or AUTH_REQUIRED; a session
    * revoked elsewhere ends here too, and one in use is recorded as used.
    */
-  async requireUser(
-    connection: Connection<Session>,
-    options: { heartbeat?: boolean } = {},
-  ): Promise<string> {
+  async requireUser(connection: Connection<Session>): Promise<string> {
     const { username } = connection.state;
     if (username === null || connection.state.tokenHash === null) {
       throw new ShoalError("AUTH_REQUIRED", "not logged in");
     }
     // A session revoked elsewhere (logout, unregister) ends here too.
-    const sessions = options.heartbeat ? this.#heartbeatSessionUsers : this.#sessionUsers;
-    if (await sessions.get(connection.state.tokenHash) === undefined) {
+    if (await this.#sessionUsers.get(connection.state.tokenHash) === undefined) {
       await this.#signOut(connection);
       throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
     }

@@ -13,7 +13,7 @@ import {
 import { type Connection, type Handlers, ProtocolServer } from "../protocol/server.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { ANY_CONTENT, signTicket } from "../protocol/tickets.ts";
-import { Accounts, type AccountsOptions, HEARTBEAT_LINGER_MS } from "./accounts.ts";
+import { Accounts, type AccountsOptions } from "./accounts.ts";
 import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { EventFeed, type OfflineReason } from "./events.ts";
@@ -148,7 +148,7 @@ export class Tracker {
           if (serving) peers.push({ username, ...serving });
         }
         return keepPeers(peers);
-      }, { lingerMs: HEARTBEAT_LINGER_MS })
+      })
       : null;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
@@ -407,7 +407,7 @@ export class Tracker {
       },
       heartbeat: async (_, connection) => {
         try {
-          const username = await this.#accounts.requireUser(connection, { heartbeat: true });
+          const username = await this.#accounts.requireUser(connection);
           await this.#restorePresence(username, connection);
         } catch (error) {
           // With the database away, a connection that logged in before stays up: its peer

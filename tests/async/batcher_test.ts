@@ -60,7 +60,7 @@ Deno.test("Batcher - a failed call rejects its batch only, and later keys still 
 
 Deno.test("Batcher - no call holds more than maxBatch keys", async () => {
   const { batches, gates, fetch } = heldFetch();
-  const batcher = new Batcher(fetch, { maxBatch: 2 });
+  const batcher = new Batcher(fetch, 2);
   const answers = ["a", "b", "c", "d", "e"].map((key) => batcher.get(key));
   for (let i = 0; i < 3; i++) {
     gates[i].resolve();
@@ -69,18 +69,4 @@ Deno.test("Batcher - no call holds more than maxBatch keys", async () => {
   }
   assert.deepEqual(batches, [["a"], ["b", "c"], ["d", "e"]]);
   assert.deepEqual(await Promise.all(answers), ["A", "B", "C", "D", "E"]);
-});
-
-Deno.test("Batcher - with lingerMs, a key asked alone waits for others and goes out with them", async () => {
-  const batches: string[][] = [];
-  const batcher = new Batcher(async (keys: string[]) => {
-    batches.push(keys);
-    await Promise.resolve();
-    return new Map(keys.map((key) => [key, key]));
-  }, { lingerMs: 20 });
-  const first = batcher.get("a");
-  assert.deepEqual(batches, [], "nothing goes out at once");
-  const second = batcher.get("b");
-  assert.deepEqual(await Promise.all([first, second]), ["a", "b"]);
-  assert.deepEqual(batches, [["a", "b"]]);
 });
