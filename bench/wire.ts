@@ -35,6 +35,13 @@ export interface LoadPlan {
   skipPublish?: boolean;
   /** Where this generator's loopback source addresses start (several generators run at once). */
   addressOffset?: number;
+  /**
+   * Several generators at once: before its lookups, and before its open loop,
+   * this one waits for the file `<gate>-lookups`, then `<gate>-open-loop`.
+   */
+  gate?: string;
+  /** Peer set-ups (connect, hello, resume, announce) under way at most. @default {100} */
+  connectingAtOnce?: number;
 }
 
 export interface Latencies {
@@ -47,10 +54,21 @@ export interface Latencies {
 export interface LoadFigures {
   rssIdleKiB: number;
   connectSeconds: number;
+  /** Peers set up (connected, resumed, announced), and peers given up on after every retry. */
+  connected: number;
+  connectFailed: number;
+  /** Set-ups tried again after a failure. */
+  connectRetries: number;
+  /** Failed set-up attempts by step and reason ("hello: ECONNRESET": 2). */
+  connectFailures: Record<string, number>;
+  /** Connections set up that were lost before the end, by reason. */
+  dropped: Record<string, number>;
   rssConnectedKiB: number;
   publishSeconds: number;
   rssPublishedKiB: number;
   throughputLookups: number;
+  /** Closed-loop lookups that failed (a connection lost, say). */
+  throughputErrors: number;
   throughputPerSecond: number;
   throughputLatency: Latencies;
   openLoopRate: number;
@@ -84,6 +102,11 @@ export class Wire {
     socket.on("data", (chunk: Uint8Array) => this.#receive(chunk));
     socket.on("error", (error: Error) => this.#fail(error));
     socket.on("close", () => this.#fail(new Error("the tracker closed the connection")));
+  }
+
+  /** Why the connection failed or was closed, or null while it is up. */
+  get failure(): Error | null {
+    return this.#failed;
   }
 
   /** Milliseconds since the last request went out, or 0 while one is outstanding. */

@@ -89,6 +89,13 @@ export interface ProtocolServerOptions<S> {
    */
   maxConnectionsPerAddress?: number;
   /**
+   * Connections open at once, from everyone; one more is closed as soon as
+   * it is accepted, so the process keeps descriptors for its database, its
+   * files and its other ports instead of failing there.
+   * @default {Infinity}
+   */
+  maxConnections?: number;
+  /**
    * Requests of one connection handled at once. Replies still go out in
    * request order; more than one lets the next handler (say, a disk read)
    * run while a reply is being written. Only for methods whose effects do
@@ -230,6 +237,16 @@ export class ProtocolServer<T extends MethodTable, S> {
    */
   #admit(conn: ServerConn): void {
     const host = (conn.remoteAddr as Deno.NetAddr).hostname;
+    const most = this.#options.maxConnections ?? Infinity;
+    if (this.#connections.size >= most) {
+      this.#warn(
+        "full",
+        `${host}: ${most} connections open, the most this process keeps (the rest of its ` +
+          "open-file limit is kept for its database and files); refused one",
+      );
+      closeQuietly(conn);
+      return;
+    }
     const open = this.#perAddress.get(host) ?? 0;
     const limit = this.#options.maxConnectionsPerAddress ?? 64;
     if (open >= limit + REFUSALS_PER_ADDRESS) {

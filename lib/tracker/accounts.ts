@@ -3,6 +3,7 @@
  * `resume`, `sessions`, `revoke`, `logout` and `unregister`, with the bounds
  * on password work, account creation and failed logins, and session expiry.
  */
+import { Batcher } from "../async/batcher.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TRACKER_METHODS } from "../protocol/messages.ts";
 import type { Connection, Handlers } from "../protocol/server.ts";
@@ -80,6 +81,12 @@ export class Accounts {
   readonly #sessionIdleMs: number;
   readonly #now: () => number;
   readonly #events: EventFeed | null;
+  /**
+   * The session check of every request: those asked while one query is under
+   * way go out together in the next (thousands of peers' heartbeats a few
+   * round trips, not thousands); one alone goes out at once.
+   */
+  readonly #sessionUsers: Batcher<string, string>;
   #prunedAt = 0;
 
   constructor(store: TrackerStore, presence: PresenceOf, options: AccountsOptions = {}) {
@@ -91,6 +98,11 @@ export class Accounts {
     this.#registrations = options.registerLimiter ?? new RegisterLimiter();
     this.#sessionIdleMs = options.sessionIdleMs ?? DEFAULT_SESSION_IDLE_MS;
     this.#now = options.now ?? Date.now;
+    this.#sessionUsers = new Batcher(async (tokenHashes) => {
+      if (tokenHashes.length > 1) return await store.sessionUsers(tokenHashes);
+      const username = await store.sessionUser(tokenHashes[0]);
+      return new Map(username === null ? [] : [[tokenHashes[0], username]]);
+    });
   }
 
   /** Deletes sessions idle past the limit, at start and then at most hourly. */
@@ -111,7 +123,7 @@ export class Accounts {
       throw new ShoalError("AUTH_REQUIRED", "not logged in");
     }
     // A session revoked elsewhere (logout, unregister) ends here too.
-    if (await this.#store.sessionUser(connection.state.tokenHash) === null) {
+    if (await this.#sessionUsers.get(connection.state.tokenHash) === undefined) {
       await this.#signOut(connection);
       throw new ShoalError("AUTH_REQUIRED", "not logged in (the session has ended)");
     }

@@ -23,6 +23,7 @@ import {
   type MinuteActivity,
   now,
   type Page,
+  type PeerAddress,
   type PeerRecord,
   type Row,
   type SessionRecord,
@@ -311,6 +312,14 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     return row ? String(row.username) : null;
   }
 
+  async sessionUsers(tokenHashes: string[]): Promise<Map<string, string>> {
+    const rows = await this.#all(
+      "SELECT token_hash, username FROM sessions WHERE token_hash = ANY($1::text[])",
+      [tokenHashes],
+    );
+    return new Map(rows.map((row) => [String(row.token_hash), String(row.username)]));
+  }
+
   async getSession(tokenHash: string): Promise<SessionRecord | null> {
     const row = await this.#one("SELECT * FROM sessions WHERE token_hash = $1", [tokenHash]);
     return row ? toSession(row) : null;
@@ -487,8 +496,11 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
    */
   async peerHeldElsewhere(username: string): Promise<{ instance: string | null } | null> {
     const row = await this.#one(
+      // By the canonical name (an index look-up in users, then peers' key), not by folding every
+      // peer's name: on each announce, that scanned the whole table (36,000 peers: the scale
+      // run's set-up slowed to a crawl).
       `SELECT p.instance FROM peers p JOIN tracker_processes t ON t.id = p.process_id
-       WHERE shoal_fold(p.username) = shoal_fold($1) AND p.online AND p.process_id <> $2`,
+       WHERE p.username = ${CANONICAL("$1")} AND p.online AND p.process_id <> $2`,
       [username, this.processId],
     );
     return row ? { instance: row.instance === null ? null : String(row.instance) } : null;
@@ -513,13 +525,33 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
     port: number,
     certificate: string | null,
   ): Promise<boolean> {
-    const [row] = await this.#all(
-      `WITH held AS (
-         SELECT 1 FROM peers p JOIN tracker_processes t ON t.id = p.process_id
-         WHERE p.username = ${CANONICAL("$1")} AND p.online AND p.process_id <> $6
+    const kept = await this.keepPeers([{ username, host, port, certificate }]);
+    return kept.get(username) ?? true;
+  }
+
+  /**
+   * {@link keepPeer} for many peers (distinct usernames) in one statement, so
+   * thousands of serving peers' heartbeats cost a few round trips. A name
+   * with no account (unregistered meanwhile) writes nothing and counts as kept.
+   */
+  async keepPeers(peers: PeerAddress[]): Promise<Map<string, boolean>> {
+    if (peers.length === 0) return new Map();
+    const rows = await this.#all(
+      `WITH given AS (
+         SELECT g.name, g.host, g.port, g.certificate, ${CANONICAL("g.name")} AS username
+         FROM unnest($1::text[], $2::text[], $3::int[], $4::text[]) AS g(name, host, port, certificate)
+       ), held AS (
+         SELECT g.name FROM given g WHERE EXISTS (
+           SELECT 1 FROM peers p JOIN tracker_processes t ON t.id = p.process_id
+           WHERE p.username = g.username AND p.online AND p.process_id <> $6)
        ), kept AS (
          INSERT INTO peers AS p (username, host, port, certificate, online, last_seen, process_id)
-         SELECT ${CANONICAL("$1")}, $2, $3, $4, true, $5, $6 WHERE NOT EXISTS (SELECT 1 FROM held)
+         SELECT g.username, g.host, g.port, g.certificate, true, $5, $6 FROM given g
+         WHERE g.username IS NOT NULL AND g.name NOT IN (SELECT name FROM held)
+           -- Mostly all is as it was: then not even a row lock (a write) per heartbeat.
+           AND NOT EXISTS (SELECT 1 FROM peers p WHERE p.username = g.username AND p.online
+             AND p.host = g.host AND p.port = g.port
+             AND p.certificate IS NOT DISTINCT FROM g.certificate AND p.process_id = $6)
          ON CONFLICT (username) DO UPDATE SET host = excluded.host, port = excluded.port,
            certificate = excluded.certificate, online = true, last_seen = excluded.last_seen,
            process_id = excluded.process_id
@@ -528,10 +560,17 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
            AND p.process_id IS NOT DISTINCT FROM excluded.process_id)
          RETURNING 1
        )
-       SELECT NOT EXISTS (SELECT 1 FROM held) AS kept`,
-      [username, host, port, certificate, now(), this.processId],
+       SELECT g.name, g.name NOT IN (SELECT name FROM held) AS kept FROM given g`,
+      [
+        peers.map((peer) => peer.username),
+        peers.map((peer) => peer.host),
+        peers.map((peer) => peer.port),
+        peers.map((peer) => peer.certificate),
+        now(),
+        this.processId,
+      ],
     );
-    return row.kept === true;
+    return new Map(rows.map((row) => [String(row.name), row.kept === true]));
   }
 
   /**

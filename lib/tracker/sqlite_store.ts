@@ -230,6 +230,14 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
     return row ? String(row.username) : null;
   }
 
+  async sessionUsers(tokenHashes: string[]): Promise<Map<string, string>> {
+    const rows = await this.#all(
+      "SELECT token_hash, username FROM sessions WHERE token_hash IN (SELECT value FROM json_each(?))",
+      JSON.stringify(tokenHashes),
+    );
+    return new Map(rows.map((row) => [String(row.token_hash), String(row.username)]));
+  }
+
   async deleteSession(tokenHash: string): Promise<void> {
     await this.#run("DELETE FROM sessions WHERE token_hash = ?", tokenHash);
   }

@@ -37,6 +37,14 @@ export interface PeerRecord {
   since: string;
 }
 
+/** Where a peer serves, and with which TLS certificate (PEM), if any. */
+export interface PeerAddress {
+  username: string;
+  host: string;
+  port: number;
+  certificate: string | null;
+}
+
 export interface FileRecord {
   owner: string;
   name: string;
@@ -119,6 +127,11 @@ export interface TrackerStore {
     at?: string,
   ): Promise<void>;
   sessionUser(tokenHash: string): Promise<string | null>;
+  /**
+   * The users of many sessions in one query, by token hash; a hash with no
+   * session is left out (the tracker's check of every request, batched).
+   */
+  sessionUsers(tokenHashes: string[]): Promise<Map<string, string>>;
   getSession(tokenHash: string): Promise<SessionRecord | null>;
   /** Records that the session was used at `at`. */
   touchSession(tokenHash: string, at: string): Promise<void>;
@@ -163,6 +176,11 @@ export interface TrackerStore {
     port: number,
     certificate: string | null,
   ): Promise<boolean>;
+  /**
+   * Shared stores only: {@link keepPeer} for many peers (distinct usernames)
+   * in one round trip; whether each was kept, by username as given.
+   */
+  keepPeers?(peers: PeerAddress[]): Promise<Map<string, boolean>>;
   /**
    * Shared stores only: the login back-off's counts recorded by every
    * process (see LoginLimiter.adopt), so spreading guesses over the

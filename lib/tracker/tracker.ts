@@ -1,4 +1,5 @@
 import { type Address, formatAddress } from "../protocol/address.ts";
+import { Batcher } from "../async/batcher.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import {
   HEARTBEAT_MS,
@@ -17,9 +18,10 @@ import { certificateProofHolds } from "../identity/certificate.ts";
 import { CertificateOwners } from "./certificate_owners.ts";
 import { EventFeed, type OfflineReason } from "./events.ts";
 import { SHOAL_VERSION } from "../version.ts";
+import { defaultMaxConnections } from "./open_files.ts";
 import { PartialSources } from "./partial_sources.ts";
 import { newSession, plainHost, type Session } from "./session.ts";
-import type { FileListing, PeerRecord, TrackerStore } from "./store.ts";
+import type { FileListing, PeerAddress, PeerRecord, TrackerStore } from "./store.ts";
 
 /** Options of a {@link Tracker}; those of its {@link Accounts} too. */
 export interface TrackerOptions extends AccountsOptions {
@@ -37,6 +39,12 @@ export interface TrackerOptions extends AccountsOptions {
   tls?: TlsIdentity;
   /** @default {64} */
   maxConnectionsPerAddress?: number;
+  /**
+   * Peers' connections kept at once; one more is closed at accept, so the
+   * process keeps descriptors for its database and files.
+   * @default {the soft open-file limit less 1,024 (see open_files.ts)}
+   */
+  maxConnections?: number;
   /** Most partial sources kept in all. @default {20000} */
   maxPartialSources?: number;
   /**
@@ -111,6 +119,12 @@ export class Tracker {
   readonly #forgetting = new Set<Promise<void>>();
   readonly #events: EventFeed;
   readonly #onQuery: TrackerOptions["onQuery"];
+  /**
+   * On a shared store, whether each serving peer whose heartbeat came is
+   * still this process's (and online): heartbeats that come while one query
+   * is under way are checked together in the next.
+   */
+  readonly #keptPeers: Batcher<string, boolean> | null;
 
   constructor(store: TrackerStore, options: TrackerOptions) {
     this.#store = store;
@@ -125,6 +139,17 @@ export class Tracker {
     this.#allowAdvertisedHosts = options.allowAdvertisedHosts ?? false;
     this.#warn = options.warn ?? console.error;
     this.#presenceEveryMs = options.presenceEveryMs ?? 5_000;
+    const keepPeers = store.keepPeers?.bind(store);
+    this.#keptPeers = keepPeers
+      ? new Batcher((usernames) => {
+        const peers: PeerAddress[] = [];
+        for (const username of usernames) {
+          const serving = this.#announced.get(username)?.state.serving;
+          if (serving) peers.push({ username, ...serving });
+        }
+        return keepPeers(peers);
+      })
+      : null;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,
       this.#handlers(),
@@ -136,6 +161,7 @@ export class Tracker {
         warn: options.warn,
         tls: options.tls,
         maxConnectionsPerAddress: options.maxConnectionsPerAddress,
+        maxConnections: options.maxConnections ?? defaultMaxConnections(),
       },
     );
   }
@@ -297,12 +323,12 @@ export class Tracker {
   async #restorePresence(username: string, connection: Connection<Session>): Promise<void> {
     const { serving } = connection.state;
     if (serving === null || this.#announced.get(username) !== connection) return;
-    const { host, port, certificate } = serving;
-    if (!this.#store.keepPeer) {
+    if (!this.#keptPeers) {
+      const { host, port, certificate } = serving;
       await this.#store.restorePeer(username, host, port, certificate);
       return;
     }
-    if (await this.#store.keepPeer(username, host, port, certificate)) return;
+    if (await this.#keptPeers.get(username) !== false) return;
     // On a shared store: announced since through another tracker process, which now holds it.
     // This connection is no longer its serving one; its peer hears why and stops (or retries).
     await this.#forget(connection, "replaced");

@@ -350,6 +350,29 @@ Deno.test("ProtocolServer - one address holding hundreds of silent TLS connectio
   }
 });
 
+Deno.test("ProtocolServer - past maxConnections a new connection is closed at accept, from any address, and served again once one closes", async () => {
+  const { server, address, warnings } = await startServer({ maxConnections: 3 });
+  const held: ProtocolClient<Methods>[] = [];
+  const refused: Deno.Conn[] = [];
+  try {
+    for (let i = 0; i < 3; i++) held.push(await connect(address));
+    refused.push(...await openRaw(address, 5));
+    for (const conn of refused) await assertClosedByServer(conn);
+    assert.ok(
+      warnings.some((line) => /3 connections open, the most this process keeps/.test(line)),
+      warnings.join("\n"),
+    );
+    for (const client of held) assert.equal((await client.call("ping", {})).username, null);
+    held.shift()!.close();
+    await eventually(() => server.connectionCount === 2, () => `${server.connectionCount} open`);
+    await assertServesAnHonestClient(address);
+  } finally {
+    closeAll(refused);
+    for (const client of held) client.close();
+    await server.close();
+  }
+});
+
 Deno.test("ProtocolServer - past maxPendingHandshakes the oldest pending handshake is closed, and the server keeps accepting", async () => {
   const identity = await createIdentity();
   const { server, address, warnings } = await startServer({

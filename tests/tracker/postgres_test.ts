@@ -84,6 +84,48 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
     },
   );
 
+  await t.step(
+    "many peers are kept online in one statement, except those another live process holds",
+    async () => {
+      const url = await pg.newDatabase();
+      await using a = await PostgresTrackerStore.open(url);
+      await using b = await PostgresTrackerStore.open(url);
+      await a.joinPresence();
+      await b.joinPresence();
+      for (const name of ["alice", "Bob", "carol", "dave"]) await a.createUser(name, "h");
+      await a.setPeerOnline("alice", "10.0.0.1", 7000, null);
+      await b.setPeerOnline("Bob", "10.0.0.2", 7000, null);
+      await a.setPeerOnline("carol", "10.0.0.3", 7000, "cert");
+      await a.setPeerOffline("carol");
+      const kept = await a.keepPeers([
+        { username: "alice", host: "10.0.0.1", port: 7000, certificate: null },
+        { username: "bob", host: "10.0.0.2", port: 7001, certificate: null },
+        { username: "carol", host: "10.0.0.3", port: 7000, certificate: "cert" },
+        { username: "dave", host: "10.0.0.4", port: 7000, certificate: null },
+        { username: "nobody", host: "10.0.0.5", port: 7000, certificate: null },
+      ]);
+      assert.deepEqual(
+        kept,
+        new Map([
+          ["alice", true],
+          ["bob", false],
+          ["carol", true],
+          ["dave", true],
+          ["nobody", true],
+        ]),
+      );
+      assert.equal((await a.getPeer("Bob"))?.port, 7000, "b's peer is left as b has it");
+      assert.equal((await a.getPeer("carol"))?.online, true, "a peer the store lost is back");
+      assert.equal((await a.getPeer("dave"))?.online, true);
+      assert.equal(await a.getPeer("nobody"), null);
+      assert.equal(await a.keepPeer("bob", "10.0.0.2", 7001, null), false);
+      assert.deepEqual(await a.peerHeldElsewhere("BOB"), { instance: null }, "in any case");
+      assert.equal(await a.peerHeldElsewhere("alice"), null, "a's own peer");
+      assert.deepEqual(await b.peerHeldElsewhere("Alice"), { instance: null }, "a's, seen from b");
+      assert.deepEqual(await a.keepPeers([]), new Map());
+    },
+  );
+
   await t.step("processes opening a new database at once apply each migration once", async () => {
     const url = await pg.newDatabase();
     const stores = await Promise.all(

@@ -126,6 +126,20 @@ contract("sessions are created, looked up and deleted", async (store) => {
   await store.deleteSession("token-hash-1");
 });
 
+contract("the users of many sessions are looked up in one call", async (store) => {
+  await store.createUser("Alice", "h");
+  await store.createUser("bob", "h");
+  await store.createSession("hash-a", "Alice");
+  await store.createSession("hash-b", "bob");
+  assert.deepEqual(
+    await store.sessionUsers(["hash-a", "gone", "hash-b"]),
+    new Map([["hash-a", "Alice"], ["hash-b", "bob"]]),
+  );
+  assert.deepEqual(await store.sessionUsers([]), new Map());
+  await store.deleteSession("hash-a");
+  assert.deepEqual(await store.sessionUsers(["hash-a", "hash-b"]), new Map([["hash-b", "bob"]]));
+});
+
 contract("sessions keep when they were made and last used, and where from", async (store) => {
   await store.createUser("alice", "h");
   await store.createUser("bob", "h");
