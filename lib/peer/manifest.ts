@@ -8,9 +8,10 @@ import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { ShoalError } from "../protocol/errors.ts";
 import { type Manifest, MAX_PIECE_BYTES, MAX_PIECES } from "../protocol/messages.ts";
+import { openFailure, SMALL_FILE_BYTES } from "./small_file_hash.ts";
 
-const KIB = 1024;
-const MIN_PIECE = 256 * KIB;
+/** The smallest piece: a file of at most this size is one piece, hashed whole (small_file_hash.ts). */
+const MIN_PIECE = SMALL_FILE_BYTES;
 /** Keeps a manifest small: at most this many pieces, above the minimum piece size. */
 const TARGET_PIECES = 2048;
 
@@ -116,7 +117,7 @@ export async function openRegularFile(
     if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path} is ${kindOf(info)}`);
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
-    throw openError(path, error);
+    throw openFailure(path, error);
   }
   const identity = identityOf(info);
   const opened = await file.stat().catch(() => null);
@@ -134,19 +135,6 @@ function kindOf(info: Deno.FileInfo): string {
   if (info.isSocket) return "a socket";
   if (info.isCharDevice || info.isBlockDevice) return "a device";
   return "not a file";
-}
-
-function openError(path: string, error: unknown): ShoalError {
-  if (error instanceof ShoalError) return error;
-  const code = (error as { code?: string }).code;
-  if (error instanceof Deno.errors.NotFound || code === "ENOENT") {
-    return new ShoalError("IO", `no such file: ${path}`);
-  }
-  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
-    return new ShoalError("IO", `cannot read ${path}: permission denied`);
-  }
-  if (code === "ELOOP") return new ShoalError("IO", `${path} is a symbolic link`);
-  return new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
 }
 
 /**
