@@ -11,7 +11,6 @@ import { checkFolderPaths } from "./folder_paths.ts";
 import { encodeFolderManifest, folderContentId, type FolderFile } from "./folder_manifest.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import {
-  choosePieceSize,
   contentIdOf,
   type FileIdentity,
   hashFile,
@@ -91,14 +90,20 @@ export async function describeFolder(
     if (totals) options.onProgress?.({ files: done, bytes, ...totals });
   };
   /** Records the file `at` once hashed (or its earlier hash is still good). */
-  const hashed = (at: number, path: string, identity: FileIdentity, manifest: Manifest) => {
+  const hashed = (
+    at: number,
+    path: string,
+    identity: FileIdentity,
+    manifest: Manifest,
+    contentId = contentIdOf(manifest),
+  ) => {
     records[at] = {
       relative: found[at].relative,
       path,
       size: identity.size,
       mtimeMs: identity.mtimeMs,
       fileId: identity.fileId,
-      contentId: contentIdOf(manifest),
+      contentId,
       manifest,
     };
     done++;
@@ -131,16 +136,10 @@ export async function describeFolder(
       hashes.forEach((hash, i) => {
         if (!hash) {
           const before = befores[i]!;
-          hashed(indexes[i], paths[i], before, before.manifest);
+          hashed(indexes[i], paths[i], before, before.manifest, before.contentId);
           return;
         }
-        const manifest = {
-          version: 1 as const,
-          size: hash.identity.size,
-          pieceSize: choosePieceSize(hash.identity.size),
-          pieces: hash.pieces,
-        };
-        hashed(indexes[i], paths[i], hash.identity, manifest);
+        hashed(indexes[i], paths[i], hash.identity, hash.manifest, hash.contentId);
       });
       progress();
     });

@@ -4,9 +4,10 @@
  * Runs on the hashing workers (lib/peer/hash_pool.ts) and, where they cannot
  * start, on the main thread; it imports nothing heavy, so a worker starts fast.
  */
-import { createHash } from "node:crypto";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { ShoalError } from "../protocol/errors.ts";
+import type { Manifest } from "../protocol/messages.ts";
+import { contentIdOf, sha256Hex } from "./content_id.ts";
 
 /** The largest file hashed here: the smallest piece size (a file of one piece). */
 export const SMALL_FILE_BYTES = 256 * 1024;
@@ -18,9 +19,10 @@ export interface SeenFile {
   mtimeMs: number;
 }
 
-/** A small file hashed: its one piece's SHA-256 (none when empty), and the file as read. */
+/** A small file hashed: its manifest (one piece, none when empty), its content id, the file as read. */
 export interface SmallFileHash {
-  pieces: string[];
+  manifest: Manifest;
+  contentId: string;
   identity: SeenFile;
 }
 
@@ -86,8 +88,15 @@ export function hashSmallFile(
     const changed = !after.isFile() || filled !== identity.size ||
       after.size !== identity.size || after.mtime.getTime() !== identity.mtimeMs;
     if (!replaced && !changed) {
-      const pieces = identity.size === 0 ? [] : [createHash("sha256").update(bytes).digest("hex")];
-      return { pieces, identity };
+      const pieces = identity.size === 0 ? [] : [sha256Hex(bytes)];
+      // The manifest the file has alone: a small file's piece size is the smallest.
+      const manifest = {
+        version: 1 as const,
+        size: identity.size,
+        pieceSize: SMALL_FILE_BYTES,
+        pieces,
+      };
+      return { manifest, contentId: contentIdOf(manifest), identity };
     }
     if (again) {
       if (replaced) throw new ShoalError("IO", `${path} was replaced while it was being opened`);
