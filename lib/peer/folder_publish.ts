@@ -21,8 +21,18 @@ import { HashPool } from "./hash_pool.ts";
 import { SMALL_FILE_BYTES } from "./small_file_hash.ts";
 import type { Manifest } from "../protocol/messages.ts";
 import { describeSkipped, TreeWalk } from "./tree_walk.ts";
-import { type TrackerClient, type TrackerEndpoint, withSession } from "./tracker_link.ts";
+import {
+  connectSession,
+  type TrackerClient,
+  type TrackerEndpoint,
+  withSession,
+} from "./tracker_link.ts";
 
+/**
+ * How long a session opened before hashing is used for the announcement:
+ * well within the tracker's idle timeout (3.5 heartbeats); a longer hash opens a new one.
+ */
+const SESSION_KEPT_MS = 20_000;
 /** Large files hashed at once: one reads while another hashes. */
 const HASHING = 4;
 /**
@@ -304,7 +314,29 @@ export async function publishFolder(
   options: FolderPublishOptions = {},
 ): Promise<{ share: Share; replaced: boolean; skipped: string | null }> {
   const previous = home.share(name)?.kind === "folder" ? home.folderFiles(name) : [];
-  const folder = await describeFolder(name, dir, previous, options);
-  const { replaced } = await announceFolder(home, tracker, folder);
-  return { share: folder.share, replaced, skipped: folder.skipped };
+  // The session is opened while the folder is hashed (its round trips cost as much as hashing a
+  // few thousand small files); a failure to open it is reported after the hashing, as before.
+  const opening = connectSession(home, tracker);
+  opening.catch(() => {});
+  const openedAt = performance.now();
+  let folder: DescribedFolder;
+  try {
+    folder = await describeFolder(name, dir, previous, options);
+  } catch (error) {
+    opening.then(({ tracker }) => tracker.close(), () => {});
+    throw error;
+  }
+  const session = await opening;
+  // A connection idle for long may have been dropped by the tracker: a fresh one then.
+  if (session.tracker.closed || performance.now() - openedAt > SESSION_KEPT_MS) {
+    session.tracker.close();
+    const { replaced } = await announceFolder(home, tracker, folder);
+    return { share: folder.share, replaced, skipped: folder.skipped };
+  }
+  try {
+    const { replaced } = await announceFolder(home, session.tracker, folder);
+    return { share: folder.share, replaced, skipped: folder.skipped };
+  } finally {
+    session.tracker.close();
+  }
 }
