@@ -69,21 +69,23 @@ interface Waiting {
 }
 
 /**
- * Batches a worker holds at once (some 30 ms of work): a calling thread busy
- * walking or hashing sees the workers' answers only every few tens of
- * milliseconds, and a worker must not idle until then. (With 2 a worker
- * hashed a fifth of a 10,000-file folder, with 8 nearly half.)
+ * Batches a worker holds at once (some 100 ms of work): a calling thread
+ * busy walking hands out the workers' answers only now and then (a
+ * `setImmediate` turn does not always deliver a worker's message), and a
+ * worker must not idle until then; the batches are alike, so workers that
+ * take them in turn finish together.
  */
-const IN_FLIGHT = 8;
+const IN_FLIGHT = 32;
 
 /**
- * Hashes batches of small files on workers and on the calling thread: one
- * worker a core but one (the calling thread's), started once a folder has
- * {@link START_AT} small files (fewer are hashed here sooner than a worker
- * starts), each given whole batches from one queue. The calling thread takes
- * batches from the same queue in {@link help}, once it has nothing else to
- * do. {@link close} (which a `using` declaration calls) ends the workers:
- * every batch not yet hashed then fails with CANCELLED.
+ * Hashes batches of small files on workers, one a core (at most 8), started
+ * once a folder has {@link START_AT} small files (fewer are hashed on the
+ * calling thread sooner than a worker starts), each given whole batches from
+ * one queue. The calling thread hashes only where no worker runs, in
+ * {@link help}: busy with its own hashing, it would hand the workers their
+ * answers (and new batches) too late, and they would idle. {@link close}
+ * (which a `using` declaration calls) ends the workers: every batch not yet
+ * hashed then fails with CANCELLED.
  *
  * @example
  * ```ts
@@ -94,8 +96,11 @@ const IN_FLIGHT = 8;
  * ```
  */
 export class HashPool implements Disposable {
-  /** Small files queued before workers start: below this, a worker costs more than it saves. */
-  static readonly START_AT = 512;
+  /**
+   * Small files queued before workers start: below this (some 25 ms of
+   * hashing), starting a worker (some 35 ms of CPU) costs more than it saves.
+   */
+  static readonly START_AT = 1024;
   readonly #size: number;
   readonly #signal: AbortSignal | undefined;
   readonly #queue: Waiting[] = [];
@@ -109,12 +114,12 @@ export class HashPool implements Disposable {
   #closed = false;
 
   /**
-   * `size` workers (by default one a core but one, at most 8; 0 hashes all
-   * on the calling thread); aborting `signal` closes the pool.
+   * `size` workers (by default one a core, at most 8, and none on one core:
+   * 0 hashes all on the calling thread); aborting `signal` closes the pool.
    */
   constructor(options: { size?: number; signal?: AbortSignal } = {}) {
     const cores = navigator.hardwareConcurrency || 1;
-    this.#size = Math.max(0, Math.min(options.size ?? cores - 1, MAX_WORKERS));
+    this.#size = Math.max(0, Math.min(options.size ?? (cores > 1 ? cores : 0), MAX_WORKERS));
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
   }
@@ -142,12 +147,13 @@ export class HashPool implements Disposable {
   }
 
   /**
-   * Hashes queued batches on this thread until the queue is empty (workers
-   * take batches from it meanwhile), with a turn of the event loop between
-   * batches for their answers, Ctrl-C and a progress bar.
+   * Where no worker runs (too few files, one core, or workers that could not
+   * start), hashes the queued batches on this thread, with a turn of the
+   * event loop between batches for Ctrl-C and a progress bar; where workers
+   * run, leaves the queue to them.
    */
   async help(): Promise<void> {
-    while (!this.#closed) {
+    while (!this.#closed && (this.#broken || !this.#workers)) {
       const next = this.#queue.shift();
       if (!next) return;
       try {

@@ -82,14 +82,16 @@ Deno.test("a re-publish hashes only the files that changed", async () => {
 
 Deno.test("a hashing worker's failure fails the batch with the file's path", async () => {
   await withTempDir(async (dir) => {
-    const paths = await writeSmallFiles(dir, 600);
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
     const jobs = paths.map((relative) => jobOf(join(dir, relative)));
-    await Deno.remove(jobs[550].path);
+    const gone = jobs[HashPool.START_AT + 50].path;
+    await Deno.remove(gone);
     using pool = new HashPool({ size: 1 });
     const hashed = pool.hash(jobs);
     await pool.help();
     await assert.rejects(hashed, shoalError("IO"));
-    await assert.rejects(hashed, (error: Error) => error.message.includes(jobs[550].path));
+    await assert.rejects(hashed, (error: Error) => error.message.includes(gone));
+    assert.equal(pool.workers, 1, "a worker hashed it");
   });
 });
 
