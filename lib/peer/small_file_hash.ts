@@ -1,8 +1,9 @@
 /**
  * Hashing a file of at most one piece with synchronous calls: a folder holds
  * thousands, and each hand-off to an I/O thread costs more than the read.
- * Runs on the hashing workers (lib/peer/hash_pool.ts) and, where they cannot
- * start, on the main thread; it imports nothing heavy, so a worker starts fast.
+ * Runs on the hashing workers (lib/peer/hash_pool.ts), and on the main thread
+ * where none runs (a few files, one core, or workers that cannot start); it
+ * imports nothing heavy, so a worker starts fast.
  */
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { ShoalError } from "../protocol/errors.ts";
