@@ -5,105 +5,42 @@
  * tracker in bounded batches, then the folder published as one share.
  */
 import { basename, join, resolve } from "node:path";
-import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
 import { encodeFolderManifest, folderContentId, type FolderFile } from "./folder_manifest.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import {
-  choosePieceSize,
   contentIdOf,
   type FileIdentity,
   hashFile,
   identityOf,
   openRegularFile,
-  sha256Hex,
 } from "./manifest.ts";
-import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
+import { HashPool } from "./hash_pool.ts";
+import { SMALL_FILE_BYTES } from "./small_file_hash.ts";
 import type { Manifest } from "../protocol/messages.ts";
 import { describeSkipped, TreeWalk } from "./tree_walk.ts";
-import { type TrackerClient, type TrackerEndpoint, withSession } from "./tracker_link.ts";
-
-/** Files hashed at once: one reads while another hashes. */
-const HASHING = 4;
-/** Files of at most one piece are read whole, with synchronous calls. */
-const SMALL_FILE_BYTES = choosePieceSize(0);
+import {
+  connectSession,
+  type TrackerClient,
+  type TrackerEndpoint,
+  withSession,
+} from "./tracker_link.ts";
 
 /**
- * Hashes a file of at most one piece with synchronous calls (a folder holds
- * thousands; each hand-off to an I/O thread costs more than the read), from
- * what the walk's `lstat` saw (`seen`): opened with `O_NOFOLLOW` and
- * `O_NONBLOCK` (a FIFO swapped in cannot hang it), read whole, then one
- * `fstat` checks that it is the very file `lstat` saw (same `device:inode`)
- * and unchanged since (size and time). A file unchanged since `before`
- * (same size, time and `device:inode`) keeps its manifest unread.
+ * How long a session opened before hashing is used for the announcement:
+ * well within the tracker's idle timeout (3.5 heartbeats); a longer hash opens a new one.
  */
-function hashSmallFile(
-  path: string,
-  seen: FileIdentity,
-  before: FolderFileRecord | null,
-  again = false,
-): { manifest: Manifest; identity: FileIdentity } {
-  const identity = seen;
-  if (identity.size > SMALL_FILE_BYTES) {
-    throw new ShoalError("CONTENT_CHANGED", `${path} grew while it was being read; try again`);
-  }
-  if (
-    before && before.size === identity.size && before.mtimeMs === identity.mtimeMs &&
-    before.fileId === identity.fileId
-  ) {
-    return { manifest: before.manifest, identity };
-  }
-  let fd: number;
-  let changedSinceWalk = false;
-  try {
-    fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
-  } catch (error) {
-    if ((error as { code?: string }).code === "ELOOP") {
-      throw new ShoalError("IO", `${path} is no longer a regular file`);
-    }
-    throw toShoalError(error);
-  }
-  try {
-    const bytes = new Uint8Array(identity.size);
-    let filled = 0;
-    while (filled < bytes.length) {
-      const read = readSync(fd, bytes, filled, bytes.length - filled, filled);
-      if (read === 0) break;
-      filled += read;
-    }
-    const after = fstatSync(fd);
-    const replaced = identity.fileId !== null && `${after.dev}:${after.ino}` !== identity.fileId;
-    const changed = !after.isFile() || filled !== identity.size ||
-      after.size !== identity.size || after.mtime.getTime() !== identity.mtimeMs;
-    if ((replaced || changed) && !again) {
-      // Changed since the walk saw it: looked at afresh, as it is now (once).
-      changedSinceWalk = true;
-    } else if (replaced) {
-      throw new ShoalError("IO", `${path} was replaced while it was being opened`);
-    } else if (changed) {
-      throw new ShoalError(
-        "CONTENT_CHANGED",
-        `${path} changed while it was being hashed; try again`,
-      );
-    }
-    if (!changedSinceWalk) {
-      const pieceSize = choosePieceSize(identity.size);
-      const pieces = identity.size === 0 ? [] : [sha256Hex(bytes)];
-      return { manifest: { version: 1, size: identity.size, pieceSize, pieces }, identity };
-    }
-  } finally {
-    closeSync(fd);
-  }
-  let now: Deno.FileInfo;
-  try {
-    now = Deno.lstatSync(path);
-  } catch (error) {
-    throw toShoalError(error);
-  }
-  if (!now.isFile) throw new ShoalError("IO", `${path} is no longer a regular file`);
-  return hashSmallFile(path, identityOf(now), before, true);
-}
+const SESSION_KEPT_MS = 20_000;
+/** Large files hashed at once: one reads while another hashes. */
+const HASHING = 4;
+/**
+ * Small files a batch for a hashing worker: a few milliseconds of work, so
+ * that every core stays busy and Ctrl-C and the progress bar are not kept
+ * waiting, for one message each way.
+ */
+const BATCH_FILES = 128;
 
 /** Progress while a folder is hashed. */
 export interface FolderHashProgress {
@@ -153,16 +90,87 @@ export async function describeFolder(
   const walk = new TreeWalk(root, { signal: options.signal });
   const found: { relative: string; size: number; seen: FileIdentity }[] = [];
   const folders: string[] = [];
-  for await (const entry of walk) {
-    if (entry.kind === "folder") folders.push(entry.path);
-    else {
-      found.push({
-        relative: entry.path,
-        size: entry.size,
-        seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
+  const known = new Map(previous.map((file) => [file.relative, file]));
+  const records: FolderFileRecord[] = [];
+  const large: number[] = [];
+  let done = 0;
+  let bytes = 0;
+  let totals: { totalFiles: number; totalBytes: number } | null = null;
+  const progress = () => {
+    if (totals) options.onProgress?.({ files: done, bytes, ...totals });
+  };
+  /** Records the file `at` once hashed (or its earlier hash is still good). */
+  const hashed = (
+    at: number,
+    path: string,
+    identity: FileIdentity,
+    manifest: Manifest,
+    contentId = contentIdOf(manifest),
+  ) => {
+    records[at] = {
+      relative: found[at].relative,
+      path,
+      size: identity.size,
+      mtimeMs: identity.mtimeMs,
+      fileId: identity.fileId,
+      contentId,
+      manifest,
+    };
+    done++;
+    bytes += identity.size;
+  };
+  /** The earlier record of the file `at`, where it was published from this very path. */
+  const earlier = (at: number, path: string) => {
+    const before = known.get(found[at].relative);
+    return before?.path === path ? before : null;
+  };
+  // Small files go to the hashing workers in batches as the walk finds them, so hashing runs
+  // beside the walk; each keeps the content id it has alone (one piece: its SHA-256).
+  using pool = new HashPool({ signal: options.signal });
+  const batches: Promise<void>[] = [];
+  let batch: number[] = [];
+  const sendBatch = () => {
+    if (batch.length === 0) return;
+    const indexes = batch;
+    batch = [];
+    const paths = indexes.map((at) => join(root, found[at].relative));
+    const befores = indexes.map((at, i) => earlier(at, paths[i]));
+    const jobs = indexes.map((at, i) => {
+      const before = befores[i];
+      // Only what says whether the file changed goes to a worker, not the earlier manifest.
+      const unchanged = before &&
+        { size: before.size, mtimeMs: before.mtimeMs, fileId: before.fileId };
+      return { path: paths[i], seen: found[at].seen, before: unchanged };
+    });
+    const sent = pool.hash(jobs).then((hashes) => {
+      hashes.forEach((hash, i) => {
+        if (!hash) {
+          const before = befores[i]!;
+          hashed(indexes[i], paths[i], before, before.manifest, before.contentId);
+          return;
+        }
+        hashed(indexes[i], paths[i], hash.identity, hash.manifest, hash.contentId);
       });
+      progress();
+    });
+    // Awaited below, after the walk; one that fails before then is not left unhandled.
+    sent.catch(() => {});
+    batches.push(sent);
+  };
+  for await (const entry of walk) {
+    if (entry.kind === "folder") {
+      folders.push(entry.path);
+      continue;
     }
+    const at = found.push({
+      relative: entry.path,
+      size: entry.size,
+      seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
+    }) - 1;
+    if (entry.size > SMALL_FILE_BYTES) large.push(at);
+    else if (batch.push(at) === BATCH_FILES) sendBatch();
   }
+  sendBatch();
   const skipped = describeSkipped(walk.skipped) || null;
   // A local name another system could not hold is refused here, not by every fetcher.
   try {
@@ -178,52 +186,21 @@ export async function describeFolder(
       },
     );
   }
-  const known = new Map(previous.map((file) => [file.relative, file]));
-  const totalBytes = found.reduce((sum, file) => sum + file.size, 0);
-  const records: FolderFileRecord[] = new Array(found.length);
-  let done = 0;
-  let bytes = 0;
-  let next = 0;
-  /** Records the file `at` once hashed (or its earlier hash is still good). */
-  const hashed = (at: number, path: string, identity: FileIdentity, manifest: Manifest) => {
-    records[at] = {
-      relative: found[at].relative,
-      path,
-      size: identity.size,
-      mtimeMs: identity.mtimeMs,
-      fileId: identity.fileId,
-      contentId: contentIdOf(manifest),
-      manifest,
-    };
-    done++;
-    bytes += identity.size;
-  };
-  const hashOne = async (at: number) => {
-    const { relative, size, seen } = found[at];
-    const path = join(root, relative);
+  let totalBytes = 0;
+  for (const file of found) totalBytes += file.size;
+  totals = { totalFiles: found.length, totalBytes };
+  progress();
+  /** Hashes the large file `at` piece by piece, reading as it goes. */
+  const hashLarge = async (at: number) => {
+    const path = join(root, found[at].relative);
     if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
-    if (size <= SMALL_FILE_BYTES) {
-      const before = known.get(relative);
-      const { manifest, identity } = hashSmallFile(
-        path,
-        seen,
-        before?.path === path ? before : null,
-      );
-      hashed(at, path, identity, manifest);
-      // Synchronous work: let Ctrl-C and the progress bar in now and then.
-      if (done % 256 === 0) {
-        options.onProgress?.({ files: done, totalFiles: found.length, bytes, totalBytes });
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
-      return;
-    }
     const { file, identity } = await openRegularFile(path);
     try {
-      const before = known.get(relative);
+      const before = earlier(at, path);
       let manifest;
       if (
-        before && before.path === path && before.size === identity.size &&
-        before.mtimeMs === identity.mtimeMs && before.fileId === identity.fileId
+        before && before.size === identity.size && before.mtimeMs === identity.mtimeMs &&
+        before.fileId === identity.fileId
       ) {
         manifest = before.manifest;
       } else {
@@ -237,15 +214,23 @@ export async function describeFolder(
         }
       }
       hashed(at, path, identity, manifest);
-      options.onProgress?.({ files: done, totalFiles: found.length, bytes, totalBytes });
+      progress();
     } finally {
       await file.close();
     }
   };
-  const worker = async () => {
-    while (next < found.length) await hashOne(next++);
+  let next = 0;
+  const hashLargeFiles = async () => {
+    while (next < large.length) await hashLarge(large[next++]);
   };
-  await Promise.all(Array.from({ length: HASHING }, worker));
+  await Promise.all([
+    ...batches,
+    pool.help(),
+    ...Array.from({ length: Math.min(HASHING, large.length) }, hashLargeFiles),
+  ]).catch((error) => {
+    if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
+    throw error;
+  });
   const entries: FolderFile[] = records.map((record) => ({
     path: record.relative,
     size: record.size,
@@ -329,7 +314,29 @@ export async function publishFolder(
   options: FolderPublishOptions = {},
 ): Promise<{ share: Share; replaced: boolean; skipped: string | null }> {
   const previous = home.share(name)?.kind === "folder" ? home.folderFiles(name) : [];
-  const folder = await describeFolder(name, dir, previous, options);
-  const { replaced } = await announceFolder(home, tracker, folder);
-  return { share: folder.share, replaced, skipped: folder.skipped };
+  // The session is opened while the folder is hashed (its round trips cost as much as hashing a
+  // few thousand small files); a failure to open it is reported after the hashing, as before.
+  const opening = connectSession(home, tracker);
+  opening.catch(() => {});
+  const openedAt = performance.now();
+  let folder: DescribedFolder;
+  try {
+    folder = await describeFolder(name, dir, previous, options);
+  } catch (error) {
+    opening.then(({ tracker }) => tracker.close(), () => {});
+    throw error;
+  }
+  const session = await opening;
+  // A connection idle for long may have been dropped by the tracker: a fresh one then.
+  if (session.tracker.closed || performance.now() - openedAt > SESSION_KEPT_MS) {
+    session.tracker.close();
+    const { replaced } = await announceFolder(home, tracker, folder);
+    return { share: folder.share, replaced, skipped: folder.skipped };
+  }
+  try {
+    const { replaced } = await announceFolder(home, session.tracker, folder);
+    return { share: folder.share, replaced, skipped: folder.skipped };
+  } finally {
+    session.tracker.close();
+  }
 }

@@ -3,14 +3,18 @@
  * (size, piece size, SHA-256 of every piece), as BitTorrent names a torrent
  * by its info hash. Nothing received is trusted until it matches.
  */
-import { createHash } from "node:crypto";
 import { constants } from "node:fs";
 import { type FileHandle, open } from "node:fs/promises";
 import { ShoalError } from "../protocol/errors.ts";
 import { type Manifest, MAX_PIECE_BYTES, MAX_PIECES } from "../protocol/messages.ts";
+import { openFailure, SMALL_FILE_BYTES } from "./small_file_hash.ts";
+import { contentIdOf, sha256Hex } from "./content_id.ts";
 
-const KIB = 1024;
-const MIN_PIECE = 256 * KIB;
+// Where they always were, for every caller; content_id.ts keeps them light enough for a worker.
+export { contentIdOf, sha256Hex };
+
+/** The smallest piece: a file of at most this size is one piece, hashed whole (small_file_hash.ts). */
+const MIN_PIECE = SMALL_FILE_BYTES;
 /** Keeps a manifest small: at most this many pieces, above the minimum piece size. */
 const TARGET_PIECES = 2048;
 
@@ -19,20 +23,6 @@ export function choosePieceSize(size: number): number {
   let pieceSize = MIN_PIECE;
   while (pieceSize < MAX_PIECE_BYTES && size / pieceSize > TARGET_PIECES) pieceSize *= 2;
   return pieceSize;
-}
-
-export function sha256Hex(bytes: Uint8Array | string): string {
-  return createHash("sha256").update(bytes).digest("hex");
-}
-
-/** The content id: SHA-256 of the manifest's canonical JSON (fixed key order). */
-export function contentIdOf(manifest: Manifest): string {
-  return sha256Hex(JSON.stringify({
-    version: manifest.version,
-    size: manifest.size,
-    pieceSize: manifest.pieceSize,
-    pieces: manifest.pieces,
-  }));
 }
 
 /** The byte length of piece `index`. */
@@ -116,7 +106,7 @@ export async function openRegularFile(
     if (!info.isFile) throw new ShoalError("IO", `not a regular file: ${path} is ${kindOf(info)}`);
     file = await open(path, constants.O_RDONLY | constants.O_NOFOLLOW);
   } catch (error) {
-    throw openError(path, error);
+    throw openFailure(path, error);
   }
   const identity = identityOf(info);
   const opened = await file.stat().catch(() => null);
@@ -134,19 +124,6 @@ function kindOf(info: Deno.FileInfo): string {
   if (info.isSocket) return "a socket";
   if (info.isCharDevice || info.isBlockDevice) return "a device";
   return "not a file";
-}
-
-function openError(path: string, error: unknown): ShoalError {
-  if (error instanceof ShoalError) return error;
-  const code = (error as { code?: string }).code;
-  if (error instanceof Deno.errors.NotFound || code === "ENOENT") {
-    return new ShoalError("IO", `no such file: ${path}`);
-  }
-  if (error instanceof Deno.errors.PermissionDenied || code === "EACCES") {
-    return new ShoalError("IO", `cannot read ${path}: permission denied`);
-  }
-  if (code === "ELOOP") return new ShoalError("IO", `${path} is a symbolic link`);
-  return new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
 }
 
 /**

@@ -1,0 +1,138 @@
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { describeFolder } from "../../lib/peer/folder_publish.ts";
+import { type HashJob, HashPool } from "../../lib/peer/hash_pool.ts";
+import { buildManifest, choosePieceSize, contentIdOf } from "../../lib/peer/manifest.ts";
+import { hashSmallFile, SMALL_FILE_BYTES } from "../../lib/peer/small_file_hash.ts";
+import { shoalError } from "../helpers/errors.ts";
+
+async function withTempDir(body: (dir: string) => Promise<void>): Promise<void> {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-folder-publish-" });
+  try {
+    await body(dir);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+/** `count` small files of different sizes (empty and one-piece ones) over a few folders. */
+async function writeSmallFiles(root: string, count: number): Promise<string[]> {
+  const relatives: string[] = [];
+  for (let i = 0; i < count; i++) {
+    const relative = `d${i % 7}/f${String(i).padStart(5, "0")}.bin`;
+    await Deno.mkdir(join(root, `d${i % 7}`), { recursive: true });
+    const bytes = new Uint8Array((i * 37) % 3000);
+    crypto.getRandomValues(bytes);
+    await Deno.writeFile(join(root, relative), bytes);
+    relatives.push(relative);
+  }
+  return relatives;
+}
+
+function jobOf(path: string): HashJob {
+  const info = Deno.lstatSync(path);
+  return {
+    path,
+    seen: { size: info.size, mtimeMs: info.mtime!.getTime(), fileId: `${info.dev}:${info.ino}` },
+    before: null,
+  };
+}
+
+Deno.test("the small-file limit is the smallest piece: a small file is one piece", () => {
+  assert.equal(SMALL_FILE_BYTES, choosePieceSize(0));
+});
+
+Deno.test("workers hash a folder of many small files: each file keeps the content id it has alone", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "tree");
+    // Over the pool's START_AT, so its workers start, not only this thread.
+    const relatives = await writeSmallFiles(root, HashPool.START_AT + 300);
+    const folder = await describeFolder("tree", root, []);
+    const records = [...folder.files];
+    assert.deepEqual(records.map((record) => record.relative), [...relatives].sort());
+    for (const record of records) {
+      const alone = await buildManifest(join(root, record.relative));
+      assert.deepEqual(record.manifest, alone, record.relative);
+      assert.equal(record.contentId, contentIdOf(alone), record.relative);
+    }
+  });
+});
+
+Deno.test("a re-publish hashes only the files that changed", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "tree");
+    const relatives = await writeSmallFiles(root, HashPool.START_AT + 10);
+    const first = [...(await describeFolder("tree", root, [])).files];
+    const changed = relatives[3];
+    await Deno.writeTextFile(join(root, changed), "new content");
+    // An earlier record that lies about a file's hash is kept while the file looks unchanged.
+    const unchanged = relatives[5];
+    const fake = { version: 1 as const, size: 1, pieceSize: 262144, pieces: ["0".repeat(64)] };
+    const previous = first.map((record) =>
+      record.relative === unchanged ? { ...record, manifest: fake } : record
+    );
+    const second = new Map(
+      [...(await describeFolder("tree", root, previous)).files].map((r) => [r.relative, r]),
+    );
+    assert.deepEqual(second.get(unchanged)!.manifest, fake, "an unchanged file is not read again");
+    const alone = await buildManifest(join(root, changed));
+    assert.equal(second.get(changed)!.contentId, contentIdOf(alone));
+  });
+});
+
+Deno.test("a hashing worker's failure fails the batch with the file's path", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const gone = jobs[HashPool.START_AT + 50].path;
+    await Deno.remove(gone);
+    using pool = new HashPool({ size: 1 });
+    const hashed = pool.hash(jobs);
+    await pool.help();
+    await assert.rejects(hashed, shoalError("IO"));
+    await assert.rejects(hashed, (error: Error) => error.message.includes(gone));
+    assert.equal(pool.workers, 1, "a worker hashed it");
+  });
+});
+
+Deno.test("workers and this thread hash alike, in order", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    using pool = new HashPool({ size: 2 });
+    const batches = [];
+    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+    await pool.help();
+    const hashes = (await Promise.all(batches)).flat();
+    assert.equal(pool.workers, 2, "its workers started and ran");
+    assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
+  });
+});
+
+Deno.test("aborting stops the hashing: batches not yet hashed fail with CANCELLED", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const stop = new AbortController();
+    using pool = new HashPool({ size: 1, signal: stop.signal });
+    const batches = [];
+    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+    for (const batch of batches) batch.catch(() => {});
+    stop.abort();
+    await assert.rejects(batches[batches.length - 1], shoalError("CANCELLED"));
+    await assert.rejects(pool.hash(jobs.slice(0, 1)), shoalError("CANCELLED"));
+  });
+});
+
+Deno.test("a folder publish stopped while hashing fails with CANCELLED", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "tree");
+    await writeSmallFiles(root, HashPool.START_AT + 100);
+    const stop = new AbortController();
+    const describing = describeFolder("tree", root, [], {
+      signal: stop.signal,
+      onProgress: () => stop.abort(),
+    });
+    await assert.rejects(describing, shoalError("CANCELLED"));
+  });
+});
