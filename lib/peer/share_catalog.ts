@@ -8,11 +8,6 @@ import { contentIdOf, hashFile, identityOf, openRegularFile, readFullyAt } from 
 
 /** Shares kept open at most; the one used least recently is closed first. */
 const MAX_OPEN_SHARES = 32;
-/**
- * Shares of one piece remembered at most (they hold no open file): a folder's
- * small files are asked for one after another, each once.
- */
-const MAX_SMALL_SHARES = 4096;
 
 /** Options of a {@link ShareCatalog}. */
 export interface ShareCatalogOptions {
@@ -63,8 +58,6 @@ export class ShareCatalog implements Catalog {
   readonly #warned = new Set<string>();
   /** By content id, least recently used first. */
   readonly #open = new Map<string, OpenShare>();
-  /** Shares of one piece checked lately, by content id, with when. */
-  readonly #small = new Map<string, { content: ServedContent; checkedAt: number }>();
   readonly #checking = new Map<string, Promise<ServedContent | null>>();
   #closed = false;
 
@@ -75,12 +68,6 @@ export class ShareCatalog implements Catalog {
   }
 
   find(contentId: string): Promise<ServedContent | null> {
-    // A small share is served for `recheckMs` without asking the home again, as an open one is:
-    // each read still opens the file and checks it is the one published.
-    const small = this.#small.get(contentId);
-    if (small && performance.now() - small.checkedAt < this.#recheckMs) {
-      return Promise.resolve(small.content);
-    }
     const kept = this.#open.get(contentId);
     if (kept && performance.now() - kept.checkedAt < this.#recheckMs) {
       this.#open.delete(contentId);
@@ -111,16 +98,9 @@ export class ShareCatalog implements Catalog {
     const share = this.#home.shareByContent(contentId);
     if (!share) {
       this.#retire(contentId);
-      this.#small.delete(contentId);
       return null;
     }
-    if (share.manifest.pieces.length <= 1) {
-      this.#small.delete(contentId);
-      const content = this.#smallContent(share);
-      if (this.#small.size >= MAX_SMALL_SHARES) this.#small.clear();
-      this.#small.set(contentId, { content, checkedAt: performance.now() });
-      return content;
-    }
+    if (share.manifest.pieces.length <= 1) return this.#small(share);
     let info: Deno.FileInfo;
     try {
       // lstat: a symbolic link at the path is never followed, whatever it points to.
@@ -208,7 +188,7 @@ export class ShareCatalog implements Catalog {
    * close. In the page cache these take microseconds, where a hand-off to an
    * I/O thread per call costs more than the read.
    */
-  #smallContent(share: Share): ServedContent {
+  #small(share: Share): ServedContent {
     const check = (info: { size: number; mtime: Date | null; dev: number; ino: number | null }) => {
       const now = identityOf(info as Deno.FileInfo);
       if (
