@@ -213,6 +213,17 @@ export class FolderDownload {
     }
   }
 
+  /**
+   * More sources (of files of the download) found while it runs, and a
+   * ticket they accept; nothing once it is over.
+   */
+  addSources(found: PlannedSources): void {
+    if (this.#finished) return;
+    if (found.ticket) this.#ticket = found.ticket;
+    this.#addSources(found.sources);
+    this.#pump();
+  }
+
   #report(): SourceReport[] {
     return this.#links.filter((link) => link.pieces > 0).map((link) => ({
       owner: link.source.owner,

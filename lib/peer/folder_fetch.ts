@@ -22,6 +22,7 @@ import {
   type FolderProgress,
   type PlannedFile,
   type PlannedSource,
+  type PlannedSources,
 } from "./folder_download.ts";
 import {
   fileContentId,
@@ -384,9 +385,17 @@ export async function fetchFolder(
     let sources: SourceReport[];
     try {
       const everyone = planned.map((_, i) => i);
-      sources = await download.run(
-        await findHolders(client, contentId, planned, everyone, usable, options.onlyChosen),
+      // The holders of most files may come while the folder's own owners already send.
+      const first = await findHolders(
+        client,
+        contentId,
+        planned,
+        everyone,
+        usable,
+        options.onlyChosen,
+        (more) => download.addSources(more),
       );
+      sources = await download.run(first);
     } catch (caught) {
       recordProgress();
       const error = toShoalError(caught);
@@ -455,9 +464,19 @@ async function cachedManifest(
 }
 
 /**
+ * Content ids in the first `holders` batch when the folder's own owners are
+ * online: its ticket is all the download needs to start, and the holders of
+ * the other files come while it runs.
+ */
+const FIRST_HOLDERS = 64;
+
+/**
  * The sources of the planned files still to fetch: batches of content ids
  * to `holders`, pipelined on the tracker connection; each source with the
- * files it holds.
+ * files it holds. With `later`, when the folder's own owners (who hold every
+ * file) are online, it returns once the first few files' holders are known,
+ * and hands the holders of the rest to `later` once they are all in (a big
+ * folder's `holders` take the tracker a while; the download need not wait).
  */
 async function findHolders(
   client: Awaited<ReturnType<typeof connectSession>>["tracker"],
@@ -466,6 +485,7 @@ async function findHolders(
   remaining: number[],
   usable: (source: Source) => boolean,
   onlyChosen?: boolean,
+  later?: (found: PlannedSources) => void,
 ): Promise<{ sources: PlannedSource[]; ticket: string }> {
   const byAddress = new Map<string, PlannedSource>();
   let ticket = "";
@@ -480,46 +500,63 @@ async function findHolders(
     const contentIds = [fileContentId(planned[remaining[0]])];
     ticket = (await client.call("holders", { contentIds })).ticket;
   }
-  if (!onlyChosen) {
-    // The planned files of each content id: one, but for identical files in one folder.
-    const filesOf = new Map<string, number | number[]>();
-    for (const i of remaining) {
-      const id = fileContentId(planned[i]);
-      const known = filesOf.get(id);
-      if (known === undefined) filesOf.set(id, i);
-      else if (typeof known === "number") filesOf.set(id, [known, i]);
-      else known.push(i);
-    }
-    const ids = [...filesOf.keys()];
+  if (onlyChosen) return { sources: [...byAddress.values()], ticket };
+  // The planned files of each content id: one, but for identical files in one folder.
+  const filesOf = new Map<string, number | number[]>();
+  for (const i of remaining) {
+    const id = fileContentId(planned[i]);
+    const known = filesOf.get(id);
+    if (known === undefined) filesOf.set(id, i);
+    else if (typeof known === "number") filesOf.set(id, [known, i]);
+    else known.push(i);
+  }
+  const ids = [...filesOf.keys()];
+  /** Asks the holders of `ids` from `from` to `to`, in batches, into `into`; the last ticket. */
+  const collect = async (from: number, to: number, into: Map<string, PlannedSource>) => {
+    let last = "";
     // Two batches in flight at a time: pipelined, without 25 replies of a big folder held at once.
     const ask = (at: number) => {
-      const contentIds = ids.slice(at, at + MAX_BATCH_IDS);
+      const contentIds = ids.slice(at, Math.min(at + MAX_BATCH_IDS, to));
       const asked = client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
       // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
       asked.catch(() => {});
       return asked;
     };
-    let next = ids.length > 0 ? ask(0) : null;
-    for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
+    let next = from < to ? ask(from) : null;
+    for (let at = from; next !== null; at += MAX_BATCH_IDS) {
       const current = next;
-      next = at + MAX_BATCH_IDS < ids.length ? ask(at + MAX_BATCH_IDS) : null;
+      next = at + MAX_BATCH_IDS < to ? ask(at + MAX_BATCH_IDS) : null;
       const { contentIds, reply } = await current;
-      ticket = reply.ticket;
+      last = reply.ticket;
       reply.holds.forEach((holders, k) => {
         for (const index of holders) {
           const source = reply.sources[index];
           if (!source || !usable(source)) continue;
-          let entry = byAddress.get(source.address);
+          let entry = into.get(source.address);
           if (!entry) {
             entry = { source, holds: new Set() };
-            byAddress.set(source.address, entry);
+            into.set(source.address, entry);
           }
           const files = filesOf.get(contentIds[k]) ?? [];
           if (entry.holds) { for (const i of [files].flat()) entry.holds.add(i); }
         }
       });
     }
+    return last;
+  };
+  const ownersOnline = byAddress.size > 0;
+  if (later && ownersOnline && ids.length > FIRST_HOLDERS) {
+    ticket = await collect(0, FIRST_HOLDERS, byAddress) || ticket;
+    // The owners again, holding every file, so that the rest's replies do not narrow them.
+    const rest = new Map([...byAddress].filter(([, entry]) => entry.holds === null));
+    collect(FIRST_HOLDERS, ids.length, rest).then(
+      (restTicket) => later({ sources: [...rest.values()], ticket: restTicket || ticket }),
+      // The tracker may be down: the owners already known carry the download.
+      () => {},
+    );
+    return { sources: [...byAddress.values()], ticket };
   }
+  ticket = await collect(0, ids.length, byAddress) || ticket;
   return { sources: [...byAddress.values()], ticket };
 }
 
