@@ -42,7 +42,7 @@ export interface TrackerOptions extends AccountsOptions {
   /**
    * Peers' connections kept at once; one more is closed at accept, so the
    * process keeps descriptors for its database and files.
-   * @default {the soft open-file limit less 1,024 (see open_files.ts)}
+   * @default {the soft open-file limit less 1,024, or a quarter of a lower limit (see open_files.ts)}
    */
   maxConnections?: number;
   /** Most partial sources kept in all. @default {20000} */
