@@ -776,6 +776,35 @@ contract(
 );
 
 contract(
+  "past the account's limit, members of folders never published are forgotten, not the batch refused",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    const ids = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => idOf(from + i));
+    const tight = limits({ perFolder: 4, perAccount: 12, pendingFolders: 4 });
+    // Published: 4 members. Then two publishes of a changed folder cut short after their
+    // members (Ctrl-C): 4 more each, which name nobody.
+    await store.addFolderMembers("h00", HASH_A, ids(0, 4), tight);
+    await store.publish(folder("h00", "big", HASH_A, 4));
+    await store.addFolderMembers("h00", idOf(1001), ids(10, 4), tight);
+    await store.addFolderMembers("h00", idOf(1002), ids(20, 3), tight);
+    // The third attempt (4 + 4 + 3 + 4 = 15 members) fits once the oldest cut-short folder,
+    // 1001, is forgotten.
+    await store.addFolderMembers("h00", idOf(1003), ids(30, 4), tight);
+    for (const [folderId, member, held] of [[1001, 10, 0], [1002, 20, 1], [1003, 30, 1]]) {
+      await store.publish(folder("h00", `f${folderId}`, idOf(folderId), 4));
+      assert.equal(await store.countOnlineOwnersOf(idOf(member)), held, `folder ${folderId}`);
+    }
+    // Published folders are never forgotten for room: past the limit, the batch is refused.
+    await assert.rejects(
+      store.addFolderMembers("h00", idOf(1004), ids(40, 2), tight),
+      shoalError("LIMIT_EXCEEDED", /at most 12 files in its folders/),
+    );
+    assert.equal(await store.countOnlineOwnersOf(idOf(0)), 1);
+  },
+);
+
+contract(
   "members sent at once through two processes are counted once each",
   async (store, another) => {
     await onlineAccounts(store, 1);
