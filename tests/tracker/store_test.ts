@@ -16,6 +16,7 @@ import {
   type TrackerStore,
 } from "../../lib/tracker/store.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
+import { SQLITE_MIGRATIONS } from "../../lib/tracker/sqlite_schema.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import { shoalError } from "../helpers/errors.ts";
 
@@ -468,6 +469,42 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     } finally {
       db.close();
     }
+  }));
+
+Deno.test("SqliteTrackerStore - a database of the version before folder member counts keeps its members, counted", () =>
+  inTempDir(async (dir) => {
+    const path = `${dir}/tracker.db`;
+    const db = new DatabaseSync(path);
+    try {
+      db.exec("PRAGMA foreign_keys = ON");
+      for (const migration of SQLITE_MIGRATIONS.slice(0, 5)) db.exec(migration);
+      db.exec("PRAGMA user_version = 5");
+      db.exec(`INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', '')`);
+      db.exec(`INSERT INTO files (owner, name, type, size, content_id, published_at, files)
+        VALUES ('alice', 'course', 'folder', 3, '${HASH_A}', '', 3)`);
+      const member = db.prepare(
+        "INSERT INTO folder_members (owner, folder_id, content_id) VALUES ('alice', ?, ?)",
+      );
+      // A published folder of 3 files, and one sent members but never published.
+      for (const n of [1, 2, 3]) member.run(HASH_A, idOf(n));
+      for (const n of [4, 5]) member.run(HASH_B, idOf(n));
+    } finally {
+      db.close();
+    }
+    await Deno.chmod(path, 0o600);
+    using store = SqliteTrackerStore.open(path);
+    await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 1);
+    // Counted: a 4th member of the folder published with 3 files is refused.
+    await assert.rejects(
+      store.addFolderMembers("alice", HASH_A, [idOf(9)]),
+      shoalError("LIMIT_EXCEEDED", /published with 3 files, not 4/),
+    );
+    // The folder never published counts too, and goes first when the account is full.
+    const full = { perFolder: 10, perAccount: 5, pendingFolders: 4 };
+    await store.addFolderMembers("alice", idOf(1000), [idOf(6), idOf(7)], full);
+    await store.publish(file("alice", "late", { type: "folder", contentId: HASH_B, files: 2 }));
+    assert.equal(await store.countOnlineOwnersOf(idOf(4)), 0);
   }));
 
 Deno.test("SqliteTrackerStore - a database from a newer schema version is refused with IO", () =>
