@@ -136,3 +136,31 @@ Deno.test("a folder publish stopped while hashing fails with CANCELLED", async (
     await assert.rejects(describing, shoalError("CANCELLED"));
   });
 });
+
+Deno.test("a folder publish that fails on one file stops hashing the others before it says so", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "tree");
+    await Deno.mkdir(root);
+    const large = Array.from({ length: 12 }, (_, i) => join(root, `l${i}.bin`));
+    for (const path of large) await Deno.writeFile(path, new Uint8Array(SMALL_FILE_BYTES * 3));
+    let removed = false;
+    let calls = 0;
+    // Half the files go once the walk is done, so hashing meets one that is gone while it
+    // reads others.
+    await assert.rejects(
+      describeFolder("tree", root, [], {
+        onProgress: () => {
+          calls++;
+          if (removed) return;
+          removed = true;
+          for (const path of large.slice(6)) Deno.removeSync(path);
+        },
+      }),
+      shoalError("IO", /no such file/),
+    );
+    // Nothing hashes on once the publish has failed (it would have read every file left).
+    const then = calls;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(calls, then, "files hashed after the publish failed");
+  });
+});
