@@ -164,3 +164,22 @@ Deno.test("a folder publish that fails on one file stops hashing the others befo
     assert.equal(calls, then, "files hashed after the publish failed");
   });
 });
+
+Deno.test("a small file swapped for a folder or a FIFO after the walk is a clear IO error", async () => {
+  await withTempDir(async (dir) => {
+    // What the walk saw: a small file; what is there now: a folder, then a FIFO.
+    const seen = { size: 10, mtimeMs: 0, fileId: null };
+    await Deno.mkdir(join(dir, "swapped"));
+    assert.throws(
+      () => hashSmallFile(join(dir, "swapped"), seen, null),
+      shoalError("IO", /swapped is no longer a regular file; publish again/),
+    );
+    const mkfifo = await new Deno.Command("mkfifo", { args: [join(dir, "fifo")] }).output()
+      .catch(() => null);
+    if (!mkfifo?.success) return console.log("skipped the FIFO: no mkfifo here");
+    assert.throws(
+      () => hashSmallFile(join(dir, "fifo"), seen, null),
+      shoalError("IO", /fifo is no longer a regular file; publish again/),
+    );
+  });
+});
