@@ -183,3 +183,19 @@ Deno.test("a small file swapped for a folder or a FIFO after the walk is a clear
     );
   });
 });
+
+Deno.test("workers that cannot start leave the hashing to this thread, which hashes every batch", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    // A worker whose module fails as it loads (a compiled binary without it, say).
+    const failing = "data:text/javascript,throw new Error('this worker cannot start')";
+    using pool = new HashPool({ size: 2, workerModule: failing });
+    const batches = [];
+    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+    await pool.help();
+    const hashes = (await Promise.all(batches)).flat();
+    assert.equal(pool.workers, 0, "no worker runs");
+    assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
+  });
+});
