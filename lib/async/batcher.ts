@@ -15,18 +15,29 @@
 export class Batcher<K, V> {
   readonly #fetch: (keys: K[]) => Promise<Map<K, V>>;
   readonly #maxBatch: number;
+  readonly #isolate: (error: unknown) => boolean;
   /** Keys waiting for the next call, each with everyone waiting for it. */
   #waiting = new Map<K, PromiseWithResolvers<V | undefined>>();
   #busy = false;
 
   /**
    * @param fetch answers a batch of distinct keys; a key missing from its map
-   *   is answered `undefined`; a rejection rejects everyone in the batch.
+   *   is answered `undefined`; a rejection rejects everyone in the batch,
+   *   unless `isolate` says it may be one key's doing.
    * @param maxBatch keys in one call at most. @default {1000}
+   * @param isolate whether a batch's failure may be one key's (a row gone
+   *   meanwhile, say, rather than the database away): then each key of the
+   *   batch is asked again alone, so only its own caller sees it fail.
+   *   @default {never}
    */
-  constructor(fetch: (keys: K[]) => Promise<Map<K, V>>, maxBatch = 1000) {
+  constructor(
+    fetch: (keys: K[]) => Promise<Map<K, V>>,
+    maxBatch = 1000,
+    isolate: (error: unknown) => boolean = () => false,
+  ) {
     this.#fetch = fetch;
     this.#maxBatch = Math.max(1, maxBatch);
+    this.#isolate = isolate;
   }
 
   /** The value for `key`, from the call under way next (asked twice at once: asked once). */
@@ -51,7 +62,18 @@ export class Batcher<K, V> {
           const found = await this.#fetch(batch.map(([key]) => key));
           for (const [key, waiter] of batch) waiter.resolve(found.get(key));
         } catch (error) {
-          for (const [, waiter] of batch) waiter.reject(error);
+          if (batch.length === 1 || !this.#isolate(error)) {
+            for (const [, waiter] of batch) waiter.reject(error);
+            continue;
+          }
+          // One at a time, as a batch would go: each caller gets its own key's outcome.
+          for (const [key, waiter] of batch) {
+            try {
+              waiter.resolve((await this.#fetch([key])).get(key));
+            } catch (alone) {
+              waiter.reject(alone);
+            }
+          }
         }
       }
     } finally {

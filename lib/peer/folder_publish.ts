@@ -126,7 +126,10 @@ export async function describeFolder(
   };
   // Small files go to the hashing workers in batches as the walk finds them, so hashing runs
   // beside the walk; each keeps the content id it has alone (one piece: its SHA-256).
-  using pool = new HashPool({ signal: options.signal });
+  // Aborted at the first failure (or with the caller's signal): the other files stop hashing.
+  const stop = new AbortController();
+  const stopping = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
+  using pool = new HashPool({ signal: stopping });
   const batches: Promise<void>[] = [];
   let batch: number[] = [];
   const sendBatch = () => {
@@ -193,7 +196,7 @@ export async function describeFolder(
   /** Hashes the large file `at` piece by piece, reading as it goes. */
   const hashLarge = async (at: number) => {
     const path = join(root, found[at].relative);
-    if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
+    if (stopping.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
     const { file, identity } = await openRegularFile(path);
     try {
       const before = earlier(at, path);
@@ -204,7 +207,7 @@ export async function describeFolder(
       ) {
         manifest = before.manifest;
       } else {
-        manifest = await hashFile(file, identity.size, path, options.signal);
+        manifest = await hashFile(file, identity.size, path, stopping);
         const after = await file.stat();
         if (after.size !== identity.size || after.mtime.getTime() !== identity.mtimeMs) {
           throw new ShoalError(
@@ -221,16 +224,25 @@ export async function describeFolder(
   };
   let next = 0;
   const hashLargeFiles = async () => {
-    while (next < large.length) await hashLarge(large[next++]);
+    while (next < large.length && !stopping.aborted) await hashLarge(large[next++]);
   };
+  // The first failure stops the rest, and is thrown once all of it has stopped: nothing reads
+  // on after the publish has failed.
+  let failure: { error: unknown } | null = null;
+  const settled = (work: Promise<void>) =>
+    work.catch((error) => {
+      failure ??= { error };
+      stop.abort();
+    });
   await Promise.all([
     ...batches,
     pool.help(),
     ...Array.from({ length: Math.min(HASHING, large.length) }, hashLargeFiles),
-  ]).catch((error) => {
+  ].map(settled));
+  if (failure !== null) {
     if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
-    throw error;
-  });
+    throw (failure as { error: unknown }).error;
+  }
   const entries: FolderFile[] = records.map((record) => ({
     path: record.relative,
     size: record.size,

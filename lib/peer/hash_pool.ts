@@ -103,6 +103,8 @@ export class HashPool implements Disposable {
   static readonly START_AT = 1024;
   readonly #size: number;
   readonly #signal: AbortSignal | undefined;
+  /** The workers' module: hash_worker.ts (another only in tests, to see a worker fail). */
+  readonly #workerModule: string;
   readonly #queue: Waiting[] = [];
   #queuedFiles = 0;
   #workers: { worker: Worker; busy: number }[] | null = null;
@@ -115,13 +117,16 @@ export class HashPool implements Disposable {
 
   /**
    * `size` workers (by default one a core, at most 8, and none on one core:
-   * 0 hashes all on the calling thread); aborting `signal` closes the pool.
+   * 0 hashes all on the calling thread); aborting `signal` closes the pool;
+   * `workerModule` replaces hash_worker.ts (tests only).
    */
-  constructor(options: { size?: number; signal?: AbortSignal } = {}) {
+  constructor(options: { size?: number; signal?: AbortSignal; workerModule?: string } = {}) {
     const cores = navigator.hardwareConcurrency || 1;
     this.#size = Math.max(0, Math.min(options.size ?? (cores > 1 ? cores : 0), MAX_WORKERS));
     this.#signal = options.signal;
     this.#signal?.addEventListener("abort", this.#onAbort, { once: true });
+    this.#workerModule = options.workerModule ??
+      new URL("./hash_worker.ts", import.meta.url).href;
   }
 
   readonly #onAbort = () => this.close();
@@ -187,9 +192,7 @@ export class HashPool implements Disposable {
     const workers: { worker: Worker; busy: number }[] = [];
     try {
       for (let i = 0; i < this.#size; i++) {
-        const worker = new Worker(new URL("./hash_worker.ts", import.meta.url).href, {
-          type: "module",
-        });
+        const worker = new Worker(this.#workerModule, { type: "module" });
         const slot = { worker, busy: 0 };
         worker.onmessage = (event: MessageEvent<HashReply>) => {
           slot.busy--;

@@ -72,17 +72,25 @@ export function hashSmallFile(
     fd = openSync(path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
   } catch (error) {
     if ((error as { code?: string }).code === "ELOOP") {
-      throw new ShoalError("IO", `${path} is no longer a regular file`);
+      throw new ShoalError("IO", `${path} is no longer a regular file; publish again`);
     }
     throw openFailure(path, error);
   }
   try {
     const bytes = buffer.subarray(0, identity.size);
     let filled = 0;
-    while (filled < bytes.length) {
-      const read = readSync(fd, bytes, filled, bytes.length - filled, filled);
-      if (read === 0) break;
-      filled += read;
+    try {
+      while (filled < bytes.length) {
+        const read = readSync(fd, bytes, filled, bytes.length - filled, filled);
+        if (read === 0) break;
+        filled += read;
+      }
+    } catch (error) {
+      // A folder or FIFO swapped in since the walk (EISDIR, ESPIPE), or a failing disk.
+      if (!fstatSync(fd).isFile()) {
+        throw new ShoalError("IO", `${path} is no longer a regular file; publish again`);
+      }
+      throw openFailure(path, error);
     }
     const after = fstatSync(fd);
     const replaced = identity.fileId !== null && `${after.dev}:${after.ino}` !== identity.fileId;
@@ -100,7 +108,9 @@ export function hashSmallFile(
       return { manifest, contentId: contentIdOf(manifest), identity };
     }
     if (again) {
-      if (replaced) throw new ShoalError("IO", `${path} was replaced while it was being opened`);
+      if (replaced) {
+        throw new ShoalError("IO", `${path} was replaced while it was being opened; publish again`);
+      }
       throw new ShoalError(
         "CONTENT_CHANGED",
         `${path} changed while it was being hashed; try again`,
@@ -116,7 +126,7 @@ export function hashSmallFile(
   } catch (error) {
     throw openFailure(path, error);
   }
-  if (!now.isFile) throw new ShoalError("IO", `${path} is no longer a regular file`);
+  if (!now.isFile) throw new ShoalError("IO", `${path} is no longer a regular file; publish again`);
   const identityNow = {
     fileId: now.ino === null ? null : `${now.dev}:${now.ino}`,
     size: now.size,

@@ -25,6 +25,7 @@ import {
   type Page,
   type PeerAddress,
   type PeerRecord,
+  pendingToForget,
   type Row,
   type SessionRecord,
   toAccountSummary,
@@ -848,9 +849,28 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
         const added = await tx`INSERT INTO folder_members (owner, folder_id, content_id)
           SELECT ${owner}, ${folderId}, unnest(${contentIds}::text[]) ON CONFLICT DO NOTHING`;
         const members = Number(had?.members ?? 0) + added.count;
-        const [others] = await tx`SELECT COALESCE(SUM(members), 0) AS n
+        const [sum] = await tx`SELECT COALESCE(SUM(members), 0) AS n
           FROM folder_member_counts WHERE owner = ${owner} AND folder_id <> ${folderId}`;
-        checkMembers(members, Number(others.n), published.files, limits);
+        let others = Number(sum.n);
+        if (members + others > limits.perAccount) {
+          // Past the account's limit: the members of other folders never published go first.
+          const pending = await tx`SELECT folder_id, members FROM folder_member_counts s
+            WHERE owner = ${owner} AND folder_id <> ${folderId} AND NOT EXISTS
+              (SELECT 1 FROM files f WHERE f.owner = s.owner AND f.content_id = s.folder_id)
+            ORDER BY touched_at, folder_id`;
+          const room = pendingToForget(
+            pending.map((row) => ({
+              folderId: String(row.folder_id),
+              members: Number(row.members),
+            })),
+            members,
+            others,
+            limits,
+          );
+          for (const id of room.forget) await dropMembers(tx, owner, id);
+          others = room.others;
+        }
+        checkMembers(members, others, published.files, limits);
         await tx`INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)
           VALUES (${owner}, ${folderId}, ${members}, ${now()})
           ON CONFLICT (owner, folder_id) DO UPDATE SET members = excluded.members,

@@ -21,6 +21,7 @@ import {
   now,
   type Page,
   type PeerRecord,
+  pendingToForget,
   type Row,
   type SessionRecord,
   toAccountSummary,
@@ -423,12 +424,32 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
         for (const contentId of contentIds) {
           members += Number(insert.run(owner, folderId, contentId).changes);
         }
-        const others = Number(
+        let others = Number(
           (this.#sql(
             `SELECT COALESCE(SUM(members), 0) AS n FROM folder_member_counts
              WHERE owner = ? AND folder_id <> ?`,
           ).get(owner, folderId) as Row).n,
         );
+        if (members + others > limits.perAccount) {
+          // Past the account's limit: the members of other folders never published go first.
+          const pending = this.#sql(
+            `SELECT folder_id, members FROM folder_member_counts s
+             WHERE owner = ? AND folder_id <> ? AND NOT EXISTS
+               (SELECT 1 FROM files f WHERE f.owner = s.owner AND f.content_id = s.folder_id)
+             ORDER BY touched_at, folder_id`,
+          ).all(owner, folderId) as Row[];
+          const room = pendingToForget(
+            pending.map((row) => ({
+              folderId: String(row.folder_id),
+              members: Number(row.members),
+            })),
+            members,
+            others,
+            limits,
+          );
+          for (const id of room.forget) this.#dropMembers(owner, id);
+          others = room.others;
+        }
         checkMembers(members, others, published.files, limits);
         this.#sql(
           `INSERT INTO folder_member_counts (owner, folder_id, members, touched_at)

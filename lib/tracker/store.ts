@@ -291,7 +291,8 @@ export interface TrackerStore {
    * nothing and throws LIMIT_EXCEEDED. A peer sends a folder's members before
    * its `publish`: members of a folder not (yet) published are kept for at
    * most `pendingFolders` such folders per account, the least recently
-   * added to forgotten first, and name nobody a holder until it is.
+   * added to forgotten first (also to make room under `perAccount`, see
+   * {@link pendingToForget}), and name nobody a holder until it is.
    */
   addFolderMembers(
     owner: string,
@@ -378,6 +379,29 @@ export function checkMembers(
         `${members + others}`,
     );
   }
+}
+
+/**
+ * Which of an account's other folders not published (`pending`, oldest
+ * first, with their member counts) to forget so that a folder of `members`
+ * members fits its account's limit beside the `others` members of its other
+ * folders; and `others` once they are gone. So members of publishes cut
+ * short (Ctrl-C, a lost connection), which name nobody, never keep a
+ * publisher of big folders from publishing.
+ */
+export function pendingToForget(
+  pending: { folderId: string; members: number }[],
+  members: number,
+  others: number,
+  limits: MemberLimits,
+): { forget: string[]; others: number } {
+  const forget: string[] = [];
+  for (const folder of pending) {
+    if (members + others <= limits.perAccount) break;
+    forget.push(folder.folderId);
+    others -= folder.members;
+  }
+  return { forget, others };
 }
 
 /**

@@ -42,7 +42,7 @@ export interface TrackerOptions extends AccountsOptions {
   /**
    * Peers' connections kept at once; one more is closed at accept, so the
    * process keeps descriptors for its database and files.
-   * @default {the soft open-file limit less 1,024 (see open_files.ts)}
+   * @default {the soft open-file limit less 1,024, or a quarter of a lower limit (see open_files.ts)}
    */
   maxConnections?: number;
   /** Most partial sources kept in all. @default {20000} */
@@ -141,14 +141,20 @@ export class Tracker {
     this.#presenceEveryMs = options.presenceEveryMs ?? 5_000;
     const keepPeers = store.keepPeers?.bind(store);
     this.#keptPeers = keepPeers
-      ? new Batcher((usernames) => {
-        const peers: PeerAddress[] = [];
-        for (const username of usernames) {
-          const serving = this.#announced.get(username)?.state.serving;
-          if (serving) peers.push({ username, ...serving });
-        }
-        return keepPeers(peers);
-      })
+      ? new Batcher(
+        (usernames) => {
+          const peers: PeerAddress[] = [];
+          for (const username of usernames) {
+            const serving = this.#announced.get(username)?.state.serving;
+            if (serving) peers.push({ username, ...serving });
+          }
+          return keepPeers(peers);
+        },
+        undefined,
+        // A failure other than the database's absence (an account removed meanwhile, say) may
+        // be one peer's: then each is checked alone, and only that one's heartbeat fails.
+        (error) => toShoalError(error).code !== "STORE_UNAVAILABLE",
+      )
       : null;
     this.#server = new ProtocolServer<typeof TRACKER_METHODS, Session>(
       TRACKER_METHODS,

@@ -70,3 +70,49 @@ Deno.test("Batcher - no call holds more than maxBatch keys", async () => {
   assert.deepEqual(batches, [["a"], ["b", "c"], ["d", "e"]]);
   assert.deepEqual(await Promise.all(answers), ["A", "B", "C", "D", "E"]);
 });
+
+Deno.test("Batcher - a batch that fails for one key's sake fails only that key's caller, where isolate says so", async () => {
+  const { batches, gates, fetch: held } = heldFetch();
+  const fetch = async (keys: string[]) => {
+    const found = await held(keys);
+    if (keys.includes("bad")) throw new Error("bad key");
+    return found;
+  };
+  const isolated = new Batcher(fetch, 1000, (error) => (error as Error).message === "bad key");
+  const first = isolated.get("a");
+  const rest = ["b", "bad", "c"].map((key) => isolated.get(key));
+  for (const promise of rest) promise.catch(() => {});
+  gates[0].resolve();
+  assert.equal(await first, "A");
+  // The batch of three fails, then each is asked alone (bounded: 1 + 1 + 3 calls).
+  for (let i = 1; i < 5; i++) {
+    await untilCalls(gates, i + 1);
+    gates[i].resolve();
+  }
+  assert.equal(await rest[0], "B");
+  await assert.rejects(rest[1], /bad key/);
+  assert.equal(await rest[2], "C");
+  assert.deepEqual(batches.slice(1), [["b", "bad", "c"], ["b"], ["bad"], ["c"]]);
+  // Without isolate (the database away, say), everyone in the batch sees the failure.
+  const plain = heldFetch();
+  const together = new Batcher(async (keys: string[]) => {
+    const found = await plain.fetch(keys);
+    if (keys.includes("bad")) throw new Error("bad key");
+    return found;
+  });
+  const one = together.get("a");
+  const others = ["b", "bad"].map((key) => together.get(key));
+  for (const promise of others) promise.catch(() => {});
+  plain.gates[0].resolve();
+  await one;
+  await untilCalls(plain.gates, 2);
+  plain.gates[1].resolve();
+  await assert.rejects(others[0], /bad key/);
+  await assert.rejects(others[1], /bad key/);
+});
+
+/** Lets microtasks run until `count` calls have been made (a bounded number of turns). */
+async function untilCalls(gates: unknown[], count: number): Promise<void> {
+  for (let turn = 0; turn < 100 && gates.length < count; turn++) await Promise.resolve();
+  assert.ok(gates.length >= count, `${count} calls made (${gates.length})`);
+}

@@ -136,3 +136,66 @@ Deno.test("a folder publish stopped while hashing fails with CANCELLED", async (
     await assert.rejects(describing, shoalError("CANCELLED"));
   });
 });
+
+Deno.test("a folder publish that fails on one file stops hashing the others before it says so", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "tree");
+    await Deno.mkdir(root);
+    const large = Array.from({ length: 12 }, (_, i) => join(root, `l${i}.bin`));
+    for (const path of large) await Deno.writeFile(path, new Uint8Array(SMALL_FILE_BYTES * 3));
+    let removed = false;
+    let calls = 0;
+    // Half the files go once the walk is done, so hashing meets one that is gone while it
+    // reads others.
+    await assert.rejects(
+      describeFolder("tree", root, [], {
+        onProgress: () => {
+          calls++;
+          if (removed) return;
+          removed = true;
+          for (const path of large.slice(6)) Deno.removeSync(path);
+        },
+      }),
+      shoalError("IO", /no such file/),
+    );
+    // Nothing hashes on once the publish has failed (it would have read every file left).
+    const then = calls;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    assert.equal(calls, then, "files hashed after the publish failed");
+  });
+});
+
+Deno.test("a small file swapped for a folder or a FIFO after the walk is a clear IO error", async () => {
+  await withTempDir(async (dir) => {
+    // What the walk saw: a small file; what is there now: a folder, then a FIFO.
+    const seen = { size: 10, mtimeMs: 0, fileId: null };
+    await Deno.mkdir(join(dir, "swapped"));
+    assert.throws(
+      () => hashSmallFile(join(dir, "swapped"), seen, null),
+      shoalError("IO", /swapped is no longer a regular file; publish again/),
+    );
+    const mkfifo = await new Deno.Command("mkfifo", { args: [join(dir, "fifo")] }).output()
+      .catch(() => null);
+    if (!mkfifo?.success) return console.log("skipped the FIFO: no mkfifo here");
+    assert.throws(
+      () => hashSmallFile(join(dir, "fifo"), seen, null),
+      shoalError("IO", /fifo is no longer a regular file; publish again/),
+    );
+  });
+});
+
+Deno.test("workers that cannot start leave the hashing to this thread, which hashes every batch", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    // A worker whose module fails as it loads (a compiled binary without it, say).
+    const failing = "data:text/javascript,throw new Error('this worker cannot start')";
+    using pool = new HashPool({ size: 2, workerModule: failing });
+    const batches = [];
+    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+    await pool.help();
+    const hashes = (await Promise.all(batches)).flat();
+    assert.equal(pool.workers, 0, "no worker runs");
+    assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
+  });
+});

@@ -145,3 +145,38 @@ Deno.test("PieceServer - a piece sent already is answered with an alternative ne
     await server.close();
   }
 });
+
+Deno.test("PieceServer - an alternative of another length than the piece asked for is never sent", async () => {
+  // Three whole pieces and a short last one.
+  const content = CONTENT.subarray(0, 3 * PIECE_SIZE + 100);
+  const { contentId } = manifestOf(content, PIECE_SIZE);
+  const authority = await TicketAuthority.create();
+  const ticket = await authority.ticket(contentId);
+  const { server, source } = await authority.serve(memoryCatalog(content, PIECE_SIZE), "alice");
+  const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+    agent: "sent-pieces-test",
+    expect: "peer",
+  });
+  try {
+    const ask = (index: number, instead: number[]) =>
+      client.callWithBody("piece", {
+        contentId,
+        index,
+        ticket,
+        alternatives: fieldOf(PIECES, instead).toBase64(),
+      });
+    assert.equal((await ask(0, [])).result.index, 0);
+    // Piece 0 was sent once, the short piece 3 never: still piece 0, of the length asked for.
+    const { result, body } = await ask(0, [3]);
+    assert.equal(result.index, 0);
+    assert.equal(body.length, PIECE_SIZE);
+    // And the other way round: asked for the short piece, a whole one is not sent instead.
+    assert.equal((await ask(3, [])).result.index, 3);
+    const short = await ask(3, [1, 2]);
+    assert.equal(short.result.index, 3);
+    assert.equal(short.body.length, 100);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});

@@ -1,7 +1,7 @@
 import assert from "node:assert/strict";
 import {
   defaultMaxConnections,
-  RESERVED_DESCRIPTORS,
+  maxConnectionsUnder,
   softOpenFileLimit,
 } from "../../lib/tracker/open_files.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
@@ -26,7 +26,16 @@ Deno.test("softOpenFileLimit - reads the soft open-file limit of /proc/self/limi
 Deno.test("defaultMaxConnections - keeps descriptors in reserve below this process's own limit", () => {
   const limit = softOpenFileLimit(Deno.readTextFileSync("/proc/self/limits"));
   if (limit === null) return console.log("skipped: no /proc/self/limits here");
-  assert.equal(defaultMaxConnections(), Math.max(64, limit - RESERVED_DESCRIPTORS));
+  assert.equal(defaultMaxConnections(), maxConnectionsUnder(limit));
+});
+
+Deno.test("maxConnectionsUnder - keeps 1,024 descriptors, or a quarter of a lower limit", () => {
+  assert.equal(maxConnectionsUnder(20_000), 18_976);
+  assert.equal(maxConnectionsUnder(4_096), 3_072);
+  // A hard limit of 1,024 (some systems' default): most of it for peers, not 64 connections.
+  assert.equal(maxConnectionsUnder(1_024), 768);
+  assert.equal(maxConnectionsUnder(64), 64);
+  assert.equal(maxConnectionsUnder(Infinity), Infinity);
 });
 
 Deno.test("a tracker at its most connections closes the next at accept and still serves those it has", async () => {

@@ -126,6 +126,57 @@ Deno.test("PostgresTrackerStore - presence, migrations and outages", async (t) =
     },
   );
 
+  await t.step(
+    "a database of the version before folder member counts keeps its members, counted",
+    async () => {
+      const url = await pg.newDatabase();
+      const before = POSTGRES_MIGRATIONS.length - 1;
+      const sql = postgres(url, { max: 1, onnotice: () => {} });
+      try {
+        await sql.begin(async (tx) => {
+          await tx.unsafe(
+            "CREATE TABLE shoal_schema (version INTEGER PRIMARY KEY, applied_at TIMESTAMPTZ NOT NULL DEFAULT now())",
+          );
+          for (let step = 0; step < before; step++) {
+            await tx.unsafe(POSTGRES_MIGRATIONS[step]);
+            await tx.unsafe("INSERT INTO shoal_schema (version) VALUES ($1)", [step + 1]);
+          }
+          await tx`INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', '')`;
+          await tx`INSERT INTO files (owner, name, type, size, content_id, published_at, files)
+            VALUES ('alice', 'course', 'folder', 3, ${"a".repeat(64)}, '', 3)`;
+          for (const [folder, n] of [["a", 1], ["a", 2], ["a", 3], ["b", 4], ["b", 5]] as const) {
+            await tx`INSERT INTO folder_members (owner, folder_id, content_id)
+              VALUES ('alice', ${folder.repeat(64)}, ${String(n).padStart(64, "0")})`;
+          }
+        });
+      } finally {
+        await sql.end();
+      }
+      await using store = await PostgresTrackerStore.open(url);
+      await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+      const id = (n: number) => String(n).padStart(64, "0");
+      assert.equal(await store.countOnlineOwnersOf(id(2)), 1);
+      // Counted: a 4th member of the folder published with 3 files is refused.
+      await assert.rejects(
+        store.addFolderMembers("alice", "a".repeat(64), [id(9)]),
+        shoalError("LIMIT_EXCEEDED", /published with 3 files, not 4/),
+      );
+      // The folder never published counts too, and goes first when the account is full.
+      const full = { perFolder: 10, perAccount: 5, pendingFolders: 4 };
+      await store.addFolderMembers("alice", id(1000), [id(6), id(7)], full);
+      await store.publish({
+        owner: "alice",
+        name: "late",
+        type: "folder",
+        size: 2,
+        contentId: "b".repeat(64),
+        publishedAt: new Date().toISOString(),
+        files: 2,
+      });
+      assert.equal(await store.countOnlineOwnersOf(id(4)), 0);
+    },
+  );
+
   await t.step("processes opening a new database at once apply each migration once", async () => {
     const url = await pg.newDatabase();
     const stores = await Promise.all(

@@ -16,6 +16,7 @@ import {
   type TrackerStore,
 } from "../../lib/tracker/store.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
+import { SQLITE_MIGRATIONS } from "../../lib/tracker/sqlite_schema.ts";
 import { startTestPostgres } from "../helpers/postgres.ts";
 import { shoalError } from "../helpers/errors.ts";
 
@@ -470,6 +471,42 @@ Deno.test("SqliteTrackerStore - reopening an existing database runs no migration
     }
   }));
 
+Deno.test("SqliteTrackerStore - a database of the version before folder member counts keeps its members, counted", () =>
+  inTempDir(async (dir) => {
+    const path = `${dir}/tracker.db`;
+    const db = new DatabaseSync(path);
+    try {
+      db.exec("PRAGMA foreign_keys = ON");
+      for (const migration of SQLITE_MIGRATIONS.slice(0, 5)) db.exec(migration);
+      db.exec("PRAGMA user_version = 5");
+      db.exec(`INSERT INTO users (username, password_hash, created_at) VALUES ('alice', 'h', '')`);
+      db.exec(`INSERT INTO files (owner, name, type, size, content_id, published_at, files)
+        VALUES ('alice', 'course', 'folder', 3, '${HASH_A}', '', 3)`);
+      const member = db.prepare(
+        "INSERT INTO folder_members (owner, folder_id, content_id) VALUES ('alice', ?, ?)",
+      );
+      // A published folder of 3 files, and one sent members but never published.
+      for (const n of [1, 2, 3]) member.run(HASH_A, idOf(n));
+      for (const n of [4, 5]) member.run(HASH_B, idOf(n));
+    } finally {
+      db.close();
+    }
+    await Deno.chmod(path, 0o600);
+    using store = SqliteTrackerStore.open(path);
+    await store.setPeerOnline("alice", "10.0.0.1", 7000, null);
+    assert.equal(await store.countOnlineOwnersOf(idOf(2)), 1);
+    // Counted: a 4th member of the folder published with 3 files is refused.
+    await assert.rejects(
+      store.addFolderMembers("alice", HASH_A, [idOf(9)]),
+      shoalError("LIMIT_EXCEEDED", /published with 3 files, not 4/),
+    );
+    // The folder never published counts too, and goes first when the account is full.
+    const full = { perFolder: 10, perAccount: 5, pendingFolders: 4 };
+    await store.addFolderMembers("alice", idOf(1000), [idOf(6), idOf(7)], full);
+    await store.publish(file("alice", "late", { type: "folder", contentId: HASH_B, files: 2 }));
+    assert.equal(await store.countOnlineOwnersOf(idOf(4)), 0);
+  }));
+
 Deno.test("SqliteTrackerStore - a database from a newer schema version is refused with IO", () =>
   inTempDir((dir) => {
     const path = `${dir}/tracker.db`;
@@ -772,6 +809,35 @@ contract(
     await store.publish(folder("h00", "latest", idOf(2019), 1));
     assert.equal(await store.countOnlineOwnersOf(idOf(3000)), 0);
     assert.equal(await store.countOnlineOwnersOf(idOf(3019)), 1);
+  },
+);
+
+contract(
+  "past the account's limit, members of folders never published are forgotten, not the batch refused",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    const ids = (from: number, count: number) =>
+      Array.from({ length: count }, (_, i) => idOf(from + i));
+    const tight = limits({ perFolder: 4, perAccount: 12, pendingFolders: 4 });
+    // Published: 4 members. Then two publishes of a changed folder cut short after their
+    // members (Ctrl-C): 4 more each, which name nobody.
+    await store.addFolderMembers("h00", HASH_A, ids(0, 4), tight);
+    await store.publish(folder("h00", "big", HASH_A, 4));
+    await store.addFolderMembers("h00", idOf(1001), ids(10, 4), tight);
+    await store.addFolderMembers("h00", idOf(1002), ids(20, 3), tight);
+    // The third attempt (4 + 4 + 3 + 4 = 15 members) fits once the oldest cut-short folder,
+    // 1001, is forgotten.
+    await store.addFolderMembers("h00", idOf(1003), ids(30, 4), tight);
+    for (const [folderId, member, held] of [[1001, 10, 0], [1002, 20, 1], [1003, 30, 1]]) {
+      await store.publish(folder("h00", `f${folderId}`, idOf(folderId), 4));
+      assert.equal(await store.countOnlineOwnersOf(idOf(member)), held, `folder ${folderId}`);
+    }
+    // Published folders are never forgotten for room: past the limit, the batch is refused.
+    await assert.rejects(
+      store.addFolderMembers("h00", idOf(1004), ids(40, 2), tight),
+      shoalError("LIMIT_EXCEEDED", /at most 12 files in its folders/),
+    );
+    assert.equal(await store.countOnlineOwnersOf(idOf(0)), 1);
   },
 );
 
