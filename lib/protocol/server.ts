@@ -242,7 +242,9 @@ export class ProtocolServer<T extends MethodTable, S> {
       this.#warn(
         "full",
         `${host}: ${most} connections open, the most this process keeps (the rest of its ` +
-          "open-file limit is kept for its database and files); refused one",
+          "open-file limit is kept for its database and files); refused one. To hold more, " +
+          "raise the limit (`ulimit -n` in the shell that starts it, LimitNOFILE= under systemd) " +
+          "or run another tracker process on the same PostgreSQL",
       );
       closeQuietly(conn);
       return;
