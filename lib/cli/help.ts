@@ -98,10 +98,30 @@ function withExamples(
   return program;
 }
 
-/** Adds an example to the help of the peer program and each of its commands. */
-export const withPeerExamples = (program: Command) =>
-  withExamples(program, PEER_EXAMPLES, commandName("peer"));
+/**
+ * After a usage error (an unknown command or option, a missing argument),
+ * names the `--help` that lists what the command takes, as the user runs it:
+ * commander's own message says only what was wrong.
+ */
+function withUsageHints(program: Command, script: "peer.ts" | "tracker.ts"): Command {
+  const hint = (path: string, what: string) =>
+    asTyped(`hint: \`${script} ${path}--help\` lists ${what}`);
+  program.showHelpAfterError(hint("", "the commands and the global options"));
+  for (const command of program.commands) {
+    command.showHelpAfterError(hint(`${command.name()} `, "its options and examples"));
+    for (const sub of command.commands) {
+      sub.showHelpAfterError(
+        hint(`${command.name()} ${sub.name()} `, "its options and examples"),
+      );
+    }
+  }
+  return program;
+}
 
-/** Adds an example to the help of the tracker program and each of its commands. */
+/** Adds an example (and a usage hint) to the help of the peer program and each of its commands. */
+export const withPeerExamples = (program: Command) =>
+  withUsageHints(withExamples(program, PEER_EXAMPLES, commandName("peer")), "peer.ts");
+
+/** Adds an example (and a usage hint) to the help of the tracker program and each of its commands. */
 export const withTrackerExamples = (program: Command) =>
-  withExamples(program, TRACKER_EXAMPLES, commandName("tracker"));
+  withUsageHints(withExamples(program, TRACKER_EXAMPLES, commandName("tracker")), "tracker.ts");
