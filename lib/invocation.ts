@@ -12,7 +12,7 @@
  * console.error(asTyped("run `peer.ts login <username>` first"));
  * ```
  */
-import { basename, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The programs whose commands messages name. */
@@ -87,6 +87,30 @@ export function launcher(program: Program): string {
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
   const script = basename(main) === `${program}.ts` ? nearest(main) : `${program}.ts`;
   return `deno run -A ${quoteWord(script)}`;
+}
+
+/**
+ * The words that start the peer, said by the tracker (an admin command's hint
+ * that an account must register first): the installed `shoal` beside the
+ * installed `shoal-tracker`, the compiled `shoal-peer` beside `shoal-tracker`,
+ * `deno task peer` under deno task, else `deno run -A` and `peer.ts` beside
+ * the tracker's script.
+ */
+export function peerBesideTracker(): string {
+  if (installedScript !== undefined) {
+    const sibling = join(dirname(installedScript), "shoal");
+    return onPath("shoal") === sibling ? "shoal" : quoteWord(nearest(sibling));
+  }
+  const exe = Deno.execPath();
+  if (basename(exe).replace(/\.exe$/, "") !== "deno") {
+    const sibling = join(dirname(exe), basename(exe).replace("tracker", "peer"));
+    return onPath(basename(sibling)) === sibling ? basename(sibling) : quoteWord(nearest(sibling));
+  }
+  if (Deno.env.get("INIT_CWD")) return "deno task peer";
+  const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
+  return `deno run -A ${
+    quoteWord(main === "" ? "peer.ts" : nearest(join(dirname(main), "peer.ts")))
+  }`;
 }
 
 /** A path from the folder the user is in (`../peer.ts`), or the absolute one if shorter. */
