@@ -171,6 +171,13 @@ Deno.test({
         assert.match(helpText, new RegExp(`^ {2}${command}\\b`, "m"), `${command} in help`);
       }
       await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
+      // A one-shot command typed here says where it runs, with this tracker's database.
+      await step(
+        pane,
+        prompt,
+        "admin grant bob",
+        /another terminal: .*tracker\.ts admin grant bob --db \S*tracker\.db/,
+      );
     } finally {
       await serving[Symbol.asyncDispose]();
     }
@@ -179,7 +186,7 @@ Deno.test({
     assert.equal(await pane.exitCode(), 0, await pane.capture());
     assert.equal(
       await Deno.readTextFile(`${db}.history`),
-      "peers\npeers\nhelp\ndiscovr bob\nquit\n",
+      "peers\npeers\nhelp\ndiscovr bob\nadmin grant bob\nquit\n",
     );
   },
 });
