@@ -90,27 +90,27 @@ export function launcher(program: Program): string {
 }
 
 /**
- * The words that start the peer, said by the tracker (an admin command's hint
- * that an account must register first): the installed `shoal` beside the
- * installed `shoal-tracker`, the compiled `shoal-peer` beside `shoal-tracker`,
- * `deno task peer` under deno task, else `deno run -A` and `peer.ts` beside
- * the tracker's script.
+ * The words that start the other program, said in this one's hints (the
+ * tracker's "they register first", the peer's "start a tracker"): the
+ * installed `shoal`/`shoal-tracker` beside this installed command, the
+ * compiled `shoal-peer`/`shoal-tracker` beside this binary, its task under
+ * deno task, else `deno run -A` and its script beside this one.
  */
-export function peerBesideTracker(): string {
+export function launcherBeside(program: Program): string {
+  const script = `${program}.ts`;
   if (installedScript !== undefined) {
-    const sibling = join(dirname(installedScript), "shoal");
-    return onPath("shoal") === sibling ? "shoal" : quoteWord(nearest(sibling));
-  }
-  const exe = Deno.execPath();
-  if (basename(exe).replace(/\.exe$/, "") !== "deno") {
-    const sibling = join(dirname(exe), basename(exe).replace("tracker", "peer"));
+    const sibling = join(dirname(installedScript), program === "peer" ? "shoal" : "shoal-tracker");
     return onPath(basename(sibling)) === sibling ? basename(sibling) : quoteWord(nearest(sibling));
   }
-  if (Deno.env.get("INIT_CWD")) return "deno task peer";
+  const exe = Deno.execPath();
+  const name = basename(exe).replace(/\.exe$/, "");
+  if (name !== "deno") {
+    const sibling = join(dirname(exe), `shoal-${program}${exe.endsWith(".exe") ? ".exe" : ""}`);
+    return onPath(basename(sibling)) === sibling ? `shoal-${program}` : quoteWord(nearest(sibling));
+  }
+  if (Deno.env.get("INIT_CWD")) return program === "peer" ? "deno task peer" : "deno task admin";
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
-  return `deno run -A ${
-    quoteWord(main === "" ? "peer.ts" : nearest(join(dirname(main), "peer.ts")))
-  }`;
+  return `deno run -A ${quoteWord(main === "" ? script : nearest(join(dirname(main), script)))}`;
 }
 
 /** A path from the folder the user is in (`../peer.ts`), or the absolute one if shorter. */
