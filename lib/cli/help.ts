@@ -3,7 +3,16 @@ import type { Command } from "commander";
 import { asTyped, commandName } from "../invocation.ts";
 
 const PEER_EXAMPLES: Record<string, string[]> = {
-  "": ["peer.ts --tracker 192.168.1.10:5050 login alice", "peer.ts fetch notes"],
+  // A first session, in order: what a newcomer types after installing.
+  "": [
+    "peer.ts config set tracker 192.168.1.10:5050   # only where no tracker announces itself",
+    "peer.ts register alice",
+    "peer.ts login alice",
+    "peer.ts publish notes ~/lectures/week3.pdf",
+    "peer.ts serve",
+    "peer.ts search note",
+    "peer.ts fetch notes",
+  ],
   register: [
     "peer.ts register alice",
     "echo 'secret words' | peer.ts register alice --password-stdin",
@@ -52,7 +61,12 @@ const PEER_EXAMPLES: Record<string, string[]> = {
 };
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
-  "": ["tracker.ts serve", "tracker.ts ping alice"],
+  "": [
+    "tracker.ts serve",
+    "tracker.ts peers",
+    "tracker.ts ping alice",
+    "tracker.ts admin grant alice   # alice may now log in on the dashboard",
+  ],
   serve: [
     "tracker.ts serve",
     "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
