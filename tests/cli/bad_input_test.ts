@@ -191,6 +191,13 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       const result = await runTrackerCli(["peers", "--db", join(dir.path, "nope.db")]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, /no tracker database at .*nope\.db/);
+      assert.match(result.stderr, /^hint: .*pass --db FILE with the database its `serve` printed/m);
+      // A relative path is shown resolved, so a wrong folder is plain to see.
+      const relative = await runTrackerCli(["peers", "--db", "no-such-tracker.db"]);
+      assert.match(
+        relative.stderr,
+        /no tracker database at no-such-tracker\.db \(\/.*\/no-such-tracker\.db\)/,
+      );
       await assert.rejects(Deno.stat(join(dir.path, "nope.db")), Deno.errors.NotFound);
     });
 
