@@ -27,14 +27,6 @@ export async function runAdminShell(
     commands: ["ping", "discover", "peers", "files", "help", "quit"],
     historyFile,
     run: async (words, signal) => {
-      // The operator's commands go to the log and the dashboard's feed, as admin actions.
-      if (words.length > 0 && words[0] !== "help") {
-        events?.emit("admin", null, {
-          action: words[0],
-          target: words[1] ?? null,
-          detail: "shell",
-        });
-      }
       if (ONE_SHOT_ONLY.has(words[0])) {
         // Said here, not thrown: the hint is already as typed (`deno run -A tracker.ts admin ...`),
         // and the shell's error report would rewrite its `tracker.ts` once more.
@@ -45,6 +37,14 @@ export async function runAdminShell(
             "(`help` lists this shell's commands)",
         );
         return;
+      }
+      // The operator's commands go to the log and the dashboard's feed, as admin actions.
+      if (words.length > 0 && words[0] !== "help") {
+        events?.emit("admin", null, {
+          action: words[0],
+          target: words[1] ?? null,
+          detail: "shell",
+        });
       }
       const program = addAdminCommands(
         new Command("tracker>").usage("<command> [options]").exitOverride()
