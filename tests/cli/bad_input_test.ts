@@ -181,6 +181,13 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^error: you are the only one sharing "solo"$/m);
     });
 
+    await t.step("fetching from an owner who does not share it", async () => {
+      const result = await bob.run(["fetch", "paper.txt", "--from", "carol"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: carol does not share "paper\.txt"$/m);
+      assert.match(result.stderr, /^hint: `.*search paper\.txt` shows who does$/m);
+    });
+
     await t.step("saving into a folder that does not exist", async () => {
       const result = await bob.run(["fetch", "paper.txt", "--output", join(dir.path, "no", "x")]);
       assert.equal(result.code, 1);
