@@ -1,6 +1,6 @@
 /** Examples under every command's help, kept in one place so they read as a set. */
 import type { Command } from "commander";
-import { asTyped, commandName } from "../invocation.ts";
+import { asTyped, commandName, commandPrefix } from "../invocation.ts";
 
 const PEER_EXAMPLES: Record<string, string[]> = {
   // A first session, in order: what a newcomer types after installing.
@@ -117,10 +117,15 @@ function withExamples(
  * names the `--help` that lists what the command takes, as the user runs it:
  * commander's own message says only what was wrong.
  */
-function withUsageHints(program: Command, script: "peer.ts" | "tracker.ts"): Command {
+export function withUsageHints(program: Command, script: "peer.ts" | "tracker.ts"): Command {
   const hint = (path: string, what: string) =>
     asTyped(`hint: \`${script} ${path}--help\` lists ${what}`);
-  program.showHelpAfterError(hint("", "the commands and the global options"));
+  // Inside a shell, commands are typed bare and `help` lists them.
+  program.showHelpAfterError(
+    commandPrefix(script === "peer.ts" ? "peer" : "tracker") === ""
+      ? "hint: `help` lists the commands"
+      : hint("", "the commands and the global options"),
+  );
   for (const command of program.commands) {
     command.showHelpAfterError(hint(`${command.name()} `, "its options and examples"));
     for (const sub of command.commands) {

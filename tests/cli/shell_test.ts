@@ -79,6 +79,9 @@ Deno.test({
       await pane.waitFor(/serving your files on 127\.0\.0\.1:\d+/);
       await pane.waitFor("shoal (alice)> ");
       await step(pane, PEER_PROMPT, `publish notes ${source}`, 'published "notes" (195 KiB');
+      // A usage error names the help to read, typed bare as everything in the shell.
+      await step(pane, PEER_PROMPT, "view --bogus", "hint: `view --help` lists its options");
+      await step(pane, PEER_PROMPT, "veiw", "hint: `help` lists the commands");
 
       // TAB completes the command name; Enter runs it.
       await pane.keys("vi", "Tab");
