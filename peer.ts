@@ -9,11 +9,18 @@ import { addShellCommand } from "./lib/cli/peer_shell.ts";
 import { runProgram } from "./lib/cli/run.ts";
 import { homeFromArgs } from "./lib/cli/peer_context.ts";
 import { loadConfig } from "./lib/peer/config.ts";
-import { completionNames, setInvocation, takeInstalledAs } from "./lib/invocation.ts";
+import {
+  completionNames,
+  launcherBeside,
+  setInvocation,
+  takeInstalledAs,
+} from "./lib/invocation.ts";
 
 if (import.meta.main) {
   const typed = takeInstalledAs(Deno.args);
   setInvocation("peer", typed);
+  // A peer's hint may name a tracker command (start one): as the user would run it.
+  setInvocation("tracker", [], launcherBeside("tracker"));
   const args = defaultToShell(typed);
   await runProgram(() => {
     const config = loadConfig(homeFromArgs(args));

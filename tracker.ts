@@ -4,10 +4,12 @@
  */
 import { runProgram } from "./lib/cli/run.ts";
 import { buildTrackerProgram } from "./lib/cli/tracker_program.ts";
-import { setInvocation, takeInstalledAs } from "./lib/invocation.ts";
+import { launcherBeside, setInvocation, takeInstalledAs } from "./lib/invocation.ts";
 
 if (import.meta.main) {
   const args = takeInstalledAs(Deno.args);
   setInvocation("tracker", args);
+  // A tracker's hint may name a peer command (an account registers first): as the user runs it.
+  setInvocation("peer", [], launcherBeside("peer"));
   await runProgram(buildTrackerProgram, args);
 }

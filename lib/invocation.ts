@@ -12,7 +12,7 @@
  * console.error(asTyped("run `peer.ts login <username>` first"));
  * ```
  */
-import { basename, join, relative } from "node:path";
+import { basename, dirname, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The programs whose commands messages name. */
@@ -87,6 +87,30 @@ export function launcher(program: Program): string {
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
   const script = basename(main) === `${program}.ts` ? nearest(main) : `${program}.ts`;
   return `deno run -A ${quoteWord(script)}`;
+}
+
+/**
+ * The words that start the other program, said in this one's hints (the
+ * tracker's "they register first", the peer's "start a tracker"): the
+ * installed `shoal`/`shoal-tracker` beside this installed command, the
+ * compiled `shoal-peer`/`shoal-tracker` beside this binary, its task under
+ * deno task, else `deno run -A` and its script beside this one.
+ */
+export function launcherBeside(program: Program): string {
+  const script = `${program}.ts`;
+  if (installedScript !== undefined) {
+    const sibling = join(dirname(installedScript), program === "peer" ? "shoal" : "shoal-tracker");
+    return onPath(basename(sibling)) === sibling ? basename(sibling) : quoteWord(nearest(sibling));
+  }
+  const exe = Deno.execPath();
+  const name = basename(exe).replace(/\.exe$/, "");
+  if (name !== "deno") {
+    const sibling = join(dirname(exe), `shoal-${program}${exe.endsWith(".exe") ? ".exe" : ""}`);
+    return onPath(basename(sibling)) === sibling ? `shoal-${program}` : quoteWord(nearest(sibling));
+  }
+  if (Deno.env.get("INIT_CWD")) return program === "peer" ? "deno task peer" : "deno task admin";
+  const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
+  return `deno run -A ${quoteWord(main === "" ? script : nearest(join(dirname(main), script)))}`;
 }
 
 /** A path from the folder the user is in (`../peer.ts`), or the absolute one if shorter. */

@@ -2,18 +2,24 @@ import { Command } from "commander";
 import type { TrackerStore } from "../tracker/store.ts";
 import type { EventFeed } from "../tracker/events.ts";
 import { runShell } from "./shell.ts";
-import { setInvocation } from "../invocation.ts";
+import { commandPrefix, quoteWords, setInvocation } from "../invocation.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
+
+/** The tracker's commands that run one-shot only, from another terminal. */
+const ONE_SHOT_ONLY = new Set(["admin", "identity", "serve", "completions"]);
 
 /** The running tracker's admin shell: ping, discover, peers, files, help, quit. */
 export async function runAdminShell(
   store: TrackerStore,
   historyFile?: string,
   events?: EventFeed,
+  dbOption = "--db FILE",
 ): Promise<void> {
   console.log('admin shell: type "help" for commands; "quit", "exit" or Ctrl-D stops the tracker');
   if (!await hasOsPing()) console.log(`note: ${OS_PING_MISSING}`);
+  // The one-shot commands that are not the shell's, named as the operator runs them outside it.
+  const outside = commandPrefix("tracker");
   // Inside the shell a command is typed bare: hints say `ping`, not `tracker.ts ping`.
   setInvocation("tracker", [], "");
   await runShell({
@@ -21,6 +27,17 @@ export async function runAdminShell(
     commands: ["ping", "discover", "peers", "files", "help", "quit"],
     historyFile,
     run: async (words, signal) => {
+      if (ONE_SHOT_ONLY.has(words[0])) {
+        // Said here, not thrown: the hint is already as typed (`deno run -A tracker.ts admin ...`),
+        // and the shell's error report would rewrite its `tracker.ts` once more.
+        const db = words[0] === "admin" ? ` ${dbOption}` : "";
+        console.error(`error: \`${words[0]}\` is not a command of this shell`);
+        console.error(
+          `hint: run it in another terminal: ${outside} ${quoteWords(words)}${db} ` +
+            "(`help` lists this shell's commands)",
+        );
+        return;
+      }
       // The operator's commands go to the log and the dashboard's feed, as admin actions.
       if (words.length > 0 && words[0] !== "help") {
         events?.emit("admin", null, {

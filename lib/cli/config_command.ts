@@ -48,6 +48,10 @@ export function addConfigCommand(program: Command): Command {
     .action((key: string, _: unknown, command: Command) => {
       const value = loadConfig(homeOf(command))[keyOf(key)];
       if (value !== undefined) console.log(String(value));
+      // Nothing on stdout, for scripts; a person at a terminal is told why.
+      else if (Deno.stdout.isTerminal()) {
+        console.error(`${key} is not set in ${configPath(homeOf(command))}: its default applies`);
+      }
     });
   config.command("set <key> <value>")
     .description("set a key in the file")

@@ -21,6 +21,8 @@ export class ReportedFailure extends Error {}
 
 /** Hints that hold for a code wherever it comes from; others come with the error. */
 const HINTS: Partial<Record<ShoalError["code"], string>> = {
+  AUTH_FAILED: "check the username and type the password again; " +
+    "without an account yet, `peer.ts register <username>` makes one",
   AUTH_REQUIRED: "run `peer.ts login <username>` first",
   USERNAME_TAKEN: "choose another name, or run `peer.ts login <username>` if it is yours",
   VERSION_MISMATCH: "upgrade the older of the two programs",

@@ -1,9 +1,18 @@
 /** Examples under every command's help, kept in one place so they read as a set. */
 import type { Command } from "commander";
-import { asTyped, commandName } from "../invocation.ts";
+import { asTyped, commandName, commandPrefix } from "../invocation.ts";
 
 const PEER_EXAMPLES: Record<string, string[]> = {
-  "": ["peer.ts --tracker 192.168.1.10:5050 login alice", "peer.ts fetch notes"],
+  // A first session, in order: what a newcomer types after installing.
+  "": [
+    "peer.ts config set tracker 192.168.1.10:5050   # only where no tracker announces itself",
+    "peer.ts register alice",
+    "peer.ts login alice",
+    "peer.ts publish notes ~/lectures/week3.pdf",
+    "peer.ts serve",
+    "peer.ts search note",
+    "peer.ts fetch notes",
+  ],
   register: [
     "peer.ts register alice",
     "echo 'secret words' | peer.ts register alice --password-stdin",
@@ -52,7 +61,12 @@ const PEER_EXAMPLES: Record<string, string[]> = {
 };
 
 const TRACKER_EXAMPLES: Record<string, string[]> = {
-  "": ["tracker.ts serve", "tracker.ts ping alice"],
+  "": [
+    "tracker.ts serve",
+    "tracker.ts peers",
+    "tracker.ts ping alice",
+    "tracker.ts admin grant alice   # alice may now log in on the dashboard",
+  ],
   serve: [
     "tracker.ts serve",
     "tracker.ts serve --port 0 --db /var/lib/shoal/tracker.db",
@@ -98,10 +112,35 @@ function withExamples(
   return program;
 }
 
-/** Adds an example to the help of the peer program and each of its commands. */
-export const withPeerExamples = (program: Command) =>
-  withExamples(program, PEER_EXAMPLES, commandName("peer"));
+/**
+ * After a usage error (an unknown command or option, a missing argument),
+ * names the `--help` that lists what the command takes, as the user runs it:
+ * commander's own message says only what was wrong.
+ */
+export function withUsageHints(program: Command, script: "peer.ts" | "tracker.ts"): Command {
+  const hint = (path: string, what: string) =>
+    asTyped(`hint: \`${script} ${path}--help\` lists ${what}`);
+  // Inside a shell, commands are typed bare and `help` lists them.
+  program.showHelpAfterError(
+    commandPrefix(script === "peer.ts" ? "peer" : "tracker") === ""
+      ? "hint: `help` lists the commands"
+      : hint("", "the commands and the global options"),
+  );
+  for (const command of program.commands) {
+    command.showHelpAfterError(hint(`${command.name()} `, "its options and examples"));
+    for (const sub of command.commands) {
+      sub.showHelpAfterError(
+        hint(`${command.name()} ${sub.name()} `, "its options and examples"),
+      );
+    }
+  }
+  return program;
+}
 
-/** Adds an example to the help of the tracker program and each of its commands. */
+/** Adds an example (and a usage hint) to the help of the peer program and each of its commands. */
+export const withPeerExamples = (program: Command) =>
+  withUsageHints(withExamples(program, PEER_EXAMPLES, commandName("peer")), "peer.ts");
+
+/** Adds an example (and a usage hint) to the help of the tracker program and each of its commands. */
 export const withTrackerExamples = (program: Command) =>
-  withExamples(program, TRACKER_EXAMPLES, commandName("tracker"));
+  withUsageHints(withExamples(program, TRACKER_EXAMPLES, commandName("tracker")), "tracker.ts");

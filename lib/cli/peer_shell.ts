@@ -2,6 +2,7 @@ import { formatAddress } from "../protocol/address.ts";
 import { type Serving, startServing } from "../peer/serve.ts";
 import type { Command } from "commander";
 import { buildPeerProgram, serveOptions } from "./peer_program.ts";
+import { withUsageHints } from "./help.ts";
 import type { ShellHooks } from "./shell_hooks.ts";
 import { join } from "node:path";
 import { toShoalError } from "../protocol/errors.ts";
@@ -138,7 +139,7 @@ export async function runPeerShell(
       ],
       historyFile: join(home.dir, "shell_history"),
       run: async (words, signal) => {
-        const program = buildPeerProgram(hooksFor(signal), config)
+        const program = withUsageHints(buildPeerProgram(hooksFor(signal), config), "peer.ts")
           .addHelpText("after", "\nquit, exit, Ctrl-D    leave the shell");
         const plaintext = globals.insecurePlaintext ? ["--insecure-plaintext"] : [];
         await program.parseAsync(

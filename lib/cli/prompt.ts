@@ -64,7 +64,11 @@ export async function readPassword(source: PasswordSource, confirm = false): Pro
     const again = await ask((context) =>
       password({ message: "Password again:", toggleMask: false }, context)
     );
-    if (again !== first) throw new ShoalError("INVALID_INPUT", "the two passwords do not match");
+    if (again !== first) {
+      throw new ShoalError("INVALID_INPUT", "the two passwords do not match", {
+        hint: "nothing was sent; run the same command again and type one password twice",
+      });
+    }
   }
   return first;
 }

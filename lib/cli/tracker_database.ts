@@ -3,6 +3,7 @@
  * URL, or else a SQLite file. Shared by `serve` and the admin commands.
  */
 import { Option } from "commander";
+import { isAbsolute, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { SqliteTrackerStore } from "../tracker/sqlite_store.ts";
@@ -34,8 +35,10 @@ export async function openTrackerStore(
   }
   // An admin command reads a tracker's database; it must not create an empty one.
   if (options.mustExist && !await Deno.stat(db).then((info) => info.isFile, () => false)) {
-    throw new ShoalError("NOT_FOUND", `no tracker database at ${db}`, {
-      hint: "run it in the tracker's folder, or pass --db FILE (or set SHOAL_TRACKER_DB)",
+    const where = isAbsolute(db) ? db : `${db} (${resolve(db)})`;
+    throw new ShoalError("NOT_FOUND", `no tracker database at ${where}`, {
+      hint: "run it in the folder the tracker was started in, or pass --db FILE with the " +
+        "database its `serve` printed (listening on ... (database FILE)), or set SHOAL_TRACKER_DB",
     });
   }
   return SqliteTrackerStore.open(db, { warn: options.warn });

@@ -34,9 +34,9 @@ import { addPlaintextOptions, PLAINTEXT_WARNING } from "./plaintext.ts";
 import { escapeForTerminal } from "./output.ts";
 import { fingerprintOf } from "../identity/certificate.ts";
 import { loadOrCreateIdentity, loadOrCreateTicketKey } from "../identity/key_files.ts";
-import { basename, dirname } from "node:path";
+import { basename, dirname, resolve } from "node:path";
 import { PostgresTrackerStore } from "../tracker/postgres_store.ts";
-import { asTyped, quoteWords } from "../invocation.ts";
+import { asTyped, quoteWord, quoteWords } from "../invocation.ts";
 import { DB_OPTION, openTrackerStore } from "./tracker_database.ts";
 import { readTlsFiles } from "./tls_files.ts";
 
@@ -193,6 +193,8 @@ export function addServeCommand(program: Command): void {
           store,
           postgres ? ".shoal-tracker.history" : `${options.db}.history`,
           events,
+          // What a one-shot admin command needs to reach this database (a URL may hold a password).
+          postgres ? "--db URL" : `--db ${quoteWord(resolve(options.db))}`,
         );
       } finally {
         await announcement?.stop();
@@ -314,6 +316,7 @@ async function untilStopped(
   store: TrackerStore,
   historyFile: string,
   events: EventFeed,
+  dbOption: string,
 ): Promise<void> {
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const shell = Deno.stdin.isTerminal();
@@ -327,7 +330,7 @@ async function untilStopped(
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   try {
     if (shell) {
-      await Promise.race([runAdminShell(store, historyFile, events), stopped]);
+      await Promise.race([runAdminShell(store, historyFile, events, dbOption), stopped]);
     } else {
       await stopped;
     }

@@ -42,7 +42,9 @@ export async function listOwners(
     (client) => client.call("lookup", { name, owner }),
   );
   if (files.length === 0 && owner !== undefined) {
-    throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`);
+    throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`, {
+      hint: `\`peer.ts search ${quoteWord(name)}\` shows who does`,
+    });
   }
   if (files.length === 0) {
     throw new ShoalError(
@@ -116,7 +118,9 @@ export function pickSource(owners: Listing[], from?: string): Listing {
     const chosen = owners.find((file) => file.owner.toLowerCase() === from.toLowerCase());
     if (!chosen) {
       throw new ShoalError("NOT_FOUND", `${from} does not share "${name}"`, {
-        hint: `drop --from to fetch from whoever shares it`,
+        hint: `drop --from to fetch from whoever shares it (\`peer.ts search ${
+          quoteWord(name)
+        }\` shows who does)`,
       });
     }
     if (!chosen.online) {

@@ -34,7 +34,9 @@ export async function describeFile(
     real = await Deno.realPath(resolve(path));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) {
-      throw new ShoalError("IO", `no such file or folder: ${path}`);
+      throw new ShoalError("IO", `no such file or folder: ${path}`, {
+        hint: `a relative path starts in the folder you typed the command in (${Deno.cwd()})`,
+      });
     }
     throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
   }

@@ -140,7 +140,9 @@ function noneAnswers(
     const [{ error }] = failures;
     return new ShoalError(error.code, error.message, {
       cause: error,
-      hint: error.hint ?? "is the tracker running? check --tracker HOST:PORT (or SHOAL_TRACKER)",
+      hint: error.hint ??
+        "is the tracker running? start one with `tracker.ts serve`, or name the running one " +
+          "with --tracker HOST:PORT (or SHOAL_TRACKER)",
     });
   }
   const each = failures.map(({ address, error }) => {

@@ -159,11 +159,14 @@ export class ProtocolServer<T extends MethodTable, S> {
         ? await listenTls(address, tls)
         : Deno.listen({ hostname: address.host, port: address.port });
     } catch (error) {
-      const why = error instanceof Deno.errors.AddrInUse ||
-          (error as { code?: unknown } | null)?.code === "EADDRINUSE"
+      const inUse = error instanceof Deno.errors.AddrInUse ||
+        (error as { code?: unknown } | null)?.code === "EADDRINUSE";
+      const why = inUse
         ? "the port is in use (is another tracker or peer running there?)"
         : toShoalError(error).message;
-      throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`);
+      throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`, {
+        hint: inUse ? "pass another --port, or --port 0 for a free one" : undefined,
+      });
     }
     return this.serve(listener);
   }

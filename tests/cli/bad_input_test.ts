@@ -81,7 +81,24 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
         stdin: "not-it-at-all\n",
       });
       assert.equal(result.code, 1);
-      assert.equal(result.stderr.trim(), "error: wrong username or password");
+      const [error, hint, ...rest] = result.stderr.trim().split("\n");
+      assert.equal(error, "error: wrong username or password");
+      // What to do next: the password again, or an account first.
+      assert.match(hint, /^hint: check the username .*`.*register <username>` makes one$/);
+      assert.deepEqual(rest, []);
+    });
+
+    await t.step("a tracker that is not running", async () => {
+      const closed = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+      const port = closed.addr.port;
+      closed.close();
+      const result = await bob.run(["--tracker", `127.0.0.1:${port}`, "search", "x"]);
+      assert.equal(result.code, 1);
+      assert.match(
+        result.stderr,
+        new RegExp(`^error: cannot reach 127\\.0\\.0\\.1:${port}: `, "m"),
+      );
+      assert.match(result.stderr, /^hint: is the tracker running\? start one with `.+ serve`/m);
     });
 
     await t.step("a duplicate username, in any letter case", async () => {
@@ -107,6 +124,7 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       const missing = await alice.run(["publish", join(dir.path, "nope.pdf")]);
       assert.equal(missing.code, 1);
       assert.match(missing.stderr, /^error: no such file or folder: .*nope\.pdf$/m);
+      assert.match(missing.stderr, /^hint: a relative path starts in the folder you typed/m);
       const fifo = join(dir.path, "pipe");
       await new Deno.Command("mkfifo", { args: [fifo] }).output();
       const piped = await alice.run(["publish", fifo]);
@@ -163,6 +181,13 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^error: you are the only one sharing "solo"$/m);
     });
 
+    await t.step("fetching from an owner who does not share it", async () => {
+      const result = await bob.run(["fetch", "paper.txt", "--from", "carol"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: carol does not share "paper\.txt"$/m);
+      assert.match(result.stderr, /^hint: `.*search paper\.txt` shows who does$/m);
+    });
+
     await t.step("saving into a folder that does not exist", async () => {
       const result = await bob.run(["fetch", "paper.txt", "--output", join(dir.path, "no", "x")]);
       assert.equal(result.code, 1);
@@ -173,6 +198,13 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       const result = await runTrackerCli(["peers", "--db", join(dir.path, "nope.db")]);
       assert.equal(result.code, 1);
       assert.match(result.stderr, /no tracker database at .*nope\.db/);
+      assert.match(result.stderr, /^hint: .*pass --db FILE with the database its `serve` printed/m);
+      // A relative path is shown resolved, so a wrong folder is plain to see.
+      const relative = await runTrackerCli(["peers", "--db", "no-such-tracker.db"]);
+      assert.match(
+        relative.stderr,
+        /no tracker database at no-such-tracker\.db \(\/.*\/no-such-tracker\.db\)/,
+      );
       await assert.rejects(Deno.stat(join(dir.path, "nope.db")), Deno.errors.NotFound);
     });
 

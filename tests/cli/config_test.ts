@@ -11,7 +11,7 @@ import assert from "node:assert/strict";
 import { join, relative } from "node:path";
 import { PEER_TS, tempDir } from "../helpers/processes.ts";
 import { runPeerCli } from "../helpers/cli.ts";
-import { runPeer } from "./_terminal.ts";
+import { denoRun, hasCommand, runPeer, TmuxPane } from "./_terminal.ts";
 
 /** The address `register` tried, from its "cannot reach HOST:PORT" error. */
 async function trackerTried(
@@ -259,5 +259,18 @@ Deno.test({
       const env = { SHOAL_INSECURE_PLAINTEXT: value };
       assert.equal(await warnsPlaintext(home.path, [], env), false, value);
     }
+  },
+});
+
+Deno.test({
+  name: "config get - an unset key prints nothing for a script, and says so at a terminal",
+  ignore: !hasCommand("tmux"),
+  async fn() {
+    await using home = await tempDir("shoal-config-");
+    await using pane = await TmuxPane.start(
+      denoRun(PEER_TS, "--home", home.path, "config", "get", "serve.advertise"),
+    );
+    await pane.waitFor(/serve\.advertise is not set in .*config\.toml: its default applies/);
+    await pane.waitFor("[exited 0]");
   },
 });

@@ -197,6 +197,20 @@ Deno.test("a bad flag - exits 2, names the flag and suggests the nearest one", a
   }
 });
 
+Deno.test("a usage error - names the --help of the command it was in", async () => {
+  const cases: [Program, string[], RegExp][] = [
+    ["peer.ts", ["fetch", "notes", "--output-dir", "x"], /fetch --help` lists its options/],
+    ["peer.ts", ["publsh", "x"], / --help` lists the commands and the global options/],
+    ["peer.ts", ["sessions", "revoke"], /sessions revoke --help` lists its options/],
+    ["tracker.ts", ["admin", "grant"], /admin grant --help` lists its options/],
+  ];
+  for (const [program, args, hint] of cases) {
+    const { code, stderr } = await run(program, args);
+    assert.equal(code, 2, `${program} ${args.join(" ")}: ${stderr}`);
+    assert.match(stderr, new RegExp(`^hint: \`.*${hint.source}`, "m"), stderr);
+  }
+});
+
 Deno.test("a missing argument - exits 2 and names it", async () => {
   const { code, stderr } = await run("peer.ts", ["fetch"]);
   assert.equal(code, 2);

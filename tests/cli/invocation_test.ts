@@ -7,6 +7,7 @@ import {
   completionNames,
   isInstalled,
   launcher,
+  launcherBeside,
   setInvocation,
   splitGlobals,
   takeInstalledAs,
@@ -29,6 +30,9 @@ Deno.test("invocation - under deno task, hints name the task and repeat --home",
   try {
     assert.equal(launcher("peer"), "deno task peer");
     assert.equal(launcher("tracker"), "deno task admin");
+    // The tracker's hints name the peer's commands as the user runs them.
+    assert.equal(launcherBeside("peer"), "deno task peer");
+    assert.equal(launcherBeside("tracker"), "deno task admin");
     setInvocation("peer", ["--home", "my home", "cancel", "x"]);
     assert.equal(commandPrefix("peer"), "deno task peer --home 'my home'");
     assert.equal(
@@ -94,6 +98,8 @@ Deno.test("invocation - an installed command is named as typed: bare on PATH, el
       asTyped("run `peer.ts login <username>` first"),
       "run `shoal --home h login <username>` first",
     );
+    // Beside the installed shoal-tracker, the peer is the installed shoal.
+    assert.equal(launcherBeside("peer"), "shoal");
 
     Deno.env.set("PATH", "/nonexistent");
     // Its path from the current folder, or the absolute one where that is shorter.

@@ -79,6 +79,9 @@ Deno.test({
       await pane.waitFor(/serving your files on 127\.0\.0\.1:\d+/);
       await pane.waitFor("shoal (alice)> ");
       await step(pane, PEER_PROMPT, `publish notes ${source}`, 'published "notes" (195 KiB');
+      // A usage error names the help to read, typed bare as everything in the shell.
+      await step(pane, PEER_PROMPT, "view --bogus", "hint: `view --help` lists its options");
+      await step(pane, PEER_PROMPT, "veiw", "hint: `help` lists the commands");
 
       // TAB completes the command name; Enter runs it.
       await pane.keys("vi", "Tab");
@@ -171,6 +174,13 @@ Deno.test({
         assert.match(helpText, new RegExp(`^ {2}${command}\\b`, "m"), `${command} in help`);
       }
       await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
+      // A one-shot command typed here says where it runs, with this tracker's database.
+      await step(
+        pane,
+        prompt,
+        "admin grant bob",
+        /another terminal: .*tracker\.ts admin grant bob --db \S*tracker\.db/,
+      );
     } finally {
       await serving[Symbol.asyncDispose]();
     }
@@ -179,7 +189,7 @@ Deno.test({
     assert.equal(await pane.exitCode(), 0, await pane.capture());
     assert.equal(
       await Deno.readTextFile(`${db}.history`),
-      "peers\npeers\nhelp\ndiscovr bob\nquit\n",
+      "peers\npeers\nhelp\ndiscovr bob\nadmin grant bob\nquit\n",
     );
   },
 });

@@ -79,7 +79,7 @@ Deno.test("install - shoal and shoal-tracker run as typed, share a file, and uni
   const help = await installed(bin, "shoal", ["--help"]);
   assert.equal(help.code, 0, help.stderr);
   assert.match(help.stdout, /^Usage: shoal \[options\] \[command\]/);
-  assert.match(help.stdout, /\$ shoal --tracker 192\.168\.1\.10:5050 login alice/);
+  assert.match(help.stdout, /\$ shoal config set tracker 192\.168\.1\.10:5050/);
   assert.match((await installed(bin, "shoal", ["--version"])).stdout, /^shoal \d+\.\d+\.\d+ /);
   const trackerHelp = await installed(bin, "shoal-tracker", ["--help"]);
   assert.equal(trackerHelp.code, 0, trackerHelp.stderr);

@@ -106,6 +106,7 @@ Deno.test("ProtocolServer - a TLS server on a port in use says the port is in us
     (error: unknown) => {
       assert.ok(error instanceof ShoalError && error.code === "IO", String(error));
       assert.match(error.message, /the port is in use/);
+      assert.equal(error.hint, "pass another --port, or --port 0 for a free one");
       return true;
     },
   );

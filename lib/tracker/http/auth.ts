@@ -4,6 +4,7 @@
  * (`Authorization: Bearer`). Admin is a role on an account, checked on every
  * request, so a revoked admin loses access at once.
  */
+import { launcher } from "../../invocation.ts";
 import type { Context, MiddlewareHandler } from "hono";
 import { getCookie } from "hono/cookie";
 import { apiError, type Caller, type HttpDeps, type HttpEnv } from "./context.ts";
@@ -40,14 +41,24 @@ export function requireAdmin(deps: HttpDeps): MiddlewareHandler<HttpEnv> {
   return async (c, next) => {
     const caller = c.get("caller");
     if (!caller) {
-      return apiError(c, 401, "UNAUTHORIZED", "log in on the dashboard, or send an API token");
+      return apiError(
+        c,
+        401,
+        "UNAUTHORIZED",
+        "log in on the dashboard (/login), or send an admin's API token as " +
+          `Authorization: Bearer TOKEN (the operator runs: ${
+            launcher("tracker")
+          } admin token NAME)`,
+      );
     }
     if (!await deps.store.isAdmin(caller.username)) {
       return apiError(
         c,
         403,
         "FORBIDDEN",
-        `${caller.username} is not an admin; the operator runs: tracker.ts admin grant ${caller.username}`,
+        `${caller.username} is not an admin; the operator runs: ${
+          launcher("tracker")
+        } admin grant ${caller.username}`,
       );
     }
     if (c.req.method !== "GET" && c.req.method !== "HEAD" && !csrfHolds(c, caller)) {

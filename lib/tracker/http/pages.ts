@@ -6,6 +6,7 @@
  * `dashboard.ts`'s; routes added here come after /metrics, /healthz,
  * /api/v1, POST /login and POST /logout, and before the 404.
  */
+import { launcher } from "../../invocation.ts";
 import type { Context, Hono } from "hono";
 import type { HttpDeps, HttpEnv } from "./context.ts";
 import { DASHBOARD_PATHS, dashboardAsset, dashboardPage, loginPage } from "./dashboard.ts";
@@ -16,6 +17,7 @@ const LOGIN_ERRORS: Record<string, string> = {
   AUTH_FAILED: "Wrong username or password.",
   RATE_LIMITED: "Too many failed logins from here: wait a minute, then try again.",
   CSRF: "The login form had expired: please log in again.",
+  // `tracker.ts` becomes the command the operator runs (`shoal-tracker`) when the page is made.
   FORBIDDEN: "That account is no admin: the operator runs `tracker.ts admin grant NAME`.",
   SESSION_ENDED:
     "Your session ended (the tracker restarted, or it was idle too long): log in again.",
@@ -27,7 +29,8 @@ export function addPages(app: Hono<HttpEnv>, deps: HttpDeps): void {
     const code = c.req.query("error");
     const error = code === undefined
       ? undefined
-      : LOGIN_ERRORS[code] ?? `Login failed (${code.slice(0, 40)}).`;
+      : LOGIN_ERRORS[code]?.replace("tracker.ts ", `${launcher("tracker")} `) ??
+        `Login failed (${code.slice(0, 40)}).`;
     return c.html(await loginPage({ csrfToken: loginCsrfToken(c, deps), error }));
   });
 

@@ -22,6 +22,8 @@ Deno.test("HTTP auth - no session or token is 401 UNAUTHORIZED on every API rout
     const { status, body } = await anonymous.json(path);
     assert.equal(status, 401, path);
     assert.equal(body.error.code, "UNAUTHORIZED", path);
+    // It says how to get in: the login page, or a token the operator issues.
+    assert.match(body.error.message, /\/login.*Authorization: Bearer.* admin token NAME/, path);
   }
   const ping = await anonymous.json("/api/v1/peers/alice/ping", { method: "POST" });
   assert.equal(ping.status, 401);

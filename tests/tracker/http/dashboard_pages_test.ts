@@ -120,6 +120,10 @@ Deno.test("dashboard - pages need an admin session; the login form carries the C
   const refused = await bob.fetch("/peers");
   await refused.body?.cancel();
   assert.equal(refused.headers.get("Location"), "/login?error=FORBIDDEN");
+  // The page names the command that makes an admin, as the operator runs the tracker here.
+  const forbidden = await (await anonymous.fetch("/login?error=FORBIDDEN")).text();
+  assert.match(forbidden, /no admin: the operator runs `.+ admin grant NAME`/);
+  assert.doesNotMatch(forbidden, /runs `tracker\.ts admin/);
 
   const alice = await op.loggedIn("alice");
   for (const path of ["/", "/peers", "/peers/some%20one", "/shares?q=x"]) {
