@@ -86,6 +86,8 @@ export class Presence {
     let saidLost = false;
     let refused = false;
     let firstAttempt = true;
+    /** The code of the last error said while offline, so that a new kind of failure is said once. */
+    let saidCode: string | null = null;
     while (!this.#stop.signal.aborted) {
       try {
         const { tracker: client, username } = await connectSession(home, tracker, {
@@ -112,6 +114,7 @@ export class Presence {
         lost = null;
         saidLost = false;
         refused = false;
+        saidCode = null;
         retryMs = FIRST_RETRY_MS;
         // Heartbeats until stopped; a connection the tracker ends (say, a logout elsewhere)
         // is noticed at once, not at the next heartbeat.
@@ -143,6 +146,13 @@ export class Presence {
         } else if (lost && !saidLost) {
           log(`lost the tracker at ${formatAddress(lost)} (${error.message}); reconnecting`);
           saidLost = true;
+          saidCode = error.code;
+        } else if (!firstAttempt && !isDown(error) && error.code !== saidCode) {
+          // A tracker that answers again but refuses (say, with another certificate) would
+          // otherwise leave a serving peer silent while it retries forever: said once, with its hint.
+          const hint = error.hint ? ` (${error.hint})` : "";
+          log(`still not online: ${error.message}${hint}; retrying`);
+          saidCode = error.code;
         } else if (firstAttempt) {
           // "cannot reach the tracker at any of its 2 addresses: ..." needs no second "cannot reach".
           log(
@@ -150,6 +160,7 @@ export class Presence {
               ? `${error.message}; retrying`
               : `cannot reach the tracker (${error.message}); retrying`,
           );
+          saidCode = error.code;
         }
         await this.#sleep(retryMs);
         retryMs = Math.min(retryMs * 2, MAX_RETRY_MS);

@@ -5,6 +5,9 @@ import { parseAddress } from "../../lib/protocol/address.ts";
 import { Presence } from "../../lib/peer/presence.ts";
 import { startTestTracker, type TestTracker } from "../helpers/tracker.ts";
 import { eventually } from "../helpers/eventually.ts";
+import { join } from "node:path";
+import { localPeer, startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir } from "../helpers/processes.ts";
 
 /** A peer home logged in as `username` on `running`, in a temporary folder. */
 async function loggedInHome(running: TestTracker, username: string) {
@@ -137,6 +140,42 @@ Deno.test("a serving peer with no tracker address answering says so once, withou
       lines[0],
       /^cannot reach the tracker at any of its 2 addresses: 127\.0\.0\.1:1 \(connection refused\); 127\.0\.0\.1:2 \(connection refused\); retrying$/,
     );
+  } finally {
+    await presence.stop();
+  }
+});
+
+Deno.test("a serving peer whose tracker comes back with another certificate says so once, with the command that fixes it", async () => {
+  await using dir = await tempDir();
+  await Deno.mkdir(join(dir.path, "first"));
+  await Deno.mkdir(join(dir.path, "impostor"));
+  const first = await startLocalTracker(join(dir.path, "first"));
+  using alice = await localPeer(dir.path, "alice", first.address);
+  const lines: string[] = [];
+  const presence = new Presence({
+    tracker: alice.endpoint,
+    home: alice.home,
+    port: 4000,
+    heartbeatMs: 20,
+    onTicketKey: () => Promise.resolve(),
+    log: (line) => lines.push(line),
+    onLoggedOut: (error) => assert.fail(`logged out: ${error.message}`),
+  });
+  presence.start();
+  try {
+    await eventually(() => lines.some((line) => line.startsWith("online as alice")), "online");
+    await first.stop();
+    await eventually(() => lines.some((line) => line.startsWith("lost the tracker")), "lost");
+    // Another tracker (another identity) where the first one was.
+    await using _impostor = await startLocalTracker(join(dir.path, "impostor"), first.port);
+    await eventually(
+      () => lines.some((line) => line.startsWith("still not online")),
+      "the refusal said",
+    );
+    const said = lines.filter((line) => line.startsWith("still not online"));
+    assert.equal(said.length, 1);
+    assert.match(said[0], /DIFFERENT certificate/);
+    assert.match(said[0], /forget-tracker/);
   } finally {
     await presence.stop();
   }
