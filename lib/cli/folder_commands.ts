@@ -1,5 +1,5 @@
 /** Folder shares on the command line: publishing a folder, `ls`, fetching a folder. */
-import { isAbsolute, relative } from "node:path";
+import { basename, isAbsolute, relative, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, type Listing } from "../protocol/messages.ts";
 import {
@@ -15,7 +15,14 @@ import { PeerHome } from "../peer/home.ts";
 import { otherOwners, pickSource } from "../peer/fetch.ts";
 import { connectSession } from "../peer/tracker_link.ts";
 import { quoteWord } from "../invocation.ts";
-import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
+import {
+  escapeForTerminal,
+  formatSize,
+  plural,
+  printJson,
+  renderTable,
+  replacedNote,
+} from "./output.ts";
 import { DownloadProgress, HashProgress } from "./progress.ts";
 import { reportError } from "./errors.ts";
 import { parseRateFlag, type PeerContext } from "./peer_context.ts";
@@ -65,6 +72,7 @@ export async function runPublishFolder(
   shell?: ShellHooks,
 ) {
   const progress = new HashProgress(escapeForTerminal(name ?? path));
+  const before = home.share(name ?? basename(resolve(path)));
   try {
     const { share, replaced, skipped } = await untilCtrlC(
       (signal) =>
@@ -85,7 +93,7 @@ export async function runPublishFolder(
       `${replaced ? "republished" : "published"} the folder "${share.name}" (${
         plural(share.files ?? 0, "file")
       }, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
-        linkOf(share.contentId),
+        linkOf(share.contentId) + replacedNote(before, share),
     ));
   } finally {
     progress.stop();

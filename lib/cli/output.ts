@@ -93,6 +93,23 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
 }
 
 /** A count and its noun, singular for one: `1 source`, `3 sources`. */
+/**
+ * What a publish line adds when the name stood for something else before: a
+ * re-publish of another file or folder under a name already shared replaces
+ * that share, which the user should hear about, not only "republished".
+ * Empty when nothing was shared under the name, or it was the same path.
+ */
+export function replacedNote(
+  before: { path: string; size: number; files?: number; kind?: string } | null,
+  now: { path: string },
+): string {
+  if (!before || before.path === now.path) return "";
+  const what = before.kind === "folder"
+    ? `the folder ${before.path} (${plural(before.files ?? 0, "file")}, ${formatSize(before.size)})`
+    : `${before.path} (${formatSize(before.size)})`;
+  return `; it replaces ${what}, which is no longer shared under that name`;
+}
+
 export function plural(count: number, noun: string, nouns = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : nouns}`;
 }

@@ -32,7 +32,15 @@ import { SHOAL_VERSION } from "../version.ts";
 import { asTyped, commandName, isInstalled } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
-import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
+import { basename } from "node:path";
+import {
+  escapeForTerminal,
+  formatSize,
+  plural,
+  printJson,
+  renderTable,
+  replacedNote,
+} from "./output.ts";
 import { canAsk, readPassword } from "./prompt.ts";
 import {
   addTrackersCommand,
@@ -262,10 +270,12 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         if (name !== undefined) checkName(name);
         return await runPublishFolder(context, path, name, hooks);
       }
+      const before = home.share(name ?? basename(path));
       const { share, replaced } = await publish(home, tracker, path, name, hooks?.signal);
       console.log(
         `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
-          `content ${share.contentId.slice(0, 12)}): ${linkOf(share.contentId)}`,
+          `content ${share.contentId.slice(0, 12)}): ${linkOf(share.contentId)}` +
+          escapeForTerminal(replacedNote(before, share)),
       );
     }));
 

@@ -4,7 +4,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
+import { CliPeer, runTrackerCli, signedUpCliPeers } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { sha256File, tempDir, writeRandomFile } from "../helpers/processes.ts";
 
@@ -112,4 +112,28 @@ Deno.test("search lists matching files across the network with their owners", as
   } finally {
     await tracker.stop();
   }
+});
+
+Deno.test("publishing another file or folder under a name already shared says what it replaces", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
+  const big = join(dir.path, "big.bin");
+  const other = join(dir.path, "other.txt");
+  const folder = join(dir.path, "slides");
+  await writeRandomFile(big, 3_000_000);
+  await Deno.writeTextFile(other, "hi");
+  await Deno.mkdir(folder);
+  await Deno.writeTextFile(join(folder, "a.txt"), "a");
+
+  assert.doesNotMatch(await alice.ok(["publish", big]), /replaces/);
+  // The same file again (edited in place, say) replaces nothing worth saying.
+  assert.doesNotMatch(await alice.ok(["publish", big]), /replaces/);
+  const replaced = await alice.ok(["publish", "big.bin", other]);
+  assert.match(replaced, /republished "big\.bin" \(2 B/);
+  assert.match(replaced, /it replaces .*big\.bin \(2\.9 MiB\), which is no longer shared/);
+  const byFolder = await alice.ok(["publish", "big.bin", folder]);
+  assert.match(byFolder, /it replaces .*other\.txt \(2 B\)/);
+  const byFile = await alice.ok(["publish", "big.bin", big]);
+  assert.match(byFile, /it replaces the folder .*slides \(1 file, 1 B\)/);
 });
