@@ -1,7 +1,7 @@
 import { Command } from "commander";
 import type { TrackerStore } from "../tracker/store.ts";
 import type { EventFeed } from "../tracker/events.ts";
-import { runShell } from "./shell.ts";
+import { runShell, type ShellHandle } from "./shell.ts";
 import { commandPrefix, quoteWords, setInvocation } from "../invocation.ts";
 import { addAdminCommands } from "./admin_commands.ts";
 import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
@@ -15,6 +15,7 @@ export async function runAdminShell(
   historyFile?: string,
   events?: EventFeed,
   dbOption = "--db FILE",
+  started?: (handle: ShellHandle) => void,
 ): Promise<void> {
   console.log('admin shell: type "help" for commands; "quit", "exit" or Ctrl-D stops the tracker');
   if (!await hasOsPing()) console.log(`note: ${OS_PING_MISSING}`);
@@ -53,5 +54,5 @@ export async function runAdminShell(
       );
       await program.parseAsync(words, { from: "user" });
     },
-  });
+  }, started);
 }

@@ -33,8 +33,11 @@ export interface ShellOptions {
 
 /** What a running shell lends its commands. */
 export interface ShellHandle {
-  /** Prints a line above the prompt (e.g. "download finished") and redraws the prompt. */
-  notify(line: string): void;
+  /**
+   * Prints a line above the prompt (e.g. "download finished") and redraws the
+   * prompt with what was being typed; to `stream` if given (a log line to stderr).
+   */
+  notify(line: string, stream?: NodeJS.WritableStream): void;
 }
 
 const HISTORY_SIZE = 500;
@@ -88,15 +91,15 @@ export async function runShell(
   const output = options.output ?? process.stdout;
   const lines = new LineSource(input, output, options);
   started?.({
-    notify(line) {
+    notify(line, stream = output) {
       const reader = lines.prompting;
       if (reader) {
         clearLine(output, 0);
         cursorTo(output, 0);
-        output.write(`${line}\n`);
+        stream.write(`${line}\n`);
         reader.prompt(true);
       } else {
-        output.write(`${line}\n`);
+        stream.write(`${line}\n`);
       }
     },
   });

@@ -29,6 +29,8 @@ import { UsageError } from "./errors.ts";
 import { DatabaseLock } from "../tracker/database_lock.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { runAdminShell } from "./admin_shell.ts";
+import type { ShellHandle } from "./shell.ts";
+import process from "node:process";
 import { parsePort } from "./peer_context.ts";
 import { addPlaintextOptions, PLAINTEXT_WARNING } from "./plaintext.ts";
 import { escapeForTerminal } from "./output.ts";
@@ -120,9 +122,12 @@ export function addServeCommand(program: Command): void {
       // processes on one PostgreSQL are the point, so there is no lock there.
       using lock = postgres ? null : DatabaseLock.acquire(options.db);
       const events = new EventFeed();
+      // Log lines go to stderr; above the admin shell's prompt while it shows one.
+      let writeLog = (line: string) => console.error(line);
       using log = new EventLog(events, {
         format: options.logFormat as LogFormat,
         level: options.logLevel as LogLevel,
+        write: (line) => writeLog(line),
       });
       // Warnings quote what clients sent (a request type, say): escaped.
       const warn = (line: string) => log.warn(escapeForTerminal(line));
@@ -195,8 +200,10 @@ export function addServeCommand(program: Command): void {
           events,
           // What a one-shot admin command needs to reach this database (a URL may hold a password).
           postgres ? "--db URL" : `--db ${quoteWord(resolve(options.db))}`,
+          (shell) => writeLog = (line) => shell.notify(line, process.stderr),
         );
       } finally {
+        writeLog = (line) => console.error(line);
         await announcement?.stop();
         await http?.close();
         await tracker.close();
@@ -317,6 +324,7 @@ async function untilStopped(
   historyFile: string,
   events: EventFeed,
   dbOption: string,
+  shellStarted?: (handle: ShellHandle) => void,
 ): Promise<void> {
   const { promise: stopped, resolve: stop } = Promise.withResolvers<void>();
   const shell = Deno.stdin.isTerminal();
@@ -330,7 +338,10 @@ async function untilStopped(
   for (const [signal, handler] of handlers) Deno.addSignalListener(signal, handler);
   try {
     if (shell) {
-      await Promise.race([runAdminShell(store, historyFile, events, dbOption), stopped]);
+      await Promise.race([
+        runAdminShell(store, historyFile, events, dbOption, shellStarted),
+        stopped,
+      ]);
     } else {
       await stopped;
     }

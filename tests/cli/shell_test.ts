@@ -163,8 +163,15 @@ Deno.test({
 
     const prompt = /^tracker> /m;
     await step(pane, prompt, "peers", "no peer has served yet");
+    // A log line while the operator types lands above the prompt, which is drawn again with
+    // what was typed so far.
+    await pane.keys("-l", "pee");
     const bob = new CliPeer(join(dir.path, "bob"), `127.0.0.1:${port}`);
     await bob.signUp("bob");
+    const logged = await pane.waitFor("login.ok");
+    const lastLine = logged.trimEnd().split("\n").at(-1);
+    assert.equal(lastLine, "tracker> pee", logged);
+    await pane.keys("C-u");
     const serving = await servePeer(bob.home, bob.tracker);
     try {
       await step(pane, prompt, "peers", /│ bob +│ 127\.0\.0\.1:\d+ +│ online +│/);
