@@ -413,6 +413,13 @@ export class FolderDownload {
     this.#verifiedBytes += length;
     if (--this.#remaining[file] === 0) await this.#complete(file);
     if (this.#finished) return;
+    this.#tellProgress();
+    if (this.#filesLeft === 0) return this.#finish();
+    this.#pump();
+  }
+
+  /** Tells `onProgress` where the download stands: after each piece, and as queue places change. */
+  #tellProgress(): void {
     this.#options.onProgress?.({
       verifiedBytes: this.#verifiedBytes,
       totalBytes: this.#totalBytes,
@@ -421,8 +428,6 @@ export class FolderDownload {
       activeSources: this.#live().length,
       queued: this.queuedAt,
     });
-    if (this.#filesLeft === 0) return this.#finish();
-    this.#pump();
   }
 
   #onFailed(link: Link, file: number, piece: number, length: number, error: ShoalError): void {
@@ -516,6 +521,9 @@ export class FolderDownload {
         // BUSY: its queue is full. Either way this source is of no use to this download now.
         return this.#drop(link, toShoalError(error).message);
       }
+      if (this.#finished) return;
+      // A place in line is news to the user even while no piece arrives (say, the only source).
+      this.#tellProgress();
       if (link.queuedPlace === null) return this.#pump();
       await delay(Math.max(100, retryMs), { signal: this.#stopped.signal }).catch(() => {});
     }

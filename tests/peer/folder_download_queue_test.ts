@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
-import { FolderDownload } from "../../lib/peer/folder_download.ts";
+import { FolderDownload, type FolderProgress } from "../../lib/peer/folder_download.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
@@ -45,11 +45,13 @@ Deno.test("Folder download - a source with every upload slot taken queues the fo
     // Another downloader takes alice's only slot and keeps its connection open.
     await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);
     const planned = { sources: [{ source: alice, holds: null }], ticket };
+    const told: FolderProgress[] = [];
     const download = new FolderDownload({
       files: [{ path: "big.bin", size: SIZE, pieces: MANIFEST.pieces }],
       place: (relative) => join(dir, relative),
       findSources: () => Promise.resolve(planned),
       plaintext: true,
+      onProgress: (progress) => told.push(progress),
     });
     const running = deadline(download.run(planned), 60_000, { what: "the folder download" });
     // Bounded wait until the download has been told its place, then let the other one go.
@@ -57,6 +59,12 @@ Deno.test("Folder download - a source with every upload slot taken queues the fo
       await new Promise((resolve) => setTimeout(resolve, 25));
     }
     assert.deepEqual(download.queuedAt, [{ owner: "alice", place: 1 }]);
+    // The place is told to the progress line before any piece comes (alice is the only source).
+    for (let i = 0; i < 400 && told.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    assert.deepEqual(told[0]?.queued, [{ owner: "alice", place: 1 }]);
+    assert.equal(told[0]?.verifiedBytes, 0);
     holder.close();
     const report = await running;
     assert.deepEqual(await Deno.readFile(join(dir, "big.bin")), CONTENT);
