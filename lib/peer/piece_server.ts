@@ -260,7 +260,8 @@ export class PieceServer {
         });
         return new WithBody(
           { index, length: bytes.length },
-          paced(bytes, options.uploadLimiter ?? null),
+          // Without an upload limit, the piece whole: no generator's turns per piece.
+          options.uploadLimiter ? paced(bytes, options.uploadLimiter) : [bytes],
           sent,
         );
       },

@@ -496,9 +496,13 @@ export class ProtocolServer<T extends MethodTable, S> {
       while ((next = replies.shift()) !== null) {
         const reply = await next;
         try {
-          await write(reply.frame);
-          // The client is counting body bytes: an error frame now would be read as data.
-          if (reply.body) { for await (const chunk of reply.body.body) await write(chunk); }
+          const joined = joinSmall(reply);
+          if (joined) await write(joined);
+          else {
+            await write(reply.frame);
+            // The client is counting body bytes: an error frame now would be read as data.
+            if (reply.body) { for await (const chunk of reply.body.body) await write(chunk); }
+          }
         } finally {
           reply.body?.written?.();
         }
@@ -585,6 +589,11 @@ const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
  * once, so the refusals too hold a bounded number of sockets.
  */
 const REFUSALS_PER_ADDRESS = 4;
+/**
+ * A reply and its one-chunk body under this size go out in one write (as
+ * `writeAll` writes such a buffer: one `conn.write`, one TLS record).
+ */
+const JOIN_BELOW_BYTES = 64 * 1024;
 
 function addressOf(addr: Deno.Addr): Address {
   const { hostname, port } = addr as Deno.NetAddr;
@@ -674,4 +683,19 @@ function closeQuietly(conn: ServerConn): void {
   } catch {
     // Already closed.
   }
+}
+
+/**
+ * A reply whose body is one small chunk in hand (a small file's piece), with
+ * its frame in one buffer: one write and one TLS record instead of two.
+ */
+function joinSmall(reply: Reply): Uint8Array | null {
+  const body = reply.body?.body;
+  if (!Array.isArray(body) || body.length !== 1) return null;
+  const chunk = body[0] as Uint8Array;
+  if (reply.frame.byteLength + chunk.byteLength >= JOIN_BELOW_BYTES) return null;
+  const joined = new Uint8Array(reply.frame.byteLength + chunk.byteLength);
+  joined.set(reply.frame);
+  joined.set(chunk, reply.frame.byteLength);
+  return joined;
 }
