@@ -92,7 +92,6 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
   return table.toString();
 }
 
-/** A count and its noun, singular for one: `1 source`, `3 sources`. */
 /**
  * What a publish line adds when the name stood for something else before: a
  * re-publish of another file or folder under a name already shared replaces
@@ -110,6 +109,7 @@ export function replacedNote(
   return `; it replaces ${what}, which is no longer shared under that name`;
 }
 
+/** A count and its noun, singular for one: `1 source`, `3 sources`. */
 export function plural(count: number, noun: string, nouns = `${noun}s`): string {
   return `${count} ${count === 1 ? noun : nouns}`;
 }
