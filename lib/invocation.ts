@@ -12,7 +12,7 @@
  * console.error(asTyped("run `peer.ts login <username>` first"));
  * ```
  */
-import { basename, dirname, join, relative } from "node:path";
+import { basename, dirname, isAbsolute, join, relative } from "node:path";
 import { fileURLToPath } from "node:url";
 
 /** The programs whose commands messages name. */
@@ -83,7 +83,7 @@ export function launcher(program: Program): string {
   const name = basename(exe).replace(/\.exe$/, "");
   // A compiled binary: its bare name where PATH finds it, else its path.
   if (name !== "deno") return onPath(basename(exe)) ? name : quoteWord(nearest(exe));
-  if (Deno.env.get("INIT_CWD")) return program === "peer" ? "deno task peer" : "deno task admin";
+  if (Deno.env.get("INIT_CWD")) return taskLauncher(program);
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
   const script = basename(main) === `${program}.ts` ? nearest(main) : `${program}.ts`;
   return `deno run -A ${quoteWord(script)}`;
@@ -108,9 +108,25 @@ export function launcherBeside(program: Program): string {
     const sibling = join(dirname(exe), `shoal-${program}${exe.endsWith(".exe") ? ".exe" : ""}`);
     return onPath(basename(sibling)) === sibling ? `shoal-${program}` : quoteWord(nearest(sibling));
   }
-  if (Deno.env.get("INIT_CWD")) return program === "peer" ? "deno task peer" : "deno task admin";
+  if (Deno.env.get("INIT_CWD")) return taskLauncher(program);
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
   return `deno run -A ${quoteWord(main === "" ? script : nearest(join(dirname(main), script)))}`;
+}
+
+/**
+ * `deno task peer` (or `admin`) as the user can type it again where they are:
+ * deno task looks for deno.json only in that folder and above, so from
+ * outside the repository the task needs `--config` and the file's path.
+ */
+function taskLauncher(program: Program): string {
+  const task = program === "peer" ? "peer" : "admin";
+  const from = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  const root = fileURLToPath(new URL("../", import.meta.url));
+  const within = relative(root, from);
+  if (!within.startsWith("..") && !isAbsolute(within)) return `deno task ${task}`;
+  const config = join(root, "deno.json");
+  const near = relative(from, config);
+  return `deno task --config ${quoteWord(near.length <= config.length ? near : config)} ${task}`;
 }
 
 /** A path from the folder the user is in (`../peer.ts`), or the absolute one if shorter. */

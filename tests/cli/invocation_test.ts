@@ -1,5 +1,6 @@
 import assert from "node:assert/strict";
-import { relative } from "node:path";
+import { dirname, relative } from "node:path";
+import { fileURLToPath as fromFileUrl } from "node:url";
 import {
   asTyped,
   commandName,
@@ -47,6 +48,21 @@ Deno.test("invocation - under deno task, hints name the task and repeat --home",
     if (before === undefined) Deno.env.delete("INIT_CWD");
     else Deno.env.set("INIT_CWD", before);
     setInvocation("peer", [], "peer.ts");
+  }
+});
+
+Deno.test("invocation - under deno task from outside the repository, hints name its deno.json", () => {
+  const before = Deno.env.get("INIT_CWD");
+  const config = fromFileUrl(new URL("../../deno.json", import.meta.url));
+  try {
+    Deno.env.set("INIT_CWD", dirname(config) + "/lib/peer");
+    assert.equal(launcher("peer"), "deno task peer", "a folder below deno.json finds it");
+    Deno.env.set("INIT_CWD", "/");
+    assert.equal(launcher("peer"), `deno task --config ${relative("/", config)} peer`);
+    assert.equal(launcherBeside("tracker"), `deno task --config ${relative("/", config)} admin`);
+  } finally {
+    if (before === undefined) Deno.env.delete("INIT_CWD");
+    else Deno.env.set("INIT_CWD", before);
   }
 });
 
