@@ -1,9 +1,10 @@
 /**
  * How many peers' connections a tracker process keeps at most: its open-file
  * limit, less descriptors kept for its database connections, its files and
- * its HTTP port (1,024, or a quarter of a lower limit). Past it, a new connection is closed as soon as it is
- * accepted (see `ProtocolServer`'s `maxConnections`), instead of the process
- * running out of descriptors and failing to reach its database.
+ * its HTTP port (1,024, or a quarter of a lower limit). Past it, a new
+ * connection is closed as soon as it is accepted (see `ProtocolServer`'s
+ * `maxConnections`), instead of the process running out of descriptors and
+ * failing to reach its database.
  */
 
 /**
