@@ -14,7 +14,7 @@ import { join } from "node:path";
 import { delay } from "../lib/async/delay.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, startTracker } from "./processes.ts";
-import { ensurePrograms, inParallel, mbps, tempDir, writeRandomFile } from "./resources.ts";
+import { ensurePrograms, inParallel, mbps, run, tempDir, writeRandomFile } from "./resources.ts";
 import {
   rsyncCopy,
   scpCopy,
@@ -73,16 +73,6 @@ function peakRssKiB(pid: number): number | null {
     return match ? Number(match[1]) : null;
   } catch {
     return null;
-  }
-}
-
-async function run(command: string, args: string[]): Promise<void> {
-  const output = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
-    );
   }
 }
 

@@ -112,6 +112,17 @@ export async function hasCommand(name: string): Promise<boolean> {
   }
 }
 
+/** Runs a program to completion, its output discarded; fails with its stderr if it fails. */
+export async function run(command: string, args: string[]): Promise<void> {
+  const output = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
+    .output();
+  if (!output.success) {
+    throw new Error(
+      `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
+    );
+  }
+}
+
 /** Whether this process runs as root (false where the user id cannot be told). */
 export function isRoot(): boolean {
   try {

@@ -16,6 +16,7 @@ import {
   cpuSeconds,
   ensureSocat,
   mbps,
+  run,
   tempDir,
   writeRandomFile,
   writeTlsFiles,
@@ -30,16 +31,6 @@ const RUNS = 3;
 function freePort(): number {
   using listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
   return (listener.addr as Deno.NetAddr).port;
-}
-
-async function run(command: string, args: string[]): Promise<void> {
-  const output = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
-    );
-  }
 }
 
 /**

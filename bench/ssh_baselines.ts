@@ -6,7 +6,7 @@
  */
 import { join } from "node:path";
 import { delay } from "../lib/async/delay.ts";
-import { onInterrupt } from "./resources.ts";
+import { onInterrupt, run } from "./resources.ts";
 
 /** The programs these baselines need, and the Debian packages that have them. */
 export const SSH_PROGRAMS: Record<string, string> = {
@@ -22,16 +22,6 @@ export interface SshServer extends AsyncDisposable {
   port: number;
   /** `ssh` with the options that reach this server and nothing else (no user config). */
   ssh: string[];
-}
-
-async function run(command: string, args: string[]): Promise<void> {
-  const output = await new Deno.Command(command, { args, stdout: "null", stderr: "piped" })
-    .output();
-  if (!output.success) {
-    throw new Error(
-      `${command} ${args.join(" ")}: ${new TextDecoder().decode(output.stderr).trim()}`,
-    );
-  }
 }
 
 /** Where a program is on the PATH (sshd must be started by its absolute path). */
