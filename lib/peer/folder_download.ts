@@ -17,7 +17,14 @@ import { PART_SUFFIX } from "./downloader.ts";
 import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
 import { pieceLength, sha256Hex } from "./manifest.ts";
 import { PartFile } from "./part_file.ts";
-import { askQueuePlace, connectSource, startWaiting } from "./source_connection.ts";
+import {
+  askQueuePlace,
+  connectSource,
+  notWaiting,
+  queueReport,
+  type QueueWait,
+  startWaiting,
+} from "./source_connection.ts";
 import type { QueuedAt, SourceReport } from "./swarm.ts";
 
 /**
@@ -82,7 +89,8 @@ export interface FolderDownloadOptions {
   pace?: (bytes: number) => Promise<void>;
 }
 
-interface Link {
+/** A source of this download, and its waits in the source's queue for an upload slot. */
+interface Link extends QueueWait {
   source: Source;
   holds: Set<number> | null;
   /** Files it turned out not to have. */
@@ -96,12 +104,6 @@ interface Link {
   pieces: number;
   bytes: number;
   dropped: string | null;
-  /** Its place in the source's queue for an upload slot while it has none (1 is next), else null. */
-  queuedPlace: number | null;
-  /** The first place it was told, and how long it waited in all. */
-  firstPlace: number | null;
-  queuedMs: number;
-  queuedSince: number;
 }
 
 /** A file being written: its part file (several pieces) and what it still needs. */
@@ -225,16 +227,18 @@ export class FolderDownload {
   }
 
   #report(): SourceReport[] {
-    return this.#links.filter((link) => link.pieces > 0).map((link) => ({
-      owner: link.source.owner,
-      address: link.source.address,
-      partial: false,
-      pieces: link.pieces,
-      bytes: link.bytes,
-      queued: link.firstPlace === null
-        ? null
-        : { place: link.firstPlace, seconds: Math.round(link.queuedMs / 100) / 10 },
-    }));
+    return this.#links.filter((link) => link.pieces > 0).map((link) => {
+      const queued = queueReport(link);
+      return {
+        owner: link.source.owner,
+        address: link.source.address,
+        partial: false,
+        pieces: link.pieces,
+        bytes: link.bytes,
+        // A folder's report gives the seconds queued to a tenth.
+        queued: queued && { ...queued, seconds: Math.round(queued.seconds * 10) / 10 },
+      };
+    });
   }
 
   /** Sources dropped, and why. */
@@ -274,10 +278,7 @@ export class FolderDownload {
         pieces: 0,
         bytes: 0,
         dropped: null,
-        queuedPlace: null,
-        firstPlace: null,
-        queuedMs: 0,
-        queuedSince: 0,
+        ...notWaiting(),
       };
       this.#links.push(link);
       this.#background(this.#connect(link));

@@ -77,6 +77,22 @@ export interface QueueWait {
   queuedMs: number;
 }
 
+/** A source that has never been queued. */
+export function notWaiting(): QueueWait {
+  return { queuedPlace: null, firstPlace: null, queuedSince: 0, queuedMs: 0 };
+}
+
+/**
+ * What a download's report says of its waits in a source's queue: the first
+ * place it was told and the seconds it waited in all (a wait still under way
+ * included); null if it was never queued there.
+ */
+export function queueReport(wait: QueueWait): { place: number; seconds: number } | null {
+  if (wait.firstPlace === null) return null;
+  const waiting = wait.queuedPlace === null ? 0 : performance.now() - wait.queuedSince;
+  return { place: wait.firstPlace, seconds: (wait.queuedMs + waiting) / 1000 };
+}
+
 /** Starts a wait in the source's queue; false when one is already under way. */
 export function startWaiting(wait: QueueWait): boolean {
   if (wait.queuedPlace !== null) return false;

@@ -6,7 +6,14 @@ import { type Manifest, PEER_METHODS, type Source } from "../protocol/messages.t
 import { Bitfield } from "./bitfield.ts";
 import { bytesHeld, pieceLength, sha256Hex } from "./manifest.ts";
 import { type PickSource, PiecePicker } from "./piece_picker.ts";
-import { askQueuePlace, connectSource, startWaiting } from "./source_connection.ts";
+import {
+  askQueuePlace,
+  connectSource,
+  notWaiting,
+  queueReport,
+  type QueueWait,
+  startWaiting,
+} from "./source_connection.ts";
 
 /** What one source contributed to a download. */
 export interface SourceReport {
@@ -139,7 +146,8 @@ interface PickLink extends PickSource {
   link: Link;
 }
 
-interface Link {
+/** A source of this download, and its waits in the source's queue for an upload slot. */
+interface Link extends QueueWait {
   source: Source;
   client: ProtocolClient<typeof PEER_METHODS> | null;
   have: Bitfield | null;
@@ -156,15 +164,8 @@ interface Link {
   corrupt: boolean;
   refreshing: boolean;
   refreshSoon: boolean;
-  /** Its place in the source's queue for an upload slot while it has none (1 is next), else null. */
-  queuedPlace: number | null;
   /** The pieces the source says it has sent to anyone (a seed's hint), as of its last `have`. */
   sent: Bitfield | null;
-  /** The first place it was told, when it was ever queued. */
-  firstPlace: number | null;
-  /** When its current wait began, and how long its earlier waits took (ms). */
-  queuedSince: number;
-  queuedMs: number;
 }
 
 /**
@@ -272,11 +273,7 @@ export class Swarm {
         partial: l.source.partial,
         pieces: l.pieces,
         bytes: l.bytes,
-        queued: l.firstPlace === null ? null : {
-          place: l.firstPlace,
-          seconds: (l.queuedMs +
-            (l.queuedPlace === null ? 0 : performance.now() - l.queuedSince)) / 1000,
-        },
+        queued: queueReport(l),
       })),
       dropped: this.#links.filter((l) => l.dropped).map((l) => ({
         owner: l.source.owner,
@@ -311,11 +308,8 @@ export class Swarm {
         corrupt: false,
         refreshing: false,
         refreshSoon: false,
-        queuedPlace: null,
         sent: null,
-        firstPlace: null,
-        queuedSince: 0,
-        queuedMs: 0,
+        ...notWaiting(),
       };
       this.#links.push(link);
       this.#background(this.#connect(link));
