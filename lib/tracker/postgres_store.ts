@@ -11,6 +11,7 @@ import { ShoalError } from "../protocol/errors.ts";
 import type { LoginFailureCount, LoginFailureKey } from "./login_limiter.ts";
 import type { RegistrationBucket } from "./register_limiter.ts";
 import {
+  ACCOUNTS_QUERY,
   type AccountSummary,
   ambiguousName,
   checkMembers,
@@ -766,12 +767,7 @@ export class PostgresTrackerStore implements TrackerStore, AsyncDisposable {
   }
 
   async listAccounts(): Promise<AccountSummary[]> {
-    const rows = await this.#all(
-      `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
-         (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
-       FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
-    );
-    return rows.map(toAccountSummary);
+    return (await this.#all(ACCOUNTS_QUERY)).map(toAccountSummary);
   }
 
   async databaseBytes(): Promise<number | null> {

@@ -8,6 +8,7 @@ import type { DatabaseSync, StatementSync } from "node:sqlite";
 import { ShoalError } from "../protocol/errors.ts";
 import { openDatabase, Statements } from "../storage/sqlite.ts";
 import {
+  ACCOUNTS_QUERY,
   type AccountSummary,
   ambiguousName,
   checkMembers,
@@ -668,12 +669,7 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
   }
 
   async listAccounts(): Promise<AccountSummary[]> {
-    const rows = await this.#all(
-      `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
-         (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
-       FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`,
-    );
-    return rows.map(toAccountSummary);
+    return (await this.#all(ACCOUNTS_QUERY)).map(toAccountSummary);
   }
 
   async databaseBytes(): Promise<number | null> {

@@ -437,6 +437,15 @@ export function toStats(row: Row): TrackerStats {
   };
 }
 
+/**
+ * Every account, with where its peer was last and how many shares it has
+ * (rows for {@link toAccountSummary}): plain SQL both backends run as it is.
+ */
+export const ACCOUNTS_QUERY =
+  `SELECT u.username, u.created_at, p.host, p.port, p.online, p.last_seen,
+     (SELECT COUNT(*) FROM files f WHERE f.owner = u.username) AS shares
+   FROM users u LEFT JOIN peers p ON p.username = u.username ORDER BY u.username`;
+
 /** An account row of {@link TrackerStore.listAccounts}, on either backend. */
 export function toAccountSummary(row: Row): AccountSummary {
   return {
