@@ -7,18 +7,11 @@
  * ends; needs root.
  */
 import { join } from "node:path";
-import { TestLan } from "../tests/helpers/netns.ts";
+import { netnsUnavailable, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, type FetchSummary, startTracker } from "./processes.ts";
 import { LinkWatch } from "./link_watch.ts";
-import {
-  cpuSeconds,
-  inParallel,
-  isRoot,
-  onInterrupt,
-  tempDir,
-  writeRandomFile,
-} from "./resources.ts";
+import { cpuSeconds, inParallel, onInterrupt, tempDir, writeRandomFile } from "./resources.ts";
 import { seedAccounts, seedShares } from "./seed.ts";
 
 const MIB = 1024 * 1024;
@@ -31,19 +24,8 @@ interface Sizes {
 const QUICK: Sizes = { rateMbit: 40, size: 16 * MIB };
 const FULL: Sizes = { rateMbit: 100, size: 128 * MIB };
 
-/** Why namespaces cannot be made here, or null when they can. */
-async function unavailable(): Promise<string | null> {
-  if (!isRoot()) return "not running as root";
-  try {
-    await using _probe = await TestLan.create([]);
-  } catch (error) {
-    return `ip netns is not usable: ${(error as Error).message}`;
-  }
-  return null;
-}
-
 async function flashCrowd({ quick, log }: BenchContext): Promise<Entry[]> {
-  const why = await unavailable();
+  const why = await netnsUnavailable();
   if (why) {
     log(`  skipped: ${why}`);
     return [];

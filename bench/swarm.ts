@@ -7,13 +7,12 @@
  */
 import { join } from "node:path";
 import { deadline } from "../lib/async/deadline.ts";
-import { type Host, TestLan } from "../tests/helpers/netns.ts";
+import { type Host, netnsUnavailable, TestLan } from "../tests/helpers/netns.ts";
 import { type BenchContext, type Benchmark, type Entry, entry } from "./results.ts";
 import { BenchPeer, type Daemon, fetchJson, runDenoCopy, startTracker } from "./processes.ts";
 import {
   ensureSocat,
   inParallel,
-  isRoot,
   mbps,
   onInterrupt,
   tempDir,
@@ -114,20 +113,9 @@ async function denoCopyRate(
   return mbps(sources.length * (await Deno.stat(file)).size, seconds);
 }
 
-/** Why namespaces cannot be made here, or null when they can. */
-async function unavailable(): Promise<string | null> {
-  if (!isRoot()) return "not running as root";
-  try {
-    await using _probe = await TestLan.create([]);
-  } catch (error) {
-    return `ip netns is not usable: ${(error as Error).message}`;
-  }
-  return null;
-}
-
 async function swarm({ quick, log }: BenchContext): Promise<Entry[]> {
   const setupStarted = performance.now();
-  const why = await unavailable();
+  const why = await netnsUnavailable();
   if (why) {
     log(`  skipped: ${why}`);
     return [];

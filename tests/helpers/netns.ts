@@ -21,7 +21,7 @@ function randomSuffix(): string {
 }
 
 /** Why network namespaces cannot be used here, or null when they can. */
-async function netnsUnavailable(): Promise<string | null> {
+export async function netnsUnavailable(): Promise<string | null> {
   try {
     if (Deno.uid() !== 0) return "not running as root";
   } catch (error) {
