@@ -128,25 +128,29 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
   const db = join(dir.path, "load.db");
   const tokens = await seed(db, sizes.peers);
   const contentIds = Array.from({ length: 1000 }, () => randomBytes(32).toString("hex"));
+  /** The lookup load of this run against the tracker at `address` (process `trackerPid`). */
+  const loadAt = (address: string, trackerPid: number): LoadPlan => {
+    const [host, port] = address.split(":");
+    return {
+      host,
+      port: Number(port),
+      trackerPid,
+      tokens,
+      connectOnly: false,
+      files: sizes.files,
+      contentIds,
+      lookupSeconds: sizes.lookupSeconds,
+      closedLoopConnections: sizes.closedLoopConnections,
+      maxLookupsPerConnection: 1_000_000,
+      openLoopRate: sizes.peers / LOOKUP_EVERY_S,
+    };
+  };
   const tracker = await startTracker({ db, ...launch });
   let figures: LoadFigures;
   try {
-    const [host, port] = tracker.address.split(":");
     figures = await generate(
       dir.path,
-      {
-        host,
-        port: Number(port),
-        trackerPid: tracker.daemon.pid,
-        tokens,
-        connectOnly: false,
-        files: sizes.files,
-        contentIds,
-        lookupSeconds: sizes.lookupSeconds,
-        closedLoopConnections: sizes.closedLoopConnections,
-        maxLookupsPerConnection: 1_000_000,
-        openLoopRate: sizes.peers / LOOKUP_EVERY_S,
-      },
+      loadAt(tracker.address, tracker.daemon.pid),
       log,
       timeoutMs,
     );
@@ -162,25 +166,12 @@ async function trackerLoad({ quick, log }: BenchContext): Promise<Entry[]> {
   let watchedFigures: LoadFigures;
   let watch: WatchFigures;
   try {
-    const [host, port] = watched.address.split(":");
     const [, url] = await watched.daemon.waitFor(/^dashboard on (\S+)$/);
     await using dashboard = await watchDashboard(url, adminToken);
     watch = dashboard.figures;
     watchedFigures = await generate(
       dir.path,
-      {
-        host,
-        port: Number(port),
-        trackerPid: watched.daemon.pid,
-        tokens,
-        connectOnly: false,
-        files: sizes.files,
-        contentIds,
-        lookupSeconds: sizes.lookupSeconds,
-        closedLoopConnections: sizes.closedLoopConnections,
-        maxLookupsPerConnection: 1_000_000,
-        openLoopRate: sizes.peers / LOOKUP_EVERY_S,
-      },
+      loadAt(watched.address, watched.daemon.pid),
       log,
       timeoutMs,
     );
