@@ -228,11 +228,11 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
     // virtual machine a write into memory left free for a while costs two to three times what
     // a write recycling the page cache does (the host takes free memory back), so without it
     // whichever 1 GiB fetch came while memory was free took 4 to 5 s and the other 1.6 to 2.5 s,
-    // whatever its code: in seven full runs the file inside a folder drew the slow turns (0.58
-    // to 0.89 of alone), while in a harness of the same fetches, alternating, with the copies
-    // and the small folder's fetch between them, from filled memory, the two took the same
-    // time (five rounds: alone 1.81 to 2.93 s, median 1.90; inside a folder 1.74 to 2.17 s,
-    // median 1.95).
+    // whatever its code. Seven full runs without it put the file inside a folder at 0.58 to
+    // 0.89 of alone (its best of three 4.04 s in the last: a fetch into free memory); in a
+    // harness of the same fetches, alternating, with the copies and the small folder's fetch
+    // between them, from filled memory, the two took the same time (five rounds: alone 1.81
+    // to 2.93 s, median 1.90; inside a folder 1.74 to 2.17 s, median 1.95).
     let filled = 0;
     const settle = async () => {
       filled += await fillFreeMemory(dir.path);
