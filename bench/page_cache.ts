@@ -24,6 +24,8 @@ const LEAVE_FREE = 384 * MIB;
 const FILL_OVER = 512 * MIB;
 /** Disk space the filler always leaves. */
 const DISK_MARGIN = 4 * 1024 * MIB;
+/** At most this at a time: a machine with far more free memory is not filled (a benchmark must end). */
+const MAX_FILL = 32 * 1024 * MIB;
 const CHUNK = 4 * MIB;
 
 /** `MemFree` of /proc/meminfo in bytes; null where there is none. */
@@ -41,15 +43,17 @@ function memFree(): number | null {
  * its end) as large as the free memory less a few hundred MiB, and flushes it,
  * so that what is timed next writes into recycled page cache, as on a
  * machine in use, not into memory the host took back. A no-op where free
- * memory is low already, or cannot be read (not Linux). Returns the bytes
- * written. Clean page cache is given up at once to whoever needs memory, so
- * this takes nothing from other programs.
+ * memory is low already, or cannot be read (not Linux); never more than 32
+ * GiB at a time, nor into the last 4 GiB of the disk. Returns the bytes
+ * written. It takes no memory from other programs (clean page cache is
+ * given up at once to whoever needs memory), but pushes older file pages out
+ * of the cache.
  */
 export async function fillFreeMemory(dir: string): Promise<number> {
   const free = memFree();
   if (free === null || free < FILL_OVER) return 0;
   const disk = await freeBytes(dir);
-  const bytes = Math.min(free - LEAVE_FREE, (disk ?? 0) - DISK_MARGIN);
+  const bytes = Math.min(free - LEAVE_FREE, (disk ?? 0) - DISK_MARGIN, MAX_FILL);
   if (bytes < CHUNK) return 0;
   const chunk = new Uint8Array(CHUNK);
   const path = await Deno.makeTempFile({ dir, prefix: "page-cache-" });
