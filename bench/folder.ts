@@ -5,7 +5,8 @@
  *   rate) and against `rsync -a` and `scp -r` over ssh on loopback (faster);
  * - publishing that folder against publishing the single file (≥ 0.5 of its
  *   hashing rate), each net of a one-byte publish (start-up and tracker);
- * - the 1 GiB file inside a folder against the same file alone (≥ 0.95);
+ * - the 1 GiB file inside a folder against the same file alone (≥ 0.95), and
+ *   the same two fetched into tmpfs (no target: the difference without the disk);
  * - the downloader's peak resident memory fetching a 100,000-file folder (< 256 MiB).
  * Every fetched tree is compared with its original (`diff -r`).
  */
@@ -23,6 +24,7 @@ import {
   startSshServer,
 } from "./ssh_baselines.ts";
 import { seedAccounts } from "./seed.ts";
+import { fillFreeMemory } from "./page_cache.ts";
 
 const KIB = 1024;
 /** The longest a fetch watched for its memory may take before it is killed as hung. */
@@ -222,30 +224,64 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
     // costs the kernel a walk past every inode freed in the last minutes (recently_deleted),
     // and freeing a 1 GiB file discards its blocks while the next copy writes. A copy must
     // not pay for the one before it.
+    // And before each, free memory is filled with page cache (bench/page_cache.ts): on this
+    // virtual machine a write into memory left free for a while costs two to three times what
+    // a write recycling the page cache does (the host takes free memory back), so without it
+    // whichever 1 GiB fetch came while memory was free took 4 to 5 s and the other 1.6 to 2.5 s,
+    // whatever its code. Seven full runs without it put the file inside a folder at 0.58 to
+    // 0.89 of alone (its best of three 4.04 s in the last: a fetch into free memory); in a
+    // harness of the same fetches, alternating, with the copies and the small folder's fetch
+    // between them, from filled memory, the two took the same time (five rounds: alone 1.81
+    // to 2.93 s, median 1.90; inside a folder 1.74 to 2.17 s, median 1.95).
+    let filled = 0;
+    const settle = async () => {
+      filled += await fillFreeMemory(dir.path);
+      await run("sync", []);
+    };
     const fetches = { file: [] as Timed[], folder: [] as Timed[], bigTree: [] as Timed[] };
+    const inMemory = { file: [] as Timed[], bigTree: [] as Timed[] };
+    await using shm = await Deno.stat("/dev/shm").then(
+      (info) => info.isDirectory ? tempDir("shoal-bench-folder-", "/dev/shm") : null,
+      () => null,
+    );
     const baselineSeconds = new Map<string, number[]>(copies.map(([name]) => [name, []]));
     for (let i = 0; i < runs; i++) {
       for (const [name, copy] of copies) {
         const target = at(`${name.split(" ")[0]}-${i}`);
-        await run("sync", []);
+        await settle();
         baselineSeconds.get(name)!.push(await copy(server!, at("small"), target));
         if (i === 0) await checkSameTree(at("small"), target);
       }
       const fetchFile = async () => {
-        await run("sync", []);
+        await settle();
         fetches.file.push(await fetchTimed(fetcher, "big-0", at(`got-big-${i}.bin`)));
       };
       const fetchBigTree = async () => {
         const bigTree = at(`got-big-tree-${i}`);
-        await run("sync", []);
+        await settle();
         fetches.bigTree.push(await fetchTimed(fetcher, "big-tree", bigTree));
         if (i === 0) await checkSameTree(at("big-tree"), bigTree);
       };
       for (const fetchBig of i % 2 === 0 ? [fetchFile, fetchBigTree] : [fetchBigTree, fetchFile]) {
         await fetchBig();
       }
+      // The same two into memory (tmpfs), each removed at once: what is left of the
+      // difference without the disk.
+      if (shm) {
+        const intoMemory = async (name: string, into: Timed[]) => {
+          const output = join(shm.path, name);
+          await settle();
+          into.push(await fetchTimed(fetcher, name, output));
+          await Deno.remove(output, { recursive: true });
+        };
+        const pair = [
+          () => intoMemory("big-0", inMemory.file),
+          () => intoMemory("big-tree", inMemory.bigTree),
+        ];
+        for (const fetchBig of i % 2 === 0 ? pair : pair.reverse()) await fetchBig();
+      }
       const tree = at(`got-small-${i}`);
-      await run("sync", []);
+      await settle();
       // Timed as the baselines are: until what it wrote is on the disk (`sync -f`).
       const fetched = await fetchTimed(fetcher, "small-0", tree);
       const syncStarted = performance.now();
@@ -254,6 +290,11 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
       fetches.folder.push({ ...fetched, wallSeconds: fetched.wallSeconds + synced });
       if (i === 0) await checkSameTree(at("small"), tree);
     }
+    log(
+      `  filled ${
+        (filled / MIB).toFixed(0)
+      } MiB of free memory with page cache before the timed runs`,
+    );
     const baselineEntries = [...baselineSeconds].map(([name, seconds]) => {
       const rate = mbps(smallBytes, best(seconds));
       baselines.set(name, rate);
@@ -302,6 +343,26 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
         note: `the fetch's own seconds, best of ${runs}`,
       }),
     );
+    if (inMemory.file.length > 0) {
+      const fileInMemory = rate(sizes.bigFile, inMemory.file, "seconds");
+      const treeInMemory = rate(sizes.bigFile, inMemory.bigTree, "seconds");
+      log(
+        `  into tmpfs: one file ${fileInMemory.toFixed(0)} MB/s; inside a folder ${
+          treeInMemory.toFixed(0)
+        } MB/s`,
+      );
+      entries.push(
+        entry(
+          `${sizes.bigFile / MIB} MiB file inside a folder vs alone, into tmpfs`,
+          treeInMemory,
+          "MB/s",
+          {
+            baseline: fileInMemory,
+            note: `no disk: the fetch's own seconds, best of ${runs}, in the same rounds`,
+          },
+        ),
+      );
+    }
 
     // Memory: the downloader's peak resident set, beside a single file's fetch for scale.
     const fileTarget = at("got-big-rss.bin");

@@ -28,9 +28,12 @@ export async function runCleanups(): Promise<void> {
   }
 }
 
-/** A temporary folder removed when disposed, or when the run is interrupted. */
-export async function tempDir(prefix: string): Promise<AsyncDisposable & { path: string }> {
-  const path = await Deno.makeTempDir({ prefix });
+/** A temporary folder (in `dir`, else the system's) removed when disposed, or when the run is interrupted. */
+export async function tempDir(
+  prefix: string,
+  dir?: string,
+): Promise<AsyncDisposable & { path: string }> {
+  const path = await Deno.makeTempDir({ prefix, dir });
   const remove = () => Deno.remove(path, { recursive: true }).catch(() => {});
   const registration = onInterrupt(remove);
   return {
