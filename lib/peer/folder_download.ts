@@ -537,18 +537,29 @@ export class FolderDownload {
       }
       // Keep the source busy while these are written (as for a piece).
       this.#pump();
+      // A few written at once, as pieces are; every lane ends before the body's buffer goes back
+      // to the pool (a write in flight still reads it), even when one of them fails.
       let next = 0;
+      let failed: unknown = null;
       const lane = async () => {
-        while (next < good.length && !this.#finished) {
+        while (next < good.length && !this.#finished && failed === null) {
           const [file, bytes] = good[next++];
           this.#storing++;
-          await this.#store(file, 0, bytes).finally(() => this.#storing--);
+          try {
+            await this.#store(file, 0, bytes);
+          } catch (error) {
+            failed ??= error;
+            return;
+          } finally {
+            this.#storing--;
+          }
           await this.#verified(link, file, bytes.length);
           if (this.#finished) return;
           this.#tellProgress();
         }
       };
       await Promise.all(Array.from({ length: Math.min(MAX_STORING, good.length) }, lane));
+      if (failed !== null) throw failed;
     } catch (error) {
       return this.#fail(toShoalError(error));
     } finally {
