@@ -49,13 +49,15 @@ export interface PieceServerOptions {
   /** Where one-line warnings go. @default {console.error} */
   warn?: (line: string) => void;
   /**
-   * Test-only fault injection: flip a byte of every piece served, to check
-   * that downloaders catch and drop a corrupting source.
+   * Test-only fault injection: flip a byte of every piece served (every
+   * item of a batch), to check that downloaders catch and drop a corrupting
+   * source.
    * @default {false}
    */
   corruptPieces?: boolean;
   /**
-   * Test-only: wait this long before each piece, to make a slow source.
+   * Test-only: wait this long before each piece (a batch: this long per
+   * item), to make a slow source.
    * @default {0}
    */
   pieceDelayMs?: number;
