@@ -13,6 +13,7 @@ import { choosePieceSize } from "../../lib/peer/manifest.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
+import { RateLimiter } from "../../lib/peer/rate.ts";
 import { UploadLog } from "../../lib/peer/upload_log.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
@@ -216,6 +217,41 @@ Deno.test("pieces - a batch over its bounds is refused whole with BAD_MESSAGE, a
     assert.equal(result.items.length, 64);
     assert.equal(body.length, 64 * 65_535);
     assert.deepEqual(body.subarray(63 * 65_535), content);
+  } finally {
+    client.close();
+    await server.close();
+  }
+});
+
+Deno.test("pieces - the upload limit paces a batch's body as a piece's, every byte taken from the budget", async () => {
+  const authority = await TicketAuthority.create();
+  const content = Uint8Array.from({ length: 60_000 }, (_, i) => (i * 3) & 0xff);
+  const { contentId } = manifestOf(content, choosePieceSize(content.length));
+  let taken = 0;
+  const limiter = new RateLimiter({ bytesPerSecond: 1e12 });
+  const take = limiter.take.bind(limiter);
+  limiter.take = (bytes) => {
+    taken += bytes;
+    return take(bytes);
+  };
+  const server = new PieceServer(memoryCatalog(content, choosePieceSize(content.length)), {
+    username: () => "alice",
+    warn: () => {},
+    uploadLimiter: limiter,
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  const client = await ProtocolClient.connect(parseAddress(`${host}:${port}`), PEER_METHODS, {
+    expect: "peer",
+    agent: PEER_AGENT,
+  });
+  try {
+    const { body } = await client.callWithBody("pieces", {
+      items: Array(5).fill({ contentId, index: 0 }),
+      ticket: await authority.ticket(ANY_CONTENT),
+    });
+    assert.equal(body.length, 5 * 60_000);
+    assert.equal(taken, 5 * 60_000);
   } finally {
     client.close();
     await server.close();
