@@ -11,7 +11,15 @@ import { delay } from "../async/delay.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { PEER_METHODS, type Source } from "../protocol/messages.ts";
+import {
+  BATCHED_BELOW_BYTES,
+  type BatchItem,
+  checkBatchReply,
+  MAX_BATCH_BYTES,
+  MAX_BATCH_ITEMS,
+  PEER_METHODS,
+  type Source,
+} from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
 import { PART_SUFFIX } from "./downloader.ts";
 import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
@@ -87,6 +95,15 @@ export interface FolderDownloadOptions {
   pieceGraceMs?: number;
   /** Waits until `bytes` more may be read (`fetch --max-download-rate`). @default {no limit} */
   pace?: (bytes: number) => Promise<void>;
+  /**
+   * Most small files (under BATCHED_BELOW_BYTES, one piece) asked for in
+   * one `pieces` request; 1 asks for each with `piece`. A source's first
+   * batches are smaller, doubling up to this, so the first files land soon.
+   * @default {128}
+   */
+  batchItems?: number;
+  /** Most bytes of one `pieces` request. @default {1 MiB} */
+  batchBytes?: number;
 }
 
 /** A source of this download, and its waits in the source's queue for an upload slot. */
@@ -104,6 +121,8 @@ interface Link extends QueueWait {
   pieces: number;
   bytes: number;
   dropped: string | null;
+  /** Most files of the next batch to it: small at first, doubling up to `batchItems`. */
+  batchItems: number;
 }
 
 /** A file being written: its part file (several pieces) and what it still needs. */
@@ -114,6 +133,9 @@ interface Open {
 }
 
 const NO_SOURCE_RETRIES = 5;
+/** Files in a source's first batch; each next batch may hold twice as many. */
+const FIRST_BATCH_ITEMS = 4;
+const DEFAULT_BATCH_ITEMS = 128;
 /**
  * Pieces being written at once, at most. Creating a small file can take this
  * disk a millisecond of kernel time; a few at a time keep both cores busy
@@ -278,6 +300,7 @@ export class FolderDownload {
         pieces: 0,
         bytes: 0,
         dropped: null,
+        batchItems: FIRST_BATCH_ITEMS,
         ...notWaiting(),
       };
       this.#links.push(link);
@@ -344,7 +367,8 @@ export class FolderDownload {
         if (this.#storing >= MAX_STORING) return;
         const unit = this.#pick(link);
         if (!unit) continue;
-        this.#request(link, unit[0], unit[1]);
+        if (this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
+        else this.#request(link, unit[0], unit[1]);
         progressed = true;
       }
     }
@@ -408,15 +432,153 @@ export class FolderDownload {
       this.#heldBytes -= length;
       this.#buffers.release(body);
     }
+    await this.#verified(link, file, length);
+    if (this.#finished) return;
+    this.#tellProgress();
+    if (this.#filesLeft === 0) return this.#finish();
+    this.#pump();
+  }
+
+  /** Counts a piece verified and written; a file whose last piece it was goes into place. */
+  async #verified(link: Link, file: number, length: number): Promise<void> {
     link.pieces++;
     link.bytes += length;
     this.#fruitlessLooks = 0;
     this.#verifiedBytes += length;
     if (--this.#remaining[file] === 0) await this.#complete(file);
+  }
+
+  /** Whether a file is asked for in a `pieces` batch: one piece, under BATCHED_BELOW_BYTES. */
+  #batchable(file: number): boolean {
+    const planned = this.#files[file];
+    return planned.pieces.length === 1 && planned.size < BATCHED_BELOW_BYTES &&
+      (this.#options.batchItems ?? DEFAULT_BATCH_ITEMS) > 1;
+  }
+
+  /**
+   * Asks `link` for `first` and the next small files it should fetch, in one
+   * `pieces` request (a file of several pieces met on the way is left for
+   * the next request). One request, one reply frame and one body for many
+   * files: no round of protocol per file on either side.
+   */
+  #requestBatch(link: Link, first: number): void {
+    const most = Math.min(link.batchItems, this.#options.batchItems ?? DEFAULT_BATCH_ITEMS);
+    link.batchItems = Math.min(MAX_BATCH_ITEMS, most * 2);
+    const maxBytes = Math.min(this.#options.batchBytes ?? 1024 * 1024, MAX_BATCH_BYTES);
+    const files = [first];
+    let bytes = this.#files[first].size;
+    while (files.length < most) {
+      const unit = this.#pick(link);
+      if (!unit) break;
+      const size = this.#files[unit[0]].size;
+      if (!this.#batchable(unit[0]) || bytes + size > maxBytes) {
+        // First in line for the next request to this source.
+        this.#retry.unshift(unit);
+        break;
+      }
+      files.push(unit[0]);
+      bytes += size;
+    }
+    link.inFlight++;
+    link.inFlightBytes += bytes;
+    this.#heldBytes += bytes;
+    const lengths = files.map((file) => this.#files[file].size);
+    const items = files.map((file) => ({ contentId: fileContentId(this.#files[file]), index: 0 }));
+    const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(bytes / 65536 * 1000);
+    this.#background(
+      link.client!.callWithBody("pieces", { items, ticket: this.#ticket }, undefined, {
+        deadlineMs,
+        // Checked before the body is read: a reply that does not answer this very batch fails.
+        checkResult: (result) => checkBatchReply(lengths, result),
+      }).then(
+        ({ result, body }) => this.#onBatch(link, files, bytes, result.items, body),
+        (error) => this.#onBatchFailed(link, files, bytes, toShoalError(error)),
+      ),
+    );
+  }
+
+  /**
+   * A batch arrived: each file sent is verified and written as a piece is;
+   * each file refused (its own error) goes back to be asked again, of
+   * another source if this one lacks it. A corrupt file drops the source;
+   * the files of the batch that verified are kept.
+   */
+  async #onBatch(
+    link: Link,
+    files: number[],
+    asked: number,
+    items: BatchItem[],
+    body: Uint8Array,
+  ): Promise<void> {
+    link.inFlight--;
+    link.inFlightBytes -= asked;
+    try {
+      if (this.#finished) return;
+      const good: [number, Uint8Array][] = [];
+      let at = 0;
+      for (let i = 0; i < files.length; i++) {
+        const item = items[i];
+        const file = files[i];
+        if ("error" in item) {
+          this.#retry.push([file, 0]);
+          // As a failed piece request: it lacks that file after all, or it is of no use now.
+          const { code, message } = item.error;
+          if (code === "NOT_FOUND" || code === "CONTENT_CHANGED") link.lacks.add(file);
+          else this.#drop(link, message);
+          continue;
+        }
+        const bytes = body.subarray(at, at += item.length);
+        if (sha256Hex(bytes) !== this.#files[file].pieces[0]) {
+          this.#retry.push([file, 0]);
+          this.#drop(link, `sent a corrupt piece (of ${this.#files[file].path})`);
+          continue;
+        }
+        good.push([file, bytes]);
+      }
+      // Keep the source busy while these are written (as for a piece).
+      this.#pump();
+      // A few written at once, as pieces are; every lane ends before the body's buffer goes back
+      // to the pool (a write in flight still reads it), even when one of them fails.
+      let next = 0;
+      let failed: unknown = null;
+      const lane = async () => {
+        while (next < good.length && !this.#finished && failed === null) {
+          const [file, bytes] = good[next++];
+          this.#storing++;
+          try {
+            await this.#store(file, 0, bytes);
+          } catch (error) {
+            failed ??= error;
+            return;
+          } finally {
+            this.#storing--;
+          }
+          await this.#verified(link, file, bytes.length);
+          if (this.#finished) return;
+          this.#tellProgress();
+        }
+      };
+      await Promise.all(Array.from({ length: Math.min(MAX_STORING, good.length) }, lane));
+      if (failed !== null) throw failed;
+    } catch (error) {
+      return this.#fail(toShoalError(error));
+    } finally {
+      this.#heldBytes -= asked;
+      this.#buffers.release(body);
+    }
     if (this.#finished) return;
-    this.#tellProgress();
     if (this.#filesLeft === 0) return this.#finish();
     this.#pump();
+  }
+
+  /** A whole batch failed: its files are asked again, as a failed piece is. */
+  #onBatchFailed(link: Link, files: number[], asked: number, error: ShoalError): void {
+    link.inFlight--;
+    link.inFlightBytes -= asked;
+    this.#heldBytes -= asked;
+    if (this.#finished) return;
+    for (const file of files) this.#retry.push([file, 0]);
+    this.#refusedBy(link, files, error);
   }
 
   /** Tells `onProgress` where the download stands: after each piece, and as queue places change. */
@@ -437,11 +599,16 @@ export class FolderDownload {
     this.#heldBytes -= length;
     if (this.#finished) return;
     this.#retry.push([file, piece]);
+    this.#refusedBy(link, [file], error);
+  }
+
+  /** What a failed request says of its source, whose `files` were put back to ask again. */
+  #refusedBy(link: Link, files: number[], error: ShoalError): void {
     if (link.dropped) return this.#pump();
-    if (error.code === "QUEUED") return this.#queued(link, fileContentId(this.#files[file]));
+    if (error.code === "QUEUED") return this.#queued(link, fileContentId(this.#files[files[0]]));
     if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") {
       // It does not have that file after all (say, its owner changed it): others may.
-      link.lacks.add(file);
+      for (const file of files) link.lacks.add(file);
       return this.#pump();
     }
     this.#drop(link, error.code === "TIMEOUT" ? `too slow: ${error.message}` : error.message);

@@ -57,6 +57,18 @@ export interface FolderFileRecord {
   manifest: Manifest;
 }
 
+/** A file as a `pieces` batch serves it (see {@link PeerHome.filesByContent}). */
+export interface ServedFile {
+  path: string;
+  size: number;
+  mtimeMs: number;
+  fileId: string | null;
+  /** The share the upload log counts it under: its own name, or its folder's. */
+  share: string;
+  /** That share's content id. */
+  shareContentId: string;
+}
+
 /** An unfinished folder download: enough to resume it, and for `downloads`/`cancel`. */
 export interface FolderDownloadRecord {
   contentId: string;
@@ -496,6 +508,36 @@ export class PeerHome implements Disposable {
       manifest: file.manifest,
       publishedAt: "",
     };
+  }
+
+  /**
+   * The files of many content ids at once (a `pieces` batch): one query for
+   * files shared alone, one for files of folders, rather than two per file.
+   * A file shared alone wins, as in {@link shareByContent}.
+   */
+  filesByContent(contentIds: readonly string[]): Map<string, ServedFile> {
+    const ids = JSON.stringify(contentIds);
+    const found = new Map<string, ServedFile>();
+    const members = this.#sql(
+      `SELECT f.content_id, f.path, f.size, f.mtime_ms, f.file_id, f.share, s.content_id AS whole
+       FROM folder_files f JOIN shares s ON s.name = f.share
+       WHERE f.content_id IN (SELECT value FROM json_each(?))`,
+    ).all(ids) as Row[];
+    const alone = this.#sql(
+      `SELECT content_id, path, size, mtime_ms, file_id, name AS share, content_id AS whole
+       FROM shares WHERE kind = 'file' AND content_id IN (SELECT value FROM json_each(?))`,
+    ).all(ids) as Row[];
+    for (const row of [...members, ...alone]) {
+      found.set(String(row.content_id), {
+        path: String(row.path),
+        size: Number(row.size),
+        mtimeMs: Number(row.mtime_ms),
+        fileId: row.file_id == null ? null : String(row.file_id),
+        share: String(row.share),
+        shareContentId: String(row.whole),
+      });
+    }
+    return found;
   }
 
   /** The folder share with this content id, if any. */

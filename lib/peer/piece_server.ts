@@ -1,6 +1,6 @@
 /**
  * The peer's piece server: answers other peers' `manifest`, `folder`, `have`,
- * `queue` and `piece` requests for what this peer shares, each only with a
+ * `queue`, `piece` and `pieces` requests for what this peer shares, each only with a
  * ticket the tracker signed for that content, within the upload slots and
  * the process's upload budget.
  */
@@ -9,20 +9,24 @@ import { type Address, formatAddress } from "../protocol/address.ts";
 import { BufferPool } from "../protocol/buffer_pool.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
-import { FOLDER_CHUNK_BYTES, PEER_METHODS } from "../protocol/messages.ts";
+import { BATCHED_BELOW_BYTES, FOLDER_CHUNK_BYTES, PEER_METHODS } from "../protocol/messages.ts";
 import { open } from "node:fs/promises";
 import { type Connection, ProtocolServer, WithBody } from "../protocol/server.ts";
-import { importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
+import { grantCovers, importTicketKey, TicketVerifier } from "../protocol/tickets.ts";
 import type { Catalog } from "./catalog.ts";
 import { Bitfield } from "./bitfield.ts";
 import { pieceLength, readFullyAt } from "./manifest.ts";
+import { readBatch } from "./piece_batch.ts";
 import type { UploadLog } from "./upload_log.ts";
 import { paced, type RateLimiter } from "./rate.ts";
 import { SentPieces } from "./sent_pieces.ts";
 import { QUEUE_POLL_MS, UploadSlots, type UploadSlotsOptions } from "./upload_slots.ts";
 
-/** Shares smaller than this are served without waiting for an upload slot. */
-export const SLOTLESS_BELOW_BYTES = 64 * 1024;
+/**
+ * Shares smaller than this are served without waiting for an upload slot:
+ * those a `pieces` batch may ask for.
+ */
+export const SLOTLESS_BELOW_BYTES = BATCHED_BELOW_BYTES;
 
 /** A request refused over this peer's upload slots (see {@link PieceServerOptions.onRefused}). */
 export interface SlotRefusal {
@@ -45,13 +49,15 @@ export interface PieceServerOptions {
   /** Where one-line warnings go. @default {console.error} */
   warn?: (line: string) => void;
   /**
-   * Test-only fault injection: flip a byte of every piece served, to check
-   * that downloaders catch and drop a corrupting source.
+   * Test-only fault injection: flip a byte of every piece served (every
+   * item of a batch), to check that downloaders catch and drop a corrupting
+   * source.
    * @default {false}
    */
   corruptPieces?: boolean;
   /**
-   * Test-only: wait this long before each piece, to make a slow source.
+   * Test-only: wait this long before each piece (a batch: this long per
+   * item), to make a slow source.
    * @default {0}
    */
   pieceDelayMs?: number;
@@ -133,11 +139,15 @@ export class PieceServer {
     };
     // Nothing is served without a ticket the tracker signed for this very content.
     const uploads = options.uploads;
-    /** The ticket's grant for `contentId`; a bad ticket is logged as a refusal, then thrown. */
+    /**
+     * The ticket's grant for `contentId` (null: for whichever content, a batch
+     * checks each item); a bad ticket is logged as a refusal, then thrown.
+     */
     const verify = async (
-      contentId: string,
+      contentId: string | null,
       ticket: string | undefined,
       connection: { remote: Address },
+      logged: string = contentId ?? "",
     ) => {
       try {
         if (!this.#tickets) {
@@ -151,7 +161,7 @@ export class PieceServer {
         uploads?.refusal({
           user: null,
           address: formatAddress(connection.remote),
-          contentId,
+          contentId: logged,
           code: toShoalError(error).code,
           reason: "bad ticket",
         });
@@ -262,6 +272,48 @@ export class PieceServer {
           { index, length: bytes.length },
           // Without an upload limit, the piece whole: no generator's turns per piece.
           options.uploadLimiter ? paced(bytes, options.uploadLimiter) : [bytes],
+          sent,
+        );
+      },
+      pieces: async ({ items, ticket }, connection) => {
+        const startedAt = uploads?.now();
+        const grant = await verify(null, ticket, connection, items[0].contentId);
+        // Every item is under SLOTLESS_BELOW_BYTES (larger ones are refused unread): no slot to ask.
+        const read = await readBatch(
+          catalog,
+          items,
+          (contentId) => grantCovers(grant, contentId),
+          this.#buffers,
+        );
+        slots.sending(connection.state, 1);
+        const sent = () => {
+          slots.sending(connection.state, -1);
+          this.#buffers.release(read.buffer);
+        };
+        // Each item as late and as corrupt as a piece would be: tests make slow and lying sources.
+        if (options.pieceDelayMs) await delay(options.pieceDelayMs * items.length);
+        if (options.corruptPieces) {
+          let at = 0;
+          for (const item of read.items) {
+            if (!("length" in item)) continue;
+            if (item.length > 0) read.body[at] ^= 0xff;
+            at += item.length;
+          }
+        }
+        for (const share of read.shares) {
+          uploads?.served(connection, {
+            user: grant.user,
+            address: formatAddress(connection.remote),
+            contentId: share.contentId,
+            share: share.name,
+            bytes: share.bytes,
+            pieces: share.pieces,
+            startedAt,
+          });
+        }
+        return new WithBody(
+          { length: read.body.length, items: read.items },
+          options.uploadLimiter ? paced(read.body, options.uploadLimiter) : [read.body],
           sent,
         );
       },

@@ -1,10 +1,18 @@
 import type { FileHandle } from "node:fs/promises";
 import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { BATCHED_BELOW_BYTES } from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
-import type { Catalog, ServedContent } from "./catalog.ts";
+import { type Catalog, type ServedContent, type SmallContent, smallOf } from "./catalog.ts";
 import type { PeerHome, Share } from "./home.ts";
-import { contentIdOf, hashFile, identityOf, openRegularFile, readFullyAt } from "./manifest.ts";
+import {
+  contentIdOf,
+  type FileIdentity,
+  hashFile,
+  identityOf,
+  openRegularFile,
+  readFullyAt,
+} from "./manifest.ts";
 
 /** Shares kept open at most; the one used least recently is closed first. */
 const MAX_OPEN_SHARES = 32;
@@ -81,6 +89,37 @@ export class ShareCatalog implements Catalog {
       this.#checking.set(contentId, checking);
     }
     return checking;
+  }
+
+  /**
+   * Many small shares at once, for a `pieces` batch: their records in two
+   * queries (not two per file), each read as {@link #small} reads one but
+   * without its `lstat` first (the check on the opened file is the one that
+   * counts). A share recorded before identities takes the one-by-one path.
+   */
+  async findSmall(contentIds: readonly string[]): Promise<(SmallContent | ShoalError | null)[]> {
+    const files = this.#home.filesByContent(contentIds);
+    const found: (SmallContent | ShoalError | null)[] = [];
+    for (const contentId of contentIds) {
+      const file = files.get(contentId);
+      if (!file) {
+        found.push(null);
+        continue;
+      }
+      const share = { contentId: file.shareContentId, name: file.share };
+      if (file.fileId === null && file.size < BATCHED_BELOW_BYTES) {
+        found.push(
+          await this.find(contentId).then(
+            (content) => content && smallOf(content, share),
+            toShoalError,
+          ),
+        );
+      } else {
+        // A larger one is only sized here: the piece server refuses it from a batch unread.
+        found.push({ size: file.size, share, read: (into) => this.#readSmall(file, into) });
+      }
+    }
+    return found;
   }
 
   folderManifest(contentId: string): Promise<string | null> {
@@ -189,15 +228,6 @@ export class ShareCatalog implements Catalog {
    * I/O thread per call costs more than the read.
    */
   #small(share: Share): ServedContent {
-    const check = (info: { size: number; mtime: Date | null; dev: number; ino: number | null }) => {
-      const now = identityOf(info as Deno.FileInfo);
-      if (
-        now.size !== share.size || now.mtimeMs !== share.mtimeMs ||
-        (share.fileId !== null && now.fileId !== share.fileId)
-      ) {
-        this.#refuse(share.path, "changed since it was published", changed());
-      }
-    };
     let info: Deno.FileInfo;
     try {
       info = Deno.lstatSync(share.path);
@@ -211,34 +241,81 @@ export class ShareCatalog implements Catalog {
     if (!info.isFile) {
       this.#refuse(share.path, "is no longer a regular file (a symbolic link?)", changed());
     }
-    check(info);
+    this.#checkIdentity(share, identityOf(info));
     return {
       manifest: share.manifest,
       have: Bitfield.full(share.manifest.pieces.length),
       read: (_index, into) => {
-        let fd: number;
         try {
-          fd = openSync(share.path, constants.O_RDONLY | constants.O_NOFOLLOW);
-        } catch {
-          return Promise.reject(changed());
-        }
-        try {
-          const opened = fstatSync(fd);
-          check({ size: opened.size, mtime: opened.mtime, dev: opened.dev, ino: opened.ino });
-          let filled = 0;
-          while (filled < into.length) {
-            const read = readSync(fd, into, filled, into.length - filled, filled);
-            if (read === 0) throw changed();
-            filled += read;
-          }
+          this.#readSmall(share, into);
           return Promise.resolve();
         } catch (error) {
           return Promise.reject(toShoalError(error));
-        } finally {
-          closeSync(fd);
         }
       },
     };
+  }
+
+  /**
+   * Reads a file of at most one piece whole, synchronously, only if it is
+   * the very file published: opened with `O_NOFOLLOW` (a link at the path
+   * is never followed) and `O_NONBLOCK` (a FIFO swapped in cannot hang the
+   * process), then checked through its own handle (a regular file with the
+   * recorded `device:inode`, size and time) before a byte is read. Four
+   * calls: open, fstat, read, close.
+   */
+  #readSmall(
+    share: { path: string; size: number; mtimeMs: number; fileId: string | null },
+    into: Uint8Array,
+  ): void {
+    let fd: number;
+    try {
+      fd = openSync(share.path, constants.O_RDONLY | constants.O_NOFOLLOW | constants.O_NONBLOCK);
+    } catch (error) {
+      const code = (error as { code?: unknown }).code;
+      if (code === "ENOENT") {
+        this.#refuse(
+          share.path,
+          "is gone",
+          new ShoalError("NOT_FOUND", "the owner's copy of this file is gone"),
+        );
+      }
+      this.#refuse(
+        share.path,
+        code === "ELOOP"
+          ? "is no longer a regular file (a symbolic link?)"
+          : `cannot be opened (${code})`,
+        changed(),
+      );
+    }
+    try {
+      const opened = statOpened(fd);
+      if (!opened.isFile) {
+        this.#refuse(share.path, "is no longer a regular file", changed());
+      }
+      this.#checkIdentity(share, identityOf(opened));
+      let filled = 0;
+      while (filled < into.length) {
+        const read = readSync(fd, into, filled, into.length - filled, filled);
+        if (read === 0) throw changed();
+        filled += read;
+      }
+    } finally {
+      closeSync(fd);
+    }
+  }
+
+  /** Refuses a file whose size, time or `device:inode` is not the share's. */
+  #checkIdentity(
+    share: { path: string; size: number; mtimeMs: number; fileId: string | null },
+    now: FileIdentity,
+  ): void {
+    if (
+      now.size !== share.size || now.mtimeMs !== share.mtimeMs ||
+      (share.fileId !== null && now.fileId !== share.fileId)
+    ) {
+      this.#refuse(share.path, "changed since it was published", changed());
+    }
   }
 
   /**
@@ -299,6 +376,35 @@ export class ShareCatalog implements Catalog {
     }
     throw error;
   }
+}
+
+/** Whether `/proc/self/fd` may be read: Linux, with the permission granted already (no prompt). */
+const PROC_FD = Deno.build.os === "linux" &&
+  Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state === "granted";
+
+/**
+ * The status of the very file an open descriptor holds, as `fstat` gives
+ * it. On Linux through `/proc/self/fd/N`, which resolves to the file the
+ * descriptor holds, not to whatever its path names now: node's `fstatSync`
+ * builds a `Stats` object that costs about as much as the open, the read
+ * and the close of a small file together.
+ */
+function statOpened(fd: number): Deno.FileInfo {
+  if (PROC_FD) {
+    try {
+      return Deno.statSync(`/proc/self/fd/${fd}`);
+    } catch {
+      // No procfs after all: fstat below.
+    }
+  }
+  const info = fstatSync(fd);
+  return {
+    isFile: info.isFile(),
+    size: info.size,
+    mtime: info.mtime,
+    dev: info.dev,
+    ino: info.ino,
+  } as Deno.FileInfo;
 }
 
 /** The error a downloader gets for a share whose file is not the one published. */

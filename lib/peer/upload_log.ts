@@ -72,6 +72,8 @@ export class UploadLog {
       contentId: string;
       share: string | null;
       bytes: number;
+      /** Pieces these bytes are (a batch of small files counts each). @default {1} */
+      pieces?: number;
       startedAt?: number;
     },
   ): void {
@@ -89,7 +91,7 @@ export class UploadLog {
       lastAt: now,
     };
     upload.bytes += piece.bytes;
-    upload.pieces++;
+    upload.pieces += piece.pieces ?? 1;
     upload.lastAt = now;
     uploads.set(piece.contentId, upload);
   }

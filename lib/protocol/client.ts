@@ -62,16 +62,34 @@ export interface CallOptions {
   deadlineMs?: number;
 }
 
+/** Options of one request whose reply carries a body. */
+export interface BodyCallOptions<R> extends CallOptions {
+  /**
+   * Checks the validated result before the body is read (say, that it
+   * answers what was asked); what it throws fails the connection, as a
+   * reply nothing later on the stream can be matched after.
+   */
+  checkResult?: (result: R) => void;
+}
+
 interface Pending {
   /** The id the request carried, which its reply must echo. */
   id: number;
   type: string;
   expectedLength?: number;
   deadlineMs?: number;
+  checkResult?: (result: never) => void;
   /** When this request became the head of the queue (its reply is the next to come). */
   headSince: number;
-  resolve: (reply: { result: unknown; body?: Uint8Array }) => void;
+  resolve: (reply: Settled) => void;
   reject: (error: ShoalError) => void;
+}
+
+/** A reply as it settles its request; `parsed` once its result was validated already. */
+interface Settled {
+  result: unknown;
+  body?: Uint8Array;
+  parsed?: true;
 }
 
 /**
@@ -219,11 +237,13 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     type: K,
     params: ParamsOf<T, K>,
     expectedLength?: number,
-    options?: CallOptions,
+    options?: BodyCallOptions<ResultOf<T, K>>,
   ): Promise<{ result: ResultOf<T, K>; body: Uint8Array }> {
     const reply = await this.#send(type, params, expectedLength, options);
     return {
-      result: parseResult(this.#table, type, reply.result),
+      result: reply.parsed
+        ? reply.result as ResultOf<T, K>
+        : parseResult(this.#table, type, reply.result),
       body: reply.body ?? new Uint8Array(),
     };
   }
@@ -256,8 +276,8 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     type: string,
     params: unknown,
     expectedLength?: number,
-    options?: CallOptions,
-  ): Promise<{ result: unknown; body?: Uint8Array }> {
+    options?: BodyCallOptions<never>,
+  ): Promise<Settled> {
     if (this.#closed) return Promise.reject(this.#closed);
     // Encode before queuing: a request too large to send must not shift later replies.
     const id = this.#nextId++;
@@ -267,12 +287,13 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
     } catch (error) {
       return Promise.reject(toShoalError(error));
     }
-    const reply = new Promise<{ result: unknown; body?: Uint8Array }>((resolve, reject) => {
+    const reply = new Promise<Settled>((resolve, reject) => {
       this.#pending.push({
         id,
         type,
         expectedLength,
         deadlineMs: options?.deadlineMs,
+        checkResult: options?.checkResult,
         headSince: performance.now(),
         resolve,
         reject,
@@ -400,9 +421,8 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
           const code = isErrorCode(reply.error.code) ? reply.error.code : "INTERNAL";
           settle = () => pending.reject(new ShoalError(code, reply.error.message));
         } else if (METHODS_WITH_BODY.has(pending.type)) {
-          const { length } = parseResult(this.#table, pending.type, reply.result) as {
-            length: number;
-          };
+          const result = parseResult(this.#table, pending.type, reply.result);
+          const { length } = result as { length: number };
           if (pending.expectedLength !== undefined && length !== pending.expectedLength) {
             throw new ShoalError(
               "BAD_MESSAGE",
@@ -411,8 +431,9 @@ export class ProtocolClient<T extends MethodTable> implements Disposable {
               } announced ${length} bytes where ${pending.expectedLength} were expected`,
             );
           }
+          pending.checkResult?.(result as never);
           const body = await this.#frames.readBytes(length, this.#bodyPool);
-          settle = () => pending.resolve({ result: reply.result, body });
+          settle = () => pending.resolve({ result, body, parsed: true });
         } else {
           settle = () => pending.resolve({ result: reply.result });
         }

@@ -11,7 +11,7 @@ import { ShoalError } from "./errors.ts";
 import { fileNameProblem } from "./validate.ts";
 
 /** Bumped on any incompatible change; both sides send it in `hello`. */
-export const PROTOCOL_VERSION = 3;
+export const PROTOCOL_VERSION = 4;
 
 /** How often a peer holding a tracker connection sends a heartbeat. */
 export const HEARTBEAT_MS = 10_000;
@@ -175,6 +175,20 @@ export const FOLDER_CHUNK_BYTES = 4 * 1024 * 1024;
 /** Largest folder manifest a peer makes or accepts (about 500,000 files). */
 export const MAX_FOLDER_MANIFEST_BYTES = 256 * 1024 * 1024;
 
+/**
+ * Contents smaller than this may be asked for in a `pieces` batch (they are
+ * one piece, since the smallest piece size is 256 KiB); a peer sends them
+ * without an upload slot.
+ */
+export const BATCHED_BELOW_BYTES = 64 * 1024;
+/** Most items one `pieces` request asks for. */
+export const MAX_BATCH_ITEMS = 256;
+/**
+ * Most bytes one `pieces` reply carries: a request whose items add up to more
+ * is refused whole (BAD_MESSAGE), so a batch is bounded in memory on both sides.
+ */
+export const MAX_BATCH_BYTES = 4 * 1024 * 1024;
+
 /** Which pieces a peer holds: a bitfield (piece 0 is the high bit of byte 0), base64. */
 const BitfieldBase64 = z.string().max(MAX_BITFIELD_BASE64).regex(/^[A-Za-z0-9+/]*={0,2}$/);
 export const Have = z.object({
@@ -184,6 +198,13 @@ export const Have = z.object({
   sent: BitfieldBase64.optional(),
 });
 export type Have = z.infer<typeof Have>;
+
+/** One item of a `pieces` reply: its length, or why it is not sent. */
+const BatchItem = z.union([
+  z.object({ length: z.number().int().min(0).max(BATCHED_BELOW_BYTES - 1) }),
+  z.object({ error: z.object({ code: z.string().max(64), message: z.string().max(1000) }) }),
+]);
+export type BatchItem = z.infer<typeof BatchItem>;
 
 const Empty = z.object({});
 
@@ -364,6 +385,29 @@ export const PEER_METHODS = {
     }),
   ),
   /**
+   * Many small contents at once (a folder's small files): each item a piece
+   * of a content under BATCHED_BELOW_BYTES, at most MAX_BATCH_ITEMS items
+   * and MAX_BATCH_BYTES in all. The reply lists, in the order asked, each
+   * item's `length` or its own `error` (one missing file does not fail the
+   * batch); the items' bytes follow it back to back, `length` in all.
+   */
+  pieces: method(
+    z.object({
+      items: z.array(z.object({ contentId: Sha256Hex, index: z.number().int().min(0) }))
+        .min(1).max(MAX_BATCH_ITEMS),
+      ticket: Ticket,
+    }),
+    z.object({
+      length: z.number().int().min(0).max(MAX_BATCH_BYTES),
+      items: z.array(BatchItem).max(MAX_BATCH_ITEMS),
+    }).refine(
+      (reply) =>
+        reply.items.reduce((sum, item) => sum + ("length" in item ? item.length : 0), 0) ===
+          reply.length,
+      "the items' lengths do not add up to the body's length",
+    ),
+  ),
+  /**
    * A downloader's place for an upload slot: 0 when it holds one (or needs
    * none), else its place in line (1 is next); asking keeps it in line.
    */
@@ -378,13 +422,42 @@ export const PEER_METHODS = {
 } as const;
 
 /** Methods whose reply frame is followed by `result.length` raw bytes. */
-export const METHODS_WITH_BODY: ReadonlySet<string> = new Set(["piece", "folder"]);
+export const METHODS_WITH_BODY: ReadonlySet<string> = new Set(["piece", "folder", "pieces"]);
 
 export type MethodTable = Record<string, Method>;
 export type TrackerMethods = typeof TRACKER_METHODS;
 export type PeerMethods = typeof PEER_METHODS;
 export type ParamsOf<T extends MethodTable, K extends keyof T> = z.infer<T[K]["params"]>;
 export type ResultOf<T extends MethodTable, K extends keyof T> = z.infer<T[K]["result"]>;
+
+/**
+ * Checks a `pieces` reply against the request it answers, before its body is
+ * read: one item per item asked, in order, and each item sent exactly as
+ * long as the downloader knows it is (`lengths`, from the manifest). Throws
+ * BAD_MESSAGE otherwise: the sender is broken or hostile.
+ */
+export function checkBatchReply(
+  lengths: readonly number[],
+  reply: ResultOf<PeerMethods, "pieces">,
+): void {
+  if (reply.items.length !== lengths.length) {
+    throw new ShoalError(
+      "BAD_MESSAGE",
+      `a pieces reply listed ${reply.items.length} items where ${lengths.length} were asked`,
+    );
+  }
+  for (let i = 0; i < lengths.length; i++) {
+    const item = reply.items[i];
+    if ("length" in item && item.length !== lengths[i]) {
+      throw new ShoalError(
+        "BAD_MESSAGE",
+        `a pieces reply announced ${item.length} bytes for item ${i} where ${
+          lengths[i]
+        } were expected`,
+      );
+    }
+  }
+}
 
 /** The envelope of every request: an id the reply echoes, a type, and its parameters. */
 const RequestEnvelope = z.object({

@@ -29,6 +29,11 @@ export interface TicketGrant {
 
 const encoder = new TextEncoder();
 
+/** Whether a ticket's grant lets its holder download `contentId`. */
+export function grantCovers(grant: TicketGrant, contentId: string): boolean {
+  return grant.contentId === contentId || grant.contentId === ANY_CONTENT;
+}
+
 /** Signs a ticket for `user` and `contentId`, valid for `ttlMs`. */
 export async function signTicket(
   key: CryptoKey,
@@ -46,12 +51,14 @@ export async function signTicket(
 /**
  * Checks a ticket for `contentId`: TICKET_REQUIRED without one,
  * TICKET_INVALID for a forged, malformed or other content's ticket,
- * TICKET_EXPIRED for an old one.
+ * TICKET_EXPIRED for an old one. With `contentId` null, a ticket for any
+ * content passes: the caller checks each content it serves with
+ * {@link grantCovers} (a `pieces` batch).
  */
 export async function verifyTicket(
   key: CryptoKey,
   ticket: string | undefined,
-  contentId: string,
+  contentId: string | null,
   now = Date.now(),
 ): Promise<TicketGrant> {
   if (!ticket) {
@@ -76,7 +83,7 @@ export async function verifyTicket(
   } catch {
     throw new ShoalError("TICKET_INVALID", "malformed download ticket");
   }
-  if (grant.contentId !== contentId && grant.contentId !== ANY_CONTENT) {
+  if (contentId !== null && !grantCovers(grant, contentId)) {
     throw new ShoalError("TICKET_INVALID", "the download ticket is for another content");
   }
   if (!(grant.expiresAt > now)) {
@@ -105,9 +112,10 @@ export class TicketVerifier {
     this.#key = key;
   }
 
+  /** As {@link verifyTicket} checks it (`contentId` null: for any content). */
   async verify(
     ticket: string | undefined,
-    contentId: string,
+    contentId: string | null,
     now = Date.now(),
   ): Promise<TicketGrant> {
     const known = ticket === undefined ? undefined : this.#verified.get(ticket);
@@ -117,7 +125,7 @@ export class TicketVerifier {
       this.#verified.set(ticket!, grant);
       return grant;
     }
-    if (known.contentId !== contentId && known.contentId !== ANY_CONTENT) {
+    if (contentId !== null && !grantCovers(known, contentId)) {
       throw new ShoalError("TICKET_INVALID", "the download ticket is for another content");
     }
     if (!(known.expiresAt > now)) {

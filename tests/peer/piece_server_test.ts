@@ -232,6 +232,7 @@ const PING_ONLY: Handlers<PeerMethods, null> = {
   piece: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
   queue: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
   folder: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
+  pieces: () => Promise.reject(new ShoalError("NOT_FOUND", "no content here")),
 };
 
 async function startLimitedServer(identity: TlsIdentity, warnings: string[]) {

@@ -102,6 +102,7 @@ async function startSwappingSource(): Promise<
     },
     queue: () => Promise.resolve({ place: 0, slots: 4, retryMs: 500 }),
     folder: nothing,
+    pieces: nothing,
   }, { kind: "peer", initialState: () => null, warn: () => {} });
   const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
   return {

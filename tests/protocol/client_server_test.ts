@@ -322,16 +322,16 @@ Deno.test("ProtocolServer - a hello with another protocol version gets VERSION_M
   }
 });
 
-Deno.test("ProtocolServer - a version 2 peer (before folders) is told VERSION_MISMATCH naming 2 and 3, not crashed", async () => {
+Deno.test("ProtocolServer - a version 3 peer (before batches of pieces) is told VERSION_MISMATCH naming 3 and 4, not crashed", async () => {
   const { server, address } = await startServer();
   const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
   try {
-    assert.equal(PROTOCOL_VERSION, 3);
-    await raw.sendFrame({ id: 1, type: "hello", params: { protocol: 2, agent: "shoal-peer/0.9" } });
+    assert.equal(PROTOCOL_VERSION, 4);
+    await raw.sendFrame({ id: 1, type: "hello", params: { protocol: 3, agent: "shoal-peer/0.9" } });
     const reply = await raw.frames.readFrame() as { error: { code: string; message: string } };
     assert.equal(reply.error.code, "VERSION_MISMATCH");
-    assert.match(reply.error.message, /\b2\b/);
     assert.match(reply.error.message, /\b3\b/);
+    assert.match(reply.error.message, /\b4\b/);
     assert.equal(await raw.frames.readFrame(), null);
   } finally {
     await raw.close();

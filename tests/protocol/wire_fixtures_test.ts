@@ -2,7 +2,7 @@
  * The wire, pinned as fixed bytes. Every hex string and digest below was
  * computed once by hand, outside this code, e.g.
  *
- *     J='{"id":1,"ok":true,"result":{"protocol":3,"server":"peer"}}'
+ *     J='{"id":1,"ok":true,"result":{"protocol":4,"server":"peer"}}'
  *     printf '%08x' "$(printf %s "$J" | wc -c)"; printf %s "$J" | xxd -p
  *     printf %s '{"version":1,"size":0,"pieceSize":262144,"pieces":[]}' | sha256sum
  *
@@ -29,12 +29,12 @@ const AGENT = "shoal-peer/0.1.0";
 /** The content id of the two-piece manifest below, used as the pieces' content. */
 const CONTENT_ID = "9ddff530dbfeb59293ada8faf699fb39ce77c773e0211898502e40524c3b518a";
 
-// {"id":1,"type":"hello","params":{"protocol":3,"agent":"shoal-peer/0.1.0"}}
+// {"id":1,"type":"hello","params":{"protocol":4,"agent":"shoal-peer/0.1.0"}}
 const HELLO_REQUEST =
-  "0000004a7b226964223a312c2274797065223a2268656c6c6f222c22706172616d73223a7b2270726f746f636f6c223a332c226167656e74223a2273686f616c2d706565722f302e312e30227d7d";
-// {"id":1,"ok":true,"result":{"protocol":3,"server":"peer"}}
+  "0000004a7b226964223a312c2274797065223a2268656c6c6f222c22706172616d73223a7b2270726f746f636f6c223a342c226167656e74223a2273686f616c2d706565722f302e312e30227d7d";
+// {"id":1,"ok":true,"result":{"protocol":4,"server":"peer"}}
 const HELLO_REPLY =
-  "0000003a7b226964223a312c226f6b223a747275652c22726573756c74223a7b2270726f746f636f6c223a332c22736572766572223a2270656572227d7d";
+  "0000003a7b226964223a312c226f6b223a747275652c22726573756c74223a7b2270726f746f636f6c223a342c22736572766572223a2270656572227d7d";
 // {"id":2,"type":"piece","params":{"contentId":"9ddf…518a","index":1}}
 const PIECE_REQUEST =
   "0000007b7b226964223a322c2274797065223a227069656365222c22706172616d73223a7b22636f6e74656e744964223a2239646466663533306462666562353932393361646138666166363939666233396365373763373733653032313138393835303265343035323463336235313861222c22696e646578223a317d7d";
@@ -62,6 +62,19 @@ const QUEUED_REPLY =
 // piece 0, or piece 1 instead (bitfield 0x40), as a downloader asks a seed
 const PIECE_OR_ALTERNATIVE_REQUEST =
   "000000917b226964223a362c2274797065223a227069656365222c22706172616d73223a7b22636f6e74656e744964223a2239646466663533306462666562353932393361646138666166363939666233396365373763373733653032313138393835303265343035323463336235313861222c22696e646578223a302c22616c7465726e617469766573223a2251413d3d227d7d";
+/** The content id of `hello\n` (one piece of 6 bytes), asked for in a batch. */
+const HELLO_ID = "00f11592d95e2c895df020637632084f84c47c4a504c02145cca15e758a58ddb";
+/** The content id of an empty file, which has no piece to send. */
+const EMPTY_ID = "bd6f079b737ddf4fed9c89763ae76e2344db9c1553226c7074f137ac7a1f6ef8";
+// {"id":2,"type":"pieces","params":{"items":[{"contentId":"00f1…8ddb","index":0},
+// {"contentId":"bd6f…6ef8","index":0}]}}: a batch of two small contents
+const PIECES_REQUEST =
+  "000000e37b226964223a322c2274797065223a22706965636573222c22706172616d73223a7b226974656d73223a5b7b22636f6e74656e744964223a2230306631313539326439356532633839356466303230363337363332303834663834633437633461353034633032313435636361313565373538613538646462222c22696e646578223a307d2c7b22636f6e74656e744964223a2262643666303739623733376464663466656439633839373633616537366532333434646239633135353332323663373037346631333761633761316636656638222c22696e646578223a307d5d7d7d";
+// {"id":2,"ok":true,"result":{"length":6,"items":[{"length":6},
+// {"error":{"code":"NOT_FOUND","message":"not here"}}]}}: the first sent, the second refused on
+// its own; its body (hello\n, PIECE_REPLY_BODY) follows
+const PIECES_REPLY_HEADER =
+  "000000737b226964223a322c226f6b223a747275652c22726573756c74223a7b226c656e677468223a362c226974656d73223a5b7b226c656e677468223a367d2c7b226572726f72223a7b22636f6465223a224e4f545f464f554e44222c226d657373616765223a226e6f742068657265227d7d5d7d7d";
 /** A frame header announcing one byte more than MAX_FRAME_BYTES (1 MiB). */
 const OVERSIZED_HEADER = "00100001";
 
@@ -70,12 +83,12 @@ const FIXTURES: { name: string; hex: string; message: unknown }[] = [
   {
     name: "hello request",
     hex: HELLO_REQUEST,
-    message: { id: 1, type: "hello", params: { protocol: 3, agent: AGENT } },
+    message: { id: 1, type: "hello", params: { protocol: 4, agent: AGENT } },
   },
   {
     name: "hello reply",
     hex: HELLO_REPLY,
-    message: { id: 1, ok: true, result: { protocol: 3, server: "peer" } },
+    message: { id: 1, ok: true, result: { protocol: 4, server: "peer" } },
   },
   {
     name: "piece request",
@@ -118,6 +131,27 @@ const FIXTURES: { name: string; hex: string; message: unknown }[] = [
       id: 6,
       type: "piece",
       params: { contentId: CONTENT_ID, index: 0, alternatives: "QA==" },
+    },
+  },
+  {
+    name: "pieces request",
+    hex: PIECES_REQUEST,
+    message: {
+      id: 2,
+      type: "pieces",
+      params: { items: [{ contentId: HELLO_ID, index: 0 }, { contentId: EMPTY_ID, index: 0 }] },
+    },
+  },
+  {
+    name: "pieces reply header",
+    hex: PIECES_REPLY_HEADER,
+    message: {
+      id: 2,
+      ok: true,
+      result: {
+        length: 6,
+        items: [{ length: 6 }, { error: { code: "NOT_FOUND", message: "not here" } }],
+      },
     },
   },
 ];
@@ -185,9 +219,12 @@ async function readExactly(frames: FrameReader, length: number, what: string): P
 }
 
 /** Only what the fixtures need of a peer's methods. */
-const TABLE = { hello: PEER_METHODS.hello, piece: PEER_METHODS.piece };
+const TABLE = { hello: PEER_METHODS.hello, piece: PEER_METHODS.piece, pieces: PEER_METHODS.pieces };
 
-/** A real peer-kind server whose `piece` handler serves piece 1 as `hello\n` and nothing else. */
+/**
+ * A real peer-kind server whose `piece` handler serves piece 1 as `hello\n`
+ * and nothing else, and whose `pieces` sends `hello\n` for its content id.
+ */
 async function startPieceServer(): Promise<
   { server: ProtocolServer<typeof TABLE, null>; address: Address }
 > {
@@ -197,6 +234,16 @@ async function startPieceServer(): Promise<
       return Promise.resolve(
         new WithBody({ index, length: 6 }, [new TextEncoder().encode("hello\n")]),
       );
+    },
+    pieces: ({ items }) => {
+      const hello = new TextEncoder().encode("hello\n");
+      const sent = items.map(({ contentId }) =>
+        contentId === HELLO_ID ? { length: 6 } : {
+          error: { code: "NOT_FOUND", message: "not here" },
+        }
+      );
+      const bodies = sent.filter((item) => "length" in item).map(() => hello);
+      return Promise.resolve(new WithBody({ length: bodies.length * 6, items: sent }, bodies));
     },
   }, { kind: "peer", initialState: () => null, warn: () => {} });
   return { server, address: await server.listen(LOCALHOST) };
@@ -210,16 +257,15 @@ Deno.test("Wire fixtures - encodeFrame writes exactly the pinned bytes of each m
 Deno.test("Wire fixtures - FrameReader reads the pinned bytes back as the messages, and a piece body after its header", async () => {
   const stream = ReadableStream.from([
     fromHex(
-      FIXTURES.map((fixture) => fixture.hex).join("").replace(
-        PIECE_REPLY_HEADER,
-        PIECE_REPLY_HEADER + PIECE_REPLY_BODY,
-      ),
+      FIXTURES.map((fixture) => fixture.hex).join("")
+        .replace(PIECE_REPLY_HEADER, PIECE_REPLY_HEADER + PIECE_REPLY_BODY)
+        .replace(PIECES_REPLY_HEADER, PIECES_REPLY_HEADER + PIECE_REPLY_BODY),
     ),
   ]);
   const frames = new FrameReader(stream);
   for (const { name, message } of FIXTURES) {
     assert.deepEqual(await frames.readFrame(), message, `the ${name} frame reads otherwise`);
-    if (name === "piece reply header") {
+    if (name === "piece reply header" || name === "pieces reply header") {
       assert.equal(toHex(await frames.readBytes(6)), PIECE_REPLY_BODY);
     }
   }
@@ -248,6 +294,66 @@ Deno.test("Wire fixtures - a real server answers the pinned requests with the pi
     await frames.cancel();
     conn.close();
     await server.close();
+  }
+});
+
+Deno.test("Wire fixtures - a real server answers the pinned pieces request with the pinned reply and body", async () => {
+  const { server, address } = await startPieceServer();
+  const conn = await Deno.connect({ hostname: address.host, port: address.port });
+  const frames = new FrameReader(conn);
+  try {
+    await writeAll(conn, fromHex(HELLO_REQUEST + PIECES_REQUEST));
+    const expected = HELLO_REPLY + PIECES_REPLY_HEADER + PIECE_REPLY_BODY;
+    assert.equal(
+      await readExactly(frames, expected.length / 2, "the server's replies"),
+      expected,
+    );
+  } finally {
+    await frames.cancel();
+    conn.close();
+    await server.close();
+  }
+});
+
+Deno.test("Wire fixtures - a real client sends the pinned pieces request and reads the pinned reply", async () => {
+  const listener = Deno.listen({ hostname: LOCALHOST.host, port: 0 });
+  const port = (listener.addr as Deno.NetAddr).port;
+  let sent = "";
+  const serving = (async () => {
+    const conn = await listener.accept();
+    const frames = new FrameReader(conn);
+    try {
+      await readExactly(frames, HELLO_REQUEST.length / 2, "the hello request");
+      await writeAll(conn, fromHex(HELLO_REPLY));
+      sent = await readExactly(frames, PIECES_REQUEST.length / 2, "the pieces request");
+      await writeAll(conn, fromHex(PIECES_REPLY_HEADER + PIECE_REPLY_BODY));
+      await within(frames.readFrame(), "the client's close");
+    } finally {
+      await frames.cancel();
+      conn.close();
+    }
+  })();
+  try {
+    const client = await ProtocolClient.connect({ host: LOCALHOST.host, port }, TABLE, {
+      agent: AGENT,
+    });
+    try {
+      const { result, body } = await client.callWithBody("pieces", {
+        items: [{ contentId: HELLO_ID, index: 0 }, { contentId: EMPTY_ID, index: 0 }],
+      });
+      assert.deepEqual(result, {
+        length: 6,
+        items: [{ length: 6 }, { error: { code: "NOT_FOUND", message: "not here" } }],
+      });
+      assert.equal(toHex(body), PIECE_REPLY_BODY);
+    } finally {
+      client.close();
+    }
+    await serving;
+    assert.equal(sent, PIECES_REQUEST);
+  } finally {
+    listener.close();
+    await serving.catch(() => {});
   }
 });
 

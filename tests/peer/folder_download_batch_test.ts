@@ -1,0 +1,286 @@
+/**
+ * A folder download of many small files asks for them in `pieces` batches:
+ * each file verified as a piece is, a file a source lacks asked of another,
+ * a source sending a corrupt file or a reply that does not answer its batch
+ * dropped (BAD_MESSAGE, nothing crashes), while the files of several pieces
+ * still come by `piece`.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { deadline } from "../../lib/async/deadline.ts";
+import { Bitfield } from "../../lib/peer/bitfield.ts";
+import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
+import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
+import { choosePieceSize } from "../../lib/peer/manifest.ts";
+import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
+import { parseAddress } from "../../lib/protocol/address.ts";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import {
+  type BatchItem,
+  checkBatchReply,
+  type Manifest,
+  PEER_METHODS,
+  type Source,
+} from "../../lib/protocol/messages.ts";
+import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
+import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
+import { manifestOf } from "../helpers/catalog.ts";
+import { shoalError } from "../helpers/errors.ts";
+import { TicketAuthority } from "../helpers/sources.ts";
+
+const SMALL_FILES = 300;
+
+/** File `i`: small files of a few hundred to a few thousand bytes, and one of three pieces last. */
+function contentOf(i: number): Uint8Array {
+  const length = i === SMALL_FILES ? 600_000 : 1 + (i * 997) % 5000;
+  return Uint8Array.from({ length }, (_, k) => (k * 13 + i * 7 + 3) & 0xff);
+}
+
+const CONTENTS = Array.from({ length: SMALL_FILES + 1 }, (_, i) => contentOf(i));
+const MANIFESTS = CONTENTS.map((content) => manifestOf(content, choosePieceSize(content.length)));
+const FILES: PlannedFile[] = MANIFESTS.map(({ manifest }, i) => ({
+  path: `f${i}.bin`,
+  size: manifest.size,
+  pieces: manifest.pieces,
+}));
+
+/**
+ * A catalog of the files `which` says it has, from memory, with a batch
+ * look-up that counts its calls (so a test sees batches were used).
+ */
+function filesCatalog(which: (i: number) => boolean = () => true) {
+  const byId = new Map<string, { manifest: Manifest; content: Uint8Array }>();
+  MANIFESTS.forEach(({ manifest, contentId }, i) => {
+    if (which(i)) byId.set(contentId, { manifest, content: CONTENTS[i] });
+  });
+  const calls = { find: 0, findSmall: 0 };
+  const catalog: Catalog = {
+    find(contentId) {
+      calls.find++;
+      const found = byId.get(contentId);
+      if (!found) return Promise.resolve(null);
+      const { manifest, content } = found;
+      return Promise.resolve({
+        manifest,
+        have: Bitfield.full(manifest.pieces.length),
+        read: (index, into) => {
+          into.set(
+            content.subarray(index * manifest.pieceSize, index * manifest.pieceSize + into.length),
+          );
+          return Promise.resolve();
+        },
+      });
+    },
+    findSmall(contentIds) {
+      calls.findSmall++;
+      return Promise.resolve(contentIds.map((contentId): SmallContent | null => {
+        const found = byId.get(contentId);
+        return found === undefined ? null : {
+          size: found.content.length,
+          share: { contentId, name: null },
+          read: (into) => into.set(found.content),
+        };
+      }));
+    },
+  };
+  return { catalog, calls };
+}
+
+/** Runs a download of FILES from `sources` into a fresh folder; returns what it reports. */
+async function download(sources: Source[], ticket: string) {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-folder-batch-" });
+  const planned = { sources: sources.map((source) => ({ source, holds: null })), ticket };
+  const fetch = new FolderDownload({
+    files: FILES,
+    place: (relative) => join(dir, relative),
+    findSources: () => Promise.resolve(planned),
+    plaintext: true,
+  });
+  try {
+    const report = await deadline(fetch.run(planned), 60_000, { what: "the folder download" });
+    for (let i = 0; i < FILES.length; i++) {
+      assert.deepEqual(await Deno.readFile(join(dir, FILES[i].path)), CONTENTS[i], FILES[i].path);
+    }
+    return { report, dropped: fetch.dropped };
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+}
+
+Deno.test("Folder download - small files come in pieces batches, each verified; a file of several pieces by piece", async () => {
+  const authority = await TicketAuthority.create();
+  const { catalog, calls } = filesCatalog();
+  const { server, source } = await authority.serve(catalog, "alice");
+  try {
+    const { report, dropped } = await download([source], await authority.ticket(ANY_CONTENT));
+    assert.deepEqual(dropped, []);
+    // 300 small files and 3 pieces, each counted once.
+    assert.equal(report[0].pieces, SMALL_FILES + 3);
+    assert.ok(calls.findSmall > 0 && calls.findSmall < 20, `${calls.findSmall} batches`);
+    assert.equal(calls.find, 3, "only the large file's pieces are asked one by one");
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("Folder download - files a source lacks (its own NOT_FOUND in a batch) come from another source, and neither is dropped", async () => {
+  const authority = await TicketAuthority.create();
+  const lacking = filesCatalog((i) => i % 10 !== 3);
+  const other = filesCatalog((i) => i % 10 === 3);
+  const a = await authority.serve(lacking.catalog, "alice");
+  const b = await authority.serve(other.catalog, "bob");
+  try {
+    const { report, dropped } = await download(
+      [a.source, b.source],
+      await authority.ticket(ANY_CONTENT),
+    );
+    assert.deepEqual(dropped, []);
+    const pieces = Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
+    assert.equal(pieces.bob, SMALL_FILES / 10);
+    assert.equal(pieces.alice, SMALL_FILES - SMALL_FILES / 10 + 3);
+  } finally {
+    await a.server.close();
+    await b.server.close();
+  }
+});
+
+Deno.test("Folder download - a source sending a corrupt file in a batch is dropped; the files come from the honest one", async () => {
+  const authority = await TicketAuthority.create();
+  const liar = new PieceServer(filesCatalog().catalog, {
+    username: () => "mallory",
+    warn: () => {},
+    corruptPieces: true,
+  });
+  await liar.trustTicketKey(authority.publicKey);
+  const { host, port } = await liar.listen({ host: "127.0.0.1", port: 0 });
+  const mallory: Source = {
+    owner: "mallory",
+    address: `${host}:${port}`,
+    partial: false,
+    certificate: null,
+  };
+  const honest = await authority.serve(filesCatalog().catalog, "alice");
+  try {
+    const { dropped } = await download(
+      [mallory, honest.source],
+      await authority.ticket(ANY_CONTENT),
+    );
+    assert.equal(dropped.length, 1);
+    assert.equal(dropped[0].owner, "mallory");
+    assert.match(dropped[0].reason, /corrupt/);
+  } finally {
+    await liar.close();
+    await honest.server.close();
+  }
+});
+
+/** How a hostile source answers a batch of `count` items, the first `length` long. */
+type Lie = (count: number, length: number) => { length: number; items: BatchItem[]; body: number };
+
+const LIES: { name: string; lie: Lie; message: RegExp }[] = [
+  {
+    name: "item lengths not adding up to the body's",
+    lie: (count, length) => ({
+      length: length + 1,
+      items: [{ length }, ...Array(count - 1).fill({ error: { code: "NOT_FOUND", message: "-" } })],
+      body: length + 1,
+    }),
+    message: /do not add up/,
+  },
+  {
+    name: "more items than asked",
+    lie: (count) => ({
+      length: 0,
+      items: Array(count + 1).fill({ error: { code: "NOT_FOUND", message: "-" } }),
+      body: 0,
+    }),
+    message: /listed \d+ items where \d+ were asked/,
+  },
+  {
+    name: "an item of the wrong length",
+    lie: (count, length) => ({
+      length: length + 1,
+      items: [
+        { length: length + 1 },
+        ...Array(count - 1).fill({ error: { code: "NOT_FOUND", message: "-" } }),
+      ],
+      body: length + 1,
+    }),
+    message: /announced \d+ bytes for item 0 where \d+ were expected/,
+  },
+];
+
+/** A source whose `pieces` replies lie as `lie` says, and which knows nothing else. */
+async function hostileSource(
+  lie: Lie,
+): Promise<{ server: ProtocolServer<typeof PEER_METHODS, null>; source: Source }> {
+  const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
+  const server = new ProtocolServer(PEER_METHODS, {
+    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
+    manifest: nothing,
+    have: nothing,
+    piece: nothing,
+    queue: nothing,
+    folder: nothing,
+    pieces: ({ items }) => {
+      const first = MANIFESTS.findIndex(({ contentId }) => contentId === items[0].contentId);
+      const told = lie(items.length, CONTENTS[first].length);
+      return Promise.resolve(
+        new WithBody({ length: told.length, items: told.items }, [new Uint8Array(told.body)]),
+      );
+    },
+  }, { kind: "peer", initialState: () => null, warn: () => {} });
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    server,
+    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
+  };
+}
+
+for (const { name, lie, message } of LIES) {
+  Deno.test(`pieces - a reply with ${name} fails the connection with BAD_MESSAGE before its body is read`, async () => {
+    const { server, source } = await hostileSource(lie);
+    const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+      expect: "peer",
+      agent: PEER_AGENT,
+    });
+    try {
+      const lengths = [CONTENTS[0].length, CONTENTS[1].length];
+      await assert.rejects(
+        client.callWithBody(
+          "pieces",
+          {
+            items: [0, 1].map((i) => ({ contentId: MANIFESTS[i].contentId, index: 0 })),
+          },
+          undefined,
+          { checkResult: (result) => checkBatchReply(lengths, result) },
+        ),
+        shoalError("BAD_MESSAGE", message),
+      );
+      assert.equal(client.closed, true);
+    } finally {
+      client.close();
+      await server.close();
+    }
+  });
+
+  Deno.test(`Folder download - a source replying with ${name} is dropped; the files come from the honest one`, async () => {
+    const authority = await TicketAuthority.create();
+    const hostile = await hostileSource(lie);
+    const honest = await authority.serve(filesCatalog().catalog, "alice");
+    try {
+      const { dropped } = await download(
+        [hostile.source, honest.source],
+        await authority.ticket(ANY_CONTENT),
+      );
+      assert.equal(dropped.length, 1);
+      assert.equal(dropped[0].owner, "mallory");
+      assert.match(dropped[0].reason, message);
+    } finally {
+      await hostile.server.close();
+      await honest.server.close();
+    }
+  });
+}
