@@ -199,3 +199,32 @@ Deno.test("workers that cannot start leave the hashing to this thread, which has
     assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
   });
 });
+
+Deno.test("a small file changed or replaced after the walk is hashed as it is now, on workers too", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    // After the walk: one rewritten with other bytes, one replaced by another file renamed over it.
+    const [rewritten, replaced, unchanged] = [jobs[3], jobs[HashPool.START_AT + 7], jobs[20]];
+    await Deno.writeFile(rewritten.path, new Uint8Array(4000).fill(7));
+    await Deno.writeFile(`${replaced.path}.new`, new Uint8Array(123).fill(9));
+    await Deno.rename(`${replaced.path}.new`, replaced.path);
+    unchanged.before = { ...unchanged.seen };
+    using pool = new HashPool({ size: 2 });
+    const batches = [];
+    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+    await pool.help();
+    const hashes = (await Promise.all(batches)).flat();
+    assert.equal(pool.workers, 2, "its workers started and ran");
+    for (const job of [rewritten, replaced]) {
+      const hash = hashes[jobs.indexOf(job)];
+      assert.deepEqual(hash, hashSmallFile(job.path, jobOf(job.path).seen, null), job.path);
+      assert.notEqual(
+        hash!.identity.size,
+        job.seen.size,
+        "the file as read, not as the walk saw it",
+      );
+    }
+    assert.equal(hashes[jobs.indexOf(unchanged)], null, "unchanged since it was last hashed");
+  });
+});
