@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describeFolder } from "../../lib/peer/folder_publish.ts";
+import { announceFolder, describeFolder } from "../../lib/peer/folder_publish.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+import type { TrackerClient } from "../../lib/peer/tracker_link.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { type HashJob, HashPool } from "../../lib/peer/hash_pool.ts";
 import { buildManifest, choosePieceSize, contentIdOf } from "../../lib/peer/manifest.ts";
 import { hashSmallFile, SMALL_FILE_BYTES } from "../../lib/peer/small_file_hash.ts";
@@ -226,5 +229,42 @@ Deno.test("a small file changed or replaced after the walk is hashed as it is no
       );
     }
     assert.equal(hashes[jobs.indexOf(unchanged)], null, "unchanged since it was last hashed");
+  });
+});
+
+Deno.test("a folder the tracker refuses leaves the home as it was: the share it replaced, or none", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "course");
+    await writeSmallFiles(root, 20);
+    using home = PeerHome.open(join(dir, "home"));
+    const earlier = await describeFolder("course", root, []);
+    home.addShare(earlier.share, earlier.files);
+    const before = { share: home.share("course"), files: home.folderFiles("course") };
+    await Deno.writeTextFile(join(root, "d1", "new.txt"), "a new file");
+    const changed = await describeFolder("course", root, before.files);
+    for (const refused of ["members", "publish"]) {
+      // A tracker that refuses the members or the publication, as one over its limits does.
+      const tracker = {
+        call: (method: string) =>
+          method === refused
+            ? Promise.reject(new ShoalError("LIMIT_EXCEEDED", `refused ${method}`))
+            : Promise.resolve(method === "publish" ? { replaced: true } : {}),
+      } as unknown as TrackerClient;
+      await assert.rejects(
+        announceFolder(home, tracker, changed, before),
+        shoalError("LIMIT_EXCEEDED", new RegExp(refused)),
+      );
+      assert.deepEqual(home.share("course"), before.share, refused);
+      assert.deepEqual(home.folderFiles("course"), before.files, refused);
+      await assert.rejects(
+        announceFolder(home, tracker, { ...changed, share: { ...changed.share, name: "new" } }, {
+          share: null,
+          files: [],
+        }),
+        shoalError("LIMIT_EXCEEDED"),
+      );
+      assert.equal(home.share("new"), null, "a name that held nothing holds nothing");
+      assert.deepEqual(home.folderFiles("new"), []);
+    }
   });
 });
