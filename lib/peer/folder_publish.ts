@@ -4,7 +4,7 @@
  * the folder manifest built from them, the files' content ids sent to the
  * tracker in bounded batches, then the folder published as one share.
  */
-import { basename, join, resolve } from "node:path";
+import { basename, join, resolve, sep as SEP } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
@@ -88,6 +88,9 @@ export async function describeFolder(
     throw new ShoalError("IO", `no such folder: ${dir}`);
   });
   const walk = new TreeWalk(root, { signal: options.signal });
+  // A file's path: joined by hand where `/` is the separator (node's join normalises each).
+  const prefix = root.endsWith("/") ? root : `${root}/`;
+  const under = (relative: string) => SEP === "/" ? prefix + relative : join(root, relative);
   const found: { relative: string; size: number; seen: FileIdentity }[] = [];
   const folders: string[] = [];
   const known = new Map(previous.map((file) => [file.relative, file]));
@@ -136,7 +139,7 @@ export async function describeFolder(
     if (batch.length === 0) return;
     const indexes = batch;
     batch = [];
-    const paths = indexes.map((at) => join(root, found[at].relative));
+    const paths = indexes.map((at) => under(found[at].relative));
     const befores = indexes.map((at, i) => earlier(at, paths[i]));
     const jobs = indexes.map((at, i) => {
       const before = befores[i];
@@ -160,18 +163,20 @@ export async function describeFolder(
     sent.catch(() => {});
     batches.push(sent);
   };
-  for await (const entry of walk) {
-    if (entry.kind === "folder") {
-      folders.push(entry.path);
-      continue;
+  for await (const entries of walk.chunks()) {
+    for (const entry of entries) {
+      if (entry.kind === "folder") {
+        folders.push(entry.path);
+        continue;
+      }
+      const at = found.push({
+        relative: entry.path,
+        size: entry.size,
+        seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
+      }) - 1;
+      if (entry.size > SMALL_FILE_BYTES) large.push(at);
+      else if (batch.push(at) === BATCH_FILES) sendBatch();
     }
-    const at = found.push({
-      relative: entry.path,
-      size: entry.size,
-      seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
-    }) - 1;
-    if (entry.size > SMALL_FILE_BYTES) large.push(at);
-    else if (batch.push(at) === BATCH_FILES) sendBatch();
   }
   sendBatch();
   const skipped = describeSkipped(walk.skipped) || null;
@@ -195,7 +200,7 @@ export async function describeFolder(
   progress();
   /** Hashes the large file `at` piece by piece, reading as it goes. */
   const hashLarge = async (at: number) => {
-    const path = join(root, found[at].relative);
+    const path = under(found[at].relative);
     if (stopping.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
     const { file, identity } = await openRegularFile(path);
     try {
