@@ -163,6 +163,22 @@ export async function describeFolder(
     sent.catch(() => {});
     batches.push(sent);
   };
+  /**
+   * Records the small file `at` with its earlier hash where the walk saw it unchanged since
+   * (same size, time and `device:inode` at the same path), as a worker would: a re-publish of
+   * a folder that barely changed starts no worker.
+   */
+  const keptSmall = (at: number) => {
+    const path = under(found[at].relative);
+    const before = earlier(at, path);
+    const { seen } = found[at];
+    if (
+      !before || before.size !== seen.size || before.mtimeMs !== seen.mtimeMs ||
+      before.fileId !== seen.fileId
+    ) return false;
+    hashed(at, path, before, before.manifest, before.contentId);
+    return true;
+  };
   for await (const entries of walk.chunks()) {
     for (const entry of entries) {
       if (entry.kind === "folder") {
@@ -175,7 +191,9 @@ export async function describeFolder(
         seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
       }) - 1;
       if (entry.size > SMALL_FILE_BYTES) large.push(at);
-      else if (batch.push(at) === BATCH_FILES) sendBatch();
+      else if (!keptSmall(at)) {
+        if (batch.push(at) === BATCH_FILES) sendBatch();
+      }
     }
   }
   sendBatch();
