@@ -339,18 +339,23 @@ export async function announceFolder(
     sendMore();
     let recorded = false;
     try {
+      let written: Promise<void> | null = null;
       if (folder.text !== null) {
         const path = home.folderManifestPath(share.contentId);
         await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
         const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-        await Deno.writeTextFile(temporary, folder.text);
-        await Deno.rename(temporary, path);
+        // Written by an I/O thread while this one records the folder (awaited below).
+        written = Deno.writeTextFile(temporary, folder.text).then(() =>
+          Deno.rename(temporary, path)
+        );
+        written.catch(() => {});
       }
       if (earlier) {
-        // The batches are on their way (written out during the awaits above).
+        // The batches are on their way (written out during the await above).
         home.addShare(share, folder.files);
         recorded = true;
       }
+      await written;
       while (sent.length > 0) {
         await sent.shift();
         sendMore();
