@@ -4,7 +4,7 @@
  * the folder manifest built from them, the files' content ids sent to the
  * tracker in bounded batches, then the folder published as one share.
  */
-import { basename, join, resolve } from "node:path";
+import { basename, join, resolve, sep as SEP } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
@@ -88,6 +88,9 @@ export async function describeFolder(
     throw new ShoalError("IO", `no such folder: ${dir}`);
   });
   const walk = new TreeWalk(root, { signal: options.signal });
+  // A file's path: joined by hand where `/` is the separator (node's join normalises each).
+  const prefix = root.endsWith("/") ? root : `${root}/`;
+  const under = (relative: string) => SEP === "/" ? prefix + relative : join(root, relative);
   const found: { relative: string; size: number; seen: FileIdentity }[] = [];
   const folders: string[] = [];
   const known = new Map(previous.map((file) => [file.relative, file]));
@@ -136,7 +139,7 @@ export async function describeFolder(
     if (batch.length === 0) return;
     const indexes = batch;
     batch = [];
-    const paths = indexes.map((at) => join(root, found[at].relative));
+    const paths = indexes.map((at) => under(found[at].relative));
     const befores = indexes.map((at, i) => earlier(at, paths[i]));
     const jobs = indexes.map((at, i) => {
       const before = befores[i];
@@ -160,18 +163,38 @@ export async function describeFolder(
     sent.catch(() => {});
     batches.push(sent);
   };
-  for await (const entry of walk) {
-    if (entry.kind === "folder") {
-      folders.push(entry.path);
-      continue;
+  /**
+   * Records the small file `at` with its earlier hash where the walk saw it unchanged since
+   * (same size, time and `device:inode` at the same path), as a worker would: a re-publish of
+   * a folder that barely changed starts no worker.
+   */
+  const keptSmall = (at: number) => {
+    const path = under(found[at].relative);
+    const before = earlier(at, path);
+    const { seen } = found[at];
+    if (
+      !before || before.size !== seen.size || before.mtimeMs !== seen.mtimeMs ||
+      before.fileId !== seen.fileId
+    ) return false;
+    hashed(at, path, before, before.manifest, before.contentId);
+    return true;
+  };
+  for await (const entries of walk.chunks()) {
+    for (const entry of entries) {
+      if (entry.kind === "folder") {
+        folders.push(entry.path);
+        continue;
+      }
+      const at = found.push({
+        relative: entry.path,
+        size: entry.size,
+        seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
+      }) - 1;
+      if (entry.size > SMALL_FILE_BYTES) large.push(at);
+      else if (!keptSmall(at)) {
+        if (batch.push(at) === BATCH_FILES) sendBatch();
+      }
     }
-    const at = found.push({
-      relative: entry.path,
-      size: entry.size,
-      seen: { size: entry.size, mtimeMs: entry.mtimeMs ?? 0, fileId: entry.fileId },
-    }) - 1;
-    if (entry.size > SMALL_FILE_BYTES) large.push(at);
-    else if (batch.push(at) === BATCH_FILES) sendBatch();
   }
   sendBatch();
   const skipped = describeSkipped(walk.skipped) || null;
@@ -195,7 +218,7 @@ export async function describeFolder(
   progress();
   /** Hashes the large file `at` piece by piece, reading as it goes. */
   const hashLarge = async (at: number) => {
-    const path = join(root, found[at].relative);
+    const path = under(found[at].relative);
     if (stopping.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
     const { file, identity } = await openRegularFile(path);
     try {
@@ -267,51 +290,92 @@ export async function describeFolder(
   return { share, files: records, ids, text, skipped };
 }
 
+/** What a home held under a share's name before a publish replaced it: put back if it fails. */
+export interface EarlierShare {
+  share: Share | null;
+  /** Its files, where it was a folder. */
+  files: FolderFileRecord[];
+}
+
+/** `members` batches in flight at once: a folder of 10,000 files sends all of its three. */
+const MEMBERS_IN_FLIGHT = 4;
+
 /**
  * Tells the tracker which files a folder holds (in batches of at most
  * MAX_BATCH_IDS content ids, pipelined on one connection), then publishes
  * it, and records it in the home with its manifest.
+ *
+ * Given `earlier` (what the home held under the name), the home's record is
+ * written while the tracker stores the batches (each costs as much as the
+ * other, on its own process), and `earlier` is put back if the tracker
+ * refuses; killed in between, the home holds the new folder and the tracker
+ * the old: a publish again puts them right. Without it, the folder is
+ * recorded once published.
  */
 export async function announceFolder(
   home: PeerHome,
   tracker: TrackerEndpoint | TrackerClient,
   folder: DescribedFolder,
+  earlier?: EarlierShare,
 ): Promise<{ replaced: boolean }> {
   const { share } = folder;
   const { ids } = folder;
   const announce = async (client: TrackerClient) => {
-    // Two batches in flight at a time: pipelined, without every request of a big folder at once.
-    const send = (at: number) => {
-      const sent = client.call("members", {
-        contentId: share.contentId,
-        files: ids.slice(at, at + MAX_BATCH_IDS),
-      });
-      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
-      sent.catch(() => {});
-      return sent;
+    // A few batches in flight at a time: pipelined, without every request of a big folder at once.
+    const sent: Promise<unknown>[] = [];
+    let next = 0;
+    const sendMore = () => {
+      while (next < ids.length && sent.length < MEMBERS_IN_FLIGHT) {
+        const batch = client.call("members", {
+          contentId: share.contentId,
+          files: ids.slice(next, next + MAX_BATCH_IDS),
+        });
+        // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
+        batch.catch(() => {});
+        sent.push(batch);
+        next += MAX_BATCH_IDS;
+      }
     };
-    let next = ids.length > 0 ? send(0) : null;
-    for (let at = 0; next !== null; at += MAX_BATCH_IDS) {
-      const sent = next;
-      next = at + MAX_BATCH_IDS < ids.length ? send(at + MAX_BATCH_IDS) : null;
-      await sent;
+    sendMore();
+    let recorded = false;
+    try {
+      let written: Promise<void> | null = null;
+      if (folder.text !== null) {
+        const path = home.folderManifestPath(share.contentId);
+        await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
+        const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+        // Written by an I/O thread while this one records the folder (awaited below).
+        written = Deno.writeTextFile(temporary, folder.text).then(() =>
+          Deno.rename(temporary, path)
+        );
+        written.catch(() => {});
+      }
+      if (earlier) {
+        // The batches are on their way (written out during the await above).
+        home.addShare(share, folder.files);
+        recorded = true;
+      }
+      await written;
+      while (sent.length > 0) {
+        await sent.shift();
+        sendMore();
+      }
+      const { replaced } = await client.call("publish", {
+        name: share.name,
+        type: share.type,
+        size: share.size,
+        contentId: share.contentId,
+        files: share.files,
+      });
+      if (!recorded) home.addShare(share, folder.files);
+      return { replaced };
+    } catch (error) {
+      if (recorded) {
+        if (earlier!.share) home.addShare(earlier!.share, earlier!.files);
+        else home.removeShare(share.name);
+      }
+      throw error;
     }
-    if (folder.text !== null) {
-      const path = home.folderManifestPath(share.contentId);
-      await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
-      const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-      await Deno.writeTextFile(temporary, folder.text);
-      await Deno.rename(temporary, path);
-    }
-    const { replaced } = await client.call("publish", {
-      name: share.name,
-      type: share.type,
-      size: share.size,
-      contentId: share.contentId,
-      files: share.files,
-    });
-    home.addShare(share, folder.files);
-    return { replaced };
   };
   // A fetch that has a session open already (a fetched folder) says so on it: no new connection.
   return "call" in tracker ? await announce(tracker) : await withSession(home, tracker, announce);
@@ -325,7 +389,8 @@ export async function publishFolder(
   name = basename(resolve(dir)),
   options: FolderPublishOptions = {},
 ): Promise<{ share: Share; replaced: boolean; skipped: string | null }> {
-  const previous = home.share(name)?.kind === "folder" ? home.folderFiles(name) : [];
+  const before = home.share(name);
+  const previous = before?.kind === "folder" ? home.folderFiles(name) : [];
   // The session is opened while the folder is hashed (its round trips cost as much as hashing a
   // few thousand small files); a failure to open it is reported after the hashing, as before.
   const opening = connectSession(home, tracker);
@@ -339,14 +404,15 @@ export async function publishFolder(
     throw error;
   }
   const session = await opening;
+  const earlier = { share: before, files: previous };
   // A connection idle for long may have been dropped by the tracker: a fresh one then.
   if (session.tracker.closed || performance.now() - openedAt > SESSION_KEPT_MS) {
     session.tracker.close();
-    const { replaced } = await announceFolder(home, tracker, folder);
+    const { replaced } = await announceFolder(home, tracker, folder, earlier);
     return { share: folder.share, replaced, skipped: folder.skipped };
   }
   try {
-    const { replaced } = await announceFolder(home, session.tracker, folder);
+    const { replaced } = await announceFolder(home, session.tracker, folder, earlier);
     return { share: folder.share, replaced, skipped: folder.skipped };
   } finally {
     session.tracker.close();

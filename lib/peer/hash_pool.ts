@@ -7,7 +7,12 @@
  */
 import { nextTurn } from "../async/next_turn.ts";
 import { type ErrorCode, ShoalError } from "../protocol/errors.ts";
-import { hashSmallFile, type SeenFile, type SmallFileHash } from "./small_file_hash.ts";
+import {
+  hashSmallFile,
+  type SeenFile,
+  SMALL_FILE_BYTES,
+  type SmallFileHash,
+} from "./small_file_hash.ts";
 
 /** One file to hash: what the walk saw, and what it was when last published (or null). */
 export interface HashJob {
@@ -21,16 +26,102 @@ export type HashOutcome = SmallFileHash | null | {
   error: { code: ErrorCode; message: string; hint?: string };
 };
 
-/** A batch sent to a worker. */
+/**
+ * A batch sent to a worker, flat: arrays of strings and numbers, not an
+ * object a file (the structured clone of one costs more than opening the
+ * file). Job `i` is `paths[i]`, seen as `fileIds[i]`, `numbers[2i]` bytes and
+ * time `numbers[2i + 1]`; `befores[i]` is its earlier `[fileId, size,
+ * mtimeMs]`, or null.
+ */
 export interface HashBatch {
   id: number;
-  jobs: HashJob[];
+  paths: string[];
+  fileIds: (string | null)[];
+  numbers: number[];
+  befores: ([string | null, number, number] | null)[];
 }
 
-/** A worker's answer: one outcome a job, in order (fewer when one failed: the last is its error). */
+/**
+ * A worker's answer, flat as {@link HashBatch}: file `i`'s piece hash is
+ * `pieces[i]` ("" for an empty file, null when unchanged since `before`), its
+ * content id `contentIds[i]`; `identities[i]` is null where the file is as the
+ * walk saw it, else `[fileId, size, mtimeMs]` as read. Fewer files than jobs
+ * when one failed: `error` is its failure.
+ */
 export interface HashReply {
   id: number;
-  outcomes: HashOutcome[];
+  pieces: (string | null)[];
+  contentIds: string[];
+  identities: ([string | null, number, number] | null)[];
+  error?: { code: ErrorCode; message: string; hint?: string };
+}
+
+/** `jobs` as a {@link HashBatch}. */
+export function encodeBatch(id: number, jobs: HashJob[]): HashBatch {
+  const paths: string[] = [];
+  const fileIds: (string | null)[] = [];
+  const numbers: number[] = [];
+  const befores: ([string | null, number, number] | null)[] = [];
+  for (const { path, seen, before } of jobs) {
+    paths.push(path);
+    fileIds.push(seen.fileId);
+    numbers.push(seen.size, seen.mtimeMs);
+    befores.push(before && [before.fileId, before.size, before.mtimeMs]);
+  }
+  return { id, paths, fileIds, numbers, befores };
+}
+
+/** The jobs of a {@link HashBatch}. */
+export function decodeBatch({ paths, fileIds, numbers, befores }: HashBatch): HashJob[] {
+  return paths.map((path, i) => {
+    const before = befores[i];
+    return {
+      path,
+      seen: { fileId: fileIds[i], size: numbers[2 * i], mtimeMs: numbers[2 * i + 1] },
+      before: before && { fileId: before[0], size: before[1], mtimeMs: before[2] },
+    };
+  });
+}
+
+/** The outcomes of a batch's jobs as a {@link HashReply}. */
+export function encodeReply(id: number, jobs: HashJob[], outcomes: HashOutcome[]): HashReply {
+  const reply: HashReply = { id, pieces: [], contentIds: [], identities: [] };
+  outcomes.forEach((outcome, i) => {
+    if (outcome && "error" in outcome) {
+      reply.error = outcome.error;
+      return;
+    }
+    reply.pieces.push(outcome ? outcome.manifest.pieces[0] ?? "" : null);
+    reply.contentIds.push(outcome?.contentId ?? "");
+    const identity = outcome?.identity;
+    reply.identities.push(
+      !identity || identity === jobs[i].seen
+        ? null
+        : [identity.fileId, identity.size, identity.mtimeMs],
+    );
+  });
+  return reply;
+}
+
+/** The outcomes a {@link HashReply} carries for `jobs`. */
+function decodeReply(jobs: HashJob[], reply: HashReply): HashOutcome[] {
+  const outcomes: HashOutcome[] = reply.pieces.map((piece, i) => {
+    if (piece === null) return null;
+    const seen = reply.identities[i];
+    const identity = seen ? { fileId: seen[0], size: seen[1], mtimeMs: seen[2] } : jobs[i].seen;
+    return {
+      manifest: {
+        version: 1,
+        size: identity.size,
+        pieceSize: SMALL_FILE_BYTES,
+        pieces: piece === "" ? [] : [piece],
+      },
+      contentId: reply.contentIds[i],
+      identity,
+    };
+  });
+  if (reply.error) outcomes.push({ error: reply.error });
+  return outcomes;
 }
 
 /** Workers at most, whatever the core count: past this, the disk is the limit. */
@@ -182,7 +273,7 @@ export class HashPool implements Disposable {
         const id = this.#nextId++;
         this.#waiting.set(id, { ...next, worker: slot.worker });
         slot.busy++;
-        slot.worker.postMessage({ id, jobs: next.jobs } satisfies HashBatch);
+        slot.worker.postMessage(encodeBatch(id, next.jobs));
       }
     }
   }
@@ -214,12 +305,12 @@ export class HashPool implements Disposable {
     return workers;
   }
 
-  #answered({ id, outcomes }: HashReply): void {
-    const waiting = this.#waiting.get(id);
+  #answered(reply: HashReply): void {
+    const waiting = this.#waiting.get(reply.id);
     if (!waiting) return;
-    this.#waiting.delete(id);
+    this.#waiting.delete(reply.id);
     try {
-      waiting.resolve(settle(waiting.jobs, outcomes));
+      waiting.resolve(settle(waiting.jobs, decodeReply(waiting.jobs, reply)));
     } catch (error) {
       waiting.reject(error);
     }

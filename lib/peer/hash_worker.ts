@@ -7,10 +7,10 @@
 /// <reference lib="deno.worker" />
 import { toShoalError } from "../protocol/errors.ts";
 import { hashSmallFile } from "./small_file_hash.ts";
-import type { HashBatch, HashOutcome, HashReply } from "./hash_pool.ts";
+import { decodeBatch, encodeReply, type HashBatch, type HashOutcome } from "./hash_pool.ts";
 
 self.onmessage = (event: MessageEvent<HashBatch>) => {
-  const { id, jobs } = event.data;
+  const jobs = decodeBatch(event.data);
   const outcomes: HashOutcome[] = [];
   for (const { path, seen, before } of jobs) {
     try {
@@ -22,5 +22,5 @@ self.onmessage = (event: MessageEvent<HashBatch>) => {
       break;
     }
   }
-  self.postMessage({ id, outcomes } satisfies HashReply);
+  self.postMessage(encodeReply(event.data.id, jobs, outcomes));
 };

@@ -417,14 +417,14 @@ export class SqliteTrackerStore implements TrackerStore, Disposable, AsyncDispos
             this.#dropMembers(owner, String(row.folder_id));
           }
         }
-        const insert = this.#sql(
-          `INSERT INTO folder_members (owner, folder_id, content_id) VALUES (?, ?, ?)
-         ON CONFLICT DO NOTHING`,
-        );
-        let members = Number(had?.members ?? 0);
-        for (const contentId of contentIds) {
-          members += Number(insert.run(owner, folderId, contentId).changes);
-        }
+        // The whole batch in one statement (its ids as one JSON array): a statement an id cost
+        // as much again in calls from JavaScript as SQLite's own work. `WHERE true` lets SQLite
+        // read ON CONFLICT as the upsert clause of an INSERT ... SELECT.
+        const added = this.#sql(
+          `INSERT INTO folder_members (owner, folder_id, content_id)
+           SELECT ?, ?, value FROM json_each(?) WHERE true ON CONFLICT DO NOTHING`,
+        ).run(owner, folderId, JSON.stringify(contentIds));
+        const members = Number(had?.members ?? 0) + Number(added.changes);
         let others = Number(
           (this.#sql(
             `SELECT COALESCE(SUM(members), 0) AS n FROM folder_member_counts

@@ -1,6 +1,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { describeFolder } from "../../lib/peer/folder_publish.ts";
+import { announceFolder, describeFolder } from "../../lib/peer/folder_publish.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+import type { TrackerClient } from "../../lib/peer/tracker_link.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
 import { type HashJob, HashPool } from "../../lib/peer/hash_pool.ts";
 import { buildManifest, choosePieceSize, contentIdOf } from "../../lib/peer/manifest.ts";
 import { hashSmallFile, SMALL_FILE_BYTES } from "../../lib/peer/small_file_hash.ts";
@@ -197,5 +200,71 @@ Deno.test("workers that cannot start leave the hashing to this thread, which has
     const hashes = (await Promise.all(batches)).flat();
     assert.equal(pool.workers, 0, "no worker runs");
     assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
+  });
+});
+
+Deno.test("a small file changed or replaced after the walk is hashed as it is now, on workers too", async () => {
+  await withTempDir(async (dir) => {
+    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    // After the walk: one rewritten with other bytes, one replaced by another file renamed over it.
+    const [rewritten, replaced, unchanged] = [jobs[3], jobs[HashPool.START_AT + 7], jobs[20]];
+    await Deno.writeFile(rewritten.path, new Uint8Array(4000).fill(7));
+    await Deno.writeFile(`${replaced.path}.new`, new Uint8Array(123).fill(9));
+    await Deno.rename(`${replaced.path}.new`, replaced.path);
+    unchanged.before = { ...unchanged.seen };
+    using pool = new HashPool({ size: 2 });
+    const batches = [];
+    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+    await pool.help();
+    const hashes = (await Promise.all(batches)).flat();
+    assert.equal(pool.workers, 2, "its workers started and ran");
+    for (const job of [rewritten, replaced]) {
+      const hash = hashes[jobs.indexOf(job)];
+      assert.deepEqual(hash, hashSmallFile(job.path, jobOf(job.path).seen, null), job.path);
+      assert.notEqual(
+        hash!.identity.size,
+        job.seen.size,
+        "the file as read, not as the walk saw it",
+      );
+    }
+    assert.equal(hashes[jobs.indexOf(unchanged)], null, "unchanged since it was last hashed");
+  });
+});
+
+Deno.test("a folder the tracker refuses leaves the home as it was: the share it replaced, or none", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "course");
+    await writeSmallFiles(root, 20);
+    using home = PeerHome.open(join(dir, "home"));
+    const earlier = await describeFolder("course", root, []);
+    home.addShare(earlier.share, earlier.files);
+    const before = { share: home.share("course"), files: home.folderFiles("course") };
+    await Deno.writeTextFile(join(root, "d1", "new.txt"), "a new file");
+    const changed = await describeFolder("course", root, before.files);
+    for (const refused of ["members", "publish"]) {
+      // A tracker that refuses the members or the publication, as one over its limits does.
+      const tracker = {
+        call: (method: string) =>
+          method === refused
+            ? Promise.reject(new ShoalError("LIMIT_EXCEEDED", `refused ${method}`))
+            : Promise.resolve(method === "publish" ? { replaced: true } : {}),
+      } as unknown as TrackerClient;
+      await assert.rejects(
+        announceFolder(home, tracker, changed, before),
+        shoalError("LIMIT_EXCEEDED", new RegExp(refused)),
+      );
+      assert.deepEqual(home.share("course"), before.share, refused);
+      assert.deepEqual(home.folderFiles("course"), before.files, refused);
+      await assert.rejects(
+        announceFolder(home, tracker, { ...changed, share: { ...changed.share, name: "new" } }, {
+          share: null,
+          files: [],
+        }),
+        shoalError("LIMIT_EXCEEDED"),
+      );
+      assert.equal(home.share("new"), null, "a name that held nothing holds nothing");
+      assert.deepEqual(home.folderFiles("new"), []);
+    }
   });
 });

@@ -736,6 +736,25 @@ function limits(overrides: Partial<MemberLimits>): MemberLimits {
 }
 
 contract(
+  "an id twice in one members batch, or again in a later one, is one member",
+  async (store) => {
+    await onlineAccounts(store, 1);
+    // Ten distinct ids in 12 (one twice in the batch, one again later): the limit of 10 holds them.
+    await store.addFolderMembers("h00", HASH_B, [idOf(1), idOf(1), idOf(2)], limits({}));
+    await store.addFolderMembers(
+      "h00",
+      HASH_B,
+      Array.from({ length: 9 }, (_, i) => idOf(2 + i)),
+      limits({}),
+    );
+    await assert.rejects(
+      store.addFolderMembers("h00", HASH_B, [idOf(11)], limits({})),
+      shoalError("LIMIT_EXCEEDED", /at most 10 files/),
+    );
+  },
+);
+
+contract(
   "members past a folder's file count, the folder limit or the account's are LIMIT_EXCEEDED",
   async (store) => {
     await onlineAccounts(store, 1);
