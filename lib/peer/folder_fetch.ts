@@ -332,6 +332,9 @@ export async function fetchFolder(
       return join(placed.get(at < 0 ? "" : relative.slice(0, at))!, relative.slice(at + 1));
     };
     const planned: PlannedFile[] = [];
+    // A whole folder becomes a share: each file's identity is read as it lands, not all at the end.
+    const identifyAsDone = !options.only?.length;
+    const identities = new Map<FolderFile, FileIdentity>();
     let resumedBytes = 0;
     for (const file of chosenFiles) {
       if (resuming) {
@@ -373,6 +376,14 @@ export async function fetchFolder(
       },
       onFileDone: (index) => {
         doneBytes += planned[index].size;
+        if (identifyAsDone) {
+          const file = planned[index];
+          try {
+            identities.set(file, identityOf(Deno.lstatSync(placeOf(file.path))));
+          } catch {
+            // Read again when the share is recorded, which says what is wrong with it.
+          }
+        }
         if (performance.now() - recordedAt > 200) {
           recordProgress();
           recordedAt = performance.now();
@@ -420,7 +431,7 @@ export async function fetchFolder(
     const whole = !options.only?.length;
     if (whole) {
       const contentIds = manifest.files.map(idOf);
-      await shareFetched(home, tracker, client, chosen, output, manifest, contentIds);
+      await shareFetched(home, tracker, client, chosen, output, manifest, contentIds, identities);
     }
     return {
       output,
@@ -603,6 +614,7 @@ async function shareFetched(
   output: string,
   manifest: FolderManifest,
   contentIds: string[],
+  placed: Map<FolderFile, FileIdentity>,
 ): Promise<void> {
   const mine = home.share(chosen.name);
   if (mine && mine.contentId !== chosen.contentId) return;
@@ -626,13 +638,16 @@ async function shareFetched(
     kind: "folder",
     files: manifest.files.length,
   };
-  // Each file's identity as it lies in place (serving notices a file changed by it). One lstat in
+  // Each file's identity as it lies in place (serving notices a file changed by it): as read when
+  // the download renamed it into place, else now (a file an earlier run left). One lstat in
   // IDENTITIES_PER_TURN is awaited: the event loop then writes the batches for the tracker.
   const identities: FileIdentity[] = [];
   for (const [i, file] of manifest.files.entries()) {
     const path = join(output, file.path);
     identities.push(
-      identityOf(i % IDENTITIES_PER_TURN === 0 ? await Deno.lstat(path) : Deno.lstatSync(path)),
+      i % IDENTITIES_PER_TURN === 0
+        ? identityOf(await Deno.lstat(path))
+        : placed.get(file) ?? identityOf(Deno.lstatSync(path)),
     );
   }
   // Made one at a time as the home stores them: a folder of 100,000 files holds no list of them.
