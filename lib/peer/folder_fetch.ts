@@ -592,8 +592,8 @@ async function findHolders(
   return { sources: [...byAddress.values()], ticket };
 }
 
-/** `members` batches in flight at once while a fetched folder is announced. */
-const MEMBERS_IN_FLIGHT = 2;
+/** `members` batches in flight at once while a fetched folder is announced: 10,000 files, all three. */
+const MEMBERS_IN_FLIGHT = 4;
 
 /** Files whose identity is read between two turns of the event loop while a share is recorded. */
 const IDENTITIES_PER_TURN = 256;
