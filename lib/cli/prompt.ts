@@ -1,8 +1,15 @@
 /** Questions to the person at the terminal: hidden passwords and numbered choices. */
 import process from "node:process";
-import { input, password } from "@inquirer/prompts";
 import { ShoalError } from "../protocol/errors.ts";
 import { UsageError } from "./errors.ts";
+
+/**
+ * The prompt library, loaded on first use: most commands never ask, and
+ * loading it costs every command's start a few tens of milliseconds.
+ */
+function prompts(): Promise<typeof import("@inquirer/prompts")> {
+  return import("@inquirer/prompts");
+}
 
 /** Whether a person can be asked: stdin and stdout are a terminal. */
 export function canAsk(): boolean {
@@ -57,6 +64,7 @@ export async function readPassword(source: PasswordSource, confirm = false): Pro
   if (!canAsk()) {
     throw new UsageError("no terminal to ask for the password on: pass --password-stdin");
   }
+  const { password } = await prompts();
   const first = await ask((context) =>
     password({ message: "Password:", toggleMask: false }, context)
   );
@@ -80,6 +88,7 @@ export async function chooseNumber(
   max: number,
   preset: number,
 ): Promise<number> {
+  const { input } = await prompts();
   const answer = await ask((context) =>
     input({
       message: `${message} [${min}-${max}]`,

@@ -6,8 +6,6 @@
  * naming them for people, and reading the one a server presents on first
  * contact. Keeping them in files is key_files.ts's work.
  */
-import "reflect-metadata";
-import * as x509 from "@peculiar/x509";
 import { createHash, createPrivateKey, sign, verify, X509Certificate } from "node:crypto";
 import tls from "node:tls";
 import { Buffer } from "node:buffer";
@@ -17,8 +15,19 @@ import { TLS_SERVER_NAME, type TlsIdentity } from "../protocol/tls.ts";
 const ALGORITHM = { name: "ECDSA", namedCurve: "P-256", hash: "SHA-256" };
 const TEN_YEARS_MS = 10 * 365 * 24 * 3600 * 1000;
 
+/**
+ * The X.509 library, loaded only to make a certificate (once per home or
+ * tracker): loading it costs every command's start tens of milliseconds.
+ * Its dependency injection needs the Reflect polyfill loaded first.
+ */
+async function certificateLibrary(): Promise<typeof import("@peculiar/x509")> {
+  await import("reflect-metadata");
+  return await import("@peculiar/x509");
+}
+
 /** Makes a new self-signed ECDSA P-256 certificate for {@link TLS_SERVER_NAME}. */
 export async function createIdentity(): Promise<TlsIdentity> {
+  const x509 = await certificateLibrary();
   const keys = await crypto.subtle.generateKey(ALGORITHM, true, ["sign", "verify"]);
   const serial = crypto.getRandomValues(new Uint8Array(16));
   serial[0] &= 0x7f; // A positive serial number.
@@ -90,9 +99,15 @@ export function certificateProofHolds(
   }
 }
 
-/** The DER bytes inside a PEM certificate. */
+/** The first PEM block of a text: its label, and its base64 body (lines and all). */
+const PEM_BLOCK =
+  /-----BEGIN ([^\n-][^\n]*?)-----\n(?:[^\n]*: [^\n]*\n)*\n?([A-Za-z0-9+/=\n]+?)\n?-----END \1-----/;
+
+/** The DER bytes inside a PEM certificate (its first block). */
 function derOf(pem: string): Uint8Array {
-  return new Uint8Array(x509.PemConverter.decodeFirst(pem));
+  const block = PEM_BLOCK.exec(pem.replace(/\r/g, ""));
+  if (!block) throw new RangeError("PEM string doesn't contain any objects");
+  return new Uint8Array(Buffer.from(block[2].replace(/\n/g, ""), "base64"));
 }
 
 /** `SHA256:` and the certificate's SHA-256 as colon-separated hex, as people compare them. */
@@ -103,14 +118,18 @@ export function fingerprintOf(pem: string): string {
 
 /** A certificate's DER bytes as PEM. */
 export function pemOf(der: Uint8Array): string {
-  return x509.PemConverter.encode(new Uint8Array(der).buffer, "CERTIFICATE");
+  const base64 = Buffer.from(der).toString("base64");
+  const lines = base64.match(/.{1,64}/g) ?? [];
+  return ["-----BEGIN CERTIFICATE-----", ...lines, "-----END CERTIFICATE-----"].join("\n");
 }
 
 /** Who a certificate says it is and its fingerprint, for messages: `CN=nas.local (SHA256:…)`. */
 export function describeCertificate(pem: string): string {
   let subject: string;
   try {
-    subject = new x509.X509Certificate(pem).subject || "no subject";
+    // Node gives one attribute a line (`CN=nas.local\nO=Lab`): one line here, as people read it.
+    subject = new X509Certificate(pem).subject.split("\n").filter(Boolean).join(", ") ||
+      "no subject";
   } catch {
     subject = "an unreadable certificate";
   }

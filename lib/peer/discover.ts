@@ -11,7 +11,7 @@
  * for (const tracker of found) console.log(tracker.name, tracker.address);
  * ```
  */
-import { Bonjour, type Service } from "bonjour-service";
+import type { Service } from "bonjour-service";
 import { delay } from "../async/delay.ts";
 import { decodeTrackerTxt, TRACKER_SERVICE_TYPE } from "../protocol/discovery.ts";
 import { formatAddress } from "../protocol/address.ts";
@@ -101,6 +101,8 @@ export async function browseTrackers(options: BrowseOptions = {}): Promise<Found
   }
   const found = new Map<string, FoundTracker>();
   let failure: unknown;
+  // Loaded here, not at start: only a command that looks for a tracker pays for the mDNS library.
+  const { Bonjour } = await import("bonjour-service");
   const bonjour = new Bonjour({}, (error: unknown) => failure ??= error);
   const mdns = (bonjour as unknown as {
     server: { mdns: { on(event: string, listener: (error: unknown) => void): void } };
