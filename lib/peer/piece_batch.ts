@@ -10,6 +10,7 @@ import {
   BATCHED_BELOW_BYTES,
   type BatchItem,
   MAX_BATCH_BYTES,
+  MAX_BATCH_ERROR_MESSAGE,
   type ParamsOf,
   type PeerMethods,
 } from "../protocol/messages.ts";
@@ -130,6 +131,14 @@ function findAll(
   ));
 }
 
+/**
+ * An item's own error. Its message is cut to what a receiver accepts: one
+ * item's long message (say, an unexpected read error's) must not make the
+ * whole reply invalid, and with it the connection.
+ */
 function errorItem(error: ShoalError): BatchItem {
-  return { error: { code: error.code, message: error.message } };
+  const message = error.message.length > MAX_BATCH_ERROR_MESSAGE
+    ? `${error.message.slice(0, MAX_BATCH_ERROR_MESSAGE - 3)}...`
+    : error.message;
+  return { error: { code: error.code, message } };
 }
