@@ -13,7 +13,11 @@ import { deadline } from "../../lib/async/deadline.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
+import { describeFolder } from "../../lib/peer/folder_publish.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
+import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
@@ -110,7 +114,7 @@ async function until(done: () => boolean, what: string): Promise<void> {
   assert.ok(done(), `timed out waiting for ${what}`);
 }
 
-Deno.test("pieces attack - 256 items of one 16 KiB content are exactly 4 MiB: served whole, one more item refused", async () => {
+Deno.test("pieces attack - 256 items of one 16 KiB content are exactly 4 MiB: served whole", async () => {
   const authority = await TicketAuthority.create();
   const content = Uint8Array.from({ length: 16 * 1024 }, (_, i) => (i * 5) & 0xff);
   const { contentId } = manifestOf(content, choosePieceSize(content.length));
@@ -376,4 +380,129 @@ Deno.test("pieces attack - a reply with a huge length fails the connection befor
     client.close();
     await hostile.server.close();
   }
+});
+
+/** Descriptors this process holds open. */
+function openDescriptors(): number {
+  return [...Deno.readDirSync("/proc/self/fd")].length;
+}
+
+/**
+ * A folder "tree" (files a.bin … e.bin of a few hundred bytes, and sub/f.bin,
+ * and large.bin of 70,000 bytes) published in a real home, served by a real
+ * piece server over its ShareCatalog; a client connected, a ticket for anything.
+ */
+async function servedTree() {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-batch-attack-tree-" });
+  const tree = join(dir, "tree");
+  await Deno.mkdir(join(tree, "sub"), { recursive: true });
+  const bytes = (i: number) => Uint8Array.from({ length: 200 + i * 50 }, (_, k) => (k + i) & 0xff);
+  const names = ["a.bin", "b.bin", "c.bin", "d.bin", "e.bin", "sub/f.bin"];
+  for (const [i, name] of names.entries()) await Deno.writeFile(join(tree, name), bytes(i));
+  await Deno.writeFile(join(tree, "large.bin"), new Uint8Array(70_000).fill(3));
+  const home = PeerHome.open(join(dir, "home"));
+  const folder = await describeFolder("tree", tree, []);
+  home.addShare(folder.share, folder.files);
+  const ids = new Map([...folder.files].map((file) => [file.relative, file.contentId]));
+  const authority = await TicketAuthority.create();
+  const server = new PieceServer(new ShareCatalog(home, { warn: () => {} }), {
+    username: () => "alice",
+    warn: () => {},
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  const client = await ProtocolClient.connect(parseAddress(`${host}:${port}`), PEER_METHODS, {
+    expect: "peer",
+    agent: PEER_AGENT,
+  });
+  return {
+    dir,
+    tree,
+    home,
+    client,
+    bytes: (name: string) => bytes(names.indexOf(name)),
+    /** The batch items of these files. */
+    items: (...relative: string[]) =>
+      relative.map((name) => ({ contentId: ids.get(name)!, index: 0 })),
+    ticket: await authority.ticket(ANY_CONTENT),
+    async [Symbol.asyncDispose]() {
+      client.close();
+      await server.close();
+      home.close();
+      await Deno.remove(dir, { recursive: true });
+    },
+  };
+}
+
+const codes = (items: BatchItem[]) => items.map((item) => "error" in item ? item.error.code : "ok");
+
+Deno.test("pieces attack - a directory at a file's path, a linked parent directory, or a device is refused in a batch", async () => {
+  await using served = await servedTree();
+  const { tree, dir } = served;
+  // a.bin: a directory now. sub: a link to a copy of it (same names, same bytes, same times).
+  await Deno.remove(join(tree, "a.bin"));
+  await Deno.mkdir(join(tree, "a.bin"));
+  const before = await Deno.stat(join(tree, "sub", "f.bin"));
+  await Deno.mkdir(join(dir, "elsewhere"));
+  await Deno.writeFile(join(dir, "elsewhere", "f.bin"), served.bytes("sub/f.bin"));
+  await Deno.utime(join(dir, "elsewhere", "f.bin"), before.atime!, before.mtime!);
+  await Deno.rename(join(tree, "sub"), join(dir, "old-sub"));
+  await Deno.symlink(join(dir, "elsewhere"), join(tree, "sub"));
+  // b.bin: a character device (null's numbers) where root may make one.
+  await Deno.remove(join(tree, "b.bin"));
+  const device = await new Deno.Command("mknod", { args: [join(tree, "b.bin"), "c", "1", "3"] })
+    .output().then((output) => output.success, () => false);
+  const { result, body } = await served.client.callWithBody("pieces", {
+    items: served.items("a.bin", "sub/f.bin", "b.bin", "c.bin"),
+    ticket: served.ticket,
+  });
+  assert.deepEqual(codes(result.items), [
+    "CONTENT_CHANGED",
+    "CONTENT_CHANGED",
+    device ? "CONTENT_CHANGED" : "NOT_FOUND",
+    "ok",
+  ]);
+  assert.deepEqual(body, served.bytes("c.bin"));
+});
+
+Deno.test("pieces attack - a large file in a batch is refused unopened: a FIFO at its path does not change the answer", async () => {
+  await using served = await servedTree();
+  await Deno.remove(join(served.tree, "large.bin"));
+  await new Deno.Command("mkfifo", { args: [join(served.tree, "large.bin")] }).output()
+    .catch(() => null);
+  const { result } = await served.client.callWithBody("pieces", {
+    items: served.items("large.bin", "c.bin"),
+    ticket: served.ticket,
+  });
+  assert.deepEqual(codes(result.items), ["BAD_MESSAGE", "ok"]);
+});
+
+Deno.test("pieces attack - 256 items refused or sent leave no descriptor open", async () => {
+  await using served = await servedTree();
+  const { tree } = served;
+  await Deno.remove(join(tree, "a.bin"));
+  await Deno.symlink(join(tree, "c.bin"), join(tree, "a.bin"));
+  await Deno.remove(join(tree, "d.bin"));
+  await new Deno.Command("mkfifo", { args: [join(tree, "d.bin")] }).output().catch(() => null);
+  const items = served.items("a.bin", "b.bin", "c.bin", "d.bin", "e.bin", "large.bin");
+  const before = openDescriptors();
+  for (let round = 0; round < 4; round++) {
+    const { result } = await served.client.callWithBody("pieces", {
+      items: Array.from({ length: MAX_BATCH_ITEMS }, (_, i) => items[i % items.length]),
+      ticket: served.ticket,
+    });
+    assert.equal(result.items.length, MAX_BATCH_ITEMS);
+  }
+  assert.equal(openDescriptors(), before);
+});
+
+Deno.test("pieces attack - the files of a folder unpublished since are NOT_FOUND in a batch", async () => {
+  await using served = await servedTree();
+  assert.ok(served.home.removeShare("tree"));
+  const { result, body } = await served.client.callWithBody("pieces", {
+    items: served.items("c.bin"),
+    ticket: served.ticket,
+  });
+  assert.deepEqual(codes(result.items), ["NOT_FOUND"]);
+  assert.equal(body.length, 0);
 });
