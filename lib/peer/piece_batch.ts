@@ -44,7 +44,8 @@ export interface BatchRead {
  * another straight into their place in one pooled buffer: an item that
  * fails leaves no gap, the next one takes its place. Throws BAD_MESSAGE,
  * for the whole batch, when the items found add up to more than
- * MAX_BATCH_BYTES.
+ * MAX_BATCH_BYTES; `admit` is told the bytes the batch will hold before any
+ * is read, and refuses it by throwing (see BatchBudget).
  *
  * @example
  * ```ts
@@ -58,6 +59,7 @@ export async function readBatch(
   asked: BatchRequest,
   covered: (contentId: string) => boolean,
   buffers: BufferPool,
+  admit: (bytes: number) => void = () => {},
 ): Promise<BatchRead> {
   const contents = await findAll(catalog, asked.map((item) => item.contentId));
   const items: BatchItem[] = new Array(asked.length);
@@ -88,6 +90,7 @@ export async function readBatch(
       `a pieces batch asked for ${total} bytes, more than the ${MAX_BATCH_BYTES} one may carry`,
     );
   }
+  admit(total);
   const buffer = buffers.take(total);
   const shares = new Map<string, BatchShare>();
   let filled = 0;

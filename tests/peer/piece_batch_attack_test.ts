@@ -13,6 +13,7 @@ import { deadline } from "../../lib/async/deadline.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
+import { BATCH_BYTES_PER_USER } from "../../lib/peer/batch_budget.ts";
 import { describeFolder } from "../../lib/peer/folder_publish.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
@@ -505,4 +506,63 @@ Deno.test("pieces attack - the files of a folder unpublished since are NOT_FOUND
   });
   assert.deepEqual(codes(result.items), ["NOT_FOUND"]);
   assert.equal(body.length, 0);
+});
+
+Deno.test("pieces attack - the batches one downloader has the server hold are bounded across its connections; past that BUSY, while another is served", async () => {
+  const authority = await TicketAuthority.create();
+  const contents = Array.from(
+    { length: 64 },
+    (_, i) => Uint8Array.from({ length: 65_000 }, (_, k) => (k * 3 + i) & 0xff),
+  );
+  const { catalog, reads } = recordingCatalog(contents);
+  const items = contents.map((content) => ({
+    contentId: manifestOf(content, choosePieceSize(content.length)).contentId,
+    index: 0,
+  }));
+  // Each batch waits a while between its read and its reply: held, as an unread one would be.
+  const server = new PieceServer(catalog, {
+    username: () => "alice",
+    warn: () => {},
+    pieceDelayMs: 50,
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  const source: Source = {
+    owner: "alice",
+    address: `${host}:${port}`,
+    partial: false,
+    certificate: null,
+  };
+  const clients: ProtocolClient<typeof PEER_METHODS>[] = [];
+  try {
+    const ticket = await authority.ticketFor("mallory", ANY_CONTENT);
+    for (let c = 0; c < 8; c++) clients.push(await connect(source));
+    // Mallory: 4 batches of 4,160,000 bytes on each of 8 connections, all at once.
+    const asked = clients.flatMap((client) =>
+      [0, 1, 2, 3].map(() =>
+        client.callWithBody("pieces", { items, ticket }).then(() => "served", (error) => error)
+      )
+    );
+    const carol = await connect(source);
+    clients.push(carol);
+    const { body } = await carol.callWithBody("pieces", {
+      items: items.slice(0, 2),
+      ticket: await authority.ticketFor("carol", ANY_CONTENT),
+    });
+    assert.equal(body.length, 2 * 65_000);
+    const outcomes = await Promise.all(asked);
+    const served = outcomes.filter((outcome) => outcome === "served").length;
+    const busy = outcomes.filter((outcome) =>
+      outcome instanceof ShoalError && outcome.code === "BUSY"
+    ).length;
+    assert.equal(served + busy, asked.length);
+    assert.ok(served >= 1 && served * 4_160_000 <= BATCH_BYTES_PER_USER, `${served} served`);
+    assert.equal(reads.length, (served * 64) + 2);
+    // Once they arrived, her budget is whole again.
+    const again = await clients[0].callWithBody("pieces", { items, ticket });
+    assert.equal(again.body.length, 4_160_000);
+  } finally {
+    for (const client of clients) client.close();
+    await server.close();
+  }
 });
