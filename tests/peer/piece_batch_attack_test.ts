@@ -566,3 +566,47 @@ Deno.test("pieces attack - the batches one downloader has the server hold are bo
     await server.close();
   }
 });
+
+Deno.test("pieces attack - with a source lacking half the files and a tiny in-flight cap, progress counts each file once and ends at the totals", async () => {
+  const authority = await TicketAuthority.create();
+  const half = await authority.serve(
+    recordingCatalog(CONTENTS.filter((_, i) => i % 2 === 0)).catalog,
+    "mallory",
+  );
+  const whole = await authority.serve(recordingCatalog(CONTENTS).catalog, "alice");
+  const dir = await Deno.makeTempDir({ prefix: "shoal-batch-attack-progress-" });
+  const planned = {
+    sources: [half.source, whole.source].map((source) => ({ source, holds: null })),
+    ticket: await authority.ticket(ANY_CONTENT),
+  };
+  const seen: { verifiedBytes: number; filesDone: number }[] = [];
+  const done = new Set<number>();
+  const fetch = new FolderDownload({
+    files: FILES,
+    place: (relative) => join(dir, relative),
+    findSources: () => Promise.resolve(planned),
+    plaintext: true,
+    maxInFlightBytes: 1,
+    onProgress: ({ verifiedBytes, filesDone }) => seen.push({ verifiedBytes, filesDone }),
+    onFileDone: (index) => {
+      assert.ok(!done.has(index), `file ${index} done twice`);
+      done.add(index);
+    },
+  });
+  try {
+    await deadline(fetch.run(planned), 30_000, { what: "the folder download" });
+    const total = CONTENTS.reduce((sum, content) => sum + content.length, 0);
+    assert.equal(done.size, FILES.length);
+    const last = seen.at(-1)!;
+    assert.equal(last.verifiedBytes, total);
+    assert.equal(last.filesDone, FILES.length);
+    for (let i = 1; i < seen.length; i++) {
+      assert.ok(seen[i].verifiedBytes >= seen[i - 1].verifiedBytes, "progress never goes back");
+    }
+    // Mallory lacked files (NOT_FOUND items), which is no reason to drop her.
+    assert.deepEqual(fetch.dropped, []);
+  } finally {
+    await half.server.close();
+    await whole.server.close();
+  }
+});
