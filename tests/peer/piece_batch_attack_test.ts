@@ -354,6 +354,7 @@ for (const { name, answer, reason } of HOSTILE) {
       for (const go of stalls.splice(0)) go();
       await hostile.server.close();
       await good.server.close();
+      await Deno.remove(dir, { recursive: true });
     }
   });
 }
@@ -616,5 +617,6 @@ Deno.test("pieces attack - with a source lacking half the files and a tiny in-fl
   } finally {
     await half.server.close();
     await whole.server.close();
+    await Deno.remove(dir, { recursive: true });
   }
 });
