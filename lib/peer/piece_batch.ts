@@ -10,6 +10,7 @@ import {
   BATCHED_BELOW_BYTES,
   type BatchItem,
   MAX_BATCH_BYTES,
+  MAX_BATCH_ERROR_MESSAGE,
   type ParamsOf,
   type PeerMethods,
 } from "../protocol/messages.ts";
@@ -43,7 +44,8 @@ export interface BatchRead {
  * another straight into their place in one pooled buffer: an item that
  * fails leaves no gap, the next one takes its place. Throws BAD_MESSAGE,
  * for the whole batch, when the items found add up to more than
- * MAX_BATCH_BYTES.
+ * MAX_BATCH_BYTES; `admit` is told the bytes the batch will hold before any
+ * is read, and refuses it by throwing (see BatchBudget).
  *
  * @example
  * ```ts
@@ -57,6 +59,7 @@ export async function readBatch(
   asked: BatchRequest,
   covered: (contentId: string) => boolean,
   buffers: BufferPool,
+  admit: (bytes: number) => void = () => {},
 ): Promise<BatchRead> {
   const contents = await findAll(catalog, asked.map((item) => item.contentId));
   const items: BatchItem[] = new Array(asked.length);
@@ -87,6 +90,7 @@ export async function readBatch(
       `a pieces batch asked for ${total} bytes, more than the ${MAX_BATCH_BYTES} one may carry`,
     );
   }
+  admit(total);
   const buffer = buffers.take(total);
   const shares = new Map<string, BatchShare>();
   let filled = 0;
@@ -130,6 +134,14 @@ function findAll(
   ));
 }
 
+/**
+ * An item's own error. Its message is cut to what a receiver accepts: one
+ * item's long message (say, an unexpected read error's) must not make the
+ * whole reply invalid, and with it the connection.
+ */
 function errorItem(error: ShoalError): BatchItem {
-  return { error: { code: error.code, message: error.message } };
+  const message = error.message.length > MAX_BATCH_ERROR_MESSAGE
+    ? `${error.message.slice(0, MAX_BATCH_ERROR_MESSAGE - 3)}...`
+    : error.message;
+  return { error: { code: error.code, message } };
 }

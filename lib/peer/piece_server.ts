@@ -16,6 +16,7 @@ import { grantCovers, importTicketKey, TicketVerifier } from "../protocol/ticket
 import type { Catalog } from "./catalog.ts";
 import { Bitfield } from "./bitfield.ts";
 import { pieceLength, readFullyAt } from "./manifest.ts";
+import { BatchBudget } from "./batch_budget.ts";
 import { readBatch } from "./piece_batch.ts";
 import type { UploadLog } from "./upload_log.ts";
 import { paced, type RateLimiter } from "./rate.ts";
@@ -105,6 +106,7 @@ export class PieceServer {
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
     const sentPieces = new SentPieces();
+    const batchBudget = new BatchBudget();
     const slots = this.#slots = new UploadSlots(
       typeof options.uploadSlots === "number"
         ? { slots: options.uploadSlots }
@@ -278,16 +280,20 @@ export class PieceServer {
       pieces: async ({ items, ticket }, connection) => {
         const startedAt = uploads?.now();
         const grant = await verify(null, ticket, connection, items[0].contentId);
-        // Every item is under SLOTLESS_BELOW_BYTES (larger ones are refused unread): no slot to ask.
+        // Every item is under SLOTLESS_BELOW_BYTES (larger ones are refused unread): no slot to ask,
+        // but what one user's batches hold here until sent is bounded all the same.
+        let unhold = () => {};
         const read = await readBatch(
           catalog,
           items,
           (contentId) => grantCovers(grant, contentId),
           this.#buffers,
+          (bytes) => unhold = batchBudget.take(grant.user, bytes),
         );
         slots.sending(connection.state, 1);
         const sent = () => {
           slots.sending(connection.state, -1);
+          unhold();
           this.#buffers.release(read.buffer);
         };
         // Each item as late and as corrupt as a piece would be: tests make slow and lying sources.

@@ -199,10 +199,18 @@ export const Have = z.object({
 });
 export type Have = z.infer<typeof Have>;
 
+/**
+ * Longest message of a `pieces` reply's item error: a sender cuts a longer
+ * one, since a receiver refuses the whole reply over it.
+ */
+export const MAX_BATCH_ERROR_MESSAGE = 1000;
+
 /** One item of a `pieces` reply: its length, or why it is not sent. */
 const BatchItem = z.union([
   z.object({ length: z.number().int().min(0).max(BATCHED_BELOW_BYTES - 1) }),
-  z.object({ error: z.object({ code: z.string().max(64), message: z.string().max(1000) }) }),
+  z.object({
+    error: z.object({ code: z.string().max(64), message: z.string().max(MAX_BATCH_ERROR_MESSAGE) }),
+  }),
 ]);
 export type BatchItem = z.infer<typeof BatchItem>;
 
