@@ -127,3 +127,20 @@ Deno.test("WholeFiles - once files take long, the rest go asynchronously, placed
     }
   });
 });
+
+Deno.test("WholeFiles - while slow, one file in many is timed, and fast ones bring it back", async () => {
+  await withDir(async (dir) => {
+    // Every file is slow enough to go asynchronously, and fast enough to come back.
+    const files = new WholeFiles({ slowMs: -1, fastMs: Infinity });
+    await files.place(join(dir, "f0.shoal-part"), join(dir, "f0"), BYTES);
+    assert.equal(files.slow, true);
+    let i = 1;
+    // Bounded: the timed file comes within 128.
+    for (; i <= 200 && files.slow; i++) {
+      await files.place(join(dir, `f${i}.shoal-part`), join(dir, `f${i}`), BYTES);
+    }
+    assert.equal(files.slow, false, "a timed file fast enough brings it back");
+    assert.ok(i > 2, "not every file is timed while slow");
+    for (let j = 0; j < i; j++) assert.deepEqual(await Deno.readFile(join(dir, `f${j}`)), BYTES);
+  });
+});
