@@ -34,6 +34,7 @@ import {
   startWaiting,
 } from "./source_connection.ts";
 import type { QueuedAt, SourceReport } from "./swarm.ts";
+import { WholeFiles } from "./whole_file.ts";
 
 /**
  * One file to fetch: a folder manifest's entry itself (no copy per file), its
@@ -178,6 +179,8 @@ export class FolderDownload {
   #fruitlessLooks = 0;
   /** Pieces verified and being written. */
   #storing = 0;
+  /** Puts the files of one piece (and empty ones) in place. */
+  readonly #whole = new WholeFiles();
   readonly #stopped = new AbortController();
   readonly #onAbort = () => this.#fail(new ShoalError("CANCELLED", "stopped"));
 
@@ -614,11 +617,16 @@ export class FolderDownload {
     this.#drop(link, error.code === "TIMEOUT" ? `too slow: ${error.message}` : error.message);
   }
 
-  /** Writes a verified piece: a one-piece file whole, else into its part file. */
+  /**
+   * Writes a verified piece: a file of one piece whole and into place at
+   * once (whole_file.ts), else into its part file.
+   */
   async #store(file: number, piece: number, bytes: Uint8Array): Promise<void> {
     const planned = this.#files[file];
     const path = this.#options.place(planned.path);
-    if (planned.pieces.length === 1) return await writeWhole(path + PART_SUFFIX, bytes);
+    if (planned.pieces.length === 1) {
+      return await this.#whole.place(path + PART_SUFFIX, path, bytes);
+    }
     let entry = this.#open.get(file);
     if (!entry) {
       entry = {
@@ -631,9 +639,13 @@ export class FolderDownload {
     entry.have.set(piece);
   }
 
-  /** Renames a file whose every piece verified into place. */
+  /**
+   * Renames a file whose every piece verified into place (a file of one
+   * piece is there already: {@link #store} put it in place whole).
+   */
   async #complete(file: number): Promise<void> {
     const planned = this.#files[file];
+    if (planned.pieces.length === 1) return this.#placed(file);
     const path = this.#options.place(planned.path);
     const partPath = path + PART_SUFFIX;
     const entry = this.#open.get(file);
@@ -642,18 +654,25 @@ export class FolderDownload {
     // Counted as storing: renames wait on the disk as writes do.
     this.#storing++;
     try {
-      if (planned.size === 0) await writeWhole(partPath, new Uint8Array());
-      if (entry) {
-        const part = await entry.part;
-        await part.finish();
-        await part.close();
+      if (planned.pieces.length === 0) await this.#whole.place(partPath, path, new Uint8Array());
+      else {
+        if (entry) {
+          const part = await entry.part;
+          await part.finish();
+          await part.close();
+        }
+        await Deno.rename(partPath, path);
       }
-      await Deno.rename(partPath, path);
     } catch (error) {
       return this.#fail(toShoalError(error));
     } finally {
       this.#storing--;
     }
+    this.#placed(file);
+  }
+
+  /** A file is under its final name. */
+  #placed(file: number): void {
     this.#filesLeft--;
     this.#options.onFileDone?.(file);
   }
@@ -784,28 +803,5 @@ export class FolderDownload {
     this.#stopped.abort();
     this.#options.signal?.removeEventListener("abort", this.#onAbort);
     for (const link of this.#links) link.client?.close();
-  }
-}
-
-/**
- * Writes a whole small file at `path` without following a link planted there:
- * it is created exclusively (`O_CREAT|O_EXCL` never follows a link at the
- * path), and whatever was at the path (a leftover of an earlier run) is
- * removed first. One asynchronous call (open, write, close together on an
- * I/O thread): creating a file costs this disk hundreds of microseconds of
- * kernel time (ext4's inode allocation), which then runs beside the
- * transfer and on the other core, and many files are created at once.
- */
-async function writeWhole(path: string, bytes: Uint8Array): Promise<void> {
-  try {
-    try {
-      await Deno.writeFile(path, bytes, { createNew: true });
-    } catch (error) {
-      if (!(error instanceof Deno.errors.AlreadyExists)) throw error;
-      await Deno.remove(path);
-      await Deno.writeFile(path, bytes, { createNew: true });
-    }
-  } catch (error) {
-    throw toShoalError(error);
   }
 }
