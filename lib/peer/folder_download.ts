@@ -561,7 +561,9 @@ export class FolderDownload {
           this.#tellProgress();
         }
       };
-      await Promise.all(Array.from({ length: Math.min(MAX_STORING, good.length) }, lane));
+      // Lanes share MAX_STORING with the other batches' writes under way (each batch one at least).
+      const lanes = Math.max(1, Math.min(MAX_STORING - this.#storing, good.length));
+      await Promise.all(Array.from({ length: lanes }, lane));
       if (failed !== null) throw failed;
     } catch (error) {
       return this.#fail(toShoalError(error));
