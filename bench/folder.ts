@@ -234,8 +234,16 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
     // between them, from filled memory, the two took the same time (five rounds: alone 1.81
     // to 2.93 s, median 1.90; inside a folder 1.74 to 2.17 s, median 1.95).
     let filled = 0;
+    // Room kept for what the rounds still write (every copy stays): the pair of big files and
+    // three copies of the small folder a round, and the many-file folder's fetch after them (a
+    // block or two a file).
+    const roundBytes = 2 * sizes.bigFile + 3 * smallBytes;
+    let roundsLeft = runs;
     const settle = async () => {
-      filled += await fillFreeMemory(dir.path);
+      filled += await fillFreeMemory(
+        dir.path,
+        roundsLeft * roundBytes + sizes.many.files * 8 * KIB,
+      );
       await run("sync", []);
     };
     const fetches = { file: [] as Timed[], folder: [] as Timed[], bigTree: [] as Timed[] };
@@ -246,6 +254,7 @@ async function folder({ quick, log }: BenchContext): Promise<Entry[]> {
     );
     const baselineSeconds = new Map<string, number[]>(copies.map(([name]) => [name, []]));
     for (let i = 0; i < runs; i++) {
+      roundsLeft = runs - i;
       for (const [name, copy] of copies) {
         const target = at(`${name.split(" ")[0]}-${i}`);
         await settle();

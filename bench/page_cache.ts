@@ -22,7 +22,7 @@ const MIB = 1024 * 1024;
 const LEAVE_FREE = 384 * MIB;
 /** Free memory under this is left alone. */
 const FILL_OVER = 512 * MIB;
-/** Disk space the filler always leaves. */
+/** Disk space the filler always leaves, beyond what its caller still means to write. */
 const DISK_MARGIN = 4 * 1024 * MIB;
 /** At most this at a time: a machine with far more free memory is not filled (a benchmark must end). */
 const MAX_FILL = 32 * 1024 * MIB;
@@ -44,16 +44,19 @@ function memFree(): number | null {
  * so that what is timed next writes into recycled page cache, as on a
  * machine in use, not into memory the host took back. A no-op where free
  * memory is low already, or cannot be read (not Linux); never more than 32
- * GiB at a time, nor into the last 4 GiB of the disk. Returns the bytes
+ * GiB at a time, nor into the last 4 GiB of the disk beyond `reserveBytes`,
+ * what the benchmark still writes after it (its copies stay to the end:
+ * without the reserve, one full run filled the disk and its next 1 GiB
+ * fetch was refused for want of space). Returns the bytes
  * written. It takes no memory from other programs (clean page cache is
  * given up at once to whoever needs memory), but pushes older file pages out
  * of the cache.
  */
-export async function fillFreeMemory(dir: string): Promise<number> {
+export async function fillFreeMemory(dir: string, reserveBytes = 0): Promise<number> {
   const free = memFree();
   if (free === null || free < FILL_OVER) return 0;
   const disk = await freeBytes(dir);
-  const bytes = Math.min(free - LEAVE_FREE, (disk ?? 0) - DISK_MARGIN, MAX_FILL);
+  const bytes = Math.min(free - LEAVE_FREE, (disk ?? 0) - DISK_MARGIN - reserveBytes, MAX_FILL);
   if (bytes < CHUNK) return 0;
   const chunk = new Uint8Array(CHUNK);
   const path = await Deno.makeTempFile({ dir, prefix: "page-cache-" });
