@@ -4,7 +4,7 @@
  * the folder manifest built from them, the files' content ids sent to the
  * tracker in bounded batches, then the folder published as one share.
  */
-import { basename, join, resolve, sep as SEP } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
@@ -88,9 +88,7 @@ export async function describeFolder(
     throw new ShoalError("IO", `no such folder: ${dir}`);
   });
   const walk = new TreeWalk(root, { signal: options.signal });
-  // A file's path: joined by hand where `/` is the separator (node's join normalises each).
-  const prefix = root.endsWith("/") ? root : `${root}/`;
-  const under = (relative: string) => SEP === "/" ? prefix + relative : join(root, relative);
+  const under = (relative: string) => walk.pathOf(relative);
   const found: { relative: string; size: number; seen: FileIdentity }[] = [];
   const folders: string[] = [];
   const known = new Map(previous.map((file) => [file.relative, file]));
