@@ -124,6 +124,12 @@ interface Link extends QueueWait {
   dropped: string | null;
   /** Most files of the next batch to it: small at first, doubling up to `batchItems`. */
   batchItems: number;
+  /**
+   * It refused a batch with BUSY (its bound on what one account's batches
+   * hold there until sent, met by several fetches at once): its small files
+   * are asked for with `piece` from then on, which that bound does not cover.
+   */
+  noBatches: boolean;
 }
 
 /** A file being written: its part file (several pieces) and what it still needs. */
@@ -304,6 +310,7 @@ export class FolderDownload {
         bytes: 0,
         dropped: null,
         batchItems: FIRST_BATCH_ITEMS,
+        noBatches: false,
         ...notWaiting(),
       };
       this.#links.push(link);
@@ -370,7 +377,7 @@ export class FolderDownload {
         if (this.#storing >= MAX_STORING) return;
         const unit = this.#pick(link);
         if (!unit) continue;
-        if (this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
+        if (!link.noBatches && this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
         else this.#request(link, unit[0], unit[1]);
         progressed = true;
       }
@@ -583,6 +590,12 @@ export class FolderDownload {
     this.#heldBytes -= asked;
     if (this.#finished) return;
     for (const file of files) this.#retry.push([file, 0]);
+    if (error.code === "BUSY" && !link.dropped) {
+      // Its account's batches fill what the source holds for it (other fetches at once): not a
+      // reason to drop it, as a piece's BUSY (a full queue) is.
+      link.noBatches = true;
+      return this.#pump();
+    }
     this.#refusedBy(link, files, error);
   }
 

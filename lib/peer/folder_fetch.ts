@@ -35,7 +35,7 @@ import {
 import { resolveAllInside } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { quoteWord } from "../invocation.ts";
-import { announceFolder } from "./folder_publish.ts";
+import { announceFolder, sendMembers } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
 import { type FileIdentity, identityOf } from "./manifest.ts";
 import type { SourceList, SourceReport } from "./swarm.ts";
@@ -592,9 +592,6 @@ async function findHolders(
   return { sources: [...byAddress.values()], ticket };
 }
 
-/** `members` batches in flight at once while a fetched folder is announced: 10,000 files, all three. */
-const MEMBERS_IN_FLIGHT = 4;
-
 /** Files whose identity is read between two turns of the event loop while a share is recorded. */
 const IDENTITIES_PER_TURN = 256;
 
@@ -680,27 +677,6 @@ async function shareFetched(
     const folder = { share, files: files(), ids, text: null, skipped: null };
     // Unpublished otherwise: still shared from this home, and served once published again.
     await announceFolder(home, tracker, folder).catch(() => {});
-  }
-}
-
-/**
- * Tells the tracker which files' content ids a folder holds, in batches of
- * MAX_BATCH_IDS, MEMBERS_IN_FLIGHT of them pipelined on the connection.
- */
-async function sendMembers(client: TrackerClient, folderId: string, ids: string[]): Promise<void> {
-  const sent: Promise<unknown>[] = [];
-  for (let at = 0; at < ids.length || sent.length > 0;) {
-    while (at < ids.length && sent.length < MEMBERS_IN_FLIGHT) {
-      const batch = client.call("members", {
-        contentId: folderId,
-        files: ids.slice(at, at + MAX_BATCH_IDS),
-      });
-      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
-      batch.catch(() => {});
-      sent.push(batch);
-      at += MAX_BATCH_IDS;
-    }
-    await sent.shift();
   }
 }
 

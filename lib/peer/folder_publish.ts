@@ -4,7 +4,7 @@
  * the folder manifest built from them, the files' content ids sent to the
  * tracker in bounded batches, then the folder published as one share.
  */
-import { basename, join, resolve, sep as SEP } from "node:path";
+import { basename, join, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
@@ -88,9 +88,7 @@ export async function describeFolder(
     throw new ShoalError("IO", `no such folder: ${dir}`);
   });
   const walk = new TreeWalk(root, { signal: options.signal });
-  // A file's path: joined by hand where `/` is the separator (node's join normalises each).
-  const prefix = root.endsWith("/") ? root : `${root}/`;
-  const under = (relative: string) => SEP === "/" ? prefix + relative : join(root, relative);
+  const under = (relative: string) => walk.pathOf(relative);
   const found: { relative: string; size: number; seen: FileIdentity }[] = [];
   const folders: string[] = [];
   const known = new Map(previous.map((file) => [file.relative, file]));
@@ -301,6 +299,49 @@ export interface EarlierShare {
 const MEMBERS_IN_FLIGHT = 4;
 
 /**
+ * Tells the tracker which files' content ids a folder holds, in batches of
+ * MAX_BATCH_IDS, MEMBERS_IN_FLIGHT of them pipelined on the connection (the
+ * first ones are written out before this returns its promise).
+ */
+export async function sendMembers(
+  client: TrackerClient,
+  folderId: string,
+  ids: string[],
+): Promise<void> {
+  const sent: Promise<unknown>[] = [];
+  for (let at = 0; at < ids.length || sent.length > 0;) {
+    while (at < ids.length && sent.length < MEMBERS_IN_FLIGHT) {
+      const batch = client.call("members", {
+        contentId: folderId,
+        files: ids.slice(at, at + MAX_BATCH_IDS),
+      });
+      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
+      batch.catch(() => {});
+      sent.push(batch);
+      at += MAX_BATCH_IDS;
+    }
+    await sent.shift();
+  }
+}
+
+/**
+ * Writes a folder's manifest into the home, whole or not at all (a
+ * temporary file renamed over it; removed if the write fails).
+ */
+async function writeFolderManifest(home: PeerHome, contentId: string, text: string): Promise<void> {
+  const path = home.folderManifestPath(contentId);
+  await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
+  const temporary = `${path}.${crypto.randomUUID()}.tmp`;
+  try {
+    await Deno.writeTextFile(temporary, text);
+    await Deno.rename(temporary, path);
+  } catch (error) {
+    await Deno.remove(temporary).catch(() => {});
+    throw error;
+  }
+}
+
+/**
  * Tells the tracker which files a folder holds (in batches of at most
  * MAX_BATCH_IDS content ids, pipelined on one connection), then publishes
  * it, and records it in the home with its manifest.
@@ -309,7 +350,8 @@ const MEMBERS_IN_FLIGHT = 4;
  * written while the tracker stores the batches (each costs as much as the
  * other, on its own process), and `earlier` is put back if the tracker
  * refuses; killed in between, the home holds the new folder and the tracker
- * the old: a publish again puts them right. Without it, the folder is
+ * the old (the manifest is in place before the home records the folder):
+ * a publish again puts them right. Without it, the folder is
  * recorded once published.
  */
 export async function announceFolder(
@@ -321,45 +363,20 @@ export async function announceFolder(
   const { share } = folder;
   const { ids } = folder;
   const announce = async (client: TrackerClient) => {
-    // A few batches in flight at a time: pipelined, without every request of a big folder at once.
-    const sent: Promise<unknown>[] = [];
-    let next = 0;
-    const sendMore = () => {
-      while (next < ids.length && sent.length < MEMBERS_IN_FLIGHT) {
-        const batch = client.call("members", {
-          contentId: share.contentId,
-          files: ids.slice(next, next + MAX_BATCH_IDS),
-        });
-        // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
-        batch.catch(() => {});
-        sent.push(batch);
-        next += MAX_BATCH_IDS;
-      }
-    };
-    sendMore();
+    // Sent first: the tracker stores them while this process writes the manifest and the home.
+    const told = sendMembers(client, share.contentId, ids);
+    told.catch(() => {});
     let recorded = false;
     try {
-      let written: Promise<void> | null = null;
       if (folder.text !== null) {
-        const path = home.folderManifestPath(share.contentId);
-        await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
-        const temporary = `${path}.${crypto.randomUUID()}.tmp`;
-        // Written by an I/O thread while this one records the folder (awaited below).
-        written = Deno.writeTextFile(temporary, folder.text).then(() =>
-          Deno.rename(temporary, path)
-        );
-        written.catch(() => {});
+        // In place before the home records the folder: a share is never recorded without it.
+        await writeFolderManifest(home, share.contentId, folder.text);
       }
       if (earlier) {
-        // The batches are on their way (written out during the await above).
         home.addShare(share, folder.files);
         recorded = true;
       }
-      await written;
-      while (sent.length > 0) {
-        await sent.shift();
-        sendMore();
-      }
+      await told;
       const { replaced } = await client.call("publish", {
         name: share.name,
         type: share.type,

@@ -62,6 +62,11 @@ export interface PieceServerOptions {
    * @default {0}
    */
   pieceDelayMs?: number;
+  /**
+   * Test-only: what one account's `pieces` batches may hold here until sent.
+   * @default {BATCH_BYTES_PER_USER}
+   */
+  batchBytesPerUser?: number;
   /** Serve TLS with this identity (the certificate the tracker vouches for); without it, plaintext. */
   tls?: TlsIdentity;
   /** Where each upload and each refusal is logged. @default {none} */
@@ -106,7 +111,7 @@ export class PieceServer {
   constructor(catalog: Catalog, options: PieceServerOptions) {
     this.#catalog = catalog;
     const sentPieces = new SentPieces();
-    const batchBudget = new BatchBudget();
+    const batchBudget = new BatchBudget(options.batchBytesPerUser);
     const slots = this.#slots = new UploadSlots(
       typeof options.uploadSlots === "number"
         ? { slots: options.uploadSlots }

@@ -378,8 +378,12 @@ export class ShareCatalog implements Catalog {
   }
 }
 
-/** Whether `/proc/self/fd` may be read: Linux, with the permission granted already (no prompt). */
-const PROC_FD = Deno.build.os === "linux" &&
+/**
+ * Whether `/proc/self/fd` may be read: Linux, with the permission granted
+ * already (no prompt); false from its first failure on (a Linux without
+ * procfs mounted, as in some containers, would fail once a file otherwise).
+ */
+let procFd = Deno.build.os === "linux" &&
   Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state === "granted";
 
 /**
@@ -390,11 +394,12 @@ const PROC_FD = Deno.build.os === "linux" &&
  * and the close of a small file together.
  */
 function statOpened(fd: number): Deno.FileInfo {
-  if (PROC_FD) {
+  if (procFd) {
     try {
       return Deno.statSync(`/proc/self/fd/${fd}`);
     } catch {
-      // No procfs after all: fstat below.
+      // No procfs after all: fstat below, and from now on.
+      procFd = false;
     }
   }
   const info = fstatSync(fd);

@@ -155,8 +155,11 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
     yield* this.#walk("", 0);
   }
 
-  /** Below the root: `relative` as a path on this system. */
-  #under(relative: string): string {
+  /**
+   * An entry's path (`relative` to the root, `/`-separated, as the walk
+   * gives it) as a path on this system.
+   */
+  pathOf(relative: string): string {
     if (relative === "") return this.#root;
     return this.#prefix === null ? join(this.#root, relative) : this.#prefix + relative;
   }
@@ -172,7 +175,7 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
     const names: string[] = [];
     try {
       // readDirSync: one call for the folder, where readDir costs an async operation a name.
-      for (const { name } of Deno.readDirSync(this.#under(relative))) {
+      for (const { name } of Deno.readDirSync(this.pathOf(relative))) {
         names.push(name);
         if (this.#entries + names.length > this.#maxEntries) throw this.#tooMany();
       }
@@ -182,7 +185,7 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
       throw new ShoalError(
         "IO",
         // Deno's message repeats the path: keep only the reason ("Permission denied").
-        `cannot read the folder ${this.#under(relative)}: ${
+        `cannot read the folder ${this.pathOf(relative)}: ${
           cause.message.replace(/ \(os error \d+\).*$/s, "")
         }`,
         {
@@ -235,7 +238,7 @@ export class TreeWalk implements AsyncIterable<TreeEntry> {
     try {
       // lstatSync is three to four times faster than lstat here (no hand-off to
       // another thread per entry).
-      info = Deno.lstatSync(this.#under(path));
+      info = Deno.lstatSync(this.pathOf(path));
     } catch (error) {
       if (!(error instanceof Deno.errors.NotFound)) throw toShoalError(error);
       // Deno lists a name that is not UTF-8 with U+FFFD, which then names nothing.

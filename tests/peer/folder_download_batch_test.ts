@@ -284,3 +284,30 @@ for (const { name, lie, message } of LIES) {
     }
   });
 }
+
+Deno.test("Folder download - a source refusing batches with BUSY (its account's batches held there) is not dropped: its small files come by piece", async () => {
+  const authority = await TicketAuthority.create();
+  const { catalog, calls } = filesCatalog();
+  const full = new PieceServer(catalog, {
+    username: () => "alice",
+    warn: () => {},
+    // As if the account's other fetches held all of it: every batch is BUSY.
+    batchBytesPerUser: 1,
+  });
+  await full.trustTicketKey(authority.publicKey);
+  const { host, port } = await full.listen({ host: "127.0.0.1", port: 0 });
+  const alice: Source = {
+    owner: "alice",
+    address: `${host}:${port}`,
+    partial: false,
+    certificate: null,
+  };
+  try {
+    const { report, dropped } = await download([alice], await authority.ticket(ANY_CONTENT));
+    assert.deepEqual(dropped, []);
+    assert.equal(report[0].pieces, SMALL_FILES + 3);
+    assert.ok(calls.find >= SMALL_FILES, `${calls.find} files asked for by piece`);
+  } finally {
+    await full.close();
+  }
+});
