@@ -10,6 +10,12 @@ import { join, resolve } from "node:path";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { escapeHidden, HIDDEN_CHARACTER, MAX_NAME_BYTES } from "../protocol/validate.ts";
 
+/**
+ * The suffix of a fetched file's partial download beside it (`PART_SUFFIX` of
+ * downloader.ts; publishing skips such files, and no path of a folder may end so).
+ */
+const PART_SUFFIX = ".shoal-part";
+
 /** Most UTF-8 bytes in one component (a file or folder name): what most disks hold. */
 export const MAX_COMPONENT_BYTES = 255;
 /** Most UTF-8 bytes in a whole relative path (Linux's PATH_MAX). */
@@ -146,7 +152,8 @@ export function unsafePath(path: string, rule: string, source?: string): ShoalEr
  * one file on macOS and Windows ({@link collisionKey}); no file name over
  * `MAX_NAME_BYTES` (244: a file is fetched beside itself as `NAME.shoal-part`,
  * which must fit in 255, as for a single-file share); no file is also a
- * folder of another path (`a` and `a/b`, in any case); at most
+ * folder of another path (`a` and `a/b`, in any case); no name ending in
+ * `.shoal-part` (in any case: `a` is fetched through `a.shoal-part`); at most
  * {@link MAX_FOLDER_ENTRIES} entries. Throws UNSAFE_PATH naming the first
  * path that breaks a rule, and the rule.
  *
@@ -186,6 +193,14 @@ export function checkFolderPaths(
       );
     }
     byKey.set(key, path);
+    if (key.includes(PART_SUFFIX) && key.split("/").some((name) => name.endsWith(PART_SUFFIX))) {
+      throw unsafePath(
+        path,
+        `is named as a download in progress ("${PART_SUFFIX}"), which a folder share never ` +
+          "holds: fetching it would replace another file's partial download, or be replaced by it",
+        source,
+      );
+    }
     if (!folders.has(path)) {
       const name = path.slice(path.lastIndexOf("/") + 1);
       if (utf8Length(name) > MAX_NAME_BYTES) {

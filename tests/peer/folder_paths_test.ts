@@ -64,6 +64,16 @@ const HOSTILE: { rule: string; paths: string[]; says: RegExp }[] = [
     says: /Unicode normalisation/,
   },
   {
+    rule: "a name a partial download would take",
+    paths: ["x", "x.shoal-part"],
+    says: /"x\.shoal-part" is named as a download in progress/,
+  },
+  {
+    rule: "a folder a partial download would take, in another case",
+    paths: ["a", "A.Shoal-Part/b.txt"],
+    says: /is named as a download in progress/,
+  },
+  {
     rule: "file and folder",
     paths: ["a", "a/b.txt"],
     says: /"a" is a file and also a folder of "a\/b\.txt"/,
