@@ -80,6 +80,7 @@ const HOSTILE: [string, string[]][] = [
   ["two paths differing in case", ["Readme.txt", "README.txt"]],
   ["two paths differing in normalisation", ["caf\u00e9.txt", "cafe\u0301.txt"]],
   ["a file that is also a folder", ["a", "a/b"]],
+  ["a name a partial download takes", ["notes", "notes.shoal-part"]],
 ];
 
 Deno.test("a source serving a hostile folder manifest: each rule refuses it, naming the source, nothing written", async () => {
