@@ -13,6 +13,7 @@ import { downloadState } from "../helpers/downloads.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { startTracker, tempDir, writeRandomFile } from "../helpers/processes.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
+import { tmpfsUnavailable } from "../helpers/tmpfs.ts";
 
 async function adminJson(args: string[]): Promise<unknown> {
   const result = await runTrackerCli([...args, "--json"]);
@@ -79,26 +80,6 @@ Deno.test("a tracker killed with SIGKILL during a burst of publishes keeps every
     `acknowledged but lost: ${missing.length} of ${acknowledged.length}`,
   );
 });
-
-/** Why a size-limited tmpfs cannot be mounted here, or null when it can. */
-async function tmpfsUnavailable(): Promise<string | null> {
-  if (Deno.build.os !== "linux") return "tmpfs mounts need Linux";
-  if (Deno.uid() !== 0) return "mounting a tmpfs needs root";
-  const probe = await Deno.makeTempDir({ prefix: "shoal-tmpfs-probe-" });
-  try {
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
-      stderr: "piped",
-    }).output();
-    if (!mount.success) return `mount failed: ${new TextDecoder().decode(mount.stderr).trim()}`;
-    await new Deno.Command("umount", { args: [probe] }).output();
-    return null;
-  } catch (error) {
-    return `cannot run mount: ${(error as Error).message}`;
-  } finally {
-    await Deno.remove(probe).catch(() => {});
-  }
-}
 
 const noTmpfs = await tmpfsUnavailable();
 if (noTmpfs) console.log(`skipped the full-disk test in tests/e2e/durability_test.ts: ${noTmpfs}`);

@@ -13,6 +13,7 @@ import { ShoalError } from "../../lib/protocol/errors.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { TicketAuthority } from "../helpers/sources.ts";
+import { tmpfsUnavailable } from "../helpers/tmpfs.ts";
 
 /** Files of `size` bytes each, named f0.bin, f1.bin, ..., their bytes told apart by their index. */
 function smallFiles(count: number, size: number): { files: PlannedFile[]; contents: Uint8Array[] } {
@@ -118,26 +119,6 @@ Deno.test("Folder download - a file that cannot be written fails the download wi
     await Deno.remove(dir, { recursive: true });
   }
 });
-
-/** Why a size-limited tmpfs cannot be mounted here, or null when it can. */
-async function tmpfsUnavailable(): Promise<string | null> {
-  if (Deno.build.os !== "linux") return "tmpfs mounts need Linux";
-  if (Deno.uid() !== 0) return "mounting a tmpfs needs root";
-  const probe = await Deno.makeTempDir({ prefix: "shoal-tmpfs-probe-" });
-  try {
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", probe],
-      stderr: "piped",
-    }).output();
-    if (!mount.success) return `mount failed: ${new TextDecoder().decode(mount.stderr).trim()}`;
-    await new Deno.Command("umount", { args: [probe] }).output();
-    return null;
-  } catch (error) {
-    return `cannot run mount: ${(error as Error).message}`;
-  } finally {
-    await Deno.remove(probe).catch(() => {});
-  }
-}
 
 const noTmpfs = await tmpfsUnavailable();
 if (noTmpfs) console.log(`skipped the full-disk test in ${import.meta.filename}: ${noTmpfs}`);
