@@ -1,8 +1,11 @@
 /** In-process piece servers that stand in for a content's sources, and the tickets they accept. */
-import type { Source } from "../../lib/protocol/messages.ts";
+import { parseAddress } from "../../lib/protocol/address.ts";
+import { ProtocolClient } from "../../lib/protocol/client.ts";
+import { PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
+import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { testTicketKey } from "./tracker.ts";
 
 /** A tracker's ticket key, as far as sources and a downloader named "bob" need one. */
@@ -30,9 +33,17 @@ export class TicketAuthority {
     return signTicket(this.#privateKey, user, contentId);
   }
 
-  /** A plaintext piece server on 127.0.0.1 for `catalog`, owned by `owner`, as a listed source. */
-  async serve(catalog: Catalog, owner: string): Promise<{ server: PieceServer; source: Source }> {
-    const server = new PieceServer(catalog, { username: () => owner, warn: () => {} });
+  /**
+   * A plaintext piece server on 127.0.0.1 for `catalog`, owned by `owner`,
+   * as a listed source; `options` as a PieceServer takes them (warnings are
+   * dropped unless `warn` says otherwise).
+   */
+  async serve(
+    catalog: Catalog,
+    owner: string,
+    options: Omit<PieceServerOptions, "username"> = {},
+  ): Promise<{ server: PieceServer; source: Source }> {
+    const server = new PieceServer(catalog, { warn: () => {}, ...options, username: () => owner });
     await server.trustTicketKey(this.publicKey);
     const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
     return {
@@ -40,6 +51,14 @@ export class TicketAuthority {
       source: { owner, address: `${host}:${port}`, partial: false, certificate: null },
     };
   }
+}
+
+/** A downloader's connection to `source`, as a fetch opens one (plaintext). */
+export function connectTo(source: Source): Promise<ProtocolClient<typeof PEER_METHODS>> {
+  return ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
+    expect: "peer",
+    agent: PEER_AGENT,
+  });
 }
 
 /** `source` as reached through another address (say, a hostile proxy in front of it). */

@@ -12,7 +12,6 @@ import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
@@ -148,19 +147,11 @@ Deno.test("Folder download - files a source lacks (its own NOT_FOUND in a batch)
 
 Deno.test("Folder download - a source sending a corrupt file in a batch is dropped; the files come from the honest one", async () => {
   const authority = await TicketAuthority.create();
-  const liar = new PieceServer(filesCatalog().catalog, {
-    username: () => "mallory",
-    warn: () => {},
-    corruptPieces: true,
-  });
-  await liar.trustTicketKey(authority.publicKey);
-  const { host, port } = await liar.listen({ host: "127.0.0.1", port: 0 });
-  const mallory: Source = {
-    owner: "mallory",
-    address: `${host}:${port}`,
-    partial: false,
-    certificate: null,
-  };
+  const { server: liar, source: mallory } = await authority.serve(
+    filesCatalog().catalog,
+    "mallory",
+    { corruptPieces: true },
+  );
   const honest = await authority.serve(filesCatalog().catalog, "alice");
   try {
     const { dropped } = await download(
@@ -288,20 +279,10 @@ for (const { name, lie, message } of LIES) {
 Deno.test("Folder download - a source refusing batches with BUSY (its account's batches held there) is not dropped: its small files come by piece", async () => {
   const authority = await TicketAuthority.create();
   const { catalog, calls } = filesCatalog();
-  const full = new PieceServer(catalog, {
-    username: () => "alice",
-    warn: () => {},
-    // As if the account's other fetches held all of it: every batch is BUSY.
+  // As if the account's other fetches held all of it: every batch is BUSY.
+  const { server: full, source: alice } = await authority.serve(catalog, "alice", {
     batchBytesPerUser: 1,
   });
-  await full.trustTicketKey(authority.publicKey);
-  const { host, port } = await full.listen({ host: "127.0.0.1", port: 0 });
-  const alice: Source = {
-    owner: "alice",
-    address: `${host}:${port}`,
-    partial: false,
-    certificate: null,
-  };
   try {
     const { report, dropped } = await download([alice], await authority.ticket(ANY_CONTENT));
     assert.deepEqual(dropped, []);

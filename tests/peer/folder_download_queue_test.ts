@@ -7,13 +7,8 @@ import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
 import { FolderDownload, type FolderProgress } from "../../lib/peer/folder_download.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
-import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
-import { parseAddress } from "../../lib/protocol/address.ts";
-import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
-import { TicketAuthority } from "../helpers/sources.ts";
+import { connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const SIZE = 3 * 1024 * 1024 + 5;
 const CONTENT = Uint8Array.from({ length: SIZE }, (_, i) => (i * 17 + 1) & 0xff);
@@ -24,23 +19,14 @@ Deno.test("Folder download - a source with every upload slot taken queues the fo
   const dir = await Deno.makeTempDir({ prefix: "shoal-folder-queue-" });
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
-  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
-    username: () => "alice",
-    warn: () => {},
-    uploadSlots: { slots: 1, slotIdleMs: 600_000, queueIdleMs: 600_000 },
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  const alice: Source = {
-    owner: "alice",
-    address: `${host}:${port}`,
-    partial: false,
-    certificate: null,
-  };
-  const holder = await ProtocolClient.connect(parseAddress(alice.address), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
-  });
+  const { server, source: alice } = await authority.serve(
+    memoryCatalog(CONTENT, PIECE_SIZE),
+    "alice",
+    {
+      uploadSlots: { slots: 1, slotIdleMs: 600_000, queueIdleMs: 600_000 },
+    },
+  );
+  const holder = await connectTo(alice);
   try {
     // Another downloader takes alice's only slot and keeps its connection open.
     await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);

@@ -17,7 +17,6 @@ import { BATCH_BYTES_PER_USER } from "../../lib/peer/batch_budget.ts";
 import { describeFolder } from "../../lib/peer/folder_publish.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { parseAddress } from "../../lib/protocol/address.ts";
@@ -38,7 +37,7 @@ import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
-import { TicketAuthority } from "../helpers/sources.ts";
+import { connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const SMALL_FILES = 40;
 
@@ -102,13 +101,6 @@ function recordingCatalog(
   return { catalog, reads };
 }
 
-async function connect(source: Source): Promise<ProtocolClient<typeof PEER_METHODS>> {
-  return await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
-  });
-}
-
 /** Waits (bounded) until `done` holds. */
 async function until(done: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -121,7 +113,7 @@ Deno.test("pieces attack - 256 items of one 16 KiB content are exactly 4 MiB: se
   const { contentId } = manifestOf(content, choosePieceSize(content.length));
   const { catalog } = recordingCatalog([content]);
   const { server, source } = await authority.serve(catalog, "alice");
-  const client = await connect(source);
+  const client = await connectTo(source);
   try {
     const ticket = await authority.ticket(ANY_CONTENT);
     const { result, body } = await client.callWithBody("pieces", {
@@ -169,7 +161,7 @@ Deno.test("pieces attack - a downloader cutting the connection mid-body: the bat
     const first = reads[0];
     // The server notices the cut once its write fails; then that buffer is free again. Three
     // batches at once on another connection: never one buffer for two, and the cut one reused.
-    const client = await connect(source);
+    const client = await connectTo(source);
     try {
       let reused = false;
       for (let round = 0; round < 50 && !reused; round++) {
@@ -201,7 +193,7 @@ Deno.test("pieces attack - an item whose read fails with a long message is refus
     (contentId) => contentId === badId ? new Error(`EIO: ${"x".repeat(5000)}`) : null,
   );
   const { server, source } = await authority.serve(catalog, "alice");
-  const client = await connect(source);
+  const client = await connectTo(source);
   try {
     const { result, body } = await client.callWithBody("pieces", {
       items: [MANIFESTS[1], MANIFESTS[2]].map(({ contentId }) => ({ contentId, index: 0 })),
@@ -366,7 +358,7 @@ Deno.test("pieces attack - a reply with a huge length fails the connection befor
       items: [{ length: 1 }].concat(items.slice(1).map(() => ({ length: 1 }))),
     }, [])
   );
-  const client = await connect(hostile.source);
+  const client = await connectTo(hostile.source);
   try {
     await assert.rejects(
       client.callWithBody(
@@ -416,16 +408,11 @@ async function servedTree() {
   home.addShare(folder.share, folder.files);
   const ids = new Map([...folder.files].map((file) => [file.relative, file.contentId]));
   const authority = await TicketAuthority.create();
-  const server = new PieceServer(new ShareCatalog(home, { warn: () => {} }), {
-    username: () => "alice",
-    warn: () => {},
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  const client = await ProtocolClient.connect(parseAddress(`${host}:${port}`), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
-  });
+  const { server, source } = await authority.serve(
+    new ShareCatalog(home, { warn: () => {} }),
+    "alice",
+  );
+  const client = await connectTo(source);
   return {
     dir,
     tree,
@@ -529,30 +516,18 @@ Deno.test("pieces attack - the batches one downloader has the server hold are bo
     index: 0,
   }));
   // Each batch waits a while between its read and its reply: held, as an unread one would be.
-  const server = new PieceServer(catalog, {
-    username: () => "alice",
-    warn: () => {},
-    pieceDelayMs: 50,
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  const source: Source = {
-    owner: "alice",
-    address: `${host}:${port}`,
-    partial: false,
-    certificate: null,
-  };
+  const { server, source } = await authority.serve(catalog, "alice", { pieceDelayMs: 50 });
   const clients: ProtocolClient<typeof PEER_METHODS>[] = [];
   try {
     const ticket = await authority.ticketFor("mallory", ANY_CONTENT);
-    for (let c = 0; c < 8; c++) clients.push(await connect(source));
+    for (let c = 0; c < 8; c++) clients.push(await connectTo(source));
     // Mallory: 4 batches of 4,160,000 bytes on each of 8 connections, all at once.
     const asked = clients.flatMap((client) =>
       [0, 1, 2, 3].map(() =>
         client.callWithBody("pieces", { items, ticket }).then(() => "served", (error) => error)
       )
     );
-    const carol = await connect(source);
+    const carol = await connectTo(source);
     clients.push(carol);
     const { body } = await carol.callWithBody("pieces", {
       items: items.slice(0, 2),

@@ -10,19 +10,15 @@ import { join } from "node:path";
 import { describeFolder } from "../../lib/peer/folder_publish.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
-import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { RateLimiter } from "../../lib/peer/rate.ts";
 import { UploadLog } from "../../lib/peer/upload_log.ts";
-import { parseAddress } from "../../lib/protocol/address.ts";
-import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { type BatchItem, MAX_BATCH_ITEMS, PEER_METHODS } from "../../lib/protocol/messages.ts";
+import { type BatchItem, MAX_BATCH_ITEMS } from "../../lib/protocol/messages.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
-import { TicketAuthority } from "../helpers/sources.ts";
+import { connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const FILES = 6;
 
@@ -49,17 +45,12 @@ async function servedFolder() {
   const warnings: string[] = [];
   const lines: string[] = [];
   const authority = await TicketAuthority.create();
-  const server = new PieceServer(new ShareCatalog(home, { warn: (line) => warnings.push(line) }), {
-    username: () => "alice",
-    warn: () => {},
-    uploads: new UploadLog({ format: "json", write: (line) => lines.push(line) }),
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  const client = await ProtocolClient.connect(parseAddress(`${host}:${port}`), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
-  });
+  const { server, source } = await authority.serve(
+    new ShareCatalog(home, { warn: (line) => warnings.push(line) }),
+    "alice",
+    { uploads: new UploadLog({ format: "json", write: (line) => lines.push(line) }) },
+  );
+  const client = await connectTo(source);
   return {
     dir,
     tree,
@@ -191,10 +182,7 @@ Deno.test("pieces - a batch over its bounds is refused whole with BAD_MESSAGE, a
   const { contentId } = manifestOf(content, choosePieceSize(content.length));
   const catalog: Catalog = memoryCatalog(content, choosePieceSize(content.length));
   const { server, source } = await authority.serve(catalog, "alice");
-  const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
-  });
+  const client = await connectTo(source);
   try {
     const ticket = await authority.ticket(ANY_CONTENT);
     const item = { contentId, index: 0 };
@@ -234,17 +222,12 @@ Deno.test("pieces - the upload limit paces a batch's body as a piece's, every by
     taken += bytes;
     return take(bytes);
   };
-  const server = new PieceServer(memoryCatalog(content, choosePieceSize(content.length)), {
-    username: () => "alice",
-    warn: () => {},
-    uploadLimiter: limiter,
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  const client = await ProtocolClient.connect(parseAddress(`${host}:${port}`), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
-  });
+  const { server, source } = await authority.serve(
+    memoryCatalog(content, choosePieceSize(content.length)),
+    "alice",
+    { uploadLimiter: limiter },
+  );
+  const client = await connectTo(source);
   try {
     const { body } = await client.callWithBody("pieces", {
       items: Array(5).fill({ contentId, index: 0 }),

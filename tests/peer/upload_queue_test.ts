@@ -6,16 +6,13 @@ import assert from "node:assert/strict";
 import { deadline } from "../../lib/async/deadline.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
-import { PieceServer, type SlotRefusal } from "../../lib/peer/piece_server.ts";
+import type { SlotRefusal } from "../../lib/peer/piece_server.ts";
 import { type QueuedAt, Swarm } from "../../lib/peer/swarm.ts";
-import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
-import { parseAddress } from "../../lib/protocol/address.ts";
-import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
+import type { Source } from "../../lib/protocol/messages.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { TicketAuthority } from "../helpers/sources.ts";
+import { connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const PIECE_SIZE = 256 * 1024;
 const PIECES = 16;
@@ -38,22 +35,9 @@ async function oneSlotSource(
   owner: string,
   refusals: SlotRefusal[] = [],
 ) {
-  const server = new PieceServer(bothContents(), {
-    username: () => owner,
-    warn: () => {},
+  return await authority.serve(bothContents(), owner, {
     uploadSlots: { slots: 1, slotIdleMs: 600_000, queueIdleMs: 600_000 },
     onRefused: (refusal) => refusals.push(refusal),
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  const source: Source = { owner, address: `${host}:${port}`, partial: false, certificate: null };
-  return { server, source };
-}
-
-function connect(source: Source) {
-  return ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-    expect: "peer",
-    agent: PEER_AGENT,
   });
 }
 
@@ -105,7 +89,7 @@ Deno.test("Upload queue - with one slot taken, a second downloader is told place
     gated(memoryCatalog(CONTENT, PIECE_SIZE), told.promise),
     "carol",
   );
-  const holder = await connect(alice.source);
+  const holder = await connectTo(alice.source);
   try {
     // The first downloader takes alice's only slot and keeps its connection open.
     await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);
@@ -133,7 +117,7 @@ Deno.test("Upload queue - a queued downloader is promoted when the one served fi
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
   const alice = await oneSlotSource(authority, "alice");
-  const holder = await connect(alice.source);
+  const holder = await connectTo(alice.source);
   try {
     await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);
     const second = download([alice.source], ticket);
@@ -158,7 +142,7 @@ Deno.test("Upload queue - places follow arrival, a downloader that disconnects l
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
   const alice = await oneSlotSource(authority, "alice");
-  const clients = await Promise.all([0, 1, 2, 3].map(() => connect(alice.source)));
+  const clients = await Promise.all([0, 1, 2, 3].map(() => connectTo(alice.source)));
   const [holder, first, second, third] = clients;
   const piece = { contentId: CONTENT_ID, index: 1, ticket };
   try {
@@ -199,8 +183,8 @@ Deno.test("Upload queue - manifests, piece maps and shares under 64 KiB never wa
   const ticket = await authority.ticket(CONTENT_ID);
   const smallTicket = await authority.ticket(SMALL_ID);
   const alice = await oneSlotSource(authority, "alice");
-  const holder = await connect(alice.source);
-  const other = await connect(alice.source);
+  const holder = await connectTo(alice.source);
+  const other = await connectTo(alice.source);
   try {
     await holder.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket }, PIECE_SIZE);
     const { manifest } = await other.call("manifest", { contentId: CONTENT_ID, ticket });
@@ -226,7 +210,7 @@ Deno.test("Upload queue - a source's piece map says which pieces it has sent to 
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
   const alice = await oneSlotSource(authority, "alice");
-  const [first, second] = await Promise.all([connect(alice.source), connect(alice.source)]);
+  const [first, second] = await Promise.all([connectTo(alice.source), connectTo(alice.source)]);
   try {
     const before = await second.call("have", { contentId: CONTENT_ID, ticket });
     assert.equal(Bitfield.fromBase64(before.sent!, PIECES).count, 0);
