@@ -41,6 +41,20 @@ function jobOf(path: string): HashJob {
   };
 }
 
+/** Enough small files under `dir` for a pool to start its workers, as jobs to hash. */
+async function poolJobs(dir: string): Promise<HashJob[]> {
+  const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
+  return paths.map((relative) => jobOf(join(dir, relative)));
+}
+
+/** `jobs` hashed by `pool` in batches of 50, this thread helping, in order. */
+async function hashInBatches(pool: HashPool, jobs: HashJob[]) {
+  const batches = [];
+  for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
+  await pool.help();
+  return (await Promise.all(batches)).flat();
+}
+
 Deno.test("the small-file limit is the smallest piece: a small file is one piece", () => {
   assert.equal(SMALL_FILE_BYTES, choosePieceSize(0));
 });
@@ -85,8 +99,7 @@ Deno.test("a re-publish hashes only the files that changed", async () => {
 
 Deno.test("a hashing worker's failure fails the batch with the file's path", async () => {
   await withTempDir(async (dir) => {
-    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
-    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const jobs = await poolJobs(dir);
     const gone = jobs[HashPool.START_AT + 50].path;
     await Deno.remove(gone);
     using pool = new HashPool({ size: 1 });
@@ -100,13 +113,9 @@ Deno.test("a hashing worker's failure fails the batch with the file's path", asy
 
 Deno.test("workers and this thread hash alike, in order", async () => {
   await withTempDir(async (dir) => {
-    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
-    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const jobs = await poolJobs(dir);
     using pool = new HashPool({ size: 2 });
-    const batches = [];
-    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
-    await pool.help();
-    const hashes = (await Promise.all(batches)).flat();
+    const hashes = await hashInBatches(pool, jobs);
     assert.equal(pool.workers, 2, "its workers started and ran");
     assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
   });
@@ -114,8 +123,7 @@ Deno.test("workers and this thread hash alike, in order", async () => {
 
 Deno.test("aborting stops the hashing: batches not yet hashed fail with CANCELLED", async () => {
   await withTempDir(async (dir) => {
-    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
-    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const jobs = await poolJobs(dir);
     const stop = new AbortController();
     using pool = new HashPool({ size: 1, signal: stop.signal });
     const batches = [];
@@ -189,15 +197,11 @@ Deno.test("a small file swapped for a folder or a FIFO after the walk is a clear
 
 Deno.test("workers that cannot start leave the hashing to this thread, which hashes every batch", async () => {
   await withTempDir(async (dir) => {
-    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
-    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const jobs = await poolJobs(dir);
     // A worker whose module fails as it loads (a compiled binary without it, say).
     const failing = "data:text/javascript,throw new Error('this worker cannot start')";
     using pool = new HashPool({ size: 2, workerModule: failing });
-    const batches = [];
-    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
-    await pool.help();
-    const hashes = (await Promise.all(batches)).flat();
+    const hashes = await hashInBatches(pool, jobs);
     assert.equal(pool.workers, 0, "no worker runs");
     assert.deepEqual(hashes, jobs.map((job) => hashSmallFile(job.path, job.seen, null)));
   });
@@ -205,8 +209,7 @@ Deno.test("workers that cannot start leave the hashing to this thread, which has
 
 Deno.test("a small file changed or replaced after the walk is hashed as it is now, on workers too", async () => {
   await withTempDir(async (dir) => {
-    const paths = await writeSmallFiles(dir, HashPool.START_AT + 100);
-    const jobs = paths.map((relative) => jobOf(join(dir, relative)));
+    const jobs = await poolJobs(dir);
     // After the walk: one rewritten with other bytes, one replaced by another file renamed over it.
     const [rewritten, replaced, unchanged] = [jobs[3], jobs[HashPool.START_AT + 7], jobs[20]];
     await Deno.writeFile(rewritten.path, new Uint8Array(4000).fill(7));
@@ -214,10 +217,7 @@ Deno.test("a small file changed or replaced after the walk is hashed as it is no
     await Deno.rename(`${replaced.path}.new`, replaced.path);
     unchanged.before = { ...unchanged.seen };
     using pool = new HashPool({ size: 2 });
-    const batches = [];
-    for (let at = 0; at < jobs.length; at += 50) batches.push(pool.hash(jobs.slice(at, at + 50)));
-    await pool.help();
-    const hashes = (await Promise.all(batches)).flat();
+    const hashes = await hashInBatches(pool, jobs);
     assert.equal(pool.workers, 2, "its workers started and ran");
     for (const job of [rewritten, replaced]) {
       const hash = hashes[jobs.indexOf(job)];
