@@ -12,9 +12,6 @@ import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
-import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
-import { parseAddress } from "../../lib/protocol/address.ts";
-import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import {
   type BatchItem,
@@ -27,7 +24,7 @@ import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
-import { TicketAuthority } from "../helpers/sources.ts";
+import { connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const SMALL_FILES = 300;
 
@@ -233,10 +230,7 @@ async function hostileSource(
 for (const { name, lie, message } of LIES) {
   Deno.test(`pieces - a reply with ${name} fails the connection with BAD_MESSAGE before its body is read`, async () => {
     const { server, source } = await hostileSource(lie);
-    const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-      expect: "peer",
-      agent: PEER_AGENT,
-    });
+    const client = await connectTo(source);
     try {
       const lengths = [CONTENTS[0].length, CONTENTS[1].length];
       await assert.rejects(

@@ -2,12 +2,9 @@ import assert from "node:assert/strict";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { SentPieces } from "../../lib/peer/sent_pieces.ts";
-import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { parseAddress } from "../../lib/protocol/address.ts";
-import { PEER_METHODS } from "../../lib/protocol/messages.ts";
 import type { ShoalError } from "../../lib/protocol/errors.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
-import { TicketAuthority } from "../helpers/sources.ts";
+import { connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const PIECE_SIZE = 64 * 1024;
 const PIECES = 4;
@@ -93,10 +90,7 @@ Deno.test("PieceServer - a piece it could not read is not told to others as sent
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
   const { server, source } = await authority.serve(catalog, "alice");
-  const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-    agent: "sent-pieces-test",
-    expect: "peer",
-  });
+  const client = await connectTo(source);
   try {
     await assert.rejects(client.callWithBody("piece", { contentId: CONTENT_ID, index: 1, ticket }));
     await client.callWithBody("piece", { contentId: CONTENT_ID, index: 2, ticket });
@@ -113,10 +107,7 @@ Deno.test("PieceServer - a piece sent already is answered with an alternative ne
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(CONTENT_ID);
   const { server, source } = await authority.serve(memoryCatalog(CONTENT, PIECE_SIZE), "alice");
-  const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-    agent: "sent-pieces-test",
-    expect: "peer",
-  });
+  const client = await connectTo(source);
   try {
     const ask = (index: number, instead: number[]) =>
       client.callWithBody("piece", {
@@ -153,10 +144,7 @@ Deno.test("PieceServer - an alternative of another length than the piece asked f
   const authority = await TicketAuthority.create();
   const ticket = await authority.ticket(contentId);
   const { server, source } = await authority.serve(memoryCatalog(content, PIECE_SIZE), "alice");
-  const client = await ProtocolClient.connect(parseAddress(source.address), PEER_METHODS, {
-    agent: "sent-pieces-test",
-    expect: "peer",
-  });
+  const client = await connectTo(source);
   try {
     const ask = (index: number, instead: number[]) =>
       client.callWithBody("piece", {
