@@ -1,7 +1,9 @@
 /** In-process piece servers that stand in for a content's sources, and the tickets they accept. */
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { type BatchItem, PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
+import { ProtocolServer, type WithBody } from "../../lib/protocol/server.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
@@ -51,6 +53,30 @@ export class TicketAuthority {
       source: { owner, address: `${host}:${port}`, partial: false, certificate: null },
     };
   }
+}
+
+/**
+ * A hostile source, "mallory": its `pieces` replies are what `answer` makes
+ * of the items asked, and it has nothing else to give.
+ */
+export async function batchAnswering(
+  answer: (items: { contentId: string }[]) => WithBody<{ length: number; items: BatchItem[] }>,
+): Promise<{ server: ProtocolServer<typeof PEER_METHODS, null>; source: Source }> {
+  const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
+  const server = new ProtocolServer(PEER_METHODS, {
+    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
+    manifest: nothing,
+    have: nothing,
+    piece: nothing,
+    queue: nothing,
+    folder: nothing,
+    pieces: ({ items }) => Promise.resolve(answer(items)),
+  }, { kind: "peer", initialState: () => null, warn: () => {} });
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    server,
+    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
+  };
 }
 
 /** A downloader's connection to `source`, as a fetch opens one (plaintext). */

@@ -12,19 +12,17 @@ import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
 import { choosePieceSize } from "../../lib/peer/manifest.ts";
-import { ShoalError } from "../../lib/protocol/errors.ts";
 import {
   type BatchItem,
   checkBatchReply,
   type Manifest,
-  PEER_METHODS,
   type Source,
 } from "../../lib/protocol/messages.ts";
-import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
+import { WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
-import { connectTo, TicketAuthority } from "../helpers/sources.ts";
+import { batchAnswering, connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const SMALL_FILES = 300;
 
@@ -201,30 +199,12 @@ const LIES: { name: string; lie: Lie; message: RegExp }[] = [
 ];
 
 /** A source whose `pieces` replies lie as `lie` says, and which knows nothing else. */
-async function hostileSource(
-  lie: Lie,
-): Promise<{ server: ProtocolServer<typeof PEER_METHODS, null>; source: Source }> {
-  const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
-  const server = new ProtocolServer(PEER_METHODS, {
-    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
-    manifest: nothing,
-    have: nothing,
-    piece: nothing,
-    queue: nothing,
-    folder: nothing,
-    pieces: ({ items }) => {
-      const first = MANIFESTS.findIndex(({ contentId }) => contentId === items[0].contentId);
-      const told = lie(items.length, CONTENTS[first].length);
-      return Promise.resolve(
-        new WithBody({ length: told.length, items: told.items }, [new Uint8Array(told.body)]),
-      );
-    },
-  }, { kind: "peer", initialState: () => null, warn: () => {} });
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  return {
-    server,
-    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
-  };
+function hostileSource(lie: Lie) {
+  return batchAnswering((items) => {
+    const first = MANIFESTS.findIndex(({ contentId }) => contentId === items[0].contentId);
+    const told = lie(items.length, CONTENTS[first].length);
+    return new WithBody({ length: told.length, items: told.items }, [new Uint8Array(told.body)]);
+  });
 }
 
 for (const { name, lie, message } of LIES) {

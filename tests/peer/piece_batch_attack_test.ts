@@ -31,13 +31,12 @@ import {
   MAX_BATCH_ITEMS,
   PEER_METHODS,
   PROTOCOL_VERSION,
-  type Source,
 } from "../../lib/protocol/messages.ts";
-import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
+import { WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
-import { connectTo, TicketAuthority } from "../helpers/sources.ts";
+import { batchAnswering, connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const SMALL_FILES = 40;
 
@@ -210,27 +209,6 @@ Deno.test("pieces attack - an item whose read fails with a long message is refus
   }
 });
 
-/** A source whose `pieces` replies are what `answer` makes of the items asked. */
-async function hostileSource(
-  answer: (items: { contentId: string }[]) => WithBody<{ length: number; items: BatchItem[] }>,
-): Promise<{ server: ProtocolServer<typeof PEER_METHODS, null>; source: Source }> {
-  const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
-  const server = new ProtocolServer(PEER_METHODS, {
-    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
-    manifest: nothing,
-    have: nothing,
-    piece: nothing,
-    queue: nothing,
-    folder: nothing,
-    pieces: ({ items }) => Promise.resolve(answer(items)),
-  }, { kind: "peer", initialState: () => null, warn: () => {} });
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  return {
-    server,
-    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
-  };
-}
-
 const contentIndex = (contentId: string) =>
   MANIFESTS.findIndex((manifest) => manifest.contentId === contentId);
 
@@ -249,7 +227,7 @@ const stalls: (() => void)[] = [];
 
 const HOSTILE: {
   name: string;
-  answer: Parameters<typeof hostileSource>[0];
+  answer: Parameters<typeof batchAnswering>[0];
   reason: RegExp;
 }[] = [
   {
@@ -320,7 +298,7 @@ const HOSTILE: {
 for (const { name, answer, reason } of HOSTILE) {
   Deno.test(`pieces attack - a source answering with ${name} is dropped; the folder comes from the honest one`, async () => {
     const authority = await TicketAuthority.create();
-    const hostile = await hostileSource(answer);
+    const hostile = await batchAnswering(answer);
     const good = await authority.serve(recordingCatalog(CONTENTS).catalog, "alice");
     const dir = await Deno.makeTempDir({ prefix: "shoal-batch-attack-" });
     const planned = {
@@ -352,7 +330,7 @@ for (const { name, answer, reason } of HOSTILE) {
 }
 
 Deno.test("pieces attack - a reply with a huge length fails the connection before any body is read", async () => {
-  const hostile = await hostileSource((items) =>
+  const hostile = await batchAnswering((items) =>
     new WithBody({
       length: MAX_BATCH_BYTES + 1,
       items: [{ length: 1 }].concat(items.slice(1).map(() => ({ length: 1 }))),
