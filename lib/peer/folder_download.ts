@@ -22,7 +22,7 @@ import {
 } from "../protocol/messages.ts";
 import { Bitfield } from "./bitfield.ts";
 import { PART_SUFFIX } from "./downloader.ts";
-import { fileContentId, fileManifestOf } from "./folder_manifest.ts";
+import { contentIdCache, fileManifestOf } from "./folder_manifest.ts";
 import { pieceLength, sha256Hex } from "./manifest.ts";
 import { PartFile } from "./part_file.ts";
 import {
@@ -73,6 +73,11 @@ export interface FolderProgress {
 /** Options of {@link FolderDownload}. */
 export interface FolderDownloadOptions {
   files: PlannedFile[];
+  /**
+   * Each file's content id (the caller's cache, when it worked them out
+   * already). @default {a cache of fileContentId}
+   */
+  contentIdOf?: (file: PlannedFile) => string;
   /** Where a file goes once verified: an absolute path whose folder exists and was checked. */
   place: (relative: string) => string;
   /** Asks the tracker for the sources of the files not yet done (and a fresh ticket). */
@@ -167,8 +172,8 @@ export class FolderDownload {
   /** Pieces still to verify, per file; 0 once done. */
   readonly #remaining: Int32Array;
   readonly #open = new Map<number, Open>();
-  /** Content ids of the files of several pieces being fetched. */
-  readonly #ids = new Map<number, string>();
+  /** Each file's content id, worked out once. */
+  readonly #idOf: (file: PlannedFile) => string;
   /** Pieces to ask again (their request failed), as [file, piece]. */
   readonly #retry: [number, number][] = [];
   readonly #links: Link[] = [];
@@ -193,6 +198,7 @@ export class FolderDownload {
   constructor(options: FolderDownloadOptions) {
     this.#options = options;
     this.#files = options.files;
+    this.#idOf = options.contentIdOf ?? contentIdCache();
     this.#nextPiece = new Int32Array(this.#files.length);
     this.#remaining = new Int32Array(this.#files.length);
     for (let i = 0; i < this.#files.length; i++) {
@@ -408,16 +414,9 @@ export class FolderDownload {
     );
   }
 
-  /**
-   * A file's content id, kept while a file of several pieces is fetched:
-   * working it out hashes its whole piece list, once per request otherwise.
-   */
+  /** The content id of the planned file at `file`. */
   #contentId(file: number): string {
-    const planned = this.#files[file];
-    if (planned.pieces.length < 2) return fileContentId(planned);
-    let id = this.#ids.get(file);
-    if (id === undefined) this.#ids.set(file, id = fileContentId(planned));
-    return id;
+    return this.#idOf(this.#files[file]);
   }
 
   async #onPiece(link: Link, file: number, piece: number, body: Uint8Array): Promise<void> {
@@ -493,7 +492,7 @@ export class FolderDownload {
     link.inFlightBytes += bytes;
     this.#heldBytes += bytes;
     const lengths = files.map((file) => this.#files[file].size);
-    const items = files.map((file) => ({ contentId: fileContentId(this.#files[file]), index: 0 }));
+    const items = files.map((file) => ({ contentId: this.#contentId(file), index: 0 }));
     const deadlineMs = (this.#options.pieceGraceMs ?? 10_000) + Math.ceil(bytes / 65536 * 1000);
     this.#background(
       link.client!.callWithBody("pieces", { items, ticket: this.#ticket }, undefined, {
@@ -623,7 +622,7 @@ export class FolderDownload {
   /** What a failed request says of its source, whose `files` were put back to ask again. */
   #refusedBy(link: Link, files: number[], error: ShoalError): void {
     if (link.dropped) return this.#pump();
-    if (error.code === "QUEUED") return this.#queued(link, fileContentId(this.#files[files[0]]));
+    if (error.code === "QUEUED") return this.#queued(link, this.#contentId(files[0]));
     if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") {
       // It does not have that file after all (say, its owner changed it): others may.
       for (const file of files) link.lacks.add(file);
@@ -665,7 +664,6 @@ export class FolderDownload {
     const partPath = path + PART_SUFFIX;
     const entry = this.#open.get(file);
     this.#open.delete(file);
-    this.#ids.delete(file);
     // Counted as storing: renames wait on the disk as writes do.
     this.#storing++;
     try {

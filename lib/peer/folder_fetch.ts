@@ -25,7 +25,7 @@ import {
   type PlannedSources,
 } from "./folder_download.ts";
 import {
-  fileContentId,
+  contentIdCache,
   fileManifestOf,
   folderContentId,
   type FolderFile,
@@ -356,6 +356,7 @@ export async function fetchFolder(
     let recordedAt = 0;
     const download = new FolderDownload({
       files: planned,
+      contentIdOf: idOf,
       place: placeOf,
       plaintext: tracker.plaintext,
       signal: options.signal,
@@ -446,19 +447,6 @@ export async function fetchFolder(
   } finally {
     client.close();
   }
-}
-
-/**
- * Each file's content id (a SHA-256 of its piece list), worked out once: the
- * tracker's `holders` and the share recorded at the end both need it.
- */
-function contentIdCache(): (file: FolderFile) => string {
-  const known = new WeakMap<FolderFile, string>();
-  return (file) => {
-    let id = known.get(file);
-    if (id === undefined) known.set(file, id = fileContentId(file));
-    return id;
-  };
 }
 
 /** Takes over a file's partial download from an earlier run, if it left one. */

@@ -50,6 +50,20 @@ export function fileContentId(file: { size: number; pieces: string[] }): string 
 }
 
 /**
+ * {@link fileContentId} worked out once per entry (it hashes the entry's
+ * piece list): a fetch needs each file's id for `holders`, for every request
+ * of it, and for the share it records at the end.
+ */
+export function contentIdCache(): (file: FolderFile) => string {
+  const known = new WeakMap<FolderFile, string>();
+  return (file) => {
+    let id = known.get(file);
+    if (id === undefined) known.set(file, id = fileContentId(file));
+    return id;
+  };
+}
+
+/**
  * The canonical text of a folder manifest (entries sorted by path, keys in a
  * fixed order): what its content id is the SHA-256 of.
  */
