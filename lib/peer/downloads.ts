@@ -8,7 +8,7 @@ import { Bitfield } from "./bitfield.ts";
 import type { FolderDownloadRecord, PeerHome } from "./home.ts";
 import { PART_SUFFIX } from "./downloader.ts";
 import { parseFolderManifest } from "./folder_manifest.ts";
-import { resolveInside } from "./folder_paths.ts";
+import { resolveInside, stagingFolder } from "./folder_paths.ts";
 import { bytesHeld } from "./manifest.ts";
 import { matchingNames, spellings } from "./name_match.ts";
 import { cancelDownload, type CancelledDownload, partialExists } from "./partials.ts";
@@ -108,7 +108,8 @@ export async function cancelByName(home: PeerHome, typed: string): Promise<Cance
 
 /**
  * Forgets a folder download and deletes its partial files (the `.shoal-part`
- * of each file not yet complete); the files already complete stay.
+ * of each file not yet complete; the files already complete stay), or the
+ * staging folder of a fresh fetch (none of it was in place yet).
  */
 async function cancelFolderDownload(
   home: PeerHome,
@@ -124,6 +125,12 @@ async function cancelFolderDownload(
       if (!path) continue;
       await Deno.remove(path + PART_SUFFIX).then(() => found = true, () => {});
     }
+  }
+  // A fresh fetch's files are all in its staging folder, none in place yet.
+  const staging = stagingFolder(record.output);
+  const outputThere = await Deno.lstat(record.output).then(() => true, () => false);
+  if (!outputThere && (await Deno.lstat(staging).catch(() => null))?.isDirectory) {
+    await Deno.remove(staging, { recursive: true }).then(() => found = true, () => {});
   }
   home.removeFolderDownload(record.contentId);
   if (!home.folderByContent(record.contentId)) {
