@@ -172,6 +172,12 @@ const DEFAULT_BATCH_ITEMS = 128;
  * without a backlog of pieces (and I/O threads) piling up behind the disk.
  */
 const MAX_STORING = 16;
+/**
+ * Batches at the placing worker, at most (a few keep it busy):
+ * where it is the slower end, more would only hold their buffers (1 MiB
+ * each) in memory.
+ */
+const MAX_PLACING = 4;
 
 /**
  * Fetches the planned files; each lands under its final name only when
@@ -404,6 +410,8 @@ export class FolderDownload {
         if (this.#heldBytes > 0 && this.#heldBytes >= cap) return;
         // Writes queued on I/O threads hold their pieces (and a thread each): a few at a time.
         if (this.#storing >= MAX_STORING) return;
+        // So do batches waiting for the placing worker: a few keep it busy.
+        if (this.#placing >= MAX_PLACING) return;
         const unit = this.#pick(link);
         if (!unit) continue;
         if (!link.noBatches && this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
