@@ -692,7 +692,8 @@ export class FolderDownload {
     if (this.#finished) return;
     const { outcomes, placingMs } = placed;
     // Timed as files written here are: a disk slow to create files sends batches back here.
-    const written = outcomes.filter((outcome) => typeof outcome === "object").length;
+    const written = outcomes.filter((outcome) => typeof outcome === "object" && "size" in outcome)
+      .length;
     for (let i = 0; i < written; i++) this.#whole.observe(placingMs / written);
     for (let i = 0; i < jobFiles.length; i++) {
       const file = jobFiles[i];

@@ -240,14 +240,12 @@ export async function checkFolderOutput(
 
 /**
  * Renames a fetched folder's staging folder to its output, unless something
- * took that name meanwhile (a rename would replace an empty folder there).
+ * took that name meanwhile (a rename would replace an empty folder there;
+ * the caller says where the folder is left).
  */
 async function moveIntoPlace(staging: string, output: string): Promise<void> {
   if (await Deno.lstat(output).then(() => true, () => false)) {
-    throw new ShoalError(
-      "IO",
-      `${output} appeared while the folder was fetched, so the folder is left in ${staging}`,
-    );
+    throw new ShoalError("IO", `${output} appeared while the folder was fetched`);
   }
   await Deno.rename(staging, output).catch((error) => {
     throw toShoalError(error);
