@@ -73,6 +73,8 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
     assert.equal(downloads.length, 1);
     assert.equal(downloads[0].name, "data");
     assert.equal(downloads[0].folder, true);
+    assert.equal(downloads[0].partPath, staging, "where its files are until it is whole");
+    assert.equal(downloads[0].onDisk, true);
 
     const resumed = JSON.parse(await bobCli.ok(["fetch", "data", "--output", output, "--json"]));
     assert.ok(resumed.resumed > 0, "the files already written were kept");
@@ -114,7 +116,7 @@ Deno.test("cancel forgets an unfinished folder download and deletes its staging 
     await child.stdout.cancel();
     await child.stderr.cancel();
     const said = await bobCli.ok(["cancel", "data"]);
-    assert.match(said, /cancelled "data"/);
+    assert.match(said, /cancelled "data" and deleted its unfinished folder .*out\.shoal-part$/m);
     await assert.rejects(Deno.lstat(staging), "the staging folder is deleted");
     assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
   } finally {
