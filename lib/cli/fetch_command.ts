@@ -370,6 +370,14 @@ export async function listDownloads(
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
 export async function cancel({ home }: PeerContext, typed: string) {
   for (const { name, partPath, file, folder } of await cancelByName(home, typed)) {
+    if (folder === "staged") {
+      console.log(
+        file === "deleted"
+          ? `cancelled "${name}" and deleted its unfinished folder ${partPath}`
+          : `cancelled "${name}"; its unfinished folder ${partPath} was already gone`,
+      );
+      continue;
+    }
     if (folder) {
       console.log(
         `cancelled "${name}"` +

@@ -11,6 +11,7 @@ import {
 import type { FolderProgress } from "../peer/folder_download.ts";
 import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
+import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
 import { PeerHome } from "../peer/home.ts";
 import { otherOwners, pickSource } from "../peer/fetch.ts";
 import { connectSession } from "../peer/tracker_link.ts";
@@ -264,7 +265,11 @@ export async function runFolderFetch(
       : "";
     return new ShoalError(
       "CANCELLED",
-      `interrupted: ${kept}kept in ${folderOutput(chosen, flags.output)}; ` +
+      `interrupted: ${kept}kept in ${
+        unfinishedFolderPlace(
+          folderOutput(chosen, flags.output),
+        )
+      }; ` +
         `run \`${resumeCommand}\` to resume`,
       { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
     );

@@ -8,7 +8,7 @@ import { Bitfield } from "./bitfield.ts";
 import type { FolderDownloadRecord, PeerHome } from "./home.ts";
 import { PART_SUFFIX } from "./downloader.ts";
 import { parseFolderManifest } from "./folder_manifest.ts";
-import { resolveInside } from "./folder_paths.ts";
+import { resolveInside, unfinishedFolderPlace } from "./folder_paths.ts";
 import { bytesHeld } from "./manifest.ts";
 import { matchingNames, spellings } from "./name_match.ts";
 import { cancelDownload, type CancelledDownload, partialExists } from "./partials.ts";
@@ -27,7 +27,10 @@ export interface UnfinishedDownload {
   onDisk: boolean | null;
   /** Whether it is running now (in the shell's background). */
   running: boolean;
-  /** A folder download: `partPath` is the folder the tree is written under. */
+  /**
+   * A folder download: `partPath` is the folder the tree is written under
+   * (`OUTPUT.shoal-part` until a fresh fetch's folder is whole).
+   */
   folder: boolean;
   startedAt: string;
   updatedAt: string;
@@ -49,8 +52,10 @@ export async function unfinishedDownloads(
       contentId: record.contentId,
       size: record.size,
       verified: Math.min(record.doneBytes, record.size),
-      partPath: record.output,
-      onDisk: await Deno.stat(record.output).then((info) => info.isDirectory, () => false),
+      // A fresh fetch's files are in its staging folder until the whole folder is there.
+      partPath: unfinishedFolderPlace(record.output),
+      onDisk: await Deno.stat(unfinishedFolderPlace(record.output))
+        .then((info) => info.isDirectory, () => false),
       running: running.includes(record.name),
       startedAt: record.startedAt,
       updatedAt: record.updatedAt,
@@ -108,17 +113,25 @@ export async function cancelByName(home: PeerHome, typed: string): Promise<Cance
 
 /**
  * Forgets a folder download and deletes its partial files (the `.shoal-part`
- * of each file not yet complete); the files already complete stay.
+ * of each file not yet complete; the files already complete stay), or the
+ * staging folder of a fresh fetch (none of it was in place yet).
  */
 async function cancelFolderDownload(
   home: PeerHome,
   record: FolderDownloadRecord,
 ): Promise<CancelledDownload> {
-  const text = await Deno.readFile(home.folderManifestPath(record.contentId)).catch(() => null);
+  const place = unfinishedFolderPlace(record.output);
+  const staged = place !== record.output;
   let found = false;
-  if (text) {
-    const manifest = parseFolderManifest(text, record.contentId, "this peer's home");
-    for (const file of manifest.files) {
+  if (staged) {
+    // A fresh fetch's files are all in its staging folder, none in place yet: it goes whole.
+    if ((await Deno.lstat(place).catch(() => null))?.isDirectory) {
+      await Deno.remove(place, { recursive: true }).then(() => found = true, () => {});
+    }
+  } else {
+    const text = await Deno.readFile(home.folderManifestPath(record.contentId)).catch(() => null);
+    const manifest = text && parseFolderManifest(text, record.contentId, "this peer's home");
+    for (const file of manifest ? manifest.files : []) {
       // Only under the recorded output, through no link: resolveInside refuses any.
       const path = await resolveInside(record.output, file.path).catch(() => null);
       if (!path) continue;
@@ -131,8 +144,8 @@ async function cancelFolderDownload(
   }
   return {
     name: record.name,
-    partPath: record.output,
+    partPath: place,
     file: found ? "deleted" : "missing",
-    folder: true,
+    folder: staged ? "staged" : true,
   };
 }

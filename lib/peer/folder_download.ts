@@ -34,7 +34,9 @@ import {
   startWaiting,
 } from "./source_connection.ts";
 import type { QueuedAt, SourceReport } from "./swarm.ts";
+import { BatchPlacer, type PlaceJob } from "./batch_placer.ts";
 import { WholeFiles } from "./whole_file.ts";
+import type { FileIdentity } from "./manifest.ts";
 
 /**
  * One file to fetch: a folder manifest's entry itself (no copy per file), its
@@ -85,8 +87,11 @@ export interface FolderDownloadOptions {
   plaintext: boolean;
   signal?: AbortSignal;
   onProgress?: (progress: FolderProgress) => void;
-  /** Told when a file is renamed into place. */
-  onFileDone?: (index: number) => void;
+  /**
+   * Told when a file is renamed into place, with what it is on disk where
+   * that was read as it was written.
+   */
+  onFileDone?: (index: number, identity?: FileIdentity) => void;
   /** Requests in flight per source. @default {32} */
   pipelineDepth?: number;
   /** Bytes of pieces requested and not yet stored, across sources. @default {64 MiB} */
@@ -110,6 +115,19 @@ export interface FolderDownloadOptions {
   batchItems?: number;
   /** Most bytes of one `pieces` request. @default {1 MiB} */
   batchBytes?: number;
+  /**
+   * Verifies and places the files of `pieces` batches on another core while
+   * this thread reads the next ones; the caller starts it (early: a worker
+   * takes a few tens of milliseconds to start) and closes it. @default {this thread}
+   */
+  placer?: BatchPlacer;
+  /**
+   * Files of one piece (and empty ones) are written straight under their
+   * own names, not through a `.shoal-part` renamed over them: for a folder
+   * built where nobody looks until it is whole (fetchFolder's staging
+   * folder), which saves the rename of each file. @default {false}
+   */
+  direct?: boolean;
 }
 
 /** A source of this download, and its waits in the source's queue for an upload slot. */
@@ -154,6 +172,12 @@ const DEFAULT_BATCH_ITEMS = 128;
  * without a backlog of pieces (and I/O threads) piling up behind the disk.
  */
 const MAX_STORING = 16;
+/**
+ * Batches at the placing worker, at most (a few keep it busy):
+ * where it is the slower end, more would only hold their buffers (1 MiB
+ * each) in memory.
+ */
+const MAX_PLACING = 4;
 
 /**
  * Fetches the planned files; each lands under its final name only when
@@ -192,12 +216,17 @@ export class FolderDownload {
   #storing = 0;
   /** Puts the files of one piece (and empty ones) in place. */
   readonly #whole = new WholeFiles();
+  /** Verifies and places batches of small files on another core (the caller's). */
+  readonly #placer: BatchPlacer | null;
+  /** Batches at the placing worker. */
+  #placing = 0;
   readonly #stopped = new AbortController();
   readonly #onAbort = () => this.#fail(new ShoalError("CANCELLED", "stopped"));
 
   constructor(options: FolderDownloadOptions) {
     this.#options = options;
     this.#files = options.files;
+    this.#placer = options.placer ?? null;
     this.#idOf = options.contentIdOf ?? contentIdCache();
     this.#nextPiece = new Int32Array(this.#files.length);
     this.#remaining = new Int32Array(this.#files.length);
@@ -381,6 +410,8 @@ export class FolderDownload {
         if (this.#heldBytes > 0 && this.#heldBytes >= cap) return;
         // Writes queued on I/O threads hold their pieces (and a thread each): a few at a time.
         if (this.#storing >= MAX_STORING) return;
+        // So do batches waiting for the placing worker: a few keep it busy.
+        if (this.#placing >= MAX_PLACING) return;
         const unit = this.#pick(link);
         if (!unit) continue;
         if (!link.noBatches && this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
@@ -394,7 +425,7 @@ export class FolderDownload {
 
   /** Whether anything is under way: a source connecting, a request out, a piece being stored. */
   #busy(): boolean {
-    return this.#storing > 0 ||
+    return this.#storing > 0 || this.#placing > 0 ||
       this.#live().some((link) => link.inFlight > 0 || !link.client || link.queuedPlace !== null);
   }
 
@@ -449,12 +480,17 @@ export class FolderDownload {
   }
 
   /** Counts a piece verified and written; a file whose last piece it was goes into place. */
-  async #verified(link: Link, file: number, length: number): Promise<void> {
+  async #verified(
+    link: Link,
+    file: number,
+    length: number,
+    identity?: FileIdentity,
+  ): Promise<void> {
     link.pieces++;
     link.bytes += length;
     this.#fruitlessLooks = 0;
     this.#verifiedBytes += length;
-    if (--this.#remaining[file] === 0) await this.#complete(file);
+    if (--this.#remaining[file] === 0) await this.#complete(file, identity);
   }
 
   /** Whether a file is asked for in a `pieces` batch: one piece, under BATCHED_BELOW_BYTES. */
@@ -521,65 +557,159 @@ export class FolderDownload {
   ): Promise<void> {
     link.inFlight--;
     link.inFlightBytes -= asked;
+    let lent = false;
     try {
       if (this.#finished) return;
-      const good: [number, Uint8Array][] = [];
-      let at = 0;
-      for (let i = 0; i < files.length; i++) {
-        const item = items[i];
-        const file = files[i];
-        if ("error" in item) {
-          this.#retry.push([file, 0]);
-          // As a failed piece request: it lacks that file after all, or it is of no use now.
-          const { code, message } = item.error;
-          if (code === "NOT_FOUND" || code === "CONTENT_CHANGED") link.lacks.add(file);
-          else this.#drop(link, message);
-          continue;
-        }
-        const bytes = body.subarray(at, at += item.length);
-        if (sha256Hex(bytes) !== this.#files[file].pieces[0]) {
-          this.#retry.push([file, 0]);
-          this.#drop(link, `sent a corrupt piece (of ${this.#files[file].path})`);
-          continue;
-        }
-        good.push([file, bytes]);
-      }
-      // Keep the source busy while these are written (as for a piece).
-      this.#pump();
-      // A few written at once, as pieces are; every lane ends before the body's buffer goes back
-      // to the pool (a write in flight still reads it), even when one of them fails.
-      let next = 0;
-      let failed: unknown = null;
-      const lane = async () => {
-        while (next < good.length && !this.#finished && failed === null) {
-          const [file, bytes] = good[next++];
-          this.#storing++;
-          try {
-            await this.#store(file, 0, bytes);
-          } catch (error) {
-            failed ??= error;
-            return;
-          } finally {
-            this.#storing--;
-          }
-          await this.#verified(link, file, bytes.length);
-          if (this.#finished) return;
-          this.#tellProgress();
-        }
-      };
-      // Lanes share MAX_STORING with the other batches' writes under way (each batch one at least).
-      const lanes = Math.max(1, Math.min(MAX_STORING - this.#storing, good.length));
-      await Promise.all(Array.from({ length: lanes }, lane));
-      if (failed !== null) throw failed;
+      if (this.#placer?.ready && !this.#whole.slow) {
+        lent = true;
+        await this.#placeOnWorker(link, files, items, body);
+      } else await this.#placeHere(link, files, items, body);
     } catch (error) {
       return this.#fail(toShoalError(error));
     } finally {
       this.#heldBytes -= asked;
-      this.#buffers.release(body);
+      if (!lent) this.#buffers.release(body);
     }
     if (this.#finished) return;
     if (this.#filesLeft === 0) return this.#finish();
     this.#pump();
+  }
+
+  /** Verifies a batch's files and puts them in place on this thread, a few at once. */
+  async #placeHere(
+    link: Link,
+    files: number[],
+    items: BatchItem[],
+    body: Uint8Array,
+  ): Promise<void> {
+    const good: [number, Uint8Array][] = [];
+    let at = 0;
+    for (let i = 0; i < files.length; i++) {
+      const item = items[i];
+      const file = files[i];
+      if ("error" in item) {
+        this.#refusedItem(link, file, item.error);
+        continue;
+      }
+      const bytes = body.subarray(at, at += item.length);
+      if (sha256Hex(bytes) !== this.#files[file].pieces[0]) {
+        this.#corrupt(link, file);
+        continue;
+      }
+      good.push([file, bytes]);
+    }
+    // Keep the source busy while these are written (as for a piece).
+    this.#pump();
+    // A few written at once, as pieces are; every lane ends before the body's buffer goes back
+    // to the pool (a write in flight still reads it), even when one of them fails.
+    let next = 0;
+    let failed: unknown = null;
+    const lane = async () => {
+      while (next < good.length && !this.#finished && failed === null) {
+        const [file, bytes] = good[next++];
+        this.#storing++;
+        try {
+          await this.#store(file, 0, bytes);
+        } catch (error) {
+          failed ??= error;
+          return;
+        } finally {
+          this.#storing--;
+        }
+        await this.#verified(link, file, bytes.length);
+        if (this.#finished) return;
+        this.#tellProgress();
+      }
+    };
+    // Lanes share MAX_STORING with the other batches' writes under way (each batch one at least).
+    const lanes = Math.max(1, Math.min(MAX_STORING - this.#storing, good.length));
+    await Promise.all(Array.from({ length: lanes }, lane));
+    if (failed !== null) throw failed;
+  }
+
+  /** A file a batch did not send (its own error): asked again, of another source if this lacks it. */
+  #refusedItem(link: Link, file: number, error: { code: string; message: string }): void {
+    this.#retry.push([file, 0]);
+    // As a failed piece request: it lacks that file after all, or it is of no use now.
+    if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") link.lacks.add(file);
+    else this.#drop(link, error.message);
+  }
+
+  /** A file whose bytes did not match: asked again, and its source dropped. */
+  #corrupt(link: Link, file: number): void {
+    this.#retry.push([file, 0]);
+    this.#drop(link, `sent a corrupt piece (of ${this.#files[file].path})`);
+  }
+
+  /**
+   * Hands a batch's files to the placing worker (its body's buffer with
+   * them, which comes back to the pool) and counts each as the worker says.
+   * Should the worker fail, the files it held are asked again.
+   */
+  async #placeOnWorker(
+    link: Link,
+    files: number[],
+    items: BatchItem[],
+    body: Uint8Array,
+  ): Promise<void> {
+    const jobs: PlaceJob[] = [];
+    const jobFiles: number[] = [];
+    let at = body.byteOffset;
+    for (let i = 0; i < files.length; i++) {
+      const item = items[i];
+      const file = files[i];
+      if ("error" in item) {
+        this.#refusedItem(link, file, item.error);
+        continue;
+      }
+      const planned = this.#files[file];
+      const path = this.#options.place(planned.path);
+      jobs.push({
+        at,
+        length: item.length,
+        sha256: planned.pieces[0],
+        partPath: this.#wholePart(path),
+        path,
+      });
+      jobFiles.push(file);
+      at += item.length;
+    }
+    this.#placing++;
+    let placed;
+    try {
+      const promise = this.#placer!.place(body.buffer as ArrayBuffer, jobs);
+      // Keep the source busy while these are written (as for a piece).
+      this.#pump();
+      placed = await promise;
+    } catch {
+      if (this.#finished) return;
+      for (const file of jobFiles) this.#retry.push([file, 0]);
+      return;
+    } finally {
+      this.#placing--;
+    }
+    this.#buffers.adopt(placed.buffer);
+    if (this.#finished) return;
+    const { outcomes, placingMs } = placed;
+    // Timed as files written here are: a disk slow to create files sends batches back here.
+    const written = outcomes.filter((outcome) => typeof outcome === "object" && "size" in outcome)
+      .length;
+    for (let i = 0; i < written; i++) this.#whole.observe(placingMs / written);
+    for (let i = 0; i < jobFiles.length; i++) {
+      const file = jobFiles[i];
+      const outcome = outcomes[i];
+      if (outcome === undefined) break;
+      if (outcome === "corrupt") {
+        this.#corrupt(link, file);
+        continue;
+      }
+      if ("error" in outcome) {
+        throw new ShoalError(outcome.error.code as ShoalError["code"], outcome.error.message);
+      }
+      await this.#verified(link, file, jobs[i].length, outcome);
+      if (this.#finished) return;
+    }
+    this.#tellProgress();
   }
 
   /** A whole batch failed: its files are asked again, as a failed piece is. */
@@ -639,7 +769,7 @@ export class FolderDownload {
     const planned = this.#files[file];
     const path = this.#options.place(planned.path);
     if (planned.pieces.length === 1) {
-      return await this.#whole.place(path + PART_SUFFIX, path, bytes);
+      return await this.#whole.place(this.#wholePart(path), path, bytes);
     }
     let entry = this.#open.get(file);
     if (!entry) {
@@ -653,13 +783,18 @@ export class FolderDownload {
     entry.have.set(piece);
   }
 
+  /** Where a whole file is written before it is renamed to `path` (itself, with `direct`). */
+  #wholePart(path: string): string {
+    return this.#options.direct ? path : path + PART_SUFFIX;
+  }
+
   /**
    * Renames a file whose every piece verified into place (a file of one
    * piece is there already: {@link #store} put it in place whole).
    */
-  async #complete(file: number): Promise<void> {
+  async #complete(file: number, identity?: FileIdentity): Promise<void> {
     const planned = this.#files[file];
-    if (planned.pieces.length === 1) return this.#placed(file);
+    if (planned.pieces.length === 1) return this.#placed(file, identity);
     const path = this.#options.place(planned.path);
     const partPath = path + PART_SUFFIX;
     const entry = this.#open.get(file);
@@ -667,8 +802,9 @@ export class FolderDownload {
     // Counted as storing: renames wait on the disk as writes do.
     this.#storing++;
     try {
-      if (planned.pieces.length === 0) await this.#whole.place(partPath, path, new Uint8Array());
-      else {
+      if (planned.pieces.length === 0) {
+        await this.#whole.place(this.#wholePart(path), path, new Uint8Array());
+      } else {
         if (entry) {
           const part = await entry.part;
           await part.finish();
@@ -685,9 +821,9 @@ export class FolderDownload {
   }
 
   /** A file is under its final name. */
-  #placed(file: number): void {
+  #placed(file: number, identity?: FileIdentity): void {
     this.#filesLeft--;
-    this.#options.onFileDone?.(file);
+    this.#options.onFileDone?.(file, identity);
   }
 
   /** Where this download waits in sources' queues for an upload slot. */

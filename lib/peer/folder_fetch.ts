@@ -5,12 +5,14 @@
  * file however they share it), then the files themselves, a whole folder or
  * the part `--only` names, resumable.
  */
+import { delay } from "../async/delay.ts";
 import { processBudget, type RateLimiter } from "./rate.ts";
 import { dirname, join, resolve } from "node:path";
 import { parseAddress } from "../protocol/address.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import {
+  BATCHED_BELOW_BYTES,
   type Listing,
   MAX_BATCH_IDS,
   MAX_FOLDER_MANIFEST_BYTES,
@@ -32,8 +34,9 @@ import {
   type FolderManifest,
   parseFolderManifest,
 } from "./folder_manifest.ts";
-import { resolveAllInside } from "./folder_paths.ts";
+import { resolveAllInside, stagingFolder } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
+import { BatchPlacer } from "./batch_placer.ts";
 import { quoteWord } from "../invocation.ts";
 import { announceFolder, sendMembers } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
@@ -199,36 +202,54 @@ export function folderOutput(listing: Listing, output?: string): string {
 
 /**
  * Refuses an output folder that cannot be written: a file (or anything not
- * a folder) there, or a folder not left by an interrupted fetch of this
- * very content without `overwrite` (one left by a fetch of another version
- * of the folder is named as such). Says what is there and whether this
- * fetch resumes one.
+ * a folder) there or at its staging folder, or either of them there but not
+ * left by an interrupted fetch of this very content, without `overwrite`
+ * (one left by a fetch of another version of the folder is named as such).
+ * Says where the files go (`into`: the output when it exists, else its
+ * staging folder), what is there, and whether this fetch resumes one.
  */
 export async function checkFolderOutput(
   home: PeerHome,
   contentId: string,
   output: string,
   overwrite?: boolean,
-): Promise<{ existing: Deno.FileInfo | null; resuming: boolean }> {
+): Promise<{ existing: Deno.FileInfo | null; resuming: boolean; into: string }> {
   const resuming = home.folderDownload(contentId)?.output === output;
-  const existing = await Deno.lstat(output).catch(() => null);
+  const atOutput = await Deno.lstat(output).catch(() => null);
+  const into = atOutput ? output : stagingFolder(output);
+  const existing = atOutput ?? await Deno.lstat(into).catch(() => null);
   if (existing && !existing.isDirectory) {
     throw new ShoalError(
       "IO",
-      `${output} is not a folder; fetch to another place with --output PATH`,
+      `${into} is not a folder; ` +
+        (into === output ? "fetch to another place with --output PATH" : "move it away first"),
     );
   }
   if (existing && !resuming && !overwrite) {
     const other = home.folderDownloads().find((record) => record.output === output);
     throw new ShoalError(
       "IO",
-      `${output} already exists` +
+      `${into} already exists` +
         (other ? `, with an unfinished fetch of another version of "${other.name}" in it` : "") +
         "; fetch to another folder with --output PATH, or into this one with --force " +
         "(files of the same paths are replaced)",
     );
   }
-  return { existing, resuming };
+  return { existing, resuming, into };
+}
+
+/**
+ * Renames a fetched folder's staging folder to its output, unless something
+ * took that name meanwhile (a rename would replace an empty folder there;
+ * the caller says where the folder is left).
+ */
+async function moveIntoPlace(staging: string, output: string): Promise<void> {
+  if (await Deno.lstat(output).then(() => true, () => false)) {
+    throw new ShoalError("IO", `${output} appeared while the folder was fetched`);
+  }
+  await Deno.rename(staging, output).catch((error) => {
+    throw toShoalError(error);
+  });
 }
 
 /**
@@ -244,10 +265,16 @@ export async function fetchFolder(
   options: FolderFetchOptions = {},
 ): Promise<FolderFetchResult> {
   let started = performance.now();
+  // A worker verifies and writes the small files of batches while this thread reads the next
+  // ones; started first, it is ready by the time the first batch comes.
+  using placer =
+    chosen.files >= PLACER_FROM_FILES && chosen.size / chosen.files < BATCHED_BELOW_BYTES
+      ? new BatchPlacer()
+      : null;
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
   const record = home.folderDownload(contentId);
-  const { existing, resuming } = await checkFolderOutput(
+  const { existing, resuming, into } = await checkFolderOutput(
     home,
     contentId,
     output,
@@ -305,7 +332,9 @@ export async function fetchFolder(
       startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
-    await Deno.mkdir(output, { recursive: true });
+    // A fresh fetch is built in its staging folder, renamed to the output once whole.
+    const staged = into !== output;
+    await Deno.mkdir(into, { recursive: true });
     // Folders first (empty ones too), each checked not to pass through a link already there.
     const folders = new Set<string>();
     const wantedFolders = options.only?.length
@@ -318,9 +347,9 @@ export async function fetchFolder(
       }
     }
     // Each folder is resolved once, refusing a link already there; its files go inside it.
-    const placed = new Map<string, string>([["", output]]);
+    const placed = new Map<string, string>([["", into]]);
     const sorted = [...folders].sort();
-    const resolved = await resolveAllInside(output, sorted);
+    const resolved = await resolveAllInside(into, sorted);
     // Made without a turn of the event loop each: a hundred folders in ~2 ms rather than ~8.
     for (const [i, folder] of sorted.entries()) {
       Deno.mkdirSync(resolved[i], { recursive: true });
@@ -358,6 +387,8 @@ export async function fetchFolder(
       files: planned,
       contentIdOf: idOf,
       place: placeOf,
+      placer: placer ?? undefined,
+      direct: staged,
       plaintext: tracker.plaintext,
       signal: options.signal,
       ...paced(processBudget("download", options.maxDownloadRate)),
@@ -375,12 +406,12 @@ export async function fetchFolder(
           recordedAt = performance.now();
         }
       },
-      onFileDone: (index) => {
+      onFileDone: (index, identity) => {
         doneBytes += planned[index].size;
         if (identifyAsDone) {
           const file = planned[index];
           try {
-            identities.set(file, identityOf(Deno.lstatSync(placeOf(file.path))));
+            identities.set(file, identity ?? identityOf(Deno.lstatSync(placeOf(file.path))));
           } catch {
             // Read again when the share is recorded, which says what is wrong with it.
           }
@@ -398,6 +429,8 @@ export async function fetchFolder(
     // Pieces of partial files that verified again: resumed, not fetched now.
     const resumedPieceBytes = download.verifiedBytes;
     let sources: SourceReport[];
+    // Ends the lookups of more sources that the download may no longer need.
+    const lookups = new AbortController();
     try {
       const everyone = planned.map((_, i) => i);
       // The holders of most files may come while the folder's own owners already send.
@@ -409,16 +442,18 @@ export async function fetchFolder(
         everyone,
         usable,
         options.onlyChosen,
-        (more) => download.addSources(more),
+        { owners, found: (more) => download.addSources(more), until: lookups.signal },
       );
       sources = await download.run(first);
+      if (staged) await moveIntoPlace(into, output);
     } catch (caught) {
+      lookups.abort();
       recordProgress();
       const error = toShoalError(caught);
       const resume = options.resumeCommand ? `\`${options.resumeCommand}\`` : "the same fetch";
       throw new ShoalError(
         error.code,
-        `${error.message}; the files fetched so far are kept in ${output}`,
+        `${error.message}; the files fetched so far are kept in ${into}`,
         {
           cause: error,
           hint: `run ${resume} again to resume, or \`peer.ts cancel ${
@@ -428,6 +463,7 @@ export async function fetchFolder(
       );
     }
     const seconds = (performance.now() - started) / 1000;
+    lookups.abort();
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
     if (whole) {
@@ -490,12 +526,28 @@ async function cachedManifest(
 const FIRST_HOLDERS = 64;
 
 /**
+ * How long a download that its folder's owners carry runs before the holders
+ * of the rest of its files are looked up: a folder fetched within it needs no
+ * other source, and 10,000 lookups take the tracker a tenth of a second of
+ * CPU, taken from the transfer on a small machine. A download left short of
+ * sources before then looks for them at once (FolderDownload's own look).
+ */
+const REST_HOLDERS_AFTER_MS = 1000;
+
+/** The folder's sources as the tracker lists them (`sources` of its content id). */
+interface FolderSources {
+  sources: Source[];
+  ticket: string;
+}
+
+/**
  * The sources of the planned files still to fetch: batches of content ids
  * to `holders`, pipelined on the tracker connection; each source with the
  * files it holds. With `later`, when the folder's own owners (who hold every
- * file) are online, it returns once the first few files' holders are known,
- * and hands the holders of the rest to `later` once they are all in (a big
- * folder's `holders` take the tracker a while; the download need not wait).
+ * file, `later.owners` as the caller had them listed) are online, it returns
+ * once the first few files' holders are known, and hands the holders of the
+ * rest to `later.found`, looked up if the download still runs
+ * REST_HOLDERS_AFTER_MS later (`later.until` not aborted by then).
  */
 async function findHolders(
   client: Awaited<ReturnType<typeof connectSession>>["tracker"],
@@ -505,12 +557,12 @@ async function findHolders(
   remaining: number[],
   usable: (source: Source) => boolean,
   onlyChosen?: boolean,
-  later?: (found: PlannedSources) => void,
+  later?: { owners: FolderSources; found: (found: PlannedSources) => void; until: AbortSignal },
 ): Promise<{ sources: PlannedSource[]; ticket: string }> {
   const byAddress = new Map<string, PlannedSource>();
   let ticket = "";
   // The folder's own owners hold every file; pinned to one owner, only it counts.
-  const owners = await client.call("sources", { contentId: folderId });
+  const owners = later?.owners ?? await client.call("sources", { contentId: folderId });
   for (const source of owners.sources.filter((s) => usable(s) && !s.partial)) {
     byAddress.set(source.address, { source, holds: null });
   }
@@ -521,16 +573,23 @@ async function findHolders(
     ticket = (await client.call("holders", { contentIds })).ticket;
   }
   if (onlyChosen) return { sources: [...byAddress.values()], ticket };
-  // The planned files of each content id: one, but for identical files in one folder.
+  // The planned files of each content id (one, but for identical files in one folder), worked
+  // out only as far as the lookups under way need: a big folder's ids take a while.
   const filesOf = new Map<string, number | number[]>();
-  for (const i of remaining) {
-    const id = idOf(planned[i]);
-    const known = filesOf.get(id);
-    if (known === undefined) filesOf.set(id, i);
-    else if (typeof known === "number") filesOf.set(id, [known, i]);
-    else known.push(i);
-  }
-  const ids = [...filesOf.keys()];
+  const ids: string[] = [];
+  let scanned = 0;
+  const scan = (count: number) => {
+    for (; scanned < remaining.length && ids.length < count; scanned++) {
+      const i = remaining[scanned];
+      const id = idOf(planned[i]);
+      const known = filesOf.get(id);
+      if (known === undefined) {
+        filesOf.set(id, i);
+        ids.push(id);
+      } else if (typeof known === "number") filesOf.set(id, [known, i]);
+      else known.push(i);
+    }
+  };
   /** Asks the holders of `ids` from `from` to `to`, in batches, into `into`; the last ticket. */
   const collect = async (from: number, to: number, into: Map<string, PlannedSource>) => {
     let last = "";
@@ -565,20 +624,34 @@ async function findHolders(
     return last;
   };
   const ownersOnline = byAddress.size > 0;
-  if (later && ownersOnline && ids.length > FIRST_HOLDERS) {
-    ticket = await collect(0, FIRST_HOLDERS, byAddress) || ticket;
+  if (later && ownersOnline && remaining.length > FIRST_HOLDERS) {
+    scan(FIRST_HOLDERS);
+    const first = ids.length;
+    ticket = await collect(0, first, byAddress) || ticket;
     // The owners again, holding every file, so that the rest's replies do not narrow them.
     const rest = new Map([...byAddress].filter(([, entry]) => entry.holds === null));
-    collect(FIRST_HOLDERS, ids.length, rest).then(
-      (restTicket) => later({ sources: [...rest.values()], ticket: restTicket || ticket }),
-      // The tracker may be down: the owners already known carry the download.
-      () => {},
-    );
+    delay(REST_HOLDERS_AFTER_MS, { signal: later.until })
+      .then(() => {
+        scan(remaining.length);
+        return collect(first, ids.length, rest);
+      })
+      .then(
+        (restTicket) => {
+          if (later.until.aborted) return;
+          later.found({ sources: [...rest.values()], ticket: restTicket || ticket });
+        },
+        // Done by then, or the tracker is down: the owners already known carry the download.
+        () => {},
+      );
     return { sources: [...byAddress.values()], ticket };
   }
+  scan(remaining.length);
   ticket = await collect(0, ids.length, byAddress) || ticket;
   return { sources: [...byAddress.values()], ticket };
 }
+
+/** Files from which a fetch of mostly small files writes them on a worker. */
+const PLACER_FROM_FILES = 256;
 
 /** Files whose identity is read between two turns of the event loop while a share is recorded. */
 const IDENTITIES_PER_TURN = 256;

@@ -362,3 +362,27 @@ export async function resolveAllInside(
   for (const path of relativePaths) resolved.push(await checkedPath(root, path, lookup));
   return resolved;
 }
+
+/**
+ * The folder a fresh folder fetch builds beside its output (`OUTPUT.shoal-part`)
+ * and renames to it once every file in it verified: nothing appears under
+ * the output's name until the whole folder is there, and no file needs a
+ * rename of its own.
+ */
+export function stagingFolder(output: string): string {
+  return output + PART_SUFFIX;
+}
+
+/**
+ * Where the files of an unfinished fetch to `output` are: the output itself
+ * when it exists (a resumed or forced fetch writes into it), else its
+ * staging folder.
+ */
+export function unfinishedFolderPlace(output: string): string {
+  try {
+    Deno.lstatSync(output);
+    return output;
+  } catch {
+    return stagingFolder(output);
+  }
+}

@@ -77,8 +77,11 @@ export interface CancelledDownload {
   partPath: string;
   /** "deleted", "missing" (already gone), or "unknown" (a record that names no folder). */
   file: "deleted" | "missing" | "unknown";
-  /** A folder download: `partPath` is its output folder, whose finished files stay. */
-  folder?: boolean;
+  /**
+   * A folder download: `partPath` is its output folder, whose finished files
+   * stay; or (`"staged"`) a fresh fetch's staging folder, deleted whole.
+   */
+  folder?: boolean | "staged";
 }
 
 /** Forgets an unfinished download and deletes its partial file, wherever it is. */

@@ -49,6 +49,16 @@ export class BufferPool {
     if (!free) this.#free.set(capacity, free = []);
     if (free.length < this.#maxFreePerSize && !free.includes(buffer)) free.push(buffer);
   }
+
+  /**
+   * Takes back a buffer of this pool that a worker returned: transferred
+   * there and back, it is a new object, which {@link release} would ignore.
+   */
+  adopt(buffer: ArrayBuffer): void {
+    if (buffer.byteLength !== capacityFor(buffer.byteLength)) return;
+    this.#own.add(buffer);
+    this.release(new Uint8Array(buffer));
+  }
 }
 
 /** The smallest power of two of at least `length` (and at least 4 KiB). */

@@ -1,7 +1,9 @@
 /**
- * A folder fetch killed with SIGKILL in the middle resumes: the files that
- * were renamed into place are whole, none appears half-written under its
- * final name, `downloads` lists the folder, and the same fetch finishes it.
+ * A folder fetch killed with SIGKILL in the middle resumes: the folder is
+ * built in its staging folder (`OUTPUT.shoal-part`), nothing is at the
+ * output until it is whole, the files written so far are whole (but the one
+ * being written), `downloads` lists the folder, and the same fetch
+ * finishes it.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -38,6 +40,7 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
   const serving = await alice.serve([], { SHOAL_TEST_PIECE_DELAY_MS: "150" });
   try {
     const output = join(dir.path, "out");
+    const staging = `${output}.shoal-part`;
     const bob = new TestPeer(bobCli.home, tracker.address);
     const child = bob.spawn(["fetch", "data", "--output", output]);
     let exited = false;
@@ -45,9 +48,9 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
     await eventually(
       () => {
         if (exited) throw new Error("the fetch ended before it was killed");
-        return finished(output).length >= 5;
+        return finished(staging).length >= 5;
       },
-      "five files in place",
+      "five files written",
       { tries: 3000 },
     );
     child.kill("SIGKILL");
@@ -55,30 +58,35 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
     await child.stdout.cancel();
     await child.stderr.cancel();
 
-    const landed = finished(output);
+    await assert.rejects(Deno.lstat(output), "nothing at the output before the folder is whole");
+    const landed = finished(staging);
     assert.ok(landed.length < FILES, "killed in the middle");
+    // Whole, or (the one being written when it was killed) cut short: the size tells a resume.
     for (const name of landed) {
       const [a, b] = await Promise.all([
-        Deno.readFile(join(output, "sub", name)),
+        Deno.readFile(join(staging, "sub", name)),
         Deno.readFile(join(tree, "sub", name)),
       ]);
-      assert.deepEqual(a, b, `${name} is whole under its final name`);
+      assert.deepEqual(a, b.subarray(0, a.length), `${name} holds its first bytes`);
     }
     const downloads = JSON.parse(await bobCli.ok(["downloads", "--json"]));
     assert.equal(downloads.length, 1);
     assert.equal(downloads[0].name, "data");
     assert.equal(downloads[0].folder, true);
+    assert.equal(downloads[0].partPath, staging, "where its files are until it is whole");
+    assert.equal(downloads[0].onDisk, true);
 
     const resumed = JSON.parse(await bobCli.ok(["fetch", "data", "--output", output, "--json"]));
-    assert.ok(resumed.resumed > 0, "the files already in place were kept");
+    assert.ok(resumed.resumed > 0, "the files already written were kept");
     assert.equal(await diffTree(tree, output), "");
+    await assert.rejects(Deno.lstat(staging), "the staging folder became the output");
     assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
   } finally {
     await serving.stop();
   }
 });
 
-Deno.test("cancel forgets an unfinished folder download and deletes its partial files", async () => {
+Deno.test("cancel forgets an unfinished folder download and deletes its staging folder", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
@@ -96,7 +104,8 @@ Deno.test("cancel forgets an unfinished folder download and deletes its partial 
       "--output",
       output,
     ]);
-    const part = join(output, "sub", "big.bin.shoal-part");
+    const staging = `${output}.shoal-part`;
+    const part = join(staging, "sub", "big.bin.shoal-part");
     await eventually(
       async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
       "a piece of big.bin written",
@@ -107,8 +116,8 @@ Deno.test("cancel forgets an unfinished folder download and deletes its partial 
     await child.stdout.cancel();
     await child.stderr.cancel();
     const said = await bobCli.ok(["cancel", "data"]);
-    assert.match(said, /cancelled "data"/);
-    await assert.rejects(Deno.lstat(part));
+    assert.match(said, /cancelled "data" and deleted its unfinished folder .*out\.shoal-part$/m);
+    await assert.rejects(Deno.lstat(staging), "the staging folder is deleted");
     assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
   } finally {
     await serving.stop();

@@ -94,7 +94,7 @@ Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resum
     const output = join(dir.path, "out");
     const child = new TestPeer(bobCli.home, tracker.address)
       .spawn(["fetch", "data", "--output", output]);
-    const part = join(output, "big.bin.shoal-part");
+    const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
     await eventually(
       async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
       "a piece of big.bin written",
@@ -109,7 +109,7 @@ Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resum
     assert.equal(status.code, 130, stderr);
     assert.match(
       stderr,
-      /interrupted: 0 of 1 file done, .* verified, kept in .*out; run `.*fetch data --output .*out` to resume/,
+      /interrupted: 0 of 1 file done, .* verified, kept in .*out\.shoal-part; run `.*fetch data --output .*out` to resume/,
     );
     assert.match(stderr, /cancel data` deletes the partial files/);
     const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
@@ -125,7 +125,7 @@ Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resum
     const other = await bobCli.run(["fetch", "data", "--output", output]);
     assert.match(
       other.stderr,
-      /out already exists, with an unfinished fetch of another version of "data" in it; .*--force/,
+      /out\.shoal-part already exists, with an unfinished fetch of another version of "data" in it; .*--force/,
     );
     assert.equal(other.stdout, "", "refused before the owners are listed");
     const forced = await bobCli.ok(["fetch", "data", "--output", output, "--force"]);
@@ -196,7 +196,11 @@ Deno.test("a file its owner deleted after publishing: the fetch ends naming it, 
     /no source left for 1 file: gone\.bin; their online owners no longer have them/,
   );
   assert.match(result.stderr, /run `.*fetch course --output .*out` again to resume/);
-  assert.equal(await Deno.readTextFile(join(output, "kept.bin")).then((t) => t.length > 0), true);
+  // The folder is not whole: it stays in its staging folder, which the message names.
+  assert.match(result.stderr, /the files fetched so far are kept in .*out\.shoal-part$/m);
+  await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
+  const kept = join(`${output}.shoal-part`, "kept.bin");
+  assert.equal(await Deno.readTextFile(kept).then((t) => t.length > 0), true);
 });
 
 Deno.test("one name, a folder by one owner and a file by another: ls and --only take the folder, fetch names both", async () => {

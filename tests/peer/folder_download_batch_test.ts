@@ -11,7 +11,8 @@ import { deadline } from "../../lib/async/deadline.ts";
 import { Bitfield } from "../../lib/peer/bitfield.ts";
 import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
-import { choosePieceSize } from "../../lib/peer/manifest.ts";
+import { BatchPlacer } from "../../lib/peer/batch_placer.ts";
+import { choosePieceSize, type FileIdentity, identityOf } from "../../lib/peer/manifest.ts";
 import {
   type BatchItem,
   checkBatchReply,
@@ -22,6 +23,7 @@ import { WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { batchAnswering, connectTo, TicketAuthority } from "../helpers/sources.ts";
 
 const SMALL_FILES = 300;
@@ -82,25 +84,46 @@ function filesCatalog(which: (i: number) => boolean = () => true) {
   return { catalog, calls };
 }
 
-/** Runs a download of FILES from `sources` into a fresh folder; returns what it reports. */
-async function download(sources: Source[], ticket: string) {
+/**
+ * Runs a download of FILES from `sources` into a fresh folder (with a
+ * placing worker and `direct` as `options` say); returns what it reports,
+ * and the identity it was told of each file as it was done.
+ */
+async function download(
+  sources: Source[],
+  ticket: string,
+  options: { placer?: BatchPlacer; direct?: boolean } = {},
+) {
   const dir = await Deno.makeTempDir({ prefix: "shoal-folder-batch-" });
   const planned = { sources: sources.map((source) => ({ source, holds: null })), ticket };
+  const identities = new Map<number, FileIdentity>();
   const fetch = new FolderDownload({
     files: FILES,
     place: (relative) => join(dir, relative),
     findSources: () => Promise.resolve(planned),
     plaintext: true,
+    onFileDone: (index, identity) => identity && identities.set(index, identity),
+    ...options,
   });
   try {
     const report = await deadline(fetch.run(planned), 60_000, { what: "the folder download" });
     for (let i = 0; i < FILES.length; i++) {
       assert.deepEqual(await Deno.readFile(join(dir, FILES[i].path)), CONTENTS[i], FILES[i].path);
     }
-    return { report, dropped: fetch.dropped };
+    for (const [index, identity] of identities) {
+      assert.deepEqual(identity, identityOf(Deno.lstatSync(join(dir, FILES[index].path))));
+    }
+    return { report, dropped: fetch.dropped, identities };
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
+}
+
+/** A placing worker that has started. */
+async function startedPlacer(): Promise<BatchPlacer> {
+  const placer = new BatchPlacer();
+  await eventually(() => placer.ready, "the placing worker started");
+  return placer;
 }
 
 Deno.test("Folder download - small files come in pieces batches, each verified; a file of several pieces by piece", async () => {
@@ -116,6 +139,49 @@ Deno.test("Folder download - small files come in pieces batches, each verified; 
     assert.equal(calls.find, 3, "only the large file's pieces are asked one by one");
   } finally {
     await server.close();
+  }
+});
+
+Deno.test("Folder download - with a placing worker, the batches' files are verified and written there, each told with its identity", async () => {
+  const authority = await TicketAuthority.create();
+  const { catalog, calls } = filesCatalog();
+  const { server, source } = await authority.serve(catalog, "alice");
+  using placer = await startedPlacer();
+  try {
+    for (const direct of [false, true]) {
+      const { report, dropped, identities } = await download(
+        [source],
+        await authority.ticket(ANY_CONTENT),
+        { placer, direct },
+      );
+      assert.deepEqual(dropped, []);
+      assert.equal(report[0].pieces, SMALL_FILES + 3);
+      // Every small file came in a batch, placed on the worker, which read its identity.
+      assert.equal(identities.size, SMALL_FILES, `direct: ${direct}`);
+    }
+    assert.ok(calls.findSmall > 0);
+  } finally {
+    await server.close();
+  }
+});
+
+Deno.test("Folder download - with a placing worker, a source sending a corrupt file is dropped; the files come from the honest one", async () => {
+  const authority = await TicketAuthority.create();
+  const liar = await authority.serve(filesCatalog().catalog, "mallory", { corruptPieces: true });
+  const honest = await authority.serve(filesCatalog().catalog, "alice");
+  using placer = await startedPlacer();
+  try {
+    const { dropped } = await download(
+      [liar.source, honest.source],
+      await authority.ticket(ANY_CONTENT),
+      { placer },
+    );
+    assert.equal(dropped.length, 1);
+    assert.equal(dropped[0].owner, "mallory");
+    assert.match(dropped[0].reason, /corrupt/);
+  } finally {
+    await liar.server.close();
+    await honest.server.close();
   }
 });
 

@@ -35,3 +35,18 @@ Deno.test("BufferPool - keeps at most maxFreePerSize idle buffers of a size", ()
   const again = [pool.take(10), pool.take(10), pool.take(10)].map((b) => b.buffer);
   assert.equal(again.filter((buffer) => taken.some((t) => t.buffer === buffer)).length, 2);
 });
+
+Deno.test("BufferPool - a buffer back from a worker (a new object) is adopted and taken again", () => {
+  const pool = new BufferPool();
+  const taken = pool.take(100_000);
+  // What transferring it to a worker and back does: the same memory, a new ArrayBuffer.
+  const buffer = taken.buffer as ArrayBuffer;
+  const back = structuredClone(buffer, { transfer: [buffer] });
+  assert.equal(taken.buffer.byteLength, 0, "detached here");
+  pool.adopt(back);
+  assert.equal(pool.take(100_000).buffer, back);
+  // One of no size class of the pool's is not.
+  const odd = new ArrayBuffer(100_000);
+  pool.adopt(odd);
+  assert.notEqual(pool.take(90_000).buffer, odd);
+});
