@@ -100,8 +100,9 @@ export class ShareCatalog implements Catalog {
   async findSmall(contentIds: readonly string[]): Promise<(SmallContent | ShoalError | null)[]> {
     const files = this.#home.filesByContent(contentIds);
     const found: (SmallContent | ShoalError | null)[] = [];
-    for (const contentId of contentIds) {
-      const file = files.get(contentId);
+    for (let i = 0; i < contentIds.length; i++) {
+      const contentId = contentIds[i];
+      const file = files[i];
       if (!file) {
         found.push(null);
         continue;
