@@ -100,8 +100,9 @@ export class ShareCatalog implements Catalog {
   async findSmall(contentIds: readonly string[]): Promise<(SmallContent | ShoalError | null)[]> {
     const files = this.#home.filesByContent(contentIds);
     const found: (SmallContent | ShoalError | null)[] = [];
-    for (const contentId of contentIds) {
-      const file = files.get(contentId);
+    for (let i = 0; i < contentIds.length; i++) {
+      const contentId = contentIds[i];
+      const file = files[i];
       if (!file) {
         found.push(null);
         continue;
@@ -379,16 +380,22 @@ export class ShareCatalog implements Catalog {
 }
 
 /**
- * Whether `/proc/self/fd` may be read: Linux, with the permission granted
+ * This process's open descriptors in procfs, by its pid rather than through
+ * `/proc/self`: the kernel then resolves no `self` link on every stat.
+ */
+const PROC_FDS = `/proc/${Deno.pid}/fd/`;
+
+/**
+ * Whether {@link PROC_FDS} may be read: Linux, with the permission granted
  * already (no prompt); false from its first failure on (a Linux without
  * procfs mounted, as in some containers, would fail once a file otherwise).
  */
 let procFd = Deno.build.os === "linux" &&
-  Deno.permissions.querySync({ name: "read", path: "/proc/self/fd" }).state === "granted";
+  Deno.permissions.querySync({ name: "read", path: PROC_FDS }).state === "granted";
 
 /**
  * The status of the very file an open descriptor holds, as `fstat` gives
- * it. On Linux through `/proc/self/fd/N`, which resolves to the file the
+ * it. On Linux through `/proc/<pid>/fd/N`, which resolves to the file the
  * descriptor holds, not to whatever its path names now: node's `fstatSync`
  * builds a `Stats` object that costs about as much as the open, the read
  * and the close of a small file together.
@@ -396,7 +403,7 @@ let procFd = Deno.build.os === "linux" &&
 function statOpened(fd: number): Deno.FileInfo {
   if (procFd) {
     try {
-      return Deno.statSync(`/proc/self/fd/${fd}`);
+      return Deno.statSync(PROC_FDS + fd);
     } catch {
       // No procfs after all: fstat below, and from now on.
       procFd = false;

@@ -6,6 +6,7 @@ import { PeerHome } from "../../lib/peer/home.ts";
 import { pieceLength } from "../../lib/peer/manifest.ts";
 import { ShareCatalog } from "../../lib/peer/share_catalog.ts";
 import { describeFile } from "../../lib/peer/shares.ts";
+import { describeFolder } from "../../lib/peer/folder_publish.ts";
 
 const PIECE = 256 * 1024;
 
@@ -223,6 +224,42 @@ Deno.test("PeerHome - a home from before file identities keeps its shares, with 
     const [old] = home.shares();
     assert.equal(old.name, "old");
     assert.equal(old.fileId, null);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("PeerHome - filesByContent finds a batch in the order asked: twice when asked twice, a file shared alone before its folder's copy", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-share-catalog-" });
+  try {
+    const tree = join(dir, "tree");
+    await Deno.mkdir(tree);
+    await Deno.writeTextFile(join(tree, "a.txt"), "alpha");
+    await Deno.writeTextFile(join(tree, "b.txt"), "beta");
+    await Deno.writeTextFile(join(dir, "b-alone.txt"), "beta");
+    using home = PeerHome.open(join(dir, "home"));
+    const folder = await describeFolder("tree", tree, []);
+    home.addShare(folder.share, folder.files);
+    const alone = await describeFile("b-alone", join(dir, "b-alone.txt"));
+    home.addShare(alone);
+    const [a, b] = [...folder.files].sort((x, y) => x.relative < y.relative ? -1 : 1);
+    assert.equal(b.contentId, alone.contentId);
+    const found = home.filesByContent([b.contentId, "0".repeat(64), a.contentId, a.contentId]);
+    assert.equal(found.length, 4);
+    assert.equal(found[0]?.path, alone.path);
+    assert.equal(found[0]?.share, "b-alone");
+    assert.equal(found[0]?.shareContentId, alone.contentId);
+    assert.equal(found[1], undefined);
+    for (const file of [found[2], found[3]]) {
+      assert.deepEqual(file, {
+        path: a.path,
+        size: 5,
+        mtimeMs: a.mtimeMs,
+        fileId: a.fileId,
+        share: "tree",
+        shareContentId: folder.share.contentId,
+      });
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
