@@ -160,7 +160,18 @@ const MIGRATIONS = [
      started_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  // A folder's files found by their content id through its first 8 bytes, not the whole 64
+  // characters of hex: publishing 10,000 files writes a fifth of the index (see folderFileKey).
+  `DROP INDEX folder_files_by_content;
+   CREATE INDEX folder_files_by_content_key ON folder_files(unhex(substr(content_id, 1, 16)));`,
 ];
+
+/**
+ * How a query names a folder file's content id to use folder_files_by_content_key: the
+ * expression that index is built on (`table` qualifies the column in a join); then
+ * `content_id` itself picks out the one id.
+ */
+const folderFileKey = (table = "") => `unhex(substr(${table}content_id, 1, 16))`;
 
 /** An unfinished download: enough to resume it where it stopped. */
 export interface DownloadRecord {
@@ -493,7 +504,8 @@ export class PeerHome implements Disposable {
       .get(contentId) as Row | undefined;
     if (row) return toShare(row);
     const member = this.#sql(
-      "SELECT * FROM folder_files WHERE content_id = ? LIMIT 1",
+      `SELECT * FROM folder_files
+       WHERE ${folderFileKey()} = unhex(substr(?1, 1, 16)) AND content_id = ?1 LIMIT 1`,
     ).get(contentId) as Row | undefined;
     if (!member) return null;
     const file = toFolderFile(member);
@@ -521,7 +533,8 @@ export class PeerHome implements Disposable {
     const members = this.#sql(
       `SELECT f.content_id, f.path, f.size, f.mtime_ms, f.file_id, f.share, s.content_id AS whole
        FROM folder_files f JOIN shares s ON s.name = f.share
-       WHERE f.content_id IN (SELECT value FROM json_each(?))`,
+       WHERE ${folderFileKey("f.")} IN (SELECT unhex(substr(value, 1, 16)) FROM json_each(?1))
+         AND f.content_id IN (SELECT value FROM json_each(?1))`,
     ).all(ids) as Row[];
     const alone = this.#sql(
       `SELECT content_id, path, size, mtime_ms, file_id, name AS share, content_id AS whole
