@@ -532,9 +532,10 @@ export class PeerHome implements Disposable {
     const found = new Map<string, ServedFile>();
     const members = this.#sql(
       `SELECT f.content_id, f.path, f.size, f.mtime_ms, f.file_id, f.share, s.content_id AS whole
-       FROM folder_files f JOIN shares s ON s.name = f.share
-       WHERE ${folderFileKey("f.")} IN (SELECT unhex(substr(value, 1, 16)) FROM json_each(?1))
-         AND f.content_id IN (SELECT value FROM json_each(?1))`,
+       FROM json_each(?) id
+       JOIN folder_files f
+         ON ${folderFileKey("f.")} = unhex(substr(id.value, 1, 16)) AND f.content_id = id.value
+       JOIN shares s ON s.name = f.share`,
     ).all(ids) as Row[];
     const alone = this.#sql(
       `SELECT content_id, path, size, mtime_ms, file_id, name AS share, content_id AS whole
