@@ -68,10 +68,26 @@ export function contentIdCache(): (file: FolderFile) => string {
  * fixed order): what its content id is the SHA-256 of.
  */
 export function encodeFolderManifest(manifest: FolderManifest): string {
-  const files = [...manifest.files].sort((a, b) => byPath(a.path, b.path))
-    .map(({ path, size, pieces }) => ({ path, size, pieces }));
-  const folders = [...manifest.folders].sort(byPath);
-  return JSON.stringify({ version: 1, files, folders });
+  // A published folder's are in order already (its walk's): a check, not a sort.
+  let files = manifest.files;
+  for (let i = 1; i < files.length; i++) {
+    if (files[i - 1].path > files[i].path) {
+      files = [...files].sort((a, b) => byPath(a.path, b.path));
+      break;
+    }
+  }
+  let folders = manifest.folders;
+  for (let i = 1; i < folders.length; i++) {
+    if (folders[i - 1] > folders[i]) {
+      folders = [...folders].sort(byPath);
+      break;
+    }
+  }
+  return JSON.stringify({
+    version: 1,
+    files: files.map(({ path, size, pieces }) => ({ path, size, pieces })),
+    folders,
+  });
 }
 
 /** The content id of a folder manifest's canonical text. */

@@ -64,6 +64,7 @@ export function utf8Length(text: string): number {
  */
 export function folderPathProblem(path: string): string | null {
   if (path === "") return "is empty";
+  if (PLAIN.test(path)) return plainPathProblem(path);
   // One test for every hidden character first: a folder has many paths, nearly all clean.
   const hidden = HIDDEN_CHARACTER.exec(path);
   if (hidden) {
@@ -78,24 +79,60 @@ export function folderPathProblem(path: string): string | null {
     }
     return `contains the invisible character ${codePointOf(hidden[0])} (it can disguise a name)`;
   }
-  if (path.startsWith("/")) return "is absolute (paths in a folder are relative to it)";
-  if (DRIVE.test(path)) return "starts with a drive letter, which Windows reads as absolute";
+  if (path.startsWith("/")) return ABSOLUTE;
+  if (DRIVE.test(path)) return DRIVE_LETTER;
   if (path.includes("\\")) return "contains '\\', which Windows reads as a folder separator";
   const components = path.split("/");
   for (const component of components) {
-    if (component === "") return "has an empty component ('//', or '/' at the end)";
-    if (component === ".") return "has a '.' component";
-    if (component === "..") return "has a '..' component (it would climb out of the folder)";
-    if (utf8Length(component) > MAX_COMPONENT_BYTES) {
-      return `has a name over ${MAX_COMPONENT_BYTES} bytes of UTF-8`;
-    }
+    if (component === "") return EMPTY_COMPONENT;
+    if (component === ".") return DOT_COMPONENT;
+    if (component === "..") return DOT_DOT_COMPONENT;
+    if (utf8Length(component) > MAX_COMPONENT_BYTES) return LONG_NAME;
   }
-  if (utf8Length(path) > MAX_PATH_BYTES) {
-    return `is over ${MAX_PATH_BYTES} bytes of UTF-8`;
-  }
-  if (components.length > MAX_DEPTH) return `is more than ${MAX_DEPTH} folders deep`;
+  if (utf8Length(path) > MAX_PATH_BYTES) return LONG_PATH;
+  if (components.length > MAX_DEPTH) return TOO_DEEP;
   return null;
 }
+
+const ABSOLUTE = "is absolute (paths in a folder are relative to it)";
+const DRIVE_LETTER = "starts with a drive letter, which Windows reads as absolute";
+const EMPTY_COMPONENT = "has an empty component ('//', or '/' at the end)";
+const DOT_COMPONENT = "has a '.' component";
+const DOT_DOT_COMPONENT = "has a '..' component (it would climb out of the folder)";
+const LONG_NAME = `has a name over ${MAX_COMPONENT_BYTES} bytes of UTF-8`;
+const LONG_PATH = `is over ${MAX_PATH_BYTES} bytes of UTF-8`;
+const TOO_DEEP = `is more than ${MAX_DEPTH} folders deep`;
+
+/**
+ * Printable ASCII but the backslash (most paths): no character is hidden and each is one
+ * byte of UTF-8, so {@link plainPathProblem} checks it without a copy.
+ */
+const PLAIN = /^[\x20-\x5b\x5d-\x7e]*$/;
+
+/** {@link folderPathProblem} of a non-empty {@link PLAIN} path: the same rules in the same order. */
+function plainPathProblem(path: string): string | null {
+  if (path.charCodeAt(0) === SLASH) return ABSOLUTE;
+  if (DRIVE.test(path)) return DRIVE_LETTER;
+  let depth = 0;
+  for (let start = 0; start <= path.length; depth++) {
+    let end = path.indexOf("/", start);
+    if (end === -1) end = path.length;
+    const length = end - start;
+    if (length === 0) return EMPTY_COMPONENT;
+    if (length <= 2 && path.charCodeAt(start) === DOT) {
+      if (length === 1) return DOT_COMPONENT;
+      if (path.charCodeAt(start + 1) === DOT) return DOT_DOT_COMPONENT;
+    }
+    if (length > MAX_COMPONENT_BYTES) return LONG_NAME;
+    start = end + 1;
+  }
+  if (path.length > MAX_PATH_BYTES) return LONG_PATH;
+  if (depth > MAX_DEPTH) return TOO_DEEP;
+  return null;
+}
+
+const SLASH = 0x2f;
+const DOT = 0x2e;
 
 /**
  * How a path is spelled on a disk that ignores letter case and Unicode
@@ -178,9 +215,10 @@ export function checkFolderPaths(
   const folders = new Set(options.folders ?? []);
   const byKey = new Map<string, string>();
   for (const path of paths) {
-    const problem = folderPathProblem(path);
+    const plain = path !== "" && PLAIN.test(path);
+    const problem = plain ? plainPathProblem(path) : folderPathProblem(path);
     if (problem) throw unsafePath(path, problem, source);
-    const key = collisionKey(path);
+    const key = plain ? path.toLowerCase() : collisionKey(path);
     const other = byKey.get(key);
     if (other === path) throw unsafePath(path, "appears twice", source);
     if (other !== undefined) {
@@ -202,8 +240,9 @@ export function checkFolderPaths(
       );
     }
     if (!folders.has(path)) {
-      const name = path.slice(path.lastIndexOf("/") + 1);
-      if (utf8Length(name) > MAX_NAME_BYTES) {
+      const start = path.lastIndexOf("/") + 1;
+      const nameBytes = plain ? path.length - start : utf8Length(path.slice(start));
+      if (nameBytes > MAX_NAME_BYTES) {
         throw unsafePath(
           path,
           `has a file name over ${MAX_NAME_BYTES} bytes of UTF-8 (a download in progress adds ` +

@@ -70,6 +70,13 @@ export interface DescribedFolder {
 export interface FolderPublishOptions {
   signal?: AbortSignal;
   onProgress?: (progress: FolderHashProgress) => void;
+  /**
+   * Where {@link describeFolder} leaves its hashing workers to be ended
+   * (idle by then), instead of ending them before it returns: ending one
+   * costs a core some milliseconds, which a publish would otherwise spend
+   * while it announces the folder. A failure still stops them at once.
+   */
+  workers?: DisposableStack;
 }
 
 /**
@@ -130,7 +137,8 @@ export async function describeFolder(
   // Aborted at the first failure (or with the caller's signal): the other files stop hashing.
   const stop = new AbortController();
   const stopping = options.signal ? AbortSignal.any([options.signal, stop.signal]) : stop.signal;
-  using pool = new HashPool({ signal: stopping });
+  using owned = new DisposableStack();
+  const pool = (options.workers ?? owned).use(new HashPool({ signal: stopping }));
   const batches: Promise<void>[] = [];
   let batch: number[] = [];
   const sendBatch = () => {
@@ -264,13 +272,15 @@ export async function describeFolder(
     if (options.signal?.aborted) throw new ShoalError("CANCELLED", `stopped hashing ${dir}`);
     throw (failure as { error: unknown }).error;
   }
-  const entries: FolderFile[] = records.map((record) => ({
-    path: record.relative,
-    size: record.size,
-    pieces: record.manifest.pieces,
-  }));
+  const entries: FolderFile[] = [];
+  const distinct = new Set<string>();
+  for (const record of records) {
+    entries.push({ path: record.relative, size: record.size, pieces: record.manifest.pieces });
+    distinct.add(record.contentId);
+  }
   const text = encodeFolderManifest({ version: 1, files: entries, folders });
-  const info = await Deno.lstat(root);
+  // Not an await (a hop to an I/O thread and back on two busy cores): one lstat.
+  const info = Deno.lstatSync(root);
   const share: Share = {
     name,
     path: root,
@@ -284,7 +294,7 @@ export async function describeFolder(
     kind: "folder",
     files: records.length,
   };
-  const ids = [...new Set(records.map((record) => record.contentId))];
+  const ids = [...distinct];
   return { share, files: records, ids, text, skipped };
 }
 
@@ -326,15 +336,17 @@ export async function sendMembers(
 
 /**
  * Writes a folder's manifest into the home, whole or not at all (a
- * temporary file renamed over it; removed if the write fails).
+ * temporary file renamed over it; removed if the write fails). Only the
+ * write of the text goes to an I/O thread: the folder and the rename are a
+ * system call each, cheaper than a hop to that thread and back on busy cores.
  */
 async function writeFolderManifest(home: PeerHome, contentId: string, text: string): Promise<void> {
   const path = home.folderManifestPath(contentId);
-  await Deno.mkdir(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
+  Deno.mkdirSync(join(home.dir, "folders"), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${crypto.randomUUID()}.tmp`;
   try {
     await Deno.writeTextFile(temporary, text);
-    await Deno.rename(temporary, path);
+    Deno.renameSync(temporary, path);
   } catch (error) {
     await Deno.remove(temporary).catch(() => {});
     throw error;
@@ -366,12 +378,15 @@ export async function announceFolder(
     // Sent first: the tracker stores them while this process writes the manifest and the home.
     const told = sendMembers(client, share.contentId, ids);
     told.catch(() => {});
+    // Written by an I/O thread while the members batches go out.
+    const written = folder.text === null
+      ? null
+      : writeFolderManifest(home, share.contentId, folder.text);
+    written?.catch(() => {});
     let recorded = false;
     try {
-      if (folder.text !== null) {
-        // In place before the home records the folder: a share is never recorded without it.
-        await writeFolderManifest(home, share.contentId, folder.text);
-      }
+      // In place before the home records the folder: a share is never recorded without it.
+      await written;
       if (earlier) {
         home.addShare(share, folder.files);
         recorded = true;
@@ -413,9 +428,11 @@ export async function publishFolder(
   const opening = connectSession(home, tracker);
   opening.catch(() => {});
   const openedAt = performance.now();
+  // Its hashing workers are ended once the folder is announced (or the publish failed).
+  using workers = new DisposableStack();
   let folder: DescribedFolder;
   try {
-    folder = await describeFolder(name, dir, previous, options);
+    folder = await describeFolder(name, dir, previous, { ...options, workers });
   } catch (error) {
     opening.then(({ tracker }) => tracker.close(), () => {});
     throw error;

@@ -30,6 +30,17 @@ Deno.test("folder manifest - the canonical text sorts entries by path, keys in a
   );
 });
 
+Deno.test("folder manifest - entries already in order give the same text, and no input is reordered", () => {
+  const files = [...SAMPLE.files].reverse();
+  const folders = [...SAMPLE.folders].reverse();
+  assert.equal(
+    encodeFolderManifest({ version: 1, files, folders }),
+    encodeFolderManifest(SAMPLE),
+  );
+  assert.deepEqual(SAMPLE.files.map((file) => file.path), ["e", "a/b.txt"]);
+  assert.deepEqual(SAMPLE.folders, ["x", "a"]);
+});
+
 Deno.test("folder manifest - its content id is pinned (printf %s '<text>' | sha256sum)", () => {
   assert.equal(
     folderContentId(encodeFolderManifest(SAMPLE)),

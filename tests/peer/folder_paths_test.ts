@@ -169,6 +169,37 @@ Deno.test("folderPathProblem - null for a good path, the rule for a bad one", ()
   assert.match(folderPathProblem("a/../b")!, /'\.\.'/);
 });
 
+Deno.test("folderPathProblem - a printable-ASCII path gets the rule a path with other characters gets", () => {
+  const deep = (name: string) => Array.from({ length: 65 }, () => name).join("/");
+  const long = (name: string) => Array.from({ length: 20 }, () => "x".repeat(250) + name).join("/");
+  // Each pair breaks the same rule (or none); only the second has a character outside ASCII.
+  const pairs: [string, string][] = [
+    ["a/b.txt", "\u00e9/b.txt"],
+    ["/abs/x", "/abs/\u00e9"],
+    ["C:x/y", "C:x/\u00e9"],
+    ["a\\b", "\u00e9\\b"],
+    ["a//b", "a//\u00e9"],
+    ["a/b/", "\u00e9/b/"],
+    ["./a", "./\u00e9"],
+    ["a/.", "\u00e9/."],
+    ["a/./b", "\u00e9/./b"],
+    ["a/../b", "\u00e9/../b"],
+    ["..", "\u00e9/.."],
+    ["a/.../b", "\u00e9/.../b"],
+    ["a/..b/.c", "\u00e9/..b/.c"],
+    ["x".repeat(256) + "/b", "x".repeat(256) + "/\u00e9"],
+    ["x".repeat(255) + "/b", "x".repeat(253) + "\u00e9/b"],
+    [deep("a"), deep("\u00e9")],
+    [deep("a").slice(2), deep("\u00e9").slice(2)],
+    [long("a"), long("\u00e9")],
+  ];
+  for (const [plain, other] of pairs) {
+    assert.equal(folderPathProblem(plain), folderPathProblem(other), plain.slice(0, 40));
+  }
+  assert.equal(folderPathProblem(deep("a").slice(2)), null);
+  assert.match(folderPathProblem(deep("a"))!, /64 folders deep/);
+});
+
 Deno.test("collisionKey - case and NFC/NFD spellings of one name share a key", () => {
   assert.equal(collisionKey("Caf\u00e9"), collisionKey("CAFE\u0301"));
   assert.notEqual(collisionKey("cafe"), collisionKey("café"));

@@ -148,6 +148,29 @@ Deno.test("a folder publish stopped while hashing fails with CANCELLED", async (
   });
 });
 
+Deno.test("describeFolder leaves its workers to the caller's stack, and a stop still stops them", async () => {
+  await withTempDir(async (dir) => {
+    const root = join(dir, "tree");
+    await writeSmallFiles(root, HashPool.START_AT + 100);
+    {
+      using workers = new DisposableStack();
+      const folder = await describeFolder("tree", root, [], { workers });
+      assert.equal(folder.ids.length, HashPool.START_AT + 100);
+      assert.ok(!workers.disposed, "the pool is the caller's to end");
+    }
+    using workers = new DisposableStack();
+    const stop = new AbortController();
+    await assert.rejects(
+      describeFolder("tree", root, [], {
+        workers,
+        signal: stop.signal,
+        onProgress: () => stop.abort(),
+      }),
+      shoalError("CANCELLED"),
+    );
+  });
+});
+
 Deno.test("a folder publish that fails on one file stops hashing the others before it says so", async () => {
   await withTempDir(async (dir) => {
     const root = join(dir, "tree");

@@ -264,3 +264,65 @@ Deno.test("PeerHome - filesByContent finds a batch in the order asked: twice whe
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("PeerHome - a home from before the folder files' content key finds its folders' files by content id", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-share-catalog-" });
+  try {
+    const id = (n: number) => n.toString(16).padStart(2, "0").repeat(32);
+    const manifest = (n: number) => ({
+      version: 1 as const,
+      size: 1,
+      pieceSize: PIECE,
+      pieces: [id(n)],
+    });
+    const file = (n: number) => ({
+      relative: `f${n}.txt`,
+      path: join(dir, `f${n}.txt`),
+      size: 1,
+      mtimeMs: 1,
+      fileId: null,
+      contentId: id(n),
+      manifest: manifest(n),
+    });
+    {
+      using home = PeerHome.open(dir);
+      home.addShare({
+        name: "tree",
+        path: dir,
+        type: "folder",
+        size: 2,
+        mtimeMs: 1,
+        fileId: null,
+        contentId: id(200),
+        manifest: { version: 1, size: 0, pieceSize: PIECE, pieces: [] },
+        publishedAt: "2026-01-01T00:00:00.000Z",
+        kind: "folder",
+        files: 2,
+      }, [file(1), file(2)]);
+    }
+    // Back to the schema before the key: the index on the whole content id.
+    const db = new DatabaseSync(join(dir, "peer.db"));
+    const version = (db.prepare("PRAGMA user_version").get() as { user_version: number })
+      .user_version;
+    db.exec(`DROP INDEX folder_files_by_content_key;
+      CREATE INDEX folder_files_by_content ON folder_files(content_id);
+      PRAGMA user_version = ${version - 1};`);
+    db.close();
+    using home = PeerHome.open(dir);
+    assert.equal(home.shareByContent(id(2))?.name, "tree/f2.txt");
+    assert.equal(home.shareByContent(id(3)), null);
+    const found = home.filesByContent([id(1), id(2), id(3)]);
+    assert.deepEqual(found.map((file) => file?.path), [
+      join(dir, "f1.txt"),
+      join(dir, "f2.txt"),
+      undefined,
+    ]);
+    assert.equal(found[0]?.shareContentId, id(200));
+    // The same first 8 bytes are not the same id.
+    const twin = id(1).slice(0, 16) + "0".repeat(48);
+    assert.equal(home.shareByContent(twin), null);
+    assert.deepEqual(home.filesByContent([twin]), [undefined]);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
