@@ -207,6 +207,12 @@ export function folderOutput(listing: Listing, output?: string): string {
  * (one left by a fetch of another version of the folder is named as such).
  * Says where the files go (`into`: the output when it exists, else its
  * staging folder), what is there, and whether this fetch resumes one.
+ *
+ * A fetch resumes only where it wrote: one that built a staging folder,
+ * whose output then appeared (made by someone else meanwhile), is refused
+ * even with `overwrite` (its files are not in that output, and none there
+ * may be taken as fetched); one that wrote into its output, which is gone
+ * since, starts afresh.
  */
 export async function checkFolderOutput(
   home: PeerHome,
@@ -214,10 +220,26 @@ export async function checkFolderOutput(
   output: string,
   overwrite?: boolean,
 ): Promise<{ existing: Deno.FileInfo | null; resuming: boolean; into: string }> {
-  const resuming = home.folderDownload(contentId)?.output === output;
+  const record = home.folderDownload(contentId);
+  const staging = stagingFolder(output);
   const atOutput = await Deno.lstat(output).catch(() => null);
-  const into = atOutput ? output : stagingFolder(output);
-  const existing = atOutput ?? await Deno.lstat(into).catch(() => null);
+  const atStaging = await Deno.lstat(staging).catch(() => null);
+  let resuming = record?.output === output;
+  if (resuming && record!.staged && atOutput && atStaging) {
+    throw new ShoalError(
+      "IO",
+      `${output} appeared while "${record!.name}" was fetched into ${staging}, where its files are`,
+      {
+        hint:
+          `move ${output} away and run the same fetch again to finish it and put it in place, ` +
+          `or \`peer.ts cancel ${quoteWord(record!.name)}\` to delete ${staging}`,
+      },
+    );
+  }
+  // Its files went with the output it wrote into: none of them is at a staging folder there now.
+  if (resuming && !record!.staged && !atOutput) resuming = false;
+  const into = atOutput ? output : staging;
+  const existing = atOutput ?? atStaging;
   if (existing && !existing.isDirectory) {
     throw new ShoalError(
       "IO",
@@ -226,30 +248,38 @@ export async function checkFolderOutput(
     );
   }
   if (existing && !resuming && !overwrite) {
-    const other = home.folderDownloads().find((record) => record.output === output);
+    const other = home.folderDownloads().find((record) =>
+      record.output === output && record.contentId !== contentId
+    );
     throw new ShoalError(
       "IO",
       `${into} already exists` +
         (other ? `, with an unfinished fetch of another version of "${other.name}" in it` : "") +
         "; fetch to another folder with --output PATH, or into this one with --force " +
-        "(files of the same paths are replaced)",
+        "(files of the same paths are replaced" +
+        (into === output ? ")" : `; it becomes ${output} once the folder is whole)`),
     );
   }
   return { existing, resuming, into };
 }
 
 /**
- * Renames a fetched folder's staging folder to its output, unless something
- * took that name meanwhile (a rename would replace an empty folder there;
- * the caller says where the folder is left).
+ * Renames a fetched folder's staging folder to its output. Refused when
+ * something took that name meanwhile (a rename would replace an empty
+ * folder there, and fails on anything else): IO, saying so.
  */
 async function moveIntoPlace(staging: string, output: string): Promise<void> {
-  if (await Deno.lstat(output).then(() => true, () => false)) {
-    throw new ShoalError("IO", `${output} appeared while the folder was fetched`);
-  }
-  await Deno.rename(staging, output).catch((error) => {
+  const appeared = () => Deno.lstat(output).then(() => true, () => false);
+  const taken = () =>
+    new ShoalError("IO", `${output} appeared while the folder was fetched, and is not replaced`);
+  if (await appeared()) throw taken();
+  try {
+    await Deno.rename(staging, output);
+  } catch (error) {
+    // Made between the look above and the rename: a file or link there fails it.
+    if (await appeared()) throw taken();
     throw toShoalError(error);
-  });
+  }
 }
 
 /**
@@ -328,7 +358,8 @@ export async function fetchFolder(
       only: options.only ?? [],
       size: total,
       files: chosenFiles.length,
-      doneBytes: record?.doneBytes ?? 0,
+      doneBytes: resuming && record ? record.doneBytes : 0,
+      staged: into !== output,
       startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
@@ -429,6 +460,8 @@ export async function fetchFolder(
     // Pieces of partial files that verified again: resumed, not fetched now.
     const resumedPieceBytes = download.verifiedBytes;
     let sources: SourceReport[];
+    /** Every file is verified in `into`: all that may be left is the rename to the output. */
+    let fetched = false;
     // Ends the lookups of more sources that the download may no longer need.
     const lookups = new AbortController();
     try {
@@ -445,20 +478,25 @@ export async function fetchFolder(
         { owners, found: (more) => download.addSources(more), until: lookups.signal },
       );
       sources = await download.run(first);
+      fetched = true;
       if (staged) await moveIntoPlace(into, output);
     } catch (caught) {
       lookups.abort();
       recordProgress();
       const error = toShoalError(caught);
       const resume = options.resumeCommand ? `\`${options.resumeCommand}\`` : "the same fetch";
+      const cancel = `\`peer.ts cancel ${quoteWord(chosen.name)}\``;
       throw new ShoalError(
         error.code,
-        `${error.message}; the files fetched so far are kept in ${into}`,
+        `${error.message}; the ${
+          fetched ? "whole folder is" : "files fetched so far are kept"
+        } in ${into}`,
         {
           cause: error,
-          hint: `run ${resume} again to resume, or \`peer.ts cancel ${
-            quoteWord(chosen.name)
-          }\` to delete the partial files`,
+          hint: fetched
+            ? `move ${output} away and run ${resume} again to put the folder in place, ` +
+              `or ${cancel} to delete it`
+            : `run ${resume} again to resume, or ${cancel} to delete the partial files`,
         },
       );
     }

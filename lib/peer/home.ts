@@ -81,6 +81,13 @@ export interface FolderDownloadRecord {
   files: number;
   /** Bytes of files already renamed into place (a lower bound). */
   doneBytes: number;
+  /**
+   * Whether this fetch builds the folder in its staging folder
+   * (`OUTPUT.shoal-part`, made by it: the output did not exist), to be
+   * renamed to the output once whole; else it writes into the output. Only
+   * a staging folder this fetch made is ever deleted whole (`cancel`).
+   */
+  staged: boolean;
   startedAt: string;
   updatedAt: string;
 }
@@ -160,6 +167,9 @@ const MIGRATIONS = [
      started_at TEXT NOT NULL,
      updated_at TEXT NOT NULL
    );`,
+  // A fresh folder fetch is built in OUTPUT.shoal-part: which fetch made one. Records from before
+  // wrote into their output (0).
+  `ALTER TABLE folder_downloads ADD COLUMN staged INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /** An unfinished download: enough to resume it where it stopped. */
@@ -255,6 +265,7 @@ function toFolderDownload(row: Row): FolderDownloadRecord {
     size: Number(row.size),
     files: Number(row.files),
     doneBytes: Number(row.done_bytes),
+    staged: Number(row.staged) === 1,
     startedAt: String(row.started_at),
     updatedAt: String(row.updated_at),
   };
@@ -430,10 +441,11 @@ export class PeerHome implements Disposable {
   saveFolderDownload(record: FolderDownloadRecord): void {
     this.#sql(
       `INSERT INTO folder_downloads (content_id, name, output, only, size, files, done_bytes,
-         started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         staged, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (content_id) DO UPDATE SET name = excluded.name, output = excluded.output,
          only = excluded.only, size = excluded.size, files = excluded.files,
-         done_bytes = excluded.done_bytes, updated_at = excluded.updated_at`,
+         done_bytes = excluded.done_bytes, staged = excluded.staged,
+         updated_at = excluded.updated_at`,
     ).run(
       record.contentId,
       record.name,
@@ -442,6 +454,7 @@ export class PeerHome implements Disposable {
       record.size,
       record.files,
       record.doneBytes,
+      record.staged ? 1 : 0,
       record.startedAt,
       record.updatedAt,
     );

@@ -123,3 +123,52 @@ Deno.test("cancel forgets an unfinished folder download and deletes its staging 
     await serving.stop();
   }
 });
+
+Deno.test("an output made by someone else while a folder is fetched is neither replaced nor written into: the whole folder waits in its staging folder until it is moved away", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(join(tree, "sub"), { recursive: true });
+  for (let i = 0; i < FILES; i++) {
+    await writeRandomFile(join(tree, "sub", `f${String(i).padStart(2, "0")}.bin`), 20_000);
+  }
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "100" });
+  try {
+    const output = join(dir.path, "out");
+    const staging = `${output}.shoal-part`;
+    const fetching = bobCli.run(["fetch", "data", "--output", output]);
+    await eventually(() => finished(staging).length > 0, "a file written", { tries: 3000 });
+    // Someone else's folder, at the output's name.
+    await Deno.mkdir(output);
+    await Deno.writeTextFile(join(output, "mine.txt"), "someone else's\n");
+    const stopped = await fetching;
+    assert.notEqual(stopped.code, 0);
+    assert.match(
+      stopped.stderr,
+      /out appeared while the folder was fetched, and is not replaced; the whole folder is in .*out\.shoal-part\n/,
+    );
+    assert.match(
+      stopped.stderr,
+      /hint: move .*out away and run `.*fetch data --output .*out` again/,
+    );
+    assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
+
+    // Run again as it is: refused, not resumed into the other folder (nor its files taken as fetched).
+    const again = await bobCli.run(["fetch", "data", "--output", output, "--force"]);
+    assert.match(again.stderr, /out appeared while "data" was fetched into .*out\.shoal-part/);
+    assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
+    const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+    assert.equal(row.partPath, staging);
+
+    await Deno.rename(output, join(dir.path, "mine"));
+    const placed = await bobCli.ok(["fetch", "data", "--output", output]);
+    assert.match(placed, /fetched the folder "data" .*resumed from before/);
+    assert.equal(await diffTree(tree, output), "");
+    await assert.rejects(Deno.lstat(staging), Deno.errors.NotFound);
+  } finally {
+    await serving.stop();
+  }
+});

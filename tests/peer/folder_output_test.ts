@@ -1,0 +1,96 @@
+/**
+ * Where a folder fetch writes (checkFolderOutput): a fresh fetch builds
+ * OUTPUT.shoal-part; a fetch resumes only where it wrote, never in an output
+ * that appeared since, nor in a staging-named folder beside an output it
+ * wrote into and that is gone.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { checkFolderOutput } from "../../lib/peer/folder_fetch.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
+import { shoalError } from "../helpers/errors.ts";
+import { tempDir } from "../helpers/processes.ts";
+
+const CONTENT = "c".repeat(64);
+
+/** A home with an unfinished fetch of "course" to `output`, `staged` as given. */
+function homeFetching(dir: string, output: string, staged: boolean): PeerHome {
+  const home = PeerHome.open(join(dir, "home"));
+  const now = new Date().toISOString();
+  home.saveFolderDownload({
+    contentId: CONTENT,
+    name: "course",
+    output,
+    only: [],
+    size: 10,
+    files: 2,
+    doneBytes: 5,
+    staged,
+    startedAt: now,
+    updatedAt: now,
+  });
+  return home;
+}
+
+Deno.test("checkFolderOutput - a fresh fetch goes to OUTPUT.shoal-part, a resumed one back into it", async () => {
+  await using dir = await tempDir();
+  const output = join(dir.path, "course");
+  using fresh = PeerHome.open(join(dir.path, "fresh"));
+  assert.deepEqual(await checkFolderOutput(fresh, CONTENT, output), {
+    existing: null,
+    resuming: false,
+    into: `${output}.shoal-part`,
+  });
+  using home = homeFetching(dir.path, output, true);
+  await Deno.mkdir(`${output}.shoal-part`);
+  const resumed = await checkFolderOutput(home, CONTENT, output);
+  assert.equal(resumed.resuming, true);
+  assert.equal(resumed.into, `${output}.shoal-part`);
+});
+
+Deno.test("checkFolderOutput - an output that appeared beside the staging folder of an unfinished fetch is refused, even with --force, saying what to do", async () => {
+  await using dir = await tempDir();
+  const output = join(dir.path, "course");
+  using home = homeFetching(dir.path, output, true);
+  await Deno.mkdir(`${output}.shoal-part`);
+  await Deno.mkdir(output);
+  for (const overwrite of [false, true]) {
+    await assert.rejects(
+      checkFolderOutput(home, CONTENT, output, overwrite),
+      (error: Error & { code?: string; hint?: string }) => {
+        assert.equal(error.code, "IO");
+        assert.match(
+          error.message,
+          /course appeared while "course" was fetched into .*course\.shoal-part/,
+        );
+        assert.match(error.hint ?? "", /move .*course away and run the same fetch again/);
+        assert.match(error.hint ?? "", /cancel course/);
+        return true;
+      },
+    );
+  }
+});
+
+Deno.test("checkFolderOutput - a staged fetch killed after its rename (its staging folder gone) resumes in the output", async () => {
+  await using dir = await tempDir();
+  const output = join(dir.path, "course");
+  using home = homeFetching(dir.path, output, true);
+  await Deno.mkdir(output);
+  const { resuming, into } = await checkFolderOutput(home, CONTENT, output);
+  assert.equal(resuming, true);
+  assert.equal(into, output);
+});
+
+Deno.test("checkFolderOutput - a fetch into its output, which is gone, does not resume in a staging-named folder there", async () => {
+  await using dir = await tempDir();
+  const output = join(dir.path, "course");
+  using home = homeFetching(dir.path, output, false);
+  await Deno.mkdir(`${output}.shoal-part`);
+  await assert.rejects(
+    checkFolderOutput(home, CONTENT, output),
+    shoalError("IO", /course\.shoal-part already exists; .*--force/),
+  );
+  const forced = await checkFolderOutput(home, CONTENT, output, true);
+  assert.equal(forced.resuming, false, "its files are not taken as fetched");
+  assert.equal(forced.into, `${output}.shoal-part`);
+});
