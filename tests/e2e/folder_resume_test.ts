@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { signedUpCliPeers } from "../helpers/cli.ts";
+import { type CliPeer, signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
@@ -25,19 +25,28 @@ function finished(folder: string): string[] {
   }
 }
 
-Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
-  await using dir = await tempDir();
-  await using tracker = await startLocalTracker(dir.path);
-  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
+/**
+ * "data", FILES files of 20 KB in `sub`, published by `owner` and served
+ * with `delayMs` before each piece.
+ */
+async function servedSlowly(dir: string, owner: CliPeer, tracker: string, delayMs: number) {
+  const tree = join(dir, "data");
   await Deno.mkdir(join(tree, "sub"), { recursive: true });
   for (let i = 0; i < FILES; i++) {
     await writeRandomFile(join(tree, "sub", `f${String(i).padStart(2, "0")}.bin`), 20_000);
   }
-  await aliceCli.ok(["publish", tree]);
+  await owner.ok(["publish", tree]);
+  const serving = await new TestPeer(owner.home, tracker)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: String(delayMs) });
+  return { tree, serving };
+}
+
+Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   // A slow source, so the fetch is in the middle for a while.
-  const alice = new TestPeer(aliceCli.home, tracker.address);
-  const serving = await alice.serve([], { SHOAL_TEST_PIECE_DELAY_MS: "150" });
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
   try {
     const output = join(dir.path, "out");
     const staging = `${output}.shoal-part`;
@@ -128,14 +137,7 @@ Deno.test("an output made by someone else while a folder is fetched is neither r
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
-  await Deno.mkdir(join(tree, "sub"), { recursive: true });
-  for (let i = 0; i < FILES; i++) {
-    await writeRandomFile(join(tree, "sub", `f${String(i).padStart(2, "0")}.bin`), 20_000);
-  }
-  await aliceCli.ok(["publish", tree]);
-  const serving = await new TestPeer(aliceCli.home, tracker.address)
-    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "100" });
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 100);
   try {
     const output = join(dir.path, "out");
     const staging = `${output}.shoal-part`;

@@ -5,8 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cancelByName, unfinishedDownloads } from "../../lib/peer/downloads.ts";
-import { PeerHome } from "../../lib/peer/home.ts";
-import { homeWithPartial } from "../helpers/downloads.ts";
+import { homeWithFolderDownload, homeWithPartial } from "../helpers/downloads.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { tempDir } from "../helpers/processes.ts";
 
@@ -65,26 +64,6 @@ Deno.test("unfinishedDownloads and cancelByName - need a login", async () => {
   await assert.rejects(unfinishedDownloads(home), shoalError("AUTH_REQUIRED"));
   await assert.rejects(cancelByName(home, "notes"), shoalError("AUTH_REQUIRED"));
 });
-
-/** A home logged in as alice with one unfinished folder download of "course" to `output`. */
-function homeWithFolderDownload(dir: string, output: string, staged: boolean): PeerHome {
-  const home = PeerHome.open(join(dir, "home"));
-  home.saveSession({ username: "alice", token: "t" });
-  const now = new Date().toISOString();
-  home.saveFolderDownload({
-    contentId: "c".repeat(64),
-    name: "course",
-    output,
-    only: [],
-    size: 10,
-    files: 2,
-    doneBytes: 0,
-    staged,
-    startedAt: now,
-    updatedAt: now,
-  });
-  return home;
-}
 
 Deno.test("cancelByName - a fresh folder fetch's staging folder, which it made, is deleted whole", async () => {
   await using dir = await tempDir();

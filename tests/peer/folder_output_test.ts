@@ -8,42 +8,22 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { checkFolderOutput } from "../../lib/peer/folder_fetch.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
+import { FOLDER_CONTENT_ID, homeWithFolderDownload } from "../helpers/downloads.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { tempDir } from "../helpers/processes.ts";
-
-const CONTENT = "c".repeat(64);
-
-/** A home with an unfinished fetch of "course" to `output`, `staged` as given. */
-function homeFetching(dir: string, output: string, staged: boolean): PeerHome {
-  const home = PeerHome.open(join(dir, "home"));
-  const now = new Date().toISOString();
-  home.saveFolderDownload({
-    contentId: CONTENT,
-    name: "course",
-    output,
-    only: [],
-    size: 10,
-    files: 2,
-    doneBytes: 5,
-    staged,
-    startedAt: now,
-    updatedAt: now,
-  });
-  return home;
-}
 
 Deno.test("checkFolderOutput - a fresh fetch goes to OUTPUT.shoal-part, a resumed one back into it", async () => {
   await using dir = await tempDir();
   const output = join(dir.path, "course");
   using fresh = PeerHome.open(join(dir.path, "fresh"));
-  assert.deepEqual(await checkFolderOutput(fresh, CONTENT, output), {
+  assert.deepEqual(await checkFolderOutput(fresh, FOLDER_CONTENT_ID, output), {
     existing: null,
     resuming: false,
     into: `${output}.shoal-part`,
   });
-  using home = homeFetching(dir.path, output, true);
+  using home = homeWithFolderDownload(dir.path, output, true);
   await Deno.mkdir(`${output}.shoal-part`);
-  const resumed = await checkFolderOutput(home, CONTENT, output);
+  const resumed = await checkFolderOutput(home, FOLDER_CONTENT_ID, output);
   assert.equal(resumed.resuming, true);
   assert.equal(resumed.into, `${output}.shoal-part`);
 });
@@ -51,12 +31,12 @@ Deno.test("checkFolderOutput - a fresh fetch goes to OUTPUT.shoal-part, a resume
 Deno.test("checkFolderOutput - an output that appeared beside the staging folder of an unfinished fetch is refused, even with --force, saying what to do", async () => {
   await using dir = await tempDir();
   const output = join(dir.path, "course");
-  using home = homeFetching(dir.path, output, true);
+  using home = homeWithFolderDownload(dir.path, output, true);
   await Deno.mkdir(`${output}.shoal-part`);
   await Deno.mkdir(output);
   for (const overwrite of [false, true]) {
     await assert.rejects(
-      checkFolderOutput(home, CONTENT, output, overwrite),
+      checkFolderOutput(home, FOLDER_CONTENT_ID, output, overwrite),
       (error: Error & { code?: string; hint?: string }) => {
         assert.equal(error.code, "IO");
         assert.match(
@@ -74,9 +54,9 @@ Deno.test("checkFolderOutput - an output that appeared beside the staging folder
 Deno.test("checkFolderOutput - a staged fetch killed after its rename (its staging folder gone) resumes in the output", async () => {
   await using dir = await tempDir();
   const output = join(dir.path, "course");
-  using home = homeFetching(dir.path, output, true);
+  using home = homeWithFolderDownload(dir.path, output, true);
   await Deno.mkdir(output);
-  const { resuming, into } = await checkFolderOutput(home, CONTENT, output);
+  const { resuming, into } = await checkFolderOutput(home, FOLDER_CONTENT_ID, output);
   assert.equal(resuming, true);
   assert.equal(into, output);
 });
@@ -84,13 +64,13 @@ Deno.test("checkFolderOutput - a staged fetch killed after its rename (its stagi
 Deno.test("checkFolderOutput - a fetch into its output, which is gone, does not resume in a staging-named folder there", async () => {
   await using dir = await tempDir();
   const output = join(dir.path, "course");
-  using home = homeFetching(dir.path, output, false);
+  using home = homeWithFolderDownload(dir.path, output, false);
   await Deno.mkdir(`${output}.shoal-part`);
   await assert.rejects(
-    checkFolderOutput(home, CONTENT, output),
+    checkFolderOutput(home, FOLDER_CONTENT_ID, output),
     shoalError("IO", /course\.shoal-part already exists; .*--force/),
   );
-  const forced = await checkFolderOutput(home, CONTENT, output, true);
+  const forced = await checkFolderOutput(home, FOLDER_CONTENT_ID, output, true);
   assert.equal(forced.resuming, false, "its files are not taken as fetched");
   assert.equal(forced.into, `${output}.shoal-part`);
 });
