@@ -27,7 +27,7 @@ import {
   parseFolderManifest,
 } from "./folder_manifest.ts";
 import { findHolders } from "./folder_holders.ts";
-import { resolveAllInside, stagingFolder } from "./folder_paths.ts";
+import { resolveAllInside, resolveInside, stagingFolder } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { BatchPlacer } from "./batch_placer.ts";
 import { quoteWord } from "../invocation.ts";
@@ -257,6 +257,24 @@ export async function checkFolderOutput(
 }
 
 /**
+ * Deletes from a staging folder about to become its output the files of
+ * `files` (which this run, `--only`, did not fetch) that an earlier run
+ * left cut short under their names (a kill while one was written straight
+ * there): one of another size than its own would be in place half-written.
+ * A partial download (`NAME.shoal-part`) stays, as in a folder fetched into:
+ * a later fetch with --force takes its verified pieces. Only through no link
+ * (resolveInside), as `cancel` deletes.
+ */
+async function dropCutShort(staging: string, files: readonly FolderFile[]): Promise<void> {
+  for (const file of files) {
+    const path = await resolveInside(staging, file.path).catch(() => null);
+    if (path === null) continue;
+    const there = await Deno.lstat(path).catch(() => null);
+    if (there?.isFile && there.size !== file.size) await Deno.remove(path);
+  }
+}
+
+/**
  * Renames a fetched folder's staging folder to its output. Refused when
  * something took that name meanwhile (a rename would replace an empty
  * folder there, and fails on anything else): IO, saying so.
@@ -472,6 +490,9 @@ export async function fetchFolder(
       );
       sources = await download.run(first);
       fetched = true;
+      if (staged && existing && chosenFiles.length < manifest.files.length) {
+        await dropCutShort(into, manifest.files.filter((file) => !wanted(file.path)));
+      }
       if (staged) await moveIntoPlace(into, output);
     } catch (caught) {
       lookups.abort();

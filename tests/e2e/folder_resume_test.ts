@@ -174,3 +174,43 @@ Deno.test("an output made by someone else while a folder is fetched is neither r
     await serving.stop();
   }
 });
+
+Deno.test("a killed folder fetch finished with --only: a file it left cut short under its name is not put in place with the folder", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
+  try {
+    const output = join(dir.path, "out");
+    const staging = `${output}.shoal-part`;
+    const child = new TestPeer(bobCli.home, tracker.address)
+      .spawn(["fetch", "data", "--output", output]);
+    await eventually(() => finished(staging).length >= 2, "two files written", { tries: 3000 });
+    child.kill("SIGKILL");
+    await child.status;
+    await child.stdout.cancel();
+    await child.stderr.cancel();
+    // What a kill in the middle of writing one leaves: the file under its name, cut short.
+    const [cut] = finished(staging);
+    const whole = await Deno.readFile(join(tree, "sub", cut));
+    await Deno.writeFile(join(staging, "sub", cut), whole.subarray(0, 100));
+
+    const last = `f${String(FILES - 1).padStart(2, "0")}.bin`;
+    await bobCli.ok(["fetch", "data", "--output", output, "--only", `sub/${last}`]);
+    assert.deepEqual(
+      await Deno.readFile(join(output, "sub", last)),
+      await Deno.readFile(join(tree, "sub", last)),
+    );
+    // Every file in place is whole.
+    for (const name of finished(output)) {
+      assert.deepEqual(
+        await Deno.readFile(join(output, "sub", name)),
+        await Deno.readFile(join(tree, "sub", name)),
+        `${name} is whole`,
+      );
+    }
+    assert.ok(!finished(output).includes(cut), `${cut}, cut short, is not in place`);
+  } finally {
+    await serving.stop();
+  }
+});
