@@ -500,6 +500,8 @@ export async function fetchFolder(
       const error = toShoalError(caught);
       const resume = options.resumeCommand ? `\`${options.resumeCommand}\`` : "the same fetch";
       const cancel = `\`peer.ts cancel ${quoteWord(chosen.name)}\``;
+      // All that is left is the rename: in the way of it, something that took the output's name.
+      const taken = fetched && await Deno.lstat(output).then(() => true, () => false);
       throw new ShoalError(
         error.code,
         `${error.message}; the ${
@@ -508,8 +510,8 @@ export async function fetchFolder(
         {
           cause: error,
           hint: fetched
-            ? `move ${output} away and run ${resume} again to put the folder in place, ` +
-              `or ${cancel} to delete it`
+            ? `${taken ? `move ${output} away and ` : ""}run ${resume} again to put the ` +
+              `folder in place, or ${cancel} to delete it`
             : `run ${resume} again to resume, or ${cancel} to delete the partial files`,
         },
       );
