@@ -257,6 +257,29 @@ export async function checkFolderOutput(
 }
 
 /**
+ * Makes the folder a fetch writes into (`into` of {@link checkFolderOutput}):
+ * one that was not there is made by this call itself, not found made (a
+ * link planted there since it was checked, to a folder elsewhere, fails
+ * it), and one that was must still be a folder, not a link.
+ */
+export async function makeFolderOutput(into: string, wasThere: boolean): Promise<void> {
+  try {
+    if (!wasThere) {
+      await Deno.mkdir(dirname(into), { recursive: true });
+      await Deno.mkdir(into);
+    }
+    if (!(await Deno.lstat(into)).isDirectory) {
+      throw new ShoalError("IO", `${into} is no longer a folder (replaced since it was checked)`);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new ShoalError("IO", `${into} appeared while the fetch started; run it again`);
+    }
+    throw toShoalError(error);
+  }
+}
+
+/**
  * Deletes from a staging folder about to become its output the files of
  * `files` (which this run, `--only`, did not fetch) that an earlier run
  * left cut short under their names (a kill while one was written straight
@@ -376,7 +399,7 @@ export async function fetchFolder(
     });
     // A fresh fetch is built in its staging folder, renamed to the output once whole.
     const staged = into !== output;
-    await Deno.mkdir(into, { recursive: true });
+    await makeFolderOutput(into, existing !== null);
     // Folders first (empty ones too), each checked not to pass through a link already there.
     const folders = new Set<string>();
     const wantedFolders = options.only?.length

@@ -6,7 +6,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { checkFolderOutput } from "../../lib/peer/folder_fetch.ts";
+import { checkFolderOutput, makeFolderOutput } from "../../lib/peer/folder_fetch.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { FOLDER_CONTENT_ID, homeWithFolderDownload } from "../helpers/downloads.ts";
 import { shoalError } from "../helpers/errors.ts";
@@ -73,4 +73,19 @@ Deno.test("checkFolderOutput - a fetch into its output, which is gone, does not 
   const forced = await checkFolderOutput(home, FOLDER_CONTENT_ID, output, true);
   assert.equal(forced.resuming, false, "its files are not taken as fetched");
   assert.equal(forced.into, `${output}.shoal-part`);
+});
+
+Deno.test("makeFolderOutput - a folder to make is made here: a link planted there since the check fails it, and is not followed", async () => {
+  await using dir = await tempDir();
+  const elsewhere = join(dir.path, "elsewhere");
+  await Deno.mkdir(elsewhere);
+  const staging = join(dir.path, "course.shoal-part");
+  await Deno.symlink(elsewhere, staging);
+  await assert.rejects(makeFolderOutput(staging, false), shoalError("IO", /appeared/));
+  // And one that was a folder when checked, a link now.
+  await assert.rejects(makeFolderOutput(staging, true), shoalError("IO", /no longer a folder/));
+  assert.deepEqual([...Deno.readDirSync(elsewhere)], []);
+  await Deno.remove(staging);
+  await makeFolderOutput(join(dir.path, "new", "course.shoal-part"), false);
+  assert.ok((await Deno.lstat(join(dir.path, "new", "course.shoal-part"))).isDirectory);
 });
