@@ -41,6 +41,25 @@ async function servedSlowly(dir: string, owner: CliPeer, tracker: string, delayM
   return { tree, serving };
 }
 
+/** `fetcher` fetching "data" to `output`, killed with SIGKILL once `files` of it are written. */
+async function killedWhenWritten(fetcher: TestPeer, output: string, files: number) {
+  const child = fetcher.spawn(["fetch", "data", "--output", output]);
+  let exited = false;
+  child.status.then(() => exited = true);
+  await eventually(
+    () => {
+      if (exited) throw new Error("the fetch ended before it was killed");
+      return finished(`${output}.shoal-part`).length >= files;
+    },
+    `${files} files written`,
+    { tries: 3000 },
+  );
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+}
+
 Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
@@ -50,22 +69,7 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
   try {
     const output = join(dir.path, "out");
     const staging = `${output}.shoal-part`;
-    const bob = new TestPeer(bobCli.home, tracker.address);
-    const child = bob.spawn(["fetch", "data", "--output", output]);
-    let exited = false;
-    child.status.then(() => exited = true);
-    await eventually(
-      () => {
-        if (exited) throw new Error("the fetch ended before it was killed");
-        return finished(staging).length >= 5;
-      },
-      "five files written",
-      { tries: 3000 },
-    );
-    child.kill("SIGKILL");
-    await child.status;
-    await child.stdout.cancel();
-    await child.stderr.cancel();
+    await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 5);
 
     await assert.rejects(Deno.lstat(output), "nothing at the output before the folder is whole");
     const landed = finished(staging);
@@ -183,13 +187,7 @@ Deno.test("a killed folder fetch finished with --only: a file it left cut short 
   try {
     const output = join(dir.path, "out");
     const staging = `${output}.shoal-part`;
-    const child = new TestPeer(bobCli.home, tracker.address)
-      .spawn(["fetch", "data", "--output", output]);
-    await eventually(() => finished(staging).length >= 2, "two files written", { tries: 3000 });
-    child.kill("SIGKILL");
-    await child.status;
-    await child.stdout.cancel();
-    await child.stderr.cancel();
+    await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 2);
     // What a kill in the middle of writing one leaves: the file under its name, cut short.
     const [cut] = finished(staging);
     const whole = await Deno.readFile(join(tree, "sub", cut));

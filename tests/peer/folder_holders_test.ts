@@ -69,21 +69,32 @@ function fakeTracker(holderOf: (id: string) => Source | null) {
   return state;
 }
 
+/**
+ * findHolders of every file of `files` while alice, the folder's owner, is
+ * online: the rest's holders go to `found`, until `until` is aborted.
+ */
+function whileOwnerOnline(
+  tracker: ReturnType<typeof fakeTracker>,
+  files: PlannedFile[],
+  idOf: (file: PlannedFile) => string,
+  found: (found: PlannedSources) => void,
+  until: AbortSignal,
+) {
+  const owners = { sources: [OWNER], ticket: "t" };
+  const everyone = files.map((_, i) => i);
+  return findHolders(tracker.client, "folder", files, idOf, everyone, () => true, false, {
+    owners,
+    found,
+    until,
+  });
+}
+
 Deno.test("findHolders - with the folder's owners online, the rest's holders come later; none is asked once the download ended", async () => {
   // The first 64, then five batches of the rest.
   const { files, idOf } = plannedFiles(64 + 5 * MAX_BATCH_IDS);
   const tracker = fakeTracker(() => null);
   const ended = new AbortController();
-  const { sources } = await findHolders(
-    tracker.client,
-    "folder",
-    files,
-    idOf,
-    files.map((_, i) => i),
-    () => true,
-    false,
-    { owners: { sources: [OWNER], ticket: "t" }, found: () => {}, until: ended.signal },
-  );
+  const { sources } = await whileOwnerOnline(tracker, files, idOf, () => {}, ended.signal);
   assert.deepEqual(sources, [{ source: OWNER, holds: null }]);
   assert.deepEqual(tracker.asked.map((ids) => ids.length), [64], "only the first 64 at once");
 
@@ -108,16 +119,7 @@ Deno.test("findHolders - a file identical to one of the first is held by that on
   const found = Promise.withResolvers<PlannedSources>();
   const ended = new AbortController();
   try {
-    const first = await findHolders(
-      tracker.client,
-      "folder",
-      files,
-      idOf,
-      files.map((_, i) => i),
-      () => true,
-      false,
-      { owners: { sources: [OWNER], ticket: "t" }, found: found.resolve, until: ended.signal },
-    );
+    const first = await whileOwnerOnline(tracker, files, idOf, found.resolve, ended.signal);
     const carolFirst = first.sources.find((s) => s.source.owner === "carol");
     assert.deepEqual([...carolFirst?.holds ?? []], [10]);
     const rest = await deadline(found.promise, 10_000, { what: "the rest's holders" });
