@@ -258,6 +258,12 @@ export async function runFolderFetch(
     !flags.json && Deno.stderr.isTerminal(),
   );
   let last: FolderProgress | undefined;
+  // Where this fetch writes, as it recorded (before it did: where it would have).
+  const keptIn = () => {
+    const record = home.folderDownload(chosen.contentId);
+    const output = folderOutput(chosen, flags.output);
+    return record?.output === output ? unfinishedFolderPlace(record) : output;
+  };
   const interruption = () => {
     const kept = last
       ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
@@ -265,11 +271,7 @@ export async function runFolderFetch(
       : "";
     return new ShoalError(
       "CANCELLED",
-      `interrupted: ${kept}kept in ${
-        unfinishedFolderPlace(
-          folderOutput(chosen, flags.output),
-        )
-      }; ` +
+      `interrupted: ${kept}kept in ${keptIn()}; ` +
         `run \`${resumeCommand}\` to resume`,
       { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
     );

@@ -3,7 +3,7 @@
  * each has verified, where its partial file is and whether it is still
  * there; and cancelling them by name.
  */
-import { ShoalError } from "../protocol/errors.ts";
+import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { Bitfield } from "./bitfield.ts";
 import type { FolderDownloadRecord, PeerHome } from "./home.ts";
 import { PART_SUFFIX } from "./downloader.ts";
@@ -53,8 +53,8 @@ export async function unfinishedDownloads(
       size: record.size,
       verified: Math.min(record.doneBytes, record.size),
       // A fresh fetch's files are in its staging folder until the whole folder is there.
-      partPath: unfinishedFolderPlace(record.output),
-      onDisk: await Deno.stat(unfinishedFolderPlace(record.output))
+      partPath: unfinishedFolderPlace(record),
+      onDisk: await Deno.stat(unfinishedFolderPlace(record))
         .then((info) => info.isDirectory, () => false),
       running: running.includes(record.name),
       startedAt: record.startedAt,
@@ -120,13 +120,19 @@ async function cancelFolderDownload(
   home: PeerHome,
   record: FolderDownloadRecord,
 ): Promise<CancelledDownload> {
-  const place = unfinishedFolderPlace(record.output);
-  const staged = place !== record.output;
+  const place = unfinishedFolderPlace(record);
   let found = false;
-  if (staged) {
-    // A fresh fetch's files are all in its staging folder, none in place yet: it goes whole.
+  if (record.staged) {
+    // A fresh fetch's files are all in the staging folder it made, none in place yet: it goes
+    // whole. Only a folder the record says this fetch made: never one beside an output it wrote into.
     if ((await Deno.lstat(place).catch(() => null))?.isDirectory) {
-      await Deno.remove(place, { recursive: true }).then(() => found = true, () => {});
+      await Deno.remove(place, { recursive: true }).catch((error) => {
+        const { message } = toShoalError(error);
+        throw new ShoalError("IO", `could not delete ${place}: ${message}`, {
+          hint: "the download is still recorded: fix that and cancel it again",
+        });
+      });
+      found = true;
     }
   } else {
     const text = await Deno.readFile(home.folderManifestPath(record.contentId)).catch(() => null);
@@ -146,6 +152,6 @@ async function cancelFolderDownload(
     name: record.name,
     partPath: place,
     file: found ? "deleted" : "missing",
-    folder: staged ? "staged" : true,
+    folder: record.staged ? "staged" : true,
   };
 }

@@ -5,7 +5,6 @@
  * file however they share it), then the files themselves, a whole folder or
  * the part `--only` names, resumable.
  */
-import { delay } from "../async/delay.ts";
 import { processBudget, type RateLimiter } from "./rate.ts";
 import { dirname, join, resolve } from "node:path";
 import { parseAddress } from "../protocol/address.ts";
@@ -14,18 +13,11 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import {
   BATCHED_BELOW_BYTES,
   type Listing,
-  MAX_BATCH_IDS,
   MAX_FOLDER_MANIFEST_BYTES,
   PEER_METHODS,
   type Source,
 } from "../protocol/messages.ts";
-import {
-  FolderDownload,
-  type FolderProgress,
-  type PlannedFile,
-  type PlannedSource,
-  type PlannedSources,
-} from "./folder_download.ts";
+import { FolderDownload, type FolderProgress, type PlannedFile } from "./folder_download.ts";
 import {
   contentIdCache,
   fileManifestOf,
@@ -34,7 +26,8 @@ import {
   type FolderManifest,
   parseFolderManifest,
 } from "./folder_manifest.ts";
-import { resolveAllInside, stagingFolder } from "./folder_paths.ts";
+import { findHolders } from "./folder_holders.ts";
+import { resolveAllInside, resolveInside, stagingFolder } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { BatchPlacer } from "./batch_placer.ts";
 import { quoteWord } from "../invocation.ts";
@@ -207,6 +200,12 @@ export function folderOutput(listing: Listing, output?: string): string {
  * (one left by a fetch of another version of the folder is named as such).
  * Says where the files go (`into`: the output when it exists, else its
  * staging folder), what is there, and whether this fetch resumes one.
+ *
+ * A fetch resumes only where it wrote: one that built a staging folder,
+ * whose output then appeared (made by someone else meanwhile), is refused
+ * even with `overwrite` (its files are not in that output, and none there
+ * may be taken as fetched); one that wrote into its output, which is gone
+ * since, starts afresh.
  */
 export async function checkFolderOutput(
   home: PeerHome,
@@ -214,10 +213,26 @@ export async function checkFolderOutput(
   output: string,
   overwrite?: boolean,
 ): Promise<{ existing: Deno.FileInfo | null; resuming: boolean; into: string }> {
-  const resuming = home.folderDownload(contentId)?.output === output;
+  const record = home.folderDownload(contentId);
+  const staging = stagingFolder(output);
   const atOutput = await Deno.lstat(output).catch(() => null);
-  const into = atOutput ? output : stagingFolder(output);
-  const existing = atOutput ?? await Deno.lstat(into).catch(() => null);
+  const atStaging = await Deno.lstat(staging).catch(() => null);
+  let resuming = record?.output === output;
+  if (resuming && record!.staged && atOutput && atStaging) {
+    throw new ShoalError(
+      "IO",
+      `${output} appeared while "${record!.name}" was fetched into ${staging}, where its files are`,
+      {
+        hint:
+          `move ${output} away and run the same fetch again to finish it and put it in place, ` +
+          `or \`peer.ts cancel ${quoteWord(record!.name)}\` to delete ${staging}`,
+      },
+    );
+  }
+  // Its files went with the output it wrote into: none of them is at a staging folder there now.
+  if (resuming && !record!.staged && !atOutput) resuming = false;
+  const into = atOutput ? output : staging;
+  const existing = atOutput ?? atStaging;
   if (existing && !existing.isDirectory) {
     throw new ShoalError(
       "IO",
@@ -226,30 +241,79 @@ export async function checkFolderOutput(
     );
   }
   if (existing && !resuming && !overwrite) {
-    const other = home.folderDownloads().find((record) => record.output === output);
+    const other = home.folderDownloads().find((record) =>
+      record.output === output && record.contentId !== contentId
+    );
     throw new ShoalError(
       "IO",
       `${into} already exists` +
         (other ? `, with an unfinished fetch of another version of "${other.name}" in it` : "") +
         "; fetch to another folder with --output PATH, or into this one with --force " +
-        "(files of the same paths are replaced)",
+        "(files of the same paths are replaced" +
+        (into === output ? ")" : `; it becomes ${output} once the folder is whole)`),
     );
   }
   return { existing, resuming, into };
 }
 
 /**
- * Renames a fetched folder's staging folder to its output, unless something
- * took that name meanwhile (a rename would replace an empty folder there;
- * the caller says where the folder is left).
+ * Makes the folder a fetch writes into (`into` of {@link checkFolderOutput}):
+ * one that was not there is made by this call itself, not found made (a
+ * link planted there since it was checked, to a folder elsewhere, fails
+ * it), and one that was must still be a folder, not a link.
+ */
+export async function makeFolderOutput(into: string, wasThere: boolean): Promise<void> {
+  try {
+    if (!wasThere) {
+      await Deno.mkdir(dirname(into), { recursive: true });
+      await Deno.mkdir(into);
+    }
+    if (!(await Deno.lstat(into)).isDirectory) {
+      throw new ShoalError("IO", `${into} is no longer a folder (replaced since it was checked)`);
+    }
+  } catch (error) {
+    if (error instanceof Deno.errors.AlreadyExists) {
+      throw new ShoalError("IO", `${into} appeared while the fetch started; run it again`);
+    }
+    throw toShoalError(error);
+  }
+}
+
+/**
+ * Deletes from a staging folder about to become its output the files of
+ * `files` (which this run, `--only`, did not fetch) that an earlier run
+ * left cut short under their names (a kill while one was written straight
+ * there): one of another size than its own would be in place half-written.
+ * A partial download (`NAME.shoal-part`) stays, as in a folder fetched into:
+ * a later fetch with --force takes its verified pieces. Only through no link
+ * (resolveInside), as `cancel` deletes.
+ */
+async function dropCutShort(staging: string, files: readonly FolderFile[]): Promise<void> {
+  for (const file of files) {
+    const path = await resolveInside(staging, file.path).catch(() => null);
+    if (path === null) continue;
+    const there = await Deno.lstat(path).catch(() => null);
+    if (there?.isFile && there.size !== file.size) await Deno.remove(path);
+  }
+}
+
+/**
+ * Renames a fetched folder's staging folder to its output. Refused when
+ * something took that name meanwhile (a rename would replace an empty
+ * folder there, and fails on anything else): IO, saying so.
  */
 async function moveIntoPlace(staging: string, output: string): Promise<void> {
-  if (await Deno.lstat(output).then(() => true, () => false)) {
-    throw new ShoalError("IO", `${output} appeared while the folder was fetched`);
-  }
-  await Deno.rename(staging, output).catch((error) => {
+  const appeared = () => Deno.lstat(output).then(() => true, () => false);
+  const taken = () =>
+    new ShoalError("IO", `${output} appeared while the folder was fetched, and is not replaced`);
+  if (await appeared()) throw taken();
+  try {
+    await Deno.rename(staging, output);
+  } catch (error) {
+    // Made between the look above and the rename: a file or link there fails it.
+    if (await appeared()) throw taken();
     throw toShoalError(error);
-  });
+  }
 }
 
 /**
@@ -328,13 +392,14 @@ export async function fetchFolder(
       only: options.only ?? [],
       size: total,
       files: chosenFiles.length,
-      doneBytes: record?.doneBytes ?? 0,
+      doneBytes: resuming && record ? record.doneBytes : 0,
+      staged: into !== output,
       startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
     // A fresh fetch is built in its staging folder, renamed to the output once whole.
     const staged = into !== output;
-    await Deno.mkdir(into, { recursive: true });
+    await makeFolderOutput(into, existing !== null);
     // Folders first (empty ones too), each checked not to pass through a link already there.
     const folders = new Set<string>();
     const wantedFolders = options.only?.length
@@ -429,6 +494,8 @@ export async function fetchFolder(
     // Pieces of partial files that verified again: resumed, not fetched now.
     const resumedPieceBytes = download.verifiedBytes;
     let sources: SourceReport[];
+    /** Every file is verified in `into`: all that may be left is the rename to the output. */
+    let fetched = false;
     // Ends the lookups of more sources that the download may no longer need.
     const lookups = new AbortController();
     try {
@@ -445,20 +512,30 @@ export async function fetchFolder(
         { owners, found: (more) => download.addSources(more), until: lookups.signal },
       );
       sources = await download.run(first);
+      fetched = true;
+      if (staged && existing && chosenFiles.length < manifest.files.length) {
+        await dropCutShort(into, manifest.files.filter((file) => !wanted(file.path)));
+      }
       if (staged) await moveIntoPlace(into, output);
     } catch (caught) {
       lookups.abort();
       recordProgress();
       const error = toShoalError(caught);
       const resume = options.resumeCommand ? `\`${options.resumeCommand}\`` : "the same fetch";
+      const cancel = `\`peer.ts cancel ${quoteWord(chosen.name)}\``;
+      // All that is left is the rename: in the way of it, something that took the output's name.
+      const taken = fetched && await Deno.lstat(output).then(() => true, () => false);
       throw new ShoalError(
         error.code,
-        `${error.message}; the files fetched so far are kept in ${into}`,
+        `${error.message}; the ${
+          fetched ? "whole folder is" : "files fetched so far are kept"
+        } in ${into}`,
         {
           cause: error,
-          hint: `run ${resume} again to resume, or \`peer.ts cancel ${
-            quoteWord(chosen.name)
-          }\` to delete the partial files`,
+          hint: fetched
+            ? `${taken ? `move ${output} away and ` : ""}run ${resume} again to put the ` +
+              `folder in place, or ${cancel} to delete it`
+            : `run ${resume} again to resume, or ${cancel} to delete the partial files`,
         },
       );
     }
@@ -516,138 +593,6 @@ async function cachedManifest(
   await Deno.writeFile(temporary, fetched.text);
   await Deno.rename(temporary, path);
   return fetched.manifest;
-}
-
-/**
- * Content ids in the first `holders` batch when the folder's own owners are
- * online: its ticket is all the download needs to start, and the holders of
- * the other files come while it runs.
- */
-const FIRST_HOLDERS = 64;
-
-/**
- * How long a download that its folder's owners carry runs before the holders
- * of the rest of its files are looked up: a folder fetched within it needs no
- * other source, and 10,000 lookups take the tracker a tenth of a second of
- * CPU, taken from the transfer on a small machine. A download left short of
- * sources before then looks for them at once (FolderDownload's own look).
- */
-const REST_HOLDERS_AFTER_MS = 1000;
-
-/** The folder's sources as the tracker lists them (`sources` of its content id). */
-interface FolderSources {
-  sources: Source[];
-  ticket: string;
-}
-
-/**
- * The sources of the planned files still to fetch: batches of content ids
- * to `holders`, pipelined on the tracker connection; each source with the
- * files it holds. With `later`, when the folder's own owners (who hold every
- * file, `later.owners` as the caller had them listed) are online, it returns
- * once the first few files' holders are known, and hands the holders of the
- * rest to `later.found`, looked up if the download still runs
- * REST_HOLDERS_AFTER_MS later (`later.until` not aborted by then).
- */
-async function findHolders(
-  client: Awaited<ReturnType<typeof connectSession>>["tracker"],
-  folderId: string,
-  planned: PlannedFile[],
-  idOf: (file: FolderFile) => string,
-  remaining: number[],
-  usable: (source: Source) => boolean,
-  onlyChosen?: boolean,
-  later?: { owners: FolderSources; found: (found: PlannedSources) => void; until: AbortSignal },
-): Promise<{ sources: PlannedSource[]; ticket: string }> {
-  const byAddress = new Map<string, PlannedSource>();
-  let ticket = "";
-  // The folder's own owners hold every file; pinned to one owner, only it counts.
-  const owners = later?.owners ?? await client.call("sources", { contentId: folderId });
-  for (const source of owners.sources.filter((s) => usable(s) && !s.partial)) {
-    byAddress.set(source.address, { source, holds: null });
-  }
-  ticket = owners.ticket;
-  if (onlyChosen && remaining.length > 0) {
-    // That ticket is the folder's; its files' pieces need the one `holders` hands out.
-    const contentIds = [idOf(planned[remaining[0]])];
-    ticket = (await client.call("holders", { contentIds })).ticket;
-  }
-  if (onlyChosen) return { sources: [...byAddress.values()], ticket };
-  // The planned files of each content id (one, but for identical files in one folder), worked
-  // out only as far as the lookups under way need: a big folder's ids take a while.
-  const filesOf = new Map<string, number | number[]>();
-  const ids: string[] = [];
-  let scanned = 0;
-  const scan = (count: number) => {
-    for (; scanned < remaining.length && ids.length < count; scanned++) {
-      const i = remaining[scanned];
-      const id = idOf(planned[i]);
-      const known = filesOf.get(id);
-      if (known === undefined) {
-        filesOf.set(id, i);
-        ids.push(id);
-      } else if (typeof known === "number") filesOf.set(id, [known, i]);
-      else known.push(i);
-    }
-  };
-  /** Asks the holders of `ids` from `from` to `to`, in batches, into `into`; the last ticket. */
-  const collect = async (from: number, to: number, into: Map<string, PlannedSource>) => {
-    let last = "";
-    // Two batches in flight at a time: pipelined, without 25 replies of a big folder held at once.
-    const ask = (at: number) => {
-      const contentIds = ids.slice(at, Math.min(at + MAX_BATCH_IDS, to));
-      const asked = client.call("holders", { contentIds }).then((reply) => ({ contentIds, reply }));
-      // Awaited in turn; one that fails while an earlier one is awaited is not left unhandled.
-      asked.catch(() => {});
-      return asked;
-    };
-    let next = from < to ? ask(from) : null;
-    for (let at = from; next !== null; at += MAX_BATCH_IDS) {
-      const current = next;
-      next = at + MAX_BATCH_IDS < to ? ask(at + MAX_BATCH_IDS) : null;
-      const { contentIds, reply } = await current;
-      last = reply.ticket;
-      reply.holds.forEach((holders, k) => {
-        for (const index of holders) {
-          const source = reply.sources[index];
-          if (!source || !usable(source)) continue;
-          let entry = into.get(source.address);
-          if (!entry) {
-            entry = { source, holds: new Set() };
-            into.set(source.address, entry);
-          }
-          const files = filesOf.get(contentIds[k]) ?? [];
-          if (entry.holds) { for (const i of [files].flat()) entry.holds.add(i); }
-        }
-      });
-    }
-    return last;
-  };
-  const ownersOnline = byAddress.size > 0;
-  if (later && ownersOnline && remaining.length > FIRST_HOLDERS) {
-    scan(FIRST_HOLDERS);
-    const first = ids.length;
-    ticket = await collect(0, first, byAddress) || ticket;
-    // The owners again, holding every file, so that the rest's replies do not narrow them.
-    const rest = new Map([...byAddress].filter(([, entry]) => entry.holds === null));
-    delay(REST_HOLDERS_AFTER_MS, { signal: later.until })
-      .then(() => {
-        scan(remaining.length);
-        return collect(first, ids.length, rest);
-      })
-      .then(
-        (restTicket) => {
-          if (later.until.aborted) return;
-          later.found({ sources: [...rest.values()], ticket: restTicket || ticket });
-        },
-        // Done by then, or the tracker is down: the owners already known carry the download.
-        () => {},
-      );
-    return { sources: [...byAddress.values()], ticket };
-  }
-  scan(remaining.length);
-  ticket = await collect(0, ids.length, byAddress) || ticket;
-  return { sources: [...byAddress.values()], ticket };
 }
 
 /** Files from which a fetch of mostly small files writes them on a worker. */

@@ -413,15 +413,10 @@ export function stagingFolder(output: string): string {
 }
 
 /**
- * Where the files of an unfinished fetch to `output` are: the output itself
- * when it exists (a resumed or forced fetch writes into it), else its
- * staging folder.
+ * Where the files of an unfinished folder fetch are: its staging folder
+ * while it builds one (`staged`: the output did not exist when it started),
+ * else the output it writes into.
  */
-export function unfinishedFolderPlace(output: string): string {
-  try {
-    Deno.lstatSync(output);
-    return output;
-  } catch {
-    return stagingFolder(output);
-  }
+export function unfinishedFolderPlace(record: { output: string; staged: boolean }): string {
+  return record.staged ? stagingFolder(record.output) : record.output;
 }

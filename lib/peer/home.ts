@@ -81,6 +81,13 @@ export interface FolderDownloadRecord {
   files: number;
   /** Bytes of files already renamed into place (a lower bound). */
   doneBytes: number;
+  /**
+   * Whether this fetch builds the folder in its staging folder
+   * (`OUTPUT.shoal-part`, made by it: the output did not exist), to be
+   * renamed to the output once whole; else it writes into the output. Only
+   * a staging folder this fetch made is ever deleted whole (`cancel`).
+   */
+  staged: boolean;
   startedAt: string;
   updatedAt: string;
 }
@@ -164,6 +171,9 @@ const MIGRATIONS = [
   // characters of hex: publishing 10,000 files writes a fifth of the index (see folderFileKey).
   `DROP INDEX folder_files_by_content;
    CREATE INDEX folder_files_by_content_key ON folder_files(unhex(substr(content_id, 1, 16)));`,
+  // A fresh folder fetch is built in OUTPUT.shoal-part: which fetch made one. Records from before
+  // wrote into their output (0).
+  `ALTER TABLE folder_downloads ADD COLUMN staged INTEGER NOT NULL DEFAULT 0;`,
 ];
 
 /**
@@ -271,6 +281,7 @@ function toFolderDownload(row: Row): FolderDownloadRecord {
     size: Number(row.size),
     files: Number(row.files),
     doneBytes: Number(row.done_bytes),
+    staged: Number(row.staged) === 1,
     startedAt: String(row.started_at),
     updatedAt: String(row.updated_at),
   };
@@ -446,10 +457,11 @@ export class PeerHome implements Disposable {
   saveFolderDownload(record: FolderDownloadRecord): void {
     this.#sql(
       `INSERT INTO folder_downloads (content_id, name, output, only, size, files, done_bytes,
-         started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)
+         staged, started_at, updated_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
        ON CONFLICT (content_id) DO UPDATE SET name = excluded.name, output = excluded.output,
          only = excluded.only, size = excluded.size, files = excluded.files,
-         done_bytes = excluded.done_bytes, updated_at = excluded.updated_at`,
+         done_bytes = excluded.done_bytes, staged = excluded.staged,
+         updated_at = excluded.updated_at`,
     ).run(
       record.contentId,
       record.name,
@@ -458,6 +470,7 @@ export class PeerHome implements Disposable {
       record.size,
       record.files,
       record.doneBytes,
+      record.staged ? 1 : 0,
       record.startedAt,
       record.updatedAt,
     );

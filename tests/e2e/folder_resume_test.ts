@@ -7,7 +7,7 @@
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
-import { signedUpCliPeers } from "../helpers/cli.ts";
+import { type CliPeer, signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
@@ -25,38 +25,51 @@ function finished(folder: string): string[] {
   }
 }
 
-Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
-  await using dir = await tempDir();
-  await using tracker = await startLocalTracker(dir.path);
-  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
+/**
+ * "data", FILES files of 20 KB in `sub`, published by `owner` and served
+ * with `delayMs` before each piece.
+ */
+async function servedSlowly(dir: string, owner: CliPeer, tracker: string, delayMs: number) {
+  const tree = join(dir, "data");
   await Deno.mkdir(join(tree, "sub"), { recursive: true });
   for (let i = 0; i < FILES; i++) {
     await writeRandomFile(join(tree, "sub", `f${String(i).padStart(2, "0")}.bin`), 20_000);
   }
-  await aliceCli.ok(["publish", tree]);
+  await owner.ok(["publish", tree]);
+  const serving = await new TestPeer(owner.home, tracker)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: String(delayMs) });
+  return { tree, serving };
+}
+
+/** `fetcher` fetching "data" to `output`, killed with SIGKILL once `files` of it are written. */
+async function killedWhenWritten(fetcher: TestPeer, output: string, files: number) {
+  const child = fetcher.spawn(["fetch", "data", "--output", output]);
+  let exited = false;
+  child.status.then(() => exited = true);
+  await eventually(
+    () => {
+      if (exited) throw new Error("the fetch ended before it was killed");
+      return finished(`${output}.shoal-part`).length >= files;
+    },
+    `${files} files written`,
+    { tries: 3000 },
+  );
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+}
+
+Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no file is half-written", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   // A slow source, so the fetch is in the middle for a while.
-  const alice = new TestPeer(aliceCli.home, tracker.address);
-  const serving = await alice.serve([], { SHOAL_TEST_PIECE_DELAY_MS: "150" });
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
   try {
     const output = join(dir.path, "out");
     const staging = `${output}.shoal-part`;
-    const bob = new TestPeer(bobCli.home, tracker.address);
-    const child = bob.spawn(["fetch", "data", "--output", output]);
-    let exited = false;
-    child.status.then(() => exited = true);
-    await eventually(
-      () => {
-        if (exited) throw new Error("the fetch ended before it was killed");
-        return finished(staging).length >= 5;
-      },
-      "five files written",
-      { tries: 3000 },
-    );
-    child.kill("SIGKILL");
-    await child.status;
-    await child.stdout.cancel();
-    await child.stderr.cancel();
+    await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 5);
 
     await assert.rejects(Deno.lstat(output), "nothing at the output before the folder is whole");
     const landed = finished(staging);
@@ -119,6 +132,82 @@ Deno.test("cancel forgets an unfinished folder download and deletes its staging 
     assert.match(said, /cancelled "data" and deleted its unfinished folder .*out\.shoal-part$/m);
     await assert.rejects(Deno.lstat(staging), "the staging folder is deleted");
     assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
+  } finally {
+    await serving.stop();
+  }
+});
+
+Deno.test("an output made by someone else while a folder is fetched is neither replaced nor written into: the whole folder waits in its staging folder until it is moved away", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 100);
+  try {
+    const output = join(dir.path, "out");
+    const staging = `${output}.shoal-part`;
+    const fetching = bobCli.run(["fetch", "data", "--output", output]);
+    await eventually(() => finished(staging).length > 0, "a file written", { tries: 3000 });
+    // Someone else's folder, at the output's name.
+    await Deno.mkdir(output);
+    await Deno.writeTextFile(join(output, "mine.txt"), "someone else's\n");
+    const stopped = await fetching;
+    assert.notEqual(stopped.code, 0);
+    assert.match(
+      stopped.stderr,
+      /out appeared while the folder was fetched, and is not replaced; the whole folder is in .*out\.shoal-part\n/,
+    );
+    assert.match(
+      stopped.stderr,
+      /hint: move .*out away and run `.*fetch data --output .*out` again/,
+    );
+    assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
+
+    // Run again as it is: refused, not resumed into the other folder (nor its files taken as fetched).
+    const again = await bobCli.run(["fetch", "data", "--output", output, "--force"]);
+    assert.match(again.stderr, /out appeared while "data" was fetched into .*out\.shoal-part/);
+    assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
+    const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+    assert.equal(row.partPath, staging);
+
+    await Deno.rename(output, join(dir.path, "mine"));
+    const placed = await bobCli.ok(["fetch", "data", "--output", output]);
+    assert.match(placed, /fetched the folder "data" .*resumed from before/);
+    assert.equal(await diffTree(tree, output), "");
+    await assert.rejects(Deno.lstat(staging), Deno.errors.NotFound);
+  } finally {
+    await serving.stop();
+  }
+});
+
+Deno.test("a killed folder fetch finished with --only: a file it left cut short under its name is not put in place with the folder", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
+  try {
+    const output = join(dir.path, "out");
+    const staging = `${output}.shoal-part`;
+    await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 2);
+    // What a kill in the middle of writing one leaves: the file under its name, cut short.
+    const [cut] = finished(staging);
+    const whole = await Deno.readFile(join(tree, "sub", cut));
+    await Deno.writeFile(join(staging, "sub", cut), whole.subarray(0, 100));
+
+    const last = `f${String(FILES - 1).padStart(2, "0")}.bin`;
+    await bobCli.ok(["fetch", "data", "--output", output, "--only", `sub/${last}`]);
+    assert.deepEqual(
+      await Deno.readFile(join(output, "sub", last)),
+      await Deno.readFile(join(tree, "sub", last)),
+    );
+    // Every file in place is whole.
+    for (const name of finished(output)) {
+      assert.deepEqual(
+        await Deno.readFile(join(output, "sub", name)),
+        await Deno.readFile(join(tree, "sub", name)),
+        `${name} is whole`,
+      );
+    }
+    assert.ok(!finished(output).includes(cut), `${cut}, cut short, is not in place`);
   } finally {
     await serving.stop();
   }

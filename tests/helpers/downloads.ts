@@ -76,3 +76,29 @@ export function homeWithPartial(
   });
   return { home, contentId };
 }
+
+/** The content id of the folder download {@link homeWithFolderDownload} records. */
+export const FOLDER_CONTENT_ID = "c".repeat(64);
+
+/**
+ * A home in `dir`/home, logged in as alice, with one unfinished fetch of the
+ * folder "course" to `output`, which built its staging folder when `staged`.
+ */
+export function homeWithFolderDownload(dir: string, output: string, staged: boolean): PeerHome {
+  const home = PeerHome.open(join(dir, "home"));
+  home.saveSession({ username: "alice", token: "t".repeat(32) });
+  const now = new Date().toISOString();
+  home.saveFolderDownload({
+    contentId: FOLDER_CONTENT_ID,
+    name: "course",
+    output,
+    only: [],
+    size: 10,
+    files: 2,
+    doneBytes: 5,
+    staged,
+    startedAt: now,
+    updatedAt: now,
+  });
+  return home;
+}

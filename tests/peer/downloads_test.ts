@@ -5,7 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cancelByName, unfinishedDownloads } from "../../lib/peer/downloads.ts";
-import { homeWithPartial } from "../helpers/downloads.ts";
+import { homeWithFolderDownload, homeWithPartial } from "../helpers/downloads.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { tempDir } from "../helpers/processes.ts";
 
@@ -63,4 +63,36 @@ Deno.test("unfinishedDownloads and cancelByName - need a login", async () => {
   home.clearSession();
   await assert.rejects(unfinishedDownloads(home), shoalError("AUTH_REQUIRED"));
   await assert.rejects(cancelByName(home, "notes"), shoalError("AUTH_REQUIRED"));
+});
+
+Deno.test("cancelByName - a fresh folder fetch's staging folder, which it made, is deleted whole", async () => {
+  await using dir = await tempDir();
+  const output = join(dir.path, "course");
+  using home = homeWithFolderDownload(dir.path, output, true);
+  await Deno.mkdir(join(`${output}.shoal-part`, "sub"), { recursive: true });
+  await Deno.writeTextFile(join(`${output}.shoal-part`, "sub", "a.txt"), "fetched");
+
+  assert.equal((await unfinishedDownloads(home))[0].partPath, `${output}.shoal-part`);
+  assert.deepEqual(await cancelByName(home, "course"), [
+    { name: "course", partPath: `${output}.shoal-part`, file: "deleted", folder: "staged" },
+  ]);
+  await assert.rejects(Deno.lstat(`${output}.shoal-part`), Deno.errors.NotFound);
+  assert.deepEqual(home.folderDownloads(), []);
+});
+
+Deno.test("cancelByName - a folder fetch that wrote into its output, gone since, never deletes a folder named as a staging folder beside it", async () => {
+  await using dir = await tempDir();
+  const output = join(dir.path, "course");
+  // Fetched into an existing folder (--force, or a resume), which the user then moved away.
+  using home = homeWithFolderDownload(dir.path, output, false);
+  const beside = `${output}.shoal-part`;
+  await Deno.mkdir(beside);
+  await Deno.writeTextFile(join(beside, "precious.txt"), "not the fetch's");
+
+  assert.equal((await unfinishedDownloads(home))[0].partPath, output);
+  const [cancelled] = await cancelByName(home, "course");
+  assert.equal(cancelled.file, "missing");
+  assert.equal(cancelled.partPath, output);
+  assert.equal(await Deno.readTextFile(join(beside, "precious.txt")), "not the fetch's");
+  assert.deepEqual(home.folderDownloads(), []);
 });

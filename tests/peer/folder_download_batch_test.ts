@@ -165,6 +165,36 @@ Deno.test("Folder download - with a placing worker, the batches' files are verif
   }
 });
 
+Deno.test("Folder download - a placing worker that fails with batches: their files are asked again and written here, and the download finishes", async () => {
+  const authority = await TicketAuthority.create();
+  const { catalog } = filesCatalog();
+  const { server, source } = await authority.serve(catalog, "alice");
+  const moduleDir = await Deno.makeTempDir({ prefix: "shoal-failing-worker-" });
+  const failing = join(moduleDir, "failing_worker.ts");
+  // Says it started, then dies with the first batch it is given.
+  await Deno.writeTextFile(
+    failing,
+    'self.onmessage = (event) => { if (event.data === "ready?") self.postMessage("ready"); ' +
+      'else throw new Error("the worker died"); };\n',
+  );
+  using placer = new BatchPlacer(new URL(`file://${failing}`).href);
+  await eventually(() => placer.ready, "the failing worker started");
+  try {
+    const { report, dropped, identities } = await download(
+      [source],
+      await authority.ticket(ANY_CONTENT),
+      { placer, direct: true },
+    );
+    assert.deepEqual(dropped, [], "the source is not blamed");
+    assert.ok(report[0].pieces >= SMALL_FILES + 3);
+    assert.equal(placer.ready, false, "the worker is not used again");
+    assert.equal(identities.size, 0, "no file came back from the worker");
+  } finally {
+    await server.close();
+    await Deno.remove(moduleDir, { recursive: true });
+  }
+});
+
 Deno.test("Folder download - with a placing worker, a source sending a corrupt file is dropped; the files come from the honest one", async () => {
   const authority = await TicketAuthority.create();
   const liar = await authority.serve(filesCatalog().catalog, "mallory", { corruptPieces: true });
