@@ -583,15 +583,8 @@ export class FolderDownload {
     body: Uint8Array,
   ): Promise<void> {
     const good: [number, Uint8Array][] = [];
-    let at = 0;
-    for (let i = 0; i < files.length; i++) {
-      const item = items[i];
-      const file = files[i];
-      if ("error" in item) {
-        this.#refusedItem(link, file, item.error);
-        continue;
-      }
-      const bytes = body.subarray(at, at += item.length);
+    for (const [file, at, length] of this.#sentItems(link, files, items)) {
+      const bytes = body.subarray(at, at + length);
       if (sha256Hex(bytes) !== this.#files[file].pieces[0]) {
         this.#corrupt(link, file);
         continue;
@@ -627,6 +620,27 @@ export class FolderDownload {
     if (failed !== null) throw failed;
   }
 
+  /**
+   * The files a batch sent, each with where its bytes start in the body and
+   * their length; a file it did not send (its own error) is asked again.
+   */
+  *#sentItems(
+    link: Link,
+    files: number[],
+    items: BatchItem[],
+  ): Generator<[file: number, at: number, length: number]> {
+    let at = 0;
+    for (let i = 0; i < files.length; i++) {
+      const item = items[i];
+      if ("error" in item) {
+        this.#refusedItem(link, files[i], item.error);
+        continue;
+      }
+      yield [files[i], at, item.length];
+      at += item.length;
+    }
+  }
+
   /** A file a batch did not send (its own error): asked again, of another source if this lacks it. */
   #refusedItem(link: Link, file: number, error: { code: string; message: string }): void {
     this.#retry.push([file, 0]);
@@ -654,25 +668,17 @@ export class FolderDownload {
   ): Promise<void> {
     const jobs: PlaceJob[] = [];
     const jobFiles: number[] = [];
-    let at = body.byteOffset;
-    for (let i = 0; i < files.length; i++) {
-      const item = items[i];
-      const file = files[i];
-      if ("error" in item) {
-        this.#refusedItem(link, file, item.error);
-        continue;
-      }
+    for (const [file, at, length] of this.#sentItems(link, files, items)) {
       const planned = this.#files[file];
       const path = this.#options.place(planned.path);
       jobs.push({
-        at,
-        length: item.length,
+        at: body.byteOffset + at,
+        length,
         sha256: planned.pieces[0],
         partPath: this.#wholePart(path),
         path,
       });
       jobFiles.push(file);
-      at += item.length;
     }
     this.#placing++;
     let placed;
