@@ -203,7 +203,9 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
     `fetched the folder "${name}" to ${shownPath(result.output)}: ${
       plural(result.files, "file")
     }, ` +
-    `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s (${formatSize(rate)}/s)`,
+    `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s` +
+    // Nothing fetched now (all of it resumed): no rate to speak of.
+    (result.size > result.resumed ? ` (${formatSize(rate)}/s)` : ""),
     sources.length ? ` from ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",

@@ -170,3 +170,33 @@ Deno.test("plural - one source, two sources, zero sources", () => {
   assert.equal(plural(0, "source"), "0 sources");
   assert.equal(plural(1, "match", "matches"), "1 match");
 });
+
+Deno.test("a fetched folder's summary line gives a rate, but not when all of it was resumed", async () => {
+  const { folderSummaryLine } = await import("../../lib/cli/folder_commands.ts");
+  const result = {
+    output: "/somewhere/course",
+    files: 3,
+    size: 3 * 1024 * 1024,
+    seconds: 2,
+    resumed: 0,
+    sources: [
+      {
+        owner: "alice",
+        address: "127.0.0.1:1",
+        partial: false,
+        pieces: 12,
+        bytes: 0,
+        queued: null,
+      },
+    ],
+    dropped: [],
+    shared: true,
+  };
+  assert.match(
+    folderSummaryLine(result, "course"),
+    /3\.0 MiB in 2\.00 s \(1\.5 MiB\/s\) from alice/,
+  );
+  const resumed = folderSummaryLine({ ...result, resumed: result.size }, "course");
+  assert.doesNotMatch(resumed, /\/s\)/);
+  assert.match(resumed, /3\.0 MiB in 2\.00 s from alice 12 pieces; 3\.0 MiB resumed from before/);
+});
