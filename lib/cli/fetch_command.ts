@@ -22,6 +22,7 @@ import { PeerHome } from "../peer/home.ts";
 import { escapeForTerminal, formatSize, plural, printJson, renderTable } from "./output.ts";
 import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
 import { checkFolderOutput, folderOutput } from "../peer/folder_fetch.ts";
+import { FetchLock } from "../peer/fetch_lock.ts";
 import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
@@ -205,6 +206,7 @@ export async function runFetch(
   if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
   else {
     const output = folderOutput(owners[0], flags.output);
+    FetchLock.check(home, owners[0].contentId, owners[0].name);
     await checkFolderOutput(home, owners[0].contentId, output, flags.force);
   }
   if (!flags.json) {

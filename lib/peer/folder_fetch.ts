@@ -30,6 +30,7 @@ import { findHolders } from "./folder_holders.ts";
 import { resolveAllInside, resolveInside, stagingFolder } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { BatchPlacer } from "./batch_placer.ts";
+import { FetchLock } from "./fetch_lock.ts";
 import { quoteWord } from "../invocation.ts";
 import { announceFolder, sendMembers } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
@@ -329,6 +330,8 @@ export async function fetchFolder(
   options: FolderFetchOptions = {},
 ): Promise<FolderFetchResult> {
   let started = performance.now();
+  // Held until the fetch ends: a second fetch of this folder from this home stops here.
+  using _lock = FetchLock.acquire(home, chosen.contentId, chosen.name);
   // A worker verifies and writes the small files of batches while this thread reads the next
   // ones; started first, it is ready by the time the first batch comes.
   using placer =

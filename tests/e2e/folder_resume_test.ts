@@ -212,3 +212,39 @@ Deno.test("a killed folder fetch finished with --only: a file it left cut short 
     await serving.stop();
   }
 });
+
+Deno.test("the same folder fetched twice at once from one home: the second stops before writing anything, naming the first; the first finishes", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 50);
+  try {
+    const output = join(dir.path, "out");
+    const first = new TestPeer(bobCli.home, tracker.address)
+      .spawn(["fetch", "data", "--output", output]);
+    await eventually(
+      () => finished(`${output}.shoal-part`).length > 0,
+      "the first fetch writing",
+      { tries: 3000 },
+    );
+    const second = await bobCli.run(["fetch", "data", "--output", output]);
+    assert.notEqual(second.code, 0);
+    assert.match(
+      second.stderr,
+      /"data" is being fetched from this home already \(pid \d+\); wait for that fetch to end/,
+    );
+    assert.equal(second.stdout, "", "refused before the owners are listed");
+    const [status] = await Promise.all([
+      first.status,
+      first.stdout.cancel(),
+      first.stderr.cancel(),
+    ]);
+    assert.equal(status.code, 0);
+    assert.equal(await diffTree(tree, output), "");
+    // Once it ended, the same fetch may run again (it finds the folder there).
+    const again = await bobCli.run(["fetch", "data", "--output", output]);
+    assert.match(again.stderr, /out already exists/);
+  } finally {
+    await serving.stop();
+  }
+});
