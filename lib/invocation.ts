@@ -68,6 +68,18 @@ export function completionNames(program: Program): string[] {
     : [`${program}.ts`, `shoal-${program}`];
 }
 
+/** Reads the process's environment, or (tests) the variables {@link readEnvironmentFrom} gave. */
+let variable = (name: string): string | undefined => Deno.env.get(name);
+
+/**
+ * Tests only: the launcher reads `INIT_CWD` and `PATH` from `variables`
+ * (null: the process's again). Changing the process's own environment
+ * instead would reach the programs other tests start meanwhile.
+ */
+export function readEnvironmentFrom(variables: Record<string, string> | null): void {
+  variable = variables ? (name) => variables[name] : (name) => Deno.env.get(name);
+}
+
 /**
  * The words that start a program the way the user started it: the compiled
  * binary's name, `deno task NAME` under deno task (which sets INIT_CWD), or
@@ -83,7 +95,7 @@ export function launcher(program: Program): string {
   const name = basename(exe).replace(/\.exe$/, "");
   // A compiled binary: its bare name where PATH finds it, else its path.
   if (name !== "deno") return onPath(basename(exe)) ? name : quoteWord(nearest(exe));
-  if (Deno.env.get("INIT_CWD")) return taskLauncher(program);
+  if (variable("INIT_CWD")) return taskLauncher(program);
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
   const script = basename(main) === `${program}.ts` ? nearest(main) : `${program}.ts`;
   return `deno run -A ${quoteWord(script)}`;
@@ -108,7 +120,7 @@ export function launcherBeside(program: Program): string {
     const sibling = join(dirname(exe), `shoal-${program}${exe.endsWith(".exe") ? ".exe" : ""}`);
     return onPath(basename(sibling)) === sibling ? `shoal-${program}` : quoteWord(nearest(sibling));
   }
-  if (Deno.env.get("INIT_CWD")) return taskLauncher(program);
+  if (variable("INIT_CWD")) return taskLauncher(program);
   const main = Deno.mainModule.startsWith("file:") ? fileURLToPath(Deno.mainModule) : "";
   return `deno run -A ${quoteWord(main === "" ? script : nearest(join(dirname(main), script)))}`;
 }
@@ -120,7 +132,7 @@ export function launcherBeside(program: Program): string {
  */
 function taskLauncher(program: Program): string {
   const task = program === "peer" ? "peer" : "admin";
-  const from = Deno.env.get("INIT_CWD") ?? Deno.cwd();
+  const from = variable("INIT_CWD") ?? Deno.cwd();
   const root = fileURLToPath(new URL("../", import.meta.url));
   const within = relative(root, from);
   if (!within.startsWith("..") && !isAbsolute(within)) return `deno task ${task}`;
@@ -141,7 +153,7 @@ function nearest(path: string): string {
  */
 function onPath(file: string): string | undefined {
   const separator = Deno.build.os === "windows" ? ";" : ":";
-  for (const dir of (Deno.env.get("PATH") ?? "").split(separator)) {
+  for (const dir of (variable("PATH") ?? "").split(separator)) {
     try {
       if (dir !== "" && Deno.statSync(join(dir, file)).isFile) return join(dir, file);
     } catch {

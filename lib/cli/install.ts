@@ -45,10 +45,16 @@ export function taskFlags(task: string | undefined, script: string): string[] {
   return words.slice(2, at);
 }
 
-/** Where `deno install` puts commands: `--root`, else DENO_INSTALL_ROOT, else ~/.deno. */
-export function installRoot(root: string | undefined): string {
-  const chosen = root ?? Deno.env.get("DENO_INSTALL_ROOT") ??
-    join(Deno.env.get("HOME") ?? Deno.env.get("USERPROFILE") ?? ".", ".deno");
+/**
+ * Where `deno install` puts commands: `--root`, else DENO_INSTALL_ROOT, else
+ * ~/.deno; `variable` reads the environment (tests give their own).
+ */
+export function installRoot(
+  root: string | undefined,
+  variable: (name: string) => string | undefined = (name) => Deno.env.get(name),
+): string {
+  const chosen = root ?? variable("DENO_INSTALL_ROOT") ??
+    join(variable("HOME") ?? variable("USERPROFILE") ?? ".", ".deno");
   return resolve(chosen);
 }
 

@@ -30,20 +30,13 @@ Deno.test("install - --allow-all replaces the permission flags and keeps the oth
 });
 
 Deno.test("install - the root is --root, else DENO_INSTALL_ROOT, else ~/.deno", () => {
-  const saved = { root: Deno.env.get("DENO_INSTALL_ROOT"), home: Deno.env.get("HOME") };
-  try {
-    Deno.env.set("HOME", "/home/me");
-    Deno.env.delete("DENO_INSTALL_ROOT");
-    assert.equal(installRoot(undefined), "/home/me/.deno");
-    Deno.env.set("DENO_INSTALL_ROOT", "/opt/deno");
-    assert.equal(installRoot(undefined), "/opt/deno");
-    assert.equal(installRoot("/srv/tools"), "/srv/tools");
-  } finally {
-    for (const [name, value] of [["DENO_INSTALL_ROOT", saved.root], ["HOME", saved.home]]) {
-      if (value === undefined) Deno.env.delete(name!);
-      else Deno.env.set(name!, value);
-    }
-  }
+  // An environment of its own: setting the process's HOME reached the programs other tests
+  // started meanwhile (their deno looked for its cache under /home/me and downloaded every package).
+  const env = (variables: Record<string, string>) => (name: string) => variables[name];
+  assert.equal(installRoot(undefined, env({ HOME: "/home/me" })), "/home/me/.deno");
+  const both = env({ HOME: "/home/me", DENO_INSTALL_ROOT: "/opt/deno" });
+  assert.equal(installRoot(undefined, both), "/opt/deno");
+  assert.equal(installRoot("/srv/tools", both), "/srv/tools");
 });
 
 Deno.test("install - deno install gets the repository's config, the script, and the name marker last", () => {

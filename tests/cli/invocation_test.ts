@@ -9,6 +9,7 @@ import {
   isInstalled,
   launcher,
   launcherBeside,
+  readEnvironmentFrom,
   setInvocation,
   splitGlobals,
   takeInstalledAs,
@@ -26,8 +27,7 @@ Deno.test("invocation - global options are split from the command, wherever they
 });
 
 Deno.test("invocation - under deno task, hints name the task and repeat --home", () => {
-  const before = Deno.env.get("INIT_CWD");
-  Deno.env.set("INIT_CWD", Deno.cwd());
+  readEnvironmentFrom({ ...Deno.env.toObject(), INIT_CWD: Deno.cwd() });
   try {
     assert.equal(launcher("peer"), "deno task peer");
     assert.equal(launcher("tracker"), "deno task admin");
@@ -45,24 +45,21 @@ Deno.test("invocation - under deno task, hints name the task and repeat --home",
       "registered bob; now run: deno task peer --home 'my home' login bob",
     );
   } finally {
-    if (before === undefined) Deno.env.delete("INIT_CWD");
-    else Deno.env.set("INIT_CWD", before);
+    readEnvironmentFrom(null);
     setInvocation("peer", [], "peer.ts");
   }
 });
 
 Deno.test("invocation - under deno task from outside the repository, hints name its deno.json", () => {
-  const before = Deno.env.get("INIT_CWD");
   const config = fromFileUrl(new URL("../../deno.json", import.meta.url));
   try {
-    Deno.env.set("INIT_CWD", dirname(config) + "/lib/peer");
+    readEnvironmentFrom({ ...Deno.env.toObject(), INIT_CWD: dirname(config) + "/lib/peer" });
     assert.equal(launcher("peer"), "deno task peer", "a folder below deno.json finds it");
-    Deno.env.set("INIT_CWD", "/");
+    readEnvironmentFrom({ ...Deno.env.toObject(), INIT_CWD: "/" });
     assert.equal(launcher("peer"), `deno task --config ${relative("/", config)} peer`);
     assert.equal(launcherBeside("tracker"), `deno task --config ${relative("/", config)} admin`);
   } finally {
-    if (before === undefined) Deno.env.delete("INIT_CWD");
-    else Deno.env.set("INIT_CWD", before);
+    readEnvironmentFrom(null);
   }
 });
 
@@ -108,7 +105,7 @@ Deno.test("invocation - an installed command is named as typed: bare on PATH, el
     assert.equal(commandName("peer"), "shoal");
     assert.deepEqual(completionNames("peer"), ["shoal"]);
 
-    Deno.env.set("PATH", `${dir}:${path}`);
+    readEnvironmentFrom({ ...Deno.env.toObject(), PATH: `${dir}:${path}` });
     setInvocation("peer", args);
     assert.equal(
       asTyped("run `peer.ts login <username>` first"),
@@ -117,7 +114,7 @@ Deno.test("invocation - an installed command is named as typed: bare on PATH, el
     // Beside the installed shoal-tracker, the peer is the installed shoal.
     assert.equal(launcherBeside("peer"), "shoal");
 
-    Deno.env.set("PATH", "/nonexistent");
+    readEnvironmentFrom({ ...Deno.env.toObject(), PATH: "/nonexistent" });
     // Its path from the current folder, or the absolute one where that is shorter.
     const near = relative(Deno.cwd(), script);
     assert.equal(launcher("peer"), near.length <= script.length ? near : script, "its path");
@@ -126,7 +123,7 @@ Deno.test("invocation - an installed command is named as typed: bare on PATH, el
       "--installed-as=/x",
     ]);
   } finally {
-    Deno.env.set("PATH", path);
+    readEnvironmentFrom(null);
     setInvocation("peer", [], "peer.ts");
     await Deno.remove(dir, { recursive: true });
   }
