@@ -9,6 +9,7 @@
  */
 import { join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
+import { LockFile } from "../storage/lock_file.ts";
 import type { PeerHome } from "./home.ts";
 
 /**
@@ -21,10 +22,10 @@ import type { PeerHome } from "./home.ts";
  * ```
  */
 export class FetchLock implements Disposable {
-  readonly #file: Deno.FsFile;
+  readonly #lock: LockFile;
 
-  private constructor(file: Deno.FsFile) {
-    this.#file = file;
+  private constructor(lock: LockFile) {
+    this.#lock = lock;
   }
 
   /**
@@ -34,25 +35,20 @@ export class FetchLock implements Disposable {
   static acquire(home: PeerHome, contentId: string, name: string): FetchLock {
     const folder = join(home.dir, "locks");
     const path = join(folder, `fetch-${contentId}.lock`);
-    let file: Deno.FsFile;
     try {
       Deno.mkdirSync(folder, { recursive: true });
-      file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
     } catch (error) {
-      throw new ShoalError("IO", `cannot open the lock file ${path}: ${(error as Error).message}`);
+      throw new ShoalError("IO", `cannot make ${folder}: ${(error as Error).message}`);
     }
-    if (!file.tryLockSync(true)) {
-      file.close();
-      const holder = Deno.readTextFileSync(path).trim() || "another process";
+    const lock = LockFile.tryAcquire(path, `pid ${Deno.pid}`);
+    if (!lock) {
       throw new ShoalError(
         "BUSY",
-        `"${name}" is being fetched from this home already (${holder}); ` +
+        `"${name}" is being fetched from this home already (${LockFile.holder(path)}); ` +
           "wait for that fetch to end, or stop it, then run this one again",
       );
     }
-    file.truncateSync(0);
-    file.writeSync(new TextEncoder().encode(`pid ${Deno.pid}\n`));
-    return new FetchLock(file);
+    return new FetchLock(lock);
   }
 
   /** Fails as {@link acquire} does while another fetch holds the lock; takes nothing. */
@@ -62,11 +58,7 @@ export class FetchLock implements Disposable {
 
   /** Releases the lock; the file stays, and the next fetch overwrites it. */
   release(): void {
-    try {
-      this.#file.unlockSync();
-    } finally {
-      this.#file.close();
-    }
+    this.#lock.release();
   }
 
   [Symbol.dispose](): void {

@@ -6,6 +6,7 @@
  */
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
+import { LockFile } from "../storage/lock_file.ts";
 
 /**
  * The lock of one tracker database, held from before the store is opened
@@ -20,11 +21,11 @@ import { ShoalError } from "../protocol/errors.ts";
  */
 export class DatabaseLock implements Disposable {
   readonly path: string;
-  readonly #file: Deno.FsFile;
+  readonly #lock: LockFile;
 
-  private constructor(path: string, file: Deno.FsFile) {
+  private constructor(path: string, lock: LockFile) {
     this.path = path;
-    this.#file = file;
+    this.#lock = lock;
   }
 
   /**
@@ -33,54 +34,29 @@ export class DatabaseLock implements Disposable {
    */
   static acquire(dbPath: string): DatabaseLock {
     const path = `${dbPath}.lock`;
-    let file: Deno.FsFile;
-    try {
-      file = Deno.openSync(path, { read: true, write: true, create: true, mode: 0o600 });
-    } catch (error) {
-      throw new ShoalError("IO", `cannot open the lock file ${path}: ${(error as Error).message}`);
-    }
-    if (!file.tryLockSync(true)) {
-      file.close();
-      const holder = readHolder(path);
+    const lock = LockFile.tryAcquire(path, `pid ${Deno.pid}, starting`);
+    if (!lock) {
       throw new ShoalError(
         "BUSY",
-        `another tracker (${holder}) is already using ${dbPath}; stop it first, or pass --db FILE`,
+        `another tracker (${
+          LockFile.holder(path)
+        }) is already using ${dbPath}; stop it first, or pass --db FILE`,
       );
     }
-    const lock = new DatabaseLock(path, file);
-    lock.#write(`pid ${Deno.pid}, starting`);
-    return lock;
+    return new DatabaseLock(path, lock);
   }
 
   /** Notes where this tracker listens, for the message a second one prints. */
   record(address: Address): void {
-    this.#write(`pid ${Deno.pid}, listening on ${formatAddress(address)}`);
-  }
-
-  #write(text: string): void {
-    this.#file.truncateSync(0);
-    this.#file.seekSync(0, Deno.SeekMode.Start);
-    this.#file.writeSync(new TextEncoder().encode(`${text}\n`));
+    this.#lock.note(`pid ${Deno.pid}, listening on ${formatAddress(address)}`);
   }
 
   /** Releases the lock; the file stays, and the next tracker overwrites it. */
   release(): void {
-    try {
-      this.#file.unlockSync();
-    } finally {
-      this.#file.close();
-    }
+    this.#lock.release();
   }
 
   [Symbol.dispose](): void {
     this.release();
-  }
-}
-
-function readHolder(path: string): string {
-  try {
-    return Deno.readTextFileSync(path).trim().slice(0, 200) || "pid unknown";
-  } catch {
-    return "pid unknown";
   }
 }
