@@ -27,7 +27,7 @@ function finished(folder: string): string[] {
 
 /**
  * "data", FILES files of 20 KB in `sub`, published by `owner` and served
- * with `delayMs` before each piece.
+ * with `delayMs` before each piece; disposing it stops the serving.
  */
 async function servedSlowly(dir: string, owner: CliPeer, tracker: string, delayMs: number) {
   const tree = join(dir, "data");
@@ -38,7 +38,12 @@ async function servedSlowly(dir: string, owner: CliPeer, tracker: string, delayM
   await owner.ok(["publish", tree]);
   const serving = await new TestPeer(owner.home, tracker)
     .serve([], { SHOAL_TEST_PIECE_DELAY_MS: String(delayMs) });
-  return { tree, serving };
+  return {
+    tree,
+    [Symbol.asyncDispose]: async () => {
+      await serving.stop();
+    },
+  };
 }
 
 /** `fetcher` fetching "data" to `output`, killed with SIGKILL once `files` of it are written. */
@@ -65,38 +70,35 @@ Deno.test("a folder fetch killed with SIGKILL resumes where it stopped, and no f
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
   // A slow source, so the fetch is in the middle for a while.
-  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
-  try {
-    const output = join(dir.path, "out");
-    const staging = `${output}.shoal-part`;
-    await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 5);
+  await using served = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
+  const { tree } = served;
+  const output = join(dir.path, "out");
+  const staging = `${output}.shoal-part`;
+  await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 5);
 
-    await assert.rejects(Deno.lstat(output), "nothing at the output before the folder is whole");
-    const landed = finished(staging);
-    assert.ok(landed.length < FILES, "killed in the middle");
-    // Whole, or (the one being written when it was killed) cut short: the size tells a resume.
-    for (const name of landed) {
-      const [a, b] = await Promise.all([
-        Deno.readFile(join(staging, "sub", name)),
-        Deno.readFile(join(tree, "sub", name)),
-      ]);
-      assert.deepEqual(a, b.subarray(0, a.length), `${name} holds its first bytes`);
-    }
-    const downloads = JSON.parse(await bobCli.ok(["downloads", "--json"]));
-    assert.equal(downloads.length, 1);
-    assert.equal(downloads[0].name, "data");
-    assert.equal(downloads[0].folder, true);
-    assert.equal(downloads[0].partPath, staging, "where its files are until it is whole");
-    assert.equal(downloads[0].onDisk, true);
-
-    const resumed = JSON.parse(await bobCli.ok(["fetch", "data", "--output", output, "--json"]));
-    assert.ok(resumed.resumed > 0, "the files already written were kept");
-    assert.equal(await diffTree(tree, output), "");
-    await assert.rejects(Deno.lstat(staging), "the staging folder became the output");
-    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
-  } finally {
-    await serving.stop();
+  await assert.rejects(Deno.lstat(output), "nothing at the output before the folder is whole");
+  const landed = finished(staging);
+  assert.ok(landed.length < FILES, "killed in the middle");
+  // Whole, or (the one being written when it was killed) cut short: the size tells a resume.
+  for (const name of landed) {
+    const [a, b] = await Promise.all([
+      Deno.readFile(join(staging, "sub", name)),
+      Deno.readFile(join(tree, "sub", name)),
+    ]);
+    assert.deepEqual(a, b.subarray(0, a.length), `${name} holds its first bytes`);
   }
+  const downloads = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+  assert.equal(downloads.length, 1);
+  assert.equal(downloads[0].name, "data");
+  assert.equal(downloads[0].folder, true);
+  assert.equal(downloads[0].partPath, staging, "where its files are until it is whole");
+  assert.equal(downloads[0].onDisk, true);
+
+  const resumed = JSON.parse(await bobCli.ok(["fetch", "data", "--output", output, "--json"]));
+  assert.ok(resumed.resumed > 0, "the files already written were kept");
+  assert.equal(await diffTree(tree, output), "");
+  await assert.rejects(Deno.lstat(staging), "the staging folder became the output");
+  assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
 });
 
 Deno.test("cancel forgets an unfinished folder download and deletes its staging folder", async () => {
@@ -141,110 +143,101 @@ Deno.test("an output made by someone else while a folder is fetched is neither r
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 100);
-  try {
-    const output = join(dir.path, "out");
-    const staging = `${output}.shoal-part`;
-    const fetching = bobCli.run(["fetch", "data", "--output", output]);
-    await eventually(() => finished(staging).length > 0, "a file written", { tries: 3000 });
-    // Someone else's folder, at the output's name.
-    await Deno.mkdir(output);
-    await Deno.writeTextFile(join(output, "mine.txt"), "someone else's\n");
-    const stopped = await fetching;
-    assert.notEqual(stopped.code, 0);
-    assert.match(
-      stopped.stderr,
-      /out appeared while the folder was fetched, and is not replaced; the whole folder is in .*out\.shoal-part\n/,
-    );
-    assert.match(
-      stopped.stderr,
-      /hint: move .*out away and run `.*fetch data --output .*out` again/,
-    );
-    assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
+  await using served = await servedSlowly(dir.path, aliceCli, tracker.address, 100);
+  const { tree } = served;
+  const output = join(dir.path, "out");
+  const staging = `${output}.shoal-part`;
+  const fetching = bobCli.run(["fetch", "data", "--output", output]);
+  await eventually(() => finished(staging).length > 0, "a file written", { tries: 3000 });
+  // Someone else's folder, at the output's name.
+  await Deno.mkdir(output);
+  await Deno.writeTextFile(join(output, "mine.txt"), "someone else's\n");
+  const stopped = await fetching;
+  assert.notEqual(stopped.code, 0);
+  assert.match(
+    stopped.stderr,
+    /out appeared while the folder was fetched, and is not replaced; the whole folder is in .*out\.shoal-part\n/,
+  );
+  assert.match(
+    stopped.stderr,
+    /hint: move .*out away and run `.*fetch data --output .*out` again/,
+  );
+  assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
 
-    // Run again as it is: refused, not resumed into the other folder (nor its files taken as fetched).
-    const again = await bobCli.run(["fetch", "data", "--output", output, "--force"]);
-    assert.match(again.stderr, /out appeared while "data" was fetched into .*out\.shoal-part/);
-    assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
-    const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
-    assert.equal(row.partPath, staging);
+  // Run again as it is: refused, not resumed into the other folder (nor its files taken as fetched).
+  const again = await bobCli.run(["fetch", "data", "--output", output, "--force"]);
+  assert.match(again.stderr, /out appeared while "data" was fetched into .*out\.shoal-part/);
+  assert.deepEqual([...Deno.readDirSync(output)].map((e) => e.name), ["mine.txt"]);
+  const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+  assert.equal(row.partPath, staging);
 
-    await Deno.rename(output, join(dir.path, "mine"));
-    const placed = await bobCli.ok(["fetch", "data", "--output", output]);
-    assert.match(placed, /fetched the folder "data" .*resumed from before/);
-    assert.equal(await diffTree(tree, output), "");
-    await assert.rejects(Deno.lstat(staging), Deno.errors.NotFound);
-  } finally {
-    await serving.stop();
-  }
+  await Deno.rename(output, join(dir.path, "mine"));
+  const placed = await bobCli.ok(["fetch", "data", "--output", output]);
+  assert.match(placed, /fetched the folder "data" .*resumed from before/);
+  assert.equal(await diffTree(tree, output), "");
+  await assert.rejects(Deno.lstat(staging), Deno.errors.NotFound);
 });
 
 Deno.test("a killed folder fetch finished with --only: a file it left cut short under its name is not put in place with the folder", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
-  try {
-    const output = join(dir.path, "out");
-    const staging = `${output}.shoal-part`;
-    await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 2);
-    // What a kill in the middle of writing one leaves: the file under its name, cut short.
-    const [cut] = finished(staging);
-    const whole = await Deno.readFile(join(tree, "sub", cut));
-    await Deno.writeFile(join(staging, "sub", cut), whole.subarray(0, 100));
+  await using served = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
+  const { tree } = served;
+  const output = join(dir.path, "out");
+  const staging = `${output}.shoal-part`;
+  await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), output, 2);
+  // What a kill in the middle of writing one leaves: the file under its name, cut short.
+  const [cut] = finished(staging);
+  const whole = await Deno.readFile(join(tree, "sub", cut));
+  await Deno.writeFile(join(staging, "sub", cut), whole.subarray(0, 100));
 
-    const last = `f${String(FILES - 1).padStart(2, "0")}.bin`;
-    await bobCli.ok(["fetch", "data", "--output", output, "--only", `sub/${last}`]);
+  const last = `f${String(FILES - 1).padStart(2, "0")}.bin`;
+  await bobCli.ok(["fetch", "data", "--output", output, "--only", `sub/${last}`]);
+  assert.deepEqual(
+    await Deno.readFile(join(output, "sub", last)),
+    await Deno.readFile(join(tree, "sub", last)),
+  );
+  // Every file in place is whole.
+  for (const name of finished(output)) {
     assert.deepEqual(
-      await Deno.readFile(join(output, "sub", last)),
-      await Deno.readFile(join(tree, "sub", last)),
+      await Deno.readFile(join(output, "sub", name)),
+      await Deno.readFile(join(tree, "sub", name)),
+      `${name} is whole`,
     );
-    // Every file in place is whole.
-    for (const name of finished(output)) {
-      assert.deepEqual(
-        await Deno.readFile(join(output, "sub", name)),
-        await Deno.readFile(join(tree, "sub", name)),
-        `${name} is whole`,
-      );
-    }
-    assert.ok(!finished(output).includes(cut), `${cut}, cut short, is not in place`);
-  } finally {
-    await serving.stop();
   }
+  assert.ok(!finished(output).includes(cut), `${cut}, cut short, is not in place`);
 });
 
 Deno.test("the same folder fetched twice at once from one home: the second stops before writing anything, naming the first; the first finishes", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const { tree, serving } = await servedSlowly(dir.path, aliceCli, tracker.address, 50);
-  try {
-    const output = join(dir.path, "out");
-    const first = new TestPeer(bobCli.home, tracker.address)
-      .spawn(["fetch", "data", "--output", output]);
-    await eventually(
-      () => finished(`${output}.shoal-part`).length > 0,
-      "the first fetch writing",
-      { tries: 3000 },
-    );
-    const second = await bobCli.run(["fetch", "data", "--output", output]);
-    assert.notEqual(second.code, 0);
-    assert.match(
-      second.stderr,
-      /"data" is being fetched from this home already \(pid \d+\); wait for that fetch to end/,
-    );
-    assert.equal(second.stdout, "", "refused before the owners are listed");
-    const [status] = await Promise.all([
-      first.status,
-      first.stdout.cancel(),
-      first.stderr.cancel(),
-    ]);
-    assert.equal(status.code, 0);
-    assert.equal(await diffTree(tree, output), "");
-    // Once it ended, the same fetch may run again (it finds the folder there).
-    const again = await bobCli.run(["fetch", "data", "--output", output]);
-    assert.match(again.stderr, /out already exists/);
-  } finally {
-    await serving.stop();
-  }
+  await using served = await servedSlowly(dir.path, aliceCli, tracker.address, 50);
+  const { tree } = served;
+  const output = join(dir.path, "out");
+  const first = new TestPeer(bobCli.home, tracker.address)
+    .spawn(["fetch", "data", "--output", output]);
+  await eventually(
+    () => finished(`${output}.shoal-part`).length > 0,
+    "the first fetch writing",
+    { tries: 3000 },
+  );
+  const second = await bobCli.run(["fetch", "data", "--output", output]);
+  assert.notEqual(second.code, 0);
+  assert.match(
+    second.stderr,
+    /"data" is being fetched from this home already \(pid \d+\); wait for that fetch to end/,
+  );
+  assert.equal(second.stdout, "", "refused before the owners are listed");
+  const [status] = await Promise.all([
+    first.status,
+    first.stdout.cancel(),
+    first.stderr.cancel(),
+  ]);
+  assert.equal(status.code, 0);
+  assert.equal(await diffTree(tree, output), "");
+  // Once it ended, the same fetch may run again (it finds the folder there).
+  const again = await bobCli.run(["fetch", "data", "--output", output]);
+  assert.match(again.stderr, /out already exists/);
 });
