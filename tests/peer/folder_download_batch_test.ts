@@ -8,20 +8,13 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
-import { Bitfield } from "../../lib/peer/bitfield.ts";
-import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
 import { BatchPlacer } from "../../lib/peer/batch_placer.ts";
 import { choosePieceSize, type FileIdentity, identityOf } from "../../lib/peer/manifest.ts";
-import {
-  type BatchItem,
-  checkBatchReply,
-  type Manifest,
-  type Source,
-} from "../../lib/protocol/messages.ts";
+import { type BatchItem, checkBatchReply, type Source } from "../../lib/protocol/messages.ts";
 import { WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
-import { manifestOf } from "../helpers/catalog.ts";
+import { contentsCatalog, manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { batchAnswering, connectTo, TicketAuthority } from "../helpers/sources.ts";
@@ -42,46 +35,9 @@ const FILES: PlannedFile[] = MANIFESTS.map(({ manifest }, i) => ({
   pieces: manifest.pieces,
 }));
 
-/**
- * A catalog of the files `which` says it has, from memory, with a batch
- * look-up that counts its calls (so a test sees batches were used).
- */
+/** A catalog of the files `which` says it has (contentsCatalog of tests/helpers/catalog.ts). */
 function filesCatalog(which: (i: number) => boolean = () => true) {
-  const byId = new Map<string, { manifest: Manifest; content: Uint8Array }>();
-  MANIFESTS.forEach(({ manifest, contentId }, i) => {
-    if (which(i)) byId.set(contentId, { manifest, content: CONTENTS[i] });
-  });
-  const calls = { find: 0, findSmall: 0 };
-  const catalog: Catalog = {
-    find(contentId) {
-      calls.find++;
-      const found = byId.get(contentId);
-      if (!found) return Promise.resolve(null);
-      const { manifest, content } = found;
-      return Promise.resolve({
-        manifest,
-        have: Bitfield.full(manifest.pieces.length),
-        read: (index, into) => {
-          into.set(
-            content.subarray(index * manifest.pieceSize, index * manifest.pieceSize + into.length),
-          );
-          return Promise.resolve();
-        },
-      });
-    },
-    findSmall(contentIds) {
-      calls.findSmall++;
-      return Promise.resolve(contentIds.map((contentId): SmallContent | null => {
-        const found = byId.get(contentId);
-        return found === undefined ? null : {
-          size: found.content.length,
-          share: { contentId, name: null },
-          read: (into) => into.set(found.content),
-        };
-      }));
-    },
-  };
-  return { catalog, calls };
+  return contentsCatalog(CONTENTS.filter((_, i) => which(i)));
 }
 
 /**

@@ -10,8 +10,6 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
-import { Bitfield } from "../../lib/peer/bitfield.ts";
-import type { Catalog, SmallContent } from "../../lib/peer/catalog.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
 import { BATCH_BYTES_PER_USER } from "../../lib/peer/batch_budget.ts";
 import { describeFolder } from "../../lib/peer/folder_publish.ts";
@@ -26,7 +24,6 @@ import { encodeFrame } from "../../lib/protocol/frame.ts";
 import {
   type BatchItem,
   checkBatchReply,
-  type Manifest,
   MAX_BATCH_BYTES,
   MAX_BATCH_ITEMS,
   PEER_METHODS,
@@ -34,7 +31,7 @@ import {
 } from "../../lib/protocol/messages.ts";
 import { WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
-import { manifestOf } from "../helpers/catalog.ts";
+import { contentsCatalog, manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { batchAnswering, connectTo, TicketAuthority } from "../helpers/sources.ts";
 
@@ -53,53 +50,6 @@ const FILES: PlannedFile[] = MANIFESTS.map(({ manifest }, i) => ({
   pieces: manifest.pieces,
 }));
 
-/**
- * A catalog of `contents` from memory with a batch look-up; `reads` records
- * the buffer each read went into, `fail` makes a content's read throw.
- */
-function recordingCatalog(
-  contents: Uint8Array[],
-  fail: (contentId: string) => Error | null = () => null,
-) {
-  const byId = new Map<string, { manifest: Manifest; content: Uint8Array }>();
-  contents.forEach((content) => {
-    const { manifest, contentId } = manifestOf(content, choosePieceSize(content.length));
-    byId.set(contentId, { manifest, content });
-  });
-  const reads: ArrayBufferLike[] = [];
-  const catalog: Catalog = {
-    find(contentId) {
-      const found = byId.get(contentId);
-      if (!found) return Promise.resolve(null);
-      const { manifest, content } = found;
-      return Promise.resolve({
-        manifest,
-        have: Bitfield.full(manifest.pieces.length),
-        read: (index, into) => {
-          into.set(content.subarray(index * manifest.pieceSize, (index + 1) * manifest.pieceSize));
-          return Promise.resolve();
-        },
-      });
-    },
-    findSmall(contentIds) {
-      return Promise.resolve(contentIds.map((contentId): SmallContent | null => {
-        const found = byId.get(contentId);
-        return found === undefined ? null : {
-          size: found.content.length,
-          share: { contentId, name: null },
-          read: (into) => {
-            const error = fail(contentId);
-            if (error) throw error;
-            reads.push(into.buffer);
-            into.set(found.content);
-          },
-        };
-      }));
-    },
-  };
-  return { catalog, reads };
-}
-
 /** Waits (bounded) until `done` holds. */
 async function until(done: () => boolean, what: string): Promise<void> {
   for (let i = 0; i < 500 && !done(); i++) await new Promise((r) => setTimeout(r, 10));
@@ -110,7 +60,7 @@ Deno.test("pieces attack - 256 items of one 16 KiB content are exactly 4 MiB: se
   const authority = await TicketAuthority.create();
   const content = Uint8Array.from({ length: 16 * 1024 }, (_, i) => (i * 5) & 0xff);
   const { contentId } = manifestOf(content, choosePieceSize(content.length));
-  const { catalog } = recordingCatalog([content]);
+  const { catalog } = contentsCatalog([content]);
   const { server, source } = await authority.serve(catalog, "alice");
   const client = await connectTo(source);
   try {
@@ -134,7 +84,7 @@ Deno.test("pieces attack - a downloader cutting the connection mid-body: the bat
     { length: 64 },
     (_, i) => Uint8Array.from({ length: 60_000 }, (_, k) => (k + i) & 0xff),
   );
-  const { catalog, reads } = recordingCatalog(contents);
+  const { catalog, reads } = contentsCatalog(contents);
   const ids = contents.map((content) =>
     manifestOf(content, choosePieceSize(content.length)).contentId
   );
@@ -187,7 +137,7 @@ Deno.test("pieces attack - an item whose read fails with a long message is refus
   const authority = await TicketAuthority.create();
   const [good, bad] = [CONTENTS[1], CONTENTS[2]];
   const badId = MANIFESTS[2].contentId;
-  const { catalog } = recordingCatalog(
+  const { catalog } = contentsCatalog(
     [good, bad],
     (contentId) => contentId === badId ? new Error(`EIO: ${"x".repeat(5000)}`) : null,
   );
@@ -299,7 +249,7 @@ for (const { name, answer, reason } of HOSTILE) {
   Deno.test(`pieces attack - a source answering with ${name} is dropped; the folder comes from the honest one`, async () => {
     const authority = await TicketAuthority.create();
     const hostile = await batchAnswering(answer);
-    const good = await authority.serve(recordingCatalog(CONTENTS).catalog, "alice");
+    const good = await authority.serve(contentsCatalog(CONTENTS).catalog, "alice");
     const dir = await Deno.makeTempDir({ prefix: "shoal-batch-attack-" });
     const planned = {
       sources: [hostile.source, good.source].map((source) => ({ source, holds: null })),
@@ -488,7 +438,7 @@ Deno.test("pieces attack - the batches one downloader has the server hold are bo
     { length: 64 },
     (_, i) => Uint8Array.from({ length: 65_000 }, (_, k) => (k * 3 + i) & 0xff),
   );
-  const { catalog, reads } = recordingCatalog(contents);
+  const { catalog, reads } = contentsCatalog(contents);
   const items = contents.map((content) => ({
     contentId: manifestOf(content, choosePieceSize(content.length)).contentId,
     index: 0,
@@ -532,10 +482,10 @@ Deno.test("pieces attack - the batches one downloader has the server hold are bo
 Deno.test("pieces attack - with a source lacking half the files and a tiny in-flight cap, progress counts each file once and ends at the totals", async () => {
   const authority = await TicketAuthority.create();
   const half = await authority.serve(
-    recordingCatalog(CONTENTS.filter((_, i) => i % 2 === 0)).catalog,
+    contentsCatalog(CONTENTS.filter((_, i) => i % 2 === 0)).catalog,
     "mallory",
   );
-  const whole = await authority.serve(recordingCatalog(CONTENTS).catalog, "alice");
+  const whole = await authority.serve(contentsCatalog(CONTENTS).catalog, "alice");
   const dir = await Deno.makeTempDir({ prefix: "shoal-batch-attack-progress-" });
   const planned = {
     sources: [half.source, whole.source].map((source) => ({ source, holds: null })),
