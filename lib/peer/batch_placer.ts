@@ -11,6 +11,7 @@
  */
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { sha256Hex } from "./content_id.ts";
+import { type FileIdentity, identityOf } from "./file_identity.ts";
 import { placeWholeSync } from "./whole_file.ts";
 
 /** One file of a batch to verify and put in place: its bytes are `length` at `at` of the buffer. */
@@ -25,13 +26,12 @@ export interface PlaceJob {
 }
 
 /**
- * What became of a job: the file in place and what it is on disk (as
- * `FileIdentity` of manifest.ts), `"corrupt"` (its
- * bytes do not match), or the error that stopped the batch there (the jobs
- * after it have no outcome).
+ * What became of a job: the file in place and what it is on disk,
+ * `"corrupt"` (its bytes do not match), or the error that stopped the batch
+ * there (the jobs after it have no outcome).
  */
 export type PlaceOutcome =
-  | { fileId: string | null; size: number; mtimeMs: number }
+  | FileIdentity
   | "corrupt"
   | { error: { code: string; message: string } };
 
@@ -78,19 +78,10 @@ export function placeBatchSync(buffer: Uint8Array, jobs: PlaceJob[]): PlacedBatc
 }
 
 /** {@link placeWholeSync}, and the identity of what it wrote. */
-function placeIdentifiedSync(
-  partPath: string,
-  path: string,
-  bytes: Uint8Array,
-): { fileId: string | null; size: number; mtimeMs: number } {
+function placeIdentifiedSync(partPath: string, path: string, bytes: Uint8Array): FileIdentity {
   placeWholeSync(partPath, path, bytes);
   // One lstat (its name's entry is in the cache): cheaper than four calls on an opened file.
-  const info = Deno.lstatSync(path);
-  return {
-    fileId: info.ino === null ? null : `${info.dev}:${info.ino}`,
-    size: info.size,
-    mtimeMs: info.mtime?.getTime() ?? 0,
-  };
+  return identityOf(Deno.lstatSync(path));
 }
 
 /**

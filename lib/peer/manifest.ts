@@ -10,8 +10,11 @@ import { type Manifest, MAX_PIECE_BYTES, MAX_PIECES } from "../protocol/messages
 import { openFailure, SMALL_FILE_BYTES } from "./small_file_hash.ts";
 import { contentIdOf, sha256Hex } from "./content_id.ts";
 
-// Where they always were, for every caller; content_id.ts keeps them light enough for a worker.
-export { contentIdOf, sha256Hex };
+import { type FileIdentity, identityOf } from "./file_identity.ts";
+
+// Where they always were, for every caller; content_id.ts and file_identity.ts keep them light
+// enough for a worker.
+export { contentIdOf, type FileIdentity, identityOf, sha256Hex };
 
 /** The smallest piece: a file of at most this size is one piece, hashed whole (small_file_hash.ts). */
 const MIN_PIECE = SMALL_FILE_BYTES;
@@ -58,27 +61,6 @@ export async function readFullyAt(
     filled += bytesRead;
   }
   return true;
-}
-
-/**
- * What says a file on disk is still the one that was hashed: which file it
- * is (`device:inode`, null where the system has no inode numbers), its size
- * and modification time. A symbolic link swapped in, or another file renamed
- * over it with the same size and time, changes `fileId`.
- */
-export interface FileIdentity {
-  fileId: string | null;
-  size: number;
-  mtimeMs: number;
-}
-
-/** The identity of a file as `Deno.lstat` (or `stat`) sees it. */
-export function identityOf(info: Deno.FileInfo): FileIdentity {
-  return {
-    fileId: info.ino === null ? null : `${info.dev}:${info.ino}`,
-    size: info.size,
-    mtimeMs: info.mtime?.getTime() ?? 0,
-  };
 }
 
 /**

@@ -9,16 +9,13 @@ import { closeSync, constants, fstatSync, openSync, readSync } from "node:fs";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Manifest } from "../protocol/messages.ts";
 import { contentIdOf, sha256Hex } from "./content_id.ts";
+import { type FileIdentity, identityOf } from "./file_identity.ts";
 
 /** The largest file hashed here: the smallest piece size (a file of one piece). */
 export const SMALL_FILE_BYTES = 256 * 1024;
 
-/** Which file, its size and time: as `FileIdentity` of manifest.ts (not imported: it is heavy). */
-export interface SeenFile {
-  fileId: string | null;
-  size: number;
-  mtimeMs: number;
-}
+/** Which file, its size and time, as a walk or an earlier publish saw it. */
+export type SeenFile = FileIdentity;
 
 /** A small file hashed: its manifest (one piece, none when empty), its content id, the file as read. */
 export interface SmallFileHash {
@@ -136,10 +133,5 @@ export function hashSmallFile(
     throw openFailure(path, error);
   }
   if (!now.isFile) throw new ShoalError("IO", `${path} is no longer a regular file; publish again`);
-  const identityNow = {
-    fileId: now.ino === null ? null : `${now.dev}:${now.ino}`,
-    size: now.size,
-    mtimeMs: now.mtime?.getTime() ?? 0,
-  };
-  return hashSmallFile(path, identityNow, before, true);
+  return hashSmallFile(path, identityOf(now), before, true);
 }
