@@ -388,6 +388,8 @@ export async function fetchFolder(
       }
     }
     const now = new Date().toISOString();
+    // A fresh fetch is built in its staging folder, renamed to the output once whole.
+    const staged = into !== output;
     home.saveFolderDownload({
       contentId,
       name: chosen.name,
@@ -396,12 +398,10 @@ export async function fetchFolder(
       size: total,
       files: chosenFiles.length,
       doneBytes: resuming && record ? record.doneBytes : 0,
-      staged: into !== output,
+      staged,
       startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
-    // A fresh fetch is built in its staging folder, renamed to the output once whole.
-    const staged = into !== output;
     await makeFolderOutput(into, existing !== null);
     // Folders first (empty ones too), each checked not to pass through a link already there.
     const folders = new Set<string>();
