@@ -45,7 +45,8 @@ const READ_AHEAD_BYTES = 64 * 1024;
  * (denoland/rustls-tokio-stream waits for the handshake on drop), so one
  * host could hold any number of sockets open. Here every socket closes at
  * once, at any stage, and a connection is plain TCP (no TLS state) until
- * its server decides to serve it.
+ * its server decides to serve it. `alpnProtocols` are offered in the
+ * handshake (the tracker's HTTP port offers `h2`, then `http/1.1`).
  *
  * @example
  * ```ts
@@ -54,7 +55,11 @@ const READ_AHEAD_BYTES = 64 * 1024;
  * await conn.handshake?.();
  * ```
  */
-export async function listenTls(address: Address, identity: TlsIdentity): Promise<ServerListener> {
+export async function listenTls(
+  address: Address,
+  identity: TlsIdentity,
+  options: { alpnProtocols?: string[] } = {},
+): Promise<ServerListener> {
   const context = tls.createSecureContext({ cert: identity.certificate, key: identity.key });
   // Paused: nothing is read from a socket before it is served, or refused.
   const server = net.createServer({ pauseOnConnect: true });
@@ -65,20 +70,22 @@ export async function listenTls(address: Address, identity: TlsIdentity): Promis
       resolve();
     });
   });
-  return new NodeTlsListener(server, context);
+  return new NodeTlsListener(server, context, options.alpnProtocols);
 }
 
 class NodeTlsListener implements ServerListener {
   readonly addr: Deno.NetAddr;
   readonly #server: net.Server;
   readonly #context: tls.SecureContext;
+  readonly #alpn: string[] | undefined;
   readonly #queue: net.Socket[] = [];
   #waiting: { resolve: (conn: ServerConn) => void; reject: (error: Error) => void } | null = null;
   #closed = false;
 
-  constructor(server: net.Server, context: tls.SecureContext) {
+  constructor(server: net.Server, context: tls.SecureContext, alpn?: string[]) {
     this.#server = server;
     this.#context = context;
+    this.#alpn = alpn;
     const bound = server.address() as net.AddressInfo;
     this.addr = { transport: "tcp", hostname: bound.address, port: bound.port };
     server.on("connection", (socket: net.Socket) => {
@@ -90,7 +97,7 @@ class NodeTlsListener implements ServerListener {
       socket.setNoDelay(true);
       const waiting = this.#waiting;
       this.#waiting = null;
-      if (waiting) waiting.resolve(new NodeTlsConn(socket, this.#context));
+      if (waiting) waiting.resolve(new NodeTlsConn(socket, this.#context, this.#alpn));
       else this.#queue.push(socket);
     });
     // A failed accept (say, out of descriptors) reaches the caller's accept, which backs off and
@@ -104,7 +111,7 @@ class NodeTlsListener implements ServerListener {
 
   accept(): Promise<ServerConn> {
     const socket = this.#queue.shift();
-    if (socket) return Promise.resolve(new NodeTlsConn(socket, this.#context));
+    if (socket) return Promise.resolve(new NodeTlsConn(socket, this.#context, this.#alpn));
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
     return new Promise((resolve, reject) => this.#waiting = { resolve, reject });
   }
@@ -125,6 +132,7 @@ class NodeTlsConn implements ServerConn {
   readonly localAddr: Deno.NetAddr;
   readonly #raw: net.Socket;
   readonly #context: tls.SecureContext;
+  readonly #alpn: string[] | undefined;
   #tls: tls.TLSSocket | null = null;
   readonly #chunks: Uint8Array[] = [];
   #buffered = 0;
@@ -136,9 +144,10 @@ class NodeTlsConn implements ServerConn {
   #wakeReader: (() => void) | null = null;
   readonly #failWrites = new Set<(error: Error) => void>();
 
-  constructor(raw: net.Socket, context: tls.SecureContext) {
+  constructor(raw: net.Socket, context: tls.SecureContext, alpn?: string[]) {
     this.#raw = raw;
     this.#context = context;
+    this.#alpn = alpn;
     this.remoteAddr = {
       transport: "tcp",
       hostname: raw.remoteAddress ?? "",
@@ -153,7 +162,11 @@ class NodeTlsConn implements ServerConn {
 
   handshake(): Promise<void> {
     if (this.#closed || this.#tls) return Promise.reject(new Error("connection closed"));
-    const socket = new tls.TLSSocket(this.#raw, { isServer: true, secureContext: this.#context });
+    const socket = new tls.TLSSocket(this.#raw, {
+      isServer: true,
+      secureContext: this.#context,
+      ALPNProtocols: this.#alpn,
+    });
     this.#tls = socket;
     socket.on("data", (chunk: Buffer) => {
       this.#chunks.push(chunk);

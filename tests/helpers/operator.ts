@@ -5,7 +5,11 @@
  */
 import { EventFeed } from "../../lib/tracker/events.ts";
 import { TrackerMetrics } from "../../lib/tracker/metrics.ts";
-import { type HttpServer, startHttpServer } from "../../lib/tracker/http/server.ts";
+import {
+  type HttpServer,
+  type HttpServerOptions,
+  startHttpServer,
+} from "../../lib/tracker/http/server.ts";
 import { LOGIN_CSRF_COOKIE } from "../../lib/tracker/http/login.ts";
 import type { WebSessions } from "../../lib/tracker/http/web_sessions.ts";
 import { issueApiToken } from "../../lib/tracker/admins.ts";
@@ -101,7 +105,13 @@ export class WebClient {
  * ```
  */
 export async function startTestOperator(
-  options: { tls?: TlsIdentity; capacity?: number; sessions?: WebSessions } = {},
+  options: {
+    tls?: TlsIdentity;
+    capacity?: number;
+    sessions?: WebSessions;
+    door?: HttpServerOptions["door"];
+    warn?: (line: string) => void;
+  } = {},
 ): Promise<TestOperator> {
   const events = new EventFeed({ capacity: options.capacity });
   // The tracker reports queries to the metrics, which need the tracker's store: made after it.
@@ -127,8 +137,9 @@ export async function startTestOperator(
         running.tracker.checkPassword(username, password, address),
       address: { host: "127.0.0.1", port: 0 },
       tls: options.tls,
-      warn: () => {},
+      warn: options.warn ?? (() => {}),
       sessions: options.sessions,
+      door: options.door,
     });
   } catch (error) {
     // The tracker is stopped too: a test that fails here leaves no port or store open.

@@ -1,6 +1,9 @@
 /**
  * The tracker's HTTP side on `Deno.serve`: HTTPS with the tracker's own
  * certificate (or the operator's), or plain HTTP under --insecure-plaintext.
+ * The port itself is a {@link FrontDoor} (connection limits and a header
+ * deadline, which `Deno.serve` lacks); `Deno.serve` listens on loopback
+ * behind it.
  */
 import { type Address, formatAddress } from "../../protocol/address.ts";
 import { ShoalError, toShoalError } from "../../protocol/errors.ts";
@@ -9,6 +12,7 @@ import type { EventFeed } from "../events.ts";
 import type { TrackerMetrics } from "../metrics.ts";
 import type { TrackerStore } from "../store.ts";
 import { buildHttpApp } from "./app.ts";
+import { FrontDoor, type FrontDoorOptions, isAddressInUse } from "./front_door.ts";
 import { History, recordHistory } from "./history.ts";
 import { WEB_SESSION_SWEEP_MS, WebSessions } from "./web_sessions.ts";
 
@@ -27,6 +31,15 @@ export interface HttpServerOptions {
   warn?: (line: string) => void;
   /** Dashboard sessions; tests pass their own clock. @default {new WebSessions()} */
   sessions?: WebSessions;
+  /** The port's limits and deadlines (tests shorten them); see {@link FrontDoorOptions}. */
+  door?: Pick<
+    FrontDoorOptions,
+    | "maxConnections"
+    | "maxConnectionsPerAddress"
+    | "headerTimeoutMs"
+    | "idleTimeoutMs"
+    | "maxHeaderBytes"
+  >;
 }
 
 /** A running HTTP side. */
@@ -70,39 +83,62 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
   }, { metrics: options.metrics, history, warn });
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   let server: Deno.HttpServer<Deno.NetAddr>;
+  let door: FrontDoor;
+  const stopSampling = async () => {
+    clearInterval(sweeper);
+    await sampling;
+    history[Symbol.dispose]();
+  };
   try {
-    const base = {
-      hostname: options.address.host,
-      port: options.address.port,
+    // On loopback only: every connection reaches it through the door, which says whose it is.
+    server = Deno.serve({
+      hostname: "127.0.0.1",
+      port: 0,
       signal: closing.signal,
       onListen: (addr: Deno.NetAddr) => resolve(addr),
       onError: (error: unknown) => {
         warn(`http: ${toShoalError(error).message}`);
         return new Response("internal error", { status: 500 });
       },
-    };
-    const handler = (request: Request, info: Deno.ServeHandlerInfo<Deno.NetAddr>) =>
-      app.fetch(request, info);
-    server = options.tls
-      ? Deno.serve({ ...base, cert: options.tls.certificate, key: options.tls.key }, handler)
-      : Deno.serve(base, handler);
+    }, (request, info) => {
+      const client = door?.clientOf(info.remoteAddr.port);
+      if (!client) {
+        return new Response("connect to the tracker's HTTP port\n", { status: 403 });
+      }
+      // Over HTTPS the client's requests are https: ones (HTTP/2 says so itself, not HTTP/1.1).
+      const secured = options.tls && request.url.startsWith("http:")
+        ? new Request(`https:${request.url.slice("http:".length)}`, request)
+        : request;
+      return app.fetch(secured, { ...info, remoteAddr: client });
+    });
   } catch (error) {
-    clearInterval(sweeper);
-    await sampling;
-    history[Symbol.dispose]();
-    const why = error instanceof Deno.errors.AddrInUse
+    await stopSampling();
+    throw new ShoalError("IO", `cannot serve HTTP: ${toShoalError(error).message}`);
+  }
+  const inner = await listening;
+  try {
+    door = await FrontDoor.open({
+      ...options.door,
+      address: options.address,
+      tls: options.tls,
+      inner: { host: inner.hostname, port: inner.port },
+      warn,
+    });
+  } catch (error) {
+    closing.abort();
+    await server.finished;
+    await stopSampling();
+    const why = isAddressInUse(error)
       ? "the port is in use (pass another --http-port, 0 for a free one, or off)"
       : toShoalError(error).message;
     throw new ShoalError("IO", `cannot serve HTTP on ${formatAddress(options.address)}: ${why}`);
   }
-  const bound = await listening;
-  const address = { host: bound.hostname, port: bound.port };
+  const address = door.address;
   const close = async () => {
     if (!closing.signal.aborted) closing.abort();
-    clearInterval(sweeper);
+    await door.close();
     await server.finished;
-    await sampling;
-    history[Symbol.dispose]();
+    await stopSampling();
   };
   return {
     address,

@@ -3,6 +3,7 @@
  * performs one attack (in process, loopback, port 0) and checks it fails.
  */
 import assert from "node:assert/strict";
+import net from "node:net";
 import { startTestOperator, WebClient } from "../../helpers/operator.ts";
 import { startHttpServer } from "../../../lib/tracker/http/server.ts";
 import { buildHttpApp } from "../../../lib/tracker/http/app.ts";
@@ -355,11 +356,35 @@ Deno.test("attack - error answers carry the security headers too", async () => {
   }
 });
 
-/** Opens a raw TCP connection to the HTTP port and writes `text` (no more). */
-async function rawConnect(op: { http: { address: { port: number } } }, text: string) {
-  const connection = await Deno.connect({ hostname: "127.0.0.1", port: op.http.address.port });
-  await connection.write(new TextEncoder().encode(text)).catch(() => 0);
-  return connection;
+/**
+ * Opens a raw TCP connection to the HTTP port from the loopback address
+ * `from` (any of 127.0.0.0/8: an attacker's own host) and writes `text` (no
+ * more); `ended` gives what came back once the tracker closed it, or
+ * `timedOut` after `limitMs` (a guard against a hang, not a measure).
+ */
+async function rawConnect(
+  op: { http: { address: { port: number } } },
+  text: string,
+  from = "127.0.0.2",
+  limitMs = 30_000,
+) {
+  const socket = net.connect({ host: "127.0.0.1", port: op.http.address.port, localAddress: from });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  let received = "";
+  socket.on("data", (chunk: Uint8Array) => received += new TextDecoder().decode(chunk));
+  socket.on("error", () => {});
+  socket.write(text);
+  const ended = new Promise<{ received: string; timedOut: boolean }>((resolve) => {
+    const guard = setTimeout(() => resolve({ received, timedOut: true }), limitMs);
+    socket.once("close", () => {
+      clearTimeout(guard);
+      resolve({ received, timedOut: false });
+    });
+  });
+  return { ended, close: () => socket.destroy() };
 }
 
 async function honestAnswers(op: Awaited<ReturnType<typeof startTestOperator>>, admin: WebClient) {
@@ -371,27 +396,38 @@ async function honestAnswers(op: Awaited<ReturnType<typeof startTestOperator>>, 
   assert.ok(Array.isArray(found.files));
 }
 
-Deno.test("attack - slowloris, huge headers and huge bodies on the HTTP port: both ports keep answering", async () => {
-  await using op = await startTestOperator();
+Deno.test("attack - slowloris, huge headers and huge bodies from one host: both ports keep answering others, and the slow connections are closed", async () => {
+  const warnings: string[] = [];
+  await using op = await startTestOperator({
+    door: { headerTimeoutMs: 1_000 },
+    warn: (line) => warnings.push(line),
+  });
   const alice = await op.loggedIn("alice");
-  const held: Deno.Conn[] = [];
+  const held: Awaited<ReturnType<typeof rawConnect>>[] = [];
   try {
-    // Many connections that never finish their headers.
+    // From 127.0.0.2: many connections that never finish their headers (past the 64 one address
+    // may hold, each is closed as it comes).
     for (let i = 0; i < 200; i++) {
       held.push(await rawConnect(op, "GET /api/v1/summary HTTP/1.1\r\nHost: x\r\nX-Slow: "));
     }
-    // A megabyte of headers.
+    // A megabyte of headers, and a body far over the limit, announced and then trickled, from
+    // another host.
     held.push(
-      await rawConnect(op, `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(1 << 20)}\r\n\r\n`),
+      await rawConnect(
+        op,
+        `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(1 << 20)}\r\n\r\n`,
+        "127.0.0.3",
+      ),
     );
-    // A body far over the limit, announced and then trickled.
     held.push(
       await rawConnect(
         op,
         "POST /login HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\n" +
           `Content-Length: ${1 << 30}\r\n\r\nusername=`,
+        "127.0.0.3",
       ),
     );
+    // Everyone else (127.0.0.1) is served meanwhile.
     await honestAnswers(op, alice);
     // A huge chunked body is cut off at the limit, not read to its end.
     const chunks = new ReadableStream<Uint8Array>({
@@ -404,12 +440,24 @@ Deno.test("attack - slowloris, huge headers and huge bodies on the HTTP port: bo
     await big.body?.cancel();
     assert.equal(big.status, 413);
     await honestAnswers(op, alice);
+    // Every slow connection is closed by the tracker: those over the host's limit at once,
+    // the others at the header deadline, answered 408.
+    const ends = await Promise.all(held.slice(0, 200).map((connection) => connection.ended));
+    assert.equal(ends.filter((end) => end.timedOut).length, 0);
+    assert.equal(ends.filter((end) => /^HTTP\/1\.1 408/.test(end.received)).length, 64);
+    assert.ok(warnings.some((line) => /127\.0\.0\.2: 64 connections open/.test(line)));
+    // The megabyte of headers was refused (431) and closed.
+    const huge = await held[200].ended;
+    assert.equal(huge.timedOut, false);
+    assert.match(huge.received, /^HTTP\/1\.1 431/);
+    // And the host is served again once its slow connections are gone.
+    const again = await rawConnect(
+      op,
+      "GET /healthz HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+    );
+    assert.match((await again.ended).received, /^HTTP\/1\.1 200/);
   } finally {
-    for (const connection of held) {
-      try {
-        connection.close();
-      } catch { /* closed by the server already */ }
-    }
+    for (const connection of held) connection.close();
   }
 });
 

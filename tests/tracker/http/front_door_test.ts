@@ -1,0 +1,277 @@
+/**
+ * The tracker's HTTP port (lib/tracker/http/front_door.ts) in front of a
+ * small HTTP server on loopback that answers with the client the door names:
+ * limits, deadlines and piping, over real sockets on loopback, in process.
+ */
+import assert from "node:assert/strict";
+import http2 from "node:http2";
+import net from "node:net";
+import tls from "node:tls";
+import { FrontDoor, type FrontDoorOptions } from "../../../lib/tracker/http/front_door.ts";
+import { loadOrCreateIdentity } from "../../../lib/identity/key_files.ts";
+import { TLS_SERVER_NAME } from "../../../lib/protocol/tls.ts";
+
+/** A door on 127.0.0.1 before a server that answers `client HOST` (or 403 for a stranger). */
+async function openDoor(options: Partial<FrontDoorOptions> = {}) {
+  const closing = new AbortController();
+  const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
+  let door: FrontDoor | null = null;
+  const inner = Deno.serve({
+    hostname: "127.0.0.1",
+    port: 0,
+    signal: closing.signal,
+    onListen: resolve,
+  }, async (request, info) => {
+    const client = door?.clientOf(info.remoteAddr.port);
+    if (!client) return new Response("stranger\n", { status: 403 });
+    const body = request.body ? await request.text() : "";
+    return new Response(`client ${client.hostname} ${request.method} ${body.length}\n`);
+  });
+  const bound = await listening;
+  const warnings: string[] = [];
+  door = await FrontDoor.open({
+    address: { host: "127.0.0.1", port: 0 },
+    inner: { host: bound.hostname, port: bound.port },
+    warn: (line) => warnings.push(line),
+    ...options,
+  });
+  const opened = door;
+  return {
+    door: opened,
+    inner: bound,
+    warnings,
+    async [Symbol.asyncDispose]() {
+      await opened.close();
+      closing.abort();
+      await inner.finished;
+    },
+  };
+}
+
+/**
+ * A raw TCP connection to `port` from the loopback address `from` (any of
+ * 127.0.0.0/8 on Linux), which writes `text`; `ended` gives all it received
+ * once the other side closed it (or after `limitMs`, with `timedOut`).
+ */
+async function rawClient(port: number, text: string, from = "127.0.0.1", limitMs = 20_000) {
+  const socket = net.connect({ host: "127.0.0.1", port, localAddress: from });
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  let received = "";
+  socket.on("data", (chunk: Uint8Array) => received += new TextDecoder().decode(chunk));
+  socket.on("error", () => {});
+  if (text) socket.write(text);
+  const ended = new Promise<{ received: string; timedOut: boolean }>((resolve) => {
+    // A guard against a hang, not a measure: every test here expects an end well before it.
+    const guard = setTimeout(() => resolve({ received, timedOut: true }), limitMs);
+    socket.once("close", () => {
+      clearTimeout(guard);
+      resolve({ received, timedOut: false });
+    });
+  });
+  return { socket, ended, close: () => socket.destroy() };
+}
+
+/** One whole request over a new connection from `from`: the response's text. */
+async function request(port: number, from = "127.0.0.1", body = ""): Promise<string> {
+  const method = body ? "POST" : "GET";
+  const client = await rawClient(
+    port,
+    `${method} / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nContent-Length: ${body.length}\r\n` +
+      `\r\n${body}`,
+    from,
+  );
+  const { received, timedOut } = await client.ended;
+  assert.equal(timedOut, false, "the request was answered and closed");
+  return received;
+}
+
+Deno.test("front door - a request reaches the server with the client's own address", async () => {
+  await using open = await openDoor();
+  const answer = await request(open.door.address.port, "127.0.0.2");
+  assert.match(answer, /^HTTP\/1\.1 200/);
+  assert.match(answer, /client 127\.0\.0\.2 GET 0/);
+  assert.match(
+    await request(open.door.address.port, "127.0.0.3", "x".repeat(100_000)),
+    /POST 100000/,
+  );
+});
+
+Deno.test("front door - several requests on one kept-alive connection all pass", async () => {
+  await using open = await openDoor();
+  const client = await rawClient(open.door.address.port, "");
+  const ask = "GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+  client.socket.write(ask + ask);
+  client.socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  const { received, timedOut } = await client.ended;
+  assert.equal(timedOut, false);
+  assert.equal(received.match(/HTTP\/1\.1 200/g)?.length, 3);
+});
+
+Deno.test("front door - a connection straight to the server behind it is refused", async () => {
+  await using open = await openDoor();
+  const answer = await request(open.inner.port);
+  assert.match(answer, /^HTTP\/1\.1 403/);
+  assert.match(answer, /stranger/);
+});
+
+Deno.test("front door - headers not finished within the deadline are answered 408 and closed", async () => {
+  await using open = await openDoor({ headerTimeoutMs: 200 });
+  const slow = await rawClient(open.door.address.port, "GET / HTTP/1.1\r\nHost: x\r\nX-Slow: ");
+  const silent = await rawClient(open.door.address.port, "");
+  for (const client of [slow, silent]) {
+    const { received, timedOut } = await client.ended;
+    assert.equal(timedOut, false, "closed by the door");
+    assert.match(received, /^HTTP\/1\.1 408 Request Timeout/);
+  }
+  assert.ok(open.warnings.some((line) => /no request headers within 200 ms, closed/.test(line)));
+  // The port still serves.
+  assert.match(await request(open.door.address.port), /^HTTP\/1\.1 200/);
+});
+
+Deno.test("front door - headers over the limit are answered 431 and closed", async () => {
+  await using open = await openDoor({ maxHeaderBytes: 4096 });
+  const big = await rawClient(
+    open.door.address.port,
+    `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(64 * 1024)}\r\n\r\n`,
+  );
+  const { received, timedOut } = await big.ended;
+  assert.equal(timedOut, false);
+  assert.match(received, /^HTTP\/1\.1 431/);
+});
+
+Deno.test("front door - one address past its limit is closed at once; other addresses are served", async () => {
+  await using open = await openDoor({ maxConnectionsPerAddress: 4 });
+  const port = open.door.address.port;
+  const held = [];
+  for (let i = 0; i < 4; i++) {
+    held.push(await rawClient(port, "GET / HTTP/1.1\r\nX: ", "127.0.0.2"));
+  }
+  try {
+    const extra = await rawClient(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.0.2");
+    const { received, timedOut } = await extra.ended;
+    assert.equal(timedOut, false, "closed at once");
+    assert.equal(received, "");
+    assert.match(await request(port, "127.0.0.3"), /client 127\.0\.0\.3/);
+    assert.ok(open.warnings.some((line) => /127\.0\.0\.2: 4 connections open/.test(line)));
+    // One of the four let go: the address is served again.
+    held.pop()!.close();
+    let answer = "";
+    for (let i = 0; i < 100 && !answer.includes("client 127.0.0.2"); i++) {
+      answer = await request(port, "127.0.0.2").catch(() => "");
+      if (!answer.includes("client")) await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    assert.match(answer, /client 127\.0\.0\.2/);
+  } finally {
+    for (const client of held) client.close();
+  }
+});
+
+Deno.test("front door - everyone together past the limit: one more is closed at once", async () => {
+  await using open = await openDoor({ maxConnections: 3 });
+  const port = open.door.address.port;
+  const held = [];
+  for (let i = 0; i < 3; i++) {
+    held.push(await rawClient(port, "GET / HTTP/1.1\r\nX: ", `127.0.0.${2 + i}`));
+  }
+  try {
+    const extra = await rawClient(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n", "127.0.0.9");
+    const { received, timedOut } = await extra.ended;
+    assert.equal(timedOut, false);
+    assert.equal(received, "");
+  } finally {
+    for (const client of held) client.close();
+  }
+});
+
+Deno.test("front door - a connection idle both ways past the idle timeout is closed", async () => {
+  await using open = await openDoor({ idleTimeoutMs: 200 });
+  const client = await rawClient(open.door.address.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  const { received, timedOut } = await client.ended;
+  assert.equal(timedOut, false, "closed by the door once idle");
+  assert.match(received, /^HTTP\/1\.1 200/);
+  assert.ok(open.warnings.some((line) => /idle for 200 ms, closed/.test(line)));
+});
+
+Deno.test("front door - closing it closes every connection, at any stage", async () => {
+  const open = await openDoor();
+  const port = open.door.address.port;
+  const waiting = await rawClient(port, "GET / HTTP/1.1\r\nX: ");
+  const kept = await rawClient(port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+  await open[Symbol.asyncDispose]();
+  for (const client of [waiting, kept]) assert.equal((await client.ended).timedOut, false);
+  assert.equal(open.door.connectionCount, 0);
+});
+
+Deno.test("front door - over TLS it offers HTTP/2, serves it, and a TLS handshake never finished is closed", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-front-door-" });
+  try {
+    const identity = await loadOrCreateIdentity(dir, "tls-");
+    await using open = await openDoor({ tls: identity, headerTimeoutMs: 300 });
+    const port = open.door.address.port;
+    const socket = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: TLS_SERVER_NAME,
+      ca: identity.certificate,
+      ALPNProtocols: ["h2", "http/1.1"],
+    });
+    await new Promise<void>((resolve, reject) => {
+      socket.once("secureConnect", resolve);
+      socket.once("error", reject);
+    });
+    assert.equal(socket.alpnProtocol, "h2");
+    socket.destroy();
+    // HTTP/2 through the door (the server behind it takes it as h2c).
+    const session = http2.connect(`https://127.0.0.1:${port}`, {
+      createConnection: () =>
+        tls.connect({
+          host: "127.0.0.1",
+          port,
+          servername: TLS_SERVER_NAME,
+          ca: identity.certificate,
+          ALPNProtocols: ["h2"],
+        }),
+    });
+    try {
+      const stream = session.request({ ":path": "/" }, { endStream: true });
+      let h2Answer = "";
+      stream.on("data", (chunk: Uint8Array) => h2Answer += new TextDecoder().decode(chunk));
+      const ended = new Promise((resolve) => stream.once("end", resolve));
+      const status = await new Promise((resolve) =>
+        stream.once("response", (headers) => resolve(headers[":status"]))
+      );
+      await ended;
+      assert.equal(status, 200);
+      assert.match(h2Answer, /client 127\.0\.0\.1 GET/);
+    } finally {
+      session.close();
+    }
+    // HTTP/1.1 over TLS, through the door, with the client's address.
+    const secure = tls.connect({
+      host: "127.0.0.1",
+      port,
+      servername: TLS_SERVER_NAME,
+      ca: identity.certificate,
+      ALPNProtocols: ["http/1.1"],
+    });
+    let answer = "";
+    secure.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
+    await new Promise<void>((resolve, reject) => {
+      secure.once("secureConnect", resolve);
+      secure.once("error", reject);
+    });
+    secure.write("GET / HTTP/1.1\r\nHost: shoal\r\nConnection: close\r\n\r\n");
+    await new Promise((resolve) => secure.once("close", resolve));
+    assert.match(answer, /^HTTP\/1\.1 200[\s\S]*client 127\.0\.0\.1 GET/);
+    const silent = await rawClient(port, "", "127.0.0.2");
+    const { received, timedOut } = await silent.ended;
+    assert.equal(timedOut, false, "closed without a handshake");
+    assert.equal(received, "");
+    assert.ok(open.warnings.some((line) => /no TLS handshake within 300 ms, closed/.test(line)));
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
