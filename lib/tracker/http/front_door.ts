@@ -74,7 +74,7 @@ interface Passage {
  * ```ts
  * const door = await FrontDoor.open({ address: { host: "0.0.0.0", port: 8080 }, inner });
  * // In the inner server's handler:
- * const client = door.clientOf((info.remoteAddr as Deno.NetAddr).port);
+ * const client = door.clientOf(info.remoteAddr as Deno.NetAddr);
  * // ... later
  * await door.close();
  * ```
@@ -87,8 +87,13 @@ export class FrontDoor {
   readonly #warnings: WarningLimiter;
   readonly #passages = new Set<Passage>();
   readonly #perAddress = new Map<string, number>();
-  /** Each passage's client, by the local port of its connection to the HTTP server. */
-  readonly #clients = new Map<number, Deno.NetAddr>();
+  /**
+   * Each passage's client, by the local address of its connection to the HTTP
+   * server (`host:port`): the port alone would not do, as anyone on this
+   * machine may connect to the server from another loopback address (say,
+   * 127.0.0.2) with the port of a passage's connection.
+   */
+  readonly #clients = new Map<string, Deno.NetAddr>();
   readonly #served = new Set<Promise<void>>();
   readonly #closing = new AbortController();
   readonly #accepting: Promise<void>;
@@ -115,12 +120,12 @@ export class FrontDoor {
   }
 
   /**
-   * The client of the request that reached the HTTP server from `port` (the
-   * remote port it sees): undefined for a connection that did not come
+   * The client of the request that reached the HTTP server from `remote` (the
+   * remote address it sees): undefined for a connection that did not come
    * through this door.
    */
-  clientOf(port: number): Deno.NetAddr | undefined {
-    return this.#clients.get(port);
+  clientOf(remote: Deno.NetAddr): Deno.NetAddr | undefined {
+    return this.#clients.get(`${remote.hostname}:${remote.port}`);
   }
 
   /** Connections open now. */
@@ -239,8 +244,10 @@ export class FrontDoor {
     const { host, port } = this.#options.inner;
     const inner = await Deno.connect({ hostname: host, port });
     passage.inner = inner;
-    const innerPort = (inner.localAddr as Deno.NetAddr).port;
-    this.#clients.set(innerPort, client.remoteAddr as Deno.NetAddr);
+    const from = inner.localAddr as Deno.NetAddr;
+    const key = `${from.hostname}:${from.port}`;
+    const who = client.remoteAddr as Deno.NetAddr;
+    this.#clients.set(key, who);
     try {
       // A closing door may have shut the passage while it connected.
       if (this.#closing.signal.aborted) return;
@@ -252,7 +259,8 @@ export class FrontDoor {
       await inner.closeWrite().catch(() => {});
       await toClient;
     } finally {
-      this.#clients.delete(innerPort);
+      // Unless the port was taken again already, by a newer passage.
+      if (this.#clients.get(key) === who) this.#clients.delete(key);
     }
   }
 

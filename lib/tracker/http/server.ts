@@ -101,7 +101,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         return new Response("internal error", { status: 500 });
       },
     }, (request, info) => {
-      const client = door?.clientOf(info.remoteAddr.port);
+      const client = door?.clientOf(info.remoteAddr);
       if (!client) {
         return new Response("connect to the tracker's HTTP port\n", { status: 403 });
       }

@@ -16,14 +16,20 @@ async function openDoor(options: Partial<FrontDoorOptions> = {}) {
   const closing = new AbortController();
   const { promise: listening, resolve } = Promise.withResolvers<Deno.NetAddr>();
   let door: FrontDoor | null = null;
+  /** The port each request came from, as the server saw it. */
+  const innerPorts: number[] = [];
+  /** Requests for /wait are answered once this settles. */
+  const released = Promise.withResolvers<void>();
   const inner = Deno.serve({
     hostname: "127.0.0.1",
     port: 0,
     signal: closing.signal,
     onListen: resolve,
   }, async (request, info) => {
-    const client = door?.clientOf(info.remoteAddr.port);
+    const client = door?.clientOf(info.remoteAddr);
     if (!client) return new Response("stranger\n", { status: 403 });
+    innerPorts.push(info.remoteAddr.port);
+    if (new URL(request.url).pathname === "/wait") await released.promise;
     const body = request.body ? await request.text() : "";
     return new Response(`client ${client.hostname} ${request.method} ${body.length}\n`);
   });
@@ -40,7 +46,10 @@ async function openDoor(options: Partial<FrontDoorOptions> = {}) {
     door: opened,
     inner: bound,
     warnings,
+    innerPorts,
+    release: () => released.resolve(),
     async [Symbol.asyncDispose]() {
+      released.resolve();
       await opened.close();
       closing.abort();
       await inner.finished;
@@ -115,6 +124,41 @@ Deno.test("front door - a connection straight to the server behind it is refused
   const answer = await request(open.inner.port);
   assert.match(answer, /^HTTP\/1\.1 403/);
   assert.match(answer, /stranger/);
+});
+
+Deno.test("front door - a local connection from another loopback address with a passage's port is refused", async () => {
+  await using open = await openDoor();
+  // A request through the door that the server holds: its connection keeps its port.
+  const waiting = await rawClient(
+    open.door.address.port,
+    "GET /wait HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+  );
+  for (let i = 0; i < 500 && open.innerPorts.length === 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  const port = open.innerPorts[0];
+  assert.ok(port, "the held request reached the server");
+  // Someone on the tracker's machine, from 127.0.0.2 with that same port, straight to the server.
+  const socket = net.connect({
+    host: "127.0.0.1",
+    port: open.inner.port,
+    localAddress: "127.0.0.2",
+    localPort: port,
+  });
+  let answer = "";
+  socket.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
+  socket.on("error", () => {});
+  await new Promise<void>((resolve, reject) => {
+    socket.once("connect", resolve);
+    socket.once("error", reject);
+  });
+  socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+  await new Promise((resolve) => socket.once("close", resolve));
+  assert.match(answer, /^HTTP\/1\.1 403[\s\S]*stranger/);
+  open.release();
+  const { received, timedOut } = await waiting.ended;
+  assert.equal(timedOut, false);
+  assert.match(received, /^HTTP\/1\.1 200/);
 });
 
 Deno.test("front door - headers not finished within the deadline are answered 408 and closed", async () => {
