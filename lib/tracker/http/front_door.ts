@@ -114,7 +114,10 @@ export class FrontDoor {
   /** Listens on `options.address`; throws IO, naming the address, when it cannot. */
   static async open(options: FrontDoorOptions): Promise<FrontDoor> {
     const listener = options.tls
-      ? await listenTls(options.address, options.tls, { alpnProtocols: ["h2", "http/1.1"] })
+      ? await listenTls(options.address, options.tls, {
+        alpnProtocols: ["h2", "http/1.1"],
+        allowHalfOpen: true,
+      })
       : Deno.listen({ hostname: options.address.host, port: options.address.port });
     return new FrontDoor(listener, options);
   }
