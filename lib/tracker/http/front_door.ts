@@ -55,6 +55,8 @@ export interface FrontDoorOptions {
 
 /** The end of a request's headers. */
 const HEADERS_END = new Uint8Array([13, 10, 13, 10]);
+/** The room first made for a request's headers (grown, by doubling, up to the limit). */
+const HEAD_START_BYTES = 4 * 1024;
 /** Bytes moved at a time each way. */
 const PIPE_CHUNK_BYTES = 32 * 1024;
 
@@ -245,7 +247,18 @@ export class FrontDoor {
     }
     if (head === null || this.#closing.signal.aborted) return;
     const { host, port } = this.#options.inner;
-    const inner = await Deno.connect({ hostname: host, port });
+    let inner: Deno.TcpConn;
+    try {
+      inner = await Deno.connect({ hostname: host, port });
+    } catch (error) {
+      // Not the client's doing: every connection fails so until the tracker is restarted.
+      this.#warnings.warn(
+        "inner",
+        `${passage.who}: cannot reach the HTTP server behind the port (${host}:${port}): ` +
+          `${toShoalError(error).message}; closed (restart the tracker if this goes on)`,
+      );
+      throw error;
+    }
     passage.inner = inner;
     const from = inner.localAddr as Deno.NetAddr;
     const key = `${from.hostname}:${from.port}`;
@@ -274,19 +287,26 @@ export class FrontDoor {
    */
   async #readHead(passage: Passage): Promise<Uint8Array | null> {
     const most = this.#options.maxHeaderBytes ?? 64 * 1024;
-    const chunk = new Uint8Array(16 * 1024);
-    let head = new Uint8Array(0);
+    // Grown by doubling, not by each read: a client sending a byte at a time would otherwise
+    // have the whole head copied at every byte. One byte over the limit is room enough to say so.
+    let head = new Uint8Array(Math.min(HEAD_START_BYTES, most + 1));
+    let length = 0;
     // Each read takes at least one byte, and past `most` bytes the loop ends.
-    while (head.byteLength <= most) {
-      const read = await passage.client.read(chunk).catch(() => null);
+    while (length <= most) {
+      if (length === head.byteLength) {
+        const grown = new Uint8Array(Math.min(head.byteLength * 2, most + 1));
+        grown.set(head);
+        head = grown;
+      }
+      const read = await passage.client.read(head.subarray(length)).catch(() => null);
       if (read === null) return null;
       passage.activeAt = performance.now();
-      const searchFrom = Math.max(0, head.byteLength - (HEADERS_END.byteLength - 1));
-      const grown = new Uint8Array(head.byteLength + read);
-      grown.set(head);
-      grown.set(chunk.subarray(0, read), head.byteLength);
-      head = grown;
-      if (indexOf(head, HEADERS_END, searchFrom) >= 0) return head;
+      const searchFrom = Math.max(0, length - (HEADERS_END.byteLength - 1));
+      length += read;
+      const end = indexOf(head.subarray(0, length), HEADERS_END, searchFrom);
+      // Headers that ended within the limit pass; over it, even in the read that ended them, not.
+      if (end >= 0 && end + HEADERS_END.byteLength <= most) return head.subarray(0, length);
+      if (end >= 0) break;
     }
     this.#warnings.warn("large", `${passage.who}: request headers over ${most} bytes, closed`);
     await answer(passage.client, 431, "Request Header Fields Too Large");

@@ -184,6 +184,23 @@ Deno.test("front door - headers over the limit are answered 431 and closed", asy
   const { received, timedOut } = await big.ended;
   assert.equal(timedOut, false);
   assert.match(received, /^HTTP\/1\.1 431/);
+  // Over the limit, but ended in the same read as the bytes that passed it.
+  const overInOne = await rawClient(
+    open.door.address.port,
+    `GET / HTTP/1.1\r\nHost: x\r\nX-Big: ${"a".repeat(5000)}\r\n\r\n`,
+  );
+  assert.match((await overInOne.ended).received, /^HTTP\/1\.1 431/);
+  // Within it, sent a byte at a time: passes.
+  const dripped = await rawClient(open.door.address.port, "");
+  for (
+    const byte of `GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\nX-Some: ${
+      "b".repeat(3000)
+    }\r\n\r\n`
+  ) {
+    dripped.socket.write(byte);
+  }
+  const { received: answer } = await dripped.ended;
+  assert.match(answer, /^HTTP\/1\.1 200/);
 });
 
 Deno.test("front door - one address past its limit is closed at once; other addresses are served", async () => {
@@ -388,5 +405,112 @@ Deno.test("front door - a client that sends its request and ends its sending sti
     listener.close();
     await serving.catch(() => {});
     await Deno.remove(dir, { recursive: true });
+  }
+});
+
+/** Waits (bounded) until the door holds no connection. */
+async function drained(door: FrontDoor): Promise<void> {
+  for (let i = 0; i < 1000 && door.connectionCount > 0; i++) {
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+  assert.equal(door.connectionCount, 0, "every connection was let go");
+}
+
+Deno.test("front door - connections that end in odd ways, at every stage, give back their address's places", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-front-door-" });
+  try {
+    const identity = await loadOrCreateIdentity(dir, "tls-");
+    await using open = await openDoor({
+      tls: identity,
+      maxConnectionsPerAddress: 4,
+      headerTimeoutMs: 300,
+      maxHeaderBytes: 1024,
+    });
+    const port = open.door.address.port;
+    const from = "127.0.0.2";
+    const secure = async () => {
+      const socket = tls.connect({
+        socket: net.connect({ host: "127.0.0.1", port, localAddress: from }),
+        servername: TLS_SERVER_NAME,
+        ca: identity.certificate,
+        ALPNProtocols: ["http/1.1"],
+      });
+      socket.on("error", () => {});
+      await new Promise<void>((resolve, reject) => {
+        socket.once("secureConnect", resolve);
+        socket.once("error", reject);
+      });
+      // Read, or the end would go unnoticed.
+      const received: string[] = [];
+      socket.on("data", (chunk: Uint8Array) => received.push(new TextDecoder().decode(chunk)));
+      const closed = new Promise<string>((resolve) =>
+        socket.once("close", () => resolve(received.join("")))
+      );
+      return { socket, closed };
+    };
+    for (let round = 0; round < 3; round++) {
+      // Gone before anything: plain TCP closed at once, and bytes that are not TLS.
+      (await rawClient(port, "", from)).close();
+      await (await rawClient(port, "GET / HTTP/1.1\r\n\r\n", from)).ended;
+      // Gone after the handshake, and halfway through the headers.
+      (await secure()).socket.destroy();
+      const half = await secure();
+      half.socket.write("GET / HTTP/1.1\r\nX-Half: ");
+      half.socket.destroy();
+      // Headers over the limit (431), and a client that says nothing (timed out).
+      const big = await secure();
+      big.socket.write(`GET / HTTP/1.1\r\nX-Big: ${"a".repeat(2048)}\r\n\r\n`);
+      assert.match(await big.closed, /^HTTP\/1\.1 431/);
+      assert.match(await (await secure()).closed, /^HTTP\/1\.1 408/);
+      await drained(open.door);
+    }
+    // Gone while the server behind the door is still answering: its place is given back once
+    // the server answers (a FIN is not told from a client awaiting its answer).
+    const held = await secure();
+    held.socket.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+    for (let i = 0; i < 500 && open.innerPorts.length === 0; i++) {
+      await new Promise((resolve) => setTimeout(resolve, 10));
+    }
+    held.socket.destroy();
+    open.release();
+    await drained(open.door);
+    // The address holds its four places again: four at once are all served.
+    const four = [];
+    for (let i = 0; i < 4; i++) {
+      four.push(await secure());
+    }
+    const answers = await Promise.all(four.map(({ socket, closed }) => {
+      socket.write("GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n");
+      return closed;
+    }));
+    for (const answer of answers) assert.match(answer, /^HTTP\/1\.1 200[\s\S]*client 127\.0\.0\.2/);
+    await drained(open.door);
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("front door - a server behind it that is gone: the connection is closed and its place given back", async () => {
+  const gone = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const inner = gone.addr as Deno.NetAddr;
+  gone.close();
+  const door = await FrontDoor.open({
+    address: { host: "127.0.0.1", port: 0 },
+    inner: { host: inner.hostname, port: inner.port },
+    maxConnectionsPerAddress: 1,
+    warn: (line) => warnings.push(line),
+  });
+  const warnings: string[] = [];
+  try {
+    for (let i = 0; i < 3; i++) {
+      const client = await rawClient(door.address.port, "GET / HTTP/1.1\r\nHost: x\r\n\r\n");
+      const { received, timedOut } = await client.ended;
+      assert.equal(timedOut, false);
+      assert.equal(received, "");
+      await drained(door);
+    }
+    assert.ok(warnings.some((line) => /cannot reach the HTTP server behind the port/.test(line)));
+  } finally {
+    await door.close();
   }
 });
