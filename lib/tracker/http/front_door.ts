@@ -341,7 +341,7 @@ export class FrontDoor {
     for (const passage of this.#passages) {
       // Before the headers, the header deadline applies.
       if (passage.inner === null || now - passage.activeAt <= idleMs) continue;
-      this.#warnings.warn("idle", `${passage.who}: idle for ${idleMs} ms, closed`);
+      // No warning: a browser leaves its kept-alive connections idle as a matter of course.
       this.#shut(passage);
     }
   }

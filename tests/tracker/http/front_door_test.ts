@@ -253,7 +253,8 @@ Deno.test("front door - a connection idle both ways past the idle timeout is clo
   const { received, timedOut } = await client.ended;
   assert.equal(timedOut, false, "closed by the door once idle");
   assert.match(received, /^HTTP\/1\.1 200/);
-  assert.ok(open.warnings.some((line) => /idle for 200 ms, closed/.test(line)));
+  // Closing a kept-alive connection left idle is routine, not worth a warning.
+  assert.deepEqual(open.warnings, []);
 });
 
 Deno.test("front door - closing it closes every connection, at any stage", async () => {
