@@ -57,6 +57,12 @@ export interface FrontDoorOptions {
 const HEADERS_END = new Uint8Array([13, 10, 13, 10]);
 /** The room first made for a request's headers (grown, by doubling, up to the limit). */
 const HEAD_START_BYTES = 4 * 1024;
+/**
+ * How long a connection whose client ended its sending is kept once nothing
+ * moves: long enough for an answer being made, and no longer (such a client
+ * reads until the connection closes, which a kept-alive one would not).
+ */
+const ENDED_IDLE_MS = 5_000;
 /** Bytes moved at a time each way. */
 const PIPE_CHUNK_BYTES = 32 * 1024;
 
@@ -67,6 +73,8 @@ interface Passage {
   inner: Deno.TcpConn | null;
   /** When a byte last went either way (or the connection opened). */
   activeAt: number;
+  /** The client ended its sending (half-close): it awaits only the answer to what it sent. */
+  clientEnded: boolean;
 }
 
 /**
@@ -205,6 +213,7 @@ export class FrontDoor {
       who: host,
       inner: null,
       activeAt: performance.now(),
+      clientEnded: false,
     };
     this.#passages.add(passage);
     const served = this.#serve(passage).catch(() => {}).finally(() => {
@@ -271,8 +280,10 @@ export class FrontDoor {
       // The server closing its side (after a `Connection: close` answer, say) ends the passage.
       const toClient = this.#pipe(passage, inner, client).finally(() => this.#shut(passage));
       await this.#pipe(passage, client, inner);
-      // The client sent all it will: the server may still answer what it asked.
-      await inner.closeWrite().catch(() => {});
+      // The client sent all it will, and awaits its answer. Not passed on: Deno.serve would drop
+      // an answer still being made. The passage ends when the server closes, or once quiet.
+      passage.clientEnded = true;
+      passage.activeAt = performance.now();
       await toClient;
     } finally {
       // Unless the port was taken again already, by a newer passage.
@@ -340,7 +351,9 @@ export class FrontDoor {
     const now = performance.now();
     for (const passage of this.#passages) {
       // Before the headers, the header deadline applies.
-      if (passage.inner === null || now - passage.activeAt <= idleMs) continue;
+      if (passage.inner === null) continue;
+      const quietMs = passage.clientEnded ? Math.min(idleMs, ENDED_IDLE_MS) : idleMs;
+      if (now - passage.activeAt <= quietMs) continue;
       // No warning: a browser leaves its kept-alive connections idle as a matter of course.
       this.#shut(passage);
     }

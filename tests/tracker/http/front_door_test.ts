@@ -339,72 +339,45 @@ Deno.test("front door - over TLS it offers HTTP/2, serves it, and a TLS handshak
 });
 
 Deno.test("front door - a client that sends its request and ends its sending still gets the answer, over TCP and TLS", async () => {
-  // A server behind the door that reads the request to its end (the client's), then answers.
-  const listener = Deno.listen({ hostname: "127.0.0.1", port: 0 });
-  const serving = (async () => {
-    for await (const conn of listener) {
-      void (async () => {
-        let request = "";
-        const buffer = new Uint8Array(1024);
-        // Bounded: each read takes at least a byte, and the test's requests are short.
-        for (let i = 0; i < 1000; i++) {
-          const read = await conn.read(buffer).catch(() => null);
-          if (read === null) break;
-          request += new TextDecoder().decode(buffer.subarray(0, read));
-        }
-        const body = `heard ${request.split("\r\n")[0]}\n`;
-        await conn.write(new TextEncoder().encode(
-          `HTTP/1.1 200 OK\r\nContent-Length: ${body.length}\r\n\r\n${body}`,
-        )).catch(() => 0);
-        conn.close();
-      })();
-    }
-  })();
   const dir = await Deno.makeTempDir({ prefix: "shoal-front-door-" });
   try {
     const identity = await loadOrCreateIdentity(dir, "tls-");
-    const inner = listener.addr as Deno.NetAddr;
-    const doors: FrontDoor[] = [];
-    try {
-      for (const secured of [false, true]) {
-        const door = await FrontDoor.open({
-          address: { host: "127.0.0.1", port: 0 },
-          inner: { host: inner.hostname, port: inner.port },
-          tls: secured ? identity : undefined,
-          warn: () => {},
-        });
-        doors.push(door);
-        const port = door.address.port;
-        const socket = secured
-          ? tls.connect({
-            host: "127.0.0.1",
-            port,
-            servername: TLS_SERVER_NAME,
-            ca: identity.certificate,
-            ALPNProtocols: ["http/1.1"],
-          })
-          : net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
-        let answer = "";
-        socket.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
-        socket.on("error", () => {});
-        await new Promise<void>((resolve, reject) => {
-          socket.once(secured ? "secureConnect" : "connect", resolve);
-          socket.once("error", reject);
-        });
-        socket.end("GET /half HTTP/1.1\r\nHost: x\r\n\r\n");
-        await new Promise((resolve) => socket.once("close", resolve));
-        assert.match(
-          answer,
-          /^HTTP\/1\.1 200[\s\S]*heard GET \/half HTTP\/1\.1/,
-          `TLS: ${secured}`,
-        );
+    for (const secured of [false, true]) {
+      // A short idle timeout: the connection, kept alive by the server, is closed once quiet.
+      await using open = await openDoor({
+        tls: secured ? identity : undefined,
+        idleTimeoutMs: 300,
+      });
+      const port = open.door.address.port;
+      const socket = secured
+        ? tls.connect({
+          host: "127.0.0.1",
+          port,
+          servername: TLS_SERVER_NAME,
+          ca: identity.certificate,
+          ALPNProtocols: ["http/1.1"],
+        })
+        : net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
+      let answer = "";
+      socket.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
+      socket.on("error", () => {});
+      await new Promise<void>((resolve, reject) => {
+        socket.once(secured ? "secureConnect" : "connect", resolve);
+        socket.once("error", reject);
+      });
+      // Answered only after the client's end has been through the door (Deno.serve, told of
+      // it, would drop the answer).
+      socket.end("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+      for (let i = 0; i < 500 && open.innerPorts.length === 0; i++) {
+        await new Promise((resolve) => setTimeout(resolve, 10));
       }
-    } finally {
-      for (const door of doors) await door.close();
+      assert.equal(open.innerPorts.length, 1, "the request reached the server");
+      open.release();
+      await new Promise((resolve) => socket.once("close", resolve));
+      assert.match(answer, /^HTTP\/1\.1 200[\s\S]*client 127\.0\.0\.1 GET/, `TLS: ${secured}`);
+      await drained(open.door);
     }
   } finally {
-    listener.close();
-    await serving.catch(() => {});
     await Deno.remove(dir, { recursive: true });
   }
 });
@@ -426,6 +399,8 @@ Deno.test("front door - connections that end in odd ways, at every stage, give b
       maxConnectionsPerAddress: 4,
       headerTimeoutMs: 300,
       maxHeaderBytes: 1024,
+      // A client gone while answered is let go once quiet (a FIN is not told from a half-close).
+      idleTimeoutMs: 1000,
     });
     const port = open.door.address.port;
     const from = "127.0.0.2";
