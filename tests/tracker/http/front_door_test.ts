@@ -490,3 +490,49 @@ Deno.test("front door - a server behind it that is gone: the connection is close
     await door.close();
   }
 });
+
+Deno.test("front door - closed while connections arrive, handshake and connect: none is left open", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-front-door-" });
+  try {
+    const identity = await loadOrCreateIdentity(dir, "tls-");
+    for (const secured of [false, true]) {
+      const open = await openDoor({ tls: secured ? identity : undefined });
+      const port = open.door.address.port;
+      // Forty clients at every stage at once: connecting, in the handshake, asking.
+      const clients = [];
+      for (let i = 0; i < 40; i++) {
+        const socket = secured
+          ? tls.connect({
+            host: "127.0.0.1",
+            port,
+            servername: TLS_SERVER_NAME,
+            ca: identity.certificate,
+          })
+          : net.connect({ host: "127.0.0.1", port });
+        socket.on("error", () => {});
+        socket.on("data", () => {});
+        socket.once(secured ? "secureConnect" : "connect", () => {
+          socket.write("GET /wait HTTP/1.1\r\nHost: x\r\n\r\n");
+        });
+        // A guard against a hang, not a measure: each is closed well before it.
+        clients.push(
+          new Promise<boolean>((resolve) => {
+            const guard = setTimeout(() => resolve(false), 20_000);
+            socket.once("close", () => {
+              clearTimeout(guard);
+              resolve(true);
+            });
+          }),
+        );
+        if (i === 20) await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      await new Promise((resolve) => setTimeout(resolve, 5));
+      await open[Symbol.asyncDispose]();
+      assert.equal(open.door.connectionCount, 0);
+      // Every client sees its connection closed.
+      assert.deepEqual(await Promise.all(clients), clients.map(() => true));
+    }
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
