@@ -109,7 +109,12 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const secured = options.tls && request.url.startsWith("http:")
         ? new Request(`https:${request.url.slice("http:".length)}`, request)
         : request;
-      return app.fetch(secured, { ...info, remoteAddr: client });
+      // Named one by one: `info`'s fields are getters, which a spread (`{ ...info }`) would lose.
+      const through: Deno.ServeHandlerInfo<Deno.NetAddr> = {
+        remoteAddr: client,
+        completed: info.completed,
+      };
+      return app.fetch(secured, through);
     });
   } catch (error) {
     await stopSampling();
