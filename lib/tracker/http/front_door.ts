@@ -260,7 +260,9 @@ export class FrontDoor {
     try {
       inner = await Deno.connect({ hostname: host, port });
     } catch (error) {
-      // Not the client's doing: every connection fails so until the tracker is restarted.
+      // Not the client's doing: every connection fails so until the tracker is restarted (or
+      // the server is closing with the door, which needs no warning).
+      if (this.#closing.signal.aborted) throw error;
       this.#warnings.warn(
         "inner",
         `${passage.who}: cannot reach the HTTP server behind the port (${host}:${port}): ` +
