@@ -109,12 +109,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const secured = options.tls && request.url.startsWith("http:")
         ? new Request(`https:${request.url.slice("http:".length)}`, request)
         : request;
-      // Named one by one: `info`'s fields are getters, which a spread (`{ ...info }`) would lose.
-      const through: Deno.ServeHandlerInfo<Deno.NetAddr> = {
-        remoteAddr: client,
-        completed: info.completed,
-      };
-      return app.fetch(secured, through);
+      // Only the client: `info`'s fields are getters (a spread copies none), and reading
+      // `completed` makes a promise that rejects, uncaught, when an answer is not delivered.
+      return app.fetch(secured, { remoteAddr: client });
     });
   } catch (error) {
     await stopSampling();
