@@ -32,6 +32,20 @@ export interface ServerListener {
   close(): void;
 }
 
+/** Options of {@link listenTls}. */
+export interface TlsListenOptions {
+  /** Offered in the handshake (the tracker's HTTP port offers `h2`, then `http/1.1`). */
+  alpnProtocols?: string[];
+  /**
+   * A client's end of its sending (TLS close_notify, then FIN) ends only
+   * what `read` gives, and the connection may still write until it is
+   * closed: a client that sends its request and shuts its sending side
+   * still gets its answer. Without it, the connection closes at the client's end.
+   * @default {false}
+   */
+  allowHalfOpen?: boolean;
+}
+
 /** How long a closing connection may take to say so before its socket is closed all the same. */
 const CLOSE_NOTIFY_MS = 1000;
 
@@ -58,11 +72,14 @@ const READ_AHEAD_BYTES = 64 * 1024;
 export async function listenTls(
   address: Address,
   identity: TlsIdentity,
-  options: { alpnProtocols?: string[] } = {},
+  options: TlsListenOptions = {},
 ): Promise<ServerListener> {
   const context = tls.createSecureContext({ cert: identity.certificate, key: identity.key });
   // Paused: nothing is read from a socket before it is served, or refused.
-  const server = net.createServer({ pauseOnConnect: true });
+  const server = net.createServer({
+    pauseOnConnect: true,
+    allowHalfOpen: options.allowHalfOpen ?? false,
+  });
   await new Promise<void>((resolve, reject) => {
     server.once("error", reject);
     server.listen({ host: address.host, port: address.port }, () => {
@@ -70,22 +87,22 @@ export async function listenTls(
       resolve();
     });
   });
-  return new NodeTlsListener(server, context, options.alpnProtocols);
+  return new NodeTlsListener(server, context, options);
 }
 
 class NodeTlsListener implements ServerListener {
   readonly addr: Deno.NetAddr;
   readonly #server: net.Server;
   readonly #context: tls.SecureContext;
-  readonly #alpn: string[] | undefined;
+  readonly #options: TlsListenOptions;
   readonly #queue: net.Socket[] = [];
   #waiting: { resolve: (conn: ServerConn) => void; reject: (error: Error) => void } | null = null;
   #closed = false;
 
-  constructor(server: net.Server, context: tls.SecureContext, alpn?: string[]) {
+  constructor(server: net.Server, context: tls.SecureContext, options: TlsListenOptions) {
     this.#server = server;
     this.#context = context;
-    this.#alpn = alpn;
+    this.#options = options;
     const bound = server.address() as net.AddressInfo;
     this.addr = { transport: "tcp", hostname: bound.address, port: bound.port };
     server.on("connection", (socket: net.Socket) => {
@@ -97,7 +114,7 @@ class NodeTlsListener implements ServerListener {
       socket.setNoDelay(true);
       const waiting = this.#waiting;
       this.#waiting = null;
-      if (waiting) waiting.resolve(new NodeTlsConn(socket, this.#context, this.#alpn));
+      if (waiting) waiting.resolve(new NodeTlsConn(socket, this.#context, this.#options));
       else this.#queue.push(socket);
     });
     // A failed accept (say, out of descriptors) reaches the caller's accept, which backs off and
@@ -111,7 +128,7 @@ class NodeTlsListener implements ServerListener {
 
   accept(): Promise<ServerConn> {
     const socket = this.#queue.shift();
-    if (socket) return Promise.resolve(new NodeTlsConn(socket, this.#context, this.#alpn));
+    if (socket) return Promise.resolve(new NodeTlsConn(socket, this.#context, this.#options));
     if (this.#closed) return Promise.reject(new Deno.errors.BadResource("listener closed"));
     return new Promise((resolve, reject) => this.#waiting = { resolve, reject });
   }
@@ -132,7 +149,7 @@ class NodeTlsConn implements ServerConn {
   readonly localAddr: Deno.NetAddr;
   readonly #raw: net.Socket;
   readonly #context: tls.SecureContext;
-  readonly #alpn: string[] | undefined;
+  readonly #options: TlsListenOptions;
   #tls: tls.TLSSocket | null = null;
   readonly #chunks: Uint8Array[] = [];
   #buffered = 0;
@@ -144,10 +161,10 @@ class NodeTlsConn implements ServerConn {
   #wakeReader: (() => void) | null = null;
   readonly #failWrites = new Set<(error: Error) => void>();
 
-  constructor(raw: net.Socket, context: tls.SecureContext, alpn?: string[]) {
+  constructor(raw: net.Socket, context: tls.SecureContext, options: TlsListenOptions) {
     this.#raw = raw;
     this.#context = context;
-    this.#alpn = alpn;
+    this.#options = options;
     this.remoteAddr = {
       transport: "tcp",
       hostname: raw.remoteAddress ?? "",
@@ -165,7 +182,7 @@ class NodeTlsConn implements ServerConn {
     const socket = new tls.TLSSocket(this.#raw, {
       isServer: true,
       secureContext: this.#context,
-      ALPNProtocols: this.#alpn,
+      ALPNProtocols: this.#options.alpnProtocols,
     });
     this.#tls = socket;
     socket.on("data", (chunk: Buffer) => {

@@ -55,6 +55,14 @@ export interface FrontDoorOptions {
 
 /** The end of a request's headers. */
 const HEADERS_END = new Uint8Array([13, 10, 13, 10]);
+/** The room first made for a request's headers (grown, by doubling, up to the limit). */
+const HEAD_START_BYTES = 4 * 1024;
+/**
+ * How long a connection whose client ended its sending is kept once nothing
+ * moves: long enough for an answer being made, and no longer (such a client
+ * reads until the connection closes, which a kept-alive one would not).
+ */
+const ENDED_IDLE_MS = 5_000;
 /** Bytes moved at a time each way. */
 const PIPE_CHUNK_BYTES = 32 * 1024;
 
@@ -65,6 +73,8 @@ interface Passage {
   inner: Deno.TcpConn | null;
   /** When a byte last went either way (or the connection opened). */
   activeAt: number;
+  /** The client ended its sending (half-close): it awaits only the answer to what it sent. */
+  clientEnded: boolean;
 }
 
 /**
@@ -74,7 +84,7 @@ interface Passage {
  * ```ts
  * const door = await FrontDoor.open({ address: { host: "0.0.0.0", port: 8080 }, inner });
  * // In the inner server's handler:
- * const client = door.clientOf((info.remoteAddr as Deno.NetAddr).port);
+ * const client = door.clientOf(info.remoteAddr as Deno.NetAddr);
  * // ... later
  * await door.close();
  * ```
@@ -87,8 +97,13 @@ export class FrontDoor {
   readonly #warnings: WarningLimiter;
   readonly #passages = new Set<Passage>();
   readonly #perAddress = new Map<string, number>();
-  /** Each passage's client, by the local port of its connection to the HTTP server. */
-  readonly #clients = new Map<number, Deno.NetAddr>();
+  /**
+   * Each passage's client, by the local address of its connection to the HTTP
+   * server (`host:port`): the port alone would not do, as anyone on this
+   * machine may connect to the server from another loopback address (say,
+   * 127.0.0.2) with the port of a passage's connection.
+   */
+  readonly #clients = new Map<string, Deno.NetAddr>();
   readonly #served = new Set<Promise<void>>();
   readonly #closing = new AbortController();
   readonly #accepting: Promise<void>;
@@ -109,18 +124,21 @@ export class FrontDoor {
   /** Listens on `options.address`; throws IO, naming the address, when it cannot. */
   static async open(options: FrontDoorOptions): Promise<FrontDoor> {
     const listener = options.tls
-      ? await listenTls(options.address, options.tls, { alpnProtocols: ["h2", "http/1.1"] })
+      ? await listenTls(options.address, options.tls, {
+        alpnProtocols: ["h2", "http/1.1"],
+        allowHalfOpen: true,
+      })
       : Deno.listen({ hostname: options.address.host, port: options.address.port });
     return new FrontDoor(listener, options);
   }
 
   /**
-   * The client of the request that reached the HTTP server from `port` (the
-   * remote port it sees): undefined for a connection that did not come
+   * The client of the request that reached the HTTP server from `remote` (the
+   * remote address it sees): undefined for a connection that did not come
    * through this door.
    */
-  clientOf(port: number): Deno.NetAddr | undefined {
-    return this.#clients.get(port);
+  clientOf(remote: Deno.NetAddr): Deno.NetAddr | undefined {
+    return this.#clients.get(`${remote.hostname}:${remote.port}`);
   }
 
   /** Connections open now. */
@@ -195,6 +213,7 @@ export class FrontDoor {
       who: host,
       inner: null,
       activeAt: performance.now(),
+      clientEnded: false,
     };
     this.#passages.add(passage);
     const served = this.#serve(passage).catch(() => {}).finally(() => {
@@ -237,10 +256,25 @@ export class FrontDoor {
     }
     if (head === null || this.#closing.signal.aborted) return;
     const { host, port } = this.#options.inner;
-    const inner = await Deno.connect({ hostname: host, port });
+    let inner: Deno.TcpConn;
+    try {
+      inner = await Deno.connect({ hostname: host, port });
+    } catch (error) {
+      // Not the client's doing: every connection fails so until the tracker is restarted (or
+      // the server is closing with the door, which needs no warning).
+      if (this.#closing.signal.aborted) throw error;
+      this.#warnings.warn(
+        "inner",
+        `${passage.who}: cannot reach the HTTP server behind the port (${host}:${port}): ` +
+          `${toShoalError(error).message}; closed (restart the tracker if this goes on)`,
+      );
+      throw error;
+    }
     passage.inner = inner;
-    const innerPort = (inner.localAddr as Deno.NetAddr).port;
-    this.#clients.set(innerPort, client.remoteAddr as Deno.NetAddr);
+    const from = inner.localAddr as Deno.NetAddr;
+    const key = `${from.hostname}:${from.port}`;
+    const who = client.remoteAddr as Deno.NetAddr;
+    this.#clients.set(key, who);
     try {
       // A closing door may have shut the passage while it connected.
       if (this.#closing.signal.aborted) return;
@@ -248,11 +282,14 @@ export class FrontDoor {
       // The server closing its side (after a `Connection: close` answer, say) ends the passage.
       const toClient = this.#pipe(passage, inner, client).finally(() => this.#shut(passage));
       await this.#pipe(passage, client, inner);
-      // The client sent all it will: the server may still answer what it asked.
-      await inner.closeWrite().catch(() => {});
+      // The client sent all it will, and awaits its answer. Not passed on: Deno.serve would drop
+      // an answer still being made. The passage ends when the server closes, or once quiet.
+      passage.clientEnded = true;
+      passage.activeAt = performance.now();
       await toClient;
     } finally {
-      this.#clients.delete(innerPort);
+      // Unless the port was taken again already, by a newer passage.
+      if (this.#clients.get(key) === who) this.#clients.delete(key);
     }
   }
 
@@ -263,19 +300,26 @@ export class FrontDoor {
    */
   async #readHead(passage: Passage): Promise<Uint8Array | null> {
     const most = this.#options.maxHeaderBytes ?? 64 * 1024;
-    const chunk = new Uint8Array(16 * 1024);
-    let head = new Uint8Array(0);
+    // Grown by doubling, not by each read: a client sending a byte at a time would otherwise
+    // have the whole head copied at every byte. One byte over the limit is room enough to say so.
+    let head = new Uint8Array(Math.min(HEAD_START_BYTES, most + 1));
+    let length = 0;
     // Each read takes at least one byte, and past `most` bytes the loop ends.
-    while (head.byteLength <= most) {
-      const read = await passage.client.read(chunk).catch(() => null);
+    while (length <= most) {
+      if (length === head.byteLength) {
+        const grown = new Uint8Array(Math.min(head.byteLength * 2, most + 1));
+        grown.set(head);
+        head = grown;
+      }
+      const read = await passage.client.read(head.subarray(length)).catch(() => null);
       if (read === null) return null;
       passage.activeAt = performance.now();
-      const searchFrom = Math.max(0, head.byteLength - (HEADERS_END.byteLength - 1));
-      const grown = new Uint8Array(head.byteLength + read);
-      grown.set(head);
-      grown.set(chunk.subarray(0, read), head.byteLength);
-      head = grown;
-      if (indexOf(head, HEADERS_END, searchFrom) >= 0) return head;
+      const searchFrom = Math.max(0, length - (HEADERS_END.byteLength - 1));
+      length += read;
+      const end = indexOf(head.subarray(0, length), HEADERS_END, searchFrom);
+      // Headers that ended within the limit pass; over it, even in the read that ended them, not.
+      if (end >= 0 && end + HEADERS_END.byteLength <= most) return head.subarray(0, length);
+      if (end >= 0) break;
     }
     this.#warnings.warn("large", `${passage.who}: request headers over ${most} bytes, closed`);
     await answer(passage.client, 431, "Request Header Fields Too Large");
@@ -309,8 +353,10 @@ export class FrontDoor {
     const now = performance.now();
     for (const passage of this.#passages) {
       // Before the headers, the header deadline applies.
-      if (passage.inner === null || now - passage.activeAt <= idleMs) continue;
-      this.#warnings.warn("idle", `${passage.who}: idle for ${idleMs} ms, closed`);
+      if (passage.inner === null) continue;
+      const quietMs = passage.clientEnded ? Math.min(idleMs, ENDED_IDLE_MS) : idleMs;
+      if (now - passage.activeAt <= quietMs) continue;
+      // No warning: a browser leaves its kept-alive connections idle as a matter of course.
       this.#shut(passage);
     }
   }

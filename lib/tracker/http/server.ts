@@ -101,7 +101,7 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
         return new Response("internal error", { status: 500 });
       },
     }, (request, info) => {
-      const client = door?.clientOf(info.remoteAddr.port);
+      const client = door?.clientOf(info.remoteAddr);
       if (!client) {
         return new Response("connect to the tracker's HTTP port\n", { status: 403 });
       }
@@ -109,7 +109,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
       const secured = options.tls && request.url.startsWith("http:")
         ? new Request(`https:${request.url.slice("http:".length)}`, request)
         : request;
-      return app.fetch(secured, { ...info, remoteAddr: client });
+      // Only the client: `info`'s fields are getters (a spread copies none), and reading
+      // `completed` makes a promise that rejects, uncaught, when an answer is not delivered.
+      return app.fetch(secured, { remoteAddr: client });
     });
   } catch (error) {
     await stopSampling();

@@ -61,6 +61,46 @@ Deno.test("attack - login guesses over HTTP and over the protocol share one back
   );
 });
 
+Deno.test("attack - login guesses through the HTTP port count against the guesser's own address, not the loopback behind it", async () => {
+  await using op = await startTestOperator();
+  await op.account("alice", { admin: true });
+  // The guesser's host is 127.0.0.2; the server behind the port sees every connection from
+  // 127.0.0.1, so a back-off keyed on that would hold back everyone.
+  using fromElsewhere = Deno.createHttpClient({ localAddress: "127.0.0.2" });
+  // Deno's fetch takes `client`, which RequestInit does not name.
+  const via = { client: fromElsewhere } as RequestInit;
+  const guesser = op.browser();
+  const guess = async (password: string) => {
+    await (await guesser.fetch("/login", via)).body?.cancel();
+    const form = new URLSearchParams({
+      username: "alice",
+      password,
+      csrf: guesser.cookies.get(LOGIN_CSRF_COOKIE) ?? "",
+    });
+    const response = await guesser.fetch("/login", {
+      method: "POST",
+      body: form,
+      ...via,
+    });
+    await response.body?.cancel();
+    return response.headers.get("Location") ?? "";
+  };
+  let location = "";
+  for (let i = 0; i < 10 && location !== "/login?error=RATE_LIMITED"; i++) {
+    location = await guess(`guess-${i}`);
+  }
+  assert.equal(location, "/login?error=RATE_LIMITED");
+  // Held back for the guesser, even with the right password ...
+  assert.equal(await guess("correct horse battery"), "/login?error=RATE_LIMITED");
+  // ... and not for alice at her own address.
+  assert.equal(await op.browser().login("alice"), "/");
+  const failed = op.events.recent({}).flatMap((event) =>
+    event.type === "login.failed" ? [event.address] : []
+  );
+  assert.ok(failed.length > 0);
+  assert.deepEqual(new Set(failed), new Set(["127.0.0.2"]));
+});
+
 Deno.test("attack - cross-origin POSTs are refused, whatever token they carry", async () => {
   await using op = await startTestOperator();
   const alice = await op.loggedIn("alice");
