@@ -322,7 +322,12 @@ async function untilInterrupted<V>(
     if (stop.signal.aborted) throw interrupted();
     throw error;
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
+    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
+    // listener would kill the process before it says what it kept.
+    if (!stop.signal.aborted || shellSignal) {
+      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    }
     progress.stop();
   }
 }

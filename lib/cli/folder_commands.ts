@@ -61,7 +61,12 @@ async function untilCtrlC<V>(
   try {
     return await work(stop.signal);
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
+    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
+    // listener would kill the process before it says what it kept.
+    if (!stop.signal.aborted || shell) {
+      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    }
   }
 }
 

@@ -443,12 +443,18 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
   console.log(`serving on ${formatAddress(serving.address)}`);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, end);
+  // The listeners stay until it has said so: under `deno task` one Ctrl-C arrives twice (from
+  // the terminal and forwarded by the task), and a copy with no listener would kill the process
+  // before it has gone offline and said so.
   try {
-    await ended;
+    try {
+      await ended;
+    } finally {
+      await serving.stop();
+    }
+    // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
+    console.log("stopped serving; your files are offline until you serve again");
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, end);
-    await serving.stop();
   }
-  // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
-  console.log("stopped serving; your files are offline until you serve again");
 }
