@@ -213,6 +213,7 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
     (result.size > result.resumed ? ` (${formatSize(rate)}/s)` : ""),
     sources.length ? ` from ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
+    result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join(""));
 }

@@ -27,7 +27,12 @@ import {
   parseFolderManifest,
 } from "./folder_manifest.ts";
 import { findHolders } from "./folder_holders.ts";
-import { resolveAllInside, resolveInside, stagingFolder } from "./folder_paths.ts";
+import {
+  resolveAllInside,
+  resolveInside,
+  stagingFolder,
+  unfinishedFolderPlace,
+} from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { BatchPlacer } from "./batch_placer.ts";
 import { FetchLock } from "./fetch_lock.ts";
@@ -187,6 +192,8 @@ export interface FolderFetchResult {
   dropped: { owner: string; address: string; reason: string }[];
   /** Whether the whole folder joined this peer's shares. */
   shared: boolean;
+  /** The staging folder of an earlier fetch to another output that this one took over. */
+  movedFrom?: string;
 }
 
 /** Where a folder fetch writes: `--output`, else `./<name>`; absolute. */
@@ -255,6 +262,47 @@ export async function checkFolderOutput(
     );
   }
   return { existing, resuming, into };
+}
+
+/**
+ * Takes over the unfinished fetch of the same folder headed for another
+ * output, as a file's fetch typed in another folder takes its partial file:
+ * its staging folder is renamed to this output's and its record follows, so
+ * this fetch resumes from what it holds instead of leaving it on disk,
+ * forgotten (the record is one per folder). Refused, naming it, where that
+ * cannot be done: it wrote into a folder that was there, this output (or its
+ * staging folder) is taken, or the rename fails (another file system).
+ * Returns where it was, or null when there was none or it is gone.
+ */
+export async function adoptUnfinished(
+  home: PeerHome,
+  contentId: string,
+  output: string,
+): Promise<string | null> {
+  const record = home.folderDownload(contentId);
+  if (!record || record.output === output) return null;
+  const place = unfinishedFolderPlace(record);
+  if (!(await Deno.lstat(place).then((info) => info.isDirectory, () => false))) return null;
+  const refuse = (why: string) =>
+    new ShoalError("IO", `an unfinished fetch of "${record.name}" is in ${place}; ${why}`, {
+      hint: `fetch with --output ${quoteWord(record.output)} to finish it there, ` +
+        `or \`peer.ts cancel ${quoteWord(record.name)}\` to delete it first`,
+    });
+  if (!record.staged) throw refuse("its files are among those of a folder that was there");
+  const staging = stagingFolder(output);
+  for (const taken of [output, staging]) {
+    if (await Deno.lstat(taken).then(() => true, () => false)) {
+      throw refuse(`it cannot be moved here, as ${taken} is there`);
+    }
+  }
+  try {
+    await Deno.mkdir(dirname(staging), { recursive: true });
+    await Deno.rename(place, staging);
+  } catch (error) {
+    throw refuse(`it cannot be moved to ${staging} (${toShoalError(error).message})`);
+  }
+  home.saveFolderDownload({ ...record, output });
+  return place;
 }
 
 /**
@@ -340,6 +388,7 @@ export async function fetchFolder(
       : null;
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
+  const movedFrom = await adoptUnfinished(home, contentId, output);
   const record = home.folderDownload(contentId);
   const { existing, resuming, into } = await checkFolderOutput(
     home,
@@ -552,6 +601,7 @@ export async function fetchFolder(
     }
     return {
       output,
+      ...(movedFrom ? { movedFrom } : {}),
       files: chosenFiles.length,
       size: total,
       seconds,
