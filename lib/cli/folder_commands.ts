@@ -132,13 +132,43 @@ async function chooseListing(
   return pickSource(folders.length > 0 ? folders : owners, from);
 }
 
+/** The folder this home shares under `name` (as the tracker lists it), if its manifest is kept. */
+function ownFolder(home: PeerHome, name: string): Listing | null {
+  const share = home.share(name);
+  const owner = home.session()?.username;
+  if (!share || share.kind !== "folder" || !owner) return null;
+  try {
+    Deno.statSync(home.folderManifestPath(share.contentId));
+  } catch {
+    return null;
+  }
+  return {
+    owner,
+    name: share.name,
+    type: FOLDER_TYPE,
+    size: share.size,
+    contentId: share.contentId,
+    publishedAt: share.publishedAt,
+    online: true,
+    address: null,
+    files: share.files ?? 0,
+  };
+}
+
 /** `ls <name>`: a remote folder's files (path, size), without fetching them. */
 export async function runLs(
   context: PeerContext,
   name: string,
   flags: { json?: boolean; from?: string },
 ) {
-  const listing = await chooseListing(context, name, flags.from);
+  const listing = await chooseListing(context, name, flags.from).catch((error) => {
+    // Nobody else's to list (only you share it, or the others are offline): your own is at hand.
+    const own = flags.from === undefined ? ownFolder(context.home, name) : null;
+    if (own && error instanceof ShoalError && ["NOT_FOUND", "UNREACHABLE"].includes(error.code)) {
+      return own;
+    }
+    throw error;
+  });
   if (listing.type !== "folder") {
     throw new ShoalError("INVALID_INPUT", `"${listing.name}" is a file, not a folder`, {
       hint: `\`peer.ts fetch ${quoteWord(listing.name)} --from ${quoteWord(listing.owner)}\` ` +

@@ -74,7 +74,13 @@ export async function otherOwners(
   const { owners: everyone, total } = await listOwners(home, tracker, name, owner);
   const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
   if (owners.length === 0) {
-    throw new ShoalError("NOT_FOUND", `you are the only one sharing "${name}"`);
+    const mine = home.share(everyone[0]?.name ?? name);
+    throw new ShoalError(
+      "NOT_FOUND",
+      `you are the only one sharing "${name}"${mine ? `: yours is ${mine.path}` : ""}; ` +
+        "there is nobody to fetch it from",
+      { hint: "`peer.ts view` lists your shares" },
+    );
   }
   return { owners, listed: everyone.length, total };
 }

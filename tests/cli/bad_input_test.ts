@@ -178,7 +178,15 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       await alice.ok(["publish", "solo", source]);
       const result = await alice.run(["fetch", "solo", "--output", join(dir.path, "own")]);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /^error: you are the only one sharing "solo"$/m);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^error: you are the only one sharing "solo": yours is ${RegExp.escape(source)}; ` +
+            "there is nobody to fetch it from$",
+          "m",
+        ),
+      );
+      assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
     });
 
     await t.step("fetching from an owner who does not share it", async () => {

@@ -271,3 +271,23 @@ Deno.test("a folder of empty folders only is fetched (its tree made), whole or b
   assert.ok((await Deno.stat(join(part, "week 2"))).isDirectory);
   await assert.rejects(Deno.stat(join(part, "week 1")), Deno.errors.NotFound);
 });
+
+Deno.test("ls of a folder only you share lists your own, from the manifest in your home, with no source to ask", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "empty"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "readme.md"), "hi\n");
+  await alice.ok(["publish", tree]);
+
+  const listed = await alice.ok(["ls", "course"]);
+  assert.match(listed, /readme\.md/);
+  assert.match(listed, /1 file, 3 B; 1 empty folder/);
+  const json = JSON.parse(await alice.ok(["ls", "course", "--json"]));
+  assert.deepEqual(json.files, [{ path: "readme.md", size: 3 }]);
+  // Fetching it is another matter: there is nobody to fetch it from, and it says where yours is.
+  const fetched = await alice.run(["fetch", "course", "--output", join(dir.path, "copy")]);
+  assert.equal(fetched.code, 1);
+  assert.match(fetched.stderr, /you are the only one sharing "course": yours is \S*course; /);
+});
