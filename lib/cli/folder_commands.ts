@@ -241,7 +241,8 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
     `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s` +
     // Nothing fetched now (all of it resumed): no rate to speak of.
     (result.size > result.resumed ? ` (${formatSize(rate)}/s)` : ""),
-    sources.length ? ` from ${sources.join(", ")}` : "",
+    // Worded as a file's fetch words it.
+    sources.length ? ` from ${plural(sources.length, "source")}: ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
     result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",

@@ -194,9 +194,13 @@ Deno.test("a fetched folder's summary line gives a rate, but not when all of it 
   };
   assert.match(
     folderSummaryLine(result, "course"),
-    /3\.0 MiB in 2\.00 s \(1\.5 MiB\/s\) from alice/,
+    // Worded as a file's: how many sources, then each.
+    /3\.0 MiB in 2\.00 s \(1\.5 MiB\/s\) from 1 source: alice 12 pieces$/,
   );
   const resumed = folderSummaryLine({ ...result, resumed: result.size }, "course");
   assert.doesNotMatch(resumed, /\/s\)/);
-  assert.match(resumed, /3\.0 MiB in 2\.00 s from alice 12 pieces; 3\.0 MiB resumed from before/);
+  assert.match(
+    resumed,
+    /3\.0 MiB in 2\.00 s from 1 source: alice 12 pieces; 3\.0 MiB resumed from before/,
+  );
 });

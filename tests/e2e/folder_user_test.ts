@@ -234,7 +234,10 @@ Deno.test("one name, a folder by one owner and a file by another: ls and --only 
   assert.match(onFile.stderr, /fetch course --from carol` fetches it/);
   const part = join(dir.path, "part");
   const fetched = await bob.ok(["fetch", "course", "--only", "slides/**", "--output", part]);
-  assert.match(fetched, /fetched the folder "course" .*: 1 file, .* from alice 1 piece$/m);
+  assert.match(
+    fetched,
+    /fetched the folder "course" .*: 1 file, .* from 1 source: alice 1 piece$/m,
+  );
   assert.equal(await Deno.readTextFile(join(part, "slides", "one.txt")), "one\n");
 });
 
