@@ -37,7 +37,21 @@ export function linkOf(contentId: string): string {
 /** The content id a `shoal:` link names, or null for a plain name. */
 export function contentIdOfLink(text: string): string | null {
   const match = /^shoal:([0-9a-f]{64})$/i.exec(text.trim());
-  return match ? match[1].toLowerCase() : null;
+  if (match) return match[1].toLowerCase();
+  // A cut link (the 12 digits `publish` shows beside "content") is no name either: say which.
+  const cut = /^shoal:(.*)$/i.exec(text.trim());
+  if (cut) {
+    const digits = cut[1].length;
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `${escapeForTerminal(text.trim())} is not a whole link: a shoal: link holds the 64 ` +
+        `hex digits of a content id${
+          /^[0-9a-f]*$/i.test(cut[1]) ? ` (this one has ${digits})` : ""
+        }`,
+      { hint: "copy the whole link that `publish` (or `view --json`) printed for its owner" },
+    );
+  }
+  return null;
 }
 
 /**

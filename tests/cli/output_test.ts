@@ -204,3 +204,19 @@ Deno.test("a fetched folder's summary line gives a rate, but not when all of it 
     /3\.0 MiB in 2\.00 s from 1 source: alice 12 pieces; 3\.0 MiB resumed from before/,
   );
 });
+
+Deno.test("a cut shoal: link (the 12 digits publish shows beside 'content') is refused as a link, saying how many digits it holds, not as a name with ':'", async () => {
+  const { contentIdOfLink } = await import("../../lib/cli/folder_commands.ts");
+  const id = "d915ba14fc2bb21e2e0b7cb8f77e4204a1b3e2d2fe41b2dc8dfe93f868f777db";
+  assert.equal(contentIdOfLink(`shoal:${id.toUpperCase()}`), id);
+  assert.equal(contentIdOfLink("notes"), null);
+  assert.throws(() => contentIdOfLink("shoal:d915ba14fc2b"), (error: Error & { code?: string }) => {
+    assert.equal(error.code, "INVALID_INPUT");
+    assert.match(
+      error.message,
+      /^shoal:d915ba14fc2b is not a whole link: a shoal: link holds the 64 hex digits of a content id \(this one has 12\)$/,
+    );
+    return true;
+  });
+  assert.throws(() => contentIdOfLink("shoal:"), /not a whole link/);
+});
