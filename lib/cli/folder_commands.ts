@@ -15,7 +15,7 @@ import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
 import { PeerHome } from "../peer/home.ts";
 import { otherOwners, pickSource } from "../peer/fetch.ts";
 import { connectSession } from "../peer/tracker_link.ts";
-import { quoteWord } from "../invocation.ts";
+import { asTyped, quoteWord } from "../invocation.ts";
 import {
   escapeForTerminal,
   formatSize,
@@ -147,7 +147,7 @@ async function chooseListing(
 }
 
 /** The folder this home shares under `name` (as the tracker lists it), if its manifest is kept. */
-function ownFolder(home: PeerHome, name: string): Listing | null {
+function ownFolder(home: PeerHome, name: string): Listing & { path: string } | null {
   const share = home.share(name);
   const owner = home.session()?.username;
   if (!share || share.kind !== "folder" || !owner) return null;
@@ -157,6 +157,7 @@ function ownFolder(home: PeerHome, name: string): Listing | null {
     return null;
   }
   return {
+    path: share.path,
     owner,
     name: share.name,
     type: FOLDER_TYPE,
@@ -179,6 +180,11 @@ export async function runLs(
     // Nobody else's to list (only you share it, or the others are offline): your own is at hand.
     const own = flags.from === undefined ? ownFolder(context.home, name) : null;
     if (own && error instanceof ShoalError && ["NOT_FOUND", "UNREACHABLE"].includes(error.code)) {
+      const why = error.code === "NOT_FOUND" ? "nobody else shares it" : error.message.replace(
+        /^every owner of (".*") is offline$/,
+        "everyone else sharing $1 is offline",
+      );
+      console.error(escapeForTerminal(`listing your own "${own.name}" (${own.path}): ${why}`));
       return own;
     }
     throw error;
@@ -259,6 +265,11 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
     sources.length ? ` from ${plural(sources.length, "source")}: ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
     result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
+    result.sharedElsewhere
+      ? `; not shared: you already share another "${name}" ` +
+        `(${result.sharedElsewhere}; \`peer.ts publish ${quoteWord(name)} ` +
+        `${quoteWord(result.output)}\` shares this one instead)`
+      : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join(""));
 }
@@ -294,10 +305,10 @@ export async function runFolderFetch(
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      return folderSummaryLine(
+      return asTyped(folderSummaryLine(
         await fetchFolder(own, tracker, chosen, { ...options, signal }),
         chosen.name,
-      );
+      ));
     });
     console.log(
       `fetching the folder "${
@@ -352,7 +363,7 @@ export async function runFolderFetch(
     );
     progress.stop();
     if (flags.json) return printJson({ name: chosen.name, type: "folder", ...result });
-    console.log(folderSummaryLine(result, chosen.name));
+    console.log(asTyped(folderSummaryLine(result, chosen.name)));
   } finally {
     progress.stop();
   }

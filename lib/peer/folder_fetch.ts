@@ -192,6 +192,11 @@ export interface FolderFetchResult {
   dropped: { owner: string; address: string; reason: string }[];
   /** Whether the whole folder joined this peer's shares. */
   shared: boolean;
+  /**
+   * Where this home already shares something else under the folder's name,
+   * which is why the fetched folder is not shared.
+   */
+  sharedElsewhere?: string;
   /** The staging folder of an earlier fetch to another output that this one took over. */
   movedFrom?: string;
 }
@@ -595,7 +600,10 @@ export async function fetchFolder(
     lookups.abort();
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
-    if (whole) {
+    // Not shared where this home shares something else under the name: said, not taken over.
+    const other = whole ? home.share(chosen.name) : null;
+    const sharedElsewhere = other && other.contentId !== chosen.contentId ? other : null;
+    if (whole && !sharedElsewhere) {
       const contentIds = manifest.files.map(idOf);
       await shareFetched(home, tracker, client, chosen, output, manifest, contentIds, identities);
     }
@@ -608,7 +616,8 @@ export async function fetchFolder(
       resumed: resumedBytes + resumedPieceBytes,
       sources,
       dropped: download.dropped,
-      shared: whole,
+      shared: whole && !sharedElsewhere,
+      ...(sharedElsewhere ? { sharedElsewhere: sharedElsewhere.path } : {}),
     };
   } finally {
     client.close();

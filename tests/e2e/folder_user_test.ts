@@ -284,7 +284,10 @@ Deno.test("ls of a folder only you share lists your own, from the manifest in yo
   await Deno.writeTextFile(join(tree, "readme.md"), "hi\n");
   await alice.ok(["publish", tree]);
 
-  const listed = await alice.ok(["ls", "course"]);
+  const listing = await alice.run(["ls", "course"]);
+  assert.equal(listing.code, 0, listing.stderr);
+  const listed = listing.stdout;
+  assert.match(listing.stderr, /^listing your own "course" \(\S*course\): nobody else shares it$/m);
   assert.match(listed, /readme\.md/);
   assert.match(listed, /1 file, 3 B; 1 empty folder/);
   const json = JSON.parse(await alice.ok(["ls", "course", "--json"]));
@@ -293,4 +296,36 @@ Deno.test("ls of a folder only you share lists your own, from the manifest in yo
   const fetched = await alice.run(["fetch", "course", "--output", join(dir.path, "copy")]);
   assert.equal(fetched.code, 1);
   assert.match(fetched.stderr, /you are the only one sharing "course": yours is \S*course; /);
+});
+
+Deno.test("a folder fetched while you share another version under its name says it is not shared, where yours is, and the publish that shares this one", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await Deno.writeTextFile(join(tree, "readme.md"), "one\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const first = join(dir.path, "first");
+  assert.doesNotMatch(await bob.ok(["fetch", "course", "--output", first]), /not shared/);
+
+  await Deno.writeTextFile(join(tree, "readme.md"), "two\n");
+  await alice.ok(["publish", tree]);
+  const second = join(dir.path, "second");
+  const said = await bob.ok(["fetch", "course", "--output", second]);
+  assert.match(
+    said,
+    new RegExp(
+      `; not shared: you already share another "course" \\(${RegExp.escape(first)}; ` +
+        `\`.*publish course ${RegExp.escape(second)}\` shares this one instead\\)$`,
+      "m",
+    ),
+  );
+  const json = JSON.parse(
+    await bob.ok(["fetch", "course", "--output", join(dir.path, "third"), "--json"]),
+  );
+  assert.equal(json.shared, false);
+  assert.equal(json.sharedElsewhere, first);
+  assert.equal(JSON.parse(await bob.ok(["view", "--json"]))[0].path, first);
 });
