@@ -29,7 +29,7 @@ import { checkName, publish, unpublish, view } from "../peer/shares.ts";
 import { linkOf, runLs, runPublishFolder } from "./folder_commands.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { asTyped, commandName, isInstalled } from "../invocation.ts";
+import { asTyped, commandName, isInstalled, quoteWord } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { basename } from "node:path";
@@ -266,7 +266,16 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(async (context, first: string, second: string | undefined) => {
       const { tracker, home } = context;
       const [name, path] = second === undefined ? [undefined, first] : [first, second];
-      if (await Deno.lstat(path).then((info) => info.isDirectory, () => false)) {
+      const there = await Deno.lstat(path).catch(() => null);
+      // A share's name typed where its path goes (to publish it again, from another folder).
+      const shared = there === null && second === undefined ? home.share(first) : null;
+      if (shared) {
+        throw new ShoalError("IO", `no such file or folder here: ${path}`, {
+          hint: `you share "${shared.name}" from ${shared.path}: \`peer.ts publish ` +
+            `${quoteWord(shared.name)} ${quoteWord(shared.path)}\` publishes it again`,
+        });
+      }
+      if (there?.isDirectory) {
         if (name !== undefined) checkName(name);
         return await runPublishFolder(context, path, name, hooks);
       }

@@ -189,6 +189,21 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
     });
 
+    await t.step("publishing again by name, from a folder where no such path is", async () => {
+      // (The program runs in this process, whose folder holds no `solo`.)
+      const result = await alice.run(["publish", "solo"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: no such file or folder here: solo$/m);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^hint: you share "solo" from ${RegExp.escape(source)}: \`.*publish solo ` +
+            `${RegExp.escape(source)}\` publishes it again$`,
+          "m",
+        ),
+      );
+    });
+
     await t.step("fetching from an owner who does not share it", async () => {
       const result = await bob.run(["fetch", "paper.txt", "--from", "carol"]);
       assert.equal(result.code, 1);
