@@ -592,7 +592,8 @@ export async function fetchFolder(
           hint: fetched
             ? `${taken ? `move ${output} away and ` : ""}run ${resume} again to put the ` +
               `folder in place, or ${cancel} to delete it`
-            : `run ${resume} again to resume, or ${cancel} to delete the partial files`,
+            : `${error.hint ? `${error.hint}, then ` : ""}run ${resume} again to resume, ` +
+              `or ${cancel} to delete the partial files`,
         },
       );
     }
