@@ -220,3 +220,16 @@ Deno.test("a cut shoal: link (the 12 digits publish shows beside 'content') is r
   });
   assert.throws(() => contentIdOfLink("shoal:"), /not a whole link/);
 });
+
+Deno.test("renderTable draws one rule under the header and none between rows, so a long listing takes a line a row", async () => {
+  const { renderTable } = await import("../../lib/cli/output.ts");
+  const lines = renderTable(["path", "size"], [["a.txt", "6 B"], ["sub/b.txt", "1 KiB"], [
+    "c",
+    "0 B",
+  ]]).split("\n");
+  assert.equal(lines.length, 3 + 4, lines.join("\n"));
+  assert.equal(lines.filter((line) => line.includes("├")).length, 1);
+  assert.match(lines[1], /│ path +│ size +│/);
+  assert.match(lines[3], /│ a\.txt +│ 6 B +│/);
+  assert.match(lines[4], /│ sub\/b\.txt +│ 1 KiB +│/);
+});
