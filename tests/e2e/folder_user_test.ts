@@ -296,6 +296,17 @@ Deno.test("ls of a folder only you share lists your own, from the manifest in yo
   assert.match(listed, /1 file, 3 B; 1 empty folder/);
   const json = JSON.parse(await alice.ok(["ls", "course", "--json"]));
   assert.deepEqual(json.files, [{ path: "readme.md", size: 3 }]);
+  // One file of it cannot be withdrawn: the folder is shared whole, and the error says so.
+  const one = await alice.run(["unpublish", "course/readme.md"]);
+  assert.equal(one.code, 1);
+  assert.match(
+    one.stderr,
+    /^error: "course\/readme\.md" is inside your folder "course", which is shared whole$/m,
+  );
+  assert.match(
+    one.stderr,
+    /^hint: move the file out of \S*course and `.*publish course \S*course` again, or `.*unpublish course`$/m,
+  );
   // Fetching it is another matter: there is nobody to fetch it from, and it says where yours is.
   const fetched = await alice.run(["fetch", "course", "--output", join(dir.path, "copy")]);
   assert.equal(fetched.code, 1);
