@@ -208,6 +208,7 @@ export async function runLs(
         listing.contentId,
         { sources: usable, ticket },
         tracker.plaintext,
+        listing.name,
       ));
     } finally {
       client.close();

@@ -59,6 +59,7 @@ export async function fetchFolderManifest(
   contentId: string,
   { sources, ticket }: SourceList,
   plaintext: boolean,
+  name?: string,
 ): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
   const problems: string[] = [];
   for (const source of sources) {
@@ -81,7 +82,12 @@ export async function fetchFolderManifest(
     problems.length
       ? `no source gave the folder's manifest (${problems.join("; ")})`
       : "no source is online",
-    { hint: "run it again once one of its owners serves it (`search` shows who is online)" },
+    {
+      hint: "run it again once one of its owners serves it " +
+        `(\`peer.ts search ${
+          name === undefined ? "<name>" : quoteWord(name)
+        }\` shows who is online)`,
+    },
   );
 }
 
@@ -414,7 +420,7 @@ export async function fetchFolder(
     started = performance.now();
     const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
     // Its text stays in the home only: a big folder's is not held through the download.
-    const manifest = await cachedManifest(home, contentId, folderSources, tracker);
+    const manifest = await cachedManifest(home, contentId, folderSources, tracker, chosen.name);
     const idOf = contentIdCache();
     const wanted = globMatcher(options.only ?? []);
     const chosenFiles = manifest.files.filter((file) => wanted(file.path));
@@ -640,6 +646,7 @@ async function cachedManifest(
   contentId: string,
   sources: SourceList,
   tracker: TrackerEndpoint,
+  name: string,
 ): Promise<FolderManifest> {
   const path = home.folderManifestPath(contentId);
   const kept = await Deno.readFile(path).catch(() => null);
@@ -650,7 +657,7 @@ async function cachedManifest(
       // Damaged: fetched again.
     }
   }
-  const fetched = await fetchFolderManifest(contentId, sources, tracker.plaintext);
+  const fetched = await fetchFolderManifest(contentId, sources, tracker.plaintext, name);
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${crypto.randomUUID()}.tmp`;
   await Deno.writeFile(temporary, fetched.text);
