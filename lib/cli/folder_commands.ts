@@ -113,7 +113,11 @@ export async function runPublishFolder(
       `${replaced ? "republished" : "published"} the folder "${share.name}" (${
         plural(share.files ?? 0, "file")
       }, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
-        linkOf(share.contentId) + replacedNote(before, share),
+        linkOf(share.contentId) + replacedNote(before, share) +
+        // Published again as it was: say so, so that a change not seen is not taken as shared.
+        (before?.path === share.path && before.contentId === share.contentId
+          ? "; nothing in it changed since it was last published"
+          : ""),
     ));
   } finally {
     progress.stop();

@@ -73,6 +73,11 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   await Deno.remove(join(tree, "big.bin"));
   const second = await alice.ok(["publish", tree]);
   assert.match(second, /republished the folder "course" \(6 files/);
+  assert.doesNotMatch(second, /nothing in it changed/);
+  assert.match(
+    await alice.ok(["publish", tree]),
+    /^republished the folder "course" \(6 files, .*; nothing in it changed since it was last published$/m,
+  );
   assert.notEqual(/shoal:\w+/.exec(first)![0], /shoal:\w+/.exec(second)![0]);
   const idsAfter = new Map(
     fileIds(alice.home, "course").map(({ relative, contentId }) => [relative, contentId]),
