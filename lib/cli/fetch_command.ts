@@ -375,8 +375,8 @@ export async function listDownloads(
 }
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
-export async function cancel({ home }: PeerContext, typed: string) {
-  for (const { name, partPath, file, folder } of await cancelByName(home, typed)) {
+export async function cancel({ home }: PeerContext, typed: string, patienceMs = 0) {
+  for (const { name, partPath, file, folder } of await cancelByName(home, typed, { patienceMs })) {
     if (folder === "staged") {
       console.log(
         file === "deleted"

@@ -387,8 +387,9 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("cancel <name>")
     .description("cancel an unfinished download and delete its partial file")
     .action(run((context, name: string) => {
-      hooks?.pauseDownload(name);
-      return cancel(context, name);
+      // A background download paused here lets go of it within moments: cancel waits for that.
+      const paused = hooks?.pauseDownload(name);
+      return cancel(context, name, paused ? 5_000 : 0);
     }));
 
   if (hooks) {

@@ -344,3 +344,47 @@ Deno.test("a folder fetched while you share another version under its name says 
   assert.equal(json.sharedElsewhere, first);
   assert.equal(JSON.parse(await bob.ok(["view", "--json"]))[0].path, first);
 });
+
+Deno.test("a folder fetch running in another terminal: downloads marks it running, and cancel refuses to delete under it, naming the process", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
+  await using _stop = {
+    [Symbol.asyncDispose]: async () => {
+      await serving.stop();
+    },
+  };
+  const output = join(dir.path, "out");
+  const child = new TestPeer(bobCli.home, tracker.address)
+    .spawn(["fetch", "data", "--output", output]);
+  const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
+  await eventually(
+    async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+    "a piece of big.bin written",
+    { tries: 3000 },
+  );
+
+  const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+  assert.equal(row.running, true);
+  const refused = await bobCli.run(["cancel", "data"]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /^error: "data" is being fetched right now \(pid \d+\); stop that fetch \(Ctrl-C, or `pause` in the shell\), then cancel it$/m,
+  );
+  assert.ok((await Deno.stat(part)).isFile, "nothing deleted under the running fetch");
+
+  child.kill("SIGINT");
+  await Promise.all([child.status, child.stdout.cancel(), child.stderr.cancel()]);
+  assert.equal(JSON.parse(await bobCli.ok(["downloads", "--json"]))[0].running, false);
+  assert.match(
+    await bobCli.ok(["cancel", "data"]),
+    /^cancelled "data" and deleted its unfinished folder/,
+  );
+});
