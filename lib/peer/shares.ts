@@ -39,6 +39,11 @@ export async function describeFile(
         hint: `a relative path starts in the folder you typed the command in (${Deno.cwd()})`,
       });
     }
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new ShoalError("IO", `no such file or folder: ${path}`, {
+        hint: "a part of that path is a file, not a folder",
+      });
+    }
     throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
   }
   const { file, identity: before } = await openRegularFile(real);

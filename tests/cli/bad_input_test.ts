@@ -189,6 +189,19 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
     });
 
+    await t.step("publishing a path through a file, or the root folder", async () => {
+      const through = await alice.run(["publish", join(source, "x")]);
+      assert.equal(through.code, 1);
+      assert.match(through.stderr, /^error: no such file or folder: .*paper\.txt\/x$/m);
+      assert.match(through.stderr, /^hint: a part of that path is a file, not a folder$/m);
+      const root = await alice.run(["publish", "/"]);
+      assert.equal(root.code, 1);
+      assert.match(
+        root.stderr,
+        /^error: \/ is the whole file system; publish a folder inside it$/m,
+      );
+    });
+
     await t.step("publishing again by name, from a folder where no such path is", async () => {
       // (The program runs in this process, whose folder holds no `solo`.)
       const result = await alice.run(["publish", "solo"]);
