@@ -233,3 +233,11 @@ Deno.test("renderTable draws one rule under the header and none between rows, so
   assert.match(lines[3], /│ a\.txt +│ 6 B +│/);
   assert.match(lines[4], /│ sub\/b\.txt +│ 1 KiB +│/);
 });
+
+Deno.test("barWidth: 40 columns of bar where there is room, fewer on a narrow terminal so the rate and ETA stay on the line, never under 10", async () => {
+  const { barWidth } = await import("../../lib/cli/progress.ts");
+  assert.equal(barWidth(null, 90), 40);
+  assert.equal(barWidth(200, 90), 40);
+  assert.equal(barWidth(120, 90), 29);
+  assert.equal(barWidth(80, 90), 10);
+});
