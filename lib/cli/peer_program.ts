@@ -358,11 +358,20 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option("--from <username>", "take it only from this owner, without asking")
     .option(
       "--only <glob>",
-      "of a folder, fetch only the paths matching (repeatable; * ** ?)",
+      "fetch only the paths of a folder that match (repeatable; *, **, ?; a folder's name " +
+        "takes all it holds)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
-    .option("--output <path>", "where to save it (a file, or a folder; a folder's own folder)")
-    .option("--force", "overwrite an existing file at the output path")
+    .option(
+      "--output <path>",
+      "where to save it: a file's path (or a folder to put it in), or the folder a folder " +
+        "becomes (default: its name, in this folder)",
+    )
+    .option(
+      "--force",
+      "overwrite an existing file at the output path; of a folder, write into the folder " +
+        "there (files of the same paths are replaced)",
+    )
     .option("--json", "print the owners and the download summary as one JSON object")
     .option(
       "--max-download-rate <rate>",
