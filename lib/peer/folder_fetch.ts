@@ -252,6 +252,14 @@ export async function checkFolderOutput(
   if (resuming && !record!.staged && !atOutput) resuming = false;
   const into = atOutput ? output : staging;
   const existing = atOutput ?? atStaging;
+  if (existing?.isSymlink) {
+    // Never written through: a link may lead anywhere.
+    throw new ShoalError(
+      "IO",
+      `${into} is a symbolic link, and a fetch writes through none; ` +
+        "fetch to another place with --output PATH",
+    );
+  }
   if (existing && !existing.isDirectory) {
     throw new ShoalError(
       "IO",
@@ -323,11 +331,23 @@ export async function adoptUnfinished(
  * it), and one that was must still be a folder, not a link.
  */
 export async function makeFolderOutput(into: string, wasThere: boolean): Promise<void> {
+  if (!wasThere) {
+    await Deno.mkdir(dirname(into), { recursive: true }).catch((error) => {
+      // A file where a folder above the output should be: not something that appeared.
+      if (
+        error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
+      ) {
+        throw new ShoalError(
+          "IO",
+          `cannot make ${dirname(into)}: a part of that path is a file, not a folder; ` +
+            "fetch to another place with --output PATH",
+        );
+      }
+      throw toShoalError(error);
+    });
+  }
   try {
-    if (!wasThere) {
-      await Deno.mkdir(dirname(into), { recursive: true });
-      await Deno.mkdir(into);
-    }
+    if (!wasThere) await Deno.mkdir(into);
     if (!(await Deno.lstat(into)).isDirectory) {
       throw new ShoalError("IO", `${into} is no longer a folder (replaced since it was checked)`);
     }
@@ -462,7 +482,11 @@ export async function fetchFolder(
       startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
-    await makeFolderOutput(into, existing !== null);
+    await makeFolderOutput(into, existing !== null).catch((error) => {
+      // Nothing was made: nothing is left to resume or cancel (a resumed one stays as it was).
+      if (!resuming) home.removeFolderDownload(contentId);
+      throw error;
+    });
     // Folders first (empty ones too), each checked not to pass through a link already there.
     const folders = new Set<string>();
     const wantedFolders = options.only?.length

@@ -71,6 +71,10 @@ Deno.test("folder fetch: --only naming a glob that takes nothing, --from one own
   assert.match(onFile.stderr, /a file is not a folder; fetch to another place with --output PATH/);
   assert.equal(onFile.stdout, "");
   assert.equal(await Deno.readTextFile(file), "mine\n");
+  // A file above the output: said so, and no download is left recorded for it.
+  const under = await bob.run(["fetch", "course", "--output", join(file, "sub", "out")]);
+  assert.match(under.stderr, /a part of that path is a file, not a folder/);
+  assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
   await Deno.mkdir(output);
   const there = await bob.run(["fetch", "course", "--output", output]);
   assert.match(
