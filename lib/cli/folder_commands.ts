@@ -270,6 +270,11 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
     sources.length ? ` from ${plural(sources.length, "source")}: ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
     result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
+    result.unpublished
+      ? `; shared here but not published: ${result.unpublished}; ` +
+        `\`peer.ts publish ${quoteWord(name)} ${quoteWord(result.output)}\` publishes it ` +
+        "once the tracker is back"
+      : "",
     result.sharedElsewhere
       ? `; not shared: you already share another "${name}" ` +
         `(${result.sharedElsewhere}; \`peer.ts publish ${quoteWord(name)} ` +

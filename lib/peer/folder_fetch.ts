@@ -47,6 +47,7 @@ import {
   PEER_AGENT,
   type TrackerClient,
   type TrackerEndpoint,
+  trackerName,
 } from "./tracker_link.ts";
 
 /**
@@ -203,6 +204,11 @@ export interface FolderFetchResult {
    * which is why the fetched folder is not shared.
    */
   sharedElsewhere?: string;
+  /**
+   * Why the tracker was not told of the folder shared here (unreachable, or
+   * it refused): then nobody is sent here for it until it is published again.
+   */
+  unpublished?: string;
   /** The staging folder of an earlier fetch to another output that this one took over. */
   movedFrom?: string;
 }
@@ -634,9 +640,19 @@ export async function fetchFolder(
     // Not shared where this home shares something else under the name: said, not taken over.
     const other = whole ? home.share(chosen.name) : null;
     const sharedElsewhere = other && other.contentId !== chosen.contentId ? other : null;
+    let unpublished: string | null = null;
     if (whole && !sharedElsewhere) {
       const contentIds = manifest.files.map(idOf);
-      await shareFetched(home, tracker, client, chosen, output, manifest, contentIds, identities);
+      unpublished = await shareFetched(
+        home,
+        tracker,
+        client,
+        chosen,
+        output,
+        manifest,
+        contentIds,
+        identities,
+      );
     }
     return {
       output,
@@ -649,6 +665,7 @@ export async function fetchFolder(
       dropped: download.dropped,
       shared: whole && !sharedElsewhere,
       ...(sharedElsewhere ? { sharedElsewhere: sharedElsewhere.path } : {}),
+      ...(unpublished ? { unpublished } : {}),
     };
   } finally {
     client.close();
@@ -712,9 +729,9 @@ async function shareFetched(
   manifest: FolderManifest,
   contentIds: string[],
   placed: Map<FolderFile, FileIdentity>,
-): Promise<void> {
+): Promise<string | null> {
   const mine = home.share(chosen.name);
-  if (mine && mine.contentId !== chosen.contentId) return;
+  if (mine && mine.contentId !== chosen.contentId) return null;
   const ids = [...new Set(contentIds)];
   // Sent first: the tracker works on them while the files' identities are read below.
   const told = session.closed
@@ -771,13 +788,17 @@ async function shareFetched(
       contentId: share.contentId,
       files: share.files,
     });
-  } catch {
+  } catch (caught) {
     // A session the tracker closed while the files came: told again on a new one.
-    if (!session.closed) return;
     const folder = { share, files: files(), ids, text: null, skipped: null };
+    const failed = session.closed
+      ? await announceFolder(home, tracker, folder).then(() => null, toShoalError)
+      : toShoalError(caught);
     // Unpublished otherwise: still shared from this home, and served once published again.
-    await announceFolder(home, tracker, folder).catch(() => {});
+    if (failed?.code === "UNREACHABLE") return failed.message;
+    if (failed) return `the tracker at ${trackerName(tracker)} refused it: ${failed.message}`;
   }
+  return null;
 }
 
 /**

@@ -392,3 +392,52 @@ Deno.test("a folder fetch running in another terminal: downloads marks it runnin
     /^cancelled "data" and deleted its unfinished folder/,
   );
 });
+
+Deno.test("a folder fetched while the tracker goes away: it finishes, and its line says it is shared here but not published, with the publish to run", async () => {
+  await using dir = await tempDir();
+  const tracker = await startLocalTracker(dir.path);
+  let stopped = false;
+  await using _tracker = {
+    [Symbol.asyncDispose]: async () => {
+      if (!stopped) await tracker.stop();
+    },
+  };
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "100" });
+  await using _stop = {
+    [Symbol.asyncDispose]: async () => {
+      await serving.stop();
+    },
+  };
+  const output = join(dir.path, "out");
+  const child = new TestPeer(bobCli.home, tracker.address)
+    .spawn(["fetch", "data", "--output", output]);
+  const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
+  await eventually(
+    async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+    "a piece of big.bin written",
+    { tries: 3000 },
+  );
+  await tracker.stop();
+  stopped = true;
+  const [status, stdout, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  assert.equal(status.code, 0, stderr);
+  assert.match(
+    stdout,
+    new RegExp(
+      `^fetched the folder "data" .*; shared here but not published: cannot reach .*; ` +
+        `\`.*publish data ${RegExp.escape(output)}\` publishes it once the tracker is back$`,
+      "m",
+    ),
+  );
+  assert.equal(JSON.parse(await bobCli.ok(["view", "--json"]))[0].path, output);
+});
