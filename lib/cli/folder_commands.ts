@@ -13,7 +13,7 @@ import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
 import { PeerHome } from "../peer/home.ts";
-import { otherOwners, pickSource } from "../peer/fetch.ts";
+import { otherOwners, otherOwnersOfContent, pickSource } from "../peer/fetch.ts";
 import { connectSession } from "../peer/tracker_link.ts";
 import { asTyped, quoteWord } from "../invocation.ts";
 import {
@@ -132,17 +132,9 @@ async function chooseListing(
 ): Promise<Listing> {
   const contentId = contentIdOfLink(name);
   if (contentId) {
-    const { tracker: client, username } = await connectSession(home, tracker);
-    try {
-      const { files } = await client.call("lookupContent", { contentId });
-      const others = files.filter((file) => file.owner.toLowerCase() !== username.toLowerCase());
-      if (others.length === 0) {
-        throw new ShoalError("NOT_FOUND", `nobody else publishes ${linkOf(contentId)}`);
-      }
-      return pickSource(others, from);
-    } finally {
-      client.close();
-    }
+    // As fetch finds the owners of a link, with the same errors.
+    const { owners } = await otherOwnersOfContent(home, tracker, contentId, from);
+    return pickSource(owners, from);
   }
   const { owners } = await otherOwners(home, tracker, name, from);
   // Only a folder can be listed: a file of the same name by someone else is not a choice.
