@@ -361,7 +361,8 @@ export async function listDownloads(
       row.running ? `${row.name} (running)` : row.name,
       `${row.size ? Math.floor((row.verified / row.size) * 100) : 100}%`,
       formatSize(row.size),
-      row.partPath + where(row.onDisk),
+      // A folder's is a folder: shown as one, as `ls` shows empty folders.
+      row.partPath + (row.folder ? "/" : "") + where(row.onDisk),
       row.updatedAt,
     ]),
   ));

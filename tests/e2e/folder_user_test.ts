@@ -376,6 +376,8 @@ Deno.test("a folder fetch running in another terminal: downloads marks it runnin
 
   const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
   assert.equal(row.running, true);
+  // The table shows it running, and its place as a folder.
+  assert.match(await bobCli.ok(["downloads"]), /│ data \(running\) │.*out\.shoal-part\/ /);
   const refused = await bobCli.run(["cancel", "data"]);
   assert.equal(refused.code, 1);
   assert.match(
