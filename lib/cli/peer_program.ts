@@ -325,7 +325,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     }));
 
   program.command("search <text>")
-    .description("find files across the network by name")
+    .description("find files and folders across the network by name")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
       const { files, total } = await search(home, tracker, text);
@@ -333,7 +333,8 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
       if (options.json) {
         // stdout stays the JSON array scripts read; the note goes beside it.
         if (note) console.error(note);
-        return printJson(files);
+        // Each with the link that fetches that very content, as `view --json` gives one's own.
+        return printJson(files.map((file) => ({ ...file, link: linkOf(file.contentId) })));
       }
       if (files.length === 0) return console.log(`nothing matches "${text}"`);
       console.log(ownersTable(files));

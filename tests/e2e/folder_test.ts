@@ -24,6 +24,7 @@ Deno.test("a folder fetched from its owner is the same tree (diff -r), its files
   const [listing] = JSON.parse(found);
   assert.equal(listing.type, "folder");
   assert.equal(listing.files, 6);
+  assert.equal(listing.link, `shoal:${listing.contentId}`);
   assert.equal(listing.size, 40_000 + 3_000 + 1_000 + 1_200_000 + 6);
 
   const ls = JSON.parse(await bob.ok(["ls", "course", "--json"]));
@@ -89,6 +90,7 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   await using _serving = await servePeer(alice.home, tracker.address);
   const [listing] = JSON.parse(await bob.ok(["search", "course", "--json"]));
   assert.equal(listing.files, 6);
+  assert.equal(listing.link, `shoal:${listing.contentId}`);
   const output = join(dir.path, "fetched");
   await bob.ok(["fetch", "course", "--output", output]);
   assert.equal(await diffTree(tree, output), "");
