@@ -203,8 +203,10 @@ export function commandPrefix(program: Program): string {
  */
 export function asTyped(text: string): string {
   // `deno task tracker` is serve (with its V8 flag); `deno task admin` runs the other commands.
-  const served = commandPrefix("tracker").startsWith("deno task admin")
-    ? text.replace(/(^|[\s`(:])tracker\.ts serve\b/g, "$1deno task tracker")
+  // (From outside the repository the task names its deno.json: `deno task --config X admin`.)
+  const task = /^(deno task (?:--config (?:'[^']*'|\S+) )?)admin$/.exec(commandPrefix("tracker"));
+  const served = task
+    ? text.replace(/(^|[\s`(:])tracker\.ts serve\b/g, (_, before) => `${before}${task[1]}tracker`)
     : text;
   return served.replace(/(^|[\s`(:])(peer|tracker)\.ts (?=[\w-])/g, (_, before, name: Program) => {
     const prefix = commandPrefix(name);

@@ -322,7 +322,12 @@ async function untilInterrupted<V>(
     if (stop.signal.aborted) throw interrupted();
     throw error;
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
+    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
+    // listener would kill the process before it says what it kept.
+    if (!stop.signal.aborted || shellSignal) {
+      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    }
     progress.stop();
   }
 }
@@ -356,7 +361,8 @@ export async function listDownloads(
       row.running ? `${row.name} (running)` : row.name,
       `${row.size ? Math.floor((row.verified / row.size) * 100) : 100}%`,
       formatSize(row.size),
-      row.partPath + where(row.onDisk),
+      // A folder's is a folder: shown as one, as `ls` shows empty folders.
+      row.partPath + (row.folder ? "/" : "") + where(row.onDisk),
       row.updatedAt,
     ]),
   ));
@@ -370,8 +376,8 @@ export async function listDownloads(
 }
 
 /** `cancel`: forgets a download by name and deletes its partial file, wherever it is. */
-export async function cancel({ home }: PeerContext, typed: string) {
-  for (const { name, partPath, file, folder } of await cancelByName(home, typed)) {
+export async function cancel({ home }: PeerContext, typed: string, patienceMs = 0) {
+  for (const { name, partPath, file, folder } of await cancelByName(home, typed, { patienceMs })) {
     if (folder === "staged") {
       console.log(
         file === "deleted"

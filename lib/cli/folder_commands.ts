@@ -13,9 +13,9 @@ import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
 import { PeerHome } from "../peer/home.ts";
-import { otherOwners, pickSource } from "../peer/fetch.ts";
+import { otherOwners, otherOwnersOfContent, pickSource } from "../peer/fetch.ts";
 import { connectSession } from "../peer/tracker_link.ts";
-import { quoteWord } from "../invocation.ts";
+import { asTyped, quoteWord } from "../invocation.ts";
 import {
   escapeForTerminal,
   formatSize,
@@ -37,7 +37,21 @@ export function linkOf(contentId: string): string {
 /** The content id a `shoal:` link names, or null for a plain name. */
 export function contentIdOfLink(text: string): string | null {
   const match = /^shoal:([0-9a-f]{64})$/i.exec(text.trim());
-  return match ? match[1].toLowerCase() : null;
+  if (match) return match[1].toLowerCase();
+  // A cut link (the 12 digits `publish` shows beside "content") is no name either: say which.
+  const cut = /^shoal:(.*)$/i.exec(text.trim());
+  if (cut) {
+    const digits = cut[1].length;
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `${escapeForTerminal(text.trim())} is not a whole link: a shoal: link holds the 64 ` +
+        `hex digits of a content id${
+          /^[0-9a-f]*$/i.test(cut[1]) ? ` (this one has ${digits})` : ""
+        }`,
+      { hint: "copy the whole link that `publish` (or `view --json`) printed for its owner" },
+    );
+  }
+  return null;
 }
 
 /**
@@ -61,7 +75,12 @@ async function untilCtrlC<V>(
   try {
     return await work(stop.signal);
   } finally {
-    for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
+    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
+    // listener would kill the process before it says what it kept.
+    if (!stop.signal.aborted || shell) {
+      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
+    }
   }
 }
 
@@ -94,7 +113,11 @@ export async function runPublishFolder(
       `${replaced ? "republished" : "published"} the folder "${share.name}" (${
         plural(share.files ?? 0, "file")
       }, ${formatSize(share.size)}, content ${share.contentId.slice(0, 12)}): ` +
-        linkOf(share.contentId) + replacedNote(before, share),
+        linkOf(share.contentId) + replacedNote(before, share) +
+        // Published again as it was: say so, so that a change not seen is not taken as shared.
+        (before?.path === share.path && before.contentId === share.contentId
+          ? "; nothing in it changed since it was last published"
+          : ""),
     ));
   } finally {
     progress.stop();
@@ -109,22 +132,38 @@ async function chooseListing(
 ): Promise<Listing> {
   const contentId = contentIdOfLink(name);
   if (contentId) {
-    const { tracker: client, username } = await connectSession(home, tracker);
-    try {
-      const { files } = await client.call("lookupContent", { contentId });
-      const others = files.filter((file) => file.owner.toLowerCase() !== username.toLowerCase());
-      if (others.length === 0) {
-        throw new ShoalError("NOT_FOUND", `nobody else publishes ${linkOf(contentId)}`);
-      }
-      return pickSource(others, from);
-    } finally {
-      client.close();
-    }
+    // As fetch finds the owners of a link, with the same errors.
+    const { owners } = await otherOwnersOfContent(home, tracker, contentId, from);
+    return pickSource(owners, from);
   }
   const { owners } = await otherOwners(home, tracker, name, from);
   // Only a folder can be listed: a file of the same name by someone else is not a choice.
   const folders = owners.filter((file) => file.type === FOLDER_TYPE);
   return pickSource(folders.length > 0 ? folders : owners, from);
+}
+
+/** The folder this home shares under `name` (as the tracker lists it), if its manifest is kept. */
+function ownFolder(home: PeerHome, name: string): Listing & { path: string } | null {
+  const share = home.share(name);
+  const owner = home.session()?.username;
+  if (!share || share.kind !== "folder" || !owner) return null;
+  try {
+    Deno.statSync(home.folderManifestPath(share.contentId));
+  } catch {
+    return null;
+  }
+  return {
+    path: share.path,
+    owner,
+    name: share.name,
+    type: FOLDER_TYPE,
+    size: share.size,
+    contentId: share.contentId,
+    publishedAt: share.publishedAt,
+    online: true,
+    address: null,
+    files: share.files ?? 0,
+  };
 }
 
 /** `ls <name>`: a remote folder's files (path, size), without fetching them. */
@@ -133,7 +172,19 @@ export async function runLs(
   name: string,
   flags: { json?: boolean; from?: string },
 ) {
-  const listing = await chooseListing(context, name, flags.from);
+  const listing = await chooseListing(context, name, flags.from).catch((error) => {
+    // Nobody else's to list (only you share it, or the others are offline): your own is at hand.
+    const own = flags.from === undefined ? ownFolder(context.home, name) : null;
+    if (own && error instanceof ShoalError && ["NOT_FOUND", "UNREACHABLE"].includes(error.code)) {
+      const why = error.code === "NOT_FOUND" ? "nobody else shares it" : error.message.replace(
+        /^every owner of (".*") is offline$/,
+        "everyone else sharing $1 is offline",
+      );
+      console.error(escapeForTerminal(`listing your own "${own.name}" (${own.path}): ${why}`));
+      return own;
+    }
+    throw error;
+  });
   if (listing.type !== "folder") {
     throw new ShoalError("INVALID_INPUT", `"${listing.name}" is a file, not a folder`, {
       hint: `\`peer.ts fetch ${quoteWord(listing.name)} --from ${quoteWord(listing.owner)}\` ` +
@@ -153,6 +204,7 @@ export async function runLs(
         listing.contentId,
         { sources: usable, ticket },
         tracker.plaintext,
+        listing.name,
       ));
     } finally {
       client.close();
@@ -206,8 +258,20 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
     `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s` +
     // Nothing fetched now (all of it resumed): no rate to speak of.
     (result.size > result.resumed ? ` (${formatSize(rate)}/s)` : ""),
-    sources.length ? ` from ${sources.join(", ")}` : "",
+    // Worded as a file's fetch words it.
+    sources.length ? ` from ${plural(sources.length, "source")}: ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
+    result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
+    result.unpublished
+      ? `; shared here but not published: ${result.unpublished}; ` +
+        `\`peer.ts publish ${quoteWord(name)} ${quoteWord(result.output)}\` publishes it ` +
+        "once the tracker is back"
+      : "",
+    result.sharedElsewhere
+      ? `; not shared: you already share another "${name}" ` +
+        `(${result.sharedElsewhere}; \`peer.ts publish ${quoteWord(name)} ` +
+        `${quoteWord(result.output)}\` shares this one instead)`
+      : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join(""));
 }
@@ -243,10 +307,10 @@ export async function runFolderFetch(
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      return folderSummaryLine(
+      return asTyped(folderSummaryLine(
         await fetchFolder(own, tracker, chosen, { ...options, signal }),
         chosen.name,
-      );
+      ));
     });
     console.log(
       `fetching the folder "${
@@ -301,7 +365,7 @@ export async function runFolderFetch(
     );
     progress.stop();
     if (flags.json) return printJson({ name: chosen.name, type: "folder", ...result });
-    console.log(folderSummaryLine(result, chosen.name));
+    console.log(asTyped(folderSummaryLine(result, chosen.name)));
   } finally {
     progress.stop();
   }

@@ -89,7 +89,20 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
     ...(widths ? { colWidths: widths, wordWrap: true } : {}),
   });
   for (const row of cells) table.push(row);
-  return table.toString();
+  // One line under the header, none between rows: a folder's `ls` of hundreds of files would
+  // otherwise take twice as many lines, each other one a rule. Cut to the terminal, a cell may
+  // wrap over lines: then the rules tell the rows apart.
+  if (widths) return table.toString();
+  let rules = 0;
+  return table.toString().split("\n").filter((line) =>
+    !stripAnsi(line).startsWith("├") || rules++ === 0
+  ).join("\n");
+}
+
+/** A line without its colour codes. */
+function stripAnsi(line: string): string {
+  // deno-lint-ignore no-control-regex
+  return line.replace(/\x1b\[[0-9;]*m/g, "");
 }
 
 /**

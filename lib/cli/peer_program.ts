@@ -29,7 +29,7 @@ import { checkName, publish, unpublish, view } from "../peer/shares.ts";
 import { linkOf, runLs, runPublishFolder } from "./folder_commands.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
-import { asTyped, commandName, isInstalled } from "../invocation.ts";
+import { asTyped, commandName, isInstalled, quoteWord } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { basename } from "node:path";
@@ -266,7 +266,16 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(async (context, first: string, second: string | undefined) => {
       const { tracker, home } = context;
       const [name, path] = second === undefined ? [undefined, first] : [first, second];
-      if (await Deno.lstat(path).then((info) => info.isDirectory, () => false)) {
+      const there = await Deno.lstat(path).catch(() => null);
+      // A share's name typed where its path goes (to publish it again, from another folder).
+      const shared = there === null && second === undefined ? home.share(first) : null;
+      if (shared) {
+        throw new ShoalError("IO", `no such file or folder here: ${path}`, {
+          hint: `you share "${shared.name}" from ${shared.path}: \`peer.ts publish ` +
+            `${quoteWord(shared.name)} ${quoteWord(shared.path)}\` publishes it again`,
+        });
+      }
+      if (there?.isDirectory) {
         if (name !== undefined) checkName(name);
         return await runPublishFolder(context, path, name, hooks);
       }
@@ -316,7 +325,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     }));
 
   program.command("search <text>")
-    .description("find files across the network by name")
+    .description("find files and folders across the network by name")
     .option("--json", "print JSON for scripts")
     .action(run(async ({ tracker, home }, text: string, options: { json?: boolean }) => {
       const { files, total } = await search(home, tracker, text);
@@ -324,7 +333,8 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
       if (options.json) {
         // stdout stays the JSON array scripts read; the note goes beside it.
         if (note) console.error(note);
-        return printJson(files);
+        // Each with the link that fetches that very content, as `view --json` gives one's own.
+        return printJson(files.map((file) => ({ ...file, link: linkOf(file.contentId) })));
       }
       if (files.length === 0) return console.log(`nothing matches "${text}"`);
       console.log(ownersTable(files));
@@ -349,11 +359,20 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option("--from <username>", "take it only from this owner, without asking")
     .option(
       "--only <glob>",
-      "of a folder, fetch only the paths matching (repeatable; * ** ?)",
+      "fetch only the paths of a folder that match (repeatable; *, **, ?; a folder's name " +
+        "takes all it holds)",
       (value: string, previous: string[] = []) => [...previous, value],
     )
-    .option("--output <path>", "where to save it (a file, or a folder; a folder's own folder)")
-    .option("--force", "overwrite an existing file at the output path")
+    .option(
+      "--output <path>",
+      "where to save it: a file's path (or a folder to put it in), or the folder a folder " +
+        "becomes (default: its name, in this folder)",
+    )
+    .option(
+      "--force",
+      "overwrite an existing file at the output path; of a folder, write into the folder " +
+        "there (files of the same paths are replaced)",
+    )
     .option("--json", "print the owners and the download summary as one JSON object")
     .option(
       "--max-download-rate <rate>",
@@ -378,8 +397,9 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("cancel <name>")
     .description("cancel an unfinished download and delete its partial file")
     .action(run((context, name: string) => {
-      hooks?.pauseDownload(name);
-      return cancel(context, name);
+      // A background download paused here lets go of it within moments: cancel waits for that.
+      const paused = hooks?.pauseDownload(name);
+      return cancel(context, name, paused ? 5_000 : 0);
     }));
 
   if (hooks) {
@@ -443,12 +463,18 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
   console.log(`serving on ${formatAddress(serving.address)}`);
   const signals: Deno.Signal[] = ["SIGINT", "SIGTERM"];
   for (const signal of signals) Deno.addSignalListener(signal, end);
+  // The listeners stay until it has said so: under `deno task` one Ctrl-C arrives twice (from
+  // the terminal and forwarded by the task), and a copy with no listener would kill the process
+  // before it has gone offline and said so.
   try {
-    await ended;
+    try {
+      await ended;
+    } finally {
+      await serving.stop();
+    }
+    // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
+    console.log("stopped serving; your files are offline until you serve again");
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, end);
-    await serving.stop();
   }
-  // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
-  console.log("stopped serving; your files are offline until you serve again");
 }

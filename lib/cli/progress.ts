@@ -43,6 +43,27 @@ export function restoreTerminal(): void {
 }
 
 /**
+ * How many columns the bar itself takes: 40, less on a terminal too narrow
+ * for 40 and `text` (the columns the rest of the line takes at most), so
+ * that the figures after it (rate, ETA) stay on the line instead of being
+ * cut off at its edge; 10 at the least.
+ */
+export function barWidth(columns: number | null, text: number): number {
+  if (columns === null) return 40;
+  return Math.max(10, Math.min(40, columns - text - 1));
+}
+
+/** The width of stderr's terminal, or null where it reports none. */
+function stderrColumns(): number | null {
+  try {
+    const { columns } = Deno.consoleSize();
+    return columns > 0 ? columns : null;
+  } catch {
+    return null;
+  }
+}
+
+/**
  * Draws a download's progress on stderr; a no-op where stderr is not a
  * terminal. {@link DownloadProgress.stop} restores the terminal, so call it
  * on every way out (success, error, Ctrl-C).
@@ -58,6 +79,8 @@ export class DownloadProgress {
       ? new cliProgress.SingleBar({
         format:
           `${label} {bar} {percentage}% | {done} of {size}{files} | {rate}/s | ETA {left} | {sources}`,
+        // "100% | 1023 MiB of 1023 MiB | 9999 of 9999 files | 1023 KiB/s | ETA 59m59s | 1 source"
+        barsize: barWidth(stderrColumns(), label.length + 86),
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,
@@ -111,6 +134,7 @@ export class HashProgress {
       ? new cliProgress.SingleBar({
         format:
           `hashing ${label} {bar} {percentage}% | {files} files | {done} of {size} | {rate}/s`,
+        barsize: barWidth(stderrColumns(), label.length + 70),
         stream: process.stderr,
         hideCursor: true,
         clearOnComplete: true,

@@ -13,6 +13,8 @@ import { bytesHeld } from "./manifest.ts";
 import { matchingNames, spellings } from "./name_match.ts";
 import { cancelDownload, type CancelledDownload, partialExists } from "./partials.ts";
 import { notLoggedIn } from "./tracker_link.ts";
+import { FetchLock } from "./fetch_lock.ts";
+import { delay } from "../async/delay.ts";
 
 /** One unfinished download. */
 export interface UnfinishedDownload {
@@ -25,7 +27,7 @@ export interface UnfinishedDownload {
   partPath: string;
   /** False when the partial file is gone; null when the record names no folder. */
   onDisk: boolean | null;
-  /** Whether it is running now (in the shell's background). */
+  /** Whether it is running now (in the shell's background, or a fetch in another process). */
   running: boolean;
   /**
    * A folder download: `partPath` is the folder the tree is written under
@@ -38,7 +40,8 @@ export interface UnfinishedDownload {
 
 /**
  * The unfinished downloads recorded in the home, each checked on disk;
- * `running` names the ones running now. Needs a login, as every command
+ * `running` names the ones running now in the shell's background (one a
+ * fetch in another process runs counts as running too). Needs a login, as every command
  * that shows what the account fetched.
  */
 export async function unfinishedDownloads(
@@ -56,7 +59,7 @@ export async function unfinishedDownloads(
       partPath: unfinishedFolderPlace(record),
       onDisk: await Deno.stat(unfinishedFolderPlace(record))
         .then((info) => info.isDirectory, () => false),
-      running: running.includes(record.name),
+      running: running.includes(record.name) || FetchLock.isHeld(home, record.contentId),
       startedAt: record.startedAt,
       updatedAt: record.updatedAt,
       folder: true,
@@ -73,7 +76,7 @@ export async function unfinishedDownloads(
       ),
       partPath: record.partPath,
       onDisk: await partialExists(record),
-      running: running.includes(record.name),
+      running: running.includes(record.name) || FetchLock.isHeld(home, record.contentId),
       startedAt: record.startedAt,
       updatedAt: record.updatedAt,
       folder: false,
@@ -87,7 +90,11 @@ export async function unfinishedDownloads(
  * in any case, as fetch finds names) and deletes its partial file, wherever
  * it is; NOT_FOUND when there is none, INVALID_INPUT when several spellings match.
  */
-export async function cancelByName(home: PeerHome, typed: string): Promise<CancelledDownload[]> {
+export async function cancelByName(
+  home: PeerHome,
+  typed: string,
+  { patienceMs = 0 }: { patienceMs?: number } = {},
+): Promise<CancelledDownload[]> {
   if (!home.session()) throw notLoggedIn();
   const matches = matchingNames(home.downloads(), typed, (record) => record.name);
   const folders = matchingNames(home.folderDownloads(), typed, (record) => record.name);
@@ -104,6 +111,11 @@ export async function cancelByName(home: PeerHome, typed: string): Promise<Cance
       "NOT_FOUND",
       `no unfinished download named "${typed}"; list them with \`peer.ts downloads\``,
     );
+  }
+  // A fetch running now (another terminal's) would go on writing into what is deleted, and end
+  // in an error about a file gone missing: it is stopped first, by the user.
+  for (const record of [...matches, ...folders]) {
+    await untilNotFetched(home, record.contentId, record.name, patienceMs);
   }
   const cancelled: CancelledDownload[] = [];
   for (const record of matches) cancelled.push(await cancelDownload(home, record.contentId));
@@ -154,4 +166,33 @@ async function cancelFolderDownload(
     file: found ? "deleted" : "missing",
     folder: record.staged ? "staged" : true,
   };
+}
+
+/**
+ * Waits up to `patienceMs` (a download the shell paused a moment ago is
+ * still letting go) for no fetch of `contentId` to run from this home, then
+ * fails with BUSY naming the process that runs it.
+ */
+async function untilNotFetched(
+  home: PeerHome,
+  contentId: string,
+  name: string,
+  patienceMs: number,
+): Promise<void> {
+  const tries = Math.max(1, Math.ceil(patienceMs / 50));
+  for (let i = 1;; i++) {
+    try {
+      return FetchLock.check(home, contentId, name);
+    } catch (error) {
+      if (!(error instanceof ShoalError) || error.code !== "BUSY") throw error;
+      if (i >= tries) {
+        throw new ShoalError(
+          "BUSY",
+          `"${name}" is being fetched right now (${FetchLock.holder(home, contentId)}); ` +
+            "stop that fetch (Ctrl-C, or `pause` in the shell), then cancel it",
+        );
+      }
+      await delay(50);
+    }
+  }
 }

@@ -74,7 +74,13 @@ export async function otherOwners(
   const { owners: everyone, total } = await listOwners(home, tracker, name, owner);
   const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
   if (owners.length === 0) {
-    throw new ShoalError("NOT_FOUND", `you are the only one sharing "${name}"`);
+    const mine = home.share(everyone[0]?.name ?? name);
+    throw new ShoalError(
+      "NOT_FOUND",
+      `you are the only one sharing "${name}"${mine ? `: yours is ${mine.path}` : ""}; ` +
+        "there is nobody to fetch it from",
+      { hint: "`peer.ts view` lists your shares" },
+    );
   }
   return { owners, listed: everyone.length, total };
 }
@@ -100,9 +106,20 @@ export async function otherOwnersOfContent(
     (owner === undefined || file.owner.toLowerCase() === owner.toLowerCase())
   );
   if (owners.length === 0) {
-    throw new ShoalError("NOT_FOUND", `nobody else publishes shoal:${contentId}`, {
-      hint: "check the link, or ask its owner to serve",
-    });
+    const mine = files.some((file) => file.owner.toLowerCase() === me);
+    throw new ShoalError(
+      "NOT_FOUND",
+      mine && owner === undefined
+        ? `you are the only one sharing shoal:${contentId}; there is nobody to fetch it from`
+        : `nobody${mine ? " else" : ""} publishes shoal:${contentId}${
+          owner === undefined ? "" : ` as ${owner}`
+        }`,
+      {
+        hint: mine && owner === undefined
+          ? "`peer.ts view` lists your shares"
+          : "check the link; its owner may have changed or unpublished it since",
+      },
+    );
   }
   return { owners, listed: files.length, total };
 }

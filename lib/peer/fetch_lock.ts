@@ -51,6 +51,26 @@ export class FetchLock implements Disposable {
     return new FetchLock(lock);
   }
 
+  /** Who holds the lock of fetching `contentId` into `home`, as it wrote (`pid 123`). */
+  static holder(home: PeerHome, contentId: string): string {
+    return LockFile.holder(join(home.dir, "locks", `fetch-${contentId}.lock`));
+  }
+
+  /** Whether a fetch of `contentId` into `home` runs now (in any process, this one's too). */
+  static isHeld(home: PeerHome, contentId: string): boolean {
+    const path = join(home.dir, "locks", `fetch-${contentId}.lock`);
+    let lock;
+    try {
+      // No lock file: never fetched, so not now (and nothing is made to find out).
+      Deno.statSync(path);
+      lock = LockFile.tryAcquire(path, `pid ${Deno.pid}`);
+    } catch {
+      return false;
+    }
+    lock?.release();
+    return lock === null;
+  }
+
   /** Fails as {@link acquire} does while another fetch holds the lock; takes nothing. */
   static check(home: PeerHome, contentId: string, name: string): void {
     FetchLock.acquire(home, contentId, name).release();

@@ -929,15 +929,16 @@ export class FolderDownload {
     const named = this.#filesLeft <= 3
       ? `: ${left.join(", ")}`
       : `: ${left.slice(0, 3).join(", ")}, ...`;
-    const lacking = this.#live().some((link) => link.lacks.size > 0)
-      ? "; their online owners no longer have them as they published them"
-      : "";
+    const lacks = this.#live().some((link) => link.lacks.size > 0);
+    const lacking = lacks ? "; their online owners no longer have them as they published them" : "";
     this.#fail(
       new ShoalError(
         "UNREACHABLE",
         `no source left for ${this.#filesLeft} ${
           this.#filesLeft === 1 ? "file" : "files"
         }${named}${lacking}${reasons.length ? ` (${reasons.join("; ")})` : ""}`,
+        // Running it again meets the same owners: what they have changed must be published first.
+        lacks ? { hint: "ask the owner to publish the folder again (it changed since)" } : {},
       ),
     );
   }

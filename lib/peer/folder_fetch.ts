@@ -27,7 +27,12 @@ import {
   parseFolderManifest,
 } from "./folder_manifest.ts";
 import { findHolders } from "./folder_holders.ts";
-import { resolveAllInside, resolveInside, stagingFolder } from "./folder_paths.ts";
+import {
+  resolveAllInside,
+  resolveInside,
+  stagingFolder,
+  unfinishedFolderPlace,
+} from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { BatchPlacer } from "./batch_placer.ts";
 import { FetchLock } from "./fetch_lock.ts";
@@ -42,6 +47,7 @@ import {
   PEER_AGENT,
   type TrackerClient,
   type TrackerEndpoint,
+  trackerName,
 } from "./tracker_link.ts";
 
 /**
@@ -54,6 +60,7 @@ export async function fetchFolderManifest(
   contentId: string,
   { sources, ticket }: SourceList,
   plaintext: boolean,
+  name?: string,
 ): Promise<{ manifest: FolderManifest; text: Uint8Array }> {
   const problems: string[] = [];
   for (const source of sources) {
@@ -76,7 +83,12 @@ export async function fetchFolderManifest(
     problems.length
       ? `no source gave the folder's manifest (${problems.join("; ")})`
       : "no source is online",
-    { hint: "run it again once one of its owners serves it (`search` shows who is online)" },
+    {
+      hint: "run it again once one of its owners serves it " +
+        `(\`peer.ts search ${
+          name === undefined ? "<name>" : quoteWord(name)
+        }\` shows who is online)`,
+    },
   );
 }
 
@@ -187,6 +199,18 @@ export interface FolderFetchResult {
   dropped: { owner: string; address: string; reason: string }[];
   /** Whether the whole folder joined this peer's shares. */
   shared: boolean;
+  /**
+   * Where this home already shares something else under the folder's name,
+   * which is why the fetched folder is not shared.
+   */
+  sharedElsewhere?: string;
+  /**
+   * Why the tracker was not told of the folder shared here (unreachable, or
+   * it refused): then nobody is sent here for it until it is published again.
+   */
+  unpublished?: string;
+  /** The staging folder of an earlier fetch to another output that this one took over. */
+  movedFrom?: string;
 }
 
 /** Where a folder fetch writes: `--output`, else `./<name>`; absolute. */
@@ -234,6 +258,14 @@ export async function checkFolderOutput(
   if (resuming && !record!.staged && !atOutput) resuming = false;
   const into = atOutput ? output : staging;
   const existing = atOutput ?? atStaging;
+  if (existing?.isSymlink) {
+    // Never written through: a link may lead anywhere.
+    throw new ShoalError(
+      "IO",
+      `${into} is a symbolic link, and a fetch writes through none; ` +
+        "fetch to another place with --output PATH",
+    );
+  }
   if (existing && !existing.isDirectory) {
     throw new ShoalError(
       "IO",
@@ -258,17 +290,70 @@ export async function checkFolderOutput(
 }
 
 /**
+ * Takes over the unfinished fetch of the same folder headed for another
+ * output, as a file's fetch typed in another folder takes its partial file:
+ * its staging folder is renamed to this output's and its record follows, so
+ * this fetch resumes from what it holds instead of leaving it on disk,
+ * forgotten (the record is one per folder). Refused, naming it, where that
+ * cannot be done: it wrote into a folder that was there, this output (or its
+ * staging folder) is taken, or the rename fails (another file system).
+ * Returns where it was, or null when there was none or it is gone.
+ */
+export async function adoptUnfinished(
+  home: PeerHome,
+  contentId: string,
+  output: string,
+): Promise<string | null> {
+  const record = home.folderDownload(contentId);
+  if (!record || record.output === output) return null;
+  const place = unfinishedFolderPlace(record);
+  if (!(await Deno.lstat(place).then((info) => info.isDirectory, () => false))) return null;
+  const refuse = (why: string) =>
+    new ShoalError("IO", `an unfinished fetch of "${record.name}" is in ${place}; ${why}`, {
+      hint: `fetch with --output ${quoteWord(record.output)} to finish it there, ` +
+        `or \`peer.ts cancel ${quoteWord(record.name)}\` to delete it first`,
+    });
+  if (!record.staged) throw refuse("its files are among those of a folder that was there");
+  const staging = stagingFolder(output);
+  for (const taken of [output, staging]) {
+    if (await Deno.lstat(taken).then(() => true, () => false)) {
+      throw refuse(`it cannot be moved here, as ${taken} is there`);
+    }
+  }
+  try {
+    await Deno.mkdir(dirname(staging), { recursive: true });
+    await Deno.rename(place, staging);
+  } catch (error) {
+    throw refuse(`it cannot be moved to ${staging} (${toShoalError(error).message})`);
+  }
+  home.saveFolderDownload({ ...record, output });
+  return place;
+}
+
+/**
  * Makes the folder a fetch writes into (`into` of {@link checkFolderOutput}):
  * one that was not there is made by this call itself, not found made (a
  * link planted there since it was checked, to a folder elsewhere, fails
  * it), and one that was must still be a folder, not a link.
  */
 export async function makeFolderOutput(into: string, wasThere: boolean): Promise<void> {
+  if (!wasThere) {
+    await Deno.mkdir(dirname(into), { recursive: true }).catch((error) => {
+      // A file where a folder above the output should be: not something that appeared.
+      if (
+        error instanceof Deno.errors.AlreadyExists || error instanceof Deno.errors.NotADirectory
+      ) {
+        throw new ShoalError(
+          "IO",
+          `cannot make ${dirname(into)}: a part of that path is a file, not a folder; ` +
+            "fetch to another place with --output PATH",
+        );
+      }
+      throw toShoalError(error);
+    });
+  }
   try {
-    if (!wasThere) {
-      await Deno.mkdir(dirname(into), { recursive: true });
-      await Deno.mkdir(into);
-    }
+    if (!wasThere) await Deno.mkdir(into);
     if (!(await Deno.lstat(into)).isDirectory) {
       throw new ShoalError("IO", `${into} is no longer a folder (replaced since it was checked)`);
     }
@@ -340,6 +425,7 @@ export async function fetchFolder(
       : null;
   const contentId = chosen.contentId;
   const output = folderOutput(chosen, options.output);
+  const movedFrom = await adoptUnfinished(home, contentId, output);
   const record = home.folderDownload(contentId);
   const { existing, resuming, into } = await checkFolderOutput(
     home,
@@ -360,7 +446,7 @@ export async function fetchFolder(
     started = performance.now();
     const folderSources = { sources: owners.sources.filter(usable), ticket: owners.ticket };
     // Its text stays in the home only: a big folder's is not held through the download.
-    const manifest = await cachedManifest(home, contentId, folderSources, tracker);
+    const manifest = await cachedManifest(home, contentId, folderSources, tracker, chosen.name);
     const idOf = contentIdCache();
     const wanted = globMatcher(options.only ?? []);
     const chosenFiles = manifest.files.filter((file) => wanted(file.path));
@@ -402,7 +488,11 @@ export async function fetchFolder(
       startedAt: resuming && record ? record.startedAt : now,
       updatedAt: now,
     });
-    await makeFolderOutput(into, existing !== null);
+    await makeFolderOutput(into, existing !== null).catch((error) => {
+      // Nothing was made: nothing is left to resume or cancel (a resumed one stays as it was).
+      if (!resuming) home.removeFolderDownload(contentId);
+      throw error;
+    });
     // Folders first (empty ones too), each checked not to pass through a link already there.
     const folders = new Set<string>();
     const wantedFolders = options.only?.length
@@ -538,7 +628,8 @@ export async function fetchFolder(
           hint: fetched
             ? `${taken ? `move ${output} away and ` : ""}run ${resume} again to put the ` +
               `folder in place, or ${cancel} to delete it`
-            : `run ${resume} again to resume, or ${cancel} to delete the partial files`,
+            : `${error.hint ? `${error.hint}, then ` : ""}run ${resume} again to resume, ` +
+              `or ${cancel} to delete the partial files`,
         },
       );
     }
@@ -546,19 +637,35 @@ export async function fetchFolder(
     lookups.abort();
     home.removeFolderDownload(contentId);
     const whole = !options.only?.length;
-    if (whole) {
+    // Not shared where this home shares something else under the name: said, not taken over.
+    const other = whole ? home.share(chosen.name) : null;
+    const sharedElsewhere = other && other.contentId !== chosen.contentId ? other : null;
+    let unpublished: string | null = null;
+    if (whole && !sharedElsewhere) {
       const contentIds = manifest.files.map(idOf);
-      await shareFetched(home, tracker, client, chosen, output, manifest, contentIds, identities);
+      unpublished = await shareFetched(
+        home,
+        tracker,
+        client,
+        chosen,
+        output,
+        manifest,
+        contentIds,
+        identities,
+      );
     }
     return {
       output,
+      ...(movedFrom ? { movedFrom } : {}),
       files: chosenFiles.length,
       size: total,
       seconds,
       resumed: resumedBytes + resumedPieceBytes,
       sources,
       dropped: download.dropped,
-      shared: whole,
+      shared: whole && !sharedElsewhere,
+      ...(sharedElsewhere ? { sharedElsewhere: sharedElsewhere.path } : {}),
+      ...(unpublished ? { unpublished } : {}),
     };
   } finally {
     client.close();
@@ -580,6 +687,7 @@ async function cachedManifest(
   contentId: string,
   sources: SourceList,
   tracker: TrackerEndpoint,
+  name: string,
 ): Promise<FolderManifest> {
   const path = home.folderManifestPath(contentId);
   const kept = await Deno.readFile(path).catch(() => null);
@@ -590,7 +698,7 @@ async function cachedManifest(
       // Damaged: fetched again.
     }
   }
-  const fetched = await fetchFolderManifest(contentId, sources, tracker.plaintext);
+  const fetched = await fetchFolderManifest(contentId, sources, tracker.plaintext, name);
   await Deno.mkdir(dirname(path), { recursive: true, mode: 0o700 });
   const temporary = `${path}.${crypto.randomUUID()}.tmp`;
   await Deno.writeFile(temporary, fetched.text);
@@ -621,9 +729,9 @@ async function shareFetched(
   manifest: FolderManifest,
   contentIds: string[],
   placed: Map<FolderFile, FileIdentity>,
-): Promise<void> {
+): Promise<string | null> {
   const mine = home.share(chosen.name);
-  if (mine && mine.contentId !== chosen.contentId) return;
+  if (mine && mine.contentId !== chosen.contentId) return null;
   const ids = [...new Set(contentIds)];
   // Sent first: the tracker works on them while the files' identities are read below.
   const told = session.closed
@@ -680,13 +788,17 @@ async function shareFetched(
       contentId: share.contentId,
       files: share.files,
     });
-  } catch {
+  } catch (caught) {
     // A session the tracker closed while the files came: told again on a new one.
-    if (!session.closed) return;
     const folder = { share, files: files(), ids, text: null, skipped: null };
+    const failed = session.closed
+      ? await announceFolder(home, tracker, folder).then(() => null, toShoalError)
+      : toShoalError(caught);
     // Unpublished otherwise: still shared from this home, and served once published again.
-    await announceFolder(home, tracker, folder).catch(() => {});
+    if (failed?.code === "UNREACHABLE") return failed.message;
+    if (failed) return `the tracker at ${trackerName(tracker)} refused it: ${failed.message}`;
   }
+  return null;
 }
 
 /**

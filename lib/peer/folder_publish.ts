@@ -4,7 +4,7 @@
  * the folder manifest built from them, the files' content ids sent to the
  * tracker in bounded batches, then the folder published as one share.
  */
-import { basename, join, resolve } from "node:path";
+import { basename, dirname, join, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { FOLDER_TYPE, MAX_BATCH_IDS } from "../protocol/messages.ts";
 import { checkFolderPaths } from "./folder_paths.ts";
@@ -421,6 +421,13 @@ export async function publishFolder(
   name = basename(resolve(dir)),
   options: FolderPublishOptions = {},
 ): Promise<{ share: Share; replaced: boolean; skipped: string | null }> {
+  // A root (`publish /`) is a slip: it would be walked into /proc and /dev, and named "".
+  if (dirname(resolve(dir)) === resolve(dir)) {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `${resolve(dir)} is the whole file system; publish a folder inside it`,
+    );
+  }
   const before = home.share(name);
   const previous = before?.kind === "folder" ? home.folderFiles(name) : [];
   // The session is opened while the folder is hashed (its round trips cost as much as hashing a

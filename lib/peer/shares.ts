@@ -6,6 +6,7 @@ import type { PeerHome, Share } from "./home.ts";
 import { contentIdOf, hashFile, identityOf, openRegularFile } from "./manifest.ts";
 import { notLoggedIn, type TrackerEndpoint, withSession } from "./tracker_link.ts";
 import { matchingNames, spellings } from "./name_match.ts";
+import { quoteWord } from "../invocation.ts";
 
 /** A file's type: its extension, lowercased, or empty when it has none usable. */
 export function fileTypeOf(path: string): string {
@@ -36,6 +37,11 @@ export async function describeFile(
     if (error instanceof Deno.errors.NotFound) {
       throw new ShoalError("IO", `no such file or folder: ${path}`, {
         hint: `a relative path starts in the folder you typed the command in (${Deno.cwd()})`,
+      });
+    }
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new ShoalError("IO", `no such file or folder: ${path}`, {
+        hint: "a part of that path is a file, not a folder",
       });
     }
     throw new ShoalError("IO", `cannot read ${path}: ${(error as Error).message}`);
@@ -115,6 +121,19 @@ export async function unpublish(
   // Names match as in fetch: the exact spelling, else the one share of that name in any case.
   const mine = spellings(matchingNames(home.shares(), typed, (share) => share.name), (s) => s.name);
   const name = mine.length === 1 ? mine[0] : typed;
+  // A path inside a shared folder: the folder is shared whole, so no one file of it is withdrawn.
+  const folder = typed.includes("/") ? home.share(typed.slice(0, typed.indexOf("/"))) : null;
+  if (folder?.kind === "folder") {
+    throw new ShoalError(
+      "INVALID_INPUT",
+      `"${typed}" is inside your folder "${folder.name}", which is shared whole`,
+      {
+        hint: `move the file out of ${folder.path} and \`peer.ts publish ${
+          quoteWord(folder.name)
+        } ${quoteWord(folder.path)}\` again, or \`peer.ts unpublish ${quoteWord(folder.name)}\``,
+      },
+    );
+  }
   await withSession(home, tracker, async (client) => {
     try {
       await client.call("unpublish", { name });
@@ -122,7 +141,8 @@ export async function unpublish(
       // Not published there (any more): still stop serving it here. Otherwise keep both in step.
       if (error instanceof ShoalError && error.code === "NOT_FOUND") {
         home.removeShare(name);
-        throw new ShoalError("NOT_FOUND", error.message, {
+        // The tracker's words name a file: a folder is as likely here.
+        throw new ShoalError("NOT_FOUND", `you share no file or folder named "${typed}"`, {
           hint: "`peer.ts view` lists what you share",
         });
       }

@@ -178,7 +178,67 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       await alice.ok(["publish", "solo", source]);
       const result = await alice.run(["fetch", "solo", "--output", join(dir.path, "own")]);
       assert.equal(result.code, 1);
-      assert.match(result.stderr, /^error: you are the only one sharing "solo"$/m);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^error: you are the only one sharing "solo": yours is ${RegExp.escape(source)}; ` +
+            "there is nobody to fetch it from$",
+          "m",
+        ),
+      );
+      assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
+    });
+
+    await t.step("a shoal: link nobody publishes, and one only you share", async () => {
+      const unknown = `shoal:${"0".repeat(64)}`;
+      for (const command of ["fetch", "ls"]) {
+        const result = await bob.run([command, unknown]);
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, new RegExp(`^error: nobody publishes ${unknown}$`, "m"));
+        assert.match(result.stderr, /^hint: check the link; its owner may have changed/m);
+      }
+      const mineOnly = join(dir.path, "mine-only.txt");
+      await Deno.writeTextFile(mineOnly, `${crypto.randomUUID()}\n`);
+      await alice.ok(["publish", "mine-only", mineOnly]);
+      const [solo] = JSON.parse(await alice.ok(["view", "--json"]))
+        .filter((share: { name: string }) => share.name === "mine-only");
+      const own = await alice.run(["fetch", solo.link]);
+      assert.equal(own.code, 1);
+      assert.match(
+        own.stderr,
+        new RegExp(
+          `^error: you are the only one sharing ${solo.link}; there is nobody to fetch it from$`,
+          "m",
+        ),
+      );
+    });
+
+    await t.step("publishing a path through a file, or the root folder", async () => {
+      const through = await alice.run(["publish", join(source, "x")]);
+      assert.equal(through.code, 1);
+      assert.match(through.stderr, /^error: no such file or folder: .*paper\.txt\/x$/m);
+      assert.match(through.stderr, /^hint: a part of that path is a file, not a folder$/m);
+      const root = await alice.run(["publish", "/"]);
+      assert.equal(root.code, 1);
+      assert.match(
+        root.stderr,
+        /^error: \/ is the whole file system; publish a folder inside it$/m,
+      );
+    });
+
+    await t.step("publishing again by name, from a folder where no such path is", async () => {
+      // (The program runs in this process, whose folder holds no `solo`.)
+      const result = await alice.run(["publish", "solo"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: no such file or folder here: solo$/m);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^hint: you share "solo" from ${RegExp.escape(source)}: \`.*publish solo ` +
+            `${RegExp.escape(source)}\` publishes it again$`,
+          "m",
+        ),
+      );
     });
 
     await t.step("fetching from an owner who does not share it", async () => {

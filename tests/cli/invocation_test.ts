@@ -87,6 +87,12 @@ Deno.test("invocation - under deno task, serve is `deno task tracker` and the re
     setInvocation("tracker", [], "deno task admin");
     assert.equal(asTyped("$ tracker.ts serve --port 0"), "$ deno task tracker --port 0");
     assert.equal(asTyped("$ tracker.ts ping alice"), "$ deno task admin ping alice");
+    // From outside the repository, with its deno.json named.
+    setInvocation("tracker", [], "deno task --config '/my repo/deno.json' admin");
+    assert.equal(
+      asTyped("start one with `tracker.ts serve`"),
+      "start one with `deno task --config '/my repo/deno.json' tracker`",
+    );
   } finally {
     setInvocation("tracker", [], "tracker.ts");
   }

@@ -63,6 +63,7 @@ Deno.test("a file travels from one peer to another, and every account step works
       await bob.ok(["unpublish", "plan"]);
       const twice = await bob.run(["unpublish", "plan"]);
       assert.equal(twice.code, 1);
+      assert.match(twice.stderr, /^error: you share no file or folder named "plan"$/m);
       assert.match(twice.stderr, /^hint: `.*peer\.ts .*view` lists what you share$/m);
       const gone = await bob.run(["fetch", "plan", "--output", join(dir.path, "again")]);
       assert.equal(gone.code, 1);

@@ -194,9 +194,50 @@ Deno.test("a fetched folder's summary line gives a rate, but not when all of it 
   };
   assert.match(
     folderSummaryLine(result, "course"),
-    /3\.0 MiB in 2\.00 s \(1\.5 MiB\/s\) from alice/,
+    // Worded as a file's: how many sources, then each.
+    /3\.0 MiB in 2\.00 s \(1\.5 MiB\/s\) from 1 source: alice 12 pieces$/,
   );
   const resumed = folderSummaryLine({ ...result, resumed: result.size }, "course");
   assert.doesNotMatch(resumed, /\/s\)/);
-  assert.match(resumed, /3\.0 MiB in 2\.00 s from alice 12 pieces; 3\.0 MiB resumed from before/);
+  assert.match(
+    resumed,
+    /3\.0 MiB in 2\.00 s from 1 source: alice 12 pieces; 3\.0 MiB resumed from before/,
+  );
+});
+
+Deno.test("a cut shoal: link (the 12 digits publish shows beside 'content') is refused as a link, saying how many digits it holds, not as a name with ':'", async () => {
+  const { contentIdOfLink } = await import("../../lib/cli/folder_commands.ts");
+  const id = "d915ba14fc2bb21e2e0b7cb8f77e4204a1b3e2d2fe41b2dc8dfe93f868f777db";
+  assert.equal(contentIdOfLink(`shoal:${id.toUpperCase()}`), id);
+  assert.equal(contentIdOfLink("notes"), null);
+  assert.throws(() => contentIdOfLink("shoal:d915ba14fc2b"), (error: Error & { code?: string }) => {
+    assert.equal(error.code, "INVALID_INPUT");
+    assert.match(
+      error.message,
+      /^shoal:d915ba14fc2b is not a whole link: a shoal: link holds the 64 hex digits of a content id \(this one has 12\)$/,
+    );
+    return true;
+  });
+  assert.throws(() => contentIdOfLink("shoal:"), /not a whole link/);
+});
+
+Deno.test("renderTable draws one rule under the header and none between rows, so a long listing takes a line a row", async () => {
+  const { renderTable } = await import("../../lib/cli/output.ts");
+  const lines = renderTable(["path", "size"], [["a.txt", "6 B"], ["sub/b.txt", "1 KiB"], [
+    "c",
+    "0 B",
+  ]]).split("\n");
+  assert.equal(lines.length, 3 + 4, lines.join("\n"));
+  assert.equal(lines.filter((line) => line.includes("├")).length, 1);
+  assert.match(lines[1], /│ path +│ size +│/);
+  assert.match(lines[3], /│ a\.txt +│ 6 B +│/);
+  assert.match(lines[4], /│ sub\/b\.txt +│ 1 KiB +│/);
+});
+
+Deno.test("barWidth: 40 columns of bar where there is room, fewer on a narrow terminal so the rate and ETA stay on the line, never under 10", async () => {
+  const { barWidth } = await import("../../lib/cli/progress.ts");
+  assert.equal(barWidth(null, 90), 40);
+  assert.equal(barWidth(200, 90), 40);
+  assert.equal(barWidth(120, 90), 29);
+  assert.equal(barWidth(80, 90), 10);
 });

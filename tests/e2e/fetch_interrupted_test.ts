@@ -10,6 +10,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
+import { delay } from "../../lib/async/delay.ts";
 import { CliPeer } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { heldSource, localPeer, startLocalTracker } from "../helpers/local_peers.ts";
@@ -62,11 +63,35 @@ async function untilAPieceIsIn(partPath: string, child: Deno.ChildProcess): Prom
   );
 }
 
+/**
+ * Sends `signal` again and again until the child exits: every moment of its
+ * way out (its listeners gone, its message half-built) meets a copy, as one
+ * Ctrl-C under `deno task` arrives twice.
+ */
+async function keepSending(child: Deno.ChildProcess, signal: Deno.Signal) {
+  let exited = false;
+  child.status.then(() => exited = true);
+  for (let i = 0; i < 2000 && !exited; i++) {
+    try {
+      child.kill(signal);
+    } catch {
+      return; // it has exited
+    }
+    await delay(2);
+  }
+}
+
 /** Starts `fetch notes` in `cwd`, stops it with `signal` once a piece is kept, and returns what it said. */
-async function fetchThenInterrupt(bob: TestPeer, cwd: string, signal: Deno.Signal = "SIGINT") {
+async function fetchThenInterrupt(
+  bob: TestPeer,
+  cwd: string,
+  signal: Deno.Signal = "SIGINT",
+  { repeated = false } = {},
+) {
   const child = bob.spawn(["fetch", "notes"], { cwd });
   await untilAPieceIsIn(join(cwd, "notes.bin.shoal-part"), child);
   child.kill(signal);
+  if (repeated) await keepSending(child, signal);
   const result = await deadline(child.output(), 30_000, { what: "the interrupted fetch" });
   const stderr = new TextDecoder().decode(result.stderr);
   const kept = /interrupted: (\d+) of (\d+) pieces kept in (\S+); run `([^`]+)` to resume/.exec(
@@ -109,6 +134,17 @@ Deno.test("fetch - interrupted in one folder, typed again in another: it resumes
   assert.equal(await sha256File(join(b, "notes.bin")), await sha256File(w.original));
   await assert.rejects(Deno.stat(join(a, "notes.bin.shoal-part")), Deno.errors.NotFound);
   assert.match(await w.bobCli.ok(["downloads"]), /no unfinished downloads/);
+});
+
+Deno.test("fetch - one Ctrl-C delivered more than once, as `deno task` does (the terminal's and the task's copy): it still says what it kept", async () => {
+  await using dir = await tempDir();
+  await using w = await world(dir.path);
+  const stopped = await fetchThenInterrupt(w.bob, await w.folder("a"), "SIGINT", {
+    repeated: true,
+  });
+  assert.equal(stopped.code, 130);
+  assert.ok(stopped.pieces > 0, stopped.stderr);
+  assert.match(stopped.stderr, /cancel notes` deletes them/);
 });
 
 Deno.test("fetch - stopped by SIGTERM, then cancelled from another folder (the name in another case): cancel deletes the real partial file, not a namesake there", async () => {

@@ -241,3 +241,29 @@ Deno.test("the same folder fetched twice at once from one home: the second stops
   const again = await bobCli.run(["fetch", "data", "--output", output]);
   assert.match(again.stderr, /out already exists/);
 });
+
+Deno.test("a killed folder fetch typed again with another --output moves its staging folder there and resumes, instead of leaving it on disk forgotten", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  await using served = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
+  const first = join(dir.path, "first");
+  await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), first, 5);
+
+  // An output that is there already: refused, naming where the unfinished fetch is.
+  const taken = join(dir.path, "taken");
+  await Deno.mkdir(taken);
+  const refused = await bobCli.run(["fetch", "data", "--output", taken, "--force"]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /an unfinished fetch of "data" is in \S*first\.shoal-part; it cannot be moved here, as \S*taken is there\nhint: fetch with --output \S*first to finish it there, or `.*cancel data` to delete it first/,
+  );
+
+  const second = join(dir.path, "second");
+  const resumed = await bobCli.ok(["fetch", "data", "--output", second]);
+  assert.match(resumed, /resumed from before \(moved here from \S*first\.shoal-part\)/);
+  assert.equal(await diffTree(served.tree, second), "");
+  await assert.rejects(Deno.lstat(`${first}.shoal-part`), "nothing left behind");
+  assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
+});

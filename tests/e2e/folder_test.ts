@@ -24,6 +24,7 @@ Deno.test("a folder fetched from its owner is the same tree (diff -r), its files
   const [listing] = JSON.parse(found);
   assert.equal(listing.type, "folder");
   assert.equal(listing.files, 6);
+  assert.equal(listing.link, `shoal:${listing.contentId}`);
   assert.equal(listing.size, 40_000 + 3_000 + 1_000 + 1_200_000 + 6);
 
   const ls = JSON.parse(await bob.ok(["ls", "course", "--json"]));
@@ -73,6 +74,11 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   await Deno.remove(join(tree, "big.bin"));
   const second = await alice.ok(["publish", tree]);
   assert.match(second, /republished the folder "course" \(6 files/);
+  assert.doesNotMatch(second, /nothing in it changed/);
+  assert.match(
+    await alice.ok(["publish", tree]),
+    /^republished the folder "course" \(6 files, .*; nothing in it changed since it was last published$/m,
+  );
   assert.notEqual(/shoal:\w+/.exec(first)![0], /shoal:\w+/.exec(second)![0]);
   const idsAfter = new Map(
     fileIds(alice.home, "course").map(({ relative, contentId }) => [relative, contentId]),
@@ -84,6 +90,7 @@ Deno.test("re-publishing a changed folder updates the share; unchanged files kee
   await using _serving = await servePeer(alice.home, tracker.address);
   const [listing] = JSON.parse(await bob.ok(["search", "course", "--json"]));
   assert.equal(listing.files, 6);
+  assert.equal(listing.link, `shoal:${listing.contentId}`);
   const output = join(dir.path, "fetched");
   await bob.ok(["fetch", "course", "--output", output]);
   assert.equal(await diffTree(tree, output), "");

@@ -71,6 +71,10 @@ Deno.test("folder fetch: --only naming a glob that takes nothing, --from one own
   assert.match(onFile.stderr, /a file is not a folder; fetch to another place with --output PATH/);
   assert.equal(onFile.stdout, "");
   assert.equal(await Deno.readTextFile(file), "mine\n");
+  // A file above the output: said so, and no download is left recorded for it.
+  const under = await bob.run(["fetch", "course", "--output", join(file, "sub", "out")]);
+  assert.match(under.stderr, /a part of that path is a file, not a folder/);
+  assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
   await Deno.mkdir(output);
   const there = await bob.run(["fetch", "course", "--output", output]);
   assert.match(
@@ -195,7 +199,11 @@ Deno.test("a file its owner deleted after publishing: the fetch ends naming it, 
     result.stderr,
     /no source left for 1 file: gone\.bin; their online owners no longer have them/,
   );
-  assert.match(result.stderr, /run `.*fetch course --output .*out` again to resume/);
+  // Running it again alone would meet the same owner: what changed must be published first.
+  assert.match(
+    result.stderr,
+    /^hint: ask the owner to publish the folder again \(it changed since\), then run `.*fetch course --output .*out` again to resume/m,
+  );
   // The folder is not whole: it stays in its staging folder, which the message names.
   assert.match(result.stderr, /the files fetched so far are kept in .*out\.shoal-part$/m);
   await assert.rejects(Deno.lstat(output), Deno.errors.NotFound);
@@ -234,7 +242,10 @@ Deno.test("one name, a folder by one owner and a file by another: ls and --only 
   assert.match(onFile.stderr, /fetch course --from carol` fetches it/);
   const part = join(dir.path, "part");
   const fetched = await bob.ok(["fetch", "course", "--only", "slides/**", "--output", part]);
-  assert.match(fetched, /fetched the folder "course" .*: 1 file, .* from alice 1 piece$/m);
+  assert.match(
+    fetched,
+    /fetched the folder "course" .*: 1 file, .* from 1 source: alice 1 piece$/m,
+  );
   assert.equal(await Deno.readTextFile(join(part, "slides", "one.txt")), "one\n");
 });
 
@@ -270,4 +281,165 @@ Deno.test("a folder of empty folders only is fetched (its tree made), whole or b
   await bob.ok(["fetch", "skeleton", "--output", part, "--only", "week 2"]);
   assert.ok((await Deno.stat(join(part, "week 2"))).isDirectory);
   await assert.rejects(Deno.stat(join(part, "week 1")), Deno.errors.NotFound);
+});
+
+Deno.test("ls of a folder only you share lists your own, from the manifest in your home, with no source to ask", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "empty"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "readme.md"), "hi\n");
+  await alice.ok(["publish", tree]);
+
+  const listing = await alice.run(["ls", "course"]);
+  assert.equal(listing.code, 0, listing.stderr);
+  const listed = listing.stdout;
+  assert.match(listing.stderr, /^listing your own "course" \(\S*course\): nobody else shares it$/m);
+  assert.match(listed, /readme\.md/);
+  assert.match(listed, /1 file, 3 B; 1 empty folder/);
+  const json = JSON.parse(await alice.ok(["ls", "course", "--json"]));
+  assert.deepEqual(json.files, [{ path: "readme.md", size: 3 }]);
+  // One file of it cannot be withdrawn: the folder is shared whole, and the error says so.
+  const one = await alice.run(["unpublish", "course/readme.md"]);
+  assert.equal(one.code, 1);
+  assert.match(
+    one.stderr,
+    /^error: "course\/readme\.md" is inside your folder "course", which is shared whole$/m,
+  );
+  assert.match(
+    one.stderr,
+    /^hint: move the file out of \S*course and `.*publish course \S*course` again, or `.*unpublish course`$/m,
+  );
+  // Fetching it is another matter: there is nobody to fetch it from, and it says where yours is.
+  const fetched = await alice.run(["fetch", "course", "--output", join(dir.path, "copy")]);
+  assert.equal(fetched.code, 1);
+  assert.match(fetched.stderr, /you are the only one sharing "course": yours is \S*course; /);
+});
+
+Deno.test("a folder fetched while you share another version under its name says it is not shared, where yours is, and the publish that shares this one", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await Deno.writeTextFile(join(tree, "readme.md"), "one\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const first = join(dir.path, "first");
+  assert.doesNotMatch(await bob.ok(["fetch", "course", "--output", first]), /not shared/);
+
+  await Deno.writeTextFile(join(tree, "readme.md"), "two\n");
+  await alice.ok(["publish", tree]);
+  const second = join(dir.path, "second");
+  const said = await bob.ok(["fetch", "course", "--output", second]);
+  assert.match(
+    said,
+    new RegExp(
+      `; not shared: you already share another "course" \\(${RegExp.escape(first)}; ` +
+        `\`.*publish course ${RegExp.escape(second)}\` shares this one instead\\)$`,
+      "m",
+    ),
+  );
+  const json = JSON.parse(
+    await bob.ok(["fetch", "course", "--output", join(dir.path, "third"), "--json"]),
+  );
+  assert.equal(json.shared, false);
+  assert.equal(json.sharedElsewhere, first);
+  assert.equal(JSON.parse(await bob.ok(["view", "--json"]))[0].path, first);
+});
+
+Deno.test("a folder fetch running in another terminal: downloads marks it running, and cancel refuses to delete under it, naming the process", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
+  await using _stop = {
+    [Symbol.asyncDispose]: async () => {
+      await serving.stop();
+    },
+  };
+  const output = join(dir.path, "out");
+  const child = new TestPeer(bobCli.home, tracker.address)
+    .spawn(["fetch", "data", "--output", output]);
+  const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
+  await eventually(
+    async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+    "a piece of big.bin written",
+    { tries: 3000 },
+  );
+
+  const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+  assert.equal(row.running, true);
+  // The table shows it running, and its place as a folder.
+  assert.match(await bobCli.ok(["downloads"]), /│ data \(running\) │.*out\.shoal-part\/ /);
+  const refused = await bobCli.run(["cancel", "data"]);
+  assert.equal(refused.code, 1);
+  assert.match(
+    refused.stderr,
+    /^error: "data" is being fetched right now \(pid \d+\); stop that fetch \(Ctrl-C, or `pause` in the shell\), then cancel it$/m,
+  );
+  assert.ok((await Deno.stat(part)).isFile, "nothing deleted under the running fetch");
+
+  child.kill("SIGINT");
+  await Promise.all([child.status, child.stdout.cancel(), child.stderr.cancel()]);
+  assert.equal(JSON.parse(await bobCli.ok(["downloads", "--json"]))[0].running, false);
+  assert.match(
+    await bobCli.ok(["cancel", "data"]),
+    /^cancelled "data" and deleted its unfinished folder/,
+  );
+});
+
+Deno.test("a folder fetched while the tracker goes away: it finishes, and its line says it is shared here but not published, with the publish to run", async () => {
+  await using dir = await tempDir();
+  const tracker = await startLocalTracker(dir.path);
+  let stopped = false;
+  await using _tracker = {
+    [Symbol.asyncDispose]: async () => {
+      if (!stopped) await tracker.stop();
+    },
+  };
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await aliceCli.ok(["publish", tree]);
+  const serving = await new TestPeer(aliceCli.home, tracker.address)
+    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "100" });
+  await using _stop = {
+    [Symbol.asyncDispose]: async () => {
+      await serving.stop();
+    },
+  };
+  const output = join(dir.path, "out");
+  const child = new TestPeer(bobCli.home, tracker.address)
+    .spawn(["fetch", "data", "--output", output]);
+  const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
+  await eventually(
+    async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
+    "a piece of big.bin written",
+    { tries: 3000 },
+  );
+  await tracker.stop();
+  stopped = true;
+  const [status, stdout, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stdout).text(),
+    new Response(child.stderr).text(),
+  ]);
+  assert.equal(status.code, 0, stderr);
+  assert.match(
+    stdout,
+    new RegExp(
+      `^fetched the folder "data" .*; shared here but not published: cannot reach .*; ` +
+        `\`.*publish data ${RegExp.escape(output)}\` publishes it once the tracker is back$`,
+      "m",
+    ),
+  );
+  assert.equal(JSON.parse(await bobCli.ok(["view", "--json"]))[0].path, output);
 });

@@ -132,3 +132,18 @@ Deno.test("--only globs: a glob typed in NFC takes a name stored in NFD, and the
   assert.ok(globMatcher(["cafe\u0301*"])("caf\u00e9.txt"));
   assert.ok(!globMatcher(["cafe*"])("caf\u00e9.txt"));
 });
+
+Deno.test("fetchFolderManifest with no source to ask: its hint names the search to run, with the folder's name", async () => {
+  const { fetchFolderManifest } = await import("../../lib/peer/folder_fetch.ts");
+  await assert.rejects(
+    fetchFolderManifest("c".repeat(64), { sources: [], ticket: "" }, true, "week 2"),
+    (error: Error & { hint?: string }) => {
+      assert.match(error.message, /^no source is online$/);
+      assert.equal(
+        error.hint,
+        "run it again once one of its owners serves it (`peer.ts search 'week 2'` shows who is online)",
+      );
+      return true;
+    },
+  );
+});

@@ -89,3 +89,35 @@ Deno.test("makeFolderOutput - a folder to make is made here: a link planted ther
   await makeFolderOutput(join(dir.path, "new", "course.shoal-part"), false);
   assert.ok((await Deno.lstat(join(dir.path, "new", "course.shoal-part"))).isDirectory);
 });
+
+Deno.test("checkFolderOutput - an output that is a symbolic link (to a folder or nowhere) is refused as a link, not as 'not a folder'", async () => {
+  await using dir = await tempDir();
+  using home = PeerHome.open(join(dir.path, "home"));
+  await Deno.mkdir(join(dir.path, "real"));
+  await Deno.symlink(join(dir.path, "real"), join(dir.path, "to-folder"));
+  await Deno.symlink(join(dir.path, "nowhere"), join(dir.path, "dangling"));
+  for (const name of ["to-folder", "dangling"]) {
+    await assert.rejects(
+      checkFolderOutput(home, FOLDER_CONTENT_ID, join(dir.path, name), true),
+      shoalError(
+        "IO",
+        new RegExp(
+          `/${name} is a symbolic link, and a fetch writes through none; ` +
+            "fetch to another place with --output PATH$",
+        ),
+      ),
+    );
+  }
+});
+
+Deno.test("makeFolderOutput - a file where a folder above the output should be is named as such, not as something that appeared", async () => {
+  await using dir = await tempDir();
+  await Deno.writeTextFile(join(dir.path, "afile"), "x\n");
+  await assert.rejects(
+    makeFolderOutput(join(dir.path, "afile", "sub", "out.shoal-part"), false),
+    shoalError(
+      "IO",
+      /^cannot make .*afile\/sub: a part of that path is a file, not a folder; fetch to another place with --output PATH$/,
+    ),
+  );
+});
