@@ -248,7 +248,8 @@ function shownPath(path: string): string {
 
 /** One line for a fetched folder. */
 export function folderSummaryLine(result: FolderFetchResult, name: string): string {
-  const rate = result.seconds > 0 ? (result.size - result.resumed) / result.seconds : 0;
+  const fetched = result.size - result.resumed - result.kept.bytes;
+  const rate = result.seconds > 0 ? fetched / result.seconds : 0;
   const sources = result.sources.map((s) => `${s.owner} ${plural(s.pieces, "piece")}`);
   const dropped = result.dropped.map((d) => `${d.owner} (${d.reason})`);
   return escapeForTerminal([
@@ -256,11 +257,15 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
       plural(result.files, "file")
     }, ` +
     `${formatSize(result.size)} in ${result.seconds.toFixed(2)} s` +
-    // Nothing fetched now (all of it resumed): no rate to speak of.
-    (result.size > result.resumed ? ` (${formatSize(rate)}/s)` : ""),
+    // Nothing fetched now (all of it resumed, or there already): no rate to speak of.
+    (fetched > 0 ? ` (${formatSize(rate)}/s)` : ""),
     // Worded as a file's fetch words it.
     sources.length ? ` from ${plural(sources.length, "source")}: ${sources.join(", ")}` : "",
     result.resumed > 0 ? `; ${formatSize(result.resumed)} resumed from before` : "",
+    result.kept.files > 0
+      ? `; ${plural(result.kept.files, "file")} (${formatSize(result.kept.bytes)}) already ` +
+        "there with the same content, kept"
+      : "",
     result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
     result.unpublished
       ? `; shared here but not published: ${result.unpublished}; ` +

@@ -371,7 +371,8 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option(
       "--force",
       "overwrite an existing file at the output path; of a folder, write into the folder " +
-        "there (files of the same paths are replaced)",
+        "there (files of the same paths are replaced; those already holding the same content " +
+        "are kept, not fetched again)",
     )
     .option("--json", "print the owners and the download summary as one JSON object")
     .option(

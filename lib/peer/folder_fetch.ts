@@ -39,7 +39,8 @@ import { FetchLock } from "./fetch_lock.ts";
 import { quoteWord } from "../invocation.ts";
 import { announceFolder, sendMembers } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
-import { type FileIdentity, identityOf } from "./manifest.ts";
+import { type FileIdentity, hashFile, identityOf, openRegularFile } from "./manifest.ts";
+import { hashSmallFile, SMALL_FILE_BYTES } from "./small_file_hash.ts";
 import type { SourceList, SourceReport } from "./swarm.ts";
 import { checkName } from "./shares.ts";
 import {
@@ -195,6 +196,12 @@ export interface FolderFetchResult {
   seconds: number;
   /** Bytes verified from an earlier run. */
   resumed: number;
+  /**
+   * Files (and their bytes) already at the output with the content they
+   * should have, fetched over with `--force` (an earlier version of the
+   * folder, say): kept, not fetched again.
+   */
+  kept: { files: number; bytes: number };
   sources: SourceReport[];
   dropped: { owner: string; address: string; reason: string }[];
   /** Whether the whole folder joined this peer's shares. */
@@ -523,6 +530,9 @@ export async function fetchFolder(
     const identifyAsDone = !options.only?.length;
     const identities = new Map<FolderFile, FileIdentity>();
     let resumedBytes = 0;
+    // Written over (--force) a folder that was there: a file there with its content already stays.
+    const overwriting = existing !== null && !resuming;
+    const kept = { files: 0, bytes: 0 };
     for (const file of chosenFiles) {
       if (resuming) {
         const there = await Deno.lstat(placeOf(file.path)).catch(() => null);
@@ -531,13 +541,23 @@ export async function fetchFolder(
           resumedBytes += file.size;
           continue;
         }
+      } else if (overwriting) {
+        const identity = await heldAlready(placeOf(file.path), file, options.signal);
+        if (identity) {
+          kept.files++;
+          kept.bytes += file.size;
+          if (identifyAsDone) identities.set(file, identity);
+          continue;
+        }
       }
       planned.push(file);
     }
     if (resuming) await checkFreeSpace(output, total - resumedBytes);
-    let doneBytes = resumedBytes;
+    // What needs no transfer: resumed, or already there.
+    const alreadyBytes = resumedBytes + kept.bytes;
+    let doneBytes = alreadyBytes;
     // Verified bytes, partial files' pieces too: what `downloads` shows as done.
-    let verifiedBytes = resumedBytes;
+    let verifiedBytes = alreadyBytes;
     const recordProgress = () =>
       home.updateFolderDownload(contentId, Math.max(doneBytes, verifiedBytes));
     let recordedAt = 0;
@@ -551,7 +571,7 @@ export async function fetchFolder(
       signal: options.signal,
       ...paced(processBudget("download", options.maxDownloadRate)),
       onProgress: (progress) => {
-        verifiedBytes = progress.verifiedBytes + resumedBytes;
+        verifiedBytes = progress.verifiedBytes + alreadyBytes;
         options.onProgress?.({
           ...progress,
           verifiedBytes,
@@ -661,6 +681,7 @@ export async function fetchFolder(
       size: total,
       seconds,
       resumed: resumedBytes + resumedPieceBytes,
+      kept,
       sources,
       dropped: download.dropped,
       shared: whole && !sharedElsewhere,
@@ -669,6 +690,40 @@ export async function fetchFolder(
     };
   } finally {
     client.close();
+  }
+}
+
+/**
+ * The identity of the file at `path` when it already holds `file`'s content
+ * (its size, then every piece's SHA-256, as a fetch verifies them), else
+ * null: a folder fetched with `--force` over an earlier version of itself
+ * takes again only what changed. A file that cannot be read is fetched.
+ */
+async function heldAlready(
+  path: string,
+  file: FolderFile,
+  signal?: AbortSignal,
+): Promise<FileIdentity | null> {
+  const there = await Deno.lstat(path).catch(() => null);
+  if (!there?.isFile || there.size !== file.size) return null;
+  const same = (pieces: string[]) =>
+    pieces.length === file.pieces.length && pieces.every((piece, i) => piece === file.pieces[i]);
+  try {
+    if (file.size <= SMALL_FILE_BYTES) {
+      // One piece, read with one synchronous call: a folder holds thousands of them.
+      const hashed = hashSmallFile(path, identityOf(there), null);
+      return hashed && same(hashed.manifest.pieces) ? hashed.identity : null;
+    }
+    const { file: handle, identity } = await openRegularFile(path);
+    try {
+      const manifest = await hashFile(handle, identity.size, path, signal);
+      return same(manifest.pieces) ? identity : null;
+    } finally {
+      await handle.close();
+    }
+  } catch (error) {
+    if (signal?.aborted) throw error;
+    return null;
   }
 }
 

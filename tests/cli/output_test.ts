@@ -179,6 +179,7 @@ Deno.test("a fetched folder's summary line gives a rate, but not when all of it 
     size: 3 * 1024 * 1024,
     seconds: 2,
     resumed: 0,
+    kept: { files: 0, bytes: 0 },
     sources: [
       {
         owner: "alice",
@@ -202,6 +203,15 @@ Deno.test("a fetched folder's summary line gives a rate, but not when all of it 
   assert.match(
     resumed,
     /3\.0 MiB in 2\.00 s from 1 source: alice 12 pieces; 3\.0 MiB resumed from before/,
+  );
+  // Fetched over an earlier version (--force): what was there already is neither fetched nor rated.
+  const kept = folderSummaryLine(
+    { ...result, kept: { files: 2, bytes: 2 * 1024 * 1024 } },
+    "course",
+  );
+  assert.match(
+    kept,
+    /3\.0 MiB in 2\.00 s \(512 KiB\/s\) .*; 2 files \(2\.0 MiB\) already there with the same content, kept$/,
   );
 });
 

@@ -443,3 +443,48 @@ Deno.test("a folder fetched while the tracker goes away: it finishes, and its li
   );
   assert.equal(JSON.parse(await bobCli.ok(["view", "--json"]))[0].path, output);
 });
+
+Deno.test("folder fetch --force over an earlier version takes only what changed: a file already there with its content (size, then every piece's hash) is kept", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "week 1"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
+  await Deno.writeTextFile(join(tree, "week 1", "notes.txt"), "unchanged notes\n");
+  await Deno.writeTextFile(join(tree, "empty.txt"), "");
+  // Several pieces: checked piece by piece.
+  await writeRandomFile(join(tree, "week 1", "slides.pdf"), 700_000);
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(dir.path, "out");
+  await bob.ok(["fetch", "course", "--output", output]);
+
+  // Version two: one file of the same size with other bytes, one new; the rest as they were.
+  await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
+  await Deno.writeTextFile(join(tree, "week 1", "lab.txt"), "new this week\n");
+  assert.match(await alice.ok(["publish", tree]), /republished the folder "course"/);
+  const again = JSON.parse(
+    await bob.ok(["fetch", "course", "--output", output, "--force", "--json"]),
+  );
+  assert.deepEqual(again.kept, { files: 3, bytes: 16 + 700_000 });
+  // Only the changed and the new file came, a piece each.
+  assert.equal(
+    again.sources.reduce((sum: number, source: { pieces: number }) => sum + source.pieces, 0),
+    2,
+  );
+  for (const path of ["readme.md", "week 1/lab.txt", "week 1/notes.txt", "week 1/slides.pdf"]) {
+    assert.deepEqual(
+      await Deno.readFile(join(output, path)),
+      await Deno.readFile(join(tree, path)),
+    );
+  }
+  // Said in the summary line too.
+  await Deno.writeTextFile(join(tree, "readme.md"), "version 3!!\n");
+  await alice.ok(["publish", tree]);
+  assert.match(
+    await bob.ok(["fetch", "course", "--output", output, "--force"]),
+    /; 4 files \(.*\) already there with the same content, kept/,
+  );
+  assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version 3!!\n");
+});
