@@ -534,18 +534,22 @@ export async function fetchFolder(
     const overwriting = existing !== null && !resuming;
     const kept = { files: 0, bytes: 0 };
     for (const file of chosenFiles) {
-      if (resuming) {
+      if (resuming && staged) {
         const there = await Deno.lstat(placeOf(file.path)).catch(() => null);
         // Renamed into place only once verified: a file of its size there is done.
         if (there?.isFile && there.size === file.size) {
           resumedBytes += file.size;
           continue;
         }
-      } else if (overwriting) {
+      } else if (existing !== null) {
+        // In a folder that was there (resumed or not), a file of its size may be the one this
+        // fetch was to replace (an earlier version's): only its content says it is done.
         const identity = await heldAlready(placeOf(file.path), file, options.signal);
         if (identity) {
-          kept.files++;
-          kept.bytes += file.size;
+          if (overwriting) {
+            kept.files++;
+            kept.bytes += file.size;
+          } else resumedBytes += file.size;
           if (identifyAsDone) identities.set(file, identity);
           continue;
         }

@@ -10,6 +10,7 @@ import { signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 
 Deno.test("folder fetch: --only naming a glob that takes nothing, --from one owner, an output in the way, ls", async () => {
   await using dir = await tempDir();
@@ -487,4 +488,43 @@ Deno.test("folder fetch --force over an earlier version takes only what changed:
     /; 4 files \(.*\) already there with the same content, kept/,
   );
   assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version 3!!\n");
+});
+
+Deno.test("a --force fetch over an earlier version, stopped before a file was replaced, resumed: the old file of the same size is not taken as fetched", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
+  await Deno.writeTextFile(join(tree, "notes.txt"), "unchanged notes\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(dir.path, "out");
+  await bob.ok(["fetch", "course", "--output", output]);
+
+  // Version two: readme.md of the same size, other bytes.
+  await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
+  await alice.ok(["publish", tree]);
+  const [share] = JSON.parse(await alice.ok(["view", "--json"]));
+  // What a `fetch --force` over version one leaves when killed before readme.md was replaced.
+  {
+    using home = PeerHome.open(bob.home);
+    const now = new Date().toISOString();
+    home.saveFolderDownload({
+      contentId: share.contentId,
+      name: "course",
+      output,
+      only: [],
+      size: share.size,
+      files: 2,
+      doneBytes: 0,
+      staged: false,
+      startedAt: now,
+      updatedAt: now,
+    });
+  }
+  await bob.ok(["fetch", "course", "--output", output]);
+  assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
+  assert.equal(await Deno.readTextFile(join(output, "notes.txt")), "unchanged notes\n");
 });
