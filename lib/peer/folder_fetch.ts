@@ -472,8 +472,9 @@ export async function fetchFolder(
       );
     }
     const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
-    // Refused before anything is made or recorded; a resume is checked below, net of what it holds.
-    if (!resuming) await checkFreeSpace(output, total);
+    // Refused before anything is made or recorded; a resume, or a fetch over a folder there
+    // (--force: an earlier version, say), is checked below, net of what is there already.
+    if (!resuming && existing === null) await checkFreeSpace(output, total);
     // Written over (--force): an unfinished fetch of another version there is this one now.
     for (const stale of home.folderDownloads()) {
       if (stale.output === output && stale.contentId !== contentId) {
@@ -556,7 +557,13 @@ export async function fetchFolder(
       }
       planned.push(file);
     }
-    if (resuming) await checkFreeSpace(output, total - resumedBytes);
+    if (resuming || existing !== null) {
+      await checkFreeSpace(output, total - resumedBytes - kept.bytes).catch((error) => {
+        // Nothing written yet: nothing to resume or cancel (a resumed one stays as it was).
+        if (!resuming) home.removeFolderDownload(contentId);
+        throw error;
+      });
+    }
     // What needs no transfer: resumed, or already there.
     const alreadyBytes = resumedBytes + kept.bytes;
     let doneBytes = alreadyBytes;

@@ -528,3 +528,52 @@ Deno.test("a --force fetch over an earlier version, stopped before a file was re
   assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
   assert.equal(await Deno.readTextFile(join(output, "notes.txt")), "unchanged notes\n");
 });
+
+Deno.test("fetch --force of a new version over an old one needs room only for what changed, not for the whole folder again (tmpfs)", async () => {
+  if (Deno.uid() !== 0) {
+    console.log("skipped: mounting a tmpfs needs root");
+    return;
+  }
+  await using dir = await tempDir();
+  const small = join(dir.path, "small");
+  await Deno.mkdir(small);
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small],
+    stderr: "null",
+  }).output();
+  if (!mount.success) {
+    console.log("skipped: cannot mount a tmpfs here");
+    return;
+  }
+  try {
+    await using tracker = await startLocalTracker(dir.path);
+    const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+    const tree = join(dir.path, "data");
+    await Deno.mkdir(tree);
+    await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+    await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
+    await alice.ok(["publish", tree]);
+    await using _serving = await servePeer(alice.home, tracker.address);
+    const output = join(small, "data");
+    await bob.ok(["fetch", "data", "--output", output]);
+
+    // Version two changes the small file only: the disk holds the old one and has room for that.
+    await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
+    await alice.ok(["publish", tree]);
+    const again = JSON.parse(
+      await bob.ok(["fetch", "data", "--output", output, "--force", "--json"]),
+    );
+    assert.deepEqual(again.kept, { files: 1, bytes: 3_000_000 });
+    assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
+
+    // Version three adds more than the disk has left: refused, naming what is needed, nothing kept.
+    await writeRandomFile(join(tree, "more.bin"), 2_000_000);
+    await alice.ok(["publish", tree]);
+    const refused = await bob.run(["fetch", "data", "--output", output, "--force"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /not enough disk space in .*small\/data: 1\.9 MiB needed/);
+    assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
+  } finally {
+    await new Deno.Command("umount", { args: [small] }).output();
+  }
+});
