@@ -559,7 +559,7 @@ export async function fetchFolder(
     }
     if (resuming || existing !== null) {
       await checkFreeSpace(output, total - resumedBytes - kept.bytes).catch((error) => {
-        // Nothing written yet: nothing to resume or cancel (a resumed one stays as it was).
+        // No file written yet: nothing to resume or cancel (a resumed one stays as it was).
         if (!resuming) home.removeFolderDownload(contentId);
         throw error;
       });
