@@ -316,6 +316,9 @@ Deno.test("ls of a folder only you share lists your own, from the manifest in yo
   const fetched = await alice.run(["fetch", "course", "--output", join(dir.path, "copy")]);
   assert.equal(fetched.code, 1);
   assert.match(fetched.stderr, /you are the only one sharing "course": yours is \S*course; /);
+  // The folder's name as the shell completes it (`cou<Tab>`: `course/`) names the folder itself.
+  assert.match(await alice.ok(["unpublish", "course/"]), /course/);
+  assert.deepEqual(JSON.parse(await alice.ok(["view", "--json"])), []);
 });
 
 Deno.test("a folder fetched while you share another version under its name says it is not shared, where yours is, and the publish that shares this one", async () => {
