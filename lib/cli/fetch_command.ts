@@ -203,8 +203,10 @@ export async function runFetch(
     throw new ShoalError("INVALID_INPUT", `"${owners[0].name}" is a file: --only is for folders`);
   }
   // Say so now if the file is already here, before asking anything.
-  if (!folder) await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
-  else {
+  if (!folder) {
+    await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+    FetchLock.check(home, owners[0].contentId, owners[0].name);
+  } else {
     const output = folderOutput(owners[0], flags.output);
     FetchLock.check(home, owners[0].contentId, owners[0].name);
     await checkFolderOutput(home, owners[0].contentId, output, flags.force);

@@ -7,6 +7,7 @@ import { FOLDER_TYPE, HEARTBEAT_MS, type Listing, type Source } from "../protoco
 import { download, type DownloadSummary, PART_SUFFIX } from "./downloader.ts";
 import type { PeerHome, Share } from "./home.ts";
 import { type AdoptedPartial, adoptPartial } from "./partials.ts";
+import { FetchLock } from "./fetch_lock.ts";
 import { publishCanWait } from "./pending_publish.ts";
 import { PartialCatalog } from "./catalog.ts";
 import { loadConfig } from "./config.ts";
@@ -263,6 +264,9 @@ export async function fetchFile(
   // Absolute, so the download record means this file from any folder.
   const output = resolve(await outputPathFor(chosen, options.output));
   await checkOutput(output, options.overwrite);
+  // Held until the fetch ends: a second fetch of this file from this home (which would take its
+  // partial file over) stops here, and `cancel` does not delete the partial file under it.
+  using _lock = FetchLock.acquire(home, chosen.contentId, chosen.name);
   let { tracker: client, username } = await connectSession(home, tracker);
   const contentId = chosen.contentId;
   const isUsable = (source: Source) =>

@@ -1,5 +1,5 @@
 /**
- * One fetch of a folder at a time from a home: an exclusive OS lock on a
+ * One fetch of a folder (or a file) at a time from a home: an exclusive OS lock on a
  * file in the home's `locks` folder, which says who holds it. A second fetch
  * of the same folder started by mistake (another terminal, or the shell and
  * a command at once) stops before it writes anything, instead of the two

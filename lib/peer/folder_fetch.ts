@@ -472,8 +472,9 @@ export async function fetchFolder(
       );
     }
     const total = chosenFiles.reduce((sum, file) => sum + file.size, 0);
-    // Refused before anything is made or recorded; a resume is checked below, net of what it holds.
-    if (!resuming) await checkFreeSpace(output, total);
+    // Refused before anything is made or recorded; a resume, or a fetch over a folder there
+    // (--force: an earlier version, say), is checked below, net of what is there already.
+    if (!resuming && existing === null) await checkFreeSpace(output, total);
     // Written over (--force): an unfinished fetch of another version there is this one now.
     for (const stale of home.folderDownloads()) {
       if (stale.output === output && stale.contentId !== contentId) {
@@ -534,25 +535,35 @@ export async function fetchFolder(
     const overwriting = existing !== null && !resuming;
     const kept = { files: 0, bytes: 0 };
     for (const file of chosenFiles) {
-      if (resuming) {
+      if (resuming && staged) {
         const there = await Deno.lstat(placeOf(file.path)).catch(() => null);
         // Renamed into place only once verified: a file of its size there is done.
         if (there?.isFile && there.size === file.size) {
           resumedBytes += file.size;
           continue;
         }
-      } else if (overwriting) {
+      } else if (existing !== null) {
+        // In a folder that was there (resumed or not), a file of its size may be the one this
+        // fetch was to replace (an earlier version's): only its content says it is done.
         const identity = await heldAlready(placeOf(file.path), file, options.signal);
         if (identity) {
-          kept.files++;
-          kept.bytes += file.size;
+          if (overwriting) {
+            kept.files++;
+            kept.bytes += file.size;
+          } else resumedBytes += file.size;
           if (identifyAsDone) identities.set(file, identity);
           continue;
         }
       }
       planned.push(file);
     }
-    if (resuming) await checkFreeSpace(output, total - resumedBytes);
+    if (resuming || existing !== null) {
+      await checkFreeSpace(output, total - resumedBytes - kept.bytes).catch((error) => {
+        // No file written yet: nothing to resume or cancel (a resumed one stays as it was).
+        if (!resuming) home.removeFolderDownload(contentId);
+        throw error;
+      });
+    }
     // What needs no transfer: resumed, or already there.
     const alreadyBytes = resumedBytes + kept.bytes;
     let doneBytes = alreadyBytes;

@@ -116,8 +116,10 @@ export async function publish(
 export async function unpublish(
   home: PeerHome,
   tracker: TrackerEndpoint,
-  typed: string,
+  typedAs: string,
 ): Promise<string> {
+  // A folder's name as the shell completes it (`course/`): no name holds a slash, so it is that.
+  const typed = /[^/]\/+$/.test(typedAs) ? typedAs.replace(/\/+$/, "") : typedAs;
   // Names match as in fetch: the exact spelling, else the one share of that name in any case.
   const mine = spellings(matchingNames(home.shares(), typed, (share) => share.name), (s) => s.name);
   const name = mine.length === 1 ? mine[0] : typed;

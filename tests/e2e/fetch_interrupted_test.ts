@@ -220,3 +220,22 @@ Deno.test("fetch - the tracker dying mid-download: exit 0, the file is whole, an
     await back.stop();
   }
 });
+
+Deno.test("fetch - a file being fetched in another terminal: downloads marks it running, and cancel refuses to delete its partial file under it", async () => {
+  await using dir = await tempDir();
+  await using w = await world(dir.path);
+  const a = await w.folder("a");
+  const child = w.bob.spawn(["fetch", "notes"], { cwd: a });
+  const part = join(a, "notes.bin.shoal-part");
+  await untilAPieceIsIn(part, child);
+
+  assert.equal(JSON.parse(await w.bobCli.ok(["downloads", "--json"]))[0].running, true);
+  const refused = await w.bobCli.run(["cancel", "notes"]);
+  assert.equal(refused.code, 1);
+  assert.match(refused.stderr, /^error: "notes" is being fetched right now \(pid \d+\)/m);
+  assert.ok((await Deno.stat(part)).isFile, "nothing deleted under the running fetch");
+
+  child.kill("SIGINT");
+  await deadline(child.output(), 30_000, { what: "the interrupted fetch" });
+  assert.match(await w.bobCli.ok(["cancel", "notes"]), /^cancelled "notes"/);
+});

@@ -10,6 +10,7 @@ import { signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 
 Deno.test("folder fetch: --only naming a glob that takes nothing, --from one owner, an output in the way, ls", async () => {
   await using dir = await tempDir();
@@ -315,6 +316,9 @@ Deno.test("ls of a folder only you share lists your own, from the manifest in yo
   const fetched = await alice.run(["fetch", "course", "--output", join(dir.path, "copy")]);
   assert.equal(fetched.code, 1);
   assert.match(fetched.stderr, /you are the only one sharing "course": yours is \S*course; /);
+  // The folder's name as the shell completes it (`cou<Tab>`: `course/`) names the folder itself.
+  assert.match(await alice.ok(["unpublish", "course/"]), /course/);
+  assert.deepEqual(JSON.parse(await alice.ok(["view", "--json"])), []);
 });
 
 Deno.test("a folder fetched while you share another version under its name says it is not shared, where yours is, and the publish that shares this one", async () => {
@@ -487,4 +491,92 @@ Deno.test("folder fetch --force over an earlier version takes only what changed:
     /; 4 files \(.*\) already there with the same content, kept/,
   );
   assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version 3!!\n");
+});
+
+Deno.test("a --force fetch over an earlier version, stopped before a file was replaced, resumed: the old file of the same size is not taken as fetched", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(tree);
+  await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
+  await Deno.writeTextFile(join(tree, "notes.txt"), "unchanged notes\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(dir.path, "out");
+  await bob.ok(["fetch", "course", "--output", output]);
+
+  // Version two: readme.md of the same size, other bytes.
+  await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
+  await alice.ok(["publish", tree]);
+  const [share] = JSON.parse(await alice.ok(["view", "--json"]));
+  // What a `fetch --force` over version one leaves when killed before readme.md was replaced.
+  {
+    using home = PeerHome.open(bob.home);
+    const now = new Date().toISOString();
+    home.saveFolderDownload({
+      contentId: share.contentId,
+      name: "course",
+      output,
+      only: [],
+      size: share.size,
+      files: 2,
+      doneBytes: 0,
+      staged: false,
+      startedAt: now,
+      updatedAt: now,
+    });
+  }
+  await bob.ok(["fetch", "course", "--output", output]);
+  assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
+  assert.equal(await Deno.readTextFile(join(output, "notes.txt")), "unchanged notes\n");
+});
+
+Deno.test("fetch --force of a new version over an old one needs room only for what changed, not for the whole folder again (tmpfs)", async () => {
+  if (Deno.uid() !== 0) {
+    console.log("skipped: mounting a tmpfs needs root");
+    return;
+  }
+  await using dir = await tempDir();
+  const small = join(dir.path, "small");
+  await Deno.mkdir(small);
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small],
+    stderr: "null",
+  }).output();
+  if (!mount.success) {
+    console.log("skipped: cannot mount a tmpfs here");
+    return;
+  }
+  try {
+    await using tracker = await startLocalTracker(dir.path);
+    const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+    const tree = join(dir.path, "data");
+    await Deno.mkdir(tree);
+    await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+    await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
+    await alice.ok(["publish", tree]);
+    await using _serving = await servePeer(alice.home, tracker.address);
+    const output = join(small, "data");
+    await bob.ok(["fetch", "data", "--output", output]);
+
+    // Version two changes the small file only: the disk holds the old one and has room for that.
+    await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
+    await alice.ok(["publish", tree]);
+    const again = JSON.parse(
+      await bob.ok(["fetch", "data", "--output", output, "--force", "--json"]),
+    );
+    assert.deepEqual(again.kept, { files: 1, bytes: 3_000_000 });
+    assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
+
+    // Version three adds more than the disk has left: refused, naming what is needed, nothing kept.
+    await writeRandomFile(join(tree, "more.bin"), 2_000_000);
+    await alice.ok(["publish", tree]);
+    const refused = await bob.run(["fetch", "data", "--output", output, "--force"]);
+    assert.notEqual(refused.code, 0);
+    assert.match(refused.stderr, /not enough disk space in .*small\/data: 1\.9 MiB needed/);
+    assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
+  } finally {
+    await new Deno.Command("umount", { args: [small] }).output();
+  }
 });
