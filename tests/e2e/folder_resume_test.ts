@@ -11,7 +11,7 @@ import { type CliPeer, signedUpCliPeers } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
 import { startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
-import { diffTree } from "../helpers/folders.ts";
+import { diffTree, fetchCaughtMidway } from "../helpers/folders.ts";
 
 const FILES = 60;
 
@@ -105,38 +105,23 @@ Deno.test("cancel forgets an unfinished folder download and deletes its staging 
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
-  await Deno.mkdir(join(tree, "sub"), { recursive: true });
-  await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
-  await aliceCli.ok(["publish", tree]);
-  const alice = new TestPeer(aliceCli.home, tracker.address);
-  const serving = await alice.serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
-  try {
-    const output = join(dir.path, "out");
-    const child = new TestPeer(bobCli.home, tracker.address).spawn([
-      "fetch",
-      "data",
-      "--output",
-      output,
-    ]);
-    const staging = `${output}.shoal-part`;
-    const part = join(staging, "sub", "big.bin.shoal-part");
-    await eventually(
-      async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
-      "a piece of big.bin written",
-      { tries: 3000 },
-    );
-    child.kill("SIGKILL");
-    await child.status;
-    await child.stdout.cancel();
-    await child.stderr.cancel();
-    const said = await bobCli.ok(["cancel", "data"]);
-    assert.match(said, /cancelled "data" and deleted its unfinished folder .*out\.shoal-part$/m);
-    await assert.rejects(Deno.lstat(staging), "the staging folder is deleted");
-    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
-  } finally {
-    await serving.stop();
-  }
+  await using fetching = await fetchCaughtMidway({
+    dir: dir.path,
+    tracker: tracker.address,
+    owner: aliceCli,
+    fetcher: bobCli,
+    delayMs: 300,
+    under: "sub",
+  });
+  const { child, staging } = fetching;
+  child.kill("SIGKILL");
+  await child.status;
+  await child.stdout.cancel();
+  await child.stderr.cancel();
+  const said = await bobCli.ok(["cancel", "data"]);
+  assert.match(said, /cancelled "data" and deleted its unfinished folder .*out\.shoal-part$/m);
+  await assert.rejects(Deno.lstat(staging), "the staging folder is deleted");
+  assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
 });
 
 Deno.test("an output made by someone else while a folder is fetched is neither replaced nor written into: the whole folder waits in its staging folder until it is moved away", async () => {

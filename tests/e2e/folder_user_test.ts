@@ -7,9 +7,9 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { signedUpCliPeers } from "../helpers/cli.ts";
-import { eventually } from "../helpers/eventually.ts";
+import { fetchCaughtMidway } from "../helpers/folders.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
-import { tempDir, TestPeer, writeRandomFile } from "../helpers/processes.ts";
+import { tempDir, writeRandomFile } from "../helpers/processes.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 
 Deno.test("folder fetch: --only naming a glob that takes nothing, --from one owner, an output in the way, ls", async () => {
@@ -89,57 +89,46 @@ Deno.test("Ctrl-C in a folder fetch says what is kept and the command that resum
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
-  await Deno.mkdir(tree);
-  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
-  await aliceCli.ok(["publish", tree]);
-  const serving = await new TestPeer(aliceCli.home, tracker.address)
-    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
-  try {
-    const output = join(dir.path, "out");
-    const child = new TestPeer(bobCli.home, tracker.address)
-      .spawn(["fetch", "data", "--output", output]);
-    const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
-    await eventually(
-      async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
-      "a piece of big.bin written",
-      { tries: 3000 },
-    );
-    child.kill("SIGINT");
-    const [status, stderr] = await Promise.all([
-      child.status,
-      new Response(child.stderr).text(),
-      child.stdout.cancel(),
-    ]);
-    assert.equal(status.code, 130, stderr);
-    assert.match(
-      stderr,
-      /interrupted: 0 of 1 file done, .* verified, kept in .*out\.shoal-part; run `.*fetch data --output .*out` to resume/,
-    );
-    assert.match(stderr, /cancel data` deletes the partial files/);
-    const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
-    assert.equal(row.folder, true);
-    // The one file is unfinished: what is done is its verified pieces, not 0.
-    assert.ok(row.verified > 0, `verified ${row.verified}`);
-    await serving.stop();
+  await using fetching = await fetchCaughtMidway({
+    dir: dir.path,
+    tracker: tracker.address,
+    owner: aliceCli,
+    fetcher: bobCli,
+    delayMs: 300,
+  });
+  const { tree, output, child, serving } = fetching;
+  child.kill("SIGINT");
+  const [status, stderr] = await Promise.all([
+    child.status,
+    new Response(child.stderr).text(),
+    child.stdout.cancel(),
+  ]);
+  assert.equal(status.code, 130, stderr);
+  assert.match(
+    stderr,
+    /interrupted: 0 of 1 file done, .* verified, kept in .*out\.shoal-part; run `.*fetch data --output .*out` to resume/,
+  );
+  assert.match(stderr, /cancel data` deletes the partial files/);
+  const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
+  assert.equal(row.folder, true);
+  // The one file is unfinished: what is done is its verified pieces, not 0.
+  assert.ok(row.verified > 0, `verified ${row.verified}`);
+  await serving.stop();
 
-    // Meanwhile its owner changes the folder: the unfinished fetch there is of another version.
-    await Deno.writeTextFile(join(tree, "added.txt"), "new\n");
-    await aliceCli.ok(["publish", tree]);
-    await using _again = await servePeer(aliceCli.home, tracker.address);
-    const other = await bobCli.run(["fetch", "data", "--output", output]);
-    assert.match(
-      other.stderr,
-      /out\.shoal-part already exists, with an unfinished fetch of another version of "data" in it; .*--force/,
-    );
-    assert.equal(other.stdout, "", "refused before the owners are listed");
-    const forced = await bobCli.ok(["fetch", "data", "--output", output, "--force"]);
-    assert.match(forced, /fetched the folder "data" .*: 2 files, .* resumed from before/);
-    assert.equal(await Deno.readTextFile(join(output, "added.txt")), "new\n");
-    assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
-  } finally {
-    await serving.stop();
-  }
+  // Meanwhile its owner changes the folder: the unfinished fetch there is of another version.
+  await Deno.writeTextFile(join(tree, "added.txt"), "new\n");
+  await aliceCli.ok(["publish", tree]);
+  await using _again = await servePeer(aliceCli.home, tracker.address);
+  const other = await bobCli.run(["fetch", "data", "--output", output]);
+  assert.match(
+    other.stderr,
+    /out\.shoal-part already exists, with an unfinished fetch of another version of "data" in it; .*--force/,
+  );
+  assert.equal(other.stdout, "", "refused before the owners are listed");
+  const forced = await bobCli.ok(["fetch", "data", "--output", output, "--force"]);
+  assert.match(forced, /fetched the folder "data" .*: 2 files, .* resumed from before/);
+  assert.equal(await Deno.readTextFile(join(output, "added.txt")), "new\n");
+  assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
 });
 
 Deno.test("a folder larger than the disk is refused before anything is made (tmpfs)", async () => {
@@ -357,26 +346,14 @@ Deno.test("a folder fetch running in another terminal: downloads marks it runnin
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
-  await Deno.mkdir(tree);
-  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
-  await aliceCli.ok(["publish", tree]);
-  const serving = await new TestPeer(aliceCli.home, tracker.address)
-    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
-  await using _stop = {
-    [Symbol.asyncDispose]: async () => {
-      await serving.stop();
-    },
-  };
-  const output = join(dir.path, "out");
-  const child = new TestPeer(bobCli.home, tracker.address)
-    .spawn(["fetch", "data", "--output", output]);
-  const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
-  await eventually(
-    async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
-    "a piece of big.bin written",
-    { tries: 3000 },
-  );
+  await using fetching = await fetchCaughtMidway({
+    dir: dir.path,
+    tracker: tracker.address,
+    owner: aliceCli,
+    fetcher: bobCli,
+    delayMs: 300,
+  });
+  const { child, part } = fetching;
 
   const [row] = JSON.parse(await bobCli.ok(["downloads", "--json"]));
   assert.equal(row.running, true);
@@ -409,26 +386,14 @@ Deno.test("a folder fetched while the tracker goes away: it finishes, and its li
     },
   };
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-  const tree = join(dir.path, "data");
-  await Deno.mkdir(tree);
-  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
-  await aliceCli.ok(["publish", tree]);
-  const serving = await new TestPeer(aliceCli.home, tracker.address)
-    .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "100" });
-  await using _stop = {
-    [Symbol.asyncDispose]: async () => {
-      await serving.stop();
-    },
-  };
-  const output = join(dir.path, "out");
-  const child = new TestPeer(bobCli.home, tracker.address)
-    .spawn(["fetch", "data", "--output", output]);
-  const part = join(`${output}.shoal-part`, "big.bin.shoal-part");
-  await eventually(
-    async () => (await Deno.stat(part).then((i) => i.size, () => 0)) > 0,
-    "a piece of big.bin written",
-    { tries: 3000 },
-  );
+  await using fetching = await fetchCaughtMidway({
+    dir: dir.path,
+    tracker: tracker.address,
+    owner: aliceCli,
+    fetcher: bobCli,
+    delayMs: 100,
+  });
+  const { child, output } = fetching;
   await tracker.stop();
   stopped = true;
   const [status, stdout, stderr] = await Promise.all([
