@@ -13,7 +13,7 @@ import { downloadState } from "../helpers/downloads.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { startTracker, tempDir, writeRandomFile } from "../helpers/processes.ts";
 import { startTestTracker } from "../helpers/tracker.ts";
-import { tmpfsUnavailable } from "../helpers/tmpfs.ts";
+import { mountTmpfs, tmpfsUnavailable } from "../helpers/tmpfs.ts";
 
 async function adminJson(args: string[]): Promise<unknown> {
   const result = await runTrackerCli([...args, "--json"]);
@@ -90,11 +90,8 @@ Deno.test({
   async fn() {
     await using dir = await tempDir();
     const small = join(dir.path, "small-disk");
-    await Deno.mkdir(small);
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=2m", "tmpfs", small],
-    }).output();
-    assert.ok(mount.success, "mounting the test tmpfs");
+    const mounted = await mountTmpfs(small, "2m");
+    assert.ok(mounted, "mounting the test tmpfs");
     const tracker = await startLocalTracker(dir.path);
     try {
       const owner = new CliPeer(join(dir.path, "owner"), tracker.address);
@@ -122,7 +119,7 @@ Deno.test({
       }
     } finally {
       await tracker.stop();
-      await new Deno.Command("umount", { args: [small] }).output();
+      await mounted[Symbol.asyncDispose]();
     }
   },
 });

@@ -8,6 +8,7 @@ import assert from "node:assert/strict";
 import { join } from "node:path";
 import { signedUpCliPeers } from "../helpers/cli.ts";
 import { fetchCaughtMidway } from "../helpers/folders.ts";
+import { mountTmpfs } from "../helpers/tmpfs.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { tempDir, writeRandomFile } from "../helpers/processes.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
@@ -138,35 +139,29 @@ Deno.test("a folder larger than the disk is refused before anything is made (tmp
   }
   await using dir = await tempDir();
   const small = join(dir.path, "small");
-  await Deno.mkdir(small);
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=1m", "tmpfs", small],
-    stderr: "null",
-  }).output();
-  if (!mount.success) {
+  const mounted = await mountTmpfs(small, "1m");
+  if (!mounted) {
     console.log("skipped: cannot mount a tmpfs here");
     return;
   }
-  try {
-    await using tracker = await startLocalTracker(dir.path);
-    const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-    const tree = join(dir.path, "data");
-    await Deno.mkdir(join(tree, "sub", "deeper"), { recursive: true });
-    await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
-    await Deno.writeFile(join(tree, "empty"), new Uint8Array());
-    await alice.ok(["publish", tree]);
-    await using _serving = await servePeer(alice.home, tracker.address);
-    const output = join(small, "data");
-    const refused = await bob.run(["fetch", "data", "--output", output]);
-    assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /not enough disk space in .*small\/data: 2\.9 MiB needed/);
-    assert.match(refused.stderr, /fetch to another disk with --output/);
-    // Nothing made: not the output folder, not its empty folders or files.
-    assert.deepEqual([...Deno.readDirSync(small)], []);
-    assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
-  } finally {
-    await new Deno.Command("umount", { args: [small] }).output();
-  }
+  // Unmounted after everything below has let go of it.
+  await using _mounted = mounted;
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(join(tree, "sub", "deeper"), { recursive: true });
+  await writeRandomFile(join(tree, "sub", "big.bin"), 3_000_000);
+  await Deno.writeFile(join(tree, "empty"), new Uint8Array());
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(small, "data");
+  const refused = await bob.run(["fetch", "data", "--output", output]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /not enough disk space in .*small\/data: 2\.9 MiB needed/);
+  assert.match(refused.stderr, /fetch to another disk with --output/);
+  // Nothing made: not the output folder, not its empty folders or files.
+  assert.deepEqual([...Deno.readDirSync(small)], []);
+  assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
 });
 
 Deno.test("a file its owner deleted after publishing: the fetch ends naming it, and does not hang", async () => {
@@ -504,44 +499,38 @@ Deno.test("fetch --force of a new version over an old one needs room only for wh
   }
   await using dir = await tempDir();
   const small = join(dir.path, "small");
-  await Deno.mkdir(small);
-  const mount = await new Deno.Command("mount", {
-    args: ["-t", "tmpfs", "-o", "size=4m", "tmpfs", small],
-    stderr: "null",
-  }).output();
-  if (!mount.success) {
+  const mounted = await mountTmpfs(small, "4m");
+  if (!mounted) {
     console.log("skipped: cannot mount a tmpfs here");
     return;
   }
-  try {
-    await using tracker = await startLocalTracker(dir.path);
-    const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
-    const tree = join(dir.path, "data");
-    await Deno.mkdir(tree);
-    await writeRandomFile(join(tree, "big.bin"), 3_000_000);
-    await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
-    await alice.ok(["publish", tree]);
-    await using _serving = await servePeer(alice.home, tracker.address);
-    const output = join(small, "data");
-    await bob.ok(["fetch", "data", "--output", output]);
+  // Unmounted after everything below has let go of it.
+  await using _mounted = mounted;
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "data");
+  await Deno.mkdir(tree);
+  await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+  await Deno.writeTextFile(join(tree, "readme.md"), "version one\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  const output = join(small, "data");
+  await bob.ok(["fetch", "data", "--output", output]);
 
-    // Version two changes the small file only: the disk holds the old one and has room for that.
-    await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
-    await alice.ok(["publish", tree]);
-    const again = JSON.parse(
-      await bob.ok(["fetch", "data", "--output", output, "--force", "--json"]),
-    );
-    assert.deepEqual(again.kept, { files: 1, bytes: 3_000_000 });
-    assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
+  // Version two changes the small file only: the disk holds the old one and has room for that.
+  await Deno.writeTextFile(join(tree, "readme.md"), "version two\n");
+  await alice.ok(["publish", tree]);
+  const again = JSON.parse(
+    await bob.ok(["fetch", "data", "--output", output, "--force", "--json"]),
+  );
+  assert.deepEqual(again.kept, { files: 1, bytes: 3_000_000 });
+  assert.equal(await Deno.readTextFile(join(output, "readme.md")), "version two\n");
 
-    // Version three adds more than the disk has left: refused, naming what is needed, nothing kept.
-    await writeRandomFile(join(tree, "more.bin"), 2_000_000);
-    await alice.ok(["publish", tree]);
-    const refused = await bob.run(["fetch", "data", "--output", output, "--force"]);
-    assert.notEqual(refused.code, 0);
-    assert.match(refused.stderr, /not enough disk space in .*small\/data: 1\.9 MiB needed/);
-    assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
-  } finally {
-    await new Deno.Command("umount", { args: [small] }).output();
-  }
+  // Version three adds more than the disk has left: refused, naming what is needed, nothing kept.
+  await writeRandomFile(join(tree, "more.bin"), 2_000_000);
+  await alice.ok(["publish", tree]);
+  const refused = await bob.run(["fetch", "data", "--output", output, "--force"]);
+  assert.notEqual(refused.code, 0);
+  assert.match(refused.stderr, /not enough disk space in .*small\/data: 1\.9 MiB needed/);
+  assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
 });

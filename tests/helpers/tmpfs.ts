@@ -19,3 +19,22 @@ export async function tmpfsUnavailable(): Promise<string | null> {
     await Deno.remove(probe).catch(() => {});
   }
 }
+
+/**
+ * Mounts a tmpfs of `size` (`mount -o size=`, say "4m") at `path`, made
+ * here; disposing it unmounts it. Null, with nothing mounted, where that
+ * cannot be done ({@link tmpfsUnavailable} says why).
+ */
+export async function mountTmpfs(path: string, size: string): Promise<AsyncDisposable | null> {
+  await Deno.mkdir(path, { recursive: true });
+  const mount = await new Deno.Command("mount", {
+    args: ["-t", "tmpfs", "-o", `size=${size}`, "tmpfs", path],
+    stderr: "null",
+  }).output().catch(() => null);
+  if (!mount?.success) return null;
+  return {
+    [Symbol.asyncDispose]: async () => {
+      await new Deno.Command("umount", { args: [path] }).output();
+    },
+  };
+}

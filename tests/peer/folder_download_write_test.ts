@@ -13,7 +13,7 @@ import { ShoalError } from "../../lib/protocol/errors.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { TicketAuthority } from "../helpers/sources.ts";
-import { tmpfsUnavailable } from "../helpers/tmpfs.ts";
+import { mountTmpfs, tmpfsUnavailable } from "../helpers/tmpfs.ts";
 
 /** Files of `size` bytes each, named f0.bin, f1.bin, ..., their bytes told apart by their index. */
 function smallFiles(count: number, size: number): { files: PlannedFile[]; contents: Uint8Array[] } {
@@ -130,11 +130,8 @@ Deno.test({
   async fn() {
     const dir = await Deno.makeTempDir({ prefix: "shoal-folder-write-" });
     const small = join(dir, "small-disk");
-    await Deno.mkdir(small);
-    const mount = await new Deno.Command("mount", {
-      args: ["-t", "tmpfs", "-o", "size=256k", "tmpfs", small],
-    }).output();
-    assert.ok(mount.success, "mounting the test tmpfs");
+    const mounted = await mountTmpfs(small, "256k");
+    assert.ok(mounted, "mounting the test tmpfs");
     try {
       const { files, contents } = smallFiles(40, 16384);
       await assert.rejects(download(small, files, contents), (error) => {
@@ -155,7 +152,7 @@ Deno.test({
         `${placed} files placed before the disk filled`,
       );
     } finally {
-      await new Deno.Command("umount", { args: [small] }).output();
+      await mounted[Symbol.asyncDispose]();
       await Deno.remove(dir, { recursive: true });
     }
   },
