@@ -3,7 +3,6 @@
  * performs one attack (in process, loopback, port 0) and checks it fails.
  */
 import assert from "node:assert/strict";
-import net from "node:net";
 import { startTestOperator, WebClient } from "../../helpers/operator.ts";
 import { startHttpServer } from "../../../lib/tracker/http/server.ts";
 import { buildHttpApp } from "../../../lib/tracker/http/app.ts";
@@ -12,6 +11,7 @@ import { runTrackerCli } from "../../helpers/cli.ts";
 import { SESSION_COOKIE, WebSessions } from "../../../lib/tracker/http/web_sessions.ts";
 import { LOGIN_CSRF_COOKIE } from "../../../lib/tracker/http/login.ts";
 import { MAX_EVENT_STREAMS } from "../../../lib/tracker/http/event_stream.ts";
+import { rawClient } from "../../helpers/raw_client.ts";
 
 /** Reads a response body to its end, at most `maxReads` chunks; whether it ended, and the text. */
 async function readToEnd(
@@ -397,35 +397,14 @@ Deno.test("attack - error answers carry the security headers too", async () => {
 });
 
 /**
- * Opens a raw TCP connection to the HTTP port from the loopback address
- * `from` (any of 127.0.0.0/8: an attacker's own host) and writes `text` (no
- * more); `ended` gives what came back once the tracker closed it, or
- * `timedOut` after `limitMs` (a guard against a hang, not a measure).
+ * A raw connection to the HTTP port from an attacker's own host (127.0.0.2,
+ * or `from`) that writes `text` and no more ({@link rawClient}).
  */
-async function rawConnect(
+const rawConnect = (
   op: { http: { address: { port: number } } },
   text: string,
   from = "127.0.0.2",
-  limitMs = 30_000,
-) {
-  const socket = net.connect({ host: "127.0.0.1", port: op.http.address.port, localAddress: from });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  let received = "";
-  socket.on("data", (chunk: Uint8Array) => received += new TextDecoder().decode(chunk));
-  socket.on("error", () => {});
-  socket.write(text);
-  const ended = new Promise<{ received: string; timedOut: boolean }>((resolve) => {
-    const guard = setTimeout(() => resolve({ received, timedOut: true }), limitMs);
-    socket.once("close", () => {
-      clearTimeout(guard);
-      resolve({ received, timedOut: false });
-    });
-  });
-  return { ended, close: () => socket.destroy() };
-}
+) => rawClient(op.http.address.port, text, from, 30_000);
 
 async function honestAnswers(op: Awaited<ReturnType<typeof startTestOperator>>, admin: WebClient) {
   const health = await op.browser().json("/healthz");

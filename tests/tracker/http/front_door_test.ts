@@ -10,6 +10,7 @@ import tls from "node:tls";
 import { FrontDoor, type FrontDoorOptions } from "../../../lib/tracker/http/front_door.ts";
 import { loadOrCreateIdentity } from "../../../lib/identity/key_files.ts";
 import { TLS_SERVER_NAME } from "../../../lib/protocol/tls.ts";
+import { rawClient } from "../../helpers/raw_client.ts";
 
 /** A door on 127.0.0.1 before a server that answers `client HOST` (or 403 for a stranger). */
 async function openDoor(options: Partial<FrontDoorOptions> = {}) {
@@ -55,32 +56,6 @@ async function openDoor(options: Partial<FrontDoorOptions> = {}) {
       await inner.finished;
     },
   };
-}
-
-/**
- * A raw TCP connection to `port` from the loopback address `from` (any of
- * 127.0.0.0/8 on Linux), which writes `text`; `ended` gives all it received
- * once the other side closed it (or after `limitMs`, with `timedOut`).
- */
-async function rawClient(port: number, text: string, from = "127.0.0.1", limitMs = 20_000) {
-  const socket = net.connect({ host: "127.0.0.1", port, localAddress: from });
-  await new Promise<void>((resolve, reject) => {
-    socket.once("connect", resolve);
-    socket.once("error", reject);
-  });
-  let received = "";
-  socket.on("data", (chunk: Uint8Array) => received += new TextDecoder().decode(chunk));
-  socket.on("error", () => {});
-  if (text) socket.write(text);
-  const ended = new Promise<{ received: string; timedOut: boolean }>((resolve) => {
-    // A guard against a hang, not a measure: every test here expects an end well before it.
-    const guard = setTimeout(() => resolve({ received, timedOut: true }), limitMs);
-    socket.once("close", () => {
-      clearTimeout(guard);
-      resolve({ received, timedOut: false });
-    });
-  });
-  return { socket, ended, close: () => socket.destroy() };
 }
 
 /** One whole request over a new connection from `from`: the response's text. */
