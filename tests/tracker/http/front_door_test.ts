@@ -9,7 +9,7 @@ import net from "node:net";
 import tls from "node:tls";
 import { FrontDoor, type FrontDoorOptions } from "../../../lib/tracker/http/front_door.ts";
 import { loadOrCreateIdentity } from "../../../lib/identity/key_files.ts";
-import { TLS_SERVER_NAME } from "../../../lib/protocol/tls.ts";
+import { TLS_SERVER_NAME, type TlsIdentity } from "../../../lib/protocol/tls.ts";
 import { rawClient } from "../../helpers/raw_client.ts";
 
 /** A door on 127.0.0.1 before a server that answers `client HOST` (or 403 for a stranger). */
@@ -56,6 +56,17 @@ async function openDoor(options: Partial<FrontDoorOptions> = {}) {
       await inner.finished;
     },
   };
+}
+
+/** A TLS client of the door at `port`, trusting `identity` under the name Shoal's certificates carry. */
+function tlsTo(port: number, identity: TlsIdentity, options: tls.ConnectionOptions = {}) {
+  return tls.connect({
+    host: "127.0.0.1",
+    port,
+    servername: TLS_SERVER_NAME,
+    ca: identity.certificate,
+    ...options,
+  });
 }
 
 /** One whole request over a new connection from `from`: the response's text. */
@@ -248,13 +259,7 @@ Deno.test("front door - over TLS it offers HTTP/2, serves it, and a TLS handshak
     const identity = await loadOrCreateIdentity(dir, "tls-");
     await using open = await openDoor({ tls: identity, headerTimeoutMs: 300 });
     const port = open.door.address.port;
-    const socket = tls.connect({
-      host: "127.0.0.1",
-      port,
-      servername: TLS_SERVER_NAME,
-      ca: identity.certificate,
-      ALPNProtocols: ["h2", "http/1.1"],
-    });
+    const socket = tlsTo(port, identity, { ALPNProtocols: ["h2", "http/1.1"] });
     await new Promise<void>((resolve, reject) => {
       socket.once("secureConnect", resolve);
       socket.once("error", reject);
@@ -263,14 +268,7 @@ Deno.test("front door - over TLS it offers HTTP/2, serves it, and a TLS handshak
     socket.destroy();
     // HTTP/2 through the door (the server behind it takes it as h2c).
     const session = http2.connect(`https://127.0.0.1:${port}`, {
-      createConnection: () =>
-        tls.connect({
-          host: "127.0.0.1",
-          port,
-          servername: TLS_SERVER_NAME,
-          ca: identity.certificate,
-          ALPNProtocols: ["h2"],
-        }),
+      createConnection: () => tlsTo(port, identity, { ALPNProtocols: ["h2"] }),
     });
     try {
       const stream = session.request({ ":path": "/" }, { endStream: true });
@@ -287,13 +285,7 @@ Deno.test("front door - over TLS it offers HTTP/2, serves it, and a TLS handshak
       session.close();
     }
     // HTTP/1.1 over TLS, through the door, with the client's address.
-    const secure = tls.connect({
-      host: "127.0.0.1",
-      port,
-      servername: TLS_SERVER_NAME,
-      ca: identity.certificate,
-      ALPNProtocols: ["http/1.1"],
-    });
+    const secure = tlsTo(port, identity, { ALPNProtocols: ["http/1.1"] });
     let answer = "";
     secure.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
     await new Promise<void>((resolve, reject) => {
@@ -325,13 +317,7 @@ Deno.test("front door - a client that sends its request and ends its sending sti
       });
       const port = open.door.address.port;
       const socket = secured
-        ? tls.connect({
-          host: "127.0.0.1",
-          port,
-          servername: TLS_SERVER_NAME,
-          ca: identity.certificate,
-          ALPNProtocols: ["http/1.1"],
-        })
+        ? tlsTo(port, identity, { ALPNProtocols: ["http/1.1"] })
         : net.connect({ host: "127.0.0.1", port, allowHalfOpen: true });
       let answer = "";
       socket.on("data", (chunk: Uint8Array) => answer += new TextDecoder().decode(chunk));
@@ -476,14 +462,7 @@ Deno.test("front door - closed while connections arrive, handshake and connect: 
       // Forty clients at every stage at once: connecting, in the handshake, asking.
       const clients = [];
       for (let i = 0; i < 40; i++) {
-        const socket = secured
-          ? tls.connect({
-            host: "127.0.0.1",
-            port,
-            servername: TLS_SERVER_NAME,
-            ca: identity.certificate,
-          })
-          : net.connect({ host: "127.0.0.1", port });
+        const socket = secured ? tlsTo(port, identity) : net.connect({ host: "127.0.0.1", port });
         socket.on("error", () => {});
         socket.on("data", () => {});
         socket.once(secured ? "secureConnect" : "connect", () => {
