@@ -1,3 +1,6 @@
+import { sleep } from "../async/delay.ts";
+import { toShoalError } from "./errors.ts";
+
 /** Options of an {@link AcceptBackoff}. */
 export interface AcceptBackoffOptions {
   /** The wait after the first failure in a row, in milliseconds. @default {5} */
@@ -44,5 +47,37 @@ export class AcceptBackoff {
   /** Notes a successful accept: the next failure waits the shortest time again. */
   succeed(): void {
     this.#nextMs = this.#firstMs;
+  }
+}
+
+/**
+ * Accepts `listener`'s connections and hands each to `admit`, until the
+ * listener is closed (its `accept` rejects with BadResource or Interrupted)
+ * or `signal` aborts. A failing accept (say, EMFILE: no descriptor left)
+ * is told to `warn` in one line and waits as an {@link AcceptBackoff} says,
+ * a wait that `signal` cuts short.
+ */
+export async function acceptEach<C>(
+  listener: { accept(): Promise<C> },
+  admit: (conn: C) => void,
+  { signal, warn }: { signal: AbortSignal; warn: (line: string) => void },
+): Promise<void> {
+  const backoff = new AcceptBackoff();
+  while (!signal.aborted) {
+    let conn: C;
+    try {
+      conn = await listener.accept();
+    } catch (error) {
+      if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
+        return;
+      }
+      // Retrying at once would spin, and warn, for as long as it lasts.
+      const waitMs = backoff.fail();
+      warn(`accept failed: ${toShoalError(error).message}; next try in ${waitMs} ms`);
+      await sleep(waitMs, signal);
+      continue;
+    }
+    backoff.succeed();
+    admit(conn);
   }
 }

@@ -35,3 +35,9 @@ export function formatAddress({ host, port }: Address): string {
 export function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "[::]";
 }
+
+/** Whether `error` says the port is taken (as `Deno.listen` and `node:net` say it). */
+export function isAddressInUse(error: unknown): boolean {
+  return error instanceof Deno.errors.AddrInUse ||
+    (error as { code?: unknown } | null)?.code === "EADDRINUSE";
+}

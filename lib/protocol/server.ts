@@ -1,6 +1,6 @@
-import { sleep } from "../async/delay.ts";
-import { AcceptBackoff } from "./accept_backoff.ts";
-import { type Address, formatAddress } from "./address.ts";
+import { acceptEach } from "./accept_backoff.ts";
+import { AddressCounts } from "./address_counts.ts";
+import { type Address, formatAddress, isAddressInUse } from "./address.ts";
 import type { TlsIdentity } from "./tls.ts";
 import { ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES, writeAll } from "./frame.ts";
@@ -12,7 +12,7 @@ import {
   RequestError,
   type ResultOf,
 } from "./messages.ts";
-import { listenTls, type ServerConn, type ServerListener } from "./tls_listener.ts";
+import { closeQuietly, listenTls, type ServerConn, type ServerListener } from "./tls_listener.ts";
 import { WarningLimiter } from "./warning_limiter.ts";
 
 /** A result followed on the wire by raw bytes (see `METHODS_WITH_BODY`). */
@@ -131,7 +131,7 @@ export class ProtocolServer<T extends MethodTable, S> {
   /** Ends the accept loop's wait after a failed accept early, on close. */
   readonly #closing = new AbortController();
   readonly #served = new Set<Promise<void>>();
-  readonly #perAddress = new Map<string, number>();
+  readonly #perAddress = new AddressCounts();
   /** What the idle sweep needs to know of each open connection. */
   readonly #activity = new Map<ServerConn, Activity>();
   #sweeper: ReturnType<typeof setInterval> | undefined;
@@ -159,8 +159,7 @@ export class ProtocolServer<T extends MethodTable, S> {
         ? await listenTls(address, tls)
         : Deno.listen({ hostname: address.host, port: address.port });
     } catch (error) {
-      const inUse = error instanceof Deno.errors.AddrInUse ||
-        (error as { code?: unknown } | null)?.code === "EADDRINUSE";
+      const inUse = isAddressInUse(error);
       const why = inUse
         ? "the port is in use (is another tracker or peer running there?)"
         : toShoalError(error).message;
@@ -178,7 +177,10 @@ export class ProtocolServer<T extends MethodTable, S> {
    */
   serve(listener: ServerListener): Address {
     this.#listener = listener;
-    this.#accepting = this.#accept(listener);
+    this.#accepting = acceptEach(listener, (conn) => this.#admit(conn), {
+      signal: this.#closing.signal,
+      warn: (line) => this.#warn("accept", line),
+    });
     // One timer for every connection, rather than one per request and per write.
     const idleTimeoutMs = this.#options.idleTimeoutMs ?? 60_000;
     const handshakeTimeoutMs = this.#handshakeTimeoutMs;
@@ -209,30 +211,6 @@ export class ProtocolServer<T extends MethodTable, S> {
     await Promise.allSettled(this.#served);
   }
 
-  async #accept(listener: ServerListener): Promise<void> {
-    const backoff = new AcceptBackoff();
-    while (!this.#closing.signal.aborted) {
-      let conn: ServerConn;
-      try {
-        conn = await listener.accept();
-      } catch (error) {
-        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-          return;
-        }
-        // Say, EMFILE: retrying at once would spin, and warn, for as long as it lasts.
-        const waitMs = backoff.fail();
-        this.#warn(
-          "accept",
-          `accept failed: ${toShoalError(error).message}; next try in ${waitMs} ms`,
-        );
-        await sleep(waitMs, this.#closing.signal);
-        continue;
-      }
-      backoff.succeed();
-      this.#admit(conn);
-    }
-  }
-
   /**
    * Serves a new connection, or refuses it if its address holds too many:
    * with BUSY for the first few over the limit, at once (before any TLS)
@@ -252,22 +230,20 @@ export class ProtocolServer<T extends MethodTable, S> {
       closeQuietly(conn);
       return;
     }
-    const open = this.#perAddress.get(host) ?? 0;
+    const open = this.#perAddress.of(host);
     const limit = this.#options.maxConnectionsPerAddress ?? 64;
     if (open >= limit + REFUSALS_PER_ADDRESS) {
       this.#warn("refused", `${host}: too many connections, refused one`);
       closeQuietly(conn);
       return;
     }
-    this.#perAddress.set(host, open + 1);
+    this.#perAddress.add(host);
     this.#connections.add(conn);
     const over = open >= limit;
     const served = (over ? this.#refuse(conn, host) : this.#serve(conn)).finally(() => {
       this.#connections.delete(conn);
       this.#served.delete(served);
-      const left = (this.#perAddress.get(host) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(host, left);
-      else this.#perAddress.delete(host);
+      this.#perAddress.remove(host);
     });
     this.#served.add(served);
   }
@@ -674,14 +650,6 @@ class ReplyQueue {
     const wake = this.#wakeReader;
     this.#wakeReader = null;
     wake?.();
-  }
-}
-
-function closeQuietly(conn: ServerConn): void {
-  try {
-    conn.close();
-  } catch {
-    // Already closed.
   }
 }
 

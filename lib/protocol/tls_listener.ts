@@ -46,6 +46,15 @@ export interface TlsListenOptions {
   allowHalfOpen?: boolean;
 }
 
+/** Closes a connection or listener, whatever state it is in (one closed already stays so). */
+export function closeQuietly(closable: { close(): void }): void {
+  try {
+    closable.close();
+  } catch {
+    // Already closed.
+  }
+}
+
 /** How long a closing connection may take to say so before its socket is closed all the same. */
 const CLOSE_NOTIFY_MS = 1000;
 

@@ -11,9 +11,15 @@
  * request's real client from {@link FrontDoor.clientOf}.
  */
 import type { Address } from "../../protocol/address.ts";
-import { AcceptBackoff } from "../../protocol/accept_backoff.ts";
+import { acceptEach } from "../../protocol/accept_backoff.ts";
+import { AddressCounts } from "../../protocol/address_counts.ts";
 import { writeAll } from "../../protocol/frame.ts";
-import { listenTls, type ServerConn, type ServerListener } from "../../protocol/tls_listener.ts";
+import {
+  closeQuietly,
+  listenTls,
+  type ServerConn,
+  type ServerListener,
+} from "../../protocol/tls_listener.ts";
 import type { TlsIdentity } from "../../protocol/tls.ts";
 import { WarningLimiter } from "../../protocol/warning_limiter.ts";
 import { toShoalError } from "../../protocol/errors.ts";
@@ -96,7 +102,7 @@ export class FrontDoor {
   readonly #options: FrontDoorOptions;
   readonly #warnings: WarningLimiter;
   readonly #passages = new Set<Passage>();
-  readonly #perAddress = new Map<string, number>();
+  readonly #perAddress = new AddressCounts();
   /**
    * Each passage's client, by the local address of its connection to the HTTP
    * server (`host:port`): the port alone would not do, as anyone on this
@@ -116,7 +122,10 @@ export class FrontDoor {
     this.#warnings = new WarningLimiter((line) => warn(`warning: http: ${line}`));
     const bound = listener.addr as Deno.NetAddr;
     this.address = { host: bound.hostname, port: bound.port };
-    this.#accepting = this.#accept();
+    this.#accepting = acceptEach(listener, (client) => this.#admit(client), {
+      signal: this.#closing.signal,
+      warn: (line) => this.#warnings.warn("accept", line),
+    });
     const idleMs = this.#idleTimeoutMs;
     this.#sweeper = setInterval(() => this.#sweep(), Math.min(idleMs / 4, 1000));
   }
@@ -161,30 +170,6 @@ export class FrontDoor {
     return this.#options.idleTimeoutMs ?? 60_000;
   }
 
-  async #accept(): Promise<void> {
-    const backoff = new AcceptBackoff();
-    while (!this.#closing.signal.aborted) {
-      let client: ServerConn;
-      try {
-        client = await this.#listener.accept();
-      } catch (error) {
-        if (error instanceof Deno.errors.BadResource || error instanceof Deno.errors.Interrupted) {
-          return;
-        }
-        // Say, EMFILE: retrying at once would spin for as long as it lasts.
-        const waitMs = backoff.fail();
-        this.#warnings.warn(
-          "accept",
-          `accept failed: ${toShoalError(error).message}; next try in ${waitMs} ms`,
-        );
-        await new Promise((resolve) => setTimeout(resolve, waitMs));
-        continue;
-      }
-      backoff.succeed();
-      this.#admit(client);
-    }
-  }
-
   /** Serves a new connection, or closes it at once if there are too many. */
   #admit(client: ServerConn): void {
     const host = (client.remoteAddr as Deno.NetAddr).hostname;
@@ -197,7 +182,7 @@ export class FrontDoor {
       closeQuietly(client);
       return;
     }
-    const open = this.#perAddress.get(host) ?? 0;
+    const open = this.#perAddress.of(host);
     const limit = this.#options.maxConnectionsPerAddress ?? 64;
     if (open >= limit) {
       this.#warnings.warn(
@@ -207,7 +192,7 @@ export class FrontDoor {
       closeQuietly(client);
       return;
     }
-    this.#perAddress.set(host, open + 1);
+    this.#perAddress.add(host);
     const passage: Passage = {
       client,
       who: host,
@@ -220,9 +205,7 @@ export class FrontDoor {
       this.#shut(passage);
       this.#passages.delete(passage);
       this.#served.delete(served);
-      const left = (this.#perAddress.get(host) ?? 1) - 1;
-      if (left > 0) this.#perAddress.set(host, left);
-      else this.#perAddress.delete(host);
+      this.#perAddress.remove(host);
     });
     this.#served.add(served);
   }
@@ -392,18 +375,4 @@ function indexOf(haystack: Uint8Array, needle: Uint8Array, from: number): number
     return at;
   }
   return -1;
-}
-
-function closeQuietly(closable: { close(): void }): void {
-  try {
-    closable.close();
-  } catch {
-    // Already closed.
-  }
-}
-
-/** Whether `error` says the port is taken (as `Deno.listen` and `node:net` say it). */
-export function isAddressInUse(error: unknown): boolean {
-  return error instanceof Deno.errors.AddrInUse ||
-    (error as { code?: unknown } | null)?.code === "EADDRINUSE";
 }

@@ -5,14 +5,14 @@
  * deadline, which `Deno.serve` lacks); `Deno.serve` listens on loopback
  * behind it.
  */
-import { type Address, formatAddress } from "../../protocol/address.ts";
+import { type Address, formatAddress, isAddressInUse } from "../../protocol/address.ts";
 import { ShoalError, toShoalError } from "../../protocol/errors.ts";
 import type { TlsIdentity } from "../../protocol/tls.ts";
 import type { EventFeed } from "../events.ts";
 import type { TrackerMetrics } from "../metrics.ts";
 import type { TrackerStore } from "../store.ts";
 import { buildHttpApp } from "./app.ts";
-import { FrontDoor, type FrontDoorOptions, isAddressInUse } from "./front_door.ts";
+import { FrontDoor, type FrontDoorOptions } from "./front_door.ts";
 import { History, recordHistory } from "./history.ts";
 import { WEB_SESSION_SWEEP_MS, WebSessions } from "./web_sessions.ts";
 
