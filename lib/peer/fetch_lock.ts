@@ -7,10 +7,14 @@
  * while the other was rewriting a file in it. The OS releases the lock if
  * the process dies.
  */
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import { LockFile } from "../storage/lock_file.ts";
 import type { PeerHome } from "./home.ts";
+
+/** The lock file of fetching `contentId` into `home`. */
+const lockPath = (home: PeerHome, contentId: string) =>
+  join(home.dir, "locks", `fetch-${contentId}.lock`);
 
 /**
  * The lock of one folder's fetch from one home, held from before anything
@@ -33,8 +37,8 @@ export class FetchLock implements Disposable {
    * or fails with BUSY naming the process that holds it.
    */
   static acquire(home: PeerHome, contentId: string, name: string): FetchLock {
-    const folder = join(home.dir, "locks");
-    const path = join(folder, `fetch-${contentId}.lock`);
+    const path = lockPath(home, contentId);
+    const folder = dirname(path);
     try {
       Deno.mkdirSync(folder, { recursive: true });
     } catch (error) {
@@ -53,12 +57,12 @@ export class FetchLock implements Disposable {
 
   /** Who holds the lock of fetching `contentId` into `home`, as it wrote (`pid 123`). */
   static holder(home: PeerHome, contentId: string): string {
-    return LockFile.holder(join(home.dir, "locks", `fetch-${contentId}.lock`));
+    return LockFile.holder(lockPath(home, contentId));
   }
 
   /** Whether a fetch of `contentId` into `home` runs now (in any process, this one's too). */
   static isHeld(home: PeerHome, contentId: string): boolean {
-    const path = join(home.dir, "locks", `fetch-${contentId}.lock`);
+    const path = lockPath(home, contentId);
     let lock;
     try {
       // No lock file: never fetched, so not now (and nothing is made to find out).
