@@ -112,18 +112,45 @@ export class PieceServer {
     this.#catalog = catalog;
     const sentPieces = new SentPieces();
     const batchBudget = new BatchBudget(options.batchBytesPerUser);
-    const slots = this.#slots = new UploadSlots(
-      typeof options.uploadSlots === "number"
+    /** Each slot holder's connection, and what it last asked a slot for: to see how it reads. */
+    const holders = new WeakMap<
+      Downloader,
+      { connection: Connection<Downloader>; contentId: string; share: string | null; user: string }
+    >();
+    const slots = this.#slots = new UploadSlots<Downloader>({
+      ...(typeof options.uploadSlots === "number"
         ? { slots: options.uploadSlots }
-        : options.uploadSlots,
-    );
+        : options.uploadSlots),
+      writeOf: (holder) => holders.get(holder)?.connection.writing ?? null,
+      onTakenBack: (holder, write) => {
+        const held = holders.get(holder);
+        if (!held) return;
+        const seconds = (performance.now() - write.since) / 1000;
+        options.uploads?.refusal({
+          user: held.user,
+          address: formatAddress(held.connection.remote),
+          contentId: held.contentId,
+          share: held.share,
+          code: "QUEUED",
+          reason: `reads too slowly while others wait (a write of ${
+            Math.ceil(write.bytes / 1024)
+          } KiB waited ${seconds.toFixed(0)} s): its upload slot went to the next in line`,
+        });
+      },
+    });
     /** A downloader's place for a slot (0: served); small shares need none. */
     const place = (
       contentId: string,
-      content: { manifest: { size: number }; user: string },
+      content: { manifest: { size: number }; user: string; name?: string | null },
       connection: Connection<Downloader>,
     ) => {
       if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
+      holders.set(connection.state, {
+        connection,
+        contentId,
+        share: content.name ?? null,
+        user: content.user,
+      });
       try {
         // Counted per ticket user: one account's many connections share its bound.
         return slots.ask(connection.state, content.user.toLowerCase());

@@ -5,7 +5,9 @@
  * its sources, and a swarm one per content, so a connection is one
  * download from this peer). Connections are counted per user too (the user
  * its ticket names): one user holds at most half the slots and waits in at
- * most 4 places, however many connections it opens.
+ * most 4 places, however many connections it opens. While others wait, a
+ * holder that reads slower than a minimum pace gives its slot to the next in
+ * line (it may queue again), so slow readers cannot keep every slot.
  */
 import { ShoalError } from "../protocol/errors.ts";
 
@@ -29,6 +31,26 @@ export const QUEUE_POLL_MS = 500;
 export const MAX_QUEUED_PER_USER = 4;
 
 /**
+ * The slowest a slot holder may read while others wait, bytes a second: a
+ * write to it that takes longer than its size at this pace (plus
+ * {@link READ_GRACE_MS}) takes its slot back. On a LAN an honest downloader
+ * reads a thousand times faster; only one that barely reads (to keep a slot
+ * from others) or has set its own download limit this low falls below it.
+ * A sharer's own `--max-upload-rate` never counts against a downloader: it
+ * holds pieces back between writes, and only the time a write waits for the
+ * downloader to read is measured.
+ */
+export const MIN_READ_BYTES_PER_SECOND = 32 * 1024;
+/** How long any write may wait for a slot holder to read, besides its size at the minimum pace. */
+export const READ_GRACE_MS = 5_000;
+
+/** The write to a holder under way: when it started and its size (see Connection.writing). */
+export interface PendingWrite {
+  since: number;
+  bytes: number;
+}
+
+/**
  * Slots one user's connections may hold at once: half the slots, at least
  * one. Its further connections wait even while a slot is free, so one
  * account opening many connections cannot take every slot.
@@ -36,7 +58,7 @@ export const MAX_QUEUED_PER_USER = 4;
 export const slotsPerUser = (slots: number): number => Math.max(1, Math.floor(slots / 2));
 
 /** Options of {@link UploadSlots}. */
-export interface UploadSlotsOptions {
+export interface UploadSlotsOptions<H extends object = object> {
   /** Downloaders served at once. @default {4} */
   slots?: number;
   /** Downloaders waiting at most. @default {64} */
@@ -51,6 +73,18 @@ export interface UploadSlotsOptions {
   queueIdleMs?: number;
   /** The clock, in milliseconds (tests inject one). @default {performance.now} */
   now?: () => number;
+  /**
+   * The write to a holder under way, if one is, on the same clock: a
+   * holder whose write takes too long loses its slot while others wait.
+   * Without it, a holder's pace is not looked at.
+   */
+  writeOf?: (holder: H) => PendingWrite | null;
+  /** The slowest a holder may read while others wait. @default {MIN_READ_BYTES_PER_SECOND} */
+  minReadBytesPerSecond?: number;
+  /** How long any write may wait besides its size at the minimum pace. @default {READ_GRACE_MS} */
+  readGraceMs?: number;
+  /** Told of each holder whose slot was taken back for reading too slowly. */
+  onTakenBack?: (holder: H, write: PendingWrite) => void;
 }
 
 /**
@@ -80,8 +114,12 @@ export class UploadSlots<H extends object = object> {
   readonly #owners = new Map<H, string>();
   readonly #perUser: number;
   readonly #maxQueuedPerUser: number;
+  readonly #writeOf: ((holder: H) => PendingWrite | null) | null;
+  readonly #minReadBytesPerSecond: number;
+  readonly #readGraceMs: number;
+  readonly #onTakenBack: ((holder: H, write: PendingWrite) => void) | null;
 
-  constructor(options: UploadSlotsOptions = {}) {
+  constructor(options: UploadSlotsOptions<H> = {}) {
     this.slots = options.slots ?? DEFAULT_UPLOAD_SLOTS;
     if (!Number.isInteger(this.slots) || this.slots < 1) {
       throw new RangeError("upload slots must be a whole number, at least 1");
@@ -92,6 +130,10 @@ export class UploadSlots<H extends object = object> {
     this.#slotIdleMs = options.slotIdleMs ?? SLOT_IDLE_MS;
     this.#queueIdleMs = options.queueIdleMs ?? QUEUE_IDLE_MS;
     this.#now = options.now ?? (() => performance.now());
+    this.#writeOf = options.writeOf ?? null;
+    this.#minReadBytesPerSecond = options.minReadBytesPerSecond ?? MIN_READ_BYTES_PER_SECOND;
+    this.#readGraceMs = options.readGraceMs ?? READ_GRACE_MS;
+    this.#onTakenBack = options.onTakenBack ?? null;
   }
 
   /**
@@ -125,6 +167,8 @@ export class UploadSlots<H extends object = object> {
       }
       this.#owners.set(holder, owner);
       this.#queue.set(holder, now);
+      // Someone waits now: a slow reader's slot is theirs at once.
+      this.#takeBackFromSlowReaders(now);
       this.#promote(now);
       if (this.#holders.has(holder)) return 0;
     } else {
@@ -181,7 +225,28 @@ export class UploadSlots<H extends object = object> {
         this.#owners.delete(waiter);
       }
     }
+    // A slow reader harms nobody while nobody waits: only then is its pace looked at.
+    if (this.#queue.size > 0) this.#takeBackFromSlowReaders(now);
     this.#promote(now);
+  }
+
+  /**
+   * Takes the slot back from each holder whose write under way has waited
+   * longer than its size at the minimum pace, plus the grace: it reads too
+   * slowly. Its pieces already on their way still go; its next request
+   * queues it behind those waiting.
+   */
+  #takeBackFromSlowReaders(now: number): void {
+    if (!this.#writeOf) return;
+    for (const holder of this.#holders.keys()) {
+      const write = this.#writeOf(holder);
+      if (!write) continue;
+      const allowedMs = this.#readGraceMs + write.bytes * 1000 / this.#minReadBytesPerSecond;
+      if (now - write.since <= allowedMs) continue;
+      this.#holders.delete(holder);
+      this.#owners.delete(holder);
+      this.#onTakenBack?.(holder, write);
+    }
   }
 
   /** How many of `holders` belong to `owner`. */

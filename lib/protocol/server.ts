@@ -31,6 +31,12 @@ export interface Connection<S> {
   readonly local: Address;
   /** Per-connection state, e.g. the logged-in user. */
   state: S;
+  /**
+   * The write to the client under way, if one is: when it started and how
+   * many bytes it holds. A write waits only for the client to read (the
+   * socket's buffers full), so a long one is a client reading slowly.
+   */
+  readonly writing: { since: number; bytes: number } | null;
   /** Closes the connection from the server side. */
   close(): void;
 }
@@ -319,6 +325,10 @@ export class ProtocolServer<T extends MethodTable, S> {
       remote,
       local: addressOf(conn.localAddr),
       state: this.#options.initialState(),
+      get writing() {
+        const since = activity.writingSince;
+        return since === null ? null : { since, bytes: activity.writingBytes };
+      },
       close: () => closeQuietly(conn),
     };
     const frames = new FrameReader(conn, {
@@ -331,6 +341,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       quietSince: performance.now(),
       greetBy,
       writingSince: null,
+      writingBytes: 0,
       writing: null,
     };
     this.#activity.set(conn, activity);
@@ -464,6 +475,7 @@ export class ProtocolServer<T extends MethodTable, S> {
     const { replies } = activity;
     const write = async (chunk: Uint8Array) => {
       activity.writingSince = performance.now();
+      activity.writingBytes = chunk.byteLength;
       await writeAll(conn, chunk);
       activity.writingSince = null;
     };
@@ -542,6 +554,8 @@ interface Activity {
   greetBy: number | null;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
+  /** The bytes of the write in progress. */
+  writingBytes: number;
   /**
    * The writer while one runs; null while none is needed. After the writer
    * has stopped for good it stays set (to its settled promise), so no other

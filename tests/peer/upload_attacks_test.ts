@@ -1,19 +1,23 @@
 /**
  * A hostile downloader on the LAN against a peer's upload slots and queue:
  * many connections from one account, a queue flood, requests without a
- * ticket, a queued downloader that never asks again. Real connections to a
- * piece server in this process.
+ * ticket, a queued downloader that never asks again, one that holds a slot
+ * by barely reading. Real connections to a piece server in this process.
  */
 import assert from "node:assert/strict";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { RateLimiter } from "../../lib/peer/rate.ts";
+import { UploadLog } from "../../lib/peer/upload_log.ts";
 import { MAX_QUEUED_PER_USER, UploadSlots } from "../../lib/peer/upload_slots.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
-import { PEER_METHODS } from "../../lib/protocol/messages.ts";
+import { encodeFrame } from "../../lib/protocol/frame.ts";
+import { PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import type { Address } from "../../lib/protocol/address.ts";
 import { manifestOf, memoryCatalog } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
+import { eventually } from "../helpers/eventually.ts";
 import { TicketAuthority } from "../helpers/sources.ts";
 
 const PIECE_SIZE = 256 * 1024;
@@ -149,4 +153,129 @@ Deno.test("attack - queued downloaders that never ask again leave the queue, and
   assert.deepEqual(slots.counts, { serving: 1, waiting: 1 });
   slots.leave(holder);
   assert.equal(slots.ask(honest, "carol"), 0);
+});
+
+/**
+ * A downloader that takes a slot, asks for `pieces` pieces and never reads
+ * a byte of them: once the sockets' buffers are full, the server's write to
+ * it waits for ever.
+ */
+async function nonReader(address: Address, ticket: string, pieces: number): Promise<Deno.Conn> {
+  const conn = await Deno.connect({ hostname: address.host, port: address.port });
+  const frames = [
+    encodeFrame({ id: 1, type: "hello", params: { protocol: PROTOCOL_VERSION, agent: "slow" } }),
+    encodeFrame({ id: 2, type: "queue", params: { contentId: CONTENT_ID, ticket } }),
+    ...Array.from({ length: pieces }, (_, i) =>
+      encodeFrame({
+        id: 3 + i,
+        type: "piece",
+        params: { contentId: CONTENT_ID, index: i % 4, ticket },
+      })),
+  ];
+  // Written without waiting: the server stops reading requests once its replies back up.
+  for (const frame of frames) conn.write(frame).catch(() => {});
+  return conn;
+}
+
+Deno.test("attack - a downloader that holds a slot and barely reads loses it to the next in line", async () => {
+  const authority = await TicketAuthority.create();
+  const lines: string[] = [];
+  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
+    username: () => "alice",
+    warn: () => {},
+    uploads: new UploadLog({ write: (line) => lines.push(line) }),
+    // One slot; a write may wait 200 ms besides its size at 1 MiB/s (a 256 KiB piece: 0.45 s).
+    uploadSlots: {
+      slots: 1,
+      slotIdleMs: 600_000,
+      queueIdleMs: 600_000,
+      minReadBytesPerSecond: 1024 * 1024,
+      readGraceMs: 200,
+    },
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  // 64 pieces of 256 KiB: more than loopback's socket buffers hold.
+  const mallory = await nonReader(address, await authority.ticketFor("mallory", CONTENT_ID), 64);
+  const bob = await connect(address);
+  try {
+    const honest = await authority.ticketFor("bob", CONTENT_ID);
+    await eventually(() => server.uploads.serving === 1, "mallory holds the slot");
+    // Bob waits, polling as a fetch does, until the slot is his.
+    await eventually(
+      async () => (await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place === 0,
+      "bob got the slot mallory barely read on",
+      { tries: 300, everyMs: 50 },
+    );
+    const { body } = await bob.callWithBody(
+      "piece",
+      { contentId: CONTENT_ID, index: 1, ticket: honest },
+      PIECE_SIZE,
+    );
+    assert.deepEqual(body, CONTENT.subarray(PIECE_SIZE, 2 * PIECE_SIZE));
+    const line = lines.find((line) => line.includes("reads too slowly"));
+    assert.ok(line, lines.join("\n"));
+    assert.match(line, /mallory/);
+    assert.match(line, /its upload slot went to the next in line/);
+  } finally {
+    mallory.close();
+    bob.close();
+    await server.close();
+  }
+});
+
+Deno.test("attack - a downloader slowed only by this peer's own upload limit keeps its slot while others wait", async () => {
+  const authority = await TicketAuthority.create();
+  const lines: string[] = [];
+  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
+    username: () => "alice",
+    warn: () => {},
+    uploads: new UploadLog({ write: (line) => lines.push(line) }),
+    // 256 KiB/s: a piece takes a second to go out, more than any write may wait here (0.6 s);
+    // only the waits for the downloader to read count, and this one reads at once.
+    uploadLimiter: new RateLimiter({ bytesPerSecond: 256 * 1024 }),
+    uploadSlots: {
+      slots: 1,
+      slotIdleMs: 600_000,
+      queueIdleMs: 600_000,
+      minReadBytesPerSecond: 1024 ** 3,
+      readGraceMs: 600,
+    },
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  const carol = await connect(address);
+  const bob = await connect(address);
+  try {
+    const ticket = await authority.ticketFor("carol", CONTENT_ID);
+    const honest = await authority.ticketFor("bob", CONTENT_ID);
+    assert.equal((await carol.call("queue", { contentId: CONTENT_ID, ticket })).place, 0);
+    assert.equal((await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place, 1);
+    const places: number[] = [];
+    const download = (async () => {
+      for (const index of [0, 1]) {
+        const { body } = await carol.callWithBody(
+          "piece",
+          { contentId: CONTENT_ID, index, ticket },
+          PIECE_SIZE,
+        );
+        assert.deepEqual(body, CONTENT.subarray(index * PIECE_SIZE, (index + 1) * PIECE_SIZE));
+      }
+    })();
+    // Bob polls all along, as a queued fetch does: each poll looks at carol's pace.
+    let done = false;
+    download.finally(() => done = true).catch(() => {});
+    for (let polls = 0; !done && polls < 400; polls++) {
+      places.push((await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place);
+      await new Promise((resolve) => setTimeout(resolve, 25));
+    }
+    await download;
+    assert.ok(places.length > 10, `bob polled ${places.length} times`);
+    assert.deepEqual(new Set(places), new Set([1]));
+    assert.equal(lines.filter((line) => line.includes("reads too slowly")).length, 0);
+  } finally {
+    carol.close();
+    bob.close();
+    await server.close();
+  }
 });

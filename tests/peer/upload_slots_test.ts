@@ -94,3 +94,58 @@ Deno.test("UploadSlots - past the longest queue the next downloader is told BUSY
 Deno.test("UploadSlots - refuses a slot count below one", () => {
   assert.throws(() => new UploadSlots({ slots: 0 }), RangeError);
 });
+
+Deno.test("UploadSlots - a holder that reads too slowly keeps its slot while nobody waits, and gives it to the next in line once someone does", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number }>();
+  const takenBack: string[] = [];
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 1,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+    onTakenBack: (holder) => takenBack.push(holder.name),
+  });
+  const [slow, next] = ["slow", "next"].map(downloader);
+  assert.equal(slots.ask(slow), 0);
+  // A 256 KiB write may take 5 s + 8 s at 32 KiB/s; this one has waited 60 s.
+  writes.set(slow, { since: 0, bytes: 256 * 1024 });
+  slots.sending(slow, 1);
+  now = 60_000;
+  assert.deepEqual(slots.counts, { serving: 1, waiting: 0 });
+  assert.equal(slots.ask(slow), 0, "nobody waits: its pace harms nobody");
+  // Someone asks: the slow holder's slot is theirs, and the slow one queues behind them.
+  assert.equal(slots.ask(next), 0);
+  assert.deepEqual(takenBack, ["slow"]);
+  assert.equal(slots.place(slow), null);
+  assert.equal(slots.ask(slow), 1);
+});
+
+Deno.test("UploadSlots - a holder whose write is within its size at the minimum pace, or not writing at all, keeps its slot", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number }>();
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 2,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+  });
+  const [big, between, waiter] = ["big", "between", "waiter"].map(downloader);
+  slots.ask(big);
+  slots.ask(between);
+  // 64 MiB at 32 KiB/s is 2,048 s: after 2,000 s this write is still within its pace.
+  writes.set(big, { since: 0, bytes: 64 * 1024 * 1024 });
+  slots.sending(big, 1);
+  slots.sending(between, 1);
+  now = 2_000_000;
+  assert.equal(slots.ask(waiter), 1);
+  assert.equal(slots.place(big), 0);
+  // Waiting for this peer's own upload limit between writes is not the downloader's doing.
+  assert.equal(slots.place(between), 0);
+  now += 60_000;
+  assert.equal(slots.ask(waiter), 0, "now the big write is past its pace");
+  assert.equal(slots.place(big), null);
+  assert.equal(slots.place(between), 0);
+});
