@@ -112,6 +112,14 @@ export class UploadSlots<H extends object = object> {
   readonly #queue = new Map<H, number>();
   /** Whose each holder and waiter is (the ticket's user; "" when unknown). */
   readonly #owners = new Map<H, string>();
+  /**
+   * Holders whose slot was taken back for reading too slowly while pieces
+   * were still on their way to them, with whose they are and how many: they
+   * count against their user's share of slots until those pieces are sent
+   * (or their connection closes), so one account cannot have ever more
+   * pieces held in memory by opening connection after connection.
+   */
+  readonly #lingering = new Map<H, { owner: string; sending: number }>();
   readonly #perUser: number;
   readonly #maxQueuedPerUser: number;
   readonly #writeOf: ((holder: H) => PendingWrite | null) | null;
@@ -194,16 +202,25 @@ export class UploadSlots<H extends object = object> {
    */
   sending(holder: H, change: 1 | -1): void {
     const held = this.#holders.get(holder);
-    if (!held) return;
-    held.sending += change;
-    held.at = this.#now();
+    if (held) {
+      held.sending += change;
+      held.at = this.#now();
+      return;
+    }
+    const lingering = this.#lingering.get(holder);
+    if (!lingering) return;
+    lingering.sending += change;
+    if (lingering.sending > 0) return;
+    this.#lingering.delete(holder);
+    this.#promote(this.#now());
   }
 
   /** `holder` is done (its connection closed): its slot goes to the next in line. */
   leave(holder: H): void {
     this.#queue.delete(holder);
     this.#owners.delete(holder);
-    if (this.#holders.delete(holder)) this.#promote(this.#now());
+    const lingered = this.#lingering.delete(holder);
+    if (this.#holders.delete(holder) || lingered) this.#promote(this.#now());
   }
 
   /** Downloaders holding a slot, and waiting. */
@@ -233,20 +250,31 @@ export class UploadSlots<H extends object = object> {
   /**
    * Takes the slot back from each holder whose write under way has waited
    * longer than its size at the minimum pace, plus the grace: it reads too
-   * slowly. Its pieces already on their way still go; its next request
-   * queues it behind those waiting.
+   * slowly. Its pieces already on their way still go (and count against its
+   * user's share of slots until they have); its next request queues it
+   * behind those waiting.
    */
   #takeBackFromSlowReaders(now: number): void {
     if (!this.#writeOf) return;
-    for (const holder of this.#holders.keys()) {
+    for (const [holder, { sending }] of this.#holders) {
       const write = this.#writeOf(holder);
       if (!write) continue;
       const allowedMs = this.#readGraceMs + write.bytes * 1000 / this.#minReadBytesPerSecond;
       if (now - write.since <= allowedMs) continue;
       this.#holders.delete(holder);
+      if (sending > 0) {
+        this.#lingering.set(holder, { owner: this.#owners.get(holder) ?? "", sending });
+      }
       this.#owners.delete(holder);
       this.#onTakenBack?.(holder, write);
     }
+  }
+
+  /** The slots `owner` holds, counting its connections that linger (see #lingering). */
+  #heldBy(owner: string): number {
+    let count = this.#count(this.#holders.keys(), owner);
+    for (const lingering of this.#lingering.values()) if (lingering.owner === owner) count++;
+    return count;
   }
 
   /** How many of `holders` belong to `owner`. */
@@ -264,7 +292,7 @@ export class UploadSlots<H extends object = object> {
     for (const waiter of this.#queue.keys()) {
       if (this.#holders.size >= this.slots) return;
       const owner = this.#owners.get(waiter) ?? "";
-      if (owner !== "" && this.#count(this.#holders.keys(), owner) >= this.#perUser) continue;
+      if (owner !== "" && this.#heldBy(owner) >= this.#perUser) continue;
       this.#queue.delete(waiter);
       this.#holders.set(waiter, { at: now, sending: 0 });
     }

@@ -149,3 +149,33 @@ Deno.test("UploadSlots - a holder whose write is within its size at the minimum 
   assert.equal(slots.place(big), null);
   assert.equal(slots.place(between), 0);
 });
+
+Deno.test("UploadSlots - a slow reader's pieces still on their way count against its user's slots until sent, so new connections cannot pile up more", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number }>();
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 2,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+  });
+  const [first, second, honest] = ["first", "second", "honest"].map(downloader);
+  // Mallory (one slot of two: her share) barely reads the 4 pieces on their way to her.
+  assert.equal(slots.ask(first, "mallory"), 0);
+  for (let i = 0; i < 4; i++) slots.sending(first, 1);
+  writes.set(first, { since: 0, bytes: 256 * 1024 });
+  now = 60_000;
+  // Her second connection waits; her first loses its slot to it... but still lingers with 4
+  // pieces, which count as her share: the free slot is not hers.
+  assert.equal(slots.ask(second, "mallory"), 1);
+  assert.equal(slots.place(first), null);
+  assert.deepEqual(slots.counts, { serving: 0, waiting: 1 });
+  // Someone else's connection gets a slot at once.
+  assert.equal(slots.ask(honest, "bob"), 0);
+  // Once her pieces have gone (or her connection closed), her next one is served.
+  for (let i = 0; i < 3; i++) slots.sending(first, -1);
+  assert.equal(slots.place(second), 1);
+  slots.sending(first, -1);
+  assert.equal(slots.place(second), 0);
+});
