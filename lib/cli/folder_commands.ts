@@ -9,6 +9,7 @@ import {
   folderOutput,
 } from "../peer/folder_fetch.ts";
 import type { FolderProgress } from "../peer/folder_download.ts";
+import type { RemovedOutside } from "../peer/unselected.ts";
 import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
@@ -267,6 +268,7 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
         "there with the same content, kept"
       : "",
     result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
+    result.removedOutside ? `; ${removedLine(result.removedOutside)}` : "",
     result.unpublished
       ? `; shared here but not published: ${result.unpublished}; ` +
         `\`peer.ts publish ${quoteWord(name)} ${quoteWord(result.output)}\` publishes it ` +
@@ -279,6 +281,15 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
       : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join(""));
+}
+
+/** What a fetch narrowed by `--only` removed of an earlier, wider run's files. */
+function removedLine({ files, bytes, partial }: RemovedOutside): string {
+  const what = [
+    files > 0 ? `${plural(files, "file")} (${formatSize(bytes)}) it had fetched` : "",
+    partial > 0 ? `${plural(partial, "partial file")}` : "",
+  ].filter(Boolean).join(" and ");
+  return `removed ${what} outside --only, left by an earlier, wider fetch of it`;
 }
 
 /** The options of a folder fetch. */
