@@ -300,10 +300,16 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(({ home }, options: { json?: boolean }) => {
       const shares = view(home);
       if (options.json) {
-        return printJson(shares.map(({ manifest: _, kind, files, ...share }) => ({
-          ...share,
-          files: files ?? 1,
-          folder: kind === "folder",
+        // Named one by one: the home's bookkeeping (modification time, inode) is no script's business.
+        return printJson(shares.map((share) => ({
+          name: share.name,
+          path: share.path,
+          type: share.type,
+          size: share.size,
+          contentId: share.contentId,
+          publishedAt: share.publishedAt,
+          files: share.files ?? 1,
+          folder: share.kind === "folder",
           link: linkOf(share.contentId),
         })));
       }
