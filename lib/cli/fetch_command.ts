@@ -23,6 +23,7 @@ import { escapeForTerminal, formatSize, plural, printJson, renderTable } from ".
 import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
 import { checkFolderOutput, folderOutput } from "../peer/folder_fetch.ts";
 import { FetchLock } from "../peer/fetch_lock.ts";
+import { listenForInterrupts } from "./interrupts.ts";
 import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
@@ -314,9 +315,10 @@ async function untilInterrupted<V>(
     progress.stop();
     Deno.exit(reportError(interrupted()));
   };
-  const signals: Deno.Signal[] = shellSignal ? [] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  shellSignal?.addEventListener("abort", () => stop.abort(), { once: true });
+  // In the shell, which owns Ctrl-C, its signal; else the process's, for as long as this runs.
+  const listeners = shellSignal ? null : listenForInterrupts(onSignal);
+  const ended = new AbortController();
+  shellSignal?.addEventListener("abort", () => stop.abort(), { once: true, signal: ended.signal });
   if (shellSignal?.aborted) stop.abort();
   try {
     return await work(stop.signal);
@@ -324,12 +326,8 @@ async function untilInterrupted<V>(
     if (stop.signal.aborted) throw interrupted();
     throw error;
   } finally {
-    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
-    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
-    // listener would kill the process before it says what it kept.
-    if (!stop.signal.aborted || shellSignal) {
-      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    }
+    ended.abort();
+    listeners?.stop(stop.signal.aborted);
     progress.stop();
   }
 }

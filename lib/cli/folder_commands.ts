@@ -10,6 +10,7 @@ import {
 } from "../peer/folder_fetch.ts";
 import type { FolderProgress } from "../peer/folder_download.ts";
 import type { RemovedOutside } from "../peer/unselected.ts";
+import { listenForInterrupts } from "./interrupts.ts";
 import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
@@ -70,18 +71,15 @@ async function untilCtrlC<V>(
     if (stop.signal.aborted && again) again();
     stop.abort();
   };
-  const signals: Deno.Signal[] = shell ? [] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  shell?.addEventListener("abort", onSignal, { once: true });
+  // In the shell, which owns Ctrl-C, its signal; else the process's, for as long as this runs.
+  const listeners = shell ? null : listenForInterrupts(onSignal);
+  const ended = new AbortController();
+  shell?.addEventListener("abort", onSignal, { once: true, signal: ended.signal });
   try {
     return await work(stop.signal);
   } finally {
-    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
-    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
-    // listener would kill the process before it says what it kept.
-    if (!stop.signal.aborted || shell) {
-      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    }
+    ended.abort();
+    listeners?.stop(stop.signal.aborted);
   }
 }
 
