@@ -237,6 +237,7 @@ export async function runFetch(
     onPartial,
     maxDownloadRate,
   };
+  const command = resumeCommand(chosen.name, flags, onlyChosen ? chosen.owner : undefined, !!shell);
   if (shell && !flags.json) {
     // The command's home closes when it returns: the background work opens its own.
     const dir = home.dir;
@@ -246,6 +247,10 @@ export async function runFetch(
         ...options,
         signal,
         warn: (line) => console.error(escapeForTerminal(line)),
+      }).catch((error) => {
+        // Paused: said as a Ctrl-C outside the shell says it.
+        if (signal.aborted) throw interruption(own, chosen, command);
+        throw error;
       });
       return asTyped(summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name));
     });
@@ -256,7 +261,6 @@ export async function runFetch(
     );
     return;
   }
-  const command = resumeCommand(chosen.name, flags, onlyChosen ? chosen.owner : undefined, !!shell);
   // The name is the tracker's: escaped, as it is drawn over and over.
   const progress = new DownloadProgress(
     escapeForTerminal(chosen.name),

@@ -317,14 +317,39 @@ export async function runFolderFetch(
     maxDownloadRate: parseRateFlag("max-download-rate", flags.maxDownloadRate),
     resumeCommand,
   };
+  let last: FolderProgress | undefined;
+  // Where this fetch writes, as it recorded (before it did: where it would have).
+  const keptIn = (home: PeerHome) => {
+    const record = home.folderDownload(chosen.contentId);
+    const output = folderOutput(chosen, flags.output);
+    return record?.output === output ? unfinishedFolderPlace(record) : output;
+  };
+  const interruption = (home: PeerHome) => {
+    const kept = last
+      ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
+        `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
+      : "";
+    return new ShoalError(
+      "CANCELLED",
+      `interrupted: ${kept}kept in ${keptIn(home)}; ` +
+        `run \`${resumeCommand}\` to resume`,
+      { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
+    );
+  };
   if (shell && !flags.json) {
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      return asTyped(folderSummaryLine(
-        await fetchFolder(own, tracker, chosen, { ...options, signal }),
-        chosen.name,
-      ));
+      const result = await fetchFolder(own, tracker, chosen, {
+        ...options,
+        signal,
+        onProgress: (p) => last = p,
+      }).catch((error) => {
+        // Paused: said as a Ctrl-C outside the shell says it.
+        if (signal.aborted) throw interruption(own);
+        throw error;
+      });
+      return asTyped(folderSummaryLine(result, chosen.name));
     });
     console.log(
       `fetching the folder "${
@@ -337,25 +362,6 @@ export async function runFolderFetch(
     escapeForTerminal(chosen.name),
     !flags.json && Deno.stderr.isTerminal(),
   );
-  let last: FolderProgress | undefined;
-  // Where this fetch writes, as it recorded (before it did: where it would have).
-  const keptIn = () => {
-    const record = home.folderDownload(chosen.contentId);
-    const output = folderOutput(chosen, flags.output);
-    return record?.output === output ? unfinishedFolderPlace(record) : output;
-  };
-  const interruption = () => {
-    const kept = last
-      ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
-        `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
-      : "";
-    return new ShoalError(
-      "CANCELLED",
-      `interrupted: ${kept}kept in ${keptIn()}; ` +
-        `run \`${resumeCommand}\` to resume`,
-      { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
-    );
-  };
   try {
     const result = await untilCtrlC(
       (signal) =>
@@ -367,14 +373,14 @@ export async function runFolderFetch(
             progress.update(p);
           },
         }).catch((error) => {
-          if (signal.aborted) throw interruption();
+          if (signal.aborted) throw interruption(home);
           throw error;
         }),
       shell?.signal,
       // A second Ctrl-C leaves at once, as a file's fetch does: verified pieces are on disk.
       shell ? undefined : () => {
         progress.stop();
-        Deno.exit(reportError(interruption()));
+        Deno.exit(reportError(interruption(home)));
       },
     );
     progress.stop();
