@@ -19,7 +19,7 @@ import { tempDir } from "../helpers/processes.ts";
  * guard listener stands behind them, so that one never kills the runner.
  */
 async function countingListeners(
-  run: () => Promise<void>,
+  run: () => void | Promise<void>,
   onAdded: (signal: Deno.Signal) => void = () => {},
 ): Promise<number> {
   const guard = () => {};
@@ -48,7 +48,7 @@ async function countingListeners(
 Deno.test("listenForInterrupts - removed when the operation ends; after an interruption, once it is reported", async () => {
   let heard = 0;
   assert.equal(
-    await countingListeners(async () => {
+    await countingListeners(() => {
       const listeners = listenForInterrupts(() => heard++);
       listeners.stop(false);
       listeners.stop(false);
@@ -56,7 +56,7 @@ Deno.test("listenForInterrupts - removed when the operation ends; after an inter
     0,
   );
   assert.equal(
-    await countingListeners(async () => {
+    await countingListeners(() => {
       for (let i = 0; i < 20; i++) listenForInterrupts(() => heard++).stop(true);
       releaseInterrupts();
     }),
