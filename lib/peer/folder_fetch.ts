@@ -621,12 +621,11 @@ export async function fetchFolder(
       );
       sources = await download.run(first);
       fetched = true;
-      if (existing && chosenFiles.length < manifest.files.length) {
+      if (staged && existing && chosenFiles.length < manifest.files.length) {
         removed = await dropUnselected(
           into,
           manifest.files.filter((file) => !wanted(file.path)),
           manifest.folders.filter((folder) => !folders.has(folder)),
-          staged,
         );
       }
       if (staged) await moveIntoPlace(into, output);

@@ -18,32 +18,29 @@ export interface RemovedOutside {
 }
 
 /**
- * Removes from `into` what an earlier run of this fetch (a wider `--only`, or
- * none) left outside the files this run selects, so that the folder put in
- * place holds exactly the selection, and no partial file is left that no
- * record leads `cancel` to. In a staging folder, which the fetch made, that
- * is every file outside the selection (whole, cut short or partial) and the
- * folders it leaves empty; in a folder that was there (`--force`), only the
- * partial files: a whole file there cannot be told from one that was there
- * before. Nothing but the manifest's own paths, and only through no link
- * (resolveInside), as `cancel` deletes.
+ * Removes from `staging`, a staging folder about to become its output, what
+ * an earlier run of this fetch (a wider `--only`, or none) left outside the
+ * files this run selects, so that the folder put in place holds exactly the
+ * selection: every such file (whole, cut short or partial) and the folders
+ * that leaves empty. Nothing but the manifest's own paths, and only through
+ * no link (resolveInside), as `cancel` deletes. A folder fetched into
+ * (`--force`) is never pruned: it was there before the fetch, and its
+ * partial files stay for a later fetch with `--force` to take up.
  */
 export async function dropUnselected(
-  into: string,
+  staging: string,
   outside: readonly FolderFile[],
   emptyFolders: readonly string[],
-  staged: boolean,
 ): Promise<RemovedOutside> {
   const removed: RemovedOutside = { files: 0, bytes: 0, partial: 0 };
   const folders = new Set(emptyFolders);
   for (const file of outside) {
-    const path = await resolveInside(into, file.path).catch(() => null);
+    const path = await resolveInside(staging, file.path).catch(() => null);
     if (path === null) continue;
     for (let at = file.path.indexOf("/"); at > 0; at = file.path.indexOf("/", at + 1)) {
       folders.add(file.path.slice(0, at));
     }
     if (await Deno.remove(path + PART_SUFFIX).then(() => true, () => false)) removed.partial++;
-    if (!staged) continue;
     const there = await Deno.lstat(path).catch(() => null);
     if (!there?.isFile || !await Deno.remove(path).then(() => true, () => false)) continue;
     if (there.size === file.size) {
@@ -51,10 +48,9 @@ export async function dropUnselected(
       removed.bytes += there.size;
     } else removed.partial++;
   }
-  if (!staged) return removed;
   // Deepest first; one that still holds anything (of the selection, or not the fetch's) stays.
   for (const folder of [...folders].sort((a, b) => b.length - a.length)) {
-    const path = await resolveInside(into, folder).catch(() => null);
+    const path = await resolveInside(staging, folder).catch(() => null);
     if (path !== null) await Deno.remove(path).catch(() => {});
   }
   return removed;

@@ -1,7 +1,6 @@
 /**
  * A folder fetch narrowed by `--only` after a wider run: what that run left
- * outside the selection is removed (all of it in the staging folder the
- * fetch made, only partial files in a folder that was there), and counted.
+ * in its staging folder outside the selection is removed, and counted.
  */
 import assert from "node:assert/strict";
 import { join } from "node:path";
@@ -41,28 +40,10 @@ Deno.test("dropUnselected - in the staging folder a fetch made, everything outsi
   await using dir = await tempDir();
   const into = join(dir.path, "out.shoal-part");
   await leftByWiderRun(into);
-  const removed = await dropUnselected(into, OUTSIDE, ["empty"], true);
+  const removed = await dropUnselected(into, OUTSIDE, ["empty"]);
   assert.deepEqual(removed, { files: 1, bytes: 5, partial: 2 });
   // What is not the fetch's (not in its manifest) stays, and so does the folder holding it.
   assert.deepEqual(tree(into), ["data/", "data/mine.txt", "slides/", "slides/a.pdf"]);
-});
-
-Deno.test("dropUnselected - in a folder that was there (--force), only partial files go: a whole file may be the user's", async () => {
-  await using dir = await tempDir();
-  const into = join(dir.path, "out");
-  await leftByWiderRun(into);
-  const removed = await dropUnselected(into, OUTSIDE, ["empty"], false);
-  assert.deepEqual(removed, { files: 0, bytes: 0, partial: 1 });
-  assert.deepEqual(tree(into), [
-    "data/",
-    "data/mine.txt",
-    "data/raw/",
-    "data/raw/cut.bin",
-    "data/whole.csv",
-    "empty/",
-    "slides/",
-    "slides/a.pdf",
-  ]);
 });
 
 Deno.test("dropUnselected - goes through no link: a folder link inside leads nothing to be deleted outside", async () => {
@@ -73,6 +54,6 @@ Deno.test("dropUnselected - goes through no link: a folder link inside leads not
   await Deno.mkdir(into);
   await Deno.writeTextFile(join(elsewhere, "whole.csv"), "12345");
   await Deno.symlink(elsewhere, join(into, "data"));
-  await dropUnselected(into, OUTSIDE, [], true);
+  await dropUnselected(into, OUTSIDE, []);
   assert.equal(await Deno.readTextFile(join(elsewhere, "whole.csv")), "12345");
 });
