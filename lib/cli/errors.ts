@@ -6,6 +6,7 @@ import { CommanderError } from "commander";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { escapeForTerminal } from "./output.ts";
 import { asTyped } from "../invocation.ts";
+import { releaseInterrupts } from "./interrupts.ts";
 
 export const EXIT_OK = 0;
 export const EXIT_FAILURE = 1;
@@ -52,9 +53,19 @@ export function wantsJson(args: string[]): boolean {
 
 /**
  * Prints an error as one line (plus an optional hint), or with `json` as one
- * `{"error": {code, message, hint}}` object on stdout, and returns its exit status.
+ * `{"error": {code, message, hint}}` object on stdout, and returns its exit
+ * status. The Ctrl-C listeners an interrupted operation left to hear the
+ * copy of its Ctrl-C go once it is said (see lib/cli/interrupts.ts).
  */
 export function reportError(caught: unknown, options: ReportOptions = {}): number {
+  try {
+    return report(caught, options);
+  } finally {
+    releaseInterrupts();
+  }
+}
+
+function report(caught: unknown, options: ReportOptions): number {
   const print = (status: number, code: string, said: string, hinted?: string): number => {
     // Hints name commands as `peer.ts ...`: say them the way this user runs them.
     const message = asTyped(said);

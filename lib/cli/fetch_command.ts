@@ -23,6 +23,7 @@ import { escapeForTerminal, formatSize, plural, printJson, renderTable } from ".
 import { contentIdOfLink, runFolderFetch } from "./folder_commands.ts";
 import { checkFolderOutput, folderOutput } from "../peer/folder_fetch.ts";
 import { FetchLock } from "../peer/fetch_lock.ts";
+import { listenForInterrupts } from "./interrupts.ts";
 import { FOLDER_TYPE } from "../protocol/messages.ts";
 import { reportError } from "./errors.ts";
 import { DownloadProgress } from "./progress.ts";
@@ -236,6 +237,7 @@ export async function runFetch(
     onPartial,
     maxDownloadRate,
   };
+  const command = resumeCommand(chosen.name, flags, onlyChosen ? chosen.owner : undefined, !!shell);
   if (shell && !flags.json) {
     // The command's home closes when it returns: the background work opens its own.
     const dir = home.dir;
@@ -245,6 +247,10 @@ export async function runFetch(
         ...options,
         signal,
         warn: (line) => console.error(escapeForTerminal(line)),
+      }).catch((error) => {
+        // Paused: said as a Ctrl-C outside the shell says it.
+        if (signal.aborted) throw interruption(own, chosen, command);
+        throw error;
       });
       return asTyped(summaryLine(result.summary, chosen.name) + sharingNote(result, chosen.name));
     });
@@ -255,7 +261,6 @@ export async function runFetch(
     );
     return;
   }
-  const command = resumeCommand(chosen.name, flags, onlyChosen ? chosen.owner : undefined, !!shell);
   // The name is the tracker's: escaped, as it is drawn over and over.
   const progress = new DownloadProgress(
     escapeForTerminal(chosen.name),
@@ -314,9 +319,10 @@ async function untilInterrupted<V>(
     progress.stop();
     Deno.exit(reportError(interrupted()));
   };
-  const signals: Deno.Signal[] = shellSignal ? [] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  shellSignal?.addEventListener("abort", () => stop.abort(), { once: true });
+  // In the shell, which owns Ctrl-C, its signal; else the process's, for as long as this runs.
+  const listeners = shellSignal ? null : listenForInterrupts(onSignal);
+  const ended = new AbortController();
+  shellSignal?.addEventListener("abort", () => stop.abort(), { once: true, signal: ended.signal });
   if (shellSignal?.aborted) stop.abort();
   try {
     return await work(stop.signal);
@@ -324,12 +330,8 @@ async function untilInterrupted<V>(
     if (stop.signal.aborted) throw interrupted();
     throw error;
   } finally {
-    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
-    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
-    // listener would kill the process before it says what it kept.
-    if (!stop.signal.aborted || shellSignal) {
-      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    }
+    ended.abort();
+    listeners?.stop(stop.signal.aborted);
     progress.stop();
   }
 }

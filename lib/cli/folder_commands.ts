@@ -9,6 +9,8 @@ import {
   folderOutput,
 } from "../peer/folder_fetch.ts";
 import type { FolderProgress } from "../peer/folder_download.ts";
+import type { RemovedOutside } from "../peer/unselected.ts";
+import { listenForInterrupts } from "./interrupts.ts";
 import { publishFolder } from "../peer/folder_publish.ts";
 import { parseFolderManifest } from "../peer/folder_manifest.ts";
 import { unfinishedFolderPlace } from "../peer/folder_paths.ts";
@@ -69,18 +71,15 @@ async function untilCtrlC<V>(
     if (stop.signal.aborted && again) again();
     stop.abort();
   };
-  const signals: Deno.Signal[] = shell ? [] : ["SIGINT", "SIGTERM"];
-  for (const signal of signals) Deno.addSignalListener(signal, onSignal);
-  shell?.addEventListener("abort", onSignal, { once: true });
+  // In the shell, which owns Ctrl-C, its signal; else the process's, for as long as this runs.
+  const listeners = shell ? null : listenForInterrupts(onSignal);
+  const ended = new AbortController();
+  shell?.addEventListener("abort", onSignal, { once: true, signal: ended.signal });
   try {
     return await work(stop.signal);
   } finally {
-    // Once stopped, the listener stays until the process exits: under `deno task` one Ctrl-C
-    // arrives twice (from the terminal and forwarded by the task), and a copy arriving with no
-    // listener would kill the process before it says what it kept.
-    if (!stop.signal.aborted || shell) {
-      for (const signal of signals) Deno.removeSignalListener(signal, onSignal);
-    }
+    ended.abort();
+    listeners?.stop(stop.signal.aborted);
   }
 }
 
@@ -267,6 +266,7 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
         "there with the same content, kept"
       : "",
     result.movedFrom ? ` (moved here from ${result.movedFrom})` : "",
+    result.removedOutside ? `; ${removedLine(result.removedOutside)}` : "",
     result.unpublished
       ? `; shared here but not published: ${result.unpublished}; ` +
         `\`peer.ts publish ${quoteWord(name)} ${quoteWord(result.output)}\` publishes it ` +
@@ -279,6 +279,15 @@ export function folderSummaryLine(result: FolderFetchResult, name: string): stri
       : "",
     dropped.length ? `; dropped ${dropped.join(", ")}` : "",
   ].join(""));
+}
+
+/** What a fetch narrowed by `--only` removed of an earlier, wider run's files. */
+function removedLine({ files, bytes, partial }: RemovedOutside): string {
+  const what = [
+    files > 0 ? `${plural(files, "file")} (${formatSize(bytes)}) it had fetched` : "",
+    partial > 0 ? `${plural(partial, "partial file")}` : "",
+  ].filter(Boolean).join(" and ");
+  return `removed ${what} outside --only, left by an earlier, wider fetch of it`;
 }
 
 /** The options of a folder fetch. */
@@ -308,14 +317,39 @@ export async function runFolderFetch(
     maxDownloadRate: parseRateFlag("max-download-rate", flags.maxDownloadRate),
     resumeCommand,
   };
+  let last: FolderProgress | undefined;
+  // Where this fetch writes, as it recorded (before it did: where it would have).
+  const keptIn = (home: PeerHome) => {
+    const record = home.folderDownload(chosen.contentId);
+    const output = folderOutput(chosen, flags.output);
+    return record?.output === output ? unfinishedFolderPlace(record) : output;
+  };
+  const interruption = (home: PeerHome) => {
+    const kept = last
+      ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
+        `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
+      : "";
+    return new ShoalError(
+      "CANCELLED",
+      `interrupted: ${kept}kept in ${keptIn(home)}; ` +
+        `run \`${resumeCommand}\` to resume`,
+      { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
+    );
+  };
   if (shell && !flags.json) {
     const dir = home.dir;
     shell.startBackground(chosen.name, async (signal) => {
       using own = PeerHome.open(dir);
-      return asTyped(folderSummaryLine(
-        await fetchFolder(own, tracker, chosen, { ...options, signal }),
-        chosen.name,
-      ));
+      const result = await fetchFolder(own, tracker, chosen, {
+        ...options,
+        signal,
+        onProgress: (p) => last = p,
+      }).catch((error) => {
+        // Paused: said as a Ctrl-C outside the shell says it.
+        if (signal.aborted) throw interruption(own);
+        throw error;
+      });
+      return asTyped(folderSummaryLine(result, chosen.name));
     });
     console.log(
       `fetching the folder "${
@@ -328,25 +362,6 @@ export async function runFolderFetch(
     escapeForTerminal(chosen.name),
     !flags.json && Deno.stderr.isTerminal(),
   );
-  let last: FolderProgress | undefined;
-  // Where this fetch writes, as it recorded (before it did: where it would have).
-  const keptIn = () => {
-    const record = home.folderDownload(chosen.contentId);
-    const output = folderOutput(chosen, flags.output);
-    return record?.output === output ? unfinishedFolderPlace(record) : output;
-  };
-  const interruption = () => {
-    const kept = last
-      ? `${last.filesDone} of ${plural(last.totalFiles, "file")} done, ` +
-        `${formatSize(last.verifiedBytes)} of ${formatSize(last.totalBytes)} verified, `
-      : "";
-    return new ShoalError(
-      "CANCELLED",
-      `interrupted: ${kept}kept in ${keptIn()}; ` +
-        `run \`${resumeCommand}\` to resume`,
-      { hint: `\`peer.ts cancel ${quoteWord(chosen.name)}\` deletes the partial files` },
-    );
-  };
   try {
     const result = await untilCtrlC(
       (signal) =>
@@ -358,14 +373,14 @@ export async function runFolderFetch(
             progress.update(p);
           },
         }).catch((error) => {
-          if (signal.aborted) throw interruption();
+          if (signal.aborted) throw interruption(home);
           throw error;
         }),
       shell?.signal,
       // A second Ctrl-C leaves at once, as a file's fetch does: verified pieces are on disk.
       shell ? undefined : () => {
         progress.stop();
-        Deno.exit(reportError(interruption()));
+        Deno.exit(reportError(interruption(home)));
       },
     );
     progress.stop();

@@ -300,10 +300,16 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(({ home }, options: { json?: boolean }) => {
       const shares = view(home);
       if (options.json) {
-        return printJson(shares.map(({ manifest: _, kind, files, ...share }) => ({
-          ...share,
-          files: files ?? 1,
-          folder: kind === "folder",
+        // Named one by one: the home's bookkeeping (modification time, inode) is no script's business.
+        return printJson(shares.map((share) => ({
+          name: share.name,
+          path: share.path,
+          type: share.type,
+          size: share.size,
+          contentId: share.contentId,
+          publishedAt: share.publishedAt,
+          files: share.files ?? 1,
+          folder: share.kind === "folder",
           link: linkOf(share.contentId),
         })));
       }
@@ -397,9 +403,9 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
 
   program.command("cancel <name>")
     .description("cancel an unfinished download and delete its partial file")
-    .action(run((context, name: string) => {
+    .action(run(async (context, name: string) => {
       // A background download paused here lets go of it within moments: cancel waits for that.
-      const paused = hooks?.pauseDownload(name);
+      const paused = await hooks?.pauseDownload(name);
       return cancel(context, name, paused ? 5_000 : 0);
     }));
 
@@ -408,14 +414,14 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
       .description(
         "stop a background download, keeping its partial file (fetch it again to resume)",
       )
-      .action((name: string) => {
-        const paused = hooks.pauseDownload(name);
+      .action(async (name: string) => {
+        const paused = await hooks.pauseDownload(name);
         if (paused === undefined) {
           throw new ShoalError("NOT_FOUND", `no download named "${name}" is running`, {
             hint: "`downloads` lists them, running ones marked",
           });
         }
-        console.log(`paused "${paused}"; fetch it again to resume`);
+        console.log(asTyped(paused));
       });
   }
 

@@ -18,7 +18,7 @@ import {
 import { runShell } from "./shell.ts";
 import type { PeerConfig } from "../peer/config.ts";
 import { asTyped, setInvocation } from "../invocation.ts";
-import { matchingNames } from "../peer/name_match.ts";
+import { BackgroundDownloads } from "./background_downloads.ts";
 import { discoverTracker, useFound } from "./tracker_discovery.ts";
 import { connectTracker } from "../peer/tracker_link.ts";
 
@@ -59,7 +59,7 @@ export async function runPeerShell(
   // Notices carry text from the tracker and from sources (error messages): escaped.
   let notify = (line: string) => console.log(asTyped(escapeForTerminal(line)));
   /** Downloads running in the background, by name. */
-  const downloads = new Map<string, AbortController>();
+  const downloads = new BackgroundDownloads((line) => notify(line));
   const hooksFor = (signal: AbortSignal): ShellHooks => ({
     // A login (perhaps as someone else) restarts serving under the new session.
     onLogin: async () => {
@@ -69,28 +69,9 @@ export async function runPeerShell(
     onLogout: stop,
     servingAddress: () => serving && formatAddress(serving.address),
     signal,
-    startBackground: (name, work) => {
-      const controller = new AbortController();
-      downloads.set(name, controller);
-      work(controller.signal).then(
-        (summary) => notify(`[done] ${summary}`),
-        (error) =>
-          notify(
-            `[${controller.signal.aborted ? "paused" : "failed"}] "${name}": ${
-              escapeForTerminal(toShoalError(error).message)
-            }`,
-          ),
-      ).finally(() => downloads.delete(name));
-    },
-    // A paused download lingers in the map until it has stopped: it is no longer running.
-    activeDownloads: () =>
-      [...downloads].filter(([, controller]) => !controller.signal.aborted).map(([name]) => name),
-    pauseDownload: (name) => {
-      const [running, ...others] = matchingNames([...downloads.keys()], name, (key) => key);
-      if (running === undefined || others.length > 0) return undefined;
-      downloads.get(running)?.abort();
-      return running;
-    },
+    startBackground: (name, work) => downloads.start(name, work),
+    activeDownloads: () => downloads.active(),
+    pauseDownload: (name) => downloads.pause(name),
   });
 
   const startIfLoggedIn = async () => {
@@ -149,7 +130,7 @@ export async function runPeerShell(
       },
     }, (handle) => notify = (line) => handle.notify(asTyped(escapeForTerminal(line))));
   } finally {
-    for (const controller of downloads.values()) controller.abort();
+    downloads.stopAll();
     await stop();
     home.close();
   }

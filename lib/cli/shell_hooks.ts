@@ -20,7 +20,8 @@ export interface ShellHooks {
   activeDownloads(): string[];
   /**
    * Stops a background download (its name in any case), keeping its partial
-   * file; returns its name, or undefined if none (or several) run by that name.
+   * file, and waits a moment for it to stop; returns the one line that says
+   * so (with what it kept), or undefined if none (or several) run by that name.
    */
-  pauseDownload(name: string): string | undefined;
+  pauseDownload(name: string): Promise<string | undefined>;
 }

@@ -13,6 +13,7 @@ import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { sha256Hex } from "./content_id.ts";
 import { type FileIdentity, identityOf } from "./file_identity.ts";
 import { placeWholeSync } from "./whole_file.ts";
+import { isLoadFailure, startWorker } from "./quiet_worker.ts";
 
 /** One file of a batch to verify and put in place: its bytes are `length` at `at` of the buffer. */
 export interface PlaceJob {
@@ -109,8 +110,15 @@ export class BatchPlacer {
   /** Starts the worker (`workerModule`: tests only). */
   constructor(workerModule = new URL("./batch_placer_worker.ts", import.meta.url).href) {
     try {
-      const worker = new Worker(workerModule, { type: "module" });
-      worker.onmessage = (event: MessageEvent) => this.#answered(event.data);
+      const worker = startWorker(workerModule);
+      worker.onmessage = (event: MessageEvent) => {
+        if (isLoadFailure(event.data)) {
+          return this.#failed(
+            `the worker that writes small files did not start: ${event.data.workerLoadFailed}`,
+          );
+        }
+        this.#answered(event.data);
+      };
       worker.onerror = (event) => {
         event.preventDefault();
         this.#failed(`the worker that writes small files stopped: ${event.message}`);

@@ -113,14 +113,23 @@ export async function cancelByName(
     );
   }
   // A fetch running now (another terminal's) would go on writing into what is deleted, and end
-  // in an error about a file gone missing: it is stopped first, by the user.
-  for (const record of [...matches, ...folders]) {
-    await untilNotFetched(home, record.contentId, record.name, patienceMs);
+  // in an error about a file gone missing: it is stopped first, by the user. The lock is held
+  // until the deletion is done, so a fetch starting meanwhile is refused rather than let write.
+  const locks: FetchLock[] = [];
+  try {
+    const names = new Map(
+      [...matches, ...folders].map((record) => [record.contentId, record.name]),
+    );
+    for (const [contentId, name] of names) {
+      locks.push(await lockWhenNotFetched(home, contentId, name, patienceMs));
+    }
+    const cancelled: CancelledDownload[] = [];
+    for (const record of matches) cancelled.push(await cancelDownload(home, record.contentId));
+    for (const record of folders) cancelled.push(await cancelFolderDownload(home, record));
+    return cancelled;
+  } finally {
+    for (const lock of locks) lock.release();
   }
-  const cancelled: CancelledDownload[] = [];
-  for (const record of matches) cancelled.push(await cancelDownload(home, record.contentId));
-  for (const record of folders) cancelled.push(await cancelFolderDownload(home, record));
-  return cancelled;
 }
 
 /**
@@ -169,20 +178,20 @@ async function cancelFolderDownload(
 }
 
 /**
- * Waits up to `patienceMs` (a download the shell paused a moment ago is
- * still letting go) for no fetch of `contentId` to run from this home, then
- * fails with BUSY naming the process that runs it.
+ * Takes the fetch lock of `contentId`, waiting up to `patienceMs` (a
+ * download the shell paused a moment ago is still letting go) for no fetch
+ * of it to run from this home; else fails with BUSY naming the process that runs it.
  */
-async function untilNotFetched(
+async function lockWhenNotFetched(
   home: PeerHome,
   contentId: string,
   name: string,
   patienceMs: number,
-): Promise<void> {
+): Promise<FetchLock> {
   const tries = Math.max(1, Math.ceil(patienceMs / 50));
   for (let i = 1;; i++) {
     try {
-      return FetchLock.check(home, contentId, name);
+      return FetchLock.acquire(home, contentId, name);
     } catch (error) {
       if (!(error instanceof ShoalError) || error.code !== "BUSY") throw error;
       if (i >= tries) {

@@ -16,6 +16,14 @@ import type { PeerHome } from "./home.ts";
 const lockPath = (home: PeerHome, contentId: string) =>
   join(home.dir, "locks", `fetch-${contentId}.lock`);
 
+/** The error of a fetch refused because another holds the lock. */
+const busy = (home: PeerHome, contentId: string, name: string) =>
+  new ShoalError(
+    "BUSY",
+    `"${name}" is being fetched from this home already (${FetchLock.holder(home, contentId)}); ` +
+      "wait for that fetch to end, or stop it, then run this one again",
+  );
+
 /**
  * The lock of one folder's fetch from one home, held from before anything
  * is written until the fetch ends.
@@ -45,13 +53,7 @@ export class FetchLock implements Disposable {
       throw new ShoalError("IO", `cannot make ${folder}: ${(error as Error).message}`);
     }
     const lock = LockFile.tryAcquire(path, `pid ${Deno.pid}`);
-    if (!lock) {
-      throw new ShoalError(
-        "BUSY",
-        `"${name}" is being fetched from this home already (${LockFile.holder(path)}); ` +
-          "wait for that fetch to end, or stop it, then run this one again",
-      );
-    }
+    if (!lock) throw busy(home, contentId, name);
     return new FetchLock(lock);
   }
 
@@ -60,24 +62,17 @@ export class FetchLock implements Disposable {
     return LockFile.holder(lockPath(home, contentId));
   }
 
-  /** Whether a fetch of `contentId` into `home` runs now (in any process, this one's too). */
+  /**
+   * Whether a fetch of `contentId` into `home` runs now (in any process, this
+   * one's too). It only looks: a fetch starting at that moment is never refused for it.
+   */
   static isHeld(home: PeerHome, contentId: string): boolean {
-    const path = lockPath(home, contentId);
-    let lock;
-    try {
-      // No lock file: never fetched, so not now (and nothing is made to find out).
-      Deno.statSync(path);
-      lock = LockFile.tryAcquire(path, `pid ${Deno.pid}`);
-    } catch {
-      return false;
-    }
-    lock?.release();
-    return lock === null;
+    return LockFile.isHeld(lockPath(home, contentId));
   }
 
-  /** Fails as {@link acquire} does while another fetch holds the lock; takes nothing. */
+  /** Fails as {@link acquire} does while another fetch holds the lock; only looks, as {@link isHeld}. */
   static check(home: PeerHome, contentId: string, name: string): void {
-    FetchLock.acquire(home, contentId, name).release();
+    if (FetchLock.isHeld(home, contentId)) throw busy(home, contentId, name);
   }
 
   /** Releases the lock; the file stays, and the next fetch overwrites it. */

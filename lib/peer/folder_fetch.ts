@@ -27,15 +27,11 @@ import {
   parseFolderManifest,
 } from "./folder_manifest.ts";
 import { findHolders } from "./folder_holders.ts";
-import {
-  resolveAllInside,
-  resolveInside,
-  stagingFolder,
-  unfinishedFolderPlace,
-} from "./folder_paths.ts";
+import { resolveAllInside, stagingFolder, unfinishedFolderPlace } from "./folder_paths.ts";
 import { checkFreeSpace } from "./disk_space.ts";
 import { BatchPlacer } from "./batch_placer.ts";
 import { FetchLock } from "./fetch_lock.ts";
+import { dropUnselected, type RemovedOutside } from "./unselected.ts";
 import { quoteWord } from "../invocation.ts";
 import { announceFolder, sendMembers } from "./folder_publish.ts";
 import type { FolderFileRecord, PeerHome, Share } from "./home.ts";
@@ -218,6 +214,11 @@ export interface FolderFetchResult {
   unpublished?: string;
   /** The staging folder of an earlier fetch to another output that this one took over. */
   movedFrom?: string;
+  /**
+   * What an earlier run of this fetch had written outside this run's
+   * `--only`, removed so the folder holds exactly the selection.
+   */
+  removedOutside?: RemovedOutside;
 }
 
 /** Where a folder fetch writes: `--output`, else `./<name>`; absolute. */
@@ -369,24 +370,6 @@ export async function makeFolderOutput(into: string, wasThere: boolean): Promise
       throw new ShoalError("IO", `${into} appeared while the fetch started; run it again`);
     }
     throw toShoalError(error);
-  }
-}
-
-/**
- * Deletes from a staging folder about to become its output the files of
- * `files` (which this run, `--only`, did not fetch) that an earlier run
- * left cut short under their names (a kill while one was written straight
- * there): one of another size than its own would be in place half-written.
- * A partial download (`NAME.shoal-part`) stays, as in a folder fetched into:
- * a later fetch with --force takes its verified pieces. Only through no link
- * (resolveInside), as `cancel` deletes.
- */
-async function dropCutShort(staging: string, files: readonly FolderFile[]): Promise<void> {
-  for (const file of files) {
-    const path = await resolveInside(staging, file.path).catch(() => null);
-    if (path === null) continue;
-    const there = await Deno.lstat(path).catch(() => null);
-    if (there?.isFile && there.size !== file.size) await Deno.remove(path);
   }
 }
 
@@ -620,6 +603,7 @@ export async function fetchFolder(
     let sources: SourceReport[];
     /** Every file is verified in `into`: all that may be left is the rename to the output. */
     let fetched = false;
+    let removed: RemovedOutside = { files: 0, bytes: 0, partial: 0 };
     // Ends the lookups of more sources that the download may no longer need.
     const lookups = new AbortController();
     try {
@@ -638,7 +622,11 @@ export async function fetchFolder(
       sources = await download.run(first);
       fetched = true;
       if (staged && existing && chosenFiles.length < manifest.files.length) {
-        await dropCutShort(into, manifest.files.filter((file) => !wanted(file.path)));
+        removed = await dropUnselected(
+          into,
+          manifest.files.filter((file) => !wanted(file.path)),
+          manifest.folders.filter((folder) => !folders.has(folder)),
+        );
       }
       if (staged) await moveIntoPlace(into, output);
     } catch (caught) {
@@ -688,6 +676,7 @@ export async function fetchFolder(
     return {
       output,
       ...(movedFrom ? { movedFrom } : {}),
+      ...(removed.files + removed.partial > 0 ? { removedOutside: removed } : {}),
       files: chosenFiles.length,
       size: total,
       seconds,

@@ -6,6 +6,7 @@
  * without the module), its batches are hashed on the calling thread instead.
  */
 import { nextTurn } from "../async/next_turn.ts";
+import { isLoadFailure, startWorker, type WorkerLoadFailure } from "./quiet_worker.ts";
 import { type ErrorCode, ShoalError } from "../protocol/errors.ts";
 import {
   hashSmallFile,
@@ -283,9 +284,10 @@ export class HashPool implements Disposable {
     const workers: { worker: Worker; busy: number }[] = [];
     try {
       for (let i = 0; i < this.#size; i++) {
-        const worker = new Worker(this.#workerModule, { type: "module" });
+        const worker = startWorker(this.#workerModule);
         const slot = { worker, busy: 0 };
-        worker.onmessage = (event: MessageEvent<HashReply>) => {
+        worker.onmessage = (event: MessageEvent<HashReply | WorkerLoadFailure>) => {
+          if (isLoadFailure(event.data)) return this.#failed(worker);
           slot.busy--;
           this.#answered(event.data);
           this.#pump();

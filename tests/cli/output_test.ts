@@ -117,6 +117,23 @@ Deno.test("sizes - human-readable in tables, exact bytes in --json", async () =>
     assert.equal(json.length, 1);
     assert.equal(json[0].size, size);
     assert.equal(json[0].name, "slides");
+    // What a user or script needs, not the home's bookkeeping (modification times, inodes).
+    const folder = join(dir.path, "course");
+    await Deno.mkdir(folder);
+    await Deno.writeTextFile(join(folder, "notes.md"), "notes");
+    await alice.ok(["publish", folder]);
+    const both = JSON.parse(await alice.ok(["view", "--json"]));
+    const fields = ["contentId", "files", "folder", "link", "name", "path", "publishedAt", "size"];
+    for (const share of both) assert.deepEqual(Object.keys(share).sort(), [...fields, "type"]);
+    assert.deepEqual(
+      both.map((share: { name: string; files: number; folder: boolean; type: string }) => [
+        share.name,
+        share.files,
+        share.folder,
+        share.type,
+      ]),
+      [["course", 1, true, "folder"], ["slides", 1, false, "bin"]],
+    );
 
     assert.match(await alice.ok(["search", "slid"]), /│ slides +│ bin +│ 1\.5 MiB +│ alice +│/);
     const found = JSON.parse(await alice.ok(["search", "slid", "--json"]));
@@ -127,7 +144,7 @@ Deno.test("sizes - human-readable in tables, exact bytes in --json", async () =>
     const files = await runTrackerCli(["files", "--db", db]);
     assert.match(files.stdout, /│ alice +│ slides +│ bin +│ 1\.5 MiB +│/);
     const filesJson = JSON.parse((await runTrackerCli(["files", "--db", db, "--json"])).stdout);
-    assert.equal(filesJson[0].size, size);
+    assert.equal(filesJson.find((f: { name: string }) => f.name === "slides").size, size);
 
     if (!HAS_TMUX) return;
     // A long location wraps inside its column instead of widening the table.

@@ -9,8 +9,8 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
-import { PEER_TS, tempDir, TRACKER_TS, writeRandomFile } from "../helpers/processes.ts";
-import { CliPeer } from "../helpers/cli.ts";
+import { PEER_TS, tempDir, TestPeer, TRACKER_TS, writeRandomFile } from "../helpers/processes.ts";
+import { CliPeer, signedUpCliPeers } from "../helpers/cli.ts";
 import { servePeer, startLocalTracker } from "../helpers/local_peers.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
@@ -273,6 +273,60 @@ Deno.test({
       assert.equal(await pane.exitCode(), 0, await pane.capture());
     } finally {
       silent.close();
+    }
+  },
+});
+
+Deno.test({
+  name:
+    "peer shell - pause stops a background folder fetch and says so in one line, with what it kept",
+  ignore: !HAS_TMUX,
+  async fn() {
+    await using dir = await tempDir("shoal-shell-");
+    await using tracker = await startLocalTracker(dir.path);
+    const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+    const tree = join(dir.path, "data");
+    await Deno.mkdir(tree);
+    await writeRandomFile(join(tree, "big.bin"), 3_000_000);
+    await alice.ok(["publish", tree]);
+    const serving = await new TestPeer(alice.home, tracker.address)
+      .serve([], { SHOAL_TEST_PIECE_DELAY_MS: "300" });
+    try {
+      await using pane = await TmuxPane.start(
+        denoRun(PEER_TS, "--tracker", tracker.address, "--home", bob.home, "shell"),
+        { cwd: dir.path },
+      );
+      await pane.waitFor("shoal (bob)> ");
+      await step(
+        pane,
+        PEER_PROMPT,
+        "fetch data --from alice --output out",
+        'fetching the folder "data" in the background',
+      );
+      const part = join(dir.path, "out.shoal-part", "big.bin.shoal-part");
+      await pane.waitFor(PEER_PROMPT, 2);
+      for (
+        let i = 0;
+        i < 300 && !(await Deno.stat(part).then((f) => f.size > 0, () => false));
+        i++
+      ) {
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      const shown = await step(
+        pane,
+        PEER_PROMPT,
+        "pause data",
+        /paused "data": 0 of 1 file done, .* verified, kept in \S*out\.shoal-part; run `fetch data --from alice --output out` to resume/,
+      );
+      // One line: no notice of the same pause after it.
+      await step(pane, PEER_PROMPT, "downloads", /data/);
+      const text = await pane.capture();
+      assert.doesNotMatch(text, /\[paused\]/, shown);
+      assert.equal(text.split('paused "data"').length - 1, 1, text);
+      await pane.type("quit");
+      assert.equal(await pane.exitCode(), 0, await pane.capture());
+    } finally {
+      await serving.stop();
     }
   },
 });

@@ -163,7 +163,7 @@ Deno.test("an output made by someone else while a folder is fetched is neither r
   await assert.rejects(Deno.lstat(staging), Deno.errors.NotFound);
 });
 
-Deno.test("a killed folder fetch finished with --only: a file it left cut short under its name is not put in place with the folder", async () => {
+Deno.test("a killed folder fetch finished with a narrower --only puts in place exactly what --only selects, and says what it removed", async () => {
   await using dir = await tempDir();
   await using tracker = await startLocalTracker(dir.path);
   const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
@@ -178,20 +178,19 @@ Deno.test("a killed folder fetch finished with --only: a file it left cut short 
   await Deno.writeFile(join(staging, "sub", cut), whole.subarray(0, 100));
 
   const last = `f${String(FILES - 1).padStart(2, "0")}.bin`;
-  await bobCli.ok(["fetch", "data", "--output", output, "--only", `sub/${last}`]);
+  const done = await bobCli.ok(["fetch", "data", "--output", output, "--only", `sub/${last}`]);
+  assert.match(
+    done,
+    /; removed \d+ files? \(\d[^)]*\) it had fetched and \d+ partial files? outside --only, left by an earlier, wider fetch of it/,
+  );
+  // Nothing but the selection: no file of the earlier run, whole, cut short or partial.
+  assert.deepEqual([...Deno.readDirSync(join(output, "sub"))].map((e) => e.name), [last]);
   assert.deepEqual(
     await Deno.readFile(join(output, "sub", last)),
     await Deno.readFile(join(tree, "sub", last)),
   );
-  // Every file in place is whole.
-  for (const name of finished(output)) {
-    assert.deepEqual(
-      await Deno.readFile(join(output, "sub", name)),
-      await Deno.readFile(join(tree, "sub", name)),
-      `${name} is whole`,
-    );
-  }
-  assert.ok(!finished(output).includes(cut), `${cut}, cut short, is not in place`);
+  await assert.rejects(Deno.lstat(staging), Deno.errors.NotFound);
+  assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
 });
 
 Deno.test("the same folder fetched twice at once from one home: the second stops before writing anything, naming the first; the first finishes", async () => {
@@ -249,6 +248,28 @@ Deno.test("a killed folder fetch typed again with another --output moves its sta
   const resumed = await bobCli.ok(["fetch", "data", "--output", second]);
   assert.match(resumed, /resumed from before \(moved here from \S*first\.shoal-part\)/);
   assert.equal(await diffTree(served.tree, second), "");
+  await assert.rejects(Deno.lstat(`${first}.shoal-part`), "nothing left behind");
+  assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
+});
+
+Deno.test("a killed folder fetch typed again with another --output and a narrower --only moves its staging folder there and puts in place only the selection", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [aliceCli, bobCli] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  await using served = await servedSlowly(dir.path, aliceCli, tracker.address, 150);
+  const first = join(dir.path, "first");
+  await killedWhenWritten(new TestPeer(bobCli.home, tracker.address), first, 3);
+  const kept = finished(`${first}.shoal-part`)[0];
+
+  const second = join(dir.path, "second");
+  const resumed = await bobCli.ok(["fetch", "data", "--output", second, "--only", `sub/${kept}`]);
+  assert.match(resumed, /resumed from before \(moved here from \S*first\.shoal-part\)/);
+  assert.match(resumed, /; removed \d+ files? \(\d[^)]*\) it had fetched.* outside --only/);
+  assert.deepEqual([...Deno.readDirSync(join(second, "sub"))].map((e) => e.name), [kept]);
+  assert.deepEqual(
+    await Deno.readFile(join(second, "sub", kept)),
+    await Deno.readFile(join(served.tree, "sub", kept)),
+  );
   await assert.rejects(Deno.lstat(`${first}.shoal-part`), "nothing left behind");
   assert.deepEqual(JSON.parse(await bobCli.ok(["downloads", "--json"])), []);
 });

@@ -5,6 +5,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { cancelByName, unfinishedDownloads } from "../../lib/peer/downloads.ts";
+import { FetchLock } from "../../lib/peer/fetch_lock.ts";
 import { homeWithFolderDownload, homeWithPartial } from "../helpers/downloads.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { tempDir } from "../helpers/processes.ts";
@@ -95,4 +96,53 @@ Deno.test("cancelByName - a folder fetch that wrote into its output, gone since,
   assert.equal(cancelled.partPath, output);
   assert.equal(await Deno.readTextFile(join(beside, "precious.txt")), "not the fetch's");
   assert.deepEqual(home.folderDownloads(), []);
+});
+
+Deno.test("cancelByName - deletes while it holds the fetch lock, so a fetch starting meanwhile is refused, not written into what is deleted", async () => {
+  await using dir = await tempDir();
+  const partPath = join(dir.path, "notes.pdf.shoal-part");
+  const { home, contentId } = homeWithPartial(dir.path, partPath, { loggedIn: true });
+  using _ = home;
+  await Deno.writeTextFile(partPath, "pieces so far");
+  const output = join(dir.path, "course");
+  using folderHome = homeWithFolderDownload(join(dir.path, "second"), output, true);
+  await Deno.mkdir(`${output}.shoal-part`, { recursive: true });
+  const folderId = folderHome.folderDownloads()[0].contentId;
+
+  // What a fetch starting at the moment of each deletion would meet.
+  const heldWhileDeleting: boolean[] = [];
+  const remove = Deno.remove;
+  Deno.remove = (path, options) => {
+    heldWhileDeleting.push(
+      FetchLock.isHeld(home, contentId) || FetchLock.isHeld(folderHome, folderId),
+    );
+    return remove(path, options);
+  };
+  try {
+    await cancelByName(home, "notes");
+    await cancelByName(folderHome, "course");
+  } finally {
+    Deno.remove = remove;
+  }
+  assert.ok(heldWhileDeleting.length >= 2);
+  assert.deepEqual(heldWhileDeleting.filter((held) => !held), []);
+  // And let go after.
+  assert.equal(FetchLock.isHeld(home, contentId), false);
+  assert.equal(FetchLock.isHeld(folderHome, folderId), false);
+  FetchLock.acquire(home, contentId, "notes").release();
+});
+
+Deno.test("cancelByName - a fetch running now is waited for, then refused with BUSY; nothing is deleted", async () => {
+  await using dir = await tempDir();
+  const partPath = join(dir.path, "notes.pdf.shoal-part");
+  const { home, contentId } = homeWithPartial(dir.path, partPath, { loggedIn: true });
+  using _ = home;
+  await Deno.writeTextFile(partPath, "pieces so far");
+  {
+    using _running = FetchLock.acquire(home, contentId, "notes");
+    await assert.rejects(cancelByName(home, "notes", { patienceMs: 100 }), shoalError("BUSY"));
+    assert.equal(home.downloads().length, 1);
+    assert.equal(await Deno.readTextFile(partPath), "pieces so far");
+  }
+  assert.equal((await cancelByName(home, "notes"))[0].file, "deleted");
 });

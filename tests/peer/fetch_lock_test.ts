@@ -28,3 +28,67 @@ Deno.test("FetchLock - a second fetch of the same folder is refused while the fi
   FetchLock.check(home, CONTENT, "course");
   FetchLock.acquire(home, CONTENT, "course").release();
 });
+
+Deno.test("FetchLock - looking at the lock (as downloads and cancel do) never makes a fetch starting at that moment fail", async () => {
+  await using dir = await tempDir();
+  using home = PeerHome.open(join(dir.path, "home"));
+  // The lock file exists (an earlier fetch), so a look has something to look at.
+  FetchLock.acquire(home, CONTENT, "course").release();
+  const worker = new Worker(new URL("./_fetch_lock_looker.ts", import.meta.url), {
+    type: "module",
+  });
+  try {
+    const looked = new Promise<{ held: number }>((resolve, reject) => {
+      worker.onmessage = (event) => resolve(event.data);
+      worker.onerror = (event) => reject(new Error(event.message));
+    });
+    worker.postMessage({ home: home.dir, contentId: CONTENT, rounds: 20_000 });
+    // Fetches start and end while the worker looks, in another thread: none may be refused.
+    let refused = 0;
+    let done = false;
+    looked.finally(() => done = true);
+    for (let i = 0; i < 200_000 && !done; i++) {
+      try {
+        FetchLock.acquire(home, CONTENT, "course").release();
+      } catch (error) {
+        if ((error as { code?: string }).code !== "BUSY") throw error;
+        refused++;
+      }
+      if (i % 1000 === 999) await new Promise((resolve) => setTimeout(resolve, 0));
+    }
+    await looked;
+    assert.equal(refused, 0, `${refused} fetches were refused BUSY by a mere look`);
+  } finally {
+    worker.terminate();
+  }
+});
+
+Deno.test("FetchLock - isHeld sees a holder in this process and in another, and nothing once released", async () => {
+  await using dir = await tempDir();
+  using home = PeerHome.open(join(dir.path, "home"));
+  assert.equal(FetchLock.isHeld(home, CONTENT), false);
+  {
+    using _held = FetchLock.acquire(home, CONTENT, "course");
+    assert.equal(FetchLock.isHeld(home, CONTENT), true);
+    assert.equal(FetchLock.isHeld(home, "cd".repeat(32)), false);
+  }
+  assert.equal(FetchLock.isHeld(home, CONTENT), false);
+  // Another process holds it until it is told to stop.
+  const path = join(home.dir, "locks", `fetch-${CONTENT}.lock`);
+  const child = new Deno.Command(Deno.execPath(), {
+    args: [
+      "eval",
+      `const f = Deno.openSync(${JSON.stringify(path)}, { read: true, write: true });
+       f.lockSync(true); console.log("held"); await Deno.stdin.readable.getReader().read();`,
+    ],
+    stdin: "piped",
+    stdout: "piped",
+  }).spawn();
+  const reader = child.stdout.pipeThrough(new TextDecoderStream()).getReader();
+  assert.match((await reader.read()).value ?? "", /held/);
+  assert.equal(FetchLock.isHeld(home, CONTENT), true);
+  await child.stdin.close();
+  await child.status;
+  await reader.cancel();
+  assert.equal(FetchLock.isHeld(home, CONTENT), false);
+});

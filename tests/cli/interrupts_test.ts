@@ -1,0 +1,101 @@
+/**
+ * Ctrl-C listeners live as long as the operation they serve: gone when it
+ * ends, or, when Ctrl-C ended it, once that has been reported; so a process
+ * that runs many commands gathers none.
+ */
+import assert from "node:assert/strict";
+import { join } from "node:path";
+import { listenForInterrupts, releaseInterrupts } from "../../lib/cli/interrupts.ts";
+import { reportError } from "../../lib/cli/errors.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { signedUpCliPeers } from "../helpers/cli.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
+import { tempDir } from "../helpers/processes.ts";
+
+/**
+ * Counts the signal listeners added and not removed while `run` runs, and
+ * calls `onAdded` as each is added. Tests send SIGTERM, which the listeners
+ * hear as Ctrl-C (SIGINT is the test runner's own: it stops the run); a
+ * guard listener stands behind them, so that one never kills the runner.
+ */
+async function countingListeners(
+  run: () => void | Promise<void>,
+  onAdded: (signal: Deno.Signal) => void = () => {},
+): Promise<number> {
+  const guard = () => {};
+  const { addSignalListener, removeSignalListener } = Deno;
+  addSignalListener("SIGTERM", guard);
+  const live = new Set<() => void>();
+  Deno.addSignalListener = (signal, handler) => {
+    addSignalListener(signal, handler);
+    live.add(handler);
+    onAdded(signal);
+  };
+  Deno.removeSignalListener = (signal, handler) => {
+    removeSignalListener(signal, handler);
+    live.delete(handler);
+  };
+  try {
+    await run();
+    return live.size;
+  } finally {
+    Deno.addSignalListener = addSignalListener;
+    Deno.removeSignalListener = removeSignalListener;
+    removeSignalListener("SIGTERM", guard);
+  }
+}
+
+Deno.test("listenForInterrupts - removed when the operation ends; after an interruption, once it is reported", async () => {
+  let heard = 0;
+  assert.equal(
+    await countingListeners(() => {
+      const listeners = listenForInterrupts(() => heard++);
+      listeners.stop(false);
+      listeners.stop(false);
+    }),
+    0,
+  );
+  assert.equal(
+    await countingListeners(() => {
+      for (let i = 0; i < 20; i++) listenForInterrupts(() => heard++).stop(true);
+      releaseInterrupts();
+    }),
+    0,
+  );
+  let left = 0;
+  await countingListeners(async () => {
+    listenForInterrupts(() => heard++).stop(true);
+    // The copy of the Ctrl-C that stopped it, arriving while it is reported: heard, not acted on.
+    Deno.kill(Deno.pid, "SIGTERM");
+    await new Promise((resolve) => setTimeout(resolve, 50));
+    const log = console.log;
+    console.log = () => {};
+    try {
+      reportError(new ShoalError("CANCELLED", "interrupted"), { json: true });
+    } finally {
+      console.log = log;
+    }
+  }).then((count) => left = count);
+  assert.equal(left, 0);
+  assert.equal(heard, 0);
+});
+
+Deno.test("a folder's publish stopped by Ctrl-C (or SIGTERM) in process leaves no signal listener behind", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
+  const tree = join(dir.path, "tree");
+  await Deno.mkdir(tree);
+  for (let i = 0; i < 2_000; i++) await Deno.writeTextFile(join(tree, `f${i}.txt`), `file ${i}`);
+  let result = { code: -1, stderr: "" };
+  const left = await countingListeners(
+    async () => {
+      result = await alice.run(["publish", tree]);
+    },
+    // SIGTERM (as Ctrl-C) as soon as the publish listens for it, while it hashes.
+    (signal) => signal === "SIGTERM" && Deno.kill(Deno.pid, "SIGTERM"),
+  );
+  assert.equal(result.code, 130, result.stderr);
+  assert.match(result.stderr, /stopped hashing; nothing was published/);
+  assert.equal(left, 0, "the publish's listeners are gone");
+});
