@@ -163,6 +163,13 @@ interface Open {
 }
 
 const NO_SOURCE_RETRIES = 5;
+/** A piece's key among the requests out: its file's index times this, plus its own. */
+const PIECES_PER_KEY = 2 ** 32;
+/**
+ * Sources asked for one piece at most: the one first asked, and one idle
+ * source in the endgame.
+ */
+const ENDGAME_COPIES = 2;
 /** Files in a source's first batch; each next batch may hold twice as many. */
 const FIRST_BATCH_ITEMS = 4;
 const DEFAULT_BATCH_ITEMS = 128;
@@ -200,6 +207,16 @@ export class FolderDownload {
   readonly #idOf: (file: PlannedFile) => string;
   /** Pieces to ask again (their request failed), as [file, piece]. */
   readonly #retry: [number, number][] = [];
+  /**
+   * Requests out, by piece (file × PIECES_PER_KEY + piece): the sources asked
+   * for it, oldest request first. Once every piece has been asked for, a
+   * source with nothing left to do is asked too for pieces another has not
+   * sent yet (the endgame: a slow source then holds up nobody); the first
+   * copy to arrive is used, a later one dropped unread.
+   */
+  readonly #asked = new Map<number, Link[]>();
+  /** Every file before this one has had each of its pieces asked for (see {@link #allAsked}). */
+  #firstUnasked = 0;
   readonly #links: Link[] = [];
   readonly #buffers = new BufferPool(64);
   readonly #done = Promise.withResolvers<SourceReport[]>();
@@ -413,7 +430,11 @@ export class FolderDownload {
         // So do batches waiting for the placing worker: a few keep it busy.
         if (this.#placing >= MAX_PLACING) return;
         const unit = this.#pick(link);
-        if (!unit) continue;
+        if (!unit) {
+          // Nothing new for it: once nothing is left unasked, it helps with what others owe.
+          if (link.inFlight === 0 && this.#allAsked() && this.#endgame(link)) progressed = true;
+          continue;
+        }
         if (!link.noBatches && this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
         else this.#request(link, unit[0], unit[1]);
         progressed = true;
@@ -421,6 +442,85 @@ export class FolderDownload {
     }
     // Nobody has anything left to do: what remains, no live source holds.
     if (this.#filesLeft > 0 && !this.#busy()) this.#background(this.#lookForSources());
+  }
+
+  /** Records that `link` was asked for a piece. */
+  #ask(link: Link, file: number, piece: number): void {
+    const key = file * PIECES_PER_KEY + piece;
+    const asked = this.#asked.get(key);
+    if (asked) asked.push(link);
+    else this.#asked.set(key, [link]);
+  }
+
+  /**
+   * Whether the piece `link` sent is the first copy to arrive (then it is
+   * no longer asked of anyone, and is this one's to verify and store), or
+   * another source's copy came first.
+   */
+  #claim(link: Link, file: number, piece: number): boolean {
+    const key = file * PIECES_PER_KEY + piece;
+    if (!this.#asked.get(key)?.includes(link)) return false;
+    this.#asked.delete(key);
+    return true;
+  }
+
+  /**
+   * `link`'s request for a piece failed: whether the piece must be asked
+   * again (no other source is asked for it, and none sent it yet).
+   */
+  #release(link: Link, file: number, piece: number): boolean {
+    const key = file * PIECES_PER_KEY + piece;
+    const asked = this.#asked.get(key);
+    if (!asked) return false;
+    const at = asked.indexOf(link);
+    if (at >= 0) asked.splice(at, 1);
+    if (asked.length > 0) return false;
+    this.#asked.delete(key);
+    return true;
+  }
+
+  /** Whether every piece still needed has been asked for (none waits to be asked again). */
+  #allAsked(): boolean {
+    if (this.#retry.length > 0) return false;
+    const files = this.#files;
+    while (
+      this.#firstUnasked < files.length &&
+      (this.#remaining[this.#firstUnasked] === 0 ||
+        this.#nextPiece[this.#firstUnasked] >= files[this.#firstUnasked].pieces.length)
+    ) this.#firstUnasked++;
+    return this.#firstUnasked === files.length;
+  }
+
+  /**
+   * The endgame: asks idle `link` for pieces other sources were asked for
+   * and have not sent, oldest first (small files together in one batch);
+   * whichever copy arrives first is used. Whether it asked for any.
+   */
+  #endgame(link: Link): boolean {
+    const batch: number[] = [];
+    let bytes = 0;
+    const most = link.noBatches ? 1 : Math.min(
+      this.#options.batchItems ?? DEFAULT_BATCH_ITEMS,
+      MAX_BATCH_ITEMS,
+    );
+    for (const [key, asked] of this.#asked) {
+      if (asked.length >= ENDGAME_COPIES || asked.includes(link)) continue;
+      const file = Math.floor(key / PIECES_PER_KEY);
+      if (!this.#holds(link, file)) continue;
+      if (link.noBatches || !this.#batchable(file)) {
+        if (batch.length > 0) continue;
+        this.#request(link, file, key - file * PIECES_PER_KEY);
+        return true;
+      }
+      const size = this.#files[file].size;
+      if (batch.length > 0 && bytes + size > this.#batchBytes()) break;
+      batch.push(file);
+      bytes += size;
+      if (batch.length >= most) break;
+    }
+    if (batch.length === 0) return false;
+    this.#sendBatch(link, batch, bytes);
+    return true;
   }
 
   /** Whether anything is under way: a source connecting, a request out, a piece being stored. */
@@ -432,6 +532,7 @@ export class FolderDownload {
   #request(link: Link, file: number, piece: number): void {
     const planned = this.#files[file];
     const length = pieceLength(fileManifestOf(planned), piece);
+    this.#ask(link, file, piece);
     link.inFlight++;
     link.inFlightBytes += length;
     this.#heldBytes += length;
@@ -457,6 +558,8 @@ export class FolderDownload {
     const length = body.length;
     try {
       if (this.#finished) return;
+      // Another source sent it first (the endgame asked both): this copy goes unread.
+      if (!this.#claim(link, file, piece)) return this.#pump();
       if (sha256Hex(body) !== planned.pieces[piece]) {
         this.#retry.push([file, piece]);
         this.#drop(link, `sent a corrupt piece (of ${planned.path})`);
@@ -509,7 +612,7 @@ export class FolderDownload {
   #requestBatch(link: Link, first: number): void {
     const most = Math.min(link.batchItems, this.#options.batchItems ?? DEFAULT_BATCH_ITEMS);
     link.batchItems = Math.min(MAX_BATCH_ITEMS, most * 2);
-    const maxBytes = Math.min(this.#options.batchBytes ?? 1024 * 1024, MAX_BATCH_BYTES);
+    const maxBytes = this.#batchBytes();
     const files = [first];
     let bytes = this.#files[first].size;
     while (files.length < most) {
@@ -524,6 +627,17 @@ export class FolderDownload {
       files.push(unit[0]);
       bytes += size;
     }
+    this.#sendBatch(link, files, bytes);
+  }
+
+  /** Most bytes of one `pieces` request. */
+  #batchBytes(): number {
+    return Math.min(this.#options.batchBytes ?? 1024 * 1024, MAX_BATCH_BYTES);
+  }
+
+  /** Asks `link` for `files` (small files of one piece, `bytes` in all) in one `pieces` request. */
+  #sendBatch(link: Link, files: number[], bytes: number): void {
+    for (const file of files) this.#ask(link, file, 0);
     link.inFlight++;
     link.inFlightBytes += bytes;
     this.#heldBytes += bytes;
@@ -636,14 +750,16 @@ export class FolderDownload {
         this.#refusedItem(link, files[i], item.error);
         continue;
       }
-      yield [files[i], at, item.length];
+      const start = at;
       at += item.length;
+      // Another source sent it first (the endgame asked both): this copy goes unread.
+      if (this.#claim(link, files[i], 0)) yield [files[i], start, item.length];
     }
   }
 
   /** A file a batch did not send (its own error): asked again, of another source if this lacks it. */
   #refusedItem(link: Link, file: number, error: { code: string; message: string }): void {
-    this.#retry.push([file, 0]);
+    if (this.#release(link, file, 0)) this.#retry.push([file, 0]);
     // As a failed piece request: it lacks that file after all, or it is of no use now.
     if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") link.lacks.add(file);
     else this.#drop(link, error.message);
@@ -724,7 +840,7 @@ export class FolderDownload {
     link.inFlightBytes -= asked;
     this.#heldBytes -= asked;
     if (this.#finished) return;
-    for (const file of files) this.#retry.push([file, 0]);
+    for (const file of files) if (this.#release(link, file, 0)) this.#retry.push([file, 0]);
     if (error.code === "BUSY" && !link.dropped) {
       // Its account's batches fill what the source holds for it (other fetches at once): not a
       // reason to drop it, as a piece's BUSY (a full queue) is.
@@ -751,7 +867,7 @@ export class FolderDownload {
     link.inFlightBytes -= length;
     this.#heldBytes -= length;
     if (this.#finished) return;
-    this.#retry.push([file, piece]);
+    if (this.#release(link, file, piece)) this.#retry.push([file, piece]);
     this.#refusedBy(link, [file], error);
   }
 
