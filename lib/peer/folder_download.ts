@@ -163,6 +163,13 @@ interface Open {
 }
 
 const NO_SOURCE_RETRIES = 5;
+/** A piece's key among the requests out: its file's index times this, plus its own. */
+const PIECES_PER_KEY = 2 ** 32;
+/**
+ * Sources asked for one piece at most: the one first asked, and one idle
+ * source in the endgame.
+ */
+const ENDGAME_COPIES = 2;
 /** Files in a source's first batch; each next batch may hold twice as many. */
 const FIRST_BATCH_ITEMS = 4;
 const DEFAULT_BATCH_ITEMS = 128;
@@ -200,6 +207,23 @@ export class FolderDownload {
   readonly #idOf: (file: PlannedFile) => string;
   /** Pieces to ask again (their request failed), as [file, piece]. */
   readonly #retry: [number, number][] = [];
+  /**
+   * Requests out for each file of one piece: 1, or 2 in the endgame (once
+   * every piece has been asked for, a source with nothing left to do is
+   * asked too for pieces another has not sent yet: a slow source then holds
+   * up nobody). Numbers, not records: a folder of small files costs no
+   * allocation a file for it.
+   */
+  readonly #copies: Uint8Array;
+  /** Whether a copy of each file of one piece has arrived: the first is used, a later one dropped unread. */
+  readonly #arrived: Uint8Array;
+  /** The same two for the pieces of files of several pieces, by key (file × PIECES_PER_KEY + piece). */
+  readonly #pieceCopies = new Map<number, number>();
+  readonly #piecesArrived = new Set<number>();
+  /** Every file before this one has had each of its pieces asked for (see {@link #allAsked}). */
+  #firstUnasked = 0;
+  /** Every file before this one is done (where the endgame starts looking). */
+  #firstOpen = 0;
   readonly #links: Link[] = [];
   readonly #buffers = new BufferPool(64);
   readonly #done = Promise.withResolvers<SourceReport[]>();
@@ -229,6 +253,8 @@ export class FolderDownload {
     this.#placer = options.placer ?? null;
     this.#idOf = options.contentIdOf ?? contentIdCache();
     this.#nextPiece = new Int32Array(this.#files.length);
+    this.#copies = new Uint8Array(this.#files.length);
+    this.#arrived = new Uint8Array(this.#files.length);
     this.#remaining = new Int32Array(this.#files.length);
     for (let i = 0; i < this.#files.length; i++) {
       this.#remaining[i] = this.#files[i].pieces.length;
@@ -413,7 +439,11 @@ export class FolderDownload {
         // So do batches waiting for the placing worker: a few keep it busy.
         if (this.#placing >= MAX_PLACING) return;
         const unit = this.#pick(link);
-        if (!unit) continue;
+        if (!unit) {
+          // Nothing new for it: once nothing is left unasked, it helps with what others owe.
+          if (link.inFlight === 0 && this.#allAsked() && this.#endgame(link)) progressed = true;
+          continue;
+        }
         if (!link.noBatches && this.#batchable(unit[0])) this.#requestBatch(link, unit[0]);
         else this.#request(link, unit[0], unit[1]);
         progressed = true;
@@ -421,6 +451,129 @@ export class FolderDownload {
     }
     // Nobody has anything left to do: what remains, no live source holds.
     if (this.#filesLeft > 0 && !this.#busy()) this.#background(this.#lookForSources());
+  }
+
+  /** Records that a source was asked for a piece. */
+  #ask(file: number, piece: number): void {
+    if (this.#files[file].pieces.length === 1) {
+      this.#copies[file]++;
+      return;
+    }
+    const key = file * PIECES_PER_KEY + piece;
+    this.#pieceCopies.set(key, (this.#pieceCopies.get(key) ?? 0) + 1);
+  }
+
+  /**
+   * A copy of a piece arrived: whether it is the first (then it is this
+   * one's to verify and store) or another source's came first.
+   */
+  #claim(file: number, piece: number): boolean {
+    if (this.#files[file].pieces.length === 1) {
+      this.#copies[file]--;
+      if (this.#arrived[file]) return false;
+      this.#arrived[file] = 1;
+      return true;
+    }
+    const key = file * PIECES_PER_KEY + piece;
+    this.#lessCopies(key);
+    if (this.#piecesArrived.has(key)) return false;
+    this.#piecesArrived.add(key);
+    return true;
+  }
+
+  /**
+   * A request for a piece failed: asked again unless another source still
+   * owes it or sent it already.
+   */
+  #release(file: number, piece: number): void {
+    if (this.#files[file].pieces.length === 1) {
+      this.#copies[file]--;
+      if (this.#copies[file] === 0 && !this.#arrived[file]) this.#retry.push([file, piece]);
+      return;
+    }
+    const key = file * PIECES_PER_KEY + piece;
+    if (this.#lessCopies(key) === 0 && !this.#piecesArrived.has(key)) {
+      this.#retry.push([file, piece]);
+    }
+  }
+
+  /**
+   * The copy of a piece that arrived first is of no use (corrupt, or its
+   * writer failed): asked again unless another source still owes it.
+   */
+  #lost(file: number, piece: number): void {
+    if (this.#files[file].pieces.length === 1) {
+      this.#arrived[file] = 0;
+      if (this.#copies[file] === 0) this.#retry.push([file, piece]);
+      return;
+    }
+    const key = file * PIECES_PER_KEY + piece;
+    this.#piecesArrived.delete(key);
+    if (!this.#pieceCopies.has(key)) this.#retry.push([file, piece]);
+  }
+
+  /** One request fewer for the piece `key` of a file of several pieces: how many are left. */
+  #lessCopies(key: number): number {
+    const left = (this.#pieceCopies.get(key) ?? 1) - 1;
+    if (left > 0) this.#pieceCopies.set(key, left);
+    else this.#pieceCopies.delete(key);
+    return left;
+  }
+
+  /** Whether every piece still needed has been asked for (none waits to be asked again). */
+  #allAsked(): boolean {
+    if (this.#retry.length > 0) return false;
+    const files = this.#files;
+    while (
+      this.#firstUnasked < files.length &&
+      (this.#remaining[this.#firstUnasked] === 0 ||
+        this.#nextPiece[this.#firstUnasked] >= files[this.#firstUnasked].pieces.length)
+    ) this.#firstUnasked++;
+    return this.#firstUnasked === files.length;
+  }
+
+  /**
+   * The endgame: asks idle `link` (nothing of its own in flight) for pieces
+   * one other source was asked for and has not sent: a piece of a file of
+   * several, else small files in file order, together in one batch. Whether
+   * it asked for any.
+   */
+  #endgame(link: Link): boolean {
+    for (const [key, copies] of this.#pieceCopies) {
+      const file = Math.floor(key / PIECES_PER_KEY);
+      if (copies >= ENDGAME_COPIES || this.#piecesArrived.has(key) || !this.#holds(link, file)) {
+        continue;
+      }
+      this.#request(link, file, key - file * PIECES_PER_KEY);
+      return true;
+    }
+    const files = this.#files;
+    while (this.#firstOpen < files.length && this.#remaining[this.#firstOpen] === 0) {
+      this.#firstOpen++;
+    }
+    const most = link.noBatches
+      ? 1
+      : Math.min(this.#options.batchItems ?? DEFAULT_BATCH_ITEMS, MAX_BATCH_ITEMS);
+    const batch: number[] = [];
+    let bytes = 0;
+    for (let file = this.#firstOpen; file < files.length && batch.length < most; file++) {
+      if (
+        files[file].pieces.length !== 1 || this.#arrived[file] ||
+        this.#copies[file] === 0 || this.#copies[file] >= ENDGAME_COPIES ||
+        !this.#holds(link, file)
+      ) continue;
+      if (link.noBatches || !this.#batchable(file)) {
+        if (batch.length > 0) continue;
+        this.#request(link, file, 0);
+        return true;
+      }
+      if (batch.length > 0 && bytes + files[file].size > this.#batchBytes()) break;
+      batch.push(file);
+      bytes += files[file].size;
+    }
+    if (batch.length === 0) return false;
+    this.#sendBatch(link, batch, bytes);
+    return true;
   }
 
   /** Whether anything is under way: a source connecting, a request out, a piece being stored. */
@@ -432,6 +585,7 @@ export class FolderDownload {
   #request(link: Link, file: number, piece: number): void {
     const planned = this.#files[file];
     const length = pieceLength(fileManifestOf(planned), piece);
+    this.#ask(file, piece);
     link.inFlight++;
     link.inFlightBytes += length;
     this.#heldBytes += length;
@@ -457,8 +611,10 @@ export class FolderDownload {
     const length = body.length;
     try {
       if (this.#finished) return;
+      // Another source sent it first (the endgame asked both): this copy goes unread.
+      if (!this.#claim(file, piece)) return this.#pump();
       if (sha256Hex(body) !== planned.pieces[piece]) {
-        this.#retry.push([file, piece]);
+        this.#lost(file, piece);
         this.#drop(link, `sent a corrupt piece (of ${planned.path})`);
         return;
       }
@@ -509,7 +665,7 @@ export class FolderDownload {
   #requestBatch(link: Link, first: number): void {
     const most = Math.min(link.batchItems, this.#options.batchItems ?? DEFAULT_BATCH_ITEMS);
     link.batchItems = Math.min(MAX_BATCH_ITEMS, most * 2);
-    const maxBytes = Math.min(this.#options.batchBytes ?? 1024 * 1024, MAX_BATCH_BYTES);
+    const maxBytes = this.#batchBytes();
     const files = [first];
     let bytes = this.#files[first].size;
     while (files.length < most) {
@@ -524,6 +680,17 @@ export class FolderDownload {
       files.push(unit[0]);
       bytes += size;
     }
+    this.#sendBatch(link, files, bytes);
+  }
+
+  /** Most bytes of one `pieces` request. */
+  #batchBytes(): number {
+    return Math.min(this.#options.batchBytes ?? 1024 * 1024, MAX_BATCH_BYTES);
+  }
+
+  /** Asks `link` for `files` (small files of one piece, `bytes` in all) in one `pieces` request. */
+  #sendBatch(link: Link, files: number[], bytes: number): void {
+    for (const file of files) this.#ask(file, 0);
     link.inFlight++;
     link.inFlightBytes += bytes;
     this.#heldBytes += bytes;
@@ -636,14 +803,16 @@ export class FolderDownload {
         this.#refusedItem(link, files[i], item.error);
         continue;
       }
-      yield [files[i], at, item.length];
+      const start = at;
       at += item.length;
+      // Another source sent it first (the endgame asked both): this copy goes unread.
+      if (this.#claim(files[i], 0)) yield [files[i], start, item.length];
     }
   }
 
   /** A file a batch did not send (its own error): asked again, of another source if this lacks it. */
   #refusedItem(link: Link, file: number, error: { code: string; message: string }): void {
-    this.#retry.push([file, 0]);
+    this.#release(file, 0);
     // As a failed piece request: it lacks that file after all, or it is of no use now.
     if (error.code === "NOT_FOUND" || error.code === "CONTENT_CHANGED") link.lacks.add(file);
     else this.#drop(link, error.message);
@@ -651,7 +820,7 @@ export class FolderDownload {
 
   /** A file whose bytes did not match: asked again, and its source dropped. */
   #corrupt(link: Link, file: number): void {
-    this.#retry.push([file, 0]);
+    this.#lost(file, 0);
     this.#drop(link, `sent a corrupt piece (of ${this.#files[file].path})`);
   }
 
@@ -689,7 +858,7 @@ export class FolderDownload {
       placed = await promise;
     } catch {
       if (this.#finished) return;
-      for (const file of jobFiles) this.#retry.push([file, 0]);
+      for (const file of jobFiles) this.#lost(file, 0);
       return;
     } finally {
       this.#placing--;
@@ -724,7 +893,7 @@ export class FolderDownload {
     link.inFlightBytes -= asked;
     this.#heldBytes -= asked;
     if (this.#finished) return;
-    for (const file of files) this.#retry.push([file, 0]);
+    for (const file of files) this.#release(file, 0);
     if (error.code === "BUSY" && !link.dropped) {
       // Its account's batches fill what the source holds for it (other fetches at once): not a
       // reason to drop it, as a piece's BUSY (a full queue) is.
@@ -751,7 +920,7 @@ export class FolderDownload {
     link.inFlightBytes -= length;
     this.#heldBytes -= length;
     if (this.#finished) return;
-    this.#retry.push([file, piece]);
+    this.#release(file, piece);
     this.#refusedBy(link, [file], error);
   }
 

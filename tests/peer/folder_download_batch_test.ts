@@ -12,7 +12,9 @@ import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download
 import { BatchPlacer } from "../../lib/peer/batch_placer.ts";
 import { choosePieceSize, type FileIdentity, identityOf } from "../../lib/peer/manifest.ts";
 import { type BatchItem, checkBatchReply, type Source } from "../../lib/protocol/messages.ts";
-import { WithBody } from "../../lib/protocol/server.ts";
+import { ShoalError } from "../../lib/protocol/errors.ts";
+import { PEER_METHODS } from "../../lib/protocol/messages.ts";
+import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { contentsCatalog, manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
@@ -48,22 +50,24 @@ function filesCatalog(which: (i: number) => boolean = () => true) {
 async function download(
   sources: Source[],
   ticket: string,
-  options: { placer?: BatchPlacer; direct?: boolean } = {},
+  options: { placer?: BatchPlacer; direct?: boolean; pieceGraceMs?: number; only?: number[] } = {},
 ) {
+  const { only = FILES.map((_, i) => i), ...downloadOptions } = options;
+  const files = only.map((i) => FILES[i]);
   const dir = await Deno.makeTempDir({ prefix: "shoal-folder-batch-" });
   const planned = { sources: sources.map((source) => ({ source, holds: null })), ticket };
   const identities = new Map<number, FileIdentity>();
   const fetch = new FolderDownload({
-    files: FILES,
+    files,
     place: (relative) => join(dir, relative),
     findSources: () => Promise.resolve(planned),
     plaintext: true,
-    onFileDone: (index, identity) => identity && identities.set(index, identity),
-    ...options,
+    onFileDone: (index, identity) => identity && identities.set(only[index], identity),
+    ...downloadOptions,
   });
   try {
     const report = await deadline(fetch.run(planned), 60_000, { what: "the folder download" });
-    for (let i = 0; i < FILES.length; i++) {
+    for (const i of only) {
       assert.deepEqual(await Deno.readFile(join(dir, FILES[i].path)), CONTENTS[i], FILES[i].path);
     }
     for (const [index, identity] of identities) {
@@ -316,5 +320,101 @@ Deno.test("Folder download - a source refusing batches with BUSY (its account's 
     assert.ok(calls.find >= SMALL_FILES, `${calls.find} files asked for by piece`);
   } finally {
     await full.close();
+  }
+});
+
+/**
+ * A source, "sloth", that takes every `piece` and `pieces` request and
+ * answers none until the test is over ({@link release}, then NOT_FOUND).
+ */
+async function stallingSource() {
+  const held: (() => void)[] = [];
+  const never = () =>
+    new Promise<never>((_, reject) => held.push(() => reject(new ShoalError("NOT_FOUND", "gone"))));
+  const server = new ProtocolServer(PEER_METHODS, {
+    ping: () => Promise.resolve({ username: "sloth", time: Date.now() }),
+    manifest: never,
+    have: never,
+    piece: never,
+    queue: never,
+    folder: never,
+    pieces: never,
+  }, { kind: "peer", initialState: () => null, warn: () => {}, concurrency: 64 });
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    source: { owner: "sloth", address: `${host}:${port}`, partial: false, certificate: null },
+    asked: () => held.length,
+    release: async () => {
+      for (const go of held.splice(0)) go();
+      await server.close();
+    },
+  };
+}
+
+Deno.test("Folder download - the endgame: files asked of a source that never answers come from another once it has sent the rest", async () => {
+  const authority = await TicketAuthority.create();
+  const sloth = await stallingSource();
+  const alice = await authority.serve(filesCatalog().catalog, "alice");
+  try {
+    // Without the endgame this would wait for the sloth's deadline: ten minutes, past the
+    // download's own bound of one.
+    const { report, dropped } = await download(
+      [sloth.source, alice.source],
+      await authority.ticket(ANY_CONTENT),
+      { pieceGraceMs: 600_000 },
+    );
+    assert.ok(sloth.asked() > 0, "the sloth was asked for some files first");
+    assert.deepEqual(dropped, []);
+    const pieces = Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
+    assert.equal(pieces.sloth ?? 0, 0);
+    assert.equal(pieces.alice, SMALL_FILES + 3);
+  } finally {
+    await sloth.release();
+    await alice.server.close();
+  }
+});
+
+Deno.test("Folder download - in the endgame each piece is used once: a slow source's late copies are dropped unread", async () => {
+  const authority = await TicketAuthority.create();
+  const slow = await authority.serve(filesCatalog().catalog, "slow", { pieceDelayMs: 40 });
+  const fast = await authority.serve(filesCatalog().catalog, "fast");
+  using placer = await startedPlacer();
+  try {
+    for (const options of [{}, { placer }]) {
+      const { report, dropped } = await download(
+        [slow.source, fast.source],
+        await authority.ticket(ANY_CONTENT),
+        options,
+      );
+      assert.deepEqual(dropped, []);
+      // Every piece counted once, whichever source's copy came first.
+      assert.equal(report.reduce((sum, row) => sum + row.pieces, 0), SMALL_FILES + 3);
+    }
+  } finally {
+    await slow.server.close();
+    await fast.server.close();
+  }
+});
+
+Deno.test("Folder download - the endgame: pieces of a large file asked of a source that never answers come from another", async () => {
+  const authority = await TicketAuthority.create();
+  const sloth = await stallingSource();
+  const alice = await authority.serve(filesCatalog().catalog, "alice");
+  try {
+    // The file of three pieces alone: the sloth, first in line, is asked for all three.
+    const { report, dropped } = await download(
+      [sloth.source, alice.source],
+      await authority.ticket(ANY_CONTENT),
+      { pieceGraceMs: 600_000, only: [SMALL_FILES] },
+    );
+    assert.ok(sloth.asked() > 0, "the sloth was asked first");
+    // Not dropped as too slow (its requests time out after 15 s): the download did not wait.
+    assert.deepEqual(dropped, []);
+    const pieces = Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
+    assert.equal(pieces.sloth ?? 0, 0);
+    assert.equal(pieces.alice, 3);
+  } finally {
+    await sloth.release();
+    await alice.server.close();
   }
 });

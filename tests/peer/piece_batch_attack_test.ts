@@ -179,6 +179,11 @@ const HOSTILE: {
   name: string;
   answer: Parameters<typeof batchAnswering>[0];
   reason: RegExp;
+  /**
+   * The download may end before the source is dropped: once every file was
+   * asked for, the honest source is asked for what this one owes (the endgame).
+   */
+  mayFinishFirst?: boolean;
 }[] = [
   {
     name: "a length over MAX_BATCH_BYTES",
@@ -233,6 +238,7 @@ const HOSTILE: {
       );
     },
     reason: /too slow/,
+    mayFinishFirst: true,
   },
   {
     name: "an item error with an unknown code",
@@ -245,7 +251,7 @@ const HOSTILE: {
   },
 ];
 
-for (const { name, answer, reason } of HOSTILE) {
+for (const { name, answer, reason, mayFinishFirst } of HOSTILE) {
   Deno.test(`pieces attack - a source answering with ${name} is dropped; the folder comes from the honest one`, async () => {
     const authority = await TicketAuthority.create();
     const hostile = await batchAnswering(answer);
@@ -267,6 +273,7 @@ for (const { name, answer, reason } of HOSTILE) {
       for (let i = 0; i < FILES.length; i++) {
         assert.deepEqual(await Deno.readFile(join(dir, FILES[i].path)), CONTENTS[i]);
       }
+      if (mayFinishFirst && fetch.dropped.length === 0) return;
       assert.equal(fetch.dropped.length, 1, JSON.stringify(fetch.dropped));
       assert.equal(fetch.dropped[0].owner, "mallory");
       assert.match(fetch.dropped[0].reason, reason);
