@@ -6,7 +6,14 @@
 import { Command, Option } from "commander";
 import { DEFAULT_HTTP_PORT, DEFAULT_TRACKER_PORT } from "../defaults.ts";
 import { type Address, formatAddress } from "../protocol/address.ts";
-import { type Announcement, announceTracker, reachableFromNetwork } from "../tracker/announce.ts";
+import {
+  type Announcement,
+  announceTracker,
+  defaultTrackerName,
+  freeTrackerName,
+  reachableFromNetwork,
+} from "../tracker/announce.ts";
+import { browseTrackers } from "../peer/discover.ts";
 import { PROTOCOL_VERSION } from "../protocol/messages.ts";
 import type { TrackerStore } from "../tracker/store.ts";
 import { RegisterLimiter } from "../tracker/register_limiter.ts";
@@ -178,7 +185,7 @@ export function addServeCommand(program: Command): void {
         await tracker.close();
         throw error;
       }
-      let announcement: Announcement | undefined;
+      let announcement: { stop(): Promise<void> } | undefined;
       // Whatever fails from here on (a closed stdout, the announcement), the ports are closed.
       try {
         console.log(
@@ -240,31 +247,60 @@ function httpPortOf(text: string): number {
   );
 }
 
+/** How long the tracker listens for others' announcements before choosing its name. */
+const NAME_PROBE_MS = 1_000;
+
 /**
  * Announces the tracker on the local network (unless `--no-announce`, or it
- * listens on loopback, where nobody else could reach it) and says so.
+ * listens on loopback, where nobody else could reach it) and says so. First
+ * it listens a moment for other trackers: one announcing the same name
+ * would hide one of the two from peers, so this one then takes the first
+ * free `NAME-2`, `NAME-3`, ... and says so. The tracker serves meanwhile.
  */
 function startAnnouncing(
   options: ServeOptions,
   bound: Address,
   certificate: string | undefined,
   warn: (line: string) => void,
-): Announcement | undefined {
+): { stop(): Promise<void> } | undefined {
   if (!options.announce || !reachableFromNetwork(options.host)) return undefined;
-  const announcement = announceTracker({
-    name: options.name,
-    port: bound.port,
-    host: options.host,
-    fingerprint: certificate === undefined ? undefined : fingerprintOf(certificate),
-    version: PROTOCOL_VERSION,
-    warn,
-  });
-  if (!announcement) return undefined;
-  console.log(
-    `announced on the local network as "${announcement.name}" (DNS-SD _shoal._tcp; ` +
-      "--no-announce turns it off)",
-  );
-  return announcement;
+  const fingerprint = certificate === undefined ? undefined : fingerprintOf(certificate);
+  const wanted = options.name ?? defaultTrackerName();
+  const stopping = new AbortController();
+  let announcement: Announcement | undefined;
+  const started = (async () => {
+    // Nothing seen (no multicast, no permission): announceTracker says why, if it fails too.
+    const seen = await browseTrackers({ waitMs: NAME_PROBE_MS, signal: stopping.signal })
+      .catch(() => []);
+    if (stopping.signal.aborted) return;
+    const name = freeTrackerName(wanted, seen, fingerprint);
+    if (name !== wanted) {
+      warn(
+        `warning: another tracker announces "${wanted}" on the local network; announcing this ` +
+          `one as "${name}" (give each tracker its own name: serve --name NAME)`,
+      );
+    }
+    announcement = announceTracker({
+      name,
+      port: bound.port,
+      host: options.host,
+      fingerprint,
+      version: PROTOCOL_VERSION,
+      warn,
+    });
+    if (!announcement) return;
+    console.log(
+      `announced on the local network as "${announcement.name}" (DNS-SD _shoal._tcp; ` +
+        "--no-announce turns it off)",
+    );
+  })();
+  return {
+    stop: async () => {
+      stopping.abort();
+      await started;
+      await announcement?.stop();
+    },
+  };
 }
 
 /** A DNS-SD instance name is one DNS label: 1 to 63 bytes. */

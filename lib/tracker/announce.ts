@@ -44,6 +44,53 @@ export function defaultTrackerName(): string {
   return hostname().split(".")[0] || "shoal-tracker";
 }
 
+/** A tracker another announcement names: its name, and what tells it apart. */
+export interface AnnouncedTracker {
+  name: string;
+  /** `host:port`. */
+  address: string;
+  /** Its certificate's fingerprint, as announced (TLS only). */
+  fingerprint?: string;
+}
+
+/** The longest DNS-SD instance name: one DNS label. */
+const MAX_NAME_BYTES = 63;
+
+/**
+ * The name to announce: `wanted`, unless another tracker on the network
+ * announces it already (a peer would see only one of the two), then the
+ * first of `wanted-2`, `wanted-3`, ... that none does. A tracker with this
+ * one's fingerprint is this tracker (another of its processes sharing one
+ * identity), not another.
+ *
+ * @example
+ * ```ts
+ * freeTrackerName("lab", [{ name: "lab", address: "10.0.0.5:5050", fingerprint: "SHA256:AA" }], "SHA256:BB"); // "lab-2"
+ * ```
+ */
+export function freeTrackerName(
+  wanted: string,
+  seen: AnnouncedTracker[],
+  fingerprint: string | undefined,
+): string {
+  const taken = new Set(
+    seen.filter((other) => fingerprint === undefined || other.fingerprint !== fingerprint)
+      .map((other) => other.name.toLowerCase()),
+  );
+  if (!taken.has(wanted.toLowerCase())) return wanted;
+  const bytes = (text: string) => new TextEncoder().encode(text).length;
+  const numbered = (n: number) => {
+    const suffix = `-${n}`;
+    let base = wanted;
+    while (base.length > 0 && bytes(base + suffix) > MAX_NAME_BYTES) base = base.slice(0, -1);
+    return base + suffix;
+  };
+  // Of taken.size + 1 numbers, one at least is free.
+  let n = 2;
+  while (n <= taken.size + 1 && taken.has(numbered(n).toLowerCase())) n++;
+  return numbered(n);
+}
+
 /**
  * Whether a tracker listening on `host` should announce itself: not when it
  * listens on loopback only, where no other machine can reach it.
@@ -98,8 +145,8 @@ export function announceTracker(options: AnnounceOptions): Announcement | undefi
     port: options.port,
     txt,
     disableIPv6: true,
-    // The library's probe for a name in use only logs a conflict to the console (README,
-    // known limits: give each tracker its own --name).
+    // The library's probe for a name in use only logs a conflict to the console: the name is
+    // chosen beforehand instead, from a browse (freeTrackerName).
     probe: false,
   });
   service.on("error", warn);

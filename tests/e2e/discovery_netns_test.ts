@@ -224,3 +224,47 @@ Deno.test({
     }
   },
 });
+
+Deno.test({
+  name:
+    "discovery - a second tracker given a name another tracker announces takes NAME-2 and says so, and peers see both",
+  ignore: unavailable !== null,
+  async fn() {
+    await using lan = await TestLan.create(["t1", "t2", "p"]);
+    const { t1, t2, p } = lan.hosts;
+    for (const host of [t1, t2, p]) {
+      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    }
+    await using dir = await tempDir("shoal-discovery-");
+    const trackers = [];
+    try {
+      for (const [host, db] of [[t1, "first"], [t2, "second"]] as const) {
+        const tracker = await startTracker({
+          db: join(dir.path, `${db}.db`),
+          host: "0.0.0.0",
+          netns: host.netns,
+          announce: true,
+          extra: ["--name", "lab"],
+        });
+        trackers.push(tracker);
+        await tracker.daemon.waitFor(/^announced on the local network/);
+      }
+      const [first, second] = trackers;
+      await first.daemon.waitFor(/^announced on the local network as "lab"/);
+      await second.daemon.waitFor(/^announced on the local network as "lab-2"/);
+      const listed = await peerIn(p.netns, join(dir.path, "dave"), ["trackers", "--json"]);
+      assert.deepEqual(
+        JSON.parse(listed.stdout).map((x: TrackerJson) => [x.name, x.address]),
+        [["lab", `${t1.ip}:${first.port}`], ["lab-2", `${t2.ip}:${second.port}`]],
+      );
+      // The second says why on stderr (its log), once it is stopped and its stderr read whole.
+      await second.daemon.stop();
+      assert.match(
+        await second.daemon.stderrSoFar(),
+        /another tracker announces "lab" on the local network; announcing this one as "lab-2" \(give each tracker its own name: serve --name NAME\)/,
+      );
+    } finally {
+      for (const tracker of trackers) await tracker.daemon.stop();
+    }
+  },
+});
