@@ -292,9 +292,14 @@ export class UploadSlots<H extends object = object> {
     for (const waiter of this.#queue.keys()) {
       if (this.#holders.size >= this.slots) return;
       const owner = this.#owners.get(waiter) ?? "";
-      if (owner !== "" && this.#heldBy(owner) >= this.#perUser) continue;
+      // A waiter that lingers already counts against its user: served, it is the same one.
+      const lingering = this.#lingering.get(waiter);
+      const itself = lingering !== undefined && lingering.owner === owner ? 1 : 0;
+      if (owner !== "" && this.#heldBy(owner) - itself >= this.#perUser) continue;
       this.#queue.delete(waiter);
-      this.#holders.set(waiter, { at: now, sending: 0 });
+      // Its pieces still on their way are a holder's now: sent, they are counted off it.
+      this.#lingering.delete(waiter);
+      this.#holders.set(waiter, { at: now, sending: lingering?.sending ?? 0 });
     }
   }
 }

@@ -179,3 +179,39 @@ Deno.test("UploadSlots - a slow reader's pieces still on their way count against
   slots.sending(first, -1);
   assert.equal(slots.place(second), 0);
 });
+
+Deno.test("UploadSlots - a slow reader served again while its earlier pieces are still on their way counts once, and those pieces keep it from idling out", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number }>();
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 4,
+    slotIdleMs: 1_000,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+  });
+  const [first, second, bob] = ["first", "second", "bob"].map(downloader);
+  // Carol (two slots of four: her share) is slow on her first connection's 2 pieces.
+  assert.equal(slots.ask(first, "carol"), 0);
+  slots.sending(first, 1);
+  slots.sending(first, 1);
+  writes.set(first, { since: 0, bytes: 256 * 1024 });
+  now = 60_000;
+  // Bob asks: carol's slot is taken back; her 2 pieces linger, counting as one of her two.
+  assert.equal(slots.ask(bob, "bob"), 0);
+  assert.equal(slots.place(first), null);
+  // Her connection's next request: a slot is free and she holds one of two, so it is served.
+  writes.delete(first);
+  assert.equal(slots.ask(first, "carol"), 0);
+  slots.sending(first, 1);
+  // Her 2 earlier pieces go out; the third is still on its way.
+  slots.sending(first, -1);
+  slots.sending(first, -1);
+  // It is one connection: her second still gets her other slot.
+  assert.equal(slots.ask(second, "carol"), 0);
+  // And the piece still on its way keeps the first from idling out.
+  now += 10_000;
+  assert.equal(slots.ask(second, "carol"), 0);
+  assert.equal(slots.place(first), 0);
+});
