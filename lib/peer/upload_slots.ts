@@ -32,7 +32,8 @@ export const MAX_QUEUED_PER_USER = 4;
 
 /**
  * The slowest a slot holder may read while others wait, bytes a second: a
- * write to it that takes longer than its size at this pace (plus
+ * write to it that takes longer than its size, and what the sockets may
+ * hold ahead of it ({@link SOCKET_BUFFER_BYTES}), at this pace (plus
  * {@link READ_GRACE_MS}) takes its slot back. On a LAN an honest downloader
  * reads a thousand times faster; only one that barely reads (to keep a slot
  * from others) or has set its own download limit this low falls below it.
@@ -43,11 +44,25 @@ export const MAX_QUEUED_PER_USER = 4;
 export const MIN_READ_BYTES_PER_SECOND = 32 * 1024;
 /** How long any write may wait for a slot holder to read, besides its size at the minimum pace. */
 export const READ_GRACE_MS = 5_000;
+/**
+ * The most a connection's sockets may hold ahead of a write (Linux's
+ * largest send buffer by default, `net.ipv4.tcp_wmem`): a write waits for
+ * the downloader to read those bytes too, and on loopback or a fast LAN
+ * they are megabytes. Its earlier writes' bytes, up to this, count in what
+ * a write may wait for: without them a downloader reading at 100 KiB/s,
+ * three times the minimum pace, lost its slot.
+ */
+export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** The write to a holder under way: when it started and its size (see Connection.writing). */
 export interface PendingWrite {
   since: number;
   bytes: number;
+  /**
+   * Bytes written to the holder before this write: some may still be in
+   * the sockets' buffers, ahead of it. @default {0}
+   */
+  earlier?: number;
 }
 
 /**
@@ -83,6 +98,11 @@ export interface UploadSlotsOptions<H extends object = object> {
   minReadBytesPerSecond?: number;
   /** How long any write may wait besides its size at the minimum pace. @default {READ_GRACE_MS} */
   readGraceMs?: number;
+  /**
+   * The most of a holder's earlier writes still ahead of its write under way.
+   * @default {SOCKET_BUFFER_BYTES}
+   */
+  socketBufferBytes?: number;
   /** Told of each holder whose slot was taken back for reading too slowly. */
   onTakenBack?: (holder: H, write: PendingWrite) => void;
 }
@@ -125,6 +145,7 @@ export class UploadSlots<H extends object = object> {
   readonly #writeOf: ((holder: H) => PendingWrite | null) | null;
   readonly #minReadBytesPerSecond: number;
   readonly #readGraceMs: number;
+  readonly #socketBufferBytes: number;
   readonly #onTakenBack: ((holder: H, write: PendingWrite) => void) | null;
 
   constructor(options: UploadSlotsOptions<H> = {}) {
@@ -141,6 +162,7 @@ export class UploadSlots<H extends object = object> {
     this.#writeOf = options.writeOf ?? null;
     this.#minReadBytesPerSecond = options.minReadBytesPerSecond ?? MIN_READ_BYTES_PER_SECOND;
     this.#readGraceMs = options.readGraceMs ?? READ_GRACE_MS;
+    this.#socketBufferBytes = options.socketBufferBytes ?? SOCKET_BUFFER_BYTES;
     this.#onTakenBack = options.onTakenBack ?? null;
   }
 
@@ -249,8 +271,8 @@ export class UploadSlots<H extends object = object> {
 
   /**
    * Takes the slot back from each holder whose write under way has waited
-   * longer than its size at the minimum pace, plus the grace: it reads too
-   * slowly. Its pieces already on their way still go (and count against its
+   * longer than its size, and what the sockets may hold ahead of it, at the
+   * minimum pace, plus the grace: it reads too slowly. Its pieces already on their way still go (and count against its
    * user's share of slots until they have); its next request queues it
    * behind those waiting.
    */
@@ -259,7 +281,9 @@ export class UploadSlots<H extends object = object> {
     for (const [holder, { sending }] of this.#holders) {
       const write = this.#writeOf(holder);
       if (!write) continue;
-      const allowedMs = this.#readGraceMs + write.bytes * 1000 / this.#minReadBytesPerSecond;
+      const ahead = Math.min(write.earlier ?? 0, this.#socketBufferBytes);
+      const allowedMs = this.#readGraceMs +
+        (write.bytes + ahead) * 1000 / this.#minReadBytesPerSecond;
       if (now - write.since <= allowedMs) continue;
       this.#holders.delete(holder);
       if (sending > 0) {

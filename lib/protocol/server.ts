@@ -32,11 +32,13 @@ export interface Connection<S> {
   /** Per-connection state, e.g. the logged-in user. */
   state: S;
   /**
-   * The write to the client under way, if one is: when it started and how
-   * many bytes it holds. A write waits only for the client to read (the
-   * socket's buffers full), so a long one is a client reading slowly.
+   * The write to the client under way, if one is: when it started, how
+   * many bytes it holds, and how many were written on this connection before
+   * it (some may still be in the sockets' buffers, ahead of it). A write
+   * waits only for the client to read (the socket's buffers full), so a long
+   * one is a client reading slowly.
    */
-  readonly writing: { since: number; bytes: number } | null;
+  readonly writing: { since: number; bytes: number; earlier: number } | null;
   /** Closes the connection from the server side. */
   close(): void;
 }
@@ -327,7 +329,9 @@ export class ProtocolServer<T extends MethodTable, S> {
       state: this.#options.initialState(),
       get writing() {
         const since = activity.writingSince;
-        return since === null ? null : { since, bytes: activity.writingBytes };
+        return since === null
+          ? null
+          : { since, bytes: activity.writingBytes, earlier: activity.writtenBytes };
       },
       close: () => closeQuietly(conn),
     };
@@ -342,6 +346,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       greetBy,
       writingSince: null,
       writingBytes: 0,
+      writtenBytes: 0,
       writing: null,
     };
     this.#activity.set(conn, activity);
@@ -478,6 +483,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       activity.writingBytes = chunk.byteLength;
       await writeAll(conn, chunk);
       activity.writingSince = null;
+      activity.writtenBytes += chunk.byteLength;
     };
     try {
       let next: Promise<Reply> | null;
@@ -556,6 +562,8 @@ interface Activity {
   writingSince: number | null;
   /** The bytes of the write in progress. */
   writingBytes: number;
+  /** The bytes of the writes done on this connection. */
+  writtenBytes: number;
   /**
    * The writer while one runs; null while none is needed. After the writer
    * has stopped for good it stays set (to its settled promise), so no other

@@ -184,13 +184,15 @@ Deno.test("attack - a downloader that holds a slot and barely reads loses it to 
     username: () => "alice",
     warn: () => {},
     uploads: new UploadLog({ write: (line) => lines.push(line) }),
-    // One slot; a write may wait 200 ms besides its size at 1 MiB/s (a 256 KiB piece: 0.45 s).
+    // One slot; a write may wait 200 ms besides its size and 1 MiB ahead of it at 1 MiB/s (a
+    // 256 KiB piece: 1.45 s).
     uploadSlots: {
       slots: 1,
       slotIdleMs: 600_000,
       queueIdleMs: 600_000,
       minReadBytesPerSecond: 1024 * 1024,
       readGraceMs: 200,
+      socketBufferBytes: 1024 * 1024,
     },
   });
   await server.trustTicketKey(authority.publicKey);

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UploadSlots } from "../../lib/peer/upload_slots.ts";
+import { SOCKET_BUFFER_BYTES, UploadSlots } from "../../lib/peer/upload_slots.ts";
 import { shoalError } from "../helpers/errors.ts";
 
 /** Slots on a clock the test moves. */
@@ -214,4 +214,30 @@ Deno.test("UploadSlots - a slow reader served again while its earlier pieces are
   now += 10_000;
   assert.equal(slots.ask(second, "carol"), 0);
   assert.equal(slots.place(first), 0);
+});
+
+Deno.test("UploadSlots - a write waits for what the sockets hold ahead of it too: a holder reading above the minimum pace keeps its slot", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number; earlier: number }>();
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 1,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+  });
+  const [steady, waiter] = ["steady", "waiter"].map(downloader);
+  assert.equal(slots.ask(steady), 0);
+  slots.sending(steady, 1);
+  // It reads at 64 KiB/s, twice the minimum. Of the 8 MiB written before this 256 KiB write, 1 MiB
+  // was still in the sockets' buffers when it began (as on loopback): it waits for 1.25 MiB, 20 s.
+  writes.set(steady, { since: 0, bytes: 256 * 1024, earlier: 8 * 1024 * 1024 });
+  now = 20_000;
+  assert.equal(slots.ask(waiter), 1);
+  assert.equal(slots.place(steady), 0);
+  // What the sockets hold is bounded (SOCKET_BUFFER_BYTES), however much went before: a holder
+  // that reads nothing of it still loses its slot.
+  now = 5_000 + (256 * 1024 + SOCKET_BUFFER_BYTES) * 1000 / (32 * 1024) + 1;
+  assert.equal(slots.ask(waiter), 0);
+  assert.equal(slots.place(steady), null);
 });
