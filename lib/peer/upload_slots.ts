@@ -170,14 +170,19 @@ export class UploadSlots<H extends object = object> {
    * Asks for a slot for `holder`, a connection of `owner` (the user its
    * ticket names): 0 when it holds one (now or already), else its place in
    * line, 1 being next. Joins the queue if not in it; throws BUSY when the
-   * queue is full, or `owner` waits in too many places already.
+   * queue is full, or `owner` waits in too many places already. A holder
+   * that only asks its place (`forData` false: a `queue` request) is given
+   * the idle bound anew the first time it learns it holds a slot, never
+   * after: else one polling its place, and asking for nothing, would keep a
+   * slot for ever.
    */
-  ask(holder: H, owner = ""): number {
+  ask(holder: H, owner = "", forData = true): number {
     const now = this.#now();
     this.#expire(now);
     const held = this.#holders.get(holder);
     if (held) {
-      held.at = now;
+      if (forData || !held.told) held.at = now;
+      held.told = true;
       return 0;
     }
     if (!this.#queue.has(holder)) {
@@ -200,7 +205,11 @@ export class UploadSlots<H extends object = object> {
       // Someone waits now: a slow reader's slot is theirs at once.
       this.#takeBackFromSlowReaders(now);
       this.#promote(now);
-      if (this.#holders.has(holder)) return 0;
+      const promoted = this.#holders.get(holder);
+      if (promoted) {
+        promoted.told = true;
+        return 0;
+      }
     } else {
       this.#queue.set(holder, now);
     }
@@ -323,7 +332,7 @@ export class UploadSlots<H extends object = object> {
       this.#queue.delete(waiter);
       // Its pieces still on their way are a holder's now: sent, they are counted off it.
       this.#lingering.delete(waiter);
-      this.#holders.set(waiter, { at: now, sending: lingering?.sending ?? 0 });
+      this.#holders.set(waiter, { at: now, sending: lingering?.sending ?? 0, told: false });
     }
   }
 }
@@ -332,4 +341,6 @@ interface Holder {
   at: number;
   /** Pieces on their way to it. */
   sending: number;
+  /** It has been answered that it holds its slot. */
+  told: boolean;
 }

@@ -281,3 +281,34 @@ Deno.test("attack - a downloader slowed only by this peer's own upload limit kee
     await server.close();
   }
 });
+
+Deno.test("attack - a slot holder that only asks its place, never for a piece, loses its slot to the next in line", async () => {
+  const authority = await TicketAuthority.create();
+  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
+    username: () => "alice",
+    warn: () => {},
+    uploadSlots: { slots: 1, slotIdleMs: 300, queueIdleMs: 600_000 },
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  const mallory = await connect(address);
+  const bob = await connect(address);
+  try {
+    const ticket = await authority.ticketFor("mallory", CONTENT_ID);
+    const honest = await authority.ticketFor("bob", CONTENT_ID);
+    assert.equal((await mallory.call("queue", { contentId: CONTENT_ID, ticket })).place, 0);
+    // Both poll as a queued fetch does (faster than the slot's idle bound): bob's turn comes.
+    let place = (await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place;
+    assert.equal(place, 1);
+    for (let polls = 0; place !== 0 && polls < 100; polls++) {
+      await mallory.call("queue", { contentId: CONTENT_ID, ticket });
+      place = (await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(place, 0, "bob never got the slot mallory only polled on");
+  } finally {
+    mallory.close();
+    bob.close();
+    await server.close();
+  }
+});

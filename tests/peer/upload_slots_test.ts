@@ -241,3 +241,29 @@ Deno.test("UploadSlots - a write waits for what the sockets hold ahead of it too
   assert.equal(slots.ask(waiter), 0);
   assert.equal(slots.place(steady), null);
 });
+
+Deno.test("UploadSlots - asking only its place keeps a holder's slot once, when it learns it holds one, never after", () => {
+  let now = 0;
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 1,
+    slotIdleMs: 1_000,
+    queueIdleMs: 10_000,
+    now: () => now,
+  });
+  const [first, polling, next] = ["first", "polling", "next"].map(downloader);
+  assert.equal(slots.ask(first), 0);
+  assert.equal(slots.ask(polling, "", false), 1);
+  assert.equal(slots.ask(next, "", false), 2);
+  slots.leave(first);
+  // Promoted now; it learns so at its next poll, late: the idle bound starts anew from there.
+  now += 900;
+  assert.equal(slots.ask(next, "", false), 1);
+  assert.equal(slots.ask(polling, "", false), 0);
+  now += 900;
+  assert.equal(slots.ask(next, "", false), 1);
+  // Polling its place, never asking for a piece, does not keep it.
+  assert.equal(slots.ask(polling, "", false), 0);
+  now += 900;
+  assert.equal(slots.ask(next, "", false), 0);
+  assert.equal(slots.place(polling), null);
+});
