@@ -479,11 +479,16 @@ export class ProtocolServer<T extends MethodTable, S> {
   async #writeReplies(conn: ServerConn, activity: Activity): Promise<void> {
     const { replies } = activity;
     const write = async (chunk: Uint8Array) => {
-      activity.writingSince = performance.now();
-      activity.writingBytes = chunk.byteLength;
-      await writeAll(conn, chunk);
-      activity.writingSince = null;
-      activity.writtenBytes += chunk.byteLength;
+      // A big body (a piece of a big file: up to 64 MiB) in slices, each a write of its own: the
+      // idle sweep and the upload slots judge a client by how long one write waits for it.
+      for (let at = 0; at < chunk.byteLength; at += MAX_WRITE_BYTES) {
+        const slice = chunk.subarray(at, at + MAX_WRITE_BYTES);
+        activity.writingSince = performance.now();
+        activity.writingBytes = slice.byteLength;
+        await writeAll(conn, slice);
+        activity.writingSince = null;
+        activity.writtenBytes += slice.byteLength;
+      }
     };
     try {
       let next: Promise<Reply> | null;
@@ -581,6 +586,15 @@ interface Reply {
 }
 
 const DEFAULT_HANDSHAKE_TIMEOUT_MS = 10_000;
+/**
+ * The largest single write to a client: a longer chunk goes out in writes
+ * of this size, so no write waits for the client to read more than this
+ * (and the sockets' buffers). A whole 16 MiB piece (a 20 GiB file's) in
+ * one write waited longer than the idle timeout (60 s) for a client reading
+ * below about 200 KiB/s (say, a fetch with `--max-download-rate 100KiB/s`),
+ * which was then dropped as not reading.
+ */
+export const MAX_WRITE_BYTES = 1024 * 1024;
 /**
  * Connections over its limit one address may have at once while they are
  * told BUSY (which, over TLS, waits for the handshake); more are closed at

@@ -11,6 +11,7 @@ import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/prot
 import {
   type Connection,
   type Handlers,
+  MAX_WRITE_BYTES,
   ProtocolServer,
   type ProtocolServerOptions,
   WithBody,
@@ -890,6 +891,34 @@ Deno.test("ProtocolServer - a write a client has not taken says when it began, i
     // The hello's reply at least went before it; what the sockets hold may be ahead of it.
     assert.ok(writing.earlier > 0, JSON.stringify(writing));
     assert.ok(writing.since <= performance.now());
+  } finally {
+    await raw.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a large body goes out in writes of at most MAX_WRITE_BYTES, so a client reading a big piece steadily is never taken for one not reading", async () => {
+  const PIECE = 16 * 1024 * 1024;
+  let connection: Connection<null> | null = null;
+  const handlers: Handlers<TestMethods, null> = {
+    ...HANDLERS,
+    piece: ({ index }, served) => {
+      connection = served;
+      return Promise.resolve(new WithBody({ index, length: PIECE }, [new Uint8Array(PIECE)]));
+    },
+  };
+  const { server, address } = await startServer({}, handlers);
+  const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
+  try {
+    raw.send(concat(
+      encodeFrame({ id: 1, type: "hello", params: { protocol: PROTOCOL_VERSION, agent: AGENT } }),
+      encodeFrame({ id: 2, type: "piece", params: { contentId: CONTENT_ID, index: 0 } }),
+    )).catch(() => {});
+    // Never read: the write under way waits for the client, and is at most one slice of the body.
+    await eventually(() => connection?.writing != null, "a write waits for the client", {
+      tries: 1_000,
+    });
+    assert.ok(connection!.writing!.bytes <= MAX_WRITE_BYTES, JSON.stringify(connection!.writing));
   } finally {
     await raw.close();
     await server.close();
