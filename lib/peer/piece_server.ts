@@ -281,9 +281,9 @@ export class PieceServer {
         }
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(length);
-        slots.sending(connection.state, 1);
+        const counted = slots.sending(connection.state, 1);
         const sent = () => {
-          slots.sending(connection.state, -1);
+          if (counted) slots.sending(connection.state, -1);
           this.#buffers.release(bytes);
         };
         // Marked before the read, so requests handled meanwhile choose other pieces; but only a
@@ -326,9 +326,9 @@ export class PieceServer {
           this.#buffers,
           (bytes) => unhold = batchBudget.take(grant.user, bytes),
         );
-        slots.sending(connection.state, 1);
+        const counted = slots.sending(connection.state, 1);
         const sent = () => {
-          slots.sending(connection.state, -1);
+          if (counted) slots.sending(connection.state, -1);
           unhold();
           this.#buffers.release(read.buffer);
         };

@@ -230,20 +230,25 @@ export class UploadSlots<H extends object = object> {
   /**
    * Marks a piece being sent to `holder` (+1) or sent (-1): a holder never
    * idles out while pieces are on their way to it, however slowly they go.
+   * Returns whether it was counted (`holder` holds a slot, or lingers): a
+   * piece's -1 is for a +1 that was, and only for one (a small file's
+   * piece, sent without a slot before its connection took one, would count
+   * off a piece still on its way).
    */
-  sending(holder: H, change: 1 | -1): void {
+  sending(holder: H, change: 1 | -1): boolean {
     const held = this.#holders.get(holder);
     if (held) {
       held.sending += change;
       held.at = this.#now();
-      return;
+      return true;
     }
     const lingering = this.#lingering.get(holder);
-    if (!lingering) return;
+    if (!lingering) return false;
     lingering.sending += change;
-    if (lingering.sending > 0) return;
+    if (lingering.sending > 0) return true;
     this.#lingering.delete(holder);
     this.#promote(this.#now());
+    return true;
   }
 
   /** `holder` is done (its connection closed): its slot goes to the next in line. */
