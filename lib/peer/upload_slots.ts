@@ -286,9 +286,9 @@ export class UploadSlots<H extends object = object> {
   /**
    * Takes the slot back from each holder whose write under way has waited
    * longer than its size, and what the sockets may hold ahead of it, at the
-   * minimum pace, plus the grace: it reads too slowly. Its pieces already on their way still go (and count against its
-   * user's share of slots until they have); its next request queues it
-   * behind those waiting.
+   * minimum pace, plus the grace: it reads too slowly. Its pieces already
+   * on their way still go (and count against its user's share of slots
+   * until they have); its next request queues it behind those waiting.
    */
   #takeBackFromSlowReaders(now: number): void {
     if (!this.#writeOf) return;
