@@ -621,7 +621,9 @@ export async function fetchFolder(
       );
       sources = await download.run(first);
       fetched = true;
-      if (staged && existing && chosenFiles.length < manifest.files.length) {
+      // Only a staging folder an earlier run of this fetch made (resumed): one that was there
+      // before it (fetched into with --force) keeps its other files, as an output fetched into does.
+      if (staged && resuming && existing && chosenFiles.length < manifest.files.length) {
         removed = await dropUnselected(
           into,
           manifest.files.filter((file) => !wanted(file.path)),

@@ -138,11 +138,15 @@ export class PieceServer {
         });
       },
     });
-    /** A downloader's place for a slot (0: served); small shares need none. */
+    /**
+     * A downloader's place for a slot (0: served); small shares need none.
+     * `forData` false: it only asks its place, which keeps no slot.
+     */
     const place = (
       contentId: string,
       content: { manifest: { size: number }; user: string; name?: string | null },
       connection: Connection<Downloader>,
+      forData = true,
     ) => {
       if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
       holders.set(connection.state, {
@@ -153,7 +157,7 @@ export class PieceServer {
       });
       try {
         // Counted per ticket user: one account's many connections share its bound.
-        return slots.ask(connection.state, content.user.toLowerCase());
+        return slots.ask(connection.state, content.user.toLowerCase(), forData);
       } catch (error) {
         refused(connection, contentId, error as ShoalError);
         throw error;
@@ -244,7 +248,7 @@ export class PieceServer {
         return { count: have.count, bitfield: have.toBase64(), sent };
       },
       queue: async ({ contentId, ticket }, connection) => ({
-        place: place(contentId, await find(contentId, ticket, connection), connection),
+        place: place(contentId, await find(contentId, ticket, connection), connection, false),
         slots: slots.slots,
         retryMs: QUEUE_POLL_MS,
       }),
@@ -277,9 +281,9 @@ export class PieceServer {
         }
         // Read before answering, so a failing disk becomes an error reply, not a cut-off body.
         const bytes = this.#buffers.take(length);
-        slots.sending(connection.state, 1);
+        const counted = slots.sending(connection.state, 1);
         const sent = () => {
-          slots.sending(connection.state, -1);
+          if (counted) slots.sending(connection.state, -1);
           this.#buffers.release(bytes);
         };
         // Marked before the read, so requests handled meanwhile choose other pieces; but only a
@@ -322,9 +326,9 @@ export class PieceServer {
           this.#buffers,
           (bytes) => unhold = batchBudget.take(grant.user, bytes),
         );
-        slots.sending(connection.state, 1);
+        const counted = slots.sending(connection.state, 1);
         const sent = () => {
-          slots.sending(connection.state, -1);
+          if (counted) slots.sending(connection.state, -1);
           unhold();
           this.#buffers.release(read.buffer);
         };

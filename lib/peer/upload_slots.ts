@@ -32,7 +32,8 @@ export const MAX_QUEUED_PER_USER = 4;
 
 /**
  * The slowest a slot holder may read while others wait, bytes a second: a
- * write to it that takes longer than its size at this pace (plus
+ * write to it that takes longer than its size, and what the sockets may
+ * hold ahead of it ({@link SOCKET_BUFFER_BYTES}), at this pace (plus
  * {@link READ_GRACE_MS}) takes its slot back. On a LAN an honest downloader
  * reads a thousand times faster; only one that barely reads (to keep a slot
  * from others) or has set its own download limit this low falls below it.
@@ -43,11 +44,25 @@ export const MAX_QUEUED_PER_USER = 4;
 export const MIN_READ_BYTES_PER_SECOND = 32 * 1024;
 /** How long any write may wait for a slot holder to read, besides its size at the minimum pace. */
 export const READ_GRACE_MS = 5_000;
+/**
+ * The most a connection's sockets may hold ahead of a write (Linux's
+ * largest send buffer by default, `net.ipv4.tcp_wmem`): a write waits for
+ * the downloader to read those bytes too, and on loopback or a fast LAN
+ * they are megabytes. Its earlier writes' bytes, up to this, count in what
+ * a write may wait for: without them a downloader reading at 100 KiB/s,
+ * three times the minimum pace, lost its slot.
+ */
+export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
 
 /** The write to a holder under way: when it started and its size (see Connection.writing). */
 export interface PendingWrite {
   since: number;
   bytes: number;
+  /**
+   * Bytes written to the holder before this write: some may still be in
+   * the sockets' buffers, ahead of it. @default {0}
+   */
+  earlier?: number;
 }
 
 /**
@@ -83,6 +98,11 @@ export interface UploadSlotsOptions<H extends object = object> {
   minReadBytesPerSecond?: number;
   /** How long any write may wait besides its size at the minimum pace. @default {READ_GRACE_MS} */
   readGraceMs?: number;
+  /**
+   * The most of a holder's earlier writes still ahead of its write under way.
+   * @default {SOCKET_BUFFER_BYTES}
+   */
+  socketBufferBytes?: number;
   /** Told of each holder whose slot was taken back for reading too slowly. */
   onTakenBack?: (holder: H, write: PendingWrite) => void;
 }
@@ -125,6 +145,7 @@ export class UploadSlots<H extends object = object> {
   readonly #writeOf: ((holder: H) => PendingWrite | null) | null;
   readonly #minReadBytesPerSecond: number;
   readonly #readGraceMs: number;
+  readonly #socketBufferBytes: number;
   readonly #onTakenBack: ((holder: H, write: PendingWrite) => void) | null;
 
   constructor(options: UploadSlotsOptions<H> = {}) {
@@ -141,6 +162,7 @@ export class UploadSlots<H extends object = object> {
     this.#writeOf = options.writeOf ?? null;
     this.#minReadBytesPerSecond = options.minReadBytesPerSecond ?? MIN_READ_BYTES_PER_SECOND;
     this.#readGraceMs = options.readGraceMs ?? READ_GRACE_MS;
+    this.#socketBufferBytes = options.socketBufferBytes ?? SOCKET_BUFFER_BYTES;
     this.#onTakenBack = options.onTakenBack ?? null;
   }
 
@@ -148,14 +170,19 @@ export class UploadSlots<H extends object = object> {
    * Asks for a slot for `holder`, a connection of `owner` (the user its
    * ticket names): 0 when it holds one (now or already), else its place in
    * line, 1 being next. Joins the queue if not in it; throws BUSY when the
-   * queue is full, or `owner` waits in too many places already.
+   * queue is full, or `owner` waits in too many places already. A holder
+   * that only asks its place (`forData` false: a `queue` request) is given
+   * the idle bound anew the first time it learns it holds a slot, never
+   * after: else one polling its place, and asking for nothing, would keep a
+   * slot for ever.
    */
-  ask(holder: H, owner = ""): number {
+  ask(holder: H, owner = "", forData = true): number {
     const now = this.#now();
     this.#expire(now);
     const held = this.#holders.get(holder);
     if (held) {
-      held.at = now;
+      if (forData || !held.told) held.at = now;
+      held.told = true;
       return 0;
     }
     if (!this.#queue.has(holder)) {
@@ -178,7 +205,11 @@ export class UploadSlots<H extends object = object> {
       // Someone waits now: a slow reader's slot is theirs at once.
       this.#takeBackFromSlowReaders(now);
       this.#promote(now);
-      if (this.#holders.has(holder)) return 0;
+      const promoted = this.#holders.get(holder);
+      if (promoted) {
+        promoted.told = true;
+        return 0;
+      }
     } else {
       this.#queue.set(holder, now);
     }
@@ -199,20 +230,25 @@ export class UploadSlots<H extends object = object> {
   /**
    * Marks a piece being sent to `holder` (+1) or sent (-1): a holder never
    * idles out while pieces are on their way to it, however slowly they go.
+   * Returns whether it was counted (`holder` holds a slot, or lingers): a
+   * piece's -1 is for a +1 that was, and only for one (a small file's
+   * piece, sent without a slot before its connection took one, would count
+   * off a piece still on its way).
    */
-  sending(holder: H, change: 1 | -1): void {
+  sending(holder: H, change: 1 | -1): boolean {
     const held = this.#holders.get(holder);
     if (held) {
       held.sending += change;
       held.at = this.#now();
-      return;
+      return true;
     }
     const lingering = this.#lingering.get(holder);
-    if (!lingering) return;
+    if (!lingering) return false;
     lingering.sending += change;
-    if (lingering.sending > 0) return;
+    if (lingering.sending > 0) return true;
     this.#lingering.delete(holder);
     this.#promote(this.#now());
+    return true;
   }
 
   /** `holder` is done (its connection closed): its slot goes to the next in line. */
@@ -249,17 +285,19 @@ export class UploadSlots<H extends object = object> {
 
   /**
    * Takes the slot back from each holder whose write under way has waited
-   * longer than its size at the minimum pace, plus the grace: it reads too
-   * slowly. Its pieces already on their way still go (and count against its
-   * user's share of slots until they have); its next request queues it
-   * behind those waiting.
+   * longer than its size, and what the sockets may hold ahead of it, at the
+   * minimum pace, plus the grace: it reads too slowly. Its pieces already
+   * on their way still go (and count against its user's share of slots
+   * until they have); its next request queues it behind those waiting.
    */
   #takeBackFromSlowReaders(now: number): void {
     if (!this.#writeOf) return;
     for (const [holder, { sending }] of this.#holders) {
       const write = this.#writeOf(holder);
       if (!write) continue;
-      const allowedMs = this.#readGraceMs + write.bytes * 1000 / this.#minReadBytesPerSecond;
+      const ahead = Math.min(write.earlier ?? 0, this.#socketBufferBytes);
+      const allowedMs = this.#readGraceMs +
+        (write.bytes + ahead) * 1000 / this.#minReadBytesPerSecond;
       if (now - write.since <= allowedMs) continue;
       this.#holders.delete(holder);
       if (sending > 0) {
@@ -292,9 +330,14 @@ export class UploadSlots<H extends object = object> {
     for (const waiter of this.#queue.keys()) {
       if (this.#holders.size >= this.slots) return;
       const owner = this.#owners.get(waiter) ?? "";
-      if (owner !== "" && this.#heldBy(owner) >= this.#perUser) continue;
+      // A waiter that lingers already counts against its user: served, it is the same one.
+      const lingering = this.#lingering.get(waiter);
+      const itself = lingering !== undefined && lingering.owner === owner ? 1 : 0;
+      if (owner !== "" && this.#heldBy(owner) - itself >= this.#perUser) continue;
       this.#queue.delete(waiter);
-      this.#holders.set(waiter, { at: now, sending: 0 });
+      // Its pieces still on their way are a holder's now: sent, they are counted off it.
+      this.#lingering.delete(waiter);
+      this.#holders.set(waiter, { at: now, sending: lingering?.sending ?? 0, told: false });
     }
   }
 }
@@ -303,4 +346,6 @@ interface Holder {
   at: number;
   /** Pieces on their way to it. */
   sending: number;
+  /** It has been answered that it holds its slot. */
+  told: boolean;
 }

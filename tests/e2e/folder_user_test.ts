@@ -534,3 +534,25 @@ Deno.test("fetch --force of a new version over an old one needs room only for wh
   assert.match(refused.stderr, /not enough disk space in .*small\/data: 1\.9 MiB needed/);
   assert.deepEqual(JSON.parse(await bob.ok(["downloads", "--json"])), []);
 });
+
+Deno.test("folder fetch --force --only into a staging folder that was there before it leaves that folder's other files alone, as in an output fetched into", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice, bob] = await signedUpCliPeers(dir.path, tracker.address, "alice", "bob");
+  const tree = join(dir.path, "course");
+  await Deno.mkdir(join(tree, "week 1"), { recursive: true });
+  await Deno.writeTextFile(join(tree, "readme.md"), "read me\n");
+  await Deno.writeTextFile(join(tree, "week 1", "notes.txt"), "the owner's notes\n");
+  await alice.ok(["publish", tree]);
+  await using _serving = await servePeer(alice.home, tracker.address);
+  // Not made by this fetch: bob's own (or an unfinished fetch's of another version), with a file
+  // at a path of the folder's that --only leaves out.
+  const output = join(dir.path, "out");
+  await Deno.mkdir(join(`${output}.shoal-part`, "week 1"), { recursive: true });
+  await Deno.writeTextFile(join(`${output}.shoal-part`, "week 1", "notes.txt"), "bob's notes\n");
+
+  const done = await bob.ok(["fetch", "course", "--output", output, "--force", "--only", "*.md"]);
+  assert.doesNotMatch(done, /removed/);
+  assert.equal(await Deno.readTextFile(join(output, "readme.md")), "read me\n");
+  assert.equal(await Deno.readTextFile(join(output, "week 1", "notes.txt")), "bob's notes\n");
+});

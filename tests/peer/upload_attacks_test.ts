@@ -184,13 +184,15 @@ Deno.test("attack - a downloader that holds a slot and barely reads loses it to 
     username: () => "alice",
     warn: () => {},
     uploads: new UploadLog({ write: (line) => lines.push(line) }),
-    // One slot; a write may wait 200 ms besides its size at 1 MiB/s (a 256 KiB piece: 0.45 s).
+    // One slot; a write may wait 200 ms besides its size and 1 MiB ahead of it at 1 MiB/s (a
+    // 256 KiB piece: 1.45 s).
     uploadSlots: {
       slots: 1,
       slotIdleMs: 600_000,
       queueIdleMs: 600_000,
       minReadBytesPerSecond: 1024 * 1024,
       readGraceMs: 200,
+      socketBufferBytes: 1024 * 1024,
     },
   });
   await server.trustTicketKey(authority.publicKey);
@@ -275,6 +277,37 @@ Deno.test("attack - a downloader slowed only by this peer's own upload limit kee
     assert.equal(lines.filter((line) => line.includes("reads too slowly")).length, 0);
   } finally {
     carol.close();
+    bob.close();
+    await server.close();
+  }
+});
+
+Deno.test("attack - a slot holder that only asks its place, never for a piece, loses its slot to the next in line", async () => {
+  const authority = await TicketAuthority.create();
+  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
+    username: () => "alice",
+    warn: () => {},
+    uploadSlots: { slots: 1, slotIdleMs: 300, queueIdleMs: 600_000 },
+  });
+  await server.trustTicketKey(authority.publicKey);
+  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  const mallory = await connect(address);
+  const bob = await connect(address);
+  try {
+    const ticket = await authority.ticketFor("mallory", CONTENT_ID);
+    const honest = await authority.ticketFor("bob", CONTENT_ID);
+    assert.equal((await mallory.call("queue", { contentId: CONTENT_ID, ticket })).place, 0);
+    // Both poll as a queued fetch does (faster than the slot's idle bound): bob's turn comes.
+    let place = (await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place;
+    assert.equal(place, 1);
+    for (let polls = 0; place !== 0 && polls < 100; polls++) {
+      await mallory.call("queue", { contentId: CONTENT_ID, ticket });
+      place = (await bob.call("queue", { contentId: CONTENT_ID, ticket: honest })).place;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    assert.equal(place, 0, "bob never got the slot mallory only polled on");
+  } finally {
+    mallory.close();
     bob.close();
     await server.close();
   }

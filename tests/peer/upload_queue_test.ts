@@ -224,3 +224,46 @@ Deno.test("Upload queue - a source's piece map says which pieces it has sent to 
     await alice.server.close();
   }
 });
+
+Deno.test("Upload queue - a piece sent before its connection held a slot is not counted off that slot: a piece on its way later still keeps it", async () => {
+  const authority = await TicketAuthority.create();
+  const ticket = await authority.ticket(CONTENT_ID);
+  const other = await authority.ticketFor("carol", CONTENT_ID);
+  // Every piece waits 400 ms before it goes; a holder with none on its way idles out in 200 ms.
+  const alice = await authority.serve(bothContents(), "alice", {
+    pieceDelayMs: 400,
+    uploadSlots: { slots: 1, slotIdleMs: 200, queueIdleMs: 600_000, minReadBytesPerSecond: 1 },
+  });
+  const bob = await connectTo(alice.source);
+  const carol = await connectTo(alice.source);
+  try {
+    // A small file's piece (no slot needed) is on its way when bob's connection takes the slot.
+    const small = bob.callWithBody("piece", {
+      contentId: SMALL_ID,
+      index: 0,
+      ticket: await authority.ticket(SMALL_ID),
+    });
+    await new Promise((resolve) => setTimeout(resolve, 100));
+    assert.equal((await bob.call("queue", { contentId: CONTENT_ID, ticket })).place, 0);
+    const first = bob.callWithBody("piece", { contentId: CONTENT_ID, index: 0, ticket });
+    assert.equal((await carol.call("queue", { contentId: CONTENT_ID, ticket: other })).place, 1);
+    await small;
+    await first;
+    // Bob's next piece is on its way for 400 ms: all that while, the slot stays his.
+    let sent = false;
+    const next = bob.callWithBody("piece", { contentId: CONTENT_ID, index: 1, ticket })
+      .finally(() => sent = true);
+    const places: number[] = [];
+    for (let polls = 0; !sent && polls < 100; polls++) {
+      places.push((await carol.call("queue", { contentId: CONTENT_ID, ticket: other })).place);
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+    await next;
+    assert.ok(places.length > 3, `carol asked ${places.length} times`);
+    assert.deepEqual(new Set(places), new Set([1]));
+  } finally {
+    bob.close();
+    carol.close();
+    await alice.server.close();
+  }
+});

@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { UploadSlots } from "../../lib/peer/upload_slots.ts";
+import { SOCKET_BUFFER_BYTES, UploadSlots } from "../../lib/peer/upload_slots.ts";
 import { shoalError } from "../helpers/errors.ts";
 
 /** Slots on a clock the test moves. */
@@ -178,4 +178,92 @@ Deno.test("UploadSlots - a slow reader's pieces still on their way count against
   assert.equal(slots.place(second), 1);
   slots.sending(first, -1);
   assert.equal(slots.place(second), 0);
+});
+
+Deno.test("UploadSlots - a slow reader served again while its earlier pieces are still on their way counts once, and those pieces keep it from idling out", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number }>();
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 4,
+    slotIdleMs: 1_000,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+  });
+  const [first, second, bob] = ["first", "second", "bob"].map(downloader);
+  // Carol (two slots of four: her share) is slow on her first connection's 2 pieces.
+  assert.equal(slots.ask(first, "carol"), 0);
+  slots.sending(first, 1);
+  slots.sending(first, 1);
+  writes.set(first, { since: 0, bytes: 256 * 1024 });
+  now = 60_000;
+  // Bob asks: carol's slot is taken back; her 2 pieces linger, counting as one of her two.
+  assert.equal(slots.ask(bob, "bob"), 0);
+  assert.equal(slots.place(first), null);
+  // Her connection's next request: a slot is free and she holds one of two, so it is served.
+  writes.delete(first);
+  assert.equal(slots.ask(first, "carol"), 0);
+  slots.sending(first, 1);
+  // Her 2 earlier pieces go out; the third is still on its way.
+  slots.sending(first, -1);
+  slots.sending(first, -1);
+  // It is one connection: her second still gets her other slot.
+  assert.equal(slots.ask(second, "carol"), 0);
+  // And the piece still on its way keeps the first from idling out.
+  now += 10_000;
+  assert.equal(slots.ask(second, "carol"), 0);
+  assert.equal(slots.place(first), 0);
+});
+
+Deno.test("UploadSlots - a write waits for what the sockets hold ahead of it too: a holder reading above the minimum pace keeps its slot", () => {
+  let now = 0;
+  const writes = new Map<object, { since: number; bytes: number; earlier: number }>();
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 1,
+    now: () => now,
+    writeOf: (holder) => writes.get(holder) ?? null,
+    minReadBytesPerSecond: 32 * 1024,
+    readGraceMs: 5_000,
+  });
+  const [steady, waiter] = ["steady", "waiter"].map(downloader);
+  assert.equal(slots.ask(steady), 0);
+  slots.sending(steady, 1);
+  // It reads at 64 KiB/s, twice the minimum. Of the 8 MiB written before this 256 KiB write, 1 MiB
+  // was still in the sockets' buffers when it began (as on loopback): it waits for 1.25 MiB, 20 s.
+  writes.set(steady, { since: 0, bytes: 256 * 1024, earlier: 8 * 1024 * 1024 });
+  now = 20_000;
+  assert.equal(slots.ask(waiter), 1);
+  assert.equal(slots.place(steady), 0);
+  // What the sockets hold is bounded (SOCKET_BUFFER_BYTES), however much went before: a holder
+  // that reads nothing of it still loses its slot.
+  now = 5_000 + (256 * 1024 + SOCKET_BUFFER_BYTES) * 1000 / (32 * 1024) + 1;
+  assert.equal(slots.ask(waiter), 0);
+  assert.equal(slots.place(steady), null);
+});
+
+Deno.test("UploadSlots - asking only its place keeps a holder's slot once, when it learns it holds one, never after", () => {
+  let now = 0;
+  const slots = new UploadSlots<{ name: string }>({
+    slots: 1,
+    slotIdleMs: 1_000,
+    queueIdleMs: 10_000,
+    now: () => now,
+  });
+  const [first, polling, next] = ["first", "polling", "next"].map(downloader);
+  assert.equal(slots.ask(first), 0);
+  assert.equal(slots.ask(polling, "", false), 1);
+  assert.equal(slots.ask(next, "", false), 2);
+  slots.leave(first);
+  // Promoted now; it learns so at its next poll, late: the idle bound starts anew from there.
+  now += 900;
+  assert.equal(slots.ask(next, "", false), 1);
+  assert.equal(slots.ask(polling, "", false), 0);
+  now += 900;
+  assert.equal(slots.ask(next, "", false), 1);
+  // Polling its place, never asking for a piece, does not keep it.
+  assert.equal(slots.ask(polling, "", false), 0);
+  now += 900;
+  assert.equal(slots.ask(next, "", false), 0);
+  assert.equal(slots.place(polling), null);
 });

@@ -9,12 +9,15 @@ import { concat } from "../helpers/bytes.ts";
 import { createIdentity } from "../../lib/identity/certificate.ts";
 import { type MethodTable, PEER_METHODS, PROTOCOL_VERSION } from "../../lib/protocol/messages.ts";
 import {
+  type Connection,
   type Handlers,
+  MAX_WRITE_BYTES,
   ProtocolServer,
   type ProtocolServerOptions,
   WithBody,
 } from "../../lib/protocol/server.ts";
 import { shoalError } from "../helpers/errors.ts";
+import { eventually } from "../helpers/eventually.ts";
 
 /**
  * A small method table for these tests. Its body method must be called
@@ -854,5 +857,70 @@ Deno.test("ProtocolClient - a server that accepts but never answers TLS is TIMEO
   } finally {
     release();
     await silent.close();
+  }
+});
+
+Deno.test("ProtocolServer - a write a client has not taken says when it began, its size, and the bytes written before it", async () => {
+  const PIECE = 1024 * 1024;
+  let connection: Connection<null> | null = null;
+  const handlers: Handlers<TestMethods, null> = {
+    ...HANDLERS,
+    piece: ({ index }, served) => {
+      connection = served;
+      return Promise.resolve(new WithBody({ index, length: PIECE }, [new Uint8Array(PIECE)]));
+    },
+  };
+  const { server, address } = await startServer({ concurrency: 4 }, handlers);
+  const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
+  try {
+    // 64 MiB asked for and never read: more than loopback's socket buffers hold.
+    const requests = Array.from(
+      { length: 64 },
+      (_, i) =>
+        encodeFrame({ id: 2 + i, type: "piece", params: { contentId: CONTENT_ID, index: i } }),
+    );
+    raw.send(concat(
+      encodeFrame({ id: 1, type: "hello", params: { protocol: PROTOCOL_VERSION, agent: AGENT } }),
+      ...requests,
+    )).catch(() => {});
+    await eventually(() => connection?.writing != null, "a write waits for the client", {
+      tries: 1_000,
+    });
+    const writing = connection!.writing!;
+    assert.ok(writing.bytes > 0);
+    // The hello's reply at least went before it; what the sockets hold may be ahead of it.
+    assert.ok(writing.earlier > 0, JSON.stringify(writing));
+    assert.ok(writing.since <= performance.now());
+  } finally {
+    await raw.close();
+    await server.close();
+  }
+});
+
+Deno.test("ProtocolServer - a large body goes out in writes of at most MAX_WRITE_BYTES, so a client reading a big piece steadily is never taken for one not reading", async () => {
+  const PIECE = 16 * 1024 * 1024;
+  let connection: Connection<null> | null = null;
+  const handlers: Handlers<TestMethods, null> = {
+    ...HANDLERS,
+    piece: ({ index }, served) => {
+      connection = served;
+      return Promise.resolve(new WithBody({ index, length: PIECE }, [new Uint8Array(PIECE)]));
+    },
+  };
+  const { server, address } = await startServer({}, handlers);
+  const raw = new RawPeer(await Deno.connect({ hostname: address.host, port: address.port }));
+  try {
+    raw.send(concat(
+      encodeFrame({ id: 1, type: "hello", params: { protocol: PROTOCOL_VERSION, agent: AGENT } }),
+      encodeFrame({ id: 2, type: "piece", params: { contentId: CONTENT_ID, index: 0 } }),
+    )).catch(() => {});
+    // Never read: the write under way waits for the client, and is at most one slice of the body.
+    await eventually(() => connection?.writing != null, "a write waits for the client", {
+      tries: 1_000,
+    });
+    assert.ok(connection!.writing!.bytes <= MAX_WRITE_BYTES, JSON.stringify(connection!.writing));
+  } finally {
+    await raw.close();
+    await server.close();
   }
 });
