@@ -121,20 +121,20 @@ export class PieceServer {
       ...(typeof options.uploadSlots === "number"
         ? { slots: options.uploadSlots }
         : options.uploadSlots),
-      writeOf: (holder) => holders.get(holder)?.connection.writing ?? null,
-      onTakenBack: (holder, write) => {
+      paceOf: (holder) => holders.get(holder)?.connection.wrote ?? null,
+      onTakenBack: (holder, pace) => {
         const held = holders.get(holder);
         if (!held) return;
-        const seconds = (performance.now() - write.since) / 1000;
+        const rate = pace.ms > 0 ? pace.bytes / 1024 / (pace.ms / 1000) : 0;
         options.uploads?.refusal({
           user: held.user,
           address: formatAddress(held.connection.remote),
           contentId: held.contentId,
           share: held.share,
           code: "QUEUED",
-          reason: `reads too slowly while others wait (a write of ${
-            Math.ceil(write.bytes / 1024)
-          } KiB waited ${seconds.toFixed(0)} s): its upload slot went to the next in line`,
+          reason: `reads too slowly while others wait (${rate.toFixed(1)} KiB/s over ${
+            (pace.ms / 1000).toFixed(0)
+          } s of writes waiting for it): its upload slot went to the next in line`,
         });
       },
     });

@@ -31,38 +31,33 @@ export const QUEUE_POLL_MS = 500;
 export const MAX_QUEUED_PER_USER = 4;
 
 /**
- * The slowest a slot holder may read while others wait, bytes a second: a
- * write to it that takes longer than its size, and what the sockets may
- * hold ahead of it ({@link SOCKET_BUFFER_BYTES}), at this pace (plus
- * {@link READ_GRACE_MS}) takes its slot back. On a LAN an honest downloader
- * reads a thousand times faster; only one that barely reads (to keep a slot
- * from others) or has set its own download limit this low falls below it.
- * A sharer's own `--max-upload-rate` never counts against a downloader: it
- * holds pieces back between writes, and only the time a write waits for the
- * downloader to read is measured.
+ * The slowest a slot holder may read while others wait, bytes a second, as
+ * measured over {@link READ_WINDOW_MS} of writes waiting for it: below it,
+ * its slot goes to the next in line. On a LAN an honest downloader reads a
+ * thousand times faster; only one that barely reads (to keep a slot from
+ * others) or has set its own download limit this low falls below it.
  */
 export const MIN_READ_BYTES_PER_SECOND = 32 * 1024;
-/** How long any write may wait for a slot holder to read, besides its size at the minimum pace. */
-export const READ_GRACE_MS = 5_000;
 /**
- * The most a connection's sockets may hold ahead of a write (Linux's
- * largest send buffer by default, `net.ipv4.tcp_wmem`): a write waits for
- * the downloader to read those bytes too, and on loopback or a fast LAN
- * they are megabytes. Its earlier writes' bytes, up to this, count in what
- * a write may wait for: without them a downloader reading at 100 KiB/s,
- * three times the minimum pace, lost its slot.
+ * How much time spent waiting in writes to a holder its pace is measured
+ * over (at most twice this: the window then starts again). Only the time a
+ * write waits for the downloader to read counts: a write waits only while
+ * the sockets' buffers are full, so the bytes written per such second are
+ * the pace it reads at, however big the buffers (megabytes on a fast LAN:
+ * a downloader reading fast never waits). A sharer's own
+ * `--max-upload-rate` holds pieces back between writes, never in one, so
+ * it never counts against a downloader.
  */
-export const SOCKET_BUFFER_BYTES = 4 * 1024 * 1024;
+export const READ_WINDOW_MS = 10_000;
 
-/** The write to a holder under way: when it started and its size (see Connection.writing). */
-export interface PendingWrite {
-  since: number;
+/**
+ * How a holder has been read from: the bytes of the writes done to it, and
+ * the milliseconds writes to it have waited (the one under way too, to now),
+ * on the clock of {@link UploadSlotsOptions.now}; see Connection.wrote.
+ */
+export interface ReadPace {
   bytes: number;
-  /**
-   * Bytes written to the holder before this write: some may still be in
-   * the sockets' buffers, ahead of it. @default {0}
-   */
-  earlier?: number;
+  ms: number;
 }
 
 /**
@@ -89,22 +84,17 @@ export interface UploadSlotsOptions<H extends object = object> {
   /** The clock, in milliseconds (tests inject one). @default {performance.now} */
   now?: () => number;
   /**
-   * The write to a holder under way, if one is, on the same clock: a
-   * holder whose write takes too long loses its slot while others wait.
-   * Without it, a holder's pace is not looked at.
+   * How a holder has been read from, so far: a holder that reads too slowly
+   * loses its slot while others wait. Without it, a holder's pace is not
+   * looked at.
    */
-  writeOf?: (holder: H) => PendingWrite | null;
+  paceOf?: (holder: H) => ReadPace | null;
   /** The slowest a holder may read while others wait. @default {MIN_READ_BYTES_PER_SECOND} */
   minReadBytesPerSecond?: number;
-  /** How long any write may wait besides its size at the minimum pace. @default {READ_GRACE_MS} */
-  readGraceMs?: number;
-  /**
-   * The most of a holder's earlier writes still ahead of its write under way.
-   * @default {SOCKET_BUFFER_BYTES}
-   */
-  socketBufferBytes?: number;
+  /** Time waiting in writes a holder's pace is measured over. @default {READ_WINDOW_MS} */
+  readWindowMs?: number;
   /** Told of each holder whose slot was taken back for reading too slowly. */
-  onTakenBack?: (holder: H, write: PendingWrite) => void;
+  onTakenBack?: (holder: H, pace: ReadPace) => void;
 }
 
 /**
@@ -142,11 +132,10 @@ export class UploadSlots<H extends object = object> {
   readonly #lingering = new Map<H, { owner: string; sending: number }>();
   readonly #perUser: number;
   readonly #maxQueuedPerUser: number;
-  readonly #writeOf: ((holder: H) => PendingWrite | null) | null;
+  readonly #paceOf: ((holder: H) => ReadPace | null) | null;
   readonly #minReadBytesPerSecond: number;
-  readonly #readGraceMs: number;
-  readonly #socketBufferBytes: number;
-  readonly #onTakenBack: ((holder: H, write: PendingWrite) => void) | null;
+  readonly #readWindowMs: number;
+  readonly #onTakenBack: ((holder: H, pace: ReadPace) => void) | null;
 
   constructor(options: UploadSlotsOptions<H> = {}) {
     this.slots = options.slots ?? DEFAULT_UPLOAD_SLOTS;
@@ -159,10 +148,9 @@ export class UploadSlots<H extends object = object> {
     this.#slotIdleMs = options.slotIdleMs ?? SLOT_IDLE_MS;
     this.#queueIdleMs = options.queueIdleMs ?? QUEUE_IDLE_MS;
     this.#now = options.now ?? (() => performance.now());
-    this.#writeOf = options.writeOf ?? null;
+    this.#paceOf = options.paceOf ?? null;
     this.#minReadBytesPerSecond = options.minReadBytesPerSecond ?? MIN_READ_BYTES_PER_SECOND;
-    this.#readGraceMs = options.readGraceMs ?? READ_GRACE_MS;
-    this.#socketBufferBytes = options.socketBufferBytes ?? SOCKET_BUFFER_BYTES;
+    this.#readWindowMs = options.readWindowMs ?? READ_WINDOW_MS;
     this.#onTakenBack = options.onTakenBack ?? null;
   }
 
@@ -203,7 +191,7 @@ export class UploadSlots<H extends object = object> {
       this.#owners.set(holder, owner);
       this.#queue.set(holder, now);
       // Someone waits now: a slow reader's slot is theirs at once.
-      this.#takeBackFromSlowReaders(now);
+      this.#takeBackFromSlowReaders();
       this.#promote(now);
       const promoted = this.#holders.get(holder);
       if (promoted) {
@@ -279,32 +267,40 @@ export class UploadSlots<H extends object = object> {
       }
     }
     // A slow reader harms nobody while nobody waits: only then is its pace looked at.
-    if (this.#queue.size > 0) this.#takeBackFromSlowReaders(now);
+    if (this.#queue.size > 0) this.#takeBackFromSlowReaders();
     this.#promote(now);
   }
 
   /**
-   * Takes the slot back from each holder whose write under way has waited
-   * longer than its size, and what the sockets may hold ahead of it, at the
-   * minimum pace, plus the grace: it reads too slowly. Its pieces already
-   * on their way still go (and count against its user's share of slots
-   * until they have); its next request queues it behind those waiting.
+   * Takes the slot back from each holder that read slower than the minimum
+   * pace over its last {@link READ_WINDOW_MS} to twice that of time waited
+   * in writes to it (measured from when it took its slot, the window
+   * starting again at twice): it reads too slowly. Its pieces already on
+   * their way still go (and count against its user's share of slots until
+   * they have); its next request queues it behind those waiting.
    */
-  #takeBackFromSlowReaders(now: number): void {
-    if (!this.#writeOf) return;
-    for (const [holder, { sending }] of this.#holders) {
-      const write = this.#writeOf(holder);
-      if (!write) continue;
-      const ahead = Math.min(write.earlier ?? 0, this.#socketBufferBytes);
-      const allowedMs = this.#readGraceMs +
-        (write.bytes + ahead) * 1000 / this.#minReadBytesPerSecond;
-      if (now - write.since <= allowedMs) continue;
+  #takeBackFromSlowReaders(): void {
+    if (!this.#paceOf) return;
+    for (const [holder, held] of this.#holders) {
+      const pace = this.#paceOf(holder);
+      if (!pace) continue;
+      held.paceFrom ??= pace;
+      const ms = pace.ms - held.paceFrom.ms;
+      if (ms < this.#readWindowMs) continue;
+      const bytes = pace.bytes - held.paceFrom.bytes;
+      if (bytes * 1000 >= this.#minReadBytesPerSecond * ms) {
+        if (ms >= 2 * this.#readWindowMs) held.paceFrom = pace;
+        continue;
+      }
       this.#holders.delete(holder);
-      if (sending > 0) {
-        this.#lingering.set(holder, { owner: this.#owners.get(holder) ?? "", sending });
+      if (held.sending > 0) {
+        this.#lingering.set(holder, {
+          owner: this.#owners.get(holder) ?? "",
+          sending: held.sending,
+        });
       }
       this.#owners.delete(holder);
-      this.#onTakenBack?.(holder, write);
+      this.#onTakenBack?.(holder, { bytes, ms });
     }
   }
 
@@ -337,7 +333,13 @@ export class UploadSlots<H extends object = object> {
       this.#queue.delete(waiter);
       // Its pieces still on their way are a holder's now: sent, they are counted off it.
       this.#lingering.delete(waiter);
-      this.#holders.set(waiter, { at: now, sending: lingering?.sending ?? 0, told: false });
+      this.#holders.set(waiter, {
+        at: now,
+        sending: lingering?.sending ?? 0,
+        told: false,
+        // Its pace is measured from now: what it read before (or did not) was another turn's.
+        paceFrom: this.#paceOf?.(waiter) ?? undefined,
+      });
     }
   }
 }
@@ -348,4 +350,6 @@ interface Holder {
   sending: number;
   /** It has been answered that it holds its slot. */
   told: boolean;
+  /** How it had been read from when its pace window started (first looked at, at the latest). */
+  paceFrom?: ReadPace;
 }

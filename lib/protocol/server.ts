@@ -32,13 +32,13 @@ export interface Connection<S> {
   /** Per-connection state, e.g. the logged-in user. */
   state: S;
   /**
-   * The write to the client under way, if one is: when it started, how
-   * many bytes it holds, and how many were written on this connection before
-   * it (some may still be in the sockets' buffers, ahead of it). A write
-   * waits only for the client to read (the socket's buffers full), so a long
-   * one is a client reading slowly.
+   * How the client has read what was written to it: the bytes of the writes
+   * done, and the milliseconds writes have waited for it (the one under way
+   * too, to now; on `performance.now`'s clock). A write waits only while the
+   * sockets' buffers are full, for the client to read, so bytes per such
+   * millisecond are the pace it reads at (a client reading fast never waits).
    */
-  readonly writing: { since: number; bytes: number; earlier: number } | null;
+  readonly wrote: { bytes: number; ms: number };
   /** Closes the connection from the server side. */
   close(): void;
 }
@@ -327,11 +327,10 @@ export class ProtocolServer<T extends MethodTable, S> {
       remote,
       local: addressOf(conn.localAddr),
       state: this.#options.initialState(),
-      get writing() {
+      get wrote() {
         const since = activity.writingSince;
-        return since === null
-          ? null
-          : { since, bytes: activity.writingBytes, earlier: activity.writtenBytes };
+        const waiting = since === null ? 0 : performance.now() - since;
+        return { bytes: activity.writtenBytes, ms: activity.writeMs + waiting };
       },
       close: () => closeQuietly(conn),
     };
@@ -345,8 +344,8 @@ export class ProtocolServer<T extends MethodTable, S> {
       quietSince: performance.now(),
       greetBy,
       writingSince: null,
-      writingBytes: 0,
       writtenBytes: 0,
+      writeMs: 0,
       writing: null,
     };
     this.#activity.set(conn, activity);
@@ -483,11 +482,11 @@ export class ProtocolServer<T extends MethodTable, S> {
       // idle sweep and the upload slots judge a client by how long one write waits for it.
       for (let at = 0; at < chunk.byteLength; at += MAX_WRITE_BYTES) {
         const slice = chunk.subarray(at, at + MAX_WRITE_BYTES);
-        activity.writingSince = performance.now();
-        activity.writingBytes = slice.byteLength;
+        const since = activity.writingSince = performance.now();
         await writeAll(conn, slice);
         activity.writingSince = null;
         activity.writtenBytes += slice.byteLength;
+        activity.writeMs += performance.now() - since;
       }
     };
     try {
@@ -565,10 +564,10 @@ interface Activity {
   greetBy: number | null;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
-  /** The bytes of the write in progress. */
-  writingBytes: number;
   /** The bytes of the writes done on this connection. */
   writtenBytes: number;
+  /** The milliseconds those writes took (waiting for the client to read). */
+  writeMs: number;
   /**
    * The writer while one runs; null while none is needed. After the writer
    * has stopped for good it stays set (to its settled promise), so no other

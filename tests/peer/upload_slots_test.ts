@@ -1,5 +1,5 @@
 import assert from "node:assert/strict";
-import { SOCKET_BUFFER_BYTES, UploadSlots } from "../../lib/peer/upload_slots.ts";
+import { UploadSlots } from "../../lib/peer/upload_slots.ts";
 import { shoalError } from "../helpers/errors.ts";
 
 /** Slots on a clock the test moves. */
@@ -95,77 +95,100 @@ Deno.test("UploadSlots - refuses a slot count below one", () => {
   assert.throws(() => new UploadSlots({ slots: 0 }), RangeError);
 });
 
-Deno.test("UploadSlots - a holder that reads too slowly keeps its slot while nobody waits, and gives it to the next in line once someone does", () => {
+/**
+ * Slots on a clock the test moves, whose holders' read paces the test sets:
+ * `read(holder, bytes, ms)` says `bytes` more were written to it over `ms`
+ * more of writes waiting for it.
+ */
+function pacedSlots(options: { slots?: number; slotIdleMs?: number } = {}) {
   let now = 0;
-  const writes = new Map<object, { since: number; bytes: number }>();
+  const paces = new Map<object, { bytes: number; ms: number }>();
   const takenBack: string[] = [];
   const slots = new UploadSlots<{ name: string }>({
-    slots: 1,
+    ...options,
     now: () => now,
-    writeOf: (holder) => writes.get(holder) ?? null,
+    paceOf: (holder) => ({ ...(paces.get(holder) ?? { bytes: 0, ms: 0 }) }),
     minReadBytesPerSecond: 32 * 1024,
-    readGraceMs: 5_000,
+    readWindowMs: 10_000,
     onTakenBack: (holder) => takenBack.push(holder.name),
   });
+  const read = (holder: object, bytes: number, ms: number) => {
+    const pace = paces.get(holder) ?? { bytes: 0, ms: 0 };
+    paces.set(holder, { bytes: pace.bytes + bytes, ms: pace.ms + ms });
+  };
+  return { slots, read, takenBack, advance: (ms: number) => (now += ms) };
+}
+
+const KIB = 1024;
+
+Deno.test("UploadSlots - a holder that reads too slowly keeps its slot while nobody waits, and gives it to the next in line once someone does", () => {
+  const { slots, read, takenBack, advance } = pacedSlots({ slots: 1 });
   const [slow, next] = ["slow", "next"].map(downloader);
   assert.equal(slots.ask(slow), 0);
-  // A 256 KiB write may take 5 s + 8 s at 32 KiB/s; this one has waited 60 s.
-  writes.set(slow, { since: 0, bytes: 256 * 1024 });
   slots.sending(slow, 1);
-  now = 60_000;
+  // 4 MiB at once (the sockets' buffers), then 1 KiB/s: 60 s of writes waiting for it.
+  read(slow, 4096 * KIB, 0);
+  read(slow, 60 * KIB, 60_000);
+  advance(60_000);
   assert.deepEqual(slots.counts, { serving: 1, waiting: 0 });
   assert.equal(slots.ask(slow), 0, "nobody waits: its pace harms nobody");
-  // Someone asks: the slow holder's slot is theirs, and the slow one queues behind them.
+  // Someone asks. Over its first 60 s it read fast enough on average (the buffers' 4 MiB): the
+  // window starts again; 10 s more at 1 KiB/s, and its slot is the next one's.
+  assert.equal(slots.ask(next), 1);
+  read(slow, 10 * KIB, 10_000);
+  advance(10_000);
   assert.equal(slots.ask(next), 0);
   assert.deepEqual(takenBack, ["slow"]);
   assert.equal(slots.place(slow), null);
-  assert.equal(slots.ask(slow), 1);
+  assert.equal(slots.ask(slow), 1, "it queues behind the others");
 });
 
-Deno.test("UploadSlots - a holder whose write is within its size at the minimum pace, or not writing at all, keeps its slot", () => {
-  let now = 0;
-  const writes = new Map<object, { since: number; bytes: number }>();
-  const slots = new UploadSlots<{ name: string }>({
-    slots: 2,
-    now: () => now,
-    writeOf: (holder) => writes.get(holder) ?? null,
-    minReadBytesPerSecond: 32 * 1024,
-    readGraceMs: 5_000,
-  });
-  const [big, between, waiter] = ["big", "between", "waiter"].map(downloader);
-  slots.ask(big);
-  slots.ask(between);
-  // 64 MiB at 32 KiB/s is 2,048 s: after 2,000 s this write is still within its pace.
-  writes.set(big, { since: 0, bytes: 64 * 1024 * 1024 });
-  slots.sending(big, 1);
-  slots.sending(between, 1);
-  now = 2_000_000;
+Deno.test("UploadSlots - a holder reading above the minimum pace keeps its slot however long its writes wait, and one never waited for is never judged", () => {
+  const { slots, read, takenBack, advance } = pacedSlots({ slots: 2 });
+  const [steady, limited, waiter] = ["steady", "limited", "waiter"].map(downloader);
+  slots.ask(steady);
+  slots.ask(limited);
+  slots.sending(steady, 1);
+  slots.sending(limited, 1);
   assert.equal(slots.ask(waiter), 1);
-  assert.equal(slots.place(big), 0);
-  // Waiting for this peer's own upload limit between writes is not the downloader's doing.
-  assert.equal(slots.place(between), 0);
-  now += 60_000;
-  assert.equal(slots.ask(waiter), 0, "now the big write is past its pace");
-  assert.equal(slots.place(big), null);
-  assert.equal(slots.place(between), 0);
+  // 100 KiB/s, three times the minimum, each write waiting seconds behind full buffers.
+  for (let i = 0; i < 30; i++) {
+    read(steady, 256 * KIB, 2_560);
+    // Held back by this peer's own upload limit: between writes, none of it waiting.
+    read(limited, 64 * KIB, 0);
+    advance(2_560);
+    assert.equal(slots.ask(waiter), 1);
+  }
+  assert.deepEqual(takenBack, []);
+  assert.equal(slots.place(steady), 0);
+  assert.equal(slots.place(limited), 0);
+});
+
+Deno.test("UploadSlots - a holder's pace counts from when it took its slot: a slow reader served again starts afresh", () => {
+  const { slots, read, takenBack, advance } = pacedSlots({ slots: 1 });
+  const [first, waiter] = ["first", "waiter"].map(downloader);
+  assert.equal(slots.ask(first), 0);
+  // Before its slot: 60 s of writes waiting for it (say, a queue reply it did not read).
+  read(first, 0, 0);
+  slots.leave(first);
+  read(first, 1 * KIB, 60_000);
+  assert.equal(slots.ask(first), 0);
+  slots.sending(first, 1);
+  assert.equal(slots.ask(waiter), 1);
+  read(first, 1024 * KIB, 5_000);
+  advance(5_000);
+  assert.equal(slots.ask(waiter), 1);
+  assert.deepEqual(takenBack, []);
 });
 
 Deno.test("UploadSlots - a slow reader's pieces still on their way count against its user's slots until sent, so new connections cannot pile up more", () => {
-  let now = 0;
-  const writes = new Map<object, { since: number; bytes: number }>();
-  const slots = new UploadSlots<{ name: string }>({
-    slots: 2,
-    now: () => now,
-    writeOf: (holder) => writes.get(holder) ?? null,
-    minReadBytesPerSecond: 32 * 1024,
-    readGraceMs: 5_000,
-  });
+  const { slots, read, advance } = pacedSlots({ slots: 2 });
   const [first, second, honest] = ["first", "second", "honest"].map(downloader);
   // Mallory (one slot of two: her share) barely reads the 4 pieces on their way to her.
   assert.equal(slots.ask(first, "mallory"), 0);
   for (let i = 0; i < 4; i++) slots.sending(first, 1);
-  writes.set(first, { since: 0, bytes: 256 * 1024 });
-  now = 60_000;
+  read(first, 0, 60_000);
+  advance(60_000);
   // Her second connection waits; her first loses its slot to it... but still lingers with 4
   // pieces, which count as her share: the free slot is not hers.
   assert.equal(slots.ask(second, "mallory"), 1);
@@ -181,28 +204,18 @@ Deno.test("UploadSlots - a slow reader's pieces still on their way count against
 });
 
 Deno.test("UploadSlots - a slow reader served again while its earlier pieces are still on their way counts once, and those pieces keep it from idling out", () => {
-  let now = 0;
-  const writes = new Map<object, { since: number; bytes: number }>();
-  const slots = new UploadSlots<{ name: string }>({
-    slots: 4,
-    slotIdleMs: 1_000,
-    now: () => now,
-    writeOf: (holder) => writes.get(holder) ?? null,
-    minReadBytesPerSecond: 32 * 1024,
-    readGraceMs: 5_000,
-  });
+  const { slots, read, advance } = pacedSlots({ slots: 4, slotIdleMs: 1_000 });
   const [first, second, bob] = ["first", "second", "bob"].map(downloader);
   // Carol (two slots of four: her share) is slow on her first connection's 2 pieces.
   assert.equal(slots.ask(first, "carol"), 0);
   slots.sending(first, 1);
   slots.sending(first, 1);
-  writes.set(first, { since: 0, bytes: 256 * 1024 });
-  now = 60_000;
+  read(first, 0, 60_000);
+  advance(60_000);
   // Bob asks: carol's slot is taken back; her 2 pieces linger, counting as one of her two.
   assert.equal(slots.ask(bob, "bob"), 0);
   assert.equal(slots.place(first), null);
   // Her connection's next request: a slot is free and she holds one of two, so it is served.
-  writes.delete(first);
   assert.equal(slots.ask(first, "carol"), 0);
   slots.sending(first, 1);
   // Her 2 earlier pieces go out; the third is still on its way.
@@ -211,35 +224,9 @@ Deno.test("UploadSlots - a slow reader served again while its earlier pieces are
   // It is one connection: her second still gets her other slot.
   assert.equal(slots.ask(second, "carol"), 0);
   // And the piece still on its way keeps the first from idling out.
-  now += 10_000;
+  advance(10_000);
   assert.equal(slots.ask(second, "carol"), 0);
   assert.equal(slots.place(first), 0);
-});
-
-Deno.test("UploadSlots - a write waits for what the sockets hold ahead of it too: a holder reading above the minimum pace keeps its slot", () => {
-  let now = 0;
-  const writes = new Map<object, { since: number; bytes: number; earlier: number }>();
-  const slots = new UploadSlots<{ name: string }>({
-    slots: 1,
-    now: () => now,
-    writeOf: (holder) => writes.get(holder) ?? null,
-    minReadBytesPerSecond: 32 * 1024,
-    readGraceMs: 5_000,
-  });
-  const [steady, waiter] = ["steady", "waiter"].map(downloader);
-  assert.equal(slots.ask(steady), 0);
-  slots.sending(steady, 1);
-  // It reads at 64 KiB/s, twice the minimum. Of the 8 MiB written before this 256 KiB write, 1 MiB
-  // was still in the sockets' buffers when it began (as on loopback): it waits for 1.25 MiB, 20 s.
-  writes.set(steady, { since: 0, bytes: 256 * 1024, earlier: 8 * 1024 * 1024 });
-  now = 20_000;
-  assert.equal(slots.ask(waiter), 1);
-  assert.equal(slots.place(steady), 0);
-  // What the sockets hold is bounded (SOCKET_BUFFER_BYTES), however much went before: a holder
-  // that reads nothing of it still loses its slot.
-  now = 5_000 + (256 * 1024 + SOCKET_BUFFER_BYTES) * 1000 / (32 * 1024) + 1;
-  assert.equal(slots.ask(waiter), 0);
-  assert.equal(slots.place(steady), null);
 });
 
 Deno.test("UploadSlots - asking only its place keeps a holder's slot once, when it learns it holds one, never after", () => {
