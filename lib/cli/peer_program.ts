@@ -453,6 +453,17 @@ export function defaultToShell(args: string[]): string[] {
   return rest.length === 0 && canAsk() ? [...args, "shell"] : args;
 }
 
+/**
+ * What `serve` says when Ctrl-C stops it. One that never came online (say,
+ * while another serve of the account was) took nothing offline: the files
+ * are as they were, and saying "offline" would send the user to serve again.
+ */
+export function stoppedServingLine(wasOnline: boolean): string {
+  return wasOnline
+    ? "stopped serving; your files are offline until you serve again"
+    : "stopped; this serve never came online, so nothing changed for your files";
+}
+
 async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags: ServeFlags) {
   const { promise: ended, resolve: end, reject: fail } = Promise.withResolvers<void>();
   const serving = await startServing(home, {
@@ -480,7 +491,7 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
       await serving.stop();
     }
     // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
-    console.log("stopped serving; your files are offline until you serve again");
+    console.log(stoppedServingLine(serving.wasOnline()));
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, end);
   }

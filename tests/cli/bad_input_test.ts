@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { startServing } from "../../lib/peer/serve.ts";
+import { stoppedServingLine } from "../../lib/cli/peer_program.ts";
 import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
 import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -169,6 +170,12 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
           () => `the second serve saying it waits; it said:\n${lines.join("\n")}`,
         );
         await fetchStillWorks();
+        // Stopped now, it took nothing offline, and says so (not "your files are offline").
+        assert.equal(second.wasOnline(), false);
+        assert.equal(
+          stoppedServingLine(second.wasOnline()),
+          "stopped; this serve never came online, so nothing changed for your files",
+        );
       } finally {
         await second.stop();
       }
