@@ -187,7 +187,11 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(
       run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
         const password = await readPassword({ fromStdin: !!options.passwordStdin });
-        console.log(`logged in as ${await login(home, tracker, username, password)}`);
+        // The shell stops serving before the session it serves under is revoked.
+        const as = await login(home, tracker, username, password, {
+          beforeRevoke: hooks?.onLogout,
+        });
+        console.log(`logged in as ${as}`);
         await hooks?.onLogin();
       }),
     );

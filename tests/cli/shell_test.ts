@@ -78,6 +78,14 @@ Deno.test({
       await step(pane, PEER_PROMPT, "login alice", "logged in as alice", [["Password:", PASSWORD]]);
       await pane.waitFor(/serving your files on 127\.0\.0\.1:\d+/);
       await pane.waitFor("shoal (alice)> ");
+      // Logging in again while serving serves on under the new session, without a word of a lost
+      // tracker (the old session's connection was once dropped by its own revocation).
+      await pane.waitFor("online as alice");
+      await step(pane, PEER_PROMPT, "login alice", /logged in as alice[^]*logged in as alice/, [
+        ["Password:", PASSWORD],
+      ]);
+      await pane.waitFor(/online as alice[^]*online as alice/);
+      assert.doesNotMatch(await pane.capture(), /lost the tracker/);
       await step(pane, PEER_PROMPT, `publish notes ${source}`, 'published "notes" (195 KiB');
       // A usage error names the help to read, typed bare as everything in the shell.
       await step(pane, PEER_PROMPT, "view --bogus", "hint: `view --help` lists its options");
