@@ -279,6 +279,13 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
             `${quoteWord(shared.name)} ${quoteWord(shared.path)}\` publishes it again`,
         });
       }
+      // The path typed first and the name second (`publish notes.pdf notes`): said so.
+      if (there === null && second !== undefined && await Deno.lstat(first).catch(() => null)) {
+        throw new ShoalError("IO", `no such file or folder: ${path}`, {
+          hint: `the name comes first, then the path: \`peer.ts publish ${quoteWord(second)} ` +
+            `${quoteWord(first)}\``,
+        });
+      }
       if (there?.isDirectory) {
         if (name !== undefined) checkName(name);
         return await runPublishFolder(context, path, name, hooks);

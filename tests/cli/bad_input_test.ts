@@ -181,6 +181,20 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       }
     });
 
+    await t.step("publish with the path first and the name second names the order", async () => {
+      const result = await alice.run(["publish", source, "notes-swapped"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: no such file or folder: notes-swapped$/m);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          "^hint: the name comes first, then the path: `.*peer\\.ts.* publish notes-swapped " +
+            `${RegExp.escape(source)}\`$`,
+          "m",
+        ),
+      );
+    });
+
     await t.step("fetching a file only you share", async () => {
       await alice.ok(["publish", "solo", source]);
       const result = await alice.run(["fetch", "solo", "--output", join(dir.path, "own")]);
