@@ -174,7 +174,10 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         check(Username, username);
         const password = check(
           Password,
-          await readPassword({ fromStdin: !!options.passwordStdin }, true),
+          await readPassword({ fromStdin: !!options.passwordStdin }, true, (text) => {
+            const rule = Password.safeParse(text);
+            return rule.success || rule.error.issues[0].message;
+          }),
         );
         await register(home, tracker, username, password);
         console.log(asTyped(`registered ${username}; now run: peer.ts login ${username}`));
