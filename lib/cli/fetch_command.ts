@@ -183,6 +183,28 @@ export async function askForSource(
  * `fetch`: list the owners, choose (asking on a terminal), download with a
  * progress bar, sum up. In the shell the download runs in the background.
  */
+/**
+ * Runs the choice of a source; where nobody else is online but you share
+ * the file yourself, "every owner is offline" would leave you wondering why
+ * your own serving copy does not count: the error says so.
+ */
+async function withOwnCopyNoted<T>(
+  mine: { name: string; path: string } | null,
+  choose: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await choose();
+  } catch (error) {
+    if (!mine || !(error instanceof ShoalError) || error.code !== "UNREACHABLE") throw error;
+    throw new ShoalError(
+      "UNREACHABLE",
+      `every other owner of "${mine.name}" is offline; you share it yourself ` +
+        `(yours is ${mine.path}), and your own copy is no source`,
+      { hint: error.hint },
+    );
+  }
+}
+
 export async function runFetch(
   { tracker, home }: PeerContext,
   name: string,
@@ -217,9 +239,16 @@ export async function runFetch(
     const note = truncationNote(listed, total, "choose one with --from <username>");
     if (note) console.log(note);
   }
-  const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
-    ? await askForSource(owners)
-    : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
+  // Your own copy is no source, and not in the table: with the others offline, say so.
+  const mine = listed > found.owners.length ? home.share(owners[0].name) : null;
+  const { chosen, onlyChosen } = await withOwnCopyNoted(
+    mine && flags.from === undefined ? { name: owners[0].name, path: mine.path } : null,
+    () =>
+      flags.from === undefined && !flags.json && canAsk() ? askForSource(owners) : Promise.resolve({
+        chosen: pickSource(owners, flags.from),
+        onlyChosen: flags.from !== undefined,
+      }),
+  );
   if (chosen.type === FOLDER_TYPE) {
     const resume = resumeCommand(
       chosen.name,

@@ -210,6 +210,25 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
     });
 
+    await t.step("fetching your own file while its other owners are offline", async () => {
+      // Bob shares it too, but does not serve; alice's own copy is no source.
+      const both = join(dir.path, "both.txt");
+      await Deno.writeTextFile(both, "shared by two\n");
+      await bob.ok(["publish", "both", both]);
+      await alice.ok(["publish", "both", both]);
+      const result = await alice.run(["fetch", "both", "--output", join(dir.path, "both-out")]);
+      assert.equal(result.code, 1);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^error: every other owner of "both" is offline; you share it yourself \\(yours is ` +
+            `${RegExp.escape(both)}\\), and your own copy is no source$`,
+          "m",
+        ),
+      );
+      assert.match(result.stderr, /^hint: run it again once one of them serves/m);
+    });
+
     await t.step("a shoal: link nobody publishes, and one only you share", async () => {
       const unknown = `shoal:${"0".repeat(64)}`;
       for (const command of ["fetch", "ls"]) {
