@@ -4,6 +4,7 @@ import type { EventFeed } from "../tracker/events.ts";
 import { runShell, type ShellHandle } from "./shell.ts";
 import { commandPrefix, quoteWords, setInvocation } from "../invocation.ts";
 import { addAdminCommands } from "./admin_commands.ts";
+import { withUsageHints } from "./help.ts";
 import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
 
 /** The tracker's commands that run one-shot only, from another terminal. */
@@ -47,10 +48,14 @@ export async function runAdminShell(
           detail: "shell",
         });
       }
-      const program = addAdminCommands(
-        new Command("tracker>").usage("<command> [options]").exitOverride()
-          .addHelpText("after", "\nquit, exit, Ctrl-D    stop the tracker"),
-        async (_, use) => await use(store, signal),
+      // A usage error ends with a hint, as in the peer's shell: `help`, or the command's --help.
+      const program = withUsageHints(
+        addAdminCommands(
+          new Command("tracker>").usage("<command> [options]").exitOverride()
+            .addHelpText("after", "\nquit, exit, Ctrl-D    stop the tracker"),
+          async (_, use) => await use(store, signal),
+        ),
+        "tracker.ts",
       );
       await program.parseAsync(words, { from: "user" });
     },

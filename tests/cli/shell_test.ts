@@ -189,6 +189,14 @@ Deno.test({
         assert.match(helpText, new RegExp(`^ {2}${command}\\b`, "m"), `${command} in help`);
       }
       await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
+      // Each usage error says where to read on, as the peer's shell does.
+      await step(pane, prompt, "pign bob", /unknown command 'pign'[^]*hint: `help` lists the/);
+      await step(
+        pane,
+        prompt,
+        "discover",
+        /missing required argument 'peer'\n(.*\n)?hint: `discover --help` lists its options/,
+      );
       // A one-shot command typed here says where it runs, with this tracker's database.
       await step(
         pane,
@@ -204,7 +212,7 @@ Deno.test({
     assert.equal(await pane.exitCode(), 0, await pane.capture());
     assert.equal(
       await Deno.readTextFile(`${db}.history`),
-      "peers\npeers\nhelp\ndiscovr bob\nadmin grant bob\nquit\n",
+      "peers\npeers\nhelp\ndiscovr bob\npign bob\ndiscover\nadmin grant bob\nquit\n",
     );
   },
 });
