@@ -7,6 +7,9 @@ import { addAdminCommands } from "./admin_commands.ts";
 import { withUsageHints } from "./help.ts";
 import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
 
+/** The shell's commands that act on the tracker, logged and fed to the dashboard as admin actions. */
+const ADMIN_ACTIONS = new Set(["ping", "discover", "peers", "files"]);
+
 /** The tracker's commands that run one-shot only, from another terminal. */
 const ONE_SHOT_ONLY = new Set(["admin", "identity", "serve", "completions"]);
 
@@ -40,8 +43,9 @@ export async function runAdminShell(
         );
         return;
       }
-      // The operator's commands go to the log and the dashboard's feed, as admin actions.
-      if (words.length > 0 && words[0] !== "help") {
+      // The operator's commands go to the log and the dashboard's feed, as admin actions (not a
+      // typo, which is no action: "admin pign" in the feed is noise).
+      if (ADMIN_ACTIONS.has(words[0])) {
         events?.emit("admin", null, {
           action: words[0],
           target: words[1] ?? null,

@@ -191,6 +191,10 @@ Deno.test({
       await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
       // Each usage error says where to read on, as the peer's shell does.
       await step(pane, prompt, "pign bob", /unknown command 'pign'[^]*hint: `help` lists the/);
+      // A typo is no admin action: the log (and the dashboard's feed) has the commands only.
+      const log = await pane.capture();
+      assert.match(log, /INFO +admin action=peers/);
+      assert.doesNotMatch(log, /admin action=(pign|discovr)/);
       await step(
         pane,
         prompt,
