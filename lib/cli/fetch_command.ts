@@ -1,6 +1,6 @@
 /** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
 import { formatAddress } from "../protocol/address.ts";
-import { isAbsolute, relative } from "node:path";
+import { isAbsolute, relative, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
 import type { DownloadSummary } from "../peer/downloader.ts";
@@ -227,7 +227,18 @@ export async function runFetch(
   }
   // Say so now if the file is already here, before asking anything.
   if (!folder) {
-    await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+    const output = await outputPathFor(owners[0], flags.output);
+    // The file in the way is your own copy of it (fetched before, or yours): nothing to fetch.
+    const have = flags.force ? null : home.shareByContent(owners[0].contentId);
+    if (have && resolve(have.path) === resolve(output)) {
+      throw new ShoalError(
+        "IO",
+        `${output} already exists and is "${owners[0].name}": you share it as ` +
+          `"${have.name}", so there is nothing to fetch`,
+        { hint: "`peer.ts view` lists your shares" },
+      );
+    }
+    await checkOutput(output, flags.force);
     FetchLock.check(home, owners[0].contentId, owners[0].name);
   } else {
     const output = folderOutput(owners[0], flags.output);

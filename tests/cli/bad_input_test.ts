@@ -210,6 +210,31 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
     });
 
+    await t.step(
+      "fetching again a file already fetched says you have it, not only that it exists",
+      async () => {
+        const output = join(dir.path, "paper-again.txt");
+        await bob.ok(["fetch", "paper.txt", "--output", output]);
+        const result = await bob.run(["fetch", "paper.txt", "--output", output]);
+        assert.equal(result.code, 1);
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `^error: ${RegExp.escape(output)} already exists and is "paper\\.txt": you share it ` +
+              `as "paper\\.txt", so there is nothing to fetch$`,
+            "m",
+          ),
+        );
+        assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
+        // Elsewhere than your copy, a file in the way is only in the way.
+        const other = join(dir.path, "in-the-way.txt");
+        await Deno.writeTextFile(other, "something else\n");
+        const blocked = await bob.run(["fetch", "paper.txt", "--output", other]);
+        assert.match(blocked.stderr, /already exists; use --output PATH or --force$/m);
+        await bob.ok(["unpublish", "paper.txt"]);
+      },
+    );
+
     await t.step("fetching your own file while its other owners are offline", async () => {
       // Bob shares it too, but does not serve; alice's own copy is no source.
       const both = join(dir.path, "both.txt");
