@@ -26,7 +26,7 @@ import { LOG_FORMATS, type LogFormat } from "../log_line.ts";
 import { DEFAULT_UPLOAD_SLOTS } from "../peer/upload_slots.ts";
 import { search } from "../peer/search.ts";
 import { checkName, publish, unpublish, view } from "../peer/shares.ts";
-import { linkOf, runLs, runPublishFolder } from "./folder_commands.ts";
+import { linkOf, runLs, runPublishFolder, untilCtrlC } from "./folder_commands.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { asTyped, commandName, isInstalled, quoteWord } from "../invocation.ts";
@@ -294,7 +294,15 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         return await runPublishFolder(context, path, name, hooks);
       }
       const before = home.share(name ?? basename(path));
-      const { share, replaced } = await publish(home, tracker, path, name, hooks?.signal);
+      // Ctrl-C while a big file hashes says so, as for a folder (it once ended in silence).
+      const { share, replaced } = await untilCtrlC(
+        (signal) =>
+          publish(home, tracker, path, name, signal).catch((error) => {
+            if (!signal.aborted) throw error;
+            throw new ShoalError("CANCELLED", "stopped hashing; nothing was published");
+          }),
+        hooks?.signal,
+      );
       console.log(
         `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
           `content ${share.contentId.slice(0, 12)}): ${linkOf(share.contentId)}` +
