@@ -56,7 +56,10 @@ export async function runAdminShell(
       const program = withUsageHints(
         addAdminCommands(
           new Command("tracker>").usage("<command> [options]").exitOverride()
-            .addHelpText("after", "\nquit, exit, Ctrl-D    stop the tracker"),
+            .addHelpText(
+              "after",
+              "\nclear, Ctrl-L         clear the screen\nquit, exit, Ctrl-D    stop the tracker",
+            ),
           async (_, use) => await use(store, signal),
         ),
         "tracker.ts",

@@ -117,6 +117,11 @@ export async function runShell(
       lines.close();
       return;
     }
+    // What a terminal's own shell does with it (as Ctrl-L does here), not an unknown command.
+    if (trimmed === "clear") {
+      if (lines.onTerminal) output.write("\x1b[H\x1b[2J");
+      continue;
+    }
     await runOne(options, trimmed);
   }
 }

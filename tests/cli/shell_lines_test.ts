@@ -39,6 +39,24 @@ Deno.test("runShell - piped lines that arrive at once all run, in order", async 
   assert.match(out.text(), /shoal> view\nshoal> downloads\nshoal> search x\n/);
 });
 
+Deno.test("runShell - `clear` is the shell's own, as in a terminal's shell: not run as an unknown command", async () => {
+  const ran: string[] = [];
+  const out = transcript();
+  await runShell({
+    prompt: () => "shoal> ",
+    commands: [],
+    input: Readable.from(["clear\nview\n"]),
+    output: out.stream,
+    run: (words) => {
+      ran.push(words.join(" "));
+      return Promise.resolve();
+    },
+  });
+  assert.deepEqual(ran, ["view"]);
+  // Piped, there is no screen to clear: nothing is written for it.
+  assert.ok(!out.text().includes("\x1b[2J"), out.text());
+});
+
 Deno.test("runShell - a last line without a newline still runs", async () => {
   const ran: string[] = [];
   await runShell({
