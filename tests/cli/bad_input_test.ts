@@ -235,6 +235,17 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       },
     );
 
+    await t.step(
+      "--from yourself says it is you, not that you are the only one sharing it",
+      async () => {
+        // Alice shares paper.txt; bob names himself as its source.
+        const result = await bob.run(["fetch", "paper.txt", "--from", "BOB"]);
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, /^error: --from BOB is you: your own copy is no source$/m);
+        assert.match(result.stderr, /^hint: drop --from to take it from every other owner/m);
+      },
+    );
+
     await t.step("fetching your own file while its other owners are offline", async () => {
       // Bob shares it too, but does not serve; alice's own copy is no source.
       const both = join(dir.path, "both.txt");
