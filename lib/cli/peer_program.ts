@@ -202,6 +202,8 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("logout")
     .description("end the session here and on the tracker")
     .action(run(async ({ tracker, home }) => {
+      // Logged out already (a second logout): what was asked holds; not an error to log in for.
+      if (!home.session()) return console.log("not logged in: nothing to log out");
       await hooks?.onLogout();
       console.log(`logged out ${await logout(home, tracker)}`);
     }));
