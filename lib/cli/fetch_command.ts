@@ -230,7 +230,9 @@ export async function runFetch(
     const output = await outputPathFor(owners[0], flags.output);
     // The file in the way is your own copy of it (fetched before, or yours): nothing to fetch.
     const have = flags.force ? null : home.shareByContent(owners[0].contentId);
-    if (have && resolve(have.path) === resolve(output)) {
+    const there = have && resolve(have.path) === resolve(output) &&
+      await Deno.lstat(output).then(() => true, () => false);
+    if (have && there) {
       throw new ShoalError(
         "IO",
         `${output} already exists and is "${owners[0].name}": you share it as ` +

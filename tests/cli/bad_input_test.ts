@@ -226,6 +226,9 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
           ),
         );
         assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
+        // Your copy deleted since, the same fetch fetches it again.
+        await Deno.remove(output);
+        await bob.ok(["fetch", "paper.txt", "--output", output]);
         // Elsewhere than your copy, a file in the way is only in the way.
         const other = join(dir.path, "in-the-way.txt");
         await Deno.writeTextFile(other, "something else\n");
