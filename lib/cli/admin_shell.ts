@@ -29,6 +29,7 @@ export async function runAdminShell(
   setInvocation("tracker", [], "");
   await runShell({
     prompt: () => "tracker> ",
+    leaveHint: '(Ctrl-C cancels a command or the line; "quit", "exit" or Ctrl-D stops the tracker)',
     commands: ["ping", "discover", "peers", "files", "help", "quit"],
     historyFile,
     run: async (words, signal) => {

@@ -119,6 +119,8 @@ export async function runPeerShell(
         "quit",
       ],
       historyFile: join(home.dir, "shell_history"),
+      leaveHint:
+        '(Ctrl-C cancels a command or the line; "quit", "exit" or Ctrl-D leaves the shell)',
       run: async (words, signal) => {
         const program = withUsageHints(buildPeerProgram(hooksFor(signal), config), "peer.ts")
           .addHelpText(

@@ -170,6 +170,10 @@ Deno.test({
     assert.ok(port, started);
 
     const prompt = /^tracker> /m;
+    // Ctrl-C at an empty prompt, as a newcomer stops a program: it says how to stop this one.
+    await pane.keys("C-c");
+    await pane.waitFor('"quit", "exit" or Ctrl-D stops the tracker)');
+    await pane.waitFor(prompt, 2);
     await step(pane, prompt, "peers", "no peer has served yet");
     // A log line while the operator types lands above the prompt, which is drawn again with
     // what was typed so far.
