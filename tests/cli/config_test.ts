@@ -280,3 +280,23 @@ Deno.test({
     await pane.waitFor("[exited 0]");
   },
 });
+
+Deno.test("config - a --home that names a file says so, not 'config.toml: Not a directory'", async () => {
+  await using dir = await tempDir("shoal-config-");
+  const file = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(file, "not a home\n");
+  for (const home of [file, join(file, "inside")]) {
+    const result = await runPeerCli(["--home", home, "view"]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^error: cannot use ${
+          RegExp.escape(home)
+        } as the home: it, or a folder above it, is a file$`,
+        "m",
+      ),
+    );
+    assert.match(result.stderr, /^hint: pass --home a folder/m);
+  }
+});
