@@ -213,7 +213,15 @@ export async function checkOutput(output: string, overwrite = false): Promise<vo
     throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
   }
   const folder = dirname(output);
-  if (!await Deno.stat(folder).then((info) => info.isDirectory, () => false)) {
+  // Only a folder that is not there is "does not exist"; a refusal (a folder under /proc, which
+  // the narrow permissions cannot open) is reported as what it is.
+  const isFolder = await Deno.stat(folder).then((info) => info.isDirectory, (error) => {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return false;
+    }
+    throw error;
+  });
+  if (!isFolder) {
     throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`, {
       hint: `create it first (mkdir -p ${folder}), or give --output an existing folder`,
     });
