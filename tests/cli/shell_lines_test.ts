@@ -132,5 +132,8 @@ Deno.test("peer shell - hints name commands as typed in the shell, without `peer
     { stdin: "search x\n" },
   );
   assert.equal(code, 0, stderr);
-  assert.match(stderr, /^hint: run `login <username>` first$/m);
+  assert.match(
+    stderr,
+    /^hint: run `login <username>` first \(with no account yet, `register <username>` makes one\)$/m,
+  );
 });
