@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { runShell } from "../../lib/cli/shell.ts";
 import { tempDir } from "../helpers/processes.ts";
 import { runPeer } from "./_terminal.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 
 /** An output that keeps what the shell prints. */
 function transcript(): { stream: Writable; text: () => string } {
@@ -135,5 +136,25 @@ Deno.test("peer shell - hints name commands as typed in the shell, without `peer
   assert.match(
     stderr,
     /^hint: run `login <username>` first \(with no account yet, `register <username>` makes one\)$/m,
+  );
+});
+
+Deno.test("peer shell - a tracker that does not answer: the hint says to start the shell again with --tracker, which a line there cannot take", async () => {
+  await using dir = await tempDir("shoal-shell-lines-");
+  const home = join(dir.path, "home");
+  // A session saved as a login leaves it, so that search goes to the tracker (none at port 1).
+  {
+    using opened = PeerHome.open(home);
+    opened.saveSession({ username: "bob", token: "0".repeat(64) });
+  }
+  const { code, stderr } = await runPeer(
+    ["--home", home, "--tracker", "127.0.0.1:1", "shell"],
+    { stdin: "search x\n" },
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^error: cannot reach 127\.0\.0\.1:1/m);
+  assert.match(
+    stderr,
+    /^hint: is the tracker running\? .* name the running one by starting the shell again with --tracker HOST:PORT/m,
   );
 });
