@@ -57,7 +57,8 @@ export interface PasswordSource {
 
 /**
  * Reads a password without echo, or from stdin; `confirm` asks twice, as
- * registering does.
+ * registering does, and `validate` (a new password's rules: true, or what
+ * is wrong) is checked at the first prompt.
  */
 export async function readPassword(
   source: PasswordSource,
