@@ -33,6 +33,7 @@ import { asTyped, commandName, isInstalled, quoteWord } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { basename } from "node:path";
+import { HashProgress } from "./progress.ts";
 import {
   escapeForTerminal,
   formatSize,
@@ -296,15 +297,29 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         return await runPublishFolder(context, path, name, hooks);
       }
       const before = home.share(name ?? basename(path));
-      // Ctrl-C while a big file hashes says so, as for a folder (it once ended in silence).
+      // A big file hashes for seconds: a bar says how far (and Ctrl-C says what it stopped).
+      const progress = new HashProgress(
+        escapeForTerminal(name ?? basename(path)),
+        Deno.stderr.isTerminal(),
+        true,
+      );
       const { share, replaced } = await untilCtrlC(
         (signal) =>
-          publish(home, tracker, path, name, signal).catch((error) => {
-            if (!signal.aborted) throw error;
-            throw new ShoalError("CANCELLED", "stopped hashing; nothing was published");
-          }),
+          publish(
+            home,
+            tracker,
+            path,
+            name,
+            signal,
+            (bytes, size) => progress.update({ files: 0, totalFiles: 1, bytes, totalBytes: size }),
+          ).catch(
+            (error) => {
+              if (!signal.aborted) throw error;
+              throw new ShoalError("CANCELLED", "stopped hashing; nothing was published");
+            },
+          ),
         hooks?.signal,
-      );
+      ).finally(() => progress.stop());
       console.log(
         `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
           `content ${share.contentId.slice(0, 12)}): ${linkOf(share.contentId)}` +
