@@ -180,10 +180,6 @@ export async function askForSource(
 }
 
 /**
- * `fetch`: list the owners, choose (asking on a terminal), download with a
- * progress bar, sum up. In the shell the download runs in the background.
- */
-/**
  * Runs the choice of a source; where nobody else is online but you share
  * the file yourself, "every owner is offline" would leave you wondering why
  * your own serving copy does not count: the error says so.
@@ -205,6 +201,10 @@ async function withOwnCopyNoted<T>(
   }
 }
 
+/**
+ * `fetch`: list the owners, choose (asking on a terminal), download with a
+ * progress bar, sum up. In the shell the download runs in the background.
+ */
 export async function runFetch(
   { tracker, home }: PeerContext,
   name: string,
