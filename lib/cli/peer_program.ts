@@ -229,7 +229,11 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(async ({ tracker, home }, id: string, _: unknown, command: Command) => {
       // `--json` after `revoke` is parsed as the parent's option, so read it from either.
       const options = command.optsWithGlobals<{ json?: boolean }>();
-      check(SessionId, id);
+      if (!SessionId.safeParse(id).success) {
+        throw new ShoalError("INVALID_INPUT", `"${id}" is no session id: one is 16 hex digits`, {
+          hint: "`peer.ts sessions` lists yours, with their ids",
+        });
+      }
       const current = await revokeSession(home, tracker, id);
       if (current) await hooks?.onLogout();
       if (options.json) return printJson({ id, current });
