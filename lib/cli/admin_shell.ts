@@ -4,7 +4,11 @@ import type { EventFeed } from "../tracker/events.ts";
 import { runShell, type ShellHandle } from "./shell.ts";
 import { commandPrefix, quoteWords, setInvocation } from "../invocation.ts";
 import { addAdminCommands } from "./admin_commands.ts";
+import { withUsageHints } from "./help.ts";
 import { hasOsPing, OS_PING_MISSING } from "../tracker/admin.ts";
+
+/** The shell's commands that act on the tracker, logged and fed to the dashboard as admin actions. */
+const ADMIN_ACTIONS = new Set(["ping", "discover", "peers", "files"]);
 
 /** The tracker's commands that run one-shot only, from another terminal. */
 const ONE_SHOT_ONLY = new Set(["admin", "identity", "serve", "completions"]);
@@ -25,6 +29,7 @@ export async function runAdminShell(
   setInvocation("tracker", [], "");
   await runShell({
     prompt: () => "tracker> ",
+    leaveHint: '(Ctrl-C cancels a command or the line; "quit", "exit" or Ctrl-D stops the tracker)',
     commands: ["ping", "discover", "peers", "files", "help", "quit"],
     historyFile,
     run: async (words, signal) => {
@@ -39,18 +44,26 @@ export async function runAdminShell(
         );
         return;
       }
-      // The operator's commands go to the log and the dashboard's feed, as admin actions.
-      if (words.length > 0 && words[0] !== "help") {
+      // The operator's commands go to the log and the dashboard's feed, as admin actions (not a
+      // typo, which is no action: "admin pign" in the feed is noise).
+      if (ADMIN_ACTIONS.has(words[0])) {
         events?.emit("admin", null, {
           action: words[0],
           target: words[1] ?? null,
           detail: "shell",
         });
       }
-      const program = addAdminCommands(
-        new Command("tracker>").usage("<command> [options]").exitOverride()
-          .addHelpText("after", "\nquit, exit, Ctrl-D    stop the tracker"),
-        async (_, use) => await use(store, signal),
+      // A usage error ends with a hint, as in the peer's shell: `help`, or the command's --help.
+      const program = withUsageHints(
+        addAdminCommands(
+          new Command("tracker>").usage("<command> [options]").exitOverride()
+            .addHelpText(
+              "after",
+              "\nclear, Ctrl-L         clear the screen\nquit, exit, Ctrl-D    stop the tracker",
+            ),
+          async (_, use) => await use(store, signal),
+        ),
+        "tracker.ts",
       );
       await program.parseAsync(words, { from: "user" });
     },

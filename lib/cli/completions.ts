@@ -12,8 +12,11 @@ export const SHELLS = ["bash", "zsh", "fish"] as const;
 export type Shell = typeof SHELLS[number];
 
 interface Spec {
-  /** `words` are what a command completes: its options, or fixed arguments. */
-  commands: { name: string; summary: string; words: string[] }[];
+  /**
+   * `words` are what a command completes: its options, or fixed arguments;
+   * `subcommands` (`config get`, `sessions revoke`) only right after it.
+   */
+  commands: { name: string; summary: string; subcommands: string[]; words: string[] }[];
   globalFlags: string[];
   /** Global flags that take a value: the word after them is not a command. */
   valueFlags: string[];
@@ -29,8 +32,8 @@ function specOf(program: Command): Spec {
     commands: program.commands.map((command) => ({
       name: command.name(),
       summary: command.summary() || command.description().split("\n")[0],
+      subcommands: command.commands.map((sub) => sub.name()),
       words: [
-        ...command.commands.map((sub) => sub.name()),
         ...(command.name() === "completions" ? SHELLS : []),
         ...longFlags(command.options),
         "--help",
@@ -46,10 +49,15 @@ const BASH_DIR = "~/.local/share/bash-completion/completions";
 const FISH_DIR = "~/.config/fish/completions";
 
 function bash(spec: Spec, names: string[], fn: string): string {
+  const reply = (words: string[]) =>
+    `COMPREPLY=($(compgen -W ${singleQuote(words.join(" "))} -- "$cur"))`;
+  // A command's subcommands right after it only: `config get <TAB>` offers no `set`.
   const cases = spec.commands.map((command) =>
-    `    ${command.name}) COMPREPLY=($(compgen -W ${
-      singleQuote(command.words.join(" "))
-    } -- "$cur")) ;;`
+    command.subcommands.length === 0
+      ? `    ${command.name}) ${reply(command.words)} ;;`
+      : `    ${command.name}) if ((COMP_CWORD == at + 1)); then ${
+        reply([...command.subcommands, ...command.words])
+      }; else ${reply(command.words)}; fi ;;`
   );
   const top = [...spec.commands.map((command) => command.name), ...spec.globalFlags].join(" ");
   const skip = spec.valueFlags.join("|") || "--";
@@ -59,13 +67,13 @@ function bash(spec: Spec, names: string[], fn: string): string {
       names[0]
     } completions bash > ${BASH_DIR}/${names[0]}`,
     `${fn}() {`,
-    `  local cur="\${COMP_WORDS[COMP_CWORD]}" command="" i`,
+    `  local cur="\${COMP_WORDS[COMP_CWORD]}" command="" i at=0`,
     `  for ((i = 1; i < COMP_CWORD; i++)); do`,
     `    case "\${COMP_WORDS[i]}" in`,
     // bash splits 'host:port' at ':' (COMP_WORDBREAKS): a ':' and the word after it are a value.
     `      ${skip}|:|=) ((i++)) ;;`,
     `      -*) ;;`,
-    `      *) command="\${COMP_WORDS[i]}"; break ;;`,
+    `      *) command="\${COMP_WORDS[i]}"; at=$i; break ;;`,
     `    esac`,
     `  done`,
     `  case "$command" in`,
@@ -93,6 +101,13 @@ function fish(spec: Spec, names: string[]): string {
           singleQuote(command.summary)
         }`,
       );
+      if (command.subcommands.length > 0) {
+        const subs = command.subcommands.join(" ");
+        lines.push(
+          `complete -c ${name} -n "__fish_seen_subcommand_from ${command.name}; and not ` +
+            `__fish_seen_subcommand_from ${subs}" -a ${singleQuote(subs)}`,
+        );
+      }
       for (const word of command.words) {
         const what = word.startsWith("--") ? `-l ${word.slice(2)}` : `-a ${word}`;
         lines.push(`complete -c ${name} -n "__fish_seen_subcommand_from ${command.name}" ${what}`);

@@ -68,9 +68,17 @@ export function addConfigCommand(program: Command): Command {
       const home = homeOf(command);
       const { config: values, unknown } = readConfigFile(home);
       // A key this version does not know can still be removed: that is how a typo goes.
-      if (Object.hasOwn(unknown, key)) delete unknown[key];
-      else delete values[keyOf(key)];
+      const known = !Object.hasOwn(unknown, key);
+      const wasSet = !known || values[keyOf(key)] !== undefined;
+      if (known) delete values[keyOf(key)];
+      else delete unknown[key];
       saveConfig(home, values, unknown);
+      // Said, as `set` is: a silent unset leaves the user to wonder whether it took.
+      console.log(
+        wasSet
+          ? `${key} removed from ${configPath(home)}${known ? ": its default applies" : ""}`
+          : `${key} is not set in ${configPath(home)}: nothing to remove`,
+      );
     });
   return program;
 }

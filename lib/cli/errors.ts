@@ -24,7 +24,9 @@ export class ReportedFailure extends Error {}
 const HINTS: Partial<Record<ShoalError["code"], string>> = {
   AUTH_FAILED: "check the username and type the password again; " +
     "without an account yet, `peer.ts register <username>` makes one",
-  AUTH_REQUIRED: "run `peer.ts login <username>` first",
+  // A fresh home's first command (serve, search) lands here before any account exists.
+  AUTH_REQUIRED: "run `peer.ts login <username>` first " +
+    "(with no account yet, `peer.ts register <username>` makes one)",
   USERNAME_TAKEN: "choose another name, or run `peer.ts login <username>` if it is yours",
   VERSION_MISMATCH: "upgrade the older of the two programs",
 };

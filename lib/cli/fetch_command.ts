@@ -1,6 +1,6 @@
 /** `fetch`, `downloads` and `cancel`: choosing sources, showing progress, summing up. */
 import { formatAddress } from "../protocol/address.ts";
-import { isAbsolute, relative } from "node:path";
+import { isAbsolute, relative, resolve } from "node:path";
 import { ShoalError } from "../protocol/errors.ts";
 import type { Listing } from "../protocol/messages.ts";
 import type { DownloadSummary } from "../peer/downloader.ts";
@@ -180,6 +180,28 @@ export async function askForSource(
 }
 
 /**
+ * Runs the choice of a source; where nobody else is online but you share
+ * the file yourself, "every owner is offline" would leave you wondering why
+ * your own serving copy does not count: the error says so.
+ */
+async function withOwnCopyNoted<T>(
+  mine: { name: string; path: string } | null,
+  choose: () => Promise<T>,
+): Promise<T> {
+  try {
+    return await choose();
+  } catch (error) {
+    if (!mine || !(error instanceof ShoalError) || error.code !== "UNREACHABLE") throw error;
+    throw new ShoalError(
+      "UNREACHABLE",
+      `every other owner of "${mine.name}" is offline; you share it yourself ` +
+        `(yours is ${mine.path}), and your own copy is no source`,
+      { hint: error.hint },
+    );
+  }
+}
+
+/**
  * `fetch`: list the owners, choose (asking on a terminal), download with a
  * progress bar, sum up. In the shell the download runs in the background.
  */
@@ -205,7 +227,20 @@ export async function runFetch(
   }
   // Say so now if the file is already here, before asking anything.
   if (!folder) {
-    await checkOutput(await outputPathFor(owners[0], flags.output), flags.force);
+    const output = await outputPathFor(owners[0], flags.output);
+    // The file in the way is your own copy of it (fetched before, or yours): nothing to fetch.
+    const have = flags.force ? null : home.shareByContent(owners[0].contentId);
+    const there = have && resolve(have.path) === resolve(output) &&
+      await Deno.lstat(output).then(() => true, () => false);
+    if (have && there) {
+      throw new ShoalError(
+        "IO",
+        `${output} already exists and is "${owners[0].name}": you share it as ` +
+          `"${have.name}", so there is nothing to fetch`,
+        { hint: "`peer.ts view` lists your shares" },
+      );
+    }
+    await checkOutput(output, flags.force);
     FetchLock.check(home, owners[0].contentId, owners[0].name);
   } else {
     const output = folderOutput(owners[0], flags.output);
@@ -217,9 +252,16 @@ export async function runFetch(
     const note = truncationNote(listed, total, "choose one with --from <username>");
     if (note) console.log(note);
   }
-  const { chosen, onlyChosen } = flags.from === undefined && !flags.json && canAsk()
-    ? await askForSource(owners)
-    : { chosen: pickSource(owners, flags.from), onlyChosen: flags.from !== undefined };
+  // Your own copy is no source, and not in the table: with the others offline, say so.
+  const mine = listed > found.owners.length ? home.share(owners[0].name) : null;
+  const { chosen, onlyChosen } = await withOwnCopyNoted(
+    mine && flags.from === undefined ? { name: owners[0].name, path: mine.path } : null,
+    () =>
+      flags.from === undefined && !flags.json && canAsk() ? askForSource(owners) : Promise.resolve({
+        chosen: pickSource(owners, flags.from),
+        onlyChosen: flags.from !== undefined,
+      }),
+  );
   if (chosen.type === FOLDER_TYPE) {
     const resume = resumeCommand(
       chosen.name,

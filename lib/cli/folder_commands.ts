@@ -61,7 +61,7 @@ export function contentIdOfLink(text: string): string | null {
  * shell's signal there. A second Ctrl-C runs `again` (which leaves at once),
  * when given.
  */
-async function untilCtrlC<V>(
+export async function untilCtrlC<V>(
   work: (signal: AbortSignal) => Promise<V>,
   shell?: AbortSignal,
   again?: () => void,

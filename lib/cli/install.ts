@@ -126,11 +126,19 @@ async function install(repo: string, options: InstallOptions): Promise<void> {
   if (!onPath(bin)) {
     console.log(`${bin} is not on PATH; add it, e.g. in ~/.profile: export PATH="${bin}:$PATH"`);
   }
-  console.log(
-    "completions: mkdir -p ~/.local/share/bash-completion/completions && " +
-      "shoal completions bash > ~/.local/share/bash-completion/completions/shoal " +
-      "(zsh and fish too; the same for shoal-tracker)",
-  );
+  console.log(completionsLine(bin, onPath(bin)));
+}
+
+/**
+ * How to install the bash completions, as a command that runs when pasted:
+ * with the command's path while its folder is not on PATH (a bare `shoal`
+ * would not be found yet).
+ */
+export function completionsLine(bin: string, binOnPath: boolean): string {
+  const shoal = binOnPath ? "shoal" : join(bin, "shoal");
+  return "completions: mkdir -p ~/.local/share/bash-completion/completions && " +
+    `${shoal} completions bash > ~/.local/share/bash-completion/completions/shoal ` +
+    "(zsh and fish too; the same for shoal-tracker)";
 }
 
 async function uninstall(rootFlag: string | undefined): Promise<void> {

@@ -72,12 +72,18 @@ export function fitColumns(natural: number[], columns: number): number[] | null 
   return widths;
 }
 
-/** A table with a header row, drawn in box characters, as wide as the terminal at most. */
-export function renderTable(head: string[], rows: (string | number)[][]): string {
+/**
+ * A table with a header row, drawn in box characters, as wide as the terminal
+ * at most (`columns`: the terminal's width, null for no limit).
+ */
+export function renderTable(
+  head: string[],
+  rows: (string | number)[][],
+  columns: number | null = terminalColumns(),
+): string {
   const colour = useColour();
   // Names and owners come from the network.
   const cells = rows.map((row) => row.map((cell) => escapeForTerminal(String(cell))));
-  const columns = terminalColumns();
   // Each cell has one space of padding on either side.
   const natural = head.map((title, i) =>
     Math.max(title.length, ...cells.map((row) => row[i]?.length ?? 0)) + 2
@@ -88,7 +94,13 @@ export function renderTable(head: string[], rows: (string | number)[][]): string
     style: colour ? { head: ["cyan"], border: ["grey"] } : { head: [], border: [] },
     ...(widths ? { colWidths: widths, wordWrap: true } : {}),
   });
-  for (const row of cells) table.push(row);
+  // A word longer than its column (a path, a timestamp) is broken across lines, not cut off
+  // with "…": cli-table3 wraps at spaces only, and truncates what does not fit.
+  const wrap = (cell: string, i: number) =>
+    widths && cell.split(/\s+/).some((word) => word.length > widths[i] - 2)
+      ? { content: cell, wrapOnWordBoundary: false }
+      : cell;
+  for (const row of cells) table.push(row.map(wrap));
   // One line under the header, none between rows: a folder's `ls` of hundreds of files would
   // otherwise take twice as many lines, each other one a rule. Cut to the terminal, a cell may
   // wrap over lines: then the rules tell the rows apart.

@@ -26,13 +26,14 @@ import { LOG_FORMATS, type LogFormat } from "../log_line.ts";
 import { DEFAULT_UPLOAD_SLOTS } from "../peer/upload_slots.ts";
 import { search } from "../peer/search.ts";
 import { checkName, publish, unpublish, view } from "../peer/shares.ts";
-import { linkOf, runLs, runPublishFolder } from "./folder_commands.ts";
+import { linkOf, runLs, runPublishFolder, untilCtrlC } from "./folder_commands.ts";
 import { connectSession, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { asTyped, commandName, isInstalled, quoteWord } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
 import { check } from "../protocol/validate.ts";
 import { basename } from "node:path";
+import { HashProgress } from "./progress.ts";
 import {
   escapeForTerminal,
   formatSize,
@@ -174,7 +175,10 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
         check(Username, username);
         const password = check(
           Password,
-          await readPassword({ fromStdin: !!options.passwordStdin }, true),
+          await readPassword({ fromStdin: !!options.passwordStdin }, true, (text) => {
+            const rule = Password.safeParse(text);
+            return rule.success || rule.error.issues[0].message;
+          }),
         );
         await register(home, tracker, username, password);
         console.log(asTyped(`registered ${username}; now run: peer.ts login ${username}`));
@@ -187,7 +191,11 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(
       run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
         const password = await readPassword({ fromStdin: !!options.passwordStdin });
-        console.log(`logged in as ${await login(home, tracker, username, password)}`);
+        // The shell stops serving before the session it serves under is revoked.
+        const as = await login(home, tracker, username, password, {
+          beforeRevoke: hooks?.onLogout,
+        });
+        console.log(`logged in as ${as}`);
         await hooks?.onLogin();
       }),
     );
@@ -195,6 +203,8 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
   program.command("logout")
     .description("end the session here and on the tracker")
     .action(run(async ({ tracker, home }) => {
+      // Logged out already (a second logout): what was asked holds; not an error to log in for.
+      if (!home.session()) return console.log("not logged in: nothing to log out");
       await hooks?.onLogout();
       console.log(`logged out ${await logout(home, tracker)}`);
     }));
@@ -219,7 +229,11 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(run(async ({ tracker, home }, id: string, _: unknown, command: Command) => {
       // `--json` after `revoke` is parsed as the parent's option, so read it from either.
       const options = command.optsWithGlobals<{ json?: boolean }>();
-      check(SessionId, id);
+      if (!SessionId.safeParse(id).success) {
+        throw new ShoalError("INVALID_INPUT", `"${id}" is no session id: one is 16 hex digits`, {
+          hint: "`peer.ts sessions` lists yours, with their ids",
+        });
+      }
       const current = await revokeSession(home, tracker, id);
       if (current) await hooks?.onLogout();
       if (options.json) return printJson({ id, current });
@@ -275,12 +289,41 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
             `${quoteWord(shared.name)} ${quoteWord(shared.path)}\` publishes it again`,
         });
       }
+      // The path typed first and the name second (`publish notes.pdf notes`): said so.
+      if (there === null && second !== undefined && await Deno.lstat(first).catch(() => null)) {
+        throw new ShoalError("IO", `no such file or folder: ${path}`, {
+          hint: `the name comes first, then the path: \`peer.ts publish ${quoteWord(second)} ` +
+            `${quoteWord(first)}\``,
+        });
+      }
       if (there?.isDirectory) {
         if (name !== undefined) checkName(name);
         return await runPublishFolder(context, path, name, hooks);
       }
       const before = home.share(name ?? basename(path));
-      const { share, replaced } = await publish(home, tracker, path, name, hooks?.signal);
+      // A big file hashes for seconds: a bar says how far (and Ctrl-C says what it stopped).
+      const progress = new HashProgress(
+        escapeForTerminal(name ?? basename(path)),
+        Deno.stderr.isTerminal(),
+        true,
+      );
+      const { share, replaced } = await untilCtrlC(
+        (signal) =>
+          publish(
+            home,
+            tracker,
+            path,
+            name,
+            signal,
+            (bytes, size) => progress.update({ files: 0, totalFiles: 1, bytes, totalBytes: size }),
+          ).catch(
+            (error) => {
+              if (!signal.aborted) throw error;
+              throw new ShoalError("CANCELLED", "stopped hashing; nothing was published");
+            },
+          ),
+        hooks?.signal,
+      ).finally(() => progress.stop());
       console.log(
         `${replaced ? "republished" : "published"} "${share.name}" (${formatSize(share.size)}, ` +
           `content ${share.contentId.slice(0, 12)}): ${linkOf(share.contentId)}` +
@@ -453,6 +496,17 @@ export function defaultToShell(args: string[]): string[] {
   return rest.length === 0 && canAsk() ? [...args, "shell"] : args;
 }
 
+/**
+ * What `serve` says when Ctrl-C stops it. One that never came online (say,
+ * while another serve of the account was) took nothing offline: the files
+ * are as they were, and saying "offline" would send the user to serve again.
+ */
+export function stoppedServingLine(wasOnline: boolean): string {
+  return wasOnline
+    ? "stopped serving; your files are offline until you serve again"
+    : "stopped; this serve never came online, so nothing changed for your files";
+}
+
 async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags: ServeFlags) {
   const { promise: ended, resolve: end, reject: fail } = Promise.withResolvers<void>();
   const serving = await startServing(home, {
@@ -480,7 +534,7 @@ async function serveUntilSignal(home: PeerHome, tracker: TrackerEndpoint, flags:
       await serving.stop();
     }
     // Ctrl-C otherwise ends in silence: say that the files are no longer offered.
-    console.log("stopped serving; your files are offline until you serve again");
+    console.log(stoppedServingLine(serving.wasOnline()));
   } finally {
     for (const signal of signals) Deno.removeSignalListener(signal, end);
   }

@@ -119,9 +119,14 @@ export async function runPeerShell(
         "quit",
       ],
       historyFile: join(home.dir, "shell_history"),
+      leaveHint:
+        '(Ctrl-C cancels a command or the line; "quit", "exit" or Ctrl-D leaves the shell)',
       run: async (words, signal) => {
         const program = withUsageHints(buildPeerProgram(hooksFor(signal), config), "peer.ts")
-          .addHelpText("after", "\nquit, exit, Ctrl-D    leave the shell");
+          .addHelpText(
+            "after",
+            "\nclear, Ctrl-L         clear the screen\nquit, exit, Ctrl-D    leave the shell",
+          );
         const plaintext = globals.insecurePlaintext ? ["--insecure-plaintext"] : [];
         await program.parseAsync(
           ["--tracker", globals.tracker, "--home", globals.home, ...plaintext, ...words],

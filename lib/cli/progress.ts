@@ -123,17 +123,20 @@ export class DownloadProgress {
   }
 }
 
-/** Draws the hashing of a folder being published (files, bytes, rate) on stderr's terminal. */
+/**
+ * Draws the hashing of a folder (files, bytes, rate), or with `oneFile` of a
+ * single file (bytes, rate), being published, on stderr's terminal.
+ */
 export class HashProgress {
   readonly #bar: cliProgress.SingleBar | null;
   readonly #started = performance.now();
   #running = false;
 
-  constructor(label: string, enabled = Deno.stderr.isTerminal()) {
+  constructor(label: string, enabled = Deno.stderr.isTerminal(), oneFile = false) {
+    const files = oneFile ? "" : " | {files} files";
     this.#bar = enabled
       ? new cliProgress.SingleBar({
-        format:
-          `hashing ${label} {bar} {percentage}% | {files} files | {done} of {size} | {rate}/s`,
+        format: `hashing ${label} {bar} {percentage}%${files} | {done} of {size} | {rate}/s`,
         barsize: barWidth(stderrColumns(), label.length + 70),
         stream: process.stderr,
         hideCursor: true,

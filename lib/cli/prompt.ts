@@ -57,17 +57,32 @@ export interface PasswordSource {
 
 /**
  * Reads a password without echo, or from stdin; `confirm` asks twice, as
- * registering does.
+ * registering does, and `validate` (a new password's rules: true, or what
+ * is wrong) is checked at the first prompt.
  */
-export async function readPassword(source: PasswordSource, confirm = false): Promise<string> {
+export async function readPassword(
+  source: PasswordSource,
+  confirm = false,
+  validate?: (text: string) => true | string,
+): Promise<string> {
   if (source.fromStdin) return await readStdinLine();
   if (!canAsk()) {
     throw new UsageError("no terminal to ask for the password on: pass --password-stdin");
   }
   const { password } = await prompts();
-  const first = await ask((context) =>
-    password({ message: "Password:", toggleMask: false }, context)
-  );
+  const askOnce = () =>
+    ask((context) => password({ message: "Password:", toggleMask: false }, context));
+  let first = await askOnce();
+  // A new password's rules (`validate`) are checked at once, and it is asked for again (at
+  // most twice more), rather than after it was typed twice. Not the prompt's own `validate`:
+  // that keeps the refused text in the hidden line, and what is typed next is added to it.
+  for (let retries = 2; validate; retries--) {
+    const verdict = validate(first);
+    if (verdict === true) break;
+    if (retries === 0) throw new ShoalError("INVALID_INPUT", verdict);
+    console.error(`${verdict}; type another`);
+    first = await askOnce();
+  }
   if (confirm) {
     const again = await ask((context) =>
       password({ message: "Password again:", toggleMask: false }, context)

@@ -29,6 +29,11 @@ export interface ShellOptions {
    * @default {process.stdout}
    */
   output?: NodeJS.WritableStream;
+  /**
+   * Said when Ctrl-C is pressed at an empty prompt, where it does nothing:
+   * how to leave (a newcomer presses Ctrl-C to stop a program).
+   */
+  leaveHint?: string;
 }
 
 /** What a running shell lends its commands. */
@@ -117,6 +122,11 @@ export async function runShell(
       lines.close();
       return;
     }
+    // What a terminal's own shell does with it (as Ctrl-L does here), not an unknown command.
+    if (trimmed === "clear") {
+      if (lines.onTerminal) output.write("\x1b[H\x1b[2J");
+      continue;
+    }
     await runOne(options, trimmed);
   }
 }
@@ -136,6 +146,8 @@ class LineSource {
   #reader: Interface | null = null;
   #ended = false;
   #interrupted = false;
+  /** The Ctrl-C was pressed with nothing typed. */
+  #interruptedEmpty = false;
   /** The head of the queue was typed at a prompt on screen, so it shows already. */
   #headShown = false;
   /** What was typed of the next line when the reader closed for a command. */
@@ -178,6 +190,9 @@ class LineSource {
       if (this.#interrupted) {
         this.#interrupted = false;
         this.#output.write("\n");
+        if (this.#interruptedEmpty && this.#options.leaveHint) {
+          this.#output.write(`${this.#options.leaveHint}\n`);
+        }
       }
     }
     const line = this.#queue.shift()!;
@@ -215,6 +230,7 @@ class LineSource {
     // Ctrl-C at the prompt abandons the line, as in a login shell.
     reader.on("SIGINT", () => {
       this.#interrupted = true;
+      this.#interruptedEmpty = reader.line === "";
       this.#release(false);
       this.#wake?.();
     });

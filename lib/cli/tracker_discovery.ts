@@ -209,9 +209,14 @@ export function addTrackersCommand(
         );
       }
       if (found.length === 0) {
-        return console.log(
+        console.log(
           `no tracker announced itself on the local network in ${DEFAULT_BROWSE_MS / 1000} s`,
         );
+        // The usual reason on a first try: a tracker started as the README's session starts it.
+        return console.log(asTyped(
+          "(a tracker listening on loopback only, or started with --no-announce, does not " +
+            "announce itself: use it with `peer.ts --tracker HOST:PORT <command>`)",
+        ));
       }
       console.log(trackersTable(found, pinned));
       console.log(

@@ -21,11 +21,20 @@ export async function login(
   tracker: TrackerEndpoint,
   name: string,
   password: string,
+  options: {
+    /**
+     * Called once the new login succeeded, before the session it replaces is
+     * revoked: the shell stops serving under that session there, or its
+     * connection would be dropped and said as a lost tracker.
+     */
+    beforeRevoke?: () => Promise<void>;
+  } = {},
 ): Promise<string> {
   using client = await connectTracker(home, tracker);
   const { token, username } = await client.call("login", { username: name, password });
   const previous = home.session();
   if (previous) {
+    await options.beforeRevoke?.();
     // The session this one replaces is revoked, so it cannot linger on the tracker.
     await client.call("resume", { token: previous.token })
       .then(() => client.call("logout", {}))

@@ -118,6 +118,14 @@ export function readConfigFile(home: string): ConfigFile {
     text = Deno.readTextFileSync(configPath(home));
   } catch (error) {
     if (error instanceof Deno.errors.NotFound) return { config: {}, unknown: {} };
+    // `--home` naming a file: said as such, not as "config.toml: Not a directory".
+    if (error instanceof Deno.errors.NotADirectory) {
+      throw new ShoalError(
+        "IO",
+        `cannot use ${home} as the home: it, or a folder above it, is a file`,
+        { hint: "pass --home a folder (made if missing), or leave --home out for the default" },
+      );
+    }
     throw new ShoalError("IO", `cannot read ${configPath(home)}: ${(error as Error).message}`);
   }
   let table: Record<string, unknown>;

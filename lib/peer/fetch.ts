@@ -72,6 +72,7 @@ export async function otherOwners(
   owner?: string,
 ): Promise<{ owners: Listing[]; listed: number; total: number }> {
   const me = home.session()?.username.toLowerCase();
+  if (owner !== undefined && owner.toLowerCase() === me) throw fromYourself(owner, name);
   const { owners: everyone, total } = await listOwners(home, tracker, name, owner);
   const owners = everyone.filter((file) => file.owner.toLowerCase() !== me);
   if (owners.length === 0) {
@@ -86,6 +87,15 @@ export async function otherOwners(
   return { owners, listed: everyone.length, total };
 }
 
+/** `--from` naming the user logged in here: their own copy is no source. */
+function fromYourself(owner: string, name: string): ShoalError {
+  return new ShoalError("INVALID_INPUT", `--from ${owner} is you: your own copy is no source`, {
+    hint: `drop --from to take it from every other owner (\`peer.ts search ${
+      quoteWord(name)
+    }\` shows who shares it)`,
+  });
+}
+
 /**
  * The other owners of a content id (a `shoal:` link), as {@link otherOwners}
  * finds them for a name.
@@ -97,6 +107,9 @@ export async function otherOwnersOfContent(
   owner?: string,
 ): Promise<{ owners: Listing[]; listed: number; total: number }> {
   const me = home.session()?.username.toLowerCase();
+  if (owner !== undefined && owner.toLowerCase() === me) {
+    throw fromYourself(owner, `shoal:${contentId}`);
+  }
   const { files, total } = await withSession(
     home,
     tracker,
@@ -200,7 +213,15 @@ export async function checkOutput(output: string, overwrite = false): Promise<vo
     throw new ShoalError("IO", `${output} already exists; use --output PATH or --force`);
   }
   const folder = dirname(output);
-  if (!await Deno.stat(folder).then((info) => info.isDirectory, () => false)) {
+  // Only a folder that is not there is "does not exist"; a refusal (a folder under /proc, which
+  // the narrow permissions cannot open) is reported as what it is.
+  const isFolder = await Deno.stat(folder).then((info) => info.isDirectory, (error) => {
+    if (error instanceof Deno.errors.NotFound || error instanceof Deno.errors.NotADirectory) {
+      return false;
+    }
+    throw error;
+  });
+  if (!isFolder) {
     throw new ShoalError("IO", `cannot save to ${output}: the folder ${folder} does not exist`, {
       hint: `create it first (mkdir -p ${folder}), or give --output an existing folder`,
     });

@@ -111,13 +111,15 @@ function kindOf(info: Deno.FileInfo): string {
 /**
  * Hashes the first `size` bytes of an open file piece by piece into a
  * manifest, one piece in memory at a time; CONTENT_CHANGED if the file is
- * shorter. `label` names the file in errors.
+ * shorter. `label` names the file in errors; `onProgress` hears the bytes
+ * hashed so far after each piece.
  */
 export async function hashFile(
   file: FileHandle,
   size: number,
   label: string,
   signal?: AbortSignal,
+  onProgress?: (bytes: number) => void,
 ): Promise<Manifest> {
   const pieceSize = choosePieceSize(size);
   if (Math.ceil(size / pieceSize) > MAX_PIECES) {
@@ -135,6 +137,7 @@ export async function hashFile(
       throw new ShoalError("CONTENT_CHANGED", `${label} got shorter while it was being hashed`);
     }
     pieces.push(sha256Hex(piece));
+    onProgress?.(offset + piece.length);
   }
   return { version: 1, size, pieceSize, pieces };
 }

@@ -58,6 +58,7 @@ export class Presence {
   readonly #instance = crypto.randomUUID();
   #client: TrackerClient | null = null;
   #running: Promise<void> | null = null;
+  #wasOnline = false;
 
   constructor(options: PresenceOptions) {
     this.#options = options;
@@ -65,6 +66,14 @@ export class Presence {
 
   start(): void {
     this.#running ??= this.#run();
+  }
+
+  /**
+   * Whether the tracker ever took this peer online (a second serve of an
+   * account online elsewhere waits, and never is).
+   */
+  get wasOnline(): boolean {
+    return this.#wasOnline;
   }
 
   async stop(): Promise<void> {
@@ -111,6 +120,7 @@ export class Presence {
             : state,
         );
         online = client.address;
+        this.#wasOnline = true;
         lost = null;
         saidLost = false;
         refused = false;

@@ -57,6 +57,8 @@ export interface ServeOptions {
 export interface Serving {
   address: Address;
   stop(): Promise<void>;
+  /** Whether the tracker ever took it online (not while another serve of the account is). */
+  wasOnline(): boolean;
 }
 
 /**
@@ -100,5 +102,6 @@ export async function startServing(home: PeerHome, options: ServeOptions): Promi
       await presence.stop();
       await server.close();
     },
+    wasOnline: () => presence.wasOnline,
   };
 }

@@ -29,6 +29,7 @@ export async function describeFile(
   name: string,
   path: string,
   signal?: AbortSignal,
+  onProgress?: (bytes: number, size: number) => void,
 ): Promise<Share> {
   let real: string;
   try {
@@ -49,7 +50,13 @@ export async function describeFile(
   const { file, identity: before } = await openRegularFile(real);
   let manifest;
   try {
-    manifest = await hashFile(file, before.size, path, signal);
+    manifest = await hashFile(
+      file,
+      before.size,
+      path,
+      signal,
+      onProgress && ((bytes) => onProgress(bytes, before.size)),
+    );
   } finally {
     await file.close();
   }
@@ -101,10 +108,11 @@ export async function publish(
   path: string,
   name = basename(path),
   signal?: AbortSignal,
+  onProgress?: (bytes: number, size: number) => void,
 ): Promise<{ share: Share; replaced: boolean }> {
   checkName(name);
   if (!home.session()) throw notLoggedIn();
-  const share = await describeFile(name, path, signal);
+  const share = await describeFile(name, path, signal, onProgress);
   const { replaced } = await announceShare(home, tracker, share);
   return { share, replaced };
 }

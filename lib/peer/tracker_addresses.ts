@@ -46,10 +46,9 @@ export function parseTrackerAddresses(text: string, defaultPort?: number): Addre
     try {
       address = parseAddress(entry, defaultPort);
     } catch {
-      const spaced = /\s/.test(entry) ? "; separate several with commas" : "";
       throw new ShoalError(
         "INVALID_INPUT",
-        `"${entry}"${which} is not a HOST:PORT address${spaced}`,
+        `"${entry}"${which} is not a HOST:PORT address${whyNotAddress(entry)}`,
       );
     }
     const key = addressKey(address);
@@ -63,6 +62,19 @@ export function parseTrackerAddresses(text: string, defaultPort?: number): Addre
     seen.set(key, i);
     return address;
   });
+}
+
+/**
+ * What is wrong with an entry that is no HOST:PORT, where a newcomer's
+ * mistake shows: a URL pasted (`https://host:5050/`), a port past 65535,
+ * several addresses with spaces instead of commas.
+ */
+function whyNotAddress(entry: string): string {
+  const url = /^[a-z][a-z0-9+.-]*:\/\/([^/?#]*)/i.exec(entry);
+  if (url) return `; write it without "${entry.slice(0, entry.indexOf("//") + 2)}": ${url[1]}`;
+  const port = /:(\d+)$/.exec(entry);
+  if (port && Number(port[1]) > 65535) return "; a port is at most 65535";
+  return /\s/.test(entry) ? "; separate several with commas" : "";
 }
 
 /** The list as the flag takes it: `a:5050,b:5050`. */

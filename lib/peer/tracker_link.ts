@@ -4,6 +4,7 @@
  * session, and the errors that say none answered. Certificate pinning per
  * address is tracker_pinning.ts's.
  */
+import { commandPrefix } from "../invocation.ts";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import type { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
@@ -142,7 +143,10 @@ function noneAnswers(
       cause: error,
       hint: error.hint ??
         "is the tracker running? start one with `tracker.ts serve`, or name the running one " +
-          "with --tracker HOST:PORT (or SHOAL_TRACKER)",
+          // The shell was started with its tracker: there, a command takes no --tracker.
+          (commandPrefix("peer") === ""
+            ? "by starting the shell again with --tracker HOST:PORT (or SHOAL_TRACKER)"
+            : "with --tracker HOST:PORT (or SHOAL_TRACKER)"),
     });
   }
   const each = failures.map(({ address, error }) => {

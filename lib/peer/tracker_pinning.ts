@@ -9,6 +9,7 @@ import { type Address, formatAddress } from "../protocol/address.ts";
 import { describeCertificate, fetchCertificate, fingerprintOf } from "../identity/certificate.ts";
 import { ProtocolClient } from "../protocol/client.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
+import { HTTP_ANSWER } from "../protocol/frame.ts";
 import { TRACKER_METHODS, type TrackerMethods } from "../protocol/messages.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import type { PeerHome } from "./home.ts";
@@ -168,14 +169,25 @@ async function firstContact(
   } catch (caught) {
     const error = toShoalError(caught);
     if (SHOAL_ANSWERS.has(error.code)) throw error;
+    // A web server there is most likely the tracker's own dashboard, whose port is the other one.
+    const http = (error.cause as Error | undefined)?.message === HTTP_ANSWER;
     const why = error.code === "CERTIFICATE_MISMATCH"
       ? "its certificate is not for a Shoal server"
+      : http
+      ? "it answers in HTTP, as a web server or a tracker's dashboard does"
       : `it does not complete a Shoal hello (${error.message})`;
     throw new ShoalError(
       "INVALID_INPUT",
       `${key} is not a Shoal tracker: ${why}; it presented ${describeCertificate(certificate)}. ` +
         "Nothing was pinned.",
-      { cause: error, hint: "check --tracker HOST:PORT (or SHOAL_TRACKER): the tracker prints it" },
+      {
+        cause: error,
+        hint: http
+          ? 'a tracker\'s own port is the one its serve prints after "listening on" ' +
+            '(the "dashboard on" port is for browsers): pass that with --tracker HOST:PORT ' +
+            "(or SHOAL_TRACKER)"
+          : "check --tracker HOST:PORT (or SHOAL_TRACKER): the tracker prints it",
+      },
     );
   }
   pinOrClose(home, key, certificate, client);

@@ -36,6 +36,22 @@ export function isWildcard(host: string): boolean {
   return host === "0.0.0.0" || host === "::" || host === "[::]";
 }
 
+/**
+ * Whether `error` says the host to listen on is no address of this machine
+ * (`Deno.listen` says EADDRNOTAVAIL; `node:net`, which the TLS listener uses,
+ * reports the same as an EINVAL from `listen`).
+ */
+export function isAddressNotAvailable(error: unknown): boolean {
+  const { code, syscall } = (error ?? {}) as { code?: unknown; syscall?: unknown };
+  return error instanceof Deno.errors.AddrNotAvailable || code === "EADDRNOTAVAIL" ||
+    (code === "EINVAL" && syscall === "listen");
+}
+
+/** What a listen on a host that is no address here says, and its hint's start. */
+export function notAvailableHere(host: string): string {
+  return `${host} is not an address of this machine`;
+}
+
 /** Whether `error` says the port is taken (as `Deno.listen` and `node:net` say it). */
 export function isAddressInUse(error: unknown): boolean {
   return error instanceof Deno.errors.AddrInUse ||

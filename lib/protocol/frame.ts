@@ -5,6 +5,10 @@ import { ShoalError } from "./errors.ts";
 export const MAX_FRAME_BYTES = 1024 * 1024;
 
 const HEADER_BYTES = 4;
+/** A frame header that reads "HTTP": the first bytes of a web server's answer. */
+const HTTP_HEADER = 0x48545450;
+/** The message of the BAD_MESSAGE a web server's answer gets, in place of a frame. */
+export const HTTP_ANSWER = "the other side answers in HTTP, not in Shoal frames";
 /**
  * The size of a read while frames are small. Every idle connection keeps
  * such a read pending, so this is per-connection memory on a busy tracker.
@@ -153,6 +157,8 @@ export class FrameReader {
       if (length === null && this.#buffered >= HEADER_BYTES) {
         const header = this.#take(HEADER_BYTES);
         length = new DataView(header.buffer, header.byteOffset).getUint32(0);
+        // A web server (say, a tracker's dashboard port) answers "HTTP/1.1 400 ...": said so.
+        if (length === HTTP_HEADER) throw new ShoalError("BAD_MESSAGE", HTTP_ANSWER);
         if (length > this.#maxFrameBytes) {
           throw new ShoalError(
             "FRAME_TOO_LARGE",

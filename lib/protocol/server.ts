@@ -1,6 +1,12 @@
 import { acceptEach } from "./accept_backoff.ts";
 import { AddressCounts } from "./address_counts.ts";
-import { type Address, formatAddress, isAddressInUse } from "./address.ts";
+import {
+  type Address,
+  formatAddress,
+  isAddressInUse,
+  isAddressNotAvailable,
+  notAvailableHere,
+} from "./address.ts";
 import type { TlsIdentity } from "./tls.ts";
 import { ShoalError, toShoalError } from "./errors.ts";
 import { encodeFrame, FrameReader, MAX_FRAME_BYTES, writeAll } from "./frame.ts";
@@ -168,11 +174,18 @@ export class ProtocolServer<T extends MethodTable, S> {
         : Deno.listen({ hostname: address.host, port: address.port });
     } catch (error) {
       const inUse = isAddressInUse(error);
+      const elsewhere = !inUse && isAddressNotAvailable(error);
       const why = inUse
         ? "the port is in use (is another tracker or peer running there?)"
+        : elsewhere
+        ? notAvailableHere(address.host)
         : toShoalError(error).message;
       throw new ShoalError("IO", `cannot listen on ${formatAddress(address)}: ${why}`, {
-        hint: inUse ? "pass another --port, or --port 0 for a free one" : undefined,
+        hint: inUse
+          ? "pass another --port, or --port 0 for a free one"
+          : elsewhere
+          ? "pass --host one of this machine's addresses, or 0.0.0.0 for all of them"
+          : undefined,
       });
     }
     return this.serve(listener);

@@ -4,9 +4,18 @@
  * another port) stops before it writes anything; the one-shot admin commands
  * only read the database and take no lock.
  */
+import { dirname, resolve } from "node:path";
 import { type Address, formatAddress } from "../protocol/address.ts";
 import { ShoalError } from "../protocol/errors.ts";
 import { LockFile } from "../storage/lock_file.ts";
+
+function isFolder(path: string): boolean {
+  try {
+    return Deno.statSync(path).isDirectory;
+  } catch {
+    return false;
+  }
+}
 
 /**
  * The lock of one tracker database, held from before the store is opened
@@ -34,6 +43,16 @@ export class DatabaseLock implements Disposable {
    */
   static acquire(dbPath: string): DatabaseLock {
     const path = `${dbPath}.lock`;
+    // A --db in a folder that is not there (a typo, a folder not made yet): said as such, not
+    // as the lock file's raw "No such file or directory".
+    const folder = dirname(resolve(dbPath));
+    if (!isFolder(folder)) {
+      throw new ShoalError(
+        "IO",
+        `cannot make the database ${dbPath}: the folder ${folder} does not exist`,
+        { hint: `create it first (mkdir -p ${folder}), or pass --db a file in a folder that is` },
+      );
+    }
     const lock = LockFile.tryAcquire(path, `pid ${Deno.pid}, starting`);
     if (!lock) {
       throw new ShoalError(

@@ -7,6 +7,7 @@ import { join } from "node:path";
 import { parseAddress } from "../../lib/protocol/address.ts";
 import { PeerHome } from "../../lib/peer/home.ts";
 import { startServing } from "../../lib/peer/serve.ts";
+import { stoppedServingLine } from "../../lib/cli/peer_program.ts";
 import { TLS_SERVER_NAME } from "../../lib/protocol/tls.ts";
 import { CliPeer, runTrackerCli } from "../helpers/cli.ts";
 import { eventually } from "../helpers/eventually.ts";
@@ -169,9 +170,29 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
           () => `the second serve saying it waits; it said:\n${lines.join("\n")}`,
         );
         await fetchStillWorks();
+        // Stopped now, it took nothing offline, and says so (not "your files are offline").
+        assert.equal(second.wasOnline(), false);
+        assert.equal(
+          stoppedServingLine(second.wasOnline()),
+          "stopped; this serve never came online, so nothing changed for your files",
+        );
       } finally {
         await second.stop();
       }
+    });
+
+    await t.step("publish with the path first and the name second names the order", async () => {
+      const result = await alice.run(["publish", source, "notes-swapped"]);
+      assert.equal(result.code, 1);
+      assert.match(result.stderr, /^error: no such file or folder: notes-swapped$/m);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          "^hint: the name comes first, then the path: `.*peer\\.ts.* publish notes-swapped " +
+            `${RegExp.escape(source)}\`$`,
+          "m",
+        ),
+      );
     });
 
     await t.step("fetching a file only you share", async () => {
@@ -187,6 +208,64 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
         ),
       );
       assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
+    });
+
+    await t.step(
+      "fetching again a file already fetched says you have it, not only that it exists",
+      async () => {
+        const output = join(dir.path, "paper-again.txt");
+        await bob.ok(["fetch", "paper.txt", "--output", output]);
+        const result = await bob.run(["fetch", "paper.txt", "--output", output]);
+        assert.equal(result.code, 1);
+        assert.match(
+          result.stderr,
+          new RegExp(
+            `^error: ${RegExp.escape(output)} already exists and is "paper\\.txt": you share it ` +
+              `as "paper\\.txt", so there is nothing to fetch$`,
+            "m",
+          ),
+        );
+        assert.match(result.stderr, /^hint: `.*view` lists your shares$/m);
+        // Your copy deleted since, the same fetch fetches it again.
+        await Deno.remove(output);
+        await bob.ok(["fetch", "paper.txt", "--output", output]);
+        // Elsewhere than your copy, a file in the way is only in the way.
+        const other = join(dir.path, "in-the-way.txt");
+        await Deno.writeTextFile(other, "something else\n");
+        const blocked = await bob.run(["fetch", "paper.txt", "--output", other]);
+        assert.match(blocked.stderr, /already exists; use --output PATH or --force$/m);
+        await bob.ok(["unpublish", "paper.txt"]);
+      },
+    );
+
+    await t.step(
+      "--from yourself says it is you, not that you are the only one sharing it",
+      async () => {
+        // Alice shares paper.txt; bob names himself as its source.
+        const result = await bob.run(["fetch", "paper.txt", "--from", "BOB"]);
+        assert.equal(result.code, 1);
+        assert.match(result.stderr, /^error: --from BOB is you: your own copy is no source$/m);
+        assert.match(result.stderr, /^hint: drop --from to take it from every other owner/m);
+      },
+    );
+
+    await t.step("fetching your own file while its other owners are offline", async () => {
+      // Bob shares it too, but does not serve; alice's own copy is no source.
+      const both = join(dir.path, "both.txt");
+      await Deno.writeTextFile(both, "shared by two\n");
+      await bob.ok(["publish", "both", both]);
+      await alice.ok(["publish", "both", both]);
+      const result = await alice.run(["fetch", "both", "--output", join(dir.path, "both-out")]);
+      assert.equal(result.code, 1);
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^error: every other owner of "both" is offline; you share it yourself \\(yours is ` +
+            `${RegExp.escape(both)}\\), and your own copy is no source$`,
+          "m",
+        ),
+      );
+      assert.match(result.stderr, /^hint: run it again once one of them serves/m);
     });
 
     await t.step("a shoal: link nobody publishes, and one only you share", async () => {

@@ -95,6 +95,19 @@ Deno.test("peer.ts completions bash - completes commands, their options, and ski
     "--json",
   ]);
   assert.deepEqual(await bashComplete(path, ["peer.ts", "--tr"]), ["--tracker"]);
+  // A subcommand right after its command only: `config get <TAB>` once offered `set` again.
+  assert.deepEqual(await bashComplete(path, ["peer.ts", "config", ""]), [
+    "--help",
+    "get",
+    "list",
+    "set",
+    "unset",
+  ]);
+  assert.deepEqual(await bashComplete(path, ["peer.ts", "config", "get", "s"]), []);
+  assert.deepEqual(await bashComplete(path, ["peer.ts", "--home", "h", "sessions", "revoke", ""]), [
+    "--help",
+    "--json",
+  ]);
   const all = await bashComplete(path, ["peer.ts", ""]);
   for (const command of ["register", "login", "publish", "view", "search", "fetch", "serve"]) {
     assert.ok(all.includes(command), `${command} in ${all}`);
@@ -217,6 +230,8 @@ Deno.test({
     assert.deepEqual(await fish(peer, "peer.ts fe"), ["fetch"]);
     assert.deepEqual(await fish(peer, "shoal-peer fe"), ["fetch"]);
     assert.deepEqual(await fish(peer, "peer.ts fetch --f"), ["--force", "--from"]);
+    assert.deepEqual(await fish(peer, "peer.ts config s"), ["set"]);
+    assert.deepEqual(await fish(peer, "peer.ts config get s"), []);
     const tracker = await script("tracker.ts", "fish", dir.path);
     assert.deepEqual(await fish(tracker, "tracker.ts di"), ["discover"]);
   },

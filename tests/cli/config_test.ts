@@ -117,6 +117,11 @@ Deno.test("config set/get/list/unset - round-trip through the home's config.toml
 
   const unset = await peer("unset", "tracker");
   assert.equal(unset.code, 0, unset.stderr);
+  const toml = join(home, "config.toml");
+  assert.equal(unset.stdout, `tracker removed from ${toml}: its default applies\n`);
+  const again = await peer("unset", "tracker");
+  assert.equal(again.code, 0, again.stderr);
+  assert.equal(again.stdout, `tracker is not set in ${toml}: nothing to remove\n`);
   assert.equal((await peer("get", "tracker")).stdout, "");
   assert.equal((await peer("get", "serve.port")).stdout, "6123\n", "other keys stay");
   assert.equal(await helpDefault(home), "127.0.0.1:5050", "back to the built-in default");
@@ -202,6 +207,7 @@ Deno.test("config - an unknown key in config.toml is warned about once; every co
   assert.match(await Deno.readTextFile(path), /colour = "red"/);
   const unset = await runPeer(["--home", home.path, "config", "unset", "colour"]);
   assert.equal(unset.code, 0, unset.stderr);
+  assert.equal(unset.stdout, `colour removed from ${path}\n`);
   const text = await Deno.readTextFile(path);
   assert.doesNotMatch(text, /colour/);
   assert.match(text, /tracker = "127\.0\.0\.1:2"/);
@@ -273,4 +279,24 @@ Deno.test({
     await pane.waitFor(/serve\.advertise is not set in .*config\.toml: its default applies/);
     await pane.waitFor("[exited 0]");
   },
+});
+
+Deno.test("config - a --home that names a file says so, not 'config.toml: Not a directory'", async () => {
+  await using dir = await tempDir("shoal-config-");
+  const file = join(dir.path, "notes.txt");
+  await Deno.writeTextFile(file, "not a home\n");
+  for (const home of [file, join(file, "inside")]) {
+    const result = await runPeerCli(["--home", home, "view"]);
+    assert.equal(result.code, 1, result.stderr);
+    assert.match(
+      result.stderr,
+      new RegExp(
+        `^error: cannot use ${
+          RegExp.escape(home)
+        } as the home: it, or a folder above it, is a file$`,
+        "m",
+      ),
+    );
+    assert.match(result.stderr, /^hint: pass --home a folder/m);
+  }
 });

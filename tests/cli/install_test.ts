@@ -4,7 +4,14 @@
  * commands installed and run for real: tests/e2e/install_test.ts.)
  */
 import assert from "node:assert/strict";
-import { allowAll, COMMANDS, installArgs, installRoot, taskFlags } from "../../lib/cli/install.ts";
+import {
+  allowAll,
+  COMMANDS,
+  completionsLine,
+  installArgs,
+  installRoot,
+  taskFlags,
+} from "../../lib/cli/install.ts";
 
 const config = JSON.parse(await Deno.readTextFile(new URL("../../deno.json", import.meta.url)));
 
@@ -56,4 +63,12 @@ Deno.test("install - deno install gets the repository's config, the script, and 
     "--",
     "--installed-as=/opt/deno/bin/shoal",
   ]);
+});
+
+Deno.test("install - the completions line names shoal by its path while its folder is not on PATH, so it runs when pasted", () => {
+  assert.match(
+    completionsLine("/opt/shoal/bin", false),
+    /&& \/opt\/shoal\/bin\/shoal completions bash > ~\/\.local\/share\/bash-completion\/completions\/shoal /,
+  );
+  assert.match(completionsLine("/opt/shoal/bin", true), /&& shoal completions bash > /);
 });

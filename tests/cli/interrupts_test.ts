@@ -99,3 +99,24 @@ Deno.test("a folder's publish stopped by Ctrl-C (or SIGTERM) in process leaves n
   assert.match(result.stderr, /stopped hashing; nothing was published/);
   assert.equal(left, 0, "the publish's listeners are gone");
 });
+
+Deno.test("a big file's publish stopped by Ctrl-C (or SIGTERM) while it hashes says nothing was published, as a folder's does", async () => {
+  await using dir = await tempDir();
+  await using tracker = await startLocalTracker(dir.path);
+  const [alice] = await signedUpCliPeers(dir.path, tracker.address, "alice");
+  // Sparse: a gigabyte to hash, no disk taken.
+  const big = join(dir.path, "big.iso");
+  using file = await Deno.open(big, { create: true, write: true });
+  await file.truncate(1024 ** 3);
+  let result = { code: -1, stderr: "" };
+  const left = await countingListeners(
+    async () => {
+      result = await alice.run(["publish", big]);
+    },
+    (signal) => signal === "SIGTERM" && Deno.kill(Deno.pid, "SIGTERM"),
+  );
+  assert.equal(result.code, 130, result.stderr);
+  assert.match(result.stderr, /^error: stopped hashing; nothing was published$/m);
+  assert.equal(left, 0, "the publish's listeners are gone");
+  assert.equal(JSON.parse(await alice.ok(["view", "--json"])).length, 0);
+});

@@ -26,7 +26,9 @@ Deno.test("--json errors - not logged in: AUTH_REQUIRED with its hint, exit 1", 
     code: "AUTH_REQUIRED",
     message: "not logged in",
     hint: `run \`deno run -A ${relative(Deno.cwd(), PEER_TS)} --home ${home} --tracker ` +
-      "127.0.0.1:1 login <username>` first",
+      "127.0.0.1:1 login <username>` first (with no account yet, " +
+      `\`deno run -A ${relative(Deno.cwd(), PEER_TS)} --home ${home} --tracker ` +
+      "127.0.0.1:1 register <username>` makes one)",
   });
 });
 

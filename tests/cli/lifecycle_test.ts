@@ -73,6 +73,8 @@ Deno.test("a file travels from one peer to another, and every account step works
     }
 
     await bob.ok(["logout"]);
+    // A second logout: still logged out, which is what was asked; no hint to log in.
+    assert.equal(await bob.ok(["logout"]), "not logged in: nothing to log out\n");
     for (const args of [["view"], ["search", "plan"], ["fetch", "plan"], ["publish", source]]) {
       const result = await bob.run(args);
       assert.equal(result.code, 1, `${args[0]} after logout`);

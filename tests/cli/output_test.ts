@@ -268,3 +268,24 @@ Deno.test("barWidth: 40 columns of bar where there is room, fewer on a narrow te
   assert.equal(barWidth(120, 90), 29);
   assert.equal(barWidth(80, 90), 10);
 });
+
+Deno.test("renderTable on a narrow terminal breaks a path longer than its column across lines instead of cutting it off with '…'", async () => {
+  const { renderTable } = await import("../../lib/cli/output.ts");
+  const path = "/tmp/nc2/other/some-long-folder/big.bin.shoal-part";
+  const table = renderTable(
+    ["no.", "name", "done", "size", "partial file", "last active"],
+    [["1", "big", "69%", "19 MiB", path, "2026-11-30T16:00:12.345Z"]],
+    70,
+  );
+  const lines = table.split("\n");
+  assert.ok(lines.every((line) => line.length <= 70), table);
+  assert.ok(!table.includes("…"), `nothing is cut off:\n${table}`);
+  // Read down the column, the pieces of the path and of the timestamp make them whole again.
+  const column = (i: number) =>
+    lines.filter((line) => line.startsWith("│")).slice(1)
+      .map((line) => line.split("│")[i + 1].trim()).join("");
+  assert.equal(column(4), path);
+  assert.equal(column(5), "2026-11-30T16:00:12.345Z");
+  // Words that fit still wrap at their spaces.
+  assert.match(table, /│ 19 MiB +│/);
+});

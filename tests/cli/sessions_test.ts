@@ -51,7 +51,8 @@ Deno.test("peer.ts sessions lists alice's sessions, and one revoked elsewhere is
   assert.match(unknown.stderr, /no session .*peer\.ts .*sessions$/m);
   const malformed = await alice.run(["sessions", "revoke", "not-an-id"]);
   assert.equal(malformed.code, 1);
-  assert.match(malformed.stderr, /a session id is 16 hex digits/);
+  assert.match(malformed.stderr, /^error: "not-an-id" is no session id: one is 16 hex digits$/m);
+  assert.match(malformed.stderr, /^hint: `.*peer\.ts .*sessions` lists yours, with their ids$/m);
 
   const revokedHere = JSON.parse(await alice.ok(["sessions", "revoke", mine.id, "--json"]));
   assert.deepEqual(revokedHere, { id: mine.id, current: true });

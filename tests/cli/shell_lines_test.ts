@@ -9,6 +9,7 @@ import { join } from "node:path";
 import { runShell } from "../../lib/cli/shell.ts";
 import { tempDir } from "../helpers/processes.ts";
 import { runPeer } from "./_terminal.ts";
+import { PeerHome } from "../../lib/peer/home.ts";
 
 /** An output that keeps what the shell prints. */
 function transcript(): { stream: Writable; text: () => string } {
@@ -37,6 +38,24 @@ Deno.test("runShell - piped lines that arrive at once all run, in order", async 
   });
   assert.deepEqual(ran, ["view", "downloads", "search x"]);
   assert.match(out.text(), /shoal> view\nshoal> downloads\nshoal> search x\n/);
+});
+
+Deno.test("runShell - `clear` is the shell's own, as in a terminal's shell: not run as an unknown command", async () => {
+  const ran: string[] = [];
+  const out = transcript();
+  await runShell({
+    prompt: () => "shoal> ",
+    commands: [],
+    input: Readable.from(["clear\nview\n"]),
+    output: out.stream,
+    run: (words) => {
+      ran.push(words.join(" "));
+      return Promise.resolve();
+    },
+  });
+  assert.deepEqual(ran, ["view"]);
+  // Piped, there is no screen to clear: nothing is written for it.
+  assert.ok(!out.text().includes("\x1b[2J"), out.text());
 });
 
 Deno.test("runShell - a last line without a newline still runs", async () => {
@@ -114,5 +133,28 @@ Deno.test("peer shell - hints name commands as typed in the shell, without `peer
     { stdin: "search x\n" },
   );
   assert.equal(code, 0, stderr);
-  assert.match(stderr, /^hint: run `login <username>` first$/m);
+  assert.match(
+    stderr,
+    /^hint: run `login <username>` first \(with no account yet, `register <username>` makes one\)$/m,
+  );
+});
+
+Deno.test("peer shell - a tracker that does not answer: the hint says to start the shell again with --tracker, which a line there cannot take", async () => {
+  await using dir = await tempDir("shoal-shell-lines-");
+  const home = join(dir.path, "home");
+  // A session saved as a login leaves it, so that search goes to the tracker (none at port 1).
+  {
+    using opened = PeerHome.open(home);
+    opened.saveSession({ username: "bob", token: "0".repeat(64) });
+  }
+  const { code, stderr } = await runPeer(
+    ["--home", home, "--tracker", "127.0.0.1:1", "shell"],
+    { stdin: "search x\n" },
+  );
+  assert.equal(code, 0, stderr);
+  assert.match(stderr, /^error: cannot reach 127\.0\.0\.1:1/m);
+  assert.match(
+    stderr,
+    /^hint: is the tracker running\? .* name the running one by starting the shell again with --tracker HOST:PORT/m,
+  );
 });

@@ -78,6 +78,14 @@ Deno.test({
       await step(pane, PEER_PROMPT, "login alice", "logged in as alice", [["Password:", PASSWORD]]);
       await pane.waitFor(/serving your files on 127\.0\.0\.1:\d+/);
       await pane.waitFor("shoal (alice)> ");
+      // Logging in again while serving serves on under the new session, without a word of a lost
+      // tracker (the old session's connection was once dropped by its own revocation).
+      await pane.waitFor("online as alice");
+      await step(pane, PEER_PROMPT, "login alice", /logged in as alice[^]*logged in as alice/, [
+        ["Password:", PASSWORD],
+      ]);
+      await pane.waitFor(/online as alice[^]*online as alice/);
+      assert.doesNotMatch(await pane.capture(), /lost the tracker/);
       await step(pane, PEER_PROMPT, `publish notes ${source}`, 'published "notes" (195 KiB');
       // A usage error names the help to read, typed bare as everything in the shell.
       await step(pane, PEER_PROMPT, "view --bogus", "hint: `view --help` lists its options");
@@ -162,6 +170,10 @@ Deno.test({
     assert.ok(port, started);
 
     const prompt = /^tracker> /m;
+    // Ctrl-C at an empty prompt, as a newcomer stops a program: it says how to stop this one.
+    await pane.keys("C-c");
+    await pane.waitFor('"quit", "exit" or Ctrl-D stops the tracker)');
+    await pane.waitFor(prompt, 2);
     await step(pane, prompt, "peers", "no peer has served yet");
     // A log line while the operator types lands above the prompt, which is drawn again with
     // what was typed so far.
@@ -181,6 +193,18 @@ Deno.test({
         assert.match(helpText, new RegExp(`^ {2}${command}\\b`, "m"), `${command} in help`);
       }
       await step(pane, prompt, "discovr bob", /unknown command 'discovr'/);
+      // Each usage error says where to read on, as the peer's shell does.
+      await step(pane, prompt, "pign bob", /unknown command 'pign'[^]*hint: `help` lists the/);
+      // A typo is no admin action: the log (and the dashboard's feed) has the commands only.
+      const log = await pane.capture();
+      assert.match(log, /INFO +admin action=peers/);
+      assert.doesNotMatch(log, /admin action=(pign|discovr)/);
+      await step(
+        pane,
+        prompt,
+        "discover",
+        /missing required argument 'peer'\n(.*\n)?hint: `discover --help` lists its options/,
+      );
       // A one-shot command typed here says where it runs, with this tracker's database.
       await step(
         pane,
@@ -196,7 +220,7 @@ Deno.test({
     assert.equal(await pane.exitCode(), 0, await pane.capture());
     assert.equal(
       await Deno.readTextFile(`${db}.history`),
-      "peers\npeers\nhelp\ndiscovr bob\nadmin grant bob\nquit\n",
+      "peers\npeers\nhelp\ndiscovr bob\npign bob\ndiscover\nadmin grant bob\nquit\n",
     );
   },
 });

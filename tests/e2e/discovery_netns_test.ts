@@ -139,6 +139,10 @@ Deno.test({
     const listed = await peerIn(p.netns, home, ["trackers"]);
     assert.equal(listed.code, 0, listed.stderr);
     assert.match(listed.stdout, /no tracker announced itself on the local network/);
+    assert.match(
+      listed.stdout,
+      /loopback only, or started with --no-announce, .*--tracker HOST:PORT/,
+    );
 
     const result = await peerIn(
       p.netns,

@@ -178,6 +178,11 @@ Deno.test("install - shoal and shoal-tracker run as typed, share a file, and uni
         assert.equal(refused.code, 1);
         assert.match(refused.stderr, /^error: cannot use \/dev\/shm\/.*--allow-all/m);
         assert.match(refused.stderr, /^hint: .*deno task install --allow-all/m);
+        // So does a fetch into it: once "the folder /dev/shm/... does not exist", which it does.
+        const into = await bob.run(["fetch", "notes", "--output", join(shm, "notes.txt")]);
+        assert.equal(into.code, 1);
+        assert.match(into.stderr, /^error: cannot use \/dev\/shm\/.*--allow-all/m);
+        assert.doesNotMatch(into.stderr, /does not exist/);
 
         const all = await task("install", ["--root", root, "--allow-all"], dir.path);
         assert.equal(all.code, 0, all.stderr + all.stdout);

@@ -108,6 +108,27 @@ Deno.test("first contact - a TLS server with another device's certificate is not
   assert.deepEqual(notices, [], "no fingerprint is announced as pinned");
 });
 
+Deno.test("first contact - the tracker's dashboard port (HTTP) given as the tracker is said to answer in HTTP, and the hint names the port to use", async () => {
+  // What a newcomer gets from --tracker HOST:5080: once "frame of 1213486160 bytes exceeds ...".
+  await using server = otherTlsServer(
+    await createIdentity(),
+    "HTTP/1.1 400 Bad Request\r\ncontent-length: 0\r\n\r\n",
+  );
+  await using context = await tempHome();
+  await assert.rejects(connectTracker(context.home, endpoint(server.port)), (error) => {
+    assert.ok(error instanceof ShoalError);
+    assert.equal(error.code, "INVALID_INPUT");
+    assert.match(
+      error.message,
+      /is not a Shoal tracker: it answers in HTTP, as a web server or a tracker's dashboard does; it presented CN=shoal/,
+    );
+    assert.doesNotMatch(error.message, /bytes exceeds/);
+    assert.match(error.hint ?? "", /after "listening on" .*--tracker HOST:PORT/);
+    return true;
+  });
+  assert.equal(context.home.pinnedTracker(`127.0.0.1:${server.port}`), null);
+});
+
 Deno.test("first contact - a TLS server that answers the hello with garbage is not a Shoal tracker", async () => {
   // Even with a certificate that carries Shoal's name, the hello is what counts.
   await using server = otherTlsServer(await createIdentity(), "garbage, not a frame\n".repeat(4));

@@ -279,3 +279,24 @@ Deno.test("checkPieceLayout - refuses a piece count that does not cover the size
     shoalError("INTEGRITY"),
   );
 });
+
+Deno.test("describeFile - a publish's hashing reports the bytes hashed after each piece, up to the size, for its progress bar", async () => {
+  const { describeFile } = await import("../../lib/peer/shares.ts");
+  const dir = await Deno.makeTempDir({ prefix: "shoal-manifest-" });
+  try {
+    const path = `${dir}/big.bin`;
+    const size = 3 * MIB + 5;
+    await Deno.writeFile(path, new Uint8Array(size));
+    const heard: [number, number][] = [];
+    const share = await describeFile("big", path, undefined, (bytes, total) => {
+      heard.push([bytes, total]);
+    });
+    assert.equal(share.size, size);
+    const pieceSize = choosePieceSize(size);
+    assert.equal(heard.length, Math.ceil(size / pieceSize));
+    assert.deepEqual(heard.at(-1), [size, size]);
+    assert.ok(heard.every(([bytes], i) => i === 0 || bytes > heard[i - 1][0]), "bytes only grow");
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

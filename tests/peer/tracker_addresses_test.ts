@@ -41,6 +41,15 @@ Deno.test("tracker addresses - a bad entry is named, with its place in the list"
   refused("a:5050,,b:5050", /empty tracker address \(address 2 of 3/);
   refused("a:5050,b:99999", /"b:99999" \(address 2 of 2 in "a:5050,b:99999"\) is not a HOST:PORT/);
   refused("a:x", /^"a:x" is not a HOST:PORT address$/);
+  // A newcomer's usual mistakes say what to write instead.
+  refused(
+    "https://127.0.0.1:5050/",
+    /^"https:\/\/127\.0\.0\.1:5050\/" is not a HOST:PORT address; write it without "https:\/\/": 127\.0\.0\.1:5050$/,
+  );
+  refused(
+    "127.0.0.1:99999",
+    /^"127\.0\.0\.1:99999" is not a HOST:PORT address; a port is at most 65535$/,
+  );
   refused("a:5050 b:5050", /not a HOST:PORT address; separate several with commas/);
   refused("a:5050,A:5050", /"A:5050" is listed twice \(addresses 1 and 2/);
   refused("a,a:5050", /listed twice/);

@@ -111,3 +111,28 @@ Deno.test("ProtocolServer - a TLS server on a port in use says the port is in us
     },
   );
 });
+
+Deno.test("ProtocolServer - a --host that is no address of this machine says so and names what to pass, over TLS and in plaintext", async () => {
+  // 192.0.2.1 is TEST-NET-1 (RFC 5737): never an address of a real machine. Once a raw
+  // "listen EINVAL: invalid argument 192.0.2.1".
+  const identity = await createIdentity();
+  for (const tls of [identity, undefined]) {
+    const server = new ProtocolServer({ hello: PEER_METHODS.hello }, {}, {
+      kind: "peer",
+      initialState: () => null,
+      tls,
+    });
+    await assert.rejects(server.listen({ host: "192.0.2.1", port: 0 }), (error: unknown) => {
+      assert.ok(error instanceof ShoalError && error.code === "IO", String(error));
+      assert.equal(
+        error.message,
+        "cannot listen on 192.0.2.1:0: 192.0.2.1 is not an address of this machine",
+      );
+      assert.equal(
+        error.hint,
+        "pass --host one of this machine's addresses, or 0.0.0.0 for all of them",
+      );
+      return true;
+    });
+  }
+});

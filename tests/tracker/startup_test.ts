@@ -69,3 +69,25 @@ Deno.test("a heartbeat of a connection that never announced puts nobody online",
   await bob.call("heartbeat", {});
   assert.equal(await running.store.getPeer("bob"), null);
 });
+
+Deno.test("a --db in a folder that does not exist says so and how to go on, not the lock file's raw error", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-startup-" });
+  try {
+    const db = `${dir}/not-made-yet/tracker.db`;
+    assert.throws(
+      () => DatabaseLock.acquire(db),
+      (error: unknown) => {
+        assert.ok(error instanceof ShoalError);
+        assert.equal(error.code, "IO");
+        assert.equal(
+          error.message,
+          `cannot make the database ${db}: the folder ${dir}/not-made-yet does not exist`,
+        );
+        assert.match(error.hint ?? "", /^create it first \(mkdir -p \S+not-made-yet\)/);
+        return true;
+      },
+    );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});

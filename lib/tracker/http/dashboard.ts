@@ -105,6 +105,8 @@ export interface LoginPageOptions {
   error?: string;
   /** The name to fill in again after a failed attempt. */
   username?: string;
+  /** The command that makes an account admin, as the operator runs the tracker. */
+  grantCommand?: string;
 }
 
 /** The login page's HTML: a plain form posting `username`, `password` and `csrf` to /login. */
@@ -116,6 +118,7 @@ export async function loginPage(options: LoginPageOptions): Promise<string> {
   return fill(template, {
     csrf: escapeHtml(options.csrfToken),
     username: escapeHtml(options.username ?? ""),
+    grant: escapeHtml(options.grantCommand ?? "tracker.ts admin grant NAME"),
     error,
   });
 }

@@ -31,7 +31,11 @@ export function addPages(app: Hono<HttpEnv>, deps: HttpDeps): void {
       ? undefined
       : LOGIN_ERRORS[code]?.replace("tracker.ts ", `${launcher("tracker")} `) ??
         `Login failed (${code.slice(0, 40)}).`;
-    return c.html(await loginPage({ csrfToken: loginCsrfToken(c, deps), error }));
+    // Named as the operator runs the tracker: `shoal-tracker admin grant NAME` when installed.
+    const grantCommand = `${launcher("tracker")} admin grant NAME`;
+    return c.html(
+      await loginPage({ csrfToken: loginCsrfToken(c, deps), error, grantCommand }),
+    );
   });
 
   for (const [path, page] of Object.entries(DASHBOARD_PATHS)) {

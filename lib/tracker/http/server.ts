@@ -5,7 +5,13 @@
  * deadline, which `Deno.serve` lacks); `Deno.serve` listens on loopback
  * behind it.
  */
-import { type Address, formatAddress, isAddressInUse } from "../../protocol/address.ts";
+import {
+  type Address,
+  formatAddress,
+  isAddressInUse,
+  isAddressNotAvailable,
+  notAvailableHere,
+} from "../../protocol/address.ts";
 import { ShoalError, toShoalError } from "../../protocol/errors.ts";
 import type { TlsIdentity } from "../../protocol/tls.ts";
 import type { EventFeed } from "../events.ts";
@@ -132,6 +138,9 @@ export async function startHttpServer(options: HttpServerOptions): Promise<HttpS
     await stopSampling();
     const why = isAddressInUse(error)
       ? "the port is in use (pass another --http-port, 0 for a free one, or off)"
+      : isAddressNotAvailable(error)
+      ? `${notAvailableHere(options.address.host)} (pass --http-host one of its addresses, ` +
+        "or 0.0.0.0 for all of them)"
       : toShoalError(error).message;
     throw new ShoalError("IO", `cannot serve HTTP on ${formatAddress(options.address)}: ${why}`);
   }

@@ -124,6 +124,11 @@ Deno.test("dashboard - pages need an admin session; the login form carries the C
   const forbidden = await (await anonymous.fetch("/login?error=FORBIDDEN")).text();
   assert.match(forbidden, /no admin: the operator runs `.+ admin grant NAME`/);
   assert.doesNotMatch(forbidden, /runs `tracker\.ts admin/);
+  // So does the line above the form, every time (it once always said `deno task admin`).
+  const runs = /runs `(.+) admin grant NAME`/.exec(forbidden)![1];
+  for (const page of [html, forbidden]) {
+    assert.ok(page.includes(`<code>${runs} admin grant NAME</code>`), page);
+  }
 
   const alice = await op.loggedIn("alice");
   for (const path of ["/", "/peers", "/peers/some%20one", "/shares?q=x"]) {

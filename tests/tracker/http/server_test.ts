@@ -27,3 +27,29 @@ Deno.test("startHttpServer - a port in use is one IO error that names what to pa
     await Deno.remove(dir, { recursive: true });
   }
 });
+
+Deno.test("startHttpServer - an --http-host that is no address of this machine says so, not 'listen EINVAL'", async () => {
+  const dir = await Deno.makeTempDir();
+  const store = SqliteTrackerStore.open(`${dir}/tracker.db`);
+  const events = new EventFeed();
+  using metrics = new TrackerMetrics(store, events);
+  try {
+    const error = await startHttpServer({
+      store,
+      events,
+      metrics,
+      checkPassword: () => Promise.reject(new ShoalError("AUTH_FAILED", "no")),
+      // TEST-NET-1 (RFC 5737): never an address of a real machine.
+      address: { host: "192.0.2.1", port: 0 },
+    }).catch((error: unknown) => error);
+    assert.ok(error instanceof ShoalError);
+    assert.equal(error.code, "IO");
+    assert.match(
+      error.message,
+      /^cannot serve HTTP on 192\.0\.2\.1:0: 192\.0\.2\.1 is not an address of this machine \(pass --http-host/,
+    );
+  } finally {
+    await store.close();
+    await Deno.remove(dir, { recursive: true });
+  }
+});
