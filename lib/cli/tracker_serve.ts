@@ -33,6 +33,7 @@ import { TrackerMetrics } from "../tracker/metrics.ts";
 import { startHttpServer } from "../tracker/http/server.ts";
 import type { TlsIdentity } from "../protocol/tls.ts";
 import { UsageError } from "./errors.ts";
+import { toShoalError } from "../protocol/errors.ts";
 import { DatabaseLock } from "../tracker/database_lock.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { runAdminShell } from "./admin_shell.ts";
@@ -186,6 +187,9 @@ export function addServeCommand(program: Command): void {
         throw error;
       }
       let announcement: { stop(): Promise<void> } | undefined;
+      // Lines said once the admin shell may be open (the announcement's, a second after start):
+      // drawn above its prompt, as the log's are.
+      let say = (line: string) => console.log(line);
       // Whatever fails from here on (a closed stdout, the announcement), the ports are closed.
       try {
         console.log(
@@ -200,17 +204,21 @@ export function addServeCommand(program: Command): void {
         } else {
           console.log(PLAINTEXT_WARNING);
         }
-        announcement = startAnnouncing(options, bound, tls?.certificate, warn);
+        announcement = startAnnouncing(options, bound, tls?.certificate, (line) => say(line), warn);
         await untilStopped(
           store,
           postgres ? ".shoal-tracker.history" : `${options.db}.history`,
           events,
           // What a one-shot admin command needs to reach this database (a URL may hold a password).
           postgres ? "--db URL" : `--db ${quoteWord(resolve(options.db))}`,
-          (shell) => writeLog = (line) => shell.notify(line, process.stderr),
+          (shell) => {
+            writeLog = (line) => shell.notify(line, process.stderr);
+            say = (line) => shell.notify(line, process.stdout);
+          },
         );
       } finally {
         writeLog = (line) => console.error(line);
+        say = (line) => console.log(line);
         await announcement?.stop();
         await http?.close();
         await tracker.close();
@@ -261,6 +269,7 @@ function startAnnouncing(
   options: ServeOptions,
   bound: Address,
   certificate: string | undefined,
+  say: (line: string) => void,
   warn: (line: string) => void,
 ): { stop(): Promise<void> } | undefined {
   if (!options.announce || !reachableFromNetwork(options.host)) return undefined;
@@ -289,11 +298,14 @@ function startAnnouncing(
       warn,
     });
     if (!announcement) return;
-    console.log(
+    say(
       `announced on the local network as "${announcement.name}" (DNS-SD _shoal._tcp; ` +
         "--no-announce turns it off)",
     );
-  })();
+  })().catch((error) =>
+    // Not a rejection nobody handles (which would end the process): the tracker serves on.
+    warn(`warning: announcing the tracker failed: ${toShoalError(error).message}`)
+  );
   return {
     stop: async () => {
       stopping.abort();

@@ -58,6 +58,11 @@ export const READ_WINDOW_MS = 10_000;
 export interface ReadPace {
   bytes: number;
   ms: number;
+  /**
+   * The write under way, if one is: its size and how long it has waited so
+   * far (in `ms` already; its bytes are not in `bytes` until it is done).
+   */
+  writing?: { bytes: number; ms: number };
 }
 
 /**
@@ -282,7 +287,7 @@ export class UploadSlots<H extends object = object> {
   #takeBackFromSlowReaders(): void {
     if (!this.#paceOf) return;
     for (const [holder, held] of this.#holders) {
-      const pace = this.#paceOf(holder);
+      const pace = this.#paceNow(holder);
       if (!pace) continue;
       held.paceFrom ??= pace;
       const ms = pace.ms - held.paceFrom.ms;
@@ -338,9 +343,28 @@ export class UploadSlots<H extends object = object> {
         sending: lingering?.sending ?? 0,
         told: false,
         // Its pace is measured from now: what it read before (or did not) was another turn's.
-        paceFrom: this.#paceOf?.(waiter) ?? undefined,
+        paceFrom: this.#paceNow(waiter) ?? undefined,
       });
     }
+  }
+
+  /**
+   * How `holder` has been read from, the write under way taken to go at
+   * the minimum pace (up to its size): its bytes count only once it is
+   * done, and a big piece goes out in writes of 1 MiB (MAX_WRITE_BYTES), so
+   * without this a downloader reading at 80 KiB/s, whose writes each wait
+   * 12.8 s, showed no bytes at all over 10 s of waiting and lost its slot.
+   * One that stops reading gains at most one write's size at the minimum
+   * pace (32 s) before its pace falls.
+   */
+  #paceNow(holder: H): ReadPace | null {
+    const pace = this.#paceOf?.(holder);
+    if (!pace) return null;
+    const { writing } = pace;
+    const ongoing = writing
+      ? Math.min(writing.bytes, writing.ms * this.#minReadBytesPerSecond / 1000)
+      : 0;
+    return { bytes: pace.bytes + ongoing, ms: pace.ms };
   }
 }
 

@@ -43,8 +43,10 @@ export interface Connection<S> {
    * too, to now; on `performance.now`'s clock). A write waits only while the
    * sockets' buffers are full, for the client to read, so bytes per such
    * millisecond are the pace it reads at (a client reading fast never waits).
+   * `writing`: the write under way, its size and wait so far (its bytes are
+   * counted once it is done).
    */
-  readonly wrote: { bytes: number; ms: number };
+  readonly wrote: { bytes: number; ms: number; writing?: { bytes: number; ms: number } };
   /** Closes the connection from the server side. */
   close(): void;
 }
@@ -342,8 +344,13 @@ export class ProtocolServer<T extends MethodTable, S> {
       state: this.#options.initialState(),
       get wrote() {
         const since = activity.writingSince;
-        const waiting = since === null ? 0 : performance.now() - since;
-        return { bytes: activity.writtenBytes, ms: activity.writeMs + waiting };
+        if (since === null) return { bytes: activity.writtenBytes, ms: activity.writeMs };
+        const waiting = performance.now() - since;
+        return {
+          bytes: activity.writtenBytes,
+          ms: activity.writeMs + waiting,
+          writing: { bytes: activity.writingBytes, ms: waiting },
+        };
       },
       close: () => closeQuietly(conn),
     };
@@ -357,6 +364,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       quietSince: performance.now(),
       greetBy,
       writingSince: null,
+      writingBytes: 0,
       writtenBytes: 0,
       writeMs: 0,
       writing: null,
@@ -496,6 +504,7 @@ export class ProtocolServer<T extends MethodTable, S> {
       for (let at = 0; at < chunk.byteLength; at += MAX_WRITE_BYTES) {
         const slice = chunk.subarray(at, at + MAX_WRITE_BYTES);
         const since = activity.writingSince = performance.now();
+        activity.writingBytes = slice.byteLength;
         await writeAll(conn, slice);
         activity.writingSince = null;
         activity.writtenBytes += slice.byteLength;
@@ -577,6 +586,8 @@ interface Activity {
   greetBy: number | null;
   /** When the write in progress started, if one is. */
   writingSince: number | null;
+  /** The bytes of the write in progress, if one is. */
+  writingBytes: number;
   /** The bytes of the writes done on this connection. */
   writtenBytes: number;
   /** The milliseconds those writes took (waiting for the client to read). */

@@ -14,6 +14,7 @@ import {
   runCommand,
   startTracker,
   tempDir,
+  TRACKER_TS,
 } from "../helpers/processes.ts";
 import { ip, netnsSkipReason, TestLan } from "../helpers/netns.ts";
 import { denoRun, hasCommand, TmuxPane } from "../cli/_terminal.ts";
@@ -270,5 +271,38 @@ Deno.test({
     } finally {
       for (const tracker of trackers) await tracker.daemon.stop();
     }
+  },
+});
+
+Deno.test({
+  name:
+    "discovery - with the admin shell open, the line saying the tracker is announced (a second after start) comes above the prompt, not typed over it",
+  ignore: unavailable !== null || !HAS_TMUX,
+  async fn() {
+    await using lan = await TestLan.create(["t"]);
+    const { t } = lan.hosts;
+    await ip("-n", t.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    await using dir = await tempDir("shoal-discovery-");
+    const [deno, ...args] = denoRun(
+      TRACKER_TS,
+      "serve",
+      "--host",
+      "0.0.0.0",
+      "--port",
+      "0",
+      "--http-port",
+      "off",
+      "--name",
+      "lab",
+      "--db",
+      join(dir.path, "tracker.db"),
+    );
+    await using pane = await TmuxPane.start(["ip", "netns", "exec", t.netns, deno, ...args]);
+    const screen = await pane.waitFor(/announced on the local network as "lab"/);
+    assert.match(screen, /^announced on the local network as "lab"/m, screen);
+    // The prompt is drawn again below it, and still takes commands.
+    await pane.waitFor(/^announced on the local network as "lab".*\ntracker> /m);
+    await pane.type("quit");
+    assert.equal(await pane.exitCode(), 0, await pane.capture());
   },
 });

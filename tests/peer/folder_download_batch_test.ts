@@ -8,6 +8,7 @@
 import assert from "node:assert/strict";
 import { join } from "node:path";
 import { deadline } from "../../lib/async/deadline.ts";
+import { delay } from "../../lib/async/delay.ts";
 import { FolderDownload, type PlannedFile } from "../../lib/peer/folder_download.ts";
 import { BatchPlacer } from "../../lib/peer/batch_placer.ts";
 import { choosePieceSize, type FileIdentity, identityOf } from "../../lib/peer/manifest.ts";
@@ -416,5 +417,61 @@ Deno.test("Folder download - the endgame: pieces of a large file asked of a sour
   } finally {
     await sloth.release();
     await alice.server.close();
+  }
+});
+
+/**
+ * A source ("mallory") whose every `pieces` reply comes after `holdMs`, each
+ * file in it corrupt; it has no file of several pieces.
+ */
+async function lateLiar(holdMs: number) {
+  const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
+  const server = new ProtocolServer(PEER_METHODS, {
+    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
+    manifest: nothing,
+    have: nothing,
+    piece: nothing,
+    queue: nothing,
+    folder: nothing,
+    pieces: async ({ items }) => {
+      await delay(holdMs);
+      const lengths = items.map(({ contentId }) =>
+        CONTENTS[MANIFESTS.findIndex((m) => m.contentId === contentId)].length
+      );
+      const length = lengths.reduce((sum, n) => sum + n, 0);
+      return new WithBody({ length, items: lengths.map((n) => ({ length: n })) }, [
+        new Uint8Array(length).fill(0x5a),
+      ]);
+    },
+  }, { kind: "peer", initialState: () => null, warn: () => {}, concurrency: 64 });
+  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  return {
+    server,
+    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
+  };
+}
+
+Deno.test("Folder download - the endgame: a corrupt first copy while another source's copy is on its way waits for that copy, or is asked again; each file stored once", async () => {
+  const authority = await TicketAuthority.create();
+  using placer = await startedPlacer();
+  for (const options of [{}, { placer }]) {
+    // Mallory answers after a second, corrupt; alice, 10 ms a file, is by then asked too (the
+    // endgame) for files mallory owes, and her copies are still on their way when its arrive.
+    const mallory = await lateLiar(1_000);
+    const alice = await authority.serve(filesCatalog().catalog, "alice", { pieceDelayMs: 10 });
+    try {
+      const { report, dropped } = await download(
+        [mallory.source, alice.source],
+        await authority.ticket(ANY_CONTENT),
+        options,
+      );
+      assert.deepEqual(dropped.map((d) => d.owner), ["mallory"]);
+      assert.match(dropped[0].reason, /corrupt/);
+      const pieces = Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
+      assert.equal(pieces.alice, SMALL_FILES + 3, "each file counted once");
+    } finally {
+      await mallory.server.close();
+      await alice.server.close();
+    }
   }
 });

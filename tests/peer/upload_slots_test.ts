@@ -254,3 +254,59 @@ Deno.test("UploadSlots - asking only its place keeps a holder's slot once, when 
   assert.equal(slots.ask(next, "", false), 0);
   assert.equal(slots.place(polling), null);
 });
+
+/**
+ * A holder sent a big piece in writes of `slice` bytes that the sockets'
+ * buffers (full) take only as it reads, at `bytesPerSecond`: a write's bytes
+ * count once it is done, while the time it waits counts as it goes (as
+ * Connection.wrote says).
+ */
+function slicedReader(slice: number, bytesPerSecond: number) {
+  let done = { bytes: 0, ms: 0 };
+  let waited = 0;
+  return {
+    pace: () => ({
+      bytes: done.bytes,
+      ms: done.ms + waited,
+      writing: { bytes: slice, ms: waited },
+    }),
+    advance(ms: number) {
+      waited += ms;
+      const takes = slice * 1000 / bytesPerSecond;
+      while (waited >= takes) {
+        done = { bytes: done.bytes + slice, ms: done.ms + takes };
+        waited -= takes;
+      }
+    },
+  };
+}
+
+Deno.test("UploadSlots - a holder reading a big piece at 80 KiB/s, in 1 MiB writes each waiting 12.8 s, keeps its slot; one that stops reading loses it", () => {
+  for (const [bytesPerSecond, keeps] of [[80 * KIB, true], [0.001, false]] as const) {
+    let now = 0;
+    const readers = new Map<object, ReturnType<typeof slicedReader>>();
+    const takenBack: string[] = [];
+    const slots = new UploadSlots<{ name: string }>({
+      slots: 1,
+      now: () => now,
+      paceOf: (holder) => readers.get(holder)?.pace() ?? null,
+      minReadBytesPerSecond: 32 * KIB,
+      readWindowMs: 10_000,
+      onTakenBack: (holder) => takenBack.push(holder.name),
+    });
+    const [holder, waiter] = ["holder", "waiter"].map(downloader);
+    const reader = slicedReader(1024 * KIB, bytesPerSecond);
+    readers.set(holder, reader);
+    assert.equal(slots.ask(holder), 0);
+    slots.sending(holder, 1);
+    assert.equal(slots.ask(waiter), 1);
+    // Two minutes, looked at every half second (as queued downloaders ask their place).
+    for (let i = 0; i < 240 && takenBack.length === 0; i++) {
+      now += 500;
+      reader.advance(500);
+      slots.ask(waiter);
+    }
+    assert.deepEqual(takenBack, keeps ? [] : ["holder"], `at ${bytesPerSecond} B/s`);
+    if (!keeps) assert.ok(now <= 60_000, `taken back only after ${now} ms`);
+  }
+});
