@@ -3,6 +3,7 @@
  */
 import assert from "node:assert/strict";
 import { PEER_TS, tempDir } from "../helpers/processes.ts";
+import { startLocalTracker } from "../helpers/local_peers.ts";
 import { denoRun, hasCommand, TmuxPane } from "./_terminal.ts";
 
 if (!hasCommand("tmux")) {
@@ -14,9 +15,9 @@ Deno.test({
   ignore: !hasCommand("tmux"),
   async fn() {
     await using home = await tempDir("shoal-register-");
-    // No tracker answers at port 1: a password that reached the network would say so instead.
+    await using tracker = await startLocalTracker(home.path);
     await using pane = await TmuxPane.start(
-      denoRun(PEER_TS, "--home", home.path, "--tracker", "127.0.0.1:1", "register", "zed"),
+      denoRun(PEER_TS, "--home", home.path, "--tracker", tracker.address, "register", "zed"),
     );
     await pane.waitFor("Password:");
     await pane.type("first-password");
@@ -34,9 +35,9 @@ Deno.test({
   ignore: !hasCommand("tmux"),
   async fn() {
     await using home = await tempDir("shoal-register-");
-    // No tracker answers at port 1: the test ends at the second prompt, before any network.
+    await using tracker = await startLocalTracker(home.path);
     await using pane = await TmuxPane.start(
-      denoRun(PEER_TS, "--home", home.path, "--tracker", "127.0.0.1:1", "register", "zed"),
+      denoRun(PEER_TS, "--home", home.path, "--tracker", tracker.address, "register", "zed"),
     );
     await pane.waitFor("Password:");
     await pane.type("short");
@@ -50,5 +51,40 @@ Deno.test({
     await pane.type("short" + "long-enough");
     await pane.waitFor(/^error: the two passwords do not match$/m);
     await pane.waitFor("[exited 1]");
+  },
+});
+
+Deno.test({
+  name:
+    "register and login at a terminal - the tracker is reached first: its fingerprint is shown before a password is typed, and one that cannot be reached asks for none",
+  ignore: !hasCommand("tmux"),
+  async fn() {
+    await using home = await tempDir("shoal-register-");
+    await using tracker = await startLocalTracker(home.path);
+    await using first = await TmuxPane.start(
+      denoRun(PEER_TS, "--home", home.path, "--tracker", tracker.address, "register", "zed"),
+    );
+    await first.waitFor("Password:");
+    // The first contact's fingerprint is on the screen above the prompt, to compare before typing.
+    const screen = await first.capture();
+    assert.match(screen, /first contact with the tracker at .*certificate fingerprint is SHA256:/s);
+    assert.ok(
+      screen.indexOf("first contact with the tracker") < screen.indexOf("Password:"),
+      screen,
+    );
+    await first.type("zed-password");
+    await first.waitFor("Password again:");
+    await first.type("zed-password");
+    await first.waitFor("registered zed");
+    await first.waitFor("[exited 0]");
+
+    // Nobody at port 1: said at once, no password asked for nothing.
+    await using nowhere = await TmuxPane.start(
+      denoRun(PEER_TS, "--home", home.path, "--tracker", "127.0.0.1:1", "login", "zed"),
+    );
+    await nowhere.waitFor("[exited 1]");
+    const said = await nowhere.capture();
+    assert.match(said, /^error: cannot reach 127\.0\.0\.1:1/m);
+    assert.doesNotMatch(said, /Password:/);
   },
 });
