@@ -35,8 +35,13 @@ export function loginCsrfToken(c: Context<HttpEnv>, deps: HttpDeps): string {
   return token;
 }
 
-/** Where a failed login sends the browser back to: the form, with why. */
-const backToLogin = (code: string) => `/login?error=${encodeURIComponent(code)}`;
+/**
+ * Where a failed login sends the browser back to: the form, with why (and,
+ * for an account that is no admin, which: the form names it and keeps it).
+ */
+const backToLogin = (code: string, username = "") =>
+  `/login?error=${encodeURIComponent(code)}` +
+  (username ? `&user=${encodeURIComponent(username)}` : "");
 
 /** Adds POST /login and POST /logout. */
 export function addLoginRoutes(app: Hono<HttpEnv>, deps: HttpDeps): void {
@@ -56,7 +61,9 @@ export function addLoginRoutes(app: Hono<HttpEnv>, deps: HttpDeps): void {
     }
     // Only admins get a session: the dashboard shows others nothing, and any account's logins
     // would otherwise fill the session table and push the admins' sessions out.
-    if (!await deps.store.isAdmin(username)) return c.redirect(backToLogin("FORBIDDEN"), 303);
+    if (!await deps.store.isAdmin(username)) {
+      return c.redirect(backToLogin("FORBIDDEN", username), 303);
+    }
     const { token } = deps.sessions.create(username);
     setCookie(c, SESSION_COOKIE, token, {
       httpOnly: true,

@@ -11,6 +11,7 @@ import type { Context, Hono } from "hono";
 import type { HttpDeps, HttpEnv } from "./context.ts";
 import { DASHBOARD_PATHS, dashboardAsset, dashboardPage, loginPage } from "./dashboard.ts";
 import { loginCsrfToken } from "./login.ts";
+import { Username } from "../../protocol/messages.ts";
 
 /** What the login page says for each reason POST /login sends back (`?error=CODE`). */
 const LOGIN_ERRORS: Record<string, string> = {
@@ -27,14 +28,22 @@ const LOGIN_ERRORS: Record<string, string> = {
 export function addPages(app: Hono<HttpEnv>, deps: HttpDeps): void {
   app.get("/login", async (c) => {
     const code = c.req.query("error");
+    // The username the last attempt typed, put back in the form: only one a username could be
+    // (the page says it, and a link could carry any text).
+    const typed = c.req.query("user") ?? "";
+    const username = Username.safeParse(typed).success ? typed : "";
+    const named = (text: string) =>
+      text.replace("tracker.ts ", `${launcher("tracker")} `)
+        .replace("That account", username ? `The account ${username}` : "That account")
+        .replace("grant NAME", `grant ${username || "NAME"}`);
     const error = code === undefined
       ? undefined
-      : LOGIN_ERRORS[code]?.replace("tracker.ts ", `${launcher("tracker")} `) ??
+      : (LOGIN_ERRORS[code] && named(LOGIN_ERRORS[code])) ??
         `Login failed (${code.slice(0, 40)}).`;
     // Named as the operator runs the tracker: `shoal-tracker admin grant NAME` when installed.
     const grantCommand = `${launcher("tracker")} admin grant NAME`;
     return c.html(
-      await loginPage({ csrfToken: loginCsrfToken(c, deps), error, grantCommand }),
+      await loginPage({ csrfToken: loginCsrfToken(c, deps), error, grantCommand, username }),
     );
   });
 

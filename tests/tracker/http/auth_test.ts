@@ -37,8 +37,16 @@ Deno.test("HTTP auth - an account that is no admin gets no session, and a revoke
   await using op = await startTestOperator();
   await op.account("carol");
   const carol = op.browser();
-  assert.equal(await carol.login("carol"), "/login?error=FORBIDDEN");
+  assert.equal(await carol.login("carol"), "/login?error=FORBIDDEN&user=carol");
   assert.equal(carol.cookies.has(SESSION_COOKIE), false);
+  // The form says which account, the command that makes it an admin, and keeps the name typed.
+  const page = await (await carol.fetch("/login?error=FORBIDDEN&user=carol")).text();
+  assert.match(page, /The account carol is no admin: the operator runs `[^`]*admin grant carol`/);
+  assert.match(page, /id="username"[^>]*value="carol"/);
+  // A link carrying other text than a username shows none of it.
+  const forged = await (await carol.fetch("/login?error=FORBIDDEN&user=%3Cb%3Eall%20good")).text();
+  assert.doesNotMatch(forged, /all good/);
+  assert.match(forged, /That account is no admin/);
   const bob = await op.loggedIn("bob");
   await op.running.store.setAdmin("bob", false);
   const { status, body } = await bob.json("/api/v1/peers");
