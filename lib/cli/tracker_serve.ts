@@ -168,8 +168,8 @@ export function addServeCommand(program: Command): void {
         presenceEveryMs: deadAfterMs / 4,
       });
       connections = () => tracker.connectionCount;
-      const bound = await tracker.listen({ host: options.host, port });
-      lock?.record(bound);
+      // The HTTP port first: bound, or refused (say, in use), before the protocol port is, so the
+      // log's "start" line comes only once the tracker really starts.
       let http;
       try {
         http = httpPort === null ? null : await startHttpServer({
@@ -186,6 +186,15 @@ export function addServeCommand(program: Command): void {
         await tracker.close();
         throw error;
       }
+      let bound;
+      try {
+        bound = await tracker.listen({ host: options.host, port });
+      } catch (error) {
+        await http?.close();
+        await tracker.close();
+        throw error;
+      }
+      lock?.record(bound);
       let announcement: { stop(): Promise<void> } | undefined;
       // Lines said once the admin shell may be open (the announcement's, a second after start):
       // drawn above its prompt, as the log's are.

@@ -5,6 +5,7 @@ import { DatabaseLock } from "../../lib/tracker/database_lock.ts";
 import { SqliteTrackerStore } from "../../lib/tracker/sqlite_store.ts";
 import { Tracker } from "../../lib/tracker/tracker.ts";
 import { startTestTracker, testTicketKey } from "../helpers/tracker.ts";
+import { runTrackerCli } from "../helpers/cli.ts";
 
 Deno.test("a tracker that cannot bind its port leaves every peer's presence as it was", async () => {
   await using running = await startTestTracker();
@@ -87,6 +88,42 @@ Deno.test("a --db in a folder that does not exist says so and how to go on, not 
         return true;
       },
     );
+  } finally {
+    await Deno.remove(dir, { recursive: true });
+  }
+});
+
+Deno.test("a tracker whose HTTP or protocol port is in use says so and logs no start", async () => {
+  const dir = await Deno.makeTempDir({ prefix: "shoal-startup-" });
+  using taken = Deno.listen({ hostname: "127.0.0.1", port: 0 });
+  const port = String((taken.addr as Deno.NetAddr).port);
+  try {
+    for (
+      const [ports, said] of [
+        [
+          ["--port", "0", "--http-port", port],
+          /^error: cannot serve HTTP on 127\.0\.0\.1:\d+: the port is in use/m,
+        ],
+        [
+          ["--port", port, "--http-port", "0"],
+          /^error: cannot listen on 127\.0\.0\.1:\d+: the port is in use/m,
+        ],
+      ] as const
+    ) {
+      const result = await runTrackerCli([
+        "serve",
+        "--db",
+        `${dir}/tracker.db`,
+        "--host",
+        "127.0.0.1",
+        "--no-announce",
+        ...ports,
+      ]);
+      assert.equal(result.code, 1, result.stderr);
+      assert.match(result.stderr, said);
+      // The log's start line would tell an operator's log reader the tracker had started.
+      assert.doesNotMatch(result.stderr, /INFO\s+start/);
+    }
   } finally {
     await Deno.remove(dir, { recursive: true });
   }
