@@ -14,34 +14,36 @@ import { tempDir } from "../helpers/processes.ts";
 
 /**
  * Counts the signal listeners added and not removed while `run` runs, and
- * calls `onAdded` as each is added. Tests send SIGTERM, which the listeners
- * hear as Ctrl-C (SIGINT is the test runner's own: it stops the run); a
- * guard listener stands behind them, so that one never kills the runner.
+ * calls `onAdded` as each is added. A signal is delivered with `deliver`,
+ * which calls the listeners added here for it (after a turn, as the runtime
+ * does), never with a real one: `deno test --parallel` runs other test
+ * files in this same process, and a real SIGTERM reached their commands too
+ * (a fetch in tests/cli/lifecycle_test.ts ended "interrupted").
  */
 async function countingListeners(
-  run: () => void | Promise<void>,
-  onAdded: (signal: Deno.Signal) => void = () => {},
+  run: (deliver: (signal: Deno.Signal) => void) => void | Promise<void>,
+  onAdded: (signal: Deno.Signal, deliver: (signal: Deno.Signal) => void) => void = () => {},
 ): Promise<number> {
-  const guard = () => {};
   const { addSignalListener, removeSignalListener } = Deno;
-  addSignalListener("SIGTERM", guard);
-  const live = new Set<() => void>();
+  const live = new Map<() => void, Deno.Signal>();
+  const deliver = (signal: Deno.Signal) =>
+    setTimeout(() => {
+      for (const [handler, on] of [...live]) if (on === signal) handler();
+    }, 0);
+  // Never added to the runtime: only `deliver` calls them.
   Deno.addSignalListener = (signal, handler) => {
-    addSignalListener(signal, handler);
-    live.add(handler);
-    onAdded(signal);
+    live.set(handler, signal);
+    onAdded(signal, deliver);
   };
-  Deno.removeSignalListener = (signal, handler) => {
-    removeSignalListener(signal, handler);
+  Deno.removeSignalListener = (_signal, handler) => {
     live.delete(handler);
   };
   try {
-    await run();
+    await run(deliver);
     return live.size;
   } finally {
     Deno.addSignalListener = addSignalListener;
     Deno.removeSignalListener = removeSignalListener;
-    removeSignalListener("SIGTERM", guard);
   }
 }
 
@@ -63,10 +65,10 @@ Deno.test("listenForInterrupts - removed when the operation ends; after an inter
     0,
   );
   let left = 0;
-  await countingListeners(async () => {
+  await countingListeners(async (deliver) => {
     listenForInterrupts(() => heard++).stop(true);
     // The copy of the Ctrl-C that stopped it, arriving while it is reported: heard, not acted on.
-    Deno.kill(Deno.pid, "SIGTERM");
+    deliver("SIGTERM");
     await new Promise((resolve) => setTimeout(resolve, 50));
     const log = console.log;
     console.log = () => {};
@@ -93,7 +95,7 @@ Deno.test("a folder's publish stopped by Ctrl-C (or SIGTERM) in process leaves n
       result = await alice.run(["publish", tree]);
     },
     // SIGTERM (as Ctrl-C) as soon as the publish listens for it, while it hashes.
-    (signal) => signal === "SIGTERM" && Deno.kill(Deno.pid, "SIGTERM"),
+    (signal, deliver) => signal === "SIGTERM" && deliver("SIGTERM"),
   );
   assert.equal(result.code, 130, result.stderr);
   assert.match(result.stderr, /stopped hashing; nothing was published/);
@@ -113,7 +115,7 @@ Deno.test("a big file's publish stopped by Ctrl-C (or SIGTERM) while it hashes s
     async () => {
       result = await alice.run(["publish", big]);
     },
-    (signal) => signal === "SIGTERM" && Deno.kill(Deno.pid, "SIGTERM"),
+    (signal, deliver) => signal === "SIGTERM" && deliver("SIGTERM"),
   );
   assert.equal(result.code, 130, result.stderr);
   assert.match(result.stderr, /^error: stopped hashing; nothing was published$/m);
