@@ -1,5 +1,6 @@
 import { dirname, join, resolve } from "node:path";
 import { type Address, formatAddress } from "../protocol/address.ts";
+import { distance } from "fastest-levenshtein";
 import { quoteWord } from "../invocation.ts";
 import { ShoalError, toShoalError } from "../protocol/errors.ts";
 import { certificateClaim } from "../identity/certificate.ts";
@@ -37,11 +38,14 @@ export async function listOwners(
   owner?: string,
 ): Promise<{ owners: Listing[]; total: number }> {
   checkName(name);
-  const { files, total } = await withSession(
-    home,
-    tracker,
-    (client) => client.call("lookup", { name, owner }),
-  );
+  const { files, total, near } = await withSession(home, tracker, async (client) => {
+    const found = await client.call("lookup", { name, owner });
+    // Nobody shares that name: perhaps a typo of one shared.
+    const near = found.files.length === 0 && owner === undefined
+      ? await nearestName(client, name)
+      : null;
+    return { ...found, near };
+  });
   if (files.length === 0 && owner !== undefined) {
     throw new ShoalError("NOT_FOUND", `${owner} does not share "${name}"`, {
       hint: `\`peer.ts search ${quoteWord(name)}\` shows who does`,
@@ -50,14 +54,47 @@ export async function listOwners(
   if (files.length === 0) {
     throw new ShoalError(
       "NOT_FOUND",
-      `"${name}" not found: nobody publishes a file or folder by that name`,
+      `"${name}" not found: nobody publishes a file or folder by that name` +
+        (near === null ? "" : `; did you mean "${near}"?`),
       {
-        hint:
-          "`peer.ts search <part of the name>` lists the files and folders shared under names like it",
+        hint: near === null
+          ? "`peer.ts search <part of the name>` lists the files and folders shared under names like it"
+          : `\`peer.ts fetch ${quoteWord(near)}\` fetches that one; \`peer.ts search ${
+            quoteWord(near)
+          }\` shows who shares it`,
       },
     );
   }
   return { owners: files, total };
+}
+
+/** Edits (letters added, dropped or changed) a name may be from the one typed to be suggested. */
+const MOST_EDITS = 2;
+
+/**
+ * The shared name closest to `name`, a likely typo of it (at most
+ * {@link MOST_EDITS} letters apart, and fewer than half of it), or null:
+ * looked for among the names that share its first or last three letters,
+ * as `search` finds them. A search that fails suggests nothing.
+ */
+async function nearestName(client: TrackerClient, name: string): Promise<string | null> {
+  const parts = name.length <= 3 ? [name] : [...new Set([name.slice(0, 3), name.slice(-3)])];
+  const names = new Set<string>();
+  try {
+    for (const text of parts) {
+      for (const file of (await client.call("search", { text })).files) names.add(file.name);
+    }
+  } catch {
+    return null;
+  }
+  const typed = name.toLowerCase();
+  let best: { name: string; edits: number } | null = null;
+  for (const candidate of names) {
+    const edits = distance(typed, candidate.toLowerCase());
+    if (edits > MOST_EDITS || edits * 2 >= name.length) continue;
+    if (!best || edits < best.edits) best = { name: candidate, edits };
+  }
+  return best?.name ?? null;
 }
 
 /**

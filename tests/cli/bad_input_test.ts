@@ -144,6 +144,19 @@ Deno.test("bad input gets a clear one-line error and everyone keeps working", as
       assert.match(result.stderr, /^hint: `.*peer\.ts.* search <part of the name>` lists /m);
     });
 
+    await t.step("fetching a name one letter off a shared one suggests that one", async () => {
+      await alice.ok(["publish", "lecture-notes", source]);
+      const result = await bob.run(["fetch", "lecture-notez"]);
+      assert.equal(result.code, 1);
+      assert.match(
+        result.stderr,
+        /^error: "lecture-notez" not found: nobody publishes a file or folder by that name; did you mean "lecture-notes"\?$/m,
+      );
+      // The hint's command runs as typed: the name it suggests, fetched.
+      assert.match(result.stderr, /^hint: `.*peer\.ts.* fetch lecture-notes` fetches that one; /m);
+      await alice.ok(["unpublish", "lecture-notes"]);
+    });
+
     await t.step("a usage error exits 2", async () => {
       const result = await bob.run(["fetch"]);
       assert.equal(result.code, 2);
