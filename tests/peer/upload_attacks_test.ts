@@ -5,11 +5,14 @@
  * by barely reading. Real connections to a piece server in this process.
  */
 import assert from "node:assert/strict";
-import type { Catalog } from "../../lib/peer/catalog.ts";
-import { PieceServer } from "../../lib/peer/piece_server.ts";
+import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
 import { RateLimiter } from "../../lib/peer/rate.ts";
 import { UploadLog } from "../../lib/peer/upload_log.ts";
-import { MAX_QUEUED_PER_USER, UploadSlots } from "../../lib/peer/upload_slots.ts";
+import {
+  MAX_QUEUED_PER_USER,
+  UploadSlots,
+  type UploadSlotsOptions,
+} from "../../lib/peer/upload_slots.ts";
 import { PEER_AGENT } from "../../lib/peer/tracker_link.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { encodeFrame } from "../../lib/protocol/frame.ts";
@@ -24,11 +27,25 @@ const PIECE_SIZE = 256 * 1024;
 const CONTENT = Uint8Array.from({ length: 4 * PIECE_SIZE }, (_, i) => (i * 7 + 1) & 0xff);
 const { contentId: CONTENT_ID } = manifestOf(CONTENT, PIECE_SIZE);
 
-async function source(authority: TicketAuthority, slots: number, catalog?: Catalog) {
-  const server = new PieceServer(catalog ?? memoryCatalog(CONTENT, PIECE_SIZE), {
+/**
+ * Alice's piece server for CONTENT on 127.0.0.1, trusting `authority`'s
+ * tickets: `slots` upload slots (or those options) that neither idle out
+ * nor drop a quiet waiter unless told, with `options` of the server's own.
+ */
+async function source(
+  authority: TicketAuthority,
+  slots: number | UploadSlotsOptions,
+  options: Pick<PieceServerOptions, "uploads" | "uploadLimiter"> = {},
+) {
+  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
     username: () => "alice",
     warn: () => {},
-    uploadSlots: { slots, slotIdleMs: 600_000, queueIdleMs: 600_000 },
+    ...options,
+    uploadSlots: {
+      slotIdleMs: 600_000,
+      queueIdleMs: 600_000,
+      ...typeof slots === "number" ? { slots } : slots,
+    },
   });
   await server.trustTicketKey(authority.publicKey);
   const address = await server.listen({ host: "127.0.0.1", port: 0 });
@@ -180,21 +197,12 @@ async function nonReader(address: Address, ticket: string, pieces: number): Prom
 Deno.test("attack - a downloader that holds a slot and barely reads loses it to the next in line", async () => {
   const authority = await TicketAuthority.create();
   const lines: string[] = [];
-  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
-    username: () => "alice",
-    warn: () => {},
-    uploads: new UploadLog({ write: (line) => lines.push(line) }),
-    // One slot; a holder must read 1 MiB/s, measured over 0.3 s of writes waiting for it.
-    uploadSlots: {
-      slots: 1,
-      slotIdleMs: 600_000,
-      queueIdleMs: 600_000,
-      minReadBytesPerSecond: 1024 * 1024,
-      readWindowMs: 300,
-    },
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  // One slot; a holder must read 1 MiB/s, measured over 0.3 s of writes waiting for it.
+  const { server, address } = await source(
+    authority,
+    { slots: 1, minReadBytesPerSecond: 1024 * 1024, readWindowMs: 300 },
+    { uploads: new UploadLog({ write: (line) => lines.push(line) }) },
+  );
   // 64 pieces of 256 KiB: more than loopback's socket buffers hold.
   const mallory = await nonReader(address, await authority.ticketFor("mallory", CONTENT_ID), 64);
   const bob = await connect(address);
@@ -227,24 +235,17 @@ Deno.test("attack - a downloader that holds a slot and barely reads loses it to 
 Deno.test("attack - a downloader slowed only by this peer's own upload limit keeps its slot while others wait", async () => {
   const authority = await TicketAuthority.create();
   const lines: string[] = [];
-  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
-    username: () => "alice",
-    warn: () => {},
-    uploads: new UploadLog({ write: (line) => lines.push(line) }),
-    // 256 KiB/s: three pieces take three seconds to go out, twice the 1.5 s of waiting in
-    // writes the pace is measured over, and far below the 64 MiB/s asked of a downloader here;
-    // but only the waits for the downloader to read count, and this one reads at once.
-    uploadLimiter: new RateLimiter({ bytesPerSecond: 256 * 1024 }),
-    uploadSlots: {
-      slots: 1,
-      slotIdleMs: 600_000,
-      queueIdleMs: 600_000,
-      minReadBytesPerSecond: 64 * 1024 * 1024,
-      readWindowMs: 1_500,
+  // 256 KiB/s: three pieces take three seconds to go out, twice the 1.5 s of waiting in
+  // writes the pace is measured over, and far below the 64 MiB/s asked of a downloader here;
+  // but only the waits for the downloader to read count, and this one reads at once.
+  const { server, address } = await source(
+    authority,
+    { slots: 1, minReadBytesPerSecond: 64 * 1024 * 1024, readWindowMs: 1_500 },
+    {
+      uploads: new UploadLog({ write: (line) => lines.push(line) }),
+      uploadLimiter: new RateLimiter({ bytesPerSecond: 256 * 1024 }),
     },
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  );
   const carol = await connect(address);
   const bob = await connect(address);
   try {
@@ -283,13 +284,7 @@ Deno.test("attack - a downloader slowed only by this peer's own upload limit kee
 
 Deno.test("attack - a slot holder that only asks its place, never for a piece, loses its slot to the next in line", async () => {
   const authority = await TicketAuthority.create();
-  const server = new PieceServer(memoryCatalog(CONTENT, PIECE_SIZE), {
-    username: () => "alice",
-    warn: () => {},
-    uploadSlots: { slots: 1, slotIdleMs: 300, queueIdleMs: 600_000 },
-  });
-  await server.trustTicketKey(authority.publicKey);
-  const address = await server.listen({ host: "127.0.0.1", port: 0 });
+  const { server, address } = await source(authority, { slots: 1, slotIdleMs: 300 });
   const mallory = await connect(address);
   const bob = await connect(address);
   try {
