@@ -3,7 +3,7 @@ import { parseAddress } from "../../lib/protocol/address.ts";
 import { ProtocolClient } from "../../lib/protocol/client.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
 import { type BatchItem, PEER_METHODS, type Source } from "../../lib/protocol/messages.ts";
-import { ProtocolServer, type WithBody } from "../../lib/protocol/server.ts";
+import { type Handlers, ProtocolServer, type WithBody } from "../../lib/protocol/server.ts";
 import { signTicket } from "../../lib/protocol/tickets.ts";
 import type { Catalog } from "../../lib/peer/catalog.ts";
 import { PieceServer, type PieceServerOptions } from "../../lib/peer/piece_server.ts";
@@ -55,28 +55,48 @@ export class TicketAuthority {
   }
 }
 
+/** What a {@link fakeSource} answers: any request type, the others answered NOT_FOUND. */
+export type FakeSourceHandlers = Partial<
+  Omit<Handlers<typeof PEER_METHODS, null>, "ping">
+>;
+
 /**
- * A hostile source, "mallory": its `pieces` replies are what `answer` makes
- * of the items asked, and it has nothing else to give.
+ * A source that is no piece server: `owner`'s, on 127.0.0.1, answering the
+ * requests `handlers` has with them and every other with NOT_FOUND
+ * ("nothing here"); `concurrency` requests of a connection at once (the
+ * protocol server's own default otherwise).
  */
-export async function batchAnswering(
-  answer: (items: { contentId: string }[]) => WithBody<{ length: number; items: BatchItem[] }>,
+export async function fakeSource(
+  owner: string,
+  handlers: FakeSourceHandlers,
+  options: { concurrency?: number } = {},
 ): Promise<{ server: ProtocolServer<typeof PEER_METHODS, null>; source: Source }> {
   const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
   const server = new ProtocolServer(PEER_METHODS, {
-    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
+    ping: () => Promise.resolve({ username: owner, time: Date.now() }),
     manifest: nothing,
     have: nothing,
     piece: nothing,
     queue: nothing,
     folder: nothing,
-    pieces: ({ items }) => Promise.resolve(answer(items)),
-  }, { kind: "peer", initialState: () => null, warn: () => {} });
+    pieces: nothing,
+    ...handlers,
+  }, { kind: "peer", initialState: () => null, warn: () => {}, ...options });
   const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
   return {
     server,
-    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
+    source: { owner, address: `${host}:${port}`, partial: false, certificate: null },
   };
+}
+
+/**
+ * A hostile source, "mallory": its `pieces` replies are what `answer` makes
+ * of the items asked, and it has nothing else to give.
+ */
+export function batchAnswering(
+  answer: (items: { contentId: string }[]) => WithBody<{ length: number; items: BatchItem[] }>,
+): Promise<{ server: ProtocolServer<typeof PEER_METHODS, null>; source: Source }> {
+  return fakeSource("mallory", { pieces: ({ items }) => Promise.resolve(answer(items)) });
 }
 
 /** A downloader's connection to `source`, as a fetch opens one (plaintext). */

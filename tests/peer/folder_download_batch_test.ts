@@ -14,13 +14,12 @@ import { BatchPlacer } from "../../lib/peer/batch_placer.ts";
 import { choosePieceSize, type FileIdentity, identityOf } from "../../lib/peer/manifest.ts";
 import { type BatchItem, checkBatchReply, type Source } from "../../lib/protocol/messages.ts";
 import { ShoalError } from "../../lib/protocol/errors.ts";
-import { PEER_METHODS } from "../../lib/protocol/messages.ts";
-import { ProtocolServer, WithBody } from "../../lib/protocol/server.ts";
+import { WithBody } from "../../lib/protocol/server.ts";
 import { ANY_CONTENT } from "../../lib/protocol/tickets.ts";
 import { contentsCatalog, manifestOf } from "../helpers/catalog.ts";
 import { shoalError } from "../helpers/errors.ts";
 import { eventually } from "../helpers/eventually.ts";
-import { batchAnswering, connectTo, TicketAuthority } from "../helpers/sources.ts";
+import { batchAnswering, connectTo, fakeSource, TicketAuthority } from "../helpers/sources.ts";
 
 const SMALL_FILES = 300;
 
@@ -332,18 +331,16 @@ async function stallingSource() {
   const held: (() => void)[] = [];
   const never = () =>
     new Promise<never>((_, reject) => held.push(() => reject(new ShoalError("NOT_FOUND", "gone"))));
-  const server = new ProtocolServer(PEER_METHODS, {
-    ping: () => Promise.resolve({ username: "sloth", time: Date.now() }),
+  const { server, source } = await fakeSource("sloth", {
     manifest: never,
     have: never,
     piece: never,
     queue: never,
     folder: never,
     pieces: never,
-  }, { kind: "peer", initialState: () => null, warn: () => {}, concurrency: 64 });
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
+  }, { concurrency: 64 });
   return {
-    source: { owner: "sloth", address: `${host}:${port}`, partial: false, certificate: null },
+    source,
     asked: () => held.length,
     release: async () => {
       for (const go of held.splice(0)) go();
@@ -424,15 +421,8 @@ Deno.test("Folder download - the endgame: pieces of a large file asked of a sour
  * A source ("mallory") whose every `pieces` reply comes after `holdMs`, each
  * file in it corrupt; it has no file of several pieces.
  */
-async function lateLiar(holdMs: number) {
-  const nothing = () => Promise.reject(new ShoalError("NOT_FOUND", "nothing here"));
-  const server = new ProtocolServer(PEER_METHODS, {
-    ping: () => Promise.resolve({ username: "mallory", time: Date.now() }),
-    manifest: nothing,
-    have: nothing,
-    piece: nothing,
-    queue: nothing,
-    folder: nothing,
+function lateLiar(holdMs: number) {
+  return fakeSource("mallory", {
     pieces: async ({ items }) => {
       await delay(holdMs);
       const lengths = items.map(({ contentId }) =>
@@ -443,12 +433,7 @@ async function lateLiar(holdMs: number) {
         new Uint8Array(length).fill(0x5a),
       ]);
     },
-  }, { kind: "peer", initialState: () => null, warn: () => {}, concurrency: 64 });
-  const { host, port } = await server.listen({ host: "127.0.0.1", port: 0 });
-  return {
-    server,
-    source: { owner: "mallory", address: `${host}:${port}`, partial: false, certificate: null },
-  };
+  }, { concurrency: 64 });
 }
 
 Deno.test("Folder download - the endgame: a corrupt first copy while another source's copy is on its way waits for that copy, or is asked again; each file stored once", async () => {
