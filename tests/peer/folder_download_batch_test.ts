@@ -349,27 +349,38 @@ async function stallingSource() {
   };
 }
 
-Deno.test("Folder download - the endgame: files asked of a source that never answers come from another once it has sent the rest", async () => {
+/**
+ * Downloads FILES (`only` those) from a source that never answers, first in
+ * line, and alice: the endgame must ask alice for what the sloth owes. Says
+ * how many pieces each sent, after checking nobody was dropped: had the
+ * download waited for the sloth, its requests would have timed out (after
+ * 15 s) and it would have been dropped as too slow.
+ */
+async function againstASloth(only?: number[]): Promise<Record<string, number>> {
   const authority = await TicketAuthority.create();
   const sloth = await stallingSource();
   const alice = await authority.serve(filesCatalog().catalog, "alice");
   try {
-    // Without the endgame this would wait for the sloth's deadline: ten minutes, past the
-    // download's own bound of one.
+    // Without the endgame the download would wait for the sloth's deadline: ten minutes, past
+    // its own bound of one.
     const { report, dropped } = await download(
       [sloth.source, alice.source],
       await authority.ticket(ANY_CONTENT),
-      { pieceGraceMs: 600_000 },
+      { pieceGraceMs: 600_000, only },
     );
-    assert.ok(sloth.asked() > 0, "the sloth was asked for some files first");
+    assert.ok(sloth.asked() > 0, "the sloth was asked first");
     assert.deepEqual(dropped, []);
-    const pieces = Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
-    assert.equal(pieces.sloth ?? 0, 0);
-    assert.equal(pieces.alice, SMALL_FILES + 3);
+    return Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
   } finally {
     await sloth.release();
     await alice.server.close();
   }
+}
+
+Deno.test("Folder download - the endgame: files asked of a source that never answers come from another once it has sent the rest", async () => {
+  const pieces = await againstASloth();
+  assert.equal(pieces.sloth ?? 0, 0);
+  assert.equal(pieces.alice, SMALL_FILES + 3);
 });
 
 Deno.test("Folder download - in the endgame each piece is used once: a slow source's late copies are dropped unread", async () => {
@@ -395,26 +406,10 @@ Deno.test("Folder download - in the endgame each piece is used once: a slow sour
 });
 
 Deno.test("Folder download - the endgame: pieces of a large file asked of a source that never answers come from another", async () => {
-  const authority = await TicketAuthority.create();
-  const sloth = await stallingSource();
-  const alice = await authority.serve(filesCatalog().catalog, "alice");
-  try {
-    // The file of three pieces alone: the sloth, first in line, is asked for all three.
-    const { report, dropped } = await download(
-      [sloth.source, alice.source],
-      await authority.ticket(ANY_CONTENT),
-      { pieceGraceMs: 600_000, only: [SMALL_FILES] },
-    );
-    assert.ok(sloth.asked() > 0, "the sloth was asked first");
-    // Not dropped as too slow (its requests time out after 15 s): the download did not wait.
-    assert.deepEqual(dropped, []);
-    const pieces = Object.fromEntries(report.map((row) => [row.owner, row.pieces]));
-    assert.equal(pieces.sloth ?? 0, 0);
-    assert.equal(pieces.alice, 3);
-  } finally {
-    await sloth.release();
-    await alice.server.close();
-  }
+  // The file of three pieces alone: the sloth, first in line, is asked for all three.
+  const pieces = await againstASloth([SMALL_FILES]);
+  assert.equal(pieces.sloth ?? 0, 0);
+  assert.equal(pieces.alice, 3);
 });
 
 /**
