@@ -45,15 +45,56 @@ interface TrackerJson {
   usedHere: boolean;
 }
 
+/** A LAN of namespaces named `names`, each with a multicast route to its own eth0. */
+async function multicastLan(names: string[]) {
+  const lan = await TestLan.create(names);
+  try {
+    for (const host of Object.values(lan.hosts)) {
+      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
+    }
+  } catch (error) {
+    await lan[Symbol.asyncDispose]();
+    throw error;
+  }
+  return lan;
+}
+
+/**
+ * A tracker in each of `hosts` (its namespace, its database `db`.db in
+ * `dir`, announced as `name`), started one after the other, each once the
+ * one before has said it is announced; the caller stops them (all of them
+ * are stopped here if one fails to start).
+ */
+async function trackersAnnounced(
+  dir: string,
+  hosts: readonly (readonly [{ netns: string }, string, string])[],
+) {
+  const trackers = [];
+  try {
+    for (const [host, db, name] of hosts) {
+      const tracker = await startTracker({
+        db: join(dir, `${db}.db`),
+        host: "0.0.0.0",
+        netns: host.netns,
+        announce: true,
+        extra: ["--name", name],
+      });
+      trackers.push(tracker);
+      await tracker.daemon.waitFor(/^announced on the local network/);
+    }
+  } catch (error) {
+    for (const tracker of trackers) await tracker.daemon.stop();
+    throw error;
+  }
+  return trackers;
+}
+
 Deno.test({
   name: "discovery - a peer with no tracker configured finds the one announced on its LAN",
   ignore: unavailable !== null,
   async fn() {
-    await using lan = await TestLan.create(["t", "p"]);
+    await using lan = await multicastLan(["t", "p"]);
     const { t, p } = lan.hosts;
-    for (const host of [t, p]) {
-      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
-    }
     await using dir = await tempDir("shoal-discovery-");
     const tracker = await startTracker({
       db: join(dir.path, "tracker.db"),
@@ -132,9 +173,8 @@ Deno.test({
   name: "discovery - with none announced, a peer tries the default and says none was found",
   ignore: unavailable !== null,
   async fn() {
-    await using lan = await TestLan.create(["p"]);
+    await using lan = await multicastLan(["p"]);
     const { p } = lan.hosts;
-    await ip("-n", p.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
     await using dir = await tempDir("shoal-discovery-");
     const home = join(dir.path, "bob");
     const listed = await peerIn(p.netns, home, ["trackers"]);
@@ -163,25 +203,15 @@ Deno.test({
     "discovery - with two trackers announced, a terminal is asked which; without one, both are named",
   ignore: unavailable !== null || !HAS_TMUX,
   async fn() {
-    await using lan = await TestLan.create(["t1", "t2", "p"]);
+    await using lan = await multicastLan(["t1", "t2", "p"]);
     const { t1, t2, p } = lan.hosts;
-    for (const host of [t1, t2, p]) {
-      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
-    }
     await using dir = await tempDir("shoal-discovery-");
-    const trackers = [];
+    const trackers = await trackersAnnounced(dir.path, [[t1, "lab-1", "lab-1"], [
+      t2,
+      "lab-2",
+      "lab-2",
+    ]]);
     try {
-      for (const [host, name] of [[t1, "lab-1"], [t2, "lab-2"]] as const) {
-        const tracker = await startTracker({
-          db: join(dir.path, `${name}.db`),
-          host: "0.0.0.0",
-          netns: host.netns,
-          announce: true,
-          extra: ["--name", name],
-        });
-        trackers.push(tracker);
-        await tracker.daemon.waitFor(/^announced on the local network/);
-      }
       const [one, two] = trackers;
       const home = join(dir.path, "dave");
       const listed = await peerIn(p.netns, home, ["trackers", "--json"]);
@@ -235,25 +265,15 @@ Deno.test({
     "discovery - a second tracker given a name another tracker announces takes NAME-2 and says so, and peers see both",
   ignore: unavailable !== null,
   async fn() {
-    await using lan = await TestLan.create(["t1", "t2", "p"]);
+    await using lan = await multicastLan(["t1", "t2", "p"]);
     const { t1, t2, p } = lan.hosts;
-    for (const host of [t1, t2, p]) {
-      await ip("-n", host.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
-    }
     await using dir = await tempDir("shoal-discovery-");
-    const trackers = [];
+    const trackers = await trackersAnnounced(dir.path, [[t1, "first", "lab"], [
+      t2,
+      "second",
+      "lab",
+    ]]);
     try {
-      for (const [host, db] of [[t1, "first"], [t2, "second"]] as const) {
-        const tracker = await startTracker({
-          db: join(dir.path, `${db}.db`),
-          host: "0.0.0.0",
-          netns: host.netns,
-          announce: true,
-          extra: ["--name", "lab"],
-        });
-        trackers.push(tracker);
-        await tracker.daemon.waitFor(/^announced on the local network/);
-      }
       const [first, second] = trackers;
       await first.daemon.waitFor(/^announced on the local network as "lab"/);
       await second.daemon.waitFor(/^announced on the local network as "lab-2"/);
@@ -279,9 +299,8 @@ Deno.test({
     "discovery - with the admin shell open, the line saying the tracker is announced (a second after start) comes above the prompt, not typed over it",
   ignore: unavailable !== null || !HAS_TMUX,
   async fn() {
-    await using lan = await TestLan.create(["t"]);
+    await using lan = await multicastLan(["t"]);
     const { t } = lan.hosts;
-    await ip("-n", t.netns, "route", "add", "224.0.0.0/4", "dev", "eth0");
     await using dir = await tempDir("shoal-discovery-");
     const [deno, ...args] = denoRun(
       TRACKER_TS,
