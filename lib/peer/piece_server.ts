@@ -149,12 +149,16 @@ export class PieceServer {
       forData = true,
     ) => {
       if (content.manifest.size < SLOTLESS_BELOW_BYTES) return 0;
-      holders.set(connection.state, {
-        connection,
-        contentId,
-        share: content.name ?? null,
-        user: content.user,
-      });
+      // Recorded once a download: a piece request of the same content and user finds it there.
+      const held = holders.get(connection.state);
+      if (held?.contentId !== contentId || held.user !== content.user) {
+        holders.set(connection.state, {
+          connection,
+          contentId,
+          share: content.name ?? null,
+          user: content.user,
+        });
+      }
       try {
         // Counted per ticket user: one account's many connections share its bound.
         return slots.ask(connection.state, content.user.toLowerCase(), forData);
