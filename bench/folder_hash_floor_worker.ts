@@ -6,12 +6,10 @@
  */
 /// <reference lib="deno.worker" />
 import { closeSync, constants, openSync, readSync } from "node:fs";
-import { createHash } from "node:crypto";
+import { contentIdOf, sha256Hex } from "../lib/peer/content_id.ts";
+import { SMALL_FILE_BYTES as PIECE_SIZE } from "../lib/peer/small_file_hash.ts";
 
-/** A publish's smallest piece: a file up to this size is one piece. */
-const PIECE_SIZE = 256 * 1024;
 const buffer = new Uint8Array(PIECE_SIZE);
-const sha256 = (data: Uint8Array | string) => createHash("sha256").update(data).digest("hex");
 
 /** Reads, checks and hashes a batch's files; how many. */
 export function hashBatch({ paths, sizes }: { paths: string[]; sizes: number[] }): number {
@@ -30,8 +28,13 @@ export function hashBatch({ paths, sizes }: { paths: string[]; sizes: number[] }
     } finally {
       closeSync(fd);
     }
-    const pieces = bytes.length === 0 ? [] : [sha256(bytes)];
-    sha256(JSON.stringify({ version: 1, size: bytes.length, pieceSize: PIECE_SIZE, pieces }));
+    // The content id a file has alone, as a publish names it.
+    contentIdOf({
+      version: 1,
+      size: bytes.length,
+      pieceSize: PIECE_SIZE,
+      pieces: bytes.length === 0 ? [] : [sha256Hex(bytes)],
+    });
   }
   return paths.length;
 }
