@@ -27,7 +27,7 @@ import { DEFAULT_UPLOAD_SLOTS } from "../peer/upload_slots.ts";
 import { search } from "../peer/search.ts";
 import { checkName, publish, unpublish, view } from "../peer/shares.ts";
 import { linkOf, runLs, runPublishFolder, untilCtrlC } from "./folder_commands.ts";
-import { connectSession, connectTracker, type TrackerEndpoint } from "../peer/tracker_link.ts";
+import { connectSession, reachTracker, type TrackerEndpoint } from "../peer/tracker_link.ts";
 import { SHOAL_VERSION } from "../version.ts";
 import { asTyped, commandName, isInstalled, quoteWord } from "../invocation.ts";
 import { Password, PROTOCOL_VERSION, SessionId, Username } from "../protocol/messages.ts";
@@ -79,15 +79,6 @@ const LOCAL_COMMANDS = new Set([
 
 /** The options of `serve` (and of `shell`, which serves too). */
 
-/**
- * Reaches the tracker before a password is typed at a terminal: a first
- * contact pins its certificate and prints its fingerprint while the user
- * can still compare it and stop before sending a password, and a tracker
- * that cannot be reached is said before the password is typed for nothing.
- */
-async function contactFirst(home: PeerHome, tracker: TrackerEndpoint): Promise<void> {
-  (await connectTracker(home, tracker)).close();
-}
 export function serveOptions(command: Command, config: PeerConfig = {}): Command {
   return command
     .option(
@@ -183,7 +174,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .action(
       run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
         check(Username, username);
-        if (!options.passwordStdin) await contactFirst(home, tracker);
+        if (!options.passwordStdin) await reachTracker(home, tracker);
         const password = check(
           Password,
           await readPassword({ fromStdin: !!options.passwordStdin }, true, (text) => {
@@ -201,7 +192,7 @@ export function buildPeerProgram(hooks?: ShellHooks, config: PeerConfig = {}): C
     .option("--password-stdin", "read the password from the first line of stdin")
     .action(
       run(async ({ tracker, home }, username: string, options: { passwordStdin?: boolean }) => {
-        if (!options.passwordStdin) await contactFirst(home, tracker);
+        if (!options.passwordStdin) await reachTracker(home, tracker);
         const password = await readPassword({ fromStdin: !!options.passwordStdin });
         // The shell stops serving before the session it serves under is revoked.
         const as = await login(home, tracker, username, password, {

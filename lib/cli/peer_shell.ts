@@ -20,7 +20,7 @@ import type { PeerConfig } from "../peer/config.ts";
 import { asTyped, setInvocation } from "../invocation.ts";
 import { BackgroundDownloads } from "./background_downloads.ts";
 import { discoverTracker, useFound } from "./tracker_discovery.ts";
-import { connectTracker } from "../peer/tracker_link.ts";
+import { reachTracker } from "../peer/tracker_link.ts";
 
 /**
  * The interactive peer: every command of the CLI, one per line, while the
@@ -46,7 +46,7 @@ export async function runPeerShell(
     globals = { ...globals, tracker: found.address };
     if (!tracker.plaintext && home.pinnedTracker(found.address) === null) {
       try {
-        (await connectTracker(home, tracker)).close();
+        await reachTracker(home, tracker);
       } catch (error) {
         home.close();
         throw error;

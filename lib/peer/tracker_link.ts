@@ -65,6 +65,15 @@ export function isDown(error: ShoalError): boolean {
 }
 
 /**
+ * Reaches the tracker and leaves: a first contact pins its certificate and
+ * says its fingerprint, and a tracker that cannot be reached is said, before
+ * anything else is asked of the user (a password, a shell's first line).
+ */
+export async function reachTracker(home: PeerHome, tracker: TrackerEndpoint): Promise<void> {
+  (await connectTracker(home, tracker)).close();
+}
+
+/**
  * Connects to the tracker without logging in (register, login): to the
  * address that answered last, then the others in order, moving on only when
  * nobody answers at one (refused, timed out); an error a live tracker
